@@ -1,0 +1,94 @@
+"""The JSON API under /api/v1: one blueprint, one decorator that authenticates, validates and documents."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, g
+
+from server.api.validation import json_body, query_args
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class EndpointDoc:
+    """What the OpenAPI document says of one endpoint."""
+
+    path: str
+    method: str
+    summary: str
+    tag: str
+    auth: bool
+    roles: tuple[str, ...]
+    body: dict | None
+    query: dict | None
+    status: int
+    response: dict | None
+    errors: tuple[int, ...] = field(default_factory=tuple)
+    content_type: str = "application/json"
+
+
+ENDPOINTS: list[EndpointDoc] = []
+
+
+def endpoint(
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    tag: str,
+    auth: bool = True,
+    roles: tuple[str, ...] = (),
+    body: dict | None = None,
+    query: dict | None = None,
+    status: int = 200,
+    response: dict | None = None,
+    errors: tuple[int, ...] = (),
+    content_type: str = "application/json",
+    blueprint: Blueprint | None = None,
+) -> Callable:
+    """Register an API view: authenticate (roles), parse the body/query, record it for OpenAPI.
+
+    The view receives `user` (when auth), `body` (when a schema is given), `query`
+    (when a query spec is given) and the URL's own arguments.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        @wraps(fn)
+        def view(**kwargs: Any):
+            from server.auth import authenticate
+
+            if auth:
+                kwargs["user"] = authenticate(roles)
+            if body is not None:
+                kwargs["body"] = json_body(body)
+            if query is not None:
+                kwargs["query"] = query_args(query)
+            return fn(**kwargs)
+
+        target = blueprint or bp
+        target.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
+        ENDPOINTS.append(
+            EndpointDoc(
+                (target.url_prefix or "") + rule, method, summary, tag, auth, roles, body, query, status, response,
+                errors, content_type,
+            )
+        )
+        return view
+
+    return decorate
+
+
+def current_user():
+    """The authenticated user of this request (set by `endpoint`)."""
+    return g.user
+
+
+# Resource modules register their endpoints on import.
+for _module in ("admin", "assignments", "auth", "health", "openapi", "photos", "storage", "visits"):
+    importlib.import_module(f"server.api.{_module}")

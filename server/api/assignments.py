@@ -1,0 +1,26 @@
+"""The inspector's open assignments."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.api import endpoint, serialize
+from server.api.schemas import obj
+from server.db import db
+from server.models import Visit
+from server.services import assignments
+from server.services.projects import place_of
+
+
+@endpoint("/assignments", "GET", summary="Open assignments of the caller's teams (place with a GCJ-02 point)",
+          tag="visits", roles=("inspector",),
+          response=obj({"items": {"type": "array", "items": {"type": "object"}}}), errors=(401, 403))
+def my_assignments(user):
+    items = assignments.open_assignments_for(db.session, user)
+    visits: dict[int, list] = {a.id: [] for a in items}
+    if items:
+        for v in db.session.scalars(select(Visit).where(Visit.assignment_id.in_(list(visits))).order_by(Visit.id)):
+            visits[v.assignment_id].append({"id": v.id, "status": v.status, "client_id": v.client_id})
+    return {"items": [
+        {**serialize.assignment(a, place_of(db.session, a)), "visits": visits[a.id]} for a in items
+    ]}

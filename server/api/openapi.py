@@ -1,0 +1,83 @@
+"""The OpenAPI 3.1 document, built from the same schemas that validate the requests."""
+
+from __future__ import annotations
+
+import re
+
+from server.api import ENDPOINTS, endpoint
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "details": {"type": "object"}},
+    }},
+}
+_STATUS_TEXT = {400: "Bad input", 401: "Not logged in", 403: "Role not allowed", 404: "Not found or not visible",
+                409: "Conflict with stored state", 413: "Too large", 422: "Refused content",
+                429: "Rate limited", 503: "Dependency unavailable"}
+
+
+def _path(rule: str) -> tuple[str, list[dict]]:
+    params = []
+
+    def repl(m: re.Match) -> str:
+        conv, name = m.group(1), m.group(2)
+        params.append({"name": name, "in": "path", "required": True,
+                       "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string"}})
+        return "{" + name + "}"
+
+    return re.sub(r"<(?:(\w+):)?(\w+)>", repl, rule), params
+
+
+def build_document() -> dict:
+    """The whole document; every registered endpoint is in it."""
+    paths: dict[str, dict] = {}
+    for ep in ENDPOINTS:
+        path, params = _path(ep.path)
+        for name, rule in (ep.query or {}).items():
+            schema = {k: v for k, v in rule.items() if k in ("type", "enum", "minimum", "maximum", "default")}
+            params.append({"name": name, "in": "query", "required": False, "schema": schema})
+        op: dict = {
+            "summary": ep.summary, "tags": [ep.tag], "operationId": f"{ep.method.lower()}_{path}",
+            "parameters": params,
+            "responses": {str(ep.status): {"description": "OK", **(
+                {} if ep.status == 204 else
+                {"content": {ep.content_type if ep.method == "GET" and ep.content_type != "application/json"
+                             else "application/json": {"schema": ep.response or {"type": "object"}}}})}},
+        }
+        if ep.auth:
+            op["security"] = [{"bearer": []}]
+            if ep.roles:
+                op["description"] = "Roles: " + ", ".join(ep.roles)
+        if ep.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ep.body}}}
+        elif ep.method == "POST" and ep.content_type == "multipart/form-data":
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+        for status in ep.errors:
+            op["responses"][str(status)] = {
+                "description": _STATUS_TEXT.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        paths.setdefault(path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "书记项目暗访督查 API", "version": "1",
+                 "description": "Unannounced field inspections of secretary projects. Coordinates are "
+                                "WGS-84 unless a field says gcj02. Every phone write carries client_id "
+                                "(UUID) and sent_at (RFC 3339): retries answer 200 with the same object."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR_SCHEMA},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@endpoint("/openapi.json", "GET", summary="This document", tag="ops", auth=False)
+def openapi_document():
+    return build_document()

@@ -1,0 +1,172 @@
+"""JSON shapes of the API's objects; coordinates are WGS-84 unless the key says otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from server import geo
+from server.models import (
+    Assignment,
+    CheckIn,
+    ChecklistResult,
+    Interview,
+    Organization,
+    Photo,
+    Project,
+    Site,
+    Township,
+    User,
+    Village,
+    Visit,
+    VisitNote,
+)
+
+
+def absolute(url: str | None) -> str | None:
+    """A URL the phone can use: the local storage backend hands out paths on this server."""
+    if url and url.startswith("/"):
+        return request.host_url.rstrip("/") + url
+    return url
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def gcj02(lat: float, lng: float) -> dict[str, float]:
+    """A GCJ-02 point for Chinese maps and wx.openLocation."""
+    glat, glng = geo.wgs84_to_gcj02(lat, lng)
+    return {"lat": round(glat, 7), "lng": round(glng, 7)}
+
+
+def user(u: User, *, invite_code: str | None = None, full: bool = False) -> dict[str, Any]:
+    """A user; `full` adds scope and binding details for administrators."""
+    out: dict[str, Any] = {"id": u.id, "name": u.name, "roles": u.roles}
+    if full:
+        out.update(
+            username=u.username, active=u.active, township_ids=sorted(t.id for t in u.townships),
+            home_township_id=u.home_township_id, wechat_bound=bool(u.openid),
+            invite_pending=bool(u.invite_code_hash), created_at=_iso(u.created_at),
+        )
+    if invite_code:
+        out["invite_code"] = invite_code
+    return out
+
+
+def township(t: Township) -> dict[str, Any]:
+    """A township."""
+    return {"id": t.id, "code": t.code, "name": t.name, "lat": t.lat, "lng": t.lng}
+
+
+def village(v: Village) -> dict[str, Any]:
+    """A village with its WGS-84 centre, GCJ-02 centre, geofence and boundary."""
+    return {
+        "id": v.id, "township_id": v.township_id, "code": v.code, "name": v.name,
+        "lat": v.lat, "lng": v.lng, "gcj02": gcj02(v.lat, v.lng), "radius_m": v.radius_m,
+        "boundary": v.boundary,
+    }
+
+
+def site(s: Site) -> dict[str, Any]:
+    """A unit site."""
+    return {
+        "id": s.id, "name": s.name, "code": s.code, "township_id": s.township_id,
+        "lat": s.lat, "lng": s.lng, "gcj02": gcj02(s.lat, s.lng), "radius_m": s.radius_m,
+        "boundary": s.boundary,
+    }
+
+
+def organization(o: Organization) -> dict[str, Any]:
+    """A party organization."""
+    return {"id": o.id, "name": o.name, "domain": o.domain, "township_id": o.township_id,
+            "village_id": o.village_id}
+
+
+def project(p: Project) -> dict[str, Any]:
+    """A project with its place(s)."""
+    return {
+        "id": p.id, "title": p.title, "year": p.year, "domain": p.domain, "status": p.status,
+        "organization": organization(p.organization) if p.organization else None,
+        "village_ids": sorted(v.id for v in p.villages), "site": site(p.site) if p.site else None,
+        "steps": p.steps, "targets": p.targets, "responsible": p.responsible,
+    }
+
+
+def assignment(a: Assignment, place) -> dict[str, Any]:
+    """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation)."""
+    return {
+        "id": a.id, "status": a.status, "due_date": a.due_date.isoformat() if a.due_date else None,
+        "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
+        "village": village(a.village) if a.village else None,
+        "place": {
+            "kind": place.kind, "id": place.id, "name": place.name, "label": place.label,
+            "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
+            "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
+        },
+        "check_items": a.check_items,
+        "inspectors": [{"id": m.id, "name": m.name} for m in a.members],
+    }
+
+
+def checkin(c: CheckIn) -> dict[str, Any]:
+    """A check-in with its distance and flags."""
+    return {
+        "id": c.id, "client_id": c.client_id, "visit_id": c.visit_id, "user_id": c.user_id,
+        "lat": c.lat, "lng": c.lng, "accuracy_m": c.accuracy_m,
+        "input": {"lat": c.input_lat, "lng": c.input_lng, "coord_type": c.input_coord_type},
+        "client_time": _iso(c.client_time), "sent_at": _iso(c.sent_at),
+        "received_at": _iso(c.received_at), "distance_m": c.distance_m,
+        "within_geofence": c.within_geofence, "flags": c.flags,
+    }
+
+
+def photo(p: Photo, urls: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """A photo in the pipeline, with presigned URLs when given."""
+    out = {
+        "id": p.id, "client_id": p.client_id, "status": p.status, "owner_kind": p.owner_kind,
+        "owner_id": p.owner_id, "content_type": p.content_type, "size": p.size,
+        "taken_at": _iso(p.taken_at), "lat": p.lat, "lng": p.lng,
+        "flags": p.flags, "duplicate_of": p.duplicate_of_id, "verify_code": p.verify_code,
+        "sha256": p.sha256, "width": p.width, "height": p.height, "exif": p.exif,
+        "created_at": _iso(p.created_at), "completed_at": _iso(p.completed_at),
+        "reject_reason": p.reject_reason, "reject_code": p.reject_code,
+    }
+    urls = urls or {"thumb_url": None, "preview_url": None, "original_url": None}
+    out.update({k: absolute(v) for k, v in urls.items()})
+    return out
+
+
+def interview(i: Interview, household: str) -> dict[str, Any]:
+    """An interview with the decrypted household name (only for readers allowed to see it)."""
+    return {
+        "id": i.id, "client_id": i.client_id, "visit_id": i.visit_id, "user_id": i.user_id,
+        "household": household, "answers": i.answers, "satisfaction": i.satisfaction,
+        "notes": i.notes, "sent_at": _iso(i.sent_at), "created_at": _iso(i.created_at),
+    }
+
+
+def checklist(c: ChecklistResult) -> dict[str, Any]:
+    """One checklist version."""
+    return {"id": c.id, "client_id": c.client_id, "visit_id": c.visit_id, "user_id": c.user_id,
+            "items": c.items, "sent_at": _iso(c.sent_at), "created_at": _iso(c.created_at)}
+
+
+def note(n: VisitNote) -> dict[str, Any]:
+    """An appended remark."""
+    return {"id": n.id, "client_id": n.client_id, "visit_id": n.visit_id, "user_id": n.user_id,
+            "text": n.text, "sent_at": _iso(n.sent_at), "created_at": _iso(n.created_at)}
+
+
+def visit_summary(v: Visit, flags: list[str] | None = None) -> dict[str, Any]:
+    """A visit without its records."""
+    return {
+        "id": v.id, "client_id": v.client_id, "assignment_id": v.assignment_id,
+        "project_id": v.project_id, "village_id": v.village_id, "township_id": v.township_id,
+        "status": v.status, "started_at": _iso(v.started_at), "created_at": _iso(v.created_at),
+        "submitted_at": _iso(v.submitted_at), "created_by": v.created_by_id,
+        "project_title": v.assignment.project.title,
+        "village_name": v.assignment.village.name if v.assignment.village else None,
+        **({"flags": flags} if flags is not None else {}),
+    }

@@ -1,0 +1,46 @@
+"""The application factory: configuration, extensions, blueprints, errors, CLI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from server.config import load_config
+from server.crypto import PersonalDataCipher
+from server.db import db
+from server.errors import register_error_handlers
+from server.storage import storage_from_config
+from server.wechat import wechat_from_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; `config` overrides settings (tests, scripts)."""
+    app = Flask(__name__, instance_relative_config=False)
+    settings = load_config()
+    settings.update(config or {})
+    app.config.update(settings)
+    app.json.ensure_ascii = False  # Chinese stays readable in responses
+    # A photo goes to storage directly; anything we parse ourselves is far smaller.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_PHOTO_BYTES"] + 64 * 1024
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    db.init_app(app)
+    app.extensions["storage"] = storage_from_config(app.config)
+    app.extensions["wechat"] = wechat_from_config(app.config)
+    app.extensions["cipher"] = PersonalDataCipher(app.config["DATA_KEY"])
+
+    from server.api import bp as api_bp
+    from server.api.health import health_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(health_bp)
+    register_error_handlers(app)
+
+    from server.cli import register_commands
+
+    register_commands(app)
+    return app

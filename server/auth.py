@@ -1,0 +1,83 @@
+"""Bearer tokens for the mini-program and scripts, password and invite-code hashing, role checks."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from flask import current_app, g, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from server.db import db
+from server.errors import ApiError
+from server.models import User
+
+# Invite codes are read aloud and typed on phones: no 0/O, 1/I/L.
+INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="api-token")
+
+
+def issue_token(user: User) -> str:
+    """A signed bearer token for the user; invalidated when the user's token_version changes."""
+    return _serializer().dumps({"uid": user.id, "v": user.token_version})
+
+
+def user_from_token(token: str) -> User:
+    """The active user a token belongs to; ApiError(token_invalid) otherwise."""
+    try:
+        data = _serializer().loads(token, max_age=current_app.config["TOKEN_MAX_AGE"])
+    except SignatureExpired:
+        raise ApiError("token_invalid", "登录已过期,请重新登录") from None
+    except BadSignature:
+        raise ApiError("token_invalid") from None
+    if not isinstance(data, dict):
+        raise ApiError("token_invalid")
+    user = db.session.get(User, data.get("uid"))
+    if user is None or not user.active or user.token_version != data.get("v"):
+        raise ApiError("token_invalid")
+    return user
+
+
+def authenticate(roles: tuple[str, ...] = ()) -> User:
+    """The caller from the Authorization header (401 without one), holding one of `roles` (403)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError("unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    user = user_from_token(token.strip())
+    if roles and not user.has_role(*roles):
+        raise ApiError("forbidden", details={"required_roles": list(roles)})
+    g.user = user
+    return user
+
+
+def hash_password(password: str) -> str:
+    """A salted, slow hash of a password."""
+    return generate_password_hash(password)
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Check a password; spends the same effort when the user does not exist."""
+    if user is None or not user.password_hash:
+        check_password_hash(_DUMMY_HASH, password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def new_invite_code() -> str:
+    """A fresh one-time invite code such as 'K7M2-Q9PX' (about 40 bits)."""
+    raw = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def invite_code_hash(code: str) -> str:
+    """How an invite code is stored: normalized (case, dashes, spaces) and hashed."""
+    normalized = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normalized.encode()).hexdigest()

@@ -1,0 +1,109 @@
+"""Settings from the environment, parsed once; see .env.example for every name."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+WECHAT_DEFAULT_API_BASE = "https://api.weixin.qq.com"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable service (e.g. a production secret is missing)."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _dev_secret(instance_dir: Path) -> str:
+    """A per-machine secret kept in the instance folder, so tokens and encrypted data survive restarts."""
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from the environment; raise ConfigError for bad or missing values."""
+    env = os.environ if env is None else env
+    production = env.get("APP_ENV", "development").strip().lower() == "production"
+    instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR).resolve()
+
+    secret_key = env.get("SECRET_KEY", "").strip()
+    if not secret_key:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+        secret_key = _dev_secret(instance_dir)
+
+    database_url = env.get("DATABASE_URL", "").strip()
+    if not database_url:
+        if production:
+            raise ConfigError("DATABASE_URL must be set when APP_ENV=production")
+        database_url = f"sqlite:///{instance_dir / 'inspections.db'}"
+
+    backend = env.get("STORAGE_BACKEND", "local").strip().lower() or "local"
+    if backend not in {"local", "s3"}:
+        raise ConfigError("STORAGE_BACKEND must be 'local' or 's3'")
+    if backend == "s3" and not env.get("S3_BUCKET"):
+        raise ConfigError("S3_BUCKET must be set when STORAGE_BACKEND=s3")
+    addressing = env.get("S3_ADDRESSING_STYLE", "auto").strip() or "auto"
+    if addressing not in {"auto", "path", "virtual"}:
+        raise ConfigError("S3_ADDRESSING_STYLE must be auto, path or virtual")
+
+    port = _int(env, "PORT", 8000)
+    return {
+        "APP_ENV": "production" if production else "development",
+        "INSTANCE_DIR": str(instance_dir),
+        "SECRET_KEY": secret_key,
+        # Personal data (household names, phone numbers) is encrypted with a key derived from
+        # DATA_KEY, or from SECRET_KEY when DATA_KEY is unset: keep whichever it is stable.
+        "DATA_KEY": env.get("DATA_KEY", "").strip() or secret_key,
+        "DATABASE_URL": database_url,
+        "STORAGE_BACKEND": backend,
+        "STORAGE_DIR": str(Path(env.get("STORAGE_DIR") or instance_dir / "storage").resolve()),
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL", "").strip() or None,
+        "S3_BUCKET": env.get("S3_BUCKET", "").strip(),
+        "S3_REGION": env.get("S3_REGION", "").strip() or None,
+        "S3_ACCESS_KEY_ID": env.get("S3_ACCESS_KEY_ID", "").strip() or None,
+        "S3_SECRET_ACCESS_KEY": env.get("S3_SECRET_ACCESS_KEY", "").strip() or None,
+        "S3_ADDRESSING_STYLE": addressing,
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
+        "WECHAT_APPID": env.get("WECHAT_APPID", "").strip(),
+        "WECHAT_SECRET": env.get("WECHAT_SECRET", "").strip(),
+        "WECHAT_API_BASE": env.get("WECHAT_API_BASE", "").strip() or WECHAT_DEFAULT_API_BASE,
+        "MAX_PHOTO_BYTES": _int(env, "MAX_PHOTO_BYTES", 15 * 1024 * 1024),
+        "PORT": port,
+        "TOKEN_MAX_AGE": _int(env, "TOKEN_MAX_AGE", 14 * 24 * 3600),
+        "INVITE_MAX_AGE_DAYS": _int(env, "INVITE_MAX_AGE_DAYS", 30),
+        "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60),
+        "PHOTO_URL_SECONDS": _int(env, "PHOTO_URL_SECONDS", 10 * 60),
+        "SQL_ECHO": _bool(env, "SQL_ECHO", False),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+    }

@@ -1,0 +1,105 @@
+"""SQLAlchemy engine and request-scoped sessions, plus Alembic wiring for `init-db`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _json_dumps(obj) -> str:
+    # Keep Chinese readable in the database: MariaDB's JSON_EXTRACT cannot match escaped keys.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine with the settings each supported database needs."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, json_serializer=_json_dumps)
+        _tune_sqlite(engine)
+        return engine
+    if url.startswith("mysql") and "charset=" not in url:
+        url += ("&" if "?" in url else "?") + "charset=utf8mb4"
+    return create_engine(
+        url,
+        echo=echo,
+        json_serializer=_json_dumps,
+        pool_pre_ping=True,  # MariaDB restarts must not leave dead connections in the pool
+        pool_recycle=3600,
+        isolation_level="READ COMMITTED",
+    )
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Take the write lock up front: a deferred transaction that reads and then writes can
+        # fail with SQLITE_BUSY under WAL when another writer committed in between, and the
+        # audit chain reads its head before appending.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The database extension: one engine per app, one session per app context."""
+
+    def init_app(self, app: Flask) -> None:
+        """Create the app's engine and close its session at the end of every request."""
+        engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("SQL_ECHO", False))
+        app.extensions["db"] = {
+            "engine": engine,
+            "sessionmaker": sessionmaker(engine, expire_on_commit=False),
+        }
+        app.teardown_appcontext(self._close)
+
+    @property
+    def engine(self) -> Engine:
+        """The current app's engine."""
+        return current_app.extensions["db"]["engine"]
+
+    @property
+    def session(self) -> Session:
+        """The session of the current app context, created on first use."""
+        if "db_session" not in g:
+            g.db_session = current_app.extensions["db"]["sessionmaker"]()
+        return g.db_session
+
+    @staticmethod
+    def _close(_exc) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()
+
+
+def alembic_config(url: str):
+    """An Alembic Config pointing at our migrations and the given database."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str) -> None:
+    """Apply every migration (idempotent: an up-to-date database is left as it is)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")

@@ -1,0 +1,1 @@
+"""Domain rules, queries and transactions; handlers call one function here per request."""

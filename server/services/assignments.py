@@ -1,0 +1,104 @@
+"""Assignments: a team of inspectors sent to one project at one place."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.errors import ApiError
+from server.models import Assignment, Project, User, Village, Visit, assignment_members
+from server.services import audit
+from server.services.common import get_or_404
+from server.services.projects import place_of
+
+
+def _inspectors(session: Session, ids: list[int]) -> list[User]:
+    users = session.scalars(select(User).where(User.id.in_(ids))).all()
+    missing = sorted(set(ids) - {u.id for u in users})
+    if missing:
+        raise ApiError("not_found", "找不到指定的督查人员", {"inspector_ids": missing})
+    not_inspectors = sorted(u.id for u in users if not u.active or not u.has_role("inspector"))
+    if not_inspectors:
+        raise ApiError("validation_failed", "所选人员不是有效的督查人员", {"inspector_ids": not_inspectors})
+    return list(users)
+
+
+def _check_recusal(session: Session, assignment: Assignment) -> None:
+    township_id = place_of(session, assignment).township_id
+    own = sorted(u.id for u in assignment.members if township_id and u.home_township_id == township_id)
+    if own:
+        raise ApiError("conflict", "督查人员不能督查本人所在乡镇(回避)", {"inspector_ids": own, "reason": "recusal"})
+
+
+def _check_items(items: list[str]) -> list[str]:
+    cleaned = [i.strip() for i in items if i.strip()]
+    if len(set(cleaned)) != len(cleaned):
+        raise ApiError("validation_failed", "督查事项有重复", {"field": "check_items"})
+    return cleaned
+
+
+def create_assignment(session: Session, actor: User, data: dict[str, Any]) -> Assignment:
+    """Send a team to a project's village (or the unit's site when the project has no villages)."""
+    project = get_or_404(session, Project, data["project_id"], "项目")
+    village = None
+    if data.get("village_id") is not None:
+        village = get_or_404(session, Village, data["village_id"], "村")
+        if village.id not in {v.id for v in project.villages}:
+            raise ApiError("validation_failed", "该村不在项目的实施范围内", {"field": "village_id"})
+    elif project.villages:
+        if len(project.villages) > 1:
+            raise ApiError("validation_failed", "该项目涉及多个村,请指定 village_id", {"field": "village_id"})
+        village = project.villages[0]
+    a = Assignment(
+        project=project, village=village, check_items=_check_items(data.get("check_items", [])),
+        due_date=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
+        created_by_id=actor.id,
+    )
+    a.members = _inspectors(session, data["inspector_ids"])
+    place_of(session, a)  # a project without villages must have a site
+    _check_recusal(session, a)
+    session.add(a)
+    session.flush()
+    audit.append(session, actor, "assignment.create", "assignment", a.id,
+                 {"project_id": project.id, "village_id": a.village_id, "inspector_ids": [u.id for u in a.members]})
+    session.commit()
+    return a
+
+
+def update_assignment(session: Session, actor: User, assignment_id: int, data: dict[str, Any]) -> Assignment:
+    """Edit the team, items, due date or status; items are fixed once a visit has started."""
+    a = get_or_404(session, Assignment, assignment_id, "督查任务")
+    started = session.scalar(select(Visit.id).where(Visit.assignment_id == a.id).limit(1)) is not None
+    if "check_items" in data:
+        if started:
+            raise ApiError("conflict", "暗访已开始,督查事项不能再修改", {"field": "check_items"})
+        a.check_items = _check_items(data["check_items"])
+    if "inspector_ids" in data:
+        a.members = _inspectors(session, data["inspector_ids"])
+        _check_recusal(session, a)
+    if "due_date" in data:
+        a.due_date = date.fromisoformat(data["due_date"]) if data["due_date"] else None
+    if "status" in data:
+        a.status = data["status"]
+    audit.append(session, actor, "assignment.update", "assignment", a.id, {"fields": sorted(data)})
+    session.commit()
+    return a
+
+
+def open_assignments_for(session: Session, user: User) -> list[Assignment]:
+    """The open assignments of every team the user is on."""
+    stmt = (
+        select(Assignment)
+        .join(assignment_members, assignment_members.c.assignment_id == Assignment.id)
+        .where(assignment_members.c.user_id == user.id, Assignment.status == "open")
+        .order_by(Assignment.due_date.is_(None), Assignment.due_date, Assignment.id)
+    )
+    return list(session.scalars(stmt).unique())
+
+
+def is_member(assignment: Assignment, user: User) -> bool:
+    """True when the user is on the assignment's team."""
+    return any(m.id == user.id for m in assignment.members)

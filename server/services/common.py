@@ -1,0 +1,56 @@
+"""Small helpers shared by the services: lookups that 404, pagination, coordinate input."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from server import geo
+from server.errors import ApiError
+
+T = TypeVar("T")
+
+
+def get_or_404(session: Session, model: type[T], object_id: Any, what: str = "记录") -> T:
+    """The row with this primary key, or ApiError(not_found)."""
+    obj = session.get(model, object_id) if isinstance(object_id, int) else None
+    if obj is None:
+        raise ApiError("not_found", f"找不到该{what}", {"id": object_id})
+    return obj
+
+
+def paginate(session: Session, stmt: Select, page: int, per_page: int) -> tuple[list, int]:
+    """One page of a select and the total row count."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return list(rows), int(total or 0)
+
+
+def wgs84_point(data: dict[str, Any]) -> tuple[float, float]:
+    """The (lat, lng) of a request body in WGS-84, converting from its coord_type."""
+    try:
+        lat, lng = geo.validate_point(data.get("lat"), data.get("lng"))
+        return geo.to_wgs84(lat, lng, data.get("coord_type", "wgs84"))
+    except geo.InvalidCoordinate as exc:
+        raise ApiError("invalid_coordinate", exc.message, {"field": exc.field}) from None
+
+
+def boundary_or_none(value: Any) -> dict | None:
+    """A validated GeoJSON Polygon (WGS-84), or None when absent."""
+    if value is None:
+        return None
+    try:
+        return geo.validate_polygon(value)
+    except geo.InvalidCoordinate as exc:
+        raise ApiError("invalid_coordinate", exc.message, {"field": "boundary"}) from None
+
+
+def require_unique(session: Session, model: type, column, value: Any, field: str, exclude_id: int | None = None) -> None:
+    """ApiError(conflict) when another row already holds `value` in `column`."""
+    stmt = select(model.id).where(column == value)
+    if exclude_id is not None:
+        stmt = stmt.where(model.id != exclude_id)
+    if session.scalar(stmt) is not None:
+        raise ApiError("conflict", f"{field} 已存在:{value}", {"field": field, "value": value})

@@ -1,0 +1,103 @@
+"""A demo county for trying the service on a laptop (Ji'an County, Jiangxi, after the seed article)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import Assignment, Project, User
+from server.services import assignments, places, projects, users
+
+# Division codes follow the national scheme (360821 = 吉安县); coordinates are GCJ-02 as read
+# off a Chinese map, the way staff will type them, and are converted on import.
+TOWNSHIPS = [
+    ("360821100000", "永阳镇", 27.0096, 114.8712),
+    ("360821103000", "桐坪镇", 27.1389, 114.7605),
+    ("360821104000", "万福镇", 26.9702, 114.9915),
+    ("360821105000", "敦厚镇", 27.1027, 114.9088),
+]
+VILLAGES = [
+    ("360821100201", "江南村", "360821100000", 27.0161, 114.8803, 600),
+    ("360821100202", "永和村", "360821100000", 27.0012, 114.8601, 500),
+    ("360821103201", "大栗村", "360821103000", 27.1455, 114.7488, 500),
+    ("360821103202", "桐坪村", "360821103000", 27.1360, 114.7650, 500),
+    ("360821104201", "许家村", "360821104000", 26.9766, 115.0031, 700),
+    ("360821105201", "敦厚村", "360821105000", 27.1088, 114.9170, 500),
+]
+PROJECTS = [
+    ("“一领办三参与”井冈蜜柚产业项目", "360821100201", ["流转中心建设", "蜜柚分拣打包", "集体经济分红"]),
+    ("旱厕拆除与人居环境整治", "360821103201", ["摸排旱厕", "拆除改建", "验收公示"]),
+    ("“三化”建设标准化规范化提升", "360821104201", ["阵地建设", "制度上墙", "台账规范"]),
+]
+DEMO_PASSWORDS = {"admin": "demo-admin-2026", "reviewer": "demo-review-2026"}
+
+
+def _ensure_user(session: Session, username: str, data: dict) -> tuple[User, str | None]:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        return users.create_user(session, None, {"username": username, **data})
+    if user.openid is None and data.get("roles") != ["admin"]:
+        return users.update_user(session, user, user.id, {"reset_invite": True})
+    return user, None
+
+
+def load(session: Session) -> list[str]:
+    """Create the demo county once; return lines describing how to log in."""
+    rows = [{"type": "乡镇", "code": c, "name": n, "lat": str(la), "lng": str(ln), "coord_type": "gcj02"}
+            for c, n, la, ln in TOWNSHIPS]
+    rows += [{"type": "村", "code": c, "name": n, "township_code": t, "lat": str(la), "lng": str(ln),
+              "coord_type": "gcj02", "radius_m": str(r)} for c, n, t, la, ln, r in VILLAGES]
+    rows.append({"type": "单位", "code": "GXQ-DQFWZX", "name": "吉安高新区党群服务中心",
+                 "township_code": "360821100000", "lat": "27.0305", "lng": "114.9202",
+                 "coord_type": "gcj02", "radius_m": "300"})
+    report = places.import_places(session, None, rows)
+    if report.errors:
+        raise RuntimeError(f"demo places did not import: {report.errors}")
+
+    from server.models import Site, Township, Village
+
+    township = {t.code: t for t in session.scalars(select(Township))}
+    village = {v.code: v for v in session.scalars(select(Village))}
+    admin, _ = _ensure_user(session, "admin", {
+        "name": "县委组织部管理员", "roles": ["admin"], "password": DEMO_PASSWORDS["admin"]})
+    _ensure_user(session, "reviewer", {
+        "name": "永阳镇审核员", "roles": ["reviewer"], "password": DEMO_PASSWORDS["reviewer"],
+        "township_ids": [township["360821100000"].id]})
+    inspector, invite = _ensure_user(session, "inspector", {
+        "name": "张督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id})
+    colleague, _ = _ensure_user(session, "inspector2", {
+        "name": "李督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id})
+
+    year = date.today().year
+    if session.scalar(select(Project.id).limit(1)) is None:
+        made = []
+        for title, vcode, steps in PROJECTS:
+            made.append(projects.create_project(session, admin, {
+                "title": title, "year": year, "village_ids": [village[vcode].id],
+                "steps": [{"name": s} for s in steps], "targets": [],
+                "responsible": {"主管领导": "", "牵头书记": "", "联系组工干部": "", "工作队伍": ""}}))
+        site = session.scalar(select(Site).where(Site.code == "GXQ-DQFWZX"))
+        projects.create_project(session, admin, {
+            "title": "非公企业联合党支部“四个一”规范化", "year": year, "domain": "非公企业",
+            "site": {"id": site.id}})
+    if session.scalar(select(Assignment.id).limit(1)) is None:
+        due = (date.today() + timedelta(days=14)).isoformat()
+        made = session.scalars(select(Project).order_by(Project.id).limit(2)).all()
+        for p in made:
+            assignments.create_assignment(session, admin, {
+                "project_id": p.id, "inspector_ids": [inspector.id, colleague.id], "due_date": due,
+                "check_items": ["项目公示栏是否张贴", "实施进度是否与计划一致", "群众是否知晓项目"]})
+
+    lines = [
+        "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects)",
+        f"  管理员 admin / {DEMO_PASSWORDS['admin']}",
+        f"  审核员 reviewer / {DEMO_PASSWORDS['reviewer']} (永阳镇)",
+    ]
+    if invite:
+        lines.append(f"  督查员 张督查 (inspector) 邀请码 invite code: {invite}")
+    else:
+        lines.append("  督查员 张督查 (inspector) 已绑定微信 (WeChat already bound)")
+    lines.append(f"  open assignments: {session.scalar(select(Assignment.id).limit(1)) is not None}")
+    return lines

@@ -1,0 +1,298 @@
+"""The shared photo pipeline: ticket → direct upload to storage → complete (verify, derive, flag).
+
+Owner-agnostic: a visit owns its photos today; feedback, monthly reports and rectification
+replies register their own `OwnerContext` and share the one duplicate index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from server import geo
+from server import photos as pipeline
+from server.api.validation import parse_datetime
+from server.errors import ApiError
+from server.models import Photo, PhotoHashBand, User, utcnow
+from server.services import audit
+from server.services.common import wgs84_point
+from server.services.projects import Place
+from server.storage import ObjectMissing, Storage, StorageError
+
+CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+FAR_MARGIN_M = 200
+EXIF_TIME_TOLERANCE = timedelta(minutes=10)
+VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols: 10 of them ≈ 49.5 bits
+_READ_CHUNK = 256 * 1024
+
+# Reasons an uploaded object is refused, with the HTTP status of the answer.
+REJECT_STATUS = {
+    "photo_too_large": 413,
+    "photo_empty": 422,
+    "photo_not_image": 422,
+    "photo_unsupported_format": 422,
+    "photo_truncated": 422,
+    "photo_too_many_pixels": 422,
+    "photo_size_mismatch": 422,
+}
+
+
+@dataclass(frozen=True)
+class OwnerContext:
+    """What the pipeline needs to know of a photo's owner."""
+
+    place: Place | None  # for capture_far / exif_gps_far and the watermark
+    person: str  # shown on the watermark
+    title: str | None  # e.g. the project title
+    can_complete: Callable[[User], bool]
+    after_ready: Callable[[Session, Photo], None] | None = None
+
+
+# owner_kind -> function(session, photo) -> OwnerContext
+OWNERS: dict[str, Callable[[Session, Photo], OwnerContext]] = {}
+
+
+def storage() -> Storage:
+    """The app's storage backend."""
+    return current_app.extensions["storage"]
+
+
+def new_verify_code() -> str:
+    """A 10-character code printed on the watermark; not guessable."""
+    return "".join(secrets.choice(VERIFY_ALPHABET) for _ in range(10))
+
+
+def new_photo(*, owner_kind: str, owner_id: int, user: User, body: dict[str, Any], visit_id: int | None) -> Photo:
+    """A pending photo row for a ticket request (validated content type and size)."""
+    content_type = body["content_type"].lower()
+    if content_type in ("image/heic", "image/heif"):
+        raise ApiError("validation_failed", "不支持 HEIC 格式照片,请在手机相机设置中选择“兼容性最佳”(JPEG)",
+                       {"field": "content_type"})
+    if content_type not in CONTENT_TYPES:
+        raise ApiError("validation_failed", "只支持 JPEG、PNG 或 WebP 格式的照片", {"field": "content_type"})
+    limit = current_app.config["MAX_PHOTO_BYTES"]
+    if body["size"] > limit:
+        raise ApiError("photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB",
+                       {"field": "size", "max_bytes": limit})
+    now = utcnow()
+    key = f"photos/{owner_kind}/{now:%Y/%m}/{uuid.uuid4().hex}.{CONTENT_TYPES[content_type]}"
+    photo = Photo(
+        owner_kind=owner_kind, owner_id=owner_id, visit_id=visit_id, uploader_id=user.id,
+        client_id=body["client_id"], content_type=content_type, declared_size=body["size"],
+        object_key=key, verify_code=new_verify_code(), status="pending", flags=[],
+        sent_at=parse_datetime(body["sent_at"]) if body.get("sent_at") else None,
+        taken_at=parse_datetime(body["taken_at"]) if body.get("taken_at") else None,
+    )
+    if body.get("lat") is not None or body.get("lng") is not None:
+        photo.lat, photo.lng = wgs84_point(body)
+        photo.input_coord_type = body.get("coord_type", "wgs84")
+    return photo
+
+
+def upload_ticket(photo: Photo) -> dict[str, Any]:
+    """A freshly signed upload ticket for a pending photo's key."""
+    ticket = storage().presign_upload(
+        photo.object_key, content_type=photo.content_type,
+        max_bytes=current_app.config["MAX_PHOTO_BYTES"],
+        expires_in=current_app.config["PHOTO_TICKET_SECONDS"],
+    )
+    return {"url": ticket.url, "fields": ticket.fields, "expires_at": ticket.expires_at.isoformat(),
+            "file_field": "file"}
+
+
+def photo_for(session: Session, user: User, photo_id: int) -> tuple[Photo, OwnerContext]:
+    """A photo the user may complete, with its owner's context; 404 otherwise."""
+    photo = session.get(Photo, photo_id)
+    if photo is not None and photo.owner_kind in OWNERS:
+        ctx = OWNERS[photo.owner_kind](session, photo)
+        if ctx.can_complete(user):
+            return photo, ctx
+    raise ApiError("not_found", "找不到该照片", {"id": photo_id})
+
+
+def rejection(photo: Photo) -> ApiError:
+    """The error answered for a rejected photo (the same every time it is asked about)."""
+    code = photo.reject_code or "photo_rejected"
+    return ApiError(code, photo.reject_reason, {"photo_id": photo.id, "reason": code},
+                    status=REJECT_STATUS.get(code, 422))
+
+
+def _fetch(key: str, limit: int):
+    """Stream an uploaded object into a spooled temp file, hashing as it arrives."""
+    digest = hashlib.sha256()
+    # Small photos stay in memory, big ones spill to disk; the caller closes it.
+    spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
+    size = 0
+    try:
+        with storage().open(key) as src:
+            while chunk := src.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise pipeline.PhotoRejected("photo_too_large", "照片文件过大", {"max_bytes": limit})
+                digest.update(chunk)
+                spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, size, digest.hexdigest()
+
+
+def complete(session: Session, user: User, photo_id: int) -> Photo:
+    """Verify the uploaded object and make the photo ready (or rejected); idempotent.
+
+    Storage trouble leaves the photo pending (503) and nothing is lost; an object that is
+    not an acceptable photo is deleted and the photo rejected with the reason.
+    """
+    photo, ctx = photo_for(session, user, photo_id)
+    if photo.status == "rejected":
+        raise rejection(photo)
+    if photo.status == "ready":
+        return photo
+    key, limit = photo.object_key, current_app.config["MAX_PHOTO_BYTES"]
+    watermark = pipeline.Watermark(
+        time=utcnow(), place=ctx.place.label if ctx.place else "", person=ctx.person,
+        verify_code=photo.verify_code, title=ctx.title,
+    )
+    session.commit()  # end the read transaction: fetching and decoding take a while
+
+    try:
+        info = storage().head(key)
+        if info is None:
+            raise ApiError("photo_not_uploaded", details={"photo_id": photo_id})
+        if info.size > limit:
+            return _reject(session, user, photo_id, pipeline.PhotoRejected(
+                "photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB", {"size": info.size}))
+        spool, size, sha256 = _fetch(key, limit)
+        with spool:
+            processed = pipeline.process_photo(spool, watermark=watermark)
+        base = key.rsplit(".", 1)[0]
+        thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
+        storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")
+        storage().put(preview_key, processed.preview_jpeg, content_type="image/jpeg")
+    except pipeline.PhotoRejected as exc:
+        return _reject(session, user, photo_id, exc)
+    except ObjectMissing:
+        raise ApiError("photo_not_uploaded", details={"photo_id": photo_id}) from None
+    except StorageError as exc:
+        current_app.logger.warning("storage unavailable while completing photo %s: %s", photo_id, exc)
+        raise ApiError("storage_unavailable", details={"photo_id": photo_id}) from None
+
+    photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
+    if photo.status != "pending":  # a concurrent complete finished first
+        session.commit()
+        if photo.status == "rejected":
+            raise rejection(photo)
+        return photo
+    exif = processed.exif
+    photo.status, photo.completed_at = "ready", utcnow()
+    photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
+    photo.phash = f"{processed.phash:016x}"
+    photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
+    photo.thumb_key, photo.preview_key = thumb_key, preview_key
+    photo.exif = exif.as_dict() if exif else None
+    duplicate = find_duplicate(session, photo, sha256, processed.phash)
+    photo.duplicate_of_id = duplicate.id if duplicate else None
+    photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
+    session.add_all(PhotoHashBand(photo_id=photo.id, band=i, value=v)
+                    for i, v in enumerate(pipeline.hash_bands(processed.phash)))
+    if ctx.after_ready:
+        ctx.after_ready(session, photo)
+    audit.append(session, user, "photo.complete", "photo", photo.id, {
+        "sha256": sha256, "preview_sha256": photo.preview_sha256, "flags": photo.flags,
+        "duplicate_of": photo.duplicate_of_id})
+    session.commit()
+    return photo
+
+
+def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoRejected) -> Photo:
+    photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
+    if photo.status == "pending":
+        try:
+            storage().delete(photo.object_key)
+        except StorageError:
+            current_app.logger.warning("could not delete rejected object of photo %s", photo_id)
+        photo.status, photo.reject_code, photo.reject_reason = "rejected", exc.code, exc.message
+        photo.completed_at = utcnow()
+        audit.append(session, user, "photo.reject", "photo", photo.id, {"reason": exc.code})
+    session.commit()
+    if photo.status == "rejected":
+        raise rejection(photo)
+    return photo
+
+
+def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None) -> list[str]:
+    """Integrity flags of a completed photo."""
+    flags = []
+    if place is not None and photo.lat is not None:
+        d = geo.distance_to_place_m(photo.lat, photo.lng, center=(place.lat, place.lng), boundary=place.boundary)
+        if d > place.radius_m + FAR_MARGIN_M:
+            flags.append("capture_far")
+    if exif is None:
+        flags.append("no_exif")
+    else:
+        if place is not None and exif.lat is not None and exif.lng is not None:
+            d = geo.distance_to_place_m(exif.lat, exif.lng, center=(place.lat, place.lng), boundary=place.boundary)
+            if d > place.radius_m + FAR_MARGIN_M:
+                flags.append("exif_gps_far")
+        if exif.taken_at is not None and photo.taken_at is not None and (
+            abs(exif.taken_at - photo.taken_at) > EXIF_TIME_TOLERANCE
+        ):
+            flags.append("exif_time_mismatch")
+    if duplicate is not None:
+        flags.append("duplicate")
+    return flags
+
+
+def find_duplicate(session: Session, photo: Photo, sha256: str, phash: int) -> Photo | None:
+    """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
+
+    Near-identical means a perceptual-hash Hamming distance ≤ NEAR_DUPLICATE_DISTANCE; the
+    hash is split in bands so that any such pair shares one band value (indexed lookup).
+    """
+    exact = session.scalars(
+        select(Photo).where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
+        .order_by(Photo.id).limit(1)
+    ).first()
+    if exact is not None:
+        return exact
+    bands = pipeline.hash_bands(phash)
+    candidates = session.execute(
+        select(Photo.id, Photo.phash).distinct()
+        .join(PhotoHashBand, PhotoHashBand.photo_id == Photo.id)
+        .where(
+            or_(*(and_(PhotoHashBand.band == i, PhotoHashBand.value == v) for i, v in enumerate(bands))),
+            Photo.id != photo.id,
+            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
+        )
+        .order_by(Photo.id)
+        .limit(2000)  # a degenerate hash (a black frame) must not turn into a scan
+    ).all()
+    for cid, other in candidates:
+        if other and pipeline.hamming(int(other, 16), phash) <= pipeline.NEAR_DUPLICATE_DISTANCE:
+            return session.get(Photo, cid)
+    return None
+
+
+def urls(photo: Photo) -> dict[str, str | None]:
+    """Short-lived presigned URLs of a ready photo's original and derivatives."""
+    if photo.status != "ready":
+        return {"thumb_url": None, "preview_url": None, "original_url": None}
+    seconds = current_app.config["PHOTO_URL_SECONDS"]
+    s = storage()
+    return {
+        "thumb_url": s.presign_get(photo.thumb_key, expires_in=seconds),
+        "preview_url": s.presign_get(photo.preview_key, expires_in=seconds),
+        "original_url": s.presign_get(photo.object_key, expires_in=seconds,
+                                      download_name=f"photo-{photo.id}.{photo.object_key.rsplit('.', 1)[-1]}"),
+    }

@@ -1,0 +1,264 @@
+"""Townships, villages and unit sites: create, edit, list, and import from XLSX/CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server import geo
+from server.errors import ApiError
+from server.models import Site, Township, User, Village
+from server.services import audit
+from server.services.common import boundary_or_none, get_or_404, require_unique, wgs84_point
+
+
+def _apply_point(obj, data: dict[str, Any]) -> None:
+    if "lat" in data or "lng" in data:
+        obj.lat, obj.lng = wgs84_point(data)
+
+
+def create_township(session: Session, actor: User, data: dict[str, Any]) -> Township:
+    """Add a township (code is the 12-digit division code)."""
+    require_unique(session, Township, Township.code, data["code"], "code")
+    t = Township(code=data["code"], name=data["name"])
+    if data.get("lat") is not None:
+        _apply_point(t, data)
+    session.add(t)
+    session.flush()
+    audit.append(session, actor, "township.create", "township", t.id, {"code": t.code, "name": t.name})
+    session.commit()
+    return t
+
+
+def update_township(session: Session, actor: User, township_id: int, data: dict[str, Any]) -> Township:
+    """Edit a township's name, code or centre."""
+    t = get_or_404(session, Township, township_id, "乡镇")
+    if "code" in data:
+        require_unique(session, Township, Township.code, data["code"], "code", exclude_id=t.id)
+        t.code = data["code"]
+    if "name" in data:
+        t.name = data["name"]
+    if data.get("lat") is not None:
+        _apply_point(t, data)
+    audit.append(session, actor, "township.update", "township", t.id, _changes(data))
+    session.commit()
+    return t
+
+
+def create_village(session: Session, actor: User, data: dict[str, Any]) -> Village:
+    """Add a village with its centre (converted to WGS-84), geofence radius and boundary."""
+    get_or_404(session, Township, data["township_id"], "乡镇")
+    require_unique(session, Village, Village.code, data["code"], "code")
+    lat, lng = wgs84_point(data)
+    v = Village(
+        township_id=data["township_id"], code=data["code"], name=data["name"], lat=lat, lng=lng,
+        radius_m=data.get("radius_m", 500), boundary=boundary_or_none(data.get("boundary")),
+    )
+    session.add(v)
+    session.flush()
+    audit.append(session, actor, "village.create", "village", v.id, {"code": v.code, "name": v.name})
+    session.commit()
+    return v
+
+
+def update_village(session: Session, actor: User, village_id: int, data: dict[str, Any]) -> Village:
+    """Edit a village; coordinates given in GCJ-02 are converted."""
+    v = get_or_404(session, Village, village_id, "村")
+    if "township_id" in data:
+        get_or_404(session, Township, data["township_id"], "乡镇")
+        v.township_id = data["township_id"]
+    if "code" in data:
+        require_unique(session, Village, Village.code, data["code"], "code", exclude_id=v.id)
+        v.code = data["code"]
+    for key in ("name", "radius_m"):
+        if key in data:
+            setattr(v, key, data[key])
+    if "boundary" in data:
+        v.boundary = boundary_or_none(data["boundary"])
+    _apply_point(v, data)
+    audit.append(session, actor, "village.update", "village", v.id, _changes(data))
+    session.commit()
+    return v
+
+
+def create_site(session: Session, actor: User, data: dict[str, Any], *, commit: bool = True) -> Site:
+    """Add a unit's own site (point and radius)."""
+    if data.get("township_id") is not None:
+        get_or_404(session, Township, data["township_id"], "乡镇")
+    if data.get("code"):
+        require_unique(session, Site, Site.code, data["code"], "code")
+    lat, lng = wgs84_point(data)
+    s = Site(
+        name=data["name"], code=data.get("code") or None, township_id=data.get("township_id"),
+        lat=lat, lng=lng, radius_m=data.get("radius_m", 300),
+        boundary=boundary_or_none(data.get("boundary")),
+    )
+    session.add(s)
+    session.flush()
+    audit.append(session, actor, "site.create", "site", s.id, {"name": s.name})
+    if commit:
+        session.commit()
+    return s
+
+
+def update_site(session: Session, actor: User, site_id: int, data: dict[str, Any]) -> Site:
+    """Edit a unit site."""
+    s = get_or_404(session, Site, site_id, "单位地点")
+    if "township_id" in data and data["township_id"] is not None:
+        get_or_404(session, Township, data["township_id"], "乡镇")
+    if data.get("code"):
+        require_unique(session, Site, Site.code, data["code"], "code", exclude_id=s.id)
+    for key in ("name", "code", "township_id", "radius_m"):
+        if key in data:
+            setattr(s, key, data[key])
+    if "boundary" in data:
+        s.boundary = boundary_or_none(data["boundary"])
+    _apply_point(s, data)
+    audit.append(session, actor, "site.update", "site", s.id, _changes(data))
+    session.commit()
+    return s
+
+
+def _changes(data: dict[str, Any]) -> dict[str, Any]:
+    return {"fields": sorted(data)}
+
+
+# ---- import -----------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("type", "code", "name", "township_code", "lat", "lng", "coord_type", "radius_m")
+_TYPE_WORDS = {
+    "township": "township", "乡镇": "township", "街道": "township",
+    "village": "village", "村": "village", "行政村": "village", "社区": "village",
+    "site": "site", "单位": "site",
+}
+_HEADER_WORDS = {
+    "类型": "type", "编码": "code", "代码": "code", "区划代码": "code", "名称": "name",
+    "所属乡镇编码": "township_code", "乡镇编码": "township_code", "纬度": "lat", "经度": "lng",
+    "坐标系": "coord_type", "半径": "radius_m", "半径米": "radius_m", "围栏半径": "radius_m",
+}
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or would do, and the rows it refused."""
+
+    townships: int = 0
+    villages: int = 0
+    sites: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV (UTF-8, with or without BOM; GBK tolerated) or XLSX file as dicts."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True, data_only=True)
+        rows = [["" if c is None else str(c).strip() for c in r] for r in wb.active.iter_rows(values_only=True)]
+        wb.close()
+    elif suffix == ".csv":
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gbk")  # Excel on Chinese Windows saves CSV as GBK
+        rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text))]
+    else:
+        raise ApiError("validation_failed", "只支持 .xlsx 或 .csv 文件", {"field": "file"})
+    rows = [r for r in rows if any(r)]
+    if not rows:
+        return []
+    header = [_HEADER_WORDS.get(h, h.lower()) for h in rows[0]]
+    missing = {"type", "code", "name"} - set(header)
+    if missing:
+        raise ApiError("validation_failed", f"表头缺少列:{'、'.join(sorted(missing))}", {"columns": header})
+    return [dict(zip(header, r + [""] * (len(header) - len(r)), strict=False)) for r in rows[1:]]
+
+
+def import_places(session: Session, actor: User | None, rows: list[dict[str, str]], *, dry_run: bool = False) -> ImportReport:
+    """Create or update (by code) townships, villages and sites; all rows or none are written."""
+    report = ImportReport()
+    townships = {t.code: t for t in session.scalars(select(Township))}
+    villages = {v.code: v for v in session.scalars(select(Village))}
+    sites = {s.code: s for s in session.scalars(select(Site).where(Site.code.is_not(None)))}
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        try:
+            _import_row(session, row, townships, villages, sites, report)
+        except (ApiError, geo.InvalidCoordinate, ValueError) as exc:
+            report.errors.append({"row": number, "message": getattr(exc, "message", str(exc))})
+    if report.errors or dry_run:
+        session.rollback()
+        return report
+    audit.append(session, actor, "places.import", "places", "-", {
+        "townships": report.townships, "villages": report.villages, "sites": report.sites})
+    session.commit()
+    return report
+
+
+def _import_row(session, row, townships, villages, sites, report: ImportReport) -> None:
+    kind = _TYPE_WORDS.get(row.get("type", "").strip().lower())
+    code, name = row.get("code", "").strip(), row.get("name", "").strip()
+    if kind is None:
+        raise ValueError(f"类型“{row.get('type', '')}”无法识别,应为 乡镇/村/单位")
+    if not name:
+        raise ValueError("名称不能为空")
+    if kind in ("township", "village") and not (len(code) == 12 and code.isdigit()):
+        raise ValueError(f"区划代码“{code}”应为 12 位数字")
+    point = None
+    if row.get("lat") or row.get("lng"):
+        lat, lng = geo.validate_point(_num(row.get("lat"), "纬度"), _num(row.get("lng"), "经度"))
+        point = geo.to_wgs84(lat, lng, (row.get("coord_type") or "gcj02").strip().lower())
+    radius = int(_num(row["radius_m"], "半径")) if row.get("radius_m") else None
+    if kind == "township":
+        t = townships.get(code) or Township(code=code)
+        t.name = name
+        if point:
+            t.lat, t.lng = point
+        if t.id is None:
+            session.add(t)
+            townships[code] = t
+        report.townships += 1
+        session.flush()
+        return
+    parent = townships.get(row.get("township_code", "").strip())
+    if kind == "village" and parent is None:
+        raise ValueError(f"找不到所属乡镇编码“{row.get('township_code', '')}”(乡镇需先于村列出)")
+    if point is None:
+        raise ValueError("缺少经纬度")
+    if kind == "village":
+        v = villages.get(code) or Village(code=code, radius_m=500)
+        v.name, v.township, (v.lat, v.lng) = name, parent, point
+        if radius:
+            v.radius_m = radius
+        if v.id is None:
+            session.add(v)
+            villages[code] = v
+        report.villages += 1
+    else:
+        s = sites.get(code) if code else None
+        s = s or Site(code=code or None, radius_m=300)
+        s.name, (s.lat, s.lng) = name, point
+        if parent is not None:
+            s.township_id = parent.id
+        if radius:
+            s.radius_m = radius
+        if s.id is None:
+            session.add(s)
+            if code:
+                sites[code] = s
+        report.sites += 1
+    session.flush()
+
+
+def _num(value: str | None, label: str) -> float:
+    try:
+        return float(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"{label}“{value}”不是数字") from None

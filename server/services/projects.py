@@ -1,0 +1,133 @@
+"""Projects (书记项目), their party organizations, and where they take place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.errors import ApiError
+from server.models import Assignment, Organization, Project, Site, Township, User, Village
+from server.services import audit, places
+from server.services.common import get_or_404
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an inspection happens: a village, or a unit's own site."""
+
+    kind: str  # "village" | "site"
+    id: int
+    name: str
+    township_id: int | None
+    township_name: str
+    lat: float
+    lng: float
+    radius_m: int
+    boundary: dict | None
+
+    @property
+    def label(self) -> str:
+        """'Township village' as printed on watermarks and lists."""
+        return f"{self.township_name} {self.name}".strip()
+
+
+def place_of(session: Session, assignment: Assignment) -> Place:
+    """The place an assignment sends its team to."""
+    if assignment.village is not None:
+        v = assignment.village
+        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m, v.boundary)
+    site = assignment.project.site
+    if site is None:
+        raise ApiError("conflict", "该项目没有设置地点")
+    township = session.get(Township, site.township_id) if site.township_id else None
+    return Place("site", site.id, site.name, site.township_id, township.name if township else "",
+                 site.lat, site.lng, site.radius_m, site.boundary)
+
+
+def create_organization(session: Session, actor: User, data: dict[str, Any]) -> Organization:
+    """Add a party organization."""
+    for key, model in (("township_id", Township), ("village_id", Village)):
+        if data.get(key) is not None:
+            get_or_404(session, model, data[key])
+    org = Organization(name=data["name"], domain=data.get("domain", "农村"),
+                       township_id=data.get("township_id"), village_id=data.get("village_id"))
+    session.add(org)
+    session.flush()
+    audit.append(session, actor, "organization.create", "organization", org.id, {"name": org.name})
+    session.commit()
+    return org
+
+
+def update_organization(session: Session, actor: User, org_id: int, data: dict[str, Any]) -> Organization:
+    """Edit a party organization."""
+    org = get_or_404(session, Organization, org_id, "党组织")
+    for key, model in (("township_id", Township), ("village_id", Village)):
+        if data.get(key) is not None:
+            get_or_404(session, model, data[key])
+    for key in ("name", "domain", "township_id", "village_id"):
+        if key in data:
+            setattr(org, key, data[key])
+    audit.append(session, actor, "organization.update", "organization", org.id, {"fields": sorted(data)})
+    session.commit()
+    return org
+
+
+def _villages(session: Session, ids: list[int]) -> list[Village]:
+    found = session.scalars(select(Village).where(Village.id.in_(ids))).all()
+    missing = sorted(set(ids) - {v.id for v in found})
+    if missing:
+        raise ApiError("not_found", "找不到指定的村", {"village_ids": missing})
+    return list(found)
+
+
+def _place_project(session: Session, actor: User, project: Project, data: dict[str, Any]) -> None:
+    if "village_ids" in data and "site" in data:
+        raise ApiError("validation_failed", "项目地点只能是村(village_ids)或单位地点(site)之一", {"field": "site"})
+    if "village_ids" in data:
+        if not data["village_ids"]:
+            raise ApiError("validation_failed", "至少选择一个村", {"field": "village_ids"})
+        project.villages = _villages(session, data["village_ids"])
+        project.site_id = None
+    elif "site" in data:
+        site_data = data["site"]
+        if site_data.get("id") is not None:
+            project.site_id = get_or_404(session, Site, site_data["id"], "单位地点").id
+        else:
+            project.site_id = places.create_site(session, actor, site_data, commit=False).id
+        project.villages = []
+
+
+def create_project(session: Session, actor: User, data: dict[str, Any]) -> Project:
+    """Add a project placed at villages (village_ids) or at a unit's site (site)."""
+    if "village_ids" not in data and "site" not in data:
+        raise ApiError("validation_failed", "请指定项目所在的村(village_ids)或单位地点(site)", {"field": "village_ids"})
+    if data.get("organization_id") is not None:
+        get_or_404(session, Organization, data["organization_id"], "党组织")
+    project = Project(
+        title=data["title"], year=data["year"], organization_id=data.get("organization_id"),
+        domain=data.get("domain", "农村"), steps=data.get("steps", []),
+        targets=data.get("targets", []), responsible=data.get("responsible", {}),
+    )
+    session.add(project)
+    _place_project(session, actor, project, data)
+    session.flush()
+    audit.append(session, actor, "project.create", "project", project.id, {"title": project.title})
+    session.commit()
+    return project
+
+
+def update_project(session: Session, actor: User, project_id: int, data: dict[str, Any]) -> Project:
+    """Edit a project; its place may change only while no visit was made for it."""
+    project = get_or_404(session, Project, project_id, "项目")
+    if data.get("organization_id") is not None:
+        get_or_404(session, Organization, data["organization_id"], "党组织")
+    for key in ("title", "year", "organization_id", "domain", "status", "steps", "targets", "responsible"):
+        if key in data:
+            setattr(project, key, data[key])
+    _place_project(session, actor, project, data)
+    audit.append(session, actor, "project.update", "project", project.id, {"fields": sorted(data)})
+    session.commit()
+    return project

@@ -1,0 +1,151 @@
+"""People: staff accounts, invite codes, WeChat binding and logins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
+from server.errors import ApiError
+from server.models import ROLES, Township, User, UserRole, utcnow
+from server.services import audit
+from server.services.common import get_or_404, require_unique
+
+
+def _townships(session: Session, ids: list[int]) -> list[Township]:
+    found = session.scalars(select(Township).where(Township.id.in_(ids))).all() if ids else []
+    missing = sorted(set(ids) - {t.id for t in found})
+    if missing:
+        raise ApiError("not_found", "找不到指定的乡镇", {"township_ids": missing})
+    return list(found)
+
+
+def _roles(data: dict[str, Any]) -> list[str] | None:
+    roles = data.get("roles")
+    if roles is None and data.get("role"):
+        roles = [data["role"]]
+    if roles is None:
+        return None
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise ApiError("validation_failed", f"未知角色:{'、'.join(unknown) or '(空)'}", {"field": "roles"})
+    return sorted(set(roles))
+
+
+def _set_invite(user: User) -> str:
+    code = new_invite_code()
+    user.invite_code_hash = invite_code_hash(code)
+    user.invite_expires_at = utcnow() + timedelta(days=current_app.config["INVITE_MAX_AGE_DAYS"])
+    return code
+
+
+def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> tuple[User, str | None]:
+    """Create a staff account; returns it with a one-time invite code for binding WeChat."""
+    roles = _roles(data) or []
+    if not roles:
+        raise ApiError("validation_failed", "至少需要一个角色", {"field": "roles"})
+    if data.get("username"):
+        require_unique(session, User, User.username, data["username"], "username")
+    user = User(username=data.get("username"), name=data.get("name") or data.get("username") or "")
+    user.role_rows = [UserRole(role=r) for r in roles]
+    user.townships = _townships(session, data.get("township_ids") or [])
+    if data.get("home_township_id") is not None:
+        user.home_township_id = get_or_404(session, Township, data["home_township_id"], "乡镇").id
+    if data.get("password"):
+        user.password_hash = hash_password(data["password"])
+    invite = None if roles == ["villager"] else _set_invite(user)
+    session.add(user)
+    session.flush()
+    audit.append(session, actor, "user.create", "user", user.id, {"username": user.username, "roles": roles})
+    session.commit()
+    return user, invite
+
+
+def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any]) -> tuple[User, str | None]:
+    """Edit an account; a new password or deactivation signs the user out everywhere."""
+    user = get_or_404(session, User, user_id, "用户")
+    if "username" in data and data["username"] != user.username:
+        require_unique(session, User, User.username, data["username"], "username", exclude_id=user.id)
+        user.username = data["username"]
+    if "name" in data:
+        user.name = data["name"]
+    roles = _roles(data)
+    if roles is not None:
+        user.role_rows = [UserRole(role=r) for r in roles]
+    if "township_ids" in data:
+        user.townships = _townships(session, data["township_ids"])
+    if "home_township_id" in data:
+        hid = data["home_township_id"]
+        user.home_township_id = None if hid is None else get_or_404(session, Township, hid, "乡镇").id
+    if data.get("password"):
+        user.password_hash = hash_password(data["password"])
+        user.token_version += 1
+    if "active" in data and data["active"] != user.active:
+        user.active = data["active"]
+        user.token_version += 1
+    invite = _set_invite(user) if data.get("reset_invite") else None
+    audit.append(session, actor, "user.update", "user", user.id, {"fields": sorted(data)})
+    session.commit()
+    return user, invite
+
+
+def wechat_login(session: Session, openid: str) -> User:
+    """The account bound to this openid; an unknown openid becomes a villager."""
+    user = session.scalar(select(User).where(User.openid == openid))
+    if user is not None:
+        if not user.active:
+            raise ApiError("forbidden", "该账号已停用,请联系组织部")
+        return user
+    user = User(openid=openid, name="群众")
+    user.role_rows = [UserRole(role="villager")]
+    session.add(user)
+    try:
+        session.flush()
+        audit.append(session, None, "user.wechat_register", "user", user.id, {})
+        session.commit()
+    except IntegrityError:
+        # Two logins of the same new phone at once: the other one created the villager.
+        session.rollback()
+        user = session.scalar(select(User).where(User.openid == openid))
+        if user is None:
+            raise
+    return user
+
+
+def bind_invite(session: Session, caller: User, code: str) -> User:
+    """Move the caller's WeChat identity onto the staff account the invite code belongs to."""
+    target = session.scalar(select(User).where(User.invite_code_hash == invite_code_hash(code)))
+    if target is None or not target.active or (
+        target.invite_expires_at is not None and target.invite_expires_at < utcnow()
+    ):
+        raise ApiError("invite_invalid")
+    if caller.id == target.id:
+        return target
+    if not caller.openid:
+        raise ApiError("forbidden", "请在微信小程序中使用邀请码")
+    if set(caller.roles) != {"villager"}:
+        raise ApiError("already_bound", details={"user_id": caller.id})
+    if target.openid:
+        raise ApiError("already_bound", "该账号已绑定其他微信", {"user_id": target.id})
+    openid = caller.openid
+    caller.openid, caller.active = None, False
+    caller.token_version += 1
+    session.flush()  # free the unique openid before giving it to the staff account
+    target.openid = openid
+    target.invite_code_hash = target.invite_expires_at = None
+    audit.append(session, target, "user.bind_wechat", "user", target.id, {"from_user": caller.id})
+    session.commit()
+    return target
+
+
+def password_login(session: Session, username: str, password: str) -> User:
+    """The active staff account with this username and password; ApiError(login_failed) otherwise."""
+    user = session.scalar(select(User).where(User.username == username))
+    if not password_matches(user, password) or not user.active:
+        raise ApiError("login_failed")
+    return user

@@ -1,0 +1,346 @@
+"""Unannounced visits: start, check in, interview, checklist, notes, submit, read and list."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from server import geo
+from server.api.validation import parse_datetime
+from server.crypto import cipher
+from server.errors import ApiError
+from server.models import (
+    Assignment,
+    CheckIn,
+    ChecklistResult,
+    Interview,
+    Photo,
+    User,
+    Visit,
+    VisitFlag,
+    VisitNote,
+    utcnow,
+)
+from server.services import audit, idempotency, photos
+from server.services.assignments import is_member
+from server.services.common import paginate, wgs84_point
+from server.services.projects import place_of
+
+CLOCK_SKEW = timedelta(minutes=10)
+LOW_ACCURACY_M = 100
+MAX_SPEED_KMH = 150
+
+
+def staff_can_read(user: User, visit: Visit) -> bool:
+    """Admins and leaders read every visit; reviewers only submitted ones in their townships."""
+    if user.has_role("admin", "leader"):
+        return True
+    if user.has_role("reviewer"):
+        return visit.status == "submitted" and visit.township_id in {t.id for t in user.townships}
+    return False
+
+
+def visit_for(session: Session, user: User, visit_id: int, *, write: bool) -> Visit:
+    """A visit the user may see (team members; staff in scope for reading); 404 otherwise."""
+    visit = session.get(Visit, visit_id)
+    if visit is not None and (
+        is_member(visit.assignment, user) or (not write and staff_can_read(user, visit))
+    ):
+        return visit
+    raise ApiError("not_found", "找不到该暗访记录", {"id": visit_id})
+
+
+def ensure_open(visit: Visit) -> None:
+    """ApiError(visit_submitted) once a visit has been submitted."""
+    if visit.status == "submitted":
+        raise ApiError("visit_submitted", details={"visit_id": visit.id})
+
+
+def flag_visit(session: Session, visit_id: int, flags: list[str]) -> None:
+    """Record flags on the visit's flag index (already present ones are kept)."""
+    if not flags:
+        return
+    stmt = (
+        insert(VisitFlag)
+        .prefix_with("OR IGNORE", dialect="sqlite")
+        .prefix_with("IGNORE", dialect="mysql")
+    )
+    session.execute(stmt, [{"visit_id": visit_id, "flag": f} for f in sorted(set(flags))])
+
+
+def start_visit(session: Session, user: User, body: dict[str, Any]) -> tuple[Visit, bool]:
+    """Open a visit for one of the user's assignments."""
+    assignment = session.get(Assignment, body["assignment_id"])
+    if assignment is None or not is_member(assignment, user):
+        raise ApiError("not_found", "找不到该督查任务", {"assignment_id": body["assignment_id"]})
+
+    def create() -> Visit:
+        if assignment.status != "open":
+            raise ApiError("conflict", "该督查任务已关闭", {"assignment_id": assignment.id})
+        place = place_of(session, assignment)
+        visit = Visit(
+            assignment_id=assignment.id, project_id=assignment.project_id,
+            village_id=assignment.village_id, township_id=place.township_id,
+            client_id=body["client_id"], started_at=parse_datetime(body["started_at"]),
+            created_by_id=user.id,
+        )
+        session.add(visit)
+        session.flush()
+        audit.append(session, user, "visit.start", "visit", visit.id, {"assignment_id": assignment.id})
+        return visit
+
+    return idempotency.run(
+        session, user=user, kind="visit.start", target=assignment.id, body=body,
+        create=create, load=lambda i: session.get(Visit, i),
+    )
+
+
+def _speed_flag(session: Session, user: User, lat: float, lng: float, accuracy: float, when) -> dict | None:
+    """The fastest move needed between this fix and the user's neighbouring check-ins in time."""
+    prev = session.scalars(
+        select(CheckIn).where(CheckIn.user_id == user.id, CheckIn.client_time <= when)
+        .order_by(CheckIn.client_time.desc(), CheckIn.id.desc()).limit(1)
+    ).first()
+    nxt = session.scalars(
+        select(CheckIn).where(CheckIn.user_id == user.id, CheckIn.client_time > when)
+        .order_by(CheckIn.client_time, CheckIn.id).limit(1)
+    ).first()
+    worst = None
+    for other in (prev, nxt):
+        if other is None:
+            continue
+        seconds = abs((when - other.client_time).total_seconds())
+        # Forgive the error both fixes admit to, so GPS jitter is not taken for travel.
+        speed = geo.speed_kmh((other.lat, other.lng), (lat, lng), seconds,
+                              slack_m=other.accuracy_m + accuracy)
+        if speed > MAX_SPEED_KMH and (worst is None or speed > worst["speed_kmh"]):
+            worst = {"speed_kmh": speed, "checkin_id": other.id}
+    return worst
+
+
+def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[CheckIn, bool]:
+    """Store a GPS check-in in WGS-84 with its distance to the place and integrity flags."""
+    visit = visit_for(session, user, visit_id, write=True)
+
+    def create() -> CheckIn:
+        ensure_open(visit)
+        lat, lng = wgs84_point(body)
+        place = place_of(session, visit.assignment)
+        received = utcnow()
+        client_time = parse_datetime(body["client_time"])
+        sent_at = parse_datetime(body["sent_at"])
+        accuracy = float(body["accuracy_m"])
+        distance = geo.distance_to_place_m(lat, lng, center=(place.lat, place.lng), boundary=place.boundary)
+        within = distance <= place.radius_m
+        flags = []
+        if not within:
+            flags.append("far_from_village")
+        if accuracy > LOW_ACCURACY_M:
+            flags.append("low_accuracy")
+        if accuracy == 0:
+            flags.append("zero_accuracy")
+        if abs(sent_at - received) > CLOCK_SKEW:
+            flags.append("clock_skew")
+        speed = _speed_flag(session, user, lat, lng, accuracy, client_time)
+        if speed:
+            flags.append("impossible_speed")
+        checkin = CheckIn(
+            visit_id=visit.id, user_id=user.id, client_id=body["client_id"], lat=lat, lng=lng,
+            accuracy_m=accuracy, input_lat=body["lat"], input_lng=body["lng"],
+            input_coord_type=body.get("coord_type", "wgs84"), client_time=client_time,
+            sent_at=sent_at, received_at=received, distance_m=round(distance, 1),
+            within_geofence=within, flags=flags,
+        )
+        session.add(checkin)
+        session.flush()
+        flag_visit(session, visit.id, flags)
+        audit.append(session, user, "visit.checkin", "checkin", checkin.id, {
+            "visit_id": visit.id, "lat": lat, "lng": lng, "distance_m": checkin.distance_m,
+            "flags": flags, **({"speed": speed} if speed else {})})
+        return checkin
+
+    return idempotency.run(
+        session, user=user, kind="visit.checkin", target=visit.id, body=body,
+        create=create, load=lambda i: session.get(CheckIn, i),
+    )
+
+
+def request_photo(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[Photo, bool]:
+    """A pending photo of the visit; asking again with its client_id gives the same photo."""
+    visit = visit_for(session, user, visit_id, write=True)
+
+    def create() -> Photo:
+        ensure_open(visit)
+        photo = photos.new_photo(owner_kind="visit", owner_id=visit.id, user=user, body=body, visit_id=visit.id)
+        session.add(photo)
+        session.flush()
+        audit.append(session, user, "photo.ticket", "photo", photo.id,
+                     {"visit_id": visit.id, "object_key": photo.object_key})
+        return photo
+
+    return idempotency.run(
+        session, user=user, kind="photo.ticket", target=["visit", visit.id], body=body,
+        create=create, load=lambda i: session.get(Photo, i),
+    )
+
+
+def _visit_photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+    visit = session.get(Visit, photo.owner_id)
+    uploader = session.get(User, photo.uploader_id)
+    return photos.OwnerContext(
+        place=place_of(session, visit.assignment), person=uploader.name if uploader else "",
+        title=visit.assignment.project.title,
+        # Any team member may finish an upload a colleague's phone started.
+        can_complete=lambda u: is_member(visit.assignment, u),
+        after_ready=lambda s, p: flag_visit(s, visit.id, p.flags),
+    )
+
+
+photos.OWNERS["visit"] = _visit_photo_owner
+
+
+def add_interview(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[Interview, bool]:
+    """Store a villager interview; the household name is encrypted at rest."""
+    visit = visit_for(session, user, visit_id, write=True)
+
+    def create() -> Interview:
+        ensure_open(visit)
+        interview = Interview(
+            visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
+            household_enc=cipher().encrypt(body["household"].strip()),
+            answers=body.get("answers", {}), satisfaction=body["satisfaction"],
+            notes=body.get("notes", ""), sent_at=parse_datetime(body["sent_at"]),
+        )
+        session.add(interview)
+        session.flush()
+        # The audit log is kept for years: it names the interview, not the household.
+        audit.append(session, user, "visit.interview", "interview", interview.id,
+                     {"visit_id": visit.id, "satisfaction": interview.satisfaction})
+        return interview
+
+    return idempotency.run(
+        session, user=user, kind="visit.interview", target=visit.id, body=body,
+        create=create, load=lambda i: session.get(Interview, i),
+    )
+
+
+def put_checklist(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[ChecklistResult, bool]:
+    """Store a new version of the visit's checklist (earlier versions are kept)."""
+    visit = visit_for(session, user, visit_id, write=True)
+
+    def create() -> ChecklistResult:
+        ensure_open(visit)
+        allowed = visit.assignment.check_items
+        names = [i["item"] for i in body["items"]]
+        if len(set(names)) != len(names):
+            raise ApiError("validation_failed", "督查事项有重复", {"field": "items"})
+        unknown = [n for n in names if allowed and n not in allowed]
+        if unknown:
+            raise ApiError("validation_failed", f"不在本次任务中的督查事项:{'、'.join(unknown)}",
+                           {"field": "items", "unknown": unknown})
+        items = [{"item": i["item"], "result": i["result"], "note": i.get("note", "")} for i in body["items"]]
+        result = ChecklistResult(visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
+                                 items=items, sent_at=parse_datetime(body["sent_at"]))
+        session.add(result)
+        session.flush()
+        audit.append(session, user, "visit.checklist", "checklist", result.id,
+                     {"visit_id": visit.id, "items": items})
+        return result
+
+    return idempotency.run(
+        session, user=user, kind="visit.checklist", target=visit.id, body=body,
+        create=create, load=lambda i: session.get(ChecklistResult, i),
+    )
+
+
+def add_note(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[VisitNote, bool]:
+    """Append a remark; allowed after submit, since notes never change what was recorded."""
+    visit = visit_for(session, user, visit_id, write=True)
+
+    def create() -> VisitNote:
+        note = VisitNote(visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
+                         text=body["text"], sent_at=parse_datetime(body["sent_at"]))
+        session.add(note)
+        session.flush()
+        audit.append(session, user, "visit.note", "visit_note", note.id,
+                     {"visit_id": visit.id, "after_submit": visit.status == "submitted"})
+        return note
+
+    return idempotency.run(
+        session, user=user, kind="visit.note", target=visit.id, body=body,
+        create=create, load=lambda i: session.get(VisitNote, i),
+    )
+
+
+def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> Visit:
+    """Close the visit for edits; submitting again answers with the same visit."""
+    visit = visit_for(session, user, visit_id, write=True)
+    if visit.status == "submitted":
+        return visit
+
+    def create() -> Visit:
+        locked = session.execute(select(Visit).where(Visit.id == visit.id).with_for_update()).scalar_one()
+        if locked.status != "submitted":
+            locked.status, locked.submitted_at, locked.submitted_by_id = "submitted", utcnow(), user.id
+            audit.append(session, user, "visit.submit", "visit", locked.id, {})
+        return locked
+
+    result, _ = idempotency.run(
+        session, user=user, kind="visit.submit", target=visit.id, body=body,
+        create=create, load=lambda i: session.get(Visit, i),
+    )
+    return result
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+def visit_records(session: Session, visit: Visit) -> dict[str, list]:
+    """Everything recorded in a visit, oldest first."""
+    def rows(model, *order):
+        return list(session.scalars(select(model).where(model.visit_id == visit.id).order_by(*order)))
+
+    return {
+        "checkins": rows(CheckIn, CheckIn.client_time, CheckIn.id),
+        "photos": rows(Photo, Photo.id),
+        "interviews": rows(Interview, Interview.id),
+        "checklists": rows(ChecklistResult, ChecklistResult.id),
+        "notes": rows(VisitNote, VisitNote.id),
+        "flags": sorted(session.scalars(select(VisitFlag.flag).where(VisitFlag.visit_id == visit.id))),
+    }
+
+
+def household_of(interview: Interview) -> str:
+    """The decrypted household name of an interview."""
+    return cipher().decrypt(interview.household_enc)
+
+
+def list_visits(session: Session, user: User, q: dict[str, Any]) -> tuple[list[Visit], int]:
+    """Visits visible to staff, filtered by village, project, township, status and flag."""
+    stmt = select(Visit)
+    if not user.has_role("admin", "leader"):
+        scope = [t.id for t in user.townships]
+        stmt = stmt.where(Visit.township_id.in_(scope or [-1]), Visit.status == "submitted")
+    for key, column in (("village_id", Visit.village_id), ("project_id", Visit.project_id),
+                        ("township_id", Visit.township_id), ("status", Visit.status)):
+        if q.get(key) is not None:
+            stmt = stmt.where(column == q[key])
+    if q.get("flag"):
+        stmt = stmt.where(Visit.id.in_(select(VisitFlag.visit_id).where(VisitFlag.flag == q["flag"])))
+    stmt = stmt.order_by(Visit.created_at.desc(), Visit.id.desc())
+    return paginate(session, stmt, q["page"], q["per_page"])
+
+
+def flags_by_visit(session: Session, visit_ids: list[int]) -> dict[int, list[str]]:
+    """Flags of many visits in one query."""
+    out: dict[int, list[str]] = {i: [] for i in visit_ids}
+    if visit_ids:
+        for vid, flag in session.execute(
+            select(VisitFlag.visit_id, VisitFlag.flag).where(VisitFlag.visit_id.in_(visit_ids))
+            .order_by(VisitFlag.flag)
+        ):
+            out[vid].append(flag)
+    return out
+
