@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install the test dependencies, start real MariaDB and a real S3 server on 127.0.0.1, run every test.
+# Usage: bash scripts/test.sh [pytest args]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_venv requirements-dev.txt
+ensure_cjk_font
+apt_install mariadb-server mariadb-client
+
+WORK="$(mktemp -d /tmp/sp-test.XXXXXX)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- MariaDB: a private server on a free port, no systemd needed ------------------------
+MARIADB_PORT="$(free_port)"
+SOCK="$WORK/mariadb.sock"
+USER_OPT=()
+[ "$(id -u)" = 0 ] && USER_OPT=(--user=root)
+log "starting MariaDB on 127.0.0.1:$MARIADB_PORT"
+mariadb-install-db --no-defaults "${USER_OPT[@]}" --datadir="$WORK/mariadb" \
+  --auth-root-authentication-method=socket --skip-test-db >"$WORK/mariadb-install.log" 2>&1 \
+  || { cat "$WORK/mariadb-install.log"; exit 1; }
+mariadbd --no-defaults "${USER_OPT[@]}" --datadir="$WORK/mariadb" --socket="$SOCK" \
+  --port="$MARIADB_PORT" --bind-address=127.0.0.1 --skip-log-bin --character-set-server=utf8mb4 \
+  --collation-server=utf8mb4_unicode_ci --innodb-flush-log-at-trx-commit=2 \
+  --pid-file="$WORK/mariadb.pid" >"$WORK/mariadb.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do mariadb-admin --socket="$SOCK" ping >/dev/null 2>&1 && break; sleep 0.1; done
+mariadb-admin --socket="$SOCK" ping >/dev/null || { cat "$WORK/mariadb.log"; exit 1; }
+mariadb --socket="$SOCK" -e "CREATE DATABASE sp_test CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+  CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-test-pw'; GRANT ALL ON sp_test.* TO 'sp'@'127.0.0.1';"
+export TEST_MYSQL_URL="mysql+pymysql://sp:sp-test-pw@127.0.0.1:$MARIADB_PORT/sp_test?charset=utf8mb4"
+
+# --- S3: moto's standalone server, a real HTTP S3 API on loopback ------------------------
+S3_PORT="$(free_port)"
+log "starting the S3 server on 127.0.0.1:$S3_PORT"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/s3.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$S3_PORT/', timeout=1)" \
+    >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export TEST_S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
+
+log "running the tests (SQLite and MariaDB, local storage and S3)"
+set +e
+"$PY" -m pytest "$@"
+status=$?
+set -e
+exit $status

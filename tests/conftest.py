@@ -1,0 +1,118 @@
+"""Fixtures: the app on SQLite and on MariaDB, local or S3 storage, the fake WeChat server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+# Keep tests from writing a secret key into the repository's instance folder.
+os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sp-instance-"))
+
+from server import create_app  # noqa: E402
+from server.db import upgrade  # noqa: E402
+from tests.support.fake_wechat import FakeWeChat  # noqa: E402
+
+SECRET = "test-secret-key-for-the-suite-only"
+
+
+def missing_component(reason: str):
+    """Fail on CI (a missing real component is a broken build), skip elsewhere."""
+    if ON_CI:
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite database, copied for each test (migrating takes seconds)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """URL of a migrated MariaDB test database (TEST_MYSQL_URL, started by scripts/test.sh)."""
+    url = os.environ.get("TEST_MYSQL_URL")
+    if not url:
+        missing_component("MariaDB is not available: set TEST_MYSQL_URL (scripts/test.sh starts one)")
+    try:
+        upgrade(url)
+    except Exception as exc:  # noqa: BLE001 - any connection failure means the component is missing
+        missing_component(f"MariaDB at TEST_MYSQL_URL is not reachable: {exc.__class__.__name__}: {exc}")
+    return url
+
+
+def _truncate_mariadb(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
+        for table in tables:
+            conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
+        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, migrated database of each supported kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("mariadb_url")
+    _truncate_mariadb(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def fake_wechat():
+    """The fake WeChat API server on 127.0.0.1, shared by the session."""
+    with FakeWeChat() as server:
+        yield server
+
+
+@pytest.fixture
+def storage_config(tmp_path) -> dict:
+    """Local storage in a temporary directory (tests of the S3 backend override this)."""
+    return {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage")}
+
+
+@pytest.fixture
+def app(database_url, storage_config, fake_wechat):
+    """The app on a fresh database, with WeChat pointed at the fake server."""
+    application = create_app({
+        "SECRET_KEY": SECRET, "DATA_KEY": SECRET, "DATABASE_URL": database_url,
+        "WECHAT_APPID": fake_wechat.appid, "WECHAT_SECRET": fake_wechat.secret,
+        "WECHAT_API_BASE": fake_wechat.url, "TESTING": True, "LOG_LEVEL": "WARNING",
+        **storage_config,
+    })
+    yield application
+    application.extensions["db"]["engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def world(app):
+    """Base data: a county with townships, villages, a project, staff and an assignment."""
+    from tests.factories import build_world
+
+    with app.app_context():
+        return build_world()
