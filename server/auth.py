@@ -56,8 +56,8 @@ def authenticate(roles: tuple[str, ...] = ()) -> User:
 
 
 def hash_password(password: str) -> str:
-    """A salted, slow hash of a password."""
-    return generate_password_hash(password)
+    """A salted, slow hash of a password (scrypt unless PASSWORD_HASH_METHOD says otherwise)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def password_matches(user: User | None, password: str) -> bool:

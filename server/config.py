@@ -104,6 +104,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVITE_MAX_AGE_DAYS": _int(env, "INVITE_MAX_AGE_DAYS", 30),
         "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60),
         "PHOTO_URL_SECONDS": _int(env, "PHOTO_URL_SECONDS", 10 * 60),
+        # Tests set a cheap method; production keeps Werkzeug's scrypt default.
+        "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",
         "SQL_ECHO": _bool(env, "SQL_ECHO", False),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
     }

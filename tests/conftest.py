@@ -97,6 +97,7 @@ def app(database_url, storage_config, fake_wechat):
         "SECRET_KEY": SECRET, "DATA_KEY": SECRET, "DATABASE_URL": database_url,
         "WECHAT_APPID": fake_wechat.appid, "WECHAT_SECRET": fake_wechat.secret,
         "WECHAT_API_BASE": fake_wechat.url, "TESTING": True, "LOG_LEVEL": "WARNING",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         **storage_config,
     })
     yield application

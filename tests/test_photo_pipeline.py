@@ -1,0 +1,344 @@
+"""Photos through the API: ticket → direct upload → complete, on local storage and a real S3 server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import struct
+import zlib
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+from sqlalchemy import select
+
+from server.db import db
+from server.models import Photo
+from tests.factories import V1, Api, now_iso, start_visit, uid
+from tests.support.images import phone_jpeg
+from tests.support.upload import upload
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "photos"
+
+
+@pytest.fixture
+def insp(client, world):
+    """Inspector A with a started visit on assignment a1."""
+    api = Api(client, world.tokens["insp_a"])
+    api.visit = start_visit(api, world.a1)
+    return api
+
+
+def ticket(api, data: bytes, visit_id=None, **extra) -> dict:
+    """Ask for an upload ticket for these bytes; returns the JSON answer."""
+    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
+            "taken_at": now_iso(), "lat": V1[0], "lng": V1[1], **extra}
+    r = api.post(f"/api/v1/visits/{visit_id or api.visit['id']}/photos", body)
+    assert r.status_code == 201, r.get_json()
+    return {**r.get_json(), "request": body}
+
+
+def send(api, data: bytes, visit_id=None, **extra):
+    """Ticket, upload and complete one photo; returns the complete response."""
+    t = ticket(api, data, visit_id, **extra)
+    assert upload(api.client, t["upload"], data) == 204
+    return api.post(f"/api/v1/photos/{t['photo_id']}/complete")
+
+
+def png_bomb(width=30000, height=30000) -> bytes:
+    """A tiny PNG whose header claims a huge image."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def storage_of(app):
+    """The app's storage backend."""
+    return app.extensions["storage"]
+
+
+# ---- the happy path ------------------------------------------------------------------------
+
+def test_ticket_is_a_signed_form_and_db_keeps_only_the_key(app, insp):
+    """The ticket is a multipart form for wx.uploadFile; the database stores the key, never a URL."""
+    t = ticket(insp, b"x" * 1000)
+    assert t["upload"]["url"].startswith("http://localhost/api/v1/storage/upload")
+    assert t["upload"]["file_field"] == "file" and "key" in t["upload"]["fields"]
+    assert t["photo"]["status"] == "pending"
+    with app.app_context():
+        photo = db.session.get(Photo, t["photo_id"])
+        assert photo.object_key == t["upload"]["fields"]["key"] and "://" not in photo.object_key
+
+
+def test_asking_again_gives_a_fresh_ticket_for_the_same_key(insp):
+    """Re-asking with the same client_id (e.g. after expiry) returns the same photo and key."""
+    t = ticket(insp, b"x" * 1000)
+    again = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", {**t["request"], "sent_at": now_iso()})
+    assert again.status_code == 200
+    assert again.get_json()["photo_id"] == t["photo_id"]
+    assert again.get_json()["upload"]["fields"]["key"] == t["upload"]["fields"]["key"]
+
+
+def test_complete_makes_derivatives_and_is_idempotent(insp):
+    """A 12 MP-class photo becomes ready with a thumbnail and a watermarked preview without EXIF."""
+    data = phone_jpeg(size=(4032, 3024), gps=V1, taken=datetime.now(timezone(timedelta(hours=8))))
+    r = send(insp, data)
+    photo = r.get_json()
+    assert r.status_code == 200 and photo["status"] == "ready", photo
+    assert photo["flags"] == [] and photo["duplicate_of"] is None
+    assert len(photo["verify_code"]) == 10
+    assert photo["exif"]["lat"] == pytest.approx(V1[0], abs=1e-4)
+    preview = insp.client.get(photo["preview_url"].replace("http://localhost", ""))
+    assert preview.status_code == 200 and preview.headers["X-Content-Type-Options"] == "nosniff"
+    img = Image.open(io.BytesIO(preview.data))
+    assert 1000 <= max(img.size) <= 1280 and not img.getexif()
+    thumb = Image.open(io.BytesIO(insp.client.get(photo["thumb_url"].replace("http://localhost", "")).data))
+    assert max(thumb.size) == 320
+    again = insp.post(f"/api/v1/photos/{photo['id']}/complete")
+    assert again.status_code == 200 and again.get_json()["sha256"] == photo["sha256"]
+
+
+def test_visit_lists_photos_waiting_for_upload(insp):
+    """A ticketed photo never uploaded is listed as waiting; completing it is 409 and it stays pending."""
+    t = ticket(insp, b"x" * 1000)
+    r = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "photo_not_uploaded"
+    detail = insp.get(f"/api/v1/visits/{insp.visit['id']}").get_json()
+    assert detail["photos_waiting"] == [{"id": t["photo_id"], "client_id": t["request"]["client_id"]}]
+
+
+def test_portrait_phone_photo_is_oriented(insp):
+    """EXIF orientation 6 (phone held upright) gives a portrait photo."""
+    photo = send(insp, phone_jpeg(size=(1600, 1200), orientation=6)).get_json()
+    assert (photo["width"], photo["height"]) == (1200, 1600)
+
+
+# ---- refused files ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, code, status", [
+    (lambda: phone_jpeg(size=(1600, 1200))[:30000], "photo_truncated", 422),
+    (png_bomb, "photo_too_many_pixels", 422),
+    (lambda: "这不是图片".encode() * 100, "photo_not_image", 422),
+])
+def test_bad_uploads_are_rejected_and_deleted(app, insp, make, code, status):
+    """A truncated JPEG, a PNG bomb or a text file is refused with its reason and deleted from storage."""
+    data = make()
+    t = ticket(insp, data)
+    assert upload(insp.client, t["upload"], data) == 204
+    r = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+    assert r.status_code == status and r.get_json()["error"]["code"] == code
+    with app.app_context():
+        assert storage_of(app).head(t["upload"]["fields"]["key"]) is None
+    again = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+    assert again.status_code == status and again.get_json()["error"]["code"] == code
+    retry = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", t["request"]).get_json()
+    assert retry["photo"]["status"] == "rejected" and retry["upload"] is None
+
+
+def test_oversize_is_refused_at_ticket_and_at_complete(app, insp):
+    """A declared size over MAX_PHOTO_BYTES is a 413; an object bigger than allowed is rejected."""
+    limit = app.config["MAX_PHOTO_BYTES"]
+    r = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", {
+        "client_id": uid(), "content_type": "image/jpeg", "size": limit + 1, "taken_at": now_iso(),
+        "lat": V1[0], "lng": V1[1]})
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "photo_too_large"
+    t = ticket(insp, b"x" * 100)
+    with app.app_context():  # storage that does not enforce the policy (like moto) let it through
+        storage_of(app).put(t["upload"]["fields"]["key"], b"\xff" * (limit + 10), content_type="image/jpeg")
+    r = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "photo_too_large"
+
+
+def test_heic_is_refused_with_advice(insp):
+    """HEIC is refused at ticket time with advice on the camera setting."""
+    r = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", {
+        "client_id": uid(), "content_type": "image/heic", "size": 1000, "taken_at": now_iso(),
+        "lat": V1[0], "lng": V1[1]})
+    assert r.status_code == 400 and "HEIC" in r.get_json()["error"]["message"]
+
+
+def test_local_upload_with_tampered_policy_is_refused(insp):
+    """The local upload endpoint checks the signature like S3 would."""
+    t = ticket(insp, b"x" * 1000)
+    fields = {**t["upload"]["fields"], "key": "photos/visit/elsewhere.jpg"}
+    status = upload(insp.client, {**t["upload"], "fields": fields}, phone_jpeg())
+    assert status == 403
+
+
+# ---- integrity flags --------------------------------------------------------------------------
+
+def test_capture_far_and_no_exif(insp):
+    """A photo taken 3 km from the village without EXIF is capture_far and no_exif."""
+    far = (V1[0] + 3000 / 111_320, V1[1])
+    photo = send(insp, phone_jpeg(), lat=far[0], lng=far[1]).get_json()
+    assert set(photo["flags"]) == {"capture_far", "no_exif"}
+
+
+def test_exif_time_mismatch_uses_offset(insp):
+    """EXIF time two hours before taken_at is a mismatch; the same instant in another offset is not."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    china = now.astimezone(timezone(timedelta(hours=8)))
+    ok = send(insp, phone_jpeg(seed=2, taken=china.replace(tzinfo=None), gps=V1), taken_at=now.isoformat()).get_json()
+    assert "exif_time_mismatch" not in ok["flags"]
+    utc_written = send(insp, phone_jpeg(seed=3, taken=now.replace(tzinfo=None), offset="+00:00", gps=V1),
+                       taken_at=now.isoformat()).get_json()
+    assert "exif_time_mismatch" not in utc_written["flags"]
+    early = china - timedelta(hours=2)
+    bad = send(insp, phone_jpeg(seed=4, taken=early.replace(tzinfo=None), gps=V1), taken_at=now.isoformat()).get_json()
+    assert "exif_time_mismatch" in bad["flags"]
+
+
+@pytest.mark.skipif(not PHOTOS.exists() and os.environ.get("CI") != "true", reason="shared test photos absent")
+def test_real_iphone_photo_far_away_is_exif_gps_far(insp):
+    """A real iPhone photo whose EXIF GPS is in Seattle is exif_gps_far and keeps its camera model."""
+    data = (PHOTOS / "cartridgeocr_iphone11_IMG_5809.jpg").read_bytes()
+    photo = send(insp, data).get_json()
+    assert "exif_gps_far" in photo["flags"] and "capture_far" not in photo["flags"]
+    assert photo["exif"]["model"] == "iPhone 11"
+    assert (photo["width"], photo["height"]) == (3024, 4032)
+
+
+def test_exact_duplicate_anywhere_names_the_first(client, insp, world):
+    """The same bytes uploaded in another visit are a duplicate of the first photo."""
+    data = phone_jpeg(seed=10)
+    first = send(insp, data).get_json()
+    other = start_visit(insp, world.a1)
+    second = send(insp, data, visit_id=other["id"]).get_json()
+    assert "duplicate" in second["flags"] and second["duplicate_of"] == first["id"]
+
+
+def test_near_duplicate_in_another_visit_but_not_a_retake(insp, world):
+    """A re-encoded copy in another visit is a duplicate; a similar retake in the same visit is not."""
+    original = phone_jpeg(seed=20, quality=90)
+    first = send(insp, original).get_json()
+    img = Image.open(io.BytesIO(original))
+    out = io.BytesIO()
+    img.resize((1200, 900)).save(out, "JPEG", quality=60)
+    recoded = out.getvalue()
+    retake = send(insp, recoded).get_json()
+    assert "duplicate" not in retake["flags"]
+    other = start_visit(insp, world.a1)
+    reused = send(insp, recoded, visit_id=other["id"]).get_json()
+    assert "duplicate" in reused["flags"] and reused["duplicate_of"] in (first["id"], retake["id"])
+
+
+def test_different_photos_are_not_duplicates(insp, world):
+    """Distinct scenes in different visits are not flagged."""
+    send(insp, phone_jpeg(seed=30))
+    other = start_visit(insp, world.a1)
+    assert "duplicate" not in send(insp, phone_jpeg(seed=31), visit_id=other["id"]).get_json()["flags"]
+
+
+def test_photo_flags_reach_the_visit_list(client, insp, world):
+    """A flagged photo makes its visit findable by that flag."""
+    far = (V1[0] + 3000 / 111_320, V1[1])
+    send(insp, phone_jpeg(seed=40), lat=far[0], lng=far[1])
+    items = Api(client, world.tokens["admin"]).get("/api/v1/visits?flag=capture_far").get_json()["items"]
+    assert [v["id"] for v in items] == [insp.visit["id"]]
+
+
+# ---- submit and access --------------------------------------------------------------------------
+
+def test_photo_ticketed_before_submit_completes_after(insp):
+    """Submitting does not strand photos still uploading: they complete afterwards."""
+    data = phone_jpeg(seed=50)
+    t = ticket(insp, data)
+    insp.post(f"/api/v1/visits/{insp.visit['id']}/submit", {"client_id": uid(), "sent_at": now_iso()})
+    assert upload(insp.client, t["upload"], data) == 204
+    r = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+    assert r.status_code == 200 and r.get_json()["status"] == "ready"
+    renewed = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", t["request"])
+    assert renewed.status_code == 200
+
+
+def test_teammate_may_complete_outsider_may_not(client, insp, world):
+    """A teammate may complete a colleague's upload; an inspector of another team gets 404."""
+    data = phone_jpeg(seed=60)
+    t = ticket(insp, data)
+    upload(client, t["upload"], data)
+    assert Api(client, world.tokens["insp_c"]).post(f"/api/v1/photos/{t['photo_id']}/complete").status_code == 404
+    assert Api(client, world.tokens["insp_b"]).post(f"/api/v1/photos/{t['photo_id']}/complete").status_code == 200
+
+
+# ---- S3 backend -----------------------------------------------------------------------------
+
+@pytest.fixture
+def s3_config(request):
+    """Storage on the S3 HTTP server (a fresh bucket)."""
+    from tests.support.s3server import make_bucket, s3_endpoint
+
+    endpoint = s3_endpoint()
+    bucket = f"photos-{uid()[:8]}"
+    make_bucket(endpoint, bucket)
+    return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
+            "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_ADDRESSING_STYLE": "path"}
+
+
+@pytest.fixture
+def storage_config(request, tmp_path):
+    """Local storage, or S3 for tests marked with `s3_storage`."""
+    if request.node.get_closest_marker("s3_storage"):
+        return request.getfixturevalue("s3_config")
+    return {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage")}
+
+
+@pytest.mark.s3_storage
+def test_s3_presigned_post_policy_and_direct_upload(insp, app):
+    """With S3, the phone posts straight to the bucket under the policy's conditions."""
+    data = phone_jpeg(seed=70, size=(2000, 1500))
+    t = ticket(insp, data)
+    up = t["upload"]
+    assert up["url"].startswith(app.config["S3_ENDPOINT_URL"])
+    policy = json.loads(base64.b64decode(up["fields"]["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, app.config["MAX_PHOTO_BYTES"]] in conditions
+    assert ["starts-with", "$Content-Type", "image/"] in conditions
+    expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15, seconds=5)
+    assert upload(insp.client, up, data) == 204
+    photo = insp.post(f"/api/v1/photos/{t['photo_id']}/complete").get_json()
+    assert photo["status"] == "ready"
+    got = requests.get(photo["preview_url"], timeout=10)
+    assert got.status_code == 200 and got.content[:2] == b"\xff\xd8"
+
+
+@pytest.mark.s3_storage
+def test_s3_outage_during_complete_keeps_photo_pending(insp, app):
+    """If the S3 server is down, complete answers 503 and the photo stays pending until it is back."""
+    from moto.server import ThreadedMotoServer
+
+    from server.storage import S3Storage
+    from tests.support.s3server import make_bucket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        make_bucket(endpoint, "outage")
+        app.extensions["storage"] = S3Storage(bucket="outage", endpoint_url=endpoint, region="us-east-1",
+                                              access_key_id="testing", secret_access_key="testing",
+                                              addressing_style="path")
+        data = phone_jpeg(seed=80)
+        t = ticket(insp, data)
+        assert upload(insp.client, t["upload"], data) == 204
+        server.stop()
+        r = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+        assert r.status_code == 503 and r.get_json()["error"]["code"] == "storage_unavailable"
+        with app.app_context():
+            assert db.session.scalars(select(Photo.status).where(Photo.id == t["photo_id"])).one() == "pending"
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        r = insp.post(f"/api/v1/photos/{t['photo_id']}/complete")
+        assert r.status_code == 200 and r.get_json()["status"] == "ready"
+    finally:
+        server.stop()
