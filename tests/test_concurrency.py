@@ -1,0 +1,52 @@
+"""Concurrent retries of the same write (a phone on a flaky link) never duplicate anything."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
+
+from server.db import db
+from server.models import AuditEntry, CheckIn, ClientWrite, Visit
+from server.services import audit
+from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
+
+
+def storm(app, token, method, path, body, n=8):
+    """Send the same request from n threads at once; return the (status, json) answers."""
+    def one(_):
+        api = Api(app.test_client(), token)
+        r = getattr(api, method)(path, body)
+        return r.status_code, r.get_json()
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_simultaneous_retries_of_a_checkin_store_one(app, client, world):
+    """Eight simultaneous copies of one check-in: one 201, the rest 200, one row, an intact chain."""
+    api = Api(client, world.tokens["insp_a"])
+    visit = start_visit(api, world.a1)
+    answers = storm(app, world.tokens["insp_a"], "post", f"/api/v1/visits/{visit['id']}/checkins",
+                    checkin_body(*V1))
+    codes = sorted(code for code, _ in answers)
+    assert codes == [200] * 7 + [201], answers
+    assert len({body["id"] for _, body in answers}) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 1
+        assert audit.verify(db.session).ok
+
+
+def test_simultaneous_visit_starts_and_submits(app, client, world):
+    """Simultaneous starts give one visit; simultaneous submits give one submit entry."""
+    body = {"client_id": uid(), "sent_at": now_iso(), "assignment_id": world.a1, "started_at": now_iso()}
+    answers = storm(app, world.tokens["insp_a"], "post", "/api/v1/visits", body)
+    assert sorted(c for c, _ in answers) == [200] * 7 + [201]
+    vid = answers[0][1]["id"]
+    submits = storm(app, world.tokens["insp_b"], "post", f"/api/v1/visits/{vid}/submit",
+                    {"client_id": uid(), "sent_at": now_iso()})
+    assert {c for c, _ in submits} == {200}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 1
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "visit.submit")) == 1
+        assert db.session.scalar(select(func.count()).select_from(ClientWrite).where(
+            ClientWrite.kind == "visit.start")) == 1
