@@ -16,7 +16,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Float,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -100,8 +100,8 @@ class Township(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)  # 12-digit division code
     name: Mapped[str] = mapped_column(String(64))
-    lat: Mapped[float | None] = mapped_column(Float)
-    lng: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Double)
+    lng: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     villages: Mapped[list[Village]] = relationship(back_populates="township")
@@ -115,8 +115,8 @@ class Village(Base):
     township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
     code: Mapped[str] = mapped_column(String(12), unique=True)
     name: Mapped[str] = mapped_column(String(64))
-    lat: Mapped[float] = mapped_column(Float)
-    lng: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Double)
+    lng: Mapped[float] = mapped_column(Double)
     radius_m: Mapped[int] = mapped_column(Integer, default=500)
     boundary: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # GeoJSON Polygon, WGS-84
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -144,8 +144,8 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(128))
     code: Mapped[str | None] = mapped_column(String(32), unique=True)
     township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True)
-    lat: Mapped[float] = mapped_column(Float)
-    lng: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Double)
+    lng: Mapped[float] = mapped_column(Double)
     radius_m: Mapped[int] = mapped_column(Integer, default=300)
     boundary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -271,16 +271,16 @@ class CheckIn(Base):
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    lat: Mapped[float] = mapped_column(Float)
-    lng: Mapped[float] = mapped_column(Float)
-    accuracy_m: Mapped[float] = mapped_column(Float)
-    input_lat: Mapped[float] = mapped_column(Float)
-    input_lng: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Double)
+    lng: Mapped[float] = mapped_column(Double)
+    accuracy_m: Mapped[float] = mapped_column(Double)
+    input_lat: Mapped[float] = mapped_column(Double)
+    input_lng: Mapped[float] = mapped_column(Double)
     input_coord_type: Mapped[str] = mapped_column(String(8))
     client_time: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime] = mapped_column()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    distance_m: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Double)
     within_geofence: Mapped[bool] = mapped_column(Boolean)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
@@ -311,8 +311,8 @@ class Photo(Base):
     phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit dHash as 16 hex digits
     verify_code: Mapped[str] = mapped_column(String(10), unique=True)
     taken_at: Mapped[datetime | None] = mapped_column()
-    lat: Mapped[float | None] = mapped_column(Float)
-    lng: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Double)
+    lng: Mapped[float | None] = mapped_column(Double)
     input_coord_type: Mapped[str | None] = mapped_column(String(8))
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
