@@ -46,8 +46,8 @@ def _page(stmt, query, render):
 
 def _search(stmt, model, query, *columns):
     if query.get("q"):
-        like = f"%{query['q']}%"
-        stmt = stmt.where(or_(*(c.like(like) for c in columns)))
+        # autoescape: a % or _ typed into the search box is a character, not a wildcard.
+        stmt = stmt.where(or_(*(c.contains(query["q"], autoescape=True) for c in columns)))
     return stmt.order_by(model.id)
 
 

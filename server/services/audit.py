@@ -76,7 +76,8 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
             break
         for e in rows:
             if e.seq != expected_seq:
-                return ChainReport(False, count, e.seq, f"expected seq {expected_seq}")
+                # Name the entry that is missing (as at the end of the chain), not its successor.
+                return ChainReport(False, count, expected_seq, f"expected seq {expected_seq}, found {e.seq}")
             if e.prev_hash != prev:
                 return ChainReport(False, count, e.seq, "prev_hash does not match")
             recomputed = entry_hash(

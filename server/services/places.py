@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,7 @@ def create_township(session: Session, actor: User, data: dict[str, Any]) -> Town
     """Add a township (code is the 12-digit division code)."""
     require_unique(session, Township, Township.code, data["code"], "code")
     t = Township(code=data["code"], name=data["name"])
-    if data.get("lat") is not None:
-        _apply_point(t, data)
+    _apply_point(t, data)
     session.add(t)
     session.flush()
     audit.append(session, actor, "township.create", "township", t.id, {"code": t.code, "name": t.name})
@@ -44,8 +44,7 @@ def update_township(session: Session, actor: User, township_id: int, data: dict[
         t.code = data["code"]
     if "name" in data:
         t.name = data["name"]
-    if data.get("lat") is not None:
-        _apply_point(t, data)
+    _apply_point(t, data)
     audit.append(session, actor, "township.update", "township", t.id, _changes(data))
     session.commit()
     return t
@@ -114,7 +113,9 @@ def update_site(session: Session, actor: User, site_id: int, data: dict[str, Any
         get_or_404(session, Township, data["township_id"], "乡镇")
     if data.get("code"):
         require_unique(session, Site, Site.code, data["code"], "code", exclude_id=s.id)
-    for key in ("name", "code", "township_id", "radius_m"):
+    if "code" in data:
+        s.code = data["code"] or None  # "" clears it; two "" codes would break the unique index
+    for key in ("name", "township_id", "radius_m"):
         if key in data:
             setattr(s, key, data[key])
     if "boundary" in data:
@@ -144,6 +145,10 @@ _HEADER_WORDS = {
 }
 
 
+# The columns' sizes: MariaDB refuses longer values, and the whole import would stop.
+_NAME_MAX = {"township": 64, "village": 64, "site": 128}
+
+
 @dataclass
 class ImportReport:
     """What an import did, or would do, and the rows it refused."""
@@ -154,8 +159,12 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV (UTF-8, with or without BOM; GBK tolerated) or XLSX file as dicts."""
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV (UTF-8, with or without BOM; GBK tolerated) or XLSX file as dicts.
+
+    Each dict also holds "_row", its line in the file, so that errors point where the user looks
+    even when blank lines were skipped.
+    """
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
@@ -172,17 +181,18 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text))]
     else:
         raise ApiError("validation_failed", "只支持 .xlsx 或 .csv 文件", {"field": "file"})
-    rows = [r for r in rows if any(r)]
-    if not rows:
+    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(r)]
+    if not numbered:
         return []
-    header = [_HEADER_WORDS.get(h, h.lower()) for h in rows[0]]
+    header = [_HEADER_WORDS.get(h, h.lower()) for h in numbered[0][1]]
     missing = {"type", "code", "name"} - set(header)
     if missing:
         raise ApiError("validation_failed", f"表头缺少列:{'、'.join(sorted(missing))}", {"columns": header})
-    return [dict(zip(header, r + [""] * (len(header) - len(r)), strict=False)) for r in rows[1:]]
+    return [{**dict(zip(header, r + [""] * (len(header) - len(r)), strict=False)), "_row": n}
+            for n, r in numbered[1:]]
 
 
-def import_places(session: Session, actor: User | None, rows: list[dict[str, str]], *, dry_run: bool = False) -> ImportReport:
+def import_places(session: Session, actor: User | None, rows: list[dict[str, Any]], *, dry_run: bool = False) -> ImportReport:
     """Create or update (by code) townships, villages and sites; all rows or none are written."""
     report = ImportReport()
     townships = {t.code: t for t in session.scalars(select(Township))}
@@ -192,7 +202,7 @@ def import_places(session: Session, actor: User | None, rows: list[dict[str, str
         try:
             _import_row(session, row, townships, villages, sites, report)
         except (ApiError, geo.InvalidCoordinate, ValueError) as exc:
-            report.errors.append({"row": number, "message": getattr(exc, "message", str(exc))})
+            report.errors.append({"row": row.get("_row", number), "message": getattr(exc, "message", str(exc))})
     if report.errors or dry_run:
         session.rollback()
         return report
@@ -209,6 +219,10 @@ def _import_row(session, row, townships, villages, sites, report: ImportReport) 
         raise ValueError(f"类型“{row.get('type', '')}”无法识别,应为 乡镇/村/单位")
     if not name:
         raise ValueError("名称不能为空")
+    if len(name) > _NAME_MAX[kind]:
+        raise ValueError(f"名称最多 {_NAME_MAX[kind]} 个字")
+    if kind == "site" and len(code) > 32:
+        raise ValueError("单位编码最多 32 个字符")
     if kind in ("township", "village") and not (len(code) == 12 and code.isdigit()):
         raise ValueError(f"区划代码“{code}”应为 12 位数字")
     point = None
@@ -216,6 +230,8 @@ def _import_row(session, row, townships, villages, sites, report: ImportReport) 
         lat, lng = geo.validate_point(_num(row.get("lat"), "纬度"), _num(row.get("lng"), "经度"))
         point = geo.to_wgs84(lat, lng, (row.get("coord_type") or "gcj02").strip().lower())
     radius = int(_num(row["radius_m"], "半径")) if row.get("radius_m") else None
+    if radius is not None and not 20 <= radius <= 20000:
+        raise ValueError(f"半径“{row['radius_m']}”应在 20 到 20000 米之间")
     if kind == "township":
         t = townships.get(code) or Township(code=code)
         t.name = name
@@ -259,6 +275,9 @@ def _import_row(session, row, townships, villages, sites, report: ImportReport) 
 
 def _num(value: str | None, label: str) -> float:
     try:
-        return float(str(value).strip())
+        number = float(str(value).strip())
     except (TypeError, ValueError):
         raise ValueError(f"{label}“{value}”不是数字") from None
+    if not math.isfinite(number):  # "nan"/"inf" parse as floats, and int(inf) would crash the import
+        raise ValueError(f"{label}“{value}”不是数字")
+    return number

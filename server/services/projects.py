@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Assignment, Organization, Project, Site, Township, User, Village
+from server.models import Assignment, Organization, Project, Site, Township, User, Village, Visit
 from server.services import audit, places
 from server.services.common import get_or_404
 
@@ -83,9 +83,23 @@ def _villages(session: Session, ids: list[int]) -> list[Village]:
     return list(found)
 
 
+def _moves(project: Project, data: dict[str, Any]) -> bool:
+    """True when `data` places the project somewhere other than where it is."""
+    if "village_ids" in data:
+        return project.site_id is not None or set(data["village_ids"]) != {v.id for v in project.villages}
+    if "site" in data:
+        return bool(project.villages) or data["site"].get("id") != project.site_id
+    return False
+
+
 def _place_project(session: Session, actor: User, project: Project, data: dict[str, Any]) -> None:
     if "village_ids" in data and "site" in data:
         raise ApiError("validation_failed", "项目地点只能是村(village_ids)或单位地点(site)之一", {"field": "site"})
+    if project.id is not None and _moves(project, data) and session.scalar(
+        select(Visit.id).where(Visit.project_id == project.id).limit(1)
+    ) is not None:
+        raise ApiError("conflict", "该项目已有暗访记录,实施地点不能再修改",
+                       {"field": "village_ids" if "village_ids" in data else "site"})
     if "village_ids" in data:
         if not data["village_ids"]:
             raise ApiError("validation_failed", "至少选择一个村", {"field": "village_ids"})

@@ -1,0 +1,134 @@
+"""Settings from the environment: production secrets, defaults, parsing, the development secret."""
+
+import stat
+
+import pytest
+
+from server.config import ConfigError, load_config
+
+PROD = {"APP_ENV": "production", "SECRET_KEY": "prod-secret", "DATABASE_URL": "mysql+pymysql://u:p@db/sp"}
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    """An environment with its own instance folder and nothing else set."""
+    return {"INSTANCE_DIR": str(tmp_path / "instance")}
+
+
+def test_production_needs_secret_key(env):
+    """APP_ENV=production without SECRET_KEY refuses to start, naming the variable."""
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config({**env, **PROD, "SECRET_KEY": ""})
+
+
+def test_production_needs_database_url(env):
+    """APP_ENV=production without DATABASE_URL refuses to start, naming the variable."""
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_config({**env, **PROD, "DATABASE_URL": "  "})
+
+
+def test_production_writes_no_secret_file(env, tmp_path):
+    """A complete production environment loads and creates nothing in the instance folder."""
+    cfg = load_config({**env, **PROD, "APP_ENV": " Production "})
+    assert cfg["APP_ENV"] == "production"
+    assert (cfg["SECRET_KEY"], cfg["DATABASE_URL"]) == ("prod-secret", PROD["DATABASE_URL"])
+    assert not (tmp_path / "instance").exists()
+
+
+def test_unknown_app_env(env):
+    """An APP_ENV that is neither development nor production (a typo of production) is refused."""
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_config({**env, **PROD, "APP_ENV": "prod"})
+
+
+def test_defaults(env, tmp_path):
+    """Without settings: port 8000, 15 MiB photos, local storage, WeChat's real API host, SQLite."""
+    cfg = load_config(env)
+    instance = (tmp_path / "instance").resolve()
+    assert cfg["APP_ENV"] == "development"
+    assert cfg["PORT"] == 8000
+    assert cfg["MAX_PHOTO_BYTES"] == 15 * 1024 * 1024
+    assert cfg["STORAGE_BACKEND"] == "local"
+    assert cfg["STORAGE_DIR"] == str(instance / "storage")
+    assert cfg["WECHAT_API_BASE"] == "https://api.weixin.qq.com"
+    assert cfg["DATABASE_URL"] == f"sqlite:///{instance / 'inspections.db'}"
+    assert cfg["TOKEN_MAX_AGE"] == 14 * 24 * 3600
+    assert (cfg["SQL_ECHO"], cfg["LOG_LEVEL"]) == (False, "INFO")
+    assert cfg["DATA_KEY"] == cfg["SECRET_KEY"]
+
+
+def test_values_are_parsed_and_trimmed(env):
+    """Integers, booleans and names are read with surrounding spaces trimmed."""
+    cfg = load_config({**env, "PORT": " 9000 ", "MAX_PHOTO_BYTES": "1048576", "SQL_ECHO": " Yes ",
+                       "LOG_LEVEL": "debug", "WECHAT_API_BASE": " http://127.0.0.1:8901 ",
+                       "STORAGE_BACKEND": "S3", "S3_BUCKET": "photos", "DATA_KEY": "data-key"})
+    assert (cfg["PORT"], cfg["MAX_PHOTO_BYTES"], cfg["SQL_ECHO"]) == (9000, 1048576, True)
+    assert (cfg["LOG_LEVEL"], cfg["WECHAT_API_BASE"]) == ("DEBUG", "http://127.0.0.1:8901")
+    assert (cfg["STORAGE_BACKEND"], cfg["S3_BUCKET"], cfg["DATA_KEY"]) == ("s3", "photos", "data-key")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PORT", "eighty"), ("PORT", "80.5"), ("MAX_PHOTO_BYTES", "15MB"), ("TOKEN_MAX_AGE", "2w"),
+    ("PORT", "0"), ("PORT", "70000"), ("MAX_PHOTO_BYTES", "-1"), ("TOKEN_MAX_AGE", "0"),
+])
+def test_bad_integers(env, name, value):
+    """A non-integer or out-of-range number is refused, naming the variable."""
+    with pytest.raises(ConfigError, match=name):
+        load_config({**env, name: value})
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("1", True), ("true", True), ("on", True), ("0", False), ("false", False), ("off", False), ("NO", False),
+])
+def test_booleans(env, value, expected):
+    """The usual spellings of true and false are understood."""
+    assert load_config({**env, "SQL_ECHO": value})["SQL_ECHO"] is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
+def test_bad_booleans(env, value):
+    """A boolean that is neither true nor false is refused, naming the variable."""
+    with pytest.raises(ConfigError, match="SQL_ECHO"):
+        load_config({**env, "SQL_ECHO": value})
+
+
+@pytest.mark.parametrize("settings,name", [
+    ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
+    ({"STORAGE_BACKEND": "s3"}, "S3_BUCKET"),
+    ({"S3_ADDRESSING_STYLE": "sideways"}, "S3_ADDRESSING_STYLE"),
+    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+])
+def test_bad_choices(env, settings, name):
+    """An unknown storage backend, S3 without a bucket, a bad addressing style or log level are refused."""
+    with pytest.raises(ConfigError, match=name):
+        load_config({**env, **settings})
+
+
+def test_dev_secret_is_persisted(env, tmp_path):
+    """Without SECRET_KEY in development, a generated key is kept in INSTANCE_DIR and reused."""
+    first = load_config(env)["SECRET_KEY"]
+    second = load_config(env)["SECRET_KEY"]
+    path = tmp_path / "instance" / "secret_key"
+    assert first == second == path.read_text().strip()
+    assert len(first) >= 40
+
+
+def test_dev_secret_is_private(env, tmp_path):
+    """The generated secret file is readable by its owner only."""
+    load_config(env)
+    mode = stat.S_IMODE((tmp_path / "instance" / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_dev_secrets_differ_between_instances(tmp_path):
+    """Two instance folders get two different generated keys."""
+    a = load_config({"INSTANCE_DIR": str(tmp_path / "a")})["SECRET_KEY"]
+    b = load_config({"INSTANCE_DIR": str(tmp_path / "b")})["SECRET_KEY"]
+    assert a != b
+
+
+def test_explicit_secret_wins(env, tmp_path):
+    """A SECRET_KEY in the environment is used as is and no secret file is written."""
+    cfg = load_config({**env, "SECRET_KEY": "  my-secret  "})
+    assert cfg["SECRET_KEY"] == "my-secret"
+    assert not (tmp_path / "instance" / "secret_key").exists()

@@ -1,0 +1,156 @@
+"""The OpenAPI document covers every route; /healthz reports the database and the storage."""
+
+import re
+import socket
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from server import create_app
+from tests.conftest import SECRET
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def routes(app) -> set[tuple[str, str]]:
+    """(OpenAPI path, method) of every rule the app serves under /api/v1 and /healthz."""
+    out = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or not (rule.rule.startswith("/api/v1/") or rule.rule == "/healthz"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        out |= {(path, m) for m in rule.methods - IGNORED_METHODS}
+    return out
+
+
+def operations(doc):
+    """(path, METHOD, operation) of every operation in the document."""
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            yield path, method.upper(), op
+
+
+@pytest.fixture
+def doc(client):
+    """The served OpenAPI document."""
+    r = client.get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    return r.get_json()
+
+
+def test_document_is_openapi_31(doc):
+    """The document declares OpenAPI 3.1, a title and the bearer scheme."""
+    assert doc["openapi"] == "3.1.0"
+    assert doc["info"]["title"]
+    assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_document_lists_every_route(app, doc):
+    """Every route under /api/v1 and /healthz is in the document, method by method, and nothing else."""
+    served = routes(app)
+    documented = {(path, method) for path, method, _ in operations(doc)}
+    assert len(served) > 30
+    assert served - documented == set(), "routes missing from the document"
+    assert documented - served == set(), "documented operations the app does not serve"
+
+
+def test_path_parameters_are_declared(doc):
+    """Each {name} in a path is declared as a required path parameter of its operations."""
+    for path, method, op in operations(doc):
+        names = set(re.findall(r"{(\w+)}", path))
+        declared = {p["name"] for p in op["parameters"] if p["in"] == "path" and p["required"]}
+        assert names == declared, (method, path)
+
+
+def test_every_operation_has_responses(doc):
+    """Every operation answers at least one success status, and every error status uses the Error schema."""
+    for path, method, op in operations(doc):
+        statuses = [int(s) for s in op["responses"]]
+        assert any(200 <= s < 300 for s in statuses), (method, path)
+        for status in statuses:
+            if status >= 400:
+                schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+def test_request_bodies_have_json_schemas(doc):
+    """Every request body has a valid JSON schema of an object (JSON, or multipart for uploads)."""
+    with_body = 0
+    for path, method, op in operations(doc):
+        if "requestBody" not in op:
+            continue
+        with_body += 1
+        content = op["requestBody"]["content"]
+        assert len(content) == 1 and set(content) <= {"application/json", "multipart/form-data"}, (method, path)
+        schema = next(iter(content.values()))["schema"]
+        Draft202012Validator.check_schema(schema)
+        assert schema["type"] == "object", (method, path)
+    assert with_body > 15
+
+
+def test_operation_ids_are_unique(doc):
+    """No two operations share an operationId."""
+    ids = [op["operationId"] for _, _, op in operations(doc)]
+    assert len(ids) == len(set(ids))
+
+
+def test_protected_operations_declare_bearer(app, doc):
+    """Operations that need a token say so; the login and health endpoints do not."""
+    ops = {(p, m): op for p, m, op in operations(doc)}
+    assert ops[("/api/v1/admin/users", "GET")]["security"] == [{"bearer": []}]
+    assert "Roles: admin" in ops[("/api/v1/admin/users", "GET")]["description"]
+    assert "security" not in ops[("/api/v1/auth/login", "POST")]
+    assert "security" not in ops[("/healthz", "GET")]
+
+
+def test_documented_schema_is_the_validating_one(client, doc):
+    """The body schema in the document is the one requests are checked against (unknown fields refused)."""
+    schema = doc["paths"]["/api/v1/auth/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["additionalProperties"] is False and set(schema["required"]) == {"username", "password"}
+    r = client.post("/api/v1/auth/login", json={"username": "a", "password": "b", "extra": 1})
+    assert r.status_code == 400
+
+
+# ---- health --------------------------------------------------------------------------------
+
+def test_healthz_ok(client):
+    """With the database and the storage reachable, /healthz answers 200 status ok."""
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.get_json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _app(database_url, **config):
+    return create_app({"SECRET_KEY": SECRET, "DATA_KEY": SECRET, "DATABASE_URL": database_url,
+                       "WECHAT_APPID": "", "TESTING": True, "LOG_LEVEL": "ERROR", **config})
+
+
+def test_healthz_with_unreachable_storage(database_url):
+    """With S3 on a closed port, /healthz answers 503 naming the storage unreachable."""
+    app = _app(database_url, STORAGE_BACKEND="s3", S3_ENDPOINT_URL=f"http://127.0.0.1:{_closed_port()}",
+               S3_BUCKET="x", S3_REGION="us-east-1", S3_ACCESS_KEY_ID="test", S3_SECRET_ACCESS_KEY="test")
+    try:
+        r = app.test_client().get("/healthz")
+        assert r.status_code == 503
+        assert r.get_json() == {"status": "unavailable", "checks": {"database": "ok", "storage": "unreachable"}}
+    finally:
+        app.extensions["db"]["engine"].dispose()
+
+
+def test_healthz_with_unreachable_database(tmp_path):
+    """With a database that cannot be opened, /healthz answers 503 naming the database."""
+    app = _app(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}", STORAGE_BACKEND="local",
+               STORAGE_DIR=str(tmp_path / "storage"))
+    try:
+        r = app.test_client().get("/healthz")
+        assert r.status_code == 503
+        assert r.get_json()["checks"] == {"database": "unreachable", "storage": "ok"}
+    finally:
+        app.extensions["db"]["engine"].dispose()
