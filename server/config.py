@@ -16,14 +16,19 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable service (e.g. a production secret is missing)."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    # Sizes, ages and ports are all positive: 0 or -1 would silently expire or refuse everything.
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -53,7 +58,11 @@ def _dev_secret(instance_dir: Path) -> str:
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read every setting from the environment; raise ConfigError for bad or missing values."""
     env = os.environ if env is None else env
-    production = env.get("APP_ENV", "development").strip().lower() == "production"
+    app_env = env.get("APP_ENV", "").strip().lower() or "development"
+    # A typo such as "prod" must not quietly start with a generated key and a local SQLite file.
+    if app_env not in {"development", "production"}:
+        raise ConfigError(f"APP_ENV must be 'development' or 'production', got {app_env!r}")
+    production = app_env == "production"
     instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR).resolve()
 
     secret_key = env.get("SECRET_KEY", "").strip()
@@ -77,7 +86,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if addressing not in {"auto", "path", "virtual"}:
         raise ConfigError("S3_ADDRESSING_STYLE must be auto, path or virtual")
 
-    port = _int(env, "PORT", 8000)
+    port = _int(env, "PORT", 8000, maximum=65535)
+    log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     return {
         "APP_ENV": "production" if production else "development",
         "INSTANCE_DIR": str(instance_dir),
@@ -104,8 +116,14 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVITE_MAX_AGE_DAYS": _int(env, "INVITE_MAX_AGE_DAYS", 30),
         "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60),
         "PHOTO_URL_SECONDS": _int(env, "PHOTO_URL_SECONDS", 10 * 60),
+        "FEEDBACK_RATE_LIMITS": env.get("FEEDBACK_RATE_LIMITS", "").strip() or "5/hour,20/day",
+        "VERIFY_RATE_LIMITS": env.get("VERIFY_RATE_LIMITS", "").strip() or "30/hour,200/day",
+        "FEEDBACK_REPLY_DAYS": _int(env, "FEEDBACK_REPLY_DAYS", 5),
+        "HOLIDAYS": env.get("HOLIDAYS", "").strip(),  # extra non-working days: 2026-10-01,2026-10-02,…
+        "WECHAT_FEEDBACK_TEMPLATE_ID": env.get("WECHAT_FEEDBACK_TEMPLATE_ID", "").strip(),
+        "MINIPROGRAM_PROJECT_PAGE": env.get("MINIPROGRAM_PROJECT_PAGE", "").strip() or "pages/project/project",
         # Tests set a cheap method; production keeps Werkzeug's scrypt default.
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",
         "SQL_ECHO": _bool(env, "SQL_ECHO", False),
-        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_LEVEL": log_level,
     }
