@@ -342,3 +342,15 @@ def test_s3_outage_during_complete_keeps_photo_pending(insp, app):
         assert r.status_code == 200 and r.get_json()["status"] == "ready"
     finally:
         server.stop()
+
+
+def test_flat_frames_are_not_near_duplicates(insp, world):
+    """Two different blank frames (hash ~0) in different visits are not flagged as reused."""
+    def flat(shade):
+        out = io.BytesIO()
+        Image.new("RGB", (1200, 900), (shade, shade, shade)).save(out, "JPEG")
+        return out.getvalue()
+
+    send(insp, flat(20))
+    other = start_visit(insp, world.a1)
+    assert "duplicate" not in send(insp, flat(40), visit_id=other["id"]).get_json()["flags"]

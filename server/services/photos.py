@@ -266,6 +266,10 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, phash: int) -> P
     ).first()
     if exact is not None:
         return exact
+    if not 4 <= phash.bit_count() <= 60:
+        # A flat frame (lens covered, blank wall) hashes to ~all zeros or ones: every such
+        # photo would "match" every other. Only identical bytes count for those.
+        return None
     bands = pipeline.hash_bands(phash)
     candidates = session.execute(
         select(Photo.id, Photo.phash).distinct()
