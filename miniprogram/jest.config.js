@@ -1,0 +1,22 @@
+// `npm test` runs everything under tests/: the utils and end-to-end tests in plain Node, the
+// page tests (tests/pages and anything else) in jsdom, which miniprogram-simulate needs.
+module.exports = {
+  projects: [
+    {
+      displayName: 'utils',
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/tests/utils/**/*.test.js']
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/tests/e2e/**/*.test.js']
+    },
+    {
+      displayName: 'pages',
+      testEnvironment: 'jsdom',
+      testMatch: ['<rootDir>/tests/**/*.test.js'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/tests/utils/', '<rootDir>/tests/e2e/']
+    }
+  ]
+}

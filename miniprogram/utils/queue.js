@@ -1,0 +1,549 @@
+// The outbox: every write an inspector or villager makes goes here first, is saved in storage
+// at once, and leaves only when the server answered 2xx. Each write carries a client_id fixed
+// when it was queued, so a write whose answer was lost is simply sent again and the server
+// answers it as a retry: nothing is lost and nothing is stored twice, whatever the signal
+// does or when the app is killed.
+
+const { uuid4 } = require('./uuid')
+const { rfc3339 } = require('./time')
+const { apiError, isTransient } = require('./api')
+
+const STORAGE_KEY = 'outbox.v1'
+const KINDS = ['start_visit', 'checkin', 'photo', 'interview', 'checklist', 'note', 'submit', 'feedback']
+const VISIT_KINDS = ['start_visit', 'checkin', 'interview', 'checklist', 'note', 'submit']
+const MAX_RESULTS = 100
+const RETRY_BASE_MS = 5000
+const RETRY_MAX_MS = 5 * 60 * 1000
+
+function clone(x) {
+  return x === undefined ? undefined : JSON.parse(JSON.stringify(x))
+}
+
+function emptyState() {
+  return { version: 1, items: [], visits: {}, submitted: {}, photos: {}, results: {}, result_order: [] }
+}
+
+// Only the fields the server takes, and no nulls: its schemas refuse unknown or null fields.
+function pick(source, fields) {
+  const out = {}
+  fields.forEach(f => {
+    if (source[f] !== undefined && source[f] !== null) out[f] = source[f]
+  })
+  return out
+}
+
+function laneOf(item) {
+  return item.kind === 'feedback' || item.feedback ? 'feedback' : item.local_visit
+}
+
+/** The outbox: createQueue({ wx, api, uploader, files, now }) → { enqueue, items, pendingCount, flush, onChange, ... }. */
+function createQueue(options) {
+  const wx = options.wx
+  const api = options.api
+  const uploader = options.uploader
+  const files = options.files || null
+  const now = options.now || (() => new Date())
+  const newId = options.uuid || (() => uuid4())
+  const timers = options.timers || { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: t => clearTimeout(t) }
+  const autoRetry = options.autoRetry !== false
+  const flushOnEnqueue = options.flushOnEnqueue !== false
+
+  const listeners = []
+  const sending = {} // item id → true while its request is out (memory only: a restart resends)
+  const progress = {} // item id → upload progress 0–100 (memory only)
+  let state = load()
+  let flushing = null
+  let rerun = false
+  let retryTimer = null
+  let soonTimer = null
+  let transientPasses = 0
+
+  function load() {
+    const raw = wx.getStorageSync(STORAGE_KEY)
+    const s = raw && typeof raw === 'object' ? raw : (raw ? JSON.parse(raw) : null)
+    const base = emptyState()
+    if (!s) return base
+    return Object.assign(base, s, { items: Array.isArray(s.items) ? s.items : [] })
+  }
+
+  // Written synchronously after every change: the moment a call returns, the write survives
+  // the app being killed. A full storage throws here, so the caller learns it was not kept.
+  function save() {
+    wx.setStorageSync(STORAGE_KEY, state)
+  }
+
+  function find(id) {
+    return state.items.find(i => i.id === id) || null
+  }
+
+  function view(item) {
+    const out = clone(item)
+    out.status = item.status === 'failed' ? 'failed' : (sending[item.id] ? 'sending' : 'pending')
+    out.progress = progress[item.id] || 0
+    return out
+  }
+
+  function snapshot() {
+    return { pending: pendingCount(), failed: failedCount(), items: items() }
+  }
+
+  function emit() {
+    if (!listeners.length) return
+    const snap = snapshot()
+    listeners.slice().forEach(fn => {
+      try {
+        fn(snap)
+      } catch (e) {
+        // A page's listener must not break the outbox.
+      }
+    })
+  }
+
+  function remember(clientId, result) {
+    state.results[clientId] = result
+    state.result_order = (state.result_order || []).concat([clientId])
+    while (state.result_order.length > MAX_RESULTS) delete state.results[state.result_order.shift()]
+  }
+
+  function validate(action) {
+    if (!action || KINDS.indexOf(action.kind) < 0) throw new Error(`unknown queue action kind: ${action && action.kind}`)
+    const visitBound = VISIT_KINDS.indexOf(action.kind) >= 0 || (action.kind === 'photo' && !action.feedback)
+    if (visitBound && action.kind !== 'start_visit' && !action.local_visit) throw new Error(`${action.kind} needs local_visit`)
+    if (action.kind === 'start_visit' && !action.assignment_id) throw new Error('start_visit needs assignment_id')
+    if (action.kind === 'photo' && !action.file) throw new Error('photo needs file')
+    if (action.kind === 'feedback' && !action.project_id) throw new Error('feedback needs project_id')
+  }
+
+  /** Save a write in the outbox (synchronously) and return the queued item with its client_id. */
+  function enqueue(action) {
+    validate(action)
+    const item = clone(action)
+    if (item.kind === 'start_visit') {
+      // The start_visit's client_id is the visit's local name until the server gives an id.
+      item.client_id = item.local_visit || item.client_id || newId()
+      item.local_visit = item.client_id
+      if (!item.started_at) item.started_at = rfc3339(now())
+    } else {
+      item.client_id = item.client_id || newId()
+    }
+    if (item.kind === 'submit') {
+      const open = state.items.find(i => i.kind === 'submit' && i.local_visit === item.local_visit)
+      if (open) return view(open)
+    }
+    if (item.kind === 'photo' && files && !files.isKept(item.file)) {
+      // Camera temp files do not survive the app: keep the original before queuing it.
+      try {
+        item.file = files.keep(item.file)
+      } catch (e) {
+        throw apiError({ code: 'file_keep_failed', message: '照片未能保存到手机，存储空间可能不足，请清理后重拍', details: { errMsg: String((e && (e.errMsg || e.message)) || e) } })
+      }
+    }
+    item.id = item.client_id
+    item.status = 'pending'
+    item.attempts = 0
+    item.error = null
+    item.queued_at = rfc3339(now())
+    // Anything added to a visit while its submit still waits goes before the submit, so the
+    // submit really comes last (a retaken photo, a late interview).
+    let at = state.items.length
+    if (item.kind !== 'submit' && item.local_visit) {
+      const submitAt = state.items.findIndex(i => i.kind === 'submit' && i.local_visit === item.local_visit)
+      if (submitAt >= 0) at = submitAt
+    }
+    state.items.splice(at, 0, item)
+    try {
+      save()
+    } catch (e) {
+      state.items.splice(at, 1)
+      throw apiError({ code: 'storage_full', message: '手机存储空间不足，记录未能保存，请清理后重试' })
+    }
+    emit()
+    if (flushing) rerun = true
+    else if (flushOnEnqueue) flushSoon()
+    return view(item)
+  }
+
+  /** Every queued item in sending order, with status pending | sending | failed, progress and error. */
+  function items() {
+    return state.items.map(view)
+  }
+
+  /** How many writes still wait for the server (failed ones excluded); optionally of one visit. */
+  function pendingCount(localVisit) {
+    return state.items.filter(i => i.status !== 'failed' && (!localVisit || i.local_visit === localVisit)).length
+  }
+
+  /** How many writes the server refused and the user has to look at; optionally of one visit. */
+  function failedCount(localVisit) {
+    return state.items.filter(i => i.status === 'failed' && (!localVisit || i.local_visit === localVisit)).length
+  }
+
+  /** Listen to every change (fn gets {pending, failed, items}); returns the unsubscribe function. */
+  function onChange(fn) {
+    listeners.push(fn)
+    return () => {
+      const i = listeners.indexOf(fn)
+      if (i >= 0) listeners.splice(i, 1)
+    }
+  }
+
+  function markFailed(item, err) {
+    const cur = find(item.id)
+    if (!cur) return
+    cur.status = 'failed'
+    cur.error = { code: err.code || 'error', message: err.message || '提交失败', status: err.status || 0, details: err.details || {} }
+    save()
+  }
+
+  function removeItem(id) {
+    const at = state.items.findIndex(i => i.id === id)
+    if (at >= 0) state.items.splice(at, 1)
+    delete progress[id]
+  }
+
+  function bodyOf(item) {
+    const sentAt = rfc3339(now())
+    const base = { client_id: item.client_id, sent_at: sentAt }
+    const vid = state.visits[item.local_visit]
+    switch (item.kind) {
+      case 'start_visit':
+        return { method: 'POST', path: '/visits', body: Object.assign(base, pick(item, ['assignment_id', 'started_at'])) }
+      case 'checkin':
+        return { method: 'POST', path: `/visits/${vid}/checkins`, body: Object.assign(base, pick(item, ['lat', 'lng', 'accuracy_m', 'coord_type', 'client_time'])) }
+      case 'interview':
+        return { method: 'POST', path: `/visits/${vid}/interviews`, body: Object.assign(base, pick(item, ['household', 'answers', 'satisfaction', 'notes'])) }
+      case 'checklist':
+        return { method: 'PUT', path: `/visits/${vid}/checklist`, body: Object.assign(base, pick(item, ['items'])) }
+      case 'note':
+        return { method: 'POST', path: `/visits/${vid}/notes`, body: Object.assign(base, pick(item, ['text'])) }
+      case 'submit':
+        return { method: 'POST', path: `/visits/${vid}/submit`, body: base }
+      case 'feedback':
+        return {
+          method: 'POST',
+          path: `/public/projects/${item.project_id}/feedback`,
+          body: Object.assign(base, pick(item, ['rating', 'category', 'text', 'photo_ids', 'contact_phone', 'anonymous', 'notify']))
+        }
+    }
+    throw new Error(`no request for ${item.kind}`)
+  }
+
+  // What the server's answer means for the rest of the outbox.
+  function applyAnswer(item, data) {
+    if (item.kind === 'start_visit') state.visits[item.local_visit] = data.id
+    if (item.kind === 'submit') state.submitted[item.local_visit] = data.submitted_at || rfc3339(now())
+    const result = { kind: item.kind, id: data && data.id, local_visit: item.local_visit || null }
+    if (item.kind === 'feedback') Object.assign(result, { receipt_no: data.receipt_no, status: data.status, status_label: data.status_label })
+    remember(item.client_id, result)
+  }
+
+  // One pass over the outbox; `halt` stops new work once the network (or server) is out.
+  function pass() {
+    const run = { halted: null, sent: 0, failed: 0 }
+    const lanes = {}
+    const order = []
+    state.items.forEach(i => {
+      if (sending[i.id]) return // still out from an earlier pass: never send one write twice at once
+      const lane = laneOf(i)
+      if (!lanes[lane]) {
+        lanes[lane] = []
+        order.push(lane)
+      }
+      lanes[lane].push(i.id)
+    })
+    return Promise.all(order.map(lane => runLane(lane, lanes[lane], run))).then(() => run)
+  }
+
+  function halt(run, err) {
+    if (!run.halted) run.halted = err
+  }
+
+  // Send one JSON write; resolves 'done' | 'failed' | 'transient'.
+  function send(item, run) {
+    const req = bodyOf(item)
+    sending[item.id] = true
+    const cur = find(item.id)
+    if (cur) {
+      cur.attempts = (cur.attempts || 0) + 1
+      save()
+    }
+    emit()
+    return api.request(req.method, req.path, req.body).then(res => {
+      delete sending[item.id]
+      removeItem(item.id)
+      applyAnswer(item, res.data || {})
+      save()
+      run.sent++
+      emit()
+      return 'done'
+    }, err => {
+      delete sending[item.id]
+      if (isTransient(err)) {
+        halt(run, err)
+        emit()
+        return 'transient'
+      }
+      markFailed(item, err)
+      run.failed++
+      emit()
+      return 'failed'
+    })
+  }
+
+  function sendPhoto(item, visitId, run) {
+    sending[item.id] = true
+    progress[item.id] = 0
+    emit()
+    let lastEmitted = 0
+    const onProgress = p => {
+      progress[item.id] = p
+      // Progress events come many times a second; pages only need visible steps.
+      if (p >= 100 || p - lastEmitted >= 5) {
+        lastEmitted = p
+        emit()
+      }
+    }
+    const onState = patch => {
+      const cur = find(item.id)
+      if (!cur) return
+      Object.assign(cur, patch)
+      save()
+    }
+    const cur = find(item.id)
+    const job = Object.assign({}, cur, visitId ? { visit_id: visitId } : {})
+    return uploader.upload(job, onProgress, onState).then(photo => {
+      delete sending[item.id]
+      removeItem(item.id)
+      state.photos[item.client_id] = photo.id
+      remember(item.client_id, { kind: 'photo', id: photo.id, local_visit: item.local_visit || null, status: photo.status, flags: photo.flags || [] })
+      save()
+      // Only now, with the server holding a verified copy, may the original go.
+      if (files) {
+        try {
+          files.remove(item.file)
+        } catch (e) {
+          // A file that cannot be deleted wastes space but loses nothing.
+        }
+      }
+      run.sent++
+      emit()
+      return 'done'
+    }, err => {
+      delete sending[item.id]
+      delete progress[item.id]
+      if (isTransient(err)) {
+        halt(run, err)
+        emit()
+        return 'transient'
+      }
+      // Refused (not a photo, truncated, too large): keep the file so the inspector can look
+      // at it and retake; the item stays visible as failed.
+      markFailed(item, err)
+      run.failed++
+      emit()
+      return 'failed'
+    })
+  }
+
+  function earlierInLane(item) {
+    const lane = laneOf(item)
+    for (const i of state.items) {
+      if (i.id === item.id) return false
+      if (laneOf(i) === lane) return true
+    }
+    return false
+  }
+
+  async function runLane(lane, ids, run) {
+    const photoJobs = []
+    for (const id of ids) {
+      if (run.halted) break
+      const item = find(id)
+      if (!item || item.status === 'failed' || sending[id]) continue
+      if (item.kind === 'photo') {
+        const visitId = item.feedback ? null : state.visits[item.local_visit]
+        if (!item.feedback && !visitId) {
+          if (!hasStart(item.local_visit)) markUnknownVisit(item, run)
+          continue
+        }
+        photoJobs.push(sendPhoto(item, visitId, run))
+        continue
+      }
+      if (item.kind === 'feedback') {
+        await Promise.all(photoJobs)
+        if (run.halted || !find(id)) break
+        const refs = item.photo_local_ids || []
+        // Its photos must be on the server first; a photo still queued (or failed) holds it.
+        if (refs.some(cid => state.items.some(i => i.client_id === cid))) continue
+        if (!item.photo_ids) {
+          // Fixed once: a retry must say exactly what the first attempt said.
+          item.photo_ids = refs.map(cid => state.photos[cid]).filter(Boolean)
+          save()
+        }
+        await send(item, run)
+        continue
+      }
+      if (item.kind !== 'start_visit' && !state.visits[item.local_visit]) {
+        if (!hasStart(item.local_visit)) markUnknownVisit(item, run)
+        continue
+      }
+      if (item.kind === 'submit') {
+        // Submit closes the visit: everything before it, photos included, must be in first.
+        await Promise.all(photoJobs)
+        if (run.halted || !find(id)) break
+        if (earlierInLane(item)) continue
+      }
+      const outcome = await send(item, run)
+      if (outcome === 'transient') break
+    }
+    await Promise.all(photoJobs)
+  }
+
+  function hasStart(localVisit) {
+    return state.items.some(i => i.kind === 'start_visit' && i.local_visit === localVisit)
+  }
+
+  function markUnknownVisit(item, run) {
+    markFailed(item, { code: 'visit_unknown', message: '找不到这次暗访的开始记录，请重新开始暗访' })
+    run.failed++
+    emit()
+  }
+
+  function scheduleRetry() {
+    if (!autoRetry || retryTimer) return
+    transientPasses++
+    const ms = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * Math.pow(2, transientPasses - 1)) * (0.75 + Math.random() * 0.5)
+    retryTimer = timers.setTimeout(() => {
+      retryTimer = null
+      flush()
+    }, ms)
+    // Node (tests) must not stay alive for a retry timer; WeChat has no unref.
+    if (retryTimer && typeof retryTimer.unref === 'function') retryTimer.unref()
+  }
+
+  function flushSoon() {
+    if (soonTimer) return
+    soonTimer = timers.setTimeout(() => {
+      soonTimer = null
+      flush()
+    }, 0)
+    if (soonTimer && typeof soonTimer.unref === 'function') soonTimer.unref()
+  }
+
+  /** Send what waits, in order per visit; resolves {sent, failed, pending, offline} and never rejects. */
+  function flush() {
+    if (flushing) {
+      rerun = true
+      return flushing
+    }
+    if (retryTimer) {
+      timers.clearTimeout(retryTimer)
+      retryTimer = null
+    }
+    const total = { sent: 0, failed: 0 }
+    let last = null
+    const loop = () => pass().then(run => {
+      total.sent += run.sent
+      total.failed += run.failed
+      last = run
+      if (rerun && !run.halted) {
+        rerun = false
+        return loop()
+      }
+      return run
+    })
+    flushing = loop().then(run => {
+      flushing = null
+      rerun = false
+      if (run.halted) scheduleRetry()
+      else transientPasses = 0
+      return {
+        sent: total.sent, failed: total.failed, pending: pendingCount(),
+        offline: !!(last && last.halted && last.halted.offline), error: last && last.halted ? last.halted : null
+      }
+    }, err => {
+      flushing = null
+      throw err
+    })
+    return flushing
+  }
+
+  /** Put a failed item back in line (after the user fixed the cause); true when it was failed. */
+  function retry(id) {
+    const item = find(id)
+    if (!item || item.status !== 'failed') return false
+    item.status = 'pending'
+    item.error = null
+    save()
+    emit()
+    if (flushOnEnqueue) flushSoon()
+    return true
+  }
+
+  /** Drop an item the user gave up on (not while it is being sent); a photo's kept file goes too. */
+  function remove(id) {
+    const item = find(id)
+    if (!item || sending[id]) return false
+    removeItem(id)
+    save()
+    if (item.kind === 'photo' && files) {
+      try {
+        files.remove(item.file)
+      } catch (e) {
+        // Best effort: the item is gone either way.
+      }
+    }
+    emit()
+    return true
+  }
+
+  /** Resume photos the server lists in a visit's photos_waiting that are still in this outbox. */
+  function resumeWaiting(photosWaiting) {
+    let n = 0
+    ;(photosWaiting || []).forEach(w => {
+      const item = state.items.find(i => i.kind === 'photo' && i.client_id === w.client_id)
+      if (!item) return
+      n++
+      item.photo_id = w.id
+      if (item.status === 'failed' && item.error && item.error.status !== 422 && item.error.status !== 413) {
+        item.status = 'pending'
+        item.error = null
+      }
+    })
+    if (n) {
+      save()
+      emit()
+      if (flushOnEnqueue) flushSoon()
+    }
+    return n
+  }
+
+  /** The server's id of a visit known by its local_visit, or null before start_visit went through. */
+  function serverVisitId(localVisit) {
+    return state.visits[localVisit] || null
+  }
+
+  /** When the server accepted this visit's submit (RFC 3339), or null. */
+  function submittedAt(localVisit) {
+    return state.submitted[localVisit] || null
+  }
+
+  /** The server's answer summary for a sent write ({kind, id, receipt_no…}), or null. */
+  function result(clientId) {
+    return state.results[clientId] || null
+  }
+
+  /** Stop retry timers (tests, or before replacing the queue). */
+  function dispose() {
+    if (retryTimer) timers.clearTimeout(retryTimer)
+    if (soonTimer) timers.clearTimeout(soonTimer)
+    retryTimer = soonTimer = null
+  }
+
+  return {
+    enqueue, items, pendingCount, failedCount, flush, onChange,
+    retry, remove, resumeWaiting, serverVisitId, submittedAt, result, dispose
+  }
+}
+
+module.exports = { createQueue, STORAGE_KEY }
