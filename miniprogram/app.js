@@ -1,0 +1,43 @@
+// The app builds the offline-first services once, with the real `wx`, and pages reach them
+// through getApp(): api, files, uploader, queue, location.
+const config = require('./utils/config')
+const { createApi } = require('./utils/api')
+const { createFiles } = require('./utils/files')
+const { createUploader } = require('./utils/uploader')
+const { createQueue } = require('./utils/queue')
+const { createLocation } = require('./utils/location')
+
+/** develop / trial / release: which server this build talks to. */
+function envVersion() {
+  try {
+    return wx.getAccountInfoSync().miniProgram.envVersion || 'release'
+  } catch (e) {
+    return 'release'
+  }
+}
+
+App({
+  onLaunch() {
+    const api = createApi({ wx, baseUrl: config.apiBase(envVersion()) })
+    const files = createFiles({ wx })
+    const uploader = createUploader({ wx, api, maxConcurrent: 3 })
+    const queue = createQueue({ wx, api, uploader, files, now: () => new Date() })
+    const location = createLocation({ wx })
+    Object.assign(this, { api, files, uploader, queue, location })
+
+    // Signal comes and goes in the villages: send whatever waits as soon as it is back.
+    wx.onNetworkStatusChange(res => {
+      if (res.isConnected) this.flushQueue()
+    })
+  },
+
+  onShow() {
+    this.flushQueue()
+  },
+
+  /** Send the outbox; failures stay in it and are retried on the next occasion. */
+  flushQueue() {
+    if (!this.queue) return Promise.resolve()
+    return Promise.resolve(this.queue.flush()).catch(() => {})
+  }
+})

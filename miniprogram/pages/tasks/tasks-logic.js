@@ -1,0 +1,96 @@
+// 今日任务: the assignment cache (so the checklist works without signal) and how a task reads.
+const view = require('../../utils/view')
+
+const ASSIGNMENTS_KEY = 'assignments.v1'
+
+/** The cached assignments {items, fetched_at}, or null when never fetched. */
+function readCache(wx) {
+  const cached = wx.getStorageSync(ASSIGNMENTS_KEY)
+  return cached && Array.isArray(cached.items) ? cached : null
+}
+
+/** Keep the server's answer (check items included) for offline use. */
+function writeCache(wx, items, now) {
+  const cached = { items: items || [], fetched_at: view.isoTime(now || new Date()) }
+  wx.setStorageSync(ASSIGNMENTS_KEY, cached)
+  return cached
+}
+
+/** One cached assignment by id, or null. */
+function findAssignment(wx, id) {
+  const cached = readCache(wx)
+  const wanted = Number(id)
+  return (cached && cached.items.find(a => a.id === wanted)) || null
+}
+
+/** Replace one cached assignment (e.g. with check items unsealed by the server). */
+function updateAssignment(wx, assignment) {
+  const cached = readCache(wx)
+  if (!cached) return
+  cached.items = cached.items.map(a => (a.id === assignment.id ? { ...a, ...assignment } : a))
+  wx.setStorageSync(ASSIGNMENTS_KEY, cached)
+}
+
+/** {sealed, count, items}: sealed items are only counted until the server reveals them. */
+function checkItemsInfo(a) {
+  const items = Array.isArray(a.check_items) ? a.check_items : []
+  if (a.check_items_sealed && !items.length) {
+    return { sealed: true, count: a.check_items_count || 0, items: [] }
+  }
+  return { sealed: false, count: items.length, items }
+}
+
+/** "督查事项 3 项" / "督查事项 3 项（密封，到现场后开启）" / "未设督查事项". */
+function checkItemsText(a) {
+  const info = checkItemsInfo(a)
+  if (info.sealed) return `督查事项 ${info.count} 项（密封，到现场后开启）`
+  return info.count ? `督查事项 ${info.count} 项` : '未设督查事项'
+}
+
+/** wx.openLocation options for the assignment's place (GCJ-02, as Tencent maps expect), or null. */
+function navigationOptions(a) {
+  const place = a.place || {}
+  const point = place.gcj02 || (a.village && a.village.gcj02)
+  if (!point || typeof point.lat !== 'number' || typeof point.lng !== 'number') return null
+  return {
+    latitude: point.lat,
+    longitude: point.lng,
+    name: place.name || (a.village && a.village.name) || '',
+    address: place.label || '',
+    scale: 16
+  }
+}
+
+const VISIT_STATUS = { none: '未开始', in_progress: '进行中', submitted: '已提交' }
+
+/** The card of one task. `local` is this phone's visit record for it, if any. */
+function taskView(a, local, now) {
+  const place = a.place || {}
+  const server = (a.visits || []).find(v => v.status === 'submitted') ? 'submitted'
+    : ((a.visits || []).length ? 'in_progress' : 'none')
+  const status = local && local.submitted_at ? 'submitted' : (local ? 'in_progress' : server)
+  return {
+    id: a.id,
+    placeName: place.name || (a.village && a.village.name) || '未知地点',
+    placeLabel: place.label || '',
+    projectTitle: (a.project && a.project.title) || '',
+    due: view.dueInfo(a.due_date, now),
+    checkText: checkItemsText(a),
+    canNavigate: !!navigationOptions(a),
+    status,
+    statusText: VISIT_STATUS[status],
+    actionText: status === 'none' ? '开始暗访' : (status === 'submitted' ? '查看记录' : '继续暗访')
+  }
+}
+
+module.exports = {
+  ASSIGNMENTS_KEY,
+  readCache,
+  writeCache,
+  findAssignment,
+  updateAssignment,
+  checkItemsInfo,
+  checkItemsText,
+  navigationOptions,
+  taskView
+}
