@@ -8,6 +8,10 @@ cd "$ROOT"
 ensure_venv requirements-dev.txt
 ensure_cjk_font
 apt_install mariadb-server mariadb-client
+# The mini-program's tests run on Node (jest + miniprogram-simulate); Debian 12 ships Node 18.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+log "installing the mini-program's test packages"
+( cd miniprogram && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; } )
 
 WORK="$(mktemp -d /tmp/sp-test.XXXXXX)"
 PIDS=()
@@ -50,9 +54,17 @@ for _ in $(seq 1 100); do
 done
 export TEST_S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
 
-log "running the tests (SQLite and MariaDB, local storage and S3)"
 set +e
+js_status=0
+if [ $# -eq 0 ]; then
+  # The end-to-end test drives the real Flask server, started with our venv's Python.
+  log "running the mini-program tests (jest)"
+  ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci )
+  js_status=$?
+fi
+log "running the server tests (SQLite and MariaDB, local storage and S3)"
 "$PY" -m pytest "$@"
-status=$?
+py_status=$?
 set -e
-exit $status
+[ $js_status -eq 0 ] || log "mini-program tests FAILED"
+[ $py_status -eq 0 ] && [ $js_status -eq 0 ]
