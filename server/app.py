@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import load_config
 from server.crypto import PersonalDataCipher
@@ -17,7 +18,7 @@ from server.wechat import wechat_from_config
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides settings (tests, scripts)."""
-    app = Flask(__name__, instance_relative_config=False)
+    app = Flask(__name__, instance_relative_config=False, template_folder="templates")
     settings = load_config()
     settings.update(config or {})
     app.config.update(settings)
@@ -28,6 +29,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    if app.config["TRUSTED_PROXIES"]:
+        # Per-IP rate limits must see the villager's address, not the proxy's.
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     db.init_app(app)
     app.extensions["storage"] = storage_from_config(app.config)
     app.extensions["wechat"] = wechat_from_config(app.config)
@@ -38,6 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
+    from server.web import web_bp
+
+    app.register_blueprint(web_bp)
     register_error_handlers(app)
 
     from server.cli import register_commands

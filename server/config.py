@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,26 @@ def _dev_secret(instance_dir: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
     return value
+
+
+def _limits(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate-limit setting such as '5/hour,20/day', checked at start-up rather than per request."""
+    raw = env.get(name, "").strip() or default
+    for part in raw.split(","):
+        count, _, unit = part.strip().partition("/")
+        if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in ("minute", "hour", "day"):
+            raise ConfigError(f"{name} must look like '5/hour,20/day', got {raw!r}")
+    return raw
+
+
+def _dates(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip()
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            date.fromisoformat(part)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be comma-separated dates like 2026-10-01, got {part!r}") from exc
+    return raw
 
 
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -116,10 +137,12 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVITE_MAX_AGE_DAYS": _int(env, "INVITE_MAX_AGE_DAYS", 30),
         "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60),
         "PHOTO_URL_SECONDS": _int(env, "PHOTO_URL_SECONDS", 10 * 60),
-        "FEEDBACK_RATE_LIMITS": env.get("FEEDBACK_RATE_LIMITS", "").strip() or "5/hour,20/day",
-        "VERIFY_RATE_LIMITS": env.get("VERIFY_RATE_LIMITS", "").strip() or "30/hour,200/day",
+        "FEEDBACK_RATE_LIMITS": _limits(env, "FEEDBACK_RATE_LIMITS", "5/hour,20/day"),
+        "VERIFY_RATE_LIMITS": _limits(env, "VERIFY_RATE_LIMITS", "30/hour,200/day"),
+        # Behind nginx or a load balancer: how many proxy hops to trust for the client's address.
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0, maximum=5),
         "FEEDBACK_REPLY_DAYS": _int(env, "FEEDBACK_REPLY_DAYS", 5),
-        "HOLIDAYS": env.get("HOLIDAYS", "").strip(),  # extra non-working days: 2026-10-01,2026-10-02,…
+        "HOLIDAYS": _dates(env, "HOLIDAYS"),  # extra non-working days: 2026-10-01,2026-10-02,…
         "WECHAT_FEEDBACK_TEMPLATE_ID": env.get("WECHAT_FEEDBACK_TEMPLATE_ID", "").strip(),
         "MINIPROGRAM_PROJECT_PAGE": env.get("MINIPROGRAM_PROJECT_PAGE", "").strip() or "pages/project/project",
         # Tests set a cheap method; production keeps Werkzeug's scrypt default.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "photo_rejected": (422, "照片未通过校验"),
     "photo_too_large": (413, "照片文件过大"),
     "payload_too_large": (413, "提交的内容过大"),
+    "content_risky": (422, "内容含有违规信息,请修改后再提交"),
+    "project_closed": (409, "该项目已结束,不再接收反馈"),
     "rate_limited": (429, "操作过于频繁,请稍后再试"),
     "storage_unavailable": (503, "照片存储暂时不可用,请稍后重试,已保存的内容不会丢失"),
     "wechat_not_configured": (503, "微信登录尚未配置"),
@@ -63,7 +65,10 @@ class ApiError(Exception):
 
 
 def error_response(err: ApiError):
-    """A Flask response for an ApiError."""
+    """A Flask response for an ApiError: JSON for the API, a page for the console and public pages."""
+    if request.blueprint == "web":
+        body = render_template("error.html", error=err)
+        return body, err.status, err.headers
     resp = jsonify(err.to_dict())
     resp.status_code = err.status
     for key, value in err.headers.items():
@@ -92,7 +97,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
         code = _HTTP_CODES.get(err.code or 500, "internal_error")
-        return error_response(ApiError(code, status=err.code))
+        # Our own abort(…, description="中文") keeps its sentence; Werkzeug's English ones do not show.
+        own = err.description if err.description and not err.description.isascii() else None
+        return error_response(ApiError(code, own, status=err.code))
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -519,7 +519,7 @@ def _cjk_font_path() -> str | None:
 
 
 @functools.cache
-def _simplified_face(path: str) -> int:
+def simplified_face(path: str) -> int:
     """Index of the Simplified Chinese face in a font collection (Noto CJK puts Japanese first)."""
     if not path.lower().endswith((".ttc", ".otc")):
         return 0
@@ -541,7 +541,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
         try:
             # Chinese and digits need no shaping: the basic layout is faster than raqm.
             return ImageFont.truetype(
-                path, size, index=_simplified_face(path), layout_engine=ImageFont.Layout.BASIC
+                path, size, index=simplified_face(path), layout_engine=ImageFont.Layout.BASIC
             )
         except OSError:
             log.warning("cannot load CJK font %s; using Pillow's default font", path, exc_info=True)

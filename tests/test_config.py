@@ -132,3 +132,28 @@ def test_explicit_secret_wins(env, tmp_path):
     cfg = load_config({**env, "SECRET_KEY": "  my-secret  "})
     assert cfg["SECRET_KEY"] == "my-secret"
     assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+def test_rate_limits_and_holidays_are_checked_at_start_up():
+    """A malformed rate limit or holiday list stops start-up instead of failing requests."""
+    import pytest as _pytest
+
+    from server.config import ConfigError, load_config
+
+    for env in ({"FEEDBACK_RATE_LIMITS": "5 per hour"}, {"VERIFY_RATE_LIMITS": "0/hour"},
+                {"HOLIDAYS": "2026-10-01,十月二日"}):
+        with _pytest.raises(ConfigError):
+            load_config({"SECRET_KEY": "x", **env})
+    assert load_config({"SECRET_KEY": "x", "HOLIDAYS": "2026-10-01, 2026-10-02"})["HOLIDAYS"]
+
+
+def test_trusted_proxy_hops_make_the_client_address_visible():
+    """With TRUSTED_PROXIES=1 the app sees the address nginx put in X-Forwarded-For."""
+    from flask import request
+
+    from server import create_app
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite://", "TRUSTED_PROXIES": 1})
+    app.add_url_rule("/_ip", "ip", lambda: request.remote_addr)
+    r = app.test_client().get("/_ip", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.get_data(as_text=True) == "203.0.113.9"

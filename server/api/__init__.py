@@ -90,5 +90,6 @@ def current_user():
 
 
 # Resource modules register their endpoints on import.
-for _module in ("admin", "assignments", "auth", "health", "openapi", "photos", "storage", "visits"):
+for _module in ("admin", "assignments", "auth", "feedback", "health", "notice_board", "openapi", "photos",
+                "public", "storage", "visits"):
     importlib.import_module(f"server.api.{_module}")

@@ -170,3 +170,47 @@ def visit_summary(v: Visit, flags: list[str] | None = None) -> dict[str, Any]:
         "village_name": v.assignment.village.name if v.assignment.village else None,
         **({"flags": flags} if flags is not None else {}),
     }
+
+
+def feedback_reply(r) -> dict[str, Any]:
+    """A reply as the villager and staff read it."""
+    from server.models import FEEDBACK_STATUSES
+
+    return {"id": r.id, "text": r.text, "status": r.status, "status_label": FEEDBACK_STATUSES[r.status],
+            "reason": r.reason, "created_at": _iso(r.created_at), "notified": r.notified}
+
+
+def _feedback_common(f, replies, photos) -> dict[str, Any]:
+    from server.models import FEEDBACK_STATUSES
+    from server.services.photos import urls
+
+    return {
+        "id": f.id, "receipt_no": f.receipt_no, "project_id": f.project_id, "rating": f.rating,
+        "category": f.category, "text": f.text, "anonymous": f.anonymous, "status": f.status,
+        "status_label": FEEDBACK_STATUSES[f.status], "due_at": _iso(f.due_at),
+        "created_at": _iso(f.created_at), "closed_at": _iso(f.closed_at),
+        "replies": [feedback_reply(r) for r in replies if r.text or r.reason],
+        "photos": [{"id": p.id, **{k: absolute(v) for k, v in urls(p).items() if k != "original_url"}}
+                   for p in photos],
+    }
+
+
+def feedback_for_author(f, replies, photos) -> dict[str, Any]:
+    """Feedback as its author sees it."""
+    return _feedback_common(f, replies, photos)
+
+
+def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
+    """Feedback as staff see it: the author only when allowed, the phone masked unless county staff."""
+    from server.models import utcnow
+    from server.services import feedback as fb_service
+
+    out = _feedback_common(f, replies, photos)
+    visible = fb_service.author_visible(viewer, f)
+    out.update(
+        author={"user_id": f.user_id} if visible else None,
+        contact_phone=fb_service.phone_for(viewer, f),
+        township_id=f.township_id,
+        overdue=f.status not in fb_service.CLOSED_STATUSES and f.due_at < utcnow(),
+    )
+    return out

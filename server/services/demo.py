@@ -27,9 +27,21 @@ VILLAGES = [
     ("360821105201", "敦厚村", "360821105000", 27.1088, 114.9170, 500),
 ]
 PROJECTS = [
-    ("“一领办三参与”井冈蜜柚产业项目", "360821100201", ["流转中心建设", "蜜柚分拣打包", "集体经济分红"]),
-    ("旱厕拆除与人居环境整治", "360821103201", ["摸排旱厕", "拆除改建", "验收公示"]),
-    ("“三化”建设标准化规范化提升", "360821104201", ["阵地建设", "制度上墙", "台账规范"]),
+    ("“一领办三参与”井冈蜜柚产业项目", "360821100201",
+     [("建成蜜柚流转中心", "03-31"), ("组织分拣打包与销售", "10-31"), ("集体经济收益分红", "12-31")],
+     ["村集体经济经营性收入突破 5 万元", "带动 60 户农户增收"],
+     {"主管领导": "永阳镇党委副书记 刘强", "牵头书记": "江南村党支部书记 彭建华",
+      "联系组工干部": "县委组织部 胡颖", "工作队伍": "村“两委”干部及党员志愿者 12 人"}),
+    ("旱厕拆除与人居环境整治", "360821103201",
+     [("全面摸排旱厕", "04-30"), ("拆除改建", "08-31"), ("验收并公示结果", "11-30")],
+     ["拆除旱厕 40 处", "群众满意率 95% 以上"],
+     {"主管领导": "桐坪镇党委书记 王敏", "牵头书记": "大栗村党支部书记 罗志刚",
+      "联系组工干部": "县委组织部 刘亮", "工作队伍": "村级环境整治队 8 人"}),
+    ("“三化”建设标准化规范化提升", "360821104201",
+     [("党群服务中心阵地建设", "05-31"), ("制度上墙、台账规范", "09-30"), ("通过“三化”验收", "12-15")],
+     ["通过县级“三化”验收"],
+     {"主管领导": "万福镇组织委员 张华", "牵头书记": "许家村党支部书记 郭慧",
+      "联系组工干部": "县委组织部 吴兰", "工作队伍": "村“两委”班子 7 人"}),
 ]
 DEMO_PASSWORDS = {"admin": "demo-admin-2026", "reviewer": "demo-review-2026"}
 
@@ -73,11 +85,12 @@ def load(session: Session) -> list[str]:
     year = date.today().year
     if session.scalar(select(Project.id).limit(1)) is None:
         made = []
-        for title, vcode, steps in PROJECTS:
+        for title, vcode, steps, targets, responsible in PROJECTS:
             made.append(projects.create_project(session, admin, {
                 "title": title, "year": year, "village_ids": [village[vcode].id],
-                "steps": [{"name": s} for s in steps], "targets": [],
-                "responsible": {"主管领导": "", "牵头书记": "", "联系组工干部": "", "工作队伍": ""}}))
+                "steps": [{"name": name, "deadline": f"{year}-{md}", "responsible": responsible["牵头书记"]}
+                          for name, md in steps],
+                "targets": targets, "responsible": responsible}))
         site = session.scalar(select(Site).where(Site.code == "GXQ-DQFWZX"))
         projects.create_project(session, admin, {
             "title": "非公企业联合党支部“四个一”规范化", "year": year, "domain": "非公企业",

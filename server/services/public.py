@@ -1,0 +1,138 @@
+"""The public record of a project (公示) and the notice-board codes that lead villagers to it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import timedelta, timezone
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.errors import ApiError
+from server.models import Feedback, Photo, Project, ProjectUpdate, Township, User, Village, Visit
+from server.services import audit
+from server.services.common import get_or_404
+
+CHINA = timezone(timedelta(hours=8))
+RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
+
+
+def public_record(session: Session, project_id: int) -> dict[str, Any]:
+    """What anyone may read of a project: commitments, responsible people, progress, feedback counts.
+
+    Built field by field from an allow-list: nothing about inspections, inspectors, flags or
+    villagers' identities can slip in.
+    """
+    project = get_or_404(session, Project, project_id, "项目")
+    places = []
+    for v in project.villages:
+        township = session.get(Township, v.township_id)
+        places.append({"kind": "village", "name": v.name, "township": township.name if township else ""})
+    if project.site is not None:
+        places.append({"kind": "site", "name": project.site.name, "township": ""})
+    updates = session.scalars(select(ProjectUpdate).where(ProjectUpdate.project_id == project.id)
+                              .order_by(ProjectUpdate.id.desc()).limit(50)).all()
+    counts = dict(session.execute(
+        select(Feedback.rating, func.count()).where(Feedback.project_id == project.id,
+                                                    Feedback.status != "held").group_by(Feedback.rating)
+    ).all())
+    responsible = project.responsible or {}
+    return {
+        "id": project.id, "title": project.title, "year": project.year, "domain": project.domain,
+        "status": project.status, "accepting_feedback": project.status != "closed",
+        "organization": project.organization.name if project.organization else None,
+        "places": places,
+        "steps": [_public_step(s) for s in project.steps or []],
+        "targets": [_text(t) for t in project.targets or []],
+        "responsible": {role: _text(responsible.get(role)) for role in RESPONSIBLE_ROLES},
+        "updates": [{"text": u.text, "date": u.created_at.astimezone(CHINA).date().isoformat()} for u in updates],
+        "feedback_counts": {r: counts.get(r, 0) for r in ("满意", "基本满意", "不满意")},
+    }
+
+
+def _public_step(step: Any) -> dict[str, str]:
+    if isinstance(step, dict):
+        return {k: _text(step.get(k)) for k in ("name", "deadline", "responsible", "status")}
+    return {"name": _text(step), "deadline": "", "responsible": "", "status": ""}
+
+
+def _text(value: Any) -> str:
+    """A free-form value staff entered, as plain text: of an object only its name or text.
+
+    The admin API takes any JSON here; a {"name": …, "phone": …} must not publish the phone.
+    """
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("text")
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
+def add_update(session: Session, actor: User, project_id: int, text: str) -> ProjectUpdate:
+    """Publish a progress update on the project's public record."""
+    project = get_or_404(session, Project, project_id, "项目")
+    if not text.strip():
+        raise ApiError("validation_failed", "请填写进展内容", {"field": "text"})
+    update = ProjectUpdate(project_id=project.id, author_id=actor.id, text=text.strip())
+    session.add(update)
+    session.flush()
+    audit.append(session, actor, "project.update_published", "project", project.id, {"update_id": update.id})
+    session.commit()
+    return update
+
+
+# ---- scene tokens: the short signed value inside a notice-board code ---------------------
+
+def _scene_mac(payload: str) -> str:
+    key = hashlib.sha256(("scene:" + current_app.config["SECRET_KEY"]).encode()).digest()
+    mac = hmac.new(key, payload.encode(), hashlib.sha256).digest()[:6]
+    return base64.b32encode(mac).decode().rstrip("=").lower()
+
+
+def scene_for(project_id: int) -> str:
+    """A ≤32-character token naming the project, signed so nobody can mint codes for others."""
+    payload = f"p{project_id:x}"
+    return f"{payload}.{_scene_mac(payload)}"
+
+
+def resolve_scene(scene: str) -> int:
+    """The project id in a scene token; 404 for anything forged or malformed."""
+    payload, _, mac = scene.partition(".")
+    # compare_digest raises TypeError on non-ASCII text: compare bytes.
+    if not payload.startswith("p") or not hmac.compare_digest(mac.encode(), _scene_mac(payload).encode()):
+        raise ApiError("not_found", "二维码无效或已失效", {"scene": scene[:40]})
+    try:
+        return int(payload[1:], 16)
+    except ValueError:
+        raise ApiError("not_found", "二维码无效或已失效") from None
+
+
+# ---- photo verification (验真) -------------------------------------------------------------
+
+def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
+    """What the verification page may show of a photo: server time, place, project; nothing else."""
+    normalized = "".join(ch for ch in code.upper() if ch.isalnum())
+    if len(normalized) != 10:
+        return None
+    photo = session.scalar(select(Photo).where(Photo.verify_code == normalized, Photo.status == "ready"))
+    if photo is None:
+        return None
+    place, project_title = "", ""
+    if photo.owner_kind == "visit":
+        visit = session.get(Visit, photo.owner_id)
+        project_title = visit.assignment.project.title
+        village = session.get(Village, visit.village_id) if visit.village_id else None
+        township = session.get(Township, visit.township_id) if visit.township_id else None
+        site = visit.assignment.project.site
+        place = " ".join(x for x in (township.name if township else "",
+                                     village.name if village else (site.name if site else "")) if x)
+    elif photo.owner_kind == "feedback":
+        fb = session.get(Feedback, photo.owner_id)
+        project_title = session.get(Project, fb.project_id).title if fb else ""
+    when = photo.completed_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if photo.completed_at else ""
+    return {"code": photo.verify_code, "server_time": when, "place": place,
+            "project": project_title, "sha256": photo.sha256, "preview_sha256": photo.preview_sha256}

@@ -1,0 +1,82 @@
+"""Rate limits that hold across worker processes and app nodes: sliding windows in the database."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from server.errors import ApiError
+from server.models import AuditHead, RateEvent, utcnow
+
+HOUR, DAY = 3600, 86400
+
+
+def parse_limits(text: str) -> list[tuple[int, int]]:
+    """'5/hour,20/day' → [(5, 3600), (20, 86400)]."""
+    units = {"minute": 60, "hour": HOUR, "day": DAY}
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        count, _, unit = part.partition("/")
+        out.append((int(count), units[unit.strip()]))
+    return out
+
+
+def hit(session: Session, keys: list[str], limits: list[tuple[int, int]], message: str | None = None) -> None:
+    """Count one action for every key, or raise ApiError(rate_limited) with Retry-After.
+
+    Runs inside the caller's transaction, so a refused or failed action counts nothing; the
+    caller's commit ends the lock that makes counting and inserting atomic across workers.
+    """
+    # Count and insert under the audit chain's head lock, which every audited write takes anyway:
+    # on MariaDB (READ COMMITTED) two transactions would otherwise both count four of five and
+    # both pass. SQLite's BEGIN IMMEDIATE already serializes writers.
+    session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update())
+    now = utcnow()
+    longest = max(window for _, window in limits)
+    for key in keys:
+        for limit, window in limits:
+            since = now - timedelta(seconds=window)
+            count, oldest = session.execute(
+                select(func.count(RateEvent.id), func.min(RateEvent.at))
+                .where(RateEvent.key == key, RateEvent.at > since)
+            ).one()
+            if count >= limit:
+                retry = max(1, math.ceil((oldest + timedelta(seconds=window) - now).total_seconds()))
+                raise ApiError(
+                    "rate_limited", message, {"retry_after": retry, "limit": limit, "window_s": window},
+                    headers={"Retry-After": str(retry)},
+                )
+    for key in keys:
+        # Forget what no window can see any more, so the table stays small.
+        session.execute(delete(RateEvent).where(RateEvent.key == key,
+                                                RateEvent.at < now - timedelta(seconds=longest)))
+        session.add(RateEvent(key=key, at=now))
+
+
+def blocked(session: Session, keys: list[str], limits: list[tuple[int, int]]) -> int | None:
+    """Seconds until an action is allowed again, or None when no key is over its limit (counts nothing)."""
+    now = utcnow()
+    worst = None
+    for key in keys:
+        for limit, window in limits:
+            count, oldest = session.execute(
+                select(func.count(RateEvent.id), func.min(RateEvent.at))
+                .where(RateEvent.key == key, RateEvent.at > now - timedelta(seconds=window))
+            ).one()
+            if count >= limit:
+                retry = max(1, math.ceil((oldest + timedelta(seconds=window) - now).total_seconds()))
+                worst = max(worst or 0, retry)
+    return worst
+
+
+def record(session: Session, keys: list[str], limits: list[tuple[int, int]]) -> None:
+    """Count one event for every key without checking (e.g. a failed login), in the caller's transaction."""
+    now = utcnow()
+    longest = max(window for _, window in limits)
+    for key in keys:
+        session.execute(delete(RateEvent).where(RateEvent.key == key,
+                                                RateEvent.at < now - timedelta(seconds=longest)))
+        session.add(RateEvent(key=key, at=now))

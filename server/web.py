@@ -1,0 +1,59 @@
+"""Public web pages: a project's public record (plain-QR fallback) and photo verification (验真)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, abort, current_app, render_template, request
+
+from server.db import db
+from server.errors import ApiError
+from server.models import FEEDBACK_STATUSES
+from server.services import public, ratelimit
+
+web_bp = Blueprint("web", __name__, template_folder="templates")
+
+
+@web_bp.get("/p/<int:project_id>")
+def project_page(project_id: int):
+    """The project's public record as a page (what a plain QR code on the notice board opens)."""
+    try:
+        record = public.public_record(db.session, project_id)
+    except ApiError:
+        abort(404)
+    return render_template("project.html", p=record, statuses=FEEDBACK_STATUSES)
+
+
+def _limited() -> str | None:
+    """Count a lookup from this IP; the Retry-After seconds when it is over VERIFY_RATE_LIMITS."""
+    try:
+        ratelimit.hit(db.session, [f"verify:ip:{request.remote_addr}"],
+                      ratelimit.parse_limits(current_app.config["VERIFY_RATE_LIMITS"]))
+        db.session.commit()
+        return None
+    except ApiError as exc:
+        db.session.rollback()
+        return exc.headers.get("Retry-After", "3600")
+
+
+@web_bp.route("/verify/<code>", methods=["GET", "POST"])
+def verify(code: str):
+    """When, where and for which project a photo was taken; optionally compare an uploaded file."""
+    retry_after = _limited()
+    if retry_after:
+        return render_template("verify.html", limited=True), 429, {"Retry-After": retry_after}
+    info = public.photo_by_code(db.session, code)
+    if info is None:
+        return render_template("verify.html", missing=True, code=code[:20]), 404
+    match = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            match = "nofile"
+        else:
+            digest = hashlib.sha256()
+            while chunk := upload.stream.read(256 * 1024):
+                digest.update(chunk)
+            value = digest.hexdigest()
+            match = "original" if value == info["sha256"] else "preview" if value == info["preview_sha256"] else "none"
+    return render_template("verify.html", info=info, match=match)
