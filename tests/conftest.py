@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 # Keep tests from writing a secret key into the repository's instance folder.
@@ -41,16 +42,28 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mariadb_url() -> str:
-    """URL of a migrated MariaDB test database (TEST_MYSQL_URL, started by scripts/test.sh)."""
-    url = os.environ.get("TEST_MYSQL_URL")
-    if not url:
+def mariadb_url():
+    """URL of a migrated MariaDB database of this test process (TEST_MYSQL_URL names the server).
+
+    Each pytest process gets its own database, so parallel runs never truncate each other's rows.
+    """
+    base = os.environ.get("TEST_MYSQL_URL")
+    if not base:
         missing_component("MariaDB is not available: set TEST_MYSQL_URL (scripts/test.sh starts one)")
+    url = make_url(base)
+    name = f"{url.database}_{os.getpid()}"
     try:
-        upgrade(url)
+        admin = create_engine(base)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+        own = url.set(database=name).render_as_string(hide_password=False)
+        upgrade(own)
     except Exception as exc:  # noqa: BLE001 - any connection failure means the component is missing
         missing_component(f"MariaDB at TEST_MYSQL_URL is not reachable: {exc.__class__.__name__}: {exc}")
-    return url
+    yield own
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.dispose()
 
 
 def _truncate_mariadb(url: str) -> None:

@@ -316,3 +316,15 @@ def test_me_answers_the_caller(client, world):
     r = Api(client, world.tokens["leader"]).get(ME)
     assert r.status_code == 200
     assert r.get_json() == {"id": world.ids["leader"], "name": "leader", "roles": ["leader"]}
+
+
+def test_password_login_locks_after_five_failures(client, world):
+    """Five wrong passwords lock the username with 429 and Retry-After, even for the right password."""
+    for _ in range(5):
+        r = client.post("/api/v1/auth/login", json={"username": "insp_a", "password": "wrong"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/login", json={"username": "insp_a", "password": "insp_a-password"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    other = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"},
+                        environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200
