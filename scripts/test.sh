@@ -5,9 +5,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # the console's browser tests use Debian's Chromium
 ensure_venv requirements-dev.txt
 ensure_cjk_font
-apt_install mariadb-server mariadb-client
+apt_install mariadb-server mariadb-client chromium
 # The mini-program's tests run on Node (jest + miniprogram-simulate); Debian 12 ships Node 18.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
 log "installing the mini-program's test packages"
@@ -39,7 +40,8 @@ PIDS+=($!)
 for _ in $(seq 1 100); do mariadb-admin --socket="$SOCK" ping >/dev/null 2>&1 && break; sleep 0.1; done
 mariadb-admin --socket="$SOCK" ping >/dev/null || { cat "$WORK/mariadb.log"; exit 1; }
 mariadb --socket="$SOCK" -e "CREATE DATABASE sp_test CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-  CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-test-pw'; GRANT ALL ON sp_test.* TO 'sp'@'127.0.0.1';"
+  CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-test-pw';
+  GRANT ALL ON \`sp\_test%\`.* TO 'sp'@'127.0.0.1';"  # one database per pytest process
 export TEST_MYSQL_URL="mysql+pymysql://sp:sp-test-pw@127.0.0.1:$MARIADB_PORT/sp_test?charset=utf8mb4"
 
 # --- S3: moto's standalone server, a real HTTP S3 API on loopback ------------------------
