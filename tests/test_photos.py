@@ -200,7 +200,7 @@ def phone_jpeg() -> bytes:
 @pytest.fixture
 def fresh_font_cache():
     """Forget cached font lookups before and after a test that changes how fonts are found."""
-    caches = (photos._cjk_font_path, photos._font, photos._simplified_face, photos._fit_text, photos._text_stamp)
+    caches = (photos._cjk_font_path, photos._font, photos.simplified_face, photos._fit_text, photos._text_stamp)
     for cached in caches:
         cached.cache_clear()
     yield
@@ -638,7 +638,7 @@ def test_find_cjk_font_finds_noto(monkeypatch):
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)
     path = find_cjk_font()
     assert path == str(NOTO_CJK)
-    font = ImageFont.truetype(path, 40, index=photos._simplified_face(path))
+    font = ImageFont.truetype(path, 40, index=photos.simplified_face(path))
     assert font.getname()[0] == "Noto Sans CJK SC"
     assert glyph(font, "中") != glyph(font, "\U000f0000")  # a private-use character: no glyph
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import request
 from jsonschema import Draft202012Validator, FormatChecker
 
 from server.errors import ApiError
+from server.timefmt import parse_datetime
 
 format_checker = FormatChecker(formats=())
 
@@ -34,17 +35,6 @@ def _is_uuid(value: object) -> bool:
     if isinstance(value, str):
         uuid.UUID(value)
     return True
-
-
-def parse_datetime(value: str) -> datetime:
-    """Parse an RFC 3339 timestamp that carries its offset; raise ValueError otherwise."""
-    text = value.strip()
-    if len(text) < 20 or text[10] not in "Tt ":
-        raise ValueError("not an RFC 3339 timestamp")
-    parsed = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError("timestamp without offset")
-    return parsed
 
 
 _TYPE_NAMES = {

@@ -11,7 +11,6 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.api.validation import parse_datetime
 from server.crypto import cipher
 from server.errors import ApiError
 from server.models import (
@@ -25,6 +24,7 @@ from server.models import (
 )
 from server.services import audit, idempotency, photos, ratelimit
 from server.services.common import get_or_404, paginate
+from server.timefmt import parse_datetime
 from server.wechat import WeChatError
 
 CHINA = timezone(timedelta(hours=8))

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from server import geo
 from server import photos as pipeline
-from server.api.validation import parse_datetime
 from server.errors import ApiError
 from server.models import Photo, PhotoHashBand, User, utcnow
 from server.services import audit
 from server.services.common import wgs84_point
 from server.services.projects import Place
 from server.storage import ObjectMissing, Storage, StorageError
+from server.timefmt import parse_datetime
 
 CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 FAR_MARGIN_M = 200

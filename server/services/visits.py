@@ -9,7 +9,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from server import geo
-from server.api.validation import parse_datetime
 from server.crypto import cipher
 from server.errors import ApiError
 from server.models import (
@@ -28,6 +27,7 @@ from server.services import audit, idempotency, photos
 from server.services.assignments import is_member
 from server.services.common import paginate, wgs84_point
 from server.services.projects import place_of
+from server.timefmt import parse_datetime
 
 CLOCK_SKEW = timedelta(minutes=10)
 LOW_ACCURACY_M = 100
