@@ -790,3 +790,12 @@ def test_village_centre_matches_the_factory(admin, world):
     """The village list answers the stored WGS-84 centre unchanged."""
     body = admin.get(f"{A}/villages", query_string={"township_id": world.t1}).get_json()
     assert (body["items"][0]["lat"], body["items"][0]["lng"]) == V1
+
+
+def test_project_secretary_must_hold_the_secretary_role(client, world):
+    """A project's secretary in charge is set through the API only to an active secretary."""
+    admin = Api(client, world.tokens["admin"])
+    ok = admin.patch(f"/api/v1/admin/projects/{world.p1}", {"secretary_id": world.ids["secretary"]})
+    assert ok.status_code == 200
+    bad = admin.patch(f"/api/v1/admin/projects/{world.p1}", {"secretary_id": world.ids["insp_a"]})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"]["field"] == "secretary_id"

@@ -91,5 +91,5 @@ def current_user():
 
 # Resource modules register their endpoints on import.
 for _module in ("admin", "assignments", "auth", "feedback", "health", "notice_board", "openapi", "photos",
-                "public", "storage", "visits"):
+                "public", "rectifications", "storage", "visits"):
     importlib.import_module(f"server.api.{_module}")

@@ -159,6 +159,7 @@ PROJECT = {
     "title": {"type": "string", "minLength": 1, "maxLength": 200},
     "year": {"type": "integer", "minimum": 2000, "maximum": 2100},
     "organization_id": {"type": ["integer", "null"], "minimum": 1},
+    "secretary_id": {"type": ["integer", "null"], "minimum": 1, "description": "the secretary in charge (四个一)"},
     "domain": {"type": "string", "enum": list(DOMAINS)},
     "status": {"type": "string", "enum": ["in_progress", "accepted", "closed"]},
     "village_ids": {**IDS, "minItems": 1},

@@ -17,7 +17,7 @@ from server.api.schemas import (
 )
 from server.db import db
 from server.models import CHECK_RESULTS, SATISFACTION
-from server.services import photos, visits
+from server.services import photos, review, visits
 from server.services.projects import place_of
 
 INSPECTOR = ("inspector",)
@@ -134,6 +134,13 @@ def get_visit(user, visit_id):
         "checklist": serialize.checklist(latest) if latest else None,
         "checklist_versions": len(rec["checklists"]),
         "notes": [serialize.note(n) for n in rec["notes"]],
+        # The latest verdict per photo and on the visit, so the team sees what was questioned;
+        # who reviewed stays with the staff.
+        "decisions": [
+            {"target_kind": d.target_kind, "target_id": d.target_id, "decision": d.decision,
+             "reason": d.reason, "created_at": d.created_at.isoformat()}
+            for d in review.latest_decisions(db.session, visit.id).values()
+        ],
     }
 
 

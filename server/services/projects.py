@@ -75,6 +75,16 @@ def update_organization(session: Session, actor: User, org_id: int, data: dict[s
     return org
 
 
+def _secretary(session: Session, user_id: int | None) -> int | None:
+    """The project's secretary in charge: an active user holding the secretary role."""
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.active or not user.has_role("secretary"):
+        raise ApiError("validation_failed", "所选人员不是有效的项目书记", {"field": "secretary_id"})
+    return user.id
+
+
 def _villages(session: Session, ids: list[int]) -> list[Village]:
     found = session.scalars(select(Village).where(Village.id.in_(ids))).all()
     missing = sorted(set(ids) - {v.id for v in found})
@@ -122,6 +132,7 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         get_or_404(session, Organization, data["organization_id"], "党组织")
     project = Project(
         title=data["title"], year=data["year"], organization_id=data.get("organization_id"),
+        secretary_id=_secretary(session, data.get("secretary_id")),
         domain=data.get("domain", "农村"), steps=data.get("steps", []),
         targets=data.get("targets", []), responsible=data.get("responsible", {}),
     )
@@ -138,6 +149,8 @@ def update_project(session: Session, actor: User, project_id: int, data: dict[st
     project = get_or_404(session, Project, project_id, "项目")
     if data.get("organization_id") is not None:
         get_or_404(session, Organization, data["organization_id"], "党组织")
+    if "secretary_id" in data:
+        project.secretary_id = _secretary(session, data["secretary_id"])
     for key in ("title", "year", "organization_id", "domain", "status", "steps", "targets", "responsible"):
         if key in data:
             setattr(project, key, data[key])

@@ -1,0 +1,94 @@
+"""Integrity flags in the reviewer's language: a short label and a sentence saying what it means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> short label for badges, filters and counts
+LABELS: dict[str, str] = {
+    "far_from_village": "签到不在范围内",
+    "low_accuracy": "定位精度差",
+    "zero_accuracy": "定位精度为零",
+    "clock_skew": "手机时间不准",
+    "impossible_speed": "移动速度异常",
+    "capture_far": "拍摄地点偏远",
+    "no_exif": "无EXIF信息",
+    "exif_gps_far": "EXIF位置偏远",
+    "exif_time_mismatch": "EXIF时间不符",
+    "duplicate": "重复照片",
+}
+
+# code -> (the sentence with the numbers of one check-in or photo, the sentence without them).
+# The thresholds restate those in services/visits.py and services/photos.py, so that a
+# reviewer reads the rule that raised the flag, not only its name.
+_EXPLANATIONS: dict[str, tuple[str, str]] = {
+    "far_from_village": (
+        "签到位置在地理围栏之外:距{place}中心约 {distance},围栏半径 {radius}。",
+        "有签到位置在地理围栏之外。",
+    ),
+    "low_accuracy": (
+        "手机报告的定位精度为 {accuracy}(超过 100 米),这次签到的位置不可靠。",
+        "有签到的定位精度超过 100 米,位置不可靠。",
+    ),
+    "zero_accuracy": (
+        "手机报告的定位精度为 0 米。真实的卫星定位不会这样精确,常见于虚拟定位软件。",
+        "有签到的定位精度为 0 米。真实的卫星定位不会这样精确,常见于虚拟定位软件。",
+    ),
+    "clock_skew": (
+        "手机发送数据时的时间与服务器时间相差超过 10 分钟,手机时钟可能被手动调整过。",
+        "手机发送数据时的时间与服务器时间相差超过 10 分钟,手机时钟可能被手动调整过。",
+    ),
+    "impossible_speed": (
+        "与该督查员时间上相邻的另一次签到相比,需要以超过 150 公里/小时的速度移动,定位可能被篡改。",
+        "有签到与同一督查员时间上相邻的签到相比,需要以超过 150 公里/小时的速度移动,定位可能被篡改。",
+    ),
+    "capture_far": (
+        "拍照时手机所在位置距{place}中心约 {distance},超出围栏(含 200 米余量),照片可能不是在现场拍的。",
+        "有照片拍摄时手机所在位置超出围栏(含 200 米余量),可能不是在现场拍的。",
+    ),
+    "no_exif": (
+        "照片没有相机写入的 EXIF 信息(拍摄时间、设备型号)。小程序相机拍的照片常常没有 EXIF,"
+        "但截图、转发或编辑过的图片也是这样,请结合签到和拍摄位置判断。",
+        "有照片没有相机写入的 EXIF 信息(拍摄时间、设备型号)。小程序相机拍的照片常常没有 EXIF,"
+        "但截图、转发或编辑过的图片也是这样,请结合签到和拍摄位置判断。",
+    ),
+    "exif_gps_far": (
+        "照片 EXIF 中相机记录的 GPS 位置距{place}中心约 {distance},超出围栏 200 米以上,照片可能是在别处拍的。",
+        "有照片 EXIF 中相机记录的 GPS 位置超出围栏 200 米以上,可能是在别处拍的。",
+    ),
+    "exif_time_mismatch": (
+        "照片 EXIF 记录的拍摄时间与手机上报的拍摄时间相差超过 10 分钟,可能是以前拍的旧照片。",
+        "有照片 EXIF 记录的拍摄时间与手机上报的拍摄时间相差超过 10 分钟,可能是以前拍的旧照片。",
+    ),
+    "duplicate": (
+        "与第 {duplicate_of} 号照片重复(内容相同或几乎相同),可能是重复使用的照片。",
+        "有照片与已上传的照片重复(内容相同或几乎相同),可能是重复使用的照片。",
+    ),
+}
+_DISTANCES = ("distance", "radius", "accuracy")
+
+
+def _metres(value: Any) -> str:
+    if isinstance(value, int | float):
+        return f"{value / 1000:.2f} 公里" if value >= 1000 else f"{value:.0f} 米"
+    return str(value)
+
+
+def label(code: str) -> str:
+    """The short Chinese label of a flag (unknown codes are shown as they are)."""
+    return LABELS.get(code, code)
+
+
+def explain(code: str, **context: Any) -> str:
+    """The sentence explaining a flag on one check-in or photo (place, distance, radius, accuracy, duplicate_of);
+    without context, the general sentence used for a whole visit."""
+    if code not in _EXPLANATIONS:
+        return f"未知标记:{code}"
+    detailed, general = _EXPLANATIONS[code]
+    values = {k: (_metres(v) if k in _DISTANCES else v) for k, v in context.items() if v is not None}
+    if not values:
+        return general
+    try:
+        return detailed.format(**values)
+    except KeyError:
+        return general
