@@ -25,6 +25,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # Chinese stays readable in responses
     # A photo goes to storage directly; anything we parse ourselves is far smaller.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_PHOTO_BYTES"] + 64 * 1024
+    # Console sessions: a working day long, never readable by scripts, HTTPS-only in production.
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["APP_ENV"] == "production",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+    )
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -46,6 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.web import web_bp
 
     app.register_blueprint(web_bp)
+    from server.console import console_bp
+
+    app.register_blueprint(console_bp)
     register_error_handlers(app)
 
     from server.cli import register_commands

@@ -66,7 +66,7 @@ class ApiError(Exception):
 
 def error_response(err: ApiError):
     """A Flask response for an ApiError: JSON for the API, a page for the console and public pages."""
-    if request.blueprint == "web":
+    if request.blueprint in ("console", "web"):
         body = render_template("error.html", error=err)
         return body, err.status, err.headers
     resp = jsonify(err.to_dict())

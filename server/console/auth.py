@@ -1,0 +1,125 @@
+"""Console sessions: password login with lock-out, CSRF tokens, role and scope checks."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from functools import wraps
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from server.console import console_bp
+from server.db import db
+from server.errors import ApiError
+from server.models import STAFF_ROLES, User
+from server.services import ratelimit, users
+
+ROLE_NAMES = {"admin": "管理员", "leader": "领导(只读)", "reviewer": "审核员"}
+# Five wrong passwords in 15 minutes lock the account (and the address) for the rest of the window.
+LOGIN_FAILURES = [(5, 900)]
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, created on first use (templates put it in every form)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+@console_bp.before_request
+def _load_staff_and_check_csrf():
+    g.staff = None
+    uid = session.get("uid")
+    if uid is not None:
+        user = db.session.get(User, uid)
+        if user and user.active and user.token_version == session.get("v") and user.has_role(*STAFF_ROLES):
+            g.staff = user
+        else:
+            session.clear()
+    if request.method == "POST":
+        sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            abort(400, description="页面已过期,请刷新后重试(CSRF)")
+
+
+@console_bp.app_context_processor
+def _template_globals():
+    return {"csrf_token": csrf_token, "staff": g.get("staff"), "role_names": ROLE_NAMES}
+
+
+def staff_required(*roles: str) -> Callable:
+    """Require a logged-in staff member holding one of `roles` (any staff role when empty)."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if g.get("staff") is None:
+                return redirect(url_for("console.login", next=request.full_path))
+            if roles and not g.staff.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def can_write() -> bool:
+    """Leaders read; admins and reviewers act."""
+    return g.staff is not None and g.staff.has_role("admin", "reviewer")
+
+
+@console_bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Username and password; repeated failures lock the account and the address for a while."""
+    if request.method == "GET":
+        return render_template("console/login.html")
+    username = request.form.get("username", "").strip()
+    keys = [f"console-login:user:{username.lower()}", f"console-login:ip:{request.remote_addr}"]
+    retry = ratelimit.blocked(db.session, keys, LOGIN_FAILURES)
+    if retry:
+        return render_template("console/login.html", error=f"登录失败次数过多,请 {retry // 60 + 1} 分钟后再试",
+                               username=username), 429
+    try:
+        user = users.password_login(db.session, username, request.form.get("password", ""))
+        if not user.has_role(*STAFF_ROLES):
+            raise ApiError("forbidden", "该账号不能登录管理后台")
+    except ApiError as exc:
+        db.session.rollback()
+        ratelimit.record(db.session, keys, LOGIN_FAILURES)
+        db.session.commit()
+        current_app.logger.info("console login failed for %r from %s", username[:64], request.remote_addr)
+        return render_template("console/login.html", error=exc.message, username=username), 401
+    session.clear()
+    session["uid"], session["v"] = user.id, user.token_version
+    session.permanent = True
+    target = request.args.get("next") or ""
+    # Only our own console pages: never an open redirect.
+    if not target.startswith("/console/") or target.startswith("//"):
+        target = url_for("console.home")
+    return redirect(target)
+
+
+@console_bp.post("/logout")
+def logout():
+    """End the session."""
+    session.clear()
+    flash("已退出登录")
+    return redirect(url_for("console.login"))
+
+
+@console_bp.get("/")
+@staff_required()
+def home():
+    """The console's start page."""
+    return redirect(url_for("console.visits"))

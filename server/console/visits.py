@@ -1,0 +1,165 @@
+"""Visit records for review: the filtered list, the evidence page, its print view and decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from server.console import console_bp, flags, svgmap
+from server.console.auth import can_write, staff_required
+from server.db import db
+from server.errors import ApiError
+from server.models import SATISFACTION, Visit
+from server.services import review
+
+PER_PAGE_CHOICES = (20, 50, 100)
+SORT_LABELS = {
+    "-started_at": "暗访时间(新→旧)",
+    "started_at": "暗访时间(旧→新)",
+    "-submitted_at": "提交时间(新→旧)",
+    "submitted_at": "提交时间(旧→新)",
+    "-id": "编号(新→旧)",
+}
+STATUS_LABELS = {"in_progress": "进行中", "submitted": "已提交"}
+DECISION_LABELS = {"accepted": "认可", "questioned": "存疑"}
+CHECK_LABELS = {"pass": "符合", "fail": "不符合", "na": "不适用"}
+AUDIT_LABELS = {
+    "visit.start": "开始暗访",
+    "visit.checkin": "定位签到",
+    "photo.ticket": "申请上传照片",
+    "photo.complete": "照片校验完成",
+    "photo.reject": "照片被拒收",
+    "visit.interview": "入户走访",
+    "visit.checklist": "填写督查事项",
+    "visit.note": "追加备注",
+    "visit.submit": "提交暗访记录",
+    "review.decision": "审核结论",
+}
+OBJECT_LABELS = {"visit": "暗访", "checkin": "签到", "photo": "照片", "interview": "走访",
+                 "checklist": "督查事项", "visit_note": "备注"}
+
+
+def china_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored (UTC) time as Beijing time for the page; empty for none."""
+    return value.astimezone(review.CHINA).strftime(fmt) if value else ""
+
+
+def time_gap(later: datetime | None, earlier: datetime | None) -> str:
+    """'晚 3 分 20 秒' / '早 5 秒': how far one time is from another, for comparing clocks."""
+    if later is None or earlier is None:
+        return ""
+    seconds = round((later - earlier).total_seconds())
+    word, seconds = ("晚" if seconds >= 0 else "早"), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "天"), (hours, "小时"), (minutes, "分"), (secs, "秒")]
+    text = " ".join(f"{n} {unit}" for n, unit in parts if n)
+    return f"{word} {text}" if text else "相同"
+
+
+def metres(value: float | None) -> str:
+    """A distance for people: metres below a kilometre, else kilometres."""
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} 公里" if value >= 1000 else f"{value:.0f} 米"
+
+
+def _helpers() -> dict:
+    """Formatting helpers and label tables shared by the three templates."""
+    return {"china_time": china_time, "time_gap": time_gap, "metres": metres, "flag_label": flags.label,
+            "explain": flags.explain, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
+            "check_labels": CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
+            "can_write": can_write()}
+
+
+def _int_arg(name: str, default: int) -> int:
+    value = (request.args.get(name) or "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+@console_bp.get("/visits")
+@staff_required()
+def visits():
+    """The visit list: filters, sort, counts per flag and pages."""
+    filters = review.parse_filters(request.args)
+    sort = request.args.get("sort") if request.args.get("sort") in review.SORTS else review.DEFAULT_SORT
+    per_page = _int_arg("per_page", 50)
+    per_page = per_page if per_page in PER_PAGE_CHOICES else 50
+    result = review.page_of_visits(db.session, g.staff, filters, sort, _int_arg("page", 1), per_page)
+    counts = review.flag_counts(db.session, g.staff, filters)
+    # The filters as query-string values, so that pages, sorting and flag links keep them.
+    args = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in filters.items()}
+    if sort != review.DEFAULT_SORT:
+        args["sort"] = sort
+    if per_page != 50:
+        args["per_page"] = per_page
+    return render_template(
+        "console/visits/list.html", result=result, counts=counts, filters=filters, args=args, sort=sort,
+        per_page=per_page, choices=review.filter_choices(db.session, g.staff), sort_labels=SORT_LABELS,
+        per_page_choices=PER_PAGE_CHOICES, flag_labels=flags.LABELS, **_helpers(),
+    )
+
+
+def _visit_or_404(visit_id: int) -> Visit:
+    """The visit when in the staff member's scope; otherwise 404, never revealing that it exists."""
+    visit = review.visit_in_scope(db.session, g.staff, visit_id)
+    if visit is None:
+        abort(404, description="找不到该暗访记录")
+    return visit
+
+
+def _map(ev: review.Evidence) -> Markup:
+    """The offline map of the evidence: geofence or boundary, numbered check-ins, photo capture points."""
+    checkins = [svgmap.Marker(
+        c.lat, c.lng, str(n),
+        f"签到 {n}:{china_time(c.client_time)},距{ev.place.name}中心 {metres(c.distance_m)},"
+        f"定位精度 {metres(c.accuracy_m)}" + ("" if c.within_geofence else ",在围栏外"),
+        ok=c.within_geofence) for n, c in enumerate(ev.checkins, start=1)]
+    photos = [svgmap.Marker(p.photo.lat, p.photo.lng, f"P{p.n}",
+                            f"照片 P{p.n}(第 {p.photo.id} 号):拍摄于 {china_time(p.photo.taken_at)},"
+                            f"距{ev.place.name}中心 {metres(p.distance_m)}")
+              for p in ev.photos if p.photo.lat is not None and p.photo.lng is not None]
+    svg = svgmap.render(center=(ev.place.lat, ev.place.lng), radius_m=ev.place.radius_m,
+                        boundary=ev.place.boundary, checkins=checkins, photos=photos,
+                        place_name=ev.place.name)
+    # svgmap escapes every text it writes, so the string is safe to insert as it is.
+    return Markup(svg)
+
+
+@console_bp.get("/visits/<int:visit_id>")
+@staff_required()
+def visit_detail(visit_id: int):
+    """The evidence page of one visit."""
+    ev = review.evidence(db.session, _visit_or_404(visit_id), g.staff)
+    return render_template("console/visits/detail.html", ev=ev, svg=_map(ev), satisfaction=SATISFACTION,
+                           **_helpers())
+
+
+@console_bp.get("/visits/<int:visit_id>/print")
+@staff_required()
+def visit_print(visit_id: int):
+    """The whole record on A4 paper for the file, with thumbnails."""
+    ev = review.evidence(db.session, _visit_or_404(visit_id), g.staff)
+    return render_template("console/visits/print.html", ev=ev, svg=_map(ev), printed_at=datetime.now(review.CHINA),
+                           **_helpers())
+
+
+@console_bp.post("/visits/<int:visit_id>/decisions")
+@staff_required("admin", "reviewer")
+def visit_decision(visit_id: int):
+    """Accept or question a photo or the whole visit; questioning needs a reason."""
+    visit = _visit_or_404(visit_id)
+    target = request.form.get("target_id", "")
+    anchor = f"photo-{target}" if request.form.get("target_kind") == "photo" and target.isdigit() else "decision"
+    try:
+        row = review.record_decision(db.session, g.staff, visit, request.form)
+    except ApiError as exc:
+        db.session.rollback()
+        flash(f"未保存:{exc.message}")
+    else:
+        what = "整次暗访" if row.target_kind == "visit" else f"第 {row.target_id} 号照片"
+        flash(f"已将{what}标记为“{DECISION_LABELS[row.decision]}”")
+    return redirect(url_for("console.visit_detail", visit_id=visit.id, _anchor=anchor), code=303)
