@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Assignment, Project, User
-from server.services import assignments, places, projects, users
+from server.models import Assignment, Project, User, Visit
+from server.services import assignments, photos, places, projects, users, visits
 
 # Division codes follow the national scheme (360821 = 吉安县); coordinates are GCJ-02 as read
 # off a Chinese map, the way staff will type them, and are converted on import.
@@ -103,6 +103,9 @@ def load(session: Session) -> list[str]:
                 "project_id": p.id, "inspector_ids": [inspector.id, colleague.id], "due_date": due,
                 "check_items": ["项目公示栏是否张贴", "实施进度是否与计划一致", "群众是否知晓项目"]})
 
+    if session.scalar(select(Visit.id).limit(1)) is None:
+        _demo_visit(session, inspector)
+
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects)",
         f"  管理员 admin / {DEMO_PASSWORDS['admin']}",
@@ -112,5 +115,52 @@ def load(session: Session) -> list[str]:
         lines.append(f"  督查员 张督查 (inspector) 邀请码 invite code: {invite}")
     else:
         lines.append("  督查员 张督查 (inspector) 已绑定微信 (WeChat already bound)")
-    lines.append(f"  open assignments: {session.scalar(select(Assignment.id).limit(1)) is not None}")
+    lines.append("  管理后台 console: /console/  ·  API: /api/v1/openapi.json")
     return lines
+
+
+def _demo_photo(seed: int) -> bytes:
+    """A camera-sized JPEG with some structure, so thumbnails and hashes look real."""
+    import io
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    img = Image.new("RGB", (1600, 1200), (rng.randrange(80, 200), rng.randrange(120, 200), rng.randrange(60, 160)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(30):
+        x, y = rng.randrange(1600), rng.randrange(1200)
+        draw.rectangle((x, y, x + rng.randrange(400), y + rng.randrange(300)),
+                       fill=tuple(rng.randrange(256) for _ in range(3)))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _demo_visit(session: Session, inspector: User) -> None:
+    """One submitted visit with a check-in, photos (one taken far away) and an interview."""
+    import uuid
+    from datetime import UTC, datetime
+
+    assignment = session.scalar(select(Assignment).order_by(Assignment.id).limit(1))
+    if assignment is None:
+        return
+    now = datetime.now(UTC).isoformat()
+    village = assignment.village
+    visit, _ = visits.start_visit(session, inspector, {
+        "client_id": str(uuid.uuid4()), "assignment_id": assignment.id, "started_at": now})
+    visits.add_checkin(session, inspector, visit.id, {
+        "client_id": str(uuid.uuid4()), "sent_at": now, "lat": village.lat, "lng": village.lng + 0.001,
+        "accuracy_m": 15.0, "coord_type": "wgs84", "client_time": now})
+    for seed, (lat, lng) in enumerate([(village.lat, village.lng), (village.lat + 0.03, village.lng)]):
+        data = _demo_photo(seed)
+        photo, _ = visits.request_photo(session, inspector, visit.id, {
+            "client_id": str(uuid.uuid4()), "sent_at": now, "content_type": "image/jpeg", "size": len(data),
+            "taken_at": now, "lat": lat, "lng": lng})
+        photos.storage().put(photo.object_key, data, content_type="image/jpeg")
+        photos.complete(session, inspector, photo.id)
+    visits.add_interview(session, inspector, visit.id, {
+        "client_id": str(uuid.uuid4()), "sent_at": now, "household": "彭家(演示)",
+        "answers": {"是否知道本村书记项目": "知道", "项目实际进展": "流转中心已建成"}, "satisfaction": "满意"})
+    visits.submit_visit(session, inspector, visit.id, {"client_id": str(uuid.uuid4()), "sent_at": now})
