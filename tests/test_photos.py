@@ -33,6 +33,7 @@ from server.photos import (
     process_photo,
     read_exif,
 )
+from tests.conftest import missing_component
 
 PHOTOS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "photos"
 IPHONE11 = "cartridgeocr_iphone11_IMG_5809.jpg"
@@ -634,7 +635,7 @@ def test_cjk_font_path_from_environment(tmp_path, monkeypatch):
 def test_find_cjk_font_finds_noto(monkeypatch):
     """With fonts-noto-cjk installed the font found draws 中 differently from a missing glyph."""
     if not NOTO_CJK.exists():
-        pytest.skip("fonts-noto-cjk is not installed (apt-get install -y fonts-noto-cjk)")
+        missing_component("fonts-noto-cjk is not installed (apt-get install -y fonts-noto-cjk)")
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)
     path = find_cjk_font()
     assert path == str(NOTO_CJK)
@@ -646,7 +647,7 @@ def test_find_cjk_font_finds_noto(monkeypatch):
 def test_fontconfig_lookup_uses_zh_cn(monkeypatch):
     """Without known paths, fontconfig finds the CJK font (':lang=zh' would answer DejaVu)."""
     if shutil.which("fc-match") is None or not NOTO_CJK.exists():
-        pytest.skip("needs fontconfig and fonts-noto-cjk")
+        missing_component("needs fontconfig and fonts-noto-cjk (scripts/test.sh installs both)")
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)
     monkeypatch.setattr(photos, "_CJK_FONT_CANDIDATES", ())
     assert "CJK" in find_cjk_font()
