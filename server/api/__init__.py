@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint
 
 from server.api.validation import json_body, query_args
 
@@ -82,11 +82,6 @@ def endpoint(
         return view
 
     return decorate
-
-
-def current_user():
-    """The authenticated user of this request (set by `endpoint`)."""
-    return g.user
 
 
 # Resource modules register their endpoints on import.
