@@ -657,7 +657,7 @@ def test_fontconfig_answer_without_chinese_is_ignored(tmp_path, monkeypatch):
     """When fontconfig only knows Latin fonts, find_cjk_font() returns None instead of DejaVu."""
     dejavu = Path("/usr/share/fonts/truetype/dejavu")
     if shutil.which("fc-match") is None or not dejavu.is_dir():
-        pytest.skip("needs fontconfig and fonts-dejavu")
+        missing_component("needs fontconfig and fonts-dejavu-core (scripts/test.sh installs both)")
     config = tmp_path / "fonts.conf"
     config.write_text(
         f'<?xml version="1.0"?><fontconfig><dir>{dejavu}</dir>'

@@ -390,7 +390,8 @@ def test_s3_unreachable_endpoint_raises_storage_error_quickly(call) -> None:
 @pytest.mark.s3
 def test_s3_server_that_went_away_raises_storage_error() -> None:
     """A server that stops after serving requests makes later calls raise StorageError."""
-    moto_server = pytest.importorskip("moto.server")
+    from moto import server as moto_server  # a test dependency: missing is a failure, not a skip
+
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
