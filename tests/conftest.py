@@ -15,11 +15,9 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 # Keep tests from writing a secret key into the repository's instance folder.
 os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sp-instance-"))
 
-from server import create_app  # noqa: E402
 from server.db import upgrade  # noqa: E402
+from tests.support.apps import SECRET, make_app  # noqa: E402,F401 - SECRET is imported by tests
 from tests.support.fake_wechat import FakeWeChat  # noqa: E402
-
-SECRET = "test-secret-key-for-the-suite-only"
 
 
 def missing_component(reason: str):
@@ -106,13 +104,7 @@ def storage_config(tmp_path) -> dict:
 @pytest.fixture
 def app(database_url, storage_config, fake_wechat):
     """The app on a fresh database, with WeChat pointed at the fake server."""
-    application = create_app({
-        "SECRET_KEY": SECRET, "DATA_KEY": SECRET, "DATABASE_URL": database_url,
-        "WECHAT_APPID": fake_wechat.appid, "WECHAT_SECRET": fake_wechat.secret,
-        "WECHAT_API_BASE": fake_wechat.url, "TESTING": True, "LOG_LEVEL": "WARNING",
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        **storage_config,
-    })
+    application = make_app(database_url, storage_config, fake_wechat)
     yield application
     application.extensions["db"]["engine"].dispose()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import current_app, request
 
 from server.api import endpoint, serialize
+from server.api.photos import ticket_answer
 from server.api.schemas import CLIENT_ID, ID, PAGE_QUERY, SENT_AT, obj, page_of
 from server.db import db
 from server.models import FEEDBACK_CATEGORIES, FEEDBACK_RATINGS, FEEDBACK_STATUSES
-from server.services import feedback, photos, public
+from server.services import feedback, public
 
 ANY_USER: tuple[str, ...] = ()
 
@@ -37,10 +38,7 @@ def resolve_scene(scene):
           status=201, errors=(400, 401, 409, 413, 429))
 def feedback_photo(user, body):
     photo, created = feedback.request_photo(db.session, user, body)
-    upload = photos.upload_ticket(photo) if photo.status == "pending" else None
-    if upload:
-        upload["url"] = serialize.absolute(upload["url"])
-    return {"photo_id": photo.id, "photo": serialize.photo(photo), "upload": upload}, 201 if created else 200
+    return ticket_answer(photo, created)
 
 
 FEEDBACK_BODY = obj({

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.api import endpoint, serialize
+from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
     COORD_TYPE,
@@ -94,10 +95,7 @@ def get_rectification(user, order_id):
           status=201, errors=(400, 401, 403, 409, 413))
 def rectification_photo(user, body):
     photo, created = rectification.request_photo(db.session, user, body)
-    upload = photos.upload_ticket(photo) if photo.status == "pending" else None
-    if upload:
-        upload["url"] = serialize.absolute(upload["url"])
-    return {"photo_id": photo.id, "photo": serialize.photo(photo), "upload": upload}, 201 if created else 200
+    return ticket_answer(photo, created)
 
 
 @endpoint("/rectifications/<int:order_id>/response", "POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server.api import endpoint, serialize
+from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
     COORD_TYPE,
@@ -64,10 +65,7 @@ PHOTO_TICKET = obj({
           tag="photos", roles=INSPECTOR, body=PHOTO_TICKET, status=201, errors=(*WRITE_ERRORS, 413))
 def request_photo(user, body, visit_id):
     photo, created = visits.request_photo(db.session, user, visit_id, body)
-    upload = photos.upload_ticket(photo) if photo.status == "pending" else None
-    if upload:
-        upload["url"] = serialize.absolute(upload["url"])
-    return _created({"photo_id": photo.id, "photo": serialize.photo(photo), "upload": upload}, created)
+    return ticket_answer(photo, created)
 
 
 @endpoint("/visits/<int:visit_id>/interviews", "POST", summary="A villager interview at home", tag="visits",

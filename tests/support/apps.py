@@ -1,9 +1,10 @@
-"""Apps built like conftest's `app` but with extra settings (a second worker, other configuration)."""
+"""The app the tests run: conftest's `app`, a second worker, or one with other settings."""
 
 from __future__ import annotations
 
 from server import create_app
-from tests.conftest import SECRET
+
+SECRET = "test-secret-key-for-the-suite-only"
 
 
 def make_app(database_url: str, storage_config: dict, fake_wechat, **settings):
