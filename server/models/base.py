@@ -1,0 +1,81 @@
+"""The declarative base, the UTC datetime type, shared vocabularies and association tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Table,
+    TypeDecorator,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase
+
+
+def utcnow() -> datetime:
+    """The current time, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC with microseconds on every backend; returns tz-aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a tz-aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+ROLES = ("admin", "leader", "reviewer", "inspector", "secretary", "villager")
+STAFF_ROLES = ("admin", "leader", "reviewer")
+DOMAINS = ("农村", "城市社区", "机关", "国企", "中小学校", "公立医院", "非公企业")
+SATISFACTION = ("满意", "基本满意", "不满意")
+CHECK_RESULTS = ("pass", "fail", "na")
+
+
+user_townships = Table(
+    "user_townships",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("township_id", ForeignKey("townships.id", ondelete="CASCADE"), primary_key=True),
+)
+
+project_villages = Table(
+    "project_villages",
+    Base.metadata,
+    Column("project_id", ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("village_id", ForeignKey("villages.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+assignment_members = Table(
+    "assignment_members",
+    Base.metadata,
+    Column("assignment_id", ForeignKey("assignments.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True),
+    Index("ix_assignment_members_user", "user_id"),
+)

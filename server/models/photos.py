@@ -1,0 +1,78 @@
+"""Photo evidence and the hash bands of its near-duplicate index."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import (
+    Base,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from server.models.base import Base
+
+
+class Photo(Base):
+    """A photo in the shared pipeline; its owner is a visit today, feedback and reports later."""
+
+    __tablename__ = "photos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reject_code: Mapped[str | None] = mapped_column(String(48))
+    reject_reason: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    declared_size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(255))
+    thumb_key: Mapped[str | None] = mapped_column(String(255))
+    preview_key: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    preview_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit dHash as 16 hex digits
+    verify_code: Mapped[str] = mapped_column(String(10), unique=True)
+    taken_at: Mapped[datetime | None] = mapped_column()
+    lat: Mapped[float | None] = mapped_column(Double)
+    lng: Mapped[float | None] = mapped_column(Double)
+    input_coord_type: Mapped[str | None] = mapped_column(String(8))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    format: Mapped[str | None] = mapped_column(String(8))
+    exif: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"))
+    sent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_photos_owner", "owner_kind", "owner_id"),)
+
+
+class PhotoHashBand(Base):
+    """One band of a photo's perceptual hash: an index that finds near-duplicates without a scan."""
+
+    __tablename__ = "photo_hash_bands"
+    photo_id: Mapped[int] = mapped_column(
+        ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_photo_hash_bands_lookup", "band", "value"),)

@@ -1,0 +1,60 @@
+"""书记项目 and their public progress updates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.models.base import (
+    Base,
+    project_villages,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from server.models.base import Base
+    from server.models.places import Organization, Site, Village
+
+
+class Project(Base):
+    """A 书记项目 of one year, placed at villages or at a unit's own site."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    # 四个一: the one secretary in charge, who answers rectification orders.
+    secretary_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(16), default="农村")
+    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    responsible: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    villages: Mapped[list[Village]] = relationship(secondary=project_villages, lazy="selectin")
+    site: Mapped[Site | None] = relationship(lazy="joined")
+    organization: Mapped[Organization | None] = relationship(lazy="joined")
+
+
+class ProjectUpdate(Base):
+    """A progress update on a project's public record (公示), written by staff."""
+
+    __tablename__ = "project_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
