@@ -9,24 +9,36 @@ from flask import Blueprint
 console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static",
                        static_url_path="/static")
 
-# The main navigation: (endpoint, label); entries whose page is not there are left out.
+# The main navigation: (endpoint, label, roles that see it); entries whose page is not there, or
+# that the signed-in user's roles do not reach, are left out.
+STAFF = ("admin", "leader", "reviewer")
 NAV = [
-    ("console.dashboard", "仪表盘"),
-    ("console.visits", "暗访记录"),
-    ("console.rectifications", "整改通知"),
-    ("console.feedback_inbox", "群众反馈"),
-    ("console.projects", "项目"),
-    ("console.places", "乡镇与村"),
-    ("console.users", "人员与邀请码"),
-    ("console.assignments", "督查任务"),
+    ("console.dashboard", "仪表盘", STAFF),
+    ("console.visits", "暗访记录", STAFF),
+    ("console.rectifications", "整改通知", STAFF),
+    ("console.feedback_inbox", "群众反馈", STAFF),
+    ("console.projects", "项目", STAFF),
+    ("console.places", "乡镇与村", STAFF),
+    ("console.users", "人员与邀请码", STAFF),
+    ("console.assignments", "督查任务", STAFF),
 ]
+
+
+def nav_for(user) -> list[tuple[str, str]]:
+    """The navigation entries `user` may open, as (endpoint, label)."""
+    from flask import current_app
+
+    if user is None:
+        return []
+    return [(e, label) for e, label, roles in NAV if e in current_app.view_functions and user.has_role(*roles)]
 
 
 @console_bp.app_context_processor
 def _navigation():
-    from flask import current_app
+    from flask import g
 
-    return {"console_nav": [(e, label) for e, label in NAV if e in current_app.view_functions]}
+    return {"console_nav": nav_for(g.get("staff"))}
+
 
 # Page modules register their routes on import.
 for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports"):

@@ -21,10 +21,11 @@ from flask import (
 from server.console import console_bp
 from server.db import db
 from server.errors import ApiError
-from server.models import STAFF_ROLES, User
+from server.models import CONSOLE_ROLES, STAFF_ROLES, User
 from server.services import ratelimit, users
 
-ROLE_NAMES = {"admin": "管理员", "leader": "领导(只读)", "reviewer": "审核员"}
+ROLE_NAMES = {"admin": "管理员", "leader": "领导(只读)", "reviewer": "审核员", "unit_reviewer": "归口单位审核员",
+              "expert": "评审专家"}
 # Five wrong passwords in 15 minutes lock the account (and the address) for the rest of the window.
 LOGIN_FAILURES = [(5, 900)]
 
@@ -42,7 +43,7 @@ def _load_staff_and_check_csrf():
     uid = session.get("uid")
     if uid is not None:
         user = db.session.get(User, uid)
-        if user and user.active and user.token_version == session.get("v") and user.has_role(*STAFF_ROLES):
+        if user and user.active and user.token_version == session.get("v") and user.has_role(*CONSOLE_ROLES):
             g.staff = user
         else:
             session.clear()
@@ -58,7 +59,8 @@ def _template_globals():
 
 
 def staff_required(*roles: str) -> Callable:
-    """Require a logged-in staff member holding one of `roles` (any staff role when empty)."""
+    """Require a signed-in user holding one of `roles` (the department's own staff roles when empty)."""
+    roles = roles or STAFF_ROLES
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
@@ -92,7 +94,7 @@ def login():
                                username=username), 429
     try:
         user = users.password_login(db.session, username, request.form.get("password", ""))
-        if not user.has_role(*STAFF_ROLES):
+        if not user.has_role(*CONSOLE_ROLES):
             raise ApiError("forbidden", "该账号不能登录管理后台")
     except ApiError as exc:
         db.session.rollback()
@@ -119,7 +121,14 @@ def logout():
 
 
 @console_bp.get("/")
-@staff_required()
+@staff_required(*CONSOLE_ROLES)
 def home():
-    """The console's start page."""
-    return redirect(url_for("console.visits"))
+    """The console's start page: the first page of the navigation the user may open."""
+    from server.console import nav_for
+
+    if g.staff.has_role(*STAFF_ROLES):
+        return redirect(url_for("console.visits"))
+    entries = nav_for(g.staff)
+    if not entries:
+        abort(403)
+    return redirect(url_for(entries[0][0]))

@@ -6,6 +6,7 @@ are kept beside them as `input_*` with their `input_coord_type`.
 
 from server.models.base import (
     CHECK_RESULTS,
+    CONSOLE_ROLES,
     DOMAINS,
     ROLES,
     SATISFACTION,
@@ -69,6 +70,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "CHECK_RESULTS",
+    "CONSOLE_ROLES",
     "CheckIn",
     "ChecklistResult",
     "ClientWrite",
