@@ -51,7 +51,16 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-ROLES = ("admin", "leader", "reviewer", "unit_reviewer", "expert", "inspector", "secretary", "villager")
+ROLES = (
+    "admin",
+    "leader",
+    "reviewer",
+    "unit_reviewer",
+    "expert",
+    "inspector",
+    "secretary",
+    "villager",
+)
 # The organization department's own staff: every console page is theirs.
 STAFF_ROLES = ("admin", "leader", "reviewer")
 # Who may sign in to the console at all: reporting units (归口单位) and expert panels see only their pages.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -18,10 +17,6 @@ from server.models.base import (
     Base,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from server.models.base import Base
-
 
 FEEDBACK_RATINGS = ("满意", "基本满意", "不满意")
 FEEDBACK_CATEGORIES = ("表扬", "建议", "投诉", "问题反映")

@@ -20,7 +20,6 @@ from server.models.base import (
 )
 
 if TYPE_CHECKING:
-    from server.models.base import Base
     from server.models.places import Township
 
 

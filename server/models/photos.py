@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -20,9 +20,6 @@ from server.models.base import (
     Base,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from server.models.base import Base
 
 
 class Photo(Base):

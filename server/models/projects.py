@@ -21,7 +21,6 @@ from server.models.base import (
 )
 
 if TYPE_CHECKING:
-    from server.models.base import Base
     from server.models.places import Organization, Site, Village
 
 

@@ -24,7 +24,6 @@ from server.models.base import (
 )
 
 if TYPE_CHECKING:
-    from server.models.base import Base
     from server.models.people import User
     from server.models.places import Village
     from server.models.projects import Project
