@@ -80,6 +80,14 @@ def register_commands(app: Flask) -> None:
         for line in demo.load(db.session):
             click.echo(line)
 
+    @app.cli.command("remind-reports")
+    def remind_reports() -> None:
+        """Send monthly-report reminders that are due (run daily, e.g. from a systemd timer)."""
+        from server.services import reports
+
+        counts = reports.send_reminders(db.session)
+        click.echo("report reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
+
     @app.cli.command("verify-audit")
     def verify_audit() -> None:
         """Recompute the audit log's hash chain; exit 1 at the first broken entry."""

@@ -145,6 +145,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "HOLIDAYS": _dates(env, "HOLIDAYS"),  # extra non-working days: 2026-10-01,2026-10-02,…
         "WECHAT_FEEDBACK_TEMPLATE_ID": env.get("WECHAT_FEEDBACK_TEMPLATE_ID", "").strip(),
         "MINIPROGRAM_PROJECT_PAGE": env.get("MINIPROGRAM_PROJECT_PAGE", "").strip() or "pages/project/project",
+        # Monthly reports (月报): the report for month M is due on this day of month M+1.
+        "MONTHLY_REPORT_DUE_DAY": _int(env, "MONTHLY_REPORT_DUE_DAY", 5, minimum=1, maximum=28),
+        "WECHAT_REPORT_TEMPLATE_ID": env.get("WECHAT_REPORT_TEMPLATE_ID", "").strip(),
+        "MINIPROGRAM_REPORT_PAGE": env.get("MINIPROGRAM_REPORT_PAGE", "").strip() or "pages/workspace/workspace",
         # Tests set a cheap method; production keeps Werkzeug's scrypt default.
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",
         "SQL_ECHO": _bool(env, "SQL_ECHO", False),

@@ -24,6 +24,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "client_id_conflict": (409, "该编号已用于另一条不同的记录,请勿重复使用"),
     "visit_submitted": (409, "该次暗访已提交,不能再修改"),
     "conflict": (409, "操作与当前状态冲突"),
+    "illegal_transition": (409, "项目当前状态不允许该操作"),
+    "application_incomplete": (422, "申报表还不完整"),
     "invite_invalid": (400, "邀请码无效或已过期"),
     "already_bound": (409, "该微信已绑定其他账号"),
     "photo_not_uploaded": (409, "照片尚未上传完成,请稍后重试"),

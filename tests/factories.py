@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from server.auth import issue_token
 from server.db import db
+from server.models import User
 from server.services import assignments, places, projects, users
 
 # Village centres (WGS-84) used throughout the tests.
@@ -114,3 +115,41 @@ def checkin_body(lat: float, lng: float, **extra) -> dict:
     """A check-in request body at a WGS-84 point."""
     return {"client_id": uid(), "sent_at": now_iso(), "lat": lat, "lng": lng, "accuracy_m": 12.0,
             "coord_type": "wgs84", "client_time": now_iso(), **extra}
+
+
+def build_lifecycle(world: SimpleNamespace) -> SimpleNamespace:
+    """On top of build_world: two party organizations, their secretaries and reporting-unit reviewers.
+
+    org1 (永阳镇) has secretary "secretary" and unit reviewer "unit1"; org2 (桐坪镇) has "sec2" and "unit2".
+    """
+    s = db.session
+    admin = s.get(User, world.ids["admin"])
+    org1 = projects.create_organization(s, admin, {"name": "江南村党支部", "township_id": world.t1,
+                                                   "village_id": world.v1})
+    org2 = projects.create_organization(s, admin, {"name": "大栗村党支部", "township_id": world.t2,
+                                                   "village_id": world.v2})
+    users.update_user(s, admin, world.ids["secretary"], {"organization_ids": [org1.id]})
+    made = {}
+    for username, roles, org in (("sec2", ["secretary"], org2), ("unit1", ["unit_reviewer"], org1),
+                                 ("unit2", ["unit_reviewer"], org2)):
+        made[username], _ = users.create_user(s, admin, {"username": username, "name": username, "roles": roles,
+                                                         "password": f"{username}-password",
+                                                         "organization_ids": [org.id]})
+    world.org1, world.org2 = org1.id, org2.id
+    for name, user in made.items():
+        world.ids[name], world.tokens[name] = user.id, issue_token(user)
+    return world
+
+
+def application_body(world: SimpleNamespace, **overrides) -> dict:
+    """A complete application (申报表) of org1 at village v1."""
+    body = {
+        "client_id": uid(), "sent_at": now_iso(), "title": "村集体经济增收项目", "year": 2026,
+        "organization_id": world.org1, "domain": "农村", "selection": "自选", "category": "重点性",
+        "problem": "村集体经济薄弱,年收入不足5万元", "targets": ["村集体年收入达到10万元"],
+        "steps": [{"name": "成立合作社", "deadline": "2026-03-31"}, {"name": "建成加工厂", "deadline": "2026-09-30"}],
+        "responsible": {"主管领导": "张镇长", "牵头书记": "李书记", "联系组工干部": "王干部", "工作队伍": "驻村工作队"},
+        "village_ids": [world.v1],
+    }
+    body.update(overrides)
+    return body

@@ -86,5 +86,5 @@ def endpoint(
 
 # Resource modules register their endpoints on import.
 for _module in ("admin", "assignments", "auth", "feedback", "health", "notice_board", "openapi", "photos",
-                "public", "rectifications", "storage", "visits"):
+                "projects", "public", "rectifications", "storage", "visits"):
     importlib.import_module(f"server.api.{_module}")

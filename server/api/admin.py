@@ -161,7 +161,6 @@ PROJECT = {
     "organization_id": {"type": ["integer", "null"], "minimum": 1},
     "secretary_id": {"type": ["integer", "null"], "minimum": 1, "description": "the secretary in charge (四个一)"},
     "domain": {"type": "string", "enum": list(DOMAINS)},
-    "status": {"type": "string", "enum": ["in_progress", "accepted", "closed"]},
     "village_ids": {**IDS, "minItems": 1},
     "site": {"type": "object", "properties": {"id": ID, **SITE}, "additionalProperties": False},
     "steps": {"type": "array", "maxItems": 100},
@@ -199,6 +198,7 @@ USER = {
     "roles": {"type": "array", "items": {"type": "string", "enum": list(ROLES)}, "minItems": 1, "uniqueItems": True},
     "role": {"type": "string", "enum": list(ROLES)},
     "township_ids": IDS,
+    "organization_ids": IDS,
     "home_township_id": {"type": ["integer", "null"], "minimum": 1},
     "password": {"type": "string", "minLength": 8, "maxLength": 256},
 }

@@ -31,7 +31,7 @@ def absolute(url: str | None) -> str | None:
     return url
 
 
-def _iso(value) -> str | None:
+def iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -47,8 +47,9 @@ def user(u: User, *, invite_code: str | None = None, full: bool = False) -> dict
     if full:
         out.update(
             username=u.username, active=u.active, township_ids=sorted(t.id for t in u.townships),
+            organization_ids=sorted(o.id for o in u.organizations),
             home_township_id=u.home_township_id, wechat_bound=bool(u.openid),
-            invite_pending=bool(u.invite_code_hash), created_at=_iso(u.created_at),
+            invite_pending=bool(u.invite_code_hash), created_at=iso(u.created_at),
         )
     if invite_code:
         out["invite_code"] = invite_code
@@ -116,8 +117,8 @@ def checkin(c: CheckIn) -> dict[str, Any]:
         "id": c.id, "client_id": c.client_id, "visit_id": c.visit_id, "user_id": c.user_id,
         "lat": c.lat, "lng": c.lng, "accuracy_m": c.accuracy_m,
         "input": {"lat": c.input_lat, "lng": c.input_lng, "coord_type": c.input_coord_type},
-        "client_time": _iso(c.client_time), "sent_at": _iso(c.sent_at),
-        "received_at": _iso(c.received_at), "distance_m": c.distance_m,
+        "client_time": iso(c.client_time), "sent_at": iso(c.sent_at),
+        "received_at": iso(c.received_at), "distance_m": c.distance_m,
         "within_geofence": c.within_geofence, "flags": c.flags,
     }
 
@@ -127,10 +128,10 @@ def photo(p: Photo, urls: dict[str, str | None] | None = None) -> dict[str, Any]
     out = {
         "id": p.id, "client_id": p.client_id, "status": p.status, "owner_kind": p.owner_kind,
         "owner_id": p.owner_id, "content_type": p.content_type, "size": p.size,
-        "taken_at": _iso(p.taken_at), "lat": p.lat, "lng": p.lng,
+        "taken_at": iso(p.taken_at), "lat": p.lat, "lng": p.lng,
         "flags": p.flags, "duplicate_of": p.duplicate_of_id, "verify_code": p.verify_code,
         "sha256": p.sha256, "width": p.width, "height": p.height, "exif": p.exif,
-        "created_at": _iso(p.created_at), "completed_at": _iso(p.completed_at),
+        "created_at": iso(p.created_at), "completed_at": iso(p.completed_at),
         "reject_reason": p.reject_reason, "reject_code": p.reject_code,
     }
     urls = urls or {"thumb_url": None, "preview_url": None, "original_url": None}
@@ -143,20 +144,20 @@ def interview(i: Interview, household: str) -> dict[str, Any]:
     return {
         "id": i.id, "client_id": i.client_id, "visit_id": i.visit_id, "user_id": i.user_id,
         "household": household, "answers": i.answers, "satisfaction": i.satisfaction,
-        "notes": i.notes, "sent_at": _iso(i.sent_at), "created_at": _iso(i.created_at),
+        "notes": i.notes, "sent_at": iso(i.sent_at), "created_at": iso(i.created_at),
     }
 
 
 def checklist(c: ChecklistResult) -> dict[str, Any]:
     """One checklist version."""
     return {"id": c.id, "client_id": c.client_id, "visit_id": c.visit_id, "user_id": c.user_id,
-            "items": c.items, "sent_at": _iso(c.sent_at), "created_at": _iso(c.created_at)}
+            "items": c.items, "sent_at": iso(c.sent_at), "created_at": iso(c.created_at)}
 
 
 def note(n: VisitNote) -> dict[str, Any]:
     """An appended remark."""
     return {"id": n.id, "client_id": n.client_id, "visit_id": n.visit_id, "user_id": n.user_id,
-            "text": n.text, "sent_at": _iso(n.sent_at), "created_at": _iso(n.created_at)}
+            "text": n.text, "sent_at": iso(n.sent_at), "created_at": iso(n.created_at)}
 
 
 def visit_summary(v: Visit, flags: list[str] | None = None) -> dict[str, Any]:
@@ -164,8 +165,8 @@ def visit_summary(v: Visit, flags: list[str] | None = None) -> dict[str, Any]:
     return {
         "id": v.id, "client_id": v.client_id, "assignment_id": v.assignment_id,
         "project_id": v.project_id, "village_id": v.village_id, "township_id": v.township_id,
-        "status": v.status, "started_at": _iso(v.started_at), "created_at": _iso(v.created_at),
-        "submitted_at": _iso(v.submitted_at), "created_by": v.created_by_id,
+        "status": v.status, "started_at": iso(v.started_at), "created_at": iso(v.created_at),
+        "submitted_at": iso(v.submitted_at), "created_by": v.created_by_id,
         "project_title": v.assignment.project.title,
         "village_name": v.assignment.village.name if v.assignment.village else None,
         **({"flags": flags} if flags is not None else {}),
@@ -177,7 +178,7 @@ def feedback_reply(r) -> dict[str, Any]:
     from server.models import FEEDBACK_STATUSES
 
     return {"id": r.id, "text": r.text, "status": r.status, "status_label": FEEDBACK_STATUSES[r.status],
-            "reason": r.reason, "created_at": _iso(r.created_at), "notified": r.notified}
+            "reason": r.reason, "created_at": iso(r.created_at), "notified": r.notified}
 
 
 def _feedback_common(f, replies, photos) -> dict[str, Any]:
@@ -187,8 +188,8 @@ def _feedback_common(f, replies, photos) -> dict[str, Any]:
     return {
         "id": f.id, "receipt_no": f.receipt_no, "project_id": f.project_id, "rating": f.rating,
         "category": f.category, "text": f.text, "anonymous": f.anonymous, "status": f.status,
-        "status_label": FEEDBACK_STATUSES[f.status], "due_at": _iso(f.due_at),
-        "created_at": _iso(f.created_at), "closed_at": _iso(f.closed_at),
+        "status_label": FEEDBACK_STATUSES[f.status], "due_at": iso(f.due_at),
+        "created_at": iso(f.created_at), "closed_at": iso(f.closed_at),
         "replies": [feedback_reply(r) for r in replies if r.text or r.reason],
         "photos": [{"id": p.id, **{k: absolute(v) for k, v in urls(p).items() if k != "original_url"}}
                    for p in photos],

@@ -43,6 +43,7 @@ from server.db import db
 from server.errors import ApiError
 from server.models import (
     DOMAINS,
+    PROJECT_STATUSES,
     Assignment,
     Organization,
     Project,
@@ -67,7 +68,6 @@ PER_PAGE = 50
 ROLE_LABELS = {**ROLE_NAMES, "inspector": "督查人员", "secretary": "项目书记", "villager": "群众"}
 # Villagers register themselves through WeChat; the console creates everyone else.
 CREATABLE_ROLES = ("admin", "leader", "reviewer", "inspector", "secretary")
-PROJECT_STATUSES = {"in_progress": "实施中", "accepted": "已验收", "closed": "已结束"}
 ASSIGNMENT_STATUSES = {"open": "进行中", "closed": "已结束"}
 FIELD_LABELS = {"code": "编码", "username": "用户名"}
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
@@ -591,7 +591,7 @@ def _secretaries() -> list[User]:
 
 
 
-def _project_data(*, creating: bool) -> dict[str, Any]:
+def _project_data() -> dict[str, Any]:
     domain = request.form.get("domain", "农村")
     if domain not in DOMAINS:
         raise _invalid("请选择项目领域", "domain")
@@ -605,11 +605,6 @@ def _project_data(*, creating: bool) -> dict[str, Any]:
         "responsible": {role: value for i, role in enumerate(public.RESPONSIBLE_ROLES)
                         if (value := _text(f"responsible_{i}", role, max_len=200))},
     }
-    if not creating:
-        status = request.form.get("status", "")
-        if status not in PROJECT_STATUSES:
-            raise _invalid("请选择项目状态", "status")
-        data["status"] = status
     if request.form.get("place_kind") == "site":
         site_id = _id("site_id")
         if site_id is None:
@@ -683,7 +678,7 @@ def project_new():
         return _project_form(values={"year": str(date.today().year), "domain": "农村", "place_kind": "village"})
     try:
         project = projects.create_project(
-            db.session, g.staff, {**_project_data(creating=True), "secretary_id": _id("secretary_id")})
+            db.session, g.staff, {**_project_data(), "secretary_id": _id("secretary_id")})
     except ApiError as exc:
         db.session.rollback()
         return _project_form(exc.status, values=_form_values("village_ids"), error=_message(exc))
@@ -700,7 +695,7 @@ def project_edit(project_id: int):
         return _project_form(project=project, values=_project_values(project))
     try:
         projects.update_project(
-            db.session, g.staff, project_id, {**_project_data(creating=False), "secretary_id": _id("secretary_id")})
+            db.session, g.staff, project_id, {**_project_data(), "secretary_id": _id("secretary_id")})
     except ApiError as exc:
         db.session.rollback()
         return _project_form(exc.status, project=project, values=_form_values("village_ids"),

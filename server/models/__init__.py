@@ -15,6 +15,7 @@ from server.models.base import (
     UTCDateTime,
     assignment_members,
     project_villages,
+    user_organizations,
     user_townships,
     utcnow,
 )
@@ -24,6 +25,17 @@ from server.models.feedback import (
     FEEDBACK_STATUSES,
     Feedback,
     FeedbackReply,
+)
+from server.models.lifecycle import (
+    ACCEPTANCE_RATINGS,
+    OBSERVATION_RATINGS,
+    REPORT_STATUSES,
+    ProjectAcceptance,
+    ProjectObservation,
+    ProjectReport,
+    ProjectReview,
+    ReportReminder,
+    SubscribeCredit,
 )
 from server.models.people import (
     User,
@@ -40,6 +52,10 @@ from server.models.places import (
     Village,
 )
 from server.models.projects import (
+    CATEGORIES,
+    PROJECT_STATUSES,
+    PUBLIC_STATUSES,
+    SELECTIONS,
     Project,
     ProjectUpdate,
 )
@@ -65,6 +81,20 @@ from server.models.visits import (
 )
 
 __all__ = [
+    "user_organizations",
+    "SELECTIONS",
+    "CATEGORIES",
+    "PROJECT_STATUSES",
+    "PUBLIC_STATUSES",
+    "REPORT_STATUSES",
+    "OBSERVATION_RATINGS",
+    "ACCEPTANCE_RATINGS",
+    "ProjectReview",
+    "ProjectReport",
+    "ReportReminder",
+    "SubscribeCredit",
+    "ProjectObservation",
+    "ProjectAcceptance",
     "Assignment",
     "AuditEntry",
     "AuditHead",

@@ -91,3 +91,13 @@ assignment_members = Table(
     Column("user_id", ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True),
     Index("ix_assignment_members_user", "user_id"),
 )
+
+# Members of a party organization (its secretaries) and the reporting unit (归口单位) reviewers
+# responsible for it.
+user_organizations = Table(
+    "user_organizations",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("organization_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_user_organizations_org", "organization_id"),
+)

@@ -15,12 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import (
     Base,
+    user_organizations,
     user_townships,
     utcnow,
 )
 
 if TYPE_CHECKING:
-    from server.models.places import Township
+    from server.models.places import Organization, Township
 
 
 class User(Base):
@@ -43,6 +44,9 @@ class User(Base):
         cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
     )
     townships: Mapped[list[Township]] = relationship(secondary=user_townships, lazy="selectin")
+    organizations: Mapped[list[Organization]] = relationship(
+        secondary=user_organizations, lazy="selectin"
+    )
 
     @property
     def roles(self) -> list[str]:

@@ -24,6 +24,23 @@ if TYPE_CHECKING:
     from server.models.places import Organization, Site, Village
 
 
+SELECTIONS = ("必选", "自选")
+CATEGORIES = ("常规性", "重点性", "创新性")
+# status -> label; the transitions between them live in server/services/lifecycle.py
+PROJECT_STATUSES = {
+    "draft": "草稿",
+    "submitted": "待归口单位审核",
+    "unit_reviewed": "待组织部审定",
+    "approved": "已立项",
+    "rejected": "未立项",
+    "in_progress": "实施中",
+    "accepted": "已验收",
+    "closed": "已终止",
+}
+# Statuses whose commitments are on the public record (公示) and open to villagers' feedback.
+PUBLIC_STATUSES = ("approved", "in_progress", "accepted", "closed")
+
+
 class Project(Base):
     """A 书记项目 of one year, placed at villages or at a unit's own site."""
 
@@ -36,7 +53,17 @@ class Project(Base):
     # 四个一: the one secretary in charge, who answers rectification orders.
     secretary_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     domain: Mapped[str] = mapped_column(String(16), default="农村")
-    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    # Registered directly by the department: under way; applied for by a secretary: "draft".
+    status: Mapped[str] = mapped_column(String(16), default="in_progress", index=True)
+    # 申报表 fields: 必选/自选, 常规性/重点性/创新性, the problem the project solves.
+    selection: Mapped[str] = mapped_column(String(8), default="自选")
+    category: Mapped[str] = mapped_column(String(8), default="常规性")
+    problem: Mapped[str] = mapped_column(Text, default="")
+    applicant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column()
     steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
     targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
     responsible: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -22,8 +22,8 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services import audit, idempotency, photos, ratelimit
-from server.services.common import get_or_404, paginate
+from server.services import audit, idempotency, photos, public, ratelimit
+from server.services.common import paginate
 from server.timefmt import parse_datetime
 from server.wechat import WeChatError
 
@@ -119,7 +119,7 @@ def township_of(project: Project) -> int | None:
 
 def submit(session: Session, user: User, project_id: int, body: dict[str, Any], ip: str) -> tuple[Feedback, bool]:
     """Store a villager's feedback once per client_id (checked, rate-limited, photos attached)."""
-    project = get_or_404(session, Project, project_id, "项目")
+    project = public.public_project(session, project_id)
     if not body["text"].strip():
         raise ApiError("validation_failed", "请填写意见内容", {"field": "text"})
     limits = ratelimit.parse_limits(current_app.config["FEEDBACK_RATE_LIMITS"])

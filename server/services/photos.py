@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -229,6 +229,24 @@ def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoReje
     if photo.status == "rejected":
         raise rejection(photo)
     return photo
+
+
+def stored_exif(photo: Photo) -> pipeline.ExifInfo | None:
+    """The EXIF summary kept on a photo row, as the pipeline's ExifInfo."""
+    if not photo.exif:
+        return None
+    e = photo.exif
+    taken = datetime.fromisoformat(e["taken_at"]) if e.get("taken_at") else None
+    return pipeline.ExifInfo(taken, e.get("lat"), e.get("lng"), e.get("make"), e.get("model"), e.get("orientation"))
+
+
+def attach_drafts(photo_list: list[Photo], place: Place | None, session: Session, owner_kind: str,
+                  owner_id: int) -> None:
+    """Give ready draft photos their owner; their place flags are judged now that the place is known."""
+    for photo in photo_list:
+        duplicate = session.get(Photo, photo.duplicate_of_id) if photo.duplicate_of_id else None
+        photo.flags = photo_flags(photo, place, stored_exif(photo), duplicate)
+        photo.owner_kind, photo.owner_id = owner_kind, owner_id
 
 
 def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None) -> list[str]:

@@ -47,6 +47,20 @@ def place_of(session: Session, assignment: Assignment) -> Place:
                  site.lat, site.lng, site.radius_m, site.boundary)
 
 
+def project_place(session: Session, project: Project) -> Place | None:
+    """Where a project's own work is to be seen: its first village, else its unit site."""
+    if project.villages:
+        v = project.villages[0]
+        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m,
+                     v.boundary)
+    if project.site is not None:
+        site = project.site
+        township = session.get(Township, site.township_id) if site.township_id else None
+        return Place("site", site.id, site.name, site.township_id, township.name if township else "",
+                     site.lat, site.lng, site.radius_m, site.boundary)
+    return None
+
+
 def create_organization(session: Session, actor: User, data: dict[str, Any]) -> Organization:
     """Add a party organization."""
     for key, model in (("township_id", Township), ("village_id", Village)):
@@ -151,7 +165,8 @@ def update_project(session: Session, actor: User, project_id: int, data: dict[st
         get_or_404(session, Organization, data["organization_id"], "党组织")
     if "secretary_id" in data:
         project.secretary_id = _secretary(session, data["secretary_id"])
-    for key in ("title", "year", "organization_id", "domain", "status", "steps", "targets", "responsible"):
+    # The status moves only through server/services/lifecycle.py, never by editing.
+    for key in ("title", "year", "organization_id", "domain", "steps", "targets", "responsible"):
         if key in data:
             setattr(project, key, data[key])
     _place_project(session, actor, project, data)

@@ -13,12 +13,30 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Feedback, Photo, Project, ProjectUpdate, Township, User, Village, Visit
+from server.models import (
+    PROJECT_STATUSES,
+    PUBLIC_STATUSES,
+    Feedback,
+    Photo,
+    Project,
+    ProjectUpdate,
+    Township,
+    User,
+    Village,
+    Visit,
+)
 from server.services import audit
-from server.services.common import get_or_404
 
 CHINA = timezone(timedelta(hours=8))
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
+
+
+def public_project(session: Session, project_id: int) -> Project:
+    """A project whose commitments are public: approved (立项) or later; applications are a 404."""
+    project = session.get(Project, project_id)
+    if project is None or project.status not in PUBLIC_STATUSES:
+        raise ApiError("not_found", "找不到该项目", {"id": project_id})
+    return project
 
 
 def public_record(session: Session, project_id: int) -> dict[str, Any]:
@@ -27,7 +45,7 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
     Built field by field from an allow-list: nothing about inspections, inspectors, flags or
     villagers' identities can slip in.
     """
-    project = get_or_404(session, Project, project_id, "项目")
+    project = public_project(session, project_id)
     places = []
     for v in project.villages:
         township = session.get(Township, v.township_id)
@@ -43,7 +61,8 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
     responsible = project.responsible or {}
     return {
         "id": project.id, "title": project.title, "year": project.year, "domain": project.domain,
-        "status": project.status, "accepting_feedback": project.status != "closed",
+        "status": project.status, "status_label": PROJECT_STATUSES[project.status],
+        "accepting_feedback": project.status != "closed",
         "organization": project.organization.name if project.organization else None,
         "places": places,
         "steps": [_public_step(s) for s in project.steps or []],
@@ -74,7 +93,7 @@ def _text(value: Any) -> str:
 
 def add_update(session: Session, actor: User, project_id: int, text: str) -> ProjectUpdate:
     """Publish a progress update on the project's public record."""
-    project = get_or_404(session, Project, project_id, "项目")
+    project = public_project(session, project_id)
     if not text.strip():
         raise ApiError("validation_failed", "请填写进展内容", {"field": "text"})
     update = ProjectUpdate(project_id=project.id, author_id=actor.id, text=text.strip())

@@ -28,10 +28,9 @@ from server.models import (
     Visit,
     utcnow,
 )
-from server.photos import ExifInfo
 from server.services import audit, idempotency, photos, review
 from server.services.common import get_or_404, paginate
-from server.services.projects import Place, place_of
+from server.services.projects import Place, place_of, project_place
 
 CHINA = timezone(timedelta(hours=8))
 DEFAULT_MONTHS = 3  # the seeds' 软弱涣散 practice: three months to put things right
@@ -282,17 +281,7 @@ def place_of_order(session: Session, order: RectificationOrder) -> Place | None:
         visit = session.get(Visit, order.visit_id)
         if visit is not None:
             return place_of(session, visit.assignment)
-    project = session.get(Project, order.project_id)
-    if project.villages:
-        v = project.villages[0]
-        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m,
-                     v.boundary)
-    if project.site is not None:
-        site = project.site
-        township = session.get(Township, site.township_id) if site.township_id else None
-        return Place("site", site.id, site.name, site.township_id, township.name if township else "",
-                     site.lat, site.lng, site.radius_m, site.boundary)
-    return None
+    return project_place(session, session.get(Project, order.project_id))
 
 
 def _draft_owner(session: Session, photo: Photo) -> photos.OwnerContext:
@@ -331,14 +320,6 @@ def request_photo(session: Session, secretary: User, body: dict[str, Any]) -> tu
                            create=create, load=lambda i: session.get(Photo, i))
 
 
-def _exif_of(photo: Photo) -> ExifInfo | None:
-    if not photo.exif:
-        return None
-    e = photo.exif
-    taken = datetime.fromisoformat(e["taken_at"]) if e.get("taken_at") else None
-    return ExifInfo(taken, e.get("lat"), e.get("lng"), e.get("make"), e.get("model"), e.get("orientation"))
-
-
 def _attach_photos(session: Session, secretary: User, order: RectificationOrder, photo_ids: list[int]) -> None:
     """Take up ready drafts of this secretary, and judge them against the order's place.
 
@@ -358,12 +339,8 @@ def _attach_photos(session: Session, secretary: User, order: RectificationOrder,
     not_ready = [i for i in photo_ids if found[i].status != "ready"]
     if not_ready:
         raise ApiError("photo_not_uploaded", "还有照片未上传完成,请稍后重试", {"photo_ids": not_ready})
-    place = place_of_order(session, order)
-    for pid in photo_ids:
-        photo = found[pid]
-        duplicate = session.get(Photo, photo.duplicate_of_id) if photo.duplicate_of_id else None
-        photo.flags = photos.photo_flags(photo, place, _exif_of(photo), duplicate)
-        photo.owner_kind, photo.owner_id = OWNER_KIND, order.id
+    photos.attach_drafts([found[i] for i in photo_ids], place_of_order(session, order), session, OWNER_KIND,
+                         order.id)
 
 
 def respond(session: Session, secretary: User, order_id: int, body: dict[str, Any]) -> tuple[RectificationOrder, bool]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
-from server.models import ROLES, Township, User, UserRole, utcnow
+from server.models import ROLES, Organization, Township, User, UserRole, utcnow
 from server.services import audit
 from server.services.common import get_or_404, require_unique
 
@@ -22,6 +22,14 @@ def _townships(session: Session, ids: list[int]) -> list[Township]:
     missing = sorted(set(ids) - {t.id for t in found})
     if missing:
         raise ApiError("not_found", "找不到指定的乡镇", {"township_ids": missing})
+    return list(found)
+
+
+def _organizations(session: Session, ids: list[int]) -> list[Organization]:
+    found = session.scalars(select(Organization).where(Organization.id.in_(ids or [-1]))).all()
+    missing = sorted(set(ids) - {o.id for o in found})
+    if missing:
+        raise ApiError("not_found", "找不到指定的党组织", {"organization_ids": missing})
     return list(found)
 
 
@@ -54,6 +62,8 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
     user = User(username=data.get("username"), name=data.get("name") or data.get("username") or "")
     user.role_rows = [UserRole(role=r) for r in roles]
     user.townships = _townships(session, data.get("township_ids") or [])
+    # Secretaries apply for their own organizations; reporting-unit reviewers answer for theirs.
+    user.organizations = _organizations(session, data.get("organization_ids") or [])
     if data.get("home_township_id") is not None:
         user.home_township_id = get_or_404(session, Township, data["home_township_id"], "乡镇").id
     if data.get("password"):
@@ -79,6 +89,8 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
         user.role_rows = [UserRole(role=r) for r in roles]
     if "township_ids" in data:
         user.townships = _townships(session, data["township_ids"])
+    if "organization_ids" in data:
+        user.organizations = _organizations(session, data["organization_ids"])
     if "home_township_id" in data:
         hid = data["home_township_id"]
         user.home_township_id = None if hid is None else get_or_404(session, Township, hid, "乡镇").id
