@@ -476,11 +476,11 @@ def test_project_at_unknown_village(admin, world):
 
 
 def test_update_project(admin, world):
-    """PATCH edits a project's title and status and keeps its villages."""
-    r = admin.patch(f"{A}/projects/{world.p1}", {"title": "井冈蜜柚产业项目", "status": "accepted"})
+    """PATCH edits a project's title and keeps its status and villages."""
+    r = admin.patch(f"{A}/projects/{world.p1}", {"title": "井冈蜜柚产业项目"})
     assert r.status_code == 200
     body = r.get_json()
-    assert (body["title"], body["status"], body["village_ids"]) == ("井冈蜜柚产业项目", "accepted", [world.v1])
+    assert (body["title"], body["status"], body["village_ids"]) == ("井冈蜜柚产业项目", "in_progress", [world.v1])
 
 
 def test_project_place_is_fixed_once_visited(client, admin, world):
@@ -733,7 +733,7 @@ def _writes(world, site_id):
         ("post", "projects", {"title": "新项目", "year": 2026, "village_ids": [world.v1]}, "project.create"),
         ("post", "projects", {"title": "单位项目", "year": 2026,
                               "site": {"name": "县局", "lat": 27.0, "lng": 114.9}}, "project.create"),
-        ("patch", f"projects/{world.p1}", {"status": "closed"}, "project.update"),
+        ("patch", f"projects/{world.p1}", {"title": "蜜柚产业二期"}, "project.update"),
         ("post", "users", {"name": "新人", "roles": ["inspector"]}, "user.create"),
         ("patch", f"users/{world.ids['insp_b']}", {"reset_invite": True}, "user.update"),
         ("post", "assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]]},

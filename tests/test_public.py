@@ -162,7 +162,8 @@ def test_unknown_project_is_404(anyone):
 
 def test_closed_project_no_longer_accepts_feedback(admin, anyone, world):
     """A closed project keeps its public record but says it takes no more feedback, in JSON and HTML."""
-    assert admin.patch(f"/api/v1/admin/projects/{world.p1}", {"status": "closed"}).status_code == 200
+    r = admin.post(f"/api/v1/projects/{world.p1}/transitions", {"action": "close", "opinion": "项目终止"})
+    assert r.status_code == 200
     record = anyone.get(f"/api/v1/public/projects/{world.p1}").get_json()
     assert record["status"] == "closed" and record["accepting_feedback"] is False
     assert "该项目已结束,不再接收反馈" in anyone.get(f"/p/{world.p1}").get_data(as_text=True)

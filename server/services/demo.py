@@ -43,7 +43,8 @@ PROJECTS = [
      {"主管领导": "万福镇组织委员 张华", "牵头书记": "许家村党支部书记 郭慧",
       "联系组工干部": "县委组织部 吴兰", "工作队伍": "村“两委”班子 7 人"}),
 ]
-DEMO_PASSWORDS = {"admin": "demo-admin-2026", "reviewer": "demo-review-2026"}
+DEMO_PASSWORDS = {"admin": "demo-admin-2026", "reviewer": "demo-review-2026", "secretary": "demo-secretary-2026",
+                  "unit": "demo-unit-2026"}
 
 
 def _ensure_user(session: Session, username: str, data: dict) -> tuple[User, str | None]:
@@ -105,11 +106,14 @@ def load(session: Session) -> list[str]:
 
     if session.scalar(select(Visit.id).limit(1)) is None:
         _demo_visit(session, inspector)
+    _demo_lifecycle(session, admin, township, village)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects)",
         f"  管理员 admin / {DEMO_PASSWORDS['admin']}",
         f"  审核员 reviewer / {DEMO_PASSWORDS['reviewer']} (永阳镇)",
+        f"  项目书记 secretary / {DEMO_PASSWORDS['secretary']} (江南村党支部, 一份待审核的申报)",
+        f"  归口单位审核员 unit / {DEMO_PASSWORDS['unit']} (永阳镇党委)",
     ]
     if invite:
         lines.append(f"  督查员 张督查 (inspector) 邀请码 invite code: {invite}")
@@ -117,6 +121,40 @@ def load(session: Session) -> list[str]:
         lines.append("  督查员 张督查 (inspector) 已绑定微信 (WeChat already bound)")
     lines.append("  管理后台 console: /console/  ·  API: /api/v1/openapi.json")
     return lines
+
+
+def _demo_lifecycle(session: Session, admin: User, township: dict, village: dict) -> None:
+    """A party organization with its secretary and reporting-unit reviewer, and one application under review."""
+    from server.models import Organization
+    from server.services import lifecycle
+
+    org = session.scalar(select(Organization).where(Organization.name == "江南村党支部"))
+    if org is None:
+        org = projects.create_organization(session, admin, {
+            "name": "江南村党支部", "township_id": township["360821100000"].id,
+            "village_id": village["360821100201"].id})
+    secretary, _ = _ensure_user(session, "secretary", {
+        "name": "彭建华", "roles": ["secretary"], "password": DEMO_PASSWORDS["secretary"], "organization_ids": [org.id]})
+    _ensure_user(session, "unit", {"name": "永阳镇党委组织委员", "roles": ["unit_reviewer"],
+                                   "password": DEMO_PASSWORDS["unit"], "organization_ids": [org.id]})
+    first = session.scalar(select(Project).order_by(Project.id).limit(1))
+    if first is not None and first.secretary_id is None:
+        projects.update_project(session, admin, first.id, {"secretary_id": secretary.id, "organization_id": org.id})
+    if session.scalar(select(Project.id).where(Project.applicant_id == secretary.id).limit(1)) is None:
+        import uuid
+
+        year = date.today().year
+        project, _ = lifecycle.create_application(session, secretary, {
+            "client_id": str(uuid.uuid4()), "title": "江南村“红色代办”便民服务项目", "year": year,
+            "organization_id": org.id, "domain": "农村", "selection": "自选", "category": "创新性",
+            "problem": "留守老人办事难,跑镇里办证平均要往返 2 次以上",
+            "targets": ["代办事项 200 件以上", "群众满意率 95% 以上"],
+            "steps": [{"name": "组建党员代办队", "deadline": f"{year}-03-31"},
+                      {"name": "建立代办台账并公示", "deadline": f"{year}-06-30"}],
+            "responsible": {"主管领导": "永阳镇党委副书记 刘强", "牵头书记": "江南村党支部书记 彭建华",
+                            "联系组工干部": "县委组织部 胡颖", "工作队伍": "党员代办队 10 人"},
+            "village_ids": [village["360821100201"].id]})
+        lifecycle.transition(session, secretary, project.id, "submit", {})
 
 
 def _demo_photo(seed: int) -> bytes:

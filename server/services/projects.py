@@ -9,7 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Assignment, Organization, Project, Site, Township, User, Village, Visit
+from server.models import (
+    Assignment,
+    Organization,
+    Project,
+    Site,
+    Township,
+    User,
+    Village,
+    Visit,
+    utcnow,
+)
 from server.services import audit, places
 from server.services.common import get_or_404
 
@@ -149,6 +159,8 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         secretary_id=_secretary(session, data.get("secretary_id")),
         domain=data.get("domain", "农村"), steps=data.get("steps", []),
         targets=data.get("targets", []), responsible=data.get("responsible", {}),
+        # Registered directly by the department: already under way, so monthly reports start now.
+        started_at=utcnow(),
     )
     session.add(project)
     _place_project(session, actor, project, data)
