@@ -66,7 +66,7 @@ PER_PAGE = 50
 
 ROLE_LABELS = {**ROLE_NAMES, "inspector": "督查人员", "secretary": "项目书记", "villager": "群众"}
 # Villagers register themselves through WeChat; the console creates everyone else.
-CREATABLE_ROLES = ("admin", "leader", "reviewer", "inspector", "secretary")
+CREATABLE_ROLES = ("admin", "leader", "reviewer", "expert", "inspector", "secretary")
 PROJECT_STATUSES = {"in_progress": "实施中", "accepted": "已验收", "closed": "已结束"}
 ASSIGNMENT_STATUSES = {"open": "进行中", "closed": "已结束"}
 FIELD_LABELS = {"code": "编码", "username": "用户名"}

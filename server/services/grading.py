@@ -298,7 +298,7 @@ def create_session(session: Session, actor: User, data: dict[str, Any]) -> Gradi
     if session.scalar(select(GradingSession.id).where(GradingSession.year == year)) is not None:
         raise _conflict(f"{year} 年度的评分已经建立", year=year)
     gs = GradingSession(year=year, status="draft", created_by_id=actor.id,
-                        **_config({"title": f"{year} 年度书记项目评审", **data}))
+                        **_config({**data, "title": data.get("title") or f"{year} 年度书记项目评审"}))
     session.add(gs)
     session.flush()
     audit.append(session, actor, "grading.create", "grading_session", gs.id, {"year": year})
@@ -438,6 +438,7 @@ class Progress:
     complete: int
     required: int
     missing: list[str] = field(default_factory=list)  # names of experts who have not finished
+    pending: set[int] = field(default_factory=set)  # their seat ids
 
     @property
     def ready(self) -> bool:
@@ -449,17 +450,19 @@ def progress(session: Session, gs: GradingSession) -> list[Progress]:
     """Per project: its experts, how many have scored every criterion, and who is still missing."""
     entries = entries_of(session, gs)
     seats = seats_of(session, entries)
-    names = _user_names(session, {s.expert_id for ss in seats.values() for s in ss})
+    names = user_names(session, {s.expert_id for ss in seats.values() for s in ss})
     out = []
     for entry in entries:
         own = seats[entry.id]
         done = [s for s in own if is_complete(s, gs.criteria)]
         out.append(Progress(entry, own, len(done), required_experts(gs.drop_extremes),
-                            [names.get(s.expert_id, "") for s in own if s not in done]))
+                            [names.get(s.expert_id, "") for s in own if s not in done],
+                            {s.id for s in own if s not in done}))
     return out
 
 
-def _user_names(session: Session, ids: set[int]) -> dict[int, str]:
+def user_names(session: Session, ids: set[int]) -> dict[int, str]:
+    """Names of many users by id, in one query."""
     if not ids:
         return {}
     return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
@@ -723,6 +726,12 @@ def create_notice(session: Session, actor: User, data: dict[str, Any]) -> Public
     return notice
 
 
+def secretaries(session: Session) -> list[User]:
+    """Accounts holding the secretary role, by name, for the notice form."""
+    return list(session.scalars(select(User).where(User.role_rows.any(role="secretary"))
+                                .order_by(User.name, User.id)))
+
+
 def organizations(session: Session) -> list[Organization]:
     """Every organization by name, for the warning and notice forms."""
     return list(session.scalars(select(Organization).order_by(Organization.name, Organization.id)))
@@ -751,7 +760,7 @@ def assessment_rows(session: Session, gs: GradingSession) -> list[list[Any]]:
         for w in session.scalars(select(WeakOrgWarning).where(WeakOrgWarning.organization_id.in_(org_ids))
                                  .order_by(WeakOrgWarning.id)):
             warnings[w.organization_id] = w
-    secretaries = _user_names(session, {e.project.secretary_id for e in entries if e.project.secretary_id})
+    secretaries = user_names(session, {e.project.secretary_id for e in entries if e.project.secretary_id})
     orgs = {o.id: o.name for o in session.scalars(select(Organization).where(Organization.id.in_(org_ids)))} \
         if org_ids else {}
     rows = []
