@@ -281,16 +281,6 @@ def test_closed_projects_are_not_graded(app, world):
         assert set(entries) == {world.p1, world.p2}
 
 
-def test_an_expert_cannot_open_another_experts_sheet(app, world):
-    """Seats are private: another expert's seat is not_found."""
-    with app.app_context():
-        _, experts_, entries = _session(world, experts=2)
-        other = db.session.get(User, experts_[1])
-        with pytest.raises(ApiError) as exc:
-            grading.seat_for_expert(db.session, other, _seat(entries[world.p1], experts_[0]))
-        assert exc.value.status == 404
-
-
 def test_a_secretary_cannot_grade_their_own_project(app, world):
     """An expert who is the project's secretary is refused a seat on its panel."""
     with app.app_context():

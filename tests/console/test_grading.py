@@ -188,6 +188,7 @@ def test_the_assessment_table_downloads_after_finalizing(app, world, console, se
     _score_everything(app, world, setup)
     client = console("admin")
     assert post(client, f"/console/grading/{setup['session']}/finalize").status_code == 302
+    assert "下载年度考核表" in text_of(client.get(f"/console/grading/{setup['session']}"))
     r = client.get(f"/console/grading/{setup['session']}/assessment.xlsx")
     assert r.status_code == 200
     ws = load_workbook(io.BytesIO(r.data))["2026年度考核"]
