@@ -67,7 +67,7 @@ PER_PAGE = 50
 
 ROLE_LABELS = {**ROLE_NAMES, "inspector": "督查人员", "secretary": "项目书记", "villager": "群众"}
 # Villagers register themselves through WeChat; the console creates everyone else.
-CREATABLE_ROLES = ("admin", "leader", "reviewer", "inspector", "secretary")
+CREATABLE_ROLES = ("admin", "leader", "reviewer", "expert", "inspector", "secretary")
 ASSIGNMENT_STATUSES = {"open": "进行中", "closed": "已结束"}
 FIELD_LABELS = {"code": "编码", "username": "用户名"}
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
