@@ -15,10 +15,14 @@ const HOSTS = {
 // Empty: the consent dialog is skipped and no notification is asked for.
 const FEEDBACK_TEMPLATE_ID = ''
 
+// The subscribe-message template for "your monthly report is due / overdue" (公众平台 → 订阅消息),
+// public like the one above; the server sends with WECHAT_REPORT_TEMPLATE_ID. Empty: not asked for.
+const REPORT_TEMPLATE_ID = ''
+
 /** The API base URL (ending in /api/v1) for an envVersion: develop, trial or release (default). */
 function apiBase(envVersion) {
   const host = HOSTS[envVersion] || HOSTS.release
   return host + API_PATH
 }
 
-module.exports = { apiBase, HOSTS, API_PATH, FEEDBACK_TEMPLATE_ID }
+module.exports = { apiBase, HOSTS, API_PATH, FEEDBACK_TEMPLATE_ID, REPORT_TEMPLATE_ID }

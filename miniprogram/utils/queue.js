@@ -9,8 +9,17 @@ const { rfc3339 } = require('./time')
 const { apiError, isTransient } = require('./api')
 
 const STORAGE_KEY = 'outbox.v1'
-const KINDS = ['start_visit', 'checkin', 'photo', 'interview', 'checklist', 'note', 'submit', 'feedback']
+const KINDS = [
+  'start_visit', 'checkin', 'photo', 'interview', 'checklist', 'note', 'submit', 'feedback',
+  'application', 'application_edit', 'transition', 'report', 'rectification_response'
+]
 const VISIT_KINDS = ['start_visit', 'checkin', 'interview', 'checklist', 'note', 'submit']
+// A project's own writes (its application and its moves) go in order, one lane per project.
+const PROJECT_KINDS = ['application', 'application_edit', 'transition']
+// Writes that name photos queued before them and wait until those are on the server.
+const PHOTO_WAITERS = ['feedback', 'report', 'rectification_response']
+// Photos that belong to no visit: where their ticket comes from, and the lane they travel in.
+const PHOTO_TARGETS = ['report', 'rectification']
 const MAX_RESULTS = 100
 const RETRY_BASE_MS = 5000
 const RETRY_MAX_MS = 5 * 60 * 1000
@@ -20,7 +29,7 @@ function clone(x) {
 }
 
 function emptyState() {
-  return { version: 1, items: [], visits: {}, submitted: {}, photos: {}, results: {}, result_order: [] }
+  return { version: 1, items: [], visits: {}, projects: {}, submitted: {}, photos: {}, results: {}, result_order: [] }
 }
 
 // Only the fields the server takes, and no nulls: its schemas refuse unknown or null fields.
@@ -32,8 +41,18 @@ function pick(source, fields) {
   return out
 }
 
+/** The lane an item travels in: items of one lane go in order, lanes are independent. */
 function laneOf(item) {
-  return item.kind === 'feedback' || item.feedback ? 'feedback' : item.local_visit
+  if (item.kind === 'feedback' || item.feedback) return 'feedback'
+  if (item.kind === 'report' || item.target === 'report') return 'report'
+  if (item.kind === 'rectification_response' || item.target === 'rectification') return 'rectification'
+  if (PROJECT_KINDS.indexOf(item.kind) >= 0) return `project:${item.local_project || item.project_id}`
+  return item.local_visit
+}
+
+// A visit's photo has a visit to wait for; the others (feedback, report, rectification) do not.
+function isVisitPhoto(item) {
+  return item.kind === 'photo' && !item.feedback && !item.target
 }
 
 /** The outbox: createQueue({ wx, api, uploader, files, now }) → { enqueue, items, pendingCount, flush, onChange, ... }. */
@@ -63,7 +82,7 @@ function createQueue(options) {
     const s = raw && typeof raw === 'object' ? raw : (raw ? JSON.parse(raw) : null)
     const base = emptyState()
     if (!s) return base
-    return Object.assign(base, s, { items: Array.isArray(s.items) ? s.items : [] })
+    return Object.assign(base, s, { items: Array.isArray(s.items) ? s.items : [], projects: s.projects || {} })
   }
 
   // Written synchronously after every change: the moment a call returns, the write survives
@@ -107,11 +126,18 @@ function createQueue(options) {
 
   function validate(action) {
     if (!action || KINDS.indexOf(action.kind) < 0) throw new Error(`unknown queue action kind: ${action && action.kind}`)
-    const visitBound = VISIT_KINDS.indexOf(action.kind) >= 0 || (action.kind === 'photo' && !action.feedback)
+    const visitBound = VISIT_KINDS.indexOf(action.kind) >= 0 || isVisitPhoto(action)
     if (visitBound && action.kind !== 'start_visit' && !action.local_visit) throw new Error(`${action.kind} needs local_visit`)
     if (action.kind === 'start_visit' && !action.assignment_id) throw new Error('start_visit needs assignment_id')
     if (action.kind === 'photo' && !action.file) throw new Error('photo needs file')
     if (action.kind === 'feedback' && !action.project_id) throw new Error('feedback needs project_id')
+    if (action.kind === 'photo' && action.target && PHOTO_TARGETS.indexOf(action.target) < 0) throw new Error(`unknown photo target: ${action.target}`)
+    if (action.kind === 'application' && !(action.fields && action.fields.title && action.fields.year)) throw new Error('application needs fields.title and fields.year')
+    if ((action.kind === 'application_edit' || action.kind === 'transition') && !action.local_project && !action.project_id) throw new Error(`${action.kind} needs local_project or project_id`)
+    if (action.kind === 'application_edit' && !action.fields) throw new Error('application_edit needs fields')
+    if (action.kind === 'transition' && !action.action) throw new Error('transition needs action')
+    if (action.kind === 'report' && !(action.project_id && /^\d{4}-\d{2}$/.test(action.month || ''))) throw new Error('report needs project_id and month')
+    if (action.kind === 'rectification_response' && !action.order_id) throw new Error('rectification_response needs order_id')
   }
 
   /** Save a write in the outbox (synchronously) and return the queued item with its client_id. */
@@ -123,6 +149,10 @@ function createQueue(options) {
       item.client_id = item.local_visit || item.client_id || newId()
       item.local_visit = item.client_id
       if (!item.started_at) item.started_at = rfc3339(now())
+    } else if (item.kind === 'application') {
+      // Like start_visit: the application's client_id names the project until the server's id is known.
+      item.client_id = item.local_project || item.client_id || newId()
+      item.local_project = item.client_id
     } else {
       item.client_id = item.client_id || newId()
     }
@@ -201,10 +231,15 @@ function createQueue(options) {
     delete progress[id]
   }
 
+  function projectIdOf(item) {
+    return item.project_id || state.projects[item.local_project] || null
+  }
+
   function bodyOf(item) {
     const sentAt = rfc3339(now())
     const base = { client_id: item.client_id, sent_at: sentAt }
     const vid = state.visits[item.local_visit]
+    const pid = projectIdOf(item)
     switch (item.kind) {
       case 'start_visit':
         return { method: 'POST', path: '/visits', body: Object.assign(base, pick(item, ['assignment_id', 'started_at'])) }
@@ -224,6 +259,22 @@ function createQueue(options) {
           path: `/public/projects/${item.project_id}/feedback`,
           body: Object.assign(base, pick(item, ['rating', 'category', 'text', 'photo_ids', 'contact_phone', 'anonymous', 'notify']))
         }
+      case 'application':
+        return { method: 'POST', path: '/projects/applications', body: Object.assign(base, pick(item.fields, Object.keys(item.fields))) }
+      case 'application_edit':
+        // A whole-form save without a client_id: sending it twice leaves the same draft.
+        return { method: 'PATCH', path: `/projects/${pid}/application`, body: pick(item.fields, Object.keys(item.fields)) }
+      case 'transition':
+        return { method: 'POST', path: `/projects/${pid}/transitions`, body: Object.assign(base, pick(item, ['action', 'opinion'])) }
+      case 'report':
+        // The server keys a report by project and month: saving the same content again is a no-op.
+        return {
+          method: 'PUT',
+          path: `/projects/${item.project_id}/reports/${item.month}`,
+          body: Object.assign({ sent_at: sentAt }, pick(item, ['text', 'photo_ids', 'submit']))
+        }
+      case 'rectification_response':
+        return { method: 'POST', path: `/rectifications/${item.order_id}/response`, body: Object.assign(base, pick(item, ['text', 'photo_ids'])) }
     }
     throw new Error(`no request for ${item.kind}`)
   }
@@ -233,7 +284,11 @@ function createQueue(options) {
     if (item.kind === 'start_visit') state.visits[item.local_visit] = data.id
     if (item.kind === 'submit') state.submitted[item.local_visit] = data.submitted_at || rfc3339(now())
     const result = { kind: item.kind, id: data && data.id, local_visit: item.local_visit || null }
+    if (item.kind === 'application') state.projects[item.local_project] = data.id
     if (item.kind === 'feedback') Object.assign(result, { receipt_no: data.receipt_no, status: data.status, status_label: data.status_label })
+    if (PROJECT_KINDS.indexOf(item.kind) >= 0) Object.assign(result, { id: data.id, local_project: item.local_project || null, status: data.status })
+    if (item.kind === 'report') Object.assign(result, { project_id: item.project_id, month: item.month, status: data.status })
+    if (item.kind === 'rectification_response') Object.assign(result, { status: data.status })
     remember(item.client_id, result)
   }
 
@@ -361,26 +416,36 @@ function createQueue(options) {
       const item = find(id)
       if (!item || item.status === 'failed' || sending[id]) continue
       if (item.kind === 'photo') {
-        const visitId = item.feedback ? null : state.visits[item.local_visit]
-        if (!item.feedback && !visitId) {
+        const visitId = isVisitPhoto(item) ? state.visits[item.local_visit] : null
+        if (isVisitPhoto(item) && !visitId) {
           if (!hasStart(item.local_visit)) markUnknownVisit(item, run)
           continue
         }
         photoJobs.push(sendPhoto(item, visitId, run))
         continue
       }
-      if (item.kind === 'feedback') {
+      if (PHOTO_WAITERS.indexOf(item.kind) >= 0) {
         await Promise.all(photoJobs)
         if (run.halted || !find(id)) break
         const refs = item.photo_local_ids || []
         // Its photos must be on the server first; a photo still queued (or failed) holds it.
         if (refs.some(cid => state.items.some(i => i.client_id === cid))) continue
         if (!item.photo_ids) {
-          // Fixed once: a retry must say exactly what the first attempt said.
-          item.photo_ids = refs.map(cid => state.photos[cid]).filter(Boolean)
+          // Fixed once: a retry must say exactly what the first attempt said. Photos already on
+          // the server (a report saved before) come first, in the order the page listed them.
+          item.photo_ids = (item.known_photo_ids || []).concat(refs.map(cid => state.photos[cid]).filter(Boolean))
           save()
         }
         await send(item, run)
+        continue
+      }
+      if (PROJECT_KINDS.indexOf(item.kind) >= 0) {
+        if (item.kind !== 'application' && !projectIdOf(item)) {
+          if (!hasApplication(item.local_project)) markUnknownProject(item, run)
+          continue
+        }
+        const outcome = await send(item, run)
+        if (outcome === 'transient') break
         continue
       }
       if (item.kind !== 'start_visit' && !state.visits[item.local_visit]) {
@@ -397,6 +462,16 @@ function createQueue(options) {
       if (outcome === 'transient') break
     }
     await Promise.all(photoJobs)
+  }
+
+  function hasApplication(localProject) {
+    return state.items.some(i => i.kind === 'application' && i.local_project === localProject)
+  }
+
+  function markUnknownProject(item, run) {
+    markFailed(item, { code: 'project_unknown', message: '找不到这份申报表的草稿记录，请重新填写' })
+    run.failed++
+    emit()
   }
 
   function hasStart(localVisit) {
@@ -518,6 +593,16 @@ function createQueue(options) {
     return n
   }
 
+  /** How many writes of one lane still wait for the server (failed ones included); see laneOf. */
+  function laneCount(lane) {
+    return state.items.filter(i => laneOf(i) === lane).length
+  }
+
+  /** The server's id of a project known by its local_project, or null before its application went through. */
+  function serverProjectId(localProject) {
+    return state.projects[localProject] || null
+  }
+
   /** The server's id of a visit known by its local_visit, or null before start_visit went through. */
   function serverVisitId(localVisit) {
     return state.visits[localVisit] || null
@@ -542,8 +627,8 @@ function createQueue(options) {
 
   return {
     enqueue, items, pendingCount, failedCount, flush, onChange,
-    retry, remove, resumeWaiting, serverVisitId, submittedAt, result, dispose
+    retry, remove, resumeWaiting, serverVisitId, serverProjectId, laneCount, submittedAt, result, dispose
   }
 }
 
-module.exports = { createQueue, STORAGE_KEY }
+module.exports = { createQueue, laneOf, STORAGE_KEY }

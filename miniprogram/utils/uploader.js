@@ -72,6 +72,13 @@ function createUploader(options) {
   function ticketRequest(item, size) {
     const body = { client_id: item.client_id, sent_at: rfc3339(now()), content_type: item.content_type || contentTypeOf(item.file), size }
     if (item.feedback) return { path: '/feedback/photos', body }
+    if (item.target) {
+      // A report's or a rectification reply's photo: capture time and place when the phone knows them.
+      if (item.taken_at) body.taken_at = item.taken_at
+      if (typeof item.lat === 'number' && typeof item.lng === 'number') Object.assign(body, { lat: item.lat, lng: item.lng })
+      if (item.coord_type && body.lat !== undefined) body.coord_type = item.coord_type
+      return { path: item.target === 'report' ? '/projects/reports/photos' : '/rectifications/photos', body }
+    }
     body.taken_at = item.taken_at
     body.lat = item.lat
     body.lng = item.lng

@@ -136,6 +136,14 @@ def create_application(user, body):
     return project_json(user, project, detail=True), 201 if created else 200
 
 
+@endpoint("/projects/application-options", "GET", summary="What the caller's application form may name: own "
+          "party organizations, and the villages and unit sites of their townships", tag="lifecycle",
+          roles=("secretary",), response=obj({"organizations": {"type": "array"}, "villages": {"type": "array"},
+                                                "sites": {"type": "array"}}))
+def application_options(user):
+    return workspace.application_options(db.session, user)
+
+
 @endpoint("/projects/reviews", "GET", summary="Applications waiting for the caller: unit review (归口单位) or the "
           "department's decision", tag="lifecycle", roles=("admin", "unit_reviewer"),
           response=obj({"items": {"type": "array", "items": PROJECT}}))

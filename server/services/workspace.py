@@ -8,7 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import FEEDBACK_STATUSES, Feedback, Project, RectificationOrder, User
+from server.models import (
+    FEEDBACK_STATUSES,
+    Feedback,
+    Project,
+    RectificationOrder,
+    Site,
+    User,
+    Village,
+)
 from server.services import feedback, lifecycle, rectification, reports
 from server.services.common import paginate
 
@@ -19,6 +27,22 @@ def my_projects(session: Session, user: User) -> list[Project]:
     """Projects the user applied for or is secretary of, newest first (drafts included)."""
     stmt = select(Project).where((Project.secretary_id == user.id) | (Project.applicant_id == user.id))
     return list(session.scalars(stmt.order_by(Project.year.desc(), Project.id.desc())))
+
+
+def application_options(session: Session, user: User) -> dict[str, Any]:
+    """What an application form may name: the caller's party organizations and the villages and unit
+    sites of their townships."""
+    orgs = sorted(user.organizations, key=lambda o: o.id)
+    townships = sorted({o.township_id for o in orgs if o.township_id is not None}) or [-1]
+    villages = session.scalars(select(Village).where(Village.township_id.in_(townships))
+                               .order_by(Village.township_id, Village.code))
+    sites = session.scalars(select(Site).where(Site.township_id.in_(townships)).order_by(Site.name, Site.id))
+    return {
+        "organizations": [{"id": o.id, "name": o.name, "domain": o.domain, "township_id": o.township_id,
+                           "village_id": o.village_id} for o in orgs],
+        "villages": [{"id": v.id, "name": v.name, "township_id": v.township_id} for v in villages],
+        "sites": [{"id": s.id, "name": s.name, "township_id": s.township_id} for s in sites],
+    }
 
 
 def summaries(session: Session, user: User, projects: list[Project]) -> dict[int, dict[str, Any]]:

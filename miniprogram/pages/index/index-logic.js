@@ -7,6 +7,11 @@ function isInspector(user) {
   return !!(user && Array.isArray(user.roles) && user.roles.includes('inspector'))
 }
 
+/** True for a project secretary (they land on 我的项目). */
+function isSecretary(user) {
+  return !!(user && Array.isArray(user.roles) && user.roles.includes('secretary'))
+}
+
 /** True for department staff of any kind (they may bind their account). */
 function isStaff(user) {
   const staff = ['admin', 'leader', 'reviewer', 'inspector', 'secretary']
@@ -50,4 +55,4 @@ function projectUrlFromScan(res) {
   return m ? `${PROJECT_PAGE}?id=${m[1]}` : null
 }
 
-module.exports = { isInspector, isStaff, projectUrlFromScan, PROJECT_PAGE }
+module.exports = { isInspector, isSecretary, isStaff, projectUrlFromScan, PROJECT_PAGE }

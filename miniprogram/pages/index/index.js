@@ -1,4 +1,5 @@
-// 首页: log in through WeChat, send inspectors to 今日任务, give villagers the way to a project.
+// 首页: log in through WeChat, send inspectors to 今日任务 and project secretaries to 我的项目, give
+// villagers the way to a project.
 const view = require('../../utils/view')
 const logic = require('./index-logic')
 
@@ -28,6 +29,10 @@ Page({
       .then(user => {
         if (logic.isInspector(user)) {
           wx.reLaunch({ url: '/pages/tasks/tasks' })
+          return
+        }
+        if (logic.isSecretary(user)) {
+          wx.reLaunch({ url: '/pages/workspace/workspace' })
           return
         }
         this.setData({ loading: false, user, staff: logic.isStaff(user) })

@@ -31,7 +31,7 @@ function createFakeWx(overrides = {}) {
 
 function httpError(status, data) {
   const body = data && data.error
-  return Object.assign(new Error((body && body.message) || `请求失败（${status}）`), { status, data, code: body && body.code })
+  return Object.assign(new Error((body && body.message) || `请求失败（${status}）`), { status, data, code: body && body.code, details: (body && body.details) || {} })
 }
 
 /**

@@ -23,6 +23,12 @@ test('an inspector goes straight to 今日任务', async () => {
   expect(wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/tasks/tasks' })
 })
 
+test('a project secretary goes straight to 我的项目', async () => {
+  const { page, wx } = setup({ id: 2, name: '李书记', roles: ['secretary'] })
+  await page.instance.onLoad({})
+  expect(wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/workspace/workspace' })
+})
+
 test('a villager sees the scan hint, 我的反馈 and the staff binding link', async () => {
   const { page, wx } = setup(VILLAGER)
   await page.instance.onLoad({})

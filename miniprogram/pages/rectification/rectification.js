@@ -1,0 +1,147 @@
+// 整改通知: the list of the secretary's orders (open first, with deadlines), one order's findings,
+// and the reply with photos through the outbox (one client_id: a retry never answers twice).
+const view = require('../../utils/view')
+const reportLogic = require('../report/report-logic')
+const logic = require('./rectification-logic')
+
+function choosePhotos(count) {
+  return new Promise((resolve, reject) => {
+    wx.chooseMedia({ count, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'], success: resolve, fail: reject })
+  })
+}
+
+Page({
+  data: {
+    loading: true,
+    error: '',
+    orders: [],
+    order: null,
+    text: '',
+    textError: '',
+    photos: [],
+    photosLeft: logic.MAX_PHOTOS,
+    replyState: null
+  },
+
+  onLoad(options) {
+    this.projectId = options && options.project_id ? Number(options.project_id) : null
+    this.orderId = options && options.id ? Number(options.id) : null
+    this.unsubscribe = getApp().queue.onChange(() => this.showReply())
+  },
+
+  onShow() {
+    return this.orderId ? this.loadOrder() : this.loadList()
+  },
+
+  onUnload() {
+    if (typeof this.unsubscribe === 'function') this.unsubscribe()
+  },
+
+  loadList() {
+    this.setData({ loading: true, error: '' })
+    return view.getJson(getApp().api, '/rectifications?page=1&per_page=100')
+      .then(data => this.setData({ loading: false, orders: logic.orderRows(data.items, this.projectId) }))
+      .catch(err => this.setData({ loading: false, error: view.errorMessage(err, '未能读取整改通知') }))
+  },
+
+  loadOrder() {
+    this.reply = logic.loadReply(wx, this.orderId)
+    this.setData({ text: this.reply.text })
+    this.showReply()
+    this.setData({ loading: true, error: '' })
+    return view.getJson(getApp().api, `/rectifications/${this.orderId}`)
+      .then(o => {
+        const row = logic.orderRow(o)
+        this.setData({
+          loading: false,
+          order: { ...row, items: o.items || [], note: o.note || '', response: o.response ? { text: o.response.text, timeText: view.formatDateTime(o.response.responded_at) } : null }
+        })
+        // The server has the reply: the phone's copy is done with.
+        if (o.response && !this.data.replyState) logic.removeReply(wx, this.orderId)
+      })
+      .catch(err => this.setData({ loading: false, error: view.errorMessage(err, '未能读取整改通知') }))
+  },
+
+  showReply() {
+    if (!this.reply) return
+    const items = getApp().queue.items()
+    this.setData({
+      photos: reportLogic.photoRows(this.reply.photos, items),
+      photosLeft: logic.MAX_PHOTOS - this.reply.photos.length,
+      replyState: logic.replyState(this.reply, items)
+    })
+  },
+
+  keep() {
+    logic.saveReply(wx, this.orderId, this.reply)
+    this.showReply()
+  },
+
+  onOpen(e) {
+    wx.navigateTo({ url: `/pages/rectification/rectification?id=${e.currentTarget.dataset.id}` })
+  },
+
+  onText(e) {
+    this.reply.text = String(e.detail.value || '')
+    this.setData({ text: this.reply.text, textError: '' })
+    logic.saveReply(wx, this.orderId, this.reply)
+  },
+
+  onAddPhoto() {
+    const left = logic.MAX_PHOTOS - this.reply.photos.length
+    if (left <= 0) return Promise.resolve()
+    const app = getApp()
+    return choosePhotos(left)
+      .then(res => {
+        ;(res.tempFiles || []).slice(0, left).forEach(f => {
+          const item = app.queue.enqueue({ kind: 'photo', target: 'rectification', file: f.tempFilePath, size: f.size || undefined })
+          this.reply.photos.push({ client_id: item.client_id, path: item.file })
+        })
+        this.keep()
+        app.flushQueue()
+      })
+      .catch(err => {
+        if (err && /cancel/.test(err.errMsg || '')) return
+        wx.showModal({ title: '照片未保存', content: view.errorMessage(err, '未能保存照片，请重试'), showCancel: false })
+      })
+  },
+
+  onRemovePhoto(e) {
+    const index = Number(e.currentTarget.dataset.index)
+    const photo = this.reply.photos[index]
+    if (!photo || this.reply.client_id) return
+    if (getApp().queue.items().some(i => i.client_id === photo.client_id) && !getApp().queue.remove(photo.client_id)) {
+      wx.showToast({ title: '照片正在上传，请稍候再删除', icon: 'none' })
+      return
+    }
+    this.reply.photos.splice(index, 1)
+    this.keep()
+  },
+
+  /** The reply goes into the outbox once; later taps only send what waits. */
+  onRespond() {
+    const app = getApp()
+    if (!this.reply.client_id) {
+      const errors = logic.validateReply(this.reply)
+      if (errors.text) {
+        this.setData({ textError: errors.text })
+        return Promise.resolve()
+      }
+      try {
+        this.reply.client_id = app.queue.enqueue(logic.replyAction(this.orderId, this.reply)).client_id
+      } catch (err) {
+        wx.showModal({ title: '未能保存', content: view.errorMessage(err, '未能保存整改情况，请重试'), showCancel: false })
+        return Promise.resolve()
+      }
+      this.keep()
+    } else if (this.data.replyState && this.data.replyState.failed) {
+      app.queue.retry(this.reply.client_id)
+    }
+    return app.flushQueue().then(() => {
+      this.showReply()
+      if (this.data.replyState) return null
+      wx.showToast({ title: '整改情况已提交', icon: 'success' })
+      return this.loadOrder()
+    })
+  }
+})
