@@ -364,9 +364,11 @@ def test_demo_data_twice(app):
     assert loaded == counts(app) == (4, 6, 1)
     with app.app_context():
         s = db.session
-        assert s.scalar(select(func.count(Project.id))) == 4
+        # Four running projects and one application under review (申报) by the demo secretary.
+        assert s.scalar(select(func.count(Project.id))) == 5
+        assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
-        assert s.scalar(select(func.count(User.id))) == 4
+        assert s.scalar(select(func.count(User.id))) == 6
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
         assert audit.verify(s).ok
