@@ -21,6 +21,7 @@ NAV = [
     ("console.places", "乡镇与村", STAFF),
     ("console.users", "人员与邀请码", STAFF),
     ("console.assignments", "督查任务", STAFF),
+    ("console.cases", "案例集", ("admin", "leader")),
 ]
 
 
@@ -41,5 +42,5 @@ def _navigation():
 
 
 # Page modules register their routes on import.
-for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports"):
+for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "cases"):
     importlib.import_module(f"server.console.{_module}")
