@@ -20,6 +20,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 from flask import current_app
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -56,6 +57,7 @@ REPORT_EXCERPTS = 3
 EXCERPT_CHARS = 300
 BEST_PHOTOS = 3
 PHOTO_WIDTH = Cm(14)
+PORTRAIT_HEIGHT = Cm(13)
 BODY_FONT, HEADING_FONT, LATIN_FONT = "宋体", "黑体", "Times New Roman"
 SECTIONS = ("背景与问题", "主要做法", "取得成效", "数据一览", "现场照片")
 _DIGITS = "零一二三四五六七八九"
@@ -315,6 +317,9 @@ def _table(doc: Any, rows: list[tuple[str, str]], widths: tuple[float, float] = 
     table = doc.add_table(rows=0, cols=2)
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = Cm(width)  # the grid: what WPS and LibreOffice lay out by
     for label, value in rows:
         cells = table.add_row().cells
         cells[0].text, cells[1].text = label, value
@@ -391,7 +396,11 @@ def _chapter(doc: Any, number: int, project: Project, *, acceptance: ProjectAcce
     for i, best in enumerate(photos, 1):
         picture = doc.add_paragraph()
         picture.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        picture.add_run().add_picture(io.BytesIO(best.data), width=PHOTO_WIDTH)
+        with Image.open(io.BytesIO(best.data)) as image:
+            portrait = image.height > image.width
+        # A portrait photo at full width would push its caption to the next page.
+        size = {"height": PORTRAIT_HEIGHT} if portrait else {"width": PHOTO_WIDTH}
+        picture.add_run().add_picture(io.BytesIO(best.data), **size)
         taken = _local_day(best.photo.taken_at or best.photo.completed_at)
         caption = doc.add_paragraph(f"图{i} {best.source}" + (f",拍摄于 {taken}" if taken else "")
                                     + f",核验码 {best.photo.verify_code}", style="Caption")
