@@ -148,6 +148,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Monthly reports (月报): the report for month M is due on this day of month M+1.
         "MONTHLY_REPORT_DUE_DAY": _int(env, "MONTHLY_REPORT_DUE_DAY", 5, minimum=1, maximum=28),
         "WECHAT_REPORT_TEMPLATE_ID": env.get("WECHAT_REPORT_TEMPLATE_ID", "").strip(),
+        # Printed on documents the department hands out (the cover of a 案例集), e.g. 中共××县委组织部.
+        "DEPARTMENT_NAME": env.get("DEPARTMENT_NAME", "").strip(),
         "MINIPROGRAM_REPORT_PAGE": env.get("MINIPROGRAM_REPORT_PAGE", "").strip() or "pages/workspace/workspace",
         # Tests set a cheap method; production keeps Werkzeug's scrypt default.
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",

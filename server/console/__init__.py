@@ -21,6 +21,7 @@ NAV = [
     ("console.places", "乡镇与村", STAFF),
     ("console.users", "人员与邀请码", STAFF),
     ("console.assignments", "督查任务", STAFF),
+    ("console.cases", "案例集", ("admin", "leader")),
     # Grading is the department's own business: reviewers have no part in it.
     ("console.grading", "评分与考核", ("admin", "leader")),
     ("console.expert_scoring", "专家评分", ("expert",)),
@@ -44,5 +45,6 @@ def _navigation():
 
 
 # Page modules register their routes on import.
-for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "grading"):
+for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "cases",
+                "grading"):
     importlib.import_module(f"server.console.{_module}")
