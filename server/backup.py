@@ -244,13 +244,23 @@ def _drop_all_tables(url: str) -> None:
 
 
 def _load_mysql(url: URL, dump: Path) -> None:
+    """Feed the gunzipped dump to the mariadb (or mysql) client."""
     client = _client_binary("mariadb", "mysql")
-    with _client_options(url) as options, gzip.open(dump, "rb") as sql:
-        proc = subprocess.run([client, *options, "--default-character-set=utf8mb4", str(url.database)],
-                              stdin=sql, capture_output=True)
+    # stderr goes to a file: a pipe nobody reads while we write stdin could fill up and block.
+    with _client_options(url) as options, gzip.open(dump, "rb") as sql, tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([client, *options, "--default-character-set=utf8mb4", str(url.database)],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            shutil.copyfileobj(sql, proc.stdin, _CHUNK)
+        except BrokenPipeError:
+            pass  # the client stopped early; its exit status and message say why
+        finally:
+            proc.stdin.close()
+        proc.wait()
+        errors.seek(0)
+        message = errors.read().decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        raise BackupError(f"{Path(client).name} failed (exit {proc.returncode}): "
-                          f"{proc.stderr.decode('utf-8', 'replace').strip()}")
+        raise BackupError(f"{Path(client).name} failed (exit {proc.returncode}): {message}")
 
 
 def restore(config: Mapping[str, Any], backup_dir: Path, *, force: bool = False) -> dict[str, Any]:
