@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Blueprint, current_app
-from sqlalchemy import text
 
 from server import metrics
 from server.api import endpoint
@@ -35,8 +34,15 @@ def readyz():
     engine, storage = db.engine, current_app.extensions["storage"]
 
     def database() -> None:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        # A raw DBAPI connection: SQLAlchemy's begin hook would take SQLite's write lock.
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+            cursor.close()
+        finally:
+            raw.close()
 
     futures = {"database": _checks.submit(database), "storage": _checks.submit(storage.ping)}
     checks = {}
