@@ -9,7 +9,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # the console's browser tests use Deb
 ensure_venv requirements-dev.txt
 ensure_cjk_font
 # fonts-dejavu-core: a Latin-only font, to test that a non-CJK font is never used for Chinese.
-apt_install mariadb-server mariadb-client chromium fonts-dejavu-core
+# docker-compose and systemd (systemd-analyze) validate the files in deploy/; no engine runs.
+apt_install mariadb-server mariadb-client chromium fonts-dejavu-core docker-compose systemd
 # The mini-program's tests run on Node (jest + miniprogram-simulate); Debian 12 ships Node 18.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
 log "installing the mini-program's test packages"

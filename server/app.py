@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from server import metrics, telemetry
 from server.config import load_config
 from server.crypto import PersonalDataCipher
 from server.db import db
@@ -31,15 +31,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=app.config["APP_ENV"] == "production",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
     )
-    logging.basicConfig(level=app.config["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    telemetry.configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     if app.config["TRUSTED_PROXIES"]:
         # Per-IP rate limits must see the villager's address, not the proxy's.
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     db.init_app(app)
+    telemetry.init_app(app)
+    metrics.init_app(app)
     app.extensions["storage"] = storage_from_config(app.config)
     app.extensions["wechat"] = wechat_from_config(app.config)
     app.extensions["cipher"] = PersonalDataCipher(app.config["DATA_KEY"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -76,6 +77,17 @@ def _dates(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
+def _networks(env: Mapping[str, str], name: str, default: str) -> str:
+    """A comma-separated list of CIDR networks such as '127.0.0.1/32,10.0.0.0/8', checked at start-up."""
+    raw = env.get(name, "").strip() or default
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be comma-separated networks like 10.0.0.0/8, got {part!r}") from exc
+    return raw
+
+
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read every setting from the environment; raise ConfigError for bad or missing values."""
     env = os.environ if env is None else env
@@ -111,6 +123,13 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
+    # One JSON object a line for log collectors in production; readable lines on a laptop.
+    log_format = env.get("LOG_FORMAT", "").strip().lower() or ("json" if production else "text")
+    if log_format not in {"json", "text"}:
+        raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
+    redis_url = env.get("REDIS_URL", "").strip()
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
     return {
         "APP_ENV": "production" if production else "development",
         "INSTANCE_DIR": str(instance_dir),
@@ -155,4 +174,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",
         "SQL_ECHO": _bool(env, "SQL_ECHO", False),
         "LOG_LEVEL": log_level,
+        "LOG_FORMAT": log_format,
+        # /metrics answers only these client networks, or anyone showing METRICS_TOKEN.
+        "METRICS_ALLOWED_NETWORKS": _networks(env, "METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128"),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", "").strip(),
+        # Shared cache of WeChat's access token when several app nodes run (needs the redis package).
+        "REDIS_URL": redis_url,
     }

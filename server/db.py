@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# How long a starting node waits for another node's migrations before giving up.
+MIGRATION_LOCK_WAIT_SECONDS = 600
 
 
 def _json_dumps(obj) -> str:
@@ -99,7 +101,30 @@ def alembic_config(url: str):
 
 
 def upgrade(url: str) -> None:
-    """Apply every migration (idempotent: an up-to-date database is left as it is)."""
+    """Apply every migration (idempotent: an up-to-date database is left as it is).
+
+    On MySQL/MariaDB the run holds a named lock, so that several app nodes starting at once
+    (each running migrations on start) take turns: the first migrates, the others then find
+    the database up to date. SQLite lives on one machine and serializes writers itself.
+    """
     from alembic import command
 
-    command.upgrade(alembic_config(url), "head")
+    if not url.startswith("mysql"):
+        command.upgrade(alembic_config(url), "head")
+        return
+    engine = make_engine(url)
+    # GET_LOCK names are server-wide: one lock per database, at most 64 characters.
+    name = f"sp-migrate-{engine.url.database}"[:64]
+    try:
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT GET_LOCK(:name, :wait)"),
+                               {"name": name, "wait": MIGRATION_LOCK_WAIT_SECONDS}).scalar()
+            if got != 1:
+                raise RuntimeError(f"another node held the migration lock {name!r} for "
+                                   f"{MIGRATION_LOCK_WAIT_SECONDS} s; is a migration stuck?")
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+    finally:
+        engine.dispose()

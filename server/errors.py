@@ -36,6 +36,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "project_closed": (409, "该项目已结束,不再接收反馈"),
     "rate_limited": (429, "操作过于频繁,请稍后再试"),
     "storage_unavailable": (503, "照片存储暂时不可用,请稍后重试,已保存的内容不会丢失"),
+    "not_ready": (503, "服务暂不可用,请稍后重试"),
     "wechat_not_configured": (503, "微信登录尚未配置"),
     "internal_error": (500, "服务器内部错误,请稍后重试"),
 }

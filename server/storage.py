@@ -134,6 +134,10 @@ class Storage(ABC):
     def ping(self) -> None:
         """Raise StorageError unless the backend is reachable and usable."""
 
+    @abstractmethod
+    def iter_keys(self) -> Iterator[str]:
+        """Every object key, in no particular order (backups walk the whole store with it)."""
+
 
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -323,6 +327,18 @@ class LocalStorage(Storage):
         """Raise StorageError unless the root directory exists and is writable."""
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"storage directory {self.root} is missing or not writable")
+
+    def iter_keys(self) -> Iterator[str]:
+        """Relative paths of the files under the root, leaving out temp and sidecar files."""
+        try:
+            for directory, subdirs, files in os.walk(self.root):
+                subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+                base = Path(directory).relative_to(self.root)
+                for name in files:
+                    if not name.startswith("."):
+                        yield (base / name).as_posix()
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.root}: {exc}") from exc
 
     def _store(
         self, key: str, stream: BinaryIO, content_type: str, *, max_bytes: int | None
@@ -530,6 +546,14 @@ class S3Storage(Storage):
         """HeadBucket: checks the endpoint, the credentials and that the bucket exists."""
         with self._errors("ping"):
             self.client.head_bucket(Bucket=self.bucket)
+
+    def iter_keys(self) -> Iterator[str]:
+        """ListObjectsV2, page by page."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        with self._errors("list"):
+            for page in paginator.paginate(Bucket=self.bucket):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist yet (demo set-up and tests)."""

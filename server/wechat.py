@@ -17,8 +17,9 @@ from typing import Any
 import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
+from wechatpy.session import SessionStorage
 
-from server.config import WECHAT_DEFAULT_API_BASE
+from server.config import WECHAT_DEFAULT_API_BASE, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +121,12 @@ def _json(result: Any, *keys: str) -> dict:
 class _Client(WeChatClient):
     """A wechatpy client bound to one API host, whose token refresh is serialized by a lock."""
 
-    def __init__(self, appid: str, secret: str, *, api_base: str, timeout: float) -> None:
+    def __init__(
+        self, appid: str, secret: str, *, api_base: str, timeout: float, session: SessionStorage | None
+    ) -> None:
         # wechatpy's auto_retry re-fetches the token and recurses with no bound while WeChat
         # keeps rejecting it; WeChat._api retries exactly once instead.
-        super().__init__(appid, secret, timeout=timeout, auto_retry=False)
+        super().__init__(appid, secret, timeout=timeout, auto_retry=False, session=session)
         # wechatpy builds one API object per client in __new__, so these stay per instance.
         self.API_BASE_URL = f"{api_base}/cgi-bin/"
         self.wxa.API_BASE_URL = f"{api_base}/"
@@ -145,9 +148,15 @@ class _Client(WeChatClient):
             "access_token",
         )
         expires_in = int(result.get("expires_in", 7200))
+        # The expiry is stored beside the token so that every node sharing the storage (Redis)
+        # knows when to renew a token another node fetched.
         self.session.set(self.access_token_key, result["access_token"], expires_in)
-        self.expires_at = time.time() + expires_in
+        self.session.set(self._expires_key, time.time() + expires_in, expires_in)
         return result
+
+    @property
+    def _expires_key(self) -> str:
+        return f"{self.access_token_key}_expires_at"
 
     @property
     def access_token(self) -> str:
@@ -156,7 +165,8 @@ class _Client(WeChatClient):
         # fetch counts against the daily token quota.
         with self._token_lock:
             token = self.session.get(self.access_token_key)
-            if token and self.expires_at - time.time() > _TOKEN_RENEW_BEFORE_SECONDS:
+            expires_at = self.session.get(self._expires_key) or 0
+            if token and expires_at - time.time() > _TOKEN_RENEW_BEFORE_SECONDS:
                 return token
             self.fetch_access_token()
             return self.session.get(self.access_token_key)
@@ -179,9 +189,12 @@ class WeChat:
         *,
         api_base: str = WECHAT_DEFAULT_API_BASE,
         timeout: float = 10.0,
+        token_storage: SessionStorage | None = None,
     ) -> None:
         self.appid = appid
-        self._client = _Client(appid, secret, api_base=api_base.rstrip("/"), timeout=timeout)
+        self._client = _Client(
+            appid, secret, api_base=api_base.rstrip("/"), timeout=timeout, session=token_storage
+        )
 
     def code_to_session(self, code: str) -> dict:
         """Exchange a wx.login code for {"openid", "session_key", "unionid" when WeChat sends one}."""
@@ -273,9 +286,27 @@ class WeChat:
         )
 
 
+def redis_token_storage(url: str) -> SessionStorage:
+    """wechatpy's Redis session storage at `url`, for an access token shared by every app node."""
+    try:
+        import redis
+    except ImportError:
+        raise ConfigError("REDIS_URL is set but the Python package 'redis' is not installed "
+                          "(pip install redis)") from None
+    from wechatpy.session.redisstorage import RedisStorage
+
+    return RedisStorage(redis.Redis.from_url(url, socket_timeout=5), prefix="sp:wechat")
+
+
 def wechat_from_config(cfg: Mapping[str, Any]) -> WeChat | None:
-    """The WeChat adapter for this configuration, or None when WECHAT_APPID or WECHAT_SECRET is empty."""
+    """The WeChat adapter for this configuration, or None when WECHAT_APPID or WECHAT_SECRET is empty.
+
+    With REDIS_URL the access token is kept in Redis: WeChat allows 2,000 token fetches a day
+    and every fetch supersedes the previous token, so several nodes must share one.
+    """
     appid, secret = cfg.get("WECHAT_APPID"), cfg.get("WECHAT_SECRET")
     if not appid or not secret:
         return None
-    return WeChat(appid, secret, api_base=cfg.get("WECHAT_API_BASE") or WECHAT_DEFAULT_API_BASE)
+    storage = redis_token_storage(cfg["REDIS_URL"]) if cfg.get("REDIS_URL") else None
+    return WeChat(appid, secret, api_base=cfg.get("WECHAT_API_BASE") or WECHAT_DEFAULT_API_BASE,
+                  token_storage=storage)

@@ -97,9 +97,12 @@ def test_bad_booleans(env, value):
     ({"STORAGE_BACKEND": "s3"}, "S3_BUCKET"),
     ({"S3_ADDRESSING_STYLE": "sideways"}, "S3_ADDRESSING_STYLE"),
     ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ({"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "METRICS_ALLOWED_NETWORKS"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
 ])
 def test_bad_choices(env, settings, name):
-    """An unknown storage backend, S3 without a bucket, a bad addressing style or log level are refused."""
+    """Unknown backends, S3 without a bucket, bad addressing styles, log settings, networks or Redis URLs are refused."""
     with pytest.raises(ConfigError, match=name):
         load_config({**env, **settings})
 
@@ -157,3 +160,10 @@ def test_trusted_proxy_hops_make_the_client_address_visible():
     app.add_url_rule("/_ip", "ip", lambda: request.remote_addr)
     r = app.test_client().get("/_ip", headers={"X-Forwarded-For": "203.0.113.9"})
     assert r.get_data(as_text=True) == "203.0.113.9"
+
+
+def test_log_format_follows_app_env(env):
+    """Logs are JSON lines in production and readable text in development unless LOG_FORMAT says otherwise."""
+    assert load_config({**env, **PROD})["LOG_FORMAT"] == "json"
+    assert load_config(env)["LOG_FORMAT"] == "text"
+    assert load_config({**env, **PROD, "LOG_FORMAT": " Text "})["LOG_FORMAT"] == "text"

@@ -1,22 +1,18 @@
-"""The OpenAPI document covers every route; /healthz reports the database and the storage."""
+"""The OpenAPI document covers every route of the API and of the operations endpoints."""
 
 import re
-import socket
 
 import pytest
 from jsonschema import Draft202012Validator
-
-from server import create_app
-from tests.conftest import SECRET
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
 def routes(app) -> set[tuple[str, str]]:
-    """(OpenAPI path, method) of every rule the app serves under /api/v1 and /healthz."""
+    """(OpenAPI path, method) of every rule the app serves under /api/v1 and of the health blueprint."""
     out = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or not (rule.rule.startswith("/api/v1/") or rule.rule == "/healthz"):
+        if not (rule.rule.startswith("/api/v1/") or rule.endpoint.startswith("health.")):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         out |= {(path, m) for m in rule.methods - IGNORED_METHODS}
@@ -46,7 +42,7 @@ def test_document_is_openapi_31(doc):
 
 
 def test_document_lists_every_route(app, doc):
-    """Every route under /api/v1 and /healthz is in the document, method by method, and nothing else."""
+    """Every route under /api/v1, /healthz, /readyz and /metrics is in the document, method by method, and nothing else."""
     served = routes(app)
     documented = {(path, method) for path, method, _ in operations(doc)}
     assert len(served) > 30
@@ -101,6 +97,7 @@ def test_protected_operations_declare_bearer(app, doc):
     assert "Roles: admin" in ops[("/api/v1/admin/users", "GET")]["description"]
     assert "security" not in ops[("/api/v1/auth/login", "POST")]
     assert "security" not in ops[("/healthz", "GET")]
+    assert "security" not in ops[("/readyz", "GET")]
 
 
 def test_documented_schema_is_the_validating_one(client, doc):
@@ -109,48 +106,3 @@ def test_documented_schema_is_the_validating_one(client, doc):
     assert schema["additionalProperties"] is False and set(schema["required"]) == {"username", "password"}
     r = client.post("/api/v1/auth/login", json={"username": "a", "password": "b", "extra": 1})
     assert r.status_code == 400
-
-
-# ---- health --------------------------------------------------------------------------------
-
-def test_healthz_ok(client):
-    """With the database and the storage reachable, /healthz answers 200 status ok."""
-    r = client.get("/healthz")
-    assert r.status_code == 200
-    assert r.get_json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _app(database_url, **config):
-    return create_app({"SECRET_KEY": SECRET, "DATA_KEY": SECRET, "DATABASE_URL": database_url,
-                       "WECHAT_APPID": "", "TESTING": True, "LOG_LEVEL": "ERROR", **config})
-
-
-def test_healthz_with_unreachable_storage(database_url):
-    """With S3 on a closed port, /healthz answers 503 naming the storage unreachable."""
-    app = _app(database_url, STORAGE_BACKEND="s3", S3_ENDPOINT_URL=f"http://127.0.0.1:{_closed_port()}",
-               S3_BUCKET="x", S3_REGION="us-east-1", S3_ACCESS_KEY_ID="test", S3_SECRET_ACCESS_KEY="test")
-    try:
-        r = app.test_client().get("/healthz")
-        assert r.status_code == 503
-        assert r.get_json() == {"status": "unavailable", "checks": {"database": "ok", "storage": "unreachable"}}
-    finally:
-        app.extensions["db"]["engine"].dispose()
-
-
-def test_healthz_with_unreachable_database(tmp_path):
-    """With a database that cannot be opened, /healthz answers 503 naming the database."""
-    app = _app(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}", STORAGE_BACKEND="local",
-               STORAGE_DIR=str(tmp_path / "storage"))
-    try:
-        r = app.test_client().get("/healthz")
-        assert r.status_code == 503
-        assert r.get_json()["checks"] == {"database": "unreachable", "storage": "ok"}
-    finally:
-        app.extensions["db"]["engine"].dispose()

@@ -217,6 +217,14 @@ def test_delete_of_missing_key_is_fine(storage: Storage) -> None:
     storage.delete("photos/never.jpg")
 
 
+def test_iter_keys_lists_every_object_once(storage: Storage) -> None:
+    """iter_keys() names each stored object, nested ones too, and nothing else (no temp or type files)."""
+    for key in ("photos/a.jpg", "photos/2026/b.thumb.jpg", "posters/p-1.png"):
+        storage.put(key, PHOTO, content_type="image/jpeg")
+    storage.delete("posters/p-1.png")
+    assert sorted(storage.iter_keys()) == ["photos/2026/b.thumb.jpg", "photos/a.jpg"]
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_unsafe_keys_are_refused(storage: Storage, key: str) -> None:
     """Keys with traversal, absolute paths, hidden segments or odd characters are refused."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from wechatpy.session.memorystorage import MemoryStorage
 
 from server.wechat import WeChat, WeChatError, WeChatUnavailable, wechat_from_config
 from tests.support.fake_wechat import FakeWeChat
@@ -121,6 +122,27 @@ def test_access_token_is_cached(fake, wechat):
         call["query"]["access_token"] for call in fake.requests if call["path"] != "/cgi-bin/token"
     }
     assert len(tokens) == 1
+
+
+def test_nodes_sharing_token_storage_fetch_one_token(fake):
+    """Two app nodes with one shared token storage (Redis in production) fetch one token between them."""
+    shared = MemoryStorage()
+    nodes = [WeChat(fake.appid, fake.secret, api_base=fake.url, timeout=5, token_storage=shared) for _ in range(2)]
+    for node in nodes:
+        node.msg_sec_check(openid="o-1", content="路面已经修好")
+    assert len(fake.calls("/cgi-bin/token")) == 1
+
+
+def test_node_renews_a_shared_token_close_to_expiry(fake):
+    """A node renews a shared token that another node fetched once it is within five minutes of expiring."""
+    shared = MemoryStorage()
+    first = WeChat(fake.appid, fake.secret, api_base=fake.url, timeout=5, token_storage=shared)
+    first.msg_sec_check(openid="o-1", content="好")
+    key = first._client.access_token_key
+    shared.set(f"{key}_expires_at", time.time() + 120)
+    second = WeChat(fake.appid, fake.secret, api_base=fake.url, timeout=5, token_storage=shared)
+    second.msg_sec_check(openid="o-1", content="好")
+    assert len(fake.calls("/cgi-bin/token")) == 2
 
 
 def test_concurrent_first_calls_fetch_one_token(fake, wechat):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from server import geo
 from server import photos as pipeline
 from server.errors import ApiError
+from server.metrics import PHOTOS
 from server.models import Photo, PhotoHashBand, User, utcnow
 from server.services import audit
 from server.services.common import wgs84_point
@@ -186,6 +187,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         raise ApiError("photo_not_uploaded", details={"photo_id": photo_id}) from None
     except StorageError as exc:
         current_app.logger.warning("storage unavailable while completing photo %s: %s", photo_id, exc)
+        PHOTOS.labels("storage_unavailable").inc()
         raise ApiError("storage_unavailable", details={"photo_id": photo_id}) from None
 
     photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
@@ -212,12 +214,14 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         "sha256": sha256, "preview_sha256": photo.preview_sha256, "flags": photo.flags,
         "duplicate_of": photo.duplicate_of_id})
     session.commit()
+    PHOTOS.labels("ready").inc()
     return photo
 
 
 def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoRejected) -> Photo:
     photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
-    if photo.status == "pending":
+    rejected_now = photo.status == "pending"
+    if rejected_now:
         try:
             storage().delete(photo.object_key)
         except StorageError:
@@ -226,6 +230,8 @@ def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoReje
         photo.completed_at = utcnow()
         audit.append(session, user, "photo.reject", "photo", photo.id, {"reason": exc.code})
     session.commit()
+    if rejected_now:
+        PHOTOS.labels("rejected").inc()
     if photo.status == "rejected":
         raise rejection(photo)
     return photo
