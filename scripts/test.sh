@@ -67,7 +67,9 @@ if [ $# -eq 0 ]; then
   js_status=$?
 fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
-"$PY" -m pytest "$@"
+# Several pytest processes (pytest-xdist): much of the time is spent waiting on MariaDB, S3 and
+# Chromium, so one more worker than cores keeps both cores busy. PYTEST_WORKERS=0 runs in one process.
+"$PY" -m pytest -n "${PYTEST_WORKERS:-3}" "$@"
 py_status=$?
 set -e
 [ $js_status -eq 0 ] || log "mini-program tests FAILED"
