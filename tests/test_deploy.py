@@ -168,7 +168,8 @@ def test_systemd_unit_migrates_before_serving():
 
 
 @pytest.mark.parametrize("unit", ["secretary-projects.service", "secretary-projects-backup.service",
-                                  "secretary-projects-backup.timer"])
+                                  "secretary-projects-backup.timer", "secretary-projects-reminders.service",
+                                  "secretary-projects-reminders.timer"])
 def test_systemd_units_parse(unit):
     """systemd-analyze finds nothing wrong with a unit besides programs not installed on this machine."""
     if not shutil.which("systemd-analyze"):
