@@ -101,37 +101,39 @@ def new_form_client_id(client) -> str:
 
 # ---- who reaches which page --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("who", "allowed", "refused"), [
-    ("secretary", ["/console/my-projects", "/console/my-projects/new"],
-     ["/console/applications", "/console/reports", "/console/projects", "/console/visits", "/console/users",
-      "/console/unit-projects"]),
-    ("unit1", ["/console/applications", "/console/unit-projects"],
-     ["/console/my-projects", "/console/reports", "/console/projects", "/console/visits"]),
-    ("leader", ["/console/applications", "/console/reports", "/console/projects"],
-     ["/console/my-projects", "/console/unit-projects"]),
-    ("reviewer1", ["/console/reports"], ["/console/applications", "/console/my-projects"]),
-    ("admin", ["/console/applications", "/console/reports", "/console/projects"], ["/console/my-projects/new"]),
-])
-def test_pages_by_role(console, lc, who, allowed, refused):
+# Per role: pages it opens, pages that answer 403.
+ROLE_PAGES = {
+    "secretary": (["/console/my-projects", "/console/my-projects/new"],
+                  ["/console/applications", "/console/reports", "/console/projects", "/console/visits",
+                   "/console/users", "/console/unit-projects"]),
+    "unit1": (["/console/applications", "/console/unit-projects"],
+              ["/console/my-projects", "/console/reports", "/console/projects", "/console/visits"]),
+    "leader": (["/console/applications", "/console/reports", "/console/projects"],
+               ["/console/my-projects", "/console/unit-projects"]),
+    "reviewer1": (["/console/reports"], ["/console/applications", "/console/my-projects"]),
+    "admin": (["/console/applications", "/console/reports", "/console/projects"], ["/console/my-projects/new"]),
+}
+
+
+def test_pages_by_role(console, lc):
     """Each role opens its own lifecycle pages and gets 403 on the others."""
-    client = console(who)
-    for path in allowed:
-        assert client.get(path).status_code == 200, path
-    for path in refused:
-        assert client.get(path).status_code == 403, path
+    for who, (allowed, refused) in ROLE_PAGES.items():
+        client = console(who)
+        for path in allowed:
+            assert client.get(path).status_code == 200, (who, path)
+        for path in refused:
+            assert client.get(path).status_code == 403, (who, path)
 
 
-@pytest.mark.parametrize(("who", "landing", "entries"), [
-    ("secretary", "/console/my-projects", ["我的项目"]),
-    ("unit1", "/console/applications", ["申报审核", "本单位项目"]),
-])
-def test_secretary_and_unit_reviewer_land_on_their_pages(console, lc, who, landing, entries):
+def test_secretary_and_unit_reviewer_land_on_their_pages(console, lc):
     """The console home sends them to their first page and the navigation holds only their entries."""
-    client = console(who)
-    r = client.get("/console/")
-    assert r.status_code == 302 and r.headers["Location"].endswith(landing)
-    nav = re.search(r"<nav>(.*?)</nav>", text_of(client.get(landing)), re.S).group(1)
-    assert re.findall(r">([^<>]+)</a>", nav) == entries
+    for who, landing, entries in (("secretary", "/console/my-projects", ["我的项目"]),
+                                  ("unit1", "/console/applications", ["申报审核", "本单位项目"])):
+        client = console(who)
+        r = client.get("/console/")
+        assert r.status_code == 302 and r.headers["Location"].endswith(landing), who
+        nav = re.search(r"<nav>(.*?)</nav>", text_of(client.get(landing)), re.S).group(1)
+        assert re.findall(r">([^<>]+)</a>", nav) == entries
 
 
 def test_lifecycle_page_renders_for_every_reader_in_scope(app, console, lc):
@@ -144,14 +146,16 @@ def test_lifecycle_page_renders_for_every_reader_in_scope(app, console, lc):
         assert "村集体年收入达到10万元" in page and "驻村工作队" in page and "成立合作社" in page
 
 
-def test_unit_reviewer_of_another_organization_gets_404(app, console, lc):
-    """unit2 (org2) cannot read or move org1's application, nor see it in its queue."""
+def test_readers_out_of_scope_get_404(app, console, lc):
+    """unit2 (org2) cannot read, move or list org1's application; a township reviewer cannot read it either."""
     pid = project_at(app, lc, "submitted")
     client = console("unit2")
     assert client.get(LC.format(pid)).status_code == 404
     assert post(client, MOVE.format(pid), action="unit_approve").status_code == 404
     assert f'data-project-id="{pid}"' not in text_of(client.get("/console/applications"))
     assert status_of(app, pid) == "submitted"
+    # Applications are the department's and the unit's business until approved.
+    assert console("reviewer1").get(LC.format(pid)).status_code == 404
 
 
 def test_secretary_sees_only_own_projects(app, console, lc):
@@ -163,12 +167,6 @@ def test_secretary_sees_only_own_projects(app, console, lc):
     assert client.get(f"/console/my-projects/{pid}").status_code == 404
     listed = re.findall(r'data-project-id="(\d+)"', text_of(client.get("/console/my-projects")))
     assert listed == [str(own)]
-
-
-def test_township_reviewer_does_not_see_applications(app, console, lc):
-    """A township reviewer reads a project only once it is approved, not while it is an application."""
-    pid = project_at(app, lc, "unit_reviewed")
-    assert console("reviewer1").get(LC.format(pid)).status_code == 404
 
 
 # ---- the queue ---------------------------------------------------------------------------------
@@ -210,7 +208,8 @@ def test_report_overview_filters_overdue_projects(app, console, lc):
 
 # ---- moves through the console -----------------------------------------------------------------
 
-@pytest.mark.parametrize(("start", "who", "action", "extra", "target"), [
+# (status the project starts at, who moves, move, form fields, status it ends at)
+MOVES = [
     ("draft", "secretary", "submit", {}, "submitted"),
     ("submitted", "secretary", "withdraw", {}, "draft"),
     ("submitted", "unit1", "unit_approve", {"opinion": "同意上报"}, "unit_reviewed"),
@@ -220,20 +219,23 @@ def test_report_overview_filters_overdue_projects(app, console, lc):
     ("unit_reviewed", "admin", "reject", {"opinion": "与往年项目重复"}, "rejected"),
     ("approved", "secretary", "start", {}, "in_progress"),
     ("in_progress", "admin", "close", {"opinion": "村班子调整,项目终止"}, "closed"),
-])
-def test_each_move_through_the_console_form(app, console, lc, start, who, action, extra, target):
-    """The form offered on the page makes the move: a review row, the new status and a redirect back."""
-    pid = project_at(app, lc, start)
-    client = console(who)
-    assert f'data-action="{action}"' in text_of(client.get(LC.format(pid)))
-    r = post(client, MOVE.format(pid), action=action, **extra)
-    assert r.status_code == 302, text_of(r)
-    assert reviews(app, pid)[-1] == (action, target)
-    with app.app_context():
-        last = db.session.scalars(select(ProjectReview).where(ProjectReview.project_id == pid)
-                                  .order_by(ProjectReview.id.desc())).first()
-        assert last.opinion == extra.get("opinion", "")
-        assert last.score == (88 if action == "approve" else None)
+]
+
+
+def test_each_move_through_the_console_form(app, console, lc):
+    """Every move's form offered on the page makes it: a review row with opinion and score, the new status."""
+    clients = {who: console(who) for who in ("secretary", "unit1", "admin")}
+    for start, who, action, extra, target in MOVES:
+        pid = project_at(app, lc, start)
+        assert f'data-action="{action}"' in text_of(clients[who].get(LC.format(pid))), action
+        r = post(clients[who], MOVE.format(pid), action=action, **extra)
+        assert r.status_code == 302, (action, text_of(r))
+        with app.app_context():
+            last = db.session.scalars(select(ProjectReview).where(ProjectReview.project_id == pid)
+                                      .order_by(ProjectReview.id.desc())).first()
+            assert (last.action, last.to_status, last.opinion, last.score) == (
+                action, target, extra.get("opinion", ""), 88 if action == "approve" else None)
+            assert db.session.get(Project, pid).status == target
 
 
 def test_page_offers_exactly_the_allowed_moves(app, console, lc):
@@ -262,20 +264,14 @@ def test_forbidden_move_shows_the_error_with_403(app, console, lc):
     assert status_of(app, pid) == "unit_reviewed"
 
 
-def test_return_without_a_reason_is_refused(app, console, lc):
-    """Returning an application needs a reason: 400, the message, and the status unchanged."""
-    pid = project_at(app, lc, "submitted")
-    r = post(console("unit1"), MOVE.format(pid), action="return", opinion="  ")
+def test_bad_move_input_is_refused(app, console, lc):
+    """A return without a reason and a score above 100 answer 400 with the message; the status stays."""
+    submitted, reviewed = project_at(app, lc, "submitted"), project_at(app, lc, "unit_reviewed")
+    r = post(console("unit1"), MOVE.format(submitted), action="return", opinion="  ")
     assert r.status_code == 400 and "请填写理由或意见" in text_of(r)
-    assert status_of(app, pid) == "submitted"
-
-
-def test_score_out_of_range_is_refused(app, console, lc):
-    """A pre-evaluation score above 100 is refused before anything is written."""
-    pid = project_at(app, lc, "unit_reviewed")
-    r = post(console("admin"), MOVE.format(pid), action="approve", score="120")
-    assert r.status_code == 400 and "预评分" in text_of(r)
-    assert status_of(app, pid) == "unit_reviewed"
+    r = post(console("admin"), MOVE.format(reviewed), action="approve", score="120")
+    assert r.status_code == 400 and "预评分应为 0 到 100 的整数" in text_of(r)
+    assert (status_of(app, submitted), status_of(app, reviewed)) == ("submitted", "unit_reviewed")
 
 
 def test_double_click_on_a_move_answers_as_a_retry(app, console, lc):
@@ -334,17 +330,18 @@ def test_observation_of_an_application_is_409(app, console, lc):
     assert r.status_code == 409 and "不能记录观摩" in text_of(r)
 
 
-@pytest.mark.parametrize(("rating", "status"), [("良好", "accepted"), ("不合格", "in_progress")])
-def test_acceptance_from_the_page(app, console, lc, rating, status):
+def test_acceptance_from_the_page(app, console, lc):
     """A passing acceptance moves the project to accepted; 不合格 keeps it running; both are recorded."""
-    pid = project_at(app, lc, "in_progress")
-    r = post(console("admin"), f"/console/projects/{pid}/acceptance", accepted_on="2026-12-20", rating=rating,
-             members="组织部、乡镇党委", opinion="按计划完成", outcomes="村集体增收12万元")
-    assert r.status_code == 302
-    assert status_of(app, pid) == status
-    with app.app_context():
-        record = db.session.scalars(select(ProjectAcceptance).where(ProjectAcceptance.project_id == pid)).one()
-        assert (record.rating, record.outcomes) == (rating, "村集体增收12万元")
+    client = console("admin")
+    for rating, status in (("良好", "accepted"), ("不合格", "in_progress")):
+        pid = project_at(app, lc, "in_progress")
+        r = post(client, f"/console/projects/{pid}/acceptance", accepted_on="2026-12-20", rating=rating,
+                 members="组织部、乡镇党委", opinion="按计划完成", outcomes="村集体增收12万元")
+        assert r.status_code == 302
+        assert status_of(app, pid) == status
+        with app.app_context():
+            record = db.session.scalars(select(ProjectAcceptance).where(ProjectAcceptance.project_id == pid)).one()
+            assert (record.rating, record.passed) == (rating, status == "accepted")
 
 
 def test_acceptance_needs_an_opinion(app, console, lc):
@@ -431,7 +428,7 @@ def test_incomplete_application_is_saved_but_not_submitted(app, console, lc):
 
 
 def test_secretary_edits_and_submits_a_returned_draft(app, console, lc):
-    """A draft opens in the form with its fields; saving and submitting sends it to the reporting unit."""
+    """A draft opens in the form with its fields; saving and submitting sends it on and closes the form."""
     pid = project_at(app, lc, "draft")
     client = console("secretary")
     page = text_of(client.get(f"/console/my-projects/{pid}"))
@@ -440,6 +437,9 @@ def test_secretary_edits_and_submits_a_returned_draft(app, console, lc):
     assert r.status_code == 302
     assert status_of(app, pid) == "submitted"
     assert "修改后的标题" in text_of(client.get(LC.format(pid)))
+    # Once submitted the form is closed: it leads back to the lifecycle page.
+    r = client.get(f"/console/my-projects/{pid}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(LC.format(pid))
 
 
 def test_secretary_cannot_apply_for_another_organization(app, console, lc):
@@ -451,13 +451,6 @@ def test_secretary_cannot_apply_for_another_organization(app, console, lc):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Project)
                                  .where(Project.applicant_id == lc.ids["secretary"])) == 0
-
-
-def test_submitted_application_is_no_longer_editable(app, console, lc):
-    """Opening the form of a submitted application leads back to its lifecycle page."""
-    pid = project_at(app, lc, "submitted")
-    r = console("secretary").get(f"/console/my-projects/{pid}")
-    assert r.status_code == 302 and r.headers["Location"].endswith(LC.format(pid))
 
 
 # ---- accounts of reporting units ---------------------------------------------------------------
