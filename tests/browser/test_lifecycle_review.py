@@ -20,7 +20,7 @@ def seeded(app, world):
         return build_lifecycle(world)
 
 
-def test_application_reviewed_and_approved_in_the_console(new_page, live_server, seeded):
+def test_application_reviewed_and_approved_in_the_console(new_page, live_server, seeded, artifacts_dir):
     """Secretary applies and submits; unit1 approves from its queue; admin approves with a score; /p/<id> is public."""
     secretary = new_page()
     login(secretary, live_server, "secretary", "secretary-password")
@@ -64,6 +64,11 @@ def test_application_reviewed_and_approved_in_the_console(new_page, live_server,
     assert "已立项" in admin.locator("h1").inner_text()
     history = admin.locator("#history").inner_text()
     assert "同意上报,目标明确" in history and "90" in history
+    # Keep the decided project's page (application, history, next moves) as a test artifact.
+    shot = artifacts_dir / "console-project-lifecycle.png"
+    shot.unlink(missing_ok=True)
+    admin.screenshot(path=str(shot), full_page=True)
+    assert shot.exists()
 
     public = new_page()
     assert public.goto(f"{live_server}/p/{project_id}").status == 200
