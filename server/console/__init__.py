@@ -13,11 +13,15 @@ console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder
 # that the signed-in user's roles do not reach, are left out.
 STAFF = ("admin", "leader", "reviewer")
 NAV = [
+    ("console.my_projects", "我的项目", ("secretary",)),
+    ("console.applications", "申报审核", ("admin", "leader", "unit_reviewer")),
+    ("console.unit_projects", "本单位项目", ("unit_reviewer",)),
     ("console.dashboard", "仪表盘", STAFF),
     ("console.visits", "暗访记录", STAFF),
     ("console.rectifications", "整改通知", STAFF),
     ("console.feedback_inbox", "群众反馈", STAFF),
     ("console.projects", "项目", STAFF),
+    ("console.report_overview", "项目月报", STAFF),
     ("console.places", "乡镇与村", STAFF),
     ("console.users", "人员与邀请码", STAFF),
     ("console.assignments", "督查任务", STAFF),
@@ -46,5 +50,5 @@ def _navigation():
 
 # Page modules register their routes on import.
 for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "cases",
-                "grading"):
+                "grading", "lifecycle"):
     importlib.import_module(f"server.console.{_module}")

@@ -25,7 +25,7 @@ from server.models import CONSOLE_ROLES, STAFF_ROLES, User
 from server.services import ratelimit, users
 
 ROLE_NAMES = {"admin": "管理员", "leader": "领导(只读)", "reviewer": "审核员", "unit_reviewer": "归口单位审核员",
-              "expert": "评审专家"}
+              "expert": "评审专家", "secretary": "项目书记"}
 # Five wrong passwords in 15 minutes lock the account (and the address) for the rest of the window.
 LOGIN_FAILURES = [(5, 900)]
 

@@ -67,7 +67,7 @@ PER_PAGE = 50
 
 ROLE_LABELS = {**ROLE_NAMES, "inspector": "督查人员", "secretary": "项目书记", "villager": "群众"}
 # Villagers register themselves through WeChat; the console creates everyone else.
-CREATABLE_ROLES = ("admin", "leader", "reviewer", "expert", "inspector", "secretary")
+CREATABLE_ROLES = ("admin", "leader", "reviewer", "unit_reviewer", "expert", "inspector", "secretary")
 ASSIGNMENT_STATUSES = {"open": "进行中", "closed": "已结束"}
 FIELD_LABELS = {"code": "编码", "username": "用户名"}
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
@@ -738,7 +738,8 @@ def _user_data(*, user: User | None) -> dict[str, Any]:
     if password and not username:
         raise _invalid("设置密码需要同时填写用户名(用于登录管理后台)", "password")
     data: dict[str, Any] = {"name": _text("name", "姓名", required=True), "roles": roles,
-                            "township_ids": _ids("township_ids"), "home_township_id": _id("home_township_id")}
+                            "township_ids": _ids("township_ids"), "home_township_id": _id("home_township_id"),
+                            "organization_ids": _ids("organization_ids")}
     if username:
         data["username"] = username
     if password:
@@ -763,7 +764,12 @@ def _users_page(status: int = 200, *, values: dict[str, Any] | None = None, erro
     return _render("users.html", status, users=items, total=total, page=_page(), per_page=PER_PAGE,
                    townships=townships, township_by_id={t.id: t for t in townships},
                    creatable_roles=CREATABLE_ROLES, filters={"role": role, "q": q}, now=utcnow(),
-                   values=values or {"roles": [], "township_ids": []}, error=error, china=public.CHINA)
+                   values=values or {"roles": [], "township_ids": [], "organization_ids": []}, error=error,
+                   china=public.CHINA, organizations=_all_organizations())
+
+
+def _all_organizations() -> list[Organization]:
+    return list(db.session.scalars(select(Organization).order_by(Organization.name)))
 
 
 def _invite_page(user: User, code: str):
@@ -787,7 +793,8 @@ def user_create():
         user, code = users.create_user(db.session, g.staff, _user_data(user=None))
     except ApiError as exc:
         db.session.rollback()
-        return _users_page(exc.status, values=_form_values("roles", "township_ids"), error=_message(exc))
+        return _users_page(exc.status, values=_form_values("roles", "township_ids", "organization_ids"),
+                           error=_message(exc))
     return _invite_page(user, code)
 
 
@@ -803,8 +810,8 @@ def user_edit(user_id: int):
         except ApiError as exc:
             db.session.rollback()
             return _render("user_edit.html", exc.status, user=user, townships=townships,
-                           creatable_roles=CREATABLE_ROLES, error=_message(exc),
-                           values=_form_values("roles", "township_ids"))
+                           organizations=_all_organizations(), creatable_roles=CREATABLE_ROLES, error=_message(exc),
+                           values=_form_values("roles", "township_ids", "organization_ids"))
         if user.id == g.staff.id:
             # A new password signs the account out everywhere, except here where it was set.
             session["v"] = user.token_version
@@ -812,9 +819,10 @@ def user_edit(user_id: int):
         return redirect(url_for("console.users"))
     values = {"username": user.username or "", "name": user.name, "roles": user.roles,
               "township_ids": [str(t.id) for t in user.townships],
-              "home_township_id": str(user.home_township_id or "")}
-    return _render("user_edit.html", user=user, townships=townships, creatable_roles=CREATABLE_ROLES,
-                   values=values)
+              "home_township_id": str(user.home_township_id or ""),
+              "organization_ids": [str(o.id) for o in user.organizations]}
+    return _render("user_edit.html", user=user, townships=townships, organizations=_all_organizations(),
+                   creatable_roles=CREATABLE_ROLES, values=values)
 
 
 @console_bp.post("/users/<int:user_id>/invite")
