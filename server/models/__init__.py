@@ -54,6 +54,10 @@ from server.models.review import (
     RectificationOrder,
     ReviewDecision,
 )
+from server.models.rounds import (
+    ROUND_STATUSES,
+    InspectionRound,
+)
 from server.models.visits import (
     Assignment,
     CheckIn,
@@ -80,6 +84,7 @@ __all__ = [
     "FEEDBACK_STATUSES",
     "Feedback",
     "FeedbackReply",
+    "InspectionRound",
     "Interview",
     "Organization",
     "Photo",
@@ -88,6 +93,7 @@ __all__ = [
     "ProjectUpdate",
     "RECTIFICATION_STATUSES",
     "ROLES",
+    "ROUND_STATUSES",
     "RateEvent",
     "RectificationOrder",
     "ReviewDecision",
