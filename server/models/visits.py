@@ -13,8 +13,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
-    text,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
