@@ -21,6 +21,7 @@ NAV = [
     ("console.places", "乡镇与村", STAFF),
     ("console.users", "人员与邀请码", STAFF),
     ("console.assignments", "督查任务", STAFF),
+    ("console.rounds", "双随机抽查", STAFF),
 ]
 
 
@@ -41,5 +42,5 @@ def _navigation():
 
 
 # Page modules register their routes on import.
-for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports"):
+for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "rounds"):
     importlib.import_module(f"server.console.{_module}")

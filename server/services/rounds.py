@@ -306,6 +306,17 @@ def assignments_of(session: Session, r: InspectionRound) -> list[Assignment]:
     return list(session.scalars(select(Assignment).where(Assignment.round_id == r.id).order_by(Assignment.id)))
 
 
+def site_key(a: Assignment) -> str:
+    """The draw's key of a drawn assignment's place (as in the candidates of the inputs)."""
+    return f"p{a.project_id}-v{a.village_id}" if a.village_id else f"p{a.project_id}-s{a.project.site_id}"
+
+
+def allocation_named(r: InspectionRound) -> list[tuple[str, int]]:
+    """(township name, sites) of a drawn round's allocation."""
+    names = {draw.stratum(c): c["township"] for c in (r.inputs or {}).get("candidates", [])}
+    return [(names.get(k) or "未定乡镇", n) for k, n in (r.result or {}).get("allocation", {}).items() if n]
+
+
 def candidate_count(session: Session, r: InspectionRound) -> int:
     """How many places the round's filters give now (for a draft's page)."""
     return len(candidates(session, r.filters or {}))
