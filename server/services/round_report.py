@@ -117,7 +117,7 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
     visit_ids = [v.id for v in submitted.values()] or [-1]
     orders = [(o, o_title) for o, o_title in session.execute(
         select(RectificationOrder, Project.title).join(Project, Project.id == RectificationOrder.project_id)
-        .where(RectificationOrder.visit_id.in_(visit_ids)).order_by(RectificationOrder.id)).tuples()]
+        .where(RectificationOrder.visit_id.in_(visit_ids)).order_by(RectificationOrder.id))]
     return RoundReport(r, sites, orders, rectification.today_china())
 
 

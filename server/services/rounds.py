@@ -152,7 +152,7 @@ def candidates(session: Session, filters: dict[str, Any]) -> list[dict[str, Any]
     if filters.get("domain"):
         stmt = stmt.where(Project.domain == filters["domain"])
     towns = set(filters.get("township_ids") or [])
-    names = dict(session.execute(select(Township.id, Township.name)).tuples().all())
+    names = {t_id: name for t_id, name in session.execute(select(Township.id, Township.name))}
     out = []
     for p in session.scalars(stmt):
         places: list[tuple[str, Village | Site]] = [("v", v) for v in sorted(p.villages, key=lambda v: v.id)]
