@@ -198,6 +198,24 @@ def test_public_round_before_close_shows_hash_and_counts_but_no_villages(app, wo
         assert name not in text
 
 
+def test_round_list_before_close_names_no_village(app, world, client):
+    """The public list of rounds shows the hash of a running round and no place."""
+    rid = drawn_round(app, world)
+    body = client.get("/api/v1/public/rounds")
+    assert [i["id"] for i in body.get_json()["items"]] == [rid]
+    assert not any(name in body.get_data(as_text=True) for name in ("江南村", "大栗村", "蜜柚", "旱厕"))
+
+
+def test_public_record_names_no_person(app, world, client):
+    """Even after close, inspectors appear by id and home township only, never by name or username."""
+    rid = drawn_round(app, world)
+    step(app, world, rid, "close")
+    texts = [client.get(f"/api/v1/public/rounds/{rid}{tail}").get_data(as_text=True) for tail in ("", "/record")]
+    texts.append(client.get("/api/v1/public/rounds").get_data(as_text=True))
+    for text in texts:
+        assert [n for n in ("insp_d", "insp_e", "管理员", "admin") if n in text] == []
+
+
 def test_the_record_is_withheld_until_close(app, world, client):
     """GET …/record is 409 while the round runs."""
     rid = drawn_round(app, world)
