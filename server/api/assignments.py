@@ -12,7 +12,7 @@ from server.services import assignments
 from server.services.projects import place_of
 
 
-@endpoint("/assignments", "GET", summary="Open assignments of the caller's teams (place with a GCJ-02 point)",
+@endpoint("/assignments", "GET", summary="Open assignments of the caller's teams (place with a GCJ-02 point; drawn ones sealed until check-in)",
           tag="visits", roles=("inspector",),
           response=obj({"items": {"type": "array", "items": {"type": "object"}}}), errors=(401, 403))
 def my_assignments(user):
@@ -21,6 +21,8 @@ def my_assignments(user):
     if items:
         for v in db.session.scalars(select(Visit).where(Visit.assignment_id.in_(list(visits))).order_by(Visit.id)):
             visits[v.assignment_id].append({"id": v.id, "status": v.status, "client_id": v.client_id})
+    opened = assignments.unsealed_assignment_ids(db.session, [a.id for a in items if a.origin == "drawn"])
     return {"items": [
-        {**serialize.assignment(a, place_of(db.session, a)), "visits": visits[a.id]} for a in items
+        {**serialize.assignment(a, place_of(db.session, a), sealed=assignments.is_sealed(a, a.id in opened)),
+         "visits": visits[a.id]} for a in items
     ]}

@@ -8,8 +8,9 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import CLIENT_ID, ID, PAGE_QUERY, SENT_AT, obj, page_of
 from server.db import db
+from server.errors import ApiError
 from server.models import FEEDBACK_CATEGORIES, FEEDBACK_RATINGS, FEEDBACK_STATUSES
-from server.services import feedback, public
+from server.services import feedback, public, rounds
 
 ANY_USER: tuple[str, ...] = ()
 
@@ -73,3 +74,41 @@ def my_feedback(user, query):
     replies, pics = feedback.replies_of(db.session, ids), feedback.photos_of(db.session, ids)
     return {"items": [serialize.feedback_for_author(f, replies[f.id], pics[f.id]) for f in items],
             "page": query["page"], "per_page": query["per_page"], "total": total}
+
+
+# ---- random inspection rounds (双随机) -------------------------------------------------------
+
+ROUND_SUMMARY = obj({
+    "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string"},
+    "status_label": {"type": "string"}, "input_hash": {"type": ["string", "null"]},
+    "frozen_at": {"type": ["string", "null"]}, "drawn_at": {"type": ["string", "null"]},
+    "closed_at": {"type": ["string", "null"]}, "counts": {"type": "object"},
+    "public_value": {"type": ["string", "null"]},
+    "record": {"type": ["object", "null"], "description": "the full record, only once the round is closed"},
+})
+
+
+@endpoint("/public/rounds", "GET", summary="Published random inspection rounds: input hashes and counts",
+          tag="public", auth=False, response=obj({"items": {"type": "array", "items": ROUND_SUMMARY}}))
+def public_rounds():
+    return {"items": [{**rounds.public_summary(r), "record": None} for r in rounds.public_rounds(db.session)]}
+
+
+@endpoint("/public/rounds/<int:round_id>", "GET",
+          summary="A round's input hash published before the draw; no villages named until it closes",
+          tag="public", auth=False, response=ROUND_SUMMARY, errors=(404,))
+def public_round(round_id):
+    return rounds.public_summary(rounds.public_round(db.session, round_id))
+
+
+@endpoint("/public/rounds/<int:round_id>/record", "GET",
+          summary="A closed round's full draw record, to replay with scripts/verify_draw.py",
+          tag="public", auth=False, errors=(404, 409),
+          response=obj({"format": {"type": "string"}, "inputs": {"type": "object"},
+                        "input_hash": {"type": "string"}, "public_value": {"type": "string"},
+                        "seed": {"type": "string"}, "result": {"type": "object"}}))
+def public_round_record(round_id):
+    r = rounds.public_round(db.session, round_id)
+    if r.status != "closed":
+        raise ApiError("conflict", "该轮次尚未结束,完整抽取记录在结束后公布", {"status": r.status})
+    return rounds.record(r)

@@ -95,8 +95,11 @@ def project(p: Project) -> dict[str, Any]:
     }
 
 
-def assignment(a: Assignment, place) -> dict[str, Any]:
-    """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation)."""
+def assignment(a: Assignment, place, *, sealed: bool = False) -> dict[str, Any]:
+    """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation).
+
+    `sealed` hides the check items of a drawn assignment, telling only how many there are.
+    """
     return {
         "id": a.id, "status": a.status, "due_date": a.due_date.isoformat() if a.due_date else None,
         "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
@@ -106,7 +109,9 @@ def assignment(a: Assignment, place) -> dict[str, Any]:
             "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
             "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
         },
-        "check_items": a.check_items,
+        "check_items": [] if sealed else a.check_items,
+        "check_items_sealed": sealed, "check_items_count": len(a.check_items or []),
+        "origin": a.origin, "round_id": a.round_id,
         "inspectors": [{"id": m.id, "name": m.name} for m in a.members],
     }
 

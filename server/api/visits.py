@@ -18,7 +18,7 @@ from server.api.schemas import (
 )
 from server.db import db
 from server.models import CHECK_RESULTS, SATISFACTION
-from server.services import photos, review, visits
+from server.services import assignments, photos, review, visits
 from server.services.projects import place_of
 
 INSPECTOR = ("inspector",)
@@ -122,9 +122,12 @@ def get_visit(user, visit_id):
     visit = visits.visit_for(db.session, user, visit_id, write=False)
     rec = visits.visit_records(db.session, visit)
     latest = rec["checklists"][-1] if rec["checklists"] else None
+    # The team reads sealed items only once this visit has a check-in inside the geofence.
+    sealed = assignments.is_member(visit.assignment, user) and assignments.is_sealed(
+        visit.assignment, any(c.within_geofence for c in rec["checkins"]))
     return {
         **serialize.visit_summary(visit, rec["flags"]),
-        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment)),
+        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed),
         "checkins": [serialize.checkin(c) for c in rec["checkins"]],
         "photos": [serialize.photo(p, photos.urls(p)) for p in rec["photos"]],
         "photos_waiting": [{"id": p.id, "client_id": p.client_id} for p in rec["photos"] if p.status == "pending"],

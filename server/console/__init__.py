@@ -25,6 +25,7 @@ NAV = [
     ("console.places", "乡镇与村", STAFF),
     ("console.users", "人员与邀请码", STAFF),
     ("console.assignments", "督查任务", STAFF),
+    ("console.rounds", "双随机抽查", STAFF),
     ("console.cases", "案例集", ("admin", "leader")),
     # Grading is the department's own business: reviewers have no part in it.
     ("console.grading", "评分与考核", ("admin", "leader")),
@@ -50,5 +51,5 @@ def _navigation():
 
 # Page modules register their routes on import.
 for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "cases",
-                "grading", "lifecycle"):
+                "grading", "lifecycle", "rounds"):
     importlib.import_module(f"server.console.{_module}")

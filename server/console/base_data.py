@@ -45,6 +45,7 @@ from server.models import (
     DOMAINS,
     PROJECT_STATUSES,
     Assignment,
+    InspectionRound,
     Organization,
     Project,
     ProjectUpdate,
@@ -909,7 +910,10 @@ def _assignments_page(status: int = 200, *, values: dict[str, Any] | None = None
     project_id, state = _arg_id("project_id"), request.args.get("status", "")
     stmt = select(Assignment).order_by(Assignment.id.desc())
     if not g.staff.has_role(*PLAN_READERS):
-        stmt = stmt.where(Assignment.status == "closed", _in_townships([t.id for t in g.staff.townships]))
+        stmt = stmt.where(Assignment.status == "closed", _in_townships([t.id for t in g.staff.townships]),
+                          # A drawn assignment stays hidden until its whole round is closed and published.
+                          or_(Assignment.round_id.is_(None), Assignment.round_id.in_(
+                              select(InspectionRound.id).where(InspectionRound.status == "closed"))))
     if project_id:
         stmt = stmt.where(Assignment.project_id == project_id)
     if state in ASSIGNMENT_STATUSES:
@@ -965,11 +969,14 @@ def assignment_edit(assignment_id: int):
             status = request.form.get("status", "")
             if status not in ASSIGNMENT_STATUSES:
                 raise _invalid("请选择任务状态", "status")
-            data: dict[str, Any] = {"inspector_ids": _inspector_ids(), "due_date": _due_date(), "status": status}
-            items = _lines("check_items", "督查事项", max_items=50)
-            # Items are frozen once a visit started; sending them unchanged must not trip that rule.
-            if items != list(assignment.check_items or []):
-                data["check_items"] = items
+            data: dict[str, Any] = {"due_date": _due_date(), "status": status}
+            # A drawn assignment's team and items are the published draw's: only date and status change.
+            if assignment.origin != "drawn":
+                data["inspector_ids"] = _inspector_ids()
+                items = _lines("check_items", "督查事项", max_items=50)
+                # Items are frozen once a visit started; sending them unchanged must not trip that rule.
+                if items != list(assignment.check_items or []):
+                    data["check_items"] = items
             assignments.update_assignment(db.session, g.staff, assignment_id, data)
         except ApiError as exc:
             db.session.rollback()

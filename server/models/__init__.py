@@ -83,6 +83,10 @@ from server.models.review import (
     RectificationOrder,
     ReviewDecision,
 )
+from server.models.rounds import (
+    ROUND_STATUSES,
+    InspectionRound,
+)
 from server.models.visits import (
     Assignment,
     CheckIn,
@@ -128,6 +132,7 @@ __all__ = [
     "GradingEntry",
     "GradingScore",
     "GradingSession",
+    "InspectionRound",
     "Interview",
     "Organization",
     "PanelSeat",
@@ -140,6 +145,7 @@ __all__ = [
     "QUOTA_MODES",
     "RECTIFICATION_STATUSES",
     "ROLES",
+    "ROUND_STATUSES",
     "RateEvent",
     "RectificationOrder",
     "ReviewDecision",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +40,9 @@ class Assignment(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     check_items: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # "manual" (sent by staff) or "drawn" (made by a round's draw: sealed items, team-only).
+    origin: Mapped[str] = mapped_column(String(8), default="manual", server_default=text("'manual'"))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_rounds.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Assignment, Project, User, Village, Visit, assignment_members
+from server.models import Assignment, CheckIn, Project, User, Village, Visit, assignment_members
 from server.services import audit
 from server.services.common import get_or_404
 from server.services.projects import place_of
@@ -71,6 +71,10 @@ def create_assignment(session: Session, actor: User, data: dict[str, Any]) -> As
 def update_assignment(session: Session, actor: User, assignment_id: int, data: dict[str, Any]) -> Assignment:
     """Edit the team, items, due date or status; items are fixed once a visit has started."""
     a = get_or_404(session, Assignment, assignment_id, "督查任务")
+    if a.origin == "drawn" and ("check_items" in data or "inspector_ids" in data):
+        # The published draw fixed the team and the items; changing them would falsify the record.
+        raise ApiError("conflict", "抽签产生的督查任务不能修改督查组成员或督查事项",
+                       {"reason": "drawn", "round_id": a.round_id})
     started = session.scalar(select(Visit.id).where(Visit.assignment_id == a.id).limit(1)) is not None
     if "check_items" in data:
         if started:
@@ -102,3 +106,25 @@ def open_assignments_for(session: Session, user: User) -> list[Assignment]:
 def is_member(assignment: Assignment, user: User) -> bool:
     """True when the user is on the assignment's team."""
     return any(m.id == user.id for m in assignment.members)
+
+
+def unsealed_visit_ids(session: Session, visit_ids: list[int]) -> set[int]:
+    """The visits with a stored check-in inside the geofence: there sealed items are opened."""
+    if not visit_ids:
+        return set()
+    return set(session.scalars(select(CheckIn.visit_id).where(
+        CheckIn.visit_id.in_(visit_ids), CheckIn.within_geofence.is_(True)).distinct()))
+
+
+def unsealed_assignment_ids(session: Session, assignment_ids: list[int]) -> set[int]:
+    """The assignments one of whose visits has a check-in inside the geofence."""
+    if not assignment_ids:
+        return set()
+    return set(session.scalars(
+        select(Visit.assignment_id).join(CheckIn, CheckIn.visit_id == Visit.id)
+        .where(Visit.assignment_id.in_(assignment_ids), CheckIn.within_geofence.is_(True)).distinct()))
+
+
+def is_sealed(assignment: Assignment, opened: bool) -> bool:
+    """Drawn assignments keep their check items sealed (暗访) until an in-geofence check-in."""
+    return assignment.origin == "drawn" and not opened

@@ -24,7 +24,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos
-from server.services.assignments import is_member
+from server.services.assignments import is_member, is_sealed, unsealed_visit_ids
 from server.services.common import paginate, wgs84_point
 from server.services.projects import place_of
 from server.timefmt import parse_datetime
@@ -233,6 +233,9 @@ def put_checklist(session: Session, user: User, visit_id: int, body: dict[str, A
 
     def create() -> ChecklistResult:
         ensure_open(visit)
+        if is_sealed(visit.assignment, visit.id in unsealed_visit_ids(session, [visit.id])):
+            raise ApiError("conflict", "督查事项尚未开启:请先在村庄范围内完成定位签到,再填写督查事项",
+                           {"reason": "sealed", "visit_id": visit.id})
         allowed = visit.assignment.check_items
         names = [i["item"] for i in body["items"]]
         if len(set(names)) != len(names):

@@ -1,7 +1,7 @@
 """grading sessions, panels, scores, deductions, warnings, notices
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-22 07:22:52.032350
 """
 
@@ -11,7 +11,7 @@ import server.models
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

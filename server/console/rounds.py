@@ -1,0 +1,190 @@
+"""Random inspection rounds (双随机): define, freeze, draw, close, and the round's notice and workbook.
+
+Admins act; leaders and reviewers read. Which villages were drawn, and who goes where, is
+upcoming unannounced work: before a round closes only admins and leaders (PLAN_READERS)
+see the result, as with the assignments list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from server.console import console_bp
+from server.console.auth import staff_required
+from server.console.base_data import PLAN_READERS
+from server.console.exports import _send
+from server.db import db
+from server.errors import ApiError
+from server.models import DOMAINS, ROUND_STATUSES, InspectionRound, Township, User, UserRole
+from server.services import round_report, rounds
+from server.services.review import CHINA
+
+WRITE = ("admin",)
+
+
+def _inspectors() -> list[User]:
+    stmt = (select(User).where(User.active.is_(True), User.id.in_(
+        select(UserRole.user_id).where(UserRole.role == "inspector"))).order_by(User.name))
+    return list(db.session.scalars(stmt))
+
+
+def _townships() -> list[Township]:
+    return list(db.session.scalars(select(Township).order_by(Township.code)))
+
+
+def _number(name: str) -> int | None:
+    raw = request.form.get(name, "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _form_data() -> dict[str, Any]:
+    """The round form as the service's input (the service checks every value)."""
+    year = _number("year")
+    return {
+        "name": request.form.get("name", ""),
+        "groups": _number("groups"), "sites_per_group": _number("sites_per_group"),
+        "team_size": _number("team_size"), "items_per_visit": _number("items_per_visit"),
+        "check_items": request.form.get("check_items", "").splitlines(),
+        "inspector_ids": [int(i) for i in request.form.getlist("inspector_ids") if i.isdigit()],
+        "due_date": request.form.get("due_date", "").strip() or None,
+        "filters": {"township_ids": [int(i) for i in request.form.getlist("township_ids") if i.isdigit()],
+                    "year": year, "domain": request.form.get("domain") or None},
+    }
+
+
+def _form_values(r: InspectionRound | None = None) -> dict[str, Any]:
+    """What the form shows: the posted fields after an error, else the round's settings."""
+    if request.method == "POST":
+        return {**request.form.to_dict(), "inspector_ids": request.form.getlist("inspector_ids"),
+                "township_ids": request.form.getlist("township_ids")}
+    if r is None:
+        return {"team_size": "2", "groups": "2", "sites_per_group": "3", "items_per_visit": "3",
+                "inspector_ids": [], "township_ids": []}
+    f = r.filters or {}
+    return {"name": r.name, "groups": r.groups, "sites_per_group": r.sites_per_group, "team_size": r.team_size,
+            "items_per_visit": r.items_per_visit, "check_items": "\n".join(r.check_items),
+            "inspector_ids": [str(i) for i in r.inspector_ids], "township_ids": [str(i) for i in f.get("township_ids", [])],
+            "year": f.get("year") or "", "domain": f.get("domain") or "",
+            "due_date": r.due_date.isoformat() if r.due_date else ""}
+
+
+def _error_text(exc: ApiError) -> str:
+    ids = exc.details.get("inspector_ids")
+    if isinstance(ids, list) and ids:
+        names = db.session.scalars(select(User.name).where(User.id.in_(ids))).all()
+        return f"{exc.message}:{'、'.join(names)}"
+    return exc.message
+
+
+def _form_context() -> dict[str, Any]:
+    return {"inspectors": _inspectors(), "townships": _townships(), "domains": DOMAINS,
+            "township_by_id": {t.id: t for t in _townships()}}
+
+
+def _list_page(status: int = 200, error: str | None = None):
+    return render_template(
+        "console/rounds/list.html", rounds=rounds.list_rounds(db.session), statuses=ROUND_STATUSES,
+        can_edit=g.staff.has_role(*WRITE), values=_form_values(), error=error, china=CHINA, **_form_context(),
+    ), status
+
+
+@console_bp.get("/rounds", endpoint="rounds")
+@staff_required()
+def rounds_list():
+    """The rounds, newest first; admins define a new one here."""
+    return _list_page()
+
+
+@console_bp.post("/rounds")
+@staff_required(*WRITE)
+def round_create():
+    """Define a round in draft."""
+    try:
+        r = rounds.create_round(db.session, g.staff, _form_data())
+    except ApiError as exc:
+        db.session.rollback()
+        return _list_page(exc.status, _error_text(exc))
+    flash(f"已创建抽查轮次:{r.name}(草稿,冻结前可修改)")
+    return redirect(url_for("console.round_detail", round_id=r.id))
+
+
+def _detail_page(r: InspectionRound, status: int = 200, error: str | None = None):
+    sees_result = r.status == "closed" or g.staff.has_role(*PLAN_READERS)
+    drawn = rounds.assignments_of(db.session, r) if sees_result and r.status in ("drawn", "closed") else []
+    by_key = {c["key"]: c for c in (r.inputs or {}).get("candidates", [])}
+    names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(r.inspector_ids or [-1])))}
+    return render_template(
+        "console/rounds/detail.html", round=r, statuses=ROUND_STATUSES, can_edit=g.staff.has_role(*WRITE),
+        sees_result=sees_result, drawn={rounds.site_key(a): a for a in drawn}, by_key=by_key,
+        allocation=rounds.allocation_named(r), names=names, error=error,
+        candidate_count=rounds.candidate_count(db.session, r) if r.status == "draft" else None,
+        summary=rounds.public_summary(r), values=_form_values(r), china=CHINA, **_form_context(),
+    ), status
+
+
+@console_bp.route("/rounds/<int:round_id>", methods=["GET", "POST"])
+@staff_required()
+def round_detail(round_id: int):
+    """A round: settings, the published hash, the result (for plan readers), the next step; drafts are edited here."""
+    r = rounds.get_round(db.session, round_id)
+    if request.method == "POST":
+        if not g.staff.has_role(*WRITE):
+            abort(403)
+        try:
+            rounds.update_round(db.session, g.staff, round_id, _form_data())
+        except ApiError as exc:
+            db.session.rollback()
+            return _detail_page(rounds.get_round(db.session, round_id), exc.status, _error_text(exc))
+        flash("已保存轮次设置")
+        return redirect(url_for("console.round_detail", round_id=round_id))
+    return _detail_page(r)
+
+
+def _step(round_id: int, action, done: str):
+    try:
+        action()
+    except ApiError as exc:
+        db.session.rollback()
+        return _detail_page(rounds.get_round(db.session, round_id), exc.status, _error_text(exc))
+    flash(done)
+    return redirect(url_for("console.round_detail", round_id=round_id))
+
+
+@console_bp.post("/rounds/<int:round_id>/freeze")
+@staff_required(*WRITE)
+def round_freeze(round_id: int):
+    """Fix the candidates, pool and items, and publish their hash."""
+    return _step(round_id, lambda: rounds.freeze(db.session, g.staff, round_id), "已冻结,输入哈希已公布")
+
+
+@console_bp.post("/rounds/<int:round_id>/draw")
+@staff_required(*WRITE)
+def round_draw(round_id: int):
+    """Enter the public value and draw: the drawn assignments go to their teams."""
+    value = request.form.get("public_value", "")
+    return _step(round_id, lambda: rounds.run_draw(db.session, g.staff, round_id, value),
+                 "已完成抽取,督查任务已派给各督查组")
+
+
+@console_bp.post("/rounds/<int:round_id>/close")
+@staff_required(*WRITE)
+def round_close(round_id: int):
+    """End the round and publish its full record."""
+    return _step(round_id, lambda: rounds.close(db.session, g.staff, round_id), "轮次已结束,完整抽取记录已公开")
+
+
+@console_bp.get("/rounds/<int:round_id>/notice.docx")
+@staff_required()
+def round_notice(round_id: int):
+    """The round's notice (通报) as DOCX, once it is closed."""
+    return _send(round_report.notice_docx(db.session, g.staff, rounds.get_round(db.session, round_id)))
+
+
+@console_bp.get("/rounds/<int:round_id>/round.xlsx")
+@staff_required()
+def round_xlsx(round_id: int):
+    """The round's drawn sites, findings and orders as XLSX, once it is closed."""
+    return _send(round_report.round_workbook(db.session, g.staff, rounds.get_round(db.session, round_id)))

@@ -1,0 +1,221 @@
+"""A closed round's notice (通报) as DOCX and its workbook as XLSX.
+
+Both read one `RoundReport`: coverage (drawn sites against visited ones, by township),
+findings (failed check items and integrity flags of submitted visits), the rectification
+orders issued from those visits, and what is still outstanding. Like the other exports they
+carry no personal data from interviews, and every download is in the audit log.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from docx import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
+from docx.shared import Pt
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.console.flags import label as flag_label
+from server.errors import ApiError
+from server.models import (
+    RECTIFICATION_STATUSES,
+    InspectionRound,
+    Project,
+    RectificationOrder,
+    User,
+    Visit,
+    utcnow,
+)
+from server.services import audit, rectification, rounds, visits
+from server.services.exports import Download, _finish, _Sheet, _xlsx
+from server.services.projects import place_of
+from server.services.review import CHINA
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@dataclass
+class Site:
+    """One drawn site: where, which project, which team, what became of it."""
+
+    assignment_id: int
+    group: int
+    township: str
+    place: str
+    project: str
+    team: str
+    check_items: list[str]
+    visit: Visit | None = None
+    failed: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RoundReport:
+    """Everything the notice and the workbook say about a round."""
+
+    round: InspectionRound
+    sites: list[Site]
+    orders: list[tuple[RectificationOrder, str]]  # (order, project title)
+    today: date
+
+    def coverage(self) -> list[tuple[str, int, int]]:
+        """(township, drawn, visited) per township, in name order."""
+        drawn: dict[str, int] = defaultdict(int)
+        done: dict[str, int] = defaultdict(int)
+        for s in self.sites:
+            drawn[s.township] += 1
+            done[s.township] += s.visit is not None
+        return [(t, drawn[t], done[t]) for t in sorted(drawn)]
+
+    def findings(self) -> list[Site]:
+        """Visited sites with failed items or flags."""
+        return [s for s in self.sites if s.visit is not None and (s.failed or s.flags)]
+
+    def unvisited(self) -> list[Site]:
+        """Drawn sites without a submitted visit."""
+        return [s for s in self.sites if s.visit is None]
+
+    def open_orders(self) -> list[tuple[RectificationOrder, str]]:
+        """Orders not yet verified or closed, overdue ones first."""
+        still = [(o, t) for o, t in self.orders if o.status in rectification.OPEN_STATUSES]
+        return sorted(still, key=lambda pair: (not rectification.is_overdue(pair[0], self.today), pair[0].deadline))
+
+
+def _group_of(r: InspectionRound) -> dict[str, int]:
+    return {s["key"]: g["no"] for g in (r.result or {}).get("groups", []) for s in g["sites"]}
+
+
+def build(session: Session, r: InspectionRound) -> RoundReport:
+    """Collect the report of a closed round."""
+    if r.status != "closed":
+        raise ApiError("conflict", "轮次结束后才能生成通报", {"status": r.status})
+    groups = _group_of(r)
+    assignments = rounds.assignments_of(session, r)
+    submitted: dict[int, Visit] = {}
+    for v in session.scalars(select(Visit).where(Visit.assignment_id.in_([a.id for a in assignments] or [-1]),
+                                                 Visit.status == "submitted").order_by(Visit.id)):
+        submitted.setdefault(v.assignment_id, v)
+    flags = visits.flags_by_visit(session, [v.id for v in submitted.values()])
+    sites = []
+    for a in assignments:
+        place = place_of(session, a)
+        visit = submitted.get(a.id)
+        sites.append(Site(
+            assignment_id=a.id, group=groups.get(rounds.site_key(a), 0), township=place.township_name or "(未定乡镇)",
+            place=place.name, project=a.project.title, team="、".join(m.name for m in a.members),
+            check_items=list(a.check_items), visit=visit,
+            failed=rectification.findings_of(session, visit) if visit else [],
+            flags=[flag_label(f) for f in flags.get(visit.id, [])] if visit else [],
+        ))
+    visit_ids = [v.id for v in submitted.values()] or [-1]
+    orders = [(o, o_title) for o, o_title in session.execute(
+        select(RectificationOrder, Project.title).join(Project, Project.id == RectificationOrder.project_id)
+        .where(RectificationOrder.visit_id.in_(visit_ids)).order_by(RectificationOrder.id))]
+    return RoundReport(r, sites, orders, rectification.today_china())
+
+
+def _day(value: datetime | None) -> str:
+    return value.astimezone(CHINA).strftime("%Y年%m月%d日") if value else ""
+
+
+def _order_state(o: RectificationOrder, today: date) -> str:
+    late = rectification.is_overdue(o, today)
+    return RECTIFICATION_STATUSES.get(o.status, o.status) + (f"(逾期 {rectification.days_overdue(o, today)} 天)"
+                                                              if late else "")
+
+
+# ---- the notice (DOCX) ----------------------------------------------------------------------
+
+def _table(doc, header: list[str], rows: list[list[str]]) -> None:
+    table = doc.add_table(rows=1, cols=len(header))
+    table.style = "Table Grid"
+    for cell, text in zip(table.rows[0].cells, header, strict=True):
+        cell.text = text
+        cell.paragraphs[0].runs[0].bold = True
+    for row in rows:
+        for cell, text in zip(table.add_row().cells, row, strict=True):
+            cell.text = str(text)
+
+
+def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
+    """The round's notice (通报) as a Word document; the download is audited."""
+    rep = build(session, r)
+    doc = Document()
+    normal = doc.styles["Normal"]
+    normal.font.name, normal.font.size = "宋体", Pt(11)
+    normal.element.rPr.rFonts.set(qn("w:eastAsia"), "宋体")  # Word needs the East Asian font named apart
+    title = doc.add_heading(f"关于「{r.name}」随机督查情况的通报", level=1)
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    total, visited = len(rep.sites), sum(s.visit is not None for s in rep.sites)
+    doc.add_paragraph(
+        f"按照“随机选取督查地点、随机确定督查事项”的要求,本轮于{_day(r.frozen_at)}冻结候选名单并公布输入哈希,"
+        f"{_day(r.drawn_at)}以公开随机数“{r.public_value}”抽取 {total} 个点位,由 {r.groups} 个督查组"
+        f"(每组 {r.team_size} 人,回避本人所在乡镇)开展暗访,每个点位随机确定 {r.items_per_visit} 项督查事项,"
+        f"{_day(r.closed_at)}结束。现将有关情况通报如下。")
+    doc.add_heading("一、覆盖情况", level=2)
+    doc.add_paragraph(f"共抽取 {total} 个点位,已完成暗访 {visited} 个"
+                      f"({visited * 100 // total if total else 0}%)。")
+    _table(doc, ["乡镇", "抽取点位", "已暗访", "覆盖率"],
+           [[t, n, v, f"{v * 100 // n}%"] for t, n, v in rep.coverage()])
+    doc.add_heading("二、发现的问题", level=2)
+    found = rep.findings()
+    if found:
+        _table(doc, ["乡镇", "地点", "项目", "未通过的督查事项", "核查标记"],
+               [[s.township, s.place, s.project, "\n".join(s.failed) or "—", "、".join(s.flags) or "—"]
+                for s in found])
+    else:
+        doc.add_paragraph("本轮暗访未发现未通过的督查事项或核查标记。")
+    doc.add_heading("三、整改通知", level=2)
+    if rep.orders:
+        _table(doc, ["编号", "项目", "整改事项", "整改期限", "状态"],
+               [[f"#{o.id}", t, len(o.items or []), o.deadline.isoformat(), _order_state(o, rep.today)]
+                for o, t in rep.orders])
+    else:
+        doc.add_paragraph("本轮未下发整改通知。")
+    doc.add_heading("四、尚未解决的问题", level=2)
+    outstanding = [f"{s.township} {s.place}({s.project}):抽取后未完成暗访。" for s in rep.unvisited()]
+    outstanding += [f"整改通知 #{o.id}({t}):{_order_state(o, rep.today)},整改期限 {o.deadline.isoformat()}。"
+                    for o, t in rep.open_orders()]
+    for line in outstanding or ["无。"]:
+        doc.add_paragraph(line, style="List Bullet")
+    doc.add_paragraph(
+        f"本轮抽取记录(输入哈希 {r.input_hash})已公开,任何人可用 scripts/verify_draw.py 复核抽取结果。"
+        "本通报不含入户走访对象姓名、联系电话等个人信息。")
+    doc.add_paragraph(f"生成时间:{utcnow().astimezone(CHINA).strftime('%Y-%m-%d %H:%M')}")
+    out = io.BytesIO()
+    doc.save(out)
+    out.seek(0)
+    audit.append(session, user, "export.round_notice", "round", r.id, {"sites": total, "visited": visited})
+    session.commit()
+    stamp = utcnow().astimezone(CHINA).strftime("%Y%m%d")
+    return Download(f"督查通报-{r.name}-{stamp}.docx", f"round-{r.id}-notice-{stamp}.docx", DOCX, out)
+
+
+# ---- the workbook (XLSX) --------------------------------------------------------------------
+
+def round_workbook(session: Session, user: User, r: InspectionRound) -> Download:
+    """The round's drawn sites, findings and orders as XLSX; the download is audited."""
+    rep = build(session, r)
+    wb = Workbook(write_only=True)
+    sites = _Sheet(wb, "抽取点位", [("任务编号", 9), ("工作组", 7), ("乡镇", 12), ("地点", 18), ("项目", 28),
+                                   ("督查组", 20), ("督查事项", 40), ("暗访提交时间", 17), ("未通过事项", 40),
+                                   ("核查标记", 24)])
+    for s in rep.sites:
+        sites.add([s.assignment_id, s.group, s.township, s.place, s.project, s.team, "\n".join(s.check_items),
+                   s.visit.submitted_at if s.visit else None, "\n".join(s.failed), "、".join(s.flags)])
+    cover = _Sheet(wb, "覆盖情况", [("乡镇", 14), ("抽取点位", 10), ("已暗访", 10)])
+    for row in rep.coverage():
+        cover.add(list(row))
+    orders = _Sheet(wb, "整改通知", [("编号", 8), ("项目", 28), ("整改事项", 50), ("整改期限", 12), ("状态", 20)])
+    for o, t in rep.orders:
+        orders.add([o.id, t, "\n".join(str(i) for i in o.items or []), o.deadline, _order_state(o, rep.today)])
+    body = _finish(session, user, wb, f"双随机抽查:{r.name}", {"轮次": f"#{r.id} {r.name}"}, sites.rows, "export.round",
+                   f"输入哈希 {r.input_hash}。")
+    return _xlsx(f"双随机抽查-{r.name}", f"round-{r.id}", body)

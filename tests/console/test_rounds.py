@@ -1,0 +1,156 @@
+"""Console pages of random inspection rounds: define, freeze, draw, close, secrecy, notice and workbook."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from docx import Document
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from server.auth import issue_token
+from server.db import db
+from server.models import Assignment, InspectionRound, User
+from server.services import rectification, rounds
+from tests.console.conftest import csrf
+from tests.factories import Api, checkin_body, now_iso, start_visit, uid
+from tests.test_rounds import BANK, add_inspectors, drawn_round, step
+
+
+def round_form(pool: list[int], **extra) -> dict:
+    """The new-round form as a browser posts it."""
+    return {"name": "第一轮双随机", "groups": "1", "sites_per_group": "2", "team_size": "2", "items_per_visit": "2",
+            "check_items": "\n".join(BANK), "inspector_ids": [str(i) for i in pool], **extra}
+
+
+def test_rounds_are_in_the_staff_navigation(console):
+    """Staff find the rounds page in the menu."""
+    page = console("leader").get("/console/rounds")
+    assert page.status_code == 200
+    assert 'href="/console/rounds"' in page.get_data(as_text=True)
+
+
+def test_admin_runs_a_round_through_the_forms(app, console, world):
+    """Create, freeze (hash shown), draw with a public value, close: each form moves the round on."""
+    with app.app_context():
+        pool = add_inspectors(world, ["insp_d", "insp_e"])
+    admin = console("admin")
+    token = csrf(admin)
+    r = admin.post("/console/rounds", data={"csrf_token": token, **round_form(pool)})
+    assert r.status_code == 302
+    rid = int(re.search(r"/rounds/(\d+)", r.headers["Location"]).group(1))
+    admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": token})
+    page = admin.get(f"/console/rounds/{rid}").get_data(as_text=True)
+    with app.app_context():
+        r_hash = rounds.get_round(db.session, rid).input_hash
+    assert r_hash in page
+    admin.post(f"/console/rounds/{rid}/draw", data={"csrf_token": token, "public_value": "2026088"})
+    page = admin.get(f"/console/rounds/{rid}").get_data(as_text=True)
+    assert 'id="result"' in page and "2026088" in page
+    admin.post(f"/console/rounds/{rid}/close", data={"csrf_token": token})
+    with app.app_context():
+        assert db.session.get(InspectionRound, rid).status == "closed"
+
+
+def test_a_bad_form_shows_the_reason(app, console, world):
+    """Too few inspectors for the teams is explained on the page at freeze, in Chinese."""
+    with app.app_context():
+        pool = add_inspectors(world, ["insp_d"])
+        admin_user = db.session.get(User, world.ids["admin"])
+        rid = rounds.create_round(db.session, admin_user, {
+            "name": "人手不足", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 1,
+            "check_items": BANK, "inspector_ids": pool}).id
+    admin = console("admin")
+    r = admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": csrf(admin)})
+    assert r.status_code == 422
+    assert "督查人员库只有 1 人" in r.get_data(as_text=True)
+
+
+def test_reviewers_cannot_act_on_rounds(app, console, world):
+    """Only admins freeze, draw and close."""
+    with app.app_context():
+        from tests.test_rounds import new_round
+
+        rid = new_round(world)
+    reviewer = console("reviewer1")
+    assert reviewer.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": csrf(reviewer)}).status_code == 403
+
+
+def test_reviewers_do_not_see_where_teams_go_before_close(app, console, world):
+    """Before close the result is hidden from reviewers; the drawn assignments stay off their list even when closed."""
+    rid = drawn_round(app, world)
+    with app.app_context():
+        made = list(db.session.scalars(select(Assignment).where(Assignment.round_id == rid)))
+        for a in made:
+            a.status = "closed"
+        db.session.commit()
+        titles = {a.project.title for a in made}
+    reviewer = console("reviewer1")
+    page = reviewer.get(f"/console/rounds/{rid}").get_data(as_text=True)
+    assert 'id="result"' not in page and not any(t in page for t in titles)
+    listed = reviewer.get("/console/assignments").get_data(as_text=True)
+    assert "抽签" not in listed
+    step(app, world, rid, "close")
+    assert 'id="result"' in reviewer.get(f"/console/rounds/{rid}").get_data(as_text=True)
+
+
+def test_assignments_list_marks_drawn_and_manual(app, console, world):
+    """Drawn assignments carry the 抽签 badge; hand-made ones stay visibly manual."""
+    drawn_round(app, world)
+    page = console("admin").get("/console/assignments").get_data(as_text=True)
+    assert "抽签" in page and "手工" in page
+
+
+def _visit_with_failure(app, client, world, rid: int) -> int:
+    """The first drawn site visited in-geofence with one failed item, submitted; returns the visit id."""
+    with app.app_context():
+        a = db.session.scalar(select(Assignment).where(Assignment.round_id == rid).order_by(Assignment.id))
+        api, items = Api(client, issue_token(a.members[0])), list(a.check_items)
+    place = next(i for i in api.get("/api/v1/assignments").get_json()["items"] if i["id"] == a.id)["place"]
+    visit = start_visit(api, a.id)
+    api.post(f"/api/v1/visits/{visit['id']}/checkins", checkin_body(place["lat"], place["lng"]))
+    r = api.put(f"/api/v1/visits/{visit['id']}/checklist", {
+        "client_id": uid(), "sent_at": now_iso(),
+        "items": [{"item": items[0], "result": "fail", "note": "未见公示"}, {"item": items[1], "result": "pass"}]})
+    assert r.status_code == 201, r.get_json()
+    api.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid(), "sent_at": now_iso()})
+    return visit["id"]
+
+
+def test_notice_docx_reports_coverage_findings_orders_and_outstanding(app, client, console, world):
+    """The 通报 names coverage by township, the failed item, the order and the unvisited site."""
+    rid = drawn_round(app, world)
+    visit_id = _visit_with_failure(app, client, world, rid)
+    with app.app_context():
+        admin = db.session.get(User, world.ids["admin"])
+        order = rectification.issue(db.session, admin, visit_id=visit_id, items=["补设公示栏"])
+        order_id = order.id
+    step(app, world, rid, "close")
+    r = console("leader").get(f"/console/rounds/{rid}/notice.docx")
+    assert r.status_code == 200 and r.headers["Content-Disposition"].startswith("attachment")
+    doc = Document(io.BytesIO(r.data))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    cells = "\n".join(c.text for t in doc.tables for row in t.rows for c in row.cells)
+    assert "一、覆盖情况" in text and "共抽取 2 个点位,已完成暗访 1 个" in text
+    assert "永阳镇" in cells and "桐坪镇" in cells
+    assert "未见公示" in cells
+    assert f"#{order_id}" in cells
+    assert "抽取后未完成暗访" in text and f"整改通知 #{order_id}" in text
+
+
+def test_notice_waits_for_the_round_to_close(app, console, world):
+    """Before close there is no notice yet: 409."""
+    rid = drawn_round(app, world)
+    assert console("admin").get(f"/console/rounds/{rid}/notice.docx").status_code == 409
+
+
+def test_round_workbook_lists_every_drawn_site(app, console, world):
+    """The XLSX holds one row per drawn site and the coverage sheet."""
+    rid = drawn_round(app, world)
+    step(app, world, rid, "close")
+    r = console("admin").get(f"/console/rounds/{rid}/round.xlsx")
+    assert r.status_code == 200
+    wb = load_workbook(io.BytesIO(r.data))
+    assert wb["抽取点位"].max_row == 3
+    assert {row[0] for row in wb["覆盖情况"].iter_rows(min_row=2, values_only=True)} == {"永阳镇", "桐坪镇"}
