@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,10 @@ def register_error_handlers(app: Flask) -> None:
         own = err.description if err.description and not err.description.isascii() else None
         return error_response(ApiError(code, own, status=err.code))
 
-    @app.errorhandler(OperationalError)
-    def _database_down(err: OperationalError):
+    @app.errorhandler(DBAPIError)
+    def _database_error(err: DBAPIError):
+        if not (isinstance(err, OperationalError) or err.connection_invalidated):
+            return _unexpected(err)
         # A restarting or overloaded database: the phone keeps the write queued and retries it
         # with the same client_id, so say "try again" rather than "server bug".
         log.warning("database unavailable: %s", err.orig)

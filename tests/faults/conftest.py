@@ -72,6 +72,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.requests_relayed = 0  # chunks sent on towards the server: "the app is talking to it now"
 
     def start(self) -> TcpProxy:
         """Listen and relay every connection in its own threads."""
@@ -97,13 +98,15 @@ class TcpProxy:
             with self._lock:
                 self._conns += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(src, dst, dst is upstream), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, towards_server: bool) -> None:
         try:
             while chunk := src.recv(65536):
                 dst.sendall(chunk)
+                if towards_server:
+                    with self._lock:
+                        self.requests_relayed += 1
         except OSError:
             pass
         finally:
@@ -247,9 +250,17 @@ class Gunicorn:
             return False
 
     def worker_pids(self) -> list[int]:
-        """Pids of the arbiter's workers (its child processes)."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [int(pid) for pid in children]
+        """Pids of the arbiter's live workers (its child processes, from /proc)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # Fields after the parenthesised command name: state, ppid, ...
+                state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, IndexError):
+                continue
+            if int(ppid) == self.proc.pid and state != "Z":
+                pids.append(int(stat.parent.name))
+        return pids
 
     def stop(self) -> None:
         """Stop the arbiter (it stops its workers)."""
