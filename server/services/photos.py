@@ -24,7 +24,7 @@ from server import photos as pipeline
 from server.errors import ApiError
 from server.models import Photo, PhotoHashBand, User, utcnow
 from server.services import audit
-from server.services.common import wgs84_point
+from server.services.common import for_update, wgs84_point
 from server.services.projects import Place
 from server.storage import ObjectMissing, Storage, StorageError
 from server.timefmt import parse_datetime
@@ -188,7 +188,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         current_app.logger.warning("storage unavailable while completing photo %s: %s", photo_id, exc)
         raise ApiError("storage_unavailable", details={"photo_id": photo_id}) from None
 
-    photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
+    photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     if photo.status != "pending":  # a concurrent complete finished first
         session.commit()
         if photo.status == "rejected":
@@ -216,7 +216,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
 
 
 def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoRejected) -> Photo:
-    photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
+    photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     if photo.status == "pending":
         try:
             storage().delete(photo.object_key)

@@ -25,7 +25,7 @@ from server.models import (
 )
 from server.services import audit, idempotency, photos
 from server.services.assignments import is_member
-from server.services.common import paginate, wgs84_point
+from server.services.common import for_update, paginate, wgs84_point
 from server.services.projects import place_of
 from server.timefmt import parse_datetime
 
@@ -282,7 +282,7 @@ def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, An
         return visit
 
     def create() -> Visit:
-        locked = session.execute(select(Visit).where(Visit.id == visit.id).with_for_update()).scalar_one()
+        locked = session.execute(for_update(select(Visit).where(Visit.id == visit.id))).scalar_one()
         if locked.status != "submitted":
             locked.status, locked.submitted_at, locked.submitted_by_id = "submitted", utcnow(), user.id
             audit.append(session, user, "visit.submit", "visit", locked.id, {})
@@ -290,7 +290,8 @@ def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, An
 
     result, _ = idempotency.run(
         session, user=user, kind="visit.submit", target=visit.id, body=body,
-        create=create, load=lambda i: session.get(Visit, i),
+        # The visit was read before a concurrent retry committed the submit: read it afresh.
+        create=create, load=lambda i: session.get(Visit, i, populate_existing=True),
     )
     return result
 
