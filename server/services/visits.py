@@ -142,8 +142,12 @@ def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any
             flags.append("low_accuracy")
         if accuracy == 0:
             flags.append("zero_accuracy")
-        if abs(sent_at - received) > CLOCK_SKEW:
+        phone_clock_off = sent_at - received
+        if abs(phone_clock_off) > CLOCK_SKEW:
             flags.append("clock_skew")
+            # The phone's clock is wrong by about as much as sent_at is: put the fix on the
+            # server's clock, so time order and speed checks compare like with like.
+            client_time -= phone_clock_off
         speed = _speed_flag(session, user, lat, lng, accuracy, client_time)
         if speed:
             flags.append("impossible_speed")
@@ -159,7 +163,8 @@ def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any
         flag_visit(session, visit.id, flags)
         audit.append(session, user, "visit.checkin", "checkin", checkin.id, {
             "visit_id": visit.id, "lat": lat, "lng": lng, "distance_m": checkin.distance_m,
-            "flags": flags, **({"speed": speed} if speed else {})})
+            "flags": flags, **({"speed": speed} if speed else {}),
+            **({"phone_client_time": body["client_time"]} if "clock_skew" in flags else {})})
         return checkin
 
     return idempotency.run(
