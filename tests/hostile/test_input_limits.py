@@ -10,9 +10,10 @@ HUGE = "9" * 25
 
 
 @pytest.fixture
-def admin(client, world):
-    """The administrator's API."""
-    return Api(client, world.tokens["admin"])
+def admin(shared_app):
+    """The administrator's API (request parsing, so one database suffices)."""
+    app, world = shared_app
+    return Api(app.test_client(), world.tokens["admin"])
 
 
 @pytest.mark.parametrize("path, field", [
