@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from server import metrics, telemetry
 from server.config import load_config
@@ -14,6 +15,14 @@ from server.db import db
 from server.errors import register_error_handlers
 from server.storage import storage_from_config
 from server.wechat import wechat_from_config
+
+
+class Int64Converter(IntegerConverter):
+    """`<int:…>` limited to what the database can store: a larger id is simply not found (404)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - Werkzeug's own argument name
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -37,6 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Per-IP rate limits must see the villager's address, not the proxy's.
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.url_map.converters["int"] = Int64Converter
     db.init_app(app)
     telemetry.init_app(app)
     metrics.init_app(app)

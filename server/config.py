@@ -146,6 +146,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "S3_ACCESS_KEY_ID": env.get("S3_ACCESS_KEY_ID", "").strip() or None,
         "S3_SECRET_ACCESS_KEY": env.get("S3_SECRET_ACCESS_KEY", "").strip() or None,
         "S3_ADDRESSING_STYLE": addressing,
+        "S3_TIMEOUT_SECONDS": _int(env, "S3_TIMEOUT_SECONDS", 10, maximum=60),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         "WECHAT_APPID": env.get("WECHAT_APPID", "").strip(),
         "WECHAT_SECRET": env.get("WECHAT_SECRET", "").strip(),

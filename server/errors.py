@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "操作过于频繁,请稍后再试"),
     "storage_unavailable": (503, "照片存储暂时不可用,请稍后重试,已保存的内容不会丢失"),
     "not_ready": (503, "服务暂不可用,请稍后重试"),
+    "db_unavailable": (503, "服务器数据库暂时不可用,请稍后重试,已保存的内容不会丢失"),
     "wechat_not_configured": (503, "微信登录尚未配置"),
     "internal_error": (500, "服务器内部错误,请稍后重试"),
 }
@@ -104,6 +106,15 @@ def register_error_handlers(app: Flask) -> None:
         # Our own abort(…, description="中文") keeps its sentence; Werkzeug's English ones do not show.
         own = err.description if err.description and not err.description.isascii() else None
         return error_response(ApiError(code, own, status=err.code))
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(err: DBAPIError):
+        if not (isinstance(err, OperationalError) or err.connection_invalidated):
+            return _unexpected(err)
+        # A restarting or overloaded database: the phone keeps the write queued and retries it
+        # with the same client_id, so say "try again" rather than "server bug".
+        log.warning("database unavailable: %s", err.orig)
+        return error_response(ApiError("db_unavailable", headers={"Retry-After": "5"}))
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -439,6 +439,7 @@ class S3Storage(Storage):
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         addressing_style: str = "auto",
+        timeout: float = 10,
     ) -> None:
         if addressing_style not in ("auto", "path", "virtual"):
             raise ValueError(f"unknown S3 addressing style: {addressing_style!r}")
@@ -446,9 +447,11 @@ class S3Storage(Storage):
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": addressing_style},
-            connect_timeout=5,
-            read_timeout=30,
-            retries={"mode": "standard", "max_attempts": 3},
+            # A hung S3 must free the worker thread well before the phone gives up (wx.request
+            # waits 60 s): at most two attempts of `timeout` seconds each per call.
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"mode": "standard", "max_attempts": 2},
             # botocore >= 1.36 adds CRC checksums (aws-chunked trailers on streams) by default,
             # which several S3-compatible services reject; send them only where S3 demands them.
             request_checksum_calculation="when_required",
@@ -571,7 +574,7 @@ class S3Storage(Storage):
 
 
 def storage_from_config(cfg: Mapping[str, Any]) -> Storage:
-    """Build the backend from app config keys: STORAGE_BACKEND ('local' default | 's3'), STORAGE_DIR, SECRET_KEY, PUBLIC_BASE_URL, S3_ENDPOINT_URL, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ADDRESSING_STYLE ('auto'|'path'|'virtual')."""
+    """Build the backend from app config keys: STORAGE_BACKEND ('local' default | 's3'), STORAGE_DIR, SECRET_KEY, PUBLIC_BASE_URL, S3_ENDPOINT_URL, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ADDRESSING_STYLE ('auto'|'path'|'virtual'), S3_TIMEOUT_SECONDS."""
     backend = cfg.get("STORAGE_BACKEND") or "local"
     if backend == "local":
         if not cfg.get("STORAGE_DIR"):
@@ -591,5 +594,6 @@ def storage_from_config(cfg: Mapping[str, Any]) -> Storage:
             access_key_id=cfg.get("S3_ACCESS_KEY_ID") or None,
             secret_access_key=cfg.get("S3_SECRET_ACCESS_KEY") or None,
             addressing_style=cfg.get("S3_ADDRESSING_STYLE") or "auto",
+            timeout=cfg.get("S3_TIMEOUT_SECONDS") or 10,
         )
     raise ValueError(f"unknown STORAGE_BACKEND: {backend!r} (expected 'local' or 's3')")

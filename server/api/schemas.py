@@ -17,7 +17,7 @@ DATE = {"type": "string", "format": "date"}
 BOUNDARY = {"type": ["object", "null"], "description": "GeoJSON Polygon in WGS-84 (lng, lat order)"}
 
 PAGE_QUERY = {
-    "page": {"type": "integer", "minimum": 1, "default": 1},
+    "page": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
     "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
 }
 

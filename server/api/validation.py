@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import date
 from typing import Any
@@ -117,8 +118,26 @@ def validate(instance: Any, schema: dict) -> None:
     )
 
 
+# Databases store integers in 64 bits: larger ones would fail in the driver, not as bad input.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"integer out of range: {text[:30]}")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:30]}")
+    return value
 
 
 def json_body(schema: dict) -> dict:
@@ -127,7 +146,7 @@ def json_body(schema: dict) -> dict:
     if not raw:
         raise ApiError("invalid_json", "请求体为空,应为 JSON 对象")
     try:
-        body = json.loads(raw, parse_constant=_no_constants)
+        body = json.loads(raw, parse_constant=_no_constants, parse_int=_int64, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError("invalid_json", details={"reason": str(exc)[:200]}) from None
     if not isinstance(body, dict):
@@ -152,6 +171,8 @@ def query_args(spec: dict[str, dict]) -> dict[str, Any]:
                 raise ApiError(
                     "validation_failed", f"参数 {name} 应为整数", {"field": name}
                 ) from None
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ApiError("validation_failed", f"参数 {name} 超出范围", {"field": name})
             if "minimum" in rule and value < rule["minimum"]:
                 raise ApiError("validation_failed", f"参数 {name} 不能小于 {rule['minimum']}", {"field": name})
             if "maximum" in rule and value > rule["maximum"]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import AuditEntry, AuditHead, User, utcnow
+from server.services.common import for_update
 
 GENESIS = "0" * 64
 
@@ -37,7 +38,7 @@ def append(
 ) -> AuditEntry:
     """Add an entry to the chain inside the caller's transaction (locks the chain's head row)."""
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        for_update(select(AuditHead).where(AuditHead.id == 1))
     ).scalar_one()
     at = utcnow()
     entry = AuditEntry(

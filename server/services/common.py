@@ -21,6 +21,15 @@ def get_or_404(session: Session, model: type[T], object_id: Any, what: str = "шо
     return obj
 
 
+def for_update(stmt: Select) -> Select:
+    """`stmt` locking its rows, with the rows re-read even when the session already holds them.
+
+    Sessions keep objects across commits (expire_on_commit=False): without populate_existing,
+    a row locked after another transaction changed it would still show the old values.
+    """
+    return stmt.with_for_update().execution_options(populate_existing=True)
+
+
 def paginate(session: Session, stmt: Select, page: int, per_page: int) -> tuple[list, int]:
     """One page of a select and the total row count."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))

@@ -23,7 +23,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos, public, ratelimit
-from server.services.common import paginate
+from server.services.common import for_update, paginate
 from server.timefmt import parse_datetime
 from server.wechat import WeChatError
 
@@ -167,7 +167,7 @@ def submit(session: Session, user: User, project_id: int, body: dict[str, Any], 
 def _attach_photos(session: Session, user: User, fb: Feedback, photo_ids: list[int]) -> None:
     if not photo_ids:
         return
-    found = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids)).with_for_update())}
+    found = {p.id: p for p in session.scalars(for_update(select(Photo).where(Photo.id.in_(photo_ids))))}
     bad = [i for i in photo_ids if i not in found or found[i].uploader_id != user.id
            or found[i].owner_kind != "feedback_draft"]
     if bad:

@@ -59,6 +59,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
+from server.services.common import for_update
 from server.services.rectification import add_months, today_china
 
 GRADABLE_STATUSES = ("in_progress", "accepted")
@@ -253,8 +254,8 @@ def get_session(session: Session, session_id: int) -> GradingSession:
 
 
 def _locked_session(session: Session, session_id: int) -> GradingSession:
-    gs = session.execute(select(GradingSession).where(GradingSession.id == session_id)
-                         .with_for_update()).scalar_one_or_none()
+    gs = session.execute(for_update(select(GradingSession).where(GradingSession.id == session_id))
+                         ).scalar_one_or_none()
     if gs is None:
         raise ApiError("not_found", "找不到该年度评分", {"id": session_id})
     return gs
@@ -670,8 +671,8 @@ def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakO
 def lift_warning(session: Session, actor: User, warning_id: int, note: str) -> WeakOrgWarning:
     """Lift (销号) a warning once the organization has been put right."""
     _require_admin(actor)
-    warning = session.execute(select(WeakOrgWarning).where(WeakOrgWarning.id == warning_id)
-                              .with_for_update()).scalar_one_or_none()
+    warning = session.execute(for_update(select(WeakOrgWarning).where(WeakOrgWarning.id == warning_id))
+                              ).scalar_one_or_none()
     if warning is None:
         raise ApiError("not_found", "找不到该预警", {"id": warning_id})
     if warning.status != "rectifying":

@@ -25,7 +25,7 @@ from server.errors import ApiError
 from server.metrics import PHOTOS
 from server.models import Photo, PhotoHashBand, User, utcnow
 from server.services import audit
-from server.services.common import wgs84_point
+from server.services.common import for_update, wgs84_point
 from server.services.projects import Place
 from server.storage import ObjectMissing, Storage, StorageError
 from server.timefmt import parse_datetime
@@ -190,7 +190,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         PHOTOS.labels("storage_unavailable").inc()
         raise ApiError("storage_unavailable", details={"photo_id": photo_id}) from None
 
-    photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
+    photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     if photo.status != "pending":  # a concurrent complete finished first
         session.commit()
         if photo.status == "rejected":
@@ -219,7 +219,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
 
 
 def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoRejected) -> Photo:
-    photo = session.execute(select(Photo).where(Photo.id == photo_id).with_for_update()).scalar_one()
+    photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     rejected_now = photo.status == "pending"
     if rejected_now:
         try:

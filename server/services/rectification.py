@@ -29,7 +29,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos, review
-from server.services.common import get_or_404, paginate
+from server.services.common import for_update, get_or_404, paginate
 from server.services.projects import Place, place_of, project_place
 
 CHINA = timezone(timedelta(hours=8))
@@ -106,7 +106,7 @@ def order_for(session: Session, user: User, order_id: int) -> RectificationOrder
 
 def _locked(session: Session, order_id: int) -> RectificationOrder:
     return session.execute(
-        select(RectificationOrder).where(RectificationOrder.id == order_id).with_for_update()
+        for_update(select(RectificationOrder).where(RectificationOrder.id == order_id))
     ).scalar_one()
 
 
@@ -328,7 +328,7 @@ def _attach_photos(session: Session, secretary: User, order: RectificationOrder,
     """
     if not photo_ids:
         return
-    found = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids)).with_for_update())}
+    found = {p.id: p for p in session.scalars(for_update(select(Photo).where(Photo.id.in_(photo_ids))))}
     bad = [i for i in photo_ids if i not in found or found[i].uploader_id != secretary.id
            or found[i].owner_kind != DRAFT_KIND]
     if bad:

@@ -26,6 +26,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, lifecycle, photos
+from server.services.common import for_update
 from server.services.projects import project_place
 from server.services.rectification import CHINA, today_china
 from server.wechat import WeChatError
@@ -136,7 +137,7 @@ def photos_of(session: Session, report_ids: list[int]) -> dict[int, list[Photo]]
 def _attach(session: Session, user: User, report: ProjectReport, photo_ids: list[int]) -> None:
     if not photo_ids:
         return
-    found = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids)).with_for_update())}
+    found = {p.id: p for p in session.scalars(for_update(select(Photo).where(Photo.id.in_(photo_ids))))}
     bad = [i for i in photo_ids if i not in found or found[i].uploader_id != user.id
            or (found[i].owner_kind, found[i].owner_id) not in ((DRAFT_KIND, user.id), (OWNER_KIND, report.id))]
     if bad:
@@ -165,8 +166,8 @@ def save_report(session: Session, user: User, project_id: int, month: str,
     submit = body.get("submit", False)
     if submit and not text:
         raise ApiError("validation_failed", "请填写本月工作进展", {"field": "text"})
-    report = session.scalars(select(ProjectReport).where(ProjectReport.project_id == project.id,
-                                                         ProjectReport.month == month).with_for_update()).first()
+    report = session.scalars(for_update(select(ProjectReport).where(ProjectReport.project_id == project.id,
+                                                                    ProjectReport.month == month))).first()
     if report is not None and report.status == "submitted":
         attached = {p.id for p in photos_of(session, [report.id])[report.id]}
         if submit and report.text == text and attached == set(photo_ids):
@@ -235,7 +236,7 @@ def request_photo(session: Session, user: User, body: dict[str, Any]) -> tuple[P
 
 def add_consent(session: Session, user: User, template: str, accepted: int) -> int:
     """Count the subscribe messages the user just agreed to receive; returns the new balance."""
-    credit = session.get(SubscribeCredit, (user.id, template), with_for_update=True)
+    credit = session.get(SubscribeCredit, (user.id, template), with_for_update=True, populate_existing=True)
     if credit is None:
         credit = SubscribeCredit(user_id=user.id, template=template, credits=0)
         session.add(credit)
@@ -249,7 +250,7 @@ def _send(session: Session, user: User, project: Project, month: str, kind: str)
     template = current_app.config.get("WECHAT_REPORT_TEMPLATE_ID")
     if not (wechat and template and user.openid):
         return "not_configured"
-    credit = session.get(SubscribeCredit, (user.id, TEMPLATE), with_for_update=True)
+    credit = session.get(SubscribeCredit, (user.id, TEMPLATE), with_for_update=True, populate_existing=True)
     if credit is None or credit.credits <= 0:
         return "no_consent"
     due = due_date(month)

@@ -30,7 +30,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
-from server.services.common import get_or_404
+from server.services.common import for_update, get_or_404
 
 MAX_GROUPS = 50
 MAX_SITES_PER_GROUP = 20
@@ -127,7 +127,7 @@ def list_rounds(session: Session) -> list[InspectionRound]:
 
 
 def _locked(session: Session, round_id: int) -> InspectionRound:
-    r = session.execute(select(InspectionRound).where(InspectionRound.id == round_id).with_for_update()).scalar()
+    r = session.execute(for_update(select(InspectionRound).where(InspectionRound.id == round_id))).scalar()
     if r is None:
         raise ApiError("not_found", "找不到该抽查轮次", {"id": round_id})
     return r

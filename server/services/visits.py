@@ -25,7 +25,7 @@ from server.models import (
 )
 from server.services import audit, idempotency, photos
 from server.services.assignments import is_member, is_sealed, unsealed_visit_ids
-from server.services.common import paginate, wgs84_point
+from server.services.common import for_update, paginate, wgs84_point
 from server.services.projects import place_of
 from server.timefmt import parse_datetime
 
@@ -142,8 +142,12 @@ def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any
             flags.append("low_accuracy")
         if accuracy == 0:
             flags.append("zero_accuracy")
-        if abs(sent_at - received) > CLOCK_SKEW:
+        phone_clock_off = sent_at - received
+        if abs(phone_clock_off) > CLOCK_SKEW:
             flags.append("clock_skew")
+            # The phone's clock is wrong by about as much as sent_at is: put the fix on the
+            # server's clock, so time order and speed checks compare like with like.
+            client_time -= phone_clock_off
         speed = _speed_flag(session, user, lat, lng, accuracy, client_time)
         if speed:
             flags.append("impossible_speed")
@@ -159,7 +163,8 @@ def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any
         flag_visit(session, visit.id, flags)
         audit.append(session, user, "visit.checkin", "checkin", checkin.id, {
             "visit_id": visit.id, "lat": lat, "lng": lng, "distance_m": checkin.distance_m,
-            "flags": flags, **({"speed": speed} if speed else {})})
+            "flags": flags, **({"speed": speed} if speed else {}),
+            **({"phone_client_time": body["client_time"]} if "clock_skew" in flags else {})})
         return checkin
 
     return idempotency.run(
@@ -285,7 +290,7 @@ def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, An
         return visit
 
     def create() -> Visit:
-        locked = session.execute(select(Visit).where(Visit.id == visit.id).with_for_update()).scalar_one()
+        locked = session.execute(for_update(select(Visit).where(Visit.id == visit.id))).scalar_one()
         if locked.status != "submitted":
             locked.status, locked.submitted_at, locked.submitted_by_id = "submitted", utcnow(), user.id
             audit.append(session, user, "visit.submit", "visit", locked.id, {})
@@ -293,7 +298,8 @@ def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, An
 
     result, _ = idempotency.run(
         session, user=user, kind="visit.submit", target=visit.id, body=body,
-        create=create, load=lambda i: session.get(Visit, i),
+        # The visit was read before a concurrent retry committed the submit: read it afresh.
+        create=create, load=lambda i: session.get(Visit, i, populate_existing=True),
     )
     return result
 
