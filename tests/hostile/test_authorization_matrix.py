@@ -22,7 +22,7 @@ from server.models import Project, Site, User
 from server.services import rectification, users
 from tests.factories import V2, Api, now_iso, start_visit, uid
 
-CALLERS = ("none", "villager", "insp_a", "reviewer1", "secretary", "leader", "admin")
+CALLERS = ("none", "villager", "insp_a", "reviewer1", "unit1", "secretary", "leader", "admin")
 ALL_TOKENS = frozenset(CALLERS) - {"none"}
 ADMIN = frozenset({"admin"})
 NOBODY = frozenset()
@@ -53,6 +53,21 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/visits/<int:visit_id>/submit"): NOBODY,
     ("GET", "/api/v1/visits/<int:visit_id>"): frozenset({"admin", "leader"}),
     ("GET", "/api/v1/visits"): frozenset({"admin", "leader", "reviewer1"}),  # a list, scoped
+    # The project lifecycle, aimed at project p2 of township t2, which none of them runs.
+    ("GET", "/api/v1/projects/mine"): frozenset({"secretary"}),  # their own list
+    ("GET", "/api/v1/projects/application-options"): frozenset({"secretary"}),
+    ("POST", "/api/v1/projects/applications"): frozenset({"secretary", "admin"}),  # a draft of their own
+    ("GET", "/api/v1/projects/reviews"): frozenset({"admin", "unit1"}),  # a queue, scoped
+    ("GET", "/api/v1/projects/<int:project_id>"): frozenset({"admin", "leader"}),
+    ("PATCH", "/api/v1/projects/<int:project_id>/application"): ADMIN,  # reaches the status check (409)
+    ("POST", "/api/v1/projects/<int:project_id>/transitions"): ADMIN,
+    ("POST", "/api/v1/projects/<int:project_id>/observations"): ADMIN,
+    ("POST", "/api/v1/projects/<int:project_id>/acceptance"): ADMIN,
+    ("GET", "/api/v1/projects/<int:project_id>/reports"): frozenset({"admin", "leader"}),
+    ("PUT", "/api/v1/projects/<int:project_id>/reports/<month>"): NOBODY,
+    ("POST", "/api/v1/projects/reports/photos"): frozenset({"secretary"}),  # a draft of their own
+    ("POST", "/api/v1/me/subscriptions"): frozenset({"secretary"}),
+    ("GET", "/api/v1/projects/feedback"): frozenset({"secretary"}),  # about their own projects only
     **{(ep.method, ep.path): ADMIN for ep in ENDPOINTS if ep.path.startswith("/api/v1/admin/")},
 }
 
@@ -82,6 +97,9 @@ def others(shared_app):
         s.get(Project, world.p2).secretary_id = secretary2.id
         s.commit()
         order = rectification.issue(s, admin, project_id=world.p2, items=["公示栏未更新"])
+        unit1, _ = users.create_user(s, admin, {"username": "unit1", "name": "unit1", "roles": ["unit_reviewer"],
+                                                "password": "unit1-password"})
+        world.tokens["unit1"] = issue_token(unit1)
         villager2 = users.wechat_login(s, "openid-villager-2")
         villager2_token = issue_token(villager2)
     r = Api(client, villager2_token).post(f"/api/v1/public/projects/{world.p2}/feedback", {
@@ -95,7 +113,7 @@ def others(shared_app):
         "org_id": org.get_json()["id"], "site_id": site_id,
         "visit_id": visit["id"], "photo_id": photo_id, "feedback_id": r.get_json()["id"], "order_id": order.id,
         "project_id": world.p2, "township_id": world.t2, "village_id": world.v2, "user_id": world.ids["insp_c"],
-        "assignment_id": world.a2,
+        "assignment_id": world.a2, "month": "2026-11",
     }
 
 
@@ -122,6 +140,12 @@ def body_for(ep, world, ids) -> dict | None:
         "/api/v1/feedback/<int:feedback_id>/replies": {"text": "已收到", "status": "accepted"},
         "/api/v1/feedback/<int:feedback_id>/moderation": {"decision": "release"},
         "/api/v1/rectifications/<int:order_id>/response": {**base, "text": "已整改"},
+        # "approve" of a running project is refused (409) for the admin: the shared project is not changed.
+        "/api/v1/projects/<int:project_id>/transitions": {"action": "approve", "opinion": "同意"},
+        "/api/v1/projects/<int:project_id>/observations": {"observed_on": "2026-10-15", "rating": "好"},
+        "/api/v1/projects/<int:project_id>/acceptance": {"accepted_on": "2026-11-01", "rating": "不合格",
+                                                         "opinion": "未完成"},
+        "/api/v1/projects/<int:project_id>/reports/<month>": {"text": "本月进展"},
     }
     return bodies.get(ep.path, {})
 
@@ -164,7 +188,8 @@ def test_endpoint_refuses_everyone_but_its_audience(shared_app, others, ep):
     assert wrong == [], f"{ep.method} {url}"
 
 
-ROLES_OF = {"villager": set(), "insp_a": {"inspector"}, "reviewer1": {"reviewer"}, "secretary": {"secretary"},
+ROLES_OF = {"villager": set(), "insp_a": {"inspector"}, "reviewer1": {"reviewer"}, "unit1": {"unit_reviewer"},
+            "secretary": {"secretary"},
             "leader": {"leader"}, "admin": {"admin"}}
 
 
