@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect as sa_inspect
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Letters, digits and . _ - only: an id goes into log lines and response headers verbatim.
@@ -112,7 +113,12 @@ def _incoming_request_id() -> str:
 def _user_id() -> int | None:
     """Id of the authenticated user (API token or console session), if the request had one."""
     user = g.get("user") or g.get("staff")
-    return getattr(user, "id", None)
+    if user is None:
+        return None
+    # The identity key, not `user.id`: after a rollback the attribute would be reloaded from a
+    # database that may be the very thing that just failed.
+    identity = sa_inspect(user).identity
+    return identity[0] if identity else None
 
 
 def init_app(app: Flask) -> None:
