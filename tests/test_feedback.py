@@ -730,8 +730,9 @@ def test_mine_needs_a_token(client):
 # ---- bad input -------------------------------------------------------------------------------------
 
 def close_project(admin: Api, project_id: int) -> None:
-    """PATCH the project to closed."""
-    assert admin.patch(f"/api/v1/admin/projects/{project_id}", {"status": "closed"}).status_code == 200
+    """Close (终止) the project through its lifecycle."""
+    r = admin.post(f"/api/v1/projects/{project_id}/transitions", {"action": "close", "opinion": "项目终止"})
+    assert r.status_code == 200, r.get_json()
 
 
 @pytest.mark.parametrize("case, status, code", [
