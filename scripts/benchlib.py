@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -219,3 +220,26 @@ def listening_pid(port: int) -> int | None:
         except OSError:
             continue
     return None
+
+
+def serve_mariadb(argv: list[str]) -> int:
+    """Run a private MariaDB until SIGINT/SIGTERM, printing its URL: `benchlib.py mariadb [DIR] [BUFFER_POOL]`."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    workdir = Path(argv[0]) if argv else Path(tempfile.mkdtemp(prefix="sp-mariadb."))
+    workdir.mkdir(parents=True, exist_ok=True)
+    servers = Servers(workdir)
+    try:
+        print(start_mariadb(servers, buffer_pool=argv[1] if len(argv) > 1 else "1G"), flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        servers.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["mariadb"]:
+        sys.exit("usage: benchlib.py mariadb [WORKDIR] [BUFFER_POOL]")
+    sys.exit(serve_mariadb(sys.argv[2:]))
