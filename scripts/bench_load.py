@@ -216,8 +216,9 @@ class Failure(Exception):
 class Client:
     """One inspector's phone: keep-alive HTTP to the app and to S3, every request timed."""
 
-    def __init__(self, app_port: int, stats: Stats):
-        self.app_port, self.stats = app_port, stats
+    def __init__(self, app_port: int, stats: Stats, think: float = 0.0, rng: random.Random | None = None):
+        self.app_port, self.stats, self.think = app_port, stats, think
+        self.rng = rng or random.Random()
         self.app: http.client.HTTPConnection | None = None
         self.s3: dict[str, http.client.HTTPConnection] = {}
         self.token: str | None = None
@@ -242,8 +243,14 @@ class Client:
             self.app = http.client.HTTPConnection("127.0.0.1", self.app_port, timeout=120)
         return self.app
 
+    def pause(self) -> None:
+        """The phone-side time before a request (framing a photo, typing): exponential, mean `think` seconds."""
+        if self.think:
+            time.sleep(self.rng.expovariate(1 / self.think))
+
     def call(self, name: str, method: str, path: str, payload: dict | None = None, expect=(200, 201)) -> dict:
-        """A JSON request to the app, timed under `name`."""
+        """A JSON request to the app, timed under `name` (after the think pause)."""
+        self.pause()
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -359,9 +366,10 @@ def run_inspectors(port: int, world: World, chosen: list[tuple[str, str, int]], 
     deadline = time.monotonic() + args.duration
 
     def one(i: int, who) -> None:
-        client = Client(port, stats)
+        rng = random.Random(i)
+        client = Client(port, stats, args.think, rng)
         try:
-            inspector_run(client, world, who, photos, args, deadline, random.Random(i))
+            inspector_run(client, world, who, photos, args, deadline, rng)
         except Exception as exc:  # recorded and reported; the other inspectors go on
             with stats.lock:
                 stats.failures.append(f"{who[0]}: {exc}")
@@ -419,6 +427,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--visits-per-inspector", type=int, default=2)
     p.add_argument("--photos-per-visit", type=int, default=3)
     p.add_argument("--duration", type=float, default=300, help="no visit starts after this many seconds")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="mean phone-side pause before each request, seconds (0: as fast as possible)")
     p.add_argument("--cpu-photos", type=int, default=30, help="photos of the quiet CPU-per-photo phase")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
     p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (GUNICORN_THREADS)")
@@ -456,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
               f"S3 {s3_pid}, app port {port}", flush=True)
 
         # Warm-up: the first requests of a worker open pools and load fonts.
-        warm_args = argparse.Namespace(**{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1})
+        warm_args = argparse.Namespace(**{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1, "think": 0.0})
         run_inspectors(port, world, world.inspectors[-3:-1], photos, warm_args, Stats())
 
         print(f"load phase: {args.inspectors} inspectors x {args.visits_per_inspector} visits x "
@@ -489,7 +499,8 @@ def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: d
     """Print the throughput, the latency table, the CPU and memory figures and the goals table."""
     summary = summarize(stats.samples)
     print(f"\n== load phase: {args.inspectors} inspectors, {stats.visits} visits, {stats.photos} photos "
-          f"in {wall:.1f} s ({args.workers} gunicorn workers x {args.threads} threads)")
+          f"in {wall:.1f} s ({args.workers} gunicorn workers x {args.threads} threads, "
+          f"think time {args.think:g} s)")
     visits_s, photos_s = stats.visits / wall, stats.photos / wall
     print(f"visits/s {visits_s:.2f}   photo completes/s {photos_s:.2f}")
     rows = [(name, s["count"], stats.errors.get(name, 0), fmt_ms(s["p50"]), fmt_ms(s["p95"]), fmt_ms(s["p99"]),
@@ -538,7 +549,7 @@ def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: d
                  f"(ODK Central: ~{ODK_CPU_MS_PER_SUBMISSION:.0f} ms, no image work)",
                  f"{photo_cpu:.1f} ms (ticket + complete, quiet phase)", photo_cpu <= GOAL_PHOTO_CPU_MS),
         goal_row(f"JSON p99 < {GOAL_JSON_P99_MS:.0f} ms at {GOAL_INSPECTORS} concurrent inspectors",
-                 f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors",
+                 f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors, think {args.think:g} s",
                  None if args.inspectors < GOAL_INSPECTORS or json_p99 is None else json_p99 < GOAL_JSON_P99_MS),
         goal_row(f"photo completes/s as high as the cores left allow ({cores} cores, "
                  f"{others / wall:.2f} taken by S3, DB and clients)",
