@@ -159,7 +159,7 @@ def start_mariadb(servers: Servers, *, buffer_pool: str = "256M", database: str 
         [mariadbd, "--no-defaults", *user, f"--datadir={datadir}", f"--socket={sock}", f"--port={port}",
          "--bind-address=127.0.0.1", "--skip-log-bin", "--character-set-server=utf8mb4",
          "--collation-server=utf8mb4_unicode_ci", "--innodb-flush-log-at-trx-commit=2",
-         f"--innodb-buffer-pool-size={buffer_pool}", "--max-connections=500",
+         f"--innodb-buffer-pool-size={buffer_pool}", "--max-connections=500", f"--tmpdir={servers.workdir}",
          f"--pid-file={servers.workdir / 'mariadb.pid'}"],
         stdout=log, stderr=subprocess.STDOUT)
     servers.procs.append(proc)
