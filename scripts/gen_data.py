@@ -180,7 +180,7 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
     from server.services import places, projects, users
 
     app = create_app({"DATABASE_URL": url, "STORAGE_BACKEND": "local",
-                      "STORAGE_DIR": tempfile.mkdtemp(prefix="sp-gen-storage.")})
+                      "STORAGE_DIR": tempfile.gettempdir() + "/sp-gen-storage-unused"})
     with app.app_context():
         s = db.session
         admin, _ = users.create_user(s, None, {"username": "admin", "name": "管理员", "roles": ["admin"],
