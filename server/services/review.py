@@ -142,16 +142,21 @@ def page_of_visits(session: Session, user: User, filters: dict[str, Any], sort: 
     stmt = filtered_visits(user, filters)
     total = session.scalar(stmt.with_only_columns(func.count(Visit.id)).order_by(None)) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
-    # The names come in the page query itself; no lazy load may add a query per row.
+    order = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    # The page's ids first, from the visits table alone: with the name joins in the same
+    # statement MariaDB sorts a million joined rows instead of reading 50 off the index.
+    page_ids = list(session.scalars(
+        stmt.with_only_columns(Visit.id).order_by(*order).limit(per_page).offset((page - 1) * per_page)))
+    # The names come in one query for the page; no lazy load may add a query per row.
     rows = session.execute(
-        stmt.add_columns(Project.title, Village.name, Site.name, Township.name)
+        select(Visit, Project.title, Village.name, Site.name, Township.name)
         .join(Project, Project.id == Visit.project_id)
         .outerjoin(Village, Village.id == Visit.village_id)
         .outerjoin(Site, Site.id == Project.site_id)
         .outerjoin(Township, Township.id == Visit.township_id)
+        .where(Visit.id.in_(page_ids or [-1]))
         .options(raiseload("*"))
-        .order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
-        .limit(per_page).offset((page - 1) * per_page)
+        .order_by(*order)
     ).all()
     visit_ids = [r[0].id for r in rows]
     flags = flags_by_visit(session, visit_ids)
@@ -188,9 +193,12 @@ def flag_counts(session: Session, user: User, filters: dict[str, Any]) -> dict[s
     """
     others = {k: v for k, v in filters.items() if k != "flag"}
     ids = filtered_visits(user, others).with_only_columns(Visit.id).order_by(None)
-    return {flag: n for flag, n in session.execute(
-        select(VisitFlag.flag, func.count()).where(VisitFlag.visit_id.in_(ids))
-        .group_by(VisitFlag.flag).order_by(VisitFlag.flag))}
+    stmt = select(VisitFlag.flag, func.count()).group_by(VisitFlag.flag).order_by(VisitFlag.flag)
+    # Unfiltered and unscoped, every flag row counts (its visit exists: foreign key): counting
+    # the (flag, visit_id) index alone is ten times faster than joining a million visits.
+    if ids.whereclause is not None:
+        stmt = stmt.where(VisitFlag.visit_id.in_(ids))
+    return {flag: n for flag, n in session.execute(stmt)}
 
 
 def filter_choices(session: Session, user: User) -> dict[str, list[tuple[int, str]]]:

@@ -10,7 +10,9 @@ from server.db import db
 from server.models import User
 from server.services import grading, rounds
 from tests.console.conftest import csrf, login
-from tests.hostile.test_authorization_matrix import others as api_objects  # noqa: F401 - the shared fixture
+from tests.hostile.test_authorization_matrix import (
+    others as api_objects,  # noqa: F401 - the shared fixture
+)
 
 # Pages about one object that a reviewer must not even learn exists outside their townships.
 SCOPED = {"console.visit_detail", "console.visit_print", "console.export_visit_zip", "console.feedback_detail",

@@ -1,0 +1,567 @@
+"""Load benchmark: simulated inspectors against a real gunicorn + MariaDB + S3 stack on 127.0.0.1.
+
+Run from the project root:
+    .venv/bin/python scripts/bench_load.py                 # 50 inspectors, 2 visits each
+    .venv/bin/python scripts/bench_load.py --quick         # 5 inspectors, 1 visit each
+    .venv/bin/python scripts/bench_load.py --mysql-url URL --s3-endpoint URL   # use running servers
+
+It starts its own MariaDB (datadir in a temp dir), moto_server and gunicorn (deploy/gunicorn.conf.py,
+gthread), creates one assignment per inspector with a password account, then each simulated
+inspector (a thread here, speaking plain http.client) does: password login, then per visit
+start → check-in → N photos (ticket, 4 MB upload straight to S3 with the presigned POST,
+complete) → interview → submit. Counts and time are bounded (--visits-per-inspector,
+--duration). A second, quiet phase tickets and completes --cpu-photos photos one at a time to
+measure the app's own CPU per photo submission without the noise of the mixed load.
+
+CPU is read from /proc/<pid>/stat (utime + stime) of the gunicorn master and workers, moto and
+mariadbd before and after each phase; peak memory from VmHWM. This is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts import benchlib  # noqa: E402
+from scripts.benchlib import percentile  # noqa: E402
+
+BUCKET = "sp-bench"
+PHOTO_VARIANTS = 4
+# scripts/bench_photos.make_photo writes this GPS position into every photo's EXIF.
+PHOTO_GPS = (27.0 + 42 / 60 + 12.34 / 3600, 113.0 + 36 / 60 + 45.6 / 3600)
+JSON_ENDPOINTS = ("login", "visit.start", "checkin", "photo.ticket", "interview", "submit")
+ENDPOINTS = (*JSON_ENDPOINTS, "s3.upload", "photo.complete")
+
+# The goals of issue 8 and the peer's figures they are compared with.
+GOAL_PHOTO_CPU_MS = 50.0
+GOAL_JSON_P99_MS = 500.0
+GOAL_INSPECTORS = 50
+ODK_CPU_MS_PER_SUBMISSION = 121.0
+ODK_SUBMISSIONS_PER_S = 15.0
+
+
+# ---- pure helpers (tested in tests/test_bench_scripts.py) ---------------------------------
+
+def multipart_body(fields: dict[str, str], file_field: str, filename: str, content_type: str,
+                   data: bytes, boundary: str) -> bytes:
+    """A multipart/form-data body: the form fields in order, then the file (what wx.uploadFile sends)."""
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+                 f"Content-Type: {content_type}\r\n\r\n".encode())
+    parts.append(data)
+    parts.append(f"\r\n--{boundary}--\r\n".encode())
+    return b"".join(parts)
+
+
+def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float | int | None]]:
+    """count, p50, p95, p99 and max (milliseconds) per endpoint from latencies in seconds."""
+    out = {}
+    for name, values in samples.items():
+        ms = [v * 1000 for v in values]
+        out[name] = {"count": len(ms), "p50": percentile(ms, 50), "p95": percentile(ms, 95),
+                     "p99": percentile(ms, 99), "max": max(ms) if ms else None}
+    return out
+
+
+def goal_row(goal: str, measured: str, met: bool | None) -> tuple[str, str, str]:
+    """One line of the goals table; met None means informational (no pass/fail)."""
+    return goal, measured, "-" if met is None else ("yes" if met else "NO")
+
+
+def table(rows: list[tuple], headers: tuple[str, ...]) -> str:
+    """A plain-text table with left-aligned columns."""
+    cells = [tuple(str(c) for c in headers), *[tuple("" if c is None else str(c) for c in r) for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def fmt_ms(value: float | None) -> str:
+    """Milliseconds with one decimal, or '-'."""
+    return "-" if value is None else f"{value:.1f}"
+
+
+# ---- photos -------------------------------------------------------------------------------
+
+def phone_photos(count: int) -> list[bytes]:
+    """`count` distinct 4 MB 12 MP JPEGs with EXIF GPS, generated once and cached in the temp dir."""
+    from scripts.bench_photos import make_photo
+
+    cache = Path(tempfile.gettempdir()) / "sp-bench-photos"
+    cache.mkdir(exist_ok=True)
+    out = []
+    for seed in range(count):
+        path = cache / f"phone-{seed}.jpg"
+        if not path.exists():
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(make_photo(seed))
+            tmp.rename(path)
+        out.append(path.read_bytes())
+    return out
+
+
+# ---- the stack ----------------------------------------------------------------------------
+
+def app_env(args, mysql_url: str, s3_endpoint: str, workdir: Path, port: int) -> dict[str, str]:
+    """Environment of the app: the given database, S3 storage, a fixed secret."""
+    return {
+        "APP_ENV": "development", "SECRET_KEY": "bench-secret-key-" + "x" * 32,
+        "DATABASE_URL": mysql_url, "STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": s3_endpoint,
+        "S3_BUCKET": BUCKET, "S3_REGION": benchlib.S3_REGION, "S3_ACCESS_KEY_ID": benchlib.S3_KEY,
+        "S3_SECRET_ACCESS_KEY": benchlib.S3_KEY, "S3_ADDRESSING_STYLE": "path",
+        "INSTANCE_DIR": str(workdir / "instance"), "PORT": str(port), "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": str(args.workers), "GUNICORN_THREADS": str(args.threads),
+    }
+
+
+@dataclass
+class World:
+    """What the simulated inspectors need: their accounts and assignments, and the place's point."""
+
+    inspectors: list[tuple[str, str, int]]  # (username, password, assignment_id)
+    lat: float
+    lng: float
+
+
+def build_world(env: dict[str, str], inspectors: int) -> World:
+    """Migrate the database, make the bucket, and create the accounts and assignments through the services.
+
+    Inspectors get real passwords (the production scrypt hash) and log in over HTTP.
+    """
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        from server.app import create_app
+        from server.db import db, upgrade
+        from server.services import assignments, places, projects, users
+
+        upgrade(env["DATABASE_URL"])
+        app = create_app()
+        app.extensions["storage"].ensure_bucket()
+        with app.app_context():
+            s = db.session
+            admin, _ = users.create_user(s, None, {"username": "bench-admin", "name": "管理员", "roles": ["admin"],
+                                                   "password": "bench-admin-password"})
+            town = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
+            village = places.create_village(s, admin, {"township_id": town.id, "code": "360821100201",
+                                                       "name": "江南村", "lat": PHOTO_GPS[0], "lng": PHOTO_GPS[1],
+                                                       "radius_m": 500})
+            project = projects.create_project(s, admin, {"title": "蜜柚产业项目", "year": 2026,
+                                                         "village_ids": [village.id]})
+            out = []
+            for i in range(inspectors):
+                username, password = f"insp{i:03d}", f"insp{i:03d}-password"
+                user, _ = users.create_user(s, admin, {"username": username, "name": f"督查员{i:03d}",
+                                                       "roles": ["inspector"], "password": password})
+                a = assignments.create_assignment(s, admin, {"project_id": project.id, "inspector_ids": [user.id],
+                                                             "check_items": ["公示栏是否张贴"]})
+                out.append((username, password, a.id))
+            db.session.close()
+            db.engine.dispose()
+        return World(out, PHOTO_GPS[0], PHOTO_GPS[1])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def start_gunicorn(servers: benchlib.Servers, env: dict[str, str], port: int) -> subprocess.Popen:
+    """gunicorn with deploy/gunicorn.conf.py (gthread), its access log in the work dir."""
+    log = open(servers.workdir / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [str(benchlib.VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "server:create_app()"],
+        cwd=benchlib.ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    servers.procs.insert(0, proc)  # stopped last-in-first-out: before the database and S3
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {servers.workdir / 'gunicorn.log'}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+    benchlib.wait_for(healthy, "gunicorn", timeout=60)
+    benchlib.wait_for(lambda: len(benchlib.children(proc.pid)) >= int(env["WEB_CONCURRENCY"]), "gunicorn workers")
+    return proc
+
+
+# ---- the simulated inspector ------------------------------------------------------------
+
+class Failure(Exception):
+    """A request answered with an unexpected status."""
+
+
+class Client:
+    """One inspector's phone: keep-alive HTTP to the app and to S3, every request timed."""
+
+    def __init__(self, app_port: int, stats: Stats, think: float = 0.0, rng: random.Random | None = None):
+        self.app_port, self.stats, self.think = app_port, stats, think
+        self.rng = rng or random.Random()
+        self.app: http.client.HTTPConnection | None = None
+        self.s3: dict[str, http.client.HTTPConnection] = {}
+        self.token: str | None = None
+
+    def _send(self, conn_of, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
+        # A keep-alive connection the server closed while idle is reopened once; every write
+        # carries a client_id, so a repeat is harmless.
+        for attempt in (1, 2):
+            conn = conn_of(reopen=attempt == 2)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionError, http.client.CannotSendRequest):
+                conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _app_conn(self, reopen: bool) -> http.client.HTTPConnection:
+        if self.app is None or reopen:
+            self.app = http.client.HTTPConnection("127.0.0.1", self.app_port, timeout=120)
+        return self.app
+
+    def pause(self) -> None:
+        """The phone-side time before a request (framing a photo, typing): exponential, mean `think` seconds."""
+        if self.think:
+            time.sleep(self.rng.expovariate(1 / self.think))
+
+    def call(self, name: str, method: str, path: str, payload: dict | None = None, expect=(200, 201)) -> dict:
+        """A JSON request to the app, timed under `name` (after the think pause)."""
+        self.pause()
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        body = json.dumps(payload).encode() if payload is not None else None
+        start = time.perf_counter()
+        status, raw = self._send(self._app_conn, method, "/api/v1" + path, body, headers)
+        self.stats.record(name, time.perf_counter() - start, status in expect)
+        if status not in expect:
+            raise Failure(f"{name}: HTTP {status} {raw[:300]!r}")
+        return json.loads(raw) if raw else {}
+
+    def upload(self, ticket: dict, data: bytes) -> None:
+        """POST the photo straight to S3 with the ticket's presigned form, timed as s3.upload."""
+        url = urlsplit(ticket["url"])
+        boundary = uuid.uuid4().hex
+        body = multipart_body(ticket["fields"], ticket.get("file_field", "file"), "photo.jpg",
+                              ticket["fields"].get("Content-Type", "image/jpeg"), data, boundary)
+
+        def conn_of(reopen: bool) -> http.client.HTTPConnection:
+            if url.netloc not in self.s3 or reopen:
+                self.s3[url.netloc] = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+            return self.s3[url.netloc]
+
+        start = time.perf_counter()
+        status, raw = self._send(conn_of, "POST", url.path or "/", body,
+                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        ok = 200 <= status < 300
+        self.stats.record("s3.upload", time.perf_counter() - start, ok)
+        if not ok:
+            raise Failure(f"s3.upload: HTTP {status} {raw[:300]!r}")
+
+    def close(self) -> None:
+        """Close every connection."""
+        for conn in [self.app, *self.s3.values()]:
+            if conn is not None:
+                conn.close()
+
+
+@dataclass
+class Stats:
+    """Latencies per endpoint and counters, shared by all inspector threads."""
+
+    samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    visits: int = 0
+    photos: int = 0
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, name: str, seconds: float, ok: bool) -> None:
+        """One timed request."""
+        with self.lock:
+            self.samples[name].append(seconds)
+            if not ok:
+                self.errors[name] += 1
+
+
+def now_iso() -> str:
+    """The current time in RFC 3339."""
+    return datetime.now(UTC).isoformat()
+
+
+def photo_payload(data: bytes, lat: float, lng: float) -> dict:
+    """The ticket request of one photo."""
+    return {"client_id": str(uuid.uuid4()), "sent_at": now_iso(), "content_type": "image/jpeg",
+            "size": len(data), "taken_at": (datetime.now(UTC) - timedelta(seconds=30)).isoformat(),
+            "lat": lat, "lng": lng, "coord_type": "wgs84"}
+
+
+def unique(photo: bytes, rng: random.Random) -> bytes:
+    """The photo with 16 random bytes after its end-of-image marker: new bytes, the same picture."""
+    return photo + rng.randbytes(16)
+
+
+def inspector_run(client: Client, world: World, who: tuple[str, str, int], photos: list[bytes], args,
+                  deadline: float, rng: random.Random) -> None:
+    """Log in, then do visits until the count or the deadline is reached."""
+    username, password, assignment_id = who
+    answer = client.call("login", "POST", "/auth/login", {"username": username, "password": password})
+    client.token = answer["token"]
+    for _ in range(args.visits_per_inspector):
+        if time.monotonic() > deadline:
+            return
+        visit = client.call("visit.start", "POST", "/visits", {
+            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "assignment_id": assignment_id,
+            "started_at": now_iso()})
+        vid = visit["id"]
+        jitter = rng.uniform(-0.0004, 0.0004)
+        client.call("checkin", "POST", f"/visits/{vid}/checkins", {
+            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "lat": world.lat + jitter,
+            "lng": world.lng - jitter, "accuracy_m": 12.0, "coord_type": "wgs84", "client_time": now_iso()})
+        for _ in range(args.photos_per_visit):
+            data = unique(rng.choice(photos), rng)
+            ticket = client.call("photo.ticket", "POST", f"/visits/{vid}/photos",
+                                 photo_payload(data, world.lat + jitter, world.lng))
+            client.upload(ticket["upload"], data)
+            client.call("photo.complete", "POST", f"/photos/{ticket['photo_id']}/complete", {})
+            with client.stats.lock:
+                client.stats.photos += 1
+        client.call("interview", "POST", f"/visits/{vid}/interviews", {
+            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "household": f"李{rng.randrange(1000)}户",
+            "satisfaction": rng.choice(("满意", "基本满意", "不满意")), "answers": {"知晓项目": True},
+            "notes": "项目已完工,群众反映良好"})
+        client.call("submit", "POST", f"/visits/{vid}/submit", {"client_id": str(uuid.uuid4()),
+                                                                "sent_at": now_iso()})
+        with client.stats.lock:
+            client.stats.visits += 1
+
+
+def run_inspectors(port: int, world: World, chosen: list[tuple[str, str, int]], photos: list[bytes], args,
+                   stats: Stats) -> float:
+    """Run one thread per inspector until all finish; returns the wall time in seconds."""
+    deadline = time.monotonic() + args.duration
+
+    def one(i: int, who) -> None:
+        rng = random.Random(i)
+        client = Client(port, stats, args.think, rng)
+        try:
+            inspector_run(client, world, who, photos, args, deadline, rng)
+        except Exception as exc:  # recorded and reported; the other inspectors go on
+            with stats.lock:
+                stats.failures.append(f"{who[0]}: {exc}")
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=one, args=(i, who), daemon=True) for i, who in enumerate(chosen)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def photo_cpu_phase(port: int, world: World, who: tuple[str, str, int], photos: list[bytes], count: int,
+                    app_pid: int) -> dict[str, float]:
+    """App CPU per photo ticket and per complete, one request at a time with nothing else running.
+
+    Tickets, uploads and completes are done in three batches so that the CPU snapshots around
+    the ticket and complete batches hold only the app's own work for them.
+    """
+    stats = Stats()
+    client = Client(port, stats)
+    rng = random.Random(99)
+    try:
+        client.token = client.call("login", "POST", "/auth/login", {"username": who[0], "password": who[1]})["token"]
+        vid = client.call("visit.start", "POST", "/visits", {
+            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "assignment_id": who[2],
+            "started_at": now_iso()})["id"]
+        data = [unique(photos[i % len(photos)], rng) for i in range(count)]
+        before = benchlib.tree_cpu(app_pid)
+        tickets = [client.call("photo.ticket", "POST", f"/visits/{vid}/photos",
+                               photo_payload(d, world.lat, world.lng)) for d in data]
+        ticket_cpu = benchlib.cpu_delta(before, benchlib.tree_cpu(app_pid))
+        for t, d in zip(tickets, data, strict=True):
+            client.upload(t["upload"], d)
+        before = benchlib.tree_cpu(app_pid)
+        for t in tickets:
+            client.call("photo.complete", "POST", f"/photos/{t['photo_id']}/complete", {})
+        complete_cpu = benchlib.cpu_delta(before, benchlib.tree_cpu(app_pid))
+    finally:
+        client.close()
+    summary = summarize(stats.samples)
+    return {"ticket_ms": ticket_cpu / count * 1000, "complete_ms": complete_cpu / count * 1000,
+            "complete_p50": summary["photo.complete"]["p50"], "ticket_p50": summary["photo.ticket"]["p50"]}
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; --quick shrinks the run to a smoke test."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--inspectors", type=int, default=GOAL_INSPECTORS)
+    p.add_argument("--visits-per-inspector", type=int, default=2)
+    p.add_argument("--photos-per-visit", type=int, default=3)
+    p.add_argument("--duration", type=float, default=300, help="no visit starts after this many seconds")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="mean phone-side pause before each request, seconds (0: as fast as possible)")
+    p.add_argument("--cpu-photos", type=int, default=30, help="photos of the quiet CPU-per-photo phase")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
+    p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (GUNICORN_THREADS)")
+    p.add_argument("--mysql-url", help="use this database instead of a private MariaDB (it must be empty)")
+    p.add_argument("--s3-endpoint", help="use this S3 endpoint instead of a private moto_server")
+    p.add_argument("--quick", action="store_true", help="5 inspectors, 1 visit each, 6 quiet photos")
+    p.add_argument("--keep", action="store_true", help="keep the work dir (logs, datadir)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.inspectors, args.visits_per_inspector, args.cpu_photos = 5, 1, 6
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, run both phases, print the report."""
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="sp-bench-load."))
+    servers = benchlib.Servers(workdir)
+    try:
+        print(f"work dir {workdir}", flush=True)
+        print(f"generating/caching {PHOTO_VARIANTS} phone photos ...", flush=True)
+        photos = phone_photos(PHOTO_VARIANTS)
+        print(f"  {len(photos)} photos, {sum(map(len, photos)) / len(photos) / 1e6:.1f} MB each", flush=True)
+        mysql_url = args.mysql_url or benchlib.start_mariadb(servers)
+        s3 = args.s3_endpoint or benchlib.start_moto(servers)
+        db_pid = servers.mariadb_pid or benchlib.listening_pid(urlsplit(mysql_url).port or 3306)
+        s3_pid = servers.moto_pid or benchlib.listening_pid(urlsplit(s3).port or 80)
+        port = benchlib.free_port()
+        env = app_env(args, mysql_url, s3, workdir, port)
+        print("creating accounts and assignments ...", flush=True)
+        world = build_world(env, args.inspectors + 3)
+        gunicorn = start_gunicorn(servers, env, port)
+        app_pid = gunicorn.pid
+        print(f"gunicorn pid {app_pid} (workers {benchlib.children(app_pid)}), mariadbd {db_pid}, "
+              f"S3 {s3_pid}, app port {port}", flush=True)
+
+        # Warm-up: the first requests of a worker open pools and load fonts.
+        warm_args = argparse.Namespace(**{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1, "think": 0.0})
+        run_inspectors(port, world, world.inspectors[-3:-1], photos, warm_args, Stats())
+
+        print(f"load phase: {args.inspectors} inspectors x {args.visits_per_inspector} visits x "
+              f"{args.photos_per_visit} photos (stop starting visits after {args.duration:.0f} s) ...", flush=True)
+        stats = Stats()
+        pids = {"app": app_pid, "db": db_pid, "s3": s3_pid}
+        before = {k: benchlib.tree_cpu(p) if p else {} for k, p in pids.items()}
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        wall = run_inspectors(port, world, world.inspectors[:args.inspectors], photos, args, stats)
+        me_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = {k: benchlib.cpu_delta(before[k], benchlib.tree_cpu(p)) if p else None for k, p in pids.items()}
+        client_cpu = (me_after.ru_utime - me.ru_utime) + (me_after.ru_stime - me.ru_stime)
+        rss = {"app": [(p, benchlib.status_kb(p, "VmHWM")) for p in benchlib.process_tree(app_pid)],
+               "db": benchlib.status_kb(db_pid, "VmHWM") if db_pid else None,
+               "s3": benchlib.status_kb(s3_pid, "VmHWM") if s3_pid else None}
+
+        print(f"quiet phase: {args.cpu_photos} photos, one request at a time ...", flush=True)
+        quiet = photo_cpu_phase(port, world, world.inspectors[-1], photos, args.cpu_photos, app_pid)
+        report(args, stats, wall, cpu, client_cpu, rss, quiet)
+        return 1 if stats.failures else 0
+    finally:
+        servers.stop()
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            subprocess.run(["rm", "-rf", str(workdir)], check=False)
+
+
+def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: dict, quiet: dict) -> None:
+    """Print the throughput, the latency table, the CPU and memory figures and the goals table."""
+    summary = summarize(stats.samples)
+    print(f"\n== load phase: {args.inspectors} inspectors, {stats.visits} visits, {stats.photos} photos "
+          f"in {wall:.1f} s ({args.workers} gunicorn workers x {args.threads} threads, "
+          f"think time {args.think:g} s)")
+    visits_s, photos_s = stats.visits / wall, stats.photos / wall
+    print(f"visits/s {visits_s:.2f}   photo completes/s {photos_s:.2f}")
+    rows = [(name, s["count"], stats.errors.get(name, 0), fmt_ms(s["p50"]), fmt_ms(s["p95"]), fmt_ms(s["p99"]),
+             fmt_ms(s["max"])) for name in ENDPOINTS if (s := summary.get(name))]
+    print(table(rows, ("endpoint", "n", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms")))
+    json_all = [v * 1000 for name in JSON_ENDPOINTS for v in stats.samples.get(name, [])]
+    json_p99 = percentile(json_all, 99)
+    json_nologin = [v * 1000 for name in JSON_ENDPOINTS if name != "login" for v in stats.samples.get(name, [])]
+    print(f"all JSON requests: n {len(json_all)}, p50 {fmt_ms(percentile(json_all, 50))} ms, "
+          f"p99 {fmt_ms(json_p99)} ms (without login: p99 {fmt_ms(percentile(json_nologin, 99))} ms)")
+    if stats.failures:
+        print(f"{len(stats.failures)} inspectors stopped on an error; first: {stats.failures[0]}")
+
+    print("\n== CPU during the load phase (seconds, and cores = seconds / wall time)")
+    cpu_rows = []
+    for key, label in (("app", "gunicorn master + workers"), ("db", "mariadbd"), ("s3", "S3 server (moto)")):
+        sec = cpu[key]
+        cpu_rows.append((label, "-" if sec is None else f"{sec:.1f}", "-" if sec is None else f"{sec / wall:.2f}"))
+    cpu_rows.append(("bench clients (this process)", f"{client_cpu:.1f}", f"{client_cpu / wall:.2f}"))
+    print(table(cpu_rows, ("process", "CPU s", "cores")))
+    app_per_photo = cpu["app"] / stats.photos * 1000 if stats.photos else None
+    app_per_visit = cpu["app"] / stats.visits * 1000 if stats.visits else None
+    print(f"app CPU per visit (login share, start, check-in, {args.photos_per_visit} photos, interview, submit): "
+          f"{fmt_ms(app_per_visit)} ms; all app CPU / photos: {fmt_ms(app_per_photo)} ms")
+    print(f"quiet phase, app CPU per photo: ticket {quiet['ticket_ms']:.1f} ms + complete "
+          f"{quiet['complete_ms']:.1f} ms = {quiet['ticket_ms'] + quiet['complete_ms']:.1f} ms "
+          f"(latency p50: ticket {fmt_ms(quiet['ticket_p50'])} ms, complete {fmt_ms(quiet['complete_p50'])} ms)")
+
+    print("\n== peak RSS (VmHWM)")
+    mem_rows = [(f"gunicorn {'master' if i == 0 else 'worker'} {pid}", f"{kb / 1024:.0f}")
+                for i, (pid, kb) in enumerate(rss["app"])]
+    mem_rows += [("mariadbd", "-" if rss["db"] is None else f"{rss['db'] / 1024:.0f}"),
+                 ("S3 server (moto)", "-" if rss["s3"] is None else f"{rss['s3'] / 1024:.0f}")]
+    print(table(mem_rows, ("process", "MB")))
+
+    # The cores the app could have had: the machine's, less what the S3 server, the database
+    # and the simulated phones took; at the app CPU one photo's visit share costs, that is the
+    # highest photo-complete rate this machine allows with these neighbours.
+    cores = os.cpu_count() or 1
+    others = sum(v for k, v in cpu.items() if k != "app" and v) + client_cpu
+    left = max(0.0, cores - others / wall)
+    ceiling = left / (cpu["app"] / stats.photos) if stats.photos and cpu["app"] else None
+    photo_cpu = quiet["ticket_ms"] + quiet["complete_ms"]
+    goals = [
+        goal_row(f"app CPU per 4 MB photo submission <= {GOAL_PHOTO_CPU_MS:.0f} ms "
+                 f"(ODK Central: ~{ODK_CPU_MS_PER_SUBMISSION:.0f} ms, no image work)",
+                 f"{photo_cpu:.1f} ms (ticket + complete, quiet phase)", photo_cpu <= GOAL_PHOTO_CPU_MS),
+        goal_row(f"JSON p99 < {GOAL_JSON_P99_MS:.0f} ms at {GOAL_INSPECTORS} concurrent inspectors",
+                 f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors, think {args.think:g} s",
+                 None if args.inspectors < GOAL_INSPECTORS or json_p99 is None else json_p99 < GOAL_JSON_P99_MS),
+        goal_row(f"photo completes/s as high as the cores left allow ({cores} cores, "
+                 f"{others / wall:.2f} taken by S3, DB and clients)",
+                 f"{photos_s:.2f}/s (ceiling at the measured app CPU: "
+                 f"{'-' if ceiling is None else f'{ceiling:.2f}'}/s)",
+                 None if ceiling is None else photos_s >= 0.8 * ceiling),
+        goal_row(f"reference: ODK Central sustains ~{ODK_SUBMISSIONS_PER_S:.0f} submissions/s (no image work)",
+                 f"{photos_s:.2f} photo completes/s, {visits_s:.2f} visits/s", None),
+    ]
+    print("\n== goals")
+    print(table(goals, ("goal", "measured", "met?")))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Review at scale: time the console's real queries on a large database and show their EXPLAIN.
+
+Run from the project root, against a database filled by scripts/gen_data.py:
+    .venv/bin/python scripts/bench_review.py --mysql-url URL [--runs 300] [--budget 60]
+
+Times the service functions the console calls, each over --runs runs with varied filters (or
+until --budget seconds are spent on it), as admin and as a township reviewer:
+  visit list      review.page_of_visits + review.flag_counts (what /console/visits runs)
+  near-duplicate  services.photos.find_duplicate for a phash near an existing photo's
+  dashboard       dashboard.build for one of the last three years
+then prints p50/p95/max per operation beside the goal (p95 < 100 ms) and the EXPLAIN of every
+distinct statement each one sends. This is a benchmark, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.bench_load import fmt_ms, goal_row, table  # noqa: E402
+from scripts.benchlib import percentile  # noqa: E402
+
+GOAL_P95_MS = 100.0
+
+
+def vary_filters(rng: random.Random, ids: dict[str, list[int]], year: int) -> dict:
+    """One realistic combination of the visit list's filters (sometimes none)."""
+    choice = rng.randrange(9)
+    if choice == 0:
+        return {}
+    if choice == 1:
+        return {"township_id": rng.choice(ids["townships"])}
+    if choice == 2:
+        return {"village_id": rng.choice(ids["villages"])}
+    if choice == 3:
+        return {"project_id": rng.choice(ids["projects"])}
+    if choice == 4:
+        return {"flag": rng.choice(("far_from_village", "low_accuracy", "clock_skew", "impossible_speed"))}
+    if choice == 5:
+        return {"inspector_id": rng.choice(ids["inspectors"])}
+    if choice == 6:
+        month = rng.randrange(1, 12)
+        return {"date_from": date(year, month, 1), "date_to": date(year, month + 1, 1) - timedelta(days=1)}
+    if choice == 7:
+        return {"township_id": rng.choice(ids["townships"]), "status": "submitted",
+                "flag": rng.choice(("far_from_village", "low_accuracy"))}
+    return {"status": rng.choice(("submitted", "in_progress")), "date_from": date(year, 1, 1)}
+
+
+def timed(fn: Callable[[int], None], runs: int, budget: float) -> list[float]:
+    """Seconds per call of fn(i), for up to `runs` calls or `budget` seconds."""
+    out: list[float] = []
+    deadline = time.monotonic() + budget
+    for i in range(runs):
+        start = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - start)
+        if time.monotonic() > deadline:
+            break
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time each operation, print the goals table and the EXPLAINs."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mysql-url", required=True)
+    p.add_argument("--runs", type=int, default=300)
+    p.add_argument("--budget", type=float, default=60, help="seconds at most per operation")
+    p.add_argument("--no-explain", action="store_true")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("SECRET_KEY", "bench-review-secret-" + "x" * 32)
+    from sqlalchemy import event, func, select, text
+
+    from server.app import create_app
+    from server.db import db
+    from server.models import Photo, Project, Township, User, UserRole, Village, Visit
+    from server.services import dashboard, review
+    from server.services import photos as photo_service
+
+    app = create_app({"DATABASE_URL": args.mysql_url, "STORAGE_BACKEND": "local",
+                      "STORAGE_DIR": "/tmp/sp-bench-review-storage"})
+    rng = random.Random(7)
+    with app.app_context():
+        s = db.session
+        visits = s.scalar(select(func.count(Visit.id)))
+        photos = s.scalar(select(func.max(Photo.id))) or 0
+        print(f"database: {visits:,} visits, {photos:,} photos", flush=True)
+        admin = s.scalar(select(User).where(User.username == "admin"))
+        reviewer = s.scalar(select(User).join(UserRole).where(UserRole.role == "reviewer").limit(1))
+        ids = {
+            "townships": list(s.scalars(select(Township.id))),
+            "villages": list(s.scalars(select(Village.id))),
+            "projects": list(s.scalars(select(Project.id))),
+            "inspectors": list(s.scalars(select(UserRole.user_id).where(UserRole.role == "inspector"))),
+        }
+        year = datetime.now(UTC).year
+        s.commit()
+
+        def visit_list(i: int) -> None:
+            user = admin if i % 2 == 0 else reviewer
+            filters = vary_filters(rng, ids, year - rng.randrange(3))
+            sort = rng.choice(("-started_at", "-started_at", "started_at", "-submitted_at"))
+            review.page_of_visits(s, user, filters, sort, rng.choice((1, 1, 1, 2, 5)), 50)
+            review.flag_counts(s, user, filters)
+            s.rollback()
+
+        # Probes near existing photos' hashes (0-3 bits off), looked up before the timing starts.
+        sample = [rng.randrange(1, photos + 1) for _ in range(args.runs + 1)]
+        known = [int(h, 16) for h in s.scalars(select(Photo.phash).where(Photo.id.in_(sample))) if h]
+        s.commit()
+
+        def near_duplicate(i: int) -> None:
+            h = known[i % len(known)] if known else rng.getrandbits(64)
+            for bit in rng.sample(range(64), rng.randrange(4)):
+                h ^= 1 << bit
+            probe = Photo(id=photos + 1 + i, owner_kind="visit", owner_id=10**9)
+            photo_service.find_duplicate(s, probe, f"{rng.getrandbits(256):064x}", h)
+            s.rollback()
+
+        def dash(i: int) -> None:
+            dashboard.build(s, admin if i % 2 == 0 else reviewer, year - i % 3)
+            s.rollback()
+
+        operations = [("visit list (page + flag counts)", visit_list),
+                      ("near-duplicate lookup", near_duplicate), ("dashboard (one year)", dash)]
+        statements: dict[str, list[tuple[str, object]]] = {}
+        current: list[str] = []
+
+        def capture(conn, cursor, statement, parameters, context, executemany):
+            bucket = statements.setdefault(current[0], []) if current else None
+            if bucket is not None and statement.lstrip().upper().startswith("SELECT") and \
+                    all(statement != st for st, _ in bucket):
+                bucket.append((statement, parameters))
+
+        rows = []
+        for name, fn in operations:
+            event.listen(db.engine, "before_cursor_execute", capture)
+            current[:] = [name]
+            fn(10**6)  # one warm run, whose statements are explained below
+            current.clear()
+            event.remove(db.engine, "before_cursor_execute", capture)
+            ms = [t * 1000 for t in timed(fn, args.runs, args.budget)]
+            p95 = percentile(ms, 95)
+            print(f"{name}: {len(ms)} runs, p50 {fmt_ms(percentile(ms, 50))} ms, p95 {fmt_ms(p95)} ms, "
+                  f"max {fmt_ms(max(ms))} ms", flush=True)
+            rows.append(goal_row(f"{name} p95 < {GOAL_P95_MS:.0f} ms",
+                                 f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})",
+                                 p95 < GOAL_P95_MS))
+        print(f"\n== goals at {visits:,} visits / {photos:,} photos")
+        print(table(rows, ("goal", "measured", "met?")))
+
+        if not args.no_explain:
+            raw = db.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                for name, stmts in statements.items():
+                    print(f"\n== EXPLAIN: {name}")
+                    for sql, params in stmts:
+                        cur.execute("EXPLAIN " + sql, params)
+                        cols = [d[0] for d in cur.description]
+                        print("-- " + " ".join(sql.split())[:400])
+                        print(table([tuple(r) for r in cur.fetchall()], tuple(cols)))
+            finally:
+                raw.close()
+        s.execute(text("SELECT 1"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

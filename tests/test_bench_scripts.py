@@ -1,0 +1,99 @@
+"""The benchmark scripts' pure helpers: percentiles, multipart bodies, generated rows (no servers started)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from scripts import bench_load, gen_data
+from scripts.benchlib import cpu_seconds, percentile
+from server.photos import HASH_BANDS, NEAR_DUPLICATE_DISTANCE, hamming, hash_bands
+
+
+def test_percentile_interpolates_between_ranks():
+    """p50 of an even count is the mean of the middle pair; p0/p100 are the extremes."""
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 4.0
+    assert percentile(list(range(1, 101)), 99) == 99.01
+
+
+def test_percentile_of_nothing_is_none():
+    """No samples give no percentile rather than a crash."""
+    assert percentile([], 95) is None
+
+
+def test_summarize_reports_milliseconds_per_endpoint():
+    """Latencies recorded in seconds come out in milliseconds with their count."""
+    out = bench_load.summarize({"login": [0.1, 0.2, 0.3]})
+    assert out["login"]["count"] == 3
+    assert out["login"]["p50"] == 200.0
+    assert out["login"]["max"] == 300.0
+
+
+def test_multipart_body_puts_fields_before_the_file():
+    """The presigned form's fields precede the file part, as S3 requires."""
+    body = bench_load.multipart_body({"key": "photos/a.jpg", "policy": "p"}, "file", "a.jpg", "image/jpeg",
+                                     b"\xff\xd8DATA", "BOUNDARY")
+    assert body.index(b'name="key"') < body.index(b'name="policy"') < body.index(b'name="file"')
+    assert b"Content-Type: image/jpeg\r\n\r\n\xff\xd8DATA\r\n--BOUNDARY--\r\n" in body
+
+
+def test_goal_row_marks_informational_rows():
+    """A goal without pass/fail shows '-', a failed one 'NO'."""
+    assert bench_load.goal_row("g", "m", None)[2] == "-"
+    assert bench_load.goal_row("g", "m", False)[2] == "NO"
+    assert bench_load.goal_row("g", "m", True)[2] == "yes"
+
+
+def test_cpu_seconds_of_a_missing_process_is_zero():
+    """A process that has exited counts as having used no CPU (it left the tree)."""
+    assert cpu_seconds(2**22 + 12345) == 0.0
+
+
+def test_verify_codes_are_distinct_and_well_formed():
+    """Generated verification codes never collide and use the app's alphabet."""
+    codes = [gen_data.verify_code(n) for n in range(1, 20001)]
+    assert len(set(codes)) == len(codes)
+    assert all(len(c) == 10 and set(c) <= set(gen_data.VERIFY_ALPHABET) for c in codes)
+
+
+def test_band_rows_match_the_apps_hash_bands():
+    """The generator indexes a dHash exactly as the pipeline does."""
+    h = random.Random(3).getrandbits(64)
+    rows = gen_data.band_rows(42, h)
+    assert rows == [(42, i, v) for i, v in enumerate(hash_bands(h))]
+    assert len(rows) == HASH_BANDS
+
+
+def test_scene_hashes_are_often_near_duplicates():
+    """Photos drawn near one scene share a band often enough to exercise the near-duplicate index."""
+    rng = random.Random(5)
+    scene = rng.getrandbits(64)
+    near = [h for h in (gen_data.scene_hash(rng, [scene]) for _ in range(400))
+            if hamming(h, scene) <= NEAR_DUPLICATE_DISTANCE]
+    assert near
+    assert all(set(hash_bands(h)) & set(hash_bands(scene)) for h in near)
+
+
+def test_visit_and_photo_rows_fit_their_columns():
+    """A generated visit and photo row have one value per column and consistent ids."""
+    rng = random.Random(1)
+    a = gen_data.AssignmentInfo(id=7, project_id=3, village_id=11, township_id=2, members=(5, 6))
+    started = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+    visit = gen_data.visit_row(99, a, started, rng)
+    assert len(visit) == len(gen_data.VISIT_COLUMNS)
+    assert visit[:5] == (99, 7, 3, 11, 2) and visit[8] in (5, 6)
+    photo = gen_data.photo_row(1234, visit, (27.0, 114.9), rng.getrandbits(64), rng)
+    assert len(photo) == len(gen_data.PHOTO_COLUMNS)
+    assert photo[0] == 1234 and photo[2] == photo[3] == 99
+    assert photo[gen_data.PHOTO_COLUMNS.index("verify_code")] == gen_data.verify_code(1234)
+
+
+def test_visit_times_fall_in_working_hours():
+    """Generated visit start times lie within 08:00-18:00 China time."""
+    rng = random.Random(2)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    hours = {gen_data.visit_time(rng, start, 365).hour for _ in range(500)}
+    assert hours <= set(range(0, 10))
