@@ -109,7 +109,7 @@ def load(session: Session) -> list[str]:
     _demo_lifecycle(session, admin, township, village)
 
     lines = [
-        "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects)",
+        "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
         f"  管理员 admin / {DEMO_PASSWORDS['admin']}",
         f"  审核员 reviewer / {DEMO_PASSWORDS['reviewer']} (永阳镇)",
         f"  项目书记 secretary / {DEMO_PASSWORDS['secretary']} (江南村党支部, 一份待审核的申报)",
