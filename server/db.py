@@ -22,7 +22,7 @@ def _json_dumps(obj) -> str:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine with the settings each supported database needs."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, json_serializer=_json_dumps)
+        engine = create_engine(url, echo=echo, json_serializer=_json_dumps, hide_parameters=not echo)
         _tune_sqlite(engine)
         return engine
     if url.startswith("mysql") and "charset=" not in url:
@@ -34,6 +34,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         pool_pre_ping=True,  # MariaDB restarts must not leave dead connections in the pool
         pool_recycle=3600,
         isolation_level="READ COMMITTED",
+        # Error messages (which reach the logs) never carry the values: openids, phones, names.
+        hide_parameters=not echo,
     )
 
 

@@ -287,3 +287,9 @@ def test_admin_cannot_set_status_by_editing(as_, lc):
     """The project edit no longer takes a status: it moves only through transitions."""
     r = as_("admin").patch(f"/api/v1/admin/projects/{lc.p1}", {"status": "accepted"})
     assert r.status_code == 400
+
+
+def test_secretary_places_a_project_only_in_own_townships(as_, lc):
+    """A village of another township is refused in a secretary's application."""
+    r = as_("secretary").post(f"{P}/applications", application_body(lc, village_ids=[lc.v2]))
+    assert r.status_code == 400 and r.get_json()["error"]["details"]["village_ids"] == [lc.v2]

@@ -245,3 +245,39 @@ def test_feedback_about_my_projects_hides_anonymous_authors(app, client, lc, sec
     assert Api(client, lc.tokens["sec2"]).get(f"{P}/feedback?project_id={pid}").status_code == 404
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Feedback)) == 2
+
+
+def test_photo_removed_from_a_draft_is_not_submitted(app, client, lc, sec):
+    """Taking a photo off the draft hands it back; the submitted report has only the kept ones and a retry is 200."""
+    pid = running_project(client, lc)
+    month = this_month()
+    p1, p2 = report_photo(sec, 1), report_photo(sec, 2)
+    assert sec.put(f"{P}/{pid}/reports/{month}", {"text": "进展", "photo_ids": [p1, p2]}).status_code == 201
+    body = {"text": "进展", "photo_ids": [p1], "submit": True}
+    r = sec.put(f"{P}/{pid}/reports/{month}", body)
+    assert r.status_code == 200 and [p["id"] for p in r.get_json()["photos"]] == [p1]
+    assert sec.put(f"{P}/{pid}/reports/{month}", body).status_code == 200
+    with app.app_context():
+        assert db.session.get(Photo, p2).owner_kind == "report_draft"
+
+
+def test_unsent_reminder_is_tried_again_after_consent(app, client, lc, sec, fake_wechat, template_id):
+    """No consent on the first run records no_consent; after the secretary consents the next run sends it."""
+    running_project(client, lc, started=datetime.now(UTC) - timedelta(days=70))
+    openid = _openid(app, lc.ids["secretary"])
+    with app.app_context():
+        assert reports.send_reminders(db.session) == {"no_consent": 1}
+    fake_wechat.consent(openid, template_id)
+    sec.post("/api/v1/me/subscriptions", {"template": "report_reminder", "accepted": 1})
+    with app.app_context():
+        assert reports.send_reminders(db.session) == {"sent": 1}
+        assert reports.send_reminders(db.session) == {}
+
+
+def test_reassigned_secretary_no_longer_reports(app, client, lc, sec):
+    """After the admin hands the project to another secretary, the applicant cannot write its reports."""
+    pid = running_project(client, lc)
+    admin = Api(client, lc.tokens["admin"])
+    assert admin.patch(f"/api/v1/admin/projects/{pid}", {"secretary_id": lc.ids["sec2"]}).status_code == 200
+    assert sec.put(f"{P}/{pid}/reports/{this_month()}", {"text": "x", "submit": True}).status_code == 403
+    assert Api(client, lc.tokens["sec2"]).put(f"{P}/{pid}/reports/{this_month()}", {"text": "x"}).status_code == 201

@@ -176,15 +176,17 @@ def round_close(round_id: int):
     return _step(round_id, lambda: rounds.close(db.session, g.staff, round_id), "轮次已结束,完整抽取记录已公开")
 
 
+# The notice and workbook cover the whole county's findings (teams, flags, orders): a township
+# reviewer sees those of their own townships elsewhere, never the county's.
 @console_bp.get("/rounds/<int:round_id>/notice.docx")
-@staff_required()
+@staff_required(*PLAN_READERS)
 def round_notice(round_id: int):
     """The round's notice (通报) as DOCX, once it is closed."""
     return _send(round_report.notice_docx(db.session, g.staff, rounds.get_round(db.session, round_id)))
 
 
 @console_bp.get("/rounds/<int:round_id>/round.xlsx")
-@staff_required()
+@staff_required(*PLAN_READERS)
 def round_xlsx(round_id: int):
     """The round's drawn sites, findings and orders as XLSX, once it is closed."""
     return _send(round_report.round_workbook(db.session, g.staff, rounds.get_round(db.session, round_id)))

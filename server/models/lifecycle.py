@@ -52,7 +52,7 @@ class ProjectReport(Base):
 
 
 class ReportReminder(Base):
-    """A reminder about one month's report, sent (or attempted) at most once per kind."""
+    """A reminder about one month's report: sent at most once per kind; unsent ones are tried again."""
 
     __tablename__ = "report_reminders"
     __table_args__ = (UniqueConstraint("project_id", "month", "kind", name="uq_report_reminders"),)
@@ -61,7 +61,7 @@ class ReportReminder(Base):
     month: Mapped[str] = mapped_column(String(7))
     kind: Mapped[str] = mapped_column(String(8))  # "due" (before the deadline) | "overdue"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    outcome: Mapped[str] = mapped_column(String(16))  # sent | no_consent | failed | not_configured
+    outcome: Mapped[str] = mapped_column(String(16))  # pending | sent | no_consent | failed | not_configured
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -124,7 +124,8 @@ def _roles_for(user: User, project: Project) -> set[str]:
         parts.add("admin")
     if project.applicant_id == user.id:
         parts.add("applicant")
-    if user.has_role("secretary") and user.id in (project.secretary_id, project.applicant_id):
+    # The secretary in charge, not whoever once applied: a reassigned project leaves its applicant.
+    if user.has_role("secretary") and user.id == project.secretary_id:
         parts.add("secretary")
     if user.has_role("unit_reviewer") and project.organization_id in organization_ids(user):
         parts.add("unit")
@@ -161,6 +162,25 @@ def _check_organization(user: User, org_id: int | None, session: Session) -> Non
         raise ApiError("validation_failed", "只能以本人所在党组织的名义申报", {"field": "organization_id"})
 
 
+def _check_place(session: Session, user: User, data: dict[str, Any]) -> None:
+    """A secretary places a project only in the townships of their own organizations."""
+    if user.has_role("admin"):
+        return
+    townships = {o.township_id for o in user.organizations if o.township_id is not None}
+    if not townships:
+        return
+    if data.get("village_ids"):
+        outside = [v.id for v in session.scalars(select(Village).where(Village.id.in_(data["village_ids"])))
+                   if v.township_id not in townships]
+        if outside:
+            raise ApiError("validation_failed", "只能选择本党组织所在乡镇的村", {"field": "village_ids", "village_ids": outside})
+    site_id = (data.get("site") or {}).get("id")
+    if site_id is not None:
+        site = session.get(Site, site_id)
+        if site is not None and site.township_id not in townships:
+            raise ApiError("validation_failed", "只能选择本党组织所在乡镇的单位地点", {"field": "site"})
+
+
 def _apply_fields(session: Session, user: User, project: Project, data: dict[str, Any]) -> None:
     _check_organization(user, data.get("organization_id"), session)
     for key in APPLICATION_FIELDS:
@@ -169,6 +189,7 @@ def _apply_fields(session: Session, user: User, project: Project, data: dict[str
     if "responsible" in data:
         project.responsible = {role: str(data["responsible"].get(role, "")).strip() for role in RESPONSIBLE_ROLES}
     if "village_ids" in data or "site" in data:
+        _check_place(session, user, data)
         _place_project(session, user, project, data)
 
 

@@ -113,7 +113,7 @@ def report_state(session: Session, project: Project, today: date | None = None) 
 
 def _own_project(session: Session, user: User, project_id: int) -> Project:
     project = lifecycle.project_for(session, user, project_id, lock=True)
-    if user.id not in (project.secretary_id, project.applicant_id):
+    if user.id != project.secretary_id:
         raise ApiError("forbidden", "只有本项目书记可以填写月报")
     return project
 
@@ -187,6 +187,10 @@ def save_report(session: Session, user: User, project_id: int, month: str,
                      if p.status == "pending"]
         if not_ready:
             raise ApiError("photo_not_uploaded", "还有照片未上传完成,请稍后重试", {"photo_ids": not_ready})
+    # The phone sends the whole list: photos taken off it go back to the uploader's drafts.
+    for photo in photos_of(session, [report.id])[report.id]:
+        if photo.id not in photo_ids:
+            photo.owner_kind, photo.owner_id = DRAFT_KIND, photo.uploader_id
     _attach(session, user, report, photo_ids)
     report.text = text
     if submit:
@@ -268,8 +272,38 @@ def _send(session: Session, user: User, project: Project, month: str, kind: str)
     return "sent"
 
 
+def _reminder_row(session: Session, project: Project, month: str, kind: str) -> ReportReminder:
+    """The (locked) row of one reminder, created first so that parallel runs wait on it."""
+    where = (ReportReminder.project_id == project.id, ReportReminder.month == month, ReportReminder.kind == kind)
+    row = session.scalars(for_update(select(ReportReminder).where(*where))).first()
+    if row is not None:
+        return row
+    try:
+        session.add(ReportReminder(project_id=project.id, month=month, kind=kind, user_id=project.secretary_id,
+                                   outcome="pending"))
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # another node created it: wait for its lock below
+    return session.scalars(for_update(select(ReportReminder).where(*where))).one()
+
+
+def _remind_once(session: Session, project: Project, month: str, kind: str) -> str | None:
+    """Send one reminder unless it was already sent; an unsent one (no consent, WeChat down) is tried again."""
+    row = _reminder_row(session, project, month, kind)
+    if row.outcome == "sent":
+        session.rollback()
+        return None
+    secretary = session.get(User, project.secretary_id)
+    row.user_id, row.outcome = secretary.id, _send(session, secretary, project, month, kind)
+    session.commit()
+    return row.outcome
+
+
 def send_reminders(session: Session, today: date | None = None) -> dict[str, int]:
-    """Remind secretaries of reports due within days or overdue; at most once per month and kind."""
+    """Remind secretaries of reports due within days or overdue; sent at most once per month and kind.
+
+    Run daily (on any number of nodes): a reminder that could not be sent is tried again the next day.
+    """
     today = today or today_china()
     counts: dict[str, int] = {}
     running = session.scalars(select(Project).where(Project.status == "in_progress",
@@ -281,14 +315,7 @@ def send_reminders(session: Session, today: date | None = None) -> dict[str, int
                 and 0 <= (state.current_due - today).days <= REMIND_DAYS_BEFORE:
             wanted.append((state.current_month, "due"))
         for month, kind in wanted:
-            exists = session.scalar(select(ReportReminder.id).where(
-                ReportReminder.project_id == project.id, ReportReminder.month == month, ReportReminder.kind == kind))
-            if exists:
-                continue
-            secretary = session.get(User, project.secretary_id)
-            outcome = _send(session, secretary, project, month, kind)
-            session.add(ReportReminder(project_id=project.id, month=month, kind=kind, user_id=secretary.id,
-                                       outcome=outcome))
-            session.commit()
-            counts[outcome] = counts.get(outcome, 0) + 1
+            outcome = _remind_once(session, project, month, kind)
+            if outcome is not None:
+                counts[outcome] = counts.get(outcome, 0) + 1
     return counts

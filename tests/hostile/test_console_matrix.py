@@ -20,8 +20,8 @@ SCOPED = {"console.visit_detail", "console.visit_print", "console.export_visit_z
 
 
 # County-wide pages every department reviewer reads: a round's definition (its draw stays hidden from
-# them until the round closes) and, once closed, its notice.
-COUNTY_WIDE = {"console.round_detail", "console.round_notice", "console.round_xlsx"}
+# them until the round closes; its notice and workbook are for admins and leaders).
+COUNTY_WIDE = {"console.round_detail"}
 # Pages of the roles that work only on their own things (experts' score sheets, a reporting unit's or a
 # secretary's projects): an administrator is refused them too.
 OWN_WORK_PAGES = {"console.expert_scoring", "console.expert_scoring_sheet", "console.unit_projects",
