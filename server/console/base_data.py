@@ -37,7 +37,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import and_, func, or_, select
 
 from server import geo
-from server.console import console_bp
+from server.console import console_bp, forms
 from server.console.auth import ROLE_NAMES, staff_required
 from server.db import db
 from server.errors import ApiError
@@ -91,22 +91,11 @@ def _render(template: str, status: int = 200, **context: Any):
     """A page of this module with what every one of them uses."""
     return render_template(
         f"console/base_data/{template}", can_edit=g.staff.has_role(*WRITE), point=point_text,
-        role_labels=ROLE_LABELS, page_url=_page_url, **context,
+        role_labels=ROLE_LABELS, page_url=forms.page_url, **context,
     ), status
 
 
-def _page_url(page: int) -> str:
-    return url_for(request.endpoint, **{**request.args.to_dict(), "page": page})
 
-
-def _page() -> int:
-    raw = request.args.get("page", "")
-    return max(1, int(raw)) if raw.isdigit() else 1
-
-
-def _arg_id(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    return int(raw) if raw.isdigit() else None
 
 
 def _get(model: type, object_id: int):
@@ -124,9 +113,6 @@ def _message(exc: ApiError) -> str:
     return exc.message
 
 
-def _invalid(message: str, field: str) -> ApiError:
-    return ApiError("validation_failed", message, {"field": field})
-
 
 def _form_values(*multi: str) -> dict[str, Any]:
     """The submitted form, to refill it after an error; `multi` fields keep all their values."""
@@ -139,9 +125,9 @@ def _form_values(*multi: str) -> dict[str, Any]:
 def _text(name: str, label: str, *, required: bool = False, max_len: int = 64) -> str:
     value = request.form.get(name, "").strip()
     if required and not value:
-        raise _invalid(f"请填写{label}", name)
+        raise forms.invalid(f"请填写{label}", name)
     if len(value) > max_len:
-        raise _invalid(f"{label}最多 {max_len} 个字", name)
+        raise forms.invalid(f"{label}最多 {max_len} 个字", name)
     return value
 
 
@@ -149,13 +135,13 @@ def _int(name: str, label: str, low: int, high: int, *, required: bool = False) 
     raw = request.form.get(name, "").strip()
     if not raw:
         if required:
-            raise _invalid(f"请填写{label}", name)
+            raise forms.invalid(f"请填写{label}", name)
         return None
     if not re.fullmatch(r"-?\d+", raw):
-        raise _invalid(f"{label}“{raw}”不是整数", name)
+        raise forms.invalid(f"{label}“{raw}”不是整数", name)
     value = int(raw)
     if not low <= value <= high:
-        raise _invalid(f"{label}应在 {low} 到 {high} 之间", name)
+        raise forms.invalid(f"{label}应在 {low} 到 {high} 之间", name)
     return value
 
 
@@ -171,17 +157,17 @@ def _ids(name: str) -> list[int]:
 def _code12(name: str = "code") -> str:
     code = request.form.get(name, "").strip()
     if not re.fullmatch(r"\d{12}", code):
-        raise _invalid(f"区划代码“{code}”应为 12 位数字", name)
+        raise forms.invalid(f"区划代码“{code}”应为 12 位数字", name)
     return code
 
 
 def _lines(name: str, label: str, *, max_items: int, max_len: int = 200) -> list[str]:
     items = [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
     if len(items) > max_items:
-        raise _invalid(f"{label}最多 {max_items} 条", name)
+        raise forms.invalid(f"{label}最多 {max_items} 条", name)
     for n, item in enumerate(items, start=1):
         if len(item) > max_len:
-            raise _invalid(f"{label}第 {n} 条超过 {max_len} 个字", name)
+            raise forms.invalid(f"{label}第 {n} 条超过 {max_len} 个字", name)
     return items
 
 
@@ -192,7 +178,7 @@ def _due_date(name: str = "due_date") -> str | None:
     try:
         return date.fromisoformat(raw).isoformat()
     except ValueError:
-        raise _invalid(f"截止日期“{raw}”不是有效日期", name) from None
+        raise forms.invalid(f"截止日期“{raw}”不是有效日期", name) from None
 
 
 # ---- coordinates ------------------------------------------------------------------------
@@ -244,7 +230,7 @@ def point_text(lat: float | None, lng: float | None) -> dict[str, str] | None:
 # ---- places -----------------------------------------------------------------------------
 
 def _places_page(status: int = 200, *, failed: str | None = None, error: str | None = None):
-    township_id, q = _arg_id("township_id"), request.args.get("q", "").strip()
+    township_id, q = forms.arg_int("township_id"), request.args.get("q", "").strip()
     townships = db.session.scalars(select(Township).order_by(Township.code)).all()
     villages = select(Village).order_by(Village.code)
     sites = select(Site).order_by(Site.id)
@@ -281,7 +267,7 @@ def _township_data() -> dict[str, Any]:
 def _village_data(*, creating: bool) -> dict[str, Any]:
     township_id = _id("township_id")
     if township_id is None:
-        raise _invalid("请选择所属乡镇", "township_id")
+        raise forms.invalid("请选择所属乡镇", "township_id")
     data: dict[str, Any] = {"township_id": township_id, "code": _code12(),
                             "name": _text("name", "村名称", required=True)}
     radius = _int("radius_m", "围栏半径", 20, 20000)
@@ -431,9 +417,9 @@ def _read_import(path: Path) -> list[dict[str, Any]]:
         rows = places.read_rows(path)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, csv.Error, OSError):
         # Not our error to explain in detail: a renamed .doc, a corrupt or encrypted workbook.
-        raise _invalid("文件无法读取,请确认是 Excel 保存的 .xlsx 或 .csv 文件", "file") from None
+        raise forms.invalid("文件无法读取,请确认是 Excel 保存的 .xlsx 或 .csv 文件", "file") from None
     if not rows:
-        raise _invalid("文件中没有数据行(第一行应为表头)", "file")
+        raise forms.invalid("文件中没有数据行(第一行应为表头)", "file")
     return rows
 
 
@@ -543,12 +529,12 @@ def parse_steps(text: str) -> list[dict[str, str]]:
             continue
         parts = [p.strip() for p in re.split(r"[|｜]", line)]
         if len(parts) > 4:
-            raise _invalid(f"实施步骤第 {n} 行最多 4 栏:名称 | 截止日期 | 负责人 | 状态", "steps")
+            raise forms.invalid(f"实施步骤第 {n} 行最多 4 栏:名称 | 截止日期 | 负责人 | 状态", "steps")
         name, deadline, person, status = parts + [""] * (4 - len(parts))
         if not name:
-            raise _invalid(f"实施步骤第 {n} 行缺少名称", "steps")
+            raise forms.invalid(f"实施步骤第 {n} 行缺少名称", "steps")
         if len(name) > 200 or len(person) > 64 or len(status) > 32:
-            raise _invalid(f"实施步骤第 {n} 行内容过长", "steps")
+            raise forms.invalid(f"实施步骤第 {n} 行内容过长", "steps")
         if deadline:
             match = _STEP_DATE.fullmatch(deadline)
             try:
@@ -556,13 +542,13 @@ def parse_steps(text: str) -> list[dict[str, str]]:
             except ValueError:
                 deadline = ""
             if not deadline:
-                raise _invalid(f"实施步骤第 {n} 行的截止日期“{parts[1]}”无效,应写成 2026-05-31", "steps")
+                raise forms.invalid(f"实施步骤第 {n} 行的截止日期“{parts[1]}”无效,应写成 2026-05-31", "steps")
         step = {"name": name, "deadline": deadline, "responsible": person}
         if status:
             step["status"] = status
         steps.append(step)
     if len(steps) > 100:
-        raise _invalid("实施步骤最多 100 条", "steps")
+        raise forms.invalid("实施步骤最多 100 条", "steps")
     return steps
 
 
@@ -595,7 +581,7 @@ def _secretaries() -> list[User]:
 def _project_data() -> dict[str, Any]:
     domain = request.form.get("domain", "农村")
     if domain not in DOMAINS:
-        raise _invalid("请选择项目领域", "domain")
+        raise forms.invalid("请选择项目领域", "domain")
     data: dict[str, Any] = {
         "title": _text("title", "项目名称", required=True, max_len=200),
         "year": _int("year", "年度", 2000, 2100, required=True),
@@ -609,7 +595,7 @@ def _project_data() -> dict[str, Any]:
     if request.form.get("place_kind") == "site":
         site_id = _id("site_id")
         if site_id is None:
-            raise _invalid("请选择单位地点", "site_id")
+            raise forms.invalid("请选择单位地点", "site_id")
         data["site"] = {"id": site_id}
     else:
         data["village_ids"] = _ids("village_ids")
@@ -653,7 +639,7 @@ def _project_values(project: Project) -> dict[str, Any]:
 @staff_required()
 def projects_list():
     """Projects by year, domain and title, with their place and secretary in charge."""
-    year, domain, q = _arg_id("year"), request.args.get("domain", ""), request.args.get("q", "").strip()
+    year, domain, q = forms.arg_int("year"), request.args.get("domain", ""), request.args.get("q", "").strip()
     stmt = select(Project).order_by(Project.year.desc(), Project.id.desc())
     if year:
         stmt = stmt.where(Project.year == year)
@@ -661,12 +647,12 @@ def projects_list():
         stmt = stmt.where(Project.domain == domain)
     if q:
         stmt = stmt.where(Project.title.contains(q, autoescape=True))
-    items, total = paginate(db.session, stmt, _page(), PER_PAGE)
+    items, total = paginate(db.session, stmt, forms.page(), PER_PAGE)
     secretary_ids = {p.secretary_id for p in items if p.secretary_id}
     secretaries = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(secretary_ids)))} \
         if secretary_ids else {}
     townships = {t.id: t for t in db.session.scalars(select(Township))}
-    return _render("projects.html", projects=items, total=total, page=_page(), per_page=PER_PAGE,
+    return _render("projects.html", projects=items, total=total, page=forms.page(), per_page=PER_PAGE,
                    secretaries=secretaries, township_by_id=townships, domains=DOMAINS,
                    statuses=PROJECT_STATUSES, filters={"year": year, "domain": domain, "q": q})
 
@@ -725,19 +711,19 @@ def project_publish(project_id: int):
 def _user_data(*, user: User | None) -> dict[str, Any]:
     username = _text("username", "用户名")
     if username and not USERNAME_RE.fullmatch(username):
-        raise _invalid("用户名只能由字母、数字和 _ . @ - 组成,2 到 64 位", "username")
+        raise forms.invalid("用户名只能由字母、数字和 _ . @ - 组成,2 到 64 位", "username")
     if not username and user is not None and user.username:
-        raise _invalid("已有的用户名不能清空", "username")
+        raise forms.invalid("已有的用户名不能清空", "username")
     roles = sorted(set(request.form.getlist("roles")))
     if not roles:
-        raise _invalid("请至少选择一个角色", "roles")
+        raise forms.invalid("请至少选择一个角色", "roles")
     if set(roles) - set(CREATABLE_ROLES):
-        raise _invalid("角色不正确", "roles")
+        raise forms.invalid("角色不正确", "roles")
     password = request.form.get("password", "")
     if password and not 8 <= len(password) <= 256:
-        raise _invalid("密码至少 8 位", "password")
+        raise forms.invalid("密码至少 8 位", "password")
     if password and not username:
-        raise _invalid("设置密码需要同时填写用户名(用于登录管理后台)", "password")
+        raise forms.invalid("设置密码需要同时填写用户名(用于登录管理后台)", "password")
     data: dict[str, Any] = {"name": _text("name", "姓名", required=True), "roles": roles,
                             "township_ids": _ids("township_ids"), "home_township_id": _id("home_township_id"),
                             "organization_ids": _ids("organization_ids")}
@@ -746,7 +732,7 @@ def _user_data(*, user: User | None) -> dict[str, Any]:
     if password:
         data["password"] = password
     if user is not None and user.id == g.staff.id and "admin" not in roles:
-        raise _invalid("不能取消自己的管理员角色", "roles")
+        raise forms.invalid("不能取消自己的管理员角色", "roles")
     return data
 
 
@@ -760,9 +746,9 @@ def _users_page(status: int = 200, *, values: dict[str, Any] | None = None, erro
         stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role != "villager")))
     if q:
         stmt = stmt.where(or_(User.username.contains(q, autoescape=True), User.name.contains(q, autoescape=True)))
-    items, total = paginate(db.session, stmt, _page(), PER_PAGE)
+    items, total = paginate(db.session, stmt, forms.page(), PER_PAGE)
     townships = db.session.scalars(select(Township).order_by(Township.code)).all()
-    return _render("users.html", status, users=items, total=total, page=_page(), per_page=PER_PAGE,
+    return _render("users.html", status, users=items, total=total, page=forms.page(), per_page=PER_PAGE,
                    townships=townships, township_by_id={t.id: t for t in townships},
                    creatable_roles=CREATABLE_ROLES, filters={"role": role, "q": q}, now=utcnow(),
                    values=values or {"roles": [], "township_ids": [], "organization_ids": []}, error=error,
@@ -890,9 +876,9 @@ def _assignment_error(exc: ApiError) -> str:
 def _inspector_ids() -> list[int]:
     ids = _ids("inspector_ids")
     if not ids:
-        raise _invalid("请至少选择一名督查人员", "inspector_ids")
+        raise forms.invalid("请至少选择一名督查人员", "inspector_ids")
     if len(ids) > 20:
-        raise _invalid("每个任务最多 20 名督查人员", "inspector_ids")
+        raise forms.invalid("每个任务最多 20 名督查人员", "inspector_ids")
     return ids
 
 
@@ -907,7 +893,7 @@ def _in_townships(township_ids: list[int]):
 
 
 def _assignments_page(status: int = 200, *, values: dict[str, Any] | None = None, error: str | None = None):
-    project_id, state = _arg_id("project_id"), request.args.get("status", "")
+    project_id, state = forms.arg_int("project_id"), request.args.get("status", "")
     stmt = select(Assignment).order_by(Assignment.id.desc())
     if not g.staff.has_role(*PLAN_READERS):
         stmt = stmt.where(Assignment.status == "closed", _in_townships([t.id for t in g.staff.townships]),
@@ -918,11 +904,11 @@ def _assignments_page(status: int = 200, *, values: dict[str, Any] | None = None
         stmt = stmt.where(Assignment.project_id == project_id)
     if state in ASSIGNMENT_STATUSES:
         stmt = stmt.where(Assignment.status == state)
-    items, total = paginate(db.session, stmt, _page(), PER_PAGE)
+    items, total = paginate(db.session, stmt, forms.page(), PER_PAGE)
     all_projects = db.session.scalars(select(Project).order_by(Project.year.desc(), Project.title)).all()
     townships = {t.id: t for t in db.session.scalars(select(Township))}
     return _render(
-        "assignments.html", status, assignments=items, total=total, page=_page(), per_page=PER_PAGE,
+        "assignments.html", status, assignments=items, total=total, page=forms.page(), per_page=PER_PAGE,
         places={a.id: _place_label(a) for a in items}, projects=all_projects,
         open_projects=[p for p in all_projects if p.status != "closed"], inspectors=_inspectors(),
         township_by_id=townships, statuses=ASSIGNMENT_STATUSES, china=public.CHINA,
@@ -945,7 +931,7 @@ def assignment_create():
     try:
         project_id = _id("project_id")
         if project_id is None:
-            raise _invalid("请选择项目", "project_id")
+            raise forms.invalid("请选择项目", "project_id")
         data = {"project_id": project_id, "village_id": _id("village_id"), "inspector_ids": _inspector_ids(),
                 "due_date": _due_date(), "check_items": _lines("check_items", "督查事项", max_items=50)}
         assignment = assignments.create_assignment(db.session, g.staff, data)
@@ -968,7 +954,7 @@ def assignment_edit(assignment_id: int):
         try:
             status = request.form.get("status", "")
             if status not in ASSIGNMENT_STATUSES:
-                raise _invalid("请选择任务状态", "status")
+                raise forms.invalid("请选择任务状态", "status")
             data: dict[str, Any] = {"due_date": _due_date(), "status": status}
             # A drawn assignment's team and items are the published draw's: only date and status change.
             if assignment.origin != "drawn":

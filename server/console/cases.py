@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Response, g, render_template, request
+from flask import g, render_template, request
 
 from server.console import console_bp
 from server.console.auth import staff_required
-from server.console.exports import content_disposition
+from server.console.exports import send_download
 from server.db import db
 from server.errors import ApiError
 from server.models import ACCEPTANCE_RATINGS, DOMAINS, PROJECT_STATUSES
 from server.services import cases as case_service
+from server.services.exports import Download
 from server.services.rectification import today_china
 
 # Leaders pick the county's showcase projects with the department's admins.
@@ -50,9 +51,4 @@ def cases_export():
         return _render(case_service.parse_filters(request.args), selected=set(ids), title=title, error=exc.message,
                        status=exc.status)
     day = today_china().isoformat()
-    response = Response(body, mimetype=case_service.DOCX)
-    response.headers["Content-Disposition"] = content_disposition(f"案例集-{day}.docx", f"cases-{day}.docx")
-    # The document carries evidence photos: no shared or browser caches keep a copy.
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return send_download(Download(f"案例集-{day}.docx", f"cases-{day}.docx", case_service.DOCX, [body]))

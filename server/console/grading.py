@@ -16,7 +16,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from server.console import console_bp
 from server.console.auth import staff_required
-from server.console.exports import _send
+from server.console.exports import send_download
 from server.console.rectifications import fmt
 from server.db import db
 from server.errors import ApiError
@@ -195,7 +195,7 @@ def grading_finalize(session_id: int):
 def grading_assessment(session_id: int):
     """The annual assessment table of a finalized session as XLSX."""
     gs = grading.get_session(db.session, session_id)
-    return _send(grading.assessment_workbook(db.session, g.staff, gs))
+    return send_download(grading.assessment_workbook(db.session, g.staff, gs))
 
 
 # ---- 软弱涣散 warnings ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from server.console import console_bp
+from server.console import console_bp, forms
 from server.console.auth import staff_required
 from server.console.base_data import parse_steps, steps_text
 from server.db import db
@@ -61,33 +61,19 @@ def fmt(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
 
 def _render(template: str, status: int = 200, **context: Any):
     return render_template(f"console/lifecycle/{template}", fmt=fmt, statuses=PROJECT_STATUSES,
-                           action_labels=lifecycle.ACTION_LABELS, page_url=_page_url, **context), status
+                           action_labels=lifecycle.ACTION_LABELS, page_url=forms.page_url, **context), status
 
 
-def _page_url(page: int) -> str:
-    return url_for(request.endpoint, **{**request.view_args, **request.args.to_dict(), "page": page})
 
 
-def _page() -> int:
-    raw = request.args.get("page", "")
-    return max(1, int(raw)) if raw.isdigit() else 1
-
-
-def _arg_int(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def _invalid(message: str, field: str) -> ApiError:
-    return ApiError("validation_failed", message, {"field": field})
 
 
 def _text(name: str, label: str, max_len: int, *, required: bool = False) -> str:
     value = request.form.get(name, "").strip()
     if required and not value:
-        raise _invalid(f"请填写{label}", name)
+        raise forms.invalid(f"请填写{label}", name)
     if len(value) > max_len:
-        raise _invalid(f"{label}最多 {max_len} 个字", name)
+        raise forms.invalid(f"{label}最多 {max_len} 个字", name)
     return value
 
 
@@ -96,13 +82,13 @@ def _form_date(name: str, label: str) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise _invalid(f"{label}应写成 2026-05-31", name) from None
+        raise forms.invalid(f"{label}应写成 2026-05-31", name) from None
 
 
 def _choice(name: str, label: str, options) -> str:
     value = request.form.get(name, "")
     if value not in options:
-        raise _invalid(f"请选择{label}", name)
+        raise forms.invalid(f"请选择{label}", name)
     return value
 
 
@@ -140,15 +126,15 @@ def _waiting(user: User) -> tuple[str, ...]:
 def applications():
     """申报审核: applications waiting for the caller by default; any status, year or organization on request."""
     status = request.args.get("status", "")
-    filters = {"status": status if status in PROJECT_STATUSES else "", "year": _arg_int("year"),
-               "organization_id": _arg_int("organization_id")}
+    filters = {"status": status if status in PROJECT_STATUSES else "", "year": forms.arg_int("year"),
+               "organization_id": forms.arg_int("organization_id")}
     stmt = lifecycle.visible_projects(g.staff)
     if filters["status"]:
         stmt = stmt.where(Project.status == filters["status"]).order_by(Project.year.desc(), Project.id.desc())
     else:
         stmt = stmt.where(Project.status.in_(_waiting(g.staff))).order_by(Project.submitted_at, Project.id)
-    items, total = paginate(db.session, _filtered(stmt, filters), _page(), PER_PAGE)
-    return _render("applications.html", projects=items, total=total, page=_page(), per_page=PER_PAGE,
+    items, total = paginate(db.session, _filtered(stmt, filters), forms.page(), PER_PAGE)
+    return _render("applications.html", projects=items, total=total, page=forms.page(), per_page=PER_PAGE,
                    filters=filters, organizations=_organizations_for(g.staff),
                    applicants=_names(p.applicant_id for p in items),
                    waiting_label="待审核(" + "、".join(PROJECT_STATUSES[s] for s in _waiting(g.staff)) + ")",
@@ -160,13 +146,13 @@ def applications():
 def unit_projects():
     """A reporting unit's projects: everything of its organizations past the draft, by status and year."""
     status = request.args.get("status", "")
-    filters = {"status": status if status in PROJECT_STATUSES else "", "year": _arg_int("year"),
-               "organization_id": _arg_int("organization_id")}
+    filters = {"status": status if status in PROJECT_STATUSES else "", "year": forms.arg_int("year"),
+               "organization_id": forms.arg_int("organization_id")}
     stmt = lifecycle.visible_projects(g.staff).order_by(Project.year.desc(), Project.id.desc())
     if filters["status"]:
         stmt = stmt.where(Project.status == filters["status"])
-    items, total = paginate(db.session, _filtered(stmt, filters), _page(), PER_PAGE)
-    return _render("unit_projects.html", projects=items, total=total, page=_page(), per_page=PER_PAGE,
+    items, total = paginate(db.session, _filtered(stmt, filters), forms.page(), PER_PAGE)
+    return _render("unit_projects.html", projects=items, total=total, page=forms.page(), per_page=PER_PAGE,
                    filters=filters, organizations=_organizations_for(g.staff),
                    applicants=_names(p.applicant_id for p in items))
 
@@ -236,7 +222,7 @@ def project_move(project_id: int):
             raw = request.form.get("score", "").strip()
             if raw:
                 if not raw.isdigit() or not 0 <= int(raw) <= 100:
-                    raise _invalid("预评分应为 0 到 100 的整数", "score")
+                    raise forms.invalid("预评分应为 0 到 100 的整数", "score")
                 body["score"] = int(raw)
         project, _ = lifecycle.transition(db.session, g.staff, project_id, action, body)
     except ApiError as exc:
@@ -310,10 +296,10 @@ def my_projects():
 def _lines(name: str, label: str, *, max_items: int, max_len: int) -> list[str]:
     items = [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
     if len(items) > max_items:
-        raise _invalid(f"{label}最多 {max_items} 条", name)
+        raise forms.invalid(f"{label}最多 {max_items} 条", name)
     for n, item in enumerate(items, start=1):
         if len(item) > max_len:
-            raise _invalid(f"{label}第 {n} 条超过 {max_len} 个字", name)
+            raise forms.invalid(f"{label}第 {n} 条超过 {max_len} 个字", name)
     return items
 
 
@@ -321,11 +307,11 @@ def _application_data() -> dict[str, Any]:
     """The 申报表 as the services take it; a draft may leave the content and the place empty."""
     year = request.form.get("year", "").strip()
     if not year.isdigit() or not 2000 <= int(year) <= 2100:
-        raise _invalid("请填写年度(2000 到 2100)", "year")
+        raise forms.invalid("请填写年度(2000 到 2100)", "year")
     org = request.form.get("organization_id", "").strip()
     steps = parse_steps(request.form.get("steps", ""))
     if len(steps) > 50:
-        raise _invalid("实施步骤最多 50 条", "steps")
+        raise forms.invalid("实施步骤最多 50 条", "steps")
     data: dict[str, Any] = {
         "title": _text("title", "项目名称", 200, required=True), "year": int(year),
         "organization_id": int(org) if org.isdigit() else None,
@@ -341,7 +327,7 @@ def _application_data() -> dict[str, Any]:
     if request.form.get("place_kind") == "site":
         site_id = request.form.get("site_id", "").strip()
         if not site_id.isdigit():
-            raise _invalid("请选择单位地点", "site_id")
+            raise forms.invalid("请选择单位地点", "site_id")
         data["site"] = {"id": int(site_id)}
     else:
         village_ids = list(dict.fromkeys(int(v) for v in request.form.getlist("village_ids") if v.isdigit()))

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 
-from server.console import console_bp
+from server.console import console_bp, forms
 from server.console.auth import can_write, staff_required
 from server.db import db
 from server.errors import ApiError
@@ -27,17 +27,13 @@ def _render(template: str, **context):
     return render_template(template, fmt=fmt, **context)
 
 
-def _page() -> int:
-    value = request.args.get("page", "")
-    return max(1, int(value)) if value.isdigit() else 1
-
 
 @console_bp.get("/rectifications")
 @staff_required()
 def rectifications():
     """Orders in scope with status and overdue filters, counts, and overdue rows highlighted."""
     filters = rectification.parse_filters(request.args)
-    page = _page()
+    page = forms.page()
     orders, total = rectification.list_orders(db.session, g.staff, filters, page, PER_PAGE)
     return _render(
         "console/rectifications/list.html", orders=orders, total=total, page=page, per_page=PER_PAGE,

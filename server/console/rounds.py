@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.console.base_data import PLAN_READERS
-from server.console.exports import _send
+from server.console.exports import send_download
 from server.db import db
 from server.errors import ApiError
 from server.models import DOMAINS, ROUND_STATUSES, InspectionRound, Township, User, UserRole
@@ -182,11 +182,11 @@ def round_close(round_id: int):
 @staff_required(*PLAN_READERS)
 def round_notice(round_id: int):
     """The round's notice (通报) as DOCX, once it is closed."""
-    return _send(round_report.notice_docx(db.session, g.staff, rounds.get_round(db.session, round_id)))
+    return send_download(round_report.notice_docx(db.session, g.staff, rounds.get_round(db.session, round_id)))
 
 
 @console_bp.get("/rounds/<int:round_id>/round.xlsx")
 @staff_required(*PLAN_READERS)
 def round_xlsx(round_id: int):
     """The round's drawn sites, findings and orders as XLSX, once it is closed."""
-    return _send(round_report.round_workbook(db.session, g.staff, rounds.get_round(db.session, round_id)))
+    return send_download(round_report.round_workbook(db.session, g.staff, rounds.get_round(db.session, round_id)))

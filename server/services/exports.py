@@ -141,7 +141,7 @@ def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
 
 # ---- workbook plumbing -----------------------------------------------------------------------
 
-class _Sheet:
+class Sheet:
     """A write-only worksheet with a bold, frozen header row and China-time datetime cells."""
 
     def __init__(self, wb: Workbook, title: str, columns: Sequence[tuple[str, int]]) -> None:
@@ -173,10 +173,10 @@ class _Sheet:
 NO_PERSONAL_DATA = "不含入户走访对象姓名、联系电话等个人信息。"
 
 
-def _finish(session: Session, user: User, wb: Workbook, title: str, filters: dict[str, Any],
+def finish_workbook(session: Session, user: User, wb: Workbook, title: str, filters: dict[str, Any],
             rows: int, action: str, note: str = "") -> IO[bytes]:
     """Add the cover sheet, audit the export, and save the workbook to a spooled temp file."""
-    cover = _Sheet(wb, "导出说明", [("说明项", 14), ("内容", 70)])
+    cover = Sheet(wb, "导出说明", [("说明项", 14), ("内容", 70)])
     for pair in (("内容", title), ("筛选条件", _describe(session, filters)), ("行数", rows),
                  ("导出人", user.name or user.username), ("导出时间", utcnow()),
                  ("说明", f"时间均为北京时间。{note}请妥善保管,仅限工作使用。")):
@@ -191,7 +191,7 @@ def _finish(session: Session, user: User, wb: Workbook, title: str, filters: dic
     return out
 
 
-def _xlsx(name: str, ascii_name: str, body: IO[bytes]) -> Download:
+def xlsx_download(name: str, ascii_name: str, body: IO[bytes]) -> Download:
     """A workbook download named after its content and the China time of export."""
     stamp = utcnow().astimezone(CHINA).strftime("%Y%m%d-%H%M")
     return Download(f"{name}-{stamp}.xlsx", f"{ascii_name}-{stamp}.xlsx", XLSX, body)
@@ -300,7 +300,7 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
             checks[vid][item.get("result")] += 1
 
     wb = Workbook(write_only=True)
-    sheet = _Sheet(wb, "暗访记录", VISIT_COLUMNS)
+    sheet = Sheet(wb, "暗访记录", VISIT_COLUMNS)
     for h in heads:
         n_checkins, nearest = checkins.get(h.id, (0, None))
         n_photos, n_flagged = photos.get(h.id, (0, 0))
@@ -310,8 +310,8 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
             sum(moods[h.id].values()), *(moods[h.id].get(s, 0) for s in SATISFACTION),
             *(checks[h.id][r] for r in CHECK_RESULT_LABELS), "、".join(flag_label(f) for f in h.flags),
         ])
-    body = _finish(session, user, wb, "暗访记录", filters, sheet.rows, "export.visits", NO_PERSONAL_DATA)
-    return _xlsx("暗访记录", "visits", body)
+    body = finish_workbook(session, user, wb, "暗访记录", filters, sheet.rows, "export.visits", NO_PERSONAL_DATA)
+    return xlsx_download("暗访记录", "visits", body)
 
 
 # ---- findings --------------------------------------------------------------------------------
@@ -361,13 +361,13 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         found[d.visit_id].append((d.created_at, target, "审核存疑", d.reason, name))
 
     wb = Workbook(write_only=True)
-    sheet = _Sheet(wb, "问题清单", FINDING_COLUMNS)
+    sheet = Sheet(wb, "问题清单", FINDING_COLUMNS)
     for h in heads:
         for when, target, problem, detail, name in found.get(h.id, []):
             sheet.add([h.id, h.township, h.place, h.project, target, when, problem, detail, name])
-    body = _finish(session, user, wb, "问题清单(完整性标记与审核存疑)", filters, sheet.rows, "export.findings",
+    body = finish_workbook(session, user, wb, "问题清单(完整性标记与审核存疑)", filters, sheet.rows, "export.findings",
                    f"坐标均为 WGS-84。{NO_PERSONAL_DATA}")
-    return _xlsx("问题清单", "findings", body)
+    return xlsx_download("问题清单", "findings", body)
 
 
 # ---- rectifications --------------------------------------------------------------------------
@@ -404,7 +404,7 @@ def rectifications_workbook(session: Session, user: User, filters: dict[str, Any
             .order_by(RectificationOrder.deadline, RectificationOrder.id))
 
     wb = Workbook(write_only=True)
-    sheet = _Sheet(wb, "整改通知", RECTIFICATION_COLUMNS)
+    sheet = Sheet(wb, "整改通知", RECTIFICATION_COLUMNS)
     for o, township, project, issued_by in session.execute(stmt):
         late = rectification.is_overdue(o, today)
         sheet.add([
@@ -412,8 +412,8 @@ def rectifications_workbook(session: Session, user: User, filters: dict[str, Any
             RECTIFICATION_STATUSES.get(o.status, o.status), "是" if late else "", issued_by, o.issued_at,
             o.response_text or "", o.responded_at, o.verified_at, o.closed_at, o.note or "",
         ])
-    body = _finish(session, user, wb, "整改通知", filters, sheet.rows, "export.rectifications")
-    return _xlsx("整改通知", "rectifications", body)
+    body = finish_workbook(session, user, wb, "整改通知", filters, sheet.rows, "export.rectifications")
+    return xlsx_download("整改通知", "rectifications", body)
 
 
 # ---- feedback --------------------------------------------------------------------------------
@@ -450,7 +450,7 @@ def feedback_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         .where(FeedbackReply.id.in_(last_reply)))}
 
     wb = Workbook(write_only=True)
-    sheet = _Sheet(wb, "群众反馈", FEEDBACK_COLUMNS)
+    sheet = Sheet(wb, "群众反馈", FEEDBACK_COLUMNS)
     for fb, township, project in rows:
         late = fb.status not in CLOSED_STATUSES and fb.due_at < now
         # A file is copied and forwarded: an anonymous author stays anonymous in it for everyone.
@@ -462,8 +462,8 @@ def feedback_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         ])
     note = ("联系电话按导出人的权限显示(县级管理员和领导见完整号码,其他人员见部分号码);"
             "匿名反馈一律不显示联系电话。")
-    body = _finish(session, user, wb, "群众反馈", filters, sheet.rows, "export.feedback", note)
-    return _xlsx("群众反馈", "feedback", body)
+    body = finish_workbook(session, user, wb, "群众反馈", filters, sheet.rows, "export.feedback", note)
+    return xlsx_download("群众反馈", "feedback", body)
 
 
 # ---- one visit's photo evidence ---------------------------------------------------------------

@@ -791,11 +791,11 @@ def assessment_workbook(session: Session, user: User, gs: GradingSession):
     if gs.status != "finalized":
         raise _conflict("评分定等后才能导出年度考核表", status=gs.status)
     wb = Workbook(write_only=True)
-    sheet = exports._Sheet(wb, f"{gs.year}年度考核", ASSESSMENT_COLUMNS)
+    sheet = exports.Sheet(wb, f"{gs.year}年度考核", ASSESSMENT_COLUMNS)
     for row in assessment_rows(session, gs):
         sheet.add(row)
     note = (f"最终得分为各专家加权总分的平均分{'(去掉一个最高分和一个最低分)' if gs.drop_extremes else ''};"
             f"通报每次扣除绩效 {NOTICE_DEDUCTION_YUAN} 元;通报次数与扣除绩效按党组织统计。")
-    body = exports._finish(session, user, wb, f"{gs.year} 年度书记项目考核表", {"年度": gs.year}, sheet.rows,
+    body = exports.finish_workbook(session, user, wb, f"{gs.year} 年度书记项目考核表", {"年度": gs.year}, sheet.rows,
                            "export.grading", note)
-    return exports._xlsx(f"{gs.year}年度书记项目考核表", f"assessment-{gs.year}", body)
+    return exports.xlsx_download(f"{gs.year}年度书记项目考核表", f"assessment-{gs.year}", body)

@@ -24,7 +24,7 @@ from server import photos as pipeline
 from server.errors import ApiError
 from server.metrics import PHOTOS
 from server.models import Photo, PhotoHashBand, User, utcnow
-from server.services import audit
+from server.services import audit, idempotency
 from server.services.common import for_update, wgs84_point
 from server.services.projects import Place
 from server.storage import ObjectMissing, Storage, StorageError
@@ -61,6 +61,30 @@ class OwnerContext:
 
 # owner_kind -> function(session, photo) -> OwnerContext
 OWNERS: dict[str, Callable[[Session, Photo], OwnerContext]] = {}
+
+
+def register_draft_owner(draft_kind: str, title: str) -> None:
+    """Photos taken before their record is sent belong to their uploader alone, with no place yet."""
+    def owner(session: Session, photo: Photo) -> OwnerContext:
+        uploader = session.get(User, photo.uploader_id)
+        return OwnerContext(place=None, person=uploader.name if uploader else "", title=title,
+                            can_complete=lambda u: u.id == photo.uploader_id)
+
+    OWNERS[draft_kind] = owner
+
+
+def request_draft_photo(session: Session, user: User, body: dict[str, Any], *, draft_kind: str,
+                        owner_kind: str, write_kind: str) -> tuple[Photo, bool]:
+    """A ticket for a photo of a record still being written (a draft of its uploader); once per client_id."""
+    def create() -> Photo:
+        photo = new_photo(owner_kind=draft_kind, owner_id=user.id, user=user, body=body, visit_id=None)
+        session.add(photo)
+        session.flush()
+        audit.append(session, user, "photo.ticket", "photo", photo.id, {"owner": owner_kind})
+        return photo
+
+    return idempotency.run(session, user=user, kind=write_kind, target=owner_kind, body=body,
+                           create=create, load=lambda i: session.get(Photo, i))
 
 
 def storage() -> Storage:

@@ -284,13 +284,6 @@ def place_of_order(session: Session, order: RectificationOrder) -> Place | None:
     return project_place(session, session.get(Project, order.project_id))
 
 
-def _draft_owner(session: Session, photo: Photo) -> photos.OwnerContext:
-    """Before it is attached, a draft belongs to its uploader and to no place yet."""
-    uploader = session.get(User, photo.uploader_id)
-    return photos.OwnerContext(place=None, person=uploader.name if uploader else "", title="整改反馈",
-                               can_complete=lambda u: u.id == photo.uploader_id)
-
-
 def _attached_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     order = session.get(RectificationOrder, photo.owner_id)
     project = session.get(Project, order.project_id) if order else None
@@ -302,22 +295,14 @@ def _attached_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     )
 
 
-photos.OWNERS[DRAFT_KIND] = _draft_owner
+photos.register_draft_owner(DRAFT_KIND, "整改反馈")
 photos.OWNERS[OWNER_KIND] = _attached_owner
 
 
 def request_photo(session: Session, secretary: User, body: dict[str, Any]) -> tuple[Photo, bool]:
     """A ticket for a photo to attach to a response about to be sent (a draft of its uploader)."""
-    def create() -> Photo:
-        photo = photos.new_photo(owner_kind=DRAFT_KIND, owner_id=secretary.id, user=secretary, body=body,
-                                 visit_id=None)
-        session.add(photo)
-        session.flush()
-        audit.append(session, secretary, "photo.ticket", "photo", photo.id, {"owner": OWNER_KIND})
-        return photo
-
-    return idempotency.run(session, user=secretary, kind="rectification.photo", target=OWNER_KIND, body=body,
-                           create=create, load=lambda i: session.get(Photo, i))
+    return photos.request_draft_photo(session, secretary, body, draft_kind=DRAFT_KIND, owner_kind=OWNER_KIND,
+                                      write_kind="rectification.photo")
 
 
 def _attach_photos(session: Session, secretary: User, order: RectificationOrder, photo_ids: list[int]) -> None:

@@ -25,7 +25,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services import audit, idempotency, lifecycle, photos
+from server.services import audit, lifecycle, photos
 from server.services.common import for_update
 from server.services.projects import project_place
 from server.services.rectification import CHINA, today_china
@@ -203,12 +203,6 @@ def save_report(session: Session, user: User, project_id: int, month: str,
 
 # ---- photos: the shared pipeline ---------------------------------------------------------------
 
-def _draft_owner(session: Session, photo: Photo) -> photos.OwnerContext:
-    uploader = session.get(User, photo.uploader_id)
-    return photos.OwnerContext(place=None, person=uploader.name if uploader else "", title="项目月报",
-                               can_complete=lambda u: u.id == photo.uploader_id)
-
-
 def _report_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     report = session.get(ProjectReport, photo.owner_id)
     project = session.get(Project, report.project_id) if report else None
@@ -219,21 +213,14 @@ def _report_owner(session: Session, photo: Photo) -> photos.OwnerContext:
                                can_complete=lambda u: u.id == photo.uploader_id)
 
 
-photos.OWNERS[DRAFT_KIND] = _draft_owner
+photos.register_draft_owner(DRAFT_KIND, "项目月报")
 photos.OWNERS[OWNER_KIND] = _report_owner
 
 
 def request_photo(session: Session, user: User, body: dict[str, Any]) -> tuple[Photo, bool]:
     """A ticket for a photo of a report still being written (a draft of its uploader)."""
-    def create() -> Photo:
-        photo = photos.new_photo(owner_kind=DRAFT_KIND, owner_id=user.id, user=user, body=body, visit_id=None)
-        session.add(photo)
-        session.flush()
-        audit.append(session, user, "photo.ticket", "photo", photo.id, {"owner": OWNER_KIND})
-        return photo
-
-    return idempotency.run(session, user=user, kind="report.photo", target=OWNER_KIND, body=body,
-                           create=create, load=lambda i: session.get(Photo, i))
+    return photos.request_draft_photo(session, user, body, draft_kind=DRAFT_KIND, owner_kind=OWNER_KIND,
+                                      write_kind="report.photo")
 
 
 # ---- reminders (subscribe messages) ----------------------------------------------------------

@@ -33,7 +33,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, rectification, rounds, visits
-from server.services.exports import Download, _finish, _Sheet, _xlsx
+from server.services.exports import Download, Sheet, finish_workbook, xlsx_download
 from server.services.projects import place_of
 from server.services.review import CHINA
 
@@ -204,18 +204,18 @@ def round_workbook(session: Session, user: User, r: InspectionRound) -> Download
     """The round's drawn sites, findings and orders as XLSX; the download is audited."""
     rep = build(session, r)
     wb = Workbook(write_only=True)
-    sites = _Sheet(wb, "抽取点位", [("任务编号", 9), ("工作组", 7), ("乡镇", 12), ("地点", 18), ("项目", 28),
+    sites = Sheet(wb, "抽取点位", [("任务编号", 9), ("工作组", 7), ("乡镇", 12), ("地点", 18), ("项目", 28),
                                    ("督查组", 20), ("督查事项", 40), ("暗访提交时间", 17), ("未通过事项", 40),
                                    ("核查标记", 24)])
     for s in rep.sites:
         sites.add([s.assignment_id, s.group, s.township, s.place, s.project, s.team, "\n".join(s.check_items),
                    s.visit.submitted_at if s.visit else None, "\n".join(s.failed), "、".join(s.flags)])
-    cover = _Sheet(wb, "覆盖情况", [("乡镇", 14), ("抽取点位", 10), ("已暗访", 10)])
+    cover = Sheet(wb, "覆盖情况", [("乡镇", 14), ("抽取点位", 10), ("已暗访", 10)])
     for row in rep.coverage():
         cover.add(list(row))
-    orders = _Sheet(wb, "整改通知", [("编号", 8), ("项目", 28), ("整改事项", 50), ("整改期限", 12), ("状态", 20)])
+    orders = Sheet(wb, "整改通知", [("编号", 8), ("项目", 28), ("整改事项", 50), ("整改期限", 12), ("状态", 20)])
     for o, t in rep.orders:
         orders.add([o.id, t, "\n".join(str(i) for i in o.items or []), o.deadline, _order_state(o, rep.today)])
-    body = _finish(session, user, wb, f"双随机抽查:{r.name}", {"轮次": f"#{r.id} {r.name}"}, sites.rows, "export.round",
+    body = finish_workbook(session, user, wb, f"双随机抽查:{r.name}", {"轮次": f"#{r.id} {r.name}"}, sites.rows, "export.round",
                    f"输入哈希 {r.input_hash}。")
-    return _xlsx(f"双随机抽查-{r.name}", f"round-{r.id}", body)
+    return xlsx_download(f"双随机抽查-{r.name}", f"round-{r.id}", body)

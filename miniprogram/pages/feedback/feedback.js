@@ -1,21 +1,9 @@
 // 我要反馈: a villager's opinion on a project, with photos; sent through the queue so a weak
 // signal at the notice board loses nothing. Shows the receipt number once the server answered.
 const config = require('../../utils/config')
+const album = require('../../utils/album')
 const view = require('../../utils/view')
 const logic = require('./feedback-logic')
-
-function choosePhotos(count) {
-  return new Promise((resolve, reject) => {
-    wx.chooseMedia({
-      count,
-      mediaType: ['image'],
-      sourceType: ['album', 'camera'],
-      sizeType: ['compressed'],
-      success: resolve,
-      fail: reject
-    })
-  })
-}
 
 /** Ask for the reply notice; resolves true only when the villager accepted. */
 function askReplyNotice(templateId) {
@@ -93,7 +81,7 @@ Page({
       wx.showToast({ title: `最多上传${logic.MAX_PHOTOS}张照片`, icon: 'none' })
       return Promise.resolve()
     }
-    return choosePhotos(left)
+    return album.choosePhotos(left)
       .then(res => {
         const added = (res.tempFiles || []).slice(0, left).map(f => ({ path: f.tempFilePath, size: f.size }))
         this.setForm({ photos: this.data.form.photos.concat(added) })

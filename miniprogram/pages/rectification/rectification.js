@@ -1,14 +1,9 @@
 // 整改通知: the list of the secretary's orders (open first, with deadlines), one order's findings,
 // and the reply with photos through the outbox (one client_id: a retry never answers twice).
+const album = require('../../utils/album')
 const view = require('../../utils/view')
 const reportLogic = require('../report/report-logic')
 const logic = require('./rectification-logic')
-
-function choosePhotos(count) {
-  return new Promise((resolve, reject) => {
-    wx.chooseMedia({ count, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'], success: resolve, fail: reject })
-  })
-}
 
 Page({
   data: {
@@ -91,12 +86,9 @@ Page({
     const left = logic.MAX_PHOTOS - this.reply.photos.length
     if (left <= 0) return Promise.resolve()
     const app = getApp()
-    return choosePhotos(left)
+    return album.choosePhotos(left)
       .then(res => {
-        ;(res.tempFiles || []).slice(0, left).forEach(f => {
-          const item = app.queue.enqueue({ kind: 'photo', target: 'rectification', file: f.tempFilePath, size: f.size || undefined })
-          this.reply.photos.push({ client_id: item.client_id, path: item.file })
-        })
+        this.reply.photos.push(...album.queueChosen(app.queue, 'rectification', res.tempFiles, left))
         this.keep()
         app.flushQueue()
       })

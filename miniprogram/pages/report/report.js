@@ -2,16 +2,11 @@
 // and sent through the outbox (photos through the shared uploader, resumable; originals kept
 // until the server has them). Saving a draft and handing in are the same write with submit.
 const config = require('../../utils/config')
+const album = require('../../utils/album')
 const view = require('../../utils/view')
 const logic = require('./report-logic')
 
 const TEMPLATE = 'report_reminder'
-
-function choosePhotos(count) {
-  return new Promise((resolve, reject) => {
-    wx.chooseMedia({ count, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'], success: resolve, fail: reject })
-  })
-}
 
 Page({
   data: {
@@ -129,12 +124,9 @@ Page({
       return Promise.resolve()
     }
     const app = getApp()
-    return choosePhotos(left)
+    return album.choosePhotos(left)
       .then(res => {
-        ;(res.tempFiles || []).slice(0, left).forEach(f => {
-          const item = app.queue.enqueue({ kind: 'photo', target: 'report', file: f.tempFilePath, size: f.size || undefined })
-          this.local.photos.push({ client_id: item.client_id, path: item.file })
-        })
+        this.local.photos.push(...album.queueChosen(app.queue, 'report', res.tempFiles, left))
         this.keep()
         app.flushQueue()
       })
