@@ -48,6 +48,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.url_map.converters["int"] = Int64Converter
     db.init_app(app)
+    # Importing it registers the flush listener that keeps the dashboard's counts current.
+    from server.services import visit_stats  # noqa: F401
     telemetry.init_app(app)
     metrics.init_app(app)
     app.extensions["storage"] = storage_from_config(app.config)

@@ -88,6 +88,16 @@ def register_commands(app: Flask) -> None:
         counts = reports.send_reminders(db.session)
         click.echo("report reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
 
+    @app.cli.command("rebuild-stats")
+    def rebuild_stats() -> None:
+        """Recount the dashboard's monthly visit/photo counts from the rows (after a bulk load)."""
+        from server.services import visit_stats
+
+        before = len(visit_stats.drift(db.session))
+        rows = visit_stats.rebuild(db.session)
+        db.session.commit()
+        click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
+
     @app.cli.command("verify-audit")
     def verify_audit() -> None:
         """Recompute the audit log's hash chain; exit 1 at the first broken entry."""

@@ -106,7 +106,15 @@ def app(database_url, storage_config, fake_wechat):
     """The app on a fresh database, with WeChat pointed at the fake server."""
     application = make_app(database_url, storage_config, fake_wechat)
     yield application
+    # Whatever the test did, the dashboard's kept counts must equal a fresh count: every way
+    # of writing visits and photos in the suite thereby checks services.visit_stats.
+    from server.db import db
+    from server.services import visit_stats
+
+    with application.app_context():
+        drift = visit_stats.drift(db.session)
     application.extensions["db"]["engine"].dispose()
+    assert drift == {}, f"visit_month_stats drifted from the rows: {drift}"
 
 
 @pytest.fixture

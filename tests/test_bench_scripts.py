@@ -1,4 +1,4 @@
-"""The benchmark scripts' pure helpers: percentiles, multipart bodies, generated rows (no servers started)."""
+"""The benchmark scripts: pure helpers (percentiles, multipart bodies, generated rows) and a small generated database."""
 
 from __future__ import annotations
 
@@ -97,3 +97,24 @@ def test_visit_times_fall_in_working_hours():
     start = datetime(2024, 1, 1, tzinfo=UTC)
     hours = {gen_data.visit_time(rng, start, 365).hour for _ in range(500)}
     assert hours <= set(range(0, 10))
+
+
+def test_generated_database_has_its_dashboard_counts(mariadb_url):
+    """gen_data's bulk INSERTs bypass the ORM; it recounts the dashboard's table at the end."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from server.db import make_engine
+    from server.models import Visit, VisitMonthStat
+    from server.services import visit_stats
+    from tests.conftest import _truncate_mariadb
+
+    _truncate_mariadb(mariadb_url)
+    gen_data.generate(mariadb_url, 400, 2, seed=3)
+    engine = make_engine(mariadb_url)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count(Visit.id))) == 400
+        assert s.scalar(select(func.sum(VisitMonthStat.visits))) == 400
+        assert visit_stats.drift(s) == {}
+    engine.dispose()
+    _truncate_mariadb(mariadb_url)

@@ -87,6 +87,9 @@ from server.models.rounds import (
     ROUND_STATUSES,
     InspectionRound,
 )
+from server.models.stats import (
+    VisitMonthStat,
+)
 from server.models.visits import (
     Assignment,
     CheckIn,
@@ -159,6 +162,7 @@ __all__ = [
     "Village",
     "Visit",
     "VisitFlag",
+    "VisitMonthStat",
     "VisitNote",
     "WARNING_STATUSES",
     "WeakOrgWarning",

@@ -27,12 +27,13 @@ class Photo(Base):
 
     __tablename__ = "photos"
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_kind: Mapped[str] = mapped_column(String(16))
+    # active_history: the monthly stats (services.visit_stats) need the old value of a change.
+    owner_kind: Mapped[str] = mapped_column(String(16), active_history=True)
     owner_id: Mapped[int] = mapped_column(Integer)
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True, active_history=True)
     uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default="pending", active_history=True)
     reject_code: Mapped[str | None] = mapped_column(String(48))
     reject_reason: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(64))
@@ -53,7 +54,7 @@ class Photo(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     format: Mapped[str | None] = mapped_column(String(8))
     exif: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list, active_history=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"))
     sent_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

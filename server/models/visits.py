@@ -59,11 +59,12 @@ class Visit(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
     # Copied from the assignment so that staff lists filter and scope without joins.
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
-    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True)
-    township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True)
+    # active_history: the monthly stats (services.visit_stats) need the old value of a change.
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True, active_history=True)
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True, active_history=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="in_progress", index=True)
-    started_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="in_progress", index=True, active_history=True)
+    started_at: Mapped[datetime] = mapped_column(active_history=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column()

@@ -58,10 +58,11 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, rectification
-from server.services.dashboard import has_flags, township_scope
+from server.services.dashboard import township_scope
 from server.services.feedback import CLOSED_STATUSES, phone_for
 from server.services.photos import storage
 from server.services.review import CHINA, filtered_visits
+from server.services.visit_stats import has_flags
 from server.storage import ObjectMissing, Storage, StorageError
 
 log = logging.getLogger(__name__)

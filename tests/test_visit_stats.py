@@ -1,0 +1,162 @@
+"""The dashboard's monthly counts (services.visit_stats) follow every write and can be recounted.
+
+Every app test of the suite also checks, at teardown, that the kept counts equal a fresh
+count (tests/conftest.py); these tests pin the rules and the paths that bypass the ORM.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from alembic import command
+from sqlalchemy import select, text, update
+
+from server.db import alembic_config, db
+from server.models import Photo, Visit, VisitMonthStat
+from server.services import dashboard, visit_stats
+from tests.console.test_dashboard import add_photo, add_visit
+
+
+def kept(session) -> dict:
+    return {(r.month, r.township_id, r.village_id, r.status): (r.visits, r.photos, r.flagged_photos)
+            for r in session.scalars(select(VisitMonthStat)) if (r.visits, r.photos, r.flagged_photos) != (0, 0, 0)}
+
+
+def test_month_is_the_china_calendar_month():
+    # 16:30 UTC on New Year's Eve is already 00:30 on 1 January in China.
+    assert visit_stats.month_of(datetime(2025, 12, 31, 16, 30, tzinfo=UTC)) == 202601
+    assert visit_stats.month_of(datetime(2025, 12, 31, 15, 59, tzinfo=UTC)) == 202512
+    assert visit_stats.month_range(2026) == (202601, 202612)
+
+
+def test_counts_follow_visits_and_photos_through_their_lives(app, world):
+    with app.app_context():
+        s = db.session
+        vid = add_visit(world, status="in_progress", started=datetime(2025, 12, 31, 16, 30, tzinfo=UTC))
+        add_photo(world, vid, [], status="pending")
+        add_photo(world, vid, ["no_exif"])
+        add_photo(world, vid, [])
+        s.commit()
+        key_open = (202601, world.t1, world.v1, "in_progress")
+        assert kept(s) == {key_open: (1, 2, 1)}
+
+        # A pending photo turning ready, and a flag cleared on another.
+        pending, flagged = (s.scalars(select(Photo).where(Photo.visit_id == vid).order_by(Photo.id)).all()[:2])
+        pending.status, pending.flags = "ready", ["duplicate"]
+        flagged.flags = []
+        s.commit()
+        assert kept(s) == {key_open: (1, 3, 1)}
+
+        # Submitting moves the visit and all its photos to the submitted row of its month.
+        s.get(Visit, vid).status = "submitted"
+        s.commit()
+        assert kept(s) == {(202601, world.t1, world.v1, "submitted"): (1, 3, 1)}
+
+        # A photo rejected or deleted stops counting; a visit deleted takes its photos along.
+        pending.status = "rejected"
+        s.commit()
+        assert kept(s) == {(202601, world.t1, world.v1, "submitted"): (1, 2, 0)}
+        for p in s.scalars(select(Photo).where(Photo.visit_id == vid)):
+            s.delete(p)
+        s.flush()
+        s.delete(s.get(Visit, vid))
+        s.commit()
+        assert kept(s) == {}
+        assert visit_stats.drift(s) == {}
+
+
+def test_a_rolled_back_write_leaves_the_counts_as_they_were(app, world):
+    with app.app_context():
+        s = db.session
+        add_visit(world)
+        s.commit()
+        before = kept(s)
+        add_visit(world)
+        s.flush()
+        assert kept(s) != before  # counted inside the transaction...
+        s.rollback()
+        assert kept(s) == before  # ...and gone with it
+
+
+def test_the_dashboard_reads_the_kept_counts_with_the_visit_list_scope(app, world):
+    with app.app_context():
+        s = db.session
+        year = datetime.now(UTC).year
+        for status in ("submitted", "submitted", "in_progress"):
+            add_photo(world, add_visit(world, status=status), ["capture_far"])
+        add_visit(world, township="t2", village="v2")
+        s.commit()
+        from server.models import User
+
+        admin = s.get(User, world.ids["admin"])
+        reviewer = s.get(User, world.ids["reviewer1"])
+        rows = {r.id: r for r in dashboard.build(s, admin, year).rows}
+        assert (rows[world.t1].visits, rows[world.t1].photos, rows[world.t1].flagged_photos) == (3, 3, 3)
+        assert rows[world.t1].villages_visited == 1
+        assert rows[world.t2].visits == 1
+        # A township reviewer counts only submitted visits of their townships.
+        rows = {r.id: r for r in dashboard.build(s, reviewer, year).rows}
+        assert set(rows) == {world.t1}
+        assert (rows[world.t1].visits, rows[world.t1].photos) == (2, 2)
+
+
+def test_bulk_writes_past_the_orm_are_recounted_by_rebuild_stats(app, world):
+    with app.app_context():
+        s = db.session
+        vid = add_visit(world, status="in_progress")
+        s.commit()
+        # What a bulk loader or a hand-made SQL fix does: the listener never sees it.
+        s.execute(update(Visit).where(Visit.id == vid).values(status="submitted"))
+        s.commit()
+        assert visit_stats.drift(s)
+    result = app.test_cli_runner().invoke(args=["rebuild-stats"])
+    assert result.exit_code == 0, result.output
+    assert "2 differed" in result.output  # the in-progress row and the submitted one
+    with app.app_context():
+        assert visit_stats.drift(db.session) == {}
+        month = visit_stats.month_of(datetime.now(UTC))
+        assert kept(db.session) == {(month, world.t1, world.v1, "submitted"): (1, 0, 0)}
+
+
+def test_the_migration_counts_the_visits_already_there(app, world, database_url):
+    with app.app_context():
+        add_photo(world, add_visit(world), ["no_exif"])
+        add_visit(world, township="t2", village="v2")
+        db.session.commit()
+        expected = kept(db.session)
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0007")
+    command.upgrade(cfg, "head")
+    with app.app_context():
+        assert kept(db.session) == expected
+        assert len(expected) == 2
+
+
+def test_simultaneous_writes_to_one_row_all_count(app, world):
+    """Ten transactions adding visits to the same month row at once: none is lost."""
+    with app.app_context():
+        ids = {"assignment": world.a1}
+    barrier = threading.Barrier(10)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with app.app_context():
+                add_visit(world)  # flushes: the row's upsert waits for the row lock here
+                db.session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with app.app_context():
+        n = db.session.scalar(text("SELECT COUNT(*) FROM visits WHERE assignment_id = :a"), {"a": ids["assignment"]})
+        assert sum(v[0] for v in kept(db.session).values()) == n
+        assert visit_stats.drift(db.session) == {}
