@@ -13,14 +13,21 @@ from alembic import command
 from sqlalchemy import select, text, update
 
 from server.db import alembic_config, db
-from server.models import Photo, Visit, VisitMonthStat
+from server.models import Photo, Visit, VisitListCount, VisitMonthStat
 from server.services import dashboard, visit_stats
 from tests.console.test_dashboard import add_photo, add_visit
 
 
 def kept(session) -> dict:
+    """The dashboard's non-zero monthly rows."""
     return {(r.month, r.township_id, r.village_id, r.status): (r.visits, r.photos, r.flagged_photos)
             for r in session.scalars(select(VisitMonthStat)) if (r.visits, r.photos, r.flagged_photos) != (0, 0, 0)}
+
+
+def listed(session) -> dict:
+    """The visit list's non-zero monthly rows."""
+    return {(r.month, r.township_id, r.status, r.flag): r.visits
+            for r in session.scalars(select(VisitListCount)) if r.visits}
 
 
 def test_month_is_the_china_calendar_month():
@@ -112,7 +119,8 @@ def test_bulk_writes_past_the_orm_are_recounted_by_rebuild_stats(app, world):
         assert visit_stats.drift(s)
     result = app.test_cli_runner().invoke(args=["rebuild-stats"])
     assert result.exit_code == 0, result.output
-    assert "2 differed" in result.output  # the in-progress row and the submitted one
+    # The in-progress and submitted rows of both tables.
+    assert "4 differed" in result.output
     with app.app_context():
         assert visit_stats.drift(db.session) == {}
         month = visit_stats.month_of(datetime.now(UTC))
@@ -160,3 +168,46 @@ def test_simultaneous_writes_to_one_row_all_count(app, world):
         n = db.session.scalar(text("SELECT COUNT(*) FROM visits WHERE assignment_id = :a"), {"a": ids["assignment"]})
         assert sum(v[0] for v in kept(db.session).values()) == n
         assert visit_stats.drift(db.session) == {}
+
+
+def test_list_counts_equal_counting_the_visits_for_any_filters(app, world):
+    """Totals and flag counts from the kept months (plus partial months counted) equal a direct count."""
+    import random
+    from datetime import date, timedelta
+
+    from server.models import User
+    from server.services import review
+    from server.services.visits import flag_visit
+
+    rng = random.Random(5)
+    with app.app_context():
+        s = db.session
+        start = datetime(2025, 10, 20, 12, tzinfo=UTC)
+        for i in range(60):
+            township = rng.choice(("t1", "t2"))
+            vid = add_visit(world, township=township, village="v1" if township == "t1" else "v2",
+                            status=rng.choice(("submitted", "submitted", "in_progress")),
+                            # Some just before/after midnight China time at a month's end.
+                            started=start + timedelta(days=rng.randrange(100), hours=rng.choice((0, 3.75, 4.25))))
+            flag_visit(s, vid, rng.sample(("far_from_village", "low_accuracy", "clock_skew"), rng.randrange(3)))
+            if i % 7 == 0:
+                flag_visit(s, vid, ["far_from_village"])  # again: already there, not counted twice
+        s.commit()
+        users = [s.get(User, world.ids[k]) for k in ("admin", "reviewer1", "leader", "insp_a")]
+        days = [None, date(2025, 11, 1), date(2025, 11, 30), date(2025, 10, 31), date(2025, 12, 15),
+                date(2026, 1, 1), date(2026, 1, 31), date(2025, 12, 31)]
+        checked = 0
+        for _ in range(150):
+            filters = {}
+            for key, choices in (("township_id", [world.t1, world.t2]), ("status", ["submitted", "in_progress"]),
+                                 ("flag", ["far_from_village", "low_accuracy"]), ("date_from", days[1:]),
+                                 ("date_to", days[1:])):
+                if rng.random() < 0.4:
+                    filters[key] = rng.choice(choices)
+            user = rng.choice(users)
+            assert review.count_visits(s, user, filters) == review._direct_count(s, user, filters), filters
+            others = {k: v for k, v in filters.items() if k != "flag"}
+            assert review.flag_counts(s, user, filters) == dict(sorted(
+                review._direct_flag_counts(s, user, others).items())), filters
+            checked += review.count_visits(s, user, filters) > 0
+        assert checked > 30  # the filters did select visits, not only empty sets

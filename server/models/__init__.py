@@ -88,6 +88,7 @@ from server.models.rounds import (
     InspectionRound,
 )
 from server.models.stats import (
+    VisitListCount,
     VisitMonthStat,
 )
 from server.models.visits import (
@@ -162,6 +163,7 @@ __all__ = [
     "Village",
     "Visit",
     "VisitFlag",
+    "VisitListCount",
     "VisitMonthStat",
     "VisitNote",
     "WARNING_STATUSES",

@@ -24,3 +24,19 @@ class VisitMonthStat(Base):
     visits: Mapped[int] = mapped_column(Integer, default=0)
     photos: Mapped[int] = mapped_column(Integer, default=0)
     flagged_photos: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VisitListCount(Base):
+    """Visits per China calendar month, township and status, in all and per integrity flag.
+
+    `flag` "" counts every visit; any other value counts the visits carrying that flag. The
+    visit list reads its totals and flag counts here for whole months (a few thousand rows for
+    three years, where counting the visits read a million). Kept by services.visit_stats.
+    """
+
+    __tablename__ = "visit_list_counts"
+    month: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # yyyymm
+    township_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)

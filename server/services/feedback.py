@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
@@ -23,11 +23,10 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos, public, ratelimit
-from server.services.common import for_update, paginate
+from server.services.common import CHINA, for_update, paginate
 from server.timefmt import parse_datetime
 from server.wechat import WeChatError
 
-CHINA = timezone(timedelta(hours=8))
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 CLOSED_STATUSES = ("resolved", "declined")
 COUNTY_STAFF = ("admin", "leader")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import timedelta, timezone
 from typing import Any
 
 from flask import current_app
@@ -26,8 +25,8 @@ from server.models import (
     Visit,
 )
 from server.services import audit
+from server.services.common import CHINA
 
-CHINA = timezone(timedelta(hours=8))
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
 
 

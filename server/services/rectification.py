@@ -10,7 +10,7 @@ from the deadline, so it can never be stale.
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select
@@ -29,10 +29,9 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos, review
-from server.services.common import for_update, get_or_404, paginate
+from server.services.common import CHINA, for_update, get_or_404, paginate
 from server.services.projects import Place, place_of, project_place
 
-CHINA = timezone(timedelta(hours=8))
 DEFAULT_MONTHS = 3  # the seeds' 软弱涣散 practice: three months to put things right
 OPEN_STATUSES = ("issued", "responded")
 MAX_ITEMS = 50

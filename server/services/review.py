@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -32,15 +32,16 @@ from server.models import (
     Village,
     Visit,
     VisitFlag,
+    VisitListCount,
     VisitNote,
     assignment_members,
 )
-from server.services import audit
+from server.services import audit, visit_stats
+from server.services.common import CHINA
 from server.services.photos import urls as photo_urls
 from server.services.projects import Place, place_of
 from server.services.visits import flags_by_visit, household_of, staff_can_read, visit_records
 
-CHINA = timezone(timedelta(hours=8))
 FILTER_KEYS = ("township_id", "village_id", "project_id", "inspector_id", "status", "flag", "date_from", "date_to")
 
 
@@ -140,7 +141,7 @@ def page_of_visits(session: Session, user: User, filters: dict[str, Any], sort: 
                    per_page: int) -> VisitPage:
     """One page of the visits in scope, with names, teams, flags and verdicts in a fixed number of queries."""
     stmt = filtered_visits(user, filters)
-    total = session.scalar(stmt.with_only_columns(func.count(Visit.id)).order_by(None)) or 0
+    total = count_visits(session, user, filters)
     page = max(1, min(page, max(1, -(-total // per_page))))
     order = SORTS.get(sort, SORTS[DEFAULT_SORT])
     # The page's ids first, from the visits table alone: with the name joins in the same
@@ -185,20 +186,68 @@ def inspectors_by_assignment(session: Session, assignment_ids: set[int]) -> dict
     return out
 
 
+# Filters the monthly counts (services.visit_stats) can answer; the scope is township + status.
+COUNTED_FILTERS = frozenset(("township_id", "status", "date_from", "date_to", "flag"))
+
+
+def _counts_where(user: User, filters: dict[str, Any]) -> list | None:
+    """Conditions on visit_list_counts equal to the scope and filters, or None if it cannot answer."""
+    if set(filters) - COUNTED_FILTERS or filters.get("township_id") == 0:  # 0 stands for "none" there
+        return None
+    where = []
+    if not user.has_role("admin", "leader"):
+        townships = [t.id for t in user.townships] if user.has_role("reviewer") else []
+        where += [VisitListCount.township_id.in_(townships or [-1]), VisitListCount.status == "submitted"]
+    if "township_id" in filters:
+        where.append(VisitListCount.township_id == filters["township_id"])
+    if "status" in filters:
+        where.append(VisitListCount.status == filters["status"])
+    return where
+
+
+def _direct_count(session: Session, user: User, filters: dict[str, Any]) -> int:
+    stmt = filtered_visits(user, filters).with_only_columns(func.count(Visit.id)).order_by(None)
+    return session.scalar(stmt) or 0
+
+
+def count_visits(session: Session, user: User, filters: dict[str, Any]) -> int:
+    """How many visits the list shows: whole months from the kept counts, the rest counted."""
+    where = _counts_where(user, filters)
+    if where is None:  # a village, project or inspector: a few thousand visits at most
+        return _direct_count(session, user, filters)
+    months, partial = visit_stats.split_by_month(filters.get("date_from"), filters.get("date_to"))
+    total = visit_stats.list_counts(session, where, months, flag=filters.get("flag")) if months else 0
+    for first, last in partial:
+        total += _direct_count(session, user, filters | {"date_from": first, "date_to": last})
+    return total
+
+
+def _direct_flag_counts(session: Session, user: User, filters: dict[str, Any]) -> dict[str, int]:
+    ids = filtered_visits(user, filters).with_only_columns(Visit.id).order_by(None)
+    stmt = select(VisitFlag.flag, func.count()).group_by(VisitFlag.flag)
+    # Unfiltered and unscoped, every flag row counts (its visit exists: foreign key).
+    if ids.whereclause is not None:
+        stmt = stmt.where(VisitFlag.visit_id.in_(ids))
+    return {flag: n for flag, n in session.execute(stmt)}
+
+
 def flag_counts(session: Session, user: User, filters: dict[str, Any]) -> dict[str, int]:
-    """How many of the filtered visits carry each flag, in one GROUP BY.
+    """How many of the filtered visits carry each flag (flags with none are left out).
 
     The flag filter itself is left out, so that choosing one flag still shows how many
     visits carry each of the others.
     """
     others = {k: v for k, v in filters.items() if k != "flag"}
-    ids = filtered_visits(user, others).with_only_columns(Visit.id).order_by(None)
-    stmt = select(VisitFlag.flag, func.count()).group_by(VisitFlag.flag).order_by(VisitFlag.flag)
-    # Unfiltered and unscoped, every flag row counts (its visit exists: foreign key): counting
-    # the (flag, visit_id) index alone is ten times faster than joining a million visits.
-    if ids.whereclause is not None:
-        stmt = stmt.where(VisitFlag.visit_id.in_(ids))
-    return {flag: n for flag, n in session.execute(stmt)}
+    where = _counts_where(user, others)
+    if where is None:
+        counts = _direct_flag_counts(session, user, others)
+    else:
+        months, partial = visit_stats.split_by_month(others.get("date_from"), others.get("date_to"))
+        counts = visit_stats.list_counts(session, where, months, by_flag=True) if months else {}
+        for first, last in partial:
+            for flag, n in _direct_flag_counts(session, user, others | {"date_from": first, "date_to": last}).items():
+                counts[flag] = counts.get(flag, 0) + n
+    return dict(sorted(counts.items()))
 
 
 def filter_choices(session: Session, user: User) -> dict[str, list[tuple[int, str]]]:

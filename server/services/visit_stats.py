@@ -1,36 +1,55 @@
-"""Monthly visit and photo counts per village, kept current inside every write transaction.
+"""Monthly visit, photo and flag counts, kept current inside every write transaction.
 
-The dashboard of a county with a million visits cannot count five million photo rows per
-page view. Instead every flush that adds, changes or deletes a visit or a visit photo adds
-its difference to `visit_month_stats` (one row per China calendar month, township, village
-and visit status) in the same transaction, so the counts commit or roll back with the rows
-they count. Differences are applied as `count = count + delta` upserts, which stay right
-when two transactions write the same row at once (the second waits for the first's row
-lock); a recount from scratch inside a transaction would not.
+The console of a county with a million visits cannot count five million photo rows (the
+dashboard) or a million visits (the visit list's total and flag counts) per page view. Two
+small tables hold the counts instead:
 
-A visit counts once under its status; a photo counts when it is a ready visit photo, and as
-flagged when its flag list is not empty. `rebuild()` recomputes the whole table from the rows
-(used by the migration that created it, by bulk loaders that bypass the ORM, and by
-`flask --app server rebuild-stats`); `drift()` compares the two and is checked after every
-test of the suite.
+- `visit_month_stats`: visits, ready photos and flagged photos per China calendar month,
+  township, village and visit status (the dashboard, which needs villages for coverage);
+- `visit_list_counts`: visits per month, township and status, in all (flag "") and per
+  integrity flag (the visit list).
+
+Every flush that adds, changes or deletes a visit or a visit photo adds its difference in the
+same transaction (a before_flush listener), and `flag_visit` adds the flags it inserts, so the
+counts commit or roll back with the rows they count. Differences are applied as
+`count = count + delta` upserts, which stay right when two transactions write the same row at
+once (the second waits for the first's row lock); a recount inside a transaction would not.
+
+`rebuild()` recomputes both tables from the rows (used by the migration that created them,
+by bulk loaders that bypass the ORM, and by `flask --app server rebuild-stats`); `drift()`
+compares kept and fresh counts and is checked after every test of the suite.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, case, cast, delete, event, func, insert, select, text
+from sqlalchemy import (
+    Integer,
+    String,
+    case,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
-from server.models import Photo, Visit, VisitMonthStat
-from server.services.review import CHINA
+from server.models import Photo, Visit, VisitFlag, VisitListCount, VisitMonthStat
+from server.services.common import CHINA
 
-Key = tuple[int, int, int, str]  # (month yyyymm, township_id or 0, village_id or 0, visit status)
-COUNTS = ("visits", "photos", "flagged_photos")
+MonthKey = tuple[int, int, int, str]  # (yyyymm, township_id or 0, village_id or 0, visit status)
+ListKey = tuple[int, int, str, str]  # (yyyymm, township_id or 0, visit status, flag or "")
+MONTH_COUNTS = ("visits", "photos", "flagged_photos")
+ALL_VISITS = ""  # the flag value of visit_list_counts rows that count every visit
 
 
 def has_flags(column) -> Any:
@@ -44,12 +63,72 @@ def month_of(moment: datetime) -> int:
     return local.year * 100 + local.month
 
 
+def month_of_day(day: date) -> int:
+    """The yyyymm of a calendar day."""
+    return day.year * 100 + day.month
+
+
 def month_range(year: int) -> tuple[int, int]:
     """The first and last yyyymm of a year."""
     return year * 100 + 1, year * 100 + 12
 
 
 # ---- keeping the counts current ----------------------------------------------------------
+
+class _Deltas:
+    """The differences one flush makes to both tables."""
+
+    def __init__(self) -> None:
+        self.month: dict[MonthKey, list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.list: dict[ListKey, int] = defaultdict(int)
+
+    def visit(self, place: tuple[int, int, int, str] | None, sign: int, photos: tuple[int, int],
+              flags: list[str]) -> None:
+        """Add (sign 1) or remove (-1) a visit with its photos and flags at a place."""
+        if place is None:
+            return
+        self.photos(place, sign, 1, *photos)
+        month, township, _village, status = place
+        for flag in (ALL_VISITS, *flags):
+            self.list[(month, township, status, flag)] += sign
+
+    def photos(self, place: tuple[int, int, int, str] | None, sign: int, visits: int, photos: int,
+               flagged: int) -> None:
+        if place is None or not (visits or photos or flagged):
+            return
+        d = self.month[place]
+        d[0] += sign * visits
+        d[1] += sign * photos
+        d[2] += sign * flagged
+
+    def apply(self, session: Session) -> None:
+        # Always in key order: two transactions touching the same rows lock them in one order.
+        months = [dict(zip(("month", "township_id", "village_id", "status"), k, strict=True))
+                  | dict(zip(MONTH_COUNTS, d, strict=True)) for k, d in sorted(self.month.items()) if any(d)]
+        lists = [dict(zip(("month", "township_id", "status", "flag"), k, strict=True)) | {"visits": n}
+                 for k, n in sorted(self.list.items()) if n]
+        if months:
+            _upsert(session, VisitMonthStat, months)
+        if lists:
+            _upsert(session, VisitListCount, lists)
+
+
+def _upsert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Add each row's counts to the stored row with its key (inserting it when missing)."""
+    table = model.__table__
+    counts = [c.name for c in table.columns if not c.primary_key]
+    dialect = session.get_bind().dialect.name
+    if dialect == "mysql":
+        stmt = mysql.insert(table)
+        stmt = stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in counts})
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=[c.name for c in table.primary_key],
+                                          set_={c: table.c[c] + stmt.excluded[c] for c in counts})
+    else:  # pragma: no cover - only SQLite and MySQL/MariaDB are supported
+        raise RuntimeError(f"{table.name} has no upsert for {dialect}")
+    session.connection().execute(stmt, rows)
+
 
 def _old(obj: Any, attr: str) -> Any:
     """The value an attribute had when loaded (active_history makes it available)."""
@@ -71,102 +150,77 @@ def _now(obj: Any, attr: str) -> Any:
     return value
 
 
-def _visit_key(started_at: datetime | None, township_id: int | None, village_id: int | None,
-               status: str | None) -> Key | None:
+def _place(started_at: datetime | None, township_id: int | None, village_id: int | None,
+           status: str | None) -> tuple[int, int, int, str] | None:
     if started_at is None or status is None:
         return None
     return month_of(started_at), township_id or 0, village_id or 0, status
 
 
-def _new_visit_key(v: Visit) -> Key | None:
-    return _visit_key(v.started_at, v.township_id, v.village_id, _now(v, "status"))
+def _new_place(v: Visit) -> tuple[int, int, int, str] | None:
+    return _place(v.started_at, v.township_id, v.village_id, _now(v, "status"))
 
 
-def _old_visit_key(v: Visit) -> Key | None:
-    return _visit_key(*(_old(v, a) for a in ("started_at", "township_id", "village_id", "status")))
+def _old_place(v: Visit) -> tuple[int, int, int, str] | None:
+    return _place(*(_old(v, a) for a in ("started_at", "township_id", "village_id", "status")))
 
 
 def _photo_counts(owner_kind: str | None, status: str | None, flags: Any) -> tuple[int, int]:
-    """(photos, flagged) a photo in this state contributes to its visit's bucket."""
+    """(photos, flagged) a photo in this state contributes to its visit's counts."""
     if owner_kind != "visit" or status != "ready":
         return 0, 0
     return 1, 1 if flags else 0
 
 
-def _stored_photo_counts(session: Session, visit_id: int) -> tuple[int, int]:
-    """The visit's ready photos as the database has them before this flush."""
+def _stored(session: Session, visit_id: int) -> tuple[tuple[int, int], list[str]]:
+    """The visit's ready photos (count, flagged) and flags as stored before this flush."""
     n, bad = session.execute(
         select(func.count(Photo.id), func.sum(case((has_flags(Photo.flags), 1), else_=0)))
         .where(Photo.visit_id == visit_id, Photo.owner_kind == "visit", Photo.status == "ready")
     ).one()
-    return int(n or 0), int(bad or 0)
+    flags = list(session.scalars(select(VisitFlag.flag).where(VisitFlag.visit_id == visit_id)))
+    return (int(n or 0), int(bad or 0)), flags
 
 
-def _collect(session: Session) -> dict[Key, list[int]]:
-    deltas: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
+def _collect(session: Session) -> _Deltas:
+    deltas = _Deltas()
 
-    def add(key: Key | None, visits: int, photos: int, flagged: int) -> None:
-        if key is not None and (visits or photos or flagged):
-            d = deltas[key]
-            d[0] += visits
-            d[1] += photos
-            d[2] += flagged
+    def place_of(visit_id: int | None) -> tuple[int, int, int, str] | None:
+        visit = session.get(Visit, visit_id) if visit_id is not None else None
+        return _new_place(visit) if visit is not None else None
 
-    def visit_of(photo: Photo, visit_id: int | None) -> Visit | None:
-        return session.get(Visit, visit_id) if visit_id is not None else None
-
-    # Visits first: a visit that changes bucket takes its stored photos along, so that the
-    # photo differences below all apply to the bucket the visit is in after this flush.
+    # Visits first: a visit that changes place takes its stored photos and flags along, so
+    # that the photo differences below all apply to where the visit is after this flush.
     for v in session.new:
         if isinstance(v, Visit):
-            add(_new_visit_key(v), 1, 0, 0)
+            deltas.visit(_new_place(v), 1, (0, 0), [])
     for v in session.dirty:
         if isinstance(v, Visit) and session.is_modified(v):
-            old, new = _old_visit_key(v), _new_visit_key(v)
+            old, new = _old_place(v), _new_place(v)
             if old != new:
-                photos, flagged = _stored_photo_counts(session, v.id)
-                add(old, -1, -photos, -flagged)
-                add(new, 1, photos, flagged)
+                photos, flags = _stored(session, v.id)
+                deltas.visit(old, -1, photos, flags)
+                deltas.visit(new, 1, photos, flags)
     for v in session.deleted:
         if isinstance(v, Visit):
-            photos, flagged = _stored_photo_counts(session, v.id)
-            add(_old_visit_key(v), -1, -photos, -flagged)
+            photos, flags = _stored(session, v.id)
+            deltas.visit(_old_place(v), -1, photos, flags)
 
     for p in session.new:
         if isinstance(p, Photo):
-            photos, flagged = _photo_counts(p.owner_kind, _now(p, "status"), p.flags)
-            if photos and (visit := visit_of(p, p.visit_id)) is not None:
-                add(_new_visit_key(visit), 0, photos, flagged)
+            deltas.photos(place_of(p.visit_id), 1, 0, *_photo_counts(p.owner_kind, _now(p, "status"), p.flags))
     for p in session.dirty:
         if isinstance(p, Photo) and session.is_modified(p):
             was = _photo_counts(_old(p, "owner_kind"), _old(p, "status"), _old(p, "flags"))
             now = _photo_counts(p.owner_kind, p.status, p.flags)
             if was != now or _old(p, "visit_id") != p.visit_id:
-                if was[0] and (visit := visit_of(p, _old(p, "visit_id"))) is not None:
-                    add(_new_visit_key(visit), 0, -was[0], -was[1])
-                if now[0] and (visit := visit_of(p, p.visit_id)) is not None:
-                    add(_new_visit_key(visit), 0, now[0], now[1])
+                deltas.photos(place_of(_old(p, "visit_id")), -1, 0, *was)
+                deltas.photos(place_of(p.visit_id), 1, 0, *now)
     for p in session.deleted:
         if isinstance(p, Photo):
-            was = _photo_counts(_old(p, "owner_kind"), _old(p, "status"), _old(p, "flags"))
-            if was[0] and (visit := visit_of(p, _old(p, "visit_id"))) is not None:
-                add(_new_visit_key(visit), 0, -was[0], -was[1])
-    return {k: d for k, d in deltas.items() if any(d)}
-
-
-def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
-    table = VisitMonthStat.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect == "mysql":
-        stmt = mysql.insert(table)
-        stmt = stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in COUNTS})
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-        stmt = stmt.on_conflict_do_update(index_elements=["month", "township_id", "village_id", "status"],
-                                          set_={c: table.c[c] + stmt.excluded[c] for c in COUNTS})
-    else:  # pragma: no cover - only SQLite and MySQL/MariaDB are supported
-        raise RuntimeError(f"visit_month_stats has no upsert for {dialect}")
-    session.connection().execute(stmt, rows)
+            deltas.photos(place_of(_old(p, "visit_id")), -1, 0,
+                          *_photo_counts(_old(p, "owner_kind"), _old(p, "status"), _old(p, "flags")))
+    return deltas
 
 
 @event.listens_for(Session, "before_flush")
@@ -175,10 +229,16 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
         return
     with session.no_autoflush:
         deltas = _collect(session)
-    if deltas:
-        # Always in key order: two transactions touching the same rows lock them in one order.
-        _upsert(session, [dict(zip(("month", "township_id", "village_id", "status"), k, strict=True))
-                          | dict(zip(COUNTS, d, strict=True)) for k, d in sorted(deltas.items())])
+    deltas.apply(session)
+
+
+def count_new_flags(session: Session, visit: Visit, flags: list[str]) -> None:
+    """Count flags just inserted on a stored visit (visit_flags is written without the ORM)."""
+    deltas = _Deltas()
+    month, township, _village, status = _new_place(visit)
+    for flag in flags:
+        deltas.list[(month, township, status, flag)] += 1
+    deltas.apply(session)
 
 
 # ---- recounting --------------------------------------------------------------------------
@@ -190,8 +250,8 @@ def _month_sql(session: Session, column) -> Any:
     return cast(func.strftime("%Y%m", column, "+8 hours"), Integer)
 
 
-def recount(session: Session) -> select:
-    """A select of every stats row as counted from the visits and photos tables."""
+def recount_months(session: Session):
+    """A select of every visit_month_stats row as counted from the visits and photos."""
     photos = (select(Photo.visit_id.label("visit_id"), func.count(Photo.id).label("n"),
                      func.sum(case((has_flags(Photo.flags), 1), else_=0)).label("bad"))
               .where(Photo.owner_kind == "visit", Photo.status == "ready", Photo.visit_id.is_not(None))
@@ -207,21 +267,100 @@ def recount(session: Session) -> select:
             .group_by(month, township, village, Visit.status))
 
 
+def recount_lists(session: Session):
+    """A select of every visit_list_counts row as counted from the visits and their flags."""
+    month = _month_sql(session, Visit.started_at).label("month")
+    township = func.coalesce(Visit.township_id, 0).label("township_id")
+    every = (select(month, township, Visit.status.label("status"), literal(ALL_VISITS).label("flag"),
+                    func.count(Visit.id).label("visits"))
+             .group_by(month, township, Visit.status))
+    flagged = (select(month, township, Visit.status.label("status"), VisitFlag.flag.label("flag"),
+                      func.count(Visit.id).label("visits"))
+               .join(VisitFlag, VisitFlag.visit_id == Visit.id)
+               .group_by(month, township, Visit.status, VisitFlag.flag))
+    return every.union_all(flagged)
+
+
 def rebuild(session: Session) -> int:
-    """Replace the whole table with a fresh count; returns the number of rows written."""
+    """Replace both tables with a fresh count; returns the number of rows written."""
     session.execute(delete(VisitMonthStat))
-    stmt = recount(session)
+    session.execute(delete(VisitListCount))
     session.execute(insert(VisitMonthStat).from_select(
-        ["month", "township_id", "village_id", "status", *COUNTS], stmt))
-    return session.scalar(select(func.count()).select_from(VisitMonthStat)) or 0
+        ["month", "township_id", "village_id", "status", *MONTH_COUNTS], recount_months(session)))
+    session.execute(insert(VisitListCount).from_select(
+        ["month", "township_id", "status", "flag", "visits"], recount_lists(session)))
+    return sum(session.scalar(select(func.count()).select_from(m)) or 0 for m in (VisitMonthStat, VisitListCount))
 
 
-def drift(session: Session) -> dict[Key, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Rows where the kept counts differ from a fresh count: key -> (kept, counted)."""
-    kept = {(r.month, r.township_id, r.village_id, r.status): (r.visits, r.photos, r.flagged_photos)
-            for r in session.scalars(select(VisitMonthStat))}
-    counted = {(int(r.month), r.township_id, r.village_id, r.status):
-               (int(r.visits), int(r.photos), int(r.flagged_photos)) for r in session.execute(recount(session))}
-    zero = (0, 0, 0)
-    return {k: (kept.get(k, zero), counted.get(k, zero))
-            for k in kept.keys() | counted.keys() if kept.get(k, zero) != counted.get(k, zero)}
+def drift(session: Session) -> dict[tuple, tuple]:
+    """Rows where the kept counts differ from a fresh count: (table, key) -> (kept, counted)."""
+    out: dict[tuple, tuple] = {}
+    for model, recount, width in ((VisitMonthStat, recount_months, 3), (VisitListCount, recount_lists, 1)):
+        pk = [c.name for c in model.__table__.primary_key]
+        counts = [c.name for c in model.__table__.columns if not c.primary_key]
+        kept = {tuple(r[:len(pk)]): tuple(r[len(pk):]) for r in session.execute(
+            select(*(model.__table__.c[c] for c in (*pk, *counts))))}
+        counted = {(int(r[0]), *r[1:len(pk)]): tuple(int(x) for x in r[len(pk):])
+                   for r in session.execute(recount(session))}
+        zero = (0,) * width
+        for k in kept.keys() | counted.keys():
+            if kept.get(k, zero) != counted.get(k, zero):
+                out[(model.__tablename__, *k)] = (kept.get(k, zero), counted.get(k, zero))
+    return out
+
+
+# ---- reading the list's counts -----------------------------------------------------------
+
+def _last_day(day: date) -> date:
+    nxt = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return date.fromordinal(nxt.toordinal() - 1)
+
+
+def _shift(month: int, by: int) -> int:
+    """The yyyymm `by` months after (or before) another."""
+    n = (month // 100) * 12 + month % 100 - 1 + by
+    return (n // 12) * 100 + n % 12 + 1
+
+
+def split_by_month(date_from: date | None, date_to: date | None
+                   ) -> tuple[tuple[int | None, int | None] | None, list[tuple[date, date]]]:
+    """The whole months inside [date_from, date_to] as (first, last) yyyymm (None: open-ended),
+    or None when there are none, and the day ranges of the partial months left over."""
+    if date_from is not None and date_to is not None and date_from > date_to:
+        return None, []
+    partial: list[tuple[date, date]] = []
+    lo = hi = None
+    if date_from is not None:
+        end = _last_day(date_from)
+        if date_from.day == 1 and (date_to is None or date_to >= end):
+            lo = month_of_day(date_from)
+        else:
+            partial.append((date_from, end if date_to is None or date_to > end else date_to))
+            if date_to is not None and date_to <= end:
+                return None, partial
+            lo = _shift(month_of_day(end), 1)
+    if date_to is not None:
+        if date_to == _last_day(date_to):
+            hi = month_of_day(date_to)
+        else:
+            partial.append((date_to.replace(day=1), date_to))
+            hi = _shift(month_of_day(date_to), -1)
+    whole = (lo, hi) if lo is None or hi is None or lo <= hi else None
+    return whole, partial
+
+
+def list_counts(session: Session, where: list, months: tuple[int | None, int | None], *,
+                flag: str | None = None, by_flag: bool = False) -> int | dict[str, int]:
+    """Visits in whole months from visit_list_counts: in all or with one flag, or per flag."""
+    lo, hi = months
+    conditions = list(where)
+    if lo is not None:
+        conditions.append(VisitListCount.month >= lo)
+    if hi is not None:
+        conditions.append(VisitListCount.month <= hi)
+    if by_flag:
+        stmt = (select(VisitListCount.flag, func.sum(VisitListCount.visits))
+                .where(VisitListCount.flag != ALL_VISITS, *conditions).group_by(VisitListCount.flag))
+        return {f: int(n) for f, n in session.execute(stmt) if n}
+    return int(session.scalar(select(func.sum(VisitListCount.visits))
+                              .where(VisitListCount.flag == (flag or ALL_VISITS), *conditions)) or 0)

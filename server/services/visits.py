@@ -23,7 +23,7 @@ from server.models import (
     VisitNote,
     utcnow,
 )
-from server.services import audit, idempotency, photos
+from server.services import audit, idempotency, photos, visit_stats
 from server.services.assignments import is_member, is_sealed, unsealed_visit_ids
 from server.services.common import for_update, paginate, wgs84_point
 from server.services.projects import place_of
@@ -60,15 +60,20 @@ def ensure_open(visit: Visit) -> None:
 
 
 def flag_visit(session: Session, visit_id: int, flags: list[str]) -> None:
-    """Record flags on the visit's flag index (already present ones are kept)."""
+    """Record flags on the visit's flag index (already present ones are kept) and count new ones."""
     if not flags:
         return
     stmt = (
-        insert(VisitFlag)
+        insert(VisitFlag.__table__)
         .prefix_with("OR IGNORE", dialect="sqlite")
         .prefix_with("IGNORE", dialect="mysql")
     )
-    session.execute(stmt, [{"visit_id": visit_id, "flag": f} for f in sorted(set(flags))])
+    # One row per statement: its rowcount says whether the flag is new (a concurrent insert of
+    # the same flag waits on the key and is then ignored), and only new flags are counted.
+    added = [f for f in sorted(set(flags))
+             if session.execute(stmt, {"visit_id": visit_id, "flag": f}).rowcount == 1]
+    if added:
+        visit_stats.count_new_flags(session, session.get(Visit, visit_id), added)
 
 
 def start_visit(session: Session, user: User, body: dict[str, Any]) -> tuple[Visit, bool]:

@@ -1,4 +1,4 @@
-"""monthly visit and photo counts per village for the dashboard, filled from the rows
+"""monthly visit, photo and flag counts for the dashboard and the visit list, filled from the rows
 
 Revision ID: 0008
 Revises: 0007
@@ -27,6 +27,14 @@ def upgrade() -> None:
     sa.Column('flagged_photos', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('month', 'township_id', 'village_id', 'status')
     )
+    op.create_table('visit_list_counts',
+    sa.Column('month', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('township_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('flag', sa.String(length=32), nullable=False),
+    sa.Column('visits', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('month', 'township_id', 'status', 'flag')
+    )
     # Existing visits are counted once here; from now on every write keeps the counts.
     from server.services import visit_stats
 
@@ -36,4 +44,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('visit_list_counts')
     op.drop_table('visit_month_stats')
