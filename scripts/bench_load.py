@@ -184,17 +184,19 @@ def build_world(env: dict[str, str], inspectors: int) -> World:
         os.environ.update(saved)
 
 
-def start_gunicorn(servers: benchlib.Servers, env: dict[str, str], port: int) -> subprocess.Popen:
-    """gunicorn with deploy/gunicorn.conf.py (gthread), its access log in the work dir."""
-    log = open(servers.workdir / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
+def start_gunicorn(servers: benchlib.Servers, env: dict[str, str], port: int, *, name: str = "gunicorn",
+                   nice: int = 0) -> subprocess.Popen:
+    """gunicorn with deploy/gunicorn.conf.py (gthread), its log in the work dir."""
+    log = open(servers.workdir / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [str(benchlib.VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "server:create_app()"],
-        cwd=benchlib.ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        ["nice", "-n", str(nice), str(benchlib.VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
+         "server:create_app()"],
+        cwd=benchlib.ROOT, env={**os.environ, **env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
     servers.procs.insert(0, proc)  # stopped last-in-first-out: before the database and S3
 
     def healthy() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited; see {servers.workdir / 'gunicorn.log'}")
+            raise RuntimeError(f"gunicorn exited; see {servers.workdir / f'{name}.log'}")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
             conn.request("GET", "/healthz")
@@ -216,10 +218,14 @@ class Failure(Exception):
 class Client:
     """One inspector's phone: keep-alive HTTP to the app and to S3, every request timed."""
 
-    def __init__(self, app_port: int, stats: Stats, think: float = 0.0, rng: random.Random | None = None):
+    def __init__(self, app_port: int, stats: Stats, think: float = 0.0, rng: random.Random | None = None,
+                 photo_port: int | None = None):
         self.app_port, self.stats, self.think = app_port, stats, think
+        # With a photo pool, completes go to its port (what nginx does by path in deploy/).
+        self.photo_port = photo_port
         self.rng = rng or random.Random()
         self.app: http.client.HTTPConnection | None = None
+        self.photo_app: http.client.HTTPConnection | None = None
         self.s3: dict[str, http.client.HTTPConnection] = {}
         self.token: str | None = None
 
@@ -243,6 +249,11 @@ class Client:
             self.app = http.client.HTTPConnection("127.0.0.1", self.app_port, timeout=120)
         return self.app
 
+    def _photo_conn(self, reopen: bool) -> http.client.HTTPConnection:
+        if self.photo_app is None or reopen:
+            self.photo_app = http.client.HTTPConnection("127.0.0.1", self.photo_port, timeout=120)
+        return self.photo_app
+
     def pause(self) -> None:
         """The phone-side time before a request (framing a photo, typing): exponential, mean `think` seconds."""
         if self.think:
@@ -256,7 +267,8 @@ class Client:
             headers["Authorization"] = f"Bearer {self.token}"
         body = json.dumps(payload).encode() if payload is not None else None
         start = time.perf_counter()
-        status, raw = self._send(self._app_conn, method, "/api/v1" + path, body, headers)
+        conn_of = self._photo_conn if self.photo_port and name == "photo.complete" else self._app_conn
+        status, raw = self._send(conn_of, method, "/api/v1" + path, body, headers)
         self.stats.record(name, time.perf_counter() - start, status in expect)
         if status not in expect:
             raise Failure(f"{name}: HTTP {status} {raw[:300]!r}")
@@ -284,7 +296,7 @@ class Client:
 
     def close(self) -> None:
         """Close every connection."""
-        for conn in [self.app, *self.s3.values()]:
+        for conn in [self.app, self.photo_app, *self.s3.values()]:
             if conn is not None:
                 conn.close()
 
@@ -367,7 +379,9 @@ def run_inspectors(port: int, world: World, chosen: list[tuple[str, str, int]], 
 
     def one(i: int, who) -> None:
         rng = random.Random(i)
-        client = Client(port, stats, args.think, rng)
+        client = Client(port, stats, args.think, rng, photo_port=args.photo_port)
+        # Phones do not all sign in within the same instant: each starts at a random moment of the ramp.
+        time.sleep(rng.uniform(0, args.ramp))
         try:
             inspector_run(client, world, who, photos, args, deadline, rng)
         except Exception as exc:  # recorded and reported; the other inspectors go on
@@ -429,9 +443,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=300, help="no visit starts after this many seconds")
     p.add_argument("--think", type=float, default=0.0,
                    help="mean phone-side pause before each request, seconds (0: as fast as possible)")
+    p.add_argument("--ramp", type=float, default=0.0,
+                   help="inspectors start at random moments within this many seconds (0: all at once)")
     p.add_argument("--cpu-photos", type=int, default=30, help="photos of the quiet CPU-per-photo phase")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
     p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (GUNICORN_THREADS)")
+    p.add_argument("--photo-pool", type=int, default=0, metavar="WORKERS",
+                   help="serve photo completes from a second gunicorn of this many workers at nice 10 "
+                        "(deploy/: nginx routes /photos/<id>/complete to it); 0: one pool for all")
     p.add_argument("--mysql-url", help="use this database instead of a private MariaDB (it must be empty)")
     p.add_argument("--s3-endpoint", help="use this S3 endpoint instead of a private moto_server")
     p.add_argument("--quick", action="store_true", help="5 inspectors, 1 visit each, 6 quiet photos")
@@ -464,15 +483,22 @@ def main(argv: list[str] | None = None) -> int:
         app_pid = gunicorn.pid
         print(f"gunicorn pid {app_pid} (workers {benchlib.children(app_pid)}), mariadbd {db_pid}, "
               f"S3 {s3_pid}, app port {port}", flush=True)
+        args.photo_port, photo_pid = None, None
+        if args.photo_pool:
+            args.photo_port = benchlib.free_port()
+            photo_env = {**env, "WEB_CONCURRENCY": str(args.photo_pool)}
+            photo_pid = start_gunicorn(servers, photo_env, args.photo_port, name="gunicorn-photos", nice=10).pid
+            print(f"photo pool: gunicorn pid {photo_pid}, port {args.photo_port}, nice 10", flush=True)
 
         # Warm-up: the first requests of a worker open pools and load fonts.
-        warm_args = argparse.Namespace(**{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1, "think": 0.0})
+        warm_args = argparse.Namespace(**{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1, "think": 0.0,
+                                          "ramp": 0.0})
         run_inspectors(port, world, world.inspectors[-3:-1], photos, warm_args, Stats())
 
         print(f"load phase: {args.inspectors} inspectors x {args.visits_per_inspector} visits x "
               f"{args.photos_per_visit} photos (stop starting visits after {args.duration:.0f} s) ...", flush=True)
         stats = Stats()
-        pids = {"app": app_pid, "db": db_pid, "s3": s3_pid}
+        pids = {"app": app_pid, "photos": photo_pid, "db": db_pid, "s3": s3_pid}
         before = {k: benchlib.tree_cpu(p) if p else {} for k, p in pids.items()}
         me = resource.getrusage(resource.RUSAGE_SELF)
         wall = run_inspectors(port, world, world.inspectors[:args.inspectors], photos, args, stats)
@@ -485,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"quiet phase: {args.cpu_photos} photos, one request at a time ...", flush=True)
         quiet = photo_cpu_phase(port, world, world.inspectors[-1], photos, args.cpu_photos, app_pid)
+        if photo_pid:  # the app's CPU is both pools'
+            cpu["app"] += cpu.pop("photos")
+        else:
+            cpu.pop("photos")
         report(args, stats, wall, cpu, client_cpu, rss, quiet)
         return 1 if stats.failures else 0
     finally:
@@ -500,7 +530,7 @@ def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: d
     summary = summarize(stats.samples)
     print(f"\n== load phase: {args.inspectors} inspectors, {stats.visits} visits, {stats.photos} photos "
           f"in {wall:.1f} s ({args.workers} gunicorn workers x {args.threads} threads, "
-          f"think time {args.think:g} s)")
+          f"think time {args.think:g} s, ramp {args.ramp:g} s)")
     visits_s, photos_s = stats.visits / wall, stats.photos / wall
     print(f"visits/s {visits_s:.2f}   photo completes/s {photos_s:.2f}")
     rows = [(name, s["count"], stats.errors.get(name, 0), fmt_ms(s["p50"]), fmt_ms(s["p95"]), fmt_ms(s["p99"]),
@@ -549,7 +579,8 @@ def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: d
                  f"(ODK Central: ~{ODK_CPU_MS_PER_SUBMISSION:.0f} ms, no image work)",
                  f"{photo_cpu:.1f} ms (ticket + complete, quiet phase)", photo_cpu <= GOAL_PHOTO_CPU_MS),
         goal_row(f"JSON p99 < {GOAL_JSON_P99_MS:.0f} ms at {GOAL_INSPECTORS} concurrent inspectors",
-                 f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors, think {args.think:g} s",
+                 f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors, think {args.think:g} s, "
+                 f"ramp {args.ramp:g} s{', photo pool' if args.photo_pool else ''}",
                  None if args.inspectors < GOAL_INSPECTORS or json_p99 is None else json_p99 < GOAL_JSON_P99_MS),
         goal_row(f"photo completes/s as high as the cores left allow ({cores} cores, "
                  f"{others / wall:.2f} taken by S3, DB and clients)",

@@ -105,13 +105,18 @@ def main(argv: list[str] | None = None) -> int:
         year = datetime.now(UTC).year
         s.commit()
 
+        by_kind: dict[str, list[float]] = {}
+
         def visit_list(i: int) -> None:
             user = admin if i % 2 == 0 else reviewer
             filters = vary_filters(rng, ids, year - rng.randrange(3))
             sort = rng.choice(("-started_at", "-started_at", "started_at", "-submitted_at"))
+            start = time.perf_counter()
             review.page_of_visits(s, user, filters, sort, rng.choice((1, 1, 1, 2, 5)), 50)
             review.flag_counts(s, user, filters)
             s.rollback()
+            kind = ("admin " if user is admin else "reviewer ") + ("+".join(sorted(filters)) or "no filter")
+            by_kind.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
 
         # Probes near existing photos' hashes (0-3 bits off), looked up before the timing starts.
         sample = [rng.randrange(1, photos + 1) for _ in range(args.runs + 1)]
@@ -155,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(goal_row(f"{name} p95 < {GOAL_P95_MS:.0f} ms",
                                  f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})",
                                  p95 < GOAL_P95_MS))
+        print("\n== visit list by caller and filters")
+        print(table([(k, len(v), fmt_ms(percentile(v, 50)), fmt_ms(percentile(v, 95)), fmt_ms(max(v)))
+                     for k, v in sorted(by_kind.items())], ("filters", "n", "p50 ms", "p95 ms", "max ms")))
         print(f"\n== goals at {visits:,} visits / {photos:,} photos")
         print(table(rows, ("goal", "measured", "met?")))
 
