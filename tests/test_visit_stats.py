@@ -211,3 +211,53 @@ def test_list_counts_equal_counting_the_visits_for_any_filters(app, world):
                 review._direct_flag_counts(s, user, others).items())), filters
             checked += review.count_visits(s, user, filters) > 0
         assert checked > 30  # the filters did select visits, not only empty sets
+
+
+def test_every_plan_of_the_visit_list_gives_the_same_page(app, world, monkeypatch):
+    """The index hints and walks chosen for MariaDB at scale change how a page is found, never which."""
+    import random
+    from datetime import date, timedelta
+
+    from server.models import User
+    from server.services import review
+    from server.services.visits import flag_visit
+
+    rng = random.Random(11)
+    with app.app_context():
+        s = db.session
+        start = datetime(2025, 11, 1, 2, tzinfo=UTC)
+        for _ in range(90):
+            township = rng.choice(("t1", "t2"))
+            status = rng.choice(("submitted", "submitted", "in_progress"))
+            vid = add_visit(world, township=township, village="v1" if township == "t1" else "v2", status=status,
+                            started=start + timedelta(hours=rng.randrange(24 * 70)))
+            if status == "submitted":  # submitted some hours after the start, not in start order
+                v = s.get(Visit, vid)
+                v.submitted_at = v.started_at + timedelta(hours=rng.randrange(1, 200))
+            flag_visit(s, vid, rng.sample(("far_from_village", "low_accuracy"), rng.randrange(3)))
+        s.commit()
+        users = [s.get(User, world.ids[k]) for k in ("admin", "reviewer1")]
+
+        def plain(user, filters, sort, page):
+            order = review.SORTS[sort if sort in review.SORTS else review.DEFAULT_SORT]
+            if sort.endswith("submitted_at") and filters.get("status") == "in_progress":
+                order = review.SORTS[sort.replace("submitted_at", "started_at")]
+            stmt = review.filtered_visits(user, filters).with_only_columns(Visit.id).order_by(*order)
+            page = max(1, min(page, -(-review._direct_count(s, user, filters) // 10)))  # as the list clamps it
+            return list(s.scalars(stmt.limit(10).offset((page - 1) * 10)))
+
+        for _ in range(60):
+            filters = {}
+            for key, choices in (("township_id", [world.t1, world.t2]), ("status", ["submitted", "in_progress"]),
+                                 ("flag", ["far_from_village", "low_accuracy"]),
+                                 ("date_from", [date(2025, 11, 10), date(2025, 12, 1)]),
+                                 ("date_to", [date(2025, 12, 20), date(2026, 1, 31)])):
+                if rng.random() < 0.4:
+                    filters[key] = rng.choice(choices)
+            user, sort, page = rng.choice(users), rng.choice(list(review.SORTS)), rng.choice((1, 2))
+            expected = plain(user, filters, sort, page)
+            for walk_max, in_memory_max in ((0, 0), (10**9, 10**9)):
+                monkeypatch.setattr(review, "WALK_MAX", walk_max)
+                monkeypatch.setattr(review, "SORT_IN_MEMORY_MAX", in_memory_max)
+                got = [r.visit.id for r in review.page_of_visits(s, user, filters, sort, page, 10).rows]
+                assert got == expected, (filters, sort, page, walk_max)

@@ -63,7 +63,7 @@ class Visit(Base):
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True, active_history=True)
     township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True, active_history=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="in_progress", index=True, active_history=True)
+    status: Mapped[str] = mapped_column(String(16), default="in_progress", active_history=True)
     started_at: Mapped[datetime] = mapped_column(active_history=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -73,14 +73,19 @@ class Visit(Base):
     assignment: Mapped[Assignment] = relationship(lazy="joined")
 
     __table_args__ = (
-        # The console's default order, and a reviewer's scoped list (township, submitted, newest).
-        Index("ix_visits_started", "started_at", "id"),
+        # The console's default order, and a reviewer's scoped list (township, submitted, newest);
+        # submitted_at makes it cover a date range sorted by submission time (sorted in memory).
+        Index("ix_visits_started", "started_at", "id", "submitted_at"),
         Index("ix_visits_scope", "township_id", "status", "started_at"),
+        # One status (the few visits still in progress) in the default order.
+        Index("ix_visits_status", "status", "started_at", "id"),
         # At a million visits: an admin's township filter in the default order, the
         # submitted-at sorts, and the dashboard's count of a year per township from the
         # index alone (no row reads).
         Index("ix_visits_township_started", "township_id", "started_at", "id"),
         Index("ix_visits_submitted", "submitted_at", "id"),
+        # A township's visits (an admin's filter, a reviewer's scope) by submission time.
+        Index("ix_visits_township_submitted", "township_id", "submitted_at", "id"),
         Index("ix_visits_period", "started_at", "township_id", "village_id", "status"),
     )
 

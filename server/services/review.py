@@ -140,14 +140,16 @@ class VisitPage:
 def page_of_visits(session: Session, user: User, filters: dict[str, Any], sort: str, page: int,
                    per_page: int) -> VisitPage:
     """One page of the visits in scope, with names, teams, flags and verdicts in a fixed number of queries."""
-    stmt = filtered_visits(user, filters)
     total = count_visits(session, user, filters)
     page = max(1, min(page, max(1, -(-total // per_page))))
-    order = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    sort = sort if sort in SORTS else DEFAULT_SORT
+    if sort.endswith("submitted_at") and filters.get("status") == "in_progress":
+        sort = sort.replace("submitted_at", "started_at")  # none is submitted: the time they began
     # The page's ids first, from the visits table alone: with the name joins in the same
     # statement MariaDB sorts a million joined rows instead of reading 50 off the index.
-    page_ids = list(session.scalars(
-        stmt.with_only_columns(Visit.id).order_by(*order).limit(per_page).offset((page - 1) * per_page)))
+    ids = _page_ids_select(session, user, filters, sort, total, page * per_page)
+    page_ids = list(session.scalars(ids.order_by(*SORTS[sort]).limit(per_page).offset((page - 1) * per_page)))
+    order = SORTS[sort]
     # The names come in one query for the page; no lazy load may add a query per row.
     rows = session.execute(
         select(Visit, Project.title, Village.name, Site.name, Township.name)
@@ -170,6 +172,76 @@ def page_of_visits(session: Session, user: User, filters: dict[str, Any], sort: 
               for v, title, village, site, township in rows],
         total=total, page=page, per_page=per_page,
     )
+
+
+# Below this many visits, sorting them in memory beats walking the submitted-at index, which
+# passes every visit submitted after the filtered ones before it finds them.
+SORT_IN_MEMORY_MAX = 100_000
+# A flagged page is found by walking an index in list order when that reads at most this many
+# index rows; otherwise the flag's visits are read from the flag index and sorted.
+WALK_MAX = 20_000
+# The indexes that can yield visits in start or submission order.
+ORDER_INDEXES = {
+    "started": ("ix_visits_started", "ix_visits_township_started", "ix_visits_scope", "ix_visits_status"),
+    "submitted": ("ix_visits_submitted", "ix_visits_township_submitted"),
+}
+
+
+def _page_ids_select(session: Session, user: User, filters: dict[str, Any], sort: str, total: int,
+                     needed: int) -> Select:
+    """The ids of the filtered visits, shaped so that MySQL/MariaDB picks a cheap plan.
+
+    Left alone, MariaDB materializes a flag's tens of thousands of visits and sorts them, and
+    walks the submitted-at index backwards through most of the table to find an old month.
+    The exact totals (kept counts) tell which plan is cheap; SQLite's plans need no help.
+    """
+    mysql = session.get_bind().dialect.name == "mysql"
+    walk = _walk_index(user, filters, sort) if mysql and "flag" in filters else None
+    if walk is not None:
+        index, domain = walk
+        # Walking the index in list order and probing each visit's flags reads about
+        # needed × domain / total rows before the page is full: cheap for a common flag.
+        if needed * visit_stats.list_counts(session, domain, (None, None)) <= WALK_MAX * max(total, 1):
+            others = {k: v for k, v in filters.items() if k != "flag"}
+            # The index is named: MariaDB would rather intersect two others and sort.
+            return (filtered_visits(user, others).with_only_columns(Visit.id)
+                    .join(VisitFlag, (VisitFlag.visit_id == Visit.id) & (VisitFlag.flag == filters["flag"]))
+                    .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+                    .with_hint(Visit, f"FORCE INDEX ({index})", dialect_name="mysql"))
+        # A rare flag: read its visits off the flag index and sort them. MariaDB might still
+        # walk an ordering index probing flags, which is what was just judged too long.
+        ordering = ORDER_INDEXES["submitted" if sort.endswith("submitted_at") else "started"]
+        return (filtered_visits(user, filters).with_only_columns(Visit.id)
+                .with_hint(Visit, f"IGNORE INDEX FOR ORDER BY ({', '.join(ordering)})", dialect_name="mysql"))
+    stmt = filtered_visits(user, filters).with_only_columns(Visit.id)
+    if mysql and sort.endswith("submitted_at") and total <= SORT_IN_MEMORY_MAX:
+        stmt = stmt.with_hint(Visit, "IGNORE INDEX (ix_visits_submitted)", dialect_name="mysql")
+    return stmt
+
+
+def _walk_index(user: User, filters: dict[str, Any], sort: str) -> tuple[str, list] | None:
+    """The index that yields the filtered visits in the list's order, and conditions on
+    visit_list_counts for how many visits it holds (dates rounded out to whole months);
+    None for the "-id" sort (the primary key itself)."""
+    if sort == "-id":
+        return None
+    started = not sort.endswith("submitted_at")
+    townships = [filters["township_id"]] if "township_id" in filters else (
+        None if user.has_role("admin", "leader") else [t.id for t in user.townships])
+    status = filters.get("status") or (None if user.has_role("admin", "leader") else "submitted")
+    domain = []
+    if started and "date_from" in filters:
+        domain.append(VisitListCount.month >= visit_stats.month_of_day(filters["date_from"]))
+    if started and "date_to" in filters:
+        domain.append(VisitListCount.month <= visit_stats.month_of_day(filters["date_to"]))
+    if townships is not None and len(townships) == 1:
+        domain.append(VisitListCount.township_id == townships[0])
+        if started and status:
+            return "ix_visits_scope", [*domain, VisitListCount.status == status]
+        return f"ix_visits_township_{'started' if started else 'submitted'}", domain
+    if started and status:
+        return "ix_visits_status", [*domain, VisitListCount.status == status]
+    return f"ix_visits_{'started' if started else 'submitted'}", domain
 
 
 def inspectors_by_assignment(session: Session, assignment_ids: set[int]) -> dict[int, list[str]]:
