@@ -56,11 +56,11 @@ class Visit(Base):
 
     __tablename__ = "visits"
     id: Mapped[int] = mapped_column(primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
     # Copied from the assignment so that staff lists filter and scope without joins.
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     # active_history: the monthly stats (services.visit_stats) need the old value of a change.
-    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), index=True, active_history=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"), active_history=True)
     township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True, active_history=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="in_progress", active_history=True)
@@ -84,6 +84,10 @@ class Visit(Base):
         # index alone (no row reads).
         Index("ix_visits_township_started", "township_id", "started_at", "id"),
         Index("ix_visits_submitted", "submitted_at", "id"),
+        # A village's or an inspector's (assignments') visits: counted, sorted and scoped from
+        # the index alone, however many there are.
+        Index("ix_visits_village_list", "village_id", "status", "township_id", "started_at", "submitted_at"),
+        Index("ix_visits_assignment_list", "assignment_id", "status", "township_id", "started_at", "submitted_at"),
         # A township's visits (an admin's filter, a reviewer's scope) by submission time.
         Index("ix_visits_township_submitted", "township_id", "submitted_at", "id"),
         Index("ix_visits_period", "started_at", "township_id", "village_id", "status"),

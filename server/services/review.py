@@ -295,11 +295,10 @@ def count_visits(session: Session, user: User, filters: dict[str, Any]) -> int:
 
 
 def _direct_flag_counts(session: Session, user: User, filters: dict[str, Any]) -> dict[str, int]:
-    ids = filtered_visits(user, filters).with_only_columns(Visit.id).order_by(None)
-    stmt = select(VisitFlag.flag, func.count()).group_by(VisitFlag.flag)
-    # Unfiltered and unscoped, every flag row counts (its visit exists: foreign key).
-    if ids.whereclause is not None:
-        stmt = stmt.where(VisitFlag.visit_id.in_(ids))
+    # A join, not IN (subquery): MariaDB then starts from the filtered visits (a village, a
+    # project, an inspector's assignments) and probes their flags' primary key.
+    stmt = (filtered_visits(user, filters).with_only_columns(VisitFlag.flag, func.count()).order_by(None)
+            .select_from(Visit).join(VisitFlag, VisitFlag.visit_id == Visit.id).group_by(VisitFlag.flag))
     return {flag: n for flag, n in session.execute(stmt)}
 
 
