@@ -50,3 +50,52 @@ def test_simultaneous_visit_starts_and_submits(app, client, world):
             AuditEntry.action == "visit.submit")) == 1
         assert db.session.scalar(select(func.count()).select_from(ClientWrite).where(
             ClientWrite.kind == "visit.start")) == 1
+
+
+class _DriverError(Exception):
+    """What pymysql raises: the MySQL error number first."""
+
+
+def _failing_append(monkeypatch, code: int, times: int) -> list[int]:
+    """Make audit.append raise a database error with this MySQL code the first `times` calls."""
+    from sqlalchemy.exc import OperationalError
+
+    real, calls = audit.append, []
+
+    def append(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("INSERT INTO audit_entries ...", {}, _DriverError(code, "simulated"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "append", append)
+    return calls
+
+
+def test_a_deadlock_victim_is_run_again_and_writes_once(app, client, world, monkeypatch):
+    """MySQL's deadlock (1213) and lock-wait timeout (1205) roll the request back; it runs again."""
+    calls = _failing_append(monkeypatch, 1213, times=1)
+    api = Api(client, world.tokens["insp_a"])
+    visit = start_visit(api, world.a1)
+    assert len(calls) == 2
+    calls = _failing_append(monkeypatch, 1205, times=2)
+    r = api.post(f"/api/v1/visits/{visit['id']}/checkins", checkin_body(*V1))
+    assert r.status_code == 201, r.get_json()
+    assert len(calls) == 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 1
+        assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 1
+        assert audit.verify(db.session).ok
+
+
+def test_conflicts_that_persist_and_other_database_errors_answer_503(app, client, world, monkeypatch):
+    """Three conflicts in a row, or an unreachable database (2003), are not hidden: 503, nothing written."""
+    api = Api(client, world.tokens["insp_a"])
+    for code, expected_calls in ((1213, 3), (2003, 1)):
+        calls = _failing_append(monkeypatch, code, times=99)
+        body = {"client_id": uid(), "sent_at": now_iso(), "assignment_id": world.a1, "started_at": now_iso()}
+        r = api.post("/api/v1/visits", body)
+        assert r.status_code == 503 and r.get_json()["error"]["code"] == "db_unavailable"
+        assert len(calls) == expected_calls
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 0

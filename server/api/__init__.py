@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint
+from sqlalchemy.exc import OperationalError
 
 from server.api.validation import json_body, query_args
 
@@ -34,6 +38,29 @@ class EndpointDoc:
 
 
 ENDPOINTS: list[EndpointDoc] = []
+
+
+# MySQL picks a deadlock victim (or times out a lock wait) among transactions that are each
+# fine alone: with several phones writing to the same counts and audit chain, a write can be
+# that victim. Every write is idempotent by client_id and rolled back whole, so the request
+# is simply run again, as MySQL's manual advises, before the phone ever sees an error.
+TRANSACTION_ATTEMPTS = 3
+_CONFLICT_CODES = {1213, 1205}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+log = logging.getLogger(__name__)
+
+
+def is_transaction_conflict(exc: OperationalError) -> bool:
+    """True for a deadlock or lock-wait timeout (worth re-running), not an unreachable database."""
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in _CONFLICT_CODES
+
+
+def _retry_after_conflict(exc: OperationalError, endpoint: str, attempt: int) -> None:
+    from server.db import db
+
+    log.warning("transaction conflict in %s (attempt %d), running it again: %s", endpoint, attempt, exc.orig)
+    db.session.rollback()
+    time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
 
 
 def endpoint(
@@ -69,7 +96,14 @@ def endpoint(
                 kwargs["body"] = json_body(body)
             if query is not None:
                 kwargs["query"] = query_args(query)
-            return fn(**kwargs)
+            for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+                try:
+                    return fn(**kwargs)
+                except OperationalError as exc:
+                    if attempt == TRANSACTION_ATTEMPTS or not is_transaction_conflict(exc):
+                        raise
+                    _retry_after_conflict(exc, fn.__name__, attempt)
+            raise AssertionError("unreachable")
 
         target = blueprint or bp
         target.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
