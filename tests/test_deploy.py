@@ -167,7 +167,29 @@ def test_systemd_unit_migrates_before_serving():
     assert "OnCalendar=" in timer
 
 
-@pytest.mark.parametrize("unit", ["secretary-projects.service", "secretary-projects-backup.service",
+def test_photo_completes_have_their_own_lower_priority_pool():
+    """nginx sends photo completes (only) to port 8001, which systemd and compose run niced / with fewer CPU shares."""
+    import re
+
+    conf = (DEPLOY / "nginx" / "secretary-projects.conf").read_text("utf-8")
+    routes = re.findall(r"location ~ (\S+) \{\s*proxy_pass http://(\w+);", conf)
+    assert routes, "no regex location"
+    pattern, upstream = routes[0]
+    assert upstream == "secretary_projects_photos"
+    assert re.search(rf"upstream {upstream} \{{\s*server 127\.0\.0\.1:8001", conf)
+    assert re.match(pattern, "/api/v1/photos/123/complete")
+    assert not re.match(pattern, "/api/v1/photos/123") and not re.match(pattern, "/api/v1/visits/1/photos")
+    unit = (DEPLOY / "systemd" / "secretary-projects-photos.service").read_text("utf-8")
+    assert "Environment=PORT=8001" in unit and "Nice=10" in unit and "init-db" not in unit
+    photos = _compose()["services"]["photos"]
+    assert photos["environment"]["PORT"] == "8001" and photos["environment"]["MIGRATE_ON_START"] == "false"
+    assert photos["environment"]["DATABASE_URL"] == _compose()["services"]["app"]["environment"]["DATABASE_URL"]
+    assert photos["cpu_shares"] < 1024
+    assert photos["depends_on"]["app"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("unit", ["secretary-projects.service", "secretary-projects-photos.service",
+                                  "secretary-projects-backup.service",
                                   "secretary-projects-backup.timer", "secretary-projects-reminders.service",
                                   "secretary-projects-reminders.timer"])
 def test_systemd_units_parse(unit):
