@@ -13,10 +13,12 @@ import uuid
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
 
-from server.db import db
+from server.db import db, upgrade
 from server.models import AuditEntry, CheckIn, ClientWrite, Photo
+from tests.conftest import missing_component
 from tests.factories import V1, build_world, checkin_body, now_iso, uid
 from tests.faults.conftest import Gunicorn, TcpProxy, wait_until
 from tests.support.apps import SECRET, make_app
@@ -24,18 +26,45 @@ from tests.support.images import phone_jpeg
 from tests.support.s3server import make_bucket
 
 
+@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
+def database(request, tmp_path_factory, sqlite_template):
+    """A migrated database of its own for this module's gunicorn: SQLite, or a new MariaDB database
+    (not the test process's shared one, which other modules' tests truncate)."""
+    if request.param == "sqlite":
+        db_path = tmp_path_factory.mktemp("sqlite") / "app.db"
+        shutil.copy(sqlite_template, db_path)
+        yield f"sqlite:///{db_path}"
+        return
+    base = os.environ.get("TEST_MYSQL_URL")
+    if not base:
+        missing_component("MariaDB is not available: set TEST_MYSQL_URL (scripts/test.sh starts one)")
+    url = make_url(base)
+    name = f"{url.database}_killed_{os.getpid()}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    except Exception as exc:  # noqa: BLE001 - any connection failure means the component is missing
+        missing_component(f"MariaDB at TEST_MYSQL_URL is not reachable: {exc.__class__.__name__}: {exc}")
+    own = url.set(database=name).render_as_string(hide_password=False)
+    upgrade(own)
+    yield own
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, sqlite_template, moto_server, fake_wechat):
-    """gunicorn serving the app on SQLite with S3 behind a relay; the base data built in-process."""
+def served(tmp_path_factory, database, moto_server, fake_wechat):
+    """gunicorn serving the app on each database with S3 behind a relay; the base data built in-process."""
     work = tmp_path_factory.mktemp("gunicorn")
-    db_path = work / "app.db"
-    shutil.copy(sqlite_template, db_path)
     proc, endpoint = moto_server
     bucket = f"workers-{uuid.uuid4().hex[:12]}"
     make_bucket(endpoint, bucket)
     proxy = TcpProxy(int(endpoint.rsplit(":", 1)[1])).start()
     settings = {
-        "DATABASE_URL": f"sqlite:///{db_path}", "SECRET_KEY": SECRET, "DATA_KEY": SECRET,
+        "DATABASE_URL": database, "SECRET_KEY": SECRET, "DATA_KEY": SECRET,
         "STORAGE_BACKEND": "s3", "S3_BUCKET": bucket, "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
         "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing",
         "S3_ADDRESSING_STYLE": "path", "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "LOG_LEVEL": "WARNING",
