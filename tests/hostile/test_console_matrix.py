@@ -104,3 +104,68 @@ def test_admin_opens_every_page(shared_app, others):  # noqa: F811
     wrong = [(url_of(r, others), s) for r in page_rules(app)
              if (s := client.get(url_of(r, others), follow_redirects=True).status_code) != expected[r.endpoint]]
     assert wrong == [], wrong
+
+
+# Console forms whose object is a form field, not part of the URL.
+FORM_OBJECTS = {"console.rectification_new": ("project_id",)}
+
+
+def form_rules(app):
+    """Every POST route of the console except the login and logout forms."""
+    return [r for r in app.url_map.iter_rules()
+            if r.endpoint.startswith("console.") and "POST" in r.methods
+            and r.endpoint not in ("console.login", "console.logout")]
+
+
+def audit_length(app) -> int:
+    from sqlalchemy import func, select
+
+    from server.models import AuditEntry
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AuditEntry))
+
+
+def test_forms_refuse_the_signed_out_and_requests_without_csrf(shared_app, others):  # noqa: F811
+    """Every console form: signed out it is refused (the login form, or 400 for a token of no signed-in
+    session); signed in without the CSRF token it is a 400. Either way nothing is written."""
+    app, _ = shared_app
+    before = audit_length(app)
+    anonymous = app.test_client()
+    csrf(anonymous)  # a session with a token, but nobody signed in
+    token = csrf(anonymous)
+    wrong = []
+    for rule in form_rules(app):
+        r = anonymous.post(url_of(rule, others), data={"csrf_token": token})
+        if not (r.status_code == 400 or (r.status_code == 302 and "/console/login" in r.headers["Location"])):
+            wrong.append(("signed out", rule.rule, r.status_code))
+    admin = login(app.test_client(), "admin", "admin-password")
+    for rule in form_rules(app):
+        r = admin.post(url_of(rule, others), data={})
+        if r.status_code != 400:
+            wrong.append(("no csrf", rule.rule, r.status_code))
+    assert wrong == [], wrong
+    assert audit_length(app) == before
+
+
+def test_reviewer_of_another_township_cannot_post_any_form(shared_app, others):  # noqa: F811
+    """Reviewer of 永阳镇, with a valid CSRF token, on every form about 桐坪镇's objects or the department's
+    own business: 403 or 404, and the audit chain does not grow."""
+    app, _ = shared_app
+    before = audit_length(app)
+    client = login(app.test_client(), "reviewer1", "reviewer1-password")
+    token = csrf(client)
+    wrong = []
+    for rule in form_rules(app):
+        # Forms that name their object in a field rather than the URL get 桐坪镇's.
+        fields = {k: others[k] for k in FORM_OBJECTS.get(rule.endpoint, ())}
+        status = client.post(url_of(rule, others), data={"csrf_token": token, **fields}).status_code
+        if status not in (403, 404):
+            wrong.append((rule.rule, status))
+    # The same order form, from a visit of 桐坪镇 named in the query string.
+    status = client.post(f"/console/rectifications/new?visit_id={others['visit_id']}",
+                         data={"csrf_token": token}).status_code
+    if status not in (403, 404):
+        wrong.append(("/console/rectifications/new?visit_id", status))
+    assert wrong == [], wrong
+    assert audit_length(app) == before
