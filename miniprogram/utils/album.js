@@ -1,6 +1,8 @@
 // Photos picked from the album or camera (compressed: report, reply and feedback photos carry no
 // location check), and their hand-over to the outbox, which uploads them through the uploader.
 
+const view = require('./view')
+
 /** wx.chooseMedia for up to `count` images, as a promise. */
 function choosePhotos(count) {
   return new Promise((resolve, reject) => {
@@ -16,4 +18,21 @@ function queueChosen(queue, target, tempFiles, left) {
   })
 }
 
-module.exports = { choosePhotos, queueChosen }
+/**
+ * Let the user pick up to `left` photos and put them in the outbox as photos of `target`.
+ * `onQueued(photos)` gets the queued {client_id, path} list (to keep in the page's draft) before
+ * the outbox starts uploading; a cancelled pick does nothing, any other failure is shown.
+ */
+function addToOutbox(app, target, left, onQueued) {
+  return choosePhotos(left)
+    .then(res => {
+      onQueued(queueChosen(app.queue, target, res.tempFiles, left))
+      app.flushQueue()
+    })
+    .catch(err => {
+      if (err && /cancel/.test(err.errMsg || '')) return
+      wx.showModal({ title: '照片未保存', content: view.errorMessage(err, '未能保存照片，请重试'), showCancel: false })
+    })
+}
+
+module.exports = { choosePhotos, queueChosen, addToOutbox }

@@ -85,17 +85,10 @@ Page({
   onAddPhoto() {
     const left = logic.MAX_PHOTOS - this.reply.photos.length
     if (left <= 0) return Promise.resolve()
-    const app = getApp()
-    return album.choosePhotos(left)
-      .then(res => {
-        this.reply.photos.push(...album.queueChosen(app.queue, 'rectification', res.tempFiles, left))
-        this.keep()
-        app.flushQueue()
-      })
-      .catch(err => {
-        if (err && /cancel/.test(err.errMsg || '')) return
-        wx.showModal({ title: '照片未保存', content: view.errorMessage(err, '未能保存照片，请重试'), showCancel: false })
-      })
+    return album.addToOutbox(getApp(), 'rectification', left, photos => {
+      this.reply.photos.push(...photos)
+      this.keep()
+    })
   },
 
   onRemovePhoto(e) {

@@ -123,17 +123,10 @@ Page({
       wx.showToast({ title: `最多${logic.MAX_PHOTOS}张照片`, icon: 'none' })
       return Promise.resolve()
     }
-    const app = getApp()
-    return album.choosePhotos(left)
-      .then(res => {
-        this.local.photos.push(...album.queueChosen(app.queue, 'report', res.tempFiles, left))
-        this.keep()
-        app.flushQueue()
-      })
-      .catch(err => {
-        if (err && /cancel/.test(err.errMsg || '')) return
-        wx.showModal({ title: '照片未保存', content: view.errorMessage(err, '未能保存照片，请重试'), showCancel: false })
-      })
+    return album.addToOutbox(getApp(), 'report', left, photos => {
+      this.local.photos.push(...photos)
+      this.keep()
+    })
   },
 
   onRemovePhoto(e) {

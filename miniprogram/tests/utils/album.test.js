@@ -18,3 +18,27 @@ test('choosePhotos asks for compressed images from album or camera', async () =>
   expect(res.opts).toMatchObject({ count: 3, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'] })
   delete global.wx
 })
+
+test('addToOutbox queues the picked photos, hands them to the page, then starts the upload', async () => {
+  const steps = []
+  global.wx = { chooseMedia: opts => opts.success({ tempFiles: [{ tempFilePath: 'wxfile://a' }, { tempFilePath: 'wxfile://b' }] }) }
+  const app = {
+    queue: { enqueue: item => { steps.push(`enqueue ${item.target}`); return { client_id: 'c1', file: item.file } } },
+    flushQueue: () => steps.push('flush')
+  }
+  await album.addToOutbox(app, 'report', 1, photos => steps.push(`page ${photos.map(p => p.path).join()}`))
+  expect(steps).toEqual(['enqueue report', 'page wxfile://a', 'flush'])
+  delete global.wx
+})
+
+test('addToOutbox ignores a cancelled pick and shows any other failure', async () => {
+  const shown = []
+  const app = { queue: { enqueue: () => { throw new Error('not called') } }, flushQueue: () => shown.push('flush') }
+  global.wx = { chooseMedia: opts => opts.fail({ errMsg: 'chooseMedia:fail cancel' }), showModal: o => shown.push(o.title) }
+  await album.addToOutbox(app, 'report', 3, () => shown.push('page'))
+  expect(shown).toEqual([])
+  global.wx.chooseMedia = opts => opts.fail({ errMsg: 'chooseMedia:fail no permission' })
+  await album.addToOutbox(app, 'report', 3, () => shown.push('page'))
+  expect(shown).toEqual(['照片未保存'])
+  delete global.wx
+})
