@@ -122,15 +122,6 @@ def _form_values(*multi: str) -> dict[str, Any]:
     return values
 
 
-def _text(name: str, label: str, *, required: bool = False, max_len: int = 64) -> str:
-    value = request.form.get(name, "").strip()
-    if required and not value:
-        raise forms.invalid(f"请填写{label}", name)
-    if len(value) > max_len:
-        raise forms.invalid(f"{label}最多 {max_len} 个字", name)
-    return value
-
-
 def _int(name: str, label: str, low: int, high: int, *, required: bool = False) -> int | None:
     raw = request.form.get(name, "").strip()
     if not raw:
@@ -159,16 +150,6 @@ def _code12(name: str = "code") -> str:
     if not re.fullmatch(r"\d{12}", code):
         raise forms.invalid(f"区划代码“{code}”应为 12 位数字", name)
     return code
-
-
-def _lines(name: str, label: str, *, max_items: int, max_len: int = 200) -> list[str]:
-    items = [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
-    if len(items) > max_items:
-        raise forms.invalid(f"{label}最多 {max_items} 条", name)
-    for n, item in enumerate(items, start=1):
-        if len(item) > max_len:
-            raise forms.invalid(f"{label}第 {n} 条超过 {max_len} 个字", name)
-    return items
 
 
 def _due_date(name: str = "due_date") -> str | None:
@@ -259,7 +240,7 @@ def places_list():
 
 
 def _township_data() -> dict[str, Any]:
-    data: dict[str, Any] = {"code": _code12(), "name": _text("name", "乡镇名称", required=True)}
+    data: dict[str, Any] = {"code": _code12(), "name": forms.text("name", "乡镇名称", required=True)}
     data.update(_form_point() or {})
     return data
 
@@ -269,7 +250,7 @@ def _village_data(*, creating: bool) -> dict[str, Any]:
     if township_id is None:
         raise forms.invalid("请选择所属乡镇", "township_id")
     data: dict[str, Any] = {"township_id": township_id, "code": _code12(),
-                            "name": _text("name", "村名称", required=True)}
+                            "name": forms.text("name", "村名称", required=True)}
     radius = _int("radius_m", "围栏半径", 20, 20000)
     if radius is not None:
         data["radius_m"] = radius
@@ -281,8 +262,8 @@ def _village_data(*, creating: bool) -> dict[str, Any]:
 
 
 def _site_data(*, creating: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": _text("name", "单位地点名称", required=True, max_len=128),
-                            "code": _text("code", "单位编码", max_len=32) or None,
+    data: dict[str, Any] = {"name": forms.text("name", "单位地点名称", required=True, max_len=128),
+                            "code": forms.text("code", "单位编码", max_len=32) or None,
                             "township_id": _id("township_id")}
     radius = _int("radius_m", "围栏半径", 20, 20000)
     if radius is not None:
@@ -583,14 +564,14 @@ def _project_data() -> dict[str, Any]:
     if domain not in DOMAINS:
         raise forms.invalid("请选择项目领域", "domain")
     data: dict[str, Any] = {
-        "title": _text("title", "项目名称", required=True, max_len=200),
+        "title": forms.text("title", "项目名称", required=True, max_len=200),
         "year": _int("year", "年度", 2000, 2100, required=True),
         "domain": domain,
         "organization_id": _id("organization_id"),
         "steps": parse_steps(request.form.get("steps", "")),
-        "targets": _lines("targets", "项目目标", max_items=100),
+        "targets": forms.lines("targets", "项目目标", max_items=100),
         "responsible": {role: value for i, role in enumerate(public.RESPONSIBLE_ROLES)
-                        if (value := _text(f"responsible_{i}", role, max_len=200))},
+                        if (value := forms.text(f"responsible_{i}", role, max_len=200))},
     }
     if request.form.get("place_kind") == "site":
         site_id = _id("site_id")
@@ -697,7 +678,7 @@ def project_publish(project_id: int):
     """Publish a progress update on the project's public record."""
     project = _get(Project, project_id)
     try:
-        public.add_update(db.session, g.staff, project_id, _text("text", "进展内容", max_len=2000))
+        public.add_update(db.session, g.staff, project_id, forms.text("text", "进展内容", max_len=2000))
     except ApiError as exc:
         db.session.rollback()
         return _project_form(exc.status, project=project, values=_project_values(project),
@@ -709,7 +690,7 @@ def project_publish(project_id: int):
 # ---- users ------------------------------------------------------------------------------
 
 def _user_data(*, user: User | None) -> dict[str, Any]:
-    username = _text("username", "用户名")
+    username = forms.text("username", "用户名")
     if username and not USERNAME_RE.fullmatch(username):
         raise forms.invalid("用户名只能由字母、数字和 _ . @ - 组成,2 到 64 位", "username")
     if not username and user is not None and user.username:
@@ -724,7 +705,7 @@ def _user_data(*, user: User | None) -> dict[str, Any]:
         raise forms.invalid("密码至少 8 位", "password")
     if password and not username:
         raise forms.invalid("设置密码需要同时填写用户名(用于登录管理后台)", "password")
-    data: dict[str, Any] = {"name": _text("name", "姓名", required=True), "roles": roles,
+    data: dict[str, Any] = {"name": forms.text("name", "姓名", required=True), "roles": roles,
                             "township_ids": _ids("township_ids"), "home_township_id": _id("home_township_id"),
                             "organization_ids": _ids("organization_ids")}
     if username:
@@ -933,7 +914,7 @@ def assignment_create():
         if project_id is None:
             raise forms.invalid("请选择项目", "project_id")
         data = {"project_id": project_id, "village_id": _id("village_id"), "inspector_ids": _inspector_ids(),
-                "due_date": _due_date(), "check_items": _lines("check_items", "督查事项", max_items=50)}
+                "due_date": _due_date(), "check_items": forms.lines("check_items", "督查事项", max_items=50)}
         assignment = assignments.create_assignment(db.session, g.staff, data)
     except ApiError as exc:
         db.session.rollback()
@@ -959,7 +940,7 @@ def assignment_edit(assignment_id: int):
             # A drawn assignment's team and items are the published draw's: only date and status change.
             if assignment.origin != "drawn":
                 data["inspector_ids"] = _inspector_ids()
-                items = _lines("check_items", "督查事项", max_items=50)
+                items = forms.lines("check_items", "督查事项", max_items=50)
                 # Items are frozen once a visit started; sending them unchanged must not trip that rule.
                 if items != list(assignment.check_items or []):
                     data["check_items"] = items

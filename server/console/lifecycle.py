@@ -68,15 +68,6 @@ def _render(template: str, status: int = 200, **context: Any):
 
 
 
-def _text(name: str, label: str, max_len: int, *, required: bool = False) -> str:
-    value = request.form.get(name, "").strip()
-    if required and not value:
-        raise forms.invalid(f"请填写{label}", name)
-    if len(value) > max_len:
-        raise forms.invalid(f"{label}最多 {max_len} 个字", name)
-    return value
-
-
 def _form_date(name: str, label: str) -> date:
     raw = request.form.get(name, "").strip()
     try:
@@ -213,7 +204,7 @@ def project_move(project_id: int):
     """Make one move of the status machine (submit, unit_approve, return, approve, ...) with an opinion."""
     action = request.form.get("action", "")
     try:
-        body: dict[str, Any] = {"opinion": _text("opinion", "意见", 5000)}
+        body: dict[str, Any] = {"opinion": forms.text("opinion", "意见", max_len=5000)}
         client_id = request.form.get("client_id", "")
         if _UUID.fullmatch(client_id):
             # One id per rendered page: a double click on the button answers as a retry, not a 409.
@@ -240,7 +231,7 @@ def project_observe(project_id: int):
         lifecycle.add_observation(db.session, g.staff, project_id, {
             "observed_on": _form_date("observed_on", "观摩日期"),
             "rating": _choice("rating", "观摩评价", OBSERVATION_RATINGS),
-            "observers": _text("observers", "观摩人员", 500), "notes": _text("notes", "观摩情况", 5000)})
+            "observers": forms.text("observers", "观摩人员", max_len=500), "notes": forms.text("notes", "观摩情况", max_len=5000)})
     except ApiError as exc:
         return _after_error(project_id, exc, "observation")
     flash("已记录观摩")
@@ -255,8 +246,8 @@ def project_accept(project_id: int):
         record = lifecycle.record_acceptance(db.session, g.staff, project_id, {
             "accepted_on": _form_date("accepted_on", "验收日期"),
             "rating": _choice("rating", "验收等次", ACCEPTANCE_RATINGS),
-            "members": _text("members", "验收组成员", 500), "opinion": _text("opinion", "验收意见", 5000),
-            "outcomes": _text("outcomes", "项目成效", 5000)})
+            "members": forms.text("members", "验收组成员", max_len=500), "opinion": forms.text("opinion", "验收意见", max_len=5000),
+            "outcomes": forms.text("outcomes", "项目成效", max_len=5000)})
     except ApiError as exc:
         return _after_error(project_id, exc, "acceptance")
     flash("验收通过,项目已验收" if record.passed else "验收未通过,项目继续实施")
@@ -293,16 +284,6 @@ def my_projects():
                    report_statuses=REPORT_STATUSES)
 
 
-def _lines(name: str, label: str, *, max_items: int, max_len: int) -> list[str]:
-    items = [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
-    if len(items) > max_items:
-        raise forms.invalid(f"{label}最多 {max_items} 条", name)
-    for n, item in enumerate(items, start=1):
-        if len(item) > max_len:
-            raise forms.invalid(f"{label}第 {n} 条超过 {max_len} 个字", name)
-    return items
-
-
 def _application_data() -> dict[str, Any]:
     """The 申报表 as the services take it; a draft may leave the content and the place empty."""
     year = request.form.get("year", "").strip()
@@ -313,15 +294,15 @@ def _application_data() -> dict[str, Any]:
     if len(steps) > 50:
         raise forms.invalid("实施步骤最多 50 条", "steps")
     data: dict[str, Any] = {
-        "title": _text("title", "项目名称", 200, required=True), "year": int(year),
+        "title": forms.text("title", "项目名称", max_len=200, required=True), "year": int(year),
         "organization_id": int(org) if org.isdigit() else None,
         "domain": _choice("domain", "项目领域", DOMAINS),
         "selection": _choice("selection", "必选或自选", SELECTIONS),
         "category": _choice("category", "项目类别", CATEGORIES),
-        "problem": _text("problem", "要解决的问题", 5000),
-        "targets": _lines("targets", "项目目标", max_items=50, max_len=500),
+        "problem": forms.text("problem", "要解决的问题", max_len=5000),
+        "targets": forms.lines("targets", "项目目标", max_items=50, max_len=500),
         "steps": steps,
-        "responsible": {role: _text(f"responsible_{i}", role, 200)
+        "responsible": {role: forms.text(f"responsible_{i}", role, max_len=200)
                         for i, role in enumerate(lifecycle.RESPONSIBLE_ROLES)},
     }
     if request.form.get("place_kind") == "site":
