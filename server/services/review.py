@@ -62,12 +62,22 @@ def parse_filters(args: Any) -> dict[str, Any]:
     return out
 
 
+def visit_scope(user: User) -> tuple[list[int] | None, str | None]:
+    """(townships, status) the visits a staff member sees are limited to; None: not limited.
+
+    Reviewers see their townships' submitted visits; other non-county roles see none.
+    """
+    if user.has_role("admin", "leader"):
+        return None, None
+    return ([t.id for t in user.townships] if user.has_role("reviewer") else []), "submitted"
+
+
 def scoped_visits(user: User) -> Select:
     """A select of the visits this staff member may see at all."""
     stmt = select(Visit)
-    if not user.has_role("admin", "leader"):
-        townships = [t.id for t in user.townships] if user.has_role("reviewer") else []
-        stmt = stmt.where(Visit.township_id.in_(townships or [-1]), Visit.status == "submitted")
+    townships, status = visit_scope(user)
+    if townships is not None:
+        stmt = stmt.where(Visit.township_id.in_(townships or [-1]), Visit.status == status)
     return stmt
 
 
@@ -226,9 +236,9 @@ def _walk_index(user: User, filters: dict[str, Any], sort: str) -> tuple[str, li
     if sort == "-id":
         return None
     started = not sort.endswith("submitted_at")
-    townships = [filters["township_id"]] if "township_id" in filters else (
-        None if user.has_role("admin", "leader") else [t.id for t in user.townships])
-    status = filters.get("status") or (None if user.has_role("admin", "leader") else "submitted")
+    townships, status = visit_scope(user)
+    townships = [filters["township_id"]] if "township_id" in filters else townships
+    status = filters.get("status") or status
     domain = []
     if started and "date_from" in filters:
         domain.append(VisitListCount.month >= visit_stats.month_of_day(filters["date_from"]))
@@ -267,9 +277,9 @@ def _counts_where(user: User, filters: dict[str, Any]) -> list | None:
     if set(filters) - COUNTED_FILTERS or filters.get("township_id") == 0:  # 0 stands for "none" there
         return None
     where = []
-    if not user.has_role("admin", "leader"):
-        townships = [t.id for t in user.townships] if user.has_role("reviewer") else []
-        where += [VisitListCount.township_id.in_(townships or [-1]), VisitListCount.status == "submitted"]
+    townships, status = visit_scope(user)
+    if townships is not None:
+        where += [VisitListCount.township_id.in_(townships or [-1]), VisitListCount.status == status]
     if "township_id" in filters:
         where.append(VisitListCount.township_id == filters["township_id"])
     if "status" in filters:
