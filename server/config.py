@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import secrets
@@ -57,6 +59,54 @@ def _dev_secret(instance_dir: Path) -> str:
     return value
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+
+
+def key_weakness(value: str) -> str | None:
+    """Why a production key is not "at least 32 random bytes" (None when it is).
+
+    A key is the text encoding of 32 or more random bytes, as `openssl rand -hex 32`,
+    `openssl rand -base64 32` or `secrets.token_urlsafe(32)` print it:
+    - hex: at least 64 hex digits, at least 12 of the 16 digits present;
+    - base64 or base64url (trailing "=" ignored): at least 43 characters, at least 20 distinct
+      ones, upper- and lower-case letters both present.
+    Random text of those lengths misses these marks with a probability below one in a million;
+    words, repeated patterns, short strings and anything with spaces or other characters do not
+    pass.
+    """
+    if set(value) <= _HEX:
+        if len(value) < 64:
+            return f"is {len(value)} hex digits; at least 64 (32 bytes) are needed"
+        if len(set(value.lower())) < 12:
+            return "does not look random (too few distinct hex digits)"
+        return None
+    text = value.rstrip("=")
+    if not set(text) <= _BASE64:
+        return "must be hex or base64 text of random bytes (e.g. openssl rand -hex 32)"
+    if len(text) < 43:
+        return f"is {len(text)} base64 characters; at least 43 (32 bytes) are needed"
+    if len(set(text)) < 20 or not any(c.islower() for c in text) or not any(c.isupper() for c in text):
+        return "does not look random (too few distinct characters)"
+    return None
+
+
+def _production_keys(keys: dict[str, str]) -> None:
+    """Each production key set, at least 32 random bytes, and none equal to another; name the bad one."""
+    for name, value in keys.items():
+        if not value:
+            raise ConfigError(f"{name} must be set when APP_ENV=production")
+        weakness = key_weakness(value)
+        if weakness:
+            raise ConfigError(f"{name} {weakness} (APP_ENV=production needs 32 random bytes, "
+                              "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    names = list(keys)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            if keys[first] == keys[second]:
+                raise ConfigError(f"{second} must differ from {first} (APP_ENV=production)")
+
+
 def _limits(env: Mapping[str, str], name: str, default: str) -> str:
     """A rate-limit setting such as '5/hour,20/day', checked at start-up rather than per request."""
     raw = env.get(name, "").strip() or default
@@ -99,10 +149,16 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR).resolve()
 
     secret_key = env.get("SECRET_KEY", "").strip()
-    if not secret_key:
-        if production:
-            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+    if not secret_key and not production:
         secret_key = _dev_secret(instance_dir)
+
+    data_key = env.get("DATA_KEY", "").strip()
+    audit_key = env.get("AUDIT_KEY", "").strip()
+    if production:
+        _production_keys({"SECRET_KEY": secret_key, "DATA_KEY": data_key, "AUDIT_KEY": audit_key})
+    elif not audit_key:
+        # Development only: derived from SECRET_KEY, so a laptop needs no third secret.
+        audit_key = hmac.new(secret_key.encode(), b"development audit key", hashlib.sha256).hexdigest()
 
     database_url = env.get("DATABASE_URL", "").strip()
     if not database_url:
@@ -135,8 +191,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INSTANCE_DIR": str(instance_dir),
         "SECRET_KEY": secret_key,
         # Personal data (household names, phone numbers) is encrypted with a key derived from
-        # DATA_KEY, or from SECRET_KEY when DATA_KEY is unset: keep whichever it is stable.
-        "DATA_KEY": env.get("DATA_KEY", "").strip() or secret_key,
+        # DATA_KEY (in development SECRET_KEY when unset); `flask reencrypt` rotates it.
+        "DATA_KEY": data_key or secret_key,
+        # Keys the audit chain's HMAC and signs its checkpoints; never stored in the database.
+        "AUDIT_KEY": audit_key,
         "DATABASE_URL": database_url,
         "STORAGE_BACKEND": backend,
         "STORAGE_DIR": str(Path(env.get("STORAGE_DIR") or instance_dir / "storage").resolve()),

@@ -1,12 +1,18 @@
 """Settings from the environment: production secrets, defaults, parsing, the development secret."""
 
+import base64
+import secrets
 import stat
 
 import pytest
 
-from server.config import ConfigError, load_config
+from server.config import ConfigError, key_weakness, load_config
 
-PROD = {"APP_ENV": "production", "SECRET_KEY": "prod-secret", "DATABASE_URL": "mysql+pymysql://u:p@db/sp"}
+# Three keys as an operator makes them: hex, base64url, base64 of 32 random bytes.
+KEYS = {"SECRET_KEY": "9f2c4e1a7b3d8056c2e9f1a4b7d3c8e05a6f2b9d1c4e7a3f8b0d5c2e9a1f4b7d",
+        "DATA_KEY": "Qm8xT3pLw2vYc9RfHs4uJd7gNa1eKb6iXo0tUp5qZrM",
+        "AUDIT_KEY": "vC3yH8mQe1LwT6sR9bJ2kN5pXz0aF7dG4uI+hO/YtWc="}
+PROD = {"APP_ENV": "production", **KEYS, "DATABASE_URL": "mysql+pymysql://u:p@db/sp"}
 
 
 @pytest.fixture
@@ -31,8 +37,44 @@ def test_production_writes_no_secret_file(env, tmp_path):
     """A complete production environment loads and creates nothing in the instance folder."""
     cfg = load_config({**env, **PROD, "APP_ENV": " Production "})
     assert cfg["APP_ENV"] == "production"
-    assert (cfg["SECRET_KEY"], cfg["DATABASE_URL"]) == ("prod-secret", PROD["DATABASE_URL"])
+    assert (cfg["SECRET_KEY"], cfg["DATABASE_URL"]) == (KEYS["SECRET_KEY"], PROD["DATABASE_URL"])
+    assert (cfg["DATA_KEY"], cfg["AUDIT_KEY"]) == (KEYS["DATA_KEY"], KEYS["AUDIT_KEY"])
     assert not (tmp_path / "instance").exists()
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("SECRET_KEY", "a", "SECRET_KEY is 1 hex digits"),
+    ("SECRET_KEY", "prod-secret", "SECRET_KEY is 11 base64 characters"),
+    ("DATA_KEY", "", "DATA_KEY must be set"),
+    ("AUDIT_KEY", "", "AUDIT_KEY must be set"),
+    ("AUDIT_KEY", "0123456789abcdef" * 3, "AUDIT_KEY is 48 hex digits"),
+    ("DATA_KEY", "ab" * 40, "DATA_KEY does not look random"),
+    ("SECRET_KEY", "correcthorsebatterystaplecorrecthorsebatterystaple", "SECRET_KEY does not look random"),
+    ("AUDIT_KEY", "Xy7" * 20, "AUDIT_KEY does not look random"),
+    ("DATA_KEY", "a secret passphrase with spaces that is long enough", "DATA_KEY must be hex or base64"),
+    ("DATA_KEY", KEYS["SECRET_KEY"], "DATA_KEY must differ from SECRET_KEY"),
+    ("AUDIT_KEY", KEYS["SECRET_KEY"], "AUDIT_KEY must differ from SECRET_KEY"),
+    ("AUDIT_KEY", KEYS["DATA_KEY"], "AUDIT_KEY must differ from DATA_KEY"),
+])
+def test_production_refuses_weak_or_shared_keys(env, name, value, message):
+    """APP_ENV=production refuses a key that is missing, short, patterned or equal to another, naming it."""
+    with pytest.raises(ConfigError, match=message):
+        load_config({**env, **PROD, name: value})
+
+
+def test_random_keys_pass_the_production_check():
+    """Keys printed by the usual tools (hex, base64, base64url of 32 random bytes) are accepted, 200 of each."""
+    for _ in range(200):
+        for key in (secrets.token_hex(32), secrets.token_urlsafe(32),
+                    base64.b64encode(secrets.token_bytes(32)).decode()):
+            assert key_weakness(key) is None, key
+
+
+def test_development_audit_key_differs_from_the_secret(env):
+    """Without AUDIT_KEY, development derives a stable one that is not SECRET_KEY itself."""
+    first, second = load_config(env), load_config(env)
+    assert first["AUDIT_KEY"] == second["AUDIT_KEY"] != first["SECRET_KEY"]
+    assert load_config({**env, "AUDIT_KEY": "own"})["AUDIT_KEY"] == "own"
 
 
 def test_unknown_app_env(env):

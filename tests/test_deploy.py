@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import runpy
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,8 +41,9 @@ class _Recorder(dict):
 
 def _config_names() -> set[str]:
     """Every environment name load_config reads (production with S3 reads them all)."""
-    env = _Recorder({"APP_ENV": "production", "SECRET_KEY": "k", "DATABASE_URL": "mysql+pymysql://u:p@h/d",
-                     "STORAGE_BACKEND": "s3", "S3_BUCKET": "b"})
+    env = _Recorder({"APP_ENV": "production", "DATABASE_URL": "mysql+pymysql://u:p@h/d",
+                     "STORAGE_BACKEND": "s3", "S3_BUCKET": "b", "SECRET_KEY": secrets.token_hex(32),
+                     "DATA_KEY": secrets.token_hex(32), "AUDIT_KEY": secrets.token_hex(32)})
     load_config(env)
     return env.seen
 
