@@ -22,7 +22,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from server.db import make_engine, upgrade
+from server.services.checkpoints import PREFIX as CHECKPOINT_PREFIX
 from server.storage import Storage, storage_from_config
 
 log = logging.getLogger(__name__)
@@ -136,10 +137,10 @@ def _copy_sqlite(src: Path, dest: Path) -> None:
         source.close()
 
 
-def _backup_objects(storage: Storage, root: Path) -> list[dict[str, Any]]:
-    """Copy every object under root/<key>; the manifest entries, sorted by key."""
+def _backup_objects(storage: Storage, root: Path, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Copy the objects under root/<key>; the manifest entries, sorted by key."""
     entries = []
-    for key in sorted(storage.iter_keys()):
+    for key in sorted(keys):
         info = storage.head(key)
         if info is None:  # deleted between listing and copying
             continue
@@ -159,7 +160,11 @@ def backup(config: Mapping[str, Any], dest_root: Path) -> Path:
         raise BackupError(f"{final} already exists; wait a second and try again")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
+    storage = storage_from_config(config)
     try:
+        # The audit checkpoints before the database: each then records a seq the dumped chain
+        # already holds, so the restored chain verifies against every checkpoint of its backup.
+        anchored = _backup_objects(storage, partial / "objects", storage.iter_keys(CHECKPOINT_PREFIX))
         if url.get_backend_name() == "sqlite":
             db_file = "database.sqlite3"
             _copy_sqlite(_sqlite_path(url), partial / db_file)
@@ -168,7 +173,8 @@ def backup(config: Mapping[str, Any], dest_root: Path) -> Path:
             _dump_mysql(url, partial / db_file)
         else:
             raise BackupError(f"cannot back up a {url.get_backend_name()} database")
-        objects = _backup_objects(storage_from_config(config), partial / "objects")
+        rest = (k for k in storage.iter_keys() if not k.startswith(CHECKPOINT_PREFIX))
+        objects = sorted(anchored + _backup_objects(storage, partial / "objects", rest), key=lambda o: o["key"])
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -291,7 +297,7 @@ def restore(config: Mapping[str, Any], backup_dir: Path, *, force: bool = False)
     else:
         _drop_all_tables(url_text)
         _load_mysql(url, db_file)
-    upgrade(url_text)
+    upgrade(url_text, audit_key=config.get("AUDIT_KEY"))
 
     wanted = {o["key"] for o in manifest["objects"]}
     if force:

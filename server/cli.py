@@ -18,7 +18,7 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
         """Apply every database migration (safe to run again)."""
-        upgrade(current_app.config["DATABASE_URL"])
+        upgrade(current_app.config["DATABASE_URL"], audit_key=current_app.config["AUDIT_KEY"])
         click.echo("数据库已是最新结构 (database is at the latest migration)")
 
     @app.cli.command("create-user")
@@ -99,14 +99,47 @@ def register_commands(app: Flask) -> None:
         click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
 
     @app.cli.command("verify-audit")
-    def verify_audit() -> None:
-        """Recompute the audit log's hash chain; exit 1 at the first broken entry."""
-        from server.services import audit
+    @click.option("--anchor", "anchor_texts", multiple=True, metavar="SEQ:HASH",
+                  help="a head copied earlier (e.g. from the public page /audit); repeatable")
+    def verify_audit(anchor_texts: tuple[str, ...]) -> None:
+        """Recompute the keyed audit chain and compare it with every checkpoint; exit 1 on any mismatch."""
+        from server.services import audit, checkpoints
+        from server.storage import StorageError
 
-        report = audit.verify(db.session)
-        if report.ok:
-            click.echo(f"audit chain intact: {report.entries} entries")
+        anchors = []
+        for text in anchor_texts:
+            seq, _, head_hash = text.partition(":")
+            if not seq.isdigit() or len(head_hash) != 64:
+                raise click.BadParameter(f"expected SEQ:HASH (64 hex digits), got {text!r}", param_hint="--anchor")
+            anchors.append(audit.Anchor(int(seq), head_hash.lower(), f"--anchor {seq}"))
+        try:
+            stored, problems = checkpoints.read_all(current_app.extensions["storage"], current_app.config["AUDIT_KEY"])
+        except StorageError as exc:
+            raise click.ClickException(f"checkpoints cannot be read from storage: {exc}") from None
+        report = audit.verify(db.session, anchors=[*checkpoints.anchors(stored), *anchors])
+        for line in problems:
+            click.echo(f"checkpoint INVALID: {line}", err=True)
+        if report.ok and not problems:
+            newest = max((cp for _, cp in stored), key=lambda cp: cp.seq, default=None)
+            since = f", newest at seq {newest.seq} ({newest.at})" if newest else ""
+            click.echo(f"audit chain intact: {report.entries} entries, agrees with {len(stored)} checkpoints"
+                       f"{since} and {len(anchors)} anchors")
             return
-        click.echo(f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
-                   f"({report.entries} entries verified before it)", err=True)
+        if not report.ok:
+            click.echo(f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
+                       f"({report.entries} entries verified before it)", err=True)
         sys.exit(1)
+
+    @app.cli.command("audit-checkpoint")
+    @click.option("--reason", default="scheduled", show_default=True, help="recorded in the checkpoint")
+    def audit_checkpoint(reason: str) -> None:
+        """Sign the audit chain's head and write it to object storage (run at least hourly)."""
+        from server.services import checkpoints
+        from server.storage import StorageError
+
+        try:
+            cp = checkpoints.write(db.session, current_app.extensions["storage"],
+                                   current_app.config["AUDIT_KEY"], reason)
+        except StorageError as exc:
+            raise click.ClickException(f"checkpoint not written: {exc}") from None
+        click.echo(f"audit checkpoint: seq {cp.seq} hash {cp.hash} at {cp.at} -> {cp.object_key()}")

@@ -92,17 +92,19 @@ class Database:
 db = Database()
 
 
-def alembic_config(url: str):
-    """An Alembic Config pointing at our migrations and the given database."""
+def alembic_config(url: str, *, audit_key: str | None = None):
+    """An Alembic Config pointing at our migrations and the given database (audit_key: for 0013's re-keying)."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if audit_key:
+        cfg.attributes["audit_key"] = audit_key
     return cfg
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str, *, audit_key: str | None = None) -> None:
     """Apply every migration (idempotent: an up-to-date database is left as it is).
 
     On MySQL/MariaDB the run holds a named lock, so that several app nodes starting at once
@@ -112,7 +114,7 @@ def upgrade(url: str) -> None:
     from alembic import command
 
     if not url.startswith("mysql"):
-        command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(url, audit_key=audit_key), "head")
         return
     engine = make_engine(url)
     # GET_LOCK names are server-wide: one lock per database, at most 64 characters.
@@ -125,7 +127,7 @@ def upgrade(url: str) -> None:
                 raise RuntimeError(f"another node held the migration lock {name!r} for "
                                    f"{MIGRATION_LOCK_WAIT_SECONDS} s; is a migration stuck?")
             try:
-                command.upgrade(alembic_config(url), "head")
+                command.upgrade(alembic_config(url, audit_key=audit_key), "head")
             finally:
                 conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
     finally:

@@ -135,8 +135,8 @@ class Storage(ABC):
         """Raise StorageError unless the backend is reachable and usable."""
 
     @abstractmethod
-    def iter_keys(self) -> Iterator[str]:
-        """Every object key, in no particular order (backups walk the whole store with it)."""
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every object key starting with prefix, in no particular order (backups walk the whole store)."""
 
 
 def _b64encode(raw: bytes) -> str:
@@ -328,15 +328,19 @@ class LocalStorage(Storage):
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"storage directory {self.root} is missing or not writable")
 
-    def iter_keys(self) -> Iterator[str]:
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of the files under the root, leaving out temp and sidecar files."""
+        # Walk only the deepest folder the prefix names, as S3 lists only matching keys.
+        folder, _, _ = prefix.rpartition("/")
+        top = self.root / folder if folder and _KEY_RE.fullmatch(folder) else self.root
         try:
-            for directory, subdirs, files in os.walk(self.root):
+            for directory, subdirs, files in os.walk(top):
                 subdirs[:] = [d for d in subdirs if not d.startswith(".")]
                 base = Path(directory).relative_to(self.root)
                 for name in files:
-                    if not name.startswith("."):
-                        yield (base / name).as_posix()
+                    key = (base / name).as_posix()
+                    if not name.startswith(".") and key.startswith(prefix):
+                        yield key
         except OSError as exc:
             raise StorageError(f"cannot list {self.root}: {exc}") from exc
 
@@ -550,11 +554,11 @@ class S3Storage(Storage):
         with self._errors("ping"):
             self.client.head_bucket(Bucket=self.bucket)
 
-    def iter_keys(self) -> Iterator[str]:
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
         """ListObjectsV2, page by page."""
         paginator = self.client.get_paginator("list_objects_v2")
         with self._errors("list"):
-            for page in paginator.paginate(Bucket=self.bucket):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield item["Key"]
 

@@ -102,9 +102,9 @@ def test_edited_entry_with_recomputed_hash_is_detected(app, history):
     """An entry rewritten together with its own hash no longer fits its successor's prev_hash."""
     with app.app_context():
         e = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == 9))
-        forged = audit.entry_hash(seq=e.seq, at=e.at.isoformat(), actor_id=e.actor_id, action=e.action,
-                                  object_type=e.object_type, object_id=e.object_id, data={"forged": True},
-                                  prev_hash=e.prev_hash)
+        forged = audit.entry_hash(key=audit.current_chain_key(), seq=e.seq, at=e.at.isoformat(),
+                                  actor_id=e.actor_id, action=e.action, object_type=e.object_type,
+                                  object_id=e.object_id, data={"forged": True}, prev_hash=e.prev_hash)
     sql(app, "UPDATE audit_log SET data = :d, hash = :h WHERE seq = 9", d='{"forged":true}', h=forged)
     report = run_verify(app)
     assert (report.ok, report.first_bad_seq) == (False, 10)

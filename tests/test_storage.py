@@ -225,6 +225,19 @@ def test_iter_keys_lists_every_object_once(storage: Storage) -> None:
     assert sorted(storage.iter_keys()) == ["photos/2026/b.thumb.jpg", "photos/a.jpg"]
 
 
+def test_iter_keys_with_a_prefix_lists_only_matching_keys(storage: Storage) -> None:
+    """iter_keys(prefix) names the objects whose key starts with it, on every backend alike."""
+    for key in ("audit/checkpoints/000001-a.json", "audit/checkpoints/000002-b.json", "audit/latest.json",
+                "photos/a.jpg"):
+        storage.put(key, b"{}", content_type="application/json")
+    assert sorted(storage.iter_keys("audit/checkpoints/")) == [
+        "audit/checkpoints/000001-a.json", "audit/checkpoints/000002-b.json"]
+    assert sorted(storage.iter_keys("audit/")) == [
+        "audit/checkpoints/000001-a.json", "audit/checkpoints/000002-b.json", "audit/latest.json"]
+    assert sorted(storage.iter_keys("audit/checkpoints/000002")) == ["audit/checkpoints/000002-b.json"]
+    assert list(storage.iter_keys("nothing/here/")) == []
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_unsafe_keys_are_refused(storage: Storage, key: str) -> None:
     """Keys with traversal, absolute paths, hidden segments or odd characters are refused."""
