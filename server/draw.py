@@ -8,7 +8,12 @@ The record's `inputs` are frozen when staff freeze a round:
     {"format": "sp-draw/1", "round": {"id", "name"}, "nonce": 32 hex,
      "candidates": [{"key", "project_id", "village_id", "site_id", "township_id", "township", "label"}],
      "groups": G, "sites_per_group": S, "team_size": m, "items_per_visit": k,
-     "check_items": [bank], "inspectors": [{"id", "home_township_id"}]}
+     "check_items": [bank], "inspectors": [{"id", "home_township_id"}],
+     "public_value_source": {"description", "date"}}
+
+`public_value_source` names the public value the draw will use (e.g. 中国福利彩票双色球第
+2026141期开奖号码) and the day it is published (YYYY-MM-DD, after the freeze day); the server
+refuses to draw before that day. Rounds frozen before it existed lack it.
 
 1. input_hash = SHA-256 of the canonical JSON of `inputs` (sorted keys, no spaces, UTF-8),
    published before the draw.
@@ -38,6 +43,7 @@ from fractions import Fraction
 from typing import Any
 
 FORMAT = "sp-draw/1"
+SOURCE_KEY = "public_value_source"
 MAX_ATTEMPTS = 200
 _WORD = 2**64
 NO_TOWNSHIP = "-"
@@ -60,6 +66,11 @@ def canonical_json(value: Any) -> bytes:
 def input_hash(inputs: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of the frozen inputs."""
     return hashlib.sha256(canonical_json(inputs)).hexdigest()
+
+
+def value_source(inputs: dict[str, Any] | None) -> dict[str, str] | None:
+    """The frozen {description, date} of where the public value comes from, or None (older rounds)."""
+    return (inputs or {}).get(SOURCE_KEY)
 
 
 def normalize_public_value(value: str) -> str:

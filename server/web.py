@@ -1,15 +1,18 @@
-"""Public web pages: a project's public record (plain-QR fallback) and photo verification (验真)."""
+"""Public web pages: a project's public record (plain-QR fallback), photo verification (验真), audit checkpoints."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
 
 from server.db import db
 from server.errors import ApiError
 from server.models import FEEDBACK_STATUSES
-from server.services import public, ratelimit
+from server.services import checkpoints, public, ratelimit
+from server.services.common import CHINA
+from server.storage import StorageError
 
 web_bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -57,3 +60,14 @@ def verify(code: str):
             value = digest.hexdigest()
             match = "original" if value == info["sha256"] else "preview" if value == info["preview_sha256"] else "none"
     return render_template("verify.html", info=info, match=match)
+
+
+@web_bp.get("/audit")
+def audit_checkpoint():
+    """The newest signed checkpoint of the audit chain (seq and head hash), for anyone to copy elsewhere."""
+    try:
+        cp = checkpoints.latest(current_app.extensions["storage"], current_app.config["AUDIT_KEY"])
+    except StorageError:
+        return render_template("audit.html", unavailable=True), 503
+    at = datetime.fromisoformat(cp.at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if cp else None
+    return render_template("audit.html", cp=cp, at=at)

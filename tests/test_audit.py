@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 
 from server.db import db
 from server.models import AuditEntry, AuditHead
-from server.services import audit
+from server.services import audit, checkpoints
 from tests.factories import Api, now_iso, start_visit, uid
 
 A = "/api/v1/admin"
@@ -177,3 +177,187 @@ def test_household_names_stay_out_of_the_audit_log(app, client, world):
         dump = " ".join(str(v) for v in row)
         assert HOUSEHOLD not in dump and escaped not in dump and "王大明" not in dump
     assert run_verify(app).ok
+
+
+# ---- the key and the checkpoints: what someone with write access to the database tries --------
+
+def rehash_from(app, first_seq: int, hasher, last_seq: int | None = None) -> None:
+    """Recompute the hashes from first_seq (to last_seq) with `hasher(content)` and move the head, as a forger would."""
+    with app.app_context():
+        stmt = select(AuditEntry).where(AuditEntry.seq >= first_seq).order_by(AuditEntry.seq)
+        if last_seq is not None:
+            stmt = stmt.where(AuditEntry.seq <= last_seq)
+        entries = db.session.scalars(stmt).all()
+        prev = db.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == first_seq - 1)) or audit.GENESIS
+        for e in entries:
+            e.prev_hash = prev
+            e.hash = prev = hasher(seq=e.seq, at=e.at.isoformat(), actor_id=e.actor_id, action=e.action,
+                                   object_type=e.object_type, object_id=e.object_id, data=e.data,
+                                   prev_hash=e.prev_hash)
+        if last_seq is None:
+            head = db.session.get(AuditHead, 1)
+            head.seq, head.hash = (entries[-1].seq, prev) if entries else (first_seq - 1, prev)
+        else:  # the next entry is made to point at the forged one
+            nxt = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == last_seq + 1))
+            nxt.prev_hash = prev
+        db.session.commit()
+
+
+def checkpoint(app, reason: str = "test") -> checkpoints.Checkpoint:
+    """Write a checkpoint of the current head through the CLI's own service call."""
+    with app.app_context():
+        return checkpoints.write(db.session, app.extensions["storage"], app.config["AUDIT_KEY"], reason)
+
+
+def verify_with_checkpoints(app) -> audit.ChainReport:
+    """audit.verify against every stored checkpoint, as verify-audit runs it."""
+    with app.app_context():
+        stored, problems = checkpoints.read_all(app.extensions["storage"], app.config["AUDIT_KEY"])
+        assert problems == []
+        return audit.verify(db.session, anchors=checkpoints.anchors(stored))
+
+
+@pytest.mark.parametrize("hasher", [
+    audit.legacy_entry_hash,
+    lambda **c: audit.entry_hash(key=audit.chain_key("a guessed AUDIT_KEY"), **c),
+    lambda **c: audit.entry_hash(key=b"", **c),
+], ids=["plain-sha256", "guessed-key", "empty-key"])
+def test_edit_recomputed_without_the_key_is_detected(app, history, hasher):
+    """An entry edited and the chain recomputed from it with the code's own hashing, minus AUDIT_KEY, is caught there."""
+    sql(app, "UPDATE audit_log SET data = :d WHERE seq = 9", d='{"code":"forged"}')
+    rehash_from(app, 9, hasher)
+    report = run_verify(app)
+    assert (report.ok, report.first_bad_seq, report.entries) == (False, 9, 8)
+
+
+def test_whole_chain_recomputed_without_the_key_is_detected(app, history):
+    """Recomputing every entry as an old unkeyed chain is caught: no keyed entry seals it."""
+    sql(app, "UPDATE audit_log SET data = :d WHERE seq = 3", d='{"name":"伪造"}')
+    rehash_from(app, 1, audit.legacy_entry_hash)
+    report = run_verify(app)
+    assert (report.ok, report.first_bad_seq) == (False, 1)
+    assert "not sealed" in report.reason
+
+
+def test_deleted_tail_with_head_reset_is_caught_by_a_checkpoint(app, history):
+    """Deleting the newest entries and resetting the head fits the chain, but not the checkpoint that saw them."""
+    last = 20 + history
+    checkpoint(app)
+    sql(app, "DELETE FROM audit_log WHERE seq > 16")
+    sql(app, "UPDATE audit_head SET seq = 16, hash = (SELECT hash FROM audit_log WHERE seq = 16) WHERE id = 1")
+    assert run_verify(app).ok  # the chain alone cannot tell
+    report = verify_with_checkpoints(app)
+    assert (report.ok, report.entries, report.first_bad_seq) == (False, 16, 17)
+    assert report.reason.startswith("truncated") and f"seq {last}" in report.reason
+
+
+def test_rewrite_with_the_key_is_caught_by_an_earlier_checkpoint(app, history):
+    """Even with AUDIT_KEY in hand, rewriting entries a checkpoint covers is reported as a rewrite."""
+    cp = checkpoint(app)
+    sql(app, "UPDATE audit_log SET data = :d WHERE seq = 12", d='{"rewritten":true}')
+    rehash_from(app, 12, lambda **c: audit.entry_hash(key=audit.chain_key(app.config["AUDIT_KEY"]), **c))
+    assert run_verify(app).ok
+    report = verify_with_checkpoints(app)
+    assert (report.ok, report.first_bad_seq) == (False, cp.seq)
+    assert report.reason.startswith("rewritten")
+
+
+def test_chain_agrees_with_its_checkpoints(app, history, client, world):
+    """Checkpoints taken as the chain grows all agree with it later."""
+    checkpoint(app)
+    Api(client, world.tokens["admin"]).post(f"{A}/townships", {"code": "360821105000", "name": "敖城镇"})
+    checkpoint(app)
+    report = verify_with_checkpoints(app)
+    assert (report.ok, report.entries, report.anchors) == (True, 21 + history, 2)
+
+
+def test_forged_checkpoint_is_reported(app, history):
+    """A checkpoint object edited in storage fails its signature and verify-audit exits 1 naming it."""
+    cp = checkpoint(app)
+    storage = app.extensions["storage"]
+    doc = {**cp.document(), "seq": cp.seq - 5}
+    storage.put(cp.object_key(), json.dumps(doc).encode(), content_type="application/json")
+    result = app.test_cli_runner().invoke(args=["verify-audit"])
+    assert result.exit_code == 1
+    assert f"checkpoint INVALID: {cp.object_key()}: signature does not match" in result.output
+
+
+def test_cli_checkpoint_then_verify(app, history):
+    """audit-checkpoint writes a signed head to storage and verify-audit reports agreement with it."""
+    runner = app.test_cli_runner()
+    written = runner.invoke(args=["audit-checkpoint"])
+    assert written.exit_code == 0, written.output
+    assert f"seq {20 + history} hash " in written.output
+    keys = list(app.extensions["storage"].iter_keys(checkpoints.PREFIX))
+    assert len(keys) == 1 and keys[0].startswith(f"{checkpoints.PREFIX}{20 + history:012d}-")
+    result = runner.invoke(args=["verify-audit"])
+    assert result.exit_code == 0, result.output
+    assert "agrees with 1 checkpoints" in result.output
+
+
+def test_cli_reports_truncation_against_a_checkpoint(app, history):
+    """verify-audit exits 1 and says "truncated" when entries a checkpoint saw are gone."""
+    app.test_cli_runner().invoke(args=["audit-checkpoint"])
+    sql(app, "DELETE FROM audit_log WHERE seq > 10")
+    sql(app, "UPDATE audit_head SET seq = 10, hash = (SELECT hash FROM audit_log WHERE seq = 10) WHERE id = 1")
+    result = app.test_cli_runner().invoke(args=["verify-audit"])
+    assert result.exit_code == 1
+    assert "BROKEN at seq 11: truncated" in result.output
+
+
+def test_cli_anchor_copied_from_the_public_page(app, client, history):
+    """A head copied from /audit, given back as --anchor, is checked like a checkpoint."""
+    cp = checkpoint(app)
+    page = client.get("/audit").get_data(as_text=True)
+    assert cp.hash in page and str(cp.seq) in page
+    good = app.test_cli_runner().invoke(args=["verify-audit", "--anchor", f"{cp.seq}:{cp.hash}"])
+    assert good.exit_code == 0 and "1 anchors" in good.output
+    bad = app.test_cli_runner().invoke(args=["verify-audit", "--anchor", f"{cp.seq}:{'f' * 64}"])
+    assert bad.exit_code == 1 and "rewritten" in bad.output
+
+
+def test_public_page_without_a_checkpoint(client, world):
+    """Before the first checkpoint the public page says so instead of failing."""
+    r = client.get("/audit")
+    assert r.status_code == 200
+    assert "尚未生成" in r.get_data(as_text=True)
+
+
+def test_migration_0013_seals_an_unkeyed_chain(app):
+    """Upgrading a chain of plain SHA-256 entries appends one keyed entry recording the old head; later edits of the old entries are caught."""
+    from alembic import command
+
+    from server.db import alembic_config, upgrade
+    from server.models import utcnow
+
+    url = app.config["DATABASE_URL"]
+    command.downgrade(alembic_config(url), "0009")
+    with app.app_context():
+        prev = audit.GENESIS
+        for seq in (1, 2, 3):
+            e = AuditEntry(seq=seq, at=utcnow(), actor_id=None, action="user.create", object_type="user",
+                           object_id=str(seq), data={"n": seq}, prev_hash=prev)
+            e.hash = prev = audit.legacy_entry_hash(seq=seq, at=e.at.isoformat(), actor_id=None, action=e.action,
+                                                    object_type="user", object_id=str(seq), data={"n": seq},
+                                                    prev_hash=e.prev_hash)
+            db.session.add(e)
+        head = db.session.get(AuditHead, 1)
+        head.seq, head.hash = 3, prev
+        db.session.commit()
+        assert not audit.verify(db.session).ok  # an unkeyed chain alone no longer passes
+    upgrade(url, audit_key=app.config["AUDIT_KEY"])
+    with app.app_context():
+        assert audit.verify(db.session) == audit.ChainReport(True, 4)
+        seal = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == 4))
+        assert (seal.action, seal.prev_hash) == (audit.REKEY_ACTION, prev)
+        assert seal.data == {"old_head_seq": 3, "old_head_hash": prev}
+        audit.append(db.session, None, "test.after", "test", 1)
+        db.session.commit()
+        assert audit.verify(db.session) == audit.ChainReport(True, 5)
+    sql(app, "UPDATE audit_log SET data = :d WHERE seq = 2", d='{"n":"forged"}')
+    rehash_from(app, 2, audit.legacy_entry_hash, last_seq=3)
+    report = run_verify(app)
+    assert (report.ok, report.first_bad_seq) == (False, 4)  # the keyed entry no longer fits
+    rehash_from(app, 1, audit.legacy_entry_hash)
+    report = run_verify(app)
+    assert (report.ok, report.first_bad_seq) == (False, 1)

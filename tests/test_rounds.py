@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -10,6 +12,7 @@ from server.db import db
 from server.models import Assignment, AuditEntry, Project, User
 from server.services import rounds, users
 from server.services.projects import place_of
+from server.services.rectification import today_china
 from tests.factories import Api, checkin_body, now_iso, start_visit, uid
 
 BANK = ["公示栏是否张贴", "进度是否符合计划", "群众是否知晓项目", "资金是否专款专用"]
@@ -36,21 +39,36 @@ def new_round(world, **overrides) -> int:
     return rounds.create_round(db.session, admin, data).id
 
 
+def source(days: int = 1) -> dict:
+    """Where the public value will come from: a lottery draw `days` after today (China time)."""
+    return {"description": "中国福利彩票双色球第2026141期开奖号码",
+            "date": (today_china() + timedelta(days=days)).isoformat()}
+
+
+def draw_day():
+    """The day source() names: the first day a draw is allowed."""
+    return today_china() + timedelta(days=1)
+
+
 def drawn_round(app, world, value="2026088") -> int:
-    """A round frozen and drawn through the service."""
+    """A round frozen and drawn through the service (drawn on the day its source names)."""
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
         rid = new_round(world)
-        rounds.freeze(db.session, admin, rid)
-        rounds.run_draw(db.session, admin, rid, value)
+        rounds.freeze(db.session, admin, rid, source())
+        rounds.run_draw(db.session, admin, rid, value, today=draw_day())
         return rid
 
 
-def step(app, world, rid: int, action: str, *args):
-    """Run one transition as the admin inside an app context."""
+def step(app, world, rid: int, action: str, *args, **kw):
+    """Run one transition as the admin inside an app context (freeze names source(), a draw runs on its day)."""
+    if action == "freeze" and not args:
+        args = (source(),)
+    if action == "run_draw":
+        kw.setdefault("today", draw_day())
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
-        return getattr(rounds, action)(db.session, admin, rid, *args)
+        return getattr(rounds, action)(db.session, admin, rid, *args, **kw)
 
 
 def audit_actions(app) -> list[str]:
@@ -97,7 +115,7 @@ def test_illegal_transitions_are_409(app, world, reached, action):
         step(app, world, rid, "freeze")
     if reached == "drawn":
         step(app, world, rid, "run_draw", "1")
-    args = ("1",) if action == "run_draw" else ()
+    args = ("1",) if action == "run_draw" else (source(),) if action == "freeze" else ()
     with pytest.raises(ApiError) as exc:
         step(app, world, rid, action, *args)
     assert exc.value.status == 409 and "不能" in exc.value.message
@@ -144,6 +162,82 @@ def test_recusal_that_cannot_be_met_is_refused_at_draw(app, world):
     with app.app_context():
         assert rounds.get_round(db.session, rid).status == "frozen"
         assert db.session.scalar(select(Assignment.id).where(Assignment.round_id == rid)) is None
+
+
+# ---- where the public value comes from ----------------------------------------------------------
+
+def test_freeze_commits_to_the_public_value_source(app, world, client):
+    """The source and its day are in the hashed inputs, the audit entry and the public summary from freeze on."""
+    with app.app_context():
+        rid = new_round(world)
+    step(app, world, rid, "freeze", source(3))
+    with app.app_context():
+        r = rounds.get_round(db.session, rid)
+        assert r.inputs["public_value_source"] == source(3)
+        moved = {**r.inputs, "public_value_source": source(4)}
+        assert draw.input_hash(moved) != r.input_hash == draw.input_hash(r.inputs)
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "round.freeze"))
+        assert entry.data["public_value_source"] == source(3)
+    public = client.get(f"/api/v1/public/rounds/{rid}").get_json()
+    assert public["public_value_source"] == source(3) and public["public_value"] is None
+
+
+@pytest.mark.parametrize(("given", "field"), [
+    ({"description": "双色球", "date": None}, "public_value_date"),
+    ({"description": "双色球", "date": "2026-13-01"}, "public_value_date"),
+    ({"description": "", "date": "tomorrow"}, "public_value_source"),
+    ({"description": "双" * 201, "date": "tomorrow"}, "public_value_source"),
+    ({"description": "双色球", "date": "today"}, "public_value_date"),
+    ({"description": "双色球", "date": "yesterday"}, "public_value_date"),
+    ({"description": "双色球", "date": "in two years"}, "public_value_date"),
+])
+def test_freeze_refuses_a_missing_or_already_public_source(app, world, given, field):
+    """No source, or a day that is today or past (a value that can be picked), is refused with 400 naming the field."""
+    from server.errors import ApiError
+
+    days = {"tomorrow": 1, "today": 0, "yesterday": -1, "in two years": 730}
+    if given["date"] in days:
+        given = {**given, "date": (today_china() + timedelta(days=days[given["date"]])).isoformat()}
+    with app.app_context():
+        rid = new_round(world)
+    with pytest.raises(ApiError) as exc:
+        step(app, world, rid, "freeze", given)
+    assert (exc.value.status, exc.value.details["field"]) == (400, field)
+    with app.app_context():
+        assert rounds.get_round(db.session, rid).status == "draft"
+
+
+def test_draw_before_the_source_day_is_refused(app, world):
+    """A draw before the day the source is published is 409 and changes nothing; on that day it runs."""
+    from server.errors import ApiError
+
+    with app.app_context():
+        rid = new_round(world)
+    step(app, world, rid, "freeze", source(2))
+    for early in (today_china(), draw_day()):
+        with pytest.raises(ApiError) as exc:
+            step(app, world, rid, "run_draw", "2026088", today=early)
+        assert exc.value.status == 409 and exc.value.details["reason"] == "public_value_not_yet_published"
+        assert source(2)["date"] in exc.value.message
+    with app.app_context():
+        assert rounds.get_round(db.session, rid).status == "frozen"
+    step(app, world, rid, "run_draw", "2026088", today=today_china() + timedelta(days=2))
+    with app.app_context():
+        assert rounds.get_round(db.session, rid).status == "drawn"
+
+
+def test_draw_and_close_each_write_an_audit_checkpoint(app, world):
+    """Right after the draw and the close a signed checkpoint of the chain's head is in storage."""
+    from server.services import checkpoints
+
+    rid = drawn_round(app, world)
+    step(app, world, rid, "close")
+    stored, problems = checkpoints.read_all(app.extensions["storage"], app.config["AUDIT_KEY"])
+    assert problems == []
+    assert [cp.reason for _, cp in stored] == ["round.draw", "round.close"]
+    with app.app_context():
+        close_seq = db.session.scalar(select(AuditEntry.seq).where(AuditEntry.action == "round.close"))
+    assert stored[-1][1].seq == close_seq
 
 
 # ---- the draw's assignments --------------------------------------------------------------------

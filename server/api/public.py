@@ -83,6 +83,9 @@ ROUND_SUMMARY = obj({
     "status_label": {"type": "string"}, "input_hash": {"type": ["string", "null"]},
     "frozen_at": {"type": ["string", "null"]}, "drawn_at": {"type": ["string", "null"]},
     "closed_at": {"type": ["string", "null"]}, "counts": {"type": "object"},
+    "public_value_source": {"type": ["object", "null"],
+                            "description": "{description, date}: where the public value comes from and the day it "
+                                           "is published, fixed (and hashed) at freeze; null for older rounds"},
     "public_value": {"type": ["string", "null"]},
     "record": {"type": ["object", "null"], "description": "the full record, only once the round is closed"},
 })

@@ -156,8 +156,10 @@ def _step(round_id: int, action, done: str):
 @console_bp.post("/rounds/<int:round_id>/freeze")
 @staff_required(*WRITE)
 def round_freeze(round_id: int):
-    """Fix the candidates, pool and items, and publish their hash."""
-    return _step(round_id, lambda: rounds.freeze(db.session, g.staff, round_id), "已冻结,输入哈希已公布")
+    """Fix the candidates, pool, items and the public value's source and day, and publish their hash."""
+    source = {"description": request.form.get("public_value_source", ""),
+              "date": request.form.get("public_value_date", "").strip()}
+    return _step(round_id, lambda: rounds.freeze(db.session, g.staff, round_id, source), "已冻结,输入哈希已公布")
 
 
 @console_bp.post("/rounds/<int:round_id>/draw")

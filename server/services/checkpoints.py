@@ -113,8 +113,9 @@ def _put_retained(storage: Storage, key: str, body: bytes) -> None:
 def write(session: Session, storage: Storage, audit_key: str, reason: str) -> Checkpoint:
     """Sign the chain's committed head and store it; raises StorageError when storage fails."""
     seq, head_hash = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
-    # Release the read (SQLite's reads take the write lock): a checkpoint holds nothing open.
-    session.rollback()
+    # End the read at once (SQLite's transactions take the write lock); nothing was changed, and
+    # a commit, unlike a rollback, leaves the caller's loaded objects as they are.
+    session.commit()
     cp = make(audit_key, seq, head_hash, reason)
     body = json.dumps(cp.document(), sort_keys=True).encode()
     _put_retained(storage, cp.object_key(), body)

@@ -58,7 +58,7 @@ from server.models import (
     WeakOrgWarning,
     utcnow,
 )
-from server.services import audit
+from server.services import audit, checkpoints
 from server.services.common import for_update
 from server.services.rectification import add_months, today_china
 
@@ -578,6 +578,7 @@ def finalize(session: Session, actor: User, session_id: int) -> GradingSession:
         "deductions": [{"organization_id": d.organization_id, "year": d.year, "points": d.points}
                        for d in deductions]})
     session.commit()
+    checkpoints.after(session, "grading.finalize")
     return gs
 
 

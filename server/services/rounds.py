@@ -9,7 +9,7 @@ nothing public names a village: upcoming unannounced visits must not leak.
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,8 +29,9 @@ from server.models import (
     Village,
     utcnow,
 )
-from server.services import audit
+from server.services import audit, checkpoints
 from server.services.common import for_update, get_or_404
+from server.services.rectification import today_china
 
 MAX_GROUPS = 50
 MAX_SITES_PER_GROUP = 20
@@ -38,6 +39,9 @@ MAX_TEAM = 10
 MAX_BANK = 100
 MAX_ITEM_CHARS = 200
 MAX_PUBLIC_VALUE = 64
+MAX_SOURCE_CHARS = 200
+# How far ahead the public value's day may be fixed at freeze.
+MAX_SOURCE_DAYS = 366
 # The transitions each step may start from.
 NEXT = {"freeze": "draft", "draw": "frozen", "close": "drawn"}
 
@@ -183,14 +187,39 @@ def build_inputs(session: Session, r: InspectionRound, nonce: str) -> dict[str, 
     }
 
 
+def value_source(data: dict[str, Any], today: date) -> dict[str, str]:
+    """Where the public value must come from and the day it is published, checked: that day is after today.
+
+    A value already public at freeze could be chosen among several after trying each offline
+    (the admin knows the nonce); one published later cannot.
+    """
+    description = str(data.get("description") or "").strip()
+    if not description or len(description) > MAX_SOURCE_CHARS:
+        raise _invalid(f"请写明公开随机数的来源(不超过 {MAX_SOURCE_CHARS} 字),如:中国福利彩票双色球第2026141期开奖号码",
+                       "public_value_source")
+    raw = data.get("date")
+    try:
+        day = date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise _invalid("请填写公开随机数的公布日期", "public_value_date")
+    if day <= today:
+        raise _invalid("公开随机数的公布日期须晚于冻结当天:冻结时已公布的数值可以被事先挑选", "public_value_date")
+    if day > today + timedelta(days=MAX_SOURCE_DAYS):
+        raise _invalid(f"公开随机数的公布日期不能晚于 {MAX_SOURCE_DAYS} 天后", "public_value_date")
+    return {"description": description, "date": day.isoformat()}
+
+
 # ---- the status machine ---------------------------------------------------------------------
 
-def freeze(session: Session, actor: User, round_id: int) -> InspectionRound:
-    """Fix the inputs and publish their hash; nothing about the round can change afterwards."""
+def freeze(session: Session, actor: User, round_id: int, source: dict[str, Any]) -> InspectionRound:
+    """Fix the inputs, with where the public value will come from and when, and publish their hash."""
     r = _locked(session, round_id)
     if r.status != NEXT["freeze"]:
         raise _illegal(r, "冻结")
     inputs = build_inputs(session, r, secrets.token_hex(16))
+    inputs[draw.SOURCE_KEY] = value_source(source, today_china())
     try:
         draw.validate(inputs)
     except draw.DrawError as exc:
@@ -198,16 +227,25 @@ def freeze(session: Session, actor: User, round_id: int) -> InspectionRound:
     r.inputs, r.input_hash = inputs, draw.input_hash(inputs)
     r.status, r.frozen_at = "frozen", utcnow()
     audit.append(session, actor, "round.freeze", "round", r.id,
-                 {"input_hash": r.input_hash, "candidates": len(inputs["candidates"])})
+                 {"input_hash": r.input_hash, "candidates": len(inputs["candidates"]),
+                  "public_value_source": inputs[draw.SOURCE_KEY]})
     session.commit()
     return r
 
 
-def run_draw(session: Session, actor: User, round_id: int, public_value: str) -> InspectionRound:
-    """Seed from the published hash and the public value, draw, and create the drawn assignments."""
+def run_draw(session: Session, actor: User, round_id: int, public_value: str,
+             *, today: date | None = None) -> InspectionRound:
+    """Seed from the published hash and the public value, draw, and create the drawn assignments.
+
+    Refused before the day the frozen inputs name for the public value (China time).
+    """
     r = _locked(session, round_id)
     if r.status != NEXT["draw"]:
         raise _illegal(r, "抽取")
+    source = draw.value_source(r.inputs)
+    if source and (today or today_china()) < date.fromisoformat(source["date"]):
+        raise ApiError("conflict", f"公开随机数将于 {source['date']} 公布({source['description']}),该日起才能抽取",
+                       {"reason": "public_value_not_yet_published", "public_value_source": source})
     value = draw.normalize_public_value(public_value or "")
     if not value or len(value) > MAX_PUBLIC_VALUE:
         raise _invalid(f"请填写公开随机数(不超过 {MAX_PUBLIC_VALUE} 字符)", "public_value")
@@ -234,6 +272,7 @@ def run_draw(session: Session, actor: User, round_id: int, public_value: str) ->
     audit.append(session, actor, "round.draw", "round", r.id,
                  {"public_value": value, "seed": seed, "assignment_ids": [a.id for a in created]})
     session.commit()
+    checkpoints.after(session, "round.draw")
     return r
 
 
@@ -249,6 +288,7 @@ def close(session: Session, actor: User, round_id: int) -> InspectionRound:
     r.status, r.closed_at = "closed", utcnow()
     audit.append(session, actor, "round.close", "round", r.id, {"closed_assignment_ids": [a.id for a in still_open]})
     session.commit()
+    checkpoints.after(session, "round.close")
     return r
 
 
@@ -275,6 +315,8 @@ def public_summary(r: InspectionRound) -> dict[str, Any]:
             "check_items": len(inputs.get("check_items", [])), "items_per_visit": r.items_per_visit,
             "inspectors": len(inputs.get("inspectors", [])),
         },
+        # Where the value must come from is part of the published commitment from freeze on.
+        "public_value_source": draw.value_source(inputs),
         "public_value": r.public_value if r.status in ("drawn", "closed") else None,
         "record": record(r) if r.status == "closed" else None,
     }

@@ -15,7 +15,7 @@ from server.models import Assignment, InspectionRound, User
 from server.services import rectification, rounds
 from tests.console.conftest import csrf
 from tests.factories import Api, checkin_body, now_iso, start_visit, uid
-from tests.test_rounds import BANK, add_inspectors, drawn_round, step
+from tests.test_rounds import BANK, add_inspectors, draw_day, drawn_round, source, step
 
 
 def round_form(pool: list[int], **extra) -> dict:
@@ -31,8 +31,14 @@ def test_rounds_are_in_the_staff_navigation(console):
     assert 'href="/console/rounds"' in page.get_data(as_text=True)
 
 
-def test_admin_runs_a_round_through_the_forms(app, console, world):
-    """Create, freeze (hash shown), draw with a public value, close: each form moves the round on."""
+def freeze_form(days: int = 1) -> dict:
+    """The freeze form's source fields for a lottery draw `days` after today."""
+    s = source(days)
+    return {"public_value_source": s["description"], "public_value_date": s["date"]}
+
+
+def test_admin_runs_a_round_through_the_forms(app, console, world, monkeypatch):
+    """Create, freeze (hash and source shown), draw on the source's day with a public value, close."""
     with app.app_context():
         pool = add_inspectors(world, ["insp_d", "insp_e"])
     admin = console("admin")
@@ -40,11 +46,15 @@ def test_admin_runs_a_round_through_the_forms(app, console, world):
     r = admin.post("/console/rounds", data={"csrf_token": token, **round_form(pool)})
     assert r.status_code == 302
     rid = int(re.search(r"/rounds/(\d+)", r.headers["Location"]).group(1))
-    admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": token})
+    admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": token, **freeze_form()})
     page = admin.get(f"/console/rounds/{rid}").get_data(as_text=True)
     with app.app_context():
         r_hash = rounds.get_round(db.session, rid).input_hash
     assert r_hash in page
+    assert f"中国福利彩票双色球第2026141期开奖号码</strong>,{source()['date']} 公布" in page
+    early = admin.post(f"/console/rounds/{rid}/draw", data={"csrf_token": token, "public_value": "2026088"})
+    assert early.status_code == 409 and f"将于 {source()['date']} 公布" in early.get_data(as_text=True)
+    monkeypatch.setattr(rounds, "today_china", draw_day)
     admin.post(f"/console/rounds/{rid}/draw", data={"csrf_token": token, "public_value": "2026088"})
     page = admin.get(f"/console/rounds/{rid}").get_data(as_text=True)
     assert 'id="result"' in page and "2026088" in page
@@ -62,9 +72,24 @@ def test_a_bad_form_shows_the_reason(app, console, world):
             "name": "人手不足", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 1,
             "check_items": BANK, "inspector_ids": pool}).id
     admin = console("admin")
-    r = admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": csrf(admin)})
+    r = admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": csrf(admin), **freeze_form()})
     assert r.status_code == 422
     assert "督查人员库只有 1 人" in r.get_data(as_text=True)
+
+
+def test_freeze_without_a_later_source_day_is_explained(app, console, world):
+    """A source day of today is refused on the page, the typed source kept in the form; the round stays a draft."""
+    with app.app_context():
+        from tests.test_rounds import new_round
+
+        rid = new_round(world)
+    admin = console("admin")
+    r = admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": csrf(admin), **freeze_form(0)})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 400 and "须晚于冻结当天" in page
+    assert 'value="中国福利彩票双色球第2026141期开奖号码"' in page
+    with app.app_context():
+        assert db.session.get(InspectionRound, rid).status == "draft"
 
 
 def test_reviewers_cannot_act_on_rounds(app, console, world):
