@@ -258,3 +258,52 @@ def test_verify_script_reports_a_forged_record(tmp_path):
                          capture_output=True, text=True, check=False)
     assert out.returncode == 1
     assert "FAIL 随机种子" in out.stdout
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    """scripts/verify_draw.py in an isolated interpreter."""
+    return subprocess.run([sys.executable, "-I", str(ROOT / "scripts" / "verify_draw.py"), *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_verify_script_has_help():
+    """--help explains the record, the checks and the source, and exits 0."""
+    out = run_script("--help")
+    assert out.returncode == 0
+    assert "usage: verify_draw.py" in out.stdout and "public_value" in out.stdout
+    assert "where the public value had to come from" in out.stdout
+
+
+SOURCE = {"description": "中国福利彩票双色球第2026141期开奖号码", "date": "2026-12-08"}
+
+
+def test_verify_script_shows_the_committed_source(tmp_path):
+    """The source and day fixed in the inputs are printed beside the public value to compare."""
+    record = draw.publish({**make_inputs({1: 5, 2: 5}), draw.SOURCE_KEY: SOURCE}, "03 11 25 27 30 32 + 09")
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    out = run_script(str(path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "中国福利彩票双色球第2026141期开奖号码(公布日期 2026-12-08)" in out.stdout
+    assert "03 11 25 27 30 32 + 09" in out.stdout
+
+
+@pytest.mark.parametrize(("drawn_at", "code"), [
+    ("2026-12-08T13:30:00+00:00", 0),   # 21:30 in China on the day: after the lottery's announcement
+    ("2026-12-07T15:59:00+00:00", 1),   # 23:59 in China the day before
+])
+def test_verify_script_checks_the_draw_was_not_early(tmp_path, drawn_at, code):
+    """Given the round's summary, a draw dated (China time) before the source's day fails."""
+    record = draw.publish({**make_inputs({1: 5, 2: 5}), draw.SOURCE_KEY: SOURCE}, "2026141")
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"id": 1, "drawn_at": drawn_at, "record": record}), encoding="utf-8")
+    out = run_script(str(path))
+    assert out.returncode == code, out.stdout
+    assert ("FAIL 抽取日期" in out.stdout) == bool(code)
+
+
+def test_source_is_part_of_the_input_hash():
+    """Another source or day gives another input hash, so neither can change after freeze."""
+    inputs = {**make_inputs({1: 5}), draw.SOURCE_KEY: SOURCE}
+    assert draw.input_hash(inputs) != draw.input_hash({**inputs, draw.SOURCE_KEY: {**SOURCE, "date": "2026-12-09"}})
+    assert draw.value_source(inputs) == SOURCE and draw.value_source(make_inputs({1: 5})) is None

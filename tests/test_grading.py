@@ -245,6 +245,19 @@ def test_finalizing_grades_ranks_and_flags(app, world):
                        world.p3: (7000, 3, "二等", True, 3)}
 
 
+def test_finalizing_writes_an_audit_checkpoint(app, world):
+    """Right after grades are finalized a signed checkpoint of the chain's head, finalization included, is in storage."""
+    from server.services import checkpoints
+
+    with app.app_context():
+        sid, experts_, entries = _session(world)
+        _score_all(entries, experts_, {})
+        grading.finalize(db.session, _admin(), sid)
+        seq = db.session.scalar(select(AuditEntry.seq).where(AuditEntry.action == "grading.finalize"))
+    stored, problems = checkpoints.read_all(app.extensions["storage"], app.config["AUDIT_KEY"])
+    assert problems == [] and [(cp.reason, cp.seq) for _, cp in stored] == [("grading.finalize", seq)]
+
+
 def test_finalizing_is_audited_and_freezes_the_session(app, world):
     """After finalizing, the audit log has the entry and experts can no longer change scores (409)."""
     with app.app_context():
