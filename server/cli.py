@@ -98,6 +98,28 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
 
+    @app.cli.command("reencrypt")
+    @click.option("--old-key-env", default="OLD_DATA_KEY", show_default=True,
+                  help="the environment variable holding the previous DATA_KEY (kept off the command line)")
+    def reencrypt(old_key_env: str) -> None:
+        """Re-encrypt personal data from the previous DATA_KEY to the configured one (key rotation)."""
+        import os
+
+        from server.crypto import PersonalDataCipher
+        from server.services import personal_data
+
+        old_key = os.environ.get(old_key_env, "").strip()
+        if not old_key:
+            raise click.ClickException(f"set {old_key_env} to the previous DATA_KEY")
+        if old_key == current_app.config["DATA_KEY"]:
+            raise click.ClickException(f"{old_key_env} equals DATA_KEY: set DATA_KEY to the new key first")
+        report = personal_data.reencrypt(db.session, PersonalDataCipher(old_key), current_app.extensions["cipher"])
+        click.echo(f"re-encrypted {report.rewritten} values; {report.current} were already under the new key")
+        if report.unreadable:
+            listed = ", ".join(f"{table} #{row_id}" for table, row_id in report.unreadable[:20])
+            click.echo(f"{len(report.unreadable)} values open with neither key: {listed}", err=True)
+            sys.exit(1)
+
     @app.cli.command("verify-audit")
     @click.option("--anchor", "anchor_texts", multiple=True, metavar="SEQ:HASH",
                   help="a head copied earlier (e.g. from the public page /audit); repeatable")

@@ -381,3 +381,80 @@ def test_demo_accounts_log_in(app, client):
     r = client.post("/api/v1/auth/login", json={"username": "admin", "password": match.group(1)})
     assert r.status_code == 200
     assert r.get_json()["user"]["roles"] == ["admin"]
+
+
+# ---- DATA_KEY rotation ---------------------------------------------------------------------------
+
+NEW_DATA_KEY = "rotated-data-key-for-the-cli-test"
+
+
+@pytest.fixture
+def personal(app, client, world) -> dict:
+    """An interview's household and a feedback's phone, stored encrypted with the suite's DATA_KEY."""
+    from tests.factories import Api, now_iso, start_visit, uid
+    from tests.test_feedback import PHONE, sent
+
+    insp = Api(client, world.tokens["insp_a"])
+    visit = start_visit(insp, world.a1)
+    r = insp.post(f"/api/v1/visits/{visit['id']}/interviews", {
+        "client_id": uid(), "sent_at": now_iso(), "household": "王大明家", "satisfaction": "满意", "answers": {}})
+    assert r.status_code == 201, r.get_json()
+    fb = sent(Api(client, world.tokens["villager"]), world.p1, contact_phone=PHONE)
+    return {"interview": r.get_json()["id"], "feedback": fb["id"], "phone": PHONE}
+
+
+def decrypted(app, ids: dict) -> tuple[str, str]:
+    """The household and the phone as the given app decrypts them (ValueError when its key does not fit)."""
+    from server.crypto import cipher
+    from server.models import Feedback, Interview
+
+    with app.app_context():
+        return (cipher().decrypt(db.session.get(Interview, ids["interview"]).household_enc),
+                cipher().decrypt(db.session.get(Feedback, ids["feedback"]).phone_enc))
+
+
+def rotated_app(app, fake_wechat):
+    """The same database and storage with DATA_KEY set to the new key."""
+    from tests.support.apps import make_app
+
+    storage = {k: app.config[k] for k in ("STORAGE_BACKEND", "STORAGE_DIR")}
+    return make_app(app.config["DATABASE_URL"], storage, fake_wechat, DATA_KEY=NEW_DATA_KEY)
+
+
+def test_reencrypt_rotates_data_key(app, personal, fake_wechat, monkeypatch):
+    """reencrypt moves every encrypted value to the new DATA_KEY; a second run finds nothing left to do."""
+    new = rotated_app(app, fake_wechat)
+    with pytest.raises(ValueError):
+        decrypted(new, personal)  # before: the new key cannot read the data
+    monkeypatch.setenv("OLD_DATA_KEY", SECRET)
+    result = invoke(new, "reencrypt")
+    assert result.exit_code == 0, result.output
+    assert "re-encrypted 2 values; 0 were already" in result.output
+    assert decrypted(new, personal) == ("王大明家", personal["phone"])
+    with pytest.raises(ValueError):
+        decrypted(app, personal)  # the old key no longer opens anything
+    again = invoke(new, "reencrypt")
+    assert again.exit_code == 0 and "re-encrypted 0 values; 2 were already" in again.output
+    with new.app_context():
+        assert audit.verify(db.session).ok
+        assert db.session.scalar(select(func.count()).where(AuditEntry.action == "data_key.rotate")) == 2
+    new.extensions["db"]["engine"].dispose()
+
+
+def test_reencrypt_reports_values_neither_key_opens(app, personal, fake_wechat, monkeypatch):
+    """With the wrong old key nothing is rewritten and the command exits 1 naming the rows."""
+    new = rotated_app(app, fake_wechat)
+    monkeypatch.setenv("OLD_DATA_KEY", "not-the-old-key")
+    result = invoke(new, "reencrypt")
+    assert failed_cleanly(result)
+    assert "2 values open with neither key" in result.output and f"interviews #{personal['interview']}" in result.output
+    assert decrypted(app, personal)[0] == "王大明家"
+    new.extensions["db"]["engine"].dispose()
+
+
+def test_reencrypt_needs_the_old_key_and_a_new_one(app, monkeypatch):
+    """Without OLD_DATA_KEY, or with it equal to DATA_KEY, reencrypt refuses before touching anything."""
+    monkeypatch.delenv("OLD_DATA_KEY", raising=False)
+    assert "set OLD_DATA_KEY" in invoke(app, "reencrypt").output
+    monkeypatch.setenv("OLD_DATA_KEY", SECRET)
+    assert "equals DATA_KEY" in invoke(app, "reencrypt").output
