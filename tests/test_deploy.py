@@ -169,6 +169,19 @@ def test_systemd_unit_migrates_before_serving():
     assert "OnCalendar=" in timer
 
 
+def test_audit_checkpoint_runs_at_least_hourly():
+    """systemd (a timer) and compose (a looping service) both run `audit-checkpoint` at least once an hour."""
+    unit = (DEPLOY / "systemd" / "secretary-projects-audit-checkpoint.service").read_text("utf-8")
+    assert "ExecStart=/opt/secretary-projects/.venv/bin/flask --app server audit-checkpoint" in unit
+    timer = (DEPLOY / "systemd" / "secretary-projects-audit-checkpoint.timer").read_text("utf-8")
+    assert "OnCalendar=hourly" in timer and "Persistent=true" in timer
+    service = _compose()["services"]["audit-checkpoint"]
+    loop = " ".join(service["entrypoint"])
+    assert "flask --app server audit-checkpoint" in loop
+    assert int(re.search(r"sleep (\d+)", loop).group(1)) <= 3600
+    assert service["environment"]["APP_ENV"] == "production"
+
+
 def test_photo_completes_have_their_own_lower_priority_pool():
     """nginx sends photo completes (only) to port 8001, which systemd and compose run niced / with fewer CPU shares."""
     import re
