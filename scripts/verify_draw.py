@@ -57,8 +57,8 @@ def main(argv: list[str]) -> int:
     try:
         text = sys.stdin.read() if args.record == "-" else Path(args.record).read_text(encoding="utf-8")
         document = json.loads(text)
-        record = document["record"] if "record" in document else document
-    except (OSError, ValueError, TypeError) as exc:
+        record = document.get("record", document)
+    except (OSError, ValueError, AttributeError) as exc:
         print(f"无法读取记录: {exc}", file=sys.stderr)
         return 2
     draw = load_draw()
