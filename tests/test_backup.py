@@ -196,3 +196,35 @@ def test_scripts_back_up_and_refuse_to_overwrite(storage_config, sqlite_template
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1
     assert "--force" in refused.stderr
+
+
+def test_restored_chain_verifies_against_the_checkpoints_of_its_backup(filled, tmp_path, sqlite_template,
+                                                                       monkeypatch):
+    """A checkpoint written while the database is being dumped (after its snapshot) stays out of the backup."""
+    import server.backup as backup_module
+    from server.services import checkpoints
+
+    app = filled
+    with app.app_context():
+        checkpoints.write(db.session, app.extensions["storage"], app.config["AUDIT_KEY"], "before")
+    dump_sqlite, dump_mysql = backup_module._copy_sqlite, backup_module._dump_mysql
+
+    def busy_after(dump):
+        def run(*args):
+            dump(*args)
+            # The service goes on: a new entry, then the hourly checkpoint fires.
+            with app.app_context():
+                audit.append(db.session, None, "test.during_backup", "test", 1)
+                db.session.commit()
+                checkpoints.write(db.session, app.extensions["storage"], app.config["AUDIT_KEY"], "during")
+        return run
+
+    monkeypatch.setattr(backup_module, "_copy_sqlite", busy_after(dump_sqlite))
+    monkeypatch.setattr(backup_module, "_dump_mysql", busy_after(dump_mysql))
+    path = backup(app.config, tmp_path / "backups")
+    monkeypatch.undo()
+    _wipe(app, sqlite_template)
+    restore(app.config, path)
+    result = app.test_cli_runner().invoke(args=["verify-audit"])
+    assert result.exit_code == 0, result.output
+    assert "agrees with 1 checkpoints" in result.output

@@ -236,7 +236,8 @@ def test_public_endpoints_are_the_ones_checked_for_leaks(app):
                    "/api/v1/public/rounds", "/api/v1/public/rounds/<int:round_id>",
                    "/api/v1/public/rounds/<int:round_id>/record"}
     pages = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("web.")}
-    assert pages == {"/p/<int:project_id>", "/verify/<code>"}
+    # /audit shows the newest audit checkpoint: a seq, a hash and a time (tests/test_audit.py).
+    assert pages == {"/p/<int:project_id>", "/verify/<code>", "/audit"}
 
 
 def test_no_public_response_leaks_private_data(app, client, admin, anyone, world):
@@ -266,8 +267,9 @@ def test_no_public_response_leaks_private_data(app, client, admin, anyone, world
     assert key_paths(record.get_json()) <= RECORD_KEYS
     assert set(scene.get_json()) == SCENE_KEYS
     assert record.get_json()["responsible"]["牵头书记"] == "张书记"
-    pages = [anyone.get(f"/p/{world.p1}"), anyone.get(f"/verify/{photo['verify_code']}")]
-    assert [p.status_code for p in pages] == [200, 200]
+    app.test_cli_runner().invoke(args=["audit-checkpoint"])
+    pages = [anyone.get(f"/p/{world.p1}"), anyone.get(f"/verify/{photo['verify_code']}"), anyone.get("/audit")]
+    assert [p.status_code for p in pages] == [200, 200, 200]
     texts = [record.get_data(as_text=True), scene.get_data(as_text=True)] + [p.get_data(as_text=True) for p in pages]
     private = ["insp_a", "insp_b", "罗焕敬", "反映水渠漏水", "水渠漏水严重", "13812345678", "138****5678", phone,
                "暗访", "openid-villager-1", photo["sha256"], *FLAGS]
