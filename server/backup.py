@@ -8,7 +8,9 @@ is always a whole backup. The database is dumped before the objects are copied: 
 dumped row names was stored before that row, so it is in the copy.
 
 Secrets are not in a backup: personal data stays encrypted with DATA_KEY (or SECRET_KEY),
-which must be kept, separately, to read a restored database.
+which must be kept, separately, to read a restored database, and the audit chain and its
+checkpoints verify only with the AUDIT_KEY they were made with. The audit checkpoints are
+copied before the database is dumped, so each one in a backup records a seq its chain holds.
 """
 
 from __future__ import annotations
