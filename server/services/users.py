@@ -6,14 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
 from server.models import ROLES, Organization, Township, User, UserRole, utcnow
-from server.services import audit
+from server.services import audit, ratelimit
 from server.services.common import get_or_404, require_unique
 
 
@@ -57,9 +57,10 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
     roles = _roles(data) or []
     if not roles:
         raise ApiError("validation_failed", "至少需要一个角色", {"field": "roles"})
-    if data.get("username"):
-        require_unique(session, User, User.username, data["username"], "username")
-    user = User(username=data.get("username"), name=data.get("name") or data.get("username") or "")
+    username = normalize_username(data.get("username") or "") or None
+    if username:
+        require_unique(session, User, User.username, username, "username")
+    user = User(username=username, name=data.get("name") or data.get("username") or "")
     user.role_rows = [UserRole(role=r) for r in roles]
     user.townships = _townships(session, data.get("township_ids") or [])
     # Secretaries apply for their own organizations; reporting-unit reviewers answer for theirs.
@@ -79,9 +80,11 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
 def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any]) -> tuple[User, str | None]:
     """Edit an account; a new password or deactivation signs the user out everywhere."""
     user = get_or_404(session, User, user_id, "用户")
-    if "username" in data and data["username"] != user.username:
-        require_unique(session, User, User.username, data["username"], "username", exclude_id=user.id)
-        user.username = data["username"]
+    if "username" in data and normalize_username(data["username"] or "") != user.username:
+        username = normalize_username(data["username"] or "") or None
+        if username:
+            require_unique(session, User, User.username, username, "username", exclude_id=user.id)
+        user.username = username
     if "name" in data:
         user.name = data["name"]
     roles = _roles(data)
@@ -155,9 +158,56 @@ def bind_invite(session: Session, caller: User, code: str) -> User:
     return target
 
 
-def password_login(session: Session, username: str, password: str) -> User:
-    """The active staff account with this username and password; ApiError(login_failed) otherwise."""
-    user = session.scalar(select(User).where(User.username == username))
+def normalize_username(username: str) -> str:
+    """The one spelling of a username for lookups and login counters: trimmed and case-folded.
+
+    MariaDB's collation ignores case and trailing spaces, so "Admin " finds admin there: the
+    counters must not see another name than the lookup does.
+    """
+    return username.strip().casefold()
+
+
+# One counter for the API's and the console's logins. Five wrong passwords lock a username at
+# one address for 15 minutes; an address guessing across usernames stops at 30. Across all
+# addresses a username is only slowed down (1 s, 2 s, 4 s … at most a minute after its latest
+# failure), so a stranger cannot lock an official out from elsewhere.
+LOGIN_WINDOW = 900
+PAIR_FAILURES = [(5, LOGIN_WINDOW)]
+ADDRESS_FAILURES = [(30, LOGIN_WINDOW)]
+USERNAME_FREE_FAILURES = 5
+USERNAME_MAX_DELAY = 60
+
+
+def _login_refused(retry: int) -> ApiError:
+    wait = f"{retry} 秒" if retry < 60 else f"{retry // 60 + 1} 分钟"
+    return ApiError("rate_limited", f"登录失败次数过多,请 {wait}后再试", {"retry_after": retry},
+                    headers={"Retry-After": str(retry)})
+
+
+def password_login(session: Session, username: str, password: str, address: str,
+                   roles: tuple[str, ...] = ()) -> User:
+    """The active account with this username and password (holding one of `roles` when given).
+
+    Raises ApiError(rate_limited) with Retry-After while the username, the address or the pair
+    is held back, else ApiError(login_failed) (or forbidden for a wrong role) and counts the failure.
+    """
+    name = normalize_username(username)
+    user_key, pair_key, address_key = f"login:user:{name}", f"login:pair:{name}:{address}", f"login:ip:{address}"
+    retry = max(ratelimit.blocked(session, [pair_key], PAIR_FAILURES) or 0,
+                ratelimit.blocked(session, [address_key], ADDRESS_FAILURES) or 0,
+                ratelimit.backoff(session, user_key, LOGIN_WINDOW, USERNAME_FREE_FAILURES, USERNAME_MAX_DELAY) or 0)
+    if retry:
+        raise _login_refused(retry)
+    # lower() on the column as well: an account created before names were folded still matches.
+    user = session.scalar(select(User).where(func.lower(User.username) == name).order_by(User.id).limit(1))
+    error = None
     if not password_matches(user, password) or not user.active:
-        raise ApiError("login_failed")
+        error = ApiError("login_failed")
+    elif roles and not user.has_role(*roles):
+        error = ApiError("forbidden", "该账号不能登录管理后台")
+    if error is not None:
+        session.rollback()
+        ratelimit.record(session, [user_key, pair_key, address_key], PAIR_FAILURES)
+        session.commit()
+        raise error
     return user
