@@ -41,10 +41,15 @@ def _load_staff_and_check_csrf():
     uid = session.get("uid")
     if uid is not None:
         user = db.session.get(User, uid)
-        if user and user.active and user.token_version == session.get("v") and user.has_role(*CONSOLE_ROLES):
+        if (user and user.active and user.token_version == session.get("v") and user.has_role(*CONSOLE_ROLES)
+                and users.console_session_alive(db.session, user, session.get("sid"))):
             g.staff = user
         else:
+            # Signed out at logout, by a new password or by deactivation: a copied cookie ends here.
             session.clear()
+            flash("已在其他位置退出")
+            if request.endpoint != "console.login":
+                return redirect(url_for("console.login"))
     if request.method == "POST":
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
@@ -94,6 +99,7 @@ def login():
         return render_template("console/login.html", error=exc.message, username=username), status, exc.headers
     session.clear()
     session["uid"], session["v"] = user.id, user.token_version
+    session["sid"] = users.open_console_session(db.session, user)
     session.permanent = True
     target = request.args.get("next") or ""
     # Only our own console pages: never an open redirect.
@@ -104,7 +110,8 @@ def login():
 
 @console_bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session on the server too, so a copy of the cookie is signed out with it."""
+    users.close_console_session(db.session, session.get("sid"))
     session.clear()
     flash("已退出登录")
     return redirect(url_for("console.login"))

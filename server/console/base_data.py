@@ -783,6 +783,8 @@ def user_edit(user_id: int):
         if user.id == g.staff.id:
             # A new password signs the account out everywhere, except here where it was set.
             session["v"] = user.token_version
+            if request.form.get("password"):
+                session["sid"] = users.open_console_session(db.session, user)
         flash(f"已保存账号:{user.name}")
         return redirect(url_for("console.users"))
     values = {"username": user.username or "", "name": user.name, "roles": user.roles,

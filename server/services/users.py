@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
-from server.models import ROLES, Organization, Township, User, UserRole, utcnow
+from server.models import ROLES, ConsoleSession, Organization, Township, User, UserRole, utcnow
 from server.services import audit, ratelimit
 from server.services.common import get_or_404, require_unique
 
@@ -103,6 +105,8 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
     if "active" in data and data["active"] != user.active:
         user.active = data["active"]
         user.token_version += 1
+    if data.get("password") or data.get("active") is False:
+        session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
     invite = _set_invite(user) if data.get("reset_invite") else None
     audit.append(session, actor, "user.update", "user", user.id, {"fields": sorted(data)})
     session.commit()
@@ -211,3 +215,35 @@ def password_login(session: Session, username: str, password: str, address: str,
         session.commit()
         raise error
     return user
+
+
+# ---- console sessions ------------------------------------------------------------------------
+
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def open_console_session(session: Session, user: User) -> str:
+    """Record a console sign-in and return the random id its cookie carries (committed)."""
+    lifetime = current_app.permanent_session_lifetime
+    # Signed cookies expire by themselves; their rows are swept here rather than by a timer.
+    session.execute(delete(ConsoleSession).where(ConsoleSession.created_at < utcnow() - lifetime))
+    sid = secrets.token_urlsafe(32)
+    session.add(ConsoleSession(sid_hash=_sid_hash(sid), user_id=user.id))
+    session.commit()
+    return sid
+
+
+def console_session_alive(session: Session, user: User, sid: str | None) -> bool:
+    """Whether the cookie's session id is still recorded for this user (not signed out)."""
+    if not sid:
+        return False
+    return session.scalar(select(ConsoleSession.id).where(ConsoleSession.sid_hash == _sid_hash(sid),
+                                                          ConsoleSession.user_id == user.id)) is not None
+
+
+def close_console_session(session: Session, sid: str | None) -> None:
+    """Forget one console session (logout): a copy of its cookie stops working (committed)."""
+    if sid:
+        session.execute(delete(ConsoleSession).where(ConsoleSession.sid_hash == _sid_hash(sid)))
+        session.commit()
