@@ -35,9 +35,9 @@ def wechat_login(body):
 
 @endpoint("/auth/bind", "POST", summary="Bind the caller's WeChat to a staff account by one-time invite code",
           tag="auth", body=obj({"invite_code": {"type": "string", "minLength": 4, "maxLength": 32}}, ("invite_code",)),
-          response=TOKEN_RESPONSE, errors=(400, 401, 409))
+          response=TOKEN_RESPONSE, errors=(400, 401, 409, 429))
 def bind(user, body):
-    return _session_answer(users.bind_invite(db.session, user, body["invite_code"]))
+    return _session_answer(users.bind_invite(db.session, user, body["invite_code"], request.remote_addr or "-"))
 
 
 @endpoint("/auth/login", "POST", summary="Staff login with username and password", tag="auth", auth=False,

@@ -47,7 +47,18 @@ def _roles(data: dict[str, Any]) -> list[str] | None:
     return sorted(set(roles))
 
 
+# Only these roles use the mini-program, so only their accounts are ever bound to WeChat by an invite.
+MINIPROGRAM_ROLES = ("inspector", "secretary")
+
+
 def _set_invite(user: User) -> str:
+    """Issue an invite code on demand, to an active, unbound mini-program account only."""
+    if not user.has_role(*MINIPROGRAM_ROLES):
+        raise ApiError("conflict", "只有督查人员和项目书记使用微信小程序,该账号不发邀请码", {"field": "roles"})
+    if user.openid:
+        raise ApiError("conflict", "已绑定微信,无需邀请码")
+    if user.active is False:  # None: a new account, active once inserted
+        raise ApiError("conflict", "账号已停用,请先启用")
     code = new_invite_code()
     user.invite_code_hash = invite_code_hash(code)
     user.invite_expires_at = utcnow() + timedelta(days=current_app.config["INVITE_MAX_AGE_DAYS"])
@@ -55,7 +66,7 @@ def _set_invite(user: User) -> str:
 
 
 def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> tuple[User, str | None]:
-    """Create a staff account; returns it with a one-time invite code for binding WeChat."""
+    """Create a staff account; with `issue_invite` also a one-time code for binding WeChat."""
     roles = _roles(data) or []
     if not roles:
         raise ApiError("validation_failed", "至少需要一个角色", {"field": "roles"})
@@ -71,7 +82,7 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
         user.home_township_id = get_or_404(session, Township, data["home_township_id"], "乡镇").id
     if data.get("password"):
         user.password_hash = hash_password(data["password"])
-    invite = None if roles == ["villager"] else _set_invite(user)
+    invite = _set_invite(user) if data.get("issue_invite") else None
     session.add(user)
     session.flush()
     audit.append(session, actor, "user.create", "user", user.id, {"username": user.username, "roles": roles})
@@ -107,6 +118,8 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
         user.token_version += 1
     if data.get("password") or data.get("active") is False:
         session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    if not user.has_role(*MINIPROGRAM_ROLES):
+        user.invite_code_hash = user.invite_expires_at = None
     invite = _set_invite(user) if data.get("reset_invite") else None
     audit.append(session, actor, "user.update", "user", user.id, {"fields": sorted(data)})
     session.commit()
@@ -136,12 +149,33 @@ def wechat_login(session: Session, openid: str) -> User:
     return user
 
 
-def bind_invite(session: Session, caller: User, code: str) -> User:
-    """Move the caller's WeChat identity onto the staff account the invite code belongs to."""
+# Wrong invite codes: a phone (openid) gets 5 per 15 minutes and 20 a day, an address (many
+# phones behind one village's mobile network) 20 per 15 minutes and 100 a day.
+BIND_FAILURES_CALLER = [(5, 900), (20, 86400)]
+BIND_FAILURES_ADDRESS = [(20, 900), (100, 86400)]
+
+
+def bind_invite(session: Session, caller: User, code: str, address: str) -> User:
+    """Move the caller's WeChat identity onto the staff account the invite code belongs to.
+
+    Wrong codes are counted per caller and per address; past the limits the answer is
+    ApiError(rate_limited) with Retry-After, whatever the code.
+    """
+    caller_key = f"bind:openid:{caller.openid}" if caller.openid else f"bind:user:{caller.id}"
+    address_key = f"bind:ip:{address}"
+    retry = max(ratelimit.blocked(session, [caller_key], BIND_FAILURES_CALLER) or 0,
+                ratelimit.blocked(session, [address_key], BIND_FAILURES_ADDRESS) or 0)
+    if retry:
+        raise ApiError("rate_limited", "邀请码错误次数过多,请稍后再试", {"retry_after": retry},
+                       headers={"Retry-After": str(retry)})
     target = session.scalar(select(User).where(User.invite_code_hash == invite_code_hash(code)))
-    if target is None or not target.active or (
+    if target is None or not target.active or not target.has_role(*MINIPROGRAM_ROLES) or (
         target.invite_expires_at is not None and target.invite_expires_at < utcnow()
     ):
+        session.rollback()
+        ratelimit.record(session, [caller_key], BIND_FAILURES_CALLER)
+        ratelimit.record(session, [address_key], BIND_FAILURES_ADDRESS)
+        session.commit()
         raise ApiError("invite_invalid")
     if caller.id == target.id:
         return target
