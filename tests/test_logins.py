@@ -110,3 +110,13 @@ def test_one_address_guessing_many_usernames_is_stopped(app, client, world):
     time_passes(app, 120)
     assert api_login(client, "insp_c", "insp_c-password", "192.0.2.7").status_code == 429
     assert api_login(client, "insp_c", "insp_c-password", "192.0.2.8").status_code == 200
+
+
+def test_an_overlong_username_is_counted_without_breaking_the_counter(app, client, world):
+    """A username of thousands of characters on the console form is refused as a wrong login (401),
+    not a server error, and still counts towards the address's lock."""
+    browser = app.test_client()
+    for _ in range(5):
+        assert console_login(browser, "x" * 5000, "wrong", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe").status_code == 401
+    r = console_login(browser, "x" * 5000, "wrong", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe")
+    assert r.status_code == 429

@@ -230,7 +230,10 @@ def password_login(session: Session, username: str, password: str, address: str,
     is held back, else ApiError(login_failed) (or forbidden for a wrong role) and counts the failure.
     """
     name = normalize_username(username)
-    user_key, pair_key, address_key = f"login:user:{name}", f"login:pair:{name}:{address}", f"login:ip:{address}"
+    # Counter keys fit the rate_events column whatever was typed: a long name counts by its digest.
+    counted = name if len(name) <= 32 else "sha256-" + hashlib.sha256(name.encode()).hexdigest()[:25]
+    user_key, pair_key, address_key = (f"login:user:{counted}", f"login:pair:{counted}:{address}",
+                                       f"login:ip:{address}")
     retry = max(ratelimit.blocked(session, [pair_key], PAIR_FAILURES) or 0,
                 ratelimit.blocked(session, [address_key], ADDRESS_FAILURES) or 0,
                 ratelimit.backoff(session, user_key, LOGIN_WINDOW, USERNAME_FREE_FAILURES, USERNAME_MAX_DELAY) or 0)
