@@ -119,6 +119,7 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
     if data.get("password") or data.get("active") is False:
         session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
     if not user.has_role(*MINIPROGRAM_ROLES):
+        # An account that stops using the mini-program keeps no live invite.
         user.invite_code_hash = user.invite_expires_at = None
     invite = _set_invite(user) if data.get("reset_invite") else None
     audit.append(session, actor, "user.update", "user", user.id, {"fields": sorted(data)})
