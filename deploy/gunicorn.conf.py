@@ -10,7 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Loopback unless told otherwise: whoever reaches gunicorn directly skips nginx (its TLS, its
+# limits, its 404 for /metrics). A container sets BIND_ADDRESS=0.0.0.0 behind a loopback-only port.
+bind = f"{os.environ.get('BIND_ADDRESS', '').strip() or '127.0.0.1'}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))

@@ -8,6 +8,8 @@ cd "$ROOT"
 ensure_venv requirements.txt
 ensure_cjk_font
 export PORT="${PORT:-8000}"
+# The demo is for phones on the same network too; production keeps gunicorn on loopback.
+export BIND_ADDRESS="${BIND_ADDRESS:-0.0.0.0}"
 "$VENV/bin/flask" --app server init-db
 "$VENV/bin/flask" --app server demo-data
 log "serving on http://0.0.0.0:$PORT  (API: /api/v1/openapi.json, health: /healthz)"

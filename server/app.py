@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from server import metrics, telemetry
@@ -13,6 +12,7 @@ from server.config import load_config
 from server.crypto import PersonalDataCipher
 from server.db import db
 from server.errors import register_error_handlers
+from server.proxies import TrustedProxies, parse_networks
 from server.storage import storage_from_config
 from server.wechat import wechat_from_config
 
@@ -43,9 +43,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     telemetry.configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     if app.config["TRUSTED_PROXIES"]:
-        # Per-IP rate limits must see the villager's address, not the proxy's.
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        # Per-IP rate limits must see the villager's address, not the proxy's; the forwarded
+        # headers count only when a configured proxy sent them.
+        app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"],
+                                      parse_networks(app.config["TRUSTED_PROXY_IPS"]))
     app.url_map.converters["int"] = Int64Converter
     db.init_app(app)
     # Importing it registers the flush listener that keeps the dashboard's counts current.

@@ -28,8 +28,9 @@ def register_commands(app: Flask) -> None:
     @click.option("--name", default=None)
     @click.option("--township", "townships", multiple=True, help="12-digit code of a township in scope; repeatable")
     @click.option("--home-township", default=None, help="12-digit code of the user's home township (recusal)")
-    def create_user(username, password, roles, name, townships, home_township) -> None:
-        """Create a staff account and print its one-time invite code."""
+    @click.option("--invite", is_flag=True, help="also issue a one-time invite code (inspectors and secretaries)")
+    def create_user(username, password, roles, name, townships, home_township, invite) -> None:
+        """Create a staff account; with --invite print its one-time invite code for the mini-program."""
         from sqlalchemy import select
 
         from server.models import Township
@@ -41,16 +42,16 @@ def register_commands(app: Flask) -> None:
         if missing:
             raise click.ClickException(f"unknown township code(s): {', '.join(missing)}")
         try:
-            user, invite = users.create_user(session, None, {
+            user, code = users.create_user(session, None, {
                 "username": username, "password": password, "roles": list(roles), "name": name or username,
                 "township_ids": [codes[c] for c in townships],
-                "home_township_id": codes[home_township] if home_township else None,
+                "home_township_id": codes[home_township] if home_township else None, "issue_invite": invite,
             })
         except ApiError as exc:
             raise click.ClickException(exc.message) from None
         click.echo(f"created user {user.username} (id {user.id}, roles {', '.join(user.roles)})")
-        if invite:
-            click.echo(f"invite code: {invite}")
+        if code:
+            click.echo(f"invite code: {code}")
 
     @app.cli.command("import-places")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

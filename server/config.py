@@ -219,6 +219,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "VERIFY_RATE_LIMITS": _limits(env, "VERIFY_RATE_LIMITS", "30/hour,200/day"),
         # Behind nginx or a load balancer: how many proxy hops to trust for the client's address.
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0, maximum=5),
+        # ... and only when they come from these addresses or networks (the proxies themselves).
+        "TRUSTED_PROXY_IPS": _networks(env, "TRUSTED_PROXY_IPS", "127.0.0.1/32,::1/128"),
         "FEEDBACK_REPLY_DAYS": _int(env, "FEEDBACK_REPLY_DAYS", 5),
         "HOLIDAYS": _dates(env, "HOLIDAYS"),  # extra non-working days: 2026-10-01,2026-10-02,…
         "WECHAT_FEEDBACK_TEMPLATE_ID": env.get("WECHAT_FEEDBACK_TEMPLATE_ID", "").strip(),

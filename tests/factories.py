@@ -50,7 +50,7 @@ def build_world() -> SimpleNamespace:
                                                     "password": f"{username}-password", **extra})
         return user, invite
 
-    insp_a, invite_a = person("insp_a", ["inspector"], home_township_id=t2.id)
+    insp_a, invite_a = person("insp_a", ["inspector"], home_township_id=t2.id, issue_invite=True)
     insp_b, _ = person("insp_b", ["inspector"], home_township_id=t2.id)
     insp_c, _ = person("insp_c", ["inspector"], home_township_id=t1.id)
     reviewer1, _ = person("reviewer1", ["reviewer"], township_ids=[t1.id])

@@ -510,14 +510,30 @@ def test_project_place_editable_before_any_visit(admin, world):
 # ---- users ---------------------------------------------------------------------------------
 
 def test_create_user_answers_an_invite_code(admin, world):
-    """A new staff account comes with a one-time invite code like K7M2-Q9PX."""
+    """An inspector created with issue_invite comes with a one-time invite code like K7M2-Q9PX."""
     r = admin.post(f"{A}/users", {"username": "insp_d", "name": "王督查", "roles": ["inspector"],
-                                  "home_township_id": world.t1, "township_ids": [world.t2]})
+                                  "home_township_id": world.t1, "township_ids": [world.t2], "issue_invite": True})
     assert r.status_code == 201
     body = r.get_json()
     assert INVITE.match(body["invite_code"])
     assert body["roles"] == ["inspector"] and body["invite_pending"] is True and body["wechat_bound"] is False
     assert (body["home_township_id"], body["township_ids"]) == (world.t1, [world.t2])
+
+
+def test_invites_are_issued_on_demand_to_miniprogram_accounts_only(admin, world):
+    """No invite unless asked; none for accounts that do not use the mini-program (admin, leader, reviewer)."""
+    plain = admin.post(f"{A}/users", {"username": "insp_e", "name": "赵督查", "roles": ["inspector"]})
+    assert plain.status_code == 201
+    assert "invite_code" not in plain.get_json() and plain.get_json()["invite_pending"] is False
+    refused = admin.post(f"{A}/users", {"username": "leader3", "name": "部长", "roles": ["leader"],
+                                        "issue_invite": True})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "conflict"
+    assert admin.get(f"{A}/users", query_string={"q": "leader3"}).get_json()["total"] == 0
+    for key in ("admin", "reviewer1", "leader"):
+        r = admin.patch(f"{A}/users/{world.ids[key]}", {"reset_invite": True})
+        assert r.status_code == 409 and "invite_code" not in r.get_json(), key
+    secretary = admin.patch(f"{A}/users/{world.ids['secretary']}", {"reset_invite": True})
+    assert secretary.status_code == 200 and INVITE.match(secretary.get_json()["invite_code"])
 
 
 def test_created_user_can_log_in_with_password(client, admin):

@@ -113,9 +113,9 @@ def test_init_db_on_a_migrated_database(app):
 # ---- create-user ---------------------------------------------------------------------------
 
 def test_create_user(app, client, world):
-    """create-user makes the account with its roles and township scope and prints a working invite code."""
+    """create-user makes the account with its roles and township scope and, with --invite, prints a working code."""
     result = invoke(app, "create-user", "--username", "u", "--password", "p", "--role", "inspector",
-                    "--township", "360821100000", "--home-township", "360821103000", "--name", "新督查")
+                    "--township", "360821100000", "--home-township", "360821103000", "--name", "新督查", "--invite")
     assert result.exit_code == 0, result.output
     code = INVITE.search(result.output).group(1)
     with app.app_context():
@@ -125,6 +125,17 @@ def test_create_user(app, client, world):
         assert user.invite_code_hash == invite_code_hash(code)
     r = client.post("/api/v1/auth/login", json={"username": "u", "password": "p"})
     assert r.status_code == 200
+
+
+def test_create_user_issues_invites_on_demand_to_miniprogram_accounts_only(app, world):
+    """Without --invite no code is issued; --invite for an admin is refused, nothing created."""
+    plain = invoke(app, "create-user", "--username", "w", "--role", "inspector")
+    assert plain.exit_code == 0 and "invite code" not in plain.output
+    refused = invoke(app, "create-user", "--username", "boss", "--role", "admin", "--invite")
+    assert refused.exit_code != 0 and "邀请码" in refused.output
+    with app.app_context():
+        assert db.session.scalar(select(User.invite_code_hash).where(User.username == "w")) is None
+        assert db.session.scalar(select(User.id).where(User.username == "boss")) is None
 
 
 def test_create_user_with_several_roles(app, world):

@@ -21,9 +21,9 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
 # Read by gunicorn.conf.py, entrypoint.sh, prometheus_client or the compose file, not by config.py.
 DEPLOY_NAMES = {"WEB_CONCURRENCY", "GUNICORN_THREADS", "PROMETHEUS_MULTIPROC_DIR", "MIGRATE_ON_START",
-                "MYSQL_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+                "MYSQL_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "BIND_ADDRESS"}
 COMPOSE_ENV = {"MYSQL_PASSWORD": "compose-check-pw", "MINIO_ROOT_USER": "sp-minio",
-               "MINIO_ROOT_PASSWORD": "compose-check-minio-pw"}
+               "MINIO_ROOT_PASSWORD": "compose-check-minio-pw", "METRICS_TOKEN": "compose-check-metrics-token"}
 
 
 class _Recorder(dict):
@@ -95,7 +95,7 @@ def test_compose_app_waits_for_its_dependencies():
 def test_compose_app_environment_names_real_settings():
     """Every variable the compose file gives the app is a setting config.py reads (or the metrics folder)."""
     app = _compose()["services"]["app"]
-    assert set(app["environment"]) - _config_names() - {"PROMETHEUS_MULTIPROC_DIR"} == set()
+    assert set(app["environment"]) - _config_names() - {"PROMETHEUS_MULTIPROC_DIR", "BIND_ADDRESS"} == set()
     assert app["environment"]["DATABASE_URL"].startswith("mysql+pymysql://")
     assert app["environment"]["STORAGE_BACKEND"] == "s3"
 
@@ -216,3 +216,25 @@ def test_systemd_units_parse(unit):
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if line.strip() and "is not executable: No such file or directory" not in line]
     assert problems == []
+
+
+def test_gunicorn_binds_loopback_unless_told(monkeypatch):
+    """gunicorn listens on 127.0.0.1 by default (only nginx reaches it); BIND_ADDRESS changes that."""
+    monkeypatch.delenv("BIND_ADDRESS", raising=False)
+    monkeypatch.setenv("PORT", "8001")
+    assert runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["bind"] == "127.0.0.1:8001"
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
+    assert runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["bind"] == "0.0.0.0:8001"
+    services = _compose()["services"]
+    assert services["app"]["environment"]["BIND_ADDRESS"] == "0.0.0.0"
+    assert all(p.startswith("127.0.0.1:") for name in ("app", "photos") for p in services[name]["ports"])
+
+
+def test_prometheus_scrapes_with_the_metrics_token():
+    """The shipped Prometheus job sends METRICS_TOKEN as a bearer token from a file; compose requires it."""
+    job = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text("utf-8"))["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics"
+    assert job["authorization"]["type"] == "Bearer" and job["authorization"]["credentials_file"]
+    assert "127.0.0.1:8000" in job["static_configs"][0]["targets"]
+    env = _compose()["services"]["app"]["environment"]
+    assert env["METRICS_TOKEN"].startswith("${METRICS_TOKEN:?")

@@ -217,15 +217,19 @@ def list_users(user, query):
                  lambda u: serialize.user(u, full=True))
 
 
-@endpoint("/admin/users", "POST", summary="Create a staff account; answers with its one-time invite_code",
-          tag="admin", roles=ADMIN, body=obj(USER, ("name",)), status=201, errors=ERRORS)
+@endpoint("/admin/users", "POST",
+          summary="Create a staff account (issue_invite: true answers a one-time invite_code; inspectors and "
+                  "secretaries only)",
+          tag="admin", roles=ADMIN, body=obj({**USER, "issue_invite": {"type": "boolean"}}, ("name",)), status=201,
+          errors=ERRORS)
 def create_user(user, body):
     created, invite = users.create_user(db.session, user, body)
     return serialize.user(created, invite_code=invite, full=True), 201
 
 
 @endpoint("/admin/users/<int:user_id>", "PATCH",
-          summary="Edit a user (reset_invite: true issues a new invite code)", tag="admin", roles=ADMIN,
+          summary="Edit a user (reset_invite: true issues a new invite code to an inspector or secretary)",
+          tag="admin", roles=ADMIN,
           body=obj({**USER, "active": {"type": "boolean"}, "reset_invite": {"type": "boolean"}}), errors=ERRORS)
 def update_user(user, body, user_id):
     updated, invite = users.update_user(db.session, user, user_id, body)

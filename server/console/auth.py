@@ -22,12 +22,10 @@ from server.console import console_bp
 from server.db import db
 from server.errors import ApiError
 from server.models import CONSOLE_ROLES, STAFF_ROLES, User
-from server.services import ratelimit, users
+from server.services import users
 
 ROLE_NAMES = {"admin": "管理员", "leader": "领导(只读)", "reviewer": "审核员", "unit_reviewer": "归口单位审核员",
               "expert": "评审专家", "secretary": "项目书记"}
-# Five wrong passwords in 15 minutes lock the account (and the address) for the rest of the window.
-LOGIN_FAILURES = [(5, 900)]
 
 
 def csrf_token() -> str:
@@ -43,10 +41,15 @@ def _load_staff_and_check_csrf():
     uid = session.get("uid")
     if uid is not None:
         user = db.session.get(User, uid)
-        if user and user.active and user.token_version == session.get("v") and user.has_role(*CONSOLE_ROLES):
+        if (user and user.active and user.token_version == session.get("v") and user.has_role(*CONSOLE_ROLES)
+                and users.console_session_alive(db.session, user, session.get("sid"))):
             g.staff = user
         else:
+            # Signed out at logout, by a new password or by deactivation: a copied cookie ends here.
             session.clear()
+            flash("已在其他位置退出")
+            if request.endpoint != "console.login":
+                return redirect(url_for("console.login"))
     if request.method == "POST":
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
@@ -83,27 +86,20 @@ def can_write() -> bool:
 
 @console_bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Username and password; repeated failures lock the account and the address for a while."""
+    """Username and password, counted with the API's logins (services.users.password_login)."""
     if request.method == "GET":
         return render_template("console/login.html")
     username = request.form.get("username", "").strip()
-    keys = [f"console-login:user:{username.lower()}", f"console-login:ip:{request.remote_addr}"]
-    retry = ratelimit.blocked(db.session, keys, LOGIN_FAILURES)
-    if retry:
-        return render_template("console/login.html", error=f"登录失败次数过多,请 {retry // 60 + 1} 分钟后再试",
-                               username=username), 429
     try:
-        user = users.password_login(db.session, username, request.form.get("password", ""))
-        if not user.has_role(*CONSOLE_ROLES):
-            raise ApiError("forbidden", "该账号不能登录管理后台")
+        user = users.password_login(db.session, username, request.form.get("password", ""),
+                                    request.remote_addr or "-", CONSOLE_ROLES)
     except ApiError as exc:
-        db.session.rollback()
-        ratelimit.record(db.session, keys, LOGIN_FAILURES)
-        db.session.commit()
         current_app.logger.info("console login failed for %r from %s", username[:64], request.remote_addr)
-        return render_template("console/login.html", error=exc.message, username=username), 401
+        status = 429 if exc.code == "rate_limited" else 401
+        return render_template("console/login.html", error=exc.message, username=username), status, exc.headers
     session.clear()
     session["uid"], session["v"] = user.id, user.token_version
+    session["sid"] = users.open_console_session(db.session, user)
     session.permanent = True
     target = request.args.get("next") or ""
     # Only our own console pages: never an open redirect.
@@ -114,7 +110,8 @@ def login():
 
 @console_bp.post("/logout")
 def logout():
-    """End the session."""
+    """End the session on the server too, so a copy of the cookie is signed out with it."""
+    users.close_console_session(db.session, session.get("sid"))
     session.clear()
     flash("已退出登录")
     return redirect(url_for("console.login"))

@@ -756,14 +756,19 @@ def users_list():
 @console_bp.post("/users")
 @staff_required(*WRITE)
 def user_create():
-    """Create an account and show its invite code, once."""
+    """Create an account; when asked, show its invite code once."""
     try:
-        user, code = users.create_user(db.session, g.staff, _user_data(user=None))
+        data = _user_data(user=None)
+        data["issue_invite"] = request.form.get("issue_invite") == "1"
+        user, code = users.create_user(db.session, g.staff, data)
     except ApiError as exc:
         db.session.rollback()
         return _users_page(exc.status, values=_form_values("roles", "township_ids", "organization_ids"),
                            error=_message(exc))
-    return _invite_page(user, code)
+    if code:
+        return _invite_page(user, code)
+    flash(f"已添加账号:{user.name}")
+    return redirect(url_for("console.users"))
 
 
 @console_bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -783,6 +788,8 @@ def user_edit(user_id: int):
         if user.id == g.staff.id:
             # A new password signs the account out everywhere, except here where it was set.
             session["v"] = user.token_version
+            if request.form.get("password"):
+                session["sid"] = users.open_console_session(db.session, user)
         flash(f"已保存账号:{user.name}")
         return redirect(url_for("console.users"))
     values = {"username": user.username or "", "name": user.name, "roles": user.roles,
@@ -798,18 +805,13 @@ def user_edit(user_id: int):
 def user_reset_invite(user_id: int):
     """Issue a new invite code (the old one stops working) and show it, once."""
     user = _get(User, user_id)
-    # Binding needs an active staff account without WeChat; any other code would be useless,
-    # or for a villager's account would let another phone take it over.
-    refusal = ("已绑定微信,无需邀请码" if user.openid else "账号已停用,请先启用" if not user.active
-               else "是群众账号,不使用邀请码" if user.roles == ["villager"] else None)
-    if refusal:
-        flash(f"{user.name} {refusal}")
-        return redirect(url_for("console.users"))
+    # The service refuses accounts that do not use the mini-program, bound or inactive ones.
     try:
         user, code = users.update_user(db.session, g.staff, user_id, {"reset_invite": True})
     except ApiError as exc:
         db.session.rollback()
-        return _users_page(exc.status, error=_message(exc))
+        flash(f"{user.name}:{exc.message}")
+        return redirect(url_for("console.users"))
     return _invite_page(user, code)
 
 

@@ -51,6 +51,7 @@ from server.models.lifecycle import (
     SubscribeCredit,
 )
 from server.models.people import (
+    ConsoleSession,
     User,
     UserRole,
 )
@@ -102,6 +103,7 @@ from server.models.visits import (
 )
 
 __all__ = [
+    "ConsoleSession",
     "user_organizations",
     "SELECTIONS",
     "CATEGORIES",

@@ -66,3 +66,17 @@ class UserRole(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class ConsoleSession(Base):
+    """A console sign-in: the cookie carries a random id, this row its SHA-256.
+
+    Deleting the row signs that browser out even if the signed cookie was copied elsewhere
+    (logout deletes one, a new password or deactivation all of a user's).
+    """
+
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -49,9 +49,11 @@ DEMO_PASSWORDS = {"admin": "demo-admin-2026", "reviewer": "demo-review-2026", "s
 
 def _ensure_user(session: Session, username: str, data: dict) -> tuple[User, str | None]:
     user = session.scalar(select(User).where(User.username == username))
+    # Accounts that use the mini-program get an invite code on each run until WeChat is bound.
+    invite = bool(set(data.get("roles", [])) & set(users.MINIPROGRAM_ROLES))
     if user is None:
-        return users.create_user(session, None, {"username": username, **data})
-    if user.openid is None and data.get("roles") != ["admin"]:
+        return users.create_user(session, None, {"username": username, "issue_invite": invite, **data})
+    if user.openid is None and invite:
         return users.update_user(session, user, user.id, {"reset_invite": True})
     return user, None
 

@@ -154,10 +154,15 @@ class Sheet:
         self.ws.append([self._cell(name, bold=True) for name, _ in columns])
 
     def _cell(self, value: Any, bold: bool = False) -> WriteOnlyCell:
+        """The one place every workbook's cells are made: text is always a text cell, never a formula."""
         if isinstance(value, datetime):
             value = _local(value)
         cell = WriteOnlyCell(self.ws, value=value)
-        if isinstance(value, datetime):
+        if isinstance(value, str):
+            # openpyxl turns text starting with "=" into a live formula: a villager's
+            # "=HYPERLINK(…)" would run in the reader's Excel. A text cell keeps the value as typed.
+            cell.data_type = "s"
+        elif isinstance(value, datetime):
             cell.number_format = "yyyy-mm-dd hh:mm"
         elif isinstance(value, date):
             cell.number_format = "yyyy-mm-dd"
@@ -603,6 +608,18 @@ def _manifest_csv(entries: list[dict[str, Any]]) -> str:
                 value = "、".join(flag_label(f) for f in value)
             elif key == "intact":
                 value = {True: "是", False: "否"}.get(value, "")
-            row.append("" if value is None else value)
+            row.append("" if value is None else csv_text(value))
         writer.writerow(row)
     return out.getvalue()
+
+
+# What spreadsheet programs read as the start of a formula (tab and CR too: a cell's leading
+# whitespace is dropped and the rest evaluated).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> Any:
+    """A CSV field Excel cannot run: text starting like a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -80,3 +80,18 @@ def record(session: Session, keys: list[str], limits: list[tuple[int, int]]) -> 
         session.execute(delete(RateEvent).where(RateEvent.key == key,
                                                 RateEvent.at < now - timedelta(seconds=longest)))
         session.add(RateEvent(key=key, at=now))
+
+
+def backoff(session: Session, key: str, window: int, free: int, cap: int) -> int | None:
+    """Seconds to wait under a growing delay, or None: after `free` events in `window` seconds
+    each further one doubles the pause after the latest event (1 s, 2 s, 4 s, … at most `cap`)."""
+    now = utcnow()
+    count, latest = session.execute(
+        select(func.count(RateEvent.id), func.max(RateEvent.at))
+        .where(RateEvent.key == key, RateEvent.at > now - timedelta(seconds=window))
+    ).one()
+    if count < free:
+        return None
+    pause = min(2 ** (count - free), cap)
+    wait = math.ceil((latest + timedelta(seconds=pause) - now).total_seconds())
+    return wait if wait > 0 else None

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
-from server.models import ROLES, Organization, Township, User, UserRole, utcnow
-from server.services import audit
+from server.models import ROLES, ConsoleSession, Organization, Township, User, UserRole, utcnow
+from server.services import audit, ratelimit
 from server.services.common import get_or_404, require_unique
 
 
@@ -45,7 +47,18 @@ def _roles(data: dict[str, Any]) -> list[str] | None:
     return sorted(set(roles))
 
 
+# Only these roles use the mini-program, so only their accounts are ever bound to WeChat by an invite.
+MINIPROGRAM_ROLES = ("inspector", "secretary")
+
+
 def _set_invite(user: User) -> str:
+    """Issue an invite code on demand, to an active, unbound mini-program account only."""
+    if not user.has_role(*MINIPROGRAM_ROLES):
+        raise ApiError("conflict", "只有督查人员和项目书记使用微信小程序,该账号不发邀请码", {"field": "roles"})
+    if user.openid:
+        raise ApiError("conflict", "已绑定微信,无需邀请码")
+    if user.active is False:  # None: a new account, active once inserted
+        raise ApiError("conflict", "账号已停用,请先启用")
     code = new_invite_code()
     user.invite_code_hash = invite_code_hash(code)
     user.invite_expires_at = utcnow() + timedelta(days=current_app.config["INVITE_MAX_AGE_DAYS"])
@@ -53,13 +66,14 @@ def _set_invite(user: User) -> str:
 
 
 def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> tuple[User, str | None]:
-    """Create a staff account; returns it with a one-time invite code for binding WeChat."""
+    """Create a staff account; with `issue_invite` also a one-time code for binding WeChat."""
     roles = _roles(data) or []
     if not roles:
         raise ApiError("validation_failed", "至少需要一个角色", {"field": "roles"})
-    if data.get("username"):
-        require_unique(session, User, User.username, data["username"], "username")
-    user = User(username=data.get("username"), name=data.get("name") or data.get("username") or "")
+    username = normalize_username(data.get("username") or "") or None
+    if username:
+        require_unique(session, User, User.username, username, "username")
+    user = User(username=username, name=data.get("name") or data.get("username") or "")
     user.role_rows = [UserRole(role=r) for r in roles]
     user.townships = _townships(session, data.get("township_ids") or [])
     # Secretaries apply for their own organizations; reporting-unit reviewers answer for theirs.
@@ -68,7 +82,7 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
         user.home_township_id = get_or_404(session, Township, data["home_township_id"], "乡镇").id
     if data.get("password"):
         user.password_hash = hash_password(data["password"])
-    invite = None if roles == ["villager"] else _set_invite(user)
+    invite = _set_invite(user) if data.get("issue_invite") else None
     session.add(user)
     session.flush()
     audit.append(session, actor, "user.create", "user", user.id, {"username": user.username, "roles": roles})
@@ -79,9 +93,11 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
 def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any]) -> tuple[User, str | None]:
     """Edit an account; a new password or deactivation signs the user out everywhere."""
     user = get_or_404(session, User, user_id, "用户")
-    if "username" in data and data["username"] != user.username:
-        require_unique(session, User, User.username, data["username"], "username", exclude_id=user.id)
-        user.username = data["username"]
+    if "username" in data and normalize_username(data["username"] or "") != user.username:
+        username = normalize_username(data["username"] or "") or None
+        if username:
+            require_unique(session, User, User.username, username, "username", exclude_id=user.id)
+        user.username = username
     if "name" in data:
         user.name = data["name"]
     roles = _roles(data)
@@ -100,6 +116,11 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
     if "active" in data and data["active"] != user.active:
         user.active = data["active"]
         user.token_version += 1
+    if data.get("password") or data.get("active") is False:
+        session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    if not user.has_role(*MINIPROGRAM_ROLES):
+        # An account that stops using the mini-program keeps no live invite.
+        user.invite_code_hash = user.invite_expires_at = None
     invite = _set_invite(user) if data.get("reset_invite") else None
     audit.append(session, actor, "user.update", "user", user.id, {"fields": sorted(data)})
     session.commit()
@@ -129,12 +150,33 @@ def wechat_login(session: Session, openid: str) -> User:
     return user
 
 
-def bind_invite(session: Session, caller: User, code: str) -> User:
-    """Move the caller's WeChat identity onto the staff account the invite code belongs to."""
+# Wrong invite codes: a phone (openid) gets 5 per 15 minutes and 20 a day, an address (many
+# phones behind one village's mobile network) 20 per 15 minutes and 100 a day.
+BIND_FAILURES_CALLER = [(5, 900), (20, 86400)]
+BIND_FAILURES_ADDRESS = [(20, 900), (100, 86400)]
+
+
+def bind_invite(session: Session, caller: User, code: str, address: str) -> User:
+    """Move the caller's WeChat identity onto the staff account the invite code belongs to.
+
+    Wrong codes are counted per caller and per address; past the limits the answer is
+    ApiError(rate_limited) with Retry-After, whatever the code.
+    """
+    caller_key = f"bind:openid:{caller.openid}" if caller.openid else f"bind:user:{caller.id}"
+    address_key = f"bind:ip:{address}"
+    retry = max(ratelimit.blocked(session, [caller_key], BIND_FAILURES_CALLER) or 0,
+                ratelimit.blocked(session, [address_key], BIND_FAILURES_ADDRESS) or 0)
+    if retry:
+        raise ApiError("rate_limited", "邀请码错误次数过多,请稍后再试", {"retry_after": retry},
+                       headers={"Retry-After": str(retry)})
     target = session.scalar(select(User).where(User.invite_code_hash == invite_code_hash(code)))
-    if target is None or not target.active or (
+    if target is None or not target.active or not target.has_role(*MINIPROGRAM_ROLES) or (
         target.invite_expires_at is not None and target.invite_expires_at < utcnow()
     ):
+        session.rollback()
+        ratelimit.record(session, [caller_key], BIND_FAILURES_CALLER)
+        ratelimit.record(session, [address_key], BIND_FAILURES_ADDRESS)
+        session.commit()
         raise ApiError("invite_invalid")
     if caller.id == target.id:
         return target
@@ -155,9 +197,91 @@ def bind_invite(session: Session, caller: User, code: str) -> User:
     return target
 
 
-def password_login(session: Session, username: str, password: str) -> User:
-    """The active staff account with this username and password; ApiError(login_failed) otherwise."""
-    user = session.scalar(select(User).where(User.username == username))
+def normalize_username(username: str) -> str:
+    """The one spelling of a username for lookups and login counters: trimmed and case-folded.
+
+    MariaDB's collation ignores case and trailing spaces, so "Admin " finds admin there: the
+    counters must not see another name than the lookup does.
+    """
+    return username.strip().casefold()
+
+
+# One counter for the API's and the console's logins. Five wrong passwords lock a username at
+# one address for 15 minutes; an address guessing across usernames stops at 30. Across all
+# addresses a username is only slowed down (1 s, 2 s, 4 s … at most a minute after its latest
+# failure), so a stranger cannot lock an official out from elsewhere.
+LOGIN_WINDOW = 900
+PAIR_FAILURES = [(5, LOGIN_WINDOW)]
+ADDRESS_FAILURES = [(30, LOGIN_WINDOW)]
+USERNAME_FREE_FAILURES = 5
+USERNAME_MAX_DELAY = 60
+
+
+def _login_refused(retry: int) -> ApiError:
+    wait = f"{retry} 秒" if retry < 60 else f"{retry // 60 + 1} 分钟"
+    return ApiError("rate_limited", f"登录失败次数过多,请 {wait}后再试", {"retry_after": retry},
+                    headers={"Retry-After": str(retry)})
+
+
+def password_login(session: Session, username: str, password: str, address: str,
+                   roles: tuple[str, ...] = ()) -> User:
+    """The active account with this username and password (holding one of `roles` when given).
+
+    Raises ApiError(rate_limited) with Retry-After while the username, the address or the pair
+    is held back, else ApiError(login_failed) (or forbidden for a wrong role) and counts the failure.
+    """
+    name = normalize_username(username)
+    # Counter keys fit the rate_events column whatever was typed: a long name counts by its digest.
+    counted = name if len(name) <= 32 else "sha256-" + hashlib.sha256(name.encode()).hexdigest()[:25]
+    user_key, pair_key, address_key = (f"login:user:{counted}", f"login:pair:{counted}:{address}",
+                                       f"login:ip:{address}")
+    retry = max(ratelimit.blocked(session, [pair_key], PAIR_FAILURES) or 0,
+                ratelimit.blocked(session, [address_key], ADDRESS_FAILURES) or 0,
+                ratelimit.backoff(session, user_key, LOGIN_WINDOW, USERNAME_FREE_FAILURES, USERNAME_MAX_DELAY) or 0)
+    if retry:
+        raise _login_refused(retry)
+    # lower() on the column as well: an account created before names were folded still matches.
+    user = session.scalar(select(User).where(func.lower(User.username) == name).order_by(User.id).limit(1))
+    error = None
     if not password_matches(user, password) or not user.active:
-        raise ApiError("login_failed")
+        error = ApiError("login_failed")
+    elif roles and not user.has_role(*roles):
+        error = ApiError("forbidden", "该账号不能登录管理后台")
+    if error is not None:
+        session.rollback()
+        ratelimit.record(session, [user_key, pair_key, address_key], PAIR_FAILURES)
+        session.commit()
+        raise error
     return user
+
+
+# ---- console sessions ------------------------------------------------------------------------
+
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def open_console_session(session: Session, user: User) -> str:
+    """Record a console sign-in and return the random id its cookie carries (committed)."""
+    lifetime = current_app.permanent_session_lifetime
+    # Signed cookies expire by themselves; their rows are swept here rather than by a timer.
+    session.execute(delete(ConsoleSession).where(ConsoleSession.created_at < utcnow() - lifetime))
+    sid = secrets.token_urlsafe(32)
+    session.add(ConsoleSession(sid_hash=_sid_hash(sid), user_id=user.id))
+    session.commit()
+    return sid
+
+
+def console_session_alive(session: Session, user: User, sid: str | None) -> bool:
+    """Whether the cookie's session id is still recorded for this user (not signed out)."""
+    if not sid:
+        return False
+    return session.scalar(select(ConsoleSession.id).where(ConsoleSession.sid_hash == _sid_hash(sid),
+                                                          ConsoleSession.user_id == user.id)) is not None
+
+
+def close_console_session(session: Session, sid: str | None) -> None:
+    """Forget one console session (logout): a copy of its cookie stops working (committed)."""
+    if sid:
+        session.execute(delete(ConsoleSession).where(ConsoleSession.sid_hash == _sid_hash(sid)))
+        session.commit()

@@ -369,13 +369,14 @@ def test_user_create_shows_an_invite_code_that_binds(app, client, console, world
     """Creating an account shows its invite code once (not cached); the code binds a WeChat user to it."""
     r = post(console("admin"), "/console/users", {
         "name": "周督查", "username": "zhou", "roles": ["inspector"], "home_township_id": str(world.t2),
-        "township_ids": [str(world.t1)], "password": ""})
+        "township_ids": [str(world.t1)], "password": "", "issue_invite": "1"})
     assert r.status_code == 200, text_of(r)
     assert r.headers["Cache-Control"] == "no-store"
     assert "只显示这一次" in text_of(r)
     code = INVITE.search(text_of(r)).group(1)
     user = get(app, User, username="zhou")
-    assert user.invite_code_hash == invite_code_hash(code)
+    with app.app_context():
+        assert user.invite_code_hash == invite_code_hash(code)
 
     villager = client.post("/api/v1/auth/wechat", json={"code": fake_wechat.code_for("openid-zhou")}).get_json()
     bound = Api(client, villager["token"]).post("/api/v1/auth/bind", {"invite_code": code})
@@ -414,8 +415,9 @@ def test_reset_invite_replaces_the_old_code(app, console, world):
     assert r.status_code == 200
     code = INVITE.search(text_of(r)).group(1)
     stored = get(app, User, id=world.ids["insp_a"]).invite_code_hash
-    assert stored == invite_code_hash(code)
-    assert stored != invite_code_hash(world.invite_a)
+    with app.app_context():
+        assert stored == invite_code_hash(code)
+        assert stored != invite_code_hash(world.invite_a)
 
 
 def test_reset_invite_of_a_bound_account_is_refused(app, console, world):
@@ -425,8 +427,24 @@ def test_reset_invite_of_a_bound_account_is_refused(app, console, world):
         db.session.commit()
     r = post(console("admin"), f"/console/users/{world.ids['insp_b']}/invite")
     assert r.status_code == 302
-    assert get(app, User, id=world.ids["insp_b"]).invite_code_hash is not None  # the old one, untouched
+    assert get(app, User, id=world.ids["insp_b"]).invite_code_hash is None
     assert INVITE.search(text_of(r)) is None
+
+
+def test_invites_only_for_miniprogram_accounts_and_only_when_asked(app, console, world):
+    """Without the box ticked no code is made; a leader gets none even when asked; the list offers
+    the button for inspectors and secretaries only."""
+    admin = console("admin")
+    r = post(admin, "/console/users", {"name": "孙督查", "username": "sun", "roles": ["inspector"]})
+    assert r.status_code == 302 and get(app, User, username="sun").invite_code_hash is None
+    r = post(admin, "/console/users", {"name": "钱领导", "username": "qian2", "roles": ["leader"], "issue_invite": "1"})
+    assert r.status_code == 409 and "不发邀请码" in text_of(r)
+    assert get(app, User, username="qian2") is None
+    r = post(admin, f"/console/users/{world.ids['leader']}/invite")
+    assert r.status_code == 302 and get(app, User, id=world.ids["leader"]).invite_code_hash is None
+    page = text_of(admin.get("/console/users"))
+    for key, offered in (("insp_b", True), ("secretary", True), ("leader", False), ("reviewer1", False)):
+        assert (f'/console/users/{world.ids[key]}/invite"' in page) is offered, key
 
 
 def test_deactivate_user_signs_them_out(app, console, world):

@@ -57,7 +57,7 @@ test('a secretary applies offline, submits, and hands in a monthly report with t
     township_id: township.id, code: '360821100201', name: '江南村', lat: VILLAGE.lat, lng: VILLAGE.lng, radius_m: 500
   }, admin)
   const org = await ok('POST', '/admin/organizations', { name: '江南村党支部', township_id: township.id, village_id: village.id }, admin)
-  const secretary = await ok('POST', '/admin/users', { name: '李书记', role: 'secretary', organization_ids: [org.id] }, admin)
+  const secretary = await ok('POST', '/admin/users', { name: '李书记', role: 'secretary', organization_ids: [org.id], issue_invite: true }, admin)
 
   // ---- the secretary's phone ---------------------------------------------------------------------
   const storage = new Map()

@@ -61,7 +61,7 @@ test('a visit recorded offline reaches the server exactly once through lost answ
     township_id: township.id, code: '360821100201', name: '固江村', lat: VILLAGE.lat, lng: VILLAGE.lng, radius_m: 500
   }, admin)
   const project = await ok('POST', '/admin/projects', { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] }, admin)
-  const inspector = await ok('POST', '/admin/users', { name: '王督查', role: 'inspector' }, admin)
+  const inspector = await ok('POST', '/admin/users', { name: '王督查', role: 'inspector', issue_invite: true }, admin)
   expect(inspector.invite_code).toBeTruthy()
   const assignment = await ok('POST', '/admin/assignments', {
     inspector_ids: [inspector.id], project_id: project.id, village_id: village.id, check_items: ['公示栏', '工程进度']
