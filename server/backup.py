@@ -32,7 +32,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from server.db import make_engine, upgrade
-from server.storage import Storage, storage_from_config
+from server.storage import UPLOAD_PREFIX, Storage, storage_from_config
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,13 @@ def _copy_sqlite(src: Path, dest: Path) -> None:
 
 
 def _backup_objects(storage: Storage, root: Path) -> list[dict[str, Any]]:
-    """Copy every object under root/<key>; the manifest entries, sorted by key."""
+    """Copy every object but unverified uploads under root/<key>; the manifest entries, sorted by key."""
     entries = []
     for key in sorted(storage.iter_keys()):
+        if key.startswith(UPLOAD_PREFIX):
+            # Not evidence until sealed (the phone re-sends it), and a villager's upload still
+            # carries the GPS position that sealing strips.
+            continue
         info = storage.head(key)
         if info is None:  # deleted between listing and copying
             continue
