@@ -179,6 +179,30 @@ def test_object_lock_original_is_served_by_version_after_overwrite_and_delete(ap
         assert photo_service.recheck(db.session, db.session.get(Photo, photo["id"])) == "intact"
 
 
+@pytest.mark.s3_object_lock
+def test_object_lock_backup_keeps_the_served_version_and_restore_reseals_it(app, client, world, tmp_path):
+    """A backup copies the version that is served, not a later PUT; a restore re-seals it and records the
+    new VersionId, so the restored original is served and verifies intact."""
+    from server.backup import backup, restore
+    from tests.support.s3server import s3_client, s3_endpoint
+
+    data = phone_jpeg(seed=311, size=(800, 600))
+    api, _, photo = completed(client, world, "visit", data)
+    with app.app_context():
+        row = db.session.get(Photo, photo["id"])
+        key, version = row.object_key, row.object_version
+    s3_client(s3_endpoint()).put_object(Bucket=app.config["S3_BUCKET"], Key=key, Body=SVG)
+    out = backup(app.config, tmp_path / "backups")
+    assert (out / "objects" / key).read_bytes() == data
+    app.extensions["db"]["engine"].dispose()
+    restore(app.config, out, force=True)
+    with app.app_context():
+        row = db.session.get(Photo, photo["id"])
+        assert row.object_version and row.object_version != version
+        assert photo_service.recheck(db.session, row) == "intact"
+    assert served_original(api, photo["id"]) == data
+
+
 # ---- complete never answers 500 ------------------------------------------------------------
 
 @pytest.mark.parametrize("size", [(8, 8), (300, 4), (4, 300), (63, 1000), (1, 1)])
