@@ -20,18 +20,38 @@ _EXIF_HEADER = b"Exif\x00\x00"
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 _XMP_EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
 # An empty but well-formed packet; the rest of the segment is padding, as XMP allows.
-_EMPTY_XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-              b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+_EMPTY_XMP = (
+    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
+)
 _XMP_END = b'<?xpacket end="w"?>'
 _GPS_IFD_TAG = 0x8825
-_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+_TIFF_TYPE_SIZES = {
+    1: 1,
+    2: 1,
+    3: 2,
+    4: 4,
+    5: 8,
+    6: 1,
+    7: 1,
+    8: 2,
+    9: 4,
+    10: 8,
+    11: 4,
+    12: 8,
+    13: 4,
+}
 _APP1 = 0xE1
 _SOS, _EOI = 0xDA, 0xD9
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
-_PNG_LOCATION_KEYWORDS = (b"XML:com.adobe.xmp", b"Raw profile type exif", b"Raw profile type APP1",
-                          b"Raw profile type xmp")
+_PNG_LOCATION_KEYWORDS = (
+    b"XML:com.adobe.xmp",
+    b"Raw profile type exif",
+    b"Raw profile type APP1",
+    b"Raw profile type xmp",
+)
 _WEBP_FLAG_EXIF, _WEBP_FLAG_XMP = 0x08, 0x04
 
 
@@ -48,11 +68,12 @@ def strip_location(data: bytes, fmt: str) -> bytes:
 
 # ---- JPEG ------------------------------------------------------------------------------------
 
+
 def _strip_jpeg(data: bytes) -> bytes:
     """Clean every frame's APP1 segments in place; the file keeps its length."""
     buf = bytearray(data)
     start = 0
-    while start + 2 < len(buf) and buf[start:start + 2] == b"\xff\xd8":
+    while start + 2 < len(buf) and buf[start : start + 2] == b"\xff\xd8":
         end = _clean_frame(buf, start + 2)
         # MPO files (phones' depth and gain maps) append further frames, each with its own EXIF.
         start = buf.find(b"\xff\xd8\xff", end)
@@ -76,7 +97,7 @@ def _clean_frame(buf: bytearray, pos: int) -> int:
         if marker in _STANDALONE:
             pos += 2
             continue
-        end = pos + 2 + struct.unpack(">H", buf[pos + 2:pos + 4])[0]
+        end = pos + 2 + struct.unpack(">H", buf[pos + 2 : pos + 4])[0]
         if end > n:
             raise ValueError(f"JPEG segment at offset {pos} runs past the end")
         if marker == _APP1:
@@ -114,7 +135,11 @@ def _blank(buf: bytearray, start: int, end: int, head: bytes = b"", tail: bytes 
     size = end - start
     if size <= 0:
         return
-    fill = head + b" " * (size - len(head) - len(tail)) + tail if size >= len(head) + len(tail) else b" " * size
+    fill = (
+        head + b" " * (size - len(head) - len(tail)) + tail
+        if size >= len(head) + len(tail)
+        else b" " * size
+    )
     buf[start:end] = fill
 
 
@@ -127,7 +152,7 @@ def _drop_gps_ifd(buf: bytearray, tiff: int, end: int) -> None:
 
 
 def _unlink_gps(buf: bytearray, tiff: int, end: int) -> None:
-    order = {b"II": "<", b"MM": ">"}.get(bytes(buf[tiff:tiff + 2]))
+    order = {b"II": "<", b"MM": ">"}.get(bytes(buf[tiff : tiff + 2]))
     if order is None:
         raise ValueError("not a TIFF header")
 
@@ -146,9 +171,9 @@ def _unlink_gps(buf: bytearray, tiff: int, end: int) -> None:
     gps = tiff + read("I", entries + 12 * gps_index + 8)
     # Shift the later entries and the next-IFD pointer up by one entry; zero the freed tail.
     entry = entries + 12 * gps_index
-    tail = bytes(buf[entry + 12:entries + 12 * count + 4])
-    buf[entry:entry + len(tail)] = tail
-    buf[entry + len(tail):entry + len(tail) + 12] = bytes(12)
+    tail = bytes(buf[entry + 12 : entries + 12 * count + 4])
+    buf[entry : entry + len(tail)] = tail
+    buf[entry + len(tail) : entry + len(tail) + 12] = bytes(12)
     struct.pack_into(order + "H", buf, ifd0, count - 1)
     _zero_ifd(buf, tiff, end, gps, read)
 
@@ -170,6 +195,7 @@ def _zero_ifd(buf: bytearray, tiff: int, end: int, ifd: int, read) -> None:
 
 # ---- PNG -------------------------------------------------------------------------------------
 
+
 def _strip_png(data: bytes) -> bytes:
     """The PNG without eXIf and without text chunks that carry XMP or raw EXIF profiles."""
     if not data.startswith(_PNG_SIGNATURE):
@@ -177,12 +203,17 @@ def _strip_png(data: bytes) -> bytes:
     out = [_PNG_SIGNATURE]
     pos = len(_PNG_SIGNATURE)
     while pos + 12 <= len(data):
-        length = struct.unpack(">I", data[pos:pos + 4])[0]
-        kind = data[pos + 4:pos + 8]
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         chunk = data[pos:end]
-        if not (kind == b"eXIf" or (kind in _PNG_TEXT_CHUNKS
-                                    and data[pos + 8:end - 4].startswith(_PNG_LOCATION_KEYWORDS))):
+        if not (
+            kind == b"eXIf"
+            or (
+                kind in _PNG_TEXT_CHUNKS
+                and data[pos + 8 : end - 4].startswith(_PNG_LOCATION_KEYWORDS)
+            )
+        ):
             out.append(chunk)
         pos = end
         if kind == b"IEND":
@@ -193,6 +224,7 @@ def _strip_png(data: bytes) -> bytes:
 
 # ---- WebP ------------------------------------------------------------------------------------
 
+
 def _strip_webp(data: bytes) -> bytes:
     """The WebP without its EXIF and XMP chunks (and without the VP8X flags announcing them)."""
     if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
@@ -200,8 +232,8 @@ def _strip_webp(data: bytes) -> bytes:
     chunks = []
     pos = 12
     while pos + 8 <= len(data):
-        kind = data[pos:pos + 4]
-        size = struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        kind = data[pos : pos + 4]
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         end = pos + 8 + size + (size & 1)
         chunk = bytearray(data[pos:end])
         if kind == b"VP8X" and len(chunk) > 8:

@@ -103,7 +103,9 @@ def _check_upload_request(key: str, content_type: str, max_bytes: int) -> None:
     if key.startswith(SEALED_PREFIX):
         raise ValueError(f"a sealed key cannot be uploaded to: {key!r}")
     if content_type not in UPLOAD_CONTENT_TYPES:
-        raise ValueError(f"upload content type must be one of {sorted(UPLOAD_CONTENT_TYPES)}: {content_type!r}")
+        raise ValueError(
+            f"upload content type must be one of {sorted(UPLOAD_CONTENT_TYPES)}: {content_type!r}"
+        )
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive: {max_bytes}")
 
@@ -121,7 +123,11 @@ class Storage(ABC):
 
     @abstractmethod
     def presign_get(
-        self, key: str, *, expires_in: int = 600, download_name: str | None = None,
+        self,
+        key: str,
+        *,
+        expires_in: int = 600,
+        download_name: str | None = None,
         version: str | None = None,
     ) -> str:
         """URL that lets anyone GET the object (that version of it, when given) until it expires; download_name makes it an attachment."""
@@ -278,7 +284,11 @@ class LocalStorage(Storage):
             self.expire_uploads()
 
     def presign_get(
-        self, key: str, *, expires_in: int = 600, download_name: str | None = None,
+        self,
+        key: str,
+        *,
+        expires_in: int = 600,
+        download_name: str | None = None,
         version: str | None = None,
     ) -> str:
         """Signed URL of the app's download route; download_name is signed along with the key (files have no versions)."""
@@ -584,7 +594,11 @@ class S3Storage(Storage):
         return UploadTicket(url=post["url"], fields=dict(post["fields"]), expires_at=expires_at)
 
     def presign_get(
-        self, key: str, *, expires_in: int = 600, download_name: str | None = None,
+        self,
+        key: str,
+        *,
+        expires_in: int = 600,
+        download_name: str | None = None,
         version: str | None = None,
     ) -> str:
         """Presigned GetObject URL (of that version, when given); download_name asks S3 for an attachment Content-Disposition."""
@@ -635,7 +649,9 @@ class S3Storage(Storage):
         kwargs: dict[str, Any] = {}
         if self.object_lock_mode:
             kwargs["ObjectLockMode"] = self.object_lock_mode
-            kwargs["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.object_lock_days)
+            kwargs["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(
+                days=self.object_lock_days
+            )
             # S3 requires a checksum on a PUT that sets retention.
             kwargs["ChecksumAlgorithm"] = "SHA256"
         with self._errors("put sealed"):
@@ -654,7 +670,9 @@ class S3Storage(Storage):
             listing = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
             for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
                 if item["Key"] == key:
-                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=item["VersionId"])
+                    self.client.delete_object(
+                        Bucket=self.bucket, Key=key, VersionId=item["VersionId"]
+                    )
 
     def expire_uploads(self) -> int:
         """Put the bucket's lifecycle rule: uploads (and old versions of them) expire after UPLOAD_RETENTION_DAYS; S3 does the deleting, so 0."""

@@ -34,7 +34,6 @@ from server.timefmt import parse_datetime
 CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 # The sealed original is stored with the type of what it was verified to be, not what was declared.
 FORMAT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-CHECK_RESULTS = ("intact", "altered", "missing")
 FAR_MARGIN_M = 200
 EXIF_TIME_TOLERANCE = timedelta(minutes=10)
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols: 10 of them ≈ 49.5 bits
@@ -213,11 +212,10 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
             processed, sealed = _verify(spool, watermark, ctx.strip_location, photo_id)
             if sealed is None:
                 spool.seek(0)
-                size, sha256 = upload_size, upload_sha256
-                version = storage().put_sealed(sealed_key, spool, content_type=FORMAT_TYPES[processed.format])
+                body, size, sha256 = spool, upload_size, upload_sha256
             else:
-                size, sha256 = len(sealed), hashlib.sha256(sealed).hexdigest()
-                version = storage().put_sealed(sealed_key, sealed, content_type=FORMAT_TYPES[processed.format])
+                body, size, sha256 = sealed, len(sealed), hashlib.sha256(sealed).hexdigest()
+            version = storage().put_sealed(sealed_key, body, content_type=FORMAT_TYPES[processed.format])
         base = sealed_key.rsplit(".", 1)[0]
         thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
         storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")
