@@ -125,7 +125,8 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
     status = "ready" if r < 0.98 else ("rejected" if r < 0.99 else "pending")
     taken = started + timedelta(minutes=rng.randrange(5, 120))
     ready = status == "ready"
-    key = f"photos/visit/{taken:%Y/%m}/{uuid.UUID(int=rng.getrandbits(128)).hex}"
+    name = f"visit/{taken:%Y/%m}/{uuid.UUID(int=rng.getrandbits(128)).hex}"
+    key = f"sealed/{name}"
     flags = sorted(rng.sample(PHOTO_FLAGS, 1)) if ready and rng.random() < FLAGGED_PHOTO_SHARE else []
     lat = village_point[0] + rng.uniform(-0.003, 0.003)
     lng = village_point[1] + rng.uniform(-0.003, 0.003)
@@ -136,7 +137,7 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
         pid, "visit", vid, vid, uploader, str(uuid.UUID(int=rng.getrandbits(128))), status,
         "photo_truncated" if status == "rejected" else None,
         "照片文件不完整或已损坏，请重新上传。" if status == "rejected" else None,
-        "image/jpeg", size, size if ready else None, key + ".jpg",
+        "image/jpeg", size, size if ready else None, f"uploads/{name}.jpg", key + ".jpg",
         key + ".thumb.jpg" if ready else None, key + ".preview.jpg" if ready else None,
         f"{rng.getrandbits(256):064x}" if ready else None, f"{rng.getrandbits(256):064x}" if ready else None,
         f"{phash:016x}" if ready else None, verify_code(pid), taken, lat, lng, "wgs84",
@@ -147,7 +148,7 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
 
 
 PHOTO_COLUMNS = ("id", "owner_kind", "owner_id", "visit_id", "uploader_id", "client_id", "status", "reject_code",
-                 "reject_reason", "content_type", "declared_size", "size", "object_key", "thumb_key", "preview_key",
+                 "reject_reason", "content_type", "declared_size", "size", "upload_key", "object_key", "thumb_key", "preview_key",
                  "sha256", "preview_sha256", "phash", "verify_code", "taken_at", "lat", "lng", "input_coord_type",
                  "width", "height", "format", "exif", "flags", "duplicate_of_id", "sent_at", "created_at",
                  "completed_at")

@@ -35,7 +35,7 @@ from sqlalchemy.engine import URL, make_url
 
 from server.db import make_engine, upgrade
 from server.services.checkpoints import PREFIX as CHECKPOINT_PREFIX
-from server.storage import Storage, storage_from_config
+from server.storage import SEALED_PREFIX, UPLOAD_PREFIX, Storage, storage_from_config
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,45 @@ def _copy_sqlite(src: Path, dest: Path) -> None:
         source.close()
 
 
-def _backup_objects(storage: Storage, root: Path, keys: Iterable[str]) -> list[dict[str, Any]]:
-    """Copy the objects under root/<key>; the manifest entries, sorted by key."""
+def _sealed_versions(url: str) -> dict[str, str]:
+    """Object key → recorded VersionId of the originals sealed under S3 Object Lock."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT object_key, object_version FROM photos "
+                                     "WHERE object_version IS NOT NULL")).all()
+    finally:
+        engine.dispose()
+    return {key: version for key, version in rows}
+
+
+def _record_versions(url: str, versions: dict[str, str | None]) -> None:
+    """Point the photos at the versions their originals have now: VersionIds belong to the bucket that issued them."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE photos SET object_version = NULL WHERE object_version IS NOT NULL"))
+            for key, version in versions.items():
+                conn.execute(text("UPDATE photos SET object_version = :v WHERE object_key = :k"),
+                             {"v": version, "k": key})
+    finally:
+        engine.dispose()
+
+
+def _backup_objects(storage: Storage, root: Path, keys: Iterable[str],
+                    versions: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Copy the objects but unverified uploads under root/<key> (a sealed original: its recorded version); the manifest entries, sorted by key."""
     entries = []
     for key in sorted(keys):
+        if key.startswith(UPLOAD_PREFIX):
+            # Not evidence until sealed (the phone re-sends it), and a villager's upload still
+            # carries the GPS position that sealing strips.
+            continue
         info = storage.head(key)
         if info is None:  # deleted between listing and copying
             continue
-        with storage.open(key) as src:
+        # Under Object Lock the current version of a sealed key may be a later PUT: copy the one served.
+        with storage.open(key, version=versions.get(key)) as src:
             size, sha256 = _copy_hashed(src, root / key)
         entries.append({"key": key, "size": size, "sha256": sha256, "content_type": info.content_type})
     return entries
@@ -166,7 +197,7 @@ def backup(config: Mapping[str, Any], dest_root: Path) -> Path:
     try:
         # The audit checkpoints before the database: each then records a seq the dumped chain
         # already holds, so the restored chain verifies against every checkpoint of its backup.
-        anchored = _backup_objects(storage, partial / "objects", storage.iter_keys(CHECKPOINT_PREFIX))
+        anchored = _backup_objects(storage, partial / "objects", storage.iter_keys(CHECKPOINT_PREFIX), {})
         if url.get_backend_name() == "sqlite":
             db_file = "database.sqlite3"
             _copy_sqlite(_sqlite_path(url), partial / db_file)
@@ -176,7 +207,9 @@ def backup(config: Mapping[str, Any], dest_root: Path) -> Path:
         else:
             raise BackupError(f"cannot back up a {url.get_backend_name()} database")
         rest = (k for k in storage.iter_keys() if not k.startswith(CHECKPOINT_PREFIX))
-        objects = sorted(anchored + _backup_objects(storage, partial / "objects", rest), key=lambda o: o["key"])
+        objects = sorted(anchored + _backup_objects(storage, partial / "objects", rest,
+                                                    _sealed_versions(config["DATABASE_URL"])),
+                         key=lambda o: o["key"])
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -305,8 +338,15 @@ def restore(config: Mapping[str, Any], backup_dir: Path, *, force: bool = False)
     if force:
         for key in [k for k in storage.iter_keys() if k not in wanted]:
             storage.delete(key)
+    versions: dict[str, str | None] = {}
+    locked = bool(getattr(storage, "object_lock_mode", None))
     for entry in manifest["objects"]:
+        content_type = entry["content_type"] or "application/octet-stream"
         with (backup_dir / "objects" / entry["key"]).open("rb") as fh:
-            storage.put(entry["key"], fh, content_type=entry["content_type"] or "application/octet-stream")
+            if locked and entry["key"].startswith(SEALED_PREFIX):
+                versions[entry["key"]] = storage.put_sealed(entry["key"], fh, content_type=content_type)
+            else:
+                storage.put(entry["key"], fh, content_type=content_type)
+    _record_versions(url_text, versions)
     log.info("restored %s: database and %d objects", backup_dir, len(manifest["objects"]))
     return manifest

@@ -99,6 +99,18 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
 
+    @app.cli.command("expire-uploads")
+    def expire_uploads() -> None:
+        """Clean up uploads left behind (abandoned, or re-sent with a used ticket): S3 gets its lifecycle rule, local storage is swept now."""
+        from server.storage import UPLOAD_PREFIX, UPLOAD_RETENTION_DAYS
+
+        storage = current_app.extensions["storage"]
+        removed = storage.expire_uploads()
+        if storage.name == "s3":
+            click.echo(f"lifecycle rule set: {UPLOAD_PREFIX} objects expire after {UPLOAD_RETENTION_DAYS} days")
+        else:
+            click.echo(f"removed {removed} uploads older than {UPLOAD_RETENTION_DAYS} days")
+
     @app.cli.command("reencrypt")
     @click.option("--old-key-env", default="OLD_DATA_KEY", show_default=True,
                   help="the environment variable holding the previous DATA_KEY (kept off the command line)")

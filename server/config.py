@@ -174,6 +174,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     addressing = env.get("S3_ADDRESSING_STYLE", "auto").strip() or "auto"
     if addressing not in {"auto", "path", "virtual"}:
         raise ConfigError("S3_ADDRESSING_STYLE must be auto, path or virtual")
+    lock_mode = env.get("S3_OBJECT_LOCK_MODE", "").strip().upper() or None
+    if lock_mode not in {None, "GOVERNANCE", "COMPLIANCE"}:
+        raise ConfigError("S3_OBJECT_LOCK_MODE must be empty, GOVERNANCE or COMPLIANCE")
 
     port = _int(env, "PORT", 8000, maximum=65535)
     log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
@@ -205,6 +208,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "S3_SECRET_ACCESS_KEY": env.get("S3_SECRET_ACCESS_KEY", "").strip() or None,
         "S3_ADDRESSING_STYLE": addressing,
         "S3_TIMEOUT_SECONDS": _int(env, "S3_TIMEOUT_SECONDS", 10, maximum=60),
+        "S3_OBJECT_LOCK_MODE": lock_mode,
+        "S3_OBJECT_LOCK_DAYS": _int(env, "S3_OBJECT_LOCK_DAYS", 3650),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "").strip().rstrip("/"),
         "WECHAT_APPID": env.get("WECHAT_APPID", "").strip(),
         "WECHAT_SECRET": env.get("WECHAT_SECRET", "").strip(),
@@ -213,7 +218,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PORT": port,
         "TOKEN_MAX_AGE": _int(env, "TOKEN_MAX_AGE", 14 * 24 * 3600),
         "INVITE_MAX_AGE_DAYS": _int(env, "INVITE_MAX_AGE_DAYS", 30),
-        "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60),
+        # A day at most: uploads and their seal markers are swept after UPLOAD_RETENTION_DAYS.
+        "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60, maximum=24 * 3600),
         "PHOTO_URL_SECONDS": _int(env, "PHOTO_URL_SECONDS", 10 * 60),
         "FEEDBACK_RATE_LIMITS": _limits(env, "FEEDBACK_RATE_LIMITS", "5/hour,20/day"),
         "VERIFY_RATE_LIMITS": _limits(env, "VERIFY_RATE_LIMITS", "30/hour,200/day"),

@@ -24,6 +24,9 @@ from PIL import ExifTags, Image, ImageDraw, ImageFont, UnidentifiedImageError
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 50_000_000
+# Below this on the short side a file is an icon or a strip, not evidence (and the watermark
+# box would not fit).
+MIN_SHORT_SIDE = 64
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 HASH_BANDS = 5
 NEAR_DUPLICATE_DISTANCE = 4
@@ -221,6 +224,13 @@ def _open_image(fp, max_pixels: int) -> Image.Image:
         img.close()
         raise _too_many_pixels(
             max_pixels, {"width": width, "height": height, "pixels": width * height}
+        )
+    if min(width, height) < MIN_SHORT_SIDE:
+        img.close()
+        raise PhotoRejected(
+            "photo_too_small",
+            f"照片太小(短边不足 {MIN_SHORT_SIDE} 像素),请上传相机拍摄的原图。",
+            {"width": width, "height": height, "min_short_side": MIN_SHORT_SIDE},
         )
     return img
 

@@ -41,8 +41,17 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 _KEY_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 _KEY_RE = re.compile(rf"{_KEY_SEGMENT}(?:/{_KEY_SEGMENT})*")
 _KEY_MAX_LENGTH = 512
-_CONTENT_TYPE_RE = re.compile(r"image/[A-Za-z0-9][A-Za-z0-9.+-]*")
-_IMAGE_PREFIX = "image/"
+# The only types a ticket may declare; the policy demands the declared one exactly, so a file
+# sent as image/svg+xml (a script the browser would run) never lands under a ticket's key.
+UPLOAD_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# Phones upload under UPLOAD_PREFIX; a verified original is written under SEALED_PREFIX, which
+# no upload ticket may name, so nothing sent after verification can replace what is served.
+UPLOAD_PREFIX = "uploads/"
+SEALED_PREFIX = "sealed/"
+# Uploads older than this were abandoned or re-sent with a used ticket: the S3 lifecycle rule
+# and the local sweep remove them. Far longer than any ticket lives (PHOTO_TICKET_SECONDS).
+UPLOAD_RETENTION_DAYS = 7
+_SWEEP_INTERVAL_SECONDS = 3600
 _CHUNK_SIZE = 256 * 1024
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
@@ -91,8 +100,12 @@ def validate_key(key: str) -> str:
 
 def _check_upload_request(key: str, content_type: str, max_bytes: int) -> None:
     validate_key(key)
-    if not _CONTENT_TYPE_RE.fullmatch(content_type):
-        raise ValueError(f"upload content type must be image/*: {content_type!r}")
+    if key.startswith(SEALED_PREFIX):
+        raise ValueError(f"a sealed key cannot be uploaded to: {key!r}")
+    if content_type not in UPLOAD_CONTENT_TYPES:
+        raise ValueError(
+            f"upload content type must be one of {sorted(UPLOAD_CONTENT_TYPES)}: {content_type!r}"
+        )
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive: {max_bytes}")
 
@@ -106,25 +119,47 @@ class Storage(ABC):
     def presign_upload(
         self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
     ) -> UploadTicket:
-        """Ticket for a browser/phone-style multipart POST of one file (field `file`) to `key`: size 1..max_bytes, Content-Type must start with image/ (the declared content_type is sent as the form field Content-Type)."""
+        """Ticket for a browser/phone-style multipart POST of one file (field `file`) to `key` (never under SEALED_PREFIX): size 1..max_bytes, Content-Type exactly the declared content_type (one of UPLOAD_CONTENT_TYPES, sent as the form field Content-Type)."""
 
     @abstractmethod
     def presign_get(
-        self, key: str, *, expires_in: int = 600, download_name: str | None = None
+        self,
+        key: str,
+        *,
+        expires_in: int = 600,
+        download_name: str | None = None,
+        version: str | None = None,
     ) -> str:
-        """URL that lets anyone GET the object until it expires; download_name makes it an attachment."""
+        """URL that lets anyone GET the object (that version of it, when given) until it expires; download_name makes it an attachment."""
 
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
         """Size and content type of the object, or None when it does not exist."""
 
     @abstractmethod
-    def open(self, key: str) -> BinaryIO:
-        """Streaming reader of the object; the caller closes it."""
+    def open(self, key: str, *, version: str | None = None) -> BinaryIO:
+        """Streaming reader of the object (that version of it, when given); the caller closes it."""
 
     @abstractmethod
     def put(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> None:
         """Store data under key, replacing any previous object."""
+
+    @abstractmethod
+    def put_sealed(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> str | None:
+        """Store a verified original under a key below SEALED_PREFIX; the version id to read it by, if the backend keeps versions."""
+
+    def put_retained(self, key: str, data: bytes, *, content_type: str) -> str | None:
+        """Store a record that must outlive tampering (an audit checkpoint): retained per object where the backend can; its version id."""
+        self.put(key, data, content_type=content_type)
+        return None
+
+    @abstractmethod
+    def discard_upload(self, key: str) -> None:
+        """Remove an upload once its bytes are sealed; the backend makes sure a re-used ticket cannot bring them back into use."""
+
+    @abstractmethod
+    def expire_uploads(self) -> int:
+        """Apply the clean-up of uploads older than UPLOAD_RETENTION_DAYS (S3: the lifecycle rule; local: a sweep); how many objects went."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -176,6 +211,7 @@ class LocalStorage(Storage):
         master = secret_key.encode("utf-8")
         self._upload_key = hmac.new(master, b"storage-upload-v1", hashlib.sha256).digest()
         self._get_key = hmac.new(master, b"storage-get-v1", hashlib.sha256).digest()
+        self._last_sweep = 0.0
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
@@ -185,13 +221,19 @@ class LocalStorage(Storage):
         return path.with_name(f".{path.name}.content-type")
 
     @staticmethod
+    def _sealed_marker(path: Path) -> Path:
+        # Left where an upload was once its bytes were sealed: the upload route then refuses
+        # the key for as long as any ticket for it can live (the sweep removes it later).
+        return path.with_name(f".{path.name}.sealed")
+
+    @staticmethod
     def _sign(key: bytes, message: str) -> str:
         return _b64encode(hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest())
 
     def presign_upload(
         self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
     ) -> UploadTicket:
-        """Signed policy for a multipart POST to the app's upload route (mirrors S3's POST policy)."""
+        """Signed policy for a multipart POST to the app's upload route (mirrors S3's POST policy, exact Content-Type)."""
         _check_upload_request(key, content_type, max_bytes)
         expires = int(time.time()) + expires_in
         policy = _b64encode(
@@ -199,7 +241,7 @@ class LocalStorage(Storage):
                 {
                     "key": key,
                     "max_bytes": max_bytes,
-                    "content_type_prefix": _IMAGE_PREFIX,
+                    "content_type": content_type,
                     "expires": expires,
                 },
                 separators=(",", ":"),
@@ -219,7 +261,7 @@ class LocalStorage(Storage):
     def accept_upload(
         self, fields: Mapping[str, str], stream: BinaryIO, *, content_type: str | None
     ) -> None:
-        """Verify the signed policy (signature, expiry, key matches, Content-Type prefix) and store the stream atomically (temp file in the same dir + os.replace), streaming in chunks and aborting (UploadRejected code 'upload_too_large', 413) as soon as more than max_bytes arrived; empty → 'upload_empty' 400; bad/expired signature → 'upload_signature_invalid' / 'upload_expired' 403. Nothing partial is ever left behind."""
+        """Verify the signed policy (signature, expiry, key matches, exact Content-Type, key not sealed: 'upload_sealed' 409) and store the stream atomically (temp file in the same dir + os.replace), streaming in chunks and aborting (UploadRejected code 'upload_too_large', 413) as soon as more than max_bytes arrived; empty → 'upload_empty' 400; bad/expired signature → 'upload_signature_invalid' / 'upload_expired' 403. Nothing partial is ever left behind."""
         invalid = UploadRejected(
             "upload_signature_invalid", "上传凭证无效，请重新获取后再上传", 403
         )
@@ -236,20 +278,25 @@ class LocalStorage(Storage):
         if key != policy["key"]:
             raise invalid
         # As on S3, the form field decides the stored type; the file part's own type is only a
-        # fallback for clients that leave the field out. Stricter than S3's prefix check
-        # because the app later sends this value back as a response header.
+        # fallback for clients that leave the field out. It must be the declared type exactly.
         stored_type = fields.get("Content-Type") or content_type or ""
-        if not (
-            stored_type.startswith(policy["content_type_prefix"])
-            and _CONTENT_TYPE_RE.fullmatch(stored_type)
-        ):
+        if stored_type != policy.get("content_type"):
             raise UploadRejected("upload_content_type_invalid", "只能上传图片文件", 400)
+        if self._sealed_marker(self._path(key)).exists():
+            raise UploadRejected("upload_sealed", "这张照片已校验封存,不能再次上传", 409)
         self._store(key, stream, stored_type, max_bytes=policy["max_bytes"])
+        if time.time() - self._last_sweep > _SWEEP_INTERVAL_SECONDS:
+            self.expire_uploads()
 
     def presign_get(
-        self, key: str, *, expires_in: int = 600, download_name: str | None = None
+        self,
+        key: str,
+        *,
+        expires_in: int = 600,
+        download_name: str | None = None,
+        version: str | None = None,
     ) -> str:
-        """Signed URL of the app's download route; download_name is signed along with the key."""
+        """Signed URL of the app's download route; download_name is signed along with the key (files have no versions)."""
         validate_key(key)
         expires = int(time.time()) + expires_in
         args = {"key": key, "expires": str(expires)}
@@ -299,8 +346,8 @@ class LocalStorage(Storage):
             raise StorageError(f"cannot read metadata of {key}: {exc}") from exc
         return ObjectInfo(size=status.st_size, content_type=content_type)
 
-    def open(self, key: str) -> BinaryIO:
-        """The file opened for binary reading."""
+    def open(self, key: str, *, version: str | None = None) -> BinaryIO:
+        """The file opened for binary reading (files have no versions)."""
         path = self._path(key)
         try:
             return path.open("rb")
@@ -313,6 +360,46 @@ class LocalStorage(Storage):
         """Write data atomically under key with its content type in a sidecar file."""
         stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
         self._store(key, stream, content_type, max_bytes=None)
+
+    def put_sealed(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> str | None:
+        """Write a sealed original once; sealing the same bytes again (a retried complete) is a no-op, other bytes a StorageError."""
+        if not validate_key(key).startswith(SEALED_PREFIX):
+            raise ValueError(f"not a sealed key: {key!r}")
+        raw = data if isinstance(data, bytes | bytearray) else data.read()
+        path = self._path(key)
+        if path.is_file():
+            if hashlib.sha256(path.read_bytes()).digest() != hashlib.sha256(raw).digest():
+                raise StorageError(f"sealed object {key} exists with other content")
+            return None
+        self.put(key, raw, content_type=content_type)
+        return None
+
+    def discard_upload(self, key: str) -> None:
+        """Mark the upload key sealed (refusing later uploads to it), then delete the upload."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._sealed_marker(path).touch()
+        except OSError as exc:
+            raise StorageError(f"cannot mark {key} sealed: {exc}") from exc
+        self.delete(key)
+
+    def expire_uploads(self) -> int:
+        """Delete files (and seal markers) under UPLOAD_PREFIX older than UPLOAD_RETENTION_DAYS."""
+        self._last_sweep = time.time()
+        cutoff = self._last_sweep - UPLOAD_RETENTION_DAYS * 86400
+        removed = 0
+        try:
+            for directory, _subdirs, files in os.walk(self.root / UPLOAD_PREFIX):
+                for name in files:
+                    path = Path(directory) / name
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime < cutoff:
+                            path.unlink()
+                            removed += not name.startswith(".")
+        except OSError as exc:
+            raise StorageError(f"cannot sweep uploads under {self.root}: {exc}") from exc
+        return removed
 
     def delete(self, key: str) -> None:
         """Remove the file and its sidecar; missing files are fine."""
@@ -444,10 +531,20 @@ class S3Storage(Storage):
         secret_access_key: str | None = None,
         addressing_style: str = "auto",
         timeout: float = 10,
+        object_lock_mode: str | None = None,
+        object_lock_days: int = 0,
     ) -> None:
         if addressing_style not in ("auto", "path", "virtual"):
             raise ValueError(f"unknown S3 addressing style: {addressing_style!r}")
+        if object_lock_mode not in (None, "GOVERNANCE", "COMPLIANCE"):
+            raise ValueError(f"unknown S3 object lock mode: {object_lock_mode!r}")
+        if object_lock_mode and object_lock_days < 1:
+            raise ValueError("S3 object lock needs a retention of at least one day")
         self.bucket = bucket
+        # With Object Lock each sealed original is kept under retention and read by its
+        # VersionId: a later PUT or DELETE to the key makes a new version that is never served.
+        self.object_lock_mode = object_lock_mode
+        self.object_lock_days = object_lock_days
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": addressing_style},
@@ -489,7 +586,7 @@ class S3Storage(Storage):
     def presign_upload(
         self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
     ) -> UploadTicket:
-        """Presigned POST whose policy makes S3 enforce the size range and image/ content type."""
+        """Presigned POST whose policy makes S3 enforce the size range and the exact content type."""
         _check_upload_request(key, content_type, max_bytes)
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
         with self._errors("presign upload"):
@@ -499,17 +596,24 @@ class S3Storage(Storage):
                 Fields={"Content-Type": content_type},
                 Conditions=[
                     ["content-length-range", 1, max_bytes],
-                    ["starts-with", "$Content-Type", _IMAGE_PREFIX],
+                    ["eq", "$Content-Type", content_type],
                 ],
                 ExpiresIn=expires_in,
             )
         return UploadTicket(url=post["url"], fields=dict(post["fields"]), expires_at=expires_at)
 
     def presign_get(
-        self, key: str, *, expires_in: int = 600, download_name: str | None = None
+        self,
+        key: str,
+        *,
+        expires_in: int = 600,
+        download_name: str | None = None,
+        version: str | None = None,
     ) -> str:
-        """Presigned GetObject URL; download_name asks S3 for an attachment Content-Disposition."""
+        """Presigned GetObject URL (of that version, when given); download_name asks S3 for an attachment Content-Disposition."""
         params = {"Bucket": self.bucket, "Key": validate_key(key)}
+        if version:
+            params["VersionId"] = version
         if download_name:
             params["ResponseContentDisposition"] = _content_disposition(download_name)
         with self._errors("presign get"):
@@ -529,10 +633,11 @@ class S3Storage(Storage):
             return None
         return ObjectInfo(size=response["ContentLength"], content_type=response.get("ContentType"))
 
-    def open(self, key: str) -> BinaryIO:
-        """GetObject body as a buffered stream that raises StorageError on network failures."""
+    def open(self, key: str, *, version: str | None = None) -> BinaryIO:
+        """GetObject body (of that version, when given) as a buffered stream that raises StorageError on network failures."""
+        kwargs = {"VersionId": version} if version else {}
         with self._errors("get", validate_key(key)):
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **kwargs)
         return io.BufferedReader(_S3Reader(response["Body"], key), buffer_size=_CHUNK_SIZE)
 
     def put(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> None:
@@ -543,6 +648,64 @@ class S3Storage(Storage):
             data = data.read()
         with self._errors("put"):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def put_sealed(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> str | None:
+        """PutObject of a verified original, under per-object retention when Object Lock is on; its VersionId."""
+        if not validate_key(key).startswith(SEALED_PREFIX):
+            raise ValueError(f"not a sealed key: {key!r}")
+        return self._put_locked(key, data, content_type=content_type, what="put sealed")
+
+    def put_retained(self, key: str, data: bytes, *, content_type: str) -> str | None:
+        """PutObject of an audit checkpoint, under per-object retention when Object Lock is on; its VersionId."""
+        return self._put_locked(validate_key(key), data, content_type=content_type, what="put retained")
+
+    def _put_locked(self, key: str, data: bytes | BinaryIO, *, content_type: str, what: str) -> str | None:
+        """PutObject with Object Lock retention when configured; its VersionId."""
+        if not isinstance(data, bytes | bytearray) and not data.seekable():
+            data = data.read()
+        kwargs: dict[str, Any] = {}
+        if self.object_lock_mode:
+            kwargs["ObjectLockMode"] = self.object_lock_mode
+            kwargs["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(
+                days=self.object_lock_days
+            )
+            # S3 requires a checksum on a PUT that sets retention.
+            kwargs["ChecksumAlgorithm"] = "SHA256"
+        with self._errors(what):
+            response = self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **kwargs
+            )
+        return response.get("VersionId")
+
+    def discard_upload(self, key: str) -> None:
+        """Delete the upload; in a versioned (Object Lock) bucket every version of it, so none lingers."""
+        validate_key(key)
+        if not self.object_lock_mode:
+            self.delete(key)
+            return
+        with self._errors("delete upload"):
+            listing = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
+                if item["Key"] == key:
+                    self.client.delete_object(
+                        Bucket=self.bucket, Key=key, VersionId=item["VersionId"]
+                    )
+
+    def expire_uploads(self) -> int:
+        """Put the bucket's lifecycle rule: uploads (and old versions of them) expire after UPLOAD_RETENTION_DAYS; S3 does the deleting, so 0."""
+        rule = {
+            "ID": "expire-left-behind-uploads",
+            "Filter": {"Prefix": UPLOAD_PREFIX},
+            "Status": "Enabled",
+            "Expiration": {"Days": UPLOAD_RETENTION_DAYS},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+        with self._errors("put lifecycle"):
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]}
+            )
+        return 0
 
     def delete(self, key: str) -> None:
         """DeleteObject, which S3 answers with success for missing keys too."""
@@ -569,6 +732,8 @@ class S3Storage(Storage):
             self.client.head_bucket(Bucket=self.bucket)
             return
         kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if self.object_lock_mode:
+            kwargs["ObjectLockEnabledForBucket"] = True
         region = self.client.meta.region_name
         # us-east-1 is the one region that rejects an explicit LocationConstraint.
         if region and region != "us-east-1":
@@ -578,7 +743,7 @@ class S3Storage(Storage):
 
 
 def storage_from_config(cfg: Mapping[str, Any]) -> Storage:
-    """Build the backend from app config keys: STORAGE_BACKEND ('local' default | 's3'), STORAGE_DIR, SECRET_KEY, PUBLIC_BASE_URL, S3_ENDPOINT_URL, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ADDRESSING_STYLE ('auto'|'path'|'virtual'), S3_TIMEOUT_SECONDS."""
+    """Build the backend from app config keys: STORAGE_BACKEND ('local' default | 's3'), STORAGE_DIR, SECRET_KEY, PUBLIC_BASE_URL, S3_ENDPOINT_URL, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ADDRESSING_STYLE ('auto'|'path'|'virtual'), S3_TIMEOUT_SECONDS, S3_OBJECT_LOCK_MODE, S3_OBJECT_LOCK_DAYS."""
     backend = cfg.get("STORAGE_BACKEND") or "local"
     if backend == "local":
         if not cfg.get("STORAGE_DIR"):
@@ -599,5 +764,7 @@ def storage_from_config(cfg: Mapping[str, Any]) -> Storage:
             secret_access_key=cfg.get("S3_SECRET_ACCESS_KEY") or None,
             addressing_style=cfg.get("S3_ADDRESSING_STYLE") or "auto",
             timeout=cfg.get("S3_TIMEOUT_SECONDS") or 10,
+            object_lock_mode=cfg.get("S3_OBJECT_LOCK_MODE") or None,
+            object_lock_days=cfg.get("S3_OBJECT_LOCK_DAYS") or 0,
         )
     raise ValueError(f"unknown STORAGE_BACKEND: {backend!r} (expected 'local' or 's3')")

@@ -469,3 +469,23 @@ def test_reencrypt_needs_the_old_key_and_a_new_one(app, monkeypatch):
     assert "set OLD_DATA_KEY" in invoke(app, "reencrypt").output
     monkeypatch.setenv("OLD_DATA_KEY", SECRET)
     assert "equals DATA_KEY" in invoke(app, "reencrypt").output
+
+
+# ---- expire-uploads --------------------------------------------------------------------------
+
+def test_expire_uploads_sweeps_old_local_uploads(app):
+    """On local storage expire-uploads removes uploads past the retention and keeps sealed originals."""
+    import os
+    import time
+
+    from server.storage import UPLOAD_RETENTION_DAYS
+
+    storage = app.extensions["storage"]
+    storage.put("uploads/visit/old.jpg", b"left behind", content_type="image/jpeg")
+    storage.put_sealed("sealed/visit/old.jpg", b"evidence", content_type="image/jpeg")
+    old = time.time() - (UPLOAD_RETENTION_DAYS + 1) * 86400
+    for key in ("uploads/visit/old.jpg", "sealed/visit/old.jpg"):
+        os.utime(storage.root / key, (old, old))
+    result = invoke(app, "expire-uploads")
+    assert result.exit_code == 0 and "removed 1 uploads" in result.output, result.output
+    assert storage.head("uploads/visit/old.jpg") is None and storage.head("sealed/visit/old.jpg") is not None

@@ -152,7 +152,7 @@ def test_feedback_photo_ticket_is_a_signed_form(app, villager):
     assert t["photo"]["status"] == "pending"
     with app.app_context():
         photo = db.session.get(Photo, t["photo_id"])
-        assert (photo.owner_kind, photo.object_key) == ("feedback_draft", t["upload"]["fields"]["key"])
+        assert (photo.owner_kind, photo.upload_key) == ("feedback_draft", t["upload"]["fields"]["key"])
 
 
 def test_feedback_photo_ticket_is_idempotent(villager):

@@ -73,7 +73,9 @@ def test_ticket_is_a_signed_form_and_db_keeps_only_the_key(app, insp):
     assert t["photo"]["status"] == "pending"
     with app.app_context():
         photo = db.session.get(Photo, t["photo_id"])
-        assert photo.object_key == t["upload"]["fields"]["key"] and "://" not in photo.object_key
+        assert photo.upload_key == t["upload"]["fields"]["key"] and "://" not in photo.upload_key
+        # The ticket names the upload key only; the original is served from a key no ticket names.
+        assert photo.object_key.startswith("sealed/") and photo.object_key != photo.upload_key
 
 
 def test_asking_again_gives_a_fresh_ticket_for_the_same_key(insp):
@@ -298,7 +300,8 @@ def test_s3_presigned_post_policy_and_direct_upload(insp, app):
     policy = json.loads(base64.b64decode(up["fields"]["policy"]))
     conditions = policy["conditions"]
     assert ["content-length-range", 1, app.config["MAX_PHOTO_BYTES"]] in conditions
-    assert ["starts-with", "$Content-Type", "image/"] in conditions
+    assert ["eq", "$Content-Type", "image/jpeg"] in conditions
+    assert not [c for c in conditions if isinstance(c, list) and c[:2] == ["starts-with", "$Content-Type"]]
     expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15, seconds=5)
     assert upload(insp.client, up, data) == 204

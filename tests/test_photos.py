@@ -260,28 +260,28 @@ def test_every_orientation_matches_pillow_exif_transpose(orientation):
 def test_southern_and_western_gps_are_negative():
     """S and W references give negative latitude and longitude."""
     gps = {1: "S", 2: dms(33, 52, 0), 3: "W", 4: dms(70, 40, 0)}
-    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(gps=gps))).exif
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(gps=gps))).exif
     assert exif.lat == pytest.approx(-(33 + 52 / 60))
     assert exif.lng == pytest.approx(-(70 + 40 / 60))
 
 
 def test_time_without_offset_is_read_as_china_time():
     """DateTimeOriginal without OffsetTimeOriginal is taken as UTC+8."""
-    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(taken="2026:03:01 08:00:00"))).exif
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(taken="2026:03:01 08:00:00"))).exif
     assert exif.taken_at.isoformat() == "2026-03-01T08:00:00+08:00"
 
 
 def test_time_falls_back_to_datetime_with_offset_time():
     """Without DateTimeOriginal, DateTime is used with its own OffsetTime."""
     exif_tags = make_exif(datetime_tag="2025:12:31 23:59:59", offset_time="-05:00")
-    exif = process(jpeg_bytes(scene((64, 48), 2), exif_tags)).exif
+    exif = process(jpeg_bytes(scene((96, 64), 2), exif_tags)).exif
     assert exif.taken_at.isoformat() == "2025-12-31T23:59:59-05:00"
 
 
 @pytest.mark.parametrize("taken", ["0000:00:00 00:00:00", "    :  :     :  :  ", "2026:13:40 10:00:00", "yesterday"])
 def test_invalid_time_is_none(taken):
     """Impossible or blank capture times become None."""
-    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(make="X", taken=taken))).exif
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(make="X", taken=taken))).exif
     assert exif.taken_at is None
 
 
@@ -300,19 +300,19 @@ def test_invalid_time_is_none(taken):
 )
 def test_malformed_gps_is_none(gps):
     """GPS that cannot be a real position gives lat = lng = None, and the rest still parses."""
-    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(make="Huawei", gps=gps))).exif
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(make="Huawei", gps=gps))).exif
     assert (exif.lat, exif.lng, exif.make) == (None, None, "Huawei")
 
 
 def test_make_and_model_are_cleaned():
     """NUL padding and trailing spaces are stripped from make and model."""
-    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(make="OPPO\x00\x00 ", model="  PHB110   "))).exif
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(make="OPPO\x00\x00 ", model="  PHB110   "))).exif
     assert (exif.make, exif.model) == ("OPPO", "PHB110")
 
 
 def test_no_exif_gives_none():
     """A file without any EXIF reports exif=None."""
-    assert process(jpeg_bytes(scene((64, 48), 2))).exif is None
+    assert process(jpeg_bytes(scene((96, 64), 2))).exif is None
 
 
 def test_exif_as_dict_is_json_safe(phone_jpeg):
@@ -408,7 +408,7 @@ def test_heic_rejected_as_unsupported_format():
 @pytest.mark.parametrize("fmt", ["GIF", "TIFF", "BMP"])
 def test_other_image_formats_rejected(fmt):
     """GIF, TIFF and BMP are real images but not accepted."""
-    error = rejection(encode(scene((64, 48), 2), fmt))
+    error = rejection(encode(scene((96, 64), 2), fmt))
     assert (error.code, error.details) == ("photo_unsupported_format", {"format": fmt})
 
 
@@ -470,9 +470,9 @@ def test_mpo_is_treated_as_jpeg():
 
 def test_small_photo_is_not_enlarged():
     """A photo smaller than the preview range keeps its size; the watermark still fits."""
-    result = process(jpeg_bytes(scene((40, 30), 6)), watermark=WATERMARK)
-    assert decoded(result.preview_jpeg).size == (40, 30)
-    assert decoded(result.thumb_jpeg).size == (40, 30)
+    result = process(jpeg_bytes(scene((80, 64), 6)), watermark=WATERMARK)
+    assert decoded(result.preview_jpeg).size == (80, 64)
+    assert decoded(result.thumb_jpeg).size == (80, 64)
 
 
 # --- derivatives -------------------------------------------------------------------------------

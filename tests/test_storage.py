@@ -298,10 +298,12 @@ def test_s3_ticket_policy_limits_size(s3: S3Storage) -> None:
 
 
 @pytest.mark.s3
-def test_s3_ticket_policy_requires_image_content_type(s3: S3Storage) -> None:
-    """The POST policy requires a Content-Type field starting with image/."""
-    ticket = s3.presign_upload("photos/p.jpg", content_type="image/jpeg", max_bytes=100)
-    assert ["starts-with", "$Content-Type", "image/"] in _decode_s3_policy(ticket)["conditions"]
+def test_s3_ticket_policy_requires_the_declared_content_type(s3: S3Storage) -> None:
+    """The POST policy requires exactly the declared Content-Type, not any image/ type (image/svg+xml runs scripts)."""
+    ticket = s3.presign_upload("photos/p.png", content_type="image/png", max_bytes=100)
+    conditions = [c for c in _decode_s3_policy(ticket)["conditions"] if isinstance(c, list)]
+    assert ["eq", "$Content-Type", "image/png"] in conditions
+    assert not [c for c in conditions if c[:2] == ["starts-with", "$Content-Type"]]
 
 
 @pytest.mark.s3
@@ -451,14 +453,14 @@ def test_local_ticket_url_is_relative_without_public_base_url(tmp_path: Path) ->
 
 
 def test_local_policy_states_key_size_type_and_expiry(local: LocalStorage) -> None:
-    """The signed local policy records key, max_bytes, the image/ prefix and the expiry."""
+    """The signed local policy records key, max_bytes, the exact content type and the expiry."""
     ticket = local.presign_upload(
         "photos/p.jpg", content_type="image/jpeg", max_bytes=1234, expires_in=60
     )
     policy = _decode_local_policy(ticket)
     assert policy["key"] == "photos/p.jpg"
     assert policy["max_bytes"] == 1234
-    assert policy["content_type_prefix"] == "image/"
+    assert policy["content_type"] == "image/jpeg"
     assert policy["expires"] == int(ticket.expires_at.timestamp())
 
 
@@ -789,3 +791,147 @@ def test_config_rejects_unknown_backend() -> None:
     """An unknown STORAGE_BACKEND stops start-up with ValueError."""
     with pytest.raises(ValueError):
         storage_from_config({"STORAGE_BACKEND": "ftp"})
+
+
+# --- sealed originals ---------------------------------------------------------------------
+
+
+def test_no_ticket_names_a_sealed_key(storage: Storage) -> None:
+    """Verified originals live under sealed/: no upload ticket can be issued for a key there."""
+    with pytest.raises(ValueError):
+        storage.presign_upload("sealed/visit/p.jpg", content_type="image/jpeg", max_bytes=100)
+
+
+@pytest.mark.parametrize("content_type", ["image/svg+xml", "image/gif", "image/jpeg2"])
+def test_ticket_only_for_the_three_photo_types(storage: Storage, content_type: str) -> None:
+    """A ticket declares image/jpeg, image/png or image/webp; an SVG (a script to a browser) gets none."""
+    with pytest.raises(ValueError):
+        storage.presign_upload("uploads/p.jpg", content_type=content_type, max_bytes=100)
+
+
+def test_local_upload_must_send_the_declared_type_exactly(local: LocalStorage) -> None:
+    """A JPEG ticket does not accept the same key sent as image/svg+xml (a prefix check once did)."""
+    ticket = local.presign_upload("uploads/p.jpg", content_type="image/jpeg", max_bytes=10**6)
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+    with pytest.raises(UploadRejected) as exc:
+        local.accept_upload({**ticket.fields, "Content-Type": "image/svg+xml"}, io.BytesIO(svg),
+                            content_type="image/svg+xml")
+    assert (exc.value.code, exc.value.status) == ("upload_content_type_invalid", 400)
+    assert local.head("uploads/p.jpg") is None
+
+
+def test_put_sealed_refuses_a_key_outside_sealed(storage: Storage) -> None:
+    """put_sealed only writes below sealed/, so an original never shares a key with an upload."""
+    with pytest.raises(ValueError):
+        storage.put_sealed("uploads/p.jpg", PHOTO, content_type="image/jpeg")
+
+
+def test_discarded_upload_key_refuses_the_ticket_again(local: LocalStorage) -> None:
+    """Once an upload is sealed and discarded, its still-valid ticket is refused (409) and nothing is stored."""
+    ticket = local.presign_upload("uploads/p.jpg", content_type="image/jpeg", max_bytes=10**6)
+    phone_upload(local, ticket, PHOTO)
+    local.put_sealed("sealed/p.jpg", PHOTO, content_type="image/jpeg")
+    local.discard_upload("uploads/p.jpg")
+    with pytest.raises(UploadRejected) as exc:
+        phone_upload(local, ticket, b"\xff\xd8 another picture")
+    assert (exc.value.code, exc.value.status) == ("upload_sealed", 409)
+    assert local.head("uploads/p.jpg") is None
+    with local.open("sealed/p.jpg") as f:
+        assert f.read() == PHOTO
+
+
+def test_local_sealed_original_is_written_once(local: LocalStorage) -> None:
+    """Sealing the same bytes again (a retried complete) is fine; other bytes under the sealed key are refused."""
+    local.put_sealed("sealed/p.jpg", PHOTO, content_type="image/jpeg")
+    local.put_sealed("sealed/p.jpg", io.BytesIO(PHOTO), content_type="image/jpeg")
+    with pytest.raises(StorageError):
+        local.put_sealed("sealed/p.jpg", b"other bytes", content_type="image/jpeg")
+    with local.open("sealed/p.jpg") as f:
+        assert f.read() == PHOTO
+
+
+def test_local_sweep_removes_old_uploads_and_markers_only(local: LocalStorage) -> None:
+    """Uploads and seal markers older than the retention go; fresh uploads and sealed originals stay."""
+    import os
+
+    from server.storage import UPLOAD_RETENTION_DAYS
+
+    for key in ("uploads/old.jpg", "uploads/new.jpg", "uploads/sealed-one.jpg"):
+        local.put(key, PHOTO, content_type="image/jpeg")
+    local.put_sealed("sealed/old.jpg", PHOTO, content_type="image/jpeg")
+    local.discard_upload("uploads/sealed-one.jpg")
+    old = time.time() - (UPLOAD_RETENTION_DAYS + 1) * 86400
+    for path in [local.root / "uploads/old.jpg", local.root / "uploads/.old.jpg.content-type",
+                 local.root / "uploads/.sealed-one.jpg.sealed", local.root / "sealed/old.jpg"]:
+        os.utime(path, (old, old))
+    assert local.expire_uploads() == 1
+    assert _files_under(local.root) == ["sealed/.old.jpg.content-type", "sealed/old.jpg",
+                                        "uploads/.new.jpg.content-type", "uploads/new.jpg"]
+
+
+@pytest.mark.s3
+def test_s3_lifecycle_rule_expires_left_behind_uploads(s3: S3Storage) -> None:
+    """expire_uploads() puts a bucket lifecycle rule on uploads/ (and their old versions), nothing else."""
+    from server.storage import UPLOAD_RETENTION_DAYS
+
+    s3.expire_uploads()
+    rules = s3_client(s3_endpoint()).get_bucket_lifecycle_configuration(Bucket=s3.bucket)["Rules"]
+    assert len(rules) == 1 and rules[0]["Status"] == "Enabled"
+    assert rules[0]["Filter"] == {"Prefix": "uploads/"}
+    assert rules[0]["Expiration"] == {"Days": UPLOAD_RETENTION_DAYS}
+    assert rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+
+
+def _locked_s3() -> S3Storage:
+    """An S3Storage with Object Lock on a fresh bucket created with Object Lock enabled."""
+    storage = S3Storage(bucket=f"lock-{uuid.uuid4().hex[:16]}", endpoint_url=s3_endpoint(), region=REGION,
+                        access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY,
+                        addressing_style="path", object_lock_mode="GOVERNANCE", object_lock_days=1)
+    storage.ensure_bucket()
+    return storage
+
+
+@pytest.mark.s3
+def test_s3_object_lock_original_survives_overwrite_and_delete(s3: S3Storage) -> None:
+    """With Object Lock the sealed original keeps its version: a PUT or DELETE of the key changes nothing served."""
+    locked = _locked_s3()
+    version = locked.put_sealed("sealed/p.jpg", PHOTO, content_type="image/jpeg")
+    assert version
+    client = s3_client(s3_endpoint())
+    head = client.head_object(Bucket=locked.bucket, Key="sealed/p.jpg", VersionId=version)
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockRetainUntilDate"] > datetime.now(UTC)
+    client.put_object(Bucket=locked.bucket, Key="sealed/p.jpg", Body=b"<svg/>", ContentType="image/svg+xml")
+    with locked.open("sealed/p.jpg", version=version) as f:
+        assert f.read() == PHOTO
+    assert fetch(locked, locked.presign_get("sealed/p.jpg", version=version)) == PHOTO
+    client.delete_object(Bucket=locked.bucket, Key="sealed/p.jpg")
+    with locked.open("sealed/p.jpg", version=version) as f:
+        assert f.read() == PHOTO
+    # Deleting the locked version itself is refused while it is retained.
+    with pytest.raises(Exception, match="AccessDenied"):
+        client.delete_object(Bucket=locked.bucket, Key="sealed/p.jpg", VersionId=version)
+    assert fetch(locked, locked.presign_get("sealed/p.jpg", version=version)) == PHOTO
+
+
+@pytest.mark.s3
+def test_s3_object_lock_discarded_upload_leaves_no_version(s3: S3Storage) -> None:
+    """In a versioned bucket, discarding an upload deletes every version of it (a feedback upload holds GPS)."""
+    locked = _locked_s3()
+    locked.put("uploads/p.jpg", PHOTO, content_type="image/jpeg")
+    locked.put("uploads/p.jpg", b"again", content_type="image/jpeg")
+    locked.discard_upload("uploads/p.jpg")
+    listing = s3_client(s3_endpoint()).list_object_versions(Bucket=locked.bucket, Prefix="uploads/")
+    assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
+
+
+@pytest.mark.s3
+def test_s3_object_lock_retains_audit_checkpoints(s3: S3Storage) -> None:
+    """An audit checkpoint put with retention cannot have its version deleted while Object Lock holds it."""
+    locked = _locked_s3()
+    version = locked.put_retained("audit/checkpoints/1.json", b'{"seq": 1}', content_type="application/json")
+    assert version
+    client = s3_client(s3_endpoint())
+    head = client.head_object(Bucket=locked.bucket, Key="audit/checkpoints/1.json", VersionId=version)
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockRetainUntilDate"] > datetime.now(UTC)
+    with pytest.raises(Exception, match="AccessDenied"):
+        client.delete_object(Bucket=locked.bucket, Key="audit/checkpoints/1.json", VersionId=version)

@@ -156,6 +156,11 @@ function createUploader(options) {
               uploaded = true
               progress(100)
               state({ uploaded: true })
+            } else if (res.status === 409) {
+              // upload_sealed: the server already verified and sealed this photo's upload (an
+              // earlier send landed); nothing may replace it, so go straight to complete.
+              uploaded = true
+              state({ uploaded: true })
             } else if (res.status === 403 && renewals < MAX_RENEWALS) {
               // Expired or refused signature: a fresh ticket for the same photo (same client_id).
               renewals++

@@ -135,7 +135,7 @@ def photo(p: Photo, urls: dict[str, str | None] | None = None) -> dict[str, Any]
         "owner_id": p.owner_id, "content_type": p.content_type, "size": p.size,
         "taken_at": iso(p.taken_at), "lat": p.lat, "lng": p.lng,
         "flags": p.flags, "duplicate_of": p.duplicate_of_id, "verify_code": p.verify_code,
-        "sha256": p.sha256, "width": p.width, "height": p.height, "exif": p.exif,
+        "sha256": p.sha256, "upload_sha256": p.upload_sha256, "width": p.width, "height": p.height, "exif": p.exif,
         "created_at": iso(p.created_at), "completed_at": iso(p.completed_at),
         "reject_reason": p.reject_reason, "reject_code": p.reject_code,
     }

@@ -18,7 +18,7 @@ def _local() -> LocalStorage:
 
 @endpoint("/storage/upload", "POST",
           summary="Signed multipart upload (local storage): the ticket's fields, then the file field `file`",
-          tag="photos", auth=False, status=204, errors=(400, 403, 404, 413), content_type="multipart/form-data")
+          tag="photos", auth=False, status=204, errors=(400, 403, 404, 409, 413), content_type="multipart/form-data")
 def local_upload():
     storage = _local()
     # Fields first, file last (as S3 expects): read the form lazily so the file streams.

@@ -11,8 +11,9 @@ from server.console import console_bp, flags, svgmap
 from server.console.auth import can_write, staff_required
 from server.db import db
 from server.errors import ApiError
-from server.models import SATISFACTION, Visit
-from server.services import review
+from server.models import SATISFACTION, Photo, Visit
+from server.services import photos, review
+from server.storage import StorageError
 
 PER_PAGE_CHOICES = (20, 50, 100)
 SORT_LABELS = {
@@ -31,6 +32,7 @@ AUDIT_LABELS = {
     "photo.ticket": "申请上传照片",
     "photo.complete": "照片校验完成",
     "photo.reject": "照片被拒收",
+    "photo.recheck": "复核原图",
     "visit.interview": "入户走访",
     "visit.checklist": "填写督查事项",
     "visit.note": "追加备注",
@@ -67,11 +69,16 @@ def metres(value: float | None) -> str:
     return f"{value / 1000:.2f} 公里" if value >= 1000 else f"{value:.0f} 米"
 
 
+# What the last re-hash of a sealed original found (Photo.check_result).
+ORIGINAL_CHECK_LABELS = {"intact": "完好,与封存时的指纹一致", "altered": "与封存时的指纹不一致",
+                "missing": "原图已丢失"}
+
+
 def _helpers() -> dict:
     """Formatting helpers and label tables shared by the three templates."""
     return {"china_time": china_time, "time_gap": time_gap, "metres": metres, "flag_label": flags.label,
             "explain": flags.explain, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
-            "check_labels": CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
+            "check_labels": CHECK_LABELS, "original_check_labels": ORIGINAL_CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
             "can_write": can_write()}
 
 
@@ -163,3 +170,22 @@ def visit_decision(visit_id: int):
         what = "整次暗访" if row.target_kind == "visit" else f"第 {row.target_id} 号照片"
         flash(f"已将{what}标记为“{DECISION_LABELS[row.decision]}”")
     return redirect(url_for("console.visit_detail", visit_id=visit.id, _anchor=anchor), code=303)
+
+
+@console_bp.post("/visits/<int:visit_id>/photos/<int:photo_id>/check")
+@staff_required("admin", "reviewer")
+def photo_recheck(visit_id: int, photo_id: int):
+    """Re-hash a photo's sealed original now and record what was found."""
+    visit = _visit_or_404(visit_id)
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.visit_id != visit.id or photo.owner_kind != "visit" or photo.status != "ready":
+        abort(404)
+    try:
+        result = photos.recheck(db.session, photo, g.staff)
+        db.session.commit()
+    except StorageError:
+        db.session.rollback()
+        flash("照片存储暂时不可用,未能核验,请稍后再试")
+    else:
+        flash(f"第 {photo.id} 号照片的原图:{ORIGINAL_CHECK_LABELS[result]}")
+    return redirect(url_for("console.visit_detail", visit_id=visit.id, _anchor=f"photo-{photo.id}"), code=303)

@@ -39,10 +39,18 @@ class Photo(Base):
     content_type: Mapped[str] = mapped_column(String(64))
     declared_size: Mapped[int] = mapped_column(Integer)
     size: Mapped[int | None] = mapped_column(Integer)
+    # The key the phone's ticket names; the served original is object_key, written at
+    # complete with exactly the verified bytes (below SEALED_PREFIX, which no ticket can name).
+    upload_key: Mapped[str] = mapped_column(String(255))
     object_key: Mapped[str] = mapped_column(String(255))
+    object_version: Mapped[str | None] = mapped_column(String(255))  # S3 Object Lock: read by this version
     thumb_key: Mapped[str | None] = mapped_column(String(255))
     preview_key: Mapped[str | None] = mapped_column(String(255))
-    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # of the sealed original
+    # Of the bytes as uploaded: differs from sha256 where location was stripped (feedback).
+    upload_sha256: Mapped[str | None] = mapped_column(String(64))
+    checked_at: Mapped[datetime | None] = mapped_column()  # last re-hash of the sealed original
+    check_result: Mapped[str | None] = mapped_column(String(16))  # intact | altered | missing
     preview_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit dHash as 16 hex digits
     verify_code: Mapped[str] = mapped_column(String(10), unique=True)

@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -36,7 +36,6 @@ PREFIX = "audit/checkpoints/"
 LATEST = "audit/latest-checkpoint.json"
 CONTENT_TYPE = "application/json"
 # How long a checkpoint must stay undeletable where the store can enforce it (Object Lock).
-RETENTION = timedelta(days=3653)
 
 
 def signing_key(audit_key: str) -> bytes:
@@ -97,17 +96,8 @@ def parse(raw: bytes, audit_key: str) -> Checkpoint:
 
 
 def _put_retained(storage: Storage, key: str, body: bytes) -> None:
-    """Store a checkpoint, with per-object retention when the backend offers it.
-
-    Object Lock hook: a backend that can keep an object undeletable until a date (S3 Object
-    Lock, COMPLIANCE mode) exposes `put_retained(key, data, content_type=, retain_until=)`;
-    until then a checkpoint is written with a plain put, and bucket policy must protect it.
-    """
-    put_retained = getattr(storage, "put_retained", None)
-    if put_retained is not None:
-        put_retained(key, body, content_type=CONTENT_TYPE, retain_until=datetime.now(UTC) + RETENTION)
-    else:
-        storage.put(key, body, content_type=CONTENT_TYPE)
+    """Store a checkpoint; under S3 Object Lock it is retained per object like the sealed originals."""
+    storage.put_retained(key, body, content_type=CONTENT_TYPE)
 
 
 def write(session: Session, storage: Storage, audit_key: str, reason: str) -> Checkpoint:

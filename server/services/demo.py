@@ -198,7 +198,7 @@ def _demo_visit(session: Session, inspector: User) -> None:
         photo, _ = visits.request_photo(session, inspector, visit.id, {
             "client_id": str(uuid.uuid4()), "sent_at": now, "content_type": "image/jpeg", "size": len(data),
             "taken_at": now, "lat": lat, "lng": lng})
-        photos.storage().put(photo.object_key, data, content_type="image/jpeg")
+        photos.storage().put(photo.upload_key, data, content_type="image/jpeg")
         photos.complete(session, inspector, photo.id)
     visits.add_interview(session, inspector, visit.id, {
         "client_id": str(uuid.uuid4()), "sent_at": now, "household": "彭家(演示)",

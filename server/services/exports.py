@@ -532,7 +532,7 @@ def evidence_zip(session: Session, user: User, visit: Visit) -> Download:
             "distance_m": head.distance_m(p.lat, p.lng), "exif_lat": exif.get("lat"), "exif_lng": exif.get("lng"),
             "exif_distance_m": head.distance_m(exif.get("lat"), exif.get("lng")), "flags": list(p.flags or []),
             "verify_code": p.verify_code, "duplicate_of": p.duplicate_of_id,
-            "_key": p.object_key, "_time": p.completed_at,
+            "_key": p.object_key, "_version": p.object_version, "_time": p.completed_at,
         })
     manifest = {
         "visit": {
@@ -569,9 +569,9 @@ def _stream_zip(backend: Storage, manifest: dict[str, Any]) -> Iterator[bytes]:
     sink = _Sink()
     with zipfile.ZipFile(sink, "w") as zf:
         for entry in manifest["photos"]:
-            key, when = entry.pop("_key"), entry.pop("_time")
+            key, version, when = entry.pop("_key"), entry.pop("_version"), entry.pop("_time")
             try:
-                src = backend.open(key)
+                src = backend.open(key, version=version)
             except ObjectMissing:
                 log.warning("evidence export: object %s of photo %s is missing", key, entry["photo_id"])
                 entry.update(file=None, intact=False, missing=True)

@@ -42,12 +42,12 @@ def _draft_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         project = session.get(Project, fb.project_id) if fb else None
     return photos.OwnerContext(
         place=None, person="", title=f"群众反馈 · {project.title}" if project else "群众反馈",
-        can_complete=lambda u: u.id == photo.uploader_id, after_ready=_forget_location,
+        can_complete=lambda u: u.id == photo.uploader_id, after_ready=_forget_location, strip_location=True,
     )
 
 
 def _forget_location(_session: Session, photo: Photo) -> None:
-    """A villager's photo keeps no trace of where they live: no capture point, no EXIF GPS."""
+    """A villager's photo keeps no trace of where they live: no capture point, no EXIF GPS (the sealed file is stripped too)."""
     photo.lat = photo.lng = None
     if photo.exif:
         photo.exif = {k: v for k, v in photo.exif.items() if k not in ("lat", "lng")}

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from server import geo
+from server import geo, photometa
 from server import photos as pipeline
 from server.errors import ApiError
 from server.metrics import PHOTOS
@@ -27,10 +27,13 @@ from server.models import Photo, PhotoHashBand, User, utcnow
 from server.services import audit, idempotency
 from server.services.common import for_update, wgs84_point
 from server.services.projects import Place
-from server.storage import ObjectMissing, Storage, StorageError
+from server.storage import SEALED_PREFIX, UPLOAD_PREFIX, ObjectMissing, Storage, StorageError
+from server.telemetry import current_request_id
 from server.timefmt import parse_datetime
 
 CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+# The sealed original is stored with the type of what it was verified to be, not what was declared.
+FORMAT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 FAR_MARGIN_M = 200
 EXIF_TIME_TOLERANCE = timedelta(minutes=10)
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols: 10 of them ≈ 49.5 bits
@@ -45,6 +48,8 @@ REJECT_STATUS = {
     "photo_truncated": 422,
     "photo_too_many_pixels": 422,
     "photo_size_mismatch": 422,
+    "photo_too_small": 422,
+    "photo_processing_failed": 422,
 }
 
 
@@ -57,6 +62,7 @@ class OwnerContext:
     title: str | None  # e.g. the project title
     can_complete: Callable[[User], bool]
     after_ready: Callable[[Session, Photo], None] | None = None
+    strip_location: bool = False  # seal the original without GPS/XMP (villagers' photos)
 
 
 # owner_kind -> function(session, photo) -> OwnerContext
@@ -110,11 +116,12 @@ def new_photo(*, owner_kind: str, owner_id: int, user: User, body: dict[str, Any
         raise ApiError("photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB",
                        {"field": "size", "max_bytes": limit})
     now = utcnow()
-    key = f"photos/{owner_kind}/{now:%Y/%m}/{uuid.uuid4().hex}.{CONTENT_TYPES[content_type]}"
+    name = f"{owner_kind}/{now:%Y/%m}/{uuid.uuid4().hex}.{CONTENT_TYPES[content_type]}"
     photo = Photo(
         owner_kind=owner_kind, owner_id=owner_id, visit_id=visit_id, uploader_id=user.id,
         client_id=body["client_id"], content_type=content_type, declared_size=body["size"],
-        object_key=key, verify_code=new_verify_code(), status="pending", flags=[],
+        upload_key=UPLOAD_PREFIX + name, object_key=SEALED_PREFIX + name,
+        verify_code=new_verify_code(), status="pending", flags=[],
         sent_at=parse_datetime(body["sent_at"]) if body.get("sent_at") else None,
         taken_at=parse_datetime(body["taken_at"]) if body.get("taken_at") else None,
     )
@@ -125,9 +132,9 @@ def new_photo(*, owner_kind: str, owner_id: int, user: User, body: dict[str, Any
 
 
 def upload_ticket(photo: Photo) -> dict[str, Any]:
-    """A freshly signed upload ticket for a pending photo's key."""
+    """A freshly signed upload ticket for a pending photo's upload key."""
     ticket = storage().presign_upload(
-        photo.object_key, content_type=photo.content_type,
+        photo.upload_key, content_type=photo.content_type,
         max_bytes=current_app.config["MAX_PHOTO_BYTES"],
         expires_in=current_app.config["PHOTO_TICKET_SECONDS"],
     )
@@ -175,17 +182,22 @@ def _fetch(key: str, limit: int):
 
 
 def complete(session: Session, user: User, photo_id: int) -> Photo:
-    """Verify the uploaded object and make the photo ready (or rejected); idempotent.
+    """Verify the uploaded object, seal it and make the photo ready (or rejected); idempotent.
 
+    Exactly the verified bytes (for villagers' photos: those bytes without location) are
+    written to the photo's sealed key, which no upload ticket can name, and the upload is
+    discarded: a later upload with a still-valid ticket changes nothing that is served.
     Storage trouble leaves the photo pending (503) and nothing is lost; an object that is
-    not an acceptable photo is deleted and the photo rejected with the reason.
+    not an acceptable photo, or that processing fails on, is deleted and the photo rejected
+    with the reason.
     """
     photo, ctx = photo_for(session, user, photo_id)
     if photo.status == "rejected":
         raise rejection(photo)
     if photo.status == "ready":
         return photo
-    key, limit = photo.object_key, current_app.config["MAX_PHOTO_BYTES"]
+    upload_key, sealed_key = photo.upload_key, photo.object_key
+    limit = current_app.config["MAX_PHOTO_BYTES"]
     watermark = pipeline.Watermark(
         time=utcnow(), place=ctx.place.label if ctx.place else "", person=ctx.person,
         verify_code=photo.verify_code, title=ctx.title,
@@ -195,10 +207,16 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     try:
         # No HEAD first: the GET answers a missing object with ObjectMissing (below) and _fetch
         # stops at the size limit, so one storage call less per photo.
-        spool, size, sha256 = _fetch(key, limit)
+        spool, upload_size, upload_sha256 = _fetch(upload_key, limit)
         with spool:
-            processed = pipeline.process_photo(spool, watermark=watermark)
-        base = key.rsplit(".", 1)[0]
+            processed, sealed = _verify(spool, watermark, ctx.strip_location, photo_id)
+            if sealed is None:
+                spool.seek(0)
+                body, size, sha256 = spool, upload_size, upload_sha256
+            else:
+                body, size, sha256 = sealed, len(sealed), hashlib.sha256(sealed).hexdigest()
+            version = storage().put_sealed(sealed_key, body, content_type=FORMAT_TYPES[processed.format])
+        base = sealed_key.rsplit(".", 1)[0]
         thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
         storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")
         storage().put(preview_key, processed.preview_jpeg, content_type="image/jpeg")
@@ -220,6 +238,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     exif = processed.exif
     photo.status, photo.completed_at = "ready", utcnow()
     photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
+    photo.upload_sha256, photo.object_version = upload_sha256, version
     photo.phash = f"{processed.phash:016x}"
     photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
     photo.thumb_key, photo.preview_key = thumb_key, preview_key
@@ -232,11 +251,56 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     if ctx.after_ready:
         ctx.after_ready(session, photo)
     audit.append(session, user, "photo.complete", "photo", photo.id, {
-        "sha256": sha256, "preview_sha256": photo.preview_sha256, "flags": photo.flags,
-        "duplicate_of": photo.duplicate_of_id})
+        "sha256": sha256, "upload_sha256": upload_sha256, "preview_sha256": photo.preview_sha256,
+        "flags": photo.flags, "duplicate_of": photo.duplicate_of_id})
     session.commit()
     PHOTOS.labels("ready").inc()
+    _discard_upload(upload_key, sealed_key, photo_id)
     return photo
+
+
+def _verify(spool, watermark: pipeline.Watermark, strip: bool, photo_id: int):
+    """Process the upload; with strip, also the location-free bytes to seal (else None: seal the upload).
+
+    A file the pipeline refuses raises PhotoRejected with its reason; any other failure is a
+    bug or a file no rule foresaw, and becomes the rejection 'photo_processing_failed', logged
+    with the request id, rather than a 500 that every retry would repeat.
+    """
+    try:
+        processed = pipeline.process_photo(_KeepOpen(spool), watermark=watermark)
+        if not strip:
+            return processed, None
+        spool.seek(0)
+        return processed, photometa.strip_location(spool.read(), processed.format)
+    except pipeline.PhotoRejected:
+        raise
+    except Exception as exc:
+        current_app.logger.exception("processing photo %s failed (request %s)", photo_id, current_request_id())
+        raise pipeline.PhotoRejected("photo_processing_failed", "照片无法处理,请重新拍摄后上传。",
+                                     {"error": type(exc).__name__}) from exc
+
+
+class _KeepOpen:
+    """The spool as a file whose close() leaves it open: Pillow closes the file it decoded, and the bytes are sealed after."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+
+    def __getattr__(self, name: str):
+        return getattr(self._f, name)
+
+    def close(self) -> None:
+        """Leave the spool open for sealing."""
+
+
+def _discard_upload(upload_key: str, sealed_key: str, photo_id: int) -> None:
+    """Remove the upload once its bytes are sealed; what fails here the upload lifecycle removes later."""
+    if upload_key == sealed_key:  # a photo verified before originals were sealed apart
+        return
+    try:
+        storage().discard_upload(upload_key)
+    except StorageError as exc:
+        current_app.logger.warning("could not discard the upload of photo %s: %s", photo_id, exc)
 
 
 def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoRejected) -> Photo:
@@ -244,7 +308,7 @@ def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoReje
     rejected_now = photo.status == "pending"
     if rejected_now:
         try:
-            storage().delete(photo.object_key)
+            storage().discard_upload(photo.upload_key)
         except StorageError:
             current_app.logger.warning("could not delete rejected object of photo %s", photo_id)
         photo.status, photo.reject_code, photo.reject_reason = "rejected", exc.code, exc.message
@@ -256,6 +320,28 @@ def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoReje
     if photo.status == "rejected":
         raise rejection(photo)
     return photo
+
+
+def recheck(session: Session, photo: Photo, user: User | None = None) -> str:
+    """Re-hash the sealed original as storage serves it; record and return intact, altered or missing.
+
+    StorageError (the store is down) propagates and records nothing. With a user, the check
+    is an audit entry (the console's 重新核验); the public verification page records only the result.
+    """
+    digest = hashlib.sha256()
+    try:
+        with storage().open(photo.object_key, version=photo.object_version) as src:
+            while chunk := src.read(_READ_CHUNK):
+                digest.update(chunk)
+        result = "intact" if digest.hexdigest() == photo.sha256 else "altered"
+    except ObjectMissing:
+        result = "missing"
+    photo.checked_at, photo.check_result = utcnow(), result
+    if result != "intact":
+        current_app.logger.warning("sealed original of photo %s is %s", photo.id, result)
+    if user is not None:
+        audit.append(session, user, "photo.recheck", "photo", photo.id, {"result": result})
+    return result
 
 
 def stored_exif(photo: Photo) -> pipeline.ExifInfo | None:
@@ -342,6 +428,6 @@ def urls(photo: Photo) -> dict[str, str | None]:
     return {
         "thumb_url": s.presign_get(photo.thumb_key, expires_in=seconds),
         "preview_url": s.presign_get(photo.preview_key, expires_in=seconds),
-        "original_url": s.presign_get(photo.object_key, expires_in=seconds,
+        "original_url": s.presign_get(photo.object_key, expires_in=seconds, version=photo.object_version,
                                       download_name=f"photo-{photo.id}.{photo.object_key.rsplit('.', 1)[-1]}"),
     }

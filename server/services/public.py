@@ -24,8 +24,9 @@ from server.models import (
     Village,
     Visit,
 )
-from server.services import audit
+from server.services import audit, photos
 from server.services.common import CHINA
+from server.storage import StorageError
 
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
 
@@ -132,7 +133,9 @@ def resolve_scene(scene: str) -> int:
 # ---- photo verification (验真) -------------------------------------------------------------
 
 def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
-    """What the verification page may show of a photo: server time, place, project; nothing else."""
+    """What the verification page may show of a photo: server time, place, project, and whether the
+    sealed original, re-hashed now, still has its recorded hash (check: intact | altered | missing |
+    unavailable when storage is down); nothing else."""
     normalized = "".join(ch for ch in code.upper() if ch.isalnum())
     if len(normalized) != 10:
         return None
@@ -152,5 +155,12 @@ def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
         fb = session.get(Feedback, photo.owner_id)
         project_title = session.get(Project, fb.project_id).title if fb else ""
     when = photo.completed_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if photo.completed_at else ""
-    return {"code": photo.verify_code, "server_time": when, "place": place,
-            "project": project_title, "sha256": photo.sha256, "preview_sha256": photo.preview_sha256}
+    try:
+        check = photos.recheck(session, photo)
+        session.commit()
+    except StorageError:
+        session.rollback()
+        check = "unavailable"
+    return {"code": photo.verify_code, "server_time": when, "place": place, "project": project_title,
+            "sha256": photo.sha256, "upload_sha256": photo.upload_sha256, "preview_sha256": photo.preview_sha256,
+            "check": check}

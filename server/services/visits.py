@@ -188,7 +188,7 @@ def request_photo(session: Session, user: User, visit_id: int, body: dict[str, A
         session.add(photo)
         session.flush()
         audit.append(session, user, "photo.ticket", "photo", photo.id,
-                     {"visit_id": visit.id, "object_key": photo.object_key})
+                     {"visit_id": visit.id, "object_key": photo.upload_key})
         return photo
 
     return idempotency.run(

@@ -35,7 +35,8 @@ def add_photo(world, visit_id: int, flags: list[str], status: str = "ready") -> 
     """A photo row of a visit with the given flags."""
     db.session.add(Photo(owner_kind="visit", owner_id=visit_id, visit_id=visit_id, uploader_id=world.ids["insp_a"],
                          client_id=uid(), status=status, content_type="image/jpeg", declared_size=1000,
-                         object_key=f"photos/visit/{uid()}.jpg", verify_code=secrets.token_hex(5), flags=flags))
+                         upload_key=f"uploads/visit/{uid()}.jpg", object_key=f"sealed/visit/{uid()}.jpg",
+                         verify_code=secrets.token_hex(5), flags=flags))
 
 
 def add_order(world, township: str, status: str, days_to_deadline: int) -> None:

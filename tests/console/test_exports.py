@@ -271,3 +271,35 @@ def test_exports_are_audited(app, console, two_visits):
     with app.app_context():
         actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("export.%"))).all()
     assert actions == ["export.visits", "export.evidence"]
+
+
+def test_console_shows_the_last_check_and_rechecks_on_demand(app, console, world, client):
+    """The evidence page shows when the sealed original was last re-hashed; 重新核验 re-hashes it now."""
+    from tests.console.conftest import csrf
+
+    visit_id, photos = visit_with_evidence(client, world, "insp_a", world.a1, V1, [phone_jpeg(seed=43)])
+    admin = console("admin")
+    assert "封存后未复核" in admin.get(f"/console/visits/{visit_id}").get_data(as_text=True)
+    r = admin.post(f"/console/visits/{visit_id}/photos/{photos[0]['id']}/check", data={"csrf_token": csrf(admin)})
+    assert r.status_code == 303
+    assert "完好,与封存时的指纹一致" in admin.get(f"/console/visits/{visit_id}").get_data(as_text=True)
+    with app.app_context():
+        from server.models import Photo
+
+        key = db.session.get(Photo, photos[0]["id"]).object_key
+    app.extensions["storage"].put(key, b"not the photo that was sealed", content_type="image/jpeg")
+    r = admin.post(f"/console/visits/{visit_id}/photos/{photos[0]['id']}/check", data={"csrf_token": csrf(admin)},
+                   follow_redirects=True)
+    assert "与封存时的指纹不一致" in r.get_data(as_text=True)
+    with app.app_context():
+        from sqlalchemy import select
+
+        from server.models import AuditEntry, Photo
+
+        assert db.session.get(Photo, photos[0]["id"]).check_result == "altered"
+        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == str(photos[0]["id"]),
+                                                                     AuditEntry.action == "photo.recheck")).all()
+        assert len(actions) == 2
+    leader = console("leader")
+    r = leader.post(f"/console/visits/{visit_id}/photos/{photos[0]['id']}/check", data={"csrf_token": csrf(leader)})
+    assert r.status_code == 403

@@ -169,3 +169,37 @@ def test_reviewer_of_another_township_cannot_post_any_form(shared_app, others): 
         wrong.append(("/console/rectifications/new?visit_id", status))
     assert wrong == [], wrong
     assert audit_length(app) == before
+
+
+def test_photo_recheck_form_is_scoped_like_the_others(shared_app, others):  # noqa: F811
+    """The 重新核验 form on a ready photo of 桐坪镇: the admin re-hashes it (one audit entry), a leader (read
+    only) gets 403, a reviewer of 永阳镇 404 — also when naming that photo under a visit of their own township."""
+    from tests.factories import V2, Api, now_iso, start_visit, uid
+    from tests.support.images import phone_jpeg
+    from tests.support.upload import upload
+
+    app, world = shared_app
+    api = Api(app.test_client(), world.tokens["insp_c"])
+    visit = start_visit(api, world.a2)
+    data = phone_jpeg(seed=77, size=(640, 480))
+    r = api.post(f"/api/v1/visits/{visit['id']}/photos", {"client_id": uid(), "sent_at": now_iso(),
+                                                          "content_type": "image/jpeg", "size": len(data),
+                                                          "taken_at": now_iso(), "lat": V2[0], "lng": V2[1]})
+    assert r.status_code == 201, r.get_json()
+    assert upload(api.client, r.get_json()["upload"], data) == 204
+    photo_id = r.get_json()["photo_id"]
+    assert api.post(f"/api/v1/photos/{photo_id}/complete").get_json()["status"] == "ready"
+    assert api.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid()}).status_code == 200
+    url = f"/console/visits/{visit['id']}/photos/{photo_id}/check"
+    before = audit_length(app)
+    reviewer = login(app.test_client(), "reviewer1", "reviewer1-password")
+    assert reviewer.post(url, data={"csrf_token": csrf(reviewer)}).status_code == 404
+    leader = login(app.test_client(), "leader", "leader-password")
+    assert leader.post(url, data={"csrf_token": csrf(leader)}).status_code == 403
+    assert audit_length(app) == before
+    admin = login(app.test_client(), "admin", "admin-password")
+    assert admin.post(url, data={"csrf_token": csrf(admin)}).status_code == 303
+    assert audit_length(app) == before + 1
+    # The photo under another visit's URL (one the admin may see) is not found either.
+    assert admin.post(f"/console/visits/{others['visit_id']}/photos/{photo_id}/check",
+                      data={"csrf_token": csrf(admin)}).status_code == 404

@@ -100,7 +100,7 @@ def test_bad_image_is_refused_in_chinese_and_deleted(insp, kind):
     with insp.app.app_context():
         photo = db.session.get(Photo, ticket["photo_id"])
         assert (photo.status, photo.reject_code, photo.thumb_key, photo.sha256) == ("rejected", code, None, None)
-        assert insp.app.extensions["storage"].head(photo.object_key) is None
+        assert insp.app.extensions["storage"].head(photo.upload_key) is None
 
 
 def test_heic_refusal_tells_how_to_fix_it(insp):

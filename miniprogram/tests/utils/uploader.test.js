@@ -191,3 +191,19 @@ test('S3 answers 204, other backends 200/201: any 2xx is an upload', async () =>
   const photo = await ctx.phone.uploader.upload(photoItem(ctx))
   expect(photo.status).toBe('ready')
 })
+
+test('an upload answered 409 upload_sealed (already verified) goes on to complete without sending again', async () => {
+  const ctx = await visitPhone()
+  const original = ctx.server.handleUpload
+  ctx.server.handleUpload = req => {
+    ctx.server.handleUpload = original
+    const answer = original(req) // the file landed earlier; the server now refuses the sealed key
+    return Object.assign(answer, {
+      statusCode: 409, data: JSON.stringify({ error: { code: 'upload_sealed', message: '这张照片已校验封存,不能再次上传', details: {} } })
+    })
+  }
+  const photo = await ctx.phone.uploader.upload(photoItem(ctx))
+  expect(photo.status).toBe('ready')
+  expect(ctx.server.uploads.length).toBe(1)
+  expect(ctx.server.photos.size).toBe(1)
+})
