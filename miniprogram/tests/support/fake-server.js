@@ -380,7 +380,7 @@ function createFakeServer(options) {
         Object.assign(p, { status: 'rejected', reject_code: 'photo_not_image', reject_reason: '文件不是图片' })
         throw err(422, 'photo_not_image', { photo_id: p.id, reason: 'photo_not_image' }, p.reject_reason)
       }
-      Object.assign(p, { status: 'ready', size: obj.length, flags: [] })
+      Object.assign(p, { status: 'ready', size: obj.length, flags: p.flags || [] })
       return [photoView(p), 200]
     }],
     ['POST', /^\/feedback\/photos$/, (req, user) => {

@@ -59,7 +59,8 @@ function createFakeWx(options) {
   // Callbacks arrive later, like real network answers; a killed app receives nothing.
   function later(fn, ms) {
     const run = () => { if (!dead) fn() }
-    if (clock) clock.setTimeout(run, ms || 0)
+    // With a virtual clock only delays run on it; answers without delay stay instant.
+    if (clock && ms) clock.setTimeout(run, ms)
     else if (ms) setTimeout(run, ms)
     else setImmediate(run)
   }

@@ -5,7 +5,7 @@
 // periods, lost answers, refusals and the app being killed at any moment.
 const { inspectorPhone, photoBytes } = require('../support/phone')
 const { settle, waitFor } = require('../support/fake-wx')
-const { STORAGE_KEY } = require('../../utils/queue')
+const { STORAGE_KEY, VISIT_KEY_PREFIX } = require('../../utils/queue')
 
 const TMP = 'wxfile://tmp'
 
@@ -48,7 +48,9 @@ describe('offline, lost answers and restarts', () => {
     const result = await phone.queue.flush()
     expect(result).toMatchObject({ sent: 0, pending: 5, offline: true })
     expect(server.log.filter(e => e.status)).toHaveLength(0)
-    expect(phone.wx.storage.get(STORAGE_KEY).items).toHaveLength(5)
+    const lv = phone.queue.items()[0].local_visit
+    expect(phone.wx.storage.get(STORAGE_KEY).visit_keys).toEqual([lv])
+    expect(phone.wx.storage.get(VISIT_KEY_PREFIX + lv).items).toHaveLength(5)
     const ids = phone.queue.items().map(i => i.client_id)
     expect(new Set(ids).size).toBe(5)
   })
@@ -199,6 +201,7 @@ describe('ordering within a visit', () => {
     server.failNext(/^\/visits$/, 503, 'internal_error')
     await phone.queue.flush()
     expect(server.log.map(e => e.path)).toEqual(['/visits'])
+    server.advance(10 * 1000) // past the lane's backoff
     await phone.queue.flush()
     expect(server.log.map(e => e.path)).toEqual(['/visits', '/visits', `/visits/${phone.queue.serverVisitId(lv)}/checkins`])
   })
@@ -319,6 +322,9 @@ describe('photos', () => {
     expect(resumed).toMatchObject({ photo_id: expect.any(Number), uploaded: true })
     await again.queue.flush()
     expect(again.queue.items()).toEqual([])
+    // Kept for the photo strip until the page has the server's thumbnail.
+    expect(again.queue.shownFiles(lv)).toEqual({ [item.client_id]: item.file })
+    expect(again.queue.releaseFiles([item.client_id])).toBe(1)
     expect(phone.wx.fs.has(item.file)).toBe(false)
     expect(server.photos.size).toBe(1)
     expect(server.uploads).toHaveLength(1) // resumed at complete, not uploaded again
@@ -409,12 +415,14 @@ describe('housekeeping', () => {
 
   test('a full storage refuses the write loudly instead of pretending it was kept', async () => {
     const { phone, assignment, restart } = await inspectorPhone()
-    const big = restart({ wx: { storageLimitBytes: 600 } })
-    big.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id })
-    expect(() => big.queue.enqueue({ kind: 'note', local_visit: 'x', text: '很长的备注'.repeat(100) }))
+    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    // Other keys fill WeChat's 10 MB up to a few hundred bytes.
+    for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++) phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
+    phone.wx.setStorageSync('junk.last', 'x'.repeat(10 * 1024 * 1024 - phone.wx.storageBytes() - 600))
+    expect(() => phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '很长的备注'.repeat(100) }))
       .toThrow(expect.objectContaining({ code: 'storage_full' }))
-    expect(big.queue.pendingCount()).toBe(1)
-    expect(phone.queue).toBeDefined()
+    expect(phone.queue.pendingCount()).toBe(1)
+    expect(restart().queue.pendingCount()).toBe(1)
   })
 
   test('programming errors in actions are caught at enqueue', async () => {
@@ -435,8 +443,8 @@ describe('housekeeping', () => {
     server.failNext(/^\/visits$/, 503, 'internal_error')
     await q.flush()
     expect(timers).toHaveLength(1)
-    expect(timers[0].ms).toBeGreaterThanOrEqual(3750)
-    expect(timers[0].ms).toBeLessThanOrEqual(6250)
+    expect(timers[0].ms).toBe(5000) // the lane's first backoff, no Retry-After given
+    server.advance(timers[0].ms)
     timers[0].fn()
     await settle()
     await q.flush()
