@@ -1,5 +1,6 @@
 // A fake `wx` (storage in memory, every API a jest mock) and the app's services around the real queue.
 const { createQueue } = require('../../utils/queue')
+const { createPrivacy } = require('../../utils/privacy')
 
 const KEY_LIMIT_BYTES = 1024 * 1024
 const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
@@ -79,22 +80,27 @@ function createFakeApi(routes = {}, user = { id: 1, name: '测试', roles: ['ins
  * The app's services as pages get them from getApp(): the real queue (nothing is sent unless a
  * test flushes) over a fake api, files and location.
  */
-function createFakeApp({ wx, routes, user, nearCap = false, fix } = {}) {
-  const api = createFakeApi(routes, user)
+function createFakeApp({ wx, routes, user, nearCap = false, fix, api: givenApi } = {}) {
+  const api = givenApi || createFakeApi(routes, user)
   const files = {
     keep: jest.fn(path => `wxfile://usr/kept-${path.split('/').pop()}`),
     isKept: jest.fn(path => String(path).indexOf('wxfile://usr/') === 0),
     remove: jest.fn(),
     usedBytes: jest.fn(() => 0),
-    nearCap: jest.fn(() => nearCap)
+    nearCap: jest.fn(() => nearCap),
+    listKept: jest.fn(() => [])
   }
   const uploader = { upload: jest.fn(() => Promise.reject(Object.assign(new Error('offline'), { offline: true }))) }
   const queue = createQueue({ wx, api, uploader, files, flushOnEnqueue: false, autoRetry: false })
+  const privacy = createPrivacy({ wx })
+  privacy.install()
   return {
     api,
     files,
     uploader,
     queue,
+    privacy,
+    online: true,
     location: {
       freshFix: jest.fn(() => Promise.resolve(fix || {
         lat: 27.1121, lng: 114.9831, accuracy: 12, coord_type: 'gcj02', time: '2024-05-20T10:00:00.000+08:00'
