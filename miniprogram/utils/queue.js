@@ -492,6 +492,7 @@ function createQueue(options) {
       halt(run, err)
       return
     }
+    offlineNow = false // the server answered: the phone is online, the server is busy
     const lane = laneOf(item)
     const prior = laneWait[lane]
     const n = prior ? prior.n + 1 : 1
@@ -502,6 +503,7 @@ function createQueue(options) {
   }
 
   function refused(item, err, run) {
+    if (err.status) offlineNow = false
     markFailed(item, err)
     run.failed++
     // A visit its assignment's close refused: nothing else of it can go either, and retrying
@@ -807,7 +809,11 @@ function createQueue(options) {
       if (!item) return
       n++
       item.photo_id = w.id
-      if (item.status === 'failed' && item.error && item.error.status !== 422 && item.error.status !== 413) {
+      // The server still waits for it: a refusal that said something else (a proxy's 404, a
+      // 409 from a race) is worth another try; a refused photo, a missing file or a
+      // configuration error is not, until the inspector acts.
+      const e = item.error
+      if (item.status === 'failed' && e && e.status >= 400 && e.status < 500 && e.status !== 422 && e.status !== 413) {
         item.status = 'pending'
         item.error = null
       }

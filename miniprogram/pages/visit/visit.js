@@ -309,7 +309,9 @@ Page({
    * inspector's consent, and flagged so.
    */
   onTakePhoto(replaces) {
-    if (this.readOnly() || this.data.busyPhoto) return Promise.resolve()
+    // A refused photo may still be retaken after submit: the submit waits for it.
+    const retake = typeof replaces === 'string'
+    if ((!retake && this.readOnly()) || this.data.busyPhoto) return Promise.resolve()
     const app = getApp()
     let takenAt
     return takePhoto()
@@ -326,7 +328,7 @@ Page({
         const item = this.enqueue(logic.photoAction(state.local_visit, shot.path, null, takenAt, shot.size, shot.compressed))
         const row = { client_id: item.client_id, path: item.file, taken_at: view.isoTime(takenAt) }
         if (shot.compressed) row.compressed = true
-        const at = typeof replaces === 'string' ? state.photos.findIndex(p => p.client_id === replaces) : -1
+        const at = retake ? state.photos.findIndex(p => p.client_id === replaces) : -1
         if (at >= 0) {
           app.queue.remove(replaces)
           state.photos.splice(at, 1, row)
