@@ -89,6 +89,14 @@ async function fieldPhone(extra) {
     ctx.page = page
     return page
   }
+  /** The task list (今日任务) on the same phone. */
+  ctx.openTasks = async () => {
+    const page = loadPage('tasks', { wx: phone.wx, app: phone.app })
+    page.instance.onLoad({})
+    await page.instance.onShow()
+    await settle()
+    return page
+  }
   /** The app is killed (nothing more is written) and opened again on the same storage and files. */
   ctx.restart = async more => {
     phone.wx.kill()
