@@ -88,6 +88,7 @@ function createQueue(options) {
   const listeners = []
   const sending = {} // item id → true while its request is out (memory only: a restart resends)
   const progress = {} // item id → upload progress 0–100 (memory only)
+  const written = {} // storage key → the JSON last written there (unchanged keys are not rewritten)
   let state = load()
   const laneWait = {} // lane → {until, reason} after an HTTP 429/5xx (memory only)
   let offlineNow = false
@@ -96,8 +97,6 @@ function createQueue(options) {
   let retryTimer = null
   let soonTimer = null
   let transientPasses = 0
-
-  const written = {} // storage key → the JSON last written there (unchanged keys are not rewritten)
 
   function nowMs() {
     const t = now()
@@ -118,6 +117,7 @@ function createQueue(options) {
     ;(s.visit_keys || []).forEach(lv => {
       const v = read(VISIT_KEY_PREFIX + lv)
       if (!v) return
+      written[VISIT_KEY_PREFIX + lv] = JSON.stringify(v)
       out.items = out.items.concat(v.items || [])
       if (v.visit_id) out.visits[lv] = v.visit_id
       if (v.submitted_at) out.submitted[lv] = v.submitted_at

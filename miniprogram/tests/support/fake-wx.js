@@ -23,6 +23,13 @@ function storedBytes(key, value) {
   return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
 }
 
+const SIZE_CACHES = new WeakMap()
+
+function sizeCache(storage) {
+  if (!SIZE_CACHES.has(storage)) SIZE_CACHES.set(storage, { map: new Map(), total: 0 })
+  return SIZE_CACHES.get(storage)
+}
+
 function hostOf(url) {
   return (/^[a-z]+:\/\/([^/]+)/i.exec(String(url || '')) || [])[1] || ''
 }
@@ -65,10 +72,22 @@ function createFakeWx(options) {
     else setImmediate(run)
   }
 
+  // Bytes per key, shared by every fake over the same storage (a restarted phone's flash).
+  const sizes = sizeCache(storage)
+
   function totalBytes(except) {
-    let n = 0
-    storage.forEach((v, k) => { if (k !== except) n += storedBytes(k, v) })
-    return n
+    if (sizes.map.size !== storage.size) {
+      sizes.map.clear()
+      sizes.total = 0
+      storage.forEach((v, k) => { const b = storedBytes(k, v); sizes.map.set(k, b); sizes.total += b })
+    }
+    return sizes.total - (except !== undefined && sizes.map.has(except) ? sizes.map.get(except) : 0)
+  }
+
+  function recordSize(key, bytes) {
+    totalBytes()
+    sizes.total += bytes - (sizes.map.get(key) || 0)
+    sizes.map.set(key, bytes)
   }
 
   // A host WeChat would refuse: not on the list given for this kind of call.
@@ -144,6 +163,7 @@ function createFakeWx(options) {
         throw e
       }
       stats.setStorage++
+      recordSize(key, bytes)
       storage.set(key, clone(value))
       stats.storageMaxKeyBytes = Math.max(stats.storageMaxKeyBytes, bytes)
       stats.storageMaxBytes = Math.max(stats.storageMaxBytes, totalBytes())
@@ -153,6 +173,11 @@ function createFakeWx(options) {
       return totalBytes()
     },
     removeStorageSync(key) {
+      if (storage.has(key)) {
+        totalBytes()
+        sizes.total -= sizes.map.get(key) || 0
+        sizes.map.delete(key)
+      }
       storage.delete(key)
     },
 

@@ -462,3 +462,102 @@ describe('housekeeping', () => {
     expect(p.queue.pendingCount()).toBe(0)
   })
 })
+
+describe('issue 15: lanes back off on their own (item 5)', () => {
+  test('a 429 with Retry-After holds only its visit; the other visit goes on; the wait is as long as asked', async () => {
+    const timers = []
+    const { server, user, assignment, restart } = await inspectorPhone()
+    const other = server.addAssignment([user.id])
+    const phone = restart({ queue: { autoRetry: true, timers: { setTimeout: (fn, ms) => { timers.push({ fn, ms }); return timers.length }, clearTimeout: () => {} } } })
+    const lvA = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lvB = phone.queue.enqueue({ kind: 'start_visit', assignment_id: other.id }).local_visit
+    phone.queue.enqueue({ kind: 'note', local_visit: lvA, text: 'A' })
+    phone.queue.enqueue({ kind: 'note', local_visit: lvB, text: 'B' })
+    server.failNext(/^\/visits$/, 429, 'rate_limited', 1, 120)
+    const r = await phone.queue.flush()
+    expect(r).toMatchObject({ offline: false, waiting: true })
+    expect(phone.queue.serverVisitId(lvB)).toBeTruthy()
+    expect(server.notes.size).toBe(1)
+    expect(phone.queue.serverVisitId(lvA)).toBeNull()
+    expect(timers.map(t => t.ms)).toEqual([120000])
+    expect(phone.queue.status().waits[lvA]).toMatchObject({ status: 429 })
+    server.advance(60 * 1000)
+    await phone.queue.flush()
+    expect(phone.queue.serverVisitId(lvA)).toBeNull() // still inside the asked wait
+    server.advance(61 * 1000)
+    await phone.queue.flush()
+    expect(server.notes.size).toBe(2)
+    expect(phone.queue.pendingCount()).toBe(0)
+  })
+
+  test('no signal still stops every lane at once', async () => {
+    const { phone, server, user, assignment } = await inspectorPhone()
+    const other = server.addAssignment([user.id])
+    phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id })
+    phone.queue.enqueue({ kind: 'start_visit', assignment_id: other.id })
+    phone.wx.net.rule({ kind: 'request', action: 'drop', times: 2 })
+    const r = await phone.queue.flush()
+    expect(r).toMatchObject({ offline: true, pending: 2, waiting: false })
+    expect(server.log).toHaveLength(0)
+    expect(phone.queue.status().offline).toBe(true)
+  })
+})
+
+describe('issue 15: storage (item 9)', () => {
+  test('sixty visits with long notes fit: each visit has its own key, none near 1 MB', async () => {
+    const { phone, server, user } = await inspectorPhone()
+    phone.wx.net.offline = true
+    for (let v = 0; v < 60; v++) {
+      const a = server.addAssignment([user.id])
+      const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a.id }).local_visit
+      for (let k = 0; k < 4; k++) phone.queue.enqueue({ kind: 'note', local_visit: lv, text: `第${k}条：${'村部无人值守，'.repeat(400)}` })
+    }
+    expect(phone.queue.pendingCount()).toBe(300)
+    expect(phone.wx.stats.storageMaxKeyBytes).toBeLessThan(200 * 1024)
+    expect(phone.wx.stats.storageRefused).toBe(0)
+  })
+
+  test('visits the server confirmed are forgotten after 30 days; recent ones and busy ones stay', async () => {
+    const { phone, server, user, assignment, restart } = await inspectorPhone()
+    const old = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    phone.queue.enqueue({ kind: 'submit', local_visit: old })
+    await phone.queue.flush()
+    server.advance(31 * 24 * 3600 * 1000)
+    const a2 = server.addAssignment([user.id])
+    const fresh = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a2.id }).local_visit
+    phone.queue.enqueue({ kind: 'submit', local_visit: fresh })
+    await phone.queue.flush()
+    expect(phone.wx.storage.has(VISIT_KEY_PREFIX + old)).toBe(true)
+    const again = restart()
+    again.queue.prune()
+    expect(phone.wx.storage.has(VISIT_KEY_PREFIX + old)).toBe(false)
+    expect(again.queue.serverVisitId(old)).toBeNull()
+    expect(again.queue.submittedAt(fresh)).toBeTruthy()
+    expect(phone.wx.storage.get(STORAGE_KEY).visit_keys).toEqual([fresh])
+  })
+
+  test('a file kept before the app died (never queued) is deleted at start; queued ones stay', async () => {
+    const { phone, assignment, restart } = await inspectorPhone()
+    phone.wx.net.offline = true
+    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    phone.wx.putTempFile(`${TMP}/k.jpg`, photoBytes('k'))
+    const queued = phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/k.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 })
+    const orphan = phone.files.keep(phone.wx.putTempFile(`${TMP}/o.jpg`, photoBytes('o')))
+    phone.wx.kill()
+    const again = restart()
+    expect(again.queue.prune()).toEqual({ orphans: 1 })
+    expect(phone.wx.fs.has(orphan)).toBe(false)
+    expect(phone.wx.fs.has(queued.file)).toBe(true)
+  })
+
+  test('the photo file kept for a save that storage refused is not left behind', async () => {
+    const { phone, assignment } = await inspectorPhone()
+    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++) phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
+    phone.wx.setStorageSync('junk.last', 'x'.repeat(10 * 1024 * 1024 - phone.wx.storageBytes() - 200))
+    phone.wx.putTempFile(`${TMP}/full.jpg`, photoBytes('full'))
+    expect(() => phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/full.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 }))
+      .toThrow(expect.objectContaining({ code: 'storage_full' }))
+    expect(phone.files.listKept()).toEqual([])
+  })
+})
