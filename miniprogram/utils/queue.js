@@ -154,30 +154,50 @@ function createQueue(options) {
   // Written synchronously after every change: the moment a call returns, the write survives
   // the app being killed. A full storage throws here, so the caller learns it was not kept.
   // Visit keys go first: the main key names them, and must never name one not yet written.
-  function save() {
+  function save(onlyLane) {
+    // The hot paths (an answer, a progress state) change one visit: write just that one.
+    if (onlyLane && written[VISIT_KEY_PREFIX + onlyLane] !== undefined) return saveLane(onlyLane)
     const lanes = visitLanes()
-    const inVisit = {}
-    lanes.forEach(lv => { inVisit[lv] = true })
+    const byLane = {}
+    lanes.forEach(lv => { byLane[lv] = [] })
+    const rest = []
+    state.items.forEach(i => {
+      const l = laneOf(i)
+      if (byLane[l]) byLane[l].push(i)
+      else rest.push(i)
+    })
     lanes.forEach(lv => {
       writeKey(VISIT_KEY_PREFIX + lv, {
-        items: state.items.filter(i => laneOf(i) === lv),
+        items: byLane[lv],
         visit_id: state.visits[lv] || null,
         submitted_at: state.submitted[lv] || null,
         touched_at: state.touched[lv] || null,
         closed: (state.closed && state.closed[lv]) || null
       })
     })
-    const main = Object.assign({}, state, {
-      items: state.items.filter(i => !inVisit[laneOf(i)]),
-      visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: lanes
-    })
+    const main = Object.assign({}, state, { items: rest, visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: lanes })
     writeKey(STORAGE_KEY, main)
     Object.keys(written).forEach(key => {
-      if (key.indexOf(VISIT_KEY_PREFIX) === 0 && !inVisit[key.slice(VISIT_KEY_PREFIX.length)]) {
+      if (key.indexOf(VISIT_KEY_PREFIX) === 0 && !byLane[key.slice(VISIT_KEY_PREFIX.length)]) {
         wx.removeStorageSync(key)
         delete written[key]
       }
     })
+  }
+
+  function saveLane(lv) {
+    writeKey(VISIT_KEY_PREFIX + lv, {
+      items: state.items.filter(i => laneOf(i) === lv),
+      visit_id: state.visits[lv] || null,
+      submitted_at: state.submitted[lv] || null,
+      touched_at: state.touched[lv] || null,
+      closed: (state.closed && state.closed[lv]) || null
+    })
+    const main = Object.assign({}, state, {
+      items: state.items.filter(i => { const l = laneOf(i); return !(written[VISIT_KEY_PREFIX + l] !== undefined) }),
+      visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: Object.keys(written).filter(k => k.indexOf(VISIT_KEY_PREFIX) === 0).map(k => k.slice(VISIT_KEY_PREFIX.length))
+    })
+    writeKey(STORAGE_KEY, main)
   }
 
   function find(id) {
@@ -323,7 +343,7 @@ function createQueue(options) {
     if (!cur) return
     cur.status = 'failed'
     cur.error = { code: err.code || 'error', message: err.message || '提交失败', status: err.status || 0, details: err.details || {} }
-    save()
+    save(laneOf(cur))
   }
 
   function removeItem(id) {
@@ -453,7 +473,7 @@ function createQueue(options) {
     const cur = find(item.id)
     if (cur) {
       cur.attempts = (cur.attempts || 0) + 1
-      save()
+      save(laneOf(item))
     }
     emit()
     return api.request(req.method, req.path, req.body).then(res => {
@@ -461,7 +481,7 @@ function createQueue(options) {
       removeItem(item.id)
       applyAnswer(item, res.data || {})
       answered(item)
-      save()
+      save(item.kind === 'start_visit' ? null : laneOf(item))
       run.sent++
       emit()
       return 'done'
@@ -537,7 +557,7 @@ function createQueue(options) {
       const cur = find(item.id)
       if (!cur) return
       Object.assign(cur, patch)
-      save()
+      save(laneOf(item))
     }
     const cur = find(item.id)
     const job = Object.assign({}, cur, visitId ? { visit_id: visitId } : {})
@@ -551,7 +571,7 @@ function createQueue(options) {
       // Only now, with the server holding a verified copy, may the original go; a visit's
       // photo strip still shows it until the server's thumbnail is at hand.
       if (isVisitPhoto(item)) state.shown_files[item.client_id] = { file: item.file, at: nowMs(), local_visit: item.local_visit }
-      save()
+      save(laneOf(item))
       if (!isVisitPhoto(item)) dropFile(item.file)
       run.sent++
       emit()
