@@ -37,14 +37,19 @@ App({
     // Signal comes and goes in the villages: send whatever waits as soon as it is back.
     wx.onNetworkStatusChange(res => {
       this.online = !!res.isConnected
-      if (res.isConnected) this.flushQueue()
+      if (res.isConnected) this.resumeQueue()
     })
   },
 
   /** Back in the foreground: WeChat cut the uploads about 5 s after we left; resume at once. */
   onShow() {
-    if (!this.queue) return
-    Promise.resolve(this.queue.resume()).catch(() => {})
+    this.resumeQueue()
+  },
+
+  /** Send at once, cutting every backoff short (foreground again, or signal back). */
+  resumeQueue() {
+    if (!this.queue) return Promise.resolve()
+    return Promise.resolve(this.queue.resume()).catch(() => {})
   },
 
   /** Send the outbox; failures stay in it and are retried on the next occasion. */

@@ -36,10 +36,11 @@ describe('app.js', () => {
     expect(app.online).toBe(true)
     const listener = wx.onNetworkStatusChange.mock.calls[0][0]
     listener({ isConnected: false, networkType: 'none' })
-    expect(flush).toHaveBeenCalledTimes(0)
+    expect(resume).toHaveBeenCalledTimes(1)
     expect(app.online).toBe(false)
     listener({ isConnected: true, networkType: '4g' })
-    expect(flush).toHaveBeenCalledTimes(1)
+    expect(resume).toHaveBeenCalledTimes(2)
+    expect(flush).toHaveBeenCalledTimes(0)
   })
 
   test('back in the foreground the uploader wakes from its backoff at once (item 13)', () => {

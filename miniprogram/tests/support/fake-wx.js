@@ -139,6 +139,12 @@ function createFakeWx(options) {
     return task
   }
 
+  if (link && typeof link.onStatus === 'function') {
+    link.onStatus(online => {
+      if (!dead) wx.networkListeners.slice().forEach(fn => fn({ isConnected: online, networkType: online ? '2g' : 'none' }))
+    })
+  }
+
   const wx = {
     env: { USER_DATA_PATH },
     net,

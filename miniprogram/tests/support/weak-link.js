@@ -63,13 +63,21 @@ function createLink(options) {
   const drops = (options.drops || []).slice().sort((a, b) => a - b)
   const active = []
   const stats = { bytesOnWire: 0, drops: 0, failedUploads: 0 }
+  const listeners = []
   let downUntil = -1
   let ticking = false
+
+  // The phone notices the signal going and coming back (wx.onNetworkStatusChange).
+  function tell(online) {
+    listeners.slice().forEach(fn => fn(online))
+  }
 
   drops.forEach(at => clock.setTimeout(() => {
     stats.drops++
     downUntil = clock.now() + cutMs
     active.splice(0).forEach(u => fail(u))
+    tell(false)
+    clock.setTimeout(() => { if (clock.now() >= downUntil) tell(true) }, cutMs)
   }, at - clock.now()))
 
   function fail(u) {
@@ -113,7 +121,7 @@ function createLink(options) {
     }, latencyMs)
   }
 
-  return { start, stats, isDown: () => clock.now() < downUntil }
+  return { start, stats, isDown: () => clock.now() < downUntil, onStatus: fn => listeners.push(fn) }
 }
 
 module.exports = { createClock, createLink, seeded }
