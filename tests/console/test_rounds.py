@@ -53,6 +53,24 @@ def test_admin_runs_a_round_through_the_forms(app, console, world):
         assert db.session.get(InspectionRound, rid).status == "closed"
 
 
+def test_round_form_sets_the_evidence_policy(app, console, world):
+    """The round form's minimum photos and interviews are stored (defaults 2 and 1 when left empty)."""
+    with app.app_context():
+        pool = add_inspectors(world, ["insp_d", "insp_e"])
+    admin = console("admin")
+    token = csrf(admin)
+    made = []
+    for extra in ({"min_photos": "4", "min_interviews": "2"}, {"min_photos": "", "min_interviews": ""}):
+        r = admin.post("/console/rounds", data={"csrf_token": token, **round_form(pool, **extra)})
+        assert r.status_code == 302
+        made.append(int(re.search(r"/rounds/(\d+)", r.headers["Location"]).group(1)))
+    with app.app_context():
+        assert [(db.session.get(InspectionRound, i).min_photos, db.session.get(InspectionRound, i).min_interviews)
+                for i in made] == [(4, 2), (2, 1)]
+    assert 'name="min_photos" min="0" max="50" value="4"' in admin.get(f"/console/rounds/{made[0]}").get_data(
+        as_text=True)
+
+
 def test_a_bad_form_shows_the_reason(app, console, world):
     """Too few inspectors for the teams is explained on the page at freeze, in Chinese."""
     with app.app_context():
