@@ -91,7 +91,7 @@ def login():
     retry = ratelimit.blocked(db.session, keys, LOGIN_FAILURES)
     if retry:
         return render_template("console/login.html", error=f"登录失败次数过多,请 {retry // 60 + 1} 分钟后再试",
-                               username=username), 429
+                               username=username), 429, {"Retry-After": str(retry)}
     try:
         user = users.password_login(db.session, username, request.form.get("password", ""))
         if not user.has_role(*CONSOLE_ROLES):

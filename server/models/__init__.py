@@ -84,6 +84,8 @@ from server.models.review import (
     ReviewDecision,
 )
 from server.models.rounds import (
+    DEFAULT_MIN_INTERVIEWS,
+    DEFAULT_MIN_PHOTOS,
     ROUND_STATUSES,
     InspectionRound,
 )
@@ -125,6 +127,8 @@ __all__ = [
     "CheckIn",
     "ChecklistResult",
     "ClientWrite",
+    "DEFAULT_MIN_INTERVIEWS",
+    "DEFAULT_MIN_PHOTOS",
     "DOMAINS",
     "FEEDBACK_CATEGORIES",
     "FEEDBACK_RATINGS",
