@@ -7,7 +7,7 @@
 // once or is shown failed with a reason, and the outbox never passes WeChat's storage limits.
 const { bootPhone, photoBytes } = require('../support/phone')
 const { createFakeServer } = require('../support/fake-server')
-const { settle, KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES } = require('../support/fake-wx')
+const { KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES } = require('../support/fake-wx')
 const { runChaos } = require('../support/chaos')
 const { STORAGE_KEY, VISIT_KEY_PREFIX } = require('../../utils/queue')
 
@@ -47,7 +47,6 @@ function fakeWorld(server, user, disk) {
     rule: action => phone.wx.net.rule({ action }),
     clearRules: () => { phone.wx.net.clear(); watch() },
     failNext: (status, retryAfter) => server.failNext(/./, status, status === 429 ? 'rate_limited' : 'storage_unavailable', 1, retryAfter),
-    settle: () => settle(40),
     fillStorage: headroom => {
       const keys = []
       for (let k = 0; phone.wx.storageBytes() < TOTAL_LIMIT_BYTES - headroom; k++) {
