@@ -43,14 +43,14 @@ async function runChaos(world, opts) {
     if (o.storagePressure && pick(0.3)) {
       // Other data fills storage to within a few hundred KB of WeChat's 10 MB.
       stats.pressure++
-      junk = world.fillStorage(200 * 1024 + Math.floor(rand() * 600 * 1024))
+      junk = await world.fillStorage(200 * 1024 + Math.floor(rand() * 600 * 1024))
     }
     // ---- recorded in the village, without signal -------------------------------------------
     world.setOffline(true)
     const n = Math.min(o.batch, o.visits - done)
     for (let v = 0; v < n; v++) {
       const closing = pick(0.06) ? 'before' : (pick(0.08) ? 'after' : null)
-      const a = world.assignment(closing)
+      const a = await world.assignment(closing)
       if (closing === 'before') stats.closedBefore++
       const start = enter({ kind: 'start_visit', assignment_id: a.id, started_at: world.isoNow() }, closing === 'before')
       if (!start) continue
@@ -78,7 +78,7 @@ async function runChaos(world, opts) {
       enter({ kind: 'submit', local_visit: lv }, closedBefore)
       if (closing === 'after') {
         world.advance(60 * 1000)
-        a.close() // closed after the visit started, before it synced: accepted late
+        await a.close() // closed after the visit started, before it synced: accepted late
         stats.closedAfter++
       }
     }
