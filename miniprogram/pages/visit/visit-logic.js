@@ -1,6 +1,7 @@
 // The visit screen's rules, kept apart from the page so they unit test: the local visit record,
 // the queue actions it produces, the interview and checklist forms, what a submit needs.
 const view = require('../../utils/view')
+const { KIND_LABELS } = require('../../utils/sync')
 
 const VISIT_KEY_PREFIX = 'visit.assignment.'
 // The phone's own list of its visits (本机记录), independent of the task cache: a visit whose
@@ -326,18 +327,6 @@ function percent(item) {
   return Math.max(0, Math.min(100, Math.round(Number(item.progress) || 0)))
 }
 
-const KIND_LABELS = {
-  start_visit: '开始暗访', checkin: '签到', photo: '照片', interview: '走访记录',
-  checklist: '检查结果', note: '备注', submit: '提交', feedback: '反馈'
-}
-
-/** The writes of this visit the server refused, with its reason, for a retry button. */
-function failedRows(queueItems, localVisit) {
-  return (queueItems || [])
-    .filter(i => i.status === 'failed' && i.local_visit === localVisit)
-    .map(i => ({ id: i.id || i.client_id, label: KIND_LABELS[i.kind] || i.kind, message: (i.error && i.error.message) || '提交失败' }))
-}
-
 /**
  * The photo strip: each photo with its upload state from the queue; an uploaded one shows the
  * server's thumbnail once known (`thumbs`), the kept original until then (`shown`).
@@ -406,6 +395,5 @@ module.exports = {
   submitConfirmText,
   distanceToPlace,
   checkinView,
-  failedRows,
   photoRows
 }

@@ -276,16 +276,17 @@ describe('item 12: a refused location permission leads to the settings', () => {
 
 describe('item 13: uploads keep the screen on and ask to keep the page open', () => {
   test('screen kept on while a photo uploads, released afterwards', async () => {
-    const ctx = await fieldPhone()
+    const ctx = await fieldPhone({ wx: { uploadDelayMs: 80 } })
     const { page, phone } = ctx
     await shoot(page)
-    phone.wx.net.rule({ kind: 'upload', action: 'hang' })
-    phone.app.queue.flush()
-    await settle()
-    await settle()
+    const flushing = phone.app.queue.flush()
+    for (let i = 0; i < 10 && !phone.wx.keepScreenOn; i++) await settle()
     expect(phone.wx.keepScreenOn).toBe(true)
     expect(text(page, '#keep-open')).toContain('请保持本页面打开')
-    phone.wx.kill()
+    await flushing
+    await settle()
+    expect(phone.wx.keepScreenOn).toBe(false)
+    expect(page.querySelector('#keep-open')).toBeFalsy()
   })
 })
 
