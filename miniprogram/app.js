@@ -6,6 +6,7 @@ const { createFiles } = require('./utils/files')
 const { createUploader } = require('./utils/uploader')
 const { createQueue } = require('./utils/queue')
 const { createLocation } = require('./utils/location')
+const { createPrivacy } = require('./utils/privacy')
 
 /** develop / trial / release: which server this build talks to. */
 function envVersion() {
@@ -23,16 +24,32 @@ App({
     const uploader = createUploader({ wx, api, maxConcurrent: 3 })
     const queue = createQueue({ wx, api, uploader, files, now: () => new Date() })
     const location = createLocation({ wx })
-    Object.assign(this, { api, files, uploader, queue, location })
+    const privacy = createPrivacy({ wx })
+    privacy.install()
+    Object.assign(this, { api, files, uploader, queue, location, privacy, online: true })
+    // Old visits the server confirmed, shown originals and files nothing refers to any more.
+    try {
+      queue.prune()
+    } catch (e) {
+      // Housekeeping must never stop the app from starting.
+    }
 
     // Signal comes and goes in the villages: send whatever waits as soon as it is back.
     wx.onNetworkStatusChange(res => {
-      if (res.isConnected) this.flushQueue()
+      this.online = !!res.isConnected
+      if (res.isConnected) this.resumeQueue()
     })
   },
 
+  /** Back in the foreground: WeChat cut the uploads about 5 s after we left; resume at once. */
   onShow() {
-    this.flushQueue()
+    this.resumeQueue()
+  },
+
+  /** Send at once, cutting every backoff short (foreground again, or signal back). */
+  resumeQueue() {
+    if (!this.queue) return Promise.resolve()
+    return Promise.resolve(this.queue.resume()).catch(() => {})
   },
 
   /** Send the outbox; failures stay in it and are retried on the next occasion. */

@@ -221,6 +221,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # A day at most: uploads and their seal markers are swept after UPLOAD_RETENTION_DAYS.
         "PHOTO_TICKET_SECONDS": _int(env, "PHOTO_TICKET_SECONDS", 15 * 60, maximum=24 * 3600),
         "PHOTO_URL_SECONDS": _int(env, "PHOTO_URL_SECONDS", 10 * 60),
+        "LATE_SYNC_DAYS": _int(env, "LATE_SYNC_DAYS", 14, maximum=365),
         "FEEDBACK_RATE_LIMITS": _limits(env, "FEEDBACK_RATE_LIMITS", "5/hour,20/day"),
         "VERIFY_RATE_LIMITS": _limits(env, "VERIFY_RATE_LIMITS", "30/hour,200/day"),
         # Behind nginx or a load balancer: how many proxy hops to trust for the client's address.

@@ -24,6 +24,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "不支持该请求方法"),
     "client_id_conflict": (409, "该编号已用于另一条不同的记录,请勿重复使用"),
     "visit_submitted": (409, "该次暗访已提交,不能再修改"),
+    "assignment_closed": (409, "该督查任务已结束,这条暗访记录不能再上传"),
     "conflict": (409, "操作与当前状态冲突"),
     "illegal_transition": (409, "项目当前状态不允许该操作"),
     "application_incomplete": (422, "申报表还不完整"),
@@ -96,8 +97,20 @@ _HTTP_CODES = {
 }
 
 
+# Seconds a client should wait before retrying, when the answer itself does not know better: a
+# phone's outbox backs off by them instead of hammering a busy or recovering server.
+DEFAULT_RETRY_AFTER = {429: "60", 503: "10"}
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Make every error, ours or Werkzeug's, answer with the common shape."""
+    """Make every error, ours or Werkzeug's, answer with the common shape (429 and 503 with Retry-After)."""
+
+    @app.after_request
+    def _retry_after(response):
+        default = DEFAULT_RETRY_AFTER.get(response.status_code)
+        if default and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = default
+        return response
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):

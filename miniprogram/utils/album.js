@@ -1,20 +1,31 @@
-// Photos picked from the album or camera (compressed: report, reply and feedback photos carry no
-// location check), and their hand-over to the outbox, which uploads them through the uploader.
+// Report, reply and feedback photos (compressed; they carry no location check) and their hand-over
+// to the outbox, which uploads them through the uploader. The camera only, as on a visit, unless
+// the project's policy allows the album (`allow_album`): a picture from the album proves nothing
+// about today.
 
 const view = require('./view')
 
-/** wx.chooseMedia for up to `count` images, as a promise. */
-function choosePhotos(count) {
+/** True when the project (or an object carrying it) lets photos come from the album. */
+function albumAllowed(project) {
+  return !!(project && (project.allow_album === true || (project.project && project.project.allow_album === true)))
+}
+
+/** wx.chooseMedia for up to `count` images, as a promise: the camera, or also the album when allowed. */
+function choosePhotos(count, allowAlbum) {
   return new Promise((resolve, reject) => {
-    wx.chooseMedia({ count, mediaType: ['image'], sourceType: ['album', 'camera'], sizeType: ['compressed'], success: resolve, fail: reject })
+    wx.chooseMedia({ count, mediaType: ['image'], sourceType: allowAlbum ? ['album', 'camera'] : ['camera'], sizeType: ['compressed'], success: resolve, fail: reject })
   })
 }
 
-/** Queue up to `left` chosen files as photos of `target` ('report' | 'rectification'); returns {client_id, path} each. */
-function queueChosen(queue, target, tempFiles, left) {
+/**
+ * Queue up to `left` chosen files as photos of `target` ('report' | 'rectification'), stamped
+ * with the phone's own clock; returns {client_id, path, taken_at} each.
+ */
+function queueChosen(queue, target, tempFiles, left, takenAt) {
+  const at = view.isoTime(takenAt || new Date())
   return (tempFiles || []).slice(0, left).map(f => {
-    const item = queue.enqueue({ kind: 'photo', target, file: f.tempFilePath, size: f.size || undefined })
-    return { client_id: item.client_id, path: item.file }
+    const item = queue.enqueue({ kind: 'photo', target, file: f.tempFilePath, size: f.size || undefined, taken_at: at })
+    return { client_id: item.client_id, path: item.file, taken_at: at }
   })
 }
 
@@ -23,8 +34,8 @@ function queueChosen(queue, target, tempFiles, left) {
  * `onQueued(photos)` gets the queued {client_id, path} list (to keep in the page's draft) before
  * the outbox starts uploading; a cancelled pick does nothing, any other failure is shown.
  */
-function addToOutbox(app, target, left, onQueued) {
-  return choosePhotos(left)
+function addToOutbox(app, target, left, onQueued, allowAlbum) {
+  return choosePhotos(left, allowAlbum)
     .then(res => {
       onQueued(queueChosen(app.queue, target, res.tempFiles, left))
       app.flushQueue()
@@ -35,4 +46,4 @@ function addToOutbox(app, target, left, onQueued) {
     })
 }
 
-module.exports = { choosePhotos, queueChosen, addToOutbox }
+module.exports = { albumAllowed, choosePhotos, queueChosen, addToOutbox }

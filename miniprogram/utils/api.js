@@ -20,19 +20,57 @@ function apiError(fields) {
   return err
 }
 
+// WeChat refuses, without any network, a host missing from the mini-program's 服务器域名 list
+// and any private API before the user agreed to the 隐私保护指引; both fail like no signal
+// would, but waiting for signal cannot fix them.
+const DOMAIN_RE = /not in domain list|domain list|url not in|合法域名/i
+const PRIVACY_RE = /privacy|隐私/i
+
+/** A configuration error (host missing from the domain list, privacy guide not agreed), or null. */
+function platformError(errMsg) {
+  const msg = String(errMsg || '')
+  const host = (/https?:\/\/([^/\s"']+)/.exec(msg) || [])[1] || ''
+  if (DOMAIN_RE.test(msg)) {
+    return apiError({
+      code: 'domain_not_configured', status: 0,
+      message: `服务器域名未配置${host ? `（${host}）` : ''}：请联系管理员在小程序后台“开发管理→服务器域名”中添加`,
+      details: { errMsg: msg, host }
+    })
+  }
+  if (PRIVACY_RE.test(msg)) {
+    return apiError({ code: 'privacy_denied', status: 0, message: '尚未同意隐私保护指引，无法使用此功能：请在弹窗中同意后重试', details: { errMsg: msg } })
+  }
+  return null
+}
+
 /** The rejection for a request that never got an answer (no signal, timeout, DNS, TLS). */
 function offlineError(errMsg) {
-  return apiError({ offline: true, code: 'offline', message: OFFLINE_MESSAGE, details: { errMsg: errMsg || '' } })
+  return platformError(errMsg) || apiError({ offline: true, code: 'offline', message: OFFLINE_MESSAGE, details: { errMsg: errMsg || '' } })
+}
+
+/** Milliseconds a Retry-After header (seconds or an HTTP date) asks to wait, or null. */
+function retryAfterMs(header, nowMs) {
+  const h = header || {}
+  const key = Object.keys(h).find(k => k.toLowerCase() === 'retry-after')
+  if (!key) return null
+  const v = String(h[key]).trim()
+  if (/^\d+$/.test(v)) return Number(v) * 1000
+  const t = Date.parse(v)
+  return isNaN(t) ? null : Math.max(0, t - (nowMs === undefined ? Date.now() : nowMs))
 }
 
 // A server error body is {"error": {code, message, details}}; a proxy's HTML page is not.
-function errorFromResponse(status, data) {
+function errorFromResponse(status, data, header) {
   const body = data && typeof data === 'object' ? data.error : null
+  let err
   if (body && typeof body === 'object') {
-    return apiError({ status, code: body.code, message: body.message, details: body.details, data })
+    err = apiError({ status, code: body.code, message: body.message, details: body.details, data })
+  } else {
+    const message = status >= 500 ? `服务器暂时不可用（${status}），请稍后重试` : `请求失败（${status}）`
+    err = apiError({ status, code: `http_${status}`, message, data })
   }
-  const message = status >= 500 ? `服务器暂时不可用（${status}），请稍后重试` : `请求失败（${status}）`
-  return apiError({ status, code: `http_${status}`, message, data })
+  err.retryAfterMs = retryAfterMs(header)
+  return err
 }
 
 function joinUrl(baseUrl, path) {
@@ -121,7 +159,7 @@ function createApi(options) {
       return res
     }).then(res => {
       if (res.status >= 200 && res.status < 300) return { status: res.status, data: res.data }
-      throw errorFromResponse(res.status, res.data)
+      throw errorFromResponse(res.status, res.data, res.header)
     })
   }
 
@@ -168,4 +206,4 @@ function isTransient(err) {
   return s === 401 || s === 408 || s === 429 || s >= 500
 }
 
-module.exports = { createApi, apiError, offlineError, isTransient, TOKEN_KEY, USER_KEY }
+module.exports = { createApi, apiError, offlineError, platformError, retryAfterMs, isTransient, TOKEN_KEY, USER_KEY }

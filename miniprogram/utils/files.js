@@ -30,11 +30,14 @@ function isDir(stats) {
   return typeof stats.isDirectory === 'function' ? stats.isDirectory() : false
 }
 
-/** The store of kept photos: createFiles({ wx }) → { keep, remove, usedBytes, nearCap, size, isKept }. */
+/** The store of kept photos: createFiles({ wx }) → { keep, remove, usedBytes, nearCap, size, isKept, listKept }. */
 function createFiles(options) {
   const wx = options.wx
   const fsm = () => wx.getFileSystemManager()
   const root = () => wx.env.USER_DATA_PATH
+  // Bytes in the user data folder: walked once, then kept up to date by keep/remove, so the
+  // pages can ask on every progress event without a synchronous walk of the folder each time.
+  let used = null
 
   /** True when the path is already in the user data folder (kept across restarts). */
   function isKept(path) {
@@ -47,15 +50,18 @@ function createFiles(options) {
     counter = (counter + 1) % 1e6
     const name = `${PREFIX}${Date.now()}-${counter}-${Math.floor(Math.random() * 1e6)}.${extensionOf(tempPath)}`
     const target = `${root()}/${name}`
-    const saved = fsm().saveFileSync(tempPath, target)
-    return saved || target
+    const saved = fsm().saveFileSync(tempPath, target) || target
+    if (used !== null) used += size(saved) || 0
+    return saved
   }
 
   /** Delete a kept file; a file already gone is fine (removal is the goal). */
   function remove(path) {
     if (!path) return
+    const bytes = used !== null ? size(path) || 0 : 0
     try {
       fsm().unlinkSync(path)
+      if (used !== null) used = Math.max(0, used - bytes)
     } catch (e) {
       if (!/no such file|not exist|ENOENT/i.test(String((e && (e.errMsg || e.message)) || e))) throw e
     }
@@ -71,12 +77,24 @@ function createFiles(options) {
     }
   }
 
-  /** Bytes used in the user data folder (what counts against WeChat's 200 MB cap). */
+  /** Bytes used in the user data folder (what counts against WeChat's 200 MB cap), kept running. */
   function usedBytes() {
+    if (used === null) {
+      try {
+        used = sumSizes(fsm().statSync(root(), true))
+      } catch (e) {
+        return 0
+      }
+    }
+    return used
+  }
+
+  /** Paths of every original this store kept (for the sweep of orphans at start). */
+  function listKept() {
     try {
-      return sumSizes(fsm().statSync(root(), true))
+      return (fsm().readdirSync(root()) || []).filter(n => n.indexOf(PREFIX) === 0).map(n => `${root()}/${n}`)
     } catch (e) {
-      return 0
+      return []
     }
   }
 
@@ -85,7 +103,7 @@ function createFiles(options) {
     return usedBytes() >= WARN_BYTES
   }
 
-  return { keep, remove, size, usedBytes, nearCap, isKept }
+  return { keep, remove, size, usedBytes, nearCap, isKept, listKept }
 }
 
 module.exports = { createFiles, CAP_BYTES, WARN_BYTES }

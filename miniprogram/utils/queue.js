@@ -9,6 +9,15 @@ const { rfc3339 } = require('./time')
 const { apiError, isTransient } = require('./api')
 
 const STORAGE_KEY = 'outbox.v1'
+// Each visit's items and ids live under a key of their own: WeChat allows 1 MB per key and
+// 10 MB in all, and one key for everything grows past the first with a few dozen visits.
+const VISIT_KEY_PREFIX = 'outbox.visit.'
+// A visit the server confirmed entirely is forgotten this long after its last answer.
+const RETENTION_MS = 30 * 24 * 3600 * 1000
+// An uploaded visit photo's original stays this long for the photo strip, unless released.
+const SHOWN_FILE_MS = 24 * 3600 * 1000
+const LANE_RETRY_BASE_MS = 5000
+const LANE_RETRY_MAX_MS = 5 * 60 * 1000
 const KINDS = [
   'start_visit', 'checkin', 'photo', 'interview', 'checklist', 'note', 'submit', 'feedback',
   'application', 'application_edit', 'transition', 'report', 'rectification_response'
@@ -29,8 +38,17 @@ function clone(x) {
 }
 
 function emptyState() {
-  return { version: 1, items: [], visits: {}, projects: {}, submitted: {}, photos: {}, results: {}, result_order: [] }
+  return {
+    version: 2, items: [], visits: {}, projects: {}, submitted: {}, photos: {}, results: {}, result_order: [],
+    touched: {}, shown_files: {}, last_sync: null, batch: null
+  }
 }
+
+// What a submit may list as given up (the server's `missing` kinds).
+const MISSING_KINDS = ['photo', 'interview', 'checkin', 'checklist', 'note']
+
+// Fields the page may still change on a queued photo (a fix that came late, no fix at all).
+const PATCHABLE = ['lat', 'lng', 'coord_type', 'accuracy_m', 'no_fix', 'awaiting_fix']
 
 // Only the fields the server takes, and no nulls: its schemas refuse unknown or null fields.
 function pick(source, fields) {
@@ -70,25 +88,116 @@ function createQueue(options) {
   const listeners = []
   const sending = {} // item id → true while its request is out (memory only: a restart resends)
   const progress = {} // item id → upload progress 0–100 (memory only)
+  const written = {} // storage key → the JSON last written there (unchanged keys are not rewritten)
   let state = load()
+  const laneWait = {} // lane → {until, reason} after an HTTP 429/5xx (memory only)
+  let offlineNow = false
   let flushing = null
   let rerun = false
   let retryTimer = null
   let soonTimer = null
   let transientPasses = 0
 
+  function nowMs() {
+    const t = now()
+    return t instanceof Date ? t.getTime() : t
+  }
+
+  function read(key) {
+    const raw = wx.getStorageSync(key)
+    return raw && typeof raw === 'object' ? raw : (raw ? JSON.parse(raw) : null)
+  }
+
   function load() {
-    const raw = wx.getStorageSync(STORAGE_KEY)
-    const s = raw && typeof raw === 'object' ? raw : (raw ? JSON.parse(raw) : null)
+    const s = read(STORAGE_KEY)
     const base = emptyState()
     if (!s) return base
-    return Object.assign(base, s, { items: Array.isArray(s.items) ? s.items : [], projects: s.projects || {} })
+    const out = Object.assign(base, s, { items: Array.isArray(s.items) ? s.items : [], projects: s.projects || {} })
+    // Version 1 kept every visit in this key; version 2 lists the visits stored under their own keys.
+    ;(s.visit_keys || []).forEach(lv => {
+      const v = read(VISIT_KEY_PREFIX + lv)
+      if (!v) return
+      written[VISIT_KEY_PREFIX + lv] = JSON.stringify(v)
+      out.items = out.items.concat(v.items || [])
+      if (v.visit_id) out.visits[lv] = v.visit_id
+      if (v.submitted_at) out.submitted[lv] = v.submitted_at
+      if (v.touched_at) out.touched[lv] = v.touched_at
+      if (v.closed) out.closed = Object.assign(out.closed || {}, { [lv]: v.closed })
+    })
+    delete out.visit_keys
+    out.items.forEach(i => {
+      // The app was killed while a photo waited for its fix: no fix is coming any more.
+      if (i.awaiting_fix) {
+        i.awaiting_fix = false
+        i.no_fix = true
+      }
+    })
+    return out
+  }
+
+  function visitLanes() {
+    const lanes = {}
+    Object.keys(state.visits).forEach(lv => { lanes[lv] = true })
+    Object.keys(state.submitted).forEach(lv => { lanes[lv] = true })
+    Object.keys(state.closed || {}).forEach(lv => { lanes[lv] = true })
+    state.items.forEach(i => { if (i.local_visit && !i.feedback && !i.target && laneOf(i) === i.local_visit) lanes[i.local_visit] = true })
+    return Object.keys(lanes)
+  }
+
+  function writeKey(key, value) {
+    const text = JSON.stringify(value)
+    if (written[key] === text) return
+    wx.setStorageSync(key, value)
+    written[key] = text
   }
 
   // Written synchronously after every change: the moment a call returns, the write survives
   // the app being killed. A full storage throws here, so the caller learns it was not kept.
-  function save() {
-    wx.setStorageSync(STORAGE_KEY, state)
+  // Visit keys go first: the main key names them, and must never name one not yet written.
+  function save(onlyLane) {
+    // The hot paths (an answer, a progress state) change one visit: write just that one.
+    if (onlyLane && written[VISIT_KEY_PREFIX + onlyLane] !== undefined) return saveLane(onlyLane)
+    const lanes = visitLanes()
+    const byLane = {}
+    lanes.forEach(lv => { byLane[lv] = [] })
+    const rest = []
+    state.items.forEach(i => {
+      const l = laneOf(i)
+      if (byLane[l]) byLane[l].push(i)
+      else rest.push(i)
+    })
+    lanes.forEach(lv => {
+      writeKey(VISIT_KEY_PREFIX + lv, {
+        items: byLane[lv],
+        visit_id: state.visits[lv] || null,
+        submitted_at: state.submitted[lv] || null,
+        touched_at: state.touched[lv] || null,
+        closed: (state.closed && state.closed[lv]) || null
+      })
+    })
+    const main = Object.assign({}, state, { items: rest, visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: lanes })
+    writeKey(STORAGE_KEY, main)
+    Object.keys(written).forEach(key => {
+      if (key.indexOf(VISIT_KEY_PREFIX) === 0 && !byLane[key.slice(VISIT_KEY_PREFIX.length)]) {
+        wx.removeStorageSync(key)
+        delete written[key]
+      }
+    })
+  }
+
+  function saveLane(lv) {
+    writeKey(VISIT_KEY_PREFIX + lv, {
+      items: state.items.filter(i => laneOf(i) === lv),
+      visit_id: state.visits[lv] || null,
+      submitted_at: state.submitted[lv] || null,
+      touched_at: state.touched[lv] || null,
+      closed: (state.closed && state.closed[lv]) || null
+    })
+    const main = Object.assign({}, state, {
+      items: state.items.filter(i => { const l = laneOf(i); return !(written[VISIT_KEY_PREFIX + l] !== undefined) }),
+      visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: Object.keys(written).filter(k => k.indexOf(VISIT_KEY_PREFIX) === 0).map(k => k.slice(VISIT_KEY_PREFIX.length))
+    })
+    writeKey(STORAGE_KEY, main)
   }
 
   function find(id) {
@@ -173,6 +282,7 @@ function createQueue(options) {
     item.attempts = 0
     item.error = null
     item.queued_at = rfc3339(now())
+    if (item.kind === 'photo' && !item.size && files && typeof files.size === 'function') item.size = files.size(item.file) || undefined
     // Anything added to a visit while its submit still waits goes before the submit, so the
     // submit really comes last (a retaken photo, a late interview).
     let at = state.items.length
@@ -181,10 +291,21 @@ function createQueue(options) {
       if (submitAt >= 0) at = submitAt
     }
     state.items.splice(at, 0, item)
+    const batchBefore = state.batch
+    if (item.kind === 'photo') countPhoto(item)
     try {
       save()
     } catch (e) {
       state.items.splice(at, 1)
+      state.batch = batchBefore
+      try {
+        save() // what was written before the refusal is put back as it was
+      } catch (e3) {
+        // Nothing more to do: the refusal below says the write was not kept.
+      }
+      if (item.kind === 'photo' && files && item.file !== action.file) {
+        try { files.remove(item.file) } catch (e2) { /* the orphan sweep gets it at the next start */ }
+      }
       throw apiError({ code: 'storage_full', message: '手机存储空间不足，记录未能保存，请清理后重试' })
     }
     emit()
@@ -222,13 +343,34 @@ function createQueue(options) {
     if (!cur) return
     cur.status = 'failed'
     cur.error = { code: err.code || 'error', message: err.message || '提交失败', status: err.status || 0, details: err.details || {} }
-    save()
+    save(laneOf(cur))
   }
 
   function removeItem(id) {
     const at = state.items.findIndex(i => i.id === id)
     if (at >= 0) state.items.splice(at, 1)
     delete progress[id]
+  }
+
+  // Overall progress since the outbox last had no photo: photos done/total and bytes.
+  function countPhoto(item) {
+    const b = state.batch || { photos_total: 0, photos_done: 0, bytes_total: 0, bytes_done: 0 }
+    b.photos_total++
+    b.bytes_total += item.size || 0
+    state.batch = b
+  }
+
+  function photoDone(item) {
+    const b = state.batch
+    if (!b) return
+    b.photos_done = Math.min(b.photos_total, b.photos_done + 1)
+    b.bytes_done = Math.min(b.bytes_total, b.bytes_done + (item.size || 0))
+    if (!state.items.some(i => i.kind === 'photo')) state.batch = null
+  }
+
+  function touch(item) {
+    state.last_sync = rfc3339(now())
+    if (item.local_visit && laneOf(item) === item.local_visit) state.touched[item.local_visit] = nowMs()
   }
 
   function projectIdOf(item) {
@@ -252,7 +394,7 @@ function createQueue(options) {
       case 'note':
         return { method: 'POST', path: `/visits/${vid}/notes`, body: Object.assign(base, pick(item, ['text'])) }
       case 'submit':
-        return { method: 'POST', path: `/visits/${vid}/submit`, body: base }
+        return { method: 'POST', path: `/visits/${vid}/submit`, body: item.missing && item.missing.length ? Object.assign(base, { missing: item.missing }) : base }
       case 'feedback':
         return {
           method: 'POST',
@@ -282,13 +424,24 @@ function createQueue(options) {
   // What the server's answer means for the rest of the outbox.
   function applyAnswer(item, data) {
     if (item.kind === 'start_visit') state.visits[item.local_visit] = data.id
-    if (item.kind === 'submit') state.submitted[item.local_visit] = data.submitted_at || rfc3339(now())
+    if (item.kind === 'submit') {
+      state.submitted[item.local_visit] = data.submitted_at || rfc3339(now())
+      // The server recorded what was given up: those refused items are done with.
+      ;(item.missing || []).forEach(m => {
+        const gone = find(m.client_id)
+        if (!gone || gone.status !== 'failed') return
+        removeItem(gone.id)
+        if (gone.kind === 'photo') dropFile(gone.file)
+      })
+    }
+    const short = item.kind === 'submit' && data.evidence_short
     const result = { kind: item.kind, id: data && data.id, local_visit: item.local_visit || null }
     if (item.kind === 'application') state.projects[item.local_project] = data.id
     if (item.kind === 'feedback') Object.assign(result, { receipt_no: data.receipt_no, status: data.status, status_label: data.status_label })
     if (PROJECT_KINDS.indexOf(item.kind) >= 0) Object.assign(result, { id: data.id, local_project: item.local_project || null, status: data.status })
     if (item.kind === 'report') Object.assign(result, { project_id: item.project_id, month: item.month, status: data.status })
     if (item.kind === 'rectification_response') Object.assign(result, { status: data.status })
+    if (short) result.evidence_short = short
     remember(item.client_id, result)
   }
 
@@ -320,29 +473,71 @@ function createQueue(options) {
     const cur = find(item.id)
     if (cur) {
       cur.attempts = (cur.attempts || 0) + 1
-      save()
+      save(laneOf(item))
     }
     emit()
     return api.request(req.method, req.path, req.body).then(res => {
       delete sending[item.id]
       removeItem(item.id)
       applyAnswer(item, res.data || {})
-      save()
+      answered(item)
+      save(item.kind === 'start_visit' ? null : laneOf(item))
       run.sent++
       emit()
       return 'done'
     }, err => {
       delete sending[item.id]
       if (isTransient(err)) {
-        halt(run, err)
+        troubled(item, err, run)
         emit()
         return 'transient'
       }
-      markFailed(item, err)
-      run.failed++
+      refused(item, err, run)
       emit()
       return 'failed'
     })
+  }
+
+  function answered(item) {
+    offlineNow = false
+    delete laneWait[laneOf(item)]
+    touch(item)
+  }
+
+  // No signal stops everything; an HTTP 429/5xx only holds this item's lane, as long as the
+  // server's Retry-After asks (else 5 s, doubling up to 5 min).
+  function troubled(item, err, run) {
+    if (err.offline) {
+      offlineNow = true
+      halt(run, err)
+      return
+    }
+    offlineNow = false // the server answered: the phone is online, the server is busy
+    const lane = laneOf(item)
+    const prior = laneWait[lane]
+    const n = prior ? prior.n + 1 : 1
+    const ms = typeof err.retryAfterMs === 'number' ? err.retryAfterMs
+      : Math.min(LANE_RETRY_MAX_MS, LANE_RETRY_BASE_MS * Math.pow(2, n - 1))
+    laneWait[lane] = { until: nowMs() + ms, n, status: err.status || 0, code: err.code || '' }
+    run.waiting = true
+  }
+
+  function refused(item, err, run) {
+    if (err.status) offlineNow = false
+    markFailed(item, err)
+    run.failed++
+    // A visit its assignment's close refused: nothing else of it can go either, and retrying
+    // on its own will not help; every record is shown failed with the same reason.
+    if (item.kind === 'start_visit' && err.code === 'assignment_closed') {
+      state.closed = Object.assign(state.closed || {}, { [item.local_visit]: { code: err.code, message: err.message, details: err.details || {} } })
+      state.items.filter(i => laneOf(i) === item.local_visit && i.id !== item.id && i.status !== 'failed').forEach(i => {
+        if (sending[i.id]) return
+        i.status = 'failed'
+        i.error = { code: err.code, message: err.message, status: err.status || 409, details: err.details || {} }
+        run.failed++
+      })
+      save()
+    }
   }
 
   function sendPhoto(item, visitId, run) {
@@ -362,7 +557,7 @@ function createQueue(options) {
       const cur = find(item.id)
       if (!cur) return
       Object.assign(cur, patch)
-      save()
+      save(laneOf(item))
     }
     const cur = find(item.id)
     const job = Object.assign({}, cur, visitId ? { visit_id: visitId } : {})
@@ -371,15 +566,13 @@ function createQueue(options) {
       removeItem(item.id)
       state.photos[item.client_id] = photo.id
       remember(item.client_id, { kind: 'photo', id: photo.id, local_visit: item.local_visit || null, status: photo.status, flags: photo.flags || [] })
-      save()
-      // Only now, with the server holding a verified copy, may the original go.
-      if (files) {
-        try {
-          files.remove(item.file)
-        } catch (e) {
-          // A file that cannot be deleted wastes space but loses nothing.
-        }
-      }
+      answered(item)
+      photoDone(item)
+      // Only now, with the server holding a verified copy, may the original go; a visit's
+      // photo strip still shows it until the server's thumbnail is at hand.
+      if (isVisitPhoto(item)) state.shown_files[item.client_id] = { file: item.file, at: nowMs(), local_visit: item.local_visit }
+      save(laneOf(item))
+      if (!isVisitPhoto(item)) dropFile(item.file)
       run.sent++
       emit()
       return 'done'
@@ -387,34 +580,63 @@ function createQueue(options) {
       delete sending[item.id]
       delete progress[item.id]
       if (isTransient(err)) {
-        halt(run, err)
+        troubled(item, err, run)
         emit()
         return 'transient'
       }
-      // Refused (not a photo, truncated, too large): keep the file so the inspector can look
-      // at it and retake; the item stays visible as failed.
-      markFailed(item, err)
-      run.failed++
+      // Refused (not a photo, too large, file gone, host not configured): keep the file so the
+      // inspector can look at it and retake; the item stays visible as failed.
+      refused(item, err, run)
       emit()
       return 'failed'
     })
   }
 
+  function dropFile(path) {
+    if (!files || !path) return
+    try {
+      files.remove(path)
+    } catch (e) {
+      // A file that cannot be deleted wastes space but loses nothing; the sweep at start retries.
+    }
+  }
+
+  // Something earlier in the lane still holds this item; a submit the inspector allowed to go
+  // past refused items only waits for what can still arrive.
   function earlierInLane(item) {
     const lane = laneOf(item)
     for (const i of state.items) {
       if (i.id === item.id) return false
-      if (laneOf(i) === lane) return true
+      if (laneOf(i) !== lane) continue
+      if (item.allow_missing && i.status === 'failed') continue
+      return true
     }
     return false
   }
 
+  // What a submit past refused items tells the server is missing: fixed at the first send, so
+  // a retry says exactly the same.
+  function fixMissing(item) {
+    if (!item.allow_missing || item.missing) return
+    item.missing = state.items
+      .filter(i => laneOf(i) === laneOf(item) && i.status === 'failed' && i.id !== item.id && MISSING_KINDS.indexOf(i.kind) >= 0)
+      .slice(0, 100)
+      .map(i => ({ kind: i.kind, client_id: i.client_id, reason: String((i.error && i.error.message) || '未能上传').slice(0, 500) }))
+    save()
+  }
+
   async function runLane(lane, ids, run) {
     const photoJobs = []
+    const wait = laneWait[lane]
+    if (wait && wait.until > nowMs()) {
+      run.waiting = true
+      return
+    }
     for (const id of ids) {
-      if (run.halted) break
+      if (run.halted || (laneWait[lane] && laneWait[lane].until > nowMs())) break
       const item = find(id)
       if (!item || item.status === 'failed' || sending[id]) continue
+      if (item.kind === 'photo' && item.awaiting_fix) continue
       if (item.kind === 'photo') {
         const visitId = isVisitPhoto(item) ? state.visits[item.local_visit] : null
         if (isVisitPhoto(item) && !visitId) {
@@ -457,6 +679,7 @@ function createQueue(options) {
         await Promise.all(photoJobs)
         if (run.halted || !find(id)) break
         if (earlierInLane(item)) continue
+        fixMissing(item)
       }
       const outcome = await send(item, run)
       if (outcome === 'transient') break
@@ -484,10 +707,23 @@ function createQueue(options) {
     emit()
   }
 
-  function scheduleRetry() {
+  function earliestWait() {
+    const t = nowMs()
+    const ahead = Object.keys(laneWait).map(l => laneWait[l].until).filter(u => u > t)
+    return ahead.length ? Math.min.apply(null, ahead) - t : null
+  }
+
+  // Offline: back off 5 s … 5 min; lanes held by the server: wake when the first may go again.
+  function scheduleRetry(offline) {
     if (!autoRetry || retryTimer) return
-    transientPasses++
-    const ms = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * Math.pow(2, transientPasses - 1)) * (0.75 + Math.random() * 0.5)
+    let ms
+    if (offline) {
+      transientPasses++
+      ms = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * Math.pow(2, transientPasses - 1)) * (0.75 + Math.random() * 0.5)
+    } else {
+      ms = earliestWait()
+      if (ms === null) return
+    }
     retryTimer = timers.setTimeout(() => {
       retryTimer = null
       flush()
@@ -530,11 +766,15 @@ function createQueue(options) {
     flushing = loop().then(run => {
       flushing = null
       rerun = false
-      if (run.halted) scheduleRetry()
-      else transientPasses = 0
+      if (run.halted) scheduleRetry(true)
+      else {
+        transientPasses = 0
+        scheduleRetry(false)
+      }
       return {
         sent: total.sent, failed: total.failed, pending: pendingCount(),
-        offline: !!(last && last.halted && last.halted.offline), error: last && last.halted ? last.halted : null
+        offline: !!(last && last.halted && last.halted.offline), error: last && last.halted ? last.halted : null,
+        waiting: earliestWait() !== null
       }
     }, err => {
       flushing = null
@@ -549,6 +789,16 @@ function createQueue(options) {
     if (!item || item.status !== 'failed') return false
     item.status = 'pending'
     item.error = null
+    if (item.kind === 'start_visit' && state.closed && state.closed[item.local_visit]) {
+      // Asking again (the assignment may have been reopened): the whole visit goes back in line.
+      delete state.closed[item.local_visit]
+      state.items.forEach(i => {
+        if (laneOf(i) === item.local_visit && i.error && i.error.code === 'assignment_closed') {
+          i.status = 'pending'
+          i.error = null
+        }
+      })
+    }
     save()
     emit()
     if (flushOnEnqueue) flushSoon()
@@ -560,14 +810,13 @@ function createQueue(options) {
     const item = find(id)
     if (!item || sending[id]) return false
     removeItem(id)
-    save()
-    if (item.kind === 'photo' && files) {
-      try {
-        files.remove(item.file)
-      } catch (e) {
-        // Best effort: the item is gone either way.
-      }
+    if (item.kind === 'photo' && state.batch) {
+      state.batch.photos_total = Math.max(0, state.batch.photos_total - 1)
+      state.batch.bytes_total = Math.max(0, state.batch.bytes_total - (item.size || 0))
+      if (!state.items.some(i => i.kind === 'photo')) state.batch = null
     }
+    save()
+    if (item.kind === 'photo') dropFile(item.file)
     emit()
     return true
   }
@@ -580,7 +829,11 @@ function createQueue(options) {
       if (!item) return
       n++
       item.photo_id = w.id
-      if (item.status === 'failed' && item.error && item.error.status !== 422 && item.error.status !== 413) {
+      // The server still waits for it: a refusal that said something else (a proxy's 404, a
+      // 409 from a race) is worth another try; a refused photo, a missing file or a
+      // configuration error is not, until the inspector acts.
+      const e = item.error
+      if (item.status === 'failed' && e && e.status >= 400 && e.status < 500 && e.status !== 422 && e.status !== 413) {
         item.status = 'pending'
         item.error = null
       }
@@ -618,6 +871,129 @@ function createQueue(options) {
     return state.results[clientId] || null
   }
 
+  /** Change a queued photo's position fields (a late fix, or none: no_fix) before it is sent. */
+  function update(id, patch) {
+    const item = find(id)
+    if (!item || sending[id]) return false
+    Object.keys(patch || {}).forEach(k => {
+      if (PATCHABLE.indexOf(k) < 0) throw new Error(`cannot update ${k} of a queued item`)
+      item[k] = patch[k]
+    })
+    save()
+    emit()
+    if (flushOnEnqueue) flushSoon()
+    return true
+  }
+
+  /**
+   * The inspector confirmed a submit without the refused items of this visit: the submit goes
+   * once nothing else waits, telling the server what is missing. True when a submit waits.
+   */
+  function allowMissing(localVisit) {
+    const submit = state.items.find(i => i.kind === 'submit' && i.local_visit === localVisit)
+    if (!submit) return false
+    submit.allow_missing = true
+    if (submit.status === 'failed' && submit.error && submit.error.code !== 'assignment_closed') {
+      submit.status = 'pending'
+      submit.error = null
+    }
+    save()
+    emit()
+    if (flushOnEnqueue) flushSoon()
+    return true
+  }
+
+  /** What the sync panel shows: {offline, last_sync, batch, waits: {lane: {until, status, code}}}. */
+  function status() {
+    const t = nowMs()
+    const waits = {}
+    Object.keys(laneWait).forEach(l => { if (laneWait[l].until > t) waits[l] = Object.assign({}, laneWait[l]) })
+    const batch = state.batch ? Object.assign({}, state.batch) : null
+    if (batch) {
+      // Bytes of photos in flight count as sent as far as their progress goes.
+      state.items.forEach(i => {
+        if (i.kind === 'photo' && sending[i.id] && progress[i.id]) batch.bytes_done += Math.round((i.size || 0) * progress[i.id] / 100)
+      })
+      batch.bytes_done = Math.min(batch.bytes_total, batch.bytes_done)
+    }
+    return { offline: offlineNow, last_sync: state.last_sync || null, batch, waits, now: t }
+  }
+
+  /** Why a visit was refused as a whole (its assignment closed before it started), or null. */
+  function closedVisit(localVisit) {
+    return (state.closed && state.closed[localVisit]) || null
+  }
+
+  /** Kept originals of uploaded visit photos still on the phone: {client_id: path}. */
+  function shownFiles(localVisit) {
+    const out = {}
+    Object.keys(state.shown_files).forEach(cid => {
+      const f = state.shown_files[cid]
+      if (!localVisit || f.local_visit === localVisit) out[cid] = f.file
+    })
+    return out
+  }
+
+  /** The page has the server's thumbnails of these uploaded photos: their originals may go. */
+  function releaseFiles(clientIds) {
+    let n = 0
+    ;(clientIds || []).forEach(cid => {
+      const f = state.shown_files[cid]
+      if (!f) return
+      delete state.shown_files[cid]
+      dropFile(f.file)
+      n++
+    })
+    if (n) save()
+    return n
+  }
+
+  /**
+   * Housekeeping at start: forget visits the server confirmed entirely more than 30 days ago,
+   * drop shown originals after a day, and delete kept files that nothing refers to (a photo
+   * kept just before a save failed, or before the app was killed).
+   */
+  function prune() {
+    const t = nowMs()
+    const busy = {}
+    state.items.forEach(i => { busy[laneOf(i)] = true })
+    Object.keys(state.shown_files).forEach(cid => {
+      if (t - state.shown_files[cid].at > SHOWN_FILE_MS) releaseFiles([cid])
+    })
+    Object.keys(state.touched).forEach(lv => {
+      if (busy[lv] || !state.submitted[lv] || t - state.touched[lv] < RETENTION_MS) return
+      delete state.visits[lv]
+      delete state.submitted[lv]
+      delete state.touched[lv]
+      Object.keys(state.photos).forEach(cid => { if (state.results[cid] && state.results[cid].local_visit === lv) delete state.photos[cid] })
+    })
+    // Server ids of photos no queued write names any more.
+    const named = {}
+    state.items.forEach(i => (i.photo_local_ids || []).forEach(cid => { named[cid] = true }))
+    Object.keys(state.photos).forEach(cid => { if (!named[cid] && !state.results[cid]) delete state.photos[cid] })
+    save()
+    let orphans = 0
+    if (files && typeof files.listKept === 'function') {
+      const used = {}
+      state.items.forEach(i => { if (i.file) used[i.file] = true })
+      Object.keys(state.shown_files).forEach(cid => { used[state.shown_files[cid].file] = true })
+      ;(options.keepFiles ? options.keepFiles() : []).forEach(p => { used[p] = true })
+      files.listKept().forEach(path => {
+        if (used[path]) return
+        dropFile(path)
+        orphans++
+      })
+    }
+    return { orphans }
+  }
+
+  /** The app came back to the foreground: whatever waits for signal goes at once. */
+  function resume() {
+    transientPasses = 0
+    if (uploader && typeof uploader.wake === 'function') uploader.wake()
+    return flush()
+  }
+
   /** Stop retry timers (tests, or before replacing the queue). */
   function dispose() {
     if (retryTimer) timers.clearTimeout(retryTimer)
@@ -626,9 +1002,10 @@ function createQueue(options) {
   }
 
   return {
-    enqueue, items, pendingCount, failedCount, flush, onChange,
+    enqueue, items, pendingCount, failedCount, flush, onChange, update, allowMissing, status, closedVisit,
+    shownFiles, releaseFiles, prune, resume,
     retry, remove, resumeWaiting, serverVisitId, serverProjectId, laneCount, submittedAt, result, dispose
   }
 }
 
-module.exports = { createQueue, laneOf, STORAGE_KEY }
+module.exports = { createQueue, laneOf, STORAGE_KEY, VISIT_KEY_PREFIX, RETENTION_MS }

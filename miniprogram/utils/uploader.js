@@ -3,7 +3,7 @@
 // a lost answer, an expired ticket or an upload the server did not see all end in the same
 // single photo on the server.
 
-const { apiError, isTransient } = require('./api')
+const { apiError, isTransient, platformError } = require('./api')
 const { rfc3339 } = require('./time')
 
 const CONTENT_TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' }
@@ -12,6 +12,18 @@ const TICKET_MARGIN_MS = 30 * 1000
 const MAX_RENEWALS = 3
 const MAX_REUPLOADS = 3
 const UPLOAD_TIMEOUT_MS = 5 * 60 * 1000
+// Adaptive concurrency (bytes per second measured over all uploads in flight): below SLOW one
+// photo at a time (a drop then loses one partial upload, not three), above FAST up to the max.
+const SLOW_BPS = 256 * 1024
+const FAST_BPS = 1024 * 1024
+const MEASURE_WINDOW_MS = 4000
+const MEASURE_MIN_MS = 1000
+const FILE_GONE_RE = /no such file|not exist|not found|ENOENT/i
+
+/** The refusal for a kept original that is no longer on the phone (cleared cache, deleted). */
+function fileMissingError(path) {
+  return apiError({ code: 'photo_file_missing', message: '照片原图已不在手机上（可能被清理），请重新拍摄', details: { file: path } })
+}
 
 /** The content type the server expects for a photo file, from its extension (JPEG by default). */
 function contentTypeOf(path) {
@@ -28,11 +40,15 @@ function parseBody(data) {
   }
 }
 
-/** The uploader: createUploader({ wx, api, maxConcurrent: 3, sleep?, now?, maxAttempts? }) → { upload }. */
+/**
+ * The uploader: createUploader({ wx, api, maxConcurrent: 3, adaptive: true, sleep?, now?, maxAttempts? })
+ * → { upload, activeCount, limit, wake }.
+ */
 function createUploader(options) {
   const wx = options.wx
   const api = options.api
   const maxConcurrent = options.maxConcurrent || 3
+  const adaptive = options.adaptive !== false
   const maxAttempts = options.maxAttempts || 5
   const baseDelayMs = options.baseDelayMs === undefined ? 1000 : options.baseDelayMs
   const maxDelayMs = options.maxDelayMs || 30000
@@ -42,11 +58,15 @@ function createUploader(options) {
 
   let active = 0
   const waiting = []
+  const sleepers = []
+  // Throughput samples {at, bytes} from progress events of every upload; the limit follows them.
+  const samples = []
+  let current = adaptive ? 1 : maxConcurrent
 
-  // At most maxConcurrent photos in flight: WeChat allows 10 concurrent requests in all and
-  // a village's signal carries a few uploads better than many.
+  // At most `limit()` photos in flight: WeChat allows 10 concurrent requests in all, and on a
+  // weak link uploads in parallel only share the bandwidth while a drop loses all of them.
   function acquire() {
-    if (active < maxConcurrent) {
+    if (active < limit()) {
       active++
       return Promise.resolve()
     }
@@ -54,9 +74,56 @@ function createUploader(options) {
   }
 
   function release() {
-    const next = waiting.shift()
-    if (next) next()
-    else active--
+    active--
+    pump()
+  }
+
+  function pump() {
+    while (waiting.length && active < limit()) {
+      active++
+      waiting.shift()()
+    }
+  }
+
+  /** How many photos may be in flight now: 1 on a slow link, up to maxConcurrent on a good one. */
+  function limit() {
+    return current
+  }
+
+  function measure(bytes) {
+    const t = nowMs()
+    samples.push({ at: t, bytes })
+    while (samples.length && t - samples[0].at > MEASURE_WINDOW_MS) samples.shift()
+    if (!adaptive || samples.length < 2) return
+    const span = Math.max(1, t - samples[0].at)
+    if (span < MEASURE_MIN_MS) return
+    const bps = samples.slice(1).reduce((n, x) => n + x.bytes, 0) * 1000 / span
+    const next = bps < SLOW_BPS ? 1 : (bps < FAST_BPS ? Math.min(2, maxConcurrent) : maxConcurrent)
+    if (next !== current) {
+      current = next
+      pump()
+    }
+  }
+
+  // Backoff sleeps end early when the app is back in the foreground (wake).
+  function nap(ms) {
+    return new Promise(resolve => {
+      let done = false
+      const finish = () => {
+        if (done) return
+        done = true
+        const i = sleepers.indexOf(finish)
+        if (i >= 0) sleepers.splice(i, 1)
+        resolve()
+      }
+      sleepers.push(finish)
+      Promise.resolve(sleep(ms)).then(finish, finish)
+    })
+  }
+
+  /** Cut every backoff sleep short: retry now (the app came back to the foreground). */
+  function wake() {
+    sleepers.slice().forEach(fn => fn())
   }
 
   function fileSize(path) {
@@ -64,14 +131,17 @@ function createUploader(options) {
       wx.getFileSystemManager().stat({
         path,
         success: res => resolve(res.stats.size),
-        fail: () => reject(apiError({ code: 'photo_file_missing', message: '照片原图已不在手机上，请重新拍摄', details: { file: path } }))
+        fail: () => reject(fileMissingError(path))
       })
     })
   }
 
   function ticketRequest(item, size) {
     const body = { client_id: item.client_id, sent_at: rfc3339(now()), content_type: item.content_type || contentTypeOf(item.file), size }
-    if (item.feedback) return { path: '/feedback/photos', body }
+    if (item.feedback) {
+      if (item.compressed) body.compressed = true
+      return { path: '/feedback/photos', body }
+    }
     if (item.target) {
       // A report's or a rectification reply's photo: capture time and place when the phone knows them.
       if (item.taken_at) body.taken_at = item.taken_at
@@ -80,6 +150,12 @@ function createUploader(options) {
       return { path: item.target === 'report' ? '/projects/reports/photos' : '/rectifications/photos', body }
     }
     body.taken_at = item.taken_at
+    if (item.compressed) body.compressed = true
+    if (item.no_fix || typeof item.lat !== 'number') {
+      // No position arrived: the photo is still evidence, flagged as such by the server.
+      body.no_fix = true
+      return { path: `/visits/${item.visit_id}/photos`, body }
+    }
     body.lat = item.lat
     body.lng = item.lng
     if (item.coord_type) body.coord_type = item.coord_type
@@ -95,10 +171,21 @@ function createUploader(options) {
         formData: ticket.fields || {},
         timeout: UPLOAD_TIMEOUT_MS,
         success: res => resolve({ status: res.statusCode, data: res.data }),
-        fail: err => reject(apiError({ offline: true, code: 'offline', message: '网络不可用，照片稍后自动上传', details: { errMsg: err && err.errMsg } }))
+        fail: err => {
+          const msg = (err && err.errMsg) || ''
+          // A missing file and a host off the domain list fail like no signal; neither is.
+          if (FILE_GONE_RE.test(msg) && !/domain/i.test(msg)) return reject(fileMissingError(filePath))
+          reject(platformError(msg) || apiError({ offline: true, code: 'offline', message: '网络不可用，照片稍后自动上传', details: { errMsg: msg } }))
+        }
       })
-      if (task && typeof task.onProgressUpdate === 'function' && onProgress) {
-        task.onProgressUpdate(p => onProgress(p.progress, { sent: p.totalBytesSent, total: p.totalBytesExpectedToSend }))
+      let lastSent = 0
+      if (task && typeof task.onProgressUpdate === 'function') {
+        task.onProgressUpdate(p => {
+          const sent = p.totalBytesSent || 0
+          if (sent > lastSent) measure(sent - lastSent)
+          lastSent = sent
+          if (onProgress) onProgress(p.progress, { sent, total: p.totalBytesExpectedToSend })
+        })
       }
     })
   }
@@ -136,8 +223,11 @@ function createUploader(options) {
     for (;;) {
       try {
         if (!uploaded) {
+          // The original is looked at before every upload, known size or not: a file the
+          // user's cleanup removed must be reported, not retried as if offline.
+          const onDisk = await fileSize(item.file)
+          if (!size) size = onDisk
           if (!ticket || ticketStale(ticket)) {
-            if (!size) size = await fileSize(item.file)
             const req = ticketRequest(item, size)
             const ans = (await api.request('POST', req.path, req.body)).data
             photoId = ans.photo_id
@@ -189,7 +279,7 @@ function createUploader(options) {
         if (!isTransient(err)) throw err
         failures++
         if (failures >= maxAttempts) throw err
-        await sleep(backoff(failures))
+        await nap(Math.max(backoff(failures), typeof err.retryAfterMs === 'number' ? err.retryAfterMs : 0))
       }
     }
   }
@@ -207,7 +297,7 @@ function createUploader(options) {
     return active
   }
 
-  return { upload, activeCount }
+  return { upload, activeCount, limit, wake }
 }
 
 module.exports = { createUploader, contentTypeOf }

@@ -244,6 +244,9 @@ ASSIGNMENT = {
     "check_items": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200}, "maxItems": 50},
     "due_date": {"type": ["string", "null"], "format": "date"},
     "status": {"type": "string", "enum": ["open", "closed"]},
+    # The evidence policy's overrides (null: the round's, or 2 photos and 1 interview).
+    "min_photos": {"type": ["integer", "null"], "minimum": 0, "maximum": 50},
+    "min_interviews": {"type": ["integer", "null"], "minimum": 0, "maximum": 50},
 }
 
 

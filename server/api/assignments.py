@@ -8,11 +8,12 @@ from server.api import endpoint, serialize
 from server.api.schemas import obj
 from server.db import db
 from server.models import Visit
-from server.services import assignments
+from server.services import assignments, evidence
 from server.services.projects import place_of
 
 
-@endpoint("/assignments", "GET", summary="Open assignments of the caller's teams (place with a GCJ-02 point; drawn ones sealed until check-in)",
+@endpoint("/assignments", "GET", summary="Open assignments of the caller's teams (place with a GCJ-02 point; drawn ones sealed until check-in; "
+          "evidence_policy: the minimum photos and home interviews)",
           tag="visits", roles=("inspector",),
           response=obj({"items": {"type": "array", "items": {"type": "object"}}}), errors=(401, 403))
 def my_assignments(user):
@@ -23,6 +24,7 @@ def my_assignments(user):
             visits[v.assignment_id].append({"id": v.id, "status": v.status, "client_id": v.client_id})
     opened = assignments.unsealed_assignment_ids(db.session, [a.id for a in items if a.origin == "drawn"])
     return {"items": [
-        {**serialize.assignment(a, place_of(db.session, a), sealed=assignments.is_sealed(a, a.id in opened)),
+        {**serialize.assignment(a, place_of(db.session, a), sealed=assignments.is_sealed(a, a.id in opened),
+                                policy=evidence.policy_of(db.session, a)),
          "visits": visits[a.id]} for a in items
     ]}

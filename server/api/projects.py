@@ -12,12 +12,14 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
+    COMPRESSED,
     COORD_TYPE,
     DATE,
     ID,
     IDS,
     LAT,
     LNG,
+    NO_FIX,
     PAGE_QUERY,
     SENT_AT,
     TIMESTAMP,
@@ -247,8 +249,8 @@ def save_report(user, body, project_id, month):
           body=obj({"client_id": CLIENT_ID, "sent_at": SENT_AT,
                     "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
                     "size": {"type": "integer", "minimum": 1}, "taken_at": TIMESTAMP, "lat": LAT, "lng": LNG,
-                    "coord_type": COORD_TYPE}, ("client_id", "content_type", "size"),
-                   dependentRequired={"lat": ["lng"], "lng": ["lat"]}),
+                    "coord_type": COORD_TYPE, "no_fix": NO_FIX, "compressed": COMPRESSED},
+                   ("client_id", "content_type", "size"), dependentRequired={"lat": ["lng"], "lng": ["lat"]}),
           status=201, errors=(400, 401, 403, 409, 413))
 def report_photo(user, body):
     photo, created = reports.request_photo(db.session, user, body)

@@ -8,10 +8,12 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
+    COMPRESSED,
     COORD_TYPE,
     ID,
     LAT,
     LNG,
+    NO_FIX,
     PAGE_QUERY,
     SENT_AT,
     TIMESTAMP,
@@ -91,6 +93,7 @@ def get_rectification(user, order_id):
               "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
               "size": {"type": "integer", "minimum": 1},
               "taken_at": TIMESTAMP, "lat": LAT, "lng": LNG, "coord_type": COORD_TYPE,
+              "no_fix": NO_FIX, "compressed": COMPRESSED,
           }, ("client_id", "content_type", "size"), dependentRequired={"lat": ["lng"], "lng": ["lat"]}),
           status=201, errors=(400, 401, 403, 409, 413))
 def rectification_photo(user, body):

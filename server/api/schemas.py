@@ -16,6 +16,18 @@ IDS = {"type": "array", "items": ID, "uniqueItems": True, "maxItems": 500}
 DATE = {"type": "string", "format": "date"}
 BOUNDARY = {"type": ["object", "null"], "description": "GeoJSON Polygon in WGS-84 (lng, lat order)"}
 
+# Photo tickets: what the phone declares beside the photo (the server flags the photo).
+NO_FIX = {"type": "boolean", "description": "true: no location fix came in time; lat/lng are then not required "
+          "and the photo is flagged no_fix"}
+COMPRESSED = {"type": "boolean", "description": "true: the phone compressed an over-size original with the "
+              "inspector's consent; the photo is flagged compressed"}
+# lat/lng are required unless no_fix is true, and never one without the other.
+FIX_OR_NO_FIX = {
+    "if": {"properties": {"no_fix": {"const": True}}, "required": ["no_fix"]},
+    "else": {"required": ["lat", "lng"]},
+    "dependentRequired": {"lat": ["lng"], "lng": ["lat"]},
+}
+
 PAGE_QUERY = {
     "page": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1},
     "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},

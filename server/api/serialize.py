@@ -95,12 +95,16 @@ def project(p: Project) -> dict[str, Any]:
     }
 
 
-def assignment(a: Assignment, place, *, sealed: bool = False) -> dict[str, Any]:
+def assignment(a: Assignment, place, *, sealed: bool = False, policy: dict[str, int] | None = None) -> dict[str, Any]:
     """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation).
 
-    `sealed` hides the check items of a drawn assignment, telling only how many there are.
+    `sealed` hides the check items of a drawn assignment, telling only how many there are;
+    `policy` (services.evidence.policy_of) is its evidence policy, so the phone can warn before submit.
     """
     return {
+        **({"evidence_policy": policy} if policy is not None else {}),
+        "min_photos": a.min_photos, "min_interviews": a.min_interviews,
+        "closed_at": iso(a.closed_at),
         "id": a.id, "status": a.status, "due_date": a.due_date.isoformat() if a.due_date else None,
         "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
         "village": village(a.village) if a.village else None,
@@ -172,6 +176,9 @@ def visit_summary(v: Visit, flags: list[str] | None = None) -> dict[str, Any]:
         "project_id": v.project_id, "village_id": v.village_id, "township_id": v.township_id,
         "status": v.status, "started_at": iso(v.started_at), "created_at": iso(v.created_at),
         "submitted_at": iso(v.submitted_at), "created_by": v.created_by_id,
+        # Integrity context: how late after its assignment's close the visit's records arrived, what
+        # the inspector gave up at submit, and the short parts of the evidence policy.
+        "late_sync_s": v.late_sync_s, "missing": v.missing or [], "evidence_short": v.evidence_short or {},
         "project_title": v.assignment.project.title,
         "village_name": v.assignment.village.name if v.assignment.village else None,
         **({"flags": flags} if flags is not None else {}),

@@ -6,10 +6,13 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
+    COMPRESSED,
     COORD_TYPE,
+    FIX_OR_NO_FIX,
     ID,
     LAT,
     LNG,
+    NO_FIX,
     PAGE_QUERY,
     SENT_AT,
     TIMESTAMP,
@@ -18,7 +21,7 @@ from server.api.schemas import (
 )
 from server.db import db
 from server.models import CHECK_RESULTS, SATISFACTION
-from server.services import assignments, photos, review, visits
+from server.services import assignments, evidence, photos, review, visits
 from server.services.projects import place_of
 
 INSPECTOR = ("inspector",)
@@ -57,7 +60,9 @@ PHOTO_TICKET = obj({
     "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
     "size": {"type": "integer", "minimum": 1},
     "taken_at": TIMESTAMP, "lat": LAT, "lng": LNG, "coord_type": COORD_TYPE,
-}, ("client_id", "content_type", "size", "taken_at", "lat", "lng"))
+    "no_fix": NO_FIX, "compressed": COMPRESSED,
+}, ("client_id", "content_type", "size", "taken_at"), **FIX_OR_NO_FIX)
+MISSING_KINDS = ("photo", "interview", "checkin", "checklist", "note")
 
 
 @endpoint("/visits/<int:visit_id>/photos", "POST",
@@ -107,8 +112,16 @@ def add_note(user, body, visit_id):
     return _created(serialize.note(note), created)
 
 
-@endpoint("/visits/<int:visit_id>/submit", "POST", summary="Submit the visit; afterwards it is read-only",
-          tag="visits", roles=INSPECTOR, body=obj({"client_id": CLIENT_ID, "sent_at": SENT_AT}, ("client_id",)),
+@endpoint("/visits/<int:visit_id>/submit", "POST",
+          summary="Submit the visit; afterwards it is read-only. `missing` lists what the inspector gave up; "
+          "photos still uploading do not hold it; evidence_short says what the evidence policy misses",
+          tag="visits", roles=INSPECTOR, body=obj({
+              "client_id": CLIENT_ID, "sent_at": SENT_AT,
+              "missing": {"type": "array", "maxItems": 100, "items": obj({
+                  "kind": {"type": "string", "enum": list(MISSING_KINDS)},
+                  "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                  "reason": {"type": "string", "maxLength": 500}}, ("kind", "client_id"))},
+          }, ("client_id",)),
           errors=WRITE_ERRORS)
 def submit_visit(user, body, visit_id):
     visit = visits.submit_visit(db.session, user, visit_id, body)
@@ -127,7 +140,8 @@ def get_visit(user, visit_id):
         visit.assignment, any(c.within_geofence for c in rec["checkins"]))
     return {
         **serialize.visit_summary(visit, rec["flags"]),
-        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed),
+        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed,
+                                           policy=evidence.policy_of(db.session, visit.assignment)),
         "checkins": [serialize.checkin(c) for c in rec["checkins"]],
         "photos": [serialize.photo(p, photos.urls(p)) for p in rec["photos"]],
         "photos_waiting": [{"id": p.id, "client_id": p.client_id} for p in rec["photos"] if p.status == "pending"],

@@ -56,7 +56,7 @@ from server.models import (
     Village,
     utcnow,
 )
-from server.services import assignments, places, projects, public, users
+from server.services import assignments, evidence, places, projects, public, users
 from server.services.common import paginate
 
 WRITE = ("admin",)
@@ -865,6 +865,12 @@ def _inspector_ids() -> list[int]:
     return ids
 
 
+def _evidence_policy() -> dict[str, int | None]:
+    """The assignment's evidence-policy overrides from the form (empty: the round's or the default)."""
+    return {"min_photos": _int("min_photos", "至少照片数", 0, evidence.MAX_MINIMUM),
+            "min_interviews": _int("min_interviews", "至少入户走访数", 0, evidence.MAX_MINIMUM)}
+
+
 def _in_townships(township_ids: list[int]):
     """Assignments whose village, or whose project's unit site, lies in one of these townships."""
     township_ids = township_ids or [-1]
@@ -916,7 +922,8 @@ def assignment_create():
         if project_id is None:
             raise forms.invalid("请选择项目", "project_id")
         data = {"project_id": project_id, "village_id": _id("village_id"), "inspector_ids": _inspector_ids(),
-                "due_date": _due_date(), "check_items": forms.lines("check_items", "督查事项", max_items=50)}
+                "due_date": _due_date(), "check_items": forms.lines("check_items", "督查事项", max_items=50),
+                **_evidence_policy()}
         assignment = assignments.create_assignment(db.session, g.staff, data)
     except ApiError as exc:
         db.session.rollback()
@@ -931,6 +938,7 @@ def assignment_edit(assignment_id: int):
     """Change an assignment's team, due date, check items or status."""
     assignment = _get(Assignment, assignment_id)
     context = {"assignment": assignment, "place": _place_label(assignment), "inspectors": _inspectors(),
+               "policy": evidence.policy_of(db.session, assignment),
                "statuses": ASSIGNMENT_STATUSES,
                "township_by_id": {t.id: t for t in db.session.scalars(select(Township))}}
     if request.method == "POST":
@@ -938,7 +946,7 @@ def assignment_edit(assignment_id: int):
             status = request.form.get("status", "")
             if status not in ASSIGNMENT_STATUSES:
                 raise forms.invalid("请选择任务状态", "status")
-            data: dict[str, Any] = {"due_date": _due_date(), "status": status}
+            data: dict[str, Any] = {"due_date": _due_date(), "status": status, **_evidence_policy()}
             # A drawn assignment's team and items are the published draw's: only date and status change.
             if assignment.origin != "drawn":
                 data["inspector_ids"] = _inspector_ids()
@@ -955,5 +963,7 @@ def assignment_edit(assignment_id: int):
         return redirect(url_for("console.assignments"))
     values = {"inspector_ids": [str(m.id) for m in assignment.members], "status": assignment.status,
               "due_date": assignment.due_date.isoformat() if assignment.due_date else "",
-              "check_items": "\n".join(assignment.check_items or [])}
+              "check_items": "\n".join(assignment.check_items or []),
+              "min_photos": "" if assignment.min_photos is None else assignment.min_photos,
+              "min_interviews": "" if assignment.min_interviews is None else assignment.min_interviews}
     return _render("assignment_edit.html", values=values, **context)

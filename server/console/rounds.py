@@ -18,7 +18,16 @@ from server.console.base_data import PLAN_READERS
 from server.console.exports import send_download
 from server.db import db
 from server.errors import ApiError
-from server.models import DOMAINS, ROUND_STATUSES, InspectionRound, Township, User, UserRole
+from server.models import (
+    DEFAULT_MIN_INTERVIEWS,
+    DEFAULT_MIN_PHOTOS,
+    DOMAINS,
+    ROUND_STATUSES,
+    InspectionRound,
+    Township,
+    User,
+    UserRole,
+)
 from server.services import round_report, rounds
 from server.services.review import CHINA
 
@@ -47,6 +56,7 @@ def _form_data() -> dict[str, Any]:
         "name": request.form.get("name", ""),
         "groups": _number("groups"), "sites_per_group": _number("sites_per_group"),
         "team_size": _number("team_size"), "items_per_visit": _number("items_per_visit"),
+        "min_photos": _number("min_photos"), "min_interviews": _number("min_interviews"),
         "check_items": request.form.get("check_items", "").splitlines(),
         "inspector_ids": [int(i) for i in request.form.getlist("inspector_ids") if i.isdigit()],
         "due_date": request.form.get("due_date", "").strip() or None,
@@ -62,10 +72,12 @@ def _form_values(r: InspectionRound | None = None) -> dict[str, Any]:
                 "township_ids": request.form.getlist("township_ids")}
     if r is None:
         return {"team_size": "2", "groups": "2", "sites_per_group": "3", "items_per_visit": "3",
+                "min_photos": str(DEFAULT_MIN_PHOTOS), "min_interviews": str(DEFAULT_MIN_INTERVIEWS),
                 "inspector_ids": [], "township_ids": []}
     f = r.filters or {}
     return {"name": r.name, "groups": r.groups, "sites_per_group": r.sites_per_group, "team_size": r.team_size,
-            "items_per_visit": r.items_per_visit, "check_items": "\n".join(r.check_items),
+            "items_per_visit": r.items_per_visit, "min_photos": r.min_photos, "min_interviews": r.min_interviews,
+            "check_items": "\n".join(r.check_items),
             "inspector_ids": [str(i) for i in r.inspector_ids], "township_ids": [str(i) for i in f.get("township_ids", [])],
             "year": f.get("year") or "", "domain": f.get("domain") or "",
             "due_date": r.due_date.isoformat() if r.due_date else ""}

@@ -12,7 +12,7 @@ from server.console.auth import can_write, staff_required
 from server.db import db
 from server.errors import ApiError
 from server.models import SATISFACTION, Photo, Visit
-from server.services import photos, review
+from server.services import evidence, photos, review
 from server.storage import StorageError
 
 PER_PAGE_CHOICES = (20, 50, 100)
@@ -39,6 +39,8 @@ AUDIT_LABELS = {
     "visit.submit": "提交暗访记录",
     "review.decision": "审核结论",
 }
+MISSING_LABELS = {"photo": "照片", "interview": "入户走访", "checkin": "签到", "checklist": "督查事项",
+                  "note": "备注"}
 OBJECT_LABELS = {"visit": "暗访", "checkin": "签到", "photo": "照片", "interview": "走访",
                  "checklist": "督查事项", "visit_note": "备注"}
 
@@ -48,18 +50,28 @@ def china_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return value.astimezone(review.CHINA).strftime(fmt) if value else ""
 
 
+def duration(seconds: int) -> str:
+    """'1 天 3 小时 20 分 5 秒' for a number of seconds; empty for none."""
+    days, rest = divmod(abs(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "天"), (hours, "小时"), (minutes, "分"), (secs, "秒")]
+    return " ".join(f"{n} {unit}" for n, unit in parts if n)
+
+
 def time_gap(later: datetime | None, earlier: datetime | None) -> str:
     """'晚 3 分 20 秒' / '早 5 秒': how far one time is from another, for comparing clocks."""
     if later is None or earlier is None:
         return ""
     seconds = round((later - earlier).total_seconds())
-    word, seconds = ("晚" if seconds >= 0 else "早"), abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "天"), (hours, "小时"), (minutes, "分"), (secs, "秒")]
-    text = " ".join(f"{n} {unit}" for n, unit in parts if n)
-    return f"{word} {text}" if text else "相同"
+    text = duration(seconds)
+    return f"{'晚' if seconds >= 0 else '早'} {text}" if text else "相同"
+
+
+def visit_flag_context(visit: Visit) -> dict:
+    """The numbers behind a visit's own flags: the late-sync delay and what the evidence lacks."""
+    return {"delay": duration(visit.late_sync_s) or "0 秒" if visit.late_sync_s is not None else None,
+            "short": evidence.describe(visit.evidence_short) or None}
 
 
 def metres(value: float | None) -> str:
@@ -76,7 +88,9 @@ ORIGINAL_CHECK_LABELS = {"intact": "完好,与封存时的指纹一致", "altere
 
 def _helpers() -> dict:
     """Formatting helpers and label tables shared by the three templates."""
-    return {"china_time": china_time, "time_gap": time_gap, "metres": metres, "flag_label": flags.label,
+    return {"china_time": china_time, "time_gap": time_gap, "duration": duration, "metres": metres,
+            "flag_label": flags.label, "visit_flag_context": visit_flag_context, "describe_short": evidence.describe,
+            "missing_labels": MISSING_LABELS,
             "explain": flags.explain, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
             "check_labels": CHECK_LABELS, "original_check_labels": ORIGINAL_CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
             "can_write": can_write()}

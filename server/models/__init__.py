@@ -85,6 +85,8 @@ from server.models.review import (
     ReviewDecision,
 )
 from server.models.rounds import (
+    DEFAULT_MIN_INTERVIEWS,
+    DEFAULT_MIN_PHOTOS,
     ROUND_STATUSES,
     InspectionRound,
 )
@@ -127,6 +129,8 @@ __all__ = [
     "CheckIn",
     "ChecklistResult",
     "ClientWrite",
+    "DEFAULT_MIN_INTERVIEWS",
+    "DEFAULT_MIN_PHOTOS",
     "DOMAINS",
     "FEEDBACK_CATEGORIES",
     "FEEDBACK_RATINGS",

@@ -90,6 +90,8 @@ assignment_members = Table(
     Base.metadata,
     Column("assignment_id", ForeignKey("assignments.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True),
+    # When the inspector joined the team: a late visit is taken only from those on it before the close.
+    Column("added_at", UTCDateTime, default=utcnow),
     Index("ix_assignment_members_user", "user_id"),
 )
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +19,10 @@ from server.models.base import (
     Base,
     utcnow,
 )
+
+# The evidence policy when a round (or a manual assignment) says nothing else.
+DEFAULT_MIN_PHOTOS = 2
+DEFAULT_MIN_INTERVIEWS = 1
 
 # draft -> frozen (input hash published) -> drawn (assignments created) -> closed (record published)
 ROUND_STATUSES = {"draft": "草稿", "frozen": "已冻结", "drawn": "已抽取", "closed": "已结束"}
@@ -39,6 +44,11 @@ class InspectionRound(Base):
     check_items: Mapped[list[Any]] = mapped_column(JSON, default=list)
     inspector_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     due_date: Mapped[date | None] = mapped_column(Date)
+    # The evidence policy of the round's visits (each assignment may override it).
+    min_photos: Mapped[int] = mapped_column(Integer, default=DEFAULT_MIN_PHOTOS,
+                                            server_default=text(str(DEFAULT_MIN_PHOTOS)))
+    min_interviews: Mapped[int] = mapped_column(Integer, default=DEFAULT_MIN_INTERVIEWS,
+                                                server_default=text(str(DEFAULT_MIN_INTERVIEWS)))
     # Set when frozen: the canonical inputs of server/draw.py and their SHA-256.
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     input_hash: Mapped[str | None] = mapped_column(String(64))

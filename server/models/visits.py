@@ -12,6 +12,7 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     text,
@@ -45,6 +46,11 @@ class Assignment(Base):
     round_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_rounds.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the status becomes closed: late visits are measured against it (LATE_SYNC_DAYS).
+    closed_at: Mapped[datetime | None] = mapped_column()
+    # The evidence policy's overrides; None takes the round's (or the default) minimum.
+    min_photos: Mapped[int | None] = mapped_column(Integer)
+    min_interviews: Mapped[int | None] = mapped_column(Integer)
 
     project: Mapped[Project] = relationship(lazy="joined")
     village: Mapped[Village | None] = relationship(lazy="joined")
@@ -69,6 +75,12 @@ class Visit(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column()
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Seconds after the assignment's close that the latest late record arrived (flag late_sync).
+    late_sync_s: Mapped[int | None] = mapped_column(Integer)
+    # What the inspector gave up at submit: [{kind, client_id, reason}].
+    missing: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The short parts of the evidence policy: {"photos": {"required", "got"}, "interviews": {...}}.
+    evidence_short: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     assignment: Mapped[Assignment] = relationship(lazy="joined")
 

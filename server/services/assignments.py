@@ -9,7 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Assignment, CheckIn, Project, User, Village, Visit, assignment_members
+from server.models import (
+    Assignment,
+    CheckIn,
+    Project,
+    User,
+    Village,
+    Visit,
+    assignment_members,
+    utcnow,
+)
 from server.services import audit
 from server.services.common import get_or_404
 from server.services.projects import place_of
@@ -55,6 +64,7 @@ def create_assignment(session: Session, actor: User, data: dict[str, Any]) -> As
     a = Assignment(
         project=project, village=village, check_items=_check_items(data.get("check_items", [])),
         due_date=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
+        min_photos=data.get("min_photos"), min_interviews=data.get("min_interviews"),
         created_by_id=actor.id,
     )
     a.members = _inspectors(session, data["inspector_ids"])
@@ -85,11 +95,20 @@ def update_assignment(session: Session, actor: User, assignment_id: int, data: d
         _check_recusal(session, a)
     if "due_date" in data:
         a.due_date = date.fromisoformat(data["due_date"]) if data["due_date"] else None
-    if "status" in data:
-        a.status = data["status"]
+    for key in ("min_photos", "min_interviews"):
+        if key in data:
+            setattr(a, key, data[key])
+    if "status" in data and data["status"] != a.status:
+        set_status(a, data["status"])
     audit.append(session, actor, "assignment.update", "assignment", a.id, {"fields": sorted(data)})
     session.commit()
     return a
+
+
+def set_status(a: Assignment, status: str) -> None:
+    """Open or close an assignment; closing keeps the time, from which late visits are measured."""
+    a.status = status
+    a.closed_at = utcnow() if status == "closed" else None
 
 
 def open_assignments_for(session: Session, user: User) -> list[Assignment]:

@@ -39,6 +39,10 @@ EXIF_TIME_TOLERANCE = timedelta(minutes=10)
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols: 10 of them ≈ 49.5 bits
 _READ_CHUNK = 256 * 1024
 
+# Flags the phone declares with the ticket (kept when the photo's checks are judged): taken
+# without a location fix, or compressed on the phone, with the inspector's consent, to fit the limit.
+TICKET_FLAGS = ("no_fix", "compressed")
+
 # Reasons an uploaded object is refused, with the HTTP status of the answer.
 REJECT_STATUS = {
     "photo_too_large": 413,
@@ -128,6 +132,10 @@ def new_photo(*, owner_kind: str, owner_id: int, user: User, body: dict[str, Any
     if body.get("lat") is not None or body.get("lng") is not None:
         photo.lat, photo.lng = wgs84_point(body)
         photo.input_coord_type = body.get("coord_type", "wgs84")
+    elif body.get("no_fix"):
+        photo.flags = ["no_fix"]
+    if body.get("compressed"):
+        photo.flags = [*photo.flags, "compressed"]
     return photo
 
 
@@ -155,8 +163,10 @@ def photo_for(session: Session, user: User, photo_id: int) -> tuple[Photo, Owner
 def rejection(photo: Photo) -> ApiError:
     """The error answered for a rejected photo (the same every time it is asked about)."""
     code = photo.reject_code or "photo_rejected"
-    return ApiError(code, photo.reject_reason, {"photo_id": photo.id, "reason": code},
-                    status=REJECT_STATUS.get(code, 422))
+    details = {"photo_id": photo.id, "reason": code}
+    if code == "photo_too_large":  # so that the phone can offer to compress it
+        details["max_bytes"] = current_app.config["MAX_PHOTO_BYTES"]
+    return ApiError(code, photo.reject_reason, details, status=REJECT_STATUS.get(code, 422))
 
 
 def _fetch(key: str, limit: int):
@@ -363,8 +373,8 @@ def attach_drafts(photo_list: list[Photo], place: Place | None, session: Session
 
 
 def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None) -> list[str]:
-    """Integrity flags of a completed photo."""
-    flags = []
+    """Integrity flags of a completed photo (with those its ticket declared)."""
+    flags = [f for f in photo.flags or [] if f in TICKET_FLAGS]
     if place is not None and photo.lat is not None:
         d = geo.distance_to_place_m(photo.lat, photo.lng, center=(place.lat, place.lng), boundary=place.boundary)
         if d > place.radius_m + FAR_MARGIN_M:

@@ -2,7 +2,8 @@
 
 Both read one `RoundReport`: coverage (drawn sites against visited ones, by township),
 findings (failed check items and integrity flags of submitted visits), the rectification
-orders issued from those visits, and what is still outstanding. Like the other exports they
+orders issued from those visits, what is still outstanding, and the visits synced after the
+round closed (补传: those arriving after the notice was first issued are marked). Like the other exports they
 carry no personal data from interviews, and every download is in the audit log.
 """
 
@@ -18,13 +19,14 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Pt
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.console.flags import label as flag_label
 from server.errors import ApiError
 from server.models import (
     RECTIFICATION_STATUSES,
+    AuditEntry,
     InspectionRound,
     Project,
     RectificationOrder,
@@ -54,6 +56,14 @@ class Site:
     visit: Visit | None = None
     failed: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    # When the visit, synced late, was submitted after the round closed (补传), else None.
+    late_at: datetime | None = None
+
+    def late_note(self, issued_at: datetime | None) -> str:
+        """'补传' or '通报印发后补传' for a late-synced visit; empty for one on time."""
+        if self.late_at is None:
+            return ""
+        return "通报印发后补传" if issued_at is not None and self.late_at > issued_at else "补传"
 
 
 @dataclass
@@ -64,6 +74,7 @@ class RoundReport:
     sites: list[Site]
     orders: list[tuple[RectificationOrder, str]]  # (order, project title)
     today: date
+    issued_at: datetime | None = None  # when the notice was first downloaded (印发)
 
     def coverage(self) -> list[tuple[str, int, int]]:
         """(township, drawn, visited) per township, in name order."""
@@ -81,6 +92,10 @@ class RoundReport:
     def unvisited(self) -> list[Site]:
         """Drawn sites without a submitted visit."""
         return [s for s in self.sites if s.visit is None]
+
+    def late(self) -> list[Site]:
+        """Visited sites whose records arrived after the round closed (补传), in arrival order."""
+        return sorted((s for s in self.sites if s.late_at is not None), key=lambda s: s.late_at)
 
     def open_orders(self) -> list[tuple[RectificationOrder, str]]:
         """Orders not yet verified or closed, overdue ones first."""
@@ -113,16 +128,26 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
             check_items=list(a.check_items), visit=visit,
             failed=rectification.findings_of(session, visit) if visit else [],
             flags=[flag_label(f) for f in flags.get(visit.id, [])] if visit else [],
+            # A late-synced visit counts once it is submitted: 补传 when that was after the round closed.
+            late_at=(visit.submitted_at if visit is not None and visit.late_sync_s is not None
+                     and visit.submitted_at > r.closed_at else None),
         ))
     visit_ids = [v.id for v in submitted.values()] or [-1]
     orders = [(o, o_title) for o, o_title in session.execute(
         select(RectificationOrder, Project.title).join(Project, Project.id == RectificationOrder.project_id)
         .where(RectificationOrder.visit_id.in_(visit_ids)).order_by(RectificationOrder.id))]
-    return RoundReport(r, sites, orders, rectification.today_china())
+    issued_at = session.scalar(select(func.min(AuditEntry.at)).where(
+        AuditEntry.object_type == "round", AuditEntry.object_id == str(r.id),
+        AuditEntry.action == "export.round_notice"))
+    return RoundReport(r, sites, orders, rectification.today_china(), issued_at)
 
 
 def _day(value: datetime | None) -> str:
     return value.astimezone(CHINA).strftime("%Y年%m月%d日") if value else ""
+
+
+def _minute(value: datetime) -> str:
+    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 def _order_state(o: RectificationOrder, today: date) -> str:
@@ -160,8 +185,10 @@ def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
         f"(每组 {r.team_size} 人,回避本人所在乡镇)开展暗访,每个点位随机确定 {r.items_per_visit} 项督查事项,"
         f"{_day(r.closed_at)}结束。现将有关情况通报如下。")
     doc.add_heading("一、覆盖情况", level=2)
+    late = rep.late()
     doc.add_paragraph(f"共抽取 {total} 个点位,已完成暗访 {visited} 个"
-                      f"({visited * 100 // total if total else 0}%)。")
+                      f"({visited * 100 // total if total else 0}%)"
+                      + (f",其中 {len(late)} 个为轮次结束后补传" if late else "") + "。")
     _table(doc, ["乡镇", "抽取点位", "已暗访", "覆盖率"],
            [[t, n, v, f"{v * 100 // n}%"] for t, n, v in rep.coverage()])
     doc.add_heading("二、发现的问题", level=2)
@@ -185,6 +212,14 @@ def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
                     for o, t in rep.open_orders()]
     for line in outstanding or ["无。"]:
         doc.add_paragraph(line, style="List Bullet")
+    doc.add_heading("五、补传的暗访记录", level=2)
+    if late:
+        doc.add_paragraph("以下暗访在本轮结束前开始,因现场无网络等原因在结束后才上传(已计入覆盖情况和发现的问题);"
+                          "“通报印发后补传”的记录未包含在此前印发的通报中。")
+        _table(doc, ["乡镇", "地点", "项目", "收到时间", "说明"],
+               [[s.township, s.place, s.project, _minute(s.late_at), s.late_note(rep.issued_at)] for s in late])
+    else:
+        doc.add_paragraph("本轮没有结束后补传的暗访记录。")
     doc.add_paragraph(
         f"本轮抽取记录(输入哈希 {r.input_hash})已公开,任何人可用 scripts/verify_draw.py 复核抽取结果。"
         "本通报不含入户走访对象姓名、联系电话等个人信息。")
@@ -206,10 +241,11 @@ def round_workbook(session: Session, user: User, r: InspectionRound) -> Download
     wb = Workbook(write_only=True)
     sites = Sheet(wb, "抽取点位", [("任务编号", 9), ("工作组", 7), ("乡镇", 12), ("地点", 18), ("项目", 28),
                                    ("督查组", 20), ("督查事项", 40), ("暗访提交时间", 17), ("未通过事项", 40),
-                                   ("核查标记", 24)])
+                                   ("核查标记", 24), ("补传", 16)])
     for s in rep.sites:
         sites.add([s.assignment_id, s.group, s.township, s.place, s.project, s.team, "\n".join(s.check_items),
-                   s.visit.submitted_at if s.visit else None, "\n".join(s.failed), "、".join(s.flags)])
+                   s.visit.submitted_at if s.visit else None, "\n".join(s.failed), "、".join(s.flags),
+                   s.late_note(rep.issued_at)])
     cover = Sheet(wb, "覆盖情况", [("乡镇", 14), ("抽取点位", 10), ("已暗访", 10)])
     for row in rep.coverage():
         cover.add(list(row))

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from server import draw
 from server.errors import ApiError
 from server.models import (
+    DEFAULT_MIN_INTERVIEWS,
+    DEFAULT_MIN_PHOTOS,
     DOMAINS,
     ROUND_STATUSES,
     Assignment,
@@ -29,7 +31,7 @@ from server.models import (
     Village,
     utcnow,
 )
-from server.services import audit, checkpoints
+from server.services import audit, checkpoints, evidence
 from server.services.common import for_update, get_or_404
 from server.services.rectification import today_china
 
@@ -94,6 +96,11 @@ def _clean(session: Session, data: dict[str, Any]) -> dict[str, Any]:
         "sites_per_group": _int_in(data, "sites_per_group", "每组点位数", 1, MAX_SITES_PER_GROUP),
         "team_size": _int_in(data, "team_size", "每组人数", 2, MAX_TEAM),
         "items_per_visit": _int_in(data, "items_per_visit", "每次抽取的督查事项数", 1, MAX_BANK),
+        # The evidence policy of the round's visits; left empty, the defaults.
+        "min_photos": DEFAULT_MIN_PHOTOS if data.get("min_photos") is None else
+        _int_in(data, "min_photos", "每次暗访至少照片数", 0, evidence.MAX_MINIMUM),
+        "min_interviews": DEFAULT_MIN_INTERVIEWS if data.get("min_interviews") is None else
+        _int_in(data, "min_interviews", "每次暗访至少入户走访数", 0, evidence.MAX_MINIMUM),
         "due_date": date.fromisoformat(due) if isinstance(due, str) and due else None,
     }
 
@@ -283,9 +290,10 @@ def close(session: Session, actor: User, round_id: int) -> InspectionRound:
         raise _illegal(r, "结束")
     still_open = list(session.scalars(select(Assignment).where(Assignment.round_id == r.id,
                                                                Assignment.status == "open")))
+    now = utcnow()
     for a in still_open:
-        a.status = "closed"
-    r.status, r.closed_at = "closed", utcnow()
+        a.status, a.closed_at = "closed", now
+    r.status, r.closed_at = "closed", now
     audit.append(session, actor, "round.close", "round", r.id, {"closed_assignment_ids": [a.id for a in still_open]})
     session.commit()
     checkpoints.after(session, "round.close")

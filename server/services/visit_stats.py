@@ -10,8 +10,9 @@ small tables hold the counts instead:
   integrity flag (the visit list).
 
 Every flush that adds, changes or deletes a visit or a visit photo adds its difference in the
-same transaction (a before_flush listener), and `flag_visit` adds the flags it inserts, so the
-counts commit or roll back with the rows they count. Differences are applied as
+same transaction (a before_flush listener), and `flag_visit` adds the flags it inserts (and
+`unflag_visit` removes those it deletes), so the counts commit or roll back with the rows they
+count. Differences are applied as
 `count = count + delta` upserts, which stay right when two transactions write the same row at
 once (the second waits for the first's row lock); a recount inside a transaction would not.
 
@@ -232,12 +233,13 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
     deltas.apply(session)
 
 
-def count_new_flags(session: Session, visit: Visit, flags: list[str]) -> None:
-    """Count flags just inserted on a stored visit (visit_flags is written without the ORM)."""
+def count_new_flags(session: Session, visit: Visit, flags: list[str], *, sign: int = 1) -> None:
+    """Count flags just inserted on a stored visit (visit_flags is written without the ORM);
+    sign -1 uncounts flags just deleted. The visit's own changes must be flushed already."""
     deltas = _Deltas()
     month, township, _village, status = _new_place(visit)
     for flag in flags:
-        deltas.list[(month, township, status, flag)] += 1
+        deltas.list[(month, township, status, flag)] += sign
     deltas.apply(session)
 
 

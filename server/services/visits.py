@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from flask import current_app
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from server import geo
@@ -21,11 +22,12 @@ from server.models import (
     Visit,
     VisitFlag,
     VisitNote,
+    assignment_members,
     utcnow,
 )
-from server.services import audit, idempotency, photos, visit_stats
+from server.services import audit, evidence, idempotency, photos, visit_stats
 from server.services.assignments import is_member, is_sealed, unsealed_visit_ids
-from server.services.common import for_update, paginate, wgs84_point
+from server.services.common import CHINA, for_update, paginate, wgs84_point
 from server.services.projects import place_of
 from server.timefmt import parse_datetime
 
@@ -76,6 +78,97 @@ def flag_visit(session: Session, visit_id: int, flags: list[str]) -> None:
         visit_stats.count_new_flags(session, session.get(Visit, visit_id), added)
 
 
+def unflag_visit(session: Session, visit_id: int, flag: str) -> None:
+    """Remove a flag that no longer holds (evidence that arrived after all) and uncount it."""
+    gone = session.execute(delete(VisitFlag.__table__).where(
+        VisitFlag.__table__.c.visit_id == visit_id, VisitFlag.__table__.c.flag == flag)).rowcount
+    if gone:
+        visit_stats.count_new_flags(session, session.get(Visit, visit_id), [flag], sign=-1)
+
+
+# ---- late sync: records of an assignment that closed before they arrived ---------------------
+
+def _closed(assignment: Assignment, reason: str, message: str) -> ApiError:
+    closed_at = assignment.closed_at
+    return ApiError("assignment_closed", message, {
+        "assignment_id": assignment.id, "closed_at": closed_at.isoformat() if closed_at else None,
+        "reason": reason})
+
+
+def _china(moment: datetime) -> str:
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def late_delay(assignment: Assignment, received: datetime) -> int | None:
+    """None while the assignment is open; else the seconds since its close, when a record may still
+    arrive (LATE_SYNC_DAYS); else ApiError(assignment_closed)."""
+    if assignment.status == "open":
+        return None
+    closed_at = assignment.closed_at
+    if closed_at is None:
+        raise _closed(assignment, "closed", "该督查任务已结束,不再接收暗访记录")
+    days = current_app.config["LATE_SYNC_DAYS"]
+    if received - closed_at > timedelta(days=days):
+        raise _closed(assignment, "too_late",
+                      f"该督查任务已于 {_china(closed_at)} 结束,超过 {days} 天的补传期限,这条记录不能再上传;"
+                      "请导出本机记录交督查组处理")
+    return max(0, int((received - closed_at).total_seconds()))
+
+
+def _late_start(session: Session, assignment: Assignment, user: User, body: dict[str, Any],
+                started_at: datetime, received: datetime) -> int | None:
+    """The delay of a visit started for a closed assignment, when it may be taken late; else ApiError."""
+    delay = late_delay(assignment, received)
+    if delay is None:
+        return None
+    closed_at = assignment.closed_at
+    added_at = session.scalar(select(assignment_members.c.added_at).where(
+        assignment_members.c.assignment_id == assignment.id, assignment_members.c.user_id == user.id))
+    if added_at is not None and added_at > closed_at:
+        raise _closed(assignment, "joined_after_close", "任务结束后才加入督查组,不能补传该任务结束前的暗访")
+    # The phone's clock says when the visit started: trust it only when it agrees with ours now
+    # (sent_at) and the start is not in the phone's own future.
+    sent_at = parse_datetime(body["sent_at"]) if body.get("sent_at") else None
+    if sent_at is None or abs(sent_at - received) > CLOCK_SKEW or started_at > sent_at + CLOCK_SKEW:
+        raise _closed(assignment, "clock",
+                      "手机时间与服务器时间不一致,无法确认这次暗访是在任务结束前开始的,请校准手机时间后重试")
+    if started_at >= closed_at:
+        raise _closed(assignment, "started_after_close",
+                      f"该督查任务已于 {_china(closed_at)} 结束,结束后开始的暗访不能上传")
+    return delay
+
+
+def mark_late(session: Session, visit: Visit, delay: int | None) -> None:
+    """Flag a visit late_sync and keep the longest delay of its late records."""
+    if delay is None:
+        return
+    visit.late_sync_s = max(visit.late_sync_s or 0, delay)
+    session.flush()
+    flag_visit(session, visit.id, ["late_sync"])
+
+
+def _accept_late(session: Session, visit: Visit) -> None:
+    """Let a record of a visit through when its assignment is open or closed within LATE_SYNC_DAYS."""
+    mark_late(session, visit, late_delay(visit.assignment, utcnow()))
+
+
+# ---- evidence policy ----------------------------------------------------------------------------
+
+def refresh_evidence(session: Session, visit: Visit) -> None:
+    """Measure a submitted visit against its evidence policy: store the short parts and (un)flag it."""
+    session.flush()
+    ready = session.scalar(select(func.count(Photo.id)).where(
+        Photo.visit_id == visit.id, Photo.owner_kind == "visit", Photo.status == "ready")) or 0
+    interviews = session.scalar(select(func.count(Interview.id)).where(Interview.visit_id == visit.id)) or 0
+    short = evidence.shortfall(evidence.policy_of(session, visit.assignment), photos=ready, interviews=interviews)
+    visit.evidence_short = short or None
+    session.flush()
+    if short:
+        flag_visit(session, visit.id, ["evidence_short"])
+    else:
+        unflag_visit(session, visit.id, "evidence_short")
+
+
 def start_visit(session: Session, user: User, body: dict[str, Any]) -> tuple[Visit, bool]:
     """Open a visit for one of the user's assignments."""
     assignment = session.get(Assignment, body["assignment_id"])
@@ -83,18 +176,19 @@ def start_visit(session: Session, user: User, body: dict[str, Any]) -> tuple[Vis
         raise ApiError("not_found", "找不到该督查任务", {"assignment_id": body["assignment_id"]})
 
     def create() -> Visit:
-        if assignment.status != "open":
-            raise ApiError("conflict", "该督查任务已关闭", {"assignment_id": assignment.id})
+        started_at = parse_datetime(body["started_at"])
+        delay = _late_start(session, assignment, user, body, started_at, utcnow())
         place = place_of(session, assignment)
         visit = Visit(
             assignment_id=assignment.id, project_id=assignment.project_id,
             village_id=assignment.village_id, township_id=place.township_id,
-            client_id=body["client_id"], started_at=parse_datetime(body["started_at"]),
-            created_by_id=user.id,
+            client_id=body["client_id"], started_at=started_at, created_by_id=user.id,
         )
         session.add(visit)
         session.flush()
-        audit.append(session, user, "visit.start", "visit", visit.id, {"assignment_id": assignment.id})
+        mark_late(session, visit, delay)
+        audit.append(session, user, "visit.start", "visit", visit.id, {
+            "assignment_id": assignment.id, **({"late_sync_s": delay} if delay is not None else {})})
         return visit
 
     return idempotency.run(
@@ -132,6 +226,7 @@ def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any
 
     def create() -> CheckIn:
         ensure_open(visit)
+        _accept_late(session, visit)
         lat, lng = wgs84_point(body)
         place = place_of(session, visit.assignment)
         received = utcnow()
@@ -184,6 +279,7 @@ def request_photo(session: Session, user: User, visit_id: int, body: dict[str, A
 
     def create() -> Photo:
         ensure_open(visit)
+        _accept_late(session, visit)
         photo = photos.new_photo(owner_kind="visit", owner_id=visit.id, user=user, body=body, visit_id=visit.id)
         session.add(photo)
         session.flush()
@@ -205,8 +301,15 @@ def _visit_photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         title=visit.assignment.project.title,
         # Any team member may finish an upload a colleague's phone started.
         can_complete=lambda u: is_member(visit.assignment, u),
-        after_ready=lambda s, p: flag_visit(s, visit.id, p.flags),
+        after_ready=lambda s, p: _photo_ready(s, visit, p),
     )
+
+
+def _photo_ready(session: Session, visit: Visit, photo: Photo) -> None:
+    """A visit photo passed verification: its flags are the visit's, and it may make up the evidence."""
+    flag_visit(session, visit.id, photo.flags)
+    if visit.status == "submitted":
+        refresh_evidence(session, visit)
 
 
 photos.OWNERS["visit"] = _visit_photo_owner
@@ -218,6 +321,7 @@ def add_interview(session: Session, user: User, visit_id: int, body: dict[str, A
 
     def create() -> Interview:
         ensure_open(visit)
+        _accept_late(session, visit)
         interview = Interview(
             visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
             household_enc=cipher().encrypt(body["household"].strip()),
@@ -243,6 +347,7 @@ def put_checklist(session: Session, user: User, visit_id: int, body: dict[str, A
 
     def create() -> ChecklistResult:
         ensure_open(visit)
+        _accept_late(session, visit)
         if is_sealed(visit.assignment, visit.id in unsealed_visit_ids(session, [visit.id])):
             raise ApiError("conflict", "督查事项尚未开启:请先在村庄范围内完成定位签到,再填写督查事项",
                            {"reason": "sealed", "visit_id": visit.id})
@@ -274,6 +379,8 @@ def add_note(session: Session, user: User, visit_id: int, body: dict[str, Any]) 
     visit = visit_for(session, user, visit_id, write=True)
 
     def create() -> VisitNote:
+        # A remark changes nothing recorded: it is taken within the late-sync period, not flagged.
+        late_delay(visit.assignment, utcnow())
         note = VisitNote(visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
                          text=body["text"], sent_at=parse_datetime(body["sent_at"]))
         session.add(note)
@@ -289,7 +396,9 @@ def add_note(session: Session, user: User, visit_id: int, body: dict[str, Any]) 
 
 
 def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> Visit:
-    """Close the visit for edits; submitting again answers with the same visit."""
+    """Close the visit for edits, recording what the inspector gave up (`missing`) and what the
+    evidence policy finds short; photos still uploading do not hold it. Submitting again answers
+    with the same visit."""
     visit = visit_for(session, user, visit_id, write=True)
     if visit.status == "submitted":
         return visit
@@ -297,8 +406,16 @@ def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, An
     def create() -> Visit:
         locked = session.execute(for_update(select(Visit).where(Visit.id == visit.id))).scalar_one()
         if locked.status != "submitted":
+            delay = late_delay(locked.assignment, utcnow())
+            missing = [{"kind": m["kind"], "client_id": m["client_id"], "reason": m.get("reason", "")}
+                       for m in body.get("missing", [])]
             locked.status, locked.submitted_at, locked.submitted_by_id = "submitted", utcnow(), user.id
-            audit.append(session, user, "visit.submit", "visit", locked.id, {})
+            locked.missing = missing or None
+            mark_late(session, locked, delay)
+            refresh_evidence(session, locked)
+            audit.append(session, user, "visit.submit", "visit", locked.id, {
+                **({"missing": missing} if missing else {}),
+                **({"evidence_short": locked.evidence_short} if locked.evidence_short else {})})
         return locked
 
     result, _ = idempotency.run(

@@ -531,6 +531,28 @@ def test_assignment_edit_closes_it(app, console, world):
     with app.app_context():
         a = db.session.get(Assignment, world.a1)
         assert (a.status, a.due_date, [m.id for m in a.members]) == ("closed", None, [world.ids["insp_a"]])
+        assert a.closed_at is not None
+
+
+def test_assignment_evidence_policy_is_set_and_cleared_in_the_form(app, console, world):
+    """The edit form overrides the minimum photos and interviews; left empty, the defaults come back."""
+    admin = console("admin")
+    form = {"inspector_ids": [str(world.ids["insp_a"])], "status": "open", "due_date": "",
+            "check_items": "公示栏是否张贴\n进度是否符合计划"}
+    assert post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "3", "min_interviews": "0"}
+                ).status_code == 302
+    with app.app_context():
+        a = db.session.get(Assignment, world.a1)
+        assert (a.min_photos, a.min_interviews) == (3, 0)
+    page = text_of(admin.get(f"/console/assignments/{world.a1}"))
+    assert 'name="min_photos" min="0" max="50" value="3"' in page
+    r = post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "99"})
+    assert r.status_code == 400 and "至少照片数应在 0 到 50 之间" in text_of(r)
+    assert post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "", "min_interviews": ""}
+                ).status_code == 302
+    with app.app_context():
+        a = db.session.get(Assignment, world.a1)
+        assert (a.min_photos, a.min_interviews) == (None, None)
 
 
 def test_reviewer_sees_only_closed_assignments_of_their_townships(app, console, world):

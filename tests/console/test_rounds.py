@@ -63,6 +63,24 @@ def test_admin_runs_a_round_through_the_forms(app, console, world, monkeypatch):
         assert db.session.get(InspectionRound, rid).status == "closed"
 
 
+def test_round_form_sets_the_evidence_policy(app, console, world):
+    """The round form's minimum photos and interviews are stored (defaults 2 and 1 when left empty)."""
+    with app.app_context():
+        pool = add_inspectors(world, ["insp_d", "insp_e"])
+    admin = console("admin")
+    token = csrf(admin)
+    made = []
+    for extra in ({"min_photos": "4", "min_interviews": "2"}, {"min_photos": "", "min_interviews": ""}):
+        r = admin.post("/console/rounds", data={"csrf_token": token, **round_form(pool, **extra)})
+        assert r.status_code == 302
+        made.append(int(re.search(r"/rounds/(\d+)", r.headers["Location"]).group(1)))
+    with app.app_context():
+        assert [(db.session.get(InspectionRound, i).min_photos, db.session.get(InspectionRound, i).min_interviews)
+                for i in made] == [(4, 2), (2, 1)]
+    assert 'name="min_photos" min="0" max="50" value="4"' in admin.get(f"/console/rounds/{made[0]}").get_data(
+        as_text=True)
+
+
 def test_a_bad_form_shows_the_reason(app, console, world):
     """Too few inspectors for the teams is explained on the page at freeze, in Chinese."""
     with app.app_context():
@@ -179,3 +197,35 @@ def test_round_workbook_lists_every_drawn_site(app, console, world):
     wb = load_workbook(io.BytesIO(r.data))
     assert wb["抽取点位"].max_row == 3
     assert {row[0] for row in wb["覆盖情况"].iter_rows(min_row=2, values_only=True)} == {"永阳镇", "桐坪镇"}
+
+
+def test_visits_synced_after_the_close_are_listed_as_late_in_the_notice(app, client, console, world):
+    """Visits started before the round closed and submitted after it are 补传 in the notice and the
+    workbook; one arriving after the notice was first issued says so."""
+    rid = drawn_round(app, world)
+    with app.app_context():
+        drawn = db.session.scalars(select(Assignment).where(Assignment.round_id == rid).order_by(Assignment.id)).all()
+        teams = [(a.id, Api(client, issue_token(a.members[0]))) for a in drawn]
+    visits = [start_visit(api, aid)["id"] for aid, api in teams]
+    step(app, world, rid, "close")
+
+    def submit(n: int) -> None:
+        r = teams[n][1].post(f"/api/v1/visits/{visits[n]}/submit", {"client_id": uid(), "sent_at": now_iso()})
+        assert r.status_code == 200 and r.get_json()["late_sync_s"] is not None, r.get_json()
+
+    def notice() -> tuple[str, str]:
+        doc = Document(io.BytesIO(console("admin").get(f"/console/rounds/{rid}/notice.docx").data))
+        return ("\n".join(p.text for p in doc.paragraphs),
+                "\n".join(c.text for t in doc.tables for row in t.rows for c in row.cells))
+
+    submit(0)
+    text, cells = notice()
+    assert "已完成暗访 1 个(50%),其中 1 个为轮次结束后补传" in text and "五、补传的暗访记录" in text
+    assert "补传" in cells and "通报印发后补传" not in cells
+    submit(1)
+    text, cells = notice()
+    assert "其中 2 个为轮次结束后补传" in text and cells.count("通报印发后补传") == 1
+    wb = load_workbook(io.BytesIO(console("admin").get(f"/console/rounds/{rid}/round.xlsx").data))
+    header = [c.value for c in next(wb["抽取点位"].iter_rows(max_row=1))]
+    notes = {row[0]: row[header.index("补传")] for row in wb["抽取点位"].iter_rows(min_row=2, values_only=True)}
+    assert sorted(notes.values()) == ["补传", "通报印发后补传"]

@@ -58,9 +58,11 @@ def checkin(api, visit_id: int, point, **extra) -> dict:
 
 
 def send_photo(api, visit_id: int, data: bytes, **extra) -> dict:
-    """Ticket, upload and complete one photo of the visit; returns the completed photo."""
+    """Ticket, upload and complete one photo of the visit (extra fields set to None are left out);
+    returns the completed photo."""
     body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
             "taken_at": now_iso(), "lat": V1[0], "lng": V1[1], **extra}
+    body = {k: v for k, v in body.items() if v is not None}
     t = api.post(f"/api/v1/visits/{visit_id}/photos", body).get_json()
     assert upload(api.client, t["upload"], data) == 204
     r = api.post(f"/api/v1/photos/{t['photo_id']}/complete")
@@ -510,7 +512,8 @@ def test_s3_thumbnails_are_presigned_bucket_urls(app, console, api, world):
 def test_every_flag_has_a_chinese_explanation():
     """Every flag the pipeline raises has a label and a filled-in Chinese sentence."""
     for code in ("far_from_village", "low_accuracy", "zero_accuracy", "clock_skew", "impossible_speed",
-                 "capture_far", "no_exif", "exif_gps_far", "exif_time_mismatch", "duplicate"):
+                 "capture_far", "no_exif", "exif_gps_far", "exif_time_mismatch", "duplicate",
+                 "late_sync", "no_fix", "compressed", "evidence_short"):
         assert flag_text.label(code) != code
         sentence = flag_text.explain(code, place="江南村", distance=812, radius=500, accuracy=150, duplicate_of=7)
         assert "{" not in sentence and re.search(r"[\u4e00-\u9fff]", sentence)
@@ -518,6 +521,31 @@ def test_every_flag_has_a_chinese_explanation():
         assert "{" not in general and "?" not in general
     assert "第 42 号照片" in flag_text.explain("duplicate", duplicate_of=42)
     assert "约 1.25 公里" in flag_text.explain("far_from_village", place="江南村", distance=1250, radius=500)
+    assert "任务结束后 2 天 3 小时 才收到" in flag_text.explain("late_sync", delay="2 天 3 小时")
+    assert "照片 1/2 张" in flag_text.explain("evidence_short", short="照片 1/2 张")
+
+
+def test_detail_explains_a_late_visit_what_was_given_up_and_the_short_evidence(app, console, api, world):
+    """A late-synced visit submitted with given-up items and too little evidence: the evidence page
+    names the delay, the missing records with their reasons and what the evidence policy lacks."""
+    from tests.test_field_sync import close, start_body
+
+    insp = api("insp_a")
+    close(app, world.a1, timedelta(hours=3))
+    r = insp.post("/api/v1/visits", start_body(world.a1, timedelta(hours=4)))
+    assert r.status_code == 201, r.get_json()
+    vid = r.get_json()["id"]
+    send_photo(insp, vid, phone_jpeg(seed=81), no_fix=True, lat=None, lng=None)
+    r = insp.post(f"/api/v1/visits/{vid}/submit", {"client_id": uid(), "sent_at": now_iso(), "missing": [
+        {"kind": "photo", "client_id": "photo-lost-1", "reason": "原图已被删除"}]})
+    assert r.status_code == 200, r.get_json()
+    page = text_of(console("admin").get(f"/console/visits/{vid}"))
+    assert "任务结束后补传" in page and re.search(r"督查任务结束后 3 小时( \d+ 秒)? 才收到", page)
+    assert "证据不足" in page and "照片 1/2 张、入户走访 0/1 户" in page
+    assert "提交时放弃的记录(1 条)" in page and "photo-lost-1" in page and "原图已被删除" in page
+    assert "拍照时无定位" in page and "没有及时取得定位" in page
+    listed_page = console("admin").get("/console/visits?flag=late_sync")
+    assert listed(listed_page) == [vid]
 
 
 def test_svg_map_pins_far_points_and_escapes_names():

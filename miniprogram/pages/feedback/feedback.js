@@ -36,6 +36,8 @@ Page({
 
   onLoad(options) {
     const title = options.title ? decodeURIComponent(options.title) : ''
+    // The project page passes its policy along (allow_album=1); without it, the camera only.
+    this.allowAlbum = options.allow_album === '1'
     this.setData({
       projectId: Number(options.project_id) || null,
       projectTitle: title,
@@ -74,14 +76,14 @@ Page({
     this.setForm({ anonymous: !!e.detail.value })
   },
 
-  /** Album or camera here: a villager may show a picture taken earlier. */
+  /** The camera, as everywhere; the album only where the project's policy allows it. */
   onAddPhoto() {
     const left = logic.photosLeft(this.data.form.photos)
     if (!left) {
       wx.showToast({ title: `最多上传${logic.MAX_PHOTOS}张照片`, icon: 'none' })
       return Promise.resolve()
     }
-    return album.choosePhotos(left)
+    return album.choosePhotos(left, this.allowAlbum)
       .then(res => {
         const added = (res.tempFiles || []).slice(0, left).map(f => ({ path: f.tempFilePath, size: f.size }))
         this.setForm({ photos: this.data.form.photos.concat(added) })

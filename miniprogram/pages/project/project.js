@@ -1,4 +1,5 @@
 // 项目公示: what a villager sees after scanning the notice board: promises, people, progress.
+const album = require('../../utils/album')
 const view = require('../../utils/view')
 const logic = require('./project-logic')
 
@@ -34,6 +35,7 @@ Page({
     return this.resolveId()
       .then(id => view.getJson(getApp().api, `/public/projects/${id}`, PUBLIC))
       .then(record => {
+        this.allowAlbum = album.albumAllowed(record)
         this.setData({ loading: false, project: logic.projectView(record) })
       })
       .catch(err => {
@@ -48,7 +50,8 @@ Page({
   onFeedback() {
     const p = this.data.project
     if (!p) return
-    wx.navigateTo({ url: `/pages/feedback/feedback?project_id=${p.id}&title=${encodeURIComponent(p.title)}` })
+    const policy = this.allowAlbum ? '&allow_album=1' : ''
+    wx.navigateTo({ url: `/pages/feedback/feedback?project_id=${p.id}&title=${encodeURIComponent(p.title)}${policy}` })
   },
 
   onMine() {

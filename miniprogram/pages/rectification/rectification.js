@@ -47,6 +47,7 @@ Page({
     return view.getJson(getApp().api, `/rectifications/${this.orderId}`)
       .then(o => {
         const row = logic.orderRow(o)
+        this.allowAlbum = album.albumAllowed(o)
         this.setData({
           loading: false,
           order: { ...row, items: o.items || [], note: o.note || '', response: o.response ? { text: o.response.text, timeText: view.formatDateTime(o.response.responded_at) } : null }
@@ -60,8 +61,11 @@ Page({
   showReply() {
     if (!this.reply) return
     const items = getApp().queue.items()
+    // 拍摄于 HH:MM: when the phone's own clock says the photo was taken (for the reviewer, too).
+    const rows = reportLogic.photoRows(this.reply.photos, items)
+      .map((r, i) => ({ ...r, takenText: this.reply.photos[i].taken_at ? `拍摄于 ${view.formatTime(this.reply.photos[i].taken_at)}` : '' }))
     this.setData({
-      photos: reportLogic.photoRows(this.reply.photos, items),
+      photos: rows,
       photosLeft: logic.MAX_PHOTOS - this.reply.photos.length,
       replyState: logic.replyState(this.reply, items)
     })
@@ -88,7 +92,7 @@ Page({
     return album.addToOutbox(getApp(), 'rectification', left, photos => {
       this.reply.photos.push(...photos)
       this.keep()
-    })
+    }, this.allowAlbum)
   },
 
   onRemovePhoto(e) {

@@ -126,7 +126,7 @@ Page({
     return album.addToOutbox(getApp(), 'report', left, photos => {
       this.local.photos.push(...photos)
       this.keep()
-    })
+    }, album.albumAllowed(this.server))
   },
 
   onRemovePhoto(e) {

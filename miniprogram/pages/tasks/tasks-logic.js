@@ -83,7 +83,44 @@ function taskView(a, local, now) {
   }
 }
 
+/**
+ * 本机记录: every visit recorded on this phone that the server has not confirmed entirely,
+ * whether or not its assignment is still listed; confirmed ones whose task is gone are forgotten.
+ */
+function localVisitRows(wx, queue, listed, visitLogic) {
+  const listedIds = {}
+  ;(listed || []).forEach(a => { listedIds[a.id] = true })
+  const rows = []
+  visitLogic.localIndex(wx).forEach(assignmentId => {
+    const v = visitLogic.loadLocalVisit(wx, assignmentId)
+    if (!v) return
+    const items = queue.items().filter(i => i.local_visit === v.local_visit)
+    const waiting = items.filter(i => i.status !== 'failed').length
+    const failed = items.filter(i => i.status === 'failed').length
+    const confirmed = !items.length && (!v.submitted_at || queue.submittedAt(v.local_visit))
+    if (confirmed && !listedIds[assignmentId] && queue.submittedAt(v.local_visit)) {
+      visitLogic.forgetLocalVisit(wx, assignmentId)
+      return
+    }
+    if (confirmed) return
+    const a = v.assignment || {}
+    const closed = queue.closedVisit(v.local_visit)
+    rows.push({
+      assignment_id: assignmentId,
+      local_visit: v.local_visit,
+      placeName: (a.place && a.place.name) || (a.village && a.village.name) || `任务 ${assignmentId}`,
+      projectTitle: (a.project && a.project.title) || '',
+      startedText: view.formatDateTime(v.started_at),
+      listed: !!listedIds[assignmentId],
+      stateText: closed ? '任务已结束，服务器不再接收' : [waiting ? `${waiting} 项待上传` : '', failed ? `${failed} 项未被接收` : ''].filter(Boolean).join('，'),
+      failed: !!(failed || closed)
+    })
+  })
+  return rows
+}
+
 module.exports = {
+  localVisitRows,
   ASSIGNMENTS_KEY,
   readCache,
   writeCache,

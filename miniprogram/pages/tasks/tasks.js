@@ -1,5 +1,6 @@
 // 今日任务: the inspector's open assignments, shown from the cache first and refreshed when online.
 const view = require('../../utils/view')
+const sync = require('../../utils/sync')
 const logic = require('./tasks-logic')
 const visitLogic = require('../visit/visit-logic')
 
@@ -9,7 +10,9 @@ Page({
     loading: false,
     offlineText: '',
     pendingText: '',
-    nearCap: false
+    nearCap: false,
+    sync: null,
+    localVisits: []
   },
 
   onLoad() {
@@ -31,14 +34,51 @@ Page({
     return this.refresh().then(() => wx.stopPullDownRefresh())
   },
 
+  /** The sync panel over every record of the outbox, and this phone's own visits. */
   showQueue() {
     const app = getApp()
-    this.setData({ pendingText: view.pendingText(app.queue.pendingCount()), nearCap: app.files.nearCap() })
+    const panel = sync.panel(app.queue, { online: app.online })
+    // Photos are retaken and visits exported on their visit page: the task list leads there.
+    panel.rows = panel.rows.map(r => ({
+      ...r,
+      actions: r.actions.filter(a => a.key === 'retry' || a.key === 'delete' || a.key === 'privacy')
+        .concat(r.local_visit && r.actions.some(a => ['retake', 'compress', 'export', 'keep'].indexOf(a.key) >= 0) ? [{ key: 'open', text: '去处理' }] : [])
+    }))
+    const cached = logic.readCache(wx)
+    this.setData({
+      pendingText: view.pendingText(app.queue.pendingCount()),
+      nearCap: app.files.nearCap(),
+      sync: panel,
+      localVisits: logic.localVisitRows(wx, app.queue, cached ? cached.items : [], visitLogic)
+    })
   },
 
   showCached() {
     const cached = logic.readCache(wx)
     if (cached) this.render(cached.items)
+  },
+
+  onSyncAction(e) {
+    const { id, action } = e.currentTarget.dataset
+    const app = getApp()
+    const item = app.queue.items().find(i => i.id === id)
+    if (action === 'retry') {
+      app.queue.retry(id)
+      app.flushQueue()
+    } else if (action === 'delete') {
+      return new Promise(resolve => wx.showModal({
+        title: '删除记录', content: '放弃这条未被接收的记录吗？',
+        success: res => { if (res.confirm) app.queue.remove(id); this.showQueue(); resolve() },
+        fail: () => resolve()
+      }))
+    } else if (action === 'privacy' && app.privacy) {
+      return app.privacy.ask()
+    } else if (action === 'open' && item) {
+      const local = logic.localVisitRows(wx, app.queue, [], visitLogic).find(v => v.local_visit === item.local_visit)
+      if (local) wx.navigateTo({ url: `/pages/visit/visit?assignment_id=${local.assignment_id}` })
+    }
+    this.showQueue()
+    return Promise.resolve()
   },
 
   render(items) {
@@ -56,6 +96,7 @@ Page({
         const cached = logic.writeCache(wx, data.items)
         this.render(cached.items)
         this.setData({ loading: false, offlineText: '' })
+        this.showQueue()
       })
       .catch(err => {
         const cached = logic.readCache(wx)

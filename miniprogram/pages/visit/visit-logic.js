@@ -1,8 +1,18 @@
 // The visit screen's rules, kept apart from the page so they unit test: the local visit record,
 // the queue actions it produces, the interview and checklist forms, what a submit needs.
 const view = require('../../utils/view')
+const { KIND_LABELS } = require('../../utils/sync')
 
 const VISIT_KEY_PREFIX = 'visit.assignment.'
+// The phone's own list of its visits (本机记录), independent of the task cache: a visit whose
+// assignment closed or left /assignments is still shown until the server confirmed all of it.
+const LOCAL_INDEX_KEY = 'visit.local.v1'
+const DRAFT_KEY_PREFIX = 'visit.draft.'
+// The server's evidence policy when the assignment does not carry one (contract §5).
+const DEFAULT_POLICY = { min_photos: 2, min_interviews: 1 }
+// The photo limit until the server told another one (a 413's details.max_bytes).
+const MAX_BYTES_KEY = 'photo.max_bytes'
+const DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 
 const CHECK_RESULTS = [
   { value: 'pass', label: '通过' },
@@ -25,16 +35,62 @@ function loadLocalVisit(wx, assignmentId) {
   return wx.getStorageSync(VISIT_KEY_PREFIX + assignmentId) || null
 }
 
-/** Persist the local record (it survives the app being killed, like the queue). */
+/** Persist the local record (it survives the app being killed, like the queue) and list it. */
 function saveLocalVisit(wx, state) {
   wx.setStorageSync(VISIT_KEY_PREFIX + state.assignment_id, state)
+  const index = localIndex(wx)
+  if (index.indexOf(state.assignment_id) < 0) wx.setStorageSync(LOCAL_INDEX_KEY, index.concat([state.assignment_id]))
   return state
 }
 
+/** Assignment ids of every visit recorded on this phone and not yet forgotten. */
+function localIndex(wx) {
+  const raw = wx.getStorageSync(LOCAL_INDEX_KEY)
+  return Array.isArray(raw) ? raw : []
+}
+
+/** Forget one local visit (the server has all of it, long enough ago). */
+function forgetLocalVisit(wx, assignmentId) {
+  wx.removeStorageSync(VISIT_KEY_PREFIX + assignmentId)
+  wx.removeStorageSync(DRAFT_KEY_PREFIX + assignmentId)
+  wx.setStorageSync(LOCAL_INDEX_KEY, localIndex(wx).filter(id => id !== Number(assignmentId)))
+}
+
+/** What the visit page needs of its assignment, kept with the visit (the task cache may lose it). */
+function assignmentSnapshot(a) {
+  if (!a) return null
+  return {
+    id: a.id, place: a.place || null, village: a.village || null, project: a.project ? { id: a.project.id, title: a.project.title } : null,
+    due_date: a.due_date || null, check_items: a.check_items || [], check_items_sealed: !!a.check_items_sealed,
+    check_items_count: a.check_items_count || 0, evidence_policy: a.evidence_policy || null
+  }
+}
+
+/** The interview form and note being typed, saved on every keystroke (WeChat may kill the app). */
+function loadDraft(wx, assignmentId) {
+  const d = wx.getStorageSync(DRAFT_KEY_PREFIX + assignmentId)
+  return d && typeof d === 'object' ? d : null
+}
+
+function saveDraft(wx, assignmentId, draft) {
+  wx.setStorageSync(DRAFT_KEY_PREFIX + assignmentId, draft)
+}
+
+/** The photo size limit the server last told this phone (or the default 15 MB). */
+function maxPhotoBytes(wx) {
+  const n = Number(wx.getStorageSync(MAX_BYTES_KEY))
+  return n > 0 ? n : DEFAULT_MAX_BYTES
+}
+
+function rememberMaxBytes(wx, n) {
+  if (Number(n) > 0) wx.setStorageSync(MAX_BYTES_KEY, Number(n))
+}
+
 /** A fresh local record for a visit whose start_visit was just enqueued. */
-function newLocalVisit(assignmentId, localVisit, startedAt, checkItems) {
+function newLocalVisit(assignmentId, localVisit, startedAt, checkItems, assignment) {
   return {
     assignment_id: Number(assignmentId),
+    assignment: assignmentSnapshot(assignment),
     local_visit: localVisit,
     started_at: startedAt,
     checkins: [],
@@ -111,19 +167,27 @@ function checkinAction(localVisit, fix) {
   }
 }
 
-/** photo: the kept file, its capture time and the position taken right after the shutter. */
-function photoAction(localVisit, file, fix, takenAt, size) {
+/**
+ * photo: the kept file and its capture time, queued at once; the position taken right after
+ * the shutter is attached when it comes (awaiting_fix until then), or the photo goes as no_fix.
+ */
+function photoAction(localVisit, file, fix, takenAt, size, compressed) {
   const action = {
     kind: 'photo',
     local_visit: localVisit,
     file,
-    taken_at: view.isoTime(takenAt),
-    lat: fix.lat,
-    lng: fix.lng,
-    coord_type: fix.coord_type || 'gcj02'
+    taken_at: view.isoTime(takenAt)
   }
+  if (fix) Object.assign(action, fixPatch(fix))
+  else action.awaiting_fix = true
   if (size) action.size = size
+  if (compressed) action.compressed = true
   return action
+}
+
+/** The queue patch that attaches a fix to a photo. */
+function fixPatch(fix) {
+  return { lat: fix.lat, lng: fix.lng, coord_type: fix.coord_type || 'gcj02', awaiting_fix: false }
 }
 
 /** An empty interview form. */
@@ -182,21 +246,56 @@ function submitAction(localVisit) {
 }
 
 /** What is missing before a submit, as sentences for the confirm dialog (may be submitted anyway). */
-function submitWarnings(state, sealedCount) {
+function submitWarnings(state, sealedCount, policy) {
+  const p = Object.assign({}, DEFAULT_POLICY, policy || {})
   const warnings = []
+  const photos = state ? state.photos.length : 0
+  const interviews = state ? state.interviews.length : 0
   if (!state || !state.checkins.length) warnings.push('尚未签到')
-  if (!state || !state.photos.length) warnings.push('没有现场照片')
-  if (!state || !state.interviews.length) warnings.push('没有入户走访记录')
+  if (!photos) warnings.push(`没有现场照片（要求至少 ${p.min_photos} 张）`)
+  else if (photos < p.min_photos) warnings.push(`现场照片 ${photos} 张，少于要求的 ${p.min_photos} 张`)
+  if (!interviews && p.min_interviews) warnings.push(`没有入户走访记录（要求至少 ${p.min_interviews} 户）`)
+  else if (interviews < p.min_interviews) warnings.push(`入户走访 ${interviews} 户，少于要求的 ${p.min_interviews} 户`)
   const open = state ? undecidedCount(state.checklist) : 0
   if (open) warnings.push(`还有 ${open} 项督查事项未填写`)
   if (sealedCount && state && !state.checklist.length) warnings.push(`${sealedCount} 项密封督查事项尚未开启`)
   return warnings
 }
 
-/** The confirm dialog's text. */
-function submitConfirmText(warnings) {
+/** The confirm dialog's text; `missing` names the refused records that will not be part of it. */
+function submitConfirmText(warnings, missing) {
   const head = warnings.length ? `注意：${warnings.join('；')}。\n` : ''
-  return `${head}提交后本次暗访记录不能再修改（仍可补充备注），确定提交吗？`
+  const gone = missing && missing.length
+    ? `以下 ${missing.length} 项未能上传，将不随本次提交（服务器会记录缺少的内容）：${missing.join('；')}。\n` : ''
+  return `${head}${gone}提交后本次暗访记录不能再修改（仍可补充备注），确定提交吗？`
+}
+
+/** What the server found short at submit ({photos: {required, got}, interviews: …}) in a sentence. */
+function evidenceShortText(short) {
+  const parts = []
+  if (short && short.photos) parts.push(`现场照片 ${short.photos.got}/${short.photos.required} 张`)
+  if (short && short.interviews) parts.push(`入户走访 ${short.interviews.got}/${short.interviews.required} 户`)
+  return parts.length ? `证据不足：${parts.join('，')}（已提交，审核人员可见）` : ''
+}
+
+/** "照片（照片过大）" for every refused record of this visit, for the submit dialog. */
+function missingNames(queueItems, localVisit) {
+  return (queueItems || [])
+    .filter(i => i.status === 'failed' && i.local_visit === localVisit && i.kind !== 'submit' && i.kind !== 'start_visit')
+    .map(i => `${KIND_LABELS[i.kind] || i.kind}（${(i.error && i.error.message) || '提交失败'}）`)
+}
+
+/** The check-in as it would be sent: distance, accuracy, inside or outside the geofence. */
+function fixPreview(fix, place, coord) {
+  const distance = distanceToPlace(fix, place, coord)
+  const radius = place && place.radius_m
+  const inside = typeof radius === 'number' && typeof distance === 'number' ? distance <= radius : null
+  return {
+    distanceText: view.formatDistance(distance),
+    accuracyText: typeof fix.accuracy === 'number' ? `定位精度 ±${Math.round(fix.accuracy)} 米` : '定位精度未知',
+    inside,
+    verdictText: inside === null ? '村庄位置未知，无法判断是否在范围内' : (inside ? `在村庄范围内（${radius} 米）` : `不在村庄范围内（${radius} 米）`)
+  }
 }
 
 // ---- check-in and photos as shown -----------------------------------------------------------
@@ -228,36 +327,49 @@ function percent(item) {
   return Math.max(0, Math.min(100, Math.round(Number(item.progress) || 0)))
 }
 
-const KIND_LABELS = {
-  start_visit: '开始暗访', checkin: '签到', photo: '照片', interview: '走访记录',
-  checklist: '检查结果', note: '备注', submit: '提交', feedback: '反馈'
-}
-
-/** The writes of this visit the server refused, with its reason, for a retry button. */
-function failedRows(queueItems, localVisit) {
-  return (queueItems || [])
-    .filter(i => i.status === 'failed' && i.local_visit === localVisit)
-    .map(i => ({ id: i.id || i.client_id, label: KIND_LABELS[i.kind] || i.kind, message: (i.error && i.error.message) || '提交失败' }))
-}
-
-/** The photo strip: each photo with its upload state from the queue. */
-function photoRows(photos, queueItems) {
+/**
+ * The photo strip: each photo with its upload state from the queue; an uploaded one shows the
+ * server's thumbnail once known (`thumbs`), the kept original until then (`shown`).
+ */
+function photoRows(photos, queueItems, thumbs, shown) {
   const byId = {}
   ;(queueItems || []).forEach(item => { byId[item.client_id] = item })
   return (photos || []).map(p => {
     const item = byId[p.client_id]
     const failed = !!(item && item.status === 'failed')
+    const sending = !!(item && item.status === 'sending')
     const progress = percent(item)
     let statusText = '已上传'
-    if (failed) statusText = '上传失败'
-    else if (item && item.status === 'sending') statusText = `上传中 ${progress}%`
+    if (failed) statusText = `上传失败：${(item.error && item.error.message) || ''}`
+    else if (sending) statusText = `上传中 ${progress}%`
+    else if (item && item.awaiting_fix) statusText = '待上传（正在定位）'
     else if (item) statusText = '待上传'
-    return { client_id: p.client_id, path: p.path, time: view.formatTime(p.taken_at), progress, failed, done: !item, statusText }
+    if (item && item.no_fix) statusText += ' · 无定位'
+    if (p.compressed) statusText += ' · 已压缩'
+    const thumb = !item && thumbs && thumbs[p.client_id]
+    const path = thumb || (!item && shown && shown[p.client_id]) || p.path
+    return {
+      client_id: p.client_id, path, time: view.formatTime(p.taken_at), progress, failed, done: !item, statusText,
+      canChange: !!item && !sending, tooLarge: !!(failed && item.error && item.error.code === 'photo_too_large')
+    }
   })
 }
 
 module.exports = {
   VISIT_KEY_PREFIX,
+  LOCAL_INDEX_KEY,
+  DEFAULT_POLICY,
+  localIndex,
+  forgetLocalVisit,
+  assignmentSnapshot,
+  loadDraft,
+  saveDraft,
+  maxPhotoBytes,
+  rememberMaxBytes,
+  fixPatch,
+  missingNames,
+  evidenceShortText,
+  fixPreview,
   CHECK_RESULTS,
   SATISFACTION,
   INTERVIEW_QUESTIONS,
@@ -283,6 +395,5 @@ module.exports = {
   submitConfirmText,
   distanceToPlace,
   checkinView,
-  failedRows,
   photoRows
 }

@@ -5,6 +5,8 @@
 //
 // `faults` lets the test break the network the way villages do:
 //   faults.request(req) → 'drop' (never sent) | 'lose_answer' (server answered, phone never heard)
+//                         | 'kill' (server answered, the app was killed before it heard)
+//                         | {busy: 503 | 429, retryAfter} (a gateway answered busy; never sent)
 //   faults.upload(req)  → 'drop' | 'interrupt' (connection cut halfway through the body)
 //                         | 'corrupt_signature' (the storage refuses the ticket: 403)
 
@@ -73,22 +75,62 @@ function multipart(fields, fileField, fileName, fileBytes, fileType) {
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` }
 }
 
-/** A Node `wx`: createNodeWx({ storage: Map, userDataPath, wechatUrl, openid, faults, log }). */
+const KEY_LIMIT_BYTES = 1024 * 1024
+const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
+
+function storedBytes(key, value) {
+  return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
+}
+
+/**
+ * A Node `wx`: createNodeWx({ storage: Map, userDataPath, wechatUrl, openid, faults, log }).
+ * Storage keeps WeChat's limits (1 MB per key, 10 MB in all); after kill() nothing calls back.
+ */
 function createNodeWx(options) {
   const storage = options.storage
   const userDataPath = options.userDataPath
   const faults = options.faults || {}
   const log = options.log || []
+  const stats = { storageMaxKeyBytes: 0, storageRefused: 0 }
+  let dead = false
   fs.mkdirSync(userDataPath, { recursive: true })
+
+  function totalBytes(except) {
+    let n = 0
+    storage.forEach((v, k) => { if (k !== except) n += storedBytes(k, v) })
+    return n
+  }
+
+  // A killed app hears nothing more.
+  const alive = fn => (...args) => { if (!dead && fn) fn(...args) }
 
   const wx = {
     env: { USER_DATA_PATH: userDataPath },
     log,
+    stats,
+    kill() {
+      dead = true
+    },
+    get dead() {
+      return dead
+    },
+    storageBytes() {
+      return totalBytes()
+    },
 
     getStorageSync(key) {
       return storage.has(key) ? clone(storage.get(key)) : ''
     },
     setStorageSync(key, value) {
+      if (dead) return
+      const bytes = storedBytes(key, value)
+      const refused = bytes > KEY_LIMIT_BYTES ? 'setStorageSync:fail exceed storage item max length'
+        : (totalBytes(key) + bytes > TOTAL_LIMIT_BYTES ? 'setStorageSync:fail exceed storage max size 10Mb' : null)
+      if (refused) {
+        stats.storageRefused++
+        throw Object.assign(new Error(refused), { errMsg: refused })
+      }
+      stats.storageMaxKeyBytes = Math.max(stats.storageMaxKeyBytes, bytes)
       storage.set(key, clone(value))
     },
     removeStorageSync(key) {
@@ -108,24 +150,39 @@ function createNodeWx(options) {
         headers['content-type'] = 'application/json'
         headers['content-length'] = body.length
       }
+      if (dead) return { abort() {} }
       const fault = faults.request ? faults.request({ method, url, data: req.data }) : null
       const entry = { kind: 'request', method, url: url.replace(/^https?:\/\/[^/]+/, ''), client_id: req.data && req.data.client_id, fault }
       log.push(entry)
+      const fail = alive(req.fail)
+      const success = alive(req.success)
       if (fault === 'drop') {
-        setImmediate(() => req.fail && req.fail({ errMsg: 'request:fail timeout' }))
+        setImmediate(() => fail({ errMsg: 'request:fail timeout' }))
+        return { abort() {} }
+      }
+      if (fault && fault.busy) {
+        entry.status = fault.busy
+        const data = { error: { code: fault.busy === 429 ? 'rate_limited' : 'service_unavailable', message: '服务器繁忙，请稍后重试', details: {} } }
+        setImmediate(() => success({ statusCode: fault.busy, data, header: { 'retry-after': String(fault.retryAfter || 0) } }))
         return { abort() {} }
       }
       send(url, { method, headers, body }).then(res => {
         entry.status = res.statusCode
-        if (fault === 'lose_answer') return req.fail && req.fail({ errMsg: 'request:fail socket closed' })
-        req.success && req.success({ statusCode: res.statusCode, data: parseJsonMaybe(res.body, res.headers['content-type']), header: res.headers })
-      }, err => req.fail && req.fail({ errMsg: `request:fail ${err.message}` }))
+        if (fault === 'kill') {
+          dead = true
+          return
+        }
+        if (fault === 'lose_answer') return fail({ errMsg: 'request:fail socket closed' })
+        success({ statusCode: res.statusCode, data: parseJsonMaybe(res.body, res.headers['content-type']), header: res.headers })
+      }, err => fail({ errMsg: `request:fail ${err.message}` }))
       return { abort() {} }
     },
 
     uploadFile(req) {
       const progressFns = []
       const task = { onProgressUpdate: fn => progressFns.push(fn), abort() {} }
+      if (dead) return task
+      req = Object.assign({}, req, { success: alive(req.success), fail: alive(req.fail) })
       const fields = Object.assign({}, req.formData || {})
       const fault = faults.upload ? faults.upload({ url: req.url, filePath: req.filePath, formData: fields }) : null
       const entry = { kind: 'upload', url: req.url.replace(/^https?:\/\/[^/]+/, ''), file: req.filePath, fault }
@@ -163,6 +220,8 @@ function createNodeWx(options) {
     },
 
     login(req) {
+      if (dead) return
+      req = Object.assign({}, req, { success: alive(req.success), fail: alive(req.fail) })
       const body = Buffer.from(JSON.stringify({ openid: options.openid }))
       send(`${options.wechatUrl}/__fake__/code_for`, {
         method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length }, body
@@ -200,9 +259,15 @@ function createNodeWx(options) {
           if (st.isDirectory() && recursive) return walk(p, '')
           return statsOf(st)
         },
+        readdirSync(p) {
+          return fs.readdirSync(p)
+        },
         stat(req) {
-          fs.stat(req.path, (err, st) => (err ? req.fail && req.fail({ errMsg: `stat:fail ${err.message}` })
-            : req.success && req.success({ stats: statsOf(st) })))
+          fs.stat(req.path, (err, st) => {
+            if (dead) return
+            if (err) return req.fail && req.fail({ errMsg: `stat:fail ${err.message}` })
+            req.success && req.success({ stats: statsOf(st) })
+          })
         }
       }
     },

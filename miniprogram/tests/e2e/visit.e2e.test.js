@@ -148,7 +148,10 @@ test('a visit recorded offline reaches the server exactly once through lost answ
     expect(statuses.filter(s => s === 201).length).toBeLessThanOrEqual(1)
     statuses.forEach(s => expect([200, 201]).toContain(s))
   })
-  // The originals left the phone only after the server verified them.
+  // The originals stay for the photo strip until the page has the server's thumbnails, then go.
+  const shown = phone.queue.shownFiles(lv)
+  expect(Object.keys(shown).sort()).toEqual(photos.map(p => p.client_id).sort())
+  phone.queue.releaseFiles(Object.keys(shown))
   expect(fs.readdirSync(userData)).toEqual([])
 
   // ---- the department reads the record ----------------------------------------------------------

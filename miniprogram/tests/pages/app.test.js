@@ -30,13 +30,36 @@ describe('app.js', () => {
   test('flushes the queue on show and when the network comes back', () => {
     const { app, wx } = launch()
     const flush = jest.spyOn(app.queue, 'flush').mockImplementation(() => Promise.resolve({}))
+    const resume = jest.spyOn(app.queue, 'resume').mockImplementation(() => Promise.resolve({}))
     app.onShow()
-    expect(flush).toHaveBeenCalledTimes(1)
+    expect(resume).toHaveBeenCalledTimes(1)
+    expect(app.online).toBe(true)
     const listener = wx.onNetworkStatusChange.mock.calls[0][0]
     listener({ isConnected: false, networkType: 'none' })
-    expect(flush).toHaveBeenCalledTimes(1)
+    expect(resume).toHaveBeenCalledTimes(1)
+    expect(app.online).toBe(false)
     listener({ isConnected: true, networkType: '4g' })
-    expect(flush).toHaveBeenCalledTimes(2)
+    expect(resume).toHaveBeenCalledTimes(2)
+    expect(flush).toHaveBeenCalledTimes(0)
+  })
+
+  test('back in the foreground the uploader wakes from its backoff at once (item 13)', () => {
+    const { app } = launch()
+    const wake = jest.spyOn(app.uploader, 'wake')
+    jest.spyOn(app.queue, 'flush').mockImplementation(() => Promise.resolve({}))
+    app.onShow()
+    expect(wake).toHaveBeenCalledTimes(1)
+  })
+
+  test('registers for WeChat\'s privacy authorization at launch (item 11)', () => {
+    const { app, wx } = launch()
+    expect(wx.onNeedPrivacyAuthorization).toHaveBeenCalledTimes(1)
+    const resolve = jest.fn()
+    wx.onNeedPrivacyAuthorization.mock.calls[0][0](resolve, { referrer: 'startLocationUpdate' })
+    expect(app.privacy.need()).toEqual({ asking: true, why: expect.stringContaining('位置') })
+    app.privacy.refuse()
+    expect(resolve).toHaveBeenCalledWith({ event: 'disagree' })
+    expect(app.privacy.need().text).toContain('走访记录')
   })
 })
 
@@ -52,9 +75,15 @@ describe('app.json and the project files', () => {
     })
   })
 
-  test('declares the location APIs and says why it needs the location', () => {
+  test('declares exactly the private location APIs the code calls, and says why (item 12)', () => {
     expect(appJson.window.navigationBarTitleText).toBe('书记项目督查')
-    expect(appJson.requiredPrivateInfos).toEqual(expect.arrayContaining(['getLocation', 'startLocationUpdate', 'onLocationChange']))
+    const PRIVATE = ['getLocation', 'startLocationUpdate', 'onLocationChange', 'chooseLocation', 'choosePoi', 'chooseAddress', 'getFuzzyLocation',
+      'startLocationUpdateBackground', 'onLocationChangeError']
+    const src = ['utils', 'pages'].map(d => fs.readdirSync(path.join(ROOT, d), { recursive: true }))
+      .reduce((all, names, i) => all.concat(names.filter(n => /\.js$/.test(n)).map(n => path.join(ROOT, ['utils', 'pages'][i], n))), [])
+      .map(f => fs.readFileSync(f, 'utf8')).join('\n')
+    const used = PRIVATE.filter(api => new RegExp(`wx\\.${api}\\(`).test(src)).sort()
+    expect(appJson.requiredPrivateInfos.slice().sort()).toEqual(used)
     expect(appJson.permission['scope.userLocation'].desc).toBe('用于暗访签到时核验是否到达项目现场')
     expect(appJson.requiredBackgroundModes).toBeUndefined()
   })

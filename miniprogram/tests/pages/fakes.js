@@ -1,12 +1,27 @@
 // A fake `wx` (storage in memory, every API a jest mock) and the app's services around the real queue.
 const { createQueue } = require('../../utils/queue')
+const { createPrivacy } = require('../../utils/privacy')
+
+const KEY_LIMIT_BYTES = 1024 * 1024
+const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
+
+// WeChat's limits, always on: 1 MB per key, 10 MB in all; a write past either throws.
+function checkedSet(storage, key, value) {
+  const text = JSON.stringify(value === undefined ? null : value)
+  const bytes = Buffer.byteLength(key) + Buffer.byteLength(text)
+  const others = Object.keys(storage).filter(k => k !== key).reduce((n, k) => n + Buffer.byteLength(k) + Buffer.byteLength(storage[k]), 0)
+  const refused = bytes > KEY_LIMIT_BYTES ? 'setStorageSync:fail exceed storage item max length'
+    : (others + bytes > TOTAL_LIMIT_BYTES ? 'setStorageSync:fail exceed storage max size 10Mb' : null)
+  if (refused) throw Object.assign(new Error(refused), { errMsg: refused })
+  storage[key] = text
+}
 
 function createFakeWx(overrides = {}) {
   const storage = {}
   const wx = {
     storage,
     getStorageSync: jest.fn(key => (key in storage ? JSON.parse(storage[key]) : '')),
-    setStorageSync: jest.fn((key, value) => { storage[key] = JSON.stringify(value) }),
+    setStorageSync: jest.fn((key, value) => checkedSet(storage, key, value)),
     removeStorageSync: jest.fn(key => { delete storage[key] }),
     showToast: jest.fn(),
     showLoading: jest.fn(),
@@ -24,6 +39,13 @@ function createFakeWx(overrides = {}) {
     requestSubscribeMessage: jest.fn(opts => { if (opts.success) opts.success({ errMsg: 'requestSubscribeMessage:ok' }) }),
     getAccountInfoSync: jest.fn(() => ({ miniProgram: { envVersion: 'develop' } })),
     onNetworkStatusChange: jest.fn(),
+    getNetworkType: jest.fn(opts => { if (opts && opts.success) opts.success({ networkType: 'wifi' }) }),
+    setKeepScreenOn: jest.fn(),
+    setClipboardData: jest.fn(opts => { if (opts && opts.success) opts.success({}) }),
+    compressImage: jest.fn(opts => { if (opts && opts.success) opts.success({ tempFilePath: `${opts.src}.compressed.jpg` }) }),
+    openSetting: jest.fn(opts => { if (opts && opts.success) opts.success({ authSetting: {} }) }),
+    onNeedPrivacyAuthorization: jest.fn(),
+    getStorageInfoSync: jest.fn(() => ({ keys: Object.keys(storage), currentSize: Math.ceil(Object.keys(storage).reduce((n, k) => n + storage[k].length, 0) / 1024), limitSize: 10240 })),
     ...overrides
   }
   return wx
@@ -58,22 +80,27 @@ function createFakeApi(routes = {}, user = { id: 1, name: '测试', roles: ['ins
  * The app's services as pages get them from getApp(): the real queue (nothing is sent unless a
  * test flushes) over a fake api, files and location.
  */
-function createFakeApp({ wx, routes, user, nearCap = false, fix } = {}) {
-  const api = createFakeApi(routes, user)
+function createFakeApp({ wx, routes, user, nearCap = false, fix, api: givenApi } = {}) {
+  const api = givenApi || createFakeApi(routes, user)
   const files = {
     keep: jest.fn(path => `wxfile://usr/kept-${path.split('/').pop()}`),
     isKept: jest.fn(path => String(path).indexOf('wxfile://usr/') === 0),
     remove: jest.fn(),
     usedBytes: jest.fn(() => 0),
-    nearCap: jest.fn(() => nearCap)
+    nearCap: jest.fn(() => nearCap),
+    listKept: jest.fn(() => [])
   }
   const uploader = { upload: jest.fn(() => Promise.reject(Object.assign(new Error('offline'), { offline: true }))) }
   const queue = createQueue({ wx, api, uploader, files, flushOnEnqueue: false, autoRetry: false })
+  const privacy = createPrivacy({ wx })
+  privacy.install()
   return {
     api,
     files,
     uploader,
     queue,
+    privacy,
+    online: true,
     location: {
       freshFix: jest.fn(() => Promise.resolve(fix || {
         lat: 27.1121, lng: 114.9831, accuracy: 12, coord_type: 'gcj02', time: '2024-05-20T10:00:00.000+08:00'

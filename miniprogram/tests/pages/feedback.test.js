@@ -58,7 +58,7 @@ describe('validation', () => {
   test('no more than 6 photos', async () => {
     const { page, wx } = setup()
     await tap(page, '#add-photo')
-    expect(wx.chooseMedia.mock.calls[0][0]).toMatchObject({ count: 6, mediaType: ['image'], sourceType: ['album', 'camera'] })
+    expect(wx.chooseMedia.mock.calls[0][0]).toMatchObject({ count: 6, mediaType: ['image'], sourceType: ['camera'] })
     expect(page.querySelector('#photo-5')).toBeTruthy()
     expect(page.querySelector('#add-photo')).toBeFalsy()
     const base = { rating: '满意', category: '表扬', text: '好', phone: '' }
@@ -140,5 +140,14 @@ describe('sending', () => {
     expect(logic.replyTemplateId({ FEEDBACK_TEMPLATE_ID: ' tmpl-1 ' })).toBe('tmpl-1')
     expect(logic.replyTemplateId({ FEEDBACK_TEMPLATE_ID: '' })).toBe('')
     expect(logic.replyTemplateId({})).toBe('')
+  })
+})
+
+describe('item 17: the camera only, unless the project allows the album', () => {
+  test('a project whose policy allows the album opens both; without it only the camera', async () => {
+    const { page, wx } = setup()
+    page.instance.onLoad({ project_id: '12', title: 'x', allow_album: '1' })
+    await tap(page, '#add-photo')
+    expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['album', 'camera'])
   })
 })

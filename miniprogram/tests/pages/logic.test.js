@@ -112,7 +112,7 @@ describe('visit-logic', () => {
 
   test('submit warnings name what is missing', () => {
     const state = visit.newLocalVisit(7, 'v1', '2024-05-20T10:00:00+08:00', ['a', 'b'])
-    expect(visit.submitWarnings(state)).toEqual(['尚未签到', '没有现场照片', '没有入户走访记录', '还有 2 项督查事项未填写'])
+    expect(visit.submitWarnings(state)).toEqual(['尚未签到', '没有现场照片（要求至少 2 张）', '没有入户走访记录（要求至少 1 户）', '还有 2 项督查事项未填写'])
     expect(visit.submitConfirmText([])).toBe('提交后本次暗访记录不能再修改（仍可补充备注），确定提交吗？')
   })
 
@@ -134,17 +134,18 @@ describe('visit-logic', () => {
       { client_id: 'p3', status: 'failed', progress: 0, error: { message: '照片未通过校验' } }
     ]
     expect(visit.photoRows(photos, items).map(r => [r.statusText, r.progress])).toEqual([
-      ['待上传', 0], ['上传中 63%', 63], ['上传失败', 0], ['已上传', 100]
+      ['待上传', 0], ['上传中 63%', 63], ['上传失败：照片未通过校验', 0], ['已上传', 100]
     ])
   })
 
-  test('refused writes of this visit are listed with the server reason', () => {
+  test('refused records of this visit are named for the submit dialog with the server reason', () => {
     const items = [
       { id: 'a', client_id: 'a', kind: 'interview', local_visit: 'v1', status: 'failed', error: { message: '受访户不能为空' } },
       { id: 'b', client_id: 'b', kind: 'note', local_visit: 'v2', status: 'failed', error: {} },
       { id: 'c', client_id: 'c', kind: 'checkin', local_visit: 'v1', status: 'pending' }
     ]
-    expect(visit.failedRows(items, 'v1')).toEqual([{ id: 'a', label: '走访记录', message: '受访户不能为空' }])
+    expect(visit.missingNames(items, 'v1')).toEqual(['走访记录（受访户不能为空）'])
+    expect(visit.submitConfirmText([], visit.missingNames(items, 'v1'))).toContain('以下 1 项未能上传，将不随本次提交')
   })
 })
 

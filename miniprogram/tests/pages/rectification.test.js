@@ -71,3 +71,27 @@ test('an answered order shows the reply instead of the form', async () => {
   expect(text(page, '#response')).toContain('已整改')
   expect(page.querySelector('#respond')).toBeFalsy()
 })
+
+describe('item 17: reply photos', () => {
+  test('camera only unless the project allows the album; each photo shows 拍摄于 HH:MM from the phone clock', async () => {
+    const { page, wx } = setup()
+    page.instance.onLoad({ id: '12' })
+    await page.instance.onShow()
+    await settle()
+    await tap(page, '#add-photo')
+    expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['camera'])
+    const stamp = require('../../utils/view').formatTime(page.instance.reply.photos[0].taken_at)
+    expect(stamp).toMatch(/^\d\d:\d\d$/)
+    expect(text(page, '#taken-0')).toBe(`拍摄于 ${stamp}`)
+    expect(Math.abs(Date.parse(page.instance.reply.photos[0].taken_at) - Date.now())).toBeLessThan(60 * 1000)
+  })
+
+  test('an order whose project allows the album opens the album too', async () => {
+    const { page, wx } = setup({ 'GET /rectifications/12': { ...ORDER, project: { ...ORDER.project, allow_album: true } } })
+    page.instance.onLoad({ id: '12' })
+    await page.instance.onShow()
+    await settle()
+    await tap(page, '#add-photo')
+    expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['album', 'camera'])
+  })
+})

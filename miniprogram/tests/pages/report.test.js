@@ -130,3 +130,12 @@ test('removing a photo still in the outbox drops it and its file', async () => {
   expect(app.files.remove).toHaveBeenCalledTimes(1)
   expect(page.instance.data.photos).toHaveLength(1)
 })
+
+test('report photos come from the camera only unless the project allows the album (item 17)', async () => {
+  const { page, wx } = setup()
+  page.instance.onLoad({ project_id: '41' })
+  await page.instance.onShow()
+  await settle()
+  await tap(page, '#add-photo')
+  expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['camera'])
+})

@@ -36,6 +36,13 @@ async function open(page, id = 7) {
   await settle()
 }
 
+// The inspector taps 签到, looks at the fix against the village and confirms it.
+async function checkIn(page) {
+  await tap(page, '#checkin')
+  await settle()
+  await tap(page, '#confirm-checkin')
+}
+
 function queued(app, kind) {
   return app.queue.items().filter(i => i.kind === kind)
 }
@@ -44,7 +51,7 @@ describe('check-in', () => {
   test('takes a fresh fix, enqueues start_visit then checkin and shows the distance', async () => {
     const { page, app } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     expect(app.location.freshFix).toHaveBeenCalledTimes(1)
     expect(app.queue.items().map(i => i.kind)).toEqual(['start_visit', 'checkin'])
     const checkin = queued(app, 'checkin')[0]
@@ -63,14 +70,14 @@ describe('check-in', () => {
     const { page } = setup()
     await open(page)
     expect(page.querySelector('#pending')).toBeFalsy()
-    await tap(page, '#checkin')
+    await checkIn(page)
     expect(text(page, '#pending')).toBe('待上传 2 项')
   })
 
   test('shows the flags the server returned, in Chinese', async () => {
     const { page, app } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     app.api.routes['POST /visits'] = { id: 55, client_id: 'x', status: 'in_progress' }
     app.api.routes['POST /visits/55/checkins'] = { id: 1, flags: ['far_from_village', 'zero_accuracy'] }
     app.api.routes['GET /visits/55'] = {
@@ -92,7 +99,7 @@ describe('check-in', () => {
   test('flags appear as soon as the check-in reached the server', async () => {
     const { page, app } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     app.api.routes['POST /visits'] = { id: 56 }
     app.api.routes['POST /visits/56/checkins'] = { id: 2, flags: ['far_from_village'] }
     app.api.routes['GET /visits/56'] = { id: 56, flags: ['far_from_village'], assignment: ASSIGNMENT, photos_waiting: [] }
@@ -105,7 +112,7 @@ describe('check-in', () => {
     const sealed = { ...ASSIGNMENT, check_items: [], check_items_sealed: true, check_items_count: 2 }
     const { page, app, wx } = setup({ assignment: sealed })
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     app.api.routes['POST /visits'] = { id: 57 }
     app.api.routes['POST /visits/57/checkins'] = { id: 3, flags: [] }
     app.api.routes['GET /visits/57'] = {
@@ -150,7 +157,7 @@ describe('photos', () => {
   test('shows the upload progress of each photo', async () => {
     const { page, app } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     await tap(page, '#take-photo')
     await settle()
     app.api.routes['POST /visits'] = { id: 55 }
@@ -252,17 +259,17 @@ describe('refused writes', () => {
     app.api.routes['GET /visits/58'] = { id: 58, flags: [], assignment: ASSIGNMENT, photos_waiting: [] }
     await app.queue.flush()
     await settle()
-    expect(text(page, '#failed')).toContain('走访记录：暗访已提交，不能再修改')
+    expect(text(page, '#sync-row-0')).toContain('走访记录：暗访已提交，不能再修改')
     expect(page.querySelector('#pending')).toBeFalsy()
-    await tap(page, '#retry-0')
-    expect(page.querySelector('#failed')).toBeFalsy()
+    await tap(page, '#sync-0-retry')
+    expect(text(page, '#sync-row-0')).not.toContain('暗访已提交')
     expect(text(page, '#pending')).toBe('待上传 1 项')
   })
 
   test('photos the server still waits for are handed back to the queue', async () => {
     const { page, app } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     await tap(page, '#take-photo')
     await settle()
     const photo = queued(app, 'photo')[0]
@@ -282,7 +289,7 @@ describe('submit', () => {
   test('asks for confirmation, then enqueues the checklist and submit last', async () => {
     const { page, app, wx } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     await tap(page, '#check-0-pass')
     await tap(page, '#submit')
     await settle()
@@ -300,7 +307,7 @@ describe('submit', () => {
     const { page, app, wx } = setup()
     wx.showModal.mockImplementation(opts => opts.success({ confirm: false, cancel: true }))
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     await tap(page, '#submit')
     await settle()
     expect(queued(app, 'submit')).toEqual([])
@@ -310,7 +317,7 @@ describe('submit', () => {
   test('the local record survives a restart of the page', async () => {
     const { page, wx, app } = setup()
     await open(page)
-    await tap(page, '#checkin')
+    await checkIn(page)
     const again = loadPage('visit', { wx, app })
     await open(again)
     expect(text(again, '#checkin-info')).toContain('共签到 1 次')

@@ -3,19 +3,29 @@
 // object, reuse with another body 409 client_id_conflict, writes after submit 409
 // visit_submitted), photo tickets that expire, an object store that checks them, and a log
 // of every request so tests can count what reached the server.
+//
+// Issue 15's contract (notes/i15-contract.md) too: assignments that close (a visit started
+// before the close and arriving within LATE_SYNC_DAYS is accepted and flagged late_sync, one
+// started after is refused 409 assignment_closed), photo tickets with no_fix / compressed,
+// 413 photo_too_large with details.max_bytes, submit with a `missing` list and the evidence
+// policy (evidence_short), and 429/503 answers carrying Retry-After.
 
 const crypto = require('crypto')
 
 const API = 'https://api.test/api/v1'
 const STORAGE_URL = 'https://storage.test/upload'
 const TICKET_SECONDS = 15 * 60
+const LATE_SYNC_DAYS = 14
+const MAX_PHOTO_BYTES = 15 * 1024 * 1024
+const MAX_MISSING = 100
 
 class HttpError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, header) {
     super(message || code)
     this.status = status
     this.code = code
     this.details = details || {}
+    this.header = header || {}
   }
 }
 
@@ -30,6 +40,9 @@ const MESSAGES = {
   invite_invalid: '邀请码无效或已过期',
   photo_not_uploaded: '照片尚未上传完成,请稍后重试',
   photo_not_image: '文件不是图片',
+  photo_too_large: '照片文件过大',
+  assignment_closed: '该督查任务已结束，不能再开始暗访',
+  rate_limited: '请求过于频繁，请稍后再试',
   storage_unavailable: '照片存储暂时不可用,请稍后重试,已保存的内容不会丢失',
   internal_error: '服务器内部错误,请稍后重试'
 }
@@ -63,6 +76,7 @@ function required(body, fields) {
 function createFakeServer(options) {
   const opts = options || {}
   let clockMs = opts.nowMs || Date.parse('2026-05-04T01:30:00Z')
+  const maxPhotoBytes = opts.maxPhotoBytes || MAX_PHOTO_BYTES
   const s = {
     apiBase: API,
     log: [],
@@ -100,9 +114,20 @@ function createFakeServer(options) {
   }
 
   /** An open assignment of inspectors (user ids). */
-  s.addAssignment = function (inspectorIds) {
-    const a = { id: id(), inspector_ids: inspectorIds, status: 'open', check_items: ['公示栏', '台账'] }
+  s.addAssignment = function (inspectorIds, extra) {
+    const a = Object.assign({
+      id: id(), inspector_ids: inspectorIds, status: 'open', check_items: ['公示栏', '台账'], closed_at: null,
+      evidence_policy: { min_photos: 2, min_interviews: 1 }
+    }, extra || {})
     s.assignments.set(a.id, a)
+    return a
+  }
+
+  /** The department closes an assignment now (or at atMs): /assignments stops listing it. */
+  s.closeAssignment = function (assignmentId, atMs) {
+    const a = s.assignments.get(assignmentId)
+    a.status = 'closed'
+    a.closed_at = new Date(atMs === undefined ? clockMs : atMs).toISOString()
     return a
   }
 
@@ -124,8 +149,8 @@ function createFakeServer(options) {
   }
 
   /** The next request whose path matches answers {status, code} instead (e.g. 503). */
-  s.failNext = function (pathPattern, status, code, times) {
-    s.failures.push({ re: pathPattern, status, code, left: times || 1 })
+  s.failNext = function (pathPattern, status, code, times, retryAfterSeconds) {
+    s.failures.push({ re: pathPattern, status, code, left: times || 1, retryAfter: retryAfterSeconds })
   }
 
   function issueToken(user) {
@@ -185,7 +210,8 @@ function createFakeServer(options) {
   function photoView(p) {
     return {
       id: p.id, client_id: p.client_id, status: p.status, owner_kind: p.owner_kind, owner_id: p.owner_id,
-      size: p.size || null, flags: p.flags || [], reject_code: p.reject_code || null, reject_reason: p.reject_reason || null
+      size: p.size || null, flags: p.flags || [], reject_code: p.reject_code || null, reject_reason: p.reject_reason || null,
+      thumb_url: p.status === 'ready' ? `https://download.test/${p.key}?thumb&sig=${crypto.randomBytes(3).toString('hex')}` : null
     }
   }
 
@@ -193,7 +219,9 @@ function createFakeServer(options) {
     const p = {
       id: id(), client_id: body.client_id, status: 'pending', owner_kind: ownerKind, owner_id: ownerId,
       uploader_id: user.id, content_type: body.content_type, declared_size: body.size,
-      key: `photos/${ownerKind}/${crypto.randomBytes(8).toString('hex')}.jpg`
+      key: `photos/${ownerKind}/${crypto.randomBytes(8).toString('hex')}.jpg`,
+      flags: [].concat(body.no_fix === true ? ['no_fix'] : [], body.compressed === true ? ['compressed'] : []),
+      taken_at: body.taken_at || null, lat: body.lat === undefined ? null : body.lat, lng: body.lng === undefined ? null : body.lng
     }
     s.photos.set(p.id, p)
     return p
@@ -229,14 +257,26 @@ function createFakeServer(options) {
     }],
     ['GET', /^\/auth\/me$/, (req, user) => [{ id: user.id, name: user.name, roles: user.roles }, 200]],
     ['GET', /^\/assignments$/, (req, user) => [{
-      items: Array.from(s.assignments.values()).filter(a => a.inspector_ids.indexOf(user.id) >= 0)
+      items: Array.from(s.assignments.values()).filter(a => a.inspector_ids.indexOf(user.id) >= 0 && a.status === 'open')
     }, 200]],
     ['POST', /^\/visits$/, (req, user) => {
       required(req.data, ['client_id', 'assignment_id', 'started_at'])
       const a = s.assignments.get(req.data.assignment_id)
       if (!a || a.inspector_ids.indexOf(user.id) < 0) throw err(404, 'not_found', { assignment_id: req.data.assignment_id })
+      let late = null
+      if (a.closed_at) {
+        const closed = Date.parse(a.closed_at)
+        const started = Date.parse(req.data.started_at)
+        if (!(started < closed) || clockMs - closed > LATE_SYNC_DAYS * 86400 * 1000) {
+          throw err(409, 'assignment_closed', { assignment_id: a.id, closed_at: a.closed_at })
+        }
+        late = Math.round((clockMs - closed) / 1000)
+      }
       return run(user, 'visit.start', a.id, req.data, () => {
-        const v = { id: id(), assignment_id: a.id, status: 'in_progress', client_id: req.data.client_id, started_at: req.data.started_at, submitted_at: null }
+        const v = {
+          id: id(), assignment_id: a.id, status: 'in_progress', client_id: req.data.client_id, started_at: req.data.started_at,
+          submitted_at: null, flags: late === null ? [] : ['late_sync'], late_sync_seconds: late, missing: [], evidence_short: null
+        }
         s.visits.set(v.id, v)
         return v
       }, i => s.visits.get(i))
@@ -253,7 +293,8 @@ function createFakeServer(options) {
     }],
     ['POST', /^\/visits\/(\d+)\/photos$/, (req, user, m) => {
       const v = visitFor(user, m[1])
-      required(req.data, ['client_id', 'content_type', 'size', 'taken_at', 'lat', 'lng'])
+      required(req.data, ['client_id', 'content_type', 'size', 'taken_at'].concat(req.data && req.data.no_fix === true ? [] : ['lat', 'lng']))
+      if (req.data.size > maxPhotoBytes) throw err(413, 'photo_too_large', { max_bytes: maxPhotoBytes, size: req.data.size })
       const [photo, status] = run(user, 'photo.ticket', ['visit', v.id], req.data, () => {
         ensureOpen(v)
         return newPhoto(user, req.data, 'visit', v.id)
@@ -292,10 +333,25 @@ function createFakeServer(options) {
     ['POST', /^\/visits\/(\d+)\/submit$/, (req, user, m) => {
       const v = visitFor(user, m[1])
       required(req.data, ['client_id'])
+      const missing = req.data.missing === undefined ? [] : req.data.missing
+      if (!Array.isArray(missing) || missing.length > MAX_MISSING ||
+          missing.some(m => !m || ['photo', 'interview', 'checkin', 'checklist', 'note'].indexOf(m.kind) < 0 || !m.client_id || typeof m.reason !== 'string')) {
+        throw err(400, 'validation_failed', { field: 'missing' })
+      }
       if (v.status === 'submitted') return [v, 200]
       const [out] = run(user, 'visit.submit', v.id, req.data, () => {
         v.status = 'submitted'
         v.submitted_at = new Date(clockMs).toISOString()
+        v.missing = missing
+        const a = s.assignments.get(v.assignment_id)
+        const policy = a.evidence_policy || { min_photos: 2, min_interviews: 1 }
+        const photos = Array.from(s.photos.values()).filter(p => p.owner_kind === 'visit' && p.owner_id === v.id && p.status !== 'rejected').length
+        const interviews = Array.from(s.interviews.values()).filter(i => i.visit_id === v.id).length
+        const short = {}
+        if (photos < policy.min_photos) short.photos = { required: policy.min_photos, got: photos }
+        if (interviews < policy.min_interviews) short.interviews = { required: policy.min_interviews, got: interviews }
+        v.evidence_short = Object.keys(short).length ? short : null
+        if (v.evidence_short) v.flags = v.flags.concat(['evidence_short'])
         return v
       }, i => s.visits.get(i))
       return [out, 200]
@@ -324,11 +380,12 @@ function createFakeServer(options) {
         Object.assign(p, { status: 'rejected', reject_code: 'photo_not_image', reject_reason: '文件不是图片' })
         throw err(422, 'photo_not_image', { photo_id: p.id, reason: 'photo_not_image' }, p.reject_reason)
       }
-      Object.assign(p, { status: 'ready', size: obj.length, flags: [] })
+      Object.assign(p, { status: 'ready', size: obj.length, flags: p.flags || [] })
       return [photoView(p), 200]
     }],
     ['POST', /^\/feedback\/photos$/, (req, user) => {
       required(req.data, ['client_id', 'content_type', 'size'])
+      if (req.data.size > maxPhotoBytes) throw err(413, 'photo_too_large', { max_bytes: maxPhotoBytes, size: req.data.size })
       const [photo, status] = run(user, 'feedback.photo', 'feedback', req.data,
         () => newPhoto(user, req.data, 'feedback_draft', user.id), i => s.photos.get(i))
       return ticketAnswer(photo, status)
@@ -363,16 +420,16 @@ function createFakeServer(options) {
       if (f) {
         f.left--
         entry.injected = true
-        throw err(f.status, f.code)
+        throw new HttpError(f.status, f.code, MESSAGES[f.code] || f.code, {}, f.retryAfter === undefined ? {} : { 'Retry-After': String(f.retryAfter) })
       }
       const route = routes.find(r => r[0] === method && r[1].test(path))
       if (!route) throw err(404, 'not_found')
       const user = route[3] === false ? null : caller(req.header)
       const out = route[2]({ method, path, data, header: req.header }, user, path.match(route[1]))
-      answer = { statusCode: out[1], data: JSON.parse(JSON.stringify(out[0])) }
+      answer = { statusCode: out[1], data: JSON.parse(JSON.stringify(out[0])), header: {} }
     } catch (e) {
       if (!(e instanceof HttpError)) throw e
-      answer = { statusCode: e.status, data: { error: { code: e.code, message: e.message, details: e.details } } }
+      answer = { statusCode: e.status, data: { error: { code: e.code, message: e.message, details: e.details } }, header: e.header }
     }
     entry.status = answer.statusCode
     return answer

@@ -8,8 +8,31 @@
 //   'hang'        the server handles it, no callback ever (a request still out)
 //   'kill'        the server handles it, then the app is killed before the answer arrives
 // wx.net.offline = true makes every call fail at once. After wx.kill() nothing calls back.
+//
+// Like WeChat, storage holds at most 1 MB per key and 10 MB in all (always on: a write past
+// either limit throws), a host missing from `domains` fails with "url not in domain list",
+// `privacy: 'refused'` makes every private API fail as WeChat does before the 隐私保护指引 is
+// agreed, and `link` (tests/support/weak-link.js) carries uploads at a bandwidth with drops.
 
 const USER_DATA_PATH = 'wxfile://usr'
+const KEY_LIMIT_BYTES = 1024 * 1024
+const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
+
+/** Bytes a stored value takes (WeChat counts the serialised string). */
+function storedBytes(key, value) {
+  return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
+}
+
+const SIZE_CACHES = new WeakMap()
+
+function sizeCache(storage) {
+  if (!SIZE_CACHES.has(storage)) SIZE_CACHES.set(storage, { map: new Map(), total: 0 })
+  return SIZE_CACHES.get(storage)
+}
+
+function hostOf(url) {
+  return (/^[a-z]+:\/\/([^/]+)/i.exec(String(url || '')) || [])[1] || ''
+}
 
 function clone(x) {
   return x === undefined ? undefined : JSON.parse(JSON.stringify(x))
@@ -29,16 +52,56 @@ function createFakeWx(options) {
   const fs = opts.fs || new Map()
   const openid = opts.openid || 'openid-phone-1'
   const uploadDelayMs = opts.uploadDelayMs === undefined ? 2 : opts.uploadDelayMs
+  const clock = opts.clock || null
+  const link = opts.link || null
   let dead = false
   const rules = []
   const locationListeners = []
-  const stats = { requests: 0, uploads: 0, uploadsActive: 0, uploadsMaxActive: 0, logins: 0, setStorage: 0 }
+  const stats = {
+    requests: 0, uploads: 0, uploadsActive: 0, uploadsMaxActive: 0, logins: 0, setStorage: 0,
+    storageMaxBytes: 0, storageMaxKeyBytes: 0, storageRefused: 0, dirScans: 0
+  }
+  let privacyHandler = null
 
   // Callbacks arrive later, like real network answers; a killed app receives nothing.
   function later(fn, ms) {
     const run = () => { if (!dead) fn() }
-    if (ms) setTimeout(run, ms)
+    // With a virtual clock only delays run on it; answers without delay stay instant.
+    if (clock && ms) clock.setTimeout(run, ms)
+    else if (ms) setTimeout(run, ms)
     else setImmediate(run)
+  }
+
+  // Bytes per key, shared by every fake over the same storage (a restarted phone's flash).
+  const sizes = sizeCache(storage)
+
+  function totalBytes(except) {
+    if (sizes.map.size !== storage.size) {
+      sizes.map.clear()
+      sizes.total = 0
+      storage.forEach((v, k) => { const b = storedBytes(k, v); sizes.map.set(k, b); sizes.total += b })
+    }
+    return sizes.total - (except !== undefined && sizes.map.has(except) ? sizes.map.get(except) : 0)
+  }
+
+  function recordSize(key, bytes) {
+    totalBytes()
+    sizes.total += bytes - (sizes.map.get(key) || 0)
+    sizes.map.set(key, bytes)
+  }
+
+  // A host WeChat would refuse: not on the list given for this kind of call.
+  function refusedHost(kind, url) {
+    const list = opts.domains && opts.domains[kind]
+    return !!list && list.indexOf(hostOf(url)) < 0
+  }
+
+  // Before the user agreed to the privacy guide, private APIs fail (after asking the app).
+  function privacyRefused(api, req) {
+    if (opts.privacy !== 'refused') return false
+    if (privacyHandler) privacyHandler(() => {}, { referrer: api })
+    later(() => req && req.fail && req.fail({ errMsg: `${api}:fail privacy permission is not authorized`, errno: 104 }))
+    return true
   }
 
   function ruleFor(kind, req) {
@@ -59,6 +122,29 @@ function createFakeWx(options) {
     }
   }
 
+  // An upload over the simulated weak link: bytes flow at the link's shared bandwidth; a drop
+  // fails it (and every other upload in flight) and the server never sees a partial object.
+  function linkUpload(req, file, task, progressFns) {
+    stats.uploadsActive++
+    stats.uploadsMaxActive = Math.max(stats.uploadsMaxActive, stats.uploadsActive)
+    link.start(file.data.length, (sent, total) => {
+      if (!dead) progressFns.forEach(fn => fn({ progress: Math.floor(100 * sent / total), totalBytesSent: sent, totalBytesExpectedToSend: total }))
+    }, failed => {
+      stats.uploadsActive--
+      if (dead) return
+      if (failed) return req.fail && req.fail({ errMsg: 'uploadFile:fail interrupted' })
+      const answer = server.handleUpload({ url: req.url, name: req.name, formData: clone(req.formData), file: file.data })
+      req.success && req.success({ statusCode: answer.statusCode, data: answer.data })
+    })
+    return task
+  }
+
+  if (link && typeof link.onStatus === 'function') {
+    link.onStatus(online => {
+      if (!dead) wx.networkListeners.slice().forEach(fn => fn({ isConnected: online, networkType: online ? '2g' : 'none' }))
+    })
+  }
+
   const wx = {
     env: { USER_DATA_PATH },
     net,
@@ -71,15 +157,33 @@ function createFakeWx(options) {
     },
     setStorageSync(key, value) {
       if (dead) return // a killed app writes nothing more
-      if (opts.storageLimitBytes && JSON.stringify(value).length > opts.storageLimitBytes) {
-        const e = new Error('setStorageSync:fail exceed storage max size 10Mb')
-        e.errMsg = e.message
+      const bytes = storedBytes(key, value)
+      const limit = opts.storageLimitBytes || TOTAL_LIMIT_BYTES
+      let refused = null
+      if (bytes > KEY_LIMIT_BYTES) refused = 'setStorageSync:fail exceed storage item max length'
+      else if (totalBytes(key) + bytes > limit) refused = 'setStorageSync:fail exceed storage max size 10Mb'
+      if (refused) {
+        stats.storageRefused++
+        const e = new Error(refused)
+        e.errMsg = refused
         throw e
       }
       stats.setStorage++
+      recordSize(key, bytes)
       storage.set(key, clone(value))
+      stats.storageMaxKeyBytes = Math.max(stats.storageMaxKeyBytes, bytes)
+      stats.storageMaxBytes = Math.max(stats.storageMaxBytes, totalBytes())
+    },
+    /** Bytes in storage now (what counts against the 10 MB). */
+    storageBytes() {
+      return totalBytes()
     },
     removeStorageSync(key) {
+      if (storage.has(key)) {
+        totalBytes()
+        sizes.total -= sizes.map.get(key) || 0
+        sizes.map.delete(key)
+      }
       storage.delete(key)
     },
 
@@ -87,6 +191,10 @@ function createFakeWx(options) {
       stats.requests++
       const task = { abort() {} }
       if (dead) return task
+      if (refusedHost('request', req.url)) {
+        later(() => req.fail && req.fail({ errMsg: `request:fail url not in domain list, ${req.url}` }))
+        return task
+      }
       const action = net.offline ? 'drop' : ruleFor('request', req)
       if (action === 'drop') {
         later(() => req.fail && req.fail({ errMsg: 'request:fail timeout' }))
@@ -101,7 +209,7 @@ function createFakeWx(options) {
           return
         }
         if (action && typeof action === 'object') return req.success && req.success(Object.assign({ header: {} }, action))
-        req.success && req.success({ statusCode: answer.statusCode, data: answer.data, header: {} })
+        req.success && req.success({ statusCode: answer.statusCode, data: answer.data, header: answer.header || {} })
       })
       return task
     },
@@ -111,8 +219,13 @@ function createFakeWx(options) {
       const progressFns = []
       const task = { onProgressUpdate: fn => progressFns.push(fn), offProgressUpdate() {}, abort() {} }
       if (dead) return task
+      if (refusedHost('uploadFile', req.url)) {
+        later(() => req.fail && req.fail({ errMsg: `uploadFile:fail url not in domain list, ${req.url}` }))
+        return task
+      }
       const action = net.offline ? 'drop' : ruleFor('upload', req)
       const file = fs.get(req.filePath)
+      if (link && file && action !== 'drop') return linkUpload(req, file, task, progressFns)
       stats.uploadsActive++
       stats.uploadsMaxActive = Math.max(stats.uploadsMaxActive, stats.uploadsActive)
       const done = () => { stats.uploadsActive-- }
@@ -140,6 +253,30 @@ function createFakeWx(options) {
       }, uploadDelayMs)
       return task
     },
+
+    getNetworkType(req) {
+      later(() => req && req.success && req.success({ networkType: net.offline ? 'none' : 'wifi' }))
+    },
+    onNetworkStatusChange(fn) {
+      wx.networkListeners.push(fn)
+    },
+    networkListeners: [],
+    /** Signal goes or comes back: WeChat tells the app. */
+    setOnline(online) {
+      net.offline = !online
+      wx.networkListeners.slice().forEach(fn => fn({ isConnected: online, networkType: online ? 'wifi' : 'none' }))
+    },
+    onNeedPrivacyAuthorization(fn) {
+      privacyHandler = fn
+    },
+    requirePrivacyAuthorize(req) {
+      if (opts.privacy === 'refused') later(() => req && req.fail && req.fail({ errMsg: 'requirePrivacyAuthorize:fail privacy permission is not authorized', errno: 104 }))
+      else later(() => req && req.success && req.success({}))
+    },
+    setKeepScreenOn(req) {
+      wx.keepScreenOn = !!(req && req.keepScreenOn)
+    },
+    keepScreenOn: false,
 
     login(req) {
       stats.logins++
@@ -169,6 +306,7 @@ function createFakeWx(options) {
         statSync(path, recursive) {
           if (path === USER_DATA_PATH) {
             if (!recursive) return { size: 0, isDirectory: () => true, isFile: () => false }
+            stats.dirScans++
             return Array.from(fs.entries())
               .filter(([p]) => p.indexOf(USER_DATA_PATH + '/') === 0)
               .map(([p, f]) => ({ path: p.slice(USER_DATA_PATH.length), stats: statsOf(f) }))
@@ -176,6 +314,11 @@ function createFakeWx(options) {
           const f = fs.get(path)
           if (!f) throw fsError('statSync', path)
           return statsOf(f)
+        },
+        readdirSync(path) {
+          if (path !== USER_DATA_PATH) throw fsError('readdirSync', path)
+          stats.dirScans++
+          return Array.from(fs.keys()).filter(p => p.indexOf(USER_DATA_PATH + '/') === 0).map(p => p.slice(USER_DATA_PATH.length + 1))
         },
         stat(req) {
           const f = fs.get(req.path)
@@ -185,10 +328,31 @@ function createFakeWx(options) {
     },
 
     startLocationUpdate(req) {
+      if (privacyRefused('startLocationUpdate', req)) return
+      if (opts.locationUpdateUnavailable) {
+        // Not opened under 开发管理→接口设置, or an old base library.
+        const errMsg = opts.locationUpdateUnavailable === true
+          ? 'startLocationUpdate:fail the api need to be declared in the requiredPrivateInfos field in app.json/ext.json'
+          : opts.locationUpdateUnavailable
+        later(() => req.fail && req.fail({ errMsg }))
+        return
+      }
       wx.locationUpdating = true
       wx.locationType = req && req.type
       if (opts.locationDenied) later(() => req.fail && req.fail({ errMsg: 'startLocationUpdate:fail auth deny' }))
       else later(() => req && req.success && req.success({}))
+    },
+    getLocation(req) {
+      stats.getLocation = (stats.getLocation || 0) + 1
+      wx.lastGetLocation = req
+      if (privacyRefused('getLocation', req)) return
+      if (opts.locationDenied) return later(() => req.fail && req.fail({ errMsg: 'getLocation:fail auth deny' }))
+      const fix = opts.position || { latitude: 27.1121, longitude: 114.9831, accuracy: 20 }
+      later(() => req.success && req.success(Object.assign({}, fix)))
+    },
+    openSetting(req) {
+      stats.openSetting = (stats.openSetting || 0) + 1
+      later(() => req && req.success && req.success({ authSetting: {} }))
     },
     stopLocationUpdate() {
       wx.locationUpdating = false
@@ -215,6 +379,10 @@ function createFakeWx(options) {
     },
     locationListenerCount() {
       return locationListeners.length
+    },
+    /** Remove a file behind the app's back (the user cleared WeChat's cache). */
+    deleteFile(path) {
+      fs.delete(path)
     },
     /** The app is killed: no callback arrives any more, no storage write happens. */
     kill() {
@@ -247,4 +415,4 @@ function waitFor(cond, timeoutMs) {
   })
 }
 
-module.exports = { createFakeWx, settle, waitFor, USER_DATA_PATH }
+module.exports = { createFakeWx, settle, waitFor, USER_DATA_PATH, KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES, storedBytes }

@@ -39,14 +39,30 @@ test('remove deletes, and removing twice is fine', () => {
 
 test('usedBytes counts the user data folder; nearCap from 150 MB', () => {
   const { wx, files } = setup()
-  expect(files.usedBytes()).toBe(0)
-  expect(files.nearCap()).toBe(false)
   wx.fs.set('wxfile://usr/a.jpg', { data: { length: 100 * 1024 * 1024 } })
   wx.fs.set('wxfile://tmp_x.jpg', { data: { length: 100 * 1024 * 1024 } }) // temp files do not count
   expect(files.usedBytes()).toBe(100 * 1024 * 1024)
   expect(files.nearCap()).toBe(false)
-  wx.fs.set('wxfile://usr/b.jpg', { data: { length: WARN_BYTES - 100 * 1024 * 1024 } })
+  wx.fs.set('wxfile://tmp_b.jpg', { data: { length: WARN_BYTES - 100 * 1024 * 1024 } })
+  const b = files.keep('wxfile://tmp_b.jpg')
   expect(files.nearCap()).toBe(true)
+  files.remove(b)
+  expect(files.usedBytes()).toBe(100 * 1024 * 1024)
+})
+
+test('nearCap keeps a running count: the folder is walked once, not on every progress event (item 10)', () => {
+  const { wx, files } = setup()
+  for (let i = 0; i < 20; i++) files.keep(wx.putTempFile(`wxfile://tmp_${i}.jpg`, 'x'.repeat(1000)))
+  for (let i = 0; i < 200; i++) files.nearCap()
+  expect(files.usedBytes()).toBe(20 * 1000)
+  expect(wx.stats.dirScans).toBeLessThanOrEqual(1)
+})
+
+test('listKept names the originals this store kept, for the orphan sweep (item 9)', () => {
+  const { wx, files } = setup()
+  const a = files.keep(wx.putTempFile('wxfile://tmp_a.jpg', 'a'))
+  wx.fs.set('wxfile://usr/other.txt', { data: Buffer.from('x') })
+  expect(files.listKept()).toEqual([a])
 })
 
 test('older base libraries answer statSync as an object map', () => {

@@ -32,13 +32,42 @@ test('the first fix with accuracy ≤ 65 m wins; GCJ-02 asked for; updates stopp
   expect(wx.locationListenerCount()).toBe(0)
 })
 
-test('a fix stamped before the call (a cached one) is ignored', async () => {
+test('onLocationChange has no timestamp: a fix is as fresh as its callback (item 12)', async () => {
   const { wx, location, tick } = setup()
-  tick(1000)
   const p = location.freshFix()
+  tick(4000)
+  // Real callbacks carry no timestamp; one that did must not decide anything.
   wx.emitLocation(fix(10, { timestamp: Date.parse('2026-05-04T01:29:00Z') }))
-  wx.emitLocation(fix(20, { timestamp: Date.parse('2026-05-04T01:30:02Z'), latitude: 27.2 }))
-  expect((await p).lat).toBe(27.2)
+  const f = await p
+  expect(f.lat).toBe(27.1145)
+  expect(Date.parse(f.time)).toBe(Date.parse('2026-05-04T01:30:04Z'))
+})
+
+test('startLocationUpdate not approved: one high-accuracy getLocation instead (item 12)', async () => {
+  const { wx, location } = setup({ locationUpdateUnavailable: true, position: { latitude: 27.5, longitude: 115.1, accuracy: 18 } })
+  const f = await location.freshFix({ timeoutMs: 12000 })
+  expect(f).toMatchObject({ lat: 27.5, lng: 115.1, accuracy: 18, coord_type: 'gcj02' })
+  expect(wx.lastGetLocation).toMatchObject({ type: 'gcj02', isHighAccuracy: true })
+  expect(wx.locationListenerCount()).toBe(0)
+})
+
+test('an old base library without startLocationUpdate falls back to getLocation (item 12)', async () => {
+  const { wx, location } = setup()
+  wx.startLocationUpdate = undefined
+  const f = await location.freshFix()
+  expect(f.accuracy).toBe(20)
+  expect(wx.stats.getLocation).toBe(1)
+})
+
+test('privacy guide not agreed rejects privacy_denied, not a GPS problem (item 11)', async () => {
+  const { location } = setup({ privacy: 'refused' })
+  await expect(location.freshFix()).rejects.toMatchObject({ code: 'privacy_denied', message: expect.stringMatching(/隐私保护指引/) })
+})
+
+test('openSettings leads to wx.openSetting after a refusal (item 12)', async () => {
+  const { wx, location } = setup()
+  await location.openSettings()
+  expect(wx.stats.openSetting).toBe(1)
 })
 
 test('at the timeout the best fix so far is taken', async () => {

@@ -30,7 +30,7 @@ function photoItem(ctx, extra) {
 }
 
 test('ten photos: never more than 3 uploads at once, every one ready exactly once', async () => {
-  const ctx = await visitPhone({ wx: { uploadDelayMs: 5 } })
+  const ctx = await visitPhone({ wx: { uploadDelayMs: 5 }, uploader: { adaptive: false } })
   const items = Array.from({ length: 10 }, () => photoItem(ctx))
   const photos = await Promise.all(items.map(i => ctx.phone.uploader.upload(i)))
   expect(photos.map(p => p.status)).toEqual(Array(10).fill('ready'))
@@ -206,4 +206,84 @@ test('an upload answered 409 upload_sealed (already verified) goes on to complet
   expect(photo.status).toBe('ready')
   expect(ctx.server.uploads.length).toBe(1)
   expect(ctx.server.photos.size).toBe(1)
+})
+
+describe('weak links (item 14)', () => {
+  const { createClock, createLink } = require('../support/weak-link')
+
+  async function overLink(bandwidthBps, count) {
+    const clock = createClock(0)
+    const link = createLink({ clock, bandwidthBps, latencyMs: 50 })
+    const ctx = await visitPhone({
+      wx: { clock, link },
+      uploader: { now: () => clock.now(), sleep: ms => new Promise(resolve => clock.setTimeout(resolve, ms)) }
+    })
+    const items = Array.from({ length: count }, () => {
+      const it = photoItem(ctx)
+      ctx.phone.wx.putTempFile(it.file, Buffer.alloc(1024 * 1024, 7))
+      return it
+    })
+    let done = 0
+    items.forEach(i => ctx.phone.uploader.upload(i).then(() => { done++ }))
+    await clock.runUntil(() => done === count)
+    return { ctx, done }
+  }
+
+  test('on a 1 Mbit/s link photos go one at a time', async () => {
+    const { ctx, done } = await overLink(1e6, 4)
+    expect(done).toBe(4)
+    expect(ctx.phone.wx.stats.uploadsMaxActive).toBe(1)
+    expect(ctx.server.photos.size).toBe(4)
+  })
+
+  test('on a 50 Mbit/s link it opens up to 3 at once', async () => {
+    const { ctx, done } = await overLink(50e6, 12)
+    expect(done).toBe(12)
+    expect(ctx.phone.wx.stats.uploadsMaxActive).toBe(3)
+    expect(ctx.phone.uploader.limit()).toBe(3)
+  })
+})
+
+test('a deleted original with its size known is failed as missing, not retried as offline (item 4)', async () => {
+  const ctx = await visitPhone()
+  const item = photoItem(ctx, { size: 1234 })
+  ctx.phone.wx.deleteFile(item.file)
+  await expect(ctx.phone.uploader.upload(item)).rejects.toMatchObject({ code: 'photo_file_missing', offline: false })
+  expect(ctx.phone.sleeps).toEqual([])
+  expect(ctx.server.uploads).toHaveLength(0)
+})
+
+test('a file gone between ticket and upload ("file not found") is missing, not offline (item 4)', async () => {
+  const ctx = await visitPhone()
+  const item = photoItem(ctx)
+  const real = ctx.phone.wx.uploadFile
+  ctx.phone.wx.uploadFile = req => { ctx.phone.wx.deleteFile(item.file); return real(req) }
+  await expect(ctx.phone.uploader.upload(item)).rejects.toMatchObject({ code: 'photo_file_missing' })
+  expect(ctx.phone.sleeps).toEqual([])
+})
+
+test('"url not in domain list" for the storage host is a loud configuration error (item 6)', async () => {
+  const ctx = await visitPhone({ wx: { domains: { request: ['api.test'], uploadFile: ['api.test'] } } })
+  const err = await ctx.phone.uploader.upload(photoItem(ctx)).catch(e => e)
+  expect(err).toMatchObject({ code: 'domain_not_configured', offline: false })
+  expect(err.message).toContain('storage.test')
+  expect(err.message).toContain('服务器域名')
+  expect(ctx.phone.sleeps).toEqual([])
+})
+
+test('a 429 with Retry-After waits as long as the server asks (item 5)', async () => {
+  const ctx = await visitPhone()
+  ctx.server.failNext(/complete$/, 429, 'rate_limited', 1, 42)
+  const photo = await ctx.phone.uploader.upload(photoItem(ctx))
+  expect(photo.status).toBe('ready')
+  expect(ctx.phone.sleeps).toEqual([42000])
+})
+
+test('no_fix and compressed photos say so in the ticket and carry no position (items 1, 3)', async () => {
+  const ctx = await visitPhone()
+  const photo = await ctx.phone.uploader.upload(photoItem(ctx, { lat: undefined, lng: undefined, no_fix: true, compressed: true }))
+  const ticket = ctx.server.calls(/photos$/)[0].body
+  expect(ticket).toMatchObject({ no_fix: true, compressed: true })
+  expect(ticket).not.toHaveProperty('lat')
+  expect(photo.flags).toEqual(['no_fix', 'compressed'])
 })
