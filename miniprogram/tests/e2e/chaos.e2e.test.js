@@ -60,7 +60,7 @@ test(`${VISITS} chaotic visits reach the real server exactly once, or are shown 
     township_id: township.id, code: '360821100201', name: '固江村', lat: VILLAGE.lat, lng: VILLAGE.lng, radius_m: 500
   }, admin)
   const project = await ok('POST', '/admin/projects', { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] }, admin)
-  const inspector = await ok('POST', '/admin/users', { name: '王督查', role: 'inspector' }, admin)
+  const inspector = await ok('POST', '/admin/users', { name: '王督查', role: 'inspector', issue_invite: true }, admin)
 
   const storage = new Map()
   const userData = path.join(servers.tmp, 'phone', 'usr')
