@@ -95,6 +95,7 @@ def test_defaults(env, tmp_path):
     assert cfg["WECHAT_API_BASE"] == "https://api.weixin.qq.com"
     assert cfg["DATABASE_URL"] == f"sqlite:///{instance / 'inspections.db'}"
     assert cfg["TOKEN_MAX_AGE"] == 14 * 24 * 3600
+    assert cfg["LATE_SYNC_DAYS"] == 14
     assert (cfg["SQL_ECHO"], cfg["LOG_LEVEL"]) == (False, "INFO")
     assert cfg["DATA_KEY"] == cfg["SECRET_KEY"]
 
@@ -112,6 +113,7 @@ def test_values_are_parsed_and_trimmed(env):
 @pytest.mark.parametrize("name,value", [
     ("PORT", "eighty"), ("PORT", "80.5"), ("MAX_PHOTO_BYTES", "15MB"), ("TOKEN_MAX_AGE", "2w"),
     ("PORT", "0"), ("PORT", "70000"), ("MAX_PHOTO_BYTES", "-1"), ("TOKEN_MAX_AGE", "0"),
+    ("LATE_SYNC_DAYS", "0"), ("LATE_SYNC_DAYS", "two weeks"),
 ])
 def test_bad_integers(env, name, value):
     """A non-integer or out-of-range number is refused, naming the variable."""

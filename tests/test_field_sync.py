@@ -141,11 +141,14 @@ def test_visit_started_after_the_close_is_refused(app, insp, world):
 
 
 def test_visit_arriving_after_the_late_sync_days_is_refused(app, insp, world):
-    """Closed LATE_SYNC_DAYS + 1 days ago: even a visit started before the close is refused."""
+    """Closed LATE_SYNC_DAYS + 1 days ago: even a visit started before the close is refused; a longer
+    LATE_SYNC_DAYS takes it."""
     days = app.config["LATE_SYNC_DAYS"]
     assert days == 14
     close(app, world.a1, timedelta(days=days + 1))
     assert_closed(insp.post("/api/v1/visits", start_body(world.a1, timedelta(days=days + 2))), world.a1, "too_late")
+    app.config["LATE_SYNC_DAYS"] = days + 2  # the period is the deployment's to choose
+    assert insp.post("/api/v1/visits", start_body(world.a1, timedelta(days=days + 2))).status_code == 201
 
 
 def test_records_of_a_visit_after_the_window_are_refused_but_replays_answer(app, insp, world):

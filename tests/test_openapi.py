@@ -106,3 +106,35 @@ def test_documented_schema_is_the_validating_one(client, doc):
     assert schema["additionalProperties"] is False and set(schema["required"]) == {"username", "password"}
     r = client.post("/api/v1/auth/login", json={"username": "a", "password": "b", "extra": 1})
     assert r.status_code == 400
+
+
+def test_photo_tickets_document_no_fix_and_compressed(doc):
+    """A visit photo ticket needs lat/lng unless no_fix is true; every owner's ticket takes the declarations."""
+    def body(path):
+        return doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    visit = body("/api/v1/visits/{visit_id}/photos")
+    assert {"no_fix", "compressed"} <= set(visit["properties"]) and not {"lat", "lng"} & set(visit["required"])
+    assert visit["if"]["properties"]["no_fix"] == {"const": True} and visit["else"]["required"] == ["lat", "lng"]
+    for path in ("/api/v1/projects/reports/photos", "/api/v1/rectifications/photos"):
+        assert {"no_fix", "compressed"} <= set(body(path)["properties"]), path
+    assert "compressed" in body("/api/v1/feedback/photos")["properties"]
+
+
+def test_submit_documents_missing(doc):
+    """submit takes at most 100 given-up items, each with a known kind and a client_id."""
+    schema = doc["paths"]["/api/v1/visits/{visit_id}/submit"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]["missing"]
+    assert schema["maxItems"] == 100 and set(schema["items"]["required"]) == {"kind", "client_id"}
+    assert schema["items"]["properties"]["kind"]["enum"] == ["photo", "interview", "checkin", "checklist", "note"]
+
+
+def test_busy_answers_document_retry_after(doc):
+    """Every documented 429 and 503 answer declares the Retry-After header."""
+    seen = 0
+    for path, method, op in operations(doc):
+        for status in ("429", "503"):
+            if status in op["responses"]:
+                seen += 1
+                assert "Retry-After" in op["responses"][status]["headers"], (method, path, status)
+    assert seen >= 3

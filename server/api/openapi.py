@@ -15,6 +15,8 @@ ERROR_SCHEMA = {
                        "details": {"type": "object"}},
     }},
 }
+# Every 429 and 503 answer carries it (server.errors): a phone backs off by it.
+RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
 _STATUS_TEXT = {400: "Bad input", 401: "Not logged in", 403: "Role not allowed", 404: "Not found or not visible",
                 409: "Conflict with stored state", 413: "Too large", 422: "Refused content",
                 429: "Rate limited", 503: "Dependency unavailable"}
@@ -61,6 +63,7 @@ def build_document() -> dict:
             op["responses"][str(status)] = {
                 "description": _STATUS_TEXT.get(status, "Error"),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                **({"headers": {"Retry-After": RETRY_AFTER}} if status in (429, 503) else {}),
             }
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {
