@@ -95,20 +95,34 @@ def project(p: Project) -> dict[str, Any]:
     }
 
 
-def assignment(a: Assignment, place, *, sealed: bool = False) -> dict[str, Any]:
+def _place(place) -> dict[str, Any]:
+    return {
+        "kind": place.kind, "id": place.id, "name": place.name, "label": place.label,
+        "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
+        "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
+    }
+
+
+def assignment(a: Assignment, place, *, sealed: bool = False, plan: bool = True) -> dict[str, Any]:
     """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation).
 
-    `sealed` hides the check items of a drawn assignment, telling only how many there are.
+    `sealed` hides the check items of a drawn assignment, telling only how many there are;
+    without `plan` (services.assignments.plan_visible) the origin, round, team, due date and
+    items are all null or empty, the same for drawn and hand-made work.
     """
+    if not plan:
+        return {
+            "id": a.id, "status": a.status, "due_date": None,
+            "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
+            "village": village(a.village) if a.village else None, "place": _place(place),
+            "check_items": [], "check_items_sealed": False, "check_items_count": None,
+            "origin": None, "round_id": None, "inspectors": [],
+        }
     return {
         "id": a.id, "status": a.status, "due_date": a.due_date.isoformat() if a.due_date else None,
         "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
         "village": village(a.village) if a.village else None,
-        "place": {
-            "kind": place.kind, "id": place.id, "name": place.name, "label": place.label,
-            "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
-            "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
-        },
+        "place": _place(place),
         "check_items": [] if sealed else a.check_items,
         "check_items_sealed": sealed, "check_items_count": len(a.check_items or []),
         "origin": a.origin, "round_id": a.round_id,

@@ -127,7 +127,8 @@ def get_visit(user, visit_id):
         visit.assignment, any(c.within_geofence for c in rec["checkins"]))
     return {
         **serialize.visit_summary(visit, rec["flags"]),
-        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed),
+        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed,
+                                           plan=assignments.plan_visible(db.session, visit.assignment, user)),
         "checkins": [serialize.checkin(c) for c in rec["checkins"]],
         "photos": [serialize.photo(p, photos.urls(p)) for p in rec["photos"]],
         "photos_waiting": [{"id": p.id, "client_id": p.client_id} for p in rec["photos"] if p.status == "pending"],
