@@ -409,6 +409,18 @@ def test_landline_is_accepted_and_masked(client, villager, world):
     assert item["contact_phone"] == "079*****3456"
 
 
+def test_no_digit_of_a_phone_for_the_projects_secretary(app, villager, world):
+    """The project's own secretary (a complaint may be about them) gets no digit of the phone."""
+    from server.models import Project, User
+    from server.services.feedback import phone_for
+
+    fid = sent(villager, world.p1, contact_phone=PHONE)["id"]
+    with app.app_context():
+        db.session.get(Project, world.p1).secretary_id = world.ids["secretary"]
+        secretary, fb = db.session.get(User, world.ids["secretary"]), db.session.get(Feedback, fid)
+        assert phone_for(secretary, fb) is None
+
+
 @pytest.mark.parametrize("role, visible", [("admin", True), ("leader", True), ("reviewer1", False)])
 def test_anonymous_author_known_only_to_county_staff(client, villager, world, role, visible):
     """Anonymous feedback shows author and phone to admin and leader only; nobody else gets a trace."""

@@ -222,8 +222,12 @@ def author_visible(viewer: User, fb: Feedback) -> bool:
 
 
 def phone_for(viewer: User, fb: Feedback) -> str | None:
-    """The contact phone: in full for county staff, masked for others allowed to see the author."""
-    if not fb.phone_enc or not author_visible(viewer, fb):
+    """The contact phone: in full for county staff, masked for township reviewers, else none.
+
+    A project's secretary gets no digit of it: a complaint about their project may be about
+    them, and part of a number narrows down who complained.
+    """
+    if not fb.phone_enc or not author_visible(viewer, fb) or not viewer.has_role(*COUNTY_STAFF, "reviewer"):
         return None
     phone = cipher().decrypt(fb.phone_enc)
     if viewer.has_role(*COUNTY_STAFF):

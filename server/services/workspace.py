@@ -92,14 +92,14 @@ def feedback_about(session: Session, user: User, project_id: int | None, page: i
 
 
 def feedback_json(viewer: User, fb: Feedback, replies, photo_rows, project_titles: dict[int, str]) -> dict[str, Any]:
-    """One feedback item as its project's secretary reads it: no identity of anonymous authors."""
+    """One feedback item as its project's secretary reads it: no identity of anonymous authors, no phone."""
     anonymous = not feedback.author_visible(viewer, fb)
     return {
         "id": fb.id, "receipt_no": fb.receipt_no, "project": {"id": fb.project_id,
                                                                "title": project_titles.get(fb.project_id, "")},
         "rating": fb.rating, "category": fb.category, "text": fb.text,
         "status": fb.status, "status_label": FEEDBACK_STATUSES[fb.status],
-        "anonymous": anonymous, "contact_phone": None if anonymous else feedback.phone_for(viewer, fb),
+        "anonymous": anonymous,
         "created_at": fb.created_at.isoformat(), "due_at": fb.due_at.isoformat(),
         "replies": [{"text": r.text, "status": r.status, "status_label": FEEDBACK_STATUSES[r.status],
                      "created_at": r.created_at.isoformat()} for r in replies],
