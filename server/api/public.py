@@ -62,8 +62,9 @@ FEEDBACK_BODY = obj({
           errors=(400, 401, 404, 409, 422, 429))
 def submit_feedback(user, body, project_id):
     fb, created = feedback.submit(db.session, user, project_id, body, request.remote_addr or "-")
-    return {"id": fb.id, "receipt_no": fb.receipt_no, "status": fb.status,
-            "status_label": FEEDBACK_STATUSES[fb.status], "due_at": fb.due_at.isoformat()}, 201 if created else 200
+    status = feedback.status_for_author(fb)
+    return {"id": fb.id, "receipt_no": fb.receipt_no, "status": status,
+            "status_label": FEEDBACK_STATUSES[status], "due_at": fb.due_at.isoformat()}, 201 if created else 200
 
 
 @endpoint("/feedback/mine", "GET", summary="The caller's feedback with replies, status and due date",

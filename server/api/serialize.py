@@ -216,8 +216,12 @@ def _feedback_common(f, replies, photos) -> dict[str, Any]:
 
 
 def feedback_for_author(f, replies, photos) -> dict[str, Any]:
-    """Feedback as its author sees it."""
-    return _feedback_common(f, replies, photos)
+    """Feedback as its author sees it (services.feedback.status_for_author)."""
+    from server.models import FEEDBACK_STATUSES
+    from server.services.feedback import status_for_author
+
+    status = status_for_author(f)
+    return {**_feedback_common(f, replies, photos), "status": status, "status_label": FEEDBACK_STATUSES[status]}
 
 
 def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
@@ -228,6 +232,7 @@ def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
     out = _feedback_common(f, replies, photos)
     visible = fb_service.author_visible(viewer, f)
     out.update(
+        held_reason=fb_service.held_reason(f),
         author={"user_id": f.user_id} if visible else None,
         contact_phone=fb_service.phone_for(viewer, f),
         township_id=f.township_id,

@@ -9,7 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
-from server.models import Assignment, CheckIn, InspectionRound, Project, User, Village, Visit, assignment_members
+from server.models import (
+    Assignment,
+    CheckIn,
+    InspectionRound,
+    Project,
+    User,
+    Village,
+    Visit,
+    assignment_members,
+)
 from server.services import audit
 from server.services.common import get_or_404
 from server.services.projects import place_of
