@@ -57,7 +57,7 @@ FEEDBACK_BODY = obj({
 @endpoint("/public/projects/<int:project_id>/feedback", "POST",
           summary="Leave feedback on a project; answers the receipt number and status", tag="public",
           roles=ANY_USER, body=FEEDBACK_BODY, status=201,
-          response=obj({"receipt_no": {"type": "string"}, "status": {"type": "string"},
+          response=obj({"id": {"type": "integer"}, "receipt_no": {"type": "string"}, "status": {"type": "string"},
                         "status_label": {"type": "string"}, "due_at": {"type": "string"}}),
           errors=(400, 401, 404, 409, 422, 429))
 def submit_feedback(user, body, project_id):
