@@ -12,6 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -35,8 +36,13 @@ ROLES = {(ep.method, ep.path): ep.roles for ep in ENDPOINTS}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
+# The coverage phase (boundary and negative values of every field, ~80 % of the run's time) can be
+# turned off with SCHEMATHESIS_COVERAGE=0, as the concurrent run does by default to stay short.
+COVERAGE = os.environ.get("SCHEMATHESIS_COVERAGE", "1") != "0"
+
 # Loaded at import (pytest parametrizes at collection); test_served_document_is_the_tested_one ties it to the app.
-schema = schemathesis.openapi.from_dict(build_document())
+schema = schemathesis.openapi.from_dict(
+    build_document(), config=SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": COVERAGE}}}))
 
 
 @pytest.fixture(scope="module")
@@ -78,4 +84,9 @@ def test_every_answer_conforms_to_the_document(case, target):
     undocumented status code, and every body matches the schema documented for its status."""
     call, tokens = target
     response = call(case, {"Authorization": f"Bearer {token_for(case, tokens)}"})
+    if LIVE and response.status_code == 414:
+        # gunicorn refuses a request line over 4094 bytes before the app sees it (nginx does the
+        # same at 8 KB): the HTTP server's limit, not an answer of the API the document describes.
+        assert len(response.request.url) > 4000, response.request.url
+        return
     case.validate_response(response, checks=CHECKS)
