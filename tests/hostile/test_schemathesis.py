@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import (
 from server.api import ENDPOINTS
 from server.api.openapi import build_document
 
-# Kept small so the suite stays fast; a bug hunt sets e.g. SCHEMATHESIS_EXAMPLES=200 (random seeds then).
+# Kept small so the suite stays fast (the whole module: ~75 s of CPU, most of it the coverage phase);
+# a bug hunt sets e.g. SCHEMATHESIS_EXAMPLES=200 (random seeds then).
 DEFAULT_EXAMPLES = 5
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", DEFAULT_EXAMPLES))
 # Set by test_schemathesis_concurrent.py: a JSON file {"url": …, "tokens": {caller: token}} of a live
