@@ -37,7 +37,6 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "photo_processing_failed": (422, "照片无法处理,请重新拍摄后上传"),
     "upload_sealed": (409, "这张照片已校验封存,不能再次上传"),
     "payload_too_large": (413, "提交的内容过大"),
-    "content_risky": (422, "内容含有违规信息,请修改后再提交"),
     "round_infeasible": (422, "抽查条件无法满足"),
     "project_closed": (409, "该项目已结束,不再接收反馈"),
     "rate_limited": (429, "操作过于频繁,请稍后再试"),

@@ -99,3 +99,25 @@ def test_conflicts_that_persist_and_other_database_errors_answer_503(app, client
         assert len(calls) == expected_calls
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Visit)) == 0
+
+
+def test_a_duplicate_key_taken_concurrently_is_run_again(app, client, world, monkeypatch):
+    """A unique key another transaction took between check and insert (MySQL 1062) re-runs the request, no 500."""
+    from sqlalchemy.exc import IntegrityError
+
+    real, calls = audit.append, []
+
+    def append(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO users ...", {}, _DriverError(1062, "Duplicate entry 'x' for key"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "append", append)
+    r = Api(client, world.tokens["admin"]).post("/api/v1/admin/users", {
+        "username": "race-1", "name": "同名", "roles": ["leader"], "password": "race-1-password"})
+    assert r.status_code == 201, r.get_json()
+    assert len(calls) == 2
+    with app.app_context():
+        assert audit.verify(db.session).ok
+

@@ -63,9 +63,9 @@ def sec_rule(fake_wechat):
     """Give text containing a marker of this test a msgSecCheck verdict; the rule goes afterwards."""
     added = []
 
-    def add(suggest: str) -> str:
+    def add(suggest: str, label: int | None = None) -> str:
         marker = f"标记{uuid.uuid4().hex[:8]}"
-        fake_wechat.add_sec_check_rule(marker, suggest)
+        fake_wechat.add_sec_check_rule(marker, suggest, label)
         added.append(marker)
         return marker
 
@@ -266,15 +266,43 @@ def test_review_verdict_holds_feedback_for_moderation(app, villager, world, sec_
     assert stored_feedback(app, answer["id"]).moderation_label == 21000
 
 
-def test_risky_verdict_is_refused_and_nothing_stored(app, villager, world, sec_rule):
-    """Text msgSecCheck answers 'risky' for is refused with a clear 422; nothing is stored or counted."""
+def test_risky_verdict_is_held_and_the_villager_told_it_was_received(app, villager, world, sec_rule):
+    """Risky text (a report of gambling) is stored, held with WeChat's label; the villager reads 待受理."""
     photo = ready_photo(villager)
-    before = snapshot(app)
-    r = send(villager, world.p1, text=sec_rule("risky"), photo_ids=[photo["id"]])
-    assert r.status_code == 422
-    assert r.get_json()["error"] == {"code": "content_risky", "message": "内容含有违规信息,请修改后再提交",
-                                     "details": {"field": "text"}}
-    assert snapshot(app) == before
+    answer = sent(villager, world.p1, text=f"村里有人聚众赌博{sec_rule('risky', 20006)}", photo_ids=[photo["id"]])
+    assert (answer["status"], answer["status_label"]) == ("received", "待受理")
+    fb = stored_feedback(app, answer["id"])
+    assert (fb.status, fb.moderation_suggest, fb.moderation_label) == ("held", "risky", 20006)
+    mine = next(f for f in villager.get("/api/v1/feedback/mine").get_json()["items"] if f["id"] == answer["id"])
+    assert (mine["status"], mine["status_label"], len(mine["photos"])) == ("received", "待受理", 1)
+
+
+def test_risky_feedback_is_for_county_staff_only(client, villager, world, sec_rule):
+    """Held risky feedback: admin and leader read it with the reason; the township's reviewer does not."""
+    fid = sent(villager, world.p1, text=f"有人打架{sec_rule('risky', 20006)}")["id"]
+    for role in ("admin", "leader"):
+        staff = Api(client, world.tokens[role])
+        item = staff.get(f"/api/v1/feedback/{fid}").get_json()
+        assert item["status"] == "held" and "风险内容" in item["held_reason"] and "违法犯罪" in item["held_reason"]
+        assert fid in [f["id"] for f in staff.get("/api/v1/feedback?status=held").get_json()["items"]]
+    reviewer = Api(client, world.tokens["reviewer1"])
+    assert reviewer.get(f"/api/v1/feedback/{fid}").status_code == 404
+    assert fid not in [f["id"] for f in reviewer.get("/api/v1/feedback").get_json()["items"]]
+
+
+def test_risky_feedback_never_reaches_the_secretary_even_released(app, client, villager, admin, world, sec_rule):
+    """The project's secretary never lists risky feedback, before or after county staff release it."""
+    from server.models import Project
+
+    with app.app_context():
+        db.session.get(Project, world.p1).secretary_id = world.ids["secretary"]
+        db.session.commit()
+    fid = sent(villager, world.p1, text=f"书记家里开赌场{sec_rule('risky')}")["id"]
+    secretary = Api(client, world.tokens["secretary"])
+    assert secretary.get("/api/v1/projects/feedback").get_json()["items"] == []
+    assert admin.post(f"/api/v1/feedback/{fid}/moderation", {"decision": "release"}).status_code == 200
+    assert secretary.get("/api/v1/projects/feedback").get_json()["items"] == []
+    assert Api(client, world.tokens["reviewer1"]).get(f"/api/v1/feedback/{fid}").status_code == 200
 
 
 def test_wechat_unavailable_holds_feedback(fake_wechat, villager, world):
@@ -407,6 +435,18 @@ def test_landline_is_accepted_and_masked(client, villager, world):
     fid = sent(villager, world.p1, contact_phone="0796-8123456")["id"]
     item = Api(client, world.tokens["reviewer1"]).get(f"/api/v1/feedback/{fid}").get_json()
     assert item["contact_phone"] == "079*****3456"
+
+
+def test_no_digit_of_a_phone_for_the_projects_secretary(app, villager, world):
+    """The project's own secretary (a complaint may be about them) gets no digit of the phone."""
+    from server.models import Project, User
+    from server.services.feedback import phone_for
+
+    fid = sent(villager, world.p1, contact_phone=PHONE)["id"]
+    with app.app_context():
+        db.session.get(Project, world.p1).secretary_id = world.ids["secretary"]
+        secretary, fb = db.session.get(User, world.ids["secretary"]), db.session.get(Feedback, fid)
+        assert phone_for(secretary, fb) is None
 
 
 @pytest.mark.parametrize("role, visible", [("admin", True), ("leader", True), ("reviewer1", False)])

@@ -259,9 +259,11 @@ def test_msg_sec_check_review(fake, wechat):
 
 
 def test_msg_sec_check_risky(fake, wechat):
-    """Text matching a risky rule comes back as suggest=risky."""
+    """Text matching a risky rule comes back as suggest=risky, with the rule's label when it has one."""
     fake.sec_check_rules["违禁"] = "risky"
     assert wechat.msg_sec_check(openid="o-1", content="违禁内容")["suggest"] == "risky"
+    fake.add_sec_check_rule("赌博", "risky", 20006)
+    assert wechat.msg_sec_check(openid="o-1", content="村里有人赌博") == {"suggest": "risky", "label": 20006}
 
 
 def test_unlimited_wxacode_returns_png(fake, wechat):

@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server.api.validation import json_body, query_args
 
@@ -44,18 +44,21 @@ ENDPOINTS: list[EndpointDoc] = []
 # fine alone: with several phones writing to the same counts and audit chain, a write can be
 # that victim. Every write is idempotent by client_id and rolled back whole, so the request
 # is simply run again, as MySQL's manual advises, before the phone ever sees an error.
+# Likewise a unique key another transaction took between this one's check and its insert
+# (READ COMMITTED: two admins creating one username): run again, the check then sees the row.
 TRANSACTION_ATTEMPTS = 3
-_CONFLICT_CODES = {1213, 1205}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+_CONFLICT_CODES = {1213, 1205, 1062}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_DUP_ENTRY
 log = logging.getLogger(__name__)
 
 
-def is_transaction_conflict(exc: OperationalError) -> bool:
-    """True for a deadlock or lock-wait timeout (worth re-running), not an unreachable database."""
+def is_transaction_conflict(exc: OperationalError | IntegrityError) -> bool:
+    """True for a deadlock, a lock-wait timeout or a concurrent duplicate key (worth re-running),
+    not an unreachable database."""
     args = getattr(exc.orig, "args", ())
     return bool(args) and args[0] in _CONFLICT_CODES
 
 
-def _retry_after_conflict(exc: OperationalError, endpoint: str, attempt: int) -> None:
+def _retry_after_conflict(exc: OperationalError | IntegrityError, endpoint: str, attempt: int) -> None:
     from server.db import db
 
     log.warning("transaction conflict in %s (attempt %d), running it again: %s", endpoint, attempt, exc.orig)
@@ -99,7 +102,9 @@ def endpoint(
             for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
                 try:
                     return fn(**kwargs)
-                except OperationalError as exc:
+                except (OperationalError, IntegrityError) as exc:
+                    # A persisting conflict answers 503 (errors.py); a duplicate key that
+                    # persists in fresh transactions is no race but a bug, and stays a 500.
                     if attempt == TRANSACTION_ATTEMPTS or not is_transaction_conflict(exc):
                         raise
                     _retry_after_conflict(exc, fn.__name__, attempt)

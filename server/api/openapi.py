@@ -22,6 +22,25 @@ _STATUS_TEXT = {400: "Bad input", 401: "Not logged in", 403: "Role not allowed",
                 429: "Rate limited", 503: "Dependency unavailable"}
 
 
+def documented_errors(ep) -> list[int]:
+    """The error statuses an endpoint can answer: its own, and those every view of its kind can.
+
+    The decorator answers 401 without a valid token, 403 without a role, 400 for a body or
+    query that fails its schema; a URL with an id answers 404 for an unknown one; every
+    endpoint answers 503 with Retry-After while the database is unavailable or busy.
+    """
+    implied = {503}
+    if ep.auth:
+        implied.add(401)
+    if ep.roles:
+        implied.add(403)
+    if ep.body is not None or ep.query:
+        implied.add(400)
+    if "<" in ep.path:
+        implied.add(404)
+    return sorted(set(ep.errors) | implied)
+
+
 def _path(rule: str) -> tuple[str, list[dict]]:
     params = []
 
@@ -50,6 +69,9 @@ def build_document() -> dict:
                 {"content": {ep.content_type if ep.method == "GET" and ep.content_type != "application/json"
                              else "application/json": {"schema": ep.response or {"type": "object"}}}})}},
         }
+        if ep.status == 201 and "client_id" in ((ep.body or {}).get("properties") or {}):
+            # A retry of the same client_id answers 200 with the object stored the first time.
+            op["responses"]["200"] = {**op["responses"]["201"], "description": "A retry: the stored object"}
         if ep.auth:
             op["security"] = [{"bearer": []}]
             if ep.roles:
@@ -59,7 +81,7 @@ def build_document() -> dict:
         elif ep.method == "POST" and ep.content_type == "multipart/form-data":
             op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}
-        for status in ep.errors:
+        for status in documented_errors(ep):
             op["responses"][str(status)] = {
                 "description": _STATUS_TEXT.get(status, "Error"),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -270,8 +270,8 @@ def add_subscription(user, body):
 # ---- villagers' feedback about my projects ----------------------------------------------------
 
 @endpoint("/projects/feedback", "GET", summary="Villagers' feedback about the secretary's projects (anonymous "
-          "authors hidden, phones masked)", tag="lifecycle", roles=SECRETARY,
-          query={**PAGE_QUERY, "project_id": ID}, response=page_of())
+          "authors hidden, no contact phone)", tag="lifecycle", roles=SECRETARY,
+          query={**PAGE_QUERY, "project_id": ID}, response=page_of(), errors=(404,))
 def feedback_about_mine(user, query):
     items, total = workspace.feedback_about(db.session, user, query.get("project_id"), query["page"],
                                             query["per_page"])

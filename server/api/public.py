@@ -58,13 +58,14 @@ FEEDBACK_BODY = obj({
 @endpoint("/public/projects/<int:project_id>/feedback", "POST",
           summary="Leave feedback on a project; answers the receipt number and status", tag="public",
           roles=ANY_USER, body=FEEDBACK_BODY, status=201,
-          response=obj({"receipt_no": {"type": "string"}, "status": {"type": "string"},
+          response=obj({"id": {"type": "integer"}, "receipt_no": {"type": "string"}, "status": {"type": "string"},
                         "status_label": {"type": "string"}, "due_at": {"type": "string"}}),
           errors=(400, 401, 404, 409, 422, 429))
 def submit_feedback(user, body, project_id):
     fb, created = feedback.submit(db.session, user, project_id, body, request.remote_addr or "-")
-    return {"id": fb.id, "receipt_no": fb.receipt_no, "status": fb.status,
-            "status_label": FEEDBACK_STATUSES[fb.status], "due_at": fb.due_at.isoformat()}, 201 if created else 200
+    status = feedback.status_for_author(fb)
+    return {"id": fb.id, "receipt_no": fb.receipt_no, "status": status,
+            "status_label": FEEDBACK_STATUSES[status], "due_at": fb.due_at.isoformat()}, 201 if created else 200
 
 
 @endpoint("/feedback/mine", "GET", summary="The caller's feedback with replies, status and due date",

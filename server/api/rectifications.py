@@ -69,7 +69,10 @@ ORDER = obj({
           tag="rectification", roles=SECRETARY, query={
               **PAGE_QUERY, "status": {"type": "string", "enum": list(RECTIFICATION_STATUSES)},
               "overdue": {"type": "integer", "enum": [0, 1], "default": 0}},
-          response=page_of(ORDER), errors=(400, 401, 403))
+          response={**page_of(ORDER), "properties": {**page_of(ORDER)["properties"], "counts": {
+              "type": "object", "description": "orders per status, overdue ones and the total, in the caller's scope",
+              "additionalProperties": {"type": "integer"}}}},
+          errors=(400, 401, 403))
 def list_rectifications(user, query):
     filters = {k: query[k] for k in ("status", "overdue") if query.get(k)}
     orders, total = rectification.list_orders(db.session, user, filters, query["page"], query["per_page"])

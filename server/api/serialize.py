@@ -95,12 +95,33 @@ def project(p: Project) -> dict[str, Any]:
     }
 
 
-def assignment(a: Assignment, place, *, sealed: bool = False, policy: dict[str, int] | None = None) -> dict[str, Any]:
+def _place(place) -> dict[str, Any]:
+    """A place with its GCJ-02 point for navigation."""
+    return {
+        "kind": place.kind, "id": place.id, "name": place.name, "label": place.label,
+        "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
+        "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
+    }
+
+
+def assignment(a: Assignment, place, *, sealed: bool = False, plan: bool = True,
+               policy: dict[str, int] | None = None) -> dict[str, Any]:
     """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation).
 
     `sealed` hides the check items of a drawn assignment, telling only how many there are;
-    `policy` (services.evidence.policy_of) is its evidence policy, so the phone can warn before submit.
+    without `plan` (services.assignments.plan_visible) the origin, round, team, due date and
+    items are all null or empty, the same for drawn and hand-made work; `policy`
+    (services.evidence.policy_of) is its evidence policy, so the phone can warn before submit.
     """
+    if not plan:
+        return {
+            "id": a.id, "status": a.status, "due_date": None,
+            "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
+            "village": village(a.village) if a.village else None, "place": _place(place),
+            "check_items": [], "check_items_sealed": False, "check_items_count": None,
+            "origin": None, "round_id": None, "inspectors": [],
+            "min_photos": None, "min_interviews": None, "closed_at": None,
+        }
     return {
         **({"evidence_policy": policy} if policy is not None else {}),
         "min_photos": a.min_photos, "min_interviews": a.min_interviews,
@@ -108,11 +129,7 @@ def assignment(a: Assignment, place, *, sealed: bool = False, policy: dict[str, 
         "id": a.id, "status": a.status, "due_date": a.due_date.isoformat() if a.due_date else None,
         "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
         "village": village(a.village) if a.village else None,
-        "place": {
-            "kind": place.kind, "id": place.id, "name": place.name, "label": place.label,
-            "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
-            "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
-        },
+        "place": _place(place),
         "check_items": [] if sealed else a.check_items,
         "check_items_sealed": sealed, "check_items_count": len(a.check_items or []),
         "origin": a.origin, "round_id": a.round_id,
@@ -209,8 +226,12 @@ def _feedback_common(f, replies, photos) -> dict[str, Any]:
 
 
 def feedback_for_author(f, replies, photos) -> dict[str, Any]:
-    """Feedback as its author sees it."""
-    return _feedback_common(f, replies, photos)
+    """Feedback as its author sees it (services.feedback.status_for_author)."""
+    from server.models import FEEDBACK_STATUSES
+    from server.services.feedback import status_for_author
+
+    status = status_for_author(f)
+    return {**_feedback_common(f, replies, photos), "status": status, "status_label": FEEDBACK_STATUSES[status]}
 
 
 def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
@@ -221,6 +242,7 @@ def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
     out = _feedback_common(f, replies, photos)
     visible = fb_service.author_visible(viewer, f)
     out.update(
+        held_reason=fb_service.held_reason(f),
         author={"user_id": f.user_id} if visible else None,
         contact_phone=fb_service.phone_for(viewer, f),
         township_id=f.township_id,

@@ -141,6 +141,7 @@ def get_visit(user, visit_id):
     return {
         **serialize.visit_summary(visit, rec["flags"]),
         "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed,
+                                           plan=assignments.plan_visible(db.session, visit.assignment, user),
                                            policy=evidence.policy_of(db.session, visit.assignment)),
         "checkins": [serialize.checkin(c) for c in rec["checkins"]],
         "photos": [serialize.photo(p, photos.urls(p)) for p in rec["photos"]],

@@ -63,7 +63,7 @@ WRITE = ("admin",)
 # Open assignments name the village a team will turn up in unannounced. Reviewers may work in
 # that township, so (as with visits, services/review.py) they see only closed assignments in
 # their townships; admins and leaders see the whole plan.
-PLAN_READERS = ("admin", "leader")
+PLAN_READERS = assignments.PLAN_READERS
 PER_PAGE = 50
 
 ROLE_LABELS = {**ROLE_NAMES, "inspector": "督查人员", "secretary": "项目书记", "villager": "群众"}

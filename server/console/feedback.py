@@ -28,7 +28,7 @@ def fmt(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
 
 def _render(template: str, **context):
     return render_template(template, fmt=fmt, statuses=FEEDBACK_STATUSES, now=utcnow(),
-                           closed=CLOSED_STATUSES, **context)
+                           closed=CLOSED_STATUSES, held_reason=feedback.held_reason, **context)
 
 
 def _projects(items) -> dict[int, Project]:

@@ -49,6 +49,9 @@ class Feedback(Base):
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), index=True)
     moderation_label: Mapped[int | None] = mapped_column(Integer)
+    # msgSecCheck's verdict ("pass" | "review" | "risky"); None when it could not be asked.
+    # Risky text is held for county staff only, and never reaches the project's secretary.
+    moderation_suggest: Mapped[str | None] = mapped_column(String(8))
     due_at: Mapped[datetime] = mapped_column(index=True)
     sent_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

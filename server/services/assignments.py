@@ -12,6 +12,7 @@ from server.errors import ApiError
 from server.models import (
     Assignment,
     CheckIn,
+    InspectionRound,
     Project,
     User,
     Village,
@@ -22,6 +23,9 @@ from server.models import (
 from server.services import audit
 from server.services.common import get_or_404
 from server.services.projects import place_of
+
+# Who may read the plan (teams, due dates, drawn check items) of work that is not done yet.
+PLAN_READERS = ("admin", "leader")
 
 
 def _inspectors(session: Session, ids: list[int]) -> list[User]:
@@ -147,3 +151,18 @@ def unsealed_assignment_ids(session: Session, assignment_ids: list[int]) -> set[
 def is_sealed(assignment: Assignment, opened: bool) -> bool:
     """Drawn assignments keep their check items sealed (暗访) until an in-geofence check-in."""
     return assignment.origin == "drawn" and not opened
+
+
+def plan_visible(session: Session, assignment: Assignment, viewer: User) -> bool:
+    """Whether the viewer may read an assignment's plan: its origin, round, team, due date and items.
+
+    Upcoming unannounced work is for admins, leaders and the team itself; others (reviewers)
+    read it only once the assignment is closed and, if it was drawn, its whole round is closed
+    and published — the rule of the console's assignment list.
+    """
+    if viewer.has_role(*PLAN_READERS) or is_member(assignment, viewer):
+        return True
+    if assignment.status != "closed":
+        return False
+    return assignment.round_id is None or session.scalar(
+        select(InspectionRound.status).where(InspectionRound.id == assignment.round_id)) == "closed"

@@ -58,8 +58,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, rectification
-from server.services.dashboard import township_scope
-from server.services.feedback import CLOSED_STATUSES, phone_for
+from server.services.feedback import CLOSED_STATUSES, phone_for, staff_scope
 from server.services.photos import storage
 from server.services.review import CHINA, filtered_visits
 from server.services.visit_stats import has_flags
@@ -436,9 +435,7 @@ def feedback_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
             .join(Project, Project.id == Feedback.project_id)
             .outerjoin(Township, Township.id == Feedback.township_id)
             .order_by(Feedback.created_at, Feedback.id))
-    scope = township_scope(user)
-    if scope is not None:
-        stmt = stmt.where(Feedback.township_id.in_(scope or [-1]))
+    stmt = stmt.where(*staff_scope(user))  # risky text still held is for county staff only
     for key, column in (("township_id", Feedback.township_id), ("project_id", Feedback.project_id),
                         ("status", Feedback.status)):
         if key in filters:

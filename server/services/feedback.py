@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from server.crypto import cipher
@@ -96,8 +96,8 @@ def _receipt_no(now: datetime) -> str:
     return f"FK{now.astimezone(CHINA):%Y%m%d}-{tail}"
 
 
-def _content_check(user: User, text: str) -> tuple[str, int | None]:
-    """msgSecCheck v2: pass | review | risky; WeChat being down sends the text to moderation."""
+def _content_check(user: User, text: str) -> tuple[str | None, int | None]:
+    """msgSecCheck v2: (pass | review | risky, label); (None, None) when WeChat cannot answer."""
     wechat = current_app.extensions.get("wechat")
     if wechat is None or not user.openid or not text.strip():
         return "pass", None
@@ -105,8 +105,36 @@ def _content_check(user: User, text: str) -> tuple[str, int | None]:
         result = wechat.msg_sec_check(openid=user.openid, content=text, scene=2)
     except WeChatError as exc:
         current_app.logger.warning("content check unavailable (%s): feedback held for moderation", exc.code)
-        return "review", None
+        return None, None
     return result["suggest"], result.get("label")
+
+
+# msgSecCheck v2's result.label, as county staff read it next to held feedback.
+SEC_CHECK_LABELS = {100: "正常", 10001: "广告", 20001: "时政", 20002: "色情", 20003: "辱骂", 20006: "违法犯罪",
+                    20008: "欺诈", 20012: "低俗", 20013: "版权", 21000: "其他"}
+
+
+def held_reason(fb: Feedback) -> str | None:
+    """Why feedback is (or was) held, in the words staff read; None for feedback never held."""
+    if fb.moderation_suggest not in ("review", "risky") and fb.status != "held":
+        return None
+    label = SEC_CHECK_LABELS.get(fb.moderation_label, "")
+    kind = f"({label})" if label else ""
+    if fb.moderation_suggest == "risky":
+        return f"微信内容安全检测判定为风险内容{kind}:仅县级工作人员可见,不公开,不推送给项目书记"
+    if fb.moderation_suggest == "review":
+        return f"微信内容安全检测建议人工审核{kind}"
+    return "提交时内容安全检测不可用,待人工审核"
+
+
+def is_risky(fb: Feedback) -> bool:
+    """Text msgSecCheck called risky: for county staff only, never for the project's secretary."""
+    return fb.moderation_suggest == "risky"
+
+
+def status_for_author(fb: Feedback) -> str:
+    """The status the villager reads: risky text still held reads as received (待受理), which it is."""
+    return "received" if fb.status == "held" and is_risky(fb) else fb.status
 
 
 def township_of(project: Project) -> int | None:
@@ -127,9 +155,9 @@ def submit(session: Session, user: User, project_id: int, body: dict[str, Any], 
         if project.status == "closed" or ratelimit.blocked(session, keys, limits):
             suggest, label = "pass", None  # refused below anyway: spend no WeChat quota on it
         else:
+            # A report of gambling or violence is what the department must see: risky text is
+            # held for county staff, not refused (services.feedback.is_risky).
             suggest, label = _content_check(user, body["text"])
-        if suggest == "risky":
-            raise ApiError("content_risky", "内容含有违规信息,请修改后再提交", {"field": "text"})
     else:
         suggest, label = "pass", None  # a retry: the stored answer is replayed below
 
@@ -145,8 +173,8 @@ def submit(session: Session, user: User, project_id: int, body: dict[str, Any], 
             client_id=body["client_id"], receipt_no=_receipt_no(now), rating=body["rating"],
             category=body["category"], text=body["text"].strip(),
             phone_enc=cipher().encrypt(phone) if phone else None, anonymous=body.get("anonymous", False),
-            notify=body.get("notify", False), status="held" if suggest == "review" else "received",
-            moderation_label=label, sent_at=parse_datetime(body["sent_at"]),
+            notify=body.get("notify", False), status="received" if suggest == "pass" else "held",
+            moderation_label=label, moderation_suggest=suggest, sent_at=parse_datetime(body["sent_at"]),
             due_at=add_working_days(now, current_app.config["FEEDBACK_REPLY_DAYS"]),
         )
         session.add(fb)
@@ -210,10 +238,21 @@ def mine(session: Session, user: User, page: int, per_page: int) -> tuple[list[F
 
 
 def can_see(user: User, fb: Feedback) -> bool:
-    """County staff see all feedback; reviewers only their townships'."""
+    """County staff see all feedback; reviewers their townships' except risky text still held."""
     if user.has_role(*COUNTY_STAFF):
         return True
-    return user.has_role("reviewer") and fb.township_id in {t.id for t in user.townships}
+    return (user.has_role("reviewer") and fb.township_id in {t.id for t in user.townships}
+            and not (fb.status == "held" and is_risky(fb)))
+
+
+def staff_scope(user: User) -> list:
+    """Conditions on Feedback selecting what `can_see` allows, for lists and exports."""
+    if user.has_role(*COUNTY_STAFF):
+        return []
+    townships = [t.id for t in user.townships] if user.has_role("reviewer") else []
+    return [Feedback.township_id.in_(townships or [-1]),
+            or_(Feedback.status != "held", Feedback.moderation_suggest.is_(None),
+                Feedback.moderation_suggest != "risky")]
 
 
 def author_visible(viewer: User, fb: Feedback) -> bool:
@@ -222,8 +261,12 @@ def author_visible(viewer: User, fb: Feedback) -> bool:
 
 
 def phone_for(viewer: User, fb: Feedback) -> str | None:
-    """The contact phone: in full for county staff, masked for others allowed to see the author."""
-    if not fb.phone_enc or not author_visible(viewer, fb):
+    """The contact phone: in full for county staff, masked for township reviewers, else none.
+
+    A project's secretary gets no digit of it: a complaint about their project may be about
+    them, and part of a number narrows down who complained.
+    """
+    if not fb.phone_enc or not author_visible(viewer, fb) or not viewer.has_role(*COUNTY_STAFF, "reviewer"):
         return None
     phone = cipher().decrypt(fb.phone_enc)
     if viewer.has_role(*COUNTY_STAFF):
@@ -238,9 +281,7 @@ def mask_phone(phone: str) -> str:
 
 def list_for_staff(session: Session, user: User, q: dict[str, Any]) -> tuple[list[Feedback], int]:
     """Feedback in the caller's scope, filtered by status, project and overdue."""
-    stmt = select(Feedback)
-    if not user.has_role(*COUNTY_STAFF):
-        stmt = stmt.where(Feedback.township_id.in_([t.id for t in user.townships] or [-1]))
+    stmt = select(Feedback).where(*staff_scope(user))
     if q.get("status"):
         stmt = stmt.where(Feedback.status == q["status"])
     if q.get("project_id"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
@@ -21,6 +21,8 @@ from server.services import feedback, lifecycle, rectification, reports
 from server.services.common import paginate
 
 OPEN_FEEDBACK = ("received", "accepted", "processing")
+# What msgSecCheck called risky never reaches the project's secretary, even once released.
+NOT_RISKY = (or_(Feedback.moderation_suggest.is_(None), Feedback.moderation_suggest != "risky"),)
 
 
 def my_projects(session: Session, user: User) -> list[Project]:
@@ -55,7 +57,7 @@ def summaries(session: Session, user: User, projects: list[Project]) -> dict[int
         orders.setdefault(order.project_id, []).append(order)
     waiting = dict(session.execute(
         select(Feedback.project_id, func.count()).where(Feedback.project_id.in_(ids),
-                                                        Feedback.status.in_(OPEN_FEEDBACK))
+                                                        Feedback.status.in_(OPEN_FEEDBACK), *NOT_RISKY)
         .group_by(Feedback.project_id)).all())
     out = {}
     for p in projects:
@@ -80,26 +82,27 @@ def summaries(session: Session, user: User, projects: list[Project]) -> dict[int
 
 def feedback_about(session: Session, user: User, project_id: int | None, page: int,
                    per_page: int) -> tuple[list[Feedback], int]:
-    """Villagers' feedback about the secretary's own projects (not what is still held for review)."""
+    """Villagers' feedback about the secretary's own projects (not what is still held for review,
+    and never what msgSecCheck called risky: that may be about the secretary, for county staff only)."""
     own = [p.id for p in my_projects(session, user) if user.id == p.secretary_id]
     if project_id is not None:
         if project_id not in own:
             raise ApiError("not_found", "找不到该项目", {"id": project_id})
         own = [project_id]
-    stmt = (select(Feedback).where(Feedback.project_id.in_(own or [-1]), Feedback.status != "held")
+    stmt = (select(Feedback).where(Feedback.project_id.in_(own or [-1]), Feedback.status != "held", *NOT_RISKY)
             .order_by(Feedback.id.desc()))
     return paginate(session, stmt, page, per_page)
 
 
 def feedback_json(viewer: User, fb: Feedback, replies, photo_rows, project_titles: dict[int, str]) -> dict[str, Any]:
-    """One feedback item as its project's secretary reads it: no identity of anonymous authors."""
+    """One feedback item as its project's secretary reads it: no identity of anonymous authors, no phone."""
     anonymous = not feedback.author_visible(viewer, fb)
     return {
         "id": fb.id, "receipt_no": fb.receipt_no, "project": {"id": fb.project_id,
                                                                "title": project_titles.get(fb.project_id, "")},
         "rating": fb.rating, "category": fb.category, "text": fb.text,
         "status": fb.status, "status_label": FEEDBACK_STATUSES[fb.status],
-        "anonymous": anonymous, "contact_phone": None if anonymous else feedback.phone_for(viewer, fb),
+        "anonymous": anonymous,
         "created_at": fb.created_at.isoformat(), "due_at": fb.due_at.isoformat(),
         "replies": [{"text": r.text, "status": r.status, "status_label": FEEDBACK_STATUSES[r.status],
                      "created_at": r.created_at.isoformat()} for r in replies],

@@ -60,6 +60,29 @@ def test_held_items_are_listed_first(client, world, console, held_marker):
     assert page.index(f"/console/feedback/{held}\"") < page.index(f"/console/feedback/{normal}\"")
 
 
+@pytest.fixture
+def risky_marker(fake_wechat):
+    """A marker that makes the fake content check answer "risky" (违法犯罪); the rule goes afterwards."""
+    marker = f"风险{uuid.uuid4().hex[:8]}"
+    fake_wechat.add_sec_check_rule(marker, "risky", 20006)
+    yield marker
+    fake_wechat.sec_check_rules.pop(marker, None)
+
+
+def test_risky_feedback_is_held_for_county_staff_with_its_reason(client, world, console, risky_marker):
+    """Risky text waits in the admin's 待审核 section with the reason; the township reviewer never sees it."""
+    fid = send(client, world, text=f"村里有人聚众赌博{risky_marker}")
+    page = console("admin").get("/console/feedback").get_data(as_text=True)
+    held_section = page[page.index('id="held"'):page.index('id="inbox"')]
+    assert f"/console/feedback/{fid}\"" in held_section and "风险内容(违法犯罪)" in held_section
+    detail = console("leader").get(f"/console/feedback/{fid}").get_data(as_text=True)
+    assert 'id="held-reason"' in detail and "仅县级工作人员可见" in detail
+    reviewer = console("reviewer1")
+    assert f"/console/feedback/{fid}\"" not in reviewer.get("/console/feedback").get_data(as_text=True)
+    assert reviewer.get(f"/console/feedback/{fid}").status_code == 404
+    assert post(reviewer, f"/console/feedback/{fid}/moderation", decision="release").status_code == 404
+
+
 def test_release_puts_held_feedback_in_the_inbox(app, client, world, console, held_marker):
     """审核通过 turns a held item into 待受理."""
     held = send(client, world, text=f"反映问题{held_marker}")

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from server.api import ENDPOINTS
 from server.auth import issue_token
 from server.db import db
-from server.models import Project, Site, User
-from server.services import rectification, users
+from server.models import Assignment, Project, Site, User
+from server.services import rectification, rounds, users
 from tests.factories import V2, Api, now_iso, start_visit, uid
 
 CALLERS = ("none", "villager", "insp_a", "reviewer1", "unit1", "secretary", "leader", "admin")
@@ -195,3 +195,58 @@ ROLES_OF = {"villager": set(), "insp_a": {"inspector"}, "reviewer1": {"reviewer"
 
 def _holds(caller: str, roles: tuple[str, ...]) -> bool:
     return bool(ROLES_OF[caller] & set(roles))
+
+
+# ---- a drawn round still open ------------------------------------------------------------------
+
+PLAN_KEYS = ("origin", "round_id", "due_date", "check_items", "check_items_count", "inspectors")
+
+
+@pytest.fixture
+def open_round_visit(shared_app):
+    """A visit made for a drawn assignment in township t1 (reviewer1's), submitted while its round is open."""
+    app, world = shared_app
+    with app.app_context():
+        s = db.session
+        admin = s.get(User, world.ids["admin"])
+        pool = [users.create_user(s, admin, {"username": name, "name": name, "roles": ["inspector"],
+                                             "password": f"{name}-password"})[0].id
+                for name in (f"round-{uid()[:8]}", f"round-{uid()[:8]}")]
+        r = rounds.create_round(s, admin, {
+            "name": "第二轮暗访", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 2,
+            "check_items": ["公示栏是否张贴", "资金是否专款专用", "群众是否知晓项目"], "inspector_ids": pool,
+            "filters": {"township_ids": [world.t1]}, "due_date": "2026-12-31"})
+        rounds.freeze(s, admin, r.id)
+        rounds.run_draw(s, admin, r.id, "2026099")
+        drawn = s.scalar(select(Assignment).where(Assignment.round_id == r.id))
+        token, assignment_id, round_id = issue_token(drawn.members[0]), drawn.id, r.id
+    team = Api(app.test_client(), token)
+    visit = start_visit(team, assignment_id)
+    assert team.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid()}).status_code == 200
+    return visit["id"], round_id
+
+
+def test_reviewer_reads_no_plan_of_a_drawn_visit_while_its_round_is_open(shared_app, open_round_visit):
+    """Round still open: the township's reviewer reads the visit but not its origin, round, team, due date or items."""
+    app, world = shared_app
+    visit_id, round_id = open_round_visit
+    shown = Api(app.test_client(), world.tokens["reviewer1"]).get(f"/api/v1/visits/{visit_id}")
+    assert shown.status_code == 200
+    assert {k: shown.get_json()["assignment"][k] for k in PLAN_KEYS} == {
+        "origin": None, "round_id": None, "due_date": None, "check_items": [], "check_items_count": None,
+        "inspectors": []}
+    assert "公示栏是否张贴" not in shown.get_data(as_text=True)
+    for caller in ("admin", "leader"):
+        plan = Api(app.test_client(), world.tokens[caller]).get(f"/api/v1/visits/{visit_id}").get_json()["assignment"]
+        assert (plan["origin"], plan["round_id"], len(plan["inspectors"])) == ("drawn", round_id, 2), caller
+
+
+def test_reviewer_reads_the_plan_once_the_round_is_closed(shared_app, open_round_visit):
+    """After the round closes (and with it the assignment) the reviewer reads origin, round and team."""
+    app, world = shared_app
+    visit_id, round_id = open_round_visit
+    with app.app_context():
+        rounds.close(db.session, db.session.get(User, world.ids["admin"]), round_id)
+    plan = Api(app.test_client(), world.tokens["reviewer1"]).get(f"/api/v1/visits/{visit_id}").get_json()["assignment"]
+    assert (plan["origin"], plan["round_id"], len(plan["inspectors"]), plan["check_items_count"]) == (
+        "drawn", round_id, 2, 2)

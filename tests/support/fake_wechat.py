@@ -77,6 +77,7 @@ class FakeWeChat:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.sec_check_rules: dict[str, str] = {}
+        self.sec_check_labels: dict[str, int] = {}
         self.requests: list[dict] = []
         self.sent_messages: list[dict] = []
 
@@ -133,10 +134,13 @@ class FakeWeChat:
         with self._lock:
             self._failures.extend([errcode] * n)
 
-    def add_sec_check_rule(self, substring: str, suggest: str) -> None:
-        """Text containing `substring` gets msgSecCheck verdict `suggest` ("review" or "risky")."""
+    def add_sec_check_rule(self, substring: str, suggest: str, label: int | None = None) -> None:
+        """Text containing `substring` gets msgSecCheck verdict `suggest` ("review" or "risky"),
+        with result.label `label` (e.g. 20006 违法犯罪; 21000 "other" when not given)."""
         with self._lock:
             self.sec_check_rules[substring] = suggest
+            if label is not None:
+                self.sec_check_labels[substring] = label
 
     def calls(self, path: str) -> list[dict]:
         """The recorded requests to `path`."""
@@ -226,9 +230,11 @@ class FakeWeChat:
             or not content
         ):
             raise _Answer(47001)
-        verdicts = {suggest for part, suggest in self.sec_check_rules.items() if part in content}
-        suggest = next((s for s in ("risky", "review") if s in verdicts), "pass")
-        label = _LABEL_NORMAL if suggest == "pass" else _LABEL_OTHER
+        matched = [(suggest, part) for part, suggest in self.sec_check_rules.items() if part in content]
+        suggest = next((s for s in ("risky", "review") if s in {v for v, _ in matched}), "pass")
+        label = _LABEL_NORMAL if suggest == "pass" else next(
+            (self.sec_check_labels[part] for v, part in matched if v == suggest and part in self.sec_check_labels),
+            _LABEL_OTHER)
         return {
             "errcode": 0,
             "errmsg": "ok",

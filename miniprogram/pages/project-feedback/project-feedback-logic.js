@@ -1,23 +1,12 @@
 // 群众意见: villagers' feedback about the secretary's projects. Anonymous authors stay hidden and
-// a phone number is never shown whole, whatever the server sends.
+// a complainant's phone number is never shown, not even a digit of it, whatever the server sends.
 const view = require('../../utils/view')
 
 const CLOSED = ['resolved', 'declined']
 
-/** "138****5678": a phone number with its middle hidden; anything shorter shows only its end. */
-function maskPhone(phone) {
-  const digits = String(phone || '').replace(/\s+/g, '')
-  if (!digits) return ''
-  if (/\*/.test(digits)) return digits
-  if (digits.length >= 7) return `${digits.slice(0, 3)}****${digits.slice(-4)}`
-  return `****${digits.slice(-2)}`
-}
-
 /** Who wrote it, as the secretary may see it. */
 function authorText(f) {
-  if (f.anonymous) return '匿名群众'
-  const phone = maskPhone(f.contact_phone)
-  return phone ? `群众（联系电话 ${phone}）` : '群众'
+  return f.anonymous ? '匿名群众' : '群众'
 }
 
 /** One feedback item as the list shows it. */
@@ -40,4 +29,4 @@ function feedbackRow(f) {
   }
 }
 
-module.exports = { maskPhone, authorText, feedbackRow }
+module.exports = { authorText, feedbackRow }
