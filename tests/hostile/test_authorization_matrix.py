@@ -21,6 +21,7 @@ from server.db import db
 from server.models import Assignment, Project, Site, User
 from server.services import rectification, rounds, users
 from tests.factories import V2, Api, now_iso, start_visit, uid
+from tests.test_rounds import draw_day, source
 
 CALLERS = ("none", "villager", "insp_a", "reviewer1", "unit1", "secretary", "leader", "admin")
 ALL_TOKENS = frozenset(CALLERS) - {"none"}
@@ -216,8 +217,8 @@ def open_round_visit(shared_app):
             "name": "第二轮暗访", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 2,
             "check_items": ["公示栏是否张贴", "资金是否专款专用", "群众是否知晓项目"], "inspector_ids": pool,
             "filters": {"township_ids": [world.t1]}, "due_date": "2026-12-31"})
-        rounds.freeze(s, admin, r.id)
-        rounds.run_draw(s, admin, r.id, "2026099")
+        rounds.freeze(s, admin, r.id, source())
+        rounds.run_draw(s, admin, r.id, "2026099", today=draw_day())
         drawn = s.scalar(select(Assignment).where(Assignment.round_id == r.id))
         token, assignment_id, round_id = issue_token(drawn.members[0]), drawn.id, r.id
     team = Api(app.test_client(), token)
