@@ -194,6 +194,46 @@ def test_exif_time_mismatch_uses_offset(insp):
     assert "exif_time_mismatch" in bad["flags"]
 
 
+def edited_jpeg(seed: int, *, modified: datetime | None = None, taken: datetime | None = None,
+                software: str | None = None) -> bytes:
+    """A phone photo whose EXIF has only the given times (China time, no offsets) and Software tag."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Apple", "iPhone 11"
+    if modified is not None:
+        exif[0x0132] = modified.strftime("%Y:%m:%d %H:%M:%S")
+    if software is not None:
+        exif[0x0131] = software.encode()
+    if taken is not None:
+        exif.get_ifd(0x8769)[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    out = io.BytesIO()
+    Image.open(io.BytesIO(phone_jpeg(seed=seed))).save(out, "JPEG", quality=85, exif=exif)
+    return out.getvalue()
+
+
+def test_last_modified_time_is_not_a_capture_time_and_flags_an_edit(insp):
+    """Only IFD0 DateTime, two hours off the phone's capture time: exif_edited with that time, not a capture time."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    china = now.astimezone(timezone(timedelta(hours=8))).replace(tzinfo=None)
+    edited = send(insp, edited_jpeg(60, modified=china - timedelta(hours=2)), taken_at=now.isoformat()).get_json()
+    assert "exif_edited" in edited["flags"] and "exif_time_mismatch" not in edited["flags"]
+    assert edited["exif"]["taken_at"] is None
+    evidence = edited["exif"]["edit_evidence"]
+    assert datetime.fromisoformat(evidence["modified_at"]) == now - timedelta(hours=2)
+    fresh = send(insp, edited_jpeg(61, modified=china), taken_at=now.isoformat()).get_json()
+    assert "exif_edited" not in fresh["flags"] and fresh["exif"]["edit_evidence"] is None
+
+
+def test_editor_in_software_flags_an_edit_with_its_name(insp):
+    """A photo whose Software tag names 醒图 is exif_edited even with a good capture time; the camera's own is not."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    china = now.astimezone(timezone(timedelta(hours=8))).replace(tzinfo=None)
+    edited = send(insp, edited_jpeg(62, taken=china, software="醒图 9.2.0"), taken_at=now.isoformat()).get_json()
+    assert edited["flags"] == ["exif_edited"]
+    assert edited["exif"]["edit_evidence"] == {"software": "醒图 9.2.0"} and edited["exif"]["tz_assumed"] is True
+    camera = send(insp, edited_jpeg(63, taken=china, software="14.4.2"), taken_at=now.isoformat()).get_json()
+    assert camera["flags"] == []
+
+
 @pytest.mark.skipif(not PHOTOS.exists() and os.environ.get("CI") != "true", reason="shared test photos absent")
 def test_real_iphone_photo_far_away_is_exif_gps_far(insp):
     """A real iPhone photo whose EXIF GPS is in Seattle is exif_gps_far and keeps its camera model."""

@@ -80,7 +80,7 @@ def scene(size: tuple[int, int], seed: int) -> Image.Image:
 
 def make_exif(
     orientation=None, make=None, model=None, taken=None, offset=None, datetime_tag=None,
-    offset_time=None, gps=None,
+    offset_time=None, gps=None, software=None,
 ) -> Image.Exif:
     """Image.Exif with the given tags; gps is a dict of GPS IFD tag -> value."""
     exif = Image.Exif()
@@ -92,6 +92,8 @@ def make_exif(
         exif[0x0110] = model
     if datetime_tag is not None:
         exif[0x0132] = datetime_tag
+    if software is not None:
+        exif[0x0131] = software
     exif_ifd = exif.get_ifd(0x8769)
     if taken is not None:
         exif_ifd[0x9003] = taken
@@ -271,11 +273,52 @@ def test_time_without_offset_is_read_as_china_time():
     assert exif.taken_at.isoformat() == "2026-03-01T08:00:00+08:00"
 
 
-def test_time_falls_back_to_datetime_with_offset_time():
-    """Without DateTimeOriginal, DateTime is used with its own OffsetTime."""
+def test_datetime_alone_is_not_a_capture_time():
+    """IFD0 DateTime (last written, e.g. by an editor) is kept as modified_at with OffsetTime, never as taken_at."""
     exif_tags = make_exif(datetime_tag="2025:12:31 23:59:59", offset_time="-05:00")
     exif = process(jpeg_bytes(scene((64, 48), 2), exif_tags)).exif
-    assert exif.taken_at.isoformat() == "2025-12-31T23:59:59-05:00"
+    assert exif.taken_at is None
+    assert exif.modified_at.isoformat() == "2025-12-31T23:59:59-05:00"
+
+
+@pytest.mark.parametrize("original", ["0000:00:00 00:00:00", "                   ", None])
+def test_capture_time_falls_back_to_datetime_digitized(original):
+    """A blank, zero or missing DateTimeOriginal falls back to DateTimeDigitized with its own offset."""
+    exif_tags = make_exif(taken=original, datetime_tag="2026:05:01 12:00:00")
+    exif_tags.get_ifd(0x8769).update({0x9004: "2026:04:30 08:15:00", 0x9012: "+09:00"})
+    exif = process(jpeg_bytes(scene((64, 48), 2), exif_tags)).exif
+    assert exif.taken_at.isoformat() == "2026-04-30T08:15:00+09:00"
+    assert exif.tz_assumed is False
+
+
+def test_offset_time_original_is_used_and_an_assumed_zone_is_recorded():
+    """OffsetTimeOriginal gives the zone; without it China time is assumed and tz_assumed says so."""
+    with_offset = process(jpeg_bytes(scene((64, 48), 2), make_exif(taken="2026:03:01 08:00:00", offset="+01:00"))).exif
+    assert (with_offset.taken_at.isoformat(), with_offset.tz_assumed) == ("2026-03-01T08:00:00+01:00", False)
+    without = process(jpeg_bytes(scene((64, 48), 2), make_exif(taken="2026:03:01 08:00:00"))).exif
+    assert (without.taken_at.isoformat(), without.tz_assumed) == ("2026-03-01T08:00:00+08:00", True)
+    assert without.as_dict()["tz_assumed"] is True
+
+
+def test_xmp_capture_time_with_its_zone_when_exif_has_none():
+    """A file whose capture time is only in XMP (exif:DateTimeOriginal) is read with the XMP zone."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+           b'exif:DateTimeOriginal="2026-06-01T09:30:00Z" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    exif = process(jpeg_bytes(scene((64, 48), 2), xmp=xmp)).exif
+    assert (exif.taken_at.isoformat(), exif.tz_assumed, exif.orientation) == ("2026-06-01T09:30:00+00:00", False, 6)
+
+
+@pytest.mark.parametrize(
+    ("software", "editor"),
+    [("Adobe Photoshop 25.0 (Windows)", True), ("GIMP 2.10.34", True), ("Snapseed 2.0", True),
+     ("美图秀秀", True), ("醒图 9.2", True), ("黄油相机", True), ("MIUI Camera", False), ("14.4.2", False)],
+)
+def test_editor_software_is_recognised(software, editor):
+    """A Software tag naming a photo editor is evidence of editing; a phone's own camera firmware is not."""
+    # Apps write UTF-8 into the ASCII tag, as here.
+    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(make="X", software=software.encode()))).exif
+    assert exif.software == software
+    assert (exif.editor() is not None) is editor
 
 
 @pytest.mark.parametrize("taken", ["0000:00:00 00:00:00", "    :  :     :  :  ", "2026:13:40 10:00:00", "yesterday"])
@@ -308,6 +351,12 @@ def test_make_and_model_are_cleaned():
     """NUL padding and trailing spaces are stripped from make and model."""
     exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(make="OPPO\x00\x00 ", model="  PHB110   "))).exif
     assert (exif.make, exif.model) == ("OPPO", "PHB110")
+
+
+def test_make_and_model_end_at_the_first_nul():
+    """What follows a NUL inside Make/Model is junk, cut as exiftool cuts it ("ION230\\0F" is "ION230")."""
+    exif = process(jpeg_bytes(scene((64, 48), 2), make_exif(make="WWL   \x00WWL", model="ION230\x00F"))).exif
+    assert (exif.make, exif.model) == ("WWL", "ION230")
 
 
 def test_no_exif_gives_none():
@@ -733,7 +782,8 @@ def test_real_malformed_string_exif_does_not_crash(real_photos):
     result = process((real_photos / LENGTH_STRING).read_bytes())
     print(LENGTH_STRING, result.exif.as_dict())
     assert (result.exif.make, result.exif.model) == ("samsung", "SM-G930F")
-    assert result.exif.taken_at.isoformat() == "2016-09-12T10:05:31+08:00"  # DateTime fallback
+    assert result.exif.taken_at is None  # only IFD0 DateTime: a last-modified time, not a capture time
+    assert result.exif.modified_at.isoformat() == "2016-09-12T10:05:31+08:00"
     assert (result.exif.lat, result.exif.lng) == pytest.approx((51.025, 7.591944), abs=1e-6)
 
 

@@ -70,7 +70,7 @@ def metres(value: float | None) -> str:
 def _helpers() -> dict:
     """Formatting helpers and label tables shared by the three templates."""
     return {"china_time": china_time, "time_gap": time_gap, "metres": metres, "flag_label": flags.label,
-            "explain": flags.explain, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
+            "explain": flags.explain, "edit_evidence": flags.edit_evidence, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
             "check_labels": CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
             "can_write": can_write()}
 

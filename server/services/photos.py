@@ -223,7 +223,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.phash = f"{processed.phash:016x}"
     photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
     photo.thumb_key, photo.preview_key = thumb_key, preview_key
-    photo.exif = exif.as_dict() if exif else None
+    photo.exif = {**exif.as_dict(), "edit_evidence": edit_evidence(exif, photo.taken_at)} if exif else None
     duplicate = find_duplicate(session, photo, sha256, processed.phash)
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
@@ -260,11 +260,19 @@ def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoReje
 
 def stored_exif(photo: Photo) -> pipeline.ExifInfo | None:
     """The EXIF summary kept on a photo row, as the pipeline's ExifInfo."""
-    if not photo.exif:
-        return None
-    e = photo.exif
-    taken = datetime.fromisoformat(e["taken_at"]) if e.get("taken_at") else None
-    return pipeline.ExifInfo(taken, e.get("lat"), e.get("lng"), e.get("make"), e.get("model"), e.get("orientation"))
+    return pipeline.ExifInfo.from_dict(photo.exif) if photo.exif else None
+
+
+def edit_evidence(exif: pipeline.ExifInfo, reported_taken_at: datetime | None) -> dict[str, str] | None:
+    """Why a photo looks edited, or None: its Software tag names an editor, or it has no capture time
+    and its last-modified time (IFD0 DateTime) is not the capture time the phone reported."""
+    evidence = {}
+    if editor := exif.editor():
+        evidence["software"] = editor
+    if (exif.taken_at is None and exif.modified_at is not None and reported_taken_at is not None
+            and abs(exif.modified_at - reported_taken_at) > EXIF_TIME_TOLERANCE):
+        evidence["modified_at"] = exif.modified_at.isoformat()
+    return evidence or None
 
 
 def attach_drafts(photo_list: list[Photo], place: Place | None, session: Session, owner_kind: str,
@@ -294,6 +302,8 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
             abs(exif.taken_at - photo.taken_at) > EXIF_TIME_TOLERANCE
         ):
             flags.append("exif_time_mismatch")
+        if edit_evidence(exif, photo.taken_at):
+            flags.append("exif_edited")
     if duplicate is not None:
         flags.append("duplicate")
     return flags
