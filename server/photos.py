@@ -3,7 +3,8 @@
 Phones send 12 MP JPEGs (4032x3024, ~4 MB, EXIF Orientation 6). Decoding and rotating such a
 photo at full size costs ~250 ms and ~140 MB, so JPEGs are decoded by libjpeg at a reduced
 scale (``draft``) straight to preview size, and everything else (rotation, thumbnail,
-perceptual hash, watermark) works on that small image.
+perceptual hashes, watermark) works on that small image. The hashes themselves are in
+server/phash.py.
 """
 
 import contextlib
@@ -22,12 +23,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from PIL import ExifTags, Image, ImageDraw, ImageFont, UnidentifiedImageError
 
+from server.phash import dhash
+from server.phash import region_hashes as phash_regions
+
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 50_000_000
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
-HASH_BANDS = 5
-NEAR_DUPLICATE_DISTANCE = 4
 
 THUMB_LONG_SIDE = 320
 PREVIEW_MIN_LONG_SIDE = 1000
@@ -36,9 +38,6 @@ THUMB_QUALITY = 80
 PREVIEW_QUALITY = 82
 
 CHINA_TZ = timezone(timedelta(hours=8))
-
-# 64 bits over 5 bands: 13, 13, 13, 13, 12.
-_BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
 
 # Pillow opens phone JPEGs that carry extra frames (depth maps, gain maps) as "MPO"; the
 # first frame is an ordinary JPEG, so they are treated as JPEG.
@@ -179,13 +178,19 @@ class Watermark:
 
 @dataclass(frozen=True)
 class ProcessedPhoto:
-    """A verified photo: its format, upright size, EXIF, perceptual hash and derivatives."""
+    """A verified photo: its format, upright size, EXIF, perceptual hashes and derivatives.
+
+    phash is the whole-frame dHash; region_hashes and structure are server.phash's
+    crop- and rotation-tolerant hashes of the upright thumbnail and its flat-frame measure.
+    """
 
     format: str
     width: int
     height: int
     exif: ExifInfo | None
     phash: int
+    region_hashes: tuple[int, ...]
+    structure: float
     thumb_jpeg: bytes
     preview_jpeg: bytes
     preview_sha256: str
@@ -222,6 +227,7 @@ def process_photo(fp, *, watermark: Watermark | None = None, max_pixels: int = M
             _fit(preview.size, THUMB_LONG_SIDE), Image.Resampling.BILINEAR, reducing_gap=1.0
         )
         phash = dhash(thumb)
+        region_hashes, structure = phash_regions(thumb)
         thumb_jpeg = _encode_jpeg(thumb, THUMB_QUALITY)
         thumb.close()
         if watermark is not None:
@@ -234,6 +240,8 @@ def process_photo(fp, *, watermark: Watermark | None = None, max_pixels: int = M
         height=height,
         exif=exif,
         phash=phash,
+        region_hashes=region_hashes,
+        structure=structure,
         thumb_jpeg=thumb_jpeg,
         preview_jpeg=preview_jpeg,
         preview_sha256=hashlib.sha256(preview_jpeg).hexdigest(),
@@ -550,33 +558,6 @@ def _text_tag(value) -> str | None:
     value = value.split("\0", 1)[0]
     text = "".join(ch for ch in value if ch.isprintable()).strip()
     return text[:_MAX_TEXT_TAG] or None
-
-
-def dhash(img) -> int:
-    """64-bit difference hash: 9x8 grayscale, one bit per horizontal neighbour pair (right brighter)."""
-    pixels = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()
-    value = 0
-    for row_start in range(0, 72, 9):
-        for i in range(row_start, row_start + 8):
-            value = (value << 1) | (pixels[i + 1] > pixels[i])
-    return value
-
-
-def hamming(a: int, b: int) -> int:
-    """Number of differing bits between two hashes."""
-    return (a ^ b).bit_count()
-
-
-def hash_bands(h: int) -> list[int]:
-    """Split the 64-bit hash into HASH_BANDS bands (13,13,13,13,12 bits); two hashes within Hamming distance HASH_BANDS-1 share at least one band value (pigeonhole) — used as an indexed near-duplicate lookup."""
-    if not 0 <= h < 1 << 64:
-        raise ValueError("hash must be an unsigned 64-bit integer")
-    bands = []
-    shift = 64
-    for bits in _BAND_BITS:
-        shift -= bits
-        bands.append((h >> shift) & ((1 << bits) - 1))
-    return bands
 
 
 def find_cjk_font() -> str | None:

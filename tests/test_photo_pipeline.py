@@ -386,11 +386,78 @@ def test_s3_outage_during_complete_keeps_photo_pending(insp, app):
 
 def test_flat_frames_are_not_near_duplicates(insp, world):
     """Two different blank frames (hash ~0) in different visits are not flagged as reused."""
-    def flat(shade):
-        out = io.BytesIO()
-        Image.new("RGB", (1200, 900), (shade, shade, shade)).save(out, "JPEG")
-        return out.getvalue()
-
-    send(insp, flat(20))
+    send(insp, flat_jpeg(20))
     other = start_visit(insp, world.a1)
-    assert "duplicate" not in send(insp, flat(40), visit_id=other["id"]).get_json()["flags"]
+    assert "duplicate" not in send(insp, flat_jpeg(40), visit_id=other["id"]).get_json()["flags"]
+
+
+def dark_frame_with_one_faint_bar() -> bytes:
+    """A black photo with one faint bar: a real (non-flat) picture whose dHash has only 4 bits set."""
+    img = Image.new("RGB", (900, 800), (0, 0, 0))
+    img.paste((40, 40, 40), (100, 0, 200, 300))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_dark_photo_does_not_match_a_stored_black_frame(insp, world):
+    """The flat-frame gate checks the stored side too: a black frame (hash all zeros) matches nothing near zero."""
+    send(insp, flat_jpeg(0))
+    other = start_visit(insp, world.a1)
+    dark = send(insp, dark_frame_with_one_faint_bar(), visit_id=other["id"]).get_json()
+    assert dark["status"] == "ready" and "duplicate" not in dark["flags"]
+
+
+def flat_jpeg(shade: int) -> bytes:
+    """A uniform grey frame."""
+    out = io.BytesIO()
+    Image.new("RGB", (1200, 900), (shade, shade, shade)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def reused_copy(original: bytes, how: str) -> bytes:
+    """original re-saved as a cheater would: tag changed, rotated, cropped or screenshotted."""
+    img = Image.open(io.BytesIO(original)).convert("RGB")
+    w, h = img.size
+    exif = Image.Exif()
+    if how == "orientation tag 6":
+        exif[0x0112] = 6
+    elif how == "rotated and mirrored":
+        img = img.transpose(Image.Transpose.TRANSVERSE)
+    elif how == "5% one-edge crop":
+        img = img.crop((0, 0, round(w * 0.95), h))
+    elif how == "10% crop":
+        img = img.crop((round(w * 0.06), round(h * 0.03), round(w * 0.96), round(h * 0.93)))
+    elif how == "screenshot":
+        shot = Image.new("RGB", (1080, round(h * 1080 / w) + 72), (20, 20, 20))
+        shot.paste(img.resize((1080, round(h * 1080 / w))), (0, 72))
+        img = shot
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85, exif=exif)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("how", ["orientation tag 6", "rotated and mirrored", "5% one-edge crop", "10% crop",
+                                 "screenshot"])
+def test_rotated_or_cropped_copy_in_another_visit_is_a_duplicate(insp, world, how):
+    """Last month's photo re-sent rotated, mirrored, cropped or as a screenshot is flagged (not refused)."""
+    original = phone_jpeg(seed=70, quality=90)
+    first = send(insp, original).get_json()
+    other = start_visit(insp, world.a1)
+    r = send(insp, reused_copy(original, how), visit_id=other["id"])
+    assert r.status_code == 200
+    copy = r.get_json()
+    assert copy["status"] == "ready" and "duplicate" in copy["flags"] and copy["duplicate_of"] == first["id"]
+
+
+def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
+    """Two framings of one scene offset by a step (a fifth of the frame) are different photos."""
+    scene = Image.open(io.BytesIO(phone_jpeg(seed=71, size=(2000, 1500)))).convert("RGB")
+    shots = []
+    for box in ((0, 0, 1500, 1125), (300, 0, 1800, 1125)):
+        out = io.BytesIO()
+        scene.crop(box).save(out, "JPEG", quality=90)
+        shots.append(out.getvalue())
+    send(insp, shots[0])
+    other = start_visit(insp, world.a1)
+    assert "duplicate" not in send(insp, shots[1], visit_id=other["id"]).get_json()["flags"]

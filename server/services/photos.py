@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from server import geo
+from server import geo, phash
 from server import photos as pipeline
 from server.errors import ApiError
 from server.metrics import PHOTOS
@@ -221,14 +221,16 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.status, photo.completed_at = "ready", utcnow()
     photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
     photo.phash = f"{processed.phash:016x}"
+    flat = phash.is_flat(processed.structure, processed.phash)
+    photo.region_hashes = None if flat else phash.format_hashes(processed.region_hashes)
     photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
     photo.thumb_key, photo.preview_key = thumb_key, preview_key
     photo.exif = {**exif.as_dict(), "edit_evidence": edit_evidence(exif, photo.taken_at)} if exif else None
-    duplicate = find_duplicate(session, photo, sha256, processed.phash)
+    duplicate = find_duplicate(session, photo, sha256, processed)
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
-    session.add_all(PhotoHashBand(photo_id=photo.id, band=i, value=v)
-                    for i, v in enumerate(pipeline.hash_bands(processed.phash)))
+    if not flat:
+        session.add_all(hash_rows(photo.id, processed.region_hashes))
     if ctx.after_ready:
         ctx.after_ready(session, photo)
     audit.append(session, user, "photo.complete", "photo", photo.id, {
@@ -309,11 +311,14 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
     return flags
 
 
-def find_duplicate(session: Session, photo: Photo, sha256: str, phash: int) -> Photo | None:
+def find_duplicate(session: Session, photo: Photo, sha256: str,
+                   processed: pipeline.ProcessedPhoto) -> Photo | None:
     """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
 
-    Near-identical means a perceptual-hash Hamming distance ≤ NEAR_DUPLICATE_DISTANCE; the
-    hash is split in bands so that any such pair shares one band value (indexed lookup).
+    Near-identical means a region hash of one, in any of its 8 orientations, within
+    phash.NEAR_DUPLICATE_DISTANCE of a region hash of the other: crops, rotations, flips,
+    re-encodes and screenshots of an earlier photo. Every stored region hash is cut into bands
+    and a candidate must share a band value with one of the new photo's hashes (indexed lookup).
     """
     exact = session.scalars(
         select(Photo).where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
@@ -321,26 +326,43 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, phash: int) -> P
     ).first()
     if exact is not None:
         return exact
-    if not 4 <= phash.bit_count() <= 60:
-        # A flat frame (lens covered, blank wall) hashes to ~all zeros or ones: every such
-        # photo would "match" every other. Only identical bytes count for those.
+    if phash.is_flat(processed.structure, processed.phash):
+        # A flat frame (lens covered, blank wall) hashes to noise or ~all zeros: every such photo
+        # would "match" every other. Only identical bytes count for those.
         return None
-    bands = pipeline.hash_bands(phash)
-    candidates = session.execute(
-        select(Photo.id, Photo.phash).distinct()
-        .join(PhotoHashBand, PhotoHashBand.photo_id == Photo.id)
+    wanted: dict[tuple[int, int], list[int]] = {}  # (band, value) -> the query hashes having it
+    for h in phash.query_hashes(processed.region_hashes):
+        for band, value in enumerate(phash.hash_bands(h)):
+            wanted.setdefault((band, value), []).append(h)
+    by_band: dict[int, set[int]] = {}
+    for band, value in wanted:
+        by_band.setdefault(band, set()).add(value)
+    rows = session.execute(
+        select(PhotoHashBand.photo_id, PhotoHashBand.kind, PhotoHashBand.band, PhotoHashBand.value,
+               Photo.region_hashes)
+        .join(Photo, PhotoHashBand.photo_id == Photo.id)
         .where(
-            or_(*(and_(PhotoHashBand.band == i, PhotoHashBand.value == v) for i, v in enumerate(bands))),
+            or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
+                  for band, values in sorted(by_band.items()))),
             Photo.id != photo.id,
             or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
         )
-        .order_by(Photo.id)
-        .limit(2000)  # a degenerate hash (a black frame) must not turn into a scan
+        .order_by(PhotoHashBand.photo_id)
+        .limit(2000)  # a degenerate hash must not turn into a scan
     ).all()
-    for cid, other in candidates:
-        if other and pipeline.hamming(int(other, 16), phash) <= pipeline.NEAR_DUPLICATE_DISTANCE:
-            return session.get(Photo, cid)
+    for photo_id, kind, band, value, stored in rows:
+        # Only the hashes that share this band with the stored one: a pair within the distance
+        # always shares a band (pigeonhole), so no match the index can find is skipped.
+        region = phash.parse_hashes(stored)[kind]
+        if any(phash.hamming(q, region) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+            return session.get(Photo, photo_id)
     return None
+
+
+def hash_rows(photo_id: int, region_hashes: tuple[int, ...]) -> list[PhotoHashBand]:
+    """The band rows that index a photo's region hashes."""
+    return [PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
+            for kind, h in enumerate(region_hashes) for band, value in enumerate(phash.hash_bands(h))]
 
 
 def urls(photo: Photo) -> dict[str, str | None]:
