@@ -98,6 +98,15 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
 
+    @app.cli.command("rehash-photos")
+    def rehash_photos() -> None:
+        """Index ready photos stored before region hashes existed (run once after migration 0012)."""
+        from server.services import photos
+
+        counts = photos.rehash(db.session)
+        click.echo(f"region hashes: {counts['hashed']} photos hashed, {counts['flat']} flat frames skipped, "
+                   f"{counts['unreadable']} thumbnails unreadable")
+
     @app.cli.command("verify-audit")
     def verify_audit() -> None:
         """Recompute the audit log's hash chain; exit 1 at the first broken entry."""

@@ -116,6 +116,18 @@ def distance(query: set[int], stored: Iterable[int]) -> int:
     return min(hamming(a, b) for b in stored for a in query)
 
 
+def found(query: set[int], stored: Iterable[int]) -> bool:
+    """Whether the indexed lookup finds a stored photo: one pair shares a band value and is within the distance."""
+    for s in stored:
+        stored_bands = hash_bands(s)
+        for q in query:
+            if hamming(q, s) <= NEAR_DUPLICATE_DISTANCE and any(
+                a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
+            ):
+                return True
+    return False
+
+
 def is_flat(structure: float, whole_frame_dhash: int) -> bool:
     """A frame without structure by either hash (dark, blank, lens covered): matched by identical bytes only."""
     return structure < FLAT_STRUCTURE or not 4 <= whole_frame_dhash.bit_count() <= 60

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from server.db import db
-from server.models import Photo
+from server.models import Photo, PhotoHashBand
 from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
@@ -461,3 +461,20 @@ def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
     send(insp, shots[0])
     other = start_visit(insp, world.a1)
     assert "duplicate" not in send(insp, shots[1], visit_id=other["id"]).get_json()["flags"]
+
+
+def test_rehash_indexes_photos_stored_before_region_hashes(app, insp, world):
+    """rehash-photos gives a photo stored before migration 0012 its region hashes, so a rotated copy is found."""
+    original = phone_jpeg(seed=72, quality=90)
+    first = send(insp, original).get_json()
+    with app.app_context():
+        db.session.get(Photo, first["id"]).region_hashes = None
+        db.session.execute(delete(PhotoHashBand).where(PhotoHashBand.photo_id == first["id"]))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["rehash-photos"])
+    assert result.exit_code == 0 and "1 photos hashed" in result.output, result.output
+    with app.app_context():
+        assert db.session.get(Photo, first["id"]).region_hashes
+    other = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "orientation tag 6"), visit_id=other["id"]).get_json()
+    assert copy["duplicate_of"] == first["id"]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from PIL import Image
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -363,6 +364,40 @@ def hash_rows(photo_id: int, region_hashes: tuple[int, ...]) -> list[PhotoHashBa
     """The band rows that index a photo's region hashes."""
     return [PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
             for kind, h in enumerate(region_hashes) for band, value in enumerate(phash.hash_bands(h))]
+
+
+def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
+    """Give ready photos without region hashes (stored before migration 0012) their hashes and index rows.
+
+    The hashes are taken from the stored 320 px thumbnail, the image complete() hashes; a flat
+    frame keeps none (it is matched by identical bytes only). Answers counts by outcome.
+    """
+    counts = {"hashed": 0, "flat": 0, "unreadable": 0}
+    last_id = 0
+    while True:
+        chunk = session.scalars(
+            select(Photo).where(Photo.status == "ready", Photo.region_hashes.is_(None), Photo.thumb_key.is_not(None),
+                                Photo.id > last_id).order_by(Photo.id).limit(batch)
+        ).all()
+        if not chunk:
+            return counts
+        for photo in chunk:
+            last_id = photo.id
+            try:
+                with storage().open(photo.thumb_key) as src, Image.open(src) as thumb:
+                    region_hashes, structure = phash.region_hashes(thumb)
+            except (ObjectMissing, StorageError, OSError, ValueError):
+                current_app.logger.warning("cannot hash the thumbnail of photo %s", photo.id, exc_info=True)
+                counts["unreadable"] += 1
+                continue
+            if phash.is_flat(structure, int(photo.phash or "0", 16)):
+                counts["flat"] += 1
+                continue
+            photo.region_hashes = phash.format_hashes(region_hashes)
+            session.execute(PhotoHashBand.__table__.delete().where(PhotoHashBand.photo_id == photo.id))
+            session.add_all(hash_rows(photo.id, region_hashes))
+            counts["hashed"] += 1
+        session.commit()
 
 
 def urls(photo: Photo) -> dict[str, str | None]:
