@@ -352,8 +352,9 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         .limit(2000)  # a degenerate hash must not turn into a scan
     ).all()
     for photo_id, kind, band, value, stored in rows:
-        # Only the hashes that share this band with the stored one: a pair within the distance
-        # always shares a band (pigeonhole), so no match the index can find is skipped.
+        # Only the query hashes sharing this band with the stored one are compared: the index
+        # finds nothing else. Within 4 bits a pair always shares a band (pigeonhole); up to 8 it
+        # mostly does, and every region and orientation is another chance (bench_reuse.py).
         region = phash.parse_hashes(stored)[kind]
         if any(phash.hamming(q, region) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
             return session.get(Photo, photo_id)
