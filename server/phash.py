@@ -11,9 +11,12 @@ its bits, without touching the pixels again (orientations()).
 
 Lookup is indexed: each stored hash is cut into HASH_BANDS bands (hash_bands) and a candidate
 must share one band value with one of the new photo's 80 hashes (10 regions x 8 orientations);
-candidates are then checked by Hamming distance (found()). Two hashes within 4 bits always share
-a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do, and a copy has many region
-and orientation pairs to share one: scripts/bench_reuse.py measures what the index really finds. Pure Python on a 32 x 32 grid:
+candidates are then checked by Hamming distance (coarse_pairs()). Two hashes within 4 bits always
+share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do, and a copy has many
+region and orientation pairs to share one: scripts/bench_reuse.py measures what the index finds.
+A pair that passes is looked at once more, finer (confirmed(): the same aligned regions on a
+64 x 64 grid, read from the stored thumbnail): at 32 x 32 a plain surface with a small object
+looks the same from a step away, at 64 x 64 it does not. Pure Python on a 32 x 32 grid:
 ~1 ms per region, no numpy/scipy (imagehash would pull 136 MB of scipy for the same DCT).
 
 The whole-frame 64-bit dHash (dhash) is kept as the second hash of the flat-frame gate.
@@ -32,12 +35,18 @@ HASH_BANDS = 5
 # orientation-changed copies measure 0-3, 5-10 % crops and screenshots up to 7-8, distinct
 # real photos 11 or more (scripts/bench_reuse.py measures all of this on the real photos).
 NEAR_DUPLICATE_DISTANCE = 8
+# Second look at a pair that passed NEAR_DUPLICATE_DISTANCE: the same aligned regions hashed
+# finer (255 bits, 64 x 64 grid). Copies measure up to ~100, unrelated pictures 127 +- 8: a plain
+# surface shot twice can pass the coarse hash, but not this one.
+FINE_DISTANCE = 104
 # A picture whose median low-frequency coefficient is below this is flat (lens covered, blank
 # wall, a black frame): its signs are noise, so it is matched by identical bytes only.
 FLAT_STRUCTURE = 40.0
 
 _GRID = 32
 _LOW = 8
+_FINE_GRID = 64
+_FINE_LOW = 16
 _WINDOW = 0.9
 REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),) + tuple(
     (x * (1 - _WINDOW), y * (1 - _WINDOW), x * (1 - _WINDOW) + _WINDOW, y * (1 - _WINDOW) + _WINDOW)
@@ -50,6 +59,10 @@ _BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_
 _COS = tuple(
     tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW)
 )
+_FINE_COS = tuple(
+    tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID))
+    for u in range(_FINE_LOW)
+)
 # Bit (v, u) of a region hash is at position 63 - (8 v + u): v vertical, u horizontal frequency.
 # A horizontal flip negates odd u, a vertical flip odd v; the signs of those bits invert.
 _ODD_U = sum(1 << (63 - (8 * v + u)) for v in range(_LOW) for u in range(_LOW) if u % 2 and (u or v))
@@ -59,13 +72,10 @@ _ODD_V = sum(1 << (63 - (8 * v + u)) for v in range(_LOW) for u in range(_LOW) i
 def region_hashes(thumb: Image.Image) -> tuple[tuple[int, ...], float]:
     """The 10 region hashes of an upright image, and its structure (median |AC| of the whole frame)."""
     gray = thumb.convert("L")
-    width, height = gray.size
     hashes = []
     structure = 0.0
-    for index, (x0, y0, x1, y1) in enumerate(REGIONS):
-        box = (x0 * width, y0 * height, x1 * width, y1 * height)
-        grid = gray.resize((_GRID, _GRID), Image.Resampling.BOX, box=box).tobytes()
-        coefficients = _dct_low(grid)
+    for index in range(len(REGIONS)):
+        coefficients = _dct_low(_grid(gray, index, _GRID), _COS)
         hashes.append(_sign_bits(coefficients))
         if index == 0:
             ac = sorted(abs(c) for i, c in enumerate(coefficients) if i)
@@ -73,13 +83,39 @@ def region_hashes(thumb: Image.Image) -> tuple[tuple[int, ...], float]:
     return tuple(hashes), structure
 
 
-def _dct_low(grid: bytes) -> list[float]:
-    """The 8 x 8 lowest DCT-II coefficients of a 32 x 32 grid, row-major by (v, u)."""
-    rows = [grid[r * _GRID:(r + 1) * _GRID] for r in range(_GRID)]
-    # Separable: 8 horizontal coefficients of every row, then 8 vertical ones of each column.
-    horizontal = [[sum(map(operator.mul, cos, row)) for cos in _COS] for row in rows]
+def _grid(gray: Image.Image, region: int, size: int) -> bytes:
+    """A region of a grayscale image box-averaged to size x size."""
+    x0, y0, x1, y1 = REGIONS[region]
+    width, height = gray.size
+    box = (x0 * width, y0 * height, x1 * width, y1 * height)
+    return gray.resize((size, size), Image.Resampling.BOX, box=box).tobytes()
+
+
+def _dct_low(grid: bytes, cos: tuple[tuple[float, ...], ...]) -> list[float]:
+    """The lowest len(cos) x len(cos) DCT-II coefficients of a square grid, row-major by (v, u)."""
+    n, low = len(cos[0]), len(cos)
+    rows = [grid[r * n:(r + 1) * n] for r in range(n)]
+    # Separable: the low horizontal coefficients of every row, then the low vertical ones of each column.
+    horizontal = [[sum(map(operator.mul, c, row)) for c in cos] for row in rows]
     columns = list(zip(*horizontal, strict=True))  # columns[u][r]
-    return [sum(map(operator.mul, _COS[v], columns[u])) for v in range(_LOW) for u in range(_LOW)]
+    return [sum(map(operator.mul, cos[v], columns[u])) for v in range(low) for u in range(low)]
+
+
+def fine_hash(thumb: Image.Image, region: int, orientation: int) -> int:
+    """255-bit hash of one region under one of the 8 orientations (numbered as in orientations())."""
+    coefficients = _dct_low(_grid(thumb.convert("L"), region, _FINE_GRID), _FINE_COS)
+    n = _FINE_LOW
+    matrix = [coefficients[v * n:(v + 1) * n] for v in range(n)]
+    if orientation >= 4:
+        matrix = [list(column) for column in zip(*matrix, strict=True)]
+    flip_u, flip_v = orientation % 4 in (1, 3), orientation % 4 in (2, 3)
+    value = 0
+    for v in range(n):
+        for u in range(n):
+            if u or v:
+                c = matrix[v][u] * (-1 if flip_u and u % 2 else 1) * (-1 if flip_v and v % 2 else 1)
+                value = (value << 1) | (c > 0)
+    return value
 
 
 def _sign_bits(coefficients: list[float]) -> int:
@@ -108,21 +144,43 @@ def orientations(h: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def query_hashes(hashes: Iterable[int]) -> set[int]:
-    """Every orientation of every region hash of a new photo: what the lookup searches for."""
-    return {variant for h in hashes for variant in orientations(h)}
+def query_hashes(hashes: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
+    """Every orientation of every region hash of a new photo, with the (region, orientation) it comes from."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for region, h in enumerate(hashes):
+        for orientation, variant in enumerate(orientations(h)):
+            out.setdefault(variant, []).append((region, orientation))
+    return out
 
 
-def found(query: set[int], stored: Iterable[int]) -> bool:
-    """Whether the indexed lookup finds a stored photo: one pair shares a band value and is within the distance."""
-    for s in stored:
+def coarse_pairs(query: dict[int, list[tuple[int, int]]], stored: Iterable[int],
+                 kinds: Iterable[int] | None = None) -> list[tuple[int, int, int]]:
+    """(new region, orientation, stored region) of every pair the index finds (a shared band, within the distance), nearest first.
+
+    kinds limits the stored regions looked at (those whose band rows matched); all by default.
+    """
+    stored = tuple(stored)
+    pairs = []
+    for kind in kinds if kinds is not None else range(len(stored)):
+        s = stored[kind]
         stored_bands = hash_bands(s)
-        for q in query:
-            if hamming(q, s) <= NEAR_DUPLICATE_DISTANCE and any(
+        for q, sources in query.items():
+            apart = hamming(q, s)
+            if apart <= NEAR_DUPLICATE_DISTANCE and any(
                 a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
             ):
-                return True
-    return False
+                pairs += [(apart, region, orientation, kind) for region, orientation in sources]
+    return [pair[1:] for pair in sorted(pairs)]
+
+
+def confirmed(new_thumb: Image.Image, old_thumb: Image.Image, pairs: list[tuple[int, int, int]]) -> bool:
+    """Whether the nearest coarse pair is also within FINE_DISTANCE at the finer grid.
+
+    Only the nearest: it is the alignment of a real copy, while trying the others too would give
+    a plain surface several chances to look alike.
+    """
+    region, orientation, kind = pairs[0]
+    return hamming(fine_hash(new_thumb, region, orientation), fine_hash(old_thumb, kind, 0)) <= FINE_DISTANCE
 
 
 def is_flat(structure: float, whole_frame_dhash: int) -> bool:

@@ -11,7 +11,9 @@ from server import phash
 from server.photos import process_photo
 from tests.conftest import missing_component
 
-ORIENTATION_SET = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "corpus" / "orientation"
+TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+ORIENTATION_SET = TESTDATA / "corpus" / "orientation"
+PHOTOS = TESTDATA / "photos"
 
 
 def scene(seed: int, size=(320, 240)) -> Image.Image:
@@ -40,7 +42,9 @@ def test_ten_regions_and_eighty_query_hashes():
     """A picture has the whole frame plus nine 90 % windows, each in 8 orientations to look up."""
     hashes, structure = phash.region_hashes(scene(2))
     assert len(hashes) == len(phash.REGIONS) == 10 and all(0 <= h < 1 << 64 for h in hashes)
-    assert len(phash.query_hashes(hashes)) == 80 and structure > phash.FLAT_STRUCTURE
+    query = phash.query_hashes(hashes)
+    assert sum(map(len, query.values())) == 80 and structure > phash.FLAT_STRUCTURE
+    assert query[hashes[3]][0] == (3, 0)
     assert phash.parse_hashes(phash.format_hashes(hashes)) == hashes and phash.parse_hashes(None) == ()
 
 
@@ -53,22 +57,43 @@ def test_flat_frames_fail_the_gate_by_either_hash():
     assert not phash.is_flat(phash.region_hashes(scene(3))[1], phash.dhash(scene(3)))
 
 
-def test_found_needs_a_shared_band_and_the_distance():
-    """found() follows the index: a stored hash 8 bits off in one band's reach is found, 9 bits off is not."""
+def test_coarse_pairs_need_a_shared_band_and_the_distance():
+    """coarse_pairs() follows the index: a stored hash 8 bits off is found, 9 bits off is not."""
     stored = random.Random(4).getrandbits(64)
     eight_off = stored ^ 0b1111_1111  # all 8 flips in the last band: the other four bands still match
     nine_off = stored ^ 0b1_1111_1111
-    assert phash.found({eight_off}, [stored])
-    assert not phash.found({nine_off}, [stored])
+    assert phash.coarse_pairs({eight_off: [(3, 5)]}, [stored]) == [(3, 5, 0)]
+    assert not phash.coarse_pairs({nine_off: [(3, 5)]}, [stored])
+
+
+def test_fine_hash_orientation_matches_the_turned_picture():
+    """fine_hash(img, region, o) equals the fine hash of the picture turned by orientation o (within noise)."""
+    img = scene(8)
+    for o, op in ((1, Image.Transpose.FLIP_LEFT_RIGHT), (2, Image.Transpose.FLIP_TOP_BOTTOM),
+                  (4, Image.Transpose.TRANSPOSE)):
+        assert phash.hamming(phash.fine_hash(img, 0, o), phash.fine_hash(img.transpose(op), 0, 0)) <= 8
 
 
 def test_cropped_and_mirrored_copy_is_found_but_another_picture_is_not():
-    """A 10 % crop of a mirrored picture is found among the original's regions; a different picture is not."""
+    """A 10 % crop of a mirrored picture is found and confirmed; a different picture is not found."""
     original = scene(5, (640, 480))
     copy = original.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((40, 10, 616, 442))
     stored = phash.region_hashes(original)[0]
-    assert phash.found(phash.query_hashes(phash.region_hashes(copy)[0]), stored)
-    assert not phash.found(phash.query_hashes(phash.region_hashes(scene(6, (640, 480)))[0]), stored)
+    pairs = phash.coarse_pairs(phash.query_hashes(phash.region_hashes(copy)[0]), stored)
+    assert pairs and phash.confirmed(copy, original, pairs)
+    assert not phash.coarse_pairs(phash.query_hashes(phash.region_hashes(scene(6, (640, 480)))[0]), stored)
+
+
+def test_same_object_shot_by_two_phones_passes_coarse_but_not_fine():
+    """The real iPhone 11 and Pixel 5 photos of one cartridge on a plain surface: alike at 32 x 32, not at 64 x 64."""
+    if not PHOTOS.is_dir():
+        missing_component(f"{PHOTOS} not present on this machine")
+    iphone, pixel = (process_photo(io.BytesIO((PHOTOS / name).read_bytes()))
+                     for name in ("cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg"))
+    pairs = phash.coarse_pairs(phash.query_hashes(pixel.region_hashes), iphone.region_hashes)
+    assert pairs
+    thumbs = [Image.open(io.BytesIO(p.thumb_jpeg)) for p in (pixel, iphone)]
+    assert not phash.confirmed(*thumbs, pairs)
 
 
 def test_real_orientation_set_is_one_picture():
@@ -78,4 +103,4 @@ def test_real_orientation_set_is_one_picture():
     for name in ("Landscape", "Portrait"):
         results = [process_photo(io.BytesIO((ORIENTATION_SET / f"{name}_{n}.jpg").read_bytes())) for n in range(1, 9)]
         upright = results[0].region_hashes
-        assert all(phash.found(phash.query_hashes(r.region_hashes), upright) for r in results[1:])
+        assert all(phash.coarse_pairs(phash.query_hashes(r.region_hashes), upright) for r in results[1:])

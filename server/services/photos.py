@@ -7,6 +7,7 @@ replies register their own `OwnerContext` and share the one duplicate index.
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 import tempfile
 import uuid
@@ -36,6 +37,8 @@ FAR_MARGIN_M = 200
 EXIF_TIME_TOLERANCE = timedelta(minutes=10)
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols: 10 of them ≈ 49.5 bits
 _READ_CHUNK = 256 * 1024
+# Stored thumbnails read for the finer look at coarse near-duplicate matches, at most, per photo.
+_MAX_FINE_LOOKS = 5
 
 # Reasons an uploaded object is refused, with the HTTP status of the answer.
 REJECT_STATUS = {
@@ -317,9 +320,10 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
     """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
 
     Near-identical means a region hash of one, in any of its 8 orientations, within
-    phash.NEAR_DUPLICATE_DISTANCE of a region hash of the other: crops, rotations, flips,
-    re-encodes and screenshots of an earlier photo. Every stored region hash is cut into bands
-    and a candidate must share a band value with one of the new photo's hashes (indexed lookup).
+    phash.NEAR_DUPLICATE_DISTANCE of a region hash of the other (crops, rotations, flips,
+    re-encodes and screenshots of an earlier photo), confirmed on a finer grid from both
+    thumbnails. Every stored region hash is cut into bands and a candidate must share a band
+    value with one of the new photo's hashes (indexed lookup).
     """
     exact = session.scalars(
         select(Photo).where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
@@ -331,16 +335,13 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         # A flat frame (lens covered, blank wall) hashes to noise or ~all zeros: every such photo
         # would "match" every other. Only identical bytes count for those.
         return None
-    wanted: dict[tuple[int, int], list[int]] = {}  # (band, value) -> the query hashes having it
-    for h in phash.query_hashes(processed.region_hashes):
-        for band, value in enumerate(phash.hash_bands(h)):
-            wanted.setdefault((band, value), []).append(h)
+    query = phash.query_hashes(processed.region_hashes)
     by_band: dict[int, set[int]] = {}
-    for band, value in wanted:
-        by_band.setdefault(band, set()).add(value)
+    for h in query:
+        for band, value in enumerate(phash.hash_bands(h)):
+            by_band.setdefault(band, set()).add(value)
     rows = session.execute(
-        select(PhotoHashBand.photo_id, PhotoHashBand.kind, PhotoHashBand.band, PhotoHashBand.value,
-               Photo.region_hashes)
+        select(PhotoHashBand.photo_id, PhotoHashBand.kind, Photo.region_hashes, Photo.thumb_key)
         .join(Photo, PhotoHashBand.photo_id == Photo.id)
         .where(
             or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
@@ -351,14 +352,37 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         .order_by(PhotoHashBand.photo_id)
         .limit(2000)  # a degenerate hash must not turn into a scan
     ).all()
-    for photo_id, kind, band, value, stored in rows:
-        # Only the query hashes sharing this band with the stored one are compared: the index
-        # finds nothing else. Within 4 bits a pair always shares a band (pigeonhole); up to 8 it
-        # mostly does, and every region and orientation is another chance (bench_reuse.py).
-        region = phash.parse_hashes(stored)[kind]
-        if any(phash.hamming(q, region) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+    kinds: dict[int, set[int]] = {}  # candidate photo -> its regions whose bands matched
+    stored: dict[int, tuple[str, str | None]] = {}
+    for photo_id, kind, region_hashes, thumb_key in rows:
+        kinds.setdefault(photo_id, set()).add(kind)
+        stored[photo_id] = (region_hashes, thumb_key)
+    new_thumb, looked = None, 0
+    for photo_id in sorted(kinds):
+        region_hashes, thumb_key = stored[photo_id]
+        pairs = phash.coarse_pairs(query, phash.parse_hashes(region_hashes), sorted(kinds[photo_id]))
+        if not pairs:
+            continue
+        if looked == _MAX_FINE_LOOKS:
+            break
+        looked += 1
+        new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
+        if _confirmed(new_thumb, photo_id, thumb_key, pairs):
             return session.get(Photo, photo_id)
     return None
+
+
+def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:
+    """The finer look at a coarse match, on the stored photo's thumbnail; a match stands when it cannot be read."""
+    try:
+        with storage().open(thumb_key) as src:
+            data = src.read()
+        with Image.open(io.BytesIO(data)) as old_thumb:
+            return phash.confirmed(new_thumb, old_thumb, pairs)
+    except (ObjectMissing, StorageError, OSError, ValueError, TypeError):
+        # A reviewer flag, never a rejection: better one flag too many than a reused photo missed.
+        current_app.logger.warning("cannot read the thumbnail of photo %s for the near-duplicate check", photo_id)
+        return True
 
 
 def hash_rows(photo_id: int, region_hashes: tuple[int, ...]) -> list[PhotoHashBand]:
@@ -385,7 +409,9 @@ def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
         for photo in chunk:
             last_id = photo.id
             try:
-                with storage().open(photo.thumb_key) as src, Image.open(src) as thumb:
+                with storage().open(photo.thumb_key) as src:
+                    data = src.read()
+                with Image.open(io.BytesIO(data)) as thumb:
                     region_hashes, structure = phash.region_hashes(thumb)
             except (ObjectMissing, StorageError, OSError, ValueError):
                 current_app.logger.warning("cannot hash the thumbnail of photo %s", photo.id, exc_info=True)
