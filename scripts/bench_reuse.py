@@ -16,10 +16,11 @@ month's photo, and each copy goes through server.photos.process_photo like an up
   PNG at 1080 px          the upright picture at 1080 px on the long side, as PNG
   brightness +10 % / -10 %
   screenshot + status bar 1080 px wide with a 72 px status bar (clock, signal, battery) on top, PNG
-A copy counts as found when the service's lookup would flag it: a region hash of the copy in some
-orientation shares a band value with one of the original's and is within NEAR_DUPLICATE_DISTANCE
-(phash.coarse_pairs), and the nearest such pair is within FINE_DISTANCE on the finer grid, read
-from both stored thumbnails (phash.confirmed); flat frames on either side never match. The old whole-frame dHash
+A copy counts as found when the service's lookup would flag it (phash.same_picture): a region
+hash of the copy in some orientation shares a band value with one of the original's and is within
+NEAR_DUPLICATE_DISTANCE, whole frame against any region or any region against the whole frame
+(what the index looks up), and the nearest pair of any regions is within FINE_DISTANCE on the
+finer grid, read from both stored thumbnails; flat frames on either side never match. The old whole-frame dHash
 (distance <= 4, no orientations) is shown beside it.
 
 False pairs: every pair of distinct real pictures, looked up both ways, plus "same scene,
@@ -160,9 +161,8 @@ def found(new: ProcessedPhoto, old: ProcessedPhoto) -> bool:
     """Whether complete() would flag new as a near-duplicate of old (flat frames never match)."""
     if phash.is_flat(new.structure, new.phash) or phash.is_flat(old.structure, old.phash):
         return False
-    pairs = phash.coarse_pairs(phash.query_hashes(new.region_hashes), old.region_hashes)
-    return bool(pairs) and phash.confirmed(Image.open(io.BytesIO(new.thumb_jpeg)),
-                                           Image.open(io.BytesIO(old.thumb_jpeg)), pairs)
+    return phash.same_picture(Image.open(io.BytesIO(new.thumb_jpeg)), new.region_hashes,
+                              Image.open(io.BytesIO(old.thumb_jpeg)), old.region_hashes)
 
 
 def old_found(new: ProcessedPhoto, old: ProcessedPhoto) -> bool:

@@ -64,6 +64,8 @@ def test_coarse_pairs_need_a_shared_band_and_the_distance():
     nine_off = stored ^ 0b1_1111_1111
     assert phash.coarse_pairs({eight_off: [(3, 5)]}, [stored]) == [(3, 5, 0)]
     assert not phash.coarse_pairs({nine_off: [(3, 5)]}, [stored])
+    assert phash.coarse_pairs({stored: [(3, 5)]}, [0, stored]) == [(3, 5, 1)]
+    assert not phash.coarse_pairs({stored: [(3, 5)]}, [0, stored], indexed=True)  # window to window
 
 
 def test_fine_hash_orientation_matches_the_turned_picture():
@@ -79,8 +81,7 @@ def test_cropped_and_mirrored_copy_is_found_but_another_picture_is_not():
     original = scene(5, (640, 480))
     copy = original.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((40, 10, 616, 442))
     stored = phash.region_hashes(original)[0]
-    pairs = phash.coarse_pairs(phash.query_hashes(phash.region_hashes(copy)[0]), stored)
-    assert pairs and phash.confirmed(copy, original, pairs)
+    assert phash.same_picture(copy, phash.region_hashes(copy)[0], original, stored)
     assert not phash.coarse_pairs(phash.query_hashes(phash.region_hashes(scene(6, (640, 480)))[0]), stored)
 
 
@@ -90,10 +91,9 @@ def test_same_object_shot_by_two_phones_passes_coarse_but_not_fine():
         missing_component(f"{PHOTOS} not present on this machine")
     iphone, pixel = (process_photo(io.BytesIO((PHOTOS / name).read_bytes()))
                      for name in ("cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg"))
-    pairs = phash.coarse_pairs(phash.query_hashes(pixel.region_hashes), iphone.region_hashes)
-    assert pairs
-    thumbs = [Image.open(io.BytesIO(p.thumb_jpeg)) for p in (pixel, iphone)]
-    assert not phash.confirmed(*thumbs, pairs)
+    assert phash.coarse_pairs(phash.query_hashes(pixel.region_hashes), iphone.region_hashes, indexed=True)
+    pixel_thumb, iphone_thumb = (Image.open(io.BytesIO(p.thumb_jpeg)) for p in (pixel, iphone))
+    assert not phash.same_picture(pixel_thumb, pixel.region_hashes, iphone_thumb, iphone.region_hashes)
 
 
 def test_real_orientation_set_is_one_picture():

@@ -76,4 +76,4 @@ class PhotoHashBand(Base):
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_photo_hash_bands_lookup", "band", "value"),)
+    __table_args__ = (Index("ix_photo_hash_bands_lookup", "band", "value", "kind"),)

@@ -336,33 +336,37 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         # would "match" every other. Only identical bytes count for those.
         return None
     query = phash.query_hashes(processed.region_hashes)
-    by_band: dict[int, set[int]] = {}
-    for h in query:
+    # The new whole frame against every stored region, the new windows against stored whole
+    # frames (kind 0): both are ranges of the (band, value, kind) index.
+    whole: dict[int, set[int]] = {}
+    windows: dict[int, set[int]] = {}
+    for h, sources in query.items():
         for band, value in enumerate(phash.hash_bands(h)):
-            by_band.setdefault(band, set()).add(value)
+            if any(region == 0 for region, _ in sources):
+                whole.setdefault(band, set()).add(value)
+            else:
+                windows.setdefault(band, set()).add(value)
     rows = session.execute(
         select(PhotoHashBand.photo_id, PhotoHashBand.kind, Photo.region_hashes, Photo.thumb_key)
         .join(Photo, PhotoHashBand.photo_id == Photo.id)
         .where(
             or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
-                  for band, values in sorted(by_band.items()))),
+                  for band, values in sorted(whole.items())),
+                *(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)), PhotoHashBand.kind == 0)
+                  for band, values in sorted(windows.items()))),
             Photo.id != photo.id,
             or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
         )
-        .order_by(PhotoHashBand.photo_id)
-        .limit(2000)  # a degenerate hash must not turn into a scan
+        .limit(2000)  # a degenerate hash must not turn into a scan (no ORDER BY: no sort of every match)
     ).all()
-    kinds: dict[int, set[int]] = {}  # candidate photo -> its regions whose bands matched
-    stored: dict[int, tuple[str, str | None]] = {}
-    for photo_id, kind, region_hashes, thumb_key in rows:
-        kinds.setdefault(photo_id, set()).add(kind)
-        stored[photo_id] = (region_hashes, thumb_key)
+    stored = {photo_id: (region_hashes, thumb_key) for photo_id, _, region_hashes, thumb_key in rows}
     new_thumb, looked = None, 0
-    for photo_id in sorted(kinds):
+    for photo_id in sorted(stored):  # the earliest photo first
         region_hashes, thumb_key = stored[photo_id]
-        pairs = phash.coarse_pairs(query, phash.parse_hashes(region_hashes), sorted(kinds[photo_id]))
-        if not pairs:
+        hashes = phash.parse_hashes(region_hashes)
+        if not phash.coarse_pairs(query, hashes, indexed=True):
             continue
+        pairs = phash.coarse_pairs(query, hashes)
         if looked == _MAX_FINE_LOOKS:
             break
         looked += 1

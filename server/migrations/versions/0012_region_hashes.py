@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('photo_id', 'kind', 'band')
     )
     with op.batch_alter_table('photo_hash_bands', schema=None) as batch_op:
-        batch_op.create_index('ix_photo_hash_bands_lookup', ['band', 'value'], unique=False)
+        batch_op.create_index('ix_photo_hash_bands_lookup', ['band', 'value', 'kind'], unique=False)
 
 
 def downgrade() -> None:
