@@ -18,9 +18,8 @@ month's photo, and each copy goes through server.photos.process_photo like an up
   screenshot + status bar 1080 px wide with a 72 px status bar (clock, signal, battery) on top, PNG
 A copy counts as found when the service's lookup would flag it (phash.same_picture): a region
 hash of the copy in some orientation shares a band value with one of the original's and is within
-NEAR_DUPLICATE_DISTANCE, whole frame against any region or any region against the whole frame
-(what the index looks up), and the nearest pair of any regions is within FINE_DISTANCE on the
-finer grid, read from both stored thumbnails; flat frames on either side never match. The old whole-frame dHash
+NEAR_DUPLICATE_DISTANCE (what the index finds), and the nearest such pair is within FINE_DISTANCE
+on the finer grid, read from both stored thumbnails; flat frames on either side never match. The old whole-frame dHash
 (distance <= 4, no orientations) is shown beside it.
 
 False pairs: every pair of distinct real pictures, looked up both ways, plus "same scene,

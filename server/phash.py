@@ -10,8 +10,7 @@ swaps the two axes of the coefficient block, so the 8 orientations of a hash are
 its bits, without touching the pixels again (orientations()).
 
 Lookup is indexed: each stored hash is cut into HASH_BANDS bands (hash_bands) and a candidate
-must share one band value with one of the new photo's 80 hashes (10 regions x 8 orientations),
-its whole frame against any stored region, its windows against stored whole frames only;
+must share one band value with one of the new photo's 80 hashes (10 regions x 8 orientations);
 candidates are then checked by Hamming distance (coarse_pairs()). Two hashes within 4 bits always
 share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do, and a copy has many
 region and orientation pairs to share one: scripts/bench_reuse.py measures what the index finds.
@@ -154,15 +153,8 @@ def query_hashes(hashes: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
     return out
 
 
-def coarse_pairs(query: dict[int, list[tuple[int, int]]], stored: Iterable[int],
-                 *, indexed: bool = False) -> list[tuple[int, int, int]]:
-    """(new region, orientation, stored region) of every pair sharing a band value within the distance, nearest first.
-
-    indexed=True keeps only the pairs the index looks up: a whole frame against any region (a
-    crop of the other) or any region against a whole frame (a screenshot of it). Window against
-    window is not looked up, it would multiply the index reads, but once a photo is a candidate
-    its nearest pair of any kind is the one confirmed().
-    """
+def coarse_pairs(query: dict[int, list[tuple[int, int]]], stored: Iterable[int]) -> list[tuple[int, int, int]]:
+    """(new region, orientation, stored region) of every pair sharing a band value within the distance, nearest first."""
     pairs = []
     for kind, s in enumerate(stored):
         stored_bands = hash_bands(s)
@@ -171,18 +163,15 @@ def coarse_pairs(query: dict[int, list[tuple[int, int]]], stored: Iterable[int],
             if apart <= NEAR_DUPLICATE_DISTANCE and any(
                 a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
             ):
-                pairs += [(apart, region, orientation, kind) for region, orientation in sources
-                          if not indexed or region == 0 or kind == 0]
+                pairs += [(apart, region, orientation, kind) for region, orientation in sources]
     return [pair[1:] for pair in sorted(pairs)]
 
 
 def same_picture(new_thumb: Image.Image, new_hashes: Iterable[int], old_thumb: Image.Image,
                  old_hashes: Iterable[int]) -> bool:
     """The whole near-duplicate rule on two non-flat photos: found by the index, then confirmed finer."""
-    query, old_hashes = query_hashes(new_hashes), tuple(old_hashes)
-    if not coarse_pairs(query, old_hashes, indexed=True):
-        return False
-    return confirmed(new_thumb, old_thumb, coarse_pairs(query, old_hashes))
+    pairs = coarse_pairs(query_hashes(new_hashes), old_hashes)
+    return bool(pairs) and confirmed(new_thumb, old_thumb, pairs)
 
 
 def confirmed(new_thumb: Image.Image, old_thumb: Image.Image, pairs: list[tuple[int, int, int]]) -> bool:

@@ -65,7 +65,6 @@ def test_coarse_pairs_need_a_shared_band_and_the_distance():
     assert phash.coarse_pairs({eight_off: [(3, 5)]}, [stored]) == [(3, 5, 0)]
     assert not phash.coarse_pairs({nine_off: [(3, 5)]}, [stored])
     assert phash.coarse_pairs({stored: [(3, 5)]}, [0, stored]) == [(3, 5, 1)]
-    assert not phash.coarse_pairs({stored: [(3, 5)]}, [0, stored], indexed=True)  # window to window
 
 
 def test_fine_hash_orientation_matches_the_turned_picture():
@@ -91,7 +90,7 @@ def test_same_object_shot_by_two_phones_passes_coarse_but_not_fine():
         missing_component(f"{PHOTOS} not present on this machine")
     iphone, pixel = (process_photo(io.BytesIO((PHOTOS / name).read_bytes()))
                      for name in ("cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg"))
-    assert phash.coarse_pairs(phash.query_hashes(pixel.region_hashes), iphone.region_hashes, indexed=True)
+    assert phash.coarse_pairs(phash.query_hashes(pixel.region_hashes), iphone.region_hashes)
     pixel_thumb, iphone_thumb = (Image.open(io.BytesIO(p.thumb_jpeg)) for p in (pixel, iphone))
     assert not phash.same_picture(pixel_thumb, pixel.region_hashes, iphone_thumb, iphone.region_hashes)
 

@@ -336,42 +336,40 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         # would "match" every other. Only identical bytes count for those.
         return None
     query = phash.query_hashes(processed.region_hashes)
-    # The new whole frame against every stored region, the new windows against stored whole
-    # frames (kind 0): both are ranges of the (band, value, kind) index.
-    whole: dict[int, set[int]] = {}
-    windows: dict[int, set[int]] = {}
-    for h, sources in query.items():
+    wanted: dict[tuple[int, int], list[int]] = {}  # (band, value) -> the query hashes having it
+    for h in query:
         for band, value in enumerate(phash.hash_bands(h)):
-            if any(region == 0 for region, _ in sources):
-                whole.setdefault(band, set()).add(value)
-            else:
-                windows.setdefault(band, set()).add(value)
+            wanted.setdefault((band, value), []).append(h)
+    by_band: dict[int, set[int]] = {}
+    for band, value in wanted:
+        by_band.setdefault(band, set()).add(value)
     rows = session.execute(
-        select(PhotoHashBand.photo_id, PhotoHashBand.kind, Photo.region_hashes, Photo.thumb_key)
+        select(PhotoHashBand.photo_id, PhotoHashBand.kind, PhotoHashBand.band, PhotoHashBand.value,
+               Photo.region_hashes, Photo.thumb_key)
         .join(Photo, PhotoHashBand.photo_id == Photo.id)
         .where(
             or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
-                  for band, values in sorted(whole.items())),
-                *(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)), PhotoHashBand.kind == 0)
-                  for band, values in sorted(windows.items()))),
+                  for band, values in sorted(by_band.items()))),
             Photo.id != photo.id,
             or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
         )
         .limit(2000)  # a degenerate hash must not turn into a scan (no ORDER BY: no sort of every match)
     ).all()
-    stored = {photo_id: (region_hashes, thumb_key) for photo_id, _, region_hashes, thumb_key in rows}
-    new_thumb, looked = None, 0
-    for photo_id in sorted(stored):  # the earliest photo first
-        region_hashes, thumb_key = stored[photo_id]
-        hashes = phash.parse_hashes(region_hashes)
-        if not phash.coarse_pairs(query, hashes, indexed=True):
+    candidates: dict[int, tuple[tuple[int, ...], str | None]] = {}
+    for photo_id, kind, band, value, region_hashes, thumb_key in rows:
+        if photo_id in candidates:
             continue
-        pairs = phash.coarse_pairs(query, hashes)
-        if looked == _MAX_FINE_LOOKS:
-            break
-        looked += 1
+        # Only the query hashes sharing this band are compared: the index finds nothing else.
+        # Within 4 bits a pair always shares a band (pigeonhole); up to 8 it mostly does, and
+        # every region and orientation is another chance (scripts/bench_reuse.py).
+        hashes = phash.parse_hashes(region_hashes)
+        if any(phash.hamming(q, hashes[kind]) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+            candidates[photo_id] = (hashes, thumb_key)
+    new_thumb = None
+    for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
+        hashes, thumb_key = candidates[photo_id]
         new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
-        if _confirmed(new_thumb, photo_id, thumb_key, pairs):
+        if _confirmed(new_thumb, photo_id, thumb_key, phash.coarse_pairs(query, hashes)):
             return session.get(Photo, photo_id)
     return None
 
