@@ -140,7 +140,8 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
         "image/jpeg", size, size if ready else None, f"uploads/{name}.jpg", key + ".jpg",
         key + ".thumb.jpg" if ready else None, key + ".preview.jpg" if ready else None,
         f"{rng.getrandbits(256):064x}" if ready else None, f"{rng.getrandbits(256):064x}" if ready else None,
-        f"{phash:016x}" if ready else None, verify_code(pid), taken, lat, lng, "wgs84",
+        f"{phash:016x}" if ready else None,
+        ",".join(f"{h:016x}" for h in region_hashes(phash)) if ready else None, verify_code(pid), taken, lat, lng, "wgs84",
         3024 if ready else None, 4032 if ready else None, "JPEG" if ready else None,
         json.dumps(exif) if exif else None, json.dumps(flags), None, taken, taken,
         taken + timedelta(seconds=rng.randrange(2, 600)) if status != "pending" else None,
@@ -149,18 +150,27 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
 
 PHOTO_COLUMNS = ("id", "owner_kind", "owner_id", "visit_id", "uploader_id", "client_id", "status", "reject_code",
                  "reject_reason", "content_type", "declared_size", "size", "upload_key", "object_key", "thumb_key", "preview_key",
-                 "sha256", "preview_sha256", "phash", "verify_code", "taken_at", "lat", "lng", "input_coord_type",
+                 "sha256", "preview_sha256", "phash", "region_hashes", "verify_code", "taken_at", "lat", "lng", "input_coord_type",
                  "width", "height", "format", "exif", "flags", "duplicate_of_id", "sent_at", "created_at",
                  "completed_at")
 VISIT_COLUMNS = ("id", "assignment_id", "project_id", "village_id", "township_id", "client_id", "status",
                  "started_at", "created_by_id", "created_at", "submitted_at", "submitted_by_id")
 
 
-def band_rows(pid: int, phash: int) -> list[tuple[int, int, int]]:
-    """The photo_hash_bands rows of a photo's dHash."""
-    from server.photos import hash_bands
+def region_hashes(phash: int) -> tuple[int, ...]:
+    """A photo's ten region hashes, made from its generated hash so that photos of one scene stay near."""
+    from server.phash import REGIONS
 
-    return [(pid, i, v) for i, v in enumerate(hash_bands(phash))]
+    return tuple(phash ^ random.Random(f"region-{kind}").getrandbits(64) if kind else phash
+                 for kind in range(len(REGIONS)))
+
+
+def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int]]:
+    """The photo_hash_bands rows (photo_id, kind, band, value) of a photo's region hashes."""
+    from server.phash import hash_bands
+
+    return [(pid, kind, band, value) for kind, h in enumerate(region_hashes(phash))
+            for band, value in enumerate(hash_bands(h))]
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:
@@ -249,7 +259,7 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> Non
     days = 365 * YEARS
     visit_sql, flag_sql = insert_sql("visits", VISIT_COLUMNS), insert_sql("visit_flags", ("visit_id", "flag"))
     photo_sql = insert_sql("photos", PHOTO_COLUMNS)
-    band_sql = insert_sql("photo_hash_bands", ("photo_id", "band", "value"))
+    band_sql = insert_sql("photo_hash_bands", ("photo_id", "kind", "band", "value"))
     decision_sql = insert_sql("review_decisions", ("visit_id", "target_kind", "target_id", "decision", "reason",
                                                    "reviewer_id", "created_at"))
     pid, done, t1 = 0, 0, time.monotonic()

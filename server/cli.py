@@ -99,6 +99,15 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
 
+    @app.cli.command("rehash-photos")
+    def rehash_photos() -> None:
+        """Index ready photos stored before region hashes existed (run once after migration 0012)."""
+        from server.services import photos
+
+        counts = photos.rehash(db.session)
+        click.echo(f"region hashes: {counts['hashed']} photos hashed, {counts['flat']} flat frames skipped, "
+                   f"{counts['unreadable']} thumbnails unreadable")
+
     @app.cli.command("expire-uploads")
     def expire_uploads() -> None:
         """Clean up uploads left behind (abandoned, or re-sent with a used ticket): S3 gets its lifecycle rule, local storage is swept now."""

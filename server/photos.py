@@ -3,9 +3,11 @@
 Phones send 12 MP JPEGs (4032x3024, ~4 MB, EXIF Orientation 6). Decoding and rotating such a
 photo at full size costs ~250 ms and ~140 MB, so JPEGs are decoded by libjpeg at a reduced
 scale (``draft``) straight to preview size, and everything else (rotation, thumbnail,
-perceptual hash, watermark) works on that small image.
+perceptual hashes, watermark) works on that small image. The hashes themselves are in
+server/phash.py.
 """
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -17,9 +19,12 @@ import shutil
 import struct
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from PIL import ExifTags, Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from server.phash import dhash
+from server.phash import region_hashes as phash_regions
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +33,6 @@ MAX_PIXELS = 50_000_000
 # box would not fit).
 MIN_SHORT_SIDE = 64
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
-HASH_BANDS = 5
-NEAR_DUPLICATE_DISTANCE = 4
 
 THUMB_LONG_SIDE = 320
 PREVIEW_MIN_LONG_SIDE = 1000
@@ -38,9 +41,6 @@ THUMB_QUALITY = 80
 PREVIEW_QUALITY = 82
 
 CHINA_TZ = timezone(timedelta(hours=8))
-
-# 64 bits over 5 bands: 13, 13, 13, 13, 12.
-_BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
 
 # Pillow opens phone JPEGs that carry extra frames (depth maps, gain maps) as "MPO"; the
 # first frame is an ordinary JPEG, so they are treated as JPEG.
@@ -67,6 +67,20 @@ _ORIENTATION_TRANSPOSE = {
 
 _EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _EXIF_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
+# An XMP date: seconds and fraction optional, a zone ("Z", "+02:00") usually present.
+_XMP_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+# XMP properties read as exiftool reads them, as attributes (x="v") or elements (<x>v</x>).
+# "xap" is the prefix of the first XMP namespace, still written by Photoshop CS2.
+_XMP_PROPERTY = re.compile(
+    rb"(exif:DateTimeOriginal|exif:DateTimeDigitized|xmp:CreateDate|xap:CreateDate|tiff:Orientation)"
+    rb"""(?:\s*=\s*["']([^"'<>]*)["']|>([^<]*)<)"""
+)
+# Software tags of photo editors and beautifying apps (lower case, matched as substrings).
+EDITOR_SOFTWARE = (
+    "photoshop", "lightroom", "gimp", "snapseed", "picsart", "pixelmator", "affinity photo", "paint.net",
+    "picasa", "fotor", "photoscape", "facetune", "vsco", "noise ninja",
+    "美图秀秀", "meitu", "mtxx", "醒图", "hypic", "黄油相机", "butter camera", "轻颜", "faceu",
+)
 # Make/Model are short ASCII names; a malformed tag must not put kilobytes into the database.
 _MAX_TEXT_TAG = 100
 
@@ -98,7 +112,13 @@ class PhotoRejected(Exception):
 
 @dataclass(frozen=True)
 class ExifInfo:
-    """What the camera recorded: capture time, GPS position, device and orientation."""
+    """What the camera recorded: capture time, GPS position, device and orientation.
+
+    taken_at is DateTimeOriginal, else DateTimeDigitized (EXIF, else XMP), never IFD0 DateTime:
+    that is the time the file was last written, by the camera or by an editor. tz_assumed says
+    that no offset was recorded and China time was assumed. modified_at (IFD0 DateTime) and
+    software are kept as evidence of editing.
+    """
 
     taken_at: datetime | None
     lat: float | None
@@ -106,9 +126,12 @@ class ExifInfo:
     make: str | None
     model: str | None
     orientation: int | None
+    tz_assumed: bool = False
+    modified_at: datetime | None = None
+    software: str | None = None
 
     def as_dict(self) -> dict:
-        """JSON-safe dict: taken_at as an ISO-8601 string, the other fields as they are."""
+        """JSON-safe dict: times as ISO-8601 strings, the other fields as they are."""
         return {
             "taken_at": self.taken_at.isoformat() if self.taken_at else None,
             "lat": self.lat,
@@ -116,7 +139,28 @@ class ExifInfo:
             "make": self.make,
             "model": self.model,
             "orientation": self.orientation,
+            "tz_assumed": self.tz_assumed,
+            "modified_at": self.modified_at.isoformat() if self.modified_at else None,
+            "software": self.software,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExifInfo":
+        """The inverse of as_dict (keys missing from rows stored before a field existed are None)."""
+        def when(key):
+            return datetime.fromisoformat(data[key]) if data.get(key) else None
+
+        return cls(
+            taken_at=when("taken_at"), lat=data.get("lat"), lng=data.get("lng"), make=data.get("make"),
+            model=data.get("model"), orientation=data.get("orientation"),
+            tz_assumed=bool(data.get("tz_assumed")), modified_at=when("modified_at"), software=data.get("software"),
+        )
+
+    def editor(self) -> str | None:
+        """The Software tag when it names a photo editor, else None."""
+        if self.software and any(name in self.software.lower() for name in EDITOR_SOFTWARE):
+            return self.software
+        return None
 
 
 @dataclass(frozen=True)
@@ -137,13 +181,19 @@ class Watermark:
 
 @dataclass(frozen=True)
 class ProcessedPhoto:
-    """A verified photo: its format, upright size, EXIF, perceptual hash and derivatives."""
+    """A verified photo: its format, upright size, EXIF, perceptual hashes and derivatives.
+
+    phash is the whole-frame dHash; region_hashes and structure are server.phash's
+    crop- and rotation-tolerant hashes of the upright thumbnail and its flat-frame measure.
+    """
 
     format: str
     width: int
     height: int
     exif: ExifInfo | None
     phash: int
+    region_hashes: tuple[int, ...]
+    structure: float
     thumb_jpeg: bytes
     preview_jpeg: bytes
     preview_sha256: str
@@ -180,6 +230,7 @@ def process_photo(fp, *, watermark: Watermark | None = None, max_pixels: int = M
             _fit(preview.size, THUMB_LONG_SIDE), Image.Resampling.BILINEAR, reducing_gap=1.0
         )
         phash = dhash(thumb)
+        region_hashes, structure = phash_regions(thumb)
         thumb_jpeg = _encode_jpeg(thumb, THUMB_QUALITY)
         thumb.close()
         if watermark is not None:
@@ -192,6 +243,8 @@ def process_photo(fp, *, watermark: Watermark | None = None, max_pixels: int = M
         height=height,
         exif=exif,
         phash=phash,
+        region_hashes=region_hashes,
+        structure=structure,
         thumb_jpeg=thumb_jpeg,
         preview_jpeg=preview_jpeg,
         preview_sha256=hashlib.sha256(preview_jpeg).hexdigest(),
@@ -348,13 +401,14 @@ def _encode_jpeg(img: Image.Image, quality: int) -> bytes:
 
 
 def read_exif(img) -> ExifInfo | None:
-    """Capture time, GPS position, make, model and orientation of an opened image; None without EXIF."""
+    """Capture time, GPS position, make, model and orientation of an opened image; None without EXIF or XMP."""
     try:
         exif = img.getexif()
     except Exception:  # uploaded metadata is hostile input: unreadable means absent
         log.info("unreadable EXIF", exc_info=True)
-        return None
-    if not exif:
+        exif = Image.Exif()
+    xmp = _read_xmp(img)
+    if not exif and not xmp:
         return None
     exif_ifd = _sub_ifd(exif, ExifTags.IFD.Exif)
     gps_ifd = _sub_ifd(exif, ExifTags.IFD.GPSInfo)
@@ -368,13 +422,21 @@ def read_exif(img) -> ExifInfo | None:
     if lat is None or lng is None or (lat == 0 and lng == 0):
         lat = lng = None
     orientation = exif.get(ExifTags.Base.Orientation)
+    if not (type(orientation) is int and 1 <= orientation <= 8):
+        orientation = _xmp_orientation(xmp.get(b"tiff:Orientation"))
+    taken_at, tz_assumed = _taken_at(exif_ifd, xmp)
+    modified = _parse_exif_datetime(exif.get(ExifTags.Base.DateTime))
+    modified_tz = _parse_exif_offset(exif_ifd.get(ExifTags.Base.OffsetTime)) or CHINA_TZ
     return ExifInfo(
-        taken_at=_taken_at(exif, exif_ifd),
+        taken_at=taken_at,
         lat=lat,
         lng=lng,
         make=_text_tag(exif.get(ExifTags.Base.Make)),
         model=_text_tag(exif.get(ExifTags.Base.Model)),
-        orientation=orientation if type(orientation) is int and 1 <= orientation <= 8 else None,
+        orientation=orientation,
+        tz_assumed=tz_assumed,
+        modified_at=modified.replace(tzinfo=modified_tz) if modified else None,
+        software=_text_tag(exif.get(ExifTags.Base.Software)),
     )
 
 
@@ -387,17 +449,62 @@ def _sub_ifd(exif: Image.Exif, tag: int) -> dict:
         return {}
 
 
-def _taken_at(exif: Image.Exif, exif_ifd: dict) -> datetime | None:
-    """DateTimeOriginal (else DateTime) with its offset tag, else read as China time."""
-    pairs = (
-        (exif_ifd.get(ExifTags.Base.DateTimeOriginal), exif_ifd.get(ExifTags.Base.OffsetTimeOriginal)),
-        (exif.get(ExifTags.Base.DateTime), exif_ifd.get(ExifTags.Base.OffsetTime)),
+def _read_xmp(img) -> dict[bytes, str]:
+    """The XMP properties read here (first non-blank value of each), from a JPEG, WebP or PNG packet."""
+    packet = img.info.get("xmp") or img.info.get("XML:com.adobe.xmp") or b""
+    if isinstance(packet, str):
+        packet = packet.encode("utf-8", errors="ignore")
+    found: dict[bytes, str] = {}
+    for match in _XMP_PROPERTY.finditer(packet[:1_000_000]):
+        value = (match.group(2) or match.group(3) or b"").decode("utf-8", errors="ignore").strip()
+        if value:
+            found.setdefault(match.group(1), value)
+    return found
+
+
+def _xmp_orientation(value: str | None) -> int | None:
+    """An XMP tiff:Orientation as an int 1..8; None otherwise."""
+    return int(value) if value and value.isdigit() and 1 <= int(value) <= 8 else None
+
+
+def _taken_at(exif_ifd: dict, xmp: dict[bytes, str]) -> tuple[datetime | None, bool]:
+    """The capture time and whether its zone was assumed: exiftool's DateTimeOriginal, else CreateDate.
+
+    EXIF before XMP, each with its own offset (OffsetTimeOriginal / OffsetTimeDigitized, or
+    the zone inside an XMP date); without one, China time is assumed and that is said.
+    IFD0 DateTime is never used: it is when the file was last written, e.g. by an editor.
+    """
+    tags = ExifTags.Base
+    candidates = (
+        (exif_ifd.get(tags.DateTimeOriginal), exif_ifd.get(tags.OffsetTimeOriginal)),
+        (xmp.get(b"exif:DateTimeOriginal"), None),
+        (exif_ifd.get(tags.DateTimeDigitized), exif_ifd.get(tags.OffsetTimeDigitized)),
+        (xmp.get(b"xmp:CreateDate") or xmp.get(b"xap:CreateDate"), None),
+        (xmp.get(b"exif:DateTimeDigitized"), None),
     )
-    for value, offset in pairs:
-        local = _parse_exif_datetime(value)
-        if local is not None:
-            return local.replace(tzinfo=_parse_exif_offset(offset) or CHINA_TZ)
-    return None
+    for value, offset in candidates:
+        local, zone = _parse_any_datetime(value)
+        if local is None:
+            continue
+        zone = zone or _parse_exif_offset(offset)
+        return local.replace(tzinfo=zone or CHINA_TZ), zone is None
+    return None, False
+
+
+def _parse_any_datetime(value) -> tuple[datetime | None, timezone | None]:
+    """An EXIF "YYYY:MM:DD HH:MM:SS" or XMP ISO-8601 date, with the zone it carries (if any)."""
+    local = _parse_exif_datetime(value)
+    if local is not None or not isinstance(value, str):
+        return local, None
+    match = _XMP_DATETIME.fullmatch(value.strip())
+    if not match:
+        return None, None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+    except ValueError:
+        return None, None
+    return local, (UTC if zone == "Z" else _parse_exif_offset(zone))
 
 
 def _parse_exif_datetime(value) -> datetime | None:
@@ -446,40 +553,21 @@ def _gps_coordinate(value, ref, positive: str, negative: str, limit: float) -> f
 
 
 def _text_tag(value) -> str | None:
-    """A cleaned EXIF text value (NULs, padding and control characters removed); None if empty."""
+    """A cleaned EXIF text value: ends at the first NUL as in exiftool, padding and control characters removed; None if empty."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="ignore")
+    elif isinstance(value, str) and not value.isascii():
+        # Pillow decodes EXIF ASCII as Latin-1; Chinese apps write UTF-8 there ("美图秀秀").
+        # Really Latin-1 text (or junk) stays as Pillow read it.
+        with contextlib.suppress(UnicodeError):
+            value = value.encode("latin-1").decode("utf-8")
     if not isinstance(value, str):
         return None
+    # A camera that fills a fixed-size field leaves junk after the terminating NUL
+    # ("ION230\0F" is a Polaroid ION230): what follows the NUL is not part of the name.
+    value = value.split("\0", 1)[0]
     text = "".join(ch for ch in value if ch.isprintable()).strip()
     return text[:_MAX_TEXT_TAG] or None
-
-
-def dhash(img) -> int:
-    """64-bit difference hash: 9x8 grayscale, one bit per horizontal neighbour pair (right brighter)."""
-    pixels = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()
-    value = 0
-    for row_start in range(0, 72, 9):
-        for i in range(row_start, row_start + 8):
-            value = (value << 1) | (pixels[i + 1] > pixels[i])
-    return value
-
-
-def hamming(a: int, b: int) -> int:
-    """Number of differing bits between two hashes."""
-    return (a ^ b).bit_count()
-
-
-def hash_bands(h: int) -> list[int]:
-    """Split the 64-bit hash into HASH_BANDS bands (13,13,13,13,12 bits); two hashes within Hamming distance HASH_BANDS-1 share at least one band value (pigeonhole) — used as an indexed near-duplicate lookup."""
-    if not 0 <= h < 1 << 64:
-        raise ValueError("hash must be an unsigned 64-bit integer")
-    bands = []
-    shift = 64
-    for bits in _BAND_BITS:
-        shift -= bits
-        bands.append((h >> shift) & ((1 << bits) - 1))
-    return bands
 
 
 def find_cjk_font() -> str | None:

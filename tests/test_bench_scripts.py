@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from scripts import bench_load, gen_data
 from scripts.benchlib import cpu_seconds, percentile
-from server.photos import HASH_BANDS, NEAR_DUPLICATE_DISTANCE, hamming, hash_bands
+from server.phash import HASH_BANDS, REGIONS, hamming, hash_bands
 
 
 def test_percentile_interpolates_between_ranks():
@@ -60,11 +60,14 @@ def test_verify_codes_are_distinct_and_well_formed():
 
 
 def test_band_rows_match_the_apps_hash_bands():
-    """The generator indexes a dHash exactly as the pipeline does."""
+    """The generator indexes ten region hashes exactly as the pipeline does (services.photos.hash_rows)."""
+    from server.services.photos import hash_rows
+
     h = random.Random(3).getrandbits(64)
+    regions = gen_data.region_hashes(h)
     rows = gen_data.band_rows(42, h)
-    assert rows == [(42, i, v) for i, v in enumerate(hash_bands(h))]
-    assert len(rows) == HASH_BANDS
+    assert rows == [(r.photo_id, r.kind, r.band, r.value) for r in hash_rows(42, regions)]
+    assert len(rows) == HASH_BANDS * len(REGIONS) and regions[0] == h and len(set(regions)) == len(REGIONS)
 
 
 def test_scene_hashes_are_often_near_duplicates():
@@ -72,7 +75,7 @@ def test_scene_hashes_are_often_near_duplicates():
     rng = random.Random(5)
     scene = rng.getrandbits(64)
     near = [h for h in (gen_data.scene_hash(rng, [scene]) for _ in range(400))
-            if hamming(h, scene) <= NEAR_DUPLICATE_DISTANCE]
+            if hamming(h, scene) <= HASH_BANDS - 1]
     assert near
     assert all(set(hash_bands(h)) & set(hash_bands(scene)) for h in near)
 

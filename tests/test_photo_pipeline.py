@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from server.db import db
-from server.models import Photo
+from server.models import Photo, PhotoHashBand
 from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
@@ -196,6 +196,46 @@ def test_exif_time_mismatch_uses_offset(insp):
     assert "exif_time_mismatch" in bad["flags"]
 
 
+def edited_jpeg(seed: int, *, modified: datetime | None = None, taken: datetime | None = None,
+                software: str | None = None) -> bytes:
+    """A phone photo whose EXIF has only the given times (China time, no offsets) and Software tag."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Apple", "iPhone 11"
+    if modified is not None:
+        exif[0x0132] = modified.strftime("%Y:%m:%d %H:%M:%S")
+    if software is not None:
+        exif[0x0131] = software.encode()
+    if taken is not None:
+        exif.get_ifd(0x8769)[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")
+    out = io.BytesIO()
+    Image.open(io.BytesIO(phone_jpeg(seed=seed))).save(out, "JPEG", quality=85, exif=exif)
+    return out.getvalue()
+
+
+def test_last_modified_time_is_not_a_capture_time_and_flags_an_edit(insp):
+    """Only IFD0 DateTime, two hours off the phone's capture time: exif_edited with that time, not a capture time."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    china = now.astimezone(timezone(timedelta(hours=8))).replace(tzinfo=None)
+    edited = send(insp, edited_jpeg(60, modified=china - timedelta(hours=2)), taken_at=now.isoformat()).get_json()
+    assert "exif_edited" in edited["flags"] and "exif_time_mismatch" not in edited["flags"]
+    assert edited["exif"]["taken_at"] is None
+    evidence = edited["exif"]["edit_evidence"]
+    assert datetime.fromisoformat(evidence["modified_at"]) == now - timedelta(hours=2)
+    fresh = send(insp, edited_jpeg(61, modified=china), taken_at=now.isoformat()).get_json()
+    assert "exif_edited" not in fresh["flags"] and fresh["exif"]["edit_evidence"] is None
+
+
+def test_editor_in_software_flags_an_edit_with_its_name(insp):
+    """A photo whose Software tag names 醒图 is exif_edited even with a good capture time; the camera's own is not."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    china = now.astimezone(timezone(timedelta(hours=8))).replace(tzinfo=None)
+    edited = send(insp, edited_jpeg(62, taken=china, software="醒图 9.2.0"), taken_at=now.isoformat()).get_json()
+    assert edited["flags"] == ["exif_edited"]
+    assert edited["exif"]["edit_evidence"] == {"software": "醒图 9.2.0"} and edited["exif"]["tz_assumed"] is True
+    camera = send(insp, edited_jpeg(63, taken=china, software="14.4.2"), taken_at=now.isoformat()).get_json()
+    assert camera["flags"] == []
+
+
 @pytest.mark.skipif(not PHOTOS.exists() and os.environ.get("CI") != "true", reason="shared test photos absent")
 def test_real_iphone_photo_far_away_is_exif_gps_far(insp):
     """A real iPhone photo whose EXIF GPS is in Seattle is exif_gps_far and keeps its camera model."""
@@ -349,11 +389,95 @@ def test_s3_outage_during_complete_keeps_photo_pending(insp, app):
 
 def test_flat_frames_are_not_near_duplicates(insp, world):
     """Two different blank frames (hash ~0) in different visits are not flagged as reused."""
-    def flat(shade):
-        out = io.BytesIO()
-        Image.new("RGB", (1200, 900), (shade, shade, shade)).save(out, "JPEG")
-        return out.getvalue()
-
-    send(insp, flat(20))
+    send(insp, flat_jpeg(20))
     other = start_visit(insp, world.a1)
-    assert "duplicate" not in send(insp, flat(40), visit_id=other["id"]).get_json()["flags"]
+    assert "duplicate" not in send(insp, flat_jpeg(40), visit_id=other["id"]).get_json()["flags"]
+
+
+def dark_frame_with_one_faint_bar() -> bytes:
+    """A black photo with one faint bar: a real (non-flat) picture whose dHash has only 4 bits set."""
+    img = Image.new("RGB", (900, 800), (0, 0, 0))
+    img.paste((40, 40, 40), (100, 0, 200, 300))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_dark_photo_does_not_match_a_stored_black_frame(insp, world):
+    """The flat-frame gate checks the stored side too: a black frame (hash all zeros) matches nothing near zero."""
+    send(insp, flat_jpeg(0))
+    other = start_visit(insp, world.a1)
+    dark = send(insp, dark_frame_with_one_faint_bar(), visit_id=other["id"]).get_json()
+    assert dark["status"] == "ready" and "duplicate" not in dark["flags"]
+
+
+def flat_jpeg(shade: int) -> bytes:
+    """A uniform grey frame."""
+    out = io.BytesIO()
+    Image.new("RGB", (1200, 900), (shade, shade, shade)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def reused_copy(original: bytes, how: str) -> bytes:
+    """original re-saved as a cheater would: tag changed, rotated, cropped or screenshotted."""
+    img = Image.open(io.BytesIO(original)).convert("RGB")
+    w, h = img.size
+    exif = Image.Exif()
+    if how == "orientation tag 6":
+        exif[0x0112] = 6
+    elif how == "rotated and mirrored":
+        img = img.transpose(Image.Transpose.TRANSVERSE)
+    elif how == "5% one-edge crop":
+        img = img.crop((0, 0, round(w * 0.95), h))
+    elif how == "10% crop":
+        img = img.crop((round(w * 0.06), round(h * 0.03), round(w * 0.96), round(h * 0.93)))
+    elif how == "screenshot":
+        shot = Image.new("RGB", (1080, round(h * 1080 / w) + 72), (20, 20, 20))
+        shot.paste(img.resize((1080, round(h * 1080 / w))), (0, 72))
+        img = shot
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85, exif=exif)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("how", ["orientation tag 6", "rotated and mirrored", "5% one-edge crop", "10% crop",
+                                 "screenshot"])
+def test_rotated_or_cropped_copy_in_another_visit_is_a_duplicate(insp, world, how):
+    """Last month's photo re-sent rotated, mirrored, cropped or as a screenshot is flagged (not refused)."""
+    original = phone_jpeg(seed=70, quality=90)
+    first = send(insp, original).get_json()
+    other = start_visit(insp, world.a1)
+    r = send(insp, reused_copy(original, how), visit_id=other["id"])
+    assert r.status_code == 200
+    copy = r.get_json()
+    assert copy["status"] == "ready" and "duplicate" in copy["flags"] and copy["duplicate_of"] == first["id"]
+
+
+def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
+    """Two framings of one scene offset by a step (a fifth of the frame) are different photos."""
+    scene = Image.open(io.BytesIO(phone_jpeg(seed=71, size=(2000, 1500)))).convert("RGB")
+    shots = []
+    for box in ((0, 0, 1500, 1125), (300, 0, 1800, 1125)):
+        out = io.BytesIO()
+        scene.crop(box).save(out, "JPEG", quality=90)
+        shots.append(out.getvalue())
+    send(insp, shots[0])
+    other = start_visit(insp, world.a1)
+    assert "duplicate" not in send(insp, shots[1], visit_id=other["id"]).get_json()["flags"]
+
+
+def test_rehash_indexes_photos_stored_before_region_hashes(app, insp, world):
+    """rehash-photos gives a photo stored before migration 0012 its region hashes, so a rotated copy is found."""
+    original = phone_jpeg(seed=72, quality=90)
+    first = send(insp, original).get_json()
+    with app.app_context():
+        db.session.get(Photo, first["id"]).region_hashes = None
+        db.session.execute(delete(PhotoHashBand).where(PhotoHashBand.photo_id == first["id"]))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["rehash-photos"])
+    assert result.exit_code == 0 and "1 photos hashed" in result.output, result.output
+    with app.app_context():
+        assert db.session.get(Photo, first["id"]).region_hashes
+    other = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "orientation tag 6"), visit_id=other["id"]).get_json()
+    assert copy["duplicate_of"] == first["id"]

@@ -21,20 +21,25 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps, JpegImagePlug
 from PIL.TiffImagePlugin import IFDRational
 
 from server import photos
-from server.photos import (
+from server.phash import (
     HASH_BANDS,
-    NEAR_DUPLICATE_DISTANCE,
-    PhotoRejected,
-    Watermark,
+    coarse_pairs,
     dhash,
-    find_cjk_font,
     hamming,
     hash_bands,
+    query_hashes,
+)
+from server.photos import (
+    PhotoRejected,
+    Watermark,
+    find_cjk_font,
     process_photo,
     read_exif,
 )
 from tests.conftest import missing_component
 
+# How near two whole-frame dHashes of one picture stay (the dHash alone was the index until region hashes).
+DHASH_NEAR = 4
 PHOTOS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "photos"
 IPHONE11 = "cartridgeocr_iphone11_IMG_5809.jpg"
 PIXEL5 = "cartridgeocr_pixel5_PXL_20210518_214205292.jpg"
@@ -80,7 +85,7 @@ def scene(size: tuple[int, int], seed: int) -> Image.Image:
 
 def make_exif(
     orientation=None, make=None, model=None, taken=None, offset=None, datetime_tag=None,
-    offset_time=None, gps=None,
+    offset_time=None, gps=None, software=None,
 ) -> Image.Exif:
     """Image.Exif with the given tags; gps is a dict of GPS IFD tag -> value."""
     exif = Image.Exif()
@@ -92,6 +97,8 @@ def make_exif(
         exif[0x0110] = model
     if datetime_tag is not None:
         exif[0x0132] = datetime_tag
+    if software is not None:
+        exif[0x0131] = software
     exif_ifd = exif.get_ifd(0x8769)
     if taken is not None:
         exif_ifd[0x9003] = taken
@@ -271,11 +278,52 @@ def test_time_without_offset_is_read_as_china_time():
     assert exif.taken_at.isoformat() == "2026-03-01T08:00:00+08:00"
 
 
-def test_time_falls_back_to_datetime_with_offset_time():
-    """Without DateTimeOriginal, DateTime is used with its own OffsetTime."""
+def test_datetime_alone_is_not_a_capture_time():
+    """IFD0 DateTime (last written, e.g. by an editor) is kept as modified_at with OffsetTime, never as taken_at."""
     exif_tags = make_exif(datetime_tag="2025:12:31 23:59:59", offset_time="-05:00")
     exif = process(jpeg_bytes(scene((96, 64), 2), exif_tags)).exif
-    assert exif.taken_at.isoformat() == "2025-12-31T23:59:59-05:00"
+    assert exif.taken_at is None
+    assert exif.modified_at.isoformat() == "2025-12-31T23:59:59-05:00"
+
+
+@pytest.mark.parametrize("original", ["0000:00:00 00:00:00", "                   ", None])
+def test_capture_time_falls_back_to_datetime_digitized(original):
+    """A blank, zero or missing DateTimeOriginal falls back to DateTimeDigitized with its own offset."""
+    exif_tags = make_exif(taken=original, datetime_tag="2026:05:01 12:00:00")
+    exif_tags.get_ifd(0x8769).update({0x9004: "2026:04:30 08:15:00", 0x9012: "+09:00"})
+    exif = process(jpeg_bytes(scene((96, 64), 2), exif_tags)).exif
+    assert exif.taken_at.isoformat() == "2026-04-30T08:15:00+09:00"
+    assert exif.tz_assumed is False
+
+
+def test_offset_time_original_is_used_and_an_assumed_zone_is_recorded():
+    """OffsetTimeOriginal gives the zone; without it China time is assumed and tz_assumed says so."""
+    with_offset = process(jpeg_bytes(scene((96, 64), 2), make_exif(taken="2026:03:01 08:00:00", offset="+01:00"))).exif
+    assert (with_offset.taken_at.isoformat(), with_offset.tz_assumed) == ("2026-03-01T08:00:00+01:00", False)
+    without = process(jpeg_bytes(scene((96, 64), 2), make_exif(taken="2026:03:01 08:00:00"))).exif
+    assert (without.taken_at.isoformat(), without.tz_assumed) == ("2026-03-01T08:00:00+08:00", True)
+    assert without.as_dict()["tz_assumed"] is True
+
+
+def test_xmp_capture_time_with_its_zone_when_exif_has_none():
+    """A file whose capture time is only in XMP (exif:DateTimeOriginal) is read with the XMP zone."""
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+           b'exif:DateTimeOriginal="2026-06-01T09:30:00Z" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    exif = process(jpeg_bytes(scene((96, 64), 2), xmp=xmp)).exif
+    assert (exif.taken_at.isoformat(), exif.tz_assumed, exif.orientation) == ("2026-06-01T09:30:00+00:00", False, 6)
+
+
+@pytest.mark.parametrize(
+    ("software", "editor"),
+    [("Adobe Photoshop 25.0 (Windows)", True), ("GIMP 2.10.34", True), ("Snapseed 2.0", True),
+     ("美图秀秀", True), ("醒图 9.2", True), ("黄油相机", True), ("MIUI Camera", False), ("14.4.2", False)],
+)
+def test_editor_software_is_recognised(software, editor):
+    """A Software tag naming a photo editor is evidence of editing; a phone's own camera firmware is not."""
+    # Apps write UTF-8 into the ASCII tag, as here.
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(make="X", software=software.encode()))).exif
+    assert exif.software == software
+    assert (exif.editor() is not None) is editor
 
 
 @pytest.mark.parametrize("taken", ["0000:00:00 00:00:00", "    :  :     :  :  ", "2026:13:40 10:00:00", "yesterday"])
@@ -308,6 +356,12 @@ def test_make_and_model_are_cleaned():
     """NUL padding and trailing spaces are stripped from make and model."""
     exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(make="OPPO\x00\x00 ", model="  PHB110   "))).exif
     assert (exif.make, exif.model) == ("OPPO", "PHB110")
+
+
+def test_make_and_model_end_at_the_first_nul():
+    """What follows a NUL inside Make/Model is junk, cut as exiftool cuts it ("ION230\\0F" is "ION230")."""
+    exif = process(jpeg_bytes(scene((96, 64), 2), make_exif(make="WWL   \x00WWL", model="ION230\x00F"))).exif
+    assert (exif.make, exif.model) == ("WWL", "ION230")
 
 
 def test_no_exif_gives_none():
@@ -511,18 +565,18 @@ def test_dhash_is_64_bit_unsigned(phone_jpeg):
 
 
 def test_dhash_of_reencoded_photo_is_near():
-    """The same picture at another size and quality is within NEAR_DUPLICATE_DISTANCE."""
+    """The same picture at another size and quality has a dHash within DHASH_NEAR."""
     picture = scene((2000, 1500), 7)
     first = process(jpeg_bytes(picture, quality=92)).phash
     second = process(jpeg_bytes(picture.resize((900, 675)), quality=50)).phash
-    assert hamming(first, second) <= NEAR_DUPLICATE_DISTANCE
+    assert hamming(first, second) <= DHASH_NEAR
 
 
 def test_dhash_of_different_photos_is_far():
     """Different pictures are far apart."""
     first = process(jpeg_bytes(scene((1600, 1200), 8))).phash
     second = process(jpeg_bytes(scene((1600, 1200), 9))).phash
-    assert hamming(first, second) > 3 * NEAR_DUPLICATE_DISTANCE
+    assert hamming(first, second) > 3 * DHASH_NEAR
 
 
 def test_dhash_bits_follow_brightness():
@@ -733,7 +787,8 @@ def test_real_malformed_string_exif_does_not_crash(real_photos):
     result = process((real_photos / LENGTH_STRING).read_bytes())
     print(LENGTH_STRING, result.exif.as_dict())
     assert (result.exif.make, result.exif.model) == ("samsung", "SM-G930F")
-    assert result.exif.taken_at.isoformat() == "2016-09-12T10:05:31+08:00"  # DateTime fallback
+    assert result.exif.taken_at is None  # only IFD0 DateTime: a last-modified time, not a capture time
+    assert result.exif.modified_at.isoformat() == "2016-09-12T10:05:31+08:00"
     assert (result.exif.lat, result.exif.lng) == pytest.approx((51.025, 7.591944), abs=1e-6)
 
 
@@ -767,17 +822,18 @@ def test_real_photo_reencoded_is_near_duplicate(real_photos):
     data = (real_photos / IPHONE11).read_bytes()
     with Image.open(io.BytesIO(data)) as img:
         smaller = jpeg_bytes(img.resize((2016, 1512)), img.getexif(), quality=60)
-    distance = hamming(process(data).phash, process(smaller).phash)
-    print("iPhone 11 re-encoded, Hamming distance", distance)
-    assert distance <= NEAR_DUPLICATE_DISTANCE
+    original, copy = process(data), process(smaller)
+    print("iPhone 11 re-encoded, dHash distance", hamming(original.phash, copy.phash))
+    assert hamming(original.phash, copy.phash) <= DHASH_NEAR
+    assert coarse_pairs(query_hashes(copy.region_hashes), original.region_hashes)
 
 
 def test_real_different_photos_are_far(real_photos):
-    """Photos of different scenes are far apart, including two phones shooting the same object."""
+    """Whole-frame dHashes of different scenes are far apart, including two phones shooting the same object."""
     hashes = {name: process((real_photos / name).read_bytes()).phash for name in (IPHONE11, PIXEL5, NOKIA, NIKON_GPS)}
     names = list(hashes)
     for i, first in enumerate(names):
         for second in names[i + 1 :]:
-            distance = hamming(hashes[first], hashes[second])
-            print(first, second, distance)
-            assert distance > 3 * NEAR_DUPLICATE_DISTANCE
+            apart = hamming(hashes[first], hashes[second])
+            print(first, second, apart)
+            assert apart > 3 * DHASH_NEAR

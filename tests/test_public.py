@@ -36,8 +36,8 @@ RECORD_KEYS = {
 }
 SCENE_KEYS = {"project_id", "page"}
 # Names of every integrity flag the server raises on visits, check-ins and photos.
-FLAGS = ("capture_far", "clock_skew", "duplicate", "exif_gps_far", "exif_time_mismatch", "far_from_village",
-         "impossible_speed", "low_accuracy", "no_exif", "zero_accuracy")
+FLAGS = ("capture_far", "clock_skew", "duplicate", "exif_edited", "exif_gps_far", "exif_time_mismatch",
+         "far_from_village", "impossible_speed", "low_accuracy", "no_exif", "zero_accuracy")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ const FLAG_LABELS = {
   no_exif: '照片缺少拍摄信息',
   exif_gps_far: '照片位置与现场不符',
   exif_time_mismatch: '照片拍摄时间不符',
+  exif_edited: '照片疑似编辑过',
   duplicate: '疑似重复照片'
 }
 

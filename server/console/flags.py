@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+CHINA_TZ = timezone(timedelta(hours=8))
 
 # code -> short label for badges, filters and counts
 LABELS: dict[str, str] = {
@@ -15,6 +18,7 @@ LABELS: dict[str, str] = {
     "no_exif": "无EXIF信息",
     "exif_gps_far": "EXIF位置偏远",
     "exif_time_mismatch": "EXIF时间不符",
+    "exif_edited": "疑似编辑过",
     "duplicate": "重复照片",
     "late_sync": "任务结束后补传",
     "no_fix": "拍照时无定位",
@@ -64,6 +68,11 @@ _EXPLANATIONS: dict[str, tuple[str, str]] = {
         "照片 EXIF 记录的拍摄时间与手机上报的拍摄时间相差超过 10 分钟,可能是以前拍的旧照片。",
         "有照片 EXIF 记录的拍摄时间与手机上报的拍摄时间相差超过 10 分钟,可能是以前拍的旧照片。",
     ),
+    "exif_edited": (
+        "照片的 EXIF 显示它被编辑过:{evidence}。编辑过的照片可能被裁剪、修改或并非现场原片,请对照原图判断。",
+        "有照片的 EXIF 显示被编辑过(编辑软件写入了标记,或只有文件修改时间且与手机上报的拍摄时间不符),"
+        "可能被裁剪、修改或并非现场原片。",
+    ),
     "duplicate": (
         "与第 {duplicate_of} 号照片重复(内容相同或几乎相同),可能是重复使用的照片。",
         "有照片与已上传的照片重复(内容相同或几乎相同),可能是重复使用的照片。",
@@ -94,6 +103,19 @@ def _metres(value: Any) -> str:
     if isinstance(value, int | float):
         return f"{value / 1000:.2f} 公里" if value >= 1000 else f"{value:.0f} 米"
     return str(value)
+
+
+def edit_evidence(evidence: dict | None) -> str | None:
+    """The evidence behind exif_edited (services.photos.edit_evidence) in words; None without any."""
+    if not evidence:
+        return None
+    parts = []
+    if evidence.get("software"):
+        parts.append(f"编辑软件“{evidence['software']}”写入了 Software 标记")
+    if evidence.get("modified_at"):
+        modified = datetime.fromisoformat(evidence["modified_at"]).astimezone(CHINA_TZ)
+        parts.append(f"没有拍摄时间,只有文件修改时间 {modified:%Y-%m-%d %H:%M},与手机上报的拍摄时间相差超过 10 分钟")
+    return ";".join(parts) or None
 
 
 def label(code: str) -> str:

@@ -91,7 +91,7 @@ def _helpers() -> dict:
     return {"china_time": china_time, "time_gap": time_gap, "duration": duration, "metres": metres,
             "flag_label": flags.label, "visit_flag_context": visit_flag_context, "describe_short": evidence.describe,
             "missing_labels": MISSING_LABELS,
-            "explain": flags.explain, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
+            "explain": flags.explain, "edit_evidence": flags.edit_evidence, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
             "check_labels": CHECK_LABELS, "original_check_labels": ORIGINAL_CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
             "can_write": can_write()}
 

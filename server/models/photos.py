@@ -53,6 +53,8 @@ class Photo(Base):
     check_result: Mapped[str | None] = mapped_column(String(16))  # intact | altered | missing
     preview_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit dHash as 16 hex digits
+    # server.phash region hashes (10 x 16 hex digits, comma-separated); None for a flat frame.
+    region_hashes: Mapped[str | None] = mapped_column(String(170))
     verify_code: Mapped[str] = mapped_column(String(10), unique=True)
     taken_at: Mapped[datetime | None] = mapped_column()
     lat: Mapped[float | None] = mapped_column(Double)
@@ -72,13 +74,14 @@ class Photo(Base):
 
 
 class PhotoHashBand(Base):
-    """One band of a photo's perceptual hash: an index that finds near-duplicates without a scan."""
+    """One band of one region hash of a photo (kind = index in phash.REGIONS): finds near-duplicates without a scan."""
 
     __tablename__ = "photo_hash_bands"
     photo_id: Mapped[int] = mapped_column(
         ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
     )
+    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_photo_hash_bands_lookup", "band", "value"),)
+    __table_args__ = (Index("ix_photo_hash_bands_lookup", "band", "value", "kind"),)

@@ -7,6 +7,7 @@ replies register their own `OwnerContext` and share the one duplicate index.
 from __future__ import annotations
 
 import hashlib
+import io
 import secrets
 import tempfile
 import uuid
@@ -16,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from PIL import Image
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from server import geo, photometa
+from server import geo, phash, photometa
 from server import photos as pipeline
 from server.errors import ApiError
 from server.metrics import PHOTOS
@@ -38,6 +40,8 @@ FAR_MARGIN_M = 200
 EXIF_TIME_TOLERANCE = timedelta(minutes=10)
 VERIFY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # 31 symbols: 10 of them ≈ 49.5 bits
 _READ_CHUNK = 256 * 1024
+# Stored thumbnails read for the finer look at coarse near-duplicate matches, at most, per photo.
+_MAX_FINE_LOOKS = 5
 
 # Flags the phone declares with the ticket (kept when the photo's checks are judged): taken
 # without a location fix, or compressed on the phone, with the inspector's consent, to fit the limit.
@@ -250,14 +254,16 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
     photo.upload_sha256, photo.object_version = upload_sha256, version
     photo.phash = f"{processed.phash:016x}"
+    flat = phash.is_flat(processed.structure, processed.phash)
+    photo.region_hashes = None if flat else phash.format_hashes(processed.region_hashes)
     photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
     photo.thumb_key, photo.preview_key = thumb_key, preview_key
-    photo.exif = exif.as_dict() if exif else None
-    duplicate = find_duplicate(session, photo, sha256, processed.phash)
+    photo.exif = {**exif.as_dict(), "edit_evidence": edit_evidence(exif, photo.taken_at)} if exif else None
+    duplicate = find_duplicate(session, photo, sha256, processed)
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
-    session.add_all(PhotoHashBand(photo_id=photo.id, band=i, value=v)
-                    for i, v in enumerate(pipeline.hash_bands(processed.phash)))
+    if not flat:
+        session.add_all(hash_rows(photo.id, processed.region_hashes))
     if ctx.after_ready:
         ctx.after_ready(session, photo)
     audit.append(session, user, "photo.complete", "photo", photo.id, {
@@ -356,11 +362,19 @@ def recheck(session: Session, photo: Photo, user: User | None = None) -> str:
 
 def stored_exif(photo: Photo) -> pipeline.ExifInfo | None:
     """The EXIF summary kept on a photo row, as the pipeline's ExifInfo."""
-    if not photo.exif:
-        return None
-    e = photo.exif
-    taken = datetime.fromisoformat(e["taken_at"]) if e.get("taken_at") else None
-    return pipeline.ExifInfo(taken, e.get("lat"), e.get("lng"), e.get("make"), e.get("model"), e.get("orientation"))
+    return pipeline.ExifInfo.from_dict(photo.exif) if photo.exif else None
+
+
+def edit_evidence(exif: pipeline.ExifInfo, reported_taken_at: datetime | None) -> dict[str, str] | None:
+    """Why a photo looks edited, or None: its Software tag names an editor, or it has no capture time
+    and its last-modified time (IFD0 DateTime) is not the capture time the phone reported."""
+    evidence = {}
+    if editor := exif.editor():
+        evidence["software"] = editor
+    if (exif.taken_at is None and exif.modified_at is not None and reported_taken_at is not None
+            and abs(exif.modified_at - reported_taken_at) > EXIF_TIME_TOLERANCE):
+        evidence["modified_at"] = exif.modified_at.isoformat()
+    return evidence or None
 
 
 def attach_drafts(photo_list: list[Photo], place: Place | None, session: Session, owner_kind: str,
@@ -390,16 +404,22 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
             abs(exif.taken_at - photo.taken_at) > EXIF_TIME_TOLERANCE
         ):
             flags.append("exif_time_mismatch")
+        if edit_evidence(exif, photo.taken_at):
+            flags.append("exif_edited")
     if duplicate is not None:
         flags.append("duplicate")
     return flags
 
 
-def find_duplicate(session: Session, photo: Photo, sha256: str, phash: int) -> Photo | None:
+def find_duplicate(session: Session, photo: Photo, sha256: str,
+                   processed: pipeline.ProcessedPhoto) -> Photo | None:
     """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
 
-    Near-identical means a perceptual-hash Hamming distance ≤ NEAR_DUPLICATE_DISTANCE; the
-    hash is split in bands so that any such pair shares one band value (indexed lookup).
+    Near-identical means a region hash of one, in any of its 8 orientations, within
+    phash.NEAR_DUPLICATE_DISTANCE of a region hash of the other (crops, rotations, flips,
+    re-encodes and screenshots of an earlier photo), confirmed on a finer grid from both
+    thumbnails. Every stored region hash is cut into bands and a candidate must share a band
+    value with one of the new photo's hashes (indexed lookup).
     """
     exact = session.scalars(
         select(Photo).where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
@@ -407,26 +427,102 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, phash: int) -> P
     ).first()
     if exact is not None:
         return exact
-    if not 4 <= phash.bit_count() <= 60:
-        # A flat frame (lens covered, blank wall) hashes to ~all zeros or ones: every such
-        # photo would "match" every other. Only identical bytes count for those.
+    if phash.is_flat(processed.structure, processed.phash):
+        # A flat frame (lens covered, blank wall) hashes to noise or ~all zeros: every such photo
+        # would "match" every other. Only identical bytes count for those.
         return None
-    bands = pipeline.hash_bands(phash)
-    candidates = session.execute(
-        select(Photo.id, Photo.phash).distinct()
-        .join(PhotoHashBand, PhotoHashBand.photo_id == Photo.id)
+    query = phash.query_hashes(processed.region_hashes)
+    wanted: dict[tuple[int, int], list[int]] = {}  # (band, value) -> the query hashes having it
+    for h in query:
+        for band, value in enumerate(phash.hash_bands(h)):
+            wanted.setdefault((band, value), []).append(h)
+    by_band: dict[int, set[int]] = {}
+    for band, value in wanted:
+        by_band.setdefault(band, set()).add(value)
+    rows = session.execute(
+        select(PhotoHashBand.photo_id, PhotoHashBand.kind, PhotoHashBand.band, PhotoHashBand.value,
+               Photo.region_hashes, Photo.thumb_key)
+        .join(Photo, PhotoHashBand.photo_id == Photo.id)
         .where(
-            or_(*(and_(PhotoHashBand.band == i, PhotoHashBand.value == v) for i, v in enumerate(bands))),
+            or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
+                  for band, values in sorted(by_band.items()))),
             Photo.id != photo.id,
             or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
         )
-        .order_by(Photo.id)
-        .limit(2000)  # a degenerate hash (a black frame) must not turn into a scan
+        .limit(2000)  # a degenerate hash must not turn into a scan (no ORDER BY: no sort of every match)
     ).all()
-    for cid, other in candidates:
-        if other and pipeline.hamming(int(other, 16), phash) <= pipeline.NEAR_DUPLICATE_DISTANCE:
-            return session.get(Photo, cid)
+    candidates: dict[int, tuple[tuple[int, ...], str | None]] = {}
+    for photo_id, kind, band, value, region_hashes, thumb_key in rows:
+        if photo_id in candidates:
+            continue
+        # Only the query hashes sharing this band are compared: the index finds nothing else.
+        # Within 4 bits a pair always shares a band (pigeonhole); up to 8 it mostly does, and
+        # every region and orientation is another chance (scripts/bench_reuse.py).
+        hashes = phash.parse_hashes(region_hashes)
+        if any(phash.hamming(q, hashes[kind]) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+            candidates[photo_id] = (hashes, thumb_key)
+    new_thumb = None
+    for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
+        hashes, thumb_key = candidates[photo_id]
+        new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
+        if _confirmed(new_thumb, photo_id, thumb_key, phash.coarse_pairs(query, hashes)):
+            return session.get(Photo, photo_id)
     return None
+
+
+def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:
+    """The finer look at a coarse match, on the stored photo's thumbnail; a match stands when it cannot be read."""
+    try:
+        with storage().open(thumb_key) as src:
+            data = src.read()
+        with Image.open(io.BytesIO(data)) as old_thumb:
+            return phash.confirmed(new_thumb, old_thumb, pairs)
+    except (ObjectMissing, StorageError, OSError, ValueError, TypeError):
+        # A reviewer flag, never a rejection: better one flag too many than a reused photo missed.
+        current_app.logger.warning("cannot read the thumbnail of photo %s for the near-duplicate check", photo_id)
+        return True
+
+
+def hash_rows(photo_id: int, region_hashes: tuple[int, ...]) -> list[PhotoHashBand]:
+    """The band rows that index a photo's region hashes."""
+    return [PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
+            for kind, h in enumerate(region_hashes) for band, value in enumerate(phash.hash_bands(h))]
+
+
+def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
+    """Give ready photos without region hashes (stored before migration 0012) their hashes and index rows.
+
+    The hashes are taken from the stored 320 px thumbnail, the image complete() hashes; a flat
+    frame keeps none (it is matched by identical bytes only). Answers counts by outcome.
+    """
+    counts = {"hashed": 0, "flat": 0, "unreadable": 0}
+    last_id = 0
+    while True:
+        chunk = session.scalars(
+            select(Photo).where(Photo.status == "ready", Photo.region_hashes.is_(None), Photo.thumb_key.is_not(None),
+                                Photo.id > last_id).order_by(Photo.id).limit(batch)
+        ).all()
+        if not chunk:
+            return counts
+        for photo in chunk:
+            last_id = photo.id
+            try:
+                with storage().open(photo.thumb_key) as src:
+                    data = src.read()
+                with Image.open(io.BytesIO(data)) as thumb:
+                    region_hashes, structure = phash.region_hashes(thumb)
+            except (ObjectMissing, StorageError, OSError, ValueError):
+                current_app.logger.warning("cannot hash the thumbnail of photo %s", photo.id, exc_info=True)
+                counts["unreadable"] += 1
+                continue
+            if phash.is_flat(structure, int(photo.phash or "0", 16)):
+                counts["flat"] += 1
+                continue
+            photo.region_hashes = phash.format_hashes(region_hashes)
+            session.execute(PhotoHashBand.__table__.delete().where(PhotoHashBand.photo_id == photo.id))
+            session.add_all(hash_rows(photo.id, region_hashes))
+            counts["hashed"] += 1
+        session.commit()
 
 
 def urls(photo: Photo) -> dict[str, str | None]:

@@ -512,15 +512,20 @@ def test_s3_thumbnails_are_presigned_bucket_urls(app, console, api, world):
 def test_every_flag_has_a_chinese_explanation():
     """Every flag the pipeline raises has a label and a filled-in Chinese sentence."""
     for code in ("far_from_village", "low_accuracy", "zero_accuracy", "clock_skew", "impossible_speed",
-                 "capture_far", "no_exif", "exif_gps_far", "exif_time_mismatch", "duplicate",
+                 "capture_far", "no_exif", "exif_gps_far", "exif_time_mismatch", "exif_edited", "duplicate",
                  "late_sync", "no_fix", "compressed", "evidence_short"):
         assert flag_text.label(code) != code
-        sentence = flag_text.explain(code, place="江南村", distance=812, radius=500, accuracy=150, duplicate_of=7)
+        sentence = flag_text.explain(code, place="江南村", distance=812, radius=500, accuracy=150, duplicate_of=7,
+                                     evidence="编辑软件“GIMP”写入了 Software 标记")
         assert "{" not in sentence and re.search(r"[\u4e00-\u9fff]", sentence)
         general = flag_text.explain(code)  # a whole visit: no numbers to fill in
         assert "{" not in general and "?" not in general
     assert "第 42 号照片" in flag_text.explain("duplicate", duplicate_of=42)
     assert "约 1.25 公里" in flag_text.explain("far_from_village", place="江南村", distance=1250, radius=500)
+    evidence = flag_text.edit_evidence({"software": "GIMP 2.4.5", "modified_at": "2026-03-01T02:00:00+00:00"})
+    assert "“GIMP 2.4.5”" in evidence and "2026-03-01 10:00" in evidence
+    assert evidence in flag_text.explain("exif_edited", place="江南村", evidence=evidence)
+    assert flag_text.edit_evidence(None) is None
     assert "任务结束后 2 天 3 小时 才收到" in flag_text.explain("late_sync", delay="2 天 3 小时")
     assert "照片 1/2 张" in flag_text.explain("evidence_short", short="照片 1/2 张")
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from server.db import db
 from server.models import AuditEntry, CheckIn, ClientWrite, Interview, Photo, PhotoHashBand
+from server.phash import HASH_BANDS, REGIONS
 from server.services import audit
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
@@ -119,5 +120,5 @@ def test_retry_storm_of_photo_complete_makes_it_ready_once(app, world, visit):
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "photo.complete")) == 1
         assert s.scalar(select(func.count()).select_from(PhotoHashBand).where(
-            PhotoHashBand.photo_id == ticket["photo_id"])) == 5
+            PhotoHashBand.photo_id == ticket["photo_id"])) == HASH_BANDS * len(REGIONS)
         assert audit.verify(s).ok

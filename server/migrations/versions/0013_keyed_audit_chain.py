@@ -20,7 +20,7 @@ import server.models
 from server.services import audit
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,226 @@
+"""Perceptual hashes for reuse detection that survives crops, rotations and flips.
+
+A photo gets ten 64-bit *region hashes* of its upright 320 px thumbnail: the whole frame and
+nine windows of 90 % (3 x 3 positions). Each is the sign of the 63 lowest non-DC DCT
+coefficients of the region's 32 x 32 luminance grid. A copy cropped by up to ~10 % has one of its
+regions (or its whole frame) close to a region of the original, and a screenshot with a status
+bar has a window close to the original's whole frame: regions are compared with regions,
+nothing else. Rotating or flipping an image only changes the signs of the odd frequencies and
+swaps the two axes of the coefficient block, so the 8 orientations of a hash are derived from
+its bits, without touching the pixels again (orientations()).
+
+Lookup is indexed: each stored hash is cut into HASH_BANDS bands (hash_bands) and a candidate
+must share one band value with one of the new photo's 80 hashes (10 regions x 8 orientations);
+candidates are then checked by Hamming distance (coarse_pairs()). Two hashes within 4 bits always
+share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do, and a copy has many
+region and orientation pairs to share one: scripts/bench_reuse.py measures what the index finds.
+A pair that passes is looked at once more, finer (confirmed(): the same aligned regions on a
+64 x 64 grid, read from the stored thumbnail): at 32 x 32 a plain surface with a small object
+looks the same from a step away, at 64 x 64 it does not. Pure Python on a 32 x 32 grid:
+~1 ms per region, no numpy/scipy (imagehash would pull 136 MB of scipy for the same DCT).
+
+The whole-frame 64-bit dHash (dhash) is kept as the second hash of the flat-frame gate.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterable
+
+from PIL import Image
+
+HASH_BANDS = 5
+# Largest region-hash distance of a near-duplicate: resized, re-encoded, brightened and
+# orientation-changed copies measure 0-3, 5-10 % crops and screenshots up to 7-8, distinct
+# real photos 11 or more (scripts/bench_reuse.py measures all of this on the real photos).
+NEAR_DUPLICATE_DISTANCE = 8
+# Second look at a pair that passed NEAR_DUPLICATE_DISTANCE: the same aligned regions hashed
+# finer (255 bits, 64 x 64 grid). Copies measure up to ~100, unrelated pictures 127 +- 8: a plain
+# surface shot twice can pass the coarse hash, but not this one.
+FINE_DISTANCE = 104
+# A picture whose median low-frequency coefficient is below this is flat (lens covered, blank
+# wall, a black frame): its signs are noise, so it is matched by identical bytes only.
+FLAT_STRUCTURE = 40.0
+
+_GRID = 32
+_LOW = 8
+_FINE_GRID = 64
+_FINE_LOW = 16
+_WINDOW = 0.9
+REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),) + tuple(
+    (x * (1 - _WINDOW), y * (1 - _WINDOW), x * (1 - _WINDOW) + _WINDOW, y * (1 - _WINDOW) + _WINDOW)
+    for y in (0.0, 0.5, 1.0)
+    for x in (0.0, 0.5, 1.0)
+)
+
+# 64 bits over 5 bands: 13, 13, 13, 13, 12.
+_BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
+_COS = tuple(
+    tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW)
+)
+_FINE_COS = tuple(
+    tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID))
+    for u in range(_FINE_LOW)
+)
+# Bit (v, u) of a region hash is at position 63 - (8 v + u): v vertical, u horizontal frequency.
+# A horizontal flip negates odd u, a vertical flip odd v; the signs of those bits invert.
+_ODD_U = sum(1 << (63 - (8 * v + u)) for v in range(_LOW) for u in range(_LOW) if u % 2 and (u or v))
+_ODD_V = sum(1 << (63 - (8 * v + u)) for v in range(_LOW) for u in range(_LOW) if v % 2 and (u or v))
+
+
+def region_hashes(thumb: Image.Image) -> tuple[tuple[int, ...], float]:
+    """The 10 region hashes of an upright image, and its structure (median |AC| of the whole frame)."""
+    gray = thumb.convert("L")
+    hashes = []
+    structure = 0.0
+    for index in range(len(REGIONS)):
+        coefficients = _dct_low(_grid(gray, index, _GRID), _COS)
+        hashes.append(_sign_bits(coefficients))
+        if index == 0:
+            ac = sorted(abs(c) for i, c in enumerate(coefficients) if i)
+            structure = ac[len(ac) // 2]
+    return tuple(hashes), structure
+
+
+def _grid(gray: Image.Image, region: int, size: int) -> bytes:
+    """A region of a grayscale image box-averaged to size x size."""
+    x0, y0, x1, y1 = REGIONS[region]
+    width, height = gray.size
+    box = (x0 * width, y0 * height, x1 * width, y1 * height)
+    return gray.resize((size, size), Image.Resampling.BOX, box=box).tobytes()
+
+
+def _dct_low(grid: bytes, cos: tuple[tuple[float, ...], ...]) -> list[float]:
+    """The lowest len(cos) x len(cos) DCT-II coefficients of a square grid, row-major by (v, u)."""
+    n, low = len(cos[0]), len(cos)
+    rows = [grid[r * n:(r + 1) * n] for r in range(n)]
+    # Separable: the low horizontal coefficients of every row, then the low vertical ones of each column.
+    horizontal = [[sum(map(operator.mul, c, row)) for c in cos] for row in rows]
+    columns = list(zip(*horizontal, strict=True))  # columns[u][r]
+    return [sum(map(operator.mul, cos[v], columns[u])) for v in range(low) for u in range(low)]
+
+
+def fine_hash(thumb: Image.Image, region: int, orientation: int) -> int:
+    """255-bit hash of one region under one of the 8 orientations (numbered as in orientations())."""
+    coefficients = _dct_low(_grid(thumb.convert("L"), region, _FINE_GRID), _FINE_COS)
+    n = _FINE_LOW
+    matrix = [coefficients[v * n:(v + 1) * n] for v in range(n)]
+    if orientation >= 4:
+        matrix = [list(column) for column in zip(*matrix, strict=True)]
+    flip_u, flip_v = orientation % 4 in (1, 3), orientation % 4 in (2, 3)
+    value = 0
+    for v in range(n):
+        for u in range(n):
+            if u or v:
+                c = matrix[v][u] * (-1 if flip_u and u % 2 else 1) * (-1 if flip_v and v % 2 else 1)
+                value = (value << 1) | (c > 0)
+    return value
+
+
+def _sign_bits(coefficients: list[float]) -> int:
+    """64 bits, one per coefficient (positive = 1); the DC bit is always 0."""
+    value = 0
+    for i, c in enumerate(coefficients):
+        value = (value << 1) | (i > 0 and c > 0)
+    return value
+
+
+def _transpose(h: int) -> int:
+    """The hash of the transposed region: bit (v, u) moves to (u, v)."""
+    out = 0
+    for v in range(_LOW):
+        for u in range(_LOW):
+            if h >> (63 - (8 * v + u)) & 1:
+                out |= 1 << (63 - (8 * u + v))
+    return out
+
+
+def orientations(h: int) -> tuple[int, ...]:
+    """The hash of the same region under each of the 8 rotations and flips (the first is h itself)."""
+    out = []
+    for base in (h, _transpose(h)):
+        out += [base, base ^ _ODD_U, base ^ _ODD_V, base ^ _ODD_U ^ _ODD_V]
+    return tuple(out)
+
+
+def query_hashes(hashes: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
+    """Every orientation of every region hash of a new photo, with the (region, orientation) it comes from."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for region, h in enumerate(hashes):
+        for orientation, variant in enumerate(orientations(h)):
+            out.setdefault(variant, []).append((region, orientation))
+    return out
+
+
+def coarse_pairs(query: dict[int, list[tuple[int, int]]], stored: Iterable[int]) -> list[tuple[int, int, int]]:
+    """(new region, orientation, stored region) of every pair sharing a band value within the distance, nearest first."""
+    pairs = []
+    for kind, s in enumerate(stored):
+        stored_bands = hash_bands(s)
+        for q, sources in query.items():
+            apart = hamming(q, s)
+            if apart <= NEAR_DUPLICATE_DISTANCE and any(
+                a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
+            ):
+                pairs += [(apart, region, orientation, kind) for region, orientation in sources]
+    return [pair[1:] for pair in sorted(pairs)]
+
+
+def same_picture(new_thumb: Image.Image, new_hashes: Iterable[int], old_thumb: Image.Image,
+                 old_hashes: Iterable[int]) -> bool:
+    """The whole near-duplicate rule on two non-flat photos: found by the index, then confirmed finer."""
+    pairs = coarse_pairs(query_hashes(new_hashes), old_hashes)
+    return bool(pairs) and confirmed(new_thumb, old_thumb, pairs)
+
+
+def confirmed(new_thumb: Image.Image, old_thumb: Image.Image, pairs: list[tuple[int, int, int]]) -> bool:
+    """Whether the nearest coarse pair is also within FINE_DISTANCE at the finer grid.
+
+    Only the nearest: it is the alignment of a real copy, while trying the others too would give
+    a plain surface several chances to look alike.
+    """
+    region, orientation, kind = pairs[0]
+    return hamming(fine_hash(new_thumb, region, orientation), fine_hash(old_thumb, kind, 0)) <= FINE_DISTANCE
+
+
+def is_flat(structure: float, whole_frame_dhash: int) -> bool:
+    """A frame without structure by either hash (dark, blank, lens covered): matched by identical bytes only."""
+    return structure < FLAT_STRUCTURE or not 4 <= whole_frame_dhash.bit_count() <= 60
+
+
+def format_hashes(hashes: Iterable[int]) -> str:
+    """Region hashes as stored in photos.region_hashes: 16 hex digits each, comma-separated."""
+    return ",".join(f"{h:016x}" for h in hashes)
+
+
+def parse_hashes(text: str | None) -> tuple[int, ...]:
+    """The inverse of format_hashes; () for None or ''."""
+    return tuple(int(part, 16) for part in text.split(",")) if text else ()
+
+
+def dhash(img) -> int:
+    """64-bit difference hash: 9x8 grayscale, one bit per horizontal neighbour pair (right brighter)."""
+    pixels = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()
+    value = 0
+    for row_start in range(0, 72, 9):
+        for i in range(row_start, row_start + 8):
+            value = (value << 1) | (pixels[i + 1] > pixels[i])
+    return value
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two hashes."""
+    return (a ^ b).bit_count()
+
+
+def hash_bands(h: int) -> list[int]:
+    """Split a 64-bit hash into HASH_BANDS bands (13,13,13,13,12 bits); two hashes within Hamming distance HASH_BANDS-1 share at least one band value (pigeonhole) — used as an indexed near-duplicate lookup."""
+    if not 0 <= h < 1 << 64:
+        raise ValueError("hash must be an unsigned 64-bit integer")
+    bands = []
+    shift = 64
+    for bits in _BAND_BITS:
+        shift -= bits
+        bands.append((h >> shift) & ((1 << bits) - 1))
+    return bands
