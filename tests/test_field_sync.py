@@ -16,7 +16,7 @@ from server.storage import StorageError
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
-from tests.test_rounds import new_round
+from tests.test_rounds import draw_day, new_round, source
 
 
 @pytest.fixture
@@ -330,8 +330,8 @@ def test_round_policy_reaches_its_drawn_assignments(app, client, world):
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
         rid = new_round(world, min_photos=5, min_interviews=3)
-        rounds.freeze(db.session, admin, rid)
-        rounds.run_draw(db.session, admin, rid, "2026088")
+        rounds.freeze(db.session, admin, rid, source())
+        rounds.run_draw(db.session, admin, rid, "2026088", today=draw_day())
         drawn = db.session.scalars(select(Assignment).where(Assignment.round_id == rid)).first()
         token = issue_token(drawn.members[0])
         aid = drawn.id

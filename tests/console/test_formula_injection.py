@@ -31,7 +31,7 @@ from tests.console.test_exports import visit_with_evidence
 from tests.console.test_grading import _score_everything, setup  # noqa: F401 - setup is a fixture
 from tests.factories import V1
 from tests.support.images import phone_jpeg
-from tests.test_rounds import new_round
+from tests.test_rounds import draw_day, new_round, source
 
 # Every start a spreadsheet reads as a formula, the villager's exfiltration link first.
 STARTS = ["=", "+", "-", "@", "\t", "\r"]
@@ -93,8 +93,8 @@ def hostile_world(app, world, client, setup):  # noqa: F811 - the grading fixtur
         photo.exif = {**(photo.exif or {}), "taken_at": h("exif-taken-at")}
         s.commit()
         rid = new_round(world, name=h("round-name"), check_items=[h("check-1"), h("check-2"), h("check-3")])
-        rounds.freeze(s, admin, rid)
-        rounds.run_draw(s, admin, rid, "2026088")
+        rounds.freeze(s, admin, rid, source())
+        rounds.run_draw(s, admin, rid, "2026088", today=draw_day())
         rounds.close(s, admin, rid)
         grading.finalize(s, admin, setup["session"])
     return {"visit": visit_id, "round": rid, "grading": setup["session"], "planted": h.planted}
