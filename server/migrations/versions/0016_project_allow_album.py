@@ -16,11 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The server default gives every existing project the camera-only rule (false) on SQLite and MariaDB.
-    with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('allow_album', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+    # The server default gives every existing project the camera-only rule (false) on SQLite and
+    # MariaDB. A plain ADD COLUMN: batch mode would rebuild projects for an expression default,
+    # which the foreign keys of its visits, orders and reports refuse on a populated SQLite file.
+    op.add_column('projects', sa.Column('allow_album', sa.Boolean(), server_default=sa.text('0'), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('projects', schema=None) as batch_op:
-        batch_op.drop_column('allow_album')
+    # Plain DROP COLUMN (SQLite 3.35+ and MariaDB): a batch rebuild of projects would trip the
+    # foreign keys of its visits, orders and reports on SQLite.
+    op.drop_column('projects', 'allow_album')
