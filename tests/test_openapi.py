@@ -138,3 +138,19 @@ def test_busy_answers_document_retry_after(doc):
                 seen += 1
                 assert "Retry-After" in op["responses"][status]["headers"], (method, path, status)
     assert seen >= 3
+
+
+def test_album_policy_is_documented(doc):
+    """Admins write allow_album (a boolean) on create and edit; the three answers the phone reads declare it."""
+    def schema(path, method, part):
+        op = doc["paths"][path][method]
+        where = op["requestBody"] if part == "body" else op["responses"][part]
+        return where["content"]["application/json"]["schema"]
+
+    for method in ("post", "patch"):
+        path = "/api/v1/admin/projects" + ("/{project_id}" if method == "patch" else "")
+        assert schema(path, method, "body")["properties"]["allow_album"]["type"] == "boolean", method
+    reports = schema("/api/v1/projects/{project_id}/reports", "get", "200")
+    order = schema("/api/v1/rectifications/{order_id}", "get", "200")
+    assert reports["properties"]["allow_album"]["type"] == "boolean"
+    assert order["properties"]["project"]["properties"]["allow_album"]["type"] == "boolean"

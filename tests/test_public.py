@@ -27,7 +27,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RESPONSIBLE = {"主管领导": "李县长", "牵头书记": "张书记", "联系组工干部": "王干事", "工作队伍": "驻村工作队"}
 # Everything the public record may contain, as key paths ("[]" stands for any list item).
 RECORD_KEYS = {
-    "id", "title", "year", "domain", "status", "status_label", "accepting_feedback", "organization",
+    "id", "title", "year", "domain", "status", "status_label", "accepting_feedback", "allow_album", "organization",
     "places", "places[].kind", "places[].name", "places[].township",
     "steps", "steps[].name", "steps[].deadline", "steps[].responsible", "steps[].status",
     "targets", "targets[]", "responsible", *(f"responsible.{role}" for role in RESPONSIBLE),

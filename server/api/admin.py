@@ -166,6 +166,8 @@ PROJECT = {
     "steps": {"type": "array", "maxItems": 100},
     "targets": {"type": "array", "maxItems": 100},
     "responsible": {"type": "object"},
+    "allow_album": {"type": "boolean", "description": "report, rectification and feedback photos may come from "
+                    "the album; false (the default): the camera only, as on a visit"},
 }
 
 

@@ -62,8 +62,11 @@ APPLICATION = {
     "village_ids": {**IDS, "minItems": 1},
     "site": obj({"id": ID}, ("id",)),
 }
+ALLOW_ALBUM = {"type": "boolean", "description": "the project's photos (report, rectification, feedback) may "
+               "come from the album; false: the camera only"}
 PROJECT = obj({"id": {"type": "integer"}, "status": {"type": "string", "enum": list(PROJECT_STATUSES)},
-               "status_label": {"type": "string"}, "actions": {"type": "array", "items": {"type": "string"}}},
+               "status_label": {"type": "string"}, "allow_album": ALLOW_ALBUM,
+               "actions": {"type": "array", "items": {"type": "string"}}},
               additionalProperties=True)
 REPORT = obj({"id": {"type": "integer"}, "month": {"type": "string"}, "status": {"type": "string"},
               "text": {"type": "string"}, "photos": {"type": "array"}}, additionalProperties=True)
@@ -87,6 +90,7 @@ def project_json(user: User, p: Project, *, detail: bool = False, summary: dict 
         "started_at": serialize.iso(p.started_at), "accepted_at": serialize.iso(p.accepted_at),
         "actions": lifecycle.allowed_actions(user, p),
         "editable": p.status == "draft" and (p.applicant_id == user.id or user.has_role("admin")),
+        "allow_album": p.allow_album,
     }
     if summary is not None:
         out.update(summary)
@@ -216,14 +220,15 @@ def _parse_date(value: str, field: str) -> date:
 
 @endpoint("/projects/<int:project_id>/reports", "GET", summary="The project's monthly reports and where it "
           "stands (this month, overdue months)", tag="reports", roles=READERS,
-          response=obj({"items": {"type": "array", "items": REPORT}, "state": {"type": "object"}}),
+          response=obj({"items": {"type": "array", "items": REPORT}, "state": {"type": "object"},
+                        "allow_album": ALLOW_ALBUM}),
           errors=(401, 403, 404))
 def list_reports(user, project_id):
     project = lifecycle.project_for(db.session, user, project_id)
     rows = reports.reports_of(db.session, project.id)
     pics = reports.photos_of(db.session, [r.id for r in rows])
     state = reports.report_state(db.session, project)
-    return {"items": [report_json(r, pics[r.id]) for r in rows],
+    return {"items": [report_json(r, pics[r.id]) for r in rows], "allow_album": project.allow_album,
             "state": {"month": state.current_month, "status": state.current_status,
                       "due": state.current_due.isoformat() if state.current_due else None,
                       "overdue_months": state.overdue_months,

@@ -35,7 +35,9 @@ def order_json(order: RectificationOrder, context: dict[str, dict[int, Any]], ph
         "id": order.id, "items": order.items, "deadline": order.deadline.isoformat(),
         "status": order.status, "status_label": RECTIFICATION_STATUSES[order.status],
         "overdue": rectification.is_overdue(order), "days_overdue": rectification.days_overdue(order),
-        "project": {"id": project.id, "title": project.title} if project else None,
+        # allow_album: the reply's photos may come from the album (the project's policy; camera by default).
+        "project": ({"id": project.id, "title": project.title, "allow_album": project.allow_album}
+                    if project else None),
         "organization": ({"id": project.organization.id, "name": project.organization.name}
                          if project and project.organization else None),
         "township": township.name if township else None,
@@ -58,7 +60,11 @@ ORDER = obj({
     "deadline": {"type": "string", "format": "date"},
     "status": {"type": "string", "enum": list(RECTIFICATION_STATUSES)}, "status_label": {"type": "string"},
     "overdue": {"type": "boolean"}, "days_overdue": {"type": "integer"},
-    "project": {"type": ["object", "null"]}, "organization": {"type": ["object", "null"]},
+    "project": {"type": ["object", "null"], "properties": {
+        "id": {"type": "integer"}, "title": {"type": "string"},
+        "allow_album": {"type": "boolean", "description": "the reply's photos may come from the album; "
+                        "false: the camera only"}}},
+    "organization": {"type": ["object", "null"]},
     "township": {"type": ["string", "null"]}, "issued_at": TIMESTAMP,
     "response": {"type": ["object", "null"]}, "verified_at": {"type": ["string", "null"]},
     "closed_at": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},

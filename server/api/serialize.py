@@ -91,7 +91,7 @@ def project(p: Project) -> dict[str, Any]:
         "id": p.id, "title": p.title, "year": p.year, "domain": p.domain, "status": p.status,
         "organization": organization(p.organization) if p.organization else None,
         "village_ids": sorted(v.id for v in p.villages), "site": site(p.site) if p.site else None,
-        "steps": p.steps, "targets": p.targets, "responsible": p.responsible,
+        "steps": p.steps, "targets": p.targets, "responsible": p.responsible, "allow_album": p.allow_album,
     }
 
 

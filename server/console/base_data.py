@@ -572,6 +572,8 @@ def _project_data() -> dict[str, Any]:
         "targets": forms.lines("targets", "项目目标", max_items=100),
         "responsible": {role: value for i, role in enumerate(public.RESPONSIBLE_ROLES)
                         if (value := forms.text(f"responsible_{i}", role, max_len=200))},
+        # An unticked box is not sent at all: the form always states the policy, so absent means off.
+        "allow_album": request.form.get("allow_album") == "1",
     }
     if request.form.get("place_kind") == "site":
         site_id = _id("site_id")
@@ -609,6 +611,7 @@ def _project_values(project: Project) -> dict[str, Any]:
         "place_kind": "site" if project.site_id else "village",
         "village_ids": [str(v.id) for v in project.villages], "site_id": str(project.site_id or ""),
         "steps": steps_text(project.steps), "targets": _targets_text(project.targets),
+        "allow_album": "1" if project.allow_album else "",
     }
     for i, role in enumerate(public.RESPONSIBLE_ROLES):
         value = (project.responsible or {}).get(role)

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     ForeignKey,
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -67,6 +69,9 @@ class Project(Base):
     steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
     targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
     responsible: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Report, rectification and feedback photos come from the camera only, as on a visit: a picture
+    # from the album proves nothing about time and place. The department may allow the album here.
+    allow_album: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -159,13 +159,15 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         secretary_id=_secretary(session, data.get("secretary_id")),
         domain=data.get("domain", "农村"), steps=data.get("steps", []),
         targets=data.get("targets", []), responsible=data.get("responsible", {}),
+        allow_album=data.get("allow_album", False),
         # Registered directly by the department: already under way, so monthly reports start now.
         started_at=utcnow(),
     )
     session.add(project)
     _place_project(session, actor, project, data)
     session.flush()
-    audit.append(session, actor, "project.create", "project", project.id, {"title": project.title})
+    audit.append(session, actor, "project.create", "project", project.id,
+                 {"title": project.title, "allow_album": project.allow_album})
     session.commit()
     return project
 
@@ -178,10 +180,14 @@ def update_project(session: Session, actor: User, project_id: int, data: dict[st
     if "secretary_id" in data:
         project.secretary_id = _secretary(session, data["secretary_id"])
     # The status moves only through server/services/lifecycle.py, never by editing.
-    for key in ("title", "year", "organization_id", "domain", "steps", "targets", "responsible"):
+    for key in ("title", "year", "organization_id", "domain", "steps", "targets", "responsible", "allow_album"):
         if key in data:
             setattr(project, key, data[key])
     _place_project(session, actor, project, data)
-    audit.append(session, actor, "project.update", "project", project.id, {"fields": sorted(data)})
+    detail: dict[str, Any] = {"fields": sorted(data)}
+    if "allow_album" in data:
+        # The evidence rule itself changed (or was restated): keep the value it now has.
+        detail["allow_album"] = project.allow_album
+    audit.append(session, actor, "project.update", "project", project.id, detail)
     session.commit()
     return project

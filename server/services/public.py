@@ -63,6 +63,8 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
         "id": project.id, "title": project.title, "year": project.year, "domain": project.domain,
         "status": project.status, "status_label": PROJECT_STATUSES[project.status],
         "accepting_feedback": project.status != "closed",
+        # The feedback page offers the album only when the department allows it (camera by default).
+        "allow_album": project.allow_album,
         "organization": project.organization.name if project.organization else None,
         "places": places,
         "steps": [_public_step(s) for s in project.steps or []],

@@ -348,6 +348,41 @@ def test_project_edit_changes_the_secretary(app, console, world):
     assert any("secretary_id" in e.data["fields"] for e in entries)
 
 
+def test_project_form_sets_and_clears_the_album_policy(app, client, console, world):
+    """The 允许从相册选择照片 box turns the album on; saving the form without it turns it off again."""
+    admin = console("admin")
+    page = text_of(admin.get("/console/projects/new"))
+    assert 'name="allow_album"' in page and "允许从相册选择照片" in page and "无法证明拍摄的时间和地点" in page
+    assert post(admin, "/console/projects/new", project_form(world, allow_album="1")).status_code == 302
+    project = get(app, Project, title="油茶低改")
+    assert project.allow_album is True
+    assert client.get(f"/api/v1/public/projects/{project.id}").get_json()["allow_album"] is True
+    edit = text_of(admin.get(f"/console/projects/{project.id}"))
+    assert re.search(r'<input type="checkbox" name="allow_album" value="1" checked>', edit)
+    assert post(admin, f"/console/projects/{project.id}", project_form(world)).status_code == 302
+    assert get(app, Project, id=project.id).allow_album is False
+    assert client.get(f"/api/v1/public/projects/{project.id}").get_json()["allow_album"] is False
+    assert not re.search(r'name="allow_album" value="1" checked', text_of(admin.get(f"/console/projects/{project.id}")))
+    with app.app_context():
+        changes = [e.data.get("allow_album") for e in db.session.scalars(select(AuditEntry).where(
+            AuditEntry.object_type == "project", AuditEntry.object_id == str(project.id)).order_by(AuditEntry.id))]
+    assert changes == [True, False]
+
+
+def test_project_form_without_the_box_stays_camera_only(app, console, world):
+    """A project added without ticking the box takes photos from the camera only."""
+    assert post(console("admin"), "/console/projects/new", project_form(world)).status_code == 302
+    assert get(app, Project, title="油茶低改").allow_album is False
+
+
+@pytest.mark.parametrize("username", ["leader", "reviewer1"])
+def test_reviewer_cannot_allow_the_album_in_the_console(app, console, world, username):
+    """Posting the project form with the box ticked as a reviewer or leader answers 403; nothing changes."""
+    r = post(console(username), f"/console/projects/{world.p1}", project_form(world, allow_album="1"))
+    assert r.status_code == 403
+    assert get(app, Project, id=world.p1).allow_album is False
+
+
 def test_project_update_appears_on_the_public_record(app, client, console, world):
     """A progress update published in the console is on the project's public record."""
     r = post(console("admin"), f"/console/projects/{world.p1}/updates", {"text": "已完成蜜柚基地选址"})
