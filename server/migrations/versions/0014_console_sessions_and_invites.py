@@ -39,7 +39,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('console_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_console_sessions_user_id'))
-        batch_op.drop_index(batch_op.f('ix_console_sessions_created_at'))
+    # Dropping the table drops its indexes; dropping ix_console_sessions_user_id first is refused
+    # by MariaDB, whose foreign key on user_id needs it.
     op.drop_table('console_sessions')
