@@ -8,8 +8,8 @@
 // ready photos.
 
 const path = require('path')
-const { createNodeWx, send } = require('./node-wx')
-const { startServers, makeJpegs } = require('./servers')
+const { createNodeWx } = require('./node-wx')
+const { startServers, makeJpegs, callApi } = require('./servers')
 const { createApi } = require('../../utils/api')
 const { createFiles } = require('../../utils/files')
 const { createUploader } = require('../../utils/uploader')
@@ -25,20 +25,8 @@ const VILLAGE = { lat: 27.1145, lng: 114.9876 }
 
 let servers
 
-async function ok(method, pathName, body, token, expected) {
-  const headers = {}
-  let data
-  if (body !== undefined) {
-    data = Buffer.from(JSON.stringify(body))
-    headers['content-type'] = 'application/json'
-    headers['content-length'] = data.length
-  }
-  if (token) headers.authorization = `Bearer ${token}`
-  const res = await send(`${servers.apiBase}${pathName}`, { method, headers, body: data })
-  const text = res.body.toString('utf8')
-  const json = text ? JSON.parse(text) : null
-  if (res.statusCode !== (expected || 201)) throw new Error(`${method} ${pathName} → ${res.statusCode} ${text}`)
-  return json
+function ok(method, pathName, body, token, expected) {
+  return callApi(servers.apiBase, method, pathName, body, token, expected)
 }
 
 beforeAll(async () => {

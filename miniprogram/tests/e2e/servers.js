@@ -151,4 +151,20 @@ function makeJpegs(py, dir, count, gps) {
   return Array.from({ length: count }, (_, i) => path.join(dir, `camera-${i}.jpg`))
 }
 
-module.exports = { startServers, makeJpegs, REPO }
+/** One JSON call to the real API; the parsed answer, or an Error naming the call when the status is not `expected` (201). */
+async function callApi(apiBase, method, pathName, body, token, expected) {
+  const headers = {}
+  let data
+  if (body !== undefined) {
+    data = Buffer.from(JSON.stringify(body))
+    headers['content-type'] = 'application/json'
+    headers['content-length'] = data.length
+  }
+  if (token) headers.authorization = `Bearer ${token}`
+  const res = await send(`${apiBase}${pathName}`, { method, headers, body: data })
+  const text = res.body.toString('utf8')
+  if (res.statusCode !== (expected || 201)) throw new Error(`${method} ${pathName} → ${res.statusCode} ${text}`)
+  return text ? JSON.parse(text) : null
+}
+
+module.exports = { startServers, makeJpegs, callApi, REPO }

@@ -9,7 +9,7 @@
 const fs = require('fs')
 const path = require('path')
 const { createNodeWx, send } = require('./node-wx')
-const { startServers, makeJpegs } = require('./servers')
+const { startServers, makeJpegs, callApi } = require('./servers')
 const { createApi } = require('../../utils/api')
 const { createFiles } = require('../../utils/files')
 const { createUploader } = require('../../utils/uploader')
@@ -25,24 +25,8 @@ const VILLAGE = { lat: 27.1145, lng: 114.9876 }
 
 let servers
 
-async function http(method, url, body, token) {
-  const headers = {}
-  let data
-  if (body !== undefined) {
-    data = Buffer.from(JSON.stringify(body))
-    headers['content-type'] = 'application/json'
-    headers['content-length'] = data.length
-  }
-  if (token) headers.authorization = `Bearer ${token}`
-  const res = await send(url, { method, headers, body: data })
-  const text = res.body.toString('utf8')
-  return { status: res.statusCode, data: text ? JSON.parse(text) : null }
-}
-
-async function ok(method, pathName, body, token, expected) {
-  const res = await http(method, `${servers.apiBase}${pathName}`, body, token)
-  if (res.status !== (expected || 201)) throw new Error(`${method} ${pathName} → ${res.status} ${JSON.stringify(res.data)}`)
-  return res.data
+function ok(method, pathName, body, token, expected) {
+  return callApi(servers.apiBase, method, pathName, body, token, expected)
 }
 
 beforeAll(async () => {
