@@ -459,7 +459,11 @@ def test_admin_creates_a_unit_reviewer_with_organizations(app, console, lc):
     """The users page creates a 归口单位审核员 scoped to a party organization, who then sees its queue."""
     r = post(console("admin"), "/console/users", name="归口单位甲", username="unit_new", password="unit_new-password",
              roles="unit_reviewer", organization_ids=str(lc.org2))
-    assert r.status_code == 200 and "邀请码" in text_of(r)
+    # A unit reviewer signs in on a PC: no mini-program invite is issued (issue 14, item 4).
+    assert r.status_code == 302
+    with app.app_context():
+        created = db.session.scalar(select(User).where(User.username == "unit_new"))
+        assert created.invite_code_hash is None
     other = project_at(app, lc, "submitted", who="sec2", organization_id=lc.org2, village_ids=[lc.v2])
     page = text_of(console("unit_new").get("/console/applications"))
     assert re.findall(r'data-project-id="(\d+)"', page) == [str(other)]

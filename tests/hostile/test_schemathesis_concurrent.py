@@ -20,7 +20,7 @@ from server.db import db
 from server.services import audit, visit_stats
 from tests.factories import build_world
 from tests.faults.conftest import Gunicorn
-from tests.support.apps import SECRET, make_app
+from tests.support.apps import AUDIT_SECRET, SECRET, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
 # Examples per operation in each run, coverage phase off (SCHEMATHESIS_COVERAGE=1 turns it on):
@@ -34,6 +34,7 @@ def test_two_runs_at_once_against_one_server(tmp_path, sqlite_template, fake_wec
     shutil.copy(sqlite_template, tmp_path / "app.db")
     settings = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", "SECRET_KEY": SECRET, "DATA_KEY": SECRET,
+        "AUDIT_KEY": AUDIT_SECRET,
         "STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage"), "INSTANCE_DIR": str(tmp_path),
         "WECHAT_APPID": fake_wechat.appid, "WECHAT_SECRET": fake_wechat.secret, "WECHAT_API_BASE": fake_wechat.url,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "LOG_LEVEL": "WARNING",
