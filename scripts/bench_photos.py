@@ -1,4 +1,4 @@
-"""Benchmark: naive full-resolution photo processing versus server.photos.process_photo.
+"""Benchmark: naive full-resolution photo processing versus server.imaging.decode.process_photo.
 
 Run from the project root:  .venv/bin/python scripts/bench_photos.py [--n 8] [--rounds 3]
 
@@ -29,7 +29,7 @@ TARGET_SPEEDUP = 5.0
 PATHS = ("naive", "tuned")
 PATH_LABELS = {
     "naive": "naive: full decode, rotate 12 MP, resize x2, dHash on full",
-    "tuned": "server.photos.process_photo",
+    "tuned": "server.imaging.decode.process_photo",
 }
 
 
@@ -70,7 +70,7 @@ def make_photo(seed: int) -> bytes:
 
 def watermark(original_sha256: str):
     """The watermark both paths burn into a photo's preview; its code is unique per photo."""
-    from server.photos import Watermark
+    from server.imaging.watermark import Watermark
 
     return Watermark(
         time=datetime(2026, 11, 22, 2, 31, tzinfo=UTC),
@@ -85,30 +85,31 @@ def naive_path(data: bytes) -> dict:
     """Straightforward processing at full resolution, with the same outputs as process_photo."""
     from PIL import Image, ImageOps
 
-    from server import photos
+    from server.imaging import decode, exif, phash
+    from server.imaging.watermark import _draw_watermark
 
     original_sha256 = hashlib.sha256(data).hexdigest()
     wm = watermark(original_sha256)
     with Image.open(io.BytesIO(data)) as img:
-        exif = photos.read_exif(img)
+        info = exif.read_exif(img)
         full = ImageOps.exif_transpose(img)  # decodes all 12 MP, then rotates them
     # Same output sizes as process_photo gives a 4032x3024 photo (756x1008 and 240x320), so
     # both paths encode the same number of pixels; Pillow's thumbnail() defaults (bicubic,
     # reducing_gap=2) keep the naive resizes as fast as ordinary code gets them.
-    preview = full.resize(photos._fit(full.size, 1008), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    thumb = full.resize(photos._fit(full.size, 320), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    phash = photos.dhash(full)
+    preview = full.resize(decode._fit(full.size, 1008), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    thumb = full.resize(decode._fit(full.size, 320), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    whole_frame = phash.dhash(full)
     width, height = full.size
     full.close()
-    thumb_jpeg = photos._encode_jpeg(thumb, photos.THUMB_QUALITY)
-    photos._draw_watermark(preview, wm)
-    preview_jpeg = photos._encode_jpeg(preview, photos.PREVIEW_QUALITY)
+    thumb_jpeg = decode._encode_jpeg(thumb, decode.THUMB_QUALITY)
+    _draw_watermark(preview, wm)
+    preview_jpeg = decode._encode_jpeg(preview, decode.PREVIEW_QUALITY)
     return {
         "sha256": original_sha256,
         "width": width,
         "height": height,
-        "taken_at": exif.as_dict()["taken_at"] if exif else None,
-        "phash": phash,
+        "taken_at": info.as_dict()["taken_at"] if info else None,
+        "phash": whole_frame,
         "preview": list(preview.size),
         "thumb_bytes": len(thumb_jpeg),
         "preview_sha256": hashlib.sha256(preview_jpeg).hexdigest(),
@@ -116,13 +117,13 @@ def naive_path(data: bytes) -> dict:
 
 
 def tuned_path(data: bytes) -> dict:
-    """server.photos.process_photo, plus the sha256 of the original."""
+    """server.imaging.decode.process_photo, plus the sha256 of the original."""
     from PIL import Image
 
-    from server import photos
+    from server.imaging.decode import process_photo
 
     original_sha256 = hashlib.sha256(data).hexdigest()
-    result = photos.process_photo(io.BytesIO(data), watermark=watermark(original_sha256))
+    result = process_photo(io.BytesIO(data), watermark=watermark(original_sha256))
     with Image.open(io.BytesIO(result.preview_jpeg)) as preview:
         preview_size = list(preview.size)  # header only: no decode
     return {
@@ -153,7 +154,7 @@ def child(path: str, directory: Path, rounds: int) -> None:
     sys.path.insert(0, str(ROOT))
     import PIL.Image  # noqa: F401 - imported before the baseline so it is not counted
 
-    import server.photos  # noqa: F401 - same
+    import server.imaging.decode  # noqa: F401 - same
 
     run = naive_path if path == "naive" else tuned_path
     inputs = [p.read_bytes() for p in sorted(directory.glob("*.jpg"))]
@@ -252,7 +253,7 @@ def report(label: str, sizes: list[int], rounds: int, repeat: int, runs: dict) -
         f"{'#':>2} {'original sha256':<18} {'size MB':>7} {'preview naive':>13} {'preview tuned':>13} "
         f"{'phash naive':>16} {'phash tuned':>16} {'dist':>4}"
     )
-    from server.photos import hamming
+    from server.imaging.phash import hamming
 
     for i, (a, b) in enumerate(zip(naive["outputs"], tuned["outputs"], strict=True)):
         if a["sha256"] != b["sha256"]:

@@ -5,7 +5,7 @@ Run from the project root (reads ../shared/testdata/corpus and ../shared/testdat
 
 Every distinct real picture that the pipeline accepts (an orientation set of the corpus is one
 picture; files present in both folders count once) is altered the ways a cheater re-submits last
-month's photo, and each copy goes through server.photos.process_photo like an upload:
+month's photo, and each copy goes through server.imaging.decode.process_photo like an upload:
   resize 50 %             stored pixels halved, EXIF (orientation) kept, JPEG q90
   quality 60              stored pixels re-encoded at JPEG quality 60, EXIF kept
   5 % centre crop         2.5 % cut from each side of the upright picture
@@ -45,8 +45,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server import phash  # noqa: E402
-from server.photos import PhotoRejected, ProcessedPhoto, process_photo  # noqa: E402
+from server.imaging import phash  # noqa: E402
+from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"
 GOAL_RECALL = 0.95

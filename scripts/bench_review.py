@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from server.app import create_app
     from server.db import db
+    from server.imaging.decode import ProcessedPhoto
     from server.models import Photo, Project, Township, User, UserRole, Village, Visit
-    from server.photos import ProcessedPhoto
     from server.services import dashboard, review
     from server.services import photos as photo_service
 

@@ -159,7 +159,7 @@ VISIT_COLUMNS = ("id", "assignment_id", "project_id", "village_id", "township_id
 
 def region_hashes(phash: int) -> tuple[int, ...]:
     """A photo's ten region hashes, made from its generated hash so that photos of one scene stay near."""
-    from server.phash import REGIONS
+    from server.imaging.phash import REGIONS
 
     return tuple(phash ^ random.Random(f"region-{kind}").getrandbits(64) if kind else phash
                  for kind in range(len(REGIONS)))
@@ -167,7 +167,7 @@ def region_hashes(phash: int) -> tuple[int, ...]:
 
 def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int]]:
     """The photo_hash_bands rows (photo_id, kind, band, value) of a photo's region hashes."""
-    from server.phash import hash_bands
+    from server.imaging.phash import hash_bands
 
     return [(pid, kind, band, value) for kind, h in enumerate(region_hashes(phash))
             for band, value in enumerate(hash_bands(h))]

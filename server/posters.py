@@ -9,7 +9,7 @@ from typing import Any
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from server.photos import find_cjk_font, simplified_face
+from server.imaging.watermark import find_cjk_font, simplified_face
 
 # A4 at 150 dpi: sharp enough for a bulletin board, small enough to send around.
 A4 = (1240, 1754)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from scripts import bench_load, gen_data
 from scripts.benchlib import cpu_seconds, percentile
-from server.phash import HASH_BANDS, REGIONS, hamming, hash_bands
+from server.imaging.phash import HASH_BANDS, REGIONS, hamming, hash_bands
 
 
 def test_percentile_interpolates_between_ranks():

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from server.photos import CHINA_TZ, PhotoRejected, process_photo, read_exif
+from server.imaging.decode import PhotoRejected, process_photo
+from server.imaging.exif import CHINA_TZ, read_exif
 from server.services.photos import REJECT_STATUS
 from tests.conftest import missing_component
 

@@ -1,4 +1,4 @@
-"""Tests of server.phash: region hashes, their 8 orientations, the flat-frame gate, the indexed rule."""
+"""Tests of server.imaging.phash: region hashes, their 8 orientations, the flat-frame gate, the indexed rule."""
 
 import io
 import random
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from server import phash
-from server.photos import process_photo
+from server.imaging import phash
+from server.imaging.decode import process_photo
 from tests.conftest import missing_component
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"

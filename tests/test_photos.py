@@ -1,4 +1,4 @@
-"""Tests of server.photos: verification, EXIF, orientation, derivatives, hashes and watermark."""
+"""Tests of server.imaging: verification, EXIF, orientation, derivatives, hashes and watermark."""
 
 import hashlib
 import io
@@ -20,8 +20,10 @@ import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps, JpegImagePlugin
 from PIL.TiffImagePlugin import IFDRational
 
-from server import photos
-from server.phash import (
+from server.imaging import watermark
+from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo
+from server.imaging.exif import read_exif
+from server.imaging.phash import (
     HASH_BANDS,
     coarse_pairs,
     dhash,
@@ -29,13 +31,7 @@ from server.phash import (
     hash_bands,
     query_hashes,
 )
-from server.photos import (
-    PhotoRejected,
-    Watermark,
-    find_cjk_font,
-    process_photo,
-    read_exif,
-)
+from server.imaging.watermark import Watermark, find_cjk_font
 from tests.conftest import missing_component
 
 # How near two whole-frame dHashes of one picture stay (the dHash alone was the index until region hashes).
@@ -130,7 +126,7 @@ def encode(img: Image.Image, fmt: str, **options) -> bytes:
     return buf.getvalue()
 
 
-def process(data: bytes, **options) -> photos.ProcessedPhoto:
+def process(data: bytes, **options) -> ProcessedPhoto:
     """process_photo() on in-memory bytes."""
     return process_photo(io.BytesIO(data), **options)
 
@@ -208,7 +204,9 @@ def phone_jpeg() -> bytes:
 @pytest.fixture
 def fresh_font_cache():
     """Forget cached font lookups before and after a test that changes how fonts are found."""
-    caches = (photos._cjk_font_path, photos._font, photos.simplified_face, photos._fit_text, photos._text_stamp)
+    caches = (
+        watermark._cjk_font_path, watermark._font, watermark.simplified_face, watermark._fit_text, watermark._text_stamp
+    )
     for cached in caches:
         cached.cache_clear()
     yield
@@ -670,8 +668,8 @@ def test_watermark_without_person_or_title(phone_jpeg):
 
 def test_watermark_falls_back_without_cjk_font(phone_jpeg, monkeypatch, caplog, fresh_font_cache):
     """Without a CJK font the watermark uses Pillow's default font and warns once."""
-    monkeypatch.setattr(photos, "find_cjk_font", lambda: None)
-    with caplog.at_level(logging.WARNING, logger="server.photos"):
+    monkeypatch.setattr(watermark, "find_cjk_font", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="server.imaging.watermark"):
         process(phone_jpeg, watermark=WATERMARK)
         process(phone_jpeg, watermark=WATERMARK)
     warnings_logged = [r for r in caplog.records if "No CJK font" in r.getMessage()]
@@ -693,7 +691,7 @@ def test_find_cjk_font_finds_noto(monkeypatch):
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)
     path = find_cjk_font()
     assert path == str(NOTO_CJK)
-    font = ImageFont.truetype(path, 40, index=photos.simplified_face(path))
+    font = ImageFont.truetype(path, 40, index=watermark.simplified_face(path))
     assert font.getname()[0] == "Noto Sans CJK SC"
     assert glyph(font, "中") != glyph(font, "\U000f0000")  # a private-use character: no glyph
 
@@ -703,7 +701,7 @@ def test_fontconfig_lookup_uses_zh_cn(monkeypatch):
     if shutil.which("fc-match") is None or not NOTO_CJK.exists():
         missing_component("needs fontconfig and fonts-noto-cjk (scripts/test.sh installs both)")
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)
-    monkeypatch.setattr(photos, "_CJK_FONT_CANDIDATES", ())
+    monkeypatch.setattr(watermark, "_CJK_FONT_CANDIDATES", ())
     assert "CJK" in find_cjk_font()
 
 
@@ -719,7 +717,7 @@ def test_fontconfig_answer_without_chinese_is_ignored(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("FONTCONFIG_FILE", str(config))
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)
-    monkeypatch.setattr(photos, "_CJK_FONT_CANDIDATES", ())
+    monkeypatch.setattr(watermark, "_CJK_FONT_CANDIDATES", ())
     latin_only = subprocess.run(["fc-match", "-f", "%{file}", ":lang=zh-cn"], capture_output=True, text=True)
     assert "dejavu" in latin_only.stdout.lower()
     assert find_cjk_font() is None

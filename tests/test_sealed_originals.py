@@ -235,12 +235,12 @@ def test_smallest_allowed_images_get_their_watermark(client, world, size, orient
 def test_unexpected_processing_error_rejects_the_photo_and_logs_the_request(app, client, world, monkeypatch,
                                                                             caplog):
     """Any failure no rule foresaw becomes a rejected photo with a reason code, logged with the request id."""
-    from server import photos as pipeline
+    from server.imaging import decode
 
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("a bug nobody foresaw")
 
-    monkeypatch.setattr(pipeline, "_draw_watermark", broken)
+    monkeypatch.setattr(decode, "_draw_watermark", broken)
     data = phone_jpeg(seed=330, size=(640, 480))
     api, t = ticketed(client, world, "visit", data)
     assert upload(client, t["upload"], data) == 204

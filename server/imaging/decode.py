@@ -1,32 +1,24 @@
-"""Verification and derivatives of uploaded evidence photos.
+"""Verification of uploaded evidence photos and their derivatives (process_photo).
 
 Phones send 12 MP JPEGs (4032x3024, ~4 MB, EXIF Orientation 6). Decoding and rotating such a
 photo at full size costs ~250 ms and ~140 MB, so JPEGs are decoded by libjpeg at a reduced
 scale (``draft``) straight to preview size, and everything else (rotation, thumbnail,
-perceptual hashes, watermark) works on that small image. The hashes themselves are in
-server/phash.py.
+perceptual hashes, watermark) works on that small image. EXIF is read by exif.py, the hashes
+are phash.py's and the watermark is watermark.py's.
 """
 
-import contextlib
-import functools
 import hashlib
 import io
-import logging
-import math
 import os
-import re
-import shutil
 import struct
-import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 
-from PIL import ExifTags, Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from server.phash import dhash
-from server.phash import region_hashes as phash_regions
-
-log = logging.getLogger(__name__)
+from server.imaging.exif import ExifInfo, read_exif
+from server.imaging.phash import dhash
+from server.imaging.phash import region_hashes as phash_regions
+from server.imaging.watermark import Watermark, _draw_watermark
 
 MAX_PIXELS = 50_000_000
 # Below this on the short side a file is an icon or a strip, not evidence (and the watermark
@@ -39,8 +31,6 @@ PREVIEW_MIN_LONG_SIDE = 1000
 PREVIEW_MAX_LONG_SIDE = 1280
 THUMB_QUALITY = 80
 PREVIEW_QUALITY = 82
-
-CHINA_TZ = timezone(timedelta(hours=8))
 
 # Pillow opens phone JPEGs that carry extra frames (depth maps, gain maps) as "MPO"; the
 # first frame is an ordinary JPEG, so they are treated as JPEG.
@@ -65,39 +55,6 @@ _ORIENTATION_TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 
-_EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
-_EXIF_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
-# An XMP date: seconds and fraction optional, a zone ("Z", "+02:00") usually present.
-_XMP_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
-# XMP properties read as exiftool reads them, as attributes (x="v") or elements (<x>v</x>).
-# "xap" is the prefix of the first XMP namespace, still written by Photoshop CS2.
-_XMP_PROPERTY = re.compile(
-    rb"(exif:DateTimeOriginal|exif:DateTimeDigitized|xmp:CreateDate|xap:CreateDate|tiff:Orientation)"
-    rb"""(?:\s*=\s*["']([^"'<>]*)["']|>([^<]*)<)"""
-)
-# Software tags of photo editors and beautifying apps (lower case, matched as substrings).
-EDITOR_SOFTWARE = (
-    "photoshop", "lightroom", "gimp", "snapseed", "picsart", "pixelmator", "affinity photo", "paint.net",
-    "picasa", "fotor", "photoscape", "facetune", "vsco", "noise ninja",
-    "美图秀秀", "meitu", "mtxx", "醒图", "hypic", "黄油相机", "butter camera", "轻颜", "faceu",
-)
-# Make/Model are short ASCII names; a malformed tag must not put kilobytes into the database.
-_MAX_TEXT_TAG = 100
-
-_CJK_FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-)
-
-_WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
-_WHITE = (255, 255, 255)
-_ACCENT = (255, 204, 0)
-_MUTED = (215, 215, 215)
-
 
 class PhotoRejected(Exception):
     """The file is not an acceptable photo. Attributes: code (str), message (Chinese, for the user), details (dict)."""
@@ -111,79 +68,10 @@ class PhotoRejected(Exception):
 
 
 @dataclass(frozen=True)
-class ExifInfo:
-    """What the camera recorded: capture time, GPS position, device and orientation.
-
-    taken_at is DateTimeOriginal, else DateTimeDigitized (EXIF, else XMP), never IFD0 DateTime:
-    that is the time the file was last written, by the camera or by an editor. tz_assumed says
-    that no offset was recorded and China time was assumed. modified_at (IFD0 DateTime) and
-    software are kept as evidence of editing.
-    """
-
-    taken_at: datetime | None
-    lat: float | None
-    lng: float | None
-    make: str | None
-    model: str | None
-    orientation: int | None
-    tz_assumed: bool = False
-    modified_at: datetime | None = None
-    software: str | None = None
-
-    def as_dict(self) -> dict:
-        """JSON-safe dict: times as ISO-8601 strings, the other fields as they are."""
-        return {
-            "taken_at": self.taken_at.isoformat() if self.taken_at else None,
-            "lat": self.lat,
-            "lng": self.lng,
-            "make": self.make,
-            "model": self.model,
-            "orientation": self.orientation,
-            "tz_assumed": self.tz_assumed,
-            "modified_at": self.modified_at.isoformat() if self.modified_at else None,
-            "software": self.software,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ExifInfo":
-        """The inverse of as_dict (keys missing from rows stored before a field existed are None)."""
-        def when(key):
-            return datetime.fromisoformat(data[key]) if data.get(key) else None
-
-        return cls(
-            taken_at=when("taken_at"), lat=data.get("lat"), lng=data.get("lng"), make=data.get("make"),
-            model=data.get("model"), orientation=data.get("orientation"),
-            tz_assumed=bool(data.get("tz_assumed")), modified_at=when("modified_at"), software=data.get("software"),
-        )
-
-    def editor(self) -> str | None:
-        """The Software tag when it names a photo editor, else None."""
-        if self.software and any(name in self.software.lower() for name in EDITOR_SOFTWARE):
-            return self.software
-        return None
-
-
-@dataclass(frozen=True)
-class Watermark:
-    """Text burned into the preview: receive time, place, person, verification code, title."""
-
-    time: datetime
-    place: str
-    person: str
-    verify_code: str
-    title: str | None = None
-
-    def __post_init__(self):
-        """Refuse a naive time: it would be rendered in whatever zone the server runs in."""
-        if self.time.tzinfo is None or self.time.utcoffset() is None:
-            raise ValueError("Watermark.time must be timezone-aware")
-
-
-@dataclass(frozen=True)
 class ProcessedPhoto:
     """A verified photo: its format, upright size, EXIF, perceptual hashes and derivatives.
 
-    phash is the whole-frame dHash; region_hashes and structure are server.phash's
+    phash is the whole-frame dHash; region_hashes and structure are phash.py's
     crop- and rotation-tolerant hashes of the upright thumbnail and its flat-frame measure.
     """
 
@@ -377,7 +265,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return img.point(lambda v: v / 256).convert("RGB")
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
-        rgb = Image.new("RGB", img.size, _WHITE)
+        rgb = Image.new("RGB", img.size, "white")
         rgb.paste(rgba, mask=rgba)
         rgba.close()
         return rgb
@@ -398,354 +286,3 @@ def _encode_jpeg(img: Image.Image, quality: int) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality, optimize=False)
     return buf.getvalue()
-
-
-def read_exif(img) -> ExifInfo | None:
-    """Capture time, GPS position, make, model and orientation of an opened image; None without EXIF or XMP."""
-    try:
-        exif = img.getexif()
-    except Exception:  # uploaded metadata is hostile input: unreadable means absent
-        log.info("unreadable EXIF", exc_info=True)
-        exif = Image.Exif()
-    xmp = _read_xmp(img)
-    if not exif and not xmp:
-        return None
-    exif_ifd = _sub_ifd(exif, ExifTags.IFD.Exif)
-    gps_ifd = _sub_ifd(exif, ExifTags.IFD.GPSInfo)
-    lat = _gps_coordinate(
-        gps_ifd.get(ExifTags.GPS.GPSLatitude), gps_ifd.get(ExifTags.GPS.GPSLatitudeRef), "N", "S", 90
-    )
-    lng = _gps_coordinate(
-        gps_ifd.get(ExifTags.GPS.GPSLongitude), gps_ifd.get(ExifTags.GPS.GPSLongitudeRef), "E", "W", 180
-    )
-    # Phones without a fix write 0/0; one half of a position is no position.
-    if lat is None or lng is None or (lat == 0 and lng == 0):
-        lat = lng = None
-    orientation = exif.get(ExifTags.Base.Orientation)
-    if not (type(orientation) is int and 1 <= orientation <= 8):
-        orientation = _xmp_orientation(xmp.get(b"tiff:Orientation"))
-    taken_at, tz_assumed = _taken_at(exif_ifd, xmp)
-    modified = _parse_exif_datetime(exif.get(ExifTags.Base.DateTime))
-    modified_tz = _parse_exif_offset(exif_ifd.get(ExifTags.Base.OffsetTime)) or CHINA_TZ
-    return ExifInfo(
-        taken_at=taken_at,
-        lat=lat,
-        lng=lng,
-        make=_text_tag(exif.get(ExifTags.Base.Make)),
-        model=_text_tag(exif.get(ExifTags.Base.Model)),
-        orientation=orientation,
-        tz_assumed=tz_assumed,
-        modified_at=modified.replace(tzinfo=modified_tz) if modified else None,
-        software=_text_tag(exif.get(ExifTags.Base.Software)),
-    )
-
-
-def _sub_ifd(exif: Image.Exif, tag: int) -> dict:
-    """A sub-IFD (Exif, GPS) as a dict; empty when missing or malformed."""
-    try:
-        return dict(exif.get_ifd(tag))
-    except Exception:  # a broken sub-IFD must not hide the readable IFD0 fields
-        log.info("unreadable EXIF sub-IFD 0x%04x", tag, exc_info=True)
-        return {}
-
-
-def _read_xmp(img) -> dict[bytes, str]:
-    """The XMP properties read here (first non-blank value of each), from a JPEG, WebP or PNG packet."""
-    packet = img.info.get("xmp") or img.info.get("XML:com.adobe.xmp") or b""
-    if isinstance(packet, str):
-        packet = packet.encode("utf-8", errors="ignore")
-    found: dict[bytes, str] = {}
-    for match in _XMP_PROPERTY.finditer(packet[:1_000_000]):
-        value = (match.group(2) or match.group(3) or b"").decode("utf-8", errors="ignore").strip()
-        if value:
-            found.setdefault(match.group(1), value)
-    return found
-
-
-def _xmp_orientation(value: str | None) -> int | None:
-    """An XMP tiff:Orientation as an int 1..8; None otherwise."""
-    return int(value) if value and value.isdigit() and 1 <= int(value) <= 8 else None
-
-
-def _taken_at(exif_ifd: dict, xmp: dict[bytes, str]) -> tuple[datetime | None, bool]:
-    """The capture time and whether its zone was assumed: exiftool's DateTimeOriginal, else CreateDate.
-
-    EXIF before XMP, each with its own offset (OffsetTimeOriginal / OffsetTimeDigitized, or
-    the zone inside an XMP date); without one, China time is assumed and that is said.
-    IFD0 DateTime is never used: it is when the file was last written, e.g. by an editor.
-    """
-    tags = ExifTags.Base
-    candidates = (
-        (exif_ifd.get(tags.DateTimeOriginal), exif_ifd.get(tags.OffsetTimeOriginal)),
-        (xmp.get(b"exif:DateTimeOriginal"), None),
-        (exif_ifd.get(tags.DateTimeDigitized), exif_ifd.get(tags.OffsetTimeDigitized)),
-        (xmp.get(b"xmp:CreateDate") or xmp.get(b"xap:CreateDate"), None),
-        (xmp.get(b"exif:DateTimeDigitized"), None),
-    )
-    for value, offset in candidates:
-        local, zone = _parse_any_datetime(value)
-        if local is None:
-            continue
-        zone = zone or _parse_exif_offset(offset)
-        return local.replace(tzinfo=zone or CHINA_TZ), zone is None
-    return None, False
-
-
-def _parse_any_datetime(value) -> tuple[datetime | None, timezone | None]:
-    """An EXIF "YYYY:MM:DD HH:MM:SS" or XMP ISO-8601 date, with the zone it carries (if any)."""
-    local = _parse_exif_datetime(value)
-    if local is not None or not isinstance(value, str):
-        return local, None
-    match = _XMP_DATETIME.fullmatch(value.strip())
-    if not match:
-        return None, None
-    year, month, day, hour, minute, second, zone = match.groups()
-    try:
-        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
-    except ValueError:
-        return None, None
-    return local, (UTC if zone == "Z" else _parse_exif_offset(zone))
-
-
-def _parse_exif_datetime(value) -> datetime | None:
-    """Naive datetime from an EXIF "YYYY:MM:DD HH:MM:SS" string; None if absent or invalid."""
-    text = _text_tag(value)
-    match = _EXIF_DATETIME.fullmatch(text) if text else None
-    if not match:
-        return None
-    try:
-        return datetime(*(int(part) for part in match.groups()))
-    except ValueError:  # "0000:00:00 00:00:00" and other impossible dates
-        return None
-
-
-def _parse_exif_offset(value) -> timezone | None:
-    """Timezone from an EXIF offset such as "+08:00"; None if absent or invalid."""
-    text = _text_tag(value)
-    match = _EXIF_OFFSET.fullmatch(text) if text else None
-    if not match:
-        return None
-    sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3))
-    if hours > 14 or minutes >= 60:
-        return None
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if sign == "-" else delta)
-
-
-def _gps_coordinate(value, ref, positive: str, negative: str, limit: float) -> float | None:
-    """Signed decimal degrees from an EXIF (degrees, minutes, seconds) triple and its N/S/E/W ref."""
-    try:
-        degrees, minutes, seconds = (float(part) for part in value)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    parts = (degrees, minutes, seconds)
-    if not all(math.isfinite(part) and part >= 0 for part in parts) or minutes >= 60 or seconds >= 60:
-        return None
-    result = degrees + minutes / 60 + seconds / 3600
-    if result > limit:
-        return None
-    ref_text = (_text_tag(ref) or "").upper()
-    if ref_text == positive:
-        return result
-    if ref_text == negative:
-        return -result
-    return None  # without a reference the hemisphere is unknown
-
-
-def _text_tag(value) -> str | None:
-    """A cleaned EXIF text value: ends at the first NUL as in exiftool, padding and control characters removed; None if empty."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="ignore")
-    elif isinstance(value, str) and not value.isascii():
-        # Pillow decodes EXIF ASCII as Latin-1; Chinese apps write UTF-8 there ("美图秀秀").
-        # Really Latin-1 text (or junk) stays as Pillow read it.
-        with contextlib.suppress(UnicodeError):
-            value = value.encode("latin-1").decode("utf-8")
-    if not isinstance(value, str):
-        return None
-    # A camera that fills a fixed-size field leaves junk after the terminating NUL
-    # ("ION230\0F" is a Polaroid ION230): what follows the NUL is not part of the name.
-    value = value.split("\0", 1)[0]
-    text = "".join(ch for ch in value if ch.isprintable()).strip()
-    return text[:_MAX_TEXT_TAG] or None
-
-
-def find_cjk_font() -> str | None:
-    """Path of a font that renders Chinese: env CJK_FONT_PATH, else common Debian paths, else fontconfig."""
-    configured = os.environ.get("CJK_FONT_PATH")
-    if configured:
-        if os.path.isfile(configured):
-            return configured
-        log.warning("CJK_FONT_PATH=%s is not a file; looking for another CJK font", configured)
-    for path in _CJK_FONT_CANDIDATES:
-        if os.path.isfile(path):
-            return path
-    return _fontconfig_cjk_font()
-
-
-def _fontconfig_cjk_font() -> str | None:
-    """fontconfig's best Simplified Chinese font, only if it really covers Chinese."""
-    fc_match = shutil.which("fc-match")
-    if fc_match is None:
-        return None
-    try:
-        # ':lang=zh' is not a fontconfig language (it answers DejaVu Sans even when Noto CJK is
-        # installed); zh-cn is. fc-match always names some font, so check its coverage too.
-        result = subprocess.run(
-            [fc_match, "-f", "%{file}\n%{lang}", ":lang=zh-cn"],
-            capture_output=True, text=True, timeout=5, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        log.info("fc-match failed", exc_info=True)
-        return None
-    path, _, langs = result.stdout.partition("\n")
-    if "zh-cn" in langs.split("|") and os.path.isfile(path):
-        return path
-    return None
-
-
-@functools.cache
-def _cjk_font_path() -> str | None:
-    """find_cjk_font(), looked up once per process (it may run fc-match)."""
-    path = find_cjk_font()
-    if path is None:
-        log.warning(
-            "No CJK font found (install fonts-noto-cjk or set CJK_FONT_PATH): "
-            "watermark Chinese text will render as boxes"
-        )
-    return path
-
-
-@functools.cache
-def simplified_face(path: str) -> int:
-    """Index of the Simplified Chinese face in a font collection (Noto CJK puts Japanese first)."""
-    if not path.lower().endswith((".ttc", ".otc")):
-        return 0
-    for index in range(16):
-        try:
-            family = ImageFont.truetype(path, 12, index=index).getname()[0] or ""
-        except OSError:
-            break
-        if "SC" in family.split():
-            return index
-    return 0
-
-
-@functools.lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    """Watermark font at a pixel size; cached because loading a 20 MB .ttc takes ~15 ms."""
-    path = _cjk_font_path()
-    if path is not None:
-        try:
-            # Chinese and digits need no shaping: the basic layout is faster than raqm.
-            return ImageFont.truetype(
-                path, size, index=simplified_face(path), layout_engine=ImageFont.Layout.BASIC
-            )
-        except OSError:
-            log.warning("cannot load CJK font %s; using Pillow's default font", path, exc_info=True)
-    return ImageFont.load_default(size=size)
-
-
-def _slot(size: int) -> int:
-    """Height of one watermark text line at a font size."""
-    return round(size * 1.4)
-
-
-@functools.lru_cache(maxsize=512)
-def _fit_text(text: str, size: int, max_width: int) -> str:
-    """text, shortened with an ellipsis if wider than max_width at size."""
-    font = _font(size)
-    if font.getlength(text) <= max_width:
-        return text
-    while text and font.getlength(text + "…") > max_width:
-        text = text[:-1]
-    return text + "…"
-
-
-@functools.lru_cache(maxsize=512)
-def _text_stamp(text: str, size: int) -> tuple[Image.Image, int, int]:
-    """text rendered as a tight "L" mask, and the mask's offset from the text's left-middle point.
-
-    Cached because FreeType rasterises every CJK glyph again on each call (~2 ms of a ~3 ms
-    watermark), while title, place, person, date and even the minute repeat across photos.
-    """
-    font = _font(size)
-    left, top, right, bottom = font.getbbox(text, anchor="lm")
-    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)))
-    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="lm")
-    return mask, left, top
-
-
-def _ink_width(text: str, size: int) -> int:
-    """Width from the text's left point to the right edge of its ink."""
-    mask, left, _ = _text_stamp(text, size)
-    return left + mask.width
-
-
-def _stamp(img: Image.Image, x: float, y: float, text: str, size: int, colour: tuple) -> None:
-    """Paint text in colour with its left-middle point at (x, y)."""
-    mask, left, top = _text_stamp(text, size)
-    x0, y0 = round(x + left), round(y + top)
-    img.paste(colour, (x0, y0, x0 + mask.width, y0 + mask.height), mask)
-
-
-def _draw_watermark(img: Image.Image, wm: Watermark) -> None:
-    """Burn a 水印相机-style box (time, date, weekday, place, person, code) into img's bottom-left."""
-    width, height = img.size
-    unit = min(width, height)
-    big = max(16, unit * 9 // 100)
-    mid = max(10, unit * 36 // 1000)
-    small = max(9, unit * 30 // 1000)
-    margin = max(4, unit // 40)
-    pad = max(3, unit // 45)
-    bar_width = max(2, unit // 160)
-    max_text = width - 2 * (margin + pad)
-
-    local = wm.time.astimezone(CHINA_TZ)
-    clock = local.strftime("%H:%M")
-    dates = (local.strftime("%Y-%m-%d"), _WEEKDAYS[local.weekday()])
-    title = _fit_text(wm.title, mid, max_text) if wm.title else None
-    rows = []  # (text, size, colour) under the clock
-    if wm.place:
-        rows.append((f"地点：{wm.place}", mid, _WHITE))
-    if wm.person:
-        rows.append((f"拍摄人：{wm.person}", mid, _WHITE))
-    rows.append((f"验真码 {wm.verify_code}", small, _MUTED))
-    rows = [(_fit_text(text, size, max_text), size, colour) for text, size, colour in rows]
-
-    clock_mask, clock_left, clock_top = _text_stamp(clock, big)
-    header_height = max(clock_mask.height, 2 * _slot(mid))
-    header_width = clock_mask.width + 2 * pad + bar_width + max(_ink_width(t, mid) for t in dates)
-    widths = [header_width, *(_ink_width(text, size) for text, size, _ in rows)]
-    if title:
-        widths.append(_ink_width(title, mid))
-    box_width = 2 * pad + min(max_text, max(widths))
-    box_height = (
-        2 * pad
-        + (_slot(mid) if title else 0)
-        + header_height
-        + pad // 2
-        + sum(_slot(size) for _, size, _ in rows)
-    )
-    left = margin
-    top = max(0, height - margin - box_height)
-    box = (left, top, min(width, left + box_width) - 1, height - margin - 1)
-    # An "RGBA" Draw blends the translucent fill into the RGB pixels of the box only, without
-    # a full-size overlay image.
-    ImageDraw.Draw(img, "RGBA").rounded_rectangle(box, radius=pad, fill=(0, 0, 0, 140))
-
-    x = left + pad
-    y = top + pad
-    if title:
-        _stamp(img, x, y + _slot(mid) / 2, title, mid, _ACCENT)
-        y += _slot(mid)
-    header_mid = y + header_height / 2
-    _stamp(img, x - clock_left, header_mid - clock_top - clock_mask.height / 2, clock, big, _WHITE)
-    bar_x = x + clock_mask.width + pad
-    ImageDraw.Draw(img).rectangle((bar_x, y, bar_x + bar_width - 1, y + header_height - 1), fill=_ACCENT)
-    for i, text in enumerate(dates):
-        _stamp(img, bar_x + bar_width + pad, header_mid + (i - 0.5) * _slot(mid), text, mid, _WHITE)
-    y += header_height + pad // 2
-    for text, size, colour in rows:
-        _stamp(img, x, y + _slot(size) / 2, text, size, colour)
-        y += _slot(size)

@@ -21,9 +21,12 @@ from PIL import Image
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from server import geo, phash, photometa
-from server import photos as pipeline
+from server import geo
 from server.errors import ApiError
+from server.imaging import meta, phash
+from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo
+from server.imaging.exif import ExifInfo
+from server.imaging.watermark import Watermark
 from server.metrics import PHOTOS
 from server.models import Photo, PhotoHashBand, User, utcnow
 from server.services import audit, idempotency
@@ -184,7 +187,7 @@ def _fetch(key: str, limit: int):
             while chunk := src.read(_READ_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise pipeline.PhotoRejected("photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB",
+                    raise PhotoRejected("photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB",
                                                  {"max_bytes": limit})
                 digest.update(chunk)
                 spool.write(chunk)
@@ -212,7 +215,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         return photo
     upload_key, sealed_key = photo.upload_key, photo.object_key
     limit = current_app.config["MAX_PHOTO_BYTES"]
-    watermark = pipeline.Watermark(
+    watermark = Watermark(
         time=utcnow(), place=ctx.place.label if ctx.place else "", person=ctx.person,
         verify_code=photo.verify_code, title=ctx.title,
     )
@@ -234,7 +237,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
         storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")
         storage().put(preview_key, processed.preview_jpeg, content_type="image/jpeg")
-    except pipeline.PhotoRejected as exc:
+    except PhotoRejected as exc:
         return _reject(session, user, photo_id, exc)
     except ObjectMissing:
         raise ApiError("photo_not_uploaded", details={"photo_id": photo_id}) from None
@@ -275,7 +278,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     return photo
 
 
-def _verify(spool, watermark: pipeline.Watermark, strip: bool, photo_id: int):
+def _verify(spool, watermark: Watermark, strip: bool, photo_id: int):
     """Process the upload; with strip, also the location-free bytes to seal (else None: seal the upload).
 
     A file the pipeline refuses raises PhotoRejected with its reason; any other failure is a
@@ -283,16 +286,16 @@ def _verify(spool, watermark: pipeline.Watermark, strip: bool, photo_id: int):
     with the request id, rather than a 500 that every retry would repeat.
     """
     try:
-        processed = pipeline.process_photo(_KeepOpen(spool), watermark=watermark)
+        processed = process_photo(_KeepOpen(spool), watermark=watermark)
         if not strip:
             return processed, None
         spool.seek(0)
-        return processed, photometa.strip_location(spool.read(), processed.format)
-    except pipeline.PhotoRejected:
+        return processed, meta.strip_location(spool.read(), processed.format)
+    except PhotoRejected:
         raise
     except Exception as exc:
         current_app.logger.exception("processing photo %s failed (request %s)", photo_id, current_request_id())
-        raise pipeline.PhotoRejected("photo_processing_failed", "照片无法处理,请重新拍摄后上传。",
+        raise PhotoRejected("photo_processing_failed", "照片无法处理,请重新拍摄后上传。",
                                      {"error": type(exc).__name__}) from exc
 
 
@@ -319,7 +322,7 @@ def _discard_upload(upload_key: str, sealed_key: str, photo_id: int) -> None:
         current_app.logger.warning("could not discard the upload of photo %s: %s", photo_id, exc)
 
 
-def _reject(session: Session, user: User, photo_id: int, exc: pipeline.PhotoRejected) -> Photo:
+def _reject(session: Session, user: User, photo_id: int, exc: PhotoRejected) -> Photo:
     photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     rejected_now = photo.status == "pending"
     if rejected_now:
@@ -360,12 +363,12 @@ def recheck(session: Session, photo: Photo, user: User | None = None) -> str:
     return result
 
 
-def stored_exif(photo: Photo) -> pipeline.ExifInfo | None:
+def stored_exif(photo: Photo) -> ExifInfo | None:
     """The EXIF summary kept on a photo row, as the pipeline's ExifInfo."""
-    return pipeline.ExifInfo.from_dict(photo.exif) if photo.exif else None
+    return ExifInfo.from_dict(photo.exif) if photo.exif else None
 
 
-def edit_evidence(exif: pipeline.ExifInfo, reported_taken_at: datetime | None) -> dict[str, str] | None:
+def edit_evidence(exif: ExifInfo, reported_taken_at: datetime | None) -> dict[str, str] | None:
     """Why a photo looks edited, or None: its Software tag names an editor, or it has no capture time
     and its last-modified time (IFD0 DateTime) is not the capture time the phone reported."""
     evidence = {}
@@ -412,7 +415,7 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
 
 
 def find_duplicate(session: Session, photo: Photo, sha256: str,
-                   processed: pipeline.ProcessedPhoto) -> Photo | None:
+                   processed: ProcessedPhoto) -> Photo | None:
     """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
 
     Near-identical means a region hash of one, in any of its 8 orientations, within

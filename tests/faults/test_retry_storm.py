@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import db
+from server.imaging.phash import HASH_BANDS, REGIONS
 from server.models import AuditEntry, CheckIn, ClientWrite, Interview, Photo, PhotoHashBand
-from server.phash import HASH_BANDS, REGIONS
 from server.services import audit
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
