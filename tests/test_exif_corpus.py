@@ -28,16 +28,6 @@ CORPUS = TESTDATA / "corpus"
 PHOTOS = TESTDATA / "photos"
 PHOTOS_TRUTH = Path(__file__).parent / "data" / "photos_exiftool.json"
 
-# Capture times kept where no EXIF or XMP reader but exiftool's looks: pre-2001 camera containers
-# (Canon CIFF in APP0, Olympus "[picture info]" text in APP12) and a trail camera's maker note.
-# None of these is written by a phone; the service reports no capture time for them, not a wrong one.
-LEGACY_CONTAINERS = {
-    "exif-samples/exif-org_sony-powershota5.jpg": "Canon CIFF (APP0 HEAPJPGM): make, model and time",
-    "exif-samples/exif-org_olympus-d320l.jpg": "Olympus APP12 [picture info] TimeDate",
-    "exif-samples/Reconyx_HC500_Hyperfire.jpg": "Reconyx HyperFire maker note DateTimeOriginal",
-}
-
-
 def _cases() -> list:
     """(folder, file name, exiftool's reading) for every file with a ground truth."""
     cases = []
@@ -45,10 +35,7 @@ def _cases() -> list:
         if not truth_file.is_file():
             continue
         for name, truth in json.loads(truth_file.read_text()).items():
-            marks = ()
-            if folder is CORPUS and name in LEGACY_CONTAINERS:
-                marks = pytest.mark.xfail(strict=True, reason=LEGACY_CONTAINERS[name])
-            cases.append(pytest.param(folder, name, truth, id=f"{folder.name}/{name}", marks=marks))
+            cases.append(pytest.param(folder, name, truth, id=f"{folder.name}/{name}"))
     return cases
 
 

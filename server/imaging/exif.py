@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from PIL import ExifTags, Image
 
+from server.imaging import makernotes
+
 log = logging.getLogger(__name__)
 
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -91,16 +93,23 @@ class ExifInfo:
 
 
 def read_exif(img) -> ExifInfo | None:
-    """Capture time, GPS position, make, model and orientation of an opened image; None without EXIF or XMP."""
+    """Capture time, GPS position, make, model and orientation of an opened image; None without any metadata.
+
+    Besides EXIF and XMP, the capture time, make and model that old cameras kept in their makers'
+    own structures (Canon CIFF, Olympus APP12, Reconyx maker notes) are read as exiftool reads them.
+    """
     try:
         exif = img.getexif()
     except Exception:  # uploaded metadata is hostile input: unreadable means absent
         log.info("unreadable EXIF", exc_info=True)
         exif = Image.Exif()
     xmp = _read_xmp(img)
-    if not exif and not xmp:
-        return None
     exif_ifd = _sub_ifd(exif, ExifTags.IFD.Exif)
+    vendor = makernotes.from_segments(getattr(img, "applist", ()))
+    make = _text_tag(exif.get(ExifTags.Base.Make)) or _text_tag(vendor.make)
+    vendor_taken = vendor.taken or makernotes.reconyx_time(exif_ifd.get(ExifTags.Base.MakerNote), make)
+    if not exif and not xmp and vendor == makernotes.VendorTags():
+        return None
     gps_ifd = _sub_ifd(exif, ExifTags.IFD.GPSInfo)
     lat = _gps_coordinate(
         gps_ifd.get(ExifTags.GPS.GPSLatitude), gps_ifd.get(ExifTags.GPS.GPSLatitudeRef), "N", "S", 90
@@ -114,15 +123,15 @@ def read_exif(img) -> ExifInfo | None:
     orientation = exif.get(ExifTags.Base.Orientation)
     if not (type(orientation) is int and 1 <= orientation <= 8):
         orientation = _xmp_orientation(xmp.get(b"tiff:Orientation"))
-    taken_at, tz_assumed = _taken_at(exif_ifd, xmp)
+    taken_at, tz_assumed = _taken_at(exif_ifd, xmp, vendor_taken)
     modified = _parse_exif_datetime(exif.get(ExifTags.Base.DateTime))
     modified_tz = _parse_exif_offset(exif_ifd.get(ExifTags.Base.OffsetTime)) or CHINA_TZ
     return ExifInfo(
         taken_at=taken_at,
         lat=lat,
         lng=lng,
-        make=_text_tag(exif.get(ExifTags.Base.Make)),
-        model=_text_tag(exif.get(ExifTags.Base.Model)),
+        make=make,
+        model=_text_tag(exif.get(ExifTags.Base.Model)) or _text_tag(vendor.model),
         orientation=orientation,
         tz_assumed=tz_assumed,
         modified_at=modified.replace(tzinfo=modified_tz) if modified else None,
@@ -157,17 +166,19 @@ def _xmp_orientation(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and 1 <= int(value) <= 8 else None
 
 
-def _taken_at(exif_ifd: dict, xmp: dict[bytes, str]) -> tuple[datetime | None, bool]:
+def _taken_at(exif_ifd: dict, xmp: dict[bytes, str], vendor_taken: str | None) -> tuple[datetime | None, bool]:
     """The capture time and whether its zone was assumed: exiftool's DateTimeOriginal, else CreateDate.
 
-    EXIF before XMP, each with its own offset (OffsetTimeOriginal / OffsetTimeDigitized, or
-    the zone inside an XMP date); without one, China time is assumed and that is said.
+    EXIF before XMP before a maker's own structure (which exiftool ranks lowest), each with its
+    own offset (OffsetTimeOriginal / OffsetTimeDigitized, or the zone inside an XMP date);
+    without one, China time is assumed and that is said.
     IFD0 DateTime is never used: it is when the file was last written, e.g. by an editor.
     """
     tags = ExifTags.Base
     candidates = (
         (exif_ifd.get(tags.DateTimeOriginal), exif_ifd.get(tags.OffsetTimeOriginal)),
         (xmp.get(b"exif:DateTimeOriginal"), None),
+        (vendor_taken, None),
         (exif_ifd.get(tags.DateTimeDigitized), exif_ifd.get(tags.OffsetTimeDigitized)),
         (xmp.get(b"xmp:CreateDate") or xmp.get(b"xap:CreateDate"), None),
         (xmp.get(b"exif:DateTimeDigitized"), None),
