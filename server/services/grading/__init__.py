@@ -28,7 +28,9 @@ The rules, in the order they are applied:
 organization has been put right; 通报 each cost the secretary 200 yuan of performance pay.
 
 The package's interface is the names re-exported here: callers write `grading.finalize(...)`
-whichever module holds it. The modules, by job, each importing only the ones above it:
+whichever module holds it; the helpers the modules share (`rules.invalid`,
+`sessions.require_admin`, ...) are not part of it. The modules, by job, each importing only
+the ones above it:
 - rules: the numbers and the pure functions above (parsing, totals, ranks, grades, bottom 5%);
 - sessions: a session's configuration in draft and opening it to scoring;
 - panels: seating experts, their progress, and the experts' own scoring;

@@ -20,7 +20,7 @@ from server.models import (
 from server.services.grading.panels import user_names
 from server.services.grading.penalties import is_warning_overdue
 from server.services.grading.results import deductions_of
-from server.services.grading.rules import NOTICE_DEDUCTION_YUAN, _conflict, format_score
+from server.services.grading.rules import NOTICE_DEDUCTION_YUAN, conflict, format_score
 from server.services.grading.sessions import entries_of
 
 ASSESSMENT_COLUMNS = [
@@ -72,7 +72,7 @@ def assessment_workbook(session: Session, user: User, gs: GradingSession):
     from server.services import exports
 
     if gs.status != "finalized":
-        raise _conflict("评分定等后才能导出年度考核表", status=gs.status)
+        raise conflict("评分定等后才能导出年度考核表", status=gs.status)
     wb = Workbook(write_only=True)
     sheet = exports.Sheet(wb, f"{gs.year}年度考核", ASSESSMENT_COLUMNS)
     for row in assessment_rows(session, gs):

@@ -22,13 +22,13 @@ from server.models import (
 from server.services import audit
 from server.services.grading.rules import (
     MAX_TEXT,
-    _conflict,
-    _invalid,
+    conflict,
     expert_total_milli,
+    invalid,
     parse_score,
     required_experts,
 )
-from server.services.grading.sessions import _locked_session, _require_admin, entries_of
+from server.services.grading.sessions import entries_of, locked_session, require_admin
 
 # ---- panels -----------------------------------------------------------------------------------
 
@@ -47,20 +47,20 @@ def _entry_in(session: Session, gs: GradingSession, entry_id: int) -> GradingEnt
 
 def assign_expert(session: Session, actor: User, session_id: int, entry_id: int, expert_id: int) -> PanelSeat:
     """Seat an expert on a project's panel while scoring is open; an expert never grades their own project."""
-    _require_admin(actor)
-    gs = _locked_session(session, session_id)
+    require_admin(actor)
+    gs = locked_session(session, session_id)
     if gs.status != "scoring":
         session.rollback()
-        raise _conflict(f"该评分{GRADING_STATUSES[gs.status]},不能调整评审专家", status=gs.status)
+        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能调整评审专家", status=gs.status)
     entry = _entry_in(session, gs, entry_id)
     expert = session.get(User, expert_id)
     if expert is None or not expert.active or not expert.has_role("expert"):
         raise ApiError("not_found", "找不到该评审专家", {"expert_id": expert_id})
     if entry.project.secretary_id == expert.id:
-        raise _invalid("评审专家是该项目的书记,应当回避", "expert_id")
+        raise invalid("评审专家是该项目的书记,应当回避", "expert_id")
     if session.scalar(select(PanelSeat.id).where(PanelSeat.entry_id == entry.id,
                                                  PanelSeat.expert_id == expert.id)) is not None:
-        raise _conflict(f"{expert.name}已是该项目的评审专家", expert_id=expert.id)
+        raise conflict(f"{expert.name}已是该项目的评审专家", expert_id=expert.id)
     seat = PanelSeat(entry_id=entry.id, expert_id=expert.id, comment="", assigned_by_id=actor.id)
     session.add(seat)
     session.flush()
@@ -72,11 +72,11 @@ def assign_expert(session: Session, actor: User, session_id: int, entry_id: int,
 
 def unassign_expert(session: Session, actor: User, session_id: int, seat_id: int) -> None:
     """Take an expert off a panel while scoring is open; their scores of that project go with them."""
-    _require_admin(actor)
-    gs = _locked_session(session, session_id)
+    require_admin(actor)
+    gs = locked_session(session, session_id)
     if gs.status != "scoring":
         session.rollback()
-        raise _conflict(f"该评分{GRADING_STATUSES[gs.status]},不能调整评审专家", status=gs.status)
+        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能调整评审专家", status=gs.status)
     seat = session.get(PanelSeat, seat_id)
     entry = session.get(GradingEntry, seat.entry_id) if seat else None
     if entry is None or entry.session_id != gs.id:
@@ -169,19 +169,19 @@ def save_scores(session: Session, expert: User, seat_id: int, scores: dict[str, 
                 comment: str) -> PanelSeat:
     """Save the expert's scores (blank ones are left unscored) and comment, while scoring is open."""
     seat, entry, gs = seat_for_expert(session, expert, seat_id)
-    gs = _locked_session(session, gs.id)
+    gs = locked_session(session, gs.id)
     if gs.status != "scoring":
         session.rollback()
-        raise _conflict(f"该评分{GRADING_STATUSES[gs.status]},不能再修改评分", status=gs.status)
+        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能再修改评分", status=gs.status)
     comment = (comment or "").strip()
     if len(comment) > MAX_TEXT:
-        raise _invalid(f"评审意见最多 {MAX_TEXT} 个字", "comment")
+        raise invalid(f"评审意见最多 {MAX_TEXT} 个字", "comment")
     parsed = {}
     for c in gs.criteria:
         try:
             parsed[c["key"]] = parse_score(scores.get(c["key"]))
         except ApiError as exc:
-            raise _invalid(f"{c['name']}:{exc.message}", c["key"]) from None
+            raise invalid(f"{c['name']}:{exc.message}", c["key"]) from None
     kept = {k: v for k, v in parsed.items() if v is not None}
     # Changed in place: replacing the rows would insert a (seat, criterion) key before deleting it.
     existing = {s.criterion: s for s in seat.scores}

@@ -24,10 +24,10 @@ from server.services.grading.rules import (
     MAX_TEXT,
     NOTICE_DEDUCTION_YUAN,
     WARNING_MONTHS,
-    _conflict,
-    _invalid,
+    conflict,
+    invalid,
 )
-from server.services.grading.sessions import _require_admin
+from server.services.grading.sessions import require_admin
 from server.services.rectification import add_months, today_china
 
 # ---- 软弱涣散 warnings ------------------------------------------------------------------------
@@ -42,9 +42,9 @@ def _organization(session: Session, org_id: Any) -> Organization:
 def _reason(text: Any) -> str:
     reason = str(text or "").strip()
     if not reason:
-        raise _invalid("请填写事由", "reason")
+        raise invalid("请填写事由", "reason")
     if len(reason) > MAX_TEXT:
-        raise _invalid(f"事由最多 {MAX_TEXT} 个字", "reason")
+        raise invalid(f"事由最多 {MAX_TEXT} 个字", "reason")
     return reason
 
 
@@ -62,13 +62,13 @@ def is_warning_overdue(warning: WeakOrgWarning, today: date | None = None) -> bo
 
 def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakOrgWarning:
     """List an organization as 软弱涣散 with three months to rectify; one open warning per organization."""
-    _require_admin(actor)
+    require_admin(actor)
     org = _organization(session, data.get("organization_id"))
     reason = _reason(data.get("reason"))
     listed_on = data.get("listed_on") or today_china()
     if session.scalar(select(WeakOrgWarning.id).where(WeakOrgWarning.organization_id == org.id,
                                                       WeakOrgWarning.status == "rectifying")) is not None:
-        raise _conflict(f"{org.name}已在软弱涣散预警名单中,正在整顿", organization_id=org.id)
+        raise conflict(f"{org.name}已在软弱涣散预警名单中,正在整顿", organization_id=org.id)
     warning = WeakOrgWarning(organization_id=org.id, reason=reason, listed_on=listed_on,
                              deadline=add_months(listed_on, WARNING_MONTHS), status="rectifying",
                              listed_by_id=actor.id)
@@ -82,14 +82,14 @@ def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakO
 
 def lift_warning(session: Session, actor: User, warning_id: int, note: str) -> WeakOrgWarning:
     """Lift (销号) a warning once the organization has been put right."""
-    _require_admin(actor)
+    require_admin(actor)
     warning = session.execute(for_update(select(WeakOrgWarning).where(WeakOrgWarning.id == warning_id))
                               ).scalar_one_or_none()
     if warning is None:
         raise ApiError("not_found", "找不到该预警", {"id": warning_id})
     if warning.status != "rectifying":
         session.rollback()
-        raise _conflict(f"该预警{WARNING_STATUSES[warning.status]}", status=warning.status)
+        raise conflict(f"该预警{WARNING_STATUSES[warning.status]}", status=warning.status)
     warning.status, warning.lifted_at, warning.lifted_by_id = "lifted", utcnow(), actor.id
     warning.lift_note = _reason(note)
     audit.append(session, actor, "grading.warning_lift", "weak_org_warning", warning.id, {})
@@ -117,7 +117,7 @@ def list_notices(session: Session, year: int | None = None) -> list[PublicNotice
 
 def create_notice(session: Session, actor: User, data: dict[str, Any]) -> PublicNotice:
     """通报 an organization (and its secretary); each notice deducts 200 yuan of performance pay."""
-    _require_admin(actor)
+    require_admin(actor)
     org = _organization(session, data.get("organization_id"))
     reason = _reason(data.get("reason"))
     secretary_id = data.get("secretary_id")
@@ -127,7 +127,7 @@ def create_notice(session: Session, actor: User, data: dict[str, Any]) -> Public
             raise ApiError("not_found", "找不到该书记", {"secretary_id": secretary_id})
     issued_on = data.get("issued_on") or today_china()
     if issued_on > today_china():
-        raise _invalid("通报日期不能晚于今天", "issued_on")
+        raise invalid("通报日期不能晚于今天", "issued_on")
     notice = PublicNotice(organization_id=org.id, secretary_id=secretary_id, year=issued_on.year,
                           issued_on=issued_on, reason=reason, deduction_yuan=NOTICE_DEDUCTION_YUAN,
                           issued_by_id=actor.id)

@@ -18,30 +18,30 @@ from server.services import audit, checkpoints
 from server.services.grading.panels import is_complete, progress, seat_scores
 from server.services.grading.rules import (
     BOTTOM_PERCENT,
-    _conflict,
     allocate,
     bottom_keys,
+    conflict,
     expert_total_milli,
     final_centi,
     rank,
     required_experts,
 )
-from server.services.grading.sessions import _locked_session, _require_admin
+from server.services.grading.sessions import locked_session, require_admin
 
 
 def finalize(session: Session, actor: User, session_id: int) -> GradingSession:
     """scoring → finalized: compute scores, ranks, grades, the bottom 5% and two-year deductions."""
-    _require_admin(actor)
-    gs = _locked_session(session, session_id)
+    require_admin(actor)
+    gs = locked_session(session, session_id)
     if gs.status != "scoring":
         session.rollback()
-        raise _conflict(f"该评分{GRADING_STATUSES[gs.status]},不能定等", status=gs.status)
+        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能定等", status=gs.status)
     rows = progress(session, gs)
     short = [r for r in rows if not r.ready]
     if short:
         session.rollback()
         titles = "、".join(r.entry.project.title for r in short[:5]) + (" 等" if len(short) > 5 else "")
-        raise _conflict(f"有 {len(short)} 个项目完成评分的专家不足 {required_experts(gs.drop_extremes)} 人:{titles}",
+        raise conflict(f"有 {len(short)} 个项目完成评分的专家不足 {required_experts(gs.drop_extremes)} 人:{titles}",
                         project_ids=[r.entry.project_id for r in short])
     scores = {}
     for r in rows:

@@ -27,11 +27,13 @@ DEFAULT_CRITERIA = [
 DEFAULT_QUOTAS = {"特等": 2, "一等": 18, "二等": 50, "三等": 30}
 
 
-def _conflict(message: str, **details: Any) -> ApiError:
+def conflict(message: str, **details: Any) -> ApiError:
+    """A 409 conflict error with its details."""
     return ApiError("conflict", message, details)
 
 
-def _invalid(message: str, field_name: str) -> ApiError:
+def invalid(message: str, field_name: str) -> ApiError:
+    """A validation error naming the field at fault."""
     return ApiError("validation_failed", message, {"field": field_name})
 
 
@@ -44,30 +46,30 @@ def parse_criteria(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         name = str(row.get("name") or "").strip()
         weight = row.get("weight")
         if not name:
-            raise _invalid(f"第 {n} 项评分指标缺少名称", "criteria")
+            raise invalid(f"第 {n} 项评分指标缺少名称", "criteria")
         if len(name) > 50:
-            raise _invalid(f"评分指标“{name}”超过 50 个字", "criteria")
+            raise invalid(f"评分指标“{name}”超过 50 个字", "criteria")
         if isinstance(weight, str) and weight.strip().isdigit():
             weight = int(weight.strip())
         if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
-            raise _invalid(f"评分指标“{name}”的权重应为 1 到 100 的整数", "criteria")
+            raise invalid(f"评分指标“{name}”的权重应为 1 到 100 的整数", "criteria")
         cleaned.append({"key": f"c{n}", "name": name, "weight": weight})
     if not cleaned:
-        raise _invalid("请至少设置一项评分指标", "criteria")
+        raise invalid("请至少设置一项评分指标", "criteria")
     if len(cleaned) > MAX_CRITERIA:
-        raise _invalid(f"评分指标最多 {MAX_CRITERIA} 项", "criteria")
+        raise invalid(f"评分指标最多 {MAX_CRITERIA} 项", "criteria")
     if len({c["name"] for c in cleaned}) != len(cleaned):
-        raise _invalid("评分指标名称不能重复", "criteria")
+        raise invalid("评分指标名称不能重复", "criteria")
     total = sum(c["weight"] for c in cleaned)
     if total != 100:
-        raise _invalid(f"各项权重之和应为 100,现为 {total}", "criteria")
+        raise invalid(f"各项权重之和应为 100,现为 {total}", "criteria")
     return cleaned
 
 
 def parse_quotas(mode: str, values: dict[str, Any]) -> dict[str, int]:
     """Validated quotas per grade: whole numbers ≥ 0; percentages may not add up to more than 100."""
     if mode not in QUOTA_MODES:
-        raise _invalid("等次名额方式应为按比例或按名额", "quota_mode")
+        raise invalid("等次名额方式应为按比例或按名额", "quota_mode")
     out = {}
     for grade in GRADES:
         raw = values.get(grade, 0)
@@ -77,10 +79,10 @@ def parse_quotas(mode: str, values: dict[str, Any]) -> dict[str, int]:
         if isinstance(raw, str) and raw.isdigit():
             raw = int(raw)
         if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
-            raise _invalid(f"{grade}名额应为不小于 0 的整数", "quotas")
+            raise invalid(f"{grade}名额应为不小于 0 的整数", "quotas")
         out[grade] = raw
     if mode == "percent" and sum(out.values()) > 100:
-        raise _invalid(f"各等次比例之和不能超过 100%,现为 {sum(out.values())}%", "quotas")
+        raise invalid(f"各等次比例之和不能超过 100%,现为 {sum(out.values())}%", "quotas")
     return out
 
 
@@ -92,12 +94,12 @@ def parse_score(raw: Any) -> int | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise _invalid(f"分数“{text}”不是数字", "scores") from None
+        raise invalid(f"分数“{text}”不是数字", "scores") from None
     if not value.is_finite() or not 0 <= value <= 100:
-        raise _invalid(f"分数“{text}”应在 0 到 100 之间", "scores")
+        raise invalid(f"分数“{text}”应在 0 到 100 之间", "scores")
     tenths = value * 10
     if tenths != tenths.to_integral_value():
-        raise _invalid(f"分数“{text}”最多保留一位小数", "scores")
+        raise invalid(f"分数“{text}”最多保留一位小数", "scores")
     return int(tenths)
 
 
