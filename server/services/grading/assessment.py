@@ -68,17 +68,17 @@ def assessment_rows(session: Session, gs: GradingSession) -> list[list[Any]]:
 
 def assessment_workbook(session: Session, user: User, gs: GradingSession):
     """The annual assessment table of a finalized session as XLSX (audited like every export)."""
-    # Imported here: services.exports loads the console package, whose pages import this module.
-    from server.services import exports
+    # Imported here: services.exports.workbook loads the console package, whose pages import this module.
+    from server.services.exports.workbook import Sheet, finish_workbook, xlsx_download
 
     if gs.status != "finalized":
         raise conflict("评分定等后才能导出年度考核表", status=gs.status)
     wb = Workbook(write_only=True)
-    sheet = exports.Sheet(wb, f"{gs.year}年度考核", ASSESSMENT_COLUMNS)
+    sheet = Sheet(wb, f"{gs.year}年度考核", ASSESSMENT_COLUMNS)
     for row in assessment_rows(session, gs):
         sheet.add(row)
     note = (f"最终得分为各专家加权总分的平均分{'(去掉一个最高分和一个最低分)' if gs.drop_extremes else ''};"
             f"通报每次扣除绩效 {NOTICE_DEDUCTION_YUAN} 元;通报次数与扣除绩效按党组织统计。")
-    body = exports.finish_workbook(session, user, wb, f"{gs.year} 年度书记项目考核表", {"年度": gs.year}, sheet.rows,
+    body = finish_workbook(session, user, wb, f"{gs.year} 年度书记项目考核表", {"年度": gs.year}, sheet.rows,
                            "export.grading", note)
-    return exports.xlsx_download(f"{gs.year}年度书记项目考核表", f"assessment-{gs.year}", body)
+    return xlsx_download(f"{gs.year}年度书记项目考核表", f"assessment-{gs.year}", body)
