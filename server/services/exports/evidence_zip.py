@@ -22,7 +22,7 @@ from server.console.flags import label as flag_label
 from server.errors import ApiError
 from server.models import CheckIn, Photo, User, Visit, utcnow
 from server.services import audit
-from server.services.exports.visits import _heads
+from server.services.exports.visits import visit_heads
 from server.services.exports.workbook import Download, csv_text
 from server.services.photos import storage
 from server.services.review import CHINA
@@ -79,7 +79,7 @@ def evidence_zip(session: Session, user: User, visit: Visit) -> Download:
     while the ZIP is sent, so memory stays flat; each is hashed on the way and the manifest,
     written last, says whether the bytes are still those recorded at upload.
     """
-    head = _heads(session, select(Visit).where(Visit.id == visit.id))[0]
+    head = visit_heads(session, select(Visit).where(Visit.id == visit.id))[0]
     photos = list(session.scalars(select(Photo).where(Photo.visit_id == visit.id, Photo.owner_kind == "visit",
                                                       Photo.status == "ready").order_by(Photo.id)))
     checkins = list(session.scalars(select(CheckIn).where(CheckIn.visit_id == visit.id)

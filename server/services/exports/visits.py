@@ -55,7 +55,7 @@ NO_PERSONAL_DATA = "不含入户走访对象姓名、联系电话等个人信息
 # ---- visits -----------------------------------------------------------------------------------
 
 @dataclass
-class _VisitHead:
+class VisitHead:
     """What every visit export says about a visit: where, what, when, and the place's geometry."""
 
     id: int
@@ -78,7 +78,7 @@ class _VisitHead:
         return round(geo.distance_to_place_m(lat, lng, center=self.center, boundary=self.boundary), 1)
 
 
-def _heads(session: Session, visits: Select) -> list[_VisitHead]:
+def visit_heads(session: Session, visits: Select) -> list[VisitHead]:
     """The visits of a scoped select with their names and places, newest first, in one query."""
     stmt = (
         visits.with_only_columns(
@@ -101,8 +101,8 @@ def _heads(session: Session, visits: Select) -> list[_VisitHead]:
             place, center, radius, boundary = v_name, (v_lat, v_lng), v_r, v_b
         else:
             place, center, radius, boundary = s_name or "", (s_lat, s_lng) if s_lat is not None else None, s_r, s_b
-        heads.append(_VisitHead(vid, aid, status, started, submitted, township or "", place, project,
-                                center, radius, boundary))
+        heads.append(VisitHead(vid, aid, status, started, submitted, township or "", place, project,
+                               center, radius, boundary))
     ids = visits.with_only_columns(Visit.id)
     by_id = {h.id: h for h in heads}
     for vid, flag in session.execute(select(VisitFlag.visit_id, VisitFlag.flag)
@@ -124,7 +124,7 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
     """The visit list under `filters` as XLSX: one row per visit, counts instead of personal data."""
     visits = filtered_visits(user, filters)
     ids = visits.with_only_columns(Visit.id)
-    heads = _heads(session, visits)
+    heads = visit_heads(session, visits)
 
     team: dict[int, list[str]] = defaultdict(list)
     for aid, name in session.execute(
@@ -181,7 +181,7 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
     """Integrity flags of photos and check-ins, and questioned review decisions, of the filtered visits."""
     visits = filtered_visits(user, filters)
     ids = visits.with_only_columns(Visit.id)
-    heads = _heads(session, visits)
+    heads = visit_heads(session, visits)
     by_id = {h.id: h for h in heads}
     found: dict[int, list[tuple]] = defaultdict(list)  # visit id -> (time, object, problem, detail, reviewer)
 

@@ -75,8 +75,6 @@ def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in filters.items()}
 
 
-# ---- workbook plumbing -----------------------------------------------------------------------
-
 class Sheet:
     """A write-only worksheet with a bold, frozen header row and China-time datetime cells."""
 
