@@ -13,7 +13,7 @@ from typing import BinaryIO
 # Segments may not start with "." so "..", hidden files and our own temp/sidecar files are
 # unreachable through a key.
 _KEY_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
-_KEY_RE = re.compile(rf"{_KEY_SEGMENT}(?:/{_KEY_SEGMENT})*")
+KEY_RE = re.compile(rf"{_KEY_SEGMENT}(?:/{_KEY_SEGMENT})*")
 _KEY_MAX_LENGTH = 512
 # The only types a ticket may declare; the policy demands the declared one exactly, so a file
 # sent as image/svg+xml (a script the browser would run) never lands under a ticket's key.
@@ -25,7 +25,7 @@ SEALED_PREFIX = "sealed/"
 # Uploads older than this were abandoned or re-sent with a used ticket: the S3 lifecycle rule
 # and the local sweep remove them. Far longer than any ticket lives (PHOTO_TICKET_SECONDS).
 UPLOAD_RETENTION_DAYS = 7
-_CHUNK_SIZE = 256 * 1024
+CHUNK_SIZE = 256 * 1024
 
 
 class StorageError(Exception):
@@ -65,12 +65,13 @@ class UploadTicket:
 
 def validate_key(key: str) -> str:
     """Return key unchanged if it is a safe relative object key, else raise ValueError."""
-    if len(key) > _KEY_MAX_LENGTH or not _KEY_RE.fullmatch(key):
+    if len(key) > _KEY_MAX_LENGTH or not KEY_RE.fullmatch(key):
         raise ValueError(f"invalid storage key: {key!r}")
     return key
 
 
-def _check_upload_request(key: str, content_type: str, max_bytes: int) -> None:
+def check_upload_request(key: str, content_type: str, max_bytes: int) -> None:
+    """Refuse (ValueError) an upload ticket for a bad or sealed key, a type not allowed, or no room."""
     validate_key(key)
     if key.startswith(SEALED_PREFIX):
         raise ValueError(f"a sealed key cannot be uploaded to: {key!r}")

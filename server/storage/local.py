@@ -21,8 +21,8 @@ from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from server.storage.base import (
-    _CHUNK_SIZE,
-    _KEY_RE,
+    CHUNK_SIZE,
+    KEY_RE,
     SEALED_PREFIX,
     UPLOAD_PREFIX,
     UPLOAD_RETENTION_DAYS,
@@ -32,7 +32,7 @@ from server.storage.base import (
     StorageError,
     UploadRejected,
     UploadTicket,
-    _check_upload_request,
+    check_upload_request,
     validate_key,
 )
 
@@ -99,7 +99,7 @@ class LocalStorage(Storage):
         self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
     ) -> UploadTicket:
         """Signed policy for a multipart POST to the app's upload route (mirrors S3's POST policy, exact Content-Type)."""
-        _check_upload_request(key, content_type, max_bytes)
+        check_upload_request(key, content_type, max_bytes)
         expires = int(time.time()) + expires_in
         policy = _b64encode(
             json.dumps(
@@ -284,7 +284,7 @@ class LocalStorage(Storage):
         """Relative paths of the files under the root, leaving out temp and sidecar files."""
         # Walk only the deepest folder the prefix names, as S3 lists only matching keys.
         folder, _, _ = prefix.rpartition("/")
-        top = self.root / folder if folder and _KEY_RE.fullmatch(folder) else self.root
+        top = self.root / folder if folder and KEY_RE.fullmatch(folder) else self.root
         try:
             for directory, subdirs, files in os.walk(top):
                 subdirs[:] = [d for d in subdirs if not d.startswith(".")]
@@ -311,7 +311,7 @@ class LocalStorage(Storage):
         try:
             with os.fdopen(fd, "wb") as out:
                 size = 0
-                while chunk := stream.read(_CHUNK_SIZE):
+                while chunk := stream.read(CHUNK_SIZE):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
                         raise UploadRejected(

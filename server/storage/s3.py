@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from server.storage.base import (
-    _CHUNK_SIZE,
+    CHUNK_SIZE,
     SEALED_PREFIX,
     UPLOAD_PREFIX,
     UPLOAD_RETENTION_DAYS,
@@ -24,7 +24,7 @@ from server.storage.base import (
     Storage,
     StorageError,
     UploadTicket,
-    _check_upload_request,
+    check_upload_request,
     validate_key,
 )
 
@@ -136,7 +136,7 @@ class S3Storage(Storage):
         self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
     ) -> UploadTicket:
         """Presigned POST whose policy makes S3 enforce the size range and the exact content type."""
-        _check_upload_request(key, content_type, max_bytes)
+        check_upload_request(key, content_type, max_bytes)
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
         with self._errors("presign upload"):
             post = self.client.generate_presigned_post(
@@ -187,7 +187,7 @@ class S3Storage(Storage):
         kwargs = {"VersionId": version} if version else {}
         with self._errors("get", validate_key(key)):
             response = self.client.get_object(Bucket=self.bucket, Key=key, **kwargs)
-        return io.BufferedReader(_S3Reader(response["Body"], key), buffer_size=_CHUNK_SIZE)
+        return io.BufferedReader(_S3Reader(response["Body"], key), buffer_size=CHUNK_SIZE)
 
     def put(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> None:
         """PutObject with the given content type."""
