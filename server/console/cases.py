@@ -11,7 +11,7 @@ from server.db import db
 from server.errors import ApiError
 from server.models import ACCEPTANCE_RATINGS, DOMAINS, PROJECT_STATUSES
 from server.services import cases as case_service
-from server.services.exports import Download
+from server.services.exports.workbook import Download
 from server.services.rectification import today_china
 
 # Leaders pick the county's showcase projects with the department's admins.

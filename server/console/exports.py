@@ -11,7 +11,12 @@ from werkzeug.wsgi import wrap_file
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.db import db
-from server.services import exports, rectification
+from server.services import rectification
+from server.services.exports.evidence_zip import evidence_zip
+from server.services.exports.feedback import feedback_workbook, parse_feedback_filters
+from server.services.exports.rectifications import rectifications_workbook
+from server.services.exports.visits import findings_workbook, visits_workbook
+from server.services.exports.workbook import Download
 from server.services.review import parse_filters, visit_in_scope
 
 
@@ -21,7 +26,7 @@ def content_disposition(filename: str, fallback: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def send_download(download: exports.Download) -> Response:
+def send_download(download: Download) -> Response:
     """A prepared download (XLSX, DOCX, ZIP) as an attachment that no cache keeps."""
     body = download.body
     # A file is sent in blocks (and closed afterwards), not iterated line by line.
@@ -39,14 +44,14 @@ def send_download(download: exports.Download) -> Response:
 @staff_required()
 def export_visits():
     """The visit list under its query-string filters as XLSX."""
-    return send_download(exports.visits_workbook(db.session, g.staff, parse_filters(request.args)))
+    return send_download(visits_workbook(db.session, g.staff, parse_filters(request.args)))
 
 
 @console_bp.get("/exports/findings.xlsx")
 @staff_required()
 def export_findings():
     """Flags and questioned decisions of the visits under the visit list's filters as XLSX."""
-    return send_download(exports.findings_workbook(db.session, g.staff, parse_filters(request.args)))
+    return send_download(findings_workbook(db.session, g.staff, parse_filters(request.args)))
 
 
 @console_bp.get("/exports/rectifications.xlsx")
@@ -54,14 +59,14 @@ def export_findings():
 def export_rectifications():
     """Rectification orders under their status/township/project/overdue filters as XLSX."""
     filters = rectification.parse_filters(request.args)
-    return send_download(exports.rectifications_workbook(db.session, g.staff, filters, rectification.today_china()))
+    return send_download(rectifications_workbook(db.session, g.staff, filters, rectification.today_china()))
 
 
 @console_bp.get("/exports/feedback.xlsx")
 @staff_required()
 def export_feedback():
     """Feedback under its status/township/project/overdue filters as XLSX."""
-    return send_download(exports.feedback_workbook(db.session, g.staff, exports.parse_feedback_filters(request.args)))
+    return send_download(feedback_workbook(db.session, g.staff, parse_feedback_filters(request.args)))
 
 
 @console_bp.get("/visits/<int:visit_id>/evidence.zip")
@@ -71,4 +76,4 @@ def export_visit_zip(visit_id: int):
     visit = visit_in_scope(db.session, g.staff, visit_id)
     if visit is None:
         abort(404)
-    return send_download(exports.evidence_zip(db.session, g.staff, visit))
+    return send_download(evidence_zip(db.session, g.staff, visit))

@@ -35,7 +35,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, rectification, rounds, visits
-from server.services.exports import Download, Sheet, finish_workbook, xlsx_download
+from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
 from server.services.projects import place_of
 from server.services.review import CHINA
 
