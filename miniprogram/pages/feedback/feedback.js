@@ -26,7 +26,7 @@ Page({
     maxText: logic.MAX_TEXT,
     form: logic.emptyForm(),
     counter: logic.textCounter(''),
-    photosLeft: logic.MAX_PHOTOS,
+    maxPhotos: logic.MAX_PHOTOS,
     errors: {},
     askNotice: false,
     sending: false,
@@ -53,7 +53,7 @@ Page({
     const form = { ...this.data.form, ...patch }
     const errors = { ...this.data.errors }
     Object.keys(patch).forEach(k => { delete errors[k] })
-    this.setData({ form, errors, counter: logic.textCounter(form.text), photosLeft: logic.photosLeft(form.photos) })
+    this.setData({ form, errors, counter: logic.textCounter(form.text) })
   },
 
   onRating(e) {
@@ -92,12 +92,8 @@ Page({
   },
 
   onRemovePhoto(e) {
-    const index = Number(e.currentTarget.dataset.index)
+    const index = e.detail.index
     this.setForm({ photos: this.data.form.photos.filter((p, i) => i !== index) })
-  },
-
-  onPreviewPhoto(e) {
-    wx.previewImage({ urls: this.data.form.photos.map(p => p.path), current: e.currentTarget.dataset.path })
   },
 
   onSubmit() {

@@ -14,7 +14,7 @@ Page({
     text: '',
     textError: '',
     photos: [],
-    photosLeft: logic.MAX_PHOTOS,
+    maxPhotos: logic.MAX_PHOTOS,
     replyState: null
   },
 
@@ -66,7 +66,6 @@ Page({
       .map((r, i) => ({ ...r, takenText: this.reply.photos[i].taken_at ? `拍摄于 ${view.formatTime(this.reply.photos[i].taken_at)}` : '' }))
     this.setData({
       photos: rows,
-      photosLeft: logic.MAX_PHOTOS - this.reply.photos.length,
       replyState: logic.replyState(this.reply, items)
     })
   },
@@ -96,7 +95,7 @@ Page({
   },
 
   onRemovePhoto(e) {
-    const index = Number(e.currentTarget.dataset.index)
+    const index = e.detail.index
     const photo = this.reply.photos[index]
     if (!photo || this.reply.client_id) return
     if (getApp().queue.items().some(i => i.client_id === photo.client_id) && !getApp().queue.remove(photo.client_id)) {

@@ -22,7 +22,7 @@ Page({
     maxText: logic.MAX_TEXT,
     textError: '',
     photos: [],
-    photosLeft: logic.MAX_PHOTOS,
+    maxPhotos: logic.MAX_PHOTOS,
     submitted: false,
     sync: null,
     busy: false,
@@ -94,7 +94,6 @@ Page({
     const mine = items.filter(i => i.kind === 'report' && i.project_id === this.projectId && i.month === this.data.month)
     this.setData({
       photos: logic.photoRows(this.local.photos, items),
-      photosLeft: logic.MAX_PHOTOS - this.local.photos.length,
       sync: logic.syncLine(this.local, mine[mine.length - 1])
     })
   },
@@ -130,7 +129,7 @@ Page({
   },
 
   onRemovePhoto(e) {
-    const index = Number(e.currentTarget.dataset.index)
+    const index = e.detail.index
     const photo = this.local.photos[index]
     if (!photo) return
     const queue = getApp().queue
@@ -140,10 +139,6 @@ Page({
     }
     this.local.photos.splice(index, 1)
     this.keep()
-  },
-
-  onPreviewPhoto(e) {
-    wx.previewImage({ urls: this.local.photos.map(p => p.path), current: e.currentTarget.dataset.path })
   },
 
   onSave() {

@@ -57,14 +57,14 @@ describe('validation', () => {
 
   test('no more than 6 photos', async () => {
     const { page, wx } = setup()
-    await tap(page, '#add-photo')
+    await tap(page, '#photos >>> #add-photo')
     expect(wx.chooseMedia.mock.calls[0][0]).toMatchObject({ count: 6, mediaType: ['image'], sourceType: ['camera'] })
-    expect(page.querySelector('#photo-5')).toBeTruthy()
-    expect(page.querySelector('#add-photo')).toBeFalsy()
+    expect(page.querySelector('#photos >>> #photo-5')).toBeTruthy()
+    expect(page.querySelector('#photos >>> #add-photo')).toBeFalsy()
     const base = { rating: '满意', category: '表扬', text: '好', phone: '' }
     expect(logic.validateFeedback({ ...base, photos: new Array(7).fill({ path: 'x' }) }).photos).toContain('最多上传6张')
-    await tap(page, '#remove-photo-0')
-    expect(page.querySelector('#add-photo')).toBeTruthy()
+    await tap(page, '#photos >>> #remove-photo-0')
+    expect(page.querySelector('#photos >>> #add-photo')).toBeTruthy()
   })
 
   test('shows the phone error on the form', async () => {
@@ -79,7 +79,7 @@ describe('validation', () => {
 describe('sending', () => {
   test('enqueues the photos and then the feedback naming them', async () => {
     const { page, app } = setup()
-    await tap(page, '#add-photo')
+    await tap(page, '#photos >>> #add-photo')
     expect(app.queue.items()).toEqual([]) // photos are queued only with their feedback
     await fill(page, { phone: '13812345678' })
     page.instance.onAnonymous({ detail: { value: true } })
@@ -147,7 +147,7 @@ describe('item 17: the camera only, unless the project allows the album', () => 
   test('a project whose policy allows the album opens both; without it only the camera', async () => {
     const { page, wx } = setup()
     page.instance.onLoad({ project_id: '12', title: 'x', allow_album: '1' })
-    await tap(page, '#add-photo')
+    await tap(page, '#photos >>> #add-photo')
     expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['album', 'camera'])
   })
 })

@@ -43,7 +43,7 @@ test('this month opens with its due date, and overdue months are named', async (
 test('photos go into the outbox as report photos and the report names them; all stays on the phone offline', async () => {
   const { page, app, wx } = setup({ 'PUT /projects/41/reports/2026-05': { offline: true } })
   await open(page)
-  await tap(page, '#add-photo')
+  await tap(page, '#photos >>> #add-photo')
   page.instance.onText({ detail: { value: '合作社完成注册' } })
   await tap(page, '#save')
   const photos = queued(app, 'photo')
@@ -53,7 +53,7 @@ test('photos go into the outbox as report photos and the report names them; all 
   expect(report).toMatchObject({ project_id: 41, month: '2026-05', text: '合作社完成注册', submit: false, known_photo_ids: [], photo_local_ids: photos.map(p => p.client_id) })
   expect(logic.loadLocal(wx, 41, '2026-05')).toMatchObject({ text: '合作社完成注册' })
   expect(text(page, '#sync')).toBe('已保存在手机上，等待上传')
-  expect(text(page, '#photo-0')).toContain('待上传')
+  expect(text(page, '#photos >>> #photo-0')).toContain('待上传')
 })
 
 test('handing in needs the progress text', async () => {
@@ -71,7 +71,7 @@ test('once the server has the report and its photos the phone\'s copy goes', asy
   let id = 600
   app.uploader.upload.mockImplementation(() => Promise.resolve({ id: ++id, status: 'ready' }))
   await open(page)
-  await tap(page, '#add-photo')
+  await tap(page, '#photos >>> #add-photo')
   page.instance.onText({ detail: { value: '合作社完成注册' } })
   app.api.routes['GET /projects/41/reports'] = { items: [{ id: 3, month: '2026-05', status: 'submitted', status_label: '已提交', text: '合作社完成注册', photos: [] }], state: { ...STATE, status: 'submitted' } }
   await page.instance.onSubmit()
@@ -124,8 +124,8 @@ test('a project not started yet owes no report', async () => {
 test('removing a photo still in the outbox drops it and its file', async () => {
   const { page, app } = setup()
   await open(page)
-  await tap(page, '#add-photo')
-  await tap(page, '#remove-0')
+  await tap(page, '#photos >>> #add-photo')
+  await tap(page, '#photos >>> #remove-0')
   expect(queued(app, 'photo')).toHaveLength(1)
   expect(app.files.remove).toHaveBeenCalledTimes(1)
   expect(page.instance.data.photos).toHaveLength(1)
@@ -136,6 +136,6 @@ test('report photos come from the camera only unless the project allows the albu
   page.instance.onLoad({ project_id: '41' })
   await page.instance.onShow()
   await settle()
-  await tap(page, '#add-photo')
+  await tap(page, '#photos >>> #add-photo')
   expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['camera'])
 })
