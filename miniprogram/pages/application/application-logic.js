@@ -1,9 +1,6 @@
 // 申报表: the form, what the server takes from it, what it still lacks, and the drafts kept on
-// the phone until the server has them. Pure functions (storage through the `wx` passed in).
+// the phone until the server has them. Pure functions: utils/store.js keeps the drafts.
 const view = require('../../utils/view')
-
-const DRAFTS_KEY = 'applications.v1'
-const OPTIONS_KEY = 'application-options.v1'
 
 const DOMAINS = ['农村', '城市社区', '机关', '国企', '中小学校', '公立医院', '非公企业']
 const SELECTIONS = ['必选', '自选']
@@ -156,36 +153,13 @@ function yearChoices(now) {
 
 // ---- drafts kept on the phone ---------------------------------------------------------------
 
-/** Every draft kept on the phone, by key (the local_project, or "p<id>" for a server draft). */
-function loadDrafts(wx) {
-  const all = wx.getStorageSync(DRAFTS_KEY)
-  return all && typeof all === 'object' ? all : {}
-}
-
-/** The key a draft is kept under. */
+/** The key a draft is kept under: its local_project, or "p<id>" for a server draft. */
 function draftKey(draft) {
   return draft.local_project || `p${draft.project_id}`
 }
 
-/** Keep a draft (synchronously: it survives the app being killed). */
-function saveDraft(wx, draft) {
-  const all = loadDrafts(wx)
-  all[draftKey(draft)] = draft
-  wx.setStorageSync(DRAFTS_KEY, all)
-  return draft
-}
-
-/** Forget a draft once the server holds everything it says. */
-function removeDraft(wx, key) {
-  const all = loadDrafts(wx)
-  if (!(key in all)) return
-  delete all[key]
-  wx.setStorageSync(DRAFTS_KEY, all)
-}
-
-/** The kept draft of a server project, or null. */
-function draftOfProject(wx, projectId, queue) {
-  const all = loadDrafts(wx)
+/** The kept draft of a server project among the drafts on the phone ({key: draft}), or null. */
+function draftOfProject(all, projectId, queue) {
   const id = Number(projectId)
   return Object.keys(all).map(k => all[k]).find(d => d.project_id === id ||
     (queue && d.local_project && queue.serverProjectId(d.local_project) === id)) || null
@@ -197,28 +171,15 @@ function laneOfDraft(draft) {
 }
 
 /** Drafts kept on the phone that the server does not know yet, for the workspace list. */
-function unsentDrafts(wx, queue) {
-  const all = loadDrafts(wx)
+function unsentDrafts(all, queue) {
   return Object.keys(all).map(k => all[k])
     .filter(d => !d.project_id && !(d.local_project && queue.serverProjectId(d.local_project)))
     .map(d => ({ key: draftKey(d), title: trimmed(d.form && d.form.title) || '未命名申报', savedText: view.formatDateTime(d.saved_at) }))
 }
 
-/** Cached choices for the form (own organizations, villages and sites) or null. */
-function readOptions(wx) {
-  const o = wx.getStorageSync(OPTIONS_KEY)
-  return o && Array.isArray(o.organizations) ? o : null
-}
-
-/** Keep the choices for use without signal. */
-function writeOptions(wx, options) {
-  wx.setStorageSync(OPTIONS_KEY, options)
-  return options
-}
-
 module.exports = {
-  DOMAINS, SELECTIONS, CATEGORIES, RESPONSIBLE_ROLES, RESPONSIBLE_HINTS, DRAFTS_KEY,
+  DOMAINS, SELECTIONS, CATEGORIES, RESPONSIBLE_ROLES, RESPONSIBLE_HINTS,
   emptyForm, formFromProject, applicationFields, validateForSave, localMissing, missingByField, moveErrorText,
   setRow, addRow, removeRow, toggleVillage, toggleSite, yearChoices,
-  loadDrafts, saveDraft, removeDraft, draftKey, draftOfProject, laneOfDraft, unsentDrafts, readOptions, writeOptions
+  draftKey, draftOfProject, laneOfDraft, unsentDrafts
 }

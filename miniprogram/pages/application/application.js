@@ -3,6 +3,7 @@
 // draft) and submits it once the server holds the draft.
 const { uuid4 } = require('../../utils/uuid')
 const { laneOf } = require('../../utils/queue')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const logic = require('./application-logic')
 
@@ -45,17 +46,17 @@ Page({
     this.unsubscribe = app.queue.onChange(() => this.showSync())
     const years = logic.yearChoices()
     this.setData({ years })
-    const drafts = logic.loadDrafts(wx)
+    const drafts = store.loadDrafts(wx)
     if (options && options.local && drafts[options.local]) {
       this.draft = drafts[options.local]
     } else if (options && options.id) {
-      this.draft = logic.draftOfProject(wx, options.id, app.queue) || { project_id: Number(options.id) }
+      this.draft = logic.draftOfProject(store.loadDrafts(wx), options.id, app.queue) || { project_id: Number(options.id) }
     } else {
       this.draft = null
     }
     if (this.draft && this.draft.form) this.setForm(this.draft.form)
     else if (!this.draft) this.setForm(logic.emptyForm(years[0]))
-    this.showOptions(logic.readOptions(wx))
+    this.showOptions(store.readApplicationOptions(wx))
     return Promise.all([this.loadOptions(), this.loadProject(!(this.draft && this.draft.form))])
   },
 
@@ -74,7 +75,7 @@ Page({
   /** The form's choices: own organizations, villages and sites (cached for use without signal). */
   loadOptions() {
     return view.getJson(getApp().api, '/projects/application-options')
-      .then(o => this.showOptions(logic.writeOptions(wx, o)))
+      .then(o => this.showOptions(store.writeApplicationOptions(wx, o)))
       .catch(() => {})
   },
 
@@ -237,7 +238,7 @@ Page({
     }
     draft.form = form
     draft.saved_at = view.isoTime(new Date())
-    this.draft = logic.saveDraft(wx, draft)
+    this.draft = store.saveDraft(wx, logic.draftKey(draft), draft)
     this.showSync()
     return this.draft
   },
@@ -247,7 +248,7 @@ Page({
     return getApp().flushQueue().then(() => {
       const d = this.draft
       if (!d || getApp().queue.laneCount(logic.laneOfDraft(d)) > 0) return false
-      logic.removeDraft(wx, logic.draftKey(d))
+      store.removeDraft(wx, logic.draftKey(d))
       return true
     })
   },

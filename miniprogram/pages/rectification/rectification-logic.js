@@ -3,7 +3,6 @@
 const view = require('../../utils/view')
 
 const MAX_PHOTOS = 9
-const REPLY_PREFIX = 'rectification.reply.'
 
 /** One order in the list: findings count, deadline and how late it is. */
 function orderRow(o) {
@@ -31,20 +30,6 @@ function orderRows(items, projectId) {
     .map(orderRow)
 }
 
-/** The reply kept on the phone for an order ({text, photos, client_id?}), or a fresh one. */
-function loadReply(wx, orderId) {
-  return wx.getStorageSync(REPLY_PREFIX + orderId) || { text: '', photos: [] }
-}
-
-function saveReply(wx, orderId, reply) {
-  wx.setStorageSync(REPLY_PREFIX + orderId, reply)
-  return reply
-}
-
-function removeReply(wx, orderId) {
-  wx.removeStorageSync(REPLY_PREFIX + orderId)
-}
-
 /** {field: message} for a reply; empty when it can be sent. */
 function validateReply(reply) {
   return String((reply && reply.text) || '').trim() ? {} : { text: '请填写整改情况' }
@@ -63,4 +48,4 @@ function replyState(reply, queueItems) {
   return { text: '整改情况已保存在手机上，有信号后自动上传', failed: false }
 }
 
-module.exports = { MAX_PHOTOS, orderRow, orderRows, loadReply, saveReply, removeReply, validateReply, replyAction, replyState }
+module.exports = { MAX_PHOTOS, orderRow, orderRows, validateReply, replyAction, replyState }

@@ -1,6 +1,7 @@
 // 整改通知: the list of the secretary's orders (open first, with deadlines), one order's findings,
 // and the reply with photos through the outbox (one client_id: a retry never answers twice).
 const album = require('../../utils/album')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const reportLogic = require('../report/report-logic')
 const logic = require('./rectification-logic')
@@ -40,7 +41,7 @@ Page({
   },
 
   loadOrder() {
-    this.reply = logic.loadReply(wx, this.orderId)
+    this.reply = store.loadReply(wx, this.orderId)
     this.setData({ text: this.reply.text })
     this.showReply()
     this.setData({ loading: true, error: '' })
@@ -53,7 +54,7 @@ Page({
           order: { ...row, items: o.items || [], note: o.note || '', response: o.response ? { text: o.response.text, timeText: view.formatDateTime(o.response.responded_at) } : null }
         })
         // The server has the reply: the phone's copy is done with.
-        if (o.response && !this.data.replyState) logic.removeReply(wx, this.orderId)
+        if (o.response && !this.data.replyState) store.removeReply(wx, this.orderId)
       })
       .catch(err => this.setData({ loading: false, error: view.errorMessage(err, '未能读取整改通知') }))
   },
@@ -71,7 +72,7 @@ Page({
   },
 
   keep() {
-    logic.saveReply(wx, this.orderId, this.reply)
+    store.saveReply(wx, this.orderId, this.reply)
     this.showReply()
   },
 
@@ -82,7 +83,7 @@ Page({
   onText(e) {
     this.reply.text = String(e.detail.value || '')
     this.setData({ text: this.reply.text, textError: '' })
-    logic.saveReply(wx, this.orderId, this.reply)
+    store.saveReply(wx, this.orderId, this.reply)
   },
 
   onAddPhoto() {

@@ -4,28 +4,6 @@ const view = require('../../utils/view')
 
 const MAX_PHOTOS = 9
 const MAX_TEXT = 10000
-const KEY_PREFIX = 'report.'
-
-function key(projectId, month) {
-  return `${KEY_PREFIX}${projectId}.${month}`
-}
-
-/** The report of one month as kept on the phone ({text, photos, saved_at, submitted}), or null. */
-function loadLocal(wx, projectId, month) {
-  return wx.getStorageSync(key(projectId, month)) || null
-}
-
-/** Keep the report on the phone (synchronously). */
-function saveLocal(wx, projectId, month, report) {
-  wx.setStorageSync(key(projectId, month), report)
-  return report
-}
-
-/** Forget the phone's copy once the server holds all of it. */
-function removeLocal(wx, projectId, month) {
-  wx.removeStorageSync(key(projectId, month))
-}
-
 /**
  * The months the secretary may write: the current one first, then the overdue ones
  * ({month, label, overdue}); a submitted month is not offered again.
@@ -109,6 +87,6 @@ function dueText(due, now) {
 }
 
 module.exports = {
-  MAX_PHOTOS, MAX_TEXT, loadLocal, saveLocal, removeLocal, monthChoices, startFrom, photoRefs, reportAction,
+  MAX_PHOTOS, MAX_TEXT, monthChoices, startFrom, photoRefs, reportAction,
   photoRows, validateSubmit, syncLine, acceptedCount, dueText
 }

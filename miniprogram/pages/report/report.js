@@ -3,6 +3,7 @@
 // until the server has them). Saving a draft and handing in are the same write with submit.
 const config = require('../../utils/config')
 const album = require('../../utils/album')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const logic = require('./report-logic')
 
@@ -74,7 +75,7 @@ Page({
 
   openMonth(month) {
     const server = this.serverReport(month)
-    this.local = logic.loadLocal(wx, this.projectId, month) || logic.startFrom(server)
+    this.local = store.loadReport(wx, this.projectId, month) || logic.startFrom(server)
     const due = (server && server.due) || (this.server && this.server.state && this.server.state.month === month ? this.server.state.due : '')
     this.setData({
       month,
@@ -99,7 +100,7 @@ Page({
   },
 
   keep() {
-    logic.saveLocal(wx, this.projectId, this.data.month, this.local)
+    store.saveReport(wx, this.projectId, this.data.month, this.local)
     this.showQueue()
   },
 
@@ -112,7 +113,7 @@ Page({
   onText(e) {
     this.local.text = String(e.detail.value || '')
     this.setData({ text: this.local.text, textError: '' })
-    logic.saveLocal(wx, this.projectId, this.data.month, this.local)
+    store.saveReport(wx, this.projectId, this.data.month, this.local)
   },
 
   /** Photos go into the outbox at once, so they upload while the secretary writes. */
@@ -199,7 +200,7 @@ Page({
         return null
       }
       // The server holds everything: its copy is the one to show from now on.
-      logic.removeLocal(wx, this.projectId, this.data.month)
+      store.removeReport(wx, this.projectId, this.data.month)
       wx.showToast({ title: submit ? '月报已提交' : '草稿已保存', icon: 'success' })
       return this.load()
     })

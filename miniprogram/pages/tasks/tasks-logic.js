@@ -1,34 +1,11 @@
-// 今日任务: the assignment cache (so the checklist works without signal) and how a task reads.
+// 今日任务: how a task and the phone's own visits read, from the assignment cache (kept by
+// utils/store.js, so the checklist works without signal).
 const view = require('../../utils/view')
 
-const ASSIGNMENTS_KEY = 'assignments.v1'
-
-/** The cached assignments {items, fetched_at}, or null when never fetched. */
-function readCache(wx) {
-  const cached = wx.getStorageSync(ASSIGNMENTS_KEY)
-  return cached && Array.isArray(cached.items) ? cached : null
-}
-
-/** Keep the server's answer (check items included) for offline use. */
-function writeCache(wx, items, now) {
-  const cached = { items: items || [], fetched_at: view.isoTime(now || new Date()) }
-  wx.setStorageSync(ASSIGNMENTS_KEY, cached)
-  return cached
-}
-
-/** One cached assignment by id, or null. */
-function findAssignment(wx, id) {
-  const cached = readCache(wx)
+/** One assignment of the cache ({items} or null) by id, or null. */
+function findAssignment(cached, id) {
   const wanted = Number(id)
   return (cached && cached.items.find(a => a.id === wanted)) || null
-}
-
-/** Replace one cached assignment (e.g. with check items unsealed by the server). */
-function updateAssignment(wx, assignment) {
-  const cached = readCache(wx)
-  if (!cached) return
-  cached.items = cached.items.map(a => (a.id === assignment.id ? { ...a, ...assignment } : a))
-  wx.setStorageSync(ASSIGNMENTS_KEY, cached)
 }
 
 /** {sealed, count, items}: sealed items are only counted until the server reveals them. */
@@ -83,26 +60,38 @@ function taskView(a, local, now) {
   }
 }
 
+function listedIds(listed) {
+  const ids = {}
+  ;(listed || []).forEach(a => { ids[a.id] = true })
+  return ids
+}
+
+/** Nothing of the visit waits in the outbox, and the server has its submit if there was one. */
+function confirmedVisit(v, queue) {
+  return !queue.items().some(i => i.local_visit === v.local_visit) && (!v.submitted_at || !!queue.submittedAt(v.local_visit))
+}
+
+/** Assignment ids of local visits the phone may forget: submitted, confirmed, and no longer listed. */
+function forgettableVisits(visits, queue, listed) {
+  const ids = listedIds(listed)
+  return (visits || [])
+    .filter(v => confirmedVisit(v, queue) && !ids[v.assignment_id] && queue.submittedAt(v.local_visit))
+    .map(v => v.assignment_id)
+}
+
 /**
- * 本机记录: every visit recorded on this phone that the server has not confirmed entirely,
- * whether or not its assignment is still listed; confirmed ones whose task is gone are forgotten.
+ * 本机记录: every visit recorded on this phone (`visits`, the local records) that the server has
+ * not confirmed entirely, whether or not its assignment is still listed.
  */
-function localVisitRows(wx, queue, listed, visitLogic) {
-  const listedIds = {}
-  ;(listed || []).forEach(a => { listedIds[a.id] = true })
+function localVisitRows(visits, queue, listed) {
+  const ids = listedIds(listed)
   const rows = []
-  visitLogic.localIndex(wx).forEach(assignmentId => {
-    const v = visitLogic.loadLocalVisit(wx, assignmentId)
-    if (!v) return
+  ;(visits || []).forEach(v => {
+    if (confirmedVisit(v, queue)) return
+    const assignmentId = v.assignment_id
     const items = queue.items().filter(i => i.local_visit === v.local_visit)
     const waiting = items.filter(i => i.status !== 'failed').length
     const failed = items.filter(i => i.status === 'failed').length
-    const confirmed = !items.length && (!v.submitted_at || queue.submittedAt(v.local_visit))
-    if (confirmed && !listedIds[assignmentId] && queue.submittedAt(v.local_visit)) {
-      visitLogic.forgetLocalVisit(wx, assignmentId)
-      return
-    }
-    if (confirmed) return
     const a = v.assignment || {}
     const closed = queue.closedVisit(v.local_visit)
     rows.push({
@@ -111,7 +100,7 @@ function localVisitRows(wx, queue, listed, visitLogic) {
       placeName: (a.place && a.place.name) || (a.village && a.village.name) || `任务 ${assignmentId}`,
       projectTitle: (a.project && a.project.title) || '',
       startedText: view.formatDateTime(v.started_at),
-      listed: !!listedIds[assignmentId],
+      listed: !!ids[assignmentId],
       stateText: closed ? '任务已结束，服务器不再接收' : [waiting ? `${waiting} 项待上传` : '', failed ? `${failed} 项未被接收` : ''].filter(Boolean).join('，'),
       failed: !!(failed || closed)
     })
@@ -121,11 +110,8 @@ function localVisitRows(wx, queue, listed, visitLogic) {
 
 module.exports = {
   localVisitRows,
-  ASSIGNMENTS_KEY,
-  readCache,
-  writeCache,
+  forgettableVisits,
   findAssignment,
-  updateAssignment,
   checkItemsInfo,
   checkItemsText,
   navigationOptions,

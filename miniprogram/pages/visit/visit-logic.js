@@ -3,16 +3,8 @@
 const view = require('../../utils/view')
 const { KIND_LABELS } = require('../../utils/sync')
 
-const VISIT_KEY_PREFIX = 'visit.assignment.'
-// The phone's own list of its visits (本机记录), independent of the task cache: a visit whose
-// assignment closed or left /assignments is still shown until the server confirmed all of it.
-const LOCAL_INDEX_KEY = 'visit.local.v1'
-const DRAFT_KEY_PREFIX = 'visit.draft.'
 // The server's evidence policy when the assignment does not carry one (contract §5).
 const DEFAULT_POLICY = { min_photos: 2, min_interviews: 1 }
-// The photo limit until the server told another one (a 413's details.max_bytes).
-const MAX_BYTES_KEY = 'photo.max_bytes'
-const DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 
 const CHECK_RESULTS = [
   { value: 'pass', label: '通过' },
@@ -30,32 +22,6 @@ const INTERVIEW_QUESTIONS = [
   { key: 'q3', text: '对项目是否满意的原因' }
 ]
 
-/** This phone's record of the visit for one assignment, or null before it started. */
-function loadLocalVisit(wx, assignmentId) {
-  return wx.getStorageSync(VISIT_KEY_PREFIX + assignmentId) || null
-}
-
-/** Persist the local record (it survives the app being killed, like the queue) and list it. */
-function saveLocalVisit(wx, state) {
-  wx.setStorageSync(VISIT_KEY_PREFIX + state.assignment_id, state)
-  const index = localIndex(wx)
-  if (index.indexOf(state.assignment_id) < 0) wx.setStorageSync(LOCAL_INDEX_KEY, index.concat([state.assignment_id]))
-  return state
-}
-
-/** Assignment ids of every visit recorded on this phone and not yet forgotten. */
-function localIndex(wx) {
-  const raw = wx.getStorageSync(LOCAL_INDEX_KEY)
-  return Array.isArray(raw) ? raw : []
-}
-
-/** Forget one local visit (the server has all of it, long enough ago). */
-function forgetLocalVisit(wx, assignmentId) {
-  wx.removeStorageSync(VISIT_KEY_PREFIX + assignmentId)
-  wx.removeStorageSync(DRAFT_KEY_PREFIX + assignmentId)
-  wx.setStorageSync(LOCAL_INDEX_KEY, localIndex(wx).filter(id => id !== Number(assignmentId)))
-}
-
 /** What the visit page needs of its assignment, kept with the visit (the task cache may lose it). */
 function assignmentSnapshot(a) {
   if (!a) return null
@@ -64,26 +30,6 @@ function assignmentSnapshot(a) {
     due_date: a.due_date || null, check_items: a.check_items || [], check_items_sealed: !!a.check_items_sealed,
     check_items_count: a.check_items_count || 0, evidence_policy: a.evidence_policy || null
   }
-}
-
-/** The interview form and note being typed, saved on every keystroke (WeChat may kill the app). */
-function loadDraft(wx, assignmentId) {
-  const d = wx.getStorageSync(DRAFT_KEY_PREFIX + assignmentId)
-  return d && typeof d === 'object' ? d : null
-}
-
-function saveDraft(wx, assignmentId, draft) {
-  wx.setStorageSync(DRAFT_KEY_PREFIX + assignmentId, draft)
-}
-
-/** The photo size limit the server last told this phone (or the default 15 MB). */
-function maxPhotoBytes(wx) {
-  const n = Number(wx.getStorageSync(MAX_BYTES_KEY))
-  return n > 0 ? n : DEFAULT_MAX_BYTES
-}
-
-function rememberMaxBytes(wx, n) {
-  if (Number(n) > 0) wx.setStorageSync(MAX_BYTES_KEY, Number(n))
 }
 
 /** A fresh local record for a visit whose start_visit was just enqueued. */
@@ -356,16 +302,8 @@ function photoRows(photos, queueItems, thumbs, shown) {
 }
 
 module.exports = {
-  VISIT_KEY_PREFIX,
-  LOCAL_INDEX_KEY,
   DEFAULT_POLICY,
-  localIndex,
-  forgetLocalVisit,
   assignmentSnapshot,
-  loadDraft,
-  saveDraft,
-  maxPhotoBytes,
-  rememberMaxBytes,
   fixPatch,
   missingNames,
   evidenceShortText,
@@ -373,8 +311,6 @@ module.exports = {
   CHECK_RESULTS,
   SATISFACTION,
   INTERVIEW_QUESTIONS,
-  loadLocalVisit,
-  saveLocalVisit,
   newLocalVisit,
   initialChecklist,
   mergeChecklist,

@@ -4,6 +4,7 @@
 // assignment, and stays until the server confirmed all of it.
 const coord = require('../../utils/coord')
 const view = require('../../utils/view')
+const store = require('../../utils/store')
 const sync = require('../../utils/sync')
 const tasksLogic = require('../tasks/tasks-logic')
 const logic = require('./visit-logic')
@@ -84,16 +85,16 @@ Page({
   onLoad(options) {
     const app = getApp()
     this.assignmentId = Number(options.assignment_id)
-    this.state = logic.loadLocalVisit(wx, this.assignmentId)
+    this.state = store.loadLocalVisit(wx, this.assignmentId)
     // The task list may no longer carry a closed assignment: the visit's own copy serves then.
-    this.assignment = tasksLogic.findAssignment(wx, this.assignmentId) || (this.state && this.state.assignment) || null
+    this.assignment = tasksLogic.findAssignment(store.readAssignments(wx), this.assignmentId) || (this.state && this.state.assignment) || null
     this.serverFlags = []
     this.fetchedFor = {}
     if (!this.assignment) {
       this.setData({ missing: true })
       return
     }
-    const draft = logic.loadDraft(wx, this.assignmentId)
+    const draft = store.loadVisitDraft(wx, this.assignmentId)
     if (draft) this.setData({ interview: { ...logic.emptyInterview(), ...draft.interview }, noteText: draft.noteText || '' })
     this.unsubscribe = app.queue.onChange(() => this.onQueueChange())
     if (app.privacy) this.unsubscribePrivacy = app.privacy.onChange(need => this.setData({ privacy: need }))
@@ -202,7 +203,7 @@ Page({
         const items = visit.assignment && visit.assignment.check_items
         if (Array.isArray(items) && items.length) {
           this.assignment = { ...this.assignment, check_items: items, check_items_sealed: false }
-          tasksLogic.updateAssignment(wx, { id: this.assignmentId, check_items: items, check_items_sealed: false })
+          store.updateAssignment(wx, { id: this.assignmentId, check_items: items, check_items_sealed: false })
           this.state.checklist = logic.mergeChecklist(this.state.checklist, items)
           this.state.assignment = logic.assignmentSnapshot(this.assignment)
         }
@@ -210,7 +211,7 @@ Page({
         ;(visit.photos || []).forEach(p => { if (p.thumb_url && p.client_id) thumbs[p.client_id] = p.thumb_url })
         this.state.thumbs = Object.assign({}, this.state.thumbs || {}, thumbs)
         if (visit.evidence_short) this.state.evidence_short = visit.evidence_short
-        logic.saveLocalVisit(wx, this.state)
+        store.saveLocalVisit(wx, this.state)
         queue.releaseFiles(Object.keys(thumbs))
         this.setData({ flagsKnown: true })
         this.render()
@@ -227,7 +228,7 @@ Page({
     const item = getApp().queue.enqueue(logic.startVisitAction(this.assignmentId, startedAt))
     this.state = logic.newLocalVisit(this.assignmentId, item.local_visit, startedAt,
       tasksLogic.checkItemsInfo(this.assignment).items, this.assignment)
-    return logic.saveLocalVisit(wx, this.state)
+    return store.saveLocalVisit(wx, this.state)
   },
 
   enqueue(action) {
@@ -238,7 +239,7 @@ Page({
   },
 
   save() {
-    logic.saveLocalVisit(wx, this.state)
+    store.saveLocalVisit(wx, this.state)
     this.render()
   },
 
@@ -318,7 +319,7 @@ Page({
       .then(res => {
         const shot = res.tempFiles[0]
         takenAt = new Date()
-        const max = logic.maxPhotoBytes(wx)
+        const max = store.maxPhotoBytes(wx)
         if (!(shot.size > max)) return { path: shot.tempFilePath, size: shot.size, compressed: false }
         return confirm('照片过大', `这张照片 ${mb(shot.size)} MB，超过上传上限 ${mb(max)} MB。压缩后上传吗？压缩的照片会标注“已压缩”。`, '压缩后上传')
           .then(ok => (ok ? compress(shot.tempFilePath).then(path => ({ path, size: 0, compressed: true })) : Promise.reject({ errMsg: 'cancel' })))
@@ -383,7 +384,7 @@ Page({
     const item = app.queue.items().find(i => i.client_id === id)
     if (!item) return Promise.resolve(false)
     const max = item.error && item.error.details && item.error.details.max_bytes
-    if (max) logic.rememberMaxBytes(wx, max)
+    if (max) store.rememberMaxBytes(wx, max)
     return confirm('压缩后上传', '原图超过服务器上限。压缩后上传吗？压缩的照片会标注“已压缩”，原图仍保留在手机上直到上传完成。', '压缩后上传')
       .then(ok => {
         if (!ok) return false
@@ -477,7 +478,7 @@ Page({
     const state = this.ensureStarted()
     state.checklist = logic.setNote(state.checklist, Number(e.currentTarget.dataset.index), e.detail.value)
     state.checklist_sent = false
-    logic.saveLocalVisit(wx, state)
+    store.saveLocalVisit(wx, state)
     if (!this.data.started) this.render()
   },
 
@@ -497,7 +498,7 @@ Page({
   // interview: the form is saved as a draft on every keystroke
 
   keepDraft() {
-    logic.saveDraft(wx, this.assignmentId, { interview: this.data.interview, noteText: this.data.noteText })
+    store.saveVisitDraft(wx, this.assignmentId, { interview: this.data.interview, noteText: this.data.noteText })
   },
 
   setInterview(patch) {

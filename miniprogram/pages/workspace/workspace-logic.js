@@ -1,22 +1,8 @@
 // 我的项目: the secretary's projects at a glance, cached for use without signal.
 const view = require('../../utils/view')
 
-const CACHE_KEY = 'workspace.v1'
 // Statuses whose monthly reports are owed (the server says which month; these show the button).
 const REPORTING = ['in_progress', 'accepted']
-
-/** The cached answer of /projects/mine {items, fetched_at}, or null. */
-function readCache(wx) {
-  const c = wx.getStorageSync(CACHE_KEY)
-  return c && Array.isArray(c.items) ? c : null
-}
-
-/** Keep the list for the next time there is no signal. */
-function writeCache(wx, items, now) {
-  const c = { items: items || [], fetched_at: view.isoTime(now || new Date()) }
-  wx.setStorageSync(CACHE_KEY, c)
-  return c
-}
 
 const STATUS_TAGS = { draft: 'tag-warn', submitted: 'tag-warn', unit_reviewed: 'tag-warn', approved: 'tag-ok', in_progress: 'tag-ok', accepted: 'tag-ok' }
 
@@ -83,4 +69,4 @@ function totals(items) {
   return t
 }
 
-module.exports = { CACHE_KEY, readCache, writeCache, reportLine, overdueLine, rectificationLine, projectCard, splitProjects, totals }
+module.exports = { reportLine, overdueLine, rectificationLine, projectCard, splitProjects, totals }

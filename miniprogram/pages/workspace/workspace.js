@@ -1,6 +1,7 @@
 // 我的项目: the project secretary's workspace — projects with this month's report, open
 // rectification orders and villagers' feedback; applications being written; 新建申报.
 const { uuid4 } = require('../../utils/uuid')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const logic = require('./workspace-logic')
 const applicationLogic = require('../application/application-logic')
@@ -21,7 +22,7 @@ Page({
   },
 
   onShow() {
-    const cached = logic.readCache(wx)
+    const cached = store.readWorkspace(wx)
     if (cached) this.render(cached.items)
     this.showLocal()
     return this.refresh()
@@ -44,7 +45,7 @@ Page({
   showLocal() {
     const queue = getApp().queue
     this.setData({
-      localDrafts: applicationLogic.unsentDrafts(wx, queue),
+      localDrafts: applicationLogic.unsentDrafts(store.loadDrafts(wx), queue),
       pendingText: view.pendingText(queue.pendingCount())
     })
   },
@@ -53,12 +54,12 @@ Page({
     this.setData({ loading: true })
     return view.getJson(getApp().api, '/projects/mine')
       .then(data => {
-        this.render(logic.writeCache(wx, data.items).items)
+        this.render(store.writeWorkspace(wx, data.items).items)
         this.setData({ loading: false, offlineText: '' })
         this.showLocal()
       })
       .catch(err => {
-        const cached = logic.readCache(wx)
+        const cached = store.readWorkspace(wx)
         const when = cached ? `，显示的是 ${view.formatDateTime(cached.fetched_at)} 的情况` : ''
         this.setData({ loading: false, offlineText: `${view.errorMessage(err, '刷新失败')}${when}` })
       })

@@ -4,6 +4,7 @@
 const { loadPage, settle, tap, text } = require('./harness')
 const { createFakeWx, createFakeApp } = require('./fakes')
 const logic = require('../../pages/application/application-logic')
+const store = require('../../utils/store')
 
 const SECRETARY = { id: 9, name: '李书记', roles: ['secretary'] }
 const OPTIONS = {
@@ -64,7 +65,7 @@ test('saving without signal keeps the draft on the phone and queues it under one
   expect(items.map(i => i.kind)).toEqual(['application', 'application_edit'])
   expect(items[1].local_project).toBe(items[0].client_id)
   expect(items[0].fields).toMatchObject({ title: '村集体经济增收项目', year: expect.any(Number), organization_id: 3, village_ids: [11] })
-  const kept = logic.loadDrafts(wx)[items[0].client_id]
+  const kept = store.loadDrafts(wx)[items[0].client_id]
   expect(kept.form.title).toBe('村集体经济增收项目')
   expect(text(page, '#sync')).toBe('草稿已保存在手机上，等待上传')
   expect(wx.showToast).toHaveBeenLastCalledWith({ title: '已保存在手机上', icon: 'none' })
@@ -77,7 +78,7 @@ test('once the server has the draft the phone\'s copy goes and the server\'s mis
   await page.instance.onSave()
   await settle()
   expect(app.queue.items()).toEqual([])
-  expect(logic.loadDrafts(wx)).toEqual({})
+  expect(store.loadDrafts(wx)).toEqual({})
   expect(text(page, '#missing')).toContain('请说明项目要解决的问题')
   expect(page.querySelector('#sync')).toBeFalsy()
 })

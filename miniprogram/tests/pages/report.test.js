@@ -3,7 +3,7 @@
  */
 const { loadPage, settle, tap, text } = require('./harness')
 const { createFakeWx, createFakeApp } = require('./fakes')
-const logic = require('../../pages/report/report-logic')
+const store = require('../../utils/store')
 
 const SECRETARY = { id: 9, name: '李书记', roles: ['secretary'] }
 const STATE = { month: '2026-05', status: null, due: '2026-06-05', overdue_months: ['2026-04'], months: ['2026-04', '2026-05'] }
@@ -51,7 +51,7 @@ test('photos go into the outbox as report photos and the report names them; all 
   expect(photos.every(p => p.file.indexOf('wxfile://usr/') === 0)).toBe(true)
   const report = queued(app, 'report')[0]
   expect(report).toMatchObject({ project_id: 41, month: '2026-05', text: '合作社完成注册', submit: false, known_photo_ids: [], photo_local_ids: photos.map(p => p.client_id) })
-  expect(logic.loadLocal(wx, 41, '2026-05')).toMatchObject({ text: '合作社完成注册' })
+  expect(store.loadReport(wx, 41, '2026-05')).toMatchObject({ text: '合作社完成注册' })
   expect(text(page, '#sync')).toBe('已保存在手机上，等待上传')
   expect(text(page, '#photos >>> #photo-0')).toContain('待上传')
 })
@@ -78,7 +78,7 @@ test('once the server has the report and its photos the phone\'s copy goes', asy
   await settle()
   const put = app.api.request.mock.calls.find(c => c[0] === 'PUT')
   expect(put[2]).toMatchObject({ text: '合作社完成注册', photo_ids: [601, 602], submit: true })
-  expect(logic.loadLocal(wx, 41, '2026-05')).toBeNull()
+  expect(store.loadReport(wx, 41, '2026-05')).toBeNull()
   expect(page.instance.data.month).toBe('2026-04')
   expect(text(page, '#history')).toContain('已提交')
 })

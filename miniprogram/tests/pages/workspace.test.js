@@ -3,7 +3,7 @@
  */
 const { loadPage, settle, tap, text } = require('./harness')
 const { createFakeWx, createFakeApp } = require('./fakes')
-const applicationLogic = require('../../pages/application/application-logic')
+const store = require('../../utils/store')
 
 const SECRETARY = { id: 9, name: '李书记', roles: ['secretary'] }
 const MINE = {
@@ -66,7 +66,7 @@ test('the buttons lead to the report, the orders, the feedback and a new applica
 
 test('drafts are listed apart, with those only on this phone marked 未上传', async () => {
   const { page, wx, app } = setup()
-  applicationLogic.saveDraft(wx, { local_project: 'lp-1', form: { title: '新申报' }, saved_at: '2026-05-04T09:30:00+08:00' })
+  store.saveDraft(wx, 'lp-1', { local_project: 'lp-1', form: { title: '新申报' }, saved_at: '2026-05-04T09:30:00+08:00' })
   await show(page)
   expect(page.querySelector('#project-43')).toBeFalsy()
   expect(text(page, '#draft-43')).toContain('蜜柚产业二期')
