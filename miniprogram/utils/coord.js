@@ -2,9 +2,10 @@
 // checks positions the way the server will judge them. wx location APIs give GCJ-02 when
 // asked for it; the server stores WGS-84.
 
-// Krasovsky 1940 ellipsoid, which the GCJ-02 algorithm is defined on.
+// Krasovsky 1940 ellipsoid, which the GCJ-02 algorithm is defined on. geo.py writes e² with more
+// digits (0.00669342162296594323) than a double keeps; both read as this same double.
 const KRASOVSKY_A = 6378245.0
-const KRASOVSKY_EE = 0.00669342162296594323
+const KRASOVSKY_EE = 0.006693421622965943
 
 // The inverse stops once a step moves less than ~1 µm; the cap guards against a
 // pathological input that would never settle (as in geo.py).

@@ -89,7 +89,7 @@ function createQueue(options) {
   const sending = {} // item id → true while its request is out (memory only: a restart resends)
   const progress = {} // item id → upload progress 0–100 (memory only)
   const written = {} // storage key → the JSON last written there (unchanged keys are not rewritten)
-  let state = load()
+  const state = load()
   const laneWait = {} // lane → {until, reason} after an HTTP 429/5xx (memory only)
   let offlineNow = false
   let flushing = null
