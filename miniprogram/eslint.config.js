@@ -24,7 +24,16 @@ module.exports = [
     languageOptions: {
       ecmaVersion: 2020,
       sourceType: 'commonjs',
-      globals: { ...globals.es2020, ...globals.commonjs, ...MINIPROGRAM_GLOBALS, console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' }
+      globals: {
+        ...globals.es2020,
+        ...globals.commonjs,
+        ...MINIPROGRAM_GLOBALS,
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly'
+      }
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
@@ -40,11 +49,23 @@ module.exports = [
     // Pure rules: the page passes values in; wx and getApp stay in the page and utils/.
     files: ['pages/**/*-logic.js'],
     rules: {
-      'no-restricted-syntax': ['error', { selector: 'Identifier[name=/^(wx|getApp)$/]', message: 'A *-logic.js stays pure: pass the value in (storage lives in utils/store.js).' }]
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'Identifier[name=/^(wx|getApp)$/]',
+          message: 'A *-logic.js stays pure: pass the value in (storage lives in utils/store.js).'
+        }
+      ]
     }
   },
   {
-    files: ['tests/**/*.js', 'scripts/**/*.js', 'jest.config.js', 'eslint.config.js', 'prettier.config.js'],
+    files: [
+      'tests/**/*.js',
+      'scripts/**/*.js',
+      'jest.config.js',
+      'eslint.config.js',
+      'prettier.config.js'
+    ],
     languageOptions: { ecmaVersion: 2022, globals: { ...globals.node, ...globals.jest } }
   },
   {

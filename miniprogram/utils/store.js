@@ -147,7 +147,8 @@ function loadLocalVisit(wx, assignmentId) {
 function saveLocalVisit(wx, state) {
   wx.setStorageSync(VISIT_PREFIX + state.assignment_id, state)
   const index = localVisitIds(wx)
-  if (index.indexOf(state.assignment_id) < 0) wx.setStorageSync(VISIT_INDEX_KEY, index.concat([state.assignment_id]))
+  if (index.indexOf(state.assignment_id) < 0)
+    wx.setStorageSync(VISIT_INDEX_KEY, index.concat([state.assignment_id]))
   return state
 }
 
@@ -159,14 +160,19 @@ function localVisitIds(wx) {
 
 /** Every visit record on this phone, in the order they were started. */
 function loadLocalVisits(wx) {
-  return localVisitIds(wx).map(id => loadLocalVisit(wx, id)).filter(Boolean)
+  return localVisitIds(wx)
+    .map(id => loadLocalVisit(wx, id))
+    .filter(Boolean)
 }
 
 /** Forget one local visit and its typed draft (the server has all of it, long enough ago). */
 function forgetLocalVisit(wx, assignmentId) {
   wx.removeStorageSync(VISIT_PREFIX + assignmentId)
   wx.removeStorageSync(VISIT_DRAFT_PREFIX + assignmentId)
-  wx.setStorageSync(VISIT_INDEX_KEY, localVisitIds(wx).filter(id => id !== Number(assignmentId)))
+  wx.setStorageSync(
+    VISIT_INDEX_KEY,
+    localVisitIds(wx).filter(id => id !== Number(assignmentId))
+  )
 }
 
 /** The interview form and note being typed, saved on every keystroke (WeChat may kill the app). */
@@ -192,10 +198,29 @@ function rememberMaxBytes(wx, n) {
 }
 
 module.exports = {
-  loadReport, saveReport, removeReport,
-  loadReply, saveReply, removeReply,
-  loadDrafts, saveDraft, removeDraft, readApplicationOptions, writeApplicationOptions,
-  readAssignments, writeAssignments, updateAssignment, readWorkspace, writeWorkspace,
-  loadLocalVisit, saveLocalVisit, localVisitIds, loadLocalVisits, forgetLocalVisit,
-  loadVisitDraft, saveVisitDraft, maxPhotoBytes, rememberMaxBytes
+  loadReport,
+  saveReport,
+  removeReport,
+  loadReply,
+  saveReply,
+  removeReply,
+  loadDrafts,
+  saveDraft,
+  removeDraft,
+  readApplicationOptions,
+  writeApplicationOptions,
+  readAssignments,
+  writeAssignments,
+  updateAssignment,
+  readWorkspace,
+  writeWorkspace,
+  loadLocalVisit,
+  saveLocalVisit,
+  localVisitIds,
+  loadLocalVisits,
+  forgetLocalVisit,
+  loadVisitDraft,
+  saveVisitDraft,
+  maxPhotoBytes,
+  rememberMaxBytes
 }

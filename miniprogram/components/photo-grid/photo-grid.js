@@ -43,7 +43,10 @@ Component({
 
     onPreview(e) {
       if (!this.data.preview) return
-      wx.previewImage({ urls: this.data.photos.map(p => p.path), current: e.currentTarget.dataset.path })
+      wx.previewImage({
+        urls: this.data.photos.map(p => p.path),
+        current: e.currentTarget.dataset.path
+      })
     }
   }
 })

@@ -52,7 +52,9 @@ Page({
   setForm(patch) {
     const form = { ...this.data.form, ...patch }
     const errors = { ...this.data.errors }
-    Object.keys(patch).forEach(k => { delete errors[k] })
+    Object.keys(patch).forEach(k => {
+      delete errors[k]
+    })
     this.setData({ form, errors, counter: logic.textCounter(form.text) })
   },
 
@@ -83,9 +85,12 @@ Page({
       wx.showToast({ title: `最多上传${logic.MAX_PHOTOS}张照片`, icon: 'none' })
       return Promise.resolve()
     }
-    return album.choosePhotos(left, this.allowAlbum)
+    return album
+      .choosePhotos(left, this.allowAlbum)
       .then(res => {
-        const added = (res.tempFiles || []).slice(0, left).map(f => ({ path: f.tempFilePath, size: f.size }))
+        const added = (res.tempFiles || [])
+          .slice(0, left)
+          .map(f => ({ path: f.tempFilePath, size: f.size }))
         this.setForm({ photos: this.data.form.photos.concat(added) })
       })
       .catch(() => {})
@@ -109,7 +114,11 @@ Page({
       .then(notify => this.send(form, notify))
       .catch(err => {
         this.setData({ sending: false })
-        wx.showModal({ title: '未能提交', content: view.errorMessage(err, '未能保存反馈，请重试'), showCancel: false })
+        wx.showModal({
+          title: '未能提交',
+          content: view.errorMessage(err, '未能保存反馈，请重试'),
+          showCancel: false
+        })
         return false
       })
   },

@@ -26,7 +26,11 @@ function orderRows(items, projectId) {
   return (items || [])
     .filter(o => !projectId || (o.project && o.project.id === Number(projectId)))
     .slice()
-    .sort((a, b) => (a.status === 'issued' ? 0 : 1) - (b.status === 'issued' ? 0 : 1) || String(a.deadline).localeCompare(String(b.deadline)))
+    .sort(
+      (a, b) =>
+        (a.status === 'issued' ? 0 : 1) - (b.status === 'issued' ? 0 : 1) ||
+        String(a.deadline).localeCompare(String(b.deadline))
+    )
     .map(orderRow)
 }
 
@@ -37,14 +41,21 @@ function validateReply(reply) {
 
 /** The queue action for the reply, naming its photos by their outbox client_ids. */
 function replyAction(orderId, reply) {
-  return { kind: 'rectification_response', order_id: Number(orderId), text: String(reply.text).trim(), photo_local_ids: reply.photos.map(p => p.client_id) }
+  return {
+    kind: 'rectification_response',
+    order_id: Number(orderId),
+    text: String(reply.text).trim(),
+    photo_local_ids: reply.photos.map(p => p.client_id)
+  }
 }
 
 /** How the reply stands: waiting in the outbox, refused (with the reason), or nothing pending. */
 function replyState(reply, queueItems) {
-  const item = reply && reply.client_id ? (queueItems || []).find(i => i.client_id === reply.client_id) : null
+  const item =
+    reply && reply.client_id ? (queueItems || []).find(i => i.client_id === reply.client_id) : null
   if (!item) return null
-  if (item.status === 'failed') return { text: `未能提交：${(item.error && item.error.message) || '请稍后重试'}`, failed: true }
+  if (item.status === 'failed')
+    return { text: `未能提交：${(item.error && item.error.message) || '请稍后重试'}`, failed: true }
   return { text: '整改情况已保存在手机上，有信号后自动上传', failed: false }
 }
 

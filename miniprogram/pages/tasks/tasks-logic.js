@@ -43,9 +43,12 @@ const VISIT_STATUS = { none: '未开始', in_progress: '进行中', submitted: '
 /** The card of one task. `local` is this phone's visit record for it, if any. */
 function taskView(a, local, now) {
   const place = a.place || {}
-  const server = (a.visits || []).find(v => v.status === 'submitted') ? 'submitted'
-    : ((a.visits || []).length ? 'in_progress' : 'none')
-  const status = local && local.submitted_at ? 'submitted' : (local ? 'in_progress' : server)
+  const server = (a.visits || []).find(v => v.status === 'submitted')
+    ? 'submitted'
+    : (a.visits || []).length
+      ? 'in_progress'
+      : 'none'
+  const status = local && local.submitted_at ? 'submitted' : local ? 'in_progress' : server
   return {
     id: a.id,
     placeName: place.name || (a.village && a.village.name) || '未知地点',
@@ -56,26 +59,33 @@ function taskView(a, local, now) {
     canNavigate: !!navigationOptions(a),
     status,
     statusText: VISIT_STATUS[status],
-    actionText: status === 'none' ? '开始暗访' : (status === 'submitted' ? '查看记录' : '继续暗访')
+    actionText: status === 'none' ? '开始暗访' : status === 'submitted' ? '查看记录' : '继续暗访'
   }
 }
 
 function listedIds(listed) {
   const ids = {}
-  ;(listed || []).forEach(a => { ids[a.id] = true })
+  ;(listed || []).forEach(a => {
+    ids[a.id] = true
+  })
   return ids
 }
 
 /** Nothing of the visit waits in the outbox, and the server has its submit if there was one. */
 function confirmedVisit(v, queue) {
-  return !queue.items().some(i => i.local_visit === v.local_visit) && (!v.submitted_at || !!queue.submittedAt(v.local_visit))
+  return (
+    !queue.items().some(i => i.local_visit === v.local_visit) &&
+    (!v.submitted_at || !!queue.submittedAt(v.local_visit))
+  )
 }
 
 /** Assignment ids of local visits the phone may forget: submitted, confirmed, and no longer listed. */
 function forgettableVisits(visits, queue, listed) {
   const ids = listedIds(listed)
   return (visits || [])
-    .filter(v => confirmedVisit(v, queue) && !ids[v.assignment_id] && queue.submittedAt(v.local_visit))
+    .filter(
+      v => confirmedVisit(v, queue) && !ids[v.assignment_id] && queue.submittedAt(v.local_visit)
+    )
     .map(v => v.assignment_id)
 }
 
@@ -97,11 +107,16 @@ function localVisitRows(visits, queue, listed) {
     rows.push({
       assignment_id: assignmentId,
       local_visit: v.local_visit,
-      placeName: (a.place && a.place.name) || (a.village && a.village.name) || `任务 ${assignmentId}`,
+      placeName:
+        (a.place && a.place.name) || (a.village && a.village.name) || `任务 ${assignmentId}`,
       projectTitle: (a.project && a.project.title) || '',
       startedText: view.formatDateTime(v.started_at),
       listed: !!ids[assignmentId],
-      stateText: closed ? '任务已结束，服务器不再接收' : [waiting ? `${waiting} 项待上传` : '', failed ? `${failed} 项未被接收` : ''].filter(Boolean).join('，'),
+      stateText: closed
+        ? '任务已结束，服务器不再接收'
+        : [waiting ? `${waiting} 项待上传` : '', failed ? `${failed} 项未被接收` : '']
+            .filter(Boolean)
+            .join('，'),
       failed: !!(failed || closed)
     })
   })

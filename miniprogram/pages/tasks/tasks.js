@@ -41,8 +41,14 @@ Page({
     // Photos are retaken and visits exported on their visit page: the task list leads there.
     panel.rows = panel.rows.map(r => ({
       ...r,
-      actions: r.actions.filter(a => a.key === 'retry' || a.key === 'delete' || a.key === 'privacy')
-        .concat(r.local_visit && r.actions.some(a => ['retake', 'compress', 'export', 'keep'].indexOf(a.key) >= 0) ? [{ key: 'open', text: '去处理' }] : [])
+      actions: r.actions
+        .filter(a => a.key === 'retry' || a.key === 'delete' || a.key === 'privacy')
+        .concat(
+          r.local_visit &&
+            r.actions.some(a => ['retake', 'compress', 'export', 'keep'].indexOf(a.key) >= 0)
+            ? [{ key: 'open', text: '去处理' }]
+            : []
+        )
     }))
     const cached = store.readAssignments(wx)
     this.setData({
@@ -74,11 +80,18 @@ Page({
       app.queue.retry(id)
       app.flushQueue()
     } else if (action === 'delete') {
-      return new Promise(resolve => wx.showModal({
-        title: '删除记录', content: '放弃这条未被接收的记录吗？',
-        success: res => { if (res.confirm) app.queue.remove(id); this.showQueue(); resolve() },
-        fail: () => resolve()
-      }))
+      return new Promise(resolve =>
+        wx.showModal({
+          title: '删除记录',
+          content: '放弃这条未被接收的记录吗？',
+          success: res => {
+            if (res.confirm) app.queue.remove(id)
+            this.showQueue()
+            resolve()
+          },
+          fail: () => resolve()
+        })
+      )
     } else if (action === 'privacy' && app.privacy) {
       return app.privacy.ask()
     } else if (action === 'open' && item) {
@@ -99,7 +112,8 @@ Page({
   refresh() {
     const app = getApp()
     this.setData({ loading: true })
-    return view.getJson(app.api, '/assignments')
+    return view
+      .getJson(app.api, '/assignments')
       .then(data => {
         const cached = store.writeAssignments(wx, data.items)
         this.render(cached.items)
@@ -109,7 +123,10 @@ Page({
       .catch(err => {
         const cached = store.readAssignments(wx)
         const when = cached ? `，显示的是 ${view.formatDateTime(cached.fetched_at)} 的任务` : ''
-        this.setData({ loading: false, offlineText: `${view.errorMessage(err, '任务刷新失败')}${when}` })
+        this.setData({
+          loading: false,
+          offlineText: `${view.errorMessage(err, '任务刷新失败')}${when}`
+        })
       })
   },
 

@@ -4,14 +4,22 @@ const view = require('../../utils/view')
 // Statuses whose monthly reports are owed (the server says which month; these show the button).
 const REPORTING = ['in_progress', 'accepted']
 
-const STATUS_TAGS = { draft: 'tag-warn', submitted: 'tag-warn', unit_reviewed: 'tag-warn', approved: 'tag-ok', in_progress: 'tag-ok', accepted: 'tag-ok' }
+const STATUS_TAGS = {
+  draft: 'tag-warn',
+  submitted: 'tag-warn',
+  unit_reviewed: 'tag-warn',
+  approved: 'tag-ok',
+  in_progress: 'tag-ok',
+  accepted: 'tag-ok'
+}
 
 /** This month's report as the card reads it: {text, tag} (or null when no report is owed). */
 function reportLine(report) {
   if (!report || !report.month) return null
   const due = view.formatDate(report.due)
   if (report.status === 'submitted') return { text: `${report.month} 月报已提交`, tag: 'tag-ok' }
-  if (report.status === 'draft') return { text: `${report.month} 月报草稿未提交，${due} 前提交`, tag: 'tag-warn' }
+  if (report.status === 'draft')
+    return { text: `${report.month} 月报草稿未提交，${due} 前提交`, tag: 'tag-warn' }
   return { text: `${report.month} 月报未填写，${due} 前提交`, tag: 'tag-warn' }
 }
 
@@ -26,7 +34,10 @@ function rectificationLine(r) {
   if (!r || !r.open) return null
   const next = r.next_deadline ? `，最近期限 ${view.formatDate(r.next_deadline)}` : ''
   const overdue = r.overdue ? `（${r.overdue} 项已逾期）` : ''
-  return { text: `待整改 ${r.open} 项${next}${overdue}`, tag: r.overdue ? 'tag-danger' : 'tag-warn' }
+  return {
+    text: `待整改 ${r.open} 项${next}${overdue}`,
+    tag: r.overdue ? 'tag-danger' : 'tag-warn'
+  }
 }
 
 /** One project card. */

@@ -52,7 +52,8 @@ Page({
 
   refresh() {
     this.setData({ loading: true })
-    return view.getJson(getApp().api, '/projects/mine')
+    return view
+      .getJson(getApp().api, '/projects/mine')
       .then(data => {
         this.render(store.writeWorkspace(wx, data.items).items)
         this.setData({ loading: false, offlineText: '' })
@@ -61,7 +62,10 @@ Page({
       .catch(err => {
         const cached = store.readWorkspace(wx)
         const when = cached ? `，显示的是 ${view.formatDateTime(cached.fetched_at)} 的情况` : ''
-        this.setData({ loading: false, offlineText: `${view.errorMessage(err, '刷新失败')}${when}` })
+        this.setData({
+          loading: false,
+          offlineText: `${view.errorMessage(err, '刷新失败')}${when}`
+        })
       })
   },
 
@@ -74,7 +78,9 @@ Page({
   },
 
   onOpenLocalDraft(e) {
-    wx.navigateTo({ url: `/pages/application/application?local=${encodeURIComponent(e.currentTarget.dataset.key)}` })
+    wx.navigateTo({
+      url: `/pages/application/application?local=${encodeURIComponent(e.currentTarget.dataset.key)}`
+    })
   },
 
   onReport(e) {
@@ -83,20 +89,33 @@ Page({
 
   onRectifications(e) {
     const id = e.currentTarget.dataset.id
-    wx.navigateTo({ url: id ? `/pages/rectification/rectification?project_id=${id}` : '/pages/rectification/rectification' })
+    wx.navigateTo({
+      url: id
+        ? `/pages/rectification/rectification?project_id=${id}`
+        : '/pages/rectification/rectification'
+    })
   },
 
   onFeedback(e) {
     const id = e.currentTarget.dataset.id
-    wx.navigateTo({ url: id ? `/pages/project-feedback/project-feedback?project_id=${id}` : '/pages/project-feedback/project-feedback' })
+    wx.navigateTo({
+      url: id
+        ? `/pages/project-feedback/project-feedback?project_id=${id}`
+        : '/pages/project-feedback/project-feedback'
+    })
   },
 
   /** 开始实施 of an approved project (a retried tap reuses its client_id). */
   onStart(e) {
     const id = e.currentTarget.dataset.id
     this.startIds = this.startIds || {}
-    const clientId = this.startIds[id] = this.startIds[id] || uuid4()
-    return getApp().api.request('POST', `/projects/${id}/transitions`, { client_id: clientId, sent_at: view.isoTime(new Date()), action: 'start' })
+    const clientId = (this.startIds[id] = this.startIds[id] || uuid4())
+    return getApp()
+      .api.request('POST', `/projects/${id}/transitions`, {
+        client_id: clientId,
+        sent_at: view.isoTime(new Date()),
+        action: 'start'
+      })
       .then(() => {
         delete this.startIds[id]
         wx.showToast({ title: '项目已开始实施，请按月填写月报', icon: 'none' })
@@ -104,7 +123,11 @@ Page({
       })
       .catch(err => {
         if (!err.offline) delete this.startIds[id]
-        wx.showModal({ title: '未能开始实施', content: view.errorMessage(err, '请稍后重试'), showCancel: false })
+        wx.showModal({
+          title: '未能开始实施',
+          content: view.errorMessage(err, '请稍后重试'),
+          showCancel: false
+        })
       })
   },
 
