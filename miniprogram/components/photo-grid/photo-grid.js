@@ -22,16 +22,6 @@ Component({
     addText: { type: String, value: '添加照片' }
   },
 
-  data: {
-    left: 0
-  },
-
-  observers: {
-    'photos, max'(photos, max) {
-      this.setData({ left: Math.max(0, max - (photos || []).length) })
-    }
-  },
-
   methods: {
     onAdd() {
       this.triggerEvent('add')
