@@ -21,6 +21,7 @@ const DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 
 // ---- 月报 --------------------------------------------------------------------------------------
 
+/** The key of one project's report for one month. */
 function reportKey(projectId, month) {
   return `${REPORT_PREFIX}${projectId}.${month}`
 }
@@ -97,11 +98,13 @@ function writeApplicationOptions(wx, options) {
 
 // ---- 今日任务 and 我的项目: the server's lists, for use without signal ----------------------------
 
+/** A cached server list {items, fetched_at} under key, or null. */
 function readList(wx, key) {
   const cached = wx.getStorageSync(key)
   return cached && Array.isArray(cached.items) ? cached : null
 }
 
+/** Keep a server list with the time it was fetched. */
 function writeList(wx, key, items, now) {
   const cached = { items: items || [], fetched_at: view.isoTime(now || new Date()) }
   wx.setStorageSync(key, cached)

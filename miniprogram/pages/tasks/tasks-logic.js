@@ -63,6 +63,7 @@ function taskView(a, local, now) {
   }
 }
 
+/** {assignment id: true} for the assignments the server still lists. */
 function listedIds(listed) {
   const ids = {}
   ;(listed || []).forEach(a => {
