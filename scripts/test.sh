@@ -67,6 +67,7 @@ if [ $# -eq 0 ]; then
   log "running the mini-program tests (jest)"
   ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci )
   js_status=$?
+  ( cd miniprogram && npm run --silent lint ) || js_status=1  # eslint: the JS and the WXML templates
 fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # Several pytest processes (pytest-xdist): much of the time is spent waiting on MariaDB, S3 and

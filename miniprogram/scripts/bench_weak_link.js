@@ -16,35 +16,74 @@ const { createFakeWx } = require('../tests/support/fake-wx')
 const { createFakeServer, API } = require('../tests/support/fake-server')
 const { createClock, createLink, seeded } = require('../tests/support/weak-link')
 
-const [SEEDS, PHOTOS, MB, MBIT, DROPS] = [5, 10, 4, 1, 3].map((d, i) => Number(process.argv[2 + i]) || d)
+const [SEEDS, PHOTOS, MB, MBIT, DROPS] = [5, 10, 4, 1, 3].map(
+  (d, i) => Number(process.argv[2 + i]) || d
+)
 const PHOTO_BYTES = MB * 1024 * 1024
 const BANDWIDTH_BPS = MBIT * 1e6
-const IDEAL_S = PHOTOS * PHOTO_BYTES * 8 / BANDWIDTH_BPS
+const IDEAL_S = (PHOTOS * PHOTO_BYTES * 8) / BANDWIDTH_BPS
 
 async function runOnce(seed, adaptive) {
   const rand = seeded(seed)
-  const drops = Array.from({ length: DROPS }, () => Math.floor(rand() * IDEAL_S * 1000)).sort((a, b) => a - b)
+  const drops = Array.from({ length: DROPS }, () => Math.floor(rand() * IDEAL_S * 1000)).sort(
+    (a, b) => a - b
+  )
   const server = createFakeServer({ maxPhotoBytes: 64 * 1024 * 1024 })
   const { user, invite } = server.addUser(['inspector'], '李督查')
   const assignment = server.addAssignment([user.id])
   const clock = createClock(0)
-  const link = createLink({ clock, bandwidthBps: BANDWIDTH_BPS, latencyMs: 300, drops, cutMs: 10000 })
+  const link = createLink({
+    clock,
+    bandwidthBps: BANDWIDTH_BPS,
+    latencyMs: 300,
+    drops,
+    cutMs: 10000
+  })
   const wx = createFakeWx({ server, clock, link })
   const api = createApi({ wx, baseUrl: API })
   await api.bind(invite)
   const files = createFiles({ wx })
   const sleep = ms => new Promise(resolve => clock.setTimeout(resolve, ms))
-  const uploader = createUploader({ wx, api, maxConcurrent: 3, adaptive, sleep, now: () => clock.now() })
-  const timers = { setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: id => clock.clearTimeout(id) }
-  const queue = createQueue({ wx, api, uploader, files, now: () => new Date(server.now() + clock.now()), timers, flushOnEnqueue: false })
+  const uploader = createUploader({
+    wx,
+    api,
+    maxConcurrent: 3,
+    adaptive,
+    sleep,
+    now: () => clock.now()
+  })
+  const timers = {
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: id => clock.clearTimeout(id)
+  }
+  const queue = createQueue({
+    wx,
+    api,
+    uploader,
+    files,
+    now: () => new Date(server.now() + clock.now()),
+    timers,
+    flushOnEnqueue: false
+  })
   // As app.js: when the signal is back, resume at once.
-  wx.onNetworkStatusChange(res => { if (res.isConnected) queue.resume() })
+  wx.onNetworkStatusChange(res => {
+    if (res.isConnected) queue.resume()
+  })
   const lv = queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
   for (let i = 0; i < PHOTOS; i++) {
     const path = wx.putTempFile(`wxfile://tmp/bench-${i}.jpg`, Buffer.alloc(PHOTO_BYTES, i + 1))
-    queue.enqueue({ kind: 'photo', local_visit: lv, file: path, taken_at: new Date().toISOString(), lat: 27.11, lng: 114.99, coord_type: 'gcj02' })
+    queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: path,
+      taken_at: new Date().toISOString(),
+      lat: 27.11,
+      lng: 114.99,
+      coord_type: 'gcj02'
+    })
   }
-  const ready = () => Array.from(server.photos.values()).filter(p => p.status === 'ready').length === PHOTOS
+  const ready = () =>
+    Array.from(server.photos.values()).filter(p => p.status === 'ready').length === PHOTOS
   queue.flush()
   const finished = await clock.runUntil(ready, 20 * IDEAL_S * 1000)
   queue.dispose()
@@ -63,11 +102,18 @@ function fmt(x, d) {
 
 async function main() {
   const needed = PHOTOS * PHOTO_BYTES
-  console.log(`weak link: ${PHOTOS} photos × ${MB} MB at ${MBIT} Mbit/s, ${DROPS} drops (10 s cut each), ideal ${fmt(IDEAL_S, 1)} s, ${fmt(needed / 1e6, 1)} MB`)
-  console.log('| mode | seed | all ready (s) | × ideal | sent (MB) | × needed | uploads failed | max in flight |')
+  console.log(
+    `weak link: ${PHOTOS} photos × ${MB} MB at ${MBIT} Mbit/s, ${DROPS} drops (10 s cut each), ideal ${fmt(IDEAL_S, 1)} s, ${fmt(needed / 1e6, 1)} MB`
+  )
+  console.log(
+    '| mode | seed | all ready (s) | × ideal | sent (MB) | × needed | uploads failed | max in flight |'
+  )
   console.log('|---|---|---|---|---|---|---|---|')
   const sums = {}
-  for (const [name, adaptive] of [['fixed 3 (before)', false], ['adaptive (after)', true]]) {
+  for (const [name, adaptive] of [
+    ['fixed 3 (before)', false],
+    ['adaptive (after)', true]
+  ]) {
     sums[name] = { t: 0, b: 0 }
     for (let s = 1; s <= SEEDS; s++) {
       const r = await runOnce(1000 + s, adaptive)
@@ -75,7 +121,9 @@ async function main() {
       const b = r.bytes / needed
       sums[name].t += t
       sums[name].b += b
-      console.log(`| ${name} | ${1000 + s} | ${r.finished ? fmt(r.seconds, 1) : 'not done'} | ${fmt(t)} | ${fmt(r.bytes / 1e6, 1)} | ${fmt(b)} | ${r.failedUploads} | ${r.maxInFlight} |`)
+      console.log(
+        `| ${name} | ${1000 + s} | ${r.finished ? fmt(r.seconds, 1) : 'not done'} | ${fmt(t)} | ${fmt(r.bytes / 1e6, 1)} | ${fmt(b)} | ${r.failedUploads} | ${r.maxInFlight} |`
+      )
     }
   }
   console.log('')

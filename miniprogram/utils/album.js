@@ -7,13 +7,23 @@ const view = require('./view')
 
 /** True when the project (or an object carrying it) lets photos come from the album. */
 function albumAllowed(project) {
-  return !!(project && (project.allow_album === true || (project.project && project.project.allow_album === true)))
+  return !!(
+    project &&
+    (project.allow_album === true || (project.project && project.project.allow_album === true))
+  )
 }
 
 /** wx.chooseMedia for up to `count` images, as a promise: the camera, or also the album when allowed. */
 function choosePhotos(count, allowAlbum) {
   return new Promise((resolve, reject) => {
-    wx.chooseMedia({ count, mediaType: ['image'], sourceType: allowAlbum ? ['album', 'camera'] : ['camera'], sizeType: ['compressed'], success: resolve, fail: reject })
+    wx.chooseMedia({
+      count,
+      mediaType: ['image'],
+      sourceType: allowAlbum ? ['album', 'camera'] : ['camera'],
+      sizeType: ['compressed'],
+      success: resolve,
+      fail: reject
+    })
   })
 }
 
@@ -24,7 +34,13 @@ function choosePhotos(count, allowAlbum) {
 function queueChosen(queue, target, tempFiles, left, takenAt) {
   const at = view.isoTime(takenAt || new Date())
   return (tempFiles || []).slice(0, left).map(f => {
-    const item = queue.enqueue({ kind: 'photo', target, file: f.tempFilePath, size: f.size || undefined, taken_at: at })
+    const item = queue.enqueue({
+      kind: 'photo',
+      target,
+      file: f.tempFilePath,
+      size: f.size || undefined,
+      taken_at: at
+    })
     return { client_id: item.client_id, path: item.file, taken_at: at }
   })
 }
@@ -42,7 +58,11 @@ function addToOutbox(app, target, left, onQueued, allowAlbum) {
     })
     .catch(err => {
       if (err && /cancel/.test(err.errMsg || '')) return
-      wx.showModal({ title: '照片未保存', content: view.errorMessage(err, '未能保存照片，请重试'), showCancel: false })
+      wx.showModal({
+        title: '照片未保存',
+        content: view.errorMessage(err, '未能保存照片，请重试'),
+        showCancel: false
+      })
     })
 }
 

@@ -32,20 +32,34 @@ function platformError(errMsg) {
   const host = (/https?:\/\/([^/\s"']+)/.exec(msg) || [])[1] || ''
   if (DOMAIN_RE.test(msg)) {
     return apiError({
-      code: 'domain_not_configured', status: 0,
+      code: 'domain_not_configured',
+      status: 0,
       message: `服务器域名未配置${host ? `（${host}）` : ''}：请联系管理员在小程序后台“开发管理→服务器域名”中添加`,
       details: { errMsg: msg, host }
     })
   }
   if (PRIVACY_RE.test(msg)) {
-    return apiError({ code: 'privacy_denied', status: 0, message: '尚未同意隐私保护指引，无法使用此功能：请在弹窗中同意后重试', details: { errMsg: msg } })
+    return apiError({
+      code: 'privacy_denied',
+      status: 0,
+      message: '尚未同意隐私保护指引，无法使用此功能：请在弹窗中同意后重试',
+      details: { errMsg: msg }
+    })
   }
   return null
 }
 
 /** The rejection for a request that never got an answer (no signal, timeout, DNS, TLS). */
 function offlineError(errMsg) {
-  return platformError(errMsg) || apiError({ offline: true, code: 'offline', message: OFFLINE_MESSAGE, details: { errMsg: errMsg || '' } })
+  return (
+    platformError(errMsg) ||
+    apiError({
+      offline: true,
+      code: 'offline',
+      message: OFFLINE_MESSAGE,
+      details: { errMsg: errMsg || '' }
+    })
+  )
 }
 
 /** Milliseconds a Retry-After header (seconds or an HTTP date) asks to wait, or null. */
@@ -66,7 +80,8 @@ function errorFromResponse(status, data, header) {
   if (body && typeof body === 'object') {
     err = apiError({ status, code: body.code, message: body.message, details: body.details, data })
   } else {
-    const message = status >= 500 ? `服务器暂时不可用（${status}），请稍后重试` : `请求失败（${status}）`
+    const message =
+      status >= 500 ? `服务器暂时不可用（${status}），请稍后重试` : `请求失败（${status}）`
     err = apiError({ status, code: `http_${status}`, message, data })
   }
   err.retryAfterMs = retryAfterMs(header)
@@ -111,7 +126,8 @@ function createApi(options) {
         header,
         timeout: timeoutMs,
         dataType: 'json',
-        success: res => resolve({ status: res.statusCode, data: res.data, header: res.header || {} }),
+        success: res =>
+          resolve({ status: res.statusCode, data: res.data, header: res.header || {} }),
         fail: err => reject(offlineError(err && err.errMsg))
       }
       if (data !== undefined && data !== null) req.data = data
@@ -122,8 +138,10 @@ function createApi(options) {
   function wxLogin() {
     return new Promise((resolve, reject) => {
       wx.login({
-        success: res => (res && res.code ? resolve(res.code)
-          : reject(apiError({ code: 'wx_login_failed', message: '微信登录失败，请稍后重试' }))),
+        success: res =>
+          res && res.code
+            ? resolve(res.code)
+            : reject(apiError({ code: 'wx_login_failed', message: '微信登录失败，请稍后重试' })),
         // wx.login needs the network too: without signal it is the same as being offline.
         fail: err => reject(offlineError(err && err.errMsg))
       })
@@ -136,10 +154,13 @@ function createApi(options) {
       loginInFlight = wxLogin()
         .then(code => send('POST', '/auth/wechat', { code }, false))
         .then(res => {
-          if (res.status >= 200 && res.status < 300 && res.data && res.data.token) return saveSession(res.data)
+          if (res.status >= 200 && res.status < 300 && res.data && res.data.token)
+            return saveSession(res.data)
           throw errorFromResponse(res.status, res.data)
         })
-      const clear = () => { loginInFlight = null }
+      const clear = () => {
+        loginInFlight = null
+      }
       loginInFlight.then(clear, clear)
     }
     return loginInFlight
@@ -149,18 +170,20 @@ function createApi(options) {
   function request(method, path, data, opts) {
     const auth = !(opts && opts.auth === false)
     const sentWith = auth ? token() : ''
-    return send(method, path, data, auth).then(res => {
-      if (res.status === 401 && auth) {
-        // The token expired or was revoked (e.g. after binding): log in again once and retry.
-        // Another request may already have renewed it; then just retry with the new one.
-        const renewed = token() && token() !== sentWith ? Promise.resolve() : login()
-        return renewed.then(() => send(method, path, data, auth))
-      }
-      return res
-    }).then(res => {
-      if (res.status >= 200 && res.status < 300) return { status: res.status, data: res.data }
-      throw errorFromResponse(res.status, res.data, res.header)
-    })
+    return send(method, path, data, auth)
+      .then(res => {
+        if (res.status === 401 && auth) {
+          // The token expired or was revoked (e.g. after binding): log in again once and retry.
+          // Another request may already have renewed it; then just retry with the new one.
+          const renewed = token() && token() !== sentWith ? Promise.resolve() : login()
+          return renewed.then(() => send(method, path, data, auth))
+        }
+        return res
+      })
+      .then(res => {
+        if (res.status >= 200 && res.status < 300) return { status: res.status, data: res.data }
+        throw errorFromResponse(res.status, res.data, res.header)
+      })
   }
 
   /** A logged-in user: the stored one, or a fresh WeChat login; resolves the user. */
@@ -195,7 +218,16 @@ function createApi(options) {
     })
   }
 
-  return { request, ensureLogin, bind, user, logout, refreshUser, baseUrl, url: path => joinUrl(baseUrl, path) }
+  return {
+    request,
+    ensureLogin,
+    bind,
+    user,
+    logout,
+    refreshUser,
+    baseUrl,
+    url: path => joinUrl(baseUrl, path)
+  }
 }
 
 /** True when retrying the same request later may succeed (offline, timeouts, 5xx, 429, 401). */
@@ -206,4 +238,13 @@ function isTransient(err) {
   return s === 401 || s === 408 || s === 429 || s >= 500
 }
 
-module.exports = { createApi, apiError, offlineError, platformError, retryAfterMs, isTransient, TOKEN_KEY, USER_KEY }
+module.exports = {
+  createApi,
+  apiError,
+  offlineError,
+  platformError,
+  retryAfterMs,
+  isTransient,
+  TOKEN_KEY,
+  USER_KEY
+}

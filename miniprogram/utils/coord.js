@@ -2,9 +2,10 @@
 // checks positions the way the server will judge them. wx location APIs give GCJ-02 when
 // asked for it; the server stores WGS-84.
 
-// Krasovsky 1940 ellipsoid, which the GCJ-02 algorithm is defined on.
+// Krasovsky 1940 ellipsoid, which the GCJ-02 algorithm is defined on. geo.py writes e² with more
+// digits (0.00669342162296594323) than a double keeps; both read as this same double.
 const KRASOVSKY_A = 6378245.0
-const KRASOVSKY_EE = 0.00669342162296594323
+const KRASOVSKY_EE = 0.006693421622965943
 
 // The inverse stops once a step moves less than ~1 µm; the cap guards against a
 // pathological input that would never settle (as in geo.py).
@@ -24,18 +25,18 @@ function outOfChina(lat, lng) {
 function transformLat(x, y) {
   const PI = Math.PI
   let ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x))
-  ret += (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0
-  ret += (20.0 * Math.sin(y * PI) + 40.0 * Math.sin(y / 3.0 * PI)) * 2.0 / 3.0
-  ret += (160.0 * Math.sin(y / 12.0 * PI) + 320.0 * Math.sin(y * PI / 30.0)) * 2.0 / 3.0
+  ret += ((20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0) / 3.0
+  ret += ((20.0 * Math.sin(y * PI) + 40.0 * Math.sin((y / 3.0) * PI)) * 2.0) / 3.0
+  ret += ((160.0 * Math.sin((y / 12.0) * PI) + 320.0 * Math.sin((y * PI) / 30.0)) * 2.0) / 3.0
   return ret
 }
 
 function transformLng(x, y) {
   const PI = Math.PI
   let ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x))
-  ret += (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0
-  ret += (20.0 * Math.sin(x * PI) + 40.0 * Math.sin(x / 3.0 * PI)) * 2.0 / 3.0
-  ret += (150.0 * Math.sin(x / 12.0 * PI) + 300.0 * Math.sin(x / 30.0 * PI)) * 2.0 / 3.0
+  ret += ((20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0) / 3.0
+  ret += ((20.0 * Math.sin(x * PI) + 40.0 * Math.sin((x / 3.0) * PI)) * 2.0) / 3.0
+  ret += ((150.0 * Math.sin((x / 12.0) * PI) + 300.0 * Math.sin((x / 30.0) * PI)) * 2.0) / 3.0
   return ret
 }
 
@@ -44,11 +45,11 @@ function transformLng(x, y) {
 function gcj02Offset(lat, lng) {
   let dLat = transformLat(lng - 105.0, lat - 35.0)
   let dLng = transformLng(lng - 105.0, lat - 35.0)
-  const radLat = lat / 180.0 * Math.PI
+  const radLat = (lat / 180.0) * Math.PI
   const magic = 1 - KRASOVSKY_EE * Math.pow(Math.sin(radLat), 2)
   const sqrtMagic = Math.sqrt(magic)
-  dLat = (dLat * 180.0) / ((KRASOVSKY_A * (1 - KRASOVSKY_EE)) / (magic * sqrtMagic) * Math.PI)
-  dLng = (dLng * 180.0) / (KRASOVSKY_A / sqrtMagic * Math.cos(radLat) * Math.PI)
+  dLat = (dLat * 180.0) / (((KRASOVSKY_A * (1 - KRASOVSKY_EE)) / (magic * sqrtMagic)) * Math.PI)
+  dLng = (dLng * 180.0) / ((KRASOVSKY_A / sqrtMagic) * Math.cos(radLat) * Math.PI)
   return { dLat, dLng }
 }
 
@@ -90,7 +91,8 @@ function haversineM(a, b) {
   const rad = Math.PI / 180
   const dLat = (b.lat - a.lat) * rad
   const dLng = (b.lng - a.lng) * rad
-  const h = Math.pow(Math.sin(dLat / 2), 2) +
+  const h =
+    Math.pow(Math.sin(dLat / 2), 2) +
     Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.pow(Math.sin(dLng / 2), 2)
   return 2 * r * Math.asin(Math.min(1, Math.sqrt(h)))
 }
@@ -113,24 +115,37 @@ function distanceM(a, b) {
   for (let i = 0; i < 200; i++) {
     const sinLambda = Math.sin(lambda)
     const cosLambda = Math.cos(lambda)
-    sinSigma = Math.sqrt(Math.pow(cosU2 * sinLambda, 2) +
-      Math.pow(cosU1 * sinU2 - sinU1 * cosU2 * cosLambda, 2))
+    sinSigma = Math.sqrt(
+      Math.pow(cosU2 * sinLambda, 2) + Math.pow(cosU1 * sinU2 - sinU1 * cosU2 * cosLambda, 2)
+    )
     if (sinSigma === 0) return 0
     cosSigma = sinU1 * sinU2 + cosU1 * cosU2 * cosLambda
     sigma = Math.atan2(sinSigma, cosSigma)
-    const sinAlpha = cosU1 * cosU2 * sinLambda / sinSigma
+    const sinAlpha = (cosU1 * cosU2 * sinLambda) / sinSigma
     cos2Alpha = 1 - sinAlpha * sinAlpha
-    cos2SigmaM = cos2Alpha !== 0 ? cosSigma - 2 * sinU1 * sinU2 / cos2Alpha : 0
-    const C = WGS84_F / 16 * cos2Alpha * (4 + WGS84_F * (4 - 3 * cos2Alpha))
+    cos2SigmaM = cos2Alpha !== 0 ? cosSigma - (2 * sinU1 * sinU2) / cos2Alpha : 0
+    const C = (WGS84_F / 16) * cos2Alpha * (4 + WGS84_F * (4 - 3 * cos2Alpha))
     const prev = lambda
-    lambda = L + (1 - C) * WGS84_F * sinAlpha *
-      (sigma + C * sinSigma * (cos2SigmaM + C * cosSigma * (-1 + 2 * cos2SigmaM * cos2SigmaM)))
+    lambda =
+      L +
+      (1 - C) *
+        WGS84_F *
+        sinAlpha *
+        (sigma + C * sinSigma * (cos2SigmaM + C * cosSigma * (-1 + 2 * cos2SigmaM * cos2SigmaM)))
     if (Math.abs(lambda - prev) < 1e-12) {
-      const uSq = cos2Alpha * (WGS84_A * WGS84_A - WGS84_B * WGS84_B) / (WGS84_B * WGS84_B)
-      const A = 1 + uSq / 16384 * (4096 + uSq * (-768 + uSq * (320 - 175 * uSq)))
-      const B = uSq / 1024 * (256 + uSq * (-128 + uSq * (74 - 47 * uSq)))
-      const deltaSigma = B * sinSigma * (cos2SigmaM + B / 4 * (cosSigma * (-1 + 2 * cos2SigmaM * cos2SigmaM) -
-        B / 6 * cos2SigmaM * (-3 + 4 * sinSigma * sinSigma) * (-3 + 4 * cos2SigmaM * cos2SigmaM)))
+      const uSq = (cos2Alpha * (WGS84_A * WGS84_A - WGS84_B * WGS84_B)) / (WGS84_B * WGS84_B)
+      const A = 1 + (uSq / 16384) * (4096 + uSq * (-768 + uSq * (320 - 175 * uSq)))
+      const B = (uSq / 1024) * (256 + uSq * (-128 + uSq * (74 - 47 * uSq)))
+      const deltaSigma =
+        B *
+        sinSigma *
+        (cos2SigmaM +
+          (B / 4) *
+            (cosSigma * (-1 + 2 * cos2SigmaM * cos2SigmaM) -
+              (B / 6) *
+                cos2SigmaM *
+                (-3 + 4 * sinSigma * sinSigma) *
+                (-3 + 4 * cos2SigmaM * cos2SigmaM)))
       return WGS84_B * A * (sigma - deltaSigma)
     }
   }

@@ -23,7 +23,10 @@ function sumSizes(result) {
   if (typeof result.size === 'number' && typeof result.isDirectory === 'function') {
     return isDir(result) ? 0 : result.size
   }
-  return Object.keys(result).reduce((n, k) => n + (result[k] && !isDir(result[k]) ? result[k].size || 0 : 0), 0)
+  return Object.keys(result).reduce(
+    (n, k) => n + (result[k] && !isDir(result[k]) ? result[k].size || 0 : 0),
+    0
+  )
 }
 
 function isDir(stats) {
@@ -63,7 +66,8 @@ function createFiles(options) {
       fsm().unlinkSync(path)
       if (used !== null) used = Math.max(0, used - bytes)
     } catch (e) {
-      if (!/no such file|not exist|ENOENT/i.test(String((e && (e.errMsg || e.message)) || e))) throw e
+      if (!/no such file|not exist|ENOENT/i.test(String((e && (e.errMsg || e.message)) || e)))
+        throw e
     }
   }
 
@@ -92,7 +96,9 @@ function createFiles(options) {
   /** Paths of every original this store kept (for the sweep of orphans at start). */
   function listKept() {
     try {
-      return (fsm().readdirSync(root()) || []).filter(n => n.indexOf(PREFIX) === 0).map(n => `${root()}/${n}`)
+      return (fsm().readdirSync(root()) || [])
+        .filter(n => n.indexOf(PREFIX) === 0)
+        .map(n => `${root()}/${n}`)
     } catch (e) {
       return []
     }

@@ -23,7 +23,10 @@ function locationError(code, message, errMsg) {
 function createLocation(options) {
   const wx = options.wx
   const now = options.now || (() => new Date())
-  const timers = options.timers || { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: t => clearTimeout(t) }
+  const timers = options.timers || {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: t => clearTimeout(t)
+  }
   let inFlight = null
 
   function nowMs() {
@@ -48,9 +51,23 @@ function createLocation(options) {
       let best = null
 
       function failure(msg) {
-        if (PRIVACY_RE.test(msg)) return locationError('privacy_denied', '尚未同意隐私保护指引，无法获取位置：请同意后重试', msg)
-        if (DENIED_RE.test(msg)) return locationError('location_denied', '无法获取位置：请在设置中允许小程序使用位置信息', msg)
-        return locationError('location_unavailable', '无法获取位置：请打开手机定位（GPS）后重试', msg)
+        if (PRIVACY_RE.test(msg))
+          return locationError(
+            'privacy_denied',
+            '尚未同意隐私保护指引，无法获取位置：请同意后重试',
+            msg
+          )
+        if (DENIED_RE.test(msg))
+          return locationError(
+            'location_denied',
+            '无法获取位置：请在设置中允许小程序使用位置信息',
+            msg
+          )
+        return locationError(
+          'location_unavailable',
+          '无法获取位置：请打开手机定位（GPS）后重试',
+          msg
+        )
       }
       let done = false
       let timer = null
@@ -62,10 +79,14 @@ function createLocation(options) {
         // Stop listening and stop the GPS: continuous updates drain the battery.
         try {
           wx.offLocationChange(listener)
-        } catch (e) { /* older base library: nothing to remove */ }
+        } catch (e) {
+          /* older base library: nothing to remove */
+        }
         try {
           wx.stopLocationUpdate({})
-        } catch (e) { /* already stopped */ }
+        } catch (e) {
+          /* already stopped */
+        }
         if (error) reject(error)
         else resolve(result)
       }
@@ -77,7 +98,11 @@ function createLocation(options) {
           finish(f)
           return
         }
-        if (!best || (f.accuracy !== null && (best.accuracy === null || f.accuracy < best.accuracy))) best = f
+        if (
+          !best ||
+          (f.accuracy !== null && (best.accuracy === null || f.accuracy < best.accuracy))
+        )
+          best = f
       }
 
       function fallback() {
@@ -87,11 +112,14 @@ function createLocation(options) {
           isHighAccuracy: true,
           highAccuracyExpireTime: Math.max(3000, timeoutMs - (nowMs() - startedAt)),
           success: res => finish(fix(res)),
-          fail: err => finish(null, failure((err && err.errMsg) || ""))
+          fail: err => finish(null, failure((err && err.errMsg) || ''))
         })
       }
 
-      if (typeof wx.startLocationUpdate !== 'function' || typeof wx.onLocationChange !== 'function') {
+      if (
+        typeof wx.startLocationUpdate !== 'function' ||
+        typeof wx.onLocationChange !== 'function'
+      ) {
         fallback()
       } else {
         wx.onLocationChange(listener)
@@ -103,7 +131,9 @@ function createLocation(options) {
             // Not approved for this mini-program, or not supported here: ask once instead.
             try {
               wx.offLocationChange(listener)
-            } catch (e) { /* nothing registered */ }
+            } catch (e) {
+              /* nothing registered */
+            }
             fallback()
           }
         })
@@ -121,7 +151,9 @@ function createLocation(options) {
     // One GPS session at a time: a second caller shares the fix being acquired.
     if (!inFlight) {
       inFlight = acquire(o.timeoutMs || DEFAULT_TIMEOUT_MS, o.maxAccuracyM || GOOD_ACCURACY_M)
-      const clear = () => { inFlight = null }
+      const clear = () => {
+        inFlight = null
+      }
       inFlight.then(clear, clear)
     }
     return inFlight
@@ -131,7 +163,8 @@ function createLocation(options) {
   function openSettings() {
     return new Promise(resolve => {
       wx.openSetting({
-        success: res => resolve(!!(res && res.authSetting && res.authSetting['scope.userLocation'])),
+        success: res =>
+          resolve(!!(res && res.authSetting && res.authSetting['scope.userLocation'])),
         fail: () => resolve(false)
       })
     })

@@ -40,7 +40,11 @@ function createPrivacy(options) {
   /** What the page should show now: null, or {asking: true, why} or {refused: true, text}. */
   function need() {
     if (pending) return { asking: true, why: pending.why }
-    if (refused) return { refused: true, text: '未同意隐私保护指引：无法签到和拍照（需要位置信息和相机，用于核验是否到达现场）。走访记录、检查结果和备注仍可填写；点“查看并同意”后可继续签到和拍照。' }
+    if (refused)
+      return {
+        refused: true,
+        text: '未同意隐私保护指引：无法签到和拍照（需要位置信息和相机，用于核验是否到达现场）。走访记录、检查结果和备注仍可填写；点“查看并同意”后可继续签到和拍照。'
+      }
     return null
   }
 
@@ -63,10 +67,16 @@ function createPrivacy(options) {
   /** Ask again (the user wants to agree after a refusal): WeChat shows the request once more. */
   function ask() {
     if (typeof wx.requirePrivacyAuthorize !== 'function') return Promise.resolve(false)
-    return new Promise(resolve => wx.requirePrivacyAuthorize({
-      success: () => { refused = false; emit(); resolve(true) },
-      fail: () => resolve(false)
-    }))
+    return new Promise(resolve =>
+      wx.requirePrivacyAuthorize({
+        success: () => {
+          refused = false
+          emit()
+          resolve(true)
+        },
+        fail: () => resolve(false)
+      })
+    )
   }
 
   /** Listen to changes of need(); returns the unsubscribe function. */

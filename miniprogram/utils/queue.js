@@ -19,8 +19,19 @@ const SHOWN_FILE_MS = 24 * 3600 * 1000
 const LANE_RETRY_BASE_MS = 5000
 const LANE_RETRY_MAX_MS = 5 * 60 * 1000
 const KINDS = [
-  'start_visit', 'checkin', 'photo', 'interview', 'checklist', 'note', 'submit', 'feedback',
-  'application', 'application_edit', 'transition', 'report', 'rectification_response'
+  'start_visit',
+  'checkin',
+  'photo',
+  'interview',
+  'checklist',
+  'note',
+  'submit',
+  'feedback',
+  'application',
+  'application_edit',
+  'transition',
+  'report',
+  'rectification_response'
 ]
 const VISIT_KINDS = ['start_visit', 'checkin', 'interview', 'checklist', 'note', 'submit']
 // A project's own writes (its application and its moves) go in order, one lane per project.
@@ -39,8 +50,18 @@ function clone(x) {
 
 function emptyState() {
   return {
-    version: 2, items: [], visits: {}, projects: {}, submitted: {}, photos: {}, results: {}, result_order: [],
-    touched: {}, shown_files: {}, last_sync: null, batch: null
+    version: 2,
+    items: [],
+    visits: {},
+    projects: {},
+    submitted: {},
+    photos: {},
+    results: {},
+    result_order: [],
+    touched: {},
+    shown_files: {},
+    last_sync: null,
+    batch: null
   }
 }
 
@@ -63,8 +84,10 @@ function pick(source, fields) {
 function laneOf(item) {
   if (item.kind === 'feedback' || item.feedback) return 'feedback'
   if (item.kind === 'report' || item.target === 'report') return 'report'
-  if (item.kind === 'rectification_response' || item.target === 'rectification') return 'rectification'
-  if (PROJECT_KINDS.indexOf(item.kind) >= 0) return `project:${item.local_project || item.project_id}`
+  if (item.kind === 'rectification_response' || item.target === 'rectification')
+    return 'rectification'
+  if (PROJECT_KINDS.indexOf(item.kind) >= 0)
+    return `project:${item.local_project || item.project_id}`
   return item.local_visit
 }
 
@@ -81,7 +104,10 @@ function createQueue(options) {
   const files = options.files || null
   const now = options.now || (() => new Date())
   const newId = options.uuid || (() => uuid4())
-  const timers = options.timers || { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: t => clearTimeout(t) }
+  const timers = options.timers || {
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: t => clearTimeout(t)
+  }
   const autoRetry = options.autoRetry !== false
   const flushOnEnqueue = options.flushOnEnqueue !== false
 
@@ -89,7 +115,7 @@ function createQueue(options) {
   const sending = {} // item id → true while its request is out (memory only: a restart resends)
   const progress = {} // item id → upload progress 0–100 (memory only)
   const written = {} // storage key → the JSON last written there (unchanged keys are not rewritten)
-  let state = load()
+  const state = load()
   const laneWait = {} // lane → {until, reason} after an HTTP 429/5xx (memory only)
   let offlineNow = false
   let flushing = null
@@ -105,14 +131,17 @@ function createQueue(options) {
 
   function read(key) {
     const raw = wx.getStorageSync(key)
-    return raw && typeof raw === 'object' ? raw : (raw ? JSON.parse(raw) : null)
+    return raw && typeof raw === 'object' ? raw : raw ? JSON.parse(raw) : null
   }
 
   function load() {
     const s = read(STORAGE_KEY)
     const base = emptyState()
     if (!s) return base
-    const out = Object.assign(base, s, { items: Array.isArray(s.items) ? s.items : [], projects: s.projects || {} })
+    const out = Object.assign(base, s, {
+      items: Array.isArray(s.items) ? s.items : [],
+      projects: s.projects || {}
+    })
     // Version 1 kept every visit in this key; version 2 lists the visits stored under their own keys.
     ;(s.visit_keys || []).forEach(lv => {
       const v = read(VISIT_KEY_PREFIX + lv)
@@ -137,10 +166,19 @@ function createQueue(options) {
 
   function visitLanes() {
     const lanes = {}
-    Object.keys(state.visits).forEach(lv => { lanes[lv] = true })
-    Object.keys(state.submitted).forEach(lv => { lanes[lv] = true })
-    Object.keys(state.closed || {}).forEach(lv => { lanes[lv] = true })
-    state.items.forEach(i => { if (i.local_visit && !i.feedback && !i.target && laneOf(i) === i.local_visit) lanes[i.local_visit] = true })
+    Object.keys(state.visits).forEach(lv => {
+      lanes[lv] = true
+    })
+    Object.keys(state.submitted).forEach(lv => {
+      lanes[lv] = true
+    })
+    Object.keys(state.closed || {}).forEach(lv => {
+      lanes[lv] = true
+    })
+    state.items.forEach(i => {
+      if (i.local_visit && !i.feedback && !i.target && laneOf(i) === i.local_visit)
+        lanes[i.local_visit] = true
+    })
     return Object.keys(lanes)
   }
 
@@ -159,7 +197,9 @@ function createQueue(options) {
     if (onlyLane && written[VISIT_KEY_PREFIX + onlyLane] !== undefined) return saveLane(onlyLane)
     const lanes = visitLanes()
     const byLane = {}
-    lanes.forEach(lv => { byLane[lv] = [] })
+    lanes.forEach(lv => {
+      byLane[lv] = []
+    })
     const rest = []
     state.items.forEach(i => {
       const l = laneOf(i)
@@ -175,7 +215,14 @@ function createQueue(options) {
         closed: (state.closed && state.closed[lv]) || null
       })
     })
-    const main = Object.assign({}, state, { items: rest, visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: lanes })
+    const main = Object.assign({}, state, {
+      items: rest,
+      visits: {},
+      submitted: {},
+      touched: {},
+      closed: {},
+      visit_keys: lanes
+    })
     writeKey(STORAGE_KEY, main)
     Object.keys(written).forEach(key => {
       if (key.indexOf(VISIT_KEY_PREFIX) === 0 && !byLane[key.slice(VISIT_KEY_PREFIX.length)]) {
@@ -194,8 +241,17 @@ function createQueue(options) {
       closed: (state.closed && state.closed[lv]) || null
     })
     const main = Object.assign({}, state, {
-      items: state.items.filter(i => { const l = laneOf(i); return !(written[VISIT_KEY_PREFIX + l] !== undefined) }),
-      visits: {}, submitted: {}, touched: {}, closed: {}, visit_keys: Object.keys(written).filter(k => k.indexOf(VISIT_KEY_PREFIX) === 0).map(k => k.slice(VISIT_KEY_PREFIX.length))
+      items: state.items.filter(i => {
+        const l = laneOf(i)
+        return !(written[VISIT_KEY_PREFIX + l] !== undefined)
+      }),
+      visits: {},
+      submitted: {},
+      touched: {},
+      closed: {},
+      visit_keys: Object.keys(written)
+        .filter(k => k.indexOf(VISIT_KEY_PREFIX) === 0)
+        .map(k => k.slice(VISIT_KEY_PREFIX.length))
     })
     writeKey(STORAGE_KEY, main)
   }
@@ -206,7 +262,7 @@ function createQueue(options) {
 
   function view(item) {
     const out = clone(item)
-    out.status = item.status === 'failed' ? 'failed' : (sending[item.id] ? 'sending' : 'pending')
+    out.status = item.status === 'failed' ? 'failed' : sending[item.id] ? 'sending' : 'pending'
     out.progress = progress[item.id] || 0
     return out
   }
@@ -234,19 +290,39 @@ function createQueue(options) {
   }
 
   function validate(action) {
-    if (!action || KINDS.indexOf(action.kind) < 0) throw new Error(`unknown queue action kind: ${action && action.kind}`)
+    if (!action || KINDS.indexOf(action.kind) < 0)
+      throw new Error(`unknown queue action kind: ${action && action.kind}`)
     const visitBound = VISIT_KINDS.indexOf(action.kind) >= 0 || isVisitPhoto(action)
-    if (visitBound && action.kind !== 'start_visit' && !action.local_visit) throw new Error(`${action.kind} needs local_visit`)
-    if (action.kind === 'start_visit' && !action.assignment_id) throw new Error('start_visit needs assignment_id')
+    if (visitBound && action.kind !== 'start_visit' && !action.local_visit)
+      throw new Error(`${action.kind} needs local_visit`)
+    if (action.kind === 'start_visit' && !action.assignment_id)
+      throw new Error('start_visit needs assignment_id')
     if (action.kind === 'photo' && !action.file) throw new Error('photo needs file')
-    if (action.kind === 'feedback' && !action.project_id) throw new Error('feedback needs project_id')
-    if (action.kind === 'photo' && action.target && PHOTO_TARGETS.indexOf(action.target) < 0) throw new Error(`unknown photo target: ${action.target}`)
-    if (action.kind === 'application' && !(action.fields && action.fields.title && action.fields.year)) throw new Error('application needs fields.title and fields.year')
-    if ((action.kind === 'application_edit' || action.kind === 'transition') && !action.local_project && !action.project_id) throw new Error(`${action.kind} needs local_project or project_id`)
-    if (action.kind === 'application_edit' && !action.fields) throw new Error('application_edit needs fields')
+    if (action.kind === 'feedback' && !action.project_id)
+      throw new Error('feedback needs project_id')
+    if (action.kind === 'photo' && action.target && PHOTO_TARGETS.indexOf(action.target) < 0)
+      throw new Error(`unknown photo target: ${action.target}`)
+    if (
+      action.kind === 'application' &&
+      !(action.fields && action.fields.title && action.fields.year)
+    )
+      throw new Error('application needs fields.title and fields.year')
+    if (
+      (action.kind === 'application_edit' || action.kind === 'transition') &&
+      !action.local_project &&
+      !action.project_id
+    )
+      throw new Error(`${action.kind} needs local_project or project_id`)
+    if (action.kind === 'application_edit' && !action.fields)
+      throw new Error('application_edit needs fields')
     if (action.kind === 'transition' && !action.action) throw new Error('transition needs action')
-    if (action.kind === 'report' && !(action.project_id && /^\d{4}-\d{2}$/.test(action.month || ''))) throw new Error('report needs project_id and month')
-    if (action.kind === 'rectification_response' && !action.order_id) throw new Error('rectification_response needs order_id')
+    if (
+      action.kind === 'report' &&
+      !(action.project_id && /^\d{4}-\d{2}$/.test(action.month || ''))
+    )
+      throw new Error('report needs project_id and month')
+    if (action.kind === 'rectification_response' && !action.order_id)
+      throw new Error('rectification_response needs order_id')
   }
 
   /** Save a write in the outbox (synchronously) and return the queued item with its client_id. */
@@ -274,7 +350,11 @@ function createQueue(options) {
       try {
         item.file = files.keep(item.file)
       } catch (e) {
-        throw apiError({ code: 'file_keep_failed', message: '照片未能保存到手机，存储空间可能不足，请清理后重拍', details: { errMsg: String((e && (e.errMsg || e.message)) || e) } })
+        throw apiError({
+          code: 'file_keep_failed',
+          message: '照片未能保存到手机，存储空间可能不足，请清理后重拍',
+          details: { errMsg: String((e && (e.errMsg || e.message)) || e) }
+        })
       }
     }
     item.id = item.client_id
@@ -282,12 +362,15 @@ function createQueue(options) {
     item.attempts = 0
     item.error = null
     item.queued_at = rfc3339(now())
-    if (item.kind === 'photo' && !item.size && files && typeof files.size === 'function') item.size = files.size(item.file) || undefined
+    if (item.kind === 'photo' && !item.size && files && typeof files.size === 'function')
+      item.size = files.size(item.file) || undefined
     // Anything added to a visit while its submit still waits goes before the submit, so the
     // submit really comes last (a retaken photo, a late interview).
     let at = state.items.length
     if (item.kind !== 'submit' && item.local_visit) {
-      const submitAt = state.items.findIndex(i => i.kind === 'submit' && i.local_visit === item.local_visit)
+      const submitAt = state.items.findIndex(
+        i => i.kind === 'submit' && i.local_visit === item.local_visit
+      )
       if (submitAt >= 0) at = submitAt
     }
     state.items.splice(at, 0, item)
@@ -304,9 +387,16 @@ function createQueue(options) {
         // Nothing more to do: the refusal below says the write was not kept.
       }
       if (item.kind === 'photo' && files && item.file !== action.file) {
-        try { files.remove(item.file) } catch (e2) { /* the orphan sweep gets it at the next start */ }
+        try {
+          files.remove(item.file)
+        } catch (e2) {
+          /* the orphan sweep gets it at the next start */
+        }
       }
-      throw apiError({ code: 'storage_full', message: '手机存储空间不足，记录未能保存，请清理后重试' })
+      throw apiError({
+        code: 'storage_full',
+        message: '手机存储空间不足，记录未能保存，请清理后重试'
+      })
     }
     emit()
     if (flushing) rerun = true
@@ -321,12 +411,16 @@ function createQueue(options) {
 
   /** How many writes still wait for the server (failed ones excluded); optionally of one visit. */
   function pendingCount(localVisit) {
-    return state.items.filter(i => i.status !== 'failed' && (!localVisit || i.local_visit === localVisit)).length
+    return state.items.filter(
+      i => i.status !== 'failed' && (!localVisit || i.local_visit === localVisit)
+    ).length
   }
 
   /** How many writes the server refused and the user has to look at; optionally of one visit. */
   function failedCount(localVisit) {
-    return state.items.filter(i => i.status === 'failed' && (!localVisit || i.local_visit === localVisit)).length
+    return state.items.filter(
+      i => i.status === 'failed' && (!localVisit || i.local_visit === localVisit)
+    ).length
   }
 
   /** Listen to every change (fn gets {pending, failed, items}); returns the unsubscribe function. */
@@ -342,7 +436,12 @@ function createQueue(options) {
     const cur = find(item.id)
     if (!cur) return
     cur.status = 'failed'
-    cur.error = { code: err.code || 'error', message: err.message || '提交失败', status: err.status || 0, details: err.details || {} }
+    cur.error = {
+      code: err.code || 'error',
+      message: err.message || '提交失败',
+      status: err.status || 0,
+      details: err.details || {}
+    }
     save(laneOf(cur))
   }
 
@@ -370,7 +469,8 @@ function createQueue(options) {
 
   function touch(item) {
     state.last_sync = rfc3339(now())
-    if (item.local_visit && laneOf(item) === item.local_visit) state.touched[item.local_visit] = nowMs()
+    if (item.local_visit && laneOf(item) === item.local_visit)
+      state.touched[item.local_visit] = nowMs()
   }
 
   function projectIdOf(item) {
@@ -384,30 +484,83 @@ function createQueue(options) {
     const pid = projectIdOf(item)
     switch (item.kind) {
       case 'start_visit':
-        return { method: 'POST', path: '/visits', body: Object.assign(base, pick(item, ['assignment_id', 'started_at'])) }
+        return {
+          method: 'POST',
+          path: '/visits',
+          body: Object.assign(base, pick(item, ['assignment_id', 'started_at']))
+        }
       case 'checkin':
-        return { method: 'POST', path: `/visits/${vid}/checkins`, body: Object.assign(base, pick(item, ['lat', 'lng', 'accuracy_m', 'coord_type', 'client_time'])) }
+        return {
+          method: 'POST',
+          path: `/visits/${vid}/checkins`,
+          body: Object.assign(
+            base,
+            pick(item, ['lat', 'lng', 'accuracy_m', 'coord_type', 'client_time'])
+          )
+        }
       case 'interview':
-        return { method: 'POST', path: `/visits/${vid}/interviews`, body: Object.assign(base, pick(item, ['household', 'answers', 'satisfaction', 'notes'])) }
+        return {
+          method: 'POST',
+          path: `/visits/${vid}/interviews`,
+          body: Object.assign(base, pick(item, ['household', 'answers', 'satisfaction', 'notes']))
+        }
       case 'checklist':
-        return { method: 'PUT', path: `/visits/${vid}/checklist`, body: Object.assign(base, pick(item, ['items'])) }
+        return {
+          method: 'PUT',
+          path: `/visits/${vid}/checklist`,
+          body: Object.assign(base, pick(item, ['items']))
+        }
       case 'note':
-        return { method: 'POST', path: `/visits/${vid}/notes`, body: Object.assign(base, pick(item, ['text'])) }
+        return {
+          method: 'POST',
+          path: `/visits/${vid}/notes`,
+          body: Object.assign(base, pick(item, ['text']))
+        }
       case 'submit':
-        return { method: 'POST', path: `/visits/${vid}/submit`, body: item.missing && item.missing.length ? Object.assign(base, { missing: item.missing }) : base }
+        return {
+          method: 'POST',
+          path: `/visits/${vid}/submit`,
+          body:
+            item.missing && item.missing.length
+              ? Object.assign(base, { missing: item.missing })
+              : base
+        }
       case 'feedback':
         return {
           method: 'POST',
           path: `/public/projects/${item.project_id}/feedback`,
-          body: Object.assign(base, pick(item, ['rating', 'category', 'text', 'photo_ids', 'contact_phone', 'anonymous', 'notify']))
+          body: Object.assign(
+            base,
+            pick(item, [
+              'rating',
+              'category',
+              'text',
+              'photo_ids',
+              'contact_phone',
+              'anonymous',
+              'notify'
+            ])
+          )
         }
       case 'application':
-        return { method: 'POST', path: '/projects/applications', body: Object.assign(base, pick(item.fields, Object.keys(item.fields))) }
+        return {
+          method: 'POST',
+          path: '/projects/applications',
+          body: Object.assign(base, pick(item.fields, Object.keys(item.fields)))
+        }
       case 'application_edit':
         // A whole-form save without a client_id: sending it twice leaves the same draft.
-        return { method: 'PATCH', path: `/projects/${pid}/application`, body: pick(item.fields, Object.keys(item.fields)) }
+        return {
+          method: 'PATCH',
+          path: `/projects/${pid}/application`,
+          body: pick(item.fields, Object.keys(item.fields))
+        }
       case 'transition':
-        return { method: 'POST', path: `/projects/${pid}/transitions`, body: Object.assign(base, pick(item, ['action', 'opinion'])) }
+        return {
+          method: 'POST',
+          path: `/projects/${pid}/transitions`,
+          body: Object.assign(base, pick(item, ['action', 'opinion']))
+        }
       case 'report':
         // The server keys a report by project and month: saving the same content again is a no-op.
         return {
@@ -416,7 +569,11 @@ function createQueue(options) {
           body: Object.assign({ sent_at: sentAt }, pick(item, ['text', 'photo_ids', 'submit']))
         }
       case 'rectification_response':
-        return { method: 'POST', path: `/rectifications/${item.order_id}/response`, body: Object.assign(base, pick(item, ['text', 'photo_ids'])) }
+        return {
+          method: 'POST',
+          path: `/rectifications/${item.order_id}/response`,
+          body: Object.assign(base, pick(item, ['text', 'photo_ids']))
+        }
     }
     throw new Error(`no request for ${item.kind}`)
   }
@@ -437,9 +594,20 @@ function createQueue(options) {
     const short = item.kind === 'submit' && data.evidence_short
     const result = { kind: item.kind, id: data && data.id, local_visit: item.local_visit || null }
     if (item.kind === 'application') state.projects[item.local_project] = data.id
-    if (item.kind === 'feedback') Object.assign(result, { receipt_no: data.receipt_no, status: data.status, status_label: data.status_label })
-    if (PROJECT_KINDS.indexOf(item.kind) >= 0) Object.assign(result, { id: data.id, local_project: item.local_project || null, status: data.status })
-    if (item.kind === 'report') Object.assign(result, { project_id: item.project_id, month: item.month, status: data.status })
+    if (item.kind === 'feedback')
+      Object.assign(result, {
+        receipt_no: data.receipt_no,
+        status: data.status,
+        status_label: data.status_label
+      })
+    if (PROJECT_KINDS.indexOf(item.kind) >= 0)
+      Object.assign(result, {
+        id: data.id,
+        local_project: item.local_project || null,
+        status: data.status
+      })
+    if (item.kind === 'report')
+      Object.assign(result, { project_id: item.project_id, month: item.month, status: data.status })
     if (item.kind === 'rectification_response') Object.assign(result, { status: data.status })
     if (short) result.evidence_short = short
     remember(item.client_id, result)
@@ -476,26 +644,29 @@ function createQueue(options) {
       save(laneOf(item))
     }
     emit()
-    return api.request(req.method, req.path, req.body).then(res => {
-      delete sending[item.id]
-      removeItem(item.id)
-      applyAnswer(item, res.data || {})
-      answered(item)
-      save(item.kind === 'start_visit' ? null : laneOf(item))
-      run.sent++
-      emit()
-      return 'done'
-    }, err => {
-      delete sending[item.id]
-      if (isTransient(err)) {
-        troubled(item, err, run)
+    return api.request(req.method, req.path, req.body).then(
+      res => {
+        delete sending[item.id]
+        removeItem(item.id)
+        applyAnswer(item, res.data || {})
+        answered(item)
+        save(item.kind === 'start_visit' ? null : laneOf(item))
+        run.sent++
         emit()
-        return 'transient'
+        return 'done'
+      },
+      err => {
+        delete sending[item.id]
+        if (isTransient(err)) {
+          troubled(item, err, run)
+          emit()
+          return 'transient'
+        }
+        refused(item, err, run)
+        emit()
+        return 'failed'
       }
-      refused(item, err, run)
-      emit()
-      return 'failed'
-    })
+    )
   }
 
   function answered(item) {
@@ -516,8 +687,10 @@ function createQueue(options) {
     const lane = laneOf(item)
     const prior = laneWait[lane]
     const n = prior ? prior.n + 1 : 1
-    const ms = typeof err.retryAfterMs === 'number' ? err.retryAfterMs
-      : Math.min(LANE_RETRY_MAX_MS, LANE_RETRY_BASE_MS * Math.pow(2, n - 1))
+    const ms =
+      typeof err.retryAfterMs === 'number'
+        ? err.retryAfterMs
+        : Math.min(LANE_RETRY_MAX_MS, LANE_RETRY_BASE_MS * Math.pow(2, n - 1))
     laneWait[lane] = { until: nowMs() + ms, n, status: err.status || 0, code: err.code || '' }
     run.waiting = true
   }
@@ -529,13 +702,22 @@ function createQueue(options) {
     // A visit its assignment's close refused: nothing else of it can go either, and retrying
     // on its own will not help; every record is shown failed with the same reason.
     if (item.kind === 'start_visit' && err.code === 'assignment_closed') {
-      state.closed = Object.assign(state.closed || {}, { [item.local_visit]: { code: err.code, message: err.message, details: err.details || {} } })
-      state.items.filter(i => laneOf(i) === item.local_visit && i.id !== item.id && i.status !== 'failed').forEach(i => {
-        if (sending[i.id]) return
-        i.status = 'failed'
-        i.error = { code: err.code, message: err.message, status: err.status || 409, details: err.details || {} }
-        run.failed++
+      state.closed = Object.assign(state.closed || {}, {
+        [item.local_visit]: { code: err.code, message: err.message, details: err.details || {} }
       })
+      state.items
+        .filter(i => laneOf(i) === item.local_visit && i.id !== item.id && i.status !== 'failed')
+        .forEach(i => {
+          if (sending[i.id]) return
+          i.status = 'failed'
+          i.error = {
+            code: err.code,
+            message: err.message,
+            status: err.status || 409,
+            details: err.details || {}
+          }
+          run.failed++
+        })
       save()
     }
   }
@@ -561,35 +743,49 @@ function createQueue(options) {
     }
     const cur = find(item.id)
     const job = Object.assign({}, cur, visitId ? { visit_id: visitId } : {})
-    return uploader.upload(job, onProgress, onState).then(photo => {
-      delete sending[item.id]
-      removeItem(item.id)
-      state.photos[item.client_id] = photo.id
-      remember(item.client_id, { kind: 'photo', id: photo.id, local_visit: item.local_visit || null, status: photo.status, flags: photo.flags || [] })
-      answered(item)
-      photoDone(item)
-      // Only now, with the server holding a verified copy, may the original go; a visit's
-      // photo strip still shows it until the server's thumbnail is at hand.
-      if (isVisitPhoto(item)) state.shown_files[item.client_id] = { file: item.file, at: nowMs(), local_visit: item.local_visit }
-      save(laneOf(item))
-      if (!isVisitPhoto(item)) dropFile(item.file)
-      run.sent++
-      emit()
-      return 'done'
-    }, err => {
-      delete sending[item.id]
-      delete progress[item.id]
-      if (isTransient(err)) {
-        troubled(item, err, run)
+    return uploader.upload(job, onProgress, onState).then(
+      photo => {
+        delete sending[item.id]
+        removeItem(item.id)
+        state.photos[item.client_id] = photo.id
+        remember(item.client_id, {
+          kind: 'photo',
+          id: photo.id,
+          local_visit: item.local_visit || null,
+          status: photo.status,
+          flags: photo.flags || []
+        })
+        answered(item)
+        photoDone(item)
+        // Only now, with the server holding a verified copy, may the original go; a visit's
+        // photo strip still shows it until the server's thumbnail is at hand.
+        if (isVisitPhoto(item))
+          state.shown_files[item.client_id] = {
+            file: item.file,
+            at: nowMs(),
+            local_visit: item.local_visit
+          }
+        save(laneOf(item))
+        if (!isVisitPhoto(item)) dropFile(item.file)
+        run.sent++
         emit()
-        return 'transient'
+        return 'done'
+      },
+      err => {
+        delete sending[item.id]
+        delete progress[item.id]
+        if (isTransient(err)) {
+          troubled(item, err, run)
+          emit()
+          return 'transient'
+        }
+        // Refused (not a photo, too large, file gone, host not configured): keep the file so the
+        // inspector can look at it and retake; the item stays visible as failed.
+        refused(item, err, run)
+        emit()
+        return 'failed'
       }
-      // Refused (not a photo, too large, file gone, host not configured): keep the file so the
-      // inspector can look at it and retake; the item stays visible as failed.
-      refused(item, err, run)
-      emit()
-      return 'failed'
-    })
+    )
   }
 
   function dropFile(path) {
@@ -619,9 +815,19 @@ function createQueue(options) {
   function fixMissing(item) {
     if (!item.allow_missing || item.missing) return
     item.missing = state.items
-      .filter(i => laneOf(i) === laneOf(item) && i.status === 'failed' && i.id !== item.id && MISSING_KINDS.indexOf(i.kind) >= 0)
+      .filter(
+        i =>
+          laneOf(i) === laneOf(item) &&
+          i.status === 'failed' &&
+          i.id !== item.id &&
+          MISSING_KINDS.indexOf(i.kind) >= 0
+      )
       .slice(0, 100)
-      .map(i => ({ kind: i.kind, client_id: i.client_id, reason: String((i.error && i.error.message) || '未能上传').slice(0, 500) }))
+      .map(i => ({
+        kind: i.kind,
+        client_id: i.client_id,
+        reason: String((i.error && i.error.message) || '未能上传').slice(0, 500)
+      }))
     save()
   }
 
@@ -655,7 +861,9 @@ function createQueue(options) {
         if (!item.photo_ids) {
           // Fixed once: a retry must say exactly what the first attempt said. Photos already on
           // the server (a report saved before) come first, in the order the page listed them.
-          item.photo_ids = (item.known_photo_ids || []).concat(refs.map(cid => state.photos[cid]).filter(Boolean))
+          item.photo_ids = (item.known_photo_ids || []).concat(
+            refs.map(cid => state.photos[cid]).filter(Boolean)
+          )
           save()
         }
         await send(item, run)
@@ -709,7 +917,9 @@ function createQueue(options) {
 
   function earliestWait() {
     const t = nowMs()
-    const ahead = Object.keys(laneWait).map(l => laneWait[l].until).filter(u => u > t)
+    const ahead = Object.keys(laneWait)
+      .map(l => laneWait[l].until)
+      .filter(u => u > t)
     return ahead.length ? Math.min.apply(null, ahead) - t : null
   }
 
@@ -719,7 +929,9 @@ function createQueue(options) {
     let ms
     if (offline) {
       transientPasses++
-      ms = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * Math.pow(2, transientPasses - 1)) * (0.75 + Math.random() * 0.5)
+      ms =
+        Math.min(RETRY_MAX_MS, RETRY_BASE_MS * Math.pow(2, transientPasses - 1)) *
+        (0.75 + Math.random() * 0.5)
     } else {
       ms = earliestWait()
       if (ms === null) return
@@ -753,33 +965,40 @@ function createQueue(options) {
     }
     const total = { sent: 0, failed: 0 }
     let last = null
-    const loop = () => pass().then(run => {
-      total.sent += run.sent
-      total.failed += run.failed
-      last = run
-      if (rerun && !run.halted) {
+    const loop = () =>
+      pass().then(run => {
+        total.sent += run.sent
+        total.failed += run.failed
+        last = run
+        if (rerun && !run.halted) {
+          rerun = false
+          return loop()
+        }
+        return run
+      })
+    flushing = loop().then(
+      run => {
+        flushing = null
         rerun = false
-        return loop()
+        if (run.halted) scheduleRetry(true)
+        else {
+          transientPasses = 0
+          scheduleRetry(false)
+        }
+        return {
+          sent: total.sent,
+          failed: total.failed,
+          pending: pendingCount(),
+          offline: !!(last && last.halted && last.halted.offline),
+          error: last && last.halted ? last.halted : null,
+          waiting: earliestWait() !== null
+        }
+      },
+      err => {
+        flushing = null
+        throw err
       }
-      return run
-    })
-    flushing = loop().then(run => {
-      flushing = null
-      rerun = false
-      if (run.halted) scheduleRetry(true)
-      else {
-        transientPasses = 0
-        scheduleRetry(false)
-      }
-      return {
-        sent: total.sent, failed: total.failed, pending: pendingCount(),
-        offline: !!(last && last.halted && last.halted.offline), error: last && last.halted ? last.halted : null,
-        waiting: earliestWait() !== null
-      }
-    }, err => {
-      flushing = null
-      throw err
-    })
+    )
     return flushing
   }
 
@@ -833,7 +1052,14 @@ function createQueue(options) {
       // 409 from a race) is worth another try; a refused photo, a missing file or a
       // configuration error is not, until the inspector acts.
       const e = item.error
-      if (item.status === 'failed' && e && e.status >= 400 && e.status < 500 && e.status !== 422 && e.status !== 413) {
+      if (
+        item.status === 'failed' &&
+        e &&
+        e.status >= 400 &&
+        e.status < 500 &&
+        e.status !== 422 &&
+        e.status !== 413
+      ) {
         item.status = 'pending'
         item.error = null
       }
@@ -907,12 +1133,15 @@ function createQueue(options) {
   function status() {
     const t = nowMs()
     const waits = {}
-    Object.keys(laneWait).forEach(l => { if (laneWait[l].until > t) waits[l] = Object.assign({}, laneWait[l]) })
+    Object.keys(laneWait).forEach(l => {
+      if (laneWait[l].until > t) waits[l] = Object.assign({}, laneWait[l])
+    })
     const batch = state.batch ? Object.assign({}, state.batch) : null
     if (batch) {
       // Bytes of photos in flight count as sent as far as their progress goes.
       state.items.forEach(i => {
-        if (i.kind === 'photo' && sending[i.id] && progress[i.id]) batch.bytes_done += Math.round((i.size || 0) * progress[i.id] / 100)
+        if (i.kind === 'photo' && sending[i.id] && progress[i.id])
+          batch.bytes_done += Math.round(((i.size || 0) * progress[i.id]) / 100)
       })
       batch.bytes_done = Math.min(batch.bytes_total, batch.bytes_done)
     }
@@ -956,7 +1185,9 @@ function createQueue(options) {
   function prune() {
     const t = nowMs()
     const busy = {}
-    state.items.forEach(i => { busy[laneOf(i)] = true })
+    state.items.forEach(i => {
+      busy[laneOf(i)] = true
+    })
     Object.keys(state.shown_files).forEach(cid => {
       if (t - state.shown_files[cid].at > SHOWN_FILE_MS) releaseFiles([cid])
     })
@@ -965,19 +1196,33 @@ function createQueue(options) {
       delete state.visits[lv]
       delete state.submitted[lv]
       delete state.touched[lv]
-      Object.keys(state.photos).forEach(cid => { if (state.results[cid] && state.results[cid].local_visit === lv) delete state.photos[cid] })
+      Object.keys(state.photos).forEach(cid => {
+        if (state.results[cid] && state.results[cid].local_visit === lv) delete state.photos[cid]
+      })
     })
     // Server ids of photos no queued write names any more.
     const named = {}
-    state.items.forEach(i => (i.photo_local_ids || []).forEach(cid => { named[cid] = true }))
-    Object.keys(state.photos).forEach(cid => { if (!named[cid] && !state.results[cid]) delete state.photos[cid] })
+    state.items.forEach(i =>
+      (i.photo_local_ids || []).forEach(cid => {
+        named[cid] = true
+      })
+    )
+    Object.keys(state.photos).forEach(cid => {
+      if (!named[cid] && !state.results[cid]) delete state.photos[cid]
+    })
     save()
     let orphans = 0
     if (files && typeof files.listKept === 'function') {
       const used = {}
-      state.items.forEach(i => { if (i.file) used[i.file] = true })
-      Object.keys(state.shown_files).forEach(cid => { used[state.shown_files[cid].file] = true })
-      ;(options.keepFiles ? options.keepFiles() : []).forEach(p => { used[p] = true })
+      state.items.forEach(i => {
+        if (i.file) used[i.file] = true
+      })
+      Object.keys(state.shown_files).forEach(cid => {
+        used[state.shown_files[cid].file] = true
+      })
+      ;(options.keepFiles ? options.keepFiles() : []).forEach(p => {
+        used[p] = true
+      })
       files.listKept().forEach(path => {
         if (used[path]) return
         dropFile(path)
@@ -1002,9 +1247,29 @@ function createQueue(options) {
   }
 
   return {
-    enqueue, items, pendingCount, failedCount, flush, onChange, update, allowMissing, status, closedVisit,
-    shownFiles, releaseFiles, prune, resume,
-    retry, remove, resumeWaiting, serverVisitId, serverProjectId, laneCount, submittedAt, result, dispose
+    enqueue,
+    items,
+    pendingCount,
+    failedCount,
+    flush,
+    onChange,
+    update,
+    allowMissing,
+    status,
+    closedVisit,
+    shownFiles,
+    releaseFiles,
+    prune,
+    resume,
+    retry,
+    remove,
+    resumeWaiting,
+    serverVisitId,
+    serverProjectId,
+    laneCount,
+    submittedAt,
+    result,
+    dispose
   }
 }
 

@@ -14,9 +14,11 @@ function rfc3339(value) {
   const offset = -d.getTimezoneOffset()
   const local = new Date(d.getTime() + offset * 60000)
   const sign = offset >= 0 ? '+' : '-'
-  return `${local.getUTCFullYear()}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}` +
+  return (
+    `${local.getUTCFullYear()}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}` +
     `T${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}.${pad(local.getUTCMilliseconds(), 3)}` +
     `${sign}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`
+  )
 }
 
 module.exports = { rfc3339 }

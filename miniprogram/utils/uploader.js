@@ -6,7 +6,12 @@
 const { apiError, isTransient, platformError } = require('./api')
 const { rfc3339 } = require('./time')
 
-const CONTENT_TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' }
+const CONTENT_TYPES = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp'
+}
 // A ticket this close to expiry is renewed before use: the upload itself takes time.
 const TICKET_MARGIN_MS = 30 * 1000
 const MAX_RENEWALS = 3
@@ -22,7 +27,11 @@ const FILE_GONE_RE = /no such file|not exist|not found|ENOENT/i
 
 /** The refusal for a kept original that is no longer on the phone (cleared cache, deleted). */
 function fileMissingError(path) {
-  return apiError({ code: 'photo_file_missing', message: '照片原图已不在手机上（可能被清理），请重新拍摄', details: { file: path } })
+  return apiError({
+    code: 'photo_file_missing',
+    message: '照片原图已不在手机上（可能被清理），请重新拍摄',
+    details: { file: path }
+  })
 }
 
 /** The content type the server expects for a photo file, from its extension (JPEG by default). */
@@ -54,7 +63,10 @@ function createUploader(options) {
   const maxDelayMs = options.maxDelayMs || 30000
   const sleep = options.sleep || (ms => new Promise(resolve => setTimeout(resolve, ms)))
   const now = options.now || (() => Date.now())
-  const nowMs = () => { const t = now(); return t instanceof Date ? t.getTime() : t }
+  const nowMs = () => {
+    const t = now()
+    return t instanceof Date ? t.getTime() : t
+  }
 
   let active = 0
   const waiting = []
@@ -97,8 +109,8 @@ function createUploader(options) {
     if (!adaptive || samples.length < 2) return
     const span = Math.max(1, t - samples[0].at)
     if (span < MEASURE_MIN_MS) return
-    const bps = samples.slice(1).reduce((n, x) => n + x.bytes, 0) * 1000 / span
-    const next = bps < SLOW_BPS ? 1 : (bps < FAST_BPS ? Math.min(2, maxConcurrent) : maxConcurrent)
+    const bps = (samples.slice(1).reduce((n, x) => n + x.bytes, 0) * 1000) / span
+    const next = bps < SLOW_BPS ? 1 : bps < FAST_BPS ? Math.min(2, maxConcurrent) : maxConcurrent
     if (next !== current) {
       current = next
       pump()
@@ -137,7 +149,12 @@ function createUploader(options) {
   }
 
   function ticketRequest(item, size) {
-    const body = { client_id: item.client_id, sent_at: rfc3339(now()), content_type: item.content_type || contentTypeOf(item.file), size }
+    const body = {
+      client_id: item.client_id,
+      sent_at: rfc3339(now()),
+      content_type: item.content_type || contentTypeOf(item.file),
+      size
+    }
     if (item.feedback) {
       if (item.compressed) body.compressed = true
       return { path: '/feedback/photos', body }
@@ -145,9 +162,13 @@ function createUploader(options) {
     if (item.target) {
       // A report's or a rectification reply's photo: capture time and place when the phone knows them.
       if (item.taken_at) body.taken_at = item.taken_at
-      if (typeof item.lat === 'number' && typeof item.lng === 'number') Object.assign(body, { lat: item.lat, lng: item.lng })
+      if (typeof item.lat === 'number' && typeof item.lng === 'number')
+        Object.assign(body, { lat: item.lat, lng: item.lng })
       if (item.coord_type && body.lat !== undefined) body.coord_type = item.coord_type
-      return { path: item.target === 'report' ? '/projects/reports/photos' : '/rectifications/photos', body }
+      return {
+        path: item.target === 'report' ? '/projects/reports/photos' : '/rectifications/photos',
+        body
+      }
     }
     body.taken_at = item.taken_at
     if (item.compressed) body.compressed = true
@@ -174,8 +195,17 @@ function createUploader(options) {
         fail: err => {
           const msg = (err && err.errMsg) || ''
           // A missing file and a host off the domain list fail like no signal; neither is.
-          if (FILE_GONE_RE.test(msg) && !/domain/i.test(msg)) return reject(fileMissingError(filePath))
-          reject(platformError(msg) || apiError({ offline: true, code: 'offline', message: '网络不可用，照片稍后自动上传', details: { errMsg: msg } }))
+          if (FILE_GONE_RE.test(msg) && !/domain/i.test(msg))
+            return reject(fileMissingError(filePath))
+          reject(
+            platformError(msg) ||
+              apiError({
+                offline: true,
+                code: 'offline',
+                message: '网络不可用，照片稍后自动上传',
+                details: { errMsg: msg }
+              })
+          )
         }
       })
       let lastSent = 0
@@ -195,7 +225,9 @@ function createUploader(options) {
   // renewed up front when the clock says it ran out.
   function ticketStale(ticket) {
     const t = Date.parse(ticket.expires_at)
-    return !isNaN(t) && nowMs() - ticket.received_at > TICKET_MARGIN_MS && t - nowMs() < TICKET_MARGIN_MS
+    return (
+      !isNaN(t) && nowMs() - ticket.received_at > TICKET_MARGIN_MS && t - nowMs() < TICKET_MARGIN_MS
+    )
   }
 
   function backoff(n) {
@@ -205,14 +237,20 @@ function createUploader(options) {
 
   function rejectedError(photo) {
     return apiError({
-      status: 422, code: photo.reject_code || 'photo_rejected',
-      message: photo.reject_reason || '照片未通过校验，请重新拍摄', details: { photo_id: photo.id }
+      status: 422,
+      code: photo.reject_code || 'photo_rejected',
+      message: photo.reject_reason || '照片未通过校验，请重新拍摄',
+      details: { photo_id: photo.id }
     })
   }
 
   async function run(item, onProgress, onState) {
-    const progress = (p, extra) => { if (onProgress) onProgress(p, extra) }
-    const state = patch => { if (onState) onState(patch) }
+    const progress = (p, extra) => {
+      if (onProgress) onProgress(p, extra)
+    }
+    const state = patch => {
+      if (onState) onState(patch)
+    }
     let photoId = item.photo_id || null
     let uploaded = !!(item.uploaded && photoId)
     let ticket = null
@@ -260,8 +298,11 @@ function createUploader(options) {
               const body = parseBody(res.data)
               const e = body && body.error
               throw apiError({
-                status: res.status, code: (e && e.code) || `upload_${res.status}`,
-                message: (e && e.message) || `照片上传失败（${res.status}）`, details: e && e.details, data: body || res.data
+                status: res.status,
+                code: (e && e.code) || `upload_${res.status}`,
+                message: (e && e.message) || `照片上传失败（${res.status}）`,
+                details: e && e.details,
+                data: body || res.data
               })
             }
           }
@@ -279,17 +320,27 @@ function createUploader(options) {
         if (!isTransient(err)) throw err
         failures++
         if (failures >= maxAttempts) throw err
-        await nap(Math.max(backoff(failures), typeof err.retryAfterMs === 'number' ? err.retryAfterMs : 0))
+        await nap(
+          Math.max(backoff(failures), typeof err.retryAfterMs === 'number' ? err.retryAfterMs : 0)
+        )
       }
     }
   }
 
   /** Ticket → upload → complete for one photo item; resolves the ready photo, rejects an ApiError. */
   function upload(item, onProgress, onState) {
-    return acquire().then(() => run(item, onProgress, onState)).then(
-      photo => { release(); return photo },
-      err => { release(); throw err }
-    )
+    return acquire()
+      .then(() => run(item, onProgress, onState))
+      .then(
+        photo => {
+          release()
+          return photo
+        },
+        err => {
+          release()
+          throw err
+        }
+      )
   }
 
   /** How many photos are being uploaded right now. */

@@ -28,7 +28,9 @@ function flagLabel(code) {
 /** [{code, label}] for a list of flag codes, duplicates removed, order kept. */
 function flagLabels(codes) {
   const seen = {}
-  return (codes || []).filter(c => !seen[c] && (seen[c] = true)).map(code => ({ code, label: flagLabel(code) }))
+  return (codes || [])
+    .filter(c => !seen[c] && (seen[c] = true))
+    .map(code => ({ code, label: flagLabel(code) }))
 }
 
 function pad(n) {
@@ -43,8 +45,11 @@ function chinaParts(value) {
   if (Number.isNaN(ms)) return null
   const d = new Date(ms + CHINA_OFFSET_MS)
   return {
-    y: d.getUTCFullYear(), m: d.getUTCMonth() + 1, d: d.getUTCDate(),
-    hh: d.getUTCHours(), mm: d.getUTCMinutes()
+    y: d.getUTCFullYear(),
+    m: d.getUTCMonth() + 1,
+    d: d.getUTCDate(),
+    hh: d.getUTCHours(),
+    mm: d.getUTCMinutes()
   }
 }
 
@@ -113,8 +118,14 @@ function errorMessage(err, fallback) {
   if (err && err.offline) return '网络不可用，请稍后重试'
   const body = err && (err.data || (err.response && err.response.data))
   const message = body && body.error && body.error.message
-  return message || (err && typeof err.message === 'string' && /[\u4e00-\u9fa5]/.test(err.message) ? err.message : '') ||
-    fallback || '操作失败，请稍后重试'
+  return (
+    message ||
+    (err && typeof err.message === 'string' && /[\u4e00-\u9fa5]/.test(err.message)
+      ? err.message
+      : '') ||
+    fallback ||
+    '操作失败，请稍后重试'
+  )
 }
 
 /** GET a JSON resource: the body on 2xx, otherwise a rejection carrying {status, data} (or {offline}). */

@@ -1,9 +1,6 @@
 // 申报表: the form, what the server takes from it, what it still lacks, and the drafts kept on
-// the phone until the server has them. Pure functions (storage through the `wx` passed in).
+// the phone until the server has them. Pure functions: utils/store.js keeps the drafts.
 const view = require('../../utils/view')
-
-const DRAFTS_KEY = 'applications.v1'
-const OPTIONS_KEY = 'application-options.v1'
 
 const DOMAINS = ['农村', '城市社区', '机关', '国企', '中小学校', '公立医院', '非公企业']
 const SELECTIONS = ['必选', '自选']
@@ -21,10 +18,22 @@ const MAX_STEPS = 50
 /** An empty application of the given year. */
 function emptyForm(year) {
   const responsible = {}
-  RESPONSIBLE_ROLES.forEach(r => { responsible[r] = '' })
+  RESPONSIBLE_ROLES.forEach(r => {
+    responsible[r] = ''
+  })
   return {
-    title: '', year: Number(year), organization_id: null, domain: '', selection: '', category: '',
-    problem: '', targets: [''], steps: [{ name: '', deadline: '' }], responsible, village_ids: [], site_id: null
+    title: '',
+    year: Number(year),
+    organization_id: null,
+    domain: '',
+    selection: '',
+    category: '',
+    problem: '',
+    targets: [''],
+    steps: [{ name: '', deadline: '' }],
+    responsible,
+    village_ids: [],
+    site_id: null
   }
 }
 
@@ -32,7 +41,9 @@ function emptyForm(year) {
 function formFromProject(p) {
   const form = emptyForm(p.year)
   const places = p.places || []
-  RESPONSIBLE_ROLES.forEach(r => { form.responsible[r] = (p.responsible && p.responsible[r]) || '' })
+  RESPONSIBLE_ROLES.forEach(r => {
+    form.responsible[r] = (p.responsible && p.responsible[r]) || ''
+  })
   const site = places.find(pl => pl.kind === 'site')
   return {
     ...form,
@@ -43,7 +54,10 @@ function formFromProject(p) {
     category: p.category || '',
     problem: p.problem || '',
     targets: p.targets && p.targets.length ? p.targets.slice() : [''],
-    steps: p.steps && p.steps.length ? p.steps.map(s => ({ name: s.name || '', deadline: s.deadline || '' })) : [{ name: '', deadline: '' }],
+    steps:
+      p.steps && p.steps.length
+        ? p.steps.map(s => ({ name: s.name || '', deadline: s.deadline || '' }))
+        : [{ name: '', deadline: '' }],
     village_ids: places.filter(pl => pl.kind === 'village').map(pl => pl.id),
     site_id: site ? site.id : null
   }
@@ -57,16 +71,22 @@ function trimmed(value) {
 function applicationFields(form) {
   const fields = { title: trimmed(form.title), year: Number(form.year) }
   if (form.organization_id) fields.organization_id = Number(form.organization_id)
-  ;['domain', 'selection', 'category'].forEach(k => { if (form[k]) fields[k] = form[k] })
+  ;['domain', 'selection', 'category'].forEach(k => {
+    if (form[k]) fields[k] = form[k]
+  })
   fields.problem = trimmed(form.problem)
   fields.targets = (form.targets || []).map(trimmed).filter(Boolean)
-  fields.steps = (form.steps || []).filter(s => trimmed(s.name)).map(s => {
-    const step = { name: trimmed(s.name) }
-    if (s.deadline) step.deadline = s.deadline
-    return step
-  })
+  fields.steps = (form.steps || [])
+    .filter(s => trimmed(s.name))
+    .map(s => {
+      const step = { name: trimmed(s.name) }
+      if (s.deadline) step.deadline = s.deadline
+      return step
+    })
   fields.responsible = {}
-  RESPONSIBLE_ROLES.forEach(r => { fields.responsible[r] = trimmed(form.responsible && form.responsible[r]) })
+  RESPONSIBLE_ROLES.forEach(r => {
+    fields.responsible[r] = trimmed(form.responsible && form.responsible[r])
+  })
   if (form.village_ids && form.village_ids.length) fields.village_ids = form.village_ids.map(Number)
   else if (form.site_id) fields.site = { id: Number(form.site_id) }
   return fields
@@ -86,17 +106,21 @@ function localMissing(form) {
   if (!f.problem) missing.push({ field: 'problem', message: '请说明项目要解决的问题' })
   if (!f.targets.length) missing.push({ field: 'targets', message: '请至少填写一项目标' })
   if (!f.steps.length) missing.push({ field: 'steps', message: '请至少填写一个实施步骤' })
-  else if (f.steps.some(s => !s.deadline)) missing.push({ field: 'steps', message: '每个实施步骤都要有完成时限' })
+  else if (f.steps.some(s => !s.deadline))
+    missing.push({ field: 'steps', message: '每个实施步骤都要有完成时限' })
   const lacking = RESPONSIBLE_ROLES.filter(r => !f.responsible[r])
   if (lacking.length) missing.push({ field: 'responsible', message: '请填写' + lacking.join('、') })
-  if (!f.village_ids && !f.site) missing.push({ field: 'village_ids', message: '请选择项目实施的村或单位地点' })
+  if (!f.village_ids && !f.site)
+    missing.push({ field: 'village_ids', message: '请选择项目实施的村或单位地点' })
   return missing
 }
 
 /** {field: message} from a missing list, for showing next to the fields. */
 function missingByField(missing) {
   const out = {}
-  ;(missing || []).forEach(m => { out[m.field] = out[m.field] ? `${out[m.field]}；${m.message}` : m.message })
+  ;(missing || []).forEach(m => {
+    out[m.field] = out[m.field] ? `${out[m.field]}；${m.message}` : m.message
+  })
   return out
 }
 
@@ -105,7 +129,9 @@ function moveErrorText(err) {
   if (err && err.offline) return '网络不可用。草稿已保存在手机上，请到有信号处再提交。'
   if (err && err.code === 'application_incomplete') {
     const missing = (err.details && err.details.missing) || []
-    return missing.length ? `申报表还不完整：\n${missing.map(m => `· ${m.message}`).join('\n')}` : view.errorMessage(err)
+    return missing.length
+      ? `申报表还不完整：\n${missing.map(m => `· ${m.message}`).join('\n')}`
+      : view.errorMessage(err)
   }
   if (err && err.status === 409) return view.errorMessage(err, '项目状态已变化，请刷新后再试')
   return view.errorMessage(err, '提交失败，请稍后重试')
@@ -126,7 +152,10 @@ function setRow(form, list, index, field, value) {
 function addRow(form, list) {
   const max = list === 'targets' ? MAX_TARGETS : MAX_STEPS
   if (form[list].length >= max) return form
-  return { ...form, [list]: form[list].concat([list === 'targets' ? '' : { name: '', deadline: '' }]) }
+  return {
+    ...form,
+    [list]: form[list].concat([list === 'targets' ? '' : { name: '', deadline: '' }])
+  }
 }
 
 /** A copy of the form without one row (one empty row stays, to type into). */
@@ -138,7 +167,10 @@ function removeRow(form, list, index) {
 
 /** Toggle a village (several may be chosen); choosing villages drops a unit site. */
 function toggleVillage(form, id) {
-  const ids = form.village_ids.indexOf(id) >= 0 ? form.village_ids.filter(v => v !== id) : form.village_ids.concat([id])
+  const ids =
+    form.village_ids.indexOf(id) >= 0
+      ? form.village_ids.filter(v => v !== id)
+      : form.village_ids.concat([id])
   return { ...form, village_ids: ids, site_id: ids.length ? null : form.site_id }
 }
 
@@ -156,39 +188,23 @@ function yearChoices(now) {
 
 // ---- drafts kept on the phone ---------------------------------------------------------------
 
-/** Every draft kept on the phone, by key (the local_project, or "p<id>" for a server draft). */
-function loadDrafts(wx) {
-  const all = wx.getStorageSync(DRAFTS_KEY)
-  return all && typeof all === 'object' ? all : {}
-}
-
-/** The key a draft is kept under. */
+/** The key a draft is kept under: its local_project, or "p<id>" for a server draft. */
 function draftKey(draft) {
   return draft.local_project || `p${draft.project_id}`
 }
 
-/** Keep a draft (synchronously: it survives the app being killed). */
-function saveDraft(wx, draft) {
-  const all = loadDrafts(wx)
-  all[draftKey(draft)] = draft
-  wx.setStorageSync(DRAFTS_KEY, all)
-  return draft
-}
-
-/** Forget a draft once the server holds everything it says. */
-function removeDraft(wx, key) {
-  const all = loadDrafts(wx)
-  if (!(key in all)) return
-  delete all[key]
-  wx.setStorageSync(DRAFTS_KEY, all)
-}
-
-/** The kept draft of a server project, or null. */
-function draftOfProject(wx, projectId, queue) {
-  const all = loadDrafts(wx)
+/** The kept draft of a server project among the drafts on the phone ({key: draft}), or null. */
+function draftOfProject(all, projectId, queue) {
   const id = Number(projectId)
-  return Object.keys(all).map(k => all[k]).find(d => d.project_id === id ||
-    (queue && d.local_project && queue.serverProjectId(d.local_project) === id)) || null
+  return (
+    Object.keys(all)
+      .map(k => all[k])
+      .find(
+        d =>
+          d.project_id === id ||
+          (queue && d.local_project && queue.serverProjectId(d.local_project) === id)
+      ) || null
+  )
 }
 
 /** The outbox lane of a draft's writes. */
@@ -197,28 +213,38 @@ function laneOfDraft(draft) {
 }
 
 /** Drafts kept on the phone that the server does not know yet, for the workspace list. */
-function unsentDrafts(wx, queue) {
-  const all = loadDrafts(wx)
-  return Object.keys(all).map(k => all[k])
+function unsentDrafts(all, queue) {
+  return Object.keys(all)
+    .map(k => all[k])
     .filter(d => !d.project_id && !(d.local_project && queue.serverProjectId(d.local_project)))
-    .map(d => ({ key: draftKey(d), title: trimmed(d.form && d.form.title) || '未命名申报', savedText: view.formatDateTime(d.saved_at) }))
-}
-
-/** Cached choices for the form (own organizations, villages and sites) or null. */
-function readOptions(wx) {
-  const o = wx.getStorageSync(OPTIONS_KEY)
-  return o && Array.isArray(o.organizations) ? o : null
-}
-
-/** Keep the choices for use without signal. */
-function writeOptions(wx, options) {
-  wx.setStorageSync(OPTIONS_KEY, options)
-  return options
+    .map(d => ({
+      key: draftKey(d),
+      title: trimmed(d.form && d.form.title) || '未命名申报',
+      savedText: view.formatDateTime(d.saved_at)
+    }))
 }
 
 module.exports = {
-  DOMAINS, SELECTIONS, CATEGORIES, RESPONSIBLE_ROLES, RESPONSIBLE_HINTS, DRAFTS_KEY,
-  emptyForm, formFromProject, applicationFields, validateForSave, localMissing, missingByField, moveErrorText,
-  setRow, addRow, removeRow, toggleVillage, toggleSite, yearChoices,
-  loadDrafts, saveDraft, removeDraft, draftKey, draftOfProject, laneOfDraft, unsentDrafts, readOptions, writeOptions
+  DOMAINS,
+  SELECTIONS,
+  CATEGORIES,
+  RESPONSIBLE_ROLES,
+  RESPONSIBLE_HINTS,
+  emptyForm,
+  formFromProject,
+  applicationFields,
+  validateForSave,
+  localMissing,
+  missingByField,
+  moveErrorText,
+  setRow,
+  addRow,
+  removeRow,
+  toggleVillage,
+  toggleSite,
+  yearChoices,
+  draftKey,
+  draftOfProject,
+  laneOfDraft,
+  unsentDrafts
 }

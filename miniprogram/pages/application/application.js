@@ -3,6 +3,7 @@
 // draft) and submits it once the server holds the draft.
 const { uuid4 } = require('../../utils/uuid')
 const { laneOf } = require('../../utils/queue')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const logic = require('./application-logic')
 
@@ -45,17 +46,19 @@ Page({
     this.unsubscribe = app.queue.onChange(() => this.showSync())
     const years = logic.yearChoices()
     this.setData({ years })
-    const drafts = logic.loadDrafts(wx)
+    const drafts = store.loadDrafts(wx)
     if (options && options.local && drafts[options.local]) {
       this.draft = drafts[options.local]
     } else if (options && options.id) {
-      this.draft = logic.draftOfProject(wx, options.id, app.queue) || { project_id: Number(options.id) }
+      this.draft = logic.draftOfProject(store.loadDrafts(wx), options.id, app.queue) || {
+        project_id: Number(options.id)
+      }
     } else {
       this.draft = null
     }
     if (this.draft && this.draft.form) this.setForm(this.draft.form)
     else if (!this.draft) this.setForm(logic.emptyForm(years[0]))
-    this.showOptions(logic.readOptions(wx))
+    this.showOptions(store.readApplicationOptions(wx))
     return Promise.all([this.loadOptions(), this.loadProject(!(this.draft && this.draft.form))])
   },
 
@@ -68,13 +71,16 @@ Page({
   projectId() {
     const d = this.draft
     if (!d) return null
-    return d.project_id || (d.local_project && getApp().queue.serverProjectId(d.local_project)) || null
+    return (
+      d.project_id || (d.local_project && getApp().queue.serverProjectId(d.local_project)) || null
+    )
   },
 
   /** The form's choices: own organizations, villages and sites (cached for use without signal). */
   loadOptions() {
-    return view.getJson(getApp().api, '/projects/application-options')
-      .then(o => this.showOptions(logic.writeOptions(wx, o)))
+    return view
+      .getJson(getApp().api, '/projects/application-options')
+      .then(o => this.showOptions(store.writeApplicationOptions(wx, o)))
       .catch(() => {})
   },
 
@@ -85,8 +91,15 @@ Page({
     // A first application names the secretary's own organization and its village by default.
     if (!this.draft && !form.organization_id && o.organizations.length === 1) {
       const org = o.organizations[0]
-      this.setForm({ ...form, organization_id: org.id, domain: form.domain || org.domain || '',
-        village_ids: form.village_ids.length || form.site_id || !org.village_id ? form.village_ids : [org.village_id] })
+      this.setForm({
+        ...form,
+        organization_id: org.id,
+        domain: form.domain || org.domain || '',
+        village_ids:
+          form.village_ids.length || form.site_id || !org.village_id
+            ? form.village_ids
+            : [org.village_id]
+      })
     }
     this.renderOptions()
   },
@@ -98,7 +111,11 @@ Page({
       organizations: o.organizations,
       orgNames: o.organizations.map(x => x.name),
       orgIndex: o.organizations.findIndex(x => x.id === form.organization_id),
-      villages: o.villages.map(v => ({ id: v.id, name: v.name, on: form.village_ids.indexOf(v.id) >= 0 })),
+      villages: o.villages.map(v => ({
+        id: v.id,
+        name: v.name,
+        on: form.village_ids.indexOf(v.id) >= 0
+      })),
       sites: o.sites.map(s => ({ id: s.id, name: s.name, on: form.site_id === s.id }))
     })
   },
@@ -111,7 +128,8 @@ Page({
       return Promise.resolve()
     }
     this.setData({ loading: true, error: '' })
-    return view.getJson(getApp().api, `/projects/${id}`)
+    return view
+      .getJson(getApp().api, `/projects/${id}`)
       .then(p => {
         if (fillForm) this.setForm(logic.formFromProject(p))
         const reviews = p.reviews || []
@@ -128,7 +146,9 @@ Page({
         })
         this.showSync()
       })
-      .catch(err => this.setData({ loading: false, error: view.errorMessage(err, '未能读取申报表') }))
+      .catch(err =>
+        this.setData({ loading: false, error: view.errorMessage(err, '未能读取申报表') })
+      )
   },
 
   /** Whether this draft still waits in the outbox, or was refused. */
@@ -136,10 +156,13 @@ Page({
     const d = this.draft
     if (!d) return
     const lane = logic.laneOfDraft(d)
-    const mine = getApp().queue.items().filter(i => laneOf(i) === lane)
+    const mine = getApp()
+      .queue.items()
+      .filter(i => laneOf(i) === lane)
     const failed = mine.find(i => i.status === 'failed')
     let syncText = ''
-    if (failed) syncText = `草稿未能保存到服务器：${(failed.error && failed.error.message) || '请修改后重新保存'}`
+    if (failed)
+      syncText = `草稿未能保存到服务器：${(failed.error && failed.error.message) || '请修改后重新保存'}`
     else if (mine.length) syncText = '草稿已保存在手机上，等待上传'
     this.setData({ syncText, syncFailed: !!failed })
   },
@@ -149,7 +172,9 @@ Page({
   setForm(form) {
     const errors = {}
     this.setData({
-      form, errors, yearIndex: Math.max(0, this.data.years.indexOf(form.year)),
+      form,
+      errors,
+      yearIndex: Math.max(0, this.data.years.indexOf(form.year)),
       // Rows keyed by position: the lists have no ids of their own.
       targetRows: form.targets.map((value, i) => ({ i, value })),
       stepRows: form.steps.map((step, i) => ({ i, name: step.name, deadline: step.deadline }))
@@ -161,12 +186,24 @@ Page({
     this.setForm({ ...this.data.form, ...patch })
   },
 
-  onTitle(e) { this.update({ title: e.detail.value }) },
-  onProblem(e) { this.update({ problem: e.detail.value }) },
-  onYear(e) { this.update({ year: this.data.years[Number(e.detail.value)] }) },
-  onDomain(e) { this.update({ domain: logic.DOMAINS[Number(e.detail.value)] }) },
-  onSelection(e) { this.update({ selection: logic.SELECTIONS[Number(e.detail.value)] }) },
-  onCategory(e) { this.update({ category: logic.CATEGORIES[Number(e.detail.value)] }) },
+  onTitle(e) {
+    this.update({ title: e.detail.value })
+  },
+  onProblem(e) {
+    this.update({ problem: e.detail.value })
+  },
+  onYear(e) {
+    this.update({ year: this.data.years[Number(e.detail.value)] })
+  },
+  onDomain(e) {
+    this.update({ domain: logic.DOMAINS[Number(e.detail.value)] })
+  },
+  onSelection(e) {
+    this.update({ selection: logic.SELECTIONS[Number(e.detail.value)] })
+  },
+  onCategory(e) {
+    this.update({ category: logic.CATEGORIES[Number(e.detail.value)] })
+  },
 
   onOrganization(e) {
     const org = (this.options && this.options.organizations[Number(e.detail.value)]) || null
@@ -179,15 +216,39 @@ Page({
   },
 
   onTarget(e) {
-    this.setForm(logic.setRow(this.data.form, 'targets', Number(e.currentTarget.dataset.index), null, e.detail.value))
+    this.setForm(
+      logic.setRow(
+        this.data.form,
+        'targets',
+        Number(e.currentTarget.dataset.index),
+        null,
+        e.detail.value
+      )
+    )
   },
 
   onStepName(e) {
-    this.setForm(logic.setRow(this.data.form, 'steps', Number(e.currentTarget.dataset.index), 'name', e.detail.value))
+    this.setForm(
+      logic.setRow(
+        this.data.form,
+        'steps',
+        Number(e.currentTarget.dataset.index),
+        'name',
+        e.detail.value
+      )
+    )
   },
 
   onStepDeadline(e) {
-    this.setForm(logic.setRow(this.data.form, 'steps', Number(e.currentTarget.dataset.index), 'deadline', e.detail.value))
+    this.setForm(
+      logic.setRow(
+        this.data.form,
+        'steps',
+        Number(e.currentTarget.dataset.index),
+        'deadline',
+        e.detail.value
+      )
+    )
   },
 
   onAddRow(e) {
@@ -195,7 +256,13 @@ Page({
   },
 
   onRemoveRow(e) {
-    this.setForm(logic.removeRow(this.data.form, e.currentTarget.dataset.list, Number(e.currentTarget.dataset.index)))
+    this.setForm(
+      logic.removeRow(
+        this.data.form,
+        e.currentTarget.dataset.list,
+        Number(e.currentTarget.dataset.index)
+      )
+    )
   },
 
   onVillage(e) {
@@ -223,33 +290,47 @@ Page({
     if (draft) {
       // A write the server refused is replaced by this newer whole form.
       const lane = logic.laneOfDraft(draft)
-      queue.items().filter(i => laneOf(i) === lane && i.status === 'failed' && EDIT_KINDS.indexOf(i.kind) >= 0)
+      queue
+        .items()
+        .filter(i => laneOf(i) === lane && i.status === 'failed' && EDIT_KINDS.indexOf(i.kind) >= 0)
         .forEach(i => queue.remove(i.id))
     }
-    const created = draft && draft.local_project && (queue.serverProjectId(draft.local_project) ||
-      queue.items().some(i => i.kind === 'application' && i.local_project === draft.local_project))
+    const created =
+      draft &&
+      draft.local_project &&
+      (queue.serverProjectId(draft.local_project) ||
+        queue
+          .items()
+          .some(i => i.kind === 'application' && i.local_project === draft.local_project))
     if (!draft) {
       draft = { local_project: queue.enqueue({ kind: 'application', fields }).local_project }
     } else if (draft.local_project && !created) {
       queue.enqueue({ kind: 'application', local_project: draft.local_project, fields })
     } else {
-      queue.enqueue({ kind: 'application_edit', local_project: draft.local_project, project_id: draft.project_id, fields })
+      queue.enqueue({
+        kind: 'application_edit',
+        local_project: draft.local_project,
+        project_id: draft.project_id,
+        fields
+      })
     }
     draft.form = form
     draft.saved_at = view.isoTime(new Date())
-    this.draft = logic.saveDraft(wx, draft)
+    this.draft = store.saveDraft(wx, logic.draftKey(draft), draft)
     this.showSync()
     return this.draft
   },
 
   /** Send what waits; once the server holds this draft, the phone's copy is no longer needed. */
   sync() {
-    return getApp().flushQueue().then(() => {
-      const d = this.draft
-      if (!d || getApp().queue.laneCount(logic.laneOfDraft(d)) > 0) return false
-      logic.removeDraft(wx, logic.draftKey(d))
-      return true
-    })
+    return getApp()
+      .flushQueue()
+      .then(() => {
+        const d = this.draft
+        if (!d || getApp().queue.laneCount(logic.laneOfDraft(d)) > 0) return false
+        store.removeDraft(wx, logic.draftKey(d))
+        return true
+      })
   },
 
   onSave() {
@@ -258,14 +339,21 @@ Page({
     try {
       draft = this.saveLocal()
     } catch (err) {
-      wx.showModal({ title: '未能保存', content: view.errorMessage(err, '未能保存草稿，请重试'), showCancel: false })
+      wx.showModal({
+        title: '未能保存',
+        content: view.errorMessage(err, '未能保存草稿，请重试'),
+        showCancel: false
+      })
       return Promise.resolve()
     }
     if (!draft) return Promise.resolve()
     this.setData({ busy: true })
     return this.sync().then(onServer => {
       this.setData({ busy: false })
-      wx.showToast({ title: onServer ? '草稿已保存' : '已保存在手机上', icon: onServer ? 'success' : 'none' })
+      wx.showToast({
+        title: onServer ? '草稿已保存' : '已保存在手机上',
+        icon: onServer ? 'success' : 'none'
+      })
       if (onServer) return this.loadProject(false)
       return null
     })
@@ -277,7 +365,11 @@ Page({
     const missing = logic.localMissing(this.data.form)
     if (missing.length) {
       this.setData({ missing, missingText: logic.missingByField(missing) })
-      wx.showModal({ title: '申报表还不完整', content: missing.map(m => `· ${m.message}`).join('\n'), showCancel: false })
+      wx.showModal({
+        title: '申报表还不完整',
+        content: missing.map(m => `· ${m.message}`).join('\n'),
+        showCancel: false
+      })
       return Promise.resolve()
     }
     if (!this.saveLocal()) return Promise.resolve()
@@ -285,8 +377,13 @@ Page({
     return this.sync().then(onServer => {
       if (!onServer) {
         this.setData({ busy: false })
-        wx.showModal({ title: '暂未提交', content: this.data.syncFailed ? this.data.syncText
-          : '网络不可用。草稿已保存在手机上，请到有信号处再提交。', showCancel: false })
+        wx.showModal({
+          title: '暂未提交',
+          content: this.data.syncFailed
+            ? this.data.syncText
+            : '网络不可用。草稿已保存在手机上，请到有信号处再提交。',
+          showCancel: false
+        })
         return null
       }
       return this.move('submit', '已提交，等待归口单位审核')
@@ -303,8 +400,13 @@ Page({
   move(action, done) {
     const id = this.projectId()
     this.moveIds = this.moveIds || {}
-    const clientId = this.moveIds[action] = this.moveIds[action] || uuid4()
-    return getApp().api.request('POST', `/projects/${id}/transitions`, { client_id: clientId, sent_at: view.isoTime(new Date()), action })
+    const clientId = (this.moveIds[action] = this.moveIds[action] || uuid4())
+    return getApp()
+      .api.request('POST', `/projects/${id}/transitions`, {
+        client_id: clientId,
+        sent_at: view.isoTime(new Date()),
+        action
+      })
       .then(() => {
         delete this.moveIds[action]
         this.setData({ busy: false })
@@ -316,7 +418,11 @@ Page({
         const missing = (err.details && err.details.missing) || null
         this.setData({ busy: false })
         if (missing) this.setData({ missing, missingText: logic.missingByField(missing) })
-        wx.showModal({ title: action === 'submit' ? '未能提交' : '未能撤回', content: logic.moveErrorText(err), showCancel: false })
+        wx.showModal({
+          title: action === 'submit' ? '未能提交' : '未能撤回',
+          content: logic.moveErrorText(err),
+          showCancel: false
+        })
         return null
       })
   }

@@ -23,11 +23,14 @@ Page({
       return Promise.resolve()
     }
     this.setData({ sending: true, error: '' })
-    return getApp().api.bind(code)
+    return getApp()
+      .api.bind(code)
       .then(user => {
         this.setData({ sending: false })
         wx.showToast({ title: '绑定成功', icon: 'success' })
-        wx.reLaunch({ url: indexLogic.isInspector(user) ? '/pages/tasks/tasks' : '/pages/index/index' })
+        wx.reLaunch({
+          url: indexLogic.isInspector(user) ? '/pages/tasks/tasks' : '/pages/index/index'
+        })
       })
       .catch(err => {
         this.setData({ sending: false, error: view.errorMessage(err, '绑定失败，请核对邀请码') })

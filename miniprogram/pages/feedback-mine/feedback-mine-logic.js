@@ -18,9 +18,23 @@ function feedbackView(f, now) {
     anonymous: !!f.anonymous,
     status: f.status,
     statusLabel: f.status_label || '',
-    statusClass: closed ? (f.status === 'resolved' ? 'tag-ok' : '') : (overdue ? 'tag-danger' : 'tag-warn'),
-    dueText: closed ? (f.closed_at ? `办结于 ${view.formatDate(f.closed_at)}` : '') : (due ? `答复期限 ${due}${overdue ? '（已超期）' : ''}` : ''),
-    photos: (f.photos || []).map(p => ({ id: p.id, url: p.thumb_url || p.preview_url })).filter(p => p.url),
+    statusClass: closed
+      ? f.status === 'resolved'
+        ? 'tag-ok'
+        : ''
+      : overdue
+        ? 'tag-danger'
+        : 'tag-warn',
+    dueText: closed
+      ? f.closed_at
+        ? `办结于 ${view.formatDate(f.closed_at)}`
+        : ''
+      : due
+        ? `答复期限 ${due}${overdue ? '（已超期）' : ''}`
+        : '',
+    photos: (f.photos || [])
+      .map(p => ({ id: p.id, url: p.thumb_url || p.preview_url }))
+      .filter(p => p.url),
     replies: (f.replies || []).map(r => ({
       id: r.id,
       text: r.text,
@@ -33,13 +47,18 @@ function feedbackView(f, now) {
 
 /** Feedback still in this phone's outbox (not yet received by the server). */
 function waitingViews(queueItems) {
-  return (queueItems || []).filter(i => i.kind === 'feedback').map(i => ({
-    id: i.client_id,
-    category: i.category,
-    text: i.text,
-    failed: i.status === 'failed',
-    statusText: i.status === 'failed' ? `未能提交：${(i.error && i.error.message) || '请稍后重试'}` : '等待发送'
-  }))
+  return (queueItems || [])
+    .filter(i => i.kind === 'feedback')
+    .map(i => ({
+      id: i.client_id,
+      category: i.category,
+      text: i.text,
+      failed: i.status === 'failed',
+      statusText:
+        i.status === 'failed'
+          ? `未能提交：${(i.error && i.error.message) || '请稍后重试'}`
+          : '等待发送'
+    }))
 }
 
 module.exports = { feedbackView, waitingViews }

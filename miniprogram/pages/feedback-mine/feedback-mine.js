@@ -35,12 +35,18 @@ Page({
 
   load() {
     this.setData({ loading: true, error: '' })
-    return view.getJson(getApp().api, `/feedback/mine?page=1&per_page=${PER_PAGE}`)
+    return view
+      .getJson(getApp().api, `/feedback/mine?page=1&per_page=${PER_PAGE}`)
       .then(data => {
         const now = new Date()
-        this.setData({ loading: false, items: (data.items || []).map(f => logic.feedbackView(f, now)) })
+        this.setData({
+          loading: false,
+          items: (data.items || []).map(f => logic.feedbackView(f, now))
+        })
       })
-      .catch(err => this.setData({ loading: false, error: view.errorMessage(err, '未能加载我的反馈') }))
+      .catch(err =>
+        this.setData({ loading: false, error: view.errorMessage(err, '未能加载我的反馈') })
+      )
   },
 
   onPreview(e) {

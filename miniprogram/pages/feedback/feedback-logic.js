@@ -61,7 +61,12 @@ function feedbackAction(projectId, form, photoLocalIds, notify) {
 
 /** The subscribe-message template for reply notices, or '' when none is configured. */
 function replyTemplateId(config) {
-  return (config && typeof config.FEEDBACK_TEMPLATE_ID === 'string' && config.FEEDBACK_TEMPLATE_ID.trim()) || ''
+  return (
+    (config &&
+      typeof config.FEEDBACK_TEMPLATE_ID === 'string' &&
+      config.FEEDBACK_TEMPLATE_ID.trim()) ||
+    ''
+  )
 }
 
 /** What the page says after sending: receipt number once the server answered. */
@@ -70,7 +75,10 @@ function receiptView(result, item) {
     return { state: 'sent', receiptNo: result.receipt_no, statusLabel: result.status_label || '' }
   }
   if (item && item.status === 'failed') {
-    return { state: 'failed', message: (item.error && item.error.message) || '提交失败，请稍后重试' }
+    return {
+      state: 'failed',
+      message: (item.error && item.error.message) || '提交失败，请稍后重试'
+    }
   }
   return { state: 'waiting' }
 }

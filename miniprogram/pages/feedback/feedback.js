@@ -26,7 +26,7 @@ Page({
     maxText: logic.MAX_TEXT,
     form: logic.emptyForm(),
     counter: logic.textCounter(''),
-    photosLeft: logic.MAX_PHOTOS,
+    maxPhotos: logic.MAX_PHOTOS,
     errors: {},
     askNotice: false,
     sending: false,
@@ -52,8 +52,10 @@ Page({
   setForm(patch) {
     const form = { ...this.data.form, ...patch }
     const errors = { ...this.data.errors }
-    Object.keys(patch).forEach(k => { delete errors[k] })
-    this.setData({ form, errors, counter: logic.textCounter(form.text), photosLeft: logic.photosLeft(form.photos) })
+    Object.keys(patch).forEach(k => {
+      delete errors[k]
+    })
+    this.setData({ form, errors, counter: logic.textCounter(form.text) })
   },
 
   onRating(e) {
@@ -83,21 +85,20 @@ Page({
       wx.showToast({ title: `最多上传${logic.MAX_PHOTOS}张照片`, icon: 'none' })
       return Promise.resolve()
     }
-    return album.choosePhotos(left, this.allowAlbum)
+    return album
+      .choosePhotos(left, this.allowAlbum)
       .then(res => {
-        const added = (res.tempFiles || []).slice(0, left).map(f => ({ path: f.tempFilePath, size: f.size }))
+        const added = (res.tempFiles || [])
+          .slice(0, left)
+          .map(f => ({ path: f.tempFilePath, size: f.size }))
         this.setForm({ photos: this.data.form.photos.concat(added) })
       })
       .catch(() => {})
   },
 
   onRemovePhoto(e) {
-    const index = Number(e.currentTarget.dataset.index)
+    const index = e.detail.index
     this.setForm({ photos: this.data.form.photos.filter((p, i) => i !== index) })
-  },
-
-  onPreviewPhoto(e) {
-    wx.previewImage({ urls: this.data.form.photos.map(p => p.path), current: e.currentTarget.dataset.path })
   },
 
   onSubmit() {
@@ -113,7 +114,11 @@ Page({
       .then(notify => this.send(form, notify))
       .catch(err => {
         this.setData({ sending: false })
-        wx.showModal({ title: '未能提交', content: view.errorMessage(err, '未能保存反馈，请重试'), showCancel: false })
+        wx.showModal({
+          title: '未能提交',
+          content: view.errorMessage(err, '未能保存反馈，请重试'),
+          showCancel: false
+        })
         return false
       })
   },

@@ -48,7 +48,8 @@ function projectUrlFromScan(res) {
     const scene = queryParam(query, 'scene')
     if (scene) return `${PROJECT_PAGE}?scene=${encodeURIComponent(safeDecode(scene))}`
     const id = queryParam(query, 'id')
-    if (/pages\/project\/project$/.test(page) && /^\d+$/.test(id || '')) return `${PROJECT_PAGE}?id=${id}`
+    if (/pages\/project\/project$/.test(page) && /^\d+$/.test(id || ''))
+      return `${PROJECT_PAGE}?id=${id}`
     return null
   }
   const m = /\/p\/(\d+)(?:[/?#]|$)/.exec(String(res.result || ''))

@@ -25,7 +25,12 @@ function feedbackRow(f) {
     createdText: view.formatDateTime(f.created_at),
     dueText: closed ? '' : `答复期限 ${view.formatDate(f.due_at)}`,
     photoText: f.photo_count ? `附照片 ${f.photo_count} 张` : '',
-    replies: (f.replies || []).map((r, i) => ({ i, text: r.text, statusLabel: r.status_label, timeText: view.formatDateTime(r.created_at) }))
+    replies: (f.replies || []).map((r, i) => ({
+      i,
+      text: r.text,
+      statusLabel: r.status_label,
+      timeText: view.formatDateTime(r.created_at)
+    }))
   }
 }
 

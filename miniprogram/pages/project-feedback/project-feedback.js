@@ -28,8 +28,17 @@ Page({
   load() {
     this.setData({ loading: true, error: '' })
     const filter = this.projectId ? `&project_id=${this.projectId}` : ''
-    return view.getJson(getApp().api, `/projects/feedback?page=1&per_page=${PER_PAGE}${filter}`)
-      .then(data => this.setData({ loading: false, items: (data.items || []).map(logic.feedbackRow), total: data.total || 0 }))
-      .catch(err => this.setData({ loading: false, error: view.errorMessage(err, '未能读取群众意见') }))
+    return view
+      .getJson(getApp().api, `/projects/feedback?page=1&per_page=${PER_PAGE}${filter}`)
+      .then(data =>
+        this.setData({
+          loading: false,
+          items: (data.items || []).map(logic.feedbackRow),
+          total: data.total || 0
+        })
+      )
+      .catch(err =>
+        this.setData({ loading: false, error: view.errorMessage(err, '未能读取群众意见') })
+      )
   }
 })

@@ -35,7 +35,9 @@ function projectView(record) {
     year: record.year,
     statusText: STATUS_LABELS[record.status] || '',
     organization: record.organization || '',
-    places: (record.places || []).map(p => [p.township, p.name].filter(Boolean).join(' ')).join('、'),
+    places: (record.places || [])
+      .map(p => [p.township, p.name].filter(Boolean).join(' '))
+      .join('、'),
     steps: (record.steps || []).map((s, i) => ({
       index: i + 1,
       name: s.name,

@@ -27,7 +27,9 @@ Page({
     if (id) return Promise.resolve(id)
     const scene = logic.sceneFromOptions(this.pageOptions)
     if (!scene) return Promise.reject({ data: { error: { message: '请扫描公示栏上的二维码' } } })
-    return view.getJson(getApp().api, `/public/scene/${encodeURIComponent(scene)}`, PUBLIC).then(d => d.project_id)
+    return view
+      .getJson(getApp().api, `/public/scene/${encodeURIComponent(scene)}`, PUBLIC)
+      .then(d => d.project_id)
   },
 
   load() {
@@ -51,7 +53,9 @@ Page({
     const p = this.data.project
     if (!p) return
     const policy = this.allowAlbum ? '&allow_album=1' : ''
-    wx.navigateTo({ url: `/pages/feedback/feedback?project_id=${p.id}&title=${encodeURIComponent(p.title)}${policy}` })
+    wx.navigateTo({
+      url: `/pages/feedback/feedback?project_id=${p.id}&title=${encodeURIComponent(p.title)}${policy}`
+    })
   },
 
   onMine() {

@@ -3,7 +3,6 @@
 const view = require('../../utils/view')
 
 const MAX_PHOTOS = 9
-const REPLY_PREFIX = 'rectification.reply.'
 
 /** One order in the list: findings count, deadline and how late it is. */
 function orderRow(o) {
@@ -27,22 +26,12 @@ function orderRows(items, projectId) {
   return (items || [])
     .filter(o => !projectId || (o.project && o.project.id === Number(projectId)))
     .slice()
-    .sort((a, b) => (a.status === 'issued' ? 0 : 1) - (b.status === 'issued' ? 0 : 1) || String(a.deadline).localeCompare(String(b.deadline)))
+    .sort(
+      (a, b) =>
+        (a.status === 'issued' ? 0 : 1) - (b.status === 'issued' ? 0 : 1) ||
+        String(a.deadline).localeCompare(String(b.deadline))
+    )
     .map(orderRow)
-}
-
-/** The reply kept on the phone for an order ({text, photos, client_id?}), or a fresh one. */
-function loadReply(wx, orderId) {
-  return wx.getStorageSync(REPLY_PREFIX + orderId) || { text: '', photos: [] }
-}
-
-function saveReply(wx, orderId, reply) {
-  wx.setStorageSync(REPLY_PREFIX + orderId, reply)
-  return reply
-}
-
-function removeReply(wx, orderId) {
-  wx.removeStorageSync(REPLY_PREFIX + orderId)
 }
 
 /** {field: message} for a reply; empty when it can be sent. */
@@ -52,15 +41,22 @@ function validateReply(reply) {
 
 /** The queue action for the reply, naming its photos by their outbox client_ids. */
 function replyAction(orderId, reply) {
-  return { kind: 'rectification_response', order_id: Number(orderId), text: String(reply.text).trim(), photo_local_ids: reply.photos.map(p => p.client_id) }
+  return {
+    kind: 'rectification_response',
+    order_id: Number(orderId),
+    text: String(reply.text).trim(),
+    photo_local_ids: reply.photos.map(p => p.client_id)
+  }
 }
 
 /** How the reply stands: waiting in the outbox, refused (with the reason), or nothing pending. */
 function replyState(reply, queueItems) {
-  const item = reply && reply.client_id ? (queueItems || []).find(i => i.client_id === reply.client_id) : null
+  const item =
+    reply && reply.client_id ? (queueItems || []).find(i => i.client_id === reply.client_id) : null
   if (!item) return null
-  if (item.status === 'failed') return { text: `未能提交：${(item.error && item.error.message) || '请稍后重试'}`, failed: true }
+  if (item.status === 'failed')
+    return { text: `未能提交：${(item.error && item.error.message) || '请稍后重试'}`, failed: true }
   return { text: '整改情况已保存在手机上，有信号后自动上传', failed: false }
 }
 
-module.exports = { MAX_PHOTOS, orderRow, orderRows, loadReply, saveReply, removeReply, validateReply, replyAction, replyState }
+module.exports = { MAX_PHOTOS, orderRow, orderRows, validateReply, replyAction, replyState }

@@ -4,28 +4,6 @@ const view = require('../../utils/view')
 
 const MAX_PHOTOS = 9
 const MAX_TEXT = 10000
-const KEY_PREFIX = 'report.'
-
-function key(projectId, month) {
-  return `${KEY_PREFIX}${projectId}.${month}`
-}
-
-/** The report of one month as kept on the phone ({text, photos, saved_at, submitted}), or null. */
-function loadLocal(wx, projectId, month) {
-  return wx.getStorageSync(key(projectId, month)) || null
-}
-
-/** Keep the report on the phone (synchronously). */
-function saveLocal(wx, projectId, month, report) {
-  wx.setStorageSync(key(projectId, month), report)
-  return report
-}
-
-/** Forget the phone's copy once the server holds all of it. */
-function removeLocal(wx, projectId, month) {
-  wx.removeStorageSync(key(projectId, month))
-}
-
 /**
  * The months the secretary may write: the current one first, then the overdue ones
  * ({month, label, overdue}); a submitted month is not offered again.
@@ -33,10 +11,15 @@ function removeLocal(wx, projectId, month) {
 function monthChoices(state, items) {
   if (!state || !state.month) return []
   const submitted = {}
-  ;(items || []).forEach(r => { if (r.status === 'submitted') submitted[r.month] = true })
+  ;(items || []).forEach(r => {
+    if (r.status === 'submitted') submitted[r.month] = true
+  })
   const out = []
-  if (!submitted[state.month]) out.push({ month: state.month, label: `${state.month}（本期）`, overdue: false })
-  ;(state.overdue_months || []).filter(m => m !== state.month && !submitted[m]).forEach(m => out.push({ month: m, label: `${m}（逾期）`, overdue: true }))
+  if (!submitted[state.month])
+    out.push({ month: state.month, label: `${state.month}（本期）`, overdue: false })
+  ;(state.overdue_months || [])
+    .filter(m => m !== state.month && !submitted[m])
+    .forEach(m => out.push({ month: m, label: `${m}（逾期）`, overdue: true }))
   return out
 }
 
@@ -45,7 +28,10 @@ function startFrom(serverReport) {
   if (!serverReport) return { text: '', photos: [], submitted: false }
   return {
     text: serverReport.text || '',
-    photos: (serverReport.photos || []).map(p => ({ id: p.id, path: p.thumb_url || p.preview_url || '' })),
+    photos: (serverReport.photos || []).map(p => ({
+      id: p.id,
+      path: p.thumb_url || p.preview_url || ''
+    })),
     submitted: serverReport.status === 'submitted'
   }
 }
@@ -61,7 +47,8 @@ function photoRefs(photos, queue) {
     if (p.id) known.push(p.id)
     else {
       const done = queue.result(p.client_id)
-      if (done && done.id && !queue.items().some(i => i.client_id === p.client_id)) known.push(done.id)
+      if (done && done.id && !queue.items().some(i => i.client_id === p.client_id))
+        known.push(done.id)
       else local.push(p.client_id)
     }
   })
@@ -70,19 +57,40 @@ function photoRefs(photos, queue) {
 
 /** The queue action for saving (submit=false) or handing in (submit=true) the report. */
 function reportAction(projectId, month, text, photos, queue, submit) {
-  return Object.assign({ kind: 'report', project_id: Number(projectId), month, text: String(text || '').trim(), submit: !!submit }, photoRefs(photos, queue))
+  return Object.assign(
+    {
+      kind: 'report',
+      project_id: Number(projectId),
+      month,
+      text: String(text || '').trim(),
+      submit: !!submit
+    },
+    photoRefs(photos, queue)
+  )
 }
 
 /** How each photo stands: uploaded, uploading with progress, or refused with the reason. */
 function photoRows(photos, queueItems) {
   const byId = {}
-  ;(queueItems || []).forEach(i => { byId[i.client_id] = i })
+  ;(queueItems || []).forEach(i => {
+    byId[i.client_id] = i
+  })
   return (photos || []).map((p, index) => {
     const item = p.client_id ? byId[p.client_id] : null
     let statusText = '已上传'
-    if (item && item.status === 'failed') statusText = `未能上传：${(item.error && item.error.message) || '请删除后重选'}`
-    else if (item) statusText = item.status === 'sending' ? `上传中 ${Math.round(item.progress || 0)}%` : '待上传'
-    return { index, key: p.client_id || `s${p.id}`, path: p.path, progress: item ? (item.progress || 0) : 100, failed: !!(item && item.status === 'failed'), statusText }
+    if (item && item.status === 'failed')
+      statusText = `未能上传：${(item.error && item.error.message) || '请删除后重选'}`
+    else if (item)
+      statusText =
+        item.status === 'sending' ? `上传中 ${Math.round(item.progress || 0)}%` : '待上传'
+    return {
+      index,
+      key: p.client_id || `s${p.id}`,
+      path: p.path,
+      progress: item ? item.progress || 0 : 100,
+      failed: !!(item && item.status === 'failed'),
+      statusText
+    }
   })
 }
 
@@ -93,8 +101,19 @@ function validateSubmit(text) {
 
 /** The line about the report's state: on the phone, waiting to be sent, refused, or on the server. */
 function syncLine(local, reportItem) {
-  if (reportItem && reportItem.status === 'failed') return { text: `未能保存到服务器：${(reportItem.error && reportItem.error.message) || '请稍后重试'}`, failed: true }
-  if (reportItem) return { text: local && local.submitting ? '已提交，等待上传（有信号后自动发送）' : '已保存在手机上，等待上传', failed: false }
+  if (reportItem && reportItem.status === 'failed')
+    return {
+      text: `未能保存到服务器：${(reportItem.error && reportItem.error.message) || '请稍后重试'}`,
+      failed: true
+    }
+  if (reportItem)
+    return {
+      text:
+        local && local.submitting
+          ? '已提交，等待上传（有信号后自动发送）'
+          : '已保存在手机上，等待上传',
+      failed: false
+    }
   return null
 }
 
@@ -109,6 +128,15 @@ function dueText(due, now) {
 }
 
 module.exports = {
-  MAX_PHOTOS, MAX_TEXT, loadLocal, saveLocal, removeLocal, monthChoices, startFrom, photoRefs, reportAction,
-  photoRows, validateSubmit, syncLine, acceptedCount, dueText
+  MAX_PHOTOS,
+  MAX_TEXT,
+  monthChoices,
+  startFrom,
+  photoRefs,
+  reportAction,
+  photoRows,
+  validateSubmit,
+  syncLine,
+  acceptedCount,
+  dueText
 }

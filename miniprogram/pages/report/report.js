@@ -3,6 +3,7 @@
 // until the server has them). Saving a draft and handing in are the same write with submit.
 const config = require('../../utils/config')
 const album = require('../../utils/album')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const logic = require('./report-logic')
 
@@ -22,7 +23,7 @@ Page({
     maxText: logic.MAX_TEXT,
     textError: '',
     photos: [],
-    photosLeft: logic.MAX_PHOTOS,
+    maxPhotos: logic.MAX_PHOTOS,
     submitted: false,
     sync: null,
     busy: false,
@@ -46,7 +47,8 @@ Page({
   /** The project's reports and where it stands; without signal the phone's copy still opens. */
   load() {
     this.setData({ loading: true, error: '' })
-    return view.getJson(getApp().api, `/projects/${this.projectId}/reports`)
+    return view
+      .getJson(getApp().api, `/projects/${this.projectId}/reports`)
       .then(data => {
         this.server = data
         const months = logic.monthChoices(data.state, data.items)
@@ -57,7 +59,11 @@ Page({
           notStarted: !(data.state && data.state.month),
           months,
           overdueText: overdue.length ? `逾期未报：${overdue.join('、')}` : '',
-          history: (data.items || []).map(r => ({ month: r.month, statusLabel: r.status_label, submitted: r.status === 'submitted' }))
+          history: (data.items || []).map(r => ({
+            month: r.month,
+            statusLabel: r.status_label,
+            submitted: r.status === 'submitted'
+          }))
         })
         if (months.length) this.openMonth(months[keep >= 0 ? keep : 0].month)
         else this.setData({ month: '', submitted: true })
@@ -74,11 +80,18 @@ Page({
 
   openMonth(month) {
     const server = this.serverReport(month)
-    this.local = logic.loadLocal(wx, this.projectId, month) || logic.startFrom(server)
-    const due = (server && server.due) || (this.server && this.server.state && this.server.state.month === month ? this.server.state.due : '')
+    this.local = store.loadReport(wx, this.projectId, month) || logic.startFrom(server)
+    const due =
+      (server && server.due) ||
+      (this.server && this.server.state && this.server.state.month === month
+        ? this.server.state.due
+        : '')
     this.setData({
       month,
-      monthIndex: Math.max(0, this.data.months.findIndex(m => m.month === month)),
+      monthIndex: Math.max(
+        0,
+        this.data.months.findIndex(m => m.month === month)
+      ),
       due: logic.dueText(due),
       text: this.local.text,
       textError: '',
@@ -91,16 +104,17 @@ Page({
   showQueue() {
     if (!this.local) return
     const items = getApp().queue.items()
-    const mine = items.filter(i => i.kind === 'report' && i.project_id === this.projectId && i.month === this.data.month)
+    const mine = items.filter(
+      i => i.kind === 'report' && i.project_id === this.projectId && i.month === this.data.month
+    )
     this.setData({
       photos: logic.photoRows(this.local.photos, items),
-      photosLeft: logic.MAX_PHOTOS - this.local.photos.length,
       sync: logic.syncLine(this.local, mine[mine.length - 1])
     })
   },
 
   keep() {
-    logic.saveLocal(wx, this.projectId, this.data.month, this.local)
+    store.saveReport(wx, this.projectId, this.data.month, this.local)
     this.showQueue()
   },
 
@@ -113,7 +127,7 @@ Page({
   onText(e) {
     this.local.text = String(e.detail.value || '')
     this.setData({ text: this.local.text, textError: '' })
-    logic.saveLocal(wx, this.projectId, this.data.month, this.local)
+    store.saveReport(wx, this.projectId, this.data.month, this.local)
   },
 
   /** Photos go into the outbox at once, so they upload while the secretary writes. */
@@ -123,27 +137,33 @@ Page({
       wx.showToast({ title: `最多${logic.MAX_PHOTOS}张照片`, icon: 'none' })
       return Promise.resolve()
     }
-    return album.addToOutbox(getApp(), 'report', left, photos => {
-      this.local.photos.push(...photos)
-      this.keep()
-    }, album.albumAllowed(this.server))
+    return album.addToOutbox(
+      getApp(),
+      'report',
+      left,
+      photos => {
+        this.local.photos.push(...photos)
+        this.keep()
+      },
+      album.albumAllowed(this.server)
+    )
   },
 
   onRemovePhoto(e) {
-    const index = Number(e.currentTarget.dataset.index)
+    const index = e.detail.index
     const photo = this.local.photos[index]
     if (!photo) return
     const queue = getApp().queue
-    if (photo.client_id && queue.items().some(i => i.client_id === photo.client_id) && !queue.remove(photo.client_id)) {
+    if (
+      photo.client_id &&
+      queue.items().some(i => i.client_id === photo.client_id) &&
+      !queue.remove(photo.client_id)
+    ) {
       wx.showToast({ title: '照片正在上传，请稍候再删除', icon: 'none' })
       return
     }
     this.local.photos.splice(index, 1)
     this.keep()
-  },
-
-  onPreviewPhoto(e) {
-    wx.previewImage({ urls: this.local.photos.map(p => p.path), current: e.currentTarget.dataset.path })
   },
 
   onSave() {
@@ -171,10 +191,19 @@ Page({
     const id = config.REPORT_TEMPLATE_ID
     if (!id || typeof wx.requestSubscribeMessage !== 'function') return Promise.resolve(0)
     return new Promise(resolve => {
-      wx.requestSubscribeMessage({ tmplIds: [id], success: res => resolve(logic.acceptedCount(res, [id])), fail: () => resolve(0) })
+      wx.requestSubscribeMessage({
+        tmplIds: [id],
+        success: res => resolve(logic.acceptedCount(res, [id])),
+        fail: () => resolve(0)
+      })
     }).then(n => {
       if (!n) return 0
-      return getApp().api.request('POST', '/me/subscriptions', { template: TEMPLATE, accepted: n }).then(() => n, () => n)
+      return getApp()
+        .api.request('POST', '/me/subscriptions', { template: TEMPLATE, accepted: n })
+        .then(
+          () => n,
+          () => n
+        )
     })
   },
 
@@ -182,12 +211,33 @@ Page({
     if (this.data.busy || !this.data.month || this.data.submitted) return Promise.resolve()
     const app = getApp()
     // A save the server refused is superseded by this newer one.
-    app.queue.items().filter(i => i.kind === 'report' && i.status === 'failed' && i.project_id === this.projectId && i.month === this.data.month)
+    app.queue
+      .items()
+      .filter(
+        i =>
+          i.kind === 'report' &&
+          i.status === 'failed' &&
+          i.project_id === this.projectId &&
+          i.month === this.data.month
+      )
       .forEach(i => app.queue.remove(i.id))
     try {
-      app.queue.enqueue(logic.reportAction(this.projectId, this.data.month, this.local.text, this.local.photos, app.queue, submit))
+      app.queue.enqueue(
+        logic.reportAction(
+          this.projectId,
+          this.data.month,
+          this.local.text,
+          this.local.photos,
+          app.queue,
+          submit
+        )
+      )
     } catch (err) {
-      wx.showModal({ title: '未能保存', content: view.errorMessage(err, '未能保存月报，请重试'), showCancel: false })
+      wx.showModal({
+        title: '未能保存',
+        content: view.errorMessage(err, '未能保存月报，请重试'),
+        showCancel: false
+      })
       return Promise.resolve()
     }
     this.local.submitting = !!submit
@@ -196,15 +246,22 @@ Page({
     this.setData({ busy: true })
     return app.flushQueue().then(() => {
       this.setData({ busy: false })
-      const waiting = app.queue.items().some(i => (i.kind === 'report' && i.project_id === this.projectId && i.month === this.data.month) ||
-        this.local.photos.some(p => p.client_id === i.client_id))
+      const waiting = app.queue
+        .items()
+        .some(
+          i =>
+            (i.kind === 'report' &&
+              i.project_id === this.projectId &&
+              i.month === this.data.month) ||
+            this.local.photos.some(p => p.client_id === i.client_id)
+        )
       if (waiting) {
         this.showQueue()
         wx.showToast({ title: '已保存在手机上，有信号后自动上传', icon: 'none' })
         return null
       }
       // The server holds everything: its copy is the one to show from now on.
-      logic.removeLocal(wx, this.projectId, this.data.month)
+      store.removeReport(wx, this.projectId, this.data.month)
       wx.showToast({ title: submit ? '月报已提交' : '草稿已保存', icon: 'success' })
       return this.load()
     })

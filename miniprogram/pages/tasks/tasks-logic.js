@@ -1,34 +1,11 @@
-// 今日任务: the assignment cache (so the checklist works without signal) and how a task reads.
+// 今日任务: how a task and the phone's own visits read, from the assignment cache (kept by
+// utils/store.js, so the checklist works without signal).
 const view = require('../../utils/view')
 
-const ASSIGNMENTS_KEY = 'assignments.v1'
-
-/** The cached assignments {items, fetched_at}, or null when never fetched. */
-function readCache(wx) {
-  const cached = wx.getStorageSync(ASSIGNMENTS_KEY)
-  return cached && Array.isArray(cached.items) ? cached : null
-}
-
-/** Keep the server's answer (check items included) for offline use. */
-function writeCache(wx, items, now) {
-  const cached = { items: items || [], fetched_at: view.isoTime(now || new Date()) }
-  wx.setStorageSync(ASSIGNMENTS_KEY, cached)
-  return cached
-}
-
-/** One cached assignment by id, or null. */
-function findAssignment(wx, id) {
-  const cached = readCache(wx)
+/** One assignment of the cache ({items} or null) by id, or null. */
+function findAssignment(cached, id) {
   const wanted = Number(id)
   return (cached && cached.items.find(a => a.id === wanted)) || null
-}
-
-/** Replace one cached assignment (e.g. with check items unsealed by the server). */
-function updateAssignment(wx, assignment) {
-  const cached = readCache(wx)
-  if (!cached) return
-  cached.items = cached.items.map(a => (a.id === assignment.id ? { ...a, ...assignment } : a))
-  wx.setStorageSync(ASSIGNMENTS_KEY, cached)
 }
 
 /** {sealed, count, items}: sealed items are only counted until the server reveals them. */
@@ -66,9 +43,12 @@ const VISIT_STATUS = { none: '未开始', in_progress: '进行中', submitted: '
 /** The card of one task. `local` is this phone's visit record for it, if any. */
 function taskView(a, local, now) {
   const place = a.place || {}
-  const server = (a.visits || []).find(v => v.status === 'submitted') ? 'submitted'
-    : ((a.visits || []).length ? 'in_progress' : 'none')
-  const status = local && local.submitted_at ? 'submitted' : (local ? 'in_progress' : server)
+  const server = (a.visits || []).find(v => v.status === 'submitted')
+    ? 'submitted'
+    : (a.visits || []).length
+      ? 'in_progress'
+      : 'none'
+  const status = local && local.submitted_at ? 'submitted' : local ? 'in_progress' : server
   return {
     id: a.id,
     placeName: place.name || (a.village && a.village.name) || '未知地点',
@@ -79,40 +59,65 @@ function taskView(a, local, now) {
     canNavigate: !!navigationOptions(a),
     status,
     statusText: VISIT_STATUS[status],
-    actionText: status === 'none' ? '开始暗访' : (status === 'submitted' ? '查看记录' : '继续暗访')
+    actionText: status === 'none' ? '开始暗访' : status === 'submitted' ? '查看记录' : '继续暗访'
   }
 }
 
+/** {assignment id: true} for the assignments the server still lists. */
+function listedIds(listed) {
+  const ids = {}
+  ;(listed || []).forEach(a => {
+    ids[a.id] = true
+  })
+  return ids
+}
+
+/** Nothing of the visit waits in the outbox, and the server has its submit if there was one. */
+function confirmedVisit(v, queue) {
+  return (
+    !queue.items().some(i => i.local_visit === v.local_visit) &&
+    (!v.submitted_at || !!queue.submittedAt(v.local_visit))
+  )
+}
+
+/** Assignment ids of local visits the phone may forget: submitted, confirmed, and no longer listed. */
+function forgettableVisits(visits, queue, listed) {
+  const ids = listedIds(listed)
+  return (visits || [])
+    .filter(
+      v => confirmedVisit(v, queue) && !ids[v.assignment_id] && queue.submittedAt(v.local_visit)
+    )
+    .map(v => v.assignment_id)
+}
+
 /**
- * 本机记录: every visit recorded on this phone that the server has not confirmed entirely,
- * whether or not its assignment is still listed; confirmed ones whose task is gone are forgotten.
+ * 本机记录: every visit recorded on this phone (`visits`, the local records) that the server has
+ * not confirmed entirely, whether or not its assignment is still listed.
  */
-function localVisitRows(wx, queue, listed, visitLogic) {
-  const listedIds = {}
-  ;(listed || []).forEach(a => { listedIds[a.id] = true })
+function localVisitRows(visits, queue, listed) {
+  const ids = listedIds(listed)
   const rows = []
-  visitLogic.localIndex(wx).forEach(assignmentId => {
-    const v = visitLogic.loadLocalVisit(wx, assignmentId)
-    if (!v) return
+  ;(visits || []).forEach(v => {
+    if (confirmedVisit(v, queue)) return
+    const assignmentId = v.assignment_id
     const items = queue.items().filter(i => i.local_visit === v.local_visit)
     const waiting = items.filter(i => i.status !== 'failed').length
     const failed = items.filter(i => i.status === 'failed').length
-    const confirmed = !items.length && (!v.submitted_at || queue.submittedAt(v.local_visit))
-    if (confirmed && !listedIds[assignmentId] && queue.submittedAt(v.local_visit)) {
-      visitLogic.forgetLocalVisit(wx, assignmentId)
-      return
-    }
-    if (confirmed) return
     const a = v.assignment || {}
     const closed = queue.closedVisit(v.local_visit)
     rows.push({
       assignment_id: assignmentId,
       local_visit: v.local_visit,
-      placeName: (a.place && a.place.name) || (a.village && a.village.name) || `任务 ${assignmentId}`,
+      placeName:
+        (a.place && a.place.name) || (a.village && a.village.name) || `任务 ${assignmentId}`,
       projectTitle: (a.project && a.project.title) || '',
       startedText: view.formatDateTime(v.started_at),
-      listed: !!listedIds[assignmentId],
-      stateText: closed ? '任务已结束，服务器不再接收' : [waiting ? `${waiting} 项待上传` : '', failed ? `${failed} 项未被接收` : ''].filter(Boolean).join('，'),
+      listed: !!ids[assignmentId],
+      stateText: closed
+        ? '任务已结束，服务器不再接收'
+        : [waiting ? `${waiting} 项待上传` : '', failed ? `${failed} 项未被接收` : '']
+            .filter(Boolean)
+            .join('，'),
       failed: !!(failed || closed)
     })
   })
@@ -121,11 +126,8 @@ function localVisitRows(wx, queue, listed, visitLogic) {
 
 module.exports = {
   localVisitRows,
-  ASSIGNMENTS_KEY,
-  readCache,
-  writeCache,
+  forgettableVisits,
   findAssignment,
-  updateAssignment,
   checkItemsInfo,
   checkItemsText,
   navigationOptions,

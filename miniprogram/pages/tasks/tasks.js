@@ -1,8 +1,8 @@
 // 今日任务: the inspector's open assignments, shown from the cache first and refreshed when online.
 const view = require('../../utils/view')
+const store = require('../../utils/store')
 const sync = require('../../utils/sync')
 const logic = require('./tasks-logic')
-const visitLogic = require('../visit/visit-logic')
 
 Page({
   data: {
@@ -41,20 +41,34 @@ Page({
     // Photos are retaken and visits exported on their visit page: the task list leads there.
     panel.rows = panel.rows.map(r => ({
       ...r,
-      actions: r.actions.filter(a => a.key === 'retry' || a.key === 'delete' || a.key === 'privacy')
-        .concat(r.local_visit && r.actions.some(a => ['retake', 'compress', 'export', 'keep'].indexOf(a.key) >= 0) ? [{ key: 'open', text: '去处理' }] : [])
+      actions: r.actions
+        .filter(a => a.key === 'retry' || a.key === 'delete' || a.key === 'privacy')
+        .concat(
+          r.local_visit &&
+            r.actions.some(a => ['retake', 'compress', 'export', 'keep'].indexOf(a.key) >= 0)
+            ? [{ key: 'open', text: '去处理' }]
+            : []
+        )
     }))
-    const cached = logic.readCache(wx)
+    const cached = store.readAssignments(wx)
     this.setData({
       pendingText: view.pendingText(app.queue.pendingCount()),
       nearCap: app.files.nearCap(),
       sync: panel,
-      localVisits: logic.localVisitRows(wx, app.queue, cached ? cached.items : [], visitLogic)
+      localVisits: this.localVisits(cached ? cached.items : [])
     })
   },
 
+  /** 本机记录 rows for the listed assignments; confirmed visits whose task is gone are forgotten. */
+  localVisits(listed) {
+    const queue = getApp().queue
+    const visits = store.loadLocalVisits(wx)
+    logic.forgettableVisits(visits, queue, listed).forEach(id => store.forgetLocalVisit(wx, id))
+    return logic.localVisitRows(visits, queue, listed)
+  },
+
   showCached() {
-    const cached = logic.readCache(wx)
+    const cached = store.readAssignments(wx)
     if (cached) this.render(cached.items)
   },
 
@@ -66,15 +80,22 @@ Page({
       app.queue.retry(id)
       app.flushQueue()
     } else if (action === 'delete') {
-      return new Promise(resolve => wx.showModal({
-        title: '删除记录', content: '放弃这条未被接收的记录吗？',
-        success: res => { if (res.confirm) app.queue.remove(id); this.showQueue(); resolve() },
-        fail: () => resolve()
-      }))
+      return new Promise(resolve =>
+        wx.showModal({
+          title: '删除记录',
+          content: '放弃这条未被接收的记录吗？',
+          success: res => {
+            if (res.confirm) app.queue.remove(id)
+            this.showQueue()
+            resolve()
+          },
+          fail: () => resolve()
+        })
+      )
     } else if (action === 'privacy' && app.privacy) {
       return app.privacy.ask()
     } else if (action === 'open' && item) {
-      const local = logic.localVisitRows(wx, app.queue, [], visitLogic).find(v => v.local_visit === item.local_visit)
+      const local = this.localVisits([]).find(v => v.local_visit === item.local_visit)
       if (local) wx.navigateTo({ url: `/pages/visit/visit?assignment_id=${local.assignment_id}` })
     }
     this.showQueue()
@@ -83,7 +104,7 @@ Page({
 
   render(items) {
     const now = new Date()
-    const tasks = items.map(a => logic.taskView(a, visitLogic.loadLocalVisit(wx, a.id), now))
+    const tasks = items.map(a => logic.taskView(a, store.loadLocalVisit(wx, a.id), now))
     this.setData({ tasks })
   },
 
@@ -91,22 +112,26 @@ Page({
   refresh() {
     const app = getApp()
     this.setData({ loading: true })
-    return view.getJson(app.api, '/assignments')
+    return view
+      .getJson(app.api, '/assignments')
       .then(data => {
-        const cached = logic.writeCache(wx, data.items)
+        const cached = store.writeAssignments(wx, data.items)
         this.render(cached.items)
         this.setData({ loading: false, offlineText: '' })
         this.showQueue()
       })
       .catch(err => {
-        const cached = logic.readCache(wx)
+        const cached = store.readAssignments(wx)
         const when = cached ? `，显示的是 ${view.formatDateTime(cached.fetched_at)} 的任务` : ''
-        this.setData({ loading: false, offlineText: `${view.errorMessage(err, '任务刷新失败')}${when}` })
+        this.setData({
+          loading: false,
+          offlineText: `${view.errorMessage(err, '任务刷新失败')}${when}`
+        })
       })
   },
 
   onNavigate(e) {
-    const a = logic.findAssignment(wx, e.currentTarget.dataset.id)
+    const a = logic.findAssignment(store.readAssignments(wx), e.currentTarget.dataset.id)
     const options = a && logic.navigationOptions(a)
     if (!options) {
       wx.showToast({ title: '该任务没有位置信息', icon: 'none' })

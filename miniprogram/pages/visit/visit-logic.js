@@ -3,16 +3,8 @@
 const view = require('../../utils/view')
 const { KIND_LABELS } = require('../../utils/sync')
 
-const VISIT_KEY_PREFIX = 'visit.assignment.'
-// The phone's own list of its visits (本机记录), independent of the task cache: a visit whose
-// assignment closed or left /assignments is still shown until the server confirmed all of it.
-const LOCAL_INDEX_KEY = 'visit.local.v1'
-const DRAFT_KEY_PREFIX = 'visit.draft.'
 // The server's evidence policy when the assignment does not carry one (contract §5).
 const DEFAULT_POLICY = { min_photos: 2, min_interviews: 1 }
-// The photo limit until the server told another one (a 413's details.max_bytes).
-const MAX_BYTES_KEY = 'photo.max_bytes'
-const DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 
 const CHECK_RESULTS = [
   { value: 'pass', label: '通过' },
@@ -30,60 +22,20 @@ const INTERVIEW_QUESTIONS = [
   { key: 'q3', text: '对项目是否满意的原因' }
 ]
 
-/** This phone's record of the visit for one assignment, or null before it started. */
-function loadLocalVisit(wx, assignmentId) {
-  return wx.getStorageSync(VISIT_KEY_PREFIX + assignmentId) || null
-}
-
-/** Persist the local record (it survives the app being killed, like the queue) and list it. */
-function saveLocalVisit(wx, state) {
-  wx.setStorageSync(VISIT_KEY_PREFIX + state.assignment_id, state)
-  const index = localIndex(wx)
-  if (index.indexOf(state.assignment_id) < 0) wx.setStorageSync(LOCAL_INDEX_KEY, index.concat([state.assignment_id]))
-  return state
-}
-
-/** Assignment ids of every visit recorded on this phone and not yet forgotten. */
-function localIndex(wx) {
-  const raw = wx.getStorageSync(LOCAL_INDEX_KEY)
-  return Array.isArray(raw) ? raw : []
-}
-
-/** Forget one local visit (the server has all of it, long enough ago). */
-function forgetLocalVisit(wx, assignmentId) {
-  wx.removeStorageSync(VISIT_KEY_PREFIX + assignmentId)
-  wx.removeStorageSync(DRAFT_KEY_PREFIX + assignmentId)
-  wx.setStorageSync(LOCAL_INDEX_KEY, localIndex(wx).filter(id => id !== Number(assignmentId)))
-}
-
 /** What the visit page needs of its assignment, kept with the visit (the task cache may lose it). */
 function assignmentSnapshot(a) {
   if (!a) return null
   return {
-    id: a.id, place: a.place || null, village: a.village || null, project: a.project ? { id: a.project.id, title: a.project.title } : null,
-    due_date: a.due_date || null, check_items: a.check_items || [], check_items_sealed: !!a.check_items_sealed,
-    check_items_count: a.check_items_count || 0, evidence_policy: a.evidence_policy || null
+    id: a.id,
+    place: a.place || null,
+    village: a.village || null,
+    project: a.project ? { id: a.project.id, title: a.project.title } : null,
+    due_date: a.due_date || null,
+    check_items: a.check_items || [],
+    check_items_sealed: !!a.check_items_sealed,
+    check_items_count: a.check_items_count || 0,
+    evidence_policy: a.evidence_policy || null
   }
-}
-
-/** The interview form and note being typed, saved on every keystroke (WeChat may kill the app). */
-function loadDraft(wx, assignmentId) {
-  const d = wx.getStorageSync(DRAFT_KEY_PREFIX + assignmentId)
-  return d && typeof d === 'object' ? d : null
-}
-
-function saveDraft(wx, assignmentId, draft) {
-  wx.setStorageSync(DRAFT_KEY_PREFIX + assignmentId, draft)
-}
-
-/** The photo size limit the server last told this phone (or the default 15 MB). */
-function maxPhotoBytes(wx) {
-  const n = Number(wx.getStorageSync(MAX_BYTES_KEY))
-  return n > 0 ? n : DEFAULT_MAX_BYTES
-}
-
-function rememberMaxBytes(wx, n) {
-  if (Number(n) > 0) wx.setStorageSync(MAX_BYTES_KEY, Number(n))
 }
 
 /** A fresh local record for a visit whose start_visit was just enqueued. */
@@ -111,19 +63,25 @@ function initialChecklist(items) {
 /** Keep what was decided for items that are still on the list, add new ones (e.g. unsealed). */
 function mergeChecklist(current, items) {
   const byItem = {}
-  ;(current || []).forEach(row => { byItem[row.item] = row })
+  ;(current || []).forEach(row => {
+    byItem[row.item] = row
+  })
   return (items || []).map(item => byItem[item] || { item: String(item), result: '', note: '' })
 }
 
 /** A copy of the checklist with one row's result set (tapping the chosen one again clears it). */
 function setResult(checklist, index, result) {
   if (!CHECK_RESULTS.some(r => r.value === result)) throw new Error(`unknown result ${result}`)
-  return checklist.map((row, i) => (i === index ? { ...row, result: row.result === result ? '' : result } : row))
+  return checklist.map((row, i) =>
+    i === index ? { ...row, result: row.result === result ? '' : result } : row
+  )
 }
 
 /** A copy of the checklist with one row's note set. */
 function setNote(checklist, index, note) {
-  return checklist.map((row, i) => (i === index ? { ...row, note: String(note || '').slice(0, 2000) } : row))
+  return checklist.map((row, i) =>
+    i === index ? { ...row, note: String(note || '').slice(0, 2000) } : row
+  )
 }
 
 /** How many items have no result yet. */
@@ -138,7 +96,11 @@ function checklistRows(checklist) {
     item: row.item,
     note: row.note,
     result: row.result,
-    choices: CHECK_RESULTS.map(r => ({ value: r.value, label: r.label, on: row.result === r.value }))
+    choices: CHECK_RESULTS.map(r => ({
+      value: r.value,
+      label: r.label,
+      on: row.result === r.value
+    }))
   }))
 }
 
@@ -155,7 +117,8 @@ const UNKNOWN_ACCURACY_M = 9999
 
 /** checkin from a fresh GCJ-02 fix. */
 function checkinAction(localVisit, fix) {
-  const accuracy = typeof fix.accuracy === 'number' && fix.accuracy >= 0 ? fix.accuracy : UNKNOWN_ACCURACY_M
+  const accuracy =
+    typeof fix.accuracy === 'number' && fix.accuracy >= 0 ? fix.accuracy : UNKNOWN_ACCURACY_M
   return {
     kind: 'checkin',
     local_visit: localVisit,
@@ -193,7 +156,9 @@ function fixPatch(fix) {
 /** An empty interview form. */
 function emptyInterview() {
   const answers = {}
-  INTERVIEW_QUESTIONS.forEach(q => { answers[q.key] = '' })
+  INTERVIEW_QUESTIONS.forEach(q => {
+    answers[q.key] = ''
+  })
   return { household: '', answers, satisfaction: '', notes: '' }
 }
 
@@ -230,7 +195,8 @@ function interviewAction(localVisit, form) {
 
 /** checklist: only the decided rows (the server takes a subset); null when none is decided. */
 function checklistAction(localVisit, checklist) {
-  const items = (checklist || []).filter(row => row.result)
+  const items = (checklist || [])
+    .filter(row => row.result)
     .map(row => ({ item: row.item, result: row.result, note: (row.note || '').trim() }))
   return items.length ? { kind: 'checklist', local_visit: localVisit, items } : null
 }
@@ -253,20 +219,26 @@ function submitWarnings(state, sealedCount, policy) {
   const interviews = state ? state.interviews.length : 0
   if (!state || !state.checkins.length) warnings.push('尚未签到')
   if (!photos) warnings.push(`没有现场照片（要求至少 ${p.min_photos} 张）`)
-  else if (photos < p.min_photos) warnings.push(`现场照片 ${photos} 张，少于要求的 ${p.min_photos} 张`)
-  if (!interviews && p.min_interviews) warnings.push(`没有入户走访记录（要求至少 ${p.min_interviews} 户）`)
-  else if (interviews < p.min_interviews) warnings.push(`入户走访 ${interviews} 户，少于要求的 ${p.min_interviews} 户`)
+  else if (photos < p.min_photos)
+    warnings.push(`现场照片 ${photos} 张，少于要求的 ${p.min_photos} 张`)
+  if (!interviews && p.min_interviews)
+    warnings.push(`没有入户走访记录（要求至少 ${p.min_interviews} 户）`)
+  else if (interviews < p.min_interviews)
+    warnings.push(`入户走访 ${interviews} 户，少于要求的 ${p.min_interviews} 户`)
   const open = state ? undecidedCount(state.checklist) : 0
   if (open) warnings.push(`还有 ${open} 项督查事项未填写`)
-  if (sealedCount && state && !state.checklist.length) warnings.push(`${sealedCount} 项密封督查事项尚未开启`)
+  if (sealedCount && state && !state.checklist.length)
+    warnings.push(`${sealedCount} 项密封督查事项尚未开启`)
   return warnings
 }
 
 /** The confirm dialog's text; `missing` names the refused records that will not be part of it. */
 function submitConfirmText(warnings, missing) {
   const head = warnings.length ? `注意：${warnings.join('；')}。\n` : ''
-  const gone = missing && missing.length
-    ? `以下 ${missing.length} 项未能上传，将不随本次提交（服务器会记录缺少的内容）：${missing.join('；')}。\n` : ''
+  const gone =
+    missing && missing.length
+      ? `以下 ${missing.length} 项未能上传，将不随本次提交（服务器会记录缺少的内容）：${missing.join('；')}。\n`
+      : ''
   return `${head}${gone}提交后本次暗访记录不能再修改（仍可补充备注），确定提交吗？`
 }
 
@@ -274,14 +246,21 @@ function submitConfirmText(warnings, missing) {
 function evidenceShortText(short) {
   const parts = []
   if (short && short.photos) parts.push(`现场照片 ${short.photos.got}/${short.photos.required} 张`)
-  if (short && short.interviews) parts.push(`入户走访 ${short.interviews.got}/${short.interviews.required} 户`)
+  if (short && short.interviews)
+    parts.push(`入户走访 ${short.interviews.got}/${short.interviews.required} 户`)
   return parts.length ? `证据不足：${parts.join('，')}（已提交，审核人员可见）` : ''
 }
 
 /** "照片（照片过大）" for every refused record of this visit, for the submit dialog. */
 function missingNames(queueItems, localVisit) {
   return (queueItems || [])
-    .filter(i => i.status === 'failed' && i.local_visit === localVisit && i.kind !== 'submit' && i.kind !== 'start_visit')
+    .filter(
+      i =>
+        i.status === 'failed' &&
+        i.local_visit === localVisit &&
+        i.kind !== 'submit' &&
+        i.kind !== 'start_visit'
+    )
     .map(i => `${KIND_LABELS[i.kind] || i.kind}（${(i.error && i.error.message) || '提交失败'}）`)
 }
 
@@ -289,12 +268,21 @@ function missingNames(queueItems, localVisit) {
 function fixPreview(fix, place, coord) {
   const distance = distanceToPlace(fix, place, coord)
   const radius = place && place.radius_m
-  const inside = typeof radius === 'number' && typeof distance === 'number' ? distance <= radius : null
+  const inside =
+    typeof radius === 'number' && typeof distance === 'number' ? distance <= radius : null
   return {
     distanceText: view.formatDistance(distance),
-    accuracyText: typeof fix.accuracy === 'number' ? `定位精度 ±${Math.round(fix.accuracy)} 米` : '定位精度未知',
+    accuracyText:
+      typeof fix.accuracy === 'number'
+        ? `定位精度 ±${Math.round(fix.accuracy)} 米`
+        : '定位精度未知',
     inside,
-    verdictText: inside === null ? '村庄位置未知，无法判断是否在范围内' : (inside ? `在村庄范围内（${radius} 米）` : `不在村庄范围内（${radius} 米）`)
+    verdictText:
+      inside === null
+        ? '村庄位置未知，无法判断是否在范围内'
+        : inside
+          ? `在村庄范围内（${radius} 米）`
+          : `不在村庄范围内（${radius} 米）`
   }
 }
 
@@ -314,7 +302,10 @@ function checkinView(checkin, place) {
   const radius = place && place.radius_m
   return {
     distanceText: view.formatDistance(checkin.distance_m),
-    accuracyText: typeof checkin.accuracy === 'number' ? `定位精度 ±${Math.round(checkin.accuracy)} 米` : '定位精度未知',
+    accuracyText:
+      typeof checkin.accuracy === 'number'
+        ? `定位精度 ±${Math.round(checkin.accuracy)} 米`
+        : '定位精度未知',
     timeText: view.formatDateTime(checkin.time),
     outside: typeof radius === 'number' && checkin.distance_m > radius,
     radiusText: typeof radius === 'number' ? `村庄范围 ${radius} 米` : ''
@@ -333,7 +324,9 @@ function percent(item) {
  */
 function photoRows(photos, queueItems, thumbs, shown) {
   const byId = {}
-  ;(queueItems || []).forEach(item => { byId[item.client_id] = item })
+  ;(queueItems || []).forEach(item => {
+    byId[item.client_id] = item
+  })
   return (photos || []).map(p => {
     const item = byId[p.client_id]
     const failed = !!(item && item.status === 'failed')
@@ -349,23 +342,22 @@ function photoRows(photos, queueItems, thumbs, shown) {
     const thumb = !item && thumbs && thumbs[p.client_id]
     const path = thumb || (!item && shown && shown[p.client_id]) || p.path
     return {
-      client_id: p.client_id, path, time: view.formatTime(p.taken_at), progress, failed, done: !item, statusText,
-      canChange: !!item && !sending, tooLarge: !!(failed && item.error && item.error.code === 'photo_too_large')
+      client_id: p.client_id,
+      path,
+      time: view.formatTime(p.taken_at),
+      progress,
+      failed,
+      done: !item,
+      statusText,
+      canChange: !!item && !sending,
+      tooLarge: !!(failed && item.error && item.error.code === 'photo_too_large')
     }
   })
 }
 
 module.exports = {
-  VISIT_KEY_PREFIX,
-  LOCAL_INDEX_KEY,
   DEFAULT_POLICY,
-  localIndex,
-  forgetLocalVisit,
   assignmentSnapshot,
-  loadDraft,
-  saveDraft,
-  maxPhotoBytes,
-  rememberMaxBytes,
   fixPatch,
   missingNames,
   evidenceShortText,
@@ -373,8 +365,6 @@ module.exports = {
   CHECK_RESULTS,
   SATISFACTION,
   INTERVIEW_QUESTIONS,
-  loadLocalVisit,
-  saveLocalVisit,
   newLocalVisit,
   initialChecklist,
   mergeChecklist,

@@ -4,6 +4,7 @@
 // assignment, and stays until the server confirmed all of it.
 const coord = require('../../utils/coord')
 const view = require('../../utils/view')
+const store = require('../../utils/store')
 const sync = require('../../utils/sync')
 const tasksLogic = require('../tasks/tasks-logic')
 const logic = require('./visit-logic')
@@ -33,9 +34,15 @@ function compress(src) {
 }
 
 function confirm(title, content, confirmText) {
-  return new Promise(resolve => wx.showModal({
-    title, content, confirmText: confirmText || '确定', success: res => resolve(!!res.confirm), fail: () => resolve(false)
-  }))
+  return new Promise(resolve =>
+    wx.showModal({
+      title,
+      content,
+      confirmText: confirmText || '确定',
+      success: res => resolve(!!res.confirm),
+      fail: () => resolve(false)
+    })
+  )
 }
 
 function isCancel(err) {
@@ -43,7 +50,7 @@ function isCancel(err) {
 }
 
 function mb(bytes) {
-  return (Math.round(bytes / 1024 / 1024 * 10) / 10).toFixed(1)
+  return (Math.round((bytes / 1024 / 1024) * 10) / 10).toFixed(1)
 }
 
 Page({
@@ -84,19 +91,27 @@ Page({
   onLoad(options) {
     const app = getApp()
     this.assignmentId = Number(options.assignment_id)
-    this.state = logic.loadLocalVisit(wx, this.assignmentId)
+    this.state = store.loadLocalVisit(wx, this.assignmentId)
     // The task list may no longer carry a closed assignment: the visit's own copy serves then.
-    this.assignment = tasksLogic.findAssignment(wx, this.assignmentId) || (this.state && this.state.assignment) || null
+    this.assignment =
+      tasksLogic.findAssignment(store.readAssignments(wx), this.assignmentId) ||
+      (this.state && this.state.assignment) ||
+      null
     this.serverFlags = []
     this.fetchedFor = {}
     if (!this.assignment) {
       this.setData({ missing: true })
       return
     }
-    const draft = logic.loadDraft(wx, this.assignmentId)
-    if (draft) this.setData({ interview: { ...logic.emptyInterview(), ...draft.interview }, noteText: draft.noteText || '' })
+    const draft = store.loadVisitDraft(wx, this.assignmentId)
+    if (draft)
+      this.setData({
+        interview: { ...logic.emptyInterview(), ...draft.interview },
+        noteText: draft.noteText || ''
+      })
     this.unsubscribe = app.queue.onChange(() => this.onQueueChange())
-    if (app.privacy) this.unsubscribePrivacy = app.privacy.onChange(need => this.setData({ privacy: need }))
+    if (app.privacy)
+      this.unsubscribePrivacy = app.privacy.onChange(need => this.setData({ privacy: need }))
     this.render()
   },
 
@@ -135,9 +150,12 @@ Page({
       sealed: info.sealed && !checklist.length,
       sealedCount: info.count,
       checklist: logic.checklistRows(checklist),
-      interviews: state ? state.interviews.map(i => ({ ...i, time: view.formatTime(i.saved_at) })) : [],
+      interviews: state
+        ? state.interviews.map(i => ({ ...i, time: view.formatTime(i.saved_at) }))
+        : [],
       notes: state ? state.notes.map(n => ({ ...n, time: view.formatTime(n.at) })) : [],
-      evidenceText: state && state.evidence_short ? logic.evidenceShortText(state.evidence_short) : ''
+      evidenceText:
+        state && state.evidence_short ? logic.evidenceShortText(state.evidence_short) : ''
     })
     this.showQueue()
   },
@@ -165,7 +183,12 @@ Page({
       heldSubmit: submit && !submit.allow_missing && failed.length ? failed.length : 0,
       uploading,
       submitUploaded: !!uploadedAt,
-      photos: logic.photoRows(this.state ? this.state.photos : [], items, this.state && this.state.thumbs, local ? queue.shownFiles(local) : {})
+      photos: logic.photoRows(
+        this.state ? this.state.photos : [],
+        items,
+        this.state && this.state.thumbs,
+        local ? queue.shownFiles(local) : {}
+      )
     })
   },
 
@@ -178,12 +201,20 @@ Page({
     const local = this.state && this.state.local_visit
     if (!local || this.refreshing) return
     const queue = getApp().queue
-    const confirmedCheckins = this.state.checkins.filter(c => !queue.items().some(i => i.client_id === c.client_id)).length
-    const moment = queue.pendingCount(local) === 0 ? `done:${this.state.photos.length}:${this.state.interviews.length}:${this.state.notes.length}:${!!queue.submittedAt(local)}`
-      : (confirmedCheckins ? `checkin:${confirmedCheckins}` : null)
+    const confirmedCheckins = this.state.checkins.filter(
+      c => !queue.items().some(i => i.client_id === c.client_id)
+    ).length
+    const moment =
+      queue.pendingCount(local) === 0
+        ? `done:${this.state.photos.length}:${this.state.interviews.length}:${this.state.notes.length}:${!!queue.submittedAt(local)}`
+        : confirmedCheckins
+          ? `checkin:${confirmedCheckins}`
+          : null
     if (!moment || this.fetchedFor[moment] || !queue.serverVisitId(local)) return
     this.fetchedFor[moment] = true
-    this.refreshing = this.refreshFromServer().then(() => { this.refreshing = null })
+    this.refreshing = this.refreshFromServer().then(() => {
+      this.refreshing = null
+    })
   },
 
   /**
@@ -195,22 +226,30 @@ Page({
     const queue = getApp().queue
     const visitId = this.state && queue.serverVisitId(this.state.local_visit)
     if (!visitId) return Promise.resolve()
-    return view.getJson(getApp().api, `/visits/${visitId}`)
+    return view
+      .getJson(getApp().api, `/visits/${visitId}`)
       .then(visit => {
         this.serverFlags = visit.flags || []
-        if (visit.photos_waiting && visit.photos_waiting.length) queue.resumeWaiting(visit.photos_waiting)
+        if (visit.photos_waiting && visit.photos_waiting.length)
+          queue.resumeWaiting(visit.photos_waiting)
         const items = visit.assignment && visit.assignment.check_items
         if (Array.isArray(items) && items.length) {
           this.assignment = { ...this.assignment, check_items: items, check_items_sealed: false }
-          tasksLogic.updateAssignment(wx, { id: this.assignmentId, check_items: items, check_items_sealed: false })
+          store.updateAssignment(wx, {
+            id: this.assignmentId,
+            check_items: items,
+            check_items_sealed: false
+          })
           this.state.checklist = logic.mergeChecklist(this.state.checklist, items)
           this.state.assignment = logic.assignmentSnapshot(this.assignment)
         }
         const thumbs = {}
-        ;(visit.photos || []).forEach(p => { if (p.thumb_url && p.client_id) thumbs[p.client_id] = p.thumb_url })
+        ;(visit.photos || []).forEach(p => {
+          if (p.thumb_url && p.client_id) thumbs[p.client_id] = p.thumb_url
+        })
         this.state.thumbs = Object.assign({}, this.state.thumbs || {}, thumbs)
         if (visit.evidence_short) this.state.evidence_short = visit.evidence_short
-        logic.saveLocalVisit(wx, this.state)
+        store.saveLocalVisit(wx, this.state)
         queue.releaseFiles(Object.keys(thumbs))
         this.setData({ flagsKnown: true })
         this.render()
@@ -225,9 +264,14 @@ Page({
     if (this.state) return this.state
     const startedAt = view.isoTime(new Date())
     const item = getApp().queue.enqueue(logic.startVisitAction(this.assignmentId, startedAt))
-    this.state = logic.newLocalVisit(this.assignmentId, item.local_visit, startedAt,
-      tasksLogic.checkItemsInfo(this.assignment).items, this.assignment)
-    return logic.saveLocalVisit(wx, this.state)
+    this.state = logic.newLocalVisit(
+      this.assignmentId,
+      item.local_visit,
+      startedAt,
+      tasksLogic.checkItemsInfo(this.assignment).items,
+      this.assignment
+    )
+    return store.saveLocalVisit(wx, this.state)
   },
 
   enqueue(action) {
@@ -238,7 +282,7 @@ Page({
   },
 
   save() {
-    logic.saveLocalVisit(wx, this.state)
+    store.saveLocalVisit(wx, this.state)
     this.render()
   },
 
@@ -253,12 +297,16 @@ Page({
   /** A location failure explained; a refusal leads to the settings page. */
   explainLocation(err, title) {
     if (err && err.code === 'location_denied') {
-      return confirm(title, `${err.message}。点“去设置”打开位置权限。`, '去设置').then(go => (go ? getApp().location.openSettings() : false))
+      return confirm(title, `${err.message}。点“去设置”打开位置权限。`, '去设置').then(go =>
+        go ? getApp().location.openSettings() : false
+      )
     }
     wx.showModal({
       title,
-      content: (err && err.message && /[\u4e00-\u9fa5]/.test(err.message)) ? err.message
-        : '无法获取位置：请打开手机定位（GPS），并允许小程序使用位置信息后重试。',
+      content:
+        err && err.message && /[\u4e00-\u9fa5]/.test(err.message)
+          ? err.message
+          : '无法获取位置：请打开手机定位（GPS），并允许小程序使用位置信息后重试。',
       showCancel: false
     })
     return Promise.resolve(false)
@@ -268,10 +316,14 @@ Page({
   onCheckin() {
     if (this.readOnly() || this.data.locating) return Promise.resolve()
     this.setData({ locating: true, preview: null })
-    return getApp().location.freshFix({ timeoutMs: FIX_TIMEOUT_MS })
+    return getApp()
+      .location.freshFix({ timeoutMs: FIX_TIMEOUT_MS })
       .then(fix => {
         this.pendingFix = fix
-        this.setData({ locating: false, preview: logic.fixPreview(fix, this.assignment.place, coord) })
+        this.setData({
+          locating: false,
+          preview: logic.fixPreview(fix, this.assignment.place, coord)
+        })
       })
       .catch(err => {
         this.setData({ locating: false })
@@ -318,14 +370,24 @@ Page({
       .then(res => {
         const shot = res.tempFiles[0]
         takenAt = new Date()
-        const max = logic.maxPhotoBytes(wx)
-        if (!(shot.size > max)) return { path: shot.tempFilePath, size: shot.size, compressed: false }
-        return confirm('照片过大', `这张照片 ${mb(shot.size)} MB，超过上传上限 ${mb(max)} MB。压缩后上传吗？压缩的照片会标注“已压缩”。`, '压缩后上传')
-          .then(ok => (ok ? compress(shot.tempFilePath).then(path => ({ path, size: 0, compressed: true })) : Promise.reject({ errMsg: 'cancel' })))
+        const max = store.maxPhotoBytes(wx)
+        if (!(shot.size > max))
+          return { path: shot.tempFilePath, size: shot.size, compressed: false }
+        return confirm(
+          '照片过大',
+          `这张照片 ${mb(shot.size)} MB，超过上传上限 ${mb(max)} MB。压缩后上传吗？压缩的照片会标注“已压缩”。`,
+          '压缩后上传'
+        ).then(ok =>
+          ok
+            ? compress(shot.tempFilePath).then(path => ({ path, size: 0, compressed: true }))
+            : Promise.reject({ errMsg: 'cancel' })
+        )
       })
       .then(shot => {
         const state = this.ensureStarted()
-        const item = this.enqueue(logic.photoAction(state.local_visit, shot.path, null, takenAt, shot.size, shot.compressed))
+        const item = this.enqueue(
+          logic.photoAction(state.local_visit, shot.path, null, takenAt, shot.size, shot.compressed)
+        )
         const row = { client_id: item.client_id, path: item.file, taken_at: view.isoTime(takenAt) }
         if (shot.compressed) row.compressed = true
         const at = retake ? state.photos.findIndex(p => p.client_id === replaces) : -1
@@ -337,11 +399,18 @@ Page({
         }
         this.setData({ busyPhoto: true })
         this.save()
-        return app.location.freshFix({ timeoutMs: FIX_TIMEOUT_MS })
+        return app.location
+          .freshFix({ timeoutMs: FIX_TIMEOUT_MS })
           .then(fix => app.queue.update(item.client_id, logic.fixPatch(fix)))
           .catch(err => {
             app.queue.update(item.client_id, { no_fix: true, awaiting_fix: false })
-            wx.showToast({ title: err && err.code === 'privacy_denied' ? '未同意隐私保护指引，照片无定位' : '未能定位，照片已保存（标注无定位）', icon: 'none' })
+            wx.showToast({
+              title:
+                err && err.code === 'privacy_denied'
+                  ? '未同意隐私保护指引，照片无定位'
+                  : '未能定位，照片已保存（标注无定位）',
+              icon: 'none'
+            })
           })
           .then(() => {
             this.setData({ busyPhoto: false })
@@ -352,7 +421,11 @@ Page({
       .catch(err => {
         this.setData({ busyPhoto: false })
         if (isCancel(err)) return
-        wx.showModal({ title: '照片未保存', content: view.errorMessage(err, '未能保存照片，请重试。'), showCancel: false })
+        wx.showModal({
+          title: '照片未保存',
+          content: view.errorMessage(err, '未能保存照片，请重试。'),
+          showCancel: false
+        })
       })
   },
 
@@ -383,20 +456,40 @@ Page({
     const item = app.queue.items().find(i => i.client_id === id)
     if (!item) return Promise.resolve(false)
     const max = item.error && item.error.details && item.error.details.max_bytes
-    if (max) logic.rememberMaxBytes(wx, max)
-    return confirm('压缩后上传', '原图超过服务器上限。压缩后上传吗？压缩的照片会标注“已压缩”，原图仍保留在手机上直到上传完成。', '压缩后上传')
-      .then(ok => {
-        if (!ok) return false
-        return compress(item.file).then(path => {
-          const photo = this.state.photos.find(p => p.client_id === id) || {}
-          const fix = typeof item.lat === 'number' ? { lat: item.lat, lng: item.lng, coord_type: item.coord_type } : null
-          const next = this.enqueue(Object.assign(logic.photoAction(item.local_visit, path, fix, item.taken_at, 0, true), fix ? {} : { awaiting_fix: false, no_fix: true }))
-          app.queue.remove(id)
-          this.state.photos = this.state.photos.map(p => (p.client_id === id ? { client_id: next.client_id, path: next.file, taken_at: photo.taken_at || item.taken_at, compressed: true } : p))
-          this.save()
-          return true
-        })
+    if (max) store.rememberMaxBytes(wx, max)
+    return confirm(
+      '压缩后上传',
+      '原图超过服务器上限。压缩后上传吗？压缩的照片会标注“已压缩”，原图仍保留在手机上直到上传完成。',
+      '压缩后上传'
+    ).then(ok => {
+      if (!ok) return false
+      return compress(item.file).then(path => {
+        const photo = this.state.photos.find(p => p.client_id === id) || {}
+        const fix =
+          typeof item.lat === 'number'
+            ? { lat: item.lat, lng: item.lng, coord_type: item.coord_type }
+            : null
+        const next = this.enqueue(
+          Object.assign(
+            logic.photoAction(item.local_visit, path, fix, item.taken_at, 0, true),
+            fix ? {} : { awaiting_fix: false, no_fix: true }
+          )
+        )
+        app.queue.remove(id)
+        this.state.photos = this.state.photos.map(p =>
+          p.client_id === id
+            ? {
+                client_id: next.client_id,
+                path: next.file,
+                taken_at: photo.taken_at || item.taken_at,
+                compressed: true
+              }
+            : p
+        )
+        this.save()
+        return true
       })
+    })
   },
 
   onPreviewPhoto(e) {
@@ -415,8 +508,12 @@ Page({
         app.flushQueue()
         break
       case 'delete':
-        if (this.state && this.state.photos.some(p => p.client_id === id)) return this.onDeletePhoto(evt)
-        return confirm('删除记录', '放弃这条未被接收的记录吗？').then(ok => { if (ok) app.queue.remove(id); this.showQueue() })
+        if (this.state && this.state.photos.some(p => p.client_id === id))
+          return this.onDeletePhoto(evt)
+        return confirm('删除记录', '放弃这条未被接收的记录吗？').then(ok => {
+          if (ok) app.queue.remove(id)
+          this.showQueue()
+        })
       case 'retake':
         return this.onRetakePhoto(evt)
       case 'compress':
@@ -441,17 +538,24 @@ Page({
     const lines = [
       `暗访记录（本机）：${this.data.header.placeName} ${this.data.header.projectTitle}`,
       `开始时间：${view.formatDateTime(s.started_at)}`,
-      ...s.checkins.map(c => `签到：${view.formatDateTime(c.time)} ${c.lat},${c.lng}（GCJ-02）精度 ${c.accuracy} 米`),
+      ...s.checkins.map(
+        c => `签到：${view.formatDateTime(c.time)} ${c.lat},${c.lng}（GCJ-02）精度 ${c.accuracy} 米`
+      ),
       `照片 ${s.photos.length} 张（保存在本机）`,
       ...s.interviews.map(i => `走访：${i.household}（${i.satisfaction}）`),
       ...s.checklist.filter(r => r.result).map(r => `检查：${r.item} ${r.result} ${r.note || ''}`),
       ...s.notes.map(n => `备注：${n.text}`)
     ]
-    return new Promise(resolve => wx.setClipboardData({
-      data: lines.join('\n'),
-      success: () => { wx.showToast({ title: '已复制，可粘贴发送给管理员', icon: 'none' }); resolve(true) },
-      fail: () => resolve(false)
-    }))
+    return new Promise(resolve =>
+      wx.setClipboardData({
+        data: lines.join('\n'),
+        success: () => {
+          wx.showToast({ title: '已复制，可粘贴发送给管理员', icon: 'none' })
+          resolve(true)
+        },
+        fail: () => resolve(false)
+      })
+    )
   },
 
   onPrivacyAgree() {
@@ -467,7 +571,11 @@ Page({
   onCheckResult(e) {
     if (this.readOnly()) return
     const state = this.ensureStarted()
-    state.checklist = logic.setResult(state.checklist, Number(e.currentTarget.dataset.index), e.currentTarget.dataset.value)
+    state.checklist = logic.setResult(
+      state.checklist,
+      Number(e.currentTarget.dataset.index),
+      e.currentTarget.dataset.value
+    )
     state.checklist_sent = false
     this.save()
   },
@@ -475,9 +583,13 @@ Page({
   onCheckNote(e) {
     if (this.state && this.state.submitted_at) return
     const state = this.ensureStarted()
-    state.checklist = logic.setNote(state.checklist, Number(e.currentTarget.dataset.index), e.detail.value)
+    state.checklist = logic.setNote(
+      state.checklist,
+      Number(e.currentTarget.dataset.index),
+      e.detail.value
+    )
     state.checklist_sent = false
-    logic.saveLocalVisit(wx, state)
+    store.saveLocalVisit(wx, state)
     if (!this.data.started) this.render()
   },
 
@@ -497,11 +609,18 @@ Page({
   // interview: the form is saved as a draft on every keystroke
 
   keepDraft() {
-    logic.saveDraft(wx, this.assignmentId, { interview: this.data.interview, noteText: this.data.noteText })
+    store.saveVisitDraft(wx, this.assignmentId, {
+      interview: this.data.interview,
+      noteText: this.data.noteText
+    })
   },
 
   setInterview(patch) {
-    const interview = { ...this.data.interview, ...patch, answers: { ...this.data.interview.answers, ...(patch.answers || {}) } }
+    const interview = {
+      ...this.data.interview,
+      ...patch,
+      answers: { ...this.data.interview.answers, ...(patch.answers || {}) }
+    }
     this.setData({ interview })
     this.keepDraft()
   },
@@ -535,7 +654,9 @@ Page({
     const state = this.ensureStarted()
     const item = this.enqueue(logic.interviewAction(state.local_visit, form))
     state.interviews.push({
-      client_id: item.client_id, household: form.household.trim(), satisfaction: form.satisfaction,
+      client_id: item.client_id,
+      household: form.household.trim(),
+      satisfaction: form.satisfaction,
       saved_at: view.isoTime(new Date())
     })
     this.setData({ interview: logic.emptyInterview() })
@@ -577,34 +698,38 @@ Page({
     const info = tasksLogic.checkItemsInfo(this.assignment)
     const warnings = logic.submitWarnings(this.state, info.count, this.assignment.evidence_policy)
     const missing = logic.missingNames(queue.items(), this.state.local_visit)
-    return confirm('提交暗访记录', logic.submitConfirmText(warnings, missing), '提交').then(confirmed => {
-      if (!confirmed) return false
-      const state = this.state
-      if (!state.checklist_sent) {
-        const checklist = logic.checklistAction(state.local_visit, state.checklist)
-        if (checklist) queue.enqueue(checklist)
-        state.checklist_sent = true
+    return confirm('提交暗访记录', logic.submitConfirmText(warnings, missing), '提交').then(
+      confirmed => {
+        if (!confirmed) return false
+        const state = this.state
+        if (!state.checklist_sent) {
+          const checklist = logic.checklistAction(state.local_visit, state.checklist)
+          if (checklist) queue.enqueue(checklist)
+          state.checklist_sent = true
+        }
+        this.enqueue(logic.submitAction(state.local_visit))
+        // The inspector saw the refused records named above and chose to go without them.
+        if (missing.length) queue.allowMissing(state.local_visit)
+        state.submitted_at = view.isoTime(new Date())
+        this.save()
+        wx.showToast({ title: '已提交，联网后自动上传', icon: 'none' })
+        return true
       }
-      this.enqueue(logic.submitAction(state.local_visit))
-      // The inspector saw the refused records named above and chose to go without them.
-      if (missing.length) queue.allowMissing(state.local_visit)
-      state.submitted_at = view.isoTime(new Date())
-      this.save()
-      wx.showToast({ title: '已提交，联网后自动上传', icon: 'none' })
-      return true
-    })
+    )
   },
 
   /** A submit already queued is held by records refused since: go without them, after a confirmation. */
   onSubmitMissing() {
     const queue = getApp().queue
     const missing = logic.missingNames(queue.items(), this.state.local_visit)
-    return confirm('提交（缺少部分记录）', logic.submitConfirmText([], missing), '提交').then(ok => {
-      if (!ok) return false
-      queue.allowMissing(this.state.local_visit)
-      getApp().flushQueue()
-      this.showQueue()
-      return true
-    })
+    return confirm('提交（缺少部分记录）', logic.submitConfirmText([], missing), '提交').then(
+      ok => {
+        if (!ok) return false
+        queue.allowMissing(this.state.local_visit)
+        getApp().flushQueue()
+        this.showQueue()
+        return true
+      }
+    )
   }
 })

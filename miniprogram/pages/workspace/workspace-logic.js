@@ -1,31 +1,25 @@
 // 我的项目: the secretary's projects at a glance, cached for use without signal.
 const view = require('../../utils/view')
 
-const CACHE_KEY = 'workspace.v1'
 // Statuses whose monthly reports are owed (the server says which month; these show the button).
 const REPORTING = ['in_progress', 'accepted']
 
-/** The cached answer of /projects/mine {items, fetched_at}, or null. */
-function readCache(wx) {
-  const c = wx.getStorageSync(CACHE_KEY)
-  return c && Array.isArray(c.items) ? c : null
+const STATUS_TAGS = {
+  draft: 'tag-warn',
+  submitted: 'tag-warn',
+  unit_reviewed: 'tag-warn',
+  approved: 'tag-ok',
+  in_progress: 'tag-ok',
+  accepted: 'tag-ok'
 }
-
-/** Keep the list for the next time there is no signal. */
-function writeCache(wx, items, now) {
-  const c = { items: items || [], fetched_at: view.isoTime(now || new Date()) }
-  wx.setStorageSync(CACHE_KEY, c)
-  return c
-}
-
-const STATUS_TAGS = { draft: 'tag-warn', submitted: 'tag-warn', unit_reviewed: 'tag-warn', approved: 'tag-ok', in_progress: 'tag-ok', accepted: 'tag-ok' }
 
 /** This month's report as the card reads it: {text, tag} (or null when no report is owed). */
 function reportLine(report) {
   if (!report || !report.month) return null
   const due = view.formatDate(report.due)
   if (report.status === 'submitted') return { text: `${report.month} 月报已提交`, tag: 'tag-ok' }
-  if (report.status === 'draft') return { text: `${report.month} 月报草稿未提交，${due} 前提交`, tag: 'tag-warn' }
+  if (report.status === 'draft')
+    return { text: `${report.month} 月报草稿未提交，${due} 前提交`, tag: 'tag-warn' }
   return { text: `${report.month} 月报未填写，${due} 前提交`, tag: 'tag-warn' }
 }
 
@@ -40,7 +34,10 @@ function rectificationLine(r) {
   if (!r || !r.open) return null
   const next = r.next_deadline ? `，最近期限 ${view.formatDate(r.next_deadline)}` : ''
   const overdue = r.overdue ? `（${r.overdue} 项已逾期）` : ''
-  return { text: `待整改 ${r.open} 项${next}${overdue}`, tag: r.overdue ? 'tag-danger' : 'tag-warn' }
+  return {
+    text: `待整改 ${r.open} 项${next}${overdue}`,
+    tag: r.overdue ? 'tag-danger' : 'tag-warn'
+  }
 }
 
 /** One project card. */
@@ -83,4 +80,4 @@ function totals(items) {
   return t
 }
 
-module.exports = { CACHE_KEY, readCache, writeCache, reportLine, overdueLine, rectificationLine, projectCard, splitProjects, totals }
+module.exports = { reportLine, overdueLine, rectificationLine, projectCard, splitProjects, totals }

@@ -1,6 +1,7 @@
 // 我的项目: the project secretary's workspace — projects with this month's report, open
 // rectification orders and villagers' feedback; applications being written; 新建申报.
 const { uuid4 } = require('../../utils/uuid')
+const store = require('../../utils/store')
 const view = require('../../utils/view')
 const logic = require('./workspace-logic')
 const applicationLogic = require('../application/application-logic')
@@ -21,7 +22,7 @@ Page({
   },
 
   onShow() {
-    const cached = logic.readCache(wx)
+    const cached = store.readWorkspace(wx)
     if (cached) this.render(cached.items)
     this.showLocal()
     return this.refresh()
@@ -44,23 +45,27 @@ Page({
   showLocal() {
     const queue = getApp().queue
     this.setData({
-      localDrafts: applicationLogic.unsentDrafts(wx, queue),
+      localDrafts: applicationLogic.unsentDrafts(store.loadDrafts(wx), queue),
       pendingText: view.pendingText(queue.pendingCount())
     })
   },
 
   refresh() {
     this.setData({ loading: true })
-    return view.getJson(getApp().api, '/projects/mine')
+    return view
+      .getJson(getApp().api, '/projects/mine')
       .then(data => {
-        this.render(logic.writeCache(wx, data.items).items)
+        this.render(store.writeWorkspace(wx, data.items).items)
         this.setData({ loading: false, offlineText: '' })
         this.showLocal()
       })
       .catch(err => {
-        const cached = logic.readCache(wx)
+        const cached = store.readWorkspace(wx)
         const when = cached ? `，显示的是 ${view.formatDateTime(cached.fetched_at)} 的情况` : ''
-        this.setData({ loading: false, offlineText: `${view.errorMessage(err, '刷新失败')}${when}` })
+        this.setData({
+          loading: false,
+          offlineText: `${view.errorMessage(err, '刷新失败')}${when}`
+        })
       })
   },
 
@@ -73,7 +78,9 @@ Page({
   },
 
   onOpenLocalDraft(e) {
-    wx.navigateTo({ url: `/pages/application/application?local=${encodeURIComponent(e.currentTarget.dataset.key)}` })
+    wx.navigateTo({
+      url: `/pages/application/application?local=${encodeURIComponent(e.currentTarget.dataset.key)}`
+    })
   },
 
   onReport(e) {
@@ -82,20 +89,33 @@ Page({
 
   onRectifications(e) {
     const id = e.currentTarget.dataset.id
-    wx.navigateTo({ url: id ? `/pages/rectification/rectification?project_id=${id}` : '/pages/rectification/rectification' })
+    wx.navigateTo({
+      url: id
+        ? `/pages/rectification/rectification?project_id=${id}`
+        : '/pages/rectification/rectification'
+    })
   },
 
   onFeedback(e) {
     const id = e.currentTarget.dataset.id
-    wx.navigateTo({ url: id ? `/pages/project-feedback/project-feedback?project_id=${id}` : '/pages/project-feedback/project-feedback' })
+    wx.navigateTo({
+      url: id
+        ? `/pages/project-feedback/project-feedback?project_id=${id}`
+        : '/pages/project-feedback/project-feedback'
+    })
   },
 
   /** 开始实施 of an approved project (a retried tap reuses its client_id). */
   onStart(e) {
     const id = e.currentTarget.dataset.id
     this.startIds = this.startIds || {}
-    const clientId = this.startIds[id] = this.startIds[id] || uuid4()
-    return getApp().api.request('POST', `/projects/${id}/transitions`, { client_id: clientId, sent_at: view.isoTime(new Date()), action: 'start' })
+    const clientId = (this.startIds[id] = this.startIds[id] || uuid4())
+    return getApp()
+      .api.request('POST', `/projects/${id}/transitions`, {
+        client_id: clientId,
+        sent_at: view.isoTime(new Date()),
+        action: 'start'
+      })
       .then(() => {
         delete this.startIds[id]
         wx.showToast({ title: '项目已开始实施，请按月填写月报', icon: 'none' })
@@ -103,7 +123,11 @@ Page({
       })
       .catch(err => {
         if (!err.offline) delete this.startIds[id]
-        wx.showModal({ title: '未能开始实施', content: view.errorMessage(err, '请稍后重试'), showCancel: false })
+        wx.showModal({
+          title: '未能开始实施',
+          content: view.errorMessage(err, '请稍后重试'),
+          showCancel: false
+        })
       })
   },
 

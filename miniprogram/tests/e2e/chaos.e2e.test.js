@@ -38,13 +38,46 @@ afterAll(async () => {
 })
 
 test(`${VISITS} chaotic visits reach the real server exactly once, or are shown failed with a reason`, async () => {
-  const admin = (await ok('POST', '/auth/login', { username: 'admin', password: servers.adminPassword }, null, 200)).token
-  const township = await ok('POST', '/admin/townships', { code: '360821100000', name: '固江镇' }, admin)
-  const village = await ok('POST', '/admin/villages', {
-    township_id: township.id, code: '360821100201', name: '固江村', lat: VILLAGE.lat, lng: VILLAGE.lng, radius_m: 500
-  }, admin)
-  const project = await ok('POST', '/admin/projects', { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] }, admin)
-  const inspector = await ok('POST', '/admin/users', { name: '王督查', role: 'inspector', issue_invite: true }, admin)
+  const admin = (
+    await ok(
+      'POST',
+      '/auth/login',
+      { username: 'admin', password: servers.adminPassword },
+      null,
+      200
+    )
+  ).token
+  const township = await ok(
+    'POST',
+    '/admin/townships',
+    { code: '360821100000', name: '固江镇' },
+    admin
+  )
+  const village = await ok(
+    'POST',
+    '/admin/villages',
+    {
+      township_id: township.id,
+      code: '360821100201',
+      name: '固江村',
+      lat: VILLAGE.lat,
+      lng: VILLAGE.lng,
+      radius_m: 500
+    },
+    admin
+  )
+  const project = await ok(
+    'POST',
+    '/admin/projects',
+    { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] },
+    admin
+  )
+  const inspector = await ok(
+    'POST',
+    '/admin/users',
+    { name: '王督查', role: 'inspector', issue_invite: true },
+    admin
+  )
 
   const storage = new Map()
   const userData = path.join(servers.tmp, 'phone', 'usr')
@@ -55,15 +88,42 @@ test(`${VISITS} chaotic visits reach the real server exactly once, or are shown 
   const rules = []
   let offline = false
   const faults = {
-    request: () => (offline ? 'drop' : (rules.length ? rules.shift() : null)),
-    upload: () => (offline ? 'drop' : (rules.length && typeof rules[0] === 'string' && rules[0] !== 'kill' ? (rules.shift() === 'drop' ? 'drop' : 'interrupt') : null))
+    request: () => (offline ? 'drop' : rules.length ? rules.shift() : null),
+    upload: () =>
+      offline
+        ? 'drop'
+        : rules.length && typeof rules[0] === 'string' && rules[0] !== 'kill'
+          ? rules.shift() === 'drop'
+            ? 'drop'
+            : 'interrupt'
+          : null
   }
   function boot() {
-    const wx = createNodeWx({ storage, userDataPath: userData, wechatUrl: servers.wechatUrl, openid: 'o-chaos-inspector', faults, log: netLog })
+    const wx = createNodeWx({
+      storage,
+      userDataPath: userData,
+      wechatUrl: servers.wechatUrl,
+      openid: 'o-chaos-inspector',
+      faults,
+      log: netLog
+    })
     const api = createApi({ wx, baseUrl: servers.apiBase })
     const files = createFiles({ wx })
-    const uploader = createUploader({ wx, api, maxAttempts: 2, sleep: () => new Promise(r => setTimeout(r, 2)) })
-    const queue = createQueue({ wx, api, uploader, files, now: () => new Date(), autoRetry: false, flushOnEnqueue: false })
+    const uploader = createUploader({
+      wx,
+      api,
+      maxAttempts: 2,
+      sleep: () => new Promise(r => setTimeout(r, 2))
+    })
+    const queue = createQueue({
+      wx,
+      api,
+      uploader,
+      files,
+      now: () => new Date(),
+      autoRetry: false,
+      flushOnEnqueue: false
+    })
     return { wx, api, queue }
   }
   let phone = boot()
@@ -83,8 +143,19 @@ test(`${VISITS} chaotic visits reach the real server exactly once, or are shown 
     advance: () => {},
     isoNow: () => rfc3339(new Date()),
     assignment: async closing => {
-      const a = await ok('POST', '/admin/assignments', { inspector_ids: [inspector.id], project_id: project.id, village_id: village.id, check_items: ['公示栏'] }, admin)
-      const close = () => ok('PATCH', `/admin/assignments/${a.id}`, { status: 'closed' }, admin, 200)
+      const a = await ok(
+        'POST',
+        '/admin/assignments',
+        {
+          inspector_ids: [inspector.id],
+          project_id: project.id,
+          village_id: village.id,
+          check_items: ['公示栏']
+        },
+        admin
+      )
+      const close = () =>
+        ok('PATCH', `/admin/assignments/${a.id}`, { status: 'closed' }, admin, 200)
       if (closing === 'before') await close()
       return { id: a.id, close }
     },
@@ -95,9 +166,13 @@ test(`${VISITS} chaotic visits reach the real server exactly once, or are shown 
       return p
     },
     deleteFile: p => fs.rmSync(p, { force: true }),
-    setOffline: off => { offline = off },
+    setOffline: off => {
+      offline = off
+    },
     rule: action => rules.push(action),
-    clearRules: () => { rules.length = 0 },
+    clearRules: () => {
+      rules.length = 0
+    },
     failNext: status => rules.push({ busy: status, retryAfter: 0 }),
     fillStorage: headroom => {
       const keys = []
@@ -112,14 +187,24 @@ test(`${VISITS} chaotic visits reach the real server exactly once, or are shown 
     releaseStorage: keys => keys.forEach(k => phone.wx.removeStorageSync(k))
   }
 
-  const { records, stats } = await runChaos(world, { visits: VISITS, batch: 5, steps: 12, seed: 15 })
+  const { records, stats } = await runChaos(world, {
+    visits: VISITS,
+    batch: 5,
+    steps: 12,
+    seed: 15
+  })
   const queue = world.queue()
   const left = new Map(queue.items().map(i => [i.client_id, i]))
   const created = {}
-  netLog.forEach(e => { if (e.kind === 'request' && e.client_id && e.status === 201) created[e.client_id] = (created[e.client_id] || 0) + 1 })
+  netLog.forEach(e => {
+    if (e.kind === 'request' && e.client_id && e.status === 201)
+      created[e.client_id] = (created[e.client_id] || 0) + 1
+  })
 
   // What the department sees: every visit the phone started, read back from the server.
-  const lanes = Array.from(new Set(records.filter(r => r.kind === 'start_visit').map(r => r.local_visit)))
+  const lanes = Array.from(
+    new Set(records.filter(r => r.kind === 'start_visit').map(r => r.local_visit))
+  )
   const server = {}
   for (const lv of lanes) {
     const id = queue.serverVisitId(lv)
@@ -133,21 +218,40 @@ test(`${VISITS} chaotic visits reach the real server exactly once, or are shown 
     if (accountedWithoutServer(r, left, missing)) return
     confirmed++
     const v = server[r.local_visit]
-    expect({ cid: r.client_id, kind: r.kind, onServer: !!v }).toEqual({ cid: r.client_id, kind: r.kind, onServer: true })
+    expect({ cid: r.client_id, kind: r.kind, onServer: !!v }).toEqual({
+      cid: r.client_id,
+      kind: r.kind,
+      onServer: true
+    })
     if (r.kind === 'submit') return expect(v.status).toBe('submitted')
-    expect({ cid: r.client_id, kind: r.kind, created: created[r.client_id] }).toEqual({ cid: r.client_id, kind: r.kind, created: 1 })
-    const holder = { checkin: v.checkins, interview: v.interviews, note: v.notes, photo: v.photos }[r.kind]
-    if (holder) expect(holder.filter(x => x.client_id === r.client_id).map(x => x.status || 'stored')).toEqual([r.kind === 'photo' ? 'ready' : 'stored'])
+    expect({ cid: r.client_id, kind: r.kind, created: created[r.client_id] }).toEqual({
+      cid: r.client_id,
+      kind: r.kind,
+      created: 1
+    })
+    const holder = { checkin: v.checkins, interview: v.interviews, note: v.notes, photo: v.photos }[
+      r.kind
+    ]
+    if (holder)
+      expect(
+        holder.filter(x => x.client_id === r.client_id).map(x => x.status || 'stored')
+      ).toEqual([r.kind === 'photo' ? 'ready' : 'stored'])
   })
   // No duplicates: the server holds exactly what the phone accounts for.
   Object.entries(server).forEach(([lv, v]) => {
-    const mine = records.filter(r => r.local_visit === lv && !left.has(r.client_id) && !missing.has(r.client_id))
+    const mine = records.filter(
+      r => r.local_visit === lv && !left.has(r.client_id) && !missing.has(r.client_id)
+    )
     expect(v.checkins).toHaveLength(mine.filter(r => r.kind === 'checkin').length)
     expect(v.interviews).toHaveLength(mine.filter(r => r.kind === 'interview').length)
     expect(v.notes).toHaveLength(mine.filter(r => r.kind === 'note').length)
-    expect(v.photos.filter(p => p.status === 'ready')).toHaveLength(mine.filter(r => r.kind === 'photo').length)
+    expect(v.photos.filter(p => p.status === 'ready')).toHaveLength(
+      mine.filter(r => r.kind === 'photo').length
+    )
   })
-  expect(Object.values(server).filter(v => (v.flags || []).includes('late_sync')).length).toBe(stats.closedAfter)
+  expect(Object.values(server).filter(v => (v.flags || []).includes('late_sync')).length).toBe(
+    stats.closedAfter
+  )
   expect(Math.max(maxKey, phone.wx.stats.storageMaxKeyBytes)).toBeLessThanOrEqual(1024 * 1024)
   expect(confirmed).toBeGreaterThan(VISITS * 4)
   expect(stats.kills + stats.drops + stats.lost).toBeGreaterThan(10)

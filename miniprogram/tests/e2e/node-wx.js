@@ -24,7 +24,9 @@ function send(url, { method, headers, body, onProgress, cutAt }) {
     const req = http.request(url, { method, headers, agent: false }, res => {
       const chunks = []
       res.on('data', c => chunks.push(c))
-      res.on('end', () => resolve({ statusCode: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }))
+      res.on('end', () =>
+        resolve({ statusCode: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) })
+      )
       res.on('error', reject)
     })
     req.on('error', reject)
@@ -67,9 +69,17 @@ function multipart(fields, fileField, fileName, fileBytes, fileType) {
   const boundary = '----wxNodeShim' + crypto.randomBytes(8).toString('hex')
   const parts = []
   Object.keys(fields || {}).forEach(k => {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${fields[k]}\r\n`))
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${fields[k]}\r\n`
+      )
+    )
   })
-  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${fileField}"; filename="${fileName}"\r\nContent-Type: ${fileType}\r\n\r\n`))
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${fileField}"; filename="${fileName}"\r\nContent-Type: ${fileType}\r\n\r\n`
+    )
+  )
   parts.push(fileBytes)
   parts.push(Buffer.from(`\r\n--${boundary}--\r\n`))
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` }
@@ -79,7 +89,9 @@ const KEY_LIMIT_BYTES = 1024 * 1024
 const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
 
 function storedBytes(key, value) {
-  return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
+  return (
+    Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
+  )
 }
 
 /**
@@ -97,12 +109,18 @@ function createNodeWx(options) {
 
   function totalBytes(except) {
     let n = 0
-    storage.forEach((v, k) => { if (k !== except) n += storedBytes(k, v) })
+    storage.forEach((v, k) => {
+      if (k !== except) n += storedBytes(k, v)
+    })
     return n
   }
 
   // A killed app hears nothing more.
-  const alive = fn => (...args) => { if (!dead && fn) fn(...args) }
+  const alive =
+    fn =>
+    (...args) => {
+      if (!dead && fn) fn(...args)
+    }
 
   const wx = {
     env: { USER_DATA_PATH: userDataPath },
@@ -124,8 +142,12 @@ function createNodeWx(options) {
     setStorageSync(key, value) {
       if (dead) return
       const bytes = storedBytes(key, value)
-      const refused = bytes > KEY_LIMIT_BYTES ? 'setStorageSync:fail exceed storage item max length'
-        : (totalBytes(key) + bytes > TOTAL_LIMIT_BYTES ? 'setStorageSync:fail exceed storage max size 10Mb' : null)
+      const refused =
+        bytes > KEY_LIMIT_BYTES
+          ? 'setStorageSync:fail exceed storage item max length'
+          : totalBytes(key) + bytes > TOTAL_LIMIT_BYTES
+            ? 'setStorageSync:fail exceed storage max size 10Mb'
+            : null
       if (refused) {
         stats.storageRefused++
         throw Object.assign(new Error(refused), { errMsg: refused })
@@ -152,7 +174,13 @@ function createNodeWx(options) {
       }
       if (dead) return { abort() {} }
       const fault = faults.request ? faults.request({ method, url, data: req.data }) : null
-      const entry = { kind: 'request', method, url: url.replace(/^https?:\/\/[^/]+/, ''), client_id: req.data && req.data.client_id, fault }
+      const entry = {
+        kind: 'request',
+        method,
+        url: url.replace(/^https?:\/\/[^/]+/, ''),
+        client_id: req.data && req.data.client_id,
+        fault
+      }
       log.push(entry)
       const fail = alive(req.fail)
       const success = alive(req.success)
@@ -162,19 +190,38 @@ function createNodeWx(options) {
       }
       if (fault && fault.busy) {
         entry.status = fault.busy
-        const data = { error: { code: fault.busy === 429 ? 'rate_limited' : 'service_unavailable', message: '服务器繁忙，请稍后重试', details: {} } }
-        setImmediate(() => success({ statusCode: fault.busy, data, header: { 'retry-after': String(fault.retryAfter || 0) } }))
+        const data = {
+          error: {
+            code: fault.busy === 429 ? 'rate_limited' : 'service_unavailable',
+            message: '服务器繁忙，请稍后重试',
+            details: {}
+          }
+        }
+        setImmediate(() =>
+          success({
+            statusCode: fault.busy,
+            data,
+            header: { 'retry-after': String(fault.retryAfter || 0) }
+          })
+        )
         return { abort() {} }
       }
-      send(url, { method, headers, body }).then(res => {
-        entry.status = res.statusCode
-        if (fault === 'kill') {
-          dead = true
-          return
-        }
-        if (fault === 'lose_answer') return fail({ errMsg: 'request:fail socket closed' })
-        success({ statusCode: res.statusCode, data: parseJsonMaybe(res.body, res.headers['content-type']), header: res.headers })
-      }, err => fail({ errMsg: `request:fail ${err.message}` }))
+      send(url, { method, headers, body }).then(
+        res => {
+          entry.status = res.statusCode
+          if (fault === 'kill') {
+            dead = true
+            return
+          }
+          if (fault === 'lose_answer') return fail({ errMsg: 'request:fail socket closed' })
+          success({
+            statusCode: res.statusCode,
+            data: parseJsonMaybe(res.body, res.headers['content-type']),
+            header: res.headers
+          })
+        },
+        err => fail({ errMsg: `request:fail ${err.message}` })
+      )
       return { abort() {} }
     },
 
@@ -184,10 +231,18 @@ function createNodeWx(options) {
       if (dead) return task
       req = Object.assign({}, req, { success: alive(req.success), fail: alive(req.fail) })
       const fields = Object.assign({}, req.formData || {})
-      const fault = faults.upload ? faults.upload({ url: req.url, filePath: req.filePath, formData: fields }) : null
-      const entry = { kind: 'upload', url: req.url.replace(/^https?:\/\/[^/]+/, ''), file: req.filePath, fault }
+      const fault = faults.upload
+        ? faults.upload({ url: req.url, filePath: req.filePath, formData: fields })
+        : null
+      const entry = {
+        kind: 'upload',
+        url: req.url.replace(/^https?:\/\/[^/]+/, ''),
+        file: req.filePath,
+        fault
+      }
       log.push(entry)
-      if (fault === 'corrupt_signature') fields.signature = (fields.signature[0] === 'A' ? 'B' : 'A') + fields.signature.slice(1)
+      if (fault === 'corrupt_signature')
+        fields.signature = (fields.signature[0] === 'A' ? 'B' : 'A') + fields.signature.slice(1)
       let bytes
       try {
         bytes = fs.readFileSync(req.filePath)
@@ -206,16 +261,25 @@ function createNodeWx(options) {
         headers: { 'content-type': form.contentType, 'content-length': form.body.length },
         body: form.body,
         cutAt: fault === 'interrupt' ? Math.floor(form.body.length / 2) : undefined,
-        onProgress: (sent, total) => progressFns.forEach(fn => fn({
-          progress: Math.floor((sent / total) * 100), totalBytesSent: sent, totalBytesExpectedToSend: total
-        }))
-      }).then(res => {
-        entry.status = res.statusCode
-        req.success && req.success({ statusCode: res.statusCode, data: res.body.toString('utf8') })
-      }, err => {
-        entry.status = 'cut'
-        req.fail && req.fail({ errMsg: `uploadFile:fail ${err.message}` })
-      })
+        onProgress: (sent, total) =>
+          progressFns.forEach(fn =>
+            fn({
+              progress: Math.floor((sent / total) * 100),
+              totalBytesSent: sent,
+              totalBytesExpectedToSend: total
+            })
+          )
+      }).then(
+        res => {
+          entry.status = res.statusCode
+          req.success &&
+            req.success({ statusCode: res.statusCode, data: res.body.toString('utf8') })
+        },
+        err => {
+          entry.status = 'cut'
+          req.fail && req.fail({ errMsg: `uploadFile:fail ${err.message}` })
+        }
+      )
       return task
     },
 
@@ -224,21 +288,33 @@ function createNodeWx(options) {
       req = Object.assign({}, req, { success: alive(req.success), fail: alive(req.fail) })
       const body = Buffer.from(JSON.stringify({ openid: options.openid }))
       send(`${options.wechatUrl}/__fake__/code_for`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length }, body
-      }).then(res => {
-        const code = JSON.parse(res.body.toString('utf8')).result
-        req.success && req.success({ code, errMsg: 'login:ok' })
-      }, err => req.fail && req.fail({ errMsg: `login:fail ${err.message}` }))
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+        body
+      }).then(
+        res => {
+          const code = JSON.parse(res.body.toString('utf8')).result
+          req.success && req.success({ code, errMsg: 'login:ok' })
+        },
+        err => req.fail && req.fail({ errMsg: `login:fail ${err.message}` })
+      )
     },
 
     getFileSystemManager() {
-      const statsOf = st => ({ size: st.size, isDirectory: () => st.isDirectory(), isFile: () => st.isFile() })
-      const walk = (dir, base) => fs.readdirSync(dir).flatMap(name => {
-        const p = path.join(dir, name)
-        const st = fs.statSync(p)
-        const rel = base + '/' + name
-        return st.isDirectory() ? [{ path: rel, stats: statsOf(st) }].concat(walk(p, rel)) : [{ path: rel, stats: statsOf(st) }]
+      const statsOf = st => ({
+        size: st.size,
+        isDirectory: () => st.isDirectory(),
+        isFile: () => st.isFile()
       })
+      const walk = (dir, base) =>
+        fs.readdirSync(dir).flatMap(name => {
+          const p = path.join(dir, name)
+          const st = fs.statSync(p)
+          const rel = base + '/' + name
+          return st.isDirectory()
+            ? [{ path: rel, stats: statsOf(st) }].concat(walk(p, rel))
+            : [{ path: rel, stats: statsOf(st) }]
+        })
       return {
         saveFileSync(tempFilePath, filePath) {
           fs.copyFileSync(tempFilePath, filePath)

@@ -16,7 +16,9 @@ function python() {
   if (process.env.E2E_PYTHON) return process.env.E2E_PYTHON
   const venv = path.join(REPO, '.venv', 'bin', 'python')
   if (fs.existsSync(venv)) return venv
-  throw new Error(`no Python for the server: set E2E_PYTHON or create ${venv} (bash scripts/test.sh does)`)
+  throw new Error(
+    `no Python for the server: set E2E_PYTHON or create ${venv} (bash scripts/test.sh does)`
+  )
 }
 
 function freePort() {
@@ -33,7 +35,8 @@ function freePort() {
 
 function run(py, args, env) {
   const r = spawnSync(py, args, { cwd: REPO, env, encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`)
+  if (r.status !== 0)
+    throw new Error(`${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`)
   return r.stdout
 }
 
@@ -95,7 +98,10 @@ async function startServers() {
   const wechatLog = path.join(artifacts, 'e2e-fake-wechat.log')
   const children = []
 
-  const wechat = spawn(py, ['-m', 'tests.support.fake_wechat', '--port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', fs.openSync(wechatLog, 'w')] })
+  const wechat = spawn(py, ['-m', 'tests.support.fake_wechat', '--port', '0'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', fs.openSync(wechatLog, 'w')]
+  })
   children.push(wechat)
   try {
     const wechatUrl = await firstLine(wechat, 'the fake WeChat server', 20000)
@@ -115,16 +121,53 @@ async function startServers() {
     })
     run(py, ['-m', 'flask', '--app', 'server', 'init-db'], env)
     const adminPassword = 'e2e-admin-' + Math.random().toString(36).slice(2)
-    run(py, ['-m', 'flask', '--app', 'server', 'create-user', '--username', 'admin', '--password', adminPassword, '--role', 'admin'], env)
+    run(
+      py,
+      [
+        '-m',
+        'flask',
+        '--app',
+        'server',
+        'create-user',
+        '--username',
+        'admin',
+        '--password',
+        adminPassword,
+        '--role',
+        'admin'
+      ],
+      env
+    )
     const port = await freePort()
     const out = fs.openSync(logFile, 'w')
-    const flask = spawn(py, ['-m', 'flask', '--app', 'server', 'run', '--host', '127.0.0.1', '--port', String(port), '--no-reload', '--no-debugger'],
-      { cwd: REPO, env, stdio: ['ignore', out, out] })
+    const flask = spawn(
+      py,
+      [
+        '-m',
+        'flask',
+        '--app',
+        'server',
+        'run',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--no-reload',
+        '--no-debugger'
+      ],
+      { cwd: REPO, env, stdio: ['ignore', out, out] }
+    )
     children.push(flask)
     const origin = `http://127.0.0.1:${port}`
     await waitHealthy(`${origin}/healthz`, flask, logFile, 30000)
     return {
-      origin, apiBase: `${origin}/api/v1`, wechatUrl, tmp, logFile, py, adminPassword,
+      origin,
+      apiBase: `${origin}/api/v1`,
+      wechatUrl,
+      tmp,
+      logFile,
+      py,
+      adminPassword,
       stop: async () => {
         await Promise.all(children.map(stop))
         fs.rmSync(tmp, { recursive: true, force: true })
@@ -163,7 +206,8 @@ async function callApi(apiBase, method, pathName, body, token, expected) {
   if (token) headers.authorization = `Bearer ${token}`
   const res = await send(`${apiBase}${pathName}`, { method, headers, body: data })
   const text = res.body.toString('utf8')
-  if (res.statusCode !== (expected || 201)) throw new Error(`${method} ${pathName} → ${res.statusCode} ${text}`)
+  if (res.statusCode !== (expected || 201))
+    throw new Error(`${method} ${pathName} → ${res.statusCode} ${text}`)
   return text ? JSON.parse(text) : null
 }
 

@@ -39,17 +39,58 @@ afterAll(async () => {
 
 test('a visit recorded offline reaches the server exactly once through lost answers, refusals and a restart', async () => {
   // ---- the department sets up a village, a project, an inspector and an assignment ------------
-  const admin = (await ok('POST', '/auth/login', { username: 'admin', password: servers.adminPassword }, null, 200)).token
-  const township = await ok('POST', '/admin/townships', { code: '360821100000', name: '固江镇' }, admin)
-  const village = await ok('POST', '/admin/villages', {
-    township_id: township.id, code: '360821100201', name: '固江村', lat: VILLAGE.lat, lng: VILLAGE.lng, radius_m: 500
-  }, admin)
-  const project = await ok('POST', '/admin/projects', { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] }, admin)
-  const inspector = await ok('POST', '/admin/users', { name: '王督查', role: 'inspector', issue_invite: true }, admin)
+  const admin = (
+    await ok(
+      'POST',
+      '/auth/login',
+      { username: 'admin', password: servers.adminPassword },
+      null,
+      200
+    )
+  ).token
+  const township = await ok(
+    'POST',
+    '/admin/townships',
+    { code: '360821100000', name: '固江镇' },
+    admin
+  )
+  const village = await ok(
+    'POST',
+    '/admin/villages',
+    {
+      township_id: township.id,
+      code: '360821100201',
+      name: '固江村',
+      lat: VILLAGE.lat,
+      lng: VILLAGE.lng,
+      radius_m: 500
+    },
+    admin
+  )
+  const project = await ok(
+    'POST',
+    '/admin/projects',
+    { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] },
+    admin
+  )
+  const inspector = await ok(
+    'POST',
+    '/admin/users',
+    { name: '王督查', role: 'inspector', issue_invite: true },
+    admin
+  )
   expect(inspector.invite_code).toBeTruthy()
-  const assignment = await ok('POST', '/admin/assignments', {
-    inspector_ids: [inspector.id], project_id: project.id, village_id: village.id, check_items: ['公示栏', '工程进度']
-  }, admin)
+  const assignment = await ok(
+    'POST',
+    '/admin/assignments',
+    {
+      inspector_ids: [inspector.id],
+      project_id: project.id,
+      village_id: village.id,
+      check_items: ['公示栏', '工程进度']
+    },
+    admin
+  )
 
   // ---- the inspector's phone: WeChat login + invite code, through utils/api -------------------
   const storage = new Map()
@@ -60,13 +101,31 @@ test('a visit recorded offline reaches the server exactly once through lost answ
   const gcj = coord.wgs84ToGcj02(VILLAGE.lat, VILLAGE.lng)
   function boot() {
     const wx = createNodeWx({
-      storage, userDataPath: userData, wechatUrl: servers.wechatUrl, openid: 'o-e2e-inspector', faults, log: netLog,
+      storage,
+      userDataPath: userData,
+      wechatUrl: servers.wechatUrl,
+      openid: 'o-e2e-inspector',
+      faults,
+      log: netLog,
       position: { latitude: gcj.lat, longitude: gcj.lng, accuracy: 15 }
     })
     const api = createApi({ wx, baseUrl: servers.apiBase })
     const files = createFiles({ wx })
-    const uploader = createUploader({ wx, api, maxConcurrent: 3, sleep: () => new Promise(r => setTimeout(r, 5)) })
-    const queue = createQueue({ wx, api, uploader, files, now: () => new Date(), autoRetry: false, flushOnEnqueue: false })
+    const uploader = createUploader({
+      wx,
+      api,
+      maxConcurrent: 3,
+      sleep: () => new Promise(r => setTimeout(r, 5))
+    })
+    const queue = createQueue({
+      wx,
+      api,
+      uploader,
+      files,
+      now: () => new Date(),
+      autoRetry: false,
+      flushOnEnqueue: false
+    })
     return { wx, api, files, uploader, queue, location: createLocation({ wx }) }
   }
   let phone = boot()
@@ -79,17 +138,51 @@ test('a visit recorded offline reaches the server exactly once through lost answ
   faults.request = () => 'drop'
   faults.upload = () => 'drop'
   const q = phone.queue
-  const lv = q.enqueue({ kind: 'start_visit', assignment_id: assignment.id, started_at: rfc3339(new Date()) }).local_visit
+  const lv = q.enqueue({
+    kind: 'start_visit',
+    assignment_id: assignment.id,
+    started_at: rfc3339(new Date())
+  }).local_visit
   const fix = await phone.location.freshFix({ timeoutMs: 3000 })
   expect(fix).toMatchObject({ coord_type: 'gcj02', accuracy: 15 })
-  q.enqueue({ kind: 'checkin', local_visit: lv, lat: fix.lat, lng: fix.lng, accuracy_m: fix.accuracy, coord_type: 'gcj02', client_time: fix.time })
+  q.enqueue({
+    kind: 'checkin',
+    local_visit: lv,
+    lat: fix.lat,
+    lng: fix.lng,
+    accuracy_m: fix.accuracy,
+    coord_type: 'gcj02',
+    client_time: fix.time
+  })
   const shots = makeJpegs(servers.py, camera, 3, [VILLAGE.lat, VILLAGE.lng])
-  const photos = shots.map(file => q.enqueue({
-    kind: 'photo', local_visit: lv, file, taken_at: rfc3339(new Date()), lat: fix.lat, lng: fix.lng, coord_type: 'gcj02'
-  }))
+  const photos = shots.map(file =>
+    q.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file,
+      taken_at: rfc3339(new Date()),
+      lat: fix.lat,
+      lng: fix.lng,
+      coord_type: 'gcj02'
+    })
+  )
   photos.forEach(p => expect(p.file.startsWith(userData + '/')).toBe(true)) // kept out of the camera's temp files
-  q.enqueue({ kind: 'interview', local_visit: lv, household: '2组刘家', answers: { 是否知道本村书记项目: '知道' }, satisfaction: '满意', notes: '光伏板已安装' })
-  q.enqueue({ kind: 'checklist', local_visit: lv, items: [{ item: '公示栏', result: 'pass' }, { item: '工程进度', result: 'fail', note: '滞后两周' }] })
+  q.enqueue({
+    kind: 'interview',
+    local_visit: lv,
+    household: '2组刘家',
+    answers: { 是否知道本村书记项目: '知道' },
+    satisfaction: '满意',
+    notes: '光伏板已安装'
+  })
+  q.enqueue({
+    kind: 'checklist',
+    local_visit: lv,
+    items: [
+      { item: '公示栏', result: 'pass' },
+      { item: '工程进度', result: 'fail', note: '滞后两周' }
+    ]
+  })
   q.enqueue({ kind: 'submit', local_visit: lv })
   expect(q.pendingCount()).toBe(8)
   let result = await q.flush()
@@ -99,13 +192,22 @@ test('a visit recorded offline reaches the server exactly once through lost answ
   const uploadsOf = file => netLog.filter(e => e.kind === 'upload' && e.file === file && !e.fault)
   faults.upload = ({ filePath }) => {
     // Photo 1: the connection drops halfway through the upload (once).
-    if (filePath === photos[0].file && !netLog.some(e => e.file === filePath && e.fault === 'interrupt')) return 'interrupt'
+    if (
+      filePath === photos[0].file &&
+      !netLog.some(e => e.file === filePath && e.fault === 'interrupt')
+    )
+      return 'interrupt'
     // Photo 2: the storage refuses its ticket once (403), so the phone must get a new one.
-    if (filePath === photos[1].file && !netLog.some(e => e.file === filePath && e.fault === 'corrupt_signature')) return 'corrupt_signature'
+    if (
+      filePath === photos[1].file &&
+      !netLog.some(e => e.file === filePath && e.fault === 'corrupt_signature')
+    )
+      return 'corrupt_signature'
     return null
   }
   let submitsLost = 0
-  faults.request = ({ url }) => (/\/submit$/.test(url) && submitsLost++ === 0 ? 'lose_answer' : null)
+  faults.request = ({ url }) =>
+    /\/submit$/.test(url) && submitsLost++ === 0 ? 'lose_answer' : null
   result = await q.flush()
   // Everything but the submit's answer arrived; the submit itself reached the server.
   expect(result).toMatchObject({ offline: true, pending: 1 })
@@ -120,14 +222,20 @@ test('a visit recorded offline reaches the server exactly once through lost answ
   result = await phone.queue.flush()
   expect(result).toMatchObject({ pending: 0, failed: 0, offline: false })
   const visitId = phone.queue.serverVisitId(lv)
-  const submits = netLog.filter(e => e.kind === 'request' && e.url === `/api/v1/visits/${visitId}/submit`)
+  const submits = netLog.filter(
+    e => e.kind === 'request' && e.url === `/api/v1/visits/${visitId}/submit`
+  )
   expect(submits.map(e => e.status)).toEqual([200, 200])
   expect(new Set(submits.map(e => e.client_id)).size).toBe(1)
 
   // Every write went out under one client_id; only renewals and retries repeated one.
-  const writes = netLog.filter(e => e.kind === 'request' && e.method !== 'GET' && e.client_id && !e.fault)
+  const writes = netLog.filter(
+    e => e.kind === 'request' && e.method !== 'GET' && e.client_id && !e.fault
+  )
   const firsts = {}
-  writes.forEach(e => { (firsts[e.client_id] = firsts[e.client_id] || []).push(e.status) })
+  writes.forEach(e => {
+    ;(firsts[e.client_id] = firsts[e.client_id] || []).push(e.status)
+  })
   Object.values(firsts).forEach(statuses => {
     expect(statuses.filter(s => s === 201).length).toBeLessThanOrEqual(1)
     statuses.forEach(s => expect([200, 201]).toContain(s))
@@ -164,7 +272,10 @@ test('a visit recorded offline reaches the server exactly once through lost answ
 
   // After submit a remark is still accepted, once, through the same outbox.
   phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '补充：村书记当日外出' })
-  faults.request = ({ url }) => (/\/notes$/.test(url) && !netLog.some(e => e.fault === 'lose_answer' && /notes$/.test(e.url)) ? 'lose_answer' : null)
+  faults.request = ({ url }) =>
+    /\/notes$/.test(url) && !netLog.some(e => e.fault === 'lose_answer' && /notes$/.test(e.url))
+      ? 'lose_answer'
+      : null
   await phone.queue.flush()
   await phone.queue.flush()
   const after = await ok('GET', `/visits/${visitId}`, undefined, admin, 200)

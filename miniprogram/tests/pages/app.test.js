@@ -10,7 +10,9 @@ function launch() {
   const wx = createFakeWx({ env: { USER_DATA_PATH: 'wxfile://usr' } })
   let def = null
   global.wx = wx
-  global.App = d => { def = d }
+  global.App = d => {
+    def = d
+  }
   jest.isolateModules(() => require(path.join(ROOT, 'app.js')))
   def.onLaunch()
   return { wx, app: def }
@@ -51,7 +53,7 @@ describe('app.js', () => {
     expect(wake).toHaveBeenCalledTimes(1)
   })
 
-  test('registers for WeChat\'s privacy authorization at launch (item 11)', () => {
+  test("registers for WeChat's privacy authorization at launch (item 11)", () => {
     const { app, wx } = launch()
     expect(wx.onNeedPrivacyAuthorization).toHaveBeenCalledTimes(1)
     const resolve = jest.fn()
@@ -69,7 +71,7 @@ describe('app.json and the project files', () => {
   test('every page has its four same-named files', () => {
     expect(appJson.pages[0]).toBe('pages/index/index')
     appJson.pages.forEach(page => {
-      ['js', 'json', 'wxml', 'wxss'].forEach(ext => {
+      ;['js', 'json', 'wxml', 'wxss'].forEach(ext => {
         expect(fs.existsSync(path.join(ROOT, `${page}.${ext}`))).toBe(true)
       })
     })
@@ -77,11 +79,28 @@ describe('app.json and the project files', () => {
 
   test('declares exactly the private location APIs the code calls, and says why (item 12)', () => {
     expect(appJson.window.navigationBarTitleText).toBe('书记项目督查')
-    const PRIVATE = ['getLocation', 'startLocationUpdate', 'onLocationChange', 'chooseLocation', 'choosePoi', 'chooseAddress', 'getFuzzyLocation',
-      'startLocationUpdateBackground', 'onLocationChangeError']
-    const src = ['utils', 'pages'].map(d => fs.readdirSync(path.join(ROOT, d), { recursive: true }))
-      .reduce((all, names, i) => all.concat(names.filter(n => /\.js$/.test(n)).map(n => path.join(ROOT, ['utils', 'pages'][i], n))), [])
-      .map(f => fs.readFileSync(f, 'utf8')).join('\n')
+    const PRIVATE = [
+      'getLocation',
+      'startLocationUpdate',
+      'onLocationChange',
+      'chooseLocation',
+      'choosePoi',
+      'chooseAddress',
+      'getFuzzyLocation',
+      'startLocationUpdateBackground',
+      'onLocationChangeError'
+    ]
+    const src = ['utils', 'pages']
+      .map(d => fs.readdirSync(path.join(ROOT, d), { recursive: true }))
+      .reduce(
+        (all, names, i) =>
+          all.concat(
+            names.filter(n => /\.js$/.test(n)).map(n => path.join(ROOT, ['utils', 'pages'][i], n))
+          ),
+        []
+      )
+      .map(f => fs.readFileSync(f, 'utf8'))
+      .join('\n')
     const used = PRIVATE.filter(api => new RegExp(`wx\\.${api}\\(`).test(src)).sort()
     expect(appJson.requiredPrivateInfos.slice().sort()).toEqual(used)
     expect(appJson.permission['scope.userLocation'].desc).toBe('用于暗访签到时核验是否到达项目现场')
@@ -96,16 +115,21 @@ describe('app.json and the project files', () => {
 
   test('no secret is shipped in the mini-program', () => {
     const files = []
-    const walk = dir => fs.readdirSync(dir, { withFileTypes: true }).forEach(e => {
-      if (['node_modules', 'tests'].includes(e.name)) return
-      const p = path.join(dir, e.name)
-      if (e.isDirectory()) walk(p)
-      else if (/\.(js|json|wxml|wxss)$/.test(e.name) && !/package(-lock)?\.json$/.test(e.name)) files.push(p)
-    })
+    const walk = dir =>
+      fs.readdirSync(dir, { withFileTypes: true }).forEach(e => {
+        if (['node_modules', 'tests'].includes(e.name)) return
+        const p = path.join(dir, e.name)
+        if (e.isDirectory()) walk(p)
+        else if (/\.(js|json|wxml|wxss)$/.test(e.name) && !/package(-lock)?\.json$/.test(e.name))
+          files.push(p)
+      })
     walk(ROOT)
     files.forEach(f => {
       const src = fs.readFileSync(f, 'utf8')
-      expect([f, /app_?secret|secret_?key|AKIA[0-9A-Z]{16}|\b[0-9a-f]{32}\b/i.test(src)]).toEqual([f, false])
+      expect([f, /app_?secret|secret_?key|AKIA[0-9A-Z]{16}|\b[0-9a-f]{32}\b/i.test(src)]).toEqual([
+        f,
+        false
+      ])
     })
   })
 })

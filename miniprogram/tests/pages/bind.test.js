@@ -31,9 +31,14 @@ test('a valid code binds and an inspector lands on 今日任务', async () => {
 
 test('the server refusal is shown in its own words', async () => {
   const { page, app } = setup()
-  app.api.bind.mockImplementation(() => Promise.reject(Object.assign(new Error('邀请码无效或已使用'), {
-    status: 400, data: { error: { code: 'invalid_invite', message: '邀请码无效或已使用' } }
-  })))
+  app.api.bind.mockImplementation(() =>
+    Promise.reject(
+      Object.assign(new Error('邀请码无效或已使用'), {
+        status: 400,
+        data: { error: { code: 'invalid_invite', message: '邀请码无效或已使用' } }
+      })
+    )
+  )
   page.instance.onInput({ detail: { value: 'ZZZZZZ' } })
   await tap(page, '#bind')
   expect(text(page, '#error')).toBe('邀请码无效或已使用')

@@ -9,9 +9,15 @@ const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
 function checkedSet(storage, key, value) {
   const text = JSON.stringify(value === undefined ? null : value)
   const bytes = Buffer.byteLength(key) + Buffer.byteLength(text)
-  const others = Object.keys(storage).filter(k => k !== key).reduce((n, k) => n + Buffer.byteLength(k) + Buffer.byteLength(storage[k]), 0)
-  const refused = bytes > KEY_LIMIT_BYTES ? 'setStorageSync:fail exceed storage item max length'
-    : (others + bytes > TOTAL_LIMIT_BYTES ? 'setStorageSync:fail exceed storage max size 10Mb' : null)
+  const others = Object.keys(storage)
+    .filter(k => k !== key)
+    .reduce((n, k) => n + Buffer.byteLength(k) + Buffer.byteLength(storage[k]), 0)
+  const refused =
+    bytes > KEY_LIMIT_BYTES
+      ? 'setStorageSync:fail exceed storage item max length'
+      : others + bytes > TOTAL_LIMIT_BYTES
+        ? 'setStorageSync:fail exceed storage max size 10Mb'
+        : null
   if (refused) throw Object.assign(new Error(refused), { errMsg: refused })
   storage[key] = text
 }
@@ -22,11 +28,15 @@ function createFakeWx(overrides = {}) {
     storage,
     getStorageSync: jest.fn(key => (key in storage ? JSON.parse(storage[key]) : '')),
     setStorageSync: jest.fn((key, value) => checkedSet(storage, key, value)),
-    removeStorageSync: jest.fn(key => { delete storage[key] }),
+    removeStorageSync: jest.fn(key => {
+      delete storage[key]
+    }),
     showToast: jest.fn(),
     showLoading: jest.fn(),
     hideLoading: jest.fn(),
-    showModal: jest.fn(opts => { if (opts.success) opts.success({ confirm: true, cancel: false }) }),
+    showModal: jest.fn(opts => {
+      if (opts.success) opts.success({ confirm: true, cancel: false })
+    }),
     openLocation: jest.fn(),
     navigateTo: jest.fn(),
     redirectTo: jest.fn(),
@@ -36,16 +46,32 @@ function createFakeWx(overrides = {}) {
     chooseMedia: jest.fn(),
     scanCode: jest.fn(),
     previewImage: jest.fn(),
-    requestSubscribeMessage: jest.fn(opts => { if (opts.success) opts.success({ errMsg: 'requestSubscribeMessage:ok' }) }),
+    requestSubscribeMessage: jest.fn(opts => {
+      if (opts.success) opts.success({ errMsg: 'requestSubscribeMessage:ok' })
+    }),
     getAccountInfoSync: jest.fn(() => ({ miniProgram: { envVersion: 'develop' } })),
     onNetworkStatusChange: jest.fn(),
-    getNetworkType: jest.fn(opts => { if (opts && opts.success) opts.success({ networkType: 'wifi' }) }),
+    getNetworkType: jest.fn(opts => {
+      if (opts && opts.success) opts.success({ networkType: 'wifi' })
+    }),
     setKeepScreenOn: jest.fn(),
-    setClipboardData: jest.fn(opts => { if (opts && opts.success) opts.success({}) }),
-    compressImage: jest.fn(opts => { if (opts && opts.success) opts.success({ tempFilePath: `${opts.src}.compressed.jpg` }) }),
-    openSetting: jest.fn(opts => { if (opts && opts.success) opts.success({ authSetting: {} }) }),
+    setClipboardData: jest.fn(opts => {
+      if (opts && opts.success) opts.success({})
+    }),
+    compressImage: jest.fn(opts => {
+      if (opts && opts.success) opts.success({ tempFilePath: `${opts.src}.compressed.jpg` })
+    }),
+    openSetting: jest.fn(opts => {
+      if (opts && opts.success) opts.success({ authSetting: {} })
+    }),
     onNeedPrivacyAuthorization: jest.fn(),
-    getStorageInfoSync: jest.fn(() => ({ keys: Object.keys(storage), currentSize: Math.ceil(Object.keys(storage).reduce((n, k) => n + storage[k].length, 0) / 1024), limitSize: 10240 })),
+    getStorageInfoSync: jest.fn(() => ({
+      keys: Object.keys(storage),
+      currentSize: Math.ceil(
+        Object.keys(storage).reduce((n, k) => n + storage[k].length, 0) / 1024
+      ),
+      limitSize: 10240
+    })),
     ...overrides
   }
   return wx
@@ -53,7 +79,12 @@ function createFakeWx(overrides = {}) {
 
 function httpError(status, data) {
   const body = data && data.error
-  return Object.assign(new Error((body && body.message) || `请求失败（${status}）`), { status, data, code: body && body.code, details: (body && body.details) || {} })
+  return Object.assign(new Error((body && body.message) || `请求失败（${status}）`), {
+    status,
+    data,
+    code: body && body.code,
+    details: (body && body.details) || {}
+  })
 }
 
 /**
@@ -65,8 +96,10 @@ function createFakeApi(routes = {}, user = { id: 1, name: '测试', roles: ['ins
     routes,
     request: jest.fn((method, path) => {
       const answer = routes[`${method} ${path}`]
-      if (answer === undefined) return Promise.reject(httpError(404, { error: { code: 'not_found', message: '不存在' } }))
-      if (answer && answer.offline) return Promise.reject(Object.assign(new Error('网络不可用'), { offline: true }))
+      if (answer === undefined)
+        return Promise.reject(httpError(404, { error: { code: 'not_found', message: '不存在' } }))
+      if (answer && answer.offline)
+        return Promise.reject(Object.assign(new Error('网络不可用'), { offline: true }))
       if (answer && answer.__status) return Promise.reject(httpError(answer.__status, answer.data))
       return Promise.resolve({ status: 200, data: answer })
     }),
@@ -90,7 +123,9 @@ function createFakeApp({ wx, routes, user, nearCap = false, fix, api: givenApi }
     nearCap: jest.fn(() => nearCap),
     listKept: jest.fn(() => [])
   }
-  const uploader = { upload: jest.fn(() => Promise.reject(Object.assign(new Error('offline'), { offline: true }))) }
+  const uploader = {
+    upload: jest.fn(() => Promise.reject(Object.assign(new Error('offline'), { offline: true })))
+  }
   const queue = createQueue({ wx, api, uploader, files, flushOnEnqueue: false, autoRetry: false })
   const privacy = createPrivacy({ wx })
   privacy.install()
@@ -102,9 +137,17 @@ function createFakeApp({ wx, routes, user, nearCap = false, fix, api: givenApi }
     privacy,
     online: true,
     location: {
-      freshFix: jest.fn(() => Promise.resolve(fix || {
-        lat: 27.1121, lng: 114.9831, accuracy: 12, coord_type: 'gcj02', time: '2024-05-20T10:00:00.000+08:00'
-      }))
+      freshFix: jest.fn(() =>
+        Promise.resolve(
+          fix || {
+            lat: 27.1121,
+            lng: 114.9831,
+            accuracy: 12,
+            coord_type: 'gcj02',
+            time: '2024-05-20T10:00:00.000+08:00'
+          }
+        )
+      )
     },
     flushQueue: jest.fn(() => Promise.resolve())
   }

@@ -7,25 +7,58 @@ const { createFakeWx, createFakeApp } = require('./fakes')
 const MINE = {
   items: [
     {
-      id: 3, receipt_no: 'FK20240520-0007', project_id: 12, rating: '不满意', category: '问题反映',
-      text: '路灯晚上十点就灭了', anonymous: false, status: 'processing', status_label: '处理中',
-      due_at: '2099-05-27T02:00:00+00:00', created_at: '2024-05-20T02:00:00+00:00', closed_at: null,
-      replies: [{ id: 1, text: '已联系供电所排查', status: 'processing', status_label: '处理中', reason: null, created_at: '2024-05-21T03:00:00+00:00' }],
+      id: 3,
+      receipt_no: 'FK20240520-0007',
+      project_id: 12,
+      rating: '不满意',
+      category: '问题反映',
+      text: '路灯晚上十点就灭了',
+      anonymous: false,
+      status: 'processing',
+      status_label: '处理中',
+      due_at: '2099-05-27T02:00:00+00:00',
+      created_at: '2024-05-20T02:00:00+00:00',
+      closed_at: null,
+      replies: [
+        {
+          id: 1,
+          text: '已联系供电所排查',
+          status: 'processing',
+          status_label: '处理中',
+          reason: null,
+          created_at: '2024-05-21T03:00:00+00:00'
+        }
+      ],
       photos: [{ id: 9, thumb_url: 'https://example/t.jpg', preview_url: 'https://example/p.jpg' }]
     },
     {
-      id: 4, receipt_no: 'FK20240521-0001', project_id: 12, rating: '满意', category: '表扬',
-      text: '路修好了', anonymous: true, status: 'resolved', status_label: '已办结',
-      due_at: '2024-05-28T02:00:00+00:00', created_at: '2024-05-21T02:00:00+00:00', closed_at: '2024-05-22T02:00:00+00:00',
-      replies: [], photos: []
+      id: 4,
+      receipt_no: 'FK20240521-0001',
+      project_id: 12,
+      rating: '满意',
+      category: '表扬',
+      text: '路修好了',
+      anonymous: true,
+      status: 'resolved',
+      status_label: '已办结',
+      due_at: '2024-05-28T02:00:00+00:00',
+      created_at: '2024-05-21T02:00:00+00:00',
+      closed_at: '2024-05-22T02:00:00+00:00',
+      replies: [],
+      photos: []
     }
   ],
-  page: 1, per_page: 50, total: 2
+  page: 1,
+  per_page: 50,
+  total: 2
 }
 
 function setup(routes) {
   const wx = createFakeWx()
-  const app = createFakeApp({ wx, routes: routes || { 'GET /feedback/mine?page=1&per_page=50': MINE } })
+  const app = createFakeApp({
+    wx,
+    routes: routes || { 'GET /feedback/mine?page=1&per_page=50': MINE }
+  })
   const page = loadPage('feedback-mine', { wx, app })
   return { wx, app, page }
 }
@@ -58,7 +91,14 @@ test('renders the replies', async () => {
 
 test('feedback still in the outbox is listed as waiting', async () => {
   const { page, app } = setup()
-  app.queue.enqueue({ kind: 'feedback', project_id: 12, rating: '满意', category: '建议', text: '多装几盏', photo_local_ids: [] })
+  app.queue.enqueue({
+    kind: 'feedback',
+    project_id: 12,
+    rating: '满意',
+    category: '建议',
+    text: '多装几盏',
+    photo_local_ids: []
+  })
   await show(page)
   expect(text(page, '#waiting-0')).toContain('等待发送')
   expect(text(page, '#waiting-0')).toContain('多装几盏')

@@ -8,12 +8,16 @@ const logic = require('../../pages/feedback/feedback-logic')
 function setup({ chooseMedia } = {}) {
   const wx = createFakeWx()
   let n = 0
-  wx.chooseMedia = chooseMedia || jest.fn(opts => opts.success({
-    tempFiles: Array.from({ length: opts.count }, () => {
-      n += 1
-      return { tempFilePath: `wxfile://tmp/pic-${n}.jpg`, size: 100000 + n }
-    })
-  }))
+  wx.chooseMedia =
+    chooseMedia ||
+    jest.fn(opts =>
+      opts.success({
+        tempFiles: Array.from({ length: opts.count }, () => {
+          n += 1
+          return { tempFilePath: `wxfile://tmp/pic-${n}.jpg`, size: 100000 + n }
+        })
+      })
+    )
   const app = createFakeApp({ wx })
   const page = loadPage('feedback', { wx, app })
   page.instance.onLoad({ project_id: '12', title: encodeURIComponent('东村村道亮化工程') })
@@ -57,14 +61,20 @@ describe('validation', () => {
 
   test('no more than 6 photos', async () => {
     const { page, wx } = setup()
-    await tap(page, '#add-photo')
-    expect(wx.chooseMedia.mock.calls[0][0]).toMatchObject({ count: 6, mediaType: ['image'], sourceType: ['camera'] })
-    expect(page.querySelector('#photo-5')).toBeTruthy()
-    expect(page.querySelector('#add-photo')).toBeFalsy()
+    await tap(page, '#photos >>> #add-photo')
+    expect(wx.chooseMedia.mock.calls[0][0]).toMatchObject({
+      count: 6,
+      mediaType: ['image'],
+      sourceType: ['camera']
+    })
+    expect(page.querySelector('#photos >>> #photo-5')).toBeTruthy()
+    expect(page.querySelector('#photos >>> #add-photo')).toBeFalsy()
     const base = { rating: '满意', category: '表扬', text: '好', phone: '' }
-    expect(logic.validateFeedback({ ...base, photos: new Array(7).fill({ path: 'x' }) }).photos).toContain('最多上传6张')
-    await tap(page, '#remove-photo-0')
-    expect(page.querySelector('#add-photo')).toBeTruthy()
+    expect(
+      logic.validateFeedback({ ...base, photos: new Array(7).fill({ path: 'x' }) }).photos
+    ).toContain('最多上传6张')
+    await tap(page, '#photos >>> #remove-photo-0')
+    expect(page.querySelector('#photos >>> #add-photo')).toBeTruthy()
   })
 
   test('shows the phone error on the form', async () => {
@@ -79,20 +89,33 @@ describe('validation', () => {
 describe('sending', () => {
   test('enqueues the photos and then the feedback naming them', async () => {
     const { page, app } = setup()
-    await tap(page, '#add-photo')
+    await tap(page, '#photos >>> #add-photo')
     expect(app.queue.items()).toEqual([]) // photos are queued only with their feedback
     await fill(page, { phone: '13812345678' })
     page.instance.onAnonymous({ detail: { value: true } })
     await tap(page, '#submit')
     await settle()
     const items = app.queue.items()
-    expect(items.map(i => i.kind)).toEqual(['photo', 'photo', 'photo', 'photo', 'photo', 'photo', 'feedback'])
+    expect(items.map(i => i.kind)).toEqual([
+      'photo',
+      'photo',
+      'photo',
+      'photo',
+      'photo',
+      'photo',
+      'feedback'
+    ])
     const photos = items.filter(i => i.kind === 'photo')
     photos.forEach(p => expect(p.feedback).toBe(true))
     const fb = items[6]
     expect(fb).toMatchObject({
-      project_id: 12, rating: '不满意', category: '问题反映', text: '路灯晚上十点就灭了',
-      contact_phone: '13812345678', anonymous: true, notify: false
+      project_id: 12,
+      rating: '不满意',
+      category: '问题反映',
+      text: '路灯晚上十点就灭了',
+      contact_phone: '13812345678',
+      anonymous: true,
+      notify: false
     })
     expect(fb.photo_local_ids).toEqual(photos.map(p => p.client_id))
     expect(app.flushQueue).toHaveBeenCalled()
@@ -102,7 +125,11 @@ describe('sending', () => {
   test('shows the receipt number once the server answered', async () => {
     const { page, app } = setup()
     app.api.routes['POST /public/projects/12/feedback'] = {
-      id: 3, receipt_no: 'FK20240520-0007', status: 'received', status_label: '待受理', due_at: '2024-05-27T00:00:00+00:00'
+      id: 3,
+      receipt_no: 'FK20240520-0007',
+      status: 'received',
+      status_label: '待受理',
+      due_at: '2024-05-27T00:00:00+00:00'
     }
     await fill(page)
     await tap(page, '#submit')
@@ -119,13 +146,18 @@ describe('sending', () => {
     expect(wx.requestSubscribeMessage).not.toHaveBeenCalled()
   })
 
-  test.each([['accept', true], ['reject', false]])('with a template id, consent %s gives notify %s', async (answer, notify) => {
+  test.each([
+    ['accept', true],
+    ['reject', false]
+  ])('with a template id, consent %s gives notify %s', async (answer, notify) => {
     const configPath = require.resolve('../../utils/config')
     const realConfig = jest.requireActual('../../utils/config')
     jest.doMock(configPath, () => ({ ...realConfig, FEEDBACK_TEMPLATE_ID: 'tmpl-1' }))
     try {
       const { page, wx, app } = setup()
-      wx.requestSubscribeMessage.mockImplementation(opts => opts.success({ errMsg: 'requestSubscribeMessage:ok', 'tmpl-1': answer }))
+      wx.requestSubscribeMessage.mockImplementation(opts =>
+        opts.success({ errMsg: 'requestSubscribeMessage:ok', 'tmpl-1': answer })
+      )
       await fill(page)
       await tap(page, '#submit')
       await settle()
@@ -147,7 +179,7 @@ describe('item 17: the camera only, unless the project allows the album', () => 
   test('a project whose policy allows the album opens both; without it only the camera', async () => {
     const { page, wx } = setup()
     page.instance.onLoad({ project_id: '12', title: 'x', allow_album: '1' })
-    await tap(page, '#add-photo')
+    await tap(page, '#photos >>> #add-photo')
     expect(wx.chooseMedia.mock.calls[0][0].sourceType).toEqual(['album', 'camera'])
   })
 })

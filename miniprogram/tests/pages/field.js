@@ -14,7 +14,13 @@ const { createFakeServer, API } = require('../support/fake-server')
 const { photoBytes } = require('../support/phone')
 const { loadPage, settle } = require('./harness')
 
-const FIX = { lat: 27.1121, lng: 114.9831, accuracy: 12, coord_type: 'gcj02', time: '2026-05-04T09:35:00.000+08:00' }
+const FIX = {
+  lat: 27.1121,
+  lng: 114.9831,
+  accuracy: 12,
+  coord_type: 'gcj02',
+  time: '2026-05-04T09:35:00.000+08:00'
+}
 
 function uiMocks(wx, shots) {
   let n = 0
@@ -22,22 +28,37 @@ function uiMocks(wx, shots) {
     showToast: jest.fn(),
     showLoading: jest.fn(),
     hideLoading: jest.fn(),
-    showModal: jest.fn(opts => { if (opts.success) opts.success({ confirm: true, cancel: false }) }),
+    showModal: jest.fn(opts => {
+      if (opts.success) opts.success({ confirm: true, cancel: false })
+    }),
     navigateTo: jest.fn(),
     previewImage: jest.fn(),
     openLocation: jest.fn(),
     stopPullDownRefresh: jest.fn(),
-    setClipboardData: jest.fn(opts => { if (opts.success) opts.success({}) }),
+    setClipboardData: jest.fn(opts => {
+      if (opts.success) opts.success({})
+    }),
     // The camera: a new temp file with photo bytes (or what the test queued in `shots`).
     chooseMedia: jest.fn(opts => {
       n++
       const next = shots.length ? shots.shift() : { size: null }
-      const path = wx.putTempFile(`wxfile://tmp/shot-${Date.now()}-${n}.jpg`, next.data || photoBytes(`shot-${n}`))
-      opts.success({ type: 'image', tempFiles: [{ tempFilePath: path, size: next.size || wx.fs.get(path).data.length, fileType: 'image' }] })
+      const path = wx.putTempFile(
+        `wxfile://tmp/shot-${Date.now()}-${n}.jpg`,
+        next.data || photoBytes(`shot-${n}`)
+      )
+      opts.success({
+        type: 'image',
+        tempFiles: [
+          { tempFilePath: path, size: next.size || wx.fs.get(path).data.length, fileType: 'image' }
+        ]
+      })
     }),
     compressImage: jest.fn(opts => {
       const out = `${opts.src}.small.jpg`
-      wx.putTempFile(out, Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('small')]))
+      wx.putTempFile(
+        out,
+        Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('small')])
+      )
       opts.success({ tempFilePath: out })
     })
   }
@@ -50,16 +71,45 @@ function boot(server, disk, extra) {
   Object.assign(wx, uiMocks(wx, shots))
   const api = createApi({ wx, baseUrl: API })
   const files = createFiles({ wx })
-  const uploader = createUploader({ wx, api, sleep: () => Promise.resolve(), now: () => server.now(), maxAttempts: 2 })
-  const queue = createQueue({ wx, api, uploader, files, now: () => new Date(server.now()), autoRetry: false, flushOnEnqueue: false })
+  const uploader = createUploader({
+    wx,
+    api,
+    sleep: () => Promise.resolve(),
+    now: () => server.now(),
+    maxAttempts: 2
+  })
+  const queue = createQueue({
+    wx,
+    api,
+    uploader,
+    files,
+    now: () => new Date(server.now()),
+    autoRetry: false,
+    flushOnEnqueue: false
+  })
   const privacy = createPrivacy({ wx })
   privacy.install()
   const fix = x.fix === undefined ? FIX : x.fix
   const location = {
-    freshFix: jest.fn(() => (fix ? Promise.resolve(Object.assign({}, fix)) : Promise.reject(Object.assign(new Error('定位超时：请到开阔处稍候再试'), { code: 'location_timeout' })))),
+    freshFix: jest.fn(() =>
+      fix
+        ? Promise.resolve(Object.assign({}, fix))
+        : Promise.reject(
+            Object.assign(new Error('定位超时：请到开阔处稍候再试'), { code: 'location_timeout' })
+          )
+    ),
     openSettings: jest.fn(() => Promise.resolve(false))
   }
-  const app = { api, files, uploader, queue, location, privacy, online: true, flushQueue: jest.fn(() => Promise.resolve()) }
+  const app = {
+    api,
+    files,
+    uploader,
+    queue,
+    location,
+    privacy,
+    online: true,
+    flushQueue: jest.fn(() => Promise.resolve())
+  }
   return { wx, app, shots }
 }
 
@@ -73,11 +123,20 @@ async function fieldPhone(extra) {
   const disk = { storage: new Map(), fs: new Map() }
   let phone = boot(server, disk, x)
   await phone.app.api.bind(invite)
-  const listed = (await phone.app.api.request('GET', '/assignments')).data.items.map(a => Object.assign({
-    place: { name: '东村', label: '城关镇 东村', lat: 27.115, lng: 114.978, radius_m: 800 },
-    project: { id: 3, title: '村级光伏发电项目' }, due_date: '2030-06-30'
-  }, a))
-  phone.wx.setStorageSync('assignments.v1', { items: listed, fetched_at: '2026-05-04T09:00:00+08:00' })
+  const listed = (await phone.app.api.request('GET', '/assignments')).data.items.map(a =>
+    Object.assign(
+      {
+        place: { name: '东村', label: '城关镇 东村', lat: 27.115, lng: 114.978, radius_m: 800 },
+        project: { id: 3, title: '村级光伏发电项目' },
+        due_date: '2030-06-30'
+      },
+      a
+    )
+  )
+  phone.wx.setStorageSync('assignments.v1', {
+    items: listed,
+    fetched_at: '2026-05-04T09:00:00+08:00'
+  })
   server.log.length = 0
 
   const ctx = { server, user, assignment, disk }

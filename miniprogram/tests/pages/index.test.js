@@ -42,7 +42,10 @@ test('a villager sees the scan hint, 我的反馈 and the staff binding link', a
 })
 
 test('scanning our mini-program code opens the project with its scene', async () => {
-  const { page, wx } = setup(VILLAGER, { result: '', path: 'pages/project/project?scene=p0c.abcdef' })
+  const { page, wx } = setup(VILLAGER, {
+    result: '',
+    path: 'pages/project/project?scene=p0c.abcdef'
+  })
   await page.instance.onLoad({})
   await settle()
   await tap(page, '#scan')
@@ -59,16 +62,21 @@ test('a code that is not a project code is explained', async () => {
 })
 
 test('scan results: encoded scene, plain public-page QR, unrelated path', () => {
-  expect(projectUrlFromScan({ path: 'pages/project/project?scene=p1f.ab%2Ecd' }))
-    .toBe(`/pages/project/project?scene=${encodeURIComponent('p1f.ab.cd')}`)
-  expect(projectUrlFromScan({ result: 'https://ducha.example.gov.cn/p/31' })).toBe('/pages/project/project?id=31')
+  expect(projectUrlFromScan({ path: 'pages/project/project?scene=p1f.ab%2Ecd' })).toBe(
+    `/pages/project/project?scene=${encodeURIComponent('p1f.ab.cd')}`
+  )
+  expect(projectUrlFromScan({ result: 'https://ducha.example.gov.cn/p/31' })).toBe(
+    '/pages/project/project?id=31'
+  )
   expect(projectUrlFromScan({ path: 'pages/tasks/tasks' })).toBeNull()
   expect(projectUrlFromScan(null)).toBeNull()
 })
 
 test('without signal a stored session still routes; without one an error and retry are shown', async () => {
   const { page, wx, app } = setup(INSPECTOR)
-  app.api.ensureLogin.mockImplementation(() => Promise.reject(Object.assign(new Error('x'), { offline: true })))
+  app.api.ensureLogin.mockImplementation(() =>
+    Promise.reject(Object.assign(new Error('x'), { offline: true }))
+  )
   await page.instance.onLoad({})
   expect(wx.reLaunch).toHaveBeenCalledWith({ url: '/pages/tasks/tasks' })
 

@@ -75,7 +75,10 @@ test('我要反馈 opens the feedback form of this project', async () => {
 
 test('a forged or expired code shows the server message', async () => {
   const { page } = setup({
-    'GET /public/scene/bad': { __status: 404, data: { error: { code: 'not_found', message: '二维码无效或已失效' } } }
+    'GET /public/scene/bad': {
+      __status: 404,
+      data: { error: { code: 'not_found', message: '二维码无效或已失效' } }
+    }
   })
   await page.instance.onLoad({ scene: 'bad' })
   await settle()

@@ -45,5 +45,7 @@ test('the task list shows online state, last sync and a refused record with what
   expect(text(tasks, '#sync-row-0')).toContain('照片：文件不是图片')
   expect(text(tasks, '#sync-row-0')).toContain('去处理')
   await tap(tasks, '#sync-0-open')
-  expect(ctx.phone.wx.navigateTo).toHaveBeenCalledWith({ url: `/pages/visit/visit?assignment_id=${ctx.assignment.id}` })
+  expect(ctx.phone.wx.navigateTo).toHaveBeenCalledWith({
+    url: `/pages/visit/visit?assignment_id=${ctx.assignment.id}`
+  })
 })

@@ -11,7 +11,16 @@ const ASSIGNMENTS = [
     due_date: '2030-06-30',
     project: { id: 3, title: '村级光伏发电项目', year: 2024 },
     village: { id: 11, name: '东村', gcj02: { lat: 27.1, lng: 114.9 } },
-    place: { kind: 'village', id: 11, name: '东村', label: '城关镇 东村', lat: 27.1150, lng: 114.9780, gcj02: { lat: 27.1121, lng: 114.9831 }, radius_m: 800 },
+    place: {
+      kind: 'village',
+      id: 11,
+      name: '东村',
+      label: '城关镇 东村',
+      lat: 27.115,
+      lng: 114.978,
+      gcj02: { lat: 27.1121, lng: 114.9831 },
+      radius_m: 800
+    },
     check_items: ['项目公示栏是否张贴', '实施进度是否与计划一致'],
     visits: []
   },
@@ -21,7 +30,16 @@ const ASSIGNMENTS = [
     due_date: '2000-01-01',
     project: { id: 4, title: '村道亮化工程', year: 2024 },
     village: { id: 12, name: '西村' },
-    place: { kind: 'village', id: 12, name: '西村', label: '城关镇 西村', lat: 27.2, lng: 115.0, gcj02: { lat: 27.197, lng: 115.005 }, radius_m: 600 },
+    place: {
+      kind: 'village',
+      id: 12,
+      name: '西村',
+      label: '城关镇 西村',
+      lat: 27.2,
+      lng: 115.0,
+      gcj02: { lat: 27.197, lng: 115.005 },
+      radius_m: 600
+    },
     check_items_sealed: true,
     check_items_count: 4,
     visits: []
@@ -30,7 +48,10 @@ const ASSIGNMENTS = [
 
 function setup(routes) {
   const wx = createFakeWx()
-  const app = createFakeApp({ wx, routes: routes || { 'GET /assignments': { items: ASSIGNMENTS } } })
+  const app = createFakeApp({
+    wx,
+    routes: routes || { 'GET /assignments': { items: ASSIGNMENTS } }
+  })
   const page = loadPage('tasks', { wx, app })
   return { wx, app, page }
 }
@@ -65,14 +86,20 @@ test('导航 opens wx.openLocation at the place GCJ-02 point with type gcj02', a
   await tap(page, '#nav-7')
   expect(wx.openLocation).toHaveBeenCalledTimes(1)
   expect(wx.openLocation.mock.calls[0][0]).toMatchObject({
-    latitude: 27.1121, longitude: 114.9831, type: 'gcj02', name: '东村', address: '城关镇 东村'
+    latitude: 27.1121,
+    longitude: 114.9831,
+    type: 'gcj02',
+    name: '东村',
+    address: '城关镇 东村'
   })
 })
 
 test('assignments with their check items are cached and shown offline', async () => {
   const { page, wx, app } = setup()
   await show(page)
-  expect(wx.getStorageSync('assignments.v1').items[0].check_items).toEqual(ASSIGNMENTS[0].check_items)
+  expect(wx.getStorageSync('assignments.v1').items[0].check_items).toEqual(
+    ASSIGNMENTS[0].check_items
+  )
 
   app.api.routes['GET /assignments'] = { offline: true }
   await page.instance.onShow()

@@ -55,9 +55,13 @@ describe('item 1: one refused photo no longer blocks the submit forever', () => 
   })
 
   test('a shot over the limit is offered compression before it is queued; refusing keeps nothing', async () => {
-    const ctx = await fieldPhone({ shots: [{ size: 20 * 1024 * 1024 }, { size: 20 * 1024 * 1024 }] })
+    const ctx = await fieldPhone({
+      shots: [{ size: 20 * 1024 * 1024 }, { size: 20 * 1024 * 1024 }]
+    })
     const { page, phone } = ctx
-    phone.wx.showModal.mockImplementationOnce(opts => opts.success({ confirm: false, cancel: true }))
+    phone.wx.showModal.mockImplementationOnce(opts =>
+      opts.success({ confirm: false, cancel: true })
+    )
     await shoot(page)
     expect(dialogs(ctx)[0].content).toContain('超过上传上限 15.0 MB')
     expect(phone.app.queue.items().filter(i => i.kind === 'photo')).toEqual([])
@@ -81,7 +85,9 @@ describe('item 1: one refused photo no longer blocks the submit forever', () => 
     await ctx.sync()
     const visit = serverVisit(ctx)
     expect(visit.status).toBe('submitted')
-    expect(visit.missing).toEqual([{ kind: 'photo', client_id: expect.any(String), reason: '文件不是图片' }])
+    expect(visit.missing).toEqual([
+      { kind: 'photo', client_id: expect.any(String), reason: '文件不是图片' }
+    ])
     expect(phone.app.queue.items()).toEqual([])
     expect(text(page, '#submitted')).toContain('已提交')
   })
@@ -91,7 +97,12 @@ describe('item 1: one refused photo no longer blocks the submit forever', () => 
     const { page, phone } = ctx
     await checkIn(page)
     await tap(page, '#submit')
-    phone.app.queue.enqueue({ kind: 'interview', local_visit: phone.app.queue.items()[0].local_visit, household: '', satisfaction: '满意' })
+    phone.app.queue.enqueue({
+      kind: 'interview',
+      local_visit: phone.app.queue.items()[0].local_visit,
+      household: '',
+      satisfaction: '满意'
+    })
     await ctx.sync()
     expect(serverVisit(ctx).status).toBe('in_progress')
     expect(text(page, '#submit-missing')).toContain('不含未被接收的 1 项')
@@ -114,7 +125,10 @@ describe('item 2: a visit recorded offline survives its assignment closing', () 
     server.closeAssignment(assignment.id)
     server.advance(2 * 86400 * 1000)
     // The task list refreshed: the closed assignment is gone from the cache.
-    ctx.phone.wx.setStorageSync('assignments.v1', { items: [], fetched_at: '2026-05-06T09:00:00+08:00' })
+    ctx.phone.wx.setStorageSync('assignments.v1', {
+      items: [],
+      fetched_at: '2026-05-06T09:00:00+08:00'
+    })
     const again = await ctx.restart()
     expect(again.querySelector('#missing')).toBeFalsy()
     expect(text(again, '#header')).toContain('东村')
@@ -188,7 +202,9 @@ describe('item 4: a deleted original is a failure with a reason, not "offline" f
 
 describe('item 6: WeChat configuration errors are loud', () => {
   test('the storage host missing from the uploadFile domain list shows 域名未配置, not 待上传', async () => {
-    const ctx = await fieldPhone({ wx: { domains: { request: ['api.test'], uploadFile: ['api.test'] } } })
+    const ctx = await fieldPhone({
+      wx: { domains: { request: ['api.test'], uploadFile: ['api.test'] } }
+    })
     await shoot(ctx.page)
     await ctx.sync()
     const panel = text(ctx.page, '#sync')
@@ -206,7 +222,10 @@ describe('item 7: a half-typed interview survives WeChat killing the app', () =>
     const ctx = await fieldPhone()
     const { page } = ctx
     page.instance.onHousehold({ detail: { value: '3组张某家' } })
-    page.instance.onAnswerInput({ currentTarget: { dataset: { key: 'q2' } }, detail: { value: '路灯装了一半' } })
+    page.instance.onAnswerInput({
+      currentTarget: { dataset: { key: 'q2' } },
+      detail: { value: '路灯装了一半' }
+    })
     page.instance.onNoteInput({ detail: { value: '村部无人' } })
     const again = await ctx.restart()
     expect(again.instance.data.interview.household).toBe('3组张某家')
@@ -222,7 +241,12 @@ describe('items 8 and 10: thumbnails and one fetch', () => {
     await checkIn(page)
     await shoot(page)
     const kept = phone.app.queue.items().find(i => i.kind === 'photo').file
-    phone.wx.net.rule({ kind: 'request', match: r => /\/visits\/\d+$/.test(r.url) && r.method === 'GET', action: 'drop', times: 5 })
+    phone.wx.net.rule({
+      kind: 'request',
+      match: r => /\/visits\/\d+$/.test(r.url) && r.method === 'GET',
+      action: 'drop',
+      times: 5
+    })
     await ctx.sync()
     expect(page.instance.data.photos[0].path).toBe(kept)
     expect(phone.wx.fs.has(kept)).toBe(true)
@@ -241,7 +265,9 @@ describe('items 8 and 10: thumbnails and one fetch', () => {
     ctx.server.log.length = 0
     await ctx.sync()
     expect(serverPhotos(ctx).filter(p => p.status === 'ready')).toHaveLength(8)
-    expect(ctx.server.calls(/^\/visits\/\d+$/).filter(c => c.method === 'GET').length).toBeLessThanOrEqual(2)
+    expect(
+      ctx.server.calls(/^\/visits\/\d+$/).filter(c => c.method === 'GET').length
+    ).toBeLessThanOrEqual(2)
   })
 })
 
@@ -265,7 +291,13 @@ describe('item 11: privacy refusal', () => {
 describe('item 12: a refused location permission leads to the settings', () => {
   test('签到 with location denied offers 去设置 and opens it', async () => {
     const ctx = await fieldPhone()
-    ctx.phone.app.location.freshFix.mockImplementation(() => Promise.reject(Object.assign(new Error('无法获取位置：请在设置中允许小程序使用位置信息'), { code: 'location_denied' })))
+    ctx.phone.app.location.freshFix.mockImplementation(() =>
+      Promise.reject(
+        Object.assign(new Error('无法获取位置：请在设置中允许小程序使用位置信息'), {
+          code: 'location_denied'
+        })
+      )
+    )
     await tap(ctx.page, '#checkin')
     await settle()
     expect(dialogs(ctx).pop().confirmText).toBe('去设置')
@@ -296,7 +328,9 @@ describe('item 15: the sync panel', () => {
     const { page, phone } = ctx
     await checkIn(page)
     await ctx.sync()
-    expect(text(page, '#sync-last')).toBe(`上次同步 ${require('../../utils/view').formatTime(new Date(ctx.server.now()))}`)
+    expect(text(page, '#sync-last')).toBe(
+      `上次同步 ${require('../../utils/view').formatTime(new Date(ctx.server.now()))}`
+    )
     phone.wx.net.offline = true
     await shoot(page)
     await shoot(page)
@@ -313,7 +347,15 @@ describe('item 15: the sync panel', () => {
 
 describe('item 16: what the inspector checks before it is sent', () => {
   test('the fix is shown against the geofence before anything is queued', async () => {
-    const ctx = await fieldPhone({ fix: { lat: 27.2, lng: 115.1, accuracy: 30, coord_type: 'gcj02', time: '2026-05-04T09:35:00+08:00' } })
+    const ctx = await fieldPhone({
+      fix: {
+        lat: 27.2,
+        lng: 115.1,
+        accuracy: 30,
+        coord_type: 'gcj02',
+        time: '2026-05-04T09:35:00+08:00'
+      }
+    })
     const { page, phone } = ctx
     await tap(page, '#checkin')
     await settle()
@@ -344,7 +386,9 @@ describe('item 16: what the inspector checks before it is sent', () => {
   })
 
   test('submit warns by the evidence policy of the assignment', async () => {
-    const ctx = await fieldPhone({ assignment: { evidence_policy: { min_photos: 3, min_interviews: 2 } } })
+    const ctx = await fieldPhone({
+      assignment: { evidence_policy: { min_photos: 3, min_interviews: 2 } }
+    })
     const { page } = ctx
     await checkIn(page)
     await shoot(page)
@@ -359,7 +403,9 @@ describe('item 16: what the inspector checks before it is sent', () => {
   })
 
   test('sealed items: the page says they open after an in-geofence check-in, and photos and interviews go meanwhile', async () => {
-    const ctx = await fieldPhone({ assignment: { check_items: [], check_items_sealed: true, check_items_count: 2 } })
+    const ctx = await fieldPhone({
+      assignment: { check_items: [], check_items_sealed: true, check_items_count: 2 }
+    })
     const { page } = ctx
     expect(text(page, '#sealed')).toContain('无信号时无法开启')
     expect(text(page, '#sealed')).toContain('可以先拍照、入户走访')

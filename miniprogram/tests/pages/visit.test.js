@@ -12,8 +12,14 @@ const ASSIGNMENT = {
   project: { id: 3, title: '村级光伏发电项目', year: 2024 },
   village: { id: 11, name: '东村' },
   place: {
-    kind: 'village', id: 11, name: '东村', label: '城关镇 东村',
-    lat: 27.1150, lng: 114.9780, gcj02: { lat: 27.1121, lng: 114.9831 }, radius_m: 800
+    kind: 'village',
+    id: 11,
+    name: '东村',
+    label: '城关镇 东村',
+    lat: 27.115,
+    lng: 114.978,
+    gcj02: { lat: 27.1121, lng: 114.9831 },
+    radius_m: 800
   },
   check_items: ['项目公示栏是否张贴', '实施进度是否与计划一致', '群众是否知晓项目'],
   visits: []
@@ -21,10 +27,18 @@ const ASSIGNMENT = {
 
 function setup({ assignment = ASSIGNMENT, nearCap = false, routes = {}, chooseMedia } = {}) {
   const wx = createFakeWx()
-  wx.setStorageSync('assignments.v1', { items: [assignment], fetched_at: '2024-05-20T08:00:00+08:00' })
-  wx.chooseMedia = chooseMedia || jest.fn(opts => opts.success({
-    type: 'image', tempFiles: [{ tempFilePath: 'wxfile://tmp/shot-1.jpg', size: 2345678, fileType: 'image' }]
-  }))
+  wx.setStorageSync('assignments.v1', {
+    items: [assignment],
+    fetched_at: '2024-05-20T08:00:00+08:00'
+  })
+  wx.chooseMedia =
+    chooseMedia ||
+    jest.fn(opts =>
+      opts.success({
+        type: 'image',
+        tempFiles: [{ tempFilePath: 'wxfile://tmp/shot-1.jpg', size: 2345678, fileType: 'image' }]
+      })
+    )
   const app = createFakeApp({ wx, nearCap, routes })
   const page = loadPage('visit', { wx, app })
   return { wx, app, page }
@@ -55,12 +69,17 @@ describe('check-in', () => {
     expect(app.location.freshFix).toHaveBeenCalledTimes(1)
     expect(app.queue.items().map(i => i.kind)).toEqual(['start_visit', 'checkin'])
     const checkin = queued(app, 'checkin')[0]
-    expect(checkin).toMatchObject({ lat: 27.1121, lng: 114.9831, accuracy_m: 12, coord_type: 'gcj02' })
+    expect(checkin).toMatchObject({
+      lat: 27.1121,
+      lng: 114.9831,
+      accuracy_m: 12,
+      coord_type: 'gcj02'
+    })
     expect(Date.parse(checkin.client_time)).toBe(Date.parse('2024-05-20T10:00:00+08:00'))
     expect(checkin.local_visit).toBe(queued(app, 'start_visit')[0].client_id)
     // distance from the fix converted to WGS-84 to the place's WGS-84 centre
     const here = coord.gcj02ToWgs84(27.1121, 114.9831)
-    const metres = Math.round(coord.distanceM(here, { lat: 27.1150, lng: 114.9780 }))
+    const metres = Math.round(coord.distanceM(here, { lat: 27.115, lng: 114.978 }))
     expect(metres).toBeGreaterThan(0)
     expect(text(page, '#checkin-info')).toContain(`距村庄中心 约 ${metres} 米`)
     expect(text(page, '#checkin-info')).toContain('定位精度 ±12 米')
@@ -79,10 +98,21 @@ describe('check-in', () => {
     await open(page)
     await checkIn(page)
     app.api.routes['POST /visits'] = { id: 55, client_id: 'x', status: 'in_progress' }
-    app.api.routes['POST /visits/55/checkins'] = { id: 1, flags: ['far_from_village', 'zero_accuracy'] }
+    app.api.routes['POST /visits/55/checkins'] = {
+      id: 1,
+      flags: ['far_from_village', 'zero_accuracy']
+    }
     app.api.routes['GET /visits/55'] = {
-      id: 55, flags: ['far_from_village', 'zero_accuracy', 'clock_skew', 'impossible_speed', 'low_accuracy'],
-      assignment: ASSIGNMENT, photos_waiting: []
+      id: 55,
+      flags: [
+        'far_from_village',
+        'zero_accuracy',
+        'clock_skew',
+        'impossible_speed',
+        'low_accuracy'
+      ],
+      assignment: ASSIGNMENT,
+      photos_waiting: []
     }
     await app.queue.flush()
     await page.instance.onShow()
@@ -102,21 +132,34 @@ describe('check-in', () => {
     await checkIn(page)
     app.api.routes['POST /visits'] = { id: 56 }
     app.api.routes['POST /visits/56/checkins'] = { id: 2, flags: ['far_from_village'] }
-    app.api.routes['GET /visits/56'] = { id: 56, flags: ['far_from_village'], assignment: ASSIGNMENT, photos_waiting: [] }
+    app.api.routes['GET /visits/56'] = {
+      id: 56,
+      flags: ['far_from_village'],
+      assignment: ASSIGNMENT,
+      photos_waiting: []
+    }
     await app.queue.flush()
     await settle()
     expect(text(page, '#flags')).toContain('距离村庄过远')
   })
 
   test('check items unsealed by the server after the check-in replace the sealed notice', async () => {
-    const sealed = { ...ASSIGNMENT, check_items: [], check_items_sealed: true, check_items_count: 2 }
+    const sealed = {
+      ...ASSIGNMENT,
+      check_items: [],
+      check_items_sealed: true,
+      check_items_count: 2
+    }
     const { page, app, wx } = setup({ assignment: sealed })
     await open(page)
     await checkIn(page)
     app.api.routes['POST /visits'] = { id: 57 }
     app.api.routes['POST /visits/57/checkins'] = { id: 3, flags: [] }
     app.api.routes['GET /visits/57'] = {
-      id: 57, flags: [], photos_waiting: [], assignment: { ...ASSIGNMENT, check_items: ['公示栏', '进度'] }
+      id: 57,
+      flags: [],
+      photos_waiting: [],
+      assignment: { ...ASSIGNMENT, check_items: ['公示栏', '进度'] }
     }
     await app.queue.flush()
     await settle()
@@ -127,7 +170,9 @@ describe('check-in', () => {
 
   test('a failed fix is explained and nothing is queued', async () => {
     const { page, app, wx } = setup()
-    app.location.freshFix.mockImplementation(() => Promise.reject(new Error('定位超时：请到开阔处稍候再试')))
+    app.location.freshFix.mockImplementation(() =>
+      Promise.reject(new Error('定位超时：请到开阔处稍候再试'))
+    )
     await open(page)
     await tap(page, '#checkin')
     expect(app.queue.items()).toEqual([])
@@ -174,7 +219,9 @@ describe('photos', () => {
   })
 
   test('cancelling the camera records nothing', async () => {
-    const { page, app } = setup({ chooseMedia: jest.fn(opts => opts.fail({ errMsg: 'chooseMedia:fail cancel' })) })
+    const { page, app } = setup({
+      chooseMedia: jest.fn(opts => opts.fail({ errMsg: 'chooseMedia:fail cancel' }))
+    })
     await open(page)
     await tap(page, '#take-photo')
     expect(app.queue.items()).toEqual([])
@@ -200,7 +247,10 @@ describe('checklist', () => {
     expect(page.querySelector('#check-0-fail').dom.className).not.toContain('choice-on')
     await tap(page, '#check-0-fail')
     expect(page.querySelector('#check-0-pass').dom.className).not.toContain('choice-on')
-    page.instance.onCheckNote({ currentTarget: { dataset: { index: 1 } }, detail: { value: '进度滞后两个月' } })
+    page.instance.onCheckNote({
+      currentTarget: { dataset: { index: 1 } },
+      detail: { value: '进度滞后两个月' }
+    })
     await tap(page, '#save-checklist')
     expect(queued(app, 'checklist')[0].items).toEqual([
       { item: '项目公示栏是否张贴', result: 'fail', note: '' },
@@ -210,7 +260,12 @@ describe('checklist', () => {
   })
 
   test('sealed check items show how many there are', async () => {
-    const sealed = { ...ASSIGNMENT, check_items: undefined, check_items_sealed: true, check_items_count: 4 }
+    const sealed = {
+      ...ASSIGNMENT,
+      check_items: undefined,
+      check_items_sealed: true,
+      check_items_count: 4
+    }
     const { page } = setup({ assignment: sealed })
     await open(page)
     expect(text(page, '#sealed')).toContain('本次共有 4 项督查事项')
@@ -233,7 +288,10 @@ describe('interview', () => {
     await open(page)
     page.instance.onHousehold({ detail: { value: ' 3组张某家 ' } })
     page.instance.onAnswerChoice({ currentTarget: { dataset: { key: 'q1', value: '知道' } } })
-    page.instance.onAnswerInput({ currentTarget: { dataset: { key: 'q2' } }, detail: { value: '路灯已装一半' } })
+    page.instance.onAnswerInput({
+      currentTarget: { dataset: { key: 'q2' } },
+      detail: { value: '路灯已装一半' }
+    })
     await tap(page, '#satisfaction-1')
     await tap(page, '#save-interview')
     const interview = queued(app, 'interview')[0]
@@ -254,9 +312,15 @@ describe('refused writes', () => {
     await tap(page, '#save-interview')
     app.api.routes['POST /visits'] = { id: 58 }
     app.api.routes['POST /visits/58/interviews'] = {
-      __status: 409, data: { error: { code: 'conflict', message: '暗访已提交，不能再修改' } }
+      __status: 409,
+      data: { error: { code: 'conflict', message: '暗访已提交，不能再修改' } }
     }
-    app.api.routes['GET /visits/58'] = { id: 58, flags: [], assignment: ASSIGNMENT, photos_waiting: [] }
+    app.api.routes['GET /visits/58'] = {
+      id: 58,
+      flags: [],
+      assignment: ASSIGNMENT,
+      photos_waiting: []
+    }
     await app.queue.flush()
     await settle()
     expect(text(page, '#sync-row-0')).toContain('走访记录：暗访已提交，不能再修改')
@@ -276,7 +340,10 @@ describe('refused writes', () => {
     app.api.routes['POST /visits'] = { id: 59 }
     app.api.routes['POST /visits/59/checkins'] = { id: 4, flags: [] }
     app.api.routes['GET /visits/59'] = {
-      id: 59, flags: [], assignment: ASSIGNMENT, photos_waiting: [{ id: 77, client_id: photo.client_id }]
+      id: 59,
+      flags: [],
+      assignment: ASSIGNMENT,
+      photos_waiting: [{ id: 77, client_id: photo.client_id }]
     }
     const resume = jest.spyOn(app.queue, 'resumeWaiting')
     await app.queue.flush()
@@ -297,7 +364,12 @@ describe('submit', () => {
     const dialog = wx.showModal.mock.calls[0][0]
     expect(dialog.content).toContain('提交后本次暗访记录不能再修改')
     expect(dialog.content).toContain('还有 2 项督查事项未填写')
-    expect(app.queue.items().map(i => i.kind)).toEqual(['start_visit', 'checkin', 'checklist', 'submit'])
+    expect(app.queue.items().map(i => i.kind)).toEqual([
+      'start_visit',
+      'checkin',
+      'checklist',
+      'submit'
+    ])
     expect(text(page, '#submitted')).toContain('已提交')
     expect(page.querySelector('#submit')).toBeFalsy()
     expect(page.querySelector('#take-photo')).toBeFalsy()

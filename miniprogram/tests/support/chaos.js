@@ -17,16 +17,34 @@ const KINDS_WITH_OBJECT = ['start_visit', 'checkin', 'photo', 'interview', 'chec
  * Returns {records, stats} where records are {client_id, kind, local_visit, entered: bool}.
  */
 async function runChaos(world, opts) {
-  const o = Object.assign({ visits: 300, batch: 10, seed: 20260504, steps: 30, storagePressure: true }, opts)
+  const o = Object.assign(
+    { visits: 300, batch: 10, seed: 20260504, steps: 30, storagePressure: true },
+    opts
+  )
   const rand = seeded(o.seed)
   const pick = p => rand() < p
   const records = []
-  const stats = { kills: 0, drops: 0, lost: 0, busy: 0, refusedAtEntry: 0, closedBefore: 0, closedAfter: 0, refused: 0, pressure: 0 }
+  const stats = {
+    kills: 0,
+    drops: 0,
+    lost: 0,
+    busy: 0,
+    refusedAtEntry: 0,
+    closedBefore: 0,
+    closedAfter: 0,
+    refused: 0,
+    pressure: 0
+  }
 
   function enter(action, expectRefusal) {
     try {
       const item = world.queue().enqueue(action)
-      records.push({ client_id: item.client_id, kind: item.kind, local_visit: item.local_visit || null, expectRefusal: !!expectRefusal })
+      records.push({
+        client_id: item.client_id,
+        kind: item.kind,
+        local_visit: item.local_visit || null,
+        expectRefusal: !!expectRefusal
+      })
       return item
     } catch (e) {
       if (e && e.code === 'storage_full') {
@@ -49,31 +67,73 @@ async function runChaos(world, opts) {
     world.setOffline(true)
     const n = Math.min(o.batch, o.visits - done)
     for (let v = 0; v < n; v++) {
-      const closing = pick(0.06) ? 'before' : (pick(0.08) ? 'after' : null)
+      const closing = pick(0.06) ? 'before' : pick(0.08) ? 'after' : null
       const a = await world.assignment(closing)
       if (closing === 'before') stats.closedBefore++
-      const start = enter({ kind: 'start_visit', assignment_id: a.id, started_at: world.isoNow() }, closing === 'before')
+      const start = enter(
+        { kind: 'start_visit', assignment_id: a.id, started_at: world.isoNow() },
+        closing === 'before'
+      )
       if (!start) continue
       const lv = start.local_visit
       const closedBefore = closing === 'before'
-      enter({ kind: 'checkin', local_visit: lv, lat: 27.11, lng: 114.99, accuracy_m: 12, coord_type: 'gcj02', client_time: world.isoNow() }, closedBefore)
+      enter(
+        {
+          kind: 'checkin',
+          local_visit: lv,
+          lat: 27.11,
+          lng: 114.99,
+          accuracy_m: 12,
+          coord_type: 'gcj02',
+          client_time: world.isoNow()
+        },
+        closedBefore
+      )
       const photos = 1 + Math.floor(rand() * 3)
       for (let p = 0; p < photos; p++) {
         const trouble = rand()
         const bad = trouble < 0.05
         const huge = !bad && trouble < 0.08
-        const item = enter(Object.assign({
-          kind: 'photo', local_visit: lv, file: world.photoFile(`${done + v}-${p}`, bad), taken_at: world.isoNow(),
-          lat: 27.11, lng: 114.99, coord_type: 'gcj02'
-        }, huge ? { size: 64 * 1024 * 1024 } : {}), closedBefore || bad || huge)
+        const item = enter(
+          Object.assign(
+            {
+              kind: 'photo',
+              local_visit: lv,
+              file: world.photoFile(`${done + v}-${p}`, bad),
+              taken_at: world.isoNow(),
+              lat: 27.11,
+              lng: 114.99,
+              coord_type: 'gcj02'
+            },
+            huge ? { size: 64 * 1024 * 1024 } : {}
+          ),
+          closedBefore || bad || huge
+        )
         if (item && !bad && !huge && trouble < 0.1) {
           world.deleteFile(item.file) // the user's cleaner app took it
           records[records.length - 1].expectRefusal = true
         }
       }
       const invalid = pick(0.05)
-      enter({ kind: 'interview', local_visit: lv, household: invalid ? '' : `${v}组王家`, answers: {}, satisfaction: '满意', notes: '' }, closedBefore || invalid)
-      enter({ kind: 'checklist', local_visit: lv, items: [{ item: '公示栏', result: 'pass', note: '' }] }, closedBefore)
+      enter(
+        {
+          kind: 'interview',
+          local_visit: lv,
+          household: invalid ? '' : `${v}组王家`,
+          answers: {},
+          satisfaction: '满意',
+          notes: ''
+        },
+        closedBefore || invalid
+      )
+      enter(
+        {
+          kind: 'checklist',
+          local_visit: lv,
+          items: [{ item: '公示栏', result: 'pass', note: '' }]
+        },
+        closedBefore
+      )
       enter({ kind: 'note', local_visit: lv, text: `第${done + v}次暗访备注` }, closedBefore)
       enter({ kind: 'submit', local_visit: lv }, closedBefore)
       if (closing === 'after') {
@@ -88,7 +148,13 @@ async function runChaos(world, opts) {
     for (let step = 0; step < o.steps && world.queue().pendingCount() > 0; step++) {
       for (let k = 0; k < 4; k++) {
         const x = rand()
-        if (x < 0.12) { world.rule('drop'); stats.drops++ } else if (x < 0.24) { world.rule('lose_answer'); stats.lost++ } else if (x < 0.27) world.rule('kill')
+        if (x < 0.12) {
+          world.rule('drop')
+          stats.drops++
+        } else if (x < 0.24) {
+          world.rule('lose_answer')
+          stats.lost++
+        } else if (x < 0.27) world.rule('kill')
       }
       if (pick(0.15)) {
         stats.busy++
@@ -125,20 +191,34 @@ function flushOrDie(world) {
       clearInterval(timer)
       resolve(true)
     }, 2)
-    world.queue().flush().then(() => {
-      if (done) return
-      done = true
-      clearInterval(timer)
-      resolve(false)
-    })
+    world
+      .queue()
+      .flush()
+      .then(() => {
+        if (done) return
+        done = true
+        clearInterval(timer)
+        resolve(false)
+      })
   })
 }
 
 /** Visits whose submit waits only because of refused records. */
 function heldSubmits(queue) {
   const items = queue.items()
-  return items.filter(i => i.kind === 'submit' && !i.allow_missing &&
-    items.some(j => j.local_visit === i.local_visit && j.status === 'failed' && j.error && j.error.code !== 'assignment_closed'))
+  return items
+    .filter(
+      i =>
+        i.kind === 'submit' &&
+        !i.allow_missing &&
+        items.some(
+          j =>
+            j.local_visit === i.local_visit &&
+            j.status === 'failed' &&
+            j.error &&
+            j.error.code !== 'assignment_closed'
+        )
+    )
     .map(i => i.local_visit)
 }
 
@@ -150,13 +230,20 @@ function heldSubmits(queue) {
 function accountedWithoutServer(record, left, missing) {
   const item = left.get(record.client_id)
   if (item) {
-    expect({ cid: record.client_id, kind: record.kind, status: item.status, expected: record.expectRefusal })
-      .toEqual({ cid: record.client_id, kind: record.kind, status: 'failed', expected: true })
+    expect({
+      cid: record.client_id,
+      kind: record.kind,
+      status: item.status,
+      expected: record.expectRefusal
+    }).toEqual({ cid: record.client_id, kind: record.kind, status: 'failed', expected: true })
     expect(item.error.message).toMatch(/[\u4e00-\u9fa5]/)
     return true
   }
   if (missing.has(record.client_id)) {
-    expect({ cid: record.client_id, expected: record.expectRefusal }).toEqual({ cid: record.client_id, expected: true })
+    expect({ cid: record.client_id, expected: record.expectRefusal }).toEqual({
+      cid: record.client_id,
+      expected: true
+    })
     return true
   }
   return false

@@ -20,7 +20,9 @@ const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
 
 /** Bytes a stored value takes (WeChat counts the serialised string). */
 function storedBytes(key, value) {
-  return Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
+  return (
+    Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
+  )
 }
 
 const SIZE_CACHES = new WeakMap()
@@ -58,14 +60,24 @@ function createFakeWx(options) {
   const rules = []
   const locationListeners = []
   const stats = {
-    requests: 0, uploads: 0, uploadsActive: 0, uploadsMaxActive: 0, logins: 0, setStorage: 0,
-    storageMaxBytes: 0, storageMaxKeyBytes: 0, storageRefused: 0, dirScans: 0
+    requests: 0,
+    uploads: 0,
+    uploadsActive: 0,
+    uploadsMaxActive: 0,
+    logins: 0,
+    setStorage: 0,
+    storageMaxBytes: 0,
+    storageMaxKeyBytes: 0,
+    storageRefused: 0,
+    dirScans: 0
   }
   let privacyHandler = null
 
   // Callbacks arrive later, like real network answers; a killed app receives nothing.
   function later(fn, ms) {
-    const run = () => { if (!dead) fn() }
+    const run = () => {
+      if (!dead) fn()
+    }
     // With a virtual clock only delays run on it; answers without delay stay instant.
     if (clock && ms) clock.setTimeout(run, ms)
     else if (ms) setTimeout(run, ms)
@@ -79,7 +91,11 @@ function createFakeWx(options) {
     if (sizes.map.size !== storage.size) {
       sizes.map.clear()
       sizes.total = 0
-      storage.forEach((v, k) => { const b = storedBytes(k, v); sizes.map.set(k, b); sizes.total += b })
+      storage.forEach((v, k) => {
+        const b = storedBytes(k, v)
+        sizes.map.set(k, b)
+        sizes.total += b
+      })
     }
     return sizes.total - (except !== undefined && sizes.map.has(except) ? sizes.map.get(except) : 0)
   }
@@ -100,12 +116,19 @@ function createFakeWx(options) {
   function privacyRefused(api, req) {
     if (opts.privacy !== 'refused') return false
     if (privacyHandler) privacyHandler(() => {}, { referrer: api })
-    later(() => req && req.fail && req.fail({ errMsg: `${api}:fail privacy permission is not authorized`, errno: 104 }))
+    later(
+      () =>
+        req &&
+        req.fail &&
+        req.fail({ errMsg: `${api}:fail privacy permission is not authorized`, errno: 104 })
+    )
     return true
   }
 
   function ruleFor(kind, req) {
-    const r = rules.find(x => x.left > 0 && (!x.kind || x.kind === kind) && (!x.match || x.match(req)))
+    const r = rules.find(
+      x => x.left > 0 && (!x.kind || x.kind === kind) && (!x.match || x.match(req))
+    )
     if (!r) return null
     r.left--
     return r.action
@@ -127,21 +150,40 @@ function createFakeWx(options) {
   function linkUpload(req, file, task, progressFns) {
     stats.uploadsActive++
     stats.uploadsMaxActive = Math.max(stats.uploadsMaxActive, stats.uploadsActive)
-    link.start(file.data.length, (sent, total) => {
-      if (!dead) progressFns.forEach(fn => fn({ progress: Math.floor(100 * sent / total), totalBytesSent: sent, totalBytesExpectedToSend: total }))
-    }, failed => {
-      stats.uploadsActive--
-      if (dead) return
-      if (failed) return req.fail && req.fail({ errMsg: 'uploadFile:fail interrupted' })
-      const answer = server.handleUpload({ url: req.url, name: req.name, formData: clone(req.formData), file: file.data })
-      req.success && req.success({ statusCode: answer.statusCode, data: answer.data })
-    })
+    link.start(
+      file.data.length,
+      (sent, total) => {
+        if (!dead)
+          progressFns.forEach(fn =>
+            fn({
+              progress: Math.floor((100 * sent) / total),
+              totalBytesSent: sent,
+              totalBytesExpectedToSend: total
+            })
+          )
+      },
+      failed => {
+        stats.uploadsActive--
+        if (dead) return
+        if (failed) return req.fail && req.fail({ errMsg: 'uploadFile:fail interrupted' })
+        const answer = server.handleUpload({
+          url: req.url,
+          name: req.name,
+          formData: clone(req.formData),
+          file: file.data
+        })
+        req.success && req.success({ statusCode: answer.statusCode, data: answer.data })
+      }
+    )
     return task
   }
 
   if (link && typeof link.onStatus === 'function') {
     link.onStatus(online => {
-      if (!dead) wx.networkListeners.slice().forEach(fn => fn({ isConnected: online, networkType: online ? '2g' : 'none' }))
+      if (!dead)
+        wx.networkListeners
+          .slice()
+          .forEach(fn => fn({ isConnected: online, networkType: online ? '2g' : 'none' }))
     })
   }
 
@@ -161,7 +203,8 @@ function createFakeWx(options) {
       const limit = opts.storageLimitBytes || TOTAL_LIMIT_BYTES
       let refused = null
       if (bytes > KEY_LIMIT_BYTES) refused = 'setStorageSync:fail exceed storage item max length'
-      else if (totalBytes(key) + bytes > limit) refused = 'setStorageSync:fail exceed storage max size 10Mb'
+      else if (totalBytes(key) + bytes > limit)
+        refused = 'setStorageSync:fail exceed storage max size 10Mb'
       if (refused) {
         stats.storageRefused++
         const e = new Error(refused)
@@ -192,7 +235,9 @@ function createFakeWx(options) {
       const task = { abort() {} }
       if (dead) return task
       if (refusedHost('request', req.url)) {
-        later(() => req.fail && req.fail({ errMsg: `request:fail url not in domain list, ${req.url}` }))
+        later(
+          () => req.fail && req.fail({ errMsg: `request:fail url not in domain list, ${req.url}` })
+        )
         return task
       }
       const action = net.offline ? 'drop' : ruleFor('request', req)
@@ -201,15 +246,27 @@ function createFakeWx(options) {
         return task
       }
       later(() => {
-        const answer = server.handle({ url: req.url, method: req.method, data: clone(req.data), header: clone(req.header) })
-        if (action === 'lose_answer') return req.fail && req.fail({ errMsg: 'request:fail socket closed' })
+        const answer = server.handle({
+          url: req.url,
+          method: req.method,
+          data: clone(req.data),
+          header: clone(req.header)
+        })
+        if (action === 'lose_answer')
+          return req.fail && req.fail({ errMsg: 'request:fail socket closed' })
         if (action === 'hang') return
         if (action === 'kill') {
           dead = true
           return
         }
-        if (action && typeof action === 'object') return req.success && req.success(Object.assign({ header: {} }, action))
-        req.success && req.success({ statusCode: answer.statusCode, data: answer.data, header: answer.header || {} })
+        if (action && typeof action === 'object')
+          return req.success && req.success(Object.assign({ header: {} }, action))
+        req.success &&
+          req.success({
+            statusCode: answer.statusCode,
+            data: answer.data,
+            header: answer.header || {}
+          })
       })
       return task
     },
@@ -217,10 +274,17 @@ function createFakeWx(options) {
     uploadFile(req) {
       stats.uploads++
       const progressFns = []
-      const task = { onProgressUpdate: fn => progressFns.push(fn), offProgressUpdate() {}, abort() {} }
+      const task = {
+        onProgressUpdate: fn => progressFns.push(fn),
+        offProgressUpdate() {},
+        abort() {}
+      }
       if (dead) return task
       if (refusedHost('uploadFile', req.url)) {
-        later(() => req.fail && req.fail({ errMsg: `uploadFile:fail url not in domain list, ${req.url}` }))
+        later(
+          () =>
+            req.fail && req.fail({ errMsg: `uploadFile:fail url not in domain list, ${req.url}` })
+        )
         return task
       }
       const action = net.offline ? 'drop' : ruleFor('upload', req)
@@ -228,27 +292,50 @@ function createFakeWx(options) {
       if (link && file && action !== 'drop') return linkUpload(req, file, task, progressFns)
       stats.uploadsActive++
       stats.uploadsMaxActive = Math.max(stats.uploadsMaxActive, stats.uploadsActive)
-      const done = () => { stats.uploadsActive-- }
+      const done = () => {
+        stats.uploadsActive--
+      }
       if (action === 'drop' || !file) {
         later(() => {
           done()
-          req.fail && req.fail({ errMsg: file ? 'uploadFile:fail interrupted' : 'uploadFile:fail file not found' })
+          req.fail &&
+            req.fail({
+              errMsg: file ? 'uploadFile:fail interrupted' : 'uploadFile:fail file not found'
+            })
         })
         return task
       }
       later(() => {
-        progressFns.forEach(fn => fn({ progress: 50, totalBytesSent: Math.floor(file.data.length / 2), totalBytesExpectedToSend: file.data.length }))
+        progressFns.forEach(fn =>
+          fn({
+            progress: 50,
+            totalBytesSent: Math.floor(file.data.length / 2),
+            totalBytesExpectedToSend: file.data.length
+          })
+        )
       })
       later(() => {
         done()
-        const answer = server.handleUpload({ url: req.url, name: req.name, formData: clone(req.formData), file: file.data })
-        if (action === 'lose_answer') return req.fail && req.fail({ errMsg: 'uploadFile:fail socket closed' })
+        const answer = server.handleUpload({
+          url: req.url,
+          name: req.name,
+          formData: clone(req.formData),
+          file: file.data
+        })
+        if (action === 'lose_answer')
+          return req.fail && req.fail({ errMsg: 'uploadFile:fail socket closed' })
         if (action === 'hang') return
         if (action === 'kill') {
           dead = true
           return
         }
-        progressFns.forEach(fn => fn({ progress: 100, totalBytesSent: file.data.length, totalBytesExpectedToSend: file.data.length }))
+        progressFns.forEach(fn =>
+          fn({
+            progress: 100,
+            totalBytesSent: file.data.length,
+            totalBytesExpectedToSend: file.data.length
+          })
+        )
         req.success && req.success({ statusCode: answer.statusCode, data: answer.data })
       }, uploadDelayMs)
       return task
@@ -264,13 +351,24 @@ function createFakeWx(options) {
     /** Signal goes or comes back: WeChat tells the app. */
     setOnline(online) {
       net.offline = !online
-      wx.networkListeners.slice().forEach(fn => fn({ isConnected: online, networkType: online ? 'wifi' : 'none' }))
+      wx.networkListeners
+        .slice()
+        .forEach(fn => fn({ isConnected: online, networkType: online ? 'wifi' : 'none' }))
     },
     onNeedPrivacyAuthorization(fn) {
       privacyHandler = fn
     },
     requirePrivacyAuthorize(req) {
-      if (opts.privacy === 'refused') later(() => req && req.fail && req.fail({ errMsg: 'requirePrivacyAuthorize:fail privacy permission is not authorized', errno: 104 }))
+      if (opts.privacy === 'refused')
+        later(
+          () =>
+            req &&
+            req.fail &&
+            req.fail({
+              errMsg: 'requirePrivacyAuthorize:fail privacy permission is not authorized',
+              errno: 104
+            })
+        )
       else later(() => req && req.success && req.success({}))
     },
     setKeepScreenOn(req) {
@@ -318,11 +416,17 @@ function createFakeWx(options) {
         readdirSync(path) {
           if (path !== USER_DATA_PATH) throw fsError('readdirSync', path)
           stats.dirScans++
-          return Array.from(fs.keys()).filter(p => p.indexOf(USER_DATA_PATH + '/') === 0).map(p => p.slice(USER_DATA_PATH.length + 1))
+          return Array.from(fs.keys())
+            .filter(p => p.indexOf(USER_DATA_PATH + '/') === 0)
+            .map(p => p.slice(USER_DATA_PATH.length + 1))
         },
         stat(req) {
           const f = fs.get(req.path)
-          later(() => (f ? req.success && req.success({ stats: statsOf(f) }) : req.fail && req.fail({ errMsg: `stat:fail no such file ${req.path}` })))
+          later(() =>
+            f
+              ? req.success && req.success({ stats: statsOf(f) })
+              : req.fail && req.fail({ errMsg: `stat:fail no such file ${req.path}` })
+          )
         }
       }
     },
@@ -331,22 +435,25 @@ function createFakeWx(options) {
       if (privacyRefused('startLocationUpdate', req)) return
       if (opts.locationUpdateUnavailable) {
         // Not opened under 开发管理→接口设置, or an old base library.
-        const errMsg = opts.locationUpdateUnavailable === true
-          ? 'startLocationUpdate:fail the api need to be declared in the requiredPrivateInfos field in app.json/ext.json'
-          : opts.locationUpdateUnavailable
+        const errMsg =
+          opts.locationUpdateUnavailable === true
+            ? 'startLocationUpdate:fail the api need to be declared in the requiredPrivateInfos field in app.json/ext.json'
+            : opts.locationUpdateUnavailable
         later(() => req.fail && req.fail({ errMsg }))
         return
       }
       wx.locationUpdating = true
       wx.locationType = req && req.type
-      if (opts.locationDenied) later(() => req.fail && req.fail({ errMsg: 'startLocationUpdate:fail auth deny' }))
+      if (opts.locationDenied)
+        later(() => req.fail && req.fail({ errMsg: 'startLocationUpdate:fail auth deny' }))
       else later(() => req && req.success && req.success({}))
     },
     getLocation(req) {
       stats.getLocation = (stats.getLocation || 0) + 1
       wx.lastGetLocation = req
       if (privacyRefused('getLocation', req)) return
-      if (opts.locationDenied) return later(() => req.fail && req.fail({ errMsg: 'getLocation:fail auth deny' }))
+      if (opts.locationDenied)
+        return later(() => req.fail && req.fail({ errMsg: 'getLocation:fail auth deny' }))
       const fix = opts.position || { latitude: 27.1121, longitude: 114.9831, accuracy: 20 }
       later(() => req.success && req.success(Object.assign({}, fix)))
     },
@@ -398,7 +505,8 @@ function createFakeWx(options) {
 /** Let pending fake callbacks run (a few macrotask turns and a few ms for upload delays). */
 function settle(turns) {
   let p = new Promise(resolve => setTimeout(resolve, 5))
-  for (let i = 0; i < (turns || 20); i++) p = p.then(() => new Promise(resolve => setImmediate(resolve)))
+  for (let i = 0; i < (turns || 20); i++)
+    p = p.then(() => new Promise(resolve => setImmediate(resolve)))
   return p
 }
 
@@ -415,4 +523,12 @@ function waitFor(cond, timeoutMs) {
   })
 }
 
-module.exports = { createFakeWx, settle, waitFor, USER_DATA_PATH, KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES, storedBytes }
+module.exports = {
+  createFakeWx,
+  settle,
+  waitFor,
+  USER_DATA_PATH,
+  KEY_LIMIT_BYTES,
+  TOTAL_LIMIT_BYTES,
+  storedBytes
+}

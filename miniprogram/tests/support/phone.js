@@ -15,14 +15,35 @@ function bootPhone(server, disk, extra) {
   const api = createApi({ wx, baseUrl: API })
   const files = createFiles({ wx })
   const sleeps = []
-  const uploader = createUploader(Object.assign({
-    wx, api, maxConcurrent: 3,
-    sleep: ms => { sleeps.push(ms); return Promise.resolve() },
-    now: () => server.now()
-  }, x.uploader))
-  const queue = createQueue(Object.assign({
-    wx, api, uploader, files, now: () => new Date(server.now()), autoRetry: false, flushOnEnqueue: false
-  }, x.queue))
+  const uploader = createUploader(
+    Object.assign(
+      {
+        wx,
+        api,
+        maxConcurrent: 3,
+        sleep: ms => {
+          sleeps.push(ms)
+          return Promise.resolve()
+        },
+        now: () => server.now()
+      },
+      x.uploader
+    )
+  )
+  const queue = createQueue(
+    Object.assign(
+      {
+        wx,
+        api,
+        uploader,
+        files,
+        now: () => new Date(server.now()),
+        autoRetry: false,
+        flushOnEnqueue: false
+      },
+      x.queue
+    )
+  )
   return { wx, api, files, uploader, queue, sleeps, disk }
 }
 
@@ -35,12 +56,22 @@ async function inspectorPhone(extra) {
   const phone = bootPhone(server, disk, extra)
   await phone.api.bind(invite)
   server.log.length = 0
-  return { server, user, assignment, disk, phone, restart: more => bootPhone(server, disk, more || extra) }
+  return {
+    server,
+    user,
+    assignment,
+    disk,
+    phone,
+    restart: more => bootPhone(server, disk, more || extra)
+  }
 }
 
 /** JPEG-ish bytes for a fake photo (the fake server only checks they are not "BAD…"). */
 function photoBytes(n) {
-  return Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(`photo-${n}-`.repeat(50))])
+  return Buffer.concat([
+    Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+    Buffer.from(`photo-${n}-`.repeat(50))
+  ])
 }
 
 module.exports = { bootPhone, inspectorPhone, photoBytes }

@@ -30,7 +30,9 @@ function createClock(startMs) {
       for (let i = 0; i < 12; i++) await turn()
       if (cond()) return true
       let next = null
-      timers.forEach(x => { if (!next || x.at < next.at || (x.at === next.at && x.id < next.id)) next = x })
+      timers.forEach(x => {
+        if (!next || x.at < next.at || (x.at === next.at && x.id < next.id)) next = x
+      })
       if (!next || next.at > end) return cond()
       timers.delete(next.id)
       t = Math.max(t, next.at)
@@ -72,13 +74,17 @@ function createLink(options) {
     listeners.slice().forEach(fn => fn(online))
   }
 
-  drops.forEach(at => clock.setTimeout(() => {
-    stats.drops++
-    downUntil = clock.now() + cutMs
-    active.splice(0).forEach(u => fail(u))
-    tell(false)
-    clock.setTimeout(() => { if (clock.now() >= downUntil) tell(true) }, cutMs)
-  }, at - clock.now()))
+  drops.forEach(at =>
+    clock.setTimeout(() => {
+      stats.drops++
+      downUntil = clock.now() + cutMs
+      active.splice(0).forEach(u => fail(u))
+      tell(false)
+      clock.setTimeout(() => {
+        if (clock.now() >= downUntil) tell(true)
+      }, cutMs)
+    }, at - clock.now())
+  )
 
   function fail(u) {
     stats.failedUploads++
@@ -91,7 +97,7 @@ function createLink(options) {
       ticking = false
       return
     }
-    const share = bytesPerMs * stepMs / active.length
+    const share = (bytesPerMs * stepMs) / active.length
     active.slice().forEach(u => {
       const n = Math.min(share, u.total - u.sent)
       u.sent += n

@@ -47,7 +47,11 @@ describe('login and binding', () => {
   test('a second 401 after the re-login surfaces instead of looping', async () => {
     const { server, wx, api } = setup()
     server.failNext(/^\/auth\/me$/, 401, 'token_invalid', 5)
-    await expect(api.request('GET', '/auth/me')).rejects.toMatchObject({ status: 401, code: 'token_invalid', message: '登录已失效,请重新登录' })
+    await expect(api.request('GET', '/auth/me')).rejects.toMatchObject({
+      status: 401,
+      code: 'token_invalid',
+      message: '登录已失效,请重新登录'
+    })
     expect(wx.stats.logins).toBe(1)
     expect(server.calls(/^\/auth\/me$/)).toHaveLength(2)
   })
@@ -69,7 +73,11 @@ describe('login and binding', () => {
 
   test('a wrong invite code surfaces the server message', async () => {
     const { api } = setup()
-    await expect(api.bind('WRONG1')).rejects.toMatchObject({ status: 400, code: 'invite_invalid', message: '邀请码无效或已过期' })
+    await expect(api.bind('WRONG1')).rejects.toMatchObject({
+      status: 400,
+      code: 'invite_invalid',
+      message: '邀请码无效或已过期'
+    })
   })
 })
 
@@ -87,7 +95,12 @@ describe('errors', () => {
     const { api, invite } = setup()
     await api.bind(invite)
     const err = await api.request('POST', '/visits', { client_id: 'x' }).catch(e => e)
-    expect(err).toMatchObject({ status: 400, code: 'validation_failed', message: '提交的数据不完整或格式不正确', details: { field: 'assignment_id' } })
+    expect(err).toMatchObject({
+      status: 400,
+      code: 'validation_failed',
+      message: '提交的数据不完整或格式不正确',
+      details: { field: 'assignment_id' }
+    })
     expect(err.data.error.code).toBe('validation_failed')
     expect(isTransient(err)).toBe(false)
   })

@@ -24,11 +24,19 @@ describe('uuid4', () => {
 
   test('works without crypto.getRandomValues (WeChat has none)', () => {
     const saved = globalThis.crypto
-    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true })
+    Object.defineProperty(globalThis, 'crypto', {
+      value: undefined,
+      configurable: true,
+      writable: true
+    })
     try {
       expect(uuid4()).toMatch(/^[0-9a-f-]{36}$/)
     } finally {
-      Object.defineProperty(globalThis, 'crypto', { value: saved, configurable: true, writable: true })
+      Object.defineProperty(globalThis, 'crypto', {
+        value: saved,
+        configurable: true,
+        writable: true
+      })
     }
   })
 })

@@ -69,7 +69,10 @@ test('older base libraries answer statSync as an object map', () => {
   const wx = {
     env: { USER_DATA_PATH: 'wxfile://usr' },
     getFileSystemManager: () => ({
-      statSync: () => ({ '/a.jpg': { size: 5, isDirectory: () => false }, '/d': { size: 4096, isDirectory: () => true } })
+      statSync: () => ({
+        '/a.jpg': { size: 5, isDirectory: () => false },
+        '/d': { size: 4096, isDirectory: () => true }
+      })
     })
   }
   expect(createFiles({ wx }).usedBytes()).toBe(5)

@@ -11,12 +11,26 @@ function setup(opts) {
   const location = createLocation({
     wx,
     now: () => clock,
-    timers: { setTimeout: (fn, ms) => { timers.push({ fn, ms }); return timers.length }, clearTimeout: () => {} }
+    timers: {
+      setTimeout: (fn, ms) => {
+        timers.push({ fn, ms })
+        return timers.length
+      },
+      clearTimeout: () => {}
+    }
   })
-  return { wx, location, timers, tick: ms => { clock += ms } }
+  return {
+    wx,
+    location,
+    timers,
+    tick: ms => {
+      clock += ms
+    }
+  }
 }
 
-const fix = (accuracy, extra) => Object.assign({ latitude: 27.1145, longitude: 114.9876, accuracy, speed: 0 }, extra)
+const fix = (accuracy, extra) =>
+  Object.assign({ latitude: 27.1145, longitude: 114.9876, accuracy, speed: 0 }, extra)
 
 test('the first fix with accuracy ≤ 65 m wins; GCJ-02 asked for; updates stopped afterwards', async () => {
   const { wx, location } = setup()
@@ -27,7 +41,13 @@ test('the first fix with accuracy ≤ 65 m wins; GCJ-02 asked for; updates stopp
   wx.emitLocation(fix(40, { latitude: 27.1146 }))
   wx.emitLocation(fix(5))
   const f = await p
-  expect(f).toEqual({ lat: 27.1146, lng: 114.9876, accuracy: 40, coord_type: 'gcj02', time: expect.stringMatching(/^2026-05-04T/) })
+  expect(f).toEqual({
+    lat: 27.1146,
+    lng: 114.9876,
+    accuracy: 40,
+    coord_type: 'gcj02',
+    time: expect.stringMatching(/^2026-05-04T/)
+  })
   expect(wx.locationUpdating).toBe(false)
   expect(wx.locationListenerCount()).toBe(0)
 })
@@ -44,7 +64,10 @@ test('onLocationChange has no timestamp: a fix is as fresh as its callback (item
 })
 
 test('startLocationUpdate not approved: one high-accuracy getLocation instead (item 12)', async () => {
-  const { wx, location } = setup({ locationUpdateUnavailable: true, position: { latitude: 27.5, longitude: 115.1, accuracy: 18 } })
+  const { wx, location } = setup({
+    locationUpdateUnavailable: true,
+    position: { latitude: 27.5, longitude: 115.1, accuracy: 18 }
+  })
   const f = await location.freshFix({ timeoutMs: 12000 })
   expect(f).toMatchObject({ lat: 27.5, lng: 115.1, accuracy: 18, coord_type: 'gcj02' })
   expect(wx.lastGetLocation).toMatchObject({ type: 'gcj02', isHighAccuracy: true })
@@ -61,7 +84,10 @@ test('an old base library without startLocationUpdate falls back to getLocation 
 
 test('privacy guide not agreed rejects privacy_denied, not a GPS problem (item 11)', async () => {
   const { location } = setup({ privacy: 'refused' })
-  await expect(location.freshFix()).rejects.toMatchObject({ code: 'privacy_denied', message: expect.stringMatching(/隐私保护指引/) })
+  await expect(location.freshFix()).rejects.toMatchObject({
+    code: 'privacy_denied',
+    message: expect.stringMatching(/隐私保护指引/)
+  })
 })
 
 test('openSettings leads to wx.openSetting after a refusal (item 12)', async () => {
@@ -87,13 +113,19 @@ test('no fix at all by the timeout rejects with a Chinese explanation', async ()
   const { wx, location, timers } = setup()
   const p = location.freshFix()
   timers[0].fn()
-  await expect(p).rejects.toMatchObject({ code: 'location_timeout', message: expect.stringMatching(/定位超时/) })
+  await expect(p).rejects.toMatchObject({
+    code: 'location_timeout',
+    message: expect.stringMatching(/定位超时/)
+  })
   expect(wx.locationListenerCount()).toBe(0)
 })
 
 test('permission denied rejects location_denied', async () => {
   const { location } = setup({ locationDenied: true })
-  await expect(location.freshFix()).rejects.toMatchObject({ code: 'location_denied', message: expect.stringMatching(/允许/) })
+  await expect(location.freshFix()).rejects.toMatchObject({
+    code: 'location_denied',
+    message: expect.stringMatching(/允许/)
+  })
 })
 
 test('two callers at once share one GPS session', async () => {

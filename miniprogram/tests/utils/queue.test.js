@@ -12,24 +12,47 @@ const TMP = 'wxfile://tmp'
 function fiveActions(queue, assignmentId) {
   const start = queue.enqueue({ kind: 'start_visit', assignment_id: assignmentId })
   const lv = start.local_visit
-  queue.enqueue({ kind: 'checkin', local_visit: lv, lat: 27.11, lng: 114.99, accuracy_m: 12, coord_type: 'gcj02', client_time: '2026-05-04T09:31:00+08:00' })
-  queue.enqueue({ kind: 'interview', local_visit: lv, household: '3组王家', answers: { 是否知道本村书记项目: '知道' }, satisfaction: '满意', notes: '' })
+  queue.enqueue({
+    kind: 'checkin',
+    local_visit: lv,
+    lat: 27.11,
+    lng: 114.99,
+    accuracy_m: 12,
+    coord_type: 'gcj02',
+    client_time: '2026-05-04T09:31:00+08:00'
+  })
+  queue.enqueue({
+    kind: 'interview',
+    local_visit: lv,
+    household: '3组王家',
+    answers: { 是否知道本村书记项目: '知道' },
+    satisfaction: '满意',
+    notes: ''
+  })
   queue.enqueue({ kind: 'checklist', local_visit: lv, items: [{ item: '公示栏', result: 'pass' }] })
   queue.enqueue({ kind: 'note', local_visit: lv, text: '村部无人值守' })
   return lv
 }
 
 function objectCount(server) {
-  return server.visits.size + server.checkins.size + server.interviews.size + server.checklists.size + server.notes.size
+  return (
+    server.visits.size +
+    server.checkins.size +
+    server.interviews.size +
+    server.checklists.size +
+    server.notes.size
+  )
 }
 
 // Every client_id reached the server; only its first arrival created (201), the rest were
 // answered as retries (200).
 function expectExactlyOnce(server) {
   const byId = {}
-  server.log.filter(e => e.client_id && e.method !== 'GET' && !e.injected).forEach(e => {
-    (byId[e.client_id] = byId[e.client_id] || []).push(e.status)
-  })
+  server.log
+    .filter(e => e.client_id && e.method !== 'GET' && !e.injected)
+    .forEach(e => {
+      ;(byId[e.client_id] = byId[e.client_id] || []).push(e.status)
+    })
   for (const [cid, statuses] of Object.entries(byId)) {
     const created = statuses.filter(s => s === 201).length
     const isSubmit = server.log.some(e => e.client_id === cid && /\/submit$/.test(e.path))
@@ -63,7 +86,11 @@ describe('offline, lost answers and restarts', () => {
 
     // Signal returns: start_visit goes through, the check-in's answer is lost on the way back.
     phone.wx.net.offline = false
-    phone.wx.net.rule({ kind: 'request', match: r => /checkins$/.test(r.url), action: 'lose_answer' })
+    phone.wx.net.rule({
+      kind: 'request',
+      match: r => /checkins$/.test(r.url),
+      action: 'lose_answer'
+    })
     let r = await phone.queue.flush()
     expect(r).toMatchObject({ sent: 1, pending: 4, offline: true })
 
@@ -95,7 +122,14 @@ describe('offline, lost answers and restarts', () => {
     phone.wx.net.offline = true
     const lvA = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a1.id }).local_visit
     const lvB = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a2.id }).local_visit
-    phone.queue.enqueue({ kind: 'checkin', local_visit: lvA, lat: 27.1, lng: 114.9, accuracy_m: 8, client_time: '2026-05-04T09:31:00+08:00' })
+    phone.queue.enqueue({
+      kind: 'checkin',
+      local_visit: lvA,
+      lat: 27.1,
+      lng: 114.9,
+      accuracy_m: 8,
+      client_time: '2026-05-04T09:31:00+08:00'
+    })
     phone.queue.enqueue({ kind: 'note', local_visit: lvB, text: '到村' })
     phone.queue.enqueue({ kind: 'submit', local_visit: lvA })
     phone.wx.net.offline = false
@@ -109,7 +143,12 @@ describe('offline, lost answers and restarts', () => {
     expect(again.queue.pendingCount()).toBe(5)
     await again.queue.flush()
     expect(again.queue.pendingCount()).toBe(0)
-    expect(server.calls(/^\/visits$/).map(c => c.status).sort()).toEqual([200, 200, 201, 201])
+    expect(
+      server
+        .calls(/^\/visits$/)
+        .map(c => c.status)
+        .sort()
+    ).toEqual([200, 200, 201, 201])
     expect(server.visits.size).toBe(2)
     expect(server.checkins.size + server.notes.size).toBe(2)
     const visitA = server.visits.get(again.queue.serverVisitId(lvA))
@@ -121,9 +160,17 @@ describe('offline, lost answers and restarts', () => {
 
   test('sent_at is the send time; client_id and the rest of the body never change', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id, started_at: '2026-05-04T09:30:00+08:00' }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id,
+      started_at: '2026-05-04T09:30:00+08:00'
+    }).local_visit
     server.advance(60 * 1000)
-    phone.wx.net.rule({ kind: 'request', match: r => /\/visits$/.test(r.url), action: 'lose_answer' })
+    phone.wx.net.rule({
+      kind: 'request',
+      match: r => /\/visits$/.test(r.url),
+      action: 'lose_answer'
+    })
     await phone.queue.flush()
     server.advance(10 * 60 * 1000)
     await phone.queue.flush()
@@ -131,7 +178,9 @@ describe('offline, lost answers and restarts', () => {
     expect(calls.map(c => c.status)).toEqual([201, 200])
     expect(calls[0].client_id).toBe(lv)
     expect(calls[1].client_id).toBe(lv)
-    expect(Date.parse(calls[1].body.sent_at) - Date.parse(calls[0].body.sent_at)).toBe(10 * 60 * 1000)
+    expect(Date.parse(calls[1].body.sent_at) - Date.parse(calls[0].body.sent_at)).toBe(
+      10 * 60 * 1000
+    )
     const strip = b => Object.assign({}, b, { sent_at: undefined })
     expect(strip(calls[1].body)).toEqual(strip(calls[0].body))
     expect(calls[0].body.sent_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$/)
@@ -143,24 +192,58 @@ describe('offline, lost answers and restarts', () => {
 describe('ordering within a visit', () => {
   test('a check-in never overtakes its start_visit, even when start_visit fails first', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
-    phone.queue.enqueue({ kind: 'checkin', local_visit: lv, lat: 27.1, lng: 114.9, accuracy_m: 8, client_time: '2026-05-04T09:31:00+08:00' })
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
+    phone.queue.enqueue({
+      kind: 'checkin',
+      local_visit: lv,
+      lat: 27.1,
+      lng: 114.9,
+      accuracy_m: 8,
+      client_time: '2026-05-04T09:31:00+08:00'
+    })
     server.failNext(/^\/visits$/, 503, 'internal_error')
     await phone.queue.flush()
     expect(server.log.map(e => e.path)).toEqual(['/visits'])
     server.advance(10 * 1000) // past the lane's backoff
     await phone.queue.flush()
-    expect(server.log.map(e => e.path)).toEqual(['/visits', '/visits', `/visits/${phone.queue.serverVisitId(lv)}/checkins`])
+    expect(server.log.map(e => e.path)).toEqual([
+      '/visits',
+      '/visits',
+      `/visits/${phone.queue.serverVisitId(lv)}/checkins`
+    ])
   })
 
   test('submit waits for every photo of its visit; a later interview is slotted before a waiting submit', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.wx.putTempFile(`${TMP}/a.jpg`, photoBytes('a'))
-    phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/a.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.11, lng: 114.99 })
+    phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/a.jpg`,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.11,
+      lng: 114.99
+    })
     phone.queue.enqueue({ kind: 'submit', local_visit: lv })
-    const late = phone.queue.enqueue({ kind: 'interview', local_visit: lv, household: '李家', satisfaction: '基本满意' })
-    expect(phone.queue.items().map(i => i.kind)).toEqual(['start_visit', 'photo', 'interview', 'submit'])
+    const late = phone.queue.enqueue({
+      kind: 'interview',
+      local_visit: lv,
+      household: '李家',
+      satisfaction: '基本满意'
+    })
+    expect(phone.queue.items().map(i => i.kind)).toEqual([
+      'start_visit',
+      'photo',
+      'interview',
+      'submit'
+    ])
     // The first upload is interrupted: the submit must not go out before the photo is in.
     phone.wx.net.rule({ kind: 'upload', action: 'drop' })
     await phone.queue.flush()
@@ -175,14 +258,29 @@ describe('ordering within a visit', () => {
 
   test('a failed item holds the submit back (visibly) until it is retried or removed', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
-    const bad = phone.queue.enqueue({ kind: 'interview', local_visit: lv, household: '', satisfaction: '满意' })
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
+    const bad = phone.queue.enqueue({
+      kind: 'interview',
+      local_visit: lv,
+      household: '',
+      satisfaction: '满意'
+    })
     phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '后续事项照常发送' })
     phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     await phone.queue.flush()
     const items = phone.queue.items()
-    expect(items.map(i => [i.kind, i.status])).toEqual([['interview', 'failed'], ['submit', 'pending']])
-    expect(items[0].error).toMatchObject({ status: 400, code: 'validation_failed', message: '提交的数据不完整或格式不正确' })
+    expect(items.map(i => [i.kind, i.status])).toEqual([
+      ['interview', 'failed'],
+      ['submit', 'pending']
+    ])
+    expect(items[0].error).toMatchObject({
+      status: 400,
+      code: 'validation_failed',
+      message: '提交的数据不完整或格式不正确'
+    })
     expect(server.notes.size).toBe(1)
     expect(phone.queue.pendingCount()).toBe(1)
     expect(phone.queue.failedCount()).toBe(1)
@@ -200,13 +298,32 @@ describe('ordering within a visit', () => {
 describe('refusals', () => {
   test('409 client_id_conflict is kept as failed, shown with the server message, and can be retried', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     await phone.queue.flush()
-    const note = phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '第一条', client_id: '0b6b8c1e-2a7d-4b43-9d55-b8d2a3f4c111' })
+    const note = phone.queue.enqueue({
+      kind: 'note',
+      local_visit: lv,
+      text: '第一条',
+      client_id: '0b6b8c1e-2a7d-4b43-9d55-b8d2a3f4c111'
+    })
     await phone.queue.flush()
-    const clash = phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '另一条', client_id: '0b6b8c1e-2a7d-4b43-9d55-b8d2a3f4c111' })
+    const clash = phone.queue.enqueue({
+      kind: 'note',
+      local_visit: lv,
+      text: '另一条',
+      client_id: '0b6b8c1e-2a7d-4b43-9d55-b8d2a3f4c111'
+    })
     await phone.queue.flush()
-    expect(phone.queue.items()).toEqual([expect.objectContaining({ id: clash.id, status: 'failed', error: expect.objectContaining({ code: 'client_id_conflict', status: 409 }) })])
+    expect(phone.queue.items()).toEqual([
+      expect.objectContaining({
+        id: clash.id,
+        status: 'failed',
+        error: expect.objectContaining({ code: 'client_id_conflict', status: 409 })
+      })
+    ])
     expect(server.notes.size).toBe(1)
     expect(note.client_id).toBe(clash.client_id)
     server.log.length = 0
@@ -221,28 +338,57 @@ describe('refusals', () => {
 
   test('after submit a note is still accepted, a new photo is refused visit_submitted and kept', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     await phone.queue.flush()
     phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '补充：村书记外出' })
     phone.wx.putTempFile(`${TMP}/late.jpg`, photoBytes('late'))
-    const photo = phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/late.jpg`, taken_at: '2026-05-04T11:00:00+08:00', lat: 27.1, lng: 114.9 })
+    const photo = phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/late.jpg`,
+      taken_at: '2026-05-04T11:00:00+08:00',
+      lat: 27.1,
+      lng: 114.9
+    })
     await phone.queue.flush()
     expect(server.notes.size).toBe(1)
     const left = phone.queue.items()
-    expect(left).toEqual([expect.objectContaining({ id: photo.id, status: 'failed', error: expect.objectContaining({ code: 'visit_submitted' }) })])
+    expect(left).toEqual([
+      expect.objectContaining({
+        id: photo.id,
+        status: 'failed',
+        error: expect.objectContaining({ code: 'visit_submitted' })
+      })
+    ])
     expect(phone.files.size(left[0].file)).toBeGreaterThan(0)
   })
 
   test('a photo the server rejects is failed and its file kept for a retake', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.wx.putTempFile(`${TMP}/bad.jpg`, 'BAD not an image')
-    const item = phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/bad.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 })
+    const item = phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/bad.jpg`,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.1,
+      lng: 114.9
+    })
     expect(item.file.startsWith(phone.wx.env.USER_DATA_PATH + '/')).toBe(true)
     await phone.queue.flush()
     const [failed] = phone.queue.items()
-    expect(failed).toMatchObject({ status: 'failed', error: { code: 'photo_not_image', status: 422, message: '文件不是图片' } })
+    expect(failed).toMatchObject({
+      status: 'failed',
+      error: { code: 'photo_not_image', status: 422, message: '文件不是图片' }
+    })
     expect(phone.files.size(failed.file)).toBe('BAD not an image'.length)
     expect(Array.from(server.photos.values())[0].status).toBe('rejected')
     phone.queue.remove(failed.id)
@@ -253,9 +399,20 @@ describe('refusals', () => {
 describe('photos', () => {
   test('the original is kept at enqueue and deleted only after complete answered ready', async () => {
     const { phone, assignment, server, restart } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.wx.putTempFile(`${TMP}/p.jpg`, photoBytes('p'))
-    const item = phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/p.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9, coord_type: 'gcj02' })
+    const item = phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/p.jpg`,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.1,
+      lng: 114.9,
+      coord_type: 'gcj02'
+    })
     expect(phone.wx.fs.has(`${TMP}/p.jpg`)).toBe(false)
     expect(phone.wx.fs.has(item.file)).toBe(true)
     // The app is killed while complete is out: the server verified it, the phone never heard.
@@ -275,14 +432,27 @@ describe('photos', () => {
     expect(phone.wx.fs.has(item.file)).toBe(false)
     expect(server.photos.size).toBe(1)
     expect(server.uploads).toHaveLength(1) // resumed at complete, not uploaded again
-    expect(again.queue.result(item.client_id)).toMatchObject({ kind: 'photo', id: resumed.photo_id })
+    expect(again.queue.result(item.client_id)).toMatchObject({
+      kind: 'photo',
+      id: resumed.photo_id
+    })
   })
 
   test('progress is reported per photo and listeners hear about it', async () => {
     const { phone, assignment } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.wx.putTempFile(`${TMP}/q.jpg`, photoBytes('q'))
-    phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/q.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 })
+    phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/q.jpg`,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.1,
+      lng: 114.9
+    })
     const seen = []
     const off = phone.queue.onChange(s => {
       const p = s.items.find(i => i.kind === 'photo')
@@ -298,14 +468,26 @@ describe('photos', () => {
 
   test('photos_waiting from the server resumes a queued photo that was marked failed by a transient trouble', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.wx.putTempFile(`${TMP}/w.jpg`, photoBytes('w'))
-    const item = phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/w.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 })
+    const item = phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/w.jpg`,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.1,
+      lng: 114.9
+    })
     server.failNext(/complete$/, 404, 'not_found') // e.g. a proxy hiccup answered 404
     await phone.queue.flush()
     expect(phone.queue.items()[0].status).toBe('failed')
     const detail = await phone.api.request('GET', `/visits/${phone.queue.serverVisitId(lv)}`)
-    expect(detail.data.photos_waiting).toEqual([{ id: expect.any(Number), client_id: item.client_id }])
+    expect(detail.data.photos_waiting).toEqual([
+      { id: expect.any(Number), client_id: item.client_id }
+    ])
     expect(phone.queue.resumeWaiting(detail.data.photos_waiting)).toBe(1)
     await phone.queue.flush()
     expect(phone.queue.items()).toEqual([])
@@ -321,10 +503,21 @@ describe('feedback', () => {
     const p1 = phone.queue.enqueue({ kind: 'photo', feedback: true, file: `${TMP}/f1.jpg` })
     const p2 = phone.queue.enqueue({ kind: 'photo', feedback: true, file: `${TMP}/f2.jpg` })
     const fb = phone.queue.enqueue({
-      kind: 'feedback', project_id: 7, rating: 'concern', category: 'progress', text: '路灯还没装',
-      photo_local_ids: [p1.client_id, p2.client_id], contact_phone: null, anonymous: true, notify: false
+      kind: 'feedback',
+      project_id: 7,
+      rating: 'concern',
+      category: 'progress',
+      text: '路灯还没装',
+      photo_local_ids: [p1.client_id, p2.client_id],
+      contact_phone: null,
+      anonymous: true,
+      notify: false
     })
-    phone.wx.net.rule({ kind: 'request', match: r => /feedback$/.test(r.url), action: 'lose_answer' })
+    phone.wx.net.rule({
+      kind: 'request',
+      match: r => /feedback$/.test(r.url),
+      action: 'lose_answer'
+    })
     await phone.queue.flush()
     await phone.queue.flush()
     const calls = server.calls(/feedback$/)
@@ -334,7 +527,10 @@ describe('feedback', () => {
     expect(calls[0].body).not.toHaveProperty('contact_phone')
     expect(calls[0].body).not.toHaveProperty('photo_local_ids')
     expect(server.feedback.size).toBe(1)
-    expect(phone.queue.result(fb.client_id)).toMatchObject({ kind: 'feedback', receipt_no: expect.stringMatching(/^FK/) })
+    expect(phone.queue.result(fb.client_id)).toMatchObject({
+      kind: 'feedback',
+      receipt_no: expect.stringMatching(/^FK/)
+    })
   })
 })
 
@@ -353,7 +549,10 @@ describe('housekeeping', () => {
 
   test('a second submit for the same visit is not queued twice', async () => {
     const { phone, assignment } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     const s1 = phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     const s2 = phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     expect(s2.id).toBe(s1.id)
@@ -362,12 +561,20 @@ describe('housekeeping', () => {
 
   test('a full storage refuses the write loudly instead of pretending it was kept', async () => {
     const { phone, assignment, restart } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     // Other keys fill WeChat's 10 MB up to a few hundred bytes.
-    for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++) phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
-    phone.wx.setStorageSync('junk.last', 'x'.repeat(10 * 1024 * 1024 - phone.wx.storageBytes() - 600))
-    expect(() => phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '很长的备注'.repeat(100) }))
-      .toThrow(expect.objectContaining({ code: 'storage_full' }))
+    for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++)
+      phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
+    phone.wx.setStorageSync(
+      'junk.last',
+      'x'.repeat(10 * 1024 * 1024 - phone.wx.storageBytes() - 600)
+    )
+    expect(() =>
+      phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '很长的备注'.repeat(100) })
+    ).toThrow(expect.objectContaining({ code: 'storage_full' }))
     expect(phone.queue.pendingCount()).toBe(1)
     expect(restart().queue.pendingCount()).toBe(1)
   })
@@ -383,7 +590,16 @@ describe('housekeeping', () => {
     const timers = []
     const { assignment, server, restart } = await inspectorPhone()
     const q = restart({
-      queue: { autoRetry: true, timers: { setTimeout: (fn, ms) => { timers.push({ fn, ms }); return timers.length }, clearTimeout: () => {} } }
+      queue: {
+        autoRetry: true,
+        timers: {
+          setTimeout: (fn, ms) => {
+            timers.push({ fn, ms })
+            return timers.length
+          },
+          clearTimeout: () => {}
+        }
+      }
     }).queue
     q.enqueue({ kind: 'start_visit', assignment_id: assignment.id })
     expect(q.pendingCount()).toBe(1)
@@ -415,8 +631,22 @@ describe('issue 15: lanes back off on their own (item 5)', () => {
     const timers = []
     const { server, user, assignment, restart } = await inspectorPhone()
     const other = server.addAssignment([user.id])
-    const phone = restart({ queue: { autoRetry: true, timers: { setTimeout: (fn, ms) => { timers.push({ fn, ms }); return timers.length }, clearTimeout: () => {} } } })
-    const lvA = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const phone = restart({
+      queue: {
+        autoRetry: true,
+        timers: {
+          setTimeout: (fn, ms) => {
+            timers.push({ fn, ms })
+            return timers.length
+          },
+          clearTimeout: () => {}
+        }
+      }
+    })
+    const lvA = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     const lvB = phone.queue.enqueue({ kind: 'start_visit', assignment_id: other.id }).local_visit
     phone.queue.enqueue({ kind: 'note', local_visit: lvA, text: 'A' })
     phone.queue.enqueue({ kind: 'note', local_visit: lvB, text: 'B' })
@@ -457,7 +687,12 @@ describe('issue 15: storage (item 9)', () => {
     for (let v = 0; v < 60; v++) {
       const a = server.addAssignment([user.id])
       const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a.id }).local_visit
-      for (let k = 0; k < 4; k++) phone.queue.enqueue({ kind: 'note', local_visit: lv, text: `第${k}条：${'村部无人值守，'.repeat(400)}` })
+      for (let k = 0; k < 4; k++)
+        phone.queue.enqueue({
+          kind: 'note',
+          local_visit: lv,
+          text: `第${k}条：${'村部无人值守，'.repeat(400)}`
+        })
     }
     expect(phone.queue.pendingCount()).toBe(300)
     expect(phone.wx.stats.storageMaxKeyBytes).toBeLessThan(200 * 1024)
@@ -466,7 +701,10 @@ describe('issue 15: storage (item 9)', () => {
 
   test('visits the server confirmed are forgotten after 30 days; recent ones and busy ones stay', async () => {
     const { phone, server, user, assignment, restart } = await inspectorPhone()
-    const old = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const old = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.queue.enqueue({ kind: 'submit', local_visit: old })
     await phone.queue.flush()
     server.advance(31 * 24 * 3600 * 1000)
@@ -486,9 +724,19 @@ describe('issue 15: storage (item 9)', () => {
   test('a file kept before the app died (never queued) is deleted at start; queued ones stay', async () => {
     const { phone, assignment, restart } = await inspectorPhone()
     phone.wx.net.offline = true
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
     phone.wx.putTempFile(`${TMP}/k.jpg`, photoBytes('k'))
-    const queued = phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/k.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 })
+    const queued = phone.queue.enqueue({
+      kind: 'photo',
+      local_visit: lv,
+      file: `${TMP}/k.jpg`,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.1,
+      lng: 114.9
+    })
     const orphan = phone.files.keep(phone.wx.putTempFile(`${TMP}/o.jpg`, photoBytes('o')))
     phone.wx.kill()
     const again = restart()
@@ -499,12 +747,27 @@ describe('issue 15: storage (item 9)', () => {
 
   test('the photo file kept for a save that storage refused is not left behind', async () => {
     const { phone, assignment } = await inspectorPhone()
-    const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignment.id }).local_visit
-    for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++) phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
-    phone.wx.setStorageSync('junk.last', 'x'.repeat(10 * 1024 * 1024 - phone.wx.storageBytes() - 200))
+    const lv = phone.queue.enqueue({
+      kind: 'start_visit',
+      assignment_id: assignment.id
+    }).local_visit
+    for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++)
+      phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
+    phone.wx.setStorageSync(
+      'junk.last',
+      'x'.repeat(10 * 1024 * 1024 - phone.wx.storageBytes() - 200)
+    )
     phone.wx.putTempFile(`${TMP}/full.jpg`, photoBytes('full'))
-    expect(() => phone.queue.enqueue({ kind: 'photo', local_visit: lv, file: `${TMP}/full.jpg`, taken_at: '2026-05-04T09:40:00+08:00', lat: 27.1, lng: 114.9 }))
-      .toThrow(expect.objectContaining({ code: 'storage_full' }))
+    expect(() =>
+      phone.queue.enqueue({
+        kind: 'photo',
+        local_visit: lv,
+        file: `${TMP}/full.jpg`,
+        taken_at: '2026-05-04T09:40:00+08:00',
+        lat: 27.1,
+        lng: 114.9
+      })
+    ).toThrow(expect.objectContaining({ code: 'storage_full' }))
     expect(phone.files.listKept()).toEqual([])
   })
 })

@@ -11,8 +11,10 @@ const TMP = 'wxfile://usr/outbox'
 async function visitPhone(extra) {
   const ctx = await inspectorPhone(extra)
   const res = await ctx.phone.api.request('POST', '/visits', {
-    client_id: '11111111-1111-4111-8111-111111111111', sent_at: '2026-05-04T09:30:00+08:00',
-    assignment_id: ctx.assignment.id, started_at: '2026-05-04T09:30:00+08:00'
+    client_id: '11111111-1111-4111-8111-111111111111',
+    sent_at: '2026-05-04T09:30:00+08:00',
+    assignment_id: ctx.assignment.id,
+    started_at: '2026-05-04T09:30:00+08:00'
   })
   ctx.visitId = res.data.id
   ctx.server.log.length = 0
@@ -23,10 +25,19 @@ let n = 0
 function photoItem(ctx, extra) {
   n++
   const file = ctx.phone.wx.putTempFile(`${TMP}/u${n}.jpg`, photoBytes(n))
-  return Object.assign({
-    client_id: `22222222-2222-4222-8222-${String(100000000000 + n)}`, kind: 'photo', visit_id: ctx.visitId, file,
-    taken_at: '2026-05-04T09:40:00+08:00', lat: 27.11, lng: 114.99, coord_type: 'gcj02'
-  }, extra)
+  return Object.assign(
+    {
+      client_id: `22222222-2222-4222-8222-${String(100000000000 + n)}`,
+      kind: 'photo',
+      visit_id: ctx.visitId,
+      file,
+      taken_at: '2026-05-04T09:40:00+08:00',
+      lat: 27.11,
+      lng: 114.99,
+      coord_type: 'gcj02'
+    },
+    extra
+  )
 }
 
 test('ten photos: never more than 3 uploads at once, every one ready exactly once', async () => {
@@ -45,15 +56,28 @@ test('the ticket asks with the right fields; the form posts the ticket fields an
   const item = photoItem(ctx)
   const progress = []
   const states = []
-  await ctx.phone.uploader.upload(item, p => progress.push(p), s => states.push(s))
+  await ctx.phone.uploader.upload(
+    item,
+    p => progress.push(p),
+    s => states.push(s)
+  )
   const [ticket] = ctx.server.calls(/\/photos$/)
   expect(ticket.body).toEqual({
-    client_id: item.client_id, sent_at: expect.any(String), content_type: 'image/jpeg', size: photoBytes(n).length,
-    taken_at: item.taken_at, lat: 27.11, lng: 114.99, coord_type: 'gcj02'
+    client_id: item.client_id,
+    sent_at: expect.any(String),
+    content_type: 'image/jpeg',
+    size: photoBytes(n).length,
+    taken_at: item.taken_at,
+    lat: 27.11,
+    lng: 114.99,
+    coord_type: 'gcj02'
   })
   expect(ctx.server.uploads[0].status).toBe(204)
   expect(progress).toEqual([0, 50, 100, 100])
-  expect(states).toEqual([{ photo_id: expect.any(Number), size: photoBytes(n).length }, { uploaded: true }])
+  expect(states).toEqual([
+    { photo_id: expect.any(Number), size: photoBytes(n).length },
+    { uploaded: true }
+  ])
 })
 
 test('an upload refused 403 (expired ticket) is renewed with the same ticket body and client_id', async () => {
@@ -81,7 +105,11 @@ test('a ticket held past its expires_at (across a retry) is renewed before uploa
     uploader: {
       now: () => clock,
       // Waiting out the backoff in a dead zone takes 16 minutes: the 15-minute ticket expires.
-      sleep: () => { clock += 16 * 60 * 1000; ctx.server.advance(16 * 60 * 1000); return Promise.resolve() }
+      sleep: () => {
+        clock += 16 * 60 * 1000
+        ctx.server.advance(16 * 60 * 1000)
+        return Promise.resolve()
+      }
     }
   })
   const item = photoItem(ctx)
@@ -103,11 +131,19 @@ test('complete answering 409 photo_not_uploaded makes it upload again', async ()
   const ctx = await visitPhone()
   const item = photoItem(ctx)
   const t = await ctx.phone.api.request('POST', `/visits/${ctx.visitId}/photos`, {
-    client_id: item.client_id, sent_at: '2026-05-04T09:41:00+08:00', content_type: 'image/jpeg',
-    size: photoBytes(n).length, taken_at: item.taken_at, lat: item.lat, lng: item.lng, coord_type: 'gcj02'
+    client_id: item.client_id,
+    sent_at: '2026-05-04T09:41:00+08:00',
+    content_type: 'image/jpeg',
+    size: photoBytes(n).length,
+    taken_at: item.taken_at,
+    lat: item.lat,
+    lng: item.lng,
+    coord_type: 'gcj02'
   })
   // The phone believes it uploaded (an answer it thought was a success), the server has nothing.
-  const photo = await ctx.phone.uploader.upload(Object.assign({}, item, { photo_id: t.data.photo_id, uploaded: true }))
+  const photo = await ctx.phone.uploader.upload(
+    Object.assign({}, item, { photo_id: t.data.photo_id, uploaded: true })
+  )
   expect(photo.status).toBe('ready')
   const completes = ctx.server.calls(/complete$/).map(c => c.status)
   expect(completes).toEqual([409, 200])
@@ -155,7 +191,11 @@ test('a rejected photo rejects with the reason; asking again does not upload', a
 test('a retry after a lost complete answer finds the photo ready without uploading again', async () => {
   const ctx = await visitPhone()
   const item = photoItem(ctx)
-  ctx.phone.wx.net.rule({ kind: 'request', match: r => /complete$/.test(r.url), action: 'lose_answer' })
+  ctx.phone.wx.net.rule({
+    kind: 'request',
+    match: r => /complete$/.test(r.url),
+    action: 'lose_answer'
+  })
   const photo = await ctx.phone.uploader.upload(item)
   expect(photo.status).toBe('ready')
   expect(ctx.server.calls(/complete$/).map(c => c.status)).toEqual([200, 200])
@@ -164,14 +204,20 @@ test('a retry after a lost complete answer finds the photo ready without uploadi
 
 test('an original missing from the phone is a permanent, explained failure', async () => {
   const ctx = await visitPhone()
-  const err = await ctx.phone.uploader.upload(photoItem(ctx, { file: 'wxfile://usr/gone.jpg' })).catch(e => e)
+  const err = await ctx.phone.uploader
+    .upload(photoItem(ctx, { file: 'wxfile://usr/gone.jpg' }))
+    .catch(e => e)
   expect(err).toMatchObject({ code: 'photo_file_missing', offline: false })
   expect(err.message).toMatch(/重新拍摄/)
 })
 
 test('feedback photos ask /feedback/photos with only the fields it takes', async () => {
   const ctx = await visitPhone()
-  const item = photoItem(ctx, { feedback: true, visit_id: undefined, file: ctx.phone.wx.putTempFile(`${TMP}/fb.png`, photoBytes('fb')) })
+  const item = photoItem(ctx, {
+    feedback: true,
+    visit_id: undefined,
+    file: ctx.phone.wx.putTempFile(`${TMP}/fb.png`, photoBytes('fb'))
+  })
   await ctx.phone.uploader.upload(item)
   const [ticket] = ctx.server.calls(/^\/feedback\/photos$/)
   expect(Object.keys(ticket.body).sort()).toEqual(['client_id', 'content_type', 'sent_at', 'size'])
@@ -199,7 +245,10 @@ test('an upload answered 409 upload_sealed (already verified) goes on to complet
     ctx.server.handleUpload = original
     const answer = original(req) // the file landed earlier; the server now refuses the sealed key
     return Object.assign(answer, {
-      statusCode: 409, data: JSON.stringify({ error: { code: 'upload_sealed', message: '这张照片已校验封存,不能再次上传', details: {} } })
+      statusCode: 409,
+      data: JSON.stringify({
+        error: { code: 'upload_sealed', message: '这张照片已校验封存,不能再次上传', details: {} }
+      })
     })
   }
   const photo = await ctx.phone.uploader.upload(photoItem(ctx))
@@ -216,7 +265,10 @@ describe('weak links (item 14)', () => {
     const link = createLink({ clock, bandwidthBps, latencyMs: 50 })
     const ctx = await visitPhone({
       wx: { clock, link },
-      uploader: { now: () => clock.now(), sleep: ms => new Promise(resolve => clock.setTimeout(resolve, ms)) }
+      uploader: {
+        now: () => clock.now(),
+        sleep: ms => new Promise(resolve => clock.setTimeout(resolve, ms))
+      }
     })
     const items = Array.from({ length: count }, () => {
       const it = photoItem(ctx)
@@ -224,7 +276,11 @@ describe('weak links (item 14)', () => {
       return it
     })
     let done = 0
-    items.forEach(i => ctx.phone.uploader.upload(i).then(() => { done++ }))
+    items.forEach(i =>
+      ctx.phone.uploader.upload(i).then(() => {
+        done++
+      })
+    )
     await clock.runUntil(() => done === count)
     return { ctx, done }
   }
@@ -248,7 +304,10 @@ test('a deleted original with its size known is failed as missing, not retried a
   const ctx = await visitPhone()
   const item = photoItem(ctx, { size: 1234 })
   ctx.phone.wx.deleteFile(item.file)
-  await expect(ctx.phone.uploader.upload(item)).rejects.toMatchObject({ code: 'photo_file_missing', offline: false })
+  await expect(ctx.phone.uploader.upload(item)).rejects.toMatchObject({
+    code: 'photo_file_missing',
+    offline: false
+  })
   expect(ctx.phone.sleeps).toEqual([])
   expect(ctx.server.uploads).toHaveLength(0)
 })
@@ -257,13 +316,20 @@ test('a file gone between ticket and upload ("file not found") is missing, not o
   const ctx = await visitPhone()
   const item = photoItem(ctx)
   const real = ctx.phone.wx.uploadFile
-  ctx.phone.wx.uploadFile = req => { ctx.phone.wx.deleteFile(item.file); return real(req) }
-  await expect(ctx.phone.uploader.upload(item)).rejects.toMatchObject({ code: 'photo_file_missing' })
+  ctx.phone.wx.uploadFile = req => {
+    ctx.phone.wx.deleteFile(item.file)
+    return real(req)
+  }
+  await expect(ctx.phone.uploader.upload(item)).rejects.toMatchObject({
+    code: 'photo_file_missing'
+  })
   expect(ctx.phone.sleeps).toEqual([])
 })
 
 test('"url not in domain list" for the storage host is a loud configuration error (item 6)', async () => {
-  const ctx = await visitPhone({ wx: { domains: { request: ['api.test'], uploadFile: ['api.test'] } } })
+  const ctx = await visitPhone({
+    wx: { domains: { request: ['api.test'], uploadFile: ['api.test'] } }
+  })
   const err = await ctx.phone.uploader.upload(photoItem(ctx)).catch(e => e)
   expect(err).toMatchObject({ code: 'domain_not_configured', offline: false })
   expect(err.message).toContain('storage.test')
@@ -281,7 +347,9 @@ test('a 429 with Retry-After waits as long as the server asks (item 5)', async (
 
 test('no_fix and compressed photos say so in the ticket and carry no position (items 1, 3)', async () => {
   const ctx = await visitPhone()
-  const photo = await ctx.phone.uploader.upload(photoItem(ctx, { lat: undefined, lng: undefined, no_fix: true, compressed: true }))
+  const photo = await ctx.phone.uploader.upload(
+    photoItem(ctx, { lat: undefined, lng: undefined, no_fix: true, compressed: true })
+  )
   const ticket = ctx.server.calls(/photos$/)[0].body
   expect(ticket).toMatchObject({ no_fix: true, compressed: true })
   expect(ticket).not.toHaveProperty('lat')
