@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from PIL import ExifTags, Image, ImageDraw, ImageFont, UnidentifiedImageError
 
+# EXIF times without an offset are China wall-clock times.
+from server.clock import CHINA as CHINA_TZ
 from server.phash import dhash
 from server.phash import region_hashes as phash_regions
 
@@ -39,8 +41,6 @@ PREVIEW_MIN_LONG_SIDE = 1000
 PREVIEW_MAX_LONG_SIDE = 1280
 THUMB_QUALITY = 80
 PREVIEW_QUALITY = 82
-
-CHINA_TZ = timezone(timedelta(hours=8))
 
 # Pillow opens phone JPEGs that carry extra frames (depth maps, gain maps) as "MPO"; the
 # first frame is an ordinary JPEG, so they are treated as JPEG.

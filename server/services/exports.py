@@ -30,10 +30,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from server import geo
-
-# One wording of the flags on the console's pages and in the files taken away from it.
-from server.console.flags import explain as explain_flag
-from server.console.flags import label as flag_label
+from server.clock import CHINA
 from server.errors import ApiError
 from server.models import (
     FEEDBACK_STATUSES,
@@ -59,8 +56,10 @@ from server.models import (
 )
 from server.services import audit, rectification
 from server.services.feedback import CLOSED_STATUSES, phone_for, staff_scope
+from server.services.flag_words import explain as explain_flag
+from server.services.flag_words import label as flag_label
 from server.services.photos import storage
-from server.services.review import CHINA, filtered_visits
+from server.services.review import filtered_visits
 from server.services.visit_stats import has_flags
 from server.storage import ObjectMissing, Storage, StorageError
 
@@ -90,10 +89,6 @@ class Download:
 def _local(value: datetime | None) -> datetime | None:
     # Excel has no time zones: write China wall-clock time, which is what readers expect.
     return value.astimezone(CHINA).replace(tzinfo=None, microsecond=0) if value else None
-
-
-def _metres(value: float | None) -> str | None:
-    return None if value is None else f"{value:.0f}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -343,15 +338,15 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         for f in p.flags:
             # The distance a sentence names is the one its flag is about: capture point or EXIF GPS.
             lat, lng = (exif.get("lat"), exif.get("lng")) if f == "exif_gps_far" else (p.lat, p.lng)
-            detail = explain_flag(f, place=head.place, distance=_metres(head.distance_m(lat, lng)),
+            detail = explain_flag(f, place=head.place, distance=head.distance_m(lat, lng),
                                   duplicate_of=p.duplicate_of_id)
             found[p.visit_id].append((p.taken_at or p.completed_at, f"照片 #{p.id}", flag_label(f), detail, ""))
     for c in session.scalars(select(CheckIn).where(CheckIn.visit_id.in_(ids), has_flags(CheckIn.flags))
                              .order_by(CheckIn.client_time, CheckIn.id)):
         head = by_id[c.visit_id]
         for f in c.flags:
-            detail = explain_flag(f, place=head.place, distance=_metres(c.distance_m), radius=head.radius_m,
-                                  accuracy=_metres(c.accuracy_m))
+            detail = explain_flag(f, place=head.place, distance=c.distance_m, radius=head.radius_m,
+                                  accuracy=c.accuracy_m)
             found[c.visit_id].append((c.client_time, f"签到 #{c.id}", flag_label(f), detail, ""))
     # Decisions are append-only: the latest one per photo or visit is the reviewer's verdict.
     latest = select(func.max(ReviewDecision.id)).where(ReviewDecision.visit_id.in_(ids)).group_by(

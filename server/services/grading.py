@@ -40,6 +40,8 @@ from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.clock import add_months
+from server.clock import today as today_china
 from server.errors import ApiError
 from server.models import (
     GRADES,
@@ -60,7 +62,6 @@ from server.models import (
 )
 from server.services import audit, checkpoints
 from server.services.common import for_update
-from server.services.rectification import add_months, today_china
 
 GRADABLE_STATUSES = ("in_progress", "accepted")
 MIN_EXPERTS = 3
