@@ -19,11 +19,6 @@ PER_PAGE = 50
 WRITERS = ("admin", "reviewer")
 
 
-def _render(template: str, **context):
-    return render_template(template, **context)
-
-
-
 @console_bp.get("/rectifications")
 @staff_required()
 def rectifications():
@@ -31,7 +26,7 @@ def rectifications():
     filters = rectification.parse_filters(request.args)
     page = forms.page()
     orders, total = rectification.list_orders(db.session, g.staff, filters, page, PER_PAGE)
-    return _render(
+    return render_template(
         "console/rectifications/list.html", orders=orders, total=total, page=page, per_page=PER_PAGE,
         filters=filters, counts=rectification.counts(db.session, g.staff),
         context=rectification.context_of(db.session, orders), statuses=RECTIFICATION_STATUSES,
@@ -44,7 +39,7 @@ def _render_detail(order, error: str | None = None, status: int = 200):
     staff = g.staff
     may_act = can_write() and rectification.may_act(staff, order.township_id)
     response_photos = rectification.photos_of(db.session, order.id)
-    return _render(
+    return render_template(
         "console/rectifications/detail.html", order=order, error=error,
         context=rectification.context_of(db.session, [order]), statuses=RECTIFICATION_STATUSES,
         overdue=rectification.is_overdue(order), days_overdue=rectification.days_overdue(order),
@@ -104,7 +99,7 @@ def rectification_new():
         else:
             flash(f"整改通知已下发,整改期限 {order.deadline.isoformat()}")
             return redirect(url_for("console.rectification_detail", order_id=order.id))
-    return _render(
+    return render_template(
         "console/rectifications/new.html", visit=visit, project=project, form=form, error=error,
         today_iso=clock.today().isoformat(),
         projects=[] if project else rectification.issuable_projects(db.session, g.staff),
