@@ -136,6 +136,15 @@ def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return geodesic(a, b).meters
 
 
+def format_metres(value: float | None) -> str:
+    """A distance as people read it, always with its unit: '812 米' below a kilometre, else '1.25 公里'; '—' for none."""
+    if value is None:
+        return "—"
+    if round(value) < 1000:
+        return f"{value:.0f} 米"
+    return f"{value / 1000:.2f}".rstrip("0").rstrip(".") + " 公里"
+
+
 def _boundary_error(message: str) -> InvalidCoordinate:
     return InvalidCoordinate("boundary", message)
 

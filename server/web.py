@@ -7,11 +7,11 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from server import clock
 from server.db import db
 from server.errors import ApiError
 from server.models import FEEDBACK_STATUSES
 from server.services import checkpoints, public, ratelimit
-from server.services.common import CHINA
 from server.storage import StorageError
 
 web_bp = Blueprint("web", __name__, template_folder="templates")
@@ -71,5 +71,5 @@ def audit_checkpoint():
         cp = checkpoints.latest(current_app.extensions["storage"], current_app.config["AUDIT_KEY"])
     except StorageError:
         return render_template("audit.html", unavailable=True), 503
-    at = datetime.fromisoformat(cp.at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if cp else None
+    at = clock.china_time(datetime.fromisoformat(cp.at), clock.SECONDS) if cp else None
     return render_template("audit.html", cp=cp, at=at)

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 # The API package first, as create_app loads it: services.photos and the API import each other.
 import server.api  # noqa: F401
+from server import clock
+from server.clock import CHINA
 from server.db import db
 from server.errors import ApiError
 from server.models import AuditEntry, Photo, Project, User, Visit
@@ -40,7 +42,6 @@ from tests.factories import (
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
-CHINA = reports.CHINA
 TITLE = "村集体经济增收项目"
 OUTCOMES = "村集体年收入达到12万元,带动30户群众就业"
 OPINION = "项目目标全部完成,群众认可度高"
@@ -109,7 +110,7 @@ def case(app, client, world) -> SimpleNamespace:
         # Started months ago, so four months of reports are owed.
         s.get(Project, pid).started_at -= timedelta(days=100)
         s.commit()
-        months = reports.owed_months(s.get(Project, pid), reports.today_china())[-4:]
+        months = reports.owed_months(s.get(Project, pid), clock.today())[-4:]
         orders = [rectification.issue(s, user(world, "admin"), project_id=pid, items=[item]).id
                   for item in ("公示栏未更新", "台账不完整")]
         rectification.respond(s, user(world, "secretary"), orders[0],
@@ -235,7 +236,7 @@ def test_cover_shows_title_department_and_date(app, world):
     """The cover carries the title, the configured department and the month of export."""
     app.config["DEPARTMENT_NAME"] = "中共吉安县委组织部"
     doc = export(app, world, [world.p1], title="  优秀书记项目  案例集 ")
-    today = reports.today_china()
+    today = clock.today()
     assert [p.text for p in doc.paragraphs[:3]] == ["优秀书记项目 案例集", "中共吉安县委组织部",
                                                     f"{today.year}年{today.month}月"]
     assert doc.core_properties.title == "优秀书记项目 案例集"

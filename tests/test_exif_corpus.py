@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from server.clock import CHINA
 from server.imaging.decode import PhotoRejected, process_photo
-from server.imaging.exif import CHINA_TZ, read_exif
+from server.imaging.exif import read_exif
 from server.services.photos import REJECT_STATUS
 from tests.conftest import missing_component
 
@@ -60,7 +61,7 @@ def expected_time(truth: dict) -> datetime | None:
         text, zone_text = text[:19], text[19:]
     local = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
     if zone_text is None:
-        return local.replace(tzinfo=CHINA_TZ)
+        return local.replace(tzinfo=CHINA)
     sign = -1 if zone_text[0] == "-" else 1
     hours, minutes = int(zone_text[1:3]), int(zone_text[4:6])
     return local.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from server import posters
+from server import clock, posters
 from server.api import ENDPOINTS
 from server.db import db
 from server.models import Photo, ProjectUpdate
@@ -192,7 +192,7 @@ def test_progress_updates_appear_newest_first(admin, anyone, world):
         r = admin.post(f"/api/v1/admin/projects/{world.p1}/updates", {"text": text})
         assert r.status_code == 201 and r.get_json()["text"] == text
     updates = anyone.get(f"/api/v1/public/projects/{world.p1}").get_json()["updates"]
-    today = datetime.now(public.CHINA).date().isoformat()
+    today = datetime.now(clock.CHINA).date().isoformat()
     assert updates == [{"text": "水渠完工", "date": today}, {"text": "水渠开工", "date": today}]
 
 
@@ -454,7 +454,7 @@ def test_verify_page_shows_when_where_and_project(anyone, checked):
     r = anyone.get(f"/verify/{checked['verify_code']}")
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and r.mimetype == "text/html"
-    completed = datetime.fromisoformat(checked["completed_at"]).astimezone(public.CHINA)
+    completed = datetime.fromisoformat(checked["completed_at"]).astimezone(clock.CHINA)
     assert completed.strftime("%Y-%m-%d %H:%M") in html
     assert "永阳镇 江南村" in html and "蜜柚产业项目" in html and checked["verify_code"] in html
     assert "insp_a" not in html and checked["sha256"] not in html

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 # The API package first, as create_app loads it: services.photos and the API import each other.
 import server.api  # noqa: F401
+from server import clock
 from server.db import db
 from server.errors import ApiError
 from server.models import AuditEntry, Photo, Project, RectificationOrder, User
@@ -109,15 +110,8 @@ def test_default_deadline_is_three_months(app, world):
     with app.app_context():
         order = db.session.get(RectificationOrder, order_id)
         issued_day = order.issued_at.astimezone(CHINA).date()
-        assert order.deadline == rectification.add_months(issued_day, 3)
+        assert order.deadline == clock.add_months(issued_day, 3)
         assert (order.status, order.items) == ("issued", ["公示栏未按要求更新", "项目进度滞后于计划"])
-
-
-def test_add_months_clamps_to_month_end():
-    """30 November plus three months is the last day of February."""
-    assert rectification.add_months(date(2026, 11, 30), 3) == date(2027, 2, 28)
-    assert rectification.add_months(date(2027, 11, 30), 3) == date(2028, 2, 29)
-    assert rectification.add_months(date(2026, 3, 15), 3) == date(2026, 6, 15)
 
 
 def test_issue_copies_township_and_organization_from_the_project(app, world):
@@ -169,7 +163,7 @@ def test_issue_needs_an_item(app, world):
 def test_issue_refuses_a_past_deadline(app, world):
     """A deadline before today is a mistake, not an order."""
     with pytest.raises(ApiError) as exc:
-        issue(app, world, deadline=rectification.today_china() - timedelta(days=1))
+        issue(app, world, deadline=clock.today() - timedelta(days=1))
     assert exc.value.details == {"field": "deadline"}
 
 
@@ -282,7 +276,7 @@ def test_only_the_uploader_completes_a_rectification_photo(client, world, secret
 def test_overdue_is_derived_and_counted(app, world, secretary):
     """An open order past its deadline is overdue, counted and filterable; a closed one never is."""
     late, on_time = issue(app, world), issue(app, world)
-    set_deadline(app, late, rectification.today_china() - timedelta(days=3))
+    set_deadline(app, late, clock.today() - timedelta(days=3))
     body = secretary.get("/api/v1/rectifications").get_json()
     by_id = {o["id"]: o for o in body["items"]}
     assert (by_id[late]["overdue"], by_id[late]["days_overdue"]) == (True, 3)
@@ -295,14 +289,14 @@ def test_responded_order_past_deadline_is_still_overdue(app, world, secretary):
     """A reply does not stop the clock: until verified, a late order stays overdue."""
     order_id = issue(app, world)
     respond(secretary, order_id)
-    set_deadline(app, order_id, rectification.today_china() - timedelta(days=1))
+    set_deadline(app, order_id, clock.today() - timedelta(days=1))
     assert secretary.get(f"/api/v1/rectifications/{order_id}").get_json()["overdue"] is True
 
 
 def test_deadline_today_is_not_overdue(app, world, secretary):
     """An order due today is not yet overdue (China calendar day)."""
     order_id = issue(app, world)
-    set_deadline(app, order_id, rectification.today_china())
+    set_deadline(app, order_id, clock.today())
     assert secretary.get(f"/api/v1/rectifications/{order_id}").get_json()["overdue"] is False
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from server import clock
 from server.db import db
 from server.models import Feedback, Photo, Project, ProjectReport, ReportReminder, User
 from server.services import reports
@@ -63,7 +64,7 @@ def running_project(client, lc, started: datetime | None = None) -> int:
 
 def this_month() -> str:
     """The current month in China."""
-    return reports.month_of(datetime.now(CHINA).date())
+    return clock.month_of(datetime.now(CHINA).date())
 
 
 def report_photo(api: Api, seed: int = 1) -> int:

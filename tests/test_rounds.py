@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from server import draw
+
+# Bound once: console tests patch server.clock.today with draw_day, which reads the real day.
+from server.clock import today as today_china
 from server.db import db
 from server.models import Assignment, AuditEntry, Project, User
 from server.services import rounds, users
 from server.services.projects import place_of
-from server.services.rectification import today_china
 from tests.factories import Api, checkin_body, now_iso, start_visit, uid
 
 BANK = ["公示栏是否张贴", "进度是否符合计划", "群众是否知晓项目", "资金是否专款专用"]

@@ -32,8 +32,8 @@ def listed(session) -> dict:
 
 def test_month_is_the_china_calendar_month():
     # 16:30 UTC on New Year's Eve is already 00:30 on 1 January in China.
-    assert visit_stats.month_of(datetime(2025, 12, 31, 16, 30, tzinfo=UTC)) == 202601
-    assert visit_stats.month_of(datetime(2025, 12, 31, 15, 59, tzinfo=UTC)) == 202512
+    assert visit_stats.month_key(datetime(2025, 12, 31, 16, 30, tzinfo=UTC)) == 202601
+    assert visit_stats.month_key(datetime(2025, 12, 31, 15, 59, tzinfo=UTC)) == 202512
     assert visit_stats.month_range(2026) == (202601, 202612)
 
 
@@ -123,7 +123,7 @@ def test_bulk_writes_past_the_orm_are_recounted_by_rebuild_stats(app, world):
     assert "4 differed" in result.output
     with app.app_context():
         assert visit_stats.drift(db.session) == {}
-        month = visit_stats.month_of(datetime.now(UTC))
+        month = visit_stats.month_key(datetime.now(UTC))
         assert kept(db.session) == {(month, world.t1, world.v1, "submitted"): (1, 0, 0)}
 
 

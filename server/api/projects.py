@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from server import clock
 from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
@@ -232,7 +233,7 @@ def list_reports(user, project_id):
             "state": {"month": state.current_month, "status": state.current_status,
                       "due": state.current_due.isoformat() if state.current_due else None,
                       "overdue_months": state.overdue_months,
-                      "months": reports.owed_months(project, reports.today_china())}}
+                      "months": reports.owed_months(project, clock.today())}}
 
 
 @endpoint("/projects/<int:project_id>/reports/<month>", "PUT", summary="Save the report for a month (YYYY-MM); "

@@ -6,6 +6,9 @@ import importlib
 
 from flask import Blueprint
 
+from server import clock, geo
+from server.services import flag_words
+
 console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static",
                        static_url_path="/static")
 
@@ -55,6 +58,12 @@ def nav_for(user) -> list[tuple[str, str]]:
     if user is None:
         return []
     return [(e, label) for e, label, roles in NAV if e in current_app.view_functions and user.has_role(*roles)]
+
+
+# How every page writes a stored time, a distance and a flag: registered once, used as filters.
+console_bp.add_app_template_filter(clock.china_time, "china_time")
+console_bp.add_app_template_filter(geo.format_metres, "metres")
+console_bp.add_app_template_filter(flag_words.label, "flag_label")
 
 
 @console_bp.app_context_processor

@@ -599,7 +599,6 @@ def _project_form(status: int = 200, *, project: Project | None = None, values: 
         organizations=db.session.scalars(select(Organization).order_by(Organization.name)).all(),
         secretaries=_secretaries(), domains=DOMAINS, statuses=PROJECT_STATUSES,
         responsible_roles=public.RESPONSIBLE_ROLES, updates=updates, update_text=update_text,
-        china=public.CHINA,
     )
 
 
@@ -736,7 +735,7 @@ def _users_page(status: int = 200, *, values: dict[str, Any] | None = None, erro
                    townships=townships, township_by_id={t.id: t for t in townships},
                    creatable_roles=CREATABLE_ROLES, filters={"role": role, "q": q}, now=utcnow(),
                    values=values or {"roles": [], "township_ids": [], "organization_ids": []}, error=error,
-                   china=public.CHINA, organizations=_all_organizations())
+                   organizations=_all_organizations())
 
 
 def _all_organizations() -> list[Organization]:
@@ -744,7 +743,7 @@ def _all_organizations() -> list[Organization]:
 
 
 def _invite_page(user: User, code: str):
-    body, status = _render("invite.html", user=user, code=code, china=public.CHINA)
+    body, status = _render("invite.html", user=user, code=code)
     # The code is shown once: no browser or proxy may keep a copy of this page.
     return body, status, {"Cache-Control": "no-store"}
 
@@ -903,7 +902,7 @@ def _assignments_page(status: int = 200, *, values: dict[str, Any] | None = None
         "assignments.html", status, assignments=items, total=total, page=forms.page(), per_page=PER_PAGE,
         places={a.id: _place_label(a) for a in items}, projects=all_projects,
         open_projects=[p for p in all_projects if p.status != "closed"], inspectors=_inspectors(),
-        township_by_id=townships, statuses=ASSIGNMENT_STATUSES, china=public.CHINA,
+        township_by_id=townships, statuses=ASSIGNMENT_STATUSES,
         filters={"project_id": project_id, "status": state}, error=error,
         values=values or {"inspector_ids": []},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 
+from server import clock
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.console.exports import send_download
@@ -12,7 +13,6 @@ from server.errors import ApiError
 from server.models import ACCEPTANCE_RATINGS, DOMAINS, PROJECT_STATUSES
 from server.services import cases as case_service
 from server.services.exports.workbook import Download
-from server.services.rectification import today_china
 
 # Leaders pick the county's showcase projects with the department's admins.
 ROLES = ("admin", "leader")
@@ -50,5 +50,5 @@ def cases_export():
         db.session.rollback()
         return _render(case_service.parse_filters(request.args), selected=set(ids), title=title, error=exc.message,
                        status=exc.status)
-    day = today_china().isoformat()
+    day = clock.today().isoformat()
     return send_download(Download(f"案例集-{day}.docx", f"cases-{day}.docx", case_service.DOCX, [body]))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import current_app, g, render_template, request
 
+from server import clock
 from server.console import charts, console_bp
 from server.console.auth import staff_required
 from server.db import db
 from server.models import FEEDBACK_RATINGS
 from server.services import dashboard as stats
-from server.services.rectification import today_china
 
 SATISFACTION_COLOURS = {"满意": "#1a7f37", "基本满意": "#d4a72c", "不满意": "#b3261e"}
 FIRST_YEAR = 2015  # 书记项目 started around then; earlier years hold nothing
@@ -19,7 +19,7 @@ FIRST_YEAR = 2015  # 书记项目 started around then; earlier years hold nothin
 @staff_required()
 def dashboard():
     """Per-township figures and charts for one year (this year unless ?year= says otherwise)."""
-    today = today_china()
+    today = clock.today()
     year = request.args.get("year", type=int)
     if year is None or not FIRST_YEAR <= year <= today.year:
         year = today.year

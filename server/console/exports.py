@@ -8,6 +8,7 @@ from urllib.parse import quote
 from flask import Response, abort, g, request
 from werkzeug.wsgi import wrap_file
 
+from server import clock
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.db import db
@@ -59,7 +60,7 @@ def export_findings():
 def export_rectifications():
     """Rectification orders under their status/township/project/overdue filters as XLSX."""
     filters = rectification.parse_filters(request.args)
-    return send_download(rectifications_workbook(db.session, g.staff, filters, rectification.today_china()))
+    return send_download(rectifications_workbook(db.session, g.staff, filters, clock.today()))
 
 
 @console_bp.get("/exports/feedback.xlsx")

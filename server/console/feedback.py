@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import flash, g, redirect, render_template, request, url_for
 
 from server.console import console_bp
@@ -12,7 +10,7 @@ from server.db import db
 from server.errors import ApiError
 from server.models import FEEDBACK_STATUSES, Project, User, utcnow
 from server.services import feedback, photos
-from server.services.feedback import CHINA, CLOSED_STATUSES
+from server.services.feedback import CLOSED_STATUSES
 
 PER_PAGE = 50
 HELD_SHOWN = 200
@@ -21,13 +19,8 @@ WRITERS = ("admin", "reviewer")
 REPLY_STATUSES = ("accepted", "processing", "resolved", "declined")
 
 
-def fmt(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time as China local time text."""
-    return value.astimezone(CHINA).strftime(pattern) if value else ""
-
-
 def _render(template: str, **context):
-    return render_template(template, fmt=fmt, statuses=FEEDBACK_STATUSES, now=utcnow(),
+    return render_template(template, statuses=FEEDBACK_STATUSES, now=utcnow(),
                            closed=CLOSED_STATUSES, held_reason=feedback.held_reason, **context)
 
 

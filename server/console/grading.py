@@ -14,15 +14,14 @@ from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 
+from server import clock
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.console.exports import send_download
-from server.console.rectifications import fmt
 from server.db import db
 from server.errors import ApiError
 from server.models import GRADES, GRADING_STATUSES, QUOTA_MODES, WARNING_STATUSES
 from server.services import grading
-from server.services.rectification import today_china
 
 READERS = ("admin", "leader")
 WRITERS = ("admin",)
@@ -32,7 +31,7 @@ _CRITERION_LINE = re.compile(r"^(.*?)[\s|,，:：]+(\d+)\s*$")
 def _render(template: str, status: int = 200, **context: Any):
     return render_template(f"console/grading/{template}", can_edit=g.staff.has_role(*WRITERS),
                            statuses=GRADING_STATUSES, grades=GRADES, quota_modes=QUOTA_MODES,
-                           score=grading.format_score, fmt=fmt, **context), status
+                           score=grading.format_score, **context), status
 
 
 def _form_id(name: str) -> int | None:
@@ -83,7 +82,7 @@ def _config_form() -> dict[str, Any]:
 
 def _sessions_page(status: int = 200, error: str | None = None):
     return _render("sessions.html", status, sessions=grading.list_sessions(db.session), error=error,
-                   values=request.form.to_dict() if error else {"year": str(today_china().year)},
+                   values=request.form.to_dict() if error else {"year": str(clock.today().year)},
                    default_criteria=criteria_text(grading.DEFAULT_CRITERIA), default_quotas=grading.DEFAULT_QUOTAS)
 
 

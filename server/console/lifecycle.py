@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from server import clock
 from server.console import console_bp, forms
 from server.console.auth import staff_required
 from server.console.base_data import parse_steps, steps_text
@@ -39,7 +40,6 @@ from server.models import (
 )
 from server.services import lifecycle, photos, reports, workspace
 from server.services.common import paginate
-from server.services.rectification import CHINA, today_china
 
 PER_PAGE = 50
 # Who reads a project's lifecycle page (each within `visible_projects`).
@@ -54,13 +54,8 @@ CONFIRM = {"return", "reject", "close", "withdraw"}
 _UUID = re.compile(r"[0-9a-fA-F-]{36}")
 
 
-def fmt(value: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time as China local time text."""
-    return value.astimezone(CHINA).strftime(pattern) if value else ""
-
-
 def _render(template: str, status: int = 200, **context: Any):
-    return render_template(f"console/lifecycle/{template}", fmt=fmt, statuses=PROJECT_STATUSES,
+    return render_template(f"console/lifecycle/{template}", statuses=PROJECT_STATUSES,
                            action_labels=lifecycle.ACTION_LABELS, page_url=forms.page_url, **context), status
 
 
@@ -177,7 +172,7 @@ def _lifecycle_page(project: Project, status: int = 200, *, error: str | None = 
         may_accept=user.has_role("admin") and project.status == "in_progress",
         may_edit=project.status == "draft" and project.applicant_id == user.id and user.has_role("secretary"),
         observation_ratings=OBSERVATION_RATINGS, acceptance_ratings=ACCEPTANCE_RATINGS,
-        report_statuses=REPORT_STATUSES, today=today_china(), **_report_rows(project),
+        report_statuses=REPORT_STATUSES, today=clock.today(), **_report_rows(project),
     )
 
 
@@ -263,7 +258,7 @@ def report_overview():
     overdue_only = request.args.get("overdue") in ("1", "on", "true")
     running = db.session.scalars(lifecycle.visible_projects(g.staff).where(Project.status == "in_progress")
                                  .order_by(Project.year.desc(), Project.id)).unique().all()
-    today = today_china()
+    today = clock.today()
     rows = [(p, reports.report_state(db.session, p, today)) for p in running]
     overdue_total = sum(1 for _, s in rows if s.overdue_months)
     if overdue_only:
@@ -385,7 +380,7 @@ def application_new():
     """A new application (申报表): save it as a draft, or save and submit it."""
     if request.method == "GET":
         orgs = g.staff.organizations
-        values = {"year": str(today_china().year), "domain": orgs[0].domain if len(orgs) == 1 else "农村",
+        values = {"year": str(clock.today().year), "domain": orgs[0].domain if len(orgs) == 1 else "农村",
                   "selection": "自选", "category": "常规性", "place_kind": "village",
                   "organization_id": str(orgs[0].id) if len(orgs) == 1 else ""}
         return _application_form(project=None, values=values, client_id=str(uuid.uuid4()))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 
+from server import clock
 from server.console import console_bp, forms
 from server.console.auth import can_write, staff_required
 from server.db import db
@@ -18,16 +19,6 @@ PER_PAGE = 50
 WRITERS = ("admin", "reviewer")
 
 
-def fmt(value: datetime | None, pattern: str) -> str:
-    """A stored UTC time as China local time text (what staff read on every page)."""
-    return value.astimezone(rectification.CHINA).strftime(pattern) if value else ""
-
-
-def _render(template: str, **context):
-    return render_template(template, fmt=fmt, **context)
-
-
-
 @console_bp.get("/rectifications")
 @staff_required()
 def rectifications():
@@ -35,11 +26,11 @@ def rectifications():
     filters = rectification.parse_filters(request.args)
     page = forms.page()
     orders, total = rectification.list_orders(db.session, g.staff, filters, page, PER_PAGE)
-    return _render(
+    return render_template(
         "console/rectifications/list.html", orders=orders, total=total, page=page, per_page=PER_PAGE,
         filters=filters, counts=rectification.counts(db.session, g.staff),
         context=rectification.context_of(db.session, orders), statuses=RECTIFICATION_STATUSES,
-        today=rectification.today_china(), is_overdue=rectification.is_overdue,
+        today=clock.today(), is_overdue=rectification.is_overdue,
         days_overdue=rectification.days_overdue, can_issue=can_write(),
     )
 
@@ -48,7 +39,7 @@ def _render_detail(order, error: str | None = None, status: int = 200):
     staff = g.staff
     may_act = can_write() and rectification.may_act(staff, order.township_id)
     response_photos = rectification.photos_of(db.session, order.id)
-    return _render(
+    return render_template(
         "console/rectifications/detail.html", order=order, error=error,
         context=rectification.context_of(db.session, [order]), statuses=RECTIFICATION_STATUSES,
         overdue=rectification.is_overdue(order), days_overdue=rectification.days_overdue(order),
@@ -108,9 +99,9 @@ def rectification_new():
         else:
             flash(f"整改通知已下发,整改期限 {order.deadline.isoformat()}")
             return redirect(url_for("console.rectification_detail", order_id=order.id))
-    return _render(
+    return render_template(
         "console/rectifications/new.html", visit=visit, project=project, form=form, error=error,
-        today_iso=rectification.today_china().isoformat(),
+        today_iso=clock.today().isoformat(),
         projects=[] if project else rectification.issuable_projects(db.session, g.staff),
         visit_page="console.visit_detail" in current_app.view_functions,
     ), status

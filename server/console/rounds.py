@@ -29,7 +29,6 @@ from server.models import (
     UserRole,
 )
 from server.services import round_report, rounds
-from server.services.review import CHINA
 
 WRITE = ("admin",)
 
@@ -99,7 +98,7 @@ def _form_context() -> dict[str, Any]:
 def _list_page(status: int = 200, error: str | None = None):
     return render_template(
         "console/rounds/list.html", rounds=rounds.list_rounds(db.session), statuses=ROUND_STATUSES,
-        can_edit=g.staff.has_role(*WRITE), values=_form_values(), error=error, china=CHINA, **_form_context(),
+        can_edit=g.staff.has_role(*WRITE), values=_form_values(), error=error, **_form_context(),
     ), status
 
 
@@ -133,7 +132,7 @@ def _detail_page(r: InspectionRound, status: int = 200, error: str | None = None
         sees_result=sees_result, drawn={rounds.site_key(a): a for a in drawn}, by_key=by_key,
         allocation=rounds.allocation_named(r), names=names, error=error,
         candidate_count=rounds.candidate_count(db.session, r) if r.status == "draft" else None,
-        summary=rounds.public_summary(r), values=_form_values(r), china=CHINA, **_form_context(),
+        summary=rounds.public_summary(r), values=_form_values(r), **_form_context(),
     ), status
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from server.geo import format_metres
+
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LNG_EQUATOR = 111_320.0
 WIDTH, HEIGHT, MARGIN = 640, 440, 28
@@ -35,10 +37,6 @@ def _nice_length(target_m: float) -> float:
         return 1.0
     power = 10 ** math.floor(math.log10(target_m))
     return max(step * power for step in (1, 2, 5) if step * power <= target_m)
-
-
-def _metres_label(m: float) -> str:
-    return f"{m / 1000:g} 公里" if m >= 1000 else f"{m:g} 米"
 
 
 def _fmt(v: float) -> str:
@@ -114,7 +112,7 @@ def render(*, center: tuple[float, float], radius_m: float, boundary: dict | Non
     bx, by = MARGIN, HEIGHT - MARGIN / 2 - 4
     out.append(f'<g class="scale"><path d="M{_fmt(bx)},{_fmt(by - 5)} v5 h{_fmt(bar_px)} v-5" fill="none" '
                f'stroke="{PLACE}" stroke-width="1.5"/><text x="{_fmt(bx + bar_px / 2)}" y="{_fmt(by - 8)}" '
-               f'text-anchor="middle">{_metres_label(bar_m)}</text></g>')
+               f'text-anchor="middle">{format_metres(bar_m)}</text></g>')
     nx, ny = WIDTH - MARGIN, MARGIN + 4
     out.append(f'<g class="north"><path d="M{nx},{ny - 14} l-6,16 l6,-5 l6,5 Z" fill="{PLACE}"/>'
                f'<text x="{nx}" y="{ny + 16}" text-anchor="middle">北</text></g>')

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from server.console import console_bp, flags, svgmap
+from server import clock, geo
+from server.console import console_bp, svgmap
 from server.console.auth import can_write, staff_required
 from server.db import db
 from server.errors import ApiError
 from server.models import SATISFACTION, Photo, Visit
-from server.services import evidence, photos, review
+from server.services import evidence, flag_words, photos, review
 from server.storage import StorageError
 
 PER_PAGE_CHOICES = (20, 50, 100)
@@ -45,40 +44,10 @@ OBJECT_LABELS = {"visit": "暗访", "checkin": "签到", "photo": "照片", "int
                  "checklist": "督查事项", "visit_note": "备注"}
 
 
-def china_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A stored (UTC) time as Beijing time for the page; empty for none."""
-    return value.astimezone(review.CHINA).strftime(fmt) if value else ""
-
-
-def duration(seconds: int) -> str:
-    """'1 天 3 小时 20 分 5 秒' for a number of seconds; empty for none."""
-    days, rest = divmod(abs(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "天"), (hours, "小时"), (minutes, "分"), (secs, "秒")]
-    return " ".join(f"{n} {unit}" for n, unit in parts if n)
-
-
-def time_gap(later: datetime | None, earlier: datetime | None) -> str:
-    """'晚 3 分 20 秒' / '早 5 秒': how far one time is from another, for comparing clocks."""
-    if later is None or earlier is None:
-        return ""
-    seconds = round((later - earlier).total_seconds())
-    text = duration(seconds)
-    return f"{'晚' if seconds >= 0 else '早'} {text}" if text else "相同"
-
-
 def visit_flag_context(visit: Visit) -> dict:
     """The numbers behind a visit's own flags: the late-sync delay and what the evidence lacks."""
-    return {"delay": duration(visit.late_sync_s) or "0 秒" if visit.late_sync_s is not None else None,
+    return {"delay": clock.duration(visit.late_sync_s) or "0 秒" if visit.late_sync_s is not None else None,
             "short": evidence.describe(visit.evidence_short) or None}
-
-
-def metres(value: float | None) -> str:
-    """A distance for people: metres below a kilometre, else kilometres."""
-    if value is None:
-        return "—"
-    return f"{value / 1000:.2f} 公里" if value >= 1000 else f"{value:.0f} 米"
 
 
 # What the last re-hash of a sealed original found (Photo.check_result).
@@ -88,10 +57,10 @@ ORIGINAL_CHECK_LABELS = {"intact": "完好,与封存时的指纹一致", "altere
 
 def _helpers() -> dict:
     """Formatting helpers and label tables shared by the three templates."""
-    return {"china_time": china_time, "time_gap": time_gap, "duration": duration, "metres": metres,
-            "flag_label": flags.label, "visit_flag_context": visit_flag_context, "describe_short": evidence.describe,
+    return {"time_gap": clock.time_gap, "duration": clock.duration,
+            "visit_flag_context": visit_flag_context, "describe_short": evidence.describe,
             "missing_labels": MISSING_LABELS,
-            "explain": flags.explain, "edit_evidence": flags.edit_evidence, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
+            "explain": flag_words.explain, "edit_evidence": flag_words.edit_evidence, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
             "check_labels": CHECK_LABELS, "original_check_labels": ORIGINAL_CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
             "can_write": can_write()}
 
@@ -120,7 +89,7 @@ def visits():
     return render_template(
         "console/visits/list.html", result=result, counts=counts, filters=filters, args=args, sort=sort,
         per_page=per_page, choices=review.filter_choices(db.session, g.staff), sort_labels=SORT_LABELS,
-        per_page_choices=PER_PAGE_CHOICES, flag_labels=flags.LABELS, **_helpers(),
+        per_page_choices=PER_PAGE_CHOICES, flag_labels=flag_words.LABELS, **_helpers(),
     )
 
 
@@ -136,12 +105,12 @@ def _map(ev: review.Evidence) -> Markup:
     """The offline map of the evidence: geofence or boundary, numbered check-ins, photo capture points."""
     checkins = [svgmap.Marker(
         c.lat, c.lng, str(n),
-        f"签到 {n}:{china_time(c.client_time)},距{ev.place.name}中心 {metres(c.distance_m)},"
-        f"定位精度 {metres(c.accuracy_m)}" + ("" if c.within_geofence else ",在围栏外"),
+        f"签到 {n}:{clock.china_time(c.client_time, clock.SECONDS)},距{ev.place.name}中心 {geo.format_metres(c.distance_m)},"
+        f"定位精度 {geo.format_metres(c.accuracy_m)}" + ("" if c.within_geofence else ",在围栏外"),
         ok=c.within_geofence) for n, c in enumerate(ev.checkins, start=1)]
     photos = [svgmap.Marker(p.photo.lat, p.photo.lng, f"P{p.n}",
-                            f"照片 P{p.n}(第 {p.photo.id} 号):拍摄于 {china_time(p.photo.taken_at)},"
-                            f"距{ev.place.name}中心 {metres(p.distance_m)}")
+                            f"照片 P{p.n}(第 {p.photo.id} 号):拍摄于 {clock.china_time(p.photo.taken_at, clock.SECONDS)},"
+                            f"距{ev.place.name}中心 {geo.format_metres(p.distance_m)}")
               for p in ev.photos if p.photo.lat is not None and p.photo.lng is not None]
     svg = svgmap.render(center=(ev.place.lat, ev.place.lng), radius_m=ev.place.radius_m,
                         boundary=ev.place.boundary, checkins=checkins, photos=photos,
@@ -164,7 +133,7 @@ def visit_detail(visit_id: int):
 def visit_print(visit_id: int):
     """The whole record on A4 paper for the file, with thumbnails."""
     ev = review.evidence(db.session, _visit_or_404(visit_id), g.staff)
-    return render_template("console/visits/print.html", ev=ev, svg=_map(ev), printed_at=datetime.now(review.CHINA),
+    return render_template("console/visits/print.html", ev=ev, svg=_map(ev), printed_at=clock.now(),
                            **_helpers())
 
 

@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from PIL import ExifTags, Image
 
+from server.clock import (
+    CHINA as CHINA_TZ,  # EXIF times without an offset are China wall-clock times
+)
 from server.imaging import makernotes
 
 log = logging.getLogger(__name__)
 
-CHINA_TZ = timezone(timedelta(hours=8))
 
 _EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _EXIF_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")

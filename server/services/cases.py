@@ -24,6 +24,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     ACCEPTANCE_RATINGS,
@@ -42,7 +43,6 @@ from server.models import (
 from server.services import audit, lifecycle, review
 from server.services.dashboard import UNRELEASED_FEEDBACK
 from server.services.photos import storage
-from server.services.rectification import CHINA, today_china
 from server.services.reports import OWNER_KIND as REPORT_PHOTO
 from server.storage import ObjectMissing, StorageError
 
@@ -196,7 +196,7 @@ class BestPhoto:
 
 
 def _local_day(value: datetime | None) -> str:
-    return value.astimezone(CHINA).strftime("%Y-%m-%d") if value else ""
+    return clock.china_time(value, "%Y-%m-%d")
 
 
 def photo_candidates(session: Session, project_id: int) -> list[tuple[Photo, str]]:
@@ -413,7 +413,7 @@ def render(title: str, department: str, projects: list[Project], *, acceptances:
     """The DOCX bytes: cover, contents, then one chapter per project on its own pages."""
     doc = Document()
     _setup(doc)
-    today = today_china()
+    today = clock.today()
     doc.core_properties.title = title
     doc.core_properties.author = department or ""
     _centered(doc, title, 26, font=HEADING_FONT, bold=True, space_before=180)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
@@ -12,8 +11,6 @@ from server import geo
 from server.errors import ApiError
 
 T = TypeVar("T")
-# China Standard Time: the calendar days that deadlines, filters and monthly counts use.
-CHINA = timezone(timedelta(hours=8))
 
 
 def get_or_404(session: Session, model: type[T], object_id: Any, what: str = "记录") -> T:

@@ -14,6 +14,8 @@ from datetime import date, datetime, time
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
+from server import clock
+from server.clock import CHINA
 from server.models import (
     FEEDBACK_RATINGS,
     Feedback,
@@ -24,7 +26,6 @@ from server.models import (
     VisitMonthStat,
 )
 from server.services import rectification
-from server.services.review import CHINA
 from server.services.visit_stats import month_range
 
 # Feedback held for moderation may be spam; it counts once a person has released it.
@@ -106,7 +107,7 @@ class Dashboard:
 
 def build(session: Session, user: User, year: int, today: date | None = None) -> Dashboard:
     """Per-township figures for `year` within the user's scope, in six aggregate queries."""
-    today = today or rectification.today_china()
+    today = today or clock.today()
     scope = township_scope(user)
     rows: dict[int | None, TownshipStats] = {}
 

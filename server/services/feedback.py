@@ -11,6 +11,8 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from server import clock
+from server.clock import CHINA
 from server.crypto import cipher
 from server.errors import ApiError
 from server.models import (
@@ -23,7 +25,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos, public, ratelimit
-from server.services.common import CHINA, for_update, paginate
+from server.services.common import for_update, paginate
 from server.timefmt import parse_datetime
 from server.wechat import WeChatError
 
@@ -81,7 +83,7 @@ def _holidays() -> set[date]:
 
 def add_working_days(start: datetime, days: int) -> datetime:
     """The end (23:59:59 China time) of the `days`-th working day after `start`."""
-    holidays, day, left = _holidays(), start.astimezone(CHINA).date(), days
+    holidays, day, left = _holidays(), clock.local_date(start), days
     while left > 0:
         day += timedelta(days=1)
         if day.weekday() < 5 and day not in holidays:
@@ -357,7 +359,7 @@ def _notify(session: Session, fb: Feedback, r: FeedbackReply) -> None:
         "thing2": {"value": project.title[:20]},
         "phrase3": {"value": FEEDBACK_STATUSES[fb.status]},
         "thing4": {"value": (r.text or r.reason or "")[:20] or "请查看详情"},
-        "time5": {"value": utcnow().astimezone(CHINA).strftime("%Y-%m-%d %H:%M")},
+        "time5": {"value": clock.china_time(utcnow())},
     }
     try:
         wechat.send_subscribe_message(openid=author.openid, template_id=template, data=data,

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     PROJECT_STATUSES,
@@ -25,7 +26,6 @@ from server.models import (
     Visit,
 )
 from server.services import audit, photos
-from server.services.common import CHINA
 from server.storage import StorageError
 
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
@@ -70,7 +70,7 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
         "steps": [_public_step(s) for s in project.steps or []],
         "targets": [_text(t) for t in project.targets or []],
         "responsible": {role: _text(responsible.get(role)) for role in RESPONSIBLE_ROLES},
-        "updates": [{"text": u.text, "date": u.created_at.astimezone(CHINA).date().isoformat()} for u in updates],
+        "updates": [{"text": u.text, "date": clock.local_date(u.created_at).isoformat()} for u in updates],
         "feedback_counts": {r: counts.get(r, 0) for r in ("满意", "基本满意", "不满意")},
     }
 
@@ -156,7 +156,7 @@ def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
     elif photo.owner_kind == "feedback":
         fb = session.get(Feedback, photo.owner_id)
         project_title = session.get(Project, fb.project_id).title if fb else ""
-    when = photo.completed_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if photo.completed_at else ""
+    when = clock.china_time(photo.completed_at)
     try:
         check = photos.recheck(session, photo)
         session.commit()

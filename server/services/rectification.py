@@ -9,13 +9,13 @@ from the deadline, so it can never be stale.
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     RECTIFICATION_STATUSES,
@@ -29,7 +29,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos, review
-from server.services.common import CHINA, for_update, get_or_404, paginate
+from server.services.common import for_update, get_or_404, paginate
 from server.services.projects import Place, place_of, project_place
 
 DEFAULT_MONTHS = 3  # the seeds' 软弱涣散 practice: three months to put things right
@@ -43,31 +43,19 @@ OWNER_KIND = "rectification"
 
 # ---- dates ---------------------------------------------------------------------------------
 
-def today_china() -> date:
-    """Today's calendar date in China, the day deadlines are counted in."""
-    return datetime.now(CHINA).date()
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later, clamped to the month's end (30 Nov + 3 months = 28/29 Feb)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def default_deadline(issued_at: datetime) -> date:
     """Three months after the China calendar day of issue."""
-    return add_months(issued_at.astimezone(CHINA).date(), DEFAULT_MONTHS)
+    return clock.add_months(clock.local_date(issued_at), DEFAULT_MONTHS)
 
 
 def is_overdue(order: RectificationOrder, today: date | None = None) -> bool:
     """True when the order is still open and its deadline has passed."""
-    return order.status in OPEN_STATUSES and order.deadline < (today or today_china())
+    return order.status in OPEN_STATUSES and order.deadline < (today or clock.today())
 
 
 def days_overdue(order: RectificationOrder, today: date | None = None) -> int:
     """Whole days past the deadline of an overdue order (0 when not overdue)."""
-    today = today or today_china()
+    today = today or clock.today()
     return (today - order.deadline).days if is_overdue(order, today) else 0
 
 
@@ -131,7 +119,7 @@ def _filtered(user: User, filters: dict[str, Any]) -> Select:
         stmt = stmt.where(RectificationOrder.status == filters["status"])
     if filters.get("overdue"):
         stmt = stmt.where(RectificationOrder.status.in_(OPEN_STATUSES),
-                          RectificationOrder.deadline < today_china())
+                          RectificationOrder.deadline < clock.today())
     for key, column in (("project_id", RectificationOrder.project_id),
                         ("township_id", RectificationOrder.township_id)):
         if filters.get(key):
@@ -158,7 +146,7 @@ def counts(session: Session, user: User) -> dict[str, int]:
         out[status] = int(n)
     out["overdue"] = int(session.scalar(select(func.count()).select_from(
         scoped_orders(user).where(RectificationOrder.status.in_(OPEN_STATUSES),
-                                  RectificationOrder.deadline < today_china()).subquery())) or 0)
+                                  RectificationOrder.deadline < clock.today()).subquery())) or 0)
     out["total"] = sum(out[s] for s in RECTIFICATION_STATUSES)
     return out
 
@@ -247,7 +235,7 @@ def issue(session: Session, staff: User, *, visit_id: int | None = None, project
     cleaned = _clean_items(items)
     issued_at = utcnow()
     deadline = deadline or default_deadline(issued_at)
-    if deadline < issued_at.astimezone(CHINA).date():
+    if deadline < clock.local_date(issued_at):
         raise ApiError("validation_failed", "整改期限不能早于今天", {"field": "deadline"})
     order = RectificationOrder(
         project_id=project.id, visit_id=visit.id if visit else None, township_id=township_id,
@@ -343,7 +331,7 @@ def respond(session: Session, secretary: User, order_id: int, body: dict[str, An
         locked.status, locked.response_text = "responded", text
         locked.responded_by_id, locked.responded_at = secretary.id, utcnow()
         audit.append(session, secretary, "rectification.respond", "rectification", locked.id, {
-            "photo_ids": body.get("photo_ids", []), "late": locked.deadline < today_china()})
+            "photo_ids": body.get("photo_ids", []), "late": locked.deadline < clock.today()})
         return locked
 
     return idempotency.run(session, user=secretary, kind="rectification.respond", target=order.id, body=body,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     Photo,
@@ -28,7 +29,6 @@ from server.models import (
 from server.services import audit, lifecycle, photos
 from server.services.common import for_update
 from server.services.projects import project_place
-from server.services.rectification import CHINA, today_china
 from server.wechat import WeChatError
 
 DRAFT_KIND = "report_draft"
@@ -38,11 +38,6 @@ REMIND_DAYS_BEFORE = 3
 
 
 # ---- months and deadlines ---------------------------------------------------------------------
-
-def month_of(day: date) -> str:
-    """'2026-11' for any day of November 2026."""
-    return f"{day.year:04d}-{day.month:02d}"
-
 
 def next_month(month: str) -> str:
     """The month after `month`."""
@@ -60,7 +55,7 @@ def start_month(project: Project) -> str | None:
     """The first month a running project owes a report for."""
     if project.started_at is None:
         return None
-    return month_of(project.started_at.astimezone(CHINA).date())
+    return clock.month_of(clock.local_date(project.started_at))
 
 
 def owed_months(project: Project, today: date) -> list[str]:
@@ -68,9 +63,9 @@ def owed_months(project: Project, today: date) -> list[str]:
     first = start_month(project)
     if first is None or project.status not in ("in_progress", "accepted"):
         return []
-    last = month_of(today)
+    last = clock.month_of(today)
     if project.accepted_at is not None:
-        last = min(last, month_of(project.accepted_at.astimezone(CHINA).date()))
+        last = min(last, clock.month_of(clock.local_date(project.accepted_at)))
     months, month = [], first
     while month <= last:
         months.append(month)
@@ -95,7 +90,7 @@ class ReportState:
 
 def report_state(session: Session, project: Project, today: date | None = None) -> ReportState:
     """This month's report status and the months whose report is overdue."""
-    today = today or today_china()
+    today = today or clock.today()
     months = owed_months(project, today)
     if not months:
         return ReportState(None, None, None, [])
@@ -157,7 +152,7 @@ def save_report(session: Session, user: User, project_id: int, month: str,
     A submitted report is final: saving different content again is a 409.
     """
     project = _own_project(session, user, project_id)
-    months = owed_months(project, today_china())
+    months = owed_months(project, clock.today())
     if month not in months:
         raise ApiError("validation_failed", "该月份不需要填写月报(项目尚未实施或月份不正确)",
                        {"field": "month", "months": months[-3:]})
@@ -196,7 +191,7 @@ def save_report(session: Session, user: User, project_id: int, month: str,
     if submit:
         report.status, report.submitted_at = "submitted", utcnow()
     audit.append(session, user, "project.report_submit" if submit else "project.report_save", "project",
-                 project.id, {"month": month, "photo_ids": photo_ids, "late": due_date(month) < today_china()})
+                 project.id, {"month": month, "photo_ids": photo_ids, "late": due_date(month) < clock.today()})
     session.commit()
     return report, created
 
@@ -291,7 +286,7 @@ def send_reminders(session: Session, today: date | None = None) -> dict[str, int
 
     Run daily (on any number of nodes): a reminder that could not be sent is tried again the next day.
     """
-    today = today or today_china()
+    today = today or clock.today()
     counts: dict[str, int] = {}
     running = session.scalars(select(Project).where(Project.status == "in_progress",
                                                     Project.secretary_id.is_not(None))).all()

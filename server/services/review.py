@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, raiseload
 
 from server import geo
+from server.clock import CHINA
 from server.errors import ApiError
 from server.models import (
     AuditEntry,
@@ -37,7 +38,6 @@ from server.models import (
     assignment_members,
 )
 from server.services import audit, visit_stats
-from server.services.common import CHINA
 from server.services.photos import urls as photo_urls
 from server.services.projects import Place, place_of
 from server.services.visits import flags_by_visit, household_of, staff_can_read, visit_records
@@ -241,9 +241,9 @@ def _walk_index(user: User, filters: dict[str, Any], sort: str) -> tuple[str, li
     status = filters.get("status") or status
     domain = []
     if started and "date_from" in filters:
-        domain.append(VisitListCount.month >= visit_stats.month_of_day(filters["date_from"]))
+        domain.append(VisitListCount.month >= visit_stats.month_key_of_day(filters["date_from"]))
     if started and "date_to" in filters:
-        domain.append(VisitListCount.month <= visit_stats.month_of_day(filters["date_to"]))
+        domain.append(VisitListCount.month <= visit_stats.month_key_of_day(filters["date_to"]))
     if townships is not None and len(townships) == 1:
         domain.append(VisitListCount.township_id == townships[0])
         if started and status:

@@ -22,7 +22,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.console.flags import label as flag_label
+from server import clock
 from server.errors import ApiError
 from server.models import (
     RECTIFICATION_STATUSES,
@@ -36,8 +36,8 @@ from server.models import (
 )
 from server.services import audit, rectification, rounds, visits
 from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
+from server.services.flag_words import label as flag_label
 from server.services.projects import place_of
-from server.services.review import CHINA
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -139,15 +139,15 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
     issued_at = session.scalar(select(func.min(AuditEntry.at)).where(
         AuditEntry.object_type == "round", AuditEntry.object_id == str(r.id),
         AuditEntry.action == "export.round_notice"))
-    return RoundReport(r, sites, orders, rectification.today_china(), issued_at)
+    return RoundReport(r, sites, orders, clock.today(), issued_at)
 
 
 def _day(value: datetime | None) -> str:
-    return value.astimezone(CHINA).strftime("%Y年%m月%d日") if value else ""
+    return clock.china_time(value, "%Y年%m月%d日")
 
 
 def _minute(value: datetime) -> str:
-    return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    return clock.china_time(value)
 
 
 def _order_state(o: RectificationOrder, today: date) -> str:
@@ -223,13 +223,13 @@ def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
     doc.add_paragraph(
         f"本轮抽取记录(输入哈希 {r.input_hash})已公开,任何人可用 scripts/verify_draw.py 复核抽取结果。"
         "本通报不含入户走访对象姓名、联系电话等个人信息。")
-    doc.add_paragraph(f"生成时间:{utcnow().astimezone(CHINA).strftime('%Y-%m-%d %H:%M')}")
+    doc.add_paragraph(f"生成时间:{clock.china_time(utcnow())}")
     out = io.BytesIO()
     doc.save(out)
     out.seek(0)
     audit.append(session, user, "export.round_notice", "round", r.id, {"sites": total, "visited": visited})
     session.commit()
-    stamp = utcnow().astimezone(CHINA).strftime("%Y%m%d")
+    stamp = clock.china_time(utcnow(), "%Y%m%d")
     return Download(f"督查通报-{r.name}-{stamp}.docx", f"round-{r.id}-notice-{stamp}.docx", DOCX, out)
 
 

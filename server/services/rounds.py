@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import draw
+from server import clock, draw
 from server.errors import ApiError
 from server.models import (
     DEFAULT_MIN_INTERVIEWS,
@@ -33,7 +33,6 @@ from server.models import (
 )
 from server.services import audit, checkpoints, evidence
 from server.services.common import for_update, get_or_404
-from server.services.rectification import today_china
 
 MAX_GROUPS = 50
 MAX_SITES_PER_GROUP = 20
@@ -226,7 +225,7 @@ def freeze(session: Session, actor: User, round_id: int, source: dict[str, Any])
     if r.status != NEXT["freeze"]:
         raise _illegal(r, "冻结")
     inputs = build_inputs(session, r, secrets.token_hex(16))
-    inputs[draw.SOURCE_KEY] = value_source(source, today_china())
+    inputs[draw.SOURCE_KEY] = value_source(source, clock.today())
     try:
         draw.validate(inputs)
     except draw.DrawError as exc:
@@ -250,7 +249,7 @@ def run_draw(session: Session, actor: User, round_id: int, public_value: str,
     if r.status != NEXT["draw"]:
         raise _illegal(r, "抽取")
     source = draw.value_source(r.inputs)
-    if source and (today or today_china()) < date.fromisoformat(source["date"]):
+    if source and (today or clock.today()) < date.fromisoformat(source["date"]):
         raise ApiError("conflict", f"公开随机数将于 {source['date']} 公布({source['description']}),该日起才能抽取",
                        {"reason": "public_value_not_yet_published", "public_value_source": source})
     value = draw.normalize_public_value(public_value or "")

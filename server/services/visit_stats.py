@@ -44,8 +44,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
+from server.clock import CHINA
 from server.models import Photo, Visit, VisitFlag, VisitListCount, VisitMonthStat
-from server.services.common import CHINA
 
 MonthKey = tuple[int, int, int, str]  # (yyyymm, township_id or 0, village_id or 0, visit status)
 ListKey = tuple[int, int, str, str]  # (yyyymm, township_id or 0, visit status, flag or "")
@@ -58,13 +58,13 @@ def has_flags(column) -> Any:
     return func.coalesce(cast(column, String), "[]").not_in(("[]", "null"))
 
 
-def month_of(moment: datetime) -> int:
-    """The China calendar month of a moment, as yyyymm."""
+def month_key(moment: datetime) -> int:
+    """The China calendar month of a moment as the yyyymm the count tables are keyed by."""
     local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(CHINA)
     return local.year * 100 + local.month
 
 
-def month_of_day(day: date) -> int:
+def month_key_of_day(day: date) -> int:
     """The yyyymm of a calendar day."""
     return day.year * 100 + day.month
 
@@ -155,7 +155,7 @@ def _place(started_at: datetime | None, township_id: int | None, village_id: int
            status: str | None) -> tuple[int, int, int, str] | None:
     if started_at is None or status is None:
         return None
-    return month_of(started_at), township_id or 0, village_id or 0, status
+    return month_key(started_at), township_id or 0, village_id or 0, status
 
 
 def _new_place(v: Visit) -> tuple[int, int, int, str] | None:
@@ -335,18 +335,18 @@ def split_by_month(date_from: date | None, date_to: date | None
     if date_from is not None:
         end = _last_day(date_from)
         if date_from.day == 1 and (date_to is None or date_to >= end):
-            lo = month_of_day(date_from)
+            lo = month_key_of_day(date_from)
         else:
             partial.append((date_from, end if date_to is None or date_to > end else date_to))
             if date_to is not None and date_to <= end:
                 return None, partial
-            lo = _shift(month_of_day(end), 1)
+            lo = _shift(month_key_of_day(end), 1)
     if date_to is not None:
         if date_to == _last_day(date_to):
-            hi = month_of_day(date_to)
+            hi = month_key_of_day(date_to)
         else:
             partial.append((date_to.replace(day=1), date_to))
-            hi = _shift(month_of_day(date_to), -1)
+            hi = _shift(month_key_of_day(date_to), -1)
     whole = (lo, hi) if lo is None or hi is None or lo <= hi else None
     return whole, partial
 

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from server import geo
+from server import clock, geo
 from server.crypto import cipher
 from server.errors import ApiError
 from server.models import (
@@ -27,7 +27,7 @@ from server.models import (
 )
 from server.services import audit, evidence, idempotency, photos, visit_stats
 from server.services.assignments import is_member, is_sealed, unsealed_visit_ids
-from server.services.common import CHINA, for_update, paginate, wgs84_point
+from server.services.common import for_update, paginate, wgs84_point
 from server.services.projects import place_of
 from server.timefmt import parse_datetime
 
@@ -96,7 +96,7 @@ def _closed(assignment: Assignment, reason: str, message: str) -> ApiError:
 
 
 def _china(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    return clock.china_time(moment)
 
 
 def late_delay(assignment: Assignment, received: datetime) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     FEEDBACK_STATUSES,
@@ -50,7 +51,7 @@ def application_options(session: Session, user: User) -> dict[str, Any]:
 def summaries(session: Session, user: User, projects: list[Project]) -> dict[int, dict[str, Any]]:
     """Per project: this month's report, open rectification orders and unanswered feedback."""
     ids = [p.id for p in projects] or [-1]
-    today = rectification.today_china()
+    today = clock.today()
     orders: dict[int, list[RectificationOrder]] = {}
     for order in session.scalars(select(RectificationOrder).where(RectificationOrder.project_id.in_(ids),
                                                                   RectificationOrder.status == "issued")):

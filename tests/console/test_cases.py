@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 # Load the API package first: services.photos imports api.validation, whose package imports
 # services that need services.photos complete (the app factory loads them in this order too).
 import server.api  # noqa: F401, I001
+from server import clock
 from server.db import db
 from server.models import AuditEntry, User
 from server.services import lifecycle
-from server.services.rectification import today_china
 from tests.console.conftest import csrf
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -64,7 +64,7 @@ def test_post_downloads_the_docx(app, world, console):
     """The chosen projects come back as 案例集-<date>.docx with an RFC 5987 name, one chapter each."""
     r = export(console("admin"), project_id=[world.p2, world.p1], title="优秀案例")
     assert r.status_code == 200 and r.mimetype == DOCX
-    day = today_china().isoformat()
+    day = clock.today().isoformat()
     assert r.headers["Content-Disposition"] == (
         f"attachment; filename=\"cases-{day}.docx\"; filename*=UTF-8''{quote(f'案例集-{day}.docx')}")
     assert r.headers["Cache-Control"] == "private, no-store"

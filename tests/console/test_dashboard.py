@@ -41,7 +41,7 @@ def add_photo(world, visit_id: int, flags: list[str], status: str = "ready") -> 
 
 def add_order(world, township: str, status: str, days_to_deadline: int) -> None:
     """A rectification order row with a deadline relative to today (China date)."""
-    from server.services.rectification import today_china
+    from server.clock import today as today_china
 
     project = {"t1": world.p1, "t2": world.p2}[township]
     db.session.add(RectificationOrder(project_id=project, township_id=getattr(world, township), items=["公示栏未更新"],

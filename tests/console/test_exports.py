@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import secrets
 import zipfile
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from openpyxl import load_workbook
 
 from server.db import db
 from server.models import Feedback, RectificationOrder, ReviewDecision
+from server.services import flag_words
 from tests.factories import V1, V2, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
@@ -127,6 +129,21 @@ def test_findings_xlsx_lists_flags_and_questioned_decisions(app, client, console
     assert any(obj.startswith("签到 #") and problem == "签到不在范围内" for obj, problem in found)
     assert ("整条暗访记录", "审核存疑") not in found
     assert all(r["暗访编号"] == visit_id for r in rows(wb, "问题清单"))
+
+
+def test_findings_xlsx_names_flags_in_chinese_and_distances_with_units(client, console, world):
+    """Flags in a workbook read as their Chinese labels, never codes, and the distances their sentences
+    name carry a unit ('约 5.56 公里', not a bare '5560')."""
+    far = (V1[0] + 0.05, V1[1])
+    visit_with_evidence(client, world, "insp_a", world.a1, far, [phone_jpeg(seed=22)])
+    wb = workbook(console("admin").get(f"/console/exports/findings.xlsx?village_id={world.v1}"))
+    checkin = next(r for r in rows(wb, "问题清单") if r["对象"].startswith("签到 #"))
+    assert checkin["问题"] == "签到不在范围内"
+    assert re.search(r"中心约 5\.\d\d 公里,围栏半径 500 米", checkin["说明"]), checkin["说明"]
+    visits = workbook(console("admin").get(f"/console/exports/visits.xlsx?village_id={world.v1}"))
+    assert "签到不在范围内" in rows(visits, "暗访记录")[0]["完整性标记"]
+    cells = every_cell(wb) + every_cell(visits)
+    assert [code for code in flag_words.LABELS if code in cells] == []
 
 
 # ---- rectifications and feedback ---------------------------------------------------------------

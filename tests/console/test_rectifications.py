@@ -10,11 +10,12 @@ import pytest
 # Load the API package first: services.photos imports api.validation, whose package imports
 # services that need services.photos complete (the app factory loads them in this order too).
 import server.api  # noqa: F401, I001
+from server import clock
 from server.db import db
 from server.models import AuditEntry, Project, RectificationOrder, User
 from server.services import rectification
 from tests.console.conftest import csrf
-from tests.factories import Api, now_iso, start_visit, uid
+from tests.factories import V2, Api, now_iso, start_visit, uid
 
 HOUSEHOLD = "罗焕敬家"
 ANSWER = "书记从来没来过我们组"
@@ -81,7 +82,7 @@ def test_list_highlights_and_counts_overdue_orders(app, world, console):
     """An order past its deadline is in a row of class "overdue" and in the overdue count."""
     late, on_time = issue(app, world), issue(app, world)
     with app.app_context():
-        db.session.get(RectificationOrder, late).deadline = rectification.today_china() - timedelta(days=2)
+        db.session.get(RectificationOrder, late).deadline = clock.today() - timedelta(days=2)
         db.session.commit()
     page = console("admin").get("/console/rectifications").get_data(as_text=True)
     rows = re.findall(r'<tr class="([^"]*)">\s*<td><a href="/console/rectifications/(\d+)"', page)
@@ -116,7 +117,7 @@ def test_new_from_visit_prefills_findings_and_a_three_month_deadline(app, world,
     """The form starts with the visit's failed check items and a deadline three months out."""
     vid = submitted_visit(api("insp_a"), world.a1)
     page = console("admin").get(f"/console/rectifications/new?visit_id={vid}").get_data(as_text=True)
-    expected = rectification.add_months(rectification.today_china(), 3).isoformat()
+    expected = clock.add_months(clock.today(), 3).isoformat()
     assert f'name="deadline" value="{expected}"' in page
     assert "公示栏是否张贴:公示栏未更新" in page and "进度是否符合计划" not in page
     assert HOUSEHOLD not in page and ANSWER not in page
@@ -180,6 +181,18 @@ def test_order_page_never_shows_interview_data(app, world, console, api):
     page = console("admin").get(f"/console/rectifications/{order_id}").get_data(as_text=True)
     assert f"暗访记录 #{vid}" in page
     assert HOUSEHOLD not in page and ANSWER not in page
+
+
+def test_detail_names_a_response_photos_flags_in_chinese(app, world, console, api, p1_secretary):
+    """A response photo taken at another village is marked with the flag's Chinese label, never its code."""
+    from tests.test_rectification_api import ready_photo
+    from tests.test_rectification_api import respond as respond_with
+
+    order_id = issue(app, world)
+    secretary = api("secretary")
+    assert respond_with(secretary, order_id, [ready_photo(secretary, at=V2)]).status_code == 201
+    page = console("admin").get(f"/console/rectifications/{order_id}").get_data(as_text=True)
+    assert "拍摄地点偏远" in page and "capture_far" not in page
 
 
 def test_verify_and_close_from_the_page(app, world, console, api, p1_secretary):

@@ -9,6 +9,7 @@ from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from server import clock
 from server.auth import issue_token
 from server.db import db
 from server.models import Assignment, InspectionRound, User
@@ -54,7 +55,7 @@ def test_admin_runs_a_round_through_the_forms(app, console, world, monkeypatch):
     assert f"中国福利彩票双色球第2026141期开奖号码</strong>,{source()['date']} 公布" in page
     early = admin.post(f"/console/rounds/{rid}/draw", data={"csrf_token": token, "public_value": "2026088"})
     assert early.status_code == 409 and f"将于 {source()['date']} 公布" in early.get_data(as_text=True)
-    monkeypatch.setattr(rounds, "today_china", draw_day)
+    monkeypatch.setattr(clock, "today", draw_day)
     admin.post(f"/console/rounds/{rid}/draw", data={"csrf_token": token, "public_value": "2026088"})
     page = admin.get(f"/console/rounds/{rid}").get_data(as_text=True)
     assert 'id="result"' in page and "2026088" in page

@@ -14,11 +14,11 @@ from sqlalchemy import event, func, select
 # Load the API package first: services.photos imports api.validation, whose package imports
 # services that need services.photos complete (the app factory loads them in this order too).
 import server.api  # noqa: F401, I001
-from server.console import flags as flag_text
+from server.clock import CHINA
 from server.console import svgmap
 from server.db import db
 from server.models import ReviewDecision
-from server.services.review import CHINA
+from server.services import flag_words as flag_text
 from tests.console.conftest import csrf
 from tests.factories import V1, V2, Api, checkin_body, now_iso, uid
 from tests.support.images import phone_jpeg
@@ -354,6 +354,18 @@ def test_detail_shows_exif_time_and_camera(console, record):
     assert record["taken"].strftime("%Y-%m-%d %H:%M:%S") in page
     assert "比手机早 3 小时" in page
     assert "Apple iPhone 11" in page
+
+
+def test_detail_reads_a_gap_of_years_in_days(api, world, console):
+    """A camera clock years behind the phone reads as whole days ('比手机早 2027 天'), not days, hours and minutes."""
+    insp = api("insp_a")
+    vid = new_visit(insp, world.a1)
+    phone = datetime.now(CHINA).replace(microsecond=0)
+    camera = phone - timedelta(days=2027, hours=23, minutes=5)
+    send_photo(insp, vid, phone_jpeg(seed=13, taken=camera, gps=V1), taken_at=phone.isoformat())
+    submit(insp, vid)
+    page = text_of(console("admin").get(f"/console/visits/{vid}"))
+    assert "比手机早 2027 天" in page and "2027 天 23 小时" not in page
 
 
 def test_detail_map_is_inline_svg(console, record):

@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.console.flags import label as flag_label
+from server.clock import CHINA
 from server.errors import ApiError
 from server.models import CheckIn, Photo, User, Visit, utcnow
 from server.services import audit
 from server.services.exports.visits import visit_heads
 from server.services.exports.workbook import Download, csv_text
+from server.services.flag_words import label as flag_label
 from server.services.photos import storage
-from server.services.review import CHINA
 from server.storage import ObjectMissing, Storage, StorageError
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session, aliased
 from server import geo
 
 # One wording of the flags on the console's pages and in the files taken away from it.
-from server.console.flags import explain as explain_flag
-from server.console.flags import label as flag_label
 from server.models import (
     SATISFACTION,
     CheckIn,
@@ -39,14 +37,12 @@ from server.services.exports.workbook import (
     finish_workbook,
     xlsx_download,
 )
+from server.services.flag_words import explain as explain_flag
+from server.services.flag_words import label as flag_label
 from server.services.review import filtered_visits
 from server.services.visit_stats import has_flags
 
 CHECK_RESULT_LABELS = {"pass": "通过", "fail": "不通过", "na": "不适用"}
-
-
-def _metres(value: float | None) -> str | None:
-    return None if value is None else f"{value:.0f}"
 
 
 NO_PERSONAL_DATA = "不含入户走访对象姓名、联系电话等个人信息。"
@@ -193,15 +189,15 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         for f in p.flags:
             # The distance a sentence names is the one its flag is about: capture point or EXIF GPS.
             lat, lng = (exif.get("lat"), exif.get("lng")) if f == "exif_gps_far" else (p.lat, p.lng)
-            detail = explain_flag(f, place=head.place, distance=_metres(head.distance_m(lat, lng)),
+            detail = explain_flag(f, place=head.place, distance=head.distance_m(lat, lng),
                                   duplicate_of=p.duplicate_of_id)
             found[p.visit_id].append((p.taken_at or p.completed_at, f"照片 #{p.id}", flag_label(f), detail, ""))
     for c in session.scalars(select(CheckIn).where(CheckIn.visit_id.in_(ids), has_flags(CheckIn.flags))
                              .order_by(CheckIn.client_time, CheckIn.id)):
         head = by_id[c.visit_id]
         for f in c.flags:
-            detail = explain_flag(f, place=head.place, distance=_metres(c.distance_m), radius=head.radius_m,
-                                  accuracy=_metres(c.accuracy_m))
+            detail = explain_flag(f, place=head.place, distance=c.distance_m, radius=head.radius_m,
+                                  accuracy=c.accuracy_m)
             found[c.visit_id].append((c.client_time, f"签到 #{c.id}", flag_label(f), detail, ""))
     # Decisions are append-only: the latest one per photo or visit is the reviewer's verdict.
     latest = select(func.max(ReviewDecision.id)).where(ReviewDecision.visit_id.in_(ids)).group_by(

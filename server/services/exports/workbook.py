@@ -16,7 +16,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
-from server.console.flags import label as flag_label
+from server.clock import CHINA
 from server.models import (
     FEEDBACK_STATUSES,
     RECTIFICATION_STATUSES,
@@ -27,7 +27,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
-from server.services.review import CHINA
+from server.services.flag_words import label as flag_label
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

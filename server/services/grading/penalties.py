@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     WARNING_STATUSES,
@@ -28,7 +29,6 @@ from server.services.grading.rules import (
     invalid,
 )
 from server.services.grading.sessions import require_admin
-from server.services.rectification import add_months, today_china
 
 # ---- 软弱涣散 warnings ------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def list_warnings(session: Session) -> list[WeakOrgWarning]:
 
 def is_warning_overdue(warning: WeakOrgWarning, today: date | None = None) -> bool:
     """True when a warning is still being rectified after its deadline."""
-    return warning.status == "rectifying" and warning.deadline < (today or today_china())
+    return warning.status == "rectifying" and warning.deadline < (today or clock.today())
 
 
 def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakOrgWarning:
@@ -65,12 +65,12 @@ def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakO
     require_admin(actor)
     org = _organization(session, data.get("organization_id"))
     reason = _reason(data.get("reason"))
-    listed_on = data.get("listed_on") or today_china()
+    listed_on = data.get("listed_on") or clock.today()
     if session.scalar(select(WeakOrgWarning.id).where(WeakOrgWarning.organization_id == org.id,
                                                       WeakOrgWarning.status == "rectifying")) is not None:
         raise conflict(f"{org.name}已在软弱涣散预警名单中,正在整顿", organization_id=org.id)
     warning = WeakOrgWarning(organization_id=org.id, reason=reason, listed_on=listed_on,
-                             deadline=add_months(listed_on, WARNING_MONTHS), status="rectifying",
+                             deadline=clock.add_months(listed_on, WARNING_MONTHS), status="rectifying",
                              listed_by_id=actor.id)
     session.add(warning)
     session.flush()
@@ -125,8 +125,8 @@ def create_notice(session: Session, actor: User, data: dict[str, Any]) -> Public
         secretary = session.get(User, secretary_id) if isinstance(secretary_id, int) else None
         if secretary is None:
             raise ApiError("not_found", "找不到该书记", {"secretary_id": secretary_id})
-    issued_on = data.get("issued_on") or today_china()
-    if issued_on > today_china():
+    issued_on = data.get("issued_on") or clock.today()
+    if issued_on > clock.today():
         raise invalid("通报日期不能晚于今天", "issued_on")
     notice = PublicNotice(organization_id=org.id, secretary_id=secretary_id, year=issued_on.year,
                           issued_on=issued_on, reason=reason, deduction_yuan=NOTICE_DEDUCTION_YUAN,
