@@ -87,3 +87,15 @@ def test_a_second_create_app_changes_nothing(wiring):
     """Tests build many apps in one process: the owners, the one listener and the routes stay as they were,
     and importing every route module afterwards finds none the packages left out."""
     assert wiring["second"] == {"same_owners": True, "listeners": 1, "same_rules": True}
+
+
+def test_a_photo_owner_kind_keeps_its_owner(monkeypatch):
+    """Registering the same owner again is harmless; a different owner for a registered kind is refused."""
+    from server.services import photos
+
+    monkeypatch.setattr(photos, "OWNERS", {})
+    photos.register_owner("report_draft", photos.DraftOwner("项目月报"))
+    photos.register_owner("report_draft", photos.DraftOwner("项目月报"))
+    with pytest.raises(ValueError, match="report_draft"):
+        photos.register_owner("report_draft", photos.DraftOwner("整改反馈"))
+    assert dict(photos.OWNERS) == {"report_draft": photos.DraftOwner("项目月报")}
