@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
 from server import metrics, telemetry
@@ -49,28 +51,53 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                                       parse_networks(app.config["TRUSTED_PROXY_IPS"]))
     app.url_map.converters["int"] = Int64Converter
     db.init_app(app)
-    # Importing it registers the flush listener that keeps the dashboard's counts current.
-    from server.services import visit_stats  # noqa: F401
+    register_listeners()
+    register_photo_owners()
     telemetry.init_app(app)
     metrics.init_app(app)
     app.extensions["storage"] = storage_from_config(app.config)
     app.extensions["wechat"] = wechat_from_config(app.config)
     app.extensions["cipher"] = PersonalDataCipher(app.config["DATA_KEY"])
-
-    from server.api import bp as api_bp
-    from server.api.health import health_bp
-
-    app.register_blueprint(api_bp)
-    app.register_blueprint(health_bp)
-    from server.web import web_bp
-
-    app.register_blueprint(web_bp)
-    from server.console import console_bp
-
-    app.register_blueprint(console_bp)
+    register_blueprints(app)
     register_error_handlers(app)
 
     from server.cli import register_commands
 
     register_commands(app)
     return app
+
+
+# The wiring below is all explicit: importing a module registers nothing by itself. Each function
+# may run again (tests build many apps in one process) and then changes nothing.
+
+def register_blueprints(app: Flask) -> None:
+    """The JSON API, its operations endpoints, the public pages and the staff console."""
+    from server.api import bp as api_bp  # importing the package imports every resource module
+    from server.api.health import health_bp
+    from server.console import console_bp  # likewise every page module
+    from server.web import web_bp
+
+    for blueprint in (api_bp, health_bp, web_bp, console_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_photo_owners() -> None:
+    """Tell the photo pipeline every kind of record a photo can belong to (Photo.owner_kind)."""
+    from server.services import feedback, rectification, reports, visits
+    from server.services.photos import register_owner
+
+    register_owner("visit", visits.photo_owner)
+    register_owner("feedback_draft", feedback.photo_owner)  # a villager's photo before the feedback is sent
+    register_owner("feedback", feedback.photo_owner)
+    register_owner(reports.DRAFT_KIND, reports.DRAFT_OWNER)
+    register_owner(reports.OWNER_KIND, reports.photo_owner)
+    register_owner(rectification.DRAFT_KIND, rectification.DRAFT_OWNER)
+    register_owner(rectification.OWNER_KIND, rectification.photo_owner)
+
+
+def register_listeners() -> None:
+    """Session listeners: every flush of visits and photos keeps the dashboard's counts (visit_stats)."""
+    from server.services import visit_stats
+
+    if not event.contains(Session, "before_flush", visit_stats.before_flush):
+        event.listen(Session, "before_flush", visit_stats.before_flush)

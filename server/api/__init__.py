@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import time
@@ -123,7 +122,21 @@ def endpoint(
     return decorate
 
 
-# Resource modules register their endpoints on import.
-for _module in ("admin", "assignments", "auth", "feedback", "health", "notice_board", "openapi", "photos",
-                "projects", "public", "rectifications", "storage", "visits"):
-    importlib.import_module(f"server.api.{_module}")
+# The API's table of contents: each resource module adds its endpoints to `bp` (health's to
+# `health_bp`) as it is imported, so importing this package yields the whole API and ENDPOINTS.
+# They come last because they use `bp` and `endpoint` from above (pyproject.toml lets this file
+# import them unused and late). A new resource module is added here;
+# server.app.register_blueprints registers the blueprints.
+import server.api.admin
+import server.api.assignments
+import server.api.auth
+import server.api.feedback
+import server.api.health
+import server.api.notice_board
+import server.api.openapi
+import server.api.photos
+import server.api.projects
+import server.api.public
+import server.api.rectifications
+import server.api.storage
+import server.api.visits

@@ -21,8 +21,8 @@ from server.api.schemas import (
 )
 from server.db import db
 from server.models import CHECK_RESULTS, SATISFACTION
-from server.services import assignments, evidence, photos, review, visits
-from server.services.projects import place_of
+from server.services import visits
+from server.services.visit_view import visit_view
 
 INSPECTOR = ("inspector",)
 STAFF = ("admin", "leader", "reviewer")
@@ -132,30 +132,23 @@ def submit_visit(user, body, visit_id):
           summary="Everything of a visit, photo URLs valid 10 minutes, photos still waiting for upload",
           tag="visits", roles=(*INSPECTOR, *STAFF), errors=(401, 403, 404))
 def get_visit(user, visit_id):
-    visit = visits.visit_for(db.session, user, visit_id, write=False)
-    rec = visits.visit_records(db.session, visit)
-    latest = rec["checklists"][-1] if rec["checklists"] else None
-    # The team reads sealed items only once this visit has a check-in inside the geofence.
-    sealed = assignments.is_member(visit.assignment, user) and assignments.is_sealed(
-        visit.assignment, any(c.within_geofence for c in rec["checkins"]))
+    view = visit_view(db.session, user, visit_id)
     return {
-        **serialize.visit_summary(visit, rec["flags"]),
-        "assignment": serialize.assignment(visit.assignment, place_of(db.session, visit.assignment), sealed=sealed,
-                                           plan=assignments.plan_visible(db.session, visit.assignment, user),
-                                           policy=evidence.policy_of(db.session, visit.assignment)),
-        "checkins": [serialize.checkin(c) for c in rec["checkins"]],
-        "photos": [serialize.photo(p, photos.urls(p)) for p in rec["photos"]],
-        "photos_waiting": [{"id": p.id, "client_id": p.client_id} for p in rec["photos"] if p.status == "pending"],
-        "interviews": [serialize.interview(i, visits.household_of(i)) for i in rec["interviews"]],
-        "checklist": serialize.checklist(latest) if latest else None,
-        "checklist_versions": len(rec["checklists"]),
-        "notes": [serialize.note(n) for n in rec["notes"]],
-        # The latest verdict per photo and on the visit, so the team sees what was questioned;
-        # who reviewed stays with the staff.
+        **serialize.visit_summary(view.visit, view.flags),
+        "assignment": serialize.assignment(view.visit.assignment, view.place, sealed=view.sealed, plan=view.plan,
+                                           policy=view.policy),
+        "checkins": [serialize.checkin(c) for c in view.checkins],
+        "photos": [serialize.photo(p, urls) for p, urls in view.photos],
+        "photos_waiting": [{"id": p.id, "client_id": p.client_id} for p in view.waiting],
+        "interviews": [serialize.interview(i, household) for i, household in view.interviews],
+        "checklist": serialize.checklist(view.checklist) if view.checklist else None,
+        "checklist_versions": view.checklist_versions,
+        "notes": [serialize.note(n) for n in view.notes],
+        # Who reviewed stays with the staff: the team sees what was questioned, not by whom.
         "decisions": [
             {"target_kind": d.target_kind, "target_id": d.target_id, "decision": d.decision,
              "reason": d.reason, "created_at": d.created_at.isoformat()}
-            for d in review.latest_decisions(db.session, visit.id).values()
+            for d in view.decisions
         ],
     }
 

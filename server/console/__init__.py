@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import dataclass
 
 from flask import Blueprint
 
@@ -27,37 +27,84 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
-# The main navigation: (endpoint, label, roles that see it); entries whose page is not there, or
-# that the signed-in user's roles do not reach, are left out.
+# The main navigation, grouped so the bar holds one row on a 1280 px screen: (menu label or None for
+# links of their own, [(endpoint, label, roles that see it)]). Entries whose page is not there, or that
+# the signed-in user's roles do not reach, are left out, and so are menus left empty; a menu with one
+# entry left is shown as that entry's plain link.
 STAFF = ("admin", "leader", "reviewer")
 NAV = [
-    ("console.my_projects", "我的项目", ("secretary",)),
-    ("console.applications", "申报审核", ("admin", "leader", "unit_reviewer")),
-    ("console.unit_projects", "本单位项目", ("unit_reviewer",)),
-    ("console.dashboard", "仪表盘", STAFF),
-    ("console.visits", "暗访记录", STAFF),
-    ("console.rectifications", "整改通知", STAFF),
-    ("console.feedback_inbox", "群众反馈", STAFF),
-    ("console.projects", "项目", STAFF),
-    ("console.report_overview", "项目月报", STAFF),
-    ("console.places", "乡镇与村", STAFF),
-    ("console.users", "人员与邀请码", STAFF),
-    ("console.assignments", "督查任务", STAFF),
-    ("console.rounds", "双随机抽查", STAFF),
-    ("console.cases", "案例集", ("admin", "leader")),
-    # Grading is the department's own business: reviewers have no part in it.
-    ("console.grading", "评分与考核", ("admin", "leader")),
-    ("console.expert_scoring", "专家评分", ("expert",)),
+    (None, [("console.dashboard", "仪表盘", STAFF)]),
+    ("督查", [
+        ("console.visits", "暗访记录", STAFF),
+        ("console.rectifications", "整改通知", STAFF),
+        ("console.feedback_inbox", "群众反馈", STAFF),
+        ("console.assignments", "督查任务", STAFF),
+        ("console.rounds", "双随机抽查", STAFF),
+    ]),
+    ("项目", [
+        ("console.my_projects", "我的项目", ("secretary",)),
+        ("console.applications", "申报审核", ("admin", "leader", "unit_reviewer")),
+        ("console.unit_projects", "本单位项目", ("unit_reviewer",)),
+        ("console.projects", "项目列表", STAFF),
+        ("console.report_overview", "项目月报", STAFF),
+        ("console.cases", "案例集", ("admin", "leader")),
+    ]),
+    ("考核", [
+        # Grading is the department's own business: reviewers have no part in it.
+        ("console.grading", "评分与考核", ("admin", "leader")),
+        ("console.expert_scoring", "专家评分", ("expert",)),
+    ]),
+    ("基础数据", [
+        ("console.places", "乡镇与村", STAFF),
+        ("console.users", "人员与邀请码", STAFF),
+    ]),
 ]
 
 
-def nav_for(user) -> list[tuple[str, str]]:
-    """The navigation entries `user` may open, as (endpoint, label)."""
-    from flask import current_app
+@dataclass(frozen=True)
+class NavLink:
+    """One page in the navigation, as the signed-in user sees it."""
+
+    endpoint: str
+    label: str
+    url: str
+    current: bool  # the page shown is this one, or one below its address
+
+
+@dataclass(frozen=True)
+class NavMenu:
+    """A menu of the bar (label None: links of their own), with the entries the user may open."""
+
+    label: str | None
+    links: list[NavLink]
+
+    @property
+    def current(self) -> bool:
+        """The page shown is one of this menu's."""
+        return any(link.current for link in self.links)
+
+
+def menus_for(user, path: str = "", endpoint: str | None = None) -> list[NavMenu]:
+    """The navigation `user` may open, by menu; `path`/`endpoint` (the page shown) mark the current entry."""
+    from flask import current_app, url_for
 
     if user is None:
         return []
-    return [(e, label) for e, label, roles in NAV if e in current_app.view_functions and user.has_role(*roles)]
+    menus = []
+    for label, entries in NAV:
+        links = []
+        for e, text, roles in entries:
+            if e in current_app.view_functions and user.has_role(*roles):
+                url = url_for(e)
+                links.append(NavLink(e, text, url, e == endpoint or path.startswith(url + "/")))
+        if links:
+            menus.append(NavMenu(label if len(links) > 1 else None, links))
+    return menus
+
+
+def nav_for(user) -> list[tuple[str, str]]:
+    """The navigation entries `user` may open, as (endpoint, label), in the bar's order."""
+    return [(link.endpoint, link.label) for menu in menus_for(user) for link in menu.links]
 
 
 # How every page writes a stored time, a distance and a flag: registered once, used as filters.
@@ -68,12 +115,27 @@ console_bp.add_app_template_filter(flag_words.label, "flag_label")
 
 @console_bp.app_context_processor
 def _navigation():
-    from flask import g
+    from flask import g, request
 
-    return {"console_nav": nav_for(g.get("staff"))}
+    staff = g.get("staff")  # set only inside the console's own requests
+    menus = menus_for(staff, request.path, request.endpoint) if staff is not None else []
+    # The current menu's pages also show as a section bar under the header, one click apart.
+    section = next((m for m in menus if m.label is not None and m.current), None)
+    return {"console_menus": menus, "console_section": section}
 
 
-# Page modules register their routes on import.
-for _module in ("auth", "rectifications", "feedback", "visits", "base_data", "dashboard", "exports", "cases",
-                "grading", "lifecycle", "rounds"):
-    importlib.import_module(f"server.console.{_module}")
+# The console's table of contents: each page module adds its routes to `console_bp` as it is
+# imported. They come last because they use `console_bp` from above (pyproject.toml lets this file
+# import them unused and late). A new page module is added here; server.app.register_blueprints
+# registers the blueprint.
+import server.console.auth
+import server.console.base_data
+import server.console.cases
+import server.console.dashboard
+import server.console.exports
+import server.console.feedback
+import server.console.grading
+import server.console.lifecycle
+import server.console.rectifications
+import server.console.rounds
+import server.console.visits

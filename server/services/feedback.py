@@ -37,7 +37,8 @@ _RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 # ---- photos ------------------------------------------------------------------------------
 
-def _draft_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+    """The photo pipeline's view of a villager's photo, before ("feedback_draft") and after ("feedback") it is sent."""
     project = None
     if photo.owner_kind == "feedback":
         fb = session.get(Feedback, photo.owner_id)
@@ -53,10 +54,6 @@ def _forget_location(_session: Session, photo: Photo) -> None:
     photo.lat = photo.lng = None
     if photo.exif:
         photo.exif = {k: v for k, v in photo.exif.items() if k not in ("lat", "lng")}
-
-
-photos.OWNERS["feedback_draft"] = _draft_owner
-photos.OWNERS["feedback"] = _draft_owner
 
 
 def request_photo(session: Session, user: User, body: dict[str, Any]) -> tuple[Photo, bool]:

@@ -1,7 +1,8 @@
 """The shared photo pipeline: ticket → direct upload to storage → complete (verify, derive, flag).
 
-Owner-agnostic: a visit owns its photos today; feedback, monthly reports and rectification
-replies register their own `OwnerContext` and share the one duplicate index.
+Owner-agnostic: visits, villagers' feedback, monthly reports and rectification replies each
+describe their photos with an `OwnerContext`; `server.app.register_photo_owners` names them all
+(`register_owner`), and they share the one duplicate index.
 """
 
 from __future__ import annotations
@@ -76,18 +77,28 @@ class OwnerContext:
     strip_location: bool = False  # seal the original without GPS/XMP (villagers' photos)
 
 
-# owner_kind -> function(session, photo) -> OwnerContext
+# owner_kind -> function(session, photo) -> OwnerContext; filled by server.app.register_photo_owners.
 OWNERS: dict[str, Callable[[Session, Photo], OwnerContext]] = {}
 
 
-def register_draft_owner(draft_kind: str, title: str) -> None:
-    """Photos taken before their record is sent belong to their uploader alone, with no place yet."""
-    def owner(session: Session, photo: Photo) -> OwnerContext:
-        uploader = session.get(User, photo.uploader_id)
-        return OwnerContext(place=None, person=uploader.name if uploader else "", title=title,
-                            can_complete=lambda u: u.id == photo.uploader_id)
+def register_owner(kind: str, owner: Callable[[Session, Photo], OwnerContext]) -> None:
+    """Name the owner of photos of `kind`; registering the same owner again changes nothing."""
+    if OWNERS.get(kind, owner) != owner:
+        raise ValueError(f"photo owner kind {kind!r} is already registered to {OWNERS[kind]!r}")
+    OWNERS[kind] = owner
 
-    OWNERS[draft_kind] = owner
+
+@dataclass(frozen=True)
+class DraftOwner:
+    """Photos taken before their record is sent belong to their uploader alone, with no place yet."""
+
+    title: str
+
+    def __call__(self, session: Session, photo: Photo) -> OwnerContext:
+        """The draft photo's context: only its uploader may complete it."""
+        uploader = session.get(User, photo.uploader_id)
+        return OwnerContext(place=None, person=uploader.name if uploader else "", title=self.title,
+                            can_complete=lambda u: u.id == photo.uploader_id)
 
 
 def request_draft_photo(session: Session, user: User, body: dict[str, Any], *, draft_kind: str,

@@ -39,6 +39,7 @@ MAX_ITEM_CHARS = 500
 # Photo.owner_kind holds 16 characters, so the draft kind is abbreviated.
 DRAFT_KIND = "rect_draft"
 OWNER_KIND = "rectification"
+DRAFT_OWNER = photos.DraftOwner("整改反馈")
 
 
 # ---- dates ---------------------------------------------------------------------------------
@@ -271,7 +272,8 @@ def place_of_order(session: Session, order: RectificationOrder) -> Place | None:
     return project_place(session, session.get(Project, order.project_id))
 
 
-def _attached_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+    """The photo pipeline's view of a photo attached to a rectification reply (OWNER_KIND)."""
     order = session.get(RectificationOrder, photo.owner_id)
     project = session.get(Project, order.project_id) if order else None
     uploader = session.get(User, photo.uploader_id)
@@ -280,10 +282,6 @@ def _attached_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         title=f"整改反馈 · {project.title}" if project else "整改反馈",
         can_complete=lambda u: u.id == photo.uploader_id,
     )
-
-
-photos.register_draft_owner(DRAFT_KIND, "整改反馈")
-photos.OWNERS[OWNER_KIND] = _attached_owner
 
 
 def request_photo(session: Session, secretary: User, body: dict[str, Any]) -> tuple[Photo, bool]:

@@ -33,6 +33,7 @@ from server.wechat import WeChatError
 
 DRAFT_KIND = "report_draft"
 OWNER_KIND = "project_report"
+DRAFT_OWNER = photos.DraftOwner("项目月报")
 TEMPLATE = "report_reminder"
 REMIND_DAYS_BEFORE = 3
 
@@ -198,7 +199,8 @@ def save_report(session: Session, user: User, project_id: int, month: str,
 
 # ---- photos: the shared pipeline ---------------------------------------------------------------
 
-def _report_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+    """The photo pipeline's view of a monthly report's photo (OWNER_KIND)."""
     report = session.get(ProjectReport, photo.owner_id)
     project = session.get(Project, report.project_id) if report else None
     uploader = session.get(User, photo.uploader_id)
@@ -206,10 +208,6 @@ def _report_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     return photos.OwnerContext(place=place, person=uploader.name if uploader else "",
                                title=f"月报 · {project.title}" if project else "项目月报",
                                can_complete=lambda u: u.id == photo.uploader_id)
-
-
-photos.register_draft_owner(DRAFT_KIND, "项目月报")
-photos.OWNERS[OWNER_KIND] = _report_owner
 
 
 def request_photo(session: Session, user: User, body: dict[str, Any]) -> tuple[Photo, bool]:

@@ -10,7 +10,8 @@ small tables hold the counts instead:
   integrity flag (the visit list).
 
 Every flush that adds, changes or deletes a visit or a visit photo adds its difference in the
-same transaction (a before_flush listener), and `flag_visit` adds the flags it inserts (and
+same transaction (`before_flush`, a listener on every Session that `server.app.register_listeners`
+installs), and `flag_visit` adds the flags it inserts (and
 `unflag_visit` removes those it deletes), so the counts commit or roll back with the rows they
 count. Differences are applied as
 `count = count + delta` upserts, which stay right when two transactions write the same row at
@@ -33,7 +34,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    event,
     func,
     insert,
     literal,
@@ -224,8 +224,8 @@ def _collect(session: Session) -> _Deltas:
     return deltas
 
 
-@event.listens_for(Session, "before_flush")
-def _before_flush(session: Session, _flush_context, _instances) -> None:
+def before_flush(session: Session, _flush_context, _instances) -> None:
+    """Session listener (server.app.register_listeners): add this flush's differences to the counts."""
     if not any(isinstance(o, (Visit, Photo)) for o in (*session.new, *session.dirty, *session.deleted)):
         return
     with session.no_autoflush:

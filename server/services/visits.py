@@ -293,7 +293,8 @@ def request_photo(session: Session, user: User, visit_id: int, body: dict[str, A
     )
 
 
-def _visit_photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
+    """The photo pipeline's view of a visit photo (owner kind "visit")."""
     visit = session.get(Visit, photo.owner_id)
     uploader = session.get(User, photo.uploader_id)
     return photos.OwnerContext(
@@ -310,9 +311,6 @@ def _photo_ready(session: Session, visit: Visit, photo: Photo) -> None:
     flag_visit(session, visit.id, photo.flags)
     if visit.status == "submitted":
         refresh_evidence(session, visit)
-
-
-photos.OWNERS["visit"] = _visit_photo_owner
 
 
 def add_interview(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[Interview, bool]:

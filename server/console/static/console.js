@@ -6,6 +6,8 @@
 //   data-select-all="n"  on a checkbox: tick or clear every checkbox named n
 //   data-filters-by="id" on a select: show only options whose data-project equals the value
 //                        of the element with that id (the server checks the pair again)
+// The navigation's menus are <details> and work without this script; it closes the other menus
+// when one opens or when the user clicks elsewhere, and Escape closes the open one.
 (function () {
   'use strict';
 
@@ -47,6 +49,25 @@
       if (option.hidden && option.selected) select.value = '';
     }
   }
+
+  var menus = document.querySelectorAll('header.top details.menu');
+  menus.forEach(function (menu) {
+    menu.addEventListener('toggle', function () {
+      if (!menu.open) return;
+      menus.forEach(function (other) { if (other !== menu) other.open = false; });
+    });
+  });
+  document.addEventListener('click', function (event) {
+    menus.forEach(function (menu) { if (menu.open && !menu.contains(event.target)) menu.open = false; });
+  });
+  document.addEventListener('keydown', function (event) {
+    if (event.key !== 'Escape') return;
+    menus.forEach(function (menu) {
+      if (!menu.open) return;
+      menu.open = false;
+      menu.querySelector('summary').focus();
+    });
+  });
 
   document.querySelectorAll('select[data-filters-by]').forEach(function (select) {
     var source = document.getElementById(select.getAttribute('data-filters-by'));
