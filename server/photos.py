@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from PIL import ExifTags, Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from server.phash import dhash
+from server.phash import RegionHash, dhash
 from server.phash import region_hashes as phash_regions
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class ProcessedPhoto:
     height: int
     exif: ExifInfo | None
     phash: int
-    region_hashes: tuple[int, ...]
+    region_hashes: tuple[RegionHash, ...]
     structure: float
     thumb_jpeg: bytes
     preview_jpeg: bytes

@@ -453,6 +453,37 @@ def test_rotated_or_cropped_copy_in_another_visit_is_a_duplicate(insp, world, ho
     assert copy["status"] == "ready" and "duplicate" in copy["flags"] and copy["duplicate_of"] == first["id"]
 
 
+def test_near_duplicate_lookup_sends_a_bounded_number_of_band_values(app, insp, world):
+    """The lookup probes each region once in its canonical orientation (again where a decision is close), not in all 8."""
+    from sqlalchemy import event
+
+    from server import phash
+    from server.photos import process_photo
+
+    original = phone_jpeg(seed=70, quality=90)
+    first = send(insp, original).get_json()
+    turned = reused_copy(original, "rotated and mirrored")
+    probes = len(phash.query_hashes(process_photo(io.BytesIO(turned)).region_hashes))
+    lookups = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "photo_hash_bands" in statement and statement.lstrip().upper().startswith("SELECT"):
+            lookups.append(parameters)
+
+    other = start_visit(insp, world.a1)
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            copy = send(insp, turned, visit_id=other["id"]).get_json()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert copy["duplicate_of"] == first["id"]
+    assert len(lookups) == 1 and probes <= 2 * len(phash.REGIONS)
+    # Band values (at most one per probe and band) plus the band numbers, the photo, its owner and the limit;
+    # eight orientations of ten regions sent 400 band values.
+    assert len(lookups[0]) <= probes * phash.HASH_BANDS + phash.HASH_BANDS + 4
+
+
 def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
     """Two framings of one scene offset by a step (a fifth of the frame) are different photos."""
     scene = Image.open(io.BytesIO(phone_jpeg(seed=71, size=(2000, 1500)))).convert("RGB")
