@@ -512,3 +512,33 @@ def test_rehash_indexes_photos_stored_before_region_hashes(app, insp, world):
     other = start_visit(insp, world.a1)
     copy = send(insp, reused_copy(original, "orientation tag 6"), visit_id=other["id"]).get_json()
     assert copy["duplicate_of"] == first["id"]
+
+
+def test_0017_clears_upright_region_hashes_and_rehash_finds_copies_again(app, insp, world, database_url):
+    """Hashes stored before 0017 (upright, no orientation) are never compared: 0017 clears them, rehash-photos restores them."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from server.db import alembic_config
+
+    original = phone_jpeg(seed=74, quality=90)
+    first = send(insp, original).get_json()
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0016")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # what 0012's rehash-photos stored: ten upright hashes, their bands
+        conn.execute(text("UPDATE photos SET region_hashes = :h WHERE id = :id"),
+                     {"h": ",".join(["00ff00ff00ff00ff"] * 10), "id": first["id"]})
+        conn.execute(text("INSERT INTO photo_hash_bands (photo_id, kind, band, value) VALUES (:id, 0, 0, 7)"),
+                     {"id": first["id"]})
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT region_hashes FROM photos WHERE id = :id"), {"id": first["id"]}).scalar() is None
+        assert conn.execute(text("SELECT COUNT(*) FROM photo_hash_bands")).scalar() == 0
+    engine.dispose()
+    result = app.test_cli_runner().invoke(args=["rehash-photos"])
+    assert result.exit_code == 0 and "1 photos hashed" in result.output, result.output
+    other = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "rotated and mirrored"), visit_id=other["id"]).get_json()
+    assert copy["duplicate_of"] == first["id"]

@@ -491,7 +491,7 @@ def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> lis
 
 
 def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
-    """Give ready photos without region hashes (stored before migration 0012) their hashes and index rows.
+    """Give ready photos without region hashes (stored before migration 0012, or cleared by 0017) their hashes and index rows.
 
     The hashes are taken from the stored 320 px thumbnail, the image complete() hashes; a flat
     frame keeps none (it is matched by identical bytes only). Answers counts by outcome.
