@@ -105,9 +105,10 @@ def lookup_before_0017(session, photo, region_hashes: list[int]) -> int:
     ).all()
     candidates = set()
     for photo_id, kind, band, value, stored, _ in rows:
-        if photo_id not in candidates and any(
-                phash.hamming(q, phash.parse_hashes(stored)[kind].value) <= phash.NEAR_DUPLICATE_DISTANCE
-                for q in wanted[(band, value)]):
+        if photo_id in candidates:
+            continue
+        hashes = tuple(int(part[:16], 16) for part in stored.split(","))  # parsed as before 0017: all ten
+        if any(phash.hamming(q, hashes[kind]) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
             candidates.add(photo_id)
     return len(candidates)
 

@@ -266,6 +266,12 @@ def parse_hashes(text: str | None) -> tuple[RegionHash, ...]:
     return tuple(RegionHash(int(part[:16], 16), int(part[16])) for part in text.split(",")) if text else ()
 
 
+def parse_hash(text: str, kind: int) -> int:
+    """The canonical hash of one region (kind) in a photos.region_hashes value, without parsing the others."""
+    start = kind * 18  # 16 hex digits, the orientation digit, a comma
+    return int(text[start:start + 16], 16)
+
+
 def dhash(img) -> int:
     """64-bit difference hash: 9x8 grayscale, one bit per horizontal neighbour pair (right brighter)."""
     pixels = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()

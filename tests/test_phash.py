@@ -127,3 +127,10 @@ def test_real_orientation_set_is_one_picture():
         results = [process_photo(io.BytesIO((ORIENTATION_SET / f"{name}_{n}.jpg").read_bytes())) for n in range(1, 9)]
         upright = results[0].region_hashes
         assert all(phash.coarse_pairs(phash.query_hashes(r.region_hashes), upright) for r in results[1:])
+
+
+def test_parse_hash_reads_one_region_of_the_stored_text():
+    """parse_hash(text, kind) is the kind-th canonical hash of parse_hashes(text)."""
+    hashes, _ = phash.region_hashes(scene(4))
+    text = phash.format_hashes(hashes)
+    assert [phash.parse_hash(text, kind) for kind in range(10)] == [h.value for h in phash.parse_hashes(text)]

@@ -459,9 +459,10 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
         # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
         # (scripts/bench_reuse.py).
-        hashes = phash.parse_hashes(region_hashes)
-        if any(phash.hamming(q, hashes[kind].value) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
-            candidates[photo_id] = (hashes, thumb_key)
+        # Only the matched region's hash is parsed: most rows are not candidates.
+        stored = phash.parse_hash(region_hashes, kind)
+        if any(phash.hamming(q, stored) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+            candidates[photo_id] = (phash.parse_hashes(region_hashes), thumb_key)
     new_thumb = None
     for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
         hashes, thumb_key = candidates[photo_id]
