@@ -16,9 +16,9 @@ month's photo, and each copy goes through server.imaging.decode.process_photo li
   PNG at 1080 px          the upright picture at 1080 px on the long side, as PNG
   brightness +10 % / -10 %
   screenshot + status bar 1080 px wide with a 72 px status bar (clock, signal, battery) on top, PNG
-A copy counts as found when the service's lookup would flag it (phash.same_picture): a region
-hash of the copy in some orientation shares a band value with one of the original's and is within
-NEAR_DUPLICATE_DISTANCE (what the index finds), and the nearest such pair is within FINE_DISTANCE
+A copy counts as found when the service's lookup would flag it (phash.same_picture): a canonical
+region hash of the copy (or one of its close orientations) shares a band value with a compared
+canonical region hash of the original and is within NEAR_DUPLICATE_DISTANCE (what the index finds), and the nearest such pair is within FINE_DISTANCE
 on the finer grid, read from both stored thumbnails; flat frames on either side never match. The old whole-frame dHash
 (distance <= 4, no orientations) is shown beside it.
 
@@ -26,6 +26,8 @@ False pairs: every pair of distinct real pictures, looked up both ways, plus "sa
 different shot" pairs made from each picture of at least 1000 px: two 75 % framings offset by a
 step of 15 % of the picture (a fifth of the framing), sideways and upwards, standing for the
 notice board shot twice a step apart. Goal: >= 95 % recall on every kind and 0 false pairs.
+Recall counts the copies the pipeline accepts; a copy it refuses (smaller than its minimum size)
+is shown apart, as it can never be stored.
 This is a benchmark, not a test: it asserts nothing.
 """
 
@@ -196,18 +198,25 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(flat) or 'none'})", flush=True)
 
     rows: dict[str, list[tuple[bool, bool]]] = {}
+    refused_copies: dict[str, int] = {}
     for i, (name, data, original) in enumerate(pictures):
         if name in flat:
             continue
         for kind, copy_bytes in variants(data, i).items():
             copy = process(copy_bytes)
-            rows.setdefault(kind, []).append((bool(copy and found(copy, original)),
-                                              bool(copy and old_found(copy, original))))
-    print(f"\n{'altered copy':<26} {'found':>9} {'recall':>7} {'goal':>5}   {'old dHash':>9}")
+            rows.setdefault(kind, [])
+            refused_copies.setdefault(kind, 0)
+            if copy is None:
+                # Below the pipeline's minimum size (a half or a crop of a small corpus file): the
+                # copy is refused at upload, so it can be neither stored nor slip through as new.
+                refused_copies[kind] += 1
+                continue
+            rows[kind].append((found(copy, original), old_found(copy, original)))
+    print(f"\n{'altered copy':<26} {'found':>9} {'recall':>7} {'goal':>5}   {'old dHash':>9}   refused copies")
     for kind, results in rows.items():
         hits, old_hits, n = sum(r[0] for r in results), sum(r[1] for r in results), len(results)
         print(f"{kind:<26} {hits:>4}/{n:<4} {hits / n:>7.1%} {'yes' if hits / n >= GOAL_RECALL else 'NO':>5}"
-              f"   {old_hits:>4}/{n:<4}")
+              f"   {old_hits:>4}/{n:<4}   {refused_copies[kind]}")
 
     false_pairs = [(a[0], b[0]) for i, a in enumerate(pictures) for b in pictures[i + 1:]
                    if found(a[2], b[2]) or found(b[2], a[2])]
@@ -233,18 +242,19 @@ def main(argv: list[str] | None = None) -> int:
     for thumb in thumbs:
         phash.dhash(thumb)
     t1 = time.process_time()
+    probes = 0
     for thumb in thumbs:
-        phash.query_hashes(phash.region_hashes(thumb)[0])
+        probes += len(phash.query_hashes(phash.region_hashes(thumb)[0]))
     t2 = time.process_time()
     for _, data, _ in pictures:
         process(data)
     t3 = time.process_time()
     for thumb in thumbs:
-        phash.confirmed(thumb, thumb, [(0, 0, 0)])
+        phash.confirmed(thumb, thumb, [(0, 0, 0, 0)])
     t4 = time.process_time()
     n = len(thumbs)
-    print(f"\nCPU per photo (one core): dHash {(t1 - t0) / n * 1000:.2f} ms, region hashes with their "
-          f"80 orientations {(t2 - t1) / n * 1000:.2f} ms; whole process_photo {(t3 - t2) / n * 1000:.1f} ms "
+    print(f"\nCPU per photo (one core): dHash {(t1 - t0) / n * 1000:.2f} ms, canonical region hashes and "
+          f"their probes {(t2 - t1) / n * 1000:.2f} ms ({probes / n:.1f} probed hashes per photo); whole process_photo {(t3 - t2) / n * 1000:.1f} ms "
           f"(hashes {(t2 - t0) / (t3 - t2):.0%} of it); the finer look at a coarse match "
           f"{(t4 - t3) / n * 1000:.1f} ms per candidate")
     return 0

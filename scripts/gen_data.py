@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import benchlib  # noqa: E402
+from server.imaging.phash import REGIONS, RegionHash, format_hashes, hash_bands  # noqa: E402
 
 TOWNSHIPS = 20
 PROJECTS_PER_YEAR = 100
@@ -141,7 +142,7 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
         key + ".thumb.jpg" if ready else None, key + ".preview.jpg" if ready else None,
         f"{rng.getrandbits(256):064x}" if ready else None, f"{rng.getrandbits(256):064x}" if ready else None,
         f"{phash:016x}" if ready else None,
-        ",".join(f"{h:016x}" for h in region_hashes(phash)) if ready else None, verify_code(pid), taken, lat, lng, "wgs84",
+        format_hashes(region_hashes(phash)) if ready else None, verify_code(pid), taken, lat, lng, "wgs84",
         3024 if ready else None, 4032 if ready else None, "JPEG" if ready else None,
         json.dumps(exif) if exif else None, json.dumps(flags), None, taken, taken,
         taken + timedelta(seconds=rng.randrange(2, 600)) if status != "pending" else None,
@@ -157,20 +158,16 @@ VISIT_COLUMNS = ("id", "assignment_id", "project_id", "village_id", "township_id
                  "started_at", "created_by_id", "created_at", "submitted_at", "submitted_by_id")
 
 
-def region_hashes(phash: int) -> tuple[int, ...]:
-    """A photo's ten region hashes, made from its generated hash so that photos of one scene stay near."""
-    from server.imaging.phash import REGIONS
-
-    return tuple(phash ^ random.Random(f"region-{kind}").getrandbits(64) if kind else phash
+def region_hashes(phash: int) -> tuple[RegionHash, ...]:
+    """A photo's ten canonical region hashes, made from its generated hash so that photos of one scene stay near."""
+    return tuple(RegionHash(phash ^ random.Random(f"region-{kind}").getrandbits(64) if kind else phash, 0)
                  for kind in range(len(REGIONS)))
 
 
 def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int]]:
     """The photo_hash_bands rows (photo_id, kind, band, value) of a photo's region hashes."""
-    from server.imaging.phash import hash_bands
-
     return [(pid, kind, band, value) for kind, h in enumerate(region_hashes(phash))
-            for band, value in enumerate(hash_bands(h))]
+            for band, value in enumerate(hash_bands(h.value))]
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:

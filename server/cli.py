@@ -101,7 +101,7 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("rehash-photos")
     def rehash_photos() -> None:
-        """Index ready photos stored before region hashes existed (run once after migration 0012)."""
+        """Index ready photos stored without canonical region hashes (run once after migrations 0012 and 0017)."""
         from server.services import photos
 
         counts = photos.rehash(db.session)

@@ -453,6 +453,37 @@ def test_rotated_or_cropped_copy_in_another_visit_is_a_duplicate(insp, world, ho
     assert copy["status"] == "ready" and "duplicate" in copy["flags"] and copy["duplicate_of"] == first["id"]
 
 
+def test_near_duplicate_lookup_sends_a_bounded_number_of_band_values(app, insp, world):
+    """The lookup probes each region once in its canonical orientation (again where a decision is close), not in all 8."""
+    from sqlalchemy import event
+
+    from server.imaging import phash
+    from server.imaging.decode import process_photo
+
+    original = phone_jpeg(seed=70, quality=90)
+    first = send(insp, original).get_json()
+    turned = reused_copy(original, "rotated and mirrored")
+    probes = len(phash.query_hashes(process_photo(io.BytesIO(turned)).region_hashes))
+    lookups = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "photo_hash_bands" in statement and statement.lstrip().upper().startswith("SELECT"):
+            lookups.append(parameters)
+
+    other = start_visit(insp, world.a1)
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            copy = send(insp, turned, visit_id=other["id"]).get_json()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert copy["duplicate_of"] == first["id"]
+    assert len(lookups) == 1 and probes <= 2 * len(phash.REGIONS)
+    # Band values (at most one per probe and band) plus the band numbers, the photo, its owner and the limit;
+    # eight orientations of ten regions sent 400 band values.
+    assert len(lookups[0]) <= probes * phash.HASH_BANDS + phash.HASH_BANDS + 4
+
+
 def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
     """Two framings of one scene offset by a step (a fifth of the frame) are different photos."""
     scene = Image.open(io.BytesIO(phone_jpeg(seed=71, size=(2000, 1500)))).convert("RGB")
@@ -480,4 +511,34 @@ def test_rehash_indexes_photos_stored_before_region_hashes(app, insp, world):
         assert db.session.get(Photo, first["id"]).region_hashes
     other = start_visit(insp, world.a1)
     copy = send(insp, reused_copy(original, "orientation tag 6"), visit_id=other["id"]).get_json()
+    assert copy["duplicate_of"] == first["id"]
+
+
+def test_0017_clears_upright_region_hashes_and_rehash_finds_copies_again(app, insp, world, database_url):
+    """Hashes stored before 0017 (upright, no orientation) are never compared: 0017 clears them, rehash-photos restores them."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from server.db import alembic_config
+
+    original = phone_jpeg(seed=74, quality=90)
+    first = send(insp, original).get_json()
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0016")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # what 0012's rehash-photos stored: ten upright hashes, their bands
+        conn.execute(text("UPDATE photos SET region_hashes = :h WHERE id = :id"),
+                     {"h": ",".join(["00ff00ff00ff00ff"] * 10), "id": first["id"]})
+        conn.execute(text("INSERT INTO photo_hash_bands (photo_id, kind, band, value) VALUES (:id, 0, 0, 7)"),
+                     {"id": first["id"]})
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT region_hashes FROM photos WHERE id = :id"), {"id": first["id"]}).scalar() is None
+        assert conn.execute(text("SELECT COUNT(*) FROM photo_hash_bands")).scalar() == 0
+    engine.dispose()
+    result = app.test_cli_runner().invoke(args=["rehash-photos"])
+    assert result.exit_code == 0 and "1 photos hashed" in result.output, result.output
+    other = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "rotated and mirrored"), visit_id=other["id"]).get_json()
     assert copy["duplicate_of"] == first["id"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from server.imaging.exif import ExifInfo, read_exif
-from server.imaging.phash import dhash
+from server.imaging.phash import RegionHash, dhash
 from server.imaging.phash import region_hashes as phash_regions
 from server.imaging.watermark import Watermark, _draw_watermark
 
@@ -80,7 +80,7 @@ class ProcessedPhoto:
     height: int
     exif: ExifInfo | None
     phash: int
-    region_hashes: tuple[int, ...]
+    region_hashes: tuple[RegionHash, ...]
     structure: float
     thumb_jpeg: bytes
     preview_jpeg: bytes

@@ -9,11 +9,16 @@ nothing else. Rotating or flipping an image only changes the signs of the odd fr
 swaps the two axes of the coefficient block, so the 8 orientations of a hash are derived from
 its bits, without touching the pixels again (orientations()).
 
-Lookup is indexed: each stored hash is cut into HASH_BANDS bands (hash_bands) and a candidate
-must share one band value with one of the new photo's 80 hashes (10 regions x 8 orientations);
-candidates are then checked by Hamming distance (coarse_pairs()). Two hashes within 4 bits always
-share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do, and a copy has many
-region and orientation pairs to share one: scripts/bench_reuse.py measures what the index finds.
+Each region hash is kept in a canonical orientation (canonical_orientations(): the stronger first
+gradient horizontal, both first gradients positive), so a copy turned any way hashes to the same
+canonical value and a lookup probes one orientation per region, not eight; where a decision was
+close the lookup also probes the other side of it. Lookup is indexed: each stored hash is cut into
+HASH_BANDS bands (hash_bands) and a candidate must share one band value with one of the new
+photo's canonical hashes, any region against any region (a screenshot's window meets a window of
+the original); candidates are then checked by Hamming distance (coarse_pairs()). Two hashes
+within 4 bits always share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do,
+and a copy has many region pairs to share one: scripts/bench_reuse.py measures what the index
+finds.
 A pair that passes is looked at once more, finer (confirmed(): the same aligned regions on a
 64 x 64 grid, read from the stored thumbnail): at 32 x 32 a plain surface with a small object
 looks the same from a step away, at 64 x 64 it does not. Pure Python on a 32 x 32 grid:
@@ -27,6 +32,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -35,6 +41,9 @@ HASH_BANDS = 5
 # orientation-changed copies measure 0-3, 5-10 % crops and screenshots up to 7-8, distinct
 # real photos 11 or more (scripts/bench_reuse.py measures all of this on the real photos).
 NEAR_DUPLICATE_DISTANCE = 8
+# A canonical-orientation decision closer than this many median |AC| of the region is looked up
+# both ways (canonical_orientations()).
+CLOSE_MARGIN = 1.0
 # Second look at a pair that passed NEAR_DUPLICATE_DISTANCE: the same aligned regions hashed
 # finer (255 bits, 64 x 64 grid). Copies measure up to ~100, unrelated pictures 127 +- 8: a plain
 # surface shot twice can pass the coarse hash, but not this one.
@@ -69,18 +78,60 @@ _ODD_U = sum(1 << (63 - (8 * v + u)) for v in range(_LOW) for u in range(_LOW) i
 _ODD_V = sum(1 << (63 - (8 * v + u)) for v in range(_LOW) for u in range(_LOW) if v % 2 and (u or v))
 
 
-def region_hashes(thumb: Image.Image) -> tuple[tuple[int, ...], float]:
-    """The 10 region hashes of an upright image, and its structure (median |AC| of the whole frame)."""
+@dataclass(frozen=True)
+class RegionHash:
+    """One region's hash in its canonical orientation, and how the upright region was turned to get there.
+
+    orientation (numbered as in orientations()) turns the upright region into the canonical frame;
+    close holds the other orientations a copy of this region may be turned by instead, because a
+    decision of canonical_orientations() was close (only known where the pixels were hashed).
+    """
+
+    value: int
+    orientation: int
+    close: tuple[int, ...] = ()
+
+    @property
+    def upright(self) -> int:
+        """The hash of the region as it stands in the upright picture."""
+        return orientations(self.value)[inverse(self.orientation)]
+
+
+def region_hashes(thumb: Image.Image) -> tuple[tuple[RegionHash, ...], float]:
+    """The 10 canonical region hashes of an upright image, and its structure (median |AC| of the whole frame)."""
     gray = thumb.convert("L")
     hashes = []
     structure = 0.0
     for index in range(len(REGIONS)):
         coefficients = _dct_low(_grid(gray, index, _GRID), _COS)
-        hashes.append(_sign_bits(coefficients))
+        ac = sorted(abs(c) for i, c in enumerate(coefficients) if i)
+        scale = ac[len(ac) // 2]
         if index == 0:
-            ac = sorted(abs(c) for i, c in enumerate(coefficients) if i)
-            structure = ac[len(ac) // 2]
+            structure = scale
+        chosen, *close = canonical_orientations(coefficients[1], coefficients[_LOW], scale)
+        hashes.append(RegionHash(orientations(_sign_bits(coefficients))[chosen], chosen, tuple(close)))
     return tuple(hashes), structure
+
+
+def canonical_orientations(c01: float, c10: float, scale: float) -> list[int]:
+    """The orientation that turns a region into its canonical frame, then those a copy may take instead.
+
+    Canonical: the axis with the stronger first gradient (|c01| horizontal, |c10| vertical) is
+    horizontal, and both first gradients are positive (darker left and top). Each of the three
+    decisions whose margin is under CLOSE_MARGIN x scale (the region's median |AC|) is taken both
+    ways in the later entries: a slightly different copy may fall on the other side.
+    """
+    close = CLOSE_MARGIN * scale
+    transposes = [abs(c10) > abs(c01)]
+    if abs(abs(c10) - abs(c01)) < close:
+        transposes.append(not transposes[0])
+    out = []
+    for transpose in transposes:
+        horizontal, vertical = (c10, c01) if transpose else (c01, c10)
+        flips_u = [horizontal < 0] + ([horizontal >= 0] if abs(horizontal) < close else [])
+        flips_v = [vertical < 0] + ([vertical >= 0] if abs(vertical) < close else [])
+        out += [4 * transpose + flip_u + 2 * flip_v for flip_u in flips_u for flip_v in flips_v]
+    return out
 
 
 def _grid(gray: Image.Image, region: int, size: int) -> bytes:
@@ -144,44 +195,60 @@ def orientations(h: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def query_hashes(hashes: Iterable[int]) -> dict[int, list[tuple[int, int]]]:
-    """Every orientation of every region hash of a new photo, with the (region, orientation) it comes from."""
+def query_hashes(regions: Iterable[RegionHash]) -> dict[int, list[tuple[int, int]]]:
+    """The canonical hashes of a new photo to look up, each with the (region, orientation) it comes from.
+
+    One per region, plus one per close orientation: a copy of an upright region turned by one of
+    them is where a slightly different copy of it was stored. Orientation is always the one that
+    turns the new photo's upright region into the frame of the looked-up hash.
+    """
     out: dict[int, list[tuple[int, int]]] = {}
-    for region, h in enumerate(hashes):
-        for orientation, variant in enumerate(orientations(h)):
-            out.setdefault(variant, []).append((region, orientation))
+    for index, region in enumerate(regions):
+        for orientation in (region.orientation, *region.close):
+            out.setdefault(orientations(region.upright)[orientation], []).append((index, orientation))
     return out
 
 
-def coarse_pairs(query: dict[int, list[tuple[int, int]]], stored: Iterable[int]) -> list[tuple[int, int, int]]:
-    """(new region, orientation, stored region) of every pair sharing a band value within the distance, nearest first."""
+def inverse(orientation: int) -> int:
+    """The orientation that undoes another: a flip undoes itself; transpose-then-flip undoes by transposing back."""
+    # Transposing swaps the axes a flip acts on: (transpose, flip u, flip v) is undone by (transpose, flip v, flip u).
+    return orientation if orientation < 4 else 4 + (orientation & 1) * 2 + (orientation >> 1 & 1)
+
+
+def coarse_pairs(query: dict[int, list[tuple[int, int]]],
+                 stored: Iterable[RegionHash]) -> list[tuple[int, int, int, int]]:
+    """(new region, its orientation, stored region, its orientation) of every region pair the index finds, nearest first.
+
+    Found: the two canonical hashes share a band value and are within NEAR_DUPLICATE_DISTANCE.
+    """
     pairs = []
     for kind, s in enumerate(stored):
-        stored_bands = hash_bands(s)
+        stored_bands = hash_bands(s.value)
         for q, sources in query.items():
-            apart = hamming(q, s)
+            apart = hamming(q, s.value)
             if apart <= NEAR_DUPLICATE_DISTANCE and any(
                 a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
             ):
-                pairs += [(apart, region, orientation, kind) for region, orientation in sources]
+                pairs += [(apart, region, orientation, kind, s.orientation) for region, orientation in sources]
     return [pair[1:] for pair in sorted(pairs)]
 
 
-def same_picture(new_thumb: Image.Image, new_hashes: Iterable[int], old_thumb: Image.Image,
-                 old_hashes: Iterable[int]) -> bool:
+def same_picture(new_thumb: Image.Image, new_hashes: Iterable[RegionHash], old_thumb: Image.Image,
+                 old_hashes: Iterable[RegionHash]) -> bool:
     """The whole near-duplicate rule on two non-flat photos: found by the index, then confirmed finer."""
     pairs = coarse_pairs(query_hashes(new_hashes), old_hashes)
     return bool(pairs) and confirmed(new_thumb, old_thumb, pairs)
 
 
-def confirmed(new_thumb: Image.Image, old_thumb: Image.Image, pairs: list[tuple[int, int, int]]) -> bool:
-    """Whether the nearest coarse pair is also within FINE_DISTANCE at the finer grid.
+def confirmed(new_thumb: Image.Image, old_thumb: Image.Image, pairs: list[tuple[int, int, int, int]]) -> bool:
+    """Whether the nearest coarse pair is also within FINE_DISTANCE at the finer grid, both in the canonical frame.
 
     Only the nearest: it is the alignment of a real copy, while trying the others too would give
     a plain surface several chances to look alike.
     """
-    region, orientation, kind = pairs[0]
-    return hamming(fine_hash(new_thumb, region, orientation), fine_hash(old_thumb, kind, 0)) <= FINE_DISTANCE
+    region, orientation, kind, stored_orientation = pairs[0]
+    return hamming(fine_hash(new_thumb, region, orientation),
+                   fine_hash(old_thumb, kind, stored_orientation)) <= FINE_DISTANCE
 
 
 def is_flat(structure: float, whole_frame_dhash: int) -> bool:
@@ -189,14 +256,20 @@ def is_flat(structure: float, whole_frame_dhash: int) -> bool:
     return structure < FLAT_STRUCTURE or not 4 <= whole_frame_dhash.bit_count() <= 60
 
 
-def format_hashes(hashes: Iterable[int]) -> str:
-    """Region hashes as stored in photos.region_hashes: 16 hex digits each, comma-separated."""
-    return ",".join(f"{h:016x}" for h in hashes)
+def format_hashes(hashes: Iterable[RegionHash]) -> str:
+    """Region hashes as stored in photos.region_hashes: 16 hex digits of the canonical hash and the orientation digit each, comma-separated."""
+    return ",".join(f"{h.value:016x}{h.orientation}" for h in hashes)
 
 
-def parse_hashes(text: str | None) -> tuple[int, ...]:
-    """The inverse of format_hashes; () for None or ''."""
-    return tuple(int(part, 16) for part in text.split(",")) if text else ()
+def parse_hashes(text: str | None) -> tuple[RegionHash, ...]:
+    """The inverse of format_hashes (without the close orientations, which are not stored); () for None or ''."""
+    return tuple(RegionHash(int(part[:16], 16), int(part[16])) for part in text.split(",")) if text else ()
+
+
+def parse_hash(text: str, kind: int) -> int:
+    """The canonical hash of one region (kind) in a photos.region_hashes value, without parsing the others."""
+    start = kind * 18  # 16 hex digits, the orientation digit, a comma
+    return int(text[start:start + 16], 16)
 
 
 def dhash(img) -> int:

@@ -53,8 +53,9 @@ class Photo(Base):
     check_result: Mapped[str | None] = mapped_column(String(16))  # intact | altered | missing
     preview_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit dHash as 16 hex digits
-    # server.imaging.phash region hashes (10 x 16 hex digits, comma-separated); None for a flat frame.
-    region_hashes: Mapped[str | None] = mapped_column(String(170))
+    # server.imaging.phash canonical region hashes (10 x 16 hex digits and the orientation digit,
+    # comma-separated); None for a flat frame or before rehash-photos.
+    region_hashes: Mapped[str | None] = mapped_column(String(179))
     verify_code: Mapped[str] = mapped_column(String(10), unique=True)
     taken_at: Mapped[datetime | None] = mapped_column()
     lat: Mapped[float | None] = mapped_column(Double)

@@ -429,11 +429,11 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
                    processed: ProcessedPhoto) -> Photo | None:
     """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
 
-    Near-identical means a region hash of one, in any of its 8 orientations, within
-    phash.NEAR_DUPLICATE_DISTANCE of a region hash of the other (crops, rotations, flips,
-    re-encodes and screenshots of an earlier photo), confirmed on a finer grid from both
-    thumbnails. Every stored region hash is cut into bands and a candidate must share a band
-    value with one of the new photo's hashes (indexed lookup).
+    Near-identical means a canonical region hash of one within phash.NEAR_DUPLICATE_DISTANCE of
+    a canonical region hash of the other (crops, rotations, flips, re-encodes and screenshots
+    of an earlier photo), confirmed on a finer grid from both thumbnails. Every stored region
+    hash is cut into bands and a candidate must share a band value with one of the new photo's
+    hashes (indexed lookup): one value per region and band, plus the close orientations.
     """
     exact = session.scalars(
         select(Photo).where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
@@ -465,16 +465,18 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
         )
         .limit(2000)  # a degenerate hash must not turn into a scan (no ORDER BY: no sort of every match)
     ).all()
-    candidates: dict[int, tuple[tuple[int, ...], str | None]] = {}
+    candidates: dict[int, tuple[tuple[phash.RegionHash, ...], str | None]] = {}
     for photo_id, kind, band, value, region_hashes, thumb_key in rows:
         if photo_id in candidates:
             continue
         # Only the query hashes sharing this band are compared: the index finds nothing else.
-        # Within 4 bits a pair always shares a band (pigeonhole); up to 8 it mostly does, and
-        # every region and orientation is another chance (scripts/bench_reuse.py).
-        hashes = phash.parse_hashes(region_hashes)
-        if any(phash.hamming(q, hashes[kind]) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
-            candidates[photo_id] = (hashes, thumb_key)
+        # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
+        # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
+        # (scripts/bench_reuse.py).
+        # Only the matched region's hash is parsed: most rows are not candidates.
+        stored = phash.parse_hash(region_hashes, kind)
+        if any(phash.hamming(q, stored) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+            candidates[photo_id] = (phash.parse_hashes(region_hashes), thumb_key)
     new_thumb = None
     for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
         hashes, thumb_key = candidates[photo_id]
@@ -497,14 +499,14 @@ def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pai
         return True
 
 
-def hash_rows(photo_id: int, region_hashes: tuple[int, ...]) -> list[PhotoHashBand]:
-    """The band rows that index a photo's region hashes."""
+def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[PhotoHashBand]:
+    """The band rows that index a photo's canonical region hashes."""
     return [PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
-            for kind, h in enumerate(region_hashes) for band, value in enumerate(phash.hash_bands(h))]
+            for kind, h in enumerate(region_hashes) for band, value in enumerate(phash.hash_bands(h.value))]
 
 
 def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
-    """Give ready photos without region hashes (stored before migration 0012) their hashes and index rows.
+    """Give ready photos without region hashes (stored before migration 0012, or cleared by 0017) their hashes and index rows.
 
     The hashes are taken from the stored 320 px thumbnail, the image complete() hashes; a flat
     frame keeps none (it is matched by identical bytes only). Answers counts by outcome.
