@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from server.console import console_bp, forms
 from server.console.auth import staff_required
-from server.console.base_data import parse_steps, steps_text
+from server.console.projects import parse_steps, steps_text
 from server.db import db
 from server.errors import ApiError
 from server.models import (

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from server.console import console_bp
 from server.console.auth import staff_required
-from server.console.base_data import PLAN_READERS
+from server.console.projects import PLAN_READERS
 from server.console.exports import send_download
 from server.db import db
 from server.errors import ApiError
