@@ -65,6 +65,6 @@ def _navigation():
 
 
 # Page modules register their routes on import.
-for _module in ("auth", "rectifications", "feedback", "visits", "projects", "dashboard", "exports", "cases",
-                "grading", "lifecycle", "rounds"):
+for _module in ("auth", "rectifications", "feedback", "visits", "places", "places_import", "projects", "users",
+                "assignments", "dashboard", "exports", "cases", "grading", "lifecycle", "rounds"):
     importlib.import_module(f"server.console.{_module}")

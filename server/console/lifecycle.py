@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from server.console import console_bp, forms
 from server.console.auth import staff_required
-from server.console.projects import parse_steps, steps_text
 from server.db import db
 from server.errors import ApiError
 from server.models import (
@@ -32,12 +31,10 @@ from server.models import (
     ClientWrite,
     Organization,
     Project,
-    Site,
     Township,
     User,
-    Village,
 )
-from server.services import lifecycle, photos, reports, workspace
+from server.services import lifecycle, photos, places, projects, reports, users, workspace
 from server.services.common import paginate
 from server.services.rectification import CHINA, today_china
 
@@ -85,15 +82,13 @@ def _choice(name: str, label: str, options) -> str:
 
 def _names(ids) -> dict[int, str]:
     ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    return users.names_by_id(db.session, list(ids)) if ids else {}
 
 
 def _organizations_for(user: User) -> list[Organization]:
     """The organizations a filter offers: the user's own for reporting units, every one for the department."""
     if user.has_role("admin", "leader"):
-        return list(db.session.scalars(select(Organization).order_by(Organization.name)))
+        return projects.list_organizations(db.session).items
     return sorted(user.organizations, key=lambda o: o.name)
 
 
@@ -290,7 +285,7 @@ def _application_data() -> dict[str, Any]:
     if not year.isdigit() or not 2000 <= int(year) <= 2100:
         raise forms.invalid("请填写年度(2000 到 2100)", "year")
     org = request.form.get("organization_id", "").strip()
-    steps = parse_steps(request.form.get("steps", ""))
+    steps = forms.parse_steps(request.form.get("steps", ""))
     if len(steps) > 50:
         raise forms.invalid("实施步骤最多 50 条", "steps")
     data: dict[str, Any] = {
@@ -322,7 +317,7 @@ def _application_values(project: Project) -> dict[str, Any]:
         "title": project.title, "year": str(project.year), "organization_id": str(project.organization_id or ""),
         "domain": project.domain, "selection": project.selection, "category": project.category,
         "problem": project.problem or "", "targets": "\n".join(str(t) for t in project.targets or []),
-        "steps": steps_text(project.steps), "place_kind": "site" if project.site_id else "village",
+        "steps": forms.steps_text(project.steps), "place_kind": "site" if project.site_id else "village",
         "village_ids": [str(v.id) for v in project.villages], "site_id": str(project.site_id or ""),
     }
     for i, role in enumerate(lifecycle.RESPONSIBLE_ROLES):
@@ -344,9 +339,8 @@ def _application_form(status: int = 200, *, project: Project | None, values: dic
         missing=missing if missing is not None else (lifecycle.missing_for_submit(project) if project else []),
         organizations=orgs, domains=DOMAINS, selections=SELECTIONS, categories=CATEGORIES,
         responsible_roles=lifecycle.RESPONSIBLE_ROLES,
-        townships=db.session.scalars(select(Township).order_by(Township.code)).all(),
-        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
-        sites=db.session.scalars(select(Site).order_by(Site.name)).all(),
+        townships=places.list_townships(db.session).items, villages=places.list_villages(db.session).items,
+        sites=places.list_sites(db.session, order="name").items,
     )
 
 

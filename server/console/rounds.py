@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from server.console import console_bp
 from server.console.auth import staff_required
-from server.console.projects import PLAN_READERS
 from server.console.exports import send_download
 from server.db import db
 from server.errors import ApiError
@@ -26,22 +25,16 @@ from server.models import (
     InspectionRound,
     Township,
     User,
-    UserRole,
 )
-from server.services import round_report, rounds
+from server.services import places, round_report, rounds, users
+from server.services.assignments import PLAN_READERS
 from server.services.review import CHINA
 
 WRITE = ("admin",)
 
 
-def _inspectors() -> list[User]:
-    stmt = (select(User).where(User.active.is_(True), User.id.in_(
-        select(UserRole.user_id).where(UserRole.role == "inspector"))).order_by(User.name))
-    return list(db.session.scalars(stmt))
-
-
 def _townships() -> list[Township]:
-    return list(db.session.scalars(select(Township).order_by(Township.code)))
+    return places.list_townships(db.session).items
 
 
 def _number(name: str) -> int | None:
@@ -92,7 +85,7 @@ def _error_text(exc: ApiError) -> str:
 
 
 def _form_context() -> dict[str, Any]:
-    return {"inspectors": _inspectors(), "townships": _townships(), "domains": DOMAINS,
+    return {"inspectors": users.list_active(db.session, "inspector"), "townships": _townships(), "domains": DOMAINS,
             "township_by_id": {t.id: t for t in _townships()}}
 
 
