@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
-
 from server.api import endpoint, serialize
 from server.api.schemas import (
     BOUNDARY,
@@ -20,35 +18,22 @@ from server.api.schemas import (
     page_of,
 )
 from server.db import db
-from server.models import (
-    DOMAINS,
-    ROLES,
-    Assignment,
-    Organization,
-    Project,
-    Site,
-    Township,
-    User,
-    Village,
-)
+from server.models import DOMAINS, ROLES, Assignment
 from server.services import assignments, places, projects, users
-from server.services.common import paginate
+from server.services.common import Page
 
 ADMIN = ("admin",)
 ERRORS = (400, 401, 403, 404, 409)
 
 
-def _page(stmt, query, render):
-    items, total = paginate(db.session, stmt, query["page"], query["per_page"])
-    return {"items": [render(i) for i in items], "page": query["page"],
-            "per_page": query["per_page"], "total": total}
+def _paging(query) -> dict:
+    """The service's paging arguments from the query; the API lists in creation order."""
+    return {"page": query["page"], "per_page": query["per_page"]}
 
 
-def _search(stmt, model, query, *columns):
-    if query.get("q"):
-        # autoescape: a % or _ typed into the search box is a character, not a wildcard.
-        stmt = stmt.where(or_(*(c.contains(query["q"], autoescape=True) for c in columns)))
-    return stmt.order_by(model.id)
+def _page(found: Page, query, render):
+    return {"items": [render(i) for i in found.items], "page": query["page"],
+            "per_page": query["per_page"], "total": found.total}
 
 
 SEARCH_QUERY = {**PAGE_QUERY, "q": {"type": "string"}}
@@ -60,8 +45,8 @@ TOWNSHIP = {"code": CODE12, "name": NAME, "lat": LAT, "lng": LNG, "coord_type": 
 @endpoint("/admin/townships", "GET", summary="List townships", tag="admin", roles=ADMIN,
           query=SEARCH_QUERY, response=page_of(), errors=ERRORS)
 def list_townships(user, query):
-    stmt = _search(select(Township), Township, query, Township.name, Township.code)
-    return _page(stmt, query, serialize.township)
+    found = places.list_townships(db.session, q=query.get("q"), order="id", **_paging(query))
+    return _page(found, query, serialize.township)
 
 
 @endpoint("/admin/townships", "POST", summary="Create a township", tag="admin", roles=ADMIN,
@@ -85,10 +70,9 @@ VILLAGE = {"township_id": ID, "code": CODE12, "name": NAME, "lat": LAT, "lng": L
           query={**SEARCH_QUERY, "township_id": {"type": "integer", "minimum": 1}},
           response=page_of(), errors=ERRORS)
 def list_villages(user, query):
-    stmt = select(Village)
-    if query.get("township_id"):
-        stmt = stmt.where(Village.township_id == query["township_id"])
-    return _page(_search(stmt, Village, query, Village.name, Village.code), query, serialize.village)
+    found = places.list_villages(db.session, township_id=query.get("township_id"), q=query.get("q"), order="id",
+                                 **_paging(query))
+    return _page(found, query, serialize.village)
 
 
 @endpoint("/admin/villages", "POST", summary="Create a village (lat/lng in coord_type, stored as WGS-84)",
@@ -113,7 +97,8 @@ SITE = {"name": {"type": "string", "minLength": 1, "maxLength": 128}, "code": {"
 @endpoint("/admin/sites", "GET", summary="List unit sites (机关, 国企, 学校, 医院, 非公企业)", tag="admin",
           roles=ADMIN, query=SEARCH_QUERY, response=page_of(), errors=ERRORS)
 def list_sites(user, query):
-    return _page(_search(select(Site), Site, query, Site.name), query, serialize.site)
+    found = places.list_sites(db.session, q=query.get("q"), q_matches_code=False, order="id", **_paging(query))
+    return _page(found, query, serialize.site)
 
 
 @endpoint("/admin/sites", "POST", summary="Create a unit site", tag="admin", roles=ADMIN,
@@ -138,8 +123,8 @@ ORGANIZATION = {"name": {"type": "string", "minLength": 1, "maxLength": 128},
 @endpoint("/admin/organizations", "GET", summary="List party organizations", tag="admin", roles=ADMIN,
           query=SEARCH_QUERY, response=page_of(), errors=ERRORS)
 def list_organizations(user, query):
-    return _page(_search(select(Organization), Organization, query, Organization.name), query,
-                 serialize.organization)
+    found = projects.list_organizations(db.session, q=query.get("q"), order="id", **_paging(query))
+    return _page(found, query, serialize.organization)
 
 
 @endpoint("/admin/organizations", "POST", summary="Create a party organization", tag="admin",
@@ -175,10 +160,9 @@ PROJECT = {
           query={**SEARCH_QUERY, "year": {"type": "integer", "minimum": 2000, "maximum": 2100}},
           response=page_of(), errors=ERRORS)
 def list_projects(user, query):
-    stmt = select(Project)
-    if query.get("year"):
-        stmt = stmt.where(Project.year == query["year"])
-    return _page(_search(stmt, Project, query, Project.title), query, serialize.project)
+    found = projects.list_projects(db.session, year=query.get("year"), q=query.get("q"), order="id",
+                                   **_paging(query))
+    return _page(found, query, serialize.project)
 
 
 @endpoint("/admin/projects", "POST", summary="Create a project at villages (village_ids) or a unit site (site)",
@@ -210,13 +194,10 @@ USER = {
           query={**SEARCH_QUERY, "role": {"type": "string", "enum": list(ROLES)}},
           response=page_of(), errors=ERRORS)
 def list_users(user, query):
-    from server.models import UserRole
-
-    stmt = select(User)
-    if query.get("role"):
-        stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == query["role"])))
-    return _page(_search(stmt, User, query, User.username, User.name), query,
-                 lambda u: serialize.user(u, full=True))
+    # Unlike the console's staff list, the API lists villagers too.
+    found = users.list_users(db.session, role=query.get("role"), q=query.get("q"), include_villagers=True,
+                             **_paging(query))
+    return _page(found, query, lambda u: serialize.user(u, full=True))
 
 
 @endpoint("/admin/users", "POST",
@@ -261,12 +242,9 @@ def _assignment(a: Assignment):
                  "status": {"type": "string", "enum": ["open", "closed"]}},
           response=page_of(), errors=ERRORS)
 def list_assignments(user, query):
-    stmt = select(Assignment)
-    if query.get("project_id"):
-        stmt = stmt.where(Assignment.project_id == query["project_id"])
-    if query.get("status"):
-        stmt = stmt.where(Assignment.status == query["status"])
-    return _page(stmt.order_by(Assignment.id.desc()), query, _assignment)
+    found = assignments.list_assignments(db.session, user, project_id=query.get("project_id"),
+                                         status=query.get("status"), **_paging(query))
+    return _page(found, query, _assignment)
 
 
 @endpoint("/admin/assignments", "POST", summary="Send a team of inspectors to a project's village or site",

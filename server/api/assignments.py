@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from server.api import endpoint, serialize
 from server.api.schemas import obj
 from server.db import db
-from server.models import Visit
 from server.services import assignments, evidence
 from server.services.projects import place_of
 
@@ -18,13 +15,11 @@ from server.services.projects import place_of
           response=obj({"items": {"type": "array", "items": {"type": "object"}}}), errors=(401, 403))
 def my_assignments(user):
     items = assignments.open_assignments_for(db.session, user)
-    visits: dict[int, list] = {a.id: [] for a in items}
-    if items:
-        for v in db.session.scalars(select(Visit).where(Visit.assignment_id.in_(list(visits))).order_by(Visit.id)):
-            visits[v.assignment_id].append({"id": v.id, "status": v.status, "client_id": v.client_id})
+    visits = assignments.visits_of(db.session, [a.id for a in items])
     opened = assignments.unsealed_assignment_ids(db.session, [a.id for a in items if a.origin == "drawn"])
     return {"items": [
         {**serialize.assignment(a, place_of(db.session, a), sealed=assignments.is_sealed(a, a.id in opened),
                                 policy=evidence.policy_of(db.session, a)),
-         "visits": visits[a.id]} for a in items
+         "visits": [{"id": v.id, "status": v.status, "client_id": v.client_id} for v in visits[a.id]]}
+        for a in items
     ]}

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-
 from server import clock
 from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
@@ -41,7 +39,7 @@ from server.models import (
     ProjectReport,
     User,
 )
-from server.services import feedback, lifecycle, photos, reports, workspace
+from server.services import feedback, lifecycle, photos, reports, users, workspace
 
 READERS = ("admin", "leader", "reviewer", "unit_reviewer", "secretary")
 SECRETARY = ("secretary",)
@@ -99,8 +97,7 @@ def project_json(user: User, p: Project, *, detail: bool = False, summary: dict 
         out.update(problem=p.problem, targets=p.targets or [], steps=p.steps or [], responsible=p.responsible or {},
                    missing=lifecycle.missing_for_submit(p) if p.status == "draft" else [])
         history = lifecycle.reviews_of(db.session, p.id)
-        names = dict(db.session.execute(select(User.id, User.name).where(
-            User.id.in_([r.actor_id for r in history] or [-1]))).all())
+        names = users.names_by_id(db.session, [r.actor_id for r in history])
         out["reviews"] = [{"action": r.action, "action_label": lifecycle.ACTION_LABELS.get(r.action, r.action),
                            "from": r.from_status, "to": r.to_status, "opinion": r.opinion, "score": r.score,
                            "by": names.get(r.actor_id, ""), "at": r.created_at.isoformat()}

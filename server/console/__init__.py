@@ -128,14 +128,18 @@ def _navigation():
 # imported. They come last because they use `console_bp` from above (pyproject.toml lets this file
 # import them unused and late). A new page module is added here; server.app.register_blueprints
 # registers the blueprint.
+import server.console.assignments
 import server.console.auth
-import server.console.base_data
 import server.console.cases
 import server.console.dashboard
 import server.console.exports
 import server.console.feedback
 import server.console.grading
 import server.console.lifecycle
+import server.console.places
+import server.console.places_import
+import server.console.projects
 import server.console.rectifications
 import server.console.rounds
+import server.console.users
 import server.console.visits

@@ -19,8 +19,8 @@ from flask import (
 )
 
 from server.console import console_bp
+from server.console.handling import refused
 from server.db import db
-from server.errors import ApiError
 from server.models import CONSOLE_ROLES, STAFF_ROLES, User
 from server.services import users
 
@@ -90,13 +90,14 @@ def login():
     if request.method == "GET":
         return render_template("console/login.html")
     username = request.form.get("username", "").strip()
-    try:
+    with refused() as refusal:
         user = users.password_login(db.session, username, request.form.get("password", ""),
                                     request.remote_addr or "-", CONSOLE_ROLES)
-    except ApiError as exc:
+    if refusal.error:
         current_app.logger.info("console login failed for %r from %s", username[:64], request.remote_addr)
-        status = 429 if exc.code == "rate_limited" else 401
-        return render_template("console/login.html", error=exc.message, username=username), status, exc.headers
+        status = 429 if refusal.error.code == "rate_limited" else 401
+        return (render_template("console/login.html", error=refusal.error.message, username=username), status,
+                refusal.error.headers)
     session.clear()
     session["uid"], session["v"] = user.id, user.token_version
     session["sid"] = users.open_console_session(db.session, user)

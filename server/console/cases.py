@@ -8,8 +8,8 @@ from server import clock
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.console.exports import send_download
+from server.console.handling import refused
 from server.db import db
-from server.errors import ApiError
 from server.models import ACCEPTANCE_RATINGS, DOMAINS, PROJECT_STATUSES
 from server.services import cases as case_service
 from server.services.exports.workbook import Download
@@ -44,11 +44,10 @@ def cases_export():
     # Ids longer than an INT column holds cannot name a project: they are left out, not sent to the database.
     ids = [int(v) for v in request.form.getlist("project_id") if v.isdigit() and len(v) <= 9]
     title = request.form.get("title", "")
-    try:
+    with refused() as refusal:
         body = case_service.case_collection(db.session, g.staff, ids, title=title)
-    except ApiError as exc:
-        db.session.rollback()
-        return _render(case_service.parse_filters(request.args), selected=set(ids), title=title, error=exc.message,
-                       status=exc.status)
+    if refusal.error:
+        return _render(case_service.parse_filters(request.args), selected=set(ids), title=title,
+                       error=refusal.error.message, status=refusal.error.status)
     day = clock.today().isoformat()
     return send_download(Download(f"案例集-{day}.docx", f"cases-{day}.docx", case_service.DOCX, [body]))

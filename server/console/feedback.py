@@ -6,6 +6,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from server.console import console_bp
 from server.console.auth import can_write, staff_required
+from server.console.handling import refused
 from server.db import db
 from server.errors import ApiError
 from server.models import FEEDBACK_STATUSES, Project, User, utcnow
@@ -71,18 +72,15 @@ def feedback_detail(feedback_id: int):
 def feedback_reply(feedback_id: int):
     """Answer the villager and set the status (不予受理 needs a reason)."""
     form = {k: request.form.get(k, "") for k in ("text", "status", "reason")}
-    try:
+    with refused(passthrough=(403, 404)) as refusal:
         if form["status"] not in REPLY_STATUSES:
             raise ApiError("validation_failed", "请选择处理状态", {"field": "status"})
         if not form["text"].strip() and form["status"] != "declined":
             raise ApiError("validation_failed", "请填写答复内容", {"field": "text"})
         feedback.reply(db.session, g.staff, feedback_id, form)
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status in (403, 404):
-            raise
+    if refusal.error:
         return _render_detail(feedback.feedback_for_staff(db.session, g.staff, feedback_id),
-                              exc.message, exc.status, form)
+                              refusal.error.message, refusal.error.status, form)
     flash(f"已答复,状态:{FEEDBACK_STATUSES[form['status']]}")
     return redirect(url_for("console.feedback_detail", feedback_id=feedback_id))
 
@@ -92,15 +90,12 @@ def feedback_reply(feedback_id: int):
 def feedback_moderate(feedback_id: int):
     """Release a held item to the inbox, or decline it with a reason."""
     form = {"decision": request.form.get("decision", ""), "reason": request.form.get("reason", "")}
-    try:
+    with refused(passthrough=(403, 404)) as refusal:
         if form["decision"] not in ("release", "decline"):
             raise ApiError("validation_failed", "请选择审核结果", {"field": "decision"})
         fb = feedback.moderate(db.session, g.staff, feedback_id, form)
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status in (403, 404):
-            raise
+    if refusal.error:
         return _render_detail(feedback.feedback_for_staff(db.session, g.staff, feedback_id),
-                              exc.message, exc.status, form)
+                              refusal.error.message, refusal.error.status, form)
     flash("已审核通过,进入待受理" if fb.status == "received" else "已不予受理")
     return redirect(url_for("console.feedback_detail", feedback_id=feedback_id))

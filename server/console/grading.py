@@ -18,6 +18,7 @@ from server import clock
 from server.console import console_bp
 from server.console.auth import staff_required
 from server.console.exports import send_download
+from server.console.handling import refused
 from server.db import db
 from server.errors import ApiError
 from server.models import GRADES, GRADING_STATUSES, QUOTA_MODES, WARNING_STATUSES
@@ -97,12 +98,11 @@ def grading_sessions():
 @staff_required(*WRITERS)
 def grading_create():
     """Start a year's grading with the default criteria and quotas, to be adjusted before opening."""
-    try:
+    with refused() as refusal:
         gs = grading.create_session(db.session, g.staff, {"year": request.form.get("year", "").strip(),
                                                            "title": request.form.get("title") or None})
-    except ApiError as exc:
-        db.session.rollback()
-        return _sessions_page(exc.status, exc.message)
+    if refusal.error:
+        return _sessions_page(refusal.error.status, refusal.error.message)
     flash(f"已建立 {gs.year} 年度评分,请确认评分规则后开始评分")
     return redirect(url_for("console.grading_session", session_id=gs.id))
 
@@ -132,13 +132,11 @@ def grading_session(session_id: int):
 
 def _act(session_id: int, action, done: str, values: dict[str, Any] | None = None):
     """Run a service action and come back to the session page, or show it again with the error."""
-    try:
+    with refused(passthrough=(404,)) as refusal:
         action()
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status == 404:
-            raise
-        return _session_page(grading.get_session(db.session, session_id), exc.status, exc.message, values)
+    if refusal.error:
+        return _session_page(grading.get_session(db.session, session_id), refusal.error.status,
+                             refusal.error.message, values)
     flash(done)
     return redirect(url_for("console.grading_session", session_id=session_id))
 
@@ -220,13 +218,12 @@ def grading_warnings():
 @staff_required(*WRITERS)
 def grading_warning_create():
     """List an organization with three months to rectify."""
-    try:
+    with refused() as refusal:
         grading.create_warning(db.session, g.staff, {"organization_id": _form_id("organization_id"),
                                                       "reason": request.form.get("reason", ""),
                                                       "listed_on": _form_date("listed_on", "列入日期")})
-    except ApiError as exc:
-        db.session.rollback()
-        return _warnings_page(exc.status, exc.message)
+    if refusal.error:
+        return _warnings_page(refusal.error.status, refusal.error.message)
     flash("已列入软弱涣散预警名单")
     return redirect(url_for("console.grading_warnings"))
 
@@ -235,13 +232,10 @@ def grading_warning_create():
 @staff_required(*WRITERS)
 def grading_warning_lift(warning_id: int):
     """Lift a warning once the organization has been put right."""
-    try:
+    with refused(passthrough=(404,)) as refusal:
         grading.lift_warning(db.session, g.staff, warning_id, request.form.get("note", ""))
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status == 404:
-            raise
-        return _warnings_page(exc.status, exc.message)
+    if refusal.error:
+        return _warnings_page(refusal.error.status, refusal.error.message)
     flash("预警已销号")
     return redirect(url_for("console.grading_warnings"))
 
@@ -270,14 +264,13 @@ def grading_notices():
 @staff_required(*WRITERS)
 def grading_notice_create():
     """Issue a 通报 against an organization and its secretary."""
-    try:
+    with refused() as refusal:
         grading.create_notice(db.session, g.staff, {"organization_id": _form_id("organization_id"),
                                                      "secretary_id": _form_id("secretary_id"),
                                                      "reason": request.form.get("reason", ""),
                                                      "issued_on": _form_date("issued_on", "通报日期")})
-    except ApiError as exc:
-        db.session.rollback()
-        return _notices_page(exc.status, exc.message)
+    if refusal.error:
+        return _notices_page(refusal.error.status, refusal.error.message)
     flash(f"已通报,扣除绩效 {grading.NOTICE_DEDUCTION_YUAN} 元")
     return redirect(url_for("console.grading_notices"))
 
@@ -318,12 +311,9 @@ def expert_scoring_sheet(seat_id: int):
 def expert_scoring_save(seat_id: int):
     """Save the expert's scores; blank criteria stay unscored until filled in."""
     values = request.form.to_dict()
-    try:
+    with refused(passthrough=(404,)) as refusal:
         grading.save_scores(db.session, g.staff, seat_id, values, values.get("comment", ""))
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status == 404:
-            raise
-        return _sheet_page(seat_id, exc.status, exc.message, values)
+    if refusal.error:
+        return _sheet_page(seat_id, refusal.error.status, refusal.error.message, values)
     flash("评分已保存")
     return redirect(url_for("console.expert_scoring_sheet", seat_id=seat_id))

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from server import clock
 from server.console import console_bp, forms
 from server.console.auth import staff_required
-from server.console.base_data import parse_steps, steps_text
+from server.console.handling import refused
 from server.db import db
 from server.errors import ApiError
 from server.models import (
@@ -33,12 +33,10 @@ from server.models import (
     ClientWrite,
     Organization,
     Project,
-    Site,
     Township,
     User,
-    Village,
 )
-from server.services import lifecycle, photos, reports, workspace
+from server.services import lifecycle, photos, places, projects, reports, users, workspace
 from server.services.common import paginate
 
 PER_PAGE = 50
@@ -80,15 +78,13 @@ def _choice(name: str, label: str, options) -> str:
 
 def _names(ids) -> dict[int, str]:
     ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    return users.names_by_id(db.session, list(ids)) if ids else {}
 
 
 def _organizations_for(user: User) -> list[Organization]:
     """The organizations a filter offers: the user's own for reporting units, every one for the department."""
     if user.has_role("admin", "leader"):
-        return list(db.session.scalars(select(Organization).order_by(Organization.name)))
+        return projects.list_organizations(db.session).items
     return sorted(user.organizations, key=lambda o: o.name)
 
 
@@ -185,10 +181,7 @@ def project_lifecycle(project_id: int):
 
 
 def _after_error(project_id: int, exc: ApiError, failed: str):
-    """The lifecycle page again with the service's (Chinese) message and its status; 404 stays a 404."""
-    db.session.rollback()
-    if exc.status == 404:
-        raise exc
+    """The lifecycle page again with the service's (Chinese) message and its status."""
     project = lifecycle.project_for(db.session, g.staff, project_id)
     return _lifecycle_page(project, exc.status, error=exc.message, form=request.form.to_dict(), failed=failed)
 
@@ -198,7 +191,8 @@ def _after_error(project_id: int, exc: ApiError, failed: str):
 def project_move(project_id: int):
     """Make one move of the status machine (submit, unit_approve, return, approve, ...) with an opinion."""
     action = request.form.get("action", "")
-    try:
+    # A 404 stays a 404; any other refusal shows the lifecycle page again with its message.
+    with refused(passthrough=(404,)) as refusal:
         body: dict[str, Any] = {"opinion": forms.text("opinion", "意见", max_len=5000)}
         client_id = request.form.get("client_id", "")
         if _UUID.fullmatch(client_id):
@@ -211,8 +205,8 @@ def project_move(project_id: int):
                     raise forms.invalid("预评分应为 0 到 100 的整数", "score")
                 body["score"] = int(raw)
         project, _ = lifecycle.transition(db.session, g.staff, project_id, action, body)
-    except ApiError as exc:
-        return _after_error(project_id, exc, f"move:{action}")
+    if refusal.error:
+        return _after_error(project_id, refusal.error, f"move:{action}")
     flash(f"已{lifecycle.ACTION_LABELS.get(action, action)}:{project.title}"
           f"(当前状态:{PROJECT_STATUSES[project.status]})")
     return redirect(url_for("console.project_lifecycle", project_id=project_id))
@@ -222,13 +216,13 @@ def project_move(project_id: int):
 @staff_required(*OBSERVERS)
 def project_observe(project_id: int):
     """Record a quarterly observation (观摩)."""
-    try:
+    with refused(passthrough=(404,)) as refusal:
         lifecycle.add_observation(db.session, g.staff, project_id, {
             "observed_on": _form_date("observed_on", "观摩日期"),
             "rating": _choice("rating", "观摩评价", OBSERVATION_RATINGS),
             "observers": forms.text("observers", "观摩人员", max_len=500), "notes": forms.text("notes", "观摩情况", max_len=5000)})
-    except ApiError as exc:
-        return _after_error(project_id, exc, "observation")
+    if refusal.error:
+        return _after_error(project_id, refusal.error, "observation")
     flash("已记录观摩")
     return redirect(url_for("console.project_lifecycle", project_id=project_id) + "#observations")
 
@@ -237,14 +231,14 @@ def project_observe(project_id: int):
 @staff_required("admin")
 def project_accept(project_id: int):
     """Record the acceptance (验收); a pass moves the project to accepted."""
-    try:
+    with refused(passthrough=(404,)) as refusal:
         record = lifecycle.record_acceptance(db.session, g.staff, project_id, {
             "accepted_on": _form_date("accepted_on", "验收日期"),
             "rating": _choice("rating", "验收等次", ACCEPTANCE_RATINGS),
             "members": forms.text("members", "验收组成员", max_len=500), "opinion": forms.text("opinion", "验收意见", max_len=5000),
             "outcomes": forms.text("outcomes", "项目成效", max_len=5000)})
-    except ApiError as exc:
-        return _after_error(project_id, exc, "acceptance")
+    if refusal.error:
+        return _after_error(project_id, refusal.error, "acceptance")
     flash("验收通过,项目已验收" if record.passed else "验收未通过,项目继续实施")
     return redirect(url_for("console.project_lifecycle", project_id=project_id) + "#acceptance")
 
@@ -285,7 +279,7 @@ def _application_data() -> dict[str, Any]:
     if not year.isdigit() or not 2000 <= int(year) <= 2100:
         raise forms.invalid("请填写年度(2000 到 2100)", "year")
     org = request.form.get("organization_id", "").strip()
-    steps = parse_steps(request.form.get("steps", ""))
+    steps = forms.parse_steps(request.form.get("steps", ""))
     if len(steps) > 50:
         raise forms.invalid("实施步骤最多 50 条", "steps")
     data: dict[str, Any] = {
@@ -317,7 +311,7 @@ def _application_values(project: Project) -> dict[str, Any]:
         "title": project.title, "year": str(project.year), "organization_id": str(project.organization_id or ""),
         "domain": project.domain, "selection": project.selection, "category": project.category,
         "problem": project.problem or "", "targets": "\n".join(str(t) for t in project.targets or []),
-        "steps": steps_text(project.steps), "place_kind": "site" if project.site_id else "village",
+        "steps": forms.steps_text(project.steps), "place_kind": "site" if project.site_id else "village",
         "village_ids": [str(v.id) for v in project.villages], "site_id": str(project.site_id or ""),
     }
     for i, role in enumerate(lifecycle.RESPONSIBLE_ROLES):
@@ -339,9 +333,8 @@ def _application_form(status: int = 200, *, project: Project | None, values: dic
         missing=missing if missing is not None else (lifecycle.missing_for_submit(project) if project else []),
         organizations=orgs, domains=DOMAINS, selections=SELECTIONS, categories=CATEGORIES,
         responsible_roles=lifecycle.RESPONSIBLE_ROLES,
-        townships=db.session.scalars(select(Township).order_by(Township.code)).all(),
-        villages=db.session.scalars(select(Village).order_by(Village.code)).all(),
-        sites=db.session.scalars(select(Site).order_by(Site.name)).all(),
+        townships=places.list_townships(db.session).items, villages=places.list_villages(db.session).items,
+        sites=places.list_sites(db.session, order="name").items,
     )
 
 
@@ -363,13 +356,12 @@ def _submit_or_show(project: Project):
         flash(f"草稿已保存:{project.title}")
         return redirect(url_for("console.application_edit", project_id=project.id))
     if project.status == "draft":
-        try:
+        with refused() as refusal:
             lifecycle.transition(db.session, g.staff, project.id, "submit", {})
-        except ApiError as exc:
-            db.session.rollback()
+        if refusal.error:
             project = lifecycle.project_for(db.session, g.staff, project.id)
-            return _application_form(exc.status, project=project, values=_form_values(),
-                                     error=f"草稿已保存,但还不能提交。{exc.message}")
+            return _application_form(refusal.error.status, project=project, values=_form_values(),
+                                     error=f"草稿已保存,但还不能提交。{refusal.error.message}")
     flash(f"已提交申报:{project.title},等待归口单位审核")
     return redirect(url_for("console.project_lifecycle", project_id=project.id))
 
@@ -385,14 +377,13 @@ def application_new():
                   "organization_id": str(orgs[0].id) if len(orgs) == 1 else ""}
         return _application_form(project=None, values=values, client_id=str(uuid.uuid4()))
     client_id = request.form.get("client_id", "")
-    try:
+    with refused() as refusal:
         if not _UUID.fullmatch(client_id):
             raise ApiError("validation_failed", "表单已过期,请刷新页面后重新填写", {"field": "client_id"})
         project = _save_new(client_id, _application_data())
-    except ApiError as exc:
-        db.session.rollback()
-        return _application_form(exc.status, project=None, values=_form_values(), client_id=client_id,
-                                 error=exc.message, missing=[])
+    if refusal.error:
+        return _application_form(refusal.error.status, project=None, values=_form_values(), client_id=client_id,
+                                 error=refusal.error.message, missing=[])
     return _submit_or_show(project)
 
 
@@ -408,10 +399,10 @@ def application_edit(project_id: int):
         return redirect(url_for("console.project_lifecycle", project_id=project_id))
     if request.method == "GET":
         return _application_form(project=project, values=_application_values(project))
-    try:
+    with refused() as refusal:
         project = lifecycle.update_application(db.session, g.staff, project_id, _application_data())
-    except ApiError as exc:
-        db.session.rollback()
-        return _application_form(exc.status, project=lifecycle.project_for(db.session, g.staff, project_id),
-                                 values=_form_values(), error=exc.message)
+    if refusal.error:
+        return _application_form(refusal.error.status,
+                                 project=lifecycle.project_for(db.session, g.staff, project_id),
+                                 values=_form_values(), error=refusal.error.message)
     return _submit_or_show(project)

@@ -9,6 +9,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from server import clock
 from server.console import console_bp, forms
 from server.console.auth import can_write, staff_required
+from server.console.handling import refused
 from server.db import db
 from server.errors import ApiError
 from server.models import RECTIFICATION_STATUSES, Project, Visit, utcnow
@@ -83,7 +84,7 @@ def rectification_new():
     error, status = None, 200
     if request.method == "POST":
         form = {"items": request.form.get("items", ""), "deadline": request.form.get("deadline", "").strip()}
-        try:
+        with refused() as refusal:
             try:
                 deadline = date.fromisoformat(form["deadline"]) if form["deadline"] else None
             except ValueError:
@@ -93,12 +94,10 @@ def rectification_new():
             order = rectification.issue(
                 db.session, g.staff, visit_id=visit.id if visit else None,
                 project_id=None if visit else project.id, items=form["items"].splitlines(), deadline=deadline)
-        except ApiError as exc:
-            db.session.rollback()
-            error, status = exc.message, exc.status
-        else:
+        if refusal.error is None:
             flash(f"整改通知已下发,整改期限 {order.deadline.isoformat()}")
             return redirect(url_for("console.rectification_detail", order_id=order.id))
+        error, status = refusal.error.message, refusal.error.status
     return render_template(
         "console/rectifications/new.html", visit=visit, project=project, form=form, error=error,
         today_iso=clock.today().isoformat(),
@@ -112,15 +111,13 @@ def rectification_new():
 def rectification_verify(order_id: int):
     """Record the follow-up visit that confirmed the reply."""
     raw = (request.form.get("visit_id") or "").strip()
-    try:
+    with refused(passthrough=(403, 404)) as refusal:
         if not raw.isdigit():
             raise ApiError("validation_failed", "请选择复核的暗访记录", {"field": "visit_id"})
         rectification.verify(db.session, g.staff, order_id, int(raw))
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status in (403, 404):
-            raise
-        return _render_detail(rectification.order_for(db.session, g.staff, order_id), exc.message, exc.status)
+    if refusal.error:
+        return _render_detail(rectification.order_for(db.session, g.staff, order_id), refusal.error.message,
+                              refusal.error.status)
     flash("已复核")
     return redirect(url_for("console.rectification_detail", order_id=order_id))
 
@@ -129,12 +126,10 @@ def rectification_verify(order_id: int):
 @staff_required(*WRITERS)
 def rectification_close(order_id: int):
     """Close (销号) a verified order."""
-    try:
+    with refused(passthrough=(403, 404)) as refusal:
         rectification.close(db.session, g.staff, order_id, request.form.get("note", ""))
-    except ApiError as exc:
-        db.session.rollback()
-        if exc.status in (403, 404):
-            raise
-        return _render_detail(rectification.order_for(db.session, g.staff, order_id), exc.message, exc.status)
+    if refusal.error:
+        return _render_detail(rectification.order_for(db.session, g.staff, order_id), refusal.error.message,
+                              refusal.error.status)
     flash("已销号")
     return redirect(url_for("console.rectification_detail", order_id=order_id))

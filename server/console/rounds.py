@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from server.console import console_bp
 from server.console.auth import staff_required
-from server.console.base_data import PLAN_READERS
 from server.console.exports import send_download
+from server.console.handling import refused
 from server.db import db
 from server.errors import ApiError
 from server.models import (
@@ -26,21 +26,15 @@ from server.models import (
     InspectionRound,
     Township,
     User,
-    UserRole,
 )
-from server.services import round_report, rounds
+from server.services import places, round_report, rounds, users
+from server.services.assignments import PLAN_READERS
 
 WRITE = ("admin",)
 
 
-def _inspectors() -> list[User]:
-    stmt = (select(User).where(User.active.is_(True), User.id.in_(
-        select(UserRole.user_id).where(UserRole.role == "inspector"))).order_by(User.name))
-    return list(db.session.scalars(stmt))
-
-
 def _townships() -> list[Township]:
-    return list(db.session.scalars(select(Township).order_by(Township.code)))
+    return places.list_townships(db.session).items
 
 
 def _number(name: str) -> int | None:
@@ -91,7 +85,7 @@ def _error_text(exc: ApiError) -> str:
 
 
 def _form_context() -> dict[str, Any]:
-    return {"inspectors": _inspectors(), "townships": _townships(), "domains": DOMAINS,
+    return {"inspectors": users.list_active(db.session, "inspector"), "townships": _townships(), "domains": DOMAINS,
             "township_by_id": {t.id: t for t in _townships()}}
 
 
@@ -113,11 +107,10 @@ def rounds_list():
 @staff_required(*WRITE)
 def round_create():
     """Define a round in draft."""
-    try:
+    with refused() as refusal:
         r = rounds.create_round(db.session, g.staff, _form_data())
-    except ApiError as exc:
-        db.session.rollback()
-        return _list_page(exc.status, _error_text(exc))
+    if refusal.error:
+        return _list_page(refusal.error.status, _error_text(refusal.error))
     flash(f"已创建抽查轮次:{r.name}(草稿,冻结前可修改)")
     return redirect(url_for("console.round_detail", round_id=r.id))
 
@@ -144,22 +137,21 @@ def round_detail(round_id: int):
     if request.method == "POST":
         if not g.staff.has_role(*WRITE):
             abort(403)
-        try:
+        with refused() as refusal:
             rounds.update_round(db.session, g.staff, round_id, _form_data())
-        except ApiError as exc:
-            db.session.rollback()
-            return _detail_page(rounds.get_round(db.session, round_id), exc.status, _error_text(exc))
+        if refusal.error:
+            return _detail_page(rounds.get_round(db.session, round_id), refusal.error.status,
+                                _error_text(refusal.error))
         flash("已保存轮次设置")
         return redirect(url_for("console.round_detail", round_id=round_id))
     return _detail_page(r)
 
 
 def _step(round_id: int, action, done: str):
-    try:
+    with refused() as refusal:
         action()
-    except ApiError as exc:
-        db.session.rollback()
-        return _detail_page(rounds.get_round(db.session, round_id), exc.status, _error_text(exc))
+    if refusal.error:
+        return _detail_page(rounds.get_round(db.session, round_id), refusal.error.status, _error_text(refusal.error))
     flash(done)
     return redirect(url_for("console.round_detail", round_id=round_id))
 

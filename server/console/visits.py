@@ -8,8 +8,8 @@ from markupsafe import Markup
 from server import clock, geo
 from server.console import console_bp, svgmap
 from server.console.auth import can_write, staff_required
+from server.console.handling import refused
 from server.db import db
-from server.errors import ApiError
 from server.models import SATISFACTION, Photo, Visit
 from server.services import evidence, flag_words, photos, review
 from server.storage import StorageError
@@ -144,11 +144,10 @@ def visit_decision(visit_id: int):
     visit = _visit_or_404(visit_id)
     target = request.form.get("target_id", "")
     anchor = f"photo-{target}" if request.form.get("target_kind") == "photo" and target.isdigit() else "decision"
-    try:
+    with refused() as refusal:
         row = review.record_decision(db.session, g.staff, visit, request.form)
-    except ApiError as exc:
-        db.session.rollback()
-        flash(f"未保存:{exc.message}")
+    if refusal.error:
+        flash(f"未保存:{refusal.error.message}")
     else:
         what = "整次暗访" if row.target_kind == "visit" else f"第 {row.target_id} 号照片"
         flash(f"已将{what}标记为“{DECISION_LABELS[row.decision]}”")

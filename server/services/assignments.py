@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
@@ -14,6 +14,7 @@ from server.models import (
     CheckIn,
     InspectionRound,
     Project,
+    Site,
     User,
     Village,
     Visit,
@@ -21,11 +22,56 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
-from server.services.common import get_or_404
+from server.services.common import Page, get_or_404, paginate
 from server.services.projects import place_of
 
 # Who may read the plan (teams, due dates, drawn check items) of work that is not done yet.
 PLAN_READERS = ("admin", "leader")
+
+
+def _in_townships(township_ids: list[int]):
+    """Assignments whose village, or whose project's unit site, lies in one of these townships."""
+    township_ids = township_ids or [-1]
+    return or_(
+        Assignment.village_id.in_(select(Village.id).where(Village.township_id.in_(township_ids))),
+        and_(Assignment.village_id.is_(None), Assignment.project_id.in_(
+            select(Project.id).join(Site, Project.site_id == Site.id).where(Site.township_id.in_(township_ids)))),
+    )
+
+
+def list_assignments(session: Session, viewer: User, *, project_id: int | None = None, status: str | None = None,
+                     page: int = 1, per_page: int | None = None) -> Page[Assignment]:
+    """The assignments `viewer` may see (of one project, in one status, when given), newest first.
+
+    Open assignments name the village a team will turn up in unannounced. Reviewers may work in
+    that township, so (as with visits, services/review.py) they see only closed assignments in
+    their townships; plan readers (admins, leaders) see the whole plan.
+    """
+    stmt = select(Assignment).order_by(Assignment.id.desc())
+    if not viewer.has_role(*PLAN_READERS):
+        stmt = stmt.where(Assignment.status == "closed", _in_townships([t.id for t in viewer.townships]),
+                          # A drawn assignment stays hidden until its whole round is closed and published.
+                          or_(Assignment.round_id.is_(None), Assignment.round_id.in_(
+                              select(InspectionRound.id).where(InspectionRound.status == "closed"))))
+    if project_id:
+        stmt = stmt.where(Assignment.project_id == project_id)
+    if status:
+        stmt = stmt.where(Assignment.status == status)
+    return paginate(session, stmt, page, per_page)
+
+
+def get_assignment(session: Session, assignment_id: int) -> Assignment:
+    """The assignment with this id, or ApiError(not_found)."""
+    return get_or_404(session, Assignment, assignment_id)
+
+
+def visits_of(session: Session, assignment_ids: list[int]) -> dict[int, list[Visit]]:
+    """The visits made for each of these assignments, oldest first."""
+    found: dict[int, list[Visit]] = {i: [] for i in assignment_ids}
+    if assignment_ids:
+        for v in session.scalars(select(Visit).where(Visit.assignment_id.in_(assignment_ids)).order_by(Visit.id)):
+            found[v.assignment_id].append(v)
+    return found
 
 
 def _inspectors(session: Session, ids: list[int]) -> list[User]:

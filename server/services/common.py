@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from server import geo
@@ -30,11 +30,31 @@ def for_update(stmt: Select) -> Select:
     return stmt.with_for_update().execution_options(populate_existing=True)
 
 
-def paginate(session: Session, stmt: Select, page: int, per_page: int) -> tuple[list, int]:
-    """One page of a select and the total row count."""
+class Page(NamedTuple, Generic[T]):
+    """Rows of a list (one page of it, or all of it) and how many the whole list holds."""
+
+    items: list[T]
+    total: int
+
+
+def paginate(session: Session, stmt: Select, page: int = 1, per_page: int | None = None) -> Page:
+    """One page of a select and the total row count; every row when `per_page` is None."""
+    if per_page is None:
+        rows = list(session.scalars(stmt).unique().all())
+        return Page(rows, len(rows))
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
-    return list(rows), int(total or 0)
+    return Page(list(rows), int(total or 0))
+
+
+def search(stmt: Select, q: str | None, *columns) -> Select:
+    """`stmt` narrowed to rows where any of `columns` contains `q` (when given).
+
+    autoescape: a % or _ typed into a search box is a character, not a wildcard.
+    """
+    if q:
+        stmt = stmt.where(or_(*(c.contains(q, autoescape=True) for c in columns)))
+    return stmt
 
 
 def wgs84_point(data: dict[str, Any]) -> tuple[float, float]:

@@ -7,17 +7,80 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server import geo
 from server.errors import ApiError
 from server.models import Site, Township, User, Village
 from server.services import audit
-from server.services.common import boundary_or_none, get_or_404, require_unique, wgs84_point
+from server.services.common import (
+    Page,
+    boundary_or_none,
+    get_or_404,
+    paginate,
+    require_unique,
+    search,
+    wgs84_point,
+)
 
+# ---- lists and lookups ------------------------------------------------------------------
+# The admin API pages through rows in creation order; the console lists and pickers show
+# townships and villages by division code and pick sites by name: `order` says which.
+
+
+def list_townships(session: Session, *, q: str | None = None, order: Literal["id", "code"] = "code",
+                   page: int = 1, per_page: int | None = None) -> Page[Township]:
+    """Townships whose name or code contains `q`; every one when `per_page` is None."""
+    stmt = search(select(Township), q, Township.name, Township.code)
+    return paginate(session, stmt.order_by(Township.code if order == "code" else Township.id), page, per_page)
+
+
+def list_villages(session: Session, *, township_id: int | None = None, q: str | None = None,
+                  order: Literal["id", "code"] = "code", page: int = 1,
+                  per_page: int | None = None) -> Page[Village]:
+    """Villages (of one township when given) whose name or code contains `q`."""
+    stmt = select(Village)
+    if township_id:
+        stmt = stmt.where(Village.township_id == township_id)
+    stmt = search(stmt, q, Village.name, Village.code)
+    return paginate(session, stmt.order_by(Village.code if order == "code" else Village.id), page, per_page)
+
+
+def list_sites(session: Session, *, township_id: int | None = None, q: str | None = None,
+               q_matches_code: bool = True, order: Literal["id", "name"] = "id", page: int = 1,
+               per_page: int | None = None) -> Page[Site]:
+    """Unit sites (of one township when given) whose name, or code when `q_matches_code`, contains `q`."""
+    stmt = select(Site)
+    if township_id:
+        stmt = stmt.where(Site.township_id == township_id)
+    stmt = search(stmt, q, Site.name, *((Site.code,) if q_matches_code else ()))
+    return paginate(session, stmt.order_by(Site.name if order == "name" else Site.id), page, per_page)
+
+
+def village_counts(session: Session) -> dict[int, int]:
+    """How many villages each township has, by township id."""
+    return dict(session.execute(select(Village.township_id, func.count()).group_by(Village.township_id)).all())
+
+
+def get_township(session: Session, township_id: int) -> Township:
+    """The township with this id, or ApiError(not_found)."""
+    return get_or_404(session, Township, township_id)
+
+
+def get_village(session: Session, village_id: int) -> Village:
+    """The village with this id, or ApiError(not_found)."""
+    return get_or_404(session, Village, village_id)
+
+
+def get_site(session: Session, site_id: int) -> Site:
+    """The unit site with this id, or ApiError(not_found)."""
+    return get_or_404(session, Site, site_id)
+
+
+# ---- writes -----------------------------------------------------------------------------
 
 def _apply_point(obj, data: dict[str, Any]) -> None:
     if "lat" in data or "lng" in data:
@@ -133,7 +196,8 @@ def _changes(data: dict[str, Any]) -> dict[str, Any]:
 # ---- import -----------------------------------------------------------------------------
 
 IMPORT_COLUMNS = ("type", "code", "name", "township_code", "lat", "lng", "coord_type", "radius_m")
-_TYPE_WORDS = {
+# The words a file's "type" column may hold, lower-cased, and the kind of place each means.
+TYPE_WORDS = {
     "township": "township", "乡镇": "township", "街道": "township",
     "village": "village", "村": "village", "行政村": "village", "社区": "village",
     "site": "site", "单位": "site",
@@ -147,6 +211,15 @@ _HEADER_WORDS = {
 
 # The columns' sizes: MariaDB refuses longer values, and the whole import would stop.
 _NAME_MAX = {"township": 64, "village": 64, "site": 128}
+
+
+def known_codes(session: Session) -> dict[str, set[str]]:
+    """The codes already taken by each kind of place: an import row with one of them updates that place."""
+    return {
+        "township": set(session.scalars(select(Township.code))),
+        "village": set(session.scalars(select(Village.code))),
+        "site": set(session.scalars(select(Site.code).where(Site.code.is_not(None)))),
+    }
 
 
 @dataclass
@@ -213,7 +286,7 @@ def import_places(session: Session, actor: User | None, rows: list[dict[str, Any
 
 
 def _import_row(session, row, townships, villages, sites, report: ImportReport) -> None:
-    kind = _TYPE_WORDS.get(row.get("type", "").strip().lower())
+    kind = TYPE_WORDS.get(row.get("type", "").strip().lower())
     code, name = row.get("code", "").strip(), row.get("name", "").strip()
     if kind is None:
         raise ValueError(f"类型“{row.get('type', '')}”无法识别,应为 乡镇/村/单位")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,41 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, places
-from server.services.common import get_or_404
+from server.services.common import Page, get_or_404, paginate, search
+
+# The orders projects are listed in: creation (the admin API), newest year first (the console's
+# list), and by year then title (the console's pickers).
+_PROJECT_ORDERS = {
+    "id": (Project.id,),
+    "newest": (Project.year.desc(), Project.id.desc()),
+    "year_title": (Project.year.desc(), Project.title),
+}
+
+
+def list_projects(session: Session, *, year: int | None = None, domain: str | None = None, q: str | None = None,
+                  order: Literal["id", "newest", "year_title"] = "id", page: int = 1,
+                  per_page: int | None = None) -> Page[Project]:
+    """Projects of a year and domain (when given) whose title contains `q`."""
+    stmt = select(Project)
+    if year:
+        stmt = stmt.where(Project.year == year)
+    if domain:
+        stmt = stmt.where(Project.domain == domain)
+    stmt = search(stmt, q, Project.title)
+    return paginate(session, stmt.order_by(*_PROJECT_ORDERS[order]), page, per_page)
+
+
+def get_project(session: Session, project_id: int) -> Project:
+    """The project with this id, or ApiError(not_found)."""
+    return get_or_404(session, Project, project_id)
+
+
+def list_organizations(session: Session, *, q: str | None = None, order: Literal["id", "name"] = "name",
+                       page: int = 1, per_page: int | None = None) -> Page[Organization]:
+    """Party organizations whose name contains `q`."""
+    stmt = search(select(Organization), q, Organization.name)
+    return paginate(session, stmt.order_by(Organization.name if order == "name" else Organization.id),
+                    page, per_page)
 
 
 @dataclass(frozen=True)

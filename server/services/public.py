@@ -52,8 +52,7 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
         places.append({"kind": "village", "name": v.name, "township": township.name if township else ""})
     if project.site is not None:
         places.append({"kind": "site", "name": project.site.name, "township": ""})
-    updates = session.scalars(select(ProjectUpdate).where(ProjectUpdate.project_id == project.id)
-                              .order_by(ProjectUpdate.id.desc()).limit(50)).all()
+    updates = list_updates(session, project.id, limit=50)
     counts = dict(session.execute(
         select(Feedback.rating, func.count()).where(Feedback.project_id == project.id,
                                                     Feedback.status != "held").group_by(Feedback.rating)
@@ -91,6 +90,12 @@ def _text(value: Any) -> str:
     if value is None or isinstance(value, dict | list):
         return ""
     return str(value)
+
+
+def list_updates(session: Session, project_id: int, *, limit: int) -> list[ProjectUpdate]:
+    """A project's newest progress updates, newest first."""
+    return list(session.scalars(select(ProjectUpdate).where(ProjectUpdate.project_id == project_id)
+                                .order_by(ProjectUpdate.id.desc()).limit(limit)))
 
 
 def add_update(session: Session, actor: User, project_id: int, text: str) -> ProjectUpdate:

@@ -16,7 +16,52 @@ from server.auth import hash_password, invite_code_hash, new_invite_code, passwo
 from server.errors import ApiError
 from server.models import ROLES, ConsoleSession, Organization, Township, User, UserRole, utcnow
 from server.services import audit, ratelimit
-from server.services.common import get_or_404, require_unique
+from server.services.common import Page, get_or_404, paginate, require_unique, search
+
+
+def list_users(session: Session, *, role: str | None = None, q: str | None = None, include_villagers: bool,
+               page: int = 1, per_page: int | None = None) -> Page[User]:
+    """Accounts holding `role` (when given) whose username or name contains `q`, in creation order.
+
+    Villagers register by the thousand through WeChat: without `role`, `include_villagers=False`
+    keeps to accounts holding some other role (the console's staff list); the admin API lists all.
+    """
+    stmt = select(User)
+    if role:
+        stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+    elif not include_villagers:
+        stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role != "villager")))
+    stmt = search(stmt, q, User.username, User.name)
+    return paginate(session, stmt.order_by(User.id), page, per_page)
+
+
+def list_active(session: Session, role: str) -> list[User]:
+    """The active accounts holding `role`, by name (the people a form may pick)."""
+    stmt = select(User).where(User.active.is_(True), User.id.in_(
+        select(UserRole.user_id).where(UserRole.role == role))).order_by(User.name)
+    return list(session.scalars(stmt))
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """The account with this id, or ApiError(not_found)."""
+    return get_or_404(session, User, user_id)
+
+
+def users_by_id(session: Session, ids: set[int] | list[int]) -> dict[int, User]:
+    """The accounts with these ids, by id."""
+    if not ids:
+        return {}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def names_by_id(session: Session, ids: list[int]) -> dict[int, str]:
+    """The names of the accounts with these ids, by id."""
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids or [-1]))).all())
+
+
+def sorted_names(session: Session, ids: list[int]) -> list[str]:
+    """The names of the accounts with these ids, alphabetically."""
+    return list(session.scalars(select(User.name).where(User.id.in_(ids)).order_by(User.name)))
 
 
 def _townships(session: Session, ids: list[int]) -> list[Township]:
