@@ -4,11 +4,11 @@ updates on its public record."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import flash, g, redirect, request, url_for
 
+from server import clock
 from server.console import console_bp, forms
 from server.console.auth import staff_required
 from server.console.handling import refused
@@ -98,7 +98,7 @@ def projects_list():
 def project_new():
     """Add a project: place, secretary in charge, the four responsible people, steps and targets."""
     if request.method == "GET":
-        return _project_form(values={"year": str(date.today().year), "domain": "农村", "place_kind": "village"})
+        return _project_form(values={"year": str(clock.today().year), "domain": "农村", "place_kind": "village"})
     with refused() as refusal:
         project = projects.create_project(db.session, g.staff, _project_data())
     if refusal.error:

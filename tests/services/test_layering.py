@@ -5,8 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import server.services
 
 UPPER = ("server.api", "server.console")
@@ -40,9 +38,6 @@ def upward_imports(package: Path) -> dict[str, list[str]]:
     return found
 
 
-# services/exports.py and services/round_report.py still read console/flags.py: issue 16 room 2
-# moves the flag labels below the services. Strict, so the mark must go once that is merged.
-@pytest.mark.xfail(strict=True, reason="services read console/flags.py until issue 16 room 2 moves the labels")
 def test_no_service_imports_the_api_or_the_console():
     """No module under server/services imports server.api or server.console (the layers point down)."""
     assert upward_imports(Path(server.services.__file__).parent) == {}
