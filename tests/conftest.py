@@ -1,4 +1,4 @@
-"""Fixtures: the app on SQLite and on MariaDB, local or S3 storage, the fake WeChat server."""
+"""Fixtures: the app on SQLite (and MariaDB where marked), local or S3 storage, the fake WeChat server."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sp-instance-"))
 from server.db import upgrade  # noqa: E402
 from tests.support.apps import SECRET, make_app  # noqa: E402,F401 - SECRET is imported by tests
 from tests.support.fake_wechat import FakeWeChat  # noqa: E402
+from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
 
 def missing_component(reason: str):
@@ -65,21 +66,30 @@ def mariadb_url():
 
 
 def _truncate_mariadb(url: str) -> None:
+    """Empty every table a test wrote (TRUNCATE resets the ids too) and put the audit head back at 0."""
     engine = create_engine(url)
     with engine.begin() as conn:
         tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        written = [t for t, n in row_counts(conn, tables).items() if n]
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
-        for table in tables:
+        for table in written:
             conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
         conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+def pytest_generate_tests(metafunc):
+    """Tests run on SQLite; those marked both_databases on MariaDB as well (tests/README.md says which)."""
+    if "database_url" in metafunc.fixturenames:
+        kinds = ["sqlite", "mariadb"] if metafunc.definition.get_closest_marker("both_databases") else ["sqlite"]
+        metafunc.parametrize("database_url", kinds, indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path) -> str:
-    """A fresh, migrated database of each supported kind."""
-    if request.param == "sqlite":
+    """A fresh, migrated database: SQLite, or MariaDB for the tests marked both_databases."""
+    if getattr(request, "param", "sqlite") == "sqlite":
         path = tmp_path / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
@@ -123,10 +133,16 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def world_templates() -> WorldTemplates:
+    """build_world's rows kept per database kind, copied into later tests' fresh databases."""
+    return WorldTemplates()
+
+
 @pytest.fixture
-def world(app):
+def world(app, world_templates):
     """Base data: a county with townships, villages, a project, staff and an assignment."""
     from tests.factories import build_world
 
     with app.app_context():
-        return build_world()
+        return world_templates.world(app, build_world)

@@ -83,6 +83,7 @@ def test_non_admin_write_changes_nothing(app, client, world):
     ("townships", 2), ("villages", 2), ("sites", 1), ("organizations", 0), ("projects", 3),
     ("users", 9), ("assignments", 3),
 ])
+@pytest.mark.both_databases
 def test_list_reports_page_and_total(admin, resource, total):
     """Each list answers items with page, per_page and the total count."""
     r = admin.get(f"{A}/{resource}")
@@ -92,6 +93,7 @@ def test_list_reports_page_and_total(admin, resource, total):
     assert len(body["items"]) == total
 
 
+@pytest.mark.both_databases
 def test_list_pages_through_users(admin):
     """per_page and page cut the list into pages that together hold every row once."""
     seen = []
@@ -102,6 +104,7 @@ def test_list_pages_through_users(admin):
     assert len(seen) == 9 and len(set(seen)) == 9
 
 
+@pytest.mark.both_databases
 def test_list_beyond_the_last_page_is_empty(admin):
     """A page past the end answers no items but the real total."""
     body = admin.get(f"{A}/townships", query_string={"page": 5, "per_page": 10}).get_json()
@@ -124,6 +127,7 @@ def test_list_rejects_bad_paging(admin, args):
     ("projects", "旱厕", ["旱厕改造"]),
     ("users", "reviewer", ["reviewer1", "reviewer2"]),
 ])
+@pytest.mark.both_databases
 def test_list_search(admin, resource, q, expected):
     """q finds rows by name (and code or username) and nothing else."""
     body = admin.get(f"{A}/{resource}", query_string={"q": q}).get_json()
@@ -131,6 +135,7 @@ def test_list_search(admin, resource, q, expected):
     assert names == expected and body["total"] == len(expected)
 
 
+@pytest.mark.both_databases
 def test_list_search_treats_wildcards_literally(admin):
     """A q of % or _ matches names containing that character, not every row."""
     for q in ("%", "_"):
@@ -193,6 +198,7 @@ def test_township_code_is_required(admin):
     assert "缺少必填字段" in error_of(r)["message"]
 
 
+@pytest.mark.both_databases
 def test_duplicate_township_code(admin):
     """A code already in use answers 409 conflict."""
     r = admin.post(f"{A}/townships", {"code": "360821100000", "name": "重复镇"})
@@ -201,6 +207,7 @@ def test_duplicate_township_code(admin):
     assert error_of(r)["details"]["field"] == "code"
 
 
+@pytest.mark.both_databases
 def test_patch_to_a_duplicate_code(admin, world):
     """Changing a township's code to another township's code answers 409 conflict."""
     r = admin.patch(f"{A}/townships/{world.t2}", {"code": "360821100000"})
@@ -320,6 +327,7 @@ def test_village_of_unknown_township(admin):
     assert error_of(r)["code"] == "not_found"
 
 
+@pytest.mark.both_databases
 def test_duplicate_village_code(admin, world):
     """A village code already in use answers 409 conflict."""
     r = admin.post(f"{A}/villages", {"township_id": world.t1, "code": "360821100201", "name": "重名村",
@@ -370,6 +378,7 @@ def test_update_site(admin, world):
     assert (r.get_json()["name"], r.get_json()["radius_m"]) == ("高新区党群服务中心(新址)", 150)
 
 
+@pytest.mark.both_databases
 def test_duplicate_site_code(admin, world):
     """A site code already in use answers 409 conflict, on create and on edit."""
     assert admin.post(f"{A}/sites", {"name": "甲", "code": "S-1", "lat": 27.0, "lng": 114.9}).status_code == 201
@@ -575,6 +584,7 @@ def test_patch_user_roles(client, admin, world):
     assert me["roles"] == ["inspector", "reviewer"]
 
 
+@pytest.mark.both_databases
 def test_duplicate_username(admin):
     """A username already in use answers 409 conflict."""
     r = admin.post(f"{A}/users", {"username": "insp_a", "name": "重名", "roles": ["inspector"]})
@@ -698,6 +708,7 @@ def test_project_with_several_villages_needs_village_id(admin, world):
     assert r.get_json()["village"]["id"] == world.v2
 
 
+@pytest.mark.both_databases
 def test_duplicate_check_items(admin, world):
     """The same check item twice answers 400."""
     r = admin.post(f"{A}/assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]],
