@@ -73,7 +73,9 @@ fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # Several pytest processes (pytest-xdist): much of the time is spent waiting on MariaDB, S3 and
 # Chromium, so one more worker than cores keeps both cores busy. PYTEST_WORKERS=0 runs in one process.
-"$PY" -m pytest -n "${PYTEST_WORKERS:-3}" "$@"
+# loadgroup keeps the browser tests on one worker (one Chromium) and each fault or hostile module on
+# one worker (its private servers and base data are made once): tests/conftest.py names the groups.
+"$PY" -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadgroup "$@"
 py_status=$?
 set -e
 [ $js_status -eq 0 ] || log "mini-program tests FAILED"

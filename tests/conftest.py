@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -36,13 +37,24 @@ def missing_component(reason: str):
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
-    """A migrated SQLite database, copied for each test (migrating takes seconds)."""
-    path = tmp_path_factory.mktemp("sqlite") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+    """A migrated SQLite database, copied for each test (migrating takes seconds).
+
+    Under pytest-xdist the workers of one run share it: the first migrates, the others wait for it.
+    """
+    shared = os.environ.get("PYTEST_XDIST_WORKER")
+    # Workers' base temps are popen-gwN inside the run's own directory, which nothing else uses.
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.mktemp("sqlite")
+    path = root / "sqlite-template.db"
+    with open(root / "sqlite-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = root / "sqlite-template.partial.db"
+            upgrade(f"sqlite:///{partial}")
+            engine = create_engine(f"sqlite:///{partial}")
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+            partial.rename(path)
     return path
 
 
@@ -106,6 +118,22 @@ def _reset_mariadb(url: str) -> None:
             conn.exec_driver_sql(f"DELETE FROM `{table}`")
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
         conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+
+
+# Modules whose expensive fixtures (a private MariaDB or gunicorn, the base data of a whole module)
+# are module-scoped: under `--dist loadgroup` each runs on one worker, so they are made once.
+MODULE_GROUPS = ("tests/faults/", "tests/hostile/")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Group the browser tests (one Chromium) and module-scoped modules for pytest-xdist."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif path.startswith(MODULE_GROUPS):
+            item.add_marker(pytest.mark.xdist_group(path))
 
 
 def pytest_generate_tests(metafunc):
