@@ -46,7 +46,9 @@ mariadb-admin --socket="$SOCK" ping >/dev/null || { cat "$WORK/mariadb.log"; exi
 mariadb --socket="$SOCK" -e "CREATE DATABASE sp_test CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
   CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-test-pw';
   GRANT ALL ON \`sp\_test%\`.* TO 'sp'@'127.0.0.1';"  # one database per pytest process
-export TEST_MYSQL_URL="mysql+pymysql://sp:sp-test-pw@127.0.0.1:$MARIADB_PORT/sp_test?charset=utf8mb4"
+# ssl_disabled: this server has no TLS, and PyMySQL would otherwise build a TLS context (0.1 s of
+# CPU) for every connection the tests open.
+export TEST_MYSQL_URL="mysql+pymysql://sp:sp-test-pw@127.0.0.1:$MARIADB_PORT/sp_test?charset=utf8mb4&ssl_disabled=true"
 
 # --- S3: moto's standalone server, a real HTTP S3 API on loopback ------------------------
 S3_PORT="$(free_port)"
@@ -72,7 +74,9 @@ fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # Several pytest processes (pytest-xdist): much of the time is spent waiting on MariaDB, S3 and
 # Chromium, so one more worker than cores keeps both cores busy. PYTEST_WORKERS=0 runs in one process.
-"$PY" -m pytest -n "${PYTEST_WORKERS:-3}" "$@"
+# loadgroup keeps the browser tests on one worker (one Chromium) and each fault or hostile module on
+# one worker (its private servers and base data are made once): tests/conftest.py names the groups.
+"$PY" -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadgroup "$@"
 py_status=$?
 set -e
 [ $js_status -eq 0 ] || log "mini-program tests FAILED"

@@ -1,14 +1,15 @@
-"""Fixtures: the app on SQLite and on MariaDB, local or S3 storage, the fake WeChat server."""
+"""Fixtures: the app on SQLite (and MariaDB where marked), local or S3 storage, the fake WeChat server."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
@@ -16,8 +17,15 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sp-instance-"))
 
 from server.db import upgrade  # noqa: E402
-from tests.support.apps import SECRET, make_app  # noqa: E402,F401 - SECRET is imported by tests
+from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by tests
+    SECRET,
+    cache_url_builders,
+    make_app,
+)
 from tests.support.fake_wechat import FakeWeChat  # noqa: E402
+from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
+
+cache_url_builders()
 
 
 def missing_component(reason: str):
@@ -29,13 +37,24 @@ def missing_component(reason: str):
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
-    """A migrated SQLite database, copied for each test (migrating takes seconds)."""
-    path = tmp_path_factory.mktemp("sqlite") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+    """A migrated SQLite database, copied for each test (migrating takes seconds).
+
+    Under pytest-xdist the workers of one run share it: the first migrates, the others wait for it.
+    """
+    shared = os.environ.get("PYTEST_XDIST_WORKER")
+    # Workers' base temps are popen-gwN inside the run's own directory, which nothing else uses.
+    root = tmp_path_factory.getbasetemp().parent if shared else tmp_path_factory.mktemp("sqlite")
+    path = root / "sqlite-template.db"
+    with open(root / "sqlite-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = root / "sqlite-template.partial.db"
+            upgrade(f"sqlite:///{partial}")
+            engine = create_engine(f"sqlite:///{partial}")
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+            partial.rename(path)
     return path
 
 
@@ -59,12 +78,15 @@ def mariadb_url():
     except Exception as exc:  # noqa: BLE001 - any connection failure means the component is missing
         missing_component(f"MariaDB at TEST_MYSQL_URL is not reachable: {exc.__class__.__name__}: {exc}")
     yield own
+    for engine in _reset_engines.values():
+        engine.dispose()
     with admin.begin() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
     admin.dispose()
 
 
 def _truncate_mariadb(url: str) -> None:
+    """Empty every table (TRUNCATE resets the ids too) and put the audit head back at 0."""
     engine = create_engine(url)
     with engine.begin() as conn:
         tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
@@ -76,15 +98,60 @@ def _truncate_mariadb(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+_reset_engines: dict[str, Engine] = {}
+
+
+def _reset_mariadb(url: str) -> None:
+    """Delete the rows of the tables the last test wrote and put the audit head back at 0.
+
+    DELETE of a few rows takes milliseconds where TRUNCATE recreates each table's file (~50 ms a
+    table); the ids go on counting, as they do in production.
+    """
+    if url not in _reset_engines:
+        _reset_engines[url] = create_engine(url)
+    engine = _reset_engines[url]
+    with engine.begin() as conn:
+        tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        written = [t for t, n in row_counts(conn, tables).items() if n]
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
+        for table in written:
+            conn.exec_driver_sql(f"DELETE FROM `{table}`")
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
+        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+
+
+# Modules whose expensive fixtures (a private MariaDB or gunicorn, the base data of a whole module)
+# are module-scoped: under `--dist loadgroup` each runs on one worker, so they are made once.
+MODULE_GROUPS = ("tests/faults/", "tests/hostile/")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Group the browser tests (one Chromium) and module-scoped modules for pytest-xdist."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif path.startswith(MODULE_GROUPS):
+            item.add_marker(pytest.mark.xdist_group(path))
+
+
+def pytest_generate_tests(metafunc):
+    """Tests run on SQLite; those marked both_databases on MariaDB as well (tests/README.md says which)."""
+    if "database_url" in metafunc.fixturenames:
+        kinds = ["sqlite", "mariadb"] if metafunc.definition.get_closest_marker("both_databases") else ["sqlite"]
+        metafunc.parametrize("database_url", kinds, indirect=True)
+
+
+@pytest.fixture
 def database_url(request, tmp_path) -> str:
-    """A fresh, migrated database of each supported kind."""
-    if request.param == "sqlite":
+    """A fresh, migrated database: SQLite, or MariaDB for the tests marked both_databases."""
+    if getattr(request, "param", "sqlite") == "sqlite":
         path = tmp_path / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("mariadb_url")
-    _truncate_mariadb(url)
+    _reset_mariadb(url)
     return url
 
 
@@ -123,10 +190,16 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def world_templates() -> WorldTemplates:
+    """build_world's rows kept per database kind, copied into later tests' fresh databases."""
+    return WorldTemplates()
+
+
 @pytest.fixture
-def world(app):
+def world(app, world_templates):
     """Base data: a county with townships, villages, a project, staff and an assignment."""
     from tests.factories import build_world
 
     with app.app_context():
-        return build_world()
+        return world_templates.world(app, build_world)

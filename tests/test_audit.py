@@ -10,6 +10,9 @@ from server.models import AuditEntry, AuditHead
 from server.services import audit, checkpoints
 from tests.factories import Api, now_iso, start_visit, uid
 
+# The hash chain over stored rows (time and JSON types read back), its locked head, its migration.
+pytestmark = pytest.mark.both_databases
+
 A = "/api/v1/admin"
 HOUSEHOLD = "王大明家"
 

@@ -40,6 +40,7 @@ def test_wechat_login_of_unknown_openid_makes_a_villager(client, world, fake_wec
     assert me.get_json()["id"] == body["user"]["id"]
 
 
+@pytest.mark.both_databases
 def test_wechat_login_twice_is_the_same_user(client, world, fake_wechat):
     """A second login with the same openid finds the user created by the first."""
     first = wechat_login(client, fake_wechat, "openid-again").get_json()
@@ -130,6 +131,7 @@ def test_binding_invalidates_the_villager_token(client, world, fake_wechat):
     assert error_code(r) == "token_invalid"
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("spelling", ["lower", "no-dash", "spaces"])
 def test_invite_code_ignores_case_and_dashes(client, world, fake_wechat, spelling):
     """An invite code typed in lower case, without the dash or with spaces still binds."""
@@ -315,6 +317,7 @@ def test_me_answers_the_caller(client, world):
     assert r.get_json() == {"id": world.ids["leader"], "name": "leader", "roles": ["leader"]}
 
 
+@pytest.mark.both_databases
 def test_password_login_locks_after_five_failures(client, world):
     """Five wrong passwords lock the username with 429 and Retry-After, even for the right password."""
     for _ in range(5):

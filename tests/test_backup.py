@@ -23,7 +23,8 @@ from tests.support.images import phone_jpeg
 from tests.support.s3server import make_bucket, s3_endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.s3
+# mariadb-dump and SQLite's backup API are different code.
+pytestmark = [pytest.mark.s3, pytest.mark.both_databases]
 PHOTO_KEY = "photos/2026/visit-1/a.jpg"
 
 

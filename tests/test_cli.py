@@ -100,6 +100,7 @@ def test_init_db_is_idempotent(tmp_path):
         app.extensions["db"]["engine"].dispose()
 
 
+@pytest.mark.both_databases
 def test_init_db_on_a_migrated_database(app):
     """init-db on an already migrated database (SQLite or MariaDB) succeeds and keeps the data."""
     with app.app_context():
@@ -156,6 +157,7 @@ def test_create_user_with_unknown_township(app, world, option):
         assert db.session.scalar(select(User).where(User.username == "u")) is None
 
 
+@pytest.mark.both_databases
 def test_create_user_with_taken_username(app, world):
     """A username already in use exits 1 with the service's Chinese message."""
     result = invoke(app, "create-user", "--username", "insp_a", "--role", "inspector")
@@ -243,6 +245,7 @@ def test_import_is_audited(app, tmp_path):
             ("places.import", {"townships": 1, "villages": 2, "sites": 1})]
 
 
+@pytest.mark.both_databases
 def test_reimport_updates_by_code(app, tmp_path):
     """Importing again updates the rows with the same codes instead of adding duplicates."""
     invoke(app, "import-places", str(write_csv(tmp_path / "first.csv", CN_HEADER, PLACES)))
@@ -363,6 +366,7 @@ def test_import_dry_run_reports_bad_rows(app, tmp_path):
 
 # ---- demo-data -----------------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_demo_data_twice(app):
     """demo-data loads the demo county, runs again without duplicating anything, and prints an invite code."""
     first = invoke(app, "demo-data")
@@ -432,6 +436,7 @@ def rotated_app(app, fake_wechat):
     return make_app(app.config["DATABASE_URL"], storage, fake_wechat, DATA_KEY=NEW_DATA_KEY)
 
 
+@pytest.mark.both_databases
 def test_reencrypt_rotates_data_key(app, personal, fake_wechat, monkeypatch):
     """reencrypt moves every encrypted value to the new DATA_KEY; a second run finds nothing left to do."""
     new = rotated_app(app, fake_wechat)

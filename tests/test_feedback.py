@@ -155,6 +155,7 @@ def test_feedback_photo_ticket_is_a_signed_form(app, villager):
         assert (photo.owner_kind, photo.upload_key) == ("feedback_draft", t["upload"]["fields"]["key"])
 
 
+@pytest.mark.both_databases
 def test_feedback_photo_ticket_is_idempotent(villager):
     """Asking again with the same client_id answers the same photo and key with 200."""
     request = {"client_id": uid(), "content_type": "image/jpeg", "size": 1000}
@@ -224,6 +225,7 @@ def test_content_check_is_msgseccheck_v2_with_the_openid(fake_wechat, villager, 
     assert call["json"]["version"] == 2 and call["json"]["openid"] == "openid-villager-1"
 
 
+@pytest.mark.both_databases
 def test_retry_with_same_client_id_answers_the_same_receipt(app, fake_wechat, villager, world):
     """A retry answers 200 with the same receipt, stores nothing, counts nothing and checks no text."""
     request = body()
@@ -235,6 +237,7 @@ def test_retry_with_same_client_id_answers_the_same_receipt(app, fake_wechat, vi
     assert snapshot(app) == before and len(fake_wechat.calls("/wxa/msg_sec_check")) == checks
 
 
+@pytest.mark.both_databases
 def test_simultaneous_retries_store_one_feedback(app, villager, world):
     """Eight copies of one feedback at once (a flaky link): one 201, seven 200, one row, one receipt."""
     request = body()
@@ -251,6 +254,7 @@ def test_simultaneous_retries_store_one_feedback(app, villager, world):
         assert db.session.scalar(select(func.count(Feedback.id))) == 1
 
 
+@pytest.mark.both_databases
 def test_client_id_reused_for_other_text_is_409(villager, world):
     """The same client_id with a different text is a conflict, not a replay."""
     request = body()
@@ -313,6 +317,7 @@ def test_wechat_unavailable_holds_feedback(fake_wechat, villager, world):
 
 # ---- rate limits -----------------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_sixth_feedback_in_an_hour_is_429_with_retry_after(villager, world):
     """Per openid: five an hour, the sixth (even from another IP) is 429 with Retry-After ≈ 1 h."""
     for i in range(5):
@@ -323,6 +328,7 @@ def test_sixth_feedback_in_an_hour_is_429_with_retry_after(villager, world):
     assert 3590 <= retry <= 3600 and r.get_json()["error"]["details"]["retry_after"] == retry
 
 
+@pytest.mark.both_databases
 def test_ip_limit_counts_every_villager_behind_it(client, fake_wechat, world):
     """Per IP: five different villagers from one address use it up; a sixth is 429, another IP is not."""
     for _ in range(5):
@@ -333,6 +339,7 @@ def test_ip_limit_counts_every_villager_behind_it(client, fake_wechat, world):
     assert send(sixth, world.p1, ip="10.9.9.10").status_code == 201
 
 
+@pytest.mark.both_databases
 def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_config, fake_wechat, settings,
                                                    world):
     """Two app objects on one database (two workers) share the count: the sixth is 429 on either."""
@@ -349,6 +356,7 @@ def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_co
         other.extensions["db"]["engine"].dispose()
 
 
+@pytest.mark.both_databases
 def test_simultaneous_sends_do_not_overrun_the_limit(app, database_url, storage_config, fake_wechat, settings,
                                                      world):
     """Eight sends at once through two workers: exactly five are stored, three are 429."""
@@ -369,6 +377,7 @@ def test_simultaneous_sends_do_not_overrun_the_limit(app, database_url, storage_
         assert db.session.scalar(select(func.count(Feedback.id))) == 5
 
 
+@pytest.mark.both_databases
 def test_daily_limit_counts_events_older_than_an_hour(app, villager, world):
     """Twenty sends two hours ago leave the hour free but the day full: 429 until the first is a day old."""
     with app.app_context():
@@ -851,6 +860,7 @@ def test_feedback_needs_a_login(client, world):
     assert client.post(SUBMIT.format(world.p1), json=body()).status_code == 401
 
 
+@pytest.mark.both_databases
 def test_refused_request_does_not_use_up_the_limit(villager, world):
     """Ten refused requests (bad phone) leave all five sends of the hour."""
     for _ in range(10):

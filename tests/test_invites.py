@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
@@ -12,6 +13,9 @@ from server.auth import invite_code_hash
 from server.db import alembic_config
 from tests.factories import Api
 from tests.test_auth import BIND, error_code, wechat_login
+
+# Rate limits serialized by a row lock; a migration.
+pytestmark = pytest.mark.both_databases
 
 WRONG = "ZZZZ-ZZZZ"
 

@@ -1,5 +1,6 @@
 """The migrations build exactly the schema the models describe, on every database."""
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -7,6 +8,9 @@ from sqlalchemy import create_engine, text
 
 from server.db import alembic_config
 from server.models import Base
+
+# Migrations: the schema each database builds.
+pytestmark = pytest.mark.both_databases
 
 
 def test_models_and_migrations_agree(database_url):

@@ -72,6 +72,7 @@ def test_healthz_does_not_touch_dependencies(other_app, tmp_path):
     assert r.get_json() == {"status": "ok"}
 
 
+@pytest.mark.both_databases
 def test_readyz_ok(client):
     """With the database and the storage reachable, /readyz answers 200 with both checks ok."""
     r = client.get("/readyz")

@@ -87,6 +87,7 @@ def test_asking_again_gives_a_fresh_ticket_for_the_same_key(insp):
     assert again.get_json()["upload"]["fields"]["key"] == t["upload"]["fields"]["key"]
 
 
+@pytest.mark.both_databases
 def test_complete_makes_derivatives_and_is_idempotent(insp):
     """A 12 MP-class photo becomes ready with a thumbnail and a watermarked preview without EXIF."""
     data = phone_jpeg(size=(4032, 3024), gps=V1, taken=datetime.now(timezone(timedelta(hours=8))))
@@ -246,6 +247,7 @@ def test_real_iphone_photo_far_away_is_exif_gps_far(insp):
     assert (photo["width"], photo["height"]) == (3024, 4032)
 
 
+@pytest.mark.both_databases
 def test_exact_duplicate_anywhere_names_the_first(client, insp, world):
     """The same bytes uploaded in another visit are a duplicate of the first photo."""
     data = phone_jpeg(seed=10)
@@ -255,6 +257,7 @@ def test_exact_duplicate_anywhere_names_the_first(client, insp, world):
     assert "duplicate" in second["flags"] and second["duplicate_of"] == first["id"]
 
 
+@pytest.mark.both_databases
 def test_near_duplicate_in_another_visit_but_not_a_retake(insp, world):
     """A re-encoded copy in another visit is a duplicate; a similar retake in the same visit is not."""
     original = phone_jpeg(seed=20, quality=90)
@@ -270,6 +273,7 @@ def test_near_duplicate_in_another_visit_but_not_a_retake(insp, world):
     assert "duplicate" in reused["flags"] and reused["duplicate_of"] in (first["id"], retake["id"])
 
 
+@pytest.mark.both_databases
 def test_different_photos_are_not_duplicates(insp, world):
     """Distinct scenes in different visits are not flagged."""
     send(insp, phone_jpeg(seed=30))
@@ -387,6 +391,7 @@ def test_s3_outage_during_complete_keeps_photo_pending(insp, app):
         server.stop()
 
 
+@pytest.mark.both_databases
 def test_flat_frames_are_not_near_duplicates(insp, world):
     """Two different blank frames (hash ~0) in different visits are not flagged as reused."""
     send(insp, flat_jpeg(20))
@@ -442,6 +447,7 @@ def reused_copy(original: bytes, how: str) -> bytes:
 
 @pytest.mark.parametrize("how", ["orientation tag 6", "rotated and mirrored", "5% one-edge crop", "10% crop",
                                  "screenshot"])
+@pytest.mark.both_databases
 def test_rotated_or_cropped_copy_in_another_visit_is_a_duplicate(insp, world, how):
     """Last month's photo re-sent rotated, mirrored, cropped or as a screenshot is flagged (not refused)."""
     original = phone_jpeg(seed=70, quality=90)
@@ -484,6 +490,7 @@ def test_near_duplicate_lookup_sends_a_bounded_number_of_band_values(app, insp, 
     assert len(lookups[0]) <= probes * phash.HASH_BANDS + phash.HASH_BANDS + 4
 
 
+@pytest.mark.both_databases
 def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
     """Two framings of one scene offset by a step (a fifth of the frame) are different photos."""
     scene = Image.open(io.BytesIO(phone_jpeg(seed=71, size=(2000, 1500)))).convert("RGB")
@@ -497,6 +504,7 @@ def test_the_same_board_shot_a_step_apart_is_not_a_duplicate(insp, world):
     assert "duplicate" not in send(insp, shots[1], visit_id=other["id"]).get_json()["flags"]
 
 
+@pytest.mark.both_databases
 def test_rehash_indexes_photos_stored_before_region_hashes(app, insp, world):
     """rehash-photos gives a photo stored before migration 0012 its region hashes, so a rotated copy is found."""
     original = phone_jpeg(seed=72, quality=90)

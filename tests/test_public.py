@@ -531,6 +531,7 @@ def test_verify_of_a_feedback_photo_names_no_place(client, anyone, world):
     assert "蜜柚产业项目" in html and "江南村" not in html and "永阳镇" not in html
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("settings", [{"VERIFY_RATE_LIMITS": "3/minute"}])
 def test_verify_lookups_are_rate_limited(anyone, checked):
     """Lookups per IP are limited (unknown codes count too): then 429 with the real Retry-After."""
@@ -544,6 +545,7 @@ def test_verify_lookups_are_rate_limited(anyone, checked):
     assert other_ip.status_code == 200
 
 
+@pytest.mark.both_databases
 def test_verify_default_limit_is_thirty_an_hour(anyone, checked):
     """With the default VERIFY_RATE_LIMITS the 31st lookup within the hour is refused."""
     for _ in range(30):

@@ -227,6 +227,7 @@ def test_photo_far_from_the_project_is_flagged_when_attached(app, world, secreta
         assert "capture_far" in db.session.get(Photo, photo_id).flags
 
 
+@pytest.mark.both_databases
 def test_response_retry_with_same_client_id_is_the_same(world, app, secretary):
     """A retry of the same response answers 200 with the same order."""
     order_id = issue(app, world)

@@ -1,8 +1,13 @@
 """The inspector's visit from login to submit, on every database."""
 
+import pytest
+
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
+
+# The whole flow once on each database.
+pytestmark = pytest.mark.both_databases
 
 
 def test_whole_visit(client, world):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from sqlalchemy import select, text, update
 
@@ -16,6 +17,9 @@ from server.db import alembic_config, db
 from server.models import Photo, Visit, VisitListCount, VisitMonthStat
 from server.services import dashboard, visit_stats
 from tests.console.test_dashboard import add_photo, add_visit
+
+# Upserts per dialect, one row under contention, MariaDB's index hints and plans.
+pytestmark = pytest.mark.both_databases
 
 
 def kept(session) -> dict:

@@ -10,6 +10,9 @@ from server.db import db
 from server.models import CheckIn, ClientWrite, Interview, Visit
 from tests.factories import SITE, V1, V2, Api, checkin_body, now_iso, start_visit, uid
 
+# The visit write path: INSERT IGNORE per dialect, retries, DOUBLE coordinates, time ordering.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def insp(client, world):

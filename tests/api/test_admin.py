@@ -42,6 +42,7 @@ def test_non_admin_write_changes_nothing(app, client, world):
     ("townships", 2), ("villages", 2), ("sites", 1), ("organizations", 0), ("projects", 3),
     ("users", 9), ("assignments", 3),
 ])
+@pytest.mark.both_databases
 def test_list_reports_page_and_total(admin, resource, total):
     """Each list answers items with page, per_page and the total count."""
     r = admin.get(f"{A}/{resource}")
@@ -51,6 +52,7 @@ def test_list_reports_page_and_total(admin, resource, total):
     assert len(body["items"]) == total
 
 
+@pytest.mark.both_databases
 def test_list_pages_through_users(admin):
     """per_page and page cut the list into pages that together hold every row once."""
     seen = []
@@ -61,6 +63,7 @@ def test_list_pages_through_users(admin):
     assert len(seen) == 9 and len(set(seen)) == 9
 
 
+@pytest.mark.both_databases
 def test_list_beyond_the_last_page_is_empty(admin):
     """A page past the end answers no items but the real total."""
     body = admin.get(f"{A}/townships", query_string={"page": 5, "per_page": 10}).get_json()
@@ -83,6 +86,7 @@ def test_list_rejects_bad_paging(admin, args):
     ("projects", "旱厕", ["旱厕改造"]),
     ("users", "reviewer", ["reviewer1", "reviewer2"]),
 ])
+@pytest.mark.both_databases
 def test_list_search(admin, resource, q, expected):
     """q finds rows by name (and code or username) and nothing else."""
     body = admin.get(f"{A}/{resource}", query_string={"q": q}).get_json()
@@ -90,6 +94,7 @@ def test_list_search(admin, resource, q, expected):
     assert names == expected and body["total"] == len(expected)
 
 
+@pytest.mark.both_databases
 def test_list_search_treats_wildcards_literally(admin):
     """A q of % or _ matches names containing that character, not every row."""
     for q in ("%", "_"):

@@ -1,6 +1,6 @@
 """Assignments through /api/v1/admin/assignments: teams, recusal, check items, status."""
 
-
+import pytest
 
 from tests.api.conftest import A, error_of
 from tests.factories import V2, Api, start_visit
@@ -94,6 +94,7 @@ def test_project_with_several_villages_needs_village_id(admin, world):
     assert r.get_json()["village"]["id"] == world.v2
 
 
+@pytest.mark.both_databases
 def test_duplicate_check_items(admin, world):
     """The same check item twice answers 400."""
     r = admin.post(f"{A}/assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]],

@@ -51,6 +51,7 @@ def test_township_code_is_required(admin):
     assert "缺少必填字段" in error_of(r)["message"]
 
 
+@pytest.mark.both_databases
 def test_duplicate_township_code(admin):
     """A code already in use answers 409 conflict."""
     r = admin.post(f"{A}/townships", {"code": "360821100000", "name": "重复镇"})
@@ -59,6 +60,7 @@ def test_duplicate_township_code(admin):
     assert error_of(r)["details"]["field"] == "code"
 
 
+@pytest.mark.both_databases
 def test_patch_to_a_duplicate_code(admin, world):
     """Changing a township's code to another township's code answers 409 conflict."""
     r = admin.patch(f"{A}/townships/{world.t2}", {"code": "360821100000"})
@@ -138,6 +140,7 @@ def test_village_of_unknown_township(admin):
     assert error_of(r)["code"] == "not_found"
 
 
+@pytest.mark.both_databases
 def test_duplicate_village_code(admin, world):
     """A village code already in use answers 409 conflict."""
     r = admin.post(f"{A}/villages", {"township_id": world.t1, "code": "360821100201", "name": "重名村",
@@ -186,6 +189,7 @@ def test_update_site(admin, world):
     assert (r.get_json()["name"], r.get_json()["radius_m"]) == ("高新区党群服务中心(新址)", 150)
 
 
+@pytest.mark.both_databases
 def test_duplicate_site_code(admin, world):
     """A site code already in use answers 409 conflict, on create and on edit."""
     assert admin.post(f"{A}/sites", {"name": "甲", "code": "S-1", "lat": 27.0, "lng": 114.9}).status_code == 201

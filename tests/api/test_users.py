@@ -82,6 +82,7 @@ def test_patch_user_roles(client, admin, world):
     assert me["roles"] == ["inspector", "reviewer"]
 
 
+@pytest.mark.both_databases
 def test_duplicate_username(admin):
     """A username already in use answers 409 conflict."""
     r = admin.post(f"{A}/users", {"username": "insp_a", "name": "重名", "roles": ["inspector"]})

@@ -1,13 +1,11 @@
 """Real-browser fixtures: the app served on 127.0.0.1, Debian's Chromium driven by Playwright, seed data.
 
-The browser tests run on SQLite only (the console's queries are covered on both databases by the
-ordinary tests); this folder's `database_url` replaces the parametrized one of tests/conftest.py.
+The browser tests run on SQLite only, as every test not marked both_databases does.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,14 +26,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # A point 3 km north of village 江南村: a photo captured here is flagged capture_far.
 FAR = (V1[0] + 3000 / 111_320, V1[1])
-
-
-@pytest.fixture
-def database_url(tmp_path, sqlite_template) -> str:
-    """A fresh migrated SQLite database (only SQLite here, to keep the browser tests fast)."""
-    path = tmp_path / "test.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")

@@ -127,24 +127,28 @@ def record(api, world):
 
 # ---- the list: filters -----------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_filter_by_township(console, world, two_townships):
     """township_id keeps only that township's visits."""
     ids = listed(console("admin").get(f"/console/visits?township_id={world.t2}"))
     assert ids == [two_townships["a2"]]
 
 
+@pytest.mark.both_databases
 def test_filter_by_village(console, world, two_townships):
     """village_id keeps only visits to that village (not the unit site of the same township)."""
     ids = listed(console("admin").get(f"/console/visits?village_id={world.v1}"))
     assert ids == [two_townships["a1"]]
 
 
+@pytest.mark.both_databases
 def test_filter_by_project(console, world, two_townships):
     """project_id keeps only that project's visits."""
     ids = listed(console("admin").get(f"/console/visits?project_id={world.p3}"))
     assert ids == [two_townships["a3"]]
 
 
+@pytest.mark.both_databases
 def test_filter_by_inspector(console, world, two_townships):
     """inspector_id keeps the visits of the teams that inspector is on."""
     c = console("admin")
@@ -153,6 +157,7 @@ def test_filter_by_inspector(console, world, two_townships):
         two_townships["a1"], two_townships["a3"]}
 
 
+@pytest.mark.both_databases
 def test_filter_by_date_range(console, api, world):
     """date_from/date_to are inclusive China calendar days of the visit's start."""
     today = datetime.now(CHINA).date()
@@ -168,6 +173,7 @@ def test_filter_by_date_range(console, api, world):
     assert new in listed(console("admin").get(f"/console/visits?date_from={today}&date_to={today}"))
 
 
+@pytest.mark.both_databases
 def test_filter_by_status(console, api, world, two_townships):
     """status=in_progress shows only visits not yet submitted."""
     open_id = new_visit(api("insp_a"), world.a1)
@@ -176,6 +182,7 @@ def test_filter_by_status(console, api, world, two_townships):
     assert open_id not in listed(c.get("/console/visits?status=submitted"))
 
 
+@pytest.mark.both_databases
 def test_filter_by_flag(console, api, world):
     """flag keeps only visits carrying that flag."""
     far = new_visit(api("insp_a"), world.a1)
@@ -185,6 +192,7 @@ def test_filter_by_flag(console, api, world):
     assert listed(console("admin").get("/console/visits?flag=far_from_village")) == [far]
 
 
+@pytest.mark.both_databases
 def test_flag_counts(console, api, world):
     """Each flag is counted once per visit among the filtered visits, ignoring the flag filter itself."""
     insp, other = api("insp_a"), api("insp_c")
@@ -208,6 +216,7 @@ def test_flag_counts(console, api, world):
     assert in_t1["far_from_village"] == 2 and in_t1["low_accuracy"] == 1
 
 
+@pytest.mark.both_databases
 def test_pagination(console, api, world):
     """Pages hold per_page visits without overlap and together list every visit once."""
     made = {new_visit(api("insp_a"), world.a1) for _ in range(23)}
@@ -221,6 +230,7 @@ def test_pagination(console, api, world):
     assert listed(c.get("/console/visits?per_page=20&page=99")) == second  # past the end: the last page
 
 
+@pytest.mark.both_databases
 def test_sort(console, api, world):
     """The default is newest start first; sort=started_at reverses it."""
     now = datetime.now(CHINA)
@@ -231,6 +241,7 @@ def test_sort(console, api, world):
     assert listed(c.get("/console/visits?sort=started_at")) == newest_first[::-1]
 
 
+@pytest.mark.both_databases
 def test_list_query_count_does_not_grow_with_visits(app, console, api, world):
     """Listing 25 visits takes as many SQL statements as listing 5 (no query per row)."""
     admin = console("admin")

@@ -11,6 +11,9 @@ from tests.factories import SITE, V1, Api, checkin_body, now_iso, start_visit, u
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
+# Times stored and ordered by each database's DATETIME.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def insp(client, world):

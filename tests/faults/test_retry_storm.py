@@ -15,6 +15,9 @@ from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
+# Simultaneous retries: locks and unique keys decide the outcome.
+pytestmark = pytest.mark.both_databases
+
 THREADS = 10
 RETRIES = 5
 
