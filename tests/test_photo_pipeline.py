@@ -522,6 +522,7 @@ def test_rehash_indexes_photos_stored_before_region_hashes(app, insp, world):
     assert copy["duplicate_of"] == first["id"]
 
 
+@pytest.mark.both_databases
 def test_0017_clears_upright_region_hashes_and_rehash_finds_copies_again(app, insp, world, database_url):
     """Hashes stored before 0017 (upright, no orientation) are never compared: 0017 clears them, rehash-photos restores them."""
     from alembic import command
