@@ -13,8 +13,11 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
-# Keep tests from writing a secret key into the repository's instance folder.
-os.environ.setdefault("INSTANCE_DIR", tempfile.mkdtemp(prefix="sp-instance-"))
+# Keep tests from writing a secret key into the repository's instance folder. Each xdist worker gets
+# its own: they inherit the controller's environment, and a shared one lets a test see the import
+# files of a test running at the same moment on another worker.
+if os.environ.get("PYTEST_XDIST_WORKER") or "INSTANCE_DIR" not in os.environ:
+    os.environ["INSTANCE_DIR"] = tempfile.mkdtemp(prefix="sp-instance-")
 
 from server.db import upgrade  # noqa: E402
 from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by tests
