@@ -406,8 +406,8 @@ NEW_DATA_KEY = "rotated-data-key-for-the-cli-test"
 @pytest.fixture
 def personal(app, client, world) -> dict:
     """An interview's household and a feedback's phone, stored encrypted with the suite's DATA_KEY."""
+    from tests.api.test_feedback import PHONE, sent
     from tests.factories import Api, now_iso, start_visit, uid
-    from tests.test_feedback import PHONE, sent
 
     insp = Api(client, world.tokens["insp_a"])
     visit = start_visit(insp, world.a1)

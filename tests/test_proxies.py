@@ -11,10 +11,10 @@ import yaml
 from flask import request
 
 from server import create_app
+from tests.api.test_feedback import SUBMIT, new_villager
+from tests.api.test_logins import api_login, time_passes
 from tests.factories import now_iso, uid
 from tests.support.apps import make_app
-from tests.test_feedback import SUBMIT, new_villager
-from tests.test_logins import api_login, time_passes
 
 COMPOSE = Path(__file__).resolve().parent.parent / "deploy" / "docker-compose.yml"
 DIRECT = "203.0.113.50"  # a client that reached gunicorn without going through nginx

@@ -27,11 +27,11 @@ from server.models import (
     utcnow,
 )
 from server.services import grading, rounds
+from tests.api.test_rounds import draw_day, new_round, source
 from tests.console.test_exports import visit_with_evidence
 from tests.console.test_grading import _score_everything, setup  # noqa: F401 - setup is a fixture
 from tests.factories import V1
 from tests.support.images import phone_jpeg
-from tests.test_rounds import draw_day, new_round, source
 
 # Every start a spreadsheet reads as a formula, the villager's exfiltration link first.
 STARTS = ["=", "+", "-", "@", "\t", "\r"]

@@ -185,8 +185,8 @@ def test_order_page_never_shows_interview_data(app, world, console, api):
 
 def test_detail_names_a_response_photos_flags_in_chinese(app, world, console, api, p1_secretary):
     """A response photo taken at another village is marked with the flag's Chinese label, never its code."""
-    from tests.test_rectification_api import ready_photo
-    from tests.test_rectification_api import respond as respond_with
+    from tests.api.test_rectifications import ready_photo
+    from tests.api.test_rectifications import respond as respond_with
 
     order_id = issue(app, world)
     secretary = api("secretary")

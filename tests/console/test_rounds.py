@@ -14,9 +14,9 @@ from server.auth import issue_token
 from server.db import db
 from server.models import Assignment, InspectionRound, User
 from server.services import rectification, rounds
+from tests.api.test_rounds import BANK, add_inspectors, draw_day, drawn_round, source, step
 from tests.console.conftest import csrf
 from tests.factories import Api, checkin_body, now_iso, start_visit, uid
-from tests.test_rounds import BANK, add_inspectors, draw_day, drawn_round, source, step
 
 
 def round_form(pool: list[int], **extra) -> dict:
@@ -99,7 +99,7 @@ def test_a_bad_form_shows_the_reason(app, console, world):
 def test_freeze_without_a_later_source_day_is_explained(app, console, world):
     """A source day of today is refused on the page, the typed source kept in the form; the round stays a draft."""
     with app.app_context():
-        from tests.test_rounds import new_round
+        from tests.api.test_rounds import new_round
 
         rid = new_round(world)
     admin = console("admin")
@@ -114,7 +114,7 @@ def test_freeze_without_a_later_source_day_is_explained(app, console, world):
 def test_reviewers_cannot_act_on_rounds(app, console, world):
     """Only admins freeze, draw and close."""
     with app.app_context():
-        from tests.test_rounds import new_round
+        from tests.api.test_rounds import new_round
 
         rid = new_round(world)
     reviewer = console("reviewer1")

@@ -556,7 +556,7 @@ def test_every_flag_has_a_chinese_explanation():
 def test_detail_explains_a_late_visit_what_was_given_up_and_the_short_evidence(app, console, api, world):
     """A late-synced visit submitted with given-up items and too little evidence: the evidence page
     names the delay, the missing records with their reasons and what the evidence policy lacks."""
-    from tests.test_field_sync import close, start_body
+    from tests.api.test_field_sync import close, start_body
 
     insp = api("insp_a")
     close(app, world.a1, timedelta(hours=3))

@@ -20,8 +20,8 @@ from server.auth import issue_token
 from server.db import db
 from server.models import Assignment, Project, Site, User
 from server.services import rectification, rounds, users
+from tests.api.test_rounds import draw_day, source
 from tests.factories import V2, Api, now_iso, start_visit, uid
-from tests.test_rounds import draw_day, source
 
 CALLERS = ("none", "villager", "insp_a", "reviewer1", "unit1", "secretary", "leader", "admin")
 ALL_TOKENS = frozenset(CALLERS) - {"none"}

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 
 from server.auth import invite_code_hash
 from server.db import alembic_config
+from tests.api.test_auth import BIND, error_code, wechat_login
 from tests.factories import Api
-from tests.test_auth import BIND, error_code, wechat_login
 
 # Rate limits serialized by a row lock; a migration.
 pytestmark = pytest.mark.both_databases

@@ -13,10 +13,10 @@ from server.db import db
 from server.models import Assignment, Photo, User, Visit, VisitFlag, assignment_members, utcnow
 from server.services import assignments, rounds
 from server.storage import StorageError
+from tests.api.test_rounds import draw_day, new_round, source
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
-from tests.test_rounds import draw_day, new_round, source
 
 
 @pytest.fixture

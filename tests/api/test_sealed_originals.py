@@ -24,7 +24,7 @@ from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 # Real files whose EXIF carries a GPS position (checked with exiftool; see the folders' READMEs).
 GPS_PHOTOS = [SHARED / "photos" / name for name in (
     "cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg",

@@ -24,10 +24,10 @@ from server.imaging.exif import read_exif
 from server.services.photos import REJECT_STATUS
 from tests.conftest import missing_component
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 CORPUS = TESTDATA / "corpus"
 PHOTOS = TESTDATA / "photos"
-PHOTOS_TRUTH = Path(__file__).parent / "data" / "photos_exiftool.json"
+PHOTOS_TRUTH = Path(__file__).parents[1] / "data" / "photos_exiftool.json"
 
 def _cases() -> list:
     """(folder, file name, exiftool's reading) for every file with a ground truth."""

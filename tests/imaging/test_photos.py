@@ -36,7 +36,7 @@ from tests.conftest import missing_component
 
 # How near two whole-frame dHashes of one picture stay (the dHash alone was the index until region hashes).
 DHASH_NEAR = 4
-PHOTOS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "photos"
+PHOTOS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "photos"
 IPHONE11 = "cartridgeocr_iphone11_IMG_5809.jpg"
 PIXEL5 = "cartridgeocr_pixel5_PXL_20210518_214205292.jpg"
 NOKIA = "exifsamples_jpg_mobile_HMD_Nokia_8.3_5G.jpg"

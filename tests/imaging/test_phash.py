@@ -11,7 +11,7 @@ from server.imaging import phash
 from server.imaging.decode import process_photo
 from tests.conftest import missing_component
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 ORIENTATION_SET = TESTDATA / "corpus" / "orientation"
 PHOTOS = TESTDATA / "photos"
 

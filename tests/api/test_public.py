@@ -231,12 +231,12 @@ def test_public_endpoints_are_the_ones_checked_for_leaks(app):
     """The leak test below covers every unauthenticated public API endpoint and web page."""
     # Login, health, OpenAPI and signed storage URLs aside, this is everything reachable without a token.
     api = {e.path for e in ENDPOINTS if not e.auth and e.tag not in ("auth", "ops", "photos")}
-    # The round endpoints are checked in tests/test_rounds.py (no villages before close, no people ever).
+    # The round endpoints are checked in tests/api/test_rounds.py (no villages before close, no people ever).
     assert api == {"/api/v1/public/projects/<int:project_id>", "/api/v1/public/scene/<scene>",
                    "/api/v1/public/rounds", "/api/v1/public/rounds/<int:round_id>",
                    "/api/v1/public/rounds/<int:round_id>/record"}
     pages = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("web.")}
-    # /audit shows the newest audit checkpoint: a seq, a hash and a time (tests/test_audit.py).
+    # /audit shows the newest audit checkpoint: a seq, a hash and a time (tests/services/test_audit.py).
     assert pages == {"/p/<int:project_id>", "/verify/<code>", "/audit"}
 
 

@@ -23,7 +23,7 @@ from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "photos"
+PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "photos"
 
 
 @pytest.fixture
