@@ -38,8 +38,7 @@ if _log_format == "json":
             # Off: its request lines would repeat the app's, with query strings (signatures).
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
-        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
-                              "stream": "ext://sys.stderr"}},
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "formatters": {"json": {"()": "server.telemetry.JsonFormatter"}},
     }
 

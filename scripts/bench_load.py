@@ -59,14 +59,18 @@ ODK_SUBMISSIONS_PER_S = 15.0
 
 # ---- pure helpers (tested in tests/test_bench_scripts.py) ---------------------------------
 
-def multipart_body(fields: dict[str, str], file_field: str, filename: str, content_type: str,
-                   data: bytes, boundary: str) -> bytes:
+
+def multipart_body(
+    fields: dict[str, str], file_field: str, filename: str, content_type: str, data: bytes, boundary: str
+) -> bytes:
     """A multipart/form-data body: the form fields in order, then the file (what wx.uploadFile sends)."""
     parts = []
     for name, value in fields.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
-                 f"Content-Type: {content_type}\r\n\r\n".encode())
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n".encode()
+    )
     parts.append(data)
     parts.append(f"\r\n--{boundary}--\r\n".encode())
     return b"".join(parts)
@@ -77,8 +81,13 @@ def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float | in
     out = {}
     for name, values in samples.items():
         ms = [v * 1000 for v in values]
-        out[name] = {"count": len(ms), "p50": percentile(ms, 50), "p95": percentile(ms, 95),
-                     "p99": percentile(ms, 99), "max": max(ms) if ms else None}
+        out[name] = {
+            "count": len(ms),
+            "p50": percentile(ms, 50),
+            "p95": percentile(ms, 95),
+            "p99": percentile(ms, 99),
+            "max": max(ms) if ms else None,
+        }
     return out
 
 
@@ -103,6 +112,7 @@ def fmt_ms(value: float | None) -> str:
 
 # ---- photos -------------------------------------------------------------------------------
 
+
 def phone_photos(count: int) -> list[bytes]:
     """`count` distinct 4 MB 12 MP JPEGs with EXIF GPS, generated once and cached in the temp dir."""
     from scripts.bench_photos import make_photo
@@ -122,15 +132,25 @@ def phone_photos(count: int) -> list[bytes]:
 
 # ---- the stack ----------------------------------------------------------------------------
 
+
 def app_env(args, mysql_url: str, s3_endpoint: str, workdir: Path, port: int) -> dict[str, str]:
     """Environment of the app: the given database, S3 storage, a fixed secret."""
     return {
-        "APP_ENV": "development", "SECRET_KEY": "bench-secret-key-" + "x" * 32,
-        "DATABASE_URL": mysql_url, "STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": s3_endpoint,
-        "S3_BUCKET": BUCKET, "S3_REGION": benchlib.S3_REGION, "S3_ACCESS_KEY_ID": benchlib.S3_KEY,
-        "S3_SECRET_ACCESS_KEY": benchlib.S3_KEY, "S3_ADDRESSING_STYLE": "path",
-        "INSTANCE_DIR": str(workdir / "instance"), "PORT": str(port), "LOG_LEVEL": "WARNING",
-        "WEB_CONCURRENCY": str(args.workers), "GUNICORN_THREADS": str(args.threads),
+        "APP_ENV": "development",
+        "SECRET_KEY": "bench-secret-key-" + "x" * 32,
+        "DATABASE_URL": mysql_url,
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": s3_endpoint,
+        "S3_BUCKET": BUCKET,
+        "S3_REGION": benchlib.S3_REGION,
+        "S3_ACCESS_KEY_ID": benchlib.S3_KEY,
+        "S3_SECRET_ACCESS_KEY": benchlib.S3_KEY,
+        "S3_ADDRESSING_STYLE": "path",
+        "INSTANCE_DIR": str(workdir / "instance"),
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
     }
 
 
@@ -160,21 +180,38 @@ def build_world(env: dict[str, str], inspectors: int) -> World:
         app.extensions["storage"].ensure_bucket()
         with app.app_context():
             s = db.session
-            admin, _ = users.create_user(s, None, {"username": "bench-admin", "name": "管理员", "roles": ["admin"],
-                                                   "password": "bench-admin-password"})
+            admin, _ = users.create_user(
+                s,
+                None,
+                {"username": "bench-admin", "name": "管理员", "roles": ["admin"], "password": "bench-admin-password"},
+            )
             town = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
-            village = places.create_village(s, admin, {"township_id": town.id, "code": "360821100201",
-                                                       "name": "江南村", "lat": PHOTO_GPS[0], "lng": PHOTO_GPS[1],
-                                                       "radius_m": 500})
-            project = projects.create_project(s, admin, {"title": "蜜柚产业项目", "year": 2026,
-                                                         "village_ids": [village.id]})
+            village = places.create_village(
+                s,
+                admin,
+                {
+                    "township_id": town.id,
+                    "code": "360821100201",
+                    "name": "江南村",
+                    "lat": PHOTO_GPS[0],
+                    "lng": PHOTO_GPS[1],
+                    "radius_m": 500,
+                },
+            )
+            project = projects.create_project(
+                s, admin, {"title": "蜜柚产业项目", "year": 2026, "village_ids": [village.id]}
+            )
             out = []
             for i in range(inspectors):
                 username, password = f"insp{i:03d}", f"insp{i:03d}-password"
-                user, _ = users.create_user(s, admin, {"username": username, "name": f"督查员{i:03d}",
-                                                       "roles": ["inspector"], "password": password})
-                a = assignments.create_assignment(s, admin, {"project_id": project.id, "inspector_ids": [user.id],
-                                                             "check_items": ["公示栏是否张贴"]})
+                user, _ = users.create_user(
+                    s,
+                    admin,
+                    {"username": username, "name": f"督查员{i:03d}", "roles": ["inspector"], "password": password},
+                )
+                a = assignments.create_assignment(
+                    s, admin, {"project_id": project.id, "inspector_ids": [user.id], "check_items": ["公示栏是否张贴"]}
+                )
                 out.append((username, password, a.id))
             db.session.close()
             db.engine.dispose()
@@ -184,14 +221,26 @@ def build_world(env: dict[str, str], inspectors: int) -> World:
         os.environ.update(saved)
 
 
-def start_gunicorn(servers: benchlib.Servers, env: dict[str, str], port: int, *, name: str = "gunicorn",
-                   nice: int = 0) -> subprocess.Popen:
+def start_gunicorn(
+    servers: benchlib.Servers, env: dict[str, str], port: int, *, name: str = "gunicorn", nice: int = 0
+) -> subprocess.Popen:
     """gunicorn with deploy/gunicorn.conf.py (gthread), its log in the work dir."""
     log = open(servers.workdir / f"{name}.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        ["nice", "-n", str(nice), str(benchlib.VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
-         "server:create_app()"],
-        cwd=benchlib.ROOT, env={**os.environ, **env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+        [
+            "nice",
+            "-n",
+            str(nice),
+            str(benchlib.VENV_BIN / "gunicorn"),
+            "-c",
+            "deploy/gunicorn.conf.py",
+            "server:create_app()",
+        ],
+        cwd=benchlib.ROOT,
+        env={**os.environ, **env, "PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     servers.procs.insert(0, proc)  # stopped last-in-first-out: before the database and S3
 
     def healthy() -> bool:
@@ -211,6 +260,7 @@ def start_gunicorn(servers: benchlib.Servers, env: dict[str, str], port: int, *,
 
 # ---- the simulated inspector ------------------------------------------------------------
 
+
 class Failure(Exception):
     """A request answered with an unexpected status."""
 
@@ -218,8 +268,14 @@ class Failure(Exception):
 class Client:
     """One inspector's phone: keep-alive HTTP to the app and to S3, every request timed."""
 
-    def __init__(self, app_port: int, stats: Stats, think: float = 0.0, rng: random.Random | None = None,
-                 photo_port: int | None = None):
+    def __init__(
+        self,
+        app_port: int,
+        stats: Stats,
+        think: float = 0.0,
+        rng: random.Random | None = None,
+        photo_port: int | None = None,
+    ):
         self.app_port, self.stats, self.think = app_port, stats, think
         # With a photo pool, completes go to its port (what nginx does by path in deploy/).
         self.photo_port = photo_port
@@ -278,8 +334,14 @@ class Client:
         """POST the photo straight to S3 with the ticket's presigned form, timed as s3.upload."""
         url = urlsplit(ticket["url"])
         boundary = uuid.uuid4().hex
-        body = multipart_body(ticket["fields"], ticket.get("file_field", "file"), "photo.jpg",
-                              ticket["fields"].get("Content-Type", "image/jpeg"), data, boundary)
+        body = multipart_body(
+            ticket["fields"],
+            ticket.get("file_field", "file"),
+            "photo.jpg",
+            ticket["fields"].get("Content-Type", "image/jpeg"),
+            data,
+            boundary,
+        )
 
         def conn_of(reopen: bool) -> http.client.HTTPConnection:
             if url.netloc not in self.s3 or reopen:
@@ -287,8 +349,9 @@ class Client:
             return self.s3[url.netloc]
 
         start = time.perf_counter()
-        status, raw = self._send(conn_of, "POST", url.path or "/", body,
-                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        status, raw = self._send(
+            conn_of, "POST", url.path or "/", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         ok = 200 <= status < 300
         self.stats.record("s3.upload", time.perf_counter() - start, ok)
         if not ok:
@@ -327,9 +390,16 @@ def now_iso() -> str:
 
 def photo_payload(data: bytes, lat: float, lng: float) -> dict:
     """The ticket request of one photo."""
-    return {"client_id": str(uuid.uuid4()), "sent_at": now_iso(), "content_type": "image/jpeg",
-            "size": len(data), "taken_at": (datetime.now(UTC) - timedelta(seconds=30)).isoformat(),
-            "lat": lat, "lng": lng, "coord_type": "wgs84"}
+    return {
+        "client_id": str(uuid.uuid4()),
+        "sent_at": now_iso(),
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "taken_at": (datetime.now(UTC) - timedelta(seconds=30)).isoformat(),
+        "lat": lat,
+        "lng": lng,
+        "coord_type": "wgs84",
+    }
 
 
 def unique(photo: bytes, rng: random.Random) -> bytes:
@@ -337,8 +407,15 @@ def unique(photo: bytes, rng: random.Random) -> bytes:
     return photo + rng.randbytes(16)
 
 
-def inspector_run(client: Client, world: World, who: tuple[str, str, int], photos: list[bytes], args,
-                  deadline: float, rng: random.Random) -> None:
+def inspector_run(
+    client: Client,
+    world: World,
+    who: tuple[str, str, int],
+    photos: list[bytes],
+    args,
+    deadline: float,
+    rng: random.Random,
+) -> None:
     """Log in, then do visits until the count or the deadline is reached."""
     username, password, assignment_id = who
     answer = client.call("login", "POST", "/auth/login", {"username": username, "password": password})
@@ -346,34 +423,63 @@ def inspector_run(client: Client, world: World, who: tuple[str, str, int], photo
     for _ in range(args.visits_per_inspector):
         if time.monotonic() > deadline:
             return
-        visit = client.call("visit.start", "POST", "/visits", {
-            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "assignment_id": assignment_id,
-            "started_at": now_iso()})
+        visit = client.call(
+            "visit.start",
+            "POST",
+            "/visits",
+            {
+                "client_id": str(uuid.uuid4()),
+                "sent_at": now_iso(),
+                "assignment_id": assignment_id,
+                "started_at": now_iso(),
+            },
+        )
         vid = visit["id"]
         jitter = rng.uniform(-0.0004, 0.0004)
-        client.call("checkin", "POST", f"/visits/{vid}/checkins", {
-            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "lat": world.lat + jitter,
-            "lng": world.lng - jitter, "accuracy_m": 12.0, "coord_type": "wgs84", "client_time": now_iso()})
+        client.call(
+            "checkin",
+            "POST",
+            f"/visits/{vid}/checkins",
+            {
+                "client_id": str(uuid.uuid4()),
+                "sent_at": now_iso(),
+                "lat": world.lat + jitter,
+                "lng": world.lng - jitter,
+                "accuracy_m": 12.0,
+                "coord_type": "wgs84",
+                "client_time": now_iso(),
+            },
+        )
         for _ in range(args.photos_per_visit):
             data = unique(rng.choice(photos), rng)
-            ticket = client.call("photo.ticket", "POST", f"/visits/{vid}/photos",
-                                 photo_payload(data, world.lat + jitter, world.lng))
+            ticket = client.call(
+                "photo.ticket", "POST", f"/visits/{vid}/photos", photo_payload(data, world.lat + jitter, world.lng)
+            )
             client.upload(ticket["upload"], data)
             client.call("photo.complete", "POST", f"/photos/{ticket['photo_id']}/complete", {})
             with client.stats.lock:
                 client.stats.photos += 1
-        client.call("interview", "POST", f"/visits/{vid}/interviews", {
-            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "household": f"李{rng.randrange(1000)}户",
-            "satisfaction": rng.choice(("满意", "基本满意", "不满意")), "answers": {"知晓项目": True},
-            "notes": "项目已完工,群众反映良好"})
-        client.call("submit", "POST", f"/visits/{vid}/submit", {"client_id": str(uuid.uuid4()),
-                                                                "sent_at": now_iso()})
+        client.call(
+            "interview",
+            "POST",
+            f"/visits/{vid}/interviews",
+            {
+                "client_id": str(uuid.uuid4()),
+                "sent_at": now_iso(),
+                "household": f"李{rng.randrange(1000)}户",
+                "satisfaction": rng.choice(("满意", "基本满意", "不满意")),
+                "answers": {"知晓项目": True},
+                "notes": "项目已完工,群众反映良好",
+            },
+        )
+        client.call("submit", "POST", f"/visits/{vid}/submit", {"client_id": str(uuid.uuid4()), "sent_at": now_iso()})
         with client.stats.lock:
             client.stats.visits += 1
 
 
-def run_inspectors(port: int, world: World, chosen: list[tuple[str, str, int]], photos: list[bytes], args,
-                   stats: Stats) -> float:
+def run_inspectors(
+    port: int, world: World, chosen: list[tuple[str, str, int]], photos: list[bytes], args, stats: Stats
+) -> float:
     """Run one thread per inspector until all finish; returns the wall time in seconds."""
     deadline = time.monotonic() + args.duration
 
@@ -399,8 +505,9 @@ def run_inspectors(port: int, world: World, chosen: list[tuple[str, str, int]], 
     return time.perf_counter() - start
 
 
-def photo_cpu_phase(port: int, world: World, who: tuple[str, str, int], photos: list[bytes], count: int,
-                    app_pid: int) -> dict[str, float]:
+def photo_cpu_phase(
+    port: int, world: World, who: tuple[str, str, int], photos: list[bytes], count: int, app_pid: int
+) -> dict[str, float]:
     """App CPU per photo ticket and per complete, one request at a time with nothing else running.
 
     Tickets, uploads and completes are done in three batches so that the CPU snapshots around
@@ -411,13 +518,18 @@ def photo_cpu_phase(port: int, world: World, who: tuple[str, str, int], photos: 
     rng = random.Random(99)
     try:
         client.token = client.call("login", "POST", "/auth/login", {"username": who[0], "password": who[1]})["token"]
-        vid = client.call("visit.start", "POST", "/visits", {
-            "client_id": str(uuid.uuid4()), "sent_at": now_iso(), "assignment_id": who[2],
-            "started_at": now_iso()})["id"]
+        vid = client.call(
+            "visit.start",
+            "POST",
+            "/visits",
+            {"client_id": str(uuid.uuid4()), "sent_at": now_iso(), "assignment_id": who[2], "started_at": now_iso()},
+        )["id"]
         data = [unique(photos[i % len(photos)], rng) for i in range(count)]
         before = benchlib.tree_cpu(app_pid)
-        tickets = [client.call("photo.ticket", "POST", f"/visits/{vid}/photos",
-                               photo_payload(d, world.lat, world.lng)) for d in data]
+        tickets = [
+            client.call("photo.ticket", "POST", f"/visits/{vid}/photos", photo_payload(d, world.lat, world.lng))
+            for d in data
+        ]
         ticket_cpu = benchlib.cpu_delta(before, benchlib.tree_cpu(app_pid))
         for t, d in zip(tickets, data, strict=True):
             client.upload(t["upload"], d)
@@ -428,11 +540,16 @@ def photo_cpu_phase(port: int, world: World, who: tuple[str, str, int], photos: 
     finally:
         client.close()
     summary = summarize(stats.samples)
-    return {"ticket_ms": ticket_cpu / count * 1000, "complete_ms": complete_cpu / count * 1000,
-            "complete_p50": summary["photo.complete"]["p50"], "ticket_p50": summary["photo.ticket"]["p50"]}
+    return {
+        "ticket_ms": ticket_cpu / count * 1000,
+        "complete_ms": complete_cpu / count * 1000,
+        "complete_p50": summary["photo.complete"]["p50"],
+        "ticket_p50": summary["photo.ticket"]["p50"],
+    }
 
 
 # ---- main ---------------------------------------------------------------------------------
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; --quick shrinks the run to a smoke test."""
@@ -441,16 +558,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--visits-per-inspector", type=int, default=2)
     p.add_argument("--photos-per-visit", type=int, default=3)
     p.add_argument("--duration", type=float, default=300, help="no visit starts after this many seconds")
-    p.add_argument("--think", type=float, default=0.0,
-                   help="mean phone-side pause before each request, seconds (0: as fast as possible)")
-    p.add_argument("--ramp", type=float, default=0.0,
-                   help="inspectors start at random moments within this many seconds (0: all at once)")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean phone-side pause before each request, seconds (0: as fast as possible)",
+    )
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="inspectors start at random moments within this many seconds (0: all at once)",
+    )
     p.add_argument("--cpu-photos", type=int, default=30, help="photos of the quiet CPU-per-photo phase")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
     p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (GUNICORN_THREADS)")
-    p.add_argument("--photo-pool", type=int, default=0, metavar="WORKERS",
-                   help="serve photo completes from a second gunicorn of this many workers at nice 10 "
-                        "(deploy/: nginx routes /photos/<id>/complete to it); 0: one pool for all")
+    p.add_argument(
+        "--photo-pool",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="serve photo completes from a second gunicorn of this many workers at nice 10 "
+        "(deploy/: nginx routes /photos/<id>/complete to it); 0: one pool for all",
+    )
     p.add_argument("--mysql-url", help="use this database instead of a private MariaDB (it must be empty)")
     p.add_argument("--s3-endpoint", help="use this S3 endpoint instead of a private moto_server")
     p.add_argument("--quick", action="store_true", help="5 inspectors, 1 visit each, 6 quiet photos")
@@ -481,8 +611,11 @@ def main(argv: list[str] | None = None) -> int:
         world = build_world(env, args.inspectors + 3)
         gunicorn = start_gunicorn(servers, env, port)
         app_pid = gunicorn.pid
-        print(f"gunicorn pid {app_pid} (workers {benchlib.children(app_pid)}), mariadbd {db_pid}, "
-              f"S3 {s3_pid}, app port {port}", flush=True)
+        print(
+            f"gunicorn pid {app_pid} (workers {benchlib.children(app_pid)}), mariadbd {db_pid}, "
+            f"S3 {s3_pid}, app port {port}",
+            flush=True,
+        )
         args.photo_port, photo_pid = None, None
         if args.photo_pool:
             args.photo_port = benchlib.free_port()
@@ -491,23 +624,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"photo pool: gunicorn pid {photo_pid}, port {args.photo_port}, nice 10", flush=True)
 
         # Warm-up: the first requests of a worker open pools and load fonts.
-        warm_args = argparse.Namespace(**{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1, "think": 0.0,
-                                          "ramp": 0.0})
+        warm_args = argparse.Namespace(
+            **{**vars(args), "visits_per_inspector": 1, "photos_per_visit": 1, "think": 0.0, "ramp": 0.0}
+        )
         run_inspectors(port, world, world.inspectors[-3:-1], photos, warm_args, Stats())
 
-        print(f"load phase: {args.inspectors} inspectors x {args.visits_per_inspector} visits x "
-              f"{args.photos_per_visit} photos (stop starting visits after {args.duration:.0f} s) ...", flush=True)
+        print(
+            f"load phase: {args.inspectors} inspectors x {args.visits_per_inspector} visits x "
+            f"{args.photos_per_visit} photos (stop starting visits after {args.duration:.0f} s) ...",
+            flush=True,
+        )
         stats = Stats()
         pids = {"app": app_pid, "photos": photo_pid, "db": db_pid, "s3": s3_pid}
         before = {k: benchlib.tree_cpu(p) if p else {} for k, p in pids.items()}
         me = resource.getrusage(resource.RUSAGE_SELF)
-        wall = run_inspectors(port, world, world.inspectors[:args.inspectors], photos, args, stats)
+        wall = run_inspectors(port, world, world.inspectors[: args.inspectors], photos, args, stats)
         me_after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = {k: benchlib.cpu_delta(before[k], benchlib.tree_cpu(p)) if p else None for k, p in pids.items()}
         client_cpu = (me_after.ru_utime - me.ru_utime) + (me_after.ru_stime - me.ru_stime)
-        rss = {"app": [(p, benchlib.status_kb(p, "VmHWM")) for p in benchlib.process_tree(app_pid)],
-               "db": benchlib.status_kb(db_pid, "VmHWM") if db_pid else None,
-               "s3": benchlib.status_kb(s3_pid, "VmHWM") if s3_pid else None}
+        rss = {
+            "app": [(p, benchlib.status_kb(p, "VmHWM")) for p in benchlib.process_tree(app_pid)],
+            "db": benchlib.status_kb(db_pid, "VmHWM") if db_pid else None,
+            "s3": benchlib.status_kb(s3_pid, "VmHWM") if s3_pid else None,
+        }
 
         print(f"quiet phase: {args.cpu_photos} photos, one request at a time ...", flush=True)
         quiet = photo_cpu_phase(port, world, world.inspectors[-1], photos, args.cpu_photos, app_pid)
@@ -528,19 +667,34 @@ def main(argv: list[str] | None = None) -> int:
 def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: dict, quiet: dict) -> None:
     """Print the throughput, the latency table, the CPU and memory figures and the goals table."""
     summary = summarize(stats.samples)
-    print(f"\n== load phase: {args.inspectors} inspectors, {stats.visits} visits, {stats.photos} photos "
-          f"in {wall:.1f} s ({args.workers} gunicorn workers x {args.threads} threads, "
-          f"think time {args.think:g} s, ramp {args.ramp:g} s)")
+    print(
+        f"\n== load phase: {args.inspectors} inspectors, {stats.visits} visits, {stats.photos} photos "
+        f"in {wall:.1f} s ({args.workers} gunicorn workers x {args.threads} threads, "
+        f"think time {args.think:g} s, ramp {args.ramp:g} s)"
+    )
     visits_s, photos_s = stats.visits / wall, stats.photos / wall
     print(f"visits/s {visits_s:.2f}   photo completes/s {photos_s:.2f}")
-    rows = [(name, s["count"], stats.errors.get(name, 0), fmt_ms(s["p50"]), fmt_ms(s["p95"]), fmt_ms(s["p99"]),
-             fmt_ms(s["max"])) for name in ENDPOINTS if (s := summary.get(name))]
+    rows = [
+        (
+            name,
+            s["count"],
+            stats.errors.get(name, 0),
+            fmt_ms(s["p50"]),
+            fmt_ms(s["p95"]),
+            fmt_ms(s["p99"]),
+            fmt_ms(s["max"]),
+        )
+        for name in ENDPOINTS
+        if (s := summary.get(name))
+    ]
     print(table(rows, ("endpoint", "n", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms")))
     json_all = [v * 1000 for name in JSON_ENDPOINTS for v in stats.samples.get(name, [])]
     json_p99 = percentile(json_all, 99)
     json_nologin = [v * 1000 for name in JSON_ENDPOINTS if name != "login" for v in stats.samples.get(name, [])]
-    print(f"all JSON requests: n {len(json_all)}, p50 {fmt_ms(percentile(json_all, 50))} ms, "
-          f"p99 {fmt_ms(json_p99)} ms (without login: p99 {fmt_ms(percentile(json_nologin, 99))} ms)")
+    print(
+        f"all JSON requests: n {len(json_all)}, p50 {fmt_ms(percentile(json_all, 50))} ms, "
+        f"p99 {fmt_ms(json_p99)} ms (without login: p99 {fmt_ms(percentile(json_nologin, 99))} ms)"
+    )
     if stats.failures:
         print(f"{len(stats.failures)} inspectors stopped on an error; first: {stats.failures[0]}")
 
@@ -553,17 +707,25 @@ def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: d
     print(table(cpu_rows, ("process", "CPU s", "cores")))
     app_per_photo = cpu["app"] / stats.photos * 1000 if stats.photos else None
     app_per_visit = cpu["app"] / stats.visits * 1000 if stats.visits else None
-    print(f"app CPU per visit (login share, start, check-in, {args.photos_per_visit} photos, interview, submit): "
-          f"{fmt_ms(app_per_visit)} ms; all app CPU / photos: {fmt_ms(app_per_photo)} ms")
-    print(f"quiet phase, app CPU per photo: ticket {quiet['ticket_ms']:.1f} ms + complete "
-          f"{quiet['complete_ms']:.1f} ms = {quiet['ticket_ms'] + quiet['complete_ms']:.1f} ms "
-          f"(latency p50: ticket {fmt_ms(quiet['ticket_p50'])} ms, complete {fmt_ms(quiet['complete_p50'])} ms)")
+    print(
+        f"app CPU per visit (login share, start, check-in, {args.photos_per_visit} photos, interview, submit): "
+        f"{fmt_ms(app_per_visit)} ms; all app CPU / photos: {fmt_ms(app_per_photo)} ms"
+    )
+    print(
+        f"quiet phase, app CPU per photo: ticket {quiet['ticket_ms']:.1f} ms + complete "
+        f"{quiet['complete_ms']:.1f} ms = {quiet['ticket_ms'] + quiet['complete_ms']:.1f} ms "
+        f"(latency p50: ticket {fmt_ms(quiet['ticket_p50'])} ms, complete {fmt_ms(quiet['complete_p50'])} ms)"
+    )
 
     print("\n== peak RSS (VmHWM)")
-    mem_rows = [(f"gunicorn {'master' if i == 0 else 'worker'} {pid}", f"{kb / 1024:.0f}")
-                for i, (pid, kb) in enumerate(rss["app"])]
-    mem_rows += [("mariadbd", "-" if rss["db"] is None else f"{rss['db'] / 1024:.0f}"),
-                 ("S3 server (moto)", "-" if rss["s3"] is None else f"{rss['s3'] / 1024:.0f}")]
+    mem_rows = [
+        (f"gunicorn {'master' if i == 0 else 'worker'} {pid}", f"{kb / 1024:.0f}")
+        for i, (pid, kb) in enumerate(rss["app"])
+    ]
+    mem_rows += [
+        ("mariadbd", "-" if rss["db"] is None else f"{rss['db'] / 1024:.0f}"),
+        ("S3 server (moto)", "-" if rss["s3"] is None else f"{rss['s3'] / 1024:.0f}"),
+    ]
     print(table(mem_rows, ("process", "MB")))
 
     # The cores the app could have had: the machine's, less what the S3 server, the database
@@ -575,20 +737,29 @@ def report(args, stats: Stats, wall: float, cpu: dict, client_cpu: float, rss: d
     ceiling = left / (cpu["app"] / stats.photos) if stats.photos and cpu["app"] else None
     photo_cpu = quiet["ticket_ms"] + quiet["complete_ms"]
     goals = [
-        goal_row(f"app CPU per 4 MB photo submission <= {GOAL_PHOTO_CPU_MS:.0f} ms "
-                 f"(ODK Central: ~{ODK_CPU_MS_PER_SUBMISSION:.0f} ms, no image work)",
-                 f"{photo_cpu:.1f} ms (ticket + complete, quiet phase)", photo_cpu <= GOAL_PHOTO_CPU_MS),
-        goal_row(f"JSON p99 < {GOAL_JSON_P99_MS:.0f} ms at {GOAL_INSPECTORS} concurrent inspectors",
-                 f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors, think {args.think:g} s, "
-                 f"ramp {args.ramp:g} s{', photo pool' if args.photo_pool else ''}",
-                 None if args.inspectors < GOAL_INSPECTORS or json_p99 is None else json_p99 < GOAL_JSON_P99_MS),
-        goal_row(f"photo completes/s as high as the cores left allow ({cores} cores, "
-                 f"{others / wall:.2f} taken by S3, DB and clients)",
-                 f"{photos_s:.2f}/s (ceiling at the measured app CPU: "
-                 f"{'-' if ceiling is None else f'{ceiling:.2f}'}/s)",
-                 None if ceiling is None else photos_s >= 0.8 * ceiling),
-        goal_row(f"reference: ODK Central sustains ~{ODK_SUBMISSIONS_PER_S:.0f} submissions/s (no image work)",
-                 f"{photos_s:.2f} photo completes/s, {visits_s:.2f} visits/s", None),
+        goal_row(
+            f"app CPU per 4 MB photo submission <= {GOAL_PHOTO_CPU_MS:.0f} ms "
+            f"(ODK Central: ~{ODK_CPU_MS_PER_SUBMISSION:.0f} ms, no image work)",
+            f"{photo_cpu:.1f} ms (ticket + complete, quiet phase)",
+            photo_cpu <= GOAL_PHOTO_CPU_MS,
+        ),
+        goal_row(
+            f"JSON p99 < {GOAL_JSON_P99_MS:.0f} ms at {GOAL_INSPECTORS} concurrent inspectors",
+            f"{fmt_ms(json_p99)} ms at {args.inspectors} inspectors, think {args.think:g} s, "
+            f"ramp {args.ramp:g} s{', photo pool' if args.photo_pool else ''}",
+            None if args.inspectors < GOAL_INSPECTORS or json_p99 is None else json_p99 < GOAL_JSON_P99_MS,
+        ),
+        goal_row(
+            f"photo completes/s as high as the cores left allow ({cores} cores, "
+            f"{others / wall:.2f} taken by S3, DB and clients)",
+            f"{photos_s:.2f}/s (ceiling at the measured app CPU: {'-' if ceiling is None else f'{ceiling:.2f}'}/s)",
+            None if ceiling is None else photos_s >= 0.8 * ceiling,
+        ),
+        goal_row(
+            f"reference: ODK Central sustains ~{ODK_SUBMISSIONS_PER_S:.0f} submissions/s (no image work)",
+            f"{photos_s:.2f} photo completes/s, {visits_s:.2f} visits/s",
+            None,
+        ),
     ]
     print("\n== goals")
     print(table(goals, ("goal", "measured", "met?")))

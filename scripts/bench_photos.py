@@ -59,10 +59,14 @@ def make_photo(seed: int) -> bytes:
     exif[0x0110] = "Redmi Note 12"
     exif[0x0112] = 6
     exif.get_ifd(0x8769)[0x9003] = "2026:11:22 10:31:05"
-    exif.get_ifd(0x8825).update({
-        1: "N", 2: (IFDRational(27), IFDRational(42), IFDRational(1234, 100)),
-        3: "E", 4: (IFDRational(113), IFDRational(36), IFDRational(4560, 100)),
-    })
+    exif.get_ifd(0x8825).update(
+        {
+            1: "N",
+            2: (IFDRational(27), IFDRational(42), IFDRational(1234, 100)),
+            3: "E",
+            4: (IFDRational(113), IFDRational(36), IFDRational(4560, 100)),
+        }
+    )
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92, exif=exif)
     return buf.getvalue()
@@ -176,23 +180,29 @@ def child(path: str, directory: Path, rounds: int) -> None:
             t0 = time.perf_counter()
             run(data)
             per_photo_ms.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({
-        "cpu": cpu,
-        "photos": len(per_photo_ms),
-        "wall_s": time.perf_counter() - started,
-        "cpu_s": time.process_time() - cpu_started,
-        "median_ms": statistics.median(per_photo_ms),
-        "peak_mb": (proc_status_kb("VmHWM") - baseline_kb) / 1024,
-        "peak_reset": peak_reset,
-        "outputs": outputs,
-    }))
+    print(
+        json.dumps(
+            {
+                "cpu": cpu,
+                "photos": len(per_photo_ms),
+                "wall_s": time.perf_counter() - started,
+                "cpu_s": time.process_time() - cpu_started,
+                "median_ms": statistics.median(per_photo_ms),
+                "peak_mb": (proc_status_kb("VmHWM") - baseline_kb) / 1024,
+                "peak_reset": peak_reset,
+                "outputs": outputs,
+            }
+        )
+    )
 
 
 def measure(path: str, directory: Path, rounds: int) -> dict:
     """Run one path in a fresh child process and return its figures."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", path, "--dir", str(directory), "--rounds", str(rounds)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         sys.exit(f"{path} child failed:\n{done.stderr}")
@@ -224,8 +234,7 @@ def report(label: str, sizes: list[int], rounds: int, repeat: int, runs: dict) -
     )
     print()
     header = (
-        f"{'path':<58} {'photos/s':>8} {'CPU ms':>7} {'wall photos/s':>13} {'median wall ms':>14} "
-        f"{'peak MB/photo':>13}"
+        f"{'path':<58} {'photos/s':>8} {'CPU ms':>7} {'wall photos/s':>13} {'median wall ms':>14} {'peak MB/photo':>13}"
     )
     print(header)
     print("-" * len(header))
@@ -238,10 +247,7 @@ def report(label: str, sizes: list[int], rounds: int, repeat: int, runs: dict) -
     speedup = naive["cpu_s"] / tuned["cpu_s"]
     wall_speedup = naive["wall_s"] / tuned["wall_s"]
     verdict = "met" if speedup >= TARGET_SPEEDUP else "NOT met"
-    print(
-        f"\nspeed-up: {speedup:.2f}x CPU, {wall_speedup:.2f}x wall   "
-        f"(target >= {TARGET_SPEEDUP:g}x: {verdict})"
-    )
+    print(f"\nspeed-up: {speedup:.2f}x CPU, {wall_speedup:.2f}x wall   (target >= {TARGET_SPEEDUP:g}x: {verdict})")
     print(f"peak memory: {naive['peak_mb'] / max(tuned['peak_mb'], 0.1):.1f}x less per photo")
     all_runs = ", ".join(
         f"{name} " + "/".join(f"{r['cpu_s'] * 1000 / r['photos']:.0f}" for r in runs[name]) for name in PATHS
@@ -272,7 +278,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the photos (default 3)")
     parser.add_argument("--repeat", type=int, default=3, help="fresh processes per path (default 3)")
     parser.add_argument(
-        "--photos", type=Path,
+        "--photos",
+        type=Path,
         help="use the *.jpg in this folder (4032x3024 phone photos) instead of generated ones",
     )
     parser.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)

@@ -129,16 +129,18 @@ def variants(data: bytes, i: int) -> dict[str, bytes]:
     scale = 1080 / max(w, h)
     edges = ((0, 0, 0.05, 0), (0, 0, 0, 0.05), (0.05, 0, 0, 0), (0, 0.05, 0, 0))
     return {
-        "resize 50%": jpeg(stored.resize((max(1, stored.width // 2), max(1, stored.height // 2)),
-                                         Image.Resampling.LANCZOS), exif),
+        "resize 50%": jpeg(
+            stored.resize((max(1, stored.width // 2), max(1, stored.height // 2)), Image.Resampling.LANCZOS), exif
+        ),
         "quality 60": jpeg(stored, exif, 60),
         "5% centre crop": cut(0.025, 0.025, 0.025, 0.025),
         "5% one-edge crop": cut(*edges[i % 4]),
         "10% crop": cut(0.06, 0.03, 0.04, 0.07),
         "orientation tag changed": jpeg(stored, retagged),
         "rotation baked in": jpeg(up.transpose(Image.Transpose.ROTATE_90), baked),
-        "PNG at 1080 px": png(up.resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                        Image.Resampling.LANCZOS)),
+        "PNG at 1080 px": png(
+            up.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+        ),
         "brightness +10%": jpeg(ImageEnhance.Brightness(up).enhance(1.1)),
         "brightness -10%": jpeg(ImageEnhance.Brightness(up).enhance(0.9)),
         "screenshot + status bar": status_bar_screenshot(up),
@@ -162,8 +164,12 @@ def found(new: ProcessedPhoto, old: ProcessedPhoto) -> bool:
     """Whether complete() would flag new as a near-duplicate of old (flat frames never match)."""
     if phash.is_flat(new.structure, new.phash) or phash.is_flat(old.structure, old.phash):
         return False
-    return phash.same_picture(Image.open(io.BytesIO(new.thumb_jpeg)), new.region_hashes,
-                              Image.open(io.BytesIO(old.thumb_jpeg)), old.region_hashes)
+    return phash.same_picture(
+        Image.open(io.BytesIO(new.thumb_jpeg)),
+        new.region_hashes,
+        Image.open(io.BytesIO(old.thumb_jpeg)),
+        old.region_hashes,
+    )
 
 
 def old_found(new: ProcessedPhoto, old: ProcessedPhoto) -> bool:
@@ -193,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         result = process(data)
         (pictures if result else refused).append((name, data, result))
     flat = [name for name, _, r in pictures if phash.is_flat(r.structure, r.phash)]
-    print(f"{len(pictures)} distinct real pictures ({len(refused)} refused by the pipeline: "
-          f"{', '.join(n for n, _, _ in refused) or 'none'}; flat, matched by identical bytes only: "
-          f"{', '.join(flat) or 'none'})", flush=True)
+    print(
+        f"{len(pictures)} distinct real pictures ({len(refused)} refused by the pipeline: "
+        f"{', '.join(n for n, _, _ in refused) or 'none'}; flat, matched by identical bytes only: "
+        f"{', '.join(flat) or 'none'})",
+        flush=True,
+    )
 
     rows: dict[str, list[tuple[bool, bool]]] = {}
     refused_copies: dict[str, int] = {}
@@ -215,11 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'altered copy':<26} {'found':>9} {'recall':>7} {'goal':>5}   {'old dHash':>9}   refused copies")
     for kind, results in rows.items():
         hits, old_hits, n = sum(r[0] for r in results), sum(r[1] for r in results), len(results)
-        print(f"{kind:<26} {hits:>4}/{n:<4} {hits / n:>7.1%} {'yes' if hits / n >= GOAL_RECALL else 'NO':>5}"
-              f"   {old_hits:>4}/{n:<4}   {refused_copies[kind]}")
+        print(
+            f"{kind:<26} {hits:>4}/{n:<4} {hits / n:>7.1%} {'yes' if hits / n >= GOAL_RECALL else 'NO':>5}"
+            f"   {old_hits:>4}/{n:<4}   {refused_copies[kind]}"
+        )
 
-    false_pairs = [(a[0], b[0]) for i, a in enumerate(pictures) for b in pictures[i + 1:]
-                   if found(a[2], b[2]) or found(b[2], a[2])]
+    false_pairs = [
+        (a[0], b[0])
+        for i, a in enumerate(pictures)
+        for b in pictures[i + 1 :]
+        if found(a[2], b[2]) or found(b[2], a[2])
+    ]
     n_pairs = len(pictures) * (len(pictures) - 1) // 2
     scene_pairs, scene_false = 0, []
     for name, data, _ in pictures:
@@ -228,10 +243,14 @@ def main(argv: list[str] | None = None) -> int:
             scene_pairs += 1
             if a and b and (found(a, b) or found(b, a)):
                 scene_false.append(name)
-    print(f"\nfalse pairs among {n_pairs} pairs of distinct real pictures: {len(false_pairs)}"
-          f"{''.join(f'{chr(10)}  {a}  ~  {b}' for a, b in false_pairs)}")
-    print(f"false pairs among {scene_pairs} same-scene pairs a step apart: {len(scene_false)}"
-          f"{''.join(f'{chr(10)}  two framings of {n}' for n in scene_false)}")
+    print(
+        f"\nfalse pairs among {n_pairs} pairs of distinct real pictures: {len(false_pairs)}"
+        f"{''.join(f'{chr(10)}  {a}  ~  {b}' for a, b in false_pairs)}"
+    )
+    print(
+        f"false pairs among {scene_pairs} same-scene pairs a step apart: {len(scene_false)}"
+        f"{''.join(f'{chr(10)}  two framings of {n}' for n in scene_false)}"
+    )
 
     thumbs = []
     for _, data, _ in pictures:
@@ -253,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         phash.confirmed(thumb, thumb, [(0, 0, 0, 0)])
     t4 = time.process_time()
     n = len(thumbs)
-    print(f"\nCPU per photo (one core): dHash {(t1 - t0) / n * 1000:.2f} ms, canonical region hashes and "
-          f"their probes {(t2 - t1) / n * 1000:.2f} ms ({probes / n:.1f} probed hashes per photo); whole process_photo {(t3 - t2) / n * 1000:.1f} ms "
-          f"(hashes {(t2 - t0) / (t3 - t2):.0%} of it); the finer look at a coarse match "
-          f"{(t4 - t3) / n * 1000:.1f} ms per candidate")
+    print(
+        f"\nCPU per photo (one core): dHash {(t1 - t0) / n * 1000:.2f} ms, canonical region hashes and "
+        f"their probes {(t2 - t1) / n * 1000:.2f} ms ({probes / n:.1f} probed hashes per photo); whole process_photo {(t3 - t2) / n * 1000:.1f} ms "
+        f"(hashes {(t2 - t0) / (t3 - t2):.0%} of it); the finer look at a coarse match "
+        f"{(t4 - t3) / n * 1000:.1f} ms per candidate"
+    )
     return 0
 
 

@@ -57,8 +57,11 @@ def vary_filters(rng: random.Random, ids: dict[str, list[int]], year: int) -> di
         month = rng.randrange(1, 12)
         return {"date_from": date(year, month, 1), "date_to": date(year, month + 1, 1) - timedelta(days=1)}
     if choice == 7:
-        return {"township_id": rng.choice(ids["townships"]), "status": "submitted",
-                "flag": rng.choice(("far_from_village", "low_accuracy"))}
+        return {
+            "township_id": rng.choice(ids["townships"]),
+            "status": "submitted",
+            "flag": rng.choice(("far_from_village", "low_accuracy")),
+        }
     return {"status": rng.choice(("submitted", "in_progress")), "date_from": date(year, 1, 1)}
 
 
@@ -94,13 +97,25 @@ def lookup_before_0017(session, photo, region_hashes: list[int]) -> int:
     for band, value in wanted:
         by_band.setdefault(band, set()).add(value)
     rows = session.execute(
-        select(PhotoHashBand.photo_id, PhotoHashBand.kind, PhotoHashBand.band, PhotoHashBand.value,
-               Photo.region_hashes, Photo.thumb_key)
+        select(
+            PhotoHashBand.photo_id,
+            PhotoHashBand.kind,
+            PhotoHashBand.band,
+            PhotoHashBand.value,
+            Photo.region_hashes,
+            Photo.thumb_key,
+        )
         .join(Photo, PhotoHashBand.photo_id == Photo.id)
-        .where(or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
-                     for band, values in sorted(by_band.items()))),
-               Photo.id != photo.id,
-               or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id))
+        .where(
+            or_(
+                *(
+                    and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
+                    for band, values in sorted(by_band.items())
+                )
+            ),
+            Photo.id != photo.id,
+            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
+        )
         .limit(2000)
     ).all()
     candidates = set()
@@ -132,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     from server.services import dashboard, review
     from server.services import photos as photo_service
 
-    app = create_app({"DATABASE_URL": args.mysql_url, "STORAGE_BACKEND": "local",
-                      "STORAGE_DIR": "/tmp/sp-bench-review-storage"})
+    app = create_app(
+        {"DATABASE_URL": args.mysql_url, "STORAGE_BACKEND": "local", "STORAGE_DIR": "/tmp/sp-bench-review-storage"}
+    )
     rng = random.Random(7)
     with app.app_context():
         s = db.session
@@ -181,16 +197,27 @@ def main(argv: list[str] | None = None) -> int:
             for bit in rng.sample(range(64), rng.randrange(4)):
                 h ^= 1 << bit
             # Real regions have a close canonical decision about once in three (scripts/bench_reuse.py).
-            regions = tuple(phash.RegionHash(r.value, 0, (1,) if (i + kind) % 3 == 0 else ())
-                            for kind, r in enumerate(gen_data.region_hashes(h)))
+            regions = tuple(
+                phash.RegionHash(r.value, 0, (1,) if (i + kind) % 3 == 0 else ())
+                for kind, r in enumerate(gen_data.region_hashes(h))
+            )
             return h, regions
 
         def near_duplicate(i: int) -> None:
             h, regions = probe_hashes(i)
             probe = Photo(id=photos + 1 + i, owner_kind="visit", owner_id=10**9)
-            processed = ProcessedPhoto(format="JPEG", width=3024, height=4032, exif=None, phash=h,
-                                       region_hashes=regions, structure=1000.0,
-                                       thumb_jpeg=thumb, preview_jpeg=b"", preview_sha256="")
+            processed = ProcessedPhoto(
+                format="JPEG",
+                width=3024,
+                height=4032,
+                exif=None,
+                phash=h,
+                region_hashes=regions,
+                structure=1000.0,
+                thumb_jpeg=thumb,
+                preview_jpeg=b"",
+                preview_sha256="",
+            )
             photo_service.find_duplicate(s, probe, f"{rng.getrandbits(256):064x}", processed)
             s.rollback()
 
@@ -204,18 +231,23 @@ def main(argv: list[str] | None = None) -> int:
             dashboard.build(s, admin if i % 2 == 0 else reviewer, year - i % 3)
             s.rollback()
 
-        operations = [("visit list (page + flag counts)", visit_list),
-                      ("near-duplicate lookup", near_duplicate),
-                      ("near-duplicate lookup, before 0017 (baseline)", near_duplicate_before),
-                      ("dashboard (one year)", dash)]
+        operations = [
+            ("visit list (page + flag counts)", visit_list),
+            ("near-duplicate lookup", near_duplicate),
+            ("near-duplicate lookup, before 0017 (baseline)", near_duplicate_before),
+            ("dashboard (one year)", dash),
+        ]
         percentiles: dict[str, tuple[float, float]] = {}
         statements: dict[str, list[tuple[str, object]]] = {}
         current: list[str] = []
 
         def capture(conn, cursor, statement, parameters, context, executemany):
             bucket = statements.setdefault(current[0], []) if current else None
-            if bucket is not None and statement.lstrip().upper().startswith("SELECT") and \
-                    all(statement != st for st, _ in bucket):
+            if (
+                bucket is not None
+                and statement.lstrip().upper().startswith("SELECT")
+                and all(statement != st for st, _ in bucket)
+            ):
                 bucket.append((statement, parameters))
 
         rows = []
@@ -228,19 +260,37 @@ def main(argv: list[str] | None = None) -> int:
             ms = [t * 1000 for t in timed(fn, args.runs, args.budget)]
             p95 = percentile(ms, 95)
             percentiles[name] = (percentile(ms, 50), p95)
-            print(f"{name}: {len(ms)} runs, p50 {fmt_ms(percentile(ms, 50))} ms, p95 {fmt_ms(p95)} ms, "
-                  f"max {fmt_ms(max(ms))} ms", flush=True)
-            rows.append(goal_row(f"{name} p95 < {GOAL_P95_MS:.0f} ms",
-                                 f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})",
-                                 p95 < GOAL_P95_MS))
-        (new50, new95), (old50, old95) = (percentiles["near-duplicate lookup"],
-                                          percentiles["near-duplicate lookup, before 0017 (baseline)"])
-        print(f"\n== near-duplicate lookup against its baseline on the same data: p50 {fmt_ms(new50)} ms vs "
-              f"{fmt_ms(old50)} ms ({old50 / new50:.1f}x faster), p95 {fmt_ms(new95)} ms vs {fmt_ms(old95)} ms "
-              f"({old95 / new95:.1f}x faster)")
+            print(
+                f"{name}: {len(ms)} runs, p50 {fmt_ms(percentile(ms, 50))} ms, p95 {fmt_ms(p95)} ms, "
+                f"max {fmt_ms(max(ms))} ms",
+                flush=True,
+            )
+            rows.append(
+                goal_row(
+                    f"{name} p95 < {GOAL_P95_MS:.0f} ms",
+                    f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})",
+                    p95 < GOAL_P95_MS,
+                )
+            )
+        (new50, new95), (old50, old95) = (
+            percentiles["near-duplicate lookup"],
+            percentiles["near-duplicate lookup, before 0017 (baseline)"],
+        )
+        print(
+            f"\n== near-duplicate lookup against its baseline on the same data: p50 {fmt_ms(new50)} ms vs "
+            f"{fmt_ms(old50)} ms ({old50 / new50:.1f}x faster), p95 {fmt_ms(new95)} ms vs {fmt_ms(old95)} ms "
+            f"({old95 / new95:.1f}x faster)"
+        )
         print("\n== visit list by caller and filters")
-        print(table([(k, len(v), fmt_ms(percentile(v, 50)), fmt_ms(percentile(v, 95)), fmt_ms(max(v)))
-                     for k, v in sorted(by_kind.items())], ("filters", "n", "p50 ms", "p95 ms", "max ms")))
+        print(
+            table(
+                [
+                    (k, len(v), fmt_ms(percentile(v, 50)), fmt_ms(percentile(v, 95)), fmt_ms(max(v)))
+                    for k, v in sorted(by_kind.items())
+                ],
+                ("filters", "n", "p50 ms", "p95 ms", "max ms"),
+            )
+        )
         print(f"\n== goals at {visits:,} visits / {photos:,} photos")
         print(table(rows, ("goal", "measured", "met?")))
 

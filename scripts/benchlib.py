@@ -57,6 +57,7 @@ def wait_for(check, what: str, timeout: float = 30.0) -> None:
 
 # ---- processes ----------------------------------------------------------------------------
 
+
 def children(pid: int) -> list[int]:
     """Direct child process ids of pid (from /proc/<pid>/task/*/children)."""
     out: list[int] = []
@@ -114,6 +115,7 @@ def status_kb(pid: int, name: str) -> int:
 
 # ---- private servers --------------------------------------------------------------------
 
+
 @dataclass
 class Servers:
     """Servers this benchmark started (stopped by stop()); pids are None for servers given by URL."""
@@ -147,21 +149,43 @@ def start_mariadb(servers: Servers, *, buffer_pool: str = "256M", database: str 
     datadir, sock = servers.workdir / "mariadb", servers.workdir / "mariadb.sock"
     user = ["--user=root"] if os.getuid() == 0 else []
     install = subprocess.run(
-        ["mariadb-install-db", "--no-defaults", *user, f"--datadir={datadir}",
-         "--auth-root-authentication-method=socket", "--skip-test-db"],
-        capture_output=True, text=True)
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            *user,
+            f"--datadir={datadir}",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if install.returncode:
         raise RuntimeError(f"mariadb-install-db failed:\n{install.stdout}{install.stderr}")
     port = free_port()
     log = open(servers.workdir / "mariadb.log", "w")  # noqa: SIM115 - lives as long as the server
     mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     proc = subprocess.Popen(
-        [mariadbd, "--no-defaults", *user, f"--datadir={datadir}", f"--socket={sock}", f"--port={port}",
-         "--bind-address=127.0.0.1", "--skip-log-bin", "--character-set-server=utf8mb4",
-         "--collation-server=utf8mb4_unicode_ci", "--innodb-flush-log-at-trx-commit=2",
-         f"--innodb-buffer-pool-size={buffer_pool}", "--max-connections=500", f"--tmpdir={servers.workdir}",
-         f"--pid-file={servers.workdir / 'mariadb.pid'}"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            mariadbd,
+            "--no-defaults",
+            *user,
+            f"--datadir={datadir}",
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            "--skip-log-bin",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_unicode_ci",
+            "--innodb-flush-log-at-trx-commit=2",
+            f"--innodb-buffer-pool-size={buffer_pool}",
+            "--max-connections=500",
+            f"--tmpdir={servers.workdir}",
+            f"--pid-file={servers.workdir / 'mariadb.pid'}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     servers.procs.append(proc)
     servers.mariadb_pid = proc.pid
 
@@ -171,9 +195,11 @@ def start_mariadb(servers: Servers, *, buffer_pool: str = "256M", database: str 
         return subprocess.run(["mariadb-admin", f"--socket={sock}", "ping"], capture_output=True).returncode == 0
 
     wait_for(ping, "MariaDB")
-    sql = (f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-           "CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-bench-pw';"
-           f"GRANT ALL ON {database}.* TO 'sp'@'127.0.0.1';")
+    sql = (
+        f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+        "CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-bench-pw';"
+        f"GRANT ALL ON {database}.* TO 'sp'@'127.0.0.1';"
+    )
     subprocess.run(["mariadb", f"--socket={sock}", "-e", sql], check=True)
     servers.mysql_url = f"mysql+pymysql://sp:sp-bench-pw@127.0.0.1:{port}/{database}?charset=utf8mb4"
     return servers.mysql_url
@@ -183,8 +209,9 @@ def start_moto(servers: Servers) -> str:
     """A private moto_server (a real HTTP S3 API) on a free port; returns its endpoint URL."""
     port = free_port()
     log = open(servers.workdir / "moto.log", "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     servers.procs.append(proc)
     servers.moto_pid = proc.pid
     endpoint = f"http://127.0.0.1:{port}"

@@ -39,8 +39,10 @@ def main(before: str, after: str) -> int:
     """Print the comparison; 0 when every test of BEFORE is still collected."""
     old, new = ids(Path(before)), ids(Path(after))
     dropped = sorted(set(old) - set(new))
-    print(f"items: {sum(old.values())} -> {sum(new.values())}; tests: {len(old)} -> {len(new)}; "
-          f"dropped: {len(dropped)}; new: {len(set(new) - set(old))}")
+    print(
+        f"items: {sum(old.values())} -> {sum(new.values())}; tests: {len(old)} -> {len(new)}; "
+        f"dropped: {len(dropped)}; new: {len(set(new) - set(old))}"
+    )
     for node_id in dropped:
         print(f"DROPPED {node_id}")
     return 1 if dropped else 0

@@ -58,10 +58,11 @@ BASE_LAT, BASE_LNG = 27.0, 114.8
 
 # ---- pure row builders (tested in tests/test_bench_scripts.py) -----------------------------
 
+
 def verify_code(n: int) -> str:
     """A distinct 10-character verification code for every n < 31**10 (a bijection, so never a collision)."""
     # Multiplying by a number coprime to 31**10 permutes the codes, so neighbours do not look alike.
-    x = (n * 7_777_777_777) % (31 ** 10)
+    x = (n * 7_777_777_777) % (31**10)
     out = []
     for _ in range(10):
         x, r = divmod(x, 31)
@@ -107,9 +108,20 @@ def visit_row(vid: int, a: AssignmentInfo, started: datetime, rng: random.Random
     by = rng.choice(a.members)
     submitted = rng.random() < SUBMITTED_SHARE
     submitted_at = started + timedelta(minutes=rng.randrange(30, 240)) if submitted else None
-    return (vid, a.id, a.project_id, a.village_id, a.township_id, str(uuid.UUID(int=rng.getrandbits(128))),
-            "submitted" if submitted else "in_progress", started, by, started, submitted_at,
-            by if submitted else None)
+    return (
+        vid,
+        a.id,
+        a.project_id,
+        a.village_id,
+        a.township_id,
+        str(uuid.UUID(int=rng.getrandbits(128))),
+        "submitted" if submitted else "in_progress",
+        started,
+        by,
+        started,
+        submitted_at,
+        by if submitted else None,
+    )
 
 
 def visit_flag_rows(vid: int, rng: random.Random) -> list[tuple[int, str]]:
@@ -131,43 +143,124 @@ def photo_row(pid: int, visit: tuple, village_point: tuple[float, float], phash:
     flags = sorted(rng.sample(PHOTO_FLAGS, 1)) if ready and rng.random() < FLAGGED_PHOTO_SHARE else []
     lat = village_point[0] + rng.uniform(-0.003, 0.003)
     lng = village_point[1] + rng.uniform(-0.003, 0.003)
-    exif = {"taken_at": taken.isoformat(), "lat": lat, "lng": lng, "make": "Xiaomi", "model": "Redmi Note 12",
-            "orientation": 6} if ready and "no_exif" not in flags else None
+    exif = (
+        {
+            "taken_at": taken.isoformat(),
+            "lat": lat,
+            "lng": lng,
+            "make": "Xiaomi",
+            "model": "Redmi Note 12",
+            "orientation": 6,
+        }
+        if ready and "no_exif" not in flags
+        else None
+    )
     size = rng.randrange(2_000_000, 6_000_000)
     return (
-        pid, "visit", vid, vid, uploader, str(uuid.UUID(int=rng.getrandbits(128))), status,
+        pid,
+        "visit",
+        vid,
+        vid,
+        uploader,
+        str(uuid.UUID(int=rng.getrandbits(128))),
+        status,
         "photo_truncated" if status == "rejected" else None,
         "照片文件不完整或已损坏，请重新上传。" if status == "rejected" else None,
-        "image/jpeg", size, size if ready else None, f"uploads/{name}.jpg", key + ".jpg",
-        key + ".thumb.jpg" if ready else None, key + ".preview.jpg" if ready else None,
-        f"{rng.getrandbits(256):064x}" if ready else None, f"{rng.getrandbits(256):064x}" if ready else None,
+        "image/jpeg",
+        size,
+        size if ready else None,
+        f"uploads/{name}.jpg",
+        key + ".jpg",
+        key + ".thumb.jpg" if ready else None,
+        key + ".preview.jpg" if ready else None,
+        f"{rng.getrandbits(256):064x}" if ready else None,
+        f"{rng.getrandbits(256):064x}" if ready else None,
         f"{phash:016x}" if ready else None,
-        format_hashes(region_hashes(phash)) if ready else None, verify_code(pid), taken, lat, lng, "wgs84",
-        3024 if ready else None, 4032 if ready else None, "JPEG" if ready else None,
-        json.dumps(exif) if exif else None, json.dumps(flags), None, taken, taken,
+        format_hashes(region_hashes(phash)) if ready else None,
+        verify_code(pid),
+        taken,
+        lat,
+        lng,
+        "wgs84",
+        3024 if ready else None,
+        4032 if ready else None,
+        "JPEG" if ready else None,
+        json.dumps(exif) if exif else None,
+        json.dumps(flags),
+        None,
+        taken,
+        taken,
         taken + timedelta(seconds=rng.randrange(2, 600)) if status != "pending" else None,
     )
 
 
-PHOTO_COLUMNS = ("id", "owner_kind", "owner_id", "visit_id", "uploader_id", "client_id", "status", "reject_code",
-                 "reject_reason", "content_type", "declared_size", "size", "upload_key", "object_key", "thumb_key", "preview_key",
-                 "sha256", "preview_sha256", "phash", "region_hashes", "verify_code", "taken_at", "lat", "lng", "input_coord_type",
-                 "width", "height", "format", "exif", "flags", "duplicate_of_id", "sent_at", "created_at",
-                 "completed_at")
-VISIT_COLUMNS = ("id", "assignment_id", "project_id", "village_id", "township_id", "client_id", "status",
-                 "started_at", "created_by_id", "created_at", "submitted_at", "submitted_by_id")
+PHOTO_COLUMNS = (
+    "id",
+    "owner_kind",
+    "owner_id",
+    "visit_id",
+    "uploader_id",
+    "client_id",
+    "status",
+    "reject_code",
+    "reject_reason",
+    "content_type",
+    "declared_size",
+    "size",
+    "upload_key",
+    "object_key",
+    "thumb_key",
+    "preview_key",
+    "sha256",
+    "preview_sha256",
+    "phash",
+    "region_hashes",
+    "verify_code",
+    "taken_at",
+    "lat",
+    "lng",
+    "input_coord_type",
+    "width",
+    "height",
+    "format",
+    "exif",
+    "flags",
+    "duplicate_of_id",
+    "sent_at",
+    "created_at",
+    "completed_at",
+)
+VISIT_COLUMNS = (
+    "id",
+    "assignment_id",
+    "project_id",
+    "village_id",
+    "township_id",
+    "client_id",
+    "status",
+    "started_at",
+    "created_by_id",
+    "created_at",
+    "submitted_at",
+    "submitted_by_id",
+)
 
 
 def region_hashes(phash: int) -> tuple[RegionHash, ...]:
     """A photo's ten canonical region hashes, made from its generated hash so that photos of one scene stay near."""
-    return tuple(RegionHash(phash ^ random.Random(f"region-{kind}").getrandbits(64) if kind else phash, 0)
-                 for kind in range(len(REGIONS)))
+    return tuple(
+        RegionHash(phash ^ random.Random(f"region-{kind}").getrandbits(64) if kind else phash, 0)
+        for kind in range(len(REGIONS))
+    )
 
 
 def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int]]:
     """The photo_hash_bands rows (photo_id, kind, band, value) of a photo's region hashes."""
-    return [(pid, kind, band, value) for kind, h in enumerate(region_hashes(phash))
-            for band, value in enumerate(hash_bands(h.value))]
+    return [
+        (pid, kind, band, value)
+        for kind, h in enumerate(region_hashes(phash))
+        for band, value in enumerate(hash_bands(h.value))
+    ]
 
 
 def insert_sql(table: str, columns: tuple[str, ...]) -> str:
@@ -176,6 +269,7 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
 
 
 # ---- generation --------------------------------------------------------------------------
+
 
 def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[int, tuple[float, float]]]:
     """Townships, villages, projects and accounts through the services; assignments in bulk."""
@@ -187,35 +281,65 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
     from server.models import Assignment, assignment_members
     from server.services import places, projects, users
 
-    app = create_app({"DATABASE_URL": url, "STORAGE_BACKEND": "local",
-                      "STORAGE_DIR": tempfile.gettempdir() + "/sp-gen-storage-unused"})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "STORAGE_BACKEND": "local",
+            "STORAGE_DIR": tempfile.gettempdir() + "/sp-gen-storage-unused",
+        }
+    )
     with app.app_context():
         s = db.session
-        admin, _ = users.create_user(s, None, {"username": "admin", "name": "管理员", "roles": ["admin"],
-                                               "password": "admin-password"})
-        users.create_user(s, admin, {"username": "leader", "name": "领导", "roles": ["leader"],
-                                     "password": "leader-password"})
+        admin, _ = users.create_user(
+            s, None, {"username": "admin", "name": "管理员", "roles": ["admin"], "password": "admin-password"}
+        )
+        users.create_user(
+            s, admin, {"username": "leader", "name": "领导", "roles": ["leader"], "password": "leader-password"}
+        )
         villages: list[tuple[int, int]] = []
         points: dict[int, tuple[float, float]] = {}
         for t in range(TOWNSHIPS):
             town = places.create_township(s, admin, {"code": f"3608211{t:02d}000", "name": f"第{t + 1}镇"})
-            users.create_user(s, admin, {"username": f"reviewer{t}", "name": f"审核员{t}", "roles": ["reviewer"],
-                                         "password": f"reviewer{t}-password", "township_ids": [town.id]})
+            users.create_user(
+                s,
+                admin,
+                {
+                    "username": f"reviewer{t}",
+                    "name": f"审核员{t}",
+                    "roles": ["reviewer"],
+                    "password": f"reviewer{t}-password",
+                    "township_ids": [town.id],
+                },
+            )
             for v in range(rng.randrange(8, 26)):
                 lat, lng = BASE_LAT + rng.uniform(0, 0.6), BASE_LNG + rng.uniform(0, 0.6)
-                village = places.create_village(s, admin, {"township_id": town.id, "code": f"3608211{t:02d}{v:03d}",
-                                                           "name": f"{t + 1}镇{v + 1}村", "lat": lat, "lng": lng})
+                village = places.create_village(
+                    s,
+                    admin,
+                    {
+                        "township_id": town.id,
+                        "code": f"3608211{t:02d}{v:03d}",
+                        "name": f"{t + 1}镇{v + 1}村",
+                        "lat": lat,
+                        "lng": lng,
+                    },
+                )
                 villages.append((village.id, town.id))
                 points[village.id] = (lat, lng)
-        inspectors = [users.create_user(s, admin, {"username": f"insp{i}", "name": f"督查员{i:03d}",
-                                                   "roles": ["inspector"]})[0].id for i in range(INSPECTORS)]
+        inspectors = [
+            users.create_user(s, admin, {"username": f"insp{i}", "name": f"督查员{i:03d}", "roles": ["inspector"]})[
+                0
+            ].id
+            for i in range(INSPECTORS)
+        ]
         this_year = datetime.now(UTC).year
         project_rows = []
         for year in range(this_year - YEARS + 1, this_year + 1):
             for n in range(PROJECTS_PER_YEAR):
                 vid, tid = rng.choice(villages)
-                p = projects.create_project(s, admin, {"title": f"{year}年书记项目{n + 1}", "year": year,
-                                                       "village_ids": [vid]})
+                p = projects.create_project(
+                    s, admin, {"title": f"{year}年书记项目{n + 1}", "year": year, "village_ids": [vid]}
+                )
                 project_rows.append((p.id, vid, tid))
         out = []
         next_id = (s.scalar(select(Assignment.id).order_by(Assignment.id.desc()).limit(1)) or 0) + 1
@@ -223,8 +347,17 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
         for pid, vid, tid in project_rows:
             for _ in range(ASSIGNMENTS_PER_PROJECT):
                 team = tuple(rng.sample(inspectors, 2))
-                rows.append({"id": next_id, "project_id": pid, "village_id": vid, "check_items": ["公示栏是否张贴"],
-                             "status": "open", "created_by_id": admin.id, "created_at": datetime.now(UTC)})
+                rows.append(
+                    {
+                        "id": next_id,
+                        "project_id": pid,
+                        "village_id": vid,
+                        "check_items": ["公示栏是否张贴"],
+                        "status": "open",
+                        "created_by_id": admin.id,
+                        "created_at": datetime.now(UTC),
+                    }
+                )
                 members += [{"assignment_id": next_id, "user_id": u} for u in team]
                 out.append(AssignmentInfo(next_id, pid, vid, tid, team))
                 next_id += 1
@@ -247,8 +380,15 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> Non
     # Busier assignments: a few teams make many visits, most make some.
     weights = [rng.paretovariate(1.5) for _ in assignments]
     u = make_url(url)
-    conn = pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password,
-                           database=u.database, charset="utf8mb4", autocommit=False)
+    conn = pymysql.connect(
+        host=u.host,
+        port=u.port or 3306,
+        user=u.username,
+        password=u.password,
+        database=u.database,
+        charset="utf8mb4",
+        autocommit=False,
+    )
     cur = conn.cursor()
     # Rows are generated consistent: skip the per-row checks while loading.
     cur.execute("SET unique_checks=0, foreign_key_checks=0")
@@ -257,8 +397,9 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> Non
     visit_sql, flag_sql = insert_sql("visits", VISIT_COLUMNS), insert_sql("visit_flags", ("visit_id", "flag"))
     photo_sql = insert_sql("photos", PHOTO_COLUMNS)
     band_sql = insert_sql("photo_hash_bands", ("photo_id", "kind", "band", "value"))
-    decision_sql = insert_sql("review_decisions", ("visit_id", "target_kind", "target_id", "decision", "reason",
-                                                   "reviewer_id", "created_at"))
+    decision_sql = insert_sql(
+        "review_decisions", ("visit_id", "target_kind", "target_id", "decision", "reason", "reviewer_id", "created_at")
+    )
     pid, done, t1 = 0, 0, time.monotonic()
     while done < visits:
         n = min(BATCH, visits - done)
@@ -277,8 +418,17 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> Non
                 if prow[6] == "ready":
                     brows += band_rows(pid, phash)
             if row[6] == "submitted" and rng.random() < 0.3:
-                drows.append((vid, "visit", vid, "accepted" if rng.random() < 0.9 else "questioned", "",
-                              1, row[10] + timedelta(days=rng.randrange(1, 10))))
+                drows.append(
+                    (
+                        vid,
+                        "visit",
+                        vid,
+                        "accepted" if rng.random() < 0.9 else "questioned",
+                        "",
+                        1,
+                        row[10] + timedelta(days=rng.randrange(1, 10)),
+                    )
+                )
         cur.executemany(visit_sql, vrows)
         if frows:
             cur.executemany(flag_sql, frows)
@@ -290,19 +440,24 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> Non
         done += n
         if done % (BATCH * 25) == 0 or done == visits:
             rate = done / (time.monotonic() - t1)
-            print(f"  {done:>9,} visits, {pid:>10,} photos  ({rate:,.0f} visits/s, "
-                  f"eta {(visits - done) / rate:.0f} s)", flush=True)
+            print(
+                f"  {done:>9,} visits, {pid:>10,} photos  ({rate:,.0f} visits/s, eta {(visits - done) / rate:.0f} s)",
+                flush=True,
+            )
     conn.commit()
     conn.close()
     # The bulk INSERTs bypassed the ORM listener that keeps the dashboard's monthly counts.
     t2 = time.monotonic()
     rebuild_stats(url)
     print(f"dashboard counts recounted in {time.monotonic() - t2:.0f} s", flush=True)
-    conn = pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password,
-                           database=u.database, charset="utf8mb4")
+    conn = pymysql.connect(
+        host=u.host, port=u.port or 3306, user=u.username, password=u.password, database=u.database, charset="utf8mb4"
+    )
     cur = conn.cursor()
-    cur.execute("ANALYZE TABLE visits, visit_flags, photos, photo_hash_bands, review_decisions, "
-                "assignment_members, visit_month_stats")
+    cur.execute(
+        "ANALYZE TABLE visits, visit_flags, photos, photo_hash_bands, review_decisions, "
+        "assignment_members, visit_month_stats"
+    )
     cur.fetchall()
     conn.close()
     print(f"generated {visits:,} visits and {pid:,} photos in {time.monotonic() - t0:.0f} s", flush=True)
@@ -349,8 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(url)
         generate(url, args.visits, args.photos_per_visit, args.seed)
         if servers is not None and not args.stop:
-            print(f"\nMariaDB keeps running for scripts/bench_review.py --mysql-url '{url}'\n"
-                  f"stop it and delete its data with Ctrl-C or: kill {os.getpid()}", flush=True)
+            print(
+                f"\nMariaDB keeps running for scripts/bench_review.py --mysql-url '{url}'\n"
+                f"stop it and delete its data with Ctrl-C or: kill {os.getpid()}",
+                flush=True,
+            )
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         if servers is not None:

@@ -30,8 +30,12 @@ from pathlib import Path
 
 DRAW = Path(__file__).resolve().parent.parent / "server" / "draw.py"
 CHINA = timezone(timedelta(hours=8))
-LABELS = {"input_hash": "输入哈希 input_hash", "seed": "随机种子 seed", "result": "抽取结果 result",
-          "drawn_on_time": "抽取日期 drawn_at ≥ 公布日期"}
+LABELS = {
+    "input_hash": "输入哈希 input_hash",
+    "seed": "随机种子 seed",
+    "result": "抽取结果 result",
+    "drawn_on_time": "抽取日期 drawn_at ≥ 公布日期",
+}
 
 
 def load_draw():
@@ -46,7 +50,8 @@ def load_draw():
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line: one record file (or "-")."""
     parser = argparse.ArgumentParser(
-        prog="verify_draw.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="verify_draw.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("record", help='the saved record or round summary (JSON), or "-" for standard input')
     return parser.parse_args(argv)
 

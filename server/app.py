@@ -38,7 +38,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_PHOTO_BYTES"] + 64 * 1024
     # Console sessions: a working day long, never readable by scripts, HTTPS-only in production.
     app.config.update(
-        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=app.config["APP_ENV"] == "production",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
     )
@@ -47,8 +48,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.config["TRUSTED_PROXIES"]:
         # Per-IP rate limits must see the villager's address, not the proxy's; the forwarded
         # headers count only when a configured proxy sent them.
-        app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"],
-                                      parse_networks(app.config["TRUSTED_PROXY_IPS"]))
+        app.wsgi_app = TrustedProxies(
+            app.wsgi_app, app.config["TRUSTED_PROXIES"], parse_networks(app.config["TRUSTED_PROXY_IPS"])
+        )
     app.url_map.converters["int"] = Int64Converter
     db.init_app(app)
     register_listeners()
@@ -69,6 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 # The wiring below is all explicit: importing a module registers nothing by itself. Each function
 # may run again (tests build many apps in one process) and then changes nothing.
+
 
 def register_blueprints(app: Flask) -> None:
     """The JSON API, its operations endpoints, the public pages and the staff console."""

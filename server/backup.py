@@ -113,10 +113,22 @@ def _dump_mysql(url: URL, dest: Path) -> None:
     """mariadb-dump (or mysqldump) of the whole database, gzipped into dest."""
     dump = _client_binary("mariadb-dump", "mysqldump")
     with _client_options(url) as options:
-        args = [dump, *options, "--single-transaction", "--quick", "--routines", "--triggers",
-                "--hex-blob", "--no-tablespaces", "--default-character-set=utf8mb4", str(url.database)]
-        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc, \
-                gzip.open(dest, "wb") as out:
+        args = [
+            dump,
+            *options,
+            "--single-transaction",
+            "--quick",
+            "--routines",
+            "--triggers",
+            "--hex-blob",
+            "--no-tablespaces",
+            "--default-character-set=utf8mb4",
+            str(url.database),
+        ]
+        with (
+            subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc,
+            gzip.open(dest, "wb") as out,
+        ):
             shutil.copyfileobj(proc.stdout, out, _CHUNK)
             errors = proc.stderr.read().decode("utf-8", "replace")
         if proc.returncode != 0:
@@ -144,8 +156,9 @@ def _sealed_versions(url: str) -> dict[str, str]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT object_key, object_version FROM photos "
-                                     "WHERE object_version IS NOT NULL")).all()
+            rows = conn.execute(
+                text("SELECT object_key, object_version FROM photos WHERE object_version IS NOT NULL")
+            ).all()
     finally:
         engine.dispose()
     return {key: version for key, version in rows}
@@ -158,14 +171,16 @@ def _record_versions(url: str, versions: dict[str, str | None]) -> None:
         with engine.begin() as conn:
             conn.execute(text("UPDATE photos SET object_version = NULL WHERE object_version IS NOT NULL"))
             for key, version in versions.items():
-                conn.execute(text("UPDATE photos SET object_version = :v WHERE object_key = :k"),
-                             {"v": version, "k": key})
+                conn.execute(
+                    text("UPDATE photos SET object_version = :v WHERE object_key = :k"), {"v": version, "k": key}
+                )
     finally:
         engine.dispose()
 
 
-def _backup_objects(storage: Storage, root: Path, keys: Iterable[str],
-                    versions: Mapping[str, str]) -> list[dict[str, Any]]:
+def _backup_objects(
+    storage: Storage, root: Path, keys: Iterable[str], versions: Mapping[str, str]
+) -> list[dict[str, Any]]:
     """Copy the objects but unverified uploads under root/<key> (a sealed original: its recorded version); the manifest entries, sorted by key."""
     entries = []
     for key in sorted(keys):
@@ -207,17 +222,24 @@ def backup(config: Mapping[str, Any], dest_root: Path) -> Path:
         else:
             raise BackupError(f"cannot back up a {url.get_backend_name()} database")
         rest = (k for k in storage.iter_keys() if not k.startswith(CHECKPOINT_PREFIX))
-        objects = sorted(anchored + _backup_objects(storage, partial / "objects", rest,
-                                                    _sealed_versions(config["DATABASE_URL"])),
-                         key=lambda o: o["key"])
+        objects = sorted(
+            anchored + _backup_objects(storage, partial / "objects", rest, _sealed_versions(config["DATABASE_URL"])),
+            key=lambda o: o["key"],
+        )
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": {"backend": url.get_backend_name(), "file": db_file,
-                         "size": (partial / db_file).stat().st_size,
-                         "sha256": _sha256_file(partial / db_file)},
-            "storage": {"backend": config.get("STORAGE_BACKEND"), "count": len(objects),
-                        "bytes": sum(o["size"] for o in objects)},
+            "database": {
+                "backend": url.get_backend_name(),
+                "file": db_file,
+                "size": (partial / db_file).stat().st_size,
+                "sha256": _sha256_file(partial / db_file),
+            },
+            "storage": {
+                "backend": config.get("STORAGE_BACKEND"),
+                "count": len(objects),
+                "bytes": sum(o["size"] for o in objects),
+            },
             "objects": objects,
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
@@ -289,8 +311,12 @@ def _load_mysql(url: URL, dump: Path) -> None:
     client = _client_binary("mariadb", "mysql")
     # stderr goes to a file: a pipe nobody reads while we write stdin could fill up and block.
     with _client_options(url) as options, gzip.open(dump, "rb") as sql, tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([client, *options, "--default-character-set=utf8mb4", str(url.database)],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        proc = subprocess.Popen(
+            [client, *options, "--default-character-set=utf8mb4", str(url.database)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
         try:
             shutil.copyfileobj(sql, proc.stdin, _CHUNK)
         except BrokenPipeError:

@@ -42,11 +42,19 @@ def register_commands(app: Flask) -> None:
         if missing:
             raise click.ClickException(f"unknown township code(s): {', '.join(missing)}")
         try:
-            user, code = users.create_user(session, None, {
-                "username": username, "password": password, "roles": list(roles), "name": name or username,
-                "township_ids": [codes[c] for c in townships],
-                "home_township_id": codes[home_township] if home_township else None, "issue_invite": invite,
-            })
+            user, code = users.create_user(
+                session,
+                None,
+                {
+                    "username": username,
+                    "password": password,
+                    "roles": list(roles),
+                    "name": name or username,
+                    "township_ids": [codes[c] for c in townships],
+                    "home_township_id": codes[home_township] if home_township else None,
+                    "issue_invite": invite,
+                },
+            )
         except ApiError as exc:
             raise click.ClickException(exc.message) from None
         click.echo(f"created user {user.username} (id {user.id}, roles {', '.join(user.roles)})")
@@ -105,8 +113,10 @@ def register_commands(app: Flask) -> None:
         from server.services import photos
 
         counts = photos.rehash(db.session)
-        click.echo(f"region hashes: {counts['hashed']} photos hashed, {counts['flat']} flat frames skipped, "
-                   f"{counts['unreadable']} thumbnails unreadable")
+        click.echo(
+            f"region hashes: {counts['hashed']} photos hashed, {counts['flat']} flat frames skipped, "
+            f"{counts['unreadable']} thumbnails unreadable"
+        )
 
     @app.cli.command("expire-uploads")
     def expire_uploads() -> None:
@@ -121,8 +131,12 @@ def register_commands(app: Flask) -> None:
             click.echo(f"removed {removed} uploads older than {UPLOAD_RETENTION_DAYS} days")
 
     @app.cli.command("reencrypt")
-    @click.option("--old-key-env", default="OLD_DATA_KEY", show_default=True,
-                  help="the environment variable holding the previous DATA_KEY (kept off the command line)")
+    @click.option(
+        "--old-key-env",
+        default="OLD_DATA_KEY",
+        show_default=True,
+        help="the environment variable holding the previous DATA_KEY (kept off the command line)",
+    )
     def reencrypt(old_key_env: str) -> None:
         """Re-encrypt personal data from the previous DATA_KEY to the configured one (key rotation)."""
         import os
@@ -143,8 +157,13 @@ def register_commands(app: Flask) -> None:
             sys.exit(1)
 
     @app.cli.command("verify-audit")
-    @click.option("--anchor", "anchor_texts", multiple=True, metavar="SEQ:HASH",
-                  help="a head copied earlier (e.g. from the public page /audit); repeatable")
+    @click.option(
+        "--anchor",
+        "anchor_texts",
+        multiple=True,
+        metavar="SEQ:HASH",
+        help="a head copied earlier (e.g. from the public page /audit); repeatable",
+    )
     def verify_audit(anchor_texts: tuple[str, ...]) -> None:
         """Recompute the keyed audit chain and compare it with every checkpoint; exit 1 on any mismatch."""
         from server.services import audit, checkpoints
@@ -166,12 +185,17 @@ def register_commands(app: Flask) -> None:
         if report.ok and not problems:
             newest = max((cp for _, cp in stored), key=lambda cp: cp.seq, default=None)
             since = f", newest at seq {newest.seq} ({newest.at})" if newest else ""
-            click.echo(f"audit chain intact: {report.entries} entries, agrees with {len(stored)} checkpoints"
-                       f"{since} and {len(anchors)} anchors")
+            click.echo(
+                f"audit chain intact: {report.entries} entries, agrees with {len(stored)} checkpoints"
+                f"{since} and {len(anchors)} anchors"
+            )
             return
         if not report.ok:
-            click.echo(f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
-                       f"({report.entries} entries verified before it)", err=True)
+            click.echo(
+                f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
+                f"({report.entries} entries verified before it)",
+                err=True,
+            )
         sys.exit(1)
 
     @app.cli.command("audit-checkpoint")
@@ -182,8 +206,9 @@ def register_commands(app: Flask) -> None:
         from server.storage import StorageError
 
         try:
-            cp = checkpoints.write(db.session, current_app.extensions["storage"],
-                                   current_app.config["AUDIT_KEY"], reason)
+            cp = checkpoints.write(
+                db.session, current_app.extensions["storage"], current_app.config["AUDIT_KEY"], reason
+            )
         except StorageError as exc:
             raise click.ClickException(f"checkpoint not written: {exc}") from None
         click.echo(f"audit checkpoint: seq {cp.seq} hash {cp.hash} at {cp.at} -> {cp.object_key()}")

@@ -98,11 +98,13 @@ def _production_keys(keys: dict[str, str]) -> None:
             raise ConfigError(f"{name} must be set when APP_ENV=production")
         weakness = key_weakness(value)
         if weakness:
-            raise ConfigError(f"{name} {weakness} (APP_ENV=production needs 32 random bytes, "
-                              "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            raise ConfigError(
+                f"{name} {weakness} (APP_ENV=production needs 32 random bytes, "
+                "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
     names = list(keys)
     for i, first in enumerate(names):
-        for second in names[i + 1:]:
+        for second in names[i + 1 :]:
             if keys[first] == keys[second]:
                 raise ConfigError(f"{second} must differ from {first} (APP_ENV=production)")
 

@@ -14,9 +14,9 @@ class PersonalDataCipher:
     """Fernet (AES-128-CBC + HMAC) with a key derived from the configured DATA_KEY."""
 
     def __init__(self, key_material: str):
-        key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=b"secretary-projects", info=b"personal-data"
-        ).derive(key_material.encode())
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"secretary-projects", info=b"personal-data").derive(
+            key_material.encode()
+        )
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
 
     def encrypt(self, text: str) -> str:

@@ -121,11 +121,14 @@ def upgrade(url: str, *, audit_key: str | None = None) -> None:
     name = f"sp-migrate-{engine.url.database}"[:64]
     try:
         with engine.connect() as conn:
-            got = conn.execute(text("SELECT GET_LOCK(:name, :wait)"),
-                               {"name": name, "wait": MIGRATION_LOCK_WAIT_SECONDS}).scalar()
+            got = conn.execute(
+                text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": MIGRATION_LOCK_WAIT_SECONDS}
+            ).scalar()
             if got != 1:
-                raise RuntimeError(f"another node held the migration lock {name!r} for "
-                                   f"{MIGRATION_LOCK_WAIT_SECONDS} s; is a migration stuck?")
+                raise RuntimeError(
+                    f"another node held the migration lock {name!r} for "
+                    f"{MIGRATION_LOCK_WAIT_SECONDS} s; is a migration stuck?"
+                )
             try:
                 command.upgrade(alembic_config(url, audit_key=audit_key), "head")
             finally:

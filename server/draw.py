@@ -96,7 +96,7 @@ class Stream:
         if not self._words:
             block = hashlib.sha256(f"{self.key}:{self.label}:{self._counter}".encode()).digest()
             self._counter += 1
-            self._words = [int.from_bytes(block[i:i + 8], "big") for i in range(0, 32, 8)]
+            self._words = [int.from_bytes(block[i : i + 8], "big") for i in range(0, 32, 8)]
         return self._words.pop(0)
 
     def below(self, n: int) -> int:
@@ -175,20 +175,26 @@ def validate(inputs: dict[str, Any]) -> None:
         raise DrawError("候选点位有重复")
     total = groups * per_group
     if total > len(keys):
-        raise DrawError(f"候选点位只有 {len(keys)} 个,不足以抽取 {groups} 组 × {per_group} 个 = {total} 个",
-                        {"needed": total, "available": len(keys)})
+        raise DrawError(
+            f"候选点位只有 {len(keys)} 个,不足以抽取 {groups} 组 × {per_group} 个 = {total} 个",
+            {"needed": total, "available": len(keys)},
+        )
     bank = inputs["check_items"]
     if len(set(bank)) != len(bank):
         raise DrawError("督查事项库有重复")
     if k < 1 or k > len(bank):
-        raise DrawError(f"每次抽取的督查事项数应在 1 到 {len(bank)} 之间(事项库共 {len(bank)} 项)",
-                        {"items_per_visit": k, "bank": len(bank)})
+        raise DrawError(
+            f"每次抽取的督查事项数应在 1 到 {len(bank)} 之间(事项库共 {len(bank)} 项)",
+            {"items_per_visit": k, "bank": len(bank)},
+        )
     pool = [i["id"] for i in inputs["inspectors"]]
     if len(set(pool)) != len(pool):
         raise DrawError("督查人员库有重复")
     if groups * team > len(pool):
-        raise DrawError(f"督查人员库只有 {len(pool)} 人,{groups} 个组每组 {team} 人需要 {groups * team} 人",
-                        {"needed": groups * team, "available": len(pool)})
+        raise DrawError(
+            f"督查人员库只有 {len(pool)} 人,{groups} 个组每组 {team} 人需要 {groups * team} 人",
+            {"needed": groups * team, "available": len(pool)},
+        )
 
 
 def _select_sites(inputs: dict[str, Any], seed: str) -> tuple[dict[str, int], list[dict[str, Any]]]:
@@ -201,7 +207,7 @@ def _select_sites(inputs: dict[str, Any], seed: str) -> tuple[dict[str, int], li
     alloc = allocate({k: len(v) for k, v in by_stratum.items()}, total, tie_order)
     chosen = []
     for key in sorted(alloc):
-        chosen += stream(seed, nonce, f"sites:{key}").shuffle(by_stratum[key])[:alloc[key]]
+        chosen += stream(seed, nonce, f"sites:{key}").shuffle(by_stratum[key])[: alloc[key]]
     return alloc, sorted(chosen, key=lambda c: c["key"])
 
 
@@ -210,7 +216,7 @@ def _deal(inputs: dict[str, Any], seed: str, chosen: list[dict[str, Any]], attem
     per_group, team = inputs["sites_per_group"], inputs["team_size"]
     s = stream(seed, inputs["nonce"], f"groups:{attempt}")
     dealt = s.shuffle(chosen)
-    groups = [dealt[i:i + per_group] for i in range(0, len(dealt), per_group)]
+    groups = [dealt[i : i + per_group] for i in range(0, len(dealt), per_group)]
     pool = sorted(inputs["inspectors"], key=lambda i: i["id"])
     used: set[int] = set()
     teams: dict[int, list[int]] = {}
@@ -240,7 +246,9 @@ def run(inputs: dict[str, Any], seed: str) -> dict[str, Any]:
     else:
         raise DrawError(
             f"在回避本乡镇的前提下,督查人员不足以组成 {inputs['groups']} 个每组 {inputs['team_size']} 人的督查组,"
-            "请增加督查人员或减少工作组", {"attempts": MAX_ATTEMPTS})
+            "请增加督查人员或减少工作组",
+            {"attempts": MAX_ATTEMPTS},
+        )
     bank, k = inputs["check_items"], inputs["items_per_visit"]
     out_groups = []
     for g in groups:
@@ -256,8 +264,14 @@ def publish(inputs: dict[str, Any], public_value: str) -> dict[str, Any]:
     """The full record of a draw: inputs, their hash, the public value, the seed and the result."""
     h = input_hash(inputs)
     seed = make_seed(h, public_value)
-    return {"format": FORMAT, "inputs": inputs, "input_hash": h,
-            "public_value": normalize_public_value(public_value), "seed": seed, "result": run(inputs, seed)}
+    return {
+        "format": FORMAT,
+        "inputs": inputs,
+        "input_hash": h,
+        "public_value": normalize_public_value(public_value),
+        "seed": seed,
+        "result": run(inputs, seed),
+    }
 
 
 def verify(record: dict[str, Any]) -> list[tuple[str, bool]]:

@@ -88,9 +88,7 @@ def _gcj02_offset(lat: float, lng: float) -> tuple[float, float]:
     rad_lat = math.radians(lat)
     magic = 1 - _KRASOVSKY_EE * math.sin(rad_lat) ** 2
     sqrt_magic = math.sqrt(magic)
-    d_lat = (d_lat * 180.0) / (
-        (_KRASOVSKY_A * (1 - _KRASOVSKY_EE)) / (magic * sqrt_magic) * math.pi
-    )
+    d_lat = (d_lat * 180.0) / ((_KRASOVSKY_A * (1 - _KRASOVSKY_EE)) / (magic * sqrt_magic) * math.pi)
     d_lng = (d_lng * 180.0) / (_KRASOVSKY_A / sqrt_magic * math.cos(rad_lat) * math.pi)
     return d_lat, d_lng
 
@@ -221,18 +219,14 @@ def point_in_polygon(lat: float, lng: float, geojson: dict) -> bool:
     return all(_on_ring_edge(lng, lat, hole) or not _inside_ring(lng, lat, hole) for hole in holes)
 
 
-def distance_to_place_m(
-    lat: float, lng: float, *, center: tuple[float, float], boundary: dict | None
-) -> float:
+def distance_to_place_m(lat: float, lng: float, *, center: tuple[float, float], boundary: dict | None) -> float:
     """0 when the point lies inside the boundary polygon, else the geodesic distance to center."""
     if boundary is not None and point_in_polygon(lat, lng, boundary):
         return 0.0
     return distance_m((lat, lng), center)
 
 
-def speed_kmh(
-    a: tuple[float, float], b: tuple[float, float], seconds: float, *, slack_m: float = 0.0
-) -> float:
+def speed_kmh(a: tuple[float, float], b: tuple[float, float], seconds: float, *, slack_m: float = 0.0) -> float:
     """Speed in km/h needed to cover a→b in `seconds` after forgiving slack_m metres of GPS error."""
     remaining = max(0.0, distance_m(a, b) - slack_m)
     if remaining == 0:

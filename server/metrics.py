@@ -28,11 +28,13 @@ from server.errors import ApiError
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
-    "sp_http_requests_total", "HTTP requests answered, by Flask endpoint, method and status.",
+    "sp_http_requests_total",
+    "HTTP requests answered, by Flask endpoint, method and status.",
     ["endpoint", "method", "status"],
 )
 LATENCY = Histogram(
-    "sp_http_request_duration_seconds", "Time to answer an HTTP request, by Flask endpoint and method.",
+    "sp_http_request_duration_seconds",
+    "Time to answer an HTTP request, by Flask endpoint and method.",
     ["endpoint", "method"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
@@ -67,8 +69,7 @@ def _allowed(remote_addr: str | None, authorization: str) -> bool:
     except ValueError:
         return False
     networks = current_app.config.get("METRICS_ALLOWED_NETWORKS") or ""
-    return any(address in ipaddress.ip_network(n.strip(), strict=False)
-               for n in networks.split(",") if n.strip())
+    return any(address in ipaddress.ip_network(n.strip(), strict=False) for n in networks.split(",") if n.strip())
 
 
 def exposition() -> Response:

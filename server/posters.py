@@ -87,9 +87,12 @@ def poster_png(record: dict[str, Any], code_png: bytes, caption: str, footer: st
                 y += 42
         y += 16
 
-    steps = [f"{i}. {s['name']}" + (f"(完成时限 {s['deadline']})" if s["deadline"] else "")
-             + (f" 责任人:{s['responsible']}" if s["responsible"] else "")
-             for i, s in enumerate(record["steps"], 1)]
+    steps = [
+        f"{i}. {s['name']}"
+        + (f"(完成时限 {s['deadline']})" if s["deadline"] else "")
+        + (f" 责任人:{s['responsible']}" if s["responsible"] else "")
+        for i, s in enumerate(record["steps"], 1)
+    ]
     section("实施步骤与时限", steps)
     section("目标任务", [f"· {t}" for t in record["targets"] if t])
     people = record["responsible"]

@@ -139,9 +139,18 @@ def init_app(app: Flask) -> None:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             # The path only: query strings carry presigned signatures and download names.
             request_log.info(
-                "%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms,
-                extra={"method": request.method, "path": request.path,
-                       "endpoint": request.endpoint or "-", "status": response.status_code,
-                       "duration_ms": duration_ms, "user_id": _user_id()},
+                "%s %s %s %.1fms",
+                request.method,
+                request.path,
+                response.status_code,
+                duration_ms,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "endpoint": request.endpoint or "-",
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    "user_id": _user_id(),
+                },
             )
         return response

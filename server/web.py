@@ -30,8 +30,11 @@ def project_page(project_id: int):
 def _limited() -> str | None:
     """Count a lookup from this IP; the Retry-After seconds when it is over VERIFY_RATE_LIMITS."""
     try:
-        ratelimit.hit(db.session, [f"verify:ip:{request.remote_addr}"],
-                      ratelimit.parse_limits(current_app.config["VERIFY_RATE_LIMITS"]))
+        ratelimit.hit(
+            db.session,
+            [f"verify:ip:{request.remote_addr}"],
+            ratelimit.parse_limits(current_app.config["VERIFY_RATE_LIMITS"]),
+        )
         db.session.commit()
         return None
     except ApiError as exc:

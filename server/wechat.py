@@ -192,9 +192,7 @@ class WeChat:
         token_storage: SessionStorage | None = None,
     ) -> None:
         self.appid = appid
-        self._client = _Client(
-            appid, secret, api_base=api_base.rstrip("/"), timeout=timeout, session=token_storage
-        )
+        self._client = _Client(appid, secret, api_base=api_base.rstrip("/"), timeout=timeout, session=token_storage)
 
     def code_to_session(self, code: str) -> dict:
         """Exchange a wx.login code for {"openid", "session_key", "unionid" when WeChat sends one}."""
@@ -273,17 +271,13 @@ class WeChat:
             except WeChatClientException as exc:
                 if exc.errcode not in _TOKEN_ERRCODES:
                     raise
-                logger.info(
-                    "WeChat rejected the access token (errcode %s); renewing it", exc.errcode
-                )
+                logger.info("WeChat rejected the access token (errcode %s); renewing it", exc.errcode)
             token = self._client.replace_access_token(token)
             return self._post(base, endpoint, token, body)
 
     def _post(self, base: str, endpoint: str, token: str, body: dict) -> Any:
         """One POST with an explicit token, so a rejection names the token to replace."""
-        return self._client.post(
-            endpoint, api_base_url=base, params={"access_token": token}, data=body
-        )
+        return self._client.post(endpoint, api_base_url=base, params={"access_token": token}, data=body)
 
 
 def redis_token_storage(url: str) -> SessionStorage:
@@ -291,8 +285,9 @@ def redis_token_storage(url: str) -> SessionStorage:
     try:
         import redis
     except ImportError:
-        raise ConfigError("REDIS_URL is set but the Python package 'redis' is not installed "
-                          "(pip install redis)") from None
+        raise ConfigError(
+            "REDIS_URL is set but the Python package 'redis' is not installed (pip install redis)"
+        ) from None
     from wechatpy.session.redisstorage import RedisStorage
 
     return RedisStorage(redis.Redis.from_url(url, socket_timeout=5), prefix="sp:wechat")
@@ -308,5 +303,4 @@ def wechat_from_config(cfg: Mapping[str, Any]) -> WeChat | None:
     if not appid or not secret:
         return None
     storage = redis_token_storage(cfg["REDIS_URL"]) if cfg.get("REDIS_URL") else None
-    return WeChat(appid, secret, api_base=cfg.get("WECHAT_API_BASE") or WECHAT_DEFAULT_API_BASE,
-                  token_storage=storage)
+    return WeChat(appid, secret, api_base=cfg.get("WECHAT_API_BASE") or WECHAT_DEFAULT_API_BASE, token_storage=storage)

@@ -30,24 +30,46 @@ def now_iso(delta: timedelta = timedelta()) -> str:
 def build_world() -> SimpleNamespace:
     """Two townships, villages, projects, every kind of user and two assignments."""
     s = db.session
-    admin, _ = users.create_user(s, None, {"username": "admin", "name": "管理员", "roles": ["admin"],
-                                           "password": "admin-password"})
+    admin, _ = users.create_user(
+        s, None, {"username": "admin", "name": "管理员", "roles": ["admin"], "password": "admin-password"}
+    )
     t1 = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
     t2 = places.create_township(s, admin, {"code": "360821103000", "name": "桐坪镇"})
-    v1 = places.create_village(s, admin, {"township_id": t1.id, "code": "360821100201", "name": "江南村",
-                                          "lat": V1[0], "lng": V1[1], "radius_m": 500})
-    v2 = places.create_village(s, admin, {"township_id": t2.id, "code": "360821103201", "name": "大栗村",
-                                          "lat": V2[0], "lng": V2[1], "radius_m": 500})
+    v1 = places.create_village(
+        s,
+        admin,
+        {"township_id": t1.id, "code": "360821100201", "name": "江南村", "lat": V1[0], "lng": V1[1], "radius_m": 500},
+    )
+    v2 = places.create_village(
+        s,
+        admin,
+        {"township_id": t2.id, "code": "360821103201", "name": "大栗村", "lat": V2[0], "lng": V2[1], "radius_m": 500},
+    )
     p1 = projects.create_project(s, admin, {"title": "蜜柚产业项目", "year": 2026, "village_ids": [v1.id]})
     p2 = projects.create_project(s, admin, {"title": "旱厕改造", "year": 2026, "village_ids": [v2.id]})
-    p3 = projects.create_project(s, admin, {"title": "非公企业党建", "year": 2026, "domain": "非公企业",
-                                            "site": {"name": "高新区党群服务中心", "lat": SITE[0],
-                                                     "lng": SITE[1], "radius_m": 300,
-                                                     "township_id": t1.id}})
+    p3 = projects.create_project(
+        s,
+        admin,
+        {
+            "title": "非公企业党建",
+            "year": 2026,
+            "domain": "非公企业",
+            "site": {
+                "name": "高新区党群服务中心",
+                "lat": SITE[0],
+                "lng": SITE[1],
+                "radius_m": 300,
+                "township_id": t1.id,
+            },
+        },
+    )
 
     def person(username, roles, **extra):
-        user, invite = users.create_user(s, admin, {"username": username, "name": username, "roles": roles,
-                                                    "password": f"{username}-password", **extra})
+        user, invite = users.create_user(
+            s,
+            admin,
+            {"username": username, "name": username, "roles": roles, "password": f"{username}-password", **extra},
+        )
         return user, invite
 
     insp_a, invite_a = person("insp_a", ["inspector"], home_township_id=t2.id, issue_invite=True)
@@ -58,17 +80,42 @@ def build_world() -> SimpleNamespace:
     leader, _ = person("leader", ["leader"])
     secretary, _ = person("secretary", ["secretary"])
     villager = users.wechat_login(s, "openid-villager-1")
-    a1 = assignments.create_assignment(s, admin, {
-        "project_id": p1.id, "inspector_ids": [insp_a.id, insp_b.id],
-        "due_date": (date.today() + timedelta(days=7)).isoformat(),
-        "check_items": ["公示栏是否张贴", "进度是否符合计划"]})
+    a1 = assignments.create_assignment(
+        s,
+        admin,
+        {
+            "project_id": p1.id,
+            "inspector_ids": [insp_a.id, insp_b.id],
+            "due_date": (date.today() + timedelta(days=7)).isoformat(),
+            "check_items": ["公示栏是否张贴", "进度是否符合计划"],
+        },
+    )
     a2 = assignments.create_assignment(s, admin, {"project_id": p2.id, "inspector_ids": [insp_c.id]})
     a3 = assignments.create_assignment(s, admin, {"project_id": p3.id, "inspector_ids": [insp_a.id]})
-    everyone = dict(admin=admin, insp_a=insp_a, insp_b=insp_b, insp_c=insp_c, reviewer1=reviewer1,
-                    reviewer2=reviewer2, leader=leader, secretary=secretary, villager=villager)
+    everyone = dict(
+        admin=admin,
+        insp_a=insp_a,
+        insp_b=insp_b,
+        insp_c=insp_c,
+        reviewer1=reviewer1,
+        reviewer2=reviewer2,
+        leader=leader,
+        secretary=secretary,
+        villager=villager,
+    )
     return SimpleNamespace(
-        t1=t1.id, t2=t2.id, v1=v1.id, v2=v2.id, p1=p1.id, p2=p2.id, p3=p3.id, a1=a1.id, a2=a2.id,
-        a3=a3.id, invite_a=invite_a, ids={k: u.id for k, u in everyone.items()},
+        t1=t1.id,
+        t2=t2.id,
+        v1=v1.id,
+        v2=v2.id,
+        p1=p1.id,
+        p2=p2.id,
+        p3=p3.id,
+        a1=a1.id,
+        a2=a2.id,
+        a3=a3.id,
+        invite_a=invite_a,
+        ids={k: u.id for k, u in everyone.items()},
         tokens={k: issue_token(u) for k, u in everyone.items()},
     )
 
@@ -105,16 +152,26 @@ class Api:
 
 def start_visit(api: Api, assignment_id: int) -> dict:
     """Start a visit and return it."""
-    r = api.post("/api/v1/visits", {"client_id": uid(), "sent_at": now_iso(), "assignment_id": assignment_id,
-                                     "started_at": now_iso()})
+    r = api.post(
+        "/api/v1/visits",
+        {"client_id": uid(), "sent_at": now_iso(), "assignment_id": assignment_id, "started_at": now_iso()},
+    )
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
 
 def checkin_body(lat: float, lng: float, **extra) -> dict:
     """A check-in request body at a WGS-84 point."""
-    return {"client_id": uid(), "sent_at": now_iso(), "lat": lat, "lng": lng, "accuracy_m": 12.0,
-            "coord_type": "wgs84", "client_time": now_iso(), **extra}
+    return {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "lat": lat,
+        "lng": lng,
+        "accuracy_m": 12.0,
+        "coord_type": "wgs84",
+        "client_time": now_iso(),
+        **extra,
+    }
 
 
 def build_lifecycle(world: SimpleNamespace) -> SimpleNamespace:
@@ -124,17 +181,30 @@ def build_lifecycle(world: SimpleNamespace) -> SimpleNamespace:
     """
     s = db.session
     admin = s.get(User, world.ids["admin"])
-    org1 = projects.create_organization(s, admin, {"name": "江南村党支部", "township_id": world.t1,
-                                                   "village_id": world.v1})
-    org2 = projects.create_organization(s, admin, {"name": "大栗村党支部", "township_id": world.t2,
-                                                   "village_id": world.v2})
+    org1 = projects.create_organization(
+        s, admin, {"name": "江南村党支部", "township_id": world.t1, "village_id": world.v1}
+    )
+    org2 = projects.create_organization(
+        s, admin, {"name": "大栗村党支部", "township_id": world.t2, "village_id": world.v2}
+    )
     users.update_user(s, admin, world.ids["secretary"], {"organization_ids": [org1.id]})
     made = {}
-    for username, roles, org in (("sec2", ["secretary"], org2), ("unit1", ["unit_reviewer"], org1),
-                                 ("unit2", ["unit_reviewer"], org2)):
-        made[username], _ = users.create_user(s, admin, {"username": username, "name": username, "roles": roles,
-                                                         "password": f"{username}-password",
-                                                         "organization_ids": [org.id]})
+    for username, roles, org in (
+        ("sec2", ["secretary"], org2),
+        ("unit1", ["unit_reviewer"], org1),
+        ("unit2", ["unit_reviewer"], org2),
+    ):
+        made[username], _ = users.create_user(
+            s,
+            admin,
+            {
+                "username": username,
+                "name": username,
+                "roles": roles,
+                "password": f"{username}-password",
+                "organization_ids": [org.id],
+            },
+        )
     world.org1, world.org2 = org1.id, org2.id
     for name, user in made.items():
         world.ids[name], world.tokens[name] = user.id, issue_token(user)
@@ -144,9 +214,16 @@ def build_lifecycle(world: SimpleNamespace) -> SimpleNamespace:
 def application_body(world: SimpleNamespace, **overrides) -> dict:
     """A complete application (申报表) of org1 at village v1."""
     body = {
-        "client_id": uid(), "sent_at": now_iso(), "title": "村集体经济增收项目", "year": 2026,
-        "organization_id": world.org1, "domain": "农村", "selection": "自选", "category": "重点性",
-        "problem": "村集体经济薄弱,年收入不足5万元", "targets": ["村集体年收入达到10万元"],
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "title": "村集体经济增收项目",
+        "year": 2026,
+        "organization_id": world.org1,
+        "domain": "农村",
+        "selection": "自选",
+        "category": "重点性",
+        "problem": "村集体经济薄弱,年收入不足5万元",
+        "targets": ["村集体年收入达到10万元"],
         "steps": [{"name": "成立合作社", "deadline": "2026-03-31"}, {"name": "建成加工厂", "deadline": "2026-09-30"}],
         "responsible": {"主管领导": "张镇长", "牵头书记": "李书记", "联系组工干部": "王干部", "工作队伍": "驻村工作队"},
         "village_ids": [world.v1],

@@ -62,8 +62,9 @@ print(json.dumps(facts))
 def wiring(tmp_path_factory) -> dict:
     """What a fresh interpreter finds after importing every module, after create_app, and after a second one."""
     storage = tmp_path_factory.mktemp("wiring") / "storage"
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(storage)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(storage)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -34,8 +34,15 @@ def storage_config():
     endpoint = s3_endpoint()
     bucket = f"backup-{uid()[:8]}"
     make_bucket(endpoint, bucket)
-    return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_ADDRESSING_STYLE": "path"}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_BUCKET": bucket,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+    }
 
 
 @pytest.fixture
@@ -156,8 +163,11 @@ def test_force_replaces_newer_rows_and_objects(filled, tmp_path):
     with filled.app_context():
         from server.services import users
 
-        users.create_user(db.session, None, {"username": "late", "name": "后来的", "roles": ["inspector"],
-                                             "password": "late-password"})
+        users.create_user(
+            db.session,
+            None,
+            {"username": "late", "name": "后来的", "roles": ["inspector"], "password": "late-password"},
+        )
     filled.extensions["storage"].put("photos/late.jpg", b"\xff\xd8late", content_type="image/jpeg")
     filled.extensions["db"]["engine"].dispose()
     restore(filled.config, path, force=True)
@@ -175,32 +185,51 @@ def test_prune_keeps_the_newest(tmp_path):
     deleted = prune(root, 2)
     assert [p.name for p in deleted] == ["sp-backup-20260101T000000Z"]
     assert sorted(p.name for p in root.iterdir()) == [
-        ".sp-backup-20260104T000000Z.partial", "sp-backup-20260102T000000Z", "sp-backup-20260103T000000Z"]
+        ".sp-backup-20260104T000000Z.partial",
+        "sp-backup-20260102T000000Z",
+        "sp-backup-20260103T000000Z",
+    ]
 
 
 def test_scripts_back_up_and_refuse_to_overwrite(storage_config, sqlite_template, tmp_path):
     """scripts/backup.py writes a backup from the environment; scripts/restore.py then refuses the live target."""
     database = tmp_path / "live.db"
     shutil.copy(sqlite_template, database)
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "k",
-           "INSTANCE_DIR": str(tmp_path / "instance"), **storage_config}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEY": "k",
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        **storage_config,
+    }
     storage_env = {k: v for k, v in env.items() if k.startswith(("S3_", "STORAGE_"))}
     from server.storage import storage_from_config
 
     storage_from_config(storage_env).put(PHOTO_KEY, b"\xff\xd8photo", content_type="image/jpeg")
-    made = subprocess.run([sys.executable, "scripts/backup.py", "--dest", str(tmp_path / "b")], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [sys.executable, "scripts/backup.py", "--dest", str(tmp_path / "b")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     path = Path(made.stdout.strip())
     assert (path / "objects" / PHOTO_KEY).read_bytes() == b"\xff\xd8photo"
-    refused = subprocess.run([sys.executable, "scripts/restore.py", str(path)], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [sys.executable, "scripts/restore.py", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode == 1
     assert "--force" in refused.stderr
 
 
-def test_restored_chain_verifies_against_the_checkpoints_of_its_backup(filled, tmp_path, sqlite_template,
-                                                                       monkeypatch):
+def test_restored_chain_verifies_against_the_checkpoints_of_its_backup(filled, tmp_path, sqlite_template, monkeypatch):
     """A checkpoint written while the database is being dumped (after its snapshot) stays out of the backup."""
     import server.backup as backup_module
     from server.services import checkpoints
@@ -218,6 +247,7 @@ def test_restored_chain_verifies_against_the_checkpoints_of_its_backup(filled, t
                 audit.append(db.session, None, "test.during_backup", "test", 1)
                 db.session.commit()
                 checkpoints.write(db.session, app.extensions["storage"], app.config["AUDIT_KEY"], "during")
+
         return run
 
     monkeypatch.setattr(backup_module, "_copy_sqlite", busy_after(dump_sqlite))

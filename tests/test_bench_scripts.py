@@ -34,8 +34,9 @@ def test_summarize_reports_milliseconds_per_endpoint():
 
 def test_multipart_body_puts_fields_before_the_file():
     """The presigned form's fields precede the file part, as S3 requires."""
-    body = bench_load.multipart_body({"key": "photos/a.jpg", "policy": "p"}, "file", "a.jpg", "image/jpeg",
-                                     b"\xff\xd8DATA", "BOUNDARY")
+    body = bench_load.multipart_body(
+        {"key": "photos/a.jpg", "policy": "p"}, "file", "a.jpg", "image/jpeg", b"\xff\xd8DATA", "BOUNDARY"
+    )
     assert body.index(b'name="key"') < body.index(b'name="policy"') < body.index(b'name="file"')
     assert b"Content-Type: image/jpeg\r\n\r\n\xff\xd8DATA\r\n--BOUNDARY--\r\n" in body
 
@@ -67,15 +68,18 @@ def test_band_rows_match_the_apps_hash_bands():
     regions = gen_data.region_hashes(h)
     rows = gen_data.band_rows(42, h)
     assert rows == [(r.photo_id, r.kind, r.band, r.value) for r in hash_rows(42, regions)]
-    assert len(rows) == HASH_BANDS * len(REGIONS) and regions[0].value == h and len({r.value for r in regions}) == len(REGIONS)
+    assert (
+        len(rows) == HASH_BANDS * len(REGIONS)
+        and regions[0].value == h
+        and len({r.value for r in regions}) == len(REGIONS)
+    )
 
 
 def test_scene_hashes_are_often_near_duplicates():
     """Photos drawn near one scene share a band often enough to exercise the near-duplicate index."""
     rng = random.Random(5)
     scene = rng.getrandbits(64)
-    near = [h for h in (gen_data.scene_hash(rng, [scene]) for _ in range(400))
-            if hamming(h, scene) <= HASH_BANDS - 1]
+    near = [h for h in (gen_data.scene_hash(rng, [scene]) for _ in range(400)) if hamming(h, scene) <= HASH_BANDS - 1]
     assert near
     assert all(set(hash_bands(h)) & set(hash_bands(scene)) for h in near)
 

@@ -77,11 +77,20 @@ def audit_count(app) -> int:
 
 # ---- init-db -------------------------------------------------------------------------------
 
+
 def test_init_db_is_idempotent(tmp_path):
     """init-db migrates a fresh SQLite file and running it again changes nothing."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    app = create_app({"SECRET_KEY": SECRET, "DATABASE_URL": url, "STORAGE_BACKEND": "local",
-                      "STORAGE_DIR": str(tmp_path / "storage"), "WECHAT_APPID": "", "LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "SECRET_KEY": SECRET,
+            "DATABASE_URL": url,
+            "STORAGE_BACKEND": "local",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "WECHAT_APPID": "",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     try:
         for _ in range(2):
             result = invoke(app, "init-db")
@@ -113,10 +122,26 @@ def test_init_db_on_a_migrated_database(app):
 
 # ---- create-user ---------------------------------------------------------------------------
 
+
 def test_create_user(app, client, world):
     """create-user makes the account with its roles and township scope and, with --invite, prints a working code."""
-    result = invoke(app, "create-user", "--username", "u", "--password", "p", "--role", "inspector",
-                    "--township", "360821100000", "--home-township", "360821103000", "--name", "新督查", "--invite")
+    result = invoke(
+        app,
+        "create-user",
+        "--username",
+        "u",
+        "--password",
+        "p",
+        "--role",
+        "inspector",
+        "--township",
+        "360821100000",
+        "--home-township",
+        "360821103000",
+        "--name",
+        "新督查",
+        "--invite",
+    )
     assert result.exit_code == 0, result.output
     code = INVITE.search(result.output).group(1)
     with app.app_context():
@@ -174,6 +199,7 @@ def test_create_user_with_unknown_role(app, world):
 
 # ---- import-places -------------------------------------------------------------------------
 
+
 def _assert_imported(app):
     """The PLACES rows are stored, converted from GCJ-02 to WGS-84 and linked to their township."""
     with app.app_context():
@@ -204,9 +230,11 @@ def test_import_csv_with_bom_and_chinese_headers(app, tmp_path):
 
 def test_import_csv_with_english_headers_and_wgs84(app, tmp_path):
     """English headers and type words work, and points marked wgs84 are stored as given."""
-    rows = [["township", "360821104000", "万福镇", "", "", "", "", ""],
-            ["village", "360821104201", "许家村", "360821104000", "26.97", "115.0", "wgs84", "650"],
-            ["site", "", "某企业", "", "27.05", "114.95", "WGS84", ""]]
+    rows = [
+        ["township", "360821104000", "万福镇", "", "", "", "", ""],
+        ["village", "360821104201", "许家村", "360821104000", "26.97", "115.0", "wgs84", "650"],
+        ["site", "", "某企业", "", "27.05", "114.95", "WGS84", ""],
+    ]
     path = write_csv(tmp_path / "places.csv", EN_HEADER, rows, encoding="utf-8")
     result = invoke(app, "import-places", str(path))
     assert result.exit_code == 0, result.output
@@ -241,8 +269,7 @@ def test_import_is_audited(app, tmp_path):
     invoke(app, "import-places", str(write_csv(tmp_path / "p.csv", CN_HEADER, PLACES)))
     with app.app_context():
         entries = db.session.scalars(select(AuditEntry)).all()
-        assert [(e.action, e.data) for e in entries] == [
-            ("places.import", {"townships": 1, "villages": 2, "sites": 1})]
+        assert [(e.action, e.data) for e in entries] == [("places.import", {"townships": 1, "villages": 2, "sites": 1})]
 
 
 @pytest.mark.both_databases
@@ -307,8 +334,11 @@ def test_import_with_bad_rows_writes_nothing(app, tmp_path, suffix):
 def test_import_error_row_numbers_count_blank_lines(app, tmp_path):
     """Row numbers in errors are the file's own lines, even after blank lines."""
     path = tmp_path / "gaps.csv"
-    path.write_text("类型,编码,名称,所属乡镇编码,纬度,经度\n\n乡镇,360821104000,万福镇,,,\n,,,,,\n"
-                    "村,360821104201,许家村,360821104000,abc,115.0\n", encoding="utf-8-sig")
+    path.write_text(
+        "类型,编码,名称,所属乡镇编码,纬度,经度\n\n乡镇,360821104000,万福镇,,,\n,,,,,\n"
+        "村,360821104201,许家村,360821104000,abc,115.0\n",
+        encoding="utf-8-sig",
+    )
     result = invoke(app, "import-places", str(path))
     assert failed_cleanly(result), result.exception
     assert "第 5 行:纬度“abc”不是数字" in result.output
@@ -316,8 +346,10 @@ def test_import_error_row_numbers_count_blank_lines(app, tmp_path):
 
 def test_import_village_without_coordinates(app, tmp_path):
     """A village row without a centre is refused: the geofence needs one."""
-    rows = [["乡镇", "360821104000", "万福镇", "", "", "", "", ""],
-            ["村", "360821104201", "许家村", "360821104000", "", "", "", ""]]
+    rows = [
+        ["乡镇", "360821104000", "万福镇", "", "", "", "", ""],
+        ["村", "360821104201", "许家村", "360821104000", "", "", "", ""],
+    ]
     result = invoke(app, "import-places", str(write_csv(tmp_path / "p.csv", CN_HEADER, rows)))
     assert failed_cleanly(result), result.exception
     assert "第 3 行:缺少经纬度" in result.output
@@ -366,6 +398,7 @@ def test_import_dry_run_reports_bad_rows(app, tmp_path):
 
 # ---- demo-data -----------------------------------------------------------------------------
 
+
 @pytest.mark.both_databases
 def test_demo_data_twice(app):
     """demo-data loads the demo county, runs again without duplicating anything, and prints an invite code."""
@@ -411,8 +444,10 @@ def personal(app, client, world) -> dict:
 
     insp = Api(client, world.tokens["insp_a"])
     visit = start_visit(insp, world.a1)
-    r = insp.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": "王大明家", "satisfaction": "满意", "answers": {}})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {"client_id": uid(), "sent_at": now_iso(), "household": "王大明家", "satisfaction": "满意", "answers": {}},
+    )
     assert r.status_code == 201, r.get_json()
     fb = sent(Api(client, world.tokens["villager"]), world.p1, contact_phone=PHONE)
     return {"interview": r.get_json()["id"], "feedback": fb["id"], "phone": PHONE}
@@ -424,8 +459,10 @@ def decrypted(app, ids: dict) -> tuple[str, str]:
     from server.models import Feedback, Interview
 
     with app.app_context():
-        return (cipher().decrypt(db.session.get(Interview, ids["interview"]).household_enc),
-                cipher().decrypt(db.session.get(Feedback, ids["feedback"]).phone_enc))
+        return (
+            cipher().decrypt(db.session.get(Interview, ids["interview"]).household_enc),
+            cipher().decrypt(db.session.get(Feedback, ids["feedback"]).phone_enc),
+        )
 
 
 def rotated_app(app, fake_wechat):
@@ -477,6 +514,7 @@ def test_reencrypt_needs_the_old_key_and_a_new_one(app, monkeypatch):
 
 
 # ---- expire-uploads --------------------------------------------------------------------------
+
 
 def test_expire_uploads_sweeps_old_local_uploads(app):
     """On local storage expire-uploads removes uploads past the retention and keeps sealed originals."""

@@ -48,14 +48,20 @@ def _eight_hour_offsets(path: Path) -> list[int]:
     lines = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         called = getattr(node, "func", None)
-        if (isinstance(node, ast.Call) and getattr(called, "id", getattr(called, "attr", None)) == "timedelta"
-                and any(k.arg == "hours" and getattr(k.value, "value", None) == 8 for k in node.keywords)):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(called, "id", getattr(called, "attr", None)) == "timedelta"
+            and any(k.arg == "hours" and getattr(k.value, "value", None) == 8 for k in node.keywords)
+        ):
             lines.append(node.lineno)
     return lines
 
 
 def test_china_is_defined_once():
     """Only server/clock.py builds the UTC+8 offset; every other module imports clock.CHINA."""
-    found = {str(p.relative_to(SERVER.parent)): lines for p in sorted(SERVER.rglob("*.py"))
-             if (lines := _eight_hour_offsets(p))}
+    found = {
+        str(p.relative_to(SERVER.parent)): lines
+        for p in sorted(SERVER.rglob("*.py"))
+        if (lines := _eight_hour_offsets(p))
+    }
     assert found == {"server/clock.py": [12]}

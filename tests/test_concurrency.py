@@ -16,6 +16,7 @@ pytestmark = pytest.mark.both_databases
 
 def storm(app, token, method, path, body, n=8):
     """Send the same request from n threads at once; return the (status, json) answers."""
+
     def one(_):
         api = Api(app.test_client(), token)
         r = getattr(api, method)(path, body)
@@ -29,8 +30,7 @@ def test_simultaneous_retries_of_a_checkin_store_one(app, client, world):
     """Eight simultaneous copies of one check-in: one 201, the rest 200, one row, an intact chain."""
     api = Api(client, world.tokens["insp_a"])
     visit = start_visit(api, world.a1)
-    answers = storm(app, world.tokens["insp_a"], "post", f"/api/v1/visits/{visit['id']}/checkins",
-                    checkin_body(*V1))
+    answers = storm(app, world.tokens["insp_a"], "post", f"/api/v1/visits/{visit['id']}/checkins", checkin_body(*V1))
     codes = sorted(code for code, _ in answers)
     assert codes == [200] * 7 + [201], answers
     assert len({body["id"] for _, body in answers}) == 1
@@ -45,15 +45,20 @@ def test_simultaneous_visit_starts_and_submits(app, client, world):
     answers = storm(app, world.tokens["insp_a"], "post", "/api/v1/visits", body)
     assert sorted(c for c, _ in answers) == [200] * 7 + [201]
     vid = answers[0][1]["id"]
-    submits = storm(app, world.tokens["insp_b"], "post", f"/api/v1/visits/{vid}/submit",
-                    {"client_id": uid(), "sent_at": now_iso()})
+    submits = storm(
+        app, world.tokens["insp_b"], "post", f"/api/v1/visits/{vid}/submit", {"client_id": uid(), "sent_at": now_iso()}
+    )
     assert {c for c, _ in submits} == {200}
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Visit)) == 1
-        assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "visit.submit")) == 1
-        assert db.session.scalar(select(func.count()).select_from(ClientWrite).where(
-            ClientWrite.kind == "visit.start")) == 1
+        assert (
+            db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "visit.submit"))
+            == 1
+        )
+        assert (
+            db.session.scalar(select(func.count()).select_from(ClientWrite).where(ClientWrite.kind == "visit.start"))
+            == 1
+        )
 
 
 class _DriverError(Exception):
@@ -118,10 +123,11 @@ def test_a_duplicate_key_taken_concurrently_is_run_again(app, client, world, mon
         return real(*args, **kwargs)
 
     monkeypatch.setattr(audit, "append", append)
-    r = Api(client, world.tokens["admin"]).post("/api/v1/admin/users", {
-        "username": "race-1", "name": "同名", "roles": ["leader"], "password": "race-1-password"})
+    r = Api(client, world.tokens["admin"]).post(
+        "/api/v1/admin/users",
+        {"username": "race-1", "name": "同名", "roles": ["leader"], "password": "race-1-password"},
+    )
     assert r.status_code == 201, r.get_json()
     assert len(calls) == 2
     with app.app_context():
         assert audit.verify(db.session).ok
-

@@ -9,9 +9,11 @@ import pytest
 from server.config import ConfigError, key_weakness, load_config
 
 # Three keys as an operator makes them: hex, base64url, base64 of 32 random bytes.
-KEYS = {"SECRET_KEY": "9f2c4e1a7b3d8056c2e9f1a4b7d3c8e05a6f2b9d1c4e7a3f8b0d5c2e9a1f4b7d",
-        "DATA_KEY": "Qm8xT3pLw2vYc9RfHs4uJd7gNa1eKb6iXo0tUp5qZrM",
-        "AUDIT_KEY": "vC3yH8mQe1LwT6sR9bJ2kN5pXz0aF7dG4uI+hO/YtWc="}
+KEYS = {
+    "SECRET_KEY": "9f2c4e1a7b3d8056c2e9f1a4b7d3c8e05a6f2b9d1c4e7a3f8b0d5c2e9a1f4b7d",
+    "DATA_KEY": "Qm8xT3pLw2vYc9RfHs4uJd7gNa1eKb6iXo0tUp5qZrM",
+    "AUDIT_KEY": "vC3yH8mQe1LwT6sR9bJ2kN5pXz0aF7dG4uI+hO/YtWc=",
+}
 PROD = {"APP_ENV": "production", **KEYS, "DATABASE_URL": "mysql+pymysql://u:p@db/sp"}
 
 
@@ -42,20 +44,23 @@ def test_production_writes_no_secret_file(env, tmp_path):
     assert not (tmp_path / "instance").exists()
 
 
-@pytest.mark.parametrize("name,value,message", [
-    ("SECRET_KEY", "a", "SECRET_KEY is 1 hex digits"),
-    ("SECRET_KEY", "prod-secret", "SECRET_KEY is 11 base64 characters"),
-    ("DATA_KEY", "", "DATA_KEY must be set"),
-    ("AUDIT_KEY", "", "AUDIT_KEY must be set"),
-    ("AUDIT_KEY", "0123456789abcdef" * 3, "AUDIT_KEY is 48 hex digits"),
-    ("DATA_KEY", "ab" * 40, "DATA_KEY does not look random"),
-    ("SECRET_KEY", "correcthorsebatterystaplecorrecthorsebatterystaple", "SECRET_KEY does not look random"),
-    ("AUDIT_KEY", "Xy7" * 20, "AUDIT_KEY does not look random"),
-    ("DATA_KEY", "a secret passphrase with spaces that is long enough", "DATA_KEY must be hex or base64"),
-    ("DATA_KEY", KEYS["SECRET_KEY"], "DATA_KEY must differ from SECRET_KEY"),
-    ("AUDIT_KEY", KEYS["SECRET_KEY"], "AUDIT_KEY must differ from SECRET_KEY"),
-    ("AUDIT_KEY", KEYS["DATA_KEY"], "AUDIT_KEY must differ from DATA_KEY"),
-])
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        ("SECRET_KEY", "a", "SECRET_KEY is 1 hex digits"),
+        ("SECRET_KEY", "prod-secret", "SECRET_KEY is 11 base64 characters"),
+        ("DATA_KEY", "", "DATA_KEY must be set"),
+        ("AUDIT_KEY", "", "AUDIT_KEY must be set"),
+        ("AUDIT_KEY", "0123456789abcdef" * 3, "AUDIT_KEY is 48 hex digits"),
+        ("DATA_KEY", "ab" * 40, "DATA_KEY does not look random"),
+        ("SECRET_KEY", "correcthorsebatterystaplecorrecthorsebatterystaple", "SECRET_KEY does not look random"),
+        ("AUDIT_KEY", "Xy7" * 20, "AUDIT_KEY does not look random"),
+        ("DATA_KEY", "a secret passphrase with spaces that is long enough", "DATA_KEY must be hex or base64"),
+        ("DATA_KEY", KEYS["SECRET_KEY"], "DATA_KEY must differ from SECRET_KEY"),
+        ("AUDIT_KEY", KEYS["SECRET_KEY"], "AUDIT_KEY must differ from SECRET_KEY"),
+        ("AUDIT_KEY", KEYS["DATA_KEY"], "AUDIT_KEY must differ from DATA_KEY"),
+    ],
+)
 def test_production_refuses_weak_or_shared_keys(env, name, value, message):
     """APP_ENV=production refuses a key that is missing, short, patterned or equal to another, naming it."""
     with pytest.raises(ConfigError, match=message):
@@ -65,8 +70,11 @@ def test_production_refuses_weak_or_shared_keys(env, name, value, message):
 def test_random_keys_pass_the_production_check():
     """Keys printed by the usual tools (hex, base64, base64url of 32 random bytes) are accepted, 200 of each."""
     for _ in range(200):
-        for key in (secrets.token_hex(32), secrets.token_urlsafe(32),
-                    base64.b64encode(secrets.token_bytes(32)).decode()):
+        for key in (
+            secrets.token_hex(32),
+            secrets.token_urlsafe(32),
+            base64.b64encode(secrets.token_bytes(32)).decode(),
+        ):
             assert key_weakness(key) is None, key
 
 
@@ -102,28 +110,57 @@ def test_defaults(env, tmp_path):
 
 def test_values_are_parsed_and_trimmed(env):
     """Integers, booleans and names are read with surrounding spaces trimmed."""
-    cfg = load_config({**env, "PORT": " 9000 ", "MAX_PHOTO_BYTES": "1048576", "SQL_ECHO": " Yes ",
-                       "LOG_LEVEL": "debug", "WECHAT_API_BASE": " http://127.0.0.1:8901 ",
-                       "STORAGE_BACKEND": "S3", "S3_BUCKET": "photos", "DATA_KEY": "data-key"})
+    cfg = load_config(
+        {
+            **env,
+            "PORT": " 9000 ",
+            "MAX_PHOTO_BYTES": "1048576",
+            "SQL_ECHO": " Yes ",
+            "LOG_LEVEL": "debug",
+            "WECHAT_API_BASE": " http://127.0.0.1:8901 ",
+            "STORAGE_BACKEND": "S3",
+            "S3_BUCKET": "photos",
+            "DATA_KEY": "data-key",
+        }
+    )
     assert (cfg["PORT"], cfg["MAX_PHOTO_BYTES"], cfg["SQL_ECHO"]) == (9000, 1048576, True)
     assert (cfg["LOG_LEVEL"], cfg["WECHAT_API_BASE"]) == ("DEBUG", "http://127.0.0.1:8901")
     assert (cfg["STORAGE_BACKEND"], cfg["S3_BUCKET"], cfg["DATA_KEY"]) == ("s3", "photos", "data-key")
 
 
-@pytest.mark.parametrize("name,value", [
-    ("PORT", "eighty"), ("PORT", "80.5"), ("MAX_PHOTO_BYTES", "15MB"), ("TOKEN_MAX_AGE", "2w"),
-    ("PORT", "0"), ("PORT", "70000"), ("MAX_PHOTO_BYTES", "-1"), ("TOKEN_MAX_AGE", "0"),
-    ("LATE_SYNC_DAYS", "0"), ("LATE_SYNC_DAYS", "two weeks"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("PORT", "eighty"),
+        ("PORT", "80.5"),
+        ("MAX_PHOTO_BYTES", "15MB"),
+        ("TOKEN_MAX_AGE", "2w"),
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("MAX_PHOTO_BYTES", "-1"),
+        ("TOKEN_MAX_AGE", "0"),
+        ("LATE_SYNC_DAYS", "0"),
+        ("LATE_SYNC_DAYS", "two weeks"),
+    ],
+)
 def test_bad_integers(env, name, value):
     """A non-integer or out-of-range number is refused, naming the variable."""
     with pytest.raises(ConfigError, match=name):
         load_config({**env, name: value})
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("1", True), ("true", True), ("on", True), ("0", False), ("false", False), ("off", False), ("NO", False),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("1", True),
+        ("true", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("off", False),
+        ("NO", False),
+    ],
+)
 def test_booleans(env, value, expected):
     """The usual spellings of true and false are understood."""
     assert load_config({**env, "SQL_ECHO": value})["SQL_ECHO"] is expected
@@ -136,15 +173,18 @@ def test_bad_booleans(env, value):
         load_config({**env, "SQL_ECHO": value})
 
 
-@pytest.mark.parametrize("settings,name", [
-    ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
-    ({"STORAGE_BACKEND": "s3"}, "S3_BUCKET"),
-    ({"S3_ADDRESSING_STYLE": "sideways"}, "S3_ADDRESSING_STYLE"),
-    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
-    ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
-    ({"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "METRICS_ALLOWED_NETWORKS"),
-    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
-])
+@pytest.mark.parametrize(
+    "settings,name",
+    [
+        ({"STORAGE_BACKEND": "ftp"}, "STORAGE_BACKEND"),
+        ({"STORAGE_BACKEND": "s3"}, "S3_BUCKET"),
+        ({"S3_ADDRESSING_STYLE": "sideways"}, "S3_ADDRESSING_STYLE"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "METRICS_ALLOWED_NETWORKS"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+    ],
+)
 def test_bad_choices(env, settings, name):
     """Unknown backends, S3 without a bucket, bad addressing styles, log settings, networks or Redis URLs are refused."""
     with pytest.raises(ConfigError, match=name):
@@ -187,8 +227,11 @@ def test_rate_limits_and_holidays_are_checked_at_start_up():
 
     from server.config import ConfigError, load_config
 
-    for env in ({"FEEDBACK_RATE_LIMITS": "5 per hour"}, {"VERIFY_RATE_LIMITS": "0/hour"},
-                {"HOLIDAYS": "2026-10-01,十月二日"}):
+    for env in (
+        {"FEEDBACK_RATE_LIMITS": "5 per hour"},
+        {"VERIFY_RATE_LIMITS": "0/hour"},
+        {"HOLIDAYS": "2026-10-01,十月二日"},
+    ):
         with _pytest.raises(ConfigError):
             load_config({"SECRET_KEY": "x", **env})
     assert load_config({"SECRET_KEY": "x", "HOLIDAYS": "2026-10-01, 2026-10-02"})["HOLIDAYS"]

@@ -20,10 +20,22 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
 # Read by gunicorn.conf.py, entrypoint.sh, prometheus_client or the compose file, not by config.py.
-DEPLOY_NAMES = {"WEB_CONCURRENCY", "GUNICORN_THREADS", "PROMETHEUS_MULTIPROC_DIR", "MIGRATE_ON_START",
-                "MYSQL_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "BIND_ADDRESS"}
-COMPOSE_ENV = {"MYSQL_PASSWORD": "compose-check-pw", "MINIO_ROOT_USER": "sp-minio",
-               "MINIO_ROOT_PASSWORD": "compose-check-minio-pw", "METRICS_TOKEN": "compose-check-metrics-token"}
+DEPLOY_NAMES = {
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "MIGRATE_ON_START",
+    "MYSQL_PASSWORD",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+    "BIND_ADDRESS",
+}
+COMPOSE_ENV = {
+    "MYSQL_PASSWORD": "compose-check-pw",
+    "MINIO_ROOT_USER": "sp-minio",
+    "MINIO_ROOT_PASSWORD": "compose-check-minio-pw",
+    "METRICS_TOKEN": "compose-check-metrics-token",
+}
 
 
 class _Recorder(dict):
@@ -41,9 +53,17 @@ class _Recorder(dict):
 
 def _config_names() -> set[str]:
     """Every environment name load_config reads (production with S3 reads them all)."""
-    env = _Recorder({"APP_ENV": "production", "DATABASE_URL": "mysql+pymysql://u:p@h/d",
-                     "STORAGE_BACKEND": "s3", "S3_BUCKET": "b", "SECRET_KEY": secrets.token_hex(32),
-                     "DATA_KEY": secrets.token_hex(32), "AUDIT_KEY": secrets.token_hex(32)})
+    env = _Recorder(
+        {
+            "APP_ENV": "production",
+            "DATABASE_URL": "mysql+pymysql://u:p@h/d",
+            "STORAGE_BACKEND": "s3",
+            "S3_BUCKET": "b",
+            "SECRET_KEY": secrets.token_hex(32),
+            "DATA_KEY": secrets.token_hex(32),
+            "AUDIT_KEY": secrets.token_hex(32),
+        }
+    )
     load_config(env)
     return env.seen
 
@@ -57,6 +77,7 @@ def _compose() -> dict:
 
 
 # ---- .env.example --------------------------------------------------------------------------
+
 
 def test_env_example_lists_exactly_the_settings():
     """.env.example names every setting config.py reads plus the deployment ones, each once, nothing else."""
@@ -72,6 +93,7 @@ def test_deployment_names_are_really_used():
 
 
 # ---- docker-compose.yml --------------------------------------------------------------------
+
 
 def test_compose_has_the_services_with_healthchecks():
     """The compose file runs the app with MySQL 8, MinIO and Redis, each with a healthcheck."""
@@ -102,8 +124,7 @@ def test_compose_app_environment_names_real_settings():
 
 def test_compose_file_is_valid(tmp_path):
     """`docker compose config` (or docker-compose) accepts the file with .env.example as the environment."""
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
-                                                 capture_output=True).returncode == 0:
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         command = ["docker", "compose"]
     elif shutil.which("docker-compose"):
         command = ["docker-compose"]
@@ -113,9 +134,14 @@ def test_compose_file_is_valid(tmp_path):
     (tmp_path / "deploy").mkdir()
     shutil.copy(COMPOSE, tmp_path / "deploy" / "docker-compose.yml")
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
-    result = subprocess.run([*command, "-f", str(tmp_path / "deploy" / "docker-compose.yml"), "config", "-q"],
-                            cwd=tmp_path, env={**os.environ, **COMPOSE_ENV}, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [*command, "-f", str(tmp_path / "deploy" / "docker-compose.yml"), "config", "-q"],
+        cwd=tmp_path,
+        env={**os.environ, **COMPOSE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -129,6 +155,7 @@ def test_container_migrates_then_execs_gunicorn():
 
 
 # ---- nginx, gunicorn, systemd --------------------------------------------------------------
+
 
 def test_nginx_accepts_the_largest_photo_upload():
     """nginx's client_max_body_size admits what the app accepts (MAX_PHOTO_BYTES plus form fields)."""
@@ -163,7 +190,8 @@ def test_systemd_unit_migrates_before_serving():
     """The app unit applies migrations before gunicorn starts and gives the workers a metrics folder."""
     unit = (DEPLOY / "systemd" / "secretary-projects.service").read_text("utf-8")
     assert unit.index("ExecStartPre=/opt/secretary-projects/.venv/bin/flask --app server init-db") < unit.index(
-        "ExecStart=/opt/secretary-projects/.venv/bin/gunicorn")
+        "ExecStart=/opt/secretary-projects/.venv/bin/gunicorn"
+    )
     assert "PROMETHEUS_MULTIPROC_DIR=/run/secretary-projects/" in unit
     timer = (DEPLOY / "systemd" / "secretary-projects-backup.timer").read_text("utf-8")
     assert "OnCalendar=" in timer
@@ -203,18 +231,29 @@ def test_photo_completes_have_their_own_lower_priority_pool():
     assert photos["depends_on"]["app"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("unit", ["secretary-projects.service", "secretary-projects-photos.service",
-                                  "secretary-projects-backup.service",
-                                  "secretary-projects-backup.timer", "secretary-projects-reminders.service",
-                                  "secretary-projects-reminders.timer"])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "secretary-projects.service",
+        "secretary-projects-photos.service",
+        "secretary-projects-backup.service",
+        "secretary-projects-backup.timer",
+        "secretary-projects-reminders.service",
+        "secretary-projects-reminders.timer",
+    ],
+)
 def test_systemd_units_parse(unit):
     """systemd-analyze finds nothing wrong with a unit besides programs not installed on this machine."""
     if not shutil.which("systemd-analyze"):
         missing_component("systemd-analyze is not installed")
-    result = subprocess.run(["systemd-analyze", "verify", str(DEPLOY / "systemd" / unit)],
-                            capture_output=True, text=True, timeout=60)
-    problems = [line for line in (result.stdout + result.stderr).splitlines()
-                if line.strip() and "is not executable: No such file or directory" not in line]
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(DEPLOY / "systemd" / unit)], capture_output=True, text=True, timeout=60
+    )
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "is not executable: No such file or directory" not in line
+    ]
     assert problems == []
 
 

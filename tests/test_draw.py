@@ -19,19 +19,42 @@ ROOT = Path(__file__).resolve().parent.parent
 CHI2_999 = {4: 18.467, 9: 27.877, 11: 31.264}
 
 
-def make_inputs(towns: dict[int, int], *, groups=2, per_group=3, team=2, k=2, bank=5,
-                inspectors: list[tuple[int, int | None]] | None = None, nonce="ab" * 16) -> dict:
+def make_inputs(
+    towns: dict[int, int],
+    *,
+    groups=2,
+    per_group=3,
+    team=2,
+    k=2,
+    bank=5,
+    inspectors: list[tuple[int, int | None]] | None = None,
+    nonce="ab" * 16,
+) -> dict:
     """Frozen inputs with `towns` {township_id: number of candidates} and an inspector pool."""
     candidates = [
-        {"key": f"p{t}{i:02d}-v{t}{i:02d}", "project_id": t * 100 + i, "village_id": t * 100 + i, "site_id": None,
-         "township_id": t, "township": f"镇{t}", "label": f"村{t}-{i}"}
-        for t, n in towns.items() for i in range(n)
+        {
+            "key": f"p{t}{i:02d}-v{t}{i:02d}",
+            "project_id": t * 100 + i,
+            "village_id": t * 100 + i,
+            "site_id": None,
+            "township_id": t,
+            "township": f"镇{t}",
+            "label": f"村{t}-{i}",
+        }
+        for t, n in towns.items()
+        for i in range(n)
     ]
     if inspectors is None:
         inspectors = [(i, None) for i in range(1, groups * team + 3)]
     return {
-        "format": draw.FORMAT, "round": {"id": 1, "name": "测试轮次"}, "nonce": nonce, "candidates": candidates,
-        "groups": groups, "sites_per_group": per_group, "team_size": team, "items_per_visit": k,
+        "format": draw.FORMAT,
+        "round": {"id": 1, "name": "测试轮次"},
+        "nonce": nonce,
+        "candidates": candidates,
+        "groups": groups,
+        "sites_per_group": per_group,
+        "team_size": team,
+        "items_per_visit": k,
         "check_items": [f"事项{i}" for i in range(bank)],
         "inspectors": [{"id": i, "home_township_id": h} for i, h in inspectors],
     }
@@ -105,7 +128,9 @@ def test_another_seed_changes_sites_teams_and_items():
     inputs = make_inputs({1: 12, 2: 9, 3: 7}, groups=3, per_group=3, k=3, bank=12)
     one, two = draw.publish(inputs, "2026001"), draw.publish(inputs, "2026002")
     assert set(chosen_keys(one["result"])) != set(chosen_keys(two["result"]))
-    assert [g["inspector_ids"] for g in one["result"]["groups"]] != [g["inspector_ids"] for g in two["result"]["groups"]]
+    assert [g["inspector_ids"] for g in one["result"]["groups"]] != [
+        g["inspector_ids"] for g in two["result"]["groups"]
+    ]
     assert one["seed"] != two["seed"]
 
 
@@ -180,12 +205,15 @@ def test_impossible_recusal_is_explained():
         draw.run(inputs, "0" * 64)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"team_size": 1}, "至少 2 人"),
-    ({"items_per_visit": 9}, "督查事项数"),
-    ({"groups": 20}, "候选点位只有"),
-    ({"inspectors": [{"id": 1, "home_township_id": None}]}, "督查人员库只有"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"team_size": 1}, "至少 2 人"),
+        ({"items_per_visit": 9}, "督查事项数"),
+        ({"groups": 20}, "候选点位只有"),
+        ({"inspectors": [{"id": 1, "home_township_id": None}]}, "督查人员库只有"),
+    ],
+)
 def test_infeasible_inputs_are_refused(change, message):
     """Bad sizes are refused before anything is drawn, with the reason."""
     with pytest.raises(draw.DrawError, match=message):
@@ -209,8 +237,9 @@ def test_site_selection_is_unbiased_over_many_seeds():
 
 def test_inspectors_and_items_are_unbiased_over_many_seeds():
     """Chi-square: every inspector and every check item is drawn equally often (p > 0.001)."""
-    inputs = make_inputs({1: 6}, groups=1, per_group=1, team=2, k=2, bank=5,
-                         inspectors=[(i, None) for i in range(1, 6)])
+    inputs = make_inputs(
+        {1: 6}, groups=1, per_group=1, team=2, k=2, bank=5, inspectors=[(i, None) for i in range(1, 6)]
+    )
     people: Counter[int] = Counter()
     items: Counter[str] = Counter()
     runs = 1500
@@ -240,8 +269,9 @@ def test_verify_detects_changed_inputs():
 def test_verify_script_runs_standalone(tmp_path):
     """scripts/verify_draw.py replays a record without the server package (exit 0 when it matches)."""
     path = tmp_path / "record.json"
-    path.write_text(json.dumps(draw.publish(make_inputs({1: 5, 2: 5}), "2026088"), ensure_ascii=False),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(draw.publish(make_inputs({1: 5, 2: 5}), "2026088"), ensure_ascii=False), encoding="utf-8"
+    )
     script = ROOT / "scripts" / "verify_draw.py"
     ok = subprocess.run([sys.executable, "-I", str(script), str(path)], capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -254,16 +284,24 @@ def test_verify_script_reports_a_forged_record(tmp_path):
     record["public_value"] = "2026089"
     path = tmp_path / "record.json"
     path.write_text(json.dumps(record), encoding="utf-8")
-    out = subprocess.run([sys.executable, "-I", str(ROOT / "scripts" / "verify_draw.py"), str(path)],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "scripts" / "verify_draw.py"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 1
     assert "FAIL 随机种子" in out.stdout
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
     """scripts/verify_draw.py in an isolated interpreter."""
-    return subprocess.run([sys.executable, "-I", str(ROOT / "scripts" / "verify_draw.py"), *args],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-I", str(ROOT / "scripts" / "verify_draw.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_verify_script_has_help():
@@ -288,10 +326,13 @@ def test_verify_script_shows_the_committed_source(tmp_path):
     assert "03 11 25 27 30 32 + 09" in out.stdout
 
 
-@pytest.mark.parametrize(("drawn_at", "code"), [
-    ("2026-12-08T13:30:00+00:00", 0),   # 21:30 in China on the day: after the lottery's announcement
-    ("2026-12-07T15:59:00+00:00", 1),   # 23:59 in China the day before
-])
+@pytest.mark.parametrize(
+    ("drawn_at", "code"),
+    [
+        ("2026-12-08T13:30:00+00:00", 0),  # 21:30 in China on the day: after the lottery's announcement
+        ("2026-12-07T15:59:00+00:00", 1),  # 23:59 in China the day before
+    ],
+)
 def test_verify_script_checks_the_draw_was_not_early(tmp_path, drawn_at, code):
     """Given the round's summary, a draw dated (China time) before the source's day fails."""
     record = draw.publish({**make_inputs({1: 5, 2: 5}), draw.SOURCE_KEY: SOURCE}, "2026141")

@@ -302,8 +302,7 @@ def test_validate_polygon_rejects_malformed_positions(position):
 
 def _circle(n):
     ring = [
-        [114.98 + 0.01 * math.cos(2 * math.pi * i / n), 27.1 + 0.01 * math.sin(2 * math.pi * i / n)]
-        for i in range(n)
+        [114.98 + 0.01 * math.cos(2 * math.pi * i / n), 27.1 + 0.01 * math.sin(2 * math.pi * i / n)] for i in range(n)
     ]
     return ring + [ring[0]]
 

@@ -34,8 +34,15 @@ def _closed_port() -> int:
 
 
 def _s3_config(endpoint: str) -> dict:
-    return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": "x", "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "test", "S3_SECRET_ACCESS_KEY": "test", "S3_ADDRESSING_STYLE": "path"}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_BUCKET": "x",
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+        "S3_ADDRESSING_STYLE": "path",
+    }
 
 
 @pytest.fixture
@@ -63,6 +70,7 @@ def _samples(body: str) -> dict[tuple[str, str, str], float]:
 
 
 # ---- liveness and readiness ----------------------------------------------------------------
+
 
 def test_healthz_does_not_touch_dependencies(other_app, tmp_path):
     """/healthz answers 200 even when the database cannot be opened: it only proves the process answers."""
@@ -113,6 +121,7 @@ def test_readyz_gives_up_on_a_hung_storage(other_app, monkeypatch):
 
 # ---- request ids and logs ------------------------------------------------------------------
 
+
 def test_sane_request_id_is_echoed(client):
     """A load balancer's X-Request-ID of letters, digits and ._- comes back unchanged."""
     r = client.get("/healthz", headers={"X-Request-ID": "lb-7f3a9c.0001_x"})
@@ -137,8 +146,11 @@ def test_json_log_lines_carry_request_fields_and_no_secrets(other_app, world, fa
     app = other_app(LOG_FORMAT="json", LOG_LEVEL="INFO")
     client = app.test_client()
     capsys.readouterr()
-    login = client.post("/api/v1/auth/login", json={"username": "insp_a", "password": "insp_a-password"},
-                        headers={"X-Request-ID": "req-login-0001"})
+    login = client.post(
+        "/api/v1/auth/login",
+        json={"username": "insp_a", "password": "insp_a-password"},
+        headers={"X-Request-ID": "req-login-0001"},
+    )
     token = login.get_json()["token"]
     me = Api(client, token).get(f"/api/v1/auth/me?phone={PHONE}&access_token=leaky")
     code = fake_wechat.code_for("openid-log-check")
@@ -151,12 +163,26 @@ def test_json_log_lines_carry_request_fields_and_no_secrets(other_app, world, fa
     assert len(requests_logged) == 4
     first = requests_logged[0]
     assert (first["request_id"], first["method"], first["path"], first["endpoint"], first["status"]) == (
-        "req-login-0001", "POST", "/api/v1/auth/login", "api.password_login", 200)
+        "req-login-0001",
+        "POST",
+        "/api/v1/auth/login",
+        "api.password_login",
+        200,
+    )
     assert {"time", "level", "message", "duration_ms"} <= set(first)
     assert requests_logged[1]["user_id"] == me.get_json()["id"]
     assert requests_logged[1]["request_id"] == me.headers["X-Request-ID"]
-    for secret in (token, wechat_token, "insp_a-password", "wrong-password-x", code, "openid-log-check",
-                   PHONE, "leaky", fake_wechat.secret):
+    for secret in (
+        token,
+        wechat_token,
+        "insp_a-password",
+        "wrong-password-x",
+        code,
+        "openid-log-check",
+        PHONE,
+        "leaky",
+        fake_wechat.secret,
+    ):
         assert secret not in err
 
 
@@ -175,6 +201,7 @@ def test_redact_masks_credentials_and_phone_numbers():
 
 
 # ---- metrics -------------------------------------------------------------------------------
+
 
 def test_metrics_count_requests_by_endpoint_name(client, world):
     """Requests are counted under their Flask endpoint and status, never under the raw path."""
@@ -237,12 +264,20 @@ def test_metrics_add_up_across_worker_processes(tmp_path):
         "print(c.get('/metrics').get_data(as_text=True))\n"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "INSTANCE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "st")], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "st")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert _samples(out)[("health.healthz", "GET", "200")] == 6
 
 
 # ---- migrations on start -------------------------------------------------------------------
+
 
 @pytest.mark.mariadb
 def test_nodes_migrating_at_once_take_turns(mariadb_url):

@@ -24,9 +24,15 @@ NGINX = "127.0.0.1"  # the default TRUSTED_PROXY_IPS: nginx on the same machine
 @pytest.fixture
 def app(database_url, storage_config, fake_wechat):
     """One proxy hop trusted (nginx on loopback), small per-address limits, metrics for 10.0.0.0/8."""
-    application = make_app(database_url, storage_config, fake_wechat, TRUSTED_PROXIES=1,
-                           FEEDBACK_RATE_LIMITS="2/hour", VERIFY_RATE_LIMITS="2/hour",
-                           METRICS_ALLOWED_NETWORKS="10.0.0.0/8")
+    application = make_app(
+        database_url,
+        storage_config,
+        fake_wechat,
+        TRUSTED_PROXIES=1,
+        FEEDBACK_RATE_LIMITS="2/hour",
+        VERIFY_RATE_LIMITS="2/hour",
+        METRICS_ALLOWED_NETWORKS="10.0.0.0/8",
+    )
     yield application
     application.extensions["db"]["engine"].dispose()
 
@@ -69,11 +75,22 @@ def test_feedback_limit_counts_a_direct_client_whatever_it_forwards(client, fake
     codes = []
     for i in range(3):
         token = new_villager(client, fake_wechat).token
-        body = {"client_id": uid(), "sent_at": now_iso(), "rating": "不满意", "category": "问题反映",
-                "text": "水渠还没有修好。", "anonymous": False}
-        codes.append(client.post(SUBMIT.format(world.p1), json=body, environ_base={"REMOTE_ADDR": DIRECT},
-                                 headers={"Authorization": f"Bearer {token}",
-                                          "X-Forwarded-For": f"198.51.100.{i}"}).status_code)
+        body = {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "rating": "不满意",
+            "category": "问题反映",
+            "text": "水渠还没有修好。",
+            "anonymous": False,
+        }
+        codes.append(
+            client.post(
+                SUBMIT.format(world.p1),
+                json=body,
+                environ_base={"REMOTE_ADDR": DIRECT},
+                headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": f"198.51.100.{i}"},
+            ).status_code
+        )
     assert codes == [201, 201, 429]
 
 
@@ -81,12 +98,18 @@ def test_login_address_limit_counts_a_direct_client_whatever_it_forwards(app, cl
     """Thirty wrong passwords across usernames from one direct client stop it, whatever it forwards."""
     names = ["admin", "leader", "reviewer1", "reviewer2", "secretary", "insp_a", "insp_b"]
     for i in range(30):
-        r = client.post("/api/v1/auth/login", json={"username": names[i % len(names)], "password": "wrong"},
-                        **via(DIRECT, f"198.51.100.{i}"))
+        r = client.post(
+            "/api/v1/auth/login",
+            json={"username": names[i % len(names)], "password": "wrong"},
+            **via(DIRECT, f"198.51.100.{i}"),
+        )
         assert r.status_code == 401
     time_passes(app, 120)
-    r = client.post("/api/v1/auth/login", json={"username": "insp_c", "password": "insp_c-password"},
-                    **via(DIRECT, "198.51.100.200"))
+    r = client.post(
+        "/api/v1/auth/login",
+        json={"username": "insp_c", "password": "insp_c-password"},
+        **via(DIRECT, "198.51.100.200"),
+    )
     assert r.status_code == 429
     assert api_login(client, "insp_c", "insp_c-password", "203.0.113.51").status_code == 200
 
@@ -109,9 +132,12 @@ def test_compose_trusts_its_bridge_gateway_only():
     gateway, subnet = ipam["gateway"], ipaddress.ip_network(ipam["subnet"])
     trusted = [ipaddress.ip_network(p.strip(), strict=False) for p in env["TRUSTED_PROXY_IPS"].split(",")]
     assert trusted == [ipaddress.ip_network(f"{gateway}/32")] and ipaddress.ip_address(gateway) in subnet
-    application = address_app(TRUSTED_PROXIES=int(env["TRUSTED_PROXIES"]), TRUSTED_PROXY_IPS=env["TRUSTED_PROXY_IPS"],
-                              METRICS_ALLOWED_NETWORKS=env["METRICS_ALLOWED_NETWORKS"],
-                              METRICS_TOKEN="compose-metrics-token")
+    application = address_app(
+        TRUSTED_PROXIES=int(env["TRUSTED_PROXIES"]),
+        TRUSTED_PROXY_IPS=env["TRUSTED_PROXY_IPS"],
+        METRICS_ALLOWED_NETWORKS=env["METRICS_ALLOWED_NETWORKS"],
+        METRICS_TOKEN="compose-metrics-token",
+    )
     neighbour = str(subnet.network_address + 5)  # e.g. the MySQL or MinIO container
     assert seen(application, gateway, "198.51.100.7") == "198.51.100.7"
     assert seen(application, neighbour, "198.51.100.7") == neighbour

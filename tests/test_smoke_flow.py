@@ -18,9 +18,18 @@ def test_whole_visit(client, world):
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["within_geofence"] is True
     data = phone_jpeg(gps=V1)
-    r = api.post(f"/api/v1/visits/{visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(client, ticket["upload"], data) == 204

@@ -118,9 +118,7 @@ def test_access_token_is_cached(fake, wechat):
         wechat.msg_sec_check(openid="o-1", content="路面已经修好")
     wechat.get_unlimited_wxacode(scene="p=1")
     assert len(fake.calls("/cgi-bin/token")) == 1
-    tokens = {
-        call["query"]["access_token"] for call in fake.requests if call["path"] != "/cgi-bin/token"
-    }
+    tokens = {call["query"]["access_token"] for call in fake.requests if call["path"] != "/cgi-bin/token"}
     assert len(tokens) == 1
 
 
@@ -148,9 +146,7 @@ def test_node_renews_a_shared_token_close_to_expiry(fake):
 def test_concurrent_first_calls_fetch_one_token(fake, wechat):
     """Threads that all start without a token fetch only one between them."""
     with ThreadPoolExecutor(max_workers=8) as pool:
-        verdicts = list(
-            pool.map(lambda i: wechat.msg_sec_check(openid=f"o-{i}", content="好"), range(8))
-        )
+        verdicts = list(pool.map(lambda i: wechat.msg_sec_check(openid=f"o-{i}", content="好"), range(8)))
     assert all(v["suggest"] == "pass" for v in verdicts)
     assert len(fake.calls("/cgi-bin/token")) == 1
 
@@ -229,9 +225,7 @@ def test_non_json_answer_is_unavailable():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         wechat = WeChat("wx-app", "s3cret", api_base=f"http://127.0.0.1:{server.server_address[1]}")
@@ -290,9 +284,7 @@ def test_unlimited_wxacode_rejects_long_scene(wechat):
 def test_subscribe_message_without_consent(wechat):
     """Without the user's consent WeChat answers 43101: wechat_not_subscribed."""
     with pytest.raises(WeChatError) as caught:
-        wechat.send_subscribe_message(
-            openid="o-1", template_id="tpl-visit", data={"thing1": {"value": "暗访结果"}}
-        )
+        wechat.send_subscribe_message(openid="o-1", template_id="tpl-visit", data={"thing1": {"value": "暗访结果"}})
     assert (caught.value.errcode, caught.value.code) == (43101, "wechat_not_subscribed")
 
 
@@ -300,9 +292,7 @@ def test_subscribe_message_with_consent_uses_it_up(fake, wechat):
     """One consent delivers one message; the next needs a new consent."""
     fake.consent("o-1", "tpl-visit")
     data = {"thing1": {"value": "暗访结果已公布"}}
-    wechat.send_subscribe_message(
-        openid="o-1", template_id="tpl-visit", data=data, page="pages/index/index"
-    )
+    wechat.send_subscribe_message(openid="o-1", template_id="tpl-visit", data=data, page="pages/index/index")
     assert fake.sent_messages == [
         {"touser": "o-1", "template_id": "tpl-visit", "data": data, "page": "pages/index/index"}
     ]
@@ -326,9 +316,7 @@ def test_wechat_from_config_none_when_unconfigured(cfg):
 
 def test_wechat_from_config_uses_api_base(fake):
     """A configured adapter talks to WECHAT_API_BASE."""
-    wechat = wechat_from_config(
-        {"WECHAT_APPID": fake.appid, "WECHAT_SECRET": fake.secret, "WECHAT_API_BASE": fake.url}
-    )
+    wechat = wechat_from_config({"WECHAT_APPID": fake.appid, "WECHAT_SECRET": fake.secret, "WECHAT_API_BASE": fake.url})
     assert wechat.code_to_session(fake.code_for("o-1"))["openid"] == "o-1"
 
 
@@ -341,13 +329,9 @@ def test_secret_and_tokens_never_logged(fake, wechat, caplog):
     wechat.get_unlimited_wxacode(scene="p=1")
     with pytest.raises(WeChatError):
         wechat.code_to_session("bad-code")
-    tokens = {
-        call["query"]["access_token"] for call in fake.requests if "access_token" in call["query"]
-    }
+    tokens = {call["query"]["access_token"] for call in fake.requests if "access_token" in call["query"]}
     assert len(tokens) == 2
-    assert any(r.name.startswith("urllib3") for r in caplog.records), (
-        "request lines were not logged"
-    )
+    assert any(r.name.startswith("urllib3") for r in caplog.records), "request lines were not logged"
     for record in caplog.records:
         text = record.getMessage()
         assert fake.secret not in text

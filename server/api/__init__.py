@@ -113,8 +113,18 @@ def endpoint(
         target.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         ENDPOINTS.append(
             EndpointDoc(
-                (target.url_prefix or "") + rule, method, summary, tag, auth, roles, body, query, status, response,
-                errors, content_type,
+                (target.url_prefix or "") + rule,
+                method,
+                summary,
+                tag,
+                auth,
+                roles,
+                body,
+                query,
+                status,
+                response,
+                errors,
+                content_type,
             )
         )
         return view

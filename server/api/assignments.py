@@ -9,17 +9,31 @@ from server.services import assignments, evidence
 from server.services.projects import place_of
 
 
-@endpoint("/assignments", "GET", summary="Open assignments of the caller's teams (place with a GCJ-02 point; drawn ones sealed until check-in; "
-          "evidence_policy: the minimum photos and home interviews)",
-          tag="visits", roles=("inspector",),
-          response=obj({"items": {"type": "array", "items": {"type": "object"}}}), errors=(401, 403))
+@endpoint(
+    "/assignments",
+    "GET",
+    summary="Open assignments of the caller's teams (place with a GCJ-02 point; drawn ones sealed until check-in; "
+    "evidence_policy: the minimum photos and home interviews)",
+    tag="visits",
+    roles=("inspector",),
+    response=obj({"items": {"type": "array", "items": {"type": "object"}}}),
+    errors=(401, 403),
+)
 def my_assignments(user):
     items = assignments.open_assignments_for(db.session, user)
     visits = assignments.visits_of(db.session, [a.id for a in items])
     opened = assignments.unsealed_assignment_ids(db.session, [a.id for a in items if a.origin == "drawn"])
-    return {"items": [
-        {**serialize.assignment(a, place_of(db.session, a), sealed=assignments.is_sealed(a, a.id in opened),
-                                policy=evidence.policy_of(db.session, a)),
-         "visits": [{"id": v.id, "status": v.status, "client_id": v.client_id} for v in visits[a.id]]}
-        for a in items
-    ]}
+    return {
+        "items": [
+            {
+                **serialize.assignment(
+                    a,
+                    place_of(db.session, a),
+                    sealed=assignments.is_sealed(a, a.id in opened),
+                    policy=evidence.policy_of(db.session, a),
+                ),
+                "visits": [{"id": v.id, "status": v.status, "client_id": v.client_id} for v in visits[a.id]],
+            }
+            for a in items
+        ]
+    }

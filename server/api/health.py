@@ -22,14 +22,27 @@ READY_TIMEOUT_SECONDS = 3.0
 _checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
 
 
-@endpoint("/healthz", "GET", summary="Liveness: 200 while the process can answer at all (no dependency checks)",
-          tag="ops", auth=False, blueprint=health_bp)
+@endpoint(
+    "/healthz",
+    "GET",
+    summary="Liveness: 200 while the process can answer at all (no dependency checks)",
+    tag="ops",
+    auth=False,
+    blueprint=health_bp,
+)
 def healthz():
     return {"status": "ok"}
 
 
-@endpoint("/readyz", "GET", summary="Readiness: 200 when the database and the storage answer in time, else 503",
-          tag="ops", auth=False, blueprint=health_bp, errors=(503,))
+@endpoint(
+    "/readyz",
+    "GET",
+    summary="Readiness: 200 when the database and the storage answer in time, else 503",
+    tag="ops",
+    auth=False,
+    blueprint=health_bp,
+    errors=(503,),
+)
 def readyz():
     engine, storage = db.engine, current_app.extensions["storage"]
 
@@ -61,7 +74,15 @@ def readyz():
     raise ApiError("not_ready", details={"checks": checks})
 
 
-@endpoint("/metrics", "GET", summary="Prometheus metrics; only for METRICS_ALLOWED_NETWORKS or the METRICS_TOKEN bearer",
-          tag="ops", auth=False, blueprint=health_bp, errors=(403,), content_type="text/plain")
+@endpoint(
+    "/metrics",
+    "GET",
+    summary="Prometheus metrics; only for METRICS_ALLOWED_NETWORKS or the METRICS_TOKEN bearer",
+    tag="ops",
+    auth=False,
+    blueprint=health_bp,
+    errors=(403,),
+    content_type="text/plain",
+)
 def prometheus_metrics():
     return metrics.exposition()

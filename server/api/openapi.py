@@ -9,17 +9,27 @@ from server.api import ENDPOINTS, endpoint
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object", "required": ["code", "message", "details"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                       "details": {"type": "object"}},
-    }},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
+        }
+    },
 }
 # Every 429 and 503 answer carries it (server.errors): a phone backs off by it.
 RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
-_STATUS_TEXT = {400: "Bad input", 401: "Not logged in", 403: "Role not allowed", 404: "Not found or not visible",
-                409: "Conflict with stored state", 413: "Too large", 422: "Refused content",
-                429: "Rate limited", 503: "Dependency unavailable"}
+_STATUS_TEXT = {
+    400: "Bad input",
+    401: "Not logged in",
+    403: "Role not allowed",
+    404: "Not found or not visible",
+    409: "Conflict with stored state",
+    413: "Too large",
+    422: "Refused content",
+    429: "Rate limited",
+    503: "Dependency unavailable",
+}
 
 
 def documented_errors(ep) -> list[int]:
@@ -46,8 +56,14 @@ def _path(rule: str) -> tuple[str, list[dict]]:
 
     def repl(m: re.Match) -> str:
         conv, name = m.group(1), m.group(2)
-        params.append({"name": name, "in": "path", "required": True,
-                       "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string"}})
+        params.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string"},
+            }
+        )
         return "{" + name + "}"
 
     return re.sub(r"<(?:(\w+):)?(\w+)>", repl, rule), params
@@ -62,12 +78,26 @@ def build_document() -> dict:
             schema = {k: v for k, v in rule.items() if k in ("type", "enum", "minimum", "maximum", "default")}
             params.append({"name": name, "in": "query", "required": False, "schema": schema})
         op: dict = {
-            "summary": ep.summary, "tags": [ep.tag], "operationId": f"{ep.method.lower()}_{path}",
+            "summary": ep.summary,
+            "tags": [ep.tag],
+            "operationId": f"{ep.method.lower()}_{path}",
             "parameters": params,
-            "responses": {str(ep.status): {"description": "OK", **(
-                {} if ep.status == 204 else
-                {"content": {ep.content_type if ep.method == "GET" and ep.content_type != "application/json"
-                             else "application/json": {"schema": ep.response or {"type": "object"}}}})}},
+            "responses": {
+                str(ep.status): {
+                    "description": "OK",
+                    **(
+                        {}
+                        if ep.status == 204
+                        else {
+                            "content": {
+                                ep.content_type
+                                if ep.method == "GET" and ep.content_type != "application/json"
+                                else "application/json": {"schema": ep.response or {"type": "object"}}
+                            }
+                        }
+                    ),
+                }
+            },
         }
         if ep.status == 201 and "client_id" in ((ep.body or {}).get("properties") or {}):
             # A retry of the same client_id answers 200 with the object stored the first time.
@@ -79,8 +109,14 @@ def build_document() -> dict:
         if ep.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ep.body}}}
         elif ep.method == "POST" and ep.content_type == "multipart/form-data":
-            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
-                "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    }
+                },
+            }
         for status in documented_errors(ep):
             op["responses"][str(status)] = {
                 "description": _STATUS_TEXT.get(status, "Error"),
@@ -90,10 +126,13 @@ def build_document() -> dict:
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "书记项目暗访督查 API", "version": "1",
-                 "description": "Unannounced field inspections of secretary projects. Coordinates are "
-                                "WGS-84 unless a field says gcj02. Every phone write carries client_id "
-                                "(UUID) and sent_at (RFC 3339): retries answer 200 with the same object."},
+        "info": {
+            "title": "书记项目暗访督查 API",
+            "version": "1",
+            "description": "Unannounced field inspections of secretary projects. Coordinates are "
+            "WGS-84 unless a field says gcj02. Every phone write carries client_id "
+            "(UUID) and sent_at (RFC 3339): retries answer 200 with the same object.",
+        },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {

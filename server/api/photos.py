@@ -18,9 +18,13 @@ def ticket_answer(photo, created: bool):
     return {"photo_id": photo.id, "photo": serialize.photo(photo), "upload": upload}, 201 if created else 200
 
 
-@endpoint("/photos/<int:photo_id>/complete", "POST",
-          summary="Verify the uploaded object (size, image, EXIF, hashes, derivatives, flags); idempotent",
-          tag="photos", errors=(401, 404, 409, 413, 422, 503))
+@endpoint(
+    "/photos/<int:photo_id>/complete",
+    "POST",
+    summary="Verify the uploaded object (size, image, EXIF, hashes, derivatives, flags); idempotent",
+    tag="photos",
+    errors=(401, 404, 409, 413, 422, 503),
+)
 def complete_photo(user, photo_id):
     photo = photos.complete(db.session, user, photo_id)
     return serialize.photo(photo, photos.urls(photo))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-CLIENT_ID = {"type": "string", "format": "uuid", "description": "UUID made by the phone; identifies the write across retries"}
+CLIENT_ID = {
+    "type": "string",
+    "format": "uuid",
+    "description": "UUID made by the phone; identifies the write across retries",
+}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 with offset"}
 SENT_AT = {**TIMESTAMP, "description": "the phone's clock when sending (RFC 3339)"}
 LAT = {"type": "number", "minimum": -90, "maximum": 90}
@@ -17,10 +21,15 @@ DATE = {"type": "string", "format": "date"}
 BOUNDARY = {"type": ["object", "null"], "description": "GeoJSON Polygon in WGS-84 (lng, lat order)"}
 
 # Photo tickets: what the phone declares beside the photo (the server flags the photo).
-NO_FIX = {"type": "boolean", "description": "true: no location fix came in time; lat/lng are then not required "
-          "and the photo is flagged no_fix"}
-COMPRESSED = {"type": "boolean", "description": "true: the phone compressed an over-size original with the "
-              "inspector's consent; the photo is flagged compressed"}
+NO_FIX = {
+    "type": "boolean",
+    "description": "true: no location fix came in time; lat/lng are then not required and the photo is flagged no_fix",
+}
+COMPRESSED = {
+    "type": "boolean",
+    "description": "true: the phone compressed an over-size original with the "
+    "inspector's consent; the photo is flagged compressed",
+}
 # lat/lng are required unless no_fix is true, and never one without the other.
 FIX_OR_NO_FIX = {
     "if": {"properties": {"no_fix": {"const": True}}, "required": ["no_fix"]},
@@ -36,12 +45,22 @@ PAGE_QUERY = {
 
 def obj(properties: dict, required: tuple[str, ...] = (), **extra) -> dict:
     """An object schema that refuses unknown fields."""
-    return {"type": "object", "properties": properties, "required": list(required),
-            "additionalProperties": False, **extra}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+        **extra,
+    }
 
 
 def page_of(item: dict | None = None) -> dict:
     """The response schema of a paginated list."""
-    return obj({"items": {"type": "array", "items": item or {"type": "object"}},
-                "page": {"type": "integer"}, "per_page": {"type": "integer"},
-                "total": {"type": "integer"}})
+    return obj(
+        {
+            "items": {"type": "array", "items": item or {"type": "object"}},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "total": {"type": "integer"},
+        }
+    )

@@ -46,10 +46,14 @@ def user(u: User, *, invite_code: str | None = None, full: bool = False) -> dict
     out: dict[str, Any] = {"id": u.id, "name": u.name, "roles": u.roles}
     if full:
         out.update(
-            username=u.username, active=u.active, township_ids=sorted(t.id for t in u.townships),
+            username=u.username,
+            active=u.active,
+            township_ids=sorted(t.id for t in u.townships),
             organization_ids=sorted(o.id for o in u.organizations),
-            home_township_id=u.home_township_id, wechat_bound=bool(u.openid),
-            invite_pending=bool(u.invite_code_hash), created_at=iso(u.created_at),
+            home_township_id=u.home_township_id,
+            wechat_bound=bool(u.openid),
+            invite_pending=bool(u.invite_code_hash),
+            created_at=iso(u.created_at),
         )
     if invite_code:
         out["invite_code"] = invite_code
@@ -64,8 +68,14 @@ def township(t: Township) -> dict[str, Any]:
 def village(v: Village) -> dict[str, Any]:
     """A village with its WGS-84 centre, GCJ-02 centre, geofence and boundary."""
     return {
-        "id": v.id, "township_id": v.township_id, "code": v.code, "name": v.name,
-        "lat": v.lat, "lng": v.lng, "gcj02": gcj02(v.lat, v.lng), "radius_m": v.radius_m,
+        "id": v.id,
+        "township_id": v.township_id,
+        "code": v.code,
+        "name": v.name,
+        "lat": v.lat,
+        "lng": v.lng,
+        "gcj02": gcj02(v.lat, v.lng),
+        "radius_m": v.radius_m,
         "boundary": v.boundary,
     }
 
@@ -73,39 +83,59 @@ def village(v: Village) -> dict[str, Any]:
 def site(s: Site) -> dict[str, Any]:
     """A unit site."""
     return {
-        "id": s.id, "name": s.name, "code": s.code, "township_id": s.township_id,
-        "lat": s.lat, "lng": s.lng, "gcj02": gcj02(s.lat, s.lng), "radius_m": s.radius_m,
+        "id": s.id,
+        "name": s.name,
+        "code": s.code,
+        "township_id": s.township_id,
+        "lat": s.lat,
+        "lng": s.lng,
+        "gcj02": gcj02(s.lat, s.lng),
+        "radius_m": s.radius_m,
         "boundary": s.boundary,
     }
 
 
 def organization(o: Organization) -> dict[str, Any]:
     """A party organization."""
-    return {"id": o.id, "name": o.name, "domain": o.domain, "township_id": o.township_id,
-            "village_id": o.village_id}
+    return {"id": o.id, "name": o.name, "domain": o.domain, "township_id": o.township_id, "village_id": o.village_id}
 
 
 def project(p: Project) -> dict[str, Any]:
     """A project with its place(s)."""
     return {
-        "id": p.id, "title": p.title, "year": p.year, "domain": p.domain, "status": p.status,
+        "id": p.id,
+        "title": p.title,
+        "year": p.year,
+        "domain": p.domain,
+        "status": p.status,
         "organization": organization(p.organization) if p.organization else None,
-        "village_ids": sorted(v.id for v in p.villages), "site": site(p.site) if p.site else None,
-        "steps": p.steps, "targets": p.targets, "responsible": p.responsible, "allow_album": p.allow_album,
+        "village_ids": sorted(v.id for v in p.villages),
+        "site": site(p.site) if p.site else None,
+        "steps": p.steps,
+        "targets": p.targets,
+        "responsible": p.responsible,
+        "allow_album": p.allow_album,
     }
 
 
 def _place(place) -> dict[str, Any]:
     """A place with its GCJ-02 point for navigation."""
     return {
-        "kind": place.kind, "id": place.id, "name": place.name, "label": place.label,
-        "township_id": place.township_id, "lat": place.lat, "lng": place.lng,
-        "gcj02": gcj02(place.lat, place.lng), "radius_m": place.radius_m,
+        "kind": place.kind,
+        "id": place.id,
+        "name": place.name,
+        "label": place.label,
+        "township_id": place.township_id,
+        "lat": place.lat,
+        "lng": place.lng,
+        "gcj02": gcj02(place.lat, place.lng),
+        "radius_m": place.radius_m,
     }
 
 
-def assignment(a: Assignment, place, *, sealed: bool = False, plan: bool = True,
-               policy: dict[str, int] | None = None) -> dict[str, Any]:
+def assignment(
+    a: Assignment, place, *, sealed: bool = False, plan: bool = True, policy: dict[str, int] | None = None
+) -> dict[str, Any]:
     """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation).
 
     `sealed` hides the check items of a drawn assignment, telling only how many there are;
@@ -115,24 +145,38 @@ def assignment(a: Assignment, place, *, sealed: bool = False, plan: bool = True,
     """
     if not plan:
         return {
-            "id": a.id, "status": a.status, "due_date": None,
+            "id": a.id,
+            "status": a.status,
+            "due_date": None,
             "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
-            "village": village(a.village) if a.village else None, "place": _place(place),
-            "check_items": [], "check_items_sealed": False, "check_items_count": None,
-            "origin": None, "round_id": None, "inspectors": [],
-            "min_photos": None, "min_interviews": None, "closed_at": None,
+            "village": village(a.village) if a.village else None,
+            "place": _place(place),
+            "check_items": [],
+            "check_items_sealed": False,
+            "check_items_count": None,
+            "origin": None,
+            "round_id": None,
+            "inspectors": [],
+            "min_photos": None,
+            "min_interviews": None,
+            "closed_at": None,
         }
     return {
         **({"evidence_policy": policy} if policy is not None else {}),
-        "min_photos": a.min_photos, "min_interviews": a.min_interviews,
+        "min_photos": a.min_photos,
+        "min_interviews": a.min_interviews,
         "closed_at": iso(a.closed_at),
-        "id": a.id, "status": a.status, "due_date": a.due_date.isoformat() if a.due_date else None,
+        "id": a.id,
+        "status": a.status,
+        "due_date": a.due_date.isoformat() if a.due_date else None,
         "project": {"id": a.project.id, "title": a.project.title, "year": a.project.year},
         "village": village(a.village) if a.village else None,
         "place": _place(place),
         "check_items": [] if sealed else a.check_items,
-        "check_items_sealed": sealed, "check_items_count": len(a.check_items or []),
-        "origin": a.origin, "round_id": a.round_id,
+        "check_items_sealed": sealed,
+        "check_items_count": len(a.check_items or []),
+        "origin": a.origin,
+        "round_id": a.round_id,
         "inspectors": [{"id": m.id, "name": m.name} for m in a.members],
     }
 
@@ -140,25 +184,48 @@ def assignment(a: Assignment, place, *, sealed: bool = False, plan: bool = True,
 def checkin(c: CheckIn) -> dict[str, Any]:
     """A check-in with its distance and flags."""
     return {
-        "id": c.id, "client_id": c.client_id, "visit_id": c.visit_id, "user_id": c.user_id,
-        "lat": c.lat, "lng": c.lng, "accuracy_m": c.accuracy_m,
+        "id": c.id,
+        "client_id": c.client_id,
+        "visit_id": c.visit_id,
+        "user_id": c.user_id,
+        "lat": c.lat,
+        "lng": c.lng,
+        "accuracy_m": c.accuracy_m,
         "input": {"lat": c.input_lat, "lng": c.input_lng, "coord_type": c.input_coord_type},
-        "client_time": iso(c.client_time), "sent_at": iso(c.sent_at),
-        "received_at": iso(c.received_at), "distance_m": c.distance_m,
-        "within_geofence": c.within_geofence, "flags": c.flags,
+        "client_time": iso(c.client_time),
+        "sent_at": iso(c.sent_at),
+        "received_at": iso(c.received_at),
+        "distance_m": c.distance_m,
+        "within_geofence": c.within_geofence,
+        "flags": c.flags,
     }
 
 
 def photo(p: Photo, urls: dict[str, str | None] | None = None) -> dict[str, Any]:
     """A photo in the pipeline, with presigned URLs when given."""
     out = {
-        "id": p.id, "client_id": p.client_id, "status": p.status, "owner_kind": p.owner_kind,
-        "owner_id": p.owner_id, "content_type": p.content_type, "size": p.size,
-        "taken_at": iso(p.taken_at), "lat": p.lat, "lng": p.lng,
-        "flags": p.flags, "duplicate_of": p.duplicate_of_id, "verify_code": p.verify_code,
-        "sha256": p.sha256, "upload_sha256": p.upload_sha256, "width": p.width, "height": p.height, "exif": p.exif,
-        "created_at": iso(p.created_at), "completed_at": iso(p.completed_at),
-        "reject_reason": p.reject_reason, "reject_code": p.reject_code,
+        "id": p.id,
+        "client_id": p.client_id,
+        "status": p.status,
+        "owner_kind": p.owner_kind,
+        "owner_id": p.owner_id,
+        "content_type": p.content_type,
+        "size": p.size,
+        "taken_at": iso(p.taken_at),
+        "lat": p.lat,
+        "lng": p.lng,
+        "flags": p.flags,
+        "duplicate_of": p.duplicate_of_id,
+        "verify_code": p.verify_code,
+        "sha256": p.sha256,
+        "upload_sha256": p.upload_sha256,
+        "width": p.width,
+        "height": p.height,
+        "exif": p.exif,
+        "created_at": iso(p.created_at),
+        "completed_at": iso(p.completed_at),
+        "reject_reason": p.reject_reason,
+        "reject_code": p.reject_code,
     }
     urls = urls or {"thumb_url": None, "preview_url": None, "original_url": None}
     out.update({k: absolute(v) for k, v in urls.items()})
@@ -168,34 +235,64 @@ def photo(p: Photo, urls: dict[str, str | None] | None = None) -> dict[str, Any]
 def interview(i: Interview, household: str) -> dict[str, Any]:
     """An interview with the decrypted household name (only for readers allowed to see it)."""
     return {
-        "id": i.id, "client_id": i.client_id, "visit_id": i.visit_id, "user_id": i.user_id,
-        "household": household, "answers": i.answers, "satisfaction": i.satisfaction,
-        "notes": i.notes, "sent_at": iso(i.sent_at), "created_at": iso(i.created_at),
+        "id": i.id,
+        "client_id": i.client_id,
+        "visit_id": i.visit_id,
+        "user_id": i.user_id,
+        "household": household,
+        "answers": i.answers,
+        "satisfaction": i.satisfaction,
+        "notes": i.notes,
+        "sent_at": iso(i.sent_at),
+        "created_at": iso(i.created_at),
     }
 
 
 def checklist(c: ChecklistResult) -> dict[str, Any]:
     """One checklist version."""
-    return {"id": c.id, "client_id": c.client_id, "visit_id": c.visit_id, "user_id": c.user_id,
-            "items": c.items, "sent_at": iso(c.sent_at), "created_at": iso(c.created_at)}
+    return {
+        "id": c.id,
+        "client_id": c.client_id,
+        "visit_id": c.visit_id,
+        "user_id": c.user_id,
+        "items": c.items,
+        "sent_at": iso(c.sent_at),
+        "created_at": iso(c.created_at),
+    }
 
 
 def note(n: VisitNote) -> dict[str, Any]:
     """An appended remark."""
-    return {"id": n.id, "client_id": n.client_id, "visit_id": n.visit_id, "user_id": n.user_id,
-            "text": n.text, "sent_at": iso(n.sent_at), "created_at": iso(n.created_at)}
+    return {
+        "id": n.id,
+        "client_id": n.client_id,
+        "visit_id": n.visit_id,
+        "user_id": n.user_id,
+        "text": n.text,
+        "sent_at": iso(n.sent_at),
+        "created_at": iso(n.created_at),
+    }
 
 
 def visit_summary(v: Visit, flags: list[str] | None = None) -> dict[str, Any]:
     """A visit without its records."""
     return {
-        "id": v.id, "client_id": v.client_id, "assignment_id": v.assignment_id,
-        "project_id": v.project_id, "village_id": v.village_id, "township_id": v.township_id,
-        "status": v.status, "started_at": iso(v.started_at), "created_at": iso(v.created_at),
-        "submitted_at": iso(v.submitted_at), "created_by": v.created_by_id,
+        "id": v.id,
+        "client_id": v.client_id,
+        "assignment_id": v.assignment_id,
+        "project_id": v.project_id,
+        "village_id": v.village_id,
+        "township_id": v.township_id,
+        "status": v.status,
+        "started_at": iso(v.started_at),
+        "created_at": iso(v.created_at),
+        "submitted_at": iso(v.submitted_at),
+        "created_by": v.created_by_id,
         # Integrity context: how late after its assignment's close the visit's records arrived, what
         # the inspector gave up at submit, and the short parts of the evidence policy.
-        "late_sync_s": v.late_sync_s, "missing": v.missing or [], "evidence_short": v.evidence_short or {},
+        "late_sync_s": v.late_sync_s,
+        "missing": v.missing or [],
+        "evidence_short": v.evidence_short or {},
         "project_title": v.assignment.project.title,
         "village_name": v.assignment.village.name if v.assignment.village else None,
         **({"flags": flags} if flags is not None else {}),
@@ -206,8 +303,15 @@ def feedback_reply(r) -> dict[str, Any]:
     """A reply as the villager and staff read it."""
     from server.models import FEEDBACK_STATUSES
 
-    return {"id": r.id, "text": r.text, "status": r.status, "status_label": FEEDBACK_STATUSES[r.status],
-            "reason": r.reason, "created_at": iso(r.created_at), "notified": r.notified}
+    return {
+        "id": r.id,
+        "text": r.text,
+        "status": r.status,
+        "status_label": FEEDBACK_STATUSES[r.status],
+        "reason": r.reason,
+        "created_at": iso(r.created_at),
+        "notified": r.notified,
+    }
 
 
 def _feedback_common(f, replies, photos) -> dict[str, Any]:
@@ -215,13 +319,20 @@ def _feedback_common(f, replies, photos) -> dict[str, Any]:
     from server.services.photos import urls
 
     return {
-        "id": f.id, "receipt_no": f.receipt_no, "project_id": f.project_id, "rating": f.rating,
-        "category": f.category, "text": f.text, "anonymous": f.anonymous, "status": f.status,
-        "status_label": FEEDBACK_STATUSES[f.status], "due_at": iso(f.due_at),
-        "created_at": iso(f.created_at), "closed_at": iso(f.closed_at),
+        "id": f.id,
+        "receipt_no": f.receipt_no,
+        "project_id": f.project_id,
+        "rating": f.rating,
+        "category": f.category,
+        "text": f.text,
+        "anonymous": f.anonymous,
+        "status": f.status,
+        "status_label": FEEDBACK_STATUSES[f.status],
+        "due_at": iso(f.due_at),
+        "created_at": iso(f.created_at),
+        "closed_at": iso(f.closed_at),
         "replies": [feedback_reply(r) for r in replies if r.text or r.reason],
-        "photos": [{"id": p.id, **{k: absolute(v) for k, v in urls(p).items() if k != "original_url"}}
-                   for p in photos],
+        "photos": [{"id": p.id, **{k: absolute(v) for k, v in urls(p).items() if k != "original_url"}} for p in photos],
     }
 
 

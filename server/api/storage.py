@@ -16,9 +16,16 @@ def _local() -> LocalStorage:
     return s
 
 
-@endpoint("/storage/upload", "POST",
-          summary="Signed multipart upload (local storage): the ticket's fields, then the file field `file`",
-          tag="photos", auth=False, status=204, errors=(400, 403, 404, 409, 413), content_type="multipart/form-data")
+@endpoint(
+    "/storage/upload",
+    "POST",
+    summary="Signed multipart upload (local storage): the ticket's fields, then the file field `file`",
+    tag="photos",
+    auth=False,
+    status=204,
+    errors=(400, 403, 404, 409, 413),
+    content_type="multipart/form-data",
+)
 def local_upload():
     storage = _local()
     # Fields first, file last (as S3 expects): read the form lazily so the file streams.
@@ -32,10 +39,21 @@ def local_upload():
     return "", 204
 
 
-@endpoint("/storage/object", "GET", summary="Signed download (local storage)", tag="photos", auth=False,
-          query={"key": {"type": "string"}, "expires": {"type": "string"}, "sig": {"type": "string"},
-                 "name": {"type": "string"}},
-          errors=(403, 404), content_type="image/jpeg")
+@endpoint(
+    "/storage/object",
+    "GET",
+    summary="Signed download (local storage)",
+    tag="photos",
+    auth=False,
+    query={
+        "key": {"type": "string"},
+        "expires": {"type": "string"},
+        "sig": {"type": "string"},
+        "name": {"type": "string"},
+    },
+    errors=(403, 404),
+    content_type="image/jpeg",
+)
 def local_download(query):
     storage = _local()
     try:
@@ -45,8 +63,12 @@ def local_download(query):
     except ObjectMissing:
         raise ApiError("not_found", "文件不存在") from None
     info = storage.head(request.args["key"])
-    resp = send_file(path, mimetype=(info.content_type if info else None) or "application/octet-stream",
-                     download_name=request.args.get("name") or None, max_age=0)
+    resp = send_file(
+        path,
+        mimetype=(info.content_type if info else None) or "application/octet-stream",
+        download_name=request.args.get("name") or None,
+        max_age=0,
+    )
     # Uploaded files are served from our own origin: never let one run as a page.
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Security-Policy"] = "sandbox"

@@ -104,9 +104,7 @@ def validate(instance: Any, schema: dict) -> None:
     """Validate against a JSON schema; raise ApiError(validation_failed) listing every problem."""
     validator = _validators.get(id(schema))
     if validator is None:
-        validator = _validators[id(schema)] = Draft202012Validator(
-            schema, format_checker=format_checker
-        )
+        validator = _validators[id(schema)] = Draft202012Validator(schema, format_checker=format_checker)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if not errors:
         return
@@ -168,9 +166,7 @@ def query_args(spec: dict[str, dict]) -> dict[str, Any]:
             try:
                 value: Any = int(raw)
             except ValueError:
-                raise ApiError(
-                    "validation_failed", f"参数 {name} 应为整数", {"field": name}
-                ) from None
+                raise ApiError("validation_failed", f"参数 {name} 应为整数", {"field": name}) from None
             if not INT64_MIN <= value <= INT64_MAX:
                 raise ApiError("validation_failed", f"参数 {name} 超出范围", {"field": name})
             if "minimum" in rule and value < rule["minimum"]:

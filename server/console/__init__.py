@@ -9,15 +9,16 @@ from flask import Blueprint
 from server import clock, geo
 from server.services import flag_words
 
-console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static",
-                       static_url_path="/static")
+console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static", static_url_path="/static")
 
 # Scripts only from the console's own static/console.js: an injected <script> or on…= attribute
 # does not run. Inline style attributes stay allowed; images may come from the photo bucket
 # (presigned URLs on whatever host storage has), which cannot run code.
-CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-               "img-src 'self' data: blob: https: http:; connect-src 'self'; object-src 'none'; "
-               "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https: http:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @console_bp.after_request
@@ -27,6 +28,7 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
+
 # The main navigation, grouped so the bar holds one row on a 1280 px screen: (menu label or None for
 # links of their own, [(endpoint, label, roles that see it)]). Entries whose page is not there, or that
 # the signed-in user's roles do not reach, are left out, and so are menus left empty; a menu with one
@@ -34,30 +36,42 @@ def _security_headers(response):
 STAFF = ("admin", "leader", "reviewer")
 NAV = [
     (None, [("console.dashboard", "仪表盘", STAFF)]),
-    ("督查", [
-        ("console.visits", "暗访记录", STAFF),
-        ("console.rectifications", "整改通知", STAFF),
-        ("console.feedback_inbox", "群众反馈", STAFF),
-        ("console.assignments", "督查任务", STAFF),
-        ("console.rounds", "双随机抽查", STAFF),
-    ]),
-    ("项目", [
-        ("console.my_projects", "我的项目", ("secretary",)),
-        ("console.applications", "申报审核", ("admin", "leader", "unit_reviewer")),
-        ("console.unit_projects", "本单位项目", ("unit_reviewer",)),
-        ("console.projects", "项目列表", STAFF),
-        ("console.report_overview", "项目月报", STAFF),
-        ("console.cases", "案例集", ("admin", "leader")),
-    ]),
-    ("考核", [
-        # Grading is the department's own business: reviewers have no part in it.
-        ("console.grading", "评分与考核", ("admin", "leader")),
-        ("console.expert_scoring", "专家评分", ("expert",)),
-    ]),
-    ("基础数据", [
-        ("console.places", "乡镇与村", STAFF),
-        ("console.users", "人员与邀请码", STAFF),
-    ]),
+    (
+        "督查",
+        [
+            ("console.visits", "暗访记录", STAFF),
+            ("console.rectifications", "整改通知", STAFF),
+            ("console.feedback_inbox", "群众反馈", STAFF),
+            ("console.assignments", "督查任务", STAFF),
+            ("console.rounds", "双随机抽查", STAFF),
+        ],
+    ),
+    (
+        "项目",
+        [
+            ("console.my_projects", "我的项目", ("secretary",)),
+            ("console.applications", "申报审核", ("admin", "leader", "unit_reviewer")),
+            ("console.unit_projects", "本单位项目", ("unit_reviewer",)),
+            ("console.projects", "项目列表", STAFF),
+            ("console.report_overview", "项目月报", STAFF),
+            ("console.cases", "案例集", ("admin", "leader")),
+        ],
+    ),
+    (
+        "考核",
+        [
+            # Grading is the department's own business: reviewers have no part in it.
+            ("console.grading", "评分与考核", ("admin", "leader")),
+            ("console.expert_scoring", "专家评分", ("expert",)),
+        ],
+    ),
+    (
+        "基础数据",
+        [
+            ("console.places", "乡镇与村", STAFF),
+            ("console.users", "人员与邀请码", STAFF),
+        ],
+    ),
 ]
 
 

@@ -47,8 +47,10 @@ def _inspector_ids() -> list[int]:
 
 def _evidence_policy() -> dict[str, int | None]:
     """The assignment's evidence-policy overrides from the form (empty: the round's or the default)."""
-    return {"min_photos": forms.integer("min_photos", "至少照片数", 0, evidence.MAX_MINIMUM),
-            "min_interviews": forms.integer("min_interviews", "至少入户走访数", 0, evidence.MAX_MINIMUM)}
+    return {
+        "min_photos": forms.integer("min_photos", "至少照片数", 0, evidence.MAX_MINIMUM),
+        "min_interviews": forms.integer("min_interviews", "至少入户走访数", 0, evidence.MAX_MINIMUM),
+    }
 
 
 def _townships() -> dict[int, Any]:
@@ -58,16 +60,30 @@ def _townships() -> dict[int, Any]:
 def _assignments_page(status: int = 200, *, values: dict[str, Any] | None = None, error: str | None = None):
     project_id, state = forms.arg_int("project_id"), request.args.get("status", "")
     items, total = assignments.list_assignments(
-        db.session, g.staff, project_id=project_id, status=state if state in ASSIGNMENT_STATUSES else None,
-        page=forms.page(), per_page=PER_PAGE)
+        db.session,
+        g.staff,
+        project_id=project_id,
+        status=state if state in ASSIGNMENT_STATUSES else None,
+        page=forms.page(),
+        per_page=PER_PAGE,
+    )
     all_projects = projects.list_projects(db.session, order="year_title").items
     return render(
-        "assignments.html", status, assignments=items, total=total, page=forms.page(), per_page=PER_PAGE,
-        places={a.id: _place_label(a) for a in items}, projects=all_projects,
+        "assignments.html",
+        status,
+        assignments=items,
+        total=total,
+        page=forms.page(),
+        per_page=PER_PAGE,
+        places={a.id: _place_label(a) for a in items},
+        projects=all_projects,
         open_projects=[p for p in all_projects if p.status != "closed"],
-        inspectors=users.list_active(db.session, "inspector"), township_by_id=_townships(),
-        statuses=ASSIGNMENT_STATUSES, filters={"project_id": project_id, "status": state},
-        error=error, values=values or {"inspector_ids": []},
+        inspectors=users.list_active(db.session, "inspector"),
+        township_by_id=_townships(),
+        statuses=ASSIGNMENT_STATUSES,
+        filters={"project_id": project_id, "status": state},
+        error=error,
+        values=values or {"inspector_ids": []},
     )
 
 
@@ -86,13 +102,19 @@ def assignment_create():
         project_id = forms.form_id("project_id")
         if project_id is None:
             raise forms.invalid("请选择项目", "project_id")
-        data = {"project_id": project_id, "village_id": forms.form_id("village_id"), "inspector_ids": _inspector_ids(),
-                "due_date": forms.due_date(), "check_items": forms.lines("check_items", "督查事项", max_items=50),
-                **_evidence_policy()}
+        data = {
+            "project_id": project_id,
+            "village_id": forms.form_id("village_id"),
+            "inspector_ids": _inspector_ids(),
+            "due_date": forms.due_date(),
+            "check_items": forms.lines("check_items", "督查事项", max_items=50),
+            **_evidence_policy(),
+        }
         assignment = assignments.create_assignment(db.session, g.staff, data)
     if refusal.error:
-        return _assignments_page(refusal.error.status, values=forms.values("inspector_ids"),
-                                 error=_assignment_error(refusal.error))
+        return _assignments_page(
+            refusal.error.status, values=forms.values("inspector_ids"), error=_assignment_error(refusal.error)
+        )
     flash(f"已派出督查任务 #{assignment.id}:{assignment.project.title} · {_place_label(assignment)}")
     return redirect(url_for("console.assignments"))
 
@@ -117,21 +139,33 @@ def _edit_data(assignment: Assignment) -> dict[str, Any]:
 def assignment_edit(assignment_id: int):
     """Change an assignment's team, due date, check items or status."""
     assignment = assignments.get_assignment(db.session, assignment_id)
-    context = {"assignment": assignment, "place": _place_label(assignment),
-               "inspectors": users.list_active(db.session, "inspector"),
-               "policy": evidence.policy_of(db.session, assignment),
-               "statuses": ASSIGNMENT_STATUSES, "township_by_id": _townships()}
+    context = {
+        "assignment": assignment,
+        "place": _place_label(assignment),
+        "inspectors": users.list_active(db.session, "inspector"),
+        "policy": evidence.policy_of(db.session, assignment),
+        "statuses": ASSIGNMENT_STATUSES,
+        "township_by_id": _townships(),
+    }
     if request.method == "POST":
         with refused() as refusal:
             assignments.update_assignment(db.session, g.staff, assignment_id, _edit_data(assignment))
         if refusal.error:
-            return render("assignment_edit.html", refusal.error.status, values=forms.values("inspector_ids"),
-                          error=_assignment_error(refusal.error), **context)
+            return render(
+                "assignment_edit.html",
+                refusal.error.status,
+                values=forms.values("inspector_ids"),
+                error=_assignment_error(refusal.error),
+                **context,
+            )
         flash(f"已保存督查任务 #{assignment_id}")
         return redirect(url_for("console.assignments"))
-    values = {"inspector_ids": [str(m.id) for m in assignment.members], "status": assignment.status,
-              "due_date": assignment.due_date.isoformat() if assignment.due_date else "",
-              "check_items": "\n".join(assignment.check_items or []),
-              "min_photos": "" if assignment.min_photos is None else assignment.min_photos,
-              "min_interviews": "" if assignment.min_interviews is None else assignment.min_interviews}
+    values = {
+        "inspector_ids": [str(m.id) for m in assignment.members],
+        "status": assignment.status,
+        "due_date": assignment.due_date.isoformat() if assignment.due_date else "",
+        "check_items": "\n".join(assignment.check_items or []),
+        "min_photos": "" if assignment.min_photos is None else assignment.min_photos,
+        "min_interviews": "" if assignment.min_interviews is None else assignment.min_interviews,
+    }
     return render("assignment_edit.html", values=values, **context)

@@ -24,8 +24,14 @@ from server.db import db
 from server.models import CONSOLE_ROLES, STAFF_ROLES, User
 from server.services import users
 
-ROLE_NAMES = {"admin": "管理员", "leader": "领导(只读)", "reviewer": "审核员", "unit_reviewer": "归口单位审核员",
-              "expert": "评审专家", "secretary": "项目书记"}
+ROLE_NAMES = {
+    "admin": "管理员",
+    "leader": "领导(只读)",
+    "reviewer": "审核员",
+    "unit_reviewer": "归口单位审核员",
+    "expert": "评审专家",
+    "secretary": "项目书记",
+}
 
 
 def csrf_token() -> str:
@@ -41,8 +47,13 @@ def _load_staff_and_check_csrf():
     uid = session.get("uid")
     if uid is not None:
         user = db.session.get(User, uid)
-        if (user and user.active and user.token_version == session.get("v") and user.has_role(*CONSOLE_ROLES)
-                and users.console_session_alive(db.session, user, session.get("sid"))):
+        if (
+            user
+            and user.active
+            and user.token_version == session.get("v")
+            and user.has_role(*CONSOLE_ROLES)
+            and users.console_session_alive(db.session, user, session.get("sid"))
+        ):
             g.staff = user
         else:
             # Signed out at logout, by a new password or by deactivation: a copied cookie ends here.
@@ -91,13 +102,17 @@ def login():
         return render_template("console/login.html")
     username = request.form.get("username", "").strip()
     with refused() as refusal:
-        user = users.password_login(db.session, username, request.form.get("password", ""),
-                                    request.remote_addr or "-", CONSOLE_ROLES)
+        user = users.password_login(
+            db.session, username, request.form.get("password", ""), request.remote_addr or "-", CONSOLE_ROLES
+        )
     if refusal.error:
         current_app.logger.info("console login failed for %r from %s", username[:64], request.remote_addr)
         status = 429 if refusal.error.code == "rate_limited" else 401
-        return (render_template("console/login.html", error=refusal.error.message, username=username), status,
-                refusal.error.headers)
+        return (
+            render_template("console/login.html", error=refusal.error.message, username=username),
+            status,
+            refusal.error.headers,
+        )
     session.clear()
     session["uid"], session["v"] = user.id, user.token_version
     session["sid"] = users.open_console_session(db.session, user)

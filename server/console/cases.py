@@ -18,14 +18,28 @@ from server.services.exports.workbook import Download
 ROLES = ("admin", "leader")
 
 
-def _render(filters: dict, *, selected: set[int] | None = None, title: str = case_service.DEFAULT_TITLE,
-            error: str | None = None, status: int = 200):
+def _render(
+    filters: dict,
+    *,
+    selected: set[int] | None = None,
+    title: str = case_service.DEFAULT_TITLE,
+    error: str | None = None,
+    status: int = 200,
+):
     projects = case_service.selectable_projects(db.session, g.staff, filters)
     return render_template(
-        "console/cases/index.html", projects=projects, filters=filters, selected=selected or set(), title=title,
-        error=error, ratings=case_service.ratings_of(db.session, [p.id for p in projects]),
-        years=case_service.years_of(db.session, g.staff), domains=DOMAINS, rating_choices=ACCEPTANCE_RATINGS,
-        statuses={s: PROJECT_STATUSES[s] for s in case_service.SELECTABLE_STATUSES}, place_text=case_service.place_text,
+        "console/cases/index.html",
+        projects=projects,
+        filters=filters,
+        selected=selected or set(),
+        title=title,
+        error=error,
+        ratings=case_service.ratings_of(db.session, [p.id for p in projects]),
+        years=case_service.years_of(db.session, g.staff),
+        domains=DOMAINS,
+        rating_choices=ACCEPTANCE_RATINGS,
+        statuses={s: PROJECT_STATUSES[s] for s in case_service.SELECTABLE_STATUSES},
+        place_text=case_service.place_text,
         max_projects=case_service.MAX_PROJECTS,
     ), status
 
@@ -47,7 +61,12 @@ def cases_export():
     with refused() as refusal:
         body = case_service.case_collection(db.session, g.staff, ids, title=title)
     if refusal.error:
-        return _render(case_service.parse_filters(request.args), selected=set(ids), title=title,
-                       error=refusal.error.message, status=refusal.error.status)
+        return _render(
+            case_service.parse_filters(request.args),
+            selected=set(ids),
+            title=title,
+            error=refusal.error.message,
+            status=refusal.error.status,
+        )
     day = clock.today().isoformat()
     return send_download(Download(f"案例集-{day}.docx", f"cases-{day}.docx", case_service.DOCX, [body]))

@@ -31,8 +31,10 @@ def _svg(title: str, height: int, body: list[str]) -> Markup:
 
 
 def _label(y: float, text: str) -> str:
-    return (f'<text x="{LABEL_W - 8}" y="{y + BAR_H / 2}" text-anchor="end" dominant-baseline="middle" '
-            f'fill="#1f2328">{escape(text)}</text>')
+    return (
+        f'<text x="{LABEL_W - 8}" y="{y + BAR_H / 2}" text-anchor="end" dominant-baseline="middle" '
+        f'fill="#1f2328">{escape(text)}</text>'
+    )
 
 
 def progress_bars(title: str, rows: Sequence[tuple[str, int, int]], unit: str = "") -> Markup:
@@ -46,33 +48,40 @@ def progress_bars(title: str, rows: Sequence[tuple[str, int, int]], unit: str = 
         body.append(_label(y, label))
         body.append(f'<rect x="{LABEL_W}" y="{y}" width="{bar_w}" height="{BAR_H}" rx="3" fill="{TRACK}"/>')
         if share:
-            body.append(f'<rect x="{LABEL_W}" y="{y}" width="{bar_w * min(share, 1.0):.1f}" height="{BAR_H}" '
-                        f'rx="3" fill="{BAR}"><title>{escape(label)}:{escape(text)}</title></rect>')
-        body.append(f'<text x="{LABEL_W + bar_w + 8}" y="{y + BAR_H / 2}" dominant-baseline="middle" '
-                    f'fill="#1f2328">{escape(text)}</text>')
+            body.append(
+                f'<rect x="{LABEL_W}" y="{y}" width="{bar_w * min(share, 1.0):.1f}" height="{BAR_H}" '
+                f'rx="3" fill="{BAR}"><title>{escape(label)}:{escape(text)}</title></rect>'
+            )
+        body.append(
+            f'<text x="{LABEL_W + bar_w + 8}" y="{y + BAR_H / 2}" dominant-baseline="middle" '
+            f'fill="#1f2328">{escape(text)}</text>'
+        )
     return _svg(title, TOP * 2 + max(len(rows), 1) * ROW_H, body)
 
 
-def stacked_bars(title: str, rows: Sequence[tuple[str, dict[str, int]]],
-                 series: Sequence[tuple[str, str]]) -> Markup:
+def stacked_bars(title: str, rows: Sequence[tuple[str, dict[str, int]]], series: Sequence[tuple[str, str]]) -> Markup:
     """100% stacked horizontal bars per row; `series` is (name, colour) in stacking order, with a legend."""
     bar_w = WIDTH - LABEL_W - VALUE_W
     legend_h = 26
     body = []
     x = LABEL_W
     for name, colour in series:
-        body.append(f'<rect x="{x}" y="{TOP}" width="12" height="12" rx="2" fill="{colour}"/>'
-                    f'<text x="{x + 18}" y="{TOP + 6}" dominant-baseline="middle" fill="#1f2328">'
-                    f"{escape(name)}</text>")
+        body.append(
+            f'<rect x="{x}" y="{TOP}" width="12" height="12" rx="2" fill="{colour}"/>'
+            f'<text x="{x + 18}" y="{TOP + 6}" dominant-baseline="middle" fill="#1f2328">'
+            f"{escape(name)}</text>"
+        )
         x += 18 + len(name) * FONT + 24
     for i, (label, counts) in enumerate(rows):
         y = TOP + legend_h + i * ROW_H
         total = sum(counts.get(name, 0) for name, _ in series)
         body.append(_label(y, label))
         if not total:
-            body.append(f'<rect x="{LABEL_W}" y="{y}" width="{bar_w}" height="{BAR_H}" rx="3" fill="{TRACK}"/>'
-                        f'<text x="{LABEL_W + bar_w + 8}" y="{y + BAR_H / 2}" dominant-baseline="middle" '
-                        f'fill="#6e7781">暂无</text>')
+            body.append(
+                f'<rect x="{LABEL_W}" y="{y}" width="{bar_w}" height="{BAR_H}" rx="3" fill="{TRACK}"/>'
+                f'<text x="{LABEL_W + bar_w + 8}" y="{y + BAR_H / 2}" dominant-baseline="middle" '
+                f'fill="#6e7781">暂无</text>'
+            )
             continue
         x = float(LABEL_W)
         for name, colour in series:
@@ -80,12 +89,18 @@ def stacked_bars(title: str, rows: Sequence[tuple[str, dict[str, int]]],
             if not n:
                 continue
             w = bar_w * n / total
-            body.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR_H}" fill="{colour}">'
-                        f"<title>{escape(label)} {escape(name)}:{n} 条({_percent(n / total)})</title></rect>")
+            body.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR_H}" fill="{colour}">'
+                f"<title>{escape(label)} {escape(name)}:{n} 条({_percent(n / total)})</title></rect>"
+            )
             if w >= 34:  # a label only where it fits inside its segment
-                body.append(f'<text x="{x + w / 2:.1f}" y="{y + BAR_H / 2}" text-anchor="middle" '
-                            f'dominant-baseline="middle" fill="#fff" font-size="11">{_percent(n / total)}</text>')
+                body.append(
+                    f'<text x="{x + w / 2:.1f}" y="{y + BAR_H / 2}" text-anchor="middle" '
+                    f'dominant-baseline="middle" fill="#fff" font-size="11">{_percent(n / total)}</text>'
+                )
             x += w
-        body.append(f'<text x="{LABEL_W + bar_w + 8}" y="{y + BAR_H / 2}" dominant-baseline="middle" '
-                    f'fill="#1f2328">{total} 条</text>')
+        body.append(
+            f'<text x="{LABEL_W + bar_w + 8}" y="{y + BAR_H / 2}" dominant-baseline="middle" '
+            f'fill="#1f2328">{total} 条</text>'
+        )
     return _svg(title, TOP * 2 + legend_h + max(len(rows), 1) * ROW_H, body)

@@ -26,13 +26,21 @@ def dashboard():
     data = stats.build(db.session, g.staff, year, today)
     coverage = charts.progress_bars(
         f"{year} 年各乡镇已暗访村数 / 行政村总数",
-        [(r.name, r.villages_visited, r.villages) for r in data.rows if r.id is not None], unit="村")
+        [(r.name, r.villages_visited, r.villages) for r in data.rows if r.id is not None],
+        unit="村",
+    )
     satisfaction = charts.stacked_bars(
         f"{year} 年各乡镇群众反馈满意度",
         [(r.name, r.ratings) for r in data.rows],
-        [(name, SATISFACTION_COLOURS[name]) for name in FEEDBACK_RATINGS])
+        [(name, SATISFACTION_COLOURS[name]) for name in FEEDBACK_RATINGS],
+    )
     return render_template(
-        "console/dashboard.html", d=data, coverage=coverage, satisfaction=satisfaction,
-        ratings=FEEDBACK_RATINGS, years=range(today.year, FIRST_YEAR - 1, -1),
-        period=stats.year_filters(year), has_page=lambda endpoint: endpoint in current_app.view_functions,
+        "console/dashboard.html",
+        d=data,
+        coverage=coverage,
+        satisfaction=satisfaction,
+        ratings=FEEDBACK_RATINGS,
+        years=range(today.year, FIRST_YEAR - 1, -1),
+        period=stats.year_filters(year),
+        has_page=lambda endpoint: endpoint in current_app.view_functions,
     )

@@ -21,8 +21,14 @@ REPLY_STATUSES = ("accepted", "processing", "resolved", "declined")
 
 
 def _render(template: str, **context):
-    return render_template(template, statuses=FEEDBACK_STATUSES, now=utcnow(),
-                           closed=CLOSED_STATUSES, held_reason=feedback.held_reason, **context)
+    return render_template(
+        template,
+        statuses=FEEDBACK_STATUSES,
+        now=utcnow(),
+        closed=CLOSED_STATUSES,
+        held_reason=feedback.held_reason,
+        **context,
+    )
 
 
 def _projects(items) -> dict[int, Project]:
@@ -38,25 +44,41 @@ def feedback_inbox():
     overdue = request.args.get("overdue") in ("1", "on", "true")
     raw_page = request.args.get("page", "")
     page = max(1, int(raw_page)) if raw_page.isdigit() else 1
-    items, total = feedback.list_for_staff(db.session, g.staff, {
-        "status": status, "overdue": overdue, "page": page, "per_page": PER_PAGE})
-    held, held_total = feedback.list_for_staff(db.session, g.staff, {
-        "status": "held", "page": 1, "per_page": HELD_SHOWN})
+    items, total = feedback.list_for_staff(
+        db.session, g.staff, {"status": status, "overdue": overdue, "page": page, "per_page": PER_PAGE}
+    )
+    held, held_total = feedback.list_for_staff(
+        db.session, g.staff, {"status": "held", "page": 1, "per_page": HELD_SHOWN}
+    )
     _, overdue_total = feedback.list_for_staff(db.session, g.staff, {"overdue": True, "page": 1, "per_page": 1})
-    return _render("console/feedback/inbox.html", items=items, total=total, page=page, per_page=PER_PAGE,
-                   held=held, held_total=held_total, overdue_total=overdue_total,
-                   filters={"status": status, "overdue": overdue}, projects=_projects([*items, *held]))
+    return _render(
+        "console/feedback/inbox.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        held=held,
+        held_total=held_total,
+        overdue_total=overdue_total,
+        filters={"status": status, "overdue": overdue},
+        projects=_projects([*items, *held]),
+    )
 
 
 def _render_detail(fb, error: str | None = None, status: int = 200, form: dict | None = None):
     author = db.session.get(User, fb.user_id) if feedback.author_visible(g.staff, fb) else None
     return _render(
-        "console/feedback/detail.html", fb=fb, error=error, form=form or {},
-        project=db.session.get(Project, fb.project_id), author=author,
+        "console/feedback/detail.html",
+        fb=fb,
+        error=error,
+        form=form or {},
+        project=db.session.get(Project, fb.project_id),
+        author=author,
         phone=feedback.phone_for(g.staff, fb),
         replies=feedback.replies_of(db.session, [fb.id])[fb.id],
         photos=[(p, photos.urls(p)) for p in feedback.photos_of(db.session, [fb.id])[fb.id]],
-        may_act=can_write(), reply_statuses=REPLY_STATUSES,
+        may_act=can_write(),
+        reply_statuses=REPLY_STATUSES,
     ), status
 
 
@@ -79,8 +101,12 @@ def feedback_reply(feedback_id: int):
             raise ApiError("validation_failed", "请填写答复内容", {"field": "text"})
         feedback.reply(db.session, g.staff, feedback_id, form)
     if refusal.error:
-        return _render_detail(feedback.feedback_for_staff(db.session, g.staff, feedback_id),
-                              refusal.error.message, refusal.error.status, form)
+        return _render_detail(
+            feedback.feedback_for_staff(db.session, g.staff, feedback_id),
+            refusal.error.message,
+            refusal.error.status,
+            form,
+        )
     flash(f"已答复,状态:{FEEDBACK_STATUSES[form['status']]}")
     return redirect(url_for("console.feedback_detail", feedback_id=feedback_id))
 
@@ -95,7 +121,11 @@ def feedback_moderate(feedback_id: int):
             raise ApiError("validation_failed", "请选择审核结果", {"field": "decision"})
         fb = feedback.moderate(db.session, g.staff, feedback_id, form)
     if refusal.error:
-        return _render_detail(feedback.feedback_for_staff(db.session, g.staff, feedback_id),
-                              refusal.error.message, refusal.error.status, form)
+        return _render_detail(
+            feedback.feedback_for_staff(db.session, g.staff, feedback_id),
+            refusal.error.message,
+            refusal.error.status,
+            form,
+        )
     flash("已审核通过,进入待受理" if fb.status == "received" else "已不予受理")
     return redirect(url_for("console.feedback_detail", feedback_id=feedback_id))

@@ -133,8 +133,11 @@ def parse_point(text: str, lat: str = "", lng: str = "", coord_type: str = "gcj0
         first, second = (float(p) for p in parts)
     except ValueError:
         shown = text or f"{lat}, {lng}"
-        raise ApiError("invalid_coordinate", f"坐标“{shown}”无法识别,请按“纬度, 经度”填写,例如 27.0161, 114.8803",
-                       {"field": "coords"}) from None
+        raise ApiError(
+            "invalid_coordinate",
+            f"坐标“{shown}”无法识别,请按“纬度, 经度”填写,例如 27.0161, 114.8803",
+            {"field": "coords"},
+        ) from None
     # AMap's coordinate picker copies "lng,lat"; a first number beyond ±90 cannot be a
     # latitude, so that order is unambiguous and we take it rather than refuse it.
     if abs(first) > 90 >= abs(second):
@@ -144,8 +147,12 @@ def parse_point(text: str, lat: str = "", lng: str = "", coord_type: str = "gcj0
 
 def point() -> dict[str, Any] | None:
     """The form's coordinates (coords, or lat and lng, in coord_type), or None when left empty."""
-    return parse_point(request.form.get("coords", ""), request.form.get("lat", ""),
-                       request.form.get("lng", ""), request.form.get("coord_type", "gcj02"))
+    return parse_point(
+        request.form.get("coords", ""),
+        request.form.get("lat", ""),
+        request.form.get("lng", ""),
+        request.form.get("coord_type", "gcj02"),
+    )
 
 
 # ---- implementation steps -----------------------------------------------------------------

@@ -30,9 +30,15 @@ _CRITERION_LINE = re.compile(r"^(.*?)[\s|,，:：]+(\d+)\s*$")
 
 
 def _render(template: str, status: int = 200, **context: Any):
-    return render_template(f"console/grading/{template}", can_edit=g.staff.has_role(*WRITERS),
-                           statuses=GRADING_STATUSES, grades=GRADES, quota_modes=QUOTA_MODES,
-                           score=grading.format_score, **context), status
+    return render_template(
+        f"console/grading/{template}",
+        can_edit=g.staff.has_role(*WRITERS),
+        statuses=GRADING_STATUSES,
+        grades=GRADES,
+        quota_modes=QUOTA_MODES,
+        score=grading.format_score,
+        **context,
+    ), status
 
 
 def _form_id(name: str) -> int | None:
@@ -81,10 +87,17 @@ def _config_form() -> dict[str, Any]:
 
 # ---- sessions ---------------------------------------------------------------------------------
 
+
 def _sessions_page(status: int = 200, error: str | None = None):
-    return _render("sessions.html", status, sessions=grading.list_sessions(db.session), error=error,
-                   values=request.form.to_dict() if error else {"year": str(clock.today().year)},
-                   default_criteria=criteria_text(grading.DEFAULT_CRITERIA), default_quotas=grading.DEFAULT_QUOTAS)
+    return _render(
+        "sessions.html",
+        status,
+        sessions=grading.list_sessions(db.session),
+        error=error,
+        values=request.form.to_dict() if error else {"year": str(clock.today().year)},
+        default_criteria=criteria_text(grading.DEFAULT_CRITERIA),
+        default_quotas=grading.DEFAULT_QUOTAS,
+    )
 
 
 @console_bp.get("/grading", endpoint="grading")
@@ -99,8 +112,11 @@ def grading_sessions():
 def grading_create():
     """Start a year's grading with the default criteria and quotas, to be adjusted before opening."""
     with refused() as refusal:
-        gs = grading.create_session(db.session, g.staff, {"year": request.form.get("year", "").strip(),
-                                                           "title": request.form.get("title") or None})
+        gs = grading.create_session(
+            db.session,
+            g.staff,
+            {"year": request.form.get("year", "").strip(), "title": request.form.get("title") or None},
+        )
     if refusal.error:
         return _sessions_page(refusal.error.status, refusal.error.message)
     flash(f"已建立 {gs.year} 年度评分,请确认评分规则后开始评分")
@@ -112,11 +128,23 @@ def _session_page(gs, status: int = 200, error: str | None = None, values: dict[
     names = grading.user_names(db.session, {s.expert_id for r in rows for s in r.seats})
     orgs = {o.id: o.name for o in grading.organizations(db.session)}
     if values is None:
-        values = {"title": gs.title, "criteria": criteria_text(gs.criteria), "drop_extremes": gs.drop_extremes,
-                  "quota_mode": gs.quota_mode, "deduction_points": gs.deduction_points,
-                  **{f"quota_{k}": v for k, v in gs.quotas.items()}}
+        values = {
+            "title": gs.title,
+            "criteria": criteria_text(gs.criteria),
+            "drop_extremes": gs.drop_extremes,
+            "quota_mode": gs.quota_mode,
+            "deduction_points": gs.deduction_points,
+            **{f"quota_{k}": v for k, v in gs.quotas.items()},
+        }
     return _render(
-        "session.html", status, gs=gs, rows=rows, names=names, orgs=orgs, error=error, values=values,
+        "session.html",
+        status,
+        gs=gs,
+        rows=rows,
+        names=names,
+        orgs=orgs,
+        error=error,
+        values=values,
         experts=grading.experts(db.session) if gs.status == "scoring" else [],
         required=grading.required_experts(gs.drop_extremes),
         deductions=grading.deductions_of(db.session, gs.year) if gs.status == "finalized" else {},
@@ -135,8 +163,9 @@ def _act(session_id: int, action, done: str, values: dict[str, Any] | None = Non
     with refused(passthrough=(404,)) as refusal:
         action()
     if refusal.error:
-        return _session_page(grading.get_session(db.session, session_id), refusal.error.status,
-                             refusal.error.message, values)
+        return _session_page(
+            grading.get_session(db.session, session_id), refusal.error.status, refusal.error.message, values
+        )
     flash(done)
     return redirect(url_for("console.grading_session", session_id=session_id))
 
@@ -147,8 +176,12 @@ def grading_update(session_id: int):
     """Change the rules of a session still in draft."""
     values = request.form.to_dict()
     values["drop_extremes"] = values.get("drop_extremes") == "1"
-    return _act(session_id, lambda: grading.update_session(db.session, g.staff, session_id, _config_form()),
-                "评分规则已保存", values)
+    return _act(
+        session_id,
+        lambda: grading.update_session(db.session, g.staff, session_id, _config_form()),
+        "评分规则已保存",
+        values,
+    )
 
 
 @console_bp.post("/grading/<int:session_id>/open")
@@ -176,8 +209,9 @@ def grading_assign(session_id: int):
 @staff_required(*WRITERS)
 def grading_unassign(session_id: int, seat_id: int):
     """Take an expert off a panel (their scores of that project are removed)."""
-    return _act(session_id, lambda: grading.unassign_expert(db.session, g.staff, session_id, seat_id),
-                "已撤销该专家的评审安排")
+    return _act(
+        session_id, lambda: grading.unassign_expert(db.session, g.staff, session_id, seat_id), "已撤销该专家的评审安排"
+    )
 
 
 @console_bp.post("/grading/<int:session_id>/finalize")
@@ -197,14 +231,21 @@ def grading_assessment(session_id: int):
 
 # ---- 软弱涣散 warnings ------------------------------------------------------------------------
 
+
 def _warnings_page(status: int = 200, error: str | None = None):
-    return _render("warnings.html", status, warnings=grading.list_warnings(db.session),
-                   organizations=grading.organizations(db.session),
-                   orgs={o.id: o.name for o in grading.organizations(db.session)},
-                   candidates=grading.warning_candidates(db.session), overdue=grading.is_warning_overdue,
-                   warning_statuses=WARNING_STATUSES, error=error,
-                   values=request.form.to_dict() if error else {"organization_id": request.args.get("organization_id", "")},
-                   months=grading.WARNING_MONTHS)
+    return _render(
+        "warnings.html",
+        status,
+        warnings=grading.list_warnings(db.session),
+        organizations=grading.organizations(db.session),
+        orgs={o.id: o.name for o in grading.organizations(db.session)},
+        candidates=grading.warning_candidates(db.session),
+        overdue=grading.is_warning_overdue,
+        warning_statuses=WARNING_STATUSES,
+        error=error,
+        values=request.form.to_dict() if error else {"organization_id": request.args.get("organization_id", "")},
+        months=grading.WARNING_MONTHS,
+    )
 
 
 @console_bp.get("/grading/warnings")
@@ -219,9 +260,15 @@ def grading_warnings():
 def grading_warning_create():
     """List an organization with three months to rectify."""
     with refused() as refusal:
-        grading.create_warning(db.session, g.staff, {"organization_id": _form_id("organization_id"),
-                                                      "reason": request.form.get("reason", ""),
-                                                      "listed_on": _form_date("listed_on", "列入日期")})
+        grading.create_warning(
+            db.session,
+            g.staff,
+            {
+                "organization_id": _form_id("organization_id"),
+                "reason": request.form.get("reason", ""),
+                "listed_on": _form_date("listed_on", "列入日期"),
+            },
+        )
     if refusal.error:
         return _warnings_page(refusal.error.status, refusal.error.message)
     flash("已列入软弱涣散预警名单")
@@ -242,15 +289,23 @@ def grading_warning_lift(warning_id: int):
 
 # ---- 通报 -------------------------------------------------------------------------------------
 
+
 def _notices_page(status: int = 200, error: str | None = None):
     notices = grading.list_notices(db.session)
     names = grading.user_names(db.session, {n.secretary_id for n in notices if n.secretary_id})
     secretaries = grading.secretaries(db.session)
-    return _render("notices.html", status, notices=notices, names=names, secretaries=secretaries,
-                   organizations=grading.organizations(db.session),
-                   orgs={o.id: o.name for o in grading.organizations(db.session)},
-                   yuan=grading.NOTICE_DEDUCTION_YUAN, error=error,
-                   values=request.form.to_dict() if error else {})
+    return _render(
+        "notices.html",
+        status,
+        notices=notices,
+        names=names,
+        secretaries=secretaries,
+        organizations=grading.organizations(db.session),
+        orgs={o.id: o.name for o in grading.organizations(db.session)},
+        yuan=grading.NOTICE_DEDUCTION_YUAN,
+        error=error,
+        values=request.form.to_dict() if error else {},
+    )
 
 
 @console_bp.get("/grading/notices")
@@ -265,10 +320,16 @@ def grading_notices():
 def grading_notice_create():
     """Issue a 通报 against an organization and its secretary."""
     with refused() as refusal:
-        grading.create_notice(db.session, g.staff, {"organization_id": _form_id("organization_id"),
-                                                     "secretary_id": _form_id("secretary_id"),
-                                                     "reason": request.form.get("reason", ""),
-                                                     "issued_on": _form_date("issued_on", "通报日期")})
+        grading.create_notice(
+            db.session,
+            g.staff,
+            {
+                "organization_id": _form_id("organization_id"),
+                "secretary_id": _form_id("secretary_id"),
+                "reason": request.form.get("reason", ""),
+                "issued_on": _form_date("issued_on", "通报日期"),
+            },
+        )
     if refusal.error:
         return _notices_page(refusal.error.status, refusal.error.message)
     flash(f"已通报,扣除绩效 {grading.NOTICE_DEDUCTION_YUAN} 元")
@@ -276,6 +337,7 @@ def grading_notice_create():
 
 
 # ---- the experts' pages -----------------------------------------------------------------------
+
 
 @console_bp.get("/scoring", endpoint="expert_scoring")
 @staff_required("expert")
@@ -290,10 +352,16 @@ def _sheet_page(seat_id: int, status: int = 200, error: str | None = None, value
     own = {k: f"{v / 10:g}" for k, v in grading.seat_scores(seat).items()}
     finalized = gs.status == "finalized"
     return _render(
-        "expert_sheet.html", status, seat=seat, entry=entry, gs=gs, error=error,
+        "expert_sheet.html",
+        status,
+        seat=seat,
+        entry=entry,
+        gs=gs,
+        error=error,
         values=values if values is not None else {**own, "comment": seat.comment},
         own_total=grading.expert_total_milli(grading.seat_scores(seat), gs.criteria)
-        if grading.is_complete(seat, gs.criteria) else None,
+        if grading.is_complete(seat, gs.criteria)
+        else None,
         # Other experts' totals only once the result is final, and without their names.
         panel=grading.panel_totals(db.session, gs, entry) if finalized else [],
     )

@@ -37,8 +37,12 @@ def point_text(lat: float | None, lng: float | None) -> dict[str, str] | None:
 def render(template: str, status: int = 200, **context: Any):
     """A base-data page with what every one of them uses."""
     return render_template(
-        f"console/base_data/{template}", can_edit=g.staff.has_role(*WRITE), point=point_text,
-        role_labels=ROLE_LABELS, page_url=forms.page_url, **context,
+        f"console/base_data/{template}",
+        can_edit=g.staff.has_role(*WRITE),
+        point=point_text,
+        role_labels=ROLE_LABELS,
+        page_url=forms.page_url,
+        **context,
     ), status
 
 

@@ -20,11 +20,16 @@ def _places_page(status: int = 200, *, failed: str | None = None, error: str | N
     township_id, q = forms.arg_int("township_id"), request.args.get("q", "").strip()
     townships = places.list_townships(db.session).items
     return render(
-        "places.html", status, townships=townships, township_by_id={t.id: t for t in townships},
+        "places.html",
+        status,
+        townships=townships,
+        township_by_id={t.id: t for t in townships},
         village_counts=places.village_counts(db.session),
         villages=places.list_villages(db.session, township_id=township_id, q=q).items,
         sites=places.list_sites(db.session, township_id=township_id, q=q).items,
-        filters={"township_id": township_id, "q": q}, failed=failed, error=error,
+        filters={"township_id": township_id, "q": q},
+        failed=failed,
+        error=error,
         values=forms.values() if failed else {},
     )
 
@@ -46,8 +51,11 @@ def _village_data(*, creating: bool) -> dict[str, Any]:
     township_id = forms.form_id("township_id")
     if township_id is None:
         raise forms.invalid("请选择所属乡镇", "township_id")
-    data: dict[str, Any] = {"township_id": township_id, "code": forms.code12(),
-                            "name": forms.text("name", "村名称", required=True)}
+    data: dict[str, Any] = {
+        "township_id": township_id,
+        "code": forms.code12(),
+        "name": forms.text("name", "村名称", required=True),
+    }
     radius = forms.integer("radius_m", "围栏半径", 20, 20000)
     if radius is not None:
         data["radius_m"] = radius
@@ -59,9 +67,11 @@ def _village_data(*, creating: bool) -> dict[str, Any]:
 
 
 def _site_data(*, creating: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": forms.text("name", "单位地点名称", required=True, max_len=128),
-                            "code": forms.text("code", "单位编码", max_len=32) or None,
-                            "township_id": forms.form_id("township_id")}
+    data: dict[str, Any] = {
+        "name": forms.text("name", "单位地点名称", required=True, max_len=128),
+        "code": forms.text("code", "单位编码", max_len=32) or None,
+        "township_id": forms.form_id("township_id"),
+    }
     radius = forms.integer("radius_m", "围栏半径", 20, 20000)
     if radius is not None:
         data["radius_m"] = radius
@@ -119,11 +129,23 @@ def _edit_place(kind: str, obj, save):
         with refused() as refusal:
             save()
         if refusal.error:
-            return render("place_edit.html", refusal.error.status, kind=kind, obj=obj, townships=townships,
-                          values=forms.values(), error=message(refusal.error))
+            return render(
+                "place_edit.html",
+                refusal.error.status,
+                kind=kind,
+                obj=obj,
+                townships=townships,
+                values=forms.values(),
+                error=message(refusal.error),
+            )
         return _saved(kind, obj)
-    values = {"code": obj.code or "", "name": obj.name, "township_id": str(getattr(obj, "township_id", "") or ""),
-              "radius_m": str(getattr(obj, "radius_m", "") or ""), "coord_type": "gcj02"}
+    values = {
+        "code": obj.code or "",
+        "name": obj.name,
+        "township_id": str(getattr(obj, "township_id", "") or ""),
+        "radius_m": str(getattr(obj, "radius_m", "") or ""),
+        "coord_type": "gcj02",
+    }
     return render("place_edit.html", kind=kind, obj=obj, townships=townships, values=values)
 
 
@@ -132,8 +154,9 @@ def _edit_place(kind: str, obj, save):
 def township_edit(township_id: int):
     """Edit a township's code, name or centre."""
     township = places.get_township(db.session, township_id)
-    return _edit_place("township", township, lambda: places.update_township(
-        db.session, g.staff, township_id, _township_data()))
+    return _edit_place(
+        "township", township, lambda: places.update_township(db.session, g.staff, township_id, _township_data())
+    )
 
 
 @console_bp.route("/places/villages/<int:village_id>", methods=["GET", "POST"])
@@ -141,8 +164,11 @@ def township_edit(township_id: int):
 def village_edit(village_id: int):
     """Edit a village; leaving the coordinates empty keeps its centre."""
     village = places.get_village(db.session, village_id)
-    return _edit_place("village", village, lambda: places.update_village(
-        db.session, g.staff, village_id, _village_data(creating=False)))
+    return _edit_place(
+        "village",
+        village,
+        lambda: places.update_village(db.session, g.staff, village_id, _village_data(creating=False)),
+    )
 
 
 @console_bp.route("/places/sites/<int:site_id>", methods=["GET", "POST"])
@@ -150,5 +176,6 @@ def village_edit(village_id: int):
 def site_edit(site_id: int):
     """Edit a unit site; leaving the coordinates empty keeps its centre."""
     site = places.get_site(db.session, site_id)
-    return _edit_place("site", site, lambda: places.update_site(
-        db.session, g.staff, site_id, _site_data(creating=False)))
+    return _edit_place(
+        "site", site, lambda: places.update_site(db.session, g.staff, site_id, _site_data(creating=False))
+    )

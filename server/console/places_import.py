@@ -121,9 +121,14 @@ def places_import():
         return render("places_import.html", refusal.error.status, error=message(refusal.error))
     if report.errors:
         path.unlink(missing_ok=True)  # nothing to confirm: the file must be fixed first
-    return render("places_import.html", 400 if report.errors else 200, report=report,
-                  plan=_import_plan(rows, report.errors), token=None if report.errors else token,
-                  suffix=suffix)
+    return render(
+        "places_import.html",
+        400 if report.errors else 200,
+        report=report,
+        plan=_import_plan(rows, report.errors),
+        token=None if report.errors else token,
+        suffix=suffix,
+    )
 
 
 @console_bp.post("/places/import/confirm")
@@ -145,8 +150,13 @@ def places_import_confirm():
         return render("places_import.html", refusal.error.status, error=message(refusal.error))
     if report.errors:
         # The data changed since the preview (someone edited a place): show why, write nothing.
-        return render("places_import.html", 409, report=report, plan=_import_plan(rows, report.errors),
-                      error="导入时发现错误,未写入任何数据")
+        return render(
+            "places_import.html",
+            409,
+            report=report,
+            plan=_import_plan(rows, report.errors),
+            error="导入时发现错误,未写入任何数据",
+        )
     flash(f"导入完成:乡镇 {report.townships} 条,村 {report.villages} 条,单位地点 {report.sites} 条")
     return redirect(url_for("console.places"))
 
@@ -158,5 +168,8 @@ def places_import_template():
     out = io.StringIO()
     csv.writer(out).writerows(IMPORT_TEMPLATE)
     # The BOM makes Excel on Chinese Windows open the file as UTF-8 instead of GBK.
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=places-template.csv"})
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=places-template.csv"},
+    )

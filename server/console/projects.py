@@ -19,8 +19,9 @@ from server.services import places, projects, public, users
 
 
 def _targets_text(targets: list[Any]) -> str:
-    return "\n".join(str(t.get("name") or t.get("text") or "") if isinstance(t, dict) else str(t)
-                     for t in targets or [])
+    return "\n".join(
+        str(t.get("name") or t.get("text") or "") if isinstance(t, dict) else str(t) for t in targets or []
+    )
 
 
 def _project_data() -> dict[str, Any]:
@@ -34,8 +35,11 @@ def _project_data() -> dict[str, Any]:
         "organization_id": forms.form_id("organization_id"),
         "steps": forms.parse_steps(request.form.get("steps", "")),
         "targets": forms.lines("targets", "项目目标", max_items=100),
-        "responsible": {role: value for i, role in enumerate(public.RESPONSIBLE_ROLES)
-                        if (value := forms.text(f"responsible_{i}", role, max_len=200))},
+        "responsible": {
+            role: value
+            for i, role in enumerate(public.RESPONSIBLE_ROLES)
+            if (value := forms.text(f"responsible_{i}", role, max_len=200))
+        },
         # An unticked box is not sent at all: the form always states the policy, so absent means off.
         "allow_album": request.form.get("allow_album") == "1",
         "secretary_id": forms.form_id("secretary_id"),
@@ -50,27 +54,47 @@ def _project_data() -> dict[str, Any]:
     return data
 
 
-def _project_form(status: int = 200, *, project: Project | None = None, values: dict[str, Any],
-                  error: str | None = None, update_text: str = ""):
+def _project_form(
+    status: int = 200,
+    *,
+    project: Project | None = None,
+    values: dict[str, Any],
+    error: str | None = None,
+    update_text: str = "",
+):
     updates = public.list_updates(db.session, project.id, limit=20) if project is not None else []
     return render(
-        "project_form.html", status, project=project, values=values, error=error,
-        townships=places.list_townships(db.session).items, villages=places.list_villages(db.session).items,
+        "project_form.html",
+        status,
+        project=project,
+        values=values,
+        error=error,
+        townships=places.list_townships(db.session).items,
+        villages=places.list_villages(db.session).items,
         sites=places.list_sites(db.session, order="name").items,
         organizations=projects.list_organizations(db.session).items,
-        secretaries=users.list_active(db.session, "secretary"), domains=DOMAINS, statuses=PROJECT_STATUSES,
-        responsible_roles=public.RESPONSIBLE_ROLES, updates=updates, update_text=update_text,
+        secretaries=users.list_active(db.session, "secretary"),
+        domains=DOMAINS,
+        statuses=PROJECT_STATUSES,
+        responsible_roles=public.RESPONSIBLE_ROLES,
+        updates=updates,
+        update_text=update_text,
     )
 
 
 def _project_values(project: Project) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "title": project.title, "year": str(project.year), "domain": project.domain,
-        "status": project.status, "organization_id": str(project.organization_id or ""),
+        "title": project.title,
+        "year": str(project.year),
+        "domain": project.domain,
+        "status": project.status,
+        "organization_id": str(project.organization_id or ""),
         "secretary_id": str(project.secretary_id or ""),
         "place_kind": "site" if project.site_id else "village",
-        "village_ids": [str(v.id) for v in project.villages], "site_id": str(project.site_id or ""),
-        "steps": forms.steps_text(project.steps), "targets": _targets_text(project.targets),
+        "village_ids": [str(v.id) for v in project.villages],
+        "site_id": str(project.site_id or ""),
+        "steps": forms.steps_text(project.steps),
+        "targets": _targets_text(project.targets),
         "allow_album": "1" if project.allow_album else "",
     }
     for i, role in enumerate(public.RESPONSIBLE_ROLES):
@@ -84,13 +108,29 @@ def _project_values(project: Project) -> dict[str, Any]:
 def projects_list():
     """Projects by year, domain and title, with their place and secretary in charge."""
     year, domain, q = forms.arg_int("year"), request.args.get("domain", ""), request.args.get("q", "").strip()
-    items, total = projects.list_projects(db.session, year=year, domain=domain if domain in DOMAINS else None, q=q,
-                                          order="newest", page=forms.page(), per_page=PER_PAGE)
+    items, total = projects.list_projects(
+        db.session,
+        year=year,
+        domain=domain if domain in DOMAINS else None,
+        q=q,
+        order="newest",
+        page=forms.page(),
+        per_page=PER_PAGE,
+    )
     secretaries = users.users_by_id(db.session, {p.secretary_id for p in items if p.secretary_id})
     townships = {t.id: t for t in places.list_townships(db.session).items}
-    return render("projects.html", projects=items, total=total, page=forms.page(), per_page=PER_PAGE,
-                  secretaries=secretaries, township_by_id=townships, domains=DOMAINS,
-                  statuses=PROJECT_STATUSES, filters={"year": year, "domain": domain, "q": q})
+    return render(
+        "projects.html",
+        projects=items,
+        total=total,
+        page=forms.page(),
+        per_page=PER_PAGE,
+        secretaries=secretaries,
+        township_by_id=townships,
+        domains=DOMAINS,
+        statuses=PROJECT_STATUSES,
+        filters={"year": year, "domain": domain, "q": q},
+    )
 
 
 @console_bp.route("/projects/new", methods=["GET", "POST"])
@@ -117,8 +157,9 @@ def project_edit(project_id: int):
     with refused() as refusal:
         projects.update_project(db.session, g.staff, project_id, _project_data())
     if refusal.error:
-        return _project_form(refusal.error.status, project=project, values=forms.values("village_ids"),
-                             error=message(refusal.error))
+        return _project_form(
+            refusal.error.status, project=project, values=forms.values("village_ids"), error=message(refusal.error)
+        )
     flash(f"已保存项目:{project.title}")
     return redirect(url_for("console.project_edit", project_id=project.id))
 
@@ -131,7 +172,12 @@ def project_publish(project_id: int):
     with refused() as refusal:
         public.add_update(db.session, g.staff, project_id, forms.text("text", "进展内容", max_len=2000))
     if refusal.error:
-        return _project_form(refusal.error.status, project=project, values=_project_values(project),
-                             error=message(refusal.error), update_text=request.form.get("text", ""))
+        return _project_form(
+            refusal.error.status,
+            project=project,
+            values=_project_values(project),
+            error=message(refusal.error),
+            update_text=request.form.get("text", ""),
+        )
     flash("进展已发布到项目公示页")
     return redirect(url_for("console.project_edit", project_id=project_id))

@@ -28,11 +28,19 @@ def rectifications():
     page = forms.page()
     orders, total = rectification.list_orders(db.session, g.staff, filters, page, PER_PAGE)
     return render_template(
-        "console/rectifications/list.html", orders=orders, total=total, page=page, per_page=PER_PAGE,
-        filters=filters, counts=rectification.counts(db.session, g.staff),
-        context=rectification.context_of(db.session, orders), statuses=RECTIFICATION_STATUSES,
-        today=clock.today(), is_overdue=rectification.is_overdue,
-        days_overdue=rectification.days_overdue, can_issue=can_write(),
+        "console/rectifications/list.html",
+        orders=orders,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        filters=filters,
+        counts=rectification.counts(db.session, g.staff),
+        context=rectification.context_of(db.session, orders),
+        statuses=RECTIFICATION_STATUSES,
+        today=clock.today(),
+        is_overdue=rectification.is_overdue,
+        days_overdue=rectification.days_overdue,
+        can_issue=can_write(),
     )
 
 
@@ -41,12 +49,18 @@ def _render_detail(order, error: str | None = None, status: int = 200):
     may_act = can_write() and rectification.may_act(staff, order.township_id)
     response_photos = rectification.photos_of(db.session, order.id)
     return render_template(
-        "console/rectifications/detail.html", order=order, error=error,
-        context=rectification.context_of(db.session, [order]), statuses=RECTIFICATION_STATUSES,
-        overdue=rectification.is_overdue(order), days_overdue=rectification.days_overdue(order),
-        photos=[(p, photos.urls(p)) for p in response_photos], may_act=may_act,
+        "console/rectifications/detail.html",
+        order=order,
+        error=error,
+        context=rectification.context_of(db.session, [order]),
+        statuses=RECTIFICATION_STATUSES,
+        overdue=rectification.is_overdue(order),
+        days_overdue=rectification.days_overdue(order),
+        photos=[(p, photos.urls(p)) for p in response_photos],
+        may_act=may_act,
         follow_ups=rectification.follow_up_visits(db.session, staff, order)
-        if may_act and order.status == "responded" else [],
+        if may_act and order.status == "responded"
+        else [],
         verified_visit=db.session.get(Visit, order.verified_visit_id) if order.verified_visit_id else None,
         visit_page="console.visit_detail" in current_app.view_functions,
     ), status
@@ -79,8 +93,10 @@ def rectification_new():
     """Issue an order from a visit's findings (?visit_id=N) or for a chosen project."""
     visit, project = _issue_source()
     default_deadline = rectification.default_deadline(utcnow())
-    form = {"items": "\n".join(rectification.findings_of(db.session, visit)) if visit else "",
-            "deadline": default_deadline.isoformat()}
+    form = {
+        "items": "\n".join(rectification.findings_of(db.session, visit)) if visit else "",
+        "deadline": default_deadline.isoformat(),
+    }
     error, status = None, 200
     if request.method == "POST":
         form = {"items": request.form.get("items", ""), "deadline": request.form.get("deadline", "").strip()}
@@ -92,14 +108,23 @@ def rectification_new():
             if project is None:
                 raise ApiError("validation_failed", "请选择项目", {"field": "project_id"})
             order = rectification.issue(
-                db.session, g.staff, visit_id=visit.id if visit else None,
-                project_id=None if visit else project.id, items=form["items"].splitlines(), deadline=deadline)
+                db.session,
+                g.staff,
+                visit_id=visit.id if visit else None,
+                project_id=None if visit else project.id,
+                items=form["items"].splitlines(),
+                deadline=deadline,
+            )
         if refusal.error is None:
             flash(f"整改通知已下发,整改期限 {order.deadline.isoformat()}")
             return redirect(url_for("console.rectification_detail", order_id=order.id))
         error, status = refusal.error.message, refusal.error.status
     return render_template(
-        "console/rectifications/new.html", visit=visit, project=project, form=form, error=error,
+        "console/rectifications/new.html",
+        visit=visit,
+        project=project,
+        form=form,
+        error=error,
         today_iso=clock.today().isoformat(),
         projects=[] if project else rectification.issuable_projects(db.session, g.staff),
         visit_page="console.visit_detail" in current_app.view_functions,
@@ -116,8 +141,9 @@ def rectification_verify(order_id: int):
             raise ApiError("validation_failed", "请选择复核的暗访记录", {"field": "visit_id"})
         rectification.verify(db.session, g.staff, order_id, int(raw))
     if refusal.error:
-        return _render_detail(rectification.order_for(db.session, g.staff, order_id), refusal.error.message,
-                              refusal.error.status)
+        return _render_detail(
+            rectification.order_for(db.session, g.staff, order_id), refusal.error.message, refusal.error.status
+        )
     flash("已复核")
     return redirect(url_for("console.rectification_detail", order_id=order_id))
 
@@ -129,7 +155,8 @@ def rectification_close(order_id: int):
     with refused(passthrough=(403, 404)) as refusal:
         rectification.close(db.session, g.staff, order_id, request.form.get("note", ""))
     if refusal.error:
-        return _render_detail(rectification.order_for(db.session, g.staff, order_id), refusal.error.message,
-                              refusal.error.status)
+        return _render_detail(
+            rectification.order_for(db.session, g.staff, order_id), refusal.error.message, refusal.error.status
+        )
     flash("已销号")
     return redirect(url_for("console.rectification_detail", order_id=order_id))

@@ -47,33 +47,58 @@ def _form_data() -> dict[str, Any]:
     year = _number("year")
     return {
         "name": request.form.get("name", ""),
-        "groups": _number("groups"), "sites_per_group": _number("sites_per_group"),
-        "team_size": _number("team_size"), "items_per_visit": _number("items_per_visit"),
-        "min_photos": _number("min_photos"), "min_interviews": _number("min_interviews"),
+        "groups": _number("groups"),
+        "sites_per_group": _number("sites_per_group"),
+        "team_size": _number("team_size"),
+        "items_per_visit": _number("items_per_visit"),
+        "min_photos": _number("min_photos"),
+        "min_interviews": _number("min_interviews"),
         "check_items": request.form.get("check_items", "").splitlines(),
         "inspector_ids": [int(i) for i in request.form.getlist("inspector_ids") if i.isdigit()],
         "due_date": request.form.get("due_date", "").strip() or None,
-        "filters": {"township_ids": [int(i) for i in request.form.getlist("township_ids") if i.isdigit()],
-                    "year": year, "domain": request.form.get("domain") or None},
+        "filters": {
+            "township_ids": [int(i) for i in request.form.getlist("township_ids") if i.isdigit()],
+            "year": year,
+            "domain": request.form.get("domain") or None,
+        },
     }
 
 
 def _form_values(r: InspectionRound | None = None) -> dict[str, Any]:
     """What the form shows: the posted fields after an error, else the round's settings."""
     if request.method == "POST":
-        return {**request.form.to_dict(), "inspector_ids": request.form.getlist("inspector_ids"),
-                "township_ids": request.form.getlist("township_ids")}
+        return {
+            **request.form.to_dict(),
+            "inspector_ids": request.form.getlist("inspector_ids"),
+            "township_ids": request.form.getlist("township_ids"),
+        }
     if r is None:
-        return {"team_size": "2", "groups": "2", "sites_per_group": "3", "items_per_visit": "3",
-                "min_photos": str(DEFAULT_MIN_PHOTOS), "min_interviews": str(DEFAULT_MIN_INTERVIEWS),
-                "inspector_ids": [], "township_ids": []}
+        return {
+            "team_size": "2",
+            "groups": "2",
+            "sites_per_group": "3",
+            "items_per_visit": "3",
+            "min_photos": str(DEFAULT_MIN_PHOTOS),
+            "min_interviews": str(DEFAULT_MIN_INTERVIEWS),
+            "inspector_ids": [],
+            "township_ids": [],
+        }
     f = r.filters or {}
-    return {"name": r.name, "groups": r.groups, "sites_per_group": r.sites_per_group, "team_size": r.team_size,
-            "items_per_visit": r.items_per_visit, "min_photos": r.min_photos, "min_interviews": r.min_interviews,
-            "check_items": "\n".join(r.check_items),
-            "inspector_ids": [str(i) for i in r.inspector_ids], "township_ids": [str(i) for i in f.get("township_ids", [])],
-            "year": f.get("year") or "", "domain": f.get("domain") or "",
-            "due_date": r.due_date.isoformat() if r.due_date else ""}
+    return {
+        "name": r.name,
+        "groups": r.groups,
+        "sites_per_group": r.sites_per_group,
+        "team_size": r.team_size,
+        "items_per_visit": r.items_per_visit,
+        "min_photos": r.min_photos,
+        "min_interviews": r.min_interviews,
+        "check_items": "\n".join(r.check_items),
+        "inspector_ids": [str(i) for i in r.inspector_ids],
+        "township_ids": [str(i) for i in f.get("township_ids", [])],
+        "year": f.get("year") or "",
+        "domain": f.get("domain") or "",
+        "due_date": r.due_date.isoformat() if r.due_date else "",
+    }
 
 
 def _error_text(exc: ApiError) -> str:
@@ -85,14 +110,23 @@ def _error_text(exc: ApiError) -> str:
 
 
 def _form_context() -> dict[str, Any]:
-    return {"inspectors": users.list_active(db.session, "inspector"), "townships": _townships(), "domains": DOMAINS,
-            "township_by_id": {t.id: t for t in _townships()}}
+    return {
+        "inspectors": users.list_active(db.session, "inspector"),
+        "townships": _townships(),
+        "domains": DOMAINS,
+        "township_by_id": {t.id: t for t in _townships()},
+    }
 
 
 def _list_page(status: int = 200, error: str | None = None):
     return render_template(
-        "console/rounds/list.html", rounds=rounds.list_rounds(db.session), statuses=ROUND_STATUSES,
-        can_edit=g.staff.has_role(*WRITE), values=_form_values(), error=error, **_form_context(),
+        "console/rounds/list.html",
+        rounds=rounds.list_rounds(db.session),
+        statuses=ROUND_STATUSES,
+        can_edit=g.staff.has_role(*WRITE),
+        values=_form_values(),
+        error=error,
+        **_form_context(),
     ), status
 
 
@@ -121,11 +155,20 @@ def _detail_page(r: InspectionRound, status: int = 200, error: str | None = None
     by_key = {c["key"]: c for c in (r.inputs or {}).get("candidates", [])}
     names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(r.inspector_ids or [-1])))}
     return render_template(
-        "console/rounds/detail.html", round=r, statuses=ROUND_STATUSES, can_edit=g.staff.has_role(*WRITE),
-        sees_result=sees_result, drawn={rounds.site_key(a): a for a in drawn}, by_key=by_key,
-        allocation=rounds.allocation_named(r), names=names, error=error,
+        "console/rounds/detail.html",
+        round=r,
+        statuses=ROUND_STATUSES,
+        can_edit=g.staff.has_role(*WRITE),
+        sees_result=sees_result,
+        drawn={rounds.site_key(a): a for a in drawn},
+        by_key=by_key,
+        allocation=rounds.allocation_named(r),
+        names=names,
+        error=error,
         candidate_count=rounds.candidate_count(db.session, r) if r.status == "draft" else None,
-        summary=rounds.public_summary(r), values=_form_values(r), **_form_context(),
+        summary=rounds.public_summary(r),
+        values=_form_values(r),
+        **_form_context(),
     ), status
 
 
@@ -140,8 +183,9 @@ def round_detail(round_id: int):
         with refused() as refusal:
             rounds.update_round(db.session, g.staff, round_id, _form_data())
         if refusal.error:
-            return _detail_page(rounds.get_round(db.session, round_id), refusal.error.status,
-                                _error_text(refusal.error))
+            return _detail_page(
+                rounds.get_round(db.session, round_id), refusal.error.status, _error_text(refusal.error)
+            )
         flash("已保存轮次设置")
         return redirect(url_for("console.round_detail", round_id=round_id))
     return _detail_page(r)
@@ -160,8 +204,10 @@ def _step(round_id: int, action, done: str):
 @staff_required(*WRITE)
 def round_freeze(round_id: int):
     """Fix the candidates, pool, items and the public value's source and day, and publish their hash."""
-    source = {"description": request.form.get("public_value_source", ""),
-              "date": request.form.get("public_value_date", "").strip()}
+    source = {
+        "description": request.form.get("public_value_source", ""),
+        "date": request.form.get("public_value_date", "").strip(),
+    }
     return _step(round_id, lambda: rounds.freeze(db.session, g.staff, round_id, source), "已冻结,输入哈希已公布")
 
 
@@ -170,8 +216,9 @@ def round_freeze(round_id: int):
 def round_draw(round_id: int):
     """Enter the public value and draw: the drawn assignments go to their teams."""
     value = request.form.get("public_value", "")
-    return _step(round_id, lambda: rounds.run_draw(db.session, g.staff, round_id, value),
-                 "已完成抽取,督查任务已派给各督查组")
+    return _step(
+        round_id, lambda: rounds.run_draw(db.session, g.staff, round_id, value), "已完成抽取,督查任务已派给各督查组"
+    )
 
 
 @console_bp.post("/rounds/<int:round_id>/close")

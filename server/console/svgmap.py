@@ -43,8 +43,15 @@ def _fmt(v: float) -> str:
     return f"{v:.1f}"
 
 
-def render(*, center: tuple[float, float], radius_m: float, boundary: dict | None,
-           checkins: Sequence[Marker], photos: Sequence[Marker], place_name: str) -> str:
+def render(
+    *,
+    center: tuple[float, float],
+    radius_m: float,
+    boundary: dict | None,
+    checkins: Sequence[Marker],
+    photos: Sequence[Marker],
+    place_name: str,
+) -> str:
     """The SVG of a place's geofence or boundary with check-ins and photo capture points."""
     lat0, lng0 = center
     kx = M_PER_DEG_LNG_EQUATOR * math.cos(math.radians(lat0))
@@ -76,16 +83,23 @@ def render(*, center: tuple[float, float], radius_m: float, boundary: dict | Non
         f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#f7f8f5" stroke="#d0d7de"/>',
     ]
     if rings:
-        path = " ".join("M" + " L".join(f"{_fmt(cx + x * scale)},{_fmt(cy - y * scale)}" for x, y in ring) + " Z"
-                        for ring in rings)
-        out.append(f'<path class="boundary" d="{path}" fill="#ddf4e4" fill-opacity="0.6" fill-rule="evenodd" '
-                   f'stroke="{FENCE}" stroke-width="1.5"><title>{escape(place_name)}边界</title></path>')
-    out.append(f'<circle class="geofence" cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="{_fmt(radius_m * scale)}" '
-               f'fill="{FENCE}" fill-opacity="0.08" stroke="{FENCE}" stroke-width="1.5" stroke-dasharray="6 4">'
-               f"<title>地理围栏:以{escape(place_name)}中心为圆心,半径 {radius_m:g} 米</title></circle>")
-    out.append(f'<g class="place"><path d="M{_fmt(cx - 8)},{_fmt(cy)} h16 M{_fmt(cx)},{_fmt(cy - 8)} v16" '
-               f'stroke="{PLACE}" stroke-width="2"/><circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="3" fill="{PLACE}"/>'
-               f"<title>{escape(place_name)}中心</title></g>")
+        path = " ".join(
+            "M" + " L".join(f"{_fmt(cx + x * scale)},{_fmt(cy - y * scale)}" for x, y in ring) + " Z" for ring in rings
+        )
+        out.append(
+            f'<path class="boundary" d="{path}" fill="#ddf4e4" fill-opacity="0.6" fill-rule="evenodd" '
+            f'stroke="{FENCE}" stroke-width="1.5"><title>{escape(place_name)}边界</title></path>'
+        )
+    out.append(
+        f'<circle class="geofence" cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="{_fmt(radius_m * scale)}" '
+        f'fill="{FENCE}" fill-opacity="0.08" stroke="{FENCE}" stroke-width="1.5" stroke-dasharray="6 4">'
+        f"<title>地理围栏:以{escape(place_name)}中心为圆心,半径 {radius_m:g} 米</title></circle>"
+    )
+    out.append(
+        f'<g class="place"><path d="M{_fmt(cx - 8)},{_fmt(cy)} h16 M{_fmt(cx)},{_fmt(cy - 8)} v16" '
+        f'stroke="{PLACE}" stroke-width="2"/><circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="3" fill="{PLACE}"/>'
+        f"<title>{escape(place_name)}中心</title></g>"
+    )
 
     for m in photos:
         x, y, pinned = pixel(*metres(m.lat, m.lng))
@@ -94,7 +108,8 @@ def render(*, center: tuple[float, float], radius_m: float, boundary: dict | Non
             f'<g class="marker photo"><rect x="{_fmt(x - 6)}" y="{_fmt(y - 6)}" width="12" height="12" '
             f'transform="rotate(45 {_fmt(x)} {_fmt(y)})" fill="{PHOTO}" fill-opacity="{0.35 if pinned else 0.85}" '
             f'stroke="{PHOTO}"{dash}/><text x="{_fmt(x + 9)}" y="{_fmt(y - 7)}" fill="{PHOTO}">{escape(m.label)}</text>'
-            f"<title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}</title></g>")
+            f"<title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}</title></g>"
+        )
     for m in checkins:
         x, y, pinned = pixel(*metres(m.lat, m.lng))
         colour = CHECKIN_IN if m.ok else CHECKIN_OUT
@@ -105,29 +120,42 @@ def render(*, center: tuple[float, float], radius_m: float, boundary: dict | Non
             f'fill-opacity="{0.45 if pinned else 1}" stroke="#fff" stroke-width="1.5"{dash}/>'
             f'<text x="{_fmt(x)}" y="{_fmt(y + 4)}" fill="#fff" text-anchor="middle" font-weight="bold">'
             f"{escape(m.label)}</text><title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}"
-            f"</title></g>")
+            f"</title></g>"
+        )
 
     bar_m = _nice_length(span * 0.5)
     bar_px = bar_m * scale
     bx, by = MARGIN, HEIGHT - MARGIN / 2 - 4
-    out.append(f'<g class="scale"><path d="M{_fmt(bx)},{_fmt(by - 5)} v5 h{_fmt(bar_px)} v-5" fill="none" '
-               f'stroke="{PLACE}" stroke-width="1.5"/><text x="{_fmt(bx + bar_px / 2)}" y="{_fmt(by - 8)}" '
-               f'text-anchor="middle">{format_metres(bar_m)}</text></g>')
+    out.append(
+        f'<g class="scale"><path d="M{_fmt(bx)},{_fmt(by - 5)} v5 h{_fmt(bar_px)} v-5" fill="none" '
+        f'stroke="{PLACE}" stroke-width="1.5"/><text x="{_fmt(bx + bar_px / 2)}" y="{_fmt(by - 8)}" '
+        f'text-anchor="middle">{format_metres(bar_m)}</text></g>'
+    )
     nx, ny = WIDTH - MARGIN, MARGIN + 4
-    out.append(f'<g class="north"><path d="M{nx},{ny - 14} l-6,16 l6,-5 l6,5 Z" fill="{PLACE}"/>'
-               f'<text x="{nx}" y="{ny + 16}" text-anchor="middle">北</text></g>')
-    legend = [("circle", CHECKIN_IN, "签到(围栏内)"), ("circle", CHECKIN_OUT, "签到(围栏外)"),
-              ("diamond", PHOTO, "拍照位置"), ("cross", PLACE, "中心点")]
+    out.append(
+        f'<g class="north"><path d="M{nx},{ny - 14} l-6,16 l6,-5 l6,5 Z" fill="{PLACE}"/>'
+        f'<text x="{nx}" y="{ny + 16}" text-anchor="middle">北</text></g>'
+    )
+    legend = [
+        ("circle", CHECKIN_IN, "签到(围栏内)"),
+        ("circle", CHECKIN_OUT, "签到(围栏外)"),
+        ("diamond", PHOTO, "拍照位置"),
+        ("cross", PLACE, "中心点"),
+    ]
     lx, ly = WIDTH - 120, HEIGHT - 14 - 16 * len(legend)
-    out.append(f'<g class="legend"><rect x="{lx - 8}" y="{ly - 12}" width="124" height="{16 * len(legend) + 8}" '
-               f'fill="#fff" fill-opacity="0.85" stroke="#d0d7de"/>')
+    out.append(
+        f'<g class="legend"><rect x="{lx - 8}" y="{ly - 12}" width="124" height="{16 * len(legend) + 8}" '
+        f'fill="#fff" fill-opacity="0.85" stroke="#d0d7de"/>'
+    )
     for i, (shape, colour, text) in enumerate(legend):
         y = ly + 16 * i
         if shape == "circle":
             out.append(f'<circle cx="{lx}" cy="{y - 4}" r="5" fill="{colour}"/>')
         elif shape == "diamond":
-            out.append(f'<rect x="{lx - 4}" y="{y - 8}" width="8" height="8" transform="rotate(45 {lx} {y - 4})" '
-                       f'fill="{colour}"/>')
+            out.append(
+                f'<rect x="{lx - 4}" y="{y - 8}" width="8" height="8" transform="rotate(45 {lx} {y - 4})" '
+                f'fill="{colour}"/>'
+            )
         else:
             out.append(f'<path d="M{lx - 5},{y - 4} h10 M{lx},{y - 9} v10" stroke="{colour}" stroke-width="2"/>')
         out.append(f'<text x="{lx + 12}" y="{y}">{text}</text>')

@@ -38,10 +38,13 @@ def _user_data(*, user: User | None) -> dict[str, Any]:
         raise forms.invalid("密码至少 8 位", "password")
     if password and not username:
         raise forms.invalid("设置密码需要同时填写用户名(用于登录管理后台)", "password")
-    data: dict[str, Any] = {"name": forms.text("name", "姓名", required=True), "roles": roles,
-                            "township_ids": forms.form_ids("township_ids"),
-                            "home_township_id": forms.form_id("home_township_id"),
-                            "organization_ids": forms.form_ids("organization_ids")}
+    data: dict[str, Any] = {
+        "name": forms.text("name", "姓名", required=True),
+        "roles": roles,
+        "township_ids": forms.form_ids("township_ids"),
+        "home_township_id": forms.form_id("home_township_id"),
+        "organization_ids": forms.form_ids("organization_ids"),
+    }
     if username:
         data["username"] = username
     if password:
@@ -54,14 +57,31 @@ def _user_data(*, user: User | None) -> dict[str, Any]:
 def _users_page(status: int = 200, *, values: dict[str, Any] | None = None, error: str | None = None):
     role, q = request.args.get("role", ""), request.args.get("q", "").strip()
     # The list is about staff unless a role is asked for (the admin API lists villagers too).
-    items, total = users.list_users(db.session, role=role if role in ROLE_LABELS else None, q=q,
-                                    include_villagers=False, page=forms.page(), per_page=PER_PAGE)
+    items, total = users.list_users(
+        db.session,
+        role=role if role in ROLE_LABELS else None,
+        q=q,
+        include_villagers=False,
+        page=forms.page(),
+        per_page=PER_PAGE,
+    )
     townships = places.list_townships(db.session).items
-    return render("users.html", status, users=items, total=total, page=forms.page(), per_page=PER_PAGE,
-                  townships=townships, township_by_id={t.id: t for t in townships},
-                  creatable_roles=CREATABLE_ROLES, filters={"role": role, "q": q}, now=utcnow(),
-                  values=values or {"roles": [], "township_ids": [], "organization_ids": []}, error=error,
-                  organizations=projects.list_organizations(db.session).items)
+    return render(
+        "users.html",
+        status,
+        users=items,
+        total=total,
+        page=forms.page(),
+        per_page=PER_PAGE,
+        townships=townships,
+        township_by_id={t.id: t for t in townships},
+        creatable_roles=CREATABLE_ROLES,
+        filters={"role": role, "q": q},
+        now=utcnow(),
+        values=values or {"roles": [], "township_ids": [], "organization_ids": []},
+        error=error,
+        organizations=projects.list_organizations(db.session).items,
+    )
 
 
 def _invite_page(user: User, code: str):
@@ -98,14 +118,23 @@ def user_create():
 def user_edit(user_id: int):
     """Edit an account's name, roles, scope, home township or password."""
     user = users.get_user(db.session, user_id)
-    context = {"user": user, "townships": places.list_townships(db.session).items,
-               "organizations": projects.list_organizations(db.session).items, "creatable_roles": CREATABLE_ROLES}
+    context = {
+        "user": user,
+        "townships": places.list_townships(db.session).items,
+        "organizations": projects.list_organizations(db.session).items,
+        "creatable_roles": CREATABLE_ROLES,
+    }
     if request.method == "POST":
         with refused() as refusal:
             users.update_user(db.session, g.staff, user_id, _user_data(user=user))
         if refusal.error:
-            return render("user_edit.html", refusal.error.status, error=message(refusal.error),
-                          values=forms.values(*MULTI), **context)
+            return render(
+                "user_edit.html",
+                refusal.error.status,
+                error=message(refusal.error),
+                values=forms.values(*MULTI),
+                **context,
+            )
         if user.id == g.staff.id:
             # A new password signs the account out everywhere, except here where it was set.
             session["v"] = user.token_version
@@ -113,10 +142,14 @@ def user_edit(user_id: int):
                 session["sid"] = users.open_console_session(db.session, user)
         flash(f"已保存账号:{user.name}")
         return redirect(url_for("console.users"))
-    values = {"username": user.username or "", "name": user.name, "roles": user.roles,
-              "township_ids": [str(t.id) for t in user.townships],
-              "home_township_id": str(user.home_township_id or ""),
-              "organization_ids": [str(o.id) for o in user.organizations]}
+    values = {
+        "username": user.username or "",
+        "name": user.name,
+        "roles": user.roles,
+        "township_ids": [str(t.id) for t in user.townships],
+        "home_township_id": str(user.home_township_id or ""),
+        "organization_ids": [str(o.id) for o in user.organizations],
+    }
     return render("user_edit.html", values=values, **context)
 
 

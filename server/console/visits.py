@@ -38,31 +38,51 @@ AUDIT_LABELS = {
     "visit.submit": "提交暗访记录",
     "review.decision": "审核结论",
 }
-MISSING_LABELS = {"photo": "照片", "interview": "入户走访", "checkin": "签到", "checklist": "督查事项",
-                  "note": "备注"}
-OBJECT_LABELS = {"visit": "暗访", "checkin": "签到", "photo": "照片", "interview": "走访",
-                 "checklist": "督查事项", "visit_note": "备注"}
+MISSING_LABELS = {"photo": "照片", "interview": "入户走访", "checkin": "签到", "checklist": "督查事项", "note": "备注"}
+OBJECT_LABELS = {
+    "visit": "暗访",
+    "checkin": "签到",
+    "photo": "照片",
+    "interview": "走访",
+    "checklist": "督查事项",
+    "visit_note": "备注",
+}
 
 
 def visit_flag_context(visit: Visit) -> dict:
     """The numbers behind a visit's own flags: the late-sync delay and what the evidence lacks."""
-    return {"delay": clock.duration(visit.late_sync_s) or "0 秒" if visit.late_sync_s is not None else None,
-            "short": evidence.describe(visit.evidence_short) or None}
+    return {
+        "delay": clock.duration(visit.late_sync_s) or "0 秒" if visit.late_sync_s is not None else None,
+        "short": evidence.describe(visit.evidence_short) or None,
+    }
 
 
 # What the last re-hash of a sealed original found (Photo.check_result).
-ORIGINAL_CHECK_LABELS = {"intact": "完好,与封存时的指纹一致", "altered": "与封存时的指纹不一致",
-                "missing": "原图已丢失"}
+ORIGINAL_CHECK_LABELS = {
+    "intact": "完好,与封存时的指纹一致",
+    "altered": "与封存时的指纹不一致",
+    "missing": "原图已丢失",
+}
 
 
 def _helpers() -> dict:
     """Formatting helpers and label tables shared by the three templates."""
-    return {"time_gap": clock.time_gap, "duration": clock.duration,
-            "visit_flag_context": visit_flag_context, "describe_short": evidence.describe,
-            "missing_labels": MISSING_LABELS,
-            "explain": flag_words.explain, "edit_evidence": flag_words.edit_evidence, "status_labels": STATUS_LABELS, "decision_labels": DECISION_LABELS,
-            "check_labels": CHECK_LABELS, "original_check_labels": ORIGINAL_CHECK_LABELS, "audit_labels": AUDIT_LABELS, "object_labels": OBJECT_LABELS,
-            "can_write": can_write()}
+    return {
+        "time_gap": clock.time_gap,
+        "duration": clock.duration,
+        "visit_flag_context": visit_flag_context,
+        "describe_short": evidence.describe,
+        "missing_labels": MISSING_LABELS,
+        "explain": flag_words.explain,
+        "edit_evidence": flag_words.edit_evidence,
+        "status_labels": STATUS_LABELS,
+        "decision_labels": DECISION_LABELS,
+        "check_labels": CHECK_LABELS,
+        "original_check_labels": ORIGINAL_CHECK_LABELS,
+        "audit_labels": AUDIT_LABELS,
+        "object_labels": OBJECT_LABELS,
+        "can_write": can_write(),
+    }
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -87,9 +107,18 @@ def visits():
     if per_page != 50:
         args["per_page"] = per_page
     return render_template(
-        "console/visits/list.html", result=result, counts=counts, filters=filters, args=args, sort=sort,
-        per_page=per_page, choices=review.filter_choices(db.session, g.staff), sort_labels=SORT_LABELS,
-        per_page_choices=PER_PAGE_CHOICES, flag_labels=flag_words.LABELS, **_helpers(),
+        "console/visits/list.html",
+        result=result,
+        counts=counts,
+        filters=filters,
+        args=args,
+        sort=sort,
+        per_page=per_page,
+        choices=review.filter_choices(db.session, g.staff),
+        sort_labels=SORT_LABELS,
+        per_page_choices=PER_PAGE_CHOICES,
+        flag_labels=flag_words.LABELS,
+        **_helpers(),
     )
 
 
@@ -103,18 +132,36 @@ def _visit_or_404(visit_id: int) -> Visit:
 
 def _map(ev: review.Evidence) -> Markup:
     """The offline map of the evidence: geofence or boundary, numbered check-ins, photo capture points."""
-    checkins = [svgmap.Marker(
-        c.lat, c.lng, str(n),
-        f"签到 {n}:{clock.china_time(c.client_time, clock.SECONDS)},距{ev.place.name}中心 {geo.format_metres(c.distance_m)},"
-        f"定位精度 {geo.format_metres(c.accuracy_m)}" + ("" if c.within_geofence else ",在围栏外"),
-        ok=c.within_geofence) for n, c in enumerate(ev.checkins, start=1)]
-    photos = [svgmap.Marker(p.photo.lat, p.photo.lng, f"P{p.n}",
-                            f"照片 P{p.n}(第 {p.photo.id} 号):拍摄于 {clock.china_time(p.photo.taken_at, clock.SECONDS)},"
-                            f"距{ev.place.name}中心 {geo.format_metres(p.distance_m)}")
-              for p in ev.photos if p.photo.lat is not None and p.photo.lng is not None]
-    svg = svgmap.render(center=(ev.place.lat, ev.place.lng), radius_m=ev.place.radius_m,
-                        boundary=ev.place.boundary, checkins=checkins, photos=photos,
-                        place_name=ev.place.name)
+    checkins = [
+        svgmap.Marker(
+            c.lat,
+            c.lng,
+            str(n),
+            f"签到 {n}:{clock.china_time(c.client_time, clock.SECONDS)},距{ev.place.name}中心 {geo.format_metres(c.distance_m)},"
+            f"定位精度 {geo.format_metres(c.accuracy_m)}" + ("" if c.within_geofence else ",在围栏外"),
+            ok=c.within_geofence,
+        )
+        for n, c in enumerate(ev.checkins, start=1)
+    ]
+    photos = [
+        svgmap.Marker(
+            p.photo.lat,
+            p.photo.lng,
+            f"P{p.n}",
+            f"照片 P{p.n}(第 {p.photo.id} 号):拍摄于 {clock.china_time(p.photo.taken_at, clock.SECONDS)},"
+            f"距{ev.place.name}中心 {geo.format_metres(p.distance_m)}",
+        )
+        for p in ev.photos
+        if p.photo.lat is not None and p.photo.lng is not None
+    ]
+    svg = svgmap.render(
+        center=(ev.place.lat, ev.place.lng),
+        radius_m=ev.place.radius_m,
+        boundary=ev.place.boundary,
+        checkins=checkins,
+        photos=photos,
+        place_name=ev.place.name,
+    )
     # svgmap escapes every text it writes, so the string is safe to insert as it is.
     return Markup(svg)
 
@@ -124,8 +171,7 @@ def _map(ev: review.Evidence) -> Markup:
 def visit_detail(visit_id: int):
     """The evidence page of one visit."""
     ev = review.evidence(db.session, _visit_or_404(visit_id), g.staff)
-    return render_template("console/visits/detail.html", ev=ev, svg=_map(ev), satisfaction=SATISFACTION,
-                           **_helpers())
+    return render_template("console/visits/detail.html", ev=ev, svg=_map(ev), satisfaction=SATISFACTION, **_helpers())
 
 
 @console_bp.get("/visits/<int:visit_id>/print")
@@ -133,8 +179,7 @@ def visit_detail(visit_id: int):
 def visit_print(visit_id: int):
     """The whole record on A4 paper for the file, with thumbnails."""
     ev = review.evidence(db.session, _visit_or_404(visit_id), g.staff)
-    return render_template("console/visits/print.html", ev=ev, svg=_map(ev), printed_at=clock.now(),
-                           **_helpers())
+    return render_template("console/visits/print.html", ev=ev, svg=_map(ev), printed_at=clock.now(), **_helpers())
 
 
 @console_bp.post("/visits/<int:visit_id>/decisions")

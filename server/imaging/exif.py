@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 _EXIF_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _EXIF_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
 # An XMP date: seconds and fraction optional, a zone ("Z", "+02:00") usually present.
-_XMP_DATETIME = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+_XMP_DATETIME = re.compile(
+    r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?"
+)
 # XMP properties read as exiftool reads them, as attributes (x="v") or elements (<x>v</x>).
 # "xap" is the prefix of the first XMP namespace, still written by Photoshop CS2.
 _XMP_PROPERTY = re.compile(
@@ -33,9 +35,29 @@ _XMP_PROPERTY = re.compile(
 )
 # Software tags of photo editors and beautifying apps (lower case, matched as substrings).
 EDITOR_SOFTWARE = (
-    "photoshop", "lightroom", "gimp", "snapseed", "picsart", "pixelmator", "affinity photo", "paint.net",
-    "picasa", "fotor", "photoscape", "facetune", "vsco", "noise ninja",
-    "美图秀秀", "meitu", "mtxx", "醒图", "hypic", "黄油相机", "butter camera", "轻颜", "faceu",
+    "photoshop",
+    "lightroom",
+    "gimp",
+    "snapseed",
+    "picsart",
+    "pixelmator",
+    "affinity photo",
+    "paint.net",
+    "picasa",
+    "fotor",
+    "photoscape",
+    "facetune",
+    "vsco",
+    "noise ninja",
+    "美图秀秀",
+    "meitu",
+    "mtxx",
+    "醒图",
+    "hypic",
+    "黄油相机",
+    "butter camera",
+    "轻颜",
+    "faceu",
 )
 # Make/Model are short ASCII names; a malformed tag must not put kilobytes into the database.
 _MAX_TEXT_TAG = 100
@@ -78,13 +100,20 @@ class ExifInfo:
     @classmethod
     def from_dict(cls, data: dict) -> "ExifInfo":
         """The inverse of as_dict (keys missing from rows stored before a field existed are None)."""
+
         def when(key):
             return datetime.fromisoformat(data[key]) if data.get(key) else None
 
         return cls(
-            taken_at=when("taken_at"), lat=data.get("lat"), lng=data.get("lng"), make=data.get("make"),
-            model=data.get("model"), orientation=data.get("orientation"),
-            tz_assumed=bool(data.get("tz_assumed")), modified_at=when("modified_at"), software=data.get("software"),
+            taken_at=when("taken_at"),
+            lat=data.get("lat"),
+            lng=data.get("lng"),
+            make=data.get("make"),
+            model=data.get("model"),
+            orientation=data.get("orientation"),
+            tz_assumed=bool(data.get("tz_assumed")),
+            modified_at=when("modified_at"),
+            software=data.get("software"),
         )
 
     def editor(self) -> str | None:
@@ -113,9 +142,7 @@ def read_exif(img) -> ExifInfo | None:
     if not exif and not xmp and vendor == makernotes.VendorTags():
         return None
     gps_ifd = _sub_ifd(exif, ExifTags.IFD.GPSInfo)
-    lat = _gps_coordinate(
-        gps_ifd.get(ExifTags.GPS.GPSLatitude), gps_ifd.get(ExifTags.GPS.GPSLatitudeRef), "N", "S", 90
-    )
+    lat = _gps_coordinate(gps_ifd.get(ExifTags.GPS.GPSLatitude), gps_ifd.get(ExifTags.GPS.GPSLatitudeRef), "N", "S", 90)
     lng = _gps_coordinate(
         gps_ifd.get(ExifTags.GPS.GPSLongitude), gps_ifd.get(ExifTags.GPS.GPSLongitudeRef), "E", "W", 180
     )

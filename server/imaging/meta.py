@@ -20,10 +20,7 @@ _EXIF_HEADER = b"Exif\x00\x00"
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 _XMP_EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
 # An empty but well-formed packet; the rest of the segment is padding, as XMP allows.
-_EMPTY_XMP = (
-    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
-)
+_EMPTY_XMP = b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
 _XMP_END = b'<?xpacket end="w"?>'
 _GPS_IFD_TAG = 0x8825
 _TIFF_TYPE_SIZES = {
@@ -135,11 +132,7 @@ def _blank(buf: bytearray, start: int, end: int, head: bytes = b"", tail: bytes 
     size = end - start
     if size <= 0:
         return
-    fill = (
-        head + b" " * (size - len(head) - len(tail)) + tail
-        if size >= len(head) + len(tail)
-        else b" " * size
-    )
+    fill = head + b" " * (size - len(head) - len(tail)) + tail if size >= len(head) + len(tail) else b" " * size
     buf[start:end] = fill
 
 
@@ -208,11 +201,7 @@ def _strip_png(data: bytes) -> bytes:
         end = pos + 12 + length
         chunk = data[pos:end]
         if not (
-            kind == b"eXIf"
-            or (
-                kind in _PNG_TEXT_CHUNKS
-                and data[pos + 8 : end - 4].startswith(_PNG_LOCATION_KEYWORDS)
-            )
+            kind == b"eXIf" or (kind in _PNG_TEXT_CHUNKS and data[pos + 8 : end - 4].startswith(_PNG_LOCATION_KEYWORDS))
         ):
             out.append(chunk)
         pos = end

@@ -65,12 +65,9 @@ REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
 
 # 64 bits over 5 bands: 13, 13, 13, 13, 12.
 _BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
-_COS = tuple(
-    tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW)
-)
+_COS = tuple(tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW))
 _FINE_COS = tuple(
-    tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID))
-    for u in range(_FINE_LOW)
+    tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID)) for u in range(_FINE_LOW)
 )
 # Bit (v, u) of a region hash is at position 63 - (8 v + u): v vertical, u horizontal frequency.
 # A horizontal flip negates odd u, a vertical flip odd v; the signs of those bits invert.
@@ -145,7 +142,7 @@ def _grid(gray: Image.Image, region: int, size: int) -> bytes:
 def _dct_low(grid: bytes, cos: tuple[tuple[float, ...], ...]) -> list[float]:
     """The lowest len(cos) x len(cos) DCT-II coefficients of a square grid, row-major by (v, u)."""
     n, low = len(cos[0]), len(cos)
-    rows = [grid[r * n:(r + 1) * n] for r in range(n)]
+    rows = [grid[r * n : (r + 1) * n] for r in range(n)]
     # Separable: the low horizontal coefficients of every row, then the low vertical ones of each column.
     horizontal = [[sum(map(operator.mul, c, row)) for c in cos] for row in rows]
     columns = list(zip(*horizontal, strict=True))  # columns[u][r]
@@ -156,7 +153,7 @@ def fine_hash(thumb: Image.Image, region: int, orientation: int) -> int:
     """255-bit hash of one region under one of the 8 orientations (numbered as in orientations())."""
     coefficients = _dct_low(_grid(thumb.convert("L"), region, _FINE_GRID), _FINE_COS)
     n = _FINE_LOW
-    matrix = [coefficients[v * n:(v + 1) * n] for v in range(n)]
+    matrix = [coefficients[v * n : (v + 1) * n] for v in range(n)]
     if orientation >= 4:
         matrix = [list(column) for column in zip(*matrix, strict=True)]
     flip_u, flip_v = orientation % 4 in (1, 3), orientation % 4 in (2, 3)
@@ -215,8 +212,9 @@ def inverse(orientation: int) -> int:
     return orientation if orientation < 4 else 4 + (orientation & 1) * 2 + (orientation >> 1 & 1)
 
 
-def coarse_pairs(query: dict[int, list[tuple[int, int]]],
-                 stored: Iterable[RegionHash]) -> list[tuple[int, int, int, int]]:
+def coarse_pairs(
+    query: dict[int, list[tuple[int, int]]], stored: Iterable[RegionHash]
+) -> list[tuple[int, int, int, int]]:
     """(new region, its orientation, stored region, its orientation) of every region pair the index finds, nearest first.
 
     Found: the two canonical hashes share a band value and are within NEAR_DUPLICATE_DISTANCE.
@@ -233,8 +231,9 @@ def coarse_pairs(query: dict[int, list[tuple[int, int]]],
     return [pair[1:] for pair in sorted(pairs)]
 
 
-def same_picture(new_thumb: Image.Image, new_hashes: Iterable[RegionHash], old_thumb: Image.Image,
-                 old_hashes: Iterable[RegionHash]) -> bool:
+def same_picture(
+    new_thumb: Image.Image, new_hashes: Iterable[RegionHash], old_thumb: Image.Image, old_hashes: Iterable[RegionHash]
+) -> bool:
     """The whole near-duplicate rule on two non-flat photos: found by the index, then confirmed finer."""
     pairs = coarse_pairs(query_hashes(new_hashes), old_hashes)
     return bool(pairs) and confirmed(new_thumb, old_thumb, pairs)
@@ -247,8 +246,10 @@ def confirmed(new_thumb: Image.Image, old_thumb: Image.Image, pairs: list[tuple[
     a plain surface several chances to look alike.
     """
     region, orientation, kind, stored_orientation = pairs[0]
-    return hamming(fine_hash(new_thumb, region, orientation),
-                   fine_hash(old_thumb, kind, stored_orientation)) <= FINE_DISTANCE
+    return (
+        hamming(fine_hash(new_thumb, region, orientation), fine_hash(old_thumb, kind, stored_orientation))
+        <= FINE_DISTANCE
+    )
 
 
 def is_flat(structure: float, whole_frame_dhash: int) -> bool:
@@ -269,7 +270,7 @@ def parse_hashes(text: str | None) -> tuple[RegionHash, ...]:
 def parse_hash(text: str, kind: int) -> int:
     """The canonical hash of one region (kind) in a photos.region_hashes value, without parsing the others."""
     start = kind * 18  # 16 hex digits, the orientation digit, a comma
-    return int(text[start:start + 16], 16)
+    return int(text[start : start + 16], 16)
 
 
 def dhash(img) -> int:

@@ -68,7 +68,10 @@ def _fontconfig_cjk_font() -> str | None:
         # installed); zh-cn is. fc-match always names some font, so check its coverage too.
         result = subprocess.run(
             [fc_match, "-f", "%{file}\n%{lang}", ":lang=zh-cn"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         log.info("fc-match failed", exc_info=True)
@@ -113,9 +116,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     if path is not None:
         try:
             # Chinese and digits need no shaping: the basic layout is faster than raqm.
-            return ImageFont.truetype(
-                path, size, index=simplified_face(path), layout_engine=ImageFont.Layout.BASIC
-            )
+            return ImageFont.truetype(path, size, index=simplified_face(path), layout_engine=ImageFont.Layout.BASIC)
         except OSError:
             log.warning("cannot load CJK font %s; using Pillow's default font", path, exc_info=True)
     return ImageFont.load_default(size=size)
@@ -196,11 +197,7 @@ def _draw_watermark(img: Image.Image, wm: Watermark) -> None:
         widths.append(_ink_width(title, mid))
     box_width = 2 * pad + min(max_text, max(widths))
     box_height = (
-        2 * pad
-        + (_slot(mid) if title else 0)
-        + header_height
-        + pad // 2
-        + sum(_slot(size) for _, size, _ in rows)
+        2 * pad + (_slot(mid) if title else 0) + header_height + pad // 2 + sum(_slot(size) for _, size, _ in rows)
     )
     left = margin
     top = max(0, height - margin - box_height)

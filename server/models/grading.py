@@ -106,8 +106,7 @@ class GradingScore(Base):
     """One expert's score of one criterion for one project, in tenths of a point (0–1000)."""
 
     __tablename__ = "grading_scores"
-    seat_id: Mapped[int] = mapped_column(ForeignKey("grading_panel_seats.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    seat_id: Mapped[int] = mapped_column(ForeignKey("grading_panel_seats.id", ondelete="CASCADE"), primary_key=True)
     criterion: Mapped[str] = mapped_column(String(16), primary_key=True)
     tenths: Mapped[int] = mapped_column(Integer)
 

@@ -29,9 +29,7 @@ class ProjectReview(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     opinion: Mapped[str] = mapped_column(Text, default="")
-    score: Mapped[int | None] = mapped_column(
-        SmallInteger
-    )  # the department's pre-evaluation, 0-100
+    score: Mapped[int | None] = mapped_column(SmallInteger)  # the department's pre-evaluation, 0-100
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -69,9 +67,7 @@ class SubscribeCredit(Base):
     """How many subscribe messages of one template a user has consented to and not yet received."""
 
     __tablename__ = "subscribe_credits"
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     template: Mapped[str] = mapped_column(String(32), primary_key=True)
     credits: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -102,8 +98,6 @@ class ProjectAcceptance(Base):
     passed: Mapped[bool] = mapped_column(default=False)
     members: Mapped[str] = mapped_column(String(500), default="")
     opinion: Mapped[str] = mapped_column(Text, default="")
-    outcomes: Mapped[str] = mapped_column(
-        Text, default=""
-    )  # what the project achieved, for case collections
+    outcomes: Mapped[str] = mapped_column(Text, default="")  # what the project achieved, for case collections
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

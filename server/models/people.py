@@ -44,9 +44,7 @@ class User(Base):
         cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
     )
     townships: Mapped[list[Township]] = relationship(secondary=user_townships, lazy="selectin")
-    organizations: Mapped[list[Organization]] = relationship(
-        secondary=user_organizations, lazy="selectin"
-    )
+    organizations: Mapped[list[Organization]] = relationship(secondary=user_organizations, lazy="selectin")
 
     @property
     def roles(self) -> list[str]:
@@ -62,9 +60,7 @@ class UserRole(Base):
     """One role held by one user."""
 
     __tablename__ = "user_roles"
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 

@@ -78,9 +78,7 @@ class PhotoHashBand(Base):
     """One band of one region hash of a photo (kind = index in phash.REGIONS): finds near-duplicates without a scan."""
 
     __tablename__ = "photo_hash_bands"
-    photo_id: Mapped[int] = mapped_column(
-        ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
-    )
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)

@@ -45,10 +45,12 @@ class InspectionRound(Base):
     inspector_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     due_date: Mapped[date | None] = mapped_column(Date)
     # The evidence policy of the round's visits (each assignment may override it).
-    min_photos: Mapped[int] = mapped_column(Integer, default=DEFAULT_MIN_PHOTOS,
-                                            server_default=text(str(DEFAULT_MIN_PHOTOS)))
-    min_interviews: Mapped[int] = mapped_column(Integer, default=DEFAULT_MIN_INTERVIEWS,
-                                                server_default=text(str(DEFAULT_MIN_INTERVIEWS)))
+    min_photos: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_MIN_PHOTOS, server_default=text(str(DEFAULT_MIN_PHOTOS))
+    )
+    min_interviews: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_MIN_INTERVIEWS, server_default=text(str(DEFAULT_MIN_INTERVIEWS))
+    )
     # Set when frozen: the canonical inputs of server/draw.py and their SHA-256.
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     input_hash: Mapped[str | None] = mapped_column(String(64))

@@ -110,9 +110,7 @@ class VisitFlag(Base):
     """One integrity flag raised anywhere in a visit: lists filter and count flags by index."""
 
     __tablename__ = "visit_flags"
-    visit_id: Mapped[int] = mapped_column(
-        ForeignKey("visits.id", ondelete="CASCADE"), primary_key=True
-    )
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"), primary_key=True)
     flag: Mapped[str] = mapped_column(String(32), primary_key=True)
 
     __table_args__ = (Index("ix_visit_flags_flag", "flag", "visit_id"),)

@@ -34,13 +34,24 @@ def _in_townships(township_ids: list[int]):
     township_ids = township_ids or [-1]
     return or_(
         Assignment.village_id.in_(select(Village.id).where(Village.township_id.in_(township_ids))),
-        and_(Assignment.village_id.is_(None), Assignment.project_id.in_(
-            select(Project.id).join(Site, Project.site_id == Site.id).where(Site.township_id.in_(township_ids)))),
+        and_(
+            Assignment.village_id.is_(None),
+            Assignment.project_id.in_(
+                select(Project.id).join(Site, Project.site_id == Site.id).where(Site.township_id.in_(township_ids))
+            ),
+        ),
     )
 
 
-def list_assignments(session: Session, viewer: User, *, project_id: int | None = None, status: str | None = None,
-                     page: int = 1, per_page: int | None = None) -> Page[Assignment]:
+def list_assignments(
+    session: Session,
+    viewer: User,
+    *,
+    project_id: int | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[Assignment]:
     """The assignments `viewer` may see (of one project, in one status, when given), newest first.
 
     Open assignments name the village a team will turn up in unannounced. Reviewers may work in
@@ -49,10 +60,15 @@ def list_assignments(session: Session, viewer: User, *, project_id: int | None =
     """
     stmt = select(Assignment).order_by(Assignment.id.desc())
     if not viewer.has_role(*PLAN_READERS):
-        stmt = stmt.where(Assignment.status == "closed", _in_townships([t.id for t in viewer.townships]),
-                          # A drawn assignment stays hidden until its whole round is closed and published.
-                          or_(Assignment.round_id.is_(None), Assignment.round_id.in_(
-                              select(InspectionRound.id).where(InspectionRound.status == "closed"))))
+        stmt = stmt.where(
+            Assignment.status == "closed",
+            _in_townships([t.id for t in viewer.townships]),
+            # A drawn assignment stays hidden until its whole round is closed and published.
+            or_(
+                Assignment.round_id.is_(None),
+                Assignment.round_id.in_(select(InspectionRound.id).where(InspectionRound.status == "closed")),
+            ),
+        )
     if project_id:
         stmt = stmt.where(Assignment.project_id == project_id)
     if status:
@@ -112,9 +128,12 @@ def create_assignment(session: Session, actor: User, data: dict[str, Any]) -> As
             raise ApiError("validation_failed", "该项目涉及多个村,请指定 village_id", {"field": "village_id"})
         village = project.villages[0]
     a = Assignment(
-        project=project, village=village, check_items=_check_items(data.get("check_items", [])),
+        project=project,
+        village=village,
+        check_items=_check_items(data.get("check_items", [])),
         due_date=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
-        min_photos=data.get("min_photos"), min_interviews=data.get("min_interviews"),
+        min_photos=data.get("min_photos"),
+        min_interviews=data.get("min_interviews"),
         created_by_id=actor.id,
     )
     a.members = _inspectors(session, data["inspector_ids"])
@@ -122,8 +141,14 @@ def create_assignment(session: Session, actor: User, data: dict[str, Any]) -> As
     _check_recusal(session, a)
     session.add(a)
     session.flush()
-    audit.append(session, actor, "assignment.create", "assignment", a.id,
-                 {"project_id": project.id, "village_id": a.village_id, "inspector_ids": [u.id for u in a.members]})
+    audit.append(
+        session,
+        actor,
+        "assignment.create",
+        "assignment",
+        a.id,
+        {"project_id": project.id, "village_id": a.village_id, "inspector_ids": [u.id for u in a.members]},
+    )
     session.commit()
     return a
 
@@ -133,8 +158,9 @@ def update_assignment(session: Session, actor: User, assignment_id: int, data: d
     a = get_or_404(session, Assignment, assignment_id, "督查任务")
     if a.origin == "drawn" and ("check_items" in data or "inspector_ids" in data):
         # The published draw fixed the team and the items; changing them would falsify the record.
-        raise ApiError("conflict", "抽签产生的督查任务不能修改督查组成员或督查事项",
-                       {"reason": "drawn", "round_id": a.round_id})
+        raise ApiError(
+            "conflict", "抽签产生的督查任务不能修改督查组成员或督查事项", {"reason": "drawn", "round_id": a.round_id}
+        )
     started = session.scalar(select(Visit.id).where(Visit.assignment_id == a.id).limit(1)) is not None
     if "check_items" in data:
         if started:
@@ -181,17 +207,27 @@ def unsealed_visit_ids(session: Session, visit_ids: list[int]) -> set[int]:
     """The visits with a stored check-in inside the geofence: there sealed items are opened."""
     if not visit_ids:
         return set()
-    return set(session.scalars(select(CheckIn.visit_id).where(
-        CheckIn.visit_id.in_(visit_ids), CheckIn.within_geofence.is_(True)).distinct()))
+    return set(
+        session.scalars(
+            select(CheckIn.visit_id)
+            .where(CheckIn.visit_id.in_(visit_ids), CheckIn.within_geofence.is_(True))
+            .distinct()
+        )
+    )
 
 
 def unsealed_assignment_ids(session: Session, assignment_ids: list[int]) -> set[int]:
     """The assignments one of whose visits has a check-in inside the geofence."""
     if not assignment_ids:
         return set()
-    return set(session.scalars(
-        select(Visit.assignment_id).join(CheckIn, CheckIn.visit_id == Visit.id)
-        .where(Visit.assignment_id.in_(assignment_ids), CheckIn.within_geofence.is_(True)).distinct()))
+    return set(
+        session.scalars(
+            select(Visit.assignment_id)
+            .join(CheckIn, CheckIn.visit_id == Visit.id)
+            .where(Visit.assignment_id.in_(assignment_ids), CheckIn.within_geofence.is_(True))
+            .distinct()
+        )
+    )
 
 
 def is_sealed(assignment: Assignment, opened: bool) -> bool:
@@ -210,5 +246,7 @@ def plan_visible(session: Session, assignment: Assignment, viewer: User) -> bool
         return True
     if assignment.status != "closed":
         return False
-    return assignment.round_id is None or session.scalar(
-        select(InspectionRound.status).where(InspectionRound.id == assignment.round_id)) == "closed"
+    return (
+        assignment.round_id is None
+        or session.scalar(select(InspectionRound.status).where(InspectionRound.id == assignment.round_id)) == "closed"
+    )

@@ -43,16 +43,30 @@ def current_chain_key() -> bytes:
 
 
 def _payload(
-    *, seq: int, at: str, actor_id: int | None, action: str, object_type: str,
-    object_id: str, data: dict[str, Any], prev_hash: str,
+    *,
+    seq: int,
+    at: str,
+    actor_id: int | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, Any],
+    prev_hash: str,
 ) -> bytes:
     return json.dumps(
         {
-            "seq": seq, "at": at, "actor_id": actor_id, "action": action,
-            "object_type": object_type, "object_id": object_id, "data": data,
+            "seq": seq,
+            "at": at,
+            "actor_id": actor_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "data": data,
             "prev_hash": prev_hash,
         },
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
     ).encode()
 
 
@@ -67,21 +81,36 @@ def legacy_entry_hash(**content: Any) -> str:
 
 
 def _content(e: AuditEntry) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at.isoformat(), "actor_id": e.actor_id, "action": e.action,
-            "object_type": e.object_type, "object_id": e.object_id, "data": e.data, "prev_hash": e.prev_hash}
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "actor_id": e.actor_id,
+        "action": e.action,
+        "object_type": e.object_type,
+        "object_id": e.object_id,
+        "data": e.data,
+        "prev_hash": e.prev_hash,
+    }
 
 
 def append(
-    session: Session, actor: User | None, action: str, object_type: str, object_id: Any,
+    session: Session,
+    actor: User | None,
+    action: str,
+    object_type: str,
+    object_id: Any,
     data: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add an entry to the chain inside the caller's transaction (locks the chain's head row)."""
-    head = session.execute(
-        for_update(select(AuditHead).where(AuditHead.id == 1))
-    ).scalar_one()
+    head = session.execute(for_update(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
     entry = AuditEntry(
-        seq=head.seq + 1, at=utcnow(), actor_id=actor.id if actor else None, action=action,
-        object_type=object_type, object_id=str(object_id), data=data or {},
+        seq=head.seq + 1,
+        at=utcnow(),
+        actor_id=actor.id if actor else None,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=data or {},
         prev_hash=head.hash,
     )
     entry.hash = entry_hash(key=current_chain_key(), **_content(entry))
@@ -111,7 +140,11 @@ class ChainReport:
 
 
 def verify(
-    session: Session, batch: int = 5000, *, key: bytes | None = None, anchors: Iterable[Anchor] = (),
+    session: Session,
+    batch: int = 5000,
+    *,
+    key: bytes | None = None,
+    anchors: Iterable[Anchor] = (),
 ) -> ChainReport:
     """Recompute every hash in order and compare with the anchors; report the first thing that does not fit."""
     key = key if key is not None else current_chain_key()
@@ -122,9 +155,11 @@ def verify(
     keyed = False
     legacy: tuple[int, int, str] | None = None  # first seq, last seq, last hash of unsealed unkeyed entries
     while True:
-        rows = session.execute(
-            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch))
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for e in rows:
@@ -159,6 +194,11 @@ def verify(
             return ChainReport(False, count, a.seq, f"rewritten: entry {a.seq} differs from {a.label}", len(anchors))
     if anchors and anchors[-1].seq > count:
         a = anchors[-1]
-        return ChainReport(False, count, count + 1,
-                           f"truncated: {a.label} records seq {a.seq}, the chain ends at seq {count}", len(anchors))
+        return ChainReport(
+            False,
+            count,
+            count + 1,
+            f"truncated: {a.label} records seq {a.seq}, the chain ends at seq {count}",
+            len(anchors),
+        )
     return ChainReport(True, count, anchors=len(anchors))

@@ -65,6 +65,7 @@ _DIGITS = "零一二三四五六七八九"
 
 # ---- choosing projects ----------------------------------------------------------------------
 
+
 def parse_filters(args: Any) -> dict[str, Any]:
     """List filters from a query string: year, domain, rating (验收等次), status."""
     out: dict[str, Any] = {}
@@ -106,12 +107,14 @@ def ratings_of(session: Session, project_ids: list[int]) -> dict[int, str]:
     """The passing acceptance rating (验收等次) per project id, where there is one."""
     if not project_ids:
         return {}
-    rows = session.execute(_passing_acceptance().where(ProjectAcceptance.project_id.in_(project_ids))
-                           .order_by(ProjectAcceptance.id))
+    rows = session.execute(
+        _passing_acceptance().where(ProjectAcceptance.project_id.in_(project_ids)).order_by(ProjectAcceptance.id)
+    )
     return dict(rows.all())
 
 
 # ---- what a chapter says ---------------------------------------------------------------------
+
 
 @dataclass
 class Figures:
@@ -142,37 +145,51 @@ def figures_of(session: Session, project_ids: list[int]) -> dict[int, Figures]:
     """Figures per project id, counted with one grouped query per table."""
     out = {pid: Figures() for pid in project_ids}
     ids = project_ids or [-1]
-    for pid, n in session.execute(select(ProjectReport.project_id, func.count(ProjectReport.id))
-                                  .where(ProjectReport.project_id.in_(ids), ProjectReport.status == "submitted")
-                                  .group_by(ProjectReport.project_id)):
+    for pid, n in session.execute(
+        select(ProjectReport.project_id, func.count(ProjectReport.id))
+        .where(ProjectReport.project_id.in_(ids), ProjectReport.status == "submitted")
+        .group_by(ProjectReport.project_id)
+    ):
         out[pid].reports = n
-    for pid, status, n in session.execute(select(Visit.project_id, Visit.status, func.count(Visit.id))
-                                          .where(Visit.project_id.in_(ids)).group_by(Visit.project_id, Visit.status)):
+    for pid, status, n in session.execute(
+        select(Visit.project_id, Visit.status, func.count(Visit.id))
+        .where(Visit.project_id.in_(ids))
+        .group_by(Visit.project_id, Visit.status)
+    ):
         out[pid].visits += n
         if status == "submitted":
             out[pid].visits_submitted += n
     # Evidence is what was handed in: photos of submitted visits and of submitted monthly reports.
-    visit_photos = (select(Visit.project_id, func.count(Photo.id)).join(Visit, Photo.visit_id == Visit.id)
-                    .where(Visit.project_id.in_(ids), Visit.status == "submitted", Photo.owner_kind == "visit",
-                           Photo.status == "ready").group_by(Visit.project_id))
-    report_photos = (select(ProjectReport.project_id, func.count(Photo.id))
-                     .join(ProjectReport, (Photo.owner_kind == REPORT_PHOTO) & (Photo.owner_id == ProjectReport.id))
-                     .where(ProjectReport.project_id.in_(ids), ProjectReport.status == "submitted",
-                            Photo.status == "ready").group_by(ProjectReport.project_id))
+    visit_photos = (
+        select(Visit.project_id, func.count(Photo.id))
+        .join(Visit, Photo.visit_id == Visit.id)
+        .where(
+            Visit.project_id.in_(ids), Visit.status == "submitted", Photo.owner_kind == "visit", Photo.status == "ready"
+        )
+        .group_by(Visit.project_id)
+    )
+    report_photos = (
+        select(ProjectReport.project_id, func.count(Photo.id))
+        .join(ProjectReport, (Photo.owner_kind == REPORT_PHOTO) & (Photo.owner_id == ProjectReport.id))
+        .where(ProjectReport.project_id.in_(ids), ProjectReport.status == "submitted", Photo.status == "ready")
+        .group_by(ProjectReport.project_id)
+    )
     for stmt in (visit_photos, report_photos):
         for pid, n in session.execute(stmt):
             out[pid].photos += n
     # Held feedback may be spam: it counts once released, as on the dashboard.
-    for pid, rating, n in session.execute(select(Feedback.project_id, Feedback.rating, func.count(Feedback.id))
-                                          .where(Feedback.project_id.in_(ids),
-                                                 Feedback.status.not_in(UNRELEASED_FEEDBACK))
-                                          .group_by(Feedback.project_id, Feedback.rating)):
+    for pid, rating, n in session.execute(
+        select(Feedback.project_id, Feedback.rating, func.count(Feedback.id))
+        .where(Feedback.project_id.in_(ids), Feedback.status.not_in(UNRELEASED_FEEDBACK))
+        .group_by(Feedback.project_id, Feedback.rating)
+    ):
         if rating in out[pid].feedback:
             out[pid].feedback[rating] = n
-    for pid, status, n in session.execute(select(RectificationOrder.project_id, RectificationOrder.status,
-                                                 func.count(RectificationOrder.id))
-                                          .where(RectificationOrder.project_id.in_(ids))
-                                          .group_by(RectificationOrder.project_id, RectificationOrder.status)):
+    for pid, status, n in session.execute(
+        select(RectificationOrder.project_id, RectificationOrder.status, func.count(RectificationOrder.id))
+        .where(RectificationOrder.project_id.in_(ids))
+        .group_by(RectificationOrder.project_id, RectificationOrder.status)
+    ):
         out[pid].orders_issued += n
         if status == "closed":
             out[pid].orders_closed += n
@@ -181,9 +198,14 @@ def figures_of(session: Session, project_ids: list[int]) -> dict[int, Figures]:
 
 def latest_reports(session: Session, project_id: int, limit: int = REPORT_EXCERPTS) -> list[ProjectReport]:
     """The project's most recent submitted monthly reports, newest first."""
-    return list(session.scalars(select(ProjectReport).where(ProjectReport.project_id == project_id,
-                                                            ProjectReport.status == "submitted")
-                                .order_by(ProjectReport.month.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(ProjectReport)
+            .where(ProjectReport.project_id == project_id, ProjectReport.status == "submitted")
+            .order_by(ProjectReport.month.desc())
+            .limit(limit)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -205,17 +227,27 @@ def photo_candidates(session: Session, project_id: int) -> list[tuple[Photo, str
         select(Photo, ProjectReport.month)
         .join(ProjectReport, (Photo.owner_kind == REPORT_PHOTO) & (Photo.owner_id == ProjectReport.id))
         .where(ProjectReport.project_id == project_id, ProjectReport.status == "submitted", Photo.status == "ready")
-        .order_by(ProjectReport.month.desc(), Photo.id.desc())).all()
+        .order_by(ProjectReport.month.desc(), Photo.id.desc())
+    ).all()
     visit_rows = session.execute(
-        select(Photo, Visit.submitted_at).join(Visit, Photo.visit_id == Visit.id)
-        .where(Visit.project_id == project_id, Visit.status == "submitted", Photo.owner_kind == "visit",
-               Photo.status == "ready")
-        .order_by(Visit.submitted_at.desc(), Photo.id.desc())).all()
+        select(Photo, Visit.submitted_at)
+        .join(Visit, Photo.visit_id == Visit.id)
+        .where(
+            Visit.project_id == project_id,
+            Visit.status == "submitted",
+            Photo.owner_kind == "visit",
+            Photo.status == "ready",
+        )
+        .order_by(Visit.submitted_at.desc(), Photo.id.desc())
+    ).all()
     # A reviewer's latest word on a visit photo counts: a questioned one is no showcase.
     decisions = review.latest_decisions_of(session, sorted({p.visit_id for p, _ in visit_rows}), "photo")
     out = [(p, f"{month[:4]}年{int(month[5:])}月月报照片") for p, month in report_rows]
-    out += [(p, f"暗访现场照片({_local_day(submitted)})") for p, submitted in visit_rows
-            if getattr(decisions.get(("photo", p.id)), "decision", None) != "questioned"]
+    out += [
+        (p, f"暗访现场照片({_local_day(submitted)})")
+        for p, submitted in visit_rows
+        if getattr(decisions.get(("photo", p.id)), "decision", None) != "questioned"
+    ]
     return [(p, source) for p, source in out if not p.flags and p.preview_key]
 
 
@@ -232,13 +264,15 @@ def best_photos(session: Session, project_id: int, limit: int = BEST_PHOTOS) -> 
             log.warning("preview of photo %s is missing; left out of the case collection", photo.id)
             continue
         except StorageError as exc:
-            raise ApiError("storage_unavailable", "照片存储暂时不可用,请稍后再导出案例集",
-                           {"photo_id": photo.id}) from exc
+            raise ApiError(
+                "storage_unavailable", "照片存储暂时不可用,请稍后再导出案例集", {"photo_id": photo.id}
+            ) from exc
         chosen.append(BestPhoto(photo, source, data))
     return chosen
 
 
 # ---- the document ----------------------------------------------------------------------------
+
 
 def chinese_number(n: int) -> str:
     """1 → 一, 10 → 十, 23 → 二十三 (chapter numbers up to 99)."""
@@ -292,8 +326,9 @@ def _page_numbers(section: Any) -> None:
         run._r.append(element)
 
 
-def _centered(doc: Any, text: str, size: float, *, font: str = BODY_FONT, bold: bool = False,
-              space_before: float = 0) -> None:
+def _centered(
+    doc: Any, text: str, size: float, *, font: str = BODY_FONT, bold: bool = False, space_before: float = 0
+) -> None:
     paragraph = doc.add_paragraph()
     paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
     paragraph.paragraph_format.space_before = Pt(space_before)
@@ -341,19 +376,29 @@ def _trim(text: str, limit: int = EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[:limit].rstrip() + "……"
 
 
-def _chapter(doc: Any, number: int, project: Project, *, acceptance: ProjectAcceptance | None,
-             reports: list[ProjectReport], figures: Figures, photos: list[BestPhoto]) -> None:
+def _chapter(
+    doc: Any,
+    number: int,
+    project: Project,
+    *,
+    acceptance: ProjectAcceptance | None,
+    reports: list[ProjectReport],
+    figures: Figures,
+    photos: list[BestPhoto],
+) -> None:
     doc.add_heading(f"{chinese_number(number)}、{project.title}", level=1).paragraph_format.page_break_before = True
     responsible = project.responsible or {}
-    _table(doc, [
-        ("实施党组织", project.organization.name if project.organization else ""),
-        ("实施地点", place_text(project)),
-        ("项目年度", f"{project.year}年"),
-        ("领域与类型", f"{project.domain} · {project.selection} · {project.category}"),
-        ("项目状态", PROJECT_STATUSES[project.status]
-         + (f"(验收等次:{acceptance.rating})" if acceptance else "")),
-        *((role, responsible[role]) for role in lifecycle.RESPONSIBLE_ROLES if responsible.get(role)),
-    ])
+    _table(
+        doc,
+        [
+            ("实施党组织", project.organization.name if project.organization else ""),
+            ("实施地点", place_text(project)),
+            ("项目年度", f"{project.year}年"),
+            ("领域与类型", f"{project.domain} · {project.selection} · {project.category}"),
+            ("项目状态", PROJECT_STATUSES[project.status] + (f"(验收等次:{acceptance.rating})" if acceptance else "")),
+            *((role, responsible[role]) for role in lifecycle.RESPONSIBLE_ROLES if responsible.get(role)),
+        ],
+    )
     heading = iter(f"({chinese_number(i)}){name}" for i, name in enumerate(SECTIONS, 1))
 
     doc.add_heading(next(heading), level=2)
@@ -362,9 +407,11 @@ def _chapter(doc: Any, number: int, project: Project, *, acceptance: ProjectAcce
     doc.add_heading(next(heading), level=2)
     steps = [s for s in project.steps or [] if isinstance(s, dict) and s.get("name")]
     for i, step in enumerate(steps, 1):
-        extra = [f"完成时限:{step['deadline']}" if step.get("deadline") else "",
-                 f"责任人:{step['responsible']}" if step.get("responsible") else "",
-                 f"进展:{step['status']}" if step.get("status") else ""]
+        extra = [
+            f"完成时限:{step['deadline']}" if step.get("deadline") else "",
+            f"责任人:{step['responsible']}" if step.get("responsible") else "",
+            f"进展:{step['status']}" if step.get("status") else "",
+        ]
         details = ";".join(filter(None, extra))
         doc.add_paragraph(f"{i}. {step['name']}" + (f"({details})" if details else ""))
     if reports:
@@ -374,8 +421,12 @@ def _chapter(doc: Any, number: int, project: Project, *, acceptance: ProjectAcce
 
     doc.add_heading(next(heading), level=2)
     if acceptance is not None:
-        _label_line(doc, "验收情况", f"{acceptance.accepted_on.year}年{acceptance.accepted_on.month}月"
-                                    f"{acceptance.accepted_on.day}日通过验收,等次为“{acceptance.rating}”")
+        _label_line(
+            doc,
+            "验收情况",
+            f"{acceptance.accepted_on.year}年{acceptance.accepted_on.month}月"
+            f"{acceptance.accepted_on.day}日通过验收,等次为“{acceptance.rating}”",
+        )
         if acceptance.outcomes:
             _label_line(doc, "主要成效", acceptance.outcomes)
         _label_line(doc, "验收意见", acceptance.opinion)
@@ -402,14 +453,23 @@ def _chapter(doc: Any, number: int, project: Project, *, acceptance: ProjectAcce
         size = {"height": PORTRAIT_HEIGHT} if portrait else {"width": PHOTO_WIDTH}
         picture.add_run().add_picture(io.BytesIO(best.data), **size)
         taken = _local_day(best.photo.taken_at or best.photo.completed_at)
-        caption = doc.add_paragraph(f"图{i} {best.source}" + (f",拍摄于 {taken}" if taken else "")
-                                    + f",核验码 {best.photo.verify_code}", style="Caption")
+        caption = doc.add_paragraph(
+            f"图{i} {best.source}" + (f",拍摄于 {taken}" if taken else "") + f",核验码 {best.photo.verify_code}",
+            style="Caption",
+        )
         caption.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
 
-def render(title: str, department: str, projects: list[Project], *, acceptances: dict[int, ProjectAcceptance],
-           reports: dict[int, list[ProjectReport]], figures: dict[int, Figures],
-           photos: dict[int, list[BestPhoto]]) -> bytes:
+def render(
+    title: str,
+    department: str,
+    projects: list[Project],
+    *,
+    acceptances: dict[int, ProjectAcceptance],
+    reports: dict[int, list[ProjectReport]],
+    figures: dict[int, Figures],
+    photos: dict[int, list[BestPhoto]],
+) -> bytes:
     """The DOCX bytes: cover, contents, then one chapter per project on its own pages."""
     doc = Document()
     _setup(doc)
@@ -425,14 +485,22 @@ def render(title: str, department: str, projects: list[Project], *, acceptances:
         org = project.organization.name if project.organization else ""
         doc.add_paragraph(f"{chinese_number(i)}、{project.title}" + (f"({org})" if org else ""))
     for i, project in enumerate(projects, 1):
-        _chapter(doc, i, project, acceptance=acceptances.get(project.id), reports=reports[project.id],
-                 figures=figures[project.id], photos=photos[project.id])
+        _chapter(
+            doc,
+            i,
+            project,
+            acceptance=acceptances.get(project.id),
+            reports=reports[project.id],
+            figures=figures[project.id],
+            photos=photos[project.id],
+        )
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
 
 
 # ---- the export ------------------------------------------------------------------------------
+
 
 def _chosen(session: Session, staff: User, project_ids: list[int]) -> list[Project]:
     """The selected projects in listing order; 404 for any out of scope, 409 for any not selectable."""
@@ -448,8 +516,11 @@ def _chosen(session: Session, staff: User, project_ids: list[int]) -> list[Proje
     refused = [found[i] for i in ids if found[i].status not in SELECTABLE_STATUSES]
     if refused:
         names = "、".join(f"《{p.title}》({PROJECT_STATUSES[p.status]})" for p in refused)
-        raise ApiError("conflict", f"只有实施中或已验收的项目可以编入案例集,以下项目不符合:{names}",
-                       {"ids": [p.id for p in refused]})
+        raise ApiError(
+            "conflict",
+            f"只有实施中或已验收的项目可以编入案例集,以下项目不符合:{names}",
+            {"ids": [p.id for p in refused]},
+        )
     return sorted(found.values(), key=lambda p: (-p.year, p.id))
 
 
@@ -461,16 +532,33 @@ def case_collection(session: Session, staff: User, project_ids: list[int], *, ti
     projects = _chosen(session, staff, project_ids)
     ids = [p.id for p in projects]
     acceptances: dict[int, ProjectAcceptance] = {}
-    for record in session.scalars(select(ProjectAcceptance).where(ProjectAcceptance.project_id.in_(ids),
-                                                                  ProjectAcceptance.passed.is_(True))
-                                  .order_by(ProjectAcceptance.id)):
+    for record in session.scalars(
+        select(ProjectAcceptance)
+        .where(ProjectAcceptance.project_id.in_(ids), ProjectAcceptance.passed.is_(True))
+        .order_by(ProjectAcceptance.id)
+    ):
         acceptances[record.project_id] = record
     chosen_photos = {pid: best_photos(session, pid) for pid in ids}
-    body = render(title, current_app.config.get("DEPARTMENT_NAME", ""), projects, acceptances=acceptances,
-                  reports={pid: latest_reports(session, pid) for pid in ids}, figures=figures_of(session, ids),
-                  photos=chosen_photos)
-    audit.append(session, staff, "project.case_export", "export", "cases", {
-        "project_ids": ids, "title": title,
-        "photo_ids": {str(pid): [b.photo.id for b in chosen] for pid, chosen in chosen_photos.items()}})
+    body = render(
+        title,
+        current_app.config.get("DEPARTMENT_NAME", ""),
+        projects,
+        acceptances=acceptances,
+        reports={pid: latest_reports(session, pid) for pid in ids},
+        figures=figures_of(session, ids),
+        photos=chosen_photos,
+    )
+    audit.append(
+        session,
+        staff,
+        "project.case_export",
+        "export",
+        "cases",
+        {
+            "project_ids": ids,
+            "title": title,
+            "photo_ids": {str(pid): [b.photo.id for b in chosen] for pid, chosen in chosen_photos.items()},
+        },
+    )
     session.commit()
     return body

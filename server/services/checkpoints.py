@@ -55,13 +55,22 @@ class Checkpoint:
 
     def signed_part(self) -> bytes:
         """The canonical JSON the signature covers."""
-        return json.dumps({"format": FORMAT, "seq": self.seq, "hash": self.hash, "at": self.at,
-                           "reason": self.reason}, sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(
+            {"format": FORMAT, "seq": self.seq, "hash": self.hash, "at": self.at, "reason": self.reason},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
 
     def document(self) -> dict[str, Any]:
         """The stored JSON object."""
-        return {"format": FORMAT, "seq": self.seq, "hash": self.hash, "at": self.at,
-                "reason": self.reason, "signature": self.signature}
+        return {
+            "format": FORMAT,
+            "seq": self.seq,
+            "hash": self.hash,
+            "at": self.at,
+            "reason": self.reason,
+            "signature": self.signature,
+        }
 
     def object_key(self) -> str:
         """Its own key: sorted by seq, then time, and never reused."""
@@ -84,8 +93,7 @@ def parse(raw: bytes, audit_key: str) -> Checkpoint:
     """A stored checkpoint, its signature checked; ValueError says what is wrong."""
     try:
         doc = json.loads(raw)
-        cp = Checkpoint(int(doc["seq"]), str(doc["hash"]), str(doc["at"]), str(doc["reason"]),
-                        str(doc["signature"]))
+        cp = Checkpoint(int(doc["seq"]), str(doc["hash"]), str(doc["at"]), str(doc["reason"]), str(doc["signature"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a checkpoint ({exc.__class__.__name__})") from None
     if doc.get("format") != FORMAT:

@@ -76,7 +76,9 @@ def boundary_or_none(value: Any) -> dict | None:
         raise ApiError("invalid_coordinate", exc.message, {"field": "boundary"}) from None
 
 
-def require_unique(session: Session, model: type, column, value: Any, field: str, exclude_id: int | None = None) -> None:
+def require_unique(
+    session: Session, model: type, column, value: Any, field: str, exclude_id: int | None = None
+) -> None:
     """ApiError(conflict) when another row already holds `value` in `column`."""
     stmt = select(model.id).where(column == value)
     if exclude_id is not None:

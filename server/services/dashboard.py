@@ -83,13 +83,19 @@ class TownshipStats:
     @property
     def empty(self) -> bool:
         """True when nothing at all is counted here."""
-        return not (self.villages or self.visits or self.photos or self.rectifications_open
-                    or self.feedback)
+        return not (self.villages or self.visits or self.photos or self.rectifications_open or self.feedback)
 
     def add(self, other: TownshipStats) -> None:
         """Add another township's counts into this one (for the county total)."""
-        for name in ("villages", "villages_visited", "visits", "photos", "flagged_photos",
-                     "rectifications_open", "rectifications_overdue"):
+        for name in (
+            "villages",
+            "villages_visited",
+            "visits",
+            "photos",
+            "flagged_photos",
+            "rectifications_open",
+            "rectifications_overdue",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for rating, n in other.ratings.items():
             self.ratings[rating] += n
@@ -123,8 +129,11 @@ def build(session: Session, user: User, year: int, today: date | None = None) ->
             rows[None] = TownshipStats(None, "未归属乡镇")
         return rows.get(tid)
 
-    villages = (select(Village.township_id, func.count(Village.id))
-                .where(Village.township_id.in_(list(rows) or [-1])).group_by(Village.township_id))
+    villages = (
+        select(Village.township_id, func.count(Village.id))
+        .where(Village.township_id.in_(list(rows) or [-1]))
+        .group_by(Village.township_id)
+    )
     for tid, n in session.execute(villages):
         rows[tid].villages = n
 
@@ -132,12 +141,22 @@ def build(session: Session, user: User, year: int, today: date | None = None) ->
     # of them reads a few thousand rows where counting the photos read millions. The scope
     # is the visit list's: reviewers count their townships' submitted visits only.
     first, last = month_range(year)
-    stats = select(VisitMonthStat.township_id, func.sum(VisitMonthStat.visits),
-                   # Visits at a unit site (village 0) do not count towards village coverage.
-                   func.count(distinct(case(((VisitMonthStat.visits > 0) & (VisitMonthStat.village_id != 0),
-                                             VisitMonthStat.village_id)))),
-                   func.sum(VisitMonthStat.photos), func.sum(VisitMonthStat.flagged_photos)) \
-        .where(VisitMonthStat.month.between(first, last)).group_by(VisitMonthStat.township_id)
+    stats = (
+        select(
+            VisitMonthStat.township_id,
+            func.sum(VisitMonthStat.visits),
+            # Visits at a unit site (village 0) do not count towards village coverage.
+            func.count(
+                distinct(
+                    case(((VisitMonthStat.visits > 0) & (VisitMonthStat.village_id != 0), VisitMonthStat.village_id))
+                )
+            ),
+            func.sum(VisitMonthStat.photos),
+            func.sum(VisitMonthStat.flagged_photos),
+        )
+        .where(VisitMonthStat.month.between(first, last))
+        .group_by(VisitMonthStat.township_id)
+    )
     if scope is not None:
         stats = stats.where(VisitMonthStat.township_id.in_(scope or [-1]), VisitMonthStat.status == "submitted")
     for tid, n, visited, photos, flagged in session.execute(stats):
@@ -146,8 +165,9 @@ def build(session: Session, user: User, year: int, today: date | None = None) ->
             r.photos, r.flagged_photos = int(photos or 0), int(flagged or 0)
 
     # Open orders are a state of today, not of the year they were issued in.
-    orders = rectification.scoped_orders(user).where(
-        RectificationOrder.status.in_(rectification.OPEN_STATUSES)).subquery()
+    orders = (
+        rectification.scoped_orders(user).where(RectificationOrder.status.in_(rectification.OPEN_STATUSES)).subquery()
+    )
     overdue = case((orders.c.deadline < today, 1), else_=0)
     for tid, n, late in session.execute(
         select(orders.c.township_id, func.count(orders.c.id), func.sum(overdue)).group_by(orders.c.township_id)
@@ -157,10 +177,11 @@ def build(session: Session, user: User, year: int, today: date | None = None) ->
 
     start = datetime.combine(date(year, 1, 1), time.min, CHINA)
     end = datetime.combine(date(year + 1, 1, 1), time.min, CHINA)
-    ratings = (select(Feedback.township_id, Feedback.rating, func.count(Feedback.id))
-               .where(Feedback.created_at >= start, Feedback.created_at < end,
-                      Feedback.status.not_in(UNRELEASED_FEEDBACK))
-               .group_by(Feedback.township_id, Feedback.rating))
+    ratings = (
+        select(Feedback.township_id, Feedback.rating, func.count(Feedback.id))
+        .where(Feedback.created_at >= start, Feedback.created_at < end, Feedback.status.not_in(UNRELEASED_FEEDBACK))
+        .group_by(Feedback.township_id, Feedback.rating)
+    )
     if scope is not None:
         ratings = ratings.where(Feedback.township_id.in_(scope or [-1]))
     for tid, rating, n in session.execute(ratings):

@@ -27,24 +27,49 @@ VILLAGES = [
     ("360821105201", "敦厚村", "360821105000", 27.1088, 114.9170, 500),
 ]
 PROJECTS = [
-    ("“一领办三参与”井冈蜜柚产业项目", "360821100201",
-     [("建成蜜柚流转中心", "03-31"), ("组织分拣打包与销售", "10-31"), ("集体经济收益分红", "12-31")],
-     ["村集体经济经营性收入突破 5 万元", "带动 60 户农户增收"],
-     {"主管领导": "永阳镇党委副书记 刘强", "牵头书记": "江南村党支部书记 彭建华",
-      "联系组工干部": "县委组织部 胡颖", "工作队伍": "村“两委”干部及党员志愿者 12 人"}),
-    ("旱厕拆除与人居环境整治", "360821103201",
-     [("全面摸排旱厕", "04-30"), ("拆除改建", "08-31"), ("验收并公示结果", "11-30")],
-     ["拆除旱厕 40 处", "群众满意率 95% 以上"],
-     {"主管领导": "桐坪镇党委书记 王敏", "牵头书记": "大栗村党支部书记 罗志刚",
-      "联系组工干部": "县委组织部 刘亮", "工作队伍": "村级环境整治队 8 人"}),
-    ("“三化”建设标准化规范化提升", "360821104201",
-     [("党群服务中心阵地建设", "05-31"), ("制度上墙、台账规范", "09-30"), ("通过“三化”验收", "12-15")],
-     ["通过县级“三化”验收"],
-     {"主管领导": "万福镇组织委员 张华", "牵头书记": "许家村党支部书记 郭慧",
-      "联系组工干部": "县委组织部 吴兰", "工作队伍": "村“两委”班子 7 人"}),
+    (
+        "“一领办三参与”井冈蜜柚产业项目",
+        "360821100201",
+        [("建成蜜柚流转中心", "03-31"), ("组织分拣打包与销售", "10-31"), ("集体经济收益分红", "12-31")],
+        ["村集体经济经营性收入突破 5 万元", "带动 60 户农户增收"],
+        {
+            "主管领导": "永阳镇党委副书记 刘强",
+            "牵头书记": "江南村党支部书记 彭建华",
+            "联系组工干部": "县委组织部 胡颖",
+            "工作队伍": "村“两委”干部及党员志愿者 12 人",
+        },
+    ),
+    (
+        "旱厕拆除与人居环境整治",
+        "360821103201",
+        [("全面摸排旱厕", "04-30"), ("拆除改建", "08-31"), ("验收并公示结果", "11-30")],
+        ["拆除旱厕 40 处", "群众满意率 95% 以上"],
+        {
+            "主管领导": "桐坪镇党委书记 王敏",
+            "牵头书记": "大栗村党支部书记 罗志刚",
+            "联系组工干部": "县委组织部 刘亮",
+            "工作队伍": "村级环境整治队 8 人",
+        },
+    ),
+    (
+        "“三化”建设标准化规范化提升",
+        "360821104201",
+        [("党群服务中心阵地建设", "05-31"), ("制度上墙、台账规范", "09-30"), ("通过“三化”验收", "12-15")],
+        ["通过县级“三化”验收"],
+        {
+            "主管领导": "万福镇组织委员 张华",
+            "牵头书记": "许家村党支部书记 郭慧",
+            "联系组工干部": "县委组织部 吴兰",
+            "工作队伍": "村“两委”班子 7 人",
+        },
+    ),
 ]
-DEMO_PASSWORDS = {"admin": "demo-admin-2026", "reviewer": "demo-review-2026", "secretary": "demo-secretary-2026",
-                  "unit": "demo-unit-2026"}
+DEMO_PASSWORDS = {
+    "admin": "demo-admin-2026",
+    "reviewer": "demo-review-2026",
+    "secretary": "demo-secretary-2026",
+    "unit": "demo-unit-2026",
+}
 
 
 def _ensure_user(session: Session, username: str, data: dict) -> tuple[User, str | None]:
@@ -60,13 +85,35 @@ def _ensure_user(session: Session, username: str, data: dict) -> tuple[User, str
 
 def load(session: Session) -> list[str]:
     """Create the demo county once; return lines describing how to log in."""
-    rows = [{"type": "乡镇", "code": c, "name": n, "lat": str(la), "lng": str(ln), "coord_type": "gcj02"}
-            for c, n, la, ln in TOWNSHIPS]
-    rows += [{"type": "村", "code": c, "name": n, "township_code": t, "lat": str(la), "lng": str(ln),
-              "coord_type": "gcj02", "radius_m": str(r)} for c, n, t, la, ln, r in VILLAGES]
-    rows.append({"type": "单位", "code": "GXQ-DQFWZX", "name": "吉安高新区党群服务中心",
-                 "township_code": "360821100000", "lat": "27.0305", "lng": "114.9202",
-                 "coord_type": "gcj02", "radius_m": "300"})
+    rows = [
+        {"type": "乡镇", "code": c, "name": n, "lat": str(la), "lng": str(ln), "coord_type": "gcj02"}
+        for c, n, la, ln in TOWNSHIPS
+    ]
+    rows += [
+        {
+            "type": "村",
+            "code": c,
+            "name": n,
+            "township_code": t,
+            "lat": str(la),
+            "lng": str(ln),
+            "coord_type": "gcj02",
+            "radius_m": str(r),
+        }
+        for c, n, t, la, ln, r in VILLAGES
+    ]
+    rows.append(
+        {
+            "type": "单位",
+            "code": "GXQ-DQFWZX",
+            "name": "吉安高新区党群服务中心",
+            "township_code": "360821100000",
+            "lat": "27.0305",
+            "lng": "114.9202",
+            "coord_type": "gcj02",
+            "radius_m": "300",
+        }
+    )
     report = places.import_places(session, None, rows)
     if report.errors:
         raise RuntimeError(f"demo places did not import: {report.errors}")
@@ -75,36 +122,71 @@ def load(session: Session) -> list[str]:
 
     township = {t.code: t for t in session.scalars(select(Township))}
     village = {v.code: v for v in session.scalars(select(Village))}
-    admin, _ = _ensure_user(session, "admin", {
-        "name": "县委组织部管理员", "roles": ["admin"], "password": DEMO_PASSWORDS["admin"]})
-    _ensure_user(session, "reviewer", {
-        "name": "永阳镇审核员", "roles": ["reviewer"], "password": DEMO_PASSWORDS["reviewer"],
-        "township_ids": [township["360821100000"].id]})
-    inspector, invite = _ensure_user(session, "inspector", {
-        "name": "张督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id})
-    colleague, _ = _ensure_user(session, "inspector2", {
-        "name": "李督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id})
+    admin, _ = _ensure_user(
+        session, "admin", {"name": "县委组织部管理员", "roles": ["admin"], "password": DEMO_PASSWORDS["admin"]}
+    )
+    _ensure_user(
+        session,
+        "reviewer",
+        {
+            "name": "永阳镇审核员",
+            "roles": ["reviewer"],
+            "password": DEMO_PASSWORDS["reviewer"],
+            "township_ids": [township["360821100000"].id],
+        },
+    )
+    inspector, invite = _ensure_user(
+        session,
+        "inspector",
+        {"name": "张督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id},
+    )
+    colleague, _ = _ensure_user(
+        session,
+        "inspector2",
+        {"name": "李督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id},
+    )
 
     year = date.today().year
     if session.scalar(select(Project.id).limit(1)) is None:
         made = []
         for title, vcode, steps, targets, responsible in PROJECTS:
-            made.append(projects.create_project(session, admin, {
-                "title": title, "year": year, "village_ids": [village[vcode].id],
-                "steps": [{"name": name, "deadline": f"{year}-{md}", "responsible": responsible["牵头书记"]}
-                          for name, md in steps],
-                "targets": targets, "responsible": responsible}))
+            made.append(
+                projects.create_project(
+                    session,
+                    admin,
+                    {
+                        "title": title,
+                        "year": year,
+                        "village_ids": [village[vcode].id],
+                        "steps": [
+                            {"name": name, "deadline": f"{year}-{md}", "responsible": responsible["牵头书记"]}
+                            for name, md in steps
+                        ],
+                        "targets": targets,
+                        "responsible": responsible,
+                    },
+                )
+            )
         site = session.scalar(select(Site).where(Site.code == "GXQ-DQFWZX"))
-        projects.create_project(session, admin, {
-            "title": "非公企业联合党支部“四个一”规范化", "year": year, "domain": "非公企业",
-            "site": {"id": site.id}})
+        projects.create_project(
+            session,
+            admin,
+            {"title": "非公企业联合党支部“四个一”规范化", "year": year, "domain": "非公企业", "site": {"id": site.id}},
+        )
     if session.scalar(select(Assignment.id).limit(1)) is None:
         due = (date.today() + timedelta(days=14)).isoformat()
         made = session.scalars(select(Project).order_by(Project.id).limit(2)).all()
         for p in made:
-            assignments.create_assignment(session, admin, {
-                "project_id": p.id, "inspector_ids": [inspector.id, colleague.id], "due_date": due,
-                "check_items": ["项目公示栏是否张贴", "实施进度是否与计划一致", "群众是否知晓项目"]})
+            assignments.create_assignment(
+                session,
+                admin,
+                {
+                    "project_id": p.id,
+                    "inspector_ids": [inspector.id, colleague.id],
+                    "due_date": due,
+                    "check_items": ["项目公示栏是否张贴", "实施进度是否与计划一致", "群众是否知晓项目"],
+                },
+            )
 
     if session.scalar(select(Visit.id).limit(1)) is None:
         _demo_visit(session, inspector)
@@ -132,13 +214,35 @@ def _demo_lifecycle(session: Session, admin: User, township: dict, village: dict
 
     org = session.scalar(select(Organization).where(Organization.name == "江南村党支部"))
     if org is None:
-        org = projects.create_organization(session, admin, {
-            "name": "江南村党支部", "township_id": township["360821100000"].id,
-            "village_id": village["360821100201"].id})
-    secretary, _ = _ensure_user(session, "secretary", {
-        "name": "彭建华", "roles": ["secretary"], "password": DEMO_PASSWORDS["secretary"], "organization_ids": [org.id]})
-    _ensure_user(session, "unit", {"name": "永阳镇党委组织委员", "roles": ["unit_reviewer"],
-                                   "password": DEMO_PASSWORDS["unit"], "organization_ids": [org.id]})
+        org = projects.create_organization(
+            session,
+            admin,
+            {
+                "name": "江南村党支部",
+                "township_id": township["360821100000"].id,
+                "village_id": village["360821100201"].id,
+            },
+        )
+    secretary, _ = _ensure_user(
+        session,
+        "secretary",
+        {
+            "name": "彭建华",
+            "roles": ["secretary"],
+            "password": DEMO_PASSWORDS["secretary"],
+            "organization_ids": [org.id],
+        },
+    )
+    _ensure_user(
+        session,
+        "unit",
+        {
+            "name": "永阳镇党委组织委员",
+            "roles": ["unit_reviewer"],
+            "password": DEMO_PASSWORDS["unit"],
+            "organization_ids": [org.id],
+        },
+    )
     first = session.scalar(select(Project).order_by(Project.id).limit(1))
     if first is not None and first.secretary_id is None:
         projects.update_project(session, admin, first.id, {"secretary_id": secretary.id, "organization_id": org.id})
@@ -146,16 +250,32 @@ def _demo_lifecycle(session: Session, admin: User, township: dict, village: dict
         import uuid
 
         year = date.today().year
-        project, _ = lifecycle.create_application(session, secretary, {
-            "client_id": str(uuid.uuid4()), "title": "江南村“红色代办”便民服务项目", "year": year,
-            "organization_id": org.id, "domain": "农村", "selection": "自选", "category": "创新性",
-            "problem": "留守老人办事难,跑镇里办证平均要往返 2 次以上",
-            "targets": ["代办事项 200 件以上", "群众满意率 95% 以上"],
-            "steps": [{"name": "组建党员代办队", "deadline": f"{year}-03-31"},
-                      {"name": "建立代办台账并公示", "deadline": f"{year}-06-30"}],
-            "responsible": {"主管领导": "永阳镇党委副书记 刘强", "牵头书记": "江南村党支部书记 彭建华",
-                            "联系组工干部": "县委组织部 胡颖", "工作队伍": "党员代办队 10 人"},
-            "village_ids": [village["360821100201"].id]})
+        project, _ = lifecycle.create_application(
+            session,
+            secretary,
+            {
+                "client_id": str(uuid.uuid4()),
+                "title": "江南村“红色代办”便民服务项目",
+                "year": year,
+                "organization_id": org.id,
+                "domain": "农村",
+                "selection": "自选",
+                "category": "创新性",
+                "problem": "留守老人办事难,跑镇里办证平均要往返 2 次以上",
+                "targets": ["代办事项 200 件以上", "群众满意率 95% 以上"],
+                "steps": [
+                    {"name": "组建党员代办队", "deadline": f"{year}-03-31"},
+                    {"name": "建立代办台账并公示", "deadline": f"{year}-06-30"},
+                ],
+                "responsible": {
+                    "主管领导": "永阳镇党委副书记 刘强",
+                    "牵头书记": "江南村党支部书记 彭建华",
+                    "联系组工干部": "县委组织部 胡颖",
+                    "工作队伍": "党员代办队 10 人",
+                },
+                "village_ids": [village["360821100201"].id],
+            },
+        )
         lifecycle.transition(session, secretary, project.id, "submit", {})
 
 
@@ -171,8 +291,9 @@ def _demo_photo(seed: int) -> bytes:
     draw = ImageDraw.Draw(img)
     for _ in range(30):
         x, y = rng.randrange(1600), rng.randrange(1200)
-        draw.rectangle((x, y, x + rng.randrange(400), y + rng.randrange(300)),
-                       fill=tuple(rng.randrange(256) for _ in range(3)))
+        draw.rectangle(
+            (x, y, x + rng.randrange(400), y + rng.randrange(300)), fill=tuple(rng.randrange(256) for _ in range(3))
+        )
     out = io.BytesIO()
     img.save(out, "JPEG", quality=85)
     return out.getvalue()
@@ -188,19 +309,51 @@ def _demo_visit(session: Session, inspector: User) -> None:
         return
     now = datetime.now(UTC).isoformat()
     village = assignment.village
-    visit, _ = visits.start_visit(session, inspector, {
-        "client_id": str(uuid.uuid4()), "assignment_id": assignment.id, "started_at": now})
-    visits.add_checkin(session, inspector, visit.id, {
-        "client_id": str(uuid.uuid4()), "sent_at": now, "lat": village.lat, "lng": village.lng + 0.001,
-        "accuracy_m": 15.0, "coord_type": "wgs84", "client_time": now})
+    visit, _ = visits.start_visit(
+        session, inspector, {"client_id": str(uuid.uuid4()), "assignment_id": assignment.id, "started_at": now}
+    )
+    visits.add_checkin(
+        session,
+        inspector,
+        visit.id,
+        {
+            "client_id": str(uuid.uuid4()),
+            "sent_at": now,
+            "lat": village.lat,
+            "lng": village.lng + 0.001,
+            "accuracy_m": 15.0,
+            "coord_type": "wgs84",
+            "client_time": now,
+        },
+    )
     for seed, (lat, lng) in enumerate([(village.lat, village.lng), (village.lat + 0.03, village.lng)]):
         data = _demo_photo(seed)
-        photo, _ = visits.request_photo(session, inspector, visit.id, {
-            "client_id": str(uuid.uuid4()), "sent_at": now, "content_type": "image/jpeg", "size": len(data),
-            "taken_at": now, "lat": lat, "lng": lng})
+        photo, _ = visits.request_photo(
+            session,
+            inspector,
+            visit.id,
+            {
+                "client_id": str(uuid.uuid4()),
+                "sent_at": now,
+                "content_type": "image/jpeg",
+                "size": len(data),
+                "taken_at": now,
+                "lat": lat,
+                "lng": lng,
+            },
+        )
         photos.storage().put(photo.upload_key, data, content_type="image/jpeg")
         photos.complete(session, inspector, photo.id)
-    visits.add_interview(session, inspector, visit.id, {
-        "client_id": str(uuid.uuid4()), "sent_at": now, "household": "彭家(演示)",
-        "answers": {"是否知道本村书记项目": "知道", "项目实际进展": "流转中心已建成"}, "satisfaction": "满意"})
+    visits.add_interview(
+        session,
+        inspector,
+        visit.id,
+        {
+            "client_id": str(uuid.uuid4()),
+            "sent_at": now,
+            "household": "彭家(演示)",
+            "answers": {"是否知道本村书记项目": "知道", "项目实际进展": "流转中心已建成"},
+            "satisfaction": "满意",
+        },
+    )
     visits.submit_visit(session, inspector, visit.id, {"client_id": str(uuid.uuid4()), "sent_at": now})

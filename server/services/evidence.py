@@ -32,8 +32,10 @@ def policy_of(session: Session, assignment: Assignment) -> dict[str, int]:
 def shortfall(policy: dict[str, int], *, photos: int, interviews: int) -> dict[str, Any]:
     """Only the parts of the policy a visit falls short of: {"photos": {"required", "got"}, ...}."""
     short = {}
-    for part, got, required in (("photos", photos, policy["min_photos"]),
-                                ("interviews", interviews, policy["min_interviews"])):
+    for part, got, required in (
+        ("photos", photos, policy["min_photos"]),
+        ("interviews", interviews, policy["min_interviews"]),
+    ):
         if got < required:
             short[part] = {"required": required, "got": got}
     return short
@@ -42,5 +44,6 @@ def shortfall(policy: dict[str, int], *, photos: int, interviews: int) -> dict[s
 def describe(short: dict[str, Any] | None) -> str:
     """'照片 1/2 张、入户走访 0/1 户' for reviewers; empty when nothing is short."""
     units = {"photos": "张", "interviews": "户"}
-    return "、".join(f"{PART_LABELS.get(k, k)} {v['got']}/{v['required']} {units.get(k, '')}"
-                    for k, v in (short or {}).items())
+    return "、".join(
+        f"{PART_LABELS.get(k, k)} {v['got']}/{v['required']} {units.get(k, '')}" for k, v in (short or {}).items()
+    )

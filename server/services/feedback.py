@@ -37,6 +37,7 @@ _RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 # ---- photos ------------------------------------------------------------------------------
 
+
 def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     """The photo pipeline's view of a villager's photo, before ("feedback_draft") and after ("feedback") it is sent."""
     project = None
@@ -44,8 +45,12 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         fb = session.get(Feedback, photo.owner_id)
         project = session.get(Project, fb.project_id) if fb else None
     return photos.OwnerContext(
-        place=None, person="", title=f"群众反馈 · {project.title}" if project else "群众反馈",
-        can_complete=lambda u: u.id == photo.uploader_id, after_ready=_forget_location, strip_location=True,
+        place=None,
+        person="",
+        title=f"群众反馈 · {project.title}" if project else "群众反馈",
+        can_complete=lambda u: u.id == photo.uploader_id,
+        after_ready=_forget_location,
+        strip_location=True,
     )
 
 
@@ -58,20 +63,34 @@ def _forget_location(_session: Session, photo: Photo) -> None:
 
 def request_photo(session: Session, user: User, body: dict[str, Any]) -> tuple[Photo, bool]:
     """A ticket for a photo to attach to feedback about to be sent."""
+
     def create() -> Photo:
         ratelimit.hit(session, [f"fbphoto:user:{user.id}"], [(30, ratelimit.HOUR)], "上传照片过于频繁,请稍后再试")
-        photo = photos.new_photo(owner_kind="feedback_draft", owner_id=user.id, user=user,
-                                 body={**body, "lat": None, "lng": None}, visit_id=None)
+        photo = photos.new_photo(
+            owner_kind="feedback_draft",
+            owner_id=user.id,
+            user=user,
+            body={**body, "lat": None, "lng": None},
+            visit_id=None,
+        )
         session.add(photo)
         session.flush()
         audit.append(session, user, "photo.ticket", "photo", photo.id, {"owner": "feedback"})
         return photo
 
-    return idempotency.run(session, user=user, kind="feedback.photo", target="feedback", body=body,
-                           create=create, load=lambda i: session.get(Photo, i))
+    return idempotency.run(
+        session,
+        user=user,
+        kind="feedback.photo",
+        target="feedback",
+        body=body,
+        create=create,
+        load=lambda i: session.get(Photo, i),
+    )
 
 
 # ---- deadlines ------------------------------------------------------------------------------
+
 
 def _holidays() -> set[date]:
     raw = current_app.config.get("HOLIDAYS", "")
@@ -89,6 +108,7 @@ def add_working_days(start: datetime, days: int) -> datetime:
 
 
 # ---- sending -------------------------------------------------------------------------------
+
 
 def _receipt_no(now: datetime) -> str:
     tail = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(6))
@@ -109,8 +129,18 @@ def _content_check(user: User, text: str) -> tuple[str | None, int | None]:
 
 
 # msgSecCheck v2's result.label, as county staff read it next to held feedback.
-SEC_CHECK_LABELS = {100: "正常", 10001: "广告", 20001: "时政", 20002: "色情", 20003: "辱骂", 20006: "违法犯罪",
-                    20008: "欺诈", 20012: "低俗", 20013: "版权", 21000: "其他"}
+SEC_CHECK_LABELS = {
+    100: "正常",
+    10001: "广告",
+    20001: "时政",
+    20002: "色情",
+    20003: "辱骂",
+    20006: "违法犯罪",
+    20008: "欺诈",
+    20012: "低俗",
+    20013: "版权",
+    21000: "其他",
+}
 
 
 def held_reason(fb: Feedback) -> str | None:
@@ -168,34 +198,58 @@ def submit(session: Session, user: User, project_id: int, body: dict[str, Any], 
             raise ApiError("validation_failed", "手机号码格式不正确", {"field": "contact_phone"})
         now = utcnow()
         fb = Feedback(
-            project_id=project.id, township_id=township_of(project), user_id=user.id,
-            client_id=body["client_id"], receipt_no=_receipt_no(now), rating=body["rating"],
-            category=body["category"], text=body["text"].strip(),
-            phone_enc=cipher().encrypt(phone) if phone else None, anonymous=body.get("anonymous", False),
-            notify=body.get("notify", False), status="received" if suggest == "pass" else "held",
-            moderation_label=label, moderation_suggest=suggest, sent_at=parse_datetime(body["sent_at"]),
+            project_id=project.id,
+            township_id=township_of(project),
+            user_id=user.id,
+            client_id=body["client_id"],
+            receipt_no=_receipt_no(now),
+            rating=body["rating"],
+            category=body["category"],
+            text=body["text"].strip(),
+            phone_enc=cipher().encrypt(phone) if phone else None,
+            anonymous=body.get("anonymous", False),
+            notify=body.get("notify", False),
+            status="received" if suggest == "pass" else "held",
+            moderation_label=label,
+            moderation_suggest=suggest,
+            sent_at=parse_datetime(body["sent_at"]),
             due_at=add_working_days(now, current_app.config["FEEDBACK_REPLY_DAYS"]),
         )
         session.add(fb)
         session.flush()
         _attach_photos(session, user, fb, body.get("photo_ids", []))
         # Counted after the photos are locked: completing a photo locks it before the audit head.
-        ratelimit.hit(session, keys, limits,
-                      "提交过于频繁,请稍后再试")
-        audit.append(session, user, "feedback.create", "feedback", fb.id,
-                     {"project_id": project.id, "status": fb.status, "photos": len(body.get("photo_ids", []))})
+        ratelimit.hit(session, keys, limits, "提交过于频繁,请稍后再试")
+        audit.append(
+            session,
+            user,
+            "feedback.create",
+            "feedback",
+            fb.id,
+            {"project_id": project.id, "status": fb.status, "photos": len(body.get("photo_ids", []))},
+        )
         return fb
 
-    return idempotency.run(session, user=user, kind="feedback", target=project.id, body=body,
-                           create=create, load=lambda i: session.get(Feedback, i))
+    return idempotency.run(
+        session,
+        user=user,
+        kind="feedback",
+        target=project.id,
+        body=body,
+        create=create,
+        load=lambda i: session.get(Feedback, i),
+    )
 
 
 def _attach_photos(session: Session, user: User, fb: Feedback, photo_ids: list[int]) -> None:
     if not photo_ids:
         return
     found = {p.id: p for p in session.scalars(for_update(select(Photo).where(Photo.id.in_(photo_ids))))}
-    bad = [i for i in photo_ids if i not in found or found[i].uploader_id != user.id
-           or found[i].owner_kind != "feedback_draft"]
+    bad = [
+        i
+        for i in photo_ids
+        if i not in found or found[i].uploader_id != user.id or found[i].owner_kind != "feedback_draft"
+    ]
     if bad:
         raise ApiError("validation_failed", "照片不存在、已被使用或不属于您", {"field": "photo_ids", "photo_ids": bad})
     rejected = [i for i in photo_ids if found[i].status == "rejected"]
@@ -210,12 +264,14 @@ def _attach_photos(session: Session, user: User, fb: Feedback, photo_ids: list[i
 
 # ---- reading -------------------------------------------------------------------------------
 
+
 def photos_of(session: Session, feedback_ids: list[int]) -> dict[int, list[Photo]]:
     """Attached photos of many feedback items, in one query."""
     out: dict[int, list[Photo]] = {i: [] for i in feedback_ids}
     if feedback_ids:
-        for p in session.scalars(select(Photo).where(Photo.owner_kind == "feedback",
-                                                     Photo.owner_id.in_(feedback_ids)).order_by(Photo.id)):
+        for p in session.scalars(
+            select(Photo).where(Photo.owner_kind == "feedback", Photo.owner_id.in_(feedback_ids)).order_by(Photo.id)
+        ):
             out[p.owner_id].append(p)
     return out
 
@@ -224,8 +280,9 @@ def replies_of(session: Session, feedback_ids: list[int]) -> dict[int, list[Feed
     """Replies of many feedback items, oldest first, in one query."""
     out: dict[int, list[FeedbackReply]] = {i: [] for i in feedback_ids}
     if feedback_ids:
-        for r in session.scalars(select(FeedbackReply).where(FeedbackReply.feedback_id.in_(feedback_ids))
-                                 .order_by(FeedbackReply.id)):
+        for r in session.scalars(
+            select(FeedbackReply).where(FeedbackReply.feedback_id.in_(feedback_ids)).order_by(FeedbackReply.id)
+        ):
             out[r.feedback_id].append(r)
     return out
 
@@ -240,8 +297,11 @@ def can_see(user: User, fb: Feedback) -> bool:
     """County staff see all feedback; reviewers their townships' except risky text still held."""
     if user.has_role(*COUNTY_STAFF):
         return True
-    return (user.has_role("reviewer") and fb.township_id in {t.id for t in user.townships}
-            and not (fb.status == "held" and is_risky(fb)))
+    return (
+        user.has_role("reviewer")
+        and fb.township_id in {t.id for t in user.townships}
+        and not (fb.status == "held" and is_risky(fb))
+    )
 
 
 def staff_scope(user: User) -> list:
@@ -249,9 +309,10 @@ def staff_scope(user: User) -> list:
     if user.has_role(*COUNTY_STAFF):
         return []
     townships = [t.id for t in user.townships] if user.has_role("reviewer") else []
-    return [Feedback.township_id.in_(townships or [-1]),
-            or_(Feedback.status != "held", Feedback.moderation_suggest.is_(None),
-                Feedback.moderation_suggest != "risky")]
+    return [
+        Feedback.township_id.in_(townships or [-1]),
+        or_(Feedback.status != "held", Feedback.moderation_suggest.is_(None), Feedback.moderation_suggest != "risky"),
+    ]
 
 
 def author_visible(viewer: User, fb: Feedback) -> bool:
@@ -300,6 +361,7 @@ def feedback_for_staff(session: Session, user: User, feedback_id: int) -> Feedba
 
 # ---- replies and moderation ---------------------------------------------------------------
 
+
 def reply(session: Session, staff: User, feedback_id: int, body: dict[str, Any]) -> FeedbackReply:
     """Answer feedback and set its status; the villager is notified when they consented."""
     fb = feedback_for_staff(session, staff, feedback_id)
@@ -310,8 +372,13 @@ def reply(session: Session, staff: User, feedback_id: int, body: dict[str, Any])
     status = body["status"]
     if status == "declined" and not (body.get("reason") or "").strip():
         raise ApiError("validation_failed", "不予受理须说明理由", {"field": "reason"})
-    r = FeedbackReply(feedback_id=fb.id, staff_id=staff.id, text=body["text"].strip(), status=status,
-                      reason=(body.get("reason") or "").strip() or None)
+    r = FeedbackReply(
+        feedback_id=fb.id,
+        staff_id=staff.id,
+        text=body["text"].strip(),
+        status=status,
+        reason=(body.get("reason") or "").strip() or None,
+    )
     fb.status = status
     if status in CLOSED_STATUSES:
         fb.closed_at = utcnow()
@@ -334,8 +401,11 @@ def moderate(session: Session, staff: User, feedback_id: int, body: dict[str, An
         if not (body.get("reason") or "").strip():
             raise ApiError("validation_failed", "不予受理须说明理由", {"field": "reason"})
         fb.status, fb.closed_at = "declined", utcnow()
-        session.add(FeedbackReply(feedback_id=fb.id, staff_id=staff.id, text="", status="declined",
-                                  reason=body["reason"].strip()))
+        session.add(
+            FeedbackReply(
+                feedback_id=fb.id, staff_id=staff.id, text="", status="declined", reason=body["reason"].strip()
+            )
+        )
     audit.append(session, staff, "feedback.moderate", "feedback", fb.id, {"decision": body["decision"]})
     session.commit()
     return fb
@@ -359,8 +429,9 @@ def _notify(session: Session, fb: Feedback, r: FeedbackReply) -> None:
         "time5": {"value": clock.china_time(utcnow())},
     }
     try:
-        wechat.send_subscribe_message(openid=author.openid, template_id=template, data=data,
-                                      page=f"pages/feedback-mine/feedback-mine?id={fb.id}")
+        wechat.send_subscribe_message(
+            openid=author.openid, template_id=template, data=data, page=f"pages/feedback-mine/feedback-mine?id={fb.id}"
+        )
     except WeChatError as exc:
         current_app.logger.warning("reply notification for feedback %s not sent: %s", fb.id, exc.code)
         return

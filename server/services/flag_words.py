@@ -46,9 +46,11 @@ def _sentences() -> dict[str, tuple[str, str]]:
     speed = f"{visits.MAX_SPEED_KMH:g} 公里/小时"
     margin = geo.format_metres(photos.FAR_MARGIN_M)
     exif_gap = _minutes(photos.EXIF_TIME_TOLERANCE)
-    no_exif = ("照片没有相机写入的 EXIF 信息(拍摄时间、设备型号)。小程序相机拍的照片常常没有 EXIF,"
-               "但截图、转发或编辑过的图片也是这样,请结合签到和拍摄位置判断。")
-    late = ("多因现场没有网络;请留意结束后才记录的内容。已印发的轮次通报会把它列为补传。")
+    no_exif = (
+        "照片没有相机写入的 EXIF 信息(拍摄时间、设备型号)。小程序相机拍的照片常常没有 EXIF,"
+        "但截图、转发或编辑过的图片也是这样,请结合签到和拍摄位置判断。"
+    )
+    late = "多因现场没有网络;请留意结束后才记录的内容。已印发的轮次通报会把它列为补传。"
     compressed = "原图超过大小上限,督查员同意后在手机上压缩再上传;压缩会降低分辨率,也可能去掉相机写入的 EXIF 信息。"
     return {
         "far_from_village": (
@@ -122,8 +124,10 @@ def edit_evidence(evidence: dict | None) -> str | None:
         parts.append(f"编辑软件“{evidence['software']}”写入了 Software 标记")
     if evidence.get("modified_at"):
         modified = clock.china_time(datetime.fromisoformat(evidence["modified_at"]))
-        parts.append(f"没有拍摄时间,只有文件修改时间 {modified},与手机上报的拍摄时间相差超过 "
-                     f"{_minutes(photos.EXIF_TIME_TOLERANCE)}")
+        parts.append(
+            f"没有拍摄时间,只有文件修改时间 {modified},与手机上报的拍摄时间相差超过 "
+            f"{_minutes(photos.EXIF_TIME_TOLERANCE)}"
+        )
     return ";".join(parts) or None
 
 
@@ -139,8 +143,11 @@ def explain(code: str, **context: Any) -> str:
     if code not in sentences:
         return f"未知标记:{code}"
     detailed, general = sentences[code]
-    values = {k: (geo.format_metres(v) if k in _DISTANCES and isinstance(v, int | float) else v)
-              for k, v in context.items() if v is not None}
+    values = {
+        k: (geo.format_metres(v) if k in _DISTANCES and isinstance(v, int | float) else v)
+        for k, v in context.items()
+        if v is not None
+    }
     if not values:
         return general
     try:

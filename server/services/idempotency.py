@@ -59,9 +59,7 @@ def run(
     try:
         obj = create()
         session.flush()
-        session.add(
-            ClientWrite(client_id=client_id, user_id=user.id, kind=kind, body_hash=digest, object_id=obj.id)
-        )
+        session.add(ClientWrite(client_id=client_id, user_id=user.id, kind=kind, body_hash=digest, object_id=obj.id))
         session.commit()
     except IntegrityError:
         # A concurrent retry with the same client_id won the race: answer as a retry.

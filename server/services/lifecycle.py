@@ -38,8 +38,18 @@ from server.services.common import for_update
 from server.services.projects import _place_project, _secretary
 
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
-APPLICATION_FIELDS = ("title", "year", "domain", "selection", "category", "problem", "targets", "steps",
-                      "responsible", "organization_id")
+APPLICATION_FIELDS = (
+    "title",
+    "year",
+    "domain",
+    "selection",
+    "category",
+    "problem",
+    "targets",
+    "steps",
+    "responsible",
+    "organization_id",
+)
 
 
 @dataclass(frozen=True)
@@ -62,12 +72,22 @@ MOVES: dict[str, Move] = {
     "start": Move(("approved",), "in_progress", ("secretary", "admin")),
     "close": Move(("approved", "in_progress"), "closed", ("admin",), opinion_required=True),
 }
-ACTION_LABELS = {"submit": "提交申报", "withdraw": "撤回申报", "unit_approve": "归口单位审核通过",
-                 "return": "退回修改", "approve": "审定立项", "reject": "不予立项", "start": "开始实施",
-                 "close": "终止项目", "accept": "验收通过", "accept_failed": "验收未通过"}
+ACTION_LABELS = {
+    "submit": "提交申报",
+    "withdraw": "撤回申报",
+    "unit_approve": "归口单位审核通过",
+    "return": "退回修改",
+    "approve": "审定立项",
+    "reject": "不予立项",
+    "start": "开始实施",
+    "close": "终止项目",
+    "accept": "验收通过",
+    "accept_failed": "验收未通过",
+}
 
 
 # ---- who may see which projects ---------------------------------------------------------------
+
 
 def organization_ids(user: User) -> list[int]:
     """The party organizations the user belongs to (secretary) or reviews for (unit_reviewer)."""
@@ -77,8 +97,11 @@ def organization_ids(user: User) -> list[int]:
 def _township_clause(township_ids: list[int]):
     """Projects placed in these townships: by village, by the unit's site, or by organization."""
     ids = township_ids or [-1]
-    by_village = select(project_villages.c.project_id).join(
-        Village, Village.id == project_villages.c.village_id).where(Village.township_id.in_(ids))
+    by_village = (
+        select(project_villages.c.project_id)
+        .join(Village, Village.id == project_villages.c.village_id)
+        .where(Village.township_id.in_(ids))
+    )
     by_site = select(Site.id).where(Site.township_id.in_(ids))
     by_org = select(Organization.id).where(Organization.township_id.in_(ids))
     return or_(Project.id.in_(by_village), Project.site_id.in_(by_site), Project.organization_id.in_(by_org))
@@ -96,11 +119,15 @@ def visible_projects(user: User) -> Select:
         return stmt
     clauses = []
     if user.has_role("reviewer"):
-        clauses.append(_township_clause([t.id for t in user.townships])
-                       & Project.status.notin_(("draft", "submitted", "unit_reviewed", "rejected")))
+        clauses.append(
+            _township_clause([t.id for t in user.townships])
+            & Project.status.notin_(("draft", "submitted", "unit_reviewed", "rejected"))
+        )
     if user.has_role("unit_reviewer"):
-        clauses.append(Project.organization_id.in_(organization_ids(user) or [-1])
-                       & ((Project.status != "draft") | (Project.applicant_id == user.id)))
+        clauses.append(
+            Project.organization_id.in_(organization_ids(user) or [-1])
+            & ((Project.status != "draft") | (Project.applicant_id == user.id))
+        )
     if user.has_role("secretary"):
         clauses.append((Project.secretary_id == user.id) | (Project.applicant_id == user.id))
     return stmt.where(or_(*clauses) if clauses else false())
@@ -135,8 +162,7 @@ def _roles_for(user: User, project: Project) -> set[str]:
 def allowed_actions(user: User, project: Project) -> list[str]:
     """The transitions this user may make now (for buttons in the console and the mini-program)."""
     parts = _roles_for(user, project)
-    return [name for name, move in MOVES.items()
-            if project.status in move.sources and parts & set(move.actors)]
+    return [name for name, move in MOVES.items() if project.status in move.sources and parts & set(move.actors)]
 
 
 def review_queue(session: Session, user: User) -> list[Project]:
@@ -152,6 +178,7 @@ def review_queue(session: Session, user: User) -> list[Project]:
 
 
 # ---- applications -----------------------------------------------------------------------------
+
 
 def _check_organization(user: User, org_id: int | None, session: Session) -> None:
     if org_id is None:
@@ -170,10 +197,15 @@ def _check_place(session: Session, user: User, data: dict[str, Any]) -> None:
     if not townships:
         return
     if data.get("village_ids"):
-        outside = [v.id for v in session.scalars(select(Village).where(Village.id.in_(data["village_ids"])))
-                   if v.township_id not in townships]
+        outside = [
+            v.id
+            for v in session.scalars(select(Village).where(Village.id.in_(data["village_ids"])))
+            if v.township_id not in townships
+        ]
         if outside:
-            raise ApiError("validation_failed", "只能选择本党组织所在乡镇的村", {"field": "village_ids", "village_ids": outside})
+            raise ApiError(
+                "validation_failed", "只能选择本党组织所在乡镇的村", {"field": "village_ids", "village_ids": outside}
+            )
     site_id = (data.get("site") or {}).get("id")
     if site_id is not None:
         site = session.get(Site, site_id)
@@ -195,18 +227,33 @@ def _apply_fields(session: Session, user: User, project: Project, data: dict[str
 
 def create_application(session: Session, user: User, body: dict[str, Any]) -> tuple[Project, bool]:
     """A new application (申报表) saved as a draft; once per client_id."""
+
     def create() -> Project:
-        project = Project(title=body["title"].strip(), year=body["year"], status="draft", applicant_id=user.id,
-                          secretary_id=_secretary(session, user.id) if user.has_role("secretary") else None,
-                          steps=[], targets=[], responsible={})
+        project = Project(
+            title=body["title"].strip(),
+            year=body["year"],
+            status="draft",
+            applicant_id=user.id,
+            secretary_id=_secretary(session, user.id) if user.has_role("secretary") else None,
+            steps=[],
+            targets=[],
+            responsible={},
+        )
         session.add(project)
         _apply_fields(session, user, project, {k: v for k, v in body.items() if k not in ("client_id", "sent_at")})
         session.flush()
         audit.append(session, user, "project.apply", "project", project.id, {"title": project.title})
         return project
 
-    return idempotency.run(session, user=user, kind="project.apply", target="project", body=body,
-                           create=create, load=lambda i: session.get(Project, i))
+    return idempotency.run(
+        session,
+        user=user,
+        kind="project.apply",
+        target="project",
+        body=body,
+        create=create,
+        load=lambda i: session.get(Project, i),
+    )
 
 
 def update_application(session: Session, user: User, project_id: int, data: dict[str, Any]) -> Project:
@@ -215,8 +262,9 @@ def update_application(session: Session, user: User, project_id: int, data: dict
     if project.applicant_id != user.id and not user.has_role("admin"):
         raise ApiError("forbidden", "只有申报人可以修改申报表")
     if project.status != "draft":
-        raise ApiError("illegal_transition", f"项目{PROJECT_STATUSES[project.status]},申报表不能再修改",
-                       {"status": project.status})
+        raise ApiError(
+            "illegal_transition", f"项目{PROJECT_STATUSES[project.status]},申报表不能再修改", {"status": project.status}
+        )
     _apply_fields(session, user, project, data)
     audit.append(session, user, "project.edit_application", "project", project.id, {"fields": sorted(data)})
     session.commit()
@@ -250,13 +298,28 @@ def missing_for_submit(project: Project) -> list[dict[str, str]]:
 
 # ---- transitions ------------------------------------------------------------------------------
 
-def _record(session: Session, user: User, project: Project, action: str, target: str, opinion: str,
-            score: int | None = None) -> ProjectReview:
-    review = ProjectReview(project_id=project.id, action=action, from_status=project.status, to_status=target,
-                           actor_id=user.id, opinion=opinion, score=score)
+
+def _record(
+    session: Session, user: User, project: Project, action: str, target: str, opinion: str, score: int | None = None
+) -> ProjectReview:
+    review = ProjectReview(
+        project_id=project.id,
+        action=action,
+        from_status=project.status,
+        to_status=target,
+        actor_id=user.id,
+        opinion=opinion,
+        score=score,
+    )
     session.add(review)
-    audit.append(session, user, f"project.{action}", "project", project.id,
-                 {"from": project.status, "to": target, "opinion": opinion or None, "score": score})
+    audit.append(
+        session,
+        user,
+        f"project.{action}",
+        "project",
+        project.id,
+        {"from": project.status, "to": target, "opinion": opinion or None, "score": score},
+    )
     project.status = target
     return review
 
@@ -267,9 +330,11 @@ def _move(session: Session, user: User, project_id: int, action: str, body: dict
         raise ApiError("validation_failed", "未知的操作", {"field": "action"})
     project = project_for(session, user, project_id, lock=True)
     if project.status not in move.sources:
-        raise ApiError("illegal_transition",
-                       f"项目当前为“{PROJECT_STATUSES[project.status]}”,不能执行“{ACTION_LABELS[action]}”",
-                       {"status": project.status, "action": action})
+        raise ApiError(
+            "illegal_transition",
+            f"项目当前为“{PROJECT_STATUSES[project.status]}”,不能执行“{ACTION_LABELS[action]}”",
+            {"status": project.status, "action": action},
+        )
     if not _roles_for(user, project) & set(move.actors):
         raise ApiError("forbidden", f"您不能对该项目执行“{ACTION_LABELS[action]}”")
     opinion = (body.get("opinion") or "").strip()
@@ -278,8 +343,11 @@ def _move(session: Session, user: User, project_id: int, action: str, body: dict
     if action == "submit":
         missing = missing_for_submit(project)
         if missing:
-            raise ApiError("application_incomplete", "申报表还不完整:" + ";".join(m["message"] for m in missing),
-                           {"missing": missing})
+            raise ApiError(
+                "application_incomplete",
+                "申报表还不完整:" + ";".join(m["message"] for m in missing),
+                {"missing": missing},
+            )
         project.submitted_at = utcnow()
     now = utcnow()
     if action in ("approve", "reject"):
@@ -290,12 +358,20 @@ def _move(session: Session, user: User, project_id: int, action: str, body: dict
     return project
 
 
-def transition(session: Session, user: User, project_id: int, action: str, body: dict[str, Any]) -> tuple[Project, bool]:
+def transition(
+    session: Session, user: User, project_id: int, action: str, body: dict[str, Any]
+) -> tuple[Project, bool]:
     """Move a project along the status machine; with a client_id a retried request answers the same."""
     if body.get("client_id"):
-        return idempotency.run(session, user=user, kind=f"project.{action}", target=project_id, body=body,
-                               create=lambda: _move(session, user, project_id, action, body),
-                               load=lambda i: session.get(Project, i))
+        return idempotency.run(
+            session,
+            user=user,
+            kind=f"project.{action}",
+            target=project_id,
+            body=body,
+            create=lambda: _move(session, user, project_id, action, body),
+            load=lambda i: session.get(Project, i),
+        )
     project = _move(session, user, project_id, action, body)
     session.commit()
     return project, True
@@ -303,11 +379,13 @@ def transition(session: Session, user: User, project_id: int, action: str, body:
 
 def reviews_of(session: Session, project_id: int) -> list[ProjectReview]:
     """The project's review history, oldest first."""
-    return list(session.scalars(select(ProjectReview).where(ProjectReview.project_id == project_id)
-                                .order_by(ProjectReview.id)))
+    return list(
+        session.scalars(select(ProjectReview).where(ProjectReview.project_id == project_id).order_by(ProjectReview.id))
+    )
 
 
 # ---- observation and acceptance ---------------------------------------------------------------
+
 
 def quarter_of(day: date) -> str:
     """'2026Q4' for a day in October to December 2026."""
@@ -320,28 +398,46 @@ def add_observation(session: Session, staff: User, project_id: int, data: dict[s
     if not staff.has_role("admin", "reviewer"):
         raise ApiError("forbidden", "只有组织部工作人员可以记录观摩")
     if project.status not in ("approved", "in_progress", "accepted"):
-        raise ApiError("illegal_transition", f"项目“{PROJECT_STATUSES[project.status]}”,不能记录观摩",
-                       {"status": project.status})
+        raise ApiError(
+            "illegal_transition", f"项目“{PROJECT_STATUSES[project.status]}”,不能记录观摩", {"status": project.status}
+        )
     if data["rating"] not in OBSERVATION_RATINGS:
         raise ApiError("validation_failed", "观摩评价只能是:" + "、".join(OBSERVATION_RATINGS), {"field": "rating"})
     observed_on = data["observed_on"]
     if observed_on > date.today():
         raise ApiError("validation_failed", "观摩日期不能晚于今天", {"field": "observed_on"})
-    obs = ProjectObservation(project_id=project.id, observed_on=observed_on, quarter=quarter_of(observed_on),
-                             observers=data.get("observers", "").strip(), rating=data["rating"],
-                             notes=data.get("notes", "").strip(), author_id=staff.id)
+    obs = ProjectObservation(
+        project_id=project.id,
+        observed_on=observed_on,
+        quarter=quarter_of(observed_on),
+        observers=data.get("observers", "").strip(),
+        rating=data["rating"],
+        notes=data.get("notes", "").strip(),
+        author_id=staff.id,
+    )
     session.add(obs)
     session.flush()
-    audit.append(session, staff, "project.observe", "project", project.id,
-                 {"observation_id": obs.id, "quarter": obs.quarter, "rating": obs.rating})
+    audit.append(
+        session,
+        staff,
+        "project.observe",
+        "project",
+        project.id,
+        {"observation_id": obs.id, "quarter": obs.quarter, "rating": obs.rating},
+    )
     session.commit()
     return obs
 
 
 def observations_of(session: Session, project_id: int) -> list[ProjectObservation]:
     """The project's observations, newest first."""
-    return list(session.scalars(select(ProjectObservation).where(ProjectObservation.project_id == project_id)
-                                .order_by(ProjectObservation.observed_on.desc(), ProjectObservation.id.desc())))
+    return list(
+        session.scalars(
+            select(ProjectObservation)
+            .where(ProjectObservation.project_id == project_id)
+            .order_by(ProjectObservation.observed_on.desc(), ProjectObservation.id.desc())
+        )
+    )
 
 
 def record_acceptance(session: Session, admin: User, project_id: int, data: dict[str, Any]) -> ProjectAcceptance:
@@ -350,17 +446,24 @@ def record_acceptance(session: Session, admin: User, project_id: int, data: dict
     if not admin.has_role("admin"):
         raise ApiError("forbidden", "只有组织部管理员可以组织验收")
     if project.status != "in_progress":
-        raise ApiError("illegal_transition", f"项目当前为“{PROJECT_STATUSES[project.status]}”,不能验收",
-                       {"status": project.status})
+        raise ApiError(
+            "illegal_transition", f"项目当前为“{PROJECT_STATUSES[project.status]}”,不能验收", {"status": project.status}
+        )
     if data["rating"] not in ACCEPTANCE_RATINGS:
         raise ApiError("validation_failed", "验收等次只能是:" + "、".join(ACCEPTANCE_RATINGS), {"field": "rating"})
     if not data.get("opinion", "").strip():
         raise ApiError("validation_failed", "请填写验收意见", {"field": "opinion"})
     passed = data["rating"] != "不合格"
-    record = ProjectAcceptance(project_id=project.id, accepted_on=data["accepted_on"], rating=data["rating"],
-                               passed=passed, members=data.get("members", "").strip(),
-                               opinion=data["opinion"].strip(), outcomes=data.get("outcomes", "").strip(),
-                               author_id=admin.id)
+    record = ProjectAcceptance(
+        project_id=project.id,
+        accepted_on=data["accepted_on"],
+        rating=data["rating"],
+        passed=passed,
+        members=data.get("members", "").strip(),
+        opinion=data["opinion"].strip(),
+        outcomes=data.get("outcomes", "").strip(),
+        author_id=admin.id,
+    )
     session.add(record)
     session.flush()
     if passed:
@@ -374,5 +477,10 @@ def record_acceptance(session: Session, admin: User, project_id: int, data: dict
 
 def acceptances_of(session: Session, project_id: int) -> list[ProjectAcceptance]:
     """The project's acceptance records, newest first."""
-    return list(session.scalars(select(ProjectAcceptance).where(ProjectAcceptance.project_id == project_id)
-                                .order_by(ProjectAcceptance.id.desc())))
+    return list(
+        session.scalars(
+            select(ProjectAcceptance)
+            .where(ProjectAcceptance.project_id == project_id)
+            .order_by(ProjectAcceptance.id.desc())
+        )
+    )

@@ -35,8 +35,9 @@ def reencrypt(session: Session, old: PersonalDataCipher, new: PersonalDataCipher
     for model, name in ENCRYPTED:
         column, last_id = getattr(model, name), 0
         while True:
-            rows = session.execute(select(model.id, column).where(model.id > last_id, column.is_not(None))
-                                   .order_by(model.id).limit(batch)).all()
+            rows = session.execute(
+                select(model.id, column).where(model.id > last_id, column.is_not(None)).order_by(model.id).limit(batch)
+            ).all()
             if not rows:
                 break
             for row_id, token in rows:
@@ -56,7 +57,13 @@ def reencrypt(session: Session, old: PersonalDataCipher, new: PersonalDataCipher
                 session.execute(update(model).where(model.id == row_id).values({name: new.encrypt(plain)}))
                 report.rewritten += 1
             session.commit()
-    audit.append(session, None, "data_key.rotate", "personal_data", "all",
-                 {"rewritten": report.rewritten, "current": report.current, "unreadable": len(report.unreadable)})
+    audit.append(
+        session,
+        None,
+        "data_key.rotate",
+        "personal_data",
+        "all",
+        {"rewritten": report.rewritten, "current": report.current, "unreadable": len(report.unreadable)},
+    )
     session.commit()
     return report

@@ -97,13 +97,19 @@ class DraftOwner:
     def __call__(self, session: Session, photo: Photo) -> OwnerContext:
         """The draft photo's context: only its uploader may complete it."""
         uploader = session.get(User, photo.uploader_id)
-        return OwnerContext(place=None, person=uploader.name if uploader else "", title=self.title,
-                            can_complete=lambda u: u.id == photo.uploader_id)
+        return OwnerContext(
+            place=None,
+            person=uploader.name if uploader else "",
+            title=self.title,
+            can_complete=lambda u: u.id == photo.uploader_id,
+        )
 
 
-def request_draft_photo(session: Session, user: User, body: dict[str, Any], *, draft_kind: str,
-                        owner_kind: str, write_kind: str) -> tuple[Photo, bool]:
+def request_draft_photo(
+    session: Session, user: User, body: dict[str, Any], *, draft_kind: str, owner_kind: str, write_kind: str
+) -> tuple[Photo, bool]:
     """A ticket for a photo of a record still being written (a draft of its uploader); once per client_id."""
+
     def create() -> Photo:
         photo = new_photo(owner_kind=draft_kind, owner_id=user.id, user=user, body=body, visit_id=None)
         session.add(photo)
@@ -111,8 +117,15 @@ def request_draft_photo(session: Session, user: User, body: dict[str, Any], *, d
         audit.append(session, user, "photo.ticket", "photo", photo.id, {"owner": owner_kind})
         return photo
 
-    return idempotency.run(session, user=user, kind=write_kind, target=owner_kind, body=body,
-                           create=create, load=lambda i: session.get(Photo, i))
+    return idempotency.run(
+        session,
+        user=user,
+        kind=write_kind,
+        target=owner_kind,
+        body=body,
+        create=create,
+        load=lambda i: session.get(Photo, i),
+    )
 
 
 def storage() -> Storage:
@@ -129,21 +142,33 @@ def new_photo(*, owner_kind: str, owner_id: int, user: User, body: dict[str, Any
     """A pending photo row for a ticket request (validated content type and size)."""
     content_type = body["content_type"].lower()
     if content_type in ("image/heic", "image/heif"):
-        raise ApiError("validation_failed", "不支持 HEIC 格式照片,请在手机相机设置中选择“兼容性最佳”(JPEG)",
-                       {"field": "content_type"})
+        raise ApiError(
+            "validation_failed",
+            "不支持 HEIC 格式照片,请在手机相机设置中选择“兼容性最佳”(JPEG)",
+            {"field": "content_type"},
+        )
     if content_type not in CONTENT_TYPES:
         raise ApiError("validation_failed", "只支持 JPEG、PNG 或 WebP 格式的照片", {"field": "content_type"})
     limit = current_app.config["MAX_PHOTO_BYTES"]
     if body["size"] > limit:
-        raise ApiError("photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB",
-                       {"field": "size", "max_bytes": limit})
+        raise ApiError(
+            "photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB", {"field": "size", "max_bytes": limit}
+        )
     now = utcnow()
     name = f"{owner_kind}/{now:%Y/%m}/{uuid.uuid4().hex}.{CONTENT_TYPES[content_type]}"
     photo = Photo(
-        owner_kind=owner_kind, owner_id=owner_id, visit_id=visit_id, uploader_id=user.id,
-        client_id=body["client_id"], content_type=content_type, declared_size=body["size"],
-        upload_key=UPLOAD_PREFIX + name, object_key=SEALED_PREFIX + name,
-        verify_code=new_verify_code(), status="pending", flags=[],
+        owner_kind=owner_kind,
+        owner_id=owner_id,
+        visit_id=visit_id,
+        uploader_id=user.id,
+        client_id=body["client_id"],
+        content_type=content_type,
+        declared_size=body["size"],
+        upload_key=UPLOAD_PREFIX + name,
+        object_key=SEALED_PREFIX + name,
+        verify_code=new_verify_code(),
+        status="pending",
+        flags=[],
         sent_at=parse_datetime(body["sent_at"]) if body.get("sent_at") else None,
         taken_at=parse_datetime(body["taken_at"]) if body.get("taken_at") else None,
     )
@@ -160,12 +185,17 @@ def new_photo(*, owner_kind: str, owner_id: int, user: User, body: dict[str, Any
 def upload_ticket(photo: Photo) -> dict[str, Any]:
     """A freshly signed upload ticket for a pending photo's upload key."""
     ticket = storage().presign_upload(
-        photo.upload_key, content_type=photo.content_type,
+        photo.upload_key,
+        content_type=photo.content_type,
         max_bytes=current_app.config["MAX_PHOTO_BYTES"],
         expires_in=current_app.config["PHOTO_TICKET_SECONDS"],
     )
-    return {"url": ticket.url, "fields": ticket.fields, "expires_at": ticket.expires_at.isoformat(),
-            "file_field": "file"}
+    return {
+        "url": ticket.url,
+        "fields": ticket.fields,
+        "expires_at": ticket.expires_at.isoformat(),
+        "file_field": "file",
+    }
 
 
 def photo_for(session: Session, user: User, photo_id: int) -> tuple[Photo, OwnerContext]:
@@ -198,8 +228,9 @@ def _fetch(key: str, limit: int):
             while chunk := src.read(_READ_CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise PhotoRejected("photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB",
-                                                 {"max_bytes": limit})
+                    raise PhotoRejected(
+                        "photo_too_large", f"照片不能超过 {limit // (1024 * 1024)} MB", {"max_bytes": limit}
+                    )
                 digest.update(chunk)
                 spool.write(chunk)
     except BaseException:
@@ -227,8 +258,11 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     upload_key, sealed_key = photo.upload_key, photo.object_key
     limit = current_app.config["MAX_PHOTO_BYTES"]
     watermark = Watermark(
-        time=utcnow(), place=ctx.place.label if ctx.place else "", person=ctx.person,
-        verify_code=photo.verify_code, title=ctx.title,
+        time=utcnow(),
+        place=ctx.place.label if ctx.place else "",
+        person=ctx.person,
+        verify_code=photo.verify_code,
+        title=ctx.title,
     )
     session.commit()  # end the read transaction: fetching and decoding take a while
 
@@ -280,9 +314,20 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         session.add_all(hash_rows(photo.id, processed.region_hashes))
     if ctx.after_ready:
         ctx.after_ready(session, photo)
-    audit.append(session, user, "photo.complete", "photo", photo.id, {
-        "sha256": sha256, "upload_sha256": upload_sha256, "preview_sha256": photo.preview_sha256,
-        "flags": photo.flags, "duplicate_of": photo.duplicate_of_id})
+    audit.append(
+        session,
+        user,
+        "photo.complete",
+        "photo",
+        photo.id,
+        {
+            "sha256": sha256,
+            "upload_sha256": upload_sha256,
+            "preview_sha256": photo.preview_sha256,
+            "flags": photo.flags,
+            "duplicate_of": photo.duplicate_of_id,
+        },
+    )
     session.commit()
     PHOTOS.labels("ready").inc()
     _discard_upload(upload_key, sealed_key, photo_id)
@@ -306,8 +351,9 @@ def _verify(spool, watermark: Watermark, strip: bool, photo_id: int):
         raise
     except Exception as exc:
         current_app.logger.exception("processing photo %s failed (request %s)", photo_id, current_request_id())
-        raise PhotoRejected("photo_processing_failed", "照片无法处理,请重新拍摄后上传。",
-                                     {"error": type(exc).__name__}) from exc
+        raise PhotoRejected(
+            "photo_processing_failed", "照片无法处理,请重新拍摄后上传。", {"error": type(exc).__name__}
+        ) from exc
 
 
 class _KeepOpen:
@@ -385,14 +431,19 @@ def edit_evidence(exif: ExifInfo, reported_taken_at: datetime | None) -> dict[st
     evidence = {}
     if editor := exif.editor():
         evidence["software"] = editor
-    if (exif.taken_at is None and exif.modified_at is not None and reported_taken_at is not None
-            and abs(exif.modified_at - reported_taken_at) > EXIF_TIME_TOLERANCE):
+    if (
+        exif.taken_at is None
+        and exif.modified_at is not None
+        and reported_taken_at is not None
+        and abs(exif.modified_at - reported_taken_at) > EXIF_TIME_TOLERANCE
+    ):
         evidence["modified_at"] = exif.modified_at.isoformat()
     return evidence or None
 
 
-def attach_drafts(photo_list: list[Photo], place: Place | None, session: Session, owner_kind: str,
-                  owner_id: int) -> None:
+def attach_drafts(
+    photo_list: list[Photo], place: Place | None, session: Session, owner_kind: str, owner_id: int
+) -> None:
     """Give ready draft photos their owner; their place flags are judged now that the place is known."""
     for photo in photo_list:
         duplicate = session.get(Photo, photo.duplicate_of_id) if photo.duplicate_of_id else None
@@ -414,8 +465,10 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
             d = geo.distance_to_place_m(exif.lat, exif.lng, center=(place.lat, place.lng), boundary=place.boundary)
             if d > place.radius_m + FAR_MARGIN_M:
                 flags.append("exif_gps_far")
-        if exif.taken_at is not None and photo.taken_at is not None and (
-            abs(exif.taken_at - photo.taken_at) > EXIF_TIME_TOLERANCE
+        if (
+            exif.taken_at is not None
+            and photo.taken_at is not None
+            and (abs(exif.taken_at - photo.taken_at) > EXIF_TIME_TOLERANCE)
         ):
             flags.append("exif_time_mismatch")
         if edit_evidence(exif, photo.taken_at):
@@ -425,8 +478,7 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
     return flags
 
 
-def find_duplicate(session: Session, photo: Photo, sha256: str,
-                   processed: ProcessedPhoto) -> Photo | None:
+def find_duplicate(session: Session, photo: Photo, sha256: str, processed: ProcessedPhoto) -> Photo | None:
     """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
 
     Near-identical means a canonical region hash of one within phash.NEAR_DUPLICATE_DISTANCE of
@@ -436,8 +488,10 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
     hashes (indexed lookup): one value per region and band, plus the close orientations.
     """
     exact = session.scalars(
-        select(Photo).where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
-        .order_by(Photo.id).limit(1)
+        select(Photo)
+        .where(Photo.sha256 == sha256, Photo.id != photo.id, Photo.status == "ready")
+        .order_by(Photo.id)
+        .limit(1)
     ).first()
     if exact is not None:
         return exact
@@ -454,12 +508,22 @@ def find_duplicate(session: Session, photo: Photo, sha256: str,
     for band, value in wanted:
         by_band.setdefault(band, set()).add(value)
     rows = session.execute(
-        select(PhotoHashBand.photo_id, PhotoHashBand.kind, PhotoHashBand.band, PhotoHashBand.value,
-               Photo.region_hashes, Photo.thumb_key)
+        select(
+            PhotoHashBand.photo_id,
+            PhotoHashBand.kind,
+            PhotoHashBand.band,
+            PhotoHashBand.value,
+            Photo.region_hashes,
+            Photo.thumb_key,
+        )
         .join(Photo, PhotoHashBand.photo_id == Photo.id)
         .where(
-            or_(*(and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
-                  for band, values in sorted(by_band.items()))),
+            or_(
+                *(
+                    and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
+                    for band, values in sorted(by_band.items())
+                )
+            ),
             Photo.id != photo.id,
             or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
         )
@@ -501,8 +565,11 @@ def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pai
 
 def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[PhotoHashBand]:
     """The band rows that index a photo's canonical region hashes."""
-    return [PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
-            for kind, h in enumerate(region_hashes) for band, value in enumerate(phash.hash_bands(h.value))]
+    return [
+        PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
+        for kind, h in enumerate(region_hashes)
+        for band, value in enumerate(phash.hash_bands(h.value))
+    ]
 
 
 def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
@@ -515,8 +582,12 @@ def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
     last_id = 0
     while True:
         chunk = session.scalars(
-            select(Photo).where(Photo.status == "ready", Photo.region_hashes.is_(None), Photo.thumb_key.is_not(None),
-                                Photo.id > last_id).order_by(Photo.id).limit(batch)
+            select(Photo)
+            .where(
+                Photo.status == "ready", Photo.region_hashes.is_(None), Photo.thumb_key.is_not(None), Photo.id > last_id
+            )
+            .order_by(Photo.id)
+            .limit(batch)
         ).all()
         if not chunk:
             return counts
@@ -550,6 +621,10 @@ def urls(photo: Photo) -> dict[str, str | None]:
     return {
         "thumb_url": s.presign_get(photo.thumb_key, expires_in=seconds),
         "preview_url": s.presign_get(photo.preview_key, expires_in=seconds),
-        "original_url": s.presign_get(photo.object_key, expires_in=seconds, version=photo.object_version,
-                                      download_name=f"photo-{photo.id}.{photo.object_key.rsplit('.', 1)[-1]}"),
+        "original_url": s.presign_get(
+            photo.object_key,
+            expires_in=seconds,
+            version=photo.object_version,
+            download_name=f"photo-{photo.id}.{photo.object_key.rsplit('.', 1)[-1]}",
+        ),
     }

@@ -31,16 +31,28 @@ from server.services.common import (
 # townships and villages by division code and pick sites by name: `order` says which.
 
 
-def list_townships(session: Session, *, q: str | None = None, order: Literal["id", "code"] = "code",
-                   page: int = 1, per_page: int | None = None) -> Page[Township]:
+def list_townships(
+    session: Session,
+    *,
+    q: str | None = None,
+    order: Literal["id", "code"] = "code",
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[Township]:
     """Townships whose name or code contains `q`; every one when `per_page` is None."""
     stmt = search(select(Township), q, Township.name, Township.code)
     return paginate(session, stmt.order_by(Township.code if order == "code" else Township.id), page, per_page)
 
 
-def list_villages(session: Session, *, township_id: int | None = None, q: str | None = None,
-                  order: Literal["id", "code"] = "code", page: int = 1,
-                  per_page: int | None = None) -> Page[Village]:
+def list_villages(
+    session: Session,
+    *,
+    township_id: int | None = None,
+    q: str | None = None,
+    order: Literal["id", "code"] = "code",
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[Village]:
     """Villages (of one township when given) whose name or code contains `q`."""
     stmt = select(Village)
     if township_id:
@@ -49,9 +61,16 @@ def list_villages(session: Session, *, township_id: int | None = None, q: str | 
     return paginate(session, stmt.order_by(Village.code if order == "code" else Village.id), page, per_page)
 
 
-def list_sites(session: Session, *, township_id: int | None = None, q: str | None = None,
-               q_matches_code: bool = True, order: Literal["id", "name"] = "id", page: int = 1,
-               per_page: int | None = None) -> Page[Site]:
+def list_sites(
+    session: Session,
+    *,
+    township_id: int | None = None,
+    q: str | None = None,
+    q_matches_code: bool = True,
+    order: Literal["id", "name"] = "id",
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[Site]:
     """Unit sites (of one township when given) whose name, or code when `q_matches_code`, contains `q`."""
     stmt = select(Site)
     if township_id:
@@ -81,6 +100,7 @@ def get_site(session: Session, site_id: int) -> Site:
 
 
 # ---- writes -----------------------------------------------------------------------------
+
 
 def _apply_point(obj, data: dict[str, Any]) -> None:
     if "lat" in data or "lng" in data:
@@ -119,8 +139,13 @@ def create_village(session: Session, actor: User, data: dict[str, Any]) -> Villa
     require_unique(session, Village, Village.code, data["code"], "code")
     lat, lng = wgs84_point(data)
     v = Village(
-        township_id=data["township_id"], code=data["code"], name=data["name"], lat=lat, lng=lng,
-        radius_m=data.get("radius_m", 500), boundary=boundary_or_none(data.get("boundary")),
+        township_id=data["township_id"],
+        code=data["code"],
+        name=data["name"],
+        lat=lat,
+        lng=lng,
+        radius_m=data.get("radius_m", 500),
+        boundary=boundary_or_none(data.get("boundary")),
     )
     session.add(v)
     session.flush()
@@ -157,8 +182,12 @@ def create_site(session: Session, actor: User, data: dict[str, Any], *, commit: 
         require_unique(session, Site, Site.code, data["code"], "code")
     lat, lng = wgs84_point(data)
     s = Site(
-        name=data["name"], code=data.get("code") or None, township_id=data.get("township_id"),
-        lat=lat, lng=lng, radius_m=data.get("radius_m", 300),
+        name=data["name"],
+        code=data.get("code") or None,
+        township_id=data.get("township_id"),
+        lat=lat,
+        lng=lng,
+        radius_m=data.get("radius_m", 300),
         boundary=boundary_or_none(data.get("boundary")),
     )
     session.add(s)
@@ -198,14 +227,30 @@ def _changes(data: dict[str, Any]) -> dict[str, Any]:
 IMPORT_COLUMNS = ("type", "code", "name", "township_code", "lat", "lng", "coord_type", "radius_m")
 # The words a file's "type" column may hold, lower-cased, and the kind of place each means.
 TYPE_WORDS = {
-    "township": "township", "乡镇": "township", "街道": "township",
-    "village": "village", "村": "village", "行政村": "village", "社区": "village",
-    "site": "site", "单位": "site",
+    "township": "township",
+    "乡镇": "township",
+    "街道": "township",
+    "village": "village",
+    "村": "village",
+    "行政村": "village",
+    "社区": "village",
+    "site": "site",
+    "单位": "site",
 }
 _HEADER_WORDS = {
-    "类型": "type", "编码": "code", "代码": "code", "区划代码": "code", "名称": "name",
-    "所属乡镇编码": "township_code", "乡镇编码": "township_code", "纬度": "lat", "经度": "lng",
-    "坐标系": "coord_type", "半径": "radius_m", "半径米": "radius_m", "围栏半径": "radius_m",
+    "类型": "type",
+    "编码": "code",
+    "代码": "code",
+    "区划代码": "code",
+    "名称": "name",
+    "所属乡镇编码": "township_code",
+    "乡镇编码": "township_code",
+    "纬度": "lat",
+    "经度": "lng",
+    "坐标系": "coord_type",
+    "半径": "radius_m",
+    "半径米": "radius_m",
+    "围栏半径": "radius_m",
 }
 
 
@@ -261,11 +306,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     missing = {"type", "code", "name"} - set(header)
     if missing:
         raise ApiError("validation_failed", f"表头缺少列:{'、'.join(sorted(missing))}", {"columns": header})
-    return [{**dict(zip(header, r + [""] * (len(header) - len(r)), strict=False)), "_row": n}
-            for n, r in numbered[1:]]
+    return [{**dict(zip(header, r + [""] * (len(header) - len(r)), strict=False)), "_row": n} for n, r in numbered[1:]]
 
 
-def import_places(session: Session, actor: User | None, rows: list[dict[str, Any]], *, dry_run: bool = False) -> ImportReport:
+def import_places(
+    session: Session, actor: User | None, rows: list[dict[str, Any]], *, dry_run: bool = False
+) -> ImportReport:
     """Create or update (by code) townships, villages and sites; all rows or none are written."""
     report = ImportReport()
     townships = {t.code: t for t in session.scalars(select(Township))}
@@ -279,8 +325,14 @@ def import_places(session: Session, actor: User | None, rows: list[dict[str, Any
     if report.errors or dry_run:
         session.rollback()
         return report
-    audit.append(session, actor, "places.import", "places", "-", {
-        "townships": report.townships, "villages": report.villages, "sites": report.sites})
+    audit.append(
+        session,
+        actor,
+        "places.import",
+        "places",
+        "-",
+        {"townships": report.townships, "villages": report.villages, "sites": report.sites},
+    )
     session.commit()
     return report
 

@@ -32,9 +32,16 @@ _PROJECT_ORDERS = {
 }
 
 
-def list_projects(session: Session, *, year: int | None = None, domain: str | None = None, q: str | None = None,
-                  order: Literal["id", "newest", "year_title"] = "id", page: int = 1,
-                  per_page: int | None = None) -> Page[Project]:
+def list_projects(
+    session: Session,
+    *,
+    year: int | None = None,
+    domain: str | None = None,
+    q: str | None = None,
+    order: Literal["id", "newest", "year_title"] = "id",
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[Project]:
     """Projects of a year and domain (when given) whose title contains `q`."""
     stmt = select(Project)
     if year:
@@ -50,12 +57,17 @@ def get_project(session: Session, project_id: int) -> Project:
     return get_or_404(session, Project, project_id)
 
 
-def list_organizations(session: Session, *, q: str | None = None, order: Literal["id", "name"] = "name",
-                       page: int = 1, per_page: int | None = None) -> Page[Organization]:
+def list_organizations(
+    session: Session,
+    *,
+    q: str | None = None,
+    order: Literal["id", "name"] = "name",
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[Organization]:
     """Party organizations whose name contains `q`."""
     stmt = search(select(Organization), q, Organization.name)
-    return paginate(session, stmt.order_by(Organization.name if order == "name" else Organization.id),
-                    page, per_page)
+    return paginate(session, stmt.order_by(Organization.name if order == "name" else Organization.id), page, per_page)
 
 
 @dataclass(frozen=True)
@@ -87,21 +99,38 @@ def place_of(session: Session, assignment: Assignment) -> Place:
     if site is None:
         raise ApiError("conflict", "该项目没有设置地点")
     township = session.get(Township, site.township_id) if site.township_id else None
-    return Place("site", site.id, site.name, site.township_id, township.name if township else "",
-                 site.lat, site.lng, site.radius_m, site.boundary)
+    return Place(
+        "site",
+        site.id,
+        site.name,
+        site.township_id,
+        township.name if township else "",
+        site.lat,
+        site.lng,
+        site.radius_m,
+        site.boundary,
+    )
 
 
 def project_place(session: Session, project: Project) -> Place | None:
     """Where a project's own work is to be seen: its first village, else its unit site."""
     if project.villages:
         v = project.villages[0]
-        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m,
-                     v.boundary)
+        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m, v.boundary)
     if project.site is not None:
         site = project.site
         township = session.get(Township, site.township_id) if site.township_id else None
-        return Place("site", site.id, site.name, site.township_id, township.name if township else "",
-                     site.lat, site.lng, site.radius_m, site.boundary)
+        return Place(
+            "site",
+            site.id,
+            site.name,
+            site.township_id,
+            township.name if township else "",
+            site.lat,
+            site.lng,
+            site.radius_m,
+            site.boundary,
+        )
     return None
 
 
@@ -110,8 +139,12 @@ def create_organization(session: Session, actor: User, data: dict[str, Any]) -> 
     for key, model in (("township_id", Township), ("village_id", Village)):
         if data.get(key) is not None:
             get_or_404(session, model, data[key])
-    org = Organization(name=data["name"], domain=data.get("domain", "农村"),
-                       township_id=data.get("township_id"), village_id=data.get("village_id"))
+    org = Organization(
+        name=data["name"],
+        domain=data.get("domain", "农村"),
+        township_id=data.get("township_id"),
+        village_id=data.get("village_id"),
+    )
     session.add(org)
     session.flush()
     audit.append(session, actor, "organization.create", "organization", org.id, {"name": org.name})
@@ -163,11 +196,16 @@ def _moves(project: Project, data: dict[str, Any]) -> bool:
 def _place_project(session: Session, actor: User, project: Project, data: dict[str, Any]) -> None:
     if "village_ids" in data and "site" in data:
         raise ApiError("validation_failed", "项目地点只能是村(village_ids)或单位地点(site)之一", {"field": "site"})
-    if project.id is not None and _moves(project, data) and session.scalar(
-        select(Visit.id).where(Visit.project_id == project.id).limit(1)
-    ) is not None:
-        raise ApiError("conflict", "该项目已有暗访记录,实施地点不能再修改",
-                       {"field": "village_ids" if "village_ids" in data else "site"})
+    if (
+        project.id is not None
+        and _moves(project, data)
+        and session.scalar(select(Visit.id).where(Visit.project_id == project.id).limit(1)) is not None
+    ):
+        raise ApiError(
+            "conflict",
+            "该项目已有暗访记录,实施地点不能再修改",
+            {"field": "village_ids" if "village_ids" in data else "site"},
+        )
     if "village_ids" in data:
         if not data["village_ids"]:
             raise ApiError("validation_failed", "至少选择一个村", {"field": "village_ids"})
@@ -189,10 +227,14 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
     if data.get("organization_id") is not None:
         get_or_404(session, Organization, data["organization_id"], "党组织")
     project = Project(
-        title=data["title"], year=data["year"], organization_id=data.get("organization_id"),
+        title=data["title"],
+        year=data["year"],
+        organization_id=data.get("organization_id"),
         secretary_id=_secretary(session, data.get("secretary_id")),
-        domain=data.get("domain", "农村"), steps=data.get("steps", []),
-        targets=data.get("targets", []), responsible=data.get("responsible", {}),
+        domain=data.get("domain", "农村"),
+        steps=data.get("steps", []),
+        targets=data.get("targets", []),
+        responsible=data.get("responsible", {}),
         allow_album=data.get("allow_album", False),
         # Registered directly by the department: already under way, so monthly reports start now.
         started_at=utcnow(),
@@ -200,8 +242,14 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
     session.add(project)
     _place_project(session, actor, project, data)
     session.flush()
-    audit.append(session, actor, "project.create", "project", project.id,
-                 {"title": project.title, "allow_album": project.allow_album})
+    audit.append(
+        session,
+        actor,
+        "project.create",
+        "project",
+        project.id,
+        {"title": project.title, "allow_album": project.allow_album},
+    )
     session.commit()
     return project
 

@@ -53,14 +53,21 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
     if project.site is not None:
         places.append({"kind": "site", "name": project.site.name, "township": ""})
     updates = list_updates(session, project.id, limit=50)
-    counts = dict(session.execute(
-        select(Feedback.rating, func.count()).where(Feedback.project_id == project.id,
-                                                    Feedback.status != "held").group_by(Feedback.rating)
-    ).all())
+    counts = dict(
+        session.execute(
+            select(Feedback.rating, func.count())
+            .where(Feedback.project_id == project.id, Feedback.status != "held")
+            .group_by(Feedback.rating)
+        ).all()
+    )
     responsible = project.responsible or {}
     return {
-        "id": project.id, "title": project.title, "year": project.year, "domain": project.domain,
-        "status": project.status, "status_label": PROJECT_STATUSES[project.status],
+        "id": project.id,
+        "title": project.title,
+        "year": project.year,
+        "domain": project.domain,
+        "status": project.status,
+        "status_label": PROJECT_STATUSES[project.status],
         "accepting_feedback": project.status != "closed",
         # The feedback page offers the album only when the department allows it (camera by default).
         "allow_album": project.allow_album,
@@ -94,8 +101,14 @@ def _text(value: Any) -> str:
 
 def list_updates(session: Session, project_id: int, *, limit: int) -> list[ProjectUpdate]:
     """A project's newest progress updates, newest first."""
-    return list(session.scalars(select(ProjectUpdate).where(ProjectUpdate.project_id == project_id)
-                                .order_by(ProjectUpdate.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(ProjectUpdate)
+            .where(ProjectUpdate.project_id == project_id)
+            .order_by(ProjectUpdate.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def add_update(session: Session, actor: User, project_id: int, text: str) -> ProjectUpdate:
@@ -112,6 +125,7 @@ def add_update(session: Session, actor: User, project_id: int, text: str) -> Pro
 
 
 # ---- scene tokens: the short signed value inside a notice-board code ---------------------
+
 
 def _scene_mac(payload: str) -> str:
     key = hashlib.sha256(("scene:" + current_app.config["SECRET_KEY"]).encode()).digest()
@@ -139,6 +153,7 @@ def resolve_scene(scene: str) -> int:
 
 # ---- photo verification (验真) -------------------------------------------------------------
 
+
 def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
     """What the verification page may show of a photo: server time, place, project, and whether the
     sealed original, re-hashed now, still has its recorded hash (check: intact | altered | missing |
@@ -156,8 +171,11 @@ def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
         village = session.get(Village, visit.village_id) if visit.village_id else None
         township = session.get(Township, visit.township_id) if visit.township_id else None
         site = visit.assignment.project.site
-        place = " ".join(x for x in (township.name if township else "",
-                                     village.name if village else (site.name if site else "")) if x)
+        place = " ".join(
+            x
+            for x in (township.name if township else "", village.name if village else (site.name if site else ""))
+            if x
+        )
     elif photo.owner_kind == "feedback":
         fb = session.get(Feedback, photo.owner_id)
         project_title = session.get(Project, fb.project_id).title if fb else ""
@@ -168,6 +186,13 @@ def photo_by_code(session: Session, code: str) -> dict[str, Any] | None:
     except StorageError:
         session.rollback()
         check = "unavailable"
-    return {"code": photo.verify_code, "server_time": when, "place": place, "project": project_title,
-            "sha256": photo.sha256, "upload_sha256": photo.upload_sha256, "preview_sha256": photo.preview_sha256,
-            "check": check}
+    return {
+        "code": photo.verify_code,
+        "server_time": when,
+        "place": place,
+        "project": project_title,
+        "sha256": photo.sha256,
+        "upload_sha256": photo.upload_sha256,
+        "preview_sha256": photo.preview_sha256,
+        "check": check,
+    }

@@ -40,19 +40,21 @@ def hit(session: Session, keys: list[str], limits: list[tuple[int, int]], messag
         for limit, window in limits:
             since = now - timedelta(seconds=window)
             count, oldest = session.execute(
-                select(func.count(RateEvent.id), func.min(RateEvent.at))
-                .where(RateEvent.key == key, RateEvent.at > since)
+                select(func.count(RateEvent.id), func.min(RateEvent.at)).where(
+                    RateEvent.key == key, RateEvent.at > since
+                )
             ).one()
             if count >= limit:
                 retry = max(1, math.ceil((oldest + timedelta(seconds=window) - now).total_seconds()))
                 raise ApiError(
-                    "rate_limited", message, {"retry_after": retry, "limit": limit, "window_s": window},
+                    "rate_limited",
+                    message,
+                    {"retry_after": retry, "limit": limit, "window_s": window},
                     headers={"Retry-After": str(retry)},
                 )
     for key in keys:
         # Forget what no window can see any more, so the table stays small.
-        session.execute(delete(RateEvent).where(RateEvent.key == key,
-                                                RateEvent.at < now - timedelta(seconds=longest)))
+        session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < now - timedelta(seconds=longest)))
         session.add(RateEvent(key=key, at=now))
 
 
@@ -63,8 +65,9 @@ def blocked(session: Session, keys: list[str], limits: list[tuple[int, int]]) ->
     for key in keys:
         for limit, window in limits:
             count, oldest = session.execute(
-                select(func.count(RateEvent.id), func.min(RateEvent.at))
-                .where(RateEvent.key == key, RateEvent.at > now - timedelta(seconds=window))
+                select(func.count(RateEvent.id), func.min(RateEvent.at)).where(
+                    RateEvent.key == key, RateEvent.at > now - timedelta(seconds=window)
+                )
             ).one()
             if count >= limit:
                 retry = max(1, math.ceil((oldest + timedelta(seconds=window) - now).total_seconds()))
@@ -77,8 +80,7 @@ def record(session: Session, keys: list[str], limits: list[tuple[int, int]]) -> 
     now = utcnow()
     longest = max(window for _, window in limits)
     for key in keys:
-        session.execute(delete(RateEvent).where(RateEvent.key == key,
-                                                RateEvent.at < now - timedelta(seconds=longest)))
+        session.execute(delete(RateEvent).where(RateEvent.key == key, RateEvent.at < now - timedelta(seconds=longest)))
         session.add(RateEvent(key=key, at=now))
 
 
@@ -87,8 +89,9 @@ def backoff(session: Session, key: str, window: int, free: int, cap: int) -> int
     each further one doubles the pause after the latest event (1 s, 2 s, 4 s, … at most `cap`)."""
     now = utcnow()
     count, latest = session.execute(
-        select(func.count(RateEvent.id), func.max(RateEvent.at))
-        .where(RateEvent.key == key, RateEvent.at > now - timedelta(seconds=window))
+        select(func.count(RateEvent.id), func.max(RateEvent.at)).where(
+            RateEvent.key == key, RateEvent.at > now - timedelta(seconds=window)
+        )
     ).one()
     if count < free:
         return None

@@ -40,6 +40,7 @@ REMIND_DAYS_BEFORE = 3
 
 # ---- months and deadlines ---------------------------------------------------------------------
 
+
 def next_month(month: str) -> str:
     """The month after `month`."""
     year, mon = int(month[:4]), int(month[5:])
@@ -95,17 +96,22 @@ def report_state(session: Session, project: Project, today: date | None = None) 
     months = owed_months(project, today)
     if not months:
         return ReportState(None, None, None, [])
-    statuses = dict(session.execute(select(ProjectReport.month, ProjectReport.status)
-                                    .where(ProjectReport.project_id == project.id)).all())
+    statuses = dict(
+        session.execute(
+            select(ProjectReport.month, ProjectReport.status).where(ProjectReport.project_id == project.id)
+        ).all()
+    )
     overdue = [m for m in months if statuses.get(m) != "submitted" and due_date(m) < today]
     # Early in a month the previous month's report is still the one to write, until it is in.
     previous = months[-2] if len(months) > 1 else None
-    current = previous if previous and statuses.get(previous) != "submitted" and due_date(previous) >= today \
-        else months[-1]
+    current = (
+        previous if previous and statuses.get(previous) != "submitted" and due_date(previous) >= today else months[-1]
+    )
     return ReportState(current, statuses.get(current), due_date(current), overdue)
 
 
 # ---- writing a report -------------------------------------------------------------------------
+
 
 def _own_project(session: Session, user: User, project_id: int) -> Project:
     project = lifecycle.project_for(session, user, project_id, lock=True)
@@ -116,16 +122,20 @@ def _own_project(session: Session, user: User, project_id: int) -> Project:
 
 def reports_of(session: Session, project_id: int) -> list[ProjectReport]:
     """A project's reports, newest month first."""
-    return list(session.scalars(select(ProjectReport).where(ProjectReport.project_id == project_id)
-                                .order_by(ProjectReport.month.desc())))
+    return list(
+        session.scalars(
+            select(ProjectReport).where(ProjectReport.project_id == project_id).order_by(ProjectReport.month.desc())
+        )
+    )
 
 
 def photos_of(session: Session, report_ids: list[int]) -> dict[int, list[Photo]]:
     """Ready or pending photos per report id."""
     out: dict[int, list[Photo]] = {i: [] for i in report_ids}
     if report_ids:
-        for p in session.scalars(select(Photo).where(Photo.owner_kind == OWNER_KIND, Photo.owner_id.in_(report_ids))
-                                 .order_by(Photo.id)):
+        for p in session.scalars(
+            select(Photo).where(Photo.owner_kind == OWNER_KIND, Photo.owner_id.in_(report_ids)).order_by(Photo.id)
+        ):
             out[p.owner_id].append(p)
     return out
 
@@ -134,20 +144,31 @@ def _attach(session: Session, user: User, report: ProjectReport, photo_ids: list
     if not photo_ids:
         return
     found = {p.id: p for p in session.scalars(for_update(select(Photo).where(Photo.id.in_(photo_ids))))}
-    bad = [i for i in photo_ids if i not in found or found[i].uploader_id != user.id
-           or (found[i].owner_kind, found[i].owner_id) not in ((DRAFT_KIND, user.id), (OWNER_KIND, report.id))]
+    bad = [
+        i
+        for i in photo_ids
+        if i not in found
+        or found[i].uploader_id != user.id
+        or (found[i].owner_kind, found[i].owner_id) not in ((DRAFT_KIND, user.id), (OWNER_KIND, report.id))
+    ]
     if bad:
         raise ApiError("validation_failed", "照片不存在、已被使用或不属于您", {"field": "photo_ids", "photo_ids": bad})
     rejected = [i for i in photo_ids if found[i].status == "rejected"]
     if rejected:
         raise ApiError("photo_rejected", "有照片未通过校验,请删除后重新选择", {"photo_ids": rejected})
     project = session.get(Project, report.project_id)
-    photos.attach_drafts([found[i] for i in photo_ids if found[i].owner_kind == DRAFT_KIND],
-                         project_place(session, project), session, OWNER_KIND, report.id)
+    photos.attach_drafts(
+        [found[i] for i in photo_ids if found[i].owner_kind == DRAFT_KIND],
+        project_place(session, project),
+        session,
+        OWNER_KIND,
+        report.id,
+    )
 
 
-def save_report(session: Session, user: User, project_id: int, month: str,
-                body: dict[str, Any]) -> tuple[ProjectReport, bool]:
+def save_report(
+    session: Session, user: User, project_id: int, month: str, body: dict[str, Any]
+) -> tuple[ProjectReport, bool]:
     """Save (and with submit=true hand in) the report for `month`; a retry of the same answers the same.
 
     A submitted report is final: saving different content again is a 409.
@@ -155,15 +176,19 @@ def save_report(session: Session, user: User, project_id: int, month: str,
     project = _own_project(session, user, project_id)
     months = owed_months(project, clock.today())
     if month not in months:
-        raise ApiError("validation_failed", "该月份不需要填写月报(项目尚未实施或月份不正确)",
-                       {"field": "month", "months": months[-3:]})
+        raise ApiError(
+            "validation_failed",
+            "该月份不需要填写月报(项目尚未实施或月份不正确)",
+            {"field": "month", "months": months[-3:]},
+        )
     text = body["text"].strip()
     photo_ids = body.get("photo_ids", [])
     submit = body.get("submit", False)
     if submit and not text:
         raise ApiError("validation_failed", "请填写本月工作进展", {"field": "text"})
-    report = session.scalars(for_update(select(ProjectReport).where(ProjectReport.project_id == project.id,
-                                                                    ProjectReport.month == month))).first()
+    report = session.scalars(
+        for_update(select(ProjectReport).where(ProjectReport.project_id == project.id, ProjectReport.month == month))
+    ).first()
     if report is not None and report.status == "submitted":
         attached = {p.id for p in photos_of(session, [report.id])[report.id]}
         if submit and report.text == text and attached == set(photo_ids):
@@ -179,8 +204,9 @@ def save_report(session: Session, user: User, project_id: int, month: str,
             session.rollback()
             raise ApiError("conflict", "月报正在由另一台设备保存,请稍后重试", {"month": month}) from None
     if submit:
-        not_ready = [p.id for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids or [-1])))
-                     if p.status == "pending"]
+        not_ready = [
+            p.id for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids or [-1]))) if p.status == "pending"
+        ]
         if not_ready:
             raise ApiError("photo_not_uploaded", "还有照片未上传完成,请稍后重试", {"photo_ids": not_ready})
     # The phone sends the whole list: photos taken off it go back to the uploader's drafts.
@@ -191,13 +217,20 @@ def save_report(session: Session, user: User, project_id: int, month: str,
     report.text = text
     if submit:
         report.status, report.submitted_at = "submitted", utcnow()
-    audit.append(session, user, "project.report_submit" if submit else "project.report_save", "project",
-                 project.id, {"month": month, "photo_ids": photo_ids, "late": due_date(month) < clock.today()})
+    audit.append(
+        session,
+        user,
+        "project.report_submit" if submit else "project.report_save",
+        "project",
+        project.id,
+        {"month": month, "photo_ids": photo_ids, "late": due_date(month) < clock.today()},
+    )
     session.commit()
     return report, created
 
 
 # ---- photos: the shared pipeline ---------------------------------------------------------------
+
 
 def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     """The photo pipeline's view of a monthly report's photo (OWNER_KIND)."""
@@ -205,18 +238,23 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     project = session.get(Project, report.project_id) if report else None
     uploader = session.get(User, photo.uploader_id)
     place = project_place(session, project) if project is not None else None
-    return photos.OwnerContext(place=place, person=uploader.name if uploader else "",
-                               title=f"月报 · {project.title}" if project else "项目月报",
-                               can_complete=lambda u: u.id == photo.uploader_id)
+    return photos.OwnerContext(
+        place=place,
+        person=uploader.name if uploader else "",
+        title=f"月报 · {project.title}" if project else "项目月报",
+        can_complete=lambda u: u.id == photo.uploader_id,
+    )
 
 
 def request_photo(session: Session, user: User, body: dict[str, Any]) -> tuple[Photo, bool]:
     """A ticket for a photo of a report still being written (a draft of its uploader)."""
-    return photos.request_draft_photo(session, user, body, draft_kind=DRAFT_KIND, owner_kind=OWNER_KIND,
-                                      write_kind="report.photo")
+    return photos.request_draft_photo(
+        session, user, body, draft_kind=DRAFT_KIND, owner_kind=OWNER_KIND, write_kind="report.photo"
+    )
 
 
 # ---- reminders (subscribe messages) ----------------------------------------------------------
+
 
 def add_consent(session: Session, user: User, template: str, accepted: int) -> int:
     """Count the subscribe messages the user just agreed to receive; returns the new balance."""
@@ -238,11 +276,15 @@ def _send(session: Session, user: User, project: Project, month: str, kind: str)
     if credit is None or credit.credits <= 0:
         return "no_consent"
     due = due_date(month)
-    data = {"thing1": {"value": project.title[:20]}, "time2": {"value": due.isoformat()},
-            "thing3": {"value": f"{month} 月报{'已逾期' if kind == 'overdue' else '即将到期'},请及时填写"}}
+    data = {
+        "thing1": {"value": project.title[:20]},
+        "time2": {"value": due.isoformat()},
+        "thing3": {"value": f"{month} 月报{'已逾期' if kind == 'overdue' else '即将到期'},请及时填写"},
+    }
     try:
-        wechat.send_subscribe_message(openid=user.openid, template_id=template, data=data,
-                                      page=current_app.config["MINIPROGRAM_REPORT_PAGE"])
+        wechat.send_subscribe_message(
+            openid=user.openid, template_id=template, data=data, page=current_app.config["MINIPROGRAM_REPORT_PAGE"]
+        )
     except WeChatError as exc:
         current_app.logger.warning("report reminder for project %s not sent: %s", project.id, exc.code)
         if exc.code == "wechat_not_subscribed":
@@ -259,8 +301,11 @@ def _reminder_row(session: Session, project: Project, month: str, kind: str) -> 
     if row is not None:
         return row
     try:
-        session.add(ReportReminder(project_id=project.id, month=month, kind=kind, user_id=project.secretary_id,
-                                   outcome="pending"))
+        session.add(
+            ReportReminder(
+                project_id=project.id, month=month, kind=kind, user_id=project.secretary_id, outcome="pending"
+            )
+        )
         session.commit()
     except IntegrityError:
         session.rollback()  # another node created it: wait for its lock below
@@ -286,13 +331,17 @@ def send_reminders(session: Session, today: date | None = None) -> dict[str, int
     """
     today = today or clock.today()
     counts: dict[str, int] = {}
-    running = session.scalars(select(Project).where(Project.status == "in_progress",
-                                                    Project.secretary_id.is_not(None))).all()
+    running = session.scalars(
+        select(Project).where(Project.status == "in_progress", Project.secretary_id.is_not(None))
+    ).all()
     for project in running:
         state = report_state(session, project, today)
         wanted = [(m, "overdue") for m in state.overdue_months[-1:]]
-        if state.current_month and state.current_status != "submitted" \
-                and 0 <= (state.current_due - today).days <= REMIND_DAYS_BEFORE:
+        if (
+            state.current_month
+            and state.current_status != "submitted"
+            and 0 <= (state.current_due - today).days <= REMIND_DAYS_BEFORE
+        ):
             wanted.append((state.current_month, "due"))
         for month, kind in wanted:
             outcome = _remind_once(session, project, month, kind)

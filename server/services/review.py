@@ -84,13 +84,22 @@ def scoped_visits(user: User) -> Select:
 def filtered_visits(user: User, filters: dict[str, Any]) -> Select:
     """Scoped visits narrowed by the filters (dates are China calendar days of the visit's start)."""
     stmt = scoped_visits(user)
-    for key, column in (("township_id", Visit.township_id), ("village_id", Visit.village_id),
-                        ("project_id", Visit.project_id), ("status", Visit.status)):
+    for key, column in (
+        ("township_id", Visit.township_id),
+        ("village_id", Visit.village_id),
+        ("project_id", Visit.project_id),
+        ("status", Visit.status),
+    ):
         if key in filters:
             stmt = stmt.where(column == filters[key])
     if "inspector_id" in filters:
-        stmt = stmt.where(Visit.assignment_id.in_(
-            select(assignment_members.c.assignment_id).where(assignment_members.c.user_id == filters["inspector_id"])))
+        stmt = stmt.where(
+            Visit.assignment_id.in_(
+                select(assignment_members.c.assignment_id).where(
+                    assignment_members.c.user_id == filters["inspector_id"]
+                )
+            )
+        )
     if "flag" in filters:
         stmt = stmt.where(Visit.id.in_(select(VisitFlag.visit_id).where(VisitFlag.flag == filters["flag"])))
     if "date_from" in filters:
@@ -147,8 +156,9 @@ class VisitPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def page_of_visits(session: Session, user: User, filters: dict[str, Any], sort: str, page: int,
-                   per_page: int) -> VisitPage:
+def page_of_visits(
+    session: Session, user: User, filters: dict[str, Any], sort: str, page: int, per_page: int
+) -> VisitPage:
     """One page of the visits in scope, with names, teams, flags and verdicts in a fixed number of queries."""
     total = count_visits(session, user, filters)
     page = max(1, min(page, max(1, -(-total // per_page))))
@@ -176,11 +186,21 @@ def page_of_visits(session: Session, user: User, filters: dict[str, Any], sort: 
     teams = inspectors_by_assignment(session, {r[0].assignment_id for r in rows})
     verdicts = {vid: d.decision for (_, vid), d in latest_decisions_of(session, visit_ids, kind="visit").items()}
     return VisitPage(
-        rows=[VisitRow(visit=v, project_title=title, place_name=village or site or "",
-                       township_name=township or "", inspectors=teams.get(v.assignment_id, []),
-                       flags=flags[v.id], decision=verdicts.get(v.id))
-              for v, title, village, site, township in rows],
-        total=total, page=page, per_page=per_page,
+        rows=[
+            VisitRow(
+                visit=v,
+                project_title=title,
+                place_name=village or site or "",
+                township_name=township or "",
+                inspectors=teams.get(v.assignment_id, []),
+                flags=flags[v.id],
+                decision=verdicts.get(v.id),
+            )
+            for v, title, village, site, township in rows
+        ],
+        total=total,
+        page=page,
+        per_page=per_page,
     )
 
 
@@ -197,8 +217,9 @@ ORDER_INDEXES = {
 }
 
 
-def _page_ids_select(session: Session, user: User, filters: dict[str, Any], sort: str, total: int,
-                     needed: int) -> Select:
+def _page_ids_select(
+    session: Session, user: User, filters: dict[str, Any], sort: str, total: int, needed: int
+) -> Select:
     """The ids of the filtered visits, shaped so that MySQL/MariaDB picks a cheap plan.
 
     Left alone, MariaDB materializes a flag's tens of thousands of visits and sorts them, and
@@ -214,15 +235,21 @@ def _page_ids_select(session: Session, user: User, filters: dict[str, Any], sort
         if needed * visit_stats.list_counts(session, domain, (None, None)) <= WALK_MAX * max(total, 1):
             others = {k: v for k, v in filters.items() if k != "flag"}
             # The index is named: MariaDB would rather intersect two others and sort.
-            return (filtered_visits(user, others).with_only_columns(Visit.id)
-                    .join(VisitFlag, (VisitFlag.visit_id == Visit.id) & (VisitFlag.flag == filters["flag"]))
-                    .prefix_with("STRAIGHT_JOIN", dialect="mysql")
-                    .with_hint(Visit, f"FORCE INDEX ({index})", dialect_name="mysql"))
+            return (
+                filtered_visits(user, others)
+                .with_only_columns(Visit.id)
+                .join(VisitFlag, (VisitFlag.visit_id == Visit.id) & (VisitFlag.flag == filters["flag"]))
+                .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+                .with_hint(Visit, f"FORCE INDEX ({index})", dialect_name="mysql")
+            )
         # A rare flag: read its visits off the flag index and sort them. MariaDB might still
         # walk an ordering index probing flags, which is what was just judged too long.
         ordering = ORDER_INDEXES["submitted" if sort.endswith("submitted_at") else "started"]
-        return (filtered_visits(user, filters).with_only_columns(Visit.id)
-                .with_hint(Visit, f"IGNORE INDEX FOR ORDER BY ({', '.join(ordering)})", dialect_name="mysql"))
+        return (
+            filtered_visits(user, filters)
+            .with_only_columns(Visit.id)
+            .with_hint(Visit, f"IGNORE INDEX FOR ORDER BY ({', '.join(ordering)})", dialect_name="mysql")
+        )
     stmt = filtered_visits(user, filters).with_only_columns(Visit.id)
     if mysql and sort.endswith("submitted_at") and total <= SORT_IN_MEMORY_MAX:
         stmt = stmt.with_hint(Visit, "IGNORE INDEX (ix_visits_submitted)", dialect_name="mysql")
@@ -307,8 +334,14 @@ def count_visits(session: Session, user: User, filters: dict[str, Any]) -> int:
 def _direct_flag_counts(session: Session, user: User, filters: dict[str, Any]) -> dict[str, int]:
     # A join, not IN (subquery): MariaDB then starts from the filtered visits (a village, a
     # project, an inspector's assignments) and probes their flags' primary key.
-    stmt = (filtered_visits(user, filters).with_only_columns(VisitFlag.flag, func.count()).order_by(None)
-            .select_from(Visit).join(VisitFlag, VisitFlag.visit_id == Visit.id).group_by(VisitFlag.flag))
+    stmt = (
+        filtered_visits(user, filters)
+        .with_only_columns(VisitFlag.flag, func.count())
+        .order_by(None)
+        .select_from(Visit)
+        .join(VisitFlag, VisitFlag.visit_id == Visit.id)
+        .group_by(VisitFlag.flag)
+    )
     return {flag: n for flag, n in session.execute(stmt)}
 
 
@@ -341,8 +374,12 @@ def filter_choices(session: Session, user: User) -> dict[str, list[tuple[int, st
         townships = townships.where(Township.id.in_(scope or [-1]))
         villages = villages.where(Village.township_id.in_(scope or [-1]))
         projects = projects.where(Project.id.in_(scoped_visits(user).with_only_columns(Visit.project_id)))
-    inspectors = (select(User.id, User.name).join(UserRole, UserRole.user_id == User.id)
-                  .where(UserRole.role == "inspector").order_by(User.name, User.id))
+    inspectors = (
+        select(User.id, User.name)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "inspector")
+        .order_by(User.name, User.id)
+    )
     return {
         "townships": [(i, name) for i, name in session.execute(townships)],
         "villages": [(i, f"{t} {v}") for i, v, t in session.execute(villages)],
@@ -354,8 +391,13 @@ def filter_choices(session: Session, user: User) -> dict[str, list[tuple[int, st
 # ---- the evidence page ------------------------------------------------------------------
 
 # Audit object types that belong to a visit, with the table holding their visit_id.
-_VISIT_PARTS = (("checkin", CheckIn), ("photo", Photo), ("interview", Interview),
-                ("checklist", ChecklistResult), ("visit_note", VisitNote))
+_VISIT_PARTS = (
+    ("checkin", CheckIn),
+    ("photo", Photo),
+    ("interview", Interview),
+    ("checklist", ChecklistResult),
+    ("visit_note", VisitNote),
+)
 
 
 @dataclass
@@ -402,10 +444,18 @@ def evidence(session: Session, visit: Visit, viewer: User) -> Evidence:
     decisions = latest_decisions(session, visit.id)
     ready = [p for p in rec["photos"] if p.status == "ready"]
 
-    duplicates = {p.id: p for p in session.scalars(
-        select(Photo).where(Photo.id.in_({p.duplicate_of_id for p in ready if p.duplicate_of_id})))}
-    dup_visits = {v.id: v for v in session.scalars(
-        select(Visit).where(Visit.id.in_({d.visit_id for d in duplicates.values() if d.visit_id})))}
+    duplicates = {
+        p.id: p
+        for p in session.scalars(
+            select(Photo).where(Photo.id.in_({p.duplicate_of_id for p in ready if p.duplicate_of_id}))
+        )
+    }
+    dup_visits = {
+        v.id: v
+        for v in session.scalars(
+            select(Visit).where(Visit.id.in_({d.visit_id for d in duplicates.values() if d.visit_id}))
+        )
+    }
 
     def distance(lat, lng):
         if lat is None or lng is None:
@@ -417,13 +467,19 @@ def evidence(session: Session, visit: Visit, viewer: User) -> Evidence:
         exif = p.exif or {}
         dup = duplicates.get(p.duplicate_of_id) if p.duplicate_of_id else None
         dup_visit = dup_visits.get(dup.visit_id) if dup is not None and dup.visit_id else None
-        photos.append(PhotoEvidence(
-            n=n, photo=p, urls=photo_urls(p), distance_m=distance(p.lat, p.lng),
-            exif_distance_m=distance(exif.get("lat"), exif.get("lng")),
-            exif_taken_at=_parse_time(exif.get("taken_at")), duplicate=dup,
-            duplicate_visit_id=dup_visit.id if dup_visit and staff_can_read(viewer, dup_visit) else None,
-            decision=decisions.get(("photo", p.id)),
-        ))
+        photos.append(
+            PhotoEvidence(
+                n=n,
+                photo=p,
+                urls=photo_urls(p),
+                distance_m=distance(p.lat, p.lng),
+                exif_distance_m=distance(exif.get("lat"), exif.get("lng")),
+                exif_taken_at=_parse_time(exif.get("taken_at")),
+                duplicate=dup,
+                duplicate_visit_id=dup_visit.id if dup_visit and staff_can_read(viewer, dup_visit) else None,
+                decision=decisions.get(("photo", p.id)),
+            )
+        )
 
     timeline = audit_trail(session, visit, rec)
     people = {m.id for m in visit.assignment.members} | {visit.created_by_id, visit.submitted_by_id}
@@ -433,27 +489,39 @@ def evidence(session: Session, visit: Visit, viewer: User) -> Evidence:
     names = {i: name for i, name in session.execute(select(User.id, User.name).where(User.id.in_(people)))}
 
     return Evidence(
-        visit=visit, place=place, project=visit.assignment.project,
-        inspectors=list(visit.assignment.members), checkins=rec["checkins"], photos=photos,
+        visit=visit,
+        place=place,
+        project=visit.assignment.project,
+        inspectors=list(visit.assignment.members),
+        checkins=rec["checkins"],
+        photos=photos,
         pending_photos=sum(p.status == "pending" for p in rec["photos"]),
         rejected_photos=[p for p in rec["photos"] if p.status == "rejected"],
         interviews=[(i, household_of(i)) for i in rec["interviews"]],
         checklist=rec["checklists"][-1] if rec["checklists"] else None,
-        checklist_versions=len(rec["checklists"]), notes=rec["notes"], flags=rec["flags"],
-        timeline=timeline, decision=decisions.get(("visit", visit.id)), names=names,
+        checklist_versions=len(rec["checklists"]),
+        notes=rec["notes"],
+        flags=rec["flags"],
+        timeline=timeline,
+        decision=decisions.get(("visit", visit.id)),
+        names=names,
     )
 
 
 def audit_trail(session: Session, visit: Visit, records: dict[str, list] | None = None) -> list[AuditEntry]:
     """The audit entries of a visit and of everything recorded in it, in chain order."""
     records = records or visit_records(session, visit)
-    keys = {"checkin": "checkins", "photo": "photos", "interview": "interviews",
-            "checklist": "checklists", "visit_note": "notes"}
+    keys = {
+        "checkin": "checkins",
+        "photo": "photos",
+        "interview": "interviews",
+        "checklist": "checklists",
+        "visit_note": "notes",
+    }
     wanted = [("visit", [str(visit.id)])]
     wanted += [(kind, [str(r.id) for r in records[keys[kind]]]) for kind, _ in _VISIT_PARTS]
     # (object_type, object_id) is indexed: one OR of indexed lookups, not a scan of the log.
-    conditions = [and_(AuditEntry.object_type == kind, AuditEntry.object_id.in_(ids))
-                  for kind, ids in wanted if ids]
+    conditions = [and_(AuditEntry.object_type == kind, AuditEntry.object_id.in_(ids)) for kind, ids in wanted if ids]
     return list(session.scalars(select(AuditEntry).where(or_(*conditions)).order_by(AuditEntry.seq)))
 
 
@@ -494,19 +562,27 @@ def record_decision(session: Session, staff: User, visit: Visit, body: dict[str,
         if photo is None or photo.visit_id != visit.id or photo.status != "ready":
             raise ApiError("not_found", "找不到该照片", {"field": "target_id"})
         target_id = photo.id
-    row = ReviewDecision(visit_id=visit.id, target_kind=kind, target_id=target_id, decision=decision,
-                         reason=reason, reviewer_id=staff.id)
+    row = ReviewDecision(
+        visit_id=visit.id, target_kind=kind, target_id=target_id, decision=decision, reason=reason, reviewer_id=staff.id
+    )
     session.add(row)
     session.flush()
     # Logged against the photo or visit itself, so it shows in that object's audit trail.
-    audit.append(session, staff, "review.decision", kind, target_id,
-                 {"visit_id": visit.id, "decision_id": row.id, "decision": decision, "reason": reason})
+    audit.append(
+        session,
+        staff,
+        "review.decision",
+        kind,
+        target_id,
+        {"visit_id": visit.id, "decision_id": row.id, "decision": decision, "reason": reason},
+    )
     session.commit()
     return row
 
 
-def latest_decisions_of(session: Session, visit_ids: list[int],
-                        kind: str | None = None) -> dict[tuple[str, int], ReviewDecision]:
+def latest_decisions_of(
+    session: Session, visit_ids: list[int], kind: str | None = None
+) -> dict[tuple[str, int], ReviewDecision]:
     """The latest decision per (target_kind, target_id) over the given visits (of one kind when given)."""
     out: dict[tuple[str, int], ReviewDecision] = {}
     if visit_ids:

@@ -114,31 +114,54 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
     groups = _group_of(r)
     assignments = rounds.assignments_of(session, r)
     submitted: dict[int, Visit] = {}
-    for v in session.scalars(select(Visit).where(Visit.assignment_id.in_([a.id for a in assignments] or [-1]),
-                                                 Visit.status == "submitted").order_by(Visit.id)):
+    for v in session.scalars(
+        select(Visit)
+        .where(Visit.assignment_id.in_([a.id for a in assignments] or [-1]), Visit.status == "submitted")
+        .order_by(Visit.id)
+    ):
         submitted.setdefault(v.assignment_id, v)
     flags = visits.flags_by_visit(session, [v.id for v in submitted.values()])
     sites = []
     for a in assignments:
         place = place_of(session, a)
         visit = submitted.get(a.id)
-        sites.append(Site(
-            assignment_id=a.id, group=groups.get(rounds.site_key(a), 0), township=place.township_name or "(未定乡镇)",
-            place=place.name, project=a.project.title, team="、".join(m.name for m in a.members),
-            check_items=list(a.check_items), visit=visit,
-            failed=rectification.findings_of(session, visit) if visit else [],
-            flags=[flag_label(f) for f in flags.get(visit.id, [])] if visit else [],
-            # A late-synced visit counts once it is submitted: 补传 when that was after the round closed.
-            late_at=(visit.submitted_at if visit is not None and visit.late_sync_s is not None
-                     and visit.submitted_at > r.closed_at else None),
-        ))
+        sites.append(
+            Site(
+                assignment_id=a.id,
+                group=groups.get(rounds.site_key(a), 0),
+                township=place.township_name or "(未定乡镇)",
+                place=place.name,
+                project=a.project.title,
+                team="、".join(m.name for m in a.members),
+                check_items=list(a.check_items),
+                visit=visit,
+                failed=rectification.findings_of(session, visit) if visit else [],
+                flags=[flag_label(f) for f in flags.get(visit.id, [])] if visit else [],
+                # A late-synced visit counts once it is submitted: 补传 when that was after the round closed.
+                late_at=(
+                    visit.submitted_at
+                    if visit is not None and visit.late_sync_s is not None and visit.submitted_at > r.closed_at
+                    else None
+                ),
+            )
+        )
     visit_ids = [v.id for v in submitted.values()] or [-1]
-    orders = [(o, o_title) for o, o_title in session.execute(
-        select(RectificationOrder, Project.title).join(Project, Project.id == RectificationOrder.project_id)
-        .where(RectificationOrder.visit_id.in_(visit_ids)).order_by(RectificationOrder.id))]
-    issued_at = session.scalar(select(func.min(AuditEntry.at)).where(
-        AuditEntry.object_type == "round", AuditEntry.object_id == str(r.id),
-        AuditEntry.action == "export.round_notice"))
+    orders = [
+        (o, o_title)
+        for o, o_title in session.execute(
+            select(RectificationOrder, Project.title)
+            .join(Project, Project.id == RectificationOrder.project_id)
+            .where(RectificationOrder.visit_id.in_(visit_ids))
+            .order_by(RectificationOrder.id)
+        )
+    ]
+    issued_at = session.scalar(
+        select(func.min(AuditEntry.at)).where(
+            AuditEntry.object_type == "round",
+            AuditEntry.object_id == str(r.id),
+            AuditEntry.action == "export.round_notice",
+        )
+    )
     return RoundReport(r, sites, orders, clock.today(), issued_at)
 
 
@@ -152,11 +175,13 @@ def _minute(value: datetime) -> str:
 
 def _order_state(o: RectificationOrder, today: date) -> str:
     late = rectification.is_overdue(o, today)
-    return RECTIFICATION_STATUSES.get(o.status, o.status) + (f"(逾期 {rectification.days_overdue(o, today)} 天)"
-                                                              if late else "")
+    return RECTIFICATION_STATUSES.get(o.status, o.status) + (
+        f"(逾期 {rectification.days_overdue(o, today)} 天)" if late else ""
+    )
 
 
 # ---- the notice (DOCX) ----------------------------------------------------------------------
+
 
 def _table(doc, header: list[str], rows: list[list[str]]) -> None:
     table = doc.add_table(rows=1, cols=len(header))
@@ -183,46 +208,64 @@ def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
         f"按照“随机选取督查地点、随机确定督查事项”的要求,本轮于{_day(r.frozen_at)}冻结候选名单并公布输入哈希,"
         f"{_day(r.drawn_at)}以公开随机数“{r.public_value}”抽取 {total} 个点位,由 {r.groups} 个督查组"
         f"(每组 {r.team_size} 人,回避本人所在乡镇)开展暗访,每个点位随机确定 {r.items_per_visit} 项督查事项,"
-        f"{_day(r.closed_at)}结束。现将有关情况通报如下。")
+        f"{_day(r.closed_at)}结束。现将有关情况通报如下。"
+    )
     doc.add_heading("一、覆盖情况", level=2)
     late = rep.late()
-    doc.add_paragraph(f"共抽取 {total} 个点位,已完成暗访 {visited} 个"
-                      f"({visited * 100 // total if total else 0}%)"
-                      + (f",其中 {len(late)} 个为轮次结束后补传" if late else "") + "。")
-    _table(doc, ["乡镇", "抽取点位", "已暗访", "覆盖率"],
-           [[t, n, v, f"{v * 100 // n}%"] for t, n, v in rep.coverage()])
+    doc.add_paragraph(
+        f"共抽取 {total} 个点位,已完成暗访 {visited} 个"
+        f"({visited * 100 // total if total else 0}%)"
+        + (f",其中 {len(late)} 个为轮次结束后补传" if late else "")
+        + "。"
+    )
+    _table(doc, ["乡镇", "抽取点位", "已暗访", "覆盖率"], [[t, n, v, f"{v * 100 // n}%"] for t, n, v in rep.coverage()])
     doc.add_heading("二、发现的问题", level=2)
     found = rep.findings()
     if found:
-        _table(doc, ["乡镇", "地点", "项目", "未通过的督查事项", "核查标记"],
-               [[s.township, s.place, s.project, "\n".join(s.failed) or "—", "、".join(s.flags) or "—"]
-                for s in found])
+        _table(
+            doc,
+            ["乡镇", "地点", "项目", "未通过的督查事项", "核查标记"],
+            [[s.township, s.place, s.project, "\n".join(s.failed) or "—", "、".join(s.flags) or "—"] for s in found],
+        )
     else:
         doc.add_paragraph("本轮暗访未发现未通过的督查事项或核查标记。")
     doc.add_heading("三、整改通知", level=2)
     if rep.orders:
-        _table(doc, ["编号", "项目", "整改事项", "整改期限", "状态"],
-               [[f"#{o.id}", t, len(o.items or []), o.deadline.isoformat(), _order_state(o, rep.today)]
-                for o, t in rep.orders])
+        _table(
+            doc,
+            ["编号", "项目", "整改事项", "整改期限", "状态"],
+            [
+                [f"#{o.id}", t, len(o.items or []), o.deadline.isoformat(), _order_state(o, rep.today)]
+                for o, t in rep.orders
+            ],
+        )
     else:
         doc.add_paragraph("本轮未下发整改通知。")
     doc.add_heading("四、尚未解决的问题", level=2)
     outstanding = [f"{s.township} {s.place}({s.project}):抽取后未完成暗访。" for s in rep.unvisited()]
-    outstanding += [f"整改通知 #{o.id}({t}):{_order_state(o, rep.today)},整改期限 {o.deadline.isoformat()}。"
-                    for o, t in rep.open_orders()]
+    outstanding += [
+        f"整改通知 #{o.id}({t}):{_order_state(o, rep.today)},整改期限 {o.deadline.isoformat()}。"
+        for o, t in rep.open_orders()
+    ]
     for line in outstanding or ["无。"]:
         doc.add_paragraph(line, style="List Bullet")
     doc.add_heading("五、补传的暗访记录", level=2)
     if late:
-        doc.add_paragraph("以下暗访在本轮结束前开始,因现场无网络等原因在结束后才上传(已计入覆盖情况和发现的问题);"
-                          "“通报印发后补传”的记录未包含在此前印发的通报中。")
-        _table(doc, ["乡镇", "地点", "项目", "收到时间", "说明"],
-               [[s.township, s.place, s.project, _minute(s.late_at), s.late_note(rep.issued_at)] for s in late])
+        doc.add_paragraph(
+            "以下暗访在本轮结束前开始,因现场无网络等原因在结束后才上传(已计入覆盖情况和发现的问题);"
+            "“通报印发后补传”的记录未包含在此前印发的通报中。"
+        )
+        _table(
+            doc,
+            ["乡镇", "地点", "项目", "收到时间", "说明"],
+            [[s.township, s.place, s.project, _minute(s.late_at), s.late_note(rep.issued_at)] for s in late],
+        )
     else:
         doc.add_paragraph("本轮没有结束后补传的暗访记录。")
     doc.add_paragraph(
         f"本轮抽取记录(输入哈希 {r.input_hash})已公开,任何人可用 scripts/verify_draw.py 复核抽取结果。"
-        "本通报不含入户走访对象姓名、联系电话等个人信息。")
+        "本通报不含入户走访对象姓名、联系电话等个人信息。"
+    )
     doc.add_paragraph(f"生成时间:{clock.china_time(utcnow())}")
     out = io.BytesIO()
     doc.save(out)
@@ -235,23 +278,58 @@ def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
 
 # ---- the workbook (XLSX) --------------------------------------------------------------------
 
+
 def round_workbook(session: Session, user: User, r: InspectionRound) -> Download:
     """The round's drawn sites, findings and orders as XLSX; the download is audited."""
     rep = build(session, r)
     wb = Workbook(write_only=True)
-    sites = Sheet(wb, "抽取点位", [("任务编号", 9), ("工作组", 7), ("乡镇", 12), ("地点", 18), ("项目", 28),
-                                   ("督查组", 20), ("督查事项", 40), ("暗访提交时间", 17), ("未通过事项", 40),
-                                   ("核查标记", 24), ("补传", 16)])
+    sites = Sheet(
+        wb,
+        "抽取点位",
+        [
+            ("任务编号", 9),
+            ("工作组", 7),
+            ("乡镇", 12),
+            ("地点", 18),
+            ("项目", 28),
+            ("督查组", 20),
+            ("督查事项", 40),
+            ("暗访提交时间", 17),
+            ("未通过事项", 40),
+            ("核查标记", 24),
+            ("补传", 16),
+        ],
+    )
     for s in rep.sites:
-        sites.add([s.assignment_id, s.group, s.township, s.place, s.project, s.team, "\n".join(s.check_items),
-                   s.visit.submitted_at if s.visit else None, "\n".join(s.failed), "、".join(s.flags),
-                   s.late_note(rep.issued_at)])
+        sites.add(
+            [
+                s.assignment_id,
+                s.group,
+                s.township,
+                s.place,
+                s.project,
+                s.team,
+                "\n".join(s.check_items),
+                s.visit.submitted_at if s.visit else None,
+                "\n".join(s.failed),
+                "、".join(s.flags),
+                s.late_note(rep.issued_at),
+            ]
+        )
     cover = Sheet(wb, "覆盖情况", [("乡镇", 14), ("抽取点位", 10), ("已暗访", 10)])
     for row in rep.coverage():
         cover.add(list(row))
     orders = Sheet(wb, "整改通知", [("编号", 8), ("项目", 28), ("整改事项", 50), ("整改期限", 12), ("状态", 20)])
     for o, t in rep.orders:
         orders.add([o.id, t, "\n".join(str(i) for i in o.items or []), o.deadline, _order_state(o, rep.today)])
-    body = finish_workbook(session, user, wb, f"双随机抽查:{r.name}", {"轮次": f"#{r.id} {r.name}"}, sites.rows, "export.round",
-                   f"输入哈希 {r.input_hash}。")
+    body = finish_workbook(
+        session,
+        user,
+        wb,
+        f"双随机抽查:{r.name}",
+        {"轮次": f"#{r.id} {r.name}"},
+        sites.rows,
+        "export.round",
+        f"输入哈希 {r.input_hash}。",
+    )
     return xlsx_download(f"双随机抽查-{r.name}", f"round-{r.id}", body)

@@ -89,17 +89,21 @@ def _clean(session: Session, data: dict[str, Any]) -> dict[str, Any]:
         raise ApiError("validation_failed", "所选人员不是有效的督查人员", {"inspector_ids": bad})
     due = data.get("due_date")
     return {
-        "name": name, "check_items": items, "inspector_ids": inspector_ids,
+        "name": name,
+        "check_items": items,
+        "inspector_ids": inspector_ids,
         "filters": {"township_ids": township_ids, "year": year, "domain": domain},
         "groups": _int_in(data, "groups", "工作组数", 1, MAX_GROUPS),
         "sites_per_group": _int_in(data, "sites_per_group", "每组点位数", 1, MAX_SITES_PER_GROUP),
         "team_size": _int_in(data, "team_size", "每组人数", 2, MAX_TEAM),
         "items_per_visit": _int_in(data, "items_per_visit", "每次抽取的督查事项数", 1, MAX_BANK),
         # The evidence policy of the round's visits; left empty, the defaults.
-        "min_photos": DEFAULT_MIN_PHOTOS if data.get("min_photos") is None else
-        _int_in(data, "min_photos", "每次暗访至少照片数", 0, evidence.MAX_MINIMUM),
-        "min_interviews": DEFAULT_MIN_INTERVIEWS if data.get("min_interviews") is None else
-        _int_in(data, "min_interviews", "每次暗访至少入户走访数", 0, evidence.MAX_MINIMUM),
+        "min_photos": DEFAULT_MIN_PHOTOS
+        if data.get("min_photos") is None
+        else _int_in(data, "min_photos", "每次暗访至少照片数", 0, evidence.MAX_MINIMUM),
+        "min_interviews": DEFAULT_MIN_INTERVIEWS
+        if data.get("min_interviews") is None
+        else _int_in(data, "min_interviews", "每次暗访至少入户走访数", 0, evidence.MAX_MINIMUM),
         "due_date": date.fromisoformat(due) if isinstance(due, str) and due else None,
     }
 
@@ -144,8 +148,11 @@ def _locked(session: Session, round_id: int) -> InspectionRound:
 
 
 def _illegal(r: InspectionRound, action: str) -> ApiError:
-    return ApiError("conflict", f"该轮次当前为「{ROUND_STATUSES[r.status]}」,不能{action}",
-                    {"status": r.status, "reason": "round_status"})
+    return ApiError(
+        "conflict",
+        f"该轮次当前为「{ROUND_STATUSES[r.status]}」,不能{action}",
+        {"status": r.status, "reason": "round_status"},
+    )
 
 
 def _infeasible(exc: draw.DrawError) -> ApiError:
@@ -153,6 +160,7 @@ def _infeasible(exc: draw.DrawError) -> ApiError:
 
 
 # ---- candidates and inputs ---------------------------------------------------------------
+
 
 def candidates(session: Session, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """The places that may be drawn: each village of each matching project in progress, or its unit site."""
@@ -171,12 +179,17 @@ def candidates(session: Session, filters: dict[str, Any]) -> list[dict[str, Any]
         for kind, place in places:
             if towns and place.township_id not in towns:
                 continue
-            out.append({
-                "key": f"p{p.id}-{kind}{place.id}", "project_id": p.id,
-                "village_id": place.id if kind == "v" else None, "site_id": place.id if kind == "s" else None,
-                "township_id": place.township_id, "township": names.get(place.township_id, ""),
-                "label": f"{p.title} · {place.name}",
-            })
+            out.append(
+                {
+                    "key": f"p{p.id}-{kind}{place.id}",
+                    "project_id": p.id,
+                    "village_id": place.id if kind == "v" else None,
+                    "site_id": place.id if kind == "s" else None,
+                    "township_id": place.township_id,
+                    "township": names.get(place.township_id, ""),
+                    "label": f"{p.title} · {place.name}",
+                }
+            )
     return out
 
 
@@ -184,12 +197,18 @@ def build_inputs(session: Session, r: InspectionRound, nonce: str) -> dict[str, 
     """The canonical inputs of the draw for the round as it stands now."""
     pool = session.scalars(select(User).where(User.id.in_(r.inspector_ids or [-1])).order_by(User.id)).all()
     return {
-        "format": draw.FORMAT, "round": {"id": r.id, "name": r.name}, "nonce": nonce,
+        "format": draw.FORMAT,
+        "round": {"id": r.id, "name": r.name},
+        "nonce": nonce,
         "candidates": candidates(session, r.filters or {}),
-        "groups": r.groups, "sites_per_group": r.sites_per_group, "team_size": r.team_size,
-        "items_per_visit": r.items_per_visit, "check_items": list(r.check_items),
-        "inspectors": [{"id": u.id, "home_township_id": u.home_township_id}
-                       for u in pool if u.active and u.has_role("inspector")],
+        "groups": r.groups,
+        "sites_per_group": r.sites_per_group,
+        "team_size": r.team_size,
+        "items_per_visit": r.items_per_visit,
+        "check_items": list(r.check_items),
+        "inspectors": [
+            {"id": u.id, "home_township_id": u.home_township_id} for u in pool if u.active and u.has_role("inspector")
+        ],
     }
 
 
@@ -201,8 +220,10 @@ def value_source(data: dict[str, Any], today: date) -> dict[str, str]:
     """
     description = str(data.get("description") or "").strip()
     if not description or len(description) > MAX_SOURCE_CHARS:
-        raise _invalid(f"请写明公开随机数的来源(不超过 {MAX_SOURCE_CHARS} 字),如:中国福利彩票双色球第2026141期开奖号码",
-                       "public_value_source")
+        raise _invalid(
+            f"请写明公开随机数的来源(不超过 {MAX_SOURCE_CHARS} 字),如:中国福利彩票双色球第2026141期开奖号码",
+            "public_value_source",
+        )
     raw = data.get("date")
     try:
         day = date.fromisoformat(raw) if isinstance(raw, str) else None
@@ -219,6 +240,7 @@ def value_source(data: dict[str, Any], today: date) -> dict[str, str]:
 
 # ---- the status machine ---------------------------------------------------------------------
 
+
 def freeze(session: Session, actor: User, round_id: int, source: dict[str, Any]) -> InspectionRound:
     """Fix the inputs, with where the public value will come from and when, and publish their hash."""
     r = _locked(session, round_id)
@@ -232,15 +254,25 @@ def freeze(session: Session, actor: User, round_id: int, source: dict[str, Any])
         raise _infeasible(exc) from None
     r.inputs, r.input_hash = inputs, draw.input_hash(inputs)
     r.status, r.frozen_at = "frozen", utcnow()
-    audit.append(session, actor, "round.freeze", "round", r.id,
-                 {"input_hash": r.input_hash, "candidates": len(inputs["candidates"]),
-                  "public_value_source": inputs[draw.SOURCE_KEY]})
+    audit.append(
+        session,
+        actor,
+        "round.freeze",
+        "round",
+        r.id,
+        {
+            "input_hash": r.input_hash,
+            "candidates": len(inputs["candidates"]),
+            "public_value_source": inputs[draw.SOURCE_KEY],
+        },
+    )
     session.commit()
     return r
 
 
-def run_draw(session: Session, actor: User, round_id: int, public_value: str,
-             *, today: date | None = None) -> InspectionRound:
+def run_draw(
+    session: Session, actor: User, round_id: int, public_value: str, *, today: date | None = None
+) -> InspectionRound:
     """Seed from the published hash and the public value, draw, and create the drawn assignments.
 
     Refused before the day the frozen inputs name for the public value (China time).
@@ -250,8 +282,11 @@ def run_draw(session: Session, actor: User, round_id: int, public_value: str,
         raise _illegal(r, "抽取")
     source = draw.value_source(r.inputs)
     if source and (today or clock.today()) < date.fromisoformat(source["date"]):
-        raise ApiError("conflict", f"公开随机数将于 {source['date']} 公布({source['description']}),该日起才能抽取",
-                       {"reason": "public_value_not_yet_published", "public_value_source": source})
+        raise ApiError(
+            "conflict",
+            f"公开随机数将于 {source['date']} 公布({source['description']}),该日起才能抽取",
+            {"reason": "public_value_not_yet_published", "public_value_source": source},
+        )
     value = draw.normalize_public_value(public_value or "")
     if not value or len(value) > MAX_PUBLIC_VALUE:
         raise _invalid(f"请填写公开随机数(不超过 {MAX_PUBLIC_VALUE} 字符)", "public_value")
@@ -266,8 +301,15 @@ def run_draw(session: Session, actor: User, round_id: int, public_value: str,
     for group in result["groups"]:
         for site in group["sites"]:
             c = by_key[site["key"]]
-            a = Assignment(project_id=c["project_id"], village_id=c["village_id"], check_items=site["check_items"],
-                           due_date=r.due_date, origin="drawn", round_id=r.id, created_by_id=actor.id)
+            a = Assignment(
+                project_id=c["project_id"],
+                village_id=c["village_id"],
+                check_items=site["check_items"],
+                due_date=r.due_date,
+                origin="drawn",
+                round_id=r.id,
+                created_by_id=actor.id,
+            )
             a.members = [members[i] for i in group["inspector_ids"]]
             session.add(a)
             created.append(a)
@@ -275,8 +317,14 @@ def run_draw(session: Session, actor: User, round_id: int, public_value: str,
     r.public_value, r.seed, r.result = value, seed, result
     r.status, r.drawn_at = "drawn", utcnow()
     # The log keeps the seed and the ids; the villages stay in the round until it closes.
-    audit.append(session, actor, "round.draw", "round", r.id,
-                 {"public_value": value, "seed": seed, "assignment_ids": [a.id for a in created]})
+    audit.append(
+        session,
+        actor,
+        "round.draw",
+        "round",
+        r.id,
+        {"public_value": value, "seed": seed, "assignment_ids": [a.id for a in created]},
+    )
     session.commit()
     checkpoints.after(session, "round.draw")
     return r
@@ -287,8 +335,9 @@ def close(session: Session, actor: User, round_id: int) -> InspectionRound:
     r = _locked(session, round_id)
     if r.status != NEXT["close"]:
         raise _illegal(r, "结束")
-    still_open = list(session.scalars(select(Assignment).where(Assignment.round_id == r.id,
-                                                               Assignment.status == "open")))
+    still_open = list(
+        session.scalars(select(Assignment).where(Assignment.round_id == r.id, Assignment.status == "open"))
+    )
     now = utcnow()
     for a in still_open:
         a.status, a.closed_at = "closed", now
@@ -301,25 +350,40 @@ def close(session: Session, actor: User, round_id: int) -> InspectionRound:
 
 # ---- what is published ----------------------------------------------------------------------
 
+
 def record(r: InspectionRound) -> dict[str, Any]:
     """The full record scripts/verify_draw.py replays (only for closed rounds in public)."""
-    return {"format": draw.FORMAT, "inputs": r.inputs, "input_hash": r.input_hash,
-            "public_value": r.public_value, "seed": r.seed, "result": r.result}
+    return {
+        "format": draw.FORMAT,
+        "inputs": r.inputs,
+        "input_hash": r.input_hash,
+        "public_value": r.public_value,
+        "seed": r.seed,
+        "result": r.result,
+    }
 
 
 def public_summary(r: InspectionRound) -> dict[str, Any]:
     """What anyone may know of a round: the hash and counts before close, the record after."""
     inputs = r.inputs or {}
     out: dict[str, Any] = {
-        "id": r.id, "name": r.name, "status": r.status, "status_label": ROUND_STATUSES[r.status],
-        "input_hash": r.input_hash, "frozen_at": _iso(r.frozen_at), "drawn_at": _iso(r.drawn_at),
+        "id": r.id,
+        "name": r.name,
+        "status": r.status,
+        "status_label": ROUND_STATUSES[r.status],
+        "input_hash": r.input_hash,
+        "frozen_at": _iso(r.frozen_at),
+        "drawn_at": _iso(r.drawn_at),
         "closed_at": _iso(r.closed_at),
         # Counts, no names: how many could be drawn, how many will be, how many teams.
         "counts": {
             "candidates": len(inputs.get("candidates", [])),
             "townships": len({draw.stratum(c) for c in inputs.get("candidates", [])}),
-            "sites": r.groups * r.sites_per_group, "groups": r.groups, "team_size": r.team_size,
-            "check_items": len(inputs.get("check_items", [])), "items_per_visit": r.items_per_visit,
+            "sites": r.groups * r.sites_per_group,
+            "groups": r.groups,
+            "team_size": r.team_size,
+            "check_items": len(inputs.get("check_items", [])),
+            "items_per_visit": r.items_per_visit,
             "inspectors": len(inputs.get("inspectors", [])),
         },
         # Where the value must come from is part of the published commitment from freeze on.
@@ -332,8 +396,11 @@ def public_summary(r: InspectionRound) -> dict[str, Any]:
 
 def public_rounds(session: Session) -> list[InspectionRound]:
     """Rounds whose hash has been published (drafts are nobody's business yet)."""
-    return list(session.scalars(select(InspectionRound).where(InspectionRound.status != "draft")
-                                .order_by(InspectionRound.id.desc())))
+    return list(
+        session.scalars(
+            select(InspectionRound).where(InspectionRound.status != "draft").order_by(InspectionRound.id.desc())
+        )
+    )
 
 
 def public_round(session: Session, round_id: int) -> InspectionRound:
@@ -349,6 +416,7 @@ def _iso(value) -> str | None:
 
 
 # ---- staff views ----------------------------------------------------------------------------
+
 
 def assignments_of(session: Session, r: InspectionRound) -> list[Assignment]:
     """The round's drawn assignments in order of creation (group by group)."""
@@ -369,4 +437,3 @@ def allocation_named(r: InspectionRound) -> list[tuple[str, int]]:
 def candidate_count(session: Session, r: InspectionRound) -> int:
     """How many places the round's filters give now (for a draft's page)."""
     return len(candidates(session, r.filters or {}))
-

@@ -19,8 +19,15 @@ from server.services import audit, ratelimit
 from server.services.common import Page, get_or_404, paginate, require_unique, search
 
 
-def list_users(session: Session, *, role: str | None = None, q: str | None = None, include_villagers: bool,
-               page: int = 1, per_page: int | None = None) -> Page[User]:
+def list_users(
+    session: Session,
+    *,
+    role: str | None = None,
+    q: str | None = None,
+    include_villagers: bool,
+    page: int = 1,
+    per_page: int | None = None,
+) -> Page[User]:
     """Accounts holding `role` (when given) whose username or name contains `q`, in creation order.
 
     Villagers register by the thousand through WeChat: without `role`, `include_villagers=False`
@@ -37,8 +44,11 @@ def list_users(session: Session, *, role: str | None = None, q: str | None = Non
 
 def list_active(session: Session, role: str) -> list[User]:
     """The active accounts holding `role`, by name (the people a form may pick)."""
-    stmt = select(User).where(User.active.is_(True), User.id.in_(
-        select(UserRole.user_id).where(UserRole.role == role))).order_by(User.name)
+    stmt = (
+        select(User)
+        .where(User.active.is_(True), User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
+        .order_by(User.name)
+    )
     return list(session.scalars(stmt))
 
 
@@ -209,14 +219,20 @@ def bind_invite(session: Session, caller: User, code: str, address: str) -> User
     """
     caller_key = f"bind:openid:{caller.openid}" if caller.openid else f"bind:user:{caller.id}"
     address_key = f"bind:ip:{address}"
-    retry = max(ratelimit.blocked(session, [caller_key], BIND_FAILURES_CALLER) or 0,
-                ratelimit.blocked(session, [address_key], BIND_FAILURES_ADDRESS) or 0)
+    retry = max(
+        ratelimit.blocked(session, [caller_key], BIND_FAILURES_CALLER) or 0,
+        ratelimit.blocked(session, [address_key], BIND_FAILURES_ADDRESS) or 0,
+    )
     if retry:
-        raise ApiError("rate_limited", "邀请码错误次数过多,请稍后再试", {"retry_after": retry},
-                       headers={"Retry-After": str(retry)})
+        raise ApiError(
+            "rate_limited", "邀请码错误次数过多,请稍后再试", {"retry_after": retry}, headers={"Retry-After": str(retry)}
+        )
     target = session.scalar(select(User).where(User.invite_code_hash == invite_code_hash(code)))
-    if target is None or not target.active or not target.has_role(*MINIPROGRAM_ROLES) or (
-        target.invite_expires_at is not None and target.invite_expires_at < utcnow()
+    if (
+        target is None
+        or not target.active
+        or not target.has_role(*MINIPROGRAM_ROLES)
+        or (target.invite_expires_at is not None and target.invite_expires_at < utcnow())
     ):
         session.rollback()
         ratelimit.record(session, [caller_key], BIND_FAILURES_CALLER)
@@ -264,12 +280,12 @@ USERNAME_MAX_DELAY = 60
 
 def _login_refused(retry: int) -> ApiError:
     wait = f"{retry} 秒" if retry < 60 else f"{retry // 60 + 1} 分钟"
-    return ApiError("rate_limited", f"登录失败次数过多,请 {wait}后再试", {"retry_after": retry},
-                    headers={"Retry-After": str(retry)})
+    return ApiError(
+        "rate_limited", f"登录失败次数过多,请 {wait}后再试", {"retry_after": retry}, headers={"Retry-After": str(retry)}
+    )
 
 
-def password_login(session: Session, username: str, password: str, address: str,
-                   roles: tuple[str, ...] = ()) -> User:
+def password_login(session: Session, username: str, password: str, address: str, roles: tuple[str, ...] = ()) -> User:
     """The active account with this username and password (holding one of `roles` when given).
 
     Raises ApiError(rate_limited) with Retry-After while the username, the address or the pair
@@ -278,11 +294,16 @@ def password_login(session: Session, username: str, password: str, address: str,
     name = normalize_username(username)
     # Counter keys fit the rate_events column whatever was typed: a long name counts by its digest.
     counted = name if len(name) <= 32 else "sha256-" + hashlib.sha256(name.encode()).hexdigest()[:25]
-    user_key, pair_key, address_key = (f"login:user:{counted}", f"login:pair:{counted}:{address}",
-                                       f"login:ip:{address}")
-    retry = max(ratelimit.blocked(session, [pair_key], PAIR_FAILURES) or 0,
-                ratelimit.blocked(session, [address_key], ADDRESS_FAILURES) or 0,
-                ratelimit.backoff(session, user_key, LOGIN_WINDOW, USERNAME_FREE_FAILURES, USERNAME_MAX_DELAY) or 0)
+    user_key, pair_key, address_key = (
+        f"login:user:{counted}",
+        f"login:pair:{counted}:{address}",
+        f"login:ip:{address}",
+    )
+    retry = max(
+        ratelimit.blocked(session, [pair_key], PAIR_FAILURES) or 0,
+        ratelimit.blocked(session, [address_key], ADDRESS_FAILURES) or 0,
+        ratelimit.backoff(session, user_key, LOGIN_WINDOW, USERNAME_FREE_FAILURES, USERNAME_MAX_DELAY) or 0,
+    )
     if retry:
         raise _login_refused(retry)
     # lower() on the column as well: an account created before names were folded still matches.
@@ -301,6 +322,7 @@ def password_login(session: Session, username: str, password: str, address: str,
 
 
 # ---- console sessions ------------------------------------------------------------------------
+
 
 def _sid_hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
@@ -321,8 +343,14 @@ def console_session_alive(session: Session, user: User, sid: str | None) -> bool
     """Whether the cookie's session id is still recorded for this user (not signed out)."""
     if not sid:
         return False
-    return session.scalar(select(ConsoleSession.id).where(ConsoleSession.sid_hash == _sid_hash(sid),
-                                                          ConsoleSession.user_id == user.id)) is not None
+    return (
+        session.scalar(
+            select(ConsoleSession.id).where(
+                ConsoleSession.sid_hash == _sid_hash(sid), ConsoleSession.user_id == user.id
+            )
+        )
+        is not None
+    )
 
 
 def close_console_session(session: Session, sid: str | None) -> None:

@@ -76,6 +76,7 @@ def month_range(year: int) -> tuple[int, int]:
 
 # ---- keeping the counts current ----------------------------------------------------------
 
+
 class _Deltas:
     """The differences one flush makes to both tables."""
 
@@ -83,8 +84,9 @@ class _Deltas:
         self.month: dict[MonthKey, list[int]] = defaultdict(lambda: [0, 0, 0])
         self.list: dict[ListKey, int] = defaultdict(int)
 
-    def visit(self, place: tuple[int, int, int, str] | None, sign: int, photos: tuple[int, int],
-              flags: list[str]) -> None:
+    def visit(
+        self, place: tuple[int, int, int, str] | None, sign: int, photos: tuple[int, int], flags: list[str]
+    ) -> None:
         """Add (sign 1) or remove (-1) a visit with its photos and flags at a place."""
         if place is None:
             return
@@ -93,8 +95,9 @@ class _Deltas:
         for flag in (ALL_VISITS, *flags):
             self.list[(month, township, status, flag)] += sign
 
-    def photos(self, place: tuple[int, int, int, str] | None, sign: int, visits: int, photos: int,
-               flagged: int) -> None:
+    def photos(
+        self, place: tuple[int, int, int, str] | None, sign: int, visits: int, photos: int, flagged: int
+    ) -> None:
         if place is None or not (visits or photos or flagged):
             return
         d = self.month[place]
@@ -104,10 +107,17 @@ class _Deltas:
 
     def apply(self, session: Session) -> None:
         # Always in key order: two transactions touching the same rows lock them in one order.
-        months = [dict(zip(("month", "township_id", "village_id", "status"), k, strict=True))
-                  | dict(zip(MONTH_COUNTS, d, strict=True)) for k, d in sorted(self.month.items()) if any(d)]
-        lists = [dict(zip(("month", "township_id", "status", "flag"), k, strict=True)) | {"visits": n}
-                 for k, n in sorted(self.list.items()) if n]
+        months = [
+            dict(zip(("month", "township_id", "village_id", "status"), k, strict=True))
+            | dict(zip(MONTH_COUNTS, d, strict=True))
+            for k, d in sorted(self.month.items())
+            if any(d)
+        ]
+        lists = [
+            dict(zip(("month", "township_id", "status", "flag"), k, strict=True)) | {"visits": n}
+            for k, n in sorted(self.list.items())
+            if n
+        ]
         if months:
             _upsert(session, VisitMonthStat, months)
         if lists:
@@ -124,8 +134,9 @@ def _upsert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
         stmt = stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in counts})
     elif dialect == "sqlite":
         stmt = sqlite.insert(table)
-        stmt = stmt.on_conflict_do_update(index_elements=[c.name for c in table.primary_key],
-                                          set_={c: table.c[c] + stmt.excluded[c] for c in counts})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key], set_={c: table.c[c] + stmt.excluded[c] for c in counts}
+        )
     else:  # pragma: no cover - only SQLite and MySQL/MariaDB are supported
         raise RuntimeError(f"{table.name} has no upsert for {dialect}")
     session.connection().execute(stmt, rows)
@@ -151,8 +162,9 @@ def _now(obj: Any, attr: str) -> Any:
     return value
 
 
-def _place(started_at: datetime | None, township_id: int | None, village_id: int | None,
-           status: str | None) -> tuple[int, int, int, str] | None:
+def _place(
+    started_at: datetime | None, township_id: int | None, village_id: int | None, status: str | None
+) -> tuple[int, int, int, str] | None:
     if started_at is None or status is None:
         return None
     return month_key(started_at), township_id or 0, village_id or 0, status
@@ -176,8 +188,9 @@ def _photo_counts(owner_kind: str | None, status: str | None, flags: Any) -> tup
 def _stored(session: Session, visit_id: int) -> tuple[tuple[int, int], list[str]]:
     """The visit's ready photos (count, flagged) and flags as stored before this flush."""
     n, bad = session.execute(
-        select(func.count(Photo.id), func.sum(case((has_flags(Photo.flags), 1), else_=0)))
-        .where(Photo.visit_id == visit_id, Photo.owner_kind == "visit", Photo.status == "ready")
+        select(func.count(Photo.id), func.sum(case((has_flags(Photo.flags), 1), else_=0))).where(
+            Photo.visit_id == visit_id, Photo.owner_kind == "visit", Photo.status == "ready"
+        )
     ).one()
     flags = list(session.scalars(select(VisitFlag.flag).where(VisitFlag.visit_id == visit_id)))
     return (int(n or 0), int(bad or 0)), flags
@@ -219,8 +232,12 @@ def _collect(session: Session) -> _Deltas:
                 deltas.photos(place_of(p.visit_id), 1, 0, *now)
     for p in session.deleted:
         if isinstance(p, Photo):
-            deltas.photos(place_of(_old(p, "visit_id")), -1, 0,
-                          *_photo_counts(_old(p, "owner_kind"), _old(p, "status"), _old(p, "flags")))
+            deltas.photos(
+                place_of(_old(p, "visit_id")),
+                -1,
+                0,
+                *_photo_counts(_old(p, "owner_kind"), _old(p, "status"), _old(p, "flags")),
+            )
     return deltas
 
 
@@ -245,6 +262,7 @@ def count_new_flags(session: Session, visit: Visit, flags: list[str], *, sign: i
 
 # ---- recounting --------------------------------------------------------------------------
 
+
 def _month_sql(session: Session, column) -> Any:
     """SQL for the China calendar month (yyyymm) of a stored naive-UTC datetime column."""
     if session.get_bind().dialect.name == "mysql":
@@ -254,32 +272,56 @@ def _month_sql(session: Session, column) -> Any:
 
 def recount_months(session: Session):
     """A select of every visit_month_stats row as counted from the visits and photos."""
-    photos = (select(Photo.visit_id.label("visit_id"), func.count(Photo.id).label("n"),
-                     func.sum(case((has_flags(Photo.flags), 1), else_=0)).label("bad"))
-              .where(Photo.owner_kind == "visit", Photo.status == "ready", Photo.visit_id.is_not(None))
-              .group_by(Photo.visit_id).subquery())
+    photos = (
+        select(
+            Photo.visit_id.label("visit_id"),
+            func.count(Photo.id).label("n"),
+            func.sum(case((has_flags(Photo.flags), 1), else_=0)).label("bad"),
+        )
+        .where(Photo.owner_kind == "visit", Photo.status == "ready", Photo.visit_id.is_not(None))
+        .group_by(Photo.visit_id)
+        .subquery()
+    )
     month = _month_sql(session, Visit.started_at).label("month")
     township = func.coalesce(Visit.township_id, 0).label("township_id")
     village = func.coalesce(Visit.village_id, 0).label("village_id")
-    return (select(month, township, village, Visit.status.label("status"),
-                   func.count(Visit.id).label("visits"),
-                   func.coalesce(func.sum(photos.c.n), 0).label("photos"),
-                   func.coalesce(func.sum(photos.c.bad), 0).label("flagged_photos"))
-            .outerjoin(photos, photos.c.visit_id == Visit.id)
-            .group_by(month, township, village, Visit.status))
+    return (
+        select(
+            month,
+            township,
+            village,
+            Visit.status.label("status"),
+            func.count(Visit.id).label("visits"),
+            func.coalesce(func.sum(photos.c.n), 0).label("photos"),
+            func.coalesce(func.sum(photos.c.bad), 0).label("flagged_photos"),
+        )
+        .outerjoin(photos, photos.c.visit_id == Visit.id)
+        .group_by(month, township, village, Visit.status)
+    )
 
 
 def recount_lists(session: Session):
     """A select of every visit_list_counts row as counted from the visits and their flags."""
     month = _month_sql(session, Visit.started_at).label("month")
     township = func.coalesce(Visit.township_id, 0).label("township_id")
-    every = (select(month, township, Visit.status.label("status"), literal(ALL_VISITS).label("flag"),
-                    func.count(Visit.id).label("visits"))
-             .group_by(month, township, Visit.status))
-    flagged = (select(month, township, Visit.status.label("status"), VisitFlag.flag.label("flag"),
-                      func.count(Visit.id).label("visits"))
-               .join(VisitFlag, VisitFlag.visit_id == Visit.id)
-               .group_by(month, township, Visit.status, VisitFlag.flag))
+    every = select(
+        month,
+        township,
+        Visit.status.label("status"),
+        literal(ALL_VISITS).label("flag"),
+        func.count(Visit.id).label("visits"),
+    ).group_by(month, township, Visit.status)
+    flagged = (
+        select(
+            month,
+            township,
+            Visit.status.label("status"),
+            VisitFlag.flag.label("flag"),
+            func.count(Visit.id).label("visits"),
+        )
+        .join(VisitFlag, VisitFlag.visit_id == Visit.id)
+        .group_by(month, township, Visit.status, VisitFlag.flag)
+    )
     return every.union_all(flagged)
 
 
@@ -287,10 +329,14 @@ def rebuild(session: Session) -> int:
     """Replace both tables with a fresh count; returns the number of rows written."""
     session.execute(delete(VisitMonthStat))
     session.execute(delete(VisitListCount))
-    session.execute(insert(VisitMonthStat).from_select(
-        ["month", "township_id", "village_id", "status", *MONTH_COUNTS], recount_months(session)))
-    session.execute(insert(VisitListCount).from_select(
-        ["month", "township_id", "status", "flag", "visits"], recount_lists(session)))
+    session.execute(
+        insert(VisitMonthStat).from_select(
+            ["month", "township_id", "village_id", "status", *MONTH_COUNTS], recount_months(session)
+        )
+    )
+    session.execute(
+        insert(VisitListCount).from_select(["month", "township_id", "status", "flag", "visits"], recount_lists(session))
+    )
     return sum(session.scalar(select(func.count()).select_from(m)) or 0 for m in (VisitMonthStat, VisitListCount))
 
 
@@ -300,10 +346,13 @@ def drift(session: Session) -> dict[tuple, tuple]:
     for model, recount, width in ((VisitMonthStat, recount_months, 3), (VisitListCount, recount_lists, 1)):
         pk = [c.name for c in model.__table__.primary_key]
         counts = [c.name for c in model.__table__.columns if not c.primary_key]
-        kept = {tuple(r[:len(pk)]): tuple(r[len(pk):]) for r in session.execute(
-            select(*(model.__table__.c[c] for c in (*pk, *counts))))}
-        counted = {(int(r[0]), *r[1:len(pk)]): tuple(int(x) for x in r[len(pk):])
-                   for r in session.execute(recount(session))}
+        kept = {
+            tuple(r[: len(pk)]): tuple(r[len(pk) :])
+            for r in session.execute(select(*(model.__table__.c[c] for c in (*pk, *counts))))
+        }
+        counted = {
+            (int(r[0]), *r[1 : len(pk)]): tuple(int(x) for x in r[len(pk) :]) for r in session.execute(recount(session))
+        }
         zero = (0,) * width
         for k in kept.keys() | counted.keys():
             if kept.get(k, zero) != counted.get(k, zero):
@@ -312,6 +361,7 @@ def drift(session: Session) -> dict[tuple, tuple]:
 
 
 # ---- reading the list's counts -----------------------------------------------------------
+
 
 def _last_day(day: date) -> date:
     nxt = date(day.year + day.month // 12, day.month % 12 + 1, 1)
@@ -324,8 +374,9 @@ def _shift(month: int, by: int) -> int:
     return (n // 12) * 100 + n % 12 + 1
 
 
-def split_by_month(date_from: date | None, date_to: date | None
-                   ) -> tuple[tuple[int | None, int | None] | None, list[tuple[date, date]]]:
+def split_by_month(
+    date_from: date | None, date_to: date | None
+) -> tuple[tuple[int | None, int | None] | None, list[tuple[date, date]]]:
     """The whole months inside [date_from, date_to] as (first, last) yyyymm (None: open-ended),
     or None when there are none, and the day ranges of the partial months left over."""
     if date_from is not None and date_to is not None and date_from > date_to:
@@ -351,8 +402,14 @@ def split_by_month(date_from: date | None, date_to: date | None
     return whole, partial
 
 
-def list_counts(session: Session, where: list, months: tuple[int | None, int | None], *,
-                flag: str | None = None, by_flag: bool = False) -> int | dict[str, int]:
+def list_counts(
+    session: Session,
+    where: list,
+    months: tuple[int | None, int | None],
+    *,
+    flag: str | None = None,
+    by_flag: bool = False,
+) -> int | dict[str, int]:
     """Visits in whole months from visit_list_counts: in all or with one flag, or per flag."""
     lo, hi = months
     conditions = list(where)
@@ -361,8 +418,15 @@ def list_counts(session: Session, where: list, months: tuple[int | None, int | N
     if hi is not None:
         conditions.append(VisitListCount.month <= hi)
     if by_flag:
-        stmt = (select(VisitListCount.flag, func.sum(VisitListCount.visits))
-                .where(VisitListCount.flag != ALL_VISITS, *conditions).group_by(VisitListCount.flag))
+        stmt = (
+            select(VisitListCount.flag, func.sum(VisitListCount.visits))
+            .where(VisitListCount.flag != ALL_VISITS, *conditions)
+            .group_by(VisitListCount.flag)
+        )
         return {f: int(n) for f, n in session.execute(stmt) if n}
-    return int(session.scalar(select(func.sum(VisitListCount.visits))
-                              .where(VisitListCount.flag == (flag or ALL_VISITS), *conditions)) or 0)
+    return int(
+        session.scalar(
+            select(func.sum(VisitListCount.visits)).where(VisitListCount.flag == (flag or ALL_VISITS), *conditions)
+        )
+        or 0
+    )

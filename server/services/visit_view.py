@@ -42,13 +42,21 @@ def visit_view(session: Session, caller: User, visit_id: int) -> VisitView:
     assignment = visit.assignment
     # The team reads sealed items only once this visit has a check-in inside the geofence.
     sealed = assignments.is_member(assignment, caller) and assignments.is_sealed(
-        assignment, any(c.within_geofence for c in rec["checkins"]))
+        assignment, any(c.within_geofence for c in rec["checkins"])
+    )
     return VisitView(
-        visit=visit, flags=rec["flags"], place=place_of(session, assignment), sealed=sealed,
-        plan=assignments.plan_visible(session, assignment, caller), policy=evidence.policy_of(session, assignment),
-        checkins=rec["checkins"], photos=[(p, photos.urls(p)) for p in rec["photos"]],
+        visit=visit,
+        flags=rec["flags"],
+        place=place_of(session, assignment),
+        sealed=sealed,
+        plan=assignments.plan_visible(session, assignment, caller),
+        policy=evidence.policy_of(session, assignment),
+        checkins=rec["checkins"],
+        photos=[(p, photos.urls(p)) for p in rec["photos"]],
         waiting=[p for p in rec["photos"] if p.status == "pending"],
         interviews=[(i, visits.household_of(i)) for i in rec["interviews"]],
-        checklist=rec["checklists"][-1] if rec["checklists"] else None, checklist_versions=len(rec["checklists"]),
-        notes=rec["notes"], decisions=list(review.latest_decisions(session, visit.id).values()),
+        checklist=rec["checklists"][-1] if rec["checklists"] else None,
+        checklist_versions=len(rec["checklists"]),
+        notes=rec["notes"],
+        decisions=list(review.latest_decisions(session, visit.id).values()),
     )

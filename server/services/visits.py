@@ -48,9 +48,7 @@ def staff_can_read(user: User, visit: Visit) -> bool:
 def visit_for(session: Session, user: User, visit_id: int, *, write: bool) -> Visit:
     """A visit the user may see (team members; staff in scope for reading); 404 otherwise."""
     visit = session.get(Visit, visit_id)
-    if visit is not None and (
-        is_member(visit.assignment, user) or (not write and staff_can_read(user, visit))
-    ):
+    if visit is not None and (is_member(visit.assignment, user) or (not write and staff_can_read(user, visit))):
         return visit
     raise ApiError("not_found", "找不到该暗访记录", {"id": visit_id})
 
@@ -65,34 +63,35 @@ def flag_visit(session: Session, visit_id: int, flags: list[str]) -> None:
     """Record flags on the visit's flag index (already present ones are kept) and count new ones."""
     if not flags:
         return
-    stmt = (
-        insert(VisitFlag.__table__)
-        .prefix_with("OR IGNORE", dialect="sqlite")
-        .prefix_with("IGNORE", dialect="mysql")
-    )
+    stmt = insert(VisitFlag.__table__).prefix_with("OR IGNORE", dialect="sqlite").prefix_with("IGNORE", dialect="mysql")
     # One row per statement: its rowcount says whether the flag is new (a concurrent insert of
     # the same flag waits on the key and is then ignored), and only new flags are counted.
-    added = [f for f in sorted(set(flags))
-             if session.execute(stmt, {"visit_id": visit_id, "flag": f}).rowcount == 1]
+    added = [f for f in sorted(set(flags)) if session.execute(stmt, {"visit_id": visit_id, "flag": f}).rowcount == 1]
     if added:
         visit_stats.count_new_flags(session, session.get(Visit, visit_id), added)
 
 
 def unflag_visit(session: Session, visit_id: int, flag: str) -> None:
     """Remove a flag that no longer holds (evidence that arrived after all) and uncount it."""
-    gone = session.execute(delete(VisitFlag.__table__).where(
-        VisitFlag.__table__.c.visit_id == visit_id, VisitFlag.__table__.c.flag == flag)).rowcount
+    gone = session.execute(
+        delete(VisitFlag.__table__).where(
+            VisitFlag.__table__.c.visit_id == visit_id, VisitFlag.__table__.c.flag == flag
+        )
+    ).rowcount
     if gone:
         visit_stats.count_new_flags(session, session.get(Visit, visit_id), [flag], sign=-1)
 
 
 # ---- late sync: records of an assignment that closed before they arrived ---------------------
 
+
 def _closed(assignment: Assignment, reason: str, message: str) -> ApiError:
     closed_at = assignment.closed_at
-    return ApiError("assignment_closed", message, {
-        "assignment_id": assignment.id, "closed_at": closed_at.isoformat() if closed_at else None,
-        "reason": reason})
+    return ApiError(
+        "assignment_closed",
+        message,
+        {"assignment_id": assignment.id, "closed_at": closed_at.isoformat() if closed_at else None, "reason": reason},
+    )
 
 
 def _china(moment: datetime) -> str:
@@ -109,32 +108,41 @@ def late_delay(assignment: Assignment, received: datetime) -> int | None:
         raise _closed(assignment, "closed", "该督查任务已结束,不再接收暗访记录")
     days = current_app.config["LATE_SYNC_DAYS"]
     if received - closed_at > timedelta(days=days):
-        raise _closed(assignment, "too_late",
-                      f"该督查任务已于 {_china(closed_at)} 结束,超过 {days} 天的补传期限,这条记录不能再上传;"
-                      "请导出本机记录交督查组处理")
+        raise _closed(
+            assignment,
+            "too_late",
+            f"该督查任务已于 {_china(closed_at)} 结束,超过 {days} 天的补传期限,这条记录不能再上传;"
+            "请导出本机记录交督查组处理",
+        )
     return max(0, int((received - closed_at).total_seconds()))
 
 
-def _late_start(session: Session, assignment: Assignment, user: User, body: dict[str, Any],
-                started_at: datetime, received: datetime) -> int | None:
+def _late_start(
+    session: Session, assignment: Assignment, user: User, body: dict[str, Any], started_at: datetime, received: datetime
+) -> int | None:
     """The delay of a visit started for a closed assignment, when it may be taken late; else ApiError."""
     delay = late_delay(assignment, received)
     if delay is None:
         return None
     closed_at = assignment.closed_at
-    added_at = session.scalar(select(assignment_members.c.added_at).where(
-        assignment_members.c.assignment_id == assignment.id, assignment_members.c.user_id == user.id))
+    added_at = session.scalar(
+        select(assignment_members.c.added_at).where(
+            assignment_members.c.assignment_id == assignment.id, assignment_members.c.user_id == user.id
+        )
+    )
     if added_at is not None and added_at > closed_at:
         raise _closed(assignment, "joined_after_close", "任务结束后才加入督查组,不能补传该任务结束前的暗访")
     # The phone's clock says when the visit started: trust it only when it agrees with ours now
     # (sent_at) and the start is not in the phone's own future.
     sent_at = parse_datetime(body["sent_at"]) if body.get("sent_at") else None
     if sent_at is None or abs(sent_at - received) > CLOCK_SKEW or started_at > sent_at + CLOCK_SKEW:
-        raise _closed(assignment, "clock",
-                      "手机时间与服务器时间不一致,无法确认这次暗访是在任务结束前开始的,请校准手机时间后重试")
+        raise _closed(
+            assignment, "clock", "手机时间与服务器时间不一致,无法确认这次暗访是在任务结束前开始的,请校准手机时间后重试"
+        )
     if started_at >= closed_at:
-        raise _closed(assignment, "started_after_close",
-                      f"该督查任务已于 {_china(closed_at)} 结束,结束后开始的暗访不能上传")
+        raise _closed(
+            assignment, "started_after_close", f"该督查任务已于 {_china(closed_at)} 结束,结束后开始的暗访不能上传"
+        )
     return delay
 
 
@@ -154,11 +162,18 @@ def _accept_late(session: Session, visit: Visit) -> None:
 
 # ---- evidence policy ----------------------------------------------------------------------------
 
+
 def refresh_evidence(session: Session, visit: Visit) -> None:
     """Measure a submitted visit against its evidence policy: store the short parts and (un)flag it."""
     session.flush()
-    ready = session.scalar(select(func.count(Photo.id)).where(
-        Photo.visit_id == visit.id, Photo.owner_kind == "visit", Photo.status == "ready")) or 0
+    ready = (
+        session.scalar(
+            select(func.count(Photo.id)).where(
+                Photo.visit_id == visit.id, Photo.owner_kind == "visit", Photo.status == "ready"
+            )
+        )
+        or 0
+    )
     interviews = session.scalar(select(func.count(Interview.id)).where(Interview.visit_id == visit.id)) or 0
     short = evidence.shortfall(evidence.policy_of(session, visit.assignment), photos=ready, interviews=interviews)
     visit.evidence_short = short or None
@@ -180,32 +195,51 @@ def start_visit(session: Session, user: User, body: dict[str, Any]) -> tuple[Vis
         delay = _late_start(session, assignment, user, body, started_at, utcnow())
         place = place_of(session, assignment)
         visit = Visit(
-            assignment_id=assignment.id, project_id=assignment.project_id,
-            village_id=assignment.village_id, township_id=place.township_id,
-            client_id=body["client_id"], started_at=started_at, created_by_id=user.id,
+            assignment_id=assignment.id,
+            project_id=assignment.project_id,
+            village_id=assignment.village_id,
+            township_id=place.township_id,
+            client_id=body["client_id"],
+            started_at=started_at,
+            created_by_id=user.id,
         )
         session.add(visit)
         session.flush()
         mark_late(session, visit, delay)
-        audit.append(session, user, "visit.start", "visit", visit.id, {
-            "assignment_id": assignment.id, **({"late_sync_s": delay} if delay is not None else {})})
+        audit.append(
+            session,
+            user,
+            "visit.start",
+            "visit",
+            visit.id,
+            {"assignment_id": assignment.id, **({"late_sync_s": delay} if delay is not None else {})},
+        )
         return visit
 
     return idempotency.run(
-        session, user=user, kind="visit.start", target=assignment.id, body=body,
-        create=create, load=lambda i: session.get(Visit, i),
+        session,
+        user=user,
+        kind="visit.start",
+        target=assignment.id,
+        body=body,
+        create=create,
+        load=lambda i: session.get(Visit, i),
     )
 
 
 def _speed_flag(session: Session, user: User, lat: float, lng: float, accuracy: float, when) -> dict | None:
     """The fastest move needed between this fix and the user's neighbouring check-ins in time."""
     prev = session.scalars(
-        select(CheckIn).where(CheckIn.user_id == user.id, CheckIn.client_time <= when)
-        .order_by(CheckIn.client_time.desc(), CheckIn.id.desc()).limit(1)
+        select(CheckIn)
+        .where(CheckIn.user_id == user.id, CheckIn.client_time <= when)
+        .order_by(CheckIn.client_time.desc(), CheckIn.id.desc())
+        .limit(1)
     ).first()
     nxt = session.scalars(
-        select(CheckIn).where(CheckIn.user_id == user.id, CheckIn.client_time > when)
-        .order_by(CheckIn.client_time, CheckIn.id).limit(1)
+        select(CheckIn)
+        .where(CheckIn.user_id == user.id, CheckIn.client_time > when)
+        .order_by(CheckIn.client_time, CheckIn.id)
+        .limit(1)
     ).first()
     worst = None
     for other in (prev, nxt):
@@ -213,8 +247,7 @@ def _speed_flag(session: Session, user: User, lat: float, lng: float, accuracy: 
             continue
         seconds = abs((when - other.client_time).total_seconds())
         # Forgive the error both fixes admit to, so GPS jitter is not taken for travel.
-        speed = geo.speed_kmh((other.lat, other.lng), (lat, lng), seconds,
-                              slack_m=other.accuracy_m + accuracy)
+        speed = geo.speed_kmh((other.lat, other.lng), (lat, lng), seconds, slack_m=other.accuracy_m + accuracy)
         if speed > MAX_SPEED_KMH and (worst is None or speed > worst["speed_kmh"]):
             worst = {"speed_kmh": speed, "checkin_id": other.id}
     return worst
@@ -252,24 +285,51 @@ def add_checkin(session: Session, user: User, visit_id: int, body: dict[str, Any
         if speed:
             flags.append("impossible_speed")
         checkin = CheckIn(
-            visit_id=visit.id, user_id=user.id, client_id=body["client_id"], lat=lat, lng=lng,
-            accuracy_m=accuracy, input_lat=body["lat"], input_lng=body["lng"],
-            input_coord_type=body.get("coord_type", "wgs84"), client_time=client_time,
-            sent_at=sent_at, received_at=received, distance_m=round(distance, 1),
-            within_geofence=within, flags=flags,
+            visit_id=visit.id,
+            user_id=user.id,
+            client_id=body["client_id"],
+            lat=lat,
+            lng=lng,
+            accuracy_m=accuracy,
+            input_lat=body["lat"],
+            input_lng=body["lng"],
+            input_coord_type=body.get("coord_type", "wgs84"),
+            client_time=client_time,
+            sent_at=sent_at,
+            received_at=received,
+            distance_m=round(distance, 1),
+            within_geofence=within,
+            flags=flags,
         )
         session.add(checkin)
         session.flush()
         flag_visit(session, visit.id, flags)
-        audit.append(session, user, "visit.checkin", "checkin", checkin.id, {
-            "visit_id": visit.id, "lat": lat, "lng": lng, "distance_m": checkin.distance_m,
-            "flags": flags, **({"speed": speed} if speed else {}),
-            **({"phone_client_time": body["client_time"]} if "clock_skew" in flags else {})})
+        audit.append(
+            session,
+            user,
+            "visit.checkin",
+            "checkin",
+            checkin.id,
+            {
+                "visit_id": visit.id,
+                "lat": lat,
+                "lng": lng,
+                "distance_m": checkin.distance_m,
+                "flags": flags,
+                **({"speed": speed} if speed else {}),
+                **({"phone_client_time": body["client_time"]} if "clock_skew" in flags else {}),
+            },
+        )
         return checkin
 
     return idempotency.run(
-        session, user=user, kind="visit.checkin", target=visit.id, body=body,
-        create=create, load=lambda i: session.get(CheckIn, i),
+        session,
+        user=user,
+        kind="visit.checkin",
+        target=visit.id,
+        body=body,
+        create=create,
+        load=lambda i: session.get(CheckIn, i),
     )
 
 
@@ -283,13 +343,19 @@ def request_photo(session: Session, user: User, visit_id: int, body: dict[str, A
         photo = photos.new_photo(owner_kind="visit", owner_id=visit.id, user=user, body=body, visit_id=visit.id)
         session.add(photo)
         session.flush()
-        audit.append(session, user, "photo.ticket", "photo", photo.id,
-                     {"visit_id": visit.id, "object_key": photo.upload_key})
+        audit.append(
+            session, user, "photo.ticket", "photo", photo.id, {"visit_id": visit.id, "object_key": photo.upload_key}
+        )
         return photo
 
     return idempotency.run(
-        session, user=user, kind="photo.ticket", target=["visit", visit.id], body=body,
-        create=create, load=lambda i: session.get(Photo, i),
+        session,
+        user=user,
+        kind="photo.ticket",
+        target=["visit", visit.id],
+        body=body,
+        create=create,
+        load=lambda i: session.get(Photo, i),
     )
 
 
@@ -298,7 +364,8 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     visit = session.get(Visit, photo.owner_id)
     uploader = session.get(User, photo.uploader_id)
     return photos.OwnerContext(
-        place=place_of(session, visit.assignment), person=uploader.name if uploader else "",
+        place=place_of(session, visit.assignment),
+        person=uploader.name if uploader else "",
         title=visit.assignment.project.title,
         # Any team member may finish an upload a colleague's phone started.
         can_complete=lambda u: is_member(visit.assignment, u),
@@ -321,21 +388,36 @@ def add_interview(session: Session, user: User, visit_id: int, body: dict[str, A
         ensure_open(visit)
         _accept_late(session, visit)
         interview = Interview(
-            visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
+            visit_id=visit.id,
+            user_id=user.id,
+            client_id=body["client_id"],
             household_enc=cipher().encrypt(body["household"].strip()),
-            answers=body.get("answers", {}), satisfaction=body["satisfaction"],
-            notes=body.get("notes", ""), sent_at=parse_datetime(body["sent_at"]),
+            answers=body.get("answers", {}),
+            satisfaction=body["satisfaction"],
+            notes=body.get("notes", ""),
+            sent_at=parse_datetime(body["sent_at"]),
         )
         session.add(interview)
         session.flush()
         # The audit log is kept for years: it names the interview, not the household.
-        audit.append(session, user, "visit.interview", "interview", interview.id,
-                     {"visit_id": visit.id, "satisfaction": interview.satisfaction})
+        audit.append(
+            session,
+            user,
+            "visit.interview",
+            "interview",
+            interview.id,
+            {"visit_id": visit.id, "satisfaction": interview.satisfaction},
+        )
         return interview
 
     return idempotency.run(
-        session, user=user, kind="visit.interview", target=visit.id, body=body,
-        create=create, load=lambda i: session.get(Interview, i),
+        session,
+        user=user,
+        kind="visit.interview",
+        target=visit.id,
+        body=body,
+        create=create,
+        load=lambda i: session.get(Interview, i),
     )
 
 
@@ -347,28 +429,43 @@ def put_checklist(session: Session, user: User, visit_id: int, body: dict[str, A
         ensure_open(visit)
         _accept_late(session, visit)
         if is_sealed(visit.assignment, visit.id in unsealed_visit_ids(session, [visit.id])):
-            raise ApiError("conflict", "督查事项尚未开启:请先在村庄范围内完成定位签到,再填写督查事项",
-                           {"reason": "sealed", "visit_id": visit.id})
+            raise ApiError(
+                "conflict",
+                "督查事项尚未开启:请先在村庄范围内完成定位签到,再填写督查事项",
+                {"reason": "sealed", "visit_id": visit.id},
+            )
         allowed = visit.assignment.check_items
         names = [i["item"] for i in body["items"]]
         if len(set(names)) != len(names):
             raise ApiError("validation_failed", "督查事项有重复", {"field": "items"})
         unknown = [n for n in names if allowed and n not in allowed]
         if unknown:
-            raise ApiError("validation_failed", f"不在本次任务中的督查事项:{'、'.join(unknown)}",
-                           {"field": "items", "unknown": unknown})
+            raise ApiError(
+                "validation_failed",
+                f"不在本次任务中的督查事项:{'、'.join(unknown)}",
+                {"field": "items", "unknown": unknown},
+            )
         items = [{"item": i["item"], "result": i["result"], "note": i.get("note", "")} for i in body["items"]]
-        result = ChecklistResult(visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
-                                 items=items, sent_at=parse_datetime(body["sent_at"]))
+        result = ChecklistResult(
+            visit_id=visit.id,
+            user_id=user.id,
+            client_id=body["client_id"],
+            items=items,
+            sent_at=parse_datetime(body["sent_at"]),
+        )
         session.add(result)
         session.flush()
-        audit.append(session, user, "visit.checklist", "checklist", result.id,
-                     {"visit_id": visit.id, "items": items})
+        audit.append(session, user, "visit.checklist", "checklist", result.id, {"visit_id": visit.id, "items": items})
         return result
 
     return idempotency.run(
-        session, user=user, kind="visit.checklist", target=visit.id, body=body,
-        create=create, load=lambda i: session.get(ChecklistResult, i),
+        session,
+        user=user,
+        kind="visit.checklist",
+        target=visit.id,
+        body=body,
+        create=create,
+        load=lambda i: session.get(ChecklistResult, i),
     )
 
 
@@ -379,17 +476,33 @@ def add_note(session: Session, user: User, visit_id: int, body: dict[str, Any]) 
     def create() -> VisitNote:
         # A remark changes nothing recorded: it is taken within the late-sync period, not flagged.
         late_delay(visit.assignment, utcnow())
-        note = VisitNote(visit_id=visit.id, user_id=user.id, client_id=body["client_id"],
-                         text=body["text"], sent_at=parse_datetime(body["sent_at"]))
+        note = VisitNote(
+            visit_id=visit.id,
+            user_id=user.id,
+            client_id=body["client_id"],
+            text=body["text"],
+            sent_at=parse_datetime(body["sent_at"]),
+        )
         session.add(note)
         session.flush()
-        audit.append(session, user, "visit.note", "visit_note", note.id,
-                     {"visit_id": visit.id, "after_submit": visit.status == "submitted"})
+        audit.append(
+            session,
+            user,
+            "visit.note",
+            "visit_note",
+            note.id,
+            {"visit_id": visit.id, "after_submit": visit.status == "submitted"},
+        )
         return note
 
     return idempotency.run(
-        session, user=user, kind="visit.note", target=visit.id, body=body,
-        create=create, load=lambda i: session.get(VisitNote, i),
+        session,
+        user=user,
+        kind="visit.note",
+        target=visit.id,
+        body=body,
+        create=create,
+        load=lambda i: session.get(VisitNote, i),
     )
 
 
@@ -405,29 +518,46 @@ def submit_visit(session: Session, user: User, visit_id: int, body: dict[str, An
         locked = session.execute(for_update(select(Visit).where(Visit.id == visit.id))).scalar_one()
         if locked.status != "submitted":
             delay = late_delay(locked.assignment, utcnow())
-            missing = [{"kind": m["kind"], "client_id": m["client_id"], "reason": m.get("reason", "")}
-                       for m in body.get("missing", [])]
+            missing = [
+                {"kind": m["kind"], "client_id": m["client_id"], "reason": m.get("reason", "")}
+                for m in body.get("missing", [])
+            ]
             locked.status, locked.submitted_at, locked.submitted_by_id = "submitted", utcnow(), user.id
             locked.missing = missing or None
             mark_late(session, locked, delay)
             refresh_evidence(session, locked)
-            audit.append(session, user, "visit.submit", "visit", locked.id, {
-                **({"missing": missing} if missing else {}),
-                **({"evidence_short": locked.evidence_short} if locked.evidence_short else {})})
+            audit.append(
+                session,
+                user,
+                "visit.submit",
+                "visit",
+                locked.id,
+                {
+                    **({"missing": missing} if missing else {}),
+                    **({"evidence_short": locked.evidence_short} if locked.evidence_short else {}),
+                },
+            )
         return locked
 
     result, _ = idempotency.run(
-        session, user=user, kind="visit.submit", target=visit.id, body=body,
+        session,
+        user=user,
+        kind="visit.submit",
+        target=visit.id,
+        body=body,
         # The visit was read before a concurrent retry committed the submit: read it afresh.
-        create=create, load=lambda i: session.get(Visit, i, populate_existing=True),
+        create=create,
+        load=lambda i: session.get(Visit, i, populate_existing=True),
     )
     return result
 
 
 # ---- reading ----------------------------------------------------------------------------
 
+
 def visit_records(session: Session, visit: Visit) -> dict[str, list]:
     """Everything recorded in a visit, oldest first."""
+
     def rows(model, *order):
         return list(session.scalars(select(model).where(model.visit_id == visit.id).order_by(*order)))
 
@@ -452,8 +582,12 @@ def list_visits(session: Session, user: User, q: dict[str, Any]) -> tuple[list[V
     if not user.has_role("admin", "leader"):
         scope = [t.id for t in user.townships]
         stmt = stmt.where(Visit.township_id.in_(scope or [-1]), Visit.status == "submitted")
-    for key, column in (("village_id", Visit.village_id), ("project_id", Visit.project_id),
-                        ("township_id", Visit.township_id), ("status", Visit.status)):
+    for key, column in (
+        ("village_id", Visit.village_id),
+        ("project_id", Visit.project_id),
+        ("township_id", Visit.township_id),
+        ("status", Visit.status),
+    ):
         if q.get(key) is not None:
             stmt = stmt.where(column == q[key])
     if q.get("flag"):
@@ -467,9 +601,7 @@ def flags_by_visit(session: Session, visit_ids: list[int]) -> dict[int, list[str
     out: dict[int, list[str]] = {i: [] for i in visit_ids}
     if visit_ids:
         for vid, flag in session.execute(
-            select(VisitFlag.visit_id, VisitFlag.flag).where(VisitFlag.visit_id.in_(visit_ids))
-            .order_by(VisitFlag.flag)
+            select(VisitFlag.visit_id, VisitFlag.flag).where(VisitFlag.visit_id.in_(visit_ids)).order_by(VisitFlag.flag)
         ):
             out[vid].append(flag)
     return out
-

@@ -37,12 +37,15 @@ def application_options(session: Session, user: User) -> dict[str, Any]:
     sites of their townships."""
     orgs = sorted(user.organizations, key=lambda o: o.id)
     townships = sorted({o.township_id for o in orgs if o.township_id is not None}) or [-1]
-    villages = session.scalars(select(Village).where(Village.township_id.in_(townships))
-                               .order_by(Village.township_id, Village.code))
+    villages = session.scalars(
+        select(Village).where(Village.township_id.in_(townships)).order_by(Village.township_id, Village.code)
+    )
     sites = session.scalars(select(Site).where(Site.township_id.in_(townships)).order_by(Site.name, Site.id))
     return {
-        "organizations": [{"id": o.id, "name": o.name, "domain": o.domain, "township_id": o.township_id,
-                           "village_id": o.village_id} for o in orgs],
+        "organizations": [
+            {"id": o.id, "name": o.name, "domain": o.domain, "township_id": o.township_id, "village_id": o.village_id}
+            for o in orgs
+        ],
         "villages": [{"id": v.id, "name": v.name, "township_id": v.township_id} for v in villages],
         "sites": [{"id": s.id, "name": s.name, "township_id": s.township_id} for s in sites],
     }
@@ -53,21 +56,28 @@ def summaries(session: Session, user: User, projects: list[Project]) -> dict[int
     ids = [p.id for p in projects] or [-1]
     today = clock.today()
     orders: dict[int, list[RectificationOrder]] = {}
-    for order in session.scalars(select(RectificationOrder).where(RectificationOrder.project_id.in_(ids),
-                                                                  RectificationOrder.status == "issued")):
+    for order in session.scalars(
+        select(RectificationOrder).where(RectificationOrder.project_id.in_(ids), RectificationOrder.status == "issued")
+    ):
         orders.setdefault(order.project_id, []).append(order)
-    waiting = dict(session.execute(
-        select(Feedback.project_id, func.count()).where(Feedback.project_id.in_(ids),
-                                                        Feedback.status.in_(OPEN_FEEDBACK), *NOT_RISKY)
-        .group_by(Feedback.project_id)).all())
+    waiting = dict(
+        session.execute(
+            select(Feedback.project_id, func.count())
+            .where(Feedback.project_id.in_(ids), Feedback.status.in_(OPEN_FEEDBACK), *NOT_RISKY)
+            .group_by(Feedback.project_id)
+        ).all()
+    )
     out = {}
     for p in projects:
         state = reports.report_state(session, p, today)
         open_orders = orders.get(p.id, [])
         out[p.id] = {
-            "report": {"month": state.current_month, "status": state.current_status,
-                       "due": state.current_due.isoformat() if state.current_due else None,
-                       "overdue_months": state.overdue_months},
+            "report": {
+                "month": state.current_month,
+                "status": state.current_status,
+                "due": state.current_due.isoformat() if state.current_due else None,
+                "overdue_months": state.overdue_months,
+            },
             "rectifications": {
                 "open": len(open_orders),
                 "overdue": sum(1 for o in open_orders if rectification.is_overdue(o, today)),
@@ -81,8 +91,9 @@ def summaries(session: Session, user: User, projects: list[Project]) -> dict[int
     return out
 
 
-def feedback_about(session: Session, user: User, project_id: int | None, page: int,
-                   per_page: int) -> tuple[list[Feedback], int]:
+def feedback_about(
+    session: Session, user: User, project_id: int | None, page: int, per_page: int
+) -> tuple[list[Feedback], int]:
     """Villagers' feedback about the secretary's own projects (not what is still held for review,
     and never what msgSecCheck called risky: that may be about the secretary, for county staff only)."""
     own = [p.id for p in my_projects(session, user) if user.id == p.secretary_id]
@@ -90,8 +101,11 @@ def feedback_about(session: Session, user: User, project_id: int | None, page: i
         if project_id not in own:
             raise ApiError("not_found", "找不到该项目", {"id": project_id})
         own = [project_id]
-    stmt = (select(Feedback).where(Feedback.project_id.in_(own or [-1]), Feedback.status != "held", *NOT_RISKY)
-            .order_by(Feedback.id.desc()))
+    stmt = (
+        select(Feedback)
+        .where(Feedback.project_id.in_(own or [-1]), Feedback.status != "held", *NOT_RISKY)
+        .order_by(Feedback.id.desc())
+    )
     return paginate(session, stmt, page, per_page)
 
 
@@ -99,13 +113,25 @@ def feedback_json(viewer: User, fb: Feedback, replies, photo_rows, project_title
     """One feedback item as its project's secretary reads it: no identity of anonymous authors, no phone."""
     anonymous = not feedback.author_visible(viewer, fb)
     return {
-        "id": fb.id, "receipt_no": fb.receipt_no, "project": {"id": fb.project_id,
-                                                               "title": project_titles.get(fb.project_id, "")},
-        "rating": fb.rating, "category": fb.category, "text": fb.text,
-        "status": fb.status, "status_label": FEEDBACK_STATUSES[fb.status],
+        "id": fb.id,
+        "receipt_no": fb.receipt_no,
+        "project": {"id": fb.project_id, "title": project_titles.get(fb.project_id, "")},
+        "rating": fb.rating,
+        "category": fb.category,
+        "text": fb.text,
+        "status": fb.status,
+        "status_label": FEEDBACK_STATUSES[fb.status],
         "anonymous": anonymous,
-        "created_at": fb.created_at.isoformat(), "due_at": fb.due_at.isoformat(),
-        "replies": [{"text": r.text, "status": r.status, "status_label": FEEDBACK_STATUSES[r.status],
-                     "created_at": r.created_at.isoformat()} for r in replies],
+        "created_at": fb.created_at.isoformat(),
+        "due_at": fb.due_at.isoformat(),
+        "replies": [
+            {
+                "text": r.text,
+                "status": r.status,
+                "status_label": FEEDBACK_STATUSES[r.status],
+                "created_at": r.created_at.isoformat(),
+            }
+            for r in replies
+        ],
         "photo_count": len(photo_rows),
     }

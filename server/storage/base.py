@@ -76,9 +76,7 @@ def check_upload_request(key: str, content_type: str, max_bytes: int) -> None:
     if key.startswith(SEALED_PREFIX):
         raise ValueError(f"a sealed key cannot be uploaded to: {key!r}")
     if content_type not in UPLOAD_CONTENT_TYPES:
-        raise ValueError(
-            f"upload content type must be one of {sorted(UPLOAD_CONTENT_TYPES)}: {content_type!r}"
-        )
+        raise ValueError(f"upload content type must be one of {sorted(UPLOAD_CONTENT_TYPES)}: {content_type!r}")
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive: {max_bytes}")
 
@@ -89,9 +87,7 @@ class Storage(ABC):
     name: str
 
     @abstractmethod
-    def presign_upload(
-        self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
-    ) -> UploadTicket:
+    def presign_upload(self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900) -> UploadTicket:
         """Ticket for a browser/phone-style multipart POST of one file (field `file`) to `key` (never under SEALED_PREFIX): size 1..max_bytes, Content-Type exactly the declared content_type (one of UPLOAD_CONTENT_TYPES, sent as the form field Content-Type)."""
 
     @abstractmethod

@@ -95,9 +95,7 @@ class LocalStorage(Storage):
     def _sign(key: bytes, message: str) -> str:
         return _b64encode(hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest())
 
-    def presign_upload(
-        self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
-    ) -> UploadTicket:
+    def presign_upload(self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900) -> UploadTicket:
         """Signed policy for a multipart POST to the app's upload route (mirrors S3's POST policy, exact Content-Type)."""
         check_upload_request(key, content_type, max_bytes)
         expires = int(time.time()) + expires_in
@@ -123,13 +121,9 @@ class LocalStorage(Storage):
             expires_at=datetime.fromtimestamp(expires, UTC),
         )
 
-    def accept_upload(
-        self, fields: Mapping[str, str], stream: BinaryIO, *, content_type: str | None
-    ) -> None:
+    def accept_upload(self, fields: Mapping[str, str], stream: BinaryIO, *, content_type: str | None) -> None:
         """Verify the signed policy (signature, expiry, key matches, exact Content-Type, key not sealed: 'upload_sealed' 409) and store the stream atomically (temp file in the same dir + os.replace), streaming in chunks and aborting (UploadRejected code 'upload_too_large', 413) as soon as more than max_bytes arrived; empty → 'upload_empty' 400; bad/expired signature → 'upload_signature_invalid' / 'upload_expired' 403. Nothing partial is ever left behind."""
-        invalid = UploadRejected(
-            "upload_signature_invalid", "上传凭证无效，请重新获取后再上传", 403
-        )
+        invalid = UploadRejected("upload_signature_invalid", "上传凭证无效，请重新获取后再上传", 403)
         policy_text = fields.get("policy", "")
         signature = fields.get("signature", "")
         if not policy_text or not hmac.compare_digest(
@@ -296,9 +290,7 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageError(f"cannot list {self.root}: {exc}") from exc
 
-    def _store(
-        self, key: str, stream: BinaryIO, content_type: str, *, max_bytes: int | None
-    ) -> None:
+    def _store(self, key: str, stream: BinaryIO, content_type: str, *, max_bytes: int | None) -> None:
         """Copy stream to key via a temp file; max_bytes turns on the upload size checks."""
         path = self._path(key)
         try:
@@ -314,14 +306,10 @@ class LocalStorage(Storage):
                 while chunk := stream.read(CHUNK_SIZE):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
-                        raise UploadRejected(
-                            "upload_too_large", f"照片太大，不能超过 {_size_label(max_bytes)}", 413
-                        )
+                        raise UploadRejected("upload_too_large", f"照片太大，不能超过 {_size_label(max_bytes)}", 413)
                     out.write(chunk)
                 if max_bytes is not None and size == 0:
-                    raise UploadRejected(
-                        "upload_empty", "上传的文件是空的，请重新拍摄后再上传", 400
-                    )
+                    raise UploadRejected("upload_empty", "上传的文件是空的，请重新拍摄后再上传", 400)
                 out.flush()
                 # Without fsync a power cut after the rename can leave an empty photo behind.
                 os.fsync(out.fileno())

@@ -132,9 +132,7 @@ class S3Storage(Storage):
         except BotoCoreError as exc:
             raise StorageError(f"S3 {action} failed: {exc}") from exc
 
-    def presign_upload(
-        self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900
-    ) -> UploadTicket:
+    def presign_upload(self, key: str, *, content_type: str, max_bytes: int, expires_in: int = 900) -> UploadTicket:
         """Presigned POST whose policy makes S3 enforce the size range and the exact content type."""
         check_upload_request(key, content_type, max_bytes)
         expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
@@ -166,9 +164,7 @@ class S3Storage(Storage):
         if download_name:
             params["ResponseContentDisposition"] = _content_disposition(download_name)
         with self._errors("presign get"):
-            return self.client.generate_presigned_url(
-                "get_object", Params=params, ExpiresIn=expires_in
-            )
+            return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     def head(self, key: str) -> ObjectInfo | None:
         """HeadObject; None when the key does not exist."""
@@ -215,9 +211,7 @@ class S3Storage(Storage):
         kwargs: dict[str, Any] = {}
         if self.object_lock_mode:
             kwargs["ObjectLockMode"] = self.object_lock_mode
-            kwargs["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(
-                days=self.object_lock_days
-            )
+            kwargs["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.object_lock_days)
             # S3 requires a checksum on a PUT that sets retention.
             kwargs["ChecksumAlgorithm"] = "SHA256"
         with self._errors(what):
@@ -236,9 +230,7 @@ class S3Storage(Storage):
             listing = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
             for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]:
                 if item["Key"] == key:
-                    self.client.delete_object(
-                        Bucket=self.bucket, Key=key, VersionId=item["VersionId"]
-                    )
+                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=item["VersionId"])
 
     def expire_uploads(self) -> int:
         """Put the bucket's lifecycle rule: uploads (and old versions of them) expire after UPLOAD_RETENTION_DAYS; S3 does the deleting, so 0."""
@@ -251,9 +243,7 @@ class S3Storage(Storage):
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         }
         with self._errors("put lifecycle"):
-            self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]}
-            )
+            self.client.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
         return 0
 
     def delete(self, key: str) -> None:

@@ -1,6 +1,5 @@
 """The admin API (/api/v1/admin) across its resources: access, paging and search, request bodies, audit."""
 
-
 import pytest
 
 from tests.api.conftest import A, audit_count, audit_entries, error_of, site_id_of
@@ -38,10 +37,18 @@ def test_non_admin_write_changes_nothing(app, client, world):
     assert next(t for t in items if t["id"] == world.t1)["name"] == "永阳镇"
 
 
-@pytest.mark.parametrize("resource,total", [
-    ("townships", 2), ("villages", 2), ("sites", 1), ("organizations", 0), ("projects", 3),
-    ("users", 9), ("assignments", 3),
-])
+@pytest.mark.parametrize(
+    "resource,total",
+    [
+        ("townships", 2),
+        ("villages", 2),
+        ("sites", 1),
+        ("organizations", 0),
+        ("projects", 3),
+        ("users", 9),
+        ("assignments", 3),
+    ],
+)
 @pytest.mark.both_databases
 def test_list_reports_page_and_total(admin, resource, total):
     """Each list answers items with page, per_page and the total count."""
@@ -78,14 +85,17 @@ def test_list_rejects_bad_paging(admin, args):
     assert error_of(r)["code"] == "validation_failed"
 
 
-@pytest.mark.parametrize("resource,q,expected", [
-    ("townships", "桐坪", ["桐坪镇"]),
-    ("townships", "360821100000", ["永阳镇"]),
-    ("villages", "江南", ["江南村"]),
-    ("sites", "党群", ["高新区党群服务中心"]),
-    ("projects", "旱厕", ["旱厕改造"]),
-    ("users", "reviewer", ["reviewer1", "reviewer2"]),
-])
+@pytest.mark.parametrize(
+    "resource,q,expected",
+    [
+        ("townships", "桐坪", ["桐坪镇"]),
+        ("townships", "360821100000", ["永阳镇"]),
+        ("villages", "江南", ["江南村"]),
+        ("sites", "党群", ["高新区党群服务中心"]),
+        ("projects", "旱厕", ["旱厕改造"]),
+        ("users", "reviewer", ["reviewer1", "reviewer2"]),
+    ],
+)
 @pytest.mark.both_databases
 def test_list_search(admin, resource, q, expected):
     """q finds rows by name (and code or username) and nothing else."""
@@ -102,13 +112,16 @@ def test_list_search_treats_wildcards_literally(admin):
         assert body["total"] == 0, q
 
 
-@pytest.mark.parametrize("raw", [
-    '{"code": "360821104000", "name": "万福镇", "lat": NaN, "lng": 114.9}',
-    '{"code": "360821104000", "name": "万福镇", "lat": Infinity, "lng": 114.9}',
-    '{"code": "360821104000", "name": "万福镇",',
-    '["360821104000"]',
-    "",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"code": "360821104000", "name": "万福镇", "lat": NaN, "lng": 114.9}',
+        '{"code": "360821104000", "name": "万福镇", "lat": Infinity, "lng": 114.9}',
+        '{"code": "360821104000", "name": "万福镇",',
+        '["360821104000"]',
+        "",
+    ],
+)
 def test_body_that_is_not_a_strict_json_object(admin, raw):
     """NaN/Infinity, broken JSON, a non-object and an empty body answer 400 invalid_json."""
     r = admin.post(f"{A}/townships", data=raw, content_type="application/json")
@@ -117,12 +130,15 @@ def test_body_that_is_not_a_strict_json_object(admin, raw):
     assert admin.get(f"{A}/townships").get_json()["total"] == 2
 
 
-@pytest.mark.parametrize("resource,body", [
-    ("townships", {"code": "360821104000", "name": "万福镇", "population": 1}),
-    ("villages", {"township_id": 1, "code": "360821100209", "name": "新村", "lat": 27, "lng": 114, "alias": "x"}),
-    ("projects", {"title": "项目", "year": 2026, "village_ids": [1], "budget": 100}),
-    ("users", {"name": "某人", "roles": ["inspector"], "is_admin": True}),
-])
+@pytest.mark.parametrize(
+    "resource,body",
+    [
+        ("townships", {"code": "360821104000", "name": "万福镇", "population": 1}),
+        ("villages", {"township_id": 1, "code": "360821100209", "name": "新村", "lat": 27, "lng": 114, "alias": "x"}),
+        ("projects", {"title": "项目", "year": 2026, "village_ids": [1], "budget": 100}),
+        ("users", {"name": "某人", "roles": ["inspector"], "is_admin": True}),
+    ],
+)
 def test_unknown_fields_are_refused(admin, resource, body):
     """A field the schema does not know answers 400 naming it."""
     r = admin.post(f"{A}/{resource}", body)
@@ -131,8 +147,9 @@ def test_unknown_fields_are_refused(admin, resource, body):
     assert "不支持的字段" in error_of(r)["message"]
 
 
-@pytest.mark.parametrize("resource", ["townships", "villages", "sites", "organizations", "projects", "users",
-                                      "assignments"])
+@pytest.mark.parametrize(
+    "resource", ["townships", "villages", "sites", "organizations", "projects", "users", "assignments"]
+)
 def test_patch_of_missing_record(admin, resource):
     """PATCH of an id that does not exist answers 404 not_found."""
     r = admin.patch(f"{A}/{resource}/99999", {})
@@ -145,20 +162,27 @@ def _writes(world, site_id):
     return [
         ("post", "townships", {"code": "360821104000", "name": "万福镇"}, "township.create"),
         ("patch", f"townships/{world.t1}", {"name": "永阳"}, "township.update"),
-        ("post", "villages", {"township_id": world.t1, "code": "360821100203", "name": "城西村",
-                              "lat": 27.0, "lng": 114.9}, "village.create"),
+        (
+            "post",
+            "villages",
+            {"township_id": world.t1, "code": "360821100203", "name": "城西村", "lat": 27.0, "lng": 114.9},
+            "village.create",
+        ),
         ("patch", f"villages/{world.v1}", {"radius_m": 600}, "village.update"),
         ("post", "sites", {"name": "县医院", "lat": 27.0, "lng": 114.9}, "site.create"),
         ("patch", f"sites/{site_id}", {"radius_m": 200}, "site.update"),
         ("post", "organizations", {"name": "某支部"}, "organization.create"),
         ("post", "projects", {"title": "新项目", "year": 2026, "village_ids": [world.v1]}, "project.create"),
-        ("post", "projects", {"title": "单位项目", "year": 2026,
-                              "site": {"name": "县局", "lat": 27.0, "lng": 114.9}}, "project.create"),
+        (
+            "post",
+            "projects",
+            {"title": "单位项目", "year": 2026, "site": {"name": "县局", "lat": 27.0, "lng": 114.9}},
+            "project.create",
+        ),
         ("patch", f"projects/{world.p1}", {"title": "蜜柚产业二期"}, "project.update"),
         ("post", "users", {"name": "新人", "roles": ["inspector"]}, "user.create"),
         ("patch", f"users/{world.ids['insp_b']}", {"reset_invite": True}, "user.update"),
-        ("post", "assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]]},
-         "assignment.create"),
+        ("post", "assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]]}, "assignment.create"),
         ("patch", f"assignments/{world.a1}", {"status": "closed"}, "assignment.update"),
     ]
 
@@ -180,10 +204,26 @@ def test_refused_writes_are_not_audited(app, admin, world):
     """Writes answered with 400, 404 or 409 leave the audit log as it was."""
     before = audit_count(app)
     assert admin.post(f"{A}/townships", {"code": "360821100000", "name": "重复"}).status_code == 409
-    assert admin.post(f"{A}/villages", {"township_id": 99999, "code": "360821100205", "name": "无",
-                                        "lat": 27.0, "lng": 114.9}).status_code == 404
-    assert admin.post(f"{A}/projects", {"title": "两头", "year": 2026, "village_ids": [world.v1],
-                                        "site": {"name": "某", "lat": 27.0, "lng": 114.9}}).status_code == 400
-    assert admin.post(f"{A}/assignments", {"project_id": world.p1,
-                                           "inspector_ids": [world.ids["insp_c"]]}).status_code == 409
+    assert (
+        admin.post(
+            f"{A}/villages", {"township_id": 99999, "code": "360821100205", "name": "无", "lat": 27.0, "lng": 114.9}
+        ).status_code
+        == 404
+    )
+    assert (
+        admin.post(
+            f"{A}/projects",
+            {
+                "title": "两头",
+                "year": 2026,
+                "village_ids": [world.v1],
+                "site": {"name": "某", "lat": 27.0, "lng": 114.9},
+            },
+        ).status_code
+        == 400
+    )
+    assert (
+        admin.post(f"{A}/assignments", {"project_id": world.p1, "inspector_ids": [world.ids["insp_c"]]}).status_code
+        == 409
+    )
     assert audit_count(app) == before

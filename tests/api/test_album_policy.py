@@ -33,8 +33,11 @@ def phone_answers(client, world, order_id: int) -> dict[str, object]:
     reports = sec.get(f"/api/v1/projects/{world.p1}/reports")
     for r in (public, reply, reports):
         assert r.status_code == 200, r.get_json()
-    return {"public": public.get_json()["allow_album"], "rectification": reply.get_json()["project"]["allow_album"],
-            "report": reports.get_json()["allow_album"]}
+    return {
+        "public": public.get_json()["allow_album"],
+        "rectification": reply.get_json()["project"]["allow_album"],
+        "report": reports.get_json()["allow_album"],
+    }
 
 
 def test_camera_only_is_the_default_everywhere_the_phone_reads(client, world, order):
@@ -52,29 +55,38 @@ def test_admin_allows_the_album_and_the_phone_sees_it(app, client, world, order)
     assert admin.patch(f"{ADMIN_PROJECT}/{world.p1}", {"allow_album": False}).get_json()["allow_album"] is False
     assert phone_answers(client, world, order) == {"public": False, "rectification": False, "report": False}
     with app.app_context():
-        entries = db.session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "project.update", AuditEntry.object_id == str(world.p1))
-            .order_by(AuditEntry.id)).all()
+        entries = db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "project.update", AuditEntry.object_id == str(world.p1))
+            .order_by(AuditEntry.id)
+        ).all()
     assert [(e.data["fields"], e.data["allow_album"]) for e in entries] == [
-        (["allow_album"], True), (["allow_album"], False)]
+        (["allow_album"], True),
+        (["allow_album"], False),
+    ]
 
 
 def test_admin_creates_a_project_with_the_album_allowed(app, client, world):
     """allow_album is taken at creation too, and is false when not given."""
     admin = Api(client, world.tokens["admin"])
-    made = admin.post(ADMIN_PROJECT, {"title": "相册项目", "year": 2026, "village_ids": [world.v1], "allow_album": True})
+    made = admin.post(
+        ADMIN_PROJECT, {"title": "相册项目", "year": 2026, "village_ids": [world.v1], "allow_album": True}
+    )
     plain = admin.post(ADMIN_PROJECT, {"title": "拍照项目", "year": 2026, "village_ids": [world.v1]})
     assert (made.status_code, plain.status_code) == (201, 201)
     assert (made.get_json()["allow_album"], plain.get_json()["allow_album"]) == (True, False)
     assert client.get(f"/api/v1/public/projects/{made.get_json()['id']}").get_json()["allow_album"] is True
     with app.app_context():
-        entry = db.session.scalar(select(AuditEntry).where(
-            AuditEntry.action == "project.create", AuditEntry.object_id == str(made.get_json()["id"])))
+        entry = db.session.scalar(
+            select(AuditEntry).where(
+                AuditEntry.action == "project.create", AuditEntry.object_id == str(made.get_json()["id"])
+            )
+        )
     assert entry.data["allow_album"] is True
 
 
 def test_allow_album_must_be_a_boolean(client, world):
-    """"yes" is not a policy: the admin API refuses it and the project stays camera-only."""
+    """ "yes" is not a policy: the admin API refuses it and the project stays camera-only."""
     r = Api(client, world.tokens["admin"]).patch(f"{ADMIN_PROJECT}/{world.p1}", {"allow_album": "yes"})
     assert r.status_code == 400
     assert client.get(f"/api/v1/public/projects/{world.p1}").get_json()["allow_album"] is False

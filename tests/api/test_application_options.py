@@ -34,8 +34,10 @@ def test_other_secretary_sees_only_the_other_township(client, lc):
 
 def test_secretary_without_organization_gets_nothing(client, lc):
     """A secretary of no organization is offered no place at all."""
-    token = Api(client, lc.tokens["admin"]).post("/api/v1/admin/users", {
-        "name": "新书记", "username": "newsec", "password": "newsec-password-1", "role": "secretary"})
+    token = Api(client, lc.tokens["admin"]).post(
+        "/api/v1/admin/users",
+        {"name": "新书记", "username": "newsec", "password": "newsec-password-1", "role": "secretary"},
+    )
     assert token.status_code == 201
     login = client.post("/api/v1/auth/login", json={"username": "newsec", "password": "newsec-password-1"})
     body = Api(client, login.get_json()["token"]).get(URL).get_json()

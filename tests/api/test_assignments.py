@@ -15,8 +15,15 @@ def test_list_assignments_by_project(admin, world):
 
 def test_create_assignment(admin, world):
     """POST sends a team to the project's only village and answers the place with a GCJ-02 point."""
-    r = admin.post(f"{A}/assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]],
-                                        "due_date": "2026-12-31", "check_items": ["公示栏", "台账"]})
+    r = admin.post(
+        f"{A}/assignments",
+        {
+            "project_id": world.p2,
+            "inspector_ids": [world.ids["insp_c"]],
+            "due_date": "2026-12-31",
+            "check_items": ["公示栏", "台账"],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
     assert body["village"]["id"] == world.v2 and body["place"]["kind"] == "village"
@@ -27,8 +34,9 @@ def test_create_assignment(admin, world):
 
 def test_assignment_needs_inspectors(admin, world):
     """A reviewer among inspector_ids answers 400 naming that user."""
-    r = admin.post(f"{A}/assignments", {"project_id": world.p1,
-                                        "inspector_ids": [world.ids["insp_a"], world.ids["reviewer1"]]})
+    r = admin.post(
+        f"{A}/assignments", {"project_id": world.p1, "inspector_ids": [world.ids["insp_a"], world.ids["reviewer1"]]}
+    )
     assert r.status_code == 400
     assert error_of(r)["code"] == "validation_failed"
     assert error_of(r)["details"]["inspector_ids"] == [world.ids["reviewer1"]]
@@ -49,8 +57,9 @@ def test_assignment_of_unknown_inspector(admin, world):
 
 def test_recusal_on_create(admin, world):
     """An inspector from the village's own township answers 409 with reason recusal."""
-    r = admin.post(f"{A}/assignments", {"project_id": world.p1,
-                                        "inspector_ids": [world.ids["insp_a"], world.ids["insp_c"]]})
+    r = admin.post(
+        f"{A}/assignments", {"project_id": world.p1, "inspector_ids": [world.ids["insp_a"], world.ids["insp_c"]]}
+    )
     assert r.status_code == 409
     details = error_of(r)["details"]
     assert details["reason"] == "recusal" and details["inspector_ids"] == [world.ids["insp_c"]]
@@ -69,27 +78,30 @@ def test_recusal_on_team_change(admin, world):
     assert r.status_code == 409
     assert error_of(r)["details"]["reason"] == "recusal"
     body = admin.get(f"{A}/assignments", query_string={"project_id": world.p1}).get_json()
-    assert sorted(m["id"] for m in body["items"][0]["inspectors"]) == sorted(
-        [world.ids["insp_a"], world.ids["insp_b"]])
+    assert sorted(m["id"] for m in body["items"][0]["inspectors"]) == sorted([world.ids["insp_a"], world.ids["insp_b"]])
 
 
 def test_village_outside_the_project(admin, world):
     """A village_id the project does not cover answers 400."""
-    r = admin.post(f"{A}/assignments", {"project_id": world.p1, "village_id": world.v2,
-                                        "inspector_ids": [world.ids["insp_c"]]})
+    r = admin.post(
+        f"{A}/assignments", {"project_id": world.p1, "village_id": world.v2, "inspector_ids": [world.ids["insp_c"]]}
+    )
     assert r.status_code == 400
     assert error_of(r)["details"]["field"] == "village_id"
 
 
 def test_project_with_several_villages_needs_village_id(admin, world):
     """A project at several villages answers 400 unless village_id picks one."""
-    project = admin.post(f"{A}/projects", {"title": "两村联建", "year": 2026,
-                                           "village_ids": [world.v1, world.v2]}).get_json()
+    project = admin.post(
+        f"{A}/projects", {"title": "两村联建", "year": 2026, "village_ids": [world.v1, world.v2]}
+    ).get_json()
     r = admin.post(f"{A}/assignments", {"project_id": project["id"], "inspector_ids": [world.ids["insp_c"]]})
     assert r.status_code == 400
     assert error_of(r)["details"]["field"] == "village_id"
-    r = admin.post(f"{A}/assignments", {"project_id": project["id"], "village_id": world.v2,
-                                        "inspector_ids": [world.ids["insp_c"]]})
+    r = admin.post(
+        f"{A}/assignments",
+        {"project_id": project["id"], "village_id": world.v2, "inspector_ids": [world.ids["insp_c"]]},
+    )
     assert r.status_code == 201
     assert r.get_json()["village"]["id"] == world.v2
 
@@ -97,8 +109,10 @@ def test_project_with_several_villages_needs_village_id(admin, world):
 @pytest.mark.both_databases
 def test_duplicate_check_items(admin, world):
     """The same check item twice answers 400."""
-    r = admin.post(f"{A}/assignments", {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]],
-                                        "check_items": ["台账", " 台账 "]})
+    r = admin.post(
+        f"{A}/assignments",
+        {"project_id": world.p2, "inspector_ids": [world.ids["insp_c"]], "check_items": ["台账", " 台账 "]},
+    )
     assert r.status_code == 400
     assert error_of(r)["details"]["field"] == "check_items"
 

@@ -28,6 +28,7 @@ def error_code(response) -> str:
 
 # ---- WeChat login --------------------------------------------------------------------------
 
+
 def test_wechat_login_of_unknown_openid_makes_a_villager(client, world, fake_wechat):
     """A first WeChat login answers a token of a new user holding only the villager role."""
     r = wechat_login(client, fake_wechat, "openid-new-1")
@@ -67,9 +68,19 @@ def test_wechat_login_code_is_single_use(client, world, fake_wechat):
 
 def test_wechat_login_without_configuration(database_url, tmp_path):
     """An app without WECHAT_APPID answers 503 wechat_not_configured."""
-    app = create_app({"SECRET_KEY": SECRET, "DATA_KEY": SECRET, "DATABASE_URL": database_url,
-                      "WECHAT_APPID": "", "WECHAT_SECRET": "", "STORAGE_BACKEND": "local",
-                      "STORAGE_DIR": str(tmp_path / "storage"), "TESTING": True, "LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "SECRET_KEY": SECRET,
+            "DATA_KEY": SECRET,
+            "DATABASE_URL": database_url,
+            "WECHAT_APPID": "",
+            "WECHAT_SECRET": "",
+            "STORAGE_BACKEND": "local",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "TESTING": True,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     try:
         r = app.test_client().post(WECHAT, json={"code": "any-code"})
         assert r.status_code == 503
@@ -89,6 +100,7 @@ def test_wechat_login_of_deactivated_account_is_refused(client, world, fake_wech
 
 
 # ---- invite binding ------------------------------------------------------------------------
+
 
 def test_bind_invite_turns_the_wechat_user_into_the_staff_account(client, world, fake_wechat):
     """Binding insp_a's invite answers a token whose /auth/me is insp_a with the inspector role."""
@@ -136,8 +148,11 @@ def test_binding_invalidates_the_villager_token(client, world, fake_wechat):
 def test_invite_code_ignores_case_and_dashes(client, world, fake_wechat, spelling):
     """An invite code typed in lower case, without the dash or with spaces still binds."""
     code = world.invite_a
-    typed = {"lower": code.lower(), "no-dash": code.replace("-", ""),
-             "spaces": " " + code.replace("-", " ").lower() + " "}[spelling]
+    typed = {
+        "lower": code.lower(),
+        "no-dash": code.replace("-", ""),
+        "spaces": " " + code.replace("-", " ").lower() + " ",
+    }[spelling]
     villager = wechat_login(client, fake_wechat, f"openid-{spelling}").get_json()
     r = Api(client, villager["token"]).post(BIND, {"invite_code": typed})
     assert r.status_code == 200, r.get_json()
@@ -174,7 +189,9 @@ def test_bind_needs_a_wechat_identity(client, world):
 def test_reset_invite_binds_and_the_old_code_is_dead(client, world, fake_wechat):
     """After an admin reset, the new invite code binds and the previous one is invalid."""
     admin = Api(client, world.tokens["admin"])
-    new_code = admin.patch(f"/api/v1/admin/users/{world.ids['insp_a']}", {"reset_invite": True}).get_json()["invite_code"]
+    new_code = admin.patch(f"/api/v1/admin/users/{world.ids['insp_a']}", {"reset_invite": True}).get_json()[
+        "invite_code"
+    ]
     villager = Api(client, wechat_login(client, fake_wechat, "openid-reset").get_json()["token"])
     r = villager.post(BIND, {"invite_code": world.invite_a})
     assert error_code(r) == "invite_invalid"
@@ -193,6 +210,7 @@ def test_no_invite_for_an_account_already_bound(client, world, fake_wechat):
 
 
 # ---- password login ------------------------------------------------------------------------
+
 
 def test_password_login(client, world):
     """The right username and password answer a token for that account."""
@@ -237,6 +255,7 @@ def test_password_login_of_deactivated_user(client, world):
 
 # ---- tokens --------------------------------------------------------------------------------
 
+
 def test_token_of_deactivated_user_is_refused(client, world):
     """Deactivating a user makes the user's existing token answer 401 token_invalid."""
     api = Api(client, world.tokens["insp_a"])
@@ -259,8 +278,9 @@ def test_reactivation_does_not_revive_old_tokens(client, world):
 
 def test_password_change_invalidates_old_tokens(client, world):
     """A new password signs the user out everywhere; the new password logs in, the old one does not."""
-    r = Api(client, world.tokens["admin"]).patch(f"/api/v1/admin/users/{world.ids['reviewer1']}",
-                                                 {"password": "brand-new-password"})
+    r = Api(client, world.tokens["admin"]).patch(
+        f"/api/v1/admin/users/{world.ids['reviewer1']}", {"password": "brand-new-password"}
+    )
     assert r.status_code == 200
     assert Api(client, world.tokens["reviewer1"]).get(ME).status_code == 401
     assert client.post(LOGIN, json={"username": "reviewer1", "password": "reviewer1-password"}).status_code == 401
@@ -325,6 +345,9 @@ def test_password_login_locks_after_five_failures(client, world):
         assert r.status_code == 401
     r = client.post("/api/v1/auth/login", json={"username": "insp_a", "password": "insp_a-password"})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
-    other = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"},
-                        environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    other = client.post(
+        "/api/v1/auth/login",
+        json={"username": "admin", "password": "admin-password"},
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
     assert other.status_code == 200

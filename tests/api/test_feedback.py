@@ -84,8 +84,15 @@ def new_villager(client, fake_wechat, openid: str | None = None) -> Api:
 
 def body(**over) -> dict:
     """A valid feedback body."""
-    return {"client_id": uid(), "sent_at": now_iso(), "rating": "不满意", "category": "问题反映",
-            "text": "蜜柚基地的灌溉水渠还没有修好。", "anonymous": False, **over}
+    return {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "rating": "不满意",
+        "category": "问题反映",
+        "text": "蜜柚基地的灌溉水渠还没有修好。",
+        "anonymous": False,
+        **over,
+    }
 
 
 def send(api: Api, project_id: int, ip: str = "127.0.0.1", **over):
@@ -145,6 +152,7 @@ def stored_feedback(app, feedback_id: int) -> Feedback:
 
 # ---- photos ----------------------------------------------------------------------------------
 
+
 def test_feedback_photo_ticket_is_a_signed_form(app, villager):
     """A villager gets an upload form for a feedback photo, owned as a draft by them."""
     t = photo_ticket(villager)
@@ -202,6 +210,7 @@ def test_only_the_uploader_completes_a_feedback_photo(client, fake_wechat, villa
 
 
 # ---- sending -----------------------------------------------------------------------------------
+
 
 def test_feedback_is_stored_with_receipt_and_photos(app, villager, world):
     """Sending answers a receipt number and 待受理; the photos move from the draft to the feedback."""
@@ -317,6 +326,7 @@ def test_wechat_unavailable_holds_feedback(fake_wechat, villager, world):
 
 # ---- rate limits -----------------------------------------------------------------------------
 
+
 @pytest.mark.both_databases
 def test_sixth_feedback_in_an_hour_is_429_with_retry_after(villager, world):
     """Per openid: five an hour, the sixth (even from another IP) is 429 with Retry-After ≈ 1 h."""
@@ -340,8 +350,7 @@ def test_ip_limit_counts_every_villager_behind_it(client, fake_wechat, world):
 
 
 @pytest.mark.both_databases
-def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_config, fake_wechat, settings,
-                                                   world):
+def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_config, fake_wechat, settings, world):
     """Two app objects on one database (two workers) share the count: the sixth is 429 on either."""
     other = make_app(database_url, storage_config, fake_wechat, **settings)
     try:
@@ -357,8 +366,7 @@ def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_co
 
 
 @pytest.mark.both_databases
-def test_simultaneous_sends_do_not_overrun_the_limit(app, database_url, storage_config, fake_wechat, settings,
-                                                     world):
+def test_simultaneous_sends_do_not_overrun_the_limit(app, database_url, storage_config, fake_wechat, settings, world):
     """Eight sends at once through two workers: exactly five are stored, three are 429."""
     other = make_app(database_url, storage_config, fake_wechat, **settings)
     token = world.tokens["villager"]
@@ -420,6 +428,7 @@ def test_rate_limits_are_configurable(villager, world):
 
 # ---- privacy: phone numbers and anonymity -------------------------------------------------------
 
+
 def test_phone_is_encrypted_at_rest(app, villager, world):
     """The contact phone is stored encrypted: the digits are not in the row."""
     fid = sent(villager, world.p1, contact_phone=PHONE)["id"]
@@ -463,8 +472,10 @@ def test_anonymous_author_known_only_to_county_staff(client, villager, world, ro
     """Anonymous feedback shows author and phone to admin and leader only; nobody else gets a trace."""
     fid = sent(villager, world.p1, contact_phone=PHONE, anonymous=True)["id"]
     staff = Api(client, world.tokens[role])
-    for item in (staff.get(f"/api/v1/feedback/{fid}").get_json(),
-                 next(f for f in staff.get("/api/v1/feedback").get_json()["items"] if f["id"] == fid)):
+    for item in (
+        staff.get(f"/api/v1/feedback/{fid}").get_json(),
+        next(f for f in staff.get("/api/v1/feedback").get_json()["items"] if f["id"] == fid),
+    ):
         assert item["anonymous"] is True
         if visible:
             assert item["author"] == {"user_id": world.ids["villager"]} and item["contact_phone"] == PHONE
@@ -490,8 +501,11 @@ def test_reviewer_sees_only_own_townships_feedback(client, villager, world):
 
 # ---- replies and statuses -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("status, label, closed", [
-    ("accepted", "已受理", False), ("processing", "处理中", False), ("resolved", "已办结", True)])
+
+@pytest.mark.parametrize(
+    "status, label, closed",
+    [("accepted", "已受理", False), ("processing", "处理中", False), ("resolved", "已办结", True)],
+)
 def test_reply_sets_the_status(app, client, villager, world, status, label, closed):
     """A reviewer's reply sets the status; resolving closes the item."""
     fid = sent(villager, world.p1)["id"]
@@ -563,6 +577,7 @@ def test_replies_are_listed_oldest_first(admin, villager, world):
 
 # ---- moderation -----------------------------------------------------------------------------------
 
+
 def test_held_feedback_is_released_before_a_reply(admin, villager, world, sec_rule):
     """Held feedback cannot be answered (409) until released; then it is 待受理 and answerable."""
     fid = sent(villager, world.p1, text=f"反映{sec_rule('review')}")["id"]
@@ -598,6 +613,7 @@ def test_reviewer_moderates_only_own_township(client, villager, world, sec_rule)
 
 # ---- deadlines and the overdue list -----------------------------------------------------------------
 
+
 def deadline(start: datetime, days: int = 5, holidays: str = "") -> datetime:
     """add_working_days under a bare app configured with HOLIDAYS."""
     bare = Flask(__name__)
@@ -611,12 +627,15 @@ def china(*args) -> datetime:
     return datetime(*args, tzinfo=CHINA)
 
 
-@pytest.mark.parametrize("start, due", [
-    (china(2026, 3, 2, 10, 0), china(2026, 3, 9, 23, 59, 59)),  # Monday → next Monday
-    (china(2026, 3, 6, 22, 0), china(2026, 3, 13, 23, 59, 59)),  # Friday evening → next Friday
-    (china(2026, 3, 7, 9, 0), china(2026, 3, 13, 23, 59, 59)),  # Saturday → Friday
-    (china(2026, 3, 8, 9, 0), china(2026, 3, 13, 23, 59, 59)),  # Sunday → Friday
-])
+@pytest.mark.parametrize(
+    "start, due",
+    [
+        (china(2026, 3, 2, 10, 0), china(2026, 3, 9, 23, 59, 59)),  # Monday → next Monday
+        (china(2026, 3, 6, 22, 0), china(2026, 3, 13, 23, 59, 59)),  # Friday evening → next Friday
+        (china(2026, 3, 7, 9, 0), china(2026, 3, 13, 23, 59, 59)),  # Saturday → Friday
+        (china(2026, 3, 8, 9, 0), china(2026, 3, 13, 23, 59, 59)),  # Sunday → Friday
+    ],
+)
 def test_five_working_days_skip_weekends(start, due):
     """Five working days end at 23:59:59 China time, weekends not counted."""
     assert deadline(start) == due
@@ -688,6 +707,7 @@ def test_overdue_list_respects_the_reviewers_scope(app, client, villager, world)
 
 # ---- the subscribe message ---------------------------------------------------------------------------
 
+
 def messages(fake_wechat, template_id: str) -> list[dict]:
     """Subscribe messages the fake WeChat server delivered for this template."""
     return [m for m in fake_wechat.sent_messages if m["template_id"] == template_id]
@@ -746,6 +766,7 @@ def test_refused_message_does_not_fail_the_reply(app, fake_wechat, admin, villag
 
 # ---- the villager's own list ------------------------------------------------------------------------
 
+
 def test_mine_lists_own_feedback_with_replies_status_and_due(client, fake_wechat, admin, villager, world):
     """/feedback/mine shows the caller's items, newest first, with replies, status and due date only."""
     first = sent(villager, world.p1, text="第一条")
@@ -778,28 +799,31 @@ def test_mine_needs_a_token(client):
 
 # ---- bad input -------------------------------------------------------------------------------------
 
+
 def close_project(admin: Api, project_id: int) -> None:
     """Close (终止) the project through its lifecycle."""
     r = admin.post(f"/api/v1/projects/{project_id}/transitions", {"action": "close", "opinion": "项目终止"})
     assert r.status_code == 200, r.get_json()
 
 
-@pytest.mark.parametrize("case, status, code", [
-    ("unknown_project", 404, "not_found"),
-    ("closed_project", 409, "project_closed"),
-    ("text_501", 400, "validation_failed"),
-    ("blank_text", 400, "validation_failed"),
-    ("seven_photos", 400, "validation_failed"),
-    ("someone_elses_photo", 400, "validation_failed"),
-    ("visit_photo", 400, "validation_failed"),
-    ("photo_already_used", 400, "validation_failed"),
-    ("photo_not_uploaded", 409, "photo_not_uploaded"),
-    ("photo_rejected", 422, "photo_rejected"),
-    ("invalid_phone", 400, "validation_failed"),
-    ("unknown_rating", 400, "validation_failed"),
-])
-def test_bad_input_is_refused_and_nothing_stored(app, client, fake_wechat, admin, villager, world, case, status,
-                                                 code):
+@pytest.mark.parametrize(
+    "case, status, code",
+    [
+        ("unknown_project", 404, "not_found"),
+        ("closed_project", 409, "project_closed"),
+        ("text_501", 400, "validation_failed"),
+        ("blank_text", 400, "validation_failed"),
+        ("seven_photos", 400, "validation_failed"),
+        ("someone_elses_photo", 400, "validation_failed"),
+        ("visit_photo", 400, "validation_failed"),
+        ("photo_already_used", 400, "validation_failed"),
+        ("photo_not_uploaded", 409, "photo_not_uploaded"),
+        ("photo_rejected", 422, "photo_rejected"),
+        ("invalid_phone", 400, "validation_failed"),
+        ("unknown_rating", 400, "validation_failed"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_stored(app, client, fake_wechat, admin, villager, world, case, status, code):
     """Each bad request is a clear 4xx and leaves no feedback, reply, rate event, write or photo change."""
     project, over = world.p1, {}
     if case == "unknown_project":
@@ -817,9 +841,18 @@ def test_bad_input_is_refused_and_nothing_stored(app, client, fake_wechat, admin
     elif case == "visit_photo":
         insp = Api(client, world.tokens["insp_a"])
         visit = start_visit(insp, world.a1)
-        r = insp.post(f"/api/v1/visits/{visit['id']}/photos", {
-            "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": 1000,
-            "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+        r = insp.post(
+            f"/api/v1/visits/{visit['id']}/photos",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "content_type": "image/jpeg",
+                "size": 1000,
+                "taken_at": now_iso(),
+                "lat": V1[0],
+                "lng": V1[1],
+            },
+        )
         assert r.status_code == 201, r.get_json()
         over = {"photo_ids": [r.get_json()["photo_id"]]}
     elif case == "photo_already_used":
@@ -867,5 +900,3 @@ def test_refused_request_does_not_use_up_the_limit(villager, world):
         assert send(villager, world.p1, contact_phone="123").status_code == 400
     for _ in range(5):
         sent(villager, world.p1)
-
-

@@ -37,15 +37,23 @@ def close(app, assignment_id: int, ago: timedelta) -> None:
         a = db.session.get(Assignment, assignment_id)
         assignments.set_status(a, "closed")
         a.closed_at = utcnow() - ago
-        db.session.execute(update(assignment_members).where(assignment_members.c.assignment_id == assignment_id)
-                           .values(added_at=a.closed_at - timedelta(days=1)))
+        db.session.execute(
+            update(assignment_members)
+            .where(assignment_members.c.assignment_id == assignment_id)
+            .values(added_at=a.closed_at - timedelta(days=1))
+        )
         db.session.commit()
 
 
 def start_body(assignment_id: int, started_ago: timedelta, **extra) -> dict:
     """A visit start recorded offline `started_ago`, sent now."""
-    return {"client_id": uid(), "sent_at": now_iso(), "assignment_id": assignment_id,
-            "started_at": now_iso(-started_ago), **extra}
+    return {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "assignment_id": assignment_id,
+        "started_at": now_iso(-started_ago),
+        **extra,
+    }
 
 
 def flags_of(app, visit_id: int) -> set[str]:
@@ -56,8 +64,16 @@ def flags_of(app, visit_id: int) -> set[str]:
 
 def photo_ticket(api, visit_id: int, data: bytes = b"x" * 100, **extra):
     """POST a visit photo ticket at the village."""
-    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-            "taken_at": now_iso(), "lat": V1[0], "lng": V1[1], **extra}
+    body = {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "taken_at": now_iso(),
+        "lat": V1[0],
+        "lng": V1[1],
+        **extra,
+    }
     return api.post(f"/api/v1/visits/{visit_id}/photos", {k: v for k, v in body.items() if v is not None})
 
 
@@ -74,8 +90,10 @@ def send_photo(api, visit_id: int, seed: int, **extra) -> dict:
 
 def interview(api, visit_id: int):
     """POST a home interview."""
-    return api.post(f"/api/v1/visits/{visit_id}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": "王家", "satisfaction": "满意"})
+    return api.post(
+        f"/api/v1/visits/{visit_id}/interviews",
+        {"client_id": uid(), "sent_at": now_iso(), "household": "王家", "satisfaction": "满意"},
+    )
 
 
 def submit(api, visit_id: int, **extra):
@@ -84,6 +102,7 @@ def submit(api, visit_id: int, **extra):
 
 
 # ---- late-synced visits ---------------------------------------------------------------------
+
 
 def test_visit_recorded_before_the_close_is_taken_late_with_all_its_records(app, insp, world):
     """A visit started offline before its assignment closed, synced an hour after: 201, late_sync with
@@ -100,10 +119,19 @@ def test_visit_recorded_before_the_close_is_taken_late_with_all_its_records(app,
     assert insp.post(f"/api/v1/visits/{vid}/checkins", checkin_body(*V1)).status_code == 201
     send_photo(insp, vid, seed=31)
     assert interview(insp, vid).status_code == 201
-    assert insp.put(f"/api/v1/visits/{vid}/checklist", {"client_id": uid(), "sent_at": now_iso(), "items": [
-        {"item": "公示栏是否张贴", "result": "pass"}]}).status_code == 201
-    assert insp.post(f"/api/v1/visits/{vid}/notes", {"client_id": uid(), "sent_at": now_iso(),
-                                                     "text": "村里没有信号"}).status_code == 201
+    assert (
+        insp.put(
+            f"/api/v1/visits/{vid}/checklist",
+            {"client_id": uid(), "sent_at": now_iso(), "items": [{"item": "公示栏是否张贴", "result": "pass"}]},
+        ).status_code
+        == 201
+    )
+    assert (
+        insp.post(
+            f"/api/v1/visits/{vid}/notes", {"client_id": uid(), "sent_at": now_iso(), "text": "村里没有信号"}
+        ).status_code
+        == 201
+    )
     done = submit(insp, vid)
     assert done.status_code == 200 and done.get_json()["status"] == "submitted"
     assert "late_sync" in flags_of(app, vid)
@@ -134,8 +162,9 @@ def assert_closed(r, assignment_id: int, reason: str) -> None:
 def test_visit_started_after_the_close_is_refused(app, insp, world):
     """started_at after the close: 409 assignment_closed, nothing stored."""
     close(app, world.a1, timedelta(hours=1))
-    assert_closed(insp.post("/api/v1/visits", start_body(world.a1, timedelta(minutes=20))), world.a1,
-                  "started_after_close")
+    assert_closed(
+        insp.post("/api/v1/visits", start_body(world.a1, timedelta(minutes=20))), world.a1, "started_after_close"
+    )
     with app.app_context():
         assert db.session.scalar(select(Visit.id)) is None
 
@@ -181,11 +210,11 @@ def test_inspector_added_after_the_close_cannot_send_a_late_visit(app, client, w
     close(app, world.a3, timedelta(hours=1))
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
-        assignments.update_assignment(db.session, admin, world.a3,
-                                      {"inspector_ids": [world.ids["insp_a"], world.ids["insp_b"]]})
+        assignments.update_assignment(
+            db.session, admin, world.a3, {"inspector_ids": [world.ids["insp_a"], world.ids["insp_b"]]}
+        )
     late = Api(client, world.tokens["insp_b"])
-    assert_closed(late.post("/api/v1/visits", start_body(world.a3, timedelta(hours=2))), world.a3,
-                  "joined_after_close")
+    assert_closed(late.post("/api/v1/visits", start_body(world.a3, timedelta(hours=2))), world.a3, "joined_after_close")
     early = Api(client, world.tokens["insp_a"])
     assert early.post("/api/v1/visits", start_body(world.a3, timedelta(hours=2))).status_code == 201
 
@@ -199,6 +228,7 @@ def test_closing_records_the_time_and_reopening_clears_it(admin, app, world):
 
 
 # ---- photos without a fix, compressed photos ------------------------------------------------
+
 
 def test_photo_without_a_fix_is_taken_and_flagged(app, insp, world):
     """no_fix: true stands in for lat/lng; the photo and its visit are flagged no_fix."""
@@ -238,20 +268,32 @@ def test_report_and_rectification_tickets_take_no_fix_and_compressed(app, client
     """The other owners' tickets accept the same declarations and flag their photos."""
     secretary = Api(client, world.tokens["secretary"])
     for path in ("/api/v1/projects/reports/photos", "/api/v1/rectifications/photos"):
-        r = secretary.post(path, {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg",
-                                  "size": 100, "no_fix": True, "compressed": True})
+        r = secretary.post(
+            path,
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "content_type": "image/jpeg",
+                "size": 100,
+                "no_fix": True,
+                "compressed": True,
+            },
+        )
         assert r.status_code == 201, (path, r.get_json())
         assert set(r.get_json()["photo"]["flags"]) == {"no_fix", "compressed"}
 
 
 # ---- submit past given-up items, the evidence policy ---------------------------------------
 
+
 def test_submit_records_what_was_given_up_and_does_not_wait_for_pending_photos(app, insp, world):
     """missing is stored and shown; a photo still uploading does not hold the submit."""
     visit = start_visit(insp, world.a1)
     pending = photo_ticket(insp, visit["id"]).get_json()
-    given_up = [{"kind": "photo", "client_id": uid(), "reason": "原图已丢失"},
-                {"kind": "interview", "client_id": uid(), "reason": "草稿未保存"}]
+    given_up = [
+        {"kind": "photo", "client_id": uid(), "reason": "原图已丢失"},
+        {"kind": "interview", "client_id": uid(), "reason": "草稿未保存"},
+    ]
     r = submit(insp, visit["id"], missing=given_up)
     assert r.status_code == 200 and r.get_json()["status"] == "submitted"
     assert r.get_json()["missing"] == given_up
@@ -260,12 +302,15 @@ def test_submit_records_what_was_given_up_and_does_not_wait_for_pending_photos(a
     assert got["photos_waiting"] == [{"id": pending["photo_id"], "client_id": pending["photo"]["client_id"]}]
 
 
-@pytest.mark.parametrize("missing", [
-    [{"kind": "video", "client_id": "x"}],
-    [{"kind": "photo"}],
-    [{"kind": "photo", "client_id": "x", "reason": "r" * 501}],
-    [{"kind": "photo", "client_id": "x"}] * 101,
-])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        [{"kind": "video", "client_id": "x"}],
+        [{"kind": "photo"}],
+        [{"kind": "photo", "client_id": "x", "reason": "r" * 501}],
+        [{"kind": "photo", "client_id": "x"}] * 101,
+    ],
+)
 def test_submit_missing_is_validated(insp, world, missing):
     """Unknown kinds, a missing client_id, over-long reasons and over 100 items are 400."""
     visit = start_visit(insp, world.a1)
@@ -281,8 +326,10 @@ def test_evidence_short_on_submit_then_made_up_by_a_late_photo(app, insp, world)
     t = photo_ticket(insp, visit["id"], data).get_json()
     r = submit(insp, visit["id"])
     assert r.status_code == 200
-    assert r.get_json()["evidence_short"] == {"photos": {"required": 2, "got": 1},
-                                              "interviews": {"required": 1, "got": 0}}
+    assert r.get_json()["evidence_short"] == {
+        "photos": {"required": 2, "got": 1},
+        "interviews": {"required": 1, "got": 0},
+    }
     assert "evidence_short" in flags_of(app, visit["id"])
     assert upload(insp.client, t["upload"], data) == 204
     assert insp.post(f"/api/v1/photos/{t['photo_id']}/complete").status_code == 200
@@ -340,6 +387,7 @@ def test_round_policy_reaches_its_drawn_assignments(app, client, world):
 
 
 # ---- Retry-After ------------------------------------------------------------------------------
+
 
 def test_storage_outage_answers_503_with_retry_after(app, insp, world, monkeypatch):
     """A photo complete while storage is down is 503 storage_unavailable with Retry-After."""

@@ -72,9 +72,14 @@ def test_migration_0014_withdraws_unkeyed_invites(tmp_path):
     command.upgrade(alembic_config(url), "0009")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO users (username, name, invite_code_hash, invite_expires_at, active, "
-                          "token_version, created_at) VALUES ('old', 'old', :h, '2030-01-01 00:00:00', 1, 1, "
-                          "'2026-01-01 00:00:00')"), {"h": hashlib.sha256(b"ABCD2345").hexdigest()})
+        conn.execute(
+            text(
+                "INSERT INTO users (username, name, invite_code_hash, invite_expires_at, active, "
+                "token_version, created_at) VALUES ('old', 'old', :h, '2030-01-01 00:00:00', 1, 1, "
+                "'2026-01-01 00:00:00')"
+            ),
+            {"h": hashlib.sha256(b"ABCD2345").hexdigest()},
+        )
     command.upgrade(alembic_config(url), "0014")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT invite_code_hash, invite_expires_at FROM users")).one() == (None, None)

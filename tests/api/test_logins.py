@@ -26,8 +26,11 @@ def api_login(client, username: str, password: str, ip: str):
 def console_login(client, username: str, password: str, ip: str):
     """POST the console's login form from an address."""
     token = csrf(client)
-    return client.post("/console/login", data={"csrf_token": token, "username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        "/console/login",
+        data={"csrf_token": token, "username": username, "password": password},
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 def fail(client, username: str, ip: str, times: int) -> None:
@@ -98,8 +101,13 @@ def test_spelling_variants_of_a_username_share_one_counter(app, client, world):
     assert r.status_code == 429
     with app.app_context():
         keys = set(db.session.scalars(select(RateEvent.key)))
-    assert keys == {"login:user:admin", "login:pair:admin:10.4.4.1", "login:pair:admin:10.4.4.2",
-                    "login:ip:10.4.4.1", "login:ip:10.4.4.2"}
+    assert keys == {
+        "login:user:admin",
+        "login:pair:admin:10.4.4.1",
+        "login:pair:admin:10.4.4.2",
+        "login:ip:10.4.4.1",
+        "login:ip:10.4.4.2",
+    }
     time_passes(app, 32)
     ok = api_login(client, " ADMIN ", "admin-password", "10.4.4.3")
     assert ok.status_code == 200 and ok.get_json()["user"]["id"] == world.ids["admin"]

@@ -110,6 +110,7 @@ def test_documented_schema_is_the_validating_one(client, doc):
 
 def test_photo_tickets_document_no_fix_and_compressed(doc):
     """A visit photo ticket needs lat/lng unless no_fix is true; every owner's ticket takes the declarations."""
+
     def body(path):
         return doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
 
@@ -123,8 +124,9 @@ def test_photo_tickets_document_no_fix_and_compressed(doc):
 
 def test_submit_documents_missing(doc):
     """submit takes at most 100 given-up items, each with a known kind and a client_id."""
-    schema = doc["paths"]["/api/v1/visits/{visit_id}/submit"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"]["properties"]["missing"]
+    schema = doc["paths"]["/api/v1/visits/{visit_id}/submit"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]["properties"]["missing"]
     assert schema["maxItems"] == 100 and set(schema["items"]["required"]) == {"kind", "client_id"}
     assert schema["items"]["properties"]["kind"]["enum"] == ["photo", "interview", "checkin", "checklist", "note"]
 
@@ -142,6 +144,7 @@ def test_busy_answers_document_retry_after(doc):
 
 def test_album_policy_is_documented(doc):
     """Admins write allow_album (a boolean) on create and edit; the three answers the phone reads declare it."""
+
     def schema(path, method, part):
         op = doc["paths"][path][method]
         where = op["requestBody"] if part == "body" else op["responses"][part]

@@ -36,8 +36,16 @@ def insp(client, world):
 
 def ticket(api, data: bytes, visit_id=None, **extra) -> dict:
     """Ask for an upload ticket for these bytes; returns the JSON answer."""
-    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-            "taken_at": now_iso(), "lat": V1[0], "lng": V1[1], **extra}
+    body = {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "taken_at": now_iso(),
+        "lat": V1[0],
+        "lng": V1[1],
+        **extra,
+    }
     r = api.post(f"/api/v1/visits/{visit_id or api.visit['id']}/photos", body)
     assert r.status_code == 201, r.get_json()
     return {**r.get_json(), "request": body}
@@ -52,10 +60,14 @@ def send(api, data: bytes, visit_id=None, **extra):
 
 def png_bomb(width=30000, height=30000) -> bytes:
     """A tiny PNG whose header claims a huge image."""
+
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    )
 
 
 def storage_of(app):
@@ -64,6 +76,7 @@ def storage_of(app):
 
 
 # ---- the happy path ------------------------------------------------------------------------
+
 
 def test_ticket_is_a_signed_form_and_db_keeps_only_the_key(app, insp):
     """The ticket is a multipart form for wx.uploadFile; the database stores the key, never a URL."""
@@ -124,11 +137,15 @@ def test_portrait_phone_photo_is_oriented(insp):
 
 # ---- refused files ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make, code, status", [
-    (lambda: phone_jpeg(size=(1600, 1200))[:30000], "photo_truncated", 422),
-    (png_bomb, "photo_too_many_pixels", 422),
-    (lambda: "这不是图片".encode() * 100, "photo_not_image", 422),
-])
+
+@pytest.mark.parametrize(
+    "make, code, status",
+    [
+        (lambda: phone_jpeg(size=(1600, 1200))[:30000], "photo_truncated", 422),
+        (png_bomb, "photo_too_many_pixels", 422),
+        (lambda: "这不是图片".encode() * 100, "photo_not_image", 422),
+    ],
+)
 def test_bad_uploads_are_rejected_and_deleted(app, insp, make, code, status):
     """A truncated JPEG, a PNG bomb or a text file is refused with its reason and deleted from storage."""
     data = make()
@@ -147,9 +164,17 @@ def test_bad_uploads_are_rejected_and_deleted(app, insp, make, code, status):
 def test_oversize_is_refused_at_ticket_and_at_complete(app, insp):
     """A declared size over MAX_PHOTO_BYTES is a 413; an object bigger than allowed is rejected."""
     limit = app.config["MAX_PHOTO_BYTES"]
-    r = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", {
-        "client_id": uid(), "content_type": "image/jpeg", "size": limit + 1, "taken_at": now_iso(),
-        "lat": V1[0], "lng": V1[1]})
+    r = insp.post(
+        f"/api/v1/visits/{insp.visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "content_type": "image/jpeg",
+            "size": limit + 1,
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 413 and r.get_json()["error"]["code"] == "photo_too_large"
     t = ticket(insp, b"x" * 100)
     with app.app_context():  # storage that does not enforce the policy (like moto) let it through
@@ -160,9 +185,17 @@ def test_oversize_is_refused_at_ticket_and_at_complete(app, insp):
 
 def test_heic_is_refused_with_advice(insp):
     """HEIC is refused at ticket time with advice on the camera setting."""
-    r = insp.post(f"/api/v1/visits/{insp.visit['id']}/photos", {
-        "client_id": uid(), "content_type": "image/heic", "size": 1000, "taken_at": now_iso(),
-        "lat": V1[0], "lng": V1[1]})
+    r = insp.post(
+        f"/api/v1/visits/{insp.visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "content_type": "image/heic",
+            "size": 1000,
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 400 and "HEIC" in r.get_json()["error"]["message"]
 
 
@@ -175,6 +208,7 @@ def test_local_upload_with_tampered_policy_is_refused(insp):
 
 
 # ---- integrity flags --------------------------------------------------------------------------
+
 
 def test_capture_far_and_no_exif(insp):
     """A photo taken 3 km from the village without EXIF is capture_far and no_exif."""
@@ -189,16 +223,18 @@ def test_exif_time_mismatch_uses_offset(insp):
     china = now.astimezone(timezone(timedelta(hours=8)))
     ok = send(insp, phone_jpeg(seed=2, taken=china.replace(tzinfo=None), gps=V1), taken_at=now.isoformat()).get_json()
     assert "exif_time_mismatch" not in ok["flags"]
-    utc_written = send(insp, phone_jpeg(seed=3, taken=now.replace(tzinfo=None), offset="+00:00", gps=V1),
-                       taken_at=now.isoformat()).get_json()
+    utc_written = send(
+        insp, phone_jpeg(seed=3, taken=now.replace(tzinfo=None), offset="+00:00", gps=V1), taken_at=now.isoformat()
+    ).get_json()
     assert "exif_time_mismatch" not in utc_written["flags"]
     early = china - timedelta(hours=2)
     bad = send(insp, phone_jpeg(seed=4, taken=early.replace(tzinfo=None), gps=V1), taken_at=now.isoformat()).get_json()
     assert "exif_time_mismatch" in bad["flags"]
 
 
-def edited_jpeg(seed: int, *, modified: datetime | None = None, taken: datetime | None = None,
-                software: str | None = None) -> bytes:
+def edited_jpeg(
+    seed: int, *, modified: datetime | None = None, taken: datetime | None = None, software: str | None = None
+) -> bytes:
     """A phone photo whose EXIF has only the given times (China time, no offsets) and Software tag."""
     exif = Image.Exif()
     exif[0x010F], exif[0x0110] = "Apple", "iPhone 11"
@@ -291,6 +327,7 @@ def test_photo_flags_reach_the_visit_list(client, insp, world):
 
 # ---- submit and access --------------------------------------------------------------------------
 
+
 def test_photo_ticketed_before_submit_completes_after(insp):
     """Submitting does not strand photos still uploading: they complete afterwards."""
     data = phone_jpeg(seed=50)
@@ -314,6 +351,7 @@ def test_teammate_may_complete_outsider_may_not(client, insp, world):
 
 # ---- S3 backend -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def s3_config(request):
     """Storage on the S3 HTTP server (a fresh bucket)."""
@@ -322,8 +360,15 @@ def s3_config(request):
     endpoint = s3_endpoint()
     bucket = f"photos-{uid()[:8]}"
     make_bucket(endpoint, bucket)
-    return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_ADDRESSING_STYLE": "path"}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_BUCKET": bucket,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+    }
 
 
 @pytest.fixture
@@ -372,9 +417,14 @@ def test_s3_outage_during_complete_keeps_photo_pending(insp, app):
     try:
         endpoint = f"http://127.0.0.1:{port}"
         make_bucket(endpoint, "outage")
-        app.extensions["storage"] = S3Storage(bucket="outage", endpoint_url=endpoint, region="us-east-1",
-                                              access_key_id="testing", secret_access_key="testing",
-                                              addressing_style="path")
+        app.extensions["storage"] = S3Storage(
+            bucket="outage",
+            endpoint_url=endpoint,
+            region="us-east-1",
+            access_key_id="testing",
+            secret_access_key="testing",
+            addressing_style="path",
+        )
         data = phone_jpeg(seed=80)
         t = ticket(insp, data)
         assert upload(insp.client, t["upload"], data) == 204
@@ -445,8 +495,9 @@ def reused_copy(original: bytes, how: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("how", ["orientation tag 6", "rotated and mirrored", "5% one-edge crop", "10% crop",
-                                 "screenshot"])
+@pytest.mark.parametrize(
+    "how", ["orientation tag 6", "rotated and mirrored", "5% one-edge crop", "10% crop", "screenshot"]
+)
 @pytest.mark.both_databases
 def test_rotated_or_cropped_copy_in_another_visit_is_a_duplicate(insp, world, how):
     """Last month's photo re-sent rotated, mirrored, cropped or as a screenshot is flagged (not refused)."""
@@ -537,13 +588,19 @@ def test_0017_clears_upright_region_hashes_and_rehash_finds_copies_again(app, in
     command.downgrade(cfg, "0016")
     engine = create_engine(database_url)
     with engine.begin() as conn:  # what 0012's rehash-photos stored: ten upright hashes, their bands
-        conn.execute(text("UPDATE photos SET region_hashes = :h WHERE id = :id"),
-                     {"h": ",".join(["00ff00ff00ff00ff"] * 10), "id": first["id"]})
-        conn.execute(text("INSERT INTO photo_hash_bands (photo_id, kind, band, value) VALUES (:id, 0, 0, 7)"),
-                     {"id": first["id"]})
+        conn.execute(
+            text("UPDATE photos SET region_hashes = :h WHERE id = :id"),
+            {"h": ",".join(["00ff00ff00ff00ff"] * 10), "id": first["id"]},
+        )
+        conn.execute(
+            text("INSERT INTO photo_hash_bands (photo_id, kind, band, value) VALUES (:id, 0, 0, 7)"),
+            {"id": first["id"]},
+        )
     command.upgrade(cfg, "head")
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT region_hashes FROM photos WHERE id = :id"), {"id": first["id"]}).scalar() is None
+        assert (
+            conn.execute(text("SELECT region_hashes FROM photos WHERE id = :id"), {"id": first["id"]}).scalar() is None
+        )
         assert conn.execute(text("SELECT COUNT(*) FROM photo_hash_bands")).scalar() == 0
     engine.dispose()
     result = app.test_cli_runner().invoke(args=["rehash-photos"])

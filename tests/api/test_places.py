@@ -1,14 +1,15 @@
 """Townships, villages and unit sites through /api/v1/admin: lists, creation, edits, validation."""
 
-
 import pytest
 
 from server import geo
 from tests.api.conftest import A, error_of, site_id_of
 from tests.factories import V1
 
-SQUARE = {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 27.01], [114.89, 27.03],
-                                               [114.87, 27.03], [114.87, 27.01]]]}
+SQUARE = {
+    "type": "Polygon",
+    "coordinates": [[[114.87, 27.01], [114.89, 27.01], [114.89, 27.03], [114.87, 27.03], [114.87, 27.01]]],
+}
 
 
 def test_list_villages_of_a_township(admin, world):
@@ -85,8 +86,17 @@ def test_township_longitude_without_latitude(admin, world):
 
 def test_create_village_in_wgs84(admin, world):
     """A village given in WGS-84 is stored as given, with its radius."""
-    r = admin.post(f"{A}/villages", {"township_id": world.t1, "code": "360821100203", "name": "城西村",
-                                     "lat": 27.011, "lng": 114.861, "radius_m": 800})
+    r = admin.post(
+        f"{A}/villages",
+        {
+            "township_id": world.t1,
+            "code": "360821100203",
+            "name": "城西村",
+            "lat": 27.011,
+            "lng": 114.861,
+            "radius_m": 800,
+        },
+    )
     assert r.status_code == 201
     body = r.get_json()
     assert (body["lat"], body["lng"], body["radius_m"]) == (27.011, 114.861, 800)
@@ -95,8 +105,17 @@ def test_create_village_in_wgs84(admin, world):
 def test_village_given_in_gcj02_is_stored_as_wgs84(admin, world):
     """A GCJ-02 centre is converted to WGS-84 for storage and answered back as the gcj02 point."""
     glat, glng = 27.0161, 114.8803
-    r = admin.post(f"{A}/villages", {"township_id": world.t1, "code": "360821100204", "name": "江北村",
-                                     "lat": glat, "lng": glng, "coord_type": "gcj02"})
+    r = admin.post(
+        f"{A}/villages",
+        {
+            "township_id": world.t1,
+            "code": "360821100204",
+            "name": "江北村",
+            "lat": glat,
+            "lng": glng,
+            "coord_type": "gcj02",
+        },
+    )
     assert r.status_code == 201
     body = r.get_json()
     wlat, wlng = geo.gcj02_to_wgs84(glat, glng)
@@ -109,8 +128,16 @@ def test_village_given_in_gcj02_is_stored_as_wgs84(admin, world):
 
 def test_village_centre_keeps_full_precision(admin, world):
     """A centre read back from the database is the one stored, to the last digit (no FLOAT rounding)."""
-    r = admin.post(f"{A}/villages", {"township_id": world.t1, "code": "360821100206", "name": "精度村",
-                                     "lat": 27.0123456789, "lng": 114.8765432101})
+    r = admin.post(
+        f"{A}/villages",
+        {
+            "township_id": world.t1,
+            "code": "360821100206",
+            "name": "精度村",
+            "lat": 27.0123456789,
+            "lng": 114.8765432101,
+        },
+    )
     assert r.status_code == 201
     listed = admin.get(f"{A}/villages", query_string={"q": "精度"}).get_json()["items"][0]
     assert (listed["lat"], listed["lng"]) == (27.0123456789, 114.8765432101)
@@ -134,8 +161,9 @@ def test_patch_village_lat_needs_lng(admin, world):
 
 def test_village_of_unknown_township(admin):
     """A village in a township that does not exist answers 404 not_found."""
-    r = admin.post(f"{A}/villages", {"township_id": 99999, "code": "360821100205", "name": "无主村",
-                                     "lat": 27.0, "lng": 114.9})
+    r = admin.post(
+        f"{A}/villages", {"township_id": 99999, "code": "360821100205", "name": "无主村", "lat": 27.0, "lng": 114.9}
+    )
     assert r.status_code == 404
     assert error_of(r)["code"] == "not_found"
 
@@ -143,8 +171,9 @@ def test_village_of_unknown_township(admin):
 @pytest.mark.both_databases
 def test_duplicate_village_code(admin, world):
     """A village code already in use answers 409 conflict."""
-    r = admin.post(f"{A}/villages", {"township_id": world.t1, "code": "360821100201", "name": "重名村",
-                                     "lat": 27.0, "lng": 114.9})
+    r = admin.post(
+        f"{A}/villages", {"township_id": world.t1, "code": "360821100201", "name": "重名村", "lat": 27.0, "lng": 114.9}
+    )
     assert r.status_code == 409
     assert error_of(r)["code"] == "conflict"
 
@@ -156,13 +185,16 @@ def test_village_with_boundary(admin, world):
     assert r.get_json()["boundary"] == SQUARE
 
 
-@pytest.mark.parametrize("boundary", [
-    {"type": "Point", "coordinates": [114.88, 27.02]},
-    {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 27.01], [114.87, 27.01]]]},
-    {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 27.01], [114.89, 27.03], [114.87, 27.03]]]},
-    {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 91.0], [114.89, 27.03], [114.87, 27.01]]]},
-    {"type": "Polygon", "coordinates": []},
-])
+@pytest.mark.parametrize(
+    "boundary",
+    [
+        {"type": "Point", "coordinates": [114.88, 27.02]},
+        {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 27.01], [114.87, 27.01]]]},
+        {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 27.01], [114.89, 27.03], [114.87, 27.03]]]},
+        {"type": "Polygon", "coordinates": [[[114.87, 27.01], [114.89, 91.0], [114.89, 27.03], [114.87, 27.01]]]},
+        {"type": "Polygon", "coordinates": []},
+    ],
+)
 def test_bad_boundary(admin, world, boundary):
     """A boundary that is not a closed, valid polygon answers 400 invalid_coordinate."""
     r = admin.patch(f"{A}/villages/{world.v1}", {"boundary": boundary})
@@ -173,8 +205,17 @@ def test_bad_boundary(admin, world, boundary):
 
 def test_create_site(admin, world):
     """POST creates a unit site, converting a GCJ-02 point."""
-    r = admin.post(f"{A}/sites", {"name": "县人民医院", "code": "XRMYY", "township_id": world.t1,
-                                  "lat": 27.05, "lng": 114.9, "coord_type": "gcj02"})
+    r = admin.post(
+        f"{A}/sites",
+        {
+            "name": "县人民医院",
+            "code": "XRMYY",
+            "township_id": world.t1,
+            "lat": 27.05,
+            "lng": 114.9,
+            "coord_type": "gcj02",
+        },
+    )
     assert r.status_code == 201
     body = r.get_json()
     assert body["code"] == "XRMYY" and body["radius_m"] == 300

@@ -1,7 +1,5 @@
 """Party organizations and projects through /api/v1/admin: creation, edits, where a project takes place."""
 
-
-
 from tests.api.conftest import A, audit_entries, error_of, site_id_of
 from tests.factories import Api, start_visit
 
@@ -32,8 +30,10 @@ def test_organization_domain_is_validated(admin):
 
 def test_create_project_at_villages(admin, world):
     """A project at two villages answers both village ids and no site."""
-    r = admin.post(f"{A}/projects", {"title": "两村联建", "year": 2026, "village_ids": [world.v1, world.v2],
-                                     "steps": [{"name": "立项"}]})
+    r = admin.post(
+        f"{A}/projects",
+        {"title": "两村联建", "year": 2026, "village_ids": [world.v1, world.v2], "steps": [{"name": "立项"}]},
+    )
     assert r.status_code == 201
     body = r.get_json()
     assert body["village_ids"] == sorted([world.v1, world.v2]) and body["site"] is None
@@ -42,8 +42,15 @@ def test_create_project_at_villages(admin, world):
 
 def test_create_project_with_new_site(admin, world):
     """A project given a site object creates that site."""
-    r = admin.post(f"{A}/projects", {"title": "国企党建", "year": 2026, "domain": "国企",
-                                     "site": {"name": "县供电公司", "lat": 27.1, "lng": 114.95}})
+    r = admin.post(
+        f"{A}/projects",
+        {
+            "title": "国企党建",
+            "year": 2026,
+            "domain": "国企",
+            "site": {"name": "县供电公司", "lat": 27.1, "lng": 114.95},
+        },
+    )
     assert r.status_code == 201
     body = r.get_json()
     assert body["village_ids"] == [] and body["site"]["name"] == "县供电公司"
@@ -62,8 +69,15 @@ def test_create_project_at_existing_site(admin, world):
 
 def test_project_with_villages_and_site(admin, world):
     """A project given both village_ids and a site answers 400."""
-    r = admin.post(f"{A}/projects", {"title": "两头", "year": 2026, "village_ids": [world.v1],
-                                     "site": {"name": "某单位", "lat": 27.0, "lng": 114.9}})
+    r = admin.post(
+        f"{A}/projects",
+        {
+            "title": "两头",
+            "year": 2026,
+            "village_ids": [world.v1],
+            "site": {"name": "某单位", "lat": 27.0, "lng": 114.9},
+        },
+    )
     assert r.status_code == 400
     assert error_of(r)["code"] == "validation_failed"
     assert admin.get(f"{A}/sites").get_json()["total"] == 1
@@ -120,8 +134,11 @@ def test_organization_edit_is_audited(app, admin):
     org = admin.post(f"{A}/organizations", {"name": "某支部"}).get_json()
     admin.patch(f"{A}/organizations/{org['id']}", {"name": "某总支", "domain": "机关"})
     last = audit_entries(app)[-1]
-    assert (last.action, last.object_id, last.data) == ("organization.update", str(org["id"]),
-                                                        {"fields": ["domain", "name"]})
+    assert (last.action, last.object_id, last.data) == (
+        "organization.update",
+        str(org["id"]),
+        {"fields": ["domain", "name"]},
+    )
 
 
 def test_project_secretary_must_hold_the_secretary_role(client, world):

@@ -27,17 +27,51 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RESPONSIBLE = {"主管领导": "李县长", "牵头书记": "张书记", "联系组工干部": "王干事", "工作队伍": "驻村工作队"}
 # Everything the public record may contain, as key paths ("[]" stands for any list item).
 RECORD_KEYS = {
-    "id", "title", "year", "domain", "status", "status_label", "accepting_feedback", "allow_album", "organization",
-    "places", "places[].kind", "places[].name", "places[].township",
-    "steps", "steps[].name", "steps[].deadline", "steps[].responsible", "steps[].status",
-    "targets", "targets[]", "responsible", *(f"responsible.{role}" for role in RESPONSIBLE),
-    "updates", "updates[].text", "updates[].date",
-    "feedback_counts", "feedback_counts.满意", "feedback_counts.基本满意", "feedback_counts.不满意",
+    "id",
+    "title",
+    "year",
+    "domain",
+    "status",
+    "status_label",
+    "accepting_feedback",
+    "allow_album",
+    "organization",
+    "places",
+    "places[].kind",
+    "places[].name",
+    "places[].township",
+    "steps",
+    "steps[].name",
+    "steps[].deadline",
+    "steps[].responsible",
+    "steps[].status",
+    "targets",
+    "targets[]",
+    "responsible",
+    *(f"responsible.{role}" for role in RESPONSIBLE),
+    "updates",
+    "updates[].text",
+    "updates[].date",
+    "feedback_counts",
+    "feedback_counts.满意",
+    "feedback_counts.基本满意",
+    "feedback_counts.不满意",
 }
 SCENE_KEYS = {"project_id", "page"}
 # Names of every integrity flag the server raises on visits, check-ins and photos.
-FLAGS = ("capture_far", "clock_skew", "duplicate", "exif_edited", "exif_gps_far", "exif_time_mismatch",
-         "far_from_village", "impossible_speed", "low_accuracy", "no_exif", "zero_accuracy")
+FLAGS = (
+    "capture_far",
+    "clock_skew",
+    "duplicate",
+    "exif_edited",
+    "exif_gps_far",
+    "exif_time_mismatch",
+    "far_from_village",
+    "impossible_speed",
+    "low_accuracy",
+    "no_exif",
+    "zero_accuracy",
+)
 
 
 @pytest.fixture
@@ -88,9 +122,18 @@ def scene_of(app, project_id: int) -> str:
 
 def visit_photo(api: Api, visit_id: int, data: bytes) -> dict:
     """Ticket, upload and complete a visit photo; returns the completed photo."""
-    r = api.post(f"/api/v1/visits/{visit_id}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        f"/api/v1/visits/{visit_id}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     assert upload(api.client, r.get_json()["upload"], data) == 204
     done = api.post(f"/api/v1/photos/{r.get_json()['photo_id']}/complete")
@@ -108,8 +151,15 @@ def stored_bytes(app, photo_id: int, which: str) -> bytes:
 
 def feedback(api: Api, project_id: int, **over) -> dict:
     """Send feedback that must be accepted."""
-    body = {"client_id": uid(), "sent_at": now_iso(), "rating": "满意", "category": "表扬",
-            "text": "路修好了,谢谢。", "anonymous": False, **over}
+    body = {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "rating": "满意",
+        "category": "表扬",
+        "text": "路修好了,谢谢。",
+        "anonymous": False,
+        **over,
+    }
     r = api.post(f"/api/v1/public/projects/{project_id}/feedback", body)
     assert r.status_code == 201, r.get_json()
     return r.get_json()
@@ -117,15 +167,23 @@ def feedback(api: Api, project_id: int, **over) -> dict:
 
 def fill_in(admin: Api, project_id: int, **extra) -> None:
     """Give a project commitments and responsible people through the admin API."""
-    r = admin.patch(f"/api/v1/admin/projects/{project_id}", {
-        "steps": [{"name": "修建灌溉水渠", "deadline": "2026-06-30", "responsible": "张书记", "status": "进行中"},
-                  "采购蜜柚苗"],
-        "targets": ["新增蜜柚种植 300 亩", {"text": "带动 50 户增收"}],
-        "responsible": RESPONSIBLE, **extra})
+    r = admin.patch(
+        f"/api/v1/admin/projects/{project_id}",
+        {
+            "steps": [
+                {"name": "修建灌溉水渠", "deadline": "2026-06-30", "responsible": "张书记", "status": "进行中"},
+                "采购蜜柚苗",
+            ],
+            "targets": ["新增蜜柚种植 300 亩", {"text": "带动 50 户增收"}],
+            "responsible": RESPONSIBLE,
+            **extra,
+        },
+    )
     assert r.status_code == 200, r.get_json()
 
 
 # ---- the public record -------------------------------------------------------------------------
+
 
 def test_public_record_needs_no_login(admin, anyone, world):
     """Anyone reads the commitments, deadlines and the four responsible people without a token."""
@@ -137,7 +195,8 @@ def test_public_record_needs_no_login(admin, anyone, world):
     assert record["places"] == [{"kind": "village", "name": "江南村", "township": "永阳镇"}]
     assert record["steps"] == [
         {"name": "修建灌溉水渠", "deadline": "2026-06-30", "responsible": "张书记", "status": "进行中"},
-        {"name": "采购蜜柚苗", "deadline": "", "responsible": "", "status": ""}]
+        {"name": "采购蜜柚苗", "deadline": "", "responsible": "", "status": ""},
+    ]
     assert record["targets"] == ["新增蜜柚种植 300 亩", "带动 50 户增收"]
     assert record["responsible"] == RESPONSIBLE and record["accepting_feedback"] is True
 
@@ -186,6 +245,7 @@ def test_feedback_counts_leave_out_held_feedback(client, anyone, fake_wechat, wo
 
 # ---- progress updates ----------------------------------------------------------------------------
 
+
 def test_progress_updates_appear_newest_first(admin, anyone, world):
     """Updates an administrator publishes appear on the record, newest first, with their date."""
     for text in ("水渠开工", "水渠完工"):
@@ -227,14 +287,19 @@ def test_blank_update_is_refused(admin, anyone, world):
 
 # ---- nothing private in public -----------------------------------------------------------------
 
+
 def test_public_endpoints_are_the_ones_checked_for_leaks(app):
     """The leak test below covers every unauthenticated public API endpoint and web page."""
     # Login, health, OpenAPI and signed storage URLs aside, this is everything reachable without a token.
     api = {e.path for e in ENDPOINTS if not e.auth and e.tag not in ("auth", "ops", "photos")}
     # The round endpoints are checked in tests/api/test_rounds.py (no villages before close, no people ever).
-    assert api == {"/api/v1/public/projects/<int:project_id>", "/api/v1/public/scene/<scene>",
-                   "/api/v1/public/rounds", "/api/v1/public/rounds/<int:round_id>",
-                   "/api/v1/public/rounds/<int:round_id>/record"}
+    assert api == {
+        "/api/v1/public/projects/<int:project_id>",
+        "/api/v1/public/scene/<scene>",
+        "/api/v1/public/rounds",
+        "/api/v1/public/rounds/<int:round_id>",
+        "/api/v1/public/rounds/<int:round_id>/record",
+    }
     pages = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("web.")}
     # /audit shows the newest audit checkpoint: a seq, a hash and a time (tests/services/test_audit.py).
     assert pages == {"/p/<int:project_id>", "/verify/<code>", "/audit"}
@@ -243,20 +308,37 @@ def test_public_endpoints_are_the_ones_checked_for_leaks(app):
 def test_no_public_response_leaks_private_data(app, client, admin, anyone, world):
     """Record, scene, project page and verify page show allow-listed keys and no private value."""
     phone = "13987654321"
-    fill_in(admin, world.p1, responsible={
-        **RESPONSIBLE, "牵头书记": {"name": "张书记", "phone": phone}, "暗访组": "insp_b"},
-        steps=[{"name": "修建灌溉水渠", "deadline": "2026-06-30", "status": "滞后",
-                "responsible": {"name": "张书记", "phone": phone}, "inspector_note": "暗访发现进度滞后"}],
-        targets=[{"text": "带动 50 户增收", "contact": phone}])
+    fill_in(
+        admin,
+        world.p1,
+        responsible={**RESPONSIBLE, "牵头书记": {"name": "张书记", "phone": phone}, "暗访组": "insp_b"},
+        steps=[
+            {
+                "name": "修建灌溉水渠",
+                "deadline": "2026-06-30",
+                "status": "滞后",
+                "responsible": {"name": "张书记", "phone": phone},
+                "inspector_note": "暗访发现进度滞后",
+            }
+        ],
+        targets=[{"text": "带动 50 户增收", "contact": phone}],
+    )
     insp = Api(client, world.tokens["insp_a"])
     visit = start_visit(insp, world.a1)
     far = (V1[0] + 0.05, V1[1])
     assert insp.post(f"/api/v1/visits/{visit['id']}/checkins", checkin_body(*far)).status_code == 201
     photo = visit_photo(insp, visit["id"], phone_jpeg(size=(800, 600)))  # no EXIF: flagged no_exif
     assert photo["flags"]
-    r = insp.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": "罗焕敬家", "satisfaction": "不满意",
-        "notes": "反映水渠漏水"})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "household": "罗焕敬家",
+            "satisfaction": "不满意",
+            "notes": "反映水渠漏水",
+        },
+    )
     assert r.status_code == 201
     villager = Api(client, world.tokens["villager"])
     feedback(villager, world.p1, contact_phone="13812345678", text="水渠漏水严重,请尽快处理")
@@ -271,13 +353,26 @@ def test_no_public_response_leaks_private_data(app, client, admin, anyone, world
     pages = [anyone.get(f"/p/{world.p1}"), anyone.get(f"/verify/{photo['verify_code']}"), anyone.get("/audit")]
     assert [p.status_code for p in pages] == [200, 200, 200]
     texts = [record.get_data(as_text=True), scene.get_data(as_text=True)] + [p.get_data(as_text=True) for p in pages]
-    private = ["insp_a", "insp_b", "罗焕敬", "反映水渠漏水", "水渠漏水严重", "13812345678", "138****5678", phone,
-               "暗访", "openid-villager-1", photo["sha256"], *FLAGS]
+    private = [
+        "insp_a",
+        "insp_b",
+        "罗焕敬",
+        "反映水渠漏水",
+        "水渠漏水严重",
+        "13812345678",
+        "138****5678",
+        phone,
+        "暗访",
+        "openid-villager-1",
+        photo["sha256"],
+        *FLAGS,
+    ]
     for text in texts:
         assert [p for p in private if p in text] == []
 
 
 # ---- scene tokens ------------------------------------------------------------------------------------
+
 
 def test_scene_round_trip(app, anyone, world):
     """A project's scene is ≤ 32 characters of WeChat's alphabet and resolves to the project and page."""
@@ -287,17 +382,21 @@ def test_scene_round_trip(app, anyone, world):
     assert r.status_code == 200 and r.get_json() == {"project_id": world.p2, "page": "pages/project/project"}
 
 
-@pytest.mark.parametrize("forge", [
-    lambda s, other: other.split(".")[0] + "." + s.split(".")[1],  # another project's id, this mac
-    lambda s, other: s[:-1] + ("a" if s[-1] != "a" else "b"),  # one character of the mac changed
-    lambda s, other: s.split(".")[0],  # no mac
-    lambda s, other: s + "x",  # mac too long
-    lambda s, other: "x" + s[1:],  # not a project payload
-    lambda s, other: s.upper(),  # case matters
-    lambda s, other: "p1.中文乱码",  # not ASCII
-    lambda s, other: "%00" * 3,  # control characters
-    lambda s, other: "a" * 300,  # garbage
-], ids=["swapped", "mac", "no-mac", "long-mac", "payload", "upper", "non-ascii", "nul", "garbage"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda s, other: other.split(".")[0] + "." + s.split(".")[1],  # another project's id, this mac
+        lambda s, other: s[:-1] + ("a" if s[-1] != "a" else "b"),  # one character of the mac changed
+        lambda s, other: s.split(".")[0],  # no mac
+        lambda s, other: s + "x",  # mac too long
+        lambda s, other: "x" + s[1:],  # not a project payload
+        lambda s, other: s.upper(),  # case matters
+        lambda s, other: "p1.中文乱码",  # not ASCII
+        lambda s, other: "%00" * 3,  # control characters
+        lambda s, other: "a" * 300,  # garbage
+    ],
+    ids=["swapped", "mac", "no-mac", "long-mac", "payload", "upper", "non-ascii", "nul", "garbage"],
+)
 def test_forged_or_garbled_scene_is_404(app, anyone, world, forge):
     """A scene not signed by this server for this project is a 404 in the common shape, never a 500."""
     scene = forge(scene_of(app, world.p1), scene_of(app, world.p2))
@@ -321,6 +420,7 @@ def test_scene_of_unknown_project_is_404(app, anyone):
 
 
 # ---- the notice-board code and poster ----------------------------------------------------------------
+
 
 def test_wxacode_comes_from_wechat_with_the_signed_scene(app, admin, anyone, fake_wechat, world):
     """code.png is WeChat's mini-program code for the project page, whose scene resolves to the project."""
@@ -402,8 +502,9 @@ def test_plain_qr_to_the_public_page_without_wechat(admin, anyone, fake_wechat, 
     assert poster.status_code == 200 and Image.open(io.BytesIO(poster.data)).size == (1240, 1754)
 
 
-@pytest.mark.parametrize("settings", [{"WECHAT_APPID": "", "WECHAT_SECRET": "",
-                                       "PUBLIC_BASE_URL": "https://dj.example.gov.cn"}])
+@pytest.mark.parametrize(
+    "settings", [{"WECHAT_APPID": "", "WECHAT_SECRET": "", "PUBLIC_BASE_URL": "https://dj.example.gov.cn"}]
+)
 def test_plain_qr_uses_the_public_base_url(admin, world):
     """PUBLIC_BASE_URL, when set, is the address in the plain QR code."""
     r = admin.get(f"/api/v1/admin/projects/{world.p1}/code.png")
@@ -415,8 +516,16 @@ def test_public_page_shows_the_record(admin, anyone, world):
     fill_in(admin, world.p1)
     admin.post(f"/api/v1/admin/projects/{world.p1}/updates", {"text": "水渠开工"})
     html = anyone.get(f"/p/{world.p1}").get_data(as_text=True)
-    for text in ("蜜柚产业项目", "永阳镇江南村", "修建灌溉水渠", "2026-06-30", "新增蜜柚种植 300 亩",
-                 "李县长", "驻村工作队", "水渠开工"):
+    for text in (
+        "蜜柚产业项目",
+        "永阳镇江南村",
+        "修建灌溉水渠",
+        "2026-06-30",
+        "新增蜜柚种植 300 亩",
+        "李县长",
+        "驻村工作队",
+        "水渠开工",
+    ):
         assert text in html
 
 
@@ -433,6 +542,7 @@ def test_public_page_of_unknown_project_is_404(anyone):
 
 
 # ---- photo verification (验真) ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def checked(client, world) -> dict:
@@ -505,9 +615,18 @@ def test_verify_code_of_a_pending_photo_is_404(app, client, anyone, world):
     """A photo not yet uploaded and checked cannot be verified."""
     insp = Api(client, world.tokens["insp_a"])
     visit = start_visit(insp, world.a1)
-    r = insp.post(f"/api/v1/visits/{visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": 1000,
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": 1000,
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert anyone.get(f"/verify/{r.get_json()['photo']['verify_code']}").status_code == 404
 
 
@@ -522,8 +641,9 @@ def test_verify_of_a_feedback_photo_names_no_place(client, anyone, world):
     """A villager's feedback photo verifies with its project but no place (their home stays private)."""
     villager = Api(client, world.tokens["villager"])
     data = phone_jpeg(size=(800, 600), seed=11, gps=V1)
-    t = villager.post("/api/v1/feedback/photos", {"client_id": uid(), "content_type": "image/jpeg",
-                                                   "size": len(data)}).get_json()
+    t = villager.post(
+        "/api/v1/feedback/photos", {"client_id": uid(), "content_type": "image/jpeg", "size": len(data)}
+    ).get_json()
     assert upload(client, t["upload"], data) == 204
     photo = villager.post(f"/api/v1/photos/{t['photo_id']}/complete").get_json()
     feedback(villager, world.p1, photo_ids=[photo["id"]])

@@ -43,12 +43,26 @@ def submitted_visit(api: Api, assignment_id: int, *, interview: bool = True) -> 
     visit = start_visit(api, assignment_id)
     vid = visit["id"]
     if interview:
-        r = api.post(f"/api/v1/visits/{vid}/interviews", {
-            "client_id": uid(), "sent_at": now_iso(), "household": HOUSEHOLD,
-            "answers": {"书记是否来过": ANSWER}, "satisfaction": "不满意", "notes": "不愿透露姓名"})
+        r = api.post(
+            f"/api/v1/visits/{vid}/interviews",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "household": HOUSEHOLD,
+                "answers": {"书记是否来过": ANSWER},
+                "satisfaction": "不满意",
+                "notes": "不愿透露姓名",
+            },
+        )
         assert r.status_code == 201, r.get_json()
-    r = api.put(f"/api/v1/visits/{vid}/checklist", {"client_id": uid(), "sent_at": now_iso(), "items": [
-        {"item": "公示栏是否张贴", "result": "fail", "note": "公示栏未更新"}]})
+    r = api.put(
+        f"/api/v1/visits/{vid}/checklist",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "items": [{"item": "公示栏是否张贴", "result": "fail", "note": "公示栏未更新"}],
+        },
+    )
     assert r.status_code in (200, 201), r.get_json()
     r = api.post(f"/api/v1/visits/{vid}/submit", {"client_id": uid(), "sent_at": now_iso()})
     assert r.status_code == 200, r.get_json()
@@ -79,9 +93,19 @@ def set_deadline(app, order_id: int, deadline: date) -> None:
 def ready_photo(api: Api, seed: int = 1, at: tuple[float, float] = V1) -> int:
     """Ticket, upload and complete a rectification photo taken at `at`; returns its id."""
     data = phone_jpeg(size=(800, 600), seed=seed, gps=at, taken=datetime.now(CHINA).replace(tzinfo=None))
-    r = api.post("/api/v1/rectifications/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": at[0], "lng": at[1], "coord_type": "wgs84"})
+    r = api.post(
+        "/api/v1/rectifications/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": at[0],
+            "lng": at[1],
+            "coord_type": "wgs84",
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(api.client, ticket["upload"], data) == 204
@@ -90,10 +114,14 @@ def ready_photo(api: Api, seed: int = 1, at: tuple[float, float] = V1) -> int:
     return ticket["photo_id"]
 
 
-def respond(api: Api, order_id: int, photo_ids=(), client_id: str | None = None, text: str = "公示栏已更新,进度已追上。"):
+def respond(
+    api: Api, order_id: int, photo_ids=(), client_id: str | None = None, text: str = "公示栏已更新,进度已追上。"
+):
     """POST the secretary's response."""
-    return api.post(f"/api/v1/rectifications/{order_id}/response", {
-        "client_id": client_id or uid(), "sent_at": now_iso(), "text": text, "photo_ids": list(photo_ids)})
+    return api.post(
+        f"/api/v1/rectifications/{order_id}/response",
+        {"client_id": client_id or uid(), "sent_at": now_iso(), "text": text, "photo_ids": list(photo_ids)},
+    )
 
 
 def act(app, world, fn, *args, actor: str = "admin"):
@@ -103,6 +131,7 @@ def act(app, world, fn, *args, actor: str = "admin"):
 
 
 # ---- issuing ---------------------------------------------------------------------------------
+
 
 def test_default_deadline_is_three_months(app, world):
     """Without a deadline an order is due three calendar months after the China day of issue."""
@@ -168,6 +197,7 @@ def test_issue_refuses_a_past_deadline(app, world):
 
 
 # ---- the secretary's API ------------------------------------------------------------------------
+
 
 def test_secretary_lists_only_orders_of_own_projects(app, world, secretary):
     """The list holds p1's order and not p2's."""
@@ -248,8 +278,9 @@ def test_second_response_is_409(app, world, secretary):
 def test_response_refuses_a_photo_not_uploaded(app, world, secretary):
     """A photo still pending cannot be attached (409) and the order stays issued."""
     order_id = issue(app, world)
-    r = secretary.post("/api/v1/rectifications/photos", {"client_id": uid(), "content_type": "image/jpeg",
-                                                          "size": 1000})
+    r = secretary.post(
+        "/api/v1/rectifications/photos", {"client_id": uid(), "content_type": "image/jpeg", "size": 1000}
+    )
     r = respond(secretary, order_id, [r.get_json()["photo_id"]])
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "photo_not_uploaded"
     assert secretary.get(f"/api/v1/rectifications/{order_id}").get_json()["status"] == "issued"
@@ -266,13 +297,15 @@ def test_response_refuses_someone_elses_photo(app, client, world, secretary):
 
 def test_only_the_uploader_completes_a_rectification_photo(client, world, secretary):
     """Another user cannot complete the secretary's draft (404)."""
-    r = secretary.post("/api/v1/rectifications/photos", {"client_id": uid(), "content_type": "image/jpeg",
-                                                          "size": 1000})
+    r = secretary.post(
+        "/api/v1/rectifications/photos", {"client_id": uid(), "content_type": "image/jpeg", "size": 1000}
+    )
     other = Api(client, world.tokens["insp_a"])
     assert other.post(f"/api/v1/photos/{r.get_json()['photo_id']}/complete").status_code == 404
 
 
 # ---- overdue ---------------------------------------------------------------------------------
+
 
 def test_overdue_is_derived_and_counted(app, world, secretary):
     """An open order past its deadline is overdue, counted and filterable; a closed one never is."""
@@ -303,6 +336,7 @@ def test_deadline_today_is_not_overdue(app, world, secretary):
 
 # ---- verification and closing -------------------------------------------------------------------
 
+
 def test_full_lifecycle_is_audited(app, world, insp, secretary):
     """issued → responded → verified (follow-up visit) → closed; each step is in the audit chain."""
     first = submitted_visit(insp, world.a1, interview=False)
@@ -312,11 +346,17 @@ def test_full_lifecycle_is_audited(app, world, insp, secretary):
     assert act(app, world, rectification.verify, order_id, follow_up) == "verified"
     assert act(app, world, rectification.close, order_id, "已整改到位") == "closed"
     with app.app_context():
-        actions = db.session.scalars(select(AuditEntry.action).where(
-            AuditEntry.object_type == "rectification", AuditEntry.object_id == str(order_id))
-            .order_by(AuditEntry.seq)).all()
-        assert actions == ["rectification.issue", "rectification.respond", "rectification.verify",
-                           "rectification.close"]
+        actions = db.session.scalars(
+            select(AuditEntry.action)
+            .where(AuditEntry.object_type == "rectification", AuditEntry.object_id == str(order_id))
+            .order_by(AuditEntry.seq)
+        ).all()
+        assert actions == [
+            "rectification.issue",
+            "rectification.respond",
+            "rectification.verify",
+            "rectification.close",
+        ]
         assert audit.verify(db.session).ok
         order = db.session.get(RectificationOrder, order_id)
         assert (order.verified_visit_id, order.note) == (follow_up, "已整改到位")
@@ -382,6 +422,7 @@ def test_reviewer_sees_only_own_townships_orders(app, world):
     """reviewer1 (t1) lists p1's order, reviewer2 (t2) only p2's; admin and leader both."""
     p1_order, p2_order = issue(app, world), issue(app, world, project_id=world.p2)
     with app.app_context():
+
         def ids(name):
             orders, _ = rectification.list_orders(db.session, staff(world.ids[name]), {})
             return {o.id for o in orders}

@@ -52,8 +52,12 @@ def running_project(client, lc, started: datetime | None = None) -> int:
     """An application of org1 walked to in_progress; `started` backdates its start."""
     as_ = lambda who: Api(client, lc.tokens[who])  # noqa: E731
     pid = as_("secretary").post(f"{P}/applications", application_body(lc)).get_json()["id"]
-    for who, action in (("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve"),
-                        ("secretary", "start")):
+    for who, action in (
+        ("secretary", "submit"),
+        ("unit1", "unit_approve"),
+        ("admin", "approve"),
+        ("secretary", "start"),
+    ):
         assert as_(who).post(f"{P}/{pid}/transitions", {"action": action}).status_code == 200
     if started is not None:
         with client.application.app_context():
@@ -70,8 +74,17 @@ def this_month() -> str:
 def report_photo(api: Api, seed: int = 1) -> int:
     """Ticket, upload and complete a report photo; returns its id."""
     data = phone_jpeg(size=(800, 600), seed=seed, gps=V1, taken=datetime.now(CHINA).replace(tzinfo=None))
-    r = api.post(f"{P}/reports/photos", {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg",
-                                         "size": len(data), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        f"{P}/reports/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(api.client, ticket["upload"], data) == 204
@@ -80,6 +93,7 @@ def report_photo(api: Api, seed: int = 1) -> int:
 
 
 # ---- months and deadlines (pure) -------------------------------------------------------------
+
 
 def test_due_date_is_the_fifth_of_the_next_month(app):
     """The report for December is due on 5 January of the next year."""
@@ -111,6 +125,7 @@ def test_not_started_project_owes_nothing(app, client, lc):
 
 # ---- writing reports --------------------------------------------------------------------------
 
+
 def test_report_with_photos_is_saved_then_submitted(app, client, lc, sec):
     """A draft with a photo, then submit: one report, submitted, with its ready photos attached."""
     pid = running_project(client, lc)
@@ -118,8 +133,9 @@ def test_report_with_photos_is_saved_then_submitted(app, client, lc, sec):
     p1, p2 = report_photo(sec, 1), report_photo(sec, 2)
     r = sec.put(f"{P}/{pid}/reports/{month}", {"text": "合作社完成注册", "photo_ids": [p1]})
     assert r.status_code == 201 and r.get_json()["status"] == "draft"
-    r = sec.put(f"{P}/{pid}/reports/{month}", {"text": "合作社完成注册,召开社员大会", "photo_ids": [p1, p2],
-                                               "submit": True})
+    r = sec.put(
+        f"{P}/{pid}/reports/{month}", {"text": "合作社完成注册,召开社员大会", "photo_ids": [p1, p2], "submit": True}
+    )
     assert r.status_code == 200 and r.get_json()["status"] == "submitted"
     assert [p["id"] for p in r.get_json()["photos"]] == [p1, p2]
     with app.app_context():
@@ -174,6 +190,7 @@ def test_someone_elses_photo_cannot_be_attached(client, lc, sec):
 
 # ---- reminders ----------------------------------------------------------------------------------
 
+
 def _openid(app, user_id: int) -> str:
     with app.app_context():
         user = db.session.get(User, user_id)
@@ -187,7 +204,9 @@ def test_reminder_sent_once_per_consent_and_month(app, client, lc, sec, fake_wec
     pid = running_project(client, lc, started=datetime.now(UTC) - timedelta(days=70))
     openid = _openid(app, lc.ids["secretary"])
     fake_wechat.consent(openid, template_id)
-    assert sec.post("/api/v1/me/subscriptions", {"template": "report_reminder", "accepted": 1}).get_json()["credits"] == 1
+    assert (
+        sec.post("/api/v1/me/subscriptions", {"template": "report_reminder", "accepted": 1}).get_json()["credits"] == 1
+    )
     with app.app_context():
         assert reports.send_reminders(db.session).get("sent") == 1
         assert reports.send_reminders(db.session) == {}
@@ -217,6 +236,7 @@ def test_submitted_report_is_not_reminded(app, client, lc, sec):
 
 # ---- the workspace ------------------------------------------------------------------------------
 
+
 def test_workspace_summarizes_my_projects(client, lc, sec):
     """My projects show this month's report, open orders and the moves I may make."""
     pid = running_project(client, lc)
@@ -233,9 +253,18 @@ def test_feedback_about_my_projects_hides_anonymous_authors_and_every_phone(app,
     pid = running_project(client, lc)
     villager = Api(client, lc.tokens["villager"])
     for anonymous in (True, False):
-        r = villager.post(f"/api/v1/public/projects/{pid}/feedback", {
-            "client_id": uid(), "sent_at": now_iso(), "rating": "不满意", "category": "问题反映",
-            "text": "加工厂噪音大", "anonymous": anonymous, "contact_phone": "13812345678"})
+        r = villager.post(
+            f"/api/v1/public/projects/{pid}/feedback",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "rating": "不满意",
+                "category": "问题反映",
+                "text": "加工厂噪音大",
+                "anonymous": anonymous,
+                "contact_phone": "13812345678",
+            },
+        )
         assert r.status_code == 201, r.get_json()
     items = sec.get(f"{P}/feedback").get_json()["items"]
     by_anon = {f["anonymous"]: f for f in items}

@@ -25,9 +25,17 @@ def add_inspectors(world, names: list[str], home: int | None = None) -> list[int
     admin = db.session.get(User, world.ids["admin"])
     out = []
     for name in names:
-        user, _ = users.create_user(db.session, admin, {
-            "username": name, "name": name, "roles": ["inspector"], "password": f"{name}-password",
-            **({"home_township_id": home} if home else {})})
+        user, _ = users.create_user(
+            db.session,
+            admin,
+            {
+                "username": name,
+                "name": name,
+                "roles": ["inspector"],
+                "password": f"{name}-password",
+                **({"home_township_id": home} if home else {}),
+            },
+        )
         out.append(user.id)
     return out
 
@@ -36,15 +44,25 @@ def new_round(world, **overrides) -> int:
     """A draft round over the whole county: 1 group of 2 sites, teams of 2, 2 items of BANK."""
     admin = db.session.get(User, world.ids["admin"])
     pool = overrides.pop("inspector_ids", None) or add_inspectors(world, ["insp_d", "insp_e"])
-    data = {"name": "2026年第一轮", "groups": 1, "sites_per_group": 2, "team_size": 2, "items_per_visit": 2,
-            "check_items": BANK, "inspector_ids": pool, **overrides}
+    data = {
+        "name": "2026年第一轮",
+        "groups": 1,
+        "sites_per_group": 2,
+        "team_size": 2,
+        "items_per_visit": 2,
+        "check_items": BANK,
+        "inspector_ids": pool,
+        **overrides,
+    }
     return rounds.create_round(db.session, admin, data).id
 
 
 def source(days: int = 1) -> dict:
     """Where the public value will come from: a lottery draw `days` after today (China time)."""
-    return {"description": "中国福利彩票双色球第2026141期开奖号码",
-            "date": (today_china() + timedelta(days=days)).isoformat()}
+    return {
+        "description": "中国福利彩票双色球第2026141期开奖号码",
+        "date": (today_china() + timedelta(days=days)).isoformat(),
+    }
 
 
 def draw_day():
@@ -81,6 +99,7 @@ def audit_actions(app) -> list[str]:
 
 # ---- status machine --------------------------------------------------------------------------
 
+
 def test_freeze_publishes_the_hash_of_the_stored_inputs(app, world):
     """Freezing stores canonical inputs and their SHA-256; the round is then frozen."""
     with app.app_context():
@@ -92,7 +111,10 @@ def test_freeze_publishes_the_hash_of_the_stored_inputs(app, world):
         assert r.input_hash == draw.input_hash(r.inputs)
         site_id = db.session.get(Project, world.p3).site_id
         assert {c["key"] for c in r.inputs["candidates"]} == {
-            f"p{world.p1}-v{world.v1}", f"p{world.p2}-v{world.v2}", f"p{world.p3}-s{site_id}"}
+            f"p{world.p1}-v{world.v1}",
+            f"p{world.p2}-v{world.v2}",
+            f"p{world.p3}-s{site_id}",
+        }
 
 
 def test_every_transition_is_audited(app, world):
@@ -100,13 +122,24 @@ def test_every_transition_is_audited(app, world):
     rid = drawn_round(app, world)
     step(app, world, rid, "close")
     assert [a for a in audit_actions(app) if a.startswith("round.")] == [
-        "round.create", "round.freeze", "round.draw", "round.close"]
+        "round.create",
+        "round.freeze",
+        "round.draw",
+        "round.close",
+    ]
 
 
-@pytest.mark.parametrize(("reached", "action"), [
-    ("draft", "run_draw"), ("draft", "close"), ("frozen", "freeze"), ("frozen", "close"),
-    ("drawn", "freeze"), ("drawn", "run_draw"),
-])
+@pytest.mark.parametrize(
+    ("reached", "action"),
+    [
+        ("draft", "run_draw"),
+        ("draft", "close"),
+        ("frozen", "freeze"),
+        ("frozen", "close"),
+        ("drawn", "freeze"),
+        ("drawn", "run_draw"),
+    ],
+)
 def test_illegal_transitions_are_409(app, world, reached, action):
     """A step from the wrong status is refused with 409 and a Chinese reason."""
     from server.errors import ApiError
@@ -132,9 +165,20 @@ def test_a_frozen_round_cannot_be_edited(app, world):
     step(app, world, rid, "freeze")
     with app.app_context(), pytest.raises(ApiError) as exc:
         admin = db.session.get(User, world.ids["admin"])
-        rounds.update_round(db.session, admin, rid, {"name": "改名", "groups": 1, "sites_per_group": 1,
-                                                     "team_size": 2, "items_per_visit": 1, "check_items": BANK,
-                                                     "inspector_ids": []})
+        rounds.update_round(
+            db.session,
+            admin,
+            rid,
+            {
+                "name": "改名",
+                "groups": 1,
+                "sites_per_group": 1,
+                "team_size": 2,
+                "items_per_visit": 1,
+                "check_items": BANK,
+                "inspector_ids": [],
+            },
+        )
     assert exc.value.status == 409
 
 
@@ -168,6 +212,7 @@ def test_recusal_that_cannot_be_met_is_refused_at_draw(app, world):
 
 # ---- where the public value comes from ----------------------------------------------------------
 
+
 def test_freeze_commits_to_the_public_value_source(app, world, client):
     """The source and its day are in the hashed inputs, the audit entry and the public summary from freeze on."""
     with app.app_context():
@@ -184,15 +229,18 @@ def test_freeze_commits_to_the_public_value_source(app, world, client):
     assert public["public_value_source"] == source(3) and public["public_value"] is None
 
 
-@pytest.mark.parametrize(("given", "field"), [
-    ({"description": "双色球", "date": None}, "public_value_date"),
-    ({"description": "双色球", "date": "2026-13-01"}, "public_value_date"),
-    ({"description": "", "date": "tomorrow"}, "public_value_source"),
-    ({"description": "双" * 201, "date": "tomorrow"}, "public_value_source"),
-    ({"description": "双色球", "date": "today"}, "public_value_date"),
-    ({"description": "双色球", "date": "yesterday"}, "public_value_date"),
-    ({"description": "双色球", "date": "in two years"}, "public_value_date"),
-])
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"description": "双色球", "date": None}, "public_value_date"),
+        ({"description": "双色球", "date": "2026-13-01"}, "public_value_date"),
+        ({"description": "", "date": "tomorrow"}, "public_value_source"),
+        ({"description": "双" * 201, "date": "tomorrow"}, "public_value_source"),
+        ({"description": "双色球", "date": "today"}, "public_value_date"),
+        ({"description": "双色球", "date": "yesterday"}, "public_value_date"),
+        ({"description": "双色球", "date": "in two years"}, "public_value_date"),
+    ],
+)
 def test_freeze_refuses_a_missing_or_already_public_source(app, world, given, field):
     """No source, or a day that is today or past (a value that can be picked), is refused with 400 naming the field."""
     from server.errors import ApiError
@@ -244,6 +292,7 @@ def test_draw_and_close_each_write_an_audit_checkpoint(app, world):
 
 # ---- the draw's assignments --------------------------------------------------------------------
 
+
 def test_draw_creates_marked_assignments_stratified_and_recused(app, world):
     """One site per township, teams of two from the pool, none at home; marked drawn with the round."""
     rid = drawn_round(app, world)
@@ -275,10 +324,13 @@ def test_closing_closes_the_round_assignments(app, world):
     rid = drawn_round(app, world)
     step(app, world, rid, "close")
     with app.app_context():
-        assert {a.status for a in db.session.scalars(select(Assignment).where(Assignment.round_id == rid))} == {"closed"}
+        assert {a.status for a in db.session.scalars(select(Assignment).where(Assignment.round_id == rid))} == {
+            "closed"
+        }
 
 
 # ---- publication -----------------------------------------------------------------------------------
+
 
 def test_public_round_before_close_shows_hash_and_counts_but_no_villages(app, world, client):
     """Before close: the hash and counts, never a village, project or the record."""
@@ -338,6 +390,7 @@ def test_closed_record_replays_with_the_verifier(app, world, client):
 
 # ---- sealed items ----------------------------------------------------------------------------------
 
+
 def _team_token(app, world, rid: int) -> tuple[str, Assignment]:
     """A bearer token of a member of the round's first assignment, and that assignment."""
     from server.auth import issue_token
@@ -374,8 +427,9 @@ def test_checklist_before_an_in_geofence_checkin_is_409(app, world, client):
     api = Api(client, token)
     mine = next(i for i in api.get("/api/v1/assignments").get_json()["items"] if i["id"] == a.id)
     visit = start_visit(api, a.id)
-    far = api.post(f"/api/v1/visits/{visit['id']}/checkins",
-                   checkin_body(mine["place"]["lat"] + 0.2, mine["place"]["lng"]))
+    far = api.post(
+        f"/api/v1/visits/{visit['id']}/checkins", checkin_body(mine["place"]["lat"] + 0.2, mine["place"]["lng"])
+    )
     assert far.status_code == 201 and "far_from_village" in far.get_json()["flags"]
     assert api.get(f"/api/v1/visits/{visit['id']}").get_json()["assignment"]["check_items_sealed"] is True
     r = api.put(f"/api/v1/visits/{visit['id']}/checklist", _checklist(a.check_items[0]))

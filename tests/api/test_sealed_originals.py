@@ -26,22 +26,43 @@ from tests.support.upload import upload
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 # Real files whose EXIF carries a GPS position (checked with exiftool; see the folders' READMEs).
-GPS_PHOTOS = [SHARED / "photos" / name for name in (
-    "cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg",
-    "exifsamples_jpg_mobile_HMD_Nokia_8.3_5G.jpg", "exifsamples_jpg_hdr_iphone_hdr_YES.jpg",
-    "exifsamples_jpg_gps_DSCN0010.jpg")] + [SHARED / "corpus" / "exif-samples" / name for name in (
-    "gps_DSCN0012.jpg", "gps_DSCN0021.jpg", "gps_DSCN0040.jpg", "Kodak_CX7530.jpg",
-    "tests_67-0_length_string.jpg")]
+GPS_PHOTOS = [
+    SHARED / "photos" / name
+    for name in (
+        "cartridgeocr_iphone11_IMG_5809.jpg",
+        "cartridgeocr_pixel5_PXL_20210518_214205292.jpg",
+        "exifsamples_jpg_mobile_HMD_Nokia_8.3_5G.jpg",
+        "exifsamples_jpg_hdr_iphone_hdr_YES.jpg",
+        "exifsamples_jpg_gps_DSCN0010.jpg",
+    )
+] + [
+    SHARED / "corpus" / "exif-samples" / name
+    for name in (
+        "gps_DSCN0012.jpg",
+        "gps_DSCN0021.jpg",
+        "gps_DSCN0040.jpg",
+        "Kodak_CX7530.jpg",
+        "tests_67-0_length_string.jpg",
+    )
+]
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"/>'
 
 
 # ---- storage backends --------------------------------------------------------------------------
 
+
 def _s3_settings(bucket: str) -> dict:
     from tests.support.s3server import s3_endpoint
 
-    return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": s3_endpoint(), "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_ADDRESSING_STYLE": "path"}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": s3_endpoint(),
+        "S3_BUCKET": bucket,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+    }
 
 
 @pytest.fixture
@@ -77,17 +98,20 @@ def sha(data: bytes) -> str:
 
 # ---- the owners ----------------------------------------------------------------------------------
 
+
 def _visit_ticket(client, world, body):
     api = Api(client, world.tokens["insp_a"])
     visit = start_visit(api, world.a1)
-    return api, api.post(f"/api/v1/visits/{visit['id']}/photos",
-                         {**body, "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    return api, api.post(
+        f"/api/v1/visits/{visit['id']}/photos", {**body, "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]}
+    )
 
 
 def _draft_ticket(path: str, token: str):
     def ticket(client, world, body):
         api = Api(client, world.tokens[token])
         return api, api.post(path, body)
+
     return ticket
 
 
@@ -127,9 +151,15 @@ def reupload_changes_nothing(app, client, world, owner: str, local: bool) -> Non
     """Upload A, complete, then re-use the ticket for B and for an SVG: the served original is still A."""
     first, second = phone_jpeg(seed=301, size=(800, 600)), phone_jpeg(seed=302, size=(800, 600))
     api, t, photo = completed(client, world, owner, first)
-    statuses = [upload(client, t["upload"], second),
-                upload(client, {**t["upload"], "fields": {**t["upload"]["fields"], "Content-Type": "image/svg+xml"}},
-                       SVG, filename="x.svg")]
+    statuses = [
+        upload(client, t["upload"], second),
+        upload(
+            client,
+            {**t["upload"], "fields": {**t["upload"]["fields"], "Content-Type": "image/svg+xml"}},
+            SVG,
+            filename="x.svg",
+        ),
+    ]
     if local:
         # The local backend refuses the sealed key outright (409) and the wrong type (400).
         assert statuses == [409, 400]
@@ -206,6 +236,7 @@ def test_object_lock_backup_keeps_the_served_version_and_restore_reseals_it(app,
 
 # ---- complete never answers 500 ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", [(8, 8), (300, 4), (4, 300), (63, 1000), (1, 1)])
 def test_tiny_images_are_refused_with_a_code_not_a_500(app, client, world, size):
     """An image under 64 px on its short side (8×8 and 4 px tall once crashed the watermark) is a 422."""
@@ -232,8 +263,7 @@ def test_smallest_allowed_images_get_their_watermark(client, world, size, orient
     assert r.status_code == 200 and r.get_json()["status"] == "ready", r.get_json()
 
 
-def test_unexpected_processing_error_rejects_the_photo_and_logs_the_request(app, client, world, monkeypatch,
-                                                                            caplog):
+def test_unexpected_processing_error_rejects_the_photo_and_logs_the_request(app, client, world, monkeypatch, caplog):
     """Any failure no rule foresaw becomes a rejected photo with a reason code, logged with the request id."""
     from server.imaging import decode
 
@@ -258,6 +288,7 @@ def test_unexpected_processing_error_rejects_the_photo_and_logs_the_request(app,
 
 
 # ---- feedback originals without location ------------------------------------------------------
+
 
 def gps_of(data: bytes) -> dict:
     """The GPS IFD Pillow finds in a JPEG (empty when there is none)."""
@@ -312,6 +343,7 @@ def test_backup_carries_no_feedback_file_with_gps(app, client, world, tmp_path):
 
 # ---- re-checks: /verify, the console ---------------------------------------------------------------
 
+
 def test_verify_rehashes_the_stored_original_and_says_when_it_changed(app, client, world):
     """/verify re-reads the sealed original: intact says so; a changed file is reported and recorded."""
     data = phone_jpeg(seed=350, size=(800, 600))
@@ -333,8 +365,11 @@ def test_verify_recognises_a_villagers_own_file_before_stripping(client, world):
     """The villager's own file (with GPS) still verifies as the original: its hash is kept as upload_sha256."""
     data = GPS_PHOTOS[4].read_bytes()
     _, _, photo = completed(client, world, "feedback", data)
-    r = client.post(f"/verify/{photo['verify_code']}", data={"file": (io.BytesIO(data), "mine.jpg")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        f"/verify/{photo['verify_code']}",
+        data={"file": (io.BytesIO(data), "mine.jpg")},
+        content_type="multipart/form-data",
+    )
     assert "与系统保存的原始照片完全一致" in r.get_data(as_text=True)
 
 

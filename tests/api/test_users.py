@@ -18,8 +18,17 @@ def test_list_users_by_role(admin, world):
 
 def test_create_user_answers_an_invite_code(admin, world):
     """An inspector created with issue_invite comes with a one-time invite code like K7M2-Q9PX."""
-    r = admin.post(f"{A}/users", {"username": "insp_d", "name": "王督查", "roles": ["inspector"],
-                                  "home_township_id": world.t1, "township_ids": [world.t2], "issue_invite": True})
+    r = admin.post(
+        f"{A}/users",
+        {
+            "username": "insp_d",
+            "name": "王督查",
+            "roles": ["inspector"],
+            "home_township_id": world.t1,
+            "township_ids": [world.t2],
+            "issue_invite": True,
+        },
+    )
     assert r.status_code == 201
     body = r.get_json()
     assert INVITE.match(body["invite_code"])
@@ -32,8 +41,9 @@ def test_invites_are_issued_on_demand_to_miniprogram_accounts_only(admin, world)
     plain = admin.post(f"{A}/users", {"username": "insp_e", "name": "赵督查", "roles": ["inspector"]})
     assert plain.status_code == 201
     assert "invite_code" not in plain.get_json() and plain.get_json()["invite_pending"] is False
-    refused = admin.post(f"{A}/users", {"username": "leader3", "name": "部长", "roles": ["leader"],
-                                        "issue_invite": True})
+    refused = admin.post(
+        f"{A}/users", {"username": "leader3", "name": "部长", "roles": ["leader"], "issue_invite": True}
+    )
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "conflict"
     assert admin.get(f"{A}/users", query_string={"q": "leader3"}).get_json()["total"] == 0
     for key in ("admin", "reviewer1", "leader"):
@@ -45,20 +55,24 @@ def test_invites_are_issued_on_demand_to_miniprogram_accounts_only(admin, world)
 
 def test_created_user_can_log_in_with_password(client, admin):
     """A staff account created with a password logs in with it."""
-    admin.post(f"{A}/users", {"username": "leader2", "name": "副部长", "roles": ["leader"],
-                              "password": "leader2-password"})
+    admin.post(
+        f"{A}/users", {"username": "leader2", "name": "副部长", "roles": ["leader"], "password": "leader2-password"}
+    )
     r = client.post("/api/v1/auth/login", json={"username": "leader2", "password": "leader2-password"})
     assert r.status_code == 200
     assert r.get_json()["user"]["roles"] == ["leader"]
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "某人", "roles": ["superuser"]},
-    {"name": "某人", "roles": []},
-    {"name": "某人"},
-    {"name": "某人", "roles": ["inspector", "inspector"]},
-    {"name": "某人", "role": "boss"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "某人", "roles": ["superuser"]},
+        {"name": "某人", "roles": []},
+        {"name": "某人"},
+        {"name": "某人", "roles": ["inspector", "inspector"]},
+        {"name": "某人", "role": "boss"},
+    ],
+)
 def test_user_roles_are_validated(admin, body):
     """Unknown, empty, missing or repeated roles answer 400 validation_failed."""
     r = admin.post(f"{A}/users", body)
@@ -90,11 +104,14 @@ def test_duplicate_username(admin):
     assert error_of(r)["code"] == "conflict"
 
 
-@pytest.mark.parametrize("body", [
-    {"username": "a", "name": "短", "roles": ["inspector"]},
-    {"username": "有中文", "name": "中", "roles": ["inspector"]},
-    {"username": "shortpw", "name": "短密码", "roles": ["inspector"], "password": "1234567"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "a", "name": "短", "roles": ["inspector"]},
+        {"username": "有中文", "name": "中", "roles": ["inspector"]},
+        {"username": "shortpw", "name": "短密码", "roles": ["inspector"], "password": "1234567"},
+    ],
+)
 def test_username_and_password_rules(admin, body):
     """Usernames of the wrong shape and passwords under 8 characters answer 400."""
     r = admin.post(f"{A}/users", body)
@@ -125,8 +142,9 @@ def test_plain_patch_answers_no_invite_code(admin, world):
 
 def test_user_audit_entry_has_no_password(app, admin):
     """Creating a user with a password records the username and roles, never the password."""
-    admin.post(f"{A}/users", {"username": "pw_user", "name": "某人", "roles": ["leader"],
-                              "password": "secret-password-9"})
+    admin.post(
+        f"{A}/users", {"username": "pw_user", "name": "某人", "roles": ["leader"], "password": "secret-password-9"}
+    )
     last = audit_entries(app)[-1]
     assert last.data == {"username": "pw_user", "roles": ["leader"]}
     assert "secret-password-9" not in repr(last.data)

@@ -32,6 +32,7 @@ def offset(point, metres_north):
 
 # ---- assignments and access -----------------------------------------------------------------
 
+
 def test_assignments_list_only_my_teams_with_gcj02(insp, world):
     """An inspector sees their teams' open assignments, with a GCJ-02 point for navigation."""
     items = insp.get("/api/v1/assignments").get_json()["items"]
@@ -70,6 +71,7 @@ def test_teammate_reads_and_writes_the_visit(client, insp, world):
 
 # ---- idempotency --------------------------------------------------------------------------
 
+
 def test_retry_returns_same_object_and_conflict_is_409(insp, world):
     """Same client_id and body → 200 with the same object; a different body → 409 client_id_conflict."""
     body = {"client_id": uid(), "sent_at": now_iso(), "assignment_id": world.a1, "started_at": now_iso()}
@@ -97,8 +99,10 @@ def test_client_id_reused_for_another_kind_is_409(insp, world):
     visit = start_visit(insp, world.a1)
     body = checkin_body(*V1)
     insp.post(f"/api/v1/visits/{visit['id']}/checkins", body)
-    r = insp.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": body["client_id"], "sent_at": now_iso(), "household": "王家", "satisfaction": "满意"})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {"client_id": body["client_id"], "sent_at": now_iso(), "household": "王家", "satisfaction": "满意"},
+    )
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "client_id_conflict"
 
 
@@ -114,6 +118,7 @@ def test_failed_write_leaves_nothing(app, insp, world):
 
 
 # ---- check-ins ------------------------------------------------------------------------------
+
 
 def test_checkin_inside_geofence(insp, world):
     """A fix 100 m from the centre is within the 500 m geofence and unflagged."""
@@ -146,8 +151,13 @@ def test_checkin_inside_boundary_counts_as_zero(client, insp, world):
     """Inside the village's boundary polygon the distance is 0, even far from the centre."""
     admin = Api(client, world.tokens["admin"])
     lat, lng = V1
-    ring = [[lng - 0.03, lat - 0.03], [lng + 0.03, lat - 0.03], [lng + 0.03, lat + 0.03],
-            [lng - 0.03, lat + 0.03], [lng - 0.03, lat - 0.03]]
+    ring = [
+        [lng - 0.03, lat - 0.03],
+        [lng + 0.03, lat - 0.03],
+        [lng + 0.03, lat + 0.03],
+        [lng - 0.03, lat + 0.03],
+        [lng - 0.03, lat - 0.03],
+    ]
     r = admin.patch(f"/api/v1/admin/villages/{world.v1}", {"boundary": {"type": "Polygon", "coordinates": [ring]}})
     assert r.status_code == 200, r.get_json()
     visit = start_visit(insp, world.a1)
@@ -167,8 +177,9 @@ def test_checkin_accuracy_flags(insp, world):
 def test_clock_skew_flag_but_not_for_late_sync(insp, world):
     """sent_at hours off is clock_skew; an old fix sent now from the offline queue is not."""
     visit = start_visit(insp, world.a1)
-    skewed = checkin(insp, visit["id"], *V1, sent_at=now_iso(timedelta(hours=3)),
-                     client_time=now_iso(timedelta(hours=3))).get_json()
+    skewed = checkin(
+        insp, visit["id"], *V1, sent_at=now_iso(timedelta(hours=3)), client_time=now_iso(timedelta(hours=3))
+    ).get_json()
     late = checkin(insp, visit["id"], *V1, client_time=now_iso(timedelta(hours=-5))).get_json()
     assert "clock_skew" in skewed["flags"]
     assert "clock_skew" not in late["flags"]
@@ -204,11 +215,18 @@ def test_gps_jitter_is_not_speed(insp, world):
     assert "impossible_speed" not in body["flags"]
 
 
-@pytest.mark.parametrize("patch, field", [
-    ({"lat": 91}, "lat"), ({"lng": -181}, "lng"), ({"lat": "27.0"}, "lat"), ({"accuracy_m": -1}, "accuracy_m"),
-    ({"coord_type": "bd09"}, "coord_type"), ({"client_time": "2026-11-22 10:00"}, "client_time"),
-    ({"client_id": "not-a-uuid"}, "client_id"),
-])
+@pytest.mark.parametrize(
+    "patch, field",
+    [
+        ({"lat": 91}, "lat"),
+        ({"lng": -181}, "lng"),
+        ({"lat": "27.0"}, "lat"),
+        ({"accuracy_m": -1}, "accuracy_m"),
+        ({"coord_type": "bd09"}, "coord_type"),
+        ({"client_time": "2026-11-22 10:00"}, "client_time"),
+        ({"client_id": "not-a-uuid"}, "client_id"),
+    ],
+)
 def test_checkin_bad_input_is_400_with_field(insp, world, patch, field):
     """Out-of-range or malformed fields are a 400 naming the field, with a Chinese message."""
     visit = start_visit(insp, world.a1)
@@ -246,13 +264,21 @@ def test_unknown_visit_is_404(insp):
 
 # ---- interviews and checklist ---------------------------------------------------------------
 
+
 def test_household_encrypted_at_rest(app, insp, world):
     """The household name is stored encrypted and returned decrypted to the team."""
     visit = start_visit(insp, world.a1)
-    r = insp.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": "罗焕敬家",
-        "answers": {"是否知道书记项目": "知道", "旱厕是否拆除": "已拆除"}, "satisfaction": "满意",
-        "notes": "群众反映良好"})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "household": "罗焕敬家",
+            "answers": {"是否知道书记项目": "知道", "旱厕是否拆除": "已拆除"},
+            "satisfaction": "满意",
+            "notes": "群众反映良好",
+        },
+    )
     assert r.status_code == 201 and r.get_json()["household"] == "罗焕敬家"
     with app.app_context():
         stored = db.session.scalars(select(Interview)).one()
@@ -266,8 +292,10 @@ def test_household_encrypted_at_rest(app, insp, world):
 def test_satisfaction_must_be_known(insp, world):
     """Satisfaction is one of 满意/基本满意/不满意."""
     visit = start_visit(insp, world.a1)
-    r = insp.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": "王家", "satisfaction": "很好"})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {"client_id": uid(), "sent_at": now_iso(), "household": "王家", "satisfaction": "很好"},
+    )
     assert r.status_code == 400 and r.get_json()["error"]["details"]["field"] == "satisfaction"
 
 
@@ -275,16 +303,29 @@ def test_checklist_versions_are_kept(insp, world):
     """A second checklist PUT adds a version; the latest counts and nothing is overwritten."""
     visit = start_visit(insp, world.a1)
     url = f"/api/v1/visits/{visit['id']}/checklist"
-    insp.put(url, {"client_id": uid(), "sent_at": now_iso(),
-                   "items": [{"item": "公示栏是否张贴", "result": "fail", "note": "未张贴"}]})
-    insp.put(url, {"client_id": uid(), "sent_at": now_iso(),
-                   "items": [{"item": "公示栏是否张贴", "result": "pass"}, {"item": "进度是否符合计划", "result": "na"}]})
+    insp.put(
+        url,
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "items": [{"item": "公示栏是否张贴", "result": "fail", "note": "未张贴"}],
+        },
+    )
+    insp.put(
+        url,
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "items": [{"item": "公示栏是否张贴", "result": "pass"}, {"item": "进度是否符合计划", "result": "na"}],
+        },
+    )
     detail = insp.get(f"/api/v1/visits/{visit['id']}").get_json()
     assert detail["checklist_versions"] == 2
     assert [i["result"] for i in detail["checklist"]["items"]] == ["pass", "na"]
 
 
 # ---- submit ---------------------------------------------------------------------------------
+
 
 def submit(api, visit_id, client_id=None):
     """Submit a visit."""
@@ -298,13 +339,26 @@ def test_submit_then_writes_are_409(insp, world):
     vid = visit["id"]
     attempts = [
         insp.post(f"/api/v1/visits/{vid}/checkins", checkin_body(*V1)),
-        insp.post(f"/api/v1/visits/{vid}/interviews", {"client_id": uid(), "sent_at": now_iso(),
-                                                      "household": "王家", "satisfaction": "满意"}),
-        insp.put(f"/api/v1/visits/{vid}/checklist", {"client_id": uid(), "sent_at": now_iso(),
-                                                     "items": [{"item": "公示栏是否张贴", "result": "pass"}]}),
-        insp.post(f"/api/v1/visits/{vid}/photos", {"client_id": uid(), "sent_at": now_iso(),
-                                                  "content_type": "image/jpeg", "size": 1000,
-                                                  "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]}),
+        insp.post(
+            f"/api/v1/visits/{vid}/interviews",
+            {"client_id": uid(), "sent_at": now_iso(), "household": "王家", "satisfaction": "满意"},
+        ),
+        insp.put(
+            f"/api/v1/visits/{vid}/checklist",
+            {"client_id": uid(), "sent_at": now_iso(), "items": [{"item": "公示栏是否张贴", "result": "pass"}]},
+        ),
+        insp.post(
+            f"/api/v1/visits/{vid}/photos",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "content_type": "image/jpeg",
+                "size": 1000,
+                "taken_at": now_iso(),
+                "lat": V1[0],
+                "lng": V1[1],
+            },
+        ),
     ]
     for r in attempts:
         assert r.status_code == 409 and r.get_json()["error"]["code"] == "visit_submitted"
@@ -328,13 +382,16 @@ def test_notes_allowed_after_submit(insp, world):
     """Append-only notes may still be added after submit."""
     visit = start_visit(insp, world.a1)
     submit(insp, visit["id"])
-    r = insp.post(f"/api/v1/visits/{visit['id']}/notes", {"client_id": uid(), "sent_at": now_iso(),
-                                                          "text": "补充:村委会提供了会议记录"})
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/notes",
+        {"client_id": uid(), "sent_at": now_iso(), "text": "补充:村委会提供了会议记录"},
+    )
     assert r.status_code == 201
     assert insp.get(f"/api/v1/visits/{visit['id']}").get_json()["notes"][0]["text"].startswith("补充")
 
 
 # ---- staff reading ------------------------------------------------------------------------
+
 
 def test_reviewer_sees_only_submitted_visits_in_scope(client, insp, world):
     """A reviewer of the village's township sees a visit only once submitted; another township's reviewer never."""

@@ -21,8 +21,15 @@ from tests.support.upload import upload
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags that keep Chromium off the (closed) network: without them it retries Google's hosts at start.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # A point 3 km north of village 江南村: a photo captured here is flagged capture_far.
 FAR = (V1[0] + 3000 / 111_320, V1[1])
@@ -60,8 +67,7 @@ def new_page(browser):
     contexts = []
 
     def make():
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900},
-                                      accept_downloads=True)
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()
@@ -93,8 +99,15 @@ def live_server(app, seeded):
 
 def _send_photo(api: Api, visit_id: int, data: bytes, lat: float, lng: float) -> dict:
     """Ticket → upload → complete one photo through the API; returns the completed photo."""
-    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-            "taken_at": now_iso(), "lat": lat, "lng": lng}
+    body = {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "taken_at": now_iso(),
+        "lat": lat,
+        "lng": lng,
+    }
     r = api.post(f"/api/v1/visits/{visit_id}/photos", body)
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
@@ -128,4 +141,3 @@ def seeded(app, world) -> SimpleNamespace:
     assert r.status_code == 200 and r.get_json()["status"] == "submitted", r.get_json()
     open_visit = start_visit(insp, world.a1)
     return SimpleNamespace(world=world, visit=r.get_json(), photos=photos, open_visit=open_visit)
-

@@ -41,7 +41,8 @@ def test_admin_reviews_a_visit_from_login_to_export(page, live_server, seeded, a
         thumbs.nth(i).scroll_into_view_if_needed()  # the thumbnails load lazily
     page.wait_for_function(
         "() => { const imgs = [...document.querySelectorAll('#photos img')];"
-        " return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }")
+        " return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+    )
 
     # Question the far-away photo with a reason; the page comes back showing it questioned.
     card = page.locator(f"#photo-{far_photo}")
@@ -57,7 +58,8 @@ def test_admin_reviews_a_visit_from_login_to_export(page, live_server, seeded, a
     for i in range(3):
         page.locator("#photos img").nth(i).scroll_into_view_if_needed()
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#photos img')].every(i => i.complete && i.naturalWidth > 0)")
+        "() => [...document.querySelectorAll('#photos img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     shot = artifacts_dir / "console-visit-detail.png"
     shot.unlink(missing_ok=True)
     page.screenshot(path=str(shot), full_page=True)
@@ -87,8 +89,11 @@ def test_admin_reviews_a_visit_from_login_to_export(page, live_server, seeded, a
     download.save_as(saved)
     rows = list(load_workbook(saved, read_only=True)["暗访记录"].iter_rows(values_only=True))
     header = next(i for i, r in enumerate(rows) if "暗访编号" in r)
-    records = {r[rows[header].index("暗访编号")]: dict(zip(rows[header], r, strict=False))
-               for r in rows[header + 1:] if any(c is not None for c in r)}
+    records = {
+        r[rows[header].index("暗访编号")]: dict(zip(rows[header], r, strict=False))
+        for r in rows[header + 1 :]
+        if any(c is not None for c in r)
+    }
     assert set(records) == {visit_id}, records  # the filter applies: the unflagged visit is not in it
     assert records[visit_id]["村/地点"].endswith("江南村") and records[visit_id]["照片数"] == 3
     assert "拍摄地点偏远" in records[visit_id]["完整性标记"]

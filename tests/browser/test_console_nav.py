@@ -12,9 +12,21 @@ from tests.browser.helpers import login
 
 WIDTHS = (1280, 1920)
 # The admin's thirteen pages (the role with the most entries), by address.
-ADMIN_PAGES = {"/console/applications", "/console/dashboard", "/console/visits", "/console/rectifications",
-               "/console/feedback", "/console/projects", "/console/reports", "/console/places", "/console/users",
-               "/console/assignments", "/console/rounds", "/console/cases", "/console/grading"}
+ADMIN_PAGES = {
+    "/console/applications",
+    "/console/dashboard",
+    "/console/visits",
+    "/console/rectifications",
+    "/console/feedback",
+    "/console/projects",
+    "/console/reports",
+    "/console/places",
+    "/console/users",
+    "/console/assignments",
+    "/console/rounds",
+    "/console/cases",
+    "/console/grading",
+}
 
 # For each top-level item of the bar (a link, or a menu's summary) and of the section bar below it:
 # its text's line boxes (a label broken mid-word has two), its top, its right edge; and the page's widths.
@@ -43,8 +55,11 @@ MEASURE = """() => {
 def everyone(app, seeded):
     """An account holding every console role: the most entries the bar can have."""
     with app.app_context():
-        users.create_user(db.session, None, {"username": "everyone", "name": "全角色", "roles": list(CONSOLE_ROLES),
-                                             "password": "everyone-password"})
+        users.create_user(
+            db.session,
+            None,
+            {"username": "everyone", "name": "全角色", "roles": list(CONSOLE_ROLES), "password": "everyone-password"},
+        )
     return "everyone"
 
 

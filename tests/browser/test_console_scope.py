@@ -17,8 +17,11 @@ def test_reviewer_of_another_township_gets_404(new_page, live_server, seeded):
     response = page.goto(f"{live_server}/console/visits/{visit_id}")
     assert response.status == 404
     assert "找不到" in page.locator("main").inner_text() and "江南村" not in page.content()
-    for path in (f"/console/visits/{visit_id}/print", f"/console/visits/{visit_id}/evidence.zip",
-                 f"/console/rectifications/new?visit_id={visit_id}"):
+    for path in (
+        f"/console/visits/{visit_id}/print",
+        f"/console/visits/{visit_id}/evidence.zip",
+        f"/console/rectifications/new?visit_id={visit_id}",
+    ):
         assert page.request.get(f"{live_server}{path}").status == 404, path
     # The same answer as for a visit that does not exist at all: nothing to learn from guessing.
     assert page.goto(f"{live_server}/console/visits/999999").status == 404
@@ -30,8 +33,7 @@ def test_reviewer_sees_own_township_submitted_visit_but_not_one_in_progress(new_
     login(page, live_server, "reviewer1", "reviewer1-password")
     page.goto(f"{live_server}/console/visits")
     listed = page.locator("table.visits tbody tr[data-visit-id]")
-    assert [listed.nth(i).get_attribute("data-visit-id") for i in range(listed.count())] == [
-        str(seeded.visit["id"])]
+    assert [listed.nth(i).get_attribute("data-visit-id") for i in range(listed.count())] == [str(seeded.visit["id"])]
 
     response = page.goto(f"{live_server}/console/visits/{seeded.open_visit['id']}")
     assert response.status == 404

@@ -10,16 +10,26 @@ from server.db import db
 from server.models import User
 from tests.browser.helpers import login
 
-TOUR = ("/console/visits", "/console/dashboard", "/console/users", "/console/assignments", "/console/cases",
-        "/console/projects", "/console/rectifications", "/console/places")
+TOUR = (
+    "/console/visits",
+    "/console/dashboard",
+    "/console/users",
+    "/console/assignments",
+    "/console/cases",
+    "/console/projects",
+    "/console/rectifications",
+    "/console/places",
+)
 
 
 def watch_policy(page) -> list[str]:
     """Collect every CSP violation the page reports (console messages and DOM events)."""
     violations: list[str] = []
     page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
-    page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
-                         "console.log('Content Security Policy violation: ' + e.violatedDirective))")
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "console.log('Content Security Policy violation: ' + e.violatedDirective))"
+    )
     return violations
 
 
@@ -51,6 +61,7 @@ def test_confirmations_ask_and_a_no_writes_nothing(page, live_server, seeded, ap
         def handler(dialog):
             asked.append(dialog.message)
             dialog.accept() if accept else dialog.dismiss()
+
         return handler
 
     page.once("dialog", answer(False))
@@ -88,6 +99,9 @@ def test_filters_select_all_and_village_choices(page, live_server, seeded):
     chosen = project.locator("option").nth(1).get_attribute("value")
     project.select_option(chosen)
     options = page.locator("#village_id option[data-project]")
-    shown = [options.nth(i).get_attribute("data-project") for i in range(options.count())
-             if options.nth(i).evaluate("o => !o.hidden")]
+    shown = [
+        options.nth(i).get_attribute("data-project")
+        for i in range(options.count())
+        if options.nth(i).evaluate("o => !o.hidden")
+    ]
     assert shown and set(shown) == {chosen}

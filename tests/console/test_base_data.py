@@ -49,8 +49,15 @@ def get(app, model, **where):
 
 def village_form(world, **extra) -> dict:
     """A valid new-village form in the first township."""
-    return {"township_id": str(world.t1), "code": "360821100299", "name": "新建村", "radius_m": "400",
-            "coord_type": "gcj02", "coords": f"{PASTED[0]}, {PASTED[1]}", **extra}
+    return {
+        "township_id": str(world.t1),
+        "code": "360821100299",
+        "name": "新建村",
+        "radius_m": "400",
+        "coord_type": "gcj02",
+        "coords": f"{PASTED[0]}, {PASTED[1]}",
+        **extra,
+    }
 
 
 def csv_upload(text: str, name: str = "places.csv") -> dict:
@@ -70,6 +77,7 @@ def files_in(path: Path) -> set[Path]:
 
 # ---- places -----------------------------------------------------------------------------
 
+
 def test_places_page_shows_wgs84_and_gcj02(app, console, world):
     """The places list shows each village's stored WGS-84 centre and its GCJ-02 equivalent."""
     r = console("admin").get("/console/places")
@@ -79,13 +87,17 @@ def test_places_page_shows_wgs84_and_gcj02(app, console, world):
     assert f"{glat:.6f}, {glng:.6f}" in text_of(r)
 
 
-@pytest.mark.parametrize("fields", [
-    {"coords": "27.0161, 114.8803"},
-    {"coords": "27.0161,114.8803"},
-    {"coords": "27.0161，114.8803"},
-    {"coords": "114.8803,27.0161"},
-    {"coords": "", "lat": "27.0161", "lng": "114.8803"},
-], ids=["comma-space", "comma", "chinese-comma", "lng-first", "two-fields"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"coords": "27.0161, 114.8803"},
+        {"coords": "27.0161,114.8803"},
+        {"coords": "27.0161，114.8803"},
+        {"coords": "114.8803,27.0161"},
+        {"coords": "", "lat": "27.0161", "lng": "114.8803"},
+    ],
+    ids=["comma-space", "comma", "chinese-comma", "lng-first", "two-fields"],
+)
 def test_village_create_with_pasted_gcj02_stores_wgs84(app, console, world, fields):
     """A village created with GCJ-02 coordinates, however pasted, is stored as their WGS-84 point."""
     r = post(console("admin"), "/console/places/villages", village_form(world, **fields))
@@ -105,13 +117,16 @@ def test_village_create_with_wgs84_stores_as_typed(app, console, world):
     assert (village.lat, village.lng) == PASTED
 
 
-@pytest.mark.parametrize(("coords", "message"), [
-    ("abc", "无法识别"),
-    ("27.0161", "无法识别"),
-    ("27.0161, 114.8803, 3", "无法识别"),
-    ("95, 200", "纬度必须在 -90 到 90 之间"),
-    ("nan, 114.8", "纬度必须是有限的数字"),
-])
+@pytest.mark.parametrize(
+    ("coords", "message"),
+    [
+        ("abc", "无法识别"),
+        ("27.0161", "无法识别"),
+        ("27.0161, 114.8803, 3", "无法识别"),
+        ("95, 200", "纬度必须在 -90 到 90 之间"),
+        ("nan, 114.8", "纬度必须是有限的数字"),
+    ],
+)
 def test_village_create_with_bad_coordinates_stores_nothing(app, console, world, coords, message):
     """Bad coordinates re-render the form with a Chinese message and the typed values; nothing is stored."""
     before = count(app, Village)
@@ -131,9 +146,18 @@ def test_village_create_with_a_used_code_names_the_code(app, console, world):
 
 def test_village_edit_moves_the_centre_from_gcj02(app, console, world):
     """Editing a village with pasted GCJ-02 coordinates stores their WGS-84 point."""
-    r = post(console("admin"), f"/console/places/villages/{world.v1}", {
-        "township_id": str(world.t1), "code": "360821100201", "name": "江南村", "radius_m": "600",
-        "coord_type": "gcj02", "coords": "27.0161,114.8803"})
+    r = post(
+        console("admin"),
+        f"/console/places/villages/{world.v1}",
+        {
+            "township_id": str(world.t1),
+            "code": "360821100201",
+            "name": "江南村",
+            "radius_m": "600",
+            "coord_type": "gcj02",
+            "coords": "27.0161,114.8803",
+        },
+    )
     assert r.status_code == 302, text_of(r)
     village = get(app, Village, id=world.v1)
     assert (village.lat, village.lng) == pytest.approx(geo.gcj02_to_wgs84(*PASTED), abs=1e-9)
@@ -142,8 +166,11 @@ def test_village_edit_moves_the_centre_from_gcj02(app, console, world):
 
 def test_village_edit_with_empty_coordinates_keeps_the_centre(app, console, world):
     """Leaving the coordinates empty when editing changes the name but not the centre."""
-    r = post(console("admin"), f"/console/places/villages/{world.v1}", {
-        "township_id": str(world.t1), "code": "360821100201", "name": "江南新村", "coord_type": "gcj02", "coords": ""})
+    r = post(
+        console("admin"),
+        f"/console/places/villages/{world.v1}",
+        {"township_id": str(world.t1), "code": "360821100201", "name": "江南新村", "coord_type": "gcj02", "coords": ""},
+    )
     assert r.status_code == 302
     village = get(app, Village, id=world.v1)
     assert (village.name, village.lat, village.lng) == ("江南新村", 27.02, 114.88)
@@ -151,8 +178,11 @@ def test_village_edit_with_empty_coordinates_keeps_the_centre(app, console, worl
 
 def test_village_edit_with_bad_coordinates_changes_nothing(app, console, world):
     """A bad coordinate on the edit form re-renders it with the error; the name change is not kept."""
-    r = post(console("admin"), f"/console/places/villages/{world.v1}", {
-        "township_id": str(world.t1), "code": "360821100201", "name": "改名村", "coords": "27.0, x"})
+    r = post(
+        console("admin"),
+        f"/console/places/villages/{world.v1}",
+        {"township_id": str(world.t1), "code": "360821100201", "name": "改名村", "coords": "27.0, x"},
+    )
     assert r.status_code == 400
     assert "无法识别" in text_of(r)
     assert get(app, Village, id=world.v1).name == "江南村"
@@ -168,9 +198,18 @@ def test_township_create_without_coordinates(app, console, world):
 
 def test_site_create_with_pasted_coordinates(app, console, world):
     """A unit site is created with its GCJ-02 coordinates converted to WGS-84."""
-    r = post(console("admin"), "/console/places/sites", {
-        "name": "县人民医院", "code": "HOSP-1", "township_id": "", "radius_m": "200",
-        "coord_type": "gcj02", "coords": "27.0161, 114.8803"})
+    r = post(
+        console("admin"),
+        "/console/places/sites",
+        {
+            "name": "县人民医院",
+            "code": "HOSP-1",
+            "township_id": "",
+            "radius_m": "200",
+            "coord_type": "gcj02",
+            "coords": "27.0161, 114.8803",
+        },
+    )
     assert r.status_code == 302, text_of(r)
     site = get(app, Site, code="HOSP-1")
     assert (site.lat, site.lng) == pytest.approx(geo.gcj02_to_wgs84(*PASTED), abs=1e-9)
@@ -234,22 +273,26 @@ def test_import_clean_file_previews_then_imports(app, console, world):
 def test_import_accepts_xlsx(app, console, world):
     """An Excel workbook previews like a CSV file."""
     wb = Workbook()
-    for row in (["类型", "编码", "名称", "所属乡镇编码", "纬度", "经度"],
-                ["村", "360821100277", "表格村", "360821100000", 27.0161, 114.8803]):
+    for row in (
+        ["类型", "编码", "名称", "所属乡镇编码", "纬度", "经度"],
+        ["村", "360821100277", "表格村", "360821100000", 27.0161, 114.8803],
+    ):
         wb.active.append(row)
     buf = io.BytesIO()
     wb.save(buf)
     buf.seek(0)
-    r = post(console("admin"), "/console/places/import", {"file": (buf, "places.xlsx")},
-             content_type="multipart/form-data")
+    r = post(
+        console("admin"), "/console/places/import", {"file": (buf, "places.xlsx")}, content_type="multipart/form-data"
+    )
     assert r.status_code == 200, text_of(r)
     assert "表格村" in text_of(r) and "新增村" in text_of(r)
 
 
 def test_import_refuses_other_file_types(app, console, world):
     """A file that is neither .xlsx nor .csv is refused with a Chinese message."""
-    r = post(console("admin"), "/console/places/import", csv_upload("x", "places.txt"),
-             content_type="multipart/form-data")
+    r = post(
+        console("admin"), "/console/places/import", csv_upload("x", "places.txt"), content_type="multipart/form-data"
+    )
     assert r.status_code == 400
     assert "只支持 .xlsx 或 .csv 文件" in text_of(r)
 
@@ -265,14 +308,23 @@ def test_import_confirm_of_an_unknown_token_asks_for_the_file_again(app, console
 
 # ---- projects ---------------------------------------------------------------------------
 
+
 def project_form(world, **extra) -> dict:
     """A valid new-project form at the first village."""
     return {
-        "title": "油茶低改", "year": "2026", "domain": "农村", "place_kind": "village",
-        "village_ids": [str(world.v1), str(world.v2)], "secretary_id": str(world.ids["secretary"]),
-        "responsible_0": "李县长", "responsible_1": "王书记", "responsible_2": "赵干部", "responsible_3": "村两委 5 人",
+        "title": "油茶低改",
+        "year": "2026",
+        "domain": "农村",
+        "place_kind": "village",
+        "village_ids": [str(world.v1), str(world.v2)],
+        "secretary_id": str(world.ids["secretary"]),
+        "responsible_0": "李县长",
+        "responsible_1": "王书记",
+        "responsible_2": "赵干部",
+        "responsible_3": "村两委 5 人",
         "steps": "完成选址 | 2026-05-31 | 张三\n\n苗木采购 | 2026/7/1 | 李四 | 已完成\n验收",
-        "targets": "低改 300 亩\n带动 40 户增收", **extra,
+        "targets": "低改 300 亩\n带动 40 户增收",
+        **extra,
     }
 
 
@@ -289,8 +341,12 @@ def test_project_create_shows_steps_and_responsible_on_the_public_record(app, cl
         {"name": "验收", "deadline": "", "responsible": "", "status": ""},
     ]
     assert record["targets"] == ["低改 300 亩", "带动 40 户增收"]
-    assert record["responsible"] == {"主管领导": "李县长", "牵头书记": "王书记", "联系组工干部": "赵干部",
-                                     "工作队伍": "村两委 5 人"}
+    assert record["responsible"] == {
+        "主管领导": "李县长",
+        "牵头书记": "王书记",
+        "联系组工干部": "赵干部",
+        "工作队伍": "村两委 5 人",
+    }
     assert {p["name"] for p in record["places"]} == {"江南村", "大栗村"}
 
 
@@ -298,20 +354,26 @@ def test_project_create_at_a_unit_site(app, console, world):
     """A project can be placed at an existing unit site instead of villages."""
     with app.app_context():
         site_id = db.session.scalar(select(Site.id))
-    r = post(console("admin"), "/console/projects/new",
-             project_form(world, place_kind="site", site_id=str(site_id), domain="非公企业"))
+    r = post(
+        console("admin"),
+        "/console/projects/new",
+        project_form(world, place_kind="site", site_id=str(site_id), domain="非公企业"),
+    )
     assert r.status_code == 302, text_of(r)
     project = get(app, Project, title="油茶低改")
     assert project.site_id == site_id
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("steps", "完成选址 | 2026-02-30 | 张三", "实施步骤第 1 行的截止日期“2026-02-30”无效"),
-    ("steps", "a | b | c | d | e", "最多 4 栏"),
-    ("village_ids", [], "至少选择一个村"),
-    ("secretary_id", "WORLD_INSPECTOR", "所选人员不是有效的项目书记"),
-    ("year", "1999", "年度应在 2000 到 2100 之间"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("steps", "完成选址 | 2026-02-30 | 张三", "实施步骤第 1 行的截止日期“2026-02-30”无效"),
+        ("steps", "a | b | c | d | e", "最多 4 栏"),
+        ("village_ids", [], "至少选择一个村"),
+        ("secretary_id", "WORLD_INSPECTOR", "所选人员不是有效的项目书记"),
+        ("year", "1999", "年度应在 2000 到 2100 之间"),
+    ],
+)
 def test_project_create_with_bad_input_stores_nothing(app, console, world, field, value, message):
     """A bad field re-renders the project form with a Chinese message; no project is created."""
     if value == "WORLD_INSPECTOR":
@@ -342,9 +404,13 @@ def test_project_edit_changes_the_secretary(app, console, world):
     project = get(app, Project, id=project.id)
     assert (project.secretary_id, project.status) == (None, "in_progress")
     with app.app_context():
-        entries = db.session.scalars(select(AuditEntry).where(
-            AuditEntry.object_type == "project", AuditEntry.object_id == str(project.id),
-            AuditEntry.action == "project.update")).all()
+        entries = db.session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.object_type == "project",
+                AuditEntry.object_id == str(project.id),
+                AuditEntry.action == "project.update",
+            )
+        ).all()
     assert any("secretary_id" in e.data["fields"] for e in entries)
 
 
@@ -364,8 +430,14 @@ def test_project_form_sets_and_clears_the_album_policy(app, client, console, wor
     assert client.get(f"/api/v1/public/projects/{project.id}").get_json()["allow_album"] is False
     assert not re.search(r'name="allow_album" value="1" checked', text_of(admin.get(f"/console/projects/{project.id}")))
     with app.app_context():
-        changes = [e.data.get("allow_album") for e in db.session.scalars(select(AuditEntry).where(
-            AuditEntry.object_type == "project", AuditEntry.object_id == str(project.id)).order_by(AuditEntry.id))]
+        changes = [
+            e.data.get("allow_album")
+            for e in db.session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.object_type == "project", AuditEntry.object_id == str(project.id))
+                .order_by(AuditEntry.id)
+            )
+        ]
     assert changes == [True, False]
 
 
@@ -400,11 +472,22 @@ def test_empty_project_update_is_refused(app, console, world):
 
 # ---- users ------------------------------------------------------------------------------
 
+
 def test_user_create_shows_an_invite_code_that_binds(app, client, console, world, fake_wechat):
     """Creating an account shows its invite code once (not cached); the code binds a WeChat user to it."""
-    r = post(console("admin"), "/console/users", {
-        "name": "周督查", "username": "zhou", "roles": ["inspector"], "home_township_id": str(world.t2),
-        "township_ids": [str(world.t1)], "password": "", "issue_invite": "1"})
+    r = post(
+        console("admin"),
+        "/console/users",
+        {
+            "name": "周督查",
+            "username": "zhou",
+            "roles": ["inspector"],
+            "home_township_id": str(world.t2),
+            "township_ids": [str(world.t1)],
+            "password": "",
+            "issue_invite": "1",
+        },
+    )
     assert r.status_code == 200, text_of(r)
     assert r.headers["Cache-Control"] == "no-store"
     assert "只显示这一次" in text_of(r)
@@ -422,19 +505,25 @@ def test_user_create_shows_an_invite_code_that_binds(app, client, console, world
 
 def test_user_create_with_a_password_can_log_in(app, console, world):
     """An account created with a username and password logs in to the console."""
-    post(console("admin"), "/console/users", {"name": "钱领导", "username": "qian", "roles": ["leader"],
-                                              "password": "qian-password"})
+    post(
+        console("admin"),
+        "/console/users",
+        {"name": "钱领导", "username": "qian", "roles": ["leader"], "password": "qian-password"},
+    )
     assert login(app.test_client(), "qian", "qian-password").get("/console/places").status_code == 200
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    ({"name": "重名", "username": "insp_a", "roles": ["inspector"]}, "用户名“insp_a”已被使用"),
-    ({"name": "无角色", "username": "norole"}, "请至少选择一个角色"),
-    ({"name": "短密码", "username": "shortpw", "roles": ["leader"], "password": "1234"}, "密码至少 8 位"),
-    ({"name": "无用户名", "roles": ["leader"], "password": "long-enough-1"}, "设置密码需要同时填写用户名"),
-    ({"name": "怪名", "username": "张三", "roles": ["leader"]}, "用户名只能由字母"),
-    ({"name": "群众", "roles": ["villager"]}, "角色不正确"),
-])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"name": "重名", "username": "insp_a", "roles": ["inspector"]}, "用户名“insp_a”已被使用"),
+        ({"name": "无角色", "username": "norole"}, "请至少选择一个角色"),
+        ({"name": "短密码", "username": "shortpw", "roles": ["leader"], "password": "1234"}, "密码至少 8 位"),
+        ({"name": "无用户名", "roles": ["leader"], "password": "long-enough-1"}, "设置密码需要同时填写用户名"),
+        ({"name": "怪名", "username": "张三", "roles": ["leader"]}, "用户名只能由字母"),
+        ({"name": "群众", "roles": ["villager"]}, "角色不正确"),
+    ],
+)
 def test_user_create_with_bad_input_stores_nothing(app, console, world, form, message):
     """A bad account form re-renders with a Chinese message and creates nobody."""
     before = count(app, User)
@@ -501,9 +590,17 @@ def test_admin_cannot_deactivate_themselves(app, console, world):
 
 def test_user_edit_changes_roles_and_scope(app, console, world):
     """Editing an account changes its roles, scope and home township."""
-    r = post(console("admin"), f"/console/users/{world.ids['reviewer1']}", {
-        "name": "审核一", "username": "reviewer1", "roles": ["reviewer", "inspector"],
-        "township_ids": [str(world.t1), str(world.t2)], "home_township_id": str(world.t2)})
+    r = post(
+        console("admin"),
+        f"/console/users/{world.ids['reviewer1']}",
+        {
+            "name": "审核一",
+            "username": "reviewer1",
+            "roles": ["reviewer", "inspector"],
+            "township_ids": [str(world.t1), str(world.t2)],
+            "home_township_id": str(world.t2),
+        },
+    )
     assert r.status_code == 302, text_of(r)
     with app.app_context():
         user = db.session.get(User, world.ids["reviewer1"])
@@ -513,11 +610,20 @@ def test_user_edit_changes_roles_and_scope(app, console, world):
 
 # ---- assignments ------------------------------------------------------------------------
 
+
 def test_assignment_create(app, console, world):
     """An admin sends inspectors to a project's village with a due date and check items."""
-    r = post(console("admin"), "/console/assignments", {
-        "project_id": str(world.p1), "village_id": str(world.v1), "inspector_ids": [str(world.ids["insp_b"])],
-        "due_date": "2026-06-30", "check_items": "公示栏是否张贴\n\n  群众是否知晓  "})
+    r = post(
+        console("admin"),
+        "/console/assignments",
+        {
+            "project_id": str(world.p1),
+            "village_id": str(world.v1),
+            "inspector_ids": [str(world.ids["insp_b"])],
+            "due_date": "2026-06-30",
+            "check_items": "公示栏是否张贴\n\n  群众是否知晓  ",
+        },
+    )
     assert r.status_code == 302, text_of(r)
     with app.app_context():
         a = db.session.scalars(select(Assignment).order_by(Assignment.id.desc())).first()
@@ -529,20 +635,26 @@ def test_assignment_create(app, console, world):
 def test_assignment_in_the_inspectors_own_township_is_refused(app, console, world):
     """Sending an inspector to their home township shows the recusal message naming them; nothing is stored."""
     before = count(app, Assignment)
-    r = post(console("admin"), "/console/assignments", {
-        "project_id": str(world.p1), "inspector_ids": [str(world.ids["insp_c"])], "check_items": ""})
+    r = post(
+        console("admin"),
+        "/console/assignments",
+        {"project_id": str(world.p1), "inspector_ids": [str(world.ids["insp_c"])], "check_items": ""},
+    )
     assert r.status_code == 409
     assert "督查人员不能督查本人所在乡镇(回避):insp_c" in text_of(r)
     assert count(app, Assignment) == before
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"village_id": "WORLD_V2"}, "该村不在项目的实施范围内"),
-    ({"inspector_ids": []}, "请至少选择一名督查人员"),
-    ({"due_date": "2026-13-01"}, "截止日期“2026-13-01”不是有效日期"),
-    ({"check_items": "一\n一"}, "督查事项有重复"),
-    ({"inspector_ids": ["WORLD_LEADER"]}, "所选人员不是有效的督查人员"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"village_id": "WORLD_V2"}, "该村不在项目的实施范围内"),
+        ({"inspector_ids": []}, "请至少选择一名督查人员"),
+        ({"due_date": "2026-13-01"}, "截止日期“2026-13-01”不是有效日期"),
+        ({"check_items": "一\n一"}, "督查事项有重复"),
+        ({"inspector_ids": ["WORLD_LEADER"]}, "所选人员不是有效的督查人员"),
+    ],
+)
 def test_assignment_create_with_bad_input_stores_nothing(app, console, world, extra, message):
     """Service and form errors show in Chinese and create no assignment."""
     form = {"project_id": str(world.p1), "inspector_ids": [str(world.ids["insp_a"])], **extra}
@@ -559,9 +671,16 @@ def test_assignment_create_with_bad_input_stores_nothing(app, console, world, ex
 
 def test_assignment_edit_closes_it(app, console, world):
     """Editing an assignment changes its team and status; unchanged items are not resent."""
-    r = post(console("admin"), f"/console/assignments/{world.a1}", {
-        "inspector_ids": [str(world.ids["insp_a"])], "status": "closed", "due_date": "",
-        "check_items": "公示栏是否张贴\n进度是否符合计划"})
+    r = post(
+        console("admin"),
+        f"/console/assignments/{world.a1}",
+        {
+            "inspector_ids": [str(world.ids["insp_a"])],
+            "status": "closed",
+            "due_date": "",
+            "check_items": "公示栏是否张贴\n进度是否符合计划",
+        },
+    )
     assert r.status_code == 302, text_of(r)
     with app.app_context():
         a = db.session.get(Assignment, world.a1)
@@ -572,10 +691,16 @@ def test_assignment_edit_closes_it(app, console, world):
 def test_assignment_evidence_policy_is_set_and_cleared_in_the_form(app, console, world):
     """The edit form overrides the minimum photos and interviews; left empty, the defaults come back."""
     admin = console("admin")
-    form = {"inspector_ids": [str(world.ids["insp_a"])], "status": "open", "due_date": "",
-            "check_items": "公示栏是否张贴\n进度是否符合计划"}
-    assert post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "3", "min_interviews": "0"}
-                ).status_code == 302
+    form = {
+        "inspector_ids": [str(world.ids["insp_a"])],
+        "status": "open",
+        "due_date": "",
+        "check_items": "公示栏是否张贴\n进度是否符合计划",
+    }
+    assert (
+        post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "3", "min_interviews": "0"}).status_code
+        == 302
+    )
     with app.app_context():
         a = db.session.get(Assignment, world.a1)
         assert (a.min_photos, a.min_interviews) == (3, 0)
@@ -583,8 +708,10 @@ def test_assignment_evidence_policy_is_set_and_cleared_in_the_form(app, console,
     assert 'name="min_photos" min="0" max="50" value="3"' in page
     r = post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "99"})
     assert r.status_code == 400 and "至少照片数应在 0 到 50 之间" in text_of(r)
-    assert post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "", "min_interviews": ""}
-                ).status_code == 302
+    assert (
+        post(admin, f"/console/assignments/{world.a1}", {**form, "min_photos": "", "min_interviews": ""}).status_code
+        == 302
+    )
     with app.app_context():
         a = db.session.get(Assignment, world.a1)
         assert (a.min_photos, a.min_interviews) == (None, None)
@@ -592,9 +719,15 @@ def test_assignment_evidence_policy_is_set_and_cleared_in_the_form(app, console,
 
 def test_reviewer_sees_only_closed_assignments_of_their_townships(app, console, world):
     """Open assignments stay hidden from reviewers; closed ones in their townships are listed."""
-    post(console("admin"), f"/console/assignments/{world.a1}", {
-        "inspector_ids": [str(world.ids["insp_a"])], "status": "closed",
-        "check_items": "公示栏是否张贴\n进度是否符合计划"})
+    post(
+        console("admin"),
+        f"/console/assignments/{world.a1}",
+        {
+            "inspector_ids": [str(world.ids["insp_a"])],
+            "status": "closed",
+            "check_items": "公示栏是否张贴\n进度是否符合计划",
+        },
+    )
     page = text_of(console("reviewer1").get("/console/assignments"))
     assert "蜜柚产业项目" in page  # a1, closed, in t1
     assert "旱厕改造" not in page.split("<table>")[1]  # a2 is open and in t2
@@ -602,6 +735,7 @@ def test_reviewer_sees_only_closed_assignments_of_their_townships(app, console, 
 
 
 # ---- access -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", ["/console/places", "/console/projects", "/console/users", "/console/assignments"])
 @pytest.mark.parametrize("username", ["leader", "reviewer1"])
@@ -645,11 +779,19 @@ def test_post_without_csrf_token_is_refused(app, console, world):
     assert count(app, Village) == before
 
 
-@pytest.mark.parametrize("path", ["/console/places", "/console/places/import", "/console/projects",
-                                  "/console/projects/new", "/console/users", "/console/assignments"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/places",
+        "/console/places/import",
+        "/console/projects",
+        "/console/projects/new",
+        "/console/users",
+        "/console/assignments",
+    ],
+)
 def test_pages_need_a_login(client, world, path):
     """Without a session every page redirects to the login form."""
     r = client.get(path)
     assert r.status_code == 302
     assert "/console/login" in r.headers["Location"]
-

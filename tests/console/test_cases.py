@@ -52,8 +52,12 @@ def test_reviewer_gets_403(world, console):
 def test_filters_by_domain_and_acceptance_rating(app, world, console):
     """The domain filter keeps the 非公企业 project; the rating filter keeps the one accepted as 优秀."""
     with app.app_context():
-        lifecycle.record_acceptance(db.session, db.session.get(User, world.ids["admin"]), world.p1, {
-            "accepted_on": date.today(), "rating": "优秀", "opinion": "成效明显"})
+        lifecycle.record_acceptance(
+            db.session,
+            db.session.get(User, world.ids["admin"]),
+            world.p1,
+            {"accepted_on": date.today(), "rating": "优秀", "opinion": "成效明显"},
+        )
     client = console("admin")
     assert listed(client.get("/console/cases?domain=非公企业")) == {str(world.p3)}
     page = client.get("/console/cases?rating=优秀")
@@ -66,7 +70,8 @@ def test_post_downloads_the_docx(app, world, console):
     assert r.status_code == 200 and r.mimetype == DOCX
     day = clock.today().isoformat()
     assert r.headers["Content-Disposition"] == (
-        f"attachment; filename=\"cases-{day}.docx\"; filename*=UTF-8''{quote(f'案例集-{day}.docx')}")
+        f"attachment; filename=\"cases-{day}.docx\"; filename*=UTF-8''{quote(f'案例集-{day}.docx')}"
+    )
     assert r.headers["Cache-Control"] == "private, no-store"
     doc = Document(io.BytesIO(r.data))
     assert doc.paragraphs[0].text == "优秀案例"
@@ -85,5 +90,9 @@ def test_post_without_csrf_is_400(app, world, console):
     r = console("admin").post("/console/cases", data={"project_id": world.p1})
     assert r.status_code == 400
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(AuditEntry)
-                                 .where(AuditEntry.action == "project.case_export")) == 0
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "project.case_export")
+            )
+            == 0
+        )

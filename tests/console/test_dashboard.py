@@ -17,15 +17,29 @@ from tests.factories import uid
 URL = "/console/dashboard"
 
 
-def add_visit(world, *, township: str = "t1", village: str | None = "v1", status: str = "submitted",
-              started: datetime | None = None, assignment: str | None = None) -> int:
+def add_visit(
+    world,
+    *,
+    township: str = "t1",
+    village: str | None = "v1",
+    status: str = "submitted",
+    started: datetime | None = None,
+    assignment: str | None = None,
+) -> int:
     """A visit row straight in the database (the API is tested elsewhere); returns its id."""
     a = assignment or {"t1": "a1", "t2": "a2"}[township]
     project = {"a1": world.p1, "a2": world.p2, "a3": world.p3}[a]
-    v = Visit(assignment_id=getattr(world, a), project_id=project, village_id=getattr(world, village) if village else None,
-              township_id=getattr(world, township), client_id=uid(), status=status,
-              started_at=started or datetime.now(UTC), created_by_id=world.ids["insp_a"],
-              submitted_at=datetime.now(UTC) if status == "submitted" else None)
+    v = Visit(
+        assignment_id=getattr(world, a),
+        project_id=project,
+        village_id=getattr(world, village) if village else None,
+        township_id=getattr(world, township),
+        client_id=uid(),
+        status=status,
+        started_at=started or datetime.now(UTC),
+        created_by_id=world.ids["insp_a"],
+        submitted_at=datetime.now(UTC) if status == "submitted" else None,
+    )
     db.session.add(v)
     db.session.flush()
     return v.id
@@ -33,10 +47,22 @@ def add_visit(world, *, township: str = "t1", village: str | None = "v1", status
 
 def add_photo(world, visit_id: int, flags: list[str], status: str = "ready") -> None:
     """A photo row of a visit with the given flags."""
-    db.session.add(Photo(owner_kind="visit", owner_id=visit_id, visit_id=visit_id, uploader_id=world.ids["insp_a"],
-                         client_id=uid(), status=status, content_type="image/jpeg", declared_size=1000,
-                         upload_key=f"uploads/visit/{uid()}.jpg", object_key=f"sealed/visit/{uid()}.jpg",
-                         verify_code=secrets.token_hex(5), flags=flags))
+    db.session.add(
+        Photo(
+            owner_kind="visit",
+            owner_id=visit_id,
+            visit_id=visit_id,
+            uploader_id=world.ids["insp_a"],
+            client_id=uid(),
+            status=status,
+            content_type="image/jpeg",
+            declared_size=1000,
+            upload_key=f"uploads/visit/{uid()}.jpg",
+            object_key=f"sealed/visit/{uid()}.jpg",
+            verify_code=secrets.token_hex(5),
+            flags=flags,
+        )
+    )
 
 
 def add_order(world, township: str, status: str, days_to_deadline: int) -> None:
@@ -44,20 +70,40 @@ def add_order(world, township: str, status: str, days_to_deadline: int) -> None:
     from server.clock import today as today_china
 
     project = {"t1": world.p1, "t2": world.p2}[township]
-    db.session.add(RectificationOrder(project_id=project, township_id=getattr(world, township), items=["公示栏未更新"],
-                                      deadline=today_china() + timedelta(days=days_to_deadline), status=status,
-                                      issued_by_id=world.ids["admin"]))
+    db.session.add(
+        RectificationOrder(
+            project_id=project,
+            township_id=getattr(world, township),
+            items=["公示栏未更新"],
+            deadline=today_china() + timedelta(days=days_to_deadline),
+            status=status,
+            issued_by_id=world.ids["admin"],
+        )
+    )
 
 
-def add_feedback(world, township: str, rating: str, *, status: str = "received",
-                 created: datetime | None = None) -> None:
+def add_feedback(
+    world, township: str, rating: str, *, status: str = "received", created: datetime | None = None
+) -> None:
     """A feedback row on the township's project."""
     project = {"t1": world.p1, "t2": world.p2}[township]
     now = datetime.now(UTC)
-    db.session.add(Feedback(project_id=project, township_id=getattr(world, township), user_id=world.ids["villager"],
-                            client_id=uid(), receipt_no=f"FK{secrets.token_hex(6)}", rating=rating, category="建议",
-                            text="路灯还没装好", status=status, due_at=now + timedelta(days=5), sent_at=now,
-                            created_at=created or now))
+    db.session.add(
+        Feedback(
+            project_id=project,
+            township_id=getattr(world, township),
+            user_id=world.ids["villager"],
+            client_id=uid(),
+            receipt_no=f"FK{secrets.token_hex(6)}",
+            rating=rating,
+            category="建议",
+            text="路灯还没装好",
+            status=status,
+            due_at=now + timedelta(days=5),
+            sent_at=now,
+            created_at=created or now,
+        )
+    )
 
 
 def row_cells(page: str, township_id: int) -> list[str]:
@@ -104,9 +150,33 @@ def test_numbers_per_township_are_right(console, known):
     """Villages visited/total, visits, flagged photos, open/overdue orders and satisfaction shares per township."""
     page = console("admin").get(URL).get_data(as_text=True)
     assert row_cells(page, known.t1) == [
-        "永阳镇", "1/2", "50%", "3", "3(2)", "2", "1", "4", "2(50%)", "1(25%)", "1(25%)", "75%"]
+        "永阳镇",
+        "1/2",
+        "50%",
+        "3",
+        "3(2)",
+        "2",
+        "1",
+        "4",
+        "2(50%)",
+        "1(25%)",
+        "1(25%)",
+        "75%",
+    ]
     assert row_cells(page, known.t2) == [
-        "桐坪镇", "1/1", "100%", "2", "1(1)", "1", "1", "0", "0(—)", "0(—)", "0(—)", "—"]
+        "桐坪镇",
+        "1/1",
+        "100%",
+        "2",
+        "1(1)",
+        "1",
+        "1",
+        "0",
+        "0(—)",
+        "0(—)",
+        "0(—)",
+        "—",
+    ]
 
 
 def test_other_year_counts_that_year(console, known):

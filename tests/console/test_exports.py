@@ -26,24 +26,36 @@ HOUSEHOLD = "罗焕敬家"
 PHONE = "13812345678"
 
 
-def visit_with_evidence(client, world, token: str, assignment: int, at: tuple[float, float],
-                        photos: list[bytes], household: str = HOUSEHOLD) -> tuple[int, list[dict]]:
+def visit_with_evidence(
+    client, world, token: str, assignment: int, at: tuple[float, float], photos: list[bytes], household: str = HOUSEHOLD
+) -> tuple[int, list[dict]]:
     """A submitted visit through the API: a check-in, ready photos and an interview; returns (id, photos)."""
     api = Api(client, world.tokens[token])
     visit = start_visit(api, assignment)
     assert api.post(f"/api/v1/visits/{visit['id']}/checkins", checkin_body(*at)).status_code == 201
     done = []
     for data in photos:
-        r = api.post(f"/api/v1/visits/{visit['id']}/photos", {
-            "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-            "taken_at": now_iso(), "lat": at[0], "lng": at[1]})
+        r = api.post(
+            f"/api/v1/visits/{visit['id']}/photos",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "content_type": "image/jpeg",
+                "size": len(data),
+                "taken_at": now_iso(),
+                "lat": at[0],
+                "lng": at[1],
+            },
+        )
         assert r.status_code == 201, r.get_json()
         assert upload(client, r.get_json()["upload"], data) == 204
         photo = api.post(f"/api/v1/photos/{r.get_json()['photo_id']}/complete").get_json()
         assert photo["status"] == "ready", photo
         done.append(photo)
-    r = api.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": household, "satisfaction": "基本满意"})
+    r = api.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {"client_id": uid(), "sent_at": now_iso(), "household": household, "satisfaction": "基本满意"},
+    )
     assert r.status_code == 201, r.get_json()
     r = api.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid(), "sent_at": now_iso()})
     assert r.status_code == 200, r.get_json()
@@ -78,6 +90,7 @@ def two_visits(client, world):
 
 # ---- visits ------------------------------------------------------------------------------------
 
+
 def test_visits_xlsx_holds_filtered_rows_without_household_names(console, world, two_visits):
     """Filtered by township, the workbook lists that township's visit only, with counts but no household names."""
     wb = workbook(console("admin").get(f"/console/exports/visits.xlsx?township_id={world.t1}"))
@@ -104,12 +117,13 @@ def test_download_name_is_rfc5987_with_ascii_fallback(console, two_visits):
     """Content-Disposition carries an ASCII filename and the Chinese one as filename*=UTF-8''…."""
     r = console("admin").get("/console/exports/visits.xlsx")
     header = r.headers["Content-Disposition"]
-    assert header.startswith('attachment; filename="visits-') and ".xlsx\"" in header
+    assert header.startswith('attachment; filename="visits-') and '.xlsx"' in header
     assert f"filename*=UTF-8''{quote('暗访记录')}-" in header
     assert r.headers["Cache-Control"] == "private, no-store"
 
 
 # ---- findings ----------------------------------------------------------------------------------
+
 
 def test_findings_xlsx_lists_flags_and_questioned_decisions(app, client, console, world):
     """A far photo, a far check-in and a questioned photo decision are findings; accepted ones are not."""
@@ -117,10 +131,26 @@ def test_findings_xlsx_lists_flags_and_questioned_decisions(app, client, console
     visit_id, photos = visit_with_evidence(client, world, "insp_a", world.a1, far, [phone_jpeg(seed=21)])
     with app.app_context():
         for decision in ("questioned", "accepted"):  # the latest decision counts
-            db.session.add(ReviewDecision(visit_id=visit_id, target_kind="visit", target_id=visit_id,
-                                          decision=decision, reason="先存疑后确认", reviewer_id=world.ids["reviewer1"]))
-        db.session.add(ReviewDecision(visit_id=visit_id, target_kind="photo", target_id=photos[0]["id"],
-                                      decision="questioned", reason="照片像是去年的", reviewer_id=world.ids["reviewer1"]))
+            db.session.add(
+                ReviewDecision(
+                    visit_id=visit_id,
+                    target_kind="visit",
+                    target_id=visit_id,
+                    decision=decision,
+                    reason="先存疑后确认",
+                    reviewer_id=world.ids["reviewer1"],
+                )
+            )
+        db.session.add(
+            ReviewDecision(
+                visit_id=visit_id,
+                target_kind="photo",
+                target_id=photos[0]["id"],
+                decision="questioned",
+                reason="照片像是去年的",
+                reviewer_id=world.ids["reviewer1"],
+            )
+        )
         db.session.commit()
     wb = workbook(console("reviewer1").get(f"/console/exports/findings.xlsx?village_id={world.v1}"))
     found = {(r["对象"], r["问题"]) for r in rows(wb, "问题清单")}
@@ -148,14 +178,21 @@ def test_findings_xlsx_names_flags_in_chinese_and_distances_with_units(client, c
 
 # ---- rectifications and feedback ---------------------------------------------------------------
 
+
 def test_rectifications_xlsx_follows_status_filter_and_scope(app, console, world):
     """?status=issued lists issued orders only, and a reviewer gets only their township's."""
     with app.app_context():
         for township, project, status in (("t1", "p1", "issued"), ("t1", "p1", "closed"), ("t2", "p2", "issued")):
-            db.session.add(RectificationOrder(
-                project_id=getattr(world, project), township_id=getattr(world, township), items=["公示栏未更新"],
-                deadline=datetime.now(CHINA).date() - timedelta(days=1), status=status,
-                issued_by_id=world.ids["admin"]))
+            db.session.add(
+                RectificationOrder(
+                    project_id=getattr(world, project),
+                    township_id=getattr(world, township),
+                    items=["公示栏未更新"],
+                    deadline=datetime.now(CHINA).date() - timedelta(days=1),
+                    status=status,
+                    issued_by_id=world.ids["admin"],
+                )
+            )
         db.session.commit()
     admin = rows(workbook(console("admin").get("/console/exports/rectifications.xlsx?status=issued")), "整改通知")
     assert sorted(r["乡镇"] for r in admin) == ["桐坪镇", "永阳镇"]
@@ -171,13 +208,28 @@ def feedback_rows(app, world):
 
     now = datetime.now(UTC)
     with app.app_context():
-        for township, project, anonymous, status in (("t1", "p1", False, "received"), ("t1", "p1", True, "resolved"),
-                                                     ("t2", "p2", False, "received")):
-            db.session.add(Feedback(
-                project_id=getattr(world, project), township_id=getattr(world, township),
-                user_id=world.ids["villager"], client_id=uid(), receipt_no=f"FK{secrets.token_hex(6)}", rating="满意",
-                category="建议", text=f"{'匿名' if anonymous else '实名'}意见", phone_enc=cipher().encrypt(PHONE),
-                anonymous=anonymous, status=status, due_at=now + timedelta(days=5), sent_at=now))
+        for township, project, anonymous, status in (
+            ("t1", "p1", False, "received"),
+            ("t1", "p1", True, "resolved"),
+            ("t2", "p2", False, "received"),
+        ):
+            db.session.add(
+                Feedback(
+                    project_id=getattr(world, project),
+                    township_id=getattr(world, township),
+                    user_id=world.ids["villager"],
+                    client_id=uid(),
+                    receipt_no=f"FK{secrets.token_hex(6)}",
+                    rating="满意",
+                    category="建议",
+                    text=f"{'匿名' if anonymous else '实名'}意见",
+                    phone_enc=cipher().encrypt(PHONE),
+                    anonymous=anonymous,
+                    status=status,
+                    due_at=now + timedelta(days=5),
+                    sent_at=now,
+                )
+            )
         db.session.commit()
 
 
@@ -192,7 +244,10 @@ def test_feedback_xlsx_full_phone_for_leaders_but_anonymous_stays_hidden(console
     """County leaders get the full phone of named authors; an anonymous author has none even for them."""
     listed = rows(workbook(console("leader").get("/console/exports/feedback.xlsx")), "群众反馈")
     assert {(r["内容"], r["乡镇"]): (r["匿名"], r["联系电话"]) for r in listed} == {
-        ("实名意见", "永阳镇"): (None, PHONE), ("匿名意见", "永阳镇"): ("是", None), ("实名意见", "桐坪镇"): (None, PHONE)}
+        ("实名意见", "永阳镇"): (None, PHONE),
+        ("匿名意见", "永阳镇"): ("是", None),
+        ("实名意见", "桐坪镇"): (None, PHONE),
+    }
 
 
 def test_feedback_xlsx_follows_status_filter(console, feedback_rows):
@@ -202,6 +257,7 @@ def test_feedback_xlsx_follows_status_filter(console, feedback_rows):
 
 
 # ---- evidence ZIP ------------------------------------------------------------------------------
+
 
 def open_zip(response) -> zipfile.ZipFile:
     """The ZIP of a streamed response."""
@@ -244,8 +300,15 @@ def storage_config(request, tmp_path):
 
         endpoint, bucket = s3_endpoint(), f"exports-{uid()[:8]}"
         make_bucket(endpoint, bucket)
-        return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
-                "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_ADDRESSING_STYLE": "path"}
+        return {
+            "STORAGE_BACKEND": "s3",
+            "S3_ENDPOINT_URL": endpoint,
+            "S3_BUCKET": bucket,
+            "S3_REGION": "us-east-1",
+            "S3_ACCESS_KEY_ID": "testing",
+            "S3_SECRET_ACCESS_KEY": "testing",
+            "S3_ADDRESSING_STYLE": "path",
+        }
     return {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage")}
 
 
@@ -263,7 +326,9 @@ def test_zip_marks_a_changed_original(app, console, world, client):
 
         key = db.session.get(Photo, photos[0]["id"]).object_key
     app.extensions["storage"].put(key, b"not the photo that was uploaded", content_type="image/jpeg")
-    manifest = json.loads(open_zip(console("admin").get(f"/console/visits/{visit_id}/evidence.zip")).read("manifest.json"))
+    manifest = json.loads(
+        open_zip(console("admin").get(f"/console/visits/{visit_id}/evidence.zip")).read("manifest.json")
+    )
     assert manifest["photos"][0]["intact"] is False
     assert manifest["photos"][0]["sha256_at_upload"] == photos[0]["sha256"] != manifest["photos"][0]["sha256"]
 
@@ -305,8 +370,11 @@ def test_console_shows_the_last_check_and_rechecks_on_demand(app, console, world
 
         key = db.session.get(Photo, photos[0]["id"]).object_key
     app.extensions["storage"].put(key, b"not the photo that was sealed", content_type="image/jpeg")
-    r = admin.post(f"/console/visits/{visit_id}/photos/{photos[0]['id']}/check", data={"csrf_token": csrf(admin)},
-                   follow_redirects=True)
+    r = admin.post(
+        f"/console/visits/{visit_id}/photos/{photos[0]['id']}/check",
+        data={"csrf_token": csrf(admin)},
+        follow_redirects=True,
+    )
     assert "与封存时的指纹不一致" in r.get_data(as_text=True)
     with app.app_context():
         from sqlalchemy import select
@@ -314,8 +382,11 @@ def test_console_shows_the_last_check_and_rechecks_on_demand(app, console, world
         from server.models import AuditEntry, Photo
 
         assert db.session.get(Photo, photos[0]["id"]).check_result == "altered"
-        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == str(photos[0]["id"]),
-                                                                     AuditEntry.action == "photo.recheck")).all()
+        actions = db.session.scalars(
+            select(AuditEntry.action).where(
+                AuditEntry.object_id == str(photos[0]["id"]), AuditEntry.action == "photo.recheck"
+            )
+        ).all()
         assert len(actions) == 2
     leader = console("leader")
     r = leader.post(f"/console/visits/{visit_id}/photos/{photos[0]['id']}/check", data={"csrf_token": csrf(leader)})

@@ -30,8 +30,15 @@ def held_marker(fake_wechat):
 
 def send(client, world, project_id: int | None = None, **over) -> int:
     """The world's villager leaves feedback on a project (p1 by default); returns its id."""
-    body = {"client_id": uid(), "sent_at": now_iso(), "rating": "不满意", "category": "问题反映",
-            "text": "蜜柚基地的灌溉水渠还没有修好。", "anonymous": False, **over}
+    body = {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "rating": "不满意",
+        "category": "问题反映",
+        "text": "蜜柚基地的灌溉水渠还没有修好。",
+        "anonymous": False,
+        **over,
+    }
     r = Api(client, world.tokens["villager"]).post(f"/api/v1/public/projects/{project_id or world.p1}/feedback", body)
     assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
@@ -55,9 +62,9 @@ def test_held_items_are_listed_first(client, world, console, held_marker):
     normal = send(client, world)
     held = send(client, world, text=f"村干部{held_marker}")
     page = console("admin").get("/console/feedback").get_data(as_text=True)
-    held_section = page[page.index('id="held"'):page.index('id="inbox"')]
-    assert f"/console/feedback/{held}\"" in held_section and f"/console/feedback/{normal}\"" not in held_section
-    assert page.index(f"/console/feedback/{held}\"") < page.index(f"/console/feedback/{normal}\"")
+    held_section = page[page.index('id="held"') : page.index('id="inbox"')]
+    assert f'/console/feedback/{held}"' in held_section and f'/console/feedback/{normal}"' not in held_section
+    assert page.index(f'/console/feedback/{held}"') < page.index(f'/console/feedback/{normal}"')
 
 
 @pytest.fixture
@@ -73,12 +80,12 @@ def test_risky_feedback_is_held_for_county_staff_with_its_reason(client, world, 
     """Risky text waits in the admin's 待审核 section with the reason; the township reviewer never sees it."""
     fid = send(client, world, text=f"村里有人聚众赌博{risky_marker}")
     page = console("admin").get("/console/feedback").get_data(as_text=True)
-    held_section = page[page.index('id="held"'):page.index('id="inbox"')]
-    assert f"/console/feedback/{fid}\"" in held_section and "风险内容(违法犯罪)" in held_section
+    held_section = page[page.index('id="held"') : page.index('id="inbox"')]
+    assert f'/console/feedback/{fid}"' in held_section and "风险内容(违法犯罪)" in held_section
     detail = console("leader").get(f"/console/feedback/{fid}").get_data(as_text=True)
     assert 'id="held-reason"' in detail and "仅县级工作人员可见" in detail
     reviewer = console("reviewer1")
-    assert f"/console/feedback/{fid}\"" not in reviewer.get("/console/feedback").get_data(as_text=True)
+    assert f'/console/feedback/{fid}"' not in reviewer.get("/console/feedback").get_data(as_text=True)
     assert reviewer.get(f"/console/feedback/{fid}").status_code == 404
     assert post(reviewer, f"/console/feedback/{fid}/moderation", decision="release").status_code == 404
 
@@ -122,8 +129,8 @@ def test_reply_form_offers_the_four_statuses(client, world, console):
     """The status select holds 已受理/处理中/已办结/不予受理 in that order."""
     fid = send(client, world)
     page = console("admin").get(f"/console/feedback/{fid}").get_data(as_text=True)
-    select = page[page.index('<select name="status"'):]
-    select = select[:select.index("</select>")]
+    select = page[page.index('<select name="status"') :]
+    select = select[: select.index("</select>")]
     assert re.findall(r">([^<]+)</option>", select) == ["已受理", "处理中", "已办结", "不予受理"]
 
 
@@ -148,7 +155,7 @@ def test_overdue_feedback_is_highlighted_and_counted(app, client, world, console
     assert {int(i): cls for cls, i in rows} == {late: "overdue", fresh: ""}
     assert re.search(r'id="overdue-count">1<', page)
     only_late = c.get("/console/feedback?overdue=1").get_data(as_text=True)
-    assert f"/console/feedback/{late}\"" in only_late and f"/console/feedback/{fresh}\"" not in only_late
+    assert f'/console/feedback/{late}"' in only_late and f'/console/feedback/{fresh}"' not in only_late
 
 
 def test_status_filter(app, client, world, console):
@@ -157,7 +164,7 @@ def test_status_filter(app, client, world, console):
     c = console("admin")
     post(c, f"/console/feedback/{done}/reply", text="已修好。", status="resolved")
     page = c.get("/console/feedback?status=resolved").get_data(as_text=True)
-    assert f"/console/feedback/{done}\"" in page and f"/console/feedback/{open_}\"" not in page
+    assert f'/console/feedback/{done}"' in page and f'/console/feedback/{open_}"' not in page
 
 
 def test_phone_in_full_for_county_staff_masked_for_reviewers(client, world, console):
@@ -181,7 +188,7 @@ def test_reviewer_of_another_township_gets_404(client, world, console):
     """reviewer2 neither lists nor opens nor answers p1's feedback."""
     fid = send(client, world)
     c = console("reviewer2")
-    assert f"/console/feedback/{fid}\"" not in c.get("/console/feedback").get_data(as_text=True)
+    assert f'/console/feedback/{fid}"' not in c.get("/console/feedback").get_data(as_text=True)
     assert c.get(f"/console/feedback/{fid}").status_code == 404
     assert post(c, f"/console/feedback/{fid}/reply", text="x", status="accepted").status_code == 404
 

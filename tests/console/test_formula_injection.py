@@ -75,17 +75,44 @@ def hostile_world(app, world, client, setup):  # noqa: F811 - the grading fixtur
         s.get(Organization, project.organization_id).name = h("organization")
         for key in ("admin", "insp_a", "insp_b", "secretary"):
             s.get(User, world.ids[key]).name = h(f"name-{key}")
-        s.add(ReviewDecision(visit_id=visit_id, target_kind="visit", target_id=visit_id, decision="questioned",
-                             reason=h("review-reason"), reviewer_id=admin.id))
-        s.add(RectificationOrder(project_id=world.p1, visit_id=visit_id, township_id=world.t1,
-                                 items=[h("order-item")], deadline=date.today() + timedelta(days=30),
-                                 status="responded", issued_by_id=admin.id, response_text=h("order-response"),
-                                 responded_by_id=world.ids["secretary"], responded_at=utcnow(),
-                                 note=h("order-note")))
-        fb = Feedback(project_id=world.p1, township_id=world.t1, user_id=world.ids["villager"],
-                      client_id="hostile-feedback", receipt_no="FK20260101HOSTILE", rating="不满意",
-                      category="其他", text=h("feedback-text"), status="replied",
-                      due_at=utcnow() + timedelta(days=5), sent_at=utcnow())
+        s.add(
+            ReviewDecision(
+                visit_id=visit_id,
+                target_kind="visit",
+                target_id=visit_id,
+                decision="questioned",
+                reason=h("review-reason"),
+                reviewer_id=admin.id,
+            )
+        )
+        s.add(
+            RectificationOrder(
+                project_id=world.p1,
+                visit_id=visit_id,
+                township_id=world.t1,
+                items=[h("order-item")],
+                deadline=date.today() + timedelta(days=30),
+                status="responded",
+                issued_by_id=admin.id,
+                response_text=h("order-response"),
+                responded_by_id=world.ids["secretary"],
+                responded_at=utcnow(),
+                note=h("order-note"),
+            )
+        )
+        fb = Feedback(
+            project_id=world.p1,
+            township_id=world.t1,
+            user_id=world.ids["villager"],
+            client_id="hostile-feedback",
+            receipt_no="FK20260101HOSTILE",
+            rating="不满意",
+            category="其他",
+            text=h("feedback-text"),
+            status="replied",
+            due_at=utcnow() + timedelta(days=5),
+            sent_at=utcnow(),
+        )
         s.add(fb)
         s.flush()
         s.add(FeedbackReply(feedback_id=fb.id, staff_id=admin.id, text=h("feedback-reply"), status="replied"))
@@ -103,8 +130,10 @@ def hostile_world(app, world, client, setup):  # noqa: F811 - the grading fixtur
 WORKBOOKS = {
     "visits": ("/console/exports/visits.xlsx", {"township", "village", "project", "name-admin"}),
     "findings": ("/console/exports/findings.xlsx", {"township", "village", "project", "review-reason"}),
-    "rectifications": ("/console/exports/rectifications.xlsx",
-                       {"township", "project", "order-item", "order-response", "order-note", "name-admin"}),
+    "rectifications": (
+        "/console/exports/rectifications.xlsx",
+        {"township", "project", "order-item", "order-response", "order-note", "name-admin"},
+    ),
     "feedback": ("/console/exports/feedback.xlsx", {"township", "project", "feedback-text", "feedback-reply"}),
     # Which sites and items the draw picks is the draw's business: the next test checks the items.
     "round": ("/console/rounds/{round}/round.xlsx", set()),

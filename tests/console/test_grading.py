@@ -39,16 +39,26 @@ def setup(app, world):
         for pid in (world.p1, world.p2, world.p3):
             project = db.session.get(Project, pid)
             project.organization_id = projects.create_organization(
-                db.session, admin, {"name": f"{project.title}党支部"}).id
+                db.session, admin, {"name": f"{project.title}党支部"}
+            ).id
         db.session.commit()
         experts = {}
         for name in ("expert1", "expert2", "expert3"):
-            experts[name] = users.create_user(db.session, admin, {"username": name, "name": f"专家{name[-1]}",
-                                                                  "roles": ["expert"],
-                                                                  "password": f"{name}-password"})[0].id
-        gs = grading.create_session(db.session, admin, {
-            "year": 2026, "criteria": [{"name": "推进", "weight": 60}, {"name": "成效", "weight": 40}],
-            "quota_mode": "count", "quotas": {"特等": 1, "一等": 1, "二等": 1, "三等": 0}})
+            experts[name] = users.create_user(
+                db.session,
+                admin,
+                {"username": name, "name": f"专家{name[-1]}", "roles": ["expert"], "password": f"{name}-password"},
+            )[0].id
+        gs = grading.create_session(
+            db.session,
+            admin,
+            {
+                "year": 2026,
+                "criteria": [{"name": "推进", "weight": 60}, {"name": "成效", "weight": 40}],
+                "quota_mode": "count",
+                "quotas": {"特等": 1, "一等": 1, "二等": 1, "三等": 0},
+            },
+        )
         grading.open_session(db.session, admin, gs.id)
         entries = {e.project_id: e.id for e in grading.entries_of(db.session, gs)}
         seats = {}
@@ -118,8 +128,12 @@ def test_a_reviewer_has_no_access(app, world, console, setup):
     """Reviewers neither see the grading entry nor open its pages."""
     client = console("reviewer1")
     assert "评分与考核" not in text_of(client.get("/console/visits"))
-    for path in ("/console/grading", f"/console/grading/{setup['session']}", "/console/grading/warnings",
-                 "/console/grading/notices"):
+    for path in (
+        "/console/grading",
+        f"/console/grading/{setup['session']}",
+        "/console/grading/warnings",
+        "/console/grading/notices",
+    ):
         assert client.get(path).status_code == 403, path
 
 
@@ -140,9 +154,20 @@ def test_admin_creates_and_configures_a_session(app, world, console):
     r = post(client, "/console/grading", {"year": "2027"})
     assert r.status_code == 302
     sid = int(re.search(r"/grading/(\d+)", r.headers["Location"]).group(1))
-    r = post(client, f"/console/grading/{sid}/settings", {
-        "title": "2027 年度评审", "criteria": CRITERIA_TEXT, "quota_mode": "percent", "quota_特等": "5",
-        "quota_一等": "20", "quota_二等": "40", "quota_三等": "35", "deduction_points": "3"})
+    r = post(
+        client,
+        f"/console/grading/{sid}/settings",
+        {
+            "title": "2027 年度评审",
+            "criteria": CRITERIA_TEXT,
+            "quota_mode": "percent",
+            "quota_特等": "5",
+            "quota_一等": "20",
+            "quota_二等": "40",
+            "quota_三等": "35",
+            "deduction_points": "3",
+        },
+    )
     assert r.status_code == 302
     with app.app_context():
         gs = grading.get_session(db.session, sid)
@@ -153,10 +178,14 @@ def test_admin_creates_and_configures_a_session(app, world, console):
 def test_weights_not_summing_to_100_are_refused(app, world, console):
     """The settings form shows the sum and keeps what was typed."""
     client = console("admin")
-    sid = int(re.search(r"/grading/(\d+)", post(client, "/console/grading", {"year": "2027"})
-                        .headers["Location"]).group(1))
-    r = post(client, f"/console/grading/{sid}/settings", {"title": "评审", "criteria": "推进 60\n成效 30",
-                                                            "quota_mode": "percent"})
+    sid = int(
+        re.search(r"/grading/(\d+)", post(client, "/console/grading", {"year": "2027"}).headers["Location"]).group(1)
+    )
+    r = post(
+        client,
+        f"/console/grading/{sid}/settings",
+        {"title": "评审", "criteria": "推进 60\n成效 30", "quota_mode": "percent"},
+    )
     assert r.status_code == 400 and "各项权重之和应为 100,现为 90" in text_of(r) and "成效 30" in text_of(r)
 
 
@@ -172,15 +201,18 @@ def _score_everything(app, world, setup) -> None:
         admin = db.session.get(User, world.ids["admin"])
         sid, entries = setup["session"], setup["entries"]
         seats = dict(setup["seats"])
-        seats["expert3", world.p2] = grading.assign_expert(db.session, admin, sid, entries[world.p2],
-                                                           setup["experts"]["expert3"]).id
+        seats["expert3", world.p2] = grading.assign_expert(
+            db.session, admin, sid, entries[world.p2], setup["experts"]["expert3"]
+        ).id
         for name in ("expert1", "expert2", "expert3"):
-            seats[name, world.p3] = grading.assign_expert(db.session, admin, sid, entries[world.p3],
-                                                          setup["experts"][name]).id
+            seats[name, world.p3] = grading.assign_expert(
+                db.session, admin, sid, entries[world.p3], setup["experts"][name]
+            ).id
         for (name, pid), seat in seats.items():
             value = {world.p1: "90", world.p2: "80", world.p3: "70"}[pid]
-            grading.save_scores(db.session, db.session.get(User, setup["experts"][name]), seat,
-                                {"c1": value, "c2": value}, "")
+            grading.save_scores(
+                db.session, db.session.get(User, setup["experts"][name]), seat, {"c1": value, "c2": value}, ""
+            )
 
 
 def test_the_assessment_table_downloads_after_finalizing(app, world, console, setup):
@@ -194,7 +226,10 @@ def test_the_assessment_table_downloads_after_finalizing(app, world, console, se
     ws = load_workbook(io.BytesIO(r.data))["2026年度考核"]
     rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
     assert [(r[1], r[5], r[6], r[7]) for r in rows] == [
-        ("蜜柚产业项目", "90.00", "特等", None), ("旱厕改造", "80.00", "一等", None), ("非公企业党建", "70.00", "二等", "是")]
+        ("蜜柚产业项目", "90.00", "特等", None),
+        ("旱厕改造", "80.00", "一等", None),
+        ("非公企业党建", "70.00", "二等", "是"),
+    ]
 
 
 def test_an_expert_sees_the_result_once_finalized(app, world, console, setup):
@@ -212,8 +247,11 @@ def test_admin_lists_a_weak_organization(app, world, console, setup):
     """A warning is listed with a deadline three months after the listing date."""
     with app.app_context():
         org_id = db.session.get(Project, world.p1).organization_id
-    r = post(console("admin"), "/console/grading/warnings", {"organization_id": str(org_id), "reason": "推进不力",
-                                                             "listed_on": "2026-03-31"})
+    r = post(
+        console("admin"),
+        "/console/grading/warnings",
+        {"organization_id": str(org_id), "reason": "推进不力", "listed_on": "2026-03-31"},
+    )
     assert r.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(WeakOrgWarning.deadline)).isoformat() == "2026-06-30"
@@ -224,8 +262,11 @@ def test_admin_issues_a_notice_of_200_yuan(app, world, console, setup):
     with app.app_context():
         org_id = db.session.get(Project, world.p1).organization_id
     client = console("admin")
-    r = post(client, "/console/grading/notices", {"organization_id": str(org_id), "reason": "弄虚作假",
-                                                  "secretary_id": str(world.ids["secretary"])})
+    r = post(
+        client,
+        "/console/grading/notices",
+        {"organization_id": str(org_id), "reason": "弄虚作假", "secretary_id": str(world.ids["secretary"])},
+    )
     assert r.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(PublicNotice.deduction_yuan)) == 200
@@ -234,6 +275,9 @@ def test_admin_issues_a_notice_of_200_yuan(app, world, console, setup):
 
 def test_admin_can_create_an_expert_account(app, world, console):
     """The user form offers the expert role, and the new expert can sign in."""
-    post(console("admin"), "/console/users", {"name": "周专家", "username": "zhou", "roles": ["expert"],
-                                              "password": "zhou-password"})
+    post(
+        console("admin"),
+        "/console/users",
+        {"name": "周专家", "username": "zhou", "roles": ["expert"], "password": "zhou-password"},
+    )
     assert login(app.test_client(), "zhou", "zhou-password").get("/console/scoring").status_code == 200

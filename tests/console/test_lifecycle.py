@@ -28,11 +28,13 @@ from tests.support.upload import upload
 LC = "/console/projects/{}/lifecycle"
 MOVE = "/console/projects/{}/lifecycle/move"
 # The moves that bring a fresh application to each status, and who makes them.
-PATH = {"draft": [], "submitted": [("secretary", "submit")],
-        "unit_reviewed": [("secretary", "submit"), ("unit1", "unit_approve")],
-        "approved": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve")],
-        "in_progress": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve"),
-                        ("secretary", "start")]}
+PATH = {
+    "draft": [],
+    "submitted": [("secretary", "submit")],
+    "unit_reviewed": [("secretary", "submit"), ("unit1", "unit_approve")],
+    "approved": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve")],
+    "in_progress": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve"), ("secretary", "start")],
+}
 
 
 @pytest.fixture
@@ -55,8 +57,9 @@ def project_at(app, lc, status: str, who: str = "secretary", **overrides) -> int
         project, _ = lifecycle.create_application(db.session, user, application_body(lc, **overrides))
         for actor, action in PATH[status]:
             actor = who if actor == "secretary" else actor
-            lifecycle.transition(db.session, db.session.get(User, lc.ids[actor]), project.id, action,
-                                 {"opinion": "同意"})
+            lifecycle.transition(
+                db.session, db.session.get(User, lc.ids[actor]), project.id, action, {"opinion": "同意"}
+            )
         return project.id
 
 
@@ -84,11 +87,24 @@ def status_of(app, pid: int) -> str:
 
 def application_form(lc, **overrides) -> dict:
     """The console application form filled in completely (org1, village v1)."""
-    form = {"title": "村集体经济增收项目", "year": "2026", "organization_id": str(lc.org1), "domain": "农村",
-            "selection": "自选", "category": "重点性", "problem": "村集体经济薄弱", "targets": "村集体年收入达到10万元",
-            "steps": "成立合作社 | 2026-03-31 | 李书记\n建成加工厂 | 2026-09-30", "place_kind": "village",
-            "village_ids": str(lc.v1), "responsible_0": "张镇长", "responsible_1": "李书记",
-            "responsible_2": "王干部", "responsible_3": "驻村工作队", "intent": "save"}
+    form = {
+        "title": "村集体经济增收项目",
+        "year": "2026",
+        "organization_id": str(lc.org1),
+        "domain": "农村",
+        "selection": "自选",
+        "category": "重点性",
+        "problem": "村集体经济薄弱",
+        "targets": "村集体年收入达到10万元",
+        "steps": "成立合作社 | 2026-03-31 | 李书记\n建成加工厂 | 2026-09-30",
+        "place_kind": "village",
+        "village_ids": str(lc.v1),
+        "responsible_0": "张镇长",
+        "responsible_1": "李书记",
+        "responsible_2": "王干部",
+        "responsible_3": "驻村工作队",
+        "intent": "save",
+    }
     form.update(overrides)
     return form
 
@@ -103,13 +119,25 @@ def new_form_client_id(client) -> str:
 
 # Per role: pages it opens, pages that answer 403.
 ROLE_PAGES = {
-    "secretary": (["/console/my-projects", "/console/my-projects/new"],
-                  ["/console/applications", "/console/reports", "/console/projects", "/console/visits",
-                   "/console/users", "/console/unit-projects"]),
-    "unit1": (["/console/applications", "/console/unit-projects"],
-              ["/console/my-projects", "/console/reports", "/console/projects", "/console/visits"]),
-    "leader": (["/console/applications", "/console/reports", "/console/projects"],
-               ["/console/my-projects", "/console/unit-projects"]),
+    "secretary": (
+        ["/console/my-projects", "/console/my-projects/new"],
+        [
+            "/console/applications",
+            "/console/reports",
+            "/console/projects",
+            "/console/visits",
+            "/console/users",
+            "/console/unit-projects",
+        ],
+    ),
+    "unit1": (
+        ["/console/applications", "/console/unit-projects"],
+        ["/console/my-projects", "/console/reports", "/console/projects", "/console/visits"],
+    ),
+    "leader": (
+        ["/console/applications", "/console/reports", "/console/projects"],
+        ["/console/my-projects", "/console/unit-projects"],
+    ),
     "reviewer1": (["/console/reports"], ["/console/applications", "/console/my-projects"]),
     "admin": (["/console/applications", "/console/reports", "/console/projects"], ["/console/my-projects/new"]),
 }
@@ -127,8 +155,10 @@ def test_pages_by_role(console, lc):
 
 def test_secretary_and_unit_reviewer_land_on_their_pages(console, lc):
     """The console home sends them to their first page and the navigation holds only their entries."""
-    for who, landing, entries in (("secretary", "/console/my-projects", ["我的项目"]),
-                                  ("unit1", "/console/applications", ["申报审核", "本单位项目"])):
+    for who, landing, entries in (
+        ("secretary", "/console/my-projects", ["我的项目"]),
+        ("unit1", "/console/applications", ["申报审核", "本单位项目"]),
+    ):
         client = console(who)
         r = client.get("/console/")
         assert r.status_code == 302 and r.headers["Location"].endswith(landing), who
@@ -171,6 +201,7 @@ def test_secretary_sees_only_own_projects(app, console, lc):
 
 # ---- the queue ---------------------------------------------------------------------------------
 
+
 def test_queue_holds_what_waits_for_the_caller(app, console, lc):
     """unit1 sees org1's submitted application; the admin sees it and the unit-reviewed one; drafts wait for no one."""
     submitted = project_at(app, lc, "submitted")
@@ -179,8 +210,10 @@ def test_queue_holds_what_waits_for_the_caller(app, console, lc):
     project_at(app, lc, "draft")
 
     def listed(who, query=""):
-        return {int(i) for i in re.findall(r'data-project-id="(\d+)"',
-                                           text_of(console(who).get(f"/console/applications{query}")))}
+        return {
+            int(i)
+            for i in re.findall(r'data-project-id="(\d+)"', text_of(console(who).get(f"/console/applications{query}")))
+        }
 
     assert listed("unit1") == {submitted}
     assert listed("unit2") == {other}
@@ -231,10 +264,15 @@ def test_each_move_through_the_console_form(app, console, lc):
         r = post(clients[who], MOVE.format(pid), action=action, **extra)
         assert r.status_code == 302, (action, text_of(r))
         with app.app_context():
-            last = db.session.scalars(select(ProjectReview).where(ProjectReview.project_id == pid)
-                                      .order_by(ProjectReview.id.desc())).first()
+            last = db.session.scalars(
+                select(ProjectReview).where(ProjectReview.project_id == pid).order_by(ProjectReview.id.desc())
+            ).first()
             assert (last.action, last.to_status, last.opinion, last.score) == (
-                action, target, extra.get("opinion", ""), 88 if action == "approve" else None)
+                action,
+                target,
+                extra.get("opinion", ""),
+                88 if action == "approve" else None,
+            )
             assert db.session.get(Project, pid).status == target
 
 
@@ -291,10 +329,11 @@ def test_leader_reads_but_cannot_post(app, console, lc):
     client = console("leader")
     page = text_of(client.get(LC.format(pid)))
     assert "data-action=" not in page and "记录观摩" not in page and "组织验收" not in page
-    for path, data in ((MOVE.format(pid), {"action": "close", "opinion": "x"}),
-                       (f"/console/projects/{pid}/observations", {"observed_on": "2026-01-05", "rating": "好"}),
-                       (f"/console/projects/{pid}/acceptance", {"accepted_on": "2026-01-05", "rating": "合格",
-                                                                 "opinion": "x"})):
+    for path, data in (
+        (MOVE.format(pid), {"action": "close", "opinion": "x"}),
+        (f"/console/projects/{pid}/observations", {"observed_on": "2026-01-05", "rating": "好"}),
+        (f"/console/projects/{pid}/acceptance", {"accepted_on": "2026-01-05", "rating": "合格", "opinion": "x"}),
+    ):
         assert post(client, path, **data).status_code == 403, path
     assert status_of(app, pid) == "in_progress"
 
@@ -308,6 +347,7 @@ def test_csrf_token_is_required(app, console, lc):
 
 
 # ---- observations and acceptance --------------------------------------------------------------
+
 
 def test_observation_by_reviewer_in_scope(app, console, lc):
     """reviewer1 records an observation of a running 永阳镇 project; reviewer2 gets 404."""
@@ -335,8 +375,15 @@ def test_acceptance_from_the_page(app, console, lc):
     client = console("admin")
     for rating, status in (("良好", "accepted"), ("不合格", "in_progress")):
         pid = project_at(app, lc, "in_progress")
-        r = post(client, f"/console/projects/{pid}/acceptance", accepted_on="2026-12-20", rating=rating,
-                 members="组织部、乡镇党委", opinion="按计划完成", outcomes="村集体增收12万元")
+        r = post(
+            client,
+            f"/console/projects/{pid}/acceptance",
+            accepted_on="2026-12-20",
+            rating=rating,
+            members="组织部、乡镇党委",
+            opinion="按计划完成",
+            outcomes="村集体增收12万元",
+        )
         assert r.status_code == 302
         assert status_of(app, pid) == status
         with app.app_context():
@@ -347,34 +394,46 @@ def test_acceptance_from_the_page(app, console, lc):
 def test_acceptance_needs_an_opinion(app, console, lc):
     """Acceptance without an opinion is refused with 400 and the form keeps what was typed."""
     pid = project_at(app, lc, "in_progress")
-    r = post(console("admin"), f"/console/projects/{pid}/acceptance", accepted_on="2026-12-20", rating="合格",
-             members="验收组甲", opinion="")
+    r = post(
+        console("admin"),
+        f"/console/projects/{pid}/acceptance",
+        accepted_on="2026-12-20",
+        rating="合格",
+        members="验收组甲",
+        opinion="",
+    )
     assert r.status_code == 400 and "请填写验收意见" in text_of(r) and 'value="验收组甲"' in text_of(r)
     assert status_of(app, pid) == "in_progress"
 
 
 # ---- monthly reports ---------------------------------------------------------------------------
 
+
 def test_lifecycle_page_shows_reports_with_thumbnails(app, client, console, lc):
     """A submitted monthly report appears with its text and its photo's thumbnail."""
     pid = project_at(app, lc, "in_progress")
     secretary = Api(client, lc.tokens["secretary"])
     data = phone_jpeg(seed=7)
-    r = secretary.post("/api/v1/projects/reports/photos", {"client_id": uid(), "sent_at": now_iso(),
-                                                           "content_type": "image/jpeg", "size": len(data)})
+    r = secretary.post(
+        "/api/v1/projects/reports/photos",
+        {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data)},
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(client, ticket["upload"], data) == 204
     assert secretary.post(f"/api/v1/photos/{ticket['photo_id']}/complete").status_code == 200
     month = (utcnow() + timedelta(hours=8)).strftime("%Y-%m")
-    r = secretary.put(f"/api/v1/projects/{pid}/reports/{month}",
-                      {"text": "合作社完成注册", "photo_ids": [ticket["photo_id"]], "submit": True})
+    r = secretary.put(
+        f"/api/v1/projects/{pid}/reports/{month}",
+        {"text": "合作社完成注册", "photo_ids": [ticket["photo_id"]], "submit": True},
+    )
     assert r.status_code == 201, r.get_json()
     page = text_of(console("unit1").get(LC.format(pid)))
     assert "合作社完成注册" in page and f'alt="月报照片 {ticket["photo_id"]}"' in page
 
 
 # ---- the secretary's application form ---------------------------------------------------------
+
 
 def test_secretary_saves_a_draft_once_per_form(app, console, lc):
     """The new-application form sent twice creates one draft; the applicant and secretary are the sender."""
@@ -398,15 +457,21 @@ def test_same_form_sent_again_with_changes_edits_the_draft(app, console, lc):
     with app.app_context():
         titles = db.session.scalars(select(Project.title).where(Project.applicant_id == lc.ids["secretary"])).all()
         assert titles == ["改名后的项目"]
-        assert db.session.scalar(select(func.count()).select_from(ClientWrite)
-                                 .where(ClientWrite.client_id == client_id)) == 1
+        assert (
+            db.session.scalar(select(func.count()).select_from(ClientWrite).where(ClientWrite.client_id == client_id))
+            == 1
+        )
 
 
 def test_secretary_applies_and_submits_from_the_console(app, console, lc):
     """Save and submit in one go: the application waits for the reporting unit with all its fields."""
     client = console("secretary")
-    r = post(client, "/console/my-projects/new", client_id=new_form_client_id(client),
-             **application_form(lc, intent="submit"))
+    r = post(
+        client,
+        "/console/my-projects/new",
+        client_id=new_form_client_id(client),
+        **application_form(lc, intent="submit"),
+    )
     assert r.status_code == 302 and "/lifecycle" in r.headers["Location"]
     with app.app_context():
         project = db.session.scalars(select(Project).where(Project.applicant_id == lc.ids["secretary"])).one()
@@ -418,13 +483,18 @@ def test_secretary_applies_and_submits_from_the_console(app, console, lc):
 def test_incomplete_application_is_saved_but_not_submitted(app, console, lc):
     """Submitting a form without targets and steps keeps the draft and answers 422 listing what is missing."""
     client = console("secretary")
-    r = post(client, "/console/my-projects/new", client_id=new_form_client_id(client),
-             **application_form(lc, intent="submit", targets="", steps=""))
+    r = post(
+        client,
+        "/console/my-projects/new",
+        client_id=new_form_client_id(client),
+        **application_form(lc, intent="submit", targets="", steps=""),
+    )
     assert r.status_code == 422
     assert "请至少填写一项目标" in text_of(r) and "草稿已保存" in text_of(r)
     with app.app_context():
-        assert db.session.scalars(select(Project.status).where(
-            Project.applicant_id == lc.ids["secretary"])).all() == ["draft"]
+        assert db.session.scalars(select(Project.status).where(Project.applicant_id == lc.ids["secretary"])).all() == [
+            "draft"
+        ]
 
 
 def test_secretary_edits_and_submits_a_returned_draft(app, console, lc):
@@ -445,20 +515,36 @@ def test_secretary_edits_and_submits_a_returned_draft(app, console, lc):
 def test_secretary_cannot_apply_for_another_organization(app, console, lc):
     """Choosing another party organization is refused with the service's message and nothing is saved."""
     client = console("secretary")
-    r = post(client, "/console/my-projects/new", client_id=new_form_client_id(client),
-             **application_form(lc, organization_id=str(lc.org2)))
+    r = post(
+        client,
+        "/console/my-projects/new",
+        client_id=new_form_client_id(client),
+        **application_form(lc, organization_id=str(lc.org2)),
+    )
     assert r.status_code == 400 and "只能以本人所在党组织的名义申报" in text_of(r)
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(Project)
-                                 .where(Project.applicant_id == lc.ids["secretary"])) == 0
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(Project).where(Project.applicant_id == lc.ids["secretary"])
+            )
+            == 0
+        )
 
 
 # ---- accounts of reporting units ---------------------------------------------------------------
 
+
 def test_admin_creates_a_unit_reviewer_with_organizations(app, console, lc):
     """The users page creates a 归口单位审核员 scoped to a party organization, who then sees its queue."""
-    r = post(console("admin"), "/console/users", name="归口单位甲", username="unit_new", password="unit_new-password",
-             roles="unit_reviewer", organization_ids=str(lc.org2))
+    r = post(
+        console("admin"),
+        "/console/users",
+        name="归口单位甲",
+        username="unit_new",
+        password="unit_new-password",
+        roles="unit_reviewer",
+        organization_ids=str(lc.org2),
+    )
     # A unit reviewer signs in on a PC: no mini-program invite is issued (issue 14, item 4).
     assert r.status_code == 302
     with app.app_context():
@@ -474,8 +560,14 @@ def test_admin_edits_a_secretarys_organizations(app, console, lc):
     client = console("admin")
     uid_ = lc.ids["sec2"]
     assert f'name="organization_ids" value="{lc.org2}" checked' in text_of(client.get(f"/console/users/{uid_}"))
-    r = post(client, f"/console/users/{uid_}", name="sec2", username="sec2", roles="secretary",
-             organization_ids=[str(lc.org1), str(lc.org2)])
+    r = post(
+        client,
+        f"/console/users/{uid_}",
+        name="sec2",
+        username="sec2",
+        roles="secretary",
+        organization_ids=[str(lc.org1), str(lc.org2)],
+    )
     assert r.status_code == 302
     with app.app_context():
         assert sorted(o.id for o in db.session.get(User, uid_).organizations) == sorted([lc.org1, lc.org2])

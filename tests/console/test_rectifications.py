@@ -38,13 +38,28 @@ def p1_secretary(app, world):
 def submitted_visit(api: Api, assignment_id: int) -> int:
     """A submitted visit with a villager interview and one failed check item."""
     vid = start_visit(api, assignment_id)["id"]
-    r = api.post(f"/api/v1/visits/{vid}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": HOUSEHOLD,
-        "answers": {"书记是否来过": ANSWER}, "satisfaction": "不满意"})
+    r = api.post(
+        f"/api/v1/visits/{vid}/interviews",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "household": HOUSEHOLD,
+            "answers": {"书记是否来过": ANSWER},
+            "satisfaction": "不满意",
+        },
+    )
     assert r.status_code == 201, r.get_json()
-    r = api.put(f"/api/v1/visits/{vid}/checklist", {"client_id": uid(), "sent_at": now_iso(), "items": [
-        {"item": "公示栏是否张贴", "result": "fail", "note": "公示栏未更新"},
-        {"item": "进度是否符合计划", "result": "pass"}]})
+    r = api.put(
+        f"/api/v1/visits/{vid}/checklist",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "items": [
+                {"item": "公示栏是否张贴", "result": "fail", "note": "公示栏未更新"},
+                {"item": "进度是否符合计划", "result": "pass"},
+            ],
+        },
+    )
     assert r.status_code in (200, 201), r.get_json()
     assert api.post(f"/api/v1/visits/{vid}/submit", {"client_id": uid(), "sent_at": now_iso()}).status_code == 200
     return vid
@@ -54,14 +69,17 @@ def issue(app, world, project_id: int | None = None, **kw) -> int:
     """Issue an order as the admin through the service; returns its id."""
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
-        return rectification.issue(db.session, admin, project_id=project_id or world.p1,
-                                   items=kw.pop("items", ["公示栏未更新"]), **kw).id
+        return rectification.issue(
+            db.session, admin, project_id=project_id or world.p1, items=kw.pop("items", ["公示栏未更新"]), **kw
+        ).id
 
 
 def respond(api: Api, order_id: int) -> None:
     """The secretary answers an order."""
-    r = api.post(f"/api/v1/rectifications/{order_id}/response",
-                 {"client_id": uid(), "sent_at": now_iso(), "text": "已整改", "photo_ids": []})
+    r = api.post(
+        f"/api/v1/rectifications/{order_id}/response",
+        {"client_id": uid(), "sent_at": now_iso(), "text": "已整改", "photo_ids": []},
+    )
     assert r.status_code == 201, r.get_json()
 
 
@@ -77,6 +95,7 @@ def status_of(app, order_id: int) -> str:
 
 
 # ---- the list --------------------------------------------------------------------------------
+
 
 def test_list_highlights_and_counts_overdue_orders(app, world, console):
     """An order past its deadline is in a row of class "overdue" and in the overdue count."""
@@ -97,7 +116,7 @@ def test_list_filters_by_status_and_overdue(app, world, console, api, p1_secreta
     respond(api("secretary"), answered)
     client = console("admin")
     page = client.get("/console/rectifications?status=responded").get_data(as_text=True)
-    assert f"/console/rectifications/{answered}\"" in page and f"/console/rectifications/{waiting}\"" not in page
+    assert f'/console/rectifications/{answered}"' in page and f'/console/rectifications/{waiting}"' not in page
     page = client.get("/console/rectifications?overdue=1").get_data(as_text=True)
     assert "没有符合条件的整改通知" in page
 
@@ -107,11 +126,12 @@ def test_reviewer_lists_only_own_townships_orders(app, world, console):
     p1_order, p2_order = issue(app, world), issue(app, world, project_id=world.p2)
     client = console("reviewer2")
     page = client.get("/console/rectifications").get_data(as_text=True)
-    assert f"/console/rectifications/{p2_order}\"" in page and f"/console/rectifications/{p1_order}\"" not in page
+    assert f'/console/rectifications/{p2_order}"' in page and f'/console/rectifications/{p1_order}"' not in page
     assert client.get(f"/console/rectifications/{p1_order}").status_code == 404
 
 
 # ---- issuing -------------------------------------------------------------------------------
+
 
 def test_new_from_visit_prefills_findings_and_a_three_month_deadline(app, world, console, api):
     """The form starts with the visit's failed check items and a deadline three months out."""
@@ -126,8 +146,13 @@ def test_new_from_visit_prefills_findings_and_a_three_month_deadline(app, world,
 def test_issue_from_visit_one_item_per_line(app, world, console, api):
     """Posting the form issues an order with one item per non-blank line and opens it."""
     vid = submitted_visit(api("insp_a"), world.a1)
-    r = post(console("reviewer1"), "/console/rectifications/new", visit_id=vid,
-             items="公示栏未更新\n\n  进度滞后  \n", deadline="")
+    r = post(
+        console("reviewer1"),
+        "/console/rectifications/new",
+        visit_id=vid,
+        items="公示栏未更新\n\n  进度滞后  \n",
+        deadline="",
+    )
     assert r.status_code == 302
     order_id = int(r.headers["Location"].rsplit("/", 1)[1])
     with app.app_context():
@@ -156,8 +181,9 @@ def test_leader_reads_but_cannot_post(app, world, console, api, p1_secretary):
     client = console("leader")
     assert client.get("/console/rectifications").status_code == 200
     page = client.get(f"/console/rectifications/{order_id}")
-    assert page.status_code == 200 and "<form method=\"post\" action=\"/console/rectifications" not in page.get_data(
-        as_text=True)
+    assert page.status_code == 200 and '<form method="post" action="/console/rectifications' not in page.get_data(
+        as_text=True
+    )
     assert client.get("/console/rectifications/new").status_code == 403
     assert post(client, "/console/rectifications/new", project_id=world.p1, items="x").status_code == 403
     assert post(client, f"/console/rectifications/{order_id}/close", note="").status_code == 403
@@ -173,6 +199,7 @@ def test_posting_without_csrf_token_is_400(app, world, console):
 
 
 # ---- the order page ---------------------------------------------------------------------------
+
 
 def test_order_page_never_shows_interview_data(app, world, console, api):
     """The page of an order made from a visit has neither the household nor the answers."""

@@ -21,8 +21,16 @@ from tests.factories import Api, checkin_body, now_iso, start_visit, uid
 
 def round_form(pool: list[int], **extra) -> dict:
     """The new-round form as a browser posts it."""
-    return {"name": "第一轮双随机", "groups": "1", "sites_per_group": "2", "team_size": "2", "items_per_visit": "2",
-            "check_items": "\n".join(BANK), "inspector_ids": [str(i) for i in pool], **extra}
+    return {
+        "name": "第一轮双随机",
+        "groups": "1",
+        "sites_per_group": "2",
+        "team_size": "2",
+        "items_per_visit": "2",
+        "check_items": "\n".join(BANK),
+        "inspector_ids": [str(i) for i in pool],
+        **extra,
+    }
 
 
 def test_rounds_are_in_the_staff_navigation(console):
@@ -76,10 +84,13 @@ def test_round_form_sets_the_evidence_policy(app, console, world):
         assert r.status_code == 302
         made.append(int(re.search(r"/rounds/(\d+)", r.headers["Location"]).group(1)))
     with app.app_context():
-        assert [(db.session.get(InspectionRound, i).min_photos, db.session.get(InspectionRound, i).min_interviews)
-                for i in made] == [(4, 2), (2, 1)]
+        assert [
+            (db.session.get(InspectionRound, i).min_photos, db.session.get(InspectionRound, i).min_interviews)
+            for i in made
+        ] == [(4, 2), (2, 1)]
     assert 'name="min_photos" min="0" max="50" value="4"' in admin.get(f"/console/rounds/{made[0]}").get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_a_bad_form_shows_the_reason(app, console, world):
@@ -87,9 +98,19 @@ def test_a_bad_form_shows_the_reason(app, console, world):
     with app.app_context():
         pool = add_inspectors(world, ["insp_d"])
         admin_user = db.session.get(User, world.ids["admin"])
-        rid = rounds.create_round(db.session, admin_user, {
-            "name": "人手不足", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 1,
-            "check_items": BANK, "inspector_ids": pool}).id
+        rid = rounds.create_round(
+            db.session,
+            admin_user,
+            {
+                "name": "人手不足",
+                "groups": 1,
+                "sites_per_group": 1,
+                "team_size": 2,
+                "items_per_visit": 1,
+                "check_items": BANK,
+                "inspector_ids": pool,
+            },
+        ).id
     admin = console("admin")
     r = admin.post(f"/console/rounds/{rid}/freeze", data={"csrf_token": csrf(admin), **freeze_form()})
     assert r.status_code == 422
@@ -154,9 +175,14 @@ def _visit_with_failure(app, client, world, rid: int) -> int:
     place = next(i for i in api.get("/api/v1/assignments").get_json()["items"] if i["id"] == a.id)["place"]
     visit = start_visit(api, a.id)
     api.post(f"/api/v1/visits/{visit['id']}/checkins", checkin_body(place["lat"], place["lng"]))
-    r = api.put(f"/api/v1/visits/{visit['id']}/checklist", {
-        "client_id": uid(), "sent_at": now_iso(),
-        "items": [{"item": items[0], "result": "fail", "note": "未见公示"}, {"item": items[1], "result": "pass"}]})
+    r = api.put(
+        f"/api/v1/visits/{visit['id']}/checklist",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "items": [{"item": items[0], "result": "fail", "note": "未见公示"}, {"item": items[1], "result": "pass"}],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     api.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid(), "sent_at": now_iso()})
     return visit["id"]
@@ -216,8 +242,10 @@ def test_visits_synced_after_the_close_are_listed_as_late_in_the_notice(app, cli
 
     def notice() -> tuple[str, str]:
         doc = Document(io.BytesIO(console("admin").get(f"/console/rounds/{rid}/notice.docx").data))
-        return ("\n".join(p.text for p in doc.paragraphs),
-                "\n".join(c.text for t in doc.tables for row in t.rows for c in row.cells))
+        return (
+            "\n".join(p.text for p in doc.paragraphs),
+            "\n".join(c.text for t in doc.tables for row in t.rows for c in row.cells),
+        )
 
     submit(0)
     text, cells = notice()

@@ -50,9 +50,17 @@ def test_a_new_password_ends_every_session_of_the_account(app, console, world):
     browser = console("reviewer1")
     thief = copy_of(app, browser)
     admin = console("admin")
-    r = admin.post(f"/console/users/{world.ids['reviewer1']}",
-                   data={"csrf_token": csrf(admin), "name": "reviewer1", "username": "reviewer1",
-                         "roles": ["reviewer"], "township_ids": [str(world.t1)], "password": "brand-new-password"})
+    r = admin.post(
+        f"/console/users/{world.ids['reviewer1']}",
+        data={
+            "csrf_token": csrf(admin),
+            "name": "reviewer1",
+            "username": "reviewer1",
+            "roles": ["reviewer"],
+            "township_ids": [str(world.t1)],
+            "password": "brand-new-password",
+        },
+    )
     assert r.status_code == 302, r.get_data(as_text=True)[:400]
     assert_signed_out(thief)
     assert_signed_out(browser)
@@ -62,9 +70,16 @@ def test_a_new_password_ends_every_session_of_the_account(app, console, world):
 def test_changing_ones_own_password_keeps_this_session_only(app, console, world):
     """Setting one's own password keeps the browser it was set in and signs out the others."""
     here, elsewhere = console("admin"), console("admin")
-    r = here.post(f"/console/users/{world.ids['admin']}",
-                  data={"csrf_token": csrf(here), "name": "管理员", "username": "admin", "roles": ["admin"],
-                        "password": "admin-new-password"})
+    r = here.post(
+        f"/console/users/{world.ids['admin']}",
+        data={
+            "csrf_token": csrf(here),
+            "name": "管理员",
+            "username": "admin",
+            "roles": ["admin"],
+            "password": "admin-new-password",
+        },
+    )
     assert r.status_code == 302, r.get_data(as_text=True)[:400]
     assert here.get("/console/visits").status_code == 200
     assert_signed_out(elsewhere)
@@ -77,8 +92,9 @@ def test_deactivation_ends_every_session_of_the_account(app, console, world):
     r = admin.post(f"/console/users/{world.ids['leader']}/active", data={"csrf_token": csrf(admin), "active": "0"})
     assert r.status_code == 302
     with app.app_context():
-        left = db.session.scalar(select(func.count(ConsoleSession.id))
-                                 .where(ConsoleSession.user_id == world.ids["leader"]))
+        left = db.session.scalar(
+            select(func.count(ConsoleSession.id)).where(ConsoleSession.user_id == world.ids["leader"])
+        )
     assert left == 0
     assert_signed_out(browser)
 

@@ -29,6 +29,7 @@ FAR = (V1[0] + 0.05, V1[1])  # about 5.5 km north of village 1
 
 # ---- helpers ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def api(client, world):
     """api(who) → the JSON API client acting as that world user."""
@@ -38,8 +39,10 @@ def api(client, world):
 def new_visit(api, assignment_id: int, started_at: datetime | None = None) -> int:
     """Start a visit (optionally at a given time) and return its id."""
     started = (started_at or datetime.now(CHINA)).isoformat()
-    r = api.post("/api/v1/visits", {"client_id": uid(), "sent_at": now_iso(), "assignment_id": assignment_id,
-                                    "started_at": started})
+    r = api.post(
+        "/api/v1/visits",
+        {"client_id": uid(), "sent_at": now_iso(), "assignment_id": assignment_id, "started_at": started},
+    )
     assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
 
@@ -60,8 +63,16 @@ def checkin(api, visit_id: int, point, **extra) -> dict:
 def send_photo(api, visit_id: int, data: bytes, **extra) -> dict:
     """Ticket, upload and complete one photo of the visit (extra fields set to None are left out);
     returns the completed photo."""
-    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-            "taken_at": now_iso(), "lat": V1[0], "lng": V1[1], **extra}
+    body = {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "taken_at": now_iso(),
+        "lat": V1[0],
+        "lng": V1[1],
+        **extra,
+    }
     body = {k: v for k, v in body.items() if v is not None}
     t = api.post(f"/api/v1/visits/{visit_id}/photos", body).get_json()
     assert upload(api.client, t["upload"], data) == 204
@@ -111,13 +122,29 @@ def record(api, world):
     first = send_photo(insp, vid, data, taken_at=(taken + timedelta(hours=3)).isoformat())
     second = send_photo(insp, vid, data)
     third = send_photo(insp, vid, phone_jpeg(seed=12), lat=FAR[0], lng=FAR[1])
-    r = insp.post(f"/api/v1/visits/{vid}/interviews", {"client_id": uid(), "sent_at": now_iso(),
-                                                       "household": "刘桂英家", "satisfaction": "不满意",
-                                                       "answers": {"是否知道该项目": "知道"}, "notes": "路灯坏了"})
+    r = insp.post(
+        f"/api/v1/visits/{vid}/interviews",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "household": "刘桂英家",
+            "satisfaction": "不满意",
+            "answers": {"是否知道该项目": "知道"},
+            "notes": "路灯坏了",
+        },
+    )
     assert r.status_code == 201
-    r = insp.put(f"/api/v1/visits/{vid}/checklist", {"client_id": uid(), "sent_at": now_iso(), "items": [
-        {"item": "公示栏是否张贴", "result": "pass"},
-        {"item": "进度是否符合计划", "result": "fail", "note": "工期滞后两个月"}]})
+    r = insp.put(
+        f"/api/v1/visits/{vid}/checklist",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "items": [
+                {"item": "公示栏是否张贴", "result": "pass"},
+                {"item": "进度是否符合计划", "result": "fail", "note": "工期滞后两个月"},
+            ],
+        },
+    )
     assert r.status_code == 201
     r = insp.post(f"/api/v1/visits/{vid}/notes", {"client_id": uid(), "sent_at": now_iso(), "text": "村委会无人值班"})
     assert r.status_code == 201
@@ -126,6 +153,7 @@ def record(api, world):
 
 
 # ---- the list: filters -----------------------------------------------------------------------
+
 
 @pytest.mark.both_databases
 def test_filter_by_township(console, world, two_townships):
@@ -154,7 +182,9 @@ def test_filter_by_inspector(console, world, two_townships):
     c = console("admin")
     assert listed(c.get(f"/console/visits?inspector_id={world.ids['insp_c']}")) == [two_townships["a2"]]
     assert set(listed(c.get(f"/console/visits?inspector_id={world.ids['insp_a']}"))) == {
-        two_townships["a1"], two_townships["a3"]}
+        two_townships["a1"],
+        two_townships["a3"],
+    }
 
 
 @pytest.mark.both_databases
@@ -166,8 +196,9 @@ def test_filter_by_date_range(console, api, world):
         return datetime.combine(day, time(23, 30), CHINA)  # late evening: UTC is still the same day
 
     old, mid, new = (new_visit(api("insp_a"), world.a1, at(today - timedelta(days=d))) for d in (10, 3, 0))
-    page = console("admin").get(f"/console/visits?date_from={today - timedelta(days=5)}"
-                                f"&date_to={today - timedelta(days=1)}")
+    page = console("admin").get(
+        f"/console/visits?date_from={today - timedelta(days=5)}&date_to={today - timedelta(days=1)}"
+    )
     assert listed(page) == [mid]
     assert old not in listed(console("admin").get(f"/console/visits?date_from={today - timedelta(days=3)}"))
     assert new in listed(console("admin").get(f"/console/visits?date_from={today}&date_to={today}"))
@@ -279,6 +310,7 @@ def test_list_query_count_does_not_grow_with_visits(app, console, api, world):
 
 # ---- scope and access ------------------------------------------------------------------------
 
+
 def test_reviewer_lists_only_submitted_visits_of_their_townships(console, api, world, two_townships):
     """A reviewer of township 1 sees its submitted visits, not township 2's and not unsubmitted ones."""
     unsubmitted = new_visit(api("insp_a"), world.a1)
@@ -324,8 +356,9 @@ def test_leader_reads_but_cannot_decide(app, console, world, two_townships):
 def test_decision_without_csrf_is_400(console, two_townships):
     """A decision POST without the CSRF token is refused with 400."""
     vid = two_townships["a1"]
-    r = console("admin").post(f"/console/visits/{vid}/decisions",
-                              data={"target_kind": "visit", "target_id": vid, "decision": "accepted"})
+    r = console("admin").post(
+        f"/console/visits/{vid}/decisions", data={"target_kind": "visit", "target_id": vid, "decision": "accepted"}
+    )
     assert r.status_code == 400
 
 
@@ -337,6 +370,7 @@ def test_pages_need_login(client, two_townships):
 
 
 # ---- the evidence page -----------------------------------------------------------------------
+
 
 def test_detail_shows_presigned_thumbnails(console, record):
     """Each photo shows its thumbnail through a short-lived presigned URL that serves the JPEG."""
@@ -382,7 +416,7 @@ def test_detail_reads_a_gap_of_years_in_days(api, world, console):
 def test_detail_map_is_inline_svg(console, record):
     """The map is inline SVG with the geofence circle and one marker per check-in, no external resources."""
     body = console("admin").get(f"/console/visits/{record['id']}").get_data(as_text=True)
-    svg = body[body.index("<svg"):body.index("</svg>")]
+    svg = body[body.index("<svg") : body.index("</svg>")]
     assert '<circle class="geofence"' in svg and 'r="' in svg
     assert svg.count('class="marker checkin') == 3
     assert svg.count('class="marker checkin outside"') == 1
@@ -401,9 +435,17 @@ def test_detail_shows_interviews_checklist_and_notes(console, record):
 def test_detail_shows_audit_timeline(console, record):
     """The audit timeline lists the visit's own entries and those of its check-ins, photos and records."""
     page = text_of(console("admin").get(f"/console/visits/{record['id']}"))
-    timeline = page[page.index('id="timeline"'):]
-    for label in ("开始暗访", "定位签到", "申请上传照片", "照片校验完成", "入户走访", "填写督查事项", "追加备注",
-                  "提交暗访记录"):
+    timeline = page[page.index('id="timeline"') :]
+    for label in (
+        "开始暗访",
+        "定位签到",
+        "申请上传照片",
+        "照片校验完成",
+        "入户走访",
+        "填写督查事项",
+        "追加备注",
+        "提交暗访记录",
+    ):
         assert label in timeline, label
     assert timeline.count("定位签到") == 3
 
@@ -416,11 +458,13 @@ def test_detail_of_unit_site_visit(console, two_townships):
 
 # ---- decisions -------------------------------------------------------------------------------
 
+
 def test_questioning_a_photo_needs_a_reason(app, console, record):
     """Questioning without a reason is refused with a message and stores nothing."""
     c = console("reviewer1")
-    r = decide(c, record["id"], target_kind="photo", target_id=record["first"]["id"], decision="questioned",
-               reason="  ")
+    r = decide(
+        c, record["id"], target_kind="photo", target_id=record["first"]["id"], decision="questioned", reason="  "
+    )
     assert r.status_code == 303
     assert "必须填写理由" in text_of(c.get(r.headers["Location"]))
     with app.app_context():
@@ -431,15 +475,20 @@ def test_questioned_photo_is_visible_to_the_inspector(console, api, world, recor
     """A questioned photo's reason is stored and shown to the team in GET /api/v1/visits/{id}, without the reviewer."""
     c = console("reviewer1")
     photo_id = record["second"]["id"]
-    r = decide(c, record["id"], target_kind="photo", target_id=photo_id, decision="questioned",
-               reason="与上一张是同一张照片")
+    r = decide(
+        c, record["id"], target_kind="photo", target_id=photo_id, decision="questioned", reason="与上一张是同一张照片"
+    )
     assert r.status_code == 303 and r.headers["Location"].endswith(f"#photo-{photo_id}")
     assert "与上一张是同一张照片" in text_of(c.get(f"/console/visits/{record['id']}"))
     decisions = api("insp_b").get(f"/api/v1/visits/{record['id']}").get_json()["decisions"]
     assert len(decisions) == 1
     d = decisions[0]
     assert (d["target_kind"], d["target_id"], d["decision"], d["reason"]) == (
-        "photo", photo_id, "questioned", "与上一张是同一张照片")
+        "photo",
+        photo_id,
+        "questioned",
+        "与上一张是同一张照片",
+    )
     assert set(d) == {"target_kind", "target_id", "decision", "reason", "created_at"}
 
 
@@ -447,21 +496,30 @@ def test_latest_decision_counts(console, api, record):
     """A later decision on the same target replaces the earlier one in what the inspector sees."""
     c = console("admin")
     vid = record["id"]
-    assert decide(c, vid, target_kind="visit", target_id=vid, decision="questioned", reason="走访户数不足").status_code == 303
+    assert (
+        decide(c, vid, target_kind="visit", target_id=vid, decision="questioned", reason="走访户数不足").status_code
+        == 303
+    )
     assert decide(c, vid, target_kind="visit", target_id=vid, decision="accepted").status_code == 303
     decisions = api("insp_a").get(f"/api/v1/visits/{vid}").get_json()["decisions"]
     assert [(d["target_kind"], d["decision"]) for d in decisions] == [("visit", "accepted")]
     listed_page = text_of(c.get("/console/visits"))
-    assert "认可" in listed_page[listed_page.index(f'data-visit-id="{vid}"'):]
+    assert "认可" in listed_page[listed_page.index(f'data-visit-id="{vid}"') :]
 
 
 def test_decision_is_in_the_audit_timeline(console, record):
     """A decision is logged against its photo and shows in the visit's audit timeline with its reason."""
     c = console("reviewer1")
-    decide(c, record["id"], target_kind="photo", target_id=record["first"]["id"], decision="questioned",
-           reason="EXIF时间对不上")
+    decide(
+        c,
+        record["id"],
+        target_kind="photo",
+        target_id=record["first"]["id"],
+        decision="questioned",
+        reason="EXIF时间对不上",
+    )
     page = text_of(c.get(f"/console/visits/{record['id']}"))
-    timeline = page[page.index('id="timeline"'):]
+    timeline = page[page.index('id="timeline"') :]
     assert "审核结论" in timeline and "存疑:EXIF时间对不上" in timeline
 
 
@@ -488,13 +546,22 @@ def test_unsubmitted_visit_cannot_be_decided(app, console, api, world):
 
 # ---- print view ------------------------------------------------------------------------------
 
+
 def test_print_view_has_every_section(console, record):
     """The print view carries the summary, map, check-ins, photos with thumbnails, interviews,
     checklist, notes and audit trail."""
     c = console("reviewer1")
     decide(c, record["id"], target_kind="visit", target_id=record["id"], decision="questioned", reason="签到异常")
     page = text_of(c.get(f"/console/visits/{record['id']}/print"))
-    for heading in ("一、基本情况", "二、位置与签到", "三、照片", "四、入户走访", "五、督查事项", "六、备注", "七、审计记录"):
+    for heading in (
+        "一、基本情况",
+        "二、位置与签到",
+        "三、照片",
+        "四、入户走访",
+        "五、督查事项",
+        "六、备注",
+        "七、审计记录",
+    ):
         assert heading in page, heading
     assert "<svg" in page and page.count(".thumb.jpg") == 3
     assert "刘桂英家" in page and "工期滞后两个月" in page and "村委会无人值班" in page
@@ -502,6 +569,7 @@ def test_print_view_has_every_section(console, record):
 
 
 # ---- S3 storage ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def storage_config(request, tmp_path):
@@ -512,8 +580,15 @@ def storage_config(request, tmp_path):
 
     endpoint, bucket = s3_endpoint(), f"console-{uid()[:8]}"
     make_bucket(endpoint, bucket)
-    return {"STORAGE_BACKEND": "s3", "S3_ENDPOINT_URL": endpoint, "S3_BUCKET": bucket, "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_ADDRESSING_STYLE": "path"}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_BUCKET": bucket,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+    }
 
 
 @pytest.mark.s3_storage
@@ -532,14 +607,36 @@ def test_s3_thumbnails_are_presigned_bucket_urls(app, console, api, world):
 
 # ---- pure parts --------------------------------------------------------------------------------
 
+
 def test_every_flag_has_a_chinese_explanation():
     """Every flag the pipeline raises has a label and a filled-in Chinese sentence."""
-    for code in ("far_from_village", "low_accuracy", "zero_accuracy", "clock_skew", "impossible_speed",
-                 "capture_far", "no_exif", "exif_gps_far", "exif_time_mismatch", "exif_edited", "duplicate",
-                 "late_sync", "no_fix", "compressed", "evidence_short"):
+    for code in (
+        "far_from_village",
+        "low_accuracy",
+        "zero_accuracy",
+        "clock_skew",
+        "impossible_speed",
+        "capture_far",
+        "no_exif",
+        "exif_gps_far",
+        "exif_time_mismatch",
+        "exif_edited",
+        "duplicate",
+        "late_sync",
+        "no_fix",
+        "compressed",
+        "evidence_short",
+    ):
         assert flag_text.label(code) != code
-        sentence = flag_text.explain(code, place="江南村", distance=812, radius=500, accuracy=150, duplicate_of=7,
-                                     evidence="编辑软件“GIMP”写入了 Software 标记")
+        sentence = flag_text.explain(
+            code,
+            place="江南村",
+            distance=812,
+            radius=500,
+            accuracy=150,
+            duplicate_of=7,
+            evidence="编辑软件“GIMP”写入了 Software 标记",
+        )
         assert "{" not in sentence and re.search(r"[\u4e00-\u9fff]", sentence)
         general = flag_text.explain(code)  # a whole visit: no numbers to fill in
         assert "{" not in general and "?" not in general
@@ -564,8 +661,14 @@ def test_detail_explains_a_late_visit_what_was_given_up_and_the_short_evidence(a
     assert r.status_code == 201, r.get_json()
     vid = r.get_json()["id"]
     send_photo(insp, vid, phone_jpeg(seed=81), no_fix=True, lat=None, lng=None)
-    r = insp.post(f"/api/v1/visits/{vid}/submit", {"client_id": uid(), "sent_at": now_iso(), "missing": [
-        {"kind": "photo", "client_id": "photo-lost-1", "reason": "原图已被删除"}]})
+    r = insp.post(
+        f"/api/v1/visits/{vid}/submit",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "missing": [{"kind": "photo", "client_id": "photo-lost-1", "reason": "原图已被删除"}],
+        },
+    )
     assert r.status_code == 200, r.get_json()
     page = text_of(console("admin").get(f"/console/visits/{vid}"))
     assert "任务结束后补传" in page and re.search(r"督查任务结束后 3 小时( \d+ 秒)? 才收到", page)
@@ -580,9 +683,15 @@ def test_svg_map_pins_far_points_and_escapes_names():
     """A point kilometres away is pinned inside the frame; names are escaped; a boundary is drawn as a path."""
     ring = [[114.879, 27.019], [114.881, 27.019], [114.881, 27.021], [114.879, 27.021], [114.879, 27.019]]
     svg = svgmap.render(
-        center=V1, radius_m=500, boundary={"type": "Polygon", "coordinates": [ring]},
-        checkins=[svgmap.Marker(V1[0], V1[1], "1", "签到 1"), svgmap.Marker(V1[0] + 0.5, V1[1], "2", "签到 2", ok=False)],
-        photos=[svgmap.Marker(V1[0], V1[1] + 0.001, "P1", "<b>照片</b>")], place_name="江南村<script>",
+        center=V1,
+        radius_m=500,
+        boundary={"type": "Polygon", "coordinates": [ring]},
+        checkins=[
+            svgmap.Marker(V1[0], V1[1], "1", "签到 1"),
+            svgmap.Marker(V1[0] + 0.5, V1[1], "2", "签到 2", ok=False),
+        ],
+        photos=[svgmap.Marker(V1[0], V1[1] + 0.001, "P1", "<b>照片</b>")],
+        place_name="江南村<script>",
     )
     assert "<script>" not in svg and "&lt;b&gt;照片&lt;/b&gt;" in svg
     assert '<path class="boundary"' in svg and '<circle class="geofence"' in svg

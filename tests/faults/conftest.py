@@ -138,8 +138,9 @@ def moto_server():
     if not binary.exists():
         missing_component(f"moto_server is not installed at {binary}")
     port = free_port()
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_until(lambda: listening(port) or proc.poll() is not None, "moto_server start")
         if proc.poll() is not None:
@@ -172,36 +173,69 @@ class MariaDB:
         log = self.workdir / "install.log"
         with log.open("wb") as out:
             done = subprocess.run(
-                ["mariadb-install-db", "--no-defaults", *self.user_opt, f"--datadir={self.datadir}",
-                 "--auth-root-authentication-method=socket", "--skip-test-db"],
-                stdout=out, stderr=subprocess.STDOUT, check=False)
+                [
+                    "mariadb-install-db",
+                    "--no-defaults",
+                    *self.user_opt,
+                    f"--datadir={self.datadir}",
+                    "--auth-root-authentication-method=socket",
+                    "--skip-test-db",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
         if done.returncode:
             pytest.fail(f"mariadb-install-db failed: {log.read_text()[-2000:]}", pytrace=False)
         self.start()
         subprocess.run(
-            ["mariadb", f"--socket={self.socket}", "-e",
-             "CREATE DATABASE sp_faults CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-             "CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-pw';"
-             "GRANT ALL ON sp_faults.* TO 'sp'@'127.0.0.1';"], check=True)
+            [
+                "mariadb",
+                f"--socket={self.socket}",
+                "-e",
+                "CREATE DATABASE sp_faults CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+                "CREATE USER 'sp'@'127.0.0.1' IDENTIFIED BY 'sp-pw';"
+                "GRANT ALL ON sp_faults.* TO 'sp'@'127.0.0.1';",
+            ],
+            check=True,
+        )
 
     def start(self) -> None:
         """Start mariadbd and wait until it answers."""
         log = (self.workdir / "mariadb.log").open("ab")
         self.proc = subprocess.Popen(
-            ["mariadbd", "--no-defaults", *self.user_opt, f"--datadir={self.datadir}", f"--socket={self.socket}",
-             f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-log-bin",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
-             "--innodb-flush-log-at-trx-commit=2", "--innodb-buffer-pool-size=32M",
-             f"--pid-file={self.workdir / 'mariadb.pid'}"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                "mariadbd",
+                "--no-defaults",
+                *self.user_opt,
+                f"--datadir={self.datadir}",
+                f"--socket={self.socket}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--skip-log-bin",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--innodb-buffer-pool-size=32M",
+                f"--pid-file={self.workdir / 'mariadb.pid'}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         wait_until(lambda: self._pings() or self.proc.poll() is not None, "mariadbd start")
         if self.proc.poll() is not None:
             pytest.fail(f"mariadbd exited: {(self.workdir / 'mariadb.log').read_text()[-2000:]}", pytrace=False)
 
     def _pings(self) -> bool:
-        return subprocess.run(["mariadb-admin", f"--socket={self.socket}", "ping"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        return (
+            subprocess.run(
+                ["mariadb-admin", f"--socket={self.socket}", "ping"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ).returncode
+            == 0
+        )
 
     def stop(self) -> None:
         """Shut mariadbd down (SIGTERM: a clean shutdown, as a service restart does)."""
@@ -236,10 +270,23 @@ class Gunicorn:
         root = Path(__file__).resolve().parents[2]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [str(VENV_BIN / "gunicorn"), "-c", str(root / "deploy" / "gunicorn.conf.py"),
-                 "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "4",
-                 "server:create_app()"],
-                cwd=root, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+                [
+                    str(VENV_BIN / "gunicorn"),
+                    "-c",
+                    str(root / "deploy" / "gunicorn.conf.py"),
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "4",
+                    "server:create_app()",
+                ],
+                cwd=root,
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         wait_until(self._healthy, "gunicorn start")
 
     def _healthy(self) -> bool:

@@ -70,21 +70,34 @@ def test_visit_lists_checkins_of_a_skewed_phone_in_real_order(insp, world):
 def test_whole_visit_from_phone_hours_ahead_is_accepted(insp, world):
     """Start, photo (camera on the same wrong clock), interview and submit with a clock 6 h ahead all succeed."""
     ahead = timedelta(hours=6)
-    r = insp.post("/api/v1/visits", {"client_id": uid(), "sent_at": now_iso(ahead), "assignment_id": world.a1,
-                                      "started_at": now_iso(ahead)})
+    r = insp.post(
+        "/api/v1/visits",
+        {"client_id": uid(), "sent_at": now_iso(ahead), "assignment_id": world.a1, "started_at": now_iso(ahead)},
+    )
     assert r.status_code == 201, r.get_json()
     visit_id = r.get_json()["id"]
     data = phone_jpeg(seed=61, gps=V1, taken=datetime.now(timezone(timedelta(hours=8))) + ahead)
-    r = insp.post(f"/api/v1/visits/{visit_id}/photos", {
-        "client_id": uid(), "sent_at": now_iso(ahead), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(ahead), "lat": V1[0], "lng": V1[1]})
+    r = insp.post(
+        f"/api/v1/visits/{visit_id}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(ahead),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(ahead),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(insp.client, ticket["upload"], data) == 204
     photo = insp.post(f"/api/v1/photos/{ticket['photo_id']}/complete").get_json()
     assert photo["status"] == "ready" and "exif_time_mismatch" not in photo["flags"], photo
-    r = insp.post(f"/api/v1/visits/{visit_id}/interviews", {"client_id": uid(), "sent_at": now_iso(ahead),
-                                                            "household": "李四", "satisfaction": "满意"})
+    r = insp.post(
+        f"/api/v1/visits/{visit_id}/interviews",
+        {"client_id": uid(), "sent_at": now_iso(ahead), "household": "李四", "satisfaction": "满意"},
+    )
     assert r.status_code == 201, r.get_json()
     r = insp.post(f"/api/v1/visits/{visit_id}/submit", {"client_id": uid(), "sent_at": now_iso(ahead)})
     assert r.status_code == 200 and r.get_json()["status"] == "submitted", r.get_json()

@@ -21,8 +21,11 @@ RETRY_PAUSE = 0.05
 @pytest.fixture(scope="module")
 def db_app(private_mariadb, fake_wechat, tmp_path_factory):
     """The app on the private MariaDB, with the base data."""
-    app = make_app(private_mariadb.url, {"STORAGE_BACKEND": "local",
-                                         "STORAGE_DIR": str(tmp_path_factory.mktemp("storage"))}, fake_wechat)
+    app = make_app(
+        private_mariadb.url,
+        {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path_factory.mktemp("storage"))},
+        fake_wechat,
+    )
     with app.app_context():
         world = build_world()
     yield app, world
@@ -47,8 +50,12 @@ class Phone:
         self.queue = []
         for n in range(WRITES_PER_PHONE):
             if n % 3 == 2:
-                self.queue.append(("interviews", {"client_id": uid(), "sent_at": now_iso(),
-                                                  "household": f"农户{n}", "satisfaction": "满意"}))
+                self.queue.append(
+                    (
+                        "interviews",
+                        {"client_id": uid(), "sent_at": now_iso(), "household": f"农户{n}", "satisfaction": "满意"},
+                    )
+                )
             else:
                 self.queue.append(("checkins", checkin_body(*V1)))
         self.answers: dict[str, list[int]] = {}
@@ -95,8 +102,9 @@ def test_mariadb_restart_under_load_loses_and_doubles_nothing(db_app, private_ma
         time.sleep(0.02)
     private_mariadb.stop()
     try:
-        assert_clean_503(Api(client, world.tokens["insp_a"]).post(
-            f"/api/v1/visits/{phones[0].visit_id}/checkins", checkin_body(*V1)))
+        assert_clean_503(
+            Api(client, world.tokens["insp_a"]).post(f"/api/v1/visits/{phones[0].visit_id}/checkins", checkin_body(*V1))
+        )
         time.sleep(0.5)
     finally:
         private_mariadb.start()
@@ -109,15 +117,22 @@ def test_mariadb_restart_under_load_loses_and_doubles_nothing(db_app, private_ma
     sent = {body["client_id"]: kind for p in phones for kind, body in p.queue}
     with app.app_context():
         s = db.session
-        stored = dict(s.execute(select(ClientWrite.client_id, ClientWrite.kind)
-                                .where(ClientWrite.client_id.in_(sent))).all())
+        stored = dict(
+            s.execute(select(ClientWrite.client_id, ClientWrite.kind).where(ClientWrite.client_id.in_(sent))).all()
+        )
         assert stored == {cid: "visit.checkin" if k == "checkins" else "visit.interview" for cid, k in sent.items()}
         visit_ids = [p.visit_id for p in phones]
         checkins = s.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.visit_id.in_(visit_ids)))
         interviews = s.scalar(select(func.count()).select_from(Interview).where(Interview.visit_id.in_(visit_ids)))
-        assert (checkins, interviews) == (list(sent.values()).count("checkins"), list(sent.values()).count("interviews"))
-        audited = s.scalar(select(func.count()).select_from(AuditEntry)
-                           .where(AuditEntry.action.in_(["visit.checkin", "visit.interview"])))
+        assert (checkins, interviews) == (
+            list(sent.values()).count("checkins"),
+            list(sent.values()).count("interviews"),
+        )
+        audited = s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action.in_(["visit.checkin", "visit.interview"]))
+        )
         assert audited == len(sent)
         assert audit.verify(s).ok
 

@@ -30,12 +30,13 @@ def visit(client, world) -> dict:
 
 def storm(app, token: str, requests: list[tuple[str, dict]]) -> dict[str, list[tuple[int, dict]]]:
     """THREADS phones each send every request RETRIES times (fresh sent_at each time); answers by client_id."""
+
     def phone(n: int) -> list[tuple[str, int, dict]]:
         api = Api(app.test_client(), token)
         out = []
         for attempt in range(RETRIES):
             # Each phone walks the queue from a different place, so different writes collide.
-            for path, body in requests[(n + attempt) % len(requests):] + requests[:(n + attempt) % len(requests)]:
+            for path, body in requests[(n + attempt) % len(requests) :] + requests[: (n + attempt) % len(requests)]:
                 r = api.post(path, {**body, "sent_at": now_iso()})
                 out.append((body["client_id"], r.status_code, r.get_json()))
         return out
@@ -58,10 +59,28 @@ def test_retry_storm_of_checkin_photo_ticket_and_interview_stores_one_each(app, 
     base = f"/api/v1/visits/{visit['id']}"
     writes = [
         (f"{base}/checkins", checkin_body(*V1)),
-        (f"{base}/photos", {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": 1000,
-                            "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]}),
-        (f"{base}/interviews", {"client_id": uid(), "sent_at": now_iso(), "household": "张三",
-                                "satisfaction": "满意", "answers": {"知道项目吗": "知道"}}),
+        (
+            f"{base}/photos",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "content_type": "image/jpeg",
+                "size": 1000,
+                "taken_at": now_iso(),
+                "lat": V1[0],
+                "lng": V1[1],
+            },
+        ),
+        (
+            f"{base}/interviews",
+            {
+                "client_id": uid(),
+                "sent_at": now_iso(),
+                "household": "张三",
+                "satisfaction": "满意",
+                "answers": {"知道项目吗": "知道"},
+            },
+        ),
     ]
     answers = storm(app, world.tokens["insp_a"], writes)
     assert set(answers) == {body["client_id"] for _, body in writes}
@@ -75,8 +94,14 @@ def test_retry_storm_of_checkin_photo_ticket_and_interview_stores_one_each(app, 
             assert s.scalar(select(func.count()).select_from(model).where(model.visit_id == visit["id"])) == 1
         kinds = s.scalars(select(ClientWrite.kind).where(ClientWrite.client_id.in_(answers))).all()
         assert sorted(kinds) == ["photo.ticket", "visit.checkin", "visit.interview"]
-        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action.in_(["visit.checkin", "photo.ticket", "visit.interview"]))) == 3
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action.in_(["visit.checkin", "photo.ticket", "visit.interview"]))
+            )
+            == 3
+        )
         assert audit.verify(s).ok
 
 
@@ -93,8 +118,7 @@ def test_retry_storm_of_submit_and_late_write_retries_after_it(app, world, visit
     assert {status for status, _ in answers[checkin[1]["client_id"]]} == {200}
     with app.app_context():
         s = db.session
-        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "visit.submit")) == 1
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "visit.submit")) == 1
         assert s.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.visit_id == visit["id"])) == 1
         assert audit.verify(s).ok
 
@@ -103,15 +127,23 @@ def test_retry_storm_of_photo_complete_makes_it_ready_once(app, world, visit):
     """Ten phones completing one uploaded photo at once: all answer ready with the same hash, one audit entry."""
     api = Api(app.test_client(), world.tokens["insp_a"])
     data = phone_jpeg(seed=99)
-    r = api.post(f"/api/v1/visits/{visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     ticket = r.get_json()
     assert upload(api.client, ticket["upload"], data) == 204
 
     def complete(_):
-        response = Api(app.test_client(), world.tokens["insp_a"]).post(
-            f"/api/v1/photos/{ticket['photo_id']}/complete")
+        response = Api(app.test_client(), world.tokens["insp_a"]).post(f"/api/v1/photos/{ticket['photo_id']}/complete")
         return response.status_code, response.get_json()
 
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
@@ -120,8 +152,8 @@ def test_retry_storm_of_photo_complete_makes_it_ready_once(app, world, visit):
     assert {(body["status"], body["sha256"]) for _, body in answers} == {("ready", answers[0][1]["sha256"])}
     with app.app_context():
         s = db.session
-        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "photo.complete")) == 1
-        assert s.scalar(select(func.count()).select_from(PhotoHashBand).where(
-            PhotoHashBand.photo_id == ticket["photo_id"])) == HASH_BANDS * len(REGIONS)
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "photo.complete")) == 1
+        assert s.scalar(
+            select(func.count()).select_from(PhotoHashBand).where(PhotoHashBand.photo_id == ticket["photo_id"])
+        ) == HASH_BANDS * len(REGIONS)
         assert audit.verify(s).ok

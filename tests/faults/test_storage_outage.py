@@ -32,9 +32,16 @@ def s3_proxy(moto_server):
 @pytest.fixture
 def storage_config(s3_proxy):
     """S3 through the relay, with a one-second timeout so a hung server frees the worker quickly."""
-    return {"STORAGE_BACKEND": "s3", "S3_BUCKET": s3_proxy.bucket, "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_proxy.port}",
-            "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing",
-            "S3_ADDRESSING_STYLE": "path", "S3_TIMEOUT_SECONDS": 1}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET": s3_proxy.bucket,
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_proxy.port}",
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+        "S3_TIMEOUT_SECONDS": 1,
+    }
 
 
 @pytest.fixture
@@ -43,9 +50,18 @@ def uploaded(client, world):
     api = Api(client, world.tokens["insp_a"])
     visit = start_visit(api, world.a1)
     data = phone_jpeg(seed=91)
-    r = api.post(f"/api/v1/visits/{visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(client, ticket["upload"], data) == 204
@@ -61,8 +77,9 @@ def photo_status(app, photo_id: int) -> str:
 def complete_in_thread(api: Api, photo_id: int):
     """POST complete from another thread; returns the response, or None if it never came back."""
     answers = []
-    worker = threading.Thread(target=lambda: answers.append(api.post(f"/api/v1/photos/{photo_id}/complete")),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: answers.append(api.post(f"/api/v1/photos/{photo_id}/complete")), daemon=True
+    )
     worker.start()
     worker.join(120)  # a liveness guard, not a speed check: a stuck worker would never answer
     return answers[0] if answers else None

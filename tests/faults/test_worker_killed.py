@@ -64,10 +64,19 @@ def served(tmp_path_factory, database, moto_server, fake_wechat):
     make_bucket(endpoint, bucket)
     proxy = TcpProxy(int(endpoint.rsplit(":", 1)[1])).start()
     settings = {
-        "DATABASE_URL": database, "SECRET_KEY": SECRET, "DATA_KEY": SECRET, "AUDIT_KEY": AUDIT_SECRET,
-        "STORAGE_BACKEND": "s3", "S3_BUCKET": bucket, "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
-        "S3_REGION": "us-east-1", "S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path", "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database,
+        "SECRET_KEY": SECRET,
+        "DATA_KEY": SECRET,
+        "AUDIT_KEY": AUDIT_SECRET,
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "LOG_LEVEL": "WARNING",
         "INSTANCE_DIR": str(work),
     }
     app = make_app(settings["DATABASE_URL"], {}, fake_wechat, **settings)
@@ -84,15 +93,18 @@ def served(tmp_path_factory, database, moto_server, fake_wechat):
 
 def call(server: Gunicorn, method: str, path: str, token: str, body: dict | None = None) -> requests.Response:
     """One request to the served app as a phone would send it."""
-    return requests.request(method, server.url + path, json=body, timeout=60,
-                            headers={"Authorization": f"Bearer {token}"})
+    return requests.request(
+        method, server.url + path, json=body, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def raw_request(server: Gunicorn, path: str, token: str, body: bytes, send: int) -> socket.socket:
     """Open a connection and send the request line, headers and the first `send` bytes of the body."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     sock.sendall(head + body[:send])
     return sock
 
@@ -118,8 +130,13 @@ def answer_of(sock: socket.socket) -> bytes:
 
 def start_visit(server: Gunicorn, token: str, assignment_id: int) -> dict:
     """Start a visit on the served app."""
-    r = call(server, "POST", "/api/v1/visits", token, {"client_id": uid(), "sent_at": now_iso(),
-                                                       "assignment_id": assignment_id, "started_at": now_iso()})
+    r = call(
+        server,
+        "POST",
+        "/api/v1/visits",
+        token,
+        {"client_id": uid(), "sent_at": now_iso(), "assignment_id": assignment_id, "started_at": now_iso()},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -139,8 +156,7 @@ def test_worker_killed_while_receiving_a_checkin_then_retry_stores_one(served):
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == again.json()
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(CheckIn)
-                                 .where(CheckIn.visit_id == visit["id"])) == 1
+        assert db.session.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.visit_id == visit["id"])) == 1
         assert db.session.get(ClientWrite, body["client_id"]).object_id == first.json()["id"]
 
 
@@ -150,13 +166,29 @@ def test_worker_killed_during_photo_complete_then_retry_completes_once(served):
     token = world.tokens["insp_a"]
     visit = start_visit(server, token, world.a1)
     data = phone_jpeg(seed=97, size=(2400, 1800))
-    r = call(server, "POST", f"/api/v1/visits/{visit['id']}/photos", token, {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = call(
+        server,
+        "POST",
+        f"/api/v1/visits/{visit['id']}/photos",
+        token,
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.text
     ticket = r.json()
-    up = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                       files={"file": ("p.jpg", data, "image/jpeg")}, timeout=30)
+    up = requests.post(
+        ticket["upload"]["url"],
+        data=ticket["upload"]["fields"],
+        files={"file": ("p.jpg", data, "image/jpeg")},
+        timeout=30,
+    )
     assert up.status_code == 204, up.text
     path = f"/api/v1/photos/{ticket['photo_id']}/complete"
     moto.send_signal(signal.SIGSTOP)  # S3 hangs, so the worker is caught inside complete
@@ -176,5 +208,11 @@ def test_worker_killed_during_photo_complete_then_retry_completes_once(served):
     assert first.status_code == 200 and first.json()["status"] == "ready", first.text
     assert again.json()["sha256"] == first.json()["sha256"]
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "photo.complete", AuditEntry.object_id == ticket["photo_id"])) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "photo.complete", AuditEntry.object_id == ticket["photo_id"])
+            )
+            == 1
+        )

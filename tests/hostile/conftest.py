@@ -15,8 +15,9 @@ def shared_app(tmp_path_factory, sqlite_template, fake_wechat):
     """The app on its own SQLite copy with the base data, shared by the module's tests: (app, world)."""
     work = tmp_path_factory.mktemp("hostile")
     shutil.copy(sqlite_template, work / "app.db")
-    app = make_app(f"sqlite:///{work / 'app.db'}",
-                   {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(work / "storage")}, fake_wechat)
+    app = make_app(
+        f"sqlite:///{work / 'app.db'}", {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(work / "storage")}, fake_wechat
+    )
     with app.app_context():
         world = build_world()
     yield app, world

@@ -85,36 +85,59 @@ def others(shared_app):
     client = app.test_client()
     insp_c = Api(client, world.tokens["insp_c"])
     visit = start_visit(insp_c, world.a2)
-    r = insp_c.post(f"/api/v1/visits/{visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": 1000,
-        "taken_at": now_iso(), "lat": V2[0], "lng": V2[1]})
+    r = insp_c.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": 1000,
+            "taken_at": now_iso(),
+            "lat": V2[0],
+            "lng": V2[1],
+        },
+    )
     photo_id = r.get_json()["photo_id"]
     assert insp_c.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid()}).status_code == 200
     with app.app_context():
         s = db.session
         admin = s.get(User, world.ids["admin"])
-        secretary2, _ = users.create_user(s, admin, {"username": "secretary2", "name": "secretary2",
-                                                     "roles": ["secretary"], "password": "secretary2-password"})
+        secretary2, _ = users.create_user(
+            s,
+            admin,
+            {"username": "secretary2", "name": "secretary2", "roles": ["secretary"], "password": "secretary2-password"},
+        )
         s.get(Project, world.p2).secretary_id = secretary2.id
         s.commit()
         order = rectification.issue(s, admin, project_id=world.p2, items=["公示栏未更新"])
-        unit1, _ = users.create_user(s, admin, {"username": "unit1", "name": "unit1", "roles": ["unit_reviewer"],
-                                                "password": "unit1-password"})
+        unit1, _ = users.create_user(
+            s, admin, {"username": "unit1", "name": "unit1", "roles": ["unit_reviewer"], "password": "unit1-password"}
+        )
         world.tokens["unit1"] = issue_token(unit1)
         villager2 = users.wechat_login(s, "openid-villager-2")
         villager2_token = issue_token(villager2)
-    r = Api(client, villager2_token).post(f"/api/v1/public/projects/{world.p2}/feedback", {
-        "client_id": uid(), "sent_at": now_iso(), "rating": "满意", "category": "建议", "text": "路修好了"})
+    r = Api(client, villager2_token).post(
+        f"/api/v1/public/projects/{world.p2}/feedback",
+        {"client_id": uid(), "sent_at": now_iso(), "rating": "满意", "category": "建议", "text": "路修好了"},
+    )
     assert r.status_code == 201, r.get_json()
     org = Api(client, world.tokens["admin"]).post("/api/v1/admin/organizations", {"name": "桐坪镇党委"})
     assert org.status_code == 201, org.get_json()
     with app.app_context():
         site_id = db.session.scalars(select(Site.id)).first()
     return {
-        "org_id": org.get_json()["id"], "site_id": site_id,
-        "visit_id": visit["id"], "photo_id": photo_id, "feedback_id": r.get_json()["id"], "order_id": order.id,
-        "project_id": world.p2, "township_id": world.t2, "village_id": world.v2, "user_id": world.ids["insp_c"],
-        "assignment_id": world.a2, "month": "2026-11",
+        "org_id": org.get_json()["id"],
+        "site_id": site_id,
+        "visit_id": visit["id"],
+        "photo_id": photo_id,
+        "feedback_id": r.get_json()["id"],
+        "order_id": order.id,
+        "project_id": world.p2,
+        "township_id": world.t2,
+        "village_id": world.v2,
+        "user_id": world.ids["insp_c"],
+        "assignment_id": world.a2,
+        "month": "2026-11",
     }
 
 
@@ -130,10 +153,21 @@ def body_for(ep, world, ids) -> dict | None:
     base = {"client_id": uid(), "sent_at": now_iso()}
     bodies = {
         "/api/v1/visits": {**base, "assignment_id": world.a2, "started_at": now_iso()},
-        "/api/v1/visits/<int:visit_id>/checkins": {**base, "lat": V2[0], "lng": V2[1], "accuracy_m": 10,
-                                                   "client_time": now_iso()},
-        "/api/v1/visits/<int:visit_id>/photos": {**base, "content_type": "image/jpeg", "size": 1000,
-                                                 "taken_at": now_iso(), "lat": V2[0], "lng": V2[1]},
+        "/api/v1/visits/<int:visit_id>/checkins": {
+            **base,
+            "lat": V2[0],
+            "lng": V2[1],
+            "accuracy_m": 10,
+            "client_time": now_iso(),
+        },
+        "/api/v1/visits/<int:visit_id>/photos": {
+            **base,
+            "content_type": "image/jpeg",
+            "size": 1000,
+            "taken_at": now_iso(),
+            "lat": V2[0],
+            "lng": V2[1],
+        },
         "/api/v1/visits/<int:visit_id>/interviews": {**base, "household": "王五", "satisfaction": "满意"},
         "/api/v1/visits/<int:visit_id>/checklist": {**base, "items": [{"item": "公示栏", "result": "pass"}]},
         "/api/v1/visits/<int:visit_id>/notes": {**base, "text": "补充说明"},
@@ -144,8 +178,11 @@ def body_for(ep, world, ids) -> dict | None:
         # "approve" of a running project is refused (409) for the admin: the shared project is not changed.
         "/api/v1/projects/<int:project_id>/transitions": {"action": "approve", "opinion": "同意"},
         "/api/v1/projects/<int:project_id>/observations": {"observed_on": "2026-10-15", "rating": "好"},
-        "/api/v1/projects/<int:project_id>/acceptance": {"accepted_on": "2026-11-01", "rating": "不合格",
-                                                         "opinion": "未完成"},
+        "/api/v1/projects/<int:project_id>/acceptance": {
+            "accepted_on": "2026-11-01",
+            "rating": "不合格",
+            "opinion": "未完成",
+        },
         "/api/v1/projects/<int:project_id>/reports/<month>": {"text": "本月进展"},
     }
     return bodies.get(ep.path, {})
@@ -181,17 +218,27 @@ def test_endpoint_refuses_everyone_but_its_audience(shared_app, others, ep):
             expected = "ok"
         else:
             expected = {404}
-        fine = (r.status_code < 500 if expected is None
-                else r.status_code not in (401, 403, 404) and r.status_code < 500 if expected == "ok"
-                else r.status_code in expected)
+        fine = (
+            r.status_code < 500
+            if expected is None
+            else r.status_code not in (401, 403, 404) and r.status_code < 500
+            if expected == "ok"
+            else r.status_code in expected
+        )
         if not fine:
             wrong.append((caller, r.status_code, expected, (r.get_json(silent=True) or {}).get("error")))
     assert wrong == [], f"{ep.method} {url}"
 
 
-ROLES_OF = {"villager": set(), "insp_a": {"inspector"}, "reviewer1": {"reviewer"}, "unit1": {"unit_reviewer"},
-            "secretary": {"secretary"},
-            "leader": {"leader"}, "admin": {"admin"}}
+ROLES_OF = {
+    "villager": set(),
+    "insp_a": {"inspector"},
+    "reviewer1": {"reviewer"},
+    "unit1": {"unit_reviewer"},
+    "secretary": {"secretary"},
+    "leader": {"leader"},
+    "admin": {"admin"},
+}
 
 
 def _holds(caller: str, roles: tuple[str, ...]) -> bool:
@@ -210,13 +257,27 @@ def open_round_visit(shared_app):
     with app.app_context():
         s = db.session
         admin = s.get(User, world.ids["admin"])
-        pool = [users.create_user(s, admin, {"username": name, "name": name, "roles": ["inspector"],
-                                             "password": f"{name}-password"})[0].id
-                for name in (f"round-{uid()[:8]}", f"round-{uid()[:8]}")]
-        r = rounds.create_round(s, admin, {
-            "name": "第二轮暗访", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 2,
-            "check_items": ["公示栏是否张贴", "资金是否专款专用", "群众是否知晓项目"], "inspector_ids": pool,
-            "filters": {"township_ids": [world.t1]}, "due_date": "2026-12-31"})
+        pool = [
+            users.create_user(
+                s, admin, {"username": name, "name": name, "roles": ["inspector"], "password": f"{name}-password"}
+            )[0].id
+            for name in (f"round-{uid()[:8]}", f"round-{uid()[:8]}")
+        ]
+        r = rounds.create_round(
+            s,
+            admin,
+            {
+                "name": "第二轮暗访",
+                "groups": 1,
+                "sites_per_group": 1,
+                "team_size": 2,
+                "items_per_visit": 2,
+                "check_items": ["公示栏是否张贴", "资金是否专款专用", "群众是否知晓项目"],
+                "inspector_ids": pool,
+                "filters": {"township_ids": [world.t1]},
+                "due_date": "2026-12-31",
+            },
+        )
         rounds.freeze(s, admin, r.id, source())
         rounds.run_draw(s, admin, r.id, "2026099", today=draw_day())
         drawn = s.scalar(select(Assignment).where(Assignment.round_id == r.id))
@@ -234,8 +295,13 @@ def test_reviewer_reads_no_plan_of_a_drawn_visit_while_its_round_is_open(shared_
     shown = Api(app.test_client(), world.tokens["reviewer1"]).get(f"/api/v1/visits/{visit_id}")
     assert shown.status_code == 200
     assert {k: shown.get_json()["assignment"][k] for k in PLAN_KEYS} == {
-        "origin": None, "round_id": None, "due_date": None, "check_items": [], "check_items_count": None,
-        "inspectors": []}
+        "origin": None,
+        "round_id": None,
+        "due_date": None,
+        "check_items": [],
+        "check_items_count": None,
+        "inspectors": [],
+    }
     assert "公示栏是否张贴" not in shown.get_data(as_text=True)
     for caller in ("admin", "leader"):
         plan = Api(app.test_client(), world.tokens[caller]).get(f"/api/v1/visits/{visit_id}").get_json()["assignment"]
@@ -250,4 +316,8 @@ def test_reviewer_reads_the_plan_once_the_round_is_closed(shared_app, open_round
         rounds.close(db.session, db.session.get(User, world.ids["admin"]), round_id)
     plan = Api(app.test_client(), world.tokens["reviewer1"]).get(f"/api/v1/visits/{visit_id}").get_json()["assignment"]
     assert (plan["origin"], plan["round_id"], len(plan["inspectors"]), plan["check_items_count"]) == (
-        "drawn", round_id, 2, 2)
+        "drawn",
+        round_id,
+        2,
+        2,
+    )

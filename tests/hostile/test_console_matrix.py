@@ -15,8 +15,13 @@ from tests.hostile.test_authorization_matrix import (
 )
 
 # Pages about one object that a reviewer must not even learn exists outside their townships.
-SCOPED = {"console.visit_detail", "console.visit_print", "console.export_visit_zip", "console.feedback_detail",
-          "console.rectification_detail"}
+SCOPED = {
+    "console.visit_detail",
+    "console.visit_print",
+    "console.export_visit_zip",
+    "console.feedback_detail",
+    "console.rectification_detail",
+}
 
 
 # County-wide pages every department reviewer reads: a round's definition (its draw stays hidden from
@@ -24,8 +29,14 @@ SCOPED = {"console.visit_detail", "console.visit_print", "console.export_visit_z
 COUNTY_WIDE = {"console.round_detail"}
 # Pages of the roles that work only on their own things (experts' score sheets, a reporting unit's or a
 # secretary's projects): an administrator is refused them too.
-OWN_WORK_PAGES = {"console.expert_scoring", "console.expert_scoring_sheet", "console.unit_projects",
-                  "console.my_projects", "console.application_new", "console.application_edit"}
+OWN_WORK_PAGES = {
+    "console.expert_scoring",
+    "console.expert_scoring_sheet",
+    "console.unit_projects",
+    "console.my_projects",
+    "console.application_new",
+    "console.application_edit",
+}
 # Documents that exist only once their round is closed or their grading finalized: before, a 409.
 AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_assessment"}
 
@@ -37,17 +48,31 @@ def others(shared_app, api_objects):  # noqa: F811
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
         gs = grading.create_session(db.session, admin, {"year": 2026})
-        rnd = rounds.create_round(db.session, admin, {
-            "name": "第一轮", "groups": 1, "sites_per_group": 1, "team_size": 2, "items_per_visit": 1,
-            "check_items": ["公示栏"], "inspector_ids": [world.ids["insp_a"], world.ids["insp_b"]]})
+        rnd = rounds.create_round(
+            db.session,
+            admin,
+            {
+                "name": "第一轮",
+                "groups": 1,
+                "sites_per_group": 1,
+                "team_size": 2,
+                "items_per_visit": 1,
+                "check_items": ["公示栏"],
+                "inspector_ids": [world.ids["insp_a"], world.ids["insp_b"]],
+            },
+        )
         return {**api_objects, "session_id": gs.id, "round_id": rnd.id}
 
 
 def page_rules(app):
     """Every GET page of the console except the login form and static files."""
-    return [r for r in app.url_map.iter_rules()
-            if r.endpoint.startswith("console.") and "GET" in r.methods
-            and r.endpoint not in ("console.login", "console.static")]
+    return [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("console.")
+        and "GET" in r.methods
+        and r.endpoint not in ("console.login", "console.static")
+    ]
 
 
 def url_of(rule, ids: dict[str, int]) -> str:
@@ -59,9 +84,13 @@ def test_signed_out_visitor_is_sent_to_login_everywhere(shared_app, others):  # 
     """Without a session every console page redirects to the login form."""
     app, _ = shared_app
     client = app.test_client()
-    wrong = [(url_of(r, others), resp.status_code) for r in page_rules(app)
-             if not ((resp := client.get(url_of(r, others))).status_code == 302
-                     and "/console/login" in resp.headers["Location"])]
+    wrong = [
+        (url_of(r, others), resp.status_code)
+        for r in page_rules(app)
+        if not (
+            (resp := client.get(url_of(r, others))).status_code == 302 and "/console/login" in resp.headers["Location"]
+        )
+    ]
     assert wrong == []
 
 
@@ -70,8 +99,9 @@ def test_phone_roles_cannot_sign_in(shared_app, username):
     """An inspector with the right password is refused by the console (secretaries have their own pages)."""
     app, _ = shared_app
     client = app.test_client()
-    r = client.post("/console/login", data={"csrf_token": csrf(client), "username": username,
-                                            "password": f"{username}-password"})
+    r = client.post(
+        "/console/login", data={"csrf_token": csrf(client), "username": username, "password": f"{username}-password"}
+    )
     assert r.status_code != 302
     assert client.get("/console/").status_code == 302
 
@@ -88,8 +118,7 @@ def test_reviewer_of_another_township_gets_404_or_403_never_the_page(shared_app,
                 wrong.append((rule.rule, status))
             continue
         status = client.get(url_of(rule, others)).status_code
-        expected = ({404} if rule.endpoint in SCOPED else {200, 409} if rule.endpoint in COUNTY_WIDE
-                    else {403, 404})
+        expected = {404} if rule.endpoint in SCOPED else {200, 409} if rule.endpoint in COUNTY_WIDE else {403, 404}
         if status not in expected:
             wrong.append((rule.rule, status, expected))
     assert wrong == [], wrong
@@ -99,10 +128,15 @@ def test_admin_opens_every_page(shared_app, others):  # noqa: F811
     """The administrator gets every console page for the same objects (so the 404s above are about scope)."""
     app, _ = shared_app
     client = login(app.test_client(), "admin", "admin-password")
-    expected = {r.endpoint: 403 if r.endpoint in OWN_WORK_PAGES else 409 if r.endpoint in AFTER_CLOSE else 200
-                for r in page_rules(app)}
-    wrong = [(url_of(r, others), s) for r in page_rules(app)
-             if (s := client.get(url_of(r, others), follow_redirects=True).status_code) != expected[r.endpoint]]
+    expected = {
+        r.endpoint: 403 if r.endpoint in OWN_WORK_PAGES else 409 if r.endpoint in AFTER_CLOSE else 200
+        for r in page_rules(app)
+    }
+    wrong = [
+        (url_of(r, others), s)
+        for r in page_rules(app)
+        if (s := client.get(url_of(r, others), follow_redirects=True).status_code) != expected[r.endpoint]
+    ]
     assert wrong == [], wrong
 
 
@@ -112,9 +146,13 @@ FORM_OBJECTS = {"console.rectification_new": ("project_id",)}
 
 def form_rules(app):
     """Every POST route of the console except the login and logout forms."""
-    return [r for r in app.url_map.iter_rules()
-            if r.endpoint.startswith("console.") and "POST" in r.methods
-            and r.endpoint not in ("console.login", "console.logout")]
+    return [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("console.")
+        and "POST" in r.methods
+        and r.endpoint not in ("console.login", "console.logout")
+    ]
 
 
 def audit_length(app) -> int:
@@ -163,8 +201,9 @@ def test_reviewer_of_another_township_cannot_post_any_form(shared_app, others): 
         if status not in (403, 404):
             wrong.append((rule.rule, status))
     # The same order form, from a visit of 桐坪镇 named in the query string.
-    status = client.post(f"/console/rectifications/new?visit_id={others['visit_id']}",
-                         data={"csrf_token": token}).status_code
+    status = client.post(
+        f"/console/rectifications/new?visit_id={others['visit_id']}", data={"csrf_token": token}
+    ).status_code
     if status not in (403, 404):
         wrong.append(("/console/rectifications/new?visit_id", status))
     assert wrong == [], wrong
@@ -182,9 +221,18 @@ def test_photo_recheck_form_is_scoped_like_the_others(shared_app, others):  # no
     api = Api(app.test_client(), world.tokens["insp_c"])
     visit = start_visit(api, world.a2)
     data = phone_jpeg(seed=77, size=(640, 480))
-    r = api.post(f"/api/v1/visits/{visit['id']}/photos", {"client_id": uid(), "sent_at": now_iso(),
-                                                          "content_type": "image/jpeg", "size": len(data),
-                                                          "taken_at": now_iso(), "lat": V2[0], "lng": V2[1]})
+    r = api.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V2[0],
+            "lng": V2[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     assert upload(api.client, r.get_json()["upload"], data) == 204
     photo_id = r.get_json()["photo_id"]
@@ -201,5 +249,9 @@ def test_photo_recheck_form_is_scoped_like_the_others(shared_app, others):  # no
     assert admin.post(url, data={"csrf_token": csrf(admin)}).status_code == 303
     assert audit_length(app) == before + 1
     # The photo under another visit's URL (one the admin may see) is not found either.
-    assert admin.post(f"/console/visits/{others['visit_id']}/photos/{photo_id}/check",
-                      data={"csrf_token": csrf(admin)}).status_code == 404
+    assert (
+        admin.post(
+            f"/console/visits/{others['visit_id']}/photos/{photo_id}/check", data={"csrf_token": csrf(admin)}
+        ).status_code
+        == 404
+    )

@@ -16,11 +16,14 @@ def admin(shared_app):
     return Api(app.test_client(), world.tokens["admin"])
 
 
-@pytest.mark.parametrize("path, field", [
-    (f"/api/v1/admin/townships?page={HUGE}", "page"),
-    ("/api/v1/admin/townships?page=100001", "page"),
-    (f"/api/v1/admin/villages?township_id={HUGE}", "township_id"),
-])
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        (f"/api/v1/admin/townships?page={HUGE}", "page"),
+        ("/api/v1/admin/townships?page=100001", "page"),
+        (f"/api/v1/admin/villages?township_id={HUGE}", "township_id"),
+    ],
+)
 def test_huge_query_integers_are_400(admin, path, field):
     """A page or filter id beyond 64 bits (or an absurd page) is a 400 naming the parameter."""
     r = admin.get(path)
@@ -34,10 +37,13 @@ def test_huge_path_id_is_404(admin):
     assert admin.get(f"/api/v1/feedback/{HUGE}").status_code == 404
 
 
-@pytest.mark.parametrize("raw", [
-    f'{{"project_id": {HUGE}, "inspector_ids": [1]}}',
-    '{"project_id": 1, "inspector_ids": [1], "due_date": 1e400}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f'{{"project_id": {HUGE}, "inspector_ids": [1]}}',
+        '{"project_id": 1, "inspector_ids": [1], "due_date": 1e400}',
+    ],
+)
 def test_json_numbers_beyond_storage_are_400(admin, raw):
     """An integer beyond 64 bits or a float that overflows to infinity in a JSON body is invalid JSON."""
     r = admin.post("/api/v1/admin/assignments", data=raw, content_type="application/json")

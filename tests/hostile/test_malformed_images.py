@@ -31,10 +31,14 @@ def encoded(img: Image.Image, fmt: str, **options) -> bytes:
 
 def png_bomb() -> bytes:
     """A few hundred bytes of PNG whose header claims 30000 × 30000 pixels."""
+
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    )
 
 
 def heic() -> bytes:
@@ -80,9 +84,18 @@ def insp(shared_app):
 
 def send(api: Api, data: bytes) -> tuple[dict, object]:
     """Ticket (declared as a JPEG), upload and complete; returns the ticket and the complete response."""
-    r = api.post(f"/api/v1/visits/{api.visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data),
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        f"/api/v1/visits/{api.visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(api.client, ticket["upload"], data) == 204

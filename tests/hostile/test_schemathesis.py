@@ -30,8 +30,13 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", DEFAULT_EXAMPLES))
 # server (gunicorn) that this module's fuzzing then runs against over HTTP instead of in-process.
 LIVE = os.environ.get("SCHEMATHESIS_LIVE")
 # Who calls each operation: a holder of its first role, so authenticated paths run past the role check.
-CALLER_OF_ROLE = {"admin": "admin", "inspector": "insp_a", "reviewer": "reviewer1", "leader": "leader",
-                  "secretary": "secretary"}
+CALLER_OF_ROLE = {
+    "admin": "admin",
+    "inspector": "insp_a",
+    "reviewer": "reviewer1",
+    "leader": "leader",
+    "secretary": "secretary",
+}
 ROLES = {(ep.method, ep.path): ep.roles for ep in ENDPOINTS}
 # What every answer is held to: no 5xx, a documented status, the documented content type and schema.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -43,7 +48,8 @@ COVERAGE = os.environ.get("SCHEMATHESIS_COVERAGE", "1") != "0"
 
 # Loaded at import (pytest parametrizes at collection); test_served_document_is_the_tested_one ties it to the app.
 schema = schemathesis.openapi.from_dict(
-    build_document(), config=SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": COVERAGE}}}))
+    build_document(), config=SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": COVERAGE}}})
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +84,12 @@ def _same_path(flask_rule: str, openapi_path: str) -> bool:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-          derandomize=EXAMPLES <= DEFAULT_EXAMPLES)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=EXAMPLES <= DEFAULT_EXAMPLES,
+)
 def test_every_answer_conforms_to_the_document(case, target):
     """Generated requests (valid and not) to every documented operation: never a 5xx, never an
     undocumented status code, and every body matches the schema documented for its status."""

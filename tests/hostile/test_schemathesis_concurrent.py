@@ -33,26 +33,50 @@ def test_two_runs_at_once_against_one_server(tmp_path, sqlite_template, fake_wec
     """Two concurrent conformance runs against one gunicorn: both pass, no unhandled error, chain intact."""
     shutil.copy(sqlite_template, tmp_path / "app.db")
     settings = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", "SECRET_KEY": SECRET, "DATA_KEY": SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "SECRET_KEY": SECRET,
+        "DATA_KEY": SECRET,
         "AUDIT_KEY": AUDIT_SECRET,
-        "STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage"), "INSTANCE_DIR": str(tmp_path),
-        "WECHAT_APPID": fake_wechat.appid, "WECHAT_SECRET": fake_wechat.secret, "WECHAT_API_BASE": fake_wechat.url,
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "LOG_LEVEL": "WARNING",
+        "STORAGE_BACKEND": "local",
+        "STORAGE_DIR": str(tmp_path / "storage"),
+        "INSTANCE_DIR": str(tmp_path),
+        "WECHAT_APPID": fake_wechat.appid,
+        "WECHAT_SECRET": fake_wechat.secret,
+        "WECHAT_API_BASE": fake_wechat.url,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "LOG_LEVEL": "WARNING",
     }
-    app = make_app(settings["DATABASE_URL"], {k: settings[k] for k in ("STORAGE_BACKEND", "STORAGE_DIR")},
-                   fake_wechat)
+    app = make_app(settings["DATABASE_URL"], {k: settings[k] for k in ("STORAGE_BACKEND", "STORAGE_DIR")}, fake_wechat)
     with app.app_context():
         world = build_world()
     server = Gunicorn(settings, tmp_path)
     try:
         live = tmp_path / "live.json"
         live.write_text(json.dumps({"url": server.url, "tokens": world.tokens}))
-        env = {**os.environ, "SCHEMATHESIS_LIVE": str(live), "SCHEMATHESIS_EXAMPLES": str(EXAMPLES),
-               "SCHEMATHESIS_COVERAGE": os.environ.get("SCHEMATHESIS_COVERAGE", "0")}
-        command = [sys.executable, "-m", "pytest", "tests/hostile/test_schemathesis.py", "-q", "-n", "0",
-                   "-p", "no:cacheprovider", "-k", "conforms", "--tb=short"]
-        runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True) for _ in range(2)]
+        env = {
+            **os.environ,
+            "SCHEMATHESIS_LIVE": str(live),
+            "SCHEMATHESIS_EXAMPLES": str(EXAMPLES),
+            "SCHEMATHESIS_COVERAGE": os.environ.get("SCHEMATHESIS_COVERAGE", "0"),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/hostile/test_schemathesis.py",
+            "-q",
+            "-n",
+            "0",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "conforms",
+            "--tb=short",
+        ]
+        runs = [
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)
+        ]
         outputs = [run.communicate(timeout=RUN_TIMEOUT_S)[0] for run in runs]
     finally:
         server.stop()

@@ -29,6 +29,7 @@ CORPUS = TESTDATA / "corpus"
 PHOTOS = TESTDATA / "photos"
 PHOTOS_TRUTH = Path(__file__).parents[1] / "data" / "photos_exiftool.json"
 
+
 def _cases() -> list:
     """(folder, file name, exiftool's reading) for every file with a ground truth."""
     cases = []

@@ -104,6 +104,7 @@ def test_ciff_time_zero_is_no_time():
 
 def test_ciff_nesting_deeper_than_any_camera_is_not_followed():
     """Blocks nested beyond the depth limit are not read; the limit still reaches what cameras write."""
+
     def nested(depth: int) -> bytes:
         block = ciff_block([(TIMESTAMP, struct.pack("<III", POWERSHOT_TIME, 0, 0))])
         for _ in range(depth):
@@ -124,13 +125,16 @@ def test_ciff_heap_whose_entries_all_share_one_sub_block_is_walked_in_bounded_ti
     assert makernotes.from_segments([("APP0", ciff_segment(block))]).taken == "2000:10:27 22:56:26"
 
 
-@pytest.mark.parametrize("payload", [
-    b"II" + struct.pack("<I", 26) + b"HEAPJPGM",  # header only
-    b"II" + struct.pack("<I", 0xFFFFFFFF) + b"HEAPJPGM" + bytes(40),  # header longer than the segment
-    ciff_segment(struct.pack("<HIII", 0xFFFF, 0, 0, 0xFFFFFFF0)),  # directory offset far outside
-    ciff_segment(struct.pack("<H", 0xFFFF) + struct.pack("<HII", TIMESTAMP, 12, 0xFFFFFFF0) + struct.pack("<I", 0)),
-    b"XX" + bytes(4) + b"HEAPJPGM" + bytes(40),  # no byte order
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"II" + struct.pack("<I", 26) + b"HEAPJPGM",  # header only
+        b"II" + struct.pack("<I", 0xFFFFFFFF) + b"HEAPJPGM" + bytes(40),  # header longer than the segment
+        ciff_segment(struct.pack("<HIII", 0xFFFF, 0, 0, 0xFFFFFFF0)),  # directory offset far outside
+        ciff_segment(struct.pack("<H", 0xFFFF) + struct.pack("<HII", TIMESTAMP, 12, 0xFFFFFFF0) + struct.pack("<I", 0)),
+        b"XX" + bytes(4) + b"HEAPJPGM" + bytes(40),  # no byte order
+    ],
+)
 def test_damaged_ciff_reads_as_absent(payload):
     """A CIFF heap with impossible lengths or offsets gives nothing, and no exception."""
     assert makernotes.from_segments([("APP0", payload)]) == VendorTags()
@@ -151,15 +155,20 @@ def test_garbled_ciff_never_raises(edits, cut):
 # ---- Olympus APP12 ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("payload", "taken"), [
-    (b"OLYMPUS OPTICAL CO.,LTD.\0 713\r\n[picture info]\r\nTimeDate=909698819\r\nShutter=33363\r\n",
-     "1998:10:29 22:06:59"),
-    (b"[picture info]\r\nTimeDate=2001:05:06 07:08:09\r\n", "2001:05:06 07:08:09"),
-    (b"[picture info] TimeDate=909698819 Shutter=33363 Flash=1", "1998:10:29 22:06:59"),
-    (b"[picture info]\r\nTimeDate=0\r\n", None),
-    (b"[picture info]\r\nOldTimeDate=909698819\r\n", None),
-    (b"[picture info]\r\nTimeDate=" + b"9" * 60 + b"\r\n", None),
-])
+@pytest.mark.parametrize(
+    ("payload", "taken"),
+    [
+        (
+            b"OLYMPUS OPTICAL CO.,LTD.\0 713\r\n[picture info]\r\nTimeDate=909698819\r\nShutter=33363\r\n",
+            "1998:10:29 22:06:59",
+        ),
+        (b"[picture info]\r\nTimeDate=2001:05:06 07:08:09\r\n", "2001:05:06 07:08:09"),
+        (b"[picture info] TimeDate=909698819 Shutter=33363 Flash=1", "1998:10:29 22:06:59"),
+        (b"[picture info]\r\nTimeDate=0\r\n", None),
+        (b"[picture info]\r\nOldTimeDate=909698819\r\n", None),
+        (b"[picture info]\r\nTimeDate=" + b"9" * 60 + b"\r\n", None),
+    ],
+)
 def test_app12_picture_info_time(payload, taken):
     """TimeDate of an APP12 picture-info segment, in seconds since 1970 or as text; only as a whole name."""
     assert makernotes.from_segments([("APP12", payload)]).taken == taken
@@ -236,7 +245,10 @@ def test_ciff_only_file_gets_make_model_and_time():
     """A JPEG whose only metadata is a CIFF heap reports its make, model and capture time (zone assumed)."""
     info = exif_of(jpeg_with([(0xE0, powershot_heap())]))
     assert (info.make, info.model, info.taken_at, info.tz_assumed) == (
-        "Canon", "Canon PowerShot A5", datetime(2000, 10, 27, 22, 56, 26, tzinfo=CHINA_TZ), True,
+        "Canon",
+        "Canon PowerShot A5",
+        datetime(2000, 10, 27, 22, 56, 26, tzinfo=CHINA_TZ),
+        True,
     )
 
 

@@ -88,14 +88,19 @@ def test_coarse_pairs_need_a_shared_band_and_the_distance():
     nine_off = stored ^ 0b1_1111_1111
     assert phash.coarse_pairs({eight_off: [(3, 5)]}, [phash.RegionHash(stored, 2)]) == [(3, 5, 0, 2)]
     assert not phash.coarse_pairs({nine_off: [(3, 5)]}, [phash.RegionHash(stored, 2)])
-    assert phash.coarse_pairs({stored: [(3, 5)]}, [phash.RegionHash(0, 0), phash.RegionHash(stored, 6)]) == [(3, 5, 1, 6)]
+    assert phash.coarse_pairs({stored: [(3, 5)]}, [phash.RegionHash(0, 0), phash.RegionHash(stored, 6)]) == [
+        (3, 5, 1, 6)
+    ]
 
 
 def test_fine_hash_orientation_matches_the_turned_picture():
     """fine_hash(img, region, o) equals the fine hash of the picture turned by orientation o (within noise)."""
     img = scene(8)
-    for o, op in ((1, Image.Transpose.FLIP_LEFT_RIGHT), (2, Image.Transpose.FLIP_TOP_BOTTOM),
-                  (4, Image.Transpose.TRANSPOSE)):
+    for o, op in (
+        (1, Image.Transpose.FLIP_LEFT_RIGHT),
+        (2, Image.Transpose.FLIP_TOP_BOTTOM),
+        (4, Image.Transpose.TRANSPOSE),
+    ):
         assert phash.hamming(phash.fine_hash(img, 0, o), phash.fine_hash(img.transpose(op), 0, 0)) <= 8
 
 
@@ -112,8 +117,10 @@ def test_same_object_shot_by_two_phones_passes_coarse_but_not_fine():
     """The real iPhone 11 and Pixel 5 photos of one cartridge on a plain surface: alike at 32 x 32, not at 64 x 64."""
     if not PHOTOS.is_dir():
         missing_component(f"{PHOTOS} not present on this machine")
-    iphone, pixel = (process_photo(io.BytesIO((PHOTOS / name).read_bytes()))
-                     for name in ("cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg"))
+    iphone, pixel = (
+        process_photo(io.BytesIO((PHOTOS / name).read_bytes()))
+        for name in ("cartridgeocr_iphone11_IMG_5809.jpg", "cartridgeocr_pixel5_PXL_20210518_214205292.jpg")
+    )
     assert phash.coarse_pairs(phash.query_hashes(pixel.region_hashes), iphone.region_hashes)
     pixel_thumb, iphone_thumb = (Image.open(io.BytesIO(p.thumb_jpeg)) for p in (pixel, iphone))
     assert not phash.same_picture(pixel_thumb, pixel.region_hashes, iphone_thumb, iphone.region_hashes)

@@ -80,8 +80,15 @@ def scene(size: tuple[int, int], seed: int) -> Image.Image:
 
 
 def make_exif(
-    orientation=None, make=None, model=None, taken=None, offset=None, datetime_tag=None,
-    offset_time=None, gps=None, software=None,
+    orientation=None,
+    make=None,
+    model=None,
+    taken=None,
+    offset=None,
+    datetime_tag=None,
+    offset_time=None,
+    gps=None,
+    software=None,
 ) -> Image.Exif:
     """Image.Exif with the given tags; gps is a dict of GPS IFD tag -> value."""
     exif = Image.Exif()
@@ -205,7 +212,11 @@ def phone_jpeg() -> bytes:
 def fresh_font_cache():
     """Forget cached font lookups before and after a test that changes how fonts are found."""
     caches = (
-        watermark._cjk_font_path, watermark._font, watermark.simplified_face, watermark._fit_text, watermark._text_stamp
+        watermark._cjk_font_path,
+        watermark._font,
+        watermark.simplified_face,
+        watermark._fit_text,
+        watermark._text_stamp,
     )
     for cached in caches:
         cached.cache_clear()
@@ -305,16 +316,26 @@ def test_offset_time_original_is_used_and_an_assumed_zone_is_recorded():
 
 def test_xmp_capture_time_with_its_zone_when_exif_has_none():
     """A file whose capture time is only in XMP (exif:DateTimeOriginal) is read with the XMP zone."""
-    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
-           b'exif:DateTimeOriginal="2026-06-01T09:30:00Z" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+        b'exif:DateTimeOriginal="2026-06-01T09:30:00Z" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    )
     exif = process(jpeg_bytes(scene((96, 64), 2), xmp=xmp)).exif
     assert (exif.taken_at.isoformat(), exif.tz_assumed, exif.orientation) == ("2026-06-01T09:30:00+00:00", False, 6)
 
 
 @pytest.mark.parametrize(
     ("software", "editor"),
-    [("Adobe Photoshop 25.0 (Windows)", True), ("GIMP 2.10.34", True), ("Snapseed 2.0", True),
-     ("美图秀秀", True), ("醒图 9.2", True), ("黄油相机", True), ("MIUI Camera", False), ("14.4.2", False)],
+    [
+        ("Adobe Photoshop 25.0 (Windows)", True),
+        ("GIMP 2.10.34", True),
+        ("Snapseed 2.0", True),
+        ("美图秀秀", True),
+        ("醒图 9.2", True),
+        ("黄油相机", True),
+        ("MIUI Camera", False),
+        ("14.4.2", False),
+    ],
 )
 def test_editor_software_is_recognised(software, editor):
     """A Software tag naming a photo editor is evidence of editing; a phone's own camera firmware is not."""
@@ -712,8 +733,7 @@ def test_fontconfig_answer_without_chinese_is_ignored(tmp_path, monkeypatch):
         missing_component("needs fontconfig and fonts-dejavu-core (scripts/test.sh installs both)")
     config = tmp_path / "fonts.conf"
     config.write_text(
-        f'<?xml version="1.0"?><fontconfig><dir>{dejavu}</dir>'
-        f"<cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>"
+        f'<?xml version="1.0"?><fontconfig><dir>{dejavu}</dir><cachedir>{tmp_path / "cache"}</cachedir></fontconfig>'
     )
     monkeypatch.setenv("FONTCONFIG_FILE", str(config))
     monkeypatch.delenv("CJK_FONT_PATH", raising=False)

@@ -36,6 +36,5 @@ def test_list_assignments_filters_and_pages(app, world):
     assert _listed(app, world, "admin", project_id=world.p2) == [world.a2]
     assert _listed(app, world, "admin", status="closed") == []
     with app.app_context():
-        page = assignments.list_assignments(db.session, db.session.get(User, world.ids["admin"]),
-                                            page=2, per_page=2)
+        page = assignments.list_assignments(db.session, db.session.get(User, world.ids["admin"]), page=2, per_page=2)
         assert ([a.id for a in page.items], page.total) == ([world.a1], 3)

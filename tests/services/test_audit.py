@@ -91,9 +91,14 @@ def test_edited_data_is_detected(app, history):
     assert "hash" in report.reason
 
 
-@pytest.mark.parametrize("column,value", [
-    ("action", "user.delete"), ("object_id", "424242"), ("actor_id", 2),
-])
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("action", "user.delete"),
+        ("object_id", "424242"),
+        ("actor_id", 2),
+    ],
+)
 def test_edited_column_is_detected(app, history, column, value):
     """Changing the action, object or actor of an entry is detected at that entry."""
     sql(app, f"UPDATE audit_log SET {column} = :v WHERE seq = 12", v=value)
@@ -105,9 +110,17 @@ def test_edited_entry_with_recomputed_hash_is_detected(app, history):
     """An entry rewritten together with its own hash no longer fits its successor's prev_hash."""
     with app.app_context():
         e = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == 9))
-        forged = audit.entry_hash(key=audit.current_chain_key(), seq=e.seq, at=e.at.isoformat(),
-                                  actor_id=e.actor_id, action=e.action, object_type=e.object_type,
-                                  object_id=e.object_id, data={"forged": True}, prev_hash=e.prev_hash)
+        forged = audit.entry_hash(
+            key=audit.current_chain_key(),
+            seq=e.seq,
+            at=e.at.isoformat(),
+            actor_id=e.actor_id,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            data={"forged": True},
+            prev_hash=e.prev_hash,
+        )
     sql(app, "UPDATE audit_log SET data = :d, hash = :h WHERE seq = 9", d='{"forged":true}', h=forged)
     report = run_verify(app)
     assert (report.ok, report.first_bad_seq) == (False, 10)
@@ -165,9 +178,17 @@ def test_household_names_stay_out_of_the_audit_log(app, client, world):
     """An interview is audited by id and satisfaction; the household's name is in no audit row."""
     api = Api(client, world.tokens["insp_a"])
     visit = start_visit(api, world.a1)
-    r = api.post(f"/api/v1/visits/{visit['id']}/interviews", {
-        "client_id": uid(), "sent_at": now_iso(), "household": HOUSEHOLD, "satisfaction": "满意",
-        "answers": {"是否知晓项目": "知道"}, "notes": "户主在家"})
+    r = api.post(
+        f"/api/v1/visits/{visit['id']}/interviews",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "household": HOUSEHOLD,
+            "satisfaction": "满意",
+            "answers": {"是否知晓项目": "知道"},
+            "notes": "户主在家",
+        },
+    )
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["household"] == HOUSEHOLD
     with app.app_context():
@@ -184,6 +205,7 @@ def test_household_names_stay_out_of_the_audit_log(app, client, world):
 
 # ---- the key and the checkpoints: what someone with write access to the database tries --------
 
+
 def rehash_from(app, first_seq: int, hasher, last_seq: int | None = None) -> None:
     """Recompute the hashes from first_seq (to last_seq) with `hasher(content)` and move the head, as a forger would."""
     with app.app_context():
@@ -194,9 +216,16 @@ def rehash_from(app, first_seq: int, hasher, last_seq: int | None = None) -> Non
         prev = db.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == first_seq - 1)) or audit.GENESIS
         for e in entries:
             e.prev_hash = prev
-            e.hash = prev = hasher(seq=e.seq, at=e.at.isoformat(), actor_id=e.actor_id, action=e.action,
-                                   object_type=e.object_type, object_id=e.object_id, data=e.data,
-                                   prev_hash=e.prev_hash)
+            e.hash = prev = hasher(
+                seq=e.seq,
+                at=e.at.isoformat(),
+                actor_id=e.actor_id,
+                action=e.action,
+                object_type=e.object_type,
+                object_id=e.object_id,
+                data=e.data,
+                prev_hash=e.prev_hash,
+            )
         if last_seq is None:
             head = db.session.get(AuditHead, 1)
             head.seq, head.hash = (entries[-1].seq, prev) if entries else (first_seq - 1, prev)
@@ -220,11 +249,15 @@ def verify_with_checkpoints(app) -> audit.ChainReport:
         return audit.verify(db.session, anchors=checkpoints.anchors(stored))
 
 
-@pytest.mark.parametrize("hasher", [
-    audit.legacy_entry_hash,
-    lambda **c: audit.entry_hash(key=audit.chain_key("a guessed AUDIT_KEY"), **c),
-    lambda **c: audit.entry_hash(key=b"", **c),
-], ids=["plain-sha256", "guessed-key", "empty-key"])
+@pytest.mark.parametrize(
+    "hasher",
+    [
+        audit.legacy_entry_hash,
+        lambda **c: audit.entry_hash(key=audit.chain_key("a guessed AUDIT_KEY"), **c),
+        lambda **c: audit.entry_hash(key=b"", **c),
+    ],
+    ids=["plain-sha256", "guessed-key", "empty-key"],
+)
 def test_edit_recomputed_without_the_key_is_detected(app, history, hasher):
     """An entry edited and the chain recomputed from it with the code's own hashing, minus AUDIT_KEY, is caught there."""
     sql(app, "UPDATE audit_log SET data = :d WHERE seq = 9", d='{"code":"forged"}')
@@ -338,11 +371,26 @@ def test_migration_0013_seals_an_unkeyed_chain(app):
     with app.app_context():
         prev = audit.GENESIS
         for seq in (1, 2, 3):
-            e = AuditEntry(seq=seq, at=utcnow(), actor_id=None, action="user.create", object_type="user",
-                           object_id=str(seq), data={"n": seq}, prev_hash=prev)
-            e.hash = prev = audit.legacy_entry_hash(seq=seq, at=e.at.isoformat(), actor_id=None, action=e.action,
-                                                    object_type="user", object_id=str(seq), data={"n": seq},
-                                                    prev_hash=e.prev_hash)
+            e = AuditEntry(
+                seq=seq,
+                at=utcnow(),
+                actor_id=None,
+                action="user.create",
+                object_type="user",
+                object_id=str(seq),
+                data={"n": seq},
+                prev_hash=prev,
+            )
+            e.hash = prev = audit.legacy_entry_hash(
+                seq=seq,
+                at=e.at.isoformat(),
+                actor_id=None,
+                action=e.action,
+                object_type="user",
+                object_id=str(seq),
+                data={"n": seq},
+                prev_hash=e.prev_hash,
+            )
             db.session.add(e)
         head = db.session.get(AuditHead, 1)
         head.seq, head.hash = 3, prev

@@ -63,8 +63,12 @@ def running_project(world) -> int:
     s = db.session
     project, _ = lifecycle.create_application(s, user(world, "secretary"), application_body(world, title=TITLE))
     s.commit()
-    for who, action in (("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve"),
-                        ("secretary", "start")):
+    for who, action in (
+        ("secretary", "submit"),
+        ("unit1", "unit_approve"),
+        ("admin", "approve"),
+        ("secretary", "start"),
+    ):
         lifecycle.transition(s, user(world, who), project.id, action, {"opinion": "同意"})
     return project.id
 
@@ -78,8 +82,18 @@ def photo_jpeg(seed: int, *, clean: bool = True) -> bytes:
 
 def ready_photo(api: Api, ticket_path: str, data: bytes) -> int:
     """Ticket, upload and complete one photo; returns its id."""
-    r = api.post(ticket_path, {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg",
-                               "size": len(data), "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    r = api.post(
+        ticket_path,
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()
     ticket = r.get_json()
     assert upload(api.client, ticket["upload"], data) == 204
@@ -90,9 +104,15 @@ def ready_photo(api: Api, ticket_path: str, data: bytes) -> int:
 
 def submit_report(api: Api, pid: int, month: str, photo_ids=()) -> None:
     """Hand in the monthly report for `month`."""
-    r = api.put(f"/api/v1/projects/{pid}/reports/{month}", {
-        "sent_at": now_iso(), "text": f"{month} 工作进展:合作社运转正常,新增订单。", "photo_ids": list(photo_ids),
-        "submit": True})
+    r = api.put(
+        f"/api/v1/projects/{pid}/reports/{month}",
+        {
+            "sent_at": now_iso(),
+            "text": f"{month} 工作进展:合作社运转正常,新增订单。",
+            "photo_ids": list(photo_ids),
+            "submit": True,
+        },
+    )
     assert r.status_code == 201, r.get_json()
 
 
@@ -111,16 +131,30 @@ def case(app, client, world) -> SimpleNamespace:
         s.get(Project, pid).started_at -= timedelta(days=100)
         s.commit()
         months = reports.owed_months(s.get(Project, pid), clock.today())[-4:]
-        orders = [rectification.issue(s, user(world, "admin"), project_id=pid, items=[item]).id
-                  for item in ("公示栏未更新", "台账不完整")]
-        rectification.respond(s, user(world, "secretary"), orders[0],
-                              {"client_id": uid(), "sent_at": now_iso(), "text": "已整改"})
-        assignment = assignments.create_assignment(s, user(world, "admin"), {
-            "project_id": pid, "inspector_ids": [world.ids["insp_a"]]}).id
+        orders = [
+            rectification.issue(s, user(world, "admin"), project_id=pid, items=[item]).id
+            for item in ("公示栏未更新", "台账不完整")
+        ]
+        rectification.respond(
+            s, user(world, "secretary"), orders[0], {"client_id": uid(), "sent_at": now_iso(), "text": "已整改"}
+        )
+        assignment = assignments.create_assignment(
+            s, user(world, "admin"), {"project_id": pid, "inspector_ids": [world.ids["insp_a"]]}
+        ).id
         for rating in ("满意", "满意", "不满意"):
-            feedback.submit(s, user(world, "villager"), pid, {
-                "client_id": uid(), "sent_at": now_iso(), "rating": rating, "category": "建议",
-                "text": "希望继续办好合作社"}, "127.0.0.1")
+            feedback.submit(
+                s,
+                user(world, "villager"),
+                pid,
+                {
+                    "client_id": uid(),
+                    "sent_at": now_iso(),
+                    "rating": rating,
+                    "category": "建议",
+                    "text": "希望继续办好合作社",
+                },
+                "127.0.0.1",
+            )
     sec = Api(client, world.tokens["secretary"])
     for month in months[:-2]:
         submit_report(sec, pid, month)
@@ -134,23 +168,44 @@ def case(app, client, world) -> SimpleNamespace:
     start_visit(insp, assignment)  # a second visit, still in progress
     visit = start_visit(insp, assignment)
     assert insp.post(f"/api/v1/visits/{visit['id']}/checkins", checkin_body(*V1)).status_code == 201
-    visit_photos = [ready_photo(insp, f"/api/v1/visits/{visit['id']}/photos", photo_jpeg(seed))
-                    for seed in (4, 5, 6)]
-    r = insp.post(f"/api/v1/visits/{visit['id']}/photos", {
-        "client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": 1000,
-        "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+    visit_photos = [ready_photo(insp, f"/api/v1/visits/{visit['id']}/photos", photo_jpeg(seed)) for seed in (4, 5, 6)]
+    r = insp.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": 1000,
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    )
     assert r.status_code == 201, r.get_json()  # a ticket whose photo never arrives
-    assert insp.post(f"/api/v1/visits/{visit['id']}/submit",
-                     {"client_id": uid(), "sent_at": now_iso()}).status_code == 200
+    assert (
+        insp.post(f"/api/v1/visits/{visit['id']}/submit", {"client_id": uid(), "sent_at": now_iso()}).status_code == 200
+    )
 
     with app.app_context():
         s = db.session
         rectification.verify(s, user(world, "admin"), orders[0], visit["id"])
         rectification.close(s, user(world, "admin"), orders[0], "已销号")
-        lifecycle.record_acceptance(s, user(world, "admin"), pid, {
-            "accepted_on": date.today(), "rating": "优秀", "opinion": OPINION, "outcomes": OUTCOMES})
-    return SimpleNamespace(pid=pid, months=months, visit=visit["id"], r_old=r_old, r_new=r_new,
-                           r_flagged=r_flagged, v=visit_photos, world=world)
+        lifecycle.record_acceptance(
+            s,
+            user(world, "admin"),
+            pid,
+            {"accepted_on": date.today(), "rating": "优秀", "opinion": OPINION, "outcomes": OUTCOMES},
+        )
+    return SimpleNamespace(
+        pid=pid,
+        months=months,
+        visit=visit["id"],
+        r_old=r_old,
+        r_new=r_new,
+        r_flagged=r_flagged,
+        v=visit_photos,
+        world=world,
+    )
 
 
 def text_of(doc: Document) -> str:
@@ -180,6 +235,7 @@ def preview_sha256(app, photo_ids: list[int]) -> list[str]:
 
 # ---- the chapter ----------------------------------------------------------------------------
 
+
 def test_chapter_tells_the_project_story(app, case):
     """Title, organization, place, background, steps, the latest three reports and the acceptance are in the chapter."""
     doc = export(app, case.world, [case.pid])
@@ -201,9 +257,15 @@ def test_figures_table_counts_what_was_handed_in(app, case):
     """Reports, visits, ready photos of submitted work, released feedback by rating and orders are counted."""
     figures = table_dict(export(app, case.world, [case.pid]).tables[1])
     assert figures == {
-        "提交月报(份)": "4", "开展暗访(次)": "2", "其中已提交暗访(次)": "1", "照片佐证(张)": "6",
-        "群众反馈·满意(条)": "2", "群众反馈·基本满意(条)": "0", "群众反馈·不满意(条)": "1",
-        "下发整改通知(份)": "2", "其中已销号(份)": "1",
+        "提交月报(份)": "4",
+        "开展暗访(次)": "2",
+        "其中已提交暗访(次)": "1",
+        "照片佐证(张)": "6",
+        "群众反馈·满意(条)": "2",
+        "群众反馈·基本满意(条)": "0",
+        "群众反馈·不满意(条)": "1",
+        "下发整改通知(份)": "2",
+        "其中已销号(份)": "1",
     }
 
 
@@ -216,8 +278,12 @@ def test_best_photos_prefer_reports_then_visits_newest_first(app, case):
 def test_questioned_visit_photo_is_left_out(app, case):
     """A visit photo whose latest review is 存疑 gives way to the next one."""
     with app.app_context():
-        review.record_decision(db.session, user(case.world, "admin"), db.session.get(Visit, case.visit), {
-            "target_kind": "photo", "target_id": case.v[2], "decision": "questioned", "reason": "疑似摆拍"})
+        review.record_decision(
+            db.session,
+            user(case.world, "admin"),
+            db.session.get(Visit, case.visit),
+            {"target_kind": "photo", "target_id": case.v[2], "decision": "questioned", "reason": "疑似摆拍"},
+        )
     doc = export(app, case.world, [case.pid])
     assert embedded_sha256(doc) == preview_sha256(app, [case.r_new, case.r_old, case.v[1]])
 
@@ -232,13 +298,17 @@ def test_missing_preview_is_skipped(app, case):
 
 # ---- the document as a whole ---------------------------------------------------------------
 
+
 def test_cover_shows_title_department_and_date(app, world):
     """The cover carries the title, the configured department and the month of export."""
     app.config["DEPARTMENT_NAME"] = "中共吉安县委组织部"
     doc = export(app, world, [world.p1], title="  优秀书记项目  案例集 ")
     today = clock.today()
-    assert [p.text for p in doc.paragraphs[:3]] == ["优秀书记项目 案例集", "中共吉安县委组织部",
-                                                    f"{today.year}年{today.month}月"]
+    assert [p.text for p in doc.paragraphs[:3]] == [
+        "优秀书记项目 案例集",
+        "中共吉安县委组织部",
+        f"{today.year}年{today.month}月",
+    ]
     assert doc.core_properties.title == "优秀书记项目 案例集"
 
 
@@ -272,6 +342,7 @@ def test_contents_list_every_chapter_in_order(app, world):
 
 # ---- who and what may be exported ----------------------------------------------------------
 
+
 def test_export_is_audited_with_the_ids(app, world):
     """The export is logged as project.case_export with the project ids, and the chain stays intact."""
     export(app, world, [world.p2, world.p1])
@@ -293,8 +364,9 @@ def test_draft_project_is_409_naming_it(app, world):
     """A project that is not running or accepted is refused with its title and status in the message."""
     with app.app_context():
         build_lifecycle(world)
-        project, _ = lifecycle.create_application(db.session, user(world, "secretary"),
-                                                  application_body(world, title="草稿项目"))
+        project, _ = lifecycle.create_application(
+            db.session, user(world, "secretary"), application_body(world, title="草稿项目")
+        )
         db.session.commit()
         with pytest.raises(ApiError) as err:
             cases.case_collection(db.session, user(world, "admin"), [world.p1, project.id], title="案例集")
@@ -313,4 +385,11 @@ def test_selection_size_is_bounded(app, world, ids):
 def test_chinese_numbers():
     """Chapter numbers read as Chinese numerals."""
     assert [cases.chinese_number(n) for n in (1, 9, 10, 11, 20, 23, 50)] == [
-        "一", "九", "十", "十一", "二十", "二十三", "五十"]
+        "一",
+        "九",
+        "十",
+        "十一",
+        "二十",
+        "二十三",
+        "五十",
+    ]

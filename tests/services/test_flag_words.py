@@ -41,7 +41,12 @@ def test_services_do_not_import_the_console():
     upward = []
     for path in sorted(SERVICES.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             upward += [f"{path.name}: {n}" for n in names if n.startswith("server.console")]
     assert upward == []

@@ -21,6 +21,7 @@ CRITERIA = [{"key": "c1", "name": "推进", "weight": 60}, {"key": "c2", "name":
 
 # ---- pure rules -------------------------------------------------------------------------------
 
+
 def test_criteria_weights_must_sum_to_100():
     """Weights that do not add up to 100 are refused with the sum in the message."""
     with pytest.raises(ApiError) as exc:
@@ -77,8 +78,12 @@ def test_dropping_needs_five_totals():
 def test_equal_scores_share_a_rank():
     """Ranks run 1, 2, 2, 4 and the tied pair spans positions 1–2."""
     ranking = grading.rank({1: 9000, 2: 8000, 3: 8000, 4: 7000})
-    assert [(p.key, p.rank, p.first, p.last) for p in ranking] == [(1, 1, 0, 0), (2, 2, 1, 2), (3, 2, 1, 2),
-                                                                 (4, 4, 3, 3)]
+    assert [(p.key, p.rank, p.first, p.last) for p in ranking] == [
+        (1, 1, 0, 0),
+        (2, 2, 1, 2),
+        (3, 2, 1, 2),
+        (4, 4, 3, 3),
+    ]
 
 
 def test_percent_quotas_reproduce_the_seeds_split():
@@ -107,8 +112,9 @@ def test_a_tie_at_a_cutoff_takes_the_better_grade():
 
 def test_projects_beyond_the_quotas_get_no_grade():
     """Quotas covering two of three projects leave the last one without a grade."""
-    grades = grading.allocate(grading.rank({1: 9000, 2: 8000, 3: 7000}), "count",
-                              {"特等": 0, "一等": 1, "二等": 1, "三等": 0})
+    grades = grading.allocate(
+        grading.rank({1: 9000, 2: 8000, 3: 7000}), "count", {"特等": 0, "一等": 1, "二等": 1, "三等": 0}
+    )
     assert grades == {1: "一等", 2: "二等", 3: None}
 
 
@@ -133,29 +139,42 @@ def test_a_tie_across_the_bottom_line_is_not_flagged():
 
 # ---- the service on both databases ------------------------------------------------------------
 
+
 def _user(username: str, roles: list[str]) -> User:
     admin = db.session.scalar(select(User).where(User.username == "admin"))
-    return users.create_user(db.session, admin, {"username": username, "name": username, "roles": roles,
-                                                 "password": f"{username}-password"})[0]
+    return users.create_user(
+        db.session, admin, {"username": username, "name": username, "roles": roles, "password": f"{username}-password"}
+    )[0]
 
 
 def _admin() -> User:
     return db.session.scalar(select(User).where(User.username == "admin"))
 
 
-def _session(world, *, year: int = 2026, drop: bool = False, experts: int = 3,
-             quotas: dict | None = None) -> tuple[int, list[int], dict[int, int]]:
+def _session(
+    world, *, year: int = 2026, drop: bool = False, experts: int = 3, quotas: dict | None = None
+) -> tuple[int, list[int], dict[int, int]]:
     """An opened session of `year` with `experts` experts seated on every project.
 
     Returns the session id, the expert ids and the entry id of each project id.
     """
     admin = _admin()
-    gs = grading.create_session(db.session, admin, {
-        "year": year, "criteria": CRITERIA, "drop_extremes": drop, "quota_mode": "count",
-        "quotas": quotas or {"特等": 1, "一等": 1, "二等": 1, "三等": 10}})
+    gs = grading.create_session(
+        db.session,
+        admin,
+        {
+            "year": year,
+            "criteria": CRITERIA,
+            "drop_extremes": drop,
+            "quota_mode": "count",
+            "quotas": quotas or {"特等": 1, "一等": 1, "二等": 1, "三等": 10},
+        },
+    )
     grading.open_session(db.session, admin, gs.id)
-    experts_ = [db.session.scalar(select(User).where(User.username == f"expert{i}"))
-                or _user(f"expert{i}", ["expert"]) for i in range(experts)]
+    experts_ = [
+        db.session.scalar(select(User).where(User.username == f"expert{i}")) or _user(f"expert{i}", ["expert"])
+        for i in range(experts)
+    ]
     entries = {e.project_id: e.id for e in grading.entries_of(db.session, gs)}
     for entry_id in entries.values():
         for expert in experts_:
@@ -166,8 +185,9 @@ def _session(world, *, year: int = 2026, drop: bool = False, experts: int = 3,
 def _seat(entry_id: int, expert_id: int) -> int:
     from server.models import PanelSeat
 
-    return db.session.scalar(select(PanelSeat.id).where(PanelSeat.entry_id == entry_id,
-                                                           PanelSeat.expert_id == expert_id))
+    return db.session.scalar(
+        select(PanelSeat.id).where(PanelSeat.entry_id == entry_id, PanelSeat.expert_id == expert_id)
+    )
 
 
 def _score_all(entries: dict[int, int], expert_ids: list[int], by_project: dict[int, str]) -> None:
@@ -191,9 +211,11 @@ def _organizations(world, year: int) -> dict[int, int]:
             db.session.commit()
             out[pid] = org.id
         else:
-            copy = projects.create_project(db.session, admin, {"title": project.title, "year": year,
-                                                               "village_ids": [world.v1],
-                                                               "organization_id": org.id})
+            copy = projects.create_project(
+                db.session,
+                admin,
+                {"title": project.title, "year": year, "village_ids": [world.v1], "organization_id": org.id},
+            )
             out[copy.id] = org.id
     return out
 
@@ -239,10 +261,15 @@ def test_finalizing_grades_ranks_and_flags(app, world):
         sid, experts_, entries = _session(world)
         _score_all(entries, experts_, {world.p1: "90", world.p2: "80", world.p3: "70"})
         grading.finalize(db.session, _admin(), sid)
-        got = {e.project_id: (e.final_centi, e.rank, e.grade, e.bottom, e.expert_count)
-               for e in db.session.scalars(select(GradingEntry))}
-        assert got == {world.p1: (9000, 1, "特等", False, 3), world.p2: (8000, 2, "一等", False, 3),
-                       world.p3: (7000, 3, "二等", True, 3)}
+        got = {
+            e.project_id: (e.final_centi, e.rank, e.grade, e.bottom, e.expert_count)
+            for e in db.session.scalars(select(GradingEntry))
+        }
+        assert got == {
+            world.p1: (9000, 1, "特等", False, 3),
+            world.p2: (8000, 2, "一等", False, 3),
+            world.p3: (7000, 3, "二等", True, 3),
+        }
 
 
 def test_finalizing_writes_an_audit_checkpoint(app, world):
@@ -313,10 +340,14 @@ def test_bottom_two_years_running_deducts_points(app, world):
         sid, experts_, entries = _session(world)
         _score_all(entries, experts_, {world.p1: "90", world.p2: "80", world.p3: "70"})
         last_org = orgs_2026[world.p3]
-        copy = projects.create_project(db.session, _admin(), {"title": "去年项目", "year": 2025,
-                                                              "village_ids": [world.v1], "organization_id": last_org})
-        other = projects.create_project(db.session, _admin(), {"title": "去年另一项目", "year": 2025,
-                                                               "village_ids": [world.v1]})
+        copy = projects.create_project(
+            db.session,
+            _admin(),
+            {"title": "去年项目", "year": 2025, "village_ids": [world.v1], "organization_id": last_org},
+        )
+        other = projects.create_project(
+            db.session, _admin(), {"title": "去年另一项目", "year": 2025, "village_ids": [world.v1]}
+        )
         sid25, experts25, entries25 = _session(world, year=2025)
         _score_all(entries25, experts25, {copy.id: "60", other.id: "95"})
         grading.finalize(db.session, _admin(), sid25)
@@ -330,11 +361,14 @@ def test_one_bottom_year_deducts_nothing(app, world):
     """Last in 2026 but not in 2025: no deduction."""
     with app.app_context():
         orgs_2026 = _organizations(world, 2026)
-        copy = projects.create_project(db.session, _admin(), {"title": "去年项目", "year": 2025,
-                                                              "village_ids": [world.v1],
-                                                              "organization_id": orgs_2026[world.p3]})
-        other = projects.create_project(db.session, _admin(), {"title": "去年另一项目", "year": 2025,
-                                                               "village_ids": [world.v1]})
+        copy = projects.create_project(
+            db.session,
+            _admin(),
+            {"title": "去年项目", "year": 2025, "village_ids": [world.v1], "organization_id": orgs_2026[world.p3]},
+        )
+        other = projects.create_project(
+            db.session, _admin(), {"title": "去年另一项目", "year": 2025, "village_ids": [world.v1]}
+        )
         sid25, experts25, entries25 = _session(world, year=2025)
         _score_all(entries25, experts25, {copy.id: "95", other.id: "60"})
         grading.finalize(db.session, _admin(), sid25)
@@ -348,8 +382,9 @@ def test_a_warning_gives_three_months_and_one_at_a_time(app, world):
     """软弱涣散: the deadline is three months on (clamped to month end); a second open one is a 409."""
     with app.app_context():
         org = projects.create_organization(db.session, _admin(), {"name": "江南村党支部"})
-        warning = grading.create_warning(db.session, _admin(), {"organization_id": org.id, "reason": "推进不力",
-                                                                "listed_on": date(2026, 11, 30)})
+        warning = grading.create_warning(
+            db.session, _admin(), {"organization_id": org.id, "reason": "推进不力", "listed_on": date(2026, 11, 30)}
+        )
         assert warning.deadline == date(2027, 2, 28)
         with pytest.raises(ApiError) as exc:
             grading.create_warning(db.session, _admin(), {"organization_id": org.id, "reason": "再次"})
@@ -372,8 +407,11 @@ def test_each_notice_deducts_200_yuan_in_the_assessment(app, world):
     with app.app_context():
         orgs = _organizations(world, 2026)
         for reason in ("推进不力", "弄虚作假"):
-            grading.create_notice(db.session, _admin(), {"organization_id": orgs[world.p1], "reason": reason,
-                                                         "issued_on": date(2026, 6, 1)})
+            grading.create_notice(
+                db.session,
+                _admin(),
+                {"organization_id": orgs[world.p1], "reason": reason, "issued_on": date(2026, 6, 1)},
+            )
         sid, experts_, entries = _session(world)
         _score_all(entries, experts_, {world.p1: "90"})
         gs = grading.finalize(db.session, _admin(), sid)

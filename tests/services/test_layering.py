@@ -50,5 +50,8 @@ def test_the_check_sees_upward_imports(tmp_path):
     (tmp_path / "b.py").write_text("def f():\n    import server.api.serialize\n")
     (tmp_path / "sub" / "c.py").write_text("from server import console\n")
     (tmp_path / "d.py").write_text("from server.services import audit\nfrom server import geo\n")
-    assert upward_imports(tmp_path) == {"a.py": ["server.console.flags"], "b.py": ["server.api.serialize"],
-                                        "sub/c.py": ["server.console"]}
+    assert upward_imports(tmp_path) == {
+        "a.py": ["server.console.flags"],
+        "b.py": ["server.api.serialize"],
+        "sub/c.py": ["server.console"],
+    }

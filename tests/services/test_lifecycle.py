@@ -42,12 +42,19 @@ def move(as_, who, pid, action, **extra):
 def to_status(as_, lc, status: str) -> int:
     """A project of org1 walked to `status` through the legal moves; returns its id."""
     pid = apply(as_, lc)["id"]
-    path = {"draft": [], "submitted": [("secretary", "submit")],
-            "unit_reviewed": [("secretary", "submit"), ("unit1", "unit_approve")],
-            "approved": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve")],
-            "rejected": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "reject")],
-            "in_progress": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve"),
-                            ("secretary", "start")]}[status]
+    path = {
+        "draft": [],
+        "submitted": [("secretary", "submit")],
+        "unit_reviewed": [("secretary", "submit"), ("unit1", "unit_approve")],
+        "approved": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "approve")],
+        "rejected": [("secretary", "submit"), ("unit1", "unit_approve"), ("admin", "reject")],
+        "in_progress": [
+            ("secretary", "submit"),
+            ("unit1", "unit_approve"),
+            ("admin", "approve"),
+            ("secretary", "start"),
+        ],
+    }[status]
     for who, action in path:
         r = move(as_, who, pid, action, opinion="同意")
         assert r.status_code == 200, r.get_json()
@@ -55,6 +62,7 @@ def to_status(as_, lc, status: str) -> int:
 
 
 # ---- applications ---------------------------------------------------------------------------
+
 
 def test_secretary_saves_a_draft_once_per_client_id(as_, lc):
     """A retried application answers 200 with the same project; only one row exists."""
@@ -95,6 +103,7 @@ def test_draft_is_editable_until_submitted(as_, lc):
 
 # ---- the status machine -----------------------------------------------------------------------
 
+
 def test_full_path_from_application_to_acceptance(app, as_, lc):
     """draft → submitted → unit_reviewed → approved → in_progress → accepted, each in the audit log."""
     pid = apply(as_, lc)["id"]
@@ -103,17 +112,26 @@ def test_full_path_from_application_to_acceptance(app, as_, lc):
     r = move(as_, "admin", pid, "approve", opinion="同意立项", score=88)
     assert r.get_json()["status"] == "approved"
     assert move(as_, "secretary", pid, "start").get_json()["status"] == "in_progress"
-    r = as_("admin").post(f"{P}/{pid}/acceptance", {"accepted_on": "2026-11-20", "rating": "优秀",
-                                                     "opinion": "目标全部完成", "members": "验收组"})
+    r = as_("admin").post(
+        f"{P}/{pid}/acceptance",
+        {"accepted_on": "2026-11-20", "rating": "优秀", "opinion": "目标全部完成", "members": "验收组"},
+    )
     assert r.status_code == 201 and r.get_json()["status"] == "accepted"
     history = r.get_json()["reviews"]
     assert [h["to"] for h in history] == ["submitted", "unit_reviewed", "approved", "in_progress", "accepted"]
     assert history[2]["score"] == 88 and history[2]["opinion"] == "同意立项"
     with app.app_context():
-        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.object_id == str(pid),
-                                                                     AuditEntry.object_type == "project")).all()
-        assert {"project.apply", "project.submit", "project.unit_approve", "project.approve", "project.start",
-                "project.accept"} <= set(actions)
+        actions = db.session.scalars(
+            select(AuditEntry.action).where(AuditEntry.object_id == str(pid), AuditEntry.object_type == "project")
+        ).all()
+        assert {
+            "project.apply",
+            "project.submit",
+            "project.unit_approve",
+            "project.approve",
+            "project.start",
+            "project.accept",
+        } <= set(actions)
         assert audit.verify(db.session).ok
 
 
@@ -174,17 +192,21 @@ def test_retried_move_with_client_id_answers_the_same(as_, lc):
 
 # ---- who may do what ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("who,action,start,status", [
-    ("unit2", "unit_approve", "submitted", 404),     # another unit's organization: not even visible
-    ("secretary", "unit_approve", "submitted", 403),
-    ("unit1", "approve", "unit_reviewed", 403),      # only the department decides
-    ("secretary", "approve", "unit_reviewed", 403),
-    ("sec2", "submit", "draft", 404),                # another secretary's draft
-    ("unit1", "submit", "draft", 404),               # drafts stay with their applicant
-    ("leader", "approve", "unit_reviewed", 403),     # leaders read
-    ("unit1", "start", "approved", 403),
-    ("reviewer1", "start", "approved", 403),
-])
+
+@pytest.mark.parametrize(
+    "who,action,start,status",
+    [
+        ("unit2", "unit_approve", "submitted", 404),  # another unit's organization: not even visible
+        ("secretary", "unit_approve", "submitted", 403),
+        ("unit1", "approve", "unit_reviewed", 403),  # only the department decides
+        ("secretary", "approve", "unit_reviewed", 403),
+        ("sec2", "submit", "draft", 404),  # another secretary's draft
+        ("unit1", "submit", "draft", 404),  # drafts stay with their applicant
+        ("leader", "approve", "unit_reviewed", 403),  # leaders read
+        ("unit1", "start", "approved", 403),
+        ("reviewer1", "start", "approved", 403),
+    ],
+)
 def test_moves_are_limited_to_their_actors(as_, lc, who, action, start, status):
     """Each move is made only by the parts named for it; others get 403, or 404 when out of scope."""
     pid = to_status(as_, lc, start)
@@ -242,16 +264,23 @@ def test_no_token_is_401(as_, lc):
 
 # ---- observation and acceptance -------------------------------------------------------------
 
+
 def test_observation_by_staff_in_scope(as_, lc):
     """A reviewer of the project's township records a 观摩 with its quarter; a secretary cannot."""
     pid = to_status(as_, lc, "in_progress")
-    r = as_("reviewer1").post(f"{P}/{pid}/observations", {"observed_on": "2026-10-15", "rating": "较好",
-                                                          "observers": "组织部观摩组", "notes": "合作社已运转"})
+    r = as_("reviewer1").post(
+        f"{P}/{pid}/observations",
+        {"observed_on": "2026-10-15", "rating": "较好", "observers": "组织部观摩组", "notes": "合作社已运转"},
+    )
     assert r.status_code == 201 and r.get_json()["quarter"] == "2026Q4"
-    assert as_("secretary").post(f"{P}/{pid}/observations",
-                                 {"observed_on": "2026-10-15", "rating": "好"}).status_code == 403
-    assert as_("reviewer2").post(f"{P}/{pid}/observations",
-                                 {"observed_on": "2026-10-15", "rating": "好"}).status_code == 404
+    assert (
+        as_("secretary").post(f"{P}/{pid}/observations", {"observed_on": "2026-10-15", "rating": "好"}).status_code
+        == 403
+    )
+    assert (
+        as_("reviewer2").post(f"{P}/{pid}/observations", {"observed_on": "2026-10-15", "rating": "好"}).status_code
+        == 404
+    )
     detail = as_("admin").get(f"{P}/{pid}").get_json()
     assert detail["observations"][0]["rating"] == "较好"
 
@@ -266,11 +295,11 @@ def test_observation_of_an_application_is_409(as_, lc):
 def test_failed_acceptance_keeps_the_project_running(as_, lc):
     """不合格 is recorded and the project stays in progress; a later pass accepts it."""
     pid = to_status(as_, lc, "in_progress")
-    r = as_("admin").post(f"{P}/{pid}/acceptance", {"accepted_on": "2026-11-01", "rating": "不合格",
-                                                     "opinion": "加工厂未投产"})
+    r = as_("admin").post(
+        f"{P}/{pid}/acceptance", {"accepted_on": "2026-11-01", "rating": "不合格", "opinion": "加工厂未投产"}
+    )
     assert r.status_code == 201 and r.get_json()["status"] == "in_progress"
-    r = as_("admin").post(f"{P}/{pid}/acceptance", {"accepted_on": "2026-11-20", "rating": "合格",
-                                                     "opinion": "已投产"})
+    r = as_("admin").post(f"{P}/{pid}/acceptance", {"accepted_on": "2026-11-20", "rating": "合格", "opinion": "已投产"})
     assert r.get_json()["status"] == "accepted"
     assert [a["passed"] for a in r.get_json()["acceptances"]] == [True, False]
 

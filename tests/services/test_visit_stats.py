@@ -24,14 +24,20 @@ pytestmark = pytest.mark.both_databases
 
 def kept(session) -> dict:
     """The dashboard's non-zero monthly rows."""
-    return {(r.month, r.township_id, r.village_id, r.status): (r.visits, r.photos, r.flagged_photos)
-            for r in session.scalars(select(VisitMonthStat)) if (r.visits, r.photos, r.flagged_photos) != (0, 0, 0)}
+    return {
+        (r.month, r.township_id, r.village_id, r.status): (r.visits, r.photos, r.flagged_photos)
+        for r in session.scalars(select(VisitMonthStat))
+        if (r.visits, r.photos, r.flagged_photos) != (0, 0, 0)
+    }
 
 
 def listed(session) -> dict:
     """The visit list's non-zero monthly rows."""
-    return {(r.month, r.township_id, r.status, r.flag): r.visits
-            for r in session.scalars(select(VisitListCount)) if r.visits}
+    return {
+        (r.month, r.township_id, r.status, r.flag): r.visits
+        for r in session.scalars(select(VisitListCount))
+        if r.visits
+    }
 
 
 def test_month_is_the_china_calendar_month():
@@ -53,7 +59,7 @@ def test_counts_follow_visits_and_photos_through_their_lives(app, world):
         assert kept(s) == {key_open: (1, 2, 1)}
 
         # A pending photo turning ready, and a flag cleared on another.
-        pending, flagged = (s.scalars(select(Photo).where(Photo.visit_id == vid).order_by(Photo.id)).all()[:2])
+        pending, flagged = s.scalars(select(Photo).where(Photo.visit_id == vid).order_by(Photo.id)).all()[:2]
         pending.status, pending.flags = "ready", ["duplicate"]
         flagged.flags = []
         s.commit()
@@ -189,30 +195,47 @@ def test_list_counts_equal_counting_the_visits_for_any_filters(app, world):
         start = datetime(2025, 10, 20, 12, tzinfo=UTC)
         for i in range(60):
             township = rng.choice(("t1", "t2"))
-            vid = add_visit(world, township=township, village="v1" if township == "t1" else "v2",
-                            status=rng.choice(("submitted", "submitted", "in_progress")),
-                            # Some just before/after midnight China time at a month's end.
-                            started=start + timedelta(days=rng.randrange(100), hours=rng.choice((0, 3.75, 4.25))))
+            vid = add_visit(
+                world,
+                township=township,
+                village="v1" if township == "t1" else "v2",
+                status=rng.choice(("submitted", "submitted", "in_progress")),
+                # Some just before/after midnight China time at a month's end.
+                started=start + timedelta(days=rng.randrange(100), hours=rng.choice((0, 3.75, 4.25))),
+            )
             flag_visit(s, vid, rng.sample(("far_from_village", "low_accuracy", "clock_skew"), rng.randrange(3)))
             if i % 7 == 0:
                 flag_visit(s, vid, ["far_from_village"])  # again: already there, not counted twice
         s.commit()
         users = [s.get(User, world.ids[k]) for k in ("admin", "reviewer1", "leader", "insp_a")]
-        days = [None, date(2025, 11, 1), date(2025, 11, 30), date(2025, 10, 31), date(2025, 12, 15),
-                date(2026, 1, 1), date(2026, 1, 31), date(2025, 12, 31)]
+        days = [
+            None,
+            date(2025, 11, 1),
+            date(2025, 11, 30),
+            date(2025, 10, 31),
+            date(2025, 12, 15),
+            date(2026, 1, 1),
+            date(2026, 1, 31),
+            date(2025, 12, 31),
+        ]
         checked = 0
         for _ in range(150):
             filters = {}
-            for key, choices in (("township_id", [world.t1, world.t2]), ("status", ["submitted", "in_progress"]),
-                                 ("flag", ["far_from_village", "low_accuracy"]), ("date_from", days[1:]),
-                                 ("date_to", days[1:])):
+            for key, choices in (
+                ("township_id", [world.t1, world.t2]),
+                ("status", ["submitted", "in_progress"]),
+                ("flag", ["far_from_village", "low_accuracy"]),
+                ("date_from", days[1:]),
+                ("date_to", days[1:]),
+            ):
                 if rng.random() < 0.4:
                     filters[key] = rng.choice(choices)
             user = rng.choice(users)
             assert review.count_visits(s, user, filters) == review._direct_count(s, user, filters), filters
             others = {k: v for k, v in filters.items() if k != "flag"}
-            assert review.flag_counts(s, user, filters) == dict(sorted(
-                review._direct_flag_counts(s, user, others).items())), filters
+            assert review.flag_counts(s, user, filters) == dict(
+                sorted(review._direct_flag_counts(s, user, others).items())
+            ), filters
             checked += review.count_visits(s, user, filters) > 0
         assert checked > 30  # the filters did select visits, not only empty sets
 
@@ -233,8 +256,13 @@ def test_every_plan_of_the_visit_list_gives_the_same_page(app, world, monkeypatc
         for _ in range(90):
             township = rng.choice(("t1", "t2"))
             status = rng.choice(("submitted", "submitted", "in_progress"))
-            vid = add_visit(world, township=township, village="v1" if township == "t1" else "v2", status=status,
-                            started=start + timedelta(hours=rng.randrange(24 * 70)))
+            vid = add_visit(
+                world,
+                township=township,
+                village="v1" if township == "t1" else "v2",
+                status=status,
+                started=start + timedelta(hours=rng.randrange(24 * 70)),
+            )
             if status == "submitted":  # submitted some hours after the start, not in start order
                 v = s.get(Visit, vid)
                 v.submitted_at = v.started_at + timedelta(hours=rng.randrange(1, 200))
@@ -252,10 +280,13 @@ def test_every_plan_of_the_visit_list_gives_the_same_page(app, world, monkeypatc
 
         for _ in range(60):
             filters = {}
-            for key, choices in (("township_id", [world.t1, world.t2]), ("status", ["submitted", "in_progress"]),
-                                 ("flag", ["far_from_village", "low_accuracy"]),
-                                 ("date_from", [date(2025, 11, 10), date(2025, 12, 1)]),
-                                 ("date_to", [date(2025, 12, 20), date(2026, 1, 31)])):
+            for key, choices in (
+                ("township_id", [world.t1, world.t2]),
+                ("status", ["submitted", "in_progress"]),
+                ("flag", ["far_from_village", "low_accuracy"]),
+                ("date_from", [date(2025, 11, 10), date(2025, 12, 1)]),
+                ("date_to", [date(2025, 12, 20), date(2026, 1, 31)]),
+            ):
                 if rng.random() < 0.4:
                     filters[key] = rng.choice(choices)
             user, sort, page = rng.choice(users), rng.choice(list(review.SORTS)), rng.choice((1, 2))

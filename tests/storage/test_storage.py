@@ -98,17 +98,13 @@ def storage(request: pytest.FixtureRequest) -> Storage:
     return request.getfixturevalue(request.param)
 
 
-def phone_upload(
-    storage: Storage, ticket: UploadTicket, body: bytes, filename: str = "p.jpg"
-) -> None:
+def phone_upload(storage: Storage, ticket: UploadTicket, body: bytes, filename: str = "p.jpg") -> None:
     """Send a file the way wx.uploadFile does: the ticket's form fields, then the file last."""
     if isinstance(storage, LocalStorage):
         # The upload route hands over the parsed form and the file part's stream and type.
         storage.accept_upload(ticket.fields, io.BytesIO(body), content_type="image/jpeg")
         return
-    response = requests.post(
-        ticket.url, data=ticket.fields, files={"file": (filename, body, "image/jpeg")}, timeout=10
-    )
+    response = requests.post(ticket.url, data=ticket.fields, files={"file": (filename, body, "image/jpeg")}, timeout=10)
     assert response.status_code == 204, response.text
 
 
@@ -227,13 +223,22 @@ def test_iter_keys_lists_every_object_once(storage: Storage) -> None:
 
 def test_iter_keys_with_a_prefix_lists_only_matching_keys(storage: Storage) -> None:
     """iter_keys(prefix) names the objects whose key starts with it, on every backend alike."""
-    for key in ("audit/checkpoints/000001-a.json", "audit/checkpoints/000002-b.json", "audit/latest.json",
-                "photos/a.jpg"):
+    for key in (
+        "audit/checkpoints/000001-a.json",
+        "audit/checkpoints/000002-b.json",
+        "audit/latest.json",
+        "photos/a.jpg",
+    ):
         storage.put(key, b"{}", content_type="application/json")
     assert sorted(storage.iter_keys("audit/checkpoints/")) == [
-        "audit/checkpoints/000001-a.json", "audit/checkpoints/000002-b.json"]
+        "audit/checkpoints/000001-a.json",
+        "audit/checkpoints/000002-b.json",
+    ]
     assert sorted(storage.iter_keys("audit/")) == [
-        "audit/checkpoints/000001-a.json", "audit/checkpoints/000002-b.json", "audit/latest.json"]
+        "audit/checkpoints/000001-a.json",
+        "audit/checkpoints/000002-b.json",
+        "audit/latest.json",
+    ]
     assert sorted(storage.iter_keys("audit/checkpoints/000002")) == ["audit/checkpoints/000002-b.json"]
     assert list(storage.iter_keys("nothing/here/")) == []
 
@@ -254,9 +259,7 @@ def test_ping_succeeds_when_backend_is_up(storage: Storage) -> None:
 
 def test_ticket_sends_declared_content_type_and_expires_in_utc(storage: Storage) -> None:
     """The ticket carries the declared Content-Type field and a UTC expiry expires_in ahead."""
-    ticket = storage.presign_upload(
-        "photos/t.jpg", content_type="image/jpeg", max_bytes=1000, expires_in=300
-    )
+    ticket = storage.presign_upload("photos/t.jpg", content_type="image/jpeg", max_bytes=1000, expires_in=300)
     assert ticket.fields["Content-Type"] == "image/jpeg"
     assert ticket.expires_at.tzinfo is not None
     assert ticket.expires_at.utcoffset().total_seconds() == 0
@@ -319,12 +322,8 @@ def test_s3_ticket_policy_pins_bucket_and_key(s3: S3Storage) -> None:
 @pytest.mark.s3
 def test_s3_ticket_policy_expires_after_expires_in(s3: S3Storage) -> None:
     """The policy's expiration lies expires_in seconds ahead and matches the ticket's."""
-    ticket = s3.presign_upload(
-        "photos/p.jpg", content_type="image/jpeg", max_bytes=100, expires_in=600
-    )
-    expiration = datetime.strptime(
-        _decode_s3_policy(ticket)["expiration"], "%Y-%m-%dT%H:%M:%SZ"
-    ).replace(tzinfo=UTC)
+    ticket = s3.presign_upload("photos/p.jpg", content_type="image/jpeg", max_bytes=100, expires_in=600)
+    expiration = datetime.strptime(_decode_s3_policy(ticket)["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert 590 <= (expiration - datetime.now(UTC)).total_seconds() <= 601
     assert abs((expiration - ticket.expires_at).total_seconds()) <= 2
 
@@ -454,9 +453,7 @@ def test_local_ticket_url_is_relative_without_public_base_url(tmp_path: Path) ->
 
 def test_local_policy_states_key_size_type_and_expiry(local: LocalStorage) -> None:
     """The signed local policy records key, max_bytes, the exact content type and the expiry."""
-    ticket = local.presign_upload(
-        "photos/p.jpg", content_type="image/jpeg", max_bytes=1234, expires_in=60
-    )
+    ticket = local.presign_upload("photos/p.jpg", content_type="image/jpeg", max_bytes=1234, expires_in=60)
     policy = _decode_local_policy(ticket)
     assert policy["key"] == "photos/p.jpg"
     assert policy["max_bytes"] == 1234
@@ -530,9 +527,7 @@ def test_local_empty_upload_is_rejected(local: LocalStorage) -> None:
 
 def test_local_expired_ticket_is_rejected(local: LocalStorage) -> None:
     """A ticket past its expiry is refused with 403 upload_expired."""
-    ticket = local.presign_upload(
-        "photos/p.jpg", content_type="image/jpeg", max_bytes=100, expires_in=-1
-    )
+    ticket = local.presign_upload("photos/p.jpg", content_type="image/jpeg", max_bytes=100, expires_in=-1)
     with pytest.raises(UploadRejected) as caught:
         local.accept_upload(ticket.fields, io.BytesIO(b"x"), content_type="image/jpeg")
     assert (caught.value.code, caught.value.status) == ("upload_expired", 403)
@@ -549,9 +544,7 @@ def test_local_tampered_policy_is_rejected(local: LocalStorage) -> None:
     assert _files_under(local.root) == []
 
 
-def test_local_ticket_signed_with_another_secret_is_rejected(
-    local: LocalStorage, tmp_path: Path
-) -> None:
+def test_local_ticket_signed_with_another_secret_is_rejected(local: LocalStorage, tmp_path: Path) -> None:
     """A ticket from an instance with a different SECRET_KEY is refused."""
     other = LocalStorage(tmp_path / "other", secret_key="another-secret")
     ticket = other.presign_upload("photos/p.jpg", content_type="image/jpeg", max_bytes=10)
@@ -614,13 +607,9 @@ def test_local_upload_falls_back_to_the_file_parts_type(local: LocalStorage) -> 
 
 def test_local_rejections_speak_chinese(local: LocalStorage) -> None:
     """Messages meant for the villager are in Chinese and name the size limit."""
-    ticket = local.presign_upload(
-        "photos/p.jpg", content_type="image/jpeg", max_bytes=5 * 1024 * 1024
-    )
+    ticket = local.presign_upload("photos/p.jpg", content_type="image/jpeg", max_bytes=5 * 1024 * 1024)
     with pytest.raises(UploadRejected) as caught:
-        local.accept_upload(
-            ticket.fields, io.BytesIO(b"x" * (5 * 1024 * 1024 + 1)), content_type="image/jpeg"
-        )
+        local.accept_upload(ticket.fields, io.BytesIO(b"x" * (5 * 1024 * 1024 + 1)), content_type="image/jpeg")
     assert "照片" in caught.value.message
     assert "5 MB" in caught.value.message
 
@@ -629,9 +618,7 @@ def test_local_presigned_get_points_at_the_app_object_route(local: LocalStorage)
     """The local GET URL is the app's object route with key, expiry and signature."""
     url = local.presign_get("photos/a.jpg")
     parts = urlsplit(url)
-    assert (
-        f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://testserver/api/v1/storage/object"
-    )
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://testserver/api/v1/storage/object"
     assert set(dict(parse_qsl(parts.query))) == {"key", "expires", "sig"}
 
 
@@ -645,9 +632,7 @@ def test_local_verify_get_returns_path_under_root(local: LocalStorage) -> None:
 def test_local_verify_get_signs_the_download_name(local: LocalStorage) -> None:
     """The download name travels signed in the URL, and changing it breaks the signature."""
     local.put("photos/a.jpg", PHOTO, content_type="image/jpeg")
-    args = dict(
-        parse_qsl(urlsplit(local.presign_get("photos/a.jpg", download_name="张村.jpg")).query)
-    )
+    args = dict(parse_qsl(urlsplit(local.presign_get("photos/a.jpg", download_name="张村.jpg")).query))
     assert args["name"] == "张村.jpg"
     local.verify_get(args)
     with pytest.raises(UploadRejected):
@@ -746,9 +731,7 @@ def test_local_ping_fails_when_directory_is_gone(local: LocalStorage) -> None:
 
 def test_config_defaults_to_local_storage(tmp_path: Path) -> None:
     """Without STORAGE_BACKEND the embedded local backend is built."""
-    storage = storage_from_config(
-        {"STORAGE_DIR": str(tmp_path), "SECRET_KEY": SECRET, "PUBLIC_BASE_URL": BASE_URL}
-    )
+    storage = storage_from_config({"STORAGE_DIR": str(tmp_path), "SECRET_KEY": SECRET, "PUBLIC_BASE_URL": BASE_URL})
     assert isinstance(storage, LocalStorage)
     assert storage.name == "local"
     assert storage.root == tmp_path.resolve()
@@ -814,8 +797,9 @@ def test_local_upload_must_send_the_declared_type_exactly(local: LocalStorage) -
     ticket = local.presign_upload("uploads/p.jpg", content_type="image/jpeg", max_bytes=10**6)
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
     with pytest.raises(UploadRejected) as exc:
-        local.accept_upload({**ticket.fields, "Content-Type": "image/svg+xml"}, io.BytesIO(svg),
-                            content_type="image/svg+xml")
+        local.accept_upload(
+            {**ticket.fields, "Content-Type": "image/svg+xml"}, io.BytesIO(svg), content_type="image/svg+xml"
+        )
     assert (exc.value.code, exc.value.status) == ("upload_content_type_invalid", 400)
     assert local.head("uploads/p.jpg") is None
 
@@ -861,12 +845,20 @@ def test_local_sweep_removes_old_uploads_and_markers_only(local: LocalStorage) -
     local.put_sealed("sealed/old.jpg", PHOTO, content_type="image/jpeg")
     local.discard_upload("uploads/sealed-one.jpg")
     old = time.time() - (UPLOAD_RETENTION_DAYS + 1) * 86400
-    for path in [local.root / "uploads/old.jpg", local.root / "uploads/.old.jpg.content-type",
-                 local.root / "uploads/.sealed-one.jpg.sealed", local.root / "sealed/old.jpg"]:
+    for path in [
+        local.root / "uploads/old.jpg",
+        local.root / "uploads/.old.jpg.content-type",
+        local.root / "uploads/.sealed-one.jpg.sealed",
+        local.root / "sealed/old.jpg",
+    ]:
         os.utime(path, (old, old))
     assert local.expire_uploads() == 1
-    assert _files_under(local.root) == ["sealed/.old.jpg.content-type", "sealed/old.jpg",
-                                        "uploads/.new.jpg.content-type", "uploads/new.jpg"]
+    assert _files_under(local.root) == [
+        "sealed/.old.jpg.content-type",
+        "sealed/old.jpg",
+        "uploads/.new.jpg.content-type",
+        "uploads/new.jpg",
+    ]
 
 
 @pytest.mark.s3
@@ -884,9 +876,16 @@ def test_s3_lifecycle_rule_expires_left_behind_uploads(s3: S3Storage) -> None:
 
 def _locked_s3() -> S3Storage:
     """An S3Storage with Object Lock on a fresh bucket created with Object Lock enabled."""
-    storage = S3Storage(bucket=f"lock-{uuid.uuid4().hex[:16]}", endpoint_url=s3_endpoint(), region=REGION,
-                        access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY,
-                        addressing_style="path", object_lock_mode="GOVERNANCE", object_lock_days=1)
+    storage = S3Storage(
+        bucket=f"lock-{uuid.uuid4().hex[:16]}",
+        endpoint_url=s3_endpoint(),
+        region=REGION,
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET_ACCESS_KEY,
+        addressing_style="path",
+        object_lock_mode="GOVERNANCE",
+        object_lock_days=1,
+    )
     storage.ensure_bucket()
     return storage
 

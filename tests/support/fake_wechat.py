@@ -89,9 +89,7 @@ class FakeWeChat:
         self._server.fake = self
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         # A short poll interval keeps stop() (and so each test's teardown) fast.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -232,9 +230,14 @@ class FakeWeChat:
             raise _Answer(47001)
         matched = [(suggest, part) for part, suggest in self.sec_check_rules.items() if part in content]
         suggest = next((s for s in ("risky", "review") if s in {v for v, _ in matched}), "pass")
-        label = _LABEL_NORMAL if suggest == "pass" else next(
-            (self.sec_check_labels[part] for v, part in matched if v == suggest and part in self.sec_check_labels),
-            _LABEL_OTHER)
+        label = (
+            _LABEL_NORMAL
+            if suggest == "pass"
+            else next(
+                (self.sec_check_labels[part] for v, part in matched if v == suggest and part in self.sec_check_labels),
+                _LABEL_OTHER,
+            )
+        )
         return {
             "errcode": 0,
             "errmsg": "ok",

@@ -22,8 +22,14 @@ def _dms(deg: float):
 
 
 def phone_jpeg(
-    *, size=(1600, 1200), seed: int = 1, taken: datetime | None = None, gps: tuple[float, float] | None = None,
-    orientation: int | None = None, offset: str = "+08:00", quality: int = 85,
+    *,
+    size=(1600, 1200),
+    seed: int = 1,
+    taken: datetime | None = None,
+    gps: tuple[float, float] | None = None,
+    orientation: int | None = None,
+    offset: str = "+08:00",
+    quality: int = 85,
 ) -> bytes:
     """A detailed JPEG (random shapes, so each seed hashes differently) with optional EXIF."""
     rng = random.Random(seed)

@@ -16,6 +16,5 @@ def upload(client, ticket: dict, data: bytes, filename: str = "photo.jpg"):
         # The local backend is this app itself: go through the test client.
         form = {**fields, ticket.get("file_field", "file"): (io.BytesIO(data), filename)}
         return client.post(parts.path, data=form, content_type="multipart/form-data").status_code
-    response = requests.post(url, data=fields, files={"file": (filename, data, fields.get("Content-Type"))},
-                             timeout=30)
+    response = requests.post(url, data=fields, files={"file": (filename, data, fields.get("Content-Type"))}, timeout=30)
     return response.status_code

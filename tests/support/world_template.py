@@ -53,8 +53,7 @@ class WorldTemplates:
         engine = app.extensions["db"]["engine"]
         key = (engine.dialect.name, date.today(), *(app.config.get(k) for k in FINGERPRINT))
         if engine.dialect.name not in self._tables:
-            self._tables[engine.dialect.name] = [
-                t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+            self._tables[engine.dialect.name] = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
         names = self._tables[engine.dialect.name]
         with engine.connect() as conn:
             fresh = is_fresh(conn, names)
@@ -93,8 +92,10 @@ def _insert(engine: Engine, rows: dict[str, tuple[list[str], list[tuple]]]) -> N
                     conn.exec_driver_sql(f"DELETE FROM {quote(engine, name)}")
                 cols = ", ".join(quote(engine, c) for c in columns)
                 binds = ", ".join(f":c{i}" for i in range(len(columns)))
-                conn.execute(text(f"INSERT INTO {quote(engine, name)} ({cols}) VALUES ({binds})"),
-                             [{f"c{i}": v for i, v in enumerate(row)} for row in values])
+                conn.execute(
+                    text(f"INSERT INTO {quote(engine, name)} ({cols}) VALUES ({binds})"),
+                    [{f"c{i}": v for i, v in enumerate(row)} for row in values],
+                )
         finally:
             if mysql:
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")

@@ -38,11 +38,22 @@ def _iso(value: datetime | None) -> str | None:
 
 
 MANIFEST_COLUMNS = [
-    ("file", "文件"), ("photo_id", "照片编号"), ("sha256", "SHA-256"), ("intact", "与上传时一致"),
-    ("size", "大小(字节)"), ("taken_at", "拍摄时间(手机)"), ("completed_at", "服务器接收完成时间"),
-    ("exif_taken_at", "EXIF 拍摄时间"), ("lat", "拍摄纬度(WGS-84)"), ("lng", "拍摄经度(WGS-84)"),
-    ("distance_m", "拍摄点距村/地点(米)"), ("exif_lat", "EXIF 纬度(WGS-84)"), ("exif_lng", "EXIF 经度(WGS-84)"),
-    ("exif_distance_m", "EXIF 位置距村/地点(米)"), ("flags", "标记"), ("verify_code", "验真码"),
+    ("file", "文件"),
+    ("photo_id", "照片编号"),
+    ("sha256", "SHA-256"),
+    ("intact", "与上传时一致"),
+    ("size", "大小(字节)"),
+    ("taken_at", "拍摄时间(手机)"),
+    ("completed_at", "服务器接收完成时间"),
+    ("exif_taken_at", "EXIF 拍摄时间"),
+    ("lat", "拍摄纬度(WGS-84)"),
+    ("lng", "拍摄经度(WGS-84)"),
+    ("distance_m", "拍摄点距村/地点(米)"),
+    ("exif_lat", "EXIF 纬度(WGS-84)"),
+    ("exif_lng", "EXIF 经度(WGS-84)"),
+    ("exif_distance_m", "EXIF 位置距村/地点(米)"),
+    ("flags", "标记"),
+    ("verify_code", "验真码"),
     ("duplicate_of", "重复于照片"),
 ]
 
@@ -80,38 +91,76 @@ def evidence_zip(session: Session, user: User, visit: Visit) -> Download:
     written last, says whether the bytes are still those recorded at upload.
     """
     head = visit_heads(session, select(Visit).where(Visit.id == visit.id))[0]
-    photos = list(session.scalars(select(Photo).where(Photo.visit_id == visit.id, Photo.owner_kind == "visit",
-                                                      Photo.status == "ready").order_by(Photo.id)))
-    checkins = list(session.scalars(select(CheckIn).where(CheckIn.visit_id == visit.id)
-                                    .order_by(CheckIn.client_time, CheckIn.id)))
+    photos = list(
+        session.scalars(
+            select(Photo)
+            .where(Photo.visit_id == visit.id, Photo.owner_kind == "visit", Photo.status == "ready")
+            .order_by(Photo.id)
+        )
+    )
+    checkins = list(
+        session.scalars(select(CheckIn).where(CheckIn.visit_id == visit.id).order_by(CheckIn.client_time, CheckIn.id))
+    )
     entries = []
     for p in photos:
         exif = p.exif or {}
-        entries.append({
-            "file": f"photos/photo-{p.id}.{p.object_key.rsplit('.', 1)[-1]}", "photo_id": p.id,
-            "sha256": None, "sha256_at_upload": p.sha256, "intact": None, "size": p.size,
-            "content_type": p.content_type, "taken_at": _iso(p.taken_at), "completed_at": _iso(p.completed_at),
-            "exif_taken_at": exif.get("taken_at"), "lat": p.lat, "lng": p.lng,
-            "distance_m": head.distance_m(p.lat, p.lng), "exif_lat": exif.get("lat"), "exif_lng": exif.get("lng"),
-            "exif_distance_m": head.distance_m(exif.get("lat"), exif.get("lng")), "flags": list(p.flags or []),
-            "verify_code": p.verify_code, "duplicate_of": p.duplicate_of_id,
-            "_key": p.object_key, "_version": p.object_version, "_time": p.completed_at,
-        })
+        entries.append(
+            {
+                "file": f"photos/photo-{p.id}.{p.object_key.rsplit('.', 1)[-1]}",
+                "photo_id": p.id,
+                "sha256": None,
+                "sha256_at_upload": p.sha256,
+                "intact": None,
+                "size": p.size,
+                "content_type": p.content_type,
+                "taken_at": _iso(p.taken_at),
+                "completed_at": _iso(p.completed_at),
+                "exif_taken_at": exif.get("taken_at"),
+                "lat": p.lat,
+                "lng": p.lng,
+                "distance_m": head.distance_m(p.lat, p.lng),
+                "exif_lat": exif.get("lat"),
+                "exif_lng": exif.get("lng"),
+                "exif_distance_m": head.distance_m(exif.get("lat"), exif.get("lng")),
+                "flags": list(p.flags or []),
+                "verify_code": p.verify_code,
+                "duplicate_of": p.duplicate_of_id,
+                "_key": p.object_key,
+                "_version": p.object_version,
+                "_time": p.completed_at,
+            }
+        )
     manifest = {
         "visit": {
-            "id": head.id, "project": head.project, "township": head.township, "place": head.place,
-            "place_center_wgs84": list(head.center) if head.center else None, "radius_m": head.radius_m,
-            "status": head.status, "started_at": _iso(head.started_at), "submitted_at": _iso(head.submitted_at),
+            "id": head.id,
+            "project": head.project,
+            "township": head.township,
+            "place": head.place,
+            "place_center_wgs84": list(head.center) if head.center else None,
+            "radius_m": head.radius_m,
+            "status": head.status,
+            "started_at": _iso(head.started_at),
+            "submitted_at": _iso(head.submitted_at),
             "flags": head.flags,
         },
         "coordinates": "WGS-84 decimal degrees; times are ISO 8601 (China time unless the camera said otherwise)",
-        "exported_by": user.name or user.username, "exported_at": _iso(utcnow()),
+        "exported_by": user.name or user.username,
+        "exported_at": _iso(utcnow()),
         "photos": entries,
-        "checkins": [{
-            "id": c.id, "client_time": _iso(c.client_time), "received_at": _iso(c.received_at),
-            "lat": c.lat, "lng": c.lng, "accuracy_m": c.accuracy_m, "distance_m": c.distance_m,
-            "within_geofence": c.within_geofence, "flags": list(c.flags or []),
-        } for c in checkins],
+        "checkins": [
+            {
+                "id": c.id,
+                "client_time": _iso(c.client_time),
+                "received_at": _iso(c.received_at),
+                "lat": c.lat,
+                "lng": c.lng,
+                "accuracy_m": c.accuracy_m,
+                "distance_m": c.distance_m,
+                "within_geofence": c.within_geofence,
+                "flags": list(c.flags or []),
+            }
+            for c in checkins
+        ],
     }
     backend = storage()
     # Fail before the first byte while an error page can still be shown: once the ZIP is on
@@ -123,8 +172,12 @@ def evidence_zip(session: Session, user: User, visit: Visit) -> Download:
     audit.append(session, user, "export.evidence", "visit", visit.id, {"photos": len(entries)})
     session.commit()
     place = re.sub(r"[^\w-]", "", head.place)[:20]
-    return Download(f"暗访证据-{visit.id}-{place}.zip", f"visit-{visit.id}-evidence.zip", "application/zip",
-                    _stream_zip(backend, manifest))
+    return Download(
+        f"暗访证据-{visit.id}-{place}.zip",
+        f"visit-{visit.id}-evidence.zip",
+        "application/zip",
+        _stream_zip(backend, manifest),
+    )
 
 
 def _stream_zip(backend: Storage, manifest: dict[str, Any]) -> Iterator[bytes]:
@@ -151,10 +204,16 @@ def _stream_zip(backend: Storage, manifest: dict[str, Any]) -> Iterator[bytes]:
             entry["sha256"] = digest.hexdigest()
             entry["intact"] = entry["sha256"] == entry["sha256_at_upload"]
             yield sink.drain()
-        zf.writestr(zipfile.ZipInfo("manifest.json", date_time=_zip_time(None)),
-                    json.dumps(manifest, ensure_ascii=False, indent=2), compress_type=zipfile.ZIP_DEFLATED)
-        zf.writestr(zipfile.ZipInfo("manifest.csv", date_time=_zip_time(None)),
-                    _manifest_csv(manifest["photos"]).encode("utf-8-sig"), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(
+            zipfile.ZipInfo("manifest.json", date_time=_zip_time(None)),
+            json.dumps(manifest, ensure_ascii=False, indent=2),
+            compress_type=zipfile.ZIP_DEFLATED,
+        )
+        zf.writestr(
+            zipfile.ZipInfo("manifest.csv", date_time=_zip_time(None)),
+            _manifest_csv(manifest["photos"]).encode("utf-8-sig"),
+            compress_type=zipfile.ZIP_DEFLATED,
+        )
     yield sink.drain()
 
 

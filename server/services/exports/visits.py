@@ -50,6 +50,7 @@ NO_PERSONAL_DATA = "不含入户走访对象姓名、联系电话等个人信息
 
 # ---- visits -----------------------------------------------------------------------------------
 
+
 @dataclass
 class VisitHead:
     """What every visit export says about a visit: where, what, when, and the place's geometry."""
@@ -78,9 +79,23 @@ def visit_heads(session: Session, visits: Select) -> list[VisitHead]:
     """The visits of a scoped select with their names and places, newest first, in one query."""
     stmt = (
         visits.with_only_columns(
-            Visit.id, Visit.assignment_id, Visit.status, Visit.started_at, Visit.submitted_at,
-            Township.name, Project.title, Village.name, Village.lat, Village.lng, Village.radius_m,
-            Village.boundary, Site.name, Site.lat, Site.lng, Site.radius_m, Site.boundary,
+            Visit.id,
+            Visit.assignment_id,
+            Visit.status,
+            Visit.started_at,
+            Visit.submitted_at,
+            Township.name,
+            Project.title,
+            Village.name,
+            Village.lat,
+            Village.lng,
+            Village.radius_m,
+            Village.boundary,
+            Site.name,
+            Site.lat,
+            Site.lng,
+            Site.radius_m,
+            Site.boundary,
         )
         .select_from(Visit)
         .join(Project, Project.id == Visit.project_id)
@@ -90,29 +105,60 @@ def visit_heads(session: Session, visits: Select) -> list[VisitHead]:
         .order_by(Visit.started_at.desc(), Visit.id.desc())
     )
     heads = []
-    for (vid, aid, status, started, submitted, township, project, v_name, v_lat, v_lng, v_r, v_b,
-         s_name, s_lat, s_lng, s_r, s_b) in session.execute(stmt):
+    for (
+        vid,
+        aid,
+        status,
+        started,
+        submitted,
+        township,
+        project,
+        v_name,
+        v_lat,
+        v_lng,
+        v_r,
+        v_b,
+        s_name,
+        s_lat,
+        s_lng,
+        s_r,
+        s_b,
+    ) in session.execute(stmt):
         # A visit goes to its village when it has one, else to the project's own site.
         if v_name is not None:
             place, center, radius, boundary = v_name, (v_lat, v_lng), v_r, v_b
         else:
             place, center, radius, boundary = s_name or "", (s_lat, s_lng) if s_lat is not None else None, s_r, s_b
-        heads.append(VisitHead(vid, aid, status, started, submitted, township or "", place, project,
-                               center, radius, boundary))
+        heads.append(
+            VisitHead(vid, aid, status, started, submitted, township or "", place, project, center, radius, boundary)
+        )
     ids = visits.with_only_columns(Visit.id)
     by_id = {h.id: h for h in heads}
-    for vid, flag in session.execute(select(VisitFlag.visit_id, VisitFlag.flag)
-                                     .where(VisitFlag.visit_id.in_(ids)).order_by(VisitFlag.flag)):
+    for vid, flag in session.execute(
+        select(VisitFlag.visit_id, VisitFlag.flag).where(VisitFlag.visit_id.in_(ids)).order_by(VisitFlag.flag)
+    ):
         if vid in by_id:
             by_id[vid].flags.append(flag)
     return heads
 
 
 VISIT_COLUMNS = [
-    ("暗访编号", 10), ("乡镇", 12), ("村/地点", 16), ("项目", 28), ("状态", 8), ("开始时间", 17),
-    ("提交时间", 17), ("督查组", 18), ("签到次数", 9), ("签到最近距离(米)", 14), ("照片数", 8),
-    ("有标记照片", 10), ("入户访谈", 9), *((f"访谈{s}", 10) for s in SATISFACTION),
-    *((f"检查事项{label}", 12) for label in CHECK_RESULT_LABELS.values()), ("完整性标记", 40),
+    ("暗访编号", 10),
+    ("乡镇", 12),
+    ("村/地点", 16),
+    ("项目", 28),
+    ("状态", 8),
+    ("开始时间", 17),
+    ("提交时间", 17),
+    ("督查组", 18),
+    ("签到次数", 9),
+    ("签到最近距离(米)", 14),
+    ("照片数", 8),
+    ("有标记照片", 10),
+    ("入户访谈", 9),
+    *((f"访谈{s}", 10) for s in SATISFACTION),
+    *((f"检查事项{label}", 12) for label in CHECK_RESULT_LABELS.values()),
+    ("完整性标记", 40),
 ]
 
 
@@ -124,29 +170,42 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
 
     team: dict[int, list[str]] = defaultdict(list)
     for aid, name in session.execute(
-        select(assignment_members.c.assignment_id, User.name).join(User, User.id == assignment_members.c.user_id)
+        select(assignment_members.c.assignment_id, User.name)
+        .join(User, User.id == assignment_members.c.user_id)
         .where(assignment_members.c.assignment_id.in_(visits.with_only_columns(Visit.assignment_id)))
         .order_by(User.name)
     ):
         team[aid].append(name)
-    checkins = {vid: (n, nearest) for vid, n, nearest in session.execute(
-        select(CheckIn.visit_id, func.count(CheckIn.id), func.min(CheckIn.distance_m))
-        .where(CheckIn.visit_id.in_(ids)).group_by(CheckIn.visit_id))}
-    photos = {vid: (n, int(bad or 0)) for vid, n, bad in session.execute(
-        select(Photo.visit_id, func.count(Photo.id), func.sum(case((has_flags(Photo.flags), 1), else_=0)))
-        .where(Photo.visit_id.in_(ids), Photo.owner_kind == "visit", Photo.status == "ready")
-        .group_by(Photo.visit_id))}
+    checkins = {
+        vid: (n, nearest)
+        for vid, n, nearest in session.execute(
+            select(CheckIn.visit_id, func.count(CheckIn.id), func.min(CheckIn.distance_m))
+            .where(CheckIn.visit_id.in_(ids))
+            .group_by(CheckIn.visit_id)
+        )
+    }
+    photos = {
+        vid: (n, int(bad or 0))
+        for vid, n, bad in session.execute(
+            select(Photo.visit_id, func.count(Photo.id), func.sum(case((has_flags(Photo.flags), 1), else_=0)))
+            .where(Photo.visit_id.in_(ids), Photo.owner_kind == "visit", Photo.status == "ready")
+            .group_by(Photo.visit_id)
+        )
+    }
     moods: dict[int, dict[str, int]] = defaultdict(dict)
     for vid, mood, n in session.execute(
         select(Interview.visit_id, Interview.satisfaction, func.count(Interview.id))
-        .where(Interview.visit_id.in_(ids)).group_by(Interview.visit_id, Interview.satisfaction)
+        .where(Interview.visit_id.in_(ids))
+        .group_by(Interview.visit_id, Interview.satisfaction)
     ):
         moods[vid][mood] = n
     checks: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    latest = select(func.max(ChecklistResult.id)).where(ChecklistResult.visit_id.in_(ids)).group_by(
-        ChecklistResult.visit_id)
-    for vid, items in session.execute(select(ChecklistResult.visit_id, ChecklistResult.items)
-                                      .where(ChecklistResult.id.in_(latest))):
+    latest = (
+        select(func.max(ChecklistResult.id)).where(ChecklistResult.visit_id.in_(ids)).group_by(ChecklistResult.visit_id)
+    )
+    for vid, items in session.execute(
+        select(ChecklistResult.visit_id, ChecklistResult.items).where(ChecklistResult.id.in_(latest))
+    ):
         for item in items or []:
             checks[vid][item.get("result")] += 1
 
@@ -155,12 +214,26 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
     for h in heads:
         n_checkins, nearest = checkins.get(h.id, (0, None))
         n_photos, n_flagged = photos.get(h.id, (0, 0))
-        sheet.add([
-            h.id, h.township, h.place, h.project, VISIT_STATUSES.get(h.status, h.status), h.started_at,
-            h.submitted_at, "、".join(team.get(h.assignment_id, [])), n_checkins, nearest, n_photos, n_flagged,
-            sum(moods[h.id].values()), *(moods[h.id].get(s, 0) for s in SATISFACTION),
-            *(checks[h.id][r] for r in CHECK_RESULT_LABELS), "、".join(flag_label(f) for f in h.flags),
-        ])
+        sheet.add(
+            [
+                h.id,
+                h.township,
+                h.place,
+                h.project,
+                VISIT_STATUSES.get(h.status, h.status),
+                h.started_at,
+                h.submitted_at,
+                "、".join(team.get(h.assignment_id, [])),
+                n_checkins,
+                nearest,
+                n_photos,
+                n_flagged,
+                sum(moods[h.id].values()),
+                *(moods[h.id].get(s, 0) for s in SATISFACTION),
+                *(checks[h.id][r] for r in CHECK_RESULT_LABELS),
+                "、".join(flag_label(f) for f in h.flags),
+            ]
+        )
     body = finish_workbook(session, user, wb, "暗访记录", filters, sheet.rows, "export.visits", NO_PERSONAL_DATA)
     return xlsx_download("暗访记录", "visits", body)
 
@@ -168,8 +241,15 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
 # ---- findings --------------------------------------------------------------------------------
 
 FINDING_COLUMNS = [
-    ("暗访编号", 10), ("乡镇", 12), ("村/地点", 16), ("项目", 28), ("对象", 12), ("时间", 17),
-    ("问题", 26), ("说明", 50), ("审核人", 10),
+    ("暗访编号", 10),
+    ("乡镇", 12),
+    ("村/地点", 16),
+    ("项目", 28),
+    ("对象", 12),
+    ("时间", 17),
+    ("问题", 26),
+    ("说明", 50),
+    ("审核人", 10),
 ]
 
 
@@ -181,30 +261,41 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
     by_id = {h.id: h for h in heads}
     found: dict[int, list[tuple]] = defaultdict(list)  # visit id -> (time, object, problem, detail, reviewer)
 
-    for p in session.scalars(select(Photo).where(Photo.visit_id.in_(ids), Photo.owner_kind == "visit",
-                                                 Photo.status == "ready", has_flags(Photo.flags))
-                             .order_by(Photo.id)):
+    for p in session.scalars(
+        select(Photo)
+        .where(Photo.visit_id.in_(ids), Photo.owner_kind == "visit", Photo.status == "ready", has_flags(Photo.flags))
+        .order_by(Photo.id)
+    ):
         head = by_id[p.visit_id]
         exif = p.exif or {}
         for f in p.flags:
             # The distance a sentence names is the one its flag is about: capture point or EXIF GPS.
             lat, lng = (exif.get("lat"), exif.get("lng")) if f == "exif_gps_far" else (p.lat, p.lng)
-            detail = explain_flag(f, place=head.place, distance=head.distance_m(lat, lng),
-                                  duplicate_of=p.duplicate_of_id)
+            detail = explain_flag(
+                f, place=head.place, distance=head.distance_m(lat, lng), duplicate_of=p.duplicate_of_id
+            )
             found[p.visit_id].append((p.taken_at or p.completed_at, f"照片 #{p.id}", flag_label(f), detail, ""))
-    for c in session.scalars(select(CheckIn).where(CheckIn.visit_id.in_(ids), has_flags(CheckIn.flags))
-                             .order_by(CheckIn.client_time, CheckIn.id)):
+    for c in session.scalars(
+        select(CheckIn)
+        .where(CheckIn.visit_id.in_(ids), has_flags(CheckIn.flags))
+        .order_by(CheckIn.client_time, CheckIn.id)
+    ):
         head = by_id[c.visit_id]
         for f in c.flags:
-            detail = explain_flag(f, place=head.place, distance=c.distance_m, radius=head.radius_m,
-                                  accuracy=c.accuracy_m)
+            detail = explain_flag(
+                f, place=head.place, distance=c.distance_m, radius=head.radius_m, accuracy=c.accuracy_m
+            )
             found[c.visit_id].append((c.client_time, f"签到 #{c.id}", flag_label(f), detail, ""))
     # Decisions are append-only: the latest one per photo or visit is the reviewer's verdict.
-    latest = select(func.max(ReviewDecision.id)).where(ReviewDecision.visit_id.in_(ids)).group_by(
-        ReviewDecision.target_kind, ReviewDecision.target_id)
+    latest = (
+        select(func.max(ReviewDecision.id))
+        .where(ReviewDecision.visit_id.in_(ids))
+        .group_by(ReviewDecision.target_kind, ReviewDecision.target_id)
+    )
     reviewer = aliased(User)
     for d, name in session.execute(
-        select(ReviewDecision, reviewer.name).join(reviewer, reviewer.id == ReviewDecision.reviewer_id)
+        select(ReviewDecision, reviewer.name)
+        .join(reviewer, reviewer.id == ReviewDecision.reviewer_id)
         .where(ReviewDecision.id.in_(latest), ReviewDecision.decision == "questioned")
         .order_by(ReviewDecision.id)
     ):
@@ -216,6 +307,14 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
     for h in heads:
         for when, target, problem, detail, name in found.get(h.id, []):
             sheet.add([h.id, h.township, h.place, h.project, target, when, problem, detail, name])
-    body = finish_workbook(session, user, wb, "问题清单(完整性标记与审核存疑)", filters, sheet.rows, "export.findings",
-                   f"坐标均为 WGS-84。{NO_PERSONAL_DATA}")
+    body = finish_workbook(
+        session,
+        user,
+        wb,
+        "问题清单(完整性标记与审核存疑)",
+        filters,
+        sheet.rows,
+        "export.findings",
+        f"坐标均为 WGS-84。{NO_PERSONAL_DATA}",
+    )
     return xlsx_download("问题清单", "findings", body)

@@ -33,8 +33,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 VISIT_STATUSES = {"in_progress": "进行中", "submitted": "已提交"}
 FILTER_LABELS = {
-    "township_id": "乡镇", "village_id": "村", "project_id": "项目", "inspector_id": "督查人员",
-    "status": "状态", "flag": "标记", "date_from": "开始日期自", "date_to": "开始日期至", "overdue": "仅逾期",
+    "township_id": "乡镇",
+    "village_id": "村",
+    "project_id": "项目",
+    "inspector_id": "督查人员",
+    "status": "状态",
+    "flag": "标记",
+    "date_from": "开始日期自",
+    "date_to": "开始日期至",
+    "overdue": "仅逾期",
 }
 
 
@@ -109,16 +116,30 @@ class Sheet:
         self.rows += 1
 
 
-def finish_workbook(session: Session, user: User, wb: Workbook, title: str, filters: dict[str, Any],
-            rows: int, action: str, note: str = "") -> IO[bytes]:
+def finish_workbook(
+    session: Session,
+    user: User,
+    wb: Workbook,
+    title: str,
+    filters: dict[str, Any],
+    rows: int,
+    action: str,
+    note: str = "",
+) -> IO[bytes]:
     """Add the cover sheet, audit the export, and save the workbook to a spooled temp file."""
     cover = Sheet(wb, "导出说明", [("说明项", 14), ("内容", 70)])
-    for pair in (("内容", title), ("筛选条件", _describe(session, filters)), ("行数", rows),
-                 ("导出人", user.name or user.username), ("导出时间", utcnow()),
-                 ("说明", f"时间均为北京时间。{note}请妥善保管,仅限工作使用。")):
+    for pair in (
+        ("内容", title),
+        ("筛选条件", _describe(session, filters)),
+        ("行数", rows),
+        ("导出人", user.name or user.username),
+        ("导出时间", utcnow()),
+        ("说明", f"时间均为北京时间。{note}请妥善保管,仅限工作使用。"),
+    ):
         cover.add(pair)
-    audit.append(session, user, action, "export", action.removeprefix("export."),
-                 {"filters": _jsonable(filters), "rows": rows})
+    audit.append(
+        session, user, action, "export", action.removeprefix("export."), {"filters": _jsonable(filters), "rows": rows}
+    )
     session.commit()
     # Big exports spill to disk instead of sitting in the worker's memory.
     out = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - the response closes it

@@ -32,10 +32,14 @@ from server.services.grading.sessions import entries_of, locked_session, require
 
 # ---- panels -----------------------------------------------------------------------------------
 
+
 def experts(session: Session) -> list[User]:
     """Active accounts holding the expert role, by name."""
-    return list(session.scalars(select(User).where(User.active.is_(True), User.role_rows.any(role="expert"))
-                                .order_by(User.name, User.id)))
+    return list(
+        session.scalars(
+            select(User).where(User.active.is_(True), User.role_rows.any(role="expert")).order_by(User.name, User.id)
+        )
+    )
 
 
 def _entry_in(session: Session, gs: GradingSession, entry_id: int) -> GradingEntry:
@@ -58,14 +62,22 @@ def assign_expert(session: Session, actor: User, session_id: int, entry_id: int,
         raise ApiError("not_found", "找不到该评审专家", {"expert_id": expert_id})
     if entry.project.secretary_id == expert.id:
         raise invalid("评审专家是该项目的书记,应当回避", "expert_id")
-    if session.scalar(select(PanelSeat.id).where(PanelSeat.entry_id == entry.id,
-                                                 PanelSeat.expert_id == expert.id)) is not None:
+    if (
+        session.scalar(select(PanelSeat.id).where(PanelSeat.entry_id == entry.id, PanelSeat.expert_id == expert.id))
+        is not None
+    ):
         raise conflict(f"{expert.name}已是该项目的评审专家", expert_id=expert.id)
     seat = PanelSeat(entry_id=entry.id, expert_id=expert.id, comment="", assigned_by_id=actor.id)
     session.add(seat)
     session.flush()
-    audit.append(session, actor, "grading.assign", "grading_seat", seat.id,
-                 {"session_id": gs.id, "project_id": entry.project_id, "expert_id": expert.id})
+    audit.append(
+        session,
+        actor,
+        "grading.assign",
+        "grading_seat",
+        seat.id,
+        {"session_id": gs.id, "project_id": entry.project_id, "expert_id": expert.id},
+    )
     session.commit()
     return seat
 
@@ -81,9 +93,19 @@ def unassign_expert(session: Session, actor: User, session_id: int, seat_id: int
     entry = session.get(GradingEntry, seat.entry_id) if seat else None
     if entry is None or entry.session_id != gs.id:
         raise ApiError("not_found", "找不到该评审安排", {"seat_id": seat_id})
-    audit.append(session, actor, "grading.unassign", "grading_seat", seat.id,
-                 {"session_id": gs.id, "entry_id": seat.entry_id, "expert_id": seat.expert_id,
-                  "scores_removed": len(seat.scores)})
+    audit.append(
+        session,
+        actor,
+        "grading.unassign",
+        "grading_seat",
+        seat.id,
+        {
+            "session_id": gs.id,
+            "entry_id": seat.entry_id,
+            "expert_id": seat.expert_id,
+            "scores_removed": len(seat.scores),
+        },
+    )
     session.delete(seat)
     session.commit()
 
@@ -92,8 +114,9 @@ def seats_of(session: Session, entries: list[GradingEntry]) -> dict[int, list[Pa
     """The panel seats of many entries, by entry id (expert order)."""
     out: dict[int, list[PanelSeat]] = defaultdict(list)
     if entries:
-        for seat in session.scalars(select(PanelSeat).where(PanelSeat.entry_id.in_([e.id for e in entries]))
-                                    .order_by(PanelSeat.id)):
+        for seat in session.scalars(
+            select(PanelSeat).where(PanelSeat.entry_id.in_([e.id for e in entries])).order_by(PanelSeat.id)
+        ):
             out[seat.entry_id].append(seat)
     return out
 
@@ -129,9 +152,16 @@ def progress(session: Session, gs: GradingSession) -> list[Progress]:
     for entry in entries:
         own = seats[entry.id]
         done = [s for s in own if is_complete(s, gs.criteria)]
-        out.append(Progress(entry, own, len(done), required_experts(gs.drop_extremes),
-                            [names.get(s.expert_id, "") for s in own if s not in done],
-                            {s.id for s in own if s not in done}))
+        out.append(
+            Progress(
+                entry,
+                own,
+                len(done),
+                required_experts(gs.drop_extremes),
+                [names.get(s.expert_id, "") for s in own if s not in done],
+                {s.id for s in own if s not in done},
+            )
+        )
     return out
 
 
@@ -144,6 +174,7 @@ def user_names(session: Session, ids: set[int]) -> dict[int, str]:
 
 # ---- experts scoring --------------------------------------------------------------------------
 
+
 def seats_for_expert(session: Session, expert: User) -> list[tuple[PanelSeat, GradingEntry, GradingSession]]:
     """The expert's own seats in open or finalized sessions, newest year first."""
     rows = session.execute(
@@ -151,7 +182,8 @@ def seats_for_expert(session: Session, expert: User) -> list[tuple[PanelSeat, Gr
         .join(GradingEntry, GradingEntry.id == PanelSeat.entry_id)
         .join(GradingSession, GradingSession.id == GradingEntry.session_id)
         .where(PanelSeat.expert_id == expert.id, GradingSession.status.in_(("scoring", "finalized")))
-        .order_by(GradingSession.year.desc(), GradingEntry.project_id))
+        .order_by(GradingSession.year.desc(), GradingEntry.project_id)
+    )
     return [tuple(r) for r in rows]
 
 
@@ -165,8 +197,7 @@ def seat_for_expert(session: Session, expert: User, seat_id: int) -> tuple[Panel
     return seat, entry, gs
 
 
-def save_scores(session: Session, expert: User, seat_id: int, scores: dict[str, Any],
-                comment: str) -> PanelSeat:
+def save_scores(session: Session, expert: User, seat_id: int, scores: dict[str, Any], comment: str) -> PanelSeat:
     """Save the expert's scores (blank ones are left unscored) and comment, while scoring is open."""
     seat, entry, gs = seat_for_expert(session, expert, seat_id)
     gs = locked_session(session, gs.id)
@@ -195,8 +226,14 @@ def save_scores(session: Session, expert: User, seat_id: int, scores: dict[str, 
             seat.scores.append(GradingScore(criterion=key, tenths=tenths))
     seat.comment, seat.scored_at = comment, utcnow()
     session.flush()
-    audit.append(session, expert, "grading.score", "grading_seat", seat.id,
-                 {"session_id": gs.id, "project_id": entry.project_id, "scores": kept})
+    audit.append(
+        session,
+        expert,
+        "grading.score",
+        "grading_seat",
+        seat.id,
+        {"session_id": gs.id, "project_id": entry.project_id, "scores": kept},
+    )
     session.commit()
     return seat
 
@@ -209,5 +246,6 @@ def seat_scores(seat: PanelSeat) -> dict[str, int]:
 def panel_totals(session: Session, gs: GradingSession, entry: GradingEntry) -> list[int]:
     """The complete experts' totals of one project in thousandths, best first (names left out)."""
     seats = seats_of(session, [entry])[entry.id]
-    return sorted((expert_total_milli(seat_scores(s), gs.criteria) for s in seats if is_complete(s, gs.criteria)),
-                  reverse=True)
+    return sorted(
+        (expert_total_milli(seat_scores(s), gs.criteria) for s in seats if is_complete(s, gs.criteria)), reverse=True
+    )

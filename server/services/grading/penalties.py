@@ -32,6 +32,7 @@ from server.services.grading.sessions import require_admin
 
 # ---- 软弱涣散 warnings ------------------------------------------------------------------------
 
+
 def _organization(session: Session, org_id: Any) -> Organization:
     org = session.get(Organization, org_id) if isinstance(org_id, int) else None
     if org is None:
@@ -51,8 +52,9 @@ def _reason(text: Any) -> str:
 def list_warnings(session: Session) -> list[WeakOrgWarning]:
     """Warnings still being rectified first (earliest deadline first), then lifted ones, newest first."""
     rows = session.scalars(select(WeakOrgWarning).order_by(WeakOrgWarning.id.desc())).all()
-    return sorted(rows, key=lambda w: (w.status != "rectifying",
-                                       w.deadline.toordinal() if w.status == "rectifying" else 0))
+    return sorted(
+        rows, key=lambda w: (w.status != "rectifying", w.deadline.toordinal() if w.status == "rectifying" else 0)
+    )
 
 
 def is_warning_overdue(warning: WeakOrgWarning, today: date | None = None) -> bool:
@@ -66,16 +68,33 @@ def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakO
     org = _organization(session, data.get("organization_id"))
     reason = _reason(data.get("reason"))
     listed_on = data.get("listed_on") or clock.today()
-    if session.scalar(select(WeakOrgWarning.id).where(WeakOrgWarning.organization_id == org.id,
-                                                      WeakOrgWarning.status == "rectifying")) is not None:
+    if (
+        session.scalar(
+            select(WeakOrgWarning.id).where(
+                WeakOrgWarning.organization_id == org.id, WeakOrgWarning.status == "rectifying"
+            )
+        )
+        is not None
+    ):
         raise conflict(f"{org.name}已在软弱涣散预警名单中,正在整顿", organization_id=org.id)
-    warning = WeakOrgWarning(organization_id=org.id, reason=reason, listed_on=listed_on,
-                             deadline=clock.add_months(listed_on, WARNING_MONTHS), status="rectifying",
-                             listed_by_id=actor.id)
+    warning = WeakOrgWarning(
+        organization_id=org.id,
+        reason=reason,
+        listed_on=listed_on,
+        deadline=clock.add_months(listed_on, WARNING_MONTHS),
+        status="rectifying",
+        listed_by_id=actor.id,
+    )
     session.add(warning)
     session.flush()
-    audit.append(session, actor, "grading.warning", "weak_org_warning", warning.id, {
-        "organization_id": org.id, "deadline": warning.deadline.isoformat()})
+    audit.append(
+        session,
+        actor,
+        "grading.warning",
+        "weak_org_warning",
+        warning.id,
+        {"organization_id": org.id, "deadline": warning.deadline.isoformat()},
+    )
     session.commit()
     return warning
 
@@ -83,8 +102,9 @@ def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakO
 def lift_warning(session: Session, actor: User, warning_id: int, note: str) -> WeakOrgWarning:
     """Lift (销号) a warning once the organization has been put right."""
     require_admin(actor)
-    warning = session.execute(for_update(select(WeakOrgWarning).where(WeakOrgWarning.id == warning_id))
-                              ).scalar_one_or_none()
+    warning = session.execute(
+        for_update(select(WeakOrgWarning).where(WeakOrgWarning.id == warning_id))
+    ).scalar_one_or_none()
     if warning is None:
         raise ApiError("not_found", "找不到该预警", {"id": warning_id})
     if warning.status != "rectifying":
@@ -100,12 +120,17 @@ def lift_warning(session: Session, actor: User, warning_id: int, note: str) -> W
 def warning_candidates(session: Session) -> list[Organization]:
     """Organizations with a two-year deduction and no open warning: the ones to consider listing."""
     open_ids = select(WeakOrgWarning.organization_id).where(WeakOrgWarning.status == "rectifying")
-    return list(session.scalars(select(Organization).where(
-        Organization.id.in_(select(PointDeduction.organization_id)), Organization.id.not_in(open_ids))
-        .order_by(Organization.name)))
+    return list(
+        session.scalars(
+            select(Organization)
+            .where(Organization.id.in_(select(PointDeduction.organization_id)), Organization.id.not_in(open_ids))
+            .order_by(Organization.name)
+        )
+    )
 
 
 # ---- 通报 -------------------------------------------------------------------------------------
+
 
 def list_notices(session: Session, year: int | None = None) -> list[PublicNotice]:
     """Notices, newest first, of one year or all."""
@@ -128,21 +153,32 @@ def create_notice(session: Session, actor: User, data: dict[str, Any]) -> Public
     issued_on = data.get("issued_on") or clock.today()
     if issued_on > clock.today():
         raise invalid("通报日期不能晚于今天", "issued_on")
-    notice = PublicNotice(organization_id=org.id, secretary_id=secretary_id, year=issued_on.year,
-                          issued_on=issued_on, reason=reason, deduction_yuan=NOTICE_DEDUCTION_YUAN,
-                          issued_by_id=actor.id)
+    notice = PublicNotice(
+        organization_id=org.id,
+        secretary_id=secretary_id,
+        year=issued_on.year,
+        issued_on=issued_on,
+        reason=reason,
+        deduction_yuan=NOTICE_DEDUCTION_YUAN,
+        issued_by_id=actor.id,
+    )
     session.add(notice)
     session.flush()
-    audit.append(session, actor, "grading.notice", "public_notice", notice.id, {
-        "organization_id": org.id, "secretary_id": secretary_id, "deduction_yuan": notice.deduction_yuan})
+    audit.append(
+        session,
+        actor,
+        "grading.notice",
+        "public_notice",
+        notice.id,
+        {"organization_id": org.id, "secretary_id": secretary_id, "deduction_yuan": notice.deduction_yuan},
+    )
     session.commit()
     return notice
 
 
 def secretaries(session: Session) -> list[User]:
     """Accounts holding the secretary role, by name, for the notice form."""
-    return list(session.scalars(select(User).where(User.role_rows.any(role="secretary"))
-                                .order_by(User.name, User.id)))
+    return list(session.scalars(select(User).where(User.role_rows.any(role="secretary")).order_by(User.name, User.id)))
 
 
 def organizations(session: Session) -> list[Organization]:

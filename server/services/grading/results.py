@@ -41,8 +41,10 @@ def finalize(session: Session, actor: User, session_id: int) -> GradingSession:
     if short:
         session.rollback()
         titles = "、".join(r.entry.project.title for r in short[:5]) + (" 等" if len(short) > 5 else "")
-        raise conflict(f"有 {len(short)} 个项目完成评分的专家不足 {required_experts(gs.drop_extremes)} 人:{titles}",
-                        project_ids=[r.entry.project_id for r in short])
+        raise conflict(
+            f"有 {len(short)} 个项目完成评分的专家不足 {required_experts(gs.drop_extremes)} 人:{titles}",
+            project_ids=[r.entry.project_id for r in short],
+        )
     scores = {}
     for r in rows:
         totals = [expert_total_milli(seat_scores(s), gs.criteria) for s in r.seats if is_complete(s, gs.criteria)]
@@ -59,11 +61,21 @@ def finalize(session: Session, actor: User, session_id: int) -> GradingSession:
     gs.status, gs.finalized_at, gs.finalized_by_id = "finalized", utcnow(), actor.id
     session.flush()
     deductions = _two_year_deductions(session, gs)
-    audit.append(session, actor, "grading.finalize", "grading_session", gs.id, {
-        "projects": len(rows), "grades": {g: sum(1 for v in grades.values() if v == g) for g in GRADES},
-        "bottom_project_ids": sorted(by_id[k].project_id for k in bottom),
-        "deductions": [{"organization_id": d.organization_id, "year": d.year, "points": d.points}
-                       for d in deductions]})
+    audit.append(
+        session,
+        actor,
+        "grading.finalize",
+        "grading_session",
+        gs.id,
+        {
+            "projects": len(rows),
+            "grades": {g: sum(1 for v in grades.values() if v == g) for g in GRADES},
+            "bottom_project_ids": sorted(by_id[k].project_id for k in bottom),
+            "deductions": [
+                {"organization_id": d.organization_id, "year": d.year, "points": d.points} for d in deductions
+            ],
+        },
+    )
     session.commit()
     checkpoints.after(session, "grading.finalize")
     return gs
@@ -71,13 +83,14 @@ def finalize(session: Session, actor: User, session_id: int) -> GradingSession:
 
 def _bottom_orgs(session: Session, year: int) -> tuple[GradingSession | None, set[int]]:
     """A year's finalized session and the organizations with a project in its bottom 5%."""
-    gs = session.scalar(select(GradingSession).where(GradingSession.year == year,
-                                                     GradingSession.status == "finalized"))
+    gs = session.scalar(select(GradingSession).where(GradingSession.year == year, GradingSession.status == "finalized"))
     if gs is None:
         return None, set()
-    orgs = session.scalars(select(GradingEntry.organization_id).where(
-        GradingEntry.session_id == gs.id, GradingEntry.bottom.is_(True),
-        GradingEntry.organization_id.is_not(None))).all()
+    orgs = session.scalars(
+        select(GradingEntry.organization_id).where(
+            GradingEntry.session_id == gs.id, GradingEntry.bottom.is_(True), GradingEntry.organization_id.is_not(None)
+        )
+    ).all()
     return gs, set(orgs)
 
 
@@ -88,13 +101,17 @@ def _two_year_deductions(session: Session, gs: GradingSession) -> list[PointDedu
         _, first = _bottom_orgs(session, earlier)
         later_session, second = _bottom_orgs(session, later)
         for org_id in sorted(first & second):
-            exists = session.scalar(select(PointDeduction.id).where(
-                PointDeduction.organization_id == org_id, PointDeduction.year == later))
+            exists = session.scalar(
+                select(PointDeduction.id).where(PointDeduction.organization_id == org_id, PointDeduction.year == later)
+            )
             if exists is None:
                 deduction = PointDeduction(
-                    organization_id=org_id, year=later, session_id=later_session.id,
+                    organization_id=org_id,
+                    year=later,
+                    session_id=later_session.id,
                     points=later_session.deduction_points,
-                    reason=f"{earlier}、{later} 年度书记项目评审连续两年位于后 {BOTTOM_PERCENT}%")
+                    reason=f"{earlier}、{later} 年度书记项目评审连续两年位于后 {BOTTOM_PERCENT}%",
+                )
                 session.add(deduction)
                 made.append(deduction)
     session.flush()

@@ -39,6 +39,7 @@ def invalid(message: str, field_name: str) -> ApiError:
 
 # ---- pure rules -------------------------------------------------------------------------------
 
+
 def parse_criteria(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Validated criteria with keys c1..cn: non-empty distinct names, whole positive weights summing to 100."""
     cleaned = []
@@ -146,7 +147,7 @@ def rank(scores: dict[int, int]) -> list[Placed]:
         j = i
         while j + 1 < len(ordered) and ordered[j + 1][1] == ordered[i][1]:
             j += 1
-        out.extend(Placed(key, score, i + 1, i, j) for key, score in ordered[i:j + 1])
+        out.extend(Placed(key, score, i + 1, i, j) for key, score in ordered[i : j + 1])
         i = j + 1
     return out
 
@@ -164,8 +165,7 @@ def grade_cutoffs(n: int, mode: str, quotas: dict[str, int]) -> list[int]:
 def allocate(ranking: list[Placed], mode: str, quotas: dict[str, int]) -> dict[int, str | None]:
     """The grade of each ranked key; a tied group takes the grade of its best place."""
     cutoffs = grade_cutoffs(len(ranking), mode, quotas)
-    return {p.key: next((g for g, cut in zip(GRADES, cutoffs, strict=True) if p.first < cut), None)
-            for p in ranking}
+    return {p.key: next((g for g, cut in zip(GRADES, cutoffs, strict=True) if p.first < cut), None) for p in ranking}
 
 
 def bottom_size(n: int) -> int:
@@ -185,4 +185,3 @@ def format_score(centi_or_milli: int | None, scale: int = 100) -> str:
     if centi_or_milli is None:
         return ""
     return f"{Decimal(centi_or_milli) / scale:.2f}"
-

@@ -37,8 +37,7 @@ def get_session(session: Session, session_id: int) -> GradingSession:
 
 def locked_session(session: Session, session_id: int) -> GradingSession:
     """One session by id, locked for this transaction, or not_found."""
-    gs = session.execute(for_update(select(GradingSession).where(GradingSession.id == session_id))
-                         ).scalar_one_or_none()
+    gs = session.execute(for_update(select(GradingSession).where(GradingSession.id == session_id))).scalar_one_or_none()
     if gs is None:
         raise ApiError("not_found", "找不到该年度评分", {"id": session_id})
     return gs
@@ -57,19 +56,31 @@ def _config(data: dict[str, Any], base: GradingSession | None = None) -> dict[st
         raise invalid("请填写评分名称", "title")
     if len(title) > 100:
         raise invalid("评分名称最多 100 个字", "title")
-    criteria = parse_criteria(data["criteria"]) if "criteria" in data else \
-        (base.criteria if base else parse_criteria(DEFAULT_CRITERIA))
+    criteria = (
+        parse_criteria(data["criteria"])
+        if "criteria" in data
+        else (base.criteria if base else parse_criteria(DEFAULT_CRITERIA))
+    )
     mode = data.get("quota_mode") or (base.quota_mode if base else "percent")
-    quotas = parse_quotas(mode, data["quotas"]) if "quotas" in data else \
-        parse_quotas(mode, base.quotas if base else DEFAULT_QUOTAS)
+    quotas = (
+        parse_quotas(mode, data["quotas"])
+        if "quotas" in data
+        else parse_quotas(mode, base.quotas if base else DEFAULT_QUOTAS)
+    )
     points = data.get("deduction_points", base.deduction_points if base else 2)
     if isinstance(points, str) and points.strip().isdigit():
         points = int(points.strip())
     if not isinstance(points, int) or isinstance(points, bool) or not 0 <= points <= 100:
         raise invalid("扣分应为 0 到 100 的整数", "deduction_points")
     drop = bool(data.get("drop_extremes", base.drop_extremes if base else False))
-    return {"title": title, "criteria": criteria, "quota_mode": mode, "quotas": quotas,
-            "deduction_points": points, "drop_extremes": drop}
+    return {
+        "title": title,
+        "criteria": criteria,
+        "quota_mode": mode,
+        "quotas": quotas,
+        "deduction_points": points,
+        "drop_extremes": drop,
+    }
 
 
 def create_session(session: Session, actor: User, data: dict[str, Any]) -> GradingSession:
@@ -82,8 +93,12 @@ def create_session(session: Session, actor: User, data: dict[str, Any]) -> Gradi
         raise invalid("请填写正确的年度", "year")
     if session.scalar(select(GradingSession.id).where(GradingSession.year == year)) is not None:
         raise conflict(f"{year} 年度的评分已经建立", year=year)
-    gs = GradingSession(year=year, status="draft", created_by_id=actor.id,
-                        **_config({**data, "title": data.get("title") or f"{year} 年度书记项目评审"}))
+    gs = GradingSession(
+        year=year,
+        status="draft",
+        created_by_id=actor.id,
+        **_config({**data, "title": data.get("title") or f"{year} 年度书记项目评审"}),
+    )
     session.add(gs)
     session.flush()
     audit.append(session, actor, "grading.create", "grading_session", gs.id, {"year": year})
@@ -107,9 +122,11 @@ def update_session(session: Session, actor: User, session_id: int, data: dict[st
 
 def gradable_projects(session: Session, year: int) -> list[Project]:
     """Projects of the year that are graded: running or accepted, not closed."""
-    return list(session.scalars(select(Project).where(Project.year == year,
-                                                      Project.status.in_(GRADABLE_STATUSES))
-                                .order_by(Project.id)))
+    return list(
+        session.scalars(
+            select(Project).where(Project.year == year, Project.status.in_(GRADABLE_STATUSES)).order_by(Project.id)
+        )
+    )
 
 
 def open_session(session: Session, actor: User, session_id: int) -> GradingSession:
