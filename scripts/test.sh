@@ -69,7 +69,9 @@ if [ $# -eq 0 ]; then
   log "running the mini-program tests (jest)"
   ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci )
   js_status=$?
-  ( cd miniprogram && npm run --silent lint ) || js_status=1  # eslint: the JS and the WXML templates
+  # eslint (the JS and the WXML templates) and prettier; ruff's lint and format on the Python.
+  ( cd miniprogram && npm run --silent lint && npm run --silent format:check ) || js_status=1
+  { "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .; } || js_status=1
 fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # Several pytest processes (pytest-xdist): much of the time is spent waiting on MariaDB, S3 and
