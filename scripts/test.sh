@@ -81,5 +81,5 @@ log "running the server tests (SQLite and MariaDB, local storage and S3)"
 "$PY" -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadgroup "$@"
 py_status=$?
 set -e
-[ $js_status -eq 0 ] || log "mini-program tests FAILED"
+[ $js_status -eq 0 ] || log "mini-program tests or a lint/format check FAILED"
 [ $py_status -eq 0 ] && [ $js_status -eq 0 ]
