@@ -6,6 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1  # the console's browser tests use Debian's Chromium
+# Each pytest worker imports the whole server and rewrites every test module's asserts: without
+# cached bytecode each one compiles them all again (collecting the suite: 24 s of CPU, 10.5 s with it).
+unset PYTHONDONTWRITEBYTECODE
 ensure_venv requirements-dev.txt
 ensure_cjk_font
 # fonts-dejavu-core: a Latin-only font, to test that a non-CJK font is never used for Chinese.
