@@ -11,19 +11,14 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
-    COMPRESSED,
-    COORD_TYPE,
     DATE,
     ID,
     IDS,
-    LAT,
-    LNG,
-    NO_FIX,
     PAGE_QUERY,
     SENT_AT,
-    TIMESTAMP,
     obj,
     page_of,
+    photo_ticket,
 )
 from server.db import db
 from server.errors import ApiError
@@ -438,22 +433,7 @@ def save_report(user, body, project_id, month):
     summary="Ticket for a photo of a monthly report (same pipeline as visits)",
     tag="reports",
     roles=SECRETARY,
-    body=obj(
-        {
-            "client_id": CLIENT_ID,
-            "sent_at": SENT_AT,
-            "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
-            "size": {"type": "integer", "minimum": 1},
-            "taken_at": TIMESTAMP,
-            "lat": LAT,
-            "lng": LNG,
-            "coord_type": COORD_TYPE,
-            "no_fix": NO_FIX,
-            "compressed": COMPRESSED,
-        },
-        ("client_id", "content_type", "size"),
-        dependentRequired={"lat": ["lng"], "lng": ["lat"]},
-    ),
+    body=photo_ticket(capture=True, dependentRequired={"lat": ["lng"], "lng": ["lat"]}),
     status=201,
     errors=(400, 401, 403, 409, 413),
 )

@@ -6,7 +6,7 @@ from flask import current_app, request
 
 from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
-from server.api.schemas import CLIENT_ID, COMPRESSED, ID, PAGE_QUERY, SENT_AT, obj, page_of
+from server.api.schemas import CLIENT_ID, ID, PAGE_QUERY, SENT_AT, obj, page_of, photo_ticket
 from server.db import db
 from server.errors import ApiError
 from server.models import FEEDBACK_CATEGORIES, FEEDBACK_RATINGS, FEEDBACK_STATUSES
@@ -48,16 +48,7 @@ def resolve_scene(scene):
     summary="Ticket for a photo to attach to feedback (same pipeline as visits)",
     tag="public",
     roles=ANY_USER,
-    body=obj(
-        {
-            "client_id": CLIENT_ID,
-            "sent_at": SENT_AT,
-            "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
-            "size": {"type": "integer", "minimum": 1},
-            "compressed": COMPRESSED,
-        },
-        ("client_id", "content_type", "size"),
-    ),
+    body=photo_ticket(capture=False),
     status=201,
     errors=(400, 401, 409, 413, 429),
 )

@@ -8,17 +8,13 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
-    COMPRESSED,
-    COORD_TYPE,
     ID,
-    LAT,
-    LNG,
-    NO_FIX,
     PAGE_QUERY,
     SENT_AT,
     TIMESTAMP,
     obj,
     page_of,
+    photo_ticket,
 )
 from server.db import db
 from server.models import RECTIFICATION_STATUSES, RectificationOrder
@@ -156,22 +152,7 @@ def get_rectification(user, order_id):
     summary="Ticket for a photo to attach to a rectification reply (same pipeline as visits)",
     tag="rectification",
     roles=SECRETARY,
-    body=obj(
-        {
-            "client_id": CLIENT_ID,
-            "sent_at": SENT_AT,
-            "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
-            "size": {"type": "integer", "minimum": 1},
-            "taken_at": TIMESTAMP,
-            "lat": LAT,
-            "lng": LNG,
-            "coord_type": COORD_TYPE,
-            "no_fix": NO_FIX,
-            "compressed": COMPRESSED,
-        },
-        ("client_id", "content_type", "size"),
-        dependentRequired={"lat": ["lng"], "lng": ["lat"]},
-    ),
+    body=photo_ticket(capture=True, dependentRequired={"lat": ["lng"], "lng": ["lat"]}),
     status=201,
     errors=(400, 401, 403, 409, 413),
 )

@@ -54,6 +54,27 @@ def obj(properties: dict, required: tuple[str, ...] = (), **extra) -> dict:
     }
 
 
+# What every photo ticket asks: the file, then (for evidence) where and when it was taken.
+PHOTO_FILE = {
+    "client_id": CLIENT_ID,
+    "sent_at": SENT_AT,
+    "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
+    "size": {"type": "integer", "minimum": 1},
+}
+PHOTO_CAPTURE = {
+    "taken_at": TIMESTAMP,
+    "lat": LAT,
+    "lng": LNG,
+    "coord_type": COORD_TYPE,
+    "no_fix": NO_FIX,
+}
+
+
+def photo_ticket(*, capture: bool, required: tuple[str, ...] = ("client_id", "content_type", "size"), **extra) -> dict:
+    """The body of a photo ticket: the file alone (a villager's photo) or with its capture (evidence)."""
+    return obj({**PHOTO_FILE, **(PHOTO_CAPTURE if capture else {}), "compressed": COMPRESSED}, required, **extra)
+
+
 def page_of(item: dict | None = None) -> dict:
     """The response schema of a paginated list."""
     return obj(

@@ -6,18 +6,17 @@ from server.api import endpoint, serialize
 from server.api.photos import ticket_answer
 from server.api.schemas import (
     CLIENT_ID,
-    COMPRESSED,
     COORD_TYPE,
     FIX_OR_NO_FIX,
     ID,
     LAT,
     LNG,
-    NO_FIX,
     PAGE_QUERY,
     SENT_AT,
     TIMESTAMP,
     obj,
     page_of,
+    photo_ticket,
 )
 from server.db import db
 from server.models import CHECK_RESULTS, SATISFACTION
@@ -77,22 +76,7 @@ def add_checkin(user, body, visit_id):
     return _created(serialize.checkin(checkin), created)
 
 
-PHOTO_TICKET = obj(
-    {
-        "client_id": CLIENT_ID,
-        "sent_at": SENT_AT,
-        "content_type": {"type": "string", "minLength": 1, "maxLength": 64},
-        "size": {"type": "integer", "minimum": 1},
-        "taken_at": TIMESTAMP,
-        "lat": LAT,
-        "lng": LNG,
-        "coord_type": COORD_TYPE,
-        "no_fix": NO_FIX,
-        "compressed": COMPRESSED,
-    },
-    ("client_id", "content_type", "size", "taken_at"),
-    **FIX_OR_NO_FIX,
-)
+PHOTO_TICKET = photo_ticket(capture=True, required=("client_id", "content_type", "size", "taken_at"), **FIX_OR_NO_FIX)
 MISSING_KINDS = ("photo", "interview", "checkin", "checklist", "note")
 
 
