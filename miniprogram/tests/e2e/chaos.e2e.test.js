@@ -10,7 +10,7 @@
 const fs = require('fs')
 const path = require('path')
 const { createNodeWx } = require('./node-wx')
-const { startServers, makeJpegs, callApi } = require('./servers')
+const { startServers, registerProjectAndInspector, makeJpegs, callApi } = require('./servers')
 const { createApi } = require('../../utils/api')
 const { createFiles } = require('../../utils/files')
 const { createUploader } = require('../../utils/uploader')
@@ -38,46 +38,7 @@ afterAll(async () => {
 })
 
 test(`${VISITS} chaotic visits reach the real server exactly once, or are shown failed with a reason`, async () => {
-  const admin = (
-    await ok(
-      'POST',
-      '/auth/login',
-      { username: 'admin', password: servers.adminPassword },
-      null,
-      200
-    )
-  ).token
-  const township = await ok(
-    'POST',
-    '/admin/townships',
-    { code: '360821100000', name: '固江镇' },
-    admin
-  )
-  const village = await ok(
-    'POST',
-    '/admin/villages',
-    {
-      township_id: township.id,
-      code: '360821100201',
-      name: '固江村',
-      lat: VILLAGE.lat,
-      lng: VILLAGE.lng,
-      radius_m: 500
-    },
-    admin
-  )
-  const project = await ok(
-    'POST',
-    '/admin/projects',
-    { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] },
-    admin
-  )
-  const inspector = await ok(
-    'POST',
-    '/admin/users',
-    { name: '王督查', role: 'inspector', issue_invite: true },
-    admin
-  )
+  const { admin, village, project, inspector } = await registerProjectAndInspector(servers, VILLAGE)
 
   const storage = new Map()
   const userData = path.join(servers.tmp, 'phone', 'usr')

@@ -9,7 +9,7 @@
 
 const path = require('path')
 const { createNodeWx } = require('./node-wx')
-const { startServers, makeJpegs, callApi } = require('./servers')
+const { startServers, registerVillage, makeJpegs, callApi } = require('./servers')
 const { createApi } = require('../../utils/api')
 const { createFiles } = require('../../utils/files')
 const { createUploader } = require('../../utils/uploader')
@@ -39,34 +39,11 @@ afterAll(async () => {
 
 test('a secretary applies offline, submits, and hands in a monthly report with two photos through a cut upload', async () => {
   // ---- the department: a village, its party branch and the branch's secretary ---------------------
-  const admin = (
-    await ok(
-      'POST',
-      '/auth/login',
-      { username: 'admin', password: servers.adminPassword },
-      null,
-      200
-    )
-  ).token
-  const township = await ok(
-    'POST',
-    '/admin/townships',
-    { code: '360821100000', name: '永阳镇' },
-    admin
-  )
-  const village = await ok(
-    'POST',
-    '/admin/villages',
-    {
-      township_id: township.id,
-      code: '360821100201',
-      name: '江南村',
-      lat: VILLAGE.lat,
-      lng: VILLAGE.lng,
-      radius_m: 500
-    },
-    admin
-  )
+  const { admin, township, village } = await registerVillage(servers, {
+    townshipName: '永阳镇',
+    villageName: '江南村',
+    point: VILLAGE
+  })
   const org = await ok(
     'POST',
     '/admin/organizations',

@@ -211,4 +211,69 @@ async function callApi(apiBase, method, pathName, body, token, expected) {
   return text ? JSON.parse(text) : null
 }
 
-module.exports = { startServers, makeJpegs, callApi, REPO }
+/** The department's first steps in every end-to-end test: the admin's token, a township and a
+ * village registered at `point` (WGS-84) with a 500 m fence. */
+async function registerVillage(servers, { townshipName, villageName, point }) {
+  const call = (method, pathName, body, token, expected) =>
+    callApi(servers.apiBase, method, pathName, body, token, expected)
+  const admin = (
+    await call(
+      'POST',
+      '/auth/login',
+      { username: 'admin', password: servers.adminPassword },
+      null,
+      200
+    )
+  ).token
+  const township = await call(
+    'POST',
+    '/admin/townships',
+    { code: '360821100000', name: townshipName },
+    admin
+  )
+  const village = await call(
+    'POST',
+    '/admin/villages',
+    {
+      township_id: township.id,
+      code: '360821100201',
+      name: villageName,
+      lat: point.lat,
+      lng: point.lng,
+      radius_m: 500
+    },
+    admin
+  )
+  return { admin, township, village }
+}
+
+/** registerVillage, then a project at the village and an inspector invited to bind a phone. */
+async function registerProjectAndInspector(servers, point) {
+  const { admin, village } = await registerVillage(servers, {
+    townshipName: '固江镇',
+    villageName: '固江村',
+    point
+  })
+  const call = (method, pathName, body) => callApi(servers.apiBase, method, pathName, body, admin)
+  const project = await call('POST', '/admin/projects', {
+    title: '村级光伏电站建设',
+    year: 2026,
+    domain: '农村',
+    village_ids: [village.id]
+  })
+  const inspector = await call('POST', '/admin/users', {
+    name: '王督查',
+    role: 'inspector',
+    issue_invite: true
+  })
+  return { admin, village, project, inspector }
+}
+
+module.exports = {
+  startServers,
+  makeJpegs,
+  callApi,
+  registerVillage,
+  registerProjectAndInspector,
+  REPO
+}

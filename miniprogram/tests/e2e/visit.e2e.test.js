@@ -9,7 +9,7 @@
 const fs = require('fs')
 const path = require('path')
 const { createNodeWx, send } = require('./node-wx')
-const { startServers, makeJpegs, callApi } = require('./servers')
+const { startServers, registerProjectAndInspector, makeJpegs, callApi } = require('./servers')
 const { createApi } = require('../../utils/api')
 const { createFiles } = require('../../utils/files')
 const { createUploader } = require('../../utils/uploader')
@@ -39,46 +39,7 @@ afterAll(async () => {
 
 test('a visit recorded offline reaches the server exactly once through lost answers, refusals and a restart', async () => {
   // ---- the department sets up a village, a project, an inspector and an assignment ------------
-  const admin = (
-    await ok(
-      'POST',
-      '/auth/login',
-      { username: 'admin', password: servers.adminPassword },
-      null,
-      200
-    )
-  ).token
-  const township = await ok(
-    'POST',
-    '/admin/townships',
-    { code: '360821100000', name: '固江镇' },
-    admin
-  )
-  const village = await ok(
-    'POST',
-    '/admin/villages',
-    {
-      township_id: township.id,
-      code: '360821100201',
-      name: '固江村',
-      lat: VILLAGE.lat,
-      lng: VILLAGE.lng,
-      radius_m: 500
-    },
-    admin
-  )
-  const project = await ok(
-    'POST',
-    '/admin/projects',
-    { title: '村级光伏电站建设', year: 2026, domain: '农村', village_ids: [village.id] },
-    admin
-  )
-  const inspector = await ok(
-    'POST',
-    '/admin/users',
-    { name: '王督查', role: 'inspector', issue_invite: true },
-    admin
-  )
+  const { admin, village, project, inspector } = await registerProjectAndInspector(servers, VILLAGE)
   expect(inspector.invite_code).toBeTruthy()
   const assignment = await ok(
     'POST',
