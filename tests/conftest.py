@@ -24,11 +24,13 @@ from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by test
     SECRET,
     cache_url_builders,
     make_app,
+    share_sql_compilation,
 )
 from tests.support.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
 cache_url_builders()
+share_sql_compilation()
 
 
 def missing_component(reason: str):
