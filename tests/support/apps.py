@@ -54,31 +54,32 @@ def cache_url_builders() -> None:
 
 
 def share_sql_compilation() -> None:
-    """Let every app's engine reuse the SQL that earlier apps of the process compiled.
+    """Let every app's SQLite engine reuse the SQL that earlier apps of the process compiled.
 
     SQLAlchemy caches compiled statements per engine, keyed by the engine's dialect object; each
     test builds an app, hence an engine, so every test compiled its statements again: about a third
-    of a typical test's time. Engines of one database kind in the suite are configured alike
-    (server.db.make_engine), so they can share one initialized dialect and one cache. Production
-    builds one engine per process and is untouched.
+    of a typical test's time. SQLite engines are configured alike (server.db.make_engine) and their
+    dialect knows nothing of the file, so they share one dialect, initialized on a private in-memory
+    database, and one cache. MariaDB engines keep their own: a MySQL dialect learns its connection's
+    database. Production builds one engine per process and is untouched.
     """
     from sqlalchemy.util import LRUCache
 
     import server.db as server_db
 
     make_engine = server_db.make_engine
-    shared: dict[str, tuple] = {}
+    shared: list = []
 
     def sharing(url: str, *, echo: bool = False):
         engine = make_engine(url, echo=echo)
-        if echo:  # an echoing engine logs with its own settings: leave it alone
+        if echo or engine.dialect.name != "sqlite":
             return engine
-        kind = engine.dialect.name
-        if kind not in shared:
-            with engine.connect():  # initializes the dialect (server version, features) once
+        if not shared:
+            private = make_engine("sqlite://")
+            with private.connect():  # initializes the dialect (SQLite's version and features)
                 pass
-            shared[kind] = (engine.dialect, LRUCache(10000))
-        engine.dialect, engine._compiled_cache = shared[kind]
+            shared.extend((private.dialect, LRUCache(10000)))
+        engine.dialect, engine._compiled_cache = shared
         return engine
 
     server_db.make_engine = sharing
