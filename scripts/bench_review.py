@@ -84,40 +84,10 @@ def lookup_before_0017(session, photo, region_hashes: list[int]) -> int:
     Every region hash in all 8 orientations (80 hashes, 400 band values), each against every
     stored region, in one OR of IN lists, then the same distance check of every row found.
     """
-    from sqlalchemy import and_, or_, select
+    from server.services.photos import band_matches
 
-    from server.models import Photo, PhotoHashBand
-
-    wanted: dict[tuple[int, int], list[int]] = {}
-    for h in region_hashes:
-        for variant in phash.orientations(h):
-            for band, value in enumerate(phash.hash_bands(variant)):
-                wanted.setdefault((band, value), []).append(variant)
-    by_band: dict[int, set[int]] = {}
-    for band, value in wanted:
-        by_band.setdefault(band, set()).add(value)
-    rows = session.execute(
-        select(
-            PhotoHashBand.photo_id,
-            PhotoHashBand.kind,
-            PhotoHashBand.band,
-            PhotoHashBand.value,
-            Photo.region_hashes,
-            Photo.thumb_key,
-        )
-        .join(Photo, PhotoHashBand.photo_id == Photo.id)
-        .where(
-            or_(
-                *(
-                    and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
-                    for band, values in sorted(by_band.items())
-                )
-            ),
-            Photo.id != photo.id,
-            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
-        )
-        .limit(2000)
-    ).all()
+    # Every region hash in all 8 orientations, through today's indexed query.
+    rows, wanted = band_matches(session, photo, [v for h in region_hashes for v in phash.orientations(h)])
     candidates = set()
     for photo_id, kind, band, value, stored, _ in rows:
         if photo_id in candidates:

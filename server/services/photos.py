@@ -12,7 +12,7 @@ import io
 import secrets
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -500,7 +500,33 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
         # would "match" every other. Only identical bytes count for those.
         return None
     query = phash.query_hashes(processed.region_hashes)
-    wanted: dict[tuple[int, int], list[int]] = {}  # (band, value) -> the query hashes having it
+    rows, wanted = band_matches(session, photo, query)
+    candidates: dict[int, tuple[tuple[phash.RegionHash, ...], str | None]] = {}
+    for photo_id, kind, band, value, region_hashes, thumb_key in rows:
+        if photo_id in candidates:
+            continue
+        # Only the query hashes sharing this band are compared: the index finds nothing else.
+        # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
+        # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
+        # (scripts/bench_reuse.py).
+        # Only the matched region's hash is parsed: most rows are not candidates.
+        stored = phash.parse_hash(region_hashes, kind)
+        if any(phash.hamming(q, stored) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
+            candidates[photo_id] = (phash.parse_hashes(region_hashes), thumb_key)
+    new_thumb = None
+    for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
+        hashes, thumb_key = candidates[photo_id]
+        new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
+        if _confirmed(new_thumb, photo_id, thumb_key, phash.coarse_pairs(query, hashes)):
+            return session.get(Photo, photo_id)
+    return None
+
+
+def band_matches(session: Session, photo: Photo, query: Iterable[int]) -> tuple[list, dict[tuple[int, int], list[int]]]:
+    """The indexed half of the near-duplicate lookup: the band rows of other owners' photos sharing a
+    band value with one of the `query` hashes, as (photo_id, kind, band, value, region_hashes,
+    thumb_key), and for each (band, value) the query hashes that have it."""
+    wanted: dict[tuple[int, int], list[int]] = {}
     for h in query:
         for band, value in enumerate(phash.hash_bands(h)):
             wanted.setdefault((band, value), []).append(h)
@@ -529,25 +555,7 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
         )
         .limit(2000)  # a degenerate hash must not turn into a scan (no ORDER BY: no sort of every match)
     ).all()
-    candidates: dict[int, tuple[tuple[phash.RegionHash, ...], str | None]] = {}
-    for photo_id, kind, band, value, region_hashes, thumb_key in rows:
-        if photo_id in candidates:
-            continue
-        # Only the query hashes sharing this band are compared: the index finds nothing else.
-        # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
-        # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
-        # (scripts/bench_reuse.py).
-        # Only the matched region's hash is parsed: most rows are not candidates.
-        stored = phash.parse_hash(region_hashes, kind)
-        if any(phash.hamming(q, stored) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
-            candidates[photo_id] = (phash.parse_hashes(region_hashes), thumb_key)
-    new_thumb = None
-    for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
-        hashes, thumb_key = candidates[photo_id]
-        new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
-        if _confirmed(new_thumb, photo_id, thumb_key, phash.coarse_pairs(query, hashes)):
-            return session.get(Photo, photo_id)
-    return None
+    return rows, wanted
 
 
 def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:
