@@ -120,18 +120,12 @@ def applications():
         stmt = stmt.where(Project.status == filters["status"]).order_by(Project.year.desc(), Project.id.desc())
     else:
         stmt = stmt.where(Project.status.in_(_waiting(g.staff))).order_by(Project.submitted_at, Project.id)
-    items, total = paginate(db.session, _filtered(stmt, filters), forms.page(), PER_PAGE)
-    return _render(
+    return _project_page(
         "applications.html",
-        projects=items,
-        total=total,
-        page=forms.page(),
-        per_page=PER_PAGE,
-        filters=filters,
-        organizations=_organizations_for(g.staff),
-        applicants=_names(p.applicant_id for p in items),
+        stmt,
+        filters,
         waiting_label="待审核(" + "、".join(PROJECT_STATUSES[s] for s in _waiting(g.staff)) + ")",
-        actions={p.id: lifecycle.allowed_actions(g.staff, p) for p in items},
+        actions=lambda items: {p.id: lifecycle.allowed_actions(g.staff, p) for p in items},
     )
 
 
@@ -148,9 +142,16 @@ def unit_projects():
     stmt = lifecycle.visible_projects(g.staff).order_by(Project.year.desc(), Project.id.desc())
     if filters["status"]:
         stmt = stmt.where(Project.status == filters["status"])
+    return _project_page("unit_projects.html", stmt, filters)
+
+
+def _project_page(template: str, stmt, filters: dict, *, actions=None, **context):
+    """One page of a filtered project list, with its organizations and applicants (and actions per project)."""
     items, total = paginate(db.session, _filtered(stmt, filters), forms.page(), PER_PAGE)
+    if actions is not None:
+        context["actions"] = actions(items)
     return _render(
-        "unit_projects.html",
+        template,
         projects=items,
         total=total,
         page=forms.page(),
@@ -158,6 +159,7 @@ def unit_projects():
         filters=filters,
         organizations=_organizations_for(g.staff),
         applicants=_names(p.applicant_id for p in items),
+        **context,
     )
 
 
