@@ -22,14 +22,16 @@ if os.environ.get("PYTEST_XDIST_WORKER") or "INSTANCE_DIR" not in os.environ:
 from server.db import upgrade  # noqa: E402
 from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by tests
     SECRET,
-    cache_url_builders,
+    cache_url_rules,
     make_app,
     share_sql_compilation,
+    share_template_code,
 )
 from tests.support.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
-cache_url_builders()
+cache_url_rules()
+share_template_code()
 share_sql_compilation()
 
 
