@@ -20,13 +20,13 @@ if os.environ.get("PYTEST_XDIST_WORKER") or "INSTANCE_DIR" not in os.environ:
     os.environ["INSTANCE_DIR"] = tempfile.mkdtemp(prefix="sp-instance-")
 
 from server.db import upgrade  # noqa: E402
+from server.devtools.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by tests
     SECRET,
     cache_url_builders,
     make_app,
     share_sql_compilation,
 )
-from tests.support.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
 cache_url_builders()
