@@ -20,6 +20,7 @@ if os.environ.get("PYTEST_XDIST_WORKER") or "INSTANCE_DIR" not in os.environ:
     os.environ["INSTANCE_DIR"] = tempfile.mkdtemp(prefix="sp-instance-")
 
 from server.db import upgrade  # noqa: E402
+from server.devtools.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by tests
     SECRET,
     cache_url_rules,
@@ -27,7 +28,6 @@ from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by test
     share_sql_compilation,
     share_template_code,
 )
-from tests.support.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
 cache_url_rules()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -20,8 +21,8 @@ import pytest
 from PIL import Image
 from wechatpy.session.memorystorage import MemoryStorage
 
+from server.devtools.fake_wechat import FakeWeChat
 from server.wechat import WeChat, WeChatError, WeChatUnavailable, wechat_from_config
-from tests.support.fake_wechat import FakeWeChat
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -352,9 +353,9 @@ def test_connection_failure_traceback_has_no_secret(caplog):
 
 
 def test_standalone_fake_prints_url_and_takes_control_requests():
-    """`python -m tests.support.fake_wechat` prints its URL and registers codes over HTTP."""
+    """`python -m server.devtools.fake_wechat` prints its URL and registers codes over HTTP."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_wechat", "--port", "0"],
+        [sys.executable, "-m", "server.devtools.fake_wechat", "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -375,3 +376,17 @@ def test_standalone_fake_prints_url_and_takes_control_requests():
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def test_standalone_fake_refuses_to_run_in_production():
+    """Under APP_ENV=production the fake does not start: a service pointed at it would let anyone log in as anyone."""
+    result = subprocess.run(
+        [sys.executable, "-m", "server.devtools.fake_wechat", "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "APP_ENV": "production"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == "" and "development" in result.stderr

@@ -189,7 +189,10 @@ def load(session: Session) -> list[str]:
             )
 
     if session.scalar(select(Visit.id).limit(1)) is None:
-        _demo_visit(session, inspector)
+        # The colleague's: the newcomer trying the inspector's flow as 张督查 (scripts/try_visit.py, or
+        # the mini-program) checks in minutes later at another village, which from the same phone
+        # would read as impossible speed.
+        _demo_visit(session, colleague)
     _demo_lifecycle(session, admin, township, village)
 
     lines = [

@@ -98,7 +98,7 @@ async function startServers() {
   const wechatLog = path.join(artifacts, 'e2e-fake-wechat.log')
   const children = []
 
-  const wechat = spawn(py, ['-m', 'tests.support.fake_wechat', '--port', '0'], {
+  const wechat = spawn(py, ['-m', 'server.devtools.fake_wechat', '--port', '0'], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', fs.openSync(wechatLog, 'w')]
   })

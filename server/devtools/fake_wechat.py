@@ -3,8 +3,8 @@
 Serves /cgi-bin/token, /sns/jscode2session, /wxa/msg_sec_check, /wxa/getwxacodeunlimit and
 /cgi-bin/message/subscribe/send with WeChat's error codes, and checks access tokens like WeChat.
 
-Standalone (demos, end-to-end tests): `python -m tests.support.fake_wechat --port 8901` prints
-its URL; another process drives it with POST /__fake__/<action> and a JSON object of arguments,
+Standalone (scripts/run_demo.sh, end-to-end tests): `python -m server.devtools.fake_wechat --port 8901`
+prints its URL; another process drives it with POST /__fake__/<action> and a JSON object of arguments,
 action one of code_for, consent, expire_tokens, fail_next, add_sec_check_rule.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import secrets
 import sys
@@ -356,6 +357,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args(argv)
+    if os.environ.get("APP_ENV", "").strip().lower() == "production":
+        # A production service pointed at this would let anyone log in as anyone.
+        parser.exit(2, "the fake WeChat server is for development and tests only (APP_ENV=production)\n")
     fake = FakeWeChat(port=args.port).start()
     print(fake.url, flush=True)
     print(
