@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import Assignment, Project, User, Visit
-from server.services import assignments, photos, places, projects, users, visits
+from server.services import assignments, imports, photos, projects, users, visits
+from server.services.imports import places as place_import
 
 # Division codes follow the national scheme (360821 = 吉安县); coordinates are GCJ-02 as read
 # off a Chinese map, the way staff will type them, and are converted on import.
@@ -114,7 +115,7 @@ def load(session: Session) -> list[str]:
             "radius_m": "300",
         }
     )
-    report = places.import_places(session, None, rows)
+    report = imports.run(session, None, place_import.PlacesImporter(), rows)
     if report.errors:
         raise RuntimeError(f"demo places did not import: {report.errors}")
 
