@@ -90,9 +90,9 @@ def _organizations(session: Session, ids: list[int]) -> list[Organization]:
     return list(found)
 
 
-def _unit_id(session: Session, unit_id: int | None) -> int | None:
+def _unit(session: Session, unit_id: int | None) -> ReportingUnit | None:
     """The reporting unit an account belongs to (a unit reviewer reviews for its organizations)."""
-    return None if unit_id is None else get_or_404(session, ReportingUnit, unit_id, "归口单位").id
+    return None if unit_id is None else get_or_404(session, ReportingUnit, unit_id, "归口单位")
 
 
 def _roles(data: dict[str, Any]) -> list[str] | None:
@@ -140,7 +140,7 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
     user.organizations = _organizations(session, data.get("organization_ids") or [])
     if data.get("home_township_id") is not None:
         user.home_township_id = get_or_404(session, Township, data["home_township_id"], "乡镇").id
-    user.unit_id = _unit_id(session, data.get("unit_id"))
+    user.unit = _unit(session, data.get("unit_id"))
     if data.get("password"):
         user.password_hash = hash_password(data["password"])
     invite = set_invite(user) if data.get("issue_invite") else None
@@ -169,7 +169,7 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
     if "organization_ids" in data:
         user.organizations = _organizations(session, data["organization_ids"])
     if "unit_id" in data:
-        user.unit_id = _unit_id(session, data["unit_id"])
+        user.unit = _unit(session, data["unit_id"])
     if "home_township_id" in data:
         hid = data["home_township_id"]
         user.home_township_id = None if hid is None else get_or_404(session, Township, hid, "乡镇").id

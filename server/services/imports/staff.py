@@ -125,7 +125,7 @@ class StaffImporter(Importer):
         user.role_rows = [UserRole(role=r) for r in roles]
         user.townships = townships or []
         user.organizations = organizations or []
-        user.unit_id = unit.id if unit else None
+        user.unit = unit
         code = users.set_invite(user) if user.has_role(*users.MINIPROGRAM_ROLES) else None
         session.add(user)
         session.flush()
@@ -160,7 +160,7 @@ class StaffImporter(Importer):
         if unit is not None and user.unit_id != unit.id:
             old = session.get(ReportingUnit, user.unit_id) if user.unit_id else None
             plan.changes.append(("归口单位", old.name if old else "(无)", unit.name))
-            user.unit_id = unit.id
+            user.unit = unit
 
     def _roles(self, value: str) -> list[str] | None:
         if not value:
