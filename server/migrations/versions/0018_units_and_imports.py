@@ -50,11 +50,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == 'sqlite'
     for table, fk in _COLUMNS:
-        op.drop_index(f'ix_{table}_unit_id', table_name=table)
         if sqlite:  # in place, as it was added (SQLite 3.35 and later)
+            op.drop_index(f'ix_{table}_unit_id', table_name=table)
             op.execute(sa.text(f'ALTER TABLE {table} DROP COLUMN unit_id'))
-        else:
+        else:  # MariaDB keeps the index while the foreign key needs it
             op.drop_constraint(fk, table, type_='foreignkey')
+            op.drop_index(f'ix_{table}_unit_id', table_name=table)
             op.drop_column(table, 'unit_id')
-    op.drop_index('ix_reporting_units_township_id', table_name='reporting_units')
     op.drop_table('reporting_units')
