@@ -304,8 +304,9 @@ def test_staff_reimport_updates_scope_instead_of_duplicating(app, console, unit_
         ("wangwu,王五,归口单位审核员,,,不存在的工委", "第 5 行(归口单位):找不到归口单位“不存在的工委”"),
         ("wangwu,王五,项目书记,,不存在的支部,", "第 5 行(党组织):找不到党组织“不存在的支部”"),
         ("wangwu,王五,督查人员,,,永阳镇党委", "第 5 行(归口单位):填写了归口单位“永阳镇党委”,角色须包含 归口单位审核员"),
+        ("LiMing,李明,督查人员,,,", "第 5 行(用户名):用户名“liming”在文件中重复出现"),
     ],
-    ids=["role", "township", "unit", "organization", "unit-without-role"],
+    ids=["role", "township", "unit", "organization", "unit-without-role", "repeated-username"],
 )
 def test_staff_import_refuses_a_bad_row_and_writes_nothing(app, console, unit_world, row, expected):
     """One bad row is named by row, column and value, and no account of the file is created."""

@@ -11,12 +11,16 @@ A kind of import is an `Importer` subclass (places.py, units.py, organizations.p
   filling `plan.action` ("新增…"/"更新…"), `plan.counted` (the key of `report.counts` it adds
   to), `plan.changes` (label, old, new) and `plan.warnings`, or raises `RowError` (or
   ValueError) with a message that names the value;
-- `summary(report)` says in one Chinese line what the file does, from `report.counts`.
+- `summary(report)` says in one Chinese line what the file does, from `report.counts`;
+- a row that creates something to be shown once (an invite code) puts it in `plan.issued`; the
+  runner drops it when nothing is written, and the console's confirmation lists it.
 
 `run(session, actor, importer, rows, dry_run=...)` calls `apply` on every row, collecting every
 row's error, then rolls back (a dry run, or any error: all rows or none) or writes the audit
 entry and commits. The console (server/console/imports.py) adds the upload, the one-hour preview
-token, the confirmation and the XLSX template around any importer.
+token, the confirmation and the XLSX template around any importer: a new kind is one subclass
+here and one `register(...)` line there. Importers write their own per-object audit entries
+(e.g. "organization.create") beside the runner's summary.
 """
 
 from __future__ import annotations

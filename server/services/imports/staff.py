@@ -64,11 +64,9 @@ class StaffImporter(Importer):
         ["jiangnan-sj", "刘强", "项目书记", "", "江南村党支部", ""],
     ]
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
     def prepare(self, session: Session) -> None:
         """Townships by code, units by name, organizations by name (a name may be shared)."""
+        self.seen: set[str] = set()
         self.townships = {t.code: t for t in session.scalars(select(Township))}
         self.units = {u.name: u for u in session.scalars(select(ReportingUnit))}
         self.orgs: dict[str, list[Organization]] = {}
