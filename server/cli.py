@@ -66,11 +66,12 @@ def register_commands(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="check every row, write nothing")
     def import_places(file: Path, dry_run: bool) -> None:
         """Import townships, villages and unit sites from XLSX or CSV (GCJ-02 converted to WGS-84)."""
-        from server.services import places
+        from server.services import imports
+        from server.services.imports.places import PlacesImporter
 
         try:
-            rows = places.read_rows(file)
-            report = places.import_places(db.session, None, rows, dry_run=dry_run)
+            rows = imports.read_rows(file, PlacesImporter.columns)
+            report = imports.run(db.session, None, PlacesImporter(), rows, dry_run=dry_run)
         except ApiError as exc:
             raise click.ClickException(exc.message) from None
         for err in report.errors:

@@ -70,6 +70,8 @@ NAV = [
         [
             ("console.places", "乡镇与村", STAFF),
             ("console.users", "人员与邀请码", STAFF),
+            ("console.organizations", "党组织", STAFF),
+            ("console.units", "归口单位", ("admin", "leader")),
         ],
     ),
 ]
@@ -149,9 +151,10 @@ import server.console.dashboard
 import server.console.exports
 import server.console.feedback
 import server.console.grading
+import server.console.imports
 import server.console.lifecycle
+import server.console.organizations
 import server.console.places
-import server.console.places_import
 import server.console.projects
 import server.console.rectifications
 import server.console.rounds

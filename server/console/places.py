@@ -1,5 +1,5 @@
 """Townships, villages and unit sites: the list with their WGS-84 and GCJ-02 centres, and (admins) the
-forms that add and edit them. The XLSX/CSV import is console/places_import.py."""
+forms that add and edit them. The XLSX/CSV import is registered in console/imports.py."""
 
 from __future__ import annotations
 

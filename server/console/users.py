@@ -14,7 +14,7 @@ from server.console.handling import refused
 from server.console.pages import PER_PAGE, ROLE_LABELS, WRITE, message, render
 from server.db import db
 from server.models import User, utcnow
-from server.services import places, projects, users
+from server.services import places, projects, units, users
 
 # Villagers register themselves through WeChat; the console creates everyone else.
 CREATABLE_ROLES = ("admin", "leader", "reviewer", "unit_reviewer", "expert", "inspector", "secretary")
@@ -44,6 +44,7 @@ def _user_data(*, user: User | None) -> dict[str, Any]:
         "township_ids": forms.form_ids("township_ids"),
         "home_township_id": forms.form_id("home_township_id"),
         "organization_ids": forms.form_ids("organization_ids"),
+        "unit_id": forms.form_id("unit_id"),
     }
     if username:
         data["username"] = username
@@ -81,6 +82,7 @@ def _users_page(status: int = 200, *, values: dict[str, Any] | None = None, erro
         values=values or {"roles": [], "township_ids": [], "organization_ids": []},
         error=error,
         organizations=projects.list_organizations(db.session).items,
+        units=units.list_units(db.session),
     )
 
 
@@ -122,6 +124,7 @@ def user_edit(user_id: int):
         "user": user,
         "townships": places.list_townships(db.session).items,
         "organizations": projects.list_organizations(db.session).items,
+        "units": units.list_units(db.session),
         "creatable_roles": CREATABLE_ROLES,
     }
     if request.method == "POST":
@@ -149,6 +152,7 @@ def user_edit(user_id: int):
         "township_ids": [str(t.id) for t in user.townships],
         "home_township_id": str(user.home_township_id or ""),
         "organization_ids": [str(o.id) for o in user.organizations],
+        "unit_id": str(user.unit_id or ""),
     }
     return render("user_edit.html", values=values, **context)
 

@@ -61,6 +61,7 @@ from server.models.photos import (
 )
 from server.models.places import (
     Organization,
+    ReportingUnit,
     Site,
     Township,
     Village,
@@ -178,4 +179,5 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "ReportingUnit",
 ]

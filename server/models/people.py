@@ -21,7 +21,7 @@ from server.models.base import (
 )
 
 if TYPE_CHECKING:
-    from server.models.places import Organization, Township
+    from server.models.places import Organization, ReportingUnit, Township
 
 
 class User(Base):
@@ -36,6 +36,8 @@ class User(Base):
     invite_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[datetime | None] = mapped_column()
     home_township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"))
+    # A unit_reviewer's reporting unit: its organizations are in the account's scope.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_units.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -45,6 +47,7 @@ class User(Base):
     )
     townships: Mapped[list[Township]] = relationship(secondary=user_townships, lazy="selectin")
     organizations: Mapped[list[Organization]] = relationship(secondary=user_organizations, lazy="selectin")
+    unit: Mapped[ReportingUnit | None] = relationship()
 
     @property
     def roles(self) -> list[str]:

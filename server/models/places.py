@@ -51,6 +51,23 @@ class Village(Base):
     township: Mapped[Township] = relationship(back_populates="villages")
 
 
+class ReportingUnit(Base):
+    """A reporting unit (归口单位): reviews the applications of the party organizations filed under it.
+
+    A township's Party committee for its villages, a 机关工委 or 教育工委 for its offices and
+    schools: its `unit_reviewer` accounts see the projects of every organization of the unit.
+    """
+
+    __tablename__ = "reporting_units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="")  # 乡镇党委, 机关工委, 教育工委 …
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organizations: Mapped[list[Organization]] = relationship(back_populates="unit", order_by="Organization.name")
+
+
 class Organization(Base):
     """A party organization (党组织) that runs projects; placed in a township and maybe a village."""
 
@@ -60,7 +77,11 @@ class Organization(Base):
     domain: Mapped[str] = mapped_column(String(16), default="农村")
     township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("villages.id"))
+    # The reporting unit it applies through (归口单位); None until the department files it under one.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_units.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[ReportingUnit | None] = relationship(back_populates="organizations")
 
 
 class Site(Base):

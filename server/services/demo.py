@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import Assignment, Project, User, Visit
-from server.services import assignments, photos, places, projects, users, visits
+from server.services import assignments, imports, photos, projects, users, visits
+from server.services.imports import places as place_import
 
 # Division codes follow the national scheme (360821 = 吉安县); coordinates are GCJ-02 as read
 # off a Chinese map, the way staff will type them, and are converted on import.
@@ -114,7 +115,7 @@ def load(session: Session) -> list[str]:
             "radius_m": "300",
         }
     )
-    report = places.import_places(session, None, rows)
+    report = imports.run(session, None, place_import.PlacesImporter(), rows)
     if report.errors:
         raise RuntimeError(f"demo places did not import: {report.errors}")
 
@@ -194,6 +195,7 @@ def load(session: Session) -> list[str]:
         # would read as impossible speed.
         _demo_visit(session, colleague)
     _demo_lifecycle(session, admin, township, village)
+    _demo_units(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -360,3 +362,44 @@ def _demo_visit(session: Session, inspector: User) -> None:
         },
     )
     visits.submit_visit(session, inspector, visit.id, {"client_id": str(uuid.uuid4()), "sent_at": now})
+
+
+DEMO_UNITS = [
+    ["永阳镇党委", "乡镇党委", "360821100000"],
+    ["桐坪镇党委", "乡镇党委", "360821103000"],
+    ["万福镇党委", "乡镇党委", "360821104000"],
+    ["敦厚镇党委", "乡镇党委", "360821105000"],
+    ["县直机关工委", "机关工委", ""],
+    ["县委教育工委", "教育工委", ""],
+]
+# name, domain, township code, village code, unit
+DEMO_ORGANIZATIONS = [
+    ["江南村党支部", "农村", "360821100000", "360821100201", "永阳镇党委"],
+    ["永和村党支部", "农村", "360821100000", "360821100202", "永阳镇党委"],
+    ["大栗村党支部", "农村", "360821103000", "360821103201", "桐坪镇党委"],
+    ["桐坪村党支部", "农村", "360821103000", "360821103202", "桐坪镇党委"],
+    ["许家村党支部", "农村", "360821104000", "360821104201", "万福镇党委"],
+    ["敦厚村党支部", "农村", "360821105000", "360821105201", "敦厚镇党委"],
+    ["县委办机关党支部", "机关", "", "", "县直机关工委"],
+    ["永阳中学党支部", "中小学校", "360821100000", "", "县委教育工委"],
+]
+
+
+def _demo_units(session: Session, admin: User) -> None:
+    """Reporting units and their party organizations, loaded through the imports a department would use;
+    the demo unit reviewer belongs to 永阳镇党委 and so reviews for all of its organizations."""
+    from server.models import ReportingUnit
+    from server.services.imports.organizations import OrganizationsImporter
+    from server.services.imports.units import UnitsImporter
+
+    if session.scalar(select(ReportingUnit.id).limit(1)) is not None:
+        return
+    for importer, rows in ((UnitsImporter(), DEMO_UNITS), (OrganizationsImporter(), DEMO_ORGANIZATIONS)):
+        keyed = [dict(zip([c.key for c in importer.columns], row, strict=False)) for row in rows]
+        report = imports.run(session, admin, importer, keyed)
+        if report.errors:
+            raise RuntimeError(f"demo {importer.kind} did not import: {report.errors}")
+    unit = session.scalar(select(ReportingUnit).where(ReportingUnit.name == "永阳镇党委"))
+    reviewer = session.scalar(select(User).where(User.username == "unit"))
+    if reviewer is not None:
+        users.update_user(session, admin, reviewer.id, {"unit_id": unit.id})

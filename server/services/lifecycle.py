@@ -90,8 +90,15 @@ ACTION_LABELS = {
 
 
 def organization_ids(user: User) -> list[int]:
-    """The party organizations the user belongs to (secretary) or reviews for (unit_reviewer)."""
-    return [o.id for o in user.organizations]
+    """The party organizations the user belongs to (secretary) or reviews for (unit_reviewer).
+
+    A unit reviewer reviews for every organization of their reporting unit, including one filed
+    under it after the account was made, plus the organizations linked to the account itself.
+    """
+    ids = {o.id for o in user.organizations}
+    if user.unit is not None and user.has_role("unit_reviewer"):
+        ids.update(o.id for o in user.unit.organizations)
+    return sorted(ids)
 
 
 def _township_clause(township_ids: list[int]):

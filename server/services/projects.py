@@ -13,6 +13,7 @@ from server.models import (
     Assignment,
     Organization,
     Project,
+    ReportingUnit,
     Site,
     Township,
     User,
@@ -64,9 +65,15 @@ def list_organizations(
     order: Literal["id", "name"] = "name",
     page: int = 1,
     per_page: int | None = None,
+    unit_id: int | None = None,
+    township_ids: list[int] | None = None,
 ) -> Page[Organization]:
-    """Party organizations whose name contains `q`."""
+    """Party organizations whose name contains `q` (of one reporting unit, in some townships, when given)."""
     stmt = search(select(Organization), q, Organization.name)
+    if unit_id is not None:
+        stmt = stmt.where(Organization.unit_id == unit_id)
+    if township_ids is not None:
+        stmt = stmt.where(Organization.township_id.in_(township_ids or [-1]))
     return paginate(session, stmt.order_by(Organization.name if order == "name" else Organization.id), page, per_page)
 
 
@@ -134,9 +141,17 @@ def project_place(session: Session, project: Project) -> Place | None:
     return None
 
 
+def get_organization(session: Session, org_id: int) -> Organization:
+    """The party organization with this id, or ApiError(not_found)."""
+    return get_or_404(session, Organization, org_id, "党组织")
+
+
+_ORG_REFERENCES = (("township_id", Township), ("village_id", Village), ("unit_id", ReportingUnit))
+
+
 def create_organization(session: Session, actor: User, data: dict[str, Any]) -> Organization:
     """Add a party organization."""
-    for key, model in (("township_id", Township), ("village_id", Village)):
+    for key, model in _ORG_REFERENCES:
         if data.get(key) is not None:
             get_or_404(session, model, data[key])
     org = Organization(
@@ -144,6 +159,7 @@ def create_organization(session: Session, actor: User, data: dict[str, Any]) -> 
         domain=data.get("domain", "农村"),
         township_id=data.get("township_id"),
         village_id=data.get("village_id"),
+        unit_id=data.get("unit_id"),
     )
     session.add(org)
     session.flush()
@@ -155,10 +171,10 @@ def create_organization(session: Session, actor: User, data: dict[str, Any]) -> 
 def update_organization(session: Session, actor: User, org_id: int, data: dict[str, Any]) -> Organization:
     """Edit a party organization."""
     org = get_or_404(session, Organization, org_id, "党组织")
-    for key, model in (("township_id", Township), ("village_id", Village)):
+    for key, model in _ORG_REFERENCES:
         if data.get(key) is not None:
             get_or_404(session, model, data[key])
-    for key in ("name", "domain", "township_id", "village_id"):
+    for key in ("name", "domain", "township_id", "village_id", "unit_id"):
         if key in data:
             setattr(org, key, data[key])
     audit.append(session, actor, "organization.update", "organization", org.id, {"fields": sorted(data)})

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
-from server.models import ROLES, ConsoleSession, Organization, Township, User, UserRole, utcnow
+from server.models import ROLES, ConsoleSession, Organization, ReportingUnit, Township, User, UserRole, utcnow
 from server.services import audit, ratelimit
 from server.services.common import Page, get_or_404, paginate, require_unique, search
 
@@ -90,6 +90,11 @@ def _organizations(session: Session, ids: list[int]) -> list[Organization]:
     return list(found)
 
 
+def _unit(session: Session, unit_id: int | None) -> ReportingUnit | None:
+    """The reporting unit an account belongs to (a unit reviewer reviews for its organizations)."""
+    return None if unit_id is None else get_or_404(session, ReportingUnit, unit_id, "归口单位")
+
+
 def _roles(data: dict[str, Any]) -> list[str] | None:
     roles = data.get("roles")
     if roles is None and data.get("role"):
@@ -106,7 +111,7 @@ def _roles(data: dict[str, Any]) -> list[str] | None:
 MINIPROGRAM_ROLES = ("inspector", "secretary")
 
 
-def _set_invite(user: User) -> str:
+def set_invite(user: User) -> str:
     """Issue an invite code on demand, to an active, unbound mini-program account only."""
     if not user.has_role(*MINIPROGRAM_ROLES):
         raise ApiError("conflict", "只有督查人员和项目书记使用微信小程序,该账号不发邀请码", {"field": "roles"})
@@ -135,9 +140,10 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
     user.organizations = _organizations(session, data.get("organization_ids") or [])
     if data.get("home_township_id") is not None:
         user.home_township_id = get_or_404(session, Township, data["home_township_id"], "乡镇").id
+    user.unit = _unit(session, data.get("unit_id"))
     if data.get("password"):
         user.password_hash = hash_password(data["password"])
-    invite = _set_invite(user) if data.get("issue_invite") else None
+    invite = set_invite(user) if data.get("issue_invite") else None
     session.add(user)
     session.flush()
     audit.append(session, actor, "user.create", "user", user.id, {"username": user.username, "roles": roles})
@@ -162,6 +168,8 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
         user.townships = _townships(session, data["township_ids"])
     if "organization_ids" in data:
         user.organizations = _organizations(session, data["organization_ids"])
+    if "unit_id" in data:
+        user.unit = _unit(session, data["unit_id"])
     if "home_township_id" in data:
         hid = data["home_township_id"]
         user.home_township_id = None if hid is None else get_or_404(session, Township, hid, "乡镇").id
@@ -176,7 +184,7 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
     if not user.has_role(*MINIPROGRAM_ROLES):
         # An account that stops using the mini-program keeps no live invite.
         user.invite_code_hash = user.invite_expires_at = None
-    invite = _set_invite(user) if data.get("reset_invite") else None
+    invite = set_invite(user) if data.get("reset_invite") else None
     audit.append(session, actor, "user.update", "user", user.id, {"fields": sorted(data)})
     session.commit()
     return user, invite

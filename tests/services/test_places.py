@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from server.db import db
-from server.services import places
+from server.services import imports, places
+from server.services.imports import places as place_import
 
 
 def test_lists_order_by_code_or_creation(app, world):
@@ -36,7 +37,7 @@ def test_village_counts_and_known_codes(app, world):
     """Each township's village count, and the codes an import row would update rather than add."""
     with app.app_context():
         assert places.village_counts(db.session) == {world.t1: 1, world.t2: 1}
-        codes = places.known_codes(db.session)
+        codes = place_import.known_codes(db.session)
     assert codes == {
         "township": {"360821100000", "360821103000"},
         "village": {"360821100201", "360821103201"},
@@ -48,8 +49,8 @@ def test_type_words_are_those_the_import_reads(app, world):
     """TYPE_WORDS, which the console's preview reads, decide the kind an imported row becomes."""
     rows = [
         {"type": word, "code": f"36082110{n:04d}", "name": f"镇{n}", "_row": n + 2}
-        for n, word in enumerate(w for w, kind in places.TYPE_WORDS.items() if kind == "township")
+        for n, word in enumerate(w for w, kind in place_import.TYPE_WORDS.items() if kind == "township")
     ]
     with app.app_context():
-        report = places.import_places(db.session, None, rows, dry_run=True)
+        report = imports.run(db.session, None, place_import.PlacesImporter(), rows, dry_run=True)
     assert report.errors == [] and report.townships == len(rows)
