@@ -39,6 +39,13 @@ from server.models.grading import (
     PublicNotice,
     WeakOrgWarning,
 )
+from server.models.lead_items import (
+    LEAD_ITEM_STATUSES,
+    SUGGESTION_DECISIONS,
+    LeadItem,
+    LeadItemDecision,
+    LeadItemProgress,
+)
 from server.models.lifecycle import (
     ACCEPTANCE_RATINGS,
     OBSERVATION_RATINGS,
@@ -67,6 +74,7 @@ from server.models.places import (
 )
 from server.models.projects import (
     CATEGORIES,
+    PROJECT_LEVELS,
     PROJECT_STATUSES,
     PUBLIC_STATUSES,
     SELECTIONS,
@@ -178,4 +186,10 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "PROJECT_LEVELS",
+    "LEAD_ITEM_STATUSES",
+    "SUGGESTION_DECISIONS",
+    "LeadItem",
+    "LeadItemDecision",
+    "LeadItemProgress",
 ]
