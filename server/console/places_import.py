@@ -28,6 +28,7 @@ from server.console.auth import staff_required
 from server.console.handling import refused
 from server.console.pages import KIND_LABELS, WRITE, message, render
 from server.db import db
+from server.errors import ApiError
 from server.services import places
 
 IMPORT_SUFFIXES = (".xlsx", ".csv")
@@ -64,9 +65,10 @@ def _import_path(token: str, suffix: str) -> Path | None:
     return path
 
 
-def _read_import(path: Path) -> list[dict[str, Any]]:
+def _read_import(path: Path, **columns: Any) -> list[dict[str, Any]]:
+    """The file's rows (places.read_rows with `columns`), or a form error a user can act on."""
     try:
-        rows = places.read_rows(path)
+        rows = places.read_rows(path, **columns)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, csv.Error, OSError):
         # Not our error to explain in detail: a renamed .doc, a corrupt or encrypted workbook.
         raise forms.invalid("文件无法读取,请确认是 Excel 保存的 .xlsx 或 .csv 文件", "file") from None
@@ -93,26 +95,35 @@ def _import_plan(rows: list[dict[str, Any]], errors: list[dict[str, Any]]) -> li
     return plan
 
 
+def _store_upload() -> tuple[Path, str, str]:
+    """Keep the request's `file` for its confirm: (path, token, suffix); ApiError when it cannot be taken."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise forms.invalid("请选择要导入的文件", "file")
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in IMPORT_SUFFIXES:
+        raise forms.invalid("只支持 .xlsx 或 .csv 文件", "file")
+    content = upload.stream.read(IMPORT_MAX_BYTES + 1)
+    if len(content) > IMPORT_MAX_BYTES:
+        raise ApiError("payload_too_large", f"文件超过 {IMPORT_MAX_BYTES // 1024 // 1024} MB", {"field": "file"})
+    _import_dir().mkdir(parents=True, exist_ok=True)
+    _sweep_imports()
+    token = secrets.token_urlsafe(16)
+    path = _import_dir() / f"{g.staff.id}-{token}{suffix}"
+    path.write_bytes(content)
+    return path, token, suffix
+
+
 @console_bp.route("/places/import", methods=["GET", "POST"])
 @staff_required(*WRITE)
 def places_import():
     """Upload an XLSX/CSV of places and preview it (a dry run); nothing is written here."""
     if request.method == "GET":
         return render("places_import.html")
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return render("places_import.html", 400, error="请选择要导入的文件")
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in IMPORT_SUFFIXES:
-        return render("places_import.html", 400, error="只支持 .xlsx 或 .csv 文件")
-    content = upload.stream.read(IMPORT_MAX_BYTES + 1)
-    if len(content) > IMPORT_MAX_BYTES:
-        return render("places_import.html", 413, error=f"文件超过 {IMPORT_MAX_BYTES // 1024 // 1024} MB")
-    _import_dir().mkdir(parents=True, exist_ok=True)
-    _sweep_imports()
-    token = secrets.token_urlsafe(16)
-    path = _import_dir() / f"{g.staff.id}-{token}{suffix}"
-    path.write_bytes(content)
+    with refused() as refusal:
+        path, token, suffix = _store_upload()
+    if refusal.error:
+        return render("places_import.html", refusal.error.status, error=message(refusal.error))
     with refused() as refusal:
         rows = _read_import(path)
         report = places.import_places(db.session, g.staff, rows, dry_run=True)

@@ -277,11 +277,14 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(
+    path: Path, header_words: dict[str, str] | None = None, required: tuple[str, ...] = ("type", "code", "name")
+) -> list[dict[str, Any]]:
     """Rows of a CSV (UTF-8, with or without BOM; GBK tolerated) or XLSX file as dicts.
 
     Each dict also holds "_row", its line in the file, so that errors point where the user looks
-    even when blank lines were skipped.
+    even when blank lines were skipped. `header_words` maps the header's Chinese column names to
+    keys (the places file's by default), and `required` names the keys the header must have.
     """
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
@@ -302,8 +305,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(r)]
     if not numbered:
         return []
-    header = [_HEADER_WORDS.get(h, h.lower()) for h in numbered[0][1]]
-    missing = {"type", "code", "name"} - set(header)
+    words = _HEADER_WORDS if header_words is None else header_words
+    header = [words.get(h, h.lower()) for h in numbered[0][1]]
+    missing = set(required) - set(header)
     if missing:
         raise ApiError("validation_failed", f"表头缺少列:{'、'.join(sorted(missing))}", {"columns": header})
     return [{**dict(zip(header, r + [""] * (len(header) - len(r)), strict=False)), "_row": n} for n, r in numbered[1:]]
