@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 # Load the API package first, as the app factory does (see tests/services/test_grading.py).
 import server.api  # noqa: F401, I001
 from server.db import db
-from server.models import AuditEntry, Project, Site, User
+from server.models import AuditEntry, Project, User
 from server.services import lifecycle, places, project_list_import, projects, users
 
 
