@@ -226,3 +226,19 @@ def test_progress_cannot_predate_the_item(ctx, monkeypatch):
     for noted_on in (date(2024, 5, 31), date(2025, 1, 2)):
         with pytest.raises(ApiError):
             lead_items.add_progress(db.session, admin, item.id, {"text": "x", "noted_on": noted_on})
+
+
+def test_demo_county_shows_one_suggestion_and_levelled_projects(app):
+    """The demo data holds three 领办事项, exactly one suggested for the list, and every registered project has a level."""
+    from server.models import Project
+    from server.services import demo
+
+    with app.app_context():
+        demo.load(db.session)
+        demo.load(db.session)  # a second run adds nothing
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        assert len(lead_items.list_items(db.session, admin).items) == 3
+        [suggested] = lead_items.suggestions(db.session, admin)
+        assert suggested.item.title == "许家村撂荒地复垦"
+        registered = db.session.scalars(select(Project).where(Project.applicant_id.is_(None))).all()
+        assert registered and all(p.level for p in registered)
