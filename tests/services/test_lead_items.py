@@ -58,6 +58,7 @@ def test_not_suggested_at_one_year_364_days(ctx, monkeypatch):
     assert lead_items.suggestions(db.session, admin) == []
 
 
+@pytest.mark.both_databases
 def test_suggested_on_the_day_two_years_pass(ctx, monkeypatch):
     """Two full years after the start with no visible result, the item is suggested, with the rule's dates."""
     admin, org = ctx
@@ -80,6 +81,7 @@ def test_suggestion_lists_nothing_by_itself(ctx, monkeypatch):
     assert db.session.scalar(select(func.count(WeakOrgWarning.id))) == 0
 
 
+@pytest.mark.both_databases
 def test_a_visible_result_restarts_the_two_years(ctx, monkeypatch):
     """A progress entry marked as a visible result counts the two years again from its date; plain notes do not."""
     admin, org = ctx
@@ -118,6 +120,7 @@ def test_finished_items_are_not_suggested(ctx, monkeypatch):
     assert not lead_items.is_suggested(db.session, item)
 
 
+@pytest.mark.both_databases
 def test_confirm_creates_the_warning_and_the_decision(ctx, monkeypatch):
     """Confirming lists the organization for three months and records the decision with the warning, audited."""
     admin, org = ctx

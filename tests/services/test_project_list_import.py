@@ -86,6 +86,7 @@ def test_import_creates_approved_projects_with_their_fields(ctx):
     assert p.id in entry.data["project_ids"]
 
 
+@pytest.mark.both_databases
 def test_reimport_updates_instead_of_duplicating(ctx):
     """The same list imported twice leaves one project per year + organization + title, with the new values."""
     project_list_import.import_project_list(db.session, ctx, [row(2)])
@@ -159,3 +160,19 @@ def test_only_admins_import(ctx, world):
     with pytest.raises(Exception) as exc:
         project_list_import.import_project_list(db.session, leader, [row(2)])
     assert getattr(exc.value, "status", None) == 403
+
+
+def test_a_visited_project_keeps_its_place(ctx, app, world):
+    """A project already inspected cannot be moved to other villages by the list (its visits are tied there)."""
+    from tests.factories import Api, start_visit
+
+    org_id = projects.list_organizations(db.session, q="江南村").items[0].id
+    projects.update_project(db.session, ctx, world.p1, {"organization_id": org_id})
+    moved = row(2, title="蜜柚产业项目", village_codes="360821103201")
+    start_visit(Api(app.test_client(), world.tokens["insp_a"]), world.a1)
+    report = project_list_import.import_project_list(db.session, ctx, [moved])
+    assert report.errors == [{"row": 2, "message": "该项目已有暗访记录,实施地点不能再修改"}]
+    # The same place is fine: the row updates the project's level.
+    report = project_list_import.import_project_list(db.session, ctx, [row(2, title="蜜柚产业项目")])
+    assert (report.updated, report.errors) == (1, [])
+    assert db.session.get(Project, world.p1).level == "village"
