@@ -226,7 +226,7 @@ def add_progress(user, body, item_id):
     body=obj(
         {
             "decision": {"type": "string", "enum": ["confirm", "dismiss"]},
-            "reason": {"type": "string", "maxLength": 2000, "description": "required to dismiss; a note to confirm"},
+            "reason": {"type": "string", "maxLength": 1000, "description": "required to dismiss; a note to confirm"},
         },
         ("decision",),
     ),

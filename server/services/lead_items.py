@@ -37,6 +37,9 @@ from server.services.grading import penalties
 RESULT_MONTHS = 24
 READERS = ("admin", "leader")
 MAX_TEXT = 5000
+# A decision's reason or note: short enough that the warning's reason (title, dates and the note)
+# stays within what the 软弱涣散 list takes (grading.rules.MAX_TEXT).
+MAX_DECISION_TEXT = 1000
 
 
 def _invalid(message: str, field: str) -> ApiError:
@@ -312,10 +315,10 @@ def _suggested_item(session: Session, actor: User, item_id: int) -> LeadItem:
 
 def confirm_suggestion(session: Session, actor: User, item_id: int, note: str = "") -> LeadItemDecision:
     """Confirm a suggestion: list the item's organization as 软弱涣散 and record the decision, in one transaction."""
+    note = _text({"reason": note}, "reason", "说明", MAX_DECISION_TEXT)
     item = _suggested_item(session, actor, item_id)
     since = result_clock(session, item).since
     reason = f"书记领办事项“{item.title}”自 {since.isoformat()} 起连续2年无明显成效"
-    note = _text({"note": note}, "note", "说明", MAX_TEXT - len(reason) - 1)
     try:
         warning = penalties.create_warning(
             session,
@@ -350,12 +353,8 @@ def confirm_suggestion(session: Session, actor: User, item_id: int, note: str = 
 
 def dismiss_suggestion(session: Session, actor: User, item_id: int, reason: str) -> LeadItemDecision:
     """Dismiss a suggestion with a reason; the item is counted again from today."""
+    text = _text({"reason": reason}, "reason", "不列入的理由", MAX_DECISION_TEXT, required=True)
     item = _suggested_item(session, actor, item_id)
-    try:
-        text = _text({"reason": reason}, "reason", "不列入的理由", MAX_TEXT, required=True)
-    except ApiError:
-        session.rollback()
-        raise
     decision = LeadItemDecision(
         item_id=item.id, decision="dismissed", decided_on=clock.today(), reason=text, decided_by_id=actor.id
     )

@@ -131,6 +131,7 @@ def test_confirm_creates_the_warning_and_the_decision(ctx, monkeypatch):
     warning = db.session.get(WeakOrgWarning, decision.warning_id)
     assert (warning.organization_id, warning.status, warning.deadline) == (org.id, "rectifying", date(2026, 6, 2))
     assert "连续2年无明显成效" in warning.reason and item.title in warning.reason
+    assert warning.reason.endswith("经县委组织部研究") and decision.reason == "经县委组织部研究"
     actions = set(db.session.scalars(select(AuditEntry.action)))
     assert {"lead_item.confirm", "grading.warning"} <= actions
     # Decided: the suggestion is gone, and the two years count again from today.
@@ -245,3 +246,16 @@ def test_demo_county_shows_one_suggestion_and_levelled_projects(app):
         assert suggested.item.title == "许家村撂荒地复垦"
         registered = db.session.scalars(select(Project).where(Project.applicant_id.is_(None))).all()
         assert registered and all(p.level for p in registered)
+
+
+def test_an_overlong_note_lists_nothing(ctx, monkeypatch):
+    """A confirmation note over 1000 characters is refused before anything is written."""
+    admin, org = ctx
+    at(monkeypatch, STARTED)
+    item = make_item(admin, org)
+    at(monkeypatch, date(2026, 3, 1))
+    with pytest.raises(ApiError) as exc:
+        lead_items.confirm_suggestion(db.session, admin, item.id, "说" * 1001)
+    assert exc.value.details["field"] == "reason"
+    assert db.session.scalar(select(func.count(WeakOrgWarning.id))) == 0
+    assert lead_items.confirm_suggestion(db.session, admin, item.id, "说" * 1000).warning_id
