@@ -18,7 +18,7 @@ from server.api.schemas import (
     page_of,
 )
 from server.db import db
-from server.models import DOMAINS, ROLES, Assignment
+from server.models import DOMAINS, PROJECT_LEVELS, ROLES, Assignment
 from server.services import assignments, places, projects, users
 from server.services.common import Page
 
@@ -258,6 +258,11 @@ PROJECT = {
     "organization_id": {"type": ["integer", "null"], "minimum": 1},
     "secretary_id": {"type": ["integer", "null"], "minimum": 1, "description": "the secretary in charge (四个一)"},
     "domain": {"type": "string", "enum": list(DOMAINS)},
+    "level": {
+        "type": ["string", "null"],
+        "enum": [*PROJECT_LEVELS, None],
+        "description": "county 县级, township 镇级, village 村级, county_secretary 县委书记领办; null: 未定级",
+    },
     "village_ids": {**IDS, "minItems": 1},
     "site": {"type": "object", "properties": {"id": ID, **SITE}, "additionalProperties": False},
     "steps": {"type": "array", "maxItems": 100},
@@ -277,12 +282,18 @@ PROJECT = {
     summary="List projects",
     tag="admin",
     roles=ADMIN,
-    query={**SEARCH_QUERY, "year": {"type": "integer", "minimum": 2000, "maximum": 2100}},
+    query={
+        **SEARCH_QUERY,
+        "year": {"type": "integer", "minimum": 2000, "maximum": 2100},
+        "level": {"type": "string", "enum": list(PROJECT_LEVELS)},
+    },
     response=page_of(),
     errors=ERRORS,
 )
 def list_projects(user, query):
-    found = projects.list_projects(db.session, year=query.get("year"), q=query.get("q"), order="id", **_paging(query))
+    found = projects.list_projects(
+        db.session, year=query.get("year"), level=query.get("level"), q=query.get("q"), order="id", **_paging(query)
+    )
     return _page(found, query, serialize.project)
 
 

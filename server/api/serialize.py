@@ -107,6 +107,7 @@ def project(p: Project) -> dict[str, Any]:
         "title": p.title,
         "year": p.year,
         "domain": p.domain,
+        "level": p.level,
         "status": p.status,
         "organization": organization(p.organization) if p.organization else None,
         "village_ids": sorted(v.id for v in p.villages),

@@ -55,6 +55,7 @@ NAV = [
             ("console.projects", "项目列表", STAFF),
             ("console.report_overview", "项目月报", STAFF),
             ("console.cases", "案例集", ("admin", "leader")),
+            ("console.lead_items", "书记领办事项", ("admin", "leader")),
         ],
     ),
     (
@@ -152,9 +153,11 @@ import server.console.exports
 import server.console.feedback
 import server.console.grading
 import server.console.imports
+import server.console.lead_items
 import server.console.lifecycle
 import server.console.organizations
 import server.console.places
+import server.console.project_list_import
 import server.console.projects
 import server.console.rectifications
 import server.console.rounds

@@ -27,6 +27,7 @@ from server.models import (
     CATEGORIES,
     DOMAINS,
     OBSERVATION_RATINGS,
+    PROJECT_LEVELS,
     PROJECT_STATUSES,
     REPORT_STATUSES,
     SELECTIONS,
@@ -56,6 +57,7 @@ def _render(template: str, status: int = 200, **context: Any):
     return render_template(
         f"console/lifecycle/{template}",
         statuses=PROJECT_STATUSES,
+        levels=PROJECT_LEVELS,
         action_labels=lifecycle.ACTION_LABELS,
         page_url=forms.page_url,
         **context,

@@ -1,4 +1,4 @@
-"""Projects: the list by year, domain and title, and (admins) the form that adds and edits one —
+"""Projects: the list by year, domain, level and title, and (admins) the form that adds and edits one —
 place, secretary in charge, the four responsible people, steps, targets — and publishes progress
 updates on its public record."""
 
@@ -14,7 +14,7 @@ from server.console.auth import staff_required
 from server.console.handling import refused
 from server.console.pages import PER_PAGE, WRITE, message, render
 from server.db import db
-from server.models import DOMAINS, PROJECT_STATUSES, Project
+from server.models import DOMAINS, PROJECT_LEVELS, PROJECT_STATUSES, Project
 from server.services import places, projects, public, users
 
 
@@ -28,10 +28,14 @@ def _project_data() -> dict[str, Any]:
     domain = request.form.get("domain", "农村")
     if domain not in DOMAINS:
         raise forms.invalid("请选择项目领域", "domain")
+    level = request.form.get("level", "")
+    if level and level not in PROJECT_LEVELS:
+        raise forms.invalid("请选择项目层级", "level")
     data: dict[str, Any] = {
         "title": forms.text("title", "项目名称", required=True, max_len=200),
         "year": forms.integer("year", "年度", 2000, 2100, required=True),
         "domain": domain,
+        "level": level or None,
         "organization_id": forms.form_id("organization_id"),
         "steps": forms.parse_steps(request.form.get("steps", "")),
         "targets": forms.lines("targets", "项目目标", max_items=100),
@@ -75,6 +79,7 @@ def _project_form(
         organizations=projects.list_organizations(db.session).items,
         secretaries=users.list_active(db.session, "secretary"),
         domains=DOMAINS,
+        levels=PROJECT_LEVELS,
         statuses=PROJECT_STATUSES,
         responsible_roles=public.RESPONSIBLE_ROLES,
         updates=updates,
@@ -87,6 +92,7 @@ def _project_values(project: Project) -> dict[str, Any]:
         "title": project.title,
         "year": str(project.year),
         "domain": project.domain,
+        "level": project.level or "",
         "status": project.status,
         "organization_id": str(project.organization_id or ""),
         "secretary_id": str(project.secretary_id or ""),
@@ -106,12 +112,14 @@ def _project_values(project: Project) -> dict[str, Any]:
 @console_bp.get("/projects", endpoint="projects")
 @staff_required()
 def projects_list():
-    """Projects by year, domain and title, with their place and secretary in charge."""
+    """Projects by year, domain, level and title, with their place and secretary in charge."""
     year, domain, q = forms.arg_int("year"), request.args.get("domain", ""), request.args.get("q", "").strip()
+    level = request.args.get("level", "")
     items, total = projects.list_projects(
         db.session,
         year=year,
         domain=domain if domain in DOMAINS else None,
+        level=level if level in PROJECT_LEVELS else None,
         q=q,
         order="newest",
         page=forms.page(),
@@ -128,8 +136,9 @@ def projects_list():
         secretaries=secretaries,
         township_by_id=townships,
         domains=DOMAINS,
+        levels=PROJECT_LEVELS,
         statuses=PROJECT_STATUSES,
-        filters={"year": year, "domain": domain, "q": q},
+        filters={"year": year, "domain": domain, "level": level, "q": q},
     )
 
 

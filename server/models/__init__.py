@@ -39,6 +39,13 @@ from server.models.grading import (
     PublicNotice,
     WeakOrgWarning,
 )
+from server.models.lead_items import (
+    LEAD_ITEM_STATUSES,
+    SUGGESTION_DECISIONS,
+    LeadItem,
+    LeadItemDecision,
+    LeadItemProgress,
+)
 from server.models.lifecycle import (
     ACCEPTANCE_RATINGS,
     OBSERVATION_RATINGS,
@@ -68,6 +75,7 @@ from server.models.places import (
 )
 from server.models.projects import (
     CATEGORIES,
+    PROJECT_LEVELS,
     PROJECT_STATUSES,
     PUBLIC_STATUSES,
     SELECTIONS,
@@ -180,4 +188,10 @@ __all__ = [
     "user_townships",
     "utcnow",
     "ReportingUnit",
+    "PROJECT_LEVELS",
+    "LEAD_ITEM_STATUSES",
+    "SUGGESTION_DECISIONS",
+    "LeadItem",
+    "LeadItemDecision",
+    "LeadItemProgress",
 ]

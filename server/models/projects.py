@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 SELECTIONS = ("必选", "自选")
 CATEGORIES = ("常规性", "重点性", "创新性")
+# 县、镇、村三级书记项目, and the projects the county Party secretary leads in person (县委书记领办).
+PROJECT_LEVELS = {"county": "县级", "township": "镇级", "village": "村级", "county_secretary": "县委书记领办"}
 # status -> label; the transitions between them live in server/services/lifecycle.py
 PROJECT_STATUSES = {
     "draft": "草稿",
@@ -55,6 +57,8 @@ class Project(Base):
     # 四个一: the one secretary in charge, who answers rectification orders.
     secretary_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     domain: Mapped[str] = mapped_column(String(16), default="农村")
+    # One of PROJECT_LEVELS; None for the projects registered before levels existed (未定级).
+    level: Mapped[str | None] = mapped_column(String(16), index=True)
     # Registered directly by the department: under way; applied for by a secretary: "draft".
     status: Mapped[str] = mapped_column(String(16), default="in_progress", index=True)
     # 申报表 fields: 必选/自选, 常规性/重点性/创新性, the problem the project solves.

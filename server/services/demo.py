@@ -196,6 +196,7 @@ def load(session: Session) -> list[str]:
         _demo_visit(session, colleague)
     _demo_lifecycle(session, admin, township, village)
     _demo_units(session, admin)
+    _demo_levels_and_lead_items(session, admin, township, village)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -403,3 +404,79 @@ def _demo_units(session: Session, admin: User) -> None:
     reviewer = session.scalar(select(User).where(User.username == "unit"))
     if reviewer is not None:
         users.update_user(session, admin, reviewer.id, {"unit_id": unit.id})
+def _demo_levels_and_lead_items(session: Session, admin: User, township: dict, village: dict) -> None:
+    """Levels on the demo projects, and three 书记领办事项: one with results, one new, one suggested for 软弱涣散."""
+    from server import clock
+    from server.models import LeadItem, Organization
+    from server.services import lead_items
+    levels = {"三化": "township", "非公企业": "county"}
+    for p in session.scalars(select(Project).where(Project.level.is_(None), Project.applicant_id.is_(None))).all():
+        level = next((v for k, v in levels.items() if k in p.title), "village")
+        projects.update_project(session, admin, p.id, {"level": level})
+    if session.scalar(select(LeadItem.id).limit(1)) is not None:
+    def organization(name: str, township_code: str, village_code: str | None = None) -> Organization:
+        org = session.scalar(select(Organization).where(Organization.name == name))
+        return org or projects.create_organization(
+            session,
+            admin,
+            {
+                "name": name,
+                "township_id": township[township_code].id,
+                "village_id": village[village_code].id if village_code else None,
+            },
+        )
+    today = clock.today()
+    doctors = lead_items.create_item(
+        session,
+        admin,
+        {
+            "title": "百名博士进老区,引百企旺百业兴百村",
+            "started_on": clock.add_months(today, -20),
+            "organization_id": organization("永阳镇党委", "360821100000").id,
+            "level": "county_secretary",
+            "leader_name": "县委书记",
+            "problem": "村干部视野不宽、办法不多,产业发展缺人才",
+            "milestones": [{"name": "22 个示范村各引进 1 名博士挂职", "deadline": f"{today.year}-06-30"}],
+        },
+    )
+    lead_items.add_progress(
+        session,
+        admin,
+        doctors.id,
+        {
+            "noted_on": clock.add_months(today, -8),
+            "text": "博士牵线引进蜜柚深加工企业 1 家,村集体年增收 8 万元",
+            "visible_result": True,
+        },
+    )
+    lead_items.create_item(
+        session,
+        admin,
+        {
+            "title": "大栗村集体经济“空壳村”清零",
+            "started_on": clock.add_months(today, -4),
+            "organization_id": organization("大栗村党支部", "360821103000", "360821103201").id,
+            "level": "village",
+            "leader_name": "罗志刚",
+            "problem": "村集体经济经营性收入为零",
+        },
+    )
+    # Started over two years ago with meetings and visits, but nothing to show: suggested for the list.
+    stalled = lead_items.create_item(
+        session,
+        admin,
+        {
+            "title": "许家村撂荒地复垦",
+            "started_on": clock.add_months(today, -26),
+            "organization_id": organization("许家村党支部", "360821104000", "360821104201").id,
+            "level": "village",
+            "leader_name": "郭慧",
+            "problem": "村里 300 亩耕地撂荒",
+        },
+    )
+    lead_items.add_progress(
+        session,
+        admin,
+        stalled.id,
+        {"noted_on": clock.add_months(today, -14), "text": "召开村民代表会议,动员流转撂荒地"},
+    )

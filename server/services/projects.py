@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import ApiError
 from server.models import (
+    PROJECT_LEVELS,
     Assignment,
     Organization,
     Project,
@@ -38,17 +39,20 @@ def list_projects(
     *,
     year: int | None = None,
     domain: str | None = None,
+    level: str | None = None,
     q: str | None = None,
     order: Literal["id", "newest", "year_title"] = "id",
     page: int = 1,
     per_page: int | None = None,
 ) -> Page[Project]:
-    """Projects of a year and domain (when given) whose title contains `q`."""
+    """Projects of a year, domain and level (when given) whose title contains `q`."""
     stmt = select(Project)
     if year:
         stmt = stmt.where(Project.year == year)
     if domain:
         stmt = stmt.where(Project.domain == domain)
+    if level:
+        stmt = stmt.where(Project.level == level)
     stmt = search(stmt, q, Project.title)
     return paginate(session, stmt.order_by(*_PROJECT_ORDERS[order]), page, per_page)
 
@@ -192,6 +196,13 @@ def _secretary(session: Session, user_id: int | None) -> int | None:
     return user.id
 
 
+def _level(value: Any) -> str | None:
+    """A project's level: one of PROJECT_LEVELS, or None (未定级)."""
+    if value is not None and value not in PROJECT_LEVELS:
+        raise ApiError("validation_failed", "项目层级应为 县级/镇级/村级/县委书记领办 之一", {"field": "level"})
+    return value
+
+
 def _villages(session: Session, ids: list[int]) -> list[Village]:
     found = session.scalars(select(Village).where(Village.id.in_(ids))).all()
     missing = sorted(set(ids) - {v.id for v in found})
@@ -248,6 +259,7 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         organization_id=data.get("organization_id"),
         secretary_id=_secretary(session, data.get("secretary_id")),
         domain=data.get("domain", "农村"),
+        level=_level(data.get("level")),
         steps=data.get("steps", []),
         targets=data.get("targets", []),
         responsible=data.get("responsible", {}),
@@ -264,7 +276,7 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         "project.create",
         "project",
         project.id,
-        {"title": project.title, "allow_album": project.allow_album},
+        {"title": project.title, "allow_album": project.allow_album, "level": project.level},
     )
     session.commit()
     return project
@@ -277,6 +289,8 @@ def update_project(session: Session, actor: User, project_id: int, data: dict[st
         get_or_404(session, Organization, data["organization_id"], "党组织")
     if "secretary_id" in data:
         project.secretary_id = _secretary(session, data["secretary_id"])
+    if "level" in data:
+        project.level = _level(data["level"])
     # The status moves only through server/services/lifecycle.py, never by editing.
     for key in ("title", "year", "organization_id", "domain", "steps", "targets", "responsible", "allow_album"):
         if key in data:

@@ -157,3 +157,15 @@ def test_album_policy_is_documented(doc):
     order = schema("/api/v1/rectifications/{order_id}", "get", "200")
     assert reports["properties"]["allow_album"]["type"] == "boolean"
     assert order["properties"]["project"]["properties"]["allow_album"]["type"] == "boolean"
+
+
+def test_project_level_is_documented(doc):
+    """GET /admin/projects takes ?level=, and create/edit take level (one of four, or null)."""
+    projects = doc["paths"]["/api/v1/admin/projects"]
+    [level] = [p for p in projects["get"]["parameters"] if p["name"] == "level"]
+    assert level["in"] == "query" and level["schema"]["enum"] == ["county", "township", "village", "county_secretary"]
+    for path, method in (("/api/v1/admin/projects", "post"), ("/api/v1/admin/projects/{project_id}", "patch")):
+        body = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert None in body["properties"]["level"]["enum"], (path, method)
+    assert {"get", "post"} <= set(doc["paths"]["/api/v1/lead-items"])
+    assert "post" in doc["paths"]["/api/v1/lead-items/{item_id}/suggestion"]

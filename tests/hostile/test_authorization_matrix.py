@@ -69,6 +69,9 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/projects/reports/photos"): frozenset({"secretary"}),  # a draft of their own
     ("POST", "/api/v1/me/subscriptions"): frozenset({"secretary"}),
     ("GET", "/api/v1/projects/feedback"): frozenset({"secretary"}),  # about their own projects only
+    # 书记领办事项 are the department's own county-wide business: its leaders read them.
+    ("GET", "/api/v1/lead-items"): frozenset({"admin", "leader"}),
+    ("GET", "/api/v1/lead-items/suggestions"): frozenset({"admin", "leader"}),
     **{(ep.method, ep.path): ADMIN for ep in ENDPOINTS if ep.path.startswith("/api/v1/admin/")},
 }
 

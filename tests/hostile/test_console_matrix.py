@@ -8,7 +8,7 @@ import pytest
 
 from server.db import db
 from server.models import User
-from server.services import grading, rounds, units
+from server.services import grading, lead_items, rounds, units
 from tests.console.conftest import csrf, login
 from tests.hostile.test_authorization_matrix import (
     others as api_objects,  # noqa: F401 - the shared fixture
@@ -43,7 +43,7 @@ AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_as
 
 @pytest.fixture(scope="module")
 def others(shared_app, api_objects):  # noqa: F811
-    """The API matrix's objects plus a grading session, a random round and a reporting unit, by URL parameter name."""
+    """The API matrix's objects plus a grading session, a random round, a reporting unit and a 书记领办事项, by URL parameter name."""
     app, world = shared_app
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
@@ -62,7 +62,18 @@ def others(shared_app, api_objects):  # noqa: F811
             },
         )
         unit = units.create_unit(db.session, admin, {"name": "桐坪镇党委", "township_id": world.t2})
-        return {**api_objects, "session_id": gs.id, "round_id": rnd.id, "unit_id": unit.id}
+        item = lead_items.create_item(
+            db.session,
+            admin,
+            {
+                "title": "深村红叶复垦",
+                "started_on": "2025-03-01",
+                "organization_id": api_objects["org_id"],
+                "level": "village",
+                "leader_name": "胡艺群",
+            },
+        )
+        return {**api_objects, "session_id": gs.id, "round_id": rnd.id, "unit_id": unit.id, "item_id": item.id}
 
 
 def page_rules(app):

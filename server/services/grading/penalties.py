@@ -62,8 +62,11 @@ def is_warning_overdue(warning: WeakOrgWarning, today: date | None = None) -> bo
     return warning.status == "rectifying" and warning.deadline < (today or clock.today())
 
 
-def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakOrgWarning:
-    """List an organization as 软弱涣散 with three months to rectify; one open warning per organization."""
+def create_warning(session: Session, actor: User, data: dict[str, Any], *, commit: bool = True) -> WeakOrgWarning:
+    """List an organization as 软弱涣散 with three months to rectify; one open warning per organization.
+
+    commit=False leaves the transaction open for a caller that records more in it (a 书记领办事项's decision).
+    """
     require_admin(actor)
     org = _organization(session, data.get("organization_id"))
     reason = _reason(data.get("reason"))
@@ -95,7 +98,8 @@ def create_warning(session: Session, actor: User, data: dict[str, Any]) -> WeakO
         warning.id,
         {"organization_id": org.id, "deadline": warning.deadline.isoformat()},
     )
-    session.commit()
+    if commit:
+        session.commit()
     return warning
 
 
