@@ -73,6 +73,11 @@ from server.models.projects import (
     Project,
     ProjectUpdate,
 )
+from server.models.quarterly import (
+    QUARTERLY_KINDS,
+    QuarterlyReminder,
+    QuarterlyTask,
+)
 from server.models.records import (
     AuditEntry,
     AuditHead,
@@ -178,4 +183,7 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "QUARTERLY_KINDS",
+    "QuarterlyReminder",
+    "QuarterlyTask",
 ]
