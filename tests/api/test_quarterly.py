@@ -376,3 +376,21 @@ def test_cli_sends_the_reminders_once(app, dispatch_world):
     first = runner.invoke(args=["remind-quarterly", "--days", "7"])
     assert first.exit_code == 0 and "sent 2" in first.output, first.output
     assert "none due" in runner.invoke(args=["remind-quarterly"]).output
+
+
+# ---- demo data -------------------------------------------------------------------------------------
+
+
+def test_demo_data_shows_the_cycle_in_use(app):
+    """demo-data generates this year: the tasks past their day are done with evidence but the latest, overdue."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo-data"]).exit_code == 0
+    assert runner.invoke(args=["demo-data"]).exit_code == 0
+    today = clock.today()
+    with app.app_context():
+        tasks = db.session.scalars(select(QuarterlyTask).order_by(QuarterlyTask.due_date)).all()
+        assert len(tasks) == 12 and all(t.owner_id for t in tasks)
+        past = [t for t in tasks if t.due_date < today]
+        states = [quarterly.state(t, today) for t in past]
+        assert states == ["done"] * (len(past) - 1) + ["overdue"] * min(len(past), 1)
+        assert all(t.evidence_note or t.evidence_document for t in past[:-1])

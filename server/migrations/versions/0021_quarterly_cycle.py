@@ -59,9 +59,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('quarterly_reminders', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_quarterly_reminders_user_id'))
+    # Dropping a table drops its indexes; MariaDB refuses to drop one a foreign key still needs.
     op.drop_table('quarterly_reminders')
-    with op.batch_alter_table('quarterly_tasks', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_quarterly_tasks_due_date'))
     op.drop_table('quarterly_tasks')
