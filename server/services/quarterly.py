@@ -140,6 +140,11 @@ class Schedule:
         """True when the user sees no task of the year."""
         return not any(t for _, cells in self.rows for t in cells.values())
 
+    @property
+    def complete(self) -> bool:
+        """True when every quarter has all three tasks (nothing left to generate)."""
+        return all(t for _, cells in self.rows for t in cells.values())
+
 
 def schedule(session: Session, user: User, year: int, today: date | None = None) -> Schedule:
     """The year's tasks the user may see, laid out by quarter and kind."""

@@ -42,6 +42,9 @@ def test_generate_the_year_then_mark_a_task_done(new_page, live_server, seeded, 
     form.get_by_role("button", name="标记完成").click()
     page.wait_for_url(re.compile(rf"/console/quarterly/tasks/{task_id}$"))
     assert page.locator("#task-state").inner_text() == "已完成"
+    page.goto(f"{live_server}/console/quarterly")
+    assert page.locator(f'td[data-task="{task_id}"]').get_attribute("data-state") == "done"
+    page.screenshot(path=str(artifacts_dir / "quarterly-schedule.png"), full_page=True)
 
     page.goto(f"{live_server}/console/dashboard")
     item = page.locator(f'#quarterly-due li[data-task="{task_id}"]')

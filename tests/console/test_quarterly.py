@@ -41,6 +41,7 @@ def test_generate_button_fills_the_table_once(app, console, world):
     page = r.get_data(as_text=True)
     assert f"已生成 {year} 年季度工作安排 12 项" in page
     assert page.count("data-task=") == 12 and "第四季度" in page and "反馈通报" in page
+    assert 'id="generate-year"' not in page  # nothing left to generate
     r = admin.post("/console/quarterly/generate", data={"csrf_token": token, "year": str(year)}, follow_redirects=True)
     assert "已生成过,未重复添加" in r.get_data(as_text=True)
     with app.app_context():
