@@ -364,8 +364,6 @@ def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
 
 def quarterly_task(task, today) -> dict[str, Any]:
     """A task of the quarterly cycle (调度 / 实地督导 / 反馈通报) with its state as of `today` (China)."""
-    from server.services.quarterly import state
-
     return {
         "id": task.id,
         "year": task.year,
@@ -375,7 +373,7 @@ def quarterly_task(task, today) -> dict[str, Any]:
         "due_date": task.due_date.isoformat(),
         "owner_id": task.owner_id,
         "notes": task.notes,
-        "state": state(task, today),
+        "state": task.state(today),
         "done_at": iso(task.done_at),
         "done_by_id": task.done_by_id,
         "round_id": task.round_id,

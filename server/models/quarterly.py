@@ -45,6 +45,12 @@ class QuarterlyTask(Base):
         """Not done, and its due day (China calendar) has passed."""
         return self.done_at is None and self.due_date < today
 
+    def state(self, today: date) -> str:
+        """done | overdue | due (still open, on time), as of `today` (China calendar)."""
+        if self.done_at is not None:
+            return "done"
+        return "overdue" if self.overdue(today) else "due"
+
     @property
     def label(self) -> str:
         """'2026 年第二季度调度' — how staff name the task."""

@@ -71,13 +71,6 @@ def default_due(year: int, quarter: int, kind: str) -> date:
     return date(year, 3 * quarter - 3 + month, day)
 
 
-def state(task: QuarterlyTask, today: date) -> str:
-    """done | overdue | due (still open, on time)."""
-    if task.done:
-        return "done"
-    return "overdue" if task.overdue(today) else "due"
-
-
 # ---- who may do what --------------------------------------------------------------------------
 
 
@@ -355,7 +348,7 @@ class Tile:
 
     def state(self, task: QuarterlyTask) -> str:
         """done | overdue | due, as of the tile's day."""
-        return state(task, self.today)
+        return task.state(self.today)
 
     @property
     def overdue_earlier(self) -> list[QuarterlyTask]:
@@ -391,6 +384,8 @@ def tile(session: Session, user: User, today: date | None = None) -> Tile:
         .where(
             QuarterlyReminder.user_id == user.id,
             QuarterlyReminder.channel == "console",
+            # A notice stays with the task's owner: reassigned, it goes to the new one's next run.
+            QuarterlyTask.owner_id == user.id,
             QuarterlyTask.done_at.is_(None),
         )
         .order_by(QuarterlyReminder.id.desc())

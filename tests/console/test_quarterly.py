@@ -165,3 +165,22 @@ def test_tile_of_a_reviewer_holds_only_own_tasks_and_notices(app, console, world
     assert tile.count("data-task=") == 1 and 'id="quarterly-notices"' in tile and "即将到期" in tile
     other = console("reviewer2").get("/console/dashboard").get_data(as_text=True)
     assert "data-task=" not in other and 'id="quarterly-notices"' not in other
+
+
+def test_a_reassigned_task_takes_its_notice_away_from_the_old_owner(app, console, world):
+    """The console notice belongs to the task's owner: given to someone else, it leaves the old owner's tile."""
+    ids = generate(app, world)
+    today = clock.today()
+    tid = ids[(quarterly.quarter_of(today), "bulletin")]
+    with app.app_context():
+        db.session.execute(QuarterlyTask.__table__.update().values(done_at=datetime.now(UTC)))
+        task = db.session.get(QuarterlyTask, tid)
+        task.done_at, task.owner_id, task.due_date = None, world.ids["leader"], today + timedelta(days=1)
+        db.session.commit()
+        quarterly.send_reminders(db.session)
+        admin = db.session.get(User, world.ids["admin"])
+        quarterly.update_task(db.session, admin, tid, {"owner_id": world.ids["admin"]})
+    assert 'id="quarterly-notices"' not in console("leader").get("/console/dashboard").get_data(as_text=True)
+    with app.app_context():
+        assert quarterly.send_reminders(db.session) == {"sent": 1}
+    assert 'id="quarterly-notices"' in console("admin").get("/console/dashboard").get_data(as_text=True)
