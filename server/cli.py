@@ -98,6 +98,15 @@ def register_commands(app: Flask) -> None:
         counts = reports.send_reminders(db.session)
         click.echo("report reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
 
+    @app.cli.command("remind-quarterly")
+    @click.option("--days", default=7, show_default=True, type=click.IntRange(0, 60), help="days before a task is due")
+    def remind_quarterly(days: int) -> None:
+        """Remind owners of quarterly tasks (调度/实地督导/反馈通报) due soon or overdue, and secretaries of a 调度 (daily)."""
+        from server.services import quarterly
+
+        counts = quarterly.send_reminders(db.session, days_before=days)
+        click.echo("quarterly reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
+
     @app.cli.command("rebuild-stats")
     def rebuild_stats() -> None:
         """Recount the dashboard's monthly visit/photo counts from the rows (after a bulk load)."""

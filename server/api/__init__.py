@@ -148,6 +148,7 @@ import server.api.openapi
 import server.api.photos
 import server.api.projects
 import server.api.public
+import server.api.quarterly
 import server.api.rectifications
 import server.api.storage
 import server.api.visits

@@ -361,3 +361,23 @@ def feedback_for_staff(f, viewer, replies, photos) -> dict[str, Any]:
         overdue=f.status not in fb_service.CLOSED_STATUSES and f.due_at < utcnow(),
     )
     return out
+
+
+def quarterly_task(task, today) -> dict[str, Any]:
+    """A task of the quarterly cycle (调度 / 实地督导 / 反馈通报) with its state as of `today` (China)."""
+    return {
+        "id": task.id,
+        "year": task.year,
+        "quarter": task.quarter,
+        "kind": task.kind,
+        "label": task.label,
+        "due_date": task.due_date.isoformat(),
+        "owner_id": task.owner_id,
+        "notes": task.notes,
+        "state": task.state(today),
+        "done_at": iso(task.done_at),
+        "done_by_id": task.done_by_id,
+        "round_id": task.round_id,
+        "evidence_note": task.evidence_note,
+        "evidence_document": task.evidence_document,
+    }

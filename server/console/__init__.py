@@ -44,6 +44,7 @@ NAV = [
             ("console.feedback_inbox", "群众反馈", STAFF),
             ("console.assignments", "督查任务", STAFF),
             ("console.rounds", "双随机抽查", STAFF),
+            ("console.quarterly_schedule", "季度调度督导", STAFF),
         ],
     ),
     (
@@ -159,6 +160,7 @@ import server.console.organizations
 import server.console.places
 import server.console.project_list_import
 import server.console.projects
+import server.console.quarterly
 import server.console.rectifications
 import server.console.rounds
 import server.console.users

@@ -10,6 +10,7 @@ from server.console.auth import staff_required
 from server.db import db
 from server.models import FEEDBACK_RATINGS
 from server.services import dashboard as stats
+from server.services import quarterly
 
 SATISFACTION_COLOURS = {"满意": "#1a7f37", "基本满意": "#d4a72c", "不满意": "#b3261e"}
 FIRST_YEAR = 2015  # 书记项目 started around then; earlier years hold nothing
@@ -43,4 +44,5 @@ def dashboard():
         years=range(today.year, FIRST_YEAR - 1, -1),
         period=stats.year_filters(year),
         has_page=lambda endpoint: endpoint in current_app.view_functions,
+        quarterly_tile=quarterly.tile(db.session, g.staff, today),
     )

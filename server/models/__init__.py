@@ -82,6 +82,11 @@ from server.models.projects import (
     Project,
     ProjectUpdate,
 )
+from server.models.quarterly import (
+    QUARTERLY_KINDS,
+    QuarterlyReminder,
+    QuarterlyTask,
+)
 from server.models.records import (
     AuditEntry,
     AuditHead,
@@ -194,4 +199,7 @@ __all__ = [
     "LeadItem",
     "LeadItemDecision",
     "LeadItemProgress",
+    "QUARTERLY_KINDS",
+    "QuarterlyReminder",
+    "QuarterlyTask",
 ]

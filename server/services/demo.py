@@ -197,6 +197,7 @@ def load(session: Session) -> list[str]:
     _demo_lifecycle(session, admin, township, village)
     _demo_units(session, admin)
     _demo_levels_and_lead_items(session, admin, township, village)
+    _demo_quarterly(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -484,3 +485,29 @@ def _demo_levels_and_lead_items(session: Session, admin: User, township: dict, v
         stalled.id,
         {"noted_on": clock.add_months(today, -14), "text": "召开村民代表会议,动员流转撂荒地"},
     )
+def _demo_quarterly(session: Session, admin: User) -> None:
+    """This year's quarterly cycle: tasks past their day done with evidence, except the latest (overdue)."""
+    from datetime import datetime, time
+
+    from server import clock
+    from server.services import quarterly
+
+    tasks, created = quarterly.generate_year(session, admin, clock.today().year)
+    if not created:
+        return
+    today = clock.today()
+    past = [t for t in tasks if t.due_date < today]
+    evidence = {
+        "dispatch": {"note": "召开季度书记项目调度会,各乡镇党委书记和项目书记汇报推进情况,现场交办问题 3 个"},
+        "supervision": {"note": "3 个工作组随机督查地点、随机确定事项,深入 4 个乡镇 6 个行政村暗访"},
+        "bulletin": {"document": "吉安县委组织部关于“书记项目”推进情况的通报"},
+    }
+    for task in tasks:
+        plan = "县委组织部三楼会议室;各乡镇党委书记、项目书记参加" if task.kind == "dispatch" else ""
+        quarterly.update_task(session, admin, task.id, {"owner_id": admin.id, "notes": plan})
+    # The latest task past its day stays open: the dashboard shows it overdue.
+    for task in past[:-1]:
+        quarterly.complete_task(session, admin, task.id, evidence[task.kind])
+        done_on = task.due_date - timedelta(days=2)
+        task.done_at = datetime.combine(done_on, time(10), clock.CHINA)
+    session.commit()

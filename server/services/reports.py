@@ -267,7 +267,11 @@ def add_consent(session: Session, user: User, template: str, accepted: int) -> i
     return credit.credits
 
 
-def _send(session: Session, user: User, project: Project, month: str, kind: str) -> str:
+def send_subscribe(session: Session, user: User, data: dict[str, Any], about: str) -> str:
+    """Send one reminder through the subscribe template, paid by one of the user's consents; the outcome.
+
+    Monthly reports and the quarterly cycle's 调度 share the template (thing1, time2, thing3) and its consents.
+    """
     wechat = current_app.extensions.get("wechat")
     template = current_app.config.get("WECHAT_REPORT_TEMPLATE_ID")
     if not (wechat and template and user.openid):
@@ -275,23 +279,26 @@ def _send(session: Session, user: User, project: Project, month: str, kind: str)
     credit = session.get(SubscribeCredit, (user.id, TEMPLATE), with_for_update=True, populate_existing=True)
     if credit is None or credit.credits <= 0:
         return "no_consent"
-    due = due_date(month)
-    data = {
-        "thing1": {"value": project.title[:20]},
-        "time2": {"value": due.isoformat()},
-        "thing3": {"value": f"{month} 月报{'已逾期' if kind == 'overdue' else '即将到期'},请及时填写"},
-    }
     try:
         wechat.send_subscribe_message(
             openid=user.openid, template_id=template, data=data, page=current_app.config["MINIPROGRAM_REPORT_PAGE"]
         )
     except WeChatError as exc:
-        current_app.logger.warning("report reminder for project %s not sent: %s", project.id, exc.code)
+        current_app.logger.warning("%s not sent: %s", about, exc.code)
         if exc.code == "wechat_not_subscribed":
             credit.credits = 0
         return "failed"
     credit.credits -= 1  # one consent, one message
     return "sent"
+
+
+def _send(session: Session, user: User, project: Project, month: str, kind: str) -> str:
+    data = {
+        "thing1": {"value": project.title[:20]},
+        "time2": {"value": due_date(month).isoformat()},
+        "thing3": {"value": f"{month} 月报{'已逾期' if kind == 'overdue' else '即将到期'},请及时填写"},
+    }
+    return send_subscribe(session, user, data, f"report reminder for project {project.id}")
 
 
 def _reminder_row(session: Session, project: Project, month: str, kind: str) -> ReportReminder:

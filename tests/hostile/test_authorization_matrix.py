@@ -15,11 +15,12 @@ import re
 import pytest
 from sqlalchemy import select
 
+from server import clock
 from server.api import ENDPOINTS
 from server.auth import issue_token
 from server.db import db
 from server.models import Assignment, Project, Site, User
-from server.services import rectification, rounds, users
+from server.services import quarterly, rectification, rounds, users
 from tests.api.test_rounds import draw_day, source
 from tests.factories import V2, Api, now_iso, start_visit, uid
 
@@ -73,6 +74,9 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/lead-items"): frozenset({"admin", "leader"}),
     ("GET", "/api/v1/lead-items/suggestions"): frozenset({"admin", "leader"}),
     **{(ep.method, ep.path): ADMIN for ep in ENDPOINTS if ep.path.startswith("/api/v1/admin/")},
+    # The quarterly cycle: a reviewer sees only the tasks they own (none here).
+    ("GET", "/api/v1/quarterly"): frozenset({"admin", "leader", "reviewer1"}),  # a list, scoped
+    ("GET", "/api/v1/quarterly/tasks/<int:task_id>"): frozenset({"admin", "leader"}),
 }
 
 
@@ -128,6 +132,7 @@ def others(shared_app):
     assert org.status_code == 201, org.get_json()
     with app.app_context():
         site_id = db.session.scalars(select(Site.id)).first()
+        tasks, _ = quarterly.generate_year(db.session, db.session.get(User, world.ids["admin"]), clock.today().year)
     return {
         "org_id": org.get_json()["id"],
         "site_id": site_id,
@@ -141,6 +146,7 @@ def others(shared_app):
         "user_id": world.ids["insp_c"],
         "assignment_id": world.a2,
         "month": "2026-11",
+        "task_id": tasks[0].id,
     }
 
 
