@@ -97,6 +97,14 @@ def register_commands(app: Flask) -> None:
         counts = reports.send_reminders(db.session)
         click.echo("report reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
 
+    @app.cli.command("remind-cadres")
+    def remind_cadres() -> None:
+        """Remind liaison cadres of the 1+1 蹲点 routine items due or overdue (run daily; once per item and period)."""
+        from server.services import cadres
+
+        counts = cadres.send_reminders(db.session)
+        click.echo("cadre reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
+
     @app.cli.command("rebuild-stats")
     def rebuild_stats() -> None:
         """Recount the dashboard's monthly visit/photo counts from the rows (after a bulk load)."""

@@ -55,6 +55,8 @@ NAV = [
             ("console.projects", "项目列表", STAFF),
             ("console.report_overview", "项目月报", STAFF),
             ("console.cases", "案例集", ("admin", "leader")),
+            ("console.liaison", "我的联系项目", ("cadre", "reviewer", "leader", "admin")),
+            ("console.cadres", "联系组工干部", ("admin", "leader")),
         ],
     ),
     (
@@ -144,6 +146,7 @@ def _navigation():
 # registers the blueprint.
 import server.console.assignments
 import server.console.auth
+import server.console.cadres
 import server.console.cases
 import server.console.dashboard
 import server.console.exports

@@ -19,6 +19,11 @@ from server.models.base import (
     user_townships,
     utcnow,
 )
+from server.models.cadres import (
+    CONTACT_KINDS,
+    CadreReminder,
+    LiaisonContact,
+)
 from server.models.feedback import (
     FEEDBACK_CATEGORIES,
     FEEDBACK_RATINGS,
@@ -178,4 +183,7 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "CONTACT_KINDS",
+    "CadreReminder",
+    "LiaisonContact",
 ]

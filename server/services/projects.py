@@ -20,7 +20,7 @@ from server.models import (
     Visit,
     utcnow,
 )
-from server.services import audit, places
+from server.services import audit, cadres, places
 from server.services.common import Page, get_or_404, paginate, search
 
 # The orders projects are listed in: creation (the admin API), newest year first (the console's
@@ -240,6 +240,7 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         started_at=utcnow(),
     )
     session.add(project)
+    cadres.apply_liaison(session, project, data)
     _place_project(session, actor, project, data)
     session.flush()
     audit.append(
@@ -261,10 +262,12 @@ def update_project(session: Session, actor: User, project_id: int, data: dict[st
         get_or_404(session, Organization, data["organization_id"], "党组织")
     if "secretary_id" in data:
         project.secretary_id = _secretary(session, data["secretary_id"])
+    liaison_text = str((project.responsible or {}).get(cadres.LIAISON) or "")
     # The status moves only through server/services/lifecycle.py, never by editing.
     for key in ("title", "year", "organization_id", "domain", "steps", "targets", "responsible", "allow_album"):
         if key in data:
             setattr(project, key, data[key])
+    cadres.apply_liaison(session, project, data, liaison_text)
     _place_project(session, actor, project, data)
     detail: dict[str, Any] = {"fields": sorted(data)}
     if "allow_album" in data:
