@@ -56,7 +56,7 @@ def _project(p: Project, items: list[cadres.RoutineItem]) -> dict[str, Any]:
     tag="liaison",
     roles=LIAISON,
 )
-def my_projects(user):
+def liaison_projects(user):
     mine = cadres.my_projects(db.session, user)
     states = cadres.routine(db.session, mine)
     return {"items": [_project(p, states.get(p.id, [])) for p in mine]}
@@ -70,7 +70,7 @@ def my_projects(user):
     roles=READERS,
     errors=(404,),
 )
-def list_contacts(user, project_id):
+def liaison_contacts(user, project_id):
     return {"items": [contact_json(c) for c in cadres.contacts_of(db.session, user, project_id)]}
 
 
@@ -91,7 +91,7 @@ def list_contacts(user, project_id):
     status=201,
     errors=(400, 404, 409),
 )
-def log_contact(user, body, project_id):
+def liaison_contact_new(user, body, project_id):
     return contact_json(cadres.log_contact(db.session, user, project_id, body)), 201
 
 
@@ -102,7 +102,7 @@ def log_contact(user, body, project_id):
     tag="liaison",
     roles=cadres.COUNTY_ROLES,
 )
-def workload(user):
+def liaison_workload(user):
     rows = cadres.workload(db.session, user)
     return {
         "items": [
