@@ -96,7 +96,7 @@ def liaison_contact_new(user, body, project_id):
 
 
 @endpoint(
-    "/admin/cadres/workload",
+    "/cadres/workload",
     "GET",
     summary="Each liaison cadre's projects, contacts this month and quarter, and overdue routine items",
     tag="liaison",

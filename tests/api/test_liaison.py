@@ -240,7 +240,7 @@ def test_workload_counts_contacts_and_overdue_items(app, client, world, crew):
     log(app, world.p1, crew["huying"][0], "phone", today)
     log(app, world.p1, crew["huying"][0], "visit", today)
     log(app, world.p1, crew["huying"][0], "report", today)
-    rows = Api(client, world.tokens["leader"]).get(f"{A}/cadres/workload").get_json()["items"]
+    rows = Api(client, world.tokens["leader"]).get("/api/v1/cadres/workload").get_json()["items"]
     by_name = {r["cadre"]["name"]: r for r in rows}
     assert (by_name["胡颖"]["contacts_month"], by_name["胡颖"]["contacts_quarter"], by_name["胡颖"]["overdue"]) == (
         3,
@@ -248,8 +248,8 @@ def test_workload_counts_contacts_and_overdue_items(app, client, world, crew):
         0,
     )
     assert (by_name["刘亮"]["contacts_month"], by_name["刘亮"]["overdue"]) == (0, 3)
-    assert Api(client, world.tokens["reviewer1"]).get(f"{A}/cadres/workload").status_code == 403
-    assert as_(client, crew, "huying").get(f"{A}/cadres/workload").status_code == 403
+    assert Api(client, world.tokens["reviewer1"]).get("/api/v1/cadres/workload").status_code == 403
+    assert as_(client, crew, "huying").get("/api/v1/cadres/workload").status_code == 403
 
 
 # ---- reminders ------------------------------------------------------------------------------------
