@@ -64,10 +64,12 @@ def upgrade() -> None:
         # a populated file. SQLite adds a column with its REFERENCES in place (and keeps it on downgrade).
         if 'liaison_cadre_id' not in {c['name'] for c in sa.inspect(op.get_bind()).get_columns('projects')}:
             op.execute('ALTER TABLE projects ADD COLUMN liaison_cadre_id INTEGER REFERENCES users (id)')
+        op.create_index('ix_projects_liaison_cadre_id', 'projects', ['liaison_cadre_id'], unique=False)
     else:
         op.add_column('projects', sa.Column('liaison_cadre_id', sa.Integer(), nullable=True))
+        # The index first, so that MariaDB's foreign key uses it instead of adding one of its own.
+        op.create_index('ix_projects_liaison_cadre_id', 'projects', ['liaison_cadre_id'], unique=False)
         op.create_foreign_key('fk_projects_liaison_cadre_id_users', 'projects', 'users', ['liaison_cadre_id'], ['id'])
-    op.create_index('ix_projects_liaison_cadre_id', 'projects', ['liaison_cadre_id'], unique=False)
     op.create_table(
         'liaison_contacts',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -110,11 +112,12 @@ def downgrade() -> None:
     # The linked accounts' names stay in responsible["联系组工干部"] (services/cadres.py keeps them there).
     op.drop_table('cadre_reminders')
     op.drop_table('liaison_contacts')
-    op.drop_index('ix_projects_liaison_cadre_id', table_name='projects')
     if op.get_bind().dialect.name == 'sqlite':
         # SQLite drops no column that a foreign key names, and projects cannot be rebuilt while its
         # children point at it: the column stays, unused, and upgrade() takes it back as it is.
+        op.drop_index('ix_projects_liaison_cadre_id', table_name='projects')
         op.execute('UPDATE projects SET liaison_cadre_id = NULL')
     else:
         op.drop_constraint('fk_projects_liaison_cadre_id_users', 'projects', type_='foreignkey')
+        op.drop_index('ix_projects_liaison_cadre_id', table_name='projects')
         op.drop_column('projects', 'liaison_cadre_id')
