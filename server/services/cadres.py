@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -511,7 +511,7 @@ def notices(session: Session, user: User, today: date | None = None) -> list[tup
         select(CadreReminder)
         .where(
             CadreReminder.project_id.in_(list(by_id)),
-            or_(*(CadreReminder.period == key for _, _, key in open_items)),
+            CadreReminder.period.in_({key for _, _, key in open_items}),
         )
         .order_by(CadreReminder.created_at.desc())
     )
