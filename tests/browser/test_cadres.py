@@ -58,3 +58,4 @@ def test_cadre_logs_a_phone_call_and_the_workload_shows_it_done(new_page, live_s
     detail = leader.locator("#cadre")
     assert detail.locator(f'tr[data-project-id="{world.p1}"] [data-kind="phone"]').get_attribute("data-state") == "done"
     assert "分拣线本周试运行" in detail.inner_text()
+    leader.screenshot(path=str(artifacts_dir / "cadre-workload.png"), full_page=True)
