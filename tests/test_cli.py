@@ -416,7 +416,7 @@ def test_demo_data_twice(app):
         assert s.scalar(select(func.count(Project.id))) == 5
         assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
-        assert s.scalar(select(func.count(User.id))) == 6
+        assert s.scalar(select(func.count(User.id))) == 8  # with the liaison cadres 胡颖 and 刘亮
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
         assert audit.verify(s).ok

@@ -244,6 +244,8 @@ def test_photo_completes_have_their_own_lower_priority_pool():
         "secretary-projects-reminders.timer",
         "secretary-projects-quarterly-reminders.service",
         "secretary-projects-quarterly-reminders.timer",
+        "secretary-projects-cadre-reminders.service",
+        "secretary-projects-cadre-reminders.timer",
     ],
 )
 def test_systemd_units_parse(unit):

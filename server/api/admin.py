@@ -268,6 +268,11 @@ PROJECT = {
     "steps": {"type": "array", "maxItems": 100},
     "targets": {"type": "array", "maxItems": 100},
     "responsible": {"type": "object"},
+    "liaison_cadre_id": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "description": "联系组工干部: a staff account (admin, leader, reviewer or cadre); its name is shown publicly",
+    },
     "allow_album": {
         "type": "boolean",
         "description": "report, rectification and feedback photos may come from "

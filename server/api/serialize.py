@@ -116,6 +116,7 @@ def project(p: Project) -> dict[str, Any]:
         "targets": p.targets,
         "responsible": p.responsible,
         "allow_album": p.allow_album,
+        "liaison_cadre_id": p.liaison_cadre_id,
     }
 
 

@@ -57,6 +57,8 @@ NAV = [
             ("console.report_overview", "项目月报", STAFF),
             ("console.cases", "案例集", ("admin", "leader")),
             ("console.lead_items", "书记领办事项", ("admin", "leader")),
+            ("console.liaison", "我的联系项目", ("cadre", "reviewer", "leader", "admin")),
+            ("console.cadres", "联系组工干部", ("admin", "leader")),
         ],
     ),
     (
@@ -148,6 +150,7 @@ def _navigation():
 # registers the blueprint.
 import server.console.assignments
 import server.console.auth
+import server.console.cadres
 import server.console.cases
 import server.console.dashboard
 import server.console.exports

@@ -31,6 +31,7 @@ ROLE_NAMES = {
     "unit_reviewer": "归口单位审核员",
     "expert": "评审专家",
     "secretary": "项目书记",
+    "cadre": "联系组工干部",
 }
 
 

@@ -15,7 +15,7 @@ from server.console.handling import refused
 from server.console.pages import PER_PAGE, WRITE, message, render
 from server.db import db
 from server.models import DOMAINS, PROJECT_LEVELS, PROJECT_STATUSES, Project
-from server.services import places, projects, public, users
+from server.services import cadres, places, projects, public, users
 
 
 def _targets_text(targets: list[Any]) -> str:
@@ -42,8 +42,10 @@ def _project_data() -> dict[str, Any]:
         "responsible": {
             role: value
             for i, role in enumerate(public.RESPONSIBLE_ROLES)
-            if (value := forms.text(f"responsible_{i}", role, max_len=200))
+            if role != cadres.LIAISON and (value := forms.text(f"responsible_{i}", role, max_len=200))
         },
+        # 联系组工干部 is an account; a project still named by free text keeps it until one is picked.
+        "liaison_cadre_id": forms.form_id("liaison_cadre_id"),
         # An unticked box is not sent at all: the form always states the policy, so absent means off.
         "allow_album": request.form.get("allow_album") == "1",
         "secretary_id": forms.form_id("secretary_id"),
@@ -82,6 +84,8 @@ def _project_form(
         levels=PROJECT_LEVELS,
         statuses=PROJECT_STATUSES,
         responsible_roles=public.RESPONSIBLE_ROLES,
+        liaison_role=cadres.LIAISON,
+        liaison_candidates=cadres.candidates(db.session),
         updates=updates,
         update_text=update_text,
     )
@@ -102,6 +106,7 @@ def _project_values(project: Project) -> dict[str, Any]:
         "steps": forms.steps_text(project.steps),
         "targets": _targets_text(project.targets),
         "allow_album": "1" if project.allow_album else "",
+        "liaison_cadre_id": str(project.liaison_cadre_id or ""),
     }
     for i, role in enumerate(public.RESPONSIBLE_ROLES):
         value = (project.responsible or {}).get(role)

@@ -17,7 +17,7 @@ from server.models import User, utcnow
 from server.services import places, projects, units, users
 
 # Villagers register themselves through WeChat; the console creates everyone else.
-CREATABLE_ROLES = ("admin", "leader", "reviewer", "unit_reviewer", "expert", "inspector", "secretary")
+CREATABLE_ROLES = ("admin", "leader", "reviewer", "unit_reviewer", "expert", "inspector", "secretary", "cadre")
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{2,64}")
 MULTI = ("roles", "township_ids", "organization_ids")
 

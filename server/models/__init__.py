@@ -19,6 +19,11 @@ from server.models.base import (
     user_townships,
     utcnow,
 )
+from server.models.cadres import (
+    CONTACT_KINDS,
+    CadreReminder,
+    LiaisonContact,
+)
 from server.models.feedback import (
     FEEDBACK_CATEGORIES,
     FEEDBACK_RATINGS,
@@ -202,4 +207,7 @@ __all__ = [
     "QUARTERLY_KINDS",
     "QuarterlyReminder",
     "QuarterlyTask",
+    "CONTACT_KINDS",
+    "CadreReminder",
+    "LiaisonContact",
 ]

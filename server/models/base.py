@@ -60,12 +60,14 @@ ROLES = (
     "inspector",
     "secretary",
     "villager",
+    # 组工干部 who liaise with projects (1+1 蹲点) without reviewing visits: they see only their projects.
+    "cadre",
 )
 # The organization department's own staff: every console page is theirs.
 STAFF_ROLES = ("admin", "leader", "reviewer")
 # Who may sign in to the console at all: reporting units (归口单位), expert panels and project
 # secretaries (applying, following their projects) see only their own pages.
-CONSOLE_ROLES = (*STAFF_ROLES, "unit_reviewer", "expert", "secretary")
+CONSOLE_ROLES = (*STAFF_ROLES, "unit_reviewer", "expert", "secretary", "cadre")
 DOMAINS = ("农村", "城市社区", "机关", "国企", "中小学校", "公立医院", "非公企业")
 SATISFACTION = ("满意", "基本满意", "不满意")
 CHECK_RESULTS = ("pass", "fail", "na")

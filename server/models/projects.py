@@ -73,6 +73,9 @@ class Project(Base):
     steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
     targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
     responsible: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # 联系组工干部 as an account (services/cadres.py); responsible["联系组工干部"] keeps the name shown
+    # publicly, and the free text of projects not linked yet.
+    liaison_cadre_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     # Report, rectification and feedback photos come from the camera only, as on a visit: a picture
     # from the album proves nothing about time and place. The department may allow the album here.
     allow_album: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))

@@ -70,6 +70,7 @@ DEMO_PASSWORDS = {
     "reviewer": "demo-review-2026",
     "secretary": "demo-secretary-2026",
     "unit": "demo-unit-2026",
+    "cadre": "demo-cadre-2026",
 }
 
 
@@ -198,6 +199,7 @@ def load(session: Session) -> list[str]:
     _demo_units(session, admin)
     _demo_levels_and_lead_items(session, admin, township, village)
     _demo_quarterly(session, admin)
+    _demo_cadres(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -205,6 +207,7 @@ def load(session: Session) -> list[str]:
         f"  审核员 reviewer / {DEMO_PASSWORDS['reviewer']} (永阳镇)",
         f"  项目书记 secretary / {DEMO_PASSWORDS['secretary']} (江南村党支部, 一份待审核的申报)",
         f"  归口单位审核员 unit / {DEMO_PASSWORDS['unit']} (永阳镇党委)",
+        f"  联系组工干部 cadre / {DEMO_PASSWORDS['cadre']} (胡颖, 我的联系项目)",
     ]
     if invite:
         lines.append(f"  督查员 张督查 (inspector) 邀请码 invite code: {invite}")
@@ -511,3 +514,40 @@ def _demo_quarterly(session: Session, admin: User) -> None:
         done_on = task.due_date - timedelta(days=2)
         task.done_at = datetime.combine(done_on, time(10), clock.CHINA)
     session.commit()
+def _demo_cadres(session: Session, admin: User) -> None:
+    """Liaison cadres 胡颖 and 刘亮 linked by name to their projects (吴兰 has no account yet: left for
+    the admin to link), with some 1+1 蹲点 contacts logged; 刘亮's project started months ago and has
+    routine items overdue."""
+    from server.models import LiaisonContact
+    from server.services import cadres
+
+    hu, _ = _ensure_user(session, "cadre", {"name": "胡颖", "roles": ["cadre"], "password": DEMO_PASSWORDS["cadre"]})
+    liu, _ = _ensure_user(session, "cadre2", {"name": "刘亮", "roles": ["cadre"], "password": DEMO_PASSWORDS["cadre"]})
+    cadres.link_by_name(session, admin)
+    if session.scalar(select(LiaisonContact.id).limit(1)) is not None:
+        return
+    today = date.today()
+    for project in cadres.my_projects(session, liu):
+        if project.status == "in_progress":
+            project.started_at = project.started_at - timedelta(days=100)
+            session.commit()
+            cadres.log_contact(
+                session,
+                liu,
+                project.id,
+                {
+                    "kind": "phone",
+                    "contact_on": (today - timedelta(days=today.weekday() + 9)).isoformat(),
+                    "summary": "与大栗村罗志刚书记电话联络:旱厕摸排已完成 32 处,拆除进度偏慢。",
+                },
+            )
+    for project in cadres.my_projects(session, hu):
+        if project.status != "in_progress":
+            continue
+        for kind, summary in (
+            ("phone", "与江南村彭建华书记电话联络:蜜柚流转中心分拣线已调试,本周开始试运行。"),
+            ("visit", "到江南村联系点调研:查看流转中心和公示栏,走访 3 户种植户,建议尽快公开分红方案。"),
+        ):
+            cadres.log_contact(
+                session, hu, project.id, {"kind": kind, "contact_on": today.isoformat(), "summary": summary}
+            )

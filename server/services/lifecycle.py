@@ -33,7 +33,7 @@ from server.models import (
     project_villages,
     utcnow,
 )
-from server.services import audit, idempotency
+from server.services import audit, cadres, idempotency
 from server.services.common import for_update
 from server.services.projects import _place_project, _secretary
 
@@ -227,6 +227,8 @@ def _apply_fields(session: Session, user: User, project: Project, data: dict[str
             setattr(project, key, data[key])
     if "responsible" in data:
         project.responsible = {role: str(data["responsible"].get(role, "")).strip() for role in RESPONSIBLE_ROLES}
+        # A liaison the department already linked to an account keeps its name over the form's text.
+        cadres.apply_liaison(session, project, {})
     if "village_ids" in data or "site" in data:
         _check_place(session, user, data)
         _place_project(session, user, project, data)

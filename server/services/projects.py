@@ -22,7 +22,7 @@ from server.models import (
     Visit,
     utcnow,
 )
-from server.services import audit, places
+from server.services import audit, cadres, places
 from server.services.common import Page, get_or_404, paginate, search
 
 # The orders projects are listed in: creation (the admin API), newest year first (the console's
@@ -268,6 +268,7 @@ def create_project(session: Session, actor: User, data: dict[str, Any]) -> Proje
         started_at=utcnow(),
     )
     session.add(project)
+    cadres.apply_liaison(session, project, data)
     _place_project(session, actor, project, data)
     session.flush()
     audit.append(
@@ -291,10 +292,12 @@ def update_project(session: Session, actor: User, project_id: int, data: dict[st
         project.secretary_id = _secretary(session, data["secretary_id"])
     if "level" in data:
         project.level = _level(data["level"])
+    liaison_text = str((project.responsible or {}).get(cadres.LIAISON) or "")
     # The status moves only through server/services/lifecycle.py, never by editing.
     for key in ("title", "year", "organization_id", "domain", "steps", "targets", "responsible", "allow_album"):
         if key in data:
             setattr(project, key, data[key])
+    cadres.apply_liaison(session, project, data, liaison_text)
     _place_project(session, actor, project, data)
     detail: dict[str, Any] = {"fields": sorted(data)}
     if "allow_album" in data:

@@ -60,7 +60,11 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
             .group_by(Feedback.rating)
         ).all()
     )
-    responsible = project.responsible or {}
+    responsible = dict(project.responsible or {})
+    if project.liaison_cadre_id is not None:
+        # The linked account's current name, and nothing else of it (services/cadres.py).
+        cadre = session.get(User, project.liaison_cadre_id)
+        responsible["联系组工干部"] = cadre.name if cadre else ""
     return {
         "id": project.id,
         "title": project.title,

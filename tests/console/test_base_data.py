@@ -320,7 +320,8 @@ def project_form(world, **extra) -> dict:
         "secretary_id": str(world.ids["secretary"]),
         "responsible_0": "李县长",
         "responsible_1": "王书记",
-        "responsible_2": "赵干部",
+        # 联系组工干部 is a staff account (a select), not text: services/cadres.py
+        "liaison_cadre_id": str(world.ids["reviewer1"]),
         "responsible_3": "村两委 5 人",
         "steps": "完成选址 | 2026-05-31 | 张三\n\n苗木采购 | 2026/7/1 | 李四 | 已完成\n验收",
         "targets": "低改 300 亩\n带动 40 户增收",
@@ -344,9 +345,10 @@ def test_project_create_shows_steps_and_responsible_on_the_public_record(app, cl
     assert record["responsible"] == {
         "主管领导": "李县长",
         "牵头书记": "王书记",
-        "联系组工干部": "赵干部",
+        "联系组工干部": "reviewer1",
         "工作队伍": "村两委 5 人",
     }
+    assert project.liaison_cadre_id == world.ids["reviewer1"]
     assert {p["name"] for p in record["places"]} == {"江南村", "大栗村"}
 
 
