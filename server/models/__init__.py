@@ -84,6 +84,14 @@ from server.models.review import (
     RectificationOrder,
     ReviewDecision,
 )
+from server.models.roadshow import (
+    ROADSHOW_STATUSES,
+    SPEAKER_STATUSES,
+    Roadshow,
+    RoadshowExpert,
+    RoadshowSheet,
+    RoadshowSpeaker,
+)
 from server.models.rounds import (
     DEFAULT_MIN_INTERVIEWS,
     DEFAULT_MIN_PHOTOS,
@@ -178,4 +186,10 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "ROADSHOW_STATUSES",
+    "SPEAKER_STATUSES",
+    "Roadshow",
+    "RoadshowExpert",
+    "RoadshowSheet",
+    "RoadshowSpeaker",
 ]
