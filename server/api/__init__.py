@@ -148,5 +148,6 @@ import server.api.photos
 import server.api.projects
 import server.api.public
 import server.api.rectifications
+import server.api.roadshows
 import server.api.storage
 import server.api.visits
