@@ -99,7 +99,11 @@ DETAIL = obj(
         "my_sheets": {"type": "array", "items": SHEET, "description": "the caller's own sheets (experts)"},
     }
 )
-SCORE_VALUE = {"type": ["string", "number", "null"], "description": "0–100, at most one decimal; empty: unscored"}
+SCORE_VALUE = {
+    "type": ["string", "number", "null"],
+    "maxLength": 16,
+    "description": "0–100, at most one decimal; empty: unscored",
+}
 SHEET_BODY = obj(
     {
         "scores": {"type": "object", "additionalProperties": SCORE_VALUE, "maxProperties": 12},
