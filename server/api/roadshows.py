@@ -247,3 +247,57 @@ def finalize_sheet(user: User, body: dict[str, Any], roadshow_id: int, speaker_i
 def advance(user: User, roadshow_id: int):
     roadshow.advance(db.session, user, roadshow_id)
     return roadshow.results_payload(db.session, roadshow.get_roadshow(db.session, user, roadshow_id))
+
+
+@endpoint(
+    "/roadshows/<int:roadshow_id>/speakers/<int:speaker_id>/close",
+    "POST",
+    summary="The host closes a speaker's scoring: its result shows with the sheets finalized so far",
+    tag=TAG,
+    roles=HOST,
+    response=RESULTS,
+    errors=(401, 403, 404, 409),
+)
+def close_speaker(user: User, roadshow_id: int, speaker_id: int):
+    roadshow.close_speaker(db.session, user, roadshow_id, speaker_id)
+    return roadshow.results_payload(db.session, roadshow.get_roadshow(db.session, user, roadshow_id))
+
+
+@endpoint(
+    "/roadshows/<int:roadshow_id>/end",
+    "POST",
+    summary="The host ends the roadshow: every speaker still open is closed",
+    tag=TAG,
+    roles=HOST,
+    response=RESULTS,
+    errors=(401, 403, 404, 409),
+)
+def end_roadshow(user: User, roadshow_id: int):
+    roadshow.end(db.session, user, roadshow_id)
+    return roadshow.results_payload(db.session, roadshow.get_roadshow(db.session, user, roadshow_id))
+
+
+@endpoint(
+    "/roadshows/<int:roadshow_id>/copy-to-grading",
+    "POST",
+    summary="Copy an ended roadshow's finalized sheets into its grading session's panels (idempotent)",
+    tag=TAG,
+    roles=HOST,
+    response=obj(
+        {
+            "projects": {"type": "integer", "description": "speakers with a score, copied"},
+            "seats_created": {"type": "integer"},
+            "seats_changed": {"type": "integer", "description": "0 when run again with nothing new"},
+            "skipped": {"type": "array", "items": {"type": "string"}, "description": "speakers without a score"},
+        }
+    ),
+    errors=(401, 403, 404, 409),
+)
+def copy_to_grading(user: User, roadshow_id: int):
+    report = roadshow.copy_to_grading(db.session, user, roadshow_id)
+    return {
+        "projects": report.projects,
+        "seats_created": report.seats_created,
+        "seats_changed": report.seats_changed,
+        "skipped": report.skipped,
+    }

@@ -91,3 +91,21 @@ def test_an_expert_off_the_panel_sees_nothing(client, app, world, show):
     assert api.get(f"/api/v1/roadshows/{show['roadshow']}/results").status_code == 404
     assert api.put(sheet_url(show, show["speakers"][world.p1]), {"scores": {"c1": 1}}).status_code == 404
     assert len(as_user(client, app, "expert1").get("/api/v1/roadshows").get_json()["items"]) == 1
+
+
+def test_closing_ending_and_copying_through_the_api(client, app, world, show):
+    """The host closes p1 after two sheets (too few for a score), ends, and copies: p1 is skipped, twice alike."""
+    sp = show["speakers"][world.p1]
+    for n in (1, 2):
+        as_user(client, app, f"expert{n}").post(sheet_url(show, sp, True), {"scores": {"c1": 90, "c2": 80}})
+    admin, base = Api(client, world.tokens["admin"]), f"/api/v1/roadshows/{show['roadshow']}"
+    assert admin.post(f"{base}/copy-to-grading").status_code == 409  # not ended yet
+    closed = admin.post(f"{base}/speakers/{sp}/close").get_json()["speakers"][0]
+    assert (closed["shown"], closed["score"], closed["expert_totals"]) == (True, None, ["86.00", "86.00"])
+    assert admin.post(f"{base}/end").get_json()["status"] == "ended"
+    for _ in range(2):
+        r = admin.post(f"{base}/copy-to-grading")
+        assert r.status_code == 200
+        body = r.get_json()
+        assert (body["projects"], body["seats_created"], body["seats_changed"]) == (0, 0, 0)
+        assert body["skipped"][:2] == ["蜜柚产业项目", "旱厕改造"] and len(body["skipped"]) == 3
