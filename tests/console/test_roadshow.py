@@ -12,7 +12,16 @@ from sqlalchemy import func, select
 # Load the API package first, as the app factory does (see tests/console/test_grading.py).
 import server.api  # noqa: F401, I001
 from server.db import db
-from server.models import AuditEntry, GradingEntry, GradingScore, PanelSeat, RoadshowSheet, RoadshowSpeaker, User
+from server.models import (
+    AuditEntry,
+    GradingEntry,
+    GradingScore,
+    PanelSeat,
+    Project,
+    RoadshowSheet,
+    RoadshowSpeaker,
+    User,
+)
 from server.services import grading, users
 from server.services.grading import roadshow
 from tests.console.conftest import csrf, login
@@ -230,41 +239,46 @@ def test_starting_needs_a_full_panel(app, world, console):
     assert r.status_code == 409 and "评审专家不足 5 人" in text_of(r)
 
 
+# Each project's marks (推进, 成效) by expert 1..5; a three-expert roadshow uses the first three.
+MARKS = {
+    "p1": (("90", "80"), ("80", "70"), ("70.5", "60"), ("99", "99"), ("10", "20")),
+    "p2": (("95", "90"), ("85", "85"), ("91", "88"), ("60", "65"), ("100", "100")),
+    "p3": (("60", "60"), ("65", "70"), ("50", "55"), ("58", "61"), ("0", "30")),
+}
+
+
 def _score_all(app, world, console, show) -> dict[int, str]:
     """Every expert finalizes every speaker in turn; the host advances and ends. Returns the hall's scores."""
     admin = console("admin")
-    marks = {
-        world.p1: (("90", "80"), ("80", "70"), ("70.5", "60")),
-        world.p2: (("95", "90"), ("85", "85"), ("91", "88")),
-    }
-    marks[world.p3] = (("60", "60"), ("65", "70"), ("50", "55"))
-    for i, pid in enumerate((world.p1, world.p2, world.p3)):
+    for i, name in enumerate(("p1", "p2", "p3")):
         if i:
             assert post(admin, f"/console/roadshows/{show['roadshow']}/advance").status_code == 302
-        for n, (c1, c2) in enumerate(marks[pid], start=1):
-            assert score(expert(app, n), show, show["speakers"][pid], c1, c2).status_code == 302
+        sp = show["speakers"][getattr(world, name)]
+        for n, (c1, c2) in enumerate(MARKS[name][: len(show["experts"])], start=1):
+            assert score(expert(app, n), show, sp, c1, c2).status_code == 302
     assert post(admin, f"/console/roadshows/{show['roadshow']}/end").status_code == 302
     return {s["id"]: s["score"] for s in results(admin, show)["speakers"]}
 
 
-def test_the_years_grades_come_from_the_roadshow(app, world, console, show):
-    """Copy, then finalize the session: each project's final score and rank equal the hall's."""
+@pytest.mark.parametrize("drop", [False, True], ids=["mean", "drop-high-low"])
+def test_the_years_grades_come_from_the_roadshow(app, world, console, drop):
+    """Copy, then finalize the session: each project's final score and rank equal the hall's, with either rule."""
+    show = build(app, world, drop=drop, experts=5 if drop else 3)
     shown = _score_all(app, world, console, show)
     admin = console("admin")
     assert post(admin, f"/console/roadshows/{show['roadshow']}/copy").status_code == 302
     assert post(admin, f"/console/grading/{show['session']}/finalize").status_code == 302
     hall = {s["id"]: s for s in results(admin, show)["speakers"]}
+    assert all(shown.values()) and len(set(shown.values())) == 3
     with app.app_context():
         for pid, sp in show["speakers"].items():
             entry = db.session.get(GradingEntry, show["entries"][pid])
             assert grading.format_score(entry.final_centi) == shown[sp]
-            assert entry.rank == hall[sp]["rank"] and entry.expert_count == 3
-        assert [
-            e.grade
-            for e in sorted(
-                grading.entries_of(db.session, grading.get_session(db.session, show["session"])), key=lambda e: e.rank
-            )
-        ] == ["特等", "一等", "二等"]
+            assert entry.rank == hall[sp]["rank"] and entry.expert_count == len(show["experts"])
+        ranked = sorted(
+            grading.entries_of(db.session, grading.get_session(db.session, show["session"])), key=lambda e: e.rank
+        )
+        assert [e.grade for e in ranked] == ["特等", "一等", "二等"]
 
 
 def test_copying_twice_changes_nothing(app, world, console, show):
@@ -339,3 +353,24 @@ def test_experts_finalizing_while_the_host_advances_lose_nothing(app, world, sho
     score(expert(app, 3), show, sp, "82", "70")
     row = speaker_row(results(login(app.test_client(), "leader", "leader-password"), show), sp)
     assert row["finalized"] == 3 and row["score"] == "76.60"
+
+
+def test_a_speakers_secretary_may_not_sit_on_the_panel(app, world, console):
+    """An expert who is p1's secretary is refused a seat while p1 speaks, and p1 is refused while they sit."""
+    show = build(app, world, start=False)
+    with app.app_context():
+        admin = db.session.get(User, world.ids["admin"])
+        own = users.create_user(
+            db.session,
+            admin,
+            {"username": "sec-expert", "name": "彭书记", "roles": ["expert", "secretary"], "password": "sec-expert-pw"},
+        )[0]
+        db.session.get(Project, world.p1).secretary_id = own.id
+        db.session.commit()
+    client, url = console("admin"), f"/console/roadshows/{show['roadshow']}"
+    r = post(client, f"{url}/experts", {"expert_id": str(own.id)})
+    assert r.status_code == 400 and "彭书记是路演项目“蜜柚产业项目”的书记,应当回避" in text_of(r)
+    assert post(client, f"{url}/speakers/{show['speakers'][world.p1]}/delete").status_code == 302
+    assert post(client, f"{url}/experts", {"expert_id": str(own.id)}).status_code == 302
+    r = post(client, f"{url}/speakers", {"entry_id": str(show["entries"][world.p1])})
+    assert r.status_code == 400 and "“蜜柚产业项目”的书记是本场评审专家,应当回避" in text_of(r)
