@@ -27,7 +27,8 @@ def seeded(app, world):
 def test_host_starts_expert_scores_on_a_phone_and_the_hall_sees_it(
     app, world, browser, new_page, live_server, seeded, artifacts_dir
 ):
-    """Admin starts; the results page waits; two experts finalize, expert1 scores at 375 px; the score appears."""
+    """Admin starts; the results page waits; two experts finalize, expert1 scores at 375 px and is offered the
+    next speaker when the host advances; the hall's page shows the score without a reload."""
     host = new_page()
     login(host, live_server, "admin", "admin-password")
     host.goto(f"{live_server}/console/roadshows")
@@ -71,6 +72,11 @@ def test_host_starts_expert_scores_on_a_phone_and_the_hall_sees_it(
         expect(phone.locator("main > .flash")).to_contain_text("评分已提交并锁定")
         expect(phone.locator("form.sheet")).to_contain_text("加权总分 86.00")
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        # The host puts the next speaker up: the phone, polling, offers to reload onto it.
+        host.get_by_role("button", name="下一个项目").click()
+        expect(phone.locator("#roadshow-moved")).to_be_visible(timeout=15_000)
+        phone.locator("#roadshow-moved").get_by_role("link", name="点此刷新").click()
+        expect(phone.locator("form.sheet h2").first).to_contain_text("旱厕改造")
     finally:
         context.close()
 
