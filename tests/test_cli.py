@@ -416,10 +416,23 @@ def test_demo_data_twice(app):
         assert s.scalar(select(func.count(Project.id))) == 5
         assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
-        assert s.scalar(select(func.count(User.id))) == 8  # with the liaison cadres 胡颖 and 刘亮
+        assert s.scalar(select(func.count(User.id))) == 11  # with the liaison cadres 胡颖 and 刘亮 and the roadshow's three experts
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
         assert audit.verify(s).ok
+
+
+def test_demo_roadshow_has_two_speakers_scored(app):
+    """demo-data holds one live 路演评审会: two speakers scored by all three experts, the third one up."""
+    from server.models import Roadshow
+    from server.services.grading import roadshow
+
+    assert invoke(app, "demo-data").exit_code == 0
+    with app.app_context():
+        rs = db.session.scalar(select(Roadshow))
+        rows = roadshow.results(db.session, rs)
+        assert [(r.finalized, r.final_centi is not None) for r in rows] == [(3, True), (3, True), (0, False)]
+        assert rs.status == "live" and rs.current_speaker_id == rows[2].speaker.id
 
 
 def test_demo_accounts_log_in(app, client):

@@ -151,5 +151,6 @@ import server.api.projects
 import server.api.public
 import server.api.quarterly
 import server.api.rectifications
+import server.api.roadshows
 import server.api.storage
 import server.api.visits

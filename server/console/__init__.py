@@ -67,6 +67,7 @@ NAV = [
             # Grading is the department's own business: reviewers have no part in it.
             ("console.grading", "评分与考核", ("admin", "leader")),
             ("console.expert_scoring", "专家评分", ("expert",)),
+            ("console.roadshows", "路演评审", ("admin", "leader", "expert")),
         ],
     ),
     (
@@ -165,6 +166,7 @@ import server.console.project_list_import
 import server.console.projects
 import server.console.quarterly
 import server.console.rectifications
+import server.console.roadshow
 import server.console.rounds
 import server.console.users
 import server.console.visits

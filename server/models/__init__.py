@@ -103,6 +103,14 @@ from server.models.review import (
     RectificationOrder,
     ReviewDecision,
 )
+from server.models.roadshow import (
+    ROADSHOW_STATUSES,
+    SPEAKER_STATUSES,
+    Roadshow,
+    RoadshowExpert,
+    RoadshowSheet,
+    RoadshowSpeaker,
+)
 from server.models.rounds import (
     DEFAULT_MIN_INTERVIEWS,
     DEFAULT_MIN_PHOTOS,
@@ -210,4 +218,10 @@ __all__ = [
     "CONTACT_KINDS",
     "CadreReminder",
     "LiaisonContact",
+    "ROADSHOW_STATUSES",
+    "SPEAKER_STATUSES",
+    "Roadshow",
+    "RoadshowExpert",
+    "RoadshowSheet",
+    "RoadshowSpeaker",
 ]

@@ -71,6 +71,7 @@ DEMO_PASSWORDS = {
     "secretary": "demo-secretary-2026",
     "unit": "demo-unit-2026",
     "cadre": "demo-cadre-2026",
+    "expert": "demo-expert-2026",
 }
 
 
@@ -200,6 +201,7 @@ def load(session: Session) -> list[str]:
     _demo_levels_and_lead_items(session, admin, township, village)
     _demo_quarterly(session, admin)
     _demo_cadres(session, admin)
+    _demo_roadshow(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -208,6 +210,7 @@ def load(session: Session) -> list[str]:
         f"  项目书记 secretary / {DEMO_PASSWORDS['secretary']} (江南村党支部, 一份待审核的申报)",
         f"  归口单位审核员 unit / {DEMO_PASSWORDS['unit']} (永阳镇党委)",
         f"  联系组工干部 cadre / {DEMO_PASSWORDS['cadre']} (胡颖, 我的联系项目)",
+        f"  评审专家 expert / {DEMO_PASSWORDS['expert']} (路演评审,手机打开 /console/roadshows)",
     ]
     if invite:
         lines.append(f"  督查员 张督查 (inspector) 邀请码 invite code: {invite}")
@@ -551,3 +554,51 @@ def _demo_cadres(session: Session, admin: User) -> None:
             cadres.log_contact(
                 session, hu, project.id, {"kind": kind, "contact_on": today.isoformat(), "summary": summary}
             )
+def _demo_roadshow(session: Session, admin: User) -> None:
+    """路演评审会 of the year: three experts, two speakers scored and finalized, the third up for the demo expert."""
+    from server.models import GradingSession, Roadshow
+    from server.services import grading
+    from server.services.grading import roadshow
+
+    if session.scalar(select(Roadshow.id).limit(1)) is not None:
+        return
+    year = date.today().year
+    gs = session.scalar(select(GradingSession).where(GradingSession.year == year))
+    if gs is None:
+        gs = grading.create_session(session, admin, {"year": year})
+    if gs.status == "draft":
+        gs = grading.open_session(session, admin, gs.id)
+    entries = grading.entries_of(session, gs)
+    if gs.status != "scoring" or len(entries) < 3:
+        return
+    experts = [
+        _ensure_user(
+            session, "expert", {"name": "刘文(县委党校)", "roles": ["expert"], "password": DEMO_PASSWORDS["expert"]}
+        )[0],
+        _ensure_user(session, "expert2", {"name": "陈敏(县农业农村局)", "roles": ["expert"]})[0],
+        _ensure_user(session, "expert3", {"name": "周平(乡镇党委书记代表)", "roles": ["expert"]})[0],
+    ]
+    rs = roadshow.create_roadshow(
+        session,
+        admin,
+        {
+            "session_id": gs.id,
+            "title": f"{year} 年度优秀“书记项目”路演评审会",
+            "held_on": date.today().isoformat(),
+            "venue": "县委党校报告厅",
+        },
+    )
+    speakers = [roadshow.add_speaker(session, admin, rs.id, e.id) for e in entries[:3]]
+    for expert in experts:
+        roadshow.add_expert(session, admin, rs.id, expert.id)
+    roadshow.start(session, admin, rs.id)
+    # Each expert's marks for the first two speakers, criterion by criterion (the default four criteria).
+    marks = (
+        (("88", "85", "90", "86"), ("82", "80", "84", "85"), ("90", "86", "88", "87")),
+        (("80", "78", "76", "82"), ("85", "75", "80", "78"), ("78", "80", "74", "80")),
+    )
+    for speaker, sheets in zip(speakers[:2], marks, strict=True):
+        for expert, values in zip(experts, sheets, strict=True):
+            scores = {c["key"]: values[i % len(values)] for i, c in enumerate(gs.criteria)}
+            roadshow.finalize_sheet(session, expert, rs.id, speaker.id, scores, "")
+        roadshow.advance(session, admin, rs.id)

@@ -9,6 +9,7 @@ import pytest
 from server.db import db
 from server.models import User
 from server.services import grading, lead_items, rounds, units
+from server.services.grading import roadshow
 from tests.console.conftest import csrf, login
 from tests.hostile.test_authorization_matrix import (
     others as api_objects,  # noqa: F401 - the shared fixture
@@ -36,6 +37,7 @@ OWN_WORK_PAGES = {
     "console.my_projects",
     "console.application_new",
     "console.application_edit",
+    "console.roadshow_score",
 }
 # Documents that exist only once their round is closed or their grading finalized: before, a 409.
 AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_assessment"}
@@ -43,11 +45,16 @@ AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_as
 
 @pytest.fixture(scope="module")
 def others(shared_app, api_objects):  # noqa: F811
-    """The API matrix's objects plus a grading session, a random round, a reporting unit and a 书记领办事项, by URL parameter name."""
+    """The API matrix's objects plus a grading session open for scoring, its roadshow, a random round, a reporting
+    unit and a 书记领办事项, by URL parameter name."""
     app, world = shared_app
     with app.app_context():
         admin = db.session.get(User, world.ids["admin"])
         gs = grading.create_session(db.session, admin, {"year": 2026})
+        grading.open_session(db.session, admin, gs.id)
+        show = roadshow.create_roadshow(
+            db.session, admin, {"session_id": gs.id, "title": "路演评审", "held_on": "2026-12-10", "venue": "县委党校"}
+        )
         rnd = rounds.create_round(
             db.session,
             admin,
@@ -73,7 +80,11 @@ def others(shared_app, api_objects):  # noqa: F811
                 "leader_name": "胡艺群",
             },
         )
-        return {**api_objects, "session_id": gs.id, "round_id": rnd.id, "unit_id": unit.id, "item_id": item.id}
+        return {
+            **api_objects,
+            "session_id": gs.id, "round_id": rnd.id, "unit_id": unit.id, "item_id": item.id,
+            "roadshow_id": show.id,
+        }
 
 
 def page_rules(app):

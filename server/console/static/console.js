@@ -6,6 +6,10 @@
 //   data-select-all="n"  on a checkbox: tick or clear every checkbox named n
 //   data-filters-by="id" on a select: show only options whose data-project equals the value
 //                        of the element with that id (the server checks the pair again)
+//   data-roadshow-results="url"  on the hall screen: poll the results JSON every few seconds and
+//                        redraw #results and #ranking from it (text only, never HTML)
+//   data-roadshow-watch="url"    on an expert's scoring page: poll the same JSON and unhide
+//                        #roadshow-moved when the host has put another speaker up
 // The navigation's menus are <details> and work without this script; it closes the other menus
 // when one opens or when the user clicks elsewhere, and Escape closes the open one.
 (function () {
@@ -73,5 +77,67 @@
     var source = document.getElementById(select.getAttribute('data-filters-by'));
     if (source) source.addEventListener('change', function () { syncFiltered(select); });
     syncFiltered(select);
+  });
+  var ROADSHOW_POLL_MS = 5000;
+
+  function cell(row, text, className) {
+    var td = document.createElement('td');
+    td.textContent = text;
+    if (className) td.className = className;
+    row.appendChild(td);
+  }
+
+  function drawRoadshow(data) {
+    var body = document.querySelector('#results tbody');
+    var ranking = document.getElementById('ranking');
+    if (!body || !ranking) return;
+    body.textContent = '';
+    data.speakers.forEach(function (s) {
+      var row = document.createElement('tr');
+      row.setAttribute('data-speaker-id', s.id);
+      if (s.id === data.current_speaker_id) row.className = 'current';
+      cell(row, String(s.position));
+      cell(row, s.title);
+      cell(row, s.status_label + (!s.shown && s.status !== 'waiting' ? '(已提交 ' + s.finalized + '/' + s.panel + ')' : ''));
+      cell(row, s.score ? s.score : (s.shown ? '有效评分不足' : '—'), 'score');
+      body.appendChild(row);
+    });
+    ranking.textContent = '';
+    data.ranking.forEach(function (s) {
+      var li = document.createElement('li');
+      li.setAttribute('data-rank', s.rank);
+      li.appendChild(document.createTextNode('第 ' + s.rank + ' 名 ' + s.title + ' '));
+      var strong = document.createElement('strong');
+      strong.textContent = s.score;
+      li.appendChild(strong);
+      ranking.appendChild(li);
+    });
+    if (!data.ranking.length) {
+      var none = document.createElement('li');
+      none.className = 'muted';
+      none.textContent = '暂无得分';
+      ranking.appendChild(none);
+    }
+  }
+
+  function poll(url, onData) {
+    function tick() {
+      fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) onData(data); })
+        .catch(function () { /* the next tick tries again: the hall's network may drop for a moment */ })
+        .then(function () { window.setTimeout(tick, ROADSHOW_POLL_MS); });
+    }
+    window.setTimeout(tick, ROADSHOW_POLL_MS);
+  }
+
+  document.querySelectorAll('[data-roadshow-results]').forEach(function (el) {
+    poll(el.getAttribute('data-roadshow-results'), drawRoadshow);
+  });
+  document.querySelectorAll('[data-roadshow-watch]').forEach(function (el) {
+    poll(el.getAttribute('data-roadshow-watch'), function (data) {
+      var moved = document.getElementById('roadshow-moved');
+      if (moved && String(data.current_speaker_id || '') !== el.getAttribute('data-current')) moved.hidden = false;
+    });
   });
 })();

@@ -36,7 +36,8 @@ the ones above it:
 - panels: seating experts, their progress, and the experts' own scoring;
 - results: finalizing, with the two-year deductions it makes;
 - penalties: 软弱涣散 warnings and 通报;
-- assessment: the annual assessment table (XLSX).
+- assessment: the annual assessment table (XLSX);
+- roadshow: 路演评审, scored live and copied into the panels (used as `grading.roadshow`, not re-exported).
 """
 
 from server.services.grading.assessment import (
