@@ -311,7 +311,9 @@ def _deal(inputs: dict[str, Any], seed: str, chosen: list[dict[str, Any]], attem
         return [
             i["id"]
             for i in pool
-            if i["id"] not in used and i.get("home_township_id") not in towns and not keys & declared.get(i["id"], set())
+            if i["id"] not in used
+            and i.get("home_township_id") not in towns
+            and not keys & declared.get(i["id"], set())
         ]
 
     # The most constrained group chooses first, so recusal rarely needs a second deal.

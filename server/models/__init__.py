@@ -103,6 +103,13 @@ from server.models.visits import (
     VisitFlag,
     VisitNote,
 )
+from server.models.teams import (
+    CONFLICT_KINDS,
+    CONFLICT_SCOPES,
+    ConflictDeclaration,
+    InspectionTeam,
+    inspection_team_members,
+)
 
 __all__ = [
     "ConsoleSession",
@@ -178,4 +185,9 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "CONFLICT_KINDS",
+    "CONFLICT_SCOPES",
+    "ConflictDeclaration",
+    "InspectionTeam",
+    "inspection_team_members",
 ]
