@@ -149,4 +149,5 @@ import server.api.projects
 import server.api.public
 import server.api.rectifications
 import server.api.storage
+import server.api.teams
 import server.api.visits

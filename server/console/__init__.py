@@ -44,6 +44,8 @@ NAV = [
             ("console.feedback_inbox", "群众反馈", STAFF),
             ("console.assignments", "督查任务", STAFF),
             ("console.rounds", "双随机抽查", STAFF),
+            ("console.teams", "督查组", STAFF),
+            ("console.conflicts", "回避申报", ("admin", "leader")),
         ],
     ),
     (
@@ -155,5 +157,6 @@ import server.console.places_import
 import server.console.projects
 import server.console.rectifications
 import server.console.rounds
+import server.console.teams
 import server.console.users
 import server.console.visits

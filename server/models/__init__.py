@@ -94,6 +94,13 @@ from server.models.stats import (
     VisitListCount,
     VisitMonthStat,
 )
+from server.models.teams import (
+    CONFLICT_KINDS,
+    CONFLICT_SCOPES,
+    ConflictDeclaration,
+    InspectionTeam,
+    inspection_team_members,
+)
 from server.models.visits import (
     Assignment,
     CheckIn,
@@ -102,13 +109,6 @@ from server.models.visits import (
     Visit,
     VisitFlag,
     VisitNote,
-)
-from server.models.teams import (
-    CONFLICT_KINDS,
-    CONFLICT_SCOPES,
-    ConflictDeclaration,
-    InspectionTeam,
-    inspection_team_members,
 )
 
 __all__ = [

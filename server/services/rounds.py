@@ -493,3 +493,20 @@ def allocation_named(r: InspectionRound) -> list[tuple[str, int]]:
 def candidate_count(session: Session, r: InspectionRound) -> int:
     """How many places the round's filters give now (for a draft's page)."""
     return len(candidates(session, r.filters or {}))
+
+
+def teams_of(session: Session, items: list[Assignment]) -> dict[int, dict[str, Any]]:
+    """Assignment id -> the standing team a round sent there and its 组长 (assignments drawn as teams only)."""
+    round_ids = {a.round_id for a in items if a.round_id is not None}
+    if not round_ids:
+        return {}
+    by_round = {
+        r.id: drawn_teams(session, r)
+        for r in session.scalars(select(InspectionRound).where(InspectionRound.id.in_(round_ids)))
+    }
+    out = {}
+    for a in items:
+        info = by_round.get(a.round_id, {}).get(site_key(a)) if a.round_id else None
+        if info is not None:
+            out[a.id] = info
+    return out

@@ -84,14 +84,13 @@ def _clean_team(session: Session, data: dict[str, Any], team: InspectionTeam | N
     leader_id = data.get("leader_id") if team is None or "leader_id" in data else team.leader_id
     if leader_id not in member_ids:
         raise _invalid("组长须是本组成员", "leader_id")
-    out["leader_id"] = leader_id
+    out["leader"] = people[leader_id]
     if team is None or "lead_official_id" in data:
         official_id = data.get("lead_official_id")
-        if official_id is not None:
-            official = session.get(User, official_id) if isinstance(official_id, int) else None
-            if official is None or not official.active or not official.has_role("leader"):
-                raise _invalid("带队领导须是有效的领导账号", "lead_official_id")
-        out["lead_official_id"] = official_id
+        official = session.get(User, official_id) if isinstance(official_id, int) else None
+        if official_id is not None and (official is None or not official.active or not official.has_role("leader")):
+            raise _invalid("带队领导须是有效的领导账号", "lead_official_id")
+        out["lead_official"] = official
     if "active" in data:
         out["active"] = bool(data["active"])
     return out
@@ -125,6 +124,7 @@ def update_team(session: Session, actor: User, team_id: int, data: dict[str, Any
         raise ApiError("not_found", "找不到该督查组", {"id": team_id})
     for key, value in _clean_team(session, data, team).items():
         setattr(team, key, value)
+    session.flush()
     audit.append(session, actor, "team.update", "team", team.id, {"fields": sorted(data), **_team_audit(team)})
     session.commit()
     return team
