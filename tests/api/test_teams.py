@@ -214,7 +214,7 @@ def test_round_sends_the_other_team_where_a_member_declared_a_conflict(app, worl
     """李娜's relatives live in 江南村: it always goes to 第二督查组, whose members get it and whose 组长 is shown."""
     a, b = two_teams
     declare(admin, crew["li"], "village", world.v1, note="姑母")
-    for value in ("1", "2", "3", "4", "5", "6"):
+    for value in ("1", "2", "3", "4", "5", "6", "7", "8"):
         rid = team_round(app, world, [a["id"], b["id"]])
         _draw(app, world, rid, value)
         with app.app_context():
