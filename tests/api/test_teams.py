@@ -79,6 +79,7 @@ def team_round(app, world, team_ids: list[int], **overrides) -> int:
 # ---- teams ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_team_is_created_listed_and_edited(admin, world, crew, app):
     """A team keeps its name, members, 组长 and 带队领导; edits are audited."""
     t = make_team(admin, "第一督查组", [crew["zhang"], crew["li"]], crew["zhang"], world.ids["leader"])
@@ -120,6 +121,7 @@ def test_team_rules_are_enforced(admin, world, crew, change, field):
     assert error_of(r)["details"]["field"] == field
 
 
+@pytest.mark.both_databases
 def test_team_names_are_unique(admin, two_teams, crew):
     """A second 第一督查组 is refused."""
     r = admin.post(
@@ -210,6 +212,7 @@ def _draw(app, world, rid: int, value: str = "2026088"):
     step(app, world, rid, "run_draw", value)
 
 
+@pytest.mark.both_databases
 def test_round_sends_the_other_team_where_a_member_declared_a_conflict(app, world, admin, client, crew, two_teams):
     """李娜's relatives live in 江南村: it always goes to 第二督查组, whose members get it and whose 组长 is shown."""
     a, b = two_teams
@@ -329,6 +332,7 @@ def test_frozen_team_is_kept_when_the_team_changes(app, world, admin, crew, two_
 # ---- rounds frozen before teams existed -------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_round_frozen_before_teams_still_draws_and_verifies(app, world, client):
     """A round whose stored inputs are sp-draw/1 (no teams, no recusals key) draws as before and replays."""
     legacy = json.loads((ROOT / "tests" / "data" / "draw_record_v1.json").read_text(encoding="utf-8"))["record"]

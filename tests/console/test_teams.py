@@ -163,6 +163,8 @@ def test_round_of_teams_through_the_forms_shows_team_and_leader(app, console, wo
     admin.post(f"/console/rounds/{rid}/draw", data={"csrf_token": token, "public_value": "2026088"})
     page = admin.get(f"/console/rounds/{rid}").get_data(as_text=True)
     assert "<strong>第一督查组</strong>(组长 张伟)" in page and "<strong>第二督查组</strong>(组长 王强)" in page
+    tasks = admin.get("/console/assignments").get_data(as_text=True)
+    assert "<strong>第一督查组</strong>(组长 张伟)" in tasks and "<strong>第二督查组</strong>(组长 王强)" in tasks
 
 
 def test_round_form_without_teams_still_needs_groups(app, console, world):
