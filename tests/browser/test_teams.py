@@ -49,6 +49,7 @@ def test_conflicted_site_goes_to_the_other_team(new_page, live_server, seeded, m
     create_team(admin, live_server, "第一督查组", [crew["zhang"], crew["li"]], crew["zhang"])
     create_team(admin, live_server, "第二督查组", [crew["wang"], crew["liu"]], crew["wang"])
 
+    admin.screenshot(path=str(artifacts_dir / "teams-list.png"), full_page=True)
     admin.get_by_role("link", name="查看和登记回避申报 →").click()
     form = admin.locator("form.card", has_text="登记回避申报")
     form.locator('select[name="user_id"]').select_option(str(crew["li"]))
@@ -58,6 +59,7 @@ def test_conflicted_site_goes_to_the_other_team(new_page, live_server, seeded, m
     form.get_by_role("button", name="登记").click()
     admin.wait_for_url(re.compile(r"/console/conflicts$"))
     assert "村:永阳镇江南村" in admin.locator("table").inner_text()
+    admin.screenshot(path=str(artifacts_dir / "teams-conflicts.png"), full_page=True)
 
     admin.goto(f"{live_server}/console/rounds")
     new = admin.locator("form", has=admin.locator('input[name="team_ids"]')).first
