@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from server import clock
@@ -185,3 +187,26 @@ def test_round_form_without_teams_still_needs_groups(app, console, world):
         },
     )
     assert r.status_code == 400 and "工作组数" in r.get_data(as_text=True)
+
+
+def test_round_workbook_names_the_team_and_its_leader(app, console, world, crew):  # noqa: F811
+    """A closed round sent as teams lists, per site, the team, its 组长 and its members in the XLSX."""
+    from tests.api.test_rounds import step
+    from tests.api.test_teams import team_round
+
+    admin = console("admin")
+    token = csrf(admin)
+    for name, members, leader in (
+        ("第一督查组", [crew["zhang"], crew["li"]], crew["zhang"]),
+        ("第二督查组", [crew["wang"], crew["liu"]], crew["wang"]),
+    ):
+        admin.post("/console/teams", data={"csrf_token": token, **team_form(name, members, leader)})
+    with app.app_context():
+        team_ids = list(db.session.scalars(select(InspectionTeam.id).order_by(InspectionTeam.id)))
+    rid = team_round(app, world, team_ids)
+    step(app, world, rid, "freeze")
+    step(app, world, rid, "run_draw", "7")
+    step(app, world, rid, "close")
+    wb = load_workbook(io.BytesIO(admin.get(f"/console/rounds/{rid}/round.xlsx").data))
+    cells = {c for row in wb["抽取点位"].iter_rows(min_row=2, values_only=True) for c in row}
+    assert {"第一督查组(组长 张伟):张伟、李娜", "第二督查组(组长 王强):王强、刘洋"} <= cells
