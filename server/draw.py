@@ -31,13 +31,15 @@ refuses to draw before that day. Rounds frozen before it existed lack it.
    Within a township the sites are the first of a shuffle of its candidates.
 5. The chosen sites are shuffled into G groups of S; each group gets a team of m inspectors,
    nobody in two teams and nobody whose home township is one of the group's townships
-   (recusal) or who declared a conflict with one of its sites (`recusals`: the candidate keys a
-   declared relative or former post bars the inspector from). When a deal leaves a group without enough eligible inspectors, the next attempt
-   deals again from stream `groups:<attempt>`; the sites chosen in step 4 never change.
+   (recusal) or who declared a conflict with one of its sites (`recusals`: the candidate keys
+   a declared relative or former post bars the inspector from). When a deal leaves a group
+   without enough eligible inspectors, the next attempt deals again from stream
+   `groups:<attempt>`; the sites chosen in step 4 never change.
    With `teams` (sp-draw/2, not empty) the round sends standing teams instead: G equals the
-   number of teams, and each group of sites gets one whole team (stream `groups:<attempt>`,
-   the most constrained group choosing first), never one with a member barred from any of
-   the group's sites; `inspectors` then lists the teams' members.
+   number of teams, and each group, the most constrained first, gets one team drawn uniformly
+   (one integer of the same stream) among the unused teams none of whose members is barred
+   from any of its sites; `inspectors` then lists the teams' members. In sp-draw/2 every
+   candidate must have a possible team (or m possible inspectors) before anything is drawn.
 6. Each site draws k check items from the bank (stream `items:<site key>`), kept in bank order.
 """
 
