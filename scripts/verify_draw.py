@@ -7,7 +7,9 @@ a file, or give "-" to read standard input. The script recomputes
   1. the input hash: SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of `inputs`,
      which must equal the hash published before the draw;
   2. the seed: SHA-256(input_hash + ":" + public_value);
-  3. the result: the deterministic draw of server/draw.py (its docstring describes every step);
+  3. the result: the deterministic draw of server/draw.py (its docstring describes every step),
+     including the standing teams a round sent and the declared conflicts (recusals) it applied,
+     both part of the hashed inputs (sp-draw/2; older sp-draw/1 records replay as before);
 
 and prints one line per check. It also prints where the public value had to come from and the
 day it was published, both fixed in the hashed inputs at freeze: compare the record's public
@@ -84,6 +86,12 @@ def main(argv: list[str]) -> int:
         print(f"记录中的公开随机数 public value: {record['public_value']}  ← 请与官方公布的结果核对")
     else:
         print("公开随机数来源 source: 记录未写明(本轮在要求写明来源之前冻结)")
+    inputs = record["inputs"]
+    if inputs.get("teams"):
+        print(f"派出督查组 teams: {'、'.join(t['name'] for t in inputs['teams'])}")
+    for rec in inputs.get("recusals") or []:
+        # The record names no person's reasons: only whose group may not go where.
+        print(f"回避 recusal: 督查人员 #{rec['inspector_id']} 申报回避 {len(rec['keys'])} 个点位(已计入输入哈希)")
     ok = all(ok for _, ok in checks)
     print("一致: the published draw is reproduced exactly" if ok else "不一致: the record does not reproduce")
     return 0 if ok else 1

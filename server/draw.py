@@ -5,11 +5,13 @@ this module therefore imports nothing but the standard library.
 
 The record's `inputs` are frozen when staff freeze a round:
 
-    {"format": "sp-draw/1", "round": {"id", "name"}, "nonce": 32 hex,
+    {"format": "sp-draw/2" (or "sp-draw/1"), "round": {"id", "name"}, "nonce": 32 hex,
      "candidates": [{"key", "project_id", "village_id", "site_id", "township_id", "township", "label"}],
      "groups": G, "sites_per_group": S, "team_size": m, "items_per_visit": k,
      "check_items": [bank], "inspectors": [{"id", "home_township_id"}],
-     "public_value_source": {"description", "date"}}
+     "public_value_source": {"description", "date"},
+     "teams": [{"id", "name", "leader_id", "member_ids"}],            (sp-draw/2 only)
+     "recusals": [{"inspector_id", "scope", "keys": [candidate keys]}]}  (sp-draw/2 only)
 
 `public_value_source` names the public value the draw will use (e.g. 中国福利彩票双色球第
 2026141期开奖号码) and the day it is published (YYYY-MM-DD, after the freeze day); the server
@@ -29,8 +31,15 @@ refuses to draw before that day. Rounds frozen before it existed lack it.
    Within a township the sites are the first of a shuffle of its candidates.
 5. The chosen sites are shuffled into G groups of S; each group gets a team of m inspectors,
    nobody in two teams and nobody whose home township is one of the group's townships
-   (recusal). When a deal leaves a group without enough eligible inspectors, the next attempt
-   deals again from stream `groups:<attempt>`; the sites chosen in step 4 never change.
+   (recusal) or who declared a conflict with one of its sites (`recusals`: the candidate keys
+   a declared relative or former post bars the inspector from). When a deal leaves a group
+   without enough eligible inspectors, the next attempt deals again from stream
+   `groups:<attempt>`; the sites chosen in step 4 never change.
+   With `teams` (sp-draw/2, not empty) the round sends standing teams instead: G equals the
+   number of teams, and each group, the most constrained first, gets one team drawn uniformly
+   (one integer of the same stream) among the unused teams none of whose members is barred
+   from any of its sites; `inspectors` then lists the teams' members. In sp-draw/2 every
+   candidate must have a possible team (or m possible inspectors) before anything is drawn.
 6. Each site draws k check items from the bank (stream `items:<site key>`), kept in bank order.
 """
 
@@ -42,7 +51,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-FORMAT = "sp-draw/1"
+FORMAT = "sp-draw/2"
+# sp-draw/1 rounds (before teams and declared recusals) replay unchanged: without `teams` and
+# `recusals` every step above reads exactly the same streams.
+FORMATS = ("sp-draw/1", FORMAT)
 SOURCE_KEY = "public_value_source"
 MAX_ATTEMPTS = 200
 _WORD = 2**64
@@ -163,12 +175,17 @@ def allocate(counts: dict[str, int], total: int, tie_order: list[str]) -> dict[s
 
 def validate(inputs: dict[str, Any]) -> None:
     """DrawError when the inputs cannot give a draw (checked at freeze and again at draw)."""
-    if inputs.get("format") != FORMAT:
-        raise DrawError(f"记录格式不是 {FORMAT}")
+    if inputs.get("format") not in FORMATS:
+        raise DrawError(f"记录格式不是 {' 或 '.join(FORMATS)}")
+    if inputs["format"] == FORMATS[0] and ("teams" in inputs or "recusals" in inputs):
+        raise DrawError(f"{FORMATS[0]} 记录不含督查组和回避申报")
     groups, per_group, team, k = (inputs[n] for n in ("groups", "sites_per_group", "team_size", "items_per_visit"))
+    teams = inputs.get("teams") or []
     if groups < 1 or per_group < 1:
         raise DrawError("工作组数和每组点位数都至少为 1")
-    if team < 2:
+    if teams:
+        _validate_teams(inputs, teams)
+    elif team < 2:
         raise DrawError("每个督查组至少 2 人", {"team_size": team})
     keys = [c["key"] for c in inputs["candidates"]]
     if len(set(keys)) != len(keys):
@@ -190,11 +207,72 @@ def validate(inputs: dict[str, Any]) -> None:
     pool = [i["id"] for i in inputs["inspectors"]]
     if len(set(pool)) != len(pool):
         raise DrawError("督查人员库有重复")
-    if groups * team > len(pool):
+    if not teams and groups * team > len(pool):
         raise DrawError(
             f"督查人员库只有 {len(pool)} 人,{groups} 个组每组 {team} 人需要 {groups * team} 人",
             {"needed": groups * team, "available": len(pool)},
         )
+    if inputs["format"] != FORMATS[0]:
+        _validate_coverage(inputs)
+
+
+def _validate_teams(inputs: dict[str, Any], teams: list[dict[str, Any]]) -> None:
+    """The standing teams of a round: one group each, at least 2 members, nobody in two."""
+    if inputs["groups"] != len(teams):
+        raise DrawError(f"工作组数应等于所选督查组数({len(teams)} 个)", {"groups": inputs["groups"]})
+    if len({t["id"] for t in teams}) != len(teams):
+        raise DrawError("督查组有重复")
+    pool = {i["id"] for i in inputs["inspectors"]}
+    seen: set[int] = set()
+    for t in teams:
+        members = t["member_ids"]
+        if len(members) < 2:
+            raise DrawError(f"「{t['name']}」至少需要 2 名有效的督查人员", {"team_id": t["id"]})
+        if seen & set(members) or not set(members) <= pool:
+            raise DrawError(f"「{t['name']}」的成员同时在其他督查组或不在人员库中", {"team_id": t["id"]})
+        seen |= set(members)
+
+
+def barred(inputs: dict[str, Any]) -> dict[int, set[str]]:
+    """For each inspector, the candidate keys they may not visit: their home township and declared conflicts."""
+    town_keys: dict[Any, set[str]] = {}
+    for c in inputs["candidates"]:
+        if c.get("township_id") is not None:
+            town_keys.setdefault(c["township_id"], set()).add(c["key"])
+    out = {i["id"]: set(town_keys.get(i.get("home_township_id"), ())) for i in inputs["inspectors"]}
+    for r in inputs.get("recusals") or []:
+        out.setdefault(r["inspector_id"], set()).update(r["keys"])
+    return out
+
+
+def _team_barred(inputs: dict[str, Any], bars: dict[int, set[str]]) -> dict[int, set[str]]:
+    """For each standing team, the candidate keys any of its members may not visit."""
+    return {t["id"]: set().union(*(bars.get(m, set()) for m in t["member_ids"])) for t in inputs.get("teams") or []}
+
+
+def _validate_coverage(inputs: dict[str, Any]) -> None:
+    """Every candidate can be visited by someone: otherwise drawing it would leave a group without a team."""
+    bars = barred(inputs)
+    teams = inputs.get("teams") or []
+    if teams:
+        team_bars = _team_barred(inputs, bars)
+        stuck = [c for c in inputs["candidates"] if all(c["key"] in team_bars[t["id"]] for t in teams)]
+        what = "没有可派的督查组(每个组都有成员须回避)"
+    else:
+        need = inputs["team_size"]
+        stuck = [c for c in inputs["candidates"] if sum(c["key"] not in b for b in bars.values()) < need]
+        what = f"可派的督查人员不足 {need} 人"
+    if stuck:
+        raise _uncovered(stuck, what)
+
+
+def _uncovered(sites: list[dict[str, Any]], what: str) -> DrawError:
+    labels = [c["label"] for c in sorted(sites, key=lambda c: c["key"])]
+    return DrawError(
+        f"在回避本乡镇和回避申报的前提下,以下点位{what}:{'、'.join(labels)}。"
+        "请增加督查组或督查人员,或从候选范围中调整这些点位",
+        {"sites": sorted(c["key"] for c in sites), "labels": labels},
+    )
 
 
 def _select_sites(inputs: dict[str, Any], seed: str) -> tuple[dict[str, int], list[dict[str, Any]]]:
@@ -211,39 +289,84 @@ def _select_sites(inputs: dict[str, Any], seed: str) -> tuple[dict[str, int], li
     return alloc, sorted(chosen, key=lambda c: c["key"])
 
 
-def _deal(inputs: dict[str, Any], seed: str, chosen: list[dict[str, Any]], attempt: int) -> list[dict] | None:
-    """One deal of sites into groups and teams; None when some group lacks eligible inspectors."""
+Deal = tuple[list[dict] | None, list[dict[str, Any]]]
+
+
+def _deal(inputs: dict[str, Any], seed: str, chosen: list[dict[str, Any]], attempt: int) -> Deal:
+    """One deal of sites into groups and teams: (groups, []) or (None, the sites of a group left without a team)."""
     per_group, team = inputs["sites_per_group"], inputs["team_size"]
     s = stream(seed, inputs["nonce"], f"groups:{attempt}")
     dealt = s.shuffle(chosen)
     groups = [dealt[i : i + per_group] for i in range(0, len(dealt), per_group)]
+    if inputs.get("teams"):
+        return _deal_teams(inputs, s, groups)
     pool = sorted(inputs["inspectors"], key=lambda i: i["id"])
+    declared: dict[int, set[str]] = {}
+    for r in inputs.get("recusals") or []:
+        declared.setdefault(r["inspector_id"], set()).update(r["keys"])
     used: set[int] = set()
     teams: dict[int, list[int]] = {}
 
     def eligible(sites: list[dict]) -> list[int]:
         towns = {c["township_id"] for c in sites if c.get("township_id") is not None}
-        return [i["id"] for i in pool if i["id"] not in used and i.get("home_township_id") not in towns]
+        keys = {c["key"] for c in sites}
+        return [
+            i["id"]
+            for i in pool
+            if i["id"] not in used
+            and i.get("home_township_id") not in towns
+            and not keys & declared.get(i["id"], set())
+        ]
 
     # The most constrained group chooses first, so recusal rarely needs a second deal.
     for g in sorted(range(len(groups)), key=lambda g: (len(eligible(groups[g])), g)):
         options = eligible(groups[g])
         if len(options) < team:
-            return None
+            return None, groups[g]
         teams[g] = sorted(s.sample(options, team))
         used.update(teams[g])
-    return [{"no": g + 1, "inspector_ids": teams[g], "sites": sites} for g, sites in enumerate(groups)]
+    return [{"no": g + 1, "inspector_ids": teams[g], "sites": sites} for g, sites in enumerate(groups)], []
+
+
+def _deal_teams(inputs: dict[str, Any], s: Stream, groups: list[list[dict[str, Any]]]) -> Deal:
+    """Standing teams onto the dealt groups: each group one team none of whose members is barred from its sites."""
+    team_bars = _team_barred(inputs, barred(inputs))
+    by_id = {t["id"]: t for t in inputs["teams"]}
+    free = sorted(by_id)
+    chosen: dict[int, int] = {}
+
+    def eligible(sites: list[dict]) -> list[int]:
+        keys = {c["key"] for c in sites}
+        return [t for t in free if not keys & team_bars[t]]
+
+    for g in sorted(range(len(groups)), key=lambda g: (len(eligible(groups[g])), g)):
+        options = eligible(groups[g])
+        if not options:
+            return None, groups[g]
+        chosen[g] = options[s.below(len(options))]
+        free.remove(chosen[g])
+    return [
+        {"no": g + 1, "team_id": chosen[g], "inspector_ids": sorted(by_id[chosen[g]]["member_ids"]), "sites": sites}
+        for g, sites in enumerate(groups)
+    ], []
 
 
 def run(inputs: dict[str, Any], seed: str) -> dict[str, Any]:
     """The draw's result for frozen inputs and a seed (same inputs and seed, same result)."""
     validate(inputs)
     alloc, chosen = _select_sites(inputs, seed)
+    stuck: dict[str, int] = {}
     for attempt in range(MAX_ATTEMPTS):
-        groups = _deal(inputs, seed, chosen, attempt)
+        groups, left = _deal(inputs, seed, chosen, attempt)
         if groups is not None:
             break
+        for c in left:
+            stuck[c["key"]] = stuck.get(c["key"], 0) + 1
     else:
+        if inputs["format"] != FORMATS[0]:
+            # Name the drawn sites that were left without a team most often: those the rules shut out.
+            worst = max(stuck.values())
+            raise _uncovered([c for c in chosen if stuck.get(c["key"]) == worst], "多次分组后仍无法派出督查组")
         raise DrawError(
             f"在回避本乡镇的前提下,督查人员不足以组成 {inputs['groups']} 个每组 {inputs['team_size']} 人的督查组,"
             "请增加督查人员或减少工作组",
@@ -256,7 +379,8 @@ def run(inputs: dict[str, Any], seed: str) -> dict[str, Any]:
         for c in g["sites"]:
             picked = set(stream(seed, inputs["nonce"], f"items:{c['key']}").sample(bank, k))
             sites.append({"key": c["key"], "check_items": [i for i in bank if i in picked]})
-        out_groups.append({"no": g["no"], "inspector_ids": g["inspector_ids"], "sites": sites})
+        team = {"team_id": g["team_id"]} if "team_id" in g else {}
+        out_groups.append({"no": g["no"], **team, "inspector_ids": g["inspector_ids"], "sites": sites})
     return {"allocation": dict(sorted(alloc.items())), "attempt": attempt, "groups": out_groups}
 
 

@@ -416,7 +416,9 @@ def test_demo_data_twice(app):
         assert s.scalar(select(func.count(Project.id))) == 5
         assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
-        assert s.scalar(select(func.count(User.id))) == 11  # with the liaison cadres 胡颖 and 刘亮 and the roadshow's three experts
+        # Six from the core demo, two liaison cadres (胡颖, 刘亮), the roadshow's three experts and four
+        # from the teams' (two inspectors, two 带队领导).
+        assert s.scalar(select(func.count(User.id))) == 15
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
         assert audit.verify(s).ok
@@ -433,6 +435,20 @@ def test_demo_roadshow_has_two_speakers_scored(app):
         rows = roadshow.results(db.session, rs)
         assert [(r.finalized, r.final_centi is not None) for r in rows] == [(3, True), (3, True), (0, False)]
         assert rs.status == "live" and rs.current_speaker_id == rows[2].speaker.id
+def test_demo_has_two_teams_and_a_declared_conflict(app):
+    """demo-data makes 第一督查组 and 第二督查组, each with a 组长 and 带队领导, and one 亲属 conflict in 江南村."""
+    from server.models import ConflictDeclaration, InspectionTeam
+    from server.services import teams
+
+    assert invoke(app, "demo-data").exit_code == 0
+    with app.app_context():
+        found = db.session.scalars(select(InspectionTeam).order_by(InspectionTeam.name)).all()
+        assert [(t.name, t.leader.name, t.lead_official.name, len(t.members)) for t in found] == [
+            ("第一督查组", "张督查", "刘建军", 2),
+            ("第二督查组", "王督查", "许文华", 2),
+        ]
+        c = db.session.scalar(select(ConflictDeclaration))
+        assert (c.user.name, c.kind, teams.place_name(db.session, c)) == ("李督查", "relative", "永阳镇江南村")
 
 
 def test_demo_accounts_log_in(app, client):

@@ -348,3 +348,145 @@ def test_source_is_part_of_the_input_hash():
     inputs = {**make_inputs({1: 5}), draw.SOURCE_KEY: SOURCE}
     assert draw.input_hash(inputs) != draw.input_hash({**inputs, draw.SOURCE_KEY: {**SOURCE, "date": "2026-12-09"}})
     assert draw.value_source(inputs) == SOURCE and draw.value_source(make_inputs({1: 5})) is None
+
+
+# ---- standing teams and declared recusals (sp-draw/2) -------------------------------------------------
+
+
+def with_teams(inputs: dict, teams: list[list[int]], recusals: dict[int, list[str]] | None = None) -> dict:
+    """`inputs` sending standing teams (lists of inspector ids; the first is the 组长) with declared recusals."""
+    out = dict(inputs)
+    out["teams"] = [
+        {"id": n + 1, "name": f"第{n + 1}督查组", "leader_id": members[0], "member_ids": sorted(members)}
+        for n, members in enumerate(teams)
+    ]
+    out["inspectors"] = [{"id": i, "home_township_id": None} for t in teams for i in t]
+    out["groups"] = len(teams)
+    out["recusals"] = [
+        {"inspector_id": i, "scope": "village", "keys": sorted(keys)} for i, keys in sorted((recusals or {}).items())
+    ]
+    return out
+
+
+@st.composite
+def team_rounds(draw_):
+    """Team-mode inputs with random conflicts that leave every candidate at least one team."""
+    n_teams = draw_(st.integers(2, 4))
+    per_group = draw_(st.integers(1, 2))
+    towns = {t: draw_(st.integers(2, 4)) for t in range(1, draw_(st.integers(2, 4)) + 1)}
+    base = make_inputs(towns, groups=n_teams, per_group=per_group)
+    if n_teams * per_group > len(base["candidates"]):
+        per_group = 1
+        base["sites_per_group"] = 1
+    members = [[10 * t + 1, 10 * t + 2] for t in range(n_teams)]
+    keys = [c["key"] for c in base["candidates"]]
+    recusals: dict[int, list[str]] = {}
+    for t, team in enumerate(members):
+        # Each team but the last may be barred from some sites: the last one can go anywhere.
+        if t < n_teams - 1:
+            barred = draw_(st.lists(st.sampled_from(keys), max_size=len(keys) // 2, unique=True))
+            if barred:
+                recusals[team[draw_(st.integers(0, 1))]] = barred
+    return with_teams(base, members, recusals)
+
+
+@settings(max_examples=60, deadline=None)
+@given(team_rounds(), st.text(min_size=1, max_size=8))
+def test_a_team_is_never_sent_where_a_member_declared_a_conflict(inputs, public):
+    """Over many seeds and conflicts: each group gets one whole team, none barred from its sites, each team once."""
+    try:
+        result = draw.publish(inputs, public)["result"]
+    except draw.DrawError as exc:
+        # Only a combination the rules cannot staff may refuse, and it names drawn sites.
+        assert exc.details["sites"] and "无法派出督查组" in exc.message
+        return
+    barred = {r["inspector_id"]: set(r["keys"]) for r in inputs["recusals"]}
+    teams = {t["id"]: t for t in inputs["teams"]}
+    assert sorted(g["team_id"] for g in result["groups"]) == sorted(teams)
+    for g in result["groups"]:
+        assert g["inspector_ids"] == teams[g["team_id"]]["member_ids"]
+        for s in g["sites"]:
+            assert not any(s["key"] in barred.get(m, set()) for m in g["inspector_ids"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 3), st.text(min_size=1, max_size=8))
+def test_loose_inspectors_respect_declared_recusals(groups, public):
+    """Without teams, an inspector who declared a conflict with a site never sits in that site's group."""
+    inputs = make_inputs({1: 4, 2: 4}, groups=groups, per_group=2, inspectors=[(i, None) for i in range(1, 10)])
+    keys = [c["key"] for c in inputs["candidates"]]
+    inputs["recusals"] = [
+        {"inspector_id": i, "scope": "village", "keys": sorted(keys[i % 8 : i % 8 + 3])} for i in range(1, 5)
+    ]
+    result = draw.publish(inputs, public)["result"]
+    barred = {r["inspector_id"]: set(r["keys"]) for r in inputs["recusals"]}
+    for g in result["groups"]:
+        for s in g["sites"]:
+            assert not any(s["key"] in barred.get(i, set()) for i in g["inspector_ids"])
+
+
+def test_conflicted_site_always_goes_to_the_other_team():
+    """Two teams, two sites, one member of team 1 barred from site A: A goes to team 2 under every seed."""
+    base = make_inputs({1: 2}, groups=2, per_group=1)
+    site_a = base["candidates"][0]["key"]
+    inputs = with_teams(base, [[1, 2], [3, 4]], {2: [site_a]})
+    for i in range(200):
+        result = draw.run(inputs, draw.make_seed("2" * 64, str(i)))
+        team_of = {s["key"]: g["team_id"] for g in result["groups"] for s in g["sites"]}
+        assert team_of[site_a] == 2
+
+
+def test_uncoverable_site_is_refused_before_the_draw_naming_it():
+    """A candidate every team is barred from makes validate() refuse, naming that site."""
+    base = make_inputs({1: 3}, groups=2, per_group=1)
+    stuck = base["candidates"][1]
+    inputs = with_teams(base, [[1, 2], [3, 4]], {1: [stuck["key"]], 4: [stuck["key"]]})
+    with pytest.raises(draw.DrawError) as exc:
+        draw.validate(inputs)
+    assert stuck["label"] in exc.value.message and exc.value.details["sites"] == [stuck["key"]]
+
+
+def test_impossible_combination_is_refused_at_draw_naming_the_sites():
+    """Each site has a team, but two drawn sites only the same team may visit: the draw names them."""
+    base = make_inputs({1: 2}, groups=2, per_group=1)
+    a, b = (c["key"] for c in base["candidates"])
+    # Team 2 may go to neither site (member 3 to a, member 4 to b); team 1 to both, but it takes only one.
+    inputs = with_teams(base, [[1, 2], [3, 4]], {3: [a], 4: [b]})
+    draw.validate(inputs)
+    with pytest.raises(draw.DrawError, match="无法派出督查组") as exc:
+        draw.run(inputs, "0" * 64)
+    assert exc.value.details["sites"] and set(exc.value.details["sites"]) <= {a, b}
+    assert all(label in exc.value.message for label in exc.value.details["labels"])
+
+
+def test_team_rules_of_the_inputs_are_checked():
+    """Groups must equal the teams, each team two members at least, nobody in two teams."""
+    base = make_inputs({1: 4}, groups=2, per_group=1)
+    good = with_teams(base, [[1, 2], [3, 4]])
+    draw.validate(good)
+    with pytest.raises(draw.DrawError, match="工作组数应等于"):
+        draw.validate({**good, "groups": 3})
+    with pytest.raises(draw.DrawError, match="至少需要 2 名"):
+        draw.validate(with_teams(base, [[1], [3, 4]]))
+    with pytest.raises(draw.DrawError, match="同时在其他督查组"):
+        draw.validate(with_teams(base, [[1, 2], [2, 4]]))
+
+
+def test_a_v1_record_may_not_carry_teams():
+    """sp-draw/1 inputs never had teams or recusals: a record claiming both is refused."""
+    inputs = {**with_teams(make_inputs({1: 4}, groups=2, per_group=1), [[1, 2], [3, 4]]), "format": "sp-draw/1"}
+    with pytest.raises(draw.DrawError, match="sp-draw/1"):
+        draw.validate(inputs)
+
+
+def test_round_frozen_before_teams_still_verifies(tmp_path):
+    """A record made by the sp-draw/1 code (tests/data/draw_record_v1.json) still replays exactly."""
+    path = ROOT / "tests" / "data" / "draw_record_v1.json"
+    record = json.loads(path.read_text(encoding="utf-8"))["record"]
+    assert record["inputs"]["format"] == "sp-draw/1" and "teams" not in record["inputs"]
+    assert dict(draw.verify(record)) == {"input_hash": True, "seed": True, "result": True}
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "verify_draw.py"), str(path)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "OK   抽取结果 result" in out.stdout

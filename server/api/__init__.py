@@ -153,4 +153,5 @@ import server.api.quarterly
 import server.api.rectifications
 import server.api.roadshows
 import server.api.storage
+import server.api.teams
 import server.api.visits

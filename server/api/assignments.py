@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.api import endpoint, serialize
 from server.api.schemas import obj
 from server.db import db
-from server.services import assignments, evidence
+from server.services import assignments, evidence, rounds
 from server.services.projects import place_of
 
 
@@ -13,7 +13,7 @@ from server.services.projects import place_of
     "/assignments",
     "GET",
     summary="Open assignments of the caller's teams (place with a GCJ-02 point; drawn ones sealed until check-in; "
-    "evidence_policy: the minimum photos and home interviews)",
+    "evidence_policy: the minimum photos and home interviews; team: the standing team a round sent, with its 组长)",
     tag="visits",
     roles=("inspector",),
     response=obj({"items": {"type": "array", "items": {"type": "object"}}}),
@@ -23,6 +23,7 @@ def my_assignments(user):
     items = assignments.open_assignments_for(db.session, user)
     visits = assignments.visits_of(db.session, [a.id for a in items])
     opened = assignments.unsealed_assignment_ids(db.session, [a.id for a in items if a.origin == "drawn"])
+    teams = rounds.teams_of(db.session, items)
     return {
         "items": [
             {
@@ -31,6 +32,7 @@ def my_assignments(user):
                     place_of(db.session, a),
                     sealed=assignments.is_sealed(a, a.id in opened),
                     policy=evidence.policy_of(db.session, a),
+                    team=teams.get(a.id),
                 ),
                 "visits": [{"id": v.id, "status": v.status, "client_id": v.client_id} for v in visits[a.id]],
             }

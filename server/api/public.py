@@ -146,6 +146,12 @@ ROUND_SUMMARY = obj(
         },
         "public_value": {"type": ["string", "null"]},
         "record": {"type": ["object", "null"], "description": "the full record, only once the round is closed"},
+        "recusals": {
+            "type": ["array", "null"],
+            "items": {"type": "object"},
+            "description": "once closed: the declared conflicts the draw applied, as {team, scope, sites, text}; "
+            "no person, relative or note is named",
+        },
     }
 )
 

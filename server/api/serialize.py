@@ -136,14 +136,21 @@ def _place(place) -> dict[str, Any]:
 
 
 def assignment(
-    a: Assignment, place, *, sealed: bool = False, plan: bool = True, policy: dict[str, int] | None = None
+    a: Assignment,
+    place,
+    *,
+    sealed: bool = False,
+    plan: bool = True,
+    policy: dict[str, int] | None = None,
+    team: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An assignment as the inspector's phone needs it (place with a GCJ-02 point for navigation).
 
     `sealed` hides the check items of a drawn assignment, telling only how many there are;
     without `plan` (services.assignments.plan_visible) the origin, round, team, due date and
     items are all null or empty, the same for drawn and hand-made work; `policy`
-    (services.evidence.policy_of) is its evidence policy, so the phone can warn before submit.
+    (services.evidence.policy_of) is its evidence policy, so the phone can warn before submit;
+    `team` (services.rounds.teams_of) names the standing team a round sent and its 组长.
     """
     if not plan:
         return {
@@ -159,6 +166,7 @@ def assignment(
             "origin": None,
             "round_id": None,
             "inspectors": [],
+            "team": None,
             "min_photos": None,
             "min_interviews": None,
             "closed_at": None,
@@ -180,6 +188,7 @@ def assignment(
         "origin": a.origin,
         "round_id": a.round_id,
         "inspectors": [{"id": m.id, "name": m.name} for m in a.members],
+        "team": team,
     }
 
 
@@ -381,4 +390,33 @@ def quarterly_task(task, today) -> dict[str, Any]:
         "round_id": task.round_id,
         "evidence_note": task.evidence_note,
         "evidence_document": task.evidence_document,
+    }
+
+
+def team(t) -> dict[str, Any]:
+    """A standing inspection team: members, 组长 and 带队领导 by id and name."""
+    return {
+        "id": t.id,
+        "name": t.name,
+        "active": t.active,
+        "leader": {"id": t.leader.id, "name": t.leader.name} if t.leader else None,
+        "lead_official": {"id": t.lead_official.id, "name": t.lead_official.name} if t.lead_official else None,
+        "members": [{"id": m.id, "name": m.name} for m in t.members],
+        "created_at": iso(t.created_at),
+    }
+
+
+def conflict(c, place_name: str) -> dict[str, Any]:
+    """A declared conflict as its declarer and the staff see it (the note stays out of public records)."""
+    return {
+        "id": c.id,
+        "user": {"id": c.user.id, "name": c.user.name},
+        "kind": c.kind,
+        "scope": c.scope,
+        "place_id": c.village_id or c.township_id or c.organization_id,
+        "place_name": place_name,
+        "note": c.note,
+        "declared_by": {"id": c.declared_by.id, "name": c.declared_by.name} if c.declared_by else None,
+        "declared_at": iso(c.declared_at),
+        "withdrawn_at": iso(c.withdrawn_at),
     }

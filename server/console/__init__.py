@@ -45,6 +45,8 @@ NAV = [
             ("console.assignments", "督查任务", STAFF),
             ("console.rounds", "双随机抽查", STAFF),
             ("console.quarterly_schedule", "季度调度督导", STAFF),
+            ("console.teams", "督查组", STAFF),
+            ("console.conflicts", "回避申报", ("admin", "leader")),
         ],
     ),
     (
@@ -168,5 +170,6 @@ import server.console.quarterly
 import server.console.rectifications
 import server.console.roadshow
 import server.console.rounds
+import server.console.teams
 import server.console.users
 import server.console.visits

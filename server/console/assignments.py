@@ -15,7 +15,7 @@ from server.console.pages import PER_PAGE, WRITE, message, render
 from server.db import db
 from server.errors import ApiError
 from server.models import Assignment
-from server.services import assignments, evidence, places, projects, users
+from server.services import assignments, evidence, places, projects, rounds, users
 
 ASSIGNMENT_STATUSES = {"open": "进行中", "closed": "已结束"}
 
@@ -76,6 +76,7 @@ def _assignments_page(status: int = 200, *, values: dict[str, Any] | None = None
         page=forms.page(),
         per_page=PER_PAGE,
         places={a.id: _place_label(a) for a in items},
+        teams=rounds.teams_of(db.session, items),
         projects=all_projects,
         open_projects=[p for p in all_projects if p.status != "closed"],
         inspectors=users.list_active(db.session, "inspector"),

@@ -27,7 +27,7 @@ from server.models import (
     Township,
     User,
 )
-from server.services import places, round_report, rounds, users
+from server.services import places, round_report, rounds, teams, users
 from server.services.assignments import PLAN_READERS
 
 WRITE = ("admin",)
@@ -55,6 +55,7 @@ def _form_data() -> dict[str, Any]:
         "min_interviews": _number("min_interviews"),
         "check_items": request.form.get("check_items", "").splitlines(),
         "inspector_ids": [int(i) for i in request.form.getlist("inspector_ids") if i.isdigit()],
+        "team_ids": [int(i) for i in request.form.getlist("team_ids") if i.isdigit()],
         "due_date": request.form.get("due_date", "").strip() or None,
         "filters": {
             "township_ids": [int(i) for i in request.form.getlist("township_ids") if i.isdigit()],
@@ -70,6 +71,7 @@ def _form_values(r: InspectionRound | None = None) -> dict[str, Any]:
         return {
             **request.form.to_dict(),
             "inspector_ids": request.form.getlist("inspector_ids"),
+            "team_ids": request.form.getlist("team_ids"),
             "township_ids": request.form.getlist("township_ids"),
         }
     if r is None:
@@ -81,6 +83,7 @@ def _form_values(r: InspectionRound | None = None) -> dict[str, Any]:
             "min_photos": str(DEFAULT_MIN_PHOTOS),
             "min_interviews": str(DEFAULT_MIN_INTERVIEWS),
             "inspector_ids": [],
+            "team_ids": [],
             "township_ids": [],
         }
     f = r.filters or {}
@@ -94,6 +97,7 @@ def _form_values(r: InspectionRound | None = None) -> dict[str, Any]:
         "min_interviews": r.min_interviews,
         "check_items": "\n".join(r.check_items),
         "inspector_ids": [str(i) for i in r.inspector_ids],
+        "team_ids": [str(i) for i in r.team_ids or []],
         "township_ids": [str(i) for i in f.get("township_ids", [])],
         "year": f.get("year") or "",
         "domain": f.get("domain") or "",
@@ -112,6 +116,7 @@ def _error_text(exc: ApiError) -> str:
 def _form_context() -> dict[str, Any]:
     return {
         "inspectors": users.list_active(db.session, "inspector"),
+        "teams": teams.list_teams(db.session, active_only=True),
         "townships": _townships(),
         "domains": DOMAINS,
         "township_by_id": {t.id: t for t in _townships()},
@@ -153,7 +158,9 @@ def _detail_page(r: InspectionRound, status: int = 200, error: str | None = None
     sees_result = r.status == "closed" or g.staff.has_role(*PLAN_READERS)
     drawn = rounds.assignments_of(db.session, r) if sees_result and r.status in ("drawn", "closed") else []
     by_key = {c["key"]: c for c in (r.inputs or {}).get("candidates", [])}
-    names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(r.inspector_ids or [-1])))}
+    people = {i for grp in (r.result or {}).get("groups", []) for i in grp["inspector_ids"]} | set(r.inspector_ids)
+    names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(people or {-1})))}
+    sent = (r.inputs or {}).get("teams") or []
     return render_template(
         "console/rounds/detail.html",
         round=r,
@@ -164,6 +171,8 @@ def _detail_page(r: InspectionRound, status: int = 200, error: str | None = None
         by_key=by_key,
         allocation=rounds.allocation_named(r),
         names=names,
+        sent_teams=sent if r.inputs else teams.team_inputs(db.session, r.team_ids or []),
+        team_by_key=rounds.drawn_teams(db.session, r) if r.result else {},
         error=error,
         candidate_count=rounds.candidate_count(db.session, r) if r.status == "draft" else None,
         summary=rounds.public_summary(r),

@@ -121,6 +121,13 @@ from server.models.stats import (
     VisitListCount,
     VisitMonthStat,
 )
+from server.models.teams import (
+    CONFLICT_KINDS,
+    CONFLICT_SCOPES,
+    ConflictDeclaration,
+    InspectionTeam,
+    inspection_team_members,
+)
 from server.models.visits import (
     Assignment,
     CheckIn,
@@ -224,4 +231,9 @@ __all__ = [
     "RoadshowExpert",
     "RoadshowSheet",
     "RoadshowSpeaker",
+    "CONFLICT_KINDS",
+    "CONFLICT_SCOPES",
+    "ConflictDeclaration",
+    "InspectionTeam",
+    "inspection_team_members",
 ]

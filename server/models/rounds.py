@@ -43,6 +43,8 @@ class InspectionRound(Base):
     items_per_visit: Mapped[int] = mapped_column(Integer)
     check_items: Mapped[list[Any]] = mapped_column(JSON, default=list)
     inspector_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Standing teams sent instead of loose inspectors (empty or None: draw from inspector_ids).
+    team_ids: Mapped[list[Any] | None] = mapped_column(JSON)
     due_date: Mapped[date | None] = mapped_column(Date)
     # The evidence policy of the round's visits (each assignment may override it).
     min_photos: Mapped[int] = mapped_column(

@@ -202,6 +202,7 @@ def load(session: Session) -> list[str]:
     _demo_quarterly(session, admin)
     _demo_cadres(session, admin)
     _demo_roadshow(session, admin)
+    _demo_teams(session, admin, township, village)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -317,7 +318,8 @@ def _demo_visit(session: Session, inspector: User) -> None:
     import uuid
     from datetime import UTC, datetime
 
-    assignment = session.scalar(select(Assignment).order_by(Assignment.id).limit(1))
+    # The last demo assignment (大栗村): 李督查, whose visit this is, declared relatives in 江南村.
+    assignment = session.scalar(select(Assignment).order_by(Assignment.id.desc()).limit(1))
     if assignment is None:
         return
     now = datetime.now(UTC).isoformat()
@@ -602,3 +604,37 @@ def _demo_roadshow(session: Session, admin: User) -> None:
             scores = {c["key"]: values[i % len(values)] for i, c in enumerate(gs.criteria)}
             roadshow.finalize_sheet(session, expert, rs.id, speaker.id, scores, "")
         roadshow.advance(session, admin, rs.id)
+def _demo_teams(session: Session, admin: User, township: dict, village: dict) -> None:
+    """Two standing teams with their 组长 and 带队领导, and one declared conflict (once)."""
+    from server.models import InspectionTeam
+    from server.services import teams
+
+    if session.scalar(select(InspectionTeam.id).limit(1)) is not None:
+        return
+    zhang = session.scalar(select(User).where(User.username == "inspector"))
+    li = session.scalar(select(User).where(User.username == "inspector2"))
+    wang, _ = _ensure_user(
+        session,
+        "inspector3",
+        {"name": "王督查", "roles": ["inspector"], "home_township_id": township["360821104000"].id},
+    )
+    zhao, _ = _ensure_user(session, "inspector4", {"name": "赵督查", "roles": ["inspector"]})
+    liu, _ = _ensure_user(session, "lead_liu", {"name": "刘建军", "roles": ["leader"]})
+    xu, _ = _ensure_user(session, "lead_xu", {"name": "许文华", "roles": ["leader"]})
+    teams.create_team(
+        session,
+        admin,
+        {"name": "第一督查组", "member_ids": [zhang.id, li.id], "leader_id": zhang.id, "lead_official_id": liu.id},
+    )
+    teams.create_team(
+        session,
+        admin,
+        {"name": "第二督查组", "member_ids": [wang.id, zhao.id], "leader_id": wang.id, "lead_official_id": xu.id},
+    )
+    # 李督查's in-laws live in 江南村: a round sending both teams gives 江南村 to 第二督查组.
+    teams.declare_conflict(
+        session,
+        li,
+        {"kind": "relative", "scope": "village", "place_id": village["360821100201"].id, "note": "配偶父母居住在该村"},
+        own=True,
+    )

@@ -121,6 +121,7 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
     ):
         submitted.setdefault(v.assignment_id, v)
     flags = visits.flags_by_visit(session, [v.id for v in submitted.values()])
+    standing = rounds.drawn_teams(session, r)
     sites = []
     for a in assignments:
         place = place_of(session, a)
@@ -132,7 +133,7 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
                 township=place.township_name or "(未定乡镇)",
                 place=place.name,
                 project=a.project.title,
-                team="、".join(m.name for m in a.members),
+                team=_team_text(standing.get(rounds.site_key(a)), a),
                 check_items=list(a.check_items),
                 visit=visit,
                 failed=rectification.findings_of(session, visit) if visit else [],
@@ -333,3 +334,9 @@ def round_workbook(session: Session, user: User, r: InspectionRound) -> Download
         f"输入哈希 {r.input_hash}。",
     )
     return xlsx_download(f"双随机抽查-{r.name}", f"round-{r.id}", body)
+
+
+def _team_text(standing: dict | None, a) -> str:
+    """Who went: the members, after the standing team's name and its 组长 when a team was sent."""
+    names = "、".join(m.name for m in a.members)
+    return f"{standing['name']}(组长 {standing['leader']}):{names}" if standing else names

@@ -31,7 +31,7 @@ from server.models import (
     Village,
     utcnow,
 )
-from server.services import audit, checkpoints, evidence
+from server.services import audit, checkpoints, evidence, teams
 from server.services.common import for_update, get_or_404
 
 MAX_GROUPS = 50
@@ -82,7 +82,9 @@ def _clean(session: Session, data: dict[str, Any]) -> dict[str, Any]:
     year = filters.get("year")
     if year is not None and (not isinstance(year, int) or not 2000 <= year <= 2100):
         raise _invalid("年度不正确", "year")
-    inspector_ids = sorted({int(i) for i in data.get("inspector_ids") or []})
+    team_ids = teams.check_round_teams(session, data.get("team_ids") or [])
+    # A round sends standing teams or draws loose inspectors, never both.
+    inspector_ids = [] if team_ids else sorted({int(i) for i in data.get("inspector_ids") or []})
     people = session.scalars(select(User).where(User.id.in_(inspector_ids))).all() if inspector_ids else []
     bad = sorted(set(inspector_ids) - {u.id for u in people if u.active and u.has_role("inspector")})
     if bad:
@@ -92,10 +94,14 @@ def _clean(session: Session, data: dict[str, Any]) -> dict[str, Any]:
         "name": name,
         "check_items": items,
         "inspector_ids": inspector_ids,
+        "team_ids": team_ids,
         "filters": {"township_ids": township_ids, "year": year, "domain": domain},
-        "groups": _int_in(data, "groups", "工作组数", 1, MAX_GROUPS),
+        # With teams, one group per team; the team size is each team's own.
+        "groups": len(team_ids) if team_ids else _int_in(data, "groups", "工作组数", 1, MAX_GROUPS),
         "sites_per_group": _int_in(data, "sites_per_group", "每组点位数", 1, MAX_SITES_PER_GROUP),
-        "team_size": _int_in(data, "team_size", "每组人数", 2, MAX_TEAM),
+        "team_size": 2
+        if team_ids and data.get("team_size") is None
+        else _int_in(data, "team_size", "每组人数", 2, MAX_TEAM),
         "items_per_visit": _int_in(data, "items_per_visit", "每次抽取的督查事项数", 1, MAX_BANK),
         # The evidence policy of the round's visits; left empty, the defaults.
         "min_photos": DEFAULT_MIN_PHOTOS
@@ -194,21 +200,25 @@ def candidates(session: Session, filters: dict[str, Any]) -> list[dict[str, Any]
 
 
 def build_inputs(session: Session, r: InspectionRound, nonce: str) -> dict[str, Any]:
-    """The canonical inputs of the draw for the round as it stands now."""
-    pool = session.scalars(select(User).where(User.id.in_(r.inspector_ids or [-1])).order_by(User.id)).all()
+    """The canonical inputs of the draw for the round as it stands now (teams and conflicts as of now)."""
+    sent = teams.team_inputs(session, r.team_ids or [])
+    ids = sorted({m for t in sent for m in t["member_ids"]}) if sent else r.inspector_ids
+    pool = session.scalars(select(User).where(User.id.in_(ids or [-1])).order_by(User.id)).all()
+    people = [u for u in pool if u.active and u.has_role("inspector")]
+    found = candidates(session, r.filters or {})
     return {
         "format": draw.FORMAT,
         "round": {"id": r.id, "name": r.name},
         "nonce": nonce,
-        "candidates": candidates(session, r.filters or {}),
+        "candidates": found,
         "groups": r.groups,
         "sites_per_group": r.sites_per_group,
         "team_size": r.team_size,
         "items_per_visit": r.items_per_visit,
         "check_items": list(r.check_items),
-        "inspectors": [
-            {"id": u.id, "home_township_id": u.home_township_id} for u in pool if u.active and u.has_role("inspector")
-        ],
+        "inspectors": [{"id": u.id, "home_township_id": u.home_township_id} for u in people],
+        "teams": sent,
+        "recusals": teams.recusals_for(session, found, [u.id for u in people]),
     }
 
 
@@ -263,6 +273,8 @@ def freeze(session: Session, actor: User, round_id: int, source: dict[str, Any])
         {
             "input_hash": r.input_hash,
             "candidates": len(inputs["candidates"]),
+            "team_ids": [t["id"] for t in inputs["teams"]],
+            "recusals": len(inputs["recusals"]),
             "public_value_source": inputs[draw.SOURCE_KEY],
         },
     )
@@ -296,7 +308,8 @@ def run_draw(
     except draw.DrawError as exc:
         raise _infeasible(exc) from None
     by_key = {c["key"]: c for c in r.inputs["candidates"]}
-    members = {u.id: u for u in session.scalars(select(User).where(User.id.in_(r.inspector_ids or [-1])))}
+    drawn_ids = {i for g in result["groups"] for i in g["inspector_ids"]}
+    members = {u.id: u for u in session.scalars(select(User).where(User.id.in_(drawn_ids or {-1})))}
     created = []
     for group in result["groups"]:
         for site in group["sites"]:
@@ -385,12 +398,55 @@ def public_summary(r: InspectionRound) -> dict[str, Any]:
             "check_items": len(inputs.get("check_items", [])),
             "items_per_visit": r.items_per_visit,
             "inspectors": len(inputs.get("inspectors", [])),
+            "teams": len(inputs.get("teams") or []),
+            "recusals": len(inputs.get("recusals") or []),
         },
         # Where the value must come from is part of the published commitment from freeze on.
         "public_value_source": draw.value_source(inputs),
         "public_value": r.public_value if r.status in ("drawn", "closed") else None,
         "record": record(r) if r.status == "closed" else None,
+        # Which places were barred to whom, once the places are public: teams by name, people never.
+        "recusals": recusal_lines(inputs) if r.status == "closed" else None,
     }
+    return out
+
+
+def recusal_lines(inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The declared conflicts a frozen round applied, in words with no personal detail."""
+    label = {c["key"]: c["label"] for c in inputs.get("candidates", [])}
+    team_of = {m: t["name"] for t in inputs.get("teams") or [] for m in t["member_ids"]}
+    return [
+        {
+            "team": team_of.get(rec["inspector_id"]),
+            "scope": rec["scope"],
+            "sites": [label.get(k, k) for k in rec["keys"]],
+            "text": f"{team_of[rec['inspector_id']]}某成员申报回避"
+            if rec["inspector_id"] in team_of
+            else "某督查人员申报回避",
+        }
+        for rec in inputs.get("recusals") or []
+    ]
+
+
+def drawn_teams(session: Session, r: InspectionRound) -> dict[str, dict[str, Any]]:
+    """For a drawn round sent as teams: site key -> {team_id, name, leader_id, leader} (the 组长 responsible)."""
+    by_id = {t["id"]: t for t in (r.inputs or {}).get("teams") or []}
+    leaders = {
+        u.id: u.name
+        for u in session.scalars(select(User).where(User.id.in_({t["leader_id"] for t in by_id.values()} or {-1})))
+    }
+    out = {}
+    for g in (r.result or {}).get("groups", []):
+        t = by_id.get(g.get("team_id"))
+        if t is None:
+            continue
+        info = {
+            "team_id": t["id"],
+            "name": t["name"],
+            "leader_id": t["leader_id"],
+            "leader": leaders.get(t["leader_id"]),
+        }
+        out.update({site["key"]: info for site in g["sites"]})
     return out
 
 
@@ -437,3 +493,20 @@ def allocation_named(r: InspectionRound) -> list[tuple[str, int]]:
 def candidate_count(session: Session, r: InspectionRound) -> int:
     """How many places the round's filters give now (for a draft's page)."""
     return len(candidates(session, r.filters or {}))
+
+
+def teams_of(session: Session, items: list[Assignment]) -> dict[int, dict[str, Any]]:
+    """Assignment id -> the standing team a round sent there and its 组长 (assignments drawn as teams only)."""
+    round_ids = {a.round_id for a in items if a.round_id is not None}
+    if not round_ids:
+        return {}
+    by_round = {
+        r.id: drawn_teams(session, r)
+        for r in session.scalars(select(InspectionRound).where(InspectionRound.id.in_(round_ids)))
+    }
+    out = {}
+    for a in items:
+        info = by_round.get(a.round_id, {}).get(site_key(a)) if a.round_id else None
+        if info is not None:
+            out[a.id] = info
+    return out

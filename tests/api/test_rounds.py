@@ -194,19 +194,18 @@ def test_too_small_a_pool_is_refused_at_freeze_with_the_reason(app, world):
     assert "督查人员库只有 2 人" in exc.value.message
 
 
-def test_recusal_that_cannot_be_met_is_refused_at_draw(app, world):
-    """Inspectors who all live in the drawn townships cannot form a team: 422, nothing created."""
+def test_recusal_that_cannot_be_met_is_refused_at_freeze(app, world):
+    """Inspectors who all live in the candidate townships cannot form a team: 422 at freeze, naming the sites."""
     from server.errors import ApiError
 
     with app.app_context():
         pool = add_inspectors(world, ["home1"], home=world.t1) + add_inspectors(world, ["home2"], home=world.t2)
         rid = new_round(world, inspector_ids=pool)
-    step(app, world, rid, "freeze")
     with pytest.raises(ApiError) as exc:
-        step(app, world, rid, "run_draw", "7")
-    assert exc.value.status == 422 and "回避" in exc.value.message
+        step(app, world, rid, "freeze")
+    assert exc.value.status == 422 and "回避" in exc.value.message and "江南村" in exc.value.message
     with app.app_context():
-        assert rounds.get_round(db.session, rid).status == "frozen"
+        assert rounds.get_round(db.session, rid).status == "draft"
         assert db.session.scalar(select(Assignment.id).where(Assignment.round_id == rid)) is None
 
 

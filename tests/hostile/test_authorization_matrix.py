@@ -20,7 +20,7 @@ from server.api import ENDPOINTS
 from server.auth import issue_token
 from server.db import db
 from server.models import Assignment, Project, Site, User
-from server.services import quarterly, rectification, rounds, users
+from server.services import quarterly, rectification, rounds, teams, users
 from tests.api.test_rounds import draw_day, source
 from tests.factories import V2, Api, now_iso, start_visit, uid
 
@@ -73,6 +73,10 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     # 书记领办事项 are the department's own county-wide business: its leaders read them.
     ("GET", "/api/v1/lead-items"): frozenset({"admin", "leader"}),
     ("GET", "/api/v1/lead-items/suggestions"): frozenset({"admin", "leader"}),
+    # Inspectors declare and list their own conflicts; another's cannot be withdrawn.
+    ("GET", "/api/v1/me/conflicts"): frozenset({"insp_a"}),
+    ("POST", "/api/v1/me/conflicts"): frozenset({"insp_a"}),
+    ("POST", "/api/v1/me/conflicts/<int:conflict_id>/withdraw"): NOBODY,
     **{(ep.method, ep.path): ADMIN for ep in ENDPOINTS if ep.path.startswith("/api/v1/admin/")},
     # The quarterly cycle: a reviewer sees only the tasks they own (none here).
     ("GET", "/api/v1/quarterly"): frozenset({"admin", "leader", "reviewer1"}),  # a list, scoped
@@ -133,7 +137,25 @@ def others(shared_app):
     with app.app_context():
         site_id = db.session.scalars(select(Site.id)).first()
         tasks, _ = quarterly.generate_year(db.session, db.session.get(User, world.ids["admin"]), clock.today().year)
+        admin = db.session.get(User, world.ids["admin"])
+        team = teams.create_team(
+            db.session,
+            admin,
+            {
+                "name": "第二督查组",
+                "member_ids": [world.ids["insp_b"], world.ids["insp_c"]],
+                "leader_id": world.ids["insp_c"],
+            },
+        )
+        conflict = teams.declare_conflict(
+            db.session,
+            admin,
+            {"user_id": world.ids["insp_c"], "kind": "relative", "scope": "village", "place_id": world.v2},
+        )
+        team_id, conflict_id = team.id, conflict.id
     return {
+        "team_id": team_id,
+        "conflict_id": conflict_id,
         "org_id": org.get_json()["id"],
         "site_id": site_id,
         "visit_id": visit["id"],
