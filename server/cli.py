@@ -106,6 +106,7 @@ def register_commands(app: Flask) -> None:
 
         counts = quarterly.send_reminders(db.session, days_before=days)
         click.echo("quarterly reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
+
     @app.cli.command("remind-cadres")
     def remind_cadres() -> None:
         """Remind liaison cadres of the 1+1 蹲点 routine items due or overdue (run daily; once per item and period)."""

@@ -435,6 +435,8 @@ def test_demo_roadshow_has_two_speakers_scored(app):
         rows = roadshow.results(db.session, rs)
         assert [(r.finalized, r.final_centi is not None) for r in rows] == [(3, True), (3, True), (0, False)]
         assert rs.status == "live" and rs.current_speaker_id == rows[2].speaker.id
+
+
 def test_demo_has_two_teams_and_a_declared_conflict(app):
     """demo-data makes 第一督查组 and 第二督查组, each with a 组长 and 带队领导, and one 亲属 conflict in 江南村."""
     from server.models import ConflictDeclaration, InspectionTeam

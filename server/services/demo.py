@@ -413,6 +413,8 @@ def _demo_units(session: Session, admin: User) -> None:
     reviewer = session.scalar(select(User).where(User.username == "unit"))
     if reviewer is not None:
         users.update_user(session, admin, reviewer.id, {"unit_id": unit.id})
+
+
 def _demo_levels_and_lead_items(session: Session, admin: User, township: dict, village: dict) -> None:
     """Levels on the demo projects, and three 书记领办事项: one with results, one new, one suggested for 软弱涣散."""
     from server import clock
@@ -493,6 +495,8 @@ def _demo_levels_and_lead_items(session: Session, admin: User, township: dict, v
         stalled.id,
         {"noted_on": clock.add_months(today, -14), "text": "召开村民代表会议,动员流转撂荒地"},
     )
+
+
 def _demo_quarterly(session: Session, admin: User) -> None:
     """This year's quarterly cycle: tasks past their day done with evidence, except the latest (overdue)."""
     from datetime import datetime, time
@@ -519,6 +523,8 @@ def _demo_quarterly(session: Session, admin: User) -> None:
         done_on = task.due_date - timedelta(days=2)
         task.done_at = datetime.combine(done_on, time(10), clock.CHINA)
     session.commit()
+
+
 def _demo_cadres(session: Session, admin: User) -> None:
     """Liaison cadres 胡颖 and 刘亮 linked by name to their projects (吴兰 has no account yet: left for
     the admin to link), with some 1+1 蹲点 contacts logged; 刘亮's project started months ago and has
@@ -556,6 +562,8 @@ def _demo_cadres(session: Session, admin: User) -> None:
             cadres.log_contact(
                 session, hu, project.id, {"kind": kind, "contact_on": today.isoformat(), "summary": summary}
             )
+
+
 def _demo_roadshow(session: Session, admin: User) -> None:
     """路演评审会 of the year: three experts, two speakers scored and finalized, the third up for the demo expert."""
     from server.models import GradingSession, Roadshow
@@ -604,6 +612,8 @@ def _demo_roadshow(session: Session, admin: User) -> None:
             scores = {c["key"]: values[i % len(values)] for i, c in enumerate(gs.criteria)}
             roadshow.finalize_sheet(session, expert, rs.id, speaker.id, scores, "")
         roadshow.advance(session, admin, rs.id)
+
+
 def _demo_teams(session: Session, admin: User, township: dict, village: dict) -> None:
     """Two standing teams with their 组长 and 带队领导, and one declared conflict (once)."""
     from server.models import InspectionTeam

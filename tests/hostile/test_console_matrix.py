@@ -82,7 +82,10 @@ def others(shared_app, api_objects):  # noqa: F811
         )
         return {
             **api_objects,
-            "session_id": gs.id, "round_id": rnd.id, "unit_id": unit.id, "item_id": item.id,
+            "session_id": gs.id,
+            "round_id": rnd.id,
+            "unit_id": unit.id,
+            "item_id": item.id,
             "roadshow_id": show.id,
         }
 
