@@ -143,6 +143,7 @@ import server.api.auth
 import server.api.feedback
 import server.api.health
 import server.api.notice_board
+import server.api.observations
 import server.api.openapi
 import server.api.photos
 import server.api.projects

@@ -55,6 +55,8 @@ NAV = [
             ("console.projects", "项目列表", STAFF),
             ("console.report_overview", "项目月报", STAFF),
             ("console.cases", "案例集", ("admin", "leader")),
+            ("console.observations", "观摩活动", STAFF),
+            ("console.peer_reviews", "中期互评", ("admin", "leader", "secretary")),
         ],
     ),
     (
@@ -150,6 +152,7 @@ import server.console.exports
 import server.console.feedback
 import server.console.grading
 import server.console.lifecycle
+import server.console.observations
 import server.console.places
 import server.console.places_import
 import server.console.projects

@@ -50,6 +50,18 @@ from server.models.lifecycle import (
     ReportReminder,
     SubscribeCredit,
 )
+from server.models.observation import (
+    OBSERVATION_EVENT_STATUSES,
+    OBSERVATION_KINDS,
+    PEER_REVIEW_STATUSES,
+    ObservationEvent,
+    ObservationParticipant,
+    ObservationScore,
+    ObservationStop,
+    PeerReviewRound,
+    PeerReviewScore,
+    peer_review_members,
+)
 from server.models.people import (
     ConsoleSession,
     User,
@@ -178,4 +190,14 @@ __all__ = [
     "project_villages",
     "user_townships",
     "utcnow",
+    "OBSERVATION_EVENT_STATUSES",
+    "OBSERVATION_KINDS",
+    "PEER_REVIEW_STATUSES",
+    "ObservationEvent",
+    "ObservationParticipant",
+    "ObservationScore",
+    "ObservationStop",
+    "PeerReviewRound",
+    "PeerReviewScore",
+    "peer_review_members",
 ]
