@@ -353,19 +353,19 @@ def create_peer_review(user, body):
 
 
 @endpoint(
-    "/peer-reviews/<int:round_id>",
+    "/peer-reviews/<int:review_id>",
     "GET",
     summary="One round: results, ranking and who has not scored (staff), or the secretary's own sheet",
     tag="peer_review",
     roles=PEER,
     errors=(400, 401, 403, 404),
 )
-def get_peer_review(user, round_id):
-    return round_json(user, peer_review.get_round(db.session, user, round_id), detail=True)
+def get_peer_review(user, review_id):
+    return round_json(user, peer_review.get_round(db.session, user, review_id), detail=True)
 
 
 @endpoint(
-    "/peer-reviews/<int:round_id>/projects/<int:project_id>/score",
+    "/peer-reviews/<int:review_id>/projects/<int:project_id>/score",
     "PUT",
     summary="The secretary's organization scores another organization's project (never its own)",
     tag="peer_review",
@@ -384,8 +384,8 @@ def get_peer_review(user, round_id):
     ),
     errors=(400, 401, 403, 404, 409),
 )
-def score_peer_project(user, body, round_id, project_id):
-    row = peer_review.save_score(db.session, user, round_id, project_id, body)
+def score_peer_project(user, body, review_id, project_id):
+    row = peer_review.save_score(db.session, user, review_id, project_id, body)
     return {
         "project_id": row.project_id,
         "organization_id": row.organization_id,
@@ -395,12 +395,12 @@ def score_peer_project(user, body, round_id, project_id):
 
 
 @endpoint(
-    "/peer-reviews/<int:round_id>/close",
+    "/peer-reviews/<int:review_id>/close",
     "POST",
     summary="Close the round: scores locked (idempotent)",
     tag="peer_review",
     roles=ADMIN,
     errors=(401, 403, 404),
 )
-def close_peer_review(user, round_id):
-    return round_json(user, peer_review.close_round(db.session, user, round_id), detail=True)
+def close_peer_review(user, review_id):
+    return round_json(user, peer_review.close_round(db.session, user, review_id), detail=True)

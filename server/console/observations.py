@@ -333,15 +333,15 @@ def peer_review_create():
     if refusal.error:
         return _peer_list_page(refusal.error.status, refusal.error.message)
     flash("互评已开始,参加的党组织书记可以登录评分")
-    return redirect(url_for("console.peer_review_detail", round_id=rnd.id))
+    return redirect(url_for("console.peer_review_detail", review_id=rnd.id))
 
 
-@console_bp.get("/peer-reviews/<int:round_id>")
+@console_bp.get("/peer-reviews/<int:review_id>")
 @staff_required("admin", "leader", "secretary")
-def peer_review_detail(round_id: int):
+def peer_review_detail(review_id: int):
     """Staff: results, ranking and who has not scored. A secretary: the projects their organization scores."""
     s = db.session
-    rnd = peer_review.get_round(s, g.staff, round_id)
+    rnd = peer_review.get_round(s, g.staff, review_id)
     if g.staff.has_role(*PEER_READERS):
         pending = peer_review.reminders(s, rnd)
         return _render(
@@ -365,18 +365,18 @@ def peer_review_detail(round_id: int):
     )
 
 
-@console_bp.post("/peer-reviews/<int:round_id>/close")
+@console_bp.post("/peer-reviews/<int:review_id>/close")
 @staff_required(*ADMIN)
-def peer_review_close(round_id: int):
+def peer_review_close(review_id: int):
     """Close the round: scores are locked."""
-    peer_review.close_round(db.session, g.staff, round_id)
+    peer_review.close_round(db.session, g.staff, review_id)
     flash("互评已结束,评分已锁定")
-    return redirect(url_for("console.peer_review_detail", round_id=round_id))
+    return redirect(url_for("console.peer_review_detail", review_id=review_id))
 
 
-def _peer_score_page(round_id: int, project_id: int, status: int = 200, error: str | None = None, values=None):
+def _peer_score_page(review_id: int, project_id: int, status: int = 200, error: str | None = None, values=None):
     s = db.session
-    rnd = peer_review.get_round(s, g.staff, round_id)
+    rnd = peer_review.get_round(s, g.staff, review_id)
     organization_id = forms.arg_int("organization_id") or forms.form_id("organization_id")
     rows = peer_review.sheet(s, g.staff, rnd, organization_id)
     row = next((r for r in rows if r["project"].id == project_id), None)
@@ -399,26 +399,26 @@ def _peer_score_page(round_id: int, project_id: int, status: int = 200, error: s
     )
 
 
-@console_bp.get("/peer-reviews/<int:round_id>/projects/<int:project_id>")
+@console_bp.get("/peer-reviews/<int:review_id>/projects/<int:project_id>")
 @staff_required("secretary")
-def peer_review_score(round_id: int, project_id: int):
+def peer_review_score(review_id: int, project_id: int):
     """A secretary's score sheet for another organization's project."""
-    return _peer_score_page(round_id, project_id)
+    return _peer_score_page(review_id, project_id)
 
 
-@console_bp.post("/peer-reviews/<int:round_id>/projects/<int:project_id>")
+@console_bp.post("/peer-reviews/<int:review_id>/projects/<int:project_id>")
 @staff_required("secretary")
-def peer_review_score_save(round_id: int, project_id: int):
+def peer_review_score_save(review_id: int, project_id: int):
     """Save the organization's scores of the project (each criterion 1–10) and comment."""
     values = request.form.to_dict()
     # Scoring one's own organization's project is a 403 page, not a form error: there is no form for it.
     with refused(passthrough=(403, 404)) as refusal:
-        rnd = peer_review.get_round(db.session, g.staff, round_id)
+        rnd = peer_review.get_round(db.session, g.staff, review_id)
         scores = {c: forms.integer(f"c{n}", c, 1, 10, required=True) for n, c in enumerate(rnd.criteria)}
         peer_review.save_score(
             db.session,
             g.staff,
-            round_id,
+            review_id,
             project_id,
             {
                 "scores": scores,
@@ -427,8 +427,8 @@ def peer_review_score_save(round_id: int, project_id: int):
             },
         )
     if refusal.error:
-        return _peer_score_page(round_id, project_id, refusal.error.status, refusal.error.message, values)
+        return _peer_score_page(review_id, project_id, refusal.error.status, refusal.error.message, values)
     flash("互评评分已保存")
     return redirect(
-        url_for("console.peer_review_detail", round_id=round_id, organization_id=forms.form_id("organization_id"))
+        url_for("console.peer_review_detail", review_id=review_id, organization_id=forms.form_id("organization_id"))
     )
