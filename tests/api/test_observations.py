@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import db
-from server.models import AuditEntry, ProjectObservation
+from server.models import AuditEntry, ObservationEvent, PeerReviewRound, ProjectObservation
+from server.services import demo, observations, peer_review
 from tests.api.conftest import error_of
 from tests.factories import V1, Api, now_iso, uid
 from tests.support.images import phone_jpeg
@@ -263,3 +264,17 @@ def test_photo_of_a_stop_goes_through_ticket_and_complete(app, client, world):
     # A leader not on the event may not add photos.
     other = {**body, "client_id": uid()}
     assert as_(client, world, "leader").post(f"{E}/{event['id']}/stops/{stop}/photos", other).status_code == 403
+
+
+def test_demo_data_shows_a_closed_event_and_a_running_peer_review(app):
+    """The demo county has one closed 季度观摩 with an observation per project and an open 互评, once however often
+    it is loaded."""
+    with app.app_context():
+        demo.load(db.session)
+        demo.load(db.session)
+        event = db.session.scalars(select(ObservationEvent)).one()
+        rnd = db.session.scalars(select(PeerReviewRound)).one()
+        assert (event.kind, event.status, rnd.status) == ("quarterly", "closed", "open")
+        assert len(observations.observations_from(db.session, event.id)) == 3
+        assert len(peer_review.scores_of(db.session, rnd)) == 1
+        assert [p.organization.name for p in peer_review.reminders(db.session, rnd)] != []
