@@ -107,7 +107,7 @@ def test_close_writes_one_observation_per_scored_project_from_the_scores(app, cl
     assert "群众参与度高" in obs.notes and "王建国:产业带动明显" in obs.notes and "第 1 名" in obs.notes
     assert set(obs.observers.split("、")) == {"管理员", "reviewer1", "王建国"}
     project = as_(client, world, "admin").get(f"/api/v1/projects/{world.p1}").get_json()
-    assert any(o["rating"] == "较好" for o in project["observations"])
+    assert [(o["rating"], o["event_id"]) for o in project["observations"]] == [("较好", event["id"])]
 
 
 def test_close_retried_writes_the_observations_once(app, client, world):
