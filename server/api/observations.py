@@ -270,7 +270,9 @@ def stop_photo(user, body, event_id, stop_id):
 PEER = ("admin", "leader", "secretary")
 
 
-def round_json(user: User, rnd: PeerReviewRound, *, detail: bool = False) -> dict[str, Any]:
+def round_json(
+    user: User, rnd: PeerReviewRound, *, detail: bool = False, organization_id: int | None = None
+) -> dict[str, Any]:
     """A round; with detail the results and reminders (staff) or the secretary's own sheet."""
     s = db.session
     out: dict[str, Any] = {
@@ -312,7 +314,7 @@ def round_json(user: User, rnd: PeerReviewRound, *, detail: bool = False) -> dic
                 "scores": row["score"].scores if row["score"] else None,
                 "comment": row["score"].comment if row["score"] else "",
             }
-            for row in peer_review.sheet(s, user, rnd)
+            for row in peer_review.sheet(s, user, rnd, organization_id)
         ]
     return out
 
@@ -358,10 +360,12 @@ def create_peer_review(user, body):
     summary="One round: results, ranking and who has not scored (staff), or the secretary's own sheet",
     tag="peer_review",
     roles=PEER,
+    query={"organization_id": {**ID, "description": "the organization a secretary of several scores for"}},
     errors=(400, 401, 403, 404),
 )
-def get_peer_review(user, review_id):
-    return round_json(user, peer_review.get_round(db.session, user, review_id), detail=True)
+def get_peer_review(user, query, review_id):
+    rnd = peer_review.get_round(db.session, user, review_id)
+    return round_json(user, rnd, detail=True, organization_id=query.get("organization_id"))
 
 
 @endpoint(

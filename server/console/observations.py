@@ -362,6 +362,7 @@ def peer_review_detail(review_id: int):
         error=refusal.error.message if refusal.error else None,
         orgs={o.id: o.name for o in organizations(s)},
         organization_id=forms.arg_int("organization_id"),
+        own=peer_review.own_members(s, g.staff, rnd),
     )
 
 

@@ -57,8 +57,8 @@ def members_of(session: Session, rnd: PeerReviewRound) -> list[Organization]:
     )
 
 
-def _own_members(session: Session, user: User, rnd: PeerReviewRound) -> list[int]:
-    """The user's organizations that take part in the round."""
+def own_members(session: Session, user: User, rnd: PeerReviewRound) -> list[int]:
+    """The user's organizations that take part in the round (a secretary scores for one of them)."""
     mine = {o.id for o in user.organizations}
     return [i for i in member_ids(session, rnd.id) if i in mine]
 
@@ -80,7 +80,7 @@ def get_round(session: Session, user: User, round_id: int, *, lock: bool = False
     stmt = select(PeerReviewRound).where(PeerReviewRound.id == round_id)
     rnd = session.scalars(for_update(stmt) if lock else stmt).first()
     if rnd is None or not (
-        user.has_role("admin", "leader") or (user.has_role("secretary") and _own_members(session, user, rnd))
+        user.has_role("admin", "leader") or (user.has_role("secretary") and own_members(session, user, rnd))
     ):
         raise ApiError("not_found", "找不到该互评", {"id": round_id})
     return rnd
@@ -155,7 +155,7 @@ def scoring_organization(session: Session, user: User, rnd: PeerReviewRound, org
     """The participating organization the secretary scores for (theirs; named when they have several)."""
     if not user.has_role("secretary"):
         raise ApiError("forbidden", "只有参加互评的党组织书记可以评分")
-    own = _own_members(session, user, rnd)
+    own = own_members(session, user, rnd)
     if organization_id is not None:
         if organization_id not in own:
             raise ApiError("forbidden", "只能以本人所在党组织的名义评分", {"field": "organization_id"})
@@ -168,7 +168,8 @@ def scoring_organization(session: Session, user: User, rnd: PeerReviewRound, org
 
 
 def sheet(session: Session, user: User, rnd: PeerReviewRound, organization_id: int | None = None) -> list[dict]:
-    """The secretary's sheet: every other participant's project with this organization's score so far."""
+    """The secretary's sheet: the projects of participants they do not belong to, with this organization's
+    score so far."""
     org_id = scoring_organization(session, user, rnd, organization_id)
     mine = {
         s.project_id: s
@@ -176,7 +177,8 @@ def sheet(session: Session, user: User, rnd: PeerReviewRound, organization_id: i
             select(PeerReviewScore).where(PeerReviewScore.round_id == rnd.id, PeerReviewScore.organization_id == org_id)
         )
     }
-    return [{"project": p, "score": mine.get(p.id)} for p in projects_of(session, rnd) if p.organization_id != org_id]
+    own = {o.id for o in user.organizations}
+    return [{"project": p, "score": mine.get(p.id)} for p in projects_of(session, rnd) if p.organization_id not in own]
 
 
 def save_score(session: Session, user: User, round_id: int, project_id: int, data: dict[str, Any]) -> PeerReviewScore:

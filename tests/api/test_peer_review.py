@@ -130,3 +130,20 @@ def test_who_sees_which_round(app, client, pr):
     assert as_(client, pr, "leader").post(R, {"year": 2026, "organization_ids": [pr.org1, pr.org2]}).status_code == 403
     one = as_(client, pr, "admin").post(R, {"year": 2026, "organization_ids": [pr.org1, pr.org1]})
     assert one.status_code == 400
+
+
+def test_secretary_of_two_organizations_names_one_and_scores_neither(app, client, pr):
+    """Belonging to org1 and org2: the sheet asks which one (400); scoring org2's p2 in org1's name is 403 too."""
+    with app.app_context():
+        users.update_user(
+            db.session,
+            db.session.get(User, pr.ids["admin"]),
+            pr.ids["secretary"],
+            {"organization_ids": [pr.org1, pr.org2]},
+        )
+    rnd = opened(client, pr)
+    sec = as_(client, pr, "secretary")
+    assert sec.get(f"{R}/{rnd['id']}").status_code == 400
+    assert sec.get(f"{R}/{rnd['id']}", query_string={"organization_id": pr.org2}).get_json()["sheet"] == []
+    r = sec.put(f"{R}/{rnd['id']}/projects/{pr.p2}/score", {"scores": GOOD, "organization_id": pr.org1})
+    assert r.status_code == 403 and "本党组织" in error_of(r)["message"]
