@@ -86,7 +86,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_photo_owners() -> None:
     """Tell the photo pipeline every kind of record a photo can belong to (Photo.owner_kind)."""
-    from server.services import feedback, rectification, reports, visits
+    from server.services import feedback, observations, rectification, reports, visits
     from server.services.photos import register_owner
 
     register_owner("visit", visits.photo_owner)
@@ -96,6 +96,7 @@ def register_photo_owners() -> None:
     register_owner(reports.OWNER_KIND, reports.photo_owner)
     register_owner(rectification.DRAFT_KIND, rectification.DRAFT_OWNER)
     register_owner(rectification.OWNER_KIND, rectification.photo_owner)
+    register_owner(observations.OWNER_KIND, observations.photo_owner)
 
 
 def register_listeners() -> None:

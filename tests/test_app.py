@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OWNER_KINDS = {"visit", "feedback_draft", "feedback", "report_draft", "project_report", "rect_draft", "rectification"}
+OWNER_KINDS = {
+    "visit",
+    "feedback_draft",
+    "feedback",
+    "report_draft",
+    "project_report",
+    "rect_draft",
+    "rectification",
+    "observation_stop",
+}
 
 
 SCRIPT = """

@@ -145,6 +145,7 @@ import server.api.health
 import server.api.lead_items
 import server.api.liaison
 import server.api.notice_board
+import server.api.observations
 import server.api.openapi
 import server.api.photos
 import server.api.projects

@@ -156,6 +156,7 @@ def project_json(user: User, p: Project, *, detail: bool = False, summary: dict 
                 "observers": o.observers,
                 "rating": o.rating,
                 "notes": o.notes,
+                "event_id": o.event_id,  # the 观摩 event it came out of, or None when typed in
             }
             for o in lifecycle.observations_of(db.session, p.id)
         ]

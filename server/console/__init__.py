@@ -61,6 +61,8 @@ NAV = [
             ("console.lead_items", "书记领办事项", ("admin", "leader")),
             ("console.liaison", "我的联系项目", ("cadre", "reviewer", "leader", "admin")),
             ("console.cadres", "联系组工干部", ("admin", "leader")),
+            ("console.observations", "观摩活动", STAFF),
+            ("console.peer_reviews", "中期互评", ("admin", "leader", "secretary")),
         ],
     ),
     (
@@ -163,6 +165,7 @@ import server.console.imports
 import server.console.lead_items
 import server.console.lifecycle
 import server.console.organizations
+import server.console.observations
 import server.console.places
 import server.console.project_list_import
 import server.console.projects

@@ -62,6 +62,18 @@ from server.models.lifecycle import (
     ReportReminder,
     SubscribeCredit,
 )
+from server.models.observation import (
+    OBSERVATION_EVENT_STATUSES,
+    OBSERVATION_KINDS,
+    PEER_REVIEW_STATUSES,
+    ObservationEvent,
+    ObservationParticipant,
+    ObservationScore,
+    ObservationStop,
+    PeerReviewRound,
+    PeerReviewScore,
+    peer_review_members,
+)
 from server.models.people import (
     ConsoleSession,
     User,
@@ -236,4 +248,14 @@ __all__ = [
     "ConflictDeclaration",
     "InspectionTeam",
     "inspection_team_members",
+    "OBSERVATION_EVENT_STATUSES",
+    "OBSERVATION_KINDS",
+    "PEER_REVIEW_STATUSES",
+    "ObservationEvent",
+    "ObservationParticipant",
+    "ObservationScore",
+    "ObservationStop",
+    "PeerReviewRound",
+    "PeerReviewScore",
+    "peer_review_members",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import Base, utcnow
@@ -73,9 +73,11 @@ class SubscribeCredit(Base):
 
 
 class ProjectObservation(Base):
-    """A quarterly observation (观摩) of a project by department staff."""
+    """A quarterly observation (观摩) of a project by department staff, typed in or out of a closed event."""
 
     __tablename__ = "project_observations"
+    # One observation per project per event, however often the event's close is retried.
+    __table_args__ = (Index("uq_project_observations_event", "event_id", "project_id", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     observed_on: Mapped[date] = mapped_column(Date)
@@ -84,6 +86,7 @@ class ProjectObservation(Base):
     rating: Mapped[str] = mapped_column(String(8))
     notes: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("observation_events.id"))  # the 观摩 it came out of
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

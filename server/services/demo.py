@@ -203,6 +203,7 @@ def load(session: Session) -> list[str]:
     _demo_cadres(session, admin)
     _demo_roadshow(session, admin)
     _demo_teams(session, admin, township, village)
+    _demo_observations(session, admin, township)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -648,3 +649,74 @@ def _demo_teams(session: Session, admin: User, township: dict, village: dict) ->
         {"kind": "relative", "scope": "village", "place_id": village["360821100201"].id, "note": "配偶父母居住在该村"},
         own=True,
     )
+
+
+def _demo_observations(session: Session, admin: User, township: dict) -> None:
+    """A closed 季度观摩 over three projects with on-site scores, and a 中期互评 round still running."""
+    from server.models import ObservationEvent, Organization, PeerReviewRound
+    from server.services import observations, peer_review
+
+    first_three = session.scalars(select(Project).where(Project.applicant_id.is_(None)).order_by(Project.id).limit(3))
+    route = list(first_three)
+    reviewer = session.scalar(select(User).where(User.username == "reviewer"))
+    if session.scalar(select(ObservationEvent.id).limit(1)) is None and len(route) == 3:
+        held_on = date.today() - timedelta(days=7)
+        event = observations.create_event(
+            session,
+            admin,
+            {
+                "kind": "quarterly",
+                "title": f"{held_on.year}年第{(held_on.month - 1) // 3 + 1}季度书记项目现场观摩",
+                "held_on": held_on,
+                "stops": [
+                    {"project_id": p.id, "planned_at": t}
+                    for p, t in zip(route, ("09:00", "10:40", "14:30"), strict=True)
+                ],
+                "participant_ids": [admin.id, reviewer.id],
+                "outside": [
+                    {"name": "王敏", "post": "桐坪镇党委书记", "scoring": True},
+                    {"name": "张华", "post": "万福镇组织委员", "scoring": False},
+                ],
+            },
+        )
+        observations.start_event(session, admin, event.id)
+        stops = [s.id for s in observations.stops_of(session, event.id)]
+        outsider = next(p.id for p in observations.participants_of(session, event.id) if p.name == "王敏")
+        sheets = (
+            (admin, None, (92, 85, 78), ("蜜柚流转中心运转良好,带动明显", "", "台账规范,阵地建设仍需加强")),
+            (reviewer, None, (90, 88, 74), ("群众知晓率高", "拆改进度符合计划", "")),
+            (admin, outsider, (94, 83, 80), ("可复制推广", "", "")),
+        )
+        for user, participant, marks, remarks in sheets:
+            observations.save_scores(
+                session,
+                user,
+                event.id,
+                participant,
+                [{"stop_id": i, "score": m, "remark": r} for i, m, r in zip(stops, marks, remarks, strict=True)],
+            )
+        observations.close_event(session, admin, event.id)
+
+    if session.scalar(select(PeerReviewRound.id).limit(1)) is None and len(route) == 3:
+        orgs = [session.scalar(select(Organization).where(Organization.name == "江南村党支部"))]
+        for name, tcode, project in (
+            ("大栗村党支部", "360821103000", route[1]),
+            ("许家村党支部", "360821104000", route[2]),
+        ):
+            # The reporting units' import above may have made it already.
+            org = session.scalar(
+                select(Organization).where(Organization.name == name).order_by(Organization.id).limit(1)
+            ) or projects.create_organization(session, admin, {"name": name, "township_id": township[tcode].id})
+            projects.update_project(session, admin, project.id, {"organization_id": org.id})
+            orgs.append(org)
+        rnd = peer_review.create_round(
+            session, admin, {"year": date.today().year, "organization_ids": [o.id for o in orgs]}
+        )
+        secretary = session.scalar(select(User).where(User.username == "secretary"))
+        peer_review.save_score(
+            session,
+            secretary,
+            rnd.id,
+            route[1].id,
+            {"scores": {"推进成效": 8, "特色亮点": 7, "群众认可": 9}, "comment": "拆改进度快,群众评价好"},
+        )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 
 from server.db import db
 from server.models import User
-from server.services import grading, lead_items, rounds, units
+from server.services import grading, lead_items, observations, peer_review, projects, rounds, units
 from server.services.grading import roadshow
 from tests.console.conftest import csrf, login
 from tests.hostile.test_authorization_matrix import (
@@ -38,6 +39,7 @@ OWN_WORK_PAGES = {
     "console.application_new",
     "console.application_edit",
     "console.roadshow_score",
+    "console.peer_review_score",
 }
 # Documents that exist only once their round is closed or their grading finalized: before, a 409.
 AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_assessment"}
@@ -80,6 +82,16 @@ def others(shared_app, api_objects):  # noqa: F811
                 "leader_name": "胡艺群",
             },
         )
+        # A 观摩 over 桐坪镇's project and a 互评 round of two organizations.
+        event = observations.create_event(
+            db.session,
+            admin,
+            {"kind": "quarterly", "title": "观摩", "held_on": date.today(), "stops": [{"project_id": world.p2}]},
+        )
+        org = projects.create_organization(db.session, admin, {"name": "大栗村党支部", "township_id": world.t2})
+        review = peer_review.create_round(
+            db.session, admin, {"year": 2026, "organization_ids": [api_objects["org_id"], org.id]}
+        )
         return {
             **api_objects,
             "session_id": gs.id,
@@ -87,6 +99,8 @@ def others(shared_app, api_objects):  # noqa: F811
             "unit_id": unit.id,
             "item_id": item.id,
             "roadshow_id": show.id,
+            "event_id": event.id,
+            "review_id": review.id,
         }
 
 
