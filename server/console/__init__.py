@@ -164,8 +164,8 @@ import server.console.grading
 import server.console.imports
 import server.console.lead_items
 import server.console.lifecycle
-import server.console.organizations
 import server.console.observations
+import server.console.organizations
 import server.console.places
 import server.console.project_list_import
 import server.console.projects
