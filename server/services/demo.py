@@ -404,16 +404,21 @@ def _demo_units(session: Session, admin: User) -> None:
     reviewer = session.scalar(select(User).where(User.username == "unit"))
     if reviewer is not None:
         users.update_user(session, admin, reviewer.id, {"unit_id": unit.id})
+
+
 def _demo_levels_and_lead_items(session: Session, admin: User, township: dict, village: dict) -> None:
     """Levels on the demo projects, and three 书记领办事项: one with results, one new, one suggested for 软弱涣散."""
     from server import clock
     from server.models import LeadItem, Organization
     from server.services import lead_items
+
     levels = {"三化": "township", "非公企业": "county"}
     for p in session.scalars(select(Project).where(Project.level.is_(None), Project.applicant_id.is_(None))).all():
         level = next((v for k, v in levels.items() if k in p.title), "village")
         projects.update_project(session, admin, p.id, {"level": level})
     if session.scalar(select(LeadItem.id).limit(1)) is not None:
+        return
+
     def organization(name: str, township_code: str, village_code: str | None = None) -> Organization:
         org = session.scalar(select(Organization).where(Organization.name == name))
         return org or projects.create_organization(
@@ -425,6 +430,7 @@ def _demo_levels_and_lead_items(session: Session, admin: User, township: dict, v
                 "village_id": village[village_code].id if village_code else None,
             },
         )
+
     today = clock.today()
     doctors = lead_items.create_item(
         session,
