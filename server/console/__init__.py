@@ -157,7 +157,6 @@ import server.console.lead_items
 import server.console.lifecycle
 import server.console.organizations
 import server.console.places
-import server.console.project_list_import
 import server.console.projects
 import server.console.rectifications
 import server.console.rounds
