@@ -167,7 +167,6 @@ import server.console.lifecycle
 import server.console.observations
 import server.console.organizations
 import server.console.places
-import server.console.project_list_import
 import server.console.projects
 import server.console.quarterly
 import server.console.rectifications

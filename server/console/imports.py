@@ -33,6 +33,7 @@ from server.db import db
 from server.services import imports
 from server.services.imports.organizations import OrganizationsImporter
 from server.services.imports.places import PlacesImporter
+from server.services.imports.projects import ProjectListImporter
 from server.services.imports.staff import StaffImporter
 from server.services.imports.units import UnitsImporter
 
@@ -175,3 +176,4 @@ register("places_import", "/places/import", PlacesImporter, ("console.places", "
 register("units_import", "/units/import", UnitsImporter, ("console.units", "归口单位"))
 register("organizations_import", "/organizations/import", OrganizationsImporter, ("console.organizations", "党组织"))
 register("users_import", "/users/import", StaffImporter, ("console.users", "人员与邀请码"))
+register("project_list_import", "/projects/import", ProjectListImporter, ("console.projects", "项目列表"))

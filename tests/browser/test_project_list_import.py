@@ -38,10 +38,10 @@ def test_import_the_project_list_and_filter_by_level(new_page, live_server, orga
     page.get_by_role("link", name="导入立项名单").click()
     page.locator('input[name="file"]').set_input_files(str(path))
     page.get_by_role("button", name="上传并预览").click()
-    assert "确认后将新增项目 2 个" in page.locator("main").inner_text()
+    assert "确认后将处理 新增项目 2 个,更新 0 个" in page.locator("main").inner_text()
     page.get_by_role("button", name="确认导入").click()
     page.wait_for_url(re.compile(r"/console/projects$"))
-    assert "立项名单导入完成:新增项目 2 个" in page.locator("main").inner_text()
+    assert "导入完成:新增项目 2 个" in page.locator("main").inner_text()
 
     page.locator('select[name="level"]').select_option(label="县委书记领办")
     page.get_by_role("button", name="筛选").click()

@@ -333,6 +333,10 @@ def test_staff_import_cannot_take_the_admin_role_from_oneself(app, console, unit
         ("/console/units/import", ["名称", "类型", "所属乡镇编码"]),
         ("/console/organizations/import", ["名称", "领域", "乡镇编码", "村编码", "归口单位", "书记用户名"]),
         ("/console/users/import", ["用户名", "姓名", "角色", "乡镇编码", "党组织", "归口单位"]),
+        (
+            "/console/projects/import",
+            ["年度", "项目名称", "党组织", "层级", "领域", "必选/自选", "类别", "项目书记", "村编码", "单位地点编码"],
+        ),
     ],
 )
 def test_templates_are_xlsx_with_chinese_headers_that_import_back(app, console, unit_world, url, headers):
@@ -354,7 +358,10 @@ def test_templates_are_xlsx_with_chinese_headers_that_import_back(app, console, 
     assert "表头缺少列" not in page
 
 
-@pytest.mark.parametrize("url", ["/console/units/import", "/console/organizations/import", "/console/users/import"])
+@pytest.mark.parametrize(
+    "url",
+    ["/console/units/import", "/console/organizations/import", "/console/users/import", "/console/projects/import"],
+)
 @pytest.mark.parametrize("username", ["leader", "reviewer1"])
 def test_only_admins_import(app, console, unit_world, url, username):
     """Leaders and reviewers may not preview or confirm an import (403), nor fetch the template."""

@@ -7,6 +7,7 @@ import re
 from datetime import date
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from server import clock
@@ -97,9 +98,9 @@ def test_project_list_import_previews_then_imports(app, console, world, orgs):
     assert r.status_code == 302
     page = text_of(client.get("/console/projects", query_string={"level": "township"}))
     assert "大栗村人居环境整治" in page and "镇级" in page and "已立项" in page
-    # The same file again: previewed as updates, nothing added.
+    # The same file again: previewed as updates that change nothing, nothing added.
     r = post(client, "/console/projects/import", upload(LIST_CSV), content_type="multipart/form-data")
-    assert "更新" in text_of(r) and "新增" not in re.sub(r"新增项目 0 个", "", text_of(r))
+    assert "新增项目 0 个,更新 2 个" in text_of(r) and text_of(r).count("无变化") == 2
 
 
 def test_project_list_import_with_an_unknown_organization_writes_nothing(app, console, world, orgs):
@@ -107,7 +108,7 @@ def test_project_list_import_with_an_unknown_organization_writes_nothing(app, co
     bad = LIST_CSV.replace("永阳镇党委", "不存在的党委")
     r = post(console("admin"), "/console/projects/import", upload(bad), content_type="multipart/form-data")
     assert r.status_code == 400
-    assert "第 3 行:找不到党组织“不存在的党委”" in text_of(r) and "确认导入" not in text_of(r)
+    assert "第 3 行(党组织):找不到党组织“不存在的党委”" in text_of(r) and "确认导入" not in text_of(r)
 
 
 def test_only_admins_import_the_list(console, world):
@@ -116,9 +117,22 @@ def test_only_admins_import_the_list(console, world):
 
 
 def test_template_has_the_header(console, world):
-    """The template CSV starts with the columns the import reads."""
-    body = console("admin").get("/console/projects/import/template.csv").get_data(as_text=True)
-    assert body.lstrip("\ufeff").startswith("年度,项目名称,党组织,层级")
+    """The template workbook starts with the columns the import reads."""
+    r = console("admin").get("/console/projects/import/template.xlsx")
+    headers = [c.value for c in load_workbook(io.BytesIO(r.data)).worksheets[0][1]]
+    assert headers[:4] == ["年度", "项目名称", "党组织", "层级"]
+
+
+def test_reimport_preview_shows_the_change(app, console, world, orgs):
+    """A project already on the list, re-imported at another level, previews 村级 → 镇级 before anything is written."""
+    client = console("admin")
+    r = post(client, "/console/projects/import", upload(LIST_CSV), content_type="multipart/form-data")
+    post(client, "/console/projects/import/confirm", {"token": TOKEN.search(text_of(r)).group(1), "suffix": ".csv"})
+    moved = LIST_CSV.replace("江南村党支部,村级", "江南村党支部,镇级")
+    r = post(client, "/console/projects/import", upload(moved), content_type="multipart/form-data")
+    assert "更新项目" in text_of(r) and "层级:村级 → 镇级" in text_of(r)
+    with app.app_context():
+        assert db.session.scalar(select(Project.level).where(Project.title.contains("一领办三参与"))) == "village"
 
 
 # ---- 书记领办事项 ------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 """Imports from XLSX/CSV: one runner, one reader and one report for every kind of row.
 
-A kind of import is an `Importer` subclass (places.py, units.py, organizations.py, staff.py here):
+A kind of import is an `Importer` subclass (places.py, units.py, organizations.py, staff.py,
+projects.py here):
 
 - `kind` names it (the audit action is "<kind>.import"), `label` says what it imports in Chinese;
 - `columns` lists its `Column`s: the key a row dict uses, the Chinese header of the template, other
   headers a file may use, and whether the header must be there;
 - `template_rows` are the example rows of the downloadable template (in `columns` order);
+- `authorize(actor)` may refuse the caller (ApiError forbidden) before anything is read: the
+  console lets only admins import, but an importer whose rows are a decision (projects.py, the
+  立项名单) checks it itself for callers outside the console;
 - `prepare(session)` loads what the rows are matched against (once per run);
 - `apply(session, actor, row, plan)` validates one row and writes it (flush, never commit),
   filling `plan.action` ("新增…"/"更新…"), `plan.counted` (the key of `report.counts` it adds
@@ -113,6 +117,9 @@ class Importer:
         """An empty report (a subclass may return its own report type)."""
         return ImportReport()
 
+    def authorize(self, actor: User | None) -> None:
+        """Raise ApiError(forbidden) if `actor` may not run this import; by default the caller decides."""
+
     def prepare(self, session: Session) -> None:
         """Load what rows are matched against; called once before the first row."""
 
@@ -129,6 +136,7 @@ def run(
     session: Session, actor: User | None, importer: Importer, rows: list[dict[str, Any]], *, dry_run: bool = False
 ) -> ImportReport:
     """Apply every row; write all of them (with an audit entry) or, on any error or a dry run, none."""
+    importer.authorize(actor)
     report = importer.new_report()
     importer.prepare(session)
     for number, row in enumerate(rows, start=2):  # row 1 is the header
@@ -213,8 +221,9 @@ def template_xlsx(importer: Importer) -> bytes:
     return out.getvalue()
 
 
-# Lists in one cell: 、 , , ; ; or spaces between the items.
-_LIST_SPLIT = re.compile(r"[、,,;;\s]+")
+# Lists in one cell: items between 、, commas or semicolons (ASCII or the full-width ones a Chinese
+# input method types; escaped, so no editor can fold them to ASCII) or spaces.
+_LIST_SPLIT = re.compile("[\u3001,\uff0c;\uff1b\\s]+")
 
 
 def split_list(value: str | None) -> list[str]:
