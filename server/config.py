@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import date
@@ -140,6 +141,18 @@ def _networks(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _doc_prefix(env: Mapping[str, str]) -> str:
+    """The 发文字号's 代字: DOC_NUMBER_PREFIX, else 吉县组字 made from a DEPARTMENT_NAME like 中共吉安县委组织部."""
+    raw = env.get("DOC_NUMBER_PREFIX", "").strip()
+    if raw:
+        if len(raw) > 32:
+            raise ConfigError(f"DOC_NUMBER_PREFIX holds at most 32 characters, got {raw!r}")
+        return raw
+    # The usual abbreviation: the county's first character and its 县/区/市, then 组字.
+    county = re.search(r"([^省市共]+?)([县区市旗])委?组织部", env.get("DEPARTMENT_NAME", ""))
+    return f"{county.group(1)[0]}{county.group(2)}组字" if county else "组字"
+
+
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read every setting from the environment; raise ConfigError for bad or missing values."""
     env = os.environ if env is None else env
@@ -239,6 +252,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WECHAT_REPORT_TEMPLATE_ID": env.get("WECHAT_REPORT_TEMPLATE_ID", "").strip(),
         # Printed on documents the department hands out (the cover of a 案例集), e.g. 中共××县委组织部.
         "DEPARTMENT_NAME": env.get("DEPARTMENT_NAME", "").strip(),
+        # The 代字 of the 发文字号 on official documents (吉县组字〔2026〕12号).
+        "DOC_NUMBER_PREFIX": _doc_prefix(env),
         "MINIPROGRAM_REPORT_PAGE": env.get("MINIPROGRAM_REPORT_PAGE", "").strip() or "pages/workspace/workspace",
         # Tests set a cheap method; production keeps Werkzeug's scrypt default.
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from server.console import console_bp
@@ -243,7 +243,11 @@ def round_close(round_id: int):
 @staff_required(*PLAN_READERS)
 def round_notice(round_id: int):
     """The round's notice (通报) as DOCX, once it is closed."""
-    return send_download(round_report.notice_docx(db.session, g.staff, rounds.get_round(db.session, round_id)))
+    # The annex prints where anyone fetches the record: the public address when one is configured.
+    base = current_app.config["PUBLIC_BASE_URL"] or request.host_url.rstrip("/")
+    record_url = base + url_for("api.public_round_record", round_id=round_id)
+    r = rounds.get_round(db.session, round_id)
+    return send_download(round_report.notice_docx(db.session, g.staff, r, record_url=record_url))
 
 
 @console_bp.get("/rounds/<int:round_id>/round.xlsx")

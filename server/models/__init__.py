@@ -24,6 +24,11 @@ from server.models.cadres import (
     CadreReminder,
     LiaisonContact,
 )
+from server.models.documents import (
+    DOCUMENT_KINDS,
+    DocumentSequence,
+    OfficialDocument,
+)
 from server.models.feedback import (
     FEEDBACK_CATEGORIES,
     FEEDBACK_RATINGS,
@@ -258,4 +263,7 @@ __all__ = [
     "PeerReviewRound",
     "PeerReviewScore",
     "peer_review_members",
+    "DOCUMENT_KINDS",
+    "DocumentSequence",
+    "OfficialDocument",
 ]

@@ -14,10 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt
 from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,6 +31,8 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, rectification, rounds, visits
+from server.services.documents import numbers
+from server.services.documents.official import OfficialDocument, document_date, issuer
 from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
 from server.services.flag_words import label as flag_label
 from server.services.projects import place_of
@@ -167,7 +165,7 @@ def build(session: Session, r: InspectionRound) -> RoundReport:
 
 
 def _day(value: datetime | None) -> str:
-    return clock.china_time(value, "%Y年%m月%d日")
+    return document_date(clock.local_date(value)) if value else ""
 
 
 def _minute(value: datetime) -> str:
@@ -183,98 +181,119 @@ def _order_state(o: RectificationOrder, today: date) -> str:
 
 # ---- the notice (DOCX) ----------------------------------------------------------------------
 
-
-def _table(doc, header: list[str], rows: list[list[str]]) -> None:
-    table = doc.add_table(rows=1, cols=len(header))
-    table.style = "Table Grid"
-    for cell, text in zip(table.rows[0].cells, header, strict=True):
-        cell.text = text
-        cell.paragraphs[0].runs[0].bold = True
-    for row in rows:
-        for cell, text in zip(table.add_row().cells, row, strict=True):
-            cell.text = str(text)
+RECIPIENTS = ["各乡镇党委", "县直各单位党组织"]
+ANNEX_TITLE = "随机抽取复核说明"
 
 
-def notice_docx(session: Session, user: User, r: InspectionRound) -> Download:
-    """The round's notice (通报) as a Word document; the download is audited."""
+def _percent(part: int, whole: int) -> str:
+    return f"{part * 100 // whole if whole else 0}%"
+
+
+def _replay_annex(doc: OfficialDocument, r: InspectionRound, record_url: str) -> None:
+    """The annex: what was published and how anyone replays the draw (the 正文 only points here)."""
+    doc.annex(ANNEX_TITLE)
+    doc.line(
+        f"本轮于{document_date(clock.local_date(r.frozen_at))}冻结候选名单,并在抽取前公布输入哈希:{r.input_hash}。"
+        if r.frozen_at
+        else f"本轮输入哈希:{r.input_hash}。"
+    )
+    doc.line(f"抽取所用公开随机数为“{r.public_value}”,随机种子为 {r.seed}。")
+    doc.line(f"本轮结束后,完整抽取记录(候选名单、参数、督查组、回避申报和抽取结果)已在以下地址公开:{record_url}")
+    doc.line("复核方法:")
+    doc.line("1.打开上述地址,将完整抽取记录保存为文件“记录.json”;")
+    doc.line(
+        "2.在装有 Python 3.11 或更高版本的电脑上,于本系统源代码目录中运行“python3 scripts/verify_draw.py 记录.json”;"
+    )
+    doc.line(
+        "3.程序逐项重算输入哈希、随机种子和抽取结果,全部显示“OK”并以“一致”结束,即说明抽取结果与公布的输入完全对应、未被改动;"
+        "再将记录中的公开随机数与官方公布的开奖结果核对。"
+    )
+
+
+def notice_docx(session: Session, user: User, r: InspectionRound, *, record_url: str) -> Download:
+    """The round's notice (通报) in the official form; its 文号 is given once, the download audited."""
     rep = build(session, r)
-    doc = Document()
-    normal = doc.styles["Normal"]
-    normal.font.name, normal.font.size = "宋体", Pt(11)
-    normal.element.rPr.rFonts.set(qn("w:eastAsia"), "宋体")  # Word needs the East Asian font named apart
-    title = doc.add_heading(f"关于「{r.name}」随机督查情况的通报", level=1)
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    number = numbers.number(session, user, "round_notice", str(r.id))
+    doc = OfficialDocument(
+        issuer=issuer(),
+        reference=number.reference,
+        title=f"关于{r.name}随机督查情况的通报",
+        recipients=RECIPIENTS,
+    )
     total, visited = len(rep.sites), sum(s.visit is not None for s in rep.sites)
-    doc.add_paragraph(
+    doc.line(
         f"按照“随机选取督查地点、随机确定督查事项”的要求,本轮于{_day(r.frozen_at)}冻结候选名单并公布输入哈希,"
         f"{_day(r.drawn_at)}以公开随机数“{r.public_value}”抽取 {total} 个点位,由 {r.groups} 个督查组"
         f"(每组 {r.team_size} 人,回避本人所在乡镇)开展暗访,每个点位随机确定 {r.items_per_visit} 项督查事项,"
-        f"{_day(r.closed_at)}结束。现将有关情况通报如下。"
+        f"{_day(r.closed_at)}结束。抽取过程公开可复核(见附件)。现将有关情况通报如下。"
     )
-    doc.add_heading("一、覆盖情况", level=2)
+    doc.heading1("一、覆盖情况")
     late = rep.late()
-    doc.add_paragraph(
-        f"共抽取 {total} 个点位,已完成暗访 {visited} 个"
-        f"({visited * 100 // total if total else 0}%)"
+    doc.line(
+        f"共抽取 {total} 个点位,已完成暗访 {visited} 个({_percent(visited, total)})"
         + (f",其中 {len(late)} 个为轮次结束后补传" if late else "")
         + "。"
     )
-    _table(doc, ["乡镇", "抽取点位", "已暗访", "覆盖率"], [[t, n, v, f"{v * 100 // n}%"] for t, n, v in rep.coverage()])
-    doc.add_heading("二、发现的问题", level=2)
+    doc.table(["乡镇", "抽取点位", "已暗访", "覆盖率"], [[t, n, v, _percent(v, n)] for t, n, v in rep.coverage()])
+    doc.heading1("二、发现的问题")
     found = rep.findings()
     if found:
-        _table(
-            doc,
+        doc.table(
             ["乡镇", "地点", "项目", "未通过的督查事项", "核查标记"],
             [[s.township, s.place, s.project, "\n".join(s.failed) or "—", "、".join(s.flags) or "—"] for s in found],
         )
     else:
-        doc.add_paragraph("本轮暗访未发现未通过的督查事项或核查标记。")
-    doc.add_heading("三、整改通知", level=2)
+        doc.line("本轮暗访未发现未通过的督查事项或核查标记。")
+    doc.heading1("三、整改通知")
     if rep.orders:
-        _table(
-            doc,
+        doc.table(
             ["编号", "项目", "整改事项", "整改期限", "状态"],
             [
-                [f"#{o.id}", t, len(o.items or []), o.deadline.isoformat(), _order_state(o, rep.today)]
+                [f"#{o.id}", t, len(o.items or []), document_date(o.deadline), _order_state(o, rep.today)]
                 for o, t in rep.orders
             ],
         )
     else:
-        doc.add_paragraph("本轮未下发整改通知。")
-    doc.add_heading("四、尚未解决的问题", level=2)
+        doc.line("本轮未下发整改通知。")
+    doc.heading1("四、尚未解决的问题")
     outstanding = [f"{s.township} {s.place}({s.project}):抽取后未完成暗访。" for s in rep.unvisited()]
     outstanding += [
-        f"整改通知 #{o.id}({t}):{_order_state(o, rep.today)},整改期限 {o.deadline.isoformat()}。"
+        f"整改通知 #{o.id}({t}):{_order_state(o, rep.today)},整改期限{document_date(o.deadline)}。"
         for o, t in rep.open_orders()
     ]
-    for line in outstanding or ["无。"]:
-        doc.add_paragraph(line, style="List Bullet")
-    doc.add_heading("五、补传的暗访记录", level=2)
+    for i, line in enumerate(outstanding, 1):
+        doc.line(f"{i}.{line}")
+    if not outstanding:
+        doc.line("无。")
+    doc.heading1("五、补传的暗访记录")
     if late:
-        doc.add_paragraph(
+        doc.line(
             "以下暗访在本轮结束前开始,因现场无网络等原因在结束后才上传(已计入覆盖情况和发现的问题);"
             "“通报印发后补传”的记录未包含在此前印发的通报中。"
         )
-        _table(
-            doc,
+        doc.table(
             ["乡镇", "地点", "项目", "收到时间", "说明"],
             [[s.township, s.place, s.project, _minute(s.late_at), s.late_note(rep.issued_at)] for s in late],
         )
     else:
-        doc.add_paragraph("本轮没有结束后补传的暗访记录。")
-    doc.add_paragraph(
-        f"本轮抽取记录(输入哈希 {r.input_hash})已公开,任何人可用 scripts/verify_draw.py 复核抽取结果。"
-        "本通报不含入户走访对象姓名、联系电话等个人信息。"
+        doc.line("本轮没有结束后补传的暗访记录。")
+    doc.line("本通报不含入户走访对象姓名、联系电话等个人信息。")
+    doc.attachments_note([ANNEX_TITLE])
+    doc.signature(number.issued_on)
+    _replay_annex(doc, r, record_url)
+    doc.print_record(issuer(), number.issued_on)
+    body = io.BytesIO(doc.save())
+    audit.append(
+        session,
+        user,
+        "export.round_notice",
+        "round",
+        r.id,
+        {"sites": total, "visited": visited, "reference": number.reference},
     )
-    doc.add_paragraph(f"生成时间:{clock.china_time(utcnow())}")
-    out = io.BytesIO()
-    doc.save(out)
-    out.seek(0)
-    audit.append(session, user, "export.round_notice", "round", r.id, {"sites": total, "visited": visited})
     session.commit()
     stamp = clock.china_time(utcnow(), "%Y%m%d")
-    return Download(f"督查通报-{r.name}-{stamp}.docx", f"round-{r.id}-notice-{stamp}.docx", DOCX, out)
+    return Download(f"督查通报-{r.name}-{stamp}.docx", f"round-{r.id}-notice-{stamp}.docx", DOCX, body)
 
 
 # ---- the workbook (XLSX) --------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""发文字号: numbers kept per document kind and year, given once per document and kept for good.
+
+A document's number is given the first time it is downloaded and stored with it
+(OfficialDocument), so every later download prints the same 文号 and 成文日期. The sequence row
+of (kind, year) is bumped by one atomic upsert inside the transaction that stores the document:
+concurrent downloads queue on that row (MariaDB's row lock; SQLite's BEGIN IMMEDIATE), and a
+transaction that fails gives its number back by rolling back, so numbers run 1, 2, 3 … without
+gaps or repeats.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from server import clock
+from server.models import DOCUMENT_KINDS, DocumentSequence, OfficialDocument, User
+from server.services import audit
+
+ATTEMPTS = 3
+# Deadlock, lock-wait timeout, duplicate key: another download of the same document or number won.
+_RACE_CODES = {1213, 1205, 1062}
+
+
+def find(session: Session, kind: str, subject: str) -> OfficialDocument | None:
+    """The document of this kind about this subject, if it has been numbered."""
+    return session.scalar(
+        select(OfficialDocument).where(OfficialDocument.kind == kind, OfficialDocument.subject == subject)
+    )
+
+
+def next_number(session: Session, kind: str, year: int) -> int:
+    """Bump the (kind, year) sequence by one in the current transaction and return the new number."""
+    table = DocumentSequence.__table__
+    values = {"kind": kind, "year": year, "last_number": 1}
+    if session.get_bind().dialect.name == "mysql":
+        stmt = mysql.insert(table).values(values)
+        stmt = stmt.on_duplicate_key_update(last_number=table.c.last_number + 1)
+    else:
+        stmt = sqlite.insert(table).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "year"], set_={"last_number": table.c.last_number + 1}
+        )
+    session.connection().execute(stmt)
+    return session.scalar(select(table.c.last_number).where(table.c.kind == kind, table.c.year == year))
+
+
+def _is_race(exc: Exception) -> bool:
+    args = getattr(getattr(exc, "orig", None), "args", ())
+    return isinstance(exc, IntegrityError) or (bool(args) and args[0] in _RACE_CODES)
+
+
+def number(session: Session, actor: User, kind: str, subject: str) -> OfficialDocument:
+    """The numbered document of `kind` about `subject`: the stored one, or a new number (committed, audited)."""
+    if kind not in DOCUMENT_KINDS:
+        raise ValueError(f"unknown document kind {kind!r}")
+    for attempt in range(1, ATTEMPTS + 1):
+        found = find(session, kind, subject)
+        if found is not None:
+            return found
+        today = clock.today()
+        try:
+            doc = OfficialDocument(
+                kind=kind,
+                subject=subject,
+                prefix=current_app.config["DOC_NUMBER_PREFIX"],
+                year=today.year,
+                number=next_number(session, kind, today.year),
+                issued_on=today,
+                issued_by_id=actor.id,
+            )
+            session.add(doc)
+            session.flush()
+            audit.append(
+                session,
+                actor,
+                "document.number",
+                "official_document",
+                doc.id,
+                {"kind": kind, "subject": subject, "reference": doc.reference},
+            )
+            session.commit()
+            return doc
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            if attempt == ATTEMPTS or not _is_race(exc):
+                raise
+    raise AssertionError("unreachable")
