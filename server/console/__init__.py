@@ -158,6 +158,7 @@ import server.console.auth
 import server.console.cadres
 import server.console.cases
 import server.console.dashboard
+import server.console.documents
 import server.console.exports
 import server.console.feedback
 import server.console.grading

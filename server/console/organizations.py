@@ -18,6 +18,7 @@ from server.console.pages import PER_PAGE, WRITE, message, render
 from server.db import db
 from server.models import DOMAINS
 from server.services import places, projects, units
+from server.services.documents import notices
 
 
 def _township_scope() -> list[int] | None:
@@ -175,6 +176,7 @@ def _unit_page(unit, status: int = 200, **context: Any):
         unit=unit,
         organizations=unit.organizations,
         accounts=units.accounts_of(db.session, unit.id),
+        approval_years=notices.approval_years(db.session, unit.id),
         townships=places.list_townships(db.session).items,
         kinds=units.UNIT_KINDS,
         **context,

@@ -271,6 +271,12 @@ class OfficialDocument:
         dated.paragraph_format.right_indent = Pt(4 * BODY_PT)
         self._run(dated, when, BODY_FONT, BODY_PT)
 
+    def right_line(self, text: str) -> None:
+        """A line standing four characters from the right, like the 成文日期 (盖章 places on forms)."""
+        paragraph = self._paragraph(WD_ALIGN_PARAGRAPH.RIGHT)
+        paragraph.paragraph_format.right_indent = Pt(4 * BODY_PT)
+        self._run(paragraph, text, BODY_FONT, BODY_PT)
+
     def annex(self, title: str, number: int | None = None) -> None:
         """Start an annex on a new page: 附件 (or 附件1) in 黑体 top left, then its 标题."""
         self.doc.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
