@@ -49,8 +49,11 @@ def next_number(session: Session, kind: str, year: int) -> int:
 
 
 def _is_race(exc: Exception) -> bool:
+    """A duplicate (another download stored the same document first), a deadlock or a lock-wait timeout."""
+    if isinstance(exc, IntegrityError):
+        return True
     args = getattr(getattr(exc, "orig", None), "args", ())
-    return isinstance(exc, IntegrityError) or (bool(args) and args[0] in _RACE_CODES)
+    return isinstance(exc, OperationalError) and bool(args) and args[0] in _RACE_CODES
 
 
 def number(session: Session, actor: User, kind: str, subject: str) -> OfficialDocument:
@@ -84,7 +87,8 @@ def number(session: Session, actor: User, kind: str, subject: str) -> OfficialDo
             )
             session.commit()
             return doc
-        except (IntegrityError, OperationalError) as exc:
+        except Exception as exc:
+            # Whatever failed, the rollback gives the number back: the sequence stays without gaps.
             session.rollback()
             if attempt == ATTEMPTS or not _is_race(exc):
                 raise
