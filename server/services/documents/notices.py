@@ -63,7 +63,7 @@ def rectification_docx(session: Session, user: User, order_id: int) -> Download:
     order = rectification.order_for(session, user, order_id)
     project = session.get(Project, order.project_id)
     org = session.get(Organization, order.organization_id) if order.organization_id else None
-    addressee = org.name if org else project.title
+    addressee = org.name if org else f"《{project.title}》项目党组织"
     number = numbers.number(session, user, "rectification", str(order.id))
     doc = OfficialDocument(
         issuer=issuer(),
