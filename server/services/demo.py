@@ -204,6 +204,7 @@ def load(session: Session) -> list[str]:
     _demo_roadshow(session, admin)
     _demo_teams(session, admin, township, village)
     _demo_observations(session, admin, township)
+    _demo_documents(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -720,3 +721,23 @@ def _demo_observations(session: Session, admin: User, township: dict) -> None:
             route[1].id,
             {"scores": {"推进成效": 8, "特色亮点": 7, "群众认可": 9}, "comment": "拆改进度快,群众评价好"},
         )
+
+
+def _demo_documents(session: Session, admin: User) -> None:
+    """Numbered official documents: a 整改通知书 on 蜜柚产业项目 and 永阳镇党委's 立项通知 of the year."""
+    from server.models import OfficialDocument, ReportingUnit
+    from server.services import rectification
+    from server.services.documents import notices, numbers
+
+    if session.scalar(select(OfficialDocument.id).limit(1)) is not None:
+        return
+    project = session.scalar(select(Project).where(Project.applicant_id.is_(None)).order_by(Project.id).limit(1))
+    if project is not None:
+        order = rectification.issue(
+            session, admin, project_id=project.id, items=["公示栏未更新本月进度", "项目台账缺少群众签字"]
+        )
+        numbers.number(session, admin, "rectification", str(order.id))
+    unit = session.scalar(select(ReportingUnit).where(ReportingUnit.name == "永阳镇党委"))
+    year = date.today().year
+    if unit is not None and notices.approved_projects(session, unit.id, year):
+        numbers.number(session, admin, "approval", f"{unit.id}:{year}")

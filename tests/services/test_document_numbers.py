@@ -97,3 +97,14 @@ def test_the_prefix_defaults_to_the_countys_abbreviation():
         == "岳组发"
     )
     assert load_config({})["DOC_NUMBER_PREFIX"] == "组字"
+
+
+def test_demo_data_holds_numbered_documents(app):
+    """The demo county has a numbered 整改通知书 and 永阳镇党委's 立项通知, once however often it is loaded."""
+    from server.services import demo
+
+    with app.app_context():
+        demo.load(db.session)
+        demo.load(db.session)
+        docs = db.session.scalars(select(OfficialDocument).order_by(OfficialDocument.id)).all()
+        assert [(d.kind, d.number) for d in docs] == [("rectification", 1), ("approval", 1)]
