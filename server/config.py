@@ -153,6 +153,22 @@ def _doc_prefix(env: Mapping[str, str]) -> str:
     return f"{county.group(1)[0]}{county.group(2)}组字" if county else "组字"
 
 
+def _kind_prefixes(env: Mapping[str, str]) -> dict[str, str]:
+    """DOC_NUMBER_KIND_PREFIXES such as 'rectification=吉县组改,round_notice=吉县组督': a 代字 per document kind."""
+    from server.models.documents import DOCUMENT_KINDS  # models import no config: no cycle
+
+    out = {}
+    for part in filter(None, (p.strip() for p in env.get("DOC_NUMBER_KIND_PREFIXES", "").split(","))):
+        kind, _, prefix = (x.strip() for x in part.partition("="))
+        if kind not in DOCUMENT_KINDS or not prefix or len(prefix) > 32:
+            raise ConfigError(
+                f"DOC_NUMBER_KIND_PREFIXES must look like 'rectification=吉县组改' with a kind of "
+                f"{', '.join(DOCUMENT_KINDS)}, got {part!r}"
+            )
+        out[kind] = prefix
+    return out
+
+
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read every setting from the environment; raise ConfigError for bad or missing values."""
     env = os.environ if env is None else env
@@ -254,6 +270,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DEPARTMENT_NAME": env.get("DEPARTMENT_NAME", "").strip(),
         # The 代字 of the 发文字号 on official documents (吉县组字〔2026〕12号).
         "DOC_NUMBER_PREFIX": _doc_prefix(env),
+        # ... and per kind where the department uses another 代字 (each kind counts from 1 every year).
+        "DOC_NUMBER_KIND_PREFIXES": _kind_prefixes(env),
         "MINIPROGRAM_REPORT_PAGE": env.get("MINIPROGRAM_REPORT_PAGE", "").strip() or "pages/workspace/workspace",
         # Tests set a cheap method; production keeps Werkzeug's scrypt default.
         "PASSWORD_HASH_METHOD": env.get("PASSWORD_HASH_METHOD", "").strip() or "scrypt",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server import clock
-from server.config import load_config
+from server.config import ConfigError, load_config
 from server.db import db
 from server.models import DocumentSequence, OfficialDocument, User
 from server.services import audit
@@ -108,3 +108,19 @@ def test_demo_data_holds_numbered_documents(app):
         demo.load(db.session)
         docs = db.session.scalars(select(OfficialDocument).order_by(OfficialDocument.id)).all()
         assert [(d.kind, d.number) for d in docs] == [("rectification", 1), ("approval", 1)]
+
+
+def test_a_kind_with_its_own_prefix_never_shares_a_reference(app, world):
+    """With DOC_NUMBER_KIND_PREFIXES the first 整改通知书 and the first 立项通知 differ although both are 1."""
+    app.config.update(DOC_NUMBER_PREFIX="吉县组字", DOC_NUMBER_KIND_PREFIXES={"rectification": "吉县组改"})
+    with app.app_context():
+        admin = db.session.get(User, world.ids["admin"])
+        year = clock.today().year
+        assert numbers.number(db.session, admin, "rectification", "1").reference == f"吉县组改〔{year}〕1号"
+        assert numbers.number(db.session, admin, "approval", "1:2026").reference == f"吉县组字〔{year}〕1号"
+
+
+def test_a_bad_kind_prefix_setting_stops_start_up():
+    """An unknown kind in DOC_NUMBER_KIND_PREFIXES is named at start-up."""
+    with pytest.raises(ConfigError, match="DOC_NUMBER_KIND_PREFIXES"):
+        load_config({"DOC_NUMBER_KIND_PREFIXES": "notice=吉县组通"})

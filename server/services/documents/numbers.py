@@ -25,6 +25,12 @@ ATTEMPTS = 3
 _RACE_CODES = {1213, 1205, 1062}
 
 
+def prefix_of(kind: str) -> str:
+    """The 代字 a new document of this kind gets: its own when configured, else DOC_NUMBER_PREFIX."""
+    config = current_app.config
+    return (config.get("DOC_NUMBER_KIND_PREFIXES") or {}).get(kind) or config["DOC_NUMBER_PREFIX"]
+
+
 def find(session: Session, kind: str, subject: str) -> OfficialDocument | None:
     """The document of this kind about this subject, if it has been numbered."""
     return session.scalar(
@@ -69,7 +75,7 @@ def number(session: Session, actor: User, kind: str, subject: str) -> OfficialDo
             doc = OfficialDocument(
                 kind=kind,
                 subject=subject,
-                prefix=current_app.config["DOC_NUMBER_PREFIX"],
+                prefix=prefix_of(kind),
                 year=today.year,
                 number=next_number(session, kind, today.year),
                 issued_on=today,
