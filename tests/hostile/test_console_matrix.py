@@ -23,6 +23,7 @@ SCOPED = {
     "console.export_visit_zip",
     "console.feedback_detail",
     "console.rectification_detail",
+    "console.rectification_notice",
 }
 
 
@@ -41,8 +42,15 @@ OWN_WORK_PAGES = {
     "console.roadshow_score",
     "console.peer_review_score",
 }
-# Documents that exist only once their round is closed or their grading finalized: before, a 409.
-AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_assessment"}
+# Documents that exist only once their round is closed or their grading finalized (or, for a unit's
+# 立项通知, once it has approved projects): before, a 409.
+AFTER_CLOSE = {
+    "console.round_notice",
+    "console.round_xlsx",
+    "console.grading_assessment",
+    "console.grading_notice",
+    "console.unit_approval_notice",
+}
 
 
 @pytest.fixture(scope="module")
