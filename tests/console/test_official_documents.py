@@ -75,6 +75,8 @@ def assert_official_form(doc, *, title: str, recipients: str) -> str:
     assert REFERENCE.match(reference).group(1) == str(clock.today().year)
     line = paragraph(doc, reference)._p.pPr.find(qn("w:pBdr")).find(qn("w:bottom"))
     assert line.get(qn("w:color")) == "FF0000"
+    tags = [child.tag for child in paragraph(doc, reference)._p.pPr]
+    assert tags.index(qn("w:pBdr")) < tags.index(qn("w:jc"))  # the schema's order, or Word refuses the file
     heading = paragraph(doc, title)
     assert east_asia(heading.runs[0])[0] == "方正小标宋简体"
     assert paragraph(doc, recipients).paragraph_format.first_line_indent is None

@@ -79,12 +79,48 @@ def _em_width(text: str) -> float:
     return sum(0.5 if ord(c) < 128 else 1 for c in text)
 
 
+# What may follow w:pBdr inside w:pPr (ECMA-376 CT_PPrBase), for inserting it in its place.
+_AFTER_PBDR = tuple(
+    f"w:{tag}"
+    for tag in [
+        "shd",
+        "tabs",
+        "suppressAutoHyphens",
+        "kinsoku",
+        "wordWrap",
+        "overflowPunct",
+        "topLinePunct",
+        "autoSpaceDE",
+        "autoSpaceDN",
+        "bidi",
+        "adjustRightInd",
+        "snapToGrid",
+        "spacing",
+        "ind",
+        "contextualSpacing",
+        "mirrorIndents",
+        "suppressOverlap",
+        "jc",
+        "textDirection",
+        "textAlignment",
+        "textboxTightWrap",
+        "outlineLvl",
+        "divId",
+        "cnfStyle",
+        "rPr",
+        "sectPr",
+        "pPrChange",
+    ]
+)
+
+
 def _border(paragraph: Any, side: str, *, color: str, size: int, space: int = 0) -> None:
     ppr = paragraph._p.get_or_add_pPr()
     borders = ppr.find(qn("w:pBdr"))
     if borders is None:
+        # The schema fixes the order of pPr's children; Word refuses a file with pBdr after jc.
         borders = OxmlElement("w:pBdr")
-        ppr.append(borders)
+        ppr.insert_element_before(borders, *_AFTER_PBDR)
     line = OxmlElement(f"w:{side}")
     for attr, value in (("w:val", "single"), ("w:sz", str(size)), ("w:space", str(space)), ("w:color", color)):
         line.set(qn(attr), value)
