@@ -671,3 +671,12 @@ def to_json(stats: Statistics) -> dict[str, Any]:
             for d in stats.deductions
         ],
     }
+
+
+def township_options(session: Session, user: User) -> list[tuple[int, str]]:
+    """The townships the caller may filter by, in code order."""
+    stmt = select(Township.id, Township.name).order_by(Township.code, Township.id)
+    scope = township_scope(user)
+    if scope is not None:
+        stmt = stmt.where(Township.id.in_(scope or [-1]))
+    return [(tid, name) for tid, name in session.execute(stmt)]
