@@ -95,7 +95,8 @@ def parse_filters(args: Any, today: date | None = None) -> Filters:
     picked = {k: str(args.get(k) or "").strip() for k in ("domain", "level", "category")}
     return Filters(
         year=year,
-        township_id=int(township) if township.isdigit() else None,
+        # Ids fit a 64-bit integer; a longer string of digits is a typo (and would overflow SQLite).
+        township_id=int(township) if township.isdigit() and len(township) <= 18 else None,
         domain=picked["domain"] if picked["domain"] in DOMAINS else None,
         level=picked["level"] if picked["level"] in PROJECT_LEVELS else None,
         category=picked["category"] if picked["category"] in CATEGORIES else None,

@@ -10,6 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from server import clock
 from server.db import db
 from server.models import AuditEntry
 from tests.services.test_statistics import build_year
@@ -100,3 +101,12 @@ def test_reviewer_workbook_is_scoped(console, world, year):
     r = console("reviewer2").get(f"{URL}.xlsx", query_string={"year": 2025})
     names = [row[0] for row in load_workbook(io.BytesIO(r.data))["分乡镇"].iter_rows(min_row=2, values_only=True)]
     assert names == ["桐坪镇", "合计"]
+
+
+def test_bad_filters_in_the_url_are_dropped(console, world, year):
+    """A typed URL with an unknown level, a year out of range or an overlong id shows this year's county figures."""
+    r = console("admin").get(URL, query_string={"year": "1999", "level": "省级", "township_id": "9" * 40})
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert f"<h1>{clock.today().year} 年书记项目统计</h1>" in page
+    assert "永阳镇" in page and "桐坪镇" in page
