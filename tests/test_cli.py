@@ -417,8 +417,8 @@ def test_demo_data_twice(app):
         assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
         # Six from the core demo, two liaison cadres (胡颖, 刘亮), the roadshow's three experts and four
-        # from the teams' (two inspectors, two 带队领导).
-        assert s.scalar(select(func.count(User.id))) == 15
+        # from the teams' (two inspectors, two 带队领导), and the villager whose ratings 统计报表 counts.
+        assert s.scalar(select(func.count(User.id))) == 16
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
         assert audit.verify(s).ok

@@ -153,6 +153,7 @@ import server.api.public
 import server.api.quarterly
 import server.api.rectifications
 import server.api.roadshows
+import server.api.statistics
 import server.api.storage
 import server.api.teams
 import server.api.visits

@@ -72,6 +72,7 @@ NAV = [
             ("console.grading", "评分与考核", ("admin", "leader")),
             ("console.expert_scoring", "专家评分", ("expert",)),
             ("console.roadshows", "路演评审", ("admin", "leader", "expert")),
+            ("console.statistics_page", "统计报表", STAFF),
         ],
     ),
     (
@@ -173,6 +174,7 @@ import server.console.quarterly
 import server.console.rectifications
 import server.console.roadshow
 import server.console.rounds
+import server.console.statistics
 import server.console.teams
 import server.console.users
 import server.console.visits

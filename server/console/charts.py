@@ -104,3 +104,24 @@ def stacked_bars(title: str, rows: Sequence[tuple[str, dict[str, int]]], series:
             f'fill="#1f2328">{total} 条</text>'
         )
     return _svg(title, TOP * 2 + legend_h + max(len(rows), 1) * ROW_H, body)
+
+
+def count_bars(title: str, rows: Sequence[tuple[str, int]], unit: str = "") -> Markup:
+    """Horizontal bars of counts against the largest one (a funnel, a distribution), labelled 'n unit'."""
+    bar_w = WIDTH - LABEL_W - VALUE_W
+    largest = max((n for _, n in rows), default=0)
+    body = []
+    for i, (label, n) in enumerate(rows):
+        y = TOP + i * ROW_H
+        text = f"{n} {unit}".strip()
+        body.append(_label(y, label))
+        if n and largest:
+            body.append(
+                f'<rect x="{LABEL_W}" y="{y}" width="{bar_w * n / largest:.1f}" height="{BAR_H}" rx="3" '
+                f'fill="{BAR}"><title>{escape(label)}:{escape(text)}</title></rect>'
+            )
+        body.append(
+            f'<text x="{LABEL_W + (bar_w * n / largest if largest else 0) + 8:.1f}" y="{y + BAR_H / 2}" '
+            f'dominant-baseline="middle" fill="#1f2328">{escape(text)}</text>'
+        )
+    return _svg(title, TOP * 2 + max(len(rows), 1) * ROW_H, body)

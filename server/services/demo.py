@@ -205,6 +205,7 @@ def load(session: Session) -> list[str]:
     _demo_teams(session, admin, township, village)
     _demo_observations(session, admin, township)
     _demo_documents(session, admin)
+    _demo_statistics(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -741,3 +742,95 @@ def _demo_documents(session: Session, admin: User) -> None:
     year = date.today().year
     if unit is not None and notices.approved_projects(session, unit.id, year):
         numbers.number(session, admin, "approval", f"{unit.id}:{year}")
+
+
+def _demo_statistics(session: Session, admin: User) -> None:
+    """History for 统计报表: the running projects started three months ago with 月报 handed in (one late,
+    one missing), villagers' ratings, two open 整改通知 (one overdue) and one 软弱涣散 listing."""
+    import secrets
+    import uuid
+    from datetime import datetime, time
+
+    from server import clock
+    from server.clock import CHINA
+    from server.models import Feedback, Organization, ProjectReport, RectificationOrder, WeakOrgWarning
+    from server.services import feedback, rectification, reports
+    from server.services.grading import penalties
+
+    today = clock.today()
+    running = list(
+        session.scalars(
+            select(Project)
+            .where(Project.year == today.year, Project.status == "in_progress", Project.applicant_id.is_(None))
+            .order_by(Project.id)
+        )
+    )
+    if not running or session.scalar(select(ProjectReport.id).limit(1)) is not None:
+        return
+    # Registered today by the demo, the projects would owe no report yet: they started three months ago.
+    first = max(date(today.year, 1, 1), clock.add_months(today.replace(day=1), -3))
+    started = datetime.combine(first, time(9), CHINA)
+    for p in running:
+        p.started_at = started
+    secretary = session.scalar(select(User).where(User.username == "secretary")) or admin
+    for n, p in enumerate(running):
+        for month in reports.owed_months(p, today):
+            due = reports.due_date(month)
+            if due >= today or (n == 1 and month == reports.owed_months(p, today)[-2]):
+                continue  # not due yet, or the one report 大栗村 never handed in
+            late = n == 2 and month == reports.owed_months(p, today)[0]
+            handed_in = datetime.combine(due, time(20 if not late else 10), CHINA) + timedelta(days=3 if late else -1)
+            session.add(
+                ProjectReport(
+                    project_id=p.id,
+                    month=month,
+                    text="完成本月计划,群众参与度较高",
+                    status="submitted",
+                    author_id=p.secretary_id or secretary.id,
+                    submitted_at=handed_in,
+                )
+            )
+    villager = users.wechat_login(session, "demo-openid-villager")
+    for p, rating in zip(running * 2, ("满意", "满意", "基本满意", "不满意", "满意", "基本满意"), strict=False):
+        now = datetime.now(CHINA) - timedelta(days=20)
+        session.add(
+            Feedback(
+                project_id=p.id,
+                township_id=feedback.township_of(p),
+                user_id=villager.id,
+                client_id=str(uuid.uuid4()),
+                receipt_no=f"FK{secrets.token_hex(6)}",
+                rating=rating,
+                category="建议" if rating != "不满意" else "问题反映",
+                text="项目进展看得见" if rating != "不满意" else "路灯装了但晚上经常不亮",
+                status="resolved",
+                sent_at=now,
+                due_at=now + timedelta(days=7),
+                created_at=now,
+                closed_at=now + timedelta(days=3),
+            )
+        )
+    session.commit()
+    # Issued in the past (the service dates an order today): its deadline passed ten days ago.
+    session.add(
+        RectificationOrder(
+            project_id=running[1].id,
+            township_id=rectification.project_township(running[1]),
+            organization_id=running[1].organization_id,
+            items=["公示栏未更新项目进度"],
+            deadline=today - timedelta(days=10),
+            issued_by_id=admin.id,
+            issued_at=started + timedelta(days=30),
+        )
+    )
+    session.commit()
+    rectification.issue(
+        session, admin, project_id=running[0].id, items=["项目台账不完整"], deadline=today + timedelta(days=30)
+    )
+    weak = session.scalar(select(Organization).where(Organization.name == "许家村党支部").limit(1))
+    if weak is not None and session.scalar(select(WeakOrgWarning.id).limit(1)) is None:
+        penalties.create_warning(
+            session,
+            admin,
+            {"organization_id": weak.id, "reason": "书记项目推进缓慢,月报多次逾期", "listed_on": first},
+        )

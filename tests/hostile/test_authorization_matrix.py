@@ -81,6 +81,8 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     # The quarterly cycle: a reviewer sees only the tasks they own (none here).
     ("GET", "/api/v1/quarterly"): frozenset({"admin", "leader", "reviewer1"}),  # a list, scoped
     ("GET", "/api/v1/quarterly/tasks/<int:task_id>"): frozenset({"admin", "leader"}),
+    # The year's figures: aggregates, scoped to a reviewer's townships.
+    ("GET", "/api/v1/statistics"): frozenset({"admin", "leader", "reviewer1"}),
 }
 
 

@@ -7,7 +7,7 @@ Every export is written to the audit log: files leave the system and cannot be r
 
 The modules: `workbook`, what every export shares (the Download, sheets whose cells are never
 formulas, the cover sheet and audit entry, the CSV formula guard); `visits` (the visit list and
-its findings), `rectifications` and `feedback`, one workbook each; `evidence_zip`, one visit's
+its findings), `rectifications`, `feedback` and `statistics` (the year's figures), one workbook each; `evidence_zip`, one visit's
 originals and manifest streamed as a ZIP. Callers import from the module they need; other
 services build their own workbooks (the round's, the annual assessment) on `workbook`.
 """

@@ -42,6 +42,10 @@ FILTER_LABELS = {
     "date_from": "开始日期自",
     "date_to": "开始日期至",
     "overdue": "仅逾期",
+    "year": "年度",
+    "domain": "领域",
+    "level": "层级",
+    "category": "类别",
 }
 
 
