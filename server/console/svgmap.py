@@ -114,9 +114,11 @@ def render(
             f'text-anchor="{anchor}" fill="{colour}">{escape(m.label)} 距中心 {away}</text></g>'
         )
 
-    for m, colour in [(m, PHOTO) for m in photos] + [(m, EXIF) for m in exif] + [
-        (m, CHECKIN_IN if m.ok else CHECKIN_OUT) for m in checkins
-    ]:
+    for m, colour in (
+        [(m, PHOTO) for m in photos]
+        + [(m, EXIF) for m in exif]
+        + [(m, CHECKIN_IN if m.ok else CHECKIN_OUT) for m in checkins]
+    ):
         x, y, pinned = pixel(*metres(m.lat, m.lng))
         if pinned:
             out.append(far_line(m, x, y, colour))

@@ -102,7 +102,9 @@ def far_exif_visit(app, seeded) -> int:
     for seed, gps in ((201, V1), (202, EXIF_FAR)):
         data = phone_jpeg(seed=seed, gps=gps)
         body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data)}
-        ticket = insp.post(f"/api/v1/visits/{visit['id']}/photos", {**body, "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]})
+        ticket = insp.post(
+            f"/api/v1/visits/{visit['id']}/photos", {**body, "taken_at": now_iso(), "lat": V1[0], "lng": V1[1]}
+        )
         assert ticket.status_code == 201, ticket.get_json()
         assert upload(insp.client, ticket.get_json()["upload"], data) == 204
         done = insp.post(f"/api/v1/photos/{ticket.get_json()['photo_id']}/complete").get_json()
