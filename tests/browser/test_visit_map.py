@@ -29,6 +29,7 @@ class TileServer:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, int, int, int, str]] = []  # (layer, z, x, y, tk)
+        self.refuse = False  # answer 403, as 天地图 does for a key bound to another domain
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +39,9 @@ class TileServer:
                 y = int(name.removesuffix(".png"))
                 tk = parse_qs(parts.query).get("tk", [""])[0]
                 owner.requests.append((layer, int(z), int(x), y, tk))
+                if owner.refuse:
+                    self.send_error(403)
+                    return
                 base = layer in ("vec", "img")
                 # Base layers are opaque; annotation layers (cva, cia) are transparent but for their text.
                 image = Image.new("RGBA", (256, 256), (236, 240, 232, 255) if base else (0, 0, 0, 0))
@@ -180,3 +184,13 @@ def test_without_a_key_the_sketch_shows_and_no_tile_is_requested(page, live_serv
     distance = geo.format_metres(geo.distance_m(V1, EXIF_FAR))
     assert page.locator("#visit-sketch .far-line text").text_content() == f"P2 EXIF 距中心 {distance}"
     assert tiles.requests == []
+
+
+def test_when_no_tile_loads_the_page_falls_back_to_the_sketch(page, live_server, far_exif_visit, tiles):
+    """A key the tile server refuses (bound to another domain, or no network): the SVG sketch comes back."""
+    tiles.refuse = True
+    login(page, live_server, "admin", "admin-password")
+    page.goto(f"{live_server}/console/visits/{far_exif_visit}")
+    page.locator("#visit-sketch svg.visit-map").wait_for(state="visible")
+    assert page.locator("#visit-leaflet").is_hidden()
+    assert tiles.requests and "已改用离线示意图" in page.locator("#visit-map-note").inner_text()
