@@ -16,6 +16,7 @@ from flask import current_app
 
 from server import clock, geo
 from server.services import review
+from server.storage import StorageError
 
 # Subdomains t0 … t7 of tianditu.gov.cn serve the same tiles; Leaflet spreads requests over them.
 TILE_SUBDOMAINS = "01234567"
@@ -138,7 +139,7 @@ def tile_source(template: str) -> str:
     return f"{parts.scheme}://{'.'.join(labels)}"
 
 
-def _origin(url: str) -> str | None:
+def url_origin(url: str) -> str | None:
     """scheme://host[:port] of an absolute URL; None for a path on the console's own host."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
@@ -148,11 +149,18 @@ def image_sources() -> str:
     """img-src sources beyond the console itself: the photo storage's host and, with a key, the tile host."""
     app = current_app
     cached = app.extensions.get("console_image_sources")
-    if cached is None:
+    if cached is not None:
+        return cached
+    sources = []
+    if app.config.get("TIANDITU_KEY"):
+        sources.append(tile_source(app.config["TIANDITU_URL_TEMPLATE"]))
+    try:
         # Presigning is local arithmetic (no request is sent); the URL shows the host photos come from.
         probe = app.extensions["storage"].presign_get("csp/probe.jpg")
-        sources = [s for s in (_origin(probe),) if s]
-        if app.config.get("TIANDITU_KEY"):
-            sources.append(tile_source(app.config["TIANDITU_URL_TEMPLATE"]))
-        cached = app.extensions["console_image_sources"] = "".join(f" {s}" for s in sources)
+    except StorageError:
+        # No credentials yet, so no photo could be shown either: serve the page, ask again next time.
+        return "".join(f" {s}" for s in sources)
+    storage_host = url_origin(probe)
+    cached = "".join(f" {s}" for s in ([storage_host] if storage_host else []) + sources)
+    app.extensions["console_image_sources"] = cached
     return cached

@@ -18,7 +18,7 @@ from server.config import TIANDITU_DEFAULT_URL_TEMPLATE, ConfigError, load_confi
 from server.console import maps, svgmap
 from server.db import db
 from server.models import CheckIn, Photo
-from server.storage import storage_from_config
+from server.storage import StorageError, storage_from_config
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
@@ -146,6 +146,19 @@ def test_the_csp_names_an_s3_bucket_host(tmp_path):
     )
     url = storage.presign_get("sealed/visit/x.jpg")
     assert maps.url_origin(url) == "https://photos.oss-cn-hangzhou.example.com"
+
+
+def test_console_pages_still_open_while_storage_cannot_presign(app, client, monkeypatch):
+    """Storage without credentials yet: pages are served (img-src without its host) and the host is asked again later."""
+
+    def refuse(*args, **kwargs):
+        raise StorageError("S3 presign get failed: no credentials")
+
+    monkeypatch.setattr(app.extensions["storage"], "presign_get", refuse)
+    r = client.get("/console/login")
+    assert r.status_code == 200 and not allows(img_sources(r), PHOTO_HOST + "/api/v1/storage/object")
+    monkeypatch.undo()
+    assert allows(img_sources(client.get("/console/login")), PHOTO_HOST + "/api/v1/storage/object")
 
 
 def test_map_data_hands_over_the_stored_wgs84_positions_unconverted(app, console, visit_id):
