@@ -103,15 +103,27 @@ def render(
         f"<title>{escape(place_name)}中心</title></g>"
     )
 
+    placed: list[tuple[float, float, float]] = []  # far labels drawn so far: (left, right, baseline)
+    far_labels: list[str] = []  # drawn after every line, so that no line crosses a label
+
     def far_line(m: Marker, x: float, y: float, colour: str) -> str:
-        """A dashed line from the centre to a point pinned at the edge, labelled with its true distance."""
-        away = format_metres(distance_m(center, (m.lat, m.lng)))
-        anchor, dx = ("end", -8) if x > cx else ("start", 8)
-        dy = 16 if y < cy else -10
+        """A dashed line from the centre to a point pinned at the edge; its label (true distance) is queued."""
+        text = f"{m.label} 距中心 {format_metres(distance_m(center, (m.lat, m.lng)))}"
+        width = sum(7 if ord(ch) < 128 else 12 for ch in text)  # at font-size 12
+        anchor, left = ("end", x - 8 - width) if x > cx else ("start", x + 8)
+        step = 15 if y < cy else -15
+        base = y + (16 if y < cy else -10)
+        # Points pinned close together would print their labels over each other: move down (or up).
+        while any(a < left + width and left < b and abs(base - yb) < 14 for a, b, yb in placed):
+            base += step
+        placed.append((left, left + width, base))
+        far_labels.append(
+            f'<text class="far-label" x="{_fmt(x - 8 if x > cx else x + 8)}" y="{_fmt(base)}" text-anchor="{anchor}" '
+            f'fill="{colour}" stroke="#fff" stroke-width="3" paint-order="stroke">{escape(text)}</text>'
+        )
         return (
-            f'<g class="far-line"><path d="M{_fmt(cx)},{_fmt(cy)} L{_fmt(x)},{_fmt(y)}" fill="none" stroke="{colour}" '
-            f'stroke-width="1.5" stroke-dasharray="6 4"/><text x="{_fmt(x + dx)}" y="{_fmt(y + dy)}" '
-            f'text-anchor="{anchor}" fill="{colour}">{escape(m.label)} 距中心 {away}</text></g>'
+            f'<path class="far-line" d="M{_fmt(cx)},{_fmt(cy)} L{_fmt(x)},{_fmt(y)}" fill="none" stroke="{colour}" '
+            f'stroke-width="1.5" stroke-dasharray="6 4"/>'
         )
 
     for m, colour in (
@@ -122,12 +134,18 @@ def render(
         x, y, pinned = pixel(*metres(m.lat, m.lng))
         if pinned:
             out.append(far_line(m, x, y, colour))
+    out.extend(far_labels)
+
+    def label(m: Marker, x: float, y: float, pinned: bool, colour: str) -> str:
+        """A marker's own text, left out when pinned (its far line's label names it)."""
+        return "" if pinned else f'<text x="{_fmt(x + 9)}" y="{_fmt(y)}" fill="{colour}">{escape(m.label)}</text>'
+
     for m in exif:
         x, y, pinned = pixel(*metres(m.lat, m.lng))
         out.append(
             f'<g class="marker exif"><rect x="{_fmt(x - 6)}" y="{_fmt(y - 6)}" width="12" height="12" '
             f'transform="rotate(45 {_fmt(x)} {_fmt(y)})" fill="#fff" fill-opacity="0.6" stroke="{EXIF}" '
-            f'stroke-width="2"/><text x="{_fmt(x + 9)}" y="{_fmt(y + 14)}" fill="{EXIF}">{escape(m.label)}</text>'
+            f'stroke-width="2"/>{label(m, x, y + 14, pinned, EXIF)}'
             f"<title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}</title></g>"
         )
     for m in photos:
@@ -136,7 +154,7 @@ def render(
         out.append(
             f'<g class="marker photo"><rect x="{_fmt(x - 6)}" y="{_fmt(y - 6)}" width="12" height="12" '
             f'transform="rotate(45 {_fmt(x)} {_fmt(y)})" fill="{PHOTO}" fill-opacity="{0.35 if pinned else 0.85}" '
-            f'stroke="{PHOTO}"{dash}/><text x="{_fmt(x + 9)}" y="{_fmt(y - 7)}" fill="{PHOTO}">{escape(m.label)}</text>'
+            f'stroke="{PHOTO}"{dash}/>{label(m, x, y - 7, pinned, PHOTO)}'
             f"<title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}</title></g>"
         )
     for m in checkins:

@@ -182,7 +182,7 @@ def test_without_a_key_the_sketch_shows_and_no_tile_is_requested(page, live_serv
     assert page.locator("#visit-leaflet").count() == 0
     assert page.evaluate("typeof window.L") == "undefined"
     distance = geo.format_metres(geo.distance_m(V1, EXIF_FAR))
-    assert page.locator("#visit-sketch .far-line text").text_content() == f"P2 EXIF 距中心 {distance}"
+    assert page.locator("#visit-sketch text.far-label").text_content() == f"P2 EXIF 距中心 {distance}"
     assert tiles.requests == []
 
 

@@ -198,7 +198,8 @@ def test_print_view_keeps_the_sketch_with_the_far_exif_line(console, visit_id):
     """Paper has no tiles: the print view draws the SVG sketch, the far EXIF point as a labelled line."""
     page = html.unescape(console("admin").get(f"/console/visits/{visit_id}/print").get_data(as_text=True))
     assert "leaflet" not in page
-    assert re.search(r'<g class="far-line">.*?P2 EXIF 距中心 38\.78 公里</text>', page)
+    assert '<path class="far-line"' in page
+    assert re.search(r'<text class="far-label"[^>]*>P2 EXIF 距中心 38\.78 公里</text>', page)
 
 
 def test_sketch_pins_a_far_exif_point_to_the_edge_with_a_dashed_line():
@@ -213,10 +214,10 @@ def test_sketch_pins_a_far_exif_point_to_the_edge_with_a_dashed_line():
         place_name="江南村",
     )
     assert svg.count('class="marker exif"') == 2
-    line = re.search(r'<g class="far-line"><path d="M([\d.]+),([\d.]+) L([\d.]+),([\d.]+)"[^>]*stroke-dasharray', svg)
+    line = re.search(r'<path class="far-line" d="M([\d.]+),([\d.]+) L([\d.]+),([\d.]+)"[^>]*stroke-dasharray', svg)
     x0, y0, x1, y1 = map(float, line.groups())
     assert x1 == x0 and y1 == svgmap.MARGIN  # straight north, to the top edge
-    assert svg.count('class="far-line"') == 1 and "P2 EXIF 距中心 38.78 公里" in svg
+    assert svg.count('class="far-line"') == 1 and re.search(r'class="far-label"[^>]*>P2 EXIF 距中心 38\.78 公里<', svg)
 
 
 def test_tile_template_setting(tmp_path):
