@@ -134,7 +134,7 @@ def test_map_draws_tianditu_tiles_markers_and_a_far_exif_line(page, live_server,
     draws the far EXIF position as a dashed line labelled with its distance."""
     login(page, live_server, "admin", "admin-password")
     page.goto(f"{live_server}/console/visits/{far_exif_visit}")
-    page.wait_for_function("document.querySelectorAll('#visit-leaflet img.leaflet-tile-loaded').length >= 8")
+    page.locator("#visit-leaflet img.leaflet-tile-loaded").nth(7).wait_for()
     assert page.locator("#visit-sketch").is_hidden()
 
     # Tiles: vector and annotation layers, one zoom, the key passed, around the village's tile.

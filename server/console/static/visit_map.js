@@ -82,17 +82,22 @@
     L.control.layers({ 矢量地图: base, 卫星影像: L.layerGroup([tiles('img'), tiles('cia')]) }).addTo(map);
     L.control.scale({ imperial: false }).addTo(map);
 
+    // The view first (the village with everything near it), so that layers added below are drawn at once.
     var bounds = center.toBounds(data.radius_m * 2.5);
+    var boundary = data.boundary ? L.geoJSON(data.boundary, {
+      style: { color: COLOURS.within, weight: 1.5, fillOpacity: 0.15, className: 'boundary' },
+    }) : null;
+    if (boundary) bounds.extend(boundary.getBounds());
+    data.points.forEach(function (point) {
+      if (!point.far) bounds.extend([point.lat, point.lng]);
+    });
+    map.fitBounds(bounds, { padding: [24, 24], maxZoom: 17 });
+
     L.circle(center, {
       radius: data.radius_m, color: COLOURS.within, weight: 1.5, dashArray: '6 4', fillOpacity: 0.08,
       className: 'geofence',
     }).addTo(map);
-    if (data.boundary) {
-      var boundary = L.geoJSON(data.boundary, {
-        style: { color: COLOURS.within, weight: 1.5, fillOpacity: 0.15, className: 'boundary' },
-      }).addTo(map);
-      bounds.extend(boundary.getBounds());
-    }
+    if (boundary) boundary.addTo(map);
     L.marker(center, {
       icon: L.divIcon({ className: 'map-marker place', iconSize: [16, 16], iconAnchor: [8, 8] }),
       title: data.place + '中心',
@@ -104,10 +109,7 @@
       var at = L.latLng(point.lat, point.lng);
       var colour = point.kind === 'checkin' ? COLOURS[point.ok ? 'within' : 'outside'] : COLOURS[point.kind];
       L.marker(at, { icon: markerIcon(point), title: point.title, riseOnHover: true }).addTo(map);
-      if (!point.far) {
-        bounds.extend(at);
-        return;
-      }
+      if (!point.far) return;
       L.polyline([center, at], { color: colour, weight: 2, dashArray: '8 6', className: 'far-line' }).addTo(map);
       var label = L.marker(at, {
         icon: L.divIcon({
@@ -127,13 +129,24 @@
       var lo = L.point(EDGE.x, EDGE.y);
       var hi = L.point(size.x - EDGE.x, size.y - EDGE.y);
       var from = map.latLngToContainerPoint(center);
+      var taken = [];
       far.forEach(function (f) {
-        f.label.setLatLng(map.containerPointToLatLng(clip(from, map.latLngToContainerPoint(f.at), lo, hi)));
+        var at = clip(from, map.latLngToContainerPoint(f.at), lo, hi);
+        var span = f.label.getElement().firstChild;
+        var w = span.offsetWidth;
+        var h = span.offsetHeight;
+        var step = L.point(0, at.y < from.y ? h + 2 : -h - 2);
+        function overlaps(r) {
+          return Math.abs(r.x - at.x) < (r.w + w) / 2 && Math.abs(r.y - at.y) < (r.h + h) / 2;
+        }
+        // Labels of points in nearly the same direction would cover each other: move towards the centre.
+        for (var i = 0; i < 20 && taken.some(overlaps); i += 1) at = at.add(step);
+        taken.push({ x: at.x, y: at.y, w: w, h: h });
+        f.label.setLatLng(map.containerPointToLatLng(at));
       });
     }
-    map.on('moveend zoomend resize', placeFarLabels);
-    map.fitBounds(bounds, { padding: [24, 24], maxZoom: 17 });
     placeFarLabels();
+    map.on('moveend zoomend resize', placeFarLabels);
   }
 
   document.addEventListener('DOMContentLoaded', function () {
