@@ -38,14 +38,29 @@ def tianditu_key() -> str:
 
 
 @pytest.fixture
-def storage_config(tmp_path, tianditu_key) -> dict:
-    """Local storage served at PHOTO_HOST; the map's key and a tile URL template."""
+def storage_config(request, tmp_path, tianditu_key) -> dict:
+    """Local storage served at PHOTO_HOST (the S3 HTTP server for tests marked `s3_storage`); the map's key and tiles."""
+    tiles = {"TIANDITU_KEY": tianditu_key, "TIANDITU_URL_TEMPLATE": TILES}
+    if request.node.get_closest_marker("s3_storage"):
+        from tests.support.s3server import make_bucket, s3_endpoint
+
+        endpoint, bucket = s3_endpoint(), f"map-{uid()[:8]}"
+        make_bucket(endpoint, bucket)
+        return {
+            "STORAGE_BACKEND": "s3",
+            "S3_ENDPOINT_URL": endpoint,
+            "S3_BUCKET": bucket,
+            "S3_REGION": "us-east-1",
+            "S3_ACCESS_KEY_ID": "testing",
+            "S3_SECRET_ACCESS_KEY": "testing",
+            "S3_ADDRESSING_STYLE": "path",
+            **tiles,
+        }
     return {
         "STORAGE_BACKEND": "local",
         "STORAGE_DIR": str(tmp_path / "storage"),
         "PUBLIC_BASE_URL": PHOTO_HOST,
-        "TIANDITU_KEY": tianditu_key,
-        "TIANDITU_URL_TEMPLATE": TILES,
+        **tiles,
     }
 
 
@@ -128,6 +143,15 @@ def test_every_photo_on_the_evidence_page_is_allowed_by_its_csp(console, visit_i
     r = console("admin").get(f"/console/visits/{visit_id}")
     urls = [html.unescape(u) for u in re.findall(r'<img[^>]* src="([^"]+)"', r.get_data(as_text=True))]
     assert len(urls) == 2 and all(u.startswith(PHOTO_HOST) for u in urls)
+    assert all(allows(img_sources(r), u) for u in urls)
+
+
+@pytest.mark.s3_storage
+def test_s3_photos_on_the_evidence_page_are_allowed_by_its_csp(app, console, visit_id):
+    """With S3 storage the presigned bucket URLs of the page's photos are allowed by img-src."""
+    r = console("admin").get(f"/console/visits/{visit_id}")
+    urls = [html.unescape(u) for u in re.findall(r'<img[^>]* src="([^"]+)"', r.get_data(as_text=True))]
+    assert len(urls) == 2 and all(u.startswith(app.config["S3_ENDPOINT_URL"]) for u in urls)
     assert all(allows(img_sources(r), u) for u in urls)
 
 
