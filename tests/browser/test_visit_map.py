@@ -34,6 +34,7 @@ class TileServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
+                """Record the tile asked for and draw it (or refuse it)."""
                 parts = urlsplit(self.path)
                 layer, z, x, name = parts.path.strip("/").split("/")
                 y = int(name.removesuffix(".png"))
@@ -58,7 +59,7 @@ class TileServer:
                 self.wfile.write(out.getvalue())
 
             def log_message(self, *args):
-                pass
+                """Keep the test output quiet."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="tile-server", daemon=True)
