@@ -15,6 +15,11 @@ from typing import Any
 
 DEFAULT_INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 WECHAT_DEFAULT_API_BASE = "https://api.weixin.qq.com"
+# 天地图's WMTS tiles in Web Mercator (TILEMATRIXSET=w); Leaflet fills {s} (t0…t7), {layer}, {z}/{x}/{y}, {tk}.
+TIANDITU_DEFAULT_URL_TEMPLATE = (
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
+    "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={tk}"
+)
 
 
 class ConfigError(RuntimeError):
@@ -217,6 +222,11 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     log_format = env.get("LOG_FORMAT", "").strip().lower() or ("json" if production else "text")
     if log_format not in {"json", "text"}:
         raise ConfigError(f"LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
+    tile_template = env.get("TIANDITU_URL_TEMPLATE", "").strip() or TIANDITU_DEFAULT_URL_TEMPLATE
+    if not tile_template.startswith(("https://", "http://")) or not all(
+        f"{{{part}}}" in tile_template for part in ("z", "x", "y")
+    ):
+        raise ConfigError("TIANDITU_URL_TEMPLATE must be an http(s) URL with {z}, {x} and {y}")
     redis_url = env.get("REDIS_URL", "").strip()
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
@@ -283,4 +293,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "METRICS_TOKEN": env.get("METRICS_TOKEN", "").strip(),
         # Shared cache of WeChat's access token when several app nodes run (needs the redis package).
         "REDIS_URL": redis_url,
+        # 天地图 browser key (bound to the console's domain): the evidence map shows its tiles; empty →
+        # the offline SVG sketch. The URL template is changed only by tests (a local tile server).
+        "TIANDITU_KEY": env.get("TIANDITU_KEY", "").strip(),
+        "TIANDITU_URL_TEMPLATE": tile_template,
     }

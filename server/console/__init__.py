@@ -7,23 +7,24 @@ from dataclasses import dataclass
 from flask import Blueprint
 
 from server import clock, geo
+from server.console import maps
 from server.services import flag_words
 
 console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static", static_url_path="/static")
 
-# Scripts only from the console's own static/console.js: an injected <script> or on…= attribute
-# does not run. Inline style attributes stay allowed; images may come from the photo bucket
-# (presigned URLs on whatever host storage has), which cannot run code.
+# Scripts only from the console's own static files: an injected <script> or on…= attribute
+# does not run. Inline style attributes stay allowed; images come from the console, the photo
+# storage's host and, only when a 天地图 key is set, the map tile host ({images}: maps.image_sources).
 CONSOLE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob: https: http:; connect-src 'self'; object-src 'none'; "
+    "img-src 'self' data: blob:{images}; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
 @console_bp.after_request
 def _security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
+    response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP.format(images=maps.image_sources()))
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from server.geo import format_metres
+from server.geo import distance_m, format_metres
 
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LNG_EQUATOR = 111_320.0
 WIDTH, HEIGHT, MARGIN = 640, 440, 28
 CHECKIN_IN, CHECKIN_OUT, PHOTO, PLACE, FENCE = "#1a7f37", "#b3261e", "#0969da", "#1f2328", "#1a7f37"
+EXIF = "#9a6700"
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ def render(
     checkins: Sequence[Marker],
     photos: Sequence[Marker],
     place_name: str,
+    exif: Sequence[Marker] = (),
 ) -> str:
-    """The SVG of a place's geofence or boundary with check-ins and photo capture points."""
+    """The SVG of a place's geofence or boundary with check-ins, photo capture points and EXIF positions."""
     lat0, lng0 = center
     kx = M_PER_DEG_LNG_EQUATOR * math.cos(math.radians(lat0))
 
@@ -64,7 +66,7 @@ def render(
     # a dot, so they are pinned to the frame's edge instead, pointing the right way.
     fixed = max([radius_m * 1.25, 100.0, *(max(abs(x), abs(y)) * 1.1 for ring in rings for x, y in ring)])
     cap = max(fixed * 4, 2000.0)
-    reach = [max(abs(x), abs(y)) for x, y in (metres(m.lat, m.lng) for m in (*checkins, *photos))]
+    reach = [max(abs(x), abs(y)) for x, y in (metres(m.lat, m.lng) for m in (*checkins, *photos, *exif))]
     span = max([fixed, *(r * 1.15 for r in reach if r <= cap)])
     scale = min(WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN) / (2 * span)  # pixels per metre
     cx, cy = WIDTH / 2, HEIGHT / 2
@@ -101,13 +103,58 @@ def render(
         f"<title>{escape(place_name)}中心</title></g>"
     )
 
+    placed: list[tuple[float, float, float]] = []  # far labels drawn so far: (left, right, baseline)
+    far_labels: list[str] = []  # drawn after every line, so that no line crosses a label
+
+    def far_line(m: Marker, x: float, y: float, colour: str) -> str:
+        """A dashed line from the centre to a point pinned at the edge; its label (true distance) is queued."""
+        text = f"{m.label} 距中心 {format_metres(distance_m(center, (m.lat, m.lng)))}"
+        width = sum(7 if ord(ch) < 128 else 12 for ch in text)  # at font-size 12
+        anchor, left = ("end", x - 8 - width) if x > cx else ("start", x + 8)
+        step = 15 if y < cy else -15
+        base = y + (16 if y < cy else -10)
+        # Points pinned close together would print their labels over each other: move down (or up).
+        while any(a < left + width and left < b and abs(base - yb) < 14 for a, b, yb in placed):
+            base += step
+        placed.append((left, left + width, base))
+        far_labels.append(
+            f'<text class="far-label" x="{_fmt(x - 8 if x > cx else x + 8)}" y="{_fmt(base)}" text-anchor="{anchor}" '
+            f'fill="{colour}" stroke="#fff" stroke-width="3" paint-order="stroke">{escape(text)}</text>'
+        )
+        return (
+            f'<path class="far-line" d="M{_fmt(cx)},{_fmt(cy)} L{_fmt(x)},{_fmt(y)}" fill="none" stroke="{colour}" '
+            f'stroke-width="1.5" stroke-dasharray="6 4"/>'
+        )
+
+    for m, colour in (
+        [(m, PHOTO) for m in photos]
+        + [(m, EXIF) for m in exif]
+        + [(m, CHECKIN_IN if m.ok else CHECKIN_OUT) for m in checkins]
+    ):
+        x, y, pinned = pixel(*metres(m.lat, m.lng))
+        if pinned:
+            out.append(far_line(m, x, y, colour))
+    out.extend(far_labels)
+
+    def label(m: Marker, x: float, y: float, pinned: bool, colour: str) -> str:
+        """A marker's own text, left out when pinned (its far line's label names it)."""
+        return "" if pinned else f'<text x="{_fmt(x + 9)}" y="{_fmt(y)}" fill="{colour}">{escape(m.label)}</text>'
+
+    for m in exif:
+        x, y, pinned = pixel(*metres(m.lat, m.lng))
+        out.append(
+            f'<g class="marker exif"><rect x="{_fmt(x - 6)}" y="{_fmt(y - 6)}" width="12" height="12" '
+            f'transform="rotate(45 {_fmt(x)} {_fmt(y)})" fill="#fff" fill-opacity="0.6" stroke="{EXIF}" '
+            f'stroke-width="2"/>{label(m, x, y + 14, pinned, EXIF)}'
+            f"<title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}</title></g>"
+        )
     for m in photos:
         x, y, pinned = pixel(*metres(m.lat, m.lng))
         dash = ' stroke-dasharray="3 2"' if pinned else ""
         out.append(
             f'<g class="marker photo"><rect x="{_fmt(x - 6)}" y="{_fmt(y - 6)}" width="12" height="12" '
             f'transform="rotate(45 {_fmt(x)} {_fmt(y)})" fill="{PHOTO}" fill-opacity="{0.35 if pinned else 0.85}" '
-            f'stroke="{PHOTO}"{dash}/><text x="{_fmt(x + 9)}" y="{_fmt(y - 7)}" fill="{PHOTO}">{escape(m.label)}</text>'
+            f'stroke="{PHOTO}"{dash}/>{label(m, x, y - 7, pinned, PHOTO)}'
             f"<title>{escape(m.title)}{'(在图外,按方向标在边缘)' if pinned else ''}</title></g>"
         )
     for m in checkins:
@@ -140,6 +187,7 @@ def render(
         ("circle", CHECKIN_IN, "签到(围栏内)"),
         ("circle", CHECKIN_OUT, "签到(围栏外)"),
         ("diamond", PHOTO, "拍照位置"),
+        ("hollow", EXIF, "照片EXIF位置"),
         ("cross", PLACE, "中心点"),
     ]
     lx, ly = WIDTH - 120, HEIGHT - 14 - 16 * len(legend)
@@ -151,10 +199,11 @@ def render(
         y = ly + 16 * i
         if shape == "circle":
             out.append(f'<circle cx="{lx}" cy="{y - 4}" r="5" fill="{colour}"/>')
-        elif shape == "diamond":
+        elif shape in ("diamond", "hollow"):
+            fill = colour if shape == "diamond" else "#fff"
             out.append(
                 f'<rect x="{lx - 4}" y="{y - 8}" width="8" height="8" transform="rotate(45 {lx} {y - 4})" '
-                f'fill="{colour}"/>'
+                f'fill="{fill}" stroke="{colour}"/>'
             )
         else:
             out.append(f'<path d="M{lx - 5},{y - 4} h10 M{lx},{y - 9} v10" stroke="{colour}" stroke-width="2"/>')

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from server import clock, geo
-from server.console import console_bp, svgmap
+from server import clock
+from server.console import console_bp, maps, svgmap
 from server.console.auth import can_write, staff_required
 from server.console.handling import refused
 from server.db import db
@@ -131,35 +131,17 @@ def _visit_or_404(visit_id: int) -> Visit:
 
 
 def _map(ev: review.Evidence) -> Markup:
-    """The offline map of the evidence: geofence or boundary, numbered check-ins, photo capture points."""
-    checkins = [
-        svgmap.Marker(
-            c.lat,
-            c.lng,
-            str(n),
-            f"签到 {n}:{clock.china_time(c.client_time, clock.SECONDS)},距{ev.place.name}中心 {geo.format_metres(c.distance_m)},"
-            f"定位精度 {geo.format_metres(c.accuracy_m)}" + ("" if c.within_geofence else ",在围栏外"),
-            ok=c.within_geofence,
-        )
-        for n, c in enumerate(ev.checkins, start=1)
-    ]
-    photos = [
-        svgmap.Marker(
-            p.photo.lat,
-            p.photo.lng,
-            f"P{p.n}",
-            f"照片 P{p.n}(第 {p.photo.id} 号):拍摄于 {clock.china_time(p.photo.taken_at, clock.SECONDS)},"
-            f"距{ev.place.name}中心 {geo.format_metres(p.distance_m)}",
-        )
-        for p in ev.photos
-        if p.photo.lat is not None and p.photo.lng is not None
-    ]
+    """The offline map of the evidence: geofence or boundary, numbered check-ins, photo and EXIF positions."""
+    by_kind: dict[str, list[svgmap.Marker]] = {"checkin": [], "photo": [], "exif": []}
+    for pt in maps.points(ev):
+        by_kind[pt.kind].append(svgmap.Marker(pt.lat, pt.lng, pt.label, pt.title, ok=pt.ok))
     svg = svgmap.render(
         center=(ev.place.lat, ev.place.lng),
         radius_m=ev.place.radius_m,
         boundary=ev.place.boundary,
-        checkins=checkins,
-        photos=photos,
+        checkins=by_kind["checkin"],
+        photos=by_kind["photo"],
+        exif=by_kind["exif"],
         place_name=ev.place.name,
     )
     # svgmap escapes every text it writes, so the string is safe to insert as it is.
@@ -171,7 +153,15 @@ def _map(ev: review.Evidence) -> Markup:
 def visit_detail(visit_id: int):
     """The evidence page of one visit."""
     ev = review.evidence(db.session, _visit_or_404(visit_id), g.staff)
-    return render_template("console/visits/detail.html", ev=ev, svg=_map(ev), satisfaction=SATISFACTION, **_helpers())
+    return render_template(
+        "console/visits/detail.html",
+        ev=ev,
+        svg=_map(ev),
+        tiles=maps.tile_settings(),
+        map_data=maps.payload(ev),
+        satisfaction=SATISFACTION,
+        **_helpers(),
+    )
 
 
 @console_bp.get("/visits/<int:visit_id>/print")

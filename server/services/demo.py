@@ -296,12 +296,13 @@ def _demo_lifecycle(session: Session, admin: User, township: dict, village: dict
         lifecycle.transition(session, secretary, project.id, "submit", {})
 
 
-def _demo_photo(seed: int) -> bytes:
-    """A camera-sized JPEG with some structure, so thumbnails and hashes look real."""
+def _demo_photo(seed: int, gps: tuple[float, float] | None = None) -> bytes:
+    """A camera-sized JPEG with some structure, so thumbnails and hashes look real; `gps`: the camera's EXIF position."""
     import io
     import random
 
     from PIL import Image, ImageDraw
+    from PIL.TiffImagePlugin import IFDRational
 
     rng = random.Random(seed)
     img = Image.new("RGB", (1600, 1200), (rng.randrange(80, 200), rng.randrange(120, 200), rng.randrange(60, 160)))
@@ -311,9 +312,24 @@ def _demo_photo(seed: int) -> bytes:
         draw.rectangle(
             (x, y, x + rng.randrange(400), y + rng.randrange(300)), fill=tuple(rng.randrange(256) for _ in range(3))
         )
+    extra = {}
+    if gps:
+        exif = Image.Exif()
+        # Degrees, minutes and seconds as EXIF rationals, the way a phone camera writes them.
+        gps_ifd = exif.get_ifd(0x8825)
+        for ref_tag, tag, value, refs in ((1, 2, gps[0], "NS"), (3, 4, gps[1], "EW")):
+            d, rest = divmod(abs(value) * 3600, 3600)
+            m, sec = divmod(rest, 60)
+            gps_ifd[ref_tag] = refs[value < 0]
+            gps_ifd[tag] = (IFDRational(int(d), 1), IFDRational(int(m), 1), IFDRational(round(sec * 1000), 1000))
+        extra["exif"] = exif.tobytes()
     out = io.BytesIO()
-    img.save(out, "JPEG", quality=85)
+    img.save(out, "JPEG", quality=85, **extra)
     return out.getvalue()
+
+
+# 吉安市区 (WGS-84): where the camera of one demo photo says it was.
+DEMO_EXIF_ELSEWHERE = (27.1135, 114.9760)
 
 
 def _demo_visit(session: Session, inspector: User) -> None:
@@ -344,8 +360,15 @@ def _demo_visit(session: Session, inspector: User) -> None:
             "client_time": now,
         },
     )
-    for seed, (lat, lng) in enumerate([(village.lat, village.lng), (village.lat + 0.03, village.lng)]):
-        data = _demo_photo(seed)
+    # The third photo was taken at the village, but its camera says 吉安市区 (about 30 km off): the
+    # evidence map draws that EXIF position as a dashed line with the distance.
+    shots = [
+        (village.lat, village.lng, None),
+        (village.lat + 0.03, village.lng, None),
+        (village.lat, village.lng, DEMO_EXIF_ELSEWHERE),
+    ]
+    for seed, (lat, lng, exif_gps) in enumerate(shots):
+        data = _demo_photo(seed, exif_gps)
         photo, _ = visits.request_photo(
             session,
             inspector,
