@@ -322,6 +322,7 @@ def feedback_reply(r) -> dict[str, Any]:
         "reason": r.reason,
         "created_at": iso(r.created_at),
         "notified": r.notified,
+        "public": r.public,
     }
 
 
