@@ -411,13 +411,14 @@ def _sheet_page(seat_id: int, status: int = 200, error: str | None = None, value
         else None,
         # Other experts' totals only once the result is final, and without their names.
         panel=grading.panel_totals(db.session, gs, entry) if finalized else [],
+        dossier=grading.dossier_for_expert(db.session, g.staff, seat_id),
     )
 
 
 @console_bp.get("/scoring/<int:seat_id>")
 @staff_required("expert")
 def expert_scoring_sheet(seat_id: int):
-    """One assigned project: the criteria with their weights, the expert's scores and comment."""
+    """One assigned project: its dossier beside the criteria with their weights, the expert's scores and comment."""
     return _sheet_page(seat_id)
 
 
