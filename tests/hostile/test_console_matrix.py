@@ -40,9 +40,17 @@ OWN_WORK_PAGES = {
     "console.application_edit",
     "console.roadshow_score",
     "console.peer_review_score",
+    "console.my_report",
+    "console.my_rectifications",
+    "console.my_rectification",
 }
 # Documents that exist only once their round is closed or their grading finalized: before, a 409.
-AFTER_CLOSE = {"console.round_notice", "console.round_xlsx", "console.grading_assessment"}
+AFTER_CLOSE = {
+    "console.round_notice",
+    "console.round_xlsx",
+    "console.grading_assessment",
+    "console.grading_outcomes_xlsx",
+}
 
 
 @pytest.fixture(scope="module")
