@@ -322,7 +322,6 @@ def feedback_reply(r) -> dict[str, Any]:
         "reason": r.reason,
         "created_at": iso(r.created_at),
         "notified": r.notified,
-        "public": r.public,
     }
 
 
