@@ -416,9 +416,10 @@ def test_demo_data_twice(app):
         assert s.scalar(select(func.count(Project.id))) == 5
         assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
-        # Six from the core demo, two liaison cadres (胡颖, 刘亮), the roadshow's three experts and four
-        # from the teams' (two inspectors, two 带队领导), and the villager whose ratings 统计报表 counts.
-        assert s.scalar(select(func.count(User.id))) == 16
+        # Six from the core demo, two liaison cadres (胡颖, 刘亮), the roadshow's three experts, four
+        # from the teams' (two inspectors, two 带队领导), the villager whose ratings 统计报表 counts and the
+        # villager whose question is answered in public.
+        assert s.scalar(select(func.count(User.id))) == 17
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
         assert audit.verify(s).ok
@@ -451,6 +452,22 @@ def test_demo_has_two_teams_and_a_declared_conflict(app):
         ]
         c = db.session.scalar(select(ConflictDeclaration))
         assert (c.user.name, c.kind, teams.place_name(db.session, c)) == ("李督查", "relative", "永阳镇江南村")
+
+
+def test_demo_shows_a_public_answer_an_open_order_and_outcome_tables(app, client):
+    """demo-data answers a question on the 蜜柚 project in public, gives its secretary an order to answer,
+    and sets the year's 考核加分 and 奖补资金 per grade."""
+    from server.models import GradingSession, RectificationOrder
+
+    assert invoke(app, "demo-data").exit_code == 0
+    with app.app_context():
+        project = db.session.scalar(select(Project).where(Project.title.contains("井冈蜜柚")))
+        order = db.session.scalar(select(RectificationOrder).where(RectificationOrder.project_id == project.id))
+        assert order.status == "issued" and project.secretary_id is not None
+        gs = db.session.scalar(select(GradingSession))
+        assert gs.grade_points["特等"] == 3 and gs.grade_amounts["特等"] == 50000
+    page = client.get(f"/p/{project.id}").get_data(as_text=True)
+    assert "分拣打包岗位优先安排本村留守妇女" in page and "已完成 <strong>1</strong> / 3 步" in page
 
 
 def test_demo_accounts_log_in(app, client):

@@ -67,6 +67,7 @@ def get_feedback(user, feedback_id):
             "text": {"type": "string", "minLength": 1, "maxLength": 2000},
             "status": {"type": "string", "enum": list(REPLY_STATUSES)},
             "reason": {"type": "string", "maxLength": 1000},
+            "public": {"type": "boolean", "default": False},
         },
         ("text", "status"),
     ),

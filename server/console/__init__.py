@@ -64,6 +64,7 @@ NAV = [
             ("console.cadres", "联系组工干部", ("admin", "leader")),
             ("console.observations", "观摩活动", STAFF),
             ("console.peer_reviews", "中期互评", ("admin", "leader", "secretary")),
+            ("console.my_rectifications", "我的整改通知", ("secretary",)),
         ],
     ),
     (
@@ -176,6 +177,7 @@ import server.console.rectifications
 import server.console.roadshow
 import server.console.rounds
 import server.console.statistics
+import server.console.secretary
 import server.console.teams
 import server.console.users
 import server.console.visits

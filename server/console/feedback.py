@@ -94,6 +94,7 @@ def feedback_detail(feedback_id: int):
 def feedback_reply(feedback_id: int):
     """Answer the villager and set the status (不予受理 needs a reason)."""
     form = {k: request.form.get(k, "") for k in ("text", "status", "reason")}
+    form["public"] = request.form.get("public") == "1"
     with refused(passthrough=(403, 404)) as refusal:
         if form["status"] not in REPLY_STATUSES:
             raise ApiError("validation_failed", "请选择处理状态", {"field": "status"})

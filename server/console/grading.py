@@ -123,7 +123,13 @@ def grading_create():
     return redirect(url_for("console.grading_session", session_id=gs.id))
 
 
-def _session_page(gs, status: int = 200, error: str | None = None, values: dict[str, Any] | None = None):
+def _session_page(
+    gs,
+    status: int = 200,
+    error: str | None = None,
+    values: dict[str, Any] | None = None,
+    outcome_values: dict[str, Any] | None = None,
+):
     rows = grading.progress(db.session, gs) if gs.status != "draft" else []
     names = grading.user_names(db.session, {s.expert_id for r in rows for s in r.seats})
     orgs = {o.id: o.name for o in grading.organizations(db.session)}
@@ -148,7 +154,18 @@ def _session_page(gs, status: int = 200, error: str | None = None, values: dict[
         experts=grading.experts(db.session) if gs.status == "scoring" else [],
         required=grading.required_experts(gs.drop_extremes),
         deductions=grading.deductions_of(db.session, gs.year) if gs.status == "finalized" else {},
+        outcomes=grading.outcomes(db.session, gs),
+        outcome_values=outcome_values if outcome_values is not None else _outcome_values(gs),
     )
+
+
+def _outcome_values(gs) -> dict[str, Any]:
+    """The outcome tables as the form shows them."""
+    points, amounts = gs.grade_points or {}, gs.grade_amounts or {}
+    return {
+        **{f"points_{g}": points.get(g, "") for g in GRADES},
+        **{f"amount_{g}": amounts.get(g, "") for g in GRADES},
+    }
 
 
 @console_bp.get("/grading/<int:session_id>")
@@ -227,6 +244,36 @@ def grading_assessment(session_id: int):
     """The annual assessment table of a finalized session as XLSX."""
     gs = grading.get_session(db.session, session_id)
     return send_download(grading.assessment_workbook(db.session, g.staff, gs))
+
+
+@console_bp.post("/grading/<int:session_id>/outcomes")
+@staff_required(*WRITERS)
+def grading_outcomes_save(session_id: int):
+    """Set the points (年度考核加分) and money (奖补资金) per grade of a session."""
+    form = request.form.to_dict()
+    data = {
+        "points": {g: form.get(f"points_{g}", "") for g in GRADES},
+        "amounts": {g: form.get(f"amount_{g}", "") for g in GRADES},
+    }
+    with refused(passthrough=(404,)) as refusal:
+        grading.set_outcome_tables(db.session, g.staff, session_id, data)
+    if refusal.error:
+        gs = grading.get_session(db.session, session_id)
+        return _session_page(gs, refusal.error.status, refusal.error.message, outcome_values=form)
+    flash("考核加分与奖补资金标准已保存")
+    return redirect(url_for("console.grading_session", session_id=session_id) + "#outcomes")
+
+
+@console_bp.get("/grading/<int:session_id>/outcomes.xlsx")
+@staff_required(*READERS)
+def grading_outcomes_xlsx(session_id: int):
+    """年度考核加分 and 奖补资金 of a finalized session as XLSX."""
+    gs = grading.get_session(db.session, session_id)
+    with refused() as refusal:
+        download = grading.outcomes_workbook(db.session, g.staff, gs)
+    if refusal.error:
+        return _session_page(gs, refusal.error.status, refusal.error.message)
+    return send_download(download)
 
 
 # ---- 软弱涣散 warnings ------------------------------------------------------------------------
@@ -364,13 +411,14 @@ def _sheet_page(seat_id: int, status: int = 200, error: str | None = None, value
         else None,
         # Other experts' totals only once the result is final, and without their names.
         panel=grading.panel_totals(db.session, gs, entry) if finalized else [],
+        dossier=grading.dossier_for_expert(db.session, g.staff, seat_id),
     )
 
 
 @console_bp.get("/scoring/<int:seat_id>")
 @staff_required("expert")
 def expert_scoring_sheet(seat_id: int):
-    """One assigned project: the criteria with their weights, the expert's scores and comment."""
+    """One assigned project: its dossier beside the criteria with their weights, the expert's scores and comment."""
     return _sheet_page(seat_id)
 
 

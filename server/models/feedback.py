@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import (
@@ -69,4 +70,6 @@ class FeedbackReply(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Shown on the project's public page (公开答复); replies are private unless staff say so.
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

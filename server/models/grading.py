@@ -52,6 +52,9 @@ class GradingSession(Base):
     quota_mode: Mapped[str] = mapped_column(String(8), default="percent")
     quotas: Mapped[dict[str, Any]] = mapped_column(JSON)  # grade -> count or percentage
     deduction_points: Mapped[int] = mapped_column(Integer, default=2)
+    # Outcomes of a grade: 年度考核加分 points and 奖补资金 yuan, {grade: number}; None when not used.
+    grade_points: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    grade_amounts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(12), default="draft")
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -206,6 +206,7 @@ def load(session: Session) -> list[str]:
     _demo_observations(session, admin, township)
     _demo_documents(session, admin)
     _demo_statistics(session, admin)
+    _demo_loose_ends(session, admin)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -856,4 +857,55 @@ def _demo_statistics(session: Session, admin: User) -> None:
             session,
             admin,
             {"organization_id": weak.id, "reason": "书记项目推进缓慢,月报多次逾期", "listed_on": first},
+def _demo_loose_ends(session: Session, admin: User) -> None:
+    """The 蜜柚 project's first step done and a villager's question answered in public (公开答复); an
+    open 整改通知 for its secretary to answer from the console; the year's 考核加分 and 奖补资金 per grade."""
+    from server.models import PUBLIC_STATUSES, FeedbackReply, GradingSession, RectificationOrder, utcnow
+    from server.services import feedback, grading, rectification
+
+    project = session.scalar(select(Project).where(Project.title == PROJECTS[0][0]))
+    if project is None or project.status not in PUBLIC_STATUSES or project.status == "closed":
+        return
+    steps = [dict(s) for s in project.steps or [] if isinstance(s, dict)]
+    if steps and not steps[0].get("status"):
+        steps[0]["status"] = "已完成"
+        projects.update_project(session, admin, project.id, {"steps": steps})
+    if session.scalar(select(FeedbackReply.id).where(FeedbackReply.public.is_(True)).limit(1)) is None:
+        villager = users.wechat_login(session, "demo-villager-jiangnan")
+        fb, _ = feedback.submit(
+            session,
+            villager,
+            project.id,
+            {
+                "client_id": "3b0c6f5e-6a43-4a7e-9d2a-5f0e1c2d7a10",
+                "sent_at": utcnow().isoformat(),
+                "rating": "基本满意",
+                "category": "建议",
+                "text": "流转中心建好了,分拣的时候能不能优先请本村的留守妇女来做工?",
+            },
+            "127.0.0.1",
+        )
+        if fb.status == "received":
+            answer = "已采纳:分拣打包岗位优先安排本村留守妇女,10 月起在村公示栏张贴招工名单,欢迎报名。"
+            feedback.reply(session, admin, fb.id, {"text": answer, "status": "processing", "public": True})
+    if project.secretary_id is not None and (
+        session.scalar(select(RectificationOrder.id).where(RectificationOrder.project_id == project.id).limit(1))
+        is None
+    ):
+        rectification.issue(
+            session,
+            admin,
+            project_id=project.id,
+            items=["公示栏未更新本季度实施进度", "流转中心收支台账未按月公开"],
+        )
+    gs = session.scalar(select(GradingSession).where(GradingSession.year == date.today().year))
+    if gs is not None and gs.grade_points is None:
+        grading.set_outcome_tables(
+            session,
+            admin,
+            gs.id,
+            {
+                "points": {"特等": 3, "一等": 2, "二等": 1, "三等": 0.5},
+                "amounts": {"特等": 50000, "一等": 30000, "二等": 20000, "三等": 10000},
+            },
         )

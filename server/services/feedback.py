@@ -363,7 +363,11 @@ def feedback_for_staff(session: Session, user: User, feedback_id: int) -> Feedba
 
 
 def reply(session: Session, staff: User, feedback_id: int, body: dict[str, Any]) -> FeedbackReply:
-    """Answer feedback and set its status; the villager is notified when they consented."""
+    """Answer feedback and set its status; the villager is notified when they consented.
+
+    With public=true the answer (its text, never the villager or their words) is also shown on the
+    project's public page (公开答复).
+    """
     fb = feedback_for_staff(session, staff, feedback_id)
     if fb.status == "held":
         raise ApiError("conflict", "该反馈尚待审核,请先审核通过", {"status": fb.status})
@@ -378,13 +382,16 @@ def reply(session: Session, staff: User, feedback_id: int, body: dict[str, Any])
         text=body["text"].strip(),
         status=status,
         reason=(body.get("reason") or "").strip() or None,
+        public=bool(body.get("public")) and bool(body["text"].strip()),
     )
     fb.status = status
     if status in CLOSED_STATUSES:
         fb.closed_at = utcnow()
     session.add(r)
     session.flush()
-    audit.append(session, staff, "feedback.reply", "feedback", fb.id, {"status": status, "reply_id": r.id})
+    audit.append(
+        session, staff, "feedback.reply", "feedback", fb.id, {"status": status, "reply_id": r.id, "public": r.public}
+    )
     session.commit()
     _notify(session, fb, r)
     return r

@@ -441,6 +441,17 @@ def edit_evidence(exif: ExifInfo, reported_taken_at: datetime | None) -> dict[st
     return evidence or None
 
 
+def ready_drafts(session: Session, user: User, draft_kind: str) -> list[Photo]:
+    """The user's checked photos of one draft kind not yet attached to anything, oldest first."""
+    stmt = select(Photo).where(
+        Photo.owner_kind == draft_kind,
+        Photo.owner_id == user.id,
+        Photo.uploader_id == user.id,
+        Photo.status == "ready",
+    )
+    return list(session.scalars(stmt.order_by(Photo.id)))
+
+
 def attach_drafts(
     photo_list: list[Photo], place: Place | None, session: Session, owner_kind: str, owner_id: int
 ) -> None:

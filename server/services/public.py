@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 from server import clock
 from server.errors import ApiError
 from server.models import (
+    FEEDBACK_STATUSES,
     PROJECT_STATUSES,
     PUBLIC_STATUSES,
     Feedback,
+    FeedbackReply,
     Photo,
     Project,
     ProjectUpdate,
@@ -29,6 +31,11 @@ from server.services import audit, photos
 from server.storage import StorageError
 
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
+# What a step's free-text status says when the step is finished (console "名称 | 日期 | 负责人 | 状态").
+DONE_STEP_WORDS = ("已完成", "完成", "已办结", "办结", "done")
+# The stages a villager follows on the public page: 立项 → 实施中 → 已验收.
+STAGES = (("approved", "立项"), ("in_progress", "实施中"), ("accepted", "已验收"))
+PUBLIC_REPLIES = 20
 
 
 def public_project(session: Session, project_id: int) -> Project:
@@ -82,7 +89,55 @@ def public_record(session: Session, project_id: int) -> dict[str, Any]:
         "responsible": {role: _text(responsible.get(role)) for role in RESPONSIBLE_ROLES},
         "updates": [{"text": u.text, "date": clock.local_date(u.created_at).isoformat()} for u in updates],
         "feedback_counts": {r: counts.get(r, 0) for r in ("满意", "基本满意", "不满意")},
+        "progress": step_progress(project),
+        "stages": [
+            {"status": code, "label": label, "reached": _reached(project.status, code)} for code, label in STAGES
+        ],
+        "public_replies": public_replies(session, project.id),
     }
+
+
+def _reached(status: str, stage: str) -> bool:
+    order = [code for code, _ in STAGES]
+    return status in order and order.index(status) >= order.index(stage)
+
+
+def step_progress(project: Project) -> dict[str, Any]:
+    """Steps done of all, and the current step (the first not done); an accepted project has done them all."""
+    steps = [_public_step(s) for s in project.steps or []]
+    done = [project.status == "accepted" or s["status"].strip().lower() in DONE_STEP_WORDS for s in steps]
+    current = next((s for s, finished in zip(steps, done, strict=True) if not finished), None)
+    return {
+        "done": sum(done),
+        "total": len(steps),
+        "current": {"name": current["name"], "deadline": current["deadline"]} if current else None,
+    }
+
+
+def public_replies(session: Session, project_id: int) -> list[dict[str, str]]:
+    """The department's answers marked public (公开答复), newest first: the answer, its date, the
+    feedback's category; never the villager, their words or their photos."""
+    rows = session.execute(
+        select(FeedbackReply.text, FeedbackReply.status, FeedbackReply.created_at, Feedback.category)
+        .join(Feedback, Feedback.id == FeedbackReply.feedback_id)
+        .where(
+            Feedback.project_id == project_id,
+            Feedback.status != "held",
+            FeedbackReply.public.is_(True),
+            FeedbackReply.text != "",
+        )
+        .order_by(FeedbackReply.id.desc())
+        .limit(PUBLIC_REPLIES)
+    ).all()
+    return [
+        {
+            "text": text,
+            "status_label": FEEDBACK_STATUSES[status],
+            "category": category or "",
+            "date": clock.local_date(created_at).isoformat(),
+        }
+        for text, status, created_at, category in rows
+    ]
 
 
 def _public_step(step: Any) -> dict[str, str]:

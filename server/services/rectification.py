@@ -292,13 +292,24 @@ def issue(
 # ---- the secretary's response ---------------------------------------------------------------
 
 
-def _secretary_order(session: Session, secretary: User, order_id: int) -> RectificationOrder:
+def secretary_order(session: Session, secretary: User, order_id: int) -> RectificationOrder:
     """An order of a project this user is the secretary of; 404 otherwise."""
     order = session.get(RectificationOrder, order_id)
     project = session.get(Project, order.project_id) if order else None
     if project is None or project.secretary_id != secretary.id:
         raise ApiError("not_found", "找不到该整改通知", {"id": order_id})
     return order
+
+
+def secretary_orders(session: Session, secretary: User) -> list[RectificationOrder]:
+    """The orders of the projects this user is the secretary of, open ones first, newest first."""
+    stmt = (
+        select(RectificationOrder)
+        .join(Project, Project.id == RectificationOrder.project_id)
+        .where(Project.secretary_id == secretary.id)
+        .order_by(case((RectificationOrder.status.in_(OPEN_STATUSES), 0), else_=1), RectificationOrder.id.desc())
+    )
+    return list(session.scalars(stmt))
 
 
 def place_of_order(session: Session, order: RectificationOrder) -> Place | None:
@@ -357,7 +368,7 @@ def _attach_photos(session: Session, secretary: User, order: RectificationOrder,
 
 def respond(session: Session, secretary: User, order_id: int, body: dict[str, Any]) -> tuple[RectificationOrder, bool]:
     """The secretary's reply with photos; once per client_id, only while the order is issued."""
-    order = _secretary_order(session, secretary, order_id)
+    order = secretary_order(session, secretary, order_id)
     text = (body.get("text") or "").strip()
     if not text:
         raise ApiError("validation_failed", "请填写整改情况", {"field": "text"})

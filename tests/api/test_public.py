@@ -56,6 +56,21 @@ RECORD_KEYS = {
     "feedback_counts.满意",
     "feedback_counts.基本满意",
     "feedback_counts.不满意",
+    "progress",
+    "progress.done",
+    "progress.total",
+    "progress.current",
+    "progress.current.name",
+    "progress.current.deadline",
+    "stages",
+    "stages[].status",
+    "stages[].label",
+    "stages[].reached",
+    "public_replies",
+    "public_replies[].text",
+    "public_replies[].status_label",
+    "public_replies[].category",
+    "public_replies[].date",
 }
 SCENE_KEYS = {"project_id", "page"}
 # Names of every integrity flag the server raises on visits, check-ins and photos.
@@ -243,6 +258,53 @@ def test_feedback_counts_leave_out_held_feedback(client, anyone, fake_wechat, wo
     assert counts == {"满意": 1, "基本满意": 1, "不满意": 0}
 
 
+# ---- status, step progress and public answers ---------------------------------------------------
+
+
+def test_status_stages_and_step_progress(admin, anyone, world):
+    """The record says which stage the project has reached and how many steps are done, and which is next."""
+    fill_in(
+        admin,
+        world.p1,
+        steps=[
+            {"name": "成立合作社", "deadline": "2026-03-31", "status": "已完成"},
+            {"name": "修建灌溉水渠", "deadline": "2026-06-30", "status": "进行中"},
+            {"name": "采购蜜柚苗", "deadline": "2026-09-30"},
+        ],
+    )
+    record = anyone.get(f"/api/v1/public/projects/{world.p1}").get_json()
+    assert [(s["label"], s["reached"]) for s in record["stages"]] == [
+        ("立项", True),
+        ("实施中", True),
+        ("已验收", False),
+    ]
+    assert record["progress"] == {
+        "done": 1,
+        "total": 3,
+        "current": {"name": "修建灌溉水渠", "deadline": "2026-06-30"},
+    }
+    page = anyone.get(f"/p/{world.p1}").get_data(as_text=True)
+    assert "已完成 <strong>1</strong> / 3 步" in page and "当前:修建灌溉水渠" in page
+    assert 'aria-current="step">实施中</li>' in page
+
+
+def test_only_replies_marked_public_are_shown(client, admin, anyone, world):
+    """A public answer appears with its date and category; a private one and the villager's words do not."""
+    villager = Api(client, world.tokens["villager"])
+    first = feedback(villager, world.p1, category="建议", text="建议路灯晚上多开一小时")
+    second = feedback(villager, world.p1, category="投诉", text="水渠边的垃圾没人清理")
+    public_answer = {"text": "已协调延长路灯开放时间", "status": "resolved", "public": True}
+    private_answer = {"text": "已转交村委会处理,请留意电话", "status": "processing"}
+    assert admin.post(f"/api/v1/feedback/{first['id']}/replies", public_answer).status_code == 201
+    assert admin.post(f"/api/v1/feedback/{second['id']}/replies", private_answer).status_code == 201
+    replies = anyone.get(f"/api/v1/public/projects/{world.p1}").get_json()["public_replies"]
+    today = datetime.now(clock.CHINA).date().isoformat()
+    assert replies == [{"text": "已协调延长路灯开放时间", "status_label": "已办结", "category": "建议", "date": today}]
+    page = anyone.get(f"/p/{world.p1}").get_data(as_text=True)
+    assert "已协调延长路灯开放时间" in page
+    assert "已转交村委会处理" not in page and "建议路灯晚上多开一小时" not in page
+
+
 # ---- progress updates ----------------------------------------------------------------------------
 
 
@@ -341,7 +403,9 @@ def test_no_public_response_leaks_private_data(app, client, admin, anyone, world
     )
     assert r.status_code == 201
     villager = Api(client, world.tokens["villager"])
-    feedback(villager, world.p1, contact_phone="13812345678", text="水渠漏水严重,请尽快处理")
+    leak = feedback(villager, world.p1, contact_phone="13812345678", text="水渠漏水严重,请尽快处理")
+    answer = {"text": "已安排维修", "status": "processing", "public": True}
+    assert admin.post(f"/api/v1/feedback/{leak['id']}/replies", answer).status_code == 201
     assert admin.post(f"/api/v1/admin/projects/{world.p1}/updates", {"text": "水渠开工"}).status_code == 201
 
     record = anyone.get(f"/api/v1/public/projects/{world.p1}")
@@ -349,6 +413,7 @@ def test_no_public_response_leaks_private_data(app, client, admin, anyone, world
     assert key_paths(record.get_json()) <= RECORD_KEYS
     assert set(scene.get_json()) == SCENE_KEYS
     assert record.get_json()["responsible"]["牵头书记"] == "张书记"
+    assert [r["text"] for r in record.get_json()["public_replies"]] == ["已安排维修"]
     app.test_cli_runner().invoke(args=["audit-checkpoint"])
     pages = [anyone.get(f"/p/{world.p1}"), anyone.get(f"/verify/{photo['verify_code']}"), anyone.get("/audit")]
     assert [p.status_code for p in pages] == [200, 200, 200]

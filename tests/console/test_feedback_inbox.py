@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 # Load the API package first: services.photos imports api.validation, whose package imports
 # services that need services.photos complete (the app factory loads them in this order too).
@@ -208,3 +209,20 @@ def test_reply_without_csrf_token_is_400(app, client, world, console):
     fid = send(client, world)
     r = console("admin").post(f"/console/feedback/{fid}/reply", data={"text": "x", "status": "accepted"})
     assert r.status_code == 400 and stored(app, fid).status == "received"
+
+
+def test_public_reply_checkbox_puts_the_answer_on_the_public_page(app, client, world, console):
+    """Ticking 公开答复: the answer is stored public and shown on /p/<id>; unticked it stays private."""
+    c = console("admin")
+    assert 'name="public" value="1"' in c.get(f"/console/feedback/{send(client, world)}").get_data(as_text=True)
+    shown, hidden = send(client, world), send(client, world)
+    assert (
+        post(c, f"/console/feedback/{shown}/reply", text="路灯已修复。", status="resolved", public="1").status_code
+        == 302
+    )
+    assert post(c, f"/console/feedback/{hidden}/reply", text="已联系您本人。", status="processing").status_code == 302
+    with app.app_context():
+        replies = {r.feedback_id: r.public for r in db.session.scalars(select(FeedbackReply))}
+    assert replies[shown] is True and replies[hidden] is False
+    page = client.get(f"/p/{world.p1}").get_data(as_text=True)
+    assert "路灯已修复。" in page and "已联系您本人。" not in page

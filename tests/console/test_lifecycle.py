@@ -156,7 +156,7 @@ def test_pages_by_role(console, lc):
 def test_secretary_and_unit_reviewer_land_on_their_pages(console, lc):
     """The console home sends them to their first page and the navigation holds only their entries."""
     for who, landing, entries in (
-        ("secretary", "/console/my-projects", ["我的项目", "中期互评"]),
+        ("secretary", "/console/my-projects", ["我的项目", "中期互评", "我的整改通知"]),
         ("unit1", "/console/applications", ["申报审核", "本单位项目"]),
     ):
         client = console(who)

@@ -41,6 +41,9 @@ OWN_WORK_PAGES = {
     "console.application_edit",
     "console.roadshow_score",
     "console.peer_review_score",
+    "console.my_report",
+    "console.my_rectifications",
+    "console.my_rectification",
 }
 # Documents that exist only once their round is closed or their grading finalized (or, for a unit's
 # 立项通知, once it has approved projects): before, a 409.
@@ -50,6 +53,7 @@ AFTER_CLOSE = {
     "console.grading_assessment",
     "console.grading_notice",
     "console.unit_approval_notice",
+    "console.grading_outcomes_xlsx",
 }
 
 

@@ -37,6 +37,8 @@ the ones above it:
 - results: finalizing, with the two-year deductions it makes;
 - penalties: 软弱涣散 warnings and 通报;
 - assessment: the annual assessment table (XLSX);
+- dossier: what an expert scores with (application, 月报, visit findings, photos, feedback figures);
+- outcomes: 年度考核加分 and 奖补资金 per grade, per organization and project (XLSX);
 - roadshow: 路演评审, scored live and copied into the panels (used as `grading.roadshow`, not re-exported).
 """
 
@@ -44,6 +46,15 @@ from server.services.grading.assessment import (
     ASSESSMENT_COLUMNS,
     assessment_rows,
     assessment_workbook,
+)
+from server.services.grading.dossier import Dossier, dossier_for_expert
+from server.services.grading.outcomes import (
+    OrgOutcome,
+    Outcomes,
+    ProjectOutcome,
+    outcomes,
+    outcomes_workbook,
+    set_outcome_tables,
 )
 from server.services.grading.panels import (
     Progress,
@@ -168,4 +179,12 @@ __all__ = [
     "list_sessions",
     "open_session",
     "update_session",
+    "OrgOutcome",
+    "Outcomes",
+    "ProjectOutcome",
+    "outcomes",
+    "outcomes_workbook",
+    "set_outcome_tables",
+    "Dossier",
+    "dossier_for_expert",
 ]
