@@ -176,8 +176,8 @@ import server.console.quarterly
 import server.console.rectifications
 import server.console.roadshow
 import server.console.rounds
-import server.console.statistics
 import server.console.secretary
+import server.console.statistics
 import server.console.teams
 import server.console.users
 import server.console.visits
