@@ -2,7 +2,7 @@
 grade_amounts (年度考核加分 and 奖补资金 per grade)
 
 Revision ID: 0027
-Revises: 0020
+Revises: 0026
 Create Date: 2026-12-07 05:20:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = '0027'
-down_revision = '0020'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 
