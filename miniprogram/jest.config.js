@@ -1,6 +1,9 @@
 // `npm test` runs everything under tests/: the utils and end-to-end tests in plain Node, the
 // page tests (tests/pages and anything else) in jsdom, which miniprogram-simulate needs.
+// testTimeout: the default 5 s is for a quiet machine; scripts/test.sh runs jest beside pytest on
+// the same 2 cores, where a page test that takes 0.3 s alone can take several seconds.
 module.exports = {
+  testTimeout: 30000,
   projects: [
     {
       displayName: 'utils',
