@@ -140,98 +140,15 @@ def test_one_client_id_sent_to_two_nodes_at_once_is_stored_once(cluster, world):
     assert _count(cluster, "visits", body["client_id"]) == 1
 
 
-class Phone:
-    """One inspector's phone through nginx: every write retried on 503 with its client_id, all logged."""
-
-    def __init__(self, cluster: Cluster, who: tuple[str, str, int], lat: float, lng: float, seed: int):
-        self.base = cluster.base_url + "/api/v1"
-        self.http = requests.Session()
-        # Per request: a REQUESTS_CA_BUNDLE in the environment would override the session's own.
-        self.ca_file = str(cluster.ca_file)
-        self.username, self.password, self.assignment_id = who
-        self.lat, self.lng, self.seed = lat, lng, seed
-        self.acknowledged: list[tuple[str, str]] = []  # (table, client_id) the server said it stored
-        self.refusals: list[tuple[str, int, str | None]] = []  # (what, status, Retry-After)
-        self.visits = 0
-        self.error: BaseException | None = None
-
-    def call(self, what: str, method: str, url: str, payload: dict | None = None, **kwargs) -> dict:
-        """Send until a 2xx answer (at most 90 s): 503s are logged with their Retry-After and retried."""
-        deadline = time.monotonic() + 90
-        while True:
-            headers = {"Authorization": f"Bearer {self.token}"} if getattr(self, "token", None) else {}
-            try:
-                answer = self.http.request(
-                    method, url, json=payload, headers=headers, timeout=60, verify=self.ca_file, **kwargs
-                )
-            except requests.ConnectionError as exc:
-                self.refusals.append((what, 0, type(exc).__name__))
-                answer = None
-            if answer is not None and answer.ok:
-                return answer.json() if answer.content else {}
-            if answer is not None:
-                self.refusals.append((what, answer.status_code, answer.headers.get("Retry-After")))
-                if answer.status_code != 503:
-                    raise AssertionError(f"{what}: HTTP {answer.status_code} {answer.text[:300]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: no success within 90 s: {self.refusals[-3:]}")
-            time.sleep(0.5)
-
-    def write(self, table: str, what: str, path: str, payload: dict) -> dict:
-        """A write with a fresh client_id, logged as acknowledged once answered."""
-        payload = {"client_id": str(uuid.uuid4()), "sent_at": _now(), **payload}
-        answer = self.call(what, "POST", self.base + path, payload)
-        self.acknowledged.append((table, payload["client_id"]))
-        return answer
-
-    def run(self, visits: int) -> None:
-        """Log in, then do `visits` visits with one photo each."""
-        try:
-            self.token = None
-            self.token = self.call(
-                "login", "POST", self.base + "/auth/login", {"username": self.username, "password": self.password}
-            )["token"]
-            for n in range(visits):
-                self.one_visit(n)
-                self.visits += 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
-            self.error = exc
-
-    def one_visit(self, n: int) -> None:
-        """start → check-in → photo (ticket, upload to S3, complete) → interview → submit."""
-        vid = self.write(
-            "visits", "visit.start", "/visits", {"assignment_id": self.assignment_id, "started_at": _now()}
-        )["id"]
-        self.write(
-            "checkins",
-            "checkin",
-            f"/visits/{vid}/checkins",
-            {"lat": self.lat, "lng": self.lng, "accuracy_m": 10.0, "coord_type": "wgs84", "client_time": _now()},
-        )
-        taken = datetime.now(UTC) - timedelta(seconds=20)
-        photo = phone_jpeg(size=(640, 480), seed=self.seed * 1000 + n, taken=taken, gps=(self.lat, self.lng))
-        payload = bench_load.photo_payload(photo, self.lat, self.lng)
-        ticket = self.call("photo.ticket", "POST", self.base + f"/visits/{vid}/photos", payload)
-        self.acknowledged.append(("photos", payload["client_id"]))
-        upload = ticket["upload"]
-        files = {upload.get("file_field", "file"): ("photo.jpg", photo, "image/jpeg")}
-        self.call("s3.upload", "POST", upload["url"], None, data=upload["fields"], files=files)
-        self.call("photo.complete", "POST", self.base + f"/photos/{ticket['photo_id']}/complete", {})
-        self.write(
-            "interviews",
-            "interview",
-            f"/visits/{vid}/interviews",
-            {"household": f"李{n}户", "satisfaction": "满意", "answers": {"知晓项目": True}, "notes": "路已修好"},
-        )
-        self.write("client_writes", "submit", f"/visits/{vid}/submit", {})
-
-
 def test_phones_through_nginx_lose_nothing_across_one_fault_of_each_kind(cluster, world):
     """Phones keep working while an app node is killed, a Galera node leaves, Redis restarts: all is kept once."""
     # Plain HTTP answers with a redirect to the HTTPS site: the production server blocks are in use.
     redirect = requests.get(f"http://127.0.0.1:{cluster.ports['http']}/healthz", allow_redirects=False, timeout=10)
     assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://")
-    phones = [Phone(cluster, who, world.lat, world.lng, i) for i, who in enumerate(world.inspectors)]
+    phones = [
+        bench_load.FaultPhone(cluster.base_url, str(cluster.ca_file), who, world, _photos(world, seed=i))
+        for i, who in enumerate(world.inspectors)
+    ]
     threads = [threading.Thread(target=p.run, args=(3,)) for p in phones]
     for t in threads:
         t.start()
@@ -259,7 +176,17 @@ def test_phones_through_nginx_lose_nothing_across_one_fault_of_each_kind(cluster
     assert pending == [["0"]]
 
 
-def _by_table(phones: list[Phone]) -> dict[str, list[str]]:
+def _photos(world, seed: int):
+    """A phone's camera: small JPEGs taken just now at the village, a new picture each time."""
+
+    def take(n: int) -> bytes:
+        taken = datetime.now(UTC) - timedelta(seconds=20)
+        return phone_jpeg(size=(640, 480), seed=seed * 1000 + n, taken=taken, gps=(world.lat, world.lng))
+
+    return take
+
+
+def _by_table(phones: list[bench_load.FaultPhone]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for p in phones:
         for table, client_id in p.acknowledged:
