@@ -163,6 +163,47 @@ def nginx_main_conf(site: Path, prefix: Path, *, run_as: str | None) -> str:
     )
 
 
+def start_nginx(
+    prefix: Path, *, http_port: int, https_port: int, app_ports: list[int], photo_ports: list[int]
+) -> subprocess.Popen:
+    """nginx with the production site in `prefix`: a fresh self-signed cert.pem, `nginx -t`, then started."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    cert, key = prefix / "cert.pem", prefix / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", f"subjectAltName=IP:127.0.0.1,DNS:{SERVER_NAME}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    site = prefix / "site.conf"
+    site.write_text(
+        render_site(
+            SITE_TEMPLATE.read_text(),
+            http_port=http_port,
+            https_port=https_port,
+            app_ports=app_ports,
+            photo_ports=photo_ports,
+            cert=cert,
+            key=key,
+            access_log=prefix / "access.log",
+            static_dir=ROOT / "server" / "console" / "static",
+        )
+    )
+    # As root, nginx's workers would drop to `nobody`, who cannot read this folder: keep ours.
+    run_as = pwd.getpwuid(os.getuid()).pw_name if os.getuid() == 0 else None
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_main_conf(site, prefix, run_as=run_as))
+    argv = ["nginx", "-p", str(prefix), "-c", str(conf)]
+    check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
+    if check.returncode:
+        raise ClusterError(f"nginx -t failed:\n{check.stderr}")
+    log = open(prefix / "nginx.log", "a")  # noqa: SIM115 - lives as long as nginx
+    return subprocess.Popen([*argv, "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 # ---- Galera ------------------------------------------------------------------------------------
 
 
@@ -592,44 +633,14 @@ class Cluster:
 
     def _start_nginx(self) -> None:
         prefix = self.workdir / "nginx"
-        prefix.mkdir(exist_ok=True)
-        cert, key = prefix / "cert.pem", prefix / "key.pem"
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                "-addext", f"subjectAltName=IP:127.0.0.1,DNS:{SERVER_NAME}",
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-        site = prefix / "site.conf"
-        site.write_text(
-            render_site(
-                SITE_TEMPLATE.read_text(),
-                http_port=self.ports["http"],
-                https_port=self.ports["https"],
-                app_ports=[self.ports["app1"], self.ports["app2"]],
-                photo_ports=[self.ports["photos"]],
-                cert=cert,
-                key=key,
-                access_log=prefix / "access.log",
-                static_dir=ROOT / "server" / "console" / "static",
-            )
+        self.procs["nginx"] = start_nginx(
+            prefix,
+            http_port=self.ports["http"],
+            https_port=self.ports["https"],
+            app_ports=[self.ports["app1"], self.ports["app2"]],
+            photo_ports=[self.ports["photos"]],
         )
-        # As root, nginx's workers would drop to `nobody`, who cannot read this folder: keep ours.
-        run_as = pwd.getpwuid(os.getuid()).pw_name if os.getuid() == 0 else None
-        conf = prefix / "nginx.conf"
-        conf.write_text(nginx_main_conf(site, prefix, run_as=run_as))
-        argv = ["nginx", "-p", str(prefix), "-c", str(conf)]
-        check = subprocess.run([*argv, "-t"], capture_output=True, text=True)
-        if check.returncode:
-            raise ClusterError(f"nginx -t failed:\n{check.stderr}")
-        log = open(self.workdir / "nginx.log", "a")  # noqa: SIM115
-        self.procs["nginx"] = subprocess.Popen(
-            [*argv, "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        context = ssl.create_default_context(cafile=str(cert))
+        context = ssl.create_default_context(cafile=str(self.ca_file))
         wait_for(lambda: self._alive("nginx") and _http_ok(self.base_url + "/healthz", context), "nginx")
 
     def _save_state(self) -> None:

@@ -8,6 +8,8 @@ order: the Galera conflict tests first, the phones' flow under faults last.
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -225,3 +227,33 @@ def test_render_site_fails_loudly_when_the_template_changes():
     assert "listen 127.0.0.1:2 ssl" in rendered and "[::]" not in rendered
     with pytest.raises(ClusterError):
         render_site(SITE_TEMPLATE.read_text().replace("upstream secretary_projects {", "upstream sp {"), **kwargs)
+
+
+def test_nginx_answers_503_with_retry_after_when_no_app_node_answers(tmp_path):
+    """Every app node down (or dying under a POST): the phone gets 503 + Retry-After, which it retries, not 502."""
+    import shutil
+
+    from scripts.cluster import free_port, start_nginx, wait_for
+
+    if shutil.which("nginx") is None or shutil.which("openssl") is None:
+        missing_component("nginx and openssl are needed (apt-get install nginx openssl)")
+    https, nobody = free_port(), free_port()
+    proc = start_nginx(tmp_path, http_port=free_port(), https_port=https, app_ports=[nobody], photo_ports=[nobody])
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+
+        def listening() -> bool:
+            with socket.create_connection(("127.0.0.1", https), timeout=1) as raw:
+                context.wrap_socket(raw, server_hostname="127.0.0.1").close()
+            return True
+
+        wait_for(listening, "nginx", timeout=20)
+        answer = requests.post(
+            f"https://127.0.0.1:{https}/api/v1/visits", json={}, verify=str(tmp_path / "cert.pem"), timeout=20
+        )
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.json()["error"]["code"] == "not_ready"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
