@@ -407,7 +407,15 @@ class Cluster:
         """Start (or restart) one gunicorn with deploy/gunicorn.conf.py and (unless told not to) wait until ready."""
         log = open(self.workdir / f"{name}.log", "a")  # noqa: SIM115 - lives as long as the process
         proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "server:create_app()"],
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-c",
+                "deploy/gunicorn.conf.py",
+                # gunicorn's control socket defaults to one path per user: three masters would share it.
+                "--control-socket",
+                str(self.workdir / f"{name}.ctl"),
+                "server:create_app()",
+            ],
             cwd=ROOT,
             env={**os.environ, **self.env(name)},
             stdout=log,
@@ -675,6 +683,11 @@ def _down(workdir: Path) -> int:
     return 0
 
 
+def _interrupted(*_args) -> None:
+    """SIGTERM (from `cluster.py down`) ends `up` the way Ctrl-C does: everything is stopped."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """`up`: start the cluster, print URLs and env, run until Ctrl-C or `down`; `down`: stop it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -685,8 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         return _down(args.dir)
     if args.dir.exists():
         shutil.rmtree(args.dir)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1) or (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _interrupted)
     cluster = Cluster(args.dir)
     try:
         cluster.start()
