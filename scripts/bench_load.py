@@ -693,6 +693,33 @@ def recovery(samples: list[Sample], start: float, settled: float) -> float:
     return max(refused) - start if refused else 0.0
 
 
+class AppCpu:
+    """CPU seconds of the app processes only (both app nodes and the photo pool), across a node's kill."""
+
+    def __init__(self, cluster):
+        self.cluster, self.spent = cluster, 0.0
+        self.base = self._now()
+
+    def _now(self) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for name in self.cluster.app_nodes:
+            if name in self.cluster.procs:
+                out |= benchlib.tree_cpu(self.cluster.procs[name].pid)
+        return out
+
+    def before_kill(self, name: str) -> None:
+        """Count what the node used until now, then SIGKILL it (its successor counts from zero)."""
+        now = self._now()
+        self.spent += benchlib.cpu_delta(self.base, now)
+        gone = set(benchlib.process_tree(self.cluster.procs[name].pid))
+        self.base = {pid: sec for pid, sec in now.items() if pid not in gone}
+        self.cluster.kill_app(name)
+
+    def total(self) -> float:
+        """CPU seconds since the start."""
+        return self.spent + benchlib.cpu_delta(self.base, self._now())
+
+
 def photo_maker(photos: list[bytes], seed: int):
     """A phone's photo source: one of the 4 MB photos with fresh bytes each time (seeded per phone)."""
     rng = random.Random(seed)
@@ -709,6 +736,7 @@ def cluster_main(args) -> int:
         print(f"cluster up: {c.base_url} (work dir {c.workdir})", flush=True)
         world = build_world(c.env(), args.inspectors)
         conflicts_before = c.conflicts()
+        cpu = AppCpu(c)
         phones = [
             FaultPhone(c.base_url, str(c.ca_file), who, world, photo_maker(photos, i))
             for i, who in enumerate(world.inspectors)
@@ -732,13 +760,14 @@ def cluster_main(args) -> int:
             faults.append({"fault": kind, "start": start, "restored": time.monotonic()})
             print(f"  {kind}: back after {time.monotonic() - start:.1f} s", flush=True)
 
-        fault("app node SIGKILLed and restarted", lambda: c.kill_app("app1"), lambda: c.start_app("app1"))
+        fault("app node SIGKILLed and restarted", lambda: cpu.before_kill("app1"), lambda: c.start_app("app1"))
         fault("Galera node stopped and rejoined", lambda: c.stop_galera(2), lambda: (time.sleep(5), c.start_galera(2)))
         fault("Redis restarted", c.restart_redis, lambda: None)
         fault("S3 stalled 10 s", c.stall_s3, lambda: (time.sleep(10), c.resume_s3()))
         for t in threads:
             t.join()
         wall = time.monotonic() - t0
+        app_cpu_s = cpu.total()
         samples = [s for p in phones for s in p.samples]
         windows = [(f["start"], f["restored"] + args.settle) for f in faults]
         quiet = [
@@ -755,6 +784,8 @@ def cluster_main(args) -> int:
             "visits": sum(p.visits for p in phones),
             "wall_s": round(wall, 1),
             "phones_failed": [f"{p.username}: {p.error}" for p in phones if p.error],
+            "app_cpu_s": round(app_cpu_s, 1),
+            "app_cpu_ms_per_visit": round(1000 * app_cpu_s / max(1, sum(p.visits for p in phones)), 1),
             "json_outside_faults": {
                 "n": len(ms),
                 "p50_ms": percentile(ms, 50),

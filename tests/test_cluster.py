@@ -257,3 +257,20 @@ def test_nginx_answers_503_with_retry_after_when_no_app_node_answers(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_latencies_inside_a_fault_window_are_left_out():
+    """p50/p99 'outside faults' drop every request overlapping a window, and only those."""
+    from scripts.bench_load import Sample, outside
+
+    samples = [Sample("checkin", 1, 2, 201), Sample("checkin", 9, 11, 503), Sample("submit", 20, 21, 200)]
+    assert outside(samples, [(10, 15)]) == [samples[0], samples[2]]
+
+
+def test_recovery_is_measured_to_the_last_refusal_of_the_fault():
+    """Recovery: from the fault's start to the end of its last refused request; refusals after it are not its."""
+    from scripts.bench_load import Sample, recovery
+
+    samples = [Sample("a", 10, 11, 503), Sample("b", 12, 14, 0), Sample("c", 15, 16, 201), Sample("d", 40, 41, 503)]
+    assert recovery(samples, 10, 30) == 4
+    assert recovery([Sample("c", 15, 16, 201)], 10, 30) == 0
