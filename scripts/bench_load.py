@@ -732,95 +732,104 @@ def cluster_main(args) -> int:
 
     photos = phone_photos(PHOTO_VARIANTS)
     rng = random.Random(7)
-    with Cluster(app_workers=args.workers, app_threads=args.threads, photo_workers=max(1, args.photo_pool)) as c:
-        print(f"cluster up: {c.base_url} (work dir {c.workdir})", flush=True)
-        world = build_world(c.env(), args.inspectors)
-        conflicts_before = c.conflicts()
-        cpu = AppCpu(c)
-        phones = [
-            FaultPhone(c.base_url, str(c.ca_file), who, world, photo_maker(photos, i))
-            for i, who in enumerate(world.inspectors)
-        ]
-        t0 = time.monotonic()
-        until = t0 + args.duration
-        threads = []
-        for p in phones:
-            threads.append(
-                threading.Thread(target=p.run, args=(args.visits_per_inspector, args.photos_per_visit, until))
-            )
-            threads[-1].start()
-            time.sleep(rng.uniform(0, args.ramp / max(1, len(phones))))
-        faults = []
+    workdir = Path(tempfile.mkdtemp(prefix="sp-bench-cluster."))
+    cluster = Cluster(
+        workdir, app_workers=args.workers, app_threads=args.threads, photo_workers=max(1, args.photo_pool)
+    )
+    try:
+        with cluster as c:
+            print(f"cluster up: {c.base_url} (work dir {c.workdir})", flush=True)
+            return _cluster_run(args, c, photos, rng)
+    finally:
+        if args.keep:
+            print(f"kept {workdir} (every component's log)")
+        else:
+            subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
-        def fault(kind: str, inject, restore) -> None:
-            time.sleep(args.fault_gap)
-            start = time.monotonic()
-            inject()
-            restore()
-            faults.append({"fault": kind, "start": start, "restored": time.monotonic()})
-            print(f"  {kind}: back after {time.monotonic() - start:.1f} s", flush=True)
 
-        fault("app node SIGKILLed and restarted", lambda: cpu.before_kill("app1"), lambda: c.start_app("app1"))
-        fault("Galera node stopped and rejoined", lambda: c.stop_galera(2), lambda: (time.sleep(5), c.start_galera(2)))
-        fault("Redis restarted", c.restart_redis, lambda: None)
-        fault("S3 stalled 10 s", c.stall_s3, lambda: (time.sleep(10), c.resume_s3()))
-        for t in threads:
-            t.join()
-        wall = time.monotonic() - t0
-        app_cpu_s = cpu.total()
-        samples = [s for p in phones for s in p.samples]
-        windows = [(f["start"], f["restored"] + args.settle) for f in faults]
-        quiet = [
-            s.end - s.start for s in outside(samples, windows) if s.what in JSON_ENDPOINTS and s.status // 100 == 2
-        ]
-        ms = [v * 1000 for v in quiet]
-        refusals = [r for p in phones for r in p.refusals]
-        counts = stored_counts(c, phones)
-        pending = int(c.sql(1, "SELECT COUNT(*) FROM sp_cluster.photos WHERE status = 'pending'")[0][0])
-        verified = c.flask("verify-audit")
-        writes = counts["acknowledged"]
-        result = {
-            "inspectors": args.inspectors,
-            "visits": sum(p.visits for p in phones),
-            "wall_s": round(wall, 1),
-            "phones_failed": [f"{p.username}: {p.error}" for p in phones if p.error],
-            "app_cpu_s": round(app_cpu_s, 1),
-            "app_cpu_ms_per_visit": round(1000 * app_cpu_s / max(1, sum(p.visits for p in phones)), 1),
-            "json_outside_faults": {
-                "n": len(ms),
-                "p50_ms": percentile(ms, 50),
-                "p99_ms": percentile(ms, 99),
-                "goal_p99_ms": GOAL_JSON_P99_MS,
-                "met": bool(ms) and percentile(ms, 99) < GOAL_JSON_P99_MS,
-            },
-            "records": {**counts, "goal_lost": 0, "goal_duplicated": 0},
-            "photos_pending": pending,
-            "audit_chain_verifies": verified.returncode == 0,
-            "refusals": dict(
-                Counter(f"{status} {'with' if ra else 'without'} Retry-After" for _, status, ra in refusals)
-            ),
-            "only_503_with_retry_after": all(status == 503 and ra for _, status, ra in refusals),
-            "galera_conflicts_1213": c.conflicts() - conflicts_before,
-            "galera_conflicts_per_1000_writes": round(1000 * (c.conflicts() - conflicts_before) / writes, 2)
-            if writes
-            else None,
-            "faults": [
-                {
-                    "fault": f["fault"],
-                    "component_back_s": round(f["restored"] - f["start"], 1),
-                    "recovered_s": round(recovery(samples, f["start"], f["restored"] + args.settle), 1),
-                }
-                for f in faults
-            ],
-        }
-        print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
-        ok = (
-            not result["phones_failed"]
-            and counts["lost"] == 0
-            and counts["duplicated"] == 0
-            and result["audit_chain_verifies"]
-        )
-        return 0 if ok else 1
+def _cluster_run(args, c, photos: list[bytes], rng: random.Random) -> int:
+    """The phones and the fault schedule on a running cluster; prints the JSON report, 0 when nothing was lost."""
+    world = build_world(c.env(), args.inspectors)
+    conflicts_before = c.conflicts()
+    cpu = AppCpu(c)
+    phones = [
+        FaultPhone(c.base_url, str(c.ca_file), who, world, photo_maker(photos, i))
+        for i, who in enumerate(world.inspectors)
+    ]
+    t0 = time.monotonic()
+    until = t0 + args.duration
+    threads = []
+    for p in phones:
+        threads.append(threading.Thread(target=p.run, args=(args.visits_per_inspector, args.photos_per_visit, until)))
+        threads[-1].start()
+        time.sleep(rng.uniform(0, args.ramp / max(1, len(phones))))
+    faults = []
+
+    def fault(kind: str, inject, restore) -> None:
+        time.sleep(args.fault_gap)
+        start = time.monotonic()
+        inject()
+        restore()
+        faults.append({"fault": kind, "start": start, "restored": time.monotonic()})
+        print(f"  {kind}: back after {time.monotonic() - start:.1f} s", flush=True)
+
+    fault("app node SIGKILLed and restarted", lambda: cpu.before_kill("app1"), lambda: c.start_app("app1"))
+    fault("Galera node stopped and rejoined", lambda: c.stop_galera(2), lambda: (time.sleep(5), c.start_galera(2)))
+    fault("Redis restarted", c.restart_redis, lambda: None)
+    fault("S3 stalled 10 s", c.stall_s3, lambda: (time.sleep(10), c.resume_s3()))
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    app_cpu_s = cpu.total()
+    samples = [s for p in phones for s in p.samples]
+    windows = [(f["start"], f["restored"] + args.settle) for f in faults]
+    quiet = [s.end - s.start for s in outside(samples, windows) if s.what in JSON_ENDPOINTS and s.status // 100 == 2]
+    ms = [v * 1000 for v in quiet]
+    refusals = [r for p in phones for r in p.refusals]
+    counts = stored_counts(c, phones)
+    pending = int(c.sql(1, "SELECT COUNT(*) FROM sp_cluster.photos WHERE status = 'pending'")[0][0])
+    verified = c.flask("verify-audit")
+    writes = counts["acknowledged"]
+    result = {
+        "inspectors": args.inspectors,
+        "visits": sum(p.visits for p in phones),
+        "wall_s": round(wall, 1),
+        "phones_failed": [f"{p.username}: {p.error}" for p in phones if p.error],
+        "app_cpu_s": round(app_cpu_s, 1),
+        "app_cpu_ms_per_visit": round(1000 * app_cpu_s / max(1, sum(p.visits for p in phones)), 1),
+        "json_outside_faults": {
+            "n": len(ms),
+            "p50_ms": percentile(ms, 50),
+            "p99_ms": percentile(ms, 99),
+            "goal_p99_ms": GOAL_JSON_P99_MS,
+            "met": bool(ms) and percentile(ms, 99) < GOAL_JSON_P99_MS,
+        },
+        "records": {**counts, "goal_lost": 0, "goal_duplicated": 0},
+        "photos_pending": pending,
+        "audit_chain_verifies": verified.returncode == 0,
+        "refusals": dict(Counter(f"{status} {'with' if ra else 'without'} Retry-After" for _, status, ra in refusals)),
+        "only_503_with_retry_after": all(status == 503 and ra for _, status, ra in refusals),
+        "galera_conflicts_1213": c.conflicts() - conflicts_before,
+        "galera_conflicts_per_1000_writes": round(1000 * (c.conflicts() - conflicts_before) / writes, 2)
+        if writes
+        else None,
+        "faults": [
+            {
+                "fault": f["fault"],
+                "component_back_s": round(f["restored"] - f["start"], 1),
+                "recovered_s": round(recovery(samples, f["start"], f["restored"] + args.settle), 1),
+            }
+            for f in faults
+        ],
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+    ok = (
+        not result["phones_failed"]
+        and counts["lost"] == 0
+        and counts["duplicated"] == 0
+        and result["audit_chain_verifies"]
+    )
+    return 0 if ok else 1
 
 
 # ---- main ---------------------------------------------------------------------------------
