@@ -570,7 +570,9 @@ class FaultPhone:
     the phone. `photo(n)` makes the n-th photo's JPEG bytes.
     """
 
-    def __init__(self, base_url: str, ca_file: str, who: tuple[str, str, int], world: World, photo, *, retry_s=0.5):
+    def __init__(
+        self, base_url: str, ca_file: str, who: tuple[str, str, int], world: World, photo, *, retry_s=0.5, think=0.0
+    ):
         import requests
 
         self.base = base_url + "/api/v1"
@@ -578,7 +580,8 @@ class FaultPhone:
         # Per request: a REQUESTS_CA_BUNDLE in the environment would override the session's own.
         self.ca_file = ca_file
         self.username, self.password, self.assignment_id = who
-        self.world, self.photo, self.retry_s = world, photo, retry_s
+        self.world, self.photo, self.retry_s, self.think = world, photo, retry_s, think
+        self.rng = random.Random(self.username)
         self.token: str | None = None
         self.acknowledged: list[tuple[str, str]] = []  # (table, client_id) the server said it stored
         self.refusals: list[tuple[str, int, str | None]] = []  # (what, status or 0, Retry-After)
@@ -590,6 +593,8 @@ class FaultPhone:
         """Send until answered 2xx (at most 120 s); 503s and broken connections are logged and retried."""
         import requests
 
+        if self.think:  # the phone-side pause before a request (framing a photo, typing), not before retries
+            time.sleep(self.rng.expovariate(1 / self.think))
         deadline = time.monotonic() + 120
         while True:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -753,7 +758,7 @@ def _cluster_run(args, c, photos: list[bytes], rng: random.Random) -> int:
     conflicts_before = c.conflicts()
     cpu = AppCpu(c)
     phones = [
-        FaultPhone(c.base_url, str(c.ca_file), who, world, photo_maker(photos, i))
+        FaultPhone(c.base_url, str(c.ca_file), who, world, photo_maker(photos, i), think=args.think)
         for i, who in enumerate(world.inspectors)
     ]
     t0 = time.monotonic()
