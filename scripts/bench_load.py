@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -548,6 +548,295 @@ def photo_cpu_phase(
     }
 
 
+# ---- through the cluster, with faults (--cluster) -------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One request of a phone: what, when it started and ended (monotonic seconds), its status."""
+
+    what: str
+    start: float
+    end: float
+    status: int
+
+
+class FaultPhone:
+    """One inspector's phone through nginx over HTTPS, as the mini-program's outbox behaves.
+
+    Every write carries a client_id made once and is sent again (same client_id) after a 503 or a
+    broken connection until it is answered 2xx; what was answered 2xx goes into the phone's own
+    log (`acknowledged`), which is compared with the database afterwards. Any other status stops
+    the phone. `photo(n)` makes the n-th photo's JPEG bytes.
+    """
+
+    def __init__(
+        self, base_url: str, ca_file: str, who: tuple[str, str, int], world: World, photo, *, retry_s=0.5, think=0.0
+    ):
+        import requests
+
+        self.base = base_url + "/api/v1"
+        self.http = requests.Session()
+        # Per request: a REQUESTS_CA_BUNDLE in the environment would override the session's own.
+        self.ca_file = ca_file
+        self.username, self.password, self.assignment_id = who
+        self.world, self.photo, self.retry_s, self.think = world, photo, retry_s, think
+        self.rng = random.Random(self.username)
+        self.token: str | None = None
+        self.acknowledged: list[tuple[str, str]] = []  # (table, client_id) the server said it stored
+        self.refusals: list[tuple[str, int, str | None]] = []  # (what, status or 0, Retry-After)
+        self.samples: list[Sample] = []
+        self.visits = 0
+        self.error: BaseException | None = None
+
+    def call(self, what: str, method: str, url: str, payload: dict | None = None, **kwargs) -> dict:
+        """Send until answered 2xx (at most 120 s); 503s and broken connections are logged and retried."""
+        import requests
+
+        if self.think:  # the phone-side pause before a request (framing a photo, typing), not before retries
+            time.sleep(self.rng.expovariate(1 / self.think))
+        deadline = time.monotonic() + 120
+        while True:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            start = time.monotonic()
+            try:
+                answer = self.http.request(
+                    method, url, json=payload, headers=headers, timeout=60, verify=self.ca_file, **kwargs
+                )
+            except requests.ConnectionError as exc:
+                self.samples.append(Sample(what, start, time.monotonic(), 0))
+                self.refusals.append((what, 0, type(exc).__name__))
+                answer = None
+            if answer is not None:
+                self.samples.append(Sample(what, start, time.monotonic(), answer.status_code))
+                if answer.ok:
+                    return answer.json() if answer.content else {}
+                self.refusals.append((what, answer.status_code, answer.headers.get("Retry-After")))
+                if answer.status_code != 503:
+                    raise Failure(f"{what}: HTTP {answer.status_code} {answer.text[:300]}")
+            if time.monotonic() > deadline:
+                raise Failure(f"{what}: no success within 120 s: {self.refusals[-3:]}")
+            time.sleep(self.retry_s)
+
+    def write(self, table: str, what: str, path: str, payload: dict) -> dict:
+        """A write with a fresh client_id, logged as acknowledged once answered."""
+        payload = {"client_id": str(uuid.uuid4()), "sent_at": now_iso(), **payload}
+        answer = self.call(what, "POST", self.base + path, payload)
+        self.acknowledged.append((table, payload["client_id"]))
+        return answer
+
+    def run(self, visits: int, photos_per_visit: int = 1, until: float | None = None) -> None:
+        """Log in, then do `visits` visits (none started after the monotonic time `until`)."""
+        try:
+            self.token = self.call(
+                "login", "POST", self.base + "/auth/login", {"username": self.username, "password": self.password}
+            )["token"]
+            for n in range(visits):
+                if until is not None and time.monotonic() > until:
+                    return
+                self.one_visit(n, photos_per_visit)
+                self.visits += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by whoever runs the phone
+            self.error = exc
+
+    def one_visit(self, n: int, photos_per_visit: int) -> None:
+        """start → check-in → photos (ticket, upload straight to S3, complete) → interview → submit."""
+        lat, lng = self.world.lat, self.world.lng
+        start = {"assignment_id": self.assignment_id, "started_at": now_iso()}
+        vid = self.write("visits", "visit.start", "/visits", start)["id"]
+        checkin = {"lat": lat, "lng": lng, "accuracy_m": 10.0, "coord_type": "wgs84", "client_time": now_iso()}
+        self.write("checkins", "checkin", f"/visits/{vid}/checkins", checkin)
+        for k in range(photos_per_visit):
+            data = self.photo(n * photos_per_visit + k)
+            payload = photo_payload(data, lat, lng)
+            ticket = self.call("photo.ticket", "POST", self.base + f"/visits/{vid}/photos", payload)
+            self.acknowledged.append(("photos", payload["client_id"]))
+            upload = ticket["upload"]
+            files = {upload.get("file_field", "file"): ("photo.jpg", data, "image/jpeg")}
+            self.call("s3.upload", "POST", upload["url"], None, data=upload["fields"], files=files)
+            self.call("photo.complete", "POST", self.base + f"/photos/{ticket['photo_id']}/complete", {})
+        interview = {
+            "household": f"李{n}户",
+            "satisfaction": "满意",
+            "answers": {"知晓项目": True},
+            "notes": "路已修好",
+        }
+        self.write("interviews", "interview", f"/visits/{vid}/interviews", interview)
+        self.write("client_writes", "submit", f"/visits/{vid}/submit", {})
+
+
+def stored_counts(cluster, phones: list[FaultPhone]) -> dict[str, int]:
+    """Records lost (acknowledged, not stored) and duplicated (stored more than once), from the phones' logs."""
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for p in phones:
+        for table_name, client_id in p.acknowledged:
+            by_table[table_name].append(client_id)
+    lost = duplicated = 0
+    for table_name, ids in by_table.items():
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            quoted = ",".join(f"'{uuid.UUID(c)}'" for c in chunk)  # UUIDs only: nothing to escape
+            rows = cluster.sql(
+                3,
+                f"SELECT client_id, COUNT(*) FROM sp_cluster.{table_name} WHERE client_id IN ({quoted}) "
+                "GROUP BY client_id",
+            )
+            counts = {cid: int(n) for cid, n in rows}
+            lost += sum(1 for c in chunk if c not in counts)
+            duplicated += sum(n - 1 for n in counts.values() if n > 1)
+    return {"acknowledged": sum(map(len, by_table.values())), "lost": lost, "duplicated": duplicated}
+
+
+def outside(samples: list[Sample], windows: list[tuple[float, float]]) -> list[Sample]:
+    """The samples that overlap none of the (start, end) windows."""
+    return [s for s in samples if all(s.end < a or s.start > b for a, b in windows)]
+
+
+def recovery(samples: list[Sample], start: float, settled: float) -> float:
+    """Seconds from a fault's start to the end of the last refused request before `settled` (0: none refused)."""
+    refused = [s.end for s in samples if s.status // 100 != 2 and start <= s.end <= settled]
+    return max(refused) - start if refused else 0.0
+
+
+class AppCpu:
+    """CPU seconds of the app processes only (both app nodes and the photo pool), across a node's kill."""
+
+    def __init__(self, cluster):
+        self.cluster, self.spent = cluster, 0.0
+        self.base = self._now()
+
+    def _now(self) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for name in self.cluster.app_nodes:
+            if name in self.cluster.procs:
+                out |= benchlib.tree_cpu(self.cluster.procs[name].pid)
+        return out
+
+    def before_kill(self, name: str) -> None:
+        """Count what the node used until now, then SIGKILL it (its successor counts from zero)."""
+        now = self._now()
+        self.spent += benchlib.cpu_delta(self.base, now)
+        gone = set(benchlib.process_tree(self.cluster.procs[name].pid))
+        self.base = {pid: sec for pid, sec in now.items() if pid not in gone}
+        self.cluster.kill_app(name)
+
+    def total(self) -> float:
+        """CPU seconds since the start."""
+        return self.spent + benchlib.cpu_delta(self.base, self._now())
+
+
+def photo_maker(photos: list[bytes], seed: int):
+    """A phone's photo source: one of the 4 MB photos with fresh bytes each time (seeded per phone)."""
+    rng = random.Random(seed)
+    return lambda _n: unique(rng.choice(photos), rng)
+
+
+def cluster_main(args) -> int:
+    """--cluster: phones through nginx to the whole topology while faults come on a schedule; JSON report."""
+    from scripts.cluster import Cluster
+
+    photos = phone_photos(PHOTO_VARIANTS)
+    rng = random.Random(7)
+    workdir = Path(tempfile.mkdtemp(prefix="sp-bench-cluster."))
+    cluster = Cluster(
+        workdir, app_workers=args.workers, app_threads=args.threads, photo_workers=max(1, args.photo_pool)
+    )
+    try:
+        with cluster as c:
+            print(f"cluster up: {c.base_url} (work dir {c.workdir})", flush=True)
+            return _cluster_run(args, c, photos, rng)
+    finally:
+        if args.keep:
+            print(f"kept {workdir} (every component's log)")
+        else:
+            subprocess.run(["rm", "-rf", str(workdir)], check=False)
+
+
+def _cluster_run(args, c, photos: list[bytes], rng: random.Random) -> int:
+    """The phones and the fault schedule on a running cluster; prints the JSON report, 0 when nothing was lost."""
+    world = build_world(c.env(), args.inspectors)
+    conflicts_before = c.conflicts()
+    cpu = AppCpu(c)
+    phones = [
+        FaultPhone(c.base_url, str(c.ca_file), who, world, photo_maker(photos, i), think=args.think)
+        for i, who in enumerate(world.inspectors)
+    ]
+    t0 = time.monotonic()
+    until = t0 + args.duration
+    threads = []
+    for p in phones:
+        threads.append(threading.Thread(target=p.run, args=(args.visits_per_inspector, args.photos_per_visit, until)))
+        threads[-1].start()
+        time.sleep(rng.uniform(0, args.ramp / max(1, len(phones))))
+    faults = []
+
+    def fault(kind: str, inject, restore) -> None:
+        time.sleep(args.fault_gap)
+        start = time.monotonic()
+        inject()
+        restore()
+        faults.append({"fault": kind, "start": start, "restored": time.monotonic()})
+        print(f"  {kind}: back after {time.monotonic() - start:.1f} s", flush=True)
+
+    fault("app node SIGKILLed and restarted", lambda: cpu.before_kill("app1"), lambda: c.start_app("app1"))
+    fault("Galera node stopped and rejoined", lambda: c.stop_galera(2), lambda: (time.sleep(5), c.start_galera(2)))
+    fault("Redis restarted", c.restart_redis, lambda: None)
+    fault("S3 stalled 10 s", c.stall_s3, lambda: (time.sleep(10), c.resume_s3()))
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - t0
+    app_cpu_s = cpu.total()
+    samples = [s for p in phones for s in p.samples]
+    windows = [(f["start"], f["restored"] + args.settle) for f in faults]
+    quiet = [s.end - s.start for s in outside(samples, windows) if s.what in JSON_ENDPOINTS and s.status // 100 == 2]
+    ms = [v * 1000 for v in quiet]
+    refusals = [r for p in phones for r in p.refusals]
+    counts = stored_counts(c, phones)
+    pending = int(c.sql(1, "SELECT COUNT(*) FROM sp_cluster.photos WHERE status = 'pending'")[0][0])
+    verified = c.flask("verify-audit")
+    writes = counts["acknowledged"]
+    result = {
+        "inspectors": args.inspectors,
+        "visits": sum(p.visits for p in phones),
+        "wall_s": round(wall, 1),
+        "phones_failed": [f"{p.username}: {p.error}" for p in phones if p.error],
+        "app_cpu_s": round(app_cpu_s, 1),
+        "app_cpu_ms_per_visit": round(1000 * app_cpu_s / max(1, sum(p.visits for p in phones)), 1),
+        "json_outside_faults": {
+            "n": len(ms),
+            "p50_ms": percentile(ms, 50),
+            "p99_ms": percentile(ms, 99),
+            "goal_p99_ms": GOAL_JSON_P99_MS,
+            "met": bool(ms) and percentile(ms, 99) < GOAL_JSON_P99_MS,
+        },
+        "records": {**counts, "goal_lost": 0, "goal_duplicated": 0},
+        "photos_pending": pending,
+        "audit_chain_verifies": verified.returncode == 0,
+        "refusals": dict(Counter(f"{status} {'with' if ra else 'without'} Retry-After" for _, status, ra in refusals)),
+        "only_503_with_retry_after": all(status == 503 and ra for _, status, ra in refusals),
+        "galera_conflicts_1213": c.conflicts() - conflicts_before,
+        "galera_conflicts_per_1000_writes": round(1000 * (c.conflicts() - conflicts_before) / writes, 2)
+        if writes
+        else None,
+        "faults": [
+            {
+                "fault": f["fault"],
+                "component_back_s": round(f["restored"] - f["start"], 1),
+                "recovered_s": round(recovery(samples, f["start"], f["restored"] + args.settle), 1),
+            }
+            for f in faults
+        ],
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+    ok = (
+        not result["phones_failed"]
+        and counts["lost"] == 0
+        and counts["duplicated"] == 0
+        and result["audit_chain_verifies"]
+    )
+    return 0 if ok else 1
+
+
 # ---- main ---------------------------------------------------------------------------------
 
 
@@ -585,6 +874,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--s3-endpoint", help="use this S3 endpoint instead of a private moto_server")
     p.add_argument("--quick", action="store_true", help="5 inspectors, 1 visit each, 6 quiet photos")
     p.add_argument("--keep", action="store_true", help="keep the work dir (logs, datadir)")
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="run through scripts/cluster.py (nginx, two app nodes, photo pool, Redis, S3, 3-node Galera) "
+        "with faults on a schedule; prints JSON",
+    )
+    p.add_argument("--fault-gap", type=float, default=15.0, help="--cluster: seconds before each fault")
+    p.add_argument("--settle", type=float, default=10.0, help="--cluster: seconds after a fault still counted in it")
     args = p.parse_args(argv)
     if args.quick:
         args.inspectors, args.visits_per_inspector, args.cpu_photos = 5, 1, 6
@@ -594,6 +891,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, run both phases, print the report."""
     args = parse_args(argv)
+    if args.cluster:
+        return cluster_main(args)
     workdir = Path(tempfile.mkdtemp(prefix="sp-bench-load."))
     servers = benchlib.Servers(workdir)
     try:

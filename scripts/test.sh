@@ -14,6 +14,9 @@ ensure_cjk_font
 # fonts-dejavu-core: a Latin-only font, to test that a non-CJK font is never used for Chinese.
 # docker-compose and systemd (systemd-analyze) validate the files in deploy/; no engine runs.
 apt_install mariadb-server mariadb-client chromium fonts-dejavu-core docker-compose systemd
+# tests/test_cluster.py runs the production topology (scripts/cluster.py): nginx, Redis and a
+# 3-node Galera cluster (rsync state transfer, socat), with a self-signed certificate from openssl.
+apt_install nginx redis-server galera-4 rsync socat openssl
 # The mini-program's tests run on Node (jest + miniprogram-simulate); Debian 12 ships Node 18.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
 log "installing the mini-program's test packages"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # How long a starting node waits for another node's migrations before giving up.
 MIGRATION_LOCK_WAIT_SECONDS = 600
@@ -85,8 +88,16 @@ class Database:
     @staticmethod
     def _close(_exc) -> None:
         session = g.pop("db_session", None)
-        if session is not None:
+        if session is None:
+            return
+        try:
             session.close()
+        except DBAPIError as exc:
+            # The answer is already made (a 503 when the database went away): a connection whose
+            # ROLLBACK fails — a Galera node leaving the cluster answers 1047, a restarting server
+            # drops it — must not escape the request as the WSGI server's bare HTML 500.
+            log.warning("discarding a database connection that failed to close: %s", exc.orig)
+            session.invalidate()
 
 
 db = Database()

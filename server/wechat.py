@@ -109,6 +109,18 @@ def _translated() -> Iterator[None]:
         raise WeChatError(int(exc.errcode), str(exc.errmsg)) from None
     except requests.RequestException as exc:
         raise WeChatUnavailable(type(exc).__name__) from None
+    except _token_storage_errors() as exc:
+        # The shared token store (Redis) restarting is an outage like WeChat's own: 503, retried.
+        raise WeChatUnavailable(type(exc).__name__) from None
+
+
+def _token_storage_errors() -> tuple[type[Exception], ...]:
+    """The exceptions of the Redis token storage, when the optional redis package is installed."""
+    try:
+        import redis
+    except ImportError:
+        return ()
+    return (redis.RedisError,)
 
 
 def _json(result: Any, *keys: str) -> dict:
