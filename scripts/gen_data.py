@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import benchlib  # noqa: E402
-from server.imaging.phash import REGIONS, RegionHash, format_hashes, hash_bands  # noqa: E402
+from server.imaging.phash import REGIONS, RegionHash, db_hash, format_hashes, hash_bands  # noqa: E402
 
 TOWNSHIPS = 20
 PROJECTS_PER_YEAR = 100
@@ -254,10 +254,10 @@ def region_hashes(phash: int) -> tuple[RegionHash, ...]:
     )
 
 
-def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int]]:
-    """The photo_hash_bands rows (photo_id, kind, band, value) of a photo's region hashes."""
+def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int, int]]:
+    """The photo_hash_bands rows (photo_id, kind, band, value, hash) of a photo's region hashes."""
     return [
-        (pid, kind, band, value)
+        (pid, kind, band, value, db_hash(h.value))
         for kind, h in enumerate(region_hashes(phash))
         for band, value in enumerate(hash_bands(h.value))
     ]
@@ -396,7 +396,7 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> Non
     days = 365 * YEARS
     visit_sql, flag_sql = insert_sql("visits", VISIT_COLUMNS), insert_sql("visit_flags", ("visit_id", "flag"))
     photo_sql = insert_sql("photos", PHOTO_COLUMNS)
-    band_sql = insert_sql("photo_hash_bands", ("photo_id", "kind", "band", "value"))
+    band_sql = insert_sql("photo_hash_bands", ("photo_id", "kind", "band", "value", "hash"))
     decision_sql = insert_sql(
         "review_decisions", ("visit_id", "target_kind", "target_id", "decision", "reason", "reviewer_id", "created_at")
     )

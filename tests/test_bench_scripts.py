@@ -67,7 +67,7 @@ def test_band_rows_match_the_apps_hash_bands():
     h = random.Random(3).getrandbits(64)
     regions = gen_data.region_hashes(h)
     rows = gen_data.band_rows(42, h)
-    assert rows == [(r.photo_id, r.kind, r.band, r.value) for r in hash_rows(42, regions)]
+    assert rows == [(r.photo_id, r.kind, r.band, r.value, r.hash) for r in hash_rows(42, regions)]
     assert (
         len(rows) == HASH_BANDS * len(REGIONS)
         and regions[0].value == h
