@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import and_, literal_column, or_, select
+from sqlalchemy import literal_column, or_, select, union
 from sqlalchemy.orm import Session
 
 from server import geo
@@ -486,7 +486,8 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
     a canonical region hash of the other (crops, rotations, flips, re-encodes and screenshots
     of an earlier photo), confirmed on a finer grid from both thumbnails. Every stored region
     hash is cut into bands and a candidate must share a band value with one of the new photo's
-    hashes (indexed lookup): one value per region and band, plus the close orientations.
+    hashes and be within that distance of it, both checked inside the index (near_candidates):
+    one probe per region and band, plus the close orientations.
     """
     exact = session.scalars(
         select(Photo)
@@ -514,29 +515,27 @@ def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> lis
     """The indexed half of the near-duplicate lookup: the earliest _MAX_FINE_LOOKS photos of other owners
     with a region hash that shares a band value with one of the `query` hashes and is within
     phash.NEAR_DUPLICATE_DISTANCE of it, as (photo_id, region_hashes, thumb_key)."""
-    # One probe per query hash and band: an index range on (band, value) whose rows the database
-    # filters by distance inside the index, so only true candidates reach the photos table.
+    # One SELECT per query hash and band, each an index range on (band, value) whose rows the
+    # database filters by distance inside the index (one distance per row: an OR of all the probes
+    # would test every row against each of them), so only true candidates reach the photos table.
     # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
     # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
     # (scripts/bench_reuse.py). Band numbers and the distance are constants of the code, inlined.
+    # At most 80 hashes (10 regions, 8 orientations) x 5 bands: under SQLite's 500 compound SELECTs.
     probes = sorted({(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))})
-    near = (
-        select(PhotoHashBand.photo_id)
-        .where(
-            or_(
-                *(
-                    and_(
-                        PhotoHashBand.band == literal_column(str(band)),
-                        PhotoHashBand.value == value,
-                        hamming_distance(PhotoHashBand.hash, h) <= literal_column(str(phash.NEAR_DUPLICATE_DISTANCE)),
-                    )
-                    for band, value, h in probes
-                )
+    if not probes:
+        return []
+    distance = literal_column(str(phash.NEAR_DUPLICATE_DISTANCE))
+    near = union(
+        *(
+            select(PhotoHashBand.photo_id).where(
+                PhotoHashBand.band == literal_column(str(band)),
+                PhotoHashBand.value == value,
+                hamming_distance(PhotoHashBand.hash, h) <= distance,
             )
+            for band, value, h in probes
         )
-        .distinct()
-        .subquery()
-    )
+    ).subquery()
     # Only the earliest candidates get the finer look, so only those are fetched: a sort of the
     # few true candidates, never of every row sharing a band value.
     return [
