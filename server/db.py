@@ -7,9 +7,11 @@ import logging
 from pathlib import Path
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Integer, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -52,6 +54,8 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        # SQLite has neither BIT_COUNT nor XOR: the near-duplicate lookup's distance is this function.
+        dbapi_conn.create_function("hamming_distance", 2, _hamming_distance, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -59,6 +63,30 @@ def _tune_sqlite(engine: Engine) -> None:
         # fail with SQLITE_BUSY under WAL when another writer committed in between, and the
         # audit chain reads its head before appending.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _hamming_distance(a: int, b: int) -> int:
+    """Bits that differ between two 64-bit integers stored signed (SQLite's hamming_distance)."""
+    return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+
+
+class hamming_distance(FunctionElement):  # noqa: N801 (used like func.x in queries)
+    """Bits that differ between two 64-bit integer expressions: BIT_COUNT(a ^ b) on MariaDB, a registered function on SQLite."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(hamming_distance)
+def _hamming_mysql(element, compiler, **kw) -> str:
+    # MariaDB's bit operators work on the unsigned 64 bits of a signed BIGINT: the sign is no concern.
+    a, b = element.clauses
+    return f"BIT_COUNT({compiler.process(a, **kw)} ^ {compiler.process(b, **kw)})"
+
+
+@compiles(hamming_distance, "sqlite")
+def _hamming_sqlite(element, compiler, **kw) -> str:
+    return f"hamming_distance({compiler.process(element.clauses, **kw)})"
 
 
 class Database:

@@ -15,7 +15,8 @@ canonical value and a lookup probes one orientation per region, not eight; where
 close the lookup also probes the other side of it. Lookup is indexed: each stored hash is cut into
 HASH_BANDS bands (hash_bands) and a candidate must share one band value with one of the new
 photo's canonical hashes, any region against any region (a screenshot's window meets a window of
-the original); candidates are then checked by Hamming distance (coarse_pairs()). Two hashes
+the original), and be within NEAR_DUPLICATE_DISTANCE of it (coarse_pairs()); the database checks
+both, on an index that holds the whole hash beside each band value (db_hash()). Two hashes
 within 4 bits always share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do,
 and a copy has many region pairs to share one: scripts/bench_reuse.py measures what the index
 finds.
@@ -298,3 +299,10 @@ def hash_bands(h: int) -> list[int]:
         shift -= bits
         bands.append((h >> shift) & ((1 << bits) - 1))
     return bands
+
+
+def db_hash(h: int) -> int:
+    """A 64-bit hash as the signed BIGINT the database stores (two's complement: the same 64 bits)."""
+    if not 0 <= h < 1 << 64:
+        raise ValueError("hash must be an unsigned 64-bit integer")
+    return h - (1 << 64) if h >> 63 else h

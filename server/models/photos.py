@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Double,
     ForeignKey,
     Index,
@@ -82,5 +83,10 @@ class PhotoHashBand(Base):
     kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+    # The whole region hash (phash.db_hash: signed, the same 64 bits), so the lookup measures the
+    # Hamming distance inside the index instead of fetching every row that shares a band value.
+    hash: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_photo_hash_bands_lookup", "band", "value", "kind"),)
+    # Covering: a probe is an index range scan on (band, value) that filters on hash and answers
+    # photo_id and kind without reading the table (InnoDB stores them once, SQLite needs them named).
+    __table_args__ = (Index("ix_photo_hash_bands_near", "band", "value", "hash", "photo_id", "kind"),)

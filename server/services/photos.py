@@ -19,10 +19,11 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import and_, or_, select
+from sqlalchemy import literal_column, or_, select, union
 from sqlalchemy.orm import Session
 
 from server import geo
+from server.db import hamming_distance
 from server.errors import ApiError
 from server.imaging import meta, phash
 from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo
@@ -496,7 +497,8 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
     a canonical region hash of the other (crops, rotations, flips, re-encodes and screenshots
     of an earlier photo), confirmed on a finer grid from both thumbnails. Every stored region
     hash is cut into bands and a candidate must share a band value with one of the new photo's
-    hashes (indexed lookup): one value per region and band, plus the close orientations.
+    hashes and be within that distance of it, both checked inside the index (near_candidates):
+    one probe per region and band, plus the close orientations.
     """
     exact = session.scalars(
         select(Photo)
@@ -511,62 +513,56 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
         # would "match" every other. Only identical bytes count for those.
         return None
     query = phash.query_hashes(processed.region_hashes)
-    rows, wanted = band_matches(session, photo, query)
-    candidates: dict[int, tuple[tuple[phash.RegionHash, ...], str | None]] = {}
-    for photo_id, kind, band, value, region_hashes, thumb_key in rows:
-        if photo_id in candidates:
-            continue
-        # Only the query hashes sharing this band are compared: the index finds nothing else.
-        # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
-        # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
-        # (scripts/bench_reuse.py).
-        # Only the matched region's hash is parsed: most rows are not candidates.
-        stored = phash.parse_hash(region_hashes, kind)
-        if any(phash.hamming(q, stored) <= phash.NEAR_DUPLICATE_DISTANCE for q in wanted[(band, value)]):
-            candidates[photo_id] = (phash.parse_hashes(region_hashes), thumb_key)
     new_thumb = None
-    for photo_id in sorted(candidates)[:_MAX_FINE_LOOKS]:  # the earliest photos first
-        hashes, thumb_key = candidates[photo_id]
+    for photo_id, region_hashes, thumb_key in near_candidates(session, photo, query):
+        pairs = phash.coarse_pairs(query, phash.parse_hashes(region_hashes))
         new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
-        if _confirmed(new_thumb, photo_id, thumb_key, phash.coarse_pairs(query, hashes)):
+        if pairs and _confirmed(new_thumb, photo_id, thumb_key, pairs):
             return session.get(Photo, photo_id)
     return None
 
 
-def band_matches(session: Session, photo: Photo, query: Iterable[int]) -> tuple[list, dict[tuple[int, int], list[int]]]:
-    """The indexed half of the near-duplicate lookup: the band rows of other owners' photos sharing a
-    band value with one of the `query` hashes, as (photo_id, kind, band, value, region_hashes,
-    thumb_key), and for each (band, value) the query hashes that have it."""
-    wanted: dict[tuple[int, int], list[int]] = {}
-    for h in query:
-        for band, value in enumerate(phash.hash_bands(h)):
-            wanted.setdefault((band, value), []).append(h)
-    by_band: dict[int, set[int]] = {}
-    for band, value in wanted:
-        by_band.setdefault(band, set()).add(value)
-    rows = session.execute(
-        select(
-            PhotoHashBand.photo_id,
-            PhotoHashBand.kind,
-            PhotoHashBand.band,
-            PhotoHashBand.value,
-            Photo.region_hashes,
-            Photo.thumb_key,
+def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> list[tuple[int, str, str | None]]:
+    """The indexed half of the near-duplicate lookup: the earliest _MAX_FINE_LOOKS photos of other owners
+    with a region hash that shares a band value with one of the `query` hashes and is within
+    phash.NEAR_DUPLICATE_DISTANCE of it, as (photo_id, region_hashes, thumb_key)."""
+    # One SELECT per query hash and band, each an index range on (band, value) whose rows the
+    # database filters by distance inside the index (one distance per row: an OR of all the probes
+    # would test every row against each of them), so only true candidates reach the photos table.
+    # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
+    # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
+    # (scripts/bench_reuse.py). Band numbers and the distance are constants of the code, inlined.
+    # At most 80 hashes (10 regions, 8 orientations) x 5 bands: under SQLite's 500 compound SELECTs.
+    probes = sorted({(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))})
+    if not probes:
+        return []
+    distance = literal_column(str(phash.NEAR_DUPLICATE_DISTANCE))
+    near = union(
+        *(
+            select(PhotoHashBand.photo_id).where(
+                PhotoHashBand.band == literal_column(str(band)),
+                PhotoHashBand.value == value,
+                hamming_distance(PhotoHashBand.hash, h) <= distance,
+            )
+            for band, value, h in probes
         )
-        .join(Photo, PhotoHashBand.photo_id == Photo.id)
-        .where(
-            or_(
-                *(
-                    and_(PhotoHashBand.band == band, PhotoHashBand.value.in_(sorted(values)))
-                    for band, values in sorted(by_band.items())
-                )
-            ),
-            Photo.id != photo.id,
-            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
+    ).subquery()
+    # Only the earliest candidates get the finer look, so only those are fetched: a sort of the
+    # few true candidates, never of every row sharing a band value.
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(Photo.id, Photo.region_hashes, Photo.thumb_key)
+            .join(near, near.c.photo_id == Photo.id)
+            .where(
+                Photo.id != photo.id,
+                Photo.region_hashes.is_not(None),
+                or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
+            )
+            .order_by(Photo.id)
+            .limit(_MAX_FINE_LOOKS)
         )
-        .limit(2000)  # a degenerate hash must not turn into a scan (no ORDER BY: no sort of every match)
-    ).all()
-    return rows, wanted
+    ]
 
 
 def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:
@@ -585,7 +581,7 @@ def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pai
 def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[PhotoHashBand]:
     """The band rows that index a photo's canonical region hashes."""
     return [
-        PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
+        PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value, hash=phash.db_hash(h.value))
         for kind, h in enumerate(region_hashes)
         for band, value in enumerate(phash.hash_bands(h.value))
     ]

@@ -536,9 +536,63 @@ def test_near_duplicate_lookup_sends_a_bounded_number_of_band_values(app, insp, 
             event.remove(db.engine, "before_cursor_execute", record)
     assert copy["duplicate_of"] == first["id"]
     assert len(lookups) == 1 and probes <= 2 * len(phash.REGIONS)
-    # Band values (at most one per probe and band) plus the band numbers, the photo, its owner and the limit;
+    # A band value and the whole hash per probe and band, plus the photo, its owner, and the limit;
     # eight orientations of ten regions sent 400 band values.
-    assert len(lookups[0]) <= probes * phash.HASH_BANDS + phash.HASH_BANDS + 4
+    assert len(lookups[0]) <= 2 * probes * phash.HASH_BANDS + 5
+
+
+def bury_in_band_rows(app, hashes, per_key: int) -> None:
+    """Store per_key earlier photos (another owner) for every band row of `hashes`: each shares that band value, nothing else."""
+    from sqlalchemy import func, insert
+
+    from server.imaging import phash
+    from server.models import User
+    from server.services.photos import hash_rows
+
+    with app.app_context():
+        uploader = db.session.scalar(select(func.min(User.id)))
+        start = (db.session.scalar(select(func.max(Photo.id))) or 0) + 1
+        photos, bands = [], []
+        for band in range(phash.HASH_BANDS):
+            # Every bit outside this band flipped: the band value is kept, the distance is 51 or more.
+            keep = sum(1 << bit for bit in range(64) if phash.hash_bands(1 << bit)[band])
+            far = tuple(phash.RegionHash(h.value ^ ((1 << 64) - 1) ^ keep, 0) for h in hashes)
+            for _ in range(per_key):
+                pid = start + len(photos)
+                photos.append(
+                    {
+                        "id": pid,
+                        "owner_kind": "feedback",
+                        "owner_id": 10**6,
+                        "uploader_id": uploader,
+                        "client_id": f"decoy-{pid}",
+                        "status": "ready",
+                        "content_type": "image/jpeg",
+                        "declared_size": 1000,
+                        "upload_key": f"decoy/{pid}",
+                        "object_key": f"decoy/{pid}",
+                        "verify_code": f"D{pid:09d}",
+                        "region_hashes": phash.format_hashes(far),
+                        "flags": [],
+                    }
+                )
+                bands += [{c.name: getattr(row, c.name) for c in row.__table__.columns} for row in hash_rows(pid, far)]
+        db.session.execute(insert(Photo), photos)
+        db.session.execute(insert(PhotoHashBand), bands)
+        db.session.commit()
+
+
+@pytest.mark.both_databases
+def test_a_copy_is_found_behind_thousands_of_rows_sharing_its_band_values(app, insp, world):
+    """Over 2000 earlier far-away hashes sharing every band value of the original do not hide it (the lookup once stopped at 2000 rows)."""
+    from server.imaging.decode import process_photo
+
+    original = phone_jpeg(seed=76, quality=90)
+    bury_in_band_rows(app, process_photo(io.BytesIO(original)).region_hashes, per_key=2001)
+    first = send(insp, original).get_json()
+    other = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "orientation tag 6"), visit_id=other["id"]).get_json()
+    assert copy["duplicate_of"] == first["id"]
 
 
 @pytest.mark.both_databases
@@ -605,6 +659,37 @@ def test_0017_clears_upright_region_hashes_and_rehash_finds_copies_again(app, in
     engine.dispose()
     result = app.test_cli_runner().invoke(args=["rehash-photos"])
     assert result.exit_code == 0 and "1 photos hashed" in result.output, result.output
+    other = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "rotated and mirrored"), visit_id=other["id"]).get_json()
+    assert copy["duplicate_of"] == first["id"]
+
+
+@pytest.mark.both_databases
+def test_0029_fills_the_whole_hash_of_existing_band_rows(app, insp, world, database_url):
+    """Band rows stored before 0029 get the region hash their value was cut from, and copies are found through them."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from server.db import alembic_config
+    from server.imaging import phash
+
+    original = phone_jpeg(seed=77, quality=90)
+    first = send(insp, original).get_json()
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0020")
+    command.upgrade(cfg, "head")
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT region_hashes FROM photos WHERE id = :id"), {"id": first["id"]}).scalar()
+        rows = conn.execute(
+            text("SELECT kind, band, value, hash FROM photo_hash_bands WHERE photo_id = :id"), {"id": first["id"]}
+        ).all()
+    engine.dispose()
+    hashes = phash.parse_hashes(stored)
+    assert len(rows) == len(hashes) * phash.HASH_BANDS
+    assert all(h == phash.db_hash(hashes[kind].value) for kind, _, _, h in rows)
+    assert all(phash.hash_bands(hashes[kind].value)[band] == value for kind, band, value, _ in rows)
     other = start_visit(insp, world.a1)
     copy = send(insp, reused_copy(original, "rotated and mirrored"), visit_id=other["id"]).get_json()
     assert copy["duplicate_of"] == first["id"]
