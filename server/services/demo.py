@@ -857,6 +857,9 @@ def _demo_statistics(session: Session, admin: User) -> None:
             session,
             admin,
             {"organization_id": weak.id, "reason": "书记项目推进缓慢,月报多次逾期", "listed_on": first},
+        )
+
+
 def _demo_loose_ends(session: Session, admin: User) -> None:
     """The 蜜柚 project's first step done and a villager's question answered in public (公开答复); an
     open 整改通知 for its secretary to answer from the console; the year's 考核加分 and 奖补资金 per grade."""
