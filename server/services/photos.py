@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from server import geo
@@ -220,8 +220,9 @@ def rejection(photo: Photo) -> ApiError:
 def _fetch(key: str, limit: int):
     """Stream an uploaded object into a spooled temp file, hashing as it arrives."""
     digest = hashlib.sha256()
-    # Small photos stay in memory, big ones spill to disk; the caller closes it.
-    spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
+    # Up to the size limit the photo stays in memory: a 4 MB phone photo spilled to disk and
+    # read back twice (decode, seal) cost more CPU than the GET itself. The caller closes it.
+    spool = tempfile.SpooledTemporaryFile(max_size=limit)  # noqa: SIM115
     size = 0
     try:
         with storage().open(key) as src:
@@ -297,6 +298,9 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         if photo.status == "rejected":
             raise rejection(photo)
         return photo
+    # Looked up before the row changes, so that its queries flush nothing: the photo's update
+    # (and the monthly counts' listener) then runs once, at the end.
+    duplicate = find_duplicate(session, photo, sha256, processed)
     exif = processed.exif
     photo.status, photo.completed_at = "ready", utcnow()
     photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
@@ -307,11 +311,10 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
     photo.thumb_key, photo.preview_key = thumb_key, preview_key
     photo.exif = {**exif.as_dict(), "edit_evidence": edit_evidence(exif, photo.taken_at)} if exif else None
-    duplicate = find_duplicate(session, photo, sha256, processed)
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
     if not flat:
-        session.add_all(hash_rows(photo.id, processed.region_hashes))
+        session.execute(insert(PhotoHashBand), hash_rows(photo.id, processed.region_hashes))
     if ctx.after_ready:
         ctx.after_ready(session, photo)
     audit.append(
@@ -571,10 +574,10 @@ def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pai
         return True
 
 
-def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[PhotoHashBand]:
-    """The band rows that index a photo's canonical region hashes."""
+def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[dict[str, int]]:
+    """The band rows that index a photo's canonical region hashes, as parameters of one multi-row INSERT."""
     return [
-        PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
+        {"photo_id": photo_id, "kind": kind, "band": band, "value": value}
         for kind, h in enumerate(region_hashes)
         for band, value in enumerate(phash.hash_bands(h.value))
     ]
@@ -615,7 +618,7 @@ def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
                 continue
             photo.region_hashes = phash.format_hashes(region_hashes)
             session.execute(PhotoHashBand.__table__.delete().where(PhotoHashBand.photo_id == photo.id))
-            session.add_all(hash_rows(photo.id, region_hashes))
+            session.execute(insert(PhotoHashBand), hash_rows(photo.id, region_hashes))
             counts["hashed"] += 1
         session.commit()
 
