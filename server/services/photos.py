@@ -273,12 +273,14 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         spool, upload_size, upload_sha256 = _fetch(upload_key, limit)
         with spool:
             processed, sealed = _verify(spool, watermark, ctx.strip_location, photo_id)
-            if sealed is None:
+            sealed_type = FORMAT_TYPES[processed.format]
+            if sealed is None:  # the upload itself: copied server-side where the backend can vouch for it
                 spool.seek(0)
-                body, size, sha256 = spool, upload_size, upload_sha256
+                size, sha256 = upload_size, upload_sha256
+                version = storage().seal_upload(upload_key, sealed_key, spool, sha256=sha256, content_type=sealed_type)
             else:
-                body, size, sha256 = sealed, len(sealed), hashlib.sha256(sealed).hexdigest()
-            version = storage().put_sealed(sealed_key, body, content_type=FORMAT_TYPES[processed.format])
+                size, sha256 = len(sealed), hashlib.sha256(sealed).hexdigest()
+                version = storage().put_sealed(sealed_key, sealed, content_type=sealed_type)
         base = sealed_key.rsplit(".", 1)[0]
         thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
         storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")

@@ -92,7 +92,7 @@ def flag_visit(session: Session, visit_id: int, flags: list[str]) -> None:
     # the same flag waits on the key and is then ignored), and only new flags are counted.
     added = [f for f in sorted(set(flags)) if session.execute(stmt, {"visit_id": visit_id, "flag": f}).rowcount == 1]
     if added:
-        visit_stats.count_new_flags(session, session.get(Visit, visit_id), added)
+        visit_stats.count_new_flags(session, session.get(Visit, visit_id, options=_VISIT_ALONE), added)
 
 
 def unflag_visit(session: Session, visit_id: int, flag: str) -> None:
@@ -103,7 +103,7 @@ def unflag_visit(session: Session, visit_id: int, flag: str) -> None:
         )
     ).rowcount
     if gone:
-        visit_stats.count_new_flags(session, session.get(Visit, visit_id), [flag], sign=-1)
+        visit_stats.count_new_flags(session, session.get(Visit, visit_id, options=_VISIT_ALONE), [flag], sign=-1)
 
 
 # ---- late sync: records of an assignment that closed before they arrived ---------------------
@@ -461,7 +461,7 @@ def _photo_ready(session: Session, visit_id: int, status: str, photo: Photo) -> 
     """A visit photo passed verification: its flags are the visit's, and it may make up the evidence."""
     flag_visit(session, visit_id, photo.flags)
     if status == "submitted":
-        refresh_evidence(session, session.get(Visit, visit_id))
+        refresh_evidence(session, session.get(Visit, visit_id, options=_VISIT_ALONE))
 
 
 def add_interview(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[Interview, bool]:
