@@ -7,16 +7,19 @@ Run from the project root:
 It starts its own MariaDB and moto_server (as bench_load.py does), builds the same accounts,
 then runs the app in this process through Flask's test client (the request handling, the
 SQLAlchemy work and the boto3 calls to S3 are real; gunicorn's own parsing is left out). Each
-photo's 4 MB upload goes straight to S3 with the presigned POST, outside the profile. It prints
-the process CPU per ticket and per complete (unprofiled), then cProfile's view of the profiled
-run: the CPU of the pipeline's steps and the top functions by own time. --out keeps the
-pstats file (for snakeviz or flameprof). This is a benchmark, not a test.
+photo's 4 MB upload goes straight to S3 with the presigned POST, outside the measurement. It
+prints the process CPU per ticket and per complete and by step (STEPS: each function timed
+where the pipeline calls it, no profiler running), then a second pass under cProfile (thread
+CPU time) and its top functions by own time. --out keeps that pstats file (for snakeviz or
+flameprof). This is a benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
+import importlib
 import io
 import os
 import pstats
@@ -32,30 +35,72 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts import bench_load, benchlib  # noqa: E402
 
-# (label, file suffix, function name): cumulative CPU of these calls is the step breakdown.
+# (label, module, attribute path): the CPU of these calls, timed where the pipeline looks them
+# up, is the step breakdown. Indented steps are parts of the step above them.
 STEPS = (
-    ("ticket request, whole", "server/api/visits.py", "request_photo"),
-    ("complete request, whole", "server/api/photos.py", "complete_photo"),
-    ("  owner and permission (photo_for)", "server/services/photos.py", "photo_for"),
-    ("  GET of the upload (_fetch)", "server/services/photos.py", "_fetch"),
-    ("  pipeline (process_photo)", "server/imaging/decode.py", "process_photo"),
-    ("    reduced-scale decode (_decode_small)", "server/imaging/decode.py", "_decode_small"),
-    ("    EXIF (read_exif)", "server/imaging/exif.py", "read_exif"),
-    ("    region hashes", "server/imaging/phash.py", "region_hashes"),
-    ("    watermark", "server/imaging/watermark.py", "_draw_watermark"),
-    ("    JPEG encodes", "server/imaging/decode.py", "_encode_jpeg"),
-    ("  seal (put_sealed)", "server/storage/s3.py", "put_sealed"),
-    ("  derivatives (put)", "server/storage/s3.py", "put"),
-    ("  derivatives (put_derivatives)", "server/storage/s3.py", "put_derivatives"),
-    ("  discard the upload", "server/storage/s3.py", "discard_upload"),
-    ("  near-duplicate lookup", "server/services/photos.py", "find_duplicate"),
-    ("  audit append", "server/services/audit.py", "append"),
-    ("  answer (serialize.photo)", "server/api/serialize.py", "photo"),
-    ("  presigned URLs (urls)", "server/services/photos.py", "urls"),
-    ("all SQLAlchemy execute", "sqlalchemy/orm/session.py", "execute"),
-    ("all commits", "sqlalchemy/orm/session.py", "commit"),
-    ("all boto3 API calls", "botocore/client.py", "_make_api_call"),
+    ("owner and permission (photo_for)", "server.services.photos", "photo_for"),
+    ("GET of the upload, sha256 (_fetch)", "server.services.photos", "_fetch"),
+    ("pipeline (process_photo)", "server.services.photos", "process_photo"),
+    ("  reduced-scale decode", "server.imaging.decode", "_decode_small"),
+    ("  EXIF", "server.imaging.decode", "read_exif"),
+    ("  region hashes", "server.imaging.decode", "phash_regions"),
+    ("  watermark", "server.imaging.decode", "_draw_watermark"),
+    ("  JPEG encodes", "server.imaging.decode", "_encode_jpeg"),
+    ("seal: CopyObject (seal_upload)", "server.storage.s3", "S3Storage.seal_upload"),
+    ("seal: PutObject (put_sealed)", "server.storage.s3", "S3Storage.put_sealed"),
+    ("thumbnail and preview PUTs", "server.storage.s3", "S3Storage.put"),
+    ("discard the upload", "server.storage.s3", "S3Storage.discard_upload"),
+    ("near-duplicate lookup", "server.services.photos", "find_duplicate"),
+    ("audit append", "server.services.audit", "append"),
+    ("presigned URLs of the answer", "server.services.photos", "urls"),
+    ("presigned POST of the ticket", "server.storage.s3", "S3Storage.presign_upload"),
+    ("all boto3 API calls", "botocore.client", "BaseClient._make_api_call"),
+    ("all Session.execute", "sqlalchemy.orm", "Session.execute"),
+    ("all commits (flush included)", "sqlalchemy.orm", "Session.commit"),
 )
+
+
+class StepTimer:
+    """CPU time (process_time) spent inside each STEPS function, its outermost calls only."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = dict.fromkeys((label for label, _m, _a in STEPS), 0.0)
+        self.active = False
+        self._undo: list[tuple[object, str, object]] = []
+
+    def install(self) -> None:
+        """Wrap every STEPS function where the pipeline looks it up."""
+        for label, module, path in STEPS:
+            owner = importlib.import_module(module)
+            *parents, name = path.split(".")
+            for parent in parents:
+                owner = getattr(owner, parent)
+            original = owner.__dict__[name]
+            self._undo.append((owner, name, original))
+            setattr(owner, name, self._wrap(label, original))
+
+    def uninstall(self) -> None:
+        """Put the original functions back."""
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+    def _wrap(self, label: str, func):
+        depth = [0]
+
+        @functools.wraps(func)
+        def timed(*args, **kwargs):
+            if not self.active or depth[0]:
+                return func(*args, **kwargs)
+            depth[0] += 1
+            start = time.process_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.process_time() - start
+                depth[0] -= 1
+
+        return timed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,24 +152,20 @@ class Phone:
         return self.call("POST", f"/photos/{photo_id}/complete", {})
 
 
-def one_pass(phone: Phone, data: list[bytes], profiler: cProfile.Profile | None) -> tuple[list[float], list[float]]:
-    """Ticket, upload and complete each photo; the process CPU of each ticket and complete."""
+def one_pass(phone: Phone, data: list[bytes], on, off) -> tuple[list[float], list[float]]:
+    """Ticket, upload and complete each photo, calling on() and off() around each request; their process CPU."""
     tickets, completes = [], []
     for d in data:
         start = time.process_time()
-        if profiler:
-            profiler.enable()
+        on()
         answer = phone.ticket(d)
-        if profiler:
-            profiler.disable()
+        off()
         tickets.append(time.process_time() - start)
         phone.uploader.upload(answer["upload"], d)
         start = time.process_time()
-        if profiler:
-            profiler.enable()
+        on()
         phone.complete(answer["photo_id"])
-        if profiler:
-            profiler.disable()
+        off()
         completes.append(time.process_time() - start)
     return tickets, completes
 
@@ -154,25 +195,12 @@ def print_statements(app, phone: Phone, data: bytes) -> None:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def step_table(stats: pstats.Stats, count: int) -> list[tuple[str, str]]:
-    """(label, ms per photo) of every STEPS function that ran."""
-    rows = []
-    for label, suffix, name in STEPS:
-        total = sum(
-            ct
-            for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
-            if func == name and filename.endswith(suffix)
-        )
-        if total:
-            rows.append((label, f"{total / count * 1000:.1f}"))
-    return rows
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Start the stack, warm up, run an unprofiled and a profiled pass, print the tables."""
+    """Start the stack, warm up, run a timed and a profiled pass, print the tables."""
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="sp-profile-photos."))
     servers = benchlib.Servers(workdir)
+    nothing = lambda: None  # noqa: E731
     try:
         photos = bench_load.phone_photos(bench_load.PHOTO_VARIANTS)
         mysql_url = args.mysql_url or benchlib.start_mariadb(servers)
@@ -187,30 +215,42 @@ def main(argv: list[str] | None = None) -> int:
         phone = Phone(app, world.inspectors[0], world)
         rng = random.Random(7)
         fresh = lambda n: [bench_load.unique(photos[i % len(photos)], rng) for i in range(n)]  # noqa: E731
-        one_pass(phone, fresh(3), None)  # warm-up: imports, fonts, connection pools
-        tickets, completes = one_pass(phone, fresh(args.photos), None)
-        # CPU time, not wall time: waits for MariaDB and S3 are not the app's cost.
+        one_pass(phone, fresh(3), nothing, nothing)  # warm-up: imports, fonts, connection pools
         if args.sql:
             print_statements(app, phone, fresh(1)[0])
+        timer = StepTimer()
+        timer.install()
+        try:
+            tickets, completes = one_pass(
+                phone,
+                fresh(args.photos),
+                lambda: setattr(timer, "active", True),
+                lambda: setattr(timer, "active", False),
+            )
+        finally:
+            timer.uninstall()
+        # CPU time, not wall time: waits for MariaDB and S3 are not the app's cost.
         profiler = cProfile.Profile(time.thread_time)
-        one_pass(phone, fresh(args.photos), profiler)
+        one_pass(phone, fresh(args.photos), profiler.enable, profiler.disable)
         phone.uploader.close()
     finally:
         servers.stop()
 
+    n = args.photos
     t, c = statistics.median(tickets) * 1000, statistics.median(completes) * 1000
-    print(f"process CPU per photo (median of {args.photos}, unprofiled): ticket {t:.1f} ms + complete {c:.1f} ms")
-    print(f"  = {t + c:.1f} ms (means {statistics.mean(tickets) * 1000:.1f} + {statistics.mean(completes) * 1000:.1f})")
+    print(f"process CPU per photo (median of {n}): ticket {t:.1f} ms + complete {c:.1f} ms = {t + c:.1f} ms")
+    print(f"  (means {statistics.mean(tickets) * 1000:.1f} + {statistics.mean(completes) * 1000:.1f} ms)")
+    print(f"\n== CPU per photo by step (process time inside each call, mean of {n} photos)")
+    rows = [(label, f"{sec / n * 1000:.1f}") for label, sec in timer.seconds.items() if sec]
+    print(bench_load.table(rows, ("step", "ms/photo")))
     stats = pstats.Stats(profiler)
     if args.out:
         stats.dump_stats(args.out)
-    print(f"\n== profiled CPU per photo by step (cProfile inflates Python-heavy steps), {args.photos} photos")
-    print(bench_load.table(step_table(stats, args.photos), ("step", "ms/photo")))
-    print(f"\n== top {args.top} functions by own time")
+    print(f"\n== cProfile (thread CPU time; it inflates Python-heavy code): top {args.top} functions by own time")
     out = io.StringIO()
     stats.stream = out
     stats.sort_stats("tottime").print_stats(args.top)
-    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-(args.top + 3) * 200 :])
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
     return 0
 
 

@@ -220,8 +220,8 @@ def test_ticket_and_complete_do_not_load_the_team(app, insp):
         assert team_loads == [], "\n".join(sent)
         visit_loads = [s for s in sent if s.startswith("SELECT visits.id, visits.assignment_id, visits.project_id")]
         assert len(visit_loads) <= 1
-    # Authentication (4), the photo, its owner, the team, the locked row, two duplicate lookups,
-    # the visit's month, the counts, the update, the band rows, new flags (the flag, the visit and
-    # its list counts) and three audit statements; the ORM loads sent 30.
+    # Authentication (the user, its roles), the photo, its owner, the team, the locked row, two
+    # duplicate lookups, the visit's month, the counts, the update, the band rows, new flags (the
+    # flag, the visit and its list counts) and three audit statements; the ORM loads sent 30.
     statements = [s for s in complete_sent if not s.startswith("BEGIN")]
-    assert len(statements) <= 20, "\n".join(complete_sent)
+    assert len(statements) <= 18, "\n".join(complete_sent)
