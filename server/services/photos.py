@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from server import geo
@@ -316,7 +316,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
     if not flat:
-        session.execute(insert(PhotoHashBand), hash_rows(photo.id, processed.region_hashes))
+        session.add_all(hash_rows(photo.id, processed.region_hashes))
     if ctx.after_ready:
         ctx.after_ready(session, photo)
     audit.append(
@@ -576,10 +576,10 @@ def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pai
         return True
 
 
-def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[dict[str, int]]:
-    """The band rows that index a photo's canonical region hashes, as parameters of one multi-row INSERT."""
+def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[PhotoHashBand]:
+    """The band rows that index a photo's canonical region hashes."""
     return [
-        {"photo_id": photo_id, "kind": kind, "band": band, "value": value}
+        PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value)
         for kind, h in enumerate(region_hashes)
         for band, value in enumerate(phash.hash_bands(h.value))
     ]
@@ -620,7 +620,7 @@ def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
                 continue
             photo.region_hashes = phash.format_hashes(region_hashes)
             session.execute(PhotoHashBand.__table__.delete().where(PhotoHashBand.photo_id == photo.id))
-            session.execute(insert(PhotoHashBand), hash_rows(photo.id, region_hashes))
+            session.add_all(hash_rows(photo.id, region_hashes))
             counts["hashed"] += 1
         session.commit()
 
