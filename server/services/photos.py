@@ -221,8 +221,9 @@ def rejection(photo: Photo) -> ApiError:
 def _fetch(key: str, limit: int):
     """Stream an uploaded object into a spooled temp file, hashing as it arrives."""
     digest = hashlib.sha256()
-    # Small photos stay in memory, big ones spill to disk; the caller closes it.
-    spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
+    # Up to the size limit the photo stays in memory: a 4 MB phone photo spilled to disk and
+    # read back twice (decode, seal) cost more CPU than the GET itself. The caller closes it.
+    spool = tempfile.SpooledTemporaryFile(max_size=limit)  # noqa: SIM115
     size = 0
     try:
         with storage().open(key) as src:
@@ -273,12 +274,14 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         spool, upload_size, upload_sha256 = _fetch(upload_key, limit)
         with spool:
             processed, sealed = _verify(spool, watermark, ctx.strip_location, photo_id)
-            if sealed is None:
+            sealed_type = FORMAT_TYPES[processed.format]
+            if sealed is None:  # the upload itself: copied server-side where the backend can vouch for it
                 spool.seek(0)
-                body, size, sha256 = spool, upload_size, upload_sha256
+                size, sha256 = upload_size, upload_sha256
+                version = storage().seal_upload(upload_key, sealed_key, spool, sha256=sha256, content_type=sealed_type)
             else:
-                body, size, sha256 = sealed, len(sealed), hashlib.sha256(sealed).hexdigest()
-            version = storage().put_sealed(sealed_key, body, content_type=FORMAT_TYPES[processed.format])
+                size, sha256 = len(sealed), hashlib.sha256(sealed).hexdigest()
+                version = storage().put_sealed(sealed_key, sealed, content_type=sealed_type)
         base = sealed_key.rsplit(".", 1)[0]
         thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
         storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")
@@ -298,6 +301,9 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         if photo.status == "rejected":
             raise rejection(photo)
         return photo
+    # Looked up before the row changes, so that its queries flush nothing: the photo's update
+    # (and the monthly counts' listener) then runs once, at the end.
+    duplicate = find_duplicate(session, photo, sha256, processed)
     exif = processed.exif
     photo.status, photo.completed_at = "ready", utcnow()
     photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
@@ -308,7 +314,6 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.width, photo.height, photo.format = processed.width, processed.height, processed.format
     photo.thumb_key, photo.preview_key = thumb_key, preview_key
     photo.exif = {**exif.as_dict(), "edit_evidence": edit_evidence(exif, photo.taken_at)} if exif else None
-    duplicate = find_duplicate(session, photo, sha256, processed)
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
     if not flat:

@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from server.clock import CHINA
 from server.models import Photo, Visit, VisitFlag, VisitListCount, VisitMonthStat
@@ -199,9 +200,22 @@ def _stored(session: Session, visit_id: int) -> tuple[tuple[int, int], list[str]
 def _collect(session: Session) -> _Deltas:
     deltas = _Deltas()
 
+    places: dict[int, tuple[int, int, int, str] | None] = {}
+
     def place_of(visit_id: int | None) -> tuple[int, int, int, str] | None:
-        visit = session.get(Visit, visit_id) if visit_id is not None else None
-        return _new_place(visit) if visit is not None else None
+        if visit_id is None:
+            return None
+        visit = session.identity_map.get(identity_key(Visit, visit_id))
+        if visit is not None:  # with this flush's changes
+            return _new_place(visit)
+        if visit_id not in places:
+            # Four columns, not the visit with its assignment, project and team: every photo
+            # completion passes here.
+            row = session.execute(
+                select(Visit.started_at, Visit.township_id, Visit.village_id, Visit.status).where(Visit.id == visit_id)
+            ).first()
+            places[visit_id] = _place(*row) if row is not None else None
+        return places[visit_id]
 
     # Visits first: a visit that changes place takes its stored photos and flags along, so
     # that the photo differences below all apply to where the visit is after this flush.

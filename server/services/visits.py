@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.orm import Session, defaultload
 
 from server import clock, geo
 from server.crypto import cipher
@@ -18,7 +18,11 @@ from server.models import (
     ChecklistResult,
     Interview,
     Photo,
+    Project,
+    Site,
+    Township,
     User,
+    Village,
     Visit,
     VisitFlag,
     VisitNote,
@@ -28,7 +32,7 @@ from server.models import (
 from server.services import audit, evidence, idempotency, photos, visit_stats
 from server.services.assignments import is_member, is_sealed, unsealed_visit_ids
 from server.services.common import for_update, paginate, wgs84_point
-from server.services.projects import place_of
+from server.services.projects import Place, place_of
 from server.timefmt import parse_datetime
 
 CLOCK_SKEW = timedelta(minutes=10)
@@ -45,10 +49,30 @@ def staff_can_read(user: User, visit: Visit) -> bool:
     return False
 
 
+# The team and the project's villages load when they are read, not with every visit: each
+# write (every photo's ticket among them) checks the team with one indexed statement instead
+# of loading every member's roles, townships and organizations.
+_VISIT_ALONE = (
+    defaultload(Visit.assignment).lazyload(Assignment.members),
+    defaultload(Visit.assignment).defaultload(Assignment.project).lazyload(Project.villages),
+)
+
+
+def on_team(session: Session, assignment_id: int, user: User) -> bool:
+    """Whether the user is on the assignment's team (one indexed statement, nothing loaded)."""
+    member = assignment_members.c
+    found = session.scalar(
+        select(member.user_id).where(member.assignment_id == assignment_id, member.user_id == user.id)
+    )
+    return found is not None
+
+
 def visit_for(session: Session, user: User, visit_id: int, *, write: bool) -> Visit:
     """A visit the user may see (team members; staff in scope for reading); 404 otherwise."""
-    visit = session.get(Visit, visit_id)
-    if visit is not None and (is_member(visit.assignment, user) or (not write and staff_can_read(user, visit))):
+    visit = session.get(Visit, visit_id, options=_VISIT_ALONE)
+    if visit is not None and (
+        on_team(session, visit.assignment_id, user) or (not write and staff_can_read(user, visit))
+    ):
         return visit
     raise ApiError("not_found", "找不到该暗访记录", {"id": visit_id})
 
@@ -68,7 +92,7 @@ def flag_visit(session: Session, visit_id: int, flags: list[str]) -> None:
     # the same flag waits on the key and is then ignored), and only new flags are counted.
     added = [f for f in sorted(set(flags)) if session.execute(stmt, {"visit_id": visit_id, "flag": f}).rowcount == 1]
     if added:
-        visit_stats.count_new_flags(session, session.get(Visit, visit_id), added)
+        visit_stats.count_new_flags(session, session.get(Visit, visit_id, options=_VISIT_ALONE), added)
 
 
 def unflag_visit(session: Session, visit_id: int, flag: str) -> None:
@@ -79,7 +103,7 @@ def unflag_visit(session: Session, visit_id: int, flag: str) -> None:
         )
     ).rowcount
     if gone:
-        visit_stats.count_new_flags(session, session.get(Visit, visit_id), [flag], sign=-1)
+        visit_stats.count_new_flags(session, session.get(Visit, visit_id, options=_VISIT_ALONE), [flag], sign=-1)
 
 
 # ---- late sync: records of an assignment that closed before they arrived ---------------------
@@ -360,24 +384,84 @@ def request_photo(session: Session, user: User, visit_id: int, body: dict[str, A
 
 
 def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
-    """The photo pipeline's view of a visit photo (owner kind "visit")."""
-    visit = session.get(Visit, photo.owner_id)
-    uploader = session.get(User, photo.uploader_id)
+    """The photo pipeline's view of a visit photo (owner kind "visit").
+
+    Read with Core statements, one for the place, title and uploader and one for the team, on
+    every photo completion: loading the visit through the ORM loaded its assignment, project,
+    villages and every team member's roles, townships and organizations (eight statements).
+    """
+    township_id = func.coalesce(Village.township_id, Site.township_id)
+    row = session.execute(
+        select(
+            Visit.status,
+            Visit.assignment_id,
+            Project.title,
+            Village.id.label("village_id"),
+            Village.name.label("village_name"),
+            Village.lat.label("village_lat"),
+            Village.lng.label("village_lng"),
+            Village.radius_m.label("village_radius_m"),
+            Village.boundary.label("village_boundary"),
+            Site.id.label("site_id"),
+            Site.name.label("site_name"),
+            Site.lat.label("site_lat"),
+            Site.lng.label("site_lng"),
+            Site.radius_m.label("site_radius_m"),
+            Site.boundary.label("site_boundary"),
+            township_id.label("township_id"),
+            Township.name.label("township_name"),
+            select(User.name).where(User.id == photo.uploader_id).scalar_subquery().label("uploader"),
+        )
+        .join(Assignment, Assignment.id == Visit.assignment_id)
+        .join(Project, Project.id == Assignment.project_id)
+        .outerjoin(Village, Village.id == Assignment.village_id)
+        .outerjoin(Site, and_(Assignment.village_id.is_(None), Site.id == Project.site_id))
+        .outerjoin(Township, Township.id == township_id)
+        .where(Visit.id == photo.owner_id)
+    ).one()
+    if row.village_id is not None:
+        place = Place(
+            "village",
+            row.village_id,
+            row.village_name,
+            row.township_id,
+            row.township_name or "",
+            row.village_lat,
+            row.village_lng,
+            row.village_radius_m,
+            row.village_boundary,
+        )
+    elif row.site_id is not None:
+        place = Place(
+            "site",
+            row.site_id,
+            row.site_name,
+            row.township_id,
+            row.township_name or "",
+            row.site_lat,
+            row.site_lng,
+            row.site_radius_m,
+            row.site_boundary,
+        )
+    else:
+        raise ApiError("conflict", "该项目没有设置地点")
+    visit_id, status, assignment_id = photo.owner_id, row.status, row.assignment_id
+
     return photos.OwnerContext(
-        place=place_of(session, visit.assignment),
-        person=uploader.name if uploader else "",
-        title=visit.assignment.project.title,
+        place=place,
+        person=row.uploader or "",
+        title=row.title,
         # Any team member may finish an upload a colleague's phone started.
-        can_complete=lambda u: is_member(visit.assignment, u),
-        after_ready=lambda s, p: _photo_ready(s, visit, p),
+        can_complete=lambda user: on_team(session, assignment_id, user),
+        after_ready=lambda s, p: _photo_ready(s, visit_id, status, p),
     )
 
 
-def _photo_ready(session: Session, visit: Visit, photo: Photo) -> None:
+def _photo_ready(session: Session, visit_id: int, status: str, photo: Photo) -> None:
     """A visit photo passed verification: its flags are the visit's, and it may make up the evidence."""
-    flag_visit(session, visit.id, photo.flags)
-    if visit.status == "submitted":
-        refresh_evidence(session, visit)
+    flag_visit(session, visit_id, photo.flags)
+    if status == "submitted":
+        refresh_evidence(session, session.get(Visit, visit_id, options=_VISIT_ALONE))
 
 
 def add_interview(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[Interview, bool]:

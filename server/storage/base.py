@@ -117,6 +117,15 @@ class Storage(ABC):
     def put_sealed(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> str | None:
         """Store a verified original under a key below SEALED_PREFIX; the version id to read it by, if the backend keeps versions."""
 
+    def seal_upload(self, upload_key: str, key: str, data: BinaryIO, *, sha256: str, content_type: str) -> str | None:
+        """Seal the verified upload `data` (whose SHA-256 is `sha256`, hex), still stored under upload_key, at the sealed key.
+
+        Answers the version id to read it by, if the backend keeps versions. This default sends
+        the bytes (put_sealed); a backend that can copy server-side and prove the copy is exactly
+        those bytes need not.
+        """
+        return self.put_sealed(key, data, content_type=content_type)
+
     def put_retained(self, key: str, data: bytes, *, content_type: str) -> str | None:
         """Store a record that must outlive tampering (an audit checkpoint): retained per object where the backend can; its version id."""
         self.put(key, data, content_type=content_type)

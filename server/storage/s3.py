@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import re
@@ -199,6 +200,34 @@ class S3Storage(Storage):
         if not validate_key(key).startswith(SEALED_PREFIX):
             raise ValueError(f"not a sealed key: {key!r}")
         return self._put_locked(key, data, content_type=content_type, what="put sealed")
+
+    def seal_upload(self, upload_key: str, key: str, data: BinaryIO, *, sha256: str, content_type: str) -> str | None:
+        """CopyObject of the upload to the sealed key, kept only when S3's SHA-256 of the copy is `sha256`; else put_sealed(data).
+
+        The copy saves sending the photo back (and signing or encrypting it). The upload key
+        can still be written with a live ticket, so the copy's own checksum, computed by S3,
+        must prove that the verified bytes were copied; a service that answers none, or other
+        bytes, gets the verified ones PUT over the copy. Under Object Lock the bytes are PUT
+        (with the checksum and retention put_sealed sends): S3-compatible services differ on what
+        a retained copy needs, and a refused copy would leave the photo pending.
+        """
+        if not validate_key(key).startswith(SEALED_PREFIX):
+            raise ValueError(f"not a sealed key: {key!r}")
+        if self.object_lock_mode:
+            return self.put_sealed(key, data, content_type=content_type)
+        with self._errors("copy sealed"):
+            response = self.client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": validate_key(upload_key)},
+                MetadataDirective="REPLACE",
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
+            )
+        checksum = response.get("CopyObjectResult", {}).get("ChecksumSHA256")
+        if checksum == base64.b64encode(bytes.fromhex(sha256)).decode("ascii"):
+            return response.get("VersionId")
+        return self.put_sealed(key, data, content_type=content_type)
 
     def put_retained(self, key: str, data: bytes, *, content_type: str) -> str | None:
         """PutObject of an audit checkpoint, under per-object retention when Object Lock is on; its VersionId."""
