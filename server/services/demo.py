@@ -851,7 +851,7 @@ def _demo_statistics(session: Session, admin: User) -> None:
     rectification.issue(
         session, admin, project_id=running[0].id, items=["项目台账不完整"], deadline=today + timedelta(days=30)
     )
-    weak = session.scalar(select(Organization).where(Organization.name == "许家村党支部").limit(1))
+    weak = session.scalar(select(Organization).where(Organization.name == "大栗村党支部").limit(1))
     if weak is not None and session.scalar(select(WeakOrgWarning.id).limit(1)) is None:
         penalties.create_warning(
             session,
