@@ -8,8 +8,6 @@ import pytest
 
 from server.wechat import WeChat, WeChatUnavailable, redis_token_storage
 
-pytest.importorskip("redis")
-
 
 def _closed_port() -> int:
     with socket.socket() as probe:

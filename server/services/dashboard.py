@@ -46,8 +46,26 @@ def township_scope(user: User) -> list[int] | None:
     return [t.id for t in user.townships] if user.has_role("reviewer") else []
 
 
+class RatingShares:
+    """Feedback satisfaction read off a `ratings` count per rating (the dashboard's and 统计报表's rows)."""
+
+    @property
+    def feedback(self) -> int:
+        """Feedback items counted for satisfaction."""
+        return sum(self.ratings.values())
+
+    def share(self, rating: str) -> float | None:
+        """Share of feedback with this rating, or None without feedback."""
+        return self.ratings[rating] / self.feedback if self.feedback else None
+
+    @property
+    def satisfied(self) -> float | None:
+        """Share rated 满意 or 基本满意 (the satisfaction rate), or None without feedback."""
+        return sum(self.ratings[r] for r in SATISFIED) / self.feedback if self.feedback else None
+
+
 @dataclass
-class TownshipStats:
+class TownshipStats(RatingShares):
     """One township's figures (id None: records not tied to any township)."""
 
     id: int | None
@@ -65,20 +83,6 @@ class TownshipStats:
     def coverage(self) -> float | None:
         """Share of the township's villages visited, or None without villages."""
         return self.villages_visited / self.villages if self.villages else None
-
-    @property
-    def feedback(self) -> int:
-        """Feedback items counted for satisfaction."""
-        return sum(self.ratings.values())
-
-    def share(self, rating: str) -> float | None:
-        """Share of feedback with this rating, or None without feedback."""
-        return self.ratings[rating] / self.feedback if self.feedback else None
-
-    @property
-    def satisfied(self) -> float | None:
-        """Share rated 满意 or 基本满意 (the satisfaction rate), or None without feedback."""
-        return sum(self.ratings[r] for r in SATISFIED) / self.feedback if self.feedback else None
 
     @property
     def empty(self) -> bool:

@@ -55,7 +55,7 @@ from server.models import (
 )
 from server.models.base import UTCDateTime
 from server.services import rectification, reports
-from server.services.dashboard import SATISFIED, UNRELEASED_FEEDBACK, township_scope
+from server.services.dashboard import UNRELEASED_FEEDBACK, RatingShares, township_scope
 
 FIRST_YEAR = 2015
 # Funnel stages: a project counts in every stage it has reached.
@@ -107,7 +107,7 @@ def parse_filters(args: Any, today: date | None = None) -> Filters:
 
 
 @dataclass
-class Row:
+class Row(RatingShares):
     """One township's figures (id None: projects placed in no township; or the total)."""
 
     id: int | None
@@ -178,20 +178,6 @@ class Row:
     def inspected_rate(self) -> float | None:
         """Share of the projects under way visited at least once, or None without any."""
         return self.inspected / self.under_way if self.under_way else None
-
-    @property
-    def feedback(self) -> int:
-        """Feedback items counted for satisfaction."""
-        return sum(self.ratings.values())
-
-    def share(self, rating: str) -> float | None:
-        """Share of feedback with this rating, or None without feedback."""
-        return self.ratings[rating] / self.feedback if self.feedback else None
-
-    @property
-    def satisfied(self) -> float | None:
-        """Share rated 满意 or 基本满意, or None without feedback."""
-        return sum(self.ratings[r] for r in SATISFIED) / self.feedback if self.feedback else None
 
     @property
     def empty(self) -> bool:
