@@ -100,8 +100,12 @@ def register_photo_owners() -> None:
 
 
 def register_listeners() -> None:
-    """Session listeners: every flush of visits and photos keeps the dashboard's counts (visit_stats)."""
+    """Session listeners: the county boundary (tenancy), and the dashboard's counts kept on every flush of
+    visits and photos (visit_stats)."""
+    from server import tenancy
     from server.services import visit_stats
+
+    tenancy.register()
 
     if not event.contains(Session, "before_flush", visit_stats.before_flush):
         event.listen(Session, "before_flush", visit_stats.before_flush)

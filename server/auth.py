@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import lazyload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from server import tenancy
 from server.db import db
 from server.errors import ApiError
 from server.models import User
@@ -58,6 +59,9 @@ def authenticate(roles: tuple[str, ...] = ()) -> User:
     user = user_from_token(token.strip())
     if roles and not user.has_role(*roles):
         raise ApiError("forbidden", details={"required_roles": list(roles)})
+    tenancy.enter(db.session, user)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        tenancy.refuse_writes(user)
     g.user = user
     return user
 

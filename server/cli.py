@@ -182,11 +182,26 @@ def register_commands(app: Flask) -> None:
         metavar="SEQ:HASH",
         help="a head copied earlier (e.g. from the public page /audit); repeatable",
     )
-    def verify_audit(anchor_texts: tuple[str, ...]) -> None:
-        """Recompute the keyed audit chain and compare it with every checkpoint; exit 1 on any mismatch."""
+    @click.option("--chain", type=int, default=None, help="only this chain (a county's id; 0: the deployment's)")
+    def verify_audit(anchor_texts: tuple[str, ...], chain: int | None) -> None:
+        """Recompute every keyed audit chain and compare each with its checkpoints; exit 1 on any mismatch.
+
+        Anchors (--anchor) are heads of one chain: --chain's, else the first county's (chain 1).
+        """
+        from server.services import audit
+
+        chains = [chain] if chain is not None else audit.chains(db.session)
+        anchored = chain if chain is not None else 1
+        broken = [c for c in chains if not _verify_chain(c, anchor_texts if c == anchored else (), len(chains) > 1)]
+        if broken:
+            sys.exit(1)
+
+    def _verify_chain(chain: int, anchor_texts: tuple[str, ...], named: bool) -> bool:
+        """Verify one chain against its checkpoints and the anchors; print the outcome; True when intact."""
         from server.services import audit, checkpoints
         from server.storage import StorageError
 
+        label = f"chain {chain}: " if named else ""
         anchors = []
         for text in anchor_texts:
             seq, _, head_hash = text.partition(":")
@@ -194,39 +209,44 @@ def register_commands(app: Flask) -> None:
                 raise click.BadParameter(f"expected SEQ:HASH (64 hex digits), got {text!r}", param_hint="--anchor")
             anchors.append(audit.Anchor(int(seq), head_hash.lower(), f"--anchor {seq}"))
         try:
-            stored, problems = checkpoints.read_all(current_app.extensions["storage"], current_app.config["AUDIT_KEY"])
+            stored, problems = checkpoints.read_all(
+                current_app.extensions["storage"], current_app.config["AUDIT_KEY"], chain
+            )
         except StorageError as exc:
             raise click.ClickException(f"checkpoints cannot be read from storage: {exc}") from None
-        report = audit.verify(db.session, anchors=[*checkpoints.anchors(stored), *anchors])
+        report = audit.verify(db.session, chain=chain, anchors=[*checkpoints.anchors(stored), *anchors])
         for line in problems:
-            click.echo(f"checkpoint INVALID: {line}", err=True)
+            click.echo(f"{label}checkpoint INVALID: {line}", err=True)
         if report.ok and not problems:
             newest = max((cp for _, cp in stored), key=lambda cp: cp.seq, default=None)
             since = f", newest at seq {newest.seq} ({newest.at})" if newest else ""
             click.echo(
-                f"audit chain intact: {report.entries} entries, agrees with {len(stored)} checkpoints"
+                f"{label}audit chain intact: {report.entries} entries, agrees with {len(stored)} checkpoints"
                 f"{since} and {len(anchors)} anchors"
             )
-            return
+            return True
         if not report.ok:
             click.echo(
-                f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
+                f"{label}audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
                 f"({report.entries} entries verified before it)",
                 err=True,
             )
-        sys.exit(1)
+        return False
 
     @app.cli.command("audit-checkpoint")
     @click.option("--reason", default="scheduled", show_default=True, help="recorded in the checkpoint")
     def audit_checkpoint(reason: str) -> None:
-        """Sign the audit chain's head and write it to object storage (run at least hourly)."""
-        from server.services import checkpoints
+        """Sign every audit chain's head and write each to object storage (run at least hourly)."""
+        from server.services import audit, checkpoints
         from server.storage import StorageError
 
-        try:
-            cp = checkpoints.write(
-                db.session, current_app.extensions["storage"], current_app.config["AUDIT_KEY"], reason
-            )
-        except StorageError as exc:
-            raise click.ClickException(f"checkpoint not written: {exc}") from None
-        click.echo(f"audit checkpoint: seq {cp.seq} hash {cp.hash} at {cp.at} -> {cp.object_key()}")
+        chains = audit.chains(db.session)
+        for chain in chains:
+            try:
+                cp = checkpoints.write(
+                    db.session, current_app.extensions["storage"], current_app.config["AUDIT_KEY"], reason, chain
+                )
+            except StorageError as exc:
+                raise click.ClickException(f"checkpoint not written: {exc}") from None
+            label = f"chain {chain}: " if len(chains) > 1 else ""
+            click.echo(f"{label}audit checkpoint: seq {cp.seq} hash {cp.hash} at {cp.at} -> {cp.object_key()}")

@@ -6,11 +6,12 @@ import hashlib
 from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
+from sqlalchemy import select
 
 from server import clock
 from server.db import db
 from server.errors import ApiError
-from server.models import FEEDBACK_STATUSES
+from server.models import FEEDBACK_STATUSES, County
 from server.services import checkpoints, public, ratelimit
 from server.storage import StorageError
 
@@ -69,10 +70,19 @@ def verify(code: str):
 
 @web_bp.get("/audit")
 def audit_checkpoint():
-    """The newest signed checkpoint of the audit chain (seq and head hash), for anyone to copy elsewhere."""
+    """The newest signed checkpoint of a county's audit chain (seq and head hash), for anyone to copy elsewhere.
+
+    `?county=N` picks the county when the deployment serves several (the first county's by default).
+    """
+    counties = db.session.execute(select(County.id, County.name).order_by(County.id)).all()
+    chosen = request.args.get("county", "")
+    chain = int(chosen) if chosen.isdigit() else (counties[0].id if counties else 1)
+    if counties and chain not in {c.id for c in counties}:
+        abort(404)
     try:
-        cp = checkpoints.latest(current_app.extensions["storage"], current_app.config["AUDIT_KEY"])
+        cp = checkpoints.latest(current_app.extensions["storage"], current_app.config["AUDIT_KEY"], chain)
     except StorageError:
         return render_template("audit.html", unavailable=True), 503
     at = clock.china_time(datetime.fromisoformat(cp.at), clock.SECONDS) if cp else None
-    return render_template("audit.html", cp=cp, at=at)
+    name = next((c.name for c in counties if c.id == chain), "")
+    return render_template("audit.html", cp=cp, at=at, counties=counties, chain=chain, county_name=name)

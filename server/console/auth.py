@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+from server import tenancy
 from server.console import console_bp
 from server.console.handling import refused
 from server.db import db
@@ -42,6 +43,10 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+# What a city or province account may still post: signing in and out.
+READ_ONLY_MAY_POST = frozenset({"console.login", "console.logout"})
+
+
 @console_bp.before_request
 def _load_staff_and_check_csrf():
     g.staff = None
@@ -56,6 +61,7 @@ def _load_staff_and_check_csrf():
             and users.console_session_alive(db.session, user, session.get("sid"))
         ):
             g.staff = user
+            tenancy.enter(db.session, user)
         else:
             # Signed out at logout, by a new password or by deactivation: a copied cookie ends here.
             session.clear()
@@ -66,6 +72,8 @@ def _load_staff_and_check_csrf():
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
             abort(400, description="页面已过期,请刷新后重试(CSRF)")
+        if g.staff is not None and request.endpoint not in READ_ONLY_MAY_POST and tenancy.is_deployment_staff(g.staff):
+            abort(403, description="市级、省级账号只能查看各县数据,不能修改")
 
 
 @console_bp.app_context_processor

@@ -12,6 +12,7 @@ from server.models.base import (
     SATISFACTION,
     STAFF_ROLES,
     Base,
+    CountyOwned,
     UTCDateTime,
     assignment_members,
     project_villages,
@@ -89,6 +90,7 @@ from server.models.photos import (
     PhotoHashBand,
 )
 from server.models.places import (
+    County,
     Organization,
     ReportingUnit,
     Site,
@@ -214,6 +216,8 @@ __all__ = [
     "STAFF_ROLES",
     "Site",
     "Township",
+    "County",
+    "CountyOwned",
     "UTCDateTime",
     "User",
     "UserRole",

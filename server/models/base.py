@@ -15,7 +15,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 def utcnow() -> datetime:
@@ -49,6 +49,15 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class CountyOwned:
+    """Rows that belong to one county: a county's staff see only their own (server/tenancy.py).
+
+    A new row takes its county from a parent row it points at, else from the session's county.
+    """
+
+    county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"), index=True)
 
 
 ROLES = (

@@ -11,13 +11,13 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 # kind -> label; the routine's rhythm (每周电话、每月调研、每季汇报) lives in server/services/cadres.py
 CONTACT_KINDS = {"phone": "电话", "visit": "调研", "report": "汇报"}
 
 
-class LiaisonContact(Base):
+class LiaisonContact(CountyOwned, Base):
     """One contact of a liaison cadre with a project: a phone call, a site visit or a report."""
 
     __tablename__ = "liaison_contacts"

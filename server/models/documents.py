@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 # kind -> what the document is called; the numbers of each kind run 1, 2, 3 … within a year.
 DOCUMENT_KINDS = {
@@ -18,16 +18,18 @@ DOCUMENT_KINDS = {
 }
 
 
-class DocumentSequence(Base):
+class DocumentSequence(CountyOwned, Base):
     """The last 发文顺序号 given to a kind of document in a year (the row is created by its first number)."""
 
     __tablename__ = "document_sequences"
+    # Each county numbers its own documents.
+    county_id: Mapped[int] = mapped_column(ForeignKey("counties.id"), primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(24), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class OfficialDocument(Base):
+class OfficialDocument(CountyOwned, Base):
     """One issued document: the 文号 it was given the first time it was downloaded, kept for good.
 
     `subject` names what the document is about (a round id, an order id, "unit:year" …), so a
@@ -47,8 +49,8 @@ class OfficialDocument(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("kind", "subject", name="uq_official_document_subject"),
-        UniqueConstraint("kind", "year", "number", name="uq_official_document_number"),
+        UniqueConstraint("county_id", "kind", "subject", name="uq_official_document_county_subject"),
+        UniqueConstraint("county_id", "kind", "year", "number", name="uq_official_document_county_number"),
     )
 
     @property

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import (
     Base,
+    CountyOwned,
     utcnow,
 )
 
@@ -32,7 +33,7 @@ FEEDBACK_STATUSES = {
 }
 
 
-class Feedback(Base):
+class Feedback(CountyOwned, Base):
     """A villager's opinion or complaint about a project, left from the notice-board QR code."""
 
     __tablename__ = "feedback"

@@ -25,11 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import (
     Base,
+    CountyOwned,
     utcnow,
 )
 
 if TYPE_CHECKING:
-    from server.models.base import Base
     from server.models.projects import Project
 
 # Grades from best to worst, as the department names them (特等 is above 一等).
@@ -39,12 +39,12 @@ QUOTA_MODES = {"percent": "按比例", "count": "按名额"}
 WARNING_STATUSES = {"rectifying": "整顿中", "lifted": "已销号"}
 
 
-class GradingSession(Base):
+class GradingSession(CountyOwned, Base):
     """One year's grading: criteria and weights, the drop-high-low rule, grade quotas, and its state."""
 
     __tablename__ = "grading_sessions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    year: Mapped[int] = mapped_column(Integer, unique=True)
+    year: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(100))
     # [{"key": "c1", "name": "破解党建难题成效", "weight": 30}, ...]; weights sum to 100.
     criteria: Mapped[list[Any]] = mapped_column(JSON)
@@ -61,6 +61,9 @@ class GradingSession(Base):
     opened_at: Mapped[datetime | None] = mapped_column()
     finalized_at: Mapped[datetime | None] = mapped_column()
     finalized_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    # One grading a year in each county.
+    __table_args__ = (UniqueConstraint("county_id", "year", name="uq_grading_sessions_county_year"),)
 
 
 class GradingEntry(Base):
@@ -129,7 +132,7 @@ class PointDeduction(Base):
     __table_args__ = (UniqueConstraint("organization_id", "year", name="uq_point_deduction_year"),)
 
 
-class WeakOrgWarning(Base):
+class WeakOrgWarning(CountyOwned, Base):
     """软弱涣散 warning: an organization listed for rectification within three months."""
 
     __tablename__ = "weak_org_warnings"
@@ -146,7 +149,7 @@ class WeakOrgWarning(Base):
     lift_note: Mapped[str | None] = mapped_column(Text)
 
 
-class PublicNotice(Base):
+class PublicNotice(CountyOwned, Base):
     """通报批评 of an organization and its secretary; each one costs the secretary performance pay."""
 
     __tablename__ = "public_notices"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 if TYPE_CHECKING:
     from server.models.places import Organization
@@ -22,7 +22,7 @@ LEAD_ITEM_STATUSES = {"in_progress": "推进中", "done": "已办结", "stopped"
 SUGGESTION_DECISIONS = {"confirmed": "已列入软弱涣散名单", "dismissed": "不列入"}
 
 
-class LeadItem(Base):
+class LeadItem(CountyOwned, Base):
     """One 书记领办事项: the problem, who leads it, since when, its milestones and its state."""
 
     __tablename__ = "lead_items"

@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import JSON, Column, Date, ForeignKey, SmallInteger, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 OBSERVATION_KINDS = {"quarterly": "季度观摩", "monthly": "月度观摩"}
 OBSERVATION_EVENT_STATUSES = {"planned": "计划中", "under_way": "进行中", "closed": "已结束"}
 PEER_REVIEW_STATUSES = {"open": "评分中", "closed": "已结束"}
 
 
-class ObservationEvent(Base):
+class ObservationEvent(CountyOwned, Base):
     """One 观摩: a day, a route of projects that must be seen, who takes part, and its state."""
 
     __tablename__ = "observation_events"
@@ -78,7 +78,7 @@ peer_review_members = Table(
 )
 
 
-class PeerReviewRound(Base):
+class PeerReviewRound(CountyOwned, Base):
     """A 中期互评 round: the participating organizations score each other's projects of the year."""
 
     __tablename__ = "peer_review_rounds"

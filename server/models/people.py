@@ -36,6 +36,9 @@ class User(Base):
     invite_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[datetime | None] = mapped_column()
     home_township_id: Mapped[int | None] = mapped_column(ForeignKey("townships.id"))
+    # The county whose staff the account is; None for villagers and for city or province
+    # accounts, which read every county and write nothing (server/tenancy.py).
+    county_id: Mapped[int | None] = mapped_column(ForeignKey("counties.id"), index=True)
     # A unit_reviewer's reporting unit: its organizations are in the account's scope.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("reporting_units.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

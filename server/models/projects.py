@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import (
     Base,
+    CountyOwned,
     project_villages,
     utcnow,
 )
@@ -45,7 +46,7 @@ PROJECT_STATUSES = {
 PUBLIC_STATUSES = ("approved", "in_progress", "accepted", "closed")
 
 
-class Project(Base):
+class Project(CountyOwned, Base):
     """A 书记项目 of one year, placed at villages or at a unit's own site."""
 
     __tablename__ = "projects"

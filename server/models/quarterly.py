@@ -7,18 +7,18 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 # The three things the department does every quarter, in the order it does them.
 QUARTERLY_KINDS = {"dispatch": "调度", "supervision": "实地督导", "bulletin": "反馈通报"}
 
 
-class QuarterlyTask(Base):
+class QuarterlyTask(CountyOwned, Base):
     """One of a quarter's three tasks: when it is due, who owns it, and (once done) by whom, when, on what evidence."""
 
     __tablename__ = "quarterly_tasks"
     # One task per year, quarter and kind: generating a year twice, or on two nodes at once, adds nothing.
-    __table_args__ = (UniqueConstraint("year", "quarter", "kind", name="uq_quarterly_tasks"),)
+    __table_args__ = (UniqueConstraint("county_id", "year", "quarter", "kind", name="uq_quarterly_tasks_county"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     year: Mapped[int] = mapped_column(SmallInteger)
     quarter: Mapped[int] = mapped_column(SmallInteger)  # 1..4

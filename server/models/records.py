@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,11 +35,12 @@ class ClientWrite(Base):
 
 
 class AuditEntry(Base):
-    """An append-only, hash-chained audit log entry."""
+    """An append-only, hash-chained audit log entry of one chain: a county's, or 0 for the deployment's."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chain: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column()
     actor_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
@@ -48,14 +50,20 @@ class AuditEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_object", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_object", "object_type", "object_id"),
+        UniqueConstraint("chain", "seq", name="uq_audit_log_chain_seq"),
+    )
 
 
 class AuditHead(Base):
-    """The single row that serializes appends to the audit chain (locked FOR UPDATE)."""
+    """The row that serializes appends to one audit chain (locked FOR UPDATE): one per county, 0 for the deployment."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __table_args__ = (UniqueConstraint("chain", name="uq_audit_head_chain"),)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
 

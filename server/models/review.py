@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import (
     Base,
+    CountyOwned,
     utcnow,
 )
 
@@ -46,7 +47,7 @@ RECTIFICATION_STATUSES = {
 }
 
 
-class RectificationOrder(Base):
+class RectificationOrder(CountyOwned, Base):
     """整改通知: findings sent to a project's organization/secretary with a deadline."""
 
     __tablename__ = "rectification_orders"

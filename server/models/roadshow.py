@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 ROADSHOW_STATUSES = {"draft": "筹备中", "live": "进行中", "ended": "已结束"}
 SPEAKER_STATUSES = {"waiting": "待路演", "up": "路演中", "closed": "已结束"}
 
 
-class Roadshow(Base):
+class Roadshow(CountyOwned, Base):
     """One roadshow session: date, venue, its order of speakers, its panel and the current speaker."""
 
     __tablename__ = "roadshows"

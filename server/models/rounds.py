@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.models.base import (
     Base,
+    CountyOwned,
     utcnow,
 )
 
@@ -28,7 +29,7 @@ DEFAULT_MIN_INTERVIEWS = 1
 ROUND_STATUSES = {"draft": "草稿", "frozen": "已冻结", "drawn": "已抽取", "closed": "已结束"}
 
 
-class InspectionRound(Base):
+class InspectionRound(CountyOwned, Base):
     """One round of random inspections: who may be drawn, by whom, checking what."""
 
     __tablename__ = "inspection_rounds"

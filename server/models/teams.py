@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.models.base import Base, utcnow
+from server.models.base import Base, CountyOwned, utcnow
 
 if TYPE_CHECKING:
     from server.models.people import User
@@ -29,12 +29,12 @@ inspection_team_members = Table(
 )
 
 
-class InspectionTeam(Base):
+class InspectionTeam(CountyOwned, Base):
     """A named working group (e.g. 第一督查组) that persists across rounds."""
 
     __tablename__ = "inspection_teams"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     # 组长: one of the members, shown as responsible for the team's assignments.
     leader_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # 带队领导: the department leader (a leader account) who leads the team in the field.
@@ -47,8 +47,10 @@ class InspectionTeam(Base):
     leader: Mapped[User | None] = relationship(foreign_keys=[leader_id], lazy="joined")
     lead_official: Mapped[User | None] = relationship(foreign_keys=[lead_official_id], lazy="joined")
 
+    __table_args__ = (UniqueConstraint("county_id", "name", name="uq_inspection_teams_county_name"),)
 
-class ConflictDeclaration(Base):
+
+class ConflictDeclaration(CountyOwned, Base):
     """One declared conflict of an inspector: the draw never sends them (or their team) there."""
 
     __tablename__ = "conflict_declarations"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import (
     Base,
+    CountyOwned,
     assignment_members,
     utcnow,
 )
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from server.models.projects import Project
 
 
-class Assignment(Base):
+class Assignment(CountyOwned, Base):
     """An inspection job: one team of inspectors, one project at one village (or the unit's site)."""
 
     __tablename__ = "assignments"
@@ -57,7 +58,7 @@ class Assignment(Base):
     members: Mapped[list[User]] = relationship(secondary=assignment_members, lazy="selectin")
 
 
-class Visit(Base):
+class Visit(CountyOwned, Base):
     """One unannounced visit made for an assignment; submitted once, never edited after."""
 
     __tablename__ = "visits"

@@ -7,6 +7,10 @@ would make the change fit. Deleting the newest entries and resetting the head ro
 shorter chain that does fit; the signed checkpoints written outside the database
 (`server.services.checkpoints`) catch that: `verify` compares the chain with every one.
 
+Each county has its own chain (`chain` = the county's id), so appends in one county never wait
+for another's head row; actions of city and province accounts go to the deployment chain 0
+(server.tenancy.chain_for says which chain an action goes to).
+
 Chains begun before the key existed keep their plain SHA-256 entries: migration 0013 appended
 one keyed `audit.rekey` entry recording that old head (seq and hash), which pins every older
 entry under the key. Unkeyed entries are accepted only before that entry.
@@ -23,8 +27,10 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import tenancy
 from server.models import AuditEntry, AuditHead, User, utcnow
 from server.services.common import for_update
 
@@ -101,9 +107,11 @@ def append(
     object_id: Any,
     data: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add an entry to the chain inside the caller's transaction (locks the chain's head row)."""
-    head = session.execute(for_update(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
+    """Add an entry to its chain inside the caller's transaction (locks the chain's head row)."""
+    chain = tenancy.chain_for(session, actor)
+    head = lock_head(session, chain)
     entry = AuditEntry(
+        chain=chain,
         seq=head.seq + 1,
         at=utcnow(),
         actor_id=actor.id if actor else None,
@@ -117,6 +125,25 @@ def append(
     head.seq, head.hash = entry.seq, entry.hash
     session.add(entry)
     return entry
+
+
+def lock_head(session: Session, chain: int) -> AuditHead:
+    """The chain's head row, locked for the caller's transaction; made at the chain's first entry."""
+    stmt = for_update(select(AuditHead).where(AuditHead.chain == chain))
+    head = session.execute(stmt).scalar_one_or_none()
+    if head is None:
+        try:
+            with session.begin_nested():
+                session.add(AuditHead(chain=chain, seq=0, hash=GENESIS))
+        except IntegrityError:
+            pass  # another transaction made it first: lock theirs
+        head = session.execute(stmt).scalar_one()
+    return head
+
+
+def chains(session: Session) -> list[int]:
+    """Every chain that has a head: the counties' and the deployment's."""
+    return list(session.scalars(select(AuditHead.chain).order_by(AuditHead.chain)))
 
 
 @dataclass(frozen=True)
@@ -143,20 +170,26 @@ def verify(
     session: Session,
     batch: int = 5000,
     *,
+    chain: int = 1,
     key: bytes | None = None,
     anchors: Iterable[Anchor] = (),
 ) -> ChainReport:
-    """Recompute every hash in order and compare with the anchors; report the first thing that does not fit."""
+    """Recompute every hash of one chain in order and compare with the anchors; report the first thing that does not fit."""
     key = key if key is not None else current_chain_key()
     anchors = sorted(anchors, key=lambda a: a.seq)
     wanted = {a.seq for a in anchors}
     seen: dict[int, str] = {0: GENESIS}
-    prev, expected_seq, count, last_id = GENESIS, 1, 0, 0
+    prev, expected_seq, count, last_seq = GENESIS, 1, 0, 0
     keyed = False
     legacy: tuple[int, int, str] | None = None  # first seq, last seq, last hash of unsealed unkeyed entries
     while True:
         rows = (
-            session.execute(select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch))
+            session.execute(
+                select(AuditEntry)
+                .where(AuditEntry.chain == chain, AuditEntry.seq > last_seq)
+                .order_by(AuditEntry.seq)
+                .limit(batch)
+            )
             .scalars()
             .all()
         )
@@ -182,11 +215,11 @@ def verify(
                 return ChainReport(False, count, e.seq, "content does not match its hash (or AUDIT_KEY differs)")
             if e.seq in wanted:
                 seen[e.seq] = e.hash
-            prev, expected_seq, count, last_id = e.hash, expected_seq + 1, count + 1, e.id
+            prev, expected_seq, count, last_seq = e.hash, expected_seq + 1, count + 1, e.seq
         session.expunge_all()
     if legacy is not None:
         return ChainReport(False, count, legacy[0], "unkeyed entries are not sealed by the keyed chain")
-    head = session.get(AuditHead, 1)
+    head = session.scalar(select(AuditHead).where(AuditHead.chain == chain))
     if head is not None and (head.seq != count or head.hash != prev):
         return ChainReport(False, count, head.seq, "entries are missing at the end of the chain")
     for a in anchors:

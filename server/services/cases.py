@@ -19,7 +19,6 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
-from flask import current_app
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -42,6 +41,7 @@ from server.models import (
 )
 from server.services import audit, lifecycle, review
 from server.services.dashboard import UNRELEASED_FEEDBACK
+from server.services.documents.official import department_name
 from server.services.photos import storage
 from server.services.reports import OWNER_KIND as REPORT_PHOTO
 from server.storage import ObjectMissing, StorageError
@@ -541,7 +541,7 @@ def case_collection(session: Session, staff: User, project_ids: list[int], *, ti
     chosen_photos = {pid: best_photos(session, pid) for pid in ids}
     body = render(
         title,
-        current_app.config.get("DEPARTMENT_NAME", ""),
+        department_name(),
         projects,
         acceptances=acceptances,
         reports={pid: latest_reports(session, pid) for pid in ids},

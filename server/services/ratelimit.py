@@ -8,8 +8,10 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from server import tenancy
 from server.errors import ApiError
 from server.models import AuditHead, RateEvent, utcnow
+from server.services import audit
 
 HOUR, DAY = 3600, 86400
 
@@ -37,9 +39,13 @@ def hit(session: Session, keys: list[str], limits: list[tuple[int, int]], messag
     # Galera cluster a read lock stays on its own node, so two nodes would both count and both
     # pass; a written row is in the transaction's write set, and Galera aborts the later of two
     # such transactions with 1213 at commit, which the API runs again (server/api/__init__.py).
+    # The head is the chain of the county the action is in: counties never wait on each other.
+    chain = tenancy.chain_for(session, None)
     head = AuditHead.__table__
-    session.execute(update(head).where(head.c.id == 1).values(seq=head.c.seq + 1))
-    session.execute(update(head).where(head.c.id == 1).values(seq=head.c.seq - 1))
+    if session.execute(update(head).where(head.c.chain == chain).values(seq=head.c.seq + 1)).rowcount == 0:
+        audit.lock_head(session, chain)  # the chain's first action: make its head, then lock it
+        session.execute(update(head).where(head.c.chain == chain).values(seq=head.c.seq + 1))
+    session.execute(update(head).where(head.c.chain == chain).values(seq=head.c.seq - 1))
     now = utcnow()
     longest = max(window for _, window in limits)
     for key in keys:

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import JSON, column, func, select, table, text
 
 from server.db import db
-from server.models import AuditEntry, AuditHead
+from server.models import AuditEntry, AuditHead, UTCDateTime
 from server.services import audit, checkpoints
 from tests.factories import Api, now_iso, start_visit, uid
 
@@ -359,6 +359,20 @@ def test_public_page_without_a_checkpoint(client, world):
     assert "尚未生成" in r.get_data(as_text=True)
 
 
+OLD_LOG_COLUMNS = (
+    "audit_log",
+    column("seq"),
+    column("at", UTCDateTime()),
+    column("actor_id"),
+    column("action"),
+    column("object_type"),
+    column("object_id"),
+    column("data", JSON()),
+    column("prev_hash"),
+    column("hash"),
+)
+
+
 def test_migration_0013_seals_an_unkeyed_chain(app):
     """Upgrading a chain of plain SHA-256 entries appends one keyed entry recording the old head; later edits of the old entries are caught."""
     from alembic import command
@@ -368,34 +382,27 @@ def test_migration_0013_seals_an_unkeyed_chain(app):
 
     url = app.config["DATABASE_URL"]
     command.downgrade(alembic_config(url), "0009")
+    # The tables as they were at 0009 (today's models have columns added since).
+    log = table(*OLD_LOG_COLUMNS)
+    head = table("audit_head", column("id"), column("seq"), column("hash"))
     with app.app_context():
         prev = audit.GENESIS
         for seq in (1, 2, 3):
-            e = AuditEntry(
-                seq=seq,
-                at=utcnow(),
-                actor_id=None,
-                action="user.create",
-                object_type="user",
-                object_id=str(seq),
-                data={"n": seq},
-                prev_hash=prev,
-            )
-            e.hash = prev = audit.legacy_entry_hash(
-                seq=seq,
-                at=e.at.isoformat(),
-                actor_id=None,
-                action=e.action,
-                object_type="user",
-                object_id=str(seq),
-                data={"n": seq},
-                prev_hash=e.prev_hash,
-            )
-            db.session.add(e)
-        head = db.session.get(AuditHead, 1)
-        head.seq, head.hash = 3, prev
+            content = {
+                "seq": seq,
+                "at": utcnow(),
+                "actor_id": None,
+                "action": "user.create",
+                "object_type": "user",
+                "object_id": str(seq),
+                "data": {"n": seq},
+                "prev_hash": prev,
+            }
+            digest = audit.legacy_entry_hash(**{**content, "at": content["at"].isoformat()})
+            db.session.execute(log.insert().values(**content, hash=digest))
+            prev = digest
+        db.session.execute(head.update().where(head.c.id == 1).values(seq=3, hash=prev))
         db.session.commit()
-        assert not audit.verify(db.session).ok  # an unkeyed chain alone no longer passes
     upgrade(url, audit_key=app.config["AUDIT_KEY"])
     with app.app_context():
         assert audit.verify(db.session) == audit.ChainReport(True, 4)

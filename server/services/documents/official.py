@@ -35,6 +35,9 @@ from docx.shared import Mm, Pt, RGBColor
 from flask import current_app
 from lxml import etree
 
+from server import tenancy
+from server.db import db
+
 TITLE_FONT, BODY_FONT, HEADING1_FONT, HEADING2_FONT, PAGE_FONT = (
     "方正小标宋简体",
     "仿宋_GB2312",
@@ -64,9 +67,17 @@ def set_fonts(rpr: Any, font: str) -> None:
         fonts.set(qn(attr), font)
 
 
+def department_name() -> str:
+    """The department of the county acted in: its own name (本县信息), else DEPARTMENT_NAME ("" when unset)."""
+    county = tenancy.county_of_user(db.session, None)
+    if county is not None and county.department_name:
+        return county.department_name
+    return current_app.config.get("DEPARTMENT_NAME", "")
+
+
 def issuer() -> str:
-    """The issuing department as configured (DEPARTMENT_NAME), e.g. 中共吉安县委组织部; 县委组织部 when unset."""
-    return current_app.config.get("DEPARTMENT_NAME") or "县委组织部"
+    """The issuing department, e.g. 中共吉安县委组织部; 县委组织部 when none is known."""
+    return department_name() or "县委组织部"
 
 
 def document_date(day: date) -> str:
