@@ -29,14 +29,23 @@ def register_commands(app: Flask) -> None:
     @click.option("--township", "townships", multiple=True, help="12-digit code of a township in scope; repeatable")
     @click.option("--home-township", default=None, help="12-digit code of the user's home township (recusal)")
     @click.option("--invite", is_flag=True, help="also issue a one-time invite code (inspectors and secretaries)")
-    def create_user(username, password, roles, name, townships, home_township, invite) -> None:
+    @click.option("--county", default=None, help="6-digit code of the account's county (needed when there are several)")
+    @click.option("--city", is_flag=True, help="a city or province leader: reads every county, writes nothing")
+    def create_user(username, password, roles, name, townships, home_township, invite, county, city) -> None:
         """Create a staff account; with --invite print its one-time invite code for the mini-program."""
-        from sqlalchemy import select
+        from sqlalchemy import func, select
 
-        from server.models import Township
+        from server.models import County, Township
         from server.services import users
 
         session = db.session
+        county_id = None
+        if county:
+            county_id = session.scalar(select(County.id).where(County.code == county))
+            if county_id is None:
+                raise click.ClickException(f"unknown county code: {county}")
+        elif not city and session.scalar(select(func.count(County.id))) > 1:
+            raise click.ClickException("this deployment has several counties: name one with --county, or --city")
         codes = {t.code: t.id for t in session.scalars(select(Township))}
         missing = [c for c in (*townships, *([home_township] if home_township else [])) if c not in codes]
         if missing:
@@ -53,6 +62,8 @@ def register_commands(app: Flask) -> None:
                     "township_ids": [codes[c] for c in townships],
                     "home_township_id": codes[home_township] if home_township else None,
                     "issue_invite": invite,
+                    "county_id": county_id,
+                    "deployment_wide": city,
                 },
             )
         except ApiError as exc:
@@ -60,6 +71,23 @@ def register_commands(app: Flask) -> None:
         click.echo(f"created user {user.username} (id {user.id}, roles {', '.join(user.roles)})")
         if code:
             click.echo(f"invite code: {code}")
+
+    @app.cli.command("add-county")
+    @click.option("--code", required=True, help="6-digit administrative division code, e.g. 360821")
+    @click.option("--name", required=True, help="e.g. 吉安县")
+    @click.option("--department", default="", help="the issuing department, e.g. 中共吉安县委组织部")
+    @click.option("--doc-prefix", default="", help="the 发文字号's 代字, e.g. 吉县组字")
+    def add_county(code, name, department, doc_prefix) -> None:
+        """Add a county to a city's or province's deployment (then: create-user --county CODE --role admin)."""
+        from server.services import counties
+
+        try:
+            county = counties.add_county(
+                db.session, None, {"code": code, "name": name, "department_name": department, "doc_prefix": doc_prefix}
+            )
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"added county {county.name} ({county.code}, id {county.id})")
 
     @app.cli.command("import-places")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -66,9 +66,9 @@ def scope_of(session: Session) -> int | None:
 
 
 def county_for(session: Session, actor: User | None) -> int | None:
-    """The county an action is done in: the session's, the actor's, the one acted in, or the only one."""
-    for county in (session.info.get(SCOPE), actor.county_id if actor is not None else None, session.info.get(ACTING)):
-        if county is not None:
+    """The county an action is done in: the one named for it, the session's, the actor's, or the only one."""
+    for county in (session.info.get(ACTING), session.info.get(SCOPE), actor.county_id if actor is not None else None):
+        if county:  # 0 names the deployment's chain, not a county
             return county
     return only_county(session)
 
@@ -82,17 +82,18 @@ def county_of_user(session: Session, actor: User | None) -> County | None:
 def chain_for(session: Session, actor: User | None) -> int:
     """The audit chain an action goes to: the county it is done in, else the deployment's chain.
 
-    County staff write to their county's chain; a villager or a job to the county it acts in (the
-    only county when there is one); city and province accounts to the deployment chain.
+    A write named for a county (`act_in`: feedback on a project) goes to that county's chain; county
+    staff write to their county's; a job to the only county when there is one; city and province
+    accounts and anything else to the deployment chain.
     """
+    if session.info.get(ACTING) is not None:
+        return session.info[ACTING]
     if session.info.get(SCOPE) is not None:
         return session.info[SCOPE]
     if actor is not None and actor.county_id is not None:
         return actor.county_id
     if is_deployment_staff(actor):
         return DEPLOYMENT_CHAIN
-    if session.info.get(ACTING) is not None:
-        return session.info[ACTING]
     only = only_county(session)
     return only if only is not None else DEPLOYMENT_CHAIN
 
@@ -152,7 +153,7 @@ def _county_staff(user: User) -> bool:
 def _county_of_new(session: Session, obj: Any) -> int:
     """The county a new row belongs to (see the module docstring for the order)."""
     parent = _parent_county(session, obj)
-    county = parent or session.info.get(SCOPE) or session.info.get(ACTING) or only_county(session)
+    county = parent or session.info.get(ACTING) or session.info.get(SCOPE) or only_county(session)
     if county is None:
         raise RuntimeError(f"a new {type(obj).__name__} has no county: name one with tenancy.act_in")
     return county

@@ -84,6 +84,8 @@ NAV = [
             ("console.users", "人员与邀请码", STAFF),
             ("console.organizations", "党组织", STAFF),
             ("console.units", "归口单位", ("admin", "leader")),
+            ("console.county", "本县信息", ("admin",)),
+            ("console.counties_overview", "各县概况", ("leader",)),
         ],
     ),
 ]
@@ -160,6 +162,7 @@ import server.console.assignments
 import server.console.auth
 import server.console.cadres
 import server.console.cases
+import server.console.counties
 import server.console.dashboard
 import server.console.documents
 import server.console.exports

@@ -77,10 +77,21 @@ def boundary_or_none(value: Any) -> dict | None:
 
 
 def require_unique(
-    session: Session, model: type, column, value: Any, field: str, exclude_id: int | None = None
+    session: Session,
+    model: type,
+    column,
+    value: Any,
+    field: str,
+    exclude_id: int | None = None,
+    *,
+    per_county: bool = False,
 ) -> None:
-    """ApiError(conflict) when another row already holds `value` in `column`."""
-    stmt = select(model.id).where(column == value)
+    """ApiError(conflict) when another row already holds `value` in `column`.
+
+    Codes and usernames are unique in the whole deployment, so other counties' rows count too;
+    `per_county` names (a reporting unit's, a team's) are unique within the caller's county.
+    """
+    stmt = select(model.id).where(column == value).execution_options(all_counties=not per_county)
     if exclude_id is not None:
         stmt = stmt.where(model.id != exclude_id)
     if session.scalar(stmt) is not None:

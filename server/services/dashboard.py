@@ -14,7 +14,7 @@ from datetime import date, datetime, time
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
-from server import clock
+from server import clock, tenancy
 from server.clock import CHINA
 from server.models import (
     FEEDBACK_RATINGS,
@@ -37,6 +37,11 @@ SATISFIED = ("满意", "基本满意")
 def year_filters(year: int) -> dict[str, date]:
     """Visit-list filters selecting one calendar year (China dates)."""
     return {"date_from": date(year, 1, 1), "date_to": date(year, 12, 31)}
+
+
+def _sees_unplaced(session: Session) -> bool:
+    """Records of no township are counted by whom they cannot belong to another county's."""
+    return tenancy.scope_of(session) is None or tenancy.only_county(session) is not None
 
 
 def township_scope(user: User) -> list[int] | None:
@@ -129,7 +134,7 @@ def build(session: Session, user: User, year: int, today: date | None = None) ->
 
     def row(tid: int | None) -> TownshipStats | None:
         # Records without a township are the county's own; reviewers never see them.
-        if tid is None and scope is None and None not in rows:
+        if tid is None and scope is None and None not in rows and _sees_unplaced(session):
             rows[None] = TownshipStats(None, "未归属乡镇")
         return rows.get(tid)
 

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from server import clock
+from server import clock, tenancy
 from server.clock import CHINA
 from server.crypto import cipher
 from server.errors import ApiError
@@ -176,6 +176,7 @@ def township_of(project: Project) -> int | None:
 def submit(session: Session, user: User, project_id: int, body: dict[str, Any], ip: str) -> tuple[Feedback, bool]:
     """Store a villager's feedback once per client_id (checked, rate-limited, photos attached)."""
     project = public.public_project(session, project_id)
+    tenancy.act_in(session, project.county_id)  # a villager has no county: the project's takes the record
     if not body["text"].strip():
         raise ApiError("validation_failed", "请填写意见内容", {"field": "text"})
     limits = ratelimit.parse_limits(current_app.config["FEEDBACK_RATE_LIMITS"])

@@ -39,8 +39,11 @@ PUBLIC_REPLIES = 20
 
 
 def public_project(session: Session, project_id: int) -> Project:
-    """A project whose commitments are public: approved (立项) or later; applications are a 404."""
-    project = session.get(Project, project_id)
+    """A project whose commitments are public: approved (立项) or later; applications are a 404.
+
+    Public in every county: a county's staff member scanning another county's notice board reads it too.
+    """
+    project = session.get(Project, project_id, execution_options={"all_counties": True})
     if project is None or project.status not in PUBLIC_STATUSES:
         raise ApiError("not_found", "找不到该项目", {"id": project_id})
     return project

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, raiseload
 
-from server import geo
+from server import geo, tenancy
 from server.clock import CHINA
 from server.errors import ApiError
 from server.models import (
@@ -324,6 +324,9 @@ def count_visits(session: Session, user: User, filters: dict[str, Any]) -> int:
     where = _counts_where(user, filters)
     if where is None:  # a village, project or inspector: a few thousand visits at most
         return _direct_count(session, user, filters)
+    county = tenancy.scope_of(session)
+    if county is not None:  # the kept counts are per township: keep to the county's
+        where.append(VisitListCount.township_id.in_(select(Township.id).where(Township.county_id == county)))
     months, partial = visit_stats.split_by_month(filters.get("date_from"), filters.get("date_to"))
     total = visit_stats.list_counts(session, where, months, flag=filters.get("flag")) if months else 0
     for first, last in partial:

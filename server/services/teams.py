@@ -67,7 +67,9 @@ def _clean_team(session: Session, data: dict[str, Any], team: InspectionTeam | N
         name = str(data.get("name") or "").strip()
         if not name or len(name) > 64:
             raise _invalid("请填写督查组名称(不超过 64 字)", "name")
-        require_unique(session, InspectionTeam, InspectionTeam.name, name, "督查组名称", team.id if team else None)
+        require_unique(
+            session, InspectionTeam, InspectionTeam.name, name, "督查组名称", team.id if team else None, per_county=True
+        )
         out["name"] = name
     member_ids = (
         sorted({int(i) for i in data.get("member_ids") or []})

@@ -62,7 +62,7 @@ def check(session: Session, data: dict[str, Any], *, exclude_id: int | None = No
             raise ApiError("validation_failed", "名称不能为空", {"field": "name"})
         if len(name) > NAME_MAX:
             raise ApiError("validation_failed", f"名称最多 {NAME_MAX} 个字", {"field": "name"})
-        require_unique(session, ReportingUnit, ReportingUnit.name, name, "name", exclude_id=exclude_id)
+        require_unique(session, ReportingUnit, ReportingUnit.name, name, "name", exclude_id=exclude_id, per_county=True)
     if len(data.get("kind") or "") > KIND_MAX:
         raise ApiError("validation_failed", f"类型最多 {KIND_MAX} 个字", {"field": "kind"})
     if data.get("township_id") is not None:

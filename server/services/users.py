@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
-from server.models import ROLES, ConsoleSession, Organization, ReportingUnit, Township, User, UserRole, utcnow
+from server.models import ROLES, ConsoleSession, County, Organization, ReportingUnit, Township, User, UserRole, utcnow
 from server.services import audit, ratelimit
 from server.services.common import Page, get_or_404, paginate, require_unique, search
 
@@ -125,6 +125,19 @@ def set_invite(user: User) -> str:
     return code
 
 
+def _place_in_county(session: Session, actor: User | None, user: User, data: dict[str, Any]) -> None:
+    """The new account's county: the creating admin's; from the command line, `county_id`, or none for a
+    city or province account (`deployment_wide`: leaders only, who read every county and write nothing)."""
+    if data.get("deployment_wide"):
+        if actor is not None and actor.county_id is not None:
+            raise ApiError("forbidden", "县级管理员不能创建市级、省级账号")
+        if set(user.roles) != {"leader"}:
+            raise ApiError("validation_failed", "市级、省级账号只能是领导(只读)角色", {"field": "roles"})
+        user.deployment_wide = True  # read by server.tenancy: keep the county empty
+    elif data.get("county_id") is not None and actor is None:
+        user.county_id = get_or_404(session, County, data["county_id"], "县(区)").id
+
+
 def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> tuple[User, str | None]:
     """Create a staff account; with `issue_invite` also a one-time code for binding WeChat."""
     roles = _roles(data) or []
@@ -143,6 +156,7 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
     user.unit = _unit(session, data.get("unit_id"))
     if data.get("password"):
         user.password_hash = hash_password(data["password"])
+    _place_in_county(session, actor, user, data)
     invite = set_invite(user) if data.get("issue_invite") else None
     session.add(user)
     session.flush()
