@@ -19,6 +19,8 @@ when the deployment has one; otherwise the flush fails rather than write a row o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, inspect, or_, select
@@ -58,6 +60,17 @@ def limit(session: Session, county_id: int | None) -> None:
 def act_in(session: Session, county_id: int | None) -> None:
     """Name the county an unscoped caller's writes are for (its rows' default and its audit chain)."""
     session.info[ACTING] = county_id
+
+
+@contextmanager
+def acting_in(session: Session, county_id: int) -> Iterator[None]:
+    """`act_in` for a block only (a deployment operator's action for one county, or for the deployment: 0)."""
+    before = session.info.get(ACTING)
+    session.info[ACTING] = county_id
+    try:
+        yield
+    finally:
+        session.info[ACTING] = before
 
 
 def scope_of(session: Session) -> int | None:

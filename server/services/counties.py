@@ -68,8 +68,8 @@ def add_county(session: Session, actor: User | None, data: dict[str, Any]) -> Co
     session.flush()
     session.add(AuditHead(chain=county.id, seq=0, hash=audit.GENESIS))
     session.info.pop("only_county", None)  # the deployment may no longer have a single county
-    tenancy.act_in(session, tenancy.DEPLOYMENT_CHAIN)
-    audit.append(session, actor, "county.create", "county", county.id, {"code": county.code, "name": county.name})
+    with tenancy.acting_in(session, tenancy.DEPLOYMENT_CHAIN):
+        audit.append(session, actor, "county.create", "county", county.id, {"code": county.code, "name": county.name})
     session.commit()
     return county
 

@@ -175,7 +175,7 @@ def township_of(project: Project) -> int | None:
 
 def submit(session: Session, user: User, project_id: int, body: dict[str, Any], ip: str) -> tuple[Feedback, bool]:
     """Store a villager's feedback once per client_id (checked, rate-limited, photos attached)."""
-    project = public.public_project(session, project_id)
+    project = public.public_project(session, project_id, any_county=True)
     tenancy.act_in(session, project.county_id)  # a villager has no county: the project's takes the record
     if not body["text"].strip():
         raise ApiError("validation_failed", "请填写意见内容", {"field": "text"})

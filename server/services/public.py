@@ -38,12 +38,13 @@ STAGES = (("approved", "立项"), ("in_progress", "实施中"), ("accepted", "�
 PUBLIC_REPLIES = 20
 
 
-def public_project(session: Session, project_id: int) -> Project:
+def public_project(session: Session, project_id: int, *, any_county: bool = False) -> Project:
     """A project whose commitments are public: approved (立项) or later; applications are a 404.
 
-    Public in every county: a county's staff member scanning another county's notice board reads it too.
+    `any_county`: a county's staff member scanning another county's notice board gives feedback as
+    anyone does (without it, the caller's county limits the lookup as everywhere else).
     """
-    project = session.get(Project, project_id, execution_options={"all_counties": True})
+    project = session.get(Project, project_id, execution_options={"all_counties": any_county})
     if project is None or project.status not in PUBLIC_STATUSES:
         raise ApiError("not_found", "找不到该项目", {"id": project_id})
     return project

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server import tenancy
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
 from server.models import ROLES, ConsoleSession, County, Organization, ReportingUnit, Township, User, UserRole, utcnow
@@ -160,7 +161,12 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
     invite = set_invite(user) if data.get("issue_invite") else None
     session.add(user)
     session.flush()
-    audit.append(session, actor, "user.create", "user", user.id, {"username": user.username, "roles": roles})
+    details = {"username": user.username, "roles": roles}
+    if actor is None and user.county_id is not None:  # made from the command line for a county: its chain
+        with tenancy.acting_in(session, user.county_id):
+            audit.append(session, actor, "user.create", "user", user.id, details)
+    else:
+        audit.append(session, actor, "user.create", "user", user.id, details)
     session.commit()
     return user, invite
 
