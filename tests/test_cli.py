@@ -409,20 +409,21 @@ def test_demo_data_twice(app):
     second = invoke(app, "demo-data")
     assert second.exit_code == 0, second.output
     code2 = re.search(r"邀请码 invite code: ([2-9A-Z]{4}-[2-9A-Z]{4})", second.output).group(1)
-    assert loaded == counts(app) == (4, 6, 1)
+    # 吉安县's 4 townships and 6 villages, and the second county's (吉水县) township and village.
+    assert loaded == counts(app) == (5, 7, 1)
     with app.app_context():
         s = db.session
-        # Four running projects and one application under review (申报) by the demo secretary.
-        assert s.scalar(select(func.count(Project.id))) == 5
+        # Four running projects and one application under review (申报) by the demo secretary, and 吉水县's one.
+        assert s.scalar(select(func.count(Project.id))) == 6
         assert s.scalar(select(Project.status).where(Project.applicant_id.is_not(None))) == "submitted"
         assert s.scalar(select(func.count(Assignment.id))) == 2
         # Six from the core demo, two liaison cadres (胡颖, 刘亮), the roadshow's three experts, four
         # from the teams' (two inspectors, two 带队领导), the villager whose ratings 统计报表 counts and the
-        # villager whose question is answered in public.
-        assert s.scalar(select(func.count(User.id))) == 17
+        # villager whose question is answered in public; 吉水县's administrator and the city leader.
+        assert s.scalar(select(func.count(User.id))) == 19
         inspector = s.scalar(select(User).where(User.username == "inspector"))
         assert inspector.invite_code_hash == invite_code_hash(code2) != invite_code_hash(code1)
-        assert audit.verify(s).ok
+        assert all(audit.verify(s, chain=chain).ok for chain in audit.chains(s))
 
 
 def test_demo_roadshow_has_two_speakers_scored(app):

@@ -22,7 +22,7 @@ from server import tenancy
 from server.console import console_bp
 from server.console.handling import refused
 from server.db import db
-from server.models import CONSOLE_ROLES, STAFF_ROLES, User
+from server.models import CONSOLE_ROLES, STAFF_ROLES, County, User
 from server.services import users
 
 ROLE_NAMES = {
@@ -78,7 +78,21 @@ def _load_staff_and_check_csrf():
 
 @console_bp.app_context_processor
 def _template_globals():
-    return {"csrf_token": csrf_token, "staff": g.get("staff"), "role_names": ROLE_NAMES}
+    staff = g.get("staff")
+    return {"csrf_token": csrf_token, "staff": staff, "role_names": ROLE_NAMES, "staff_county": _county_label(staff)}
+
+
+def _county_label(staff: User | None) -> str:
+    """Whose data the signed-in account sees, for the header: its county, or all counties read-only.
+
+    Shown only where it tells something: a deployment of one county needs no label.
+    """
+    if staff is None or tenancy.only_county(db.session) is not None:
+        return ""
+    if staff.county_id is None:
+        return "全部县(区)· 只读"
+    county = db.session.get(County, staff.county_id)
+    return county.name if county else ""
 
 
 def staff_required(*roles: str) -> Callable:

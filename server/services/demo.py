@@ -7,8 +7,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Assignment, Project, User, Visit
-from server.services import assignments, imports, photos, projects, users, visits
+from server import tenancy
+from server.models import Assignment, County, Project, User, Visit
+from server.services import assignments, counties, imports, photos, projects, users, visits
 from server.services.imports import places as place_import
 
 # Division codes follow the national scheme (360821 = 吉安县); coordinates are GCJ-02 as read
@@ -72,6 +73,8 @@ DEMO_PASSWORDS = {
     "unit": "demo-unit-2026",
     "cadre": "demo-cadre-2026",
     "expert": "demo-expert-2026",
+    "jishui": "demo-jishui-2026",
+    "city": "demo-city-2026",
 }
 
 
@@ -88,6 +91,13 @@ def _ensure_user(session: Session, username: str, data: dict) -> tuple[User, str
 
 def load(session: Session) -> list[str]:
     """Create the demo county once; return lines describing how to log in."""
+    # Everything below is the first county's (吉安县); the second county comes last (_demo_counties).
+    tenancy.limit(session, 1)
+    tenancy.act_in(session, 1)
+    first = session.get(County, 1)
+    if first.name == "本县":
+        first.code, first.name, first.department_name = "360821", "吉安县", "中共吉安县委组织部"
+        session.commit()
     rows = [
         {"type": "乡镇", "code": c, "name": n, "lat": str(la), "lng": str(ln), "coord_type": "gcj02"}
         for c, n, la, ln in TOWNSHIPS
@@ -207,6 +217,7 @@ def load(session: Session) -> list[str]:
     _demo_documents(session, admin)
     _demo_statistics(session, admin)
     _demo_loose_ends(session, admin)
+    _demo_counties(session)
 
     lines = [
         "演示数据已就绪 (demo county: 吉安县, 4 townships, 6 villages, 4 projects and 1 application)",
@@ -216,6 +227,8 @@ def load(session: Session) -> list[str]:
         f"  归口单位审核员 unit / {DEMO_PASSWORDS['unit']} (永阳镇党委)",
         f"  联系组工干部 cadre / {DEMO_PASSWORDS['cadre']} (胡颖, 我的联系项目)",
         f"  评审专家 expert / {DEMO_PASSWORDS['expert']} (路演评审,手机打开 /console/roadshows)",
+        f"  第二个县 吉水县的管理员 jishui / {DEMO_PASSWORDS['jishui']} (只看到吉水县)",
+        f"  市委组织部领导 city / {DEMO_PASSWORDS['city']} (各县概况,只读)",
     ]
     if invite:
         lines.append(f"  督查员 张督查 (inspector) 邀请码 invite code: {invite}")
@@ -912,3 +925,63 @@ def _demo_loose_ends(session: Session, admin: User) -> None:
                 "amounts": {"特等": 50000, "一等": 30000, "二等": 20000, "三等": 10000},
             },
         )
+
+
+def _demo_counties(session: Session) -> None:
+    """A second county of the city (吉水县) with its administrator, a township, a village and a project, and a
+    city leader who reads both counties' figures on 各县概况 and changes nothing."""
+    from server.models import Township
+
+    if session.scalar(select(County.id).where(County.code == "360822").execution_options(all_counties=True)):
+        return
+    tenancy.limit(session, None)
+    tenancy.act_in(session, None)
+    county = counties.add_county(
+        session,
+        None,
+        {"code": "360822", "name": "吉水县", "department_name": "中共吉水县委组织部", "doc_prefix": "吉水组字"},
+    )
+    admin, _ = users.create_user(
+        session,
+        None,
+        {
+            "username": "jishui",
+            "name": "吉水县委组织部管理员",
+            "roles": ["admin"],
+            "password": DEMO_PASSWORDS["jishui"],
+            "county_id": county.id,
+        },
+    )
+    users.create_user(
+        session,
+        None,
+        {
+            "username": "city",
+            "name": "吉安市委组织部领导",
+            "roles": ["leader"],
+            "password": DEMO_PASSWORDS["city"],
+            "deployment_wide": True,
+        },
+    )
+    tenancy.enter(session, admin)
+    rows = [
+        {"type": "乡镇", "code": "360822100000", "name": "文峰镇", "lat": "27.1177", "lng": "115.1352"},
+        {
+            "type": "村",
+            "code": "360822100201",
+            "name": "城南村",
+            "township_code": "360822100000",
+            "lat": "27.1050",
+            "lng": "115.1403",
+            "radius_m": "500",
+        },
+    ]
+    report = imports.run(session, admin, place_import.PlacesImporter(), rows)
+    if report.errors:
+        raise RuntimeError(f"the second county's places did not import: {report.errors}")
+    village = session.scalar(select(Township).where(Township.code == "360822100000")).villages[0]
+    projects.create_project(
+        session, admin, {"title": "城南村井冈蜜柚示范园", "year": date.today().year, "village_ids": [village.id]}
+    )
+    tenancy.limit(session, 1)
+

@@ -258,3 +258,16 @@ def test_a_deployment_from_before_counties_becomes_the_first_county(app, world, 
     with app.app_context():
         assert db.session.get(County, 1) is not None
         assert audit.verify(db.session, chain=1).ok
+
+
+def test_a_places_import_cannot_take_over_another_countys_code(app, world, county2):
+    """County 2 imports a row with county 1's township code: the row is refused by name, county 1's township stays."""
+    from tests.console.conftest import login
+    from tests.console.test_imports import upload
+
+    client = login(app.test_client(), "admin_b", "admin_b-password")
+    r = upload(client, "/console/places/import", "类型,编码,名称,所属乡镇编码,纬度,经度\n乡镇,360821100000,油田镇,,,\n")
+    assert r.status_code in (200, 400)
+    assert "编码“360821100000”已属于其他县(区)" in r.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Township, world.t1).name == "永阳镇"

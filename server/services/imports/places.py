@@ -102,6 +102,14 @@ class PlacesImporter(Importer):
         self.townships = {t.code: t for t in session.scalars(select(Township))}
         self.villages = {v.code: v for v in session.scalars(select(Village))}
         self.sites = {s.code: s for s in session.scalars(select(Site).where(Site.code.is_not(None)))}
+        # Codes are unique in the whole deployment: another county's is refused by name, not at commit.
+        everyone = {"all_counties": True}
+        self.elsewhere = (
+            set(session.scalars(select(Township.code).execution_options(**everyone))) - set(self.townships),
+            set(session.scalars(select(Village.code).execution_options(**everyone))) - set(self.villages),
+            set(session.scalars(select(Site.code).where(Site.code.is_not(None)).execution_options(**everyone)))
+            - set(self.sites),
+        )
 
     def summary(self, report: ImportReport) -> str:
         """Rows by kind."""
@@ -122,6 +130,8 @@ class PlacesImporter(Importer):
             raise ValueError("单位编码最多 32 个字符")
         if kind in ("township", "village") and not (len(code) == 12 and code.isdigit()):
             raise ValueError(f"区划代码“{code}”应为 12 位数字")
+        if code and code in self.elsewhere[("township", "village", "site").index(kind)]:
+            raise ValueError(f"编码“{code}”已属于其他县(区)")
         point = None
         if row.get("lat") or row.get("lng"):
             lat, lng = geo.validate_point(_num(row.get("lat"), "纬度"), _num(row.get("lng"), "经度"))
