@@ -271,3 +271,56 @@ def test_a_places_import_cannot_take_over_another_countys_code(app, world, count
     assert "编码“360821100000”已属于其他县(区)" in r.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Township, world.t1).name == "永阳镇"
+
+
+def test_a_countys_draw_picks_only_its_own_projects_and_inspectors(app, world, county2):
+    """County 2 draws a round over "the whole county": its one project, its own inspectors; county 1's are not in it."""
+    from server.models import Assignment
+    from server.services import rounds
+    from tests.api.test_rounds import BANK, draw_day, source
+
+    with app.app_context():
+        admin_b = as_admin_b(app, county2)
+        pool = [
+            users.create_user(db.session, admin_b, {"username": name, "roles": ["inspector"], "name": name})[0].id
+            for name in ("jishui_insp_1", "jishui_insp_2")
+        ]
+        db.session.execute(
+            text("UPDATE projects SET status = 'in_progress' WHERE id = :p"), {"p": county2["project_id"]}
+        )
+        db.session.commit()
+        r = rounds.create_round(
+            db.session,
+            admin_b,
+            {
+                "name": "吉水县第一轮",
+                "groups": 1,
+                "sites_per_group": 1,
+                "team_size": 2,
+                "items_per_visit": 1,
+                "check_items": BANK,
+                "inspector_ids": pool,
+            },
+        )
+        assert [c["project_id"] for c in rounds.candidates(db.session, {})] == [county2["project_id"]]
+        rounds.freeze(db.session, admin_b, r.id, source())
+        rounds.run_draw(db.session, admin_b, r.id, "2026088", today=draw_day())
+        drawn = db.session.scalars(select(Assignment).where(Assignment.round_id == r.id)).all()
+        assert [a.project_id for a in drawn] == [county2["project_id"]]
+        assert {m.id for a in drawn for m in a.members} == set(pool)
+        assert {a.county_id for a in drawn} == {county2["county_id"]}
+        # County 1's inspectors cannot be named in county 2's pool.
+        with pytest.raises(Exception, match="找不到|not_found|督查"):
+            rounds.create_round(
+                db.session,
+                admin_b,
+                {
+                    "name": "借用外县督查员",
+                    "groups": 1,
+                    "sites_per_group": 1,
+                    "team_size": 2,
+                    "items_per_visit": 1,
+                    "check_items": BANK,
+                    "inspector_ids": [world.ids["insp_a"], pool[0]],
+                },
+            )
