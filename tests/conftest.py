@@ -92,6 +92,17 @@ def mariadb_url():
     admin.dispose()
 
 
+def _seed_mariadb(conn) -> None:
+    """What migrating puts in a fresh database: the first county and its audit head at 0."""
+    conn.execute(
+        text(
+            "INSERT INTO counties (id, code, name, department_name, doc_prefix, created_at) "
+            "VALUES (1, '000000', '本县', '', '', UTC_TIMESTAMP())"
+        )
+    )
+    conn.execute(text("INSERT INTO audit_head (id, chain, seq, hash) VALUES (1, 1, 0, :h)"), {"h": "0" * 64})
+
+
 def _truncate_mariadb(url: str) -> None:
     """Empty every table (TRUNCATE resets the ids too) and put the audit head back at 0."""
     engine = create_engine(url)
@@ -101,7 +112,7 @@ def _truncate_mariadb(url: str) -> None:
         for table in tables:
             conn.exec_driver_sql(f"TRUNCATE TABLE `{table}`")
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
-        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+        _seed_mariadb(conn)
     engine.dispose()
 
 
@@ -124,7 +135,7 @@ def _reset_mariadb(url: str) -> None:
         for table in written:
             conn.exec_driver_sql(f"DELETE FROM `{table}`")
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
-        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64})
+        _seed_mariadb(conn)
 
 
 # Modules whose expensive fixtures (a private MariaDB or gunicorn, the base data of a whole module)

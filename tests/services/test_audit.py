@@ -359,18 +359,20 @@ def test_public_page_without_a_checkpoint(client, world):
     assert "尚未生成" in r.get_data(as_text=True)
 
 
-OLD_LOG_COLUMNS = (
-    "audit_log",
-    column("seq"),
-    column("at", UTCDateTime()),
-    column("actor_id"),
-    column("action"),
-    column("object_type"),
-    column("object_id"),
-    column("data", JSON()),
-    column("prev_hash"),
-    column("hash"),
-)
+def old_audit_log():
+    """audit_log as it was at 0009 (today's model has columns added since)."""
+    return table(
+        "audit_log",
+        column("seq"),
+        column("at", UTCDateTime()),
+        column("actor_id"),
+        column("action"),
+        column("object_type"),
+        column("object_id"),
+        column("data", JSON()),
+        column("prev_hash"),
+        column("hash"),
+    )
 
 
 def test_migration_0013_seals_an_unkeyed_chain(app):
@@ -383,7 +385,7 @@ def test_migration_0013_seals_an_unkeyed_chain(app):
     url = app.config["DATABASE_URL"]
     command.downgrade(alembic_config(url), "0009")
     # The tables as they were at 0009 (today's models have columns added since).
-    log = table(*OLD_LOG_COLUMNS)
+    log = old_audit_log()
     head = table("audit_head", column("id"), column("seq"), column("hash"))
     with app.app_context():
         prev = audit.GENESIS

@@ -224,6 +224,7 @@ def test_a_row_of_no_county_is_refused_when_there_are_several(app, world, county
         db.session.rollback()
 
 
+@pytest.mark.both_databases
 def test_a_deployment_from_before_counties_becomes_the_first_county(app, world, database_url):
     """Downgrade below 0030 with the world's rows, upgrade again: every row is county 1's, staff too, villagers none."""
     from alembic import command

@@ -235,11 +235,13 @@ def downgrade() -> None:
             b.create_unique_constraint(column, [column])
     sqlite = conn.dialect.name == "sqlite"
     for table in (*OWNED, "users"):
-        op.drop_index(f"ix_{table}_county_id", table_name=table)
-        if not sqlite:
+        if not sqlite:  # MariaDB keeps the index while the foreign key needs it
             op.drop_constraint(f"fk_{table}_county_id", table, type_="foreignkey")
+            op.drop_index(f"ix_{table}_county_id", table_name=table)
             op.drop_column(table, "county_id")
-        elif table in _REBUILT:  # its reference is declared by the table now: rebuild without it
+            continue
+        op.drop_index(f"ix_{table}_county_id", table_name=table)
+        if table in _REBUILT:  # its reference is declared by the table now: rebuild without it
             with op.batch_alter_table(table, recreate="always") as b:
                 b.drop_column("county_id")
         else:  # in place, as it was added
