@@ -984,4 +984,3 @@ def _demo_counties(session: Session) -> None:
         session, admin, {"title": "城南村井冈蜜柚示范园", "year": date.today().year, "village_ids": [village.id]}
     )
     tenancy.limit(session, 1)
-
