@@ -12,9 +12,10 @@ every county (the near-duplicate lookup does not need to: photo hash rows are no
 City and province accounts (staff with no county) see every county and write nothing: `refuse_writes`.
 Villagers have no county either: they act on a project, whose county their writes take.
 
-A new county-owned row takes its county, in order, from a parent row it points at (a visit from
-its assignment, a village from its township), from the session's county, or from the only county
-when the deployment has one; otherwise the flush fails rather than write a row of no county.
+A new county-owned row takes its county, in order, from the county its write was named for
+(`act_in`), from the session's county, from a parent row it points at (a visit from its assignment,
+a village from its township), or from the only county when the deployment has one; otherwise the
+flush fails rather than write a row of no county.
 """
 
 from __future__ import annotations
@@ -164,9 +165,12 @@ def _county_staff(user: User) -> bool:
 
 
 def _county_of_new(session: Session, obj: Any) -> int:
-    """The county a new row belongs to (see the module docstring for the order)."""
-    parent = _parent_county(session, obj)
-    county = parent or session.info.get(ACTING) or session.info.get(SCOPE) or only_county(session)
+    """The county a new row belongs to (see the module docstring for the order).
+
+    A limited session names it without a query: its staff cannot see another county's parent rows,
+    and the one write that reaches across (feedback on any county's project) names its county (act_in).
+    """
+    county = session.info.get(ACTING) or session.info.get(SCOPE) or _parent_county(session, obj) or only_county(session)
     if county is None:
         raise RuntimeError(f"a new {type(obj).__name__} has no county: name one with tenancy.act_in")
     return county
