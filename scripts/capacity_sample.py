@@ -15,13 +15,15 @@ pages/tasks, pages/visit, utils/queue.js, utils/uploader.js): wx.login exchange,
 list, start, check-in, the visit read after the check-in, each photo's ticket + upload + complete,
 the interviews, the checklist, submit and the visit read when the outbox is empty. With --replay
 every write is sent a second time with the same body, as the outbox does when an answer is lost
-on a weak link. Then a villager's feedback with photos, as the notice-board QR code leads to.
+on a weak link. Then a villager's feedback with photos, as the notice-board QR code leads to, and
+the console pages a reviewer reads (dashboard, visit list, the visit's evidence page, feedback).
 
 It prints, per visit and per feedback: the requests by endpoint with the app's CPU (process time
 of this process; with SQLite the database's work is included, with MariaDB it is not), the rows
 added to each table, and the bytes the storage holds per photo (sealed original, thumbnail,
 preview) beside the bytes uploaded. --audit-appends N then appends N entries to the audit chain,
-one transaction each, from --audit-threads threads, prints entries per second and verifies the chain.
+one transaction each, from --audit-threads threads, prints entries per second and verifies the
+whole chain (entries recomputed per second).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -47,6 +50,9 @@ SECRET = "capacity-sample-secret-" + "k" * 40
 AUDIT_SECRET = "capacity-sample-audit-" + "a" * 40
 INSPECTOR_OPENID = "capacity-inspector"
 VILLAGER_OPENID = "capacity-villager"
+ADMIN_PASSWORD = "capacity-admin-password"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CONSOLE_PAGES = ("/console/dashboard", "/console/visits", "/console/visits/{visit}", "/console/feedback")
 CHECK_ITEMS = ["公示栏是否张贴", "进度是否符合计划", "群众是否知晓"]
 
 
@@ -192,7 +198,9 @@ def build_county(app) -> dict:
 
     with app.app_context():
         s = db.session
-        admin, _ = users.create_user(s, None, {"username": "cap-admin", "name": "管理员", "roles": ["admin"]})
+        admin, _ = users.create_user(
+            s, None, {"username": "cap-admin", "name": "管理员", "roles": ["admin"], "password": ADMIN_PASSWORD}
+        )
         town = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
         village = places.create_village(
             s,
@@ -402,6 +410,23 @@ def villager_feedback(app, wechat, county: dict, photos: list[bytes], args, tall
     )
 
 
+def console_pages(app, visit_id: int, rounds: int, tally: Tally) -> None:
+    """A reviewer's reading in the console, as the admin: dashboard, visit list, the visit's evidence page, feedback inbox."""
+    client = app.test_client()
+    token = CSRF.search(client.get("/console/login").get_data(as_text=True)).group(1)
+    form = {"csrf_token": token, "username": "cap-admin", "password": ADMIN_PASSWORD}
+    if client.post("/console/login", data=form).status_code != 302:
+        raise RuntimeError("the console login was refused")
+    for _ in range(rounds):
+        for page in CONSOLE_PAGES:
+            path = page.format(visit=visit_id)
+            cpu, wall = time.process_time(), time.perf_counter()
+            response = client.get(path)
+            tally.add("GET " + page.replace("{visit}", "{id}"), time.process_time() - cpu, time.perf_counter() - wall)
+            if response.status_code != 200:
+                raise RuntimeError(f"GET {path}: {response.status_code}")
+
+
 def audit_rate(app, appends: int, threads: int) -> dict:
     """Append `appends` entries, one transaction each, from `threads` threads at once; entries per second."""
     from server.db import db
@@ -431,14 +456,17 @@ def audit_rate(app, appends: int, threads: int) -> dict:
     wall = time.perf_counter() - start
     done = per_thread * threads
     with app.app_context():
-        chain_ok = audit.verify(db.session).ok
+        start = time.perf_counter()
+        chain = audit.verify(db.session)
+        verify_seconds = time.perf_counter() - start
         db.session.close()
     return {
         "entries": done,
         "threads": threads,
         "seconds": round(wall, 3),
         "per_second": round(done / wall, 1),
-        "chain_verifies": chain_ok,
+        "chain_verifies": chain.ok,
+        "verified_per_second": round(chain.entries / verify_seconds),
         "errors": errors,
     }
 
@@ -462,11 +490,13 @@ def measure(args) -> dict:
         per_visit = args.photos_per_visit
         phone.tally = visit_tally
         for v, assignment_id in enumerate(assignment_ids):
-            inspector_visit(phone, assignment_id, county, photos[v * per_visit : (v + 1) * per_visit], args)
+            visit_id = inspector_visit(phone, assignment_id, county, photos[v * per_visit : (v + 1) * per_visit], args)
         rows1, bytes1, actions = row_counts(app), stored_bytes(storage), audit_actions(app, seq0)
         uploaded = sum(len(p) for p in photos[: per_visit * args.visits])
         villager_feedback(app, wechat, county, photos[per_visit * args.visits :], args, feedback_tally)
         rows2, bytes2 = row_counts(app), stored_bytes(storage)
+        console_tally = Tally()
+        console_pages(app, visit_id, args.console_rounds, console_tally)
         audit = audit_rate(app, args.audit_appends, args.audit_threads) if args.audit_appends else None
         engine = app.extensions["db"]["engine"]
         dialect = engine.dialect.name
@@ -492,6 +522,7 @@ def measure(args) -> dict:
         "feedback_requests": feedback_tally.rows(),
         "feedback_rows": diff(rows2, rows1),
         "feedback_stored_bytes": diff(bytes2, bytes1),
+        "console_requests": console_tally.rows(),
         "audit_append": audit,
     }
 
@@ -520,11 +551,15 @@ def print_report(report: dict) -> None:
     _rows(pb["stored_per_photo"])
     print(f"== bytes stored for the feedback's {report['feedback_photos']} photo(s)")
     _rows(report["feedback_stored_bytes"])
+    print("\n== console pages (admin, after the visits): count, mean app CPU ms, mean wall ms")
+    for r in report["console_requests"]:
+        print(f"  {r['request']:<46} {r['count']:>4} {r['cpu_ms']:>9.1f} {r['wall_ms']:>9.1f}")
     if report["audit_append"]:
         a = report["audit_append"]
         print(
             f"\n== audit append: {a['entries']} entries from {a['threads']} thread(s) in {a['seconds']} s"
             f" = {a['per_second']}/s; the chain verifies: {a['chain_verifies']}"
+            f" ({a['verified_per_second']} entries/s recomputed)"
         )
         for e in a["errors"]:
             print(f"  error: {e}")
@@ -545,6 +580,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--photos-per-visit", type=int, default=10, help="default 10")
     p.add_argument("--interviews", type=int, default=2, help="household interviews per visit (default 2)")
     p.add_argument("--feedback-photos", type=int, default=1, help="photos of the villager's feedback (default 1)")
+    p.add_argument("--console-rounds", type=int, default=3, help="times each console page is read (default 3)")
     p.add_argument("--replay", action="store_true", help="send every write twice, as after a lost answer")
     p.add_argument("--audit-appends", type=int, default=0, help="then time this many audit appends (0: skip)")
     p.add_argument("--audit-threads", type=int, default=1, help="threads appending at once (default 1)")

@@ -35,7 +35,7 @@ def _run(capsys, *args: str) -> dict:
 
 def test_one_visit_counts_the_requests_rows_and_bytes_of_its_photos(photo_dir, capsys):
     """Two photos, two interviews: every photo's ticket/upload/complete, its row, its band rows and its stored files."""
-    args = ("--photos", str(photo_dir), "--photos-per-visit", "2", "--feedback-photos", "1")
+    args = ("--photos", str(photo_dir), "--photos-per-visit", "2", "--feedback-photos", "1", "--console-rounds", "1")
     report = _run(capsys, *args, "--audit-appends", "20", "--audit-threads", "2")
     requests = {r["request"]: r["count"] for r in report["visit_requests"]}
     assert requests["POST /visits/{id}/photos (ticket)"] == 2
@@ -56,6 +56,13 @@ def test_one_visit_counts_the_requests_rows_and_bytes_of_its_photos(photo_dir, c
     assert "uploads/ (original)" not in stored  # the upload is deleted once sealed
     assert report["feedback_rows"]["feedback"] == 1 and report["feedback_rows"]["photos"] == 1
     assert report["bind_rows"]["users"] == 1  # the phone's first WeChat login, once per inspector
+    pages = {r["request"]: r["count"] for r in report["console_requests"]}
+    assert pages == {
+        "GET /console/dashboard": 1,
+        "GET /console/visits": 1,
+        "GET /console/visits/{id}": 1,
+        "GET /console/feedback": 1,
+    }
     # Two threads appending to the one chain at once: every entry lands, none is refused.
     audit = report["audit_append"]
     assert audit["entries"] == 20 and audit["errors"] == [] and audit["chain_verifies"]
@@ -64,6 +71,7 @@ def test_one_visit_counts_the_requests_rows_and_bytes_of_its_photos(photo_dir, c
 def test_replayed_writes_add_requests_but_no_rows(photo_dir, capsys):
     """Under --replay every write goes twice (a lost answer) and the database holds what one send stores."""
     args = ("--photos", str(photo_dir), "--photos-per-visit", "1", "--interviews", "1", "--feedback-photos", "0")
+    args += ("--console-rounds", "0")
     once = _run(capsys, *args)
     twice = _run(capsys, *args, "--replay")
     assert twice["visit_rows"] == once["visit_rows"]
