@@ -142,29 +142,48 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def load_photos(folder: str | None, count: int) -> list[bytes]:
-    """`count` JPEGs: the decodable *.jpg of `folder` in name order (cycled), else generated 4 MB phone photos."""
+def load_photos(folder: str | None, count: int) -> list[tuple[str, bytes]]:
+    """`count` (name, JPEG) pairs: the *.jpg of `folder` the photo pipeline accepts, in name order (cycled), else
+    generated 4 MB phone photos."""
     if not folder:
         from scripts.bench_load import phone_photos
 
-        return phone_photos(count)
-    from PIL import Image
+        return [(f"generated-{n}", data) for n, data in enumerate(phone_photos(count))]
+    from server.imaging.decode import PhotoRejected, process_photo
 
     usable = []
     for path in sorted(Path(folder).glob("*.jpg")):
         data = path.read_bytes()
         try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
-                if min(img.size) < 320:
-                    continue
-        except Exception:  # corrupted samples are what the folder also holds; they are not visits
+            process_photo(io.BytesIO(data))
+        except PhotoRejected:  # the folder may hold corrupted samples: the service refuses those, no visit has them
             continue
-        usable.append(data)
+        usable.append((path.name, data))
     if not usable:
         raise SystemExit(f"no decodable JPEG in {folder}")
     # Each photo gets distinct bytes (as every real photo has), so none is an exact re-use.
-    return [usable[i % len(usable)] + i.to_bytes(4, "big") for i in range(count)]
+    return [(usable[i % len(usable)][0], usable[i % len(usable)][1] + i.to_bytes(4, "big")) for i in range(count)]
+
+
+def photo_files(app, root: Path, names: list[str]) -> list[dict]:
+    """Per stored photo, in upload order: its source, and the bytes of its sealed original, preview and thumbnail."""
+    from sqlalchemy import select
+
+    from server.db import db
+    from server.models import Photo
+
+    def size(key: str | None) -> int:
+        return (root / key).stat().st_size if key and (root / key).is_file() else 0
+
+    with app.app_context():
+        photos = db.session.execute(
+            select(Photo.object_key, Photo.preview_key, Photo.thumb_key).order_by(Photo.id)
+        ).all()
+        db.session.close()
+    return [
+        {"photo": name, "original": size(o), "preview": size(p), "thumbnail": size(t)}
+        for name, (o, p, t) in zip(names, photos, strict=True)
+    ]
 
 
 def build_app(database_url: str, storage_dir: Path, wechat):
@@ -490,11 +509,14 @@ def measure(args) -> dict:
         per_visit = args.photos_per_visit
         phone.tally = visit_tally
         for v, assignment_id in enumerate(assignment_ids):
-            visit_id = inspector_visit(phone, assignment_id, county, photos[v * per_visit : (v + 1) * per_visit], args)
+            shots = [data for _name, data in photos[v * per_visit : (v + 1) * per_visit]]
+            visit_id = inspector_visit(phone, assignment_id, county, shots, args)
         rows1, bytes1, actions = row_counts(app), stored_bytes(storage), audit_actions(app, seq0)
-        uploaded = sum(len(p) for p in photos[: per_visit * args.visits])
-        villager_feedback(app, wechat, county, photos[per_visit * args.visits :], args, feedback_tally)
+        uploaded = sum(len(data) for _name, data in photos[: per_visit * args.visits])
+        shots = [data for _name, data in photos[per_visit * args.visits :]]
+        villager_feedback(app, wechat, county, shots, args, feedback_tally)
         rows2, bytes2 = row_counts(app), stored_bytes(storage)
+        files = photo_files(app, storage, [name for name, _data in photos])
         console_tally = Tally()
         console_pages(app, visit_id, args.console_rounds, console_tally)
         audit = audit_rate(app, args.audit_appends, args.audit_threads) if args.audit_appends else None
@@ -518,6 +540,7 @@ def measure(args) -> dict:
             "uploaded_per_photo": round(uploaded / max(1, visit_photos)),
             "stored_per_photo": {k: round(v / max(1, visit_photos)) for k, v in diff(bytes1, bytes0).items()},
         },
+        "photo_files": files,
         "feedback_photos": args.feedback_photos,
         "feedback_requests": feedback_tally.rows(),
         "feedback_rows": diff(rows2, rows1),
@@ -549,6 +572,9 @@ def print_report(report: dict) -> None:
     pb = report["visit_photo_bytes"]
     print(f"\n== bytes per visit photo: uploaded {pb['uploaded_per_photo']:,}; stored:")
     _rows(pb["stored_per_photo"])
+    print("== bytes stored per photo: original, preview, thumbnail")
+    for f in report["photo_files"]:
+        print(f"  {f['photo']:<50} {f['original']:>10,} {f['preview']:>9,} {f['thumbnail']:>8,}")
     print(f"== bytes stored for the feedback's {report['feedback_photos']} photo(s)")
     _rows(report["feedback_stored_bytes"])
     print("\n== console pages (admin, after the visits): count, mean app CPU ms, mean wall ms")

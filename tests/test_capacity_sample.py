@@ -54,6 +54,9 @@ def test_one_visit_counts_the_requests_rows_and_bytes_of_its_photos(photo_dir, c
     assert stored["sealed/ (original)"] == report["visit_photo_bytes"]["uploaded_per_photo"]
     assert 0 < stored["thumbnail"] < stored["preview"] < stored["sealed/ (original)"]
     assert "uploads/ (original)" not in stored  # the upload is deleted once sealed
+    files = report["photo_files"]
+    assert [f["photo"] for f in files] == ["a.jpg", "b.jpg", "a.jpg"]  # two visit photos, then the feedback's
+    assert all(0 < f["thumbnail"] < f["preview"] < f["original"] for f in files)
     assert report["feedback_rows"]["feedback"] == 1 and report["feedback_rows"]["photos"] == 1
     assert report["bind_rows"]["users"] == 1  # the phone's first WeChat login, once per inspector
     pages = {r["request"]: r["count"] for r in report["console_requests"]}
