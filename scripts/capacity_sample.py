@@ -9,7 +9,7 @@ The figures behind docs/capacity.md. Run from the project root:
 
 It builds the app in this process (create_app, local photo storage in a temporary folder, the
 fake WeChat server on 127.0.0.1), creates a county's minimum (an admin, a township, a village, a
-project, an inspector with an invite code, an assignment) through the services, and then sends,
+project, an inspector with an invite code, one assignment per visit) through the services, and then sends,
 through Flask's test client, the requests the mini-program sends for one visit (miniprogram/:
 pages/tasks, pages/visit, utils/queue.js, utils/uploader.js): wx.login exchange, bind, the task
 list, start, check-in, the visit read after the check-in, each photo's ticket + upload + complete,
@@ -611,7 +611,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--audit-appends", type=int, default=0, help="then time this many audit appends (0: skip)")
     p.add_argument("--audit-threads", type=int, default=1, help="threads appending at once (default 1)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.visits < 1 or args.photos_per_visit < 1:
+        p.error("--visits and --photos-per-visit must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,3 +89,10 @@ def test_a_folder_without_a_usable_jpeg_is_refused(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"nope")
     with pytest.raises(SystemExit, match="no decodable JPEG"):
         capacity_sample.load_photos(str(tmp_path), 1)
+
+
+def test_no_visit_is_refused_before_anything_starts():
+    """--visits 0 would measure nothing: the options are refused (exit status 2)."""
+    with pytest.raises(SystemExit) as stopped:
+        capacity_sample.parse_args(["--visits", "0"])
+    assert stopped.value.code == 2
