@@ -8,14 +8,25 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import tenancy
 from server.auth import hash_password, invite_code_hash, new_invite_code, password_matches
 from server.errors import ApiError
-from server.models import ROLES, ConsoleSession, County, Organization, ReportingUnit, Township, User, UserRole, utcnow
+from server.models import (
+    ROLES,
+    ConsoleSession,
+    County,
+    Feedback,
+    Organization,
+    ReportingUnit,
+    Township,
+    User,
+    UserRole,
+    utcnow,
+)
 from server.services import audit, ratelimit
 from server.services.common import Page, get_or_404, paginate, require_unique, search
 
@@ -34,7 +45,7 @@ def list_users(
     Villagers register by the thousand through WeChat: without `role`, `include_villagers=False`
     keeps to accounts holding some other role (the console's staff list); the admin API lists all.
     """
-    stmt = select(User)
+    stmt = _in_county(session, select(User))
     if role:
         stmt = stmt.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role)))
     elif not include_villagers:
@@ -53,9 +64,32 @@ def list_active(session: Session, role: str) -> list[User]:
     return list(session.scalars(stmt))
 
 
+def _in_county(session: Session, stmt: Select) -> Select:
+    """Accounts a county's staff may see: their county's, and villagers who gave feedback there.
+
+    Accounts of no county are villagers and city or province leaders: a county sees neither the
+    leaders nor the villagers of other counties (their WeChat identities are personal data).
+    """
+    county = tenancy.scope_of(session)
+    if county is None:
+        return stmt
+    staff = select(UserRole.user_id).where(UserRole.role != "villager")
+    here = select(Feedback.user_id).where(Feedback.county_id == county)
+    return stmt.where(
+        or_(User.county_id == county, and_(User.county_id.is_(None), User.id.not_in(staff), User.id.in_(here)))
+    )
+
+
 def get_user(session: Session, user_id: int) -> User:
-    """The account with this id, or ApiError(not_found)."""
-    return get_or_404(session, User, user_id)
+    """The account with this id when the caller's county may see it, or ApiError(not_found)."""
+    user = (
+        session.scalar(_in_county(session, select(User).where(User.id == user_id)))
+        if isinstance(user_id, int)
+        else None
+    )
+    if user is None:
+        raise ApiError("not_found", "找不到该用户", {"id": user_id})
+    return user
 
 
 def users_by_id(session: Session, ids: set[int] | list[int]) -> dict[int, User]:
@@ -173,7 +207,7 @@ def create_user(session: Session, actor: User | None, data: dict[str, Any]) -> t
 
 def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any]) -> tuple[User, str | None]:
     """Edit an account; a new password or deactivation signs the user out everywhere."""
-    user = get_or_404(session, User, user_id, "用户")
+    user = get_user(session, user_id)
     if "username" in data and normalize_username(data["username"] or "") != user.username:
         username = normalize_username(data["username"] or "") or None
         if username:
@@ -184,6 +218,8 @@ def update_user(session: Session, actor: User, user_id: int, data: dict[str, Any
     roles = _roles(data)
     if roles is not None:
         user.role_rows = [UserRole(role=r) for r in roles]
+        if user.county_id is None and set(roles) - {"villager"}:
+            user.county_id = tenancy.scope_of(session)  # a villager made staff joins the county
     if "township_ids" in data:
         user.townships = _townships(session, data["township_ids"])
     if "organization_ids" in data:

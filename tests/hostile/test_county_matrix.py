@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from server.auth import issue_token
 from server.db import db
-from server.models import AuditEntry, Township
+from server.models import AuditEntry, Township, User
 from server.services import counties, users
 from tests.console.conftest import csrf, login
 from tests.factories import Api
@@ -60,6 +60,7 @@ def county2(shared_app, others):  # noqa: F811
             {"username": "city_leader", "roles": ["leader"], "password": "city-password", "deployment_wide": True},
         )
         world.tokens["admin_b"], world.tokens["city_leader"] = issue_token(admin_b), issue_token(city)
+        world.ids["city_leader"] = city.id
         county_id = county.id
     own = Api(app.test_client(), world.tokens["admin_b"]).post(
         "/api/v1/admin/townships", {"code": "360822100000", "name": "文峰镇"}
@@ -182,3 +183,22 @@ def test_a_county_leader_sees_only_their_countys_line(shared_app, county2):
     client = login(app.test_client(), "leader", "leader-password")
     text = text_of(client.get("/console/counties"))
     assert 'data-county-id="1"' in text and "吉水县" not in text
+
+
+def test_counties_neither_see_nor_change_the_city_leader_or_each_others_villagers(shared_app, others, county2):  # noqa: F811
+    """County 2's administrator lists no villager of county 1 and no city leader, and changes neither; county 1's
+    administrator sees the villager who gave feedback there, and cannot touch the city leader either."""
+    app, world = shared_app
+    with app.app_context():
+        villager = db.session.scalar(select(User).where(User.openid == "openid-villager-2"))
+        villager_id, city_id = villager.id, world.ids["city_leader"]
+    admin_b = Api(app.test_client(), world.tokens["admin_b"])
+    listed = {u["id"] for u in admin_b.get("/api/v1/admin/users?per_page=200").get_json()["items"]}
+    assert villager_id not in listed and city_id not in listed
+    for target in (villager_id, city_id):
+        assert admin_b.patch(f"/api/v1/admin/users/{target}", {"active": False}).status_code == 404
+    admin = Api(app.test_client(), world.tokens["admin"])
+    assert villager_id in {u["id"] for u in admin.get("/api/v1/admin/users?per_page=200").get_json()["items"]}
+    assert admin.patch(f"/api/v1/admin/users/{city_id}", {"active": False}).status_code == 404
+    with app.app_context():
+        assert db.session.get(User, city_id).active and db.session.get(User, villager_id).active
