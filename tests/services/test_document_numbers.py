@@ -43,7 +43,7 @@ def test_concurrent_documents_get_1_to_10_without_gap_or_repeat(app, world):
     given = sorted(int(r.removeprefix(f"吉县组字〔{year}〕").removesuffix("号")) for r in refs)
     assert given == list(range(1, CONCURRENT + 1))
     with app.app_context():
-        assert db.session.get(DocumentSequence, ("approval", year)).last_number == CONCURRENT
+        assert db.session.get(DocumentSequence, (1, "approval", year)).last_number == CONCURRENT
         assert audit.verify(db.session).ok
 
 
@@ -54,7 +54,7 @@ def test_concurrent_downloads_of_one_document_share_one_number(app, world):
     assert len(set(refs)) == 1
     with app.app_context():
         assert len(db.session.scalars(select(OfficialDocument)).all()) == 1
-        assert db.session.get(DocumentSequence, ("approval", clock.today().year)).last_number == 1
+        assert db.session.get(DocumentSequence, (1, "approval", clock.today().year)).last_number == 1
 
 
 def test_a_failed_document_gives_its_number_back(app, world, monkeypatch):
@@ -71,7 +71,7 @@ def test_a_failed_document_gives_its_number_back(app, world, monkeypatch):
         with pytest.raises(RuntimeError):
             numbers.number(db.session, admin, "rectification", "1")
         assert numbers.number(db.session, admin, "rectification", "2").number == 1
-        assert numbers.find(db.session, "rectification", "1") is None
+        assert numbers.find(db.session, "rectification", "1", county_id=1) is None
 
 
 def test_numbers_restart_each_year_and_keep_their_date(app, world, monkeypatch):
