@@ -99,11 +99,12 @@ def test_init_db_is_idempotent(tmp_path):
         engine = create_engine(url)
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            head = conn.execute(text("SELECT id, seq, hash FROM audit_head")).all()
+            heads = conn.execute(text("SELECT chain, seq, hash FROM audit_head ORDER BY chain")).all()
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
         engine.dispose()
         assert {"users", "townships", "villages", "visits", "audit_log", "audit_head"} <= tables
-        assert head == [(1, 0, "0" * 64)]
+        # The first county's chain and the deployment's (chain 0), each at its start.
+        assert heads == [(0, 0, "0" * 64), (1, 0, "0" * 64)]
         assert len(versions) == 1
     finally:
         app.extensions["db"]["engine"].dispose()
