@@ -24,6 +24,7 @@ from server.models.cadres import (
     CadreReminder,
     LiaisonContact,
 )
+from server.models.claims import RowClaim
 from server.models.documents import (
     DOCUMENT_KINDS,
     DocumentSequence,
@@ -266,4 +267,5 @@ __all__ = [
     "DOCUMENT_KINDS",
     "DocumentSequence",
     "OfficialDocument",
+    "RowClaim",
 ]
