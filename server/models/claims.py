@@ -5,9 +5,15 @@ another node. A transaction that first writes the object's claim row (server/ser
 `claim`) puts that row in its write set: of two such transactions on two nodes, the later one is
 aborted with 1213 (at certification, or when the first one's write reaches its node) and the API
 runs it again, as one node's row lock would have made it wait.
+
+The same rows hold the leases of jobs that every node runs on a timer (the daily reminders): a
+run takes its job's lease (`held_until`) first, so that one run at a time sends (server/services/
+leases.py).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,3 +27,5 @@ class RowClaim(Base):
     __tablename__ = "row_claims"
     name: Mapped[str] = mapped_column(String(96), primary_key=True)
     claims: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A job's lease ('lease:remind-reports'): held by one run until then; None when released.
+    held_until: Mapped[datetime | None] = mapped_column()
