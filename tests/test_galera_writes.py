@@ -84,26 +84,35 @@ class Outcome:
     errors: list[BaseException] = field(default_factory=list)
 
 
-def interleaved(app, s1: Session, s2: Session, first: Callable[[Session], Any], second: Callable[[Session], Any]):
-    """Run `second` on node 2 up to its first audit append, all of `first` on node 1, then the rest of `second`.
+def interleaved(
+    app,
+    s1: Session,
+    s2: Session,
+    first: Callable[[Session], Any],
+    second: Callable[[Session], Any],
+    pause_at: tuple[Any, str] | None = None,
+):
+    """Run `second` on node 2 up to its first call of `pause_at` (default: the audit append), all of
+    `first` on node 1, then the rest of `second`.
 
     `second` is run again after a transaction conflict (1213), as server/api's endpoint does;
     returns (first's result, second's Outcome).
     """
-    from server.api import is_transaction_conflict
+    from server.transactions import is_transaction_conflict
     from server.errors import ApiError
     from server.services import audit
 
+    owner, name = pause_at or (audit, "append")
     reached, go = threading.Event(), threading.Event()
     outcome = Outcome()
-    real_append = audit.append
+    real = getattr(owner, name)
     worker: list[threading.Thread] = []
 
-    def pausing_append(*args, **kwargs):
+    def pausing(*args, **kwargs):
         if threading.current_thread() is worker[0] and not reached.is_set():
             reached.set()
             assert go.wait(_PAUSE_S), "node 1's call did not finish"
-        return real_append(*args, **kwargs)
+        return real(*args, **kwargs)
 
     def run_second() -> None:
         with app.app_context():
@@ -128,7 +137,7 @@ def interleaved(app, s1: Session, s2: Session, first: Callable[[Session], Any], 
                 finally:
                     reached.set()
 
-    audit.append = pausing_append
+    setattr(owner, name, pausing)
     try:
         worker.append(threading.Thread(target=run_second))
         worker[0].start()
@@ -140,7 +149,7 @@ def interleaved(app, s1: Session, s2: Session, first: Callable[[Session], Any], 
             go.set()
         worker[0].join(_PAUSE_S * 2)
     finally:
-        audit.append = real_append
+        setattr(owner, name, real)
     assert not worker[0].is_alive()
     assert not outcome.errors, outcome.errors
     return result, outcome
@@ -307,3 +316,76 @@ def test_a_score_saved_while_another_node_closes_the_observation_is_in_its_ranki
     s1.commit()
     ranked = observations.observations_from(s1, event.id)
     assert [o.project_id for o in ranked] == [project.id]
+
+
+def test_monthly_report_reminders_run_on_two_nodes_at_once_send_each_reminder_once(world, app, nodes, monkeypatch):
+    """The daily 月报 job started on node 1 and node 2 together: the overdue reminder goes out once."""
+    from server.models import ReportReminder, Village
+    from server.services import leases, projects, reports, users
+
+    s1, s2 = nodes
+    admin = _admin(s1)
+    tag = uuid.uuid4().hex[:6]
+    secretary, _ = users.create_user(s1, admin, {"username": f"sec-{tag}", "name": "项目书记", "roles": ["secretary"]})
+    project = projects.create_project(
+        s1,
+        admin,
+        {
+            "title": f"提醒测试项目 {tag}",
+            "year": datetime.now(UTC).year,
+            "village_ids": [s1.scalar(select(Village.id))],
+        },
+    )
+    project.status, project.secretary_id = "in_progress", secretary.id
+    project.started_at = datetime.now(UTC) - timedelta(days=75)
+    s1.commit()
+    sent: list[int] = []
+
+    def send(session, user, project_, month, kind):
+        sent.append(project_.id)
+        return "sent"
+
+    monkeypatch.setattr(reports, "_send", send)
+
+    def run(s: Session):
+        return reports.send_reminders(s)
+
+    first, outcome = interleaved(app, s1, s2, run, run, pause_at=(reports, "_send"))
+    assert sent.count(project.id) == 1
+    assert leases.BUSY in first and outcome.result.get("sent", 0) >= 1
+    assert _count(s1, ReportReminder, ReportReminder.project_id == project.id, ReportReminder.outcome == "sent") == 1
+
+
+def test_a_job_lease_taken_on_two_nodes_at_the_same_moment_goes_to_one(app, nodes, monkeypatch):
+    """Two nodes take one lease together (both write it before either commits): one commit is refused."""
+    from server.services import leases
+
+    s1, s2 = nodes
+    job = f"test-{uuid.uuid4().hex[:6]}"
+    taken: dict[str, bool] = {}
+    both_wrote = threading.Barrier(2)
+
+    def take(label: str, s: Session) -> None:
+        real_commit = s.commit
+
+        def commit_together() -> None:
+            both_wrote.wait(30)
+            if label == "node2":
+                _applied_on(s)  # node 1's commit first
+            real_commit()
+
+        s.commit = commit_together
+        with app.app_context():
+            taken[label] = leases.take(s, job, 60)
+        del s.commit
+
+    threads = [threading.Thread(target=take, args=pair) for pair in (("node1", s1), ("node2", s2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(taken.values()) == [False, True]
+    assert leases.take(s1, job, 60) is False
+    holder = s1 if taken["node1"] else s2
+    leases.release(holder, job)
+    assert leases.take(s2, job, 60) is True
