@@ -98,9 +98,9 @@ def interleaved(
     `second` is run again after a transaction conflict (1213), as server/api's endpoint does;
     returns (first's result, second's Outcome).
     """
-    from server.transactions import is_transaction_conflict
     from server.errors import ApiError
     from server.services import audit
+    from server.transactions import is_transaction_conflict
 
     owner, name = pause_at or (audit, "append")
     reached, go = threading.Event(), threading.Event()
@@ -389,3 +389,50 @@ def test_a_job_lease_taken_on_two_nodes_at_the_same_moment_goes_to_one(app, node
     holder = s1 if taken["node1"] else s2
     leases.release(holder, job)
     assert leases.take(s2, job, 60) is True
+
+
+def test_a_suggestion_confirmed_on_two_nodes_at_once_lists_the_organization_once(app, nodes):
+    """Two admins confirm one 软弱涣散 suggestion on two nodes: one decision, one open warning; the other is told."""
+    from server.models import LeadItemDecision, WeakOrgWarning
+    from server.services import lead_items, projects
+
+    s1, s2 = nodes
+    admin = _admin(s1)
+    org = projects.create_organization(s1, admin, {"name": f"双节点党支部 {uuid.uuid4().hex[:6]}"})
+    started = (datetime.now(UTC) - timedelta(days=3 * 365)).date()
+    item = lead_items.create_item(
+        s1,
+        admin,
+        {
+            "title": "村集体经济破零",
+            "started_on": started.isoformat(),
+            "organization_id": org.id,
+            "level": "village",
+            "leader_name": "张书记",
+        },
+    )
+
+    def confirm(s: Session):
+        return lead_items.confirm_suggestion(s, _admin(s), item.id).id
+
+    _, outcome = interleaved(app, s1, s2, confirm, confirm)
+    assert outcome.refusal is not None and outcome.refusal.code == "conflict"
+    assert _count(s1, LeadItemDecision, LeadItemDecision.item_id == item.id) == 1
+    assert _count(s1, WeakOrgWarning, WeakOrgWarning.organization_id == org.id) == 1
+
+
+def test_one_organization_listed_on_two_nodes_at_once_has_one_open_warning(app, nodes):
+    """Two admins list one organization as 软弱涣散 on two nodes at once: one open warning, the other is told."""
+    from server.models import WeakOrgWarning
+    from server.services import projects
+    from server.services.grading import penalties
+
+    s1, s2 = nodes
+    org = projects.create_organization(s1, _admin(s1), {"name": f"双节点预警 {uuid.uuid4().hex[:6]}"})
+
+    def warn(s: Session):
+        return penalties.create_warning(s, _admin(s), {"organization_id": org.id, "reason": "连续两年排名末位"}).id
+
+    _, outcome = interleaved(app, s1, s2, warn, warn)
+    assert outcome.refusal is not None and outcome.refusal.code == "conflict"
+    assert _count(s1, WeakOrgWarning, WeakOrgWarning.organization_id == org.id) == 1
