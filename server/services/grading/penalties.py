@@ -150,8 +150,6 @@ def create_notice(session: Session, actor: User, data: dict[str, Any]) -> Public
     """通报 an organization (and its secretary); each notice deducts 200 yuan of performance pay."""
     require_admin(actor)
     org = _organization(session, data.get("organization_id"))
-    # Checked, then inserted: two admins (two nodes) listing one organization at once take turns.
-    claim(session, "weak_org_warning", org.id)
     reason = _reason(data.get("reason"))
     secretary_id = data.get("secretary_id")
     if secretary_id is not None:
