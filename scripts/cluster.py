@@ -60,6 +60,8 @@ DB_USER, DB_PASSWORD = "sp", "sp-cluster-pw"
 S3_BUCKET, S3_KEY, S3_REGION = "sp-cluster", "testing", "us-east-1"
 SECRET_KEY = "cluster-secret-key-" + "x" * 32
 STATE_FILE = "cluster.json"
+# deploy/systemd/secretary-projects-photos.service's Nice=.
+PHOTO_POOL_NICE = 10
 _WAIT = 60.0
 
 
@@ -406,8 +408,12 @@ class Cluster:
     def start_app(self, name: str, *, wait: bool = True) -> None:
         """Start (or restart) one gunicorn with deploy/gunicorn.conf.py and (unless told not to) wait until ready."""
         log = open(self.workdir / f"{name}.log", "a")  # noqa: SIM115 - lives as long as the process
+        # The photo pool yields the CPU to the app nodes, as deploy/systemd's Nice=10 makes it in
+        # production: a burst of photo completes must not hold back the phones' JSON requests.
+        nice = ["nice", "-n", str(PHOTO_POOL_NICE)] if name == "photos" else []
         proc = subprocess.Popen(
             [
+                *nice,
                 str(VENV_BIN / "gunicorn"),
                 "-c",
                 "deploy/gunicorn.conf.py",

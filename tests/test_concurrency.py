@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from server import clock
 from server.db import db
 from server.models import AuditEntry, CheckIn, ClientWrite, Visit
 from server.services import audit
@@ -131,3 +132,17 @@ def test_a_duplicate_key_taken_concurrently_is_run_again(app, client, world, mon
     assert len(calls) == 2
     with app.app_context():
         assert audit.verify(db.session).ok
+
+
+def test_a_console_form_that_loses_a_transaction_conflict_runs_again(app, world, monkeypatch):
+    """A console form whose commit Galera refuses (1213) is run again, not answered with a 503 page."""
+    from server.models import QuarterlyTask
+    from tests.console.conftest import csrf, login
+
+    admin = login(app.test_client(), "admin", "admin-password")
+    calls = _failing_append(monkeypatch, 1213, times=1)
+    r = admin.post("/console/quarterly/generate", data={"csrf_token": csrf(admin), "year": str(clock.today().year)})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    assert len(calls) == 2
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(QuarterlyTask)) == 12

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server.api.validation import json_body, query_args
+from server.transactions import is_transaction_conflict as is_transaction_conflict  # tests import it from here
+from server.transactions import run_again_on_conflict
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -37,32 +35,6 @@ class EndpointDoc:
 
 
 ENDPOINTS: list[EndpointDoc] = []
-
-
-# MySQL picks a deadlock victim (or times out a lock wait) among transactions that are each
-# fine alone: with several phones writing to the same counts and audit chain, a write can be
-# that victim. Every write is idempotent by client_id and rolled back whole, so the request
-# is simply run again, as MySQL's manual advises, before the phone ever sees an error.
-# Likewise a unique key another transaction took between this one's check and its insert
-# (READ COMMITTED: two admins creating one username): run again, the check then sees the row.
-TRANSACTION_ATTEMPTS = 3
-_CONFLICT_CODES = {1213, 1205, 1062}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_DUP_ENTRY
-log = logging.getLogger(__name__)
-
-
-def is_transaction_conflict(exc: OperationalError | IntegrityError) -> bool:
-    """True for a deadlock, a lock-wait timeout or a concurrent duplicate key (worth re-running),
-    not an unreachable database."""
-    args = getattr(exc.orig, "args", ())
-    return bool(args) and args[0] in _CONFLICT_CODES
-
-
-def _retry_after_conflict(exc: OperationalError | IntegrityError, endpoint: str, attempt: int) -> None:
-    from server.db import db
-
-    log.warning("transaction conflict in %s (attempt %d), running it again: %s", endpoint, attempt, exc.orig)
-    db.session.rollback()
-    time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
 
 
 def endpoint(
@@ -98,16 +70,9 @@ def endpoint(
                 kwargs["body"] = json_body(body)
             if query is not None:
                 kwargs["query"] = query_args(query)
-            for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
-                try:
-                    return fn(**kwargs)
-                except (OperationalError, IntegrityError) as exc:
-                    # A persisting conflict answers 503 (errors.py); a duplicate key that
-                    # persists in fresh transactions is no race but a bug, and stays a 500.
-                    if attempt == TRANSACTION_ATTEMPTS or not is_transaction_conflict(exc):
-                        raise
-                    _retry_after_conflict(exc, fn.__name__, attempt)
-            raise AssertionError("unreachable")
+            # A transaction that loses to a concurrent one (a deadlock, a Galera certification
+            # conflict, a duplicate key taken meanwhile) is run again: server/transactions.py.
+            return run_again_on_conflict(fn)(**kwargs)
 
         target = blueprint or bp
         target.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])

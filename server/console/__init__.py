@@ -4,13 +4,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from server import clock, geo
 from server.console import maps
 from server.services import flag_words
+from server.transactions import run_again_on_conflict
 
-console_bp = Blueprint("console", __name__, url_prefix="/console", static_folder="static", static_url_path="/static")
+
+def _rewind_uploads() -> None:
+    """Ready an upload form for another run: its files are read from the start again."""
+    for upload in request.files.values():
+        upload.stream.seek(0)
+
+
+class ConsoleBlueprint(Blueprint):
+    """The console's blueprint: a form (POST) whose transaction loses to a concurrent one runs again.
+
+    On a Galera cluster two staff acting at once on two nodes meet at commit (1213), not at a lock;
+    the later one is run again (server/transactions.py) instead of showing a 503 page.
+    """
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None, **options):
+        """Register a view; POST views run again after a transaction conflict."""
+        if view_func is not None and "POST" in (options.get("methods") or ()):
+            view_func = run_again_on_conflict(view_func, before_again=_rewind_uploads)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)
+
+
+console_bp = ConsoleBlueprint(
+    "console", __name__, url_prefix="/console", static_folder="static", static_url_path="/static"
+)
 
 # Scripts only from the console's own static files: an injected <script> or on…= attribute
 # does not run. Inline style attributes stay allowed; images come from the console, the photo

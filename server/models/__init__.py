@@ -25,6 +25,7 @@ from server.models.cadres import (
     CadreReminder,
     LiaisonContact,
 )
+from server.models.claims import RowClaim
 from server.models.documents import (
     DOCUMENT_KINDS,
     DocumentSequence,
@@ -270,4 +271,5 @@ __all__ = [
     "DOCUMENT_KINDS",
     "DocumentSequence",
     "OfficialDocument",
+    "RowClaim",
 ]

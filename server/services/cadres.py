@@ -32,7 +32,7 @@ from server.models import (
     Village,
     project_villages,
 )
-from server.services import audit
+from server.services import audit, leases
 from server.services.common import for_update, get_or_404
 from server.wechat import WeChatError
 
@@ -476,6 +476,7 @@ def wanted(item: RoutineItem, today: date) -> bool:
     )
 
 
+@leases.one_run_at_a_time("remind-cadres")
 def send_reminders(session: Session, today: date | None = None) -> dict[str, int]:
     """Remind each liaison cadre of routine items due or overdue, at most once per item and period.
 

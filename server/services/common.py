@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import Session
 
 from server import geo
 from server.errors import ApiError
+from server.models import RowClaim
 
 T = TypeVar("T")
 
@@ -28,6 +30,24 @@ def for_update(stmt: Select) -> Select:
     a row locked after another transaction changed it would still show the old values.
     """
     return stmt.with_for_update().execution_options(populate_existing=True)
+
+
+def claim(session: Session, kind: str, object_id: Any) -> None:
+    """Write the claim row of one object in the current transaction, before reading what to decide on.
+
+    A Galera cluster does not replicate FOR UPDATE locks: two nodes would both read the same state
+    and both act on it. A written row is in the transaction's write set, so of two claims of one
+    object on two nodes the later transaction fails with 1213 (retried by the API), whichever way
+    they overlap (server/models/claims.py, docs/galera.md). One node alone: the row lock is a wait.
+    """
+    table = RowClaim.__table__
+    values = {"name": f"{kind}:{object_id}", "claims": 1}
+    bumped = {"claims": table.c.claims + 1}
+    if session.get_bind().dialect.name == "mysql":
+        stmt = mysql.insert(table).values(values).on_duplicate_key_update(**bumped)
+    else:
+        stmt = sqlite.insert(table).values(values).on_conflict_do_update(index_elements=["name"], set_=bumped)
+    session.execute(stmt)
 
 
 class Page(NamedTuple, Generic[T]):

@@ -30,7 +30,7 @@ from server.models import (
     WeakOrgWarning,
 )
 from server.services import audit
-from server.services.common import Page, for_update, get_or_404, paginate, search
+from server.services.common import Page, claim, for_update, get_or_404, paginate, search
 from server.services.grading import penalties
 
 # Two years without a visible result make an item a candidate for the 软弱涣散 list.
@@ -304,6 +304,7 @@ def add_progress(session: Session, actor: User, item_id: int, data: dict[str, An
 def _suggested_item(session: Session, actor: User, item_id: int) -> LeadItem:
     """The item, locked, when it is suggested today; else a 409 (decided meanwhile, or a result came in)."""
     _require(actor, "admin")
+    claim(session, "lead_item", item_id)
     item = session.execute(for_update(select(LeadItem).where(LeadItem.id == item_id))).scalar_one_or_none()
     if item is None:
         raise ApiError("not_found", "找不到该书记领办事项", {"id": item_id})

@@ -34,7 +34,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, cadres, idempotency
-from server.services.common import for_update
+from server.services.common import claim, for_update
 from server.services.projects import _place_project, _secretary
 
 RESPONSIBLE_ROLES = ("主管领导", "牵头书记", "联系组工干部", "工作队伍")
@@ -144,6 +144,7 @@ def project_for(session: Session, user: User, project_id: int, *, lock: bool = F
     """A project the user may read, or a 404 (existence is not revealed)."""
     stmt = visible_projects(user).where(Project.id == project_id)
     if lock:
+        claim(session, "project", project_id)
         stmt = for_update(stmt)
     project = session.scalars(stmt).unique().first()
     if project is None:

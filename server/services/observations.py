@@ -38,7 +38,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, idempotency, photos
-from server.services.common import for_update
+from server.services.common import claim, for_update
 from server.services.lifecycle import quarter_of, visible_projects
 from server.services.projects import project_place
 
@@ -83,6 +83,8 @@ def list_events(session: Session, user: User) -> list[ObservationEvent]:
 def get_event(session: Session, user: User, event_id: int, *, lock: bool = False) -> ObservationEvent:
     """An event the user may read, or a 404 (existence is not revealed)."""
     stmt = visible_events(user).where(ObservationEvent.id == event_id)
+    if lock:
+        claim(session, "observation_event", event_id)
     event = session.scalars(for_update(stmt) if lock else stmt).first()
     if event is None:
         raise ApiError("not_found", "找不到该观摩活动", {"id": event_id})
@@ -412,7 +414,9 @@ def close_event(session: Session, admin: User, event_id: int) -> ObservationEven
     (event_id, project_id) stands behind it.
     """
     _admin(admin)
-    event = get_event(session, admin, event_id)
+    # Claimed (locked) like every score: a score committed on another node meanwhile makes this
+    # close run again and rank it, instead of ranking without it.
+    event = get_event(session, admin, event_id, lock=True)
     if event.status == "closed":
         session.commit()
         return event

@@ -32,7 +32,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
-from server.services.common import for_update
+from server.services.common import claim, for_update
 
 DEFAULT_CRITERIA = ("推进成效", "特色亮点", "群众认可")
 SCORED_STATUSES = ("approved", "in_progress", "accepted")
@@ -78,6 +78,8 @@ def list_rounds(session: Session, user: User) -> list[PeerReviewRound]:
 def get_round(session: Session, user: User, round_id: int, *, lock: bool = False) -> PeerReviewRound:
     """A round the user may see, or a 404."""
     stmt = select(PeerReviewRound).where(PeerReviewRound.id == round_id)
+    if lock:
+        claim(session, "peer_review_round", round_id)
     rnd = session.scalars(for_update(stmt) if lock else stmt).first()
     if rnd is None or not (
         user.has_role("admin", "leader") or (user.has_role("secretary") and own_members(session, user, rnd))

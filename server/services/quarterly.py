@@ -35,7 +35,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services import audit, reports
+from server.services import audit, leases, reports
 from server.services.common import for_update, get_or_404
 
 READERS = ("admin", "leader")
@@ -457,6 +457,7 @@ def _dispatch_secretaries(session: Session) -> list[User]:
     )
 
 
+@leases.one_run_at_a_time("remind-quarterly")
 def send_reminders(
     session: Session, today: date | None = None, days_before: int = REMIND_DAYS_BEFORE
 ) -> dict[str, int]:

@@ -26,7 +26,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services import audit, lifecycle, photos
+from server.services import audit, leases, lifecycle, photos
 from server.services.common import for_update
 from server.services.projects import project_place
 from server.wechat import WeChatError
@@ -331,10 +331,12 @@ def _remind_once(session: Session, project: Project, month: str, kind: str) -> s
     return row.outcome
 
 
+@leases.one_run_at_a_time("remind-reports")
 def send_reminders(session: Session, today: date | None = None) -> dict[str, int]:
     """Remind secretaries of reports due within days or overdue; sent at most once per month and kind.
 
-    Run daily (on any number of nodes): a reminder that could not be sent is tried again the next day.
+    Run daily (on any number of nodes: one run at a time holds the lease): a reminder that could not be
+    sent is tried again the next day.
     """
     today = today or clock.today()
     counts: dict[str, int] = {}

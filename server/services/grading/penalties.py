@@ -20,7 +20,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
-from server.services.common import for_update
+from server.services.common import claim, for_update
 from server.services.grading.rules import (
     MAX_TEXT,
     NOTICE_DEDUCTION_YUAN,
@@ -69,6 +69,8 @@ def create_warning(session: Session, actor: User, data: dict[str, Any], *, commi
     """
     require_admin(actor)
     org = _organization(session, data.get("organization_id"))
+    # Checked, then inserted: two admins (two nodes) listing one organization at once take turns.
+    claim(session, "weak_org_warning", org.id)
     reason = _reason(data.get("reason"))
     listed_on = data.get("listed_on") or clock.today()
     if (

@@ -43,7 +43,7 @@ from server.models import (
     utcnow,
 )
 from server.services import audit
-from server.services.common import for_update
+from server.services.common import claim, for_update
 from server.services.grading.panels import seats_of, user_names
 from server.services.grading.rules import (
     MAX_TEXT,
@@ -150,6 +150,7 @@ def own_sheet(session: Session, expert: User, speaker: RoadshowSpeaker) -> Roads
 
 
 def _locked(session: Session, roadshow_id: int) -> Roadshow:
+    claim(session, "roadshow", roadshow_id)
     rs = session.execute(for_update(select(Roadshow).where(Roadshow.id == roadshow_id))).scalar_one_or_none()
     if rs is None:
         raise ApiError("not_found", "找不到该路演评审", {"id": roadshow_id})
@@ -565,6 +566,7 @@ def copy_to_grading(session: Session, actor: User, roadshow_id: int) -> CopyRepo
     if rs.status != "ended":
         session.rollback()
         raise conflict("路演评审结束后才能导入年度评分", status=rs.status)
+    claim(session, "grading_session", rs.session_id)
     gs = session.execute(for_update(select(GradingSession).where(GradingSession.id == rs.session_id))).scalar_one()
     if gs.status != "scoring":
         session.rollback()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from server.errors import ApiError
 from server.models import GRADING_STATUSES, GradingEntry, GradingSession, Project, User, utcnow
 from server.services import audit
-from server.services.common import for_update
+from server.services.common import claim, for_update
 from server.services.grading.rules import (
     DEFAULT_CRITERIA,
     DEFAULT_QUOTAS,
@@ -36,7 +36,8 @@ def get_session(session: Session, session_id: int) -> GradingSession:
 
 
 def locked_session(session: Session, session_id: int) -> GradingSession:
-    """One session by id, locked for this transaction, or not_found."""
+    """One session by id, locked (and claimed: docs/galera.md) for this transaction, or not_found."""
+    claim(session, "grading_session", session_id)
     gs = session.execute(for_update(select(GradingSession).where(GradingSession.id == session_id))).scalar_one_or_none()
     if gs is None:
         raise ApiError("not_found", "找不到该年度评分", {"id": session_id})
