@@ -18,7 +18,7 @@ from alembic import op
 import server.models
 
 revision = "0032"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
