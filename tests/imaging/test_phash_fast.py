@@ -63,7 +63,8 @@ def test_region_hashes_of_the_real_photos_are_the_pinned_ones():
         assert pinned_form(result.region_hashes) == expected["regions"], name
         assert f"{result.phash:016x}" == expected["phash"], name
         assert phash.is_flat(result.structure, result.phash) == expected["flat"], name
-        assert abs(result.structure - expected["structure"]) <= phash.FAST_ERROR, name
+        # Pinned to 3 decimals; the float32 DCT may move it by less than its error bound (0.25).
+        assert abs(result.structure - expected["structure"]) <= 0.25, name
         with Image.open(io.BytesIO(result.thumb_jpeg)) as thumb:
             thumb.load()
             turned = {op.name: thumb.transpose(op) for op in Image.Transpose}
