@@ -29,7 +29,7 @@ summed by a BOX resize, ~1 ms for all ten), and every decision taken on them (ea
 canonical orientation and its close calls, the flat-frame threshold) is checked against the float32
 error bound: a region where any decision is within FAST_ERROR of changing is computed again in pure
 Python doubles (_dct_low(), ~0.6 ms a region), so the hashes are exactly those of the pure-Python DCT
-(tests/imaging/test_phash.py pins them on the real photos). No numpy/scipy (imagehash would pull
+(tests/imaging/test_phash_fast.py pins them on the real photos). No numpy/scipy (imagehash would pull
 136 MB of scipy for the same DCT).
 
 The whole-frame 64-bit dHash (dhash) is kept as the second hash of the flat-frame gate.
