@@ -90,13 +90,14 @@ class ProcessedPhoto:
 def process_photo(fp, *, watermark: Watermark | None = None, max_pixels: int = MAX_PIXELS) -> ProcessedPhoto:
     """Verify a photo file (seekable binary file object) and produce its derivatives; raise PhotoRejected."""
     fp.seek(0, os.SEEK_END)
-    if fp.tell() == 0:
+    file_size = fp.tell()
+    if file_size == 0:
         raise PhotoRejected("photo_empty", "照片文件是空的，请重新拍摄或选择照片。")
     fp.seek(0)
     with _open_image(fp, max_pixels) as img:
         fmt = _FORMAT_ALIASES.get(img.format, img.format)
         stored_size = img.size  # draft() below shrinks img.size
-        small = _decode_small(img, fmt)
+        small = _decode_small(img, fmt, file_size)
         # Read after decoding: PNG and WebP may store EXIF behind the pixel data.
         exif = read_exif(img)
         if small is not img:
@@ -207,8 +208,8 @@ def _damaged(exc: Exception | None) -> PhotoRejected:
     return PhotoRejected("photo_truncated", "照片文件不完整或已损坏，请重新上传。", details)
 
 
-def _decode_small(img: Image.Image, fmt: str) -> Image.Image:
-    """Decode img to RGB, stored orientation, long side at most the preview maximum.
+def _decode_small(img: Image.Image, fmt: str, file_size: int) -> Image.Image:
+    """Decode img (from a file of file_size bytes) to RGB, stored orientation, long side at most the preview maximum.
 
     Returns img itself when the JPEG draft already gives such an image: copying it would cost
     a few milliseconds of the ~50 a photo takes.
@@ -220,6 +221,11 @@ def _decode_small(img: Image.Image, fmt: str) -> Image.Image:
         # box must have the photo's own aspect ratio or a 4:3 photo would not shrink at all.
         ratio = PREVIEW_MIN_LONG_SIDE / long_side
         img.draft("RGB", (max(1, int(width * ratio)), max(1, int(height * ratio))))
+    if fmt == "JPEG":
+        # The whole file in one piece (the photo is in memory already): fed Pillow's 64 KB at a
+        # time, libjpeg suspends at the end of each and leaves its fast Huffman path, and a 4 MB
+        # photo decodes ~10 % slower. The pixels are the same.
+        img.decodermaxblock = max(img.decodermaxblock, file_size)
     try:
         img.load()
     except _DAMAGED_ERRORS as exc:

@@ -22,8 +22,15 @@ and a copy has many region pairs to share one: scripts/bench_reuse.py measures w
 finds.
 A pair that passes is looked at once more, finer (confirmed(): the same aligned regions on a
 64 x 64 grid, read from the stored thumbnail): at 32 x 32 a plain surface with a small object
-looks the same from a step away, at 64 x 64 it does not. Pure Python on a 32 x 32 grid:
-~1 ms per region, no numpy/scipy (imagehash would pull 136 MB of scipy for the same DCT).
+looks the same from a step away, at 64 x 64 it does not.
+
+The DCTs of the ten regions are computed in C, in Pillow (_dct_low_all(): float32 image products
+summed by a BOX resize, ~1 ms for all ten), and every decision taken on them (each sign, the
+canonical orientation and its close calls, the flat-frame threshold) is checked against the float32
+error bound: a region where any decision is within FAST_ERROR of changing is computed again in pure
+Python doubles (_dct_low(), ~0.6 ms a region), so the hashes are exactly those of the pure-Python DCT
+(tests/imaging/test_phash_fast.py pins them on the real photos). No numpy/scipy (imagehash would pull
+136 MB of scipy for the same DCT).
 
 The whole-frame 64-bit dHash (dhash) is kept as the second hash of the flat-frame gate.
 """
@@ -32,10 +39,11 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, ImageMath
 
 HASH_BANDS = 5
 # Largest region-hash distance of a near-duplicate: resized, re-encoded, brightened and
@@ -63,6 +71,11 @@ REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
     for y in (0.0, 0.5, 1.0)
     for x in (0.0, 0.5, 1.0)
 )
+
+# Bound on |float32 DCT (_dct_low_all) - exact DCT| of a 32 x 32 grid of bytes: six float32 roundings
+# (2**-24 each: two cosines, two products, two stored sums) of at most 32 * 32 * 255 = 261120 summed
+# magnitude make 0.094; pure-Python doubles err by ~1e-9. Measured on the real photos: 0.0024.
+FAST_ERROR = 0.25
 
 # 64 bits over 5 bands: 13, 13, 13, 13, 12.
 _BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
@@ -96,19 +109,81 @@ class RegionHash:
 
 
 def region_hashes(thumb: Image.Image) -> tuple[tuple[RegionHash, ...], float]:
-    """The 10 canonical region hashes of an upright image, and its structure (median |AC| of the whole frame)."""
+    """The 10 canonical region hashes of an upright image, and its structure (median |AC| of the whole frame).
+
+    structure is within FAST_ERROR of the exact figure, and on the same side of FLAT_STRUCTURE.
+    """
     gray = thumb.convert("L")
+    grids = [_grid(gray, index, _GRID) for index in range(len(REGIONS))]
     hashes = []
     structure = 0.0
-    for index in range(len(REGIONS)):
-        coefficients = _dct_low(_grid(gray, index, _GRID), _COS)
-        ac = sorted(abs(c) for i, c in enumerate(coefficients) if i)
-        scale = ac[len(ac) // 2]
+    for index, coefficients in enumerate(_dct_low_all(grids)):
+        scale = _median_ac(coefficients)
+        if not _settled(coefficients, scale, whole_frame=index == 0):
+            coefficients = _dct_low(grids[index], _COS)
+            scale = _median_ac(coefficients)
         if index == 0:
             structure = scale
         chosen, *close = canonical_orientations(coefficients[1], coefficients[_LOW], scale)
         hashes.append(RegionHash(orientations(_sign_bits(coefficients))[chosen], chosen, tuple(close)))
     return tuple(hashes), structure
+
+
+def _median_ac(coefficients: list[float]) -> float:
+    """The median magnitude of the AC coefficients (all but the first): a region's scale of contrast."""
+    ac = sorted(abs(c) for i, c in enumerate(coefficients) if i)
+    return ac[len(ac) // 2]
+
+
+def _settled(coefficients: list[float], scale: float, *, whole_frame: bool) -> bool:
+    """Whether coefficients off by up to FAST_ERROR each still give every decision region_hashes takes.
+
+    The signs need |c| > FAST_ERROR; the median (scale) moves by FAST_ERROR at most, so the
+    comparisons of canonical_orientations() need a margin of (2 + CLOSE_MARGIN) x FAST_ERROR, and the
+    whole frame's flat-frame threshold one of FAST_ERROR.
+    """
+    if min(abs(c) for c in coefficients[1:]) <= FAST_ERROR:
+        return False
+    c01, c10, close = abs(coefficients[1]), abs(coefficients[_LOW]), CLOSE_MARGIN * scale
+    gaps = (abs(c10 - c01), abs(abs(c10 - c01) - close), abs(c01 - close), abs(c10 - close))
+    if min(gaps) <= (2 + CLOSE_MARGIN) * FAST_ERROR:
+        return False
+    return not whole_frame or abs(scale - FLAT_STRUCTURE) > FAST_ERROR
+
+
+def _basis(width: int, values: list[float], repeat: int) -> Image.Image:
+    """A float32 image `width` wide: values row after row, all of them `repeat` times over."""
+    return Image.frombytes("F", (width, len(values) * repeat // width), array("f", values).tobytes() * repeat)
+
+
+# The horizontal pass multiplies every grid row, repeated once per frequency u, by cos_u; the
+# vertical pass every column of its result, repeated once per frequency v, by cos_v (one value
+# per row: the eight columns of a row hold the eight u of one grid row).
+_H_BASIS = _basis(_LOW * _GRID, [_COS[u][x] for u in range(_LOW) for x in range(_GRID)], len(REGIONS) * _GRID)
+_V_BASIS = _basis(_LOW, [_COS[v][r] for v in range(_LOW) for r in range(_GRID) for _u in range(_LOW)], len(REGIONS))
+
+
+def _dct_low_all(grids: list[bytes]) -> list[list[float]]:
+    """The 8 x 8 lowest DCT-II coefficients of each 32 x 32 grid (len(REGIONS) of them), as _dct_low, in float32.
+
+    Products of repeated grids and cosines are summed by BOX resizes: means of 32 values, so the
+    sums are 32 times the means, twice.
+    """
+    n = len(grids)
+    rows = b"".join(grids)
+    tiled = Image.frombytes(
+        "L", (_LOW * _GRID, n * _GRID), b"".join(rows[i : i + _GRID] * _LOW for i in range(0, len(rows), _GRID))
+    )
+    horizontal = ImageMath.lambda_eval(lambda a: a["float"](a["grid"]) * a["cos"], grid=tiled, cos=_H_BASIS)
+    sums = horizontal.resize((_LOW, n * _GRID), Image.Resampling.BOX).tobytes()  # per grid: 32 rows x 8 u
+    block = _GRID * _LOW * 4
+    columns = Image.frombytes(
+        "F", (_LOW, n * _LOW * _GRID), b"".join(sums[i : i + block] * _LOW for i in range(0, len(sums), block))
+    )
+    vertical = ImageMath.lambda_eval(lambda a: a["sums"] * a["cos"], sums=columns, cos=_V_BASIS)
+    means = array("f", vertical.resize((_LOW, n * _LOW), Image.Resampling.BOX).tobytes())
+    per_grid = _LOW * _LOW
+    return [[m * (_GRID * _GRID) for m in means[i : i + per_grid]] for i in range(0, len(means), per_grid)]
 
 
 def canonical_orientations(c01: float, c10: float, scale: float) -> list[int]:

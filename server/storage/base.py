@@ -109,6 +109,11 @@ class Storage(ABC):
     def open(self, key: str, *, version: str | None = None) -> BinaryIO:
         """Streaming reader of the object (that version of it, when given); the caller closes it."""
 
+    def read(self, key: str, *, limit: int) -> bytes:
+        """The object's bytes, or its first limit + 1 when it is larger; ObjectMissing and StorageError as open()."""
+        with self.open(key) as src:
+            return src.read(limit + 1)
+
     @abstractmethod
     def put(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> None:
         """Store data under key, replacing any previous object."""

