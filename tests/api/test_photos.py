@@ -557,6 +557,13 @@ def bury_in_band_rows(app, hashes, per_key: int) -> None:
             # Every bit outside this band flipped: the band value is kept, the distance is 51 or more.
             keep = sum(1 << bit for bit in range(64) if phash.hash_bands(1 << bit)[band])
             far = tuple(phash.RegionHash(h.value ^ ((1 << 64) - 1) ^ keep, 0) for h in hashes)
+            # Every decoy of this band has the same band rows but its photo_id. Only the rows sharing
+            # the original's band value are stored: the decoy's other band rows are in no probed range.
+            shared = [
+                {c.name: getattr(row, c.name) for c in row.__table__.columns}
+                for row in hash_rows(0, far)
+                if row.band == band
+            ]
             for _ in range(per_key):
                 pid = start + len(photos)
                 photos.append(
@@ -576,7 +583,7 @@ def bury_in_band_rows(app, hashes, per_key: int) -> None:
                         "flags": [],
                     }
                 )
-                bands += [{c.name: getattr(row, c.name) for c in row.__table__.columns} for row in hash_rows(pid, far)]
+                bands += [{**row, "photo_id": pid} for row in shared]
         db.session.execute(insert(Photo), photos)
         db.session.execute(insert(PhotoHashBand), bands)
         db.session.commit()
