@@ -38,12 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts import benchlib  # noqa: E402
 from server.imaging.phash import REGIONS, RegionHash, db_hash, format_hashes, hash_bands  # noqa: E402
 
-TOWNSHIPS = 20
-PROJECTS_PER_YEAR = 100
 YEARS = 3
-INSPECTORS = 200
-REVIEWERS_PER_TOWNSHIP = 1
-ASSIGNMENTS_PER_PROJECT = 30
 SUBMITTED_SHARE = 0.97
 FLAGGED_VISIT_SHARE = 0.15
 FLAGGED_PHOTO_SHARE = 0.08
@@ -90,6 +85,20 @@ def visit_time(rng: random.Random, start: datetime, days: int) -> datetime:
             continue
         # 08:00-18:00 China time is 00:00-10:00 UTC.
         return day.replace(hour=0, minute=0, second=0) + timedelta(seconds=rng.randrange(10 * 3600))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The base data's size: a county by default; the tests ask for a few of each (services write it row by row)."""
+
+    townships: int = 20
+    villages_per_township: tuple[int, int] = (8, 25)
+    inspectors: int = 200
+    projects_per_year: int = 100
+    assignments_per_project: int = 30
+
+
+COUNTY = Shape()
 
 
 @dataclass(frozen=True)
@@ -271,7 +280,9 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
 # ---- generation --------------------------------------------------------------------------
 
 
-def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[int, tuple[float, float]]]:
+def base_data(
+    url: str, rng: random.Random, shape: Shape = COUNTY
+) -> tuple[list[AssignmentInfo], dict[int, tuple[float, float]]]:
     """Townships, villages, projects and accounts through the services; assignments in bulk."""
     os.environ.setdefault("SECRET_KEY", "gen-data-secret-" + "x" * 32)
     from sqlalchemy import insert, select
@@ -298,7 +309,7 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
         )
         villages: list[tuple[int, int]] = []
         points: dict[int, tuple[float, float]] = {}
-        for t in range(TOWNSHIPS):
+        for t in range(shape.townships):
             town = places.create_township(s, admin, {"code": f"3608211{t:02d}000", "name": f"第{t + 1}镇"})
             users.create_user(
                 s,
@@ -311,7 +322,7 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
                     "township_ids": [town.id],
                 },
             )
-            for v in range(rng.randrange(8, 26)):
+            for v in range(rng.randint(*shape.villages_per_township)):
                 lat, lng = BASE_LAT + rng.uniform(0, 0.6), BASE_LNG + rng.uniform(0, 0.6)
                 village = places.create_village(
                     s,
@@ -330,12 +341,12 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
             users.create_user(s, admin, {"username": f"insp{i}", "name": f"督查员{i:03d}", "roles": ["inspector"]})[
                 0
             ].id
-            for i in range(INSPECTORS)
+            for i in range(shape.inspectors)
         ]
         this_year = datetime.now(UTC).year
         project_rows = []
         for year in range(this_year - YEARS + 1, this_year + 1):
-            for n in range(PROJECTS_PER_YEAR):
+            for n in range(shape.projects_per_year):
                 vid, tid = rng.choice(villages)
                 p = projects.create_project(
                     s, admin, {"title": f"{year}年书记项目{n + 1}", "year": year, "village_ids": [vid]}
@@ -345,7 +356,7 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
         next_id = (s.scalar(select(Assignment.id).order_by(Assignment.id.desc()).limit(1)) or 0) + 1
         rows, members = [], []
         for pid, vid, tid in project_rows:
-            for _ in range(ASSIGNMENTS_PER_PROJECT):
+            for _ in range(shape.assignments_per_project):
                 team = tuple(rng.sample(inspectors, 2))
                 rows.append(
                     {
@@ -367,14 +378,14 @@ def base_data(url: str, rng: random.Random) -> tuple[list[AssignmentInfo], dict[
     return out, points
 
 
-def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1) -> None:
-    """Fill the database at url (already migrated) with `visits` visits and their photos."""
+def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1, shape: Shape = COUNTY) -> None:
+    """Fill the database at url (already migrated) with base data of `shape`, `visits` visits and their photos."""
     import pymysql
     from sqlalchemy.engine import make_url
 
     rng = random.Random(seed)
     t0 = time.monotonic()
-    assignments, points = base_data(url, rng)
+    assignments, points = base_data(url, rng, shape)
     print(f"base data: {len(assignments)} assignments in {time.monotonic() - t0:.0f} s", flush=True)
     scenes = {v: [rng.getrandbits(64) for _ in range(SCENES_PER_VILLAGE)] for v in points}
     # Busier assignments: a few teams make many visits, most make some.

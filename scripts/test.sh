@@ -91,8 +91,8 @@ fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # Several pytest processes (pytest-xdist): much of the time is spent waiting on MariaDB, S3 and
 # Chromium, so one more worker than cores keeps both cores busy. PYTEST_WORKERS=0 runs in one process.
-# loadgroup keeps the browser tests on one worker (one Chromium) and each fault or hostile module on
-# one worker (its private servers and base data are made once): tests/conftest.py names the groups.
+# loadgroup keeps the browser tests on two workers (a Chromium each) and each module with module-scoped
+# servers on one worker: tests/support/scheduling.py names the groups.
 "$PY" -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadgroup "$@"
 py_status=$?
 if [ -n "$JS_PID" ]; then

@@ -138,25 +138,14 @@ def _reset_mariadb(url: str) -> None:
         _seed_mariadb(conn)
 
 
-# Modules whose expensive fixtures (a private MariaDB or gunicorn, the base data of a whole module)
-# are module-scoped: under `--dist loadgroup` each runs on one worker, so they are made once.
-MODULE_GROUPS = ("tests/faults/", "tests/hostile/")
-BROWSER_GROUPS = 2
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` over tests/support/scheduling.py's groups (the browser files, module-scoped modules)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.support.scheduling import GroupScheduling
 
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Group the browser tests (two groups, a Chromium each) and module-scoped modules for pytest-xdist."""
-    # The browser files alternate between two groups, so two workers drive a Chromium each instead of
-    # one worker running every browser test while the others have finished.
-    browser_files = sorted({i.nodeid.split("::", 1)[0] for i in items if i.nodeid.startswith("tests/browser/")})
-    browser_group = {path: f"browser-{n % BROWSER_GROUPS}" for n, path in enumerate(browser_files)}
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if path in browser_group:
-            item.add_marker(pytest.mark.xdist_group(browser_group[path]))
-        elif path.startswith(MODULE_GROUPS):
-            item.add_marker(pytest.mark.xdist_group(path))
+    return GroupScheduling(config, log)
 
 
 def pytest_generate_tests(metafunc):

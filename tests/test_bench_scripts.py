@@ -9,6 +9,12 @@ from scripts import bench_load, gen_data
 from scripts.benchlib import cpu_seconds, percentile
 from server.imaging.phash import HASH_BANDS, REGIONS, hamming, hash_bands
 
+# Base data the services write row by row: a county's (gen_data.COUNTY) takes half a minute, and
+# the bulk rows these tests check need only a few assignments to hang on.
+FEW = gen_data.Shape(
+    townships=2, villages_per_township=(2, 3), inspectors=4, projects_per_year=2, assignments_per_project=3
+)
+
 
 def test_percentile_interpolates_between_ranks():
     """p50 of an even count is the mean of the middle pair; p0/p100 are the extremes."""
@@ -117,7 +123,7 @@ def test_generated_database_has_its_dashboard_counts(mariadb_url):
     from tests.conftest import _truncate_mariadb
 
     _truncate_mariadb(mariadb_url)
-    gen_data.generate(mariadb_url, 400, 2, seed=3)
+    gen_data.generate(mariadb_url, 400, 2, seed=3, shape=FEW)
     engine = make_engine(mariadb_url)
     with Session(engine) as s:
         assert s.scalar(select(func.count(Visit.id))) == 400
@@ -135,7 +141,7 @@ def test_uniform_photos_are_indexed_as_the_app_indexes_them(mariadb_url):
     from tests.conftest import _truncate_mariadb
 
     _truncate_mariadb(mariadb_url)
-    gen_data.generate(mariadb_url, 20, 1, seed=4)
+    gen_data.generate(mariadb_url, 20, 1, seed=4, shape=FEW)
     gen_data.add_uniform_photos(mariadb_url, 30, chunk=12)
     u = make_url(mariadb_url)
     conn = pymysql.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)

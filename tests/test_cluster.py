@@ -27,7 +27,7 @@ from scripts.cluster import Cluster, missing_packages
 from tests.conftest import missing_component
 from tests.support.images import phone_jpeg
 
-pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
+pytestmark = pytest.mark.cluster  # one worker runs the module (tests/support/scheduling.py): one cluster
 
 PHONES = 3
 

@@ -542,8 +542,8 @@ def test_near_duplicate_lookup_sends_a_bounded_number_of_band_values(app, insp, 
 
 
 def bury_in_band_rows(app, hashes, per_key: int) -> None:
-    """Store per_key earlier photos (another owner) for every band row of `hashes`: each shares that band value, nothing else."""
-    from sqlalchemy import func, insert
+    """Store per_key earlier photos (another owner) for every band: each shares that band's value of every one of `hashes`, nothing else."""
+    from sqlalchemy import func
 
     from server.imaging import phash
     from server.models import User
@@ -557,6 +557,14 @@ def bury_in_band_rows(app, hashes, per_key: int) -> None:
             # Every bit outside this band flipped: the band value is kept, the distance is 51 or more.
             keep = sum(1 << bit for bit in range(64) if phash.hash_bands(1 << bit)[band])
             far = tuple(phash.RegionHash(h.value ^ ((1 << 64) - 1) ^ keep, 0) for h in hashes)
+            # Every decoy of this band has the same band rows but its photo_id. Only the rows sharing
+            # the original's band value are stored: the decoy's other band rows are in no probed range.
+            shared = [
+                {c.name: getattr(row, c.name) for c in row.__table__.columns}
+                for row in hash_rows(0, far)
+                if row.band == band
+            ]
+            stored = phash.format_hashes(far)
             for _ in range(per_key):
                 pid = start + len(photos)
                 photos.append(
@@ -572,13 +580,14 @@ def bury_in_band_rows(app, hashes, per_key: int) -> None:
                         "upload_key": f"decoy/{pid}",
                         "object_key": f"decoy/{pid}",
                         "verify_code": f"D{pid:09d}",
-                        "region_hashes": phash.format_hashes(far),
+                        "region_hashes": stored,
                         "flags": [],
                     }
                 )
-                bands += [{c.name: getattr(row, c.name) for c in row.__table__.columns} for row in hash_rows(pid, far)]
-        db.session.execute(insert(Photo), photos)
-        db.session.execute(insert(PhotoHashBand), bands)
+                bands += [{**row, "photo_id": pid} for row in shared]
+        # Core INSERTs of the tables: the ORM's bulk path costs more than the database for 10^5 rows.
+        db.session.execute(Photo.__table__.insert(), photos)
+        db.session.execute(PhotoHashBand.__table__.insert(), bands)
         db.session.commit()
 
 

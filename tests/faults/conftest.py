@@ -287,7 +287,11 @@ class Gunicorn:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(self._healthy, "gunicorn start")
+        try:
+            wait_until(self._healthy, "gunicorn start")
+        except BaseException:
+            self.stop()  # one that never answered is not left running after the test that failed on it
+            raise
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
