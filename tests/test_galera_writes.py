@@ -26,7 +26,8 @@ from scripts import bench_load
 from scripts.cluster import Cluster, missing_packages
 from tests.conftest import missing_component
 
-pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
+# One worker with tests/test_cluster.py (tests/support/scheduling.py: SHARED).
+pytestmark = [pytest.mark.cluster]
 
 _PAUSE_S = 60
 

@@ -14,6 +14,8 @@ from xdist.scheduler import LoadGroupScheduling
 # Modules whose expensive fixtures (a cluster, a private MariaDB or gunicorn, the base data of a whole
 # module, a fresh interpreter importing everything) are module-scoped: each runs on one worker, so they are made once.
 MODULE_GROUPS = ("tests/faults/", "tests/hostile/", "tests/test_cluster.py", "tests/test_app.py")
+# Modules that share one worker with another: two 3-node Galera clusters at once would not fit 2 cores.
+SHARED = {"tests/test_galera_writes.py": "tests/test_cluster.py"}
 BROWSER_GROUPS = 2
 # The longest groups start first, so none of them is left running alone at the end (each is minutes of
 # wall time on two cores); the rest follow in xdist's order, the groups with most tests first. Not the
@@ -23,10 +25,12 @@ FIRST = ("tests/test_cluster.py", "browser-0", "browser-1")
 
 def groups_of(paths: list[str]) -> dict[str, str]:
     """The group of each test file that has one: the browser files alternate between BROWSER_GROUPS
-    groups (a Chromium each), and every module under MODULE_GROUPS is a group of its own."""
+    groups (a Chromium each), every module under MODULE_GROUPS is a group of its own, and a SHARED
+    module joins another's."""
     browser = sorted(p for p in set(paths) if p.startswith("tests/browser/"))
     out = {path: f"browser-{n % BROWSER_GROUPS}" for n, path in enumerate(browser)}
     out.update({p: p for p in paths if p.startswith(MODULE_GROUPS)})
+    out.update({p: SHARED[p] for p in paths if p in SHARED})
     return out
 
 
