@@ -3,9 +3,10 @@
 import random
 
 import pytest
-from sqlalchemy import func, insert, select
+from alembic import command
+from sqlalchemy import create_engine, func, insert, select, text
 
-from server.db import db
+from server.db import alembic_config, db
 from server.imaging import phash
 from server.models import Photo, PhotoHashBand, User
 from server.services.photos import hash_rows, near_photo_ids
@@ -93,3 +94,35 @@ def test_the_index_finds_every_stored_hash_within_the_distance_and_none_beyond(a
                     if any(phash.hamming(q, h) <= phash.NEAR_DUPLICATE_DISTANCE for q in query)
                 }
                 assert set(db.session.scalars(near_photo_ids(query))) == expected
+
+
+def band_rows(database_url: str) -> set[tuple[int, int, int, int, int]]:
+    """Every row of photo_hash_bands, read outside the app."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = {tuple(r) for r in conn.execute(text("SELECT photo_id, kind, band, value, hash FROM photo_hash_bands"))}
+    engine.dispose()
+    return rows
+
+
+@pytest.mark.both_databases
+def test_0031_recuts_the_band_rows_both_ways(app, world, database_url):
+    """Down to 0029 each row's hash is cut into the five old 13-bit bands; up again, the rows are exactly hash_rows()'s."""
+    rng = random.Random(31)
+    with app.app_context():
+        stored = store([rng.getrandbits(64) for _ in range(40)] + [0, (1 << 64) - 1, 1 << 63])
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0029")
+    narrow = (13, 13, 13, 13, 12)
+    assert band_rows(database_url) == {
+        (pid, 0, band, h >> sum(narrow[band + 1 :]) & (1 << bits) - 1, phash.db_hash(h))
+        for pid, h in stored.items()
+        for band, bits in enumerate(narrow)
+    }
+    command.upgrade(cfg, "head")
+    assert band_rows(database_url) == {
+        (row.photo_id, row.kind, row.band, row.value, row.hash)
+        for pid, h in stored.items()
+        for row in hash_rows(pid, (phash.RegionHash(h, 0),))
+    }
