@@ -13,7 +13,7 @@ Each region hash is kept in a canonical orientation (canonical_orientations(): t
 gradient horizontal, both first gradients positive), so a copy turned any way hashes to the same
 canonical value and a lookup probes one orientation per region, not eight; where a decision was
 close the lookup also probes the other side of it. Lookup is indexed and exact: each stored hash is
-cut into HASH_BANDS bands of 21-22 bits (hash_bands), and the lookup asks, band by band, for every
+cut into HASH_BANDS bands of 20-24 bits (hash_bands), and the lookup asks, band by band, for every
 stored hash whose band value is within BAND_RADIUS bits of one of the new photo's canonical hashes'
 (band_probes), any region against any region (a screenshot's window meets a window of the
 original), and within NEAR_DUPLICATE_DISTANCE of it (coarse_pairs()); the database checks both, on
@@ -38,12 +38,12 @@ from itertools import combinations
 
 from PIL import Image
 
-# Three bands of 22, 21 and 21 bits, each probed up to BAND_RADIUS bits off: a hash within
-# NEAR_DUPLICATE_DISTANCE of another differs from it by BAND_RADIUS bits or fewer in at least one
-# band, since HASH_BANDS x (BAND_RADIUS + 1) = 9 > 8. Wider bands read fewer rows per probed value
-# (N / 2^21 instead of N / 2^13 for N stored region hashes) at the price of more values per probe
-# (254 + 232 + 232 instead of 5): ~30x fewer index rows per probed hash at 5 M photos, 30 band rows
-# per photo instead of 50, and no pair within the distance is ever missed.
+# Three bands of 24, 20 and 20 bits (_BAND_BITS), each probed up to BAND_RADIUS bits off: a hash
+# within NEAR_DUPLICATE_DISTANCE of another differs from it by BAND_RADIUS bits or fewer in at least
+# one band, since HASH_BANDS x (BAND_RADIUS + 1) = 9 > 8. Wider bands read fewer rows per probed
+# value (N / 2^20 instead of N / 2^10..2^13 for N stored region hashes) at the price of more values
+# per probe (301 + 211 + 211 instead of 5): ~3x fewer index rows per probed hash, 30 band rows per
+# photo instead of 50, and no pair within the distance is ever missed.
 HASH_BANDS = 3
 BAND_RADIUS = 2
 # Largest region-hash distance of a near-duplicate: resized, re-encoded, brightened and
@@ -72,8 +72,10 @@ REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
     for x in (0.0, 0.5, 1.0)
 )
 
-# 64 bits over 3 bands: 22, 21, 21.
-_BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
+# The first band is 3 bits wider: three of its bits are the same in every canonical hash (the DC
+# sign, and both first gradients made positive), so each band has 20 or 21 bits that vary and the
+# index ranges of real photos' band values are as short in one band as in the others.
+_BAND_BITS = (24, 20, 20)
 _COS = tuple(tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW))
 _FINE_COS = tuple(
     tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID)) for u in range(_FINE_LOW)
@@ -295,7 +297,7 @@ def hamming(a: int, b: int) -> int:
 
 
 def hash_bands(h: int) -> list[int]:
-    """Split a 64-bit hash into HASH_BANDS bands (22, 21, 21 bits), the values the near-duplicate index is keyed on."""
+    """Split a 64-bit hash into HASH_BANDS bands (24, 20, 20 bits), the values the near-duplicate index is keyed on."""
     if not 0 <= h < 1 << 64:
         raise ValueError("hash must be an unsigned 64-bit integer")
     bands = []

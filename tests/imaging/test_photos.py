@@ -613,13 +613,13 @@ def test_hamming_counts_differing_bits():
     assert hamming(2**64 - 1, 0) == 64
 
 
-def test_hash_bands_split_22_21_21():
-    """Three bands of 22, 21 and 21 bits that rebuild the hash."""
+def test_hash_bands_split_24_20_20():
+    """Three bands of 24, 20 and 20 bits that rebuild the hash."""
     value = random.Random(1).getrandbits(64)
     bands = hash_bands(value)
     assert len(bands) == HASH_BANDS
     rebuilt = 0
-    for band, bits in zip(bands, (22, 21, 21), strict=True):
+    for band, bits in zip(bands, (24, 20, 20), strict=True):
         assert 0 <= band < 2**bits
         rebuilt = (rebuilt << bits) | band
     assert rebuilt == value

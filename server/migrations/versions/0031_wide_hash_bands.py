@@ -5,7 +5,7 @@ Revises: 0029
 Create Date: 2026-12-07 07:50:00.000000
 
 photo_hash_bands keeps one row per region hash and band, but a hash is now cut into 3 bands of
-22, 21 and 21 bits instead of 5 of 13, 13, 13, 13 and 12 (server.imaging.phash.hash_bands), and
+24, 20 and 20 bits instead of 5 of 13, 13, 13, 13 and 12 (server.imaging.phash.hash_bands), and
 the lookup probes each band up to 2 bits off (phash.band_probes). The schema does not change:
 rows of bands 0-2 get their new values from the whole hash each row holds (migration 0029), rows
 of bands 3 and 4 are dropped, a batch of photos at a time. Downgrade cuts the old five bands from
@@ -24,7 +24,7 @@ _BATCH = 20000
 # (shift, mask) of each band, bit 63 first; written out, as a migration must not change when the
 # app's code does. `hash` is the signed BIGINT of the same 64 bits: MariaDB shifts it as unsigned,
 # SQLite sign-extends, and the mask keeps only the band's own bits either way.
-_WIDE = ((42, (1 << 22) - 1), (21, (1 << 21) - 1), (0, (1 << 21) - 1))
+_WIDE = ((40, (1 << 24) - 1), (20, (1 << 20) - 1), (0, (1 << 20) - 1))
 _NARROW = ((51, (1 << 13) - 1), (38, (1 << 13) - 1), (25, (1 << 13) - 1), (12, (1 << 13) - 1), (0, (1 << 12) - 1))
 
 
