@@ -76,6 +76,15 @@ REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
 # sign, and both first gradients made positive), so each band has 20 or 21 bits that vary and the
 # index ranges of real photos' band values are as short in one band as in the others.
 _BAND_BITS = (24, 20, 20)
+# Per band, the XOR masks of every way to flip up to BAND_RADIUS of its bits (0 first): band_probes().
+_BAND_FLIPS = tuple(
+    tuple(
+        sum(1 << bit for bit in flipped)
+        for radius in range(BAND_RADIUS + 1)
+        for flipped in combinations(range(bits), radius)
+    )
+    for bits in _BAND_BITS
+)
 _COS = tuple(tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW))
 _FINE_COS = tuple(
     tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID)) for u in range(_FINE_LOW)
@@ -310,14 +319,7 @@ def hash_bands(h: int) -> list[int]:
 
 def band_probes(h: int) -> list[list[int]]:
     """For each band, every value within BAND_RADIUS bits of h's band value (h's own first): a hash within NEAR_DUPLICATE_DISTANCE of h has one of them in its band."""
-    return [
-        [
-            value ^ sum(1 << bit for bit in flipped)
-            for radius in range(BAND_RADIUS + 1)
-            for flipped in combinations(range(bits), radius)
-        ]
-        for value, bits in zip(hash_bands(h), _BAND_BITS, strict=True)
-    ]
+    return [[value ^ flips for flips in masks] for value, masks in zip(hash_bands(h), _BAND_FLIPS, strict=True)]
 
 
 def db_hash(h: int) -> int:
