@@ -17,8 +17,8 @@ month's photo, and each copy goes through server.imaging.decode.process_photo li
   brightness +10 % / -10 %
   screenshot + status bar 1080 px wide with a 72 px status bar (clock, signal, battery) on top, PNG
 A copy counts as found when the service's lookup would flag it (phash.same_picture): a canonical
-region hash of the copy (or one of its close orientations) shares a band value with a compared
-canonical region hash of the original and is within NEAR_DUPLICATE_DISTANCE (what the index finds), and the nearest such pair is within FINE_DISTANCE
+region hash of the copy (or one of its close orientations) is within NEAR_DUPLICATE_DISTANCE of a
+canonical region hash of the original (the index finds every such pair), and the nearest such pair is within FINE_DISTANCE
 on the finer grid, read from both stored thumbnails; flat frames on either side never match. The old whole-frame dHash
 (distance <= 4, no orientations) is shown beside it.
 

@@ -155,3 +155,32 @@ def test_uniform_photos_are_indexed_as_the_app_indexes_them(mariadb_url):
         assert sorted(cur.fetchall()) == sorted(gen_data.band_rows(pid, int(h, 16)))
     conn.close()
     _truncate_mariadb(mariadb_url)
+
+
+def test_review_baseline_index_is_the_layout_before_0031(mariadb_url):
+    """bench_review's baseline table holds each region hash cut into the five 13-bit bands that 0029's lookup read."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    from scripts import bench_review
+    from tests.conftest import _truncate_mariadb
+
+    _truncate_mariadb(mariadb_url)
+    gen_data.generate(mariadb_url, 10, 1, seed=6)
+    u = make_url(mariadb_url)
+    conn = pymysql.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)
+    cur = conn.cursor()
+    try:
+        bench_review.build_baseline_index(conn, chunk=3)
+        cur.execute("SELECT photo_id, kind, hash FROM photo_hash_bands WHERE band = 0")
+        expected = {
+            (pid, kind, band, (h % (1 << 64)) >> sum((13, 13, 13, 13, 12)[band + 1 :]) & (1 << bits) - 1, h)
+            for pid, kind, h in cur.fetchall()
+            for band, bits in enumerate((13, 13, 13, 13, 12))
+        }
+        cur.execute(f"SELECT photo_id, kind, band, value, hash FROM {bench_review.BASELINE_TABLE}")
+        assert expected and set(cur.fetchall()) == expected
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {bench_review.BASELINE_TABLE}")
+        conn.close()
+        _truncate_mariadb(mariadb_url)

@@ -12,14 +12,14 @@ its bits, without touching the pixels again (orientations()).
 Each region hash is kept in a canonical orientation (canonical_orientations(): the stronger first
 gradient horizontal, both first gradients positive), so a copy turned any way hashes to the same
 canonical value and a lookup probes one orientation per region, not eight; where a decision was
-close the lookup also probes the other side of it. Lookup is indexed: each stored hash is cut into
-HASH_BANDS bands (hash_bands) and a candidate must share one band value with one of the new
-photo's canonical hashes, any region against any region (a screenshot's window meets a window of
-the original), and be within NEAR_DUPLICATE_DISTANCE of it (coarse_pairs()); the database checks
-both, on an index that holds the whole hash beside each band value (db_hash()). Two hashes
-within 4 bits always share a band (pigeonhole); within NEAR_DUPLICATE_DISTANCE they usually do,
-and a copy has many region pairs to share one: scripts/bench_reuse.py measures what the index
-finds.
+close the lookup also probes the other side of it. Lookup is indexed and exact: each stored hash is
+cut into HASH_BANDS bands of 20-24 bits (hash_bands), and the lookup asks, band by band, for every
+stored hash whose band value is within BAND_RADIUS bits of one of the new photo's canonical hashes'
+(band_probes), any region against any region (a screenshot's window meets a window of the
+original), and within NEAR_DUPLICATE_DISTANCE of it (coarse_pairs()); the database checks both, on
+an index that holds the whole hash beside each band value (db_hash()). Two hashes within
+NEAR_DUPLICATE_DISTANCE always meet so (generalised pigeonhole: three bands each 3 or more bits
+apart make 9 or more), so the index finds every stored hash within the distance, not most of them.
 A pair that passes is looked at once more, finer (confirmed(): the same aligned regions on a
 64 x 64 grid, read from the stored thumbnail): at 32 x 32 a plain surface with a small object
 looks the same from a step away, at 64 x 64 it does not.
@@ -42,10 +42,19 @@ import operator
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import combinations
 
 from PIL import Image, ImageMath
 
-HASH_BANDS = 5
+# Three bands of 24, 20 and 20 bits (_BAND_BITS), each probed up to BAND_RADIUS bits off: a hash
+# within NEAR_DUPLICATE_DISTANCE of another differs from it by BAND_RADIUS bits or fewer in at least
+# one band, since HASH_BANDS x (BAND_RADIUS + 1) = 9 > 8. Wider bands read fewer rows per probed
+# value (N / 2^20 instead of N / 2^10..2^13 for N stored region hashes) at the price of more values
+# per probe (301 + 211 + 211 instead of 5): 1.7x (random hashes) to 3x (real canonical hashes: their
+# fixed bits left the old first band 10 varying bits) fewer index rows per probed hash, 30 band rows per
+# photo instead of 50, and no pair within the distance is ever missed.
+HASH_BANDS = 3
+BAND_RADIUS = 2
 # Largest region-hash distance of a near-duplicate: resized, re-encoded, brightened and
 # orientation-changed copies measure 0-3, 5-10 % crops and screenshots up to 7-8, distinct
 # real photos 11 or more (scripts/bench_reuse.py measures all of this on the real photos).
@@ -77,8 +86,19 @@ REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
 # magnitude make 0.094; pure-Python doubles err by ~1e-9. Measured on the real photos: 0.0024.
 FAST_ERROR = 0.25
 
-# 64 bits over 5 bands: 13, 13, 13, 13, 12.
-_BAND_BITS = tuple(64 // HASH_BANDS + (i < 64 % HASH_BANDS) for i in range(HASH_BANDS))
+# The first band is 3 bits wider: three of its bits are the same in every canonical hash (the DC
+# sign, and both first gradients made positive), so each band has 20 or 21 bits that vary and the
+# index ranges of real photos' band values are as short in one band as in the others.
+_BAND_BITS = (24, 20, 20)
+# Per band, the XOR masks of every way to flip up to BAND_RADIUS of its bits (0 first): band_probes().
+_BAND_FLIPS = tuple(
+    tuple(
+        sum(1 << bit for bit in flipped)
+        for radius in range(BAND_RADIUS + 1)
+        for flipped in combinations(range(bits), radius)
+    )
+    for bits in _BAND_BITS
+)
 _COS = tuple(tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _GRID)) for x in range(_GRID)) for u in range(_LOW))
 _FINE_COS = tuple(
     tuple(math.cos(math.pi * (2 * x + 1) * u / (2 * _FINE_GRID)) for x in range(_FINE_GRID)) for u in range(_FINE_LOW)
@@ -293,16 +313,13 @@ def coarse_pairs(
 ) -> list[tuple[int, int, int, int]]:
     """(new region, its orientation, stored region, its orientation) of every region pair the index finds, nearest first.
 
-    Found: the two canonical hashes share a band value and are within NEAR_DUPLICATE_DISTANCE.
+    Found: the two canonical hashes are within NEAR_DUPLICATE_DISTANCE (band_probes finds every such pair).
     """
     pairs = []
     for kind, s in enumerate(stored):
-        stored_bands = hash_bands(s.value)
         for q, sources in query.items():
             apart = hamming(q, s.value)
-            if apart <= NEAR_DUPLICATE_DISTANCE and any(
-                a == b for a, b in zip(hash_bands(q), stored_bands, strict=True)
-            ):
+            if apart <= NEAR_DUPLICATE_DISTANCE:
                 pairs += [(apart, region, orientation, kind, s.orientation) for region, orientation in sources]
     return [pair[1:] for pair in sorted(pairs)]
 
@@ -365,7 +382,7 @@ def hamming(a: int, b: int) -> int:
 
 
 def hash_bands(h: int) -> list[int]:
-    """Split a 64-bit hash into HASH_BANDS bands (13,13,13,13,12 bits); two hashes within Hamming distance HASH_BANDS-1 share at least one band value (pigeonhole) — used as an indexed near-duplicate lookup."""
+    """Split a 64-bit hash into HASH_BANDS bands (24, 20, 20 bits), the values the near-duplicate index is keyed on."""
     if not 0 <= h < 1 << 64:
         raise ValueError("hash must be an unsigned 64-bit integer")
     bands = []
@@ -374,6 +391,11 @@ def hash_bands(h: int) -> list[int]:
         shift -= bits
         bands.append((h >> shift) & ((1 << bits) - 1))
     return bands
+
+
+def band_probes(h: int) -> list[list[int]]:
+    """For each band, every value within BAND_RADIUS bits of h's band value (h's own first): a hash within NEAR_DUPLICATE_DISTANCE of h has one of them in its band."""
+    return [[value ^ flips for flips in masks] for value, masks in zip(hash_bands(h), _BAND_FLIPS, strict=True)]
 
 
 def db_hash(h: int) -> int:

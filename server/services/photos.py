@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import literal_column, or_, select, union
+from sqlalchemy import CompoundSelect, literal_column, or_, select, union
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
@@ -476,9 +476,9 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
     Near-identical means a canonical region hash of one within phash.NEAR_DUPLICATE_DISTANCE of
     a canonical region hash of the other (crops, rotations, flips, re-encodes and screenshots
     of an earlier photo), confirmed on a finer grid from both thumbnails. Every stored region
-    hash is cut into bands and a candidate must share a band value with one of the new photo's
-    hashes and be within that distance of it, both checked inside the index (near_candidates):
-    one probe per region and band, plus the close orientations.
+    hash is cut into bands and the index is asked, per new hash and band, for the stored hashes
+    whose band value is within phash.BAND_RADIUS bits of the new hash's and whose whole hash is
+    within that distance (near_candidates): every stored hash within the distance is found.
     """
     exact = session.scalars(
         select(Photo)
@@ -504,29 +504,12 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
 
 def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> list[tuple[int, str, str | None]]:
     """The indexed half of the near-duplicate lookup: the earliest _MAX_FINE_LOOKS photos of other owners
-    with a region hash that shares a band value with one of the `query` hashes and is within
-    phash.NEAR_DUPLICATE_DISTANCE of it, as (photo_id, region_hashes, thumb_key)."""
-    # One SELECT per query hash and band, each an index range on (band, value) whose rows the
-    # database filters by distance inside the index (one distance per row: an OR of all the probes
-    # would test every row against each of them), so only true candidates reach the photos table.
-    # Within HASH_BANDS - 1 bits a pair always shares a band (pigeonhole); up to
-    # NEAR_DUPLICATE_DISTANCE it often does, and every region pair is another chance
-    # (scripts/bench_reuse.py). Band numbers and the distance are constants of the code, inlined.
-    # At most 80 hashes (10 regions, 8 orientations) x 5 bands: under SQLite's 500 compound SELECTs.
-    probes = sorted({(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))})
-    if not probes:
+    with a region hash within phash.NEAR_DUPLICATE_DISTANCE of one of the `query` hashes, as
+    (photo_id, region_hashes, thumb_key)."""
+    near = near_photo_ids(query)
+    if near is None:
         return []
-    distance = literal_column(str(phash.NEAR_DUPLICATE_DISTANCE))
-    near = union(
-        *(
-            select(PhotoHashBand.photo_id).where(
-                PhotoHashBand.band == literal_column(str(band)),
-                PhotoHashBand.value == value,
-                hamming_distance(PhotoHashBand.hash, h) <= distance,
-            )
-            for band, value, h in probes
-        )
-    ).subquery()
+    near = near.subquery()
     # Only the earliest candidates get the finer look, so only those are fetched: a sort of the
     # few true candidates, never of every row sharing a band value.
     return [
@@ -543,6 +526,35 @@ def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> lis
             .limit(_MAX_FINE_LOOKS)
         )
     ]
+
+
+def near_photo_ids(query: Iterable[int]) -> CompoundSelect | None:
+    """The index query: the photo_id of every stored region hash within phash.NEAR_DUPLICATE_DISTANCE of a `query` hash (None for no hashes)."""
+    # One SELECT per query hash and band: an index range on (band, value) for each value within
+    # BAND_RADIUS bits of the hash's band value (phash.band_probes), whose rows the database
+    # filters by distance inside the index (one distance per row: an OR of all the hashes would
+    # test every row against each of them), so only true candidates reach the photos table.
+    # A stored hash within the distance always has such a band value (generalised pigeonhole), so
+    # nothing within it is missed. Band numbers, band values and the distance are integers made by
+    # the code, inlined as one string per IN list: ~700 values per hash would pass SQLite's limit on
+    # bound parameters, and rendering them one by one costs SQLAlchemy more than the query.
+    # At most 80 hashes (10 regions, 8 orientations) x 3 bands: under SQLite's 500 compound SELECTs.
+    probes = [(band, values, phash.db_hash(h)) for h in query for band, values in enumerate(phash.band_probes(h))]
+    if not probes:
+        return None
+    distance = literal_column(str(phash.NEAR_DUPLICATE_DISTANCE))
+    # The table, not the mapped class: Core selects skip the ORM's compile step, ~120 of them here.
+    bands = PhotoHashBand.__table__.c
+    return union(
+        *(
+            select(bands.photo_id).where(
+                bands.band == literal_column(str(band)),
+                bands.value.op("IN")(literal_column(f"({','.join(map(str, values))})")),
+                hamming_distance(bands.hash, h) <= distance,
+            )
+            for band, values, h in probes
+        )
+    )
 
 
 def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:

@@ -81,10 +81,10 @@ def test_flat_frames_fail_the_gate_by_either_hash():
     assert not phash.is_flat(phash.region_hashes(scene(3))[1], phash.dhash(scene(3)))
 
 
-def test_coarse_pairs_need_a_shared_band_and_the_distance():
-    """coarse_pairs() follows the index: a stored hash 8 bits off is found, 9 bits off is not."""
+def test_coarse_pairs_are_every_pair_within_the_distance():
+    """coarse_pairs() follows the index, which misses nothing: a stored hash 8 bits off is found wherever its flips fall, 9 bits off is not."""
     stored = random.Random(4).getrandbits(64)
-    eight_off = stored ^ 0b1111_1111  # all 8 flips in the last band: the other four bands still match
+    eight_off = stored ^ (0b111 << 60) ^ (0b111 << 30) ^ 0b11  # 3, 3 and 2 flips: no band value equal
     nine_off = stored ^ 0b1_1111_1111
     assert phash.coarse_pairs({eight_off: [(3, 5)]}, [phash.RegionHash(stored, 2)]) == [(3, 5, 0, 2)]
     assert not phash.coarse_pairs({nine_off: [(3, 5)]}, [phash.RegionHash(stored, 2)])

@@ -25,6 +25,8 @@ from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo
 from server.imaging.exif import read_exif
 from server.imaging.phash import (
     HASH_BANDS,
+    NEAR_DUPLICATE_DISTANCE,
+    band_probes,
     coarse_pairs,
     dhash,
     hamming,
@@ -611,29 +613,44 @@ def test_hamming_counts_differing_bits():
     assert hamming(2**64 - 1, 0) == 64
 
 
-def test_hash_bands_split_13_13_13_13_12():
-    """Five bands of 13, 13, 13, 13 and 12 bits that rebuild the hash."""
+def test_hash_bands_split_24_20_20():
+    """Three bands of 24, 20 and 20 bits that rebuild the hash."""
     value = random.Random(1).getrandbits(64)
     bands = hash_bands(value)
     assert len(bands) == HASH_BANDS
     rebuilt = 0
-    for band, bits in zip(bands, (13, 13, 13, 13, 12), strict=True):
+    for band, bits in zip(bands, (24, 20, 20), strict=True):
         assert 0 <= band < 2**bits
         rebuilt = (rebuilt << bits) | band
     assert rebuilt == value
 
 
-def test_hash_bands_pigeonhole():
-    """Any two hashes within distance HASH_BANDS-1 share a band at the same position."""
+def test_band_probes_meet_every_hash_within_the_distance():
+    """A hash up to NEAR_DUPLICATE_DISTANCE bits off, however its flips fall over the bands, has a band value among the probes."""
     rng = random.Random(20261122)
-    for _ in range(5000):
+    positions = [[bit for bit in range(64) if hash_bands(1 << bit)[band]] for band in range(HASH_BANDS)]
+    for _ in range(3000):
         first = rng.getrandbits(64)
-        flips = rng.sample(range(64), rng.randint(0, HASH_BANDS - 1))
+        distance = rng.randint(0, NEAR_DUPLICATE_DISTANCE)
+        # Half the time as evenly over the bands as possible: the case a band index finds hardest.
+        counts = [distance // HASH_BANDS + (band < distance % HASH_BANDS) for band in range(HASH_BANDS)]
+        rng.shuffle(counts)
+        flips = (
+            [bit for band, n in enumerate(counts) for bit in rng.sample(positions[band], n)]
+            if rng.random() < 0.5
+            else rng.sample(range(64), distance)
+        )
         second = first
         for bit in flips:
             second ^= 1 << bit
-        assert hamming(first, second) <= HASH_BANDS - 1
-        assert any(a == b for a, b in zip(hash_bands(first), hash_bands(second), strict=True))
+        assert hamming(first, second) == distance
+        assert any(value in probes for value, probes in zip(hash_bands(second), band_probes(first), strict=True))
+    # One bit more, spread 3-3-3, and no band is within reach: the radius is as small as it can be.
+    spread = [bit for band in range(HASH_BANDS) for bit in positions[band][:3]]
+    second = first
+    for bit in spread:
+        second ^= 1 << bit
+    assert not any(value in probes for value, probes in zip(hash_bands(second), band_probes(first), strict=True))
 
 
 @pytest.mark.parametrize("value", [-1, 2**64])

@@ -1,7 +1,7 @@
 """row claims: write locks a Galera cluster replicates
 
 Revision ID: 0032
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-07 08:40:00.000000
 
 row_claims holds one row per object that transactions must take turns on (an observation event,

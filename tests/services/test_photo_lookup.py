@@ -1,0 +1,128 @@
+"""The indexed near-duplicate lookup is exact: it finds every stored region hash within the distance, and nothing farther."""
+
+import random
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, func, insert, select, text
+
+from server.db import alembic_config, db
+from server.imaging import phash
+from server.models import Photo, PhotoHashBand, User
+from server.services.photos import hash_rows, near_photo_ids
+
+# Bit positions of each band (bit 63 is the hash's first), to place flips band by band.
+BAND_POSITIONS = [[bit for bit in range(64) if phash.hash_bands(1 << bit)[band]] for band in range(phash.HASH_BANDS)]
+
+
+def flipped(h: int, bits) -> int:
+    """h with the given bit positions inverted."""
+    for bit in bits:
+        h ^= 1 << bit
+    return h
+
+
+def spread(rng: random.Random, distance: int) -> list[int]:
+    """distance bit positions as evenly over the bands as they go (the hardest case for a band index)."""
+    counts = [distance // phash.HASH_BANDS + (band < distance % phash.HASH_BANDS) for band in range(phash.HASH_BANDS)]
+    rng.shuffle(counts)
+    return [bit for band, n in enumerate(counts) for bit in rng.sample(BAND_POSITIONS[band], n)]
+
+
+def near_and_far(rng: random.Random, q: int) -> list[int]:
+    """Hashes at every distance 0..12 from q: flips anywhere, spread evenly over the bands, and all in one band."""
+    out = []
+    for distance in range(13):
+        out.append(flipped(q, rng.sample(range(64), distance)))
+        out.append(flipped(q, spread(rng, distance)))
+        out.append(flipped(q, rng.sample(BAND_POSITIONS[rng.randrange(phash.HASH_BANDS)], distance)))
+    return out
+
+
+def store(hashes: list[int]) -> dict[int, int]:
+    """Store one photo per hash (a single region) with its band rows; answers photo_id -> hash."""
+    uploader = db.session.scalar(select(func.min(User.id)))
+    start = (db.session.scalar(select(func.max(Photo.id))) or 0) + 1
+    photos, bands, stored = [], [], {}
+    for pid, h in enumerate(hashes, start):
+        stored[pid] = h
+        photos.append(
+            {
+                "id": pid,
+                "owner_kind": "feedback",
+                "owner_id": 10**6,
+                "uploader_id": uploader,
+                "client_id": f"lookup-{pid}",
+                "status": "ready",
+                "content_type": "image/jpeg",
+                "declared_size": 1000,
+                "upload_key": f"lookup/{pid}",
+                "object_key": f"lookup/{pid}",
+                "verify_code": f"L{pid:09d}",
+                "region_hashes": phash.format_hashes([phash.RegionHash(h, 0)]),
+                "flags": [],
+            }
+        )
+        bands += [
+            {c.name: getattr(row, c.name) for c in row.__table__.columns}
+            for row in hash_rows(pid, (phash.RegionHash(h, 0),))
+        ]
+    db.session.execute(insert(Photo), photos)
+    db.session.execute(insert(PhotoHashBand), bands)
+    db.session.commit()
+    return stored
+
+
+@pytest.mark.both_databases
+def test_the_index_finds_every_stored_hash_within_the_distance_and_none_beyond(app, world):
+    """Against a brute-force popcount: random probes, stored hashes 0..12 bits off (anywhere, spread over the bands, in one band)."""
+    rng = random.Random(1913)
+    stored: dict[int, int] = {}
+    with app.app_context():
+        for _ in range(6):
+            probes = [rng.getrandbits(64) for _ in range(3)]
+            # The sign bit set and clear among them: the database stores the hash as a signed BIGINT.
+            probes[0] |= 1 << 63
+            probes[1] &= (1 << 63) - 1
+            stored |= store(
+                [h for q in probes for h in near_and_far(rng, q)] + [rng.getrandbits(64) for _ in range(30)]
+            )
+            for query in ([probes[0]], probes):
+                expected = {
+                    pid
+                    for pid, h in stored.items()
+                    if any(phash.hamming(q, h) <= phash.NEAR_DUPLICATE_DISTANCE for q in query)
+                }
+                assert set(db.session.scalars(near_photo_ids(query))) == expected
+
+
+def band_rows(database_url: str) -> set[tuple[int, int, int, int, int]]:
+    """Every row of photo_hash_bands, read outside the app."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = {tuple(r) for r in conn.execute(text("SELECT photo_id, kind, band, value, hash FROM photo_hash_bands"))}
+    engine.dispose()
+    return rows
+
+
+@pytest.mark.both_databases
+def test_0031_recuts_the_band_rows_both_ways(app, world, database_url):
+    """Down below 0031 each row's hash is cut into the five old 13-bit bands; up again, the rows are exactly hash_rows()'s."""
+    rng = random.Random(31)
+    with app.app_context():
+        stored = store([rng.getrandbits(64) for _ in range(40)] + [0, (1 << 64) - 1, 1 << 63])
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0032")
+    narrow = (13, 13, 13, 13, 12)
+    assert band_rows(database_url) == {
+        (pid, 0, band, h >> sum(narrow[band + 1 :]) & (1 << bits) - 1, phash.db_hash(h))
+        for pid, h in stored.items()
+        for band, bits in enumerate(narrow)
+    }
+    command.upgrade(cfg, "head")
+    assert band_rows(database_url) == {
+        (row.photo_id, row.kind, row.band, row.value, row.hash)
+        for pid, h in stored.items()
+        for row in hash_rows(pid, (phash.RegionHash(h, 0),))
+    }
