@@ -536,8 +536,9 @@ def test_near_duplicate_lookup_sends_a_bounded_number_of_band_values(app, insp, 
             event.remove(db.engine, "before_cursor_execute", record)
     assert copy["duplicate_of"] == first["id"]
     assert len(lookups) == 1 and probes <= 2 * len(phash.REGIONS)
-    # A band value and the whole hash per probe and band, plus the photo, its owner, and the limit;
-    # eight orientations of ten regions sent 400 band values.
+    # Bound parameters: the whole hash per probe and band, plus the photo, its owner, and the limit (the
+    # probed band values are written into the SQL as one IN list per band); eight orientations of ten
+    # regions sent 400 band values.
     assert len(lookups[0]) <= 2 * probes * phash.HASH_BANDS + 5
 
 
