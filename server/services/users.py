@@ -65,19 +65,21 @@ def list_active(session: Session, role: str) -> list[User]:
 
 
 def _in_county(session: Session, stmt: Select) -> Select:
-    """Accounts a county's staff may see: their county's, and villagers who gave feedback there.
+    """Accounts a county's staff may see: their county's, and villagers (in a deployment of several
+    counties, only those who gave feedback there).
 
     Accounts of no county are villagers and city or province leaders: a county sees neither the
-    leaders nor the villagers of other counties (their WeChat identities are personal data).
+    leaders nor, where there are other counties, their villagers (WeChat identities are personal data).
     """
     county = tenancy.scope_of(session)
     if county is None:
         return stmt
-    staff = select(UserRole.user_id).where(UserRole.role != "villager")
-    here = select(Feedback.user_id).where(Feedback.county_id == county)
-    return stmt.where(
-        or_(User.county_id == county, and_(User.county_id.is_(None), User.id.not_in(staff), User.id.in_(here)))
+    villager = and_(
+        User.county_id.is_(None), User.id.not_in(select(UserRole.user_id).where(UserRole.role != "villager"))
     )
+    if tenancy.only_county(session) is None:
+        villager = and_(villager, User.id.in_(select(Feedback.user_id).where(Feedback.county_id == county)))
+    return stmt.where(or_(User.county_id == county, villager))
 
 
 def get_user(session: Session, user_id: int) -> User:
