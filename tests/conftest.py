@@ -149,9 +149,11 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_generate_tests(metafunc):
-    """Tests run on SQLite; those marked both_databases on MariaDB as well (tests/README.md says which)."""
+    """Tests run on SQLite; those marked both_databases on MariaDB as well, those marked mariadb on MariaDB
+    only (row locks SQLite does not have; tests/README.md says which)."""
     if "database_url" in metafunc.fixturenames:
-        kinds = ["sqlite", "mariadb"] if metafunc.definition.get_closest_marker("both_databases") else ["sqlite"]
+        marker = metafunc.definition.get_closest_marker
+        kinds = ["mariadb"] if marker("mariadb") else ["sqlite", "mariadb"] if marker("both_databases") else ["sqlite"]
         metafunc.parametrize("database_url", kinds, indirect=True)
 
 
