@@ -20,7 +20,7 @@ from server.services import audit
 from tests.conftest import _truncate_mariadb
 from tests.factories import uid
 from tests.support.images import phone_jpeg
-from tests.support.s3server import make_bucket, s3_endpoint
+from tests.support.s3server import make_bucket, s3_endpoint, s3_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # mariadb-dump and SQLite's backup API are different code.
@@ -35,13 +35,7 @@ def storage_config():
     bucket = f"backup-{uid()[:8]}"
     make_bucket(endpoint, bucket)
     return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_BUCKET": bucket,
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
+        **s3_settings(endpoint, bucket),
     }
 
 

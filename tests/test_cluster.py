@@ -7,7 +7,6 @@ order: the Galera conflict tests first, the phones' flow under faults last.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
@@ -23,8 +22,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from scripts import bench_load
-from scripts.cluster import Cluster, missing_packages
+from scripts.cluster import Cluster
 from tests.conftest import missing_component
+from tests.support.cluster import app_on, running_cluster
 from tests.support.images import phone_jpeg
 
 pytestmark = pytest.mark.cluster  # one worker runs the module (tests/support/scheduling.py): one cluster
@@ -35,10 +35,7 @@ PHONES = 3
 @pytest.fixture(scope="module")
 def cluster():
     """The whole topology on loopback, stopped after the module."""
-    missing = missing_packages()
-    if missing:
-        missing_component(f"Debian packages missing for the cluster: {' '.join(missing)}")
-    with Cluster() as c:
+    with running_cluster() as c:
         yield c
 
 
@@ -51,15 +48,8 @@ def world(cluster):
 @pytest.fixture(scope="module")
 def app(cluster):
     """An app object with the cluster's configuration (services need its audit key)."""
-    saved = dict(os.environ)
-    os.environ.update(cluster.env())
-    try:
-        from server.app import create_app
-
-        yield create_app()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with app_on(cluster) as app:
+        yield app
 
 
 def _sessions(cluster, *nodes: int) -> list[Session]:

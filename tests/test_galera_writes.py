@@ -9,7 +9,6 @@ the end must be what one node alone would have stored. docs/galera.md reviews ev
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,8 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from scripts import bench_load
-from scripts.cluster import Cluster, missing_packages
-from tests.conftest import missing_component
+from tests.support.cluster import app_on, running_cluster
 
 # One worker with tests/test_cluster.py (tests/support/scheduling.py: SHARED).
 pytestmark = [pytest.mark.cluster]
@@ -35,10 +33,7 @@ _PAUSE_S = 60
 @pytest.fixture(scope="module")
 def cluster():
     """The whole topology on loopback, stopped after the module."""
-    missing = missing_packages()
-    if missing:
-        missing_component(f"Debian packages missing for the cluster: {' '.join(missing)}")
-    with Cluster() as c:
+    with running_cluster() as c:
         yield c
 
 
@@ -51,15 +46,8 @@ def world(cluster):
 @pytest.fixture(scope="module")
 def app(cluster, world):
     """An app object with the cluster's configuration (services need its audit key)."""
-    saved = dict(os.environ)
-    os.environ.update(cluster.env())
-    try:
-        from server.app import create_app
-
-        yield create_app()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with app_on(cluster) as app:
+        yield app
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from server.models import Photo
 from server.storage import S3Storage
 from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.s3server import s3_settings
 from tests.support.upload import upload
 
 
@@ -26,13 +27,7 @@ def s3_config():
     bucket = f"lean-{uid()[:8]}"
     make_bucket(endpoint, bucket)
     return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_BUCKET": bucket,
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
+        **s3_settings(endpoint, bucket),
     }
 
 

@@ -21,6 +21,7 @@ from server.db import db
 from server.models import Photo, PhotoHashBand
 from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.s3server import s3_settings
 from tests.support.upload import upload
 
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "photos"
@@ -361,13 +362,7 @@ def s3_config(request):
     bucket = f"photos-{uid()[:8]}"
     make_bucket(endpoint, bucket)
     return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_BUCKET": bucket,
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
+        **s3_settings(endpoint, bucket),
     }
 
 

@@ -22,6 +22,7 @@ from server.models import Photo
 from server.services import photos as photo_service
 from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.s3server import s3_settings
 from tests.support.upload import upload
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
@@ -55,13 +56,7 @@ def _s3_settings(bucket: str) -> dict:
     from tests.support.s3server import s3_endpoint
 
     return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": s3_endpoint(),
-        "S3_BUCKET": bucket,
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
+        **s3_settings(s3_endpoint(), bucket),
     }
 
 

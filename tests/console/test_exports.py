@@ -19,6 +19,7 @@ from server.models import Feedback, RectificationOrder, ReviewDecision
 from server.services import flag_words
 from tests.factories import V1, V2, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.s3server import s3_settings
 from tests.support.upload import upload
 
 CHINA = timezone(timedelta(hours=8))
@@ -301,13 +302,7 @@ def storage_config(request, tmp_path):
         endpoint, bucket = s3_endpoint(), f"exports-{uid()[:8]}"
         make_bucket(endpoint, bucket)
         return {
-            "STORAGE_BACKEND": "s3",
-            "S3_ENDPOINT_URL": endpoint,
-            "S3_BUCKET": bucket,
-            "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "testing",
-            "S3_SECRET_ACCESS_KEY": "testing",
-            "S3_ADDRESSING_STYLE": "path",
+            **s3_settings(endpoint, bucket),
         }
     return {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage")}
 

@@ -21,6 +21,7 @@ from server.models import CheckIn, Photo
 from server.storage import StorageError, storage_from_config
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.s3server import s3_settings
 from tests.support.upload import upload
 
 KEY = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -47,13 +48,7 @@ def storage_config(request, tmp_path, tianditu_key) -> dict:
         endpoint, bucket = s3_endpoint(), f"map-{uid()[:8]}"
         make_bucket(endpoint, bucket)
         return {
-            "STORAGE_BACKEND": "s3",
-            "S3_ENDPOINT_URL": endpoint,
-            "S3_BUCKET": bucket,
-            "S3_REGION": "us-east-1",
-            "S3_ACCESS_KEY_ID": "testing",
-            "S3_SECRET_ACCESS_KEY": "testing",
-            "S3_ADDRESSING_STYLE": "path",
+            **s3_settings(endpoint, bucket),
             **tiles,
         }
     return {

@@ -22,6 +22,7 @@ from server.services import flag_words as flag_text
 from tests.console.conftest import csrf
 from tests.factories import V1, V2, Api, checkin_body, now_iso, uid
 from tests.support.images import phone_jpeg
+from tests.support.s3server import s3_settings
 from tests.support.upload import upload
 
 FAR = (V1[0] + 0.05, V1[1])  # about 5.5 km north of village 1
@@ -581,13 +582,7 @@ def storage_config(request, tmp_path):
     endpoint, bucket = s3_endpoint(), f"console-{uid()[:8]}"
     make_bucket(endpoint, bucket)
     return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_BUCKET": bucket,
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
+        **s3_settings(endpoint, bucket),
     }
 
 

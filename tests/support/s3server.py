@@ -89,3 +89,16 @@ def s3_client(endpoint: str):
 def make_bucket(endpoint: str, name: str) -> None:
     """Create a fresh, empty bucket on the test server."""
     s3_client(endpoint).create_bucket(Bucket=name)
+
+
+def s3_settings(endpoint: str, bucket: str) -> dict[str, str]:
+    """The app's storage settings for a bucket on the S3 test server (path-style, moto's test keys)."""
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_BUCKET": bucket,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "testing",
+        "S3_SECRET_ACCESS_KEY": "testing",
+        "S3_ADDRESSING_STYLE": "path",
+    }

@@ -98,6 +98,29 @@ def _foreign_keys(on: bool) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _rebuild_sequences(*, by_county: bool) -> None:
+    """document_sequences rebuilt with (by_county: the first county's) or without the county in its key."""
+    conn = op.get_bind()
+    rows = conn.execute(sa.text("SELECT kind, year, last_number FROM document_sequences")).all()
+    op.drop_table("document_sequences")
+    county = [sa.Column("county_id", sa.Integer(), autoincrement=False, nullable=False)] if by_county else []
+    op.create_table(
+        "document_sequences",
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("last_number", sa.Integer(), nullable=False),
+        *county,
+        *([sa.ForeignKeyConstraint(["county_id"], ["counties.id"])] if by_county else []),
+        sa.PrimaryKeyConstraint(*(["county_id"] if by_county else []), "kind", "year"),
+    )
+    columns = ("county_id, " if by_county else "") + "kind, year, last_number"
+    values = ("1, " if by_county else "") + ":k, :y, :n"
+    for kind, year, last in rows:
+        conn.execute(
+            sa.text(f"INSERT INTO document_sequences ({columns}) VALUES ({values})"), {"k": kind, "y": year, "n": last}
+        )
+
+
 def upgrade() -> None:
     _foreign_keys(on=False)
     op.create_table(
@@ -158,22 +181,7 @@ def upgrade() -> None:
 
     # 文号 sequences per county: the key grows a column, so the small table is rebuilt.
     conn = op.get_bind()
-    rows = conn.execute(sa.text("SELECT kind, year, last_number FROM document_sequences")).all()
-    op.drop_table("document_sequences")
-    op.create_table(
-        "document_sequences",
-        sa.Column("kind", sa.String(length=24), nullable=False),
-        sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("last_number", sa.Integer(), nullable=False),
-        sa.Column("county_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.ForeignKeyConstraint(["county_id"], ["counties.id"]),
-        sa.PrimaryKeyConstraint("county_id", "kind", "year"),
-    )
-    for kind, year, last in rows:
-        conn.execute(
-            sa.text("INSERT INTO document_sequences (county_id, kind, year, last_number) VALUES (1, :k, :y, :n)"),
-            {"k": kind, "y": year, "n": last},
-        )
+    _rebuild_sequences(by_county=True)
 
     # One audit chain per county (chain = county id) and chain 0 for city and province accounts.
     with op.batch_alter_table("audit_log") as b:
@@ -203,20 +211,7 @@ def downgrade() -> None:
     with op.batch_alter_table("audit_log") as b:
         b.drop_column("chain")
 
-    rows = conn.execute(sa.text("SELECT kind, year, last_number FROM document_sequences")).all()
-    op.drop_table("document_sequences")
-    op.create_table(
-        "document_sequences",
-        sa.Column("kind", sa.String(length=24), nullable=False),
-        sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("last_number", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("kind", "year"),
-    )
-    for kind, year, last in rows:
-        conn.execute(
-            sa.text("INSERT INTO document_sequences (kind, year, last_number) VALUES (:k, :y, :n)"),
-            {"k": kind, "y": year, "n": last},
-        )
+    _rebuild_sequences(by_county=False)
     with op.batch_alter_table("official_documents") as b:
         b.drop_constraint("uq_official_document_county_subject", type_="unique")
         b.drop_constraint("uq_official_document_county_number", type_="unique")
