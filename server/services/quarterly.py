@@ -20,10 +20,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from server import clock
+from server import clock, tenancy
 from server.errors import ApiError
 from server.models import (
     QUARTERLY_KINDS,
@@ -36,7 +36,8 @@ from server.models import (
     utcnow,
 )
 from server.services import audit, leases, reports
-from server.services.common import for_update, get_or_404
+from server.services.common import claim, for_update, get_or_404
+from server.transactions import is_transaction_conflict
 
 READERS = ("admin", "leader")
 PLANNERS = ("admin",)
@@ -47,6 +48,7 @@ DEFAULT_DUE = {"dispatch": (1, 20), "supervision": (2, 25), "bulletin": (3, 0)}
 REMIND_DAYS_BEFORE = 7
 MAX_NOTE = 2000
 MAX_DOCUMENT = 200
+GENERATE_ATTEMPTS = 4  # a run that lost a race reads the year again; the fourth loss is reported
 
 
 # ---- quarters and days ------------------------------------------------------------------------
@@ -180,30 +182,38 @@ def _plan_only(user: User) -> None:
 def generate_year(session: Session, actor: User, year: int) -> tuple[list[QuarterlyTask], int]:
     """Create the year's missing tasks with default due days; returns the year's tasks and how many were new.
 
-    Safe to repeat and to run twice at once: the unique key (year, quarter, kind) lets one
-    transaction insert a task; the other's insert fails, it rolls back and finds the tasks there.
+    Safe to repeat and to run several times at once. Each run first claims the county's year
+    (common.claim): on one database node the others wait for it, on a Galera cluster all but one
+    are refused at commit. A run refused that way, or whose insert met the unique key
+    (county, year, quarter, kind) of tasks another run made, rolls back and reads the year again,
+    so it finds the tasks there and creates none.
     """
     _plan_only(actor)
     today = clock.today()
     if not today.year - 1 <= year <= today.year + 1:
         raise ApiError("validation_failed", "只能生成上一年至下一年的季度工作安排", {"field": "year"})
-    for attempt in (1, 2):
-        have = {(t.quarter, t.kind) for t in session.scalars(select(QuarterlyTask).where(QuarterlyTask.year == year))}
-        missing = [(q, k) for q in range(1, 5) for k in QUARTERLY_KINDS if (q, k) not in have]
-        if not missing:
-            session.rollback()
-            return list_year(session, actor, year), 0
-        for q, k in missing:
-            session.add(QuarterlyTask(year=year, quarter=q, kind=k, due_date=default_due(year, q, k)))
+    for attempt in range(1, GENERATE_ATTEMPTS + 1):
         try:
+            claim(session, "quarterly_year", f"{tenancy.county_for(session, actor)}:{year}")
+            have = {
+                (t.quarter, t.kind) for t in session.scalars(select(QuarterlyTask).where(QuarterlyTask.year == year))
+            }
+            missing = [(q, k) for q in range(1, 5) for k in QUARTERLY_KINDS if (q, k) not in have]
+            if not missing:
+                session.rollback()
+                return list_year(session, actor, year), 0
+            for q, k in missing:
+                session.add(QuarterlyTask(year=year, quarter=q, kind=k, due_date=default_due(year, q, k)))
             session.flush()
-        except IntegrityError:
-            session.rollback()  # another request generated the year in the meantime: read it again
-            if attempt == 2:
+            audit.append(session, actor, "quarterly.generate", "quarterly_year", year, {"created": len(missing)})
+            session.commit()
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            # A unique-key race is retried on every database; an OperationalError only when it is a
+            # deadlock or lock-wait timeout (an unreachable database is no race).
+            if attempt == GENERATE_ATTEMPTS or (isinstance(exc, OperationalError) and not is_transaction_conflict(exc)):
                 raise
             continue
-        audit.append(session, actor, "quarterly.generate", "quarterly_year", year, {"created": len(missing)})
-        session.commit()
         return list_year(session, actor, year), len(missing)
     raise AssertionError("unreachable")
 

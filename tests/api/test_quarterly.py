@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pymysql.err import OperationalError as DeadlockError
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from server import clock
 from server.db import db
@@ -146,6 +148,54 @@ def test_simultaneous_generation_creates_each_task_once(app, world):
         rows = db.session.execute(select(QuarterlyTask.quarter, QuarterlyTask.kind)).all()
         assert len(rows) == 12 and len(set(rows)) == 12
         assert db.session.scalar(select(func.count()).where(AuditEntry.action == "quarterly.generate")) == 1
+
+
+@pytest.mark.both_databases
+def test_a_deadlock_victim_reads_the_year_again(app, world, monkeypatch):
+    """MariaDB may pick one of several simultaneous generations as a deadlock victim (1213, seen on CI):
+    that run rolls back and reads the year again instead of showing the admin an error."""
+    refused: list[int] = []
+
+    with app.app_context():
+        session = db.session
+        real_flush = session.flush
+
+        def flush_refused_once(*args, **kwargs):
+            if not refused and any(isinstance(o, QuarterlyTask) for o in session.new):
+                refused.append(1)
+                raise OperationalError("INSERT INTO quarterly_tasks", {}, DeadlockError(1213, "Deadlock found"))
+            return real_flush(*args, **kwargs)
+
+        monkeypatch.setattr(session, "flush", flush_refused_once)
+        admin = db.session.get(User, world.ids["admin"])
+        items, created = quarterly.generate_year(db.session, admin, this_year())
+        assert refused and created == 12 and len(items) == 12
+        monkeypatch.undo()
+        assert db.session.scalar(select(func.count(QuarterlyTask.id))) == 12
+        assert db.session.scalar(select(func.count()).where(AuditEntry.action == "quarterly.generate")) == 1
+
+
+def test_an_unreachable_database_is_no_race(app, world, monkeypatch):
+    """Only a deadlock or lock-wait timeout is run again; a lost connection is reported at once."""
+    calls: list[int] = []
+
+    with app.app_context():
+        session = db.session
+        real_flush = session.flush
+
+        def flush_lost(*args, **kwargs):
+            if any(isinstance(o, QuarterlyTask) for o in session.new):
+                calls.append(1)
+                raise OperationalError("INSERT INTO quarterly_tasks", {}, DeadlockError(2013, "Lost connection"))
+            return real_flush(*args, **kwargs)
+
+        monkeypatch.setattr(session, "flush", flush_lost)
+        admin = db.session.get(User, world.ids["admin"])
+        with pytest.raises(OperationalError):
+            quarterly.generate_year(db.session, admin, this_year())
+        assert len(calls) == 1
+        monkeypatch.undo()
+        assert db.session.scalar(select(func.count(QuarterlyTask.id))) == 0
 
 
 def test_only_admins_plan_the_year(client, world):
