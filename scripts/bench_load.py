@@ -53,6 +53,9 @@ ENDPOINTS = (*JSON_ENDPOINTS, "s3.upload", "photo.complete")
 GOAL_PHOTO_CPU_MS = 50.0
 GOAL_JSON_P99_MS = 500.0
 GOAL_INSPECTORS = 50
+# One county's traffic in its peak minute: a province's (docs/capacity.md §3: ~57 JSON requests and
+# 15 photo completes a second at the peak minute) over its 100 counties.
+COUNTY_PEAK_MINUTE = {"json_requests_per_s": 0.57, "photo_completes_per_s": 0.15}
 ODK_CPU_MS_PER_SUBMISSION = 121.0
 ODK_SUBMISSIONS_PER_S = 15.0
 
@@ -798,6 +801,11 @@ def _cluster_run(args, c, photos: list[bytes], rng: random.Random) -> int:
     pending = int(c.sql(1, "SELECT COUNT(*) FROM sp_cluster.photos WHERE status = 'pending'")[0][0])
     verified = c.flask("verify-audit")
     writes = counts["acknowledged"]
+    active_s = max(s.end for s in samples) - min(s.start for s in samples) if samples else 0.0
+    json_rate = sum(1 for s in samples if s.what in JSON_ENDPOINTS) / active_s if active_s else 0.0
+    complete_rate = (
+        sum(1 for s in samples if s.what == "photo.complete" and s.status // 100 == 2) / active_s if active_s else 0.0
+    )
     result = {
         "inspectors": args.inspectors,
         "visits": sum(p.visits for p in phones),
@@ -805,6 +813,15 @@ def _cluster_run(args, c, photos: list[bytes], rng: random.Random) -> int:
         "phones_failed": [f"{p.username}: {p.error}" for p in phones if p.error],
         "app_cpu_s": round(app_cpu_s, 1),
         "app_cpu_ms_per_visit": round(1000 * app_cpu_s / max(1, sum(p.visits for p in phones)), 1),
+        # The submission rate the p99 belongs to, against one county's peak minute (docs/capacity.md §3).
+        "offered_load": {
+            "json_requests_per_s": round(json_rate, 2),
+            "photo_completes_per_s": round(complete_rate, 2),
+            "x_county_peak_minute": {
+                "json": round(json_rate / COUNTY_PEAK_MINUTE["json_requests_per_s"], 1),
+                "photo_completes": round(complete_rate / COUNTY_PEAK_MINUTE["photo_completes_per_s"], 1),
+            },
+        },
         "json_outside_faults": {
             "n": len(ms),
             "p50_ms": percentile(ms, 50),

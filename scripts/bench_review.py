@@ -118,6 +118,46 @@ def build_baseline_index(conn, chunk: int = 50_000) -> None:
     print(f"baseline index {BASELINE_TABLE} built in {time.monotonic() - t0:.0f} s", flush=True)
 
 
+def candidates_in_lists(session, photo, query) -> list:
+    """services.photos.near_candidates as sent from migration 0031 until the probe join: the same index
+    and the same probes, each probed band value written out in one IN list per query hash and band."""
+    from sqlalchemy import literal_column, or_, select, union
+
+    from server.db import hamming_distance
+    from server.models import Photo, PhotoHashBand
+
+    bands = PhotoHashBand.__table__.c
+    probes = [(band, values, phash.db_hash(h)) for h in query for band, values in enumerate(phash.band_probes(h))]
+    near = union(
+        *(
+            select(bands.photo_id).where(
+                bands.band == literal_column(str(band)),
+                bands.value.op("IN")(literal_column(f"({','.join(map(str, values))})")),
+                hamming_distance(bands.hash, h) <= literal_column(str(phash.NEAR_DUPLICATE_DISTANCE)),
+            )
+            for band, values, h in probes
+        )
+    ).subquery()
+    return session.execute(
+        select(Photo.id, Photo.region_hashes, Photo.thumb_key)
+        .join(near, near.c.photo_id == Photo.id)
+        .where(
+            Photo.id != photo.id,
+            Photo.region_hashes.is_not(None),
+            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
+        )
+        .order_by(Photo.id)
+        .limit(photo_service_max_fine_looks())
+    ).all()
+
+
+def photo_service_max_fine_looks() -> int:
+    """How many candidates near_candidates fetches (the same limit for the baseline)."""
+    from server.services import photos
+
+    return photos._MAX_FINE_LOOKS
+
+
 def candidates_before_0031(session, photo, query) -> list:
     """services.photos.near_candidates as sent before migration 0031, on the baseline index: one exact band value per probe and band."""
     from sqlalchemy import column, literal_column, or_, select, table, union
@@ -268,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
             photo_service.near_candidates(s, probe, phash.query_hashes(regions))
             s.rollback()
 
+        def candidates_lists(i: int) -> None:
+            _, regions = probe_hashes(i)
+            probe = Photo(id=photos + 1 + i, owner_kind="visit", owner_id=10**9)
+            candidates_in_lists(s, probe, phash.query_hashes(regions))
+            s.rollback()
+
         def candidates_before(i: int) -> None:
             _, regions = probe_hashes(i)
             probe = Photo(id=photos + 1 + i, owner_kind="visit", owner_id=10**9)
@@ -282,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             ("visit list (page + flag counts)", visit_list),
             ("near-duplicate lookup", near_duplicate),
             ("near-duplicate candidates", candidates),
+            ("near-duplicate candidates, IN lists (baseline)", candidates_lists),
             ("near-duplicate candidates, before 0031 (baseline)", candidates_before),
             ("dashboard (one year)", dash),
         ]
@@ -321,14 +368,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         # Rows each candidate query walks in the index, counted apart from the timed runs.
-        walked: dict[str, list[int]] = {"now": [], "before 0031": []}
+        walked: dict[str, list[int]] = {"now": [], "IN lists": [], "before 0031": []}
         for i in range(min(args.runs, 50)):
-            for key, fn in (("now", candidates), ("before 0031", candidates_before)):
+            for key, fn in (("now", candidates), ("IN lists", candidates_lists), ("before 0031", candidates_before)):
                 before = handler_reads(s)
                 fn(i)
                 walked[key].append(handler_reads(s) - before)
         s.rollback()
         new50, new95 = percentiles["near-duplicate candidates"]
+        list50, list95 = percentiles["near-duplicate candidates, IN lists (baseline)"]
+        rows_now, rows_lists = (sum(walked[k]) / len(walked[k]) for k in ("now", "IN lists"))
+        print(
+            f"\n== near-duplicate candidates, probe join against IN lists (the same probes and index): p50 "
+            f"{fmt_ms(new50)} ms vs {fmt_ms(list50)} ms ({list50 / new50:.1f}x faster), p95 {fmt_ms(new95)} ms vs "
+            f"{fmt_ms(list95)} ms ({list95 / new95:.1f}x faster); index rows read per lookup {rows_now:,.0f} vs {rows_lists:,.0f}"
+        )
         old50, old95 = percentiles["near-duplicate candidates, before 0031 (baseline)"]
         rows_new, rows_old = (sum(walked[k]) / len(walked[k]) for k in ("now", "before 0031"))
         print(

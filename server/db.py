@@ -89,6 +89,25 @@ def _hamming_sqlite(element, compiler, **kw) -> str:
     return f"hamming_distance({compiler.process(element.clauses, **kw)})"
 
 
+class bit_xor(FunctionElement):  # noqa: N801 (used like func.x in queries)
+    """The bitwise XOR of two non-negative integer expressions: a ^ b on MariaDB, (a | b) - (a & b) on SQLite (no ^ there)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(bit_xor)
+def _bit_xor_mysql(element, compiler, **kw) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({a} ^ {b})"
+
+
+@compiles(bit_xor, "sqlite")
+def _bit_xor_sqlite(element, compiler, **kw) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(({a} | {b}) - ({a} & {b}))"
+
+
 class Database:
     """The database extension: one engine per app, one session per app context."""
 

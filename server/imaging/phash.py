@@ -398,6 +398,11 @@ def band_probes(h: int) -> list[list[int]]:
     return [[value ^ flips for flips in masks] for value, masks in zip(hash_bands(h), _BAND_FLIPS, strict=True)]
 
 
+def band_flips() -> tuple[tuple[int, ...], ...]:
+    """For each band, the XOR masks of every way to flip up to BAND_RADIUS of its bits (0 first): band_probes() as masks."""
+    return _BAND_FLIPS
+
+
 def db_hash(h: int) -> int:
     """A 64-bit hash as the signed BIGINT the database stores (two's complement: the same 64 bits)."""
     if not 0 <= h < 1 << 64:

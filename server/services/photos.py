@@ -18,12 +18,12 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import CompoundSelect, literal_column, or_, select, union
+from sqlalchemy import Integer, Select, literal_column, or_, select, text
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from server import geo
-from server.db import hamming_distance
+from server.db import bit_xor, hamming_distance
 from server.errors import ApiError
 from server.imaging import meta, phash
 from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo
@@ -528,33 +528,66 @@ def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> lis
     ]
 
 
-def near_photo_ids(query: Iterable[int]) -> CompoundSelect | None:
+def near_photo_ids(query: Iterable[int]) -> Select | None:
     """The index query: the photo_id of every stored region hash within phash.NEAR_DUPLICATE_DISTANCE of a `query` hash (None for no hashes)."""
-    # One SELECT per query hash and band: an index range on (band, value) for each value within
-    # BAND_RADIUS bits of the hash's band value (phash.band_probes), whose rows the database
-    # filters by distance inside the index (one distance per row: an OR of all the hashes would
-    # test every row against each of them), so only true candidates reach the photos table.
-    # A stored hash within the distance always has such a band value (generalised pigeonhole), so
-    # nothing within it is missed. Band numbers, band values and the distance are integers made by
-    # the code, inlined as one string per IN list: ~700 values per hash would pass SQLite's limit on
-    # bound parameters, and rendering them one by one costs SQLAlchemy more than the query.
-    # At most 80 hashes (10 regions, 8 orientations) x 3 bands: under SQLite's 500 compound SELECTs.
-    probes = [(band, values, phash.db_hash(h)) for h in query for band, values in enumerate(phash.band_probes(h))]
-    if not probes:
+    # A join of three row sources, in this order: the query's band values (one row per query hash
+    # and band, with the whole hash), the ways to flip up to BAND_RADIUS bits of each band
+    # (phash.band_flips: 723 rows), and the index, reached by its (band, value) prefix with the
+    # probed value computed from the two rows before it. The database filters the index rows by
+    # distance inside the index, so only true candidates come out. A stored hash within the
+    # distance always has such a band value (generalised pigeonhole): nothing within it is missed.
+    # The ~10-15 query hashes thus cost a few hundred numbers of SQL, where an IN list of every
+    # probed value (723 per hash) cost SQLAlchemy, the parser and the range optimizer more than the
+    # index reads themselves (scripts/bench_review.py).
+    rows = [(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))]
+    if not rows:
         return None
-    distance = literal_column(str(phash.NEAR_DUPLICATE_DISTANCE))
-    # The table, not the mapped class: Core selects skip the ORM's compile step, ~120 of them here.
-    bands = PhotoHashBand.__table__.c
-    return union(
-        *(
-            select(bands.photo_id).where(
-                bands.band == literal_column(str(band)),
-                bands.value.op("IN")(literal_column(f"({','.join(map(str, values))})")),
-                hamming_distance(bands.hash, h) <= distance,
-            )
-            for band, values, h in probes
+    # CROSS JOIN: SQLite then keeps this order (MariaDB's optimizer chooses it by itself); without
+    # table statistics SQLite would rather scan the index whole than join it last.
+    joined = f"({_rows_sql(('band', 'value', 'hash'), rows)}) AS probes CROSS JOIN ({_FLIPS_SQL}) AS flips"
+    table = PhotoHashBand.__tablename__
+
+    def probes(column: str):
+        return literal_column(f"probes.{column}", Integer)
+
+    def flips(column: str):
+        return literal_column(f"flips.{column}", Integer)
+
+    def bands(column: str):
+        return literal_column(f"{table}.{column}", Integer)
+
+    return (
+        select(bands("photo_id").label("photo_id"))
+        .distinct()
+        .select_from(text(f"{joined} CROSS JOIN {table}"))
+        .where(
+            flips("band") == probes("band"),
+            bands("band") == probes("band"),
+            bands("value") == bit_xor(probes("value"), flips("mask")),
+            hamming_distance(bands("hash"), probes("hash")) <= literal_column(str(phash.NEAR_DUPLICATE_DISTANCE)),
         )
     )
+
+
+def _rows_sql(names: tuple[str, ...], rows: list[tuple[int, ...]]) -> str:
+    """Rows of integers made by the code (never user input) as SQL: one SELECT naming the columns,
+    the other rows as one VALUES list (a single construct for MariaDB and SQLite to parse).
+
+    The 64-bit minimum is written as an expression: as a literal MariaDB would read a DECIMAL.
+    """
+
+    def number(n: int) -> str:
+        return "(-9223372036854775807 - 1)" if n == -(1 << 63) else str(n)
+
+    sql = "SELECT " + ", ".join(f"{number(n)} AS {name}" for n, name in zip(rows[0], names, strict=True))
+    if len(rows) > 1:
+        sql += " UNION ALL VALUES " + ", ".join(f"({', '.join(map(number, row))})" for row in rows[1:])
+    return sql
+
+
+_FLIPS_SQL = _rows_sql(
+    ("band", "mask"), [(band, mask) for band, masks in enumerate(phash.band_flips()) for mask in masks]
+)
 
 
 def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:
