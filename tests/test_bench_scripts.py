@@ -166,7 +166,7 @@ def test_review_baseline_index_is_the_layout_before_0031(mariadb_url):
     from tests.conftest import _truncate_mariadb
 
     _truncate_mariadb(mariadb_url)
-    gen_data.generate(mariadb_url, 10, 1, seed=6)
+    gen_data.generate(mariadb_url, 10, 1, seed=6, shape=FEW)
     u = make_url(mariadb_url)
     conn = pymysql.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)
     cur = conn.cursor()
