@@ -536,9 +536,10 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
     # probed value computed from the two rows before it. The database filters the index rows by
     # distance inside the index, so only true candidates come out. A stored hash within the
     # distance always has such a band value (generalised pigeonhole): nothing within it is missed.
-    # The ~10-15 query hashes thus cost a few hundred numbers of SQL, where an IN list of every
-    # probed value (723 per hash) cost SQLAlchemy, the parser and the range optimizer more than the
-    # index reads themselves (scripts/bench_review.py).
+    # The statement is ~10 KB (8.5 KB of it the constant flips), where IN lists of every probed
+    # value (723 per query hash: ~500 KB for 13 hashes) cost SQLAlchemy, the parser and the range
+    # optimizer more than the index reads themselves: 20.7 -> 5.2 ms of app CPU per photo complete
+    # (scripts/profile_photos.py), and see scripts/bench_review.py for the database's side.
     rows = [(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))]
     if not rows:
         return None
@@ -570,18 +571,12 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
 
 
 def _rows_sql(names: tuple[str, ...], rows: list[tuple[int, ...]]) -> str:
-    """Rows of integers made by the code (never user input) as SQL: one SELECT naming the columns,
-    the other rows as one VALUES list (a single construct for MariaDB and SQLite to parse).
-
-    The 64-bit minimum is written as an expression: as a literal MariaDB would read a DECIMAL.
-    """
-
-    def number(n: int) -> str:
-        return "(-9223372036854775807 - 1)" if n == -(1 << 63) else str(n)
-
-    sql = "SELECT " + ", ".join(f"{number(n)} AS {name}" for n, name in zip(rows[0], names, strict=True))
+    """Rows of integers as SQL: one SELECT naming the columns, the other rows as one VALUES list
+    (a single construct for MariaDB and SQLite to parse). Only integers made by the code (hash bands,
+    hashes, masks) are ever written here; int() makes sure nothing else can be."""
+    sql = "SELECT " + ", ".join(f"{int(n)} AS {name}" for n, name in zip(rows[0], names, strict=True))
     if len(rows) > 1:
-        sql += " UNION ALL VALUES " + ", ".join(f"({', '.join(map(number, row))})" for row in rows[1:])
+        sql += " UNION ALL VALUES " + ", ".join(f"({', '.join(str(int(n)) for n in row)})" for row in rows[1:])
     return sql
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from pymysql.err import OperationalError as DeadlockError
+from pymysql.err import OperationalError as MySQLError
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -163,7 +163,7 @@ def test_a_deadlock_victim_reads_the_year_again(app, world, monkeypatch):
         def flush_refused_once(*args, **kwargs):
             if not refused and any(isinstance(o, QuarterlyTask) for o in session.new):
                 refused.append(1)
-                raise OperationalError("INSERT INTO quarterly_tasks", {}, DeadlockError(1213, "Deadlock found"))
+                raise OperationalError("INSERT INTO quarterly_tasks", {}, MySQLError(1213, "Deadlock found"))
             return real_flush(*args, **kwargs)
 
         monkeypatch.setattr(session, "flush", flush_refused_once)
@@ -186,7 +186,7 @@ def test_an_unreachable_database_is_no_race(app, world, monkeypatch):
         def flush_lost(*args, **kwargs):
             if any(isinstance(o, QuarterlyTask) for o in session.new):
                 calls.append(1)
-                raise OperationalError("INSERT INTO quarterly_tasks", {}, DeadlockError(2013, "Lost connection"))
+                raise OperationalError("INSERT INTO quarterly_tasks", {}, MySQLError(2013, "Lost connection"))
             return real_flush(*args, **kwargs)
 
         monkeypatch.setattr(session, "flush", flush_lost)

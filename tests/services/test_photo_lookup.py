@@ -161,6 +161,8 @@ def test_the_lookup_reaches_the_index_by_band_and_value(app, world):
             plan = db.session.execute(text(f"EXPLAIN {sql}")).mappings().all()
             (index_step,) = [row for row in plan if row["table"] == "photo_hash_bands"]
             assert index_step["type"] == "ref" and index_step["key"] == "ix_photo_hash_bands_near"
+            # Both (band, value) columns of the index, the value computed from the rows before it.
+            assert len(index_step["ref"].split(",")) == 2 and "func" in index_step["ref"]
             assert plan.index(index_step) == len([row for row in plan if row["id"] == 1]) - 1  # joined last
 
 
