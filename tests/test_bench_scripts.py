@@ -184,3 +184,11 @@ def test_review_baseline_index_is_the_layout_before_0031(mariadb_url):
         cur.execute(f"DROP TABLE IF EXISTS {bench_review.BASELINE_TABLE}")
         conn.close()
         _truncate_mariadb(mariadb_url)
+
+
+def test_review_ratio_says_slower_when_it_is():
+    """bench_review prints a ratio below 1 as 'slower', never as '0.5x faster'."""
+    from scripts.bench_review import ratio
+
+    assert ratio(100.0, 50.0) == "2.0x faster"
+    assert ratio(50.0, 100.0) == "2.0x slower"
