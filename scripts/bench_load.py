@@ -53,7 +53,7 @@ ENDPOINTS = (*JSON_ENDPOINTS, "s3.upload", "photo.complete")
 GOAL_PHOTO_CPU_MS = 50.0
 GOAL_JSON_P99_MS = 500.0
 GOAL_INSPECTORS = 50
-# One county's traffic in its peak minute: a province's (docs/capacity.md §3: ~57 JSON requests and
+# An average county's traffic in its peak minute: a province's (docs/capacity.md §3: ~57 JSON requests and
 # 15 photo completes a second at the peak minute) over its 100 counties.
 COUNTY_PEAK_MINUTE = {"json_requests_per_s": 0.57, "photo_completes_per_s": 0.15}
 ODK_CPU_MS_PER_SUBMISSION = 121.0
@@ -813,7 +813,8 @@ def _cluster_run(args, c, photos: list[bytes], rng: random.Random) -> int:
         "phones_failed": [f"{p.username}: {p.error}" for p in phones if p.error],
         "app_cpu_s": round(app_cpu_s, 1),
         "app_cpu_ms_per_visit": round(1000 * app_cpu_s / max(1, sum(p.visits for p in phones)), 1),
-        # The submission rate the p99 belongs to, against one county's peak minute (docs/capacity.md §3).
+        # The submission rate the p99 belongs to (requests sent, retries included, over the whole run),
+        # against an average county's peak minute (docs/capacity.md §3).
         "offered_load": {
             "json_requests_per_s": round(json_rate, 2),
             "photo_completes_per_s": round(complete_rate, 2),
