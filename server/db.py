@@ -11,6 +11,7 @@ from sqlalchemy import Engine, Integer, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.functions import FunctionElement
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,29 @@ def _bit_xor_mysql(element, compiler, **kw) -> str:
 def _bit_xor_sqlite(element, compiler, **kw) -> str:
     a, b = (compiler.process(c, **kw) for c in element.clauses)
     return f"(({a} | {b}) - ({a} & {b}))"
+
+
+class joined_in_order(TextClause):  # noqa: N801 (used like a function in queries)
+    """Row sources (SQL text each) joined in the order given, their join conditions left to WHERE:
+    STRAIGHT_JOIN on MariaDB, CROSS JOIN on SQLite (which keeps a CROSS JOIN's order). For a join
+    whose best order is known and must not depend on table statistics. Not cached: its text differs
+    from query to query."""
+
+    inherit_cache = False
+
+    def __init__(self, *sources: str):
+        self.sources = sources
+        super().__init__(" CROSS JOIN ".join(sources))
+
+
+@compiles(joined_in_order)
+def _joined_in_order(element, compiler, **kw) -> str:
+    return compiler.visit_textclause(element, **kw)
+
+
+@compiles(joined_in_order, "mysql")
+def _joined_in_order_mysql(element, compiler, **kw) -> str:
+    return compiler.visit_textclause(TextClause(" STRAIGHT_JOIN ".join(element.sources)), **kw)
 
 
 class Database:

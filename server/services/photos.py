@@ -18,12 +18,12 @@ from typing import Any
 
 from flask import current_app
 from PIL import Image
-from sqlalchemy import Integer, Select, literal_column, or_, select, text
+from sqlalchemy import Integer, Select, literal_column, or_, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from server import geo
-from server.db import bit_xor, hamming_distance
+from server.db import bit_xor, hamming_distance, joined_in_order
 from server.errors import ApiError
 from server.imaging import meta, phash
 from server.imaging.decode import PhotoRejected, ProcessedPhoto, process_photo
@@ -543,9 +543,6 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
     rows = [(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))]
     if not rows:
         return None
-    # CROSS JOIN: SQLite then keeps this order (MariaDB's optimizer chooses it by itself); without
-    # table statistics SQLite would rather scan the index whole than join it last.
-    joined = f"({_rows_sql(('band', 'value', 'hash'), rows)}) AS probes CROSS JOIN ({_FLIPS_SQL}) AS flips"
     table = PhotoHashBand.__tablename__
 
     def probes(column: str):
@@ -560,7 +557,13 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
     return (
         select(bands("photo_id").label("photo_id"))
         .distinct()
-        .select_from(text(f"{joined} CROSS JOIN {table}"))
+        # In this order on both databases: without table statistics SQLite would rather scan the
+        # index whole than join it last.
+        .select_from(
+            joined_in_order(
+                f"({_rows_sql(('band', 'value', 'hash'), rows)}) AS probes", f"({_FLIPS_SQL}) AS flips", table
+            )
+        )
         .where(
             flips("band") == probes("band"),
             bands("band") == probes("band"),
