@@ -20,6 +20,7 @@ from server.db import upgrade
 from server.telemetry import redact
 from tests.factories import Api
 from tests.support.apps import make_app
+from tests.support.s3server import s3_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = "13812345678"
@@ -34,15 +35,7 @@ def _closed_port() -> int:
 
 
 def _s3_config(endpoint: str) -> dict:
-    return {
-        "STORAGE_BACKEND": "s3",
-        "S3_ENDPOINT_URL": endpoint,
-        "S3_BUCKET": "x",
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "test",
-        "S3_SECRET_ACCESS_KEY": "test",
-        "S3_ADDRESSING_STYLE": "path",
-    }
+    return s3_settings(endpoint, "x")
 
 
 @pytest.fixture

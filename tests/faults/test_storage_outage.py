@@ -14,7 +14,7 @@ from server.models import Photo
 from tests.factories import V1, Api, now_iso, start_visit, uid
 from tests.faults.conftest import TcpProxy
 from tests.support.images import phone_jpeg
-from tests.support.s3server import make_bucket
+from tests.support.s3server import make_bucket, s3_settings
 from tests.support.upload import upload
 
 
@@ -32,16 +32,7 @@ def s3_proxy(moto_server):
 @pytest.fixture
 def storage_config(s3_proxy):
     """S3 through the relay, with a one-second timeout so a hung server frees the worker quickly."""
-    return {
-        "STORAGE_BACKEND": "s3",
-        "S3_BUCKET": s3_proxy.bucket,
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_proxy.port}",
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
-        "S3_TIMEOUT_SECONDS": 1,
-    }
+    return {**s3_settings(f"http://127.0.0.1:{s3_proxy.port}", s3_proxy.bucket), "S3_TIMEOUT_SECONDS": 1}
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.factories import V1, build_world, checkin_body, now_iso, uid
 from tests.faults.conftest import Gunicorn, TcpProxy, wait_until
 from tests.support.apps import AUDIT_SECRET, SECRET, make_app
 from tests.support.images import phone_jpeg
-from tests.support.s3server import make_bucket
+from tests.support.s3server import make_bucket, s3_settings
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mariadb"])
@@ -68,13 +68,7 @@ def served(tmp_path_factory, database, moto_server, fake_wechat):
         "SECRET_KEY": SECRET,
         "DATA_KEY": SECRET,
         "AUDIT_KEY": AUDIT_SECRET,
-        "STORAGE_BACKEND": "s3",
-        "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
-        "S3_REGION": "us-east-1",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-        "S3_ADDRESSING_STYLE": "path",
+        **s3_settings(f"http://127.0.0.1:{proxy.port}", bucket),
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "LOG_LEVEL": "WARNING",
         "INSTANCE_DIR": str(work),
