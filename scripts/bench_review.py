@@ -127,10 +127,10 @@ def ratio(baseline: float, measured: float) -> str:
 def candidates_in_lists(session, photo, query) -> list:
     """services.photos.near_candidates as sent from migration 0031 until the probe join: the same index
     and the same probes, each probed band value written out in one IN list per query hash and band."""
-    from sqlalchemy import literal_column, or_, select, union
+    from sqlalchemy import literal_column, select, union
 
     from server.db import hamming_distance
-    from server.models import Photo, PhotoHashBand
+    from server.models import PhotoHashBand
 
     bands = PhotoHashBand.__table__.c
     probes = [(band, values, phash.db_hash(h)) for h in query for band, values in enumerate(phash.band_probes(h))]
@@ -143,7 +143,18 @@ def candidates_in_lists(session, photo, query) -> list:
             )
             for band, values, h in probes
         )
-    ).subquery()
+    )
+    return earliest_candidates(session, photo, near)
+
+
+def earliest_candidates(session, photo, near) -> list:
+    """What near_candidates reads from photos for a baseline's index query `near` (a select of photo_id)."""
+    from sqlalchemy import or_, select
+
+    from server.models import Photo
+    from server.services import photos
+
+    near = near.subquery()
     return session.execute(
         select(Photo.id, Photo.region_hashes, Photo.thumb_key)
         .join(near, near.c.photo_id == Photo.id)
@@ -153,23 +164,15 @@ def candidates_in_lists(session, photo, query) -> list:
             or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
         )
         .order_by(Photo.id)
-        .limit(photo_service_max_fine_looks())
+        .limit(photos._MAX_FINE_LOOKS)
     ).all()
-
-
-def photo_service_max_fine_looks() -> int:
-    """How many candidates near_candidates fetches (the same limit for the baseline)."""
-    from server.services import photos
-
-    return photos._MAX_FINE_LOOKS
 
 
 def candidates_before_0031(session, photo, query) -> list:
     """services.photos.near_candidates as sent before migration 0031, on the baseline index: one exact band value per probe and band."""
-    from sqlalchemy import column, literal_column, or_, select, table, union
+    from sqlalchemy import column, literal_column, select, table, union
 
     from server.db import hamming_distance
-    from server.models import Photo
 
     bands = table(BASELINE_TABLE, column("photo_id"), column("band"), column("value"), column("hash"))
     probes = sorted(
@@ -188,18 +191,8 @@ def candidates_before_0031(session, photo, query) -> list:
             )
             for band, value, h in probes
         )
-    ).subquery()
-    return session.execute(
-        select(Photo.id, Photo.region_hashes, Photo.thumb_key)
-        .join(near, near.c.photo_id == Photo.id)
-        .where(
-            Photo.id != photo.id,
-            Photo.region_hashes.is_not(None),
-            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
-        )
-        .order_by(Photo.id)
-        .limit(5)
-    ).all()
+    )
+    return earliest_candidates(session, photo, near)
 
 
 def handler_reads(session) -> int:
