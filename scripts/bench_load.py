@@ -166,6 +166,27 @@ class World:
     lng: float
 
 
+def bench_place(s, admin):
+    """The benchmarks' village (a township's, at the generated photos' GPS) and its project, made by `admin`."""
+    from server.services import places, projects
+
+    town = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
+    village = places.create_village(
+        s,
+        admin,
+        {
+            "township_id": town.id,
+            "code": "360821100201",
+            "name": "江南村",
+            "lat": PHOTO_GPS[0],
+            "lng": PHOTO_GPS[1],
+            "radius_m": 500,
+        },
+    )
+    project = projects.create_project(s, admin, {"title": "蜜柚产业项目", "year": 2026, "village_ids": [village.id]})
+    return village, project
+
+
 def build_world(env: dict[str, str], inspectors: int) -> World:
     """Migrate the database, make the bucket, and create the accounts and assignments through the services.
 
@@ -176,7 +197,7 @@ def build_world(env: dict[str, str], inspectors: int) -> World:
     try:
         from server.app import create_app
         from server.db import db, upgrade
-        from server.services import assignments, places, projects, users
+        from server.services import assignments, users
 
         upgrade(env["DATABASE_URL"])
         app = create_app()
@@ -188,22 +209,7 @@ def build_world(env: dict[str, str], inspectors: int) -> World:
                 None,
                 {"username": "bench-admin", "name": "管理员", "roles": ["admin"], "password": "bench-admin-password"},
             )
-            town = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
-            village = places.create_village(
-                s,
-                admin,
-                {
-                    "township_id": town.id,
-                    "code": "360821100201",
-                    "name": "江南村",
-                    "lat": PHOTO_GPS[0],
-                    "lng": PHOTO_GPS[1],
-                    "radius_m": 500,
-                },
-            )
-            project = projects.create_project(
-                s, admin, {"title": "蜜柚产业项目", "year": 2026, "village_ids": [village.id]}
-            )
+            _, project = bench_place(s, admin)
             out = []
             for i in range(inspectors):
                 username, password = f"insp{i:03d}", f"insp{i:03d}-password"

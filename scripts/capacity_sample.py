@@ -211,31 +211,16 @@ def build_app(database_url: str, storage_dir: Path, wechat):
 
 def build_county(app) -> dict:
     """A township, a village at the generated photos' GPS, an approved project, an inspector's invite, an assignment."""
-    from scripts.bench_load import PHOTO_GPS
+    from scripts.bench_load import PHOTO_GPS, bench_place
     from server.db import db
-    from server.services import places, projects, users
+    from server.services import users
 
     with app.app_context():
         s = db.session
         admin, _ = users.create_user(
             s, None, {"username": "cap-admin", "name": "管理员", "roles": ["admin"], "password": ADMIN_PASSWORD}
         )
-        town = places.create_township(s, admin, {"code": "360821100000", "name": "永阳镇"})
-        village = places.create_village(
-            s,
-            admin,
-            {
-                "township_id": town.id,
-                "code": "360821100201",
-                "name": "江南村",
-                "lat": PHOTO_GPS[0],
-                "lng": PHOTO_GPS[1],
-                "radius_m": 500,
-            },
-        )
-        project = projects.create_project(
-            s, admin, {"title": "蜜柚产业项目", "year": 2026, "village_ids": [village.id]}
-        )
+        _, project = bench_place(s, admin)
         inspector, invite = users.create_user(
             s, admin, {"username": "cap-inspector", "name": "督查员", "roles": ["inspector"], "issue_invite": True}
         )
