@@ -131,6 +131,7 @@ def candidates_in_lists(session, photo, query) -> list:
 
     from server.db import hamming_distance
     from server.models import PhotoHashBand
+    from server.services import photos
 
     bands = PhotoHashBand.__table__.c
     probes = [(band, values, phash.db_hash(h)) for h in query for band, values in enumerate(phash.band_probes(h))]
@@ -144,28 +145,7 @@ def candidates_in_lists(session, photo, query) -> list:
             for band, values, h in probes
         )
     )
-    return earliest_candidates(session, photo, near)
-
-
-def earliest_candidates(session, photo, near) -> list:
-    """What near_candidates reads from photos for a baseline's index query `near` (a select of photo_id)."""
-    from sqlalchemy import or_, select
-
-    from server.models import Photo
-    from server.services import photos
-
-    near = near.subquery()
-    return session.execute(
-        select(Photo.id, Photo.region_hashes, Photo.thumb_key)
-        .join(near, near.c.photo_id == Photo.id)
-        .where(
-            Photo.id != photo.id,
-            Photo.region_hashes.is_not(None),
-            or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
-        )
-        .order_by(Photo.id)
-        .limit(photos._MAX_FINE_LOOKS)
-    ).all()
+    return photos.earliest_candidates(session, photo, near)
 
 
 def candidates_before_0031(session, photo, query) -> list:
@@ -173,6 +153,7 @@ def candidates_before_0031(session, photo, query) -> list:
     from sqlalchemy import column, literal_column, select, table, union
 
     from server.db import hamming_distance
+    from server.services import photos
 
     bands = table(BASELINE_TABLE, column("photo_id"), column("band"), column("value"), column("hash"))
     probes = sorted(
@@ -192,7 +173,7 @@ def candidates_before_0031(session, photo, query) -> list:
             for band, value, h in probes
         )
     )
-    return earliest_candidates(session, photo, near)
+    return photos.earliest_candidates(session, photo, near)
 
 
 def handler_reads(session) -> int:
@@ -385,22 +366,19 @@ def main(argv: list[str] | None = None) -> int:
                 walked[key].append(handler_reads(s) - before)
         s.rollback()
         new50, new95 = percentiles["near-duplicate candidates"]
-        list50, list95 = percentiles["near-duplicate candidates, IN lists (baseline)"]
-        rows_now, rows_lists = (sum(walked[k]) / len(walked[k]) for k in ("now", "IN lists"))
-        print(
-            f"\n== near-duplicate candidates, probe join against IN lists (the same probes and index): p50 "
-            f"{fmt_ms(new50)} ms vs {fmt_ms(list50)} ms ({ratio(list50, new50)}), p95 {fmt_ms(new95)} ms vs "
-            f"{fmt_ms(list95)} ms ({ratio(list95, new95)}); handler reads per lookup (index entries, and for the "
-            f"join also its two small row sources) {rows_now:,.0f} vs {rows_lists:,.0f}"
-        )
+        baselines = [("IN lists", "IN lists (baseline)", "against IN lists (the same probes and index)")]
         if old_layout:
-            old50, old95 = percentiles["near-duplicate candidates, before 0031 (baseline)"]
-            rows_new, rows_old = (sum(walked[k]) / len(walked[k]) for k in ("now", "before 0031"))
+            baselines.append(
+                ("before 0031", "before 0031 (baseline)", "against the query before 0031 on the same data")
+            )
+        for key, operation, against in baselines:
+            base50, base95 = percentiles[f"near-duplicate candidates, {operation}"]
+            rows_now, rows_base = (sum(walked[k]) / len(walked[k]) for k in ("now", key))
+            # Handler reads count index entries, and for the probe join also its two small row sources.
             print(
-                f"\n== near-duplicate candidates against the query before 0031 on the same data: p50 {fmt_ms(new50)} ms "
-                f"vs {fmt_ms(old50)} ms ({ratio(old50, new50)}), p95 {fmt_ms(new95)} ms vs {fmt_ms(old95)} ms "
-                f"({ratio(old95, new95)}); handler reads per lookup {rows_new:,.0f} vs {rows_old:,.0f}"
-                f" (before/now {rows_old / rows_new:.1f})"
+                f"\n== near-duplicate candidates, probe join {against}: p50 {fmt_ms(new50)} ms vs "
+                f"{fmt_ms(base50)} ms ({ratio(base50, new50)}), p95 {fmt_ms(new95)} ms vs {fmt_ms(base95)} ms "
+                f"({ratio(base95, new95)}); handler reads per lookup {rows_now:,.0f} vs {rows_base:,.0f}"
             )
         print("\n== visit list by caller and filters")
         print(

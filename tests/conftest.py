@@ -169,6 +169,16 @@ def database_url(request, tmp_path) -> str:
     return url
 
 
+@pytest.fixture(scope="module")
+def cluster():
+    """scripts/cluster.py's whole topology on loopback for one module (tests/test_cluster.py,
+    tests/test_galera_writes.py; the scheduler puts them on one worker), stopped after it."""
+    from tests.support.cluster import running_cluster
+
+    with running_cluster() as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 def fake_wechat():
     """The fake WeChat API server on 127.0.0.1, shared by the session."""

@@ -24,19 +24,12 @@ from sqlalchemy.orm import Session
 from scripts import bench_load
 from scripts.cluster import Cluster
 from tests.conftest import missing_component
-from tests.support.cluster import app_on, running_cluster
+from tests.support.cluster import app_on
 from tests.support.images import phone_jpeg
 
 pytestmark = pytest.mark.cluster  # one worker runs the module (tests/support/scheduling.py): one cluster
 
 PHONES = 3
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """The whole topology on loopback, stopped after the module."""
-    with running_cluster() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -22,19 +22,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from scripts import bench_load
-from tests.support.cluster import app_on, running_cluster
+from tests.support.cluster import app_on
 
 # One worker with tests/test_cluster.py (tests/support/scheduling.py: SHARED).
 pytestmark = [pytest.mark.cluster]
 
 _PAUSE_S = 60
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """The whole topology on loopback, stopped after the module."""
-    with running_cluster() as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

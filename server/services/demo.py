@@ -127,9 +127,7 @@ def load(session: Session) -> list[str]:
             "radius_m": "300",
         }
     )
-    report = imports.run(session, None, place_import.PlacesImporter(), rows)
-    if report.errors:
-        raise RuntimeError(f"demo places did not import: {report.errors}")
+    _import(session, None, place_import.PlacesImporter(), rows, "demo places")
 
     from server.models import Site, Township, Village
 
@@ -446,9 +444,7 @@ def _demo_units(session: Session, admin: User) -> None:
         return
     for importer, rows in ((UnitsImporter(), DEMO_UNITS), (OrganizationsImporter(), DEMO_ORGANIZATIONS)):
         keyed = [dict(zip([c.key for c in importer.columns], row, strict=False)) for row in rows]
-        report = imports.run(session, admin, importer, keyed)
-        if report.errors:
-            raise RuntimeError(f"demo {importer.kind} did not import: {report.errors}")
+        _import(session, admin, importer, keyed, f"demo {importer.kind}")
     unit = session.scalar(select(ReportingUnit).where(ReportingUnit.name == "永阳镇党委"))
     reviewer = session.scalar(select(User).where(User.username == "unit"))
     if reviewer is not None:
@@ -976,11 +972,16 @@ def _demo_counties(session: Session) -> None:
             "radius_m": "500",
         },
     ]
-    report = imports.run(session, admin, place_import.PlacesImporter(), rows)
-    if report.errors:
-        raise RuntimeError(f"the second county's places did not import: {report.errors}")
+    _import(session, admin, place_import.PlacesImporter(), rows, "the second county's places")
     village = session.scalar(select(Township).where(Township.code == "360822100000")).villages[0]
     projects.create_project(
         session, admin, {"title": "城南村井冈蜜柚示范园", "year": date.today().year, "village_ids": [village.id]}
     )
     tenancy.limit(session, 1)
+
+
+def _import(session: Session, actor: User | None, importer, rows: list[dict], what: str) -> None:
+    """Import demo rows through the real importer; the demo's own rows never fail, so an error is a bug."""
+    report = imports.run(session, actor, importer, rows)
+    if report.errors:
+        raise RuntimeError(f"{what} did not import: {report.errors}")

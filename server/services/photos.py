@@ -506,7 +506,12 @@ def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> lis
     """The indexed half of the near-duplicate lookup: the earliest _MAX_FINE_LOOKS photos of other owners
     with a region hash within phash.NEAR_DUPLICATE_DISTANCE of one of the `query` hashes, as
     (photo_id, region_hashes, thumb_key)."""
-    near = near_photo_ids(query)
+    return earliest_candidates(session, photo, near_photo_ids(query))
+
+
+def earliest_candidates(session: Session, photo: Photo, near: Select | None) -> list[tuple[int, str, str | None]]:
+    """The earliest _MAX_FINE_LOOKS photos of other owners among those an index query `near` (a select
+    of photo_id) names, as near_candidates answers them (scripts/bench_review.py times its baselines so)."""
     if near is None:
         return []
     near = near.subquery()

@@ -7,11 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from server.imaging import phash
 from server.imaging.decode import process_photo
 from tests.conftest import missing_component
+from tests.support.images import scene
 
 TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
 # What the pure-Python DCT (before the C one) gave the real photos of ../shared/testdata: each
@@ -24,18 +25,6 @@ def pinned_form(hashes) -> str:
     return ",".join(
         f"{h.value:016x}{h.orientation}" + (f"/{''.join(map(str, h.close))}" if h.close else "") for h in hashes
     )
-
-
-def scene(seed: int, size=(320, 240)) -> Image.Image:
-    """A picture with random coloured shapes."""
-    rng = random.Random(seed)
-    img = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(img)
-    for _ in range(30):
-        x0, y0 = rng.randrange(size[0]), rng.randrange(size[1])
-        box = (x0, y0, x0 + rng.randrange(10, size[0] // 2), y0 + rng.randrange(10, size[1] // 2))
-        draw.rectangle(box, fill=tuple(rng.randrange(256) for _ in range(3)))
-    return img
 
 
 class ExactCount:

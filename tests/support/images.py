@@ -10,6 +10,18 @@ from PIL import Image, ImageDraw
 from PIL.TiffImagePlugin import IFDRational
 
 
+def scene(seed: int, size=(320, 240)) -> Image.Image:
+    """A picture with random coloured shapes (the perceptual-hash tests' subject)."""
+    rng = random.Random(seed)
+    img = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(30):
+        x0, y0 = rng.randrange(size[0]), rng.randrange(size[1])
+        box = (x0, y0, x0 + rng.randrange(10, size[0] // 2), y0 + rng.randrange(10, size[1] // 2))
+        draw.rectangle(box, fill=tuple(rng.randrange(256) for _ in range(3)))
+    return img
+
+
 def _rational(value: float, denominator: int = 10000) -> IFDRational:
     return IFDRational(round(value * denominator), denominator)
 
