@@ -6,15 +6,18 @@ Run from the project root, against a database filled by scripts/gen_data.py:
 Times the service functions the console calls, each over --runs runs with varied filters (or
 until --budget seconds are spent on it), as admin and as a township reviewer:
   visit list      review.page_of_visits + review.flag_counts (what /console/visits runs)
-  near-duplicate  services.photos.find_duplicate for region hashes near an existing photo's
-  near-duplicate candidates  its indexed query alone (services.photos.near_candidates)
+  near-duplicate  services.photos.find_duplicate for region hashes near an existing photo's (of
+                  any county), searched as a complete searches: in the generated county's photos
+  near-duplicate candidates, own county  its indexed query alone (services.photos.near_candidates)
+  near-duplicate candidates  the same query across every county: what the nightly pass
+                  (services.cross_county) sends per photo; no 100 ms goal, it runs at night
   near-duplicate candidates, IN lists  the same probes written out as IN lists, as sent from 0031 until the probe join (a baseline)
   near-duplicate candidates, before 0031  the same probes as before migration 0031 (a baseline, unless --no-0029-baseline:
                   five 13-bit bands, one exact band value per probe and band), on a copy of the
                   index in that layout (table bench_hash_bands_0029, built from photo_hash_bands'
                   whole hashes on the first run and kept)
   dashboard       dashboard.build for one of the last three years
-then prints p50/p95/max per operation beside the goal (p95 < 100 ms), the candidate query's p50/p95
+then prints p50/p95/max per operation beside the goal (p95 < 100 ms), the cross-county candidate query's p50/p95
 and index rows read per lookup (InnoDB handler reads) against the baseline, and the EXPLAIN of every
 distinct statement each one sends. This is a benchmark, not a test: it asserts nothing.
 """
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     from server.app import create_app
     from server.db import db
     from server.imaging.decode import ProcessedPhoto
-    from server.models import Photo, Project, Township, User, UserRole, Village, Visit
+    from server.models import County, Photo, Project, Township, User, UserRole, Village, Visit
     from server.services import dashboard, review
     from server.services import photos as photo_service
 
@@ -219,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         photos = s.scalar(select(func.max(Photo.id))) or 0
         print(f"database: {visits:,} visits, {photos:,} photos", flush=True)
         admin = s.scalar(select(User).where(User.username == "admin"))
+        home = s.scalar(select(func.min(County.id)))  # the generated county (gen_data --counties adds others)
+        band_counties = s.scalar(text("SELECT COUNT(DISTINCT county_id) FROM photo_hash_bands"))
+        print(f"  index rows in {band_counties} counties; a complete searches county {home}'s", flush=True)
         reviewer = s.scalar(select(User).join(UserRole).where(UserRole.role == "reviewer").limit(1))
         ids = {
             "townships": list(s.scalars(select(Township.id))),
@@ -286,13 +292,19 @@ def main(argv: list[str] | None = None) -> int:
                 preview_jpeg=b"",
                 preview_sha256="",
             )
-            photo_service.find_duplicate(s, probe, f"{rng.getrandbits(256):064x}", processed)
+            photo_service.find_duplicate(s, probe, f"{rng.getrandbits(256):064x}", processed, home)
             s.rollback()
 
         def candidates(i: int) -> None:
             _, regions = probe_hashes(i)
             probe = Photo(id=photos + 1 + i, owner_kind="visit", owner_id=10**9)
             photo_service.near_candidates(s, probe, phash.query_hashes(regions))
+            s.rollback()
+
+        def candidates_in_county(i: int) -> None:
+            _, regions = probe_hashes(i)
+            probe = Photo(id=photos + 1 + i, owner_kind="visit", owner_id=10**9)
+            photo_service.near_candidates(s, probe, phash.query_hashes(regions), home)
             s.rollback()
 
         def candidates_lists(i: int) -> None:
@@ -314,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         operations = [
             ("visit list (page + flag counts)", visit_list),
             ("near-duplicate lookup", near_duplicate),
+            ("near-duplicate candidates, own county", candidates_in_county),
             ("near-duplicate candidates", candidates),
             ("near-duplicate candidates, IN lists (baseline)", candidates_lists),
             *([("near-duplicate candidates, before 0031 (baseline)", candidates_before)] if old_layout else []),
@@ -347,15 +360,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"max {fmt_ms(max(ms))} ms",
                 flush=True,
             )
-            rows.append(
-                goal_row(
-                    f"{name} p95 < {GOAL_P95_MS:.0f} ms",
-                    f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})",
-                    p95 < GOAL_P95_MS,
-                )
-            )
+            measured = f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})"
+            if name.startswith("near-duplicate candidates") and name != "near-duplicate candidates, own county":
+                # Across every county: the nightly pass's query (and its baselines), not a complete's.
+                rows.append(goal_row(f"{name} (nightly, every county)", measured, None))
+            else:
+                rows.append(goal_row(f"{name} p95 < {GOAL_P95_MS:.0f} ms", measured, p95 < GOAL_P95_MS))
         # Rows each candidate query walks in the index, counted apart from the timed runs.
-        counted = {"now": candidates, "IN lists": candidates_lists}
+        counted = {"now": candidates, "IN lists": candidates_lists, "own county": candidates_in_county}
         if old_layout:
             counted["before 0031"] = candidates_before
         walked: dict[str, list[int]] = {key: [] for key in counted}
@@ -380,6 +392,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fmt_ms(base50)} ms ({ratio(base50, new50)}), p95 {fmt_ms(new95)} ms vs {fmt_ms(base95)} ms "
                 f"({ratio(base95, new95)}); handler reads per lookup {rows_now:,.0f} vs {rows_base:,.0f}"
             )
+        own50, own95 = percentiles["near-duplicate candidates, own county"]
+        own_rows, all_rows = (sum(walked[k]) / len(walked[k]) for k in ("own county", "now"))
+        print(
+            f"\n== near-duplicate candidates in the complete's own county against every county's (the nightly pass):"
+            f" p50 {fmt_ms(own50)} vs {fmt_ms(new50)} ms, p95 {fmt_ms(own95)} vs {fmt_ms(new95)} ms;"
+            f" handler reads per lookup {own_rows:,.0f} vs {all_rows:,.0f}"
+        )
         print("\n== visit list by caller and filters")
         print(
             table(

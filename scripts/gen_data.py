@@ -263,10 +263,10 @@ def region_hashes(phash: int) -> tuple[RegionHash, ...]:
     )
 
 
-def band_rows(pid: int, phash: int) -> list[tuple[int, int, int, int, int]]:
-    """The photo_hash_bands rows (photo_id, kind, band, value, hash) of a photo's region hashes."""
+def band_rows(pid: int, phash: int, county_id: int) -> list[tuple[int, int, int, int, int, int]]:
+    """The photo_hash_bands rows (photo_id, kind, band, value, hash, county_id) of a photo's region hashes."""
     return [
-        (pid, kind, band, value, db_hash(h.value))
+        (pid, kind, band, value, db_hash(h.value), county_id)
         for kind, h in enumerate(region_hashes(phash))
         for band, value in enumerate(hash_bands(h.value))
     ]
@@ -403,11 +403,13 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1, shape:
     cur = conn.cursor()
     # Rows are generated consistent: skip the per-row checks while loading.
     cur.execute("SET unique_checks=0, foreign_key_checks=0")
+    cur.execute("SELECT MIN(id) FROM counties")
+    (county,) = cur.fetchone()
     start = datetime.now(UTC) - timedelta(days=365 * YEARS)
     days = 365 * YEARS
     visit_sql, flag_sql = insert_sql("visits", VISIT_COLUMNS), insert_sql("visit_flags", ("visit_id", "flag"))
     photo_sql = insert_sql("photos", PHOTO_COLUMNS)
-    band_sql = insert_sql("photo_hash_bands", ("photo_id", "kind", "band", "value", "hash"))
+    band_sql = insert_sql("photo_hash_bands", ("photo_id", "kind", "band", "value", "hash", "county_id"))
     decision_sql = insert_sql(
         "review_decisions", ("visit_id", "target_kind", "target_id", "decision", "reason", "reviewer_id", "created_at")
     )
@@ -427,7 +429,7 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1, shape:
                 prow = photo_row(pid, row, points[a.village_id], phash, rng)
                 prows.append(prow)
                 if prow[6] == "ready":
-                    brows += band_rows(pid, phash)
+                    brows += band_rows(pid, phash, county)
             if row[6] == "submitted" and rng.random() < 0.3:
                 drows.append(
                     (
@@ -474,12 +476,14 @@ def generate(url: str, visits: int, photos_per_visit: int, seed: int = 1, shape:
     print(f"generated {visits:,} visits and {pid:,} photos in {time.monotonic() - t0:.0f} s", flush=True)
 
 
-def add_uniform_photos(url: str, n: int, chunk: int = 20_000) -> None:
+def add_uniform_photos(url: str, n: int, counties: int = 1, chunk: int = 20_000) -> None:
     """Add n ready photos with uniformly random hashes and their band rows, computed by MariaDB itself.
 
     Rows as photo_row/band_rows would make them (region k = hash XOR a constant), but built with
     INSERT ... SELECT over the sequence engine, about three times generate()'s rate and without its
-    visits. They lengthen every band value's index range as a larger county's photos would.
+    visits. They lengthen every band value's index range as a larger county's photos would; with
+    `counties` > 1 they are dealt round the generated county and counties-1 others (ids after it,
+    index rows only: no County row), as a province's photos are.
     """
     import pymysql
     from sqlalchemy.engine import make_url
@@ -490,8 +494,8 @@ def add_uniform_photos(url: str, n: int, chunk: int = 20_000) -> None:
     )
     cur = conn.cursor()
     cur.execute("SET unique_checks=0, foreign_key_checks=0")
-    cur.execute("SELECT COALESCE(MAX(id), 0), (SELECT MIN(id) FROM users) FROM photos")
-    last, uploader = cur.fetchone()
+    cur.execute("SELECT COALESCE(MAX(id), 0), (SELECT MIN(id) FROM users), (SELECT MIN(id) FROM counties) FROM photos")
+    last, uploader, home = cur.fetchone()
     hexes = ", ".join(f"CONCAT(LPAD(HEX(h ^ {r.value}), 16, '0'), '0')" for r in region_hashes(0))  # XOR constants
     widths = [m.bit_length() for m in hash_bands((1 << 64) - 1)]
     shift = " ".join(f"WHEN {band} THEN {sum(widths[band + 1 :])}" for band in range(len(widths)))
@@ -509,9 +513,9 @@ def add_uniform_photos(url: str, n: int, chunk: int = 20_000) -> None:
             f" FROM seq_{a}_to_{b}) g"
         )
         cur.execute(
-            "INSERT INTO photo_hash_bands (photo_id, kind, band, value, hash)"
+            "INSERT INTO photo_hash_bands (photo_id, kind, band, value, hash, county_id)"
             f" SELECT x.id, x.kind, bb.seq, (x.rh >> CASE bb.seq {shift} END) & CASE bb.seq {mask} END,"
-            " CAST(x.rh AS SIGNED)"
+            f" CAST(x.rh AS SIGNED), {home} + x.id % {max(1, counties)}"
             " FROM (SELECT p.id, k.seq AS kind,"
             " CAST(CONV(SUBSTRING(p.region_hashes, k.seq * 18 + 1, 16), 16, 10) AS UNSIGNED) AS rh"
             f" FROM photos p JOIN seq_0_to_{len(REGIONS) - 1} k WHERE p.id BETWEEN {a} AND {b}) x"
@@ -550,6 +554,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--uniform-photos", type=int, default=0, help="then this many photos with random hashes, built in SQL (fast)"
     )
+    p.add_argument(
+        "--counties",
+        type=int,
+        default=1,
+        help="deal the uniform photos round this many counties: the generated one and counties-1 others (a province)",
+    )
     args = p.parse_args(argv)
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # handled by sigwait below
@@ -567,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(url)
         generate(url, args.visits, args.photos_per_visit, args.seed)
         if args.uniform_photos:
-            add_uniform_photos(url, args.uniform_photos)
+            add_uniform_photos(url, args.uniform_photos, args.counties)
         if servers is not None and not args.stop:
             print(
                 f"\nMariaDB keeps running for scripts/bench_review.py --mysql-url '{url}'\n"

@@ -153,6 +153,14 @@ def register_commands(app: Flask) -> None:
         db.session.commit()
         click.echo(f"visit stats rebuilt: {rows} rows ({before} differed from a fresh count)")
 
+    @app.cli.command("cross-county-duplicates")
+    def cross_county_duplicates() -> None:
+        """Look for reused photos across counties among those completed since the last run (nightly; a complete searches its own county)."""
+        from server.services import cross_county
+
+        counts = cross_county.run(db.session)
+        click.echo("cross-county duplicates: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
     @app.cli.command("rehash-photos")
     def rehash_photos() -> None:
         """Index ready photos stored without canonical region hashes (run once after migrations 0012 and 0017)."""

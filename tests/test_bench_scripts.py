@@ -72,8 +72,8 @@ def test_band_rows_match_the_apps_hash_bands():
 
     h = random.Random(3).getrandbits(64)
     regions = gen_data.region_hashes(h)
-    rows = gen_data.band_rows(42, h)
-    assert rows == [(r.photo_id, r.kind, r.band, r.value, r.hash) for r in hash_rows(42, regions)]
+    rows = gen_data.band_rows(42, h, 7)
+    assert rows == [(r.photo_id, r.kind, r.band, r.value, r.hash, r.county_id) for r in hash_rows(42, regions, 7)]
     assert (
         len(rows) == HASH_BANDS * len(REGIONS)
         and regions[0].value == h
@@ -134,7 +134,8 @@ def test_generated_database_has_its_dashboard_counts(mariadb_url):
 
 
 def test_uniform_photos_are_indexed_as_the_app_indexes_them(mariadb_url):
-    """The photos add_uniform_photos builds in SQL have the region hashes and band rows band_rows gives their hash."""
+    """The photos add_uniform_photos builds in SQL have the region hashes and band rows band_rows gives their hash,
+    dealt round the generated county and the others."""
     import pymysql
     from sqlalchemy.engine import make_url
 
@@ -142,17 +143,23 @@ def test_uniform_photos_are_indexed_as_the_app_indexes_them(mariadb_url):
 
     _truncate_mariadb(mariadb_url)
     gen_data.generate(mariadb_url, 20, 1, seed=4, shape=FEW)
-    gen_data.add_uniform_photos(mariadb_url, 30, chunk=12)
+    gen_data.add_uniform_photos(mariadb_url, 30, counties=3, chunk=12)
     u = make_url(mariadb_url)
     conn = pymysql.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)
     cur = conn.cursor()
     cur.execute("SELECT id, phash, region_hashes FROM photos WHERE client_id LIKE 'uniform-%' ORDER BY id")
     photos = cur.fetchall()
     assert len(photos) == 30
+    cur.execute("SELECT MIN(id) FROM counties")
+    (home,) = cur.fetchone()
+    cur.execute("SELECT DISTINCT county_id FROM photo_hash_bands WHERE photo_id < %s", (photos[0][0],))
+    assert cur.fetchall() == ((home,),)  # generate()'s photos are the county's
     for pid, h, stored in photos:
         assert stored.lower() == gen_data.format_hashes(gen_data.region_hashes(int(h, 16)))
-        cur.execute("SELECT photo_id, kind, band, value, hash FROM photo_hash_bands WHERE photo_id = %s", (pid,))
-        assert sorted(cur.fetchall()) == sorted(gen_data.band_rows(pid, int(h, 16)))
+        cur.execute(
+            "SELECT photo_id, kind, band, value, hash, county_id FROM photo_hash_bands WHERE photo_id = %s", (pid,)
+        )
+        assert sorted(cur.fetchall()) == sorted(gen_data.band_rows(pid, int(h, 16), home + pid % 3))
     conn.close()
     _truncate_mariadb(mariadb_url)
 

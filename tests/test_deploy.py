@@ -246,6 +246,8 @@ def test_photo_completes_have_their_own_lower_priority_pool():
         "secretary-projects-quarterly-reminders.timer",
         "secretary-projects-cadre-reminders.service",
         "secretary-projects-cadre-reminders.timer",
+        "secretary-projects-cross-county.service",
+        "secretary-projects-cross-county.timer",
     ],
 )
 def test_systemd_units_parse(unit):

@@ -30,6 +30,7 @@ AUDIT_LABELS = {
     "visit.checkin": "定位签到",
     "photo.ticket": "申请上传照片",
     "photo.complete": "照片校验完成",
+    "photo.duplicate_found": "跨县比对发现重复照片",
     "photo.reject": "照片被拒收",
     "photo.recheck": "复核原图",
     "visit.interview": "入户走访",

@@ -25,7 +25,7 @@ from server.models.cadres import (
     CadreReminder,
     LiaisonContact,
 )
-from server.models.claims import RowClaim
+from server.models.claims import JobCursor, RowClaim
 from server.models.documents import (
     DOCUMENT_KINDS,
     DocumentSequence,
@@ -272,4 +272,5 @@ __all__ = [
     "DocumentSequence",
     "OfficialDocument",
     "RowClaim",
+    "JobCursor",
 ]

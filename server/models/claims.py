@@ -8,7 +8,7 @@ runs it again, as one node's row lock would have made it wait.
 
 The same rows hold the leases of jobs that every node runs on a timer (the daily reminders): a
 run takes its job's lease (`held_until`) first, so that one run at a time sends (server/services/
-leases.py).
+leases.py), and a job that works through rows in order keeps where it got to in a JobCursor.
 """
 
 from __future__ import annotations
@@ -29,3 +29,14 @@ class RowClaim(Base):
     claims: Mapped[int] = mapped_column(BigInteger, default=0)
     # A job's lease ('lease:remind-reports'): held by one run until then; None when released.
     held_until: Mapped[datetime | None] = mapped_column()
+
+
+class JobCursor(Base):
+    """How far a job that works through rows in time order has got (e.g. 'cross-county-duplicates'):
+    every row up to (done_until, last_id) is done; None: nothing yet."""
+
+    __tablename__ = "job_cursors"
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    done_until: Mapped[datetime | None] = mapped_column()
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column()

@@ -72,7 +72,11 @@ class Photo(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column()
 
-    __table_args__ = (Index("ix_photos_owner", "owner_kind", "owner_id"),)
+    # completed_at: the nightly cross-county pass reads the photos completed since its last run.
+    __table_args__ = (
+        Index("ix_photos_owner", "owner_kind", "owner_id"),
+        Index("ix_photos_completed_at", "completed_at"),
+    )
 
 
 class PhotoHashBand(Base):
@@ -86,7 +90,12 @@ class PhotoHashBand(Base):
     # The whole region hash (phash.db_hash: signed, the same 64 bits), so the lookup measures the
     # Hamming distance inside the index instead of fetching every row that shares a band value.
     hash: Mapped[int] = mapped_column(BigInteger)
+    # The county of the photo's owner (None until a villager's draft photo is sent with its
+    # feedback): a complete searches its own county's photos, a nightly pass every county's
+    # (services.cross_county). No foreign key: InnoDB would add an index of its own for one.
+    county_id: Mapped[int | None] = mapped_column(Integer)
 
-    # Covering: a probe is an index range scan on (band, value) that filters on hash and answers
-    # photo_id and kind without reading the table (InnoDB stores them once, SQLite needs them named).
-    __table_args__ = (Index("ix_photo_hash_bands_near", "band", "value", "hash", "photo_id", "kind"),)
+    # Covering: a probe is an index range scan on (band, value), or on (band, value, county_id)
+    # within one county, that filters on hash and answers photo_id and kind without reading the
+    # table (InnoDB stores them once, SQLite needs them named).
+    __table_args__ = (Index("ix_photo_hash_bands_near", "band", "value", "county_id", "hash", "photo_id", "kind"),)

@@ -44,6 +44,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
     if photo.owner_kind == "feedback":
         fb = session.get(Feedback, photo.owner_id)
         project = session.get(Project, fb.project_id) if fb else None
+    # A draft's county is known once it is sent with its feedback (_attach_photos).
     return photos.OwnerContext(
         place=None,
         person="",
@@ -51,6 +52,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         can_complete=lambda u: u.id == photo.uploader_id,
         after_ready=_forget_location,
         strip_location=True,
+        county_id=project.county_id if project else None,
     )
 
 
@@ -261,6 +263,8 @@ def _attach_photos(session: Session, user: User, fb: Feedback, photo_ids: list[i
         raise ApiError("photo_not_uploaded", "还有照片未上传完成,请稍后重试", {"photo_ids": not_ready})
     for pid in photo_ids:
         found[pid].owner_kind, found[pid].owner_id = "feedback", fb.id
+    project = session.get(Project, fb.project_id)
+    photos.index_in_county(session, photo_ids, project.county_id if project else None)
 
 
 # ---- reading -------------------------------------------------------------------------------

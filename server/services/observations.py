@@ -491,6 +491,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         person=uploader.name if uploader else "",
         title=f"{OBSERVATION_KINDS[event.kind]} · {project.title}" if event and project else "观摩",
         can_complete=lambda u: u.id == photo.uploader_id,
+        county_id=event.county_id if event else None,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Integer, Select, literal_column, or_, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from server import geo
+from server import geo, tenancy
 from server.db import bit_xor, hamming_distance, joined_in_order
 from server.errors import ApiError
 from server.imaging import meta, phash
@@ -76,6 +76,9 @@ class OwnerContext:
     can_complete: Callable[[User], bool]
     after_ready: Callable[[Session, Photo], None] | None = None
     strip_location: bool = False  # seal the original without GPS/XMP (villagers' photos)
+    # The owner's county: where the complete looks for near-duplicates (None: the uploader's, the
+    # only county's, or not known until the record is sent, as with a villager's draft photo).
+    county_id: int | None = None
 
 
 # owner_kind -> function(session, photo) -> OwnerContext; filled by server.app.register_photo_owners.
@@ -103,6 +106,7 @@ class DraftOwner:
             person=uploader.name if uploader else "",
             title=self.title,
             can_complete=lambda u: u.id == photo.uploader_id,
+            county_id=uploader.county_id if uploader else None,
         )
 
 
@@ -292,7 +296,8 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         return photo
     # Looked up before the row changes, so that its queries flush nothing: the photo's update
     # (and the monthly counts' listener) then runs once, at the end.
-    duplicate = find_duplicate(session, photo, sha256, processed)
+    county = ctx.county_id if ctx.county_id is not None else tenancy.only_county(session)
+    duplicate = find_duplicate(session, photo, sha256, processed, county)
     exif = processed.exif
     photo.status, photo.completed_at = "ready", utcnow()
     photo.size, photo.sha256, photo.preview_sha256 = size, sha256, processed.preview_sha256
@@ -306,7 +311,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo.duplicate_of_id = duplicate.id if duplicate else None
     photo.flags = photo_flags(photo, ctx.place, exif, duplicate)
     if not flat:
-        session.add_all(hash_rows(photo.id, processed.region_hashes))
+        session.add_all(hash_rows(photo.id, processed.region_hashes, county))
     if ctx.after_ready:
         ctx.after_ready(session, photo)
     audit.append(
@@ -470,8 +475,10 @@ def photo_flags(photo: Photo, place: Place | None, exif, duplicate: Photo | None
     return flags
 
 
-def find_duplicate(session: Session, photo: Photo, sha256: str, processed: ProcessedPhoto) -> Photo | None:
-    """An earlier ready photo with the same bytes, or a near-identical one owned by someone else.
+def find_duplicate(
+    session: Session, photo: Photo, sha256: str, processed: ProcessedPhoto, county_id: int | None
+) -> Photo | None:
+    """An earlier ready photo with the same bytes, or a near-identical one of the same county owned by someone else.
 
     Near-identical means a canonical region hash of one within phash.NEAR_DUPLICATE_DISTANCE of
     a canonical region hash of the other (crops, rotations, flips, re-encodes and screenshots
@@ -479,6 +486,11 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
     hash is cut into bands and the index is asked, per new hash and band, for the stored hashes
     whose band value is within phash.BAND_RADIUS bits of the new hash's and whose whole hash is
     within that distance (near_candidates): every stored hash within the distance is found.
+
+    Identical bytes are looked for in every county (one indexed equality); near-identical ones in
+    `county_id`'s photos (every county's when it is None, as for a villager's photo before its
+    feedback names the project): a county's index rows are a hundredth of a province's, and the
+    nightly pass (services.cross_county) looks across counties.
     """
     exact = session.scalars(
         select(Photo)
@@ -493,27 +505,44 @@ def find_duplicate(session: Session, photo: Photo, sha256: str, processed: Proce
         # would "match" every other. Only identical bytes count for those.
         return None
     query = phash.query_hashes(processed.region_hashes)
+    return confirmed_duplicate(session, near_candidates(session, photo, query, county_id), query, processed.thumb_jpeg)
+
+
+def confirmed_duplicate(
+    session: Session,
+    candidates: list[tuple[int, str, str | None]],
+    query: dict[int, list[tuple[int, int]]],
+    thumb_jpeg: bytes,
+) -> Photo | None:
+    """The first of the `candidates` (near_candidates' rows) with a region pairing with one of the `query`
+    hashes (phash.query_hashes) that the finer look at both thumbnails confirms; the new photo's is `thumb_jpeg`."""
     new_thumb = None
-    for photo_id, region_hashes, thumb_key in near_candidates(session, photo, query):
+    for photo_id, region_hashes, thumb_key in candidates:
         pairs = phash.coarse_pairs(query, phash.parse_hashes(region_hashes))
-        new_thumb = new_thumb or Image.open(io.BytesIO(processed.thumb_jpeg))
+        new_thumb = new_thumb or Image.open(io.BytesIO(thumb_jpeg))
         if pairs and _confirmed(new_thumb, photo_id, thumb_key, pairs):
             return session.get(Photo, photo_id)
     return None
 
 
-def near_candidates(session: Session, photo: Photo, query: Iterable[int]) -> list[tuple[int, str, str | None]]:
+def near_candidates(
+    session: Session, photo: Photo, query: Iterable[int], county_id: int | None = None
+) -> list[tuple[int, str, str | None]]:
     """The indexed half of the near-duplicate lookup: the earliest _MAX_FINE_LOOKS photos of other owners
-    with a region hash within phash.NEAR_DUPLICATE_DISTANCE of one of the `query` hashes, as
-    (photo_id, region_hashes, thumb_key)."""
-    return earliest_candidates(session, photo, near_photo_ids(query))
+    (in `county_id`, or any county for None) with a region hash within phash.NEAR_DUPLICATE_DISTANCE
+    of one of the `query` hashes, as (photo_id, region_hashes, thumb_key)."""
+    return earliest_candidates(session, photo, near_photo_ids(query, county_id))
 
 
-def earliest_candidates(session: Session, photo: Photo, near: Select | None) -> list[tuple[int, str, str | None]]:
+def earliest_candidates(
+    session: Session, photo: Photo, near: Select | None, *, completed_before: datetime | None = None
+) -> list[tuple[int, str, str | None]]:
     """The earliest _MAX_FINE_LOOKS photos of other owners among those an index query `near` (a select
-    of photo_id) names, as near_candidates answers them (scripts/bench_review.py times its baselines so)."""
+    of photo_id) names, as near_candidates answers them (scripts/bench_review.py times its baselines so);
+    with `completed_before`, only photos completed before then (a later pass over a stored photo)."""
     if near is None:
         return []
+    earlier = () if completed_before is None else (Photo.completed_at < completed_before,)
     near = near.subquery()
     # Only the earliest candidates get the finer look, so only those are fetched: a sort of the
     # few true candidates, never of every row sharing a band value.
@@ -526,6 +555,7 @@ def earliest_candidates(session: Session, photo: Photo, near: Select | None) -> 
                 Photo.id != photo.id,
                 Photo.region_hashes.is_not(None),
                 or_(Photo.owner_kind != photo.owner_kind, Photo.owner_id != photo.owner_id),
+                *earlier,
             )
             .order_by(Photo.id)
             .limit(_MAX_FINE_LOOKS)
@@ -533,8 +563,9 @@ def earliest_candidates(session: Session, photo: Photo, near: Select | None) -> 
     ]
 
 
-def near_photo_ids(query: Iterable[int]) -> Select | None:
-    """The index query: the photo_id of every stored region hash within phash.NEAR_DUPLICATE_DISTANCE of a `query` hash (None for no hashes)."""
+def near_photo_ids(query: Iterable[int], county_id: int | None = None) -> Select | None:
+    """The index query: the photo_id of every stored region hash within phash.NEAR_DUPLICATE_DISTANCE of a `query`
+    hash, in the county `county_id` (None: in any county, and of none); None for no hashes."""
     # A join of three row sources, in this order: the query's band values (one row per query hash
     # and band, with the whole hash), the ways to flip up to BAND_RADIUS bits of each band
     # (phash.band_flips: 723 rows), and the index, reached by its (band, value) prefix with the
@@ -544,7 +575,8 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
     # The statement is ~10 KB (8.5 KB of it the constant flips), where IN lists of every probed
     # value (723 per query hash: ~500 KB for 13 hashes) cost SQLAlchemy, the parser and the range
     # optimizer more than the index reads themselves: 20.7 -> 5.2 ms of app CPU per photo complete
-    # (scripts/profile_photos.py), and see scripts/bench_review.py for the database's side.
+    # (scripts/profile_photos.py), and see scripts/bench_review.py for the database's side. Within
+    # one county the index is reached by (band, value, county_id): only that county's rows are read.
     rows = [(band, value, phash.db_hash(h)) for h in query for band, value in enumerate(phash.hash_bands(h))]
     if not rows:
         return None
@@ -559,6 +591,7 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
     def bands(column: str):
         return literal_column(f"{table}.{column}", Integer)
 
+    in_county = () if county_id is None else (bands("county_id") == int(county_id),)
     return (
         select(bands("photo_id").label("photo_id"))
         .distinct()
@@ -574,6 +607,7 @@ def near_photo_ids(query: Iterable[int]) -> Select | None:
             bands("band") == probes("band"),
             bands("value") == bit_xor(probes("value"), flips("mask")),
             hamming_distance(bands("hash"), probes("hash")) <= literal_column(str(phash.NEAR_DUPLICATE_DISTANCE)),
+            *in_county,
         )
     )
 
@@ -606,10 +640,12 @@ def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pai
         return True
 
 
-def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...]) -> list[PhotoHashBand]:
-    """The band rows that index a photo's canonical region hashes."""
+def hash_rows(photo_id: int, region_hashes: tuple[phash.RegionHash, ...], county_id: int | None) -> list[PhotoHashBand]:
+    """The band rows that index a photo's canonical region hashes, in its owner's county."""
     return [
-        PhotoHashBand(photo_id=photo_id, kind=kind, band=band, value=value, hash=phash.db_hash(h.value))
+        PhotoHashBand(
+            photo_id=photo_id, kind=kind, band=band, value=value, hash=phash.db_hash(h.value), county_id=county_id
+        )
         for kind, h in enumerate(region_hashes)
         for band, value in enumerate(phash.hash_bands(h.value))
     ]
@@ -650,9 +686,28 @@ def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
                 continue
             photo.region_hashes = phash.format_hashes(region_hashes)
             session.execute(PhotoHashBand.__table__.delete().where(PhotoHashBand.photo_id == photo.id))
-            session.add_all(hash_rows(photo.id, region_hashes))
+            session.add_all(hash_rows(photo.id, region_hashes, owner_county(session, photo)))
             counts["hashed"] += 1
         session.commit()
+
+
+def owner_county(session: Session, photo: Photo) -> int | None:
+    """The county of a photo's owner (its index rows' county), else the deployment's only county."""
+    try:
+        county = OWNERS[photo.owner_kind](session, photo).county_id
+    except (KeyError, NoResultFound):
+        county = None
+    return county if county is not None else tenancy.only_county(session)
+
+
+def index_in_county(session: Session, photo_ids: list[int], county_id: int | None) -> None:
+    """Put photos whose county was not known at complete (a villager's drafts) in their record's county's index."""
+    if photo_ids and county_id is not None:
+        session.execute(
+            PhotoHashBand.__table__.update()
+            .where(PhotoHashBand.photo_id.in_(photo_ids), PhotoHashBand.county_id.is_(None))
+            .values(county_id=county_id)
+        )
 
 
 def urls(photo: Photo) -> dict[str, str | None]:

@@ -331,6 +331,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         person=uploader.name if uploader else "",
         title=f"整改反馈 · {project.title}" if project else "整改反馈",
         can_complete=lambda u: u.id == photo.uploader_id,
+        county_id=order.county_id if order else None,
     )
 
 

@@ -243,6 +243,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         person=uploader.name if uploader else "",
         title=f"月报 · {project.title}" if project else "项目月报",
         can_complete=lambda u: u.id == photo.uploader_id,
+        county_id=project.county_id if project else None,
     )
 
 

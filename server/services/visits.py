@@ -395,6 +395,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         select(
             Visit.status,
             Visit.assignment_id,
+            Visit.county_id,
             Project.title,
             Village.id.label("village_id"),
             Village.name.label("village_name"),
@@ -454,6 +455,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         # Any team member may finish an upload a colleague's phone started.
         can_complete=lambda user: on_team(session, assignment_id, user),
         after_ready=lambda s, p: _photo_ready(s, visit_id, status, p),
+        county_id=row.county_id,
     )
 
 

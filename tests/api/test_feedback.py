@@ -14,9 +14,10 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from server.db import db
-from server.models import ClientWrite, Feedback, FeedbackReply, Photo, RateEvent, utcnow
+from server.models import ClientWrite, Feedback, FeedbackReply, Photo, PhotoHashBand, RateEvent, utcnow
 from server.services.feedback import add_working_days
 from tests.factories import V1, Api, now_iso, start_visit, uid
+from tests.services.test_counties import county2  # noqa: F401  (a fixture)
 from tests.support.apps import make_app
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
@@ -224,6 +225,20 @@ def test_feedback_is_stored_with_receipt_and_photos(app, villager, world):
         assert (fb.rating, fb.category, fb.receipt_no) == ("不满意", "问题反映", answer["receipt_no"])
         attached = db.session.get(Photo, photo["id"])
         assert (attached.owner_kind, attached.owner_id) == ("feedback", fb.id)
+
+
+def test_a_villagers_photo_joins_its_projects_county_when_the_feedback_is_sent(app, villager, world, county2):  # noqa: F811
+    """With several counties a villager's draft photo is indexed in no county (a complete then searches
+    every county's) until its feedback names the project: then it is in that project's county's index."""
+
+    def counties(photo_id):
+        with app.app_context():
+            return set(db.session.scalars(select(PhotoHashBand.county_id).where(PhotoHashBand.photo_id == photo_id)))
+
+    photo = ready_photo(villager)
+    assert counties(photo["id"]) == {None}
+    sent(villager, county2["project_id"], photo_ids=[photo["id"]])
+    assert counties(photo["id"]) == {county2["county_id"]}
 
 
 def test_content_check_is_msgseccheck_v2_with_the_openid(fake_wechat, villager, world):

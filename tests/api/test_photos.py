@@ -542,11 +542,12 @@ def bury_in_band_rows(app, hashes, per_key: int) -> None:
     from sqlalchemy import func
 
     from server.imaging import phash
-    from server.models import User
+    from server.models import County, User
     from server.services.photos import hash_rows
 
     with app.app_context():
         uploader = db.session.scalar(select(func.min(User.id)))
+        county = db.session.scalar(select(func.min(County.id)))  # the decoys are the same county's
         start = (db.session.scalar(select(func.max(Photo.id))) or 0) + 1
         photos, bands = [], []
         for band in range(phash.HASH_BANDS):
@@ -557,7 +558,7 @@ def bury_in_band_rows(app, hashes, per_key: int) -> None:
             # the original's band value are stored: the decoy's other band rows are in no probed range.
             shared = [
                 {c.name: getattr(row, c.name) for c in row.__table__.columns}
-                for row in hash_rows(0, far)
+                for row in hash_rows(0, far, county)
                 if row.band == band
             ]
             stored = phash.format_hashes(far)

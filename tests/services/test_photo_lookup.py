@@ -39,8 +39,8 @@ def near_and_far(rng: random.Random, q: int) -> list[int]:
     return out
 
 
-def store(hashes: list[int]) -> dict[int, int]:
-    """Store one photo per hash (a single region) with its band rows; answers photo_id -> hash."""
+def store(hashes: list[int], county: int | None = None) -> dict[int, int]:
+    """Store one photo per hash (a single region) with its band rows in `county`; answers photo_id -> hash."""
     uploader = db.session.scalar(select(func.min(User.id)))
     start = (db.session.scalar(select(func.max(Photo.id))) or 0) + 1
     photos, bands, stored = [], [], {}
@@ -65,7 +65,7 @@ def store(hashes: list[int]) -> dict[int, int]:
         )
         bands += [
             {c.name: getattr(row, c.name) for c in row.__table__.columns}
-            for row in hash_rows(pid, (phash.RegionHash(h, 0),))
+            for row in hash_rows(pid, (phash.RegionHash(h, 0),), county)
         ]
     db.session.execute(insert(Photo), photos)
     db.session.execute(insert(PhotoHashBand), bands)
@@ -124,7 +124,7 @@ def test_0031_recuts_the_band_rows_both_ways(app, world, database_url):
     assert band_rows(database_url) == {
         (row.photo_id, row.kind, row.band, row.value, row.hash)
         for pid, h in stored.items()
-        for row in hash_rows(pid, (phash.RegionHash(h, 0),))
+        for row in hash_rows(pid, (phash.RegionHash(h, 0),), None)
     }
 
 
@@ -180,3 +180,79 @@ def test_the_benchmarks_in_list_baseline_finds_what_the_lookup_finds(app, world)
         for query in queries:
             found = near_candidates(db.session, probe, query)
             assert found and candidates_in_lists(db.session, probe, query) == found
+
+
+@pytest.mark.both_databases
+def test_a_countys_lookup_reads_its_own_rows_and_the_unscoped_one_every_countys(app, world):
+    """Within a county only its rows are found, and through the index's (band, value, county_id) prefix;
+    without a county (the nightly pass) every county's and those of no county yet."""
+    rng = random.Random(33)
+    with app.app_context():
+        q = rng.getrandbits(64)
+        here = store([flipped(q, rng.sample(range(64), d)) for d in (0, 4, 8, 9)], county=1)
+        there = store([flipped(q, rng.sample(range(64), d)) for d in (0, 4, 8, 9)], county=2)
+        unknown = store([flipped(q, rng.sample(range(64), 3))], county=None)
+
+        def near(stored):
+            return {pid for pid, h in stored.items() if phash.hamming(q, h) <= phash.NEAR_DUPLICATE_DISTANCE}
+
+        assert len(near(here)) == 3
+        assert set(db.session.scalars(near_photo_ids([q], 1))) == near(here)
+        assert set(db.session.scalars(near_photo_ids([q], 2))) == near(there)
+        assert set(db.session.scalars(near_photo_ids([q]))) == near(here) | near(there) | set(unknown)
+        sql = str(near_photo_ids([q], 1).compile(db.session.get_bind(), compile_kwargs={"literal_binds": True}))
+        if db.session.get_bind().dialect.name == "sqlite":
+            plan = [row[3] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+            assert [step for step in plan if "photo_hash_bands" in step] == [
+                "SEARCH photo_hash_bands USING COVERING INDEX ix_photo_hash_bands_near (band=? AND value=? AND county_id=?)"
+            ]
+        else:
+            db.session.execute(text("ANALYZE TABLE photo_hash_bands"))
+            plan = db.session.execute(text(f"EXPLAIN {sql}")).mappings().all()
+            (index_step,) = [row for row in plan if row["table"] == "photo_hash_bands"]
+            assert index_step["type"] == "ref" and len(index_step["ref"].split(",")) == 3
+
+
+@pytest.mark.both_databases
+def test_0033_puts_each_indexed_photo_in_its_owners_county(app, world, database_url):
+    """Up from 0031: in a deployment of several counties a row takes its photo's owner's county (a draft its
+    uploader's, a villager's draft none); in a deployment of one county every row is that county's."""
+    from server.models import County
+
+    rng = random.Random(330)
+    with app.app_context():
+        (first,) = db.session.scalars(select(County.id)).all()
+        uploader = db.session.scalar(select(func.min(User.id)))
+        stored = store([rng.getrandbits(64) for _ in range(3)])
+    app.extensions["db"]["engine"].dispose()
+    cfg = alembic_config(database_url)
+    engine = create_engine(database_url)
+
+    def counties_after_upgrade() -> dict[int, int | None]:
+        command.downgrade(cfg, "0031")
+        command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT DISTINCT photo_id, county_id FROM photo_hash_bands")).all())
+
+    assert counties_after_upgrade() == dict.fromkeys(stored, first)
+    staff, villager = sorted(stored)[:2]
+    with engine.begin() as conn:
+        second = conn.execute(
+            text(
+                "INSERT INTO counties (code, name, department_name, doc_prefix, created_at)"
+                " VALUES ('360822', '吉水县', '', '吉水组字', '2026-12-07 00:00:00')"
+            )
+        ).lastrowid
+        conn.execute(text("UPDATE users SET county_id = :c WHERE id = :u"), {"c": second, "u": uploader})
+        conn.execute(
+            text("UPDATE photos SET owner_kind = 'report_draft', owner_id = :u WHERE id = :p"),
+            {"u": uploader, "p": staff},
+        )
+        villager_id = conn.execute(text("SELECT MAX(id) FROM users WHERE county_id IS NULL")).scalar()
+        conn.execute(
+            text("UPDATE photos SET owner_kind = 'feedback_draft', owner_id = :u WHERE id = :p"),
+            {"u": villager_id if villager_id is not None else -1, "p": villager},
+        )
+    counties = counties_after_upgrade()
+    engine.dispose()
+    assert counties[staff] == second and counties[villager] is None

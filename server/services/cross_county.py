@@ -1,0 +1,102 @@
+"""The nightly look across counties for reused photos (`flask --app server cross-county-duplicates`).
+
+A photo's complete looks for near-duplicates among its own county's photos only
+(photos.find_duplicate): a county holds about a hundredth of a province's index rows, so the lookup
+stays fast as the province grows (docs/capacity.md). A cheater's earlier photo is nearly always of
+their own county, but one taken from another county (a colleague's over the border, a picture seen
+on a public page) would then pass the complete. This pass closes that gap. Every night it takes
+the photos completed since its last run, in the order they completed, and asks the same index across
+every county for earlier photos within the distance, confirmed on the finer grid from both
+thumbnails, exactly as a complete does. A match is flagged as a complete would have flagged it
+(`duplicate_of` and the "duplicate" flag: a reviewer flag shown side by side, never a rejection),
+with an audit entry in the photo's county. Identical bytes were already looked for in every county
+at the complete.
+
+One run at a time (leases). The cursor (JobCursor) moves after every batch, so a run that is
+stopped resumes after the last batch it finished; it never reads photos completed in the last
+LAG_SECONDS, whose transactions may still be committing with an earlier completed_at.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import timedelta
+
+from PIL import Image
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from server import tenancy
+from server.imaging import phash
+from server.models import JobCursor, Photo, utcnow
+from server.services import audit, leases, photos
+from server.storage import ObjectMissing, StorageError
+
+log = logging.getLogger(__name__)
+
+JOB = "cross-county-duplicates"
+LAG_SECONDS = 600
+# About 0.2 s a photo at a province's 5 M photos (scripts/bench_review.py): a night's 25,000 in ~1.5 h.
+JOB_SECONDS = 6 * 3600
+
+
+@leases.one_run_at_a_time(JOB, seconds=JOB_SECONDS)
+def run(session: Session, *, batch: int = 100) -> dict[str, int]:
+    """Check every photo completed since the last run against every county's; answers counts by outcome."""
+    counts = {"checked": 0, "flagged": 0, "unreadable": 0}
+    cursor = session.get(JobCursor, JOB)
+    if cursor is None:
+        cursor = JobCursor(name=JOB, done_until=None, last_id=0)
+        session.add(cursor)
+    horizon = utcnow() - timedelta(seconds=LAG_SECONDS)
+    while True:
+        stmt = select(Photo).where(
+            Photo.status == "ready", Photo.region_hashes.is_not(None), Photo.completed_at <= horizon
+        )
+        if cursor.done_until is not None:
+            stmt = stmt.where(
+                or_(
+                    Photo.completed_at > cursor.done_until,
+                    and_(Photo.completed_at == cursor.done_until, Photo.id > cursor.last_id),
+                )
+            )
+        chunk = session.scalars(stmt.order_by(Photo.completed_at, Photo.id).limit(batch)).all()
+        if not chunk:
+            session.commit()
+            return counts
+        for photo in chunk:
+            if photo.duplicate_of_id is None:
+                counts[check(session, photo)] += 1
+            cursor.done_until, cursor.last_id = photo.completed_at, photo.id
+        cursor.updated_at = utcnow()
+        session.commit()
+
+
+def check(session: Session, photo: Photo) -> str:
+    """Look for an earlier photo of any county that `photo` copies; flag it when found ("flagged", else "checked")."""
+    try:
+        with photos.storage().open(photo.thumb_key) as src:
+            thumb_jpeg = src.read()
+        with Image.open(io.BytesIO(thumb_jpeg)) as thumb:
+            regions, _structure = phash.region_hashes(thumb)
+    except (ObjectMissing, StorageError, OSError, ValueError):
+        log.warning("cannot read the thumbnail of photo %s for the cross-county check", photo.id)
+        return "unreadable"
+    # The hashes a complete computed from the same thumbnail, with the close orientations it looked up too.
+    query = phash.query_hashes(regions)
+    candidates = photos.earliest_candidates(
+        session, photo, photos.near_photo_ids(query), completed_before=photo.completed_at
+    )
+    duplicate = photos.confirmed_duplicate(session, candidates, query, thumb_jpeg)
+    if duplicate is None:
+        return "checked"
+    photo.duplicate_of_id = duplicate.id
+    if "duplicate" not in (photo.flags or []):
+        photo.flags = [*(photo.flags or []), "duplicate"]
+    county = photos.owner_county(session, photo)
+    with tenancy.acting_in(session, county if county is not None else tenancy.DEPLOYMENT_CHAIN):
+        audit.append(
+            session, None, "photo.duplicate_found", "photo", photo.id, {"duplicate_of": duplicate.id, "by": JOB}
+        )
+    return "flagged"

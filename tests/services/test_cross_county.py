@@ -1,0 +1,102 @@
+"""Reuse across counties: a complete searches its own county's photos, the nightly pass every county's."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from server.auth import issue_token
+from server.db import db
+from server.models import AuditEntry, County, JobCursor, Photo, PhotoHashBand
+from server.services import cross_county, users
+from tests.api.test_photos import reused_copy, send
+from tests.factories import Api, now_iso, start_visit, uid
+from tests.services.test_counties import county2  # noqa: F401  (a fixture)
+from tests.support.images import phone_jpeg
+from tests.support.upload import upload
+
+
+def secretary_of(app, client, county_id: int, name: str) -> Api:
+    """A secretary of the county, as the mini-program calls the API for them."""
+    with app.app_context():
+        user, _ = users.create_user(
+            db.session,
+            None,
+            {"username": name, "roles": ["secretary"], "password": f"{name}-password", "county_id": county_id},
+        )
+        token = issue_token(user)
+    return Api(client, token)
+
+
+def send_report_photo(api: Api, data: bytes) -> dict:
+    """Ticket, upload and complete one photo of a monthly report; returns the complete answer."""
+    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data)}
+    r = api.post("/api/v1/projects/reports/photos", {**body, "taken_at": now_iso()})
+    assert r.status_code == 201, r.get_json()
+    t = r.get_json()
+    assert upload(api.client, t["upload"], data) == 204
+    done = api.post(f"/api/v1/photos/{t['photo_id']}/complete")
+    assert done.status_code == 200, done.get_json()
+    return done.get_json()
+
+
+def first_county(app) -> int:
+    """The world's county (the deployment's first)."""
+    with app.app_context():
+        return db.session.scalar(select(func.min(County.id)))
+
+
+@pytest.mark.both_databases
+def test_a_copy_from_another_county_is_flagged_by_the_nightly_pass(app, client, world, county2, monkeypatch):  # noqa: F811
+    """County 2's secretary re-sends county 1's photo turned: the complete (its own county) does not see it,
+    the nightly pass does, flags it for review with an audit entry in county 2, and a second run reads nothing again."""
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    original = phone_jpeg(seed=81, quality=90)
+    first = send(insp, original).get_json()
+    copy = send_report_photo(
+        secretary_of(app, client, county2["county_id"], "sec_b"), reused_copy(original, "orientation tag 6")
+    )
+    assert copy["duplicate_of"] is None and "duplicate" not in copy["flags"]
+    with app.app_context():
+        counties = dict(db.session.execute(select(PhotoHashBand.photo_id, PhotoHashBand.county_id).distinct()).all())
+    assert counties[first["id"]] == first_county(app) and counties[copy["id"]] == county2["county_id"]
+
+    with app.app_context():  # completed within the lag: left for the next night
+        assert cross_county.run(db.session) == {"checked": 0, "flagged": 0, "unreadable": 0}
+    monkeypatch.setattr(cross_county, "LAG_SECONDS", 0)  # the next night
+    with app.app_context():
+        assert cross_county.run(db.session) == {"checked": 1, "flagged": 1, "unreadable": 0}
+        flagged = db.session.get(Photo, copy["id"])
+        assert flagged.duplicate_of_id == first["id"] and "duplicate" in flagged.flags
+        assert db.session.get(Photo, first["id"]).duplicate_of_id is None  # the earlier one is the original
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "photo.duplicate_found")).one()
+        assert (entry.chain, entry.object_id, entry.data["duplicate_of"]) == (
+            county2["county_id"],
+            str(copy["id"]),
+            first["id"],
+        )
+        cursor = db.session.get(JobCursor, cross_county.JOB)
+        assert cursor.last_id == copy["id"]
+        assert cross_county.run(db.session) == {"checked": 0, "flagged": 0, "unreadable": 0}
+
+
+def test_a_copy_in_the_same_county_is_still_found_at_complete(app, client, world):
+    """The county-first search still flags a copy sent in the same county at once."""
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    original = phone_jpeg(seed=82, quality=90)
+    first = send(insp, original).get_json()
+    copy = send_report_photo(secretary_of(app, client, first_county(app), "sec_a2"), reused_copy(original, "10% crop"))
+    assert copy["duplicate_of"] == first["id"] and "duplicate" in copy["flags"]
+
+
+def test_one_run_at_a_time(app, world):
+    """A second run while one holds the job's lease does nothing."""
+    from server.services import leases
+
+    with app.app_context():
+        assert leases.take(db.session, cross_county.JOB, 60)
+        assert cross_county.run(db.session) == {leases.BUSY: 1}
+        leases.release(db.session, cross_county.JOB)
+        assert cross_county.run(db.session) == {"checked": 0, "flagged": 0, "unreadable": 0}
