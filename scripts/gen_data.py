@@ -3,6 +3,7 @@
 Run from the project root:
     .venv/bin/python scripts/gen_data.py --visits 1000000 --photos-per-visit 5       # private MariaDB
     .venv/bin/python scripts/gen_data.py --mysql-url URL --visits 100000             # a given, empty database
+    .venv/bin/python scripts/gen_data.py --visits 20000 --uniform-photos 4900000 --counties 100   # a province's 5 M photos
 
 The schema comes from the app's migrations (server.db.upgrade). Places, projects and accounts
 are created through the services; the bulk (assignments, team members, visits, visit flags,

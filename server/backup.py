@@ -44,7 +44,7 @@ MANIFEST = "manifest.json"
 PREFIX = "sp-backup-"
 _CHUNK = 1024 * 1024
 # Tables a freshly migrated database already fills: they do not make a restore target "in use".
-_BOOKKEEPING_TABLES = frozenset({"alembic_version", "audit_head", "counties"})
+_BOOKKEEPING_TABLES = frozenset({"alembic_version", "audit_head", "counties", "job_cursors"})
 
 
 class BackupError(Exception):
