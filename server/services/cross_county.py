@@ -14,13 +14,15 @@ at the complete.
 
 One run at a time (leases). The cursor (JobCursor) moves after every batch, so a run that is
 stopped resumes after the last batch it finished; it never reads photos completed in the last
-LAG_SECONDS, whose transactions may still be committing with an earlier completed_at.
+LAG_SECONDS, whose transactions may still be committing with an earlier completed_at. A run stops
+itself after RUN_SECONDS, well inside its lease, and the next night goes on from there.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 from datetime import timedelta
 
 from PIL import Image
@@ -37,14 +39,17 @@ log = logging.getLogger(__name__)
 
 JOB = "cross-county-duplicates"
 LAG_SECONDS = 600
-# About 0.2 s a photo at a province's 5 M photos (scripts/bench_review.py): a night's 25,000 in ~1.5 h.
+# A run's lease, and the time after which it stops at the end of a batch (the rest waits for the next night).
 JOB_SECONDS = 6 * 3600
+RUN_SECONDS = 5 * 3600
 
 
 @leases.one_run_at_a_time(JOB, seconds=JOB_SECONDS)
 def run(session: Session, *, batch: int = 100) -> dict[str, int]:
-    """Check every photo completed since the last run against every county's; answers counts by outcome."""
+    """Check every photo completed since the last run against every county's; answers counts by outcome
+    (and "unfinished": 1 when it stopped at RUN_SECONDS with photos left)."""
     counts = {"checked": 0, "flagged": 0, "unreadable": 0}
+    stop_at = time.monotonic() + RUN_SECONDS
     cursor = session.get(JobCursor, JOB)
     if cursor is None:
         cursor = JobCursor(name=JOB, done_until=None, last_id=0)
@@ -71,6 +76,9 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
             cursor.done_until, cursor.last_id = photo.completed_at, photo.id
         cursor.updated_at = utcnow()
         session.commit()
+        if time.monotonic() > stop_at:
+            counts["unfinished"] = 1
+            return counts
 
 
 def check(session: Session, photo: Photo) -> str:

@@ -100,3 +100,17 @@ def test_one_run_at_a_time(app, world):
         assert cross_county.run(db.session) == {leases.BUSY: 1}
         leases.release(db.session, cross_county.JOB)
         assert cross_county.run(db.session) == {"checked": 0, "flagged": 0, "unreadable": 0}
+
+
+def test_a_run_past_its_time_stops_after_a_batch_and_the_next_goes_on(app, client, world, monkeypatch):
+    """A night's run stops at RUN_SECONDS after the batch it is in; the next run starts after it."""
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    ids = [send(insp, phone_jpeg(seed=90 + n, quality=90)).get_json()["id"] for n in range(3)]
+    monkeypatch.setattr(cross_county, "LAG_SECONDS", 0)
+    monkeypatch.setattr(cross_county, "RUN_SECONDS", -1)  # out of time after the first batch
+    with app.app_context():
+        assert cross_county.run(db.session, batch=2) == {"checked": 2, "flagged": 0, "unreadable": 0, "unfinished": 1}
+        assert db.session.get(JobCursor, cross_county.JOB).last_id == ids[1]
+        assert cross_county.run(db.session, batch=2) == {"checked": 1, "flagged": 0, "unreadable": 0, "unfinished": 1}
+        assert cross_county.run(db.session, batch=2) == {"checked": 0, "flagged": 0, "unreadable": 0}
