@@ -91,10 +91,13 @@ def check(session: Session, photo: Photo) -> str:
     except (ObjectMissing, StorageError, OSError, ValueError):
         log.warning("cannot read the thumbnail of photo %s for the cross-county check", photo.id)
         return "unreadable"
-    # The hashes a complete computed from the same thumbnail, with the close orientations it looked up too.
+    # The hashes a complete computed from the same thumbnail, with the close orientations it looked up
+    # too; asked of the other counties only: its own county's were searched at its complete, and their
+    # look-alikes (the same notice board every month) would take the few finer looks.
     query = phash.query_hashes(regions)
+    own = photos.owner_county(session, photo)
     candidates = photos.earliest_candidates(
-        session, photo, photos.near_photo_ids(query), completed_before=photo.completed_at
+        session, photo, photos.near_photo_ids(query, other_than=own), completed_before=photo.completed_at
     )
     duplicate = photos.confirmed_duplicate(session, candidates, query, thumb_jpeg)
     if duplicate is None:
@@ -102,8 +105,7 @@ def check(session: Session, photo: Photo) -> str:
     photo.duplicate_of_id = duplicate.id
     if "duplicate" not in (photo.flags or []):
         photo.flags = [*(photo.flags or []), "duplicate"]
-    county = photos.owner_county(session, photo)
-    with tenancy.acting_in(session, county if county is not None else tenancy.DEPLOYMENT_CHAIN):
+    with tenancy.acting_in(session, own if own is not None else tenancy.DEPLOYMENT_CHAIN):
         audit.append(
             session, None, "photo.duplicate_found", "photo", photo.id, {"duplicate_of": duplicate.id, "by": JOB}
         )

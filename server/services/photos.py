@@ -563,9 +563,12 @@ def earliest_candidates(
     ]
 
 
-def near_photo_ids(query: Iterable[int], county_id: int | None = None) -> Select | None:
+def near_photo_ids(
+    query: Iterable[int], county_id: int | None = None, *, other_than: int | None = None
+) -> Select | None:
     """The index query: the photo_id of every stored region hash within phash.NEAR_DUPLICATE_DISTANCE of a `query`
-    hash, in the county `county_id` (None: in any county, and of none); None for no hashes."""
+    hash, in the county `county_id` (None: in any county, and of none), or outside the county
+    `other_than` (the nightly pass: what a complete there did not search); None for no hashes."""
     # A join of three row sources, in this order: the query's band values (one row per query hash
     # and band, with the whole hash), the ways to flip up to BAND_RADIUS bits of each band
     # (phash.band_flips: 723 rows), and the index, reached by its (band, value) prefix with the
@@ -592,6 +595,8 @@ def near_photo_ids(query: Iterable[int], county_id: int | None = None) -> Select
         return literal_column(f"{table}.{column}", Integer)
 
     in_county = () if county_id is None else (bands("county_id") == int(county_id),)
+    if other_than is not None:
+        in_county += (or_(bands("county_id") != int(other_than), bands("county_id").is_(None)),)
     return (
         select(bands("photo_id").label("photo_id"))
         .distinct()
