@@ -5,8 +5,8 @@ A photo's complete looks for near-duplicates among its own county's photos only
 stays fast as the province grows (docs/capacity.md). A cheater's earlier photo is nearly always of
 their own county, but one taken from another county (a colleague's over the border, a picture seen
 on a public page) would then pass the complete. This pass closes that gap. Every night it takes
-the photos completed since its last run, in the order they completed, and asks the same index across
-every county for earlier photos within the distance, confirmed on the finer grid from both
+the photos completed since its last run, in the order they completed, and asks the same index, of
+every other county, for earlier photos within the distance, confirmed on the finer grid from both
 thumbnails, exactly as a complete does. A match is flagged as a complete would have flagged it
 (`duplicate_of` and the "duplicate" flag: a reviewer flag shown side by side, never a rejection),
 with an audit entry in the photo's county. Identical bytes were already looked for in every county
@@ -15,7 +15,8 @@ at the complete.
 One run at a time (leases). The cursor (JobCursor) moves after every batch, so a run that is
 stopped resumes after the last batch it finished; it never reads photos completed in the last
 LAG_SECONDS, whose transactions may still be committing with an earlier completed_at. A run stops
-itself after RUN_SECONDS, well inside its lease, and the next night goes on from there.
+itself after RUN_SECONDS, well inside its lease, and the next night goes on from there; when
+storage does not answer it stops without moving past the photo it could not read.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ RUN_SECONDS = 5 * 3600
 
 @leases.one_run_at_a_time(JOB, seconds=JOB_SECONDS)
 def run(session: Session, *, batch: int = 100) -> dict[str, int]:
-    """Check every photo completed since the last run against every county's; answers counts by outcome
-    (and "unfinished": 1 when it stopped at RUN_SECONDS with photos left)."""
+    """Check every photo completed since the last run against the other counties'; answers counts by outcome
+    (and "unfinished": 1 when it stopped at RUN_SECONDS with photos left, "storage_unavailable": 1 when
+    storage failed: the batch it was in is done again next time)."""
     counts = {"checked": 0, "flagged": 0, "unreadable": 0}
     stop_at = time.monotonic() + RUN_SECONDS
     cursor = session.get(JobCursor, JOB)
@@ -70,10 +72,16 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
         if not chunk:
             session.commit()
             return counts
-        for photo in chunk:
-            if photo.duplicate_of_id is None:
-                counts[check(session, photo)] += 1
-            cursor.done_until, cursor.last_id = photo.completed_at, photo.id
+        try:
+            for photo in chunk:
+                if photo.duplicate_of_id is None:
+                    counts[check(session, photo)] += 1
+                cursor.done_until, cursor.last_id = photo.completed_at, photo.id
+        except StorageError as exc:
+            session.rollback()
+            log.warning("storage unavailable during the cross-county check, stopping: %s", exc)
+            counts["storage_unavailable"] = 1
+            return counts
         cursor.updated_at = utcnow()
         session.commit()
         if time.monotonic() > stop_at:
@@ -88,7 +96,7 @@ def check(session: Session, photo: Photo) -> str:
             thumb_jpeg = src.read()
         with Image.open(io.BytesIO(thumb_jpeg)) as thumb:
             regions, _structure = phash.region_hashes(thumb)
-    except (ObjectMissing, StorageError, OSError, ValueError):
+    except (ObjectMissing, OSError, ValueError):  # StorageError (storage down) stops the run instead
         log.warning("cannot read the thumbnail of photo %s for the cross-county check", photo.id)
         return "unreadable"
     # The hashes a complete computed from the same thumbnail, with the close orientations it looked up

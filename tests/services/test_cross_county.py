@@ -114,3 +114,31 @@ def test_a_run_past_its_time_stops_after_a_batch_and_the_next_goes_on(app, clien
         assert db.session.get(JobCursor, cross_county.JOB).last_id == ids[1]
         assert cross_county.run(db.session, batch=2) == {"checked": 1, "flagged": 0, "unreadable": 0, "unfinished": 1}
         assert cross_county.run(db.session, batch=2) == {"checked": 0, "flagged": 0, "unreadable": 0}
+
+
+def test_storage_down_stops_the_run_before_the_photo_it_could_not_read(app, client, world, monkeypatch):
+    """A thumbnail storage cannot serve (StorageError) ends the night's run without moving past that photo."""
+    from server.services import photos
+    from server.storage import StorageError
+
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    for n in range(2):
+        send(insp, phone_jpeg(seed=95 + n, quality=90))
+    monkeypatch.setattr(cross_county, "LAG_SECONDS", 0)
+    with app.app_context():
+        backend = type(photos.storage())
+        opened = backend.open
+
+        def down(self, key):
+            raise StorageError("connect timeout")
+
+        monkeypatch.setattr(backend, "open", down)
+        assert cross_county.run(db.session) == {
+            "checked": 0,
+            "flagged": 0,
+            "unreadable": 0,
+            "storage_unavailable": 1,
+        }
+        monkeypatch.setattr(backend, "open", opened)
+        assert cross_county.run(db.session) == {"checked": 2, "flagged": 0, "unreadable": 0}
