@@ -155,7 +155,7 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("cross-county-duplicates")
     def cross_county_duplicates() -> None:
-        """Look for reused photos across counties among those completed since the last run (nightly; a complete searches its own county)."""
+        """Look for photos completed since the last run that reuse another county's (nightly; a complete searches its own county)."""
         from server.services import cross_county
 
         counts = cross_county.run(db.session)

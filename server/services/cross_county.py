@@ -7,16 +7,18 @@ their own county, but one taken from another county (a colleague's over the bord
 on a public page) would then pass the complete. This pass closes that gap. Every night it takes
 the photos completed since its last run, in the order they completed, and asks the same index, of
 every other county, for earlier photos within the distance, confirmed on the finer grid from both
-thumbnails, exactly as a complete does. A match is flagged as a complete would have flagged it
-(`duplicate_of` and the "duplicate" flag: a reviewer flag shown side by side, never a rejection),
-with an audit entry in the photo's county. Identical bytes were already looked for in every county
-at the complete.
+thumbnails, as a complete does (from the region hashes of the stored thumbnail, which the complete
+hashed before its JPEG encoding: a bit may differ). A match is flagged as a complete would have
+flagged it (`duplicate_of` and the "duplicate" flag on the photo and, for a visit photo, on its
+visit: a reviewer flag shown side by side, never a rejection), with an audit entry in the photo's
+county. Identical bytes were already looked for in every county at the complete.
 
 One run at a time (leases). The cursor (JobCursor) moves after every batch, so a run that is
 stopped resumes after the last batch it finished; it never reads photos completed in the last
 LAG_SECONDS, whose transactions may still be committing with an earlier completed_at. A run stops
 itself after RUN_SECONDS, well inside its lease, and the next night goes on from there; when
-storage does not answer it stops without moving past the photo it could not read.
+storage does not answer (the photo's thumbnail or a candidate's) it stops without moving past the
+photo it could not check.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session
 from server import tenancy
 from server.imaging import phash
 from server.models import JobCursor, Photo, utcnow
-from server.services import audit, leases, photos
+from server.services import audit, leases, photos, visits
 from server.storage import ObjectMissing, StorageError
 
 log = logging.getLogger(__name__)
@@ -72,16 +74,19 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
         if not chunk:
             session.commit()
             return counts
+        done = dict.fromkeys(counts, 0)
         try:
             for photo in chunk:
                 if photo.duplicate_of_id is None:
-                    counts[check(session, photo)] += 1
+                    done[check(session, photo)] += 1
                 cursor.done_until, cursor.last_id = photo.completed_at, photo.id
         except StorageError as exc:
-            session.rollback()
+            session.rollback()  # the batch is done again next time: it counts for nothing now
             log.warning("storage unavailable during the cross-county check, stopping: %s", exc)
             counts["storage_unavailable"] = 1
             return counts
+        for outcome, n in done.items():
+            counts[outcome] += n
         cursor.updated_at = utcnow()
         session.commit()
         if time.monotonic() > stop_at:
@@ -99,20 +104,22 @@ def check(session: Session, photo: Photo) -> str:
     except (ObjectMissing, OSError, ValueError):  # StorageError (storage down) stops the run instead
         log.warning("cannot read the thumbnail of photo %s for the cross-county check", photo.id)
         return "unreadable"
-    # The hashes a complete computed from the same thumbnail, with the close orientations it looked up
-    # too; asked of the other counties only: its own county's were searched at its complete, and their
+    # The region hashes of the stored thumbnail, with the close orientations a complete looks up too;
+    # asked of the other counties only: its own county's were searched at its complete, and their
     # look-alikes (the same notice board every month) would take the few finer looks.
     query = phash.query_hashes(regions)
     own = photos.owner_county(session, photo)
     candidates = photos.earliest_candidates(
         session, photo, photos.near_photo_ids(query, other_than=own), completed_before=photo.completed_at
     )
-    duplicate = photos.confirmed_duplicate(session, candidates, query, thumb_jpeg)
+    duplicate = photos.confirmed_duplicate(session, candidates, query, thumb_jpeg, strict=True)
     if duplicate is None:
         return "checked"
     photo.duplicate_of_id = duplicate.id
     if "duplicate" not in (photo.flags or []):
         photo.flags = [*(photo.flags or []), "duplicate"]
+    if photo.owner_kind == "visit" and photo.visit_id is not None:
+        visits.flag_visit(session, photo.visit_id, ["duplicate"])  # the review queue's flag filter and counts
     with tenancy.acting_in(session, own if own is not None else tenancy.DEPLOYMENT_CHAIN):
         audit.append(
             session, None, "photo.duplicate_found", "photo", photo.id, {"duplicate_of": duplicate.id, "by": JOB}

@@ -513,14 +513,17 @@ def confirmed_duplicate(
     candidates: list[tuple[int, str, str | None]],
     query: dict[int, list[tuple[int, int]]],
     thumb_jpeg: bytes,
+    *,
+    strict: bool = False,
 ) -> Photo | None:
     """The first of the `candidates` (near_candidates' rows) with a region pairing with one of the `query`
-    hashes (phash.query_hashes) that the finer look at both thumbnails confirms; the new photo's is `thumb_jpeg`."""
+    hashes (phash.query_hashes) that the finer look at both thumbnails confirms; the new photo's is `thumb_jpeg`.
+    A candidate's thumbnail storage cannot serve confirms the match, unless `strict` (StorageError raised)."""
     new_thumb = None
     for photo_id, region_hashes, thumb_key in candidates:
         pairs = phash.coarse_pairs(query, phash.parse_hashes(region_hashes))
         new_thumb = new_thumb or Image.open(io.BytesIO(thumb_jpeg))
-        if pairs and _confirmed(new_thumb, photo_id, thumb_key, pairs):
+        if pairs and _confirmed(new_thumb, photo_id, thumb_key, pairs, strict=strict):
             return session.get(Photo, photo_id)
     return None
 
@@ -594,6 +597,9 @@ def near_photo_ids(
     def bands(column: str):
         return literal_column(f"{table}.{column}", Integer)
 
+    # Rows of no county yet (a villager's photo before its feedback is sent) are not a county's: no
+    # one but that villager has the picture until it is sent, and the villager's next photo, of no
+    # county either, searches every county. Asking for them too would double a county's ~9,400 probes.
     in_county = () if county_id is None else (bands("county_id") == int(county_id),)
     if other_than is not None:
         in_county += (or_(bands("county_id") != int(other_than), bands("county_id").is_(None)),)
@@ -632,14 +638,19 @@ _FLIPS_SQL = _rows_sql(
 )
 
 
-def _confirmed(new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list) -> bool:
-    """The finer look at a coarse match, on the stored photo's thumbnail; a match stands when it cannot be read."""
+def _confirmed(
+    new_thumb: Image.Image, photo_id: int, thumb_key: str | None, pairs: list, *, strict: bool = False
+) -> bool:
+    """The finer look at a coarse match, on the stored photo's thumbnail; a match stands when it cannot be read
+    (with `strict`, storage that does not answer raises StorageError instead: a later pass can wait for it)."""
     try:
         with storage().open(thumb_key) as src:
             data = src.read()
         with Image.open(io.BytesIO(data)) as old_thumb:
             return phash.confirmed(new_thumb, old_thumb, pairs)
-    except (ObjectMissing, StorageError, OSError, ValueError, TypeError):
+    except (ObjectMissing, StorageError, OSError, ValueError, TypeError) as exc:
+        if strict and isinstance(exc, StorageError):
+            raise
         # A reviewer flag, never a rejection: better one flag too many than a reused photo missed.
         current_app.logger.warning("cannot read the thumbnail of photo %s for the near-duplicate check", photo_id)
         return True
@@ -706,12 +717,10 @@ def owner_county(session: Session, photo: Photo) -> int | None:
 
 
 def index_in_county(session: Session, photo_ids: list[int], county_id: int | None) -> None:
-    """Put photos whose county was not known at complete (a villager's drafts) in their record's county's index."""
+    """Put photos whose county is known only now (a villager's drafts, sent with their feedback) in that county's index."""
     if photo_ids and county_id is not None:
         session.execute(
-            PhotoHashBand.__table__.update()
-            .where(PhotoHashBand.photo_id.in_(photo_ids), PhotoHashBand.county_id.is_(None))
-            .values(county_id=county_id)
+            PhotoHashBand.__table__.update().where(PhotoHashBand.photo_id.in_(photo_ids)).values(county_id=county_id)
         )
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from server.auth import issue_token
 from server.db import db
-from server.models import AuditEntry, County, JobCursor, Photo, PhotoHashBand
+from server.models import AuditEntry, County, JobCursor, Photo, PhotoHashBand, User
 from server.services import cross_county, users
 from tests.api.test_photos import reused_copy, send
 from tests.factories import Api, now_iso, start_visit, uid
@@ -81,8 +81,8 @@ def test_a_copy_from_another_county_is_flagged_by_the_nightly_pass(app, client, 
         assert cross_county.run(db.session) == {"checked": 0, "flagged": 0, "unreadable": 0}
 
 
-def test_a_copy_in_the_same_county_is_still_found_at_complete(app, client, world):
-    """The county-first search still flags a copy sent in the same county at once."""
+def test_a_copy_in_the_same_county_is_still_found_at_complete(app, client, world, county2):  # noqa: F811
+    """With a second county, the county-first search still flags a copy sent in the same county at once."""
     insp = Api(client, world.tokens["insp_a"])
     insp.visit = start_visit(insp, world.a1)
     original = phone_jpeg(seed=82, quality=90)
@@ -142,3 +142,26 @@ def test_storage_down_stops_the_run_before_the_photo_it_could_not_read(app, clie
         }
         monkeypatch.setattr(backend, "open", opened)
         assert cross_county.run(db.session) == {"checked": 2, "flagged": 0, "unreadable": 0}
+
+
+def test_a_visit_photo_flagged_at_night_flags_its_visit(app, client, world, county2, monkeypatch):  # noqa: F811
+    """County 1's inspector sends county 2's report photo as visit evidence: the nightly pass flags the photo
+    and the visit, which the review queue's 重复 filter then lists (the teardown recounts the visit counters)."""
+    from server.models import VisitFlag
+    from server.services import review
+
+    original = phone_jpeg(seed=83, quality=90)
+    first = send_report_photo(secretary_of(app, client, county2["county_id"], "sec_b2"), original)
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "5% one-edge crop")).get_json()
+    assert copy["duplicate_of"] is None
+    monkeypatch.setattr(cross_county, "LAG_SECONDS", 0)
+    with app.app_context():
+        assert cross_county.run(db.session)["flagged"] == 1
+        assert db.session.get(Photo, copy["id"]).duplicate_of_id == first["id"]
+        flags = db.session.scalars(select(VisitFlag.flag).where(VisitFlag.visit_id == insp.visit["id"])).all()
+        assert "duplicate" in flags
+        admin = db.session.scalars(select(User).where(User.username == "admin")).one()
+        page = review.page_of_visits(db.session, admin, {"flag": "duplicate"}, "-started_at", 1, 50)
+        assert [row.visit.id for row in page.rows] == [insp.visit["id"]]

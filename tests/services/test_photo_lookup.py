@@ -184,7 +184,7 @@ def test_the_benchmarks_in_list_baseline_finds_what_the_lookup_finds(app, world)
 
 @pytest.mark.both_databases
 def test_a_countys_lookup_reads_its_own_rows_and_the_unscoped_one_every_countys(app, world):
-    """Within a county only its rows are found, and through the index's (band, value, county_id) prefix;
+    """Within a county only its rows are found, through the index's (band, value, county_id) prefix;
     without one every county's and those of no county yet; the nightly pass's: every other county's."""
     rng = random.Random(33)
     with app.app_context():
@@ -216,15 +216,18 @@ def test_a_countys_lookup_reads_its_own_rows_and_the_unscoped_one_every_countys(
 
 
 @pytest.mark.both_databases
-def test_0033_puts_each_indexed_photo_in_its_owners_county(app, world, database_url):
-    """Up from 0031: in a deployment of several counties a row takes its photo's owner's county (a draft its
-    uploader's, a villager's draft none); in a deployment of one county every row is that county's."""
+def test_0033_puts_each_indexed_photo_in_its_owners_county(app, client, world, database_url):
+    """Up from 0031: in a deployment of several counties a row takes its photo's owner's county (a visit's,
+    a draft its uploader's, a draft of someone of no county none); in a deployment of one county every
+    row is that county's."""
     from server.models import County
+    from tests.factories import Api, start_visit
 
+    visit = start_visit(Api(client, world.tokens["insp_a"]), world.a1)
     rng = random.Random(330)
     with app.app_context():
         (first,) = db.session.scalars(select(County.id)).all()
-        uploader = db.session.scalar(select(func.min(User.id)))
+        uploader, other = db.session.scalars(select(User.id).order_by(User.id).limit(2)).all()
         stored = store([rng.getrandbits(64) for _ in range(3)])
     app.extensions["db"]["engine"].dispose()
     cfg = alembic_config(database_url)
@@ -237,7 +240,7 @@ def test_0033_puts_each_indexed_photo_in_its_owners_county(app, world, database_
             return dict(conn.execute(text("SELECT DISTINCT photo_id, county_id FROM photo_hash_bands")).all())
 
     assert counties_after_upgrade() == dict.fromkeys(stored, first)
-    staff, villager = sorted(stored)[:2]
+    staff, villager, visit_photo = sorted(stored)
     with engine.begin() as conn:
         second = conn.execute(
             text(
@@ -250,11 +253,15 @@ def test_0033_puts_each_indexed_photo_in_its_owners_county(app, world, database_
             text("UPDATE photos SET owner_kind = 'report_draft', owner_id = :u WHERE id = :p"),
             {"u": uploader, "p": staff},
         )
-        villager_id = conn.execute(text("SELECT MAX(id) FROM users WHERE county_id IS NULL")).scalar()
+        conn.execute(text("UPDATE users SET county_id = NULL WHERE id = :u"), {"u": other})
         conn.execute(
             text("UPDATE photos SET owner_kind = 'feedback_draft', owner_id = :u WHERE id = :p"),
-            {"u": villager_id if villager_id is not None else -1, "p": villager},
+            {"u": other, "p": villager},
+        )
+        conn.execute(
+            text("UPDATE photos SET owner_kind = 'visit', owner_id = :v WHERE id = :p"),
+            {"v": visit["id"], "p": visit_photo},
         )
     counties = counties_after_upgrade()
     engine.dispose()
-    assert counties[staff] == second and counties[villager] is None
+    assert (counties[staff], counties[villager], counties[visit_photo]) == (second, None, first)

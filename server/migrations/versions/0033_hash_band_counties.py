@@ -29,6 +29,7 @@ branch_labels = None
 depends_on = None
 
 _INDEX = "ix_photo_hash_bands_near"
+_BATCH = 20000
 # owner_kind -> SQL for the county of a photo `p` of that kind (written out: a migration must not
 # change when the app's owners do).
 _OWNER_COUNTY = {
@@ -43,6 +44,15 @@ _OWNER_COUNTY = {
     "rect_draft": "SELECT county_id FROM users WHERE users.id = p.owner_id",
     "feedback_draft": "SELECT county_id FROM users WHERE users.id = p.owner_id",
 }
+
+
+def _batches():
+    """(first, last) photo_id of each batch of indexed photos."""
+    low, high = op.get_bind().execute(sa.text("SELECT MIN(photo_id), MAX(photo_id) FROM photo_hash_bands")).one()
+    if low is None:
+        return
+    for first in range(low, high + 1, _BATCH):
+        yield first, first + _BATCH - 1
 
 
 def upgrade() -> None:
@@ -61,17 +71,25 @@ def upgrade() -> None:
     op.add_column("photo_hash_bands", sa.Column("county_id", sa.Integer(), nullable=True))
     conn = op.get_bind()
     counties = conn.execute(sa.text("SELECT id FROM counties ORDER BY id LIMIT 2")).scalars().all()
-    if len(counties) == 1:
-        conn.execute(sa.text("UPDATE photo_hash_bands SET county_id = :c"), {"c": counties[0]})
-    else:
+    # A batch of photos at a time (as 0031): one statement over 150 M rows would be one transaction
+    # larger than a Galera write set may be.
+    for first, last in _batches():
+        span = {"first": first, "last": last}
+        if len(counties) == 1:
+            conn.execute(
+                sa.text("UPDATE photo_hash_bands SET county_id = :c WHERE photo_id BETWEEN :first AND :last"),
+                {**span, "c": counties[0]},
+            )
+            continue
         for kind, county in _OWNER_COUNTY.items():
             conn.execute(
                 sa.text(
                     "UPDATE photo_hash_bands SET county_id ="
                     f" (SELECT ({county}) FROM photos p WHERE p.id = photo_hash_bands.photo_id)"
-                    " WHERE photo_id IN (SELECT id FROM photos WHERE owner_kind = :kind)"
+                    " WHERE photo_id BETWEEN :first AND :last"
+                    " AND photo_id IN (SELECT id FROM photos WHERE owner_kind = :kind AND id BETWEEN :first AND :last)"
                 ),
-                {"kind": kind},
+                {**span, "kind": kind},
             )
     op.drop_index(_INDEX, table_name="photo_hash_bands")
     op.create_index(_INDEX, "photo_hash_bands", ["band", "value", "county_id", "hash", "photo_id", "kind"])
