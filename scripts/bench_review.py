@@ -223,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database: {visits:,} visits, {photos:,} photos", flush=True)
         admin = s.scalar(select(User).where(User.username == "admin"))
         home = s.scalar(select(func.min(County.id)))  # the generated county (gen_data --counties adds others)
-        band_counties = s.scalar(text("SELECT COUNT(DISTINCT county_id) FROM photo_hash_bands"))
-        print(f"  index rows in {band_counties} counties; a complete searches county {home}'s", flush=True)
+        print(f"  a complete searches county {home}'s photos", flush=True)
         reviewer = s.scalar(select(User).join(UserRole).where(UserRole.role == "reviewer").limit(1))
         ids = {
             "townships": list(s.scalars(select(Township.id))),
@@ -323,14 +322,16 @@ def main(argv: list[str] | None = None) -> int:
             dashboard.build(s, admin if i % 2 == 0 else reviewer, year - i % 3)
             s.rollback()
 
+        # (name, operation, held to the p95 goal): the queries across every county are the nightly
+        # pass's (and their baselines'), not a complete's.
         operations = [
-            ("visit list (page + flag counts)", visit_list),
-            ("near-duplicate lookup", near_duplicate),
-            ("near-duplicate candidates, own county", candidates_in_county),
-            ("near-duplicate candidates", candidates),
-            ("near-duplicate candidates, IN lists (baseline)", candidates_lists),
-            *([("near-duplicate candidates, before 0031 (baseline)", candidates_before)] if old_layout else []),
-            ("dashboard (one year)", dash),
+            ("visit list (page + flag counts)", visit_list, True),
+            ("near-duplicate lookup", near_duplicate, True),
+            ("near-duplicate candidates, own county", candidates_in_county, True),
+            ("near-duplicate candidates", candidates, False),
+            ("near-duplicate candidates, IN lists (baseline)", candidates_lists, False),
+            *([("near-duplicate candidates, before 0031 (baseline)", candidates_before, False)] if old_layout else []),
+            ("dashboard (one year)", dash, True),
         ]
         percentiles: dict[str, tuple[float, float]] = {}
         statements: dict[str, list[tuple[str, object]]] = {}
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 bucket.append((statement, parameters))
 
         rows = []
-        for name, fn in operations:
+        for name, fn, held in operations:
             event.listen(db.engine, "before_cursor_execute", capture)
             current[:] = [name]
             fn(10**6)  # one warm run, whose statements are explained below
@@ -361,11 +362,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             measured = f"p95 {fmt_ms(p95)} ms (p50 {fmt_ms(percentile(ms, 50))}, n {len(ms)})"
-            if name.startswith("near-duplicate candidates") and name != "near-duplicate candidates, own county":
-                # Across every county: the nightly pass's query (and its baselines), not a complete's.
-                rows.append(goal_row(f"{name} (nightly, every county)", measured, None))
-            else:
+            if held:
                 rows.append(goal_row(f"{name} p95 < {GOAL_P95_MS:.0f} ms", measured, p95 < GOAL_P95_MS))
+            else:
+                rows.append(goal_row(f"{name} (nightly, every county)", measured, None))
         # Rows each candidate query walks in the index, counted apart from the timed runs.
         counted = {"now": candidates, "IN lists": candidates_lists, "own county": candidates_in_county}
         if old_layout:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from server import tenancy
 from server.imaging import phash
 from server.models import JobCursor, Photo, utcnow
-from server.services import audit, leases, photos, visits
+from server.services import audit, leases, photos
 from server.storage import ObjectMissing, StorageError
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ def check(session: Session, photo: Photo) -> str:
     # asked of the other counties only: its own county's were searched at its complete, and their
     # look-alikes (the same notice board every month) would take the few finer looks.
     query = phash.query_hashes(regions)
-    own = photos.owner_county(session, photo)
+    ctx = photos.owner_context(session, photo)
+    own = photos.index_county(session, ctx)
     candidates = photos.earliest_candidates(
         session, photo, photos.near_photo_ids(query, other_than=own), completed_before=photo.completed_at
     )
@@ -118,8 +119,8 @@ def check(session: Session, photo: Photo) -> str:
     photo.duplicate_of_id = duplicate.id
     if "duplicate" not in (photo.flags or []):
         photo.flags = [*(photo.flags or []), "duplicate"]
-    if photo.owner_kind == "visit" and photo.visit_id is not None:
-        visits.flag_visit(session, photo.visit_id, ["duplicate"])  # the review queue's flag filter and counts
+    if ctx is not None and ctx.after_ready:  # the owner takes the photo's flags (a visit: its flag index and counts)
+        ctx.after_ready(session, photo)
     with tenancy.acting_in(session, own if own is not None else tenancy.DEPLOYMENT_CHAIN):
         audit.append(
             session, None, "photo.duplicate_found", "photo", photo.id, {"duplicate_of": duplicate.id, "by": JOB}

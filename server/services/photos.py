@@ -206,13 +206,9 @@ def upload_ticket(photo: Photo) -> dict[str, Any]:
 def photo_for(session: Session, user: User, photo_id: int) -> tuple[Photo, OwnerContext]:
     """A photo the user may complete, with its owner's context; 404 otherwise."""
     photo = session.get(Photo, photo_id)
-    if photo is not None and photo.owner_kind in OWNERS:
-        try:
-            ctx = OWNERS[photo.owner_kind](session, photo)
-        except NoResultFound:  # its owner is another county's: not there for this caller
-            ctx = None
-        if ctx is not None and ctx.can_complete(user):
-            return photo, ctx
+    ctx = owner_context(session, photo) if photo is not None else None
+    if ctx is not None and ctx.can_complete(user):
+        return photo, ctx
     raise ApiError("not_found", "找不到该照片", {"id": photo_id})
 
 
@@ -296,7 +292,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         return photo
     # Looked up before the row changes, so that its queries flush nothing: the photo's update
     # (and the monthly counts' listener) then runs once, at the end.
-    county = ctx.county_id if ctx.county_id is not None else tenancy.only_county(session)
+    county = index_county(session, ctx)
     duplicate = find_duplicate(session, photo, sha256, processed, county)
     exif = processed.exif
     photo.status, photo.completed_at = "ready", utcnow()
@@ -702,17 +698,23 @@ def rehash(session: Session, *, batch: int = 200) -> dict[str, int]:
                 continue
             photo.region_hashes = phash.format_hashes(region_hashes)
             session.execute(PhotoHashBand.__table__.delete().where(PhotoHashBand.photo_id == photo.id))
-            session.add_all(hash_rows(photo.id, region_hashes, owner_county(session, photo)))
+            session.add_all(hash_rows(photo.id, region_hashes, index_county(session, owner_context(session, photo))))
             counts["hashed"] += 1
         session.commit()
 
 
-def owner_county(session: Session, photo: Photo) -> int | None:
-    """The county of a photo's owner (its index rows' county), else the deployment's only county."""
+def owner_context(session: Session, photo: Photo) -> OwnerContext | None:
+    """The context of a photo's owner; None for a kind no owner registered, or an owner not there
+    (another county's, for a caller limited to their own)."""
     try:
-        county = OWNERS[photo.owner_kind](session, photo).county_id
+        return OWNERS[photo.owner_kind](session, photo)
     except (KeyError, NoResultFound):
-        county = None
+        return None
+
+
+def index_county(session: Session, ctx: OwnerContext | None) -> int | None:
+    """The county a photo's index rows are kept in: its owner's, else the deployment's only county."""
+    county = ctx.county_id if ctx is not None else None
     return county if county is not None else tenancy.only_county(session)
 
 

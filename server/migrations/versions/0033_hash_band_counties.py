@@ -31,7 +31,8 @@ depends_on = None
 _INDEX = "ix_photo_hash_bands_near"
 _BATCH = 20000
 # owner_kind -> SQL for the county of a photo `p` of that kind (written out: a migration must not
-# change when the app's owners do).
+# change when the app's owners do). A draft is its uploader's.
+_UPLOADERS = "SELECT county_id FROM users WHERE users.id = p.owner_id"
 _OWNER_COUNTY = {
     "visit": "SELECT county_id FROM visits WHERE visits.id = p.owner_id",
     "feedback": "SELECT county_id FROM feedback WHERE feedback.id = p.owner_id",
@@ -40,9 +41,7 @@ _OWNER_COUNTY = {
     " WHERE r.id = p.owner_id",
     "observation_stop": "SELECT e.county_id FROM observation_stops s JOIN observation_events e ON e.id = s.event_id"
     " WHERE s.id = p.owner_id",
-    "report_draft": "SELECT county_id FROM users WHERE users.id = p.owner_id",
-    "rect_draft": "SELECT county_id FROM users WHERE users.id = p.owner_id",
-    "feedback_draft": "SELECT county_id FROM users WHERE users.id = p.owner_id",
+    **dict.fromkeys(("report_draft", "rect_draft", "feedback_draft"), _UPLOADERS),
 }
 
 
