@@ -27,12 +27,14 @@ from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by test
     make_app,
     share_sql_compilation,
     share_template_code,
+    share_url_maps,
 )
 from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
 cache_url_rules()
 share_template_code()
 share_sql_compilation()
+share_url_maps()
 
 
 def missing_component(reason: str):

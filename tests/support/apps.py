@@ -78,6 +78,109 @@ def cache_url_rules() -> None:
     Rule.compile = cached_compile
 
 
+def share_url_maps() -> None:
+    """Let apps whose URL rules are the same share one built URL map.
+
+    Each test builds an app, and each app bound its ~300 rules to a fresh werkzeug Map and built
+    the Map's matcher (its state machine, sorted on the first request): ~16 of an app's ~18 ms of
+    CPU. A map's behaviour depends only on its rules and its settings, so an app's map now only
+    collects the rules Flask adds; when the map is first used (a request, a URL built, its rules
+    listed) it takes the matcher and rule index of a map built once per process from the same
+    rules and settings. A rule added after that (a test's own route) gives the app a private map
+    built from its own rules as werkzeug would. Production builds one app and is untouched.
+    """
+    from flask import Flask
+    from werkzeug.routing import Map
+    from werkzeug.routing.matcher import StateMachineMatcher
+
+    built: dict = {}
+
+    def rule_key(rule) -> tuple:
+        return (
+            rule.rule,
+            rule.endpoint,
+            tuple(sorted(rule.methods)) if rule.methods is not None else None,
+            tuple(sorted((rule.defaults or {}).items())),
+            rule.subdomain,
+            rule.host,
+            rule.strict_slashes,
+            rule.merge_slashes,
+            rule.build_only,
+            rule.alias,
+            rule.websocket,
+            rule.redirect_to,
+            getattr(rule, "provide_automatic_options", None),
+        )
+
+    class SharedMap(Map):
+        def __init__(self, *args, **kwargs) -> None:
+            self._own: list | None = []  # rules collected, not yet bound; None once private
+            super().__init__(*args, **kwargs)
+
+        def add(self, rulefactory) -> None:
+            if self._own is not None and self._remap is False:
+                self._go_private()  # a rule after the map was first used: a map of its own
+            if self._own is None:
+                return super().add(rulefactory)
+            self._own.extend(rulefactory.get_rules(self))
+            self._remap = True
+
+        def update(self) -> None:
+            if self._own is not None and self._remap:
+                self._adopt()
+            super().update()
+
+        def _settings(self) -> tuple:
+            return (
+                tuple(sorted(self.converters.items())),
+                self.default_subdomain,
+                self.strict_slashes,
+                self.merge_slashes,
+                self.redirect_defaults,
+                self.sort_parameters,
+                self.sort_key,
+                self.host_matching,
+            )
+
+        def _adopt(self) -> None:
+            try:
+                key = (self._settings(), tuple(rule_key(r) for r in self._own))
+                hash(key)
+            except TypeError:  # a default or redirect that cannot be a key: bind as werkzeug does
+                return self._go_private()
+            with self._remap_lock:
+                if key not in built:
+                    model = Map(
+                        default_subdomain=self.default_subdomain,
+                        strict_slashes=self.strict_slashes,
+                        merge_slashes=self.merge_slashes,
+                        redirect_defaults=self.redirect_defaults,
+                        converters=dict(self.converters),
+                        sort_parameters=self.sort_parameters,
+                        sort_key=self.sort_key,
+                        host_matching=self.host_matching,
+                    )
+                    for rule in self._own:
+                        copy = rule.empty()
+                        if hasattr(rule, "provide_automatic_options"):
+                            copy.provide_automatic_options = rule.provide_automatic_options
+                        model.add(copy)
+                    model.update()
+                    built[key] = model
+                model = built[key]
+                self._matcher, self._rules_by_endpoint = model._matcher, model._rules_by_endpoint
+                self._remap = False
+
+        def _go_private(self) -> None:
+            own, self._own = self._own, None
+            self._matcher = StateMachineMatcher(self.merge_slashes)
+            self._rules_by_endpoint = {}
+            for rule in own:
+                super().add(rule)
+
+    Flask.url_map_class = SharedMap
+
+
 def share_template_code() -> None:
     """Compile each Jinja template once per process instead of once per app.
 
