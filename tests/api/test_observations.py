@@ -4,11 +4,12 @@ one observation per project (also when retried or run twice at once), scope, pho
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
+from server import clock
 from server.db import db
 from server.models import AuditEntry, ObservationEvent, PeerReviewRound, ProjectObservation
 from server.services import demo, observations, peer_review
@@ -31,7 +32,7 @@ def plan(client, world, project_ids, *, participants=("admin", "reviewer1"), out
     body = {
         "kind": "quarterly",
         "title": "2026年第四季度书记项目观摩",
-        "held_on": (held_on or date.today()).isoformat(),
+        "held_on": (held_on or clock.today()).isoformat(),
         "stops": [{"project_id": p, "planned_at": f"{9 + n:02d}:30"} for n, p in enumerate(project_ids)],
         "participant_ids": [world.ids[w] for w in participants],
         "outside": list(outside),
@@ -74,7 +75,7 @@ def test_event_goes_planned_under_way_closed_and_locks_scores(app, client, world
     admin = as_(client, world, "admin")
     r = admin.post(f"{E}/{event['id']}/start")
     assert r.status_code == 200 and r.get_json()["status"] == "under_way"
-    edit = {"kind": "monthly", "title": "改", "held_on": date.today().isoformat(), "stops": [{"project_id": world.p1}]}
+    edit = {"kind": "monthly", "title": "改", "held_on": clock.today().isoformat(), "stops": [{"project_id": world.p1}]}
     assert admin.put(f"{E}/{event['id']}", edit).status_code == 409
 
     assert score(client, world, "reviewer1", event, {1: 88, 2: 75}, remark="公示栏规范").status_code == 200
@@ -103,7 +104,7 @@ def test_close_writes_one_observation_per_scored_project_from_the_scores(app, cl
     rows = observation_rows(app, event["id"])
     assert [(o.project_id, o.rating) for o in rows] == [(world.p1, "较好")]  # mean 85 → 较好 (80–89)
     obs = rows[0]
-    assert obs.observed_on == date.today() and obs.quarter.startswith(str(date.today().year))
+    assert obs.observed_on == clock.today() and obs.quarter.startswith(str(clock.today().year))
     assert "群众参与度高" in obs.notes and "王建国:产业带动明显" in obs.notes and "第 1 名" in obs.notes
     assert set(obs.observers.split("、")) == {"管理员", "reviewer1", "王建国"}
     project = as_(client, world, "admin").get(f"/api/v1/projects/{world.p1}").get_json()
@@ -197,7 +198,7 @@ def test_only_admins_plan_start_and_close(app, client, world):
     body = {
         "kind": "monthly",
         "title": "月度观摩",
-        "held_on": date.today().isoformat(),
+        "held_on": clock.today().isoformat(),
         "stops": [{"project_id": world.p1}],
     }
     assert as_(client, world, "reviewer1").post(E, body).status_code == 403
@@ -231,7 +232,7 @@ def test_reviewer_sees_only_events_touching_their_townships_or_their_own(app, cl
 def test_route_refuses_duplicates_unknown_projects_and_non_staff(app, client, world):
     """The same project twice, a project that does not exist, an inspector as participant: refused."""
     admin = as_(client, world, "admin")
-    base = {"kind": "quarterly", "title": "观摩", "held_on": date.today().isoformat()}
+    base = {"kind": "quarterly", "title": "观摩", "held_on": clock.today().isoformat()}
     dup = admin.post(E, {**base, "stops": [{"project_id": world.p1}, {"project_id": world.p1}]})
     assert dup.status_code == 400 and error_of(dup)["details"]["field"] == "stops"
     assert admin.post(E, {**base, "stops": [{"project_id": 99999}]}).status_code == 404
@@ -241,7 +242,7 @@ def test_route_refuses_duplicates_unknown_projects_and_non_staff(app, client, wo
 
 def test_close_waits_for_the_day(app, client, world):
     """An event planned for tomorrow cannot be closed today (409)."""
-    event = started(client, world, [world.p1], held_on=date.today() + timedelta(days=1))
+    event = started(client, world, [world.p1], held_on=clock.today() + timedelta(days=1))
     assert as_(client, world, "admin").post(f"{E}/{event['id']}/close").status_code == 409
 
 

@@ -4,10 +4,10 @@ the admin closes it, and the ranking shows the places and the observations that 
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 
+from server import clock
 from tests.browser.helpers import login
 
 PHONE = {"width": 375, "height": 812}
@@ -28,7 +28,7 @@ def test_event_planned_scored_on_a_phone_closed_and_ranked(new_page, live_server
     form = admin.locator("main form")
     form.locator('select[name="kind"]').select_option("quarterly")
     form.locator('input[name="title"]').fill("2026年第四季度书记项目观摩")
-    form.locator('input[name="held_on"]').fill(date.today().isoformat())
+    form.locator('input[name="held_on"]').fill(clock.today().isoformat())
     form.get_by_label("第 1 站项目").select_option(str(seeded.p1))
     form.get_by_label("第 1 站计划时间").fill("09:30")
     form.get_by_label("第 2 站项目").select_option(str(seeded.p3))

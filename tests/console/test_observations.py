@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select
 
+from server import clock
 from server.db import db
 from server.models import AuditEntry, ObservationEvent, ProjectObservation, User
 from server.services import observations, peer_review, projects
@@ -24,7 +23,7 @@ def planned(app, world, project_ids, participants=("admin", "reviewer1")) -> int
             {
                 "kind": "quarterly",
                 "title": "第四季度观摩",
-                "held_on": date.today(),
+                "held_on": clock.today(),
                 "stops": [{"project_id": p} for p in project_ids],
                 "participant_ids": [world.ids[w] for w in participants],
             },
@@ -42,7 +41,7 @@ def test_admin_plans_an_event_with_a_route_and_participants(app, world, console)
             "csrf_token": csrf(admin),
             "kind": "monthly",
             "title": "11月党建月度观摩",
-            "held_on": date.today().isoformat(),
+            "held_on": clock.today().isoformat(),
             "stop_project": [str(world.p3), "", str(world.p1)],
             "stop_time": ["09:00", "", "14:30"],
             "participant_ids": [str(world.ids["reviewer1"])],
@@ -74,7 +73,7 @@ def test_form_error_keeps_what_was_typed(app, world, console):
             "csrf_token": csrf(admin),
             "kind": "quarterly",
             "title": "重复路线",
-            "held_on": date.today().isoformat(),
+            "held_on": clock.today().isoformat(),
             "stop_project": [str(world.p1), str(world.p1)],
         },
     )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 
+from server import clock
 from server.db import db
 from server.models import User
 from server.services import grading, lead_items, observations, peer_review, projects, rounds, units
@@ -98,7 +98,7 @@ def others(shared_app, api_objects):  # noqa: F811
         event = observations.create_event(
             db.session,
             admin,
-            {"kind": "quarterly", "title": "观摩", "held_on": date.today(), "stops": [{"project_id": world.p2}]},
+            {"kind": "quarterly", "title": "观摩", "held_on": clock.today(), "stops": [{"project_id": world.p2}]},
         )
         org = projects.create_organization(db.session, admin, {"name": "大栗村党支部", "township_id": world.t2})
         review = peer_review.create_round(
