@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by test
     SECRET,
     cache_url_rules,
     make_app,
+    share_botocore_data,
     share_sql_compilation,
     share_template_code,
     share_url_maps,
@@ -35,6 +37,7 @@ cache_url_rules()
 share_template_code()
 share_sql_compilation()
 share_url_maps()
+share_botocore_data()
 
 
 def missing_component(reason: str):
@@ -138,6 +141,22 @@ def _reset_mariadb(url: str) -> None:
             conn.exec_driver_sql(f"DELETE FROM `{table}`")
         conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
         _seed_mariadb(conn)
+
+
+def pytest_collection_finish(session) -> None:
+    """Spare the garbage collector what lives for the whole run, and let it run less often.
+
+    Once the suite is imported and collected, ~200,000 objects (modules, classes, SQLAlchemy's
+    mapped tables, the collected items) live until the process ends, and every full collection
+    walked them again: with Python's default thresholds the collector took ~15 % of a test
+    process's CPU (a full collection every ~70 tests' worth of allocations). `gc.freeze()` moves
+    them out of its reach; a young generation of 10,000 objects instead of 700 makes the
+    collections fewer, each over what a few requests left. Cyclic garbage is still collected;
+    nothing in the suite waits on it (engines, files and servers are closed explicitly).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @pytest.hookimpl(optionalhook=True)
