@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import tenancy
+from server import clock, tenancy
 from server.models import Assignment, County, Project, User, Visit
 from server.services import assignments, counties, imports, photos, projects, users, visits
 from server.services.imports import places as place_import
@@ -157,7 +157,7 @@ def load(session: Session) -> list[str]:
         {"name": "李督查", "roles": ["inspector"], "home_township_id": township["360821105000"].id},
     )
 
-    year = date.today().year
+    year = clock.today().year
     if session.scalar(select(Project.id).limit(1)) is None:
         made = []
         for title, vcode, steps, targets, responsible in PROJECTS:
@@ -185,7 +185,7 @@ def load(session: Session) -> list[str]:
             {"title": "非公企业联合党支部“四个一”规范化", "year": year, "domain": "非公企业", "site": {"id": site.id}},
         )
     if session.scalar(select(Assignment.id).limit(1)) is None:
-        due = (date.today() + timedelta(days=14)).isoformat()
+        due = (clock.today() + timedelta(days=14)).isoformat()
         made = session.scalars(select(Project).order_by(Project.id).limit(2)).all()
         for p in made:
             assignments.create_assignment(
@@ -278,7 +278,7 @@ def _demo_lifecycle(session: Session, admin: User, township: dict, village: dict
     if session.scalar(select(Project.id).where(Project.applicant_id == secretary.id).limit(1)) is None:
         import uuid
 
-        year = date.today().year
+        year = clock.today().year
         project, _ = lifecycle.create_application(
             session,
             secretary,
@@ -573,7 +573,7 @@ def _demo_cadres(session: Session, admin: User) -> None:
     cadres.link_by_name(session, admin)
     if session.scalar(select(LiaisonContact.id).limit(1)) is not None:
         return
-    today = date.today()
+    today = clock.today()
     for project in cadres.my_projects(session, liu):
         if project.status == "in_progress":
             project.started_at = project.started_at - timedelta(days=100)
@@ -608,7 +608,7 @@ def _demo_roadshow(session: Session, admin: User) -> None:
 
     if session.scalar(select(Roadshow.id).limit(1)) is not None:
         return
-    year = date.today().year
+    year = clock.today().year
     gs = session.scalar(select(GradingSession).where(GradingSession.year == year))
     if gs is None:
         gs = grading.create_session(session, admin, {"year": year})
@@ -630,7 +630,7 @@ def _demo_roadshow(session: Session, admin: User) -> None:
         {
             "session_id": gs.id,
             "title": f"{year} 年度优秀“书记项目”路演评审会",
-            "held_on": date.today().isoformat(),
+            "held_on": clock.today().isoformat(),
             "venue": "县委党校报告厅",
         },
     )
@@ -695,7 +695,7 @@ def _demo_observations(session: Session, admin: User, township: dict) -> None:
     route = list(first_three)
     reviewer = session.scalar(select(User).where(User.username == "reviewer"))
     if session.scalar(select(ObservationEvent.id).limit(1)) is None and len(route) == 3:
-        held_on = date.today() - timedelta(days=7)
+        held_on = clock.today() - timedelta(days=7)
         event = observations.create_event(
             session,
             admin,
@@ -745,7 +745,7 @@ def _demo_observations(session: Session, admin: User, township: dict) -> None:
             projects.update_project(session, admin, project.id, {"organization_id": org.id})
             orgs.append(org)
         rnd = peer_review.create_round(
-            session, admin, {"year": date.today().year, "organization_ids": [o.id for o in orgs]}
+            session, admin, {"year": clock.today().year, "organization_ids": [o.id for o in orgs]}
         )
         secretary = session.scalar(select(User).where(User.username == "secretary"))
         peer_review.save_score(
@@ -772,7 +772,7 @@ def _demo_documents(session: Session, admin: User) -> None:
         )
         numbers.number(session, admin, "rectification", str(order.id))
     unit = session.scalar(select(ReportingUnit).where(ReportingUnit.name == "永阳镇党委"))
-    year = date.today().year
+    year = clock.today().year
     if unit is not None and notices.approved_projects(session, unit.id, year):
         numbers.number(session, admin, "approval", f"{unit.id}:{year}")
 
@@ -910,7 +910,7 @@ def _demo_loose_ends(session: Session, admin: User) -> None:
             project_id=project.id,
             items=["公示栏未更新本季度实施进度", "流转中心收支台账未按月公开"],
         )
-    gs = session.scalar(select(GradingSession).where(GradingSession.year == date.today().year))
+    gs = session.scalar(select(GradingSession).where(GradingSession.year == clock.today().year))
     if gs is not None and gs.grade_points is None:
         grading.set_outcome_tables(
             session,
@@ -975,7 +975,7 @@ def _demo_counties(session: Session) -> None:
     _import(session, admin, place_import.PlacesImporter(), rows, "the second county's places")
     village = session.scalar(select(Township).where(Township.code == "360822100000")).villages[0]
     projects.create_project(
-        session, admin, {"title": "城南村井冈蜜柚示范园", "year": date.today().year, "village_ids": [village.id]}
+        session, admin, {"title": "城南村井冈蜜柚示范园", "year": clock.today().year, "village_ids": [village.id]}
     )
     tenancy.limit(session, 1)
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
+from server import clock
 from server.errors import ApiError
 from server.models import (
     ACCEPTANCE_RATINGS,
@@ -414,7 +415,7 @@ def add_observation(session: Session, staff: User, project_id: int, data: dict[s
     if data["rating"] not in OBSERVATION_RATINGS:
         raise ApiError("validation_failed", "观摩评价只能是:" + "、".join(OBSERVATION_RATINGS), {"field": "rating"})
     observed_on = data["observed_on"]
-    if observed_on > date.today():
+    if observed_on > clock.today():
         raise ApiError("validation_failed", "观摩日期不能晚于今天", {"field": "observed_on"})
     obs = ProjectObservation(
         project_id=project.id,

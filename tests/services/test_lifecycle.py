@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from sqlalchemy import select
 
+from server import clock
 from server.db import db
 from server.errors import ApiError
 from server.models import PROJECT_STATUSES, AuditEntry, Project, ProjectReview
@@ -283,6 +286,19 @@ def test_observation_by_staff_in_scope(as_, lc):
     )
     detail = as_("admin").get(f"{P}/{pid}").get_json()
     assert detail["observations"][0]["rating"] == "较好"
+
+
+def test_an_observation_of_chinas_today_is_taken_before_the_servers_clock_reaches_that_day(as_, lc, monkeypatch):
+    """From 00:00 to 08:00 China time a UTC server's calendar is still on yesterday: an observation
+    dated China's today is not "later than today", and the next day is."""
+    china_today = date.today() + timedelta(days=1)
+    monkeypatch.setattr(clock, "today", lambda: china_today)
+    pid = to_status(as_, lc, "in_progress")
+    r = as_("reviewer1").post(f"{P}/{pid}/observations", {"observed_on": china_today.isoformat(), "rating": "较好"})
+    assert r.status_code == 201, r.get_json()
+    tomorrow = (china_today + timedelta(days=1)).isoformat()
+    r = as_("reviewer1").post(f"{P}/{pid}/observations", {"observed_on": tomorrow, "rating": "较好"})
+    assert r.status_code == 400 and r.get_json()["error"]["details"]["field"] == "observed_on"
 
 
 def test_observation_of_an_application_is_409(as_, lc):
