@@ -34,7 +34,10 @@ if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR==2 {prin
   SCRATCH=/dev/shm
 fi
 WORK="$(mktemp -d "$SCRATCH/sp-test.XXXXXX")"
-mkdir "$WORK/tmp"
+# Like /tmp: the Galera nodes run as the mysql user and nginx's workers as nobody, and they must
+# reach their folders under it.
+chmod 755 "$WORK"
+mkdir -m 1777 "$WORK/tmp"
 export TMPDIR="$WORK/tmp"
 PIDS=()
 cleanup() {
