@@ -30,10 +30,17 @@ log "installing the mini-program's test packages"
 # costs a journal entry and a discard when deleted. TMPDIR sends Python's, Node's and Chromium's
 # temporary files there too.
 SCRATCH=/tmp
-if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR==2 {print $4}')" -gt $((8 * 1024 * 1024)) ]; then
+if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(df -Pk /dev/shm | awk 'NR==2 {print $4}')" -gt $((8 * 1024 * 1024)) ] \
+  && [ "$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)" -gt $((12 * 1024 * 1024)) ]; then
   SCRATCH=/dev/shm
 fi
+# A run that was killed (no EXIT trap) leaves its folder, which in /dev/shm holds memory: remove
+# those whose run is gone.
+for old in "$SCRATCH"/sp-test.*/; do
+  [ -f "$old/run.pid" ] && ! kill -0 "$(cat "$old/run.pid")" 2>/dev/null && rm -rf "$old"
+done
 WORK="$(mktemp -d "$SCRATCH/sp-test.XXXXXX")"
+echo $$ >"$WORK/run.pid"
 # Like /tmp: the Galera nodes run as the mysql user and nginx's workers as nobody, and they must
 # reach their folders under it.
 chmod 755 "$WORK"
@@ -93,7 +100,8 @@ if [ $# -eq 0 ]; then
   (
     status=0
     # The end-to-end test drives the real Flask server, started with our venv's Python.
-    ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci ) || status=1
+    # jest's cache (transformed files, the slowest-first order) stays in /tmp, not in the run's TMPDIR.
+    ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci --cacheDirectory "/tmp/jest_$(id -u)" ) || status=1
     # eslint (the JS and the WXML templates) and prettier; ruff's lint and format on the Python.
     ( cd miniprogram && npm run --silent lint && npm run --silent format:check ) || status=1
     { "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .; } || status=1

@@ -97,6 +97,7 @@ def share_url_maps() -> None:
 
     def rule_key(rule) -> tuple:
         return (
+            type(rule),
             rule.rule,
             rule.endpoint,
             tuple(sorted(rule.methods)) if rule.methods is not None else None,
@@ -124,6 +125,16 @@ def share_url_maps() -> None:
                 return super().add(rulefactory)
             self._own.extend(rulefactory.get_rules(self))
             self._remap = True
+
+        @property
+        def merge_slashes(self) -> bool:
+            return self._matcher.merge_slashes
+
+        @merge_slashes.setter
+        def merge_slashes(self, value: bool) -> None:
+            if self._own is not None and self._remap is False:
+                self._go_private()  # the matcher is shared: change a map of its own
+            self._matcher.merge_slashes = value
 
         def update(self) -> None:
             if self._own is not None and self._remap:
@@ -161,7 +172,8 @@ def share_url_maps() -> None:
                         host_matching=self.host_matching,
                     )
                     for rule in self._own:
-                        copy = rule.empty()
+                        copy = rule.empty()  # Rule.empty() leaves these two at their defaults
+                        copy.merge_slashes, copy.websocket = rule.merge_slashes, rule.websocket
                         if hasattr(rule, "provide_automatic_options"):
                             copy.provide_automatic_options = rule.provide_automatic_options
                         model.add(copy)
@@ -190,6 +202,9 @@ def share_botocore_data() -> None:
     caches what it reads from botocore's data files, so one loader serves every session, as one
     session's loader serves all its clients. Production opens one session per process.
     """
+    import os
+
+    import boto3.session
     import botocore.session
     from botocore.loaders import create_loader
 
@@ -204,7 +219,15 @@ def share_botocore_data() -> None:
 
         self._components.lazy_register_component("data_loader", shared_loader)
 
+    def setup_loader(self) -> None:
+        # boto3 adds its own data folder to the loader's search path for each session: once is enough.
+        self._loader = self._session.get_component("data_loader")
+        folder = os.path.join(os.path.dirname(boto3.session.__file__), "data")
+        if folder not in self._loader.search_paths:
+            self._loader.search_paths.append(folder)
+
     botocore.session.Session._register_data_loader = register_data_loader
+    boto3.session.Session._setup_loader = setup_loader
 
 
 def share_template_code() -> None:
@@ -254,7 +277,7 @@ def share_sql_compilation() -> None:
     dialect knows nothing of the file, so they share one dialect, initialized on a private in-memory
     database, and one cache. A MySQL dialect learns its server and database on its first connection,
     so MariaDB engines share by URL: each pytest process has one MariaDB database, and every engine
-    on it after the first takes the first one's dialect and cache once that dialect has connected
+    on it takes the dialect and cache of the first one whose dialect has connected
     (about a quarter of a MariaDB test's CPU was compiling SQL again). Production builds one engine
     per process and is untouched.
 
@@ -269,16 +292,20 @@ def share_sql_compilation() -> None:
     make_engine = server_db.make_engine
     shared: list = []
 
-    by_url: dict = {}
+    by_url: dict = {}  # MariaDB URL -> (dialect, compiled cache) of an engine whose dialect has connected
 
     def sharing(url: str, *, echo: bool = False):
         engine = make_engine(url, echo=echo)
         if echo:
             return engine
         if engine.dialect.name == "mysql":
-            first = by_url.setdefault(url, engine)
-            if first is not engine and first.dialect.server_version_info is not None:
-                engine.dialect, engine._compiled_cache = first.dialect, first._compiled_cache
+            if url in by_url:
+                engine.dialect, engine._compiled_cache = by_url[url]
+            else:
+                # Listeners run in order: this one after create_engine's first-connect setup of the
+                # dialect, and only if that setup succeeded.
+                shared_pair = (engine.dialect, engine._compiled_cache)
+                event.listen(engine.pool, "connect", lambda *_: by_url.setdefault(url, shared_pair), once=True)
             return engine
         if engine.dialect.name != "sqlite":
             return engine
