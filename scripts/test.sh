@@ -18,15 +18,6 @@ apt_install mariadb-server mariadb-client chromium fonts-dejavu-core docker-comp
 apt_install nginx redis-server galera-4 rsync socat openssl
 # The mini-program's tests run on Node (jest + miniprogram-simulate); Debian 12 ships Node 18.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
-log "installing the mini-program's test packages, beside the Python ones"
-# `npm install`, not `npm ci`: Debian's npm 9 rejects our lock file over platform-only optional
-# packages it never installs (e.g. @unrs/resolver-binding-android-arm-eabi) although it is in sync.
-# It runs while the venv is made and the servers start (on a clean clone ~15 s and ~15 s), and is
-# waited for before any test starts.
-NPM_LOG="$(mktemp)"
-( cd miniprogram && npm install --no-audit --no-fund --loglevel=error ) >"$NPM_LOG" 2>&1 &
-NPM_PID=$!
-ensure_venv requirements-dev.txt
 
 # Scratch space for the run: the test databases, MariaDB's files, the Galera cluster, pytest's
 # temporary directories (~2 GB written and deleted) and Chromium's profiles. In memory (/dev/shm)
@@ -57,6 +48,16 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+log "installing the mini-program's test packages, beside the Python ones"
+# `npm install`, not `npm ci`: Debian's npm 9 rejects our lock file over platform-only optional
+# packages it never installs (e.g. @unrs/resolver-binding-android-arm-eabi) although it is in sync.
+# It runs while the venv is made and the servers start (on a clean clone ~15 s and ~10 s one after
+# the other), and is waited for before any test starts.
+( cd miniprogram && npm install --no-audit --no-fund --loglevel=error ) >"$WORK/npm.log" 2>&1 &
+NPM_PID=$!
+PIDS+=("$NPM_PID")
+ensure_venv requirements-dev.txt
 
 # --- MariaDB: a private server on a free port, no systemd needed ------------------------
 MARIADB_PORT="$(free_port)"
@@ -94,12 +95,11 @@ done
 export TEST_S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
 
 if ! wait "$NPM_PID"; then
-  cat "$NPM_LOG"
+  cat "$WORK/npm.log"
   log "npm install FAILED"
   exit 1
 fi
-cat "$NPM_LOG"
-rm -f "$NPM_LOG"
+cat "$WORK/npm.log"
 
 set +e
 js_status=0

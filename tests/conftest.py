@@ -24,7 +24,6 @@ from server.db import upgrade  # noqa: E402
 from server.devtools.fake_wechat import FakeWeChat  # noqa: E402
 from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by tests
     SECRET,
-    cache_url_rules,
     make_app,
     share_botocore_data,
     share_sql_compilation,
@@ -33,7 +32,6 @@ from tests.support.apps import (  # noqa: E402,F401 - SECRET is imported by test
 )
 from tests.support.world_template import WorldTemplates, row_counts  # noqa: E402
 
-cache_url_rules()
 share_template_code()
 share_sql_compilation()
 share_url_maps()
@@ -149,7 +147,7 @@ def pytest_collection_finish(session) -> None:
     Once the suite is imported and collected, ~200,000 objects (modules, classes, SQLAlchemy's
     mapped tables, the collected items) live until the process ends, and every full collection
     walked them again: with Python's default thresholds the collector took ~15 % of a test
-    process's CPU (a full collection every ~70 tests' worth of allocations). `gc.freeze()` moves
+    process's CPU. `gc.freeze()` moves
     them out of its reach; a young generation of 10,000 objects instead of 700 makes the
     collections fewer, each over what a few requests left. Cyclic garbage is still collected;
     nothing in the suite waits on it (engines, files and servers are closed explicitly).

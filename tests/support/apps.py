@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from werkzeug.routing.rules import Rule
-
 from server import create_app
 
 SECRET = "test-secret-key-for-the-suite-only"
@@ -30,64 +28,17 @@ def make_app(database_url: str, storage_config: dict, fake_wechat, **settings):
     )
 
 
-def cache_url_rules() -> None:
-    """Parse each URL rule and compile its builder once per process instead of once per app.
-
-    Werkzeug parses every rule of every app and generates and compiles Python code to build its
-    URLs: ~0.05 s of CPU for each of the suite's ~2,000 apps. Both depend only on the rule, its
-    defaults and the map's converter classes, so apps with the same rules can share them;
-    production builds one app and is untouched.
-    """
-    compile_builder = Rule._compile_builder
-    builders: dict = {}
-    parsed: dict = {}
-
-    def cached_builder(self, append_unknown: bool = True):
-        try:
-            key = (self.rule, tuple(self._trace), tuple(sorted((self.defaults or {}).items())), append_unknown)
-            hash(key)
-        except TypeError:  # a default that cannot be a key: compile as werkzeug does
-            return compile_builder(self, append_unknown)
-        if key not in builders:
-            builders[key] = compile_builder(self, append_unknown)
-        return builders[key]
-
-    def cached_compile(self) -> None:
-        # What Rule.compile derives from the rule text: its parts (the matcher's input), the trace
-        # the builder follows, the converter objects (stateless) and the argument names.
-        key = (
-            self.rule,
-            self.subdomain,
-            self.host,
-            self.merge_slashes,
-            self.map.host_matching,
-            tuple(sorted(self.map.converters.items())),
-        )
-        if key not in parsed:
-            compile_rule(self)
-            parsed[key] = (tuple(self._parts), tuple(self._trace), dict(self._converters), set(self.arguments))
-            return
-        parts, trace, converters, arguments = parsed[key]
-        self._parts, self._trace, self._converters = list(parts), list(trace), dict(converters)
-        self.arguments.update(arguments)
-        self._build = self._compile_builder(False).__get__(self, None)
-        self._build_unknown = self._compile_builder(True).__get__(self, None)
-
-    compile_rule = Rule.compile
-    Rule._compile_builder = cached_builder
-    Rule.compile = cached_compile
-
-
 def share_url_maps() -> None:
     """Let apps whose URL rules are the same share one built URL map.
 
-    Each test builds an app, and each app bound its ~300 rules to a fresh werkzeug Map and built
-    the Map's matcher (its state machine, sorted on the first request): ~16 of an app's ~18 ms of
-    CPU. A map's behaviour depends only on its rules and its settings, so an app's map now only
-    collects the rules Flask adds; when the map is first used (a request, a URL built, its rules
-    listed) it takes the matcher and rule index of a map built once per process from the same
-    rules and settings. A rule added after that (a test's own route) gives the app a private map
-    built from its own rules as werkzeug would. Production builds one app and is untouched.
+    Each test builds an app, and each app bound its ~300 rules to a fresh werkzeug Map: werkzeug
+    parsed every rule, compiled Python code to build its URLs, and built the Map's matcher (its
+    state machine, sorted on the first request), most of an app's CPU. A map's behaviour
+    depends only on its rules and its settings, so an app's map now only collects the rules Flask
+    adds; when the map is first used (a request, a URL built, its rules listed) it takes the matcher
+    and rule index of a map built once per process from the same rules and settings. A rule added
+    after that (a test's own route), or merge_slashes changed, gives the app a map of its own, built
+    from its own rules as werkzeug would. Production builds one app and is untouched.
     """
     from flask import Flask
     from werkzeug.routing import Map
@@ -118,8 +69,13 @@ def share_url_maps() -> None:
             self._own: list | None = []  # rules collected, not yet bound; None once private
             super().__init__(*args, **kwargs)
 
+        @property
+        def _adopted(self) -> bool:
+            """Whether the map uses a built map's matcher (collected rules, then first used)."""
+            return self._own is not None and self._remap is False
+
         def add(self, rulefactory) -> None:
-            if self._own is not None and self._remap is False:
+            if self._adopted:
                 self._go_private()  # a rule after the map was first used: a map of its own
             if self._own is None:
                 return super().add(rulefactory)
@@ -132,7 +88,7 @@ def share_url_maps() -> None:
 
         @merge_slashes.setter
         def merge_slashes(self, value: bool) -> None:
-            if self._own is not None and self._remap is False:
+            if self._adopted:
                 self._go_private()  # the matcher is shared: change a map of its own
             self._matcher.merge_slashes = value
 
