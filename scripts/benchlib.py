@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -35,11 +36,41 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+# Not the module-level random: a test that seeds it would give every process the same ports.
+_PORT_CHOICE = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives the local end of outgoing connections (net.ipv4.ip_local_port_range)."""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now, from below the kernel's ephemeral range.
+
+    A server is often told its port some time before it binds it (a Galera joiner's rsync port, half a
+    minute later). A port from the ephemeral range can meanwhile become the local end of any outgoing
+    connection on the machine, and the server then fails with "address in use"; the kernel never hands
+    out a port below that range. Falls back to any free port when the range starts too low to leave room.
+    """
+    low, _ = _ephemeral_range()
+    first = 20000
+    if low - first >= 2000:
+        for _ in range(200):
+            port = _PORT_CHOICE.randrange(first, low)
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_for(check, what: str, timeout: float = 30.0) -> None:

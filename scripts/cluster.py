@@ -48,6 +48,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the scripts package
+from scripts.benchlib import free_port  # noqa: E402 - after the path it needs
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 SITE_TEMPLATE = ROOT / "deploy" / "nginx" / "secretary-projects.conf"
@@ -72,12 +75,14 @@ class ClusterError(RuntimeError):
 class ComponentExited(ClusterError):
     """A process we started has exited: waiting for it longer is pointless."""
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    @classmethod
+    def of(cls, name: str, log: Path, lines: int = 40) -> ComponentExited:
+        """The exit of `name`, with the end of its log: the folder holding the log is gone when a test fails."""
+        try:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            tail = f"(its log cannot be read: {exc})"
+        return cls(f"{name} exited; the end of {log}:\n{tail}")
 
 
 def wait_for(check, what: str, timeout: float = _WAIT) -> None:
@@ -502,7 +507,7 @@ class Cluster:
     def _alive(self, name: str) -> bool:
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
-            raise ComponentExited(f"{name} exited; see {self.workdir / (name + '.log')}")
+            raise ComponentExited.of(name, self.workdir / f"{name}.log")
         return True
 
     def _stop_proc(self, name: str) -> None:
@@ -570,7 +575,7 @@ class Cluster:
     def _wait_synced(self, node: GaleraNode) -> None:
         def synced() -> bool:
             if node.proc.poll() is not None:
-                raise ComponentExited(f"galera{node.index} exited; see {self.workdir / f'galera{node.index}.log'}")
+                raise ComponentExited.of(f"galera{node.index}", self.workdir / f"galera{node.index}.log")
             status = self.wsrep_status(node.index)
             return status.get("wsrep_local_state_comment") == "Synced" and status.get("wsrep_ready") == "ON"
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import socket
 from datetime import UTC, datetime
 
-from scripts import bench_load, gen_data
-from scripts.benchlib import cpu_seconds, percentile
+from scripts import bench_load, benchlib, gen_data
+from scripts.benchlib import cpu_seconds, free_port, percentile
+from scripts.cluster import ComponentExited
 from server.imaging.phash import HASH_BANDS, REGIONS, hamming, hash_bands
 
 # Base data the services write row by row: a county's (gen_data.COUNTY) takes half a minute, and
@@ -36,6 +38,37 @@ def test_summarize_reports_milliseconds_per_endpoint():
     assert out["login"]["count"] == 3
     assert out["login"]["p50"] == 200.0
     assert out["login"]["max"] == 300.0
+
+
+def test_free_ports_are_never_ones_the_kernel_gives_outgoing_connections():
+    """A Galera joiner binds its rsync port half a minute after it is chosen: the port must not be one
+    an outgoing connection can take meanwhile (a cluster start once failed "galera3 exited")."""
+    low, high = benchlib._ephemeral_range()
+    assert 0 < low < high
+    ports = {free_port() for _ in range(50)}
+    assert all(1024 < p < low for p in ports), sorted(ports)
+    assert len(ports) > 40  # spread: processes choosing at once seldom meet
+    for port in ports:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+def test_free_port_falls_back_to_any_free_port_when_the_range_leaves_no_room(monkeypatch):
+    """A kernel whose ephemeral range starts low: a port the kernel chooses, still free."""
+    monkeypatch.setattr(benchlib, "_ephemeral_range", lambda: (2048, 65000))
+    port = free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
+
+
+def test_a_component_that_exits_is_reported_with_the_end_of_its_log(tmp_path):
+    """The cluster's folder is removed when its test fails: the error itself carries the log's end."""
+    log = tmp_path / "galera3.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "[ERROR] WSREP: rsync SST failed: Address in use\n")
+    message = str(ComponentExited.of("galera3", log))
+    assert message.startswith("galera3 exited")
+    assert "rsync SST failed: Address in use" in message and "line 99" in message and "line 50" not in message
+    assert "cannot be read" in str(ComponentExited.of("galera3", tmp_path / "missing.log"))
 
 
 def test_multipart_body_puts_fields_before_the_file():

@@ -20,17 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from scripts.benchlib import free_port
 from tests.conftest import missing_component
 
 VENV_BIN = Path(sys.executable).parent
 _WAIT = 30.0  # seconds a server may take to come up before the test gives up
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(check, what: str, timeout: float = _WAIT) -> None:
