@@ -13,7 +13,10 @@ module.exports = {
     {
       displayName: 'e2e',
       testEnvironment: 'node',
-      testMatch: ['<rootDir>/tests/e2e/**/*.test.js']
+      testMatch: ['<rootDir>/tests/e2e/**/*.test.js'],
+      // One migrated database with its admin for every end-to-end file (each starts from a copy).
+      globalSetup: '<rootDir>/tests/e2e/global-setup.js',
+      globalTeardown: '<rootDir>/tests/e2e/global-teardown.js'
     },
     {
       displayName: 'pages',

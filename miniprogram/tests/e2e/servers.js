@@ -88,6 +88,68 @@ function stop(child) {
   })
 }
 
+// What the template below is kept under: tests/e2e/global-setup.js sets it once per jest run.
+const TEMPLATE_ENV = 'E2E_SERVER_TEMPLATE'
+
+/** The settings of a server on `folder` (its database, photos, instance) with the fake WeChat at `wechatUrl`. */
+function serverEnv(folder, secretKey, wechatUrl) {
+  return Object.assign({}, process.env, {
+    APP_ENV: 'development',
+    SECRET_KEY: secretKey,
+    DATABASE_URL: `sqlite:///${path.join(folder, 'e2e.db')}`,
+    STORAGE_BACKEND: 'local',
+    STORAGE_DIR: path.join(folder, 'storage'),
+    INSTANCE_DIR: path.join(folder, 'instance'),
+    WECHAT_APPID: 'wx-test-appid',
+    WECHAT_SECRET: 'test-secret',
+    WECHAT_API_BASE: wechatUrl || 'http://127.0.0.1:9',
+    PUBLIC_BASE_URL: '',
+    FLASK_DEBUG: '0',
+    PYTHONUNBUFFERED: '1'
+  })
+}
+
+/**
+ * A migrated database with its admin account, made as the department makes one (`flask init-db`,
+ * `flask create-user`) in a new folder; returns {folder, secretKey, adminPassword}. The data key is
+ * the secret key (development), so a server given the same secret reads what was written here.
+ */
+function makeTemplate(py) {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-e2e-template-'))
+  const secretKey = 'e2e-' + Date.now() + '-' + Math.random().toString(36).slice(2)
+  const adminPassword = 'e2e-admin-' + Math.random().toString(36).slice(2)
+  const env = serverEnv(folder, secretKey, null)
+  run(py, ['-m', 'flask', '--app', 'server', 'init-db'], env)
+  run(
+    py,
+    [
+      '-m',
+      'flask',
+      '--app',
+      'server',
+      'create-user',
+      '--username',
+      'admin',
+      '--password',
+      adminPassword,
+      '--role',
+      'admin'
+    ],
+    env
+  )
+  return { folder, secretKey, adminPassword }
+}
+
+/**
+ * The template of this jest run (global-setup.js), else one made now. Each end-to-end file gets a
+ * copy of its database: the three files need not run migrations and hash a password each.
+ */
+function template(py) {
+  const saved = process.env[TEMPLATE_ENV]
+  if (saved) return { template: JSON.parse(fs.readFileSync(saved, 'utf8')), owned: false }
+  return { template: makeTemplate(py), owned: true }
+}
+
 /** Start fake WeChat + Flask; returns {apiBase, wechatUrl, tmp, logFile, py, stop()}. */
 async function startServers() {
   const py = python()
@@ -105,39 +167,10 @@ async function startServers() {
   children.push(wechat)
   try {
     const wechatUrl = await firstLine(wechat, 'the fake WeChat server', 20000)
-    const env = Object.assign({}, process.env, {
-      APP_ENV: 'development',
-      SECRET_KEY: 'e2e-' + Date.now(),
-      DATABASE_URL: `sqlite:///${path.join(tmp, 'e2e.db')}`,
-      STORAGE_BACKEND: 'local',
-      STORAGE_DIR: path.join(tmp, 'storage'),
-      INSTANCE_DIR: path.join(tmp, 'instance'),
-      WECHAT_APPID: 'wx-test-appid',
-      WECHAT_SECRET: 'test-secret',
-      WECHAT_API_BASE: wechatUrl,
-      PUBLIC_BASE_URL: '',
-      FLASK_DEBUG: '0',
-      PYTHONUNBUFFERED: '1'
-    })
-    run(py, ['-m', 'flask', '--app', 'server', 'init-db'], env)
-    const adminPassword = 'e2e-admin-' + Math.random().toString(36).slice(2)
-    run(
-      py,
-      [
-        '-m',
-        'flask',
-        '--app',
-        'server',
-        'create-user',
-        '--username',
-        'admin',
-        '--password',
-        adminPassword,
-        '--role',
-        'admin'
-      ],
-      env
-    )
+    const { template: made, owned } = template(py)
+    fs.copyFileSync(path.join(made.folder, 'e2e.db'), path.join(tmp, 'e2e.db'))
+    if (owned) fs.rmSync(made.folder, { recursive: true, force: true })
+    const env = serverEnv(tmp, made.secretKey, wechatUrl)
     const port = await freePort()
     const out = fs.openSync(logFile, 'w')
     const flask = spawn(
@@ -167,7 +200,7 @@ async function startServers() {
       tmp,
       logFile,
       py,
-      adminPassword,
+      adminPassword: made.adminPassword,
       stop: async () => {
         await Promise.all(children.map(stop))
         fs.rmSync(tmp, { recursive: true, force: true })
@@ -270,6 +303,9 @@ async function registerProjectAndInspector(servers, point) {
 }
 
 module.exports = {
+  TEMPLATE_ENV,
+  python,
+  makeTemplate,
   startServers,
   makeJpegs,
   callApi,
