@@ -49,15 +49,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "installing the mini-program's test packages, beside the Python ones"
-# `npm install`, not `npm ci`: Debian's npm 9 rejects our lock file over platform-only optional
-# packages it never installs (e.g. @unrs/resolver-binding-android-arm-eabi) although it is in sync.
-# It runs while the venv is made and the servers start (on a clean clone ~15 s and ~10 s one after
-# the other), and is waited for before any test starts.
-( cd miniprogram && npm install --no-audit --no-fund --loglevel=error ) >"$WORK/npm.log" 2>&1 &
-NPM_PID=$!
-PIDS+=("$NPM_PID")
+JS_PID=""
+if [ $# -eq 0 ]; then
+  # The mini-program's tests and the linters run beside the server tests rather than before them:
+  # pytest leaves CPU idle while it waits on MariaDB, S3 and Chromium, and jest fills it. No server
+  # test needs Node, so pytest starts as soon as its servers are up, while npm may still install
+  # (on a clean clone npm takes ~25 s; the venv and the servers ~12 s). Their output is kept apart
+  # and printed whole once pytest is done.
+  log "installing the mini-program's test packages, then jest and the linters, beside the server tests"
+  (
+    # `npm install`, not `npm ci`: Debian's npm 9 rejects our lock file over platform-only optional
+    # packages it never installs (e.g. @unrs/resolver-binding-android-arm-eabi) although it is in sync.
+    ( cd miniprogram && npm install --no-audit --no-fund --loglevel=error ) || { echo "npm install FAILED"; exit 1; }
+    # The end-to-end tests start the real Flask server with our venv's Python, made meanwhile below.
+    while [ ! -e "$WORK/venv.ready" ]; do
+      kill -0 $$ 2>/dev/null || exit 1
+      sleep 0.5
+    done
+    status=0
+    # jest's cache (transformed files, the slowest-first order) stays in /tmp, not in the run's TMPDIR.
+    ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci --cacheDirectory "/tmp/jest_$(id -u)" ) || status=1
+    # eslint (the JS and the WXML templates) and prettier; ruff's lint and format on the Python.
+    ( cd miniprogram && npm run --silent lint && npm run --silent format:check ) || status=1
+    { "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .; } || status=1
+    exit $status
+  ) >"$WORK/js.log" 2>&1 &
+  JS_PID=$!
+  PIDS+=("$JS_PID")
+fi
 ensure_venv requirements-dev.txt
+touch "$WORK/venv.ready"
 
 # --- MariaDB: a private server on a free port, no systemd needed ------------------------
 MARIADB_PORT="$(free_port)"
@@ -94,34 +115,8 @@ for _ in $(seq 1 100); do
 done
 export TEST_S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
 
-if ! wait "$NPM_PID"; then
-  cat "$WORK/npm.log"
-  log "npm install FAILED"
-  exit 1
-fi
-cat "$WORK/npm.log"
-
 set +e
 js_status=0
-JS_PID=""
-if [ $# -eq 0 ]; then
-  # The mini-program's tests and the linters run beside the server tests rather than before them:
-  # pytest leaves CPU idle while it waits on MariaDB, S3 and Chromium, and jest fills it. Their
-  # output is kept apart and printed whole once pytest is done.
-  log "running the mini-program tests (jest) and the linters beside the server tests"
-  (
-    status=0
-    # The end-to-end test drives the real Flask server, started with our venv's Python.
-    # jest's cache (transformed files, the slowest-first order) stays in /tmp, not in the run's TMPDIR.
-    ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci --cacheDirectory "/tmp/jest_$(id -u)" ) || status=1
-    # eslint (the JS and the WXML templates) and prettier; ruff's lint and format on the Python.
-    ( cd miniprogram && npm run --silent lint && npm run --silent format:check ) || status=1
-    { "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .; } || status=1
-    exit $status
-  ) >"$WORK/js.log" 2>&1 &
-  JS_PID=$!
-  PIDS+=("$JS_PID")
-fi
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # One pytest process per core (pytest-xdist). The cores stay busy while a worker waits on MariaDB, S3
 # or Chromium: jest, Chromium and the servers run beside it. A third worker on two cores cost more than
