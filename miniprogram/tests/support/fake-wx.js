@@ -18,11 +18,14 @@ const USER_DATA_PATH = 'wxfile://usr'
 const KEY_LIMIT_BYTES = 1024 * 1024
 const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
 
-/** Bytes a stored value takes (WeChat counts the serialised string). */
-function storedBytes(key, value) {
-  return (
-    Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
-  )
+/** The string WeChat stores for a value (and counts against its limits). */
+function serialised(value) {
+  return JSON.stringify(value === undefined ? null : value)
+}
+
+/** Bytes a stored value takes (WeChat counts the serialised string); `text` when already serialised. */
+function storedBytes(key, value, text) {
+  return Buffer.byteLength(key) + Buffer.byteLength(text === undefined ? serialised(value) : text)
 }
 
 const SIZE_CACHES = new WeakMap()
@@ -199,7 +202,9 @@ function createFakeWx(options) {
     },
     setStorageSync(key, value) {
       if (dead) return // a killed app writes nothing more
-      const bytes = storedBytes(key, value)
+      // Serialised once: for its size and for the copy kept (what a later read gets back).
+      const text = serialised(value)
+      const bytes = storedBytes(key, value, text)
       const limit = opts.storageLimitBytes || TOTAL_LIMIT_BYTES
       let refused = null
       if (bytes > KEY_LIMIT_BYTES) refused = 'setStorageSync:fail exceed storage item max length'
@@ -213,7 +218,7 @@ function createFakeWx(options) {
       }
       stats.setStorage++
       recordSize(key, bytes)
-      storage.set(key, clone(value))
+      storage.set(key, value === undefined ? undefined : JSON.parse(text))
       stats.storageMaxKeyBytes = Math.max(stats.storageMaxKeyBytes, bytes)
       stats.storageMaxBytes = Math.max(stats.storageMaxBytes, totalBytes())
     },
