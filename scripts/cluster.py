@@ -236,10 +236,10 @@ class GaleraNode:
         """The node's option file (the SST script reads it too)."""
         return self.folder / "my.cnf"
 
-    def url(self) -> str:
-        """The SQLAlchemy URL of the app's database on this node."""
+    def url(self, database: str = DATABASE) -> str:
+        """The SQLAlchemy URL of the app's database (or another made by Cluster.add_database) on this node."""
         return (
-            f"mysql+pymysql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}/{DATABASE}"
+            f"mysql+pymysql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{self.port}/{database}"
             "?charset=utf8mb4&ssl_disabled=true"
         )
 
@@ -318,13 +318,14 @@ class Cluster:
         """The names of the gunicorn processes: two app nodes, then the photo pool."""
         return ["app1", "app2", "photos"]
 
-    def env(self, name: str = "app1") -> dict[str, str]:
-        """The environment of one app process (`flask --app server …` on the same database uses it too)."""
+    def env(self, name: str = "app1", database: str = DATABASE) -> dict[str, str]:
+        """The environment of one app process (`flask --app server …` on the same database uses it too);
+        `database` names another database of the cluster (Cluster.add_database) for an app of one's own."""
         galera = {"app1": 0, "app2": 1, "photos": 2}[name]
         return {
             "APP_ENV": "development",
             "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": self.galera[galera].url(),
+            "DATABASE_URL": self.galera[galera].url(database),
             "STORAGE_BACKEND": "s3",
             "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.ports['s3']}",
             "S3_BUCKET": S3_BUCKET,
@@ -452,6 +453,18 @@ class Cluster:
         self._launch_galera(node, bootstrap=False)
         self._wait_synced(node)
         return time.monotonic() - started
+
+    def add_database(self, name: str) -> str:
+        """A new empty database on the cluster, for the app's user (Galera replicates it to every node):
+        tests that need a database of their own share one running cluster. Returns the name."""
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+            raise ValueError(f"not a database name: {name!r}")
+        self.sql(
+            1,
+            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+            f"GRANT ALL ON {name}.* TO '{DB_USER}'@'127.0.0.1';",
+        )
+        return name
 
     def restart_redis(self) -> None:
         """Stop Redis and start it again empty (no persistence: the token is fetched anew)."""

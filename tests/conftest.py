@@ -188,10 +188,11 @@ def database_url(request, tmp_path) -> str:
     return url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
-    """scripts/cluster.py's whole topology on loopback for one module (tests/test_cluster.py,
-    tests/test_galera_writes.py; the scheduler puts them on one worker), stopped after it."""
+    """scripts/cluster.py's whole topology on loopback, started once for tests/test_cluster.py and
+    tests/test_galera_writes.py (the scheduler puts both on one worker; the second works in a database
+    of its own on it), stopped when the worker ends. A start costs ~20 s of CPU and 25 s."""
     from tests.support.cluster import running_cluster
 
     with running_cluster() as c:

@@ -31,24 +31,30 @@ _PAUSE_S = 60
 
 
 @pytest.fixture(scope="module")
-def world(cluster):
-    """An admin, two inspectors, a village and a project, made through the services (bench_load's world)."""
-    return bench_load.build_world(cluster.env(), 2)
+def database(cluster):
+    """A database of this module's own on the cluster tests/test_cluster.py ran on: its rows stay apart."""
+    return cluster.add_database("sp_galera_writes")
 
 
 @pytest.fixture(scope="module")
-def app(cluster, world):
-    """An app object with the cluster's configuration (services need its audit key)."""
-    with app_on(cluster) as app:
+def world(cluster, database):
+    """An admin, two inspectors, a village and a project, made through the services (bench_load's world)."""
+    return bench_load.build_world(cluster.env(database=database), 2)
+
+
+@pytest.fixture(scope="module")
+def app(cluster, database, world):
+    """An app object with the cluster's configuration (services need its audit key), on the module's database."""
+    with app_on(cluster, database) as app:
         yield app
 
 
 @pytest.fixture
-def nodes(cluster, app):
-    """A session on Galera node 1 and one on node 2, inside the app's context."""
+def nodes(cluster, database, app):
+    """A session on Galera node 1 and one on node 2 (the module's database), inside the app's context."""
     from server.db import make_engine
 
-    sessions = [Session(make_engine(cluster.galera[n].url()), expire_on_commit=False) for n in (0, 1)]
+    sessions = [Session(make_engine(cluster.galera[n].url(database)), expire_on_commit=False) for n in (0, 1)]
     with app.app_context():
         yield sessions
     for s in sessions:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from scripts.cluster import Cluster, missing_packages
+from scripts.cluster import DATABASE, Cluster, missing_packages
 from tests.conftest import missing_component
 
 
@@ -21,11 +21,11 @@ def running_cluster() -> Iterator[Cluster]:
 
 
 @contextmanager
-def app_on(cluster: Cluster):
-    """An app object with the cluster's configuration (services need its audit key); the environment is
-    put back on leaving."""
+def app_on(cluster: Cluster, database: str = DATABASE):
+    """An app object with the cluster's configuration (services need its audit key), on `database`; the
+    environment is put back on leaving."""
     saved = dict(os.environ)
-    os.environ.update(cluster.env())
+    os.environ.update(cluster.env(database=database))
     try:
         from server.app import create_app
 

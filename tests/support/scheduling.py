@@ -14,7 +14,8 @@ from xdist.scheduler import LoadGroupScheduling
 # Modules whose expensive fixtures (a cluster, a private MariaDB or gunicorn, the base data of a whole
 # module, a fresh interpreter importing everything) are module-scoped: each runs on one worker, so they are made once.
 MODULE_GROUPS = ("tests/faults/", "tests/hostile/", "tests/test_cluster.py", "tests/test_app.py")
-# Modules that share one worker with another: two 3-node Galera clusters at once would not fit 2 cores.
+# Modules that share one worker with another: tests/test_galera_writes.py works on the session's cluster
+# that tests/test_cluster.py started (tests/conftest.py `cluster`), in a database of its own.
 SHARED = {"tests/test_galera_writes.py": "tests/test_cluster.py"}
 BROWSER_GROUPS = 2
 # The longest groups start first, so none of them is left running alone at the end (each is minutes of
