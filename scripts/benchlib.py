@@ -38,6 +38,8 @@ def percentile(values: list[float], p: float) -> float | None:
 
 # Not the module-level random: a test that seeds it would give every process the same ports.
 _PORT_CHOICE = random.SystemRandom()
+# Ports this process handed out: a cluster takes ~20 before it binds any, and must not get one twice.
+_HANDED_OUT: set[int] = set()
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -56,21 +58,30 @@ def free_port() -> int:
     minute later). A port from the ephemeral range can meanwhile become the local end of any outgoing
     connection on the machine, and the server then fails with "address in use"; the kernel never hands
     out a port below that range. Falls back to any free port when the range starts too low to leave room.
+    Never the same port twice in one process.
     """
     low, _ = _ephemeral_range()
     first = 20000
     if low - first >= 2000:
         for _ in range(200):
             port = _PORT_CHOICE.randrange(first, low)
+            if port in _HANDED_OUT:
+                continue
             with socket.socket() as probe:
                 try:
                     probe.bind(("127.0.0.1", port))
                 except OSError:
                     continue
-                return port
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+            _HANDED_OUT.add(port)
+            return port
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise OSError("no free TCP port on 127.0.0.1")
 
 
 def wait_for(check, what: str, timeout: float = 30.0) -> None:

@@ -320,15 +320,17 @@ class Cluster:
 
     def env(self, name: str = "app1", database: str = DATABASE) -> dict[str, str]:
         """The environment of one app process (`flask --app server …` on the same database uses it too);
-        `database` names another database of the cluster (Cluster.add_database) for an app of one's own."""
+        `database` names another database of the cluster (Cluster.add_database) for an app of one's own,
+        which gets a bucket of its own too: the audit checkpoints kept there belong to one database."""
         galera = {"app1": 0, "app2": 1, "photos": 2}[name]
+        bucket = S3_BUCKET if database == DATABASE else f"{S3_BUCKET}-{database.replace('_', '-')}"
         return {
             "APP_ENV": "development",
             "SECRET_KEY": SECRET_KEY,
             "DATABASE_URL": self.galera[galera].url(database),
             "STORAGE_BACKEND": "s3",
             "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.ports['s3']}",
-            "S3_BUCKET": S3_BUCKET,
+            "S3_BUCKET": bucket,
             "S3_REGION": S3_REGION,
             "S3_ACCESS_KEY_ID": S3_KEY,
             "S3_SECRET_ACCESS_KEY": S3_KEY,

@@ -42,14 +42,17 @@ chmod 755 "$WORK"
 mkdir -m 1777 "$WORK/tmp"
 export TMPDIR="$WORK/tmp"
 PIDS=()
+JS_PID=""
 cleanup() {
+  # jest's job runs in a process group of its own: an early exit stops npm, jest and the servers it
+  # started too, not only the job's shell.
+  [ -z "$JS_PID" ] || kill -- -"$JS_PID" 2>/dev/null || true
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-JS_PID=""
 if [ $# -eq 0 ]; then
   # The mini-program's tests and the linters run beside the server tests rather than before them:
   # pytest leaves CPU idle while it waits on MariaDB, S3 and Chromium, and jest fills it. No server
@@ -57,6 +60,7 @@ if [ $# -eq 0 ]; then
   # (on a clean clone npm takes ~25 s; the venv and the servers ~12 s). Their output is kept apart
   # and printed whole once pytest is done.
   log "installing the mini-program's test packages, then jest and the linters, beside the server tests"
+  set -m # the job gets a process group of its own (cleanup stops all of it)
   (
     # `npm install`, not `npm ci`: Debian's npm 9 rejects our lock file over platform-only optional
     # packages it never installs (e.g. @unrs/resolver-binding-android-arm-eabi) although it is in sync.
@@ -75,7 +79,7 @@ if [ $# -eq 0 ]; then
     exit $status
   ) >"$WORK/js.log" 2>&1 &
   JS_PID=$!
-  PIDS+=("$JS_PID")
+  set +m
 fi
 ensure_venv requirements-dev.txt
 touch "$WORK/venv.ready"
@@ -129,6 +133,7 @@ py_status=$?
 if [ -n "$JS_PID" ]; then
   wait "$JS_PID"
   js_status=$?
+  JS_PID="" # its group is gone: cleanup must not signal a later one of that number
   log "the mini-program tests (jest) and the linters"
   cat "$WORK/js.log"
 fi

@@ -1,7 +1,8 @@
 """The production topology run for real (scripts/cluster.py): nginx over HTTPS, two app nodes, the
 photo pool, Redis, S3 and a 3-node Galera cluster, with one fault of each kind.
 
-One cluster for the module (it takes about a minute to start on two cores); the tests share it in
+One cluster for the run (tests/conftest.py `cluster`, ~25 s to start on two cores), shared with
+tests/test_galera_writes.py, which works in a database of its own on it. The tests here use it in
 order: the Galera conflict tests first, the phones' flow under faults last.
 """
 
@@ -27,7 +28,8 @@ from tests.conftest import missing_component
 from tests.support.cluster import app_on
 from tests.support.images import phone_jpeg
 
-pytestmark = pytest.mark.cluster  # one worker runs the module (tests/support/scheduling.py): one cluster
+# One worker runs this module and test_galera_writes (tests/support/scheduling.py): one cluster.
+pytestmark = pytest.mark.cluster
 
 PHONES = 3
 

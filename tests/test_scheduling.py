@@ -71,5 +71,5 @@ def test_browser_files_alternate_between_two_groups_and_plain_modules_have_none(
     assert [groups[t.split("::")[0]] for t in BROWSER] == ["browser-0", "browser-1", "browser-0"]
     assert "tests/test_geo.py" not in groups
     assert groups["tests/test_cluster.py"] == "tests/test_cluster.py"
-    # The Galera write tests build a cluster too: they share the cluster module's worker.
+    # The Galera write tests run on the cluster module's cluster: they share its worker.
     assert groups_of(["tests/test_galera_writes.py"]) == {"tests/test_galera_writes.py": "tests/test_cluster.py"}

@@ -119,24 +119,29 @@ function makeTemplate(py) {
   const secretKey = 'e2e-' + Date.now() + '-' + Math.random().toString(36).slice(2)
   const adminPassword = 'e2e-admin-' + Math.random().toString(36).slice(2)
   const env = serverEnv(folder, secretKey, null)
-  run(py, ['-m', 'flask', '--app', 'server', 'init-db'], env)
-  run(
-    py,
-    [
-      '-m',
-      'flask',
-      '--app',
-      'server',
-      'create-user',
-      '--username',
-      'admin',
-      '--password',
-      adminPassword,
-      '--role',
-      'admin'
-    ],
-    env
-  )
+  try {
+    run(py, ['-m', 'flask', '--app', 'server', 'init-db'], env)
+    run(
+      py,
+      [
+        '-m',
+        'flask',
+        '--app',
+        'server',
+        'create-user',
+        '--username',
+        'admin',
+        '--password',
+        adminPassword,
+        '--role',
+        'admin'
+      ],
+      env
+    )
+  } catch (e) {
+    fs.rmSync(folder, { recursive: true, force: true })
+    throw e
+  }
   return { folder, secretKey, adminPassword }
 }
 
@@ -168,7 +173,12 @@ async function startServers() {
   try {
     const wechatUrl = await firstLine(wechat, 'the fake WeChat server', 20000)
     const { template: made, owned } = template(py)
-    fs.copyFileSync(path.join(made.folder, 'e2e.db'), path.join(tmp, 'e2e.db'))
+    // The database file and, if the commands left one, its write-ahead log (SQLite runs in WAL mode):
+    // committed rows may still be only there. Nothing has the template open, so it is consistent.
+    for (const name of ['e2e.db', 'e2e.db-wal']) {
+      const from = path.join(made.folder, name)
+      if (fs.existsSync(from)) fs.copyFileSync(from, path.join(tmp, name))
+    }
     if (owned) fs.rmSync(made.folder, { recursive: true, force: true })
     const env = serverEnv(tmp, made.secretKey, wechatUrl)
     const port = await freePort()
