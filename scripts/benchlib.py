@@ -61,22 +61,15 @@ def free_port() -> int:
     Never the same port twice in one process.
     """
     low, _ = _ephemeral_range()
-    first = 20000
-    if low - first >= 2000:
-        for _ in range(200):
-            port = _PORT_CHOICE.randrange(first, low)
-            if port in _HANDED_OUT:
-                continue
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            _HANDED_OUT.add(port)
-            return port
-    for _ in range(200):
+    below = [_PORT_CHOICE.randrange(20000, low) for _ in range(200)] if low - 20000 >= 2000 else []
+    for wanted in below + [0] * 200:  # 0: the kernel's choice
+        if wanted in _HANDED_OUT:
+            continue
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+            try:
+                probe.bind(("127.0.0.1", wanted))
+            except OSError:
+                continue
             port = probe.getsockname()[1]
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)

@@ -48,10 +48,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the scripts package
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the scripts package
 from scripts.benchlib import free_port  # noqa: E402 - after the path it needs
 
-ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 SITE_TEMPLATE = ROOT / "deploy" / "nginx" / "secretary-projects.conf"
 GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"

@@ -71,7 +71,7 @@ if [ $# -eq 0 ]; then
       sleep 0.5
     done
     status=0
-    # jest's cache (transformed files, the slowest-first order) stays in /tmp, not in the run's TMPDIR.
+    # jest's cache (its file map, the slowest-first order) stays in /tmp, not in the run's TMPDIR.
     ( cd miniprogram && E2E_PYTHON="$PY" npx jest --ci --cacheDirectory "/tmp/jest_$(id -u)" ) || status=1
     # eslint (the JS and the WXML templates) and prettier; ruff's lint and format on the Python.
     ( cd miniprogram && npm run --silent lint && npm run --silent format:check ) || status=1
@@ -124,7 +124,7 @@ js_status=0
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # One pytest process per core (pytest-xdist). The cores stay busy while a worker waits on MariaDB, S3
 # or Chromium: jest, Chromium and the servers run beside it. A third worker on two cores cost more than
-# it gave: a third collection and set-up, and ~20 % more CPU over the run (808 -> 650 s, 455 -> 378 s).
+# it gave: a third collection (12 s of CPU), its own session set-up, and contention.
 # PYTEST_WORKERS=0 runs in one process.
 # loadgroup keeps the browser tests on two workers (a Chromium each) and each module with module-scoped
 # servers on one worker: tests/support/scheduling.py names the groups.
