@@ -278,8 +278,12 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     except PhotoRejected as exc:
         return _reject(session, user, photo_id, exc)
     except ObjectMissing:
+        if settled := _settled_meanwhile(session, photo_id):
+            return settled
         raise ApiError("photo_not_uploaded", details={"photo_id": photo_id}) from None
     except StorageError as exc:
+        if settled := _settled_meanwhile(session, photo_id):
+            return settled
         current_app.logger.warning("storage unavailable while completing photo %s: %s", photo_id, exc)
         PHOTOS.labels("storage_unavailable").inc()
         raise ApiError("storage_unavailable", details={"photo_id": photo_id}) from None
@@ -328,6 +332,21 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     PHOTOS.labels("ready").inc()
     _discard_upload(upload_key, sealed_key, photo_id)
     return photo
+
+
+def _settled_meanwhile(session: Session, photo_id: int) -> Photo | None:
+    """The photo if a concurrent complete made it ready since this one read it pending; its rejection if it rejected it.
+
+    The complete that wins discards the upload once the sealed copy is safe, so a retry that read
+    the photo pending just before finds no object to fetch (or, on S3, to copy): that retry's
+    answer is the winner's, not "not uploaded" or "storage unavailable".
+    """
+    query = select(Photo).where(Photo.id == photo_id).execution_options(populate_existing=True)
+    photo = session.execute(query).scalar_one()
+    session.commit()
+    if photo.status == "rejected":
+        raise rejection(photo)
+    return photo if photo.status == "ready" else None
 
 
 def _verify(upload: bytes, watermark: Watermark, strip: bool, photo_id: int):

@@ -157,3 +157,88 @@ def test_retry_storm_of_photo_complete_makes_it_ready_once(app, world, visit):
             select(func.count()).select_from(PhotoHashBand).where(PhotoHashBand.photo_id == ticket["photo_id"])
         ) == HASH_BANDS * len(REGIONS)
         assert audit.verify(s).ok
+
+
+@pytest.fixture
+def storage_config(request, tmp_path):
+    """Local storage; a fresh bucket on the S3 HTTP server for tests marked `s3_storage`."""
+    if request.node.get_closest_marker("s3_storage"):
+        from tests.support.s3server import make_bucket, s3_endpoint, s3_settings
+
+        bucket = f"storm-{uid()[:8]}"
+        make_bucket(s3_endpoint(), bucket)
+        return s3_settings(s3_endpoint(), bucket)
+    return {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage")}
+
+
+@pytest.mark.parametrize(
+    "loser_stops_at",
+    [
+        "fetch",
+        pytest.param("fetch", marks=pytest.mark.s3_storage, id="fetch-s3"),
+        pytest.param("seal", marks=pytest.mark.s3_storage, id="seal-s3"),
+    ],
+)
+def test_a_complete_that_loses_the_race_answers_ready_not_not_uploaded(app, world, visit, monkeypatch, loser_stops_at):
+    """A retry that read the photo pending, then found its upload gone because another retry sealed it, answers ready.
+
+    The winner discards the upload once the sealed copy is safe; the loser, between reading the
+    photo and fetching the upload (or copying it to the sealed key, on S3), finds no object.
+    Seen on CI as one 409 "not uploaded" in the storm above: the phone would have shown an
+    error for a photo that was ready.
+    """
+    from server.services import photos as photo_service
+    from server.storage.s3 import S3Storage
+
+    api = Api(app.test_client(), world.tokens["insp_a"])
+    data = phone_jpeg(seed=98)
+    ticket = api.post(
+        f"/api/v1/visits/{visit['id']}/photos",
+        {
+            "client_id": uid(),
+            "sent_at": now_iso(),
+            "content_type": "image/jpeg",
+            "size": len(data),
+            "taken_at": now_iso(),
+            "lat": V1[0],
+            "lng": V1[1],
+        },
+    ).get_json()
+    assert upload(api.client, ticket["upload"], data) == 204
+    path = f"/api/v1/photos/{ticket['photo_id']}/complete"
+    winner: list = []
+    calls = iter([True])
+
+    def win_first():
+        # Once, on the loser's call: the other retry runs whole, in a thread of its own (its own app
+        # context and session), and its own call here does nothing.
+        if next(calls, False):
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                winner.append(pool.submit(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path)).result())
+
+    if loser_stops_at == "fetch":
+        original_fetch = photo_service._fetch
+
+        def fetch(key, limit):
+            win_first()
+            return original_fetch(key, limit)
+
+        monkeypatch.setattr(photo_service, "_fetch", fetch)
+    else:
+        original_seal = S3Storage.seal_upload
+
+        def seal_upload(self, *args, **kwargs):
+            win_first()
+            return original_seal(self, *args, **kwargs)
+
+        monkeypatch.setattr(S3Storage, "seal_upload", seal_upload)
+
+    loser = api.post(path)
+    assert winner and winner[0].status_code == 200, winner and winner[0].get_json()
+    assert loser.status_code == 200, loser.get_json()
+    assert (loser.get_json()["status"], loser.get_json()["sha256"]) == ("ready", winner[0].get_json()["sha256"])
+    with app.app_context():
+        s = db.session
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "photo.complete")) == 1
+        assert s.get(Photo, ticket["photo_id"]).status == "ready"
+        assert audit.verify(s).ok
