@@ -174,6 +174,20 @@ def checkin_body(lat: float, lng: float, **extra) -> dict:
     }
 
 
+def photo_body(size: int, lat: float = V1[0], lng: float = V1[1], **extra) -> dict:
+    """A visit photo's ticket request body: a JPEG of `size` bytes, taken now at a WGS-84 point."""
+    return {
+        "client_id": uid(),
+        "sent_at": now_iso(),
+        "content_type": "image/jpeg",
+        "size": size,
+        "taken_at": now_iso(),
+        "lat": lat,
+        "lng": lng,
+        **extra,
+    }
+
+
 def build_lifecycle(world: SimpleNamespace) -> SimpleNamespace:
     """On top of build_world: two party organizations, their secretaries and reporting-unit reviewers.
 

@@ -272,7 +272,10 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
             size, sha256 = len(sealed), hashlib.sha256(sealed).hexdigest()
             version = storage().put_sealed(sealed_key, sealed, content_type=sealed_type)
         base = sealed_key.rsplit(".", 1)[0]
-        thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.preview.jpg"
+        # The preview's watermark shows the minute it was made, so two retries of one complete can
+        # make different previews: each is stored under a name of its own and the photo keeps the
+        # winner's, so no retry writes over the preview whose hash the photo records.
+        thumb_key, preview_key = f"{base}.thumb.jpg", f"{base}.{processed.preview_sha256[:16]}.preview.jpg"
         storage().put(thumb_key, processed.thumb_jpeg, content_type="image/jpeg")
         storage().put(preview_key, processed.preview_jpeg, content_type="image/jpeg")
     except PhotoRejected as exc:
@@ -291,6 +294,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     if photo.status != "pending":  # a concurrent complete finished first
         session.commit()
+        _discard_derivatives({thumb_key, preview_key} - {photo.thumb_key, photo.preview_key}, photo_id)
         if photo.status == "rejected":
             raise rejection(photo)
         return photo
@@ -337,15 +341,16 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
 def _settled_meanwhile(session: Session, photo_id: int) -> Photo | None:
     """The photo if a concurrent complete made it ready since this one read it pending; its rejection if it rejected it.
 
-    The complete that wins discards the upload once the sealed copy is safe, so a retry that read
-    the photo pending just before finds no object to fetch (or, on S3, to copy): that retry's
-    answer is the winner's, not "not uploaded" or "storage unavailable".
+    The complete that wins discards the upload once the photo's new state is committed, so a
+    retry that read the photo pending just before finds no object to fetch (or, on S3, to copy)
+    and, reading again, the winner's outcome: its answer is the winner's, not "not uploaded" or
+    "storage unavailable". None while the photo is still pending.
     """
     query = select(Photo).where(Photo.id == photo_id).execution_options(populate_existing=True)
     photo = session.execute(query).scalar_one()
     session.commit()
     if photo.status == "rejected":
-        raise rejection(photo)
+        raise rejection(photo) from None
     return photo if photo.status == "ready" else None
 
 
@@ -380,20 +385,31 @@ def _discard_upload(upload_key: str, sealed_key: str, photo_id: int) -> None:
         current_app.logger.warning("could not discard the upload of photo %s: %s", photo_id, exc)
 
 
+def _discard_derivatives(keys: set[str], photo_id: int) -> None:
+    """Remove the thumbnail or preview a complete made but lost to another's; what fails here stays unused."""
+    for key in sorted(keys):
+        try:
+            storage().delete(key)
+        except StorageError as exc:
+            current_app.logger.warning("could not delete unused %s of photo %s: %s", key, photo_id, exc)
+
+
 def _reject(session: Session, user: User, photo_id: int, exc: PhotoRejected) -> Photo:
     photo = session.execute(for_update(select(Photo).where(Photo.id == photo_id))).scalar_one()
     rejected_now = photo.status == "pending"
     if rejected_now:
-        try:
-            storage().discard_upload(photo.upload_key)
-        except StorageError:
-            current_app.logger.warning("could not delete rejected object of photo %s", photo_id)
         photo.status, photo.reject_code, photo.reject_reason = "rejected", exc.code, exc.message
         photo.completed_at = utcnow()
         audit.append(session, user, "photo.reject", "photo", photo.id, {"reason": exc.code})
     session.commit()
     if rejected_now:
         PHOTOS.labels("rejected").inc()
+        # Only once the rejection is committed: a retry that then finds no upload reads it (as
+        # after a photo is made ready). What fails here the upload lifecycle removes later.
+        try:
+            storage().discard_upload(photo.upload_key)
+        except StorageError:
+            current_app.logger.warning("could not delete rejected object of photo %s", photo_id)
     if photo.status == "rejected":
         raise rejection(photo)
     return photo

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from server.db import db
 from server.imaging.phash import HASH_BANDS, REGIONS
 from server.models import AuditEntry, CheckIn, ClientWrite, Interview, Photo, PhotoHashBand
 from server.services import audit
-from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
+from tests.factories import V1, Api, checkin_body, now_iso, photo_body, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
@@ -49,6 +51,16 @@ def storm(app, token: str, requests: list[tuple[str, dict]]) -> dict[str, list[t
     return answers
 
 
+def uploaded_photo(api: Api, visit_id: int, seed: int = 0, data: bytes | None = None) -> dict:
+    """The ticket of a visit photo whose bytes (a phone JPEG unless given) are uploaded but not yet completed."""
+    data = phone_jpeg(seed=seed) if data is None else data
+    r = api.post(f"/api/v1/visits/{visit_id}/photos", photo_body(len(data)))
+    assert r.status_code == 201, r.get_json()
+    ticket = r.get_json()
+    assert upload(api.client, ticket["upload"], data) == 204
+    return ticket
+
+
 def same_answer(body: dict) -> dict:
     """An answer less what legitimately differs between retries (a photo ticket's fresh signed form)."""
     return {k: v for k, v in body.items() if k != "upload"}
@@ -59,18 +71,7 @@ def test_retry_storm_of_checkin_photo_ticket_and_interview_stores_one_each(app, 
     base = f"/api/v1/visits/{visit['id']}"
     writes = [
         (f"{base}/checkins", checkin_body(*V1)),
-        (
-            f"{base}/photos",
-            {
-                "client_id": uid(),
-                "sent_at": now_iso(),
-                "content_type": "image/jpeg",
-                "size": 1000,
-                "taken_at": now_iso(),
-                "lat": V1[0],
-                "lng": V1[1],
-            },
-        ),
+        (f"{base}/photos", photo_body(1000)),
         (
             f"{base}/interviews",
             {
@@ -126,21 +127,7 @@ def test_retry_storm_of_submit_and_late_write_retries_after_it(app, world, visit
 def test_retry_storm_of_photo_complete_makes_it_ready_once(app, world, visit):
     """Ten phones completing one uploaded photo at once: all answer ready with the same hash, one audit entry."""
     api = Api(app.test_client(), world.tokens["insp_a"])
-    data = phone_jpeg(seed=99)
-    r = api.post(
-        f"/api/v1/visits/{visit['id']}/photos",
-        {
-            "client_id": uid(),
-            "sent_at": now_iso(),
-            "content_type": "image/jpeg",
-            "size": len(data),
-            "taken_at": now_iso(),
-            "lat": V1[0],
-            "lng": V1[1],
-        },
-    )
-    ticket = r.get_json()
-    assert upload(api.client, ticket["upload"], data) == 204
+    ticket = uploaded_photo(api, visit["id"], seed=99)
 
     def complete(_):
         response = Api(app.test_client(), world.tokens["insp_a"]).post(f"/api/v1/photos/{ticket['photo_id']}/complete")
@@ -171,40 +158,33 @@ def storage_config(request, tmp_path):
     return {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(tmp_path / "storage")}
 
 
+NOT_A_PHOTO = "这不是图片".encode() * 100
+
+
 @pytest.mark.parametrize(
-    "loser_stops_at",
+    ("loser_stops_at", "upload_bytes"),
     [
-        "fetch",
-        pytest.param("fetch", marks=pytest.mark.s3_storage, id="fetch-s3"),
-        pytest.param("seal", marks=pytest.mark.s3_storage, id="seal-s3"),
+        ("fetch", "photo"),
+        ("fetch", "not-a-photo"),
+        pytest.param("fetch", "photo", marks=pytest.mark.s3_storage, id="fetch-photo-s3"),
+        pytest.param("seal", "photo", marks=pytest.mark.s3_storage, id="seal-photo-s3"),
     ],
 )
-def test_a_complete_that_loses_the_race_answers_ready_not_not_uploaded(app, world, visit, monkeypatch, loser_stops_at):
-    """A retry that read the photo pending, then found its upload gone because another retry sealed it, answers ready.
+def test_a_complete_that_loses_the_race_answers_what_the_winner_did(
+    app, world, visit, monkeypatch, loser_stops_at, upload_bytes
+):
+    """A retry that read the photo pending, then found its upload gone because another retry settled it, answers alike.
 
-    The winner discards the upload once the sealed copy is safe; the loser, between reading the
-    photo and fetching the upload (or copying it to the sealed key, on S3), finds no object.
-    Seen on CI as one 409 "not uploaded" in the storm above: the phone would have shown an
-    error for a photo that was ready.
+    The winner discards the upload once the photo is ready (or rejected); the loser, between
+    reading the photo and fetching the upload (or copying it to the sealed key, on S3), finds no
+    object. Seen on CI as one 409 "not uploaded" in the storm above: the phone then sends the
+    whole photo again for nothing, and a 503 would have made it wait and retry.
     """
     from server.services import photos as photo_service
     from server.storage.s3 import S3Storage
 
     api = Api(app.test_client(), world.tokens["insp_a"])
-    data = phone_jpeg(seed=98)
-    ticket = api.post(
-        f"/api/v1/visits/{visit['id']}/photos",
-        {
-            "client_id": uid(),
-            "sent_at": now_iso(),
-            "content_type": "image/jpeg",
-            "size": len(data),
-            "taken_at": now_iso(),
-            "lat": V1[0],
-            "lng": V1[1],
-        },
-    ).get_json()
-    assert upload(api.client, ticket["upload"], data) == 204
+    ticket = uploaded_photo(api, visit["id"], data=phone_jpeg(seed=98) if upload_bytes == "photo" else NOT_A_PHOTO)
     path = f"/api/v1/photos/{ticket['photo_id']}/complete"
     winner: list = []
     calls = iter([True])
@@ -214,7 +194,8 @@ def test_a_complete_that_loses_the_race_answers_ready_not_not_uploaded(app, worl
         # context and session), and its own call here does nothing.
         if next(calls, False):
             with ThreadPoolExecutor(max_workers=1) as pool:
-                winner.append(pool.submit(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path)).result())
+                answer = pool.submit(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path))
+                winner.append(answer.result(timeout=60))
 
     if loser_stops_at == "fetch":
         original_fetch = photo_service._fetch
@@ -234,11 +215,94 @@ def test_a_complete_that_loses_the_race_answers_ready_not_not_uploaded(app, worl
         monkeypatch.setattr(S3Storage, "seal_upload", seal_upload)
 
     loser = api.post(path)
-    assert winner and winner[0].status_code == 200, winner and winner[0].get_json()
-    assert loser.status_code == 200, loser.get_json()
-    assert (loser.get_json()["status"], loser.get_json()["sha256"]) == ("ready", winner[0].get_json()["sha256"])
+    assert winner, "the competing complete never ran"
+    won = winner[0]
     with app.app_context():
         s = db.session
-        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "photo.complete")) == 1
-        assert s.get(Photo, ticket["photo_id"]).status == "ready"
+        photo = s.get(Photo, ticket["photo_id"])
+        actions = list(
+            s.scalars(select(AuditEntry.action).where(AuditEntry.action.in_(["photo.complete", "photo.reject"])))
+        )
         assert audit.verify(s).ok
+    if upload_bytes == "photo":
+        assert (won.status_code, loser.status_code) == (200, 200), (won.get_json(), loser.get_json())
+        assert (loser.get_json()["status"], loser.get_json()["sha256"]) == ("ready", won.get_json()["sha256"])
+        assert (photo.status, actions) == ("ready", ["photo.complete"])
+    else:
+        assert (won.status_code, loser.status_code) == (422, 422), (won.get_json(), loser.get_json())
+        assert loser.get_json()["error"]["code"] == won.get_json()["error"]["code"] == "photo_not_image"
+        assert (photo.status, actions) == ("rejected", ["photo.reject"])
+
+
+@pytest.mark.parametrize("upload_bytes", ["photo", "not-a-photo"])
+def test_an_upload_is_discarded_only_once_the_photo_is_settled(app, world, visit, monkeypatch, upload_bytes):
+    """When the upload goes, the photo's ready (or rejected) state is already committed, for any other request to see.
+
+    A retry that finds the upload gone re-reads the photo to answer as the winner did; had the
+    winner deleted before committing, that read would still say pending (on MariaDB nothing makes
+    it wait), and the retry would answer "not uploaded".
+    """
+    from server.services.photos import storage
+
+    api = Api(app.test_client(), world.tokens["insp_a"])
+    ticket = uploaded_photo(api, visit["id"], data=phone_jpeg(seed=97) if upload_bytes == "photo" else NOT_A_PHOTO)
+    seen: list[str] = []
+    with app.app_context():
+        backend = type(storage())
+    original_discard = backend.discard_upload
+
+    def discard_upload(self, key):
+        # A connection of its own, as another request's would be: it sees only what is committed.
+        with db.engine.connect() as other:
+            seen.append(other.scalar(select(Photo.status).where(Photo.id == ticket["photo_id"])))
+        return original_discard(self, key)
+
+    monkeypatch.setattr(backend, "discard_upload", discard_upload)
+    answer = api.post(f"/api/v1/photos/{ticket['photo_id']}/complete")
+    assert answer.status_code == (200 if upload_bytes == "photo" else 422), answer.get_json()
+    assert seen == ["ready" if upload_bytes == "photo" else "rejected"]
+
+
+def test_a_losing_retry_in_another_minute_leaves_the_winners_preview(app, world, visit, monkeypatch):
+    """The stored preview stays the one whose hash the photo records, whichever retry writes last.
+
+    The preview's watermark shows the minute it was made. A retry that read the photo pending,
+    made its preview a minute after the winner, and wrote it after the winner committed, used to
+    put it over the winner's: the public verify page then no longer matched the preview anyone
+    downloads against the hash the photo keeps.
+    """
+    from server.services import photos as photo_service
+
+    api = Api(app.test_client(), world.tokens["insp_a"])
+    ticket = uploaded_photo(api, visit["id"], seed=96)
+    path = f"/api/v1/photos/{ticket['photo_id']}/complete"
+    real_utcnow = photo_service.utcnow
+    later = iter([True])
+    # The loser's first clock reading (its watermark's time) is three minutes on; every other is real.
+    monkeypatch.setattr(
+        photo_service, "utcnow", lambda: real_utcnow() + timedelta(minutes=3 if next(later, False) else 0)
+    )
+    with app.app_context():
+        backend = type(photo_service.storage())
+    original_put = backend.put
+    winner: list = []
+    first_preview = iter([True])
+
+    def put(self, key, data, **kwargs):
+        if key.endswith(".preview.jpg") and next(first_preview, False):
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                answer = pool.submit(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path))
+                winner.append(answer.result(timeout=60))
+        return original_put(self, key, data, **kwargs)
+
+    monkeypatch.setattr(backend, "put", put)
+    loser = api.post(path)
+    assert winner and winner[0].status_code == 200, winner and winner[0].get_json()
+    assert loser.status_code == 200, loser.get_json()
+    with app.app_context():
+        photo = db.session.get(Photo, ticket["photo_id"])
+        store = photo_service.storage()
+        assert hashlib.sha256(store.read(photo.preview_key, limit=10**8)).hexdigest() == photo.preview_sha256
+        # The loser's own preview is not left behind beside it.
+        previews = [key for key in store.iter_keys() if key.endswith(".preview.jpg")]
+        assert previews == [photo.preview_key]
