@@ -123,8 +123,9 @@ set +e
 js_status=0
 log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # One pytest process per core (pytest-xdist). The cores stay busy while a worker waits on MariaDB, S3
-# or Chromium: jest, Chromium and the servers run beside it. A third worker on two cores cost more than
-# it gave: a third collection (12 s of CPU), its own session set-up, and contention.
+# or Chromium: jest, Chromium and the servers run beside it. A third worker on two cores gave nothing
+# measurable (clean-clone runs of .ci/run in one hour: 270, 318 and 301 s with three, 294 and 303 s with
+# two), costs a third collection, and starts the Galera cluster and both Chromiums at the same moment.
 # PYTEST_WORKERS=0 runs in one process.
 # loadgroup keeps the browser tests on two workers (a Chromium each) and each module with module-scoped
 # servers on one worker: tests/support/scheduling.py names the groups.
