@@ -247,6 +247,7 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
     if photo.status == "ready":
         return photo
     upload_key, sealed_key = photo.upload_key, photo.object_key
+    owner = (photo.owner_kind, photo.owner_id)
     limit = current_app.config["MAX_PHOTO_BYTES"]
     watermark = Watermark(
         time=utcnow(),
@@ -298,6 +299,10 @@ def complete(session: Session, user: User, photo_id: int) -> Photo:
         if photo.status == "rejected":
             raise rejection(photo)
         return photo
+    if (photo.owner_kind, photo.owner_id) != owner:
+        # Taken into a record meanwhile (a 月报 draft saved while this ran): the flags, the index and
+        # what happens once ready are the new owner's. The watermark already made keeps the old.
+        ctx = owner_context(session, photo) or ctx
     # Looked up before the row changes, so that its queries flush nothing: the photo's update
     # (and the monthly counts' listener) then runs once, at the end.
     county = index_county(session, ctx)

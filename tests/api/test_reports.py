@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -313,3 +314,46 @@ def test_reassigned_secretary_no_longer_reports(app, client, lc, sec):
     assert admin.patch(f"/api/v1/admin/projects/{pid}", {"secretary_id": lc.ids["sec2"]}).status_code == 200
     assert sec.put(f"{P}/{pid}/reports/{this_month()}", {"text": "x", "submit": True}).status_code == 403
     assert Api(client, lc.tokens["sec2"]).put(f"{P}/{pid}/reports/{this_month()}", {"text": "x"}).status_code == 201
+
+
+def test_a_photo_taken_into_a_draft_while_it_completes_is_judged_at_the_projects_place(
+    app, client, lc, sec, monkeypatch
+):
+    """The phone saves the draft with a photo whose complete is still running: the photo gets the project's place flags.
+
+    The complete read the photo's owner (the secretary's drafts, with no place) before fetching
+    the upload; saving the draft gave the photo its report, and judged its flags at the project's
+    village, while the photo was still pending. The complete then judged them again with the
+    owner it had read, and a photo taken 3 km away lost capture_far and exif_gps_far.
+    """
+    from server.services import photos as photo_service
+
+    pid = running_project(client, lc)
+    far = (V1[0] + 3000 / 111_320, V1[1])
+    data = phone_jpeg(size=(800, 600), seed=5, gps=far, taken=datetime.now(CHINA).replace(tzinfo=None))
+    body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data)}
+    ticket = sec.post(f"{P}/reports/photos", {**body, "lat": far[0], "lng": far[1]}).get_json()
+    assert upload(sec.client, ticket["upload"], data) == 204
+    saved: list = []
+    original_fetch = photo_service._fetch
+
+    def fetch(key, limit):
+        if not saved:  # the draft is saved (another request) between the complete's read and its fetch
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                draft = {"text": "合作社完成注册", "photo_ids": [ticket["photo_id"]]}
+                save = pool.submit(
+                    lambda: Api(app.test_client(), lc.tokens["secretary"]).put(
+                        f"{P}/{pid}/reports/{this_month()}", draft
+                    )
+                )
+                saved.append(save.result(timeout=60))
+        return original_fetch(key, limit)
+
+    monkeypatch.setattr(photo_service, "_fetch", fetch)
+    done = sec.post(f"/api/v1/photos/{ticket['photo_id']}/complete")
+    assert saved and saved[0].status_code == 201, saved and saved[0].get_json()
+    assert done.status_code == 200 and done.get_json()["status"] == "ready", done.get_json()
+    with app.app_context():
+        photo = db.session.get(Photo, ticket["photo_id"])
+        assert (photo.owner_kind, photo.owner_id) == ("project_report", saved[0].get_json()["id"])
+        assert {"capture_far", "exif_gps_far"} <= set(photo.flags), photo.flags
