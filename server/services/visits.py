@@ -446,7 +446,7 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         )
     else:
         raise ApiError("conflict", "该项目没有设置地点")
-    visit_id, status, assignment_id = photo.owner_id, row.status, row.assignment_id
+    visit_id, assignment_id = photo.owner_id, row.assignment_id
 
     return photos.OwnerContext(
         place=place,
@@ -454,16 +454,23 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
         title=row.title,
         # Any team member may finish an upload a colleague's phone started.
         can_complete=lambda user: on_team(session, assignment_id, user),
-        after_ready=lambda s, p: _photo_ready(s, visit_id, status, p),
+        after_ready=lambda s, p: _photo_ready(s, visit_id, p),
         county_id=row.county_id,
     )
 
 
-def _photo_ready(session: Session, visit_id: int, status: str, photo: Photo) -> None:
-    """A visit photo passed verification: its flags are the visit's, and it may make up the evidence."""
+def _photo_ready(session: Session, visit_id: int, photo: Photo) -> None:
+    """A visit photo passed verification: its flags are the visit's, and it may make up the evidence.
+
+    The visit's status is read now, under the visit's lock, not when the complete began: a submit
+    that landed meanwhile counted this photo as pending, so the evidence is measured again here;
+    on one database a submit still running waits for this commit (or this for its) and counts the
+    photo itself. (Across Galera nodes the lock does not reach that submit: not handled here.)
+    """
+    visit = session.scalars(for_update(select(Visit).where(Visit.id == visit_id).options(*_VISIT_ALONE))).one()
     flag_visit(session, visit_id, photo.flags)
-    if status == "submitted":
-        refresh_evidence(session, session.get(Visit, visit_id, options=_VISIT_ALONE))
+    if visit.status == "submitted":
+        refresh_evidence(session, visit)
 
 
 def add_interview(session: Session, user: User, visit_id: int, body: dict[str, Any]) -> tuple[Interview, bool]:

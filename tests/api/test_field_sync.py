@@ -3,6 +3,7 @@ submit past given-up items, the evidence policy and Retry-After on 429/503."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -358,6 +359,41 @@ def test_enough_evidence_is_not_short_and_a_late_photo_clears_the_flag(app, insp
     assert "evidence_short" not in flags_of(app, made_up["id"])
     with app.app_context():
         assert db.session.get(Visit, made_up["id"]).evidence_short is None
+
+
+@pytest.mark.both_databases
+def test_a_photo_completing_while_its_visit_is_submitted_makes_up_the_evidence(app, insp, world, monkeypatch):
+    """The phone submits while the last photo's complete is running: once the photo is ready nothing is short.
+
+    The complete read the visit still in progress before fetching the upload; the submit, not
+    waiting for pending photos, found one photo short. The complete then judged the evidence by
+    the status it had read, left it alone, and the visit stayed flagged evidence_short with all
+    its photos there.
+    """
+    from server.services import photos as photo_service
+
+    visit = start_visit(insp, world.a1)
+    send_photo(insp, visit["id"], seed=71)
+    interview(insp, visit["id"])
+    data = phone_jpeg(seed=72)
+    t = photo_ticket(insp, visit["id"], data).get_json()
+    assert upload(insp.client, t["upload"], data) == 204
+    submitted: list = []
+    original_fetch = photo_service._fetch
+
+    def fetch(key, limit):
+        if not submitted:  # the submit (another request) lands between the complete's read and its fetch
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                phone = Api(app.test_client(), world.tokens["insp_a"])
+                submitted.append(pool.submit(submit, phone, visit["id"]).result(timeout=60))
+        return original_fetch(key, limit)
+
+    monkeypatch.setattr(photo_service, "_fetch", fetch)
+    assert insp.post(f"/api/v1/photos/{t['photo_id']}/complete").status_code == 200
+    assert submitted and submitted[0].get_json()["evidence_short"] == {"photos": {"required": 2, "got": 1}}
+    assert "evidence_short" not in flags_of(app, visit["id"])
+    with app.app_context():
+        assert db.session.get(Visit, visit["id"]).evidence_short is None
 
 
 def test_assignments_carry_the_evidence_policy_and_staff_override_it(admin, insp, world):
