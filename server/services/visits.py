@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, delete, func, insert, select
-from sqlalchemy.orm import Session, defaultload
+from sqlalchemy.orm import Session, defaultload, lazyload
 
 from server import clock, geo
 from server.crypto import cipher
@@ -462,12 +462,18 @@ def photo_owner(session: Session, photo: Photo) -> photos.OwnerContext:
 def _photo_ready(session: Session, visit_id: int, photo: Photo) -> None:
     """A visit photo passed verification: its flags are the visit's, and it may make up the evidence.
 
-    The visit's status is read now, under the visit's lock, not when the complete began: a submit
-    that landed meanwhile counted this photo as pending, so the evidence is measured again here;
-    on one database a submit still running waits for this commit (or this for its) and counts the
-    photo itself. (Across Galera nodes the lock does not reach that submit: not handled here.)
+    The visit's status is read now, under the visit row's lock, not when the complete began: a
+    submit that landed meanwhile counted this photo as pending, so the evidence is measured again
+    here; on one database a submit still running waits for this commit (or this for its) and
+    counts the photo itself. The lock is taken before the photo's changes are flushed, so that the
+    monthly counts they move are filed under the visit's status as it is now, and so that the order
+    is photo, visit, counts (a submit takes visit, counts): flushing first made the two deadlock.
+    Only the visit row is locked: its assignment is loaded apart. Across Galera nodes both the
+    complete and the submit write the audit head, so one is refused (1213) and run again.
     """
-    visit = session.scalars(for_update(select(Visit).where(Visit.id == visit_id).options(*_VISIT_ALONE))).one()
+    locked = select(Visit).where(Visit.id == visit_id).options(lazyload(Visit.assignment))
+    with session.no_autoflush:
+        visit = session.scalars(for_update(locked)).one()
     flag_visit(session, visit_id, photo.flags)
     if visit.status == "submitted":
         refresh_evidence(session, visit)
