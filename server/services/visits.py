@@ -465,15 +465,23 @@ def _photo_ready(session: Session, visit_id: int, photo: Photo) -> None:
     The visit's status is read now, under the visit row's lock, not when the complete began: a
     submit that landed meanwhile counted this photo as pending, so the evidence is measured again
     here; on one database a submit still running waits for this commit (or this for its) and
-    counts the photo itself. The lock is taken before the photo's changes are flushed, so that the
-    monthly counts they move are filed under the visit's status as it is now, and so that the order
-    is photo, visit, counts (a submit takes visit, counts): flushing first made the two deadlock.
-    Only the visit row is locked: its assignment is loaded apart. Across Galera nodes both the
-    complete and the submit write the audit head, so one is refused (1213) and run again.
+    counts the photo itself. Locks are taken in a submit's order: the visit, then the monthly
+    counts (the photo's changes, flushed only once the visit is locked, so they are filed under
+    its status as it is now), then the list counts (new flags). Flushing before the visit's lock
+    let the two deadlock. Only the visit row is locked: its assignment is loaded apart. No Visit
+    is changed in the session here, so re-reading it under the lock loses nothing. Across Galera
+    nodes the complete and the submit both write the county's audit chain head, so one is refused
+    (1213) and run again after the other.
     """
-    locked = select(Visit).where(Visit.id == visit_id).options(lazyload(Visit.assignment))
+    alone = lazyload(Visit.assignment)
+    locked = (
+        select(Visit)
+        .where(Visit.id == visit_id)
+        .options(alone.lazyload(Assignment.members), alone.defaultload(Assignment.project).lazyload(Project.villages))
+    )
     with session.no_autoflush:
         visit = session.scalars(for_update(locked)).one()
+    session.flush()
     flag_visit(session, visit_id, photo.flags)
     if visit.status == "submitted":
         refresh_evidence(session, visit)
