@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script: the scripts package
+if not __package__:  # run as a script: the scripts package is found from the repository's root
+    sys.path.insert(0, str(ROOT))
 from scripts.benchlib import free_port  # noqa: E402 - after the path it needs
 
 VENV_BIN = ROOT / ".venv" / "bin"

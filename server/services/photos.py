@@ -410,11 +410,8 @@ def _reject(session: Session, user: User, photo_id: int, exc: PhotoRejected) -> 
     if rejected_now:
         PHOTOS.labels("rejected").inc()
         # Only once the rejection is committed: a retry that then finds no upload reads it (as
-        # after a photo is made ready). What fails here the upload lifecycle removes later.
-        try:
-            storage().discard_upload(photo.upload_key)
-        except StorageError:
-            current_app.logger.warning("could not delete rejected object of photo %s", photo_id)
+        # after a photo is made ready).
+        _discard_upload(photo.upload_key, photo.object_key, photo_id)
     if photo.status == "rejected":
         raise rejection(photo)
     return photo

@@ -56,6 +56,12 @@ _VISIT_ALONE = (
     defaultload(Visit.assignment).lazyload(Assignment.members),
     defaultload(Visit.assignment).defaultload(Assignment.project).lazyload(Project.villages),
 )
+# The same, with the assignment itself loaded apart too: a visit read FOR UPDATE locks its row alone
+# (MariaDB would lock every row joined into the select).
+_VISIT_ROW_ALONE = (
+    lazyload(Visit.assignment).lazyload(Assignment.members),
+    lazyload(Visit.assignment).defaultload(Assignment.project).lazyload(Project.villages),
+)
 
 
 def on_team(session: Session, assignment_id: int, user: User) -> bool:
@@ -468,17 +474,12 @@ def _photo_ready(session: Session, visit_id: int, photo: Photo) -> None:
     counts the photo itself. Locks are taken in a submit's order: the visit, then the monthly
     counts (the photo's changes, flushed only once the visit is locked, so they are filed under
     its status as it is now), then the list counts (new flags). Flushing before the visit's lock
-    let the two deadlock. Only the visit row is locked: its assignment is loaded apart. No Visit
+    let the two deadlock. No Visit
     is changed in the session here, so re-reading it under the lock loses nothing. Across Galera
     nodes the complete and the submit both write the county's audit chain head, so one is refused
     (1213) and run again after the other.
     """
-    alone = lazyload(Visit.assignment)
-    locked = (
-        select(Visit)
-        .where(Visit.id == visit_id)
-        .options(alone.lazyload(Assignment.members), alone.defaultload(Assignment.project).lazyload(Project.villages))
-    )
+    locked = select(Visit).where(Visit.id == visit_id).options(*_VISIT_ROW_ALONE)
     with session.no_autoflush:
         visit = session.scalars(for_update(locked)).one()
     session.flush()

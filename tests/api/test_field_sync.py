@@ -3,7 +3,6 @@ submit past given-up items, the evidence policy and Retry-After on 429/503."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from server.storage import StorageError
 from tests.api.test_rounds import draw_day, new_round, source
 from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.interleave import Meanwhile, before
 from tests.support.upload import upload
 
 
@@ -378,19 +378,11 @@ def test_a_photo_completing_while_its_visit_is_submitted_makes_up_the_evidence(a
     data = phone_jpeg(seed=72)
     t = photo_ticket(insp, visit["id"], data).get_json()
     assert upload(insp.client, t["upload"], data) == 204
-    submitted: list = []
-    original_fetch = photo_service._fetch
-
-    def fetch(key, limit):
-        if not submitted:  # the submit (another request) lands between the complete's read and its fetch
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                phone = Api(app.test_client(), world.tokens["insp_a"])
-                submitted.append(pool.submit(submit, phone, visit["id"]).result(timeout=60))
-        return original_fetch(key, limit)
-
-    monkeypatch.setattr(photo_service, "_fetch", fetch)
+    # The submit (another request) lands between the complete's read and its fetch.
+    submitted = Meanwhile(lambda: submit(Api(app.test_client(), world.tokens["insp_a"]), visit["id"]))
+    before(monkeypatch, photo_service, "_fetch", submitted)
     assert insp.post(f"/api/v1/photos/{t['photo_id']}/complete").status_code == 200
-    assert submitted and submitted[0].get_json()["evidence_short"] == {"photos": {"required": 2, "got": 1}}
+    assert submitted.answer and submitted.answer.get_json()["evidence_short"] == {"photos": {"required": 2, "got": 1}}
     assert "evidence_short" not in flags_of(app, visit["id"])
     with app.app_context():
         assert db.session.get(Visit, visit["id"]).evidence_short is None

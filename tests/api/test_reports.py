@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -16,6 +15,7 @@ from server.services import reports
 from tests.factories import V1, Api, application_body, build_lifecycle, now_iso, uid
 from tests.support.apps import make_app
 from tests.support.images import phone_jpeg
+from tests.support.interleave import Meanwhile, before
 from tests.support.upload import upload
 
 P = "/api/v1/projects"
@@ -334,26 +334,16 @@ def test_a_photo_taken_into_a_draft_while_it_completes_is_judged_at_the_projects
     body = {"client_id": uid(), "sent_at": now_iso(), "content_type": "image/jpeg", "size": len(data)}
     ticket = sec.post(f"{P}/reports/photos", {**body, "lat": far[0], "lng": far[1]}).get_json()
     assert upload(sec.client, ticket["upload"], data) == 204
-    saved: list = []
-    original_fetch = photo_service._fetch
-
-    def fetch(key, limit):
-        if not saved:  # the draft is saved (another request) between the complete's read and its fetch
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                draft = {"text": "合作社完成注册", "photo_ids": [ticket["photo_id"]]}
-                save = pool.submit(
-                    lambda: Api(app.test_client(), lc.tokens["secretary"]).put(
-                        f"{P}/{pid}/reports/{this_month()}", draft
-                    )
-                )
-                saved.append(save.result(timeout=60))
-        return original_fetch(key, limit)
-
-    monkeypatch.setattr(photo_service, "_fetch", fetch)
+    # The draft is saved (another request) between the complete's read and its fetch.
+    draft = {"text": "合作社完成注册", "photo_ids": [ticket["photo_id"]]}
+    saved = Meanwhile(
+        lambda: Api(app.test_client(), lc.tokens["secretary"]).put(f"{P}/{pid}/reports/{this_month()}", draft)
+    )
+    before(monkeypatch, photo_service, "_fetch", saved)
     done = sec.post(f"/api/v1/photos/{ticket['photo_id']}/complete")
-    assert saved and saved[0].status_code == 201, saved and saved[0].get_json()
+    assert saved.answer and saved.answer.status_code == 201, saved.answer and saved.answer.get_json()
     assert done.status_code == 200 and done.get_json()["status"] == "ready", done.get_json()
     with app.app_context():
         photo = db.session.get(Photo, ticket["photo_id"])
-        assert (photo.owner_kind, photo.owner_id) == ("project_report", saved[0].get_json()["id"])
+        assert (photo.owner_kind, photo.owner_id) == ("project_report", saved.answer.get_json()["id"])
         assert {"capture_far", "exif_gps_far"} <= set(photo.flags), photo.flags

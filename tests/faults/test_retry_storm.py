@@ -15,6 +15,7 @@ from server.models import AuditEntry, CheckIn, ClientWrite, Interview, Photo, Ph
 from server.services import audit
 from tests.factories import V1, Api, checkin_body, now_iso, photo_body, start_visit, uid
 from tests.support.images import phone_jpeg
+from tests.support.interleave import Meanwhile, before
 from tests.support.upload import upload
 
 # Simultaneous retries: locks and unique keys decide the outcome.
@@ -186,37 +187,16 @@ def test_a_complete_that_loses_the_race_answers_what_the_winner_did(
     api = Api(app.test_client(), world.tokens["insp_a"])
     ticket = uploaded_photo(api, visit["id"], data=phone_jpeg(seed=98) if upload_bytes == "photo" else NOT_A_PHOTO)
     path = f"/api/v1/photos/{ticket['photo_id']}/complete"
-    winner: list = []
-    calls = iter([True])
-
-    def win_first():
-        # Once, on the loser's call: the other retry runs whole, in a thread of its own (its own app
-        # context and session), and its own call here does nothing.
-        if next(calls, False):
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                answer = pool.submit(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path))
-                winner.append(answer.result(timeout=60))
-
+    # The other retry runs whole when this one is about to fetch (or copy) the upload.
+    winner = Meanwhile(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path))
     if loser_stops_at == "fetch":
-        original_fetch = photo_service._fetch
-
-        def fetch(key, limit):
-            win_first()
-            return original_fetch(key, limit)
-
-        monkeypatch.setattr(photo_service, "_fetch", fetch)
+        before(monkeypatch, photo_service, "_fetch", winner)
     else:
-        original_seal = S3Storage.seal_upload
-
-        def seal_upload(self, *args, **kwargs):
-            win_first()
-            return original_seal(self, *args, **kwargs)
-
-        monkeypatch.setattr(S3Storage, "seal_upload", seal_upload)
+        before(monkeypatch, S3Storage, "seal_upload", winner)
 
     loser = api.post(path)
-    assert winner, "the competing complete never ran"
-    won = winner[0]
+    won = winner.answer
+    assert won is not None, "the competing complete never ran"
     with app.app_context():
         s = db.session
         photo = s.get(Photo, ticket["photo_id"])
@@ -285,19 +265,16 @@ def test_a_losing_retry_in_another_minute_leaves_the_winners_preview(app, world,
     with app.app_context():
         backend = type(photo_service.storage())
     original_put = backend.put
-    winner: list = []
-    first_preview = iter([True])
+    winner = Meanwhile(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path))
 
     def put(self, key, data, **kwargs):
-        if key.endswith(".preview.jpg") and next(first_preview, False):
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                answer = pool.submit(lambda: Api(app.test_client(), world.tokens["insp_a"]).post(path))
-                winner.append(answer.result(timeout=60))
+        if key.endswith(".preview.jpg"):  # the other retry runs whole when this one writes its preview
+            winner()
         return original_put(self, key, data, **kwargs)
 
     monkeypatch.setattr(backend, "put", put)
     loser = api.post(path)
-    assert winner and winner[0].status_code == 200, winner and winner[0].get_json()
+    assert winner.answer is not None and winner.answer.status_code == 200, winner.answer and winner.answer.get_json()
     assert loser.status_code == 200, loser.get_json()
     with app.app_context():
         photo = db.session.get(Photo, ticket["photo_id"])
