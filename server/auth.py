@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -74,12 +75,18 @@ def hash_password(password: str) -> str:
 def password_matches(user: User | None, password: str) -> bool:
     """Check a password; spends the same effort when the user does not exist."""
     if user is None or not user.password_hash:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
         return False
     return check_password_hash(user.password_hash, password)
 
 
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """A hash made the way real ones are (the configured method), checked when there is no user.
+
+    Made on the first unknown name rather than at import: scrypt's 0.2 s of CPU was paid by every
+    process that imports the server (each gunicorn worker, each `flask` command)."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 def new_invite_code() -> str:

@@ -132,3 +132,22 @@ def test_an_overlong_username_is_counted_without_breaking_the_counter(app, clien
         assert console_login(browser, "x" * 5000, "wrong", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe").status_code == 401
     r = console_login(browser, "x" * 5000, "wrong", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe")
     assert r.status_code == 429
+
+
+def test_an_unknown_username_costs_a_check_of_the_configured_kind(app, client, world, monkeypatch):
+    """A name that is not there is answered after checking a hash made like the real ones (the
+    configured method), so the answer's timing does not tell which usernames exist."""
+    import server.auth
+
+    checked = []
+    real_check = server.auth.check_password_hash
+
+    def recording(pwhash: str, password: str) -> bool:
+        checked.append(pwhash.split("$", 1)[0])
+        return real_check(pwhash, password)
+
+    monkeypatch.setattr(server.auth, "check_password_hash", recording)
+    assert api_login(client, "admin", "wrong-password", "10.1.9.1").status_code == 401
+    assert api_login(client, "no-such-official", "wrong-password", "10.1.9.2").status_code == 401
+    method = app.config["PASSWORD_HASH_METHOD"]
+    assert checked == [method, method]
