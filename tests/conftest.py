@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, exists, inspect, or_, select, text
 from sqlalchemy.engine import make_url
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
@@ -223,9 +223,19 @@ def app(database_url, storage_config, fake_wechat):
     from server.services import visit_stats
 
     with application.app_context():
-        drift = visit_stats.drift(db.session)
+        drift = visit_stats.drift(db.session) if _visits_or_counts(db.session) else {}
     application.extensions["db"]["engine"].dispose()
     assert drift == {}, f"visit_month_stats drifted from the rows: {drift}"
+
+
+def _visits_or_counts(session) -> bool:
+    """Whether the database holds a visit or a kept count: without either there is nothing to drift.
+
+    Most tests write no visit; one query spares them the two recounts (~4 ms a test)."""
+    from server.models import Visit, VisitListCount, VisitMonthStat
+
+    tables = (Visit.__table__, VisitMonthStat.__table__, VisitListCount.__table__)
+    return bool(session.execute(select(or_(*(exists().select_from(t) for t in tables)))).scalar())
 
 
 @pytest.fixture
