@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from PIL import Image, ImageDraw
 
-DEMO_ADMIN = ("admin", "demo-admin-2026")  # server/services/demo.py DEMO_PASSWORDS
+DEMO_ADMIN = ("admin", "demo-admin-2026")  # server/services/demo/base.py DEMO_PASSWORDS
 DEMO_INSPECTOR = "inspector"
 DEMO_VILLAGE = "江南村"
 INSPECTOR_OPENID = "try-visit-inspector"
