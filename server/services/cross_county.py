@@ -37,6 +37,7 @@ from server.imaging import phash
 from server.models import JobCursor, Photo, utcnow
 from server.services import audit, leases, photos
 from server.storage import ObjectMissing, StorageError
+from server.transactions import run_again_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -54,44 +55,58 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
     storage failed: the batch it was in is done again next time)."""
     counts = {"checked": 0, "flagged": 0, "unreadable": 0}
     stop_at = time.monotonic() + RUN_SECONDS
-    cursor = session.get(JobCursor, JOB)
-    if cursor is None:
-        cursor = JobCursor(name=JOB, done_until=None, last_id=0)
-        session.add(cursor)
     horizon = utcnow() - timedelta(seconds=LAG_SECONDS)
+    # A batch flags photos and visits, takes visit rows and the audit chain's head, as completes and
+    # submits do by day: when the database picks it as a deadlock's victim, the batch is run again.
+    next_batch = run_again_on_conflict(_next_batch)
     while True:
-        stmt = select(Photo).where(
-            Photo.status == "ready", Photo.region_hashes.is_not(None), Photo.completed_at <= horizon
-        )
-        if cursor.done_until is not None:
-            stmt = stmt.where(
-                or_(
-                    Photo.completed_at > cursor.done_until,
-                    and_(Photo.completed_at == cursor.done_until, Photo.id > cursor.last_id),
-                )
-            )
-        chunk = session.scalars(stmt.order_by(Photo.completed_at, Photo.id).limit(batch)).all()
-        if not chunk:
-            session.commit()
+        done = next_batch(session, horizon, batch)
+        if done is None:
             return counts
-        done = dict.fromkeys(counts, 0)
-        try:
-            for photo in chunk:
-                if photo.duplicate_of_id is None:
-                    done[check(session, photo)] += 1
-                cursor.done_until, cursor.last_id = photo.completed_at, photo.id
-        except StorageError as exc:
-            session.rollback()  # the batch is done again next time: it counts for nothing now
-            log.warning("storage unavailable during the cross-county check, stopping: %s", exc)
+        if done.get("storage_unavailable"):
             counts["storage_unavailable"] = 1
             return counts
         for outcome, n in done.items():
             counts[outcome] += n
-        cursor.updated_at = utcnow()
-        session.commit()
         if time.monotonic() > stop_at:
             counts["unfinished"] = 1
             return counts
+
+
+def _next_batch(session: Session, horizon, batch: int) -> dict[str, int] | None:
+    """Check the next `batch` photos after the cursor and move the cursor past them, in one transaction.
+
+    Answers counts by outcome; {"storage_unavailable": 1} when storage failed (nothing of the batch is
+    kept); None when no photo is left."""
+    cursor = session.get(JobCursor, JOB)
+    if cursor is None:
+        cursor = JobCursor(name=JOB, done_until=None, last_id=0)
+        session.add(cursor)
+    stmt = select(Photo).where(Photo.status == "ready", Photo.region_hashes.is_not(None), Photo.completed_at <= horizon)
+    if cursor.done_until is not None:
+        stmt = stmt.where(
+            or_(
+                Photo.completed_at > cursor.done_until,
+                and_(Photo.completed_at == cursor.done_until, Photo.id > cursor.last_id),
+            )
+        )
+    chunk = session.scalars(stmt.order_by(Photo.completed_at, Photo.id).limit(batch)).all()
+    if not chunk:
+        session.commit()
+        return None
+    done = {"checked": 0, "flagged": 0, "unreadable": 0}
+    try:
+        for photo in chunk:
+            if photo.duplicate_of_id is None:
+                done[check(session, photo)] += 1
+            cursor.done_until, cursor.last_id = photo.completed_at, photo.id
+    except StorageError as exc:
+        session.rollback()  # the batch is done again next time: it counts for nothing now
+        log.warning("storage unavailable during the cross-county check, stopping: %s", exc)
+        return {"storage_unavailable": 1}
+    cursor.updated_at = utcnow()
+    session.commit()
+    return done
 
 
 def check(session: Session, photo: Photo) -> str:

@@ -165,3 +165,43 @@ def test_a_visit_photo_flagged_at_night_flags_its_visit(app, client, world, coun
         admin = db.session.scalars(select(User).where(User.username == "admin")).one()
         page = review.page_of_visits(db.session, admin, {"flag": "duplicate"}, "-started_at", 1, 50)
         assert [row.visit.id for row in page.rows] == [insp.visit["id"]]
+
+
+@pytest.mark.both_databases
+def test_a_batch_chosen_as_a_deadlock_victim_is_checked_again(app, client, world, county2, monkeypatch):  # noqa: F811
+    """The nightly pass flags a visit photo while phones and staff write: when the database refuses its batch
+    (deadlock 1213, as a concurrent submit holding the visit can make it), the batch is rolled back and run
+    again, and the photo and its visit are flagged once, with one audit entry (the teardown recounts the visit
+    counters), instead of the night's run failing."""
+    from sqlalchemy.exc import OperationalError
+
+    from server.models import VisitFlag
+    from server.services import audit
+
+    original = phone_jpeg(seed=84, quality=90)
+    first = send_report_photo(secretary_of(app, client, county2["county_id"], "sec_b3"), original)
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, "orientation tag 6")).get_json()
+    assert copy["duplicate_of"] is None
+    real_append, refused = audit.append, []
+
+    def append(session, actor, action, *args, **kwargs):
+        if action == "photo.duplicate_found" and not refused:
+            refused.append(action)
+            raise OperationalError("UPDATE audit_head ...", {}, Exception(1213, "Deadlock found"))
+        return real_append(session, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit, "append", append)
+    monkeypatch.setattr(cross_county, "LAG_SECONDS", 0)
+    with app.app_context():
+        # The report photo (the original) is checked, the visit's copy flagged: counted once each.
+        assert cross_county.run(db.session) == {"checked": 1, "flagged": 1, "unreadable": 0}
+        assert refused == ["photo.duplicate_found"]
+        assert db.session.get(Photo, copy["id"]).duplicate_of_id == first["id"]
+        found = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "photo.duplicate_found")
+        assert db.session.scalar(found) == 1
+        flags = db.session.scalars(select(VisitFlag.flag).where(VisitFlag.visit_id == insp.visit["id"])).all()
+        assert flags.count("duplicate") == 1
+        assert db.session.get(JobCursor, cross_county.JOB).last_id == copy["id"]
+        assert audit.verify(db.session).ok
