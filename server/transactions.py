@@ -7,7 +7,8 @@ victim. Every write is rolled back whole (and a phone's is idempotent by client_
 request is simply run again, as MySQL's manual advises, before anyone sees an error. Likewise a
 unique key another transaction took between this one's check and its insert (READ COMMITTED: two
 admins creating one username): run again, the check then sees the row. The API's `endpoint` and
-every console form (server/console) run their views this way.
+every console form (server/console) run their views this way, and the nightly cross-county pass
+each of its batches.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from functools import wraps
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 TRANSACTION_ATTEMPTS = 3
 _CONFLICT_CODES = {1213, 1205, 1062}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_DUP_ENTRY
@@ -33,20 +35,23 @@ def is_transaction_conflict(exc: OperationalError | IntegrityError) -> bool:
     return bool(args) and args[0] in _CONFLICT_CODES
 
 
-def _retry_after_conflict(exc: OperationalError | IntegrityError, name: str, attempt: int) -> None:
+def _retry_after_conflict(exc: OperationalError | IntegrityError, name: str, attempt: int, session) -> None:
     from server.db import db
 
     log.warning("transaction conflict in %s (attempt %d), running it again: %s", name, attempt, exc.orig)
-    db.session.rollback()
+    (session if session is not None else db.session).rollback()
     time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
 
 
-def run_again_on_conflict(fn: Callable, before_again: Callable[[], None] | None = None) -> Callable:
+def run_again_on_conflict(
+    fn: Callable, before_again: Callable[[], None] | None = None, session: Session | None = None
+) -> Callable:
     """`fn` run up to TRANSACTION_ATTEMPTS times while it fails with a transaction conflict.
 
-    A conflict that persists answers 503 (server/errors.py); a duplicate key that persists in
-    fresh transactions is no race but a bug, and stays a 500. `before_again` readies the request
-    for another run (the console rewinds uploaded files).
+    In a request, a conflict that persists answers 503 (server/errors.py); a duplicate key that
+    persists in fresh transactions is no race but a bug, and stays a 500. `before_again` readies
+    the request for another run (the console rewinds uploaded files). `session` is the one rolled
+    back between runs (default: the request's, `db.session`).
     """
 
     @wraps(fn)
@@ -57,7 +62,7 @@ def run_again_on_conflict(fn: Callable, before_again: Callable[[], None] | None 
             except (OperationalError, IntegrityError) as exc:
                 if attempt == TRANSACTION_ATTEMPTS or not is_transaction_conflict(exc):
                     raise
-                _retry_after_conflict(exc, fn.__name__, attempt)
+                _retry_after_conflict(exc, fn.__name__, attempt, session)
                 if before_again is not None:
                     before_again()
         raise AssertionError("unreachable")

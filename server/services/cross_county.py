@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from PIL import Image
 from sqlalchemy import and_, or_, select
@@ -58,7 +58,7 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
     horizon = utcnow() - timedelta(seconds=LAG_SECONDS)
     # A batch flags photos and visits, takes visit rows and the audit chain's head, as completes and
     # submits do by day: when the database picks it as a deadlock's victim, the batch is run again.
-    next_batch = run_again_on_conflict(_next_batch)
+    next_batch = run_again_on_conflict(_next_batch, session=session)
     while True:
         done = next_batch(session, horizon, batch)
         if done is None:
@@ -73,7 +73,7 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
             return counts
 
 
-def _next_batch(session: Session, horizon, batch: int) -> dict[str, int] | None:
+def _next_batch(session: Session, horizon: datetime, batch: int) -> dict[str, int] | None:
     """Check the next `batch` photos after the cursor and move the cursor past them, in one transaction.
 
     Answers counts by outcome; {"storage_unavailable": 1} when storage failed (nothing of the batch is

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+import server.auth
 from server.db import db
 from server.models import RateEvent
 from tests.console.conftest import csrf
@@ -137,8 +138,6 @@ def test_an_overlong_username_is_counted_without_breaking_the_counter(app, clien
 def test_an_unknown_username_costs_a_check_of_the_configured_kind(app, client, world, monkeypatch):
     """A name that is not there is answered after checking a hash made like the real ones (the
     configured method), so the answer's timing does not tell which usernames exist."""
-    import server.auth
-
     checked = []
     real_check = server.auth.check_password_hash
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from server.auth import issue_token
 from server.db import db
-from server.models import AuditEntry, County, JobCursor, Photo, PhotoHashBand, User
-from server.services import cross_county, users
+from server.models import AuditEntry, County, JobCursor, Photo, PhotoHashBand, User, VisitFlag
+from server.services import audit, cross_county, review, users
 from tests.api.test_photos import reused_copy, send
 from tests.factories import Api, now_iso, start_visit, uid
 from tests.services.test_counties import county2  # noqa: F401  (a fixture)
@@ -147,9 +148,6 @@ def test_storage_down_stops_the_run_before_the_photo_it_could_not_read(app, clie
 def test_a_visit_photo_flagged_at_night_flags_its_visit(app, client, world, county2, monkeypatch):  # noqa: F811
     """County 1's inspector sends county 2's report photo as visit evidence: the nightly pass flags the photo
     and the visit, which the review queue's 重复 filter then lists (the teardown recounts the visit counters)."""
-    from server.models import VisitFlag
-    from server.services import review
-
     original = phone_jpeg(seed=83, quality=90)
     first = send_report_photo(secretary_of(app, client, county2["county_id"], "sec_b2"), original)
     insp = Api(client, world.tokens["insp_a"])
@@ -173,11 +171,6 @@ def test_a_batch_chosen_as_a_deadlock_victim_is_checked_again(app, client, world
     (deadlock 1213, as a concurrent submit holding the visit can make it), the batch is rolled back and run
     again, and the photo and its visit are flagged once, with one audit entry (the teardown recounts the visit
     counters), instead of the night's run failing."""
-    from sqlalchemy.exc import OperationalError
-
-    from server.models import VisitFlag
-    from server.services import audit
-
     original = phone_jpeg(seed=84, quality=90)
     first = send_report_photo(secretary_of(app, client, county2["county_id"], "sec_b3"), original)
     insp = Api(client, world.tokens["insp_a"])

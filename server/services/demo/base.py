@@ -82,6 +82,7 @@ DEMO_PASSWORDS = {
 
 
 def ensure_user(session: Session, username: str, data: dict) -> tuple[User, str | None]:
+    """Create a demo account, or give an unbound mini-program account a fresh invite; (user, invite code or None)."""
     user = session.scalar(select(User).where(User.username == username))
     # Accounts that use the mini-program get an invite code on each run until WeChat is bound.
     invite = bool(set(data.get("roles", [])) & set(users.MINIPROGRAM_ROLES))

@@ -9,7 +9,7 @@ from server.models import Assignment, User
 from server.services import photos, visits
 
 
-def demo_photo(seed: int, gps: tuple[float, float] | None = None) -> bytes:
+def _demo_photo(seed: int, gps: tuple[float, float] | None = None) -> bytes:
     """A camera-sized JPEG with some structure, so thumbnails and hashes look real; `gps`: the camera's EXIF position."""
     import io
     import random
@@ -81,7 +81,7 @@ def add_visit(session: Session, inspector: User) -> None:
         (village.lat, village.lng, DEMO_EXIF_ELSEWHERE),
     ]
     for seed, (lat, lng, exif_gps) in enumerate(shots):
-        data = demo_photo(seed, exif_gps)
+        data = _demo_photo(seed, exif_gps)
         photo, _ = visits.request_photo(
             session,
             inspector,
