@@ -5,7 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 
-log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+# Each line says how long the script has been running: where a CI run's minutes go.
+log() { printf '\033[1m== [%ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@";

@@ -50,6 +50,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
+  log "servers stopped, scratch space removed"
 }
 trap cleanup EXIT
 
@@ -131,6 +132,7 @@ log "running the server tests (SQLite and MariaDB, local storage and S3)"
 # servers on one worker: tests/support/scheduling.py names the groups.
 "$PY" -m pytest -n "${PYTEST_WORKERS:-$(nproc)}" --dist loadgroup --basetemp "$WORK/pytest" "$@"
 py_status=$?
+log "server tests done"
 if [ -n "$JS_PID" ]; then
   wait "$JS_PID"
   js_status=$?
