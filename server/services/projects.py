@@ -104,45 +104,29 @@ class Place:
 def place_of(session: Session, assignment: Assignment) -> Place:
     """The place an assignment sends its team to."""
     if assignment.village is not None:
-        v = assignment.village
-        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m, v.boundary)
-    site = assignment.project.site
-    if site is None:
+        return _village_place(assignment.village)
+    if assignment.project.site is None:
         raise ApiError("conflict", "该项目没有设置地点")
-    township = session.get(Township, site.township_id) if site.township_id else None
-    return Place(
-        "site",
-        site.id,
-        site.name,
-        site.township_id,
-        township.name if township else "",
-        site.lat,
-        site.lng,
-        site.radius_m,
-        site.boundary,
-    )
+    return _site_place(session, assignment.project.site)
 
 
 def project_place(session: Session, project: Project) -> Place | None:
     """Where a project's own work is to be seen: its first village, else its unit site."""
     if project.villages:
-        v = project.villages[0]
-        return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m, v.boundary)
+        return _village_place(project.villages[0])
     if project.site is not None:
-        site = project.site
-        township = session.get(Township, site.township_id) if site.township_id else None
-        return Place(
-            "site",
-            site.id,
-            site.name,
-            site.township_id,
-            township.name if township else "",
-            site.lat,
-            site.lng,
-            site.radius_m,
-            site.boundary,
-        )
+        return _site_place(session, project.site)
     return None
+
+
+def _village_place(v: Village) -> Place:
+    return Place("village", v.id, v.name, v.township_id, v.township.name, v.lat, v.lng, v.radius_m, v.boundary)
+
+
+def _site_place(session: Session, site: Site) -> Place:
+    township = session.get(Township, site.township_id) if site.township_id else None
+    name = township.name if township else ""
+    return Place("site", site.id, site.name, site.township_id, name, site.lat, site.lng, site.radius_m, site.boundary)
 
 
 def get_organization(session: Session, org_id: int) -> Organization:
