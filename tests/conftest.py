@@ -7,6 +7,7 @@ import gc
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -213,9 +214,22 @@ def storage_config(tmp_path) -> dict:
 
 
 @pytest.fixture
-def app(database_url, storage_config, fake_wechat):
-    """The app on a fresh database, with WeChat pointed at the fake server."""
-    application = make_app(database_url, storage_config, fake_wechat)
+def app_settings() -> dict:
+    """Settings a module adds to the app (it overrides this fixture; a test, with
+    @pytest.mark.parametrize("app_settings", …)); none by default."""
+    return {}
+
+
+@pytest.fixture
+def template_id() -> str:
+    """A subscribe template id of this test alone (the fake WeChat server is shared by the session)."""
+    return f"tpl-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def app(database_url, storage_config, fake_wechat, app_settings):
+    """The app on a fresh database, with WeChat pointed at the fake server and the module's app_settings."""
+    application = make_app(database_url, storage_config, fake_wechat, **app_settings)
     yield application
     # Whatever the test did, the dashboard's kept counts must equal a fresh count: every way
     # of writing visits and photos in the suite thereby checks services.visit_stats.

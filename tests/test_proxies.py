@@ -14,7 +14,6 @@ from server import create_app
 from tests.api.test_feedback import SUBMIT, new_villager
 from tests.api.test_logins import api_login, time_passes
 from tests.factories import now_iso, uid
-from tests.support.apps import make_app
 
 COMPOSE = Path(__file__).resolve().parent.parent / "deploy" / "docker-compose.yml"
 DIRECT = "203.0.113.50"  # a client that reached gunicorn without going through nginx
@@ -22,19 +21,14 @@ NGINX = "127.0.0.1"  # the default TRUSTED_PROXY_IPS: nginx on the same machine
 
 
 @pytest.fixture
-def app(database_url, storage_config, fake_wechat):
+def app_settings() -> dict:
     """One proxy hop trusted (nginx on loopback), small per-address limits, metrics for 10.0.0.0/8."""
-    application = make_app(
-        database_url,
-        storage_config,
-        fake_wechat,
-        TRUSTED_PROXIES=1,
-        FEEDBACK_RATE_LIMITS="2/hour",
-        VERIFY_RATE_LIMITS="2/hour",
-        METRICS_ALLOWED_NETWORKS="10.0.0.0/8",
-    )
-    yield application
-    application.extensions["db"]["engine"].dispose()
+    return {
+        "TRUSTED_PROXIES": 1,
+        "FEEDBACK_RATE_LIMITS": "2/hour",
+        "VERIFY_RATE_LIMITS": "2/hour",
+        "METRICS_ALLOWED_NETWORKS": "10.0.0.0/8",
+    }
 
 
 def via(peer: str, forwarded: str) -> dict:

@@ -28,23 +28,10 @@ PHONE = "13812345678"
 
 
 @pytest.fixture
-def template_id() -> str:
-    """A subscribe template id of this test alone (the fake WeChat server is shared by the session)."""
-    return f"tpl-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def settings(template_id) -> dict:
-    """Settings added to the app; a test changes them with @pytest.mark.parametrize("settings", …)."""
+def app_settings(template_id) -> dict:
+    """The feedback reply's subscribe template; a test changes the settings with
+    @pytest.mark.parametrize("app_settings", …)."""
     return {"WECHAT_FEEDBACK_TEMPLATE_ID": template_id}
-
-
-@pytest.fixture
-def app(database_url, storage_config, fake_wechat, settings):
-    """conftest's app with this module's settings."""
-    application = make_app(database_url, storage_config, fake_wechat, **settings)
-    yield application
-    application.extensions["db"]["engine"].dispose()
 
 
 @pytest.fixture
@@ -365,9 +352,9 @@ def test_ip_limit_counts_every_villager_behind_it(client, fake_wechat, world):
 
 
 @pytest.mark.both_databases
-def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_config, fake_wechat, settings, world):
+def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_config, fake_wechat, app_settings, world):
     """Two app objects on one database (two workers) share the count: the sixth is 429 on either."""
-    other = make_app(database_url, storage_config, fake_wechat, **settings)
+    other = make_app(database_url, storage_config, fake_wechat, **app_settings)
     try:
         token = world.tokens["villager"]
         workers = [Api(app.test_client(), token), Api(other.test_client(), token)]
@@ -381,9 +368,11 @@ def test_rate_limit_holds_across_two_app_instances(app, database_url, storage_co
 
 
 @pytest.mark.both_databases
-def test_simultaneous_sends_do_not_overrun_the_limit(app, database_url, storage_config, fake_wechat, settings, world):
+def test_simultaneous_sends_do_not_overrun_the_limit(
+    app, database_url, storage_config, fake_wechat, app_settings, world
+):
     """Eight sends at once through two workers: exactly five are stored, three are 429."""
-    other = make_app(database_url, storage_config, fake_wechat, **settings)
+    other = make_app(database_url, storage_config, fake_wechat, **app_settings)
     token = world.tokens["villager"]
 
     def one(i):
@@ -432,7 +421,7 @@ def test_events_older_than_a_day_are_forgotten(app, villager, world):
         assert db.session.scalar(select(func.count(RateEvent.id)).where(RateEvent.key == key)) == 1
 
 
-@pytest.mark.parametrize("settings", [{"FEEDBACK_RATE_LIMITS": "2/minute"}])
+@pytest.mark.parametrize("app_settings", [{"FEEDBACK_RATE_LIMITS": "2/minute"}])
 def test_rate_limits_are_configurable(villager, world):
     """FEEDBACK_RATE_LIMITS replaces the defaults."""
     sent(villager, world.p1)
@@ -674,7 +663,7 @@ def test_holiday_list_tolerates_spaces():
     assert deadline(china(2026, 3, 2, 10, 0), 1, " 2026-03-03 , ,2026-03-04") == china(2026, 3, 5, 23, 59, 59)
 
 
-@pytest.mark.parametrize("settings", [{"FEEDBACK_REPLY_DAYS": 2}])
+@pytest.mark.parametrize("app_settings", [{"FEEDBACK_REPLY_DAYS": 2}])
 def test_feedback_due_date_uses_reply_days(app, villager, world):
     """due_at is FEEDBACK_REPLY_DAYS working days after receipt, at the end of the China day."""
     answer = sent(villager, world.p1)
@@ -688,7 +677,7 @@ def test_feedback_due_date_uses_reply_days(app, villager, world):
 TODAY = datetime.now(CHINA).date()
 
 
-@pytest.mark.parametrize("settings", [{"HOLIDAYS": ",".join(str(TODAY + timedelta(days=d)) for d in range(1, 11))}])
+@pytest.mark.parametrize("app_settings", [{"HOLIDAYS": ",".join(str(TODAY + timedelta(days=d)) for d in range(1, 11))}])
 def test_feedback_due_date_skips_configured_holidays(app, villager, world):
     """With the next ten days configured as HOLIDAYS, the five working days start after them."""
     due = datetime.fromisoformat(sent(villager, world.p1)["due_at"]).astimezone(CHINA).date()
@@ -750,7 +739,7 @@ def test_no_message_without_notify(fake_wechat, admin, villager, world, template
     assert len(fake_wechat.calls("/cgi-bin/message/subscribe/send")) == calls
 
 
-@pytest.mark.parametrize("settings", [{"WECHAT_FEEDBACK_TEMPLATE_ID": ""}])
+@pytest.mark.parametrize("app_settings", [{"WECHAT_FEEDBACK_TEMPLATE_ID": ""}])
 def test_no_message_without_a_template(fake_wechat, admin, villager, world):
     """Without WECHAT_FEEDBACK_TEMPLATE_ID nothing is sent; the reply still succeeds."""
     fid = sent(villager, world.p1, notify=True)["id"]

@@ -15,21 +15,12 @@ from server.models import CadreReminder, LiaisonContact, Project, SubscribeCredi
 from server.services import cadres, users
 from tests.api.conftest import A, audit_count, error_of
 from tests.factories import Api
-from tests.support.apps import make_app
 
 
 @pytest.fixture
-def template_id() -> str:
-    """A subscribe template id of this test alone (the fake WeChat server is shared by the session)."""
-    return f"tpl-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def app(database_url, storage_config, fake_wechat, template_id):
-    """conftest's app with a reminder template."""
-    application = make_app(database_url, storage_config, fake_wechat, WECHAT_REPORT_TEMPLATE_ID=template_id)
-    yield application
-    application.extensions["db"]["engine"].dispose()
+def app_settings(template_id) -> dict:
+    """The reminders' subscribe template."""
+    return {"WECHAT_REPORT_TEMPLATE_ID": template_id}
 
 
 @pytest.fixture

@@ -92,20 +92,6 @@ FLAGS = (
 
 
 @pytest.fixture
-def settings() -> dict:
-    """Settings added to the app; a test changes them with @pytest.mark.parametrize("settings", …)."""
-    return {}
-
-
-@pytest.fixture
-def app(database_url, storage_config, fake_wechat, settings):
-    """conftest's app with this module's settings."""
-    application = make_app(database_url, storage_config, fake_wechat, **settings)
-    yield application
-    application.extensions["db"]["engine"].dispose()
-
-
-@pytest.fixture
 def admin(client, world) -> Api:
     """The county administrator."""
     return Api(client, world.tokens["admin"])
@@ -554,7 +540,7 @@ def test_poster_of_unknown_project_is_404(admin):
     assert admin.get("/api/v1/admin/projects/999999/poster.png").status_code == 404
 
 
-@pytest.mark.parametrize("settings", [{"WECHAT_APPID": "", "WECHAT_SECRET": ""}])
+@pytest.mark.parametrize("app_settings", [{"WECHAT_APPID": "", "WECHAT_SECRET": ""}])
 def test_plain_qr_to_the_public_page_without_wechat(admin, anyone, fake_wechat, world):
     """Without WeChat, code.png is a plain QR code of /p/{id}, and that page shows the record."""
     before = len(fake_wechat.calls("/wxa/getwxacodeunlimit"))
@@ -570,7 +556,7 @@ def test_plain_qr_to_the_public_page_without_wechat(admin, anyone, fake_wechat, 
 
 
 @pytest.mark.parametrize(
-    "settings", [{"WECHAT_APPID": "", "WECHAT_SECRET": "", "PUBLIC_BASE_URL": "https://dj.example.gov.cn"}]
+    "app_settings", [{"WECHAT_APPID": "", "WECHAT_SECRET": "", "PUBLIC_BASE_URL": "https://dj.example.gov.cn"}]
 )
 def test_plain_qr_uses_the_public_base_url(admin, world):
     """PUBLIC_BASE_URL, when set, is the address in the plain QR code."""
@@ -719,7 +705,7 @@ def test_verify_of_a_feedback_photo_names_no_place(client, anyone, world):
 
 
 @pytest.mark.both_databases
-@pytest.mark.parametrize("settings", [{"VERIFY_RATE_LIMITS": "3/minute"}])
+@pytest.mark.parametrize("app_settings", [{"VERIFY_RATE_LIMITS": "3/minute"}])
 def test_verify_lookups_are_rate_limited(anyone, checked):
     """Lookups per IP are limited (unknown codes count too): then 429 with the real Retry-After."""
     assert anyone.get(f"/verify/{checked['verify_code']}").status_code == 200

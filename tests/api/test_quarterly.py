@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -17,23 +16,14 @@ from server.models import AuditEntry, InspectionRound, QuarterlyReminder, Quarte
 from server.services import quarterly
 from tests.api.test_reports import _openid, running_project
 from tests.factories import Api, build_lifecycle
-from tests.support.apps import make_app
 
 Q = "/api/v1/quarterly"
 
 
 @pytest.fixture
-def template_id() -> str:
-    """A subscribe template id of this test alone (the fake WeChat server is shared by the session)."""
-    return f"tpl-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def app(database_url, storage_config, fake_wechat, template_id):
-    """conftest's app with the reminder template configured."""
-    application = make_app(database_url, storage_config, fake_wechat, WECHAT_REPORT_TEMPLATE_ID=template_id)
-    yield application
-    application.extensions["db"]["engine"].dispose()
+def app_settings(template_id) -> dict:
+    """The reminders' subscribe template."""
+    return {"WECHAT_REPORT_TEMPLATE_ID": template_id}
 
 
 def api(client, world, who: str) -> Api:

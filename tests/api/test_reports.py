@@ -13,7 +13,6 @@ from server.db import db
 from server.models import Feedback, Photo, Project, ProjectReport, ReportReminder, User
 from server.services import reports
 from tests.factories import V1, Api, application_body, build_lifecycle, now_iso, uid
-from tests.support.apps import make_app
 from tests.support.images import phone_jpeg
 from tests.support.interleave import Meanwhile, before
 from tests.support.upload import upload
@@ -23,17 +22,9 @@ CHINA = timezone(timedelta(hours=8))
 
 
 @pytest.fixture
-def template_id() -> str:
-    """A subscribe template id of this test alone (the fake WeChat server is shared by the session)."""
-    return f"tpl-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def app(database_url, storage_config, fake_wechat, template_id):
-    """conftest's app with a report reminder template."""
-    application = make_app(database_url, storage_config, fake_wechat, WECHAT_REPORT_TEMPLATE_ID=template_id)
-    yield application
-    application.extensions["db"]["engine"].dispose()
+def app_settings(template_id) -> dict:
+    """The reminders' subscribe template."""
+    return {"WECHAT_REPORT_TEMPLATE_ID": template_id}
 
 
 @pytest.fixture
