@@ -657,16 +657,22 @@ function createQueue(options) {
       },
       err => {
         delete sending[item.id]
-        if (isTransient(err)) {
-          troubled(item, err, run)
-          emit()
-          return 'transient'
-        }
-        refused(item, err, run)
-        emit()
-        return 'failed'
+        return failedSend(item, err, run)
       }
     )
+  }
+
+  // A send that got no answer or a 429/5xx holds its lane and is sent again ('transient'); one the
+  // server refused stays visible as failed, with the reason ('failed').
+  function failedSend(item, err, run) {
+    if (isTransient(err)) {
+      troubled(item, err, run)
+      emit()
+      return 'transient'
+    }
+    refused(item, err, run)
+    emit()
+    return 'failed'
   }
 
   function answered(item) {
@@ -774,16 +780,9 @@ function createQueue(options) {
       err => {
         delete sending[item.id]
         delete progress[item.id]
-        if (isTransient(err)) {
-          troubled(item, err, run)
-          emit()
-          return 'transient'
-        }
-        // Refused (not a photo, too large, file gone, host not configured): keep the file so the
-        // inspector can look at it and retake; the item stays visible as failed.
-        refused(item, err, run)
-        emit()
-        return 'failed'
+        // Refused (not a photo, too large, file gone, host not configured): the file is kept so the
+        // inspector can look at it and retake.
+        return failedSend(item, err, run)
       }
     )
   }

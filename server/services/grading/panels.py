@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from server.errors import ApiError
 from server.models import (
-    GRADING_STATUSES,
     GradingEntry,
     GradingScore,
     GradingSession,
@@ -28,7 +27,7 @@ from server.services.grading.rules import (
     parse_score,
     required_experts,
 )
-from server.services.grading.sessions import entries_of, locked_session, require_admin
+from server.services.grading.sessions import entries_of, locked_in, require_admin
 
 # ---- panels -----------------------------------------------------------------------------------
 
@@ -52,10 +51,7 @@ def _entry_in(session: Session, gs: GradingSession, entry_id: int) -> GradingEnt
 def assign_expert(session: Session, actor: User, session_id: int, entry_id: int, expert_id: int) -> PanelSeat:
     """Seat an expert on a project's panel while scoring is open; an expert never grades their own project."""
     require_admin(actor)
-    gs = locked_session(session, session_id)
-    if gs.status != "scoring":
-        session.rollback()
-        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能调整评审专家", status=gs.status)
+    gs = locked_in(session, session_id, "scoring", "不能调整评审专家")
     entry = _entry_in(session, gs, entry_id)
     expert = session.get(User, expert_id)
     if expert is None or not expert.active or not expert.has_role("expert"):
@@ -85,10 +81,7 @@ def assign_expert(session: Session, actor: User, session_id: int, entry_id: int,
 def unassign_expert(session: Session, actor: User, session_id: int, seat_id: int) -> None:
     """Take an expert off a panel while scoring is open; their scores of that project go with them."""
     require_admin(actor)
-    gs = locked_session(session, session_id)
-    if gs.status != "scoring":
-        session.rollback()
-        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能调整评审专家", status=gs.status)
+    gs = locked_in(session, session_id, "scoring", "不能调整评审专家")
     seat = session.get(PanelSeat, seat_id)
     entry = session.get(GradingEntry, seat.entry_id) if seat else None
     if entry is None or entry.session_id != gs.id:
@@ -200,10 +193,7 @@ def seat_for_expert(session: Session, expert: User, seat_id: int) -> tuple[Panel
 def save_scores(session: Session, expert: User, seat_id: int, scores: dict[str, Any], comment: str) -> PanelSeat:
     """Save the expert's scores (blank ones are left unscored) and comment, while scoring is open."""
     seat, entry, gs = seat_for_expert(session, expert, seat_id)
-    gs = locked_session(session, gs.id)
-    if gs.status != "scoring":
-        session.rollback()
-        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能再修改评分", status=gs.status)
+    gs = locked_in(session, gs.id, "scoring", "不能再修改评分")
     comment = (comment or "").strip()
     if len(comment) > MAX_TEXT:
         raise invalid(f"评审意见最多 {MAX_TEXT} 个字", "comment")

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Session
 
 from server.models import (
     GRADES,
-    GRADING_STATUSES,
     GradingEntry,
     GradingSession,
     PointDeduction,
@@ -26,16 +25,13 @@ from server.services.grading.rules import (
     rank,
     required_experts,
 )
-from server.services.grading.sessions import locked_session, require_admin
+from server.services.grading.sessions import locked_in, require_admin
 
 
 def finalize(session: Session, actor: User, session_id: int) -> GradingSession:
     """scoring → finalized: compute scores, ranks, grades, the bottom 5% and two-year deductions."""
     require_admin(actor)
-    gs = locked_session(session, session_id)
-    if gs.status != "scoring":
-        session.rollback()
-        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能定等", status=gs.status)
+    gs = locked_in(session, session_id, "scoring", "不能定等")
     rows = progress(session, gs)
     short = [r for r in rows if not r.ready]
     if short:

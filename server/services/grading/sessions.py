@@ -44,6 +44,16 @@ def locked_session(session: Session, session_id: int) -> GradingSession:
     return gs
 
 
+def locked_in(session: Session, session_id: int, status: str, refused: str) -> GradingSession:
+    """The session, locked as locked_session() locks it, while it is in `status`; else the transaction is
+    rolled back and a conflict says "该评分<its status>,<refused>"."""
+    gs = locked_session(session, session_id)
+    if gs.status != status:
+        session.rollback()
+        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},{refused}", status=gs.status)
+    return gs
+
+
 def require_admin(user: User) -> None:
     """Refuse anyone but an admin: only admins manage grading and its penalties."""
     if not user.has_role("admin"):
@@ -110,10 +120,7 @@ def create_session(session: Session, actor: User, data: dict[str, Any]) -> Gradi
 def update_session(session: Session, actor: User, session_id: int, data: dict[str, Any]) -> GradingSession:
     """Change the configuration of a session still in draft."""
     require_admin(actor)
-    gs = locked_session(session, session_id)
-    if gs.status != "draft":
-        session.rollback()
-        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能再修改评分规则", status=gs.status)
+    gs = locked_in(session, session_id, "draft", "不能再修改评分规则")
     for key, value in _config(data, gs).items():
         setattr(gs, key, value)
     audit.append(session, actor, "grading.update", "grading_session", gs.id, {"fields": sorted(data)})
@@ -133,10 +140,7 @@ def gradable_projects(session: Session, year: int) -> list[Project]:
 def open_session(session: Session, actor: User, session_id: int) -> GradingSession:
     """draft → scoring: take in the year's gradable projects and freeze the configuration."""
     require_admin(actor)
-    gs = locked_session(session, session_id)
-    if gs.status != "draft":
-        session.rollback()
-        raise conflict(f"该评分{GRADING_STATUSES[gs.status]},不能再开始评分", status=gs.status)
+    gs = locked_in(session, session_id, "draft", "不能再开始评分")
     projects = gradable_projects(session, gs.year)
     if not projects:
         session.rollback()
