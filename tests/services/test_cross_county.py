@@ -41,6 +41,19 @@ def send_report_photo(api: Api, data: bytes) -> dict:
     return done.get_json()
 
 
+def report_photo_reused_as_evidence(app, client, world, county_id: int, seed: int, how: str) -> tuple[dict, Api, dict]:
+    """County 2's secretary sends a report photo; county 1's inspector sends a copy of it (`how`) as visit
+    evidence, which the complete (its own county only) does not flag. Returns (the original, the
+    inspector's Api with its visit, the copy)."""
+    original = phone_jpeg(seed=seed, quality=90)
+    first = send_report_photo(secretary_of(app, client, county_id, f"sec_{seed}"), original)
+    insp = Api(client, world.tokens["insp_a"])
+    insp.visit = start_visit(insp, world.a1)
+    copy = send(insp, reused_copy(original, how)).get_json()
+    assert copy["duplicate_of"] is None
+    return first, insp, copy
+
+
 def first_county(app) -> int:
     """The world's county (the deployment's first)."""
     with app.app_context():
@@ -148,12 +161,9 @@ def test_storage_down_stops_the_run_before_the_photo_it_could_not_read(app, clie
 def test_a_visit_photo_flagged_at_night_flags_its_visit(app, client, world, county2, monkeypatch):  # noqa: F811
     """County 1's inspector sends county 2's report photo as visit evidence: the nightly pass flags the photo
     and the visit, which the review queue's 重复 filter then lists (the teardown recounts the visit counters)."""
-    original = phone_jpeg(seed=83, quality=90)
-    first = send_report_photo(secretary_of(app, client, county2["county_id"], "sec_b2"), original)
-    insp = Api(client, world.tokens["insp_a"])
-    insp.visit = start_visit(insp, world.a1)
-    copy = send(insp, reused_copy(original, "5% one-edge crop")).get_json()
-    assert copy["duplicate_of"] is None
+    first, insp, copy = report_photo_reused_as_evidence(
+        app, client, world, county2["county_id"], 83, "5% one-edge crop"
+    )
     monkeypatch.setattr(cross_county, "LAG_SECONDS", 0)
     with app.app_context():
         assert cross_county.run(db.session)["flagged"] == 1
@@ -171,12 +181,9 @@ def test_a_batch_chosen_as_a_deadlock_victim_is_checked_again(app, client, world
     (deadlock 1213, as a concurrent submit holding the visit can make it), the batch is rolled back and run
     again, and the photo and its visit are flagged once, with one audit entry (the teardown recounts the visit
     counters), instead of the night's run failing."""
-    original = phone_jpeg(seed=84, quality=90)
-    first = send_report_photo(secretary_of(app, client, county2["county_id"], "sec_b3"), original)
-    insp = Api(client, world.tokens["insp_a"])
-    insp.visit = start_visit(insp, world.a1)
-    copy = send(insp, reused_copy(original, "orientation tag 6")).get_json()
-    assert copy["duplicate_of"] is None
+    first, insp, copy = report_photo_reused_as_evidence(
+        app, client, world, county2["county_id"], 84, "orientation tag 6"
+    )
     real_append, refused = audit.append, []
 
     def append(session, actor, action, *args, **kwargs):
