@@ -9,6 +9,11 @@ const { STORAGE_KEY, VISIT_KEY_PREFIX } = require('../../utils/queue')
 
 const TMP = 'wxfile://tmp'
 
+// A visit started on the phone for an assignment; answers its local_visit.
+function startVisit(phone, assignmentId) {
+  return phone.queue.enqueue({ kind: 'start_visit', assignment_id: assignmentId }).local_visit
+}
+
 function fiveActions(queue, assignmentId) {
   const start = queue.enqueue({ kind: 'start_visit', assignment_id: assignmentId })
   const lv = start.local_visit
@@ -120,8 +125,8 @@ describe('offline, lost answers and restarts', () => {
     const a2 = server.addAssignment([user.id])
     const a1 = Array.from(server.assignments.values())[0]
     phone.wx.net.offline = true
-    const lvA = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a1.id }).local_visit
-    const lvB = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a2.id }).local_visit
+    const lvA = startVisit(phone, a1.id)
+    const lvB = startVisit(phone, a2.id)
     phone.queue.enqueue({
       kind: 'checkin',
       local_visit: lvA,
@@ -192,10 +197,7 @@ describe('offline, lost answers and restarts', () => {
 describe('ordering within a visit', () => {
   test('a check-in never overtakes its start_visit, even when start_visit fails first', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.queue.enqueue({
       kind: 'checkin',
       local_visit: lv,
@@ -218,10 +220,7 @@ describe('ordering within a visit', () => {
 
   test('submit waits for every photo of its visit; a later interview is slotted before a waiting submit', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.wx.putTempFile(`${TMP}/a.jpg`, photoBytes('a'))
     phone.queue.enqueue({
       kind: 'photo',
@@ -258,10 +257,7 @@ describe('ordering within a visit', () => {
 
   test('a failed item holds the submit back (visibly) until it is retried or removed', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     const bad = phone.queue.enqueue({
       kind: 'interview',
       local_visit: lv,
@@ -298,10 +294,7 @@ describe('ordering within a visit', () => {
 describe('refusals', () => {
   test('409 client_id_conflict is kept as failed, shown with the server message, and can be retried', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     await phone.queue.flush()
     const note = phone.queue.enqueue({
       kind: 'note',
@@ -338,10 +331,7 @@ describe('refusals', () => {
 
   test('after submit a note is still accepted, a new photo is refused visit_submitted and kept', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     await phone.queue.flush()
     phone.queue.enqueue({ kind: 'note', local_visit: lv, text: '补充：村书记外出' })
@@ -369,10 +359,7 @@ describe('refusals', () => {
 
   test('a photo the server rejects is failed and its file kept for a retake', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.wx.putTempFile(`${TMP}/bad.jpg`, 'BAD not an image')
     const item = phone.queue.enqueue({
       kind: 'photo',
@@ -399,10 +386,7 @@ describe('refusals', () => {
 describe('photos', () => {
   test('the original is kept at enqueue and deleted only after complete answered ready', async () => {
     const { phone, assignment, server, restart } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.wx.putTempFile(`${TMP}/p.jpg`, photoBytes('p'))
     const item = phone.queue.enqueue({
       kind: 'photo',
@@ -440,10 +424,7 @@ describe('photos', () => {
 
   test('progress is reported per photo and listeners hear about it', async () => {
     const { phone, assignment } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.wx.putTempFile(`${TMP}/q.jpg`, photoBytes('q'))
     phone.queue.enqueue({
       kind: 'photo',
@@ -468,10 +449,7 @@ describe('photos', () => {
 
   test('photos_waiting from the server resumes a queued photo that was marked failed by a transient trouble', async () => {
     const { phone, assignment, server } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.wx.putTempFile(`${TMP}/w.jpg`, photoBytes('w'))
     const item = phone.queue.enqueue({
       kind: 'photo',
@@ -549,10 +527,7 @@ describe('housekeeping', () => {
 
   test('a second submit for the same visit is not queued twice', async () => {
     const { phone, assignment } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     const s1 = phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     const s2 = phone.queue.enqueue({ kind: 'submit', local_visit: lv })
     expect(s2.id).toBe(s1.id)
@@ -561,10 +536,7 @@ describe('housekeeping', () => {
 
   test('a full storage refuses the write loudly instead of pretending it was kept', async () => {
     const { phone, assignment, restart } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     // Other keys fill WeChat's 10 MB up to a few hundred bytes.
     for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++)
       phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
@@ -643,11 +615,8 @@ describe('issue 15: lanes back off on their own (item 5)', () => {
         }
       }
     })
-    const lvA = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
-    const lvB = phone.queue.enqueue({ kind: 'start_visit', assignment_id: other.id }).local_visit
+    const lvA = startVisit(phone, assignment.id)
+    const lvB = startVisit(phone, other.id)
     phone.queue.enqueue({ kind: 'note', local_visit: lvA, text: 'A' })
     phone.queue.enqueue({ kind: 'note', local_visit: lvB, text: 'B' })
     server.failNext(/^\/visits$/, 429, 'rate_limited', 1, 120)
@@ -686,7 +655,7 @@ describe('issue 15: storage (item 9)', () => {
     phone.wx.net.offline = true
     for (let v = 0; v < 60; v++) {
       const a = server.addAssignment([user.id])
-      const lv = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a.id }).local_visit
+      const lv = startVisit(phone, a.id)
       for (let k = 0; k < 4; k++)
         phone.queue.enqueue({
           kind: 'note',
@@ -701,15 +670,12 @@ describe('issue 15: storage (item 9)', () => {
 
   test('visits the server confirmed are forgotten after 30 days; recent ones and busy ones stay', async () => {
     const { phone, server, user, assignment, restart } = await inspectorPhone()
-    const old = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const old = startVisit(phone, assignment.id)
     phone.queue.enqueue({ kind: 'submit', local_visit: old })
     await phone.queue.flush()
     server.advance(31 * 24 * 3600 * 1000)
     const a2 = server.addAssignment([user.id])
-    const fresh = phone.queue.enqueue({ kind: 'start_visit', assignment_id: a2.id }).local_visit
+    const fresh = startVisit(phone, a2.id)
     phone.queue.enqueue({ kind: 'submit', local_visit: fresh })
     await phone.queue.flush()
     expect(phone.wx.storage.has(VISIT_KEY_PREFIX + old)).toBe(true)
@@ -724,10 +690,7 @@ describe('issue 15: storage (item 9)', () => {
   test('a file kept before the app died (never queued) is deleted at start; queued ones stay', async () => {
     const { phone, assignment, restart } = await inspectorPhone()
     phone.wx.net.offline = true
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     phone.wx.putTempFile(`${TMP}/k.jpg`, photoBytes('k'))
     const queued = phone.queue.enqueue({
       kind: 'photo',
@@ -747,10 +710,7 @@ describe('issue 15: storage (item 9)', () => {
 
   test('the photo file kept for a save that storage refused is not left behind', async () => {
     const { phone, assignment } = await inspectorPhone()
-    const lv = phone.queue.enqueue({
-      kind: 'start_visit',
-      assignment_id: assignment.id
-    }).local_visit
+    const lv = startVisit(phone, assignment.id)
     for (let k = 0; phone.wx.storageBytes() < 10 * 1024 * 1024 - 1100 * 1024; k++)
       phone.wx.setStorageSync(`junk.${k}`, 'x'.repeat(1000 * 1024))
     phone.wx.setStorageSync(
