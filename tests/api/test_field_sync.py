@@ -3,6 +3,8 @@ submit past given-up items, the evidence policy and Retry-After on 429/503."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -386,6 +388,40 @@ def test_a_photo_completing_while_its_visit_is_submitted_makes_up_the_evidence(a
     assert "evidence_short" not in flags_of(app, visit["id"])
     with app.app_context():
         assert db.session.get(Visit, visit["id"]).evidence_short is None
+
+
+@pytest.mark.both_databases
+def test_photos_completing_as_their_visits_are_submitted_leave_none_short(app, insp, world):
+    """Six times, a visit's last photo completes at the very moment the phone submits the visit (two
+    threads released together): both answer, and no visit stays flagged evidence_short once its photos
+    are ready (the teardown recounts the kept counts)."""
+    for n in range(6):
+        visit = start_visit(insp, world.a1)
+        send_photo(insp, visit["id"], seed=80 + n)
+        interview(insp, visit["id"])
+        data = phone_jpeg(seed=90 + n)
+        t = photo_ticket(insp, visit["id"], data).get_json()
+        assert upload(insp.client, t["upload"], data) == 204
+        gate = threading.Barrier(2)
+
+        def complete(photo_id=t["photo_id"], gate=gate):
+            api = Api(app.test_client(), world.tokens["insp_a"])
+            gate.wait()
+            return api.post(f"/api/v1/photos/{photo_id}/complete")
+
+        def submitting(visit_id=visit["id"], gate=gate):
+            api = Api(app.test_client(), world.tokens["insp_a"])
+            gate.wait()
+            return submit(api, visit_id)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done, sent = pool.submit(complete), pool.submit(submitting)
+            done, sent = done.result(timeout=120), sent.result(timeout=120)
+        assert done.status_code == 200, done.get_json()
+        assert sent.status_code == 200, sent.get_json()
+        assert "evidence_short" not in flags_of(app, visit["id"])
+        with app.app_context():
+            assert db.session.get(Visit, visit["id"]).evidence_short is None
 
 
 def test_assignments_carry_the_evidence_policy_and_staff_override_it(admin, insp, world):
