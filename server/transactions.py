@@ -35,7 +35,9 @@ def is_transaction_conflict(exc: OperationalError | IntegrityError) -> bool:
     return bool(args) and args[0] in _CONFLICT_CODES
 
 
-def _retry_after_conflict(exc: OperationalError | IntegrityError, name: str, attempt: int, session) -> None:
+def _retry_after_conflict(
+    exc: OperationalError | IntegrityError, name: str, attempt: int, session: Session | None
+) -> None:
     from server.db import db
 
     log.warning("transaction conflict in %s (attempt %d), running it again: %s", name, attempt, exc.orig)

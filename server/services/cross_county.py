@@ -46,6 +46,7 @@ LAG_SECONDS = 600
 # A run's lease, and the time after which it stops at the end of a batch (the rest waits for the next night).
 JOB_SECONDS = 6 * 3600
 RUN_SECONDS = 5 * 3600
+OUTCOMES = ("checked", "flagged", "unreadable")  # of check(), counted by a run
 
 
 @leases.one_run_at_a_time(JOB, seconds=JOB_SECONDS)
@@ -53,7 +54,7 @@ def run(session: Session, *, batch: int = 100) -> dict[str, int]:
     """Check every photo completed since the last run against the other counties'; answers counts by outcome
     (and "unfinished": 1 when it stopped at RUN_SECONDS with photos left, "storage_unavailable": 1 when
     storage failed: the batch it was in is done again next time)."""
-    counts = {"checked": 0, "flagged": 0, "unreadable": 0}
+    counts = dict.fromkeys(OUTCOMES, 0)
     stop_at = time.monotonic() + RUN_SECONDS
     horizon = utcnow() - timedelta(seconds=LAG_SECONDS)
     # A batch flags photos and visits, takes visit rows and the audit chain's head, as completes and
@@ -94,7 +95,7 @@ def _next_batch(session: Session, horizon: datetime, batch: int) -> dict[str, in
     if not chunk:
         session.commit()
         return None
-    done = {"checked": 0, "flagged": 0, "unreadable": 0}
+    done = dict.fromkeys(OUTCOMES, 0)
     try:
         for photo in chunk:
             if photo.duplicate_of_id is None:

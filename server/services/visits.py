@@ -474,10 +474,9 @@ def _photo_ready(session: Session, visit_id: int, photo: Photo) -> None:
     counts the photo itself. Locks are taken in a submit's order: the visit, then the monthly
     counts (the photo's changes, flushed only once the visit is locked, so they are filed under
     its status as it is now), then the list counts (new flags). Flushing before the visit's lock
-    let the two deadlock. No Visit
-    is changed in the session here, so re-reading it under the lock loses nothing. Across Galera
-    nodes the complete and the submit both write the county's audit chain head, so one is refused
-    (1213) and run again after the other.
+    let the two deadlock. No Visit is changed in the session here, so re-reading it under the lock
+    loses nothing. Across Galera nodes the complete and the submit both write the county's audit
+    chain head, so one is refused (1213) and run again after the other.
     """
     locked = select(Visit).where(Visit.id == visit_id).options(*_VISIT_ROW_ALONE)
     with session.no_autoflush:

@@ -363,6 +363,18 @@ def test_enough_evidence_is_not_short_and_a_late_photo_clears_the_flag(app, insp
         assert db.session.get(Visit, made_up["id"]).evidence_short is None
 
 
+def last_photo_uploaded(insp, world, seed: int) -> tuple[dict, dict]:
+    """A visit with one photo ready and an interview, and its second (last) photo uploaded but not
+    yet completed: (the visit, that photo's ticket)."""
+    visit = start_visit(insp, world.a1)
+    send_photo(insp, visit["id"], seed=seed)
+    interview(insp, visit["id"])
+    data = phone_jpeg(seed=seed + 1)
+    ticket = photo_ticket(insp, visit["id"], data).get_json()
+    assert upload(insp.client, ticket["upload"], data) == 204
+    return visit, ticket
+
+
 @pytest.mark.both_databases
 def test_a_photo_completing_while_its_visit_is_submitted_makes_up_the_evidence(app, insp, world, monkeypatch):
     """The phone submits while the last photo's complete is running: once the photo is ready nothing is short.
@@ -374,12 +386,7 @@ def test_a_photo_completing_while_its_visit_is_submitted_makes_up_the_evidence(a
     """
     from server.services import photos as photo_service
 
-    visit = start_visit(insp, world.a1)
-    send_photo(insp, visit["id"], seed=71)
-    interview(insp, visit["id"])
-    data = phone_jpeg(seed=72)
-    t = photo_ticket(insp, visit["id"], data).get_json()
-    assert upload(insp.client, t["upload"], data) == 204
+    visit, t = last_photo_uploaded(insp, world, seed=71)
     # The submit (another request) lands between the complete's read and its fetch.
     submitted = Meanwhile(lambda: submit(Api(app.test_client(), world.tokens["insp_a"]), visit["id"]))
     before(monkeypatch, photo_service, "_fetch", submitted)
@@ -396,12 +403,7 @@ def test_photos_completing_as_their_visits_are_submitted_leave_none_short(app, i
     threads released together): both answer, and no visit stays flagged evidence_short once its photos
     are ready (the teardown recounts the kept counts)."""
     for n in range(6):
-        visit = start_visit(insp, world.a1)
-        send_photo(insp, visit["id"], seed=80 + n)
-        interview(insp, visit["id"])
-        data = phone_jpeg(seed=90 + n)
-        t = photo_ticket(insp, visit["id"], data).get_json()
-        assert upload(insp.client, t["upload"], data) == 204
+        visit, t = last_photo_uploaded(insp, world, seed=80 + 2 * n)
         gate = threading.Barrier(2)
 
         def complete(photo_id=t["photo_id"], gate=gate):
