@@ -310,6 +310,8 @@ function createFakeWx(options) {
         })
         return task
       }
+      // Half the file is reported sent, then the rest follows after the delay: scheduled one after the
+      // other, so that on a busy machine the delay's timer cannot overtake the half-way report.
       later(() => {
         progressFns.forEach(fn =>
           fn({
@@ -318,8 +320,9 @@ function createFakeWx(options) {
             totalBytesExpectedToSend: file.data.length
           })
         )
+        later(finish, uploadDelayMs)
       })
-      later(() => {
+      const finish = () => {
         done()
         const answer = server.handleUpload({
           url: req.url,
@@ -342,7 +345,7 @@ function createFakeWx(options) {
           })
         )
         req.success && req.success({ statusCode: answer.statusCode, data: answer.data })
-      }, uploadDelayMs)
+      }
       return task
     },
 
