@@ -12,7 +12,8 @@ unset PYTHONDONTWRITEBYTECODE
 ensure_cjk_font
 # fonts-dejavu-core: a Latin-only font, to test that a non-CJK font is never used for Chinese.
 # docker-compose and systemd (systemd-analyze) validate the files in deploy/; no engine runs.
-apt_install mariadb-server mariadb-client chromium fonts-dejavu-core docker-compose systemd
+# chromium-headless-shell: the console's browser tests (tests/browser/conftest.py says why not `chromium`).
+apt_install mariadb-server mariadb-client chromium-headless-shell fonts-dejavu-core docker-compose systemd
 # tests/test_cluster.py runs the production topology (scripts/cluster.py): nginx, Redis and a
 # 3-node Galera cluster (rsync state transfer, socat), with a self-signed certificate from openssl.
 apt_install nginx redis-server galera-4 rsync socat openssl

@@ -19,7 +19,11 @@ from tests.factories import V1, Api, checkin_body, now_iso, start_visit, uid
 from tests.support.images import phone_jpeg
 from tests.support.upload import upload
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Debian's chromium-headless-shell: Chromium's own headless build (the same Blink and V8 as the
+# chromium package, without the desktop browser's UI layers), what Playwright itself runs headless.
+# Measured on this 2-core machine: the browser tests cost Chromium 35 s of CPU against 82 s with
+# the full browser in headless mode. CHROMIUM_PATH=/usr/bin/chromium runs them in the full browser.
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium-headless-shell")
 # Flags that keep Chromium off the (closed) network: without them it retries Google's hosts at start.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,7 +55,9 @@ def browser():
     except ImportError as exc:
         missing_component(f"playwright is not installed ({exc}): pip install -r requirements-dev.txt")
     if not Path(CHROMIUM).exists():
-        missing_component(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium fonts-noto-cjk")
+        missing_component(
+            f"Chromium is not installed at {CHROMIUM}: apt-get install chromium-headless-shell fonts-noto-cjk"
+        )
     with sync_playwright() as pw:
         try:
             chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
