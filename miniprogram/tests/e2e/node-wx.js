@@ -14,6 +14,13 @@ const fs = require('fs')
 const http = require('http')
 const path = require('path')
 const crypto = require('crypto')
+const {
+  KEY_LIMIT_BYTES,
+  TOTAL_LIMIT_BYTES,
+  serialised,
+  storedBytes,
+  storageSizes
+} = require('../support/wx-storage')
 
 function clone(x) {
   return x === undefined ? undefined : JSON.parse(JSON.stringify(x))
@@ -85,15 +92,6 @@ function multipart(fields, fileField, fileName, fileBytes, fileType) {
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` }
 }
 
-const KEY_LIMIT_BYTES = 1024 * 1024
-const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
-
-function storedBytes(key, value) {
-  return (
-    Buffer.byteLength(key) + Buffer.byteLength(JSON.stringify(value === undefined ? null : value))
-  )
-}
-
 /**
  * A Node `wx`: createNodeWx({ storage: Map, userDataPath, wechatUrl, openid, faults, log }).
  * Storage keeps WeChat's limits (1 MB per key, 10 MB in all); after kill() nothing calls back.
@@ -107,13 +105,8 @@ function createNodeWx(options) {
   let dead = false
   fs.mkdirSync(userDataPath, { recursive: true })
 
-  function totalBytes(except) {
-    let n = 0
-    storage.forEach((v, k) => {
-      if (k !== except) n += storedBytes(k, v)
-    })
-    return n
-  }
+  // Bytes per key, shared by every wx over the same storage (a restarted phone's flash).
+  const sizes = storageSizes(storage)
 
   // A killed app hears nothing more.
   const alive =
@@ -133,7 +126,7 @@ function createNodeWx(options) {
       return dead
     },
     storageBytes() {
-      return totalBytes()
+      return sizes.total()
     },
 
     getStorageSync(key) {
@@ -141,11 +134,13 @@ function createNodeWx(options) {
     },
     setStorageSync(key, value) {
       if (dead) return
-      const bytes = storedBytes(key, value)
+      // Serialised once: for its size and for the copy kept (what a later read gets back).
+      const text = serialised(value)
+      const bytes = storedBytes(key, value, text)
       const refused =
         bytes > KEY_LIMIT_BYTES
           ? 'setStorageSync:fail exceed storage item max length'
-          : totalBytes(key) + bytes > TOTAL_LIMIT_BYTES
+          : sizes.total(key) + bytes > TOTAL_LIMIT_BYTES
             ? 'setStorageSync:fail exceed storage max size 10Mb'
             : null
       if (refused) {
@@ -153,9 +148,11 @@ function createNodeWx(options) {
         throw Object.assign(new Error(refused), { errMsg: refused })
       }
       stats.storageMaxKeyBytes = Math.max(stats.storageMaxKeyBytes, bytes)
-      storage.set(key, clone(value))
+      sizes.record(key, bytes)
+      storage.set(key, value === undefined ? undefined : JSON.parse(text))
     },
     removeStorageSync(key) {
+      if (storage.has(key)) sizes.forget(key)
       storage.delete(key)
     },
 

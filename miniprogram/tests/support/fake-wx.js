@@ -15,25 +15,13 @@
 // agreed, and `link` (tests/support/weak-link.js) carries uploads at a bandwidth with drops.
 
 const USER_DATA_PATH = 'wxfile://usr'
-const KEY_LIMIT_BYTES = 1024 * 1024
-const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
-
-/** The string WeChat stores for a value (and counts against its limits). */
-function serialised(value) {
-  return JSON.stringify(value === undefined ? null : value)
-}
-
-/** Bytes a stored value takes (WeChat counts the serialised string); `text` when already serialised. */
-function storedBytes(key, value, text) {
-  return Buffer.byteLength(key) + Buffer.byteLength(text === undefined ? serialised(value) : text)
-}
-
-const SIZE_CACHES = new WeakMap()
-
-function sizeCache(storage) {
-  if (!SIZE_CACHES.has(storage)) SIZE_CACHES.set(storage, { map: new Map(), total: 0 })
-  return SIZE_CACHES.get(storage)
-}
+const {
+  KEY_LIMIT_BYTES,
+  TOTAL_LIMIT_BYTES,
+  serialised,
+  storedBytes,
+  storageSizes
+} = require('./wx-storage')
 
 function hostOf(url) {
   return (/^[a-z]+:\/\/([^/]+)/i.exec(String(url || '')) || [])[1] || ''
@@ -88,26 +76,7 @@ function createFakeWx(options) {
   }
 
   // Bytes per key, shared by every fake over the same storage (a restarted phone's flash).
-  const sizes = sizeCache(storage)
-
-  function totalBytes(except) {
-    if (sizes.map.size !== storage.size) {
-      sizes.map.clear()
-      sizes.total = 0
-      storage.forEach((v, k) => {
-        const b = storedBytes(k, v)
-        sizes.map.set(k, b)
-        sizes.total += b
-      })
-    }
-    return sizes.total - (except !== undefined && sizes.map.has(except) ? sizes.map.get(except) : 0)
-  }
-
-  function recordSize(key, bytes) {
-    totalBytes()
-    sizes.total += bytes - (sizes.map.get(key) || 0)
-    sizes.map.set(key, bytes)
-  }
+  const sizes = storageSizes(storage)
 
   // A host WeChat would refuse: not on the list given for this kind of call.
   function refusedHost(kind, url) {
@@ -208,7 +177,7 @@ function createFakeWx(options) {
       const limit = opts.storageLimitBytes || TOTAL_LIMIT_BYTES
       let refused = null
       if (bytes > KEY_LIMIT_BYTES) refused = 'setStorageSync:fail exceed storage item max length'
-      else if (totalBytes(key) + bytes > limit)
+      else if (sizes.total(key) + bytes > limit)
         refused = 'setStorageSync:fail exceed storage max size 10Mb'
       if (refused) {
         stats.storageRefused++
@@ -217,21 +186,17 @@ function createFakeWx(options) {
         throw e
       }
       stats.setStorage++
-      recordSize(key, bytes)
+      sizes.record(key, bytes)
       storage.set(key, value === undefined ? undefined : JSON.parse(text))
       stats.storageMaxKeyBytes = Math.max(stats.storageMaxKeyBytes, bytes)
-      stats.storageMaxBytes = Math.max(stats.storageMaxBytes, totalBytes())
+      stats.storageMaxBytes = Math.max(stats.storageMaxBytes, sizes.total())
     },
     /** Bytes in storage now (what counts against the 10 MB). */
     storageBytes() {
-      return totalBytes()
+      return sizes.total()
     },
     removeStorageSync(key) {
-      if (storage.has(key)) {
-        totalBytes()
-        sizes.total -= sizes.map.get(key) || 0
-        sizes.map.delete(key)
-      }
+      if (storage.has(key)) sizes.forget(key)
       storage.delete(key)
     },
 
