@@ -4,13 +4,13 @@
 // The photo grid alone, rendered by miniprogram-simulate: every state the three forms show.
 const path = require('path')
 const simulate = require('miniprogram-simulate')
-const { ROOT, settle, tap, text } = require('../pages/harness')
+const { ROOT, simulateOptions, settle, tap, text } = require('../pages/harness')
 
 let id
 
 beforeAll(() => {
   global.wx = { previewImage: jest.fn() }
-  id = simulate.load(path.join(ROOT, 'components', 'photo-grid', 'photo-grid'), { rootPath: ROOT })
+  id = simulate.load(path.join(ROOT, 'components', 'photo-grid', 'photo-grid'), simulateOptions())
 })
 
 beforeEach(() => {
