@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, current_app, flash, g, redirect, request, url_for
-from openpyxl.utils.exceptions import InvalidFileException
 
 from server.console import console_bp, forms
 from server.console.auth import staff_required
@@ -67,6 +66,8 @@ def _import_path(token: str, suffix: str) -> Path | None:
 
 
 def _read_import(path: Path, importer: imports.Importer) -> list[dict[str, Any]]:
+    from openpyxl.utils.exceptions import InvalidFileException  # openpyxl loads with the first file read
+
     try:
         rows = imports.read_rows(path, importer.columns)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, csv.Error, OSError):

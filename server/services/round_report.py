@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,7 +32,7 @@ from server.models import (
 from server.services import audit, rectification, rounds, visits
 from server.services.documents import numbers
 from server.services.documents.official import OfficialDocument, document_date, issuer
-from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
+from server.services.exports.workbook import Download, Sheet, finish_workbook, new_workbook, xlsx_download
 from server.services.flag_words import label as flag_label
 from server.services.projects import place_of
 
@@ -302,7 +301,7 @@ def notice_docx(session: Session, user: User, r: InspectionRound, *, record_url:
 def round_workbook(session: Session, user: User, r: InspectionRound) -> Download:
     """The round's drawn sites, findings and orders as XLSX; the download is audited."""
     rep = build(session, r)
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sites = Sheet(
         wb,
         "抽取点位",

@@ -32,7 +32,6 @@ from server.storage.base import (
     validate_key,
 )
 from server.storage.local import LocalStorage
-from server.storage.s3 import S3Storage
 
 __all__ = [
     "SEALED_PREFIX",
@@ -52,6 +51,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):
+    # The S3 backend is imported when first asked for: boto3 takes ~0.12 s to import, which a
+    # process on local storage (the laptop default, most tests) need not pay.
+    if name == "S3Storage":
+        from server.storage.s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module 'server.storage' has no attribute {name!r}")
+
+
 def storage_from_config(cfg: Mapping[str, Any]) -> Storage:
     """Build the backend from app config keys: STORAGE_BACKEND ('local' default | 's3'), STORAGE_DIR, SECRET_KEY, PUBLIC_BASE_URL, S3_ENDPOINT_URL, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ADDRESSING_STYLE ('auto'|'path'|'virtual'), S3_TIMEOUT_SECONDS, S3_OBJECT_LOCK_MODE, S3_OBJECT_LOCK_DAYS."""
     backend = cfg.get("STORAGE_BACKEND") or "local"
@@ -66,6 +75,8 @@ def storage_from_config(cfg: Mapping[str, Any]) -> Storage:
     if backend == "s3":
         if not cfg.get("S3_BUCKET"):
             raise ValueError("S3_BUCKET must be set for the s3 storage backend")
+        from server.storage.s3 import S3Storage
+
         return S3Storage(
             bucket=cfg["S3_BUCKET"],
             endpoint_url=cfg.get("S3_ENDPOINT_URL") or None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,7 +16,7 @@ from server.models import (
     User,
     utcnow,
 )
-from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
+from server.services.exports.workbook import Download, Sheet, finish_workbook, new_workbook, xlsx_download
 from server.services.feedback import CLOSED_STATUSES, phone_for, staff_scope
 
 
@@ -89,7 +88,7 @@ def feedback_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         )
     }
 
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sheet = Sheet(wb, "群众反馈", FEEDBACK_COLUMNS)
     for fb, township, project in rows:
         late = fb.status not in CLOSED_STATUSES and fb.due_at < now

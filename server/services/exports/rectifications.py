@@ -6,12 +6,11 @@ import json
 from datetime import date
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy.orm import Session, aliased
 
 from server.models import RECTIFICATION_STATUSES, Project, RectificationOrder, Township, User
 from server.services import rectification
-from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
+from server.services.exports.workbook import Download, Sheet, finish_workbook, new_workbook, xlsx_download
 
 RECTIFICATION_COLUMNS = [
     ("编号", 8),
@@ -62,7 +61,7 @@ def rectifications_workbook(session: Session, user: User, filters: dict[str, Any
         .order_by(RectificationOrder.deadline, RectificationOrder.id)
     )
 
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sheet = Sheet(wb, "整改通知", RECTIFICATION_COLUMNS)
     for o, township, project, issued_by in session.execute(stmt):
         late = rectification.is_overdue(o, today)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from server.models import FEEDBACK_RATINGS, GRADES, PROJECT_LEVELS, WARNING_STATUSES, User
 from server.services import statistics
-from server.services.exports.workbook import Download, Sheet, finish_workbook, xlsx_download
+from server.services.exports.workbook import Download, Sheet, finish_workbook, new_workbook, xlsx_download
 
 TOWNSHIP_COLUMNS = [
     ("乡镇", 14),
@@ -87,7 +86,7 @@ def statistics_workbook(session: Session, user: User, f: statistics.Filters, tod
     """The figures of `f.year` under the filters and the user's scope: summary, townships, 软弱涣散, deductions."""
     stats = statistics.build(session, user, f, today)
     t = stats.total
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     summary = Sheet(wb, "汇总", [("指标", 24), ("数值", 14), ("说明", 60)])
     for pair in (
         ("项目情况", stats.summary(), "每一阶段计入已到达该阶段的项目"),

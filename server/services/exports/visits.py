@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -35,6 +34,7 @@ from server.services.exports.workbook import (
     Download,
     Sheet,
     finish_workbook,
+    new_workbook,
     xlsx_download,
 )
 from server.services.flag_words import explain as explain_flag
@@ -209,7 +209,7 @@ def visits_workbook(session: Session, user: User, filters: dict[str, Any]) -> Do
         for item in items or []:
             checks[vid][item.get("result")] += 1
 
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sheet = Sheet(wb, "暗访记录", VISIT_COLUMNS)
     for h in heads:
         n_checkins, nearest = checkins.get(h.id, (0, None))
@@ -302,7 +302,7 @@ def findings_workbook(session: Session, user: User, filters: dict[str, Any]) -> 
         target = f"照片 #{d.target_id}" if d.target_kind == "photo" else "整条暗访记录"
         found[d.visit_id].append((d.created_at, target, "审核存疑", d.reason, name))
 
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sheet = Sheet(wb, "问题清单", FINDING_COLUMNS)
     for h in heads:
         for when, target, problem, detail, name in found.get(h.id, []):

@@ -8,12 +8,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from server.clock import CHINA
@@ -28,6 +24,10 @@ from server.models import (
 )
 from server.services import audit
 from server.services.flag_words import label as flag_label
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -86,10 +86,23 @@ def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in filters.items()}
 
 
+def new_workbook() -> Workbook:
+    """An empty write-only workbook for Sheet. openpyxl is imported here, with the first export,
+    not when the app boots: ~0.1 s that a worker or command that never exports need not pay."""
+    from openpyxl import Workbook
+
+    return Workbook(write_only=True)
+
+
 class Sheet:
     """A write-only worksheet with a bold, frozen header row and China-time datetime cells."""
 
     def __init__(self, wb: Workbook, title: str, columns: Sequence[tuple[str, int]]) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font
+        from openpyxl.utils import get_column_letter
+
+        self._new_cell, self._font = WriteOnlyCell, Font
         self.ws = wb.create_sheet(title)
         self.rows = 0
         for i, (_, width) in enumerate(columns, start=1):
@@ -101,7 +114,7 @@ class Sheet:
         """The one place every workbook's cells are made: text is always a text cell, never a formula."""
         if isinstance(value, datetime):
             value = _local(value)
-        cell = WriteOnlyCell(self.ws, value=value)
+        cell = self._new_cell(self.ws, value=value)
         if isinstance(value, str):
             # openpyxl turns text starting with "=" into a live formula: a villager's
             # "=HYPERLINK(…)" would run in the reader's Excel. A text cell keeps the value as typed.
@@ -111,7 +124,7 @@ class Sheet:
         elif isinstance(value, date):
             cell.number_format = "yyyy-mm-dd"
         if bold:
-            cell.font = Font(bold=True)
+            cell.font = self._font(bold=True)
         return cell
 
     def add(self, values: Sequence[Any]) -> None:

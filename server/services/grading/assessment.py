@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -94,11 +93,11 @@ def assessment_rows(session: Session, gs: GradingSession) -> list[list[Any]]:
 def assessment_workbook(session: Session, user: User, gs: GradingSession):
     """The annual assessment table of a finalized session as XLSX (audited like every export)."""
     # Imported here: services.exports.workbook loads the console package, whose pages import this module.
-    from server.services.exports.workbook import Sheet, finish_workbook, xlsx_download
+    from server.services.exports.workbook import Sheet, finish_workbook, new_workbook, xlsx_download
 
     if gs.status != "finalized":
         raise conflict("评分定等后才能导出年度考核表", status=gs.status)
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sheet = Sheet(wb, f"{gs.year}年度考核", ASSESSMENT_COLUMNS)
     for row in assessment_rows(session, gs):
         sheet.add(row)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -138,14 +137,14 @@ PROJECT_COLUMNS = [("排名", 6), ("项目", 32), ("党组织", 26), ("最终得
 def outcomes_workbook(session: Session, user: User, gs: GradingSession):
     """年度考核加分 and 奖补资金 of a finalized session as XLSX (audited like every export)."""
     # Imported here: services.exports.workbook loads the console package, whose pages import this module.
-    from server.services.exports.workbook import Sheet, finish_workbook, xlsx_download
+    from server.services.exports.workbook import Sheet, finish_workbook, new_workbook, xlsx_download
 
     if gs.status != "finalized":
         raise conflict("评分定等后才能导出考核加分与奖补资金", status=gs.status)
     if not gs.grade_points and not gs.grade_amounts:
         raise conflict("请先设置各等次的考核加分或奖补资金", status=gs.status)
     result = outcomes(session, gs)
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     sheet = Sheet(wb, "年度考核加分", ORG_COLUMNS)
     for o in result.organizations:
         sheet.add([o.name, "、".join(o.grades), o.points if o.points is not None else "", o.yuan])

@@ -36,9 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
@@ -202,6 +199,10 @@ def read_rows(path: Path, columns: tuple[Column, ...]) -> list[dict[str, Any]]:
 
 def template_xlsx(importer: Importer) -> bytes:
     """The importer's template: Chinese headers and example rows, and a sheet explaining each column."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     wb = Workbook()
     sheet = wb.active
     sheet.title = importer.label
