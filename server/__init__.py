@@ -1,5 +1,10 @@
 """Unannounced field inspections of 书记项目: the Flask backend (`server:create_app`)."""
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.app import create_app
+
 __all__ = ["create_app"]
 
 

@@ -16,7 +16,7 @@ holds what every backend implements, `local` and `s3` one backend each.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.storage.base import (
     SEALED_PREFIX,
@@ -32,6 +32,9 @@ from server.storage.base import (
     validate_key,
 )
 from server.storage.local import LocalStorage
+
+if TYPE_CHECKING:
+    from server.storage.s3 import S3Storage
 
 __all__ = [
     "SEALED_PREFIX",

@@ -19,8 +19,9 @@ let options = null
 
 /**
  * What simulate.load needs for our pages and components. Its compiler (wcc) is handed every template
- * of the mini-program: left to find them, it globs the whole folder on each load, descending into
- * node_modules (glob's `ignore` there filters files, not folders), 4 s of CPU for the page tests.
+ * of the mini-program: left to find them, it globs the whole folder on each test file's first load,
+ * descending into node_modules (glob's `ignore` there filters files, not folders): 4 s of CPU in all
+ * for the page tests.
  */
 function simulateOptions() {
   if (!options)
