@@ -89,6 +89,13 @@ fi
 ensure_venv requirements-dev.txt
 touch "$WORK/venv.ready"
 
+# --- S3: moto's standalone server, a real HTTP S3 API on loopback ------------------------
+# Started first: it takes ~2 s to import and answer, while MariaDB's files are made and it starts.
+S3_PORT="$(free_port)"
+log "starting the S3 server on 127.0.0.1:$S3_PORT"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/s3.log" 2>&1 &
+PIDS+=($!)
+
 # --- MariaDB: a private server on a free port, no systemd needed ------------------------
 MARIADB_PORT="$(free_port)"
 SOCK="$WORK/mariadb.sock"
@@ -112,11 +119,7 @@ mariadb --socket="$SOCK" -e "CREATE DATABASE sp_test CHARACTER SET utf8mb4 COLLA
 # CPU) for every connection the tests open.
 export TEST_MYSQL_URL="mysql+pymysql://sp:sp-test-pw@127.0.0.1:$MARIADB_PORT/sp_test?charset=utf8mb4&ssl_disabled=true"
 
-# --- S3: moto's standalone server, a real HTTP S3 API on loopback ------------------------
-S3_PORT="$(free_port)"
-log "starting the S3 server on 127.0.0.1:$S3_PORT"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/s3.log" 2>&1 &
-PIDS+=($!)
+# The S3 server started above answers.
 for _ in $(seq 1 100); do
   "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$S3_PORT/', timeout=1)" \
     >/dev/null 2>&1 && break
