@@ -14,13 +14,7 @@ const fs = require('fs')
 const http = require('http')
 const path = require('path')
 const crypto = require('crypto')
-const {
-  KEY_LIMIT_BYTES,
-  TOTAL_LIMIT_BYTES,
-  serialised,
-  storedBytes,
-  storageSizes
-} = require('../support/wx-storage')
+const { serialised, storedBytes, refusal, storageSizes } = require('../support/wx-storage')
 
 function clone(x) {
   return x === undefined ? undefined : JSON.parse(JSON.stringify(x))
@@ -137,12 +131,7 @@ function createNodeWx(options) {
       // Serialised once: for its size and for the copy kept (what a later read gets back).
       const text = serialised(value)
       const bytes = storedBytes(key, value, text)
-      const refused =
-        bytes > KEY_LIMIT_BYTES
-          ? 'setStorageSync:fail exceed storage item max length'
-          : sizes.total(key) + bytes > TOTAL_LIMIT_BYTES
-            ? 'setStorageSync:fail exceed storage max size 10Mb'
-            : null
+      const refused = refusal(bytes, sizes.total(key))
       if (refused) {
         stats.storageRefused++
         throw Object.assign(new Error(refused), { errMsg: refused })

@@ -1,23 +1,16 @@
 // A fake `wx` (storage in memory, every API a jest mock) and the app's services around the real queue.
 const { createQueue } = require('../../utils/queue')
 const { createPrivacy } = require('../../utils/privacy')
+const { serialised, storedBytes, refusal } = require('../support/wx-storage')
 
-const KEY_LIMIT_BYTES = 1024 * 1024
-const TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
-
-// WeChat's limits, always on: 1 MB per key, 10 MB in all; a write past either throws.
+// WeChat's limits, always on (tests/support/wx-storage.js); storage holds the serialised strings.
 function checkedSet(storage, key, value) {
-  const text = JSON.stringify(value === undefined ? null : value)
-  const bytes = Buffer.byteLength(key) + Buffer.byteLength(text)
+  const text = serialised(value)
+  const bytes = storedBytes(key, value, text)
   const others = Object.keys(storage)
     .filter(k => k !== key)
     .reduce((n, k) => n + Buffer.byteLength(k) + Buffer.byteLength(storage[k]), 0)
-  const refused =
-    bytes > KEY_LIMIT_BYTES
-      ? 'setStorageSync:fail exceed storage item max length'
-      : others + bytes > TOTAL_LIMIT_BYTES
-        ? 'setStorageSync:fail exceed storage max size 10Mb'
-        : null
+  const refused = refusal(bytes, others)
   if (refused) throw Object.assign(new Error(refused), { errMsg: refused })
   storage[key] = text
 }

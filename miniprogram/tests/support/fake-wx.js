@@ -15,13 +15,7 @@
 // agreed, and `link` (tests/support/weak-link.js) carries uploads at a bandwidth with drops.
 
 const USER_DATA_PATH = 'wxfile://usr'
-const {
-  KEY_LIMIT_BYTES,
-  TOTAL_LIMIT_BYTES,
-  serialised,
-  storedBytes,
-  storageSizes
-} = require('./wx-storage')
+const { serialised, storedBytes, refusal, storageSizes } = require('./wx-storage')
 
 function hostOf(url) {
   return (/^[a-z]+:\/\/([^/]+)/i.exec(String(url || '')) || [])[1] || ''
@@ -174,11 +168,7 @@ function createFakeWx(options) {
       // Serialised once: for its size and for the copy kept (what a later read gets back).
       const text = serialised(value)
       const bytes = storedBytes(key, value, text)
-      const limit = opts.storageLimitBytes || TOTAL_LIMIT_BYTES
-      let refused = null
-      if (bytes > KEY_LIMIT_BYTES) refused = 'setStorageSync:fail exceed storage item max length'
-      else if (sizes.total(key) + bytes > limit)
-        refused = 'setStorageSync:fail exceed storage max size 10Mb'
+      const refused = refusal(bytes, sizes.total(key), opts.storageLimitBytes)
       if (refused) {
         stats.storageRefused++
         const e = new Error(refused)
@@ -500,8 +490,5 @@ module.exports = {
   createFakeWx,
   settle,
   waitFor,
-  USER_DATA_PATH,
-  KEY_LIMIT_BYTES,
-  TOTAL_LIMIT_BYTES,
-  storedBytes
+  USER_DATA_PATH
 }

@@ -1,6 +1,7 @@
-// WeChat's storage limits as both fake `wx`s keep them (tests/support/fake-wx.js for the utils
-// tests, tests/e2e/node-wx.js for the end-to-end ones): at most 1 MB per key and 10 MB in all,
-// counted on the serialised string WeChat stores.
+// WeChat's storage limits as the fake `wx`s keep them (tests/support/fake-wx.js for the utils
+// tests, tests/e2e/node-wx.js for the end-to-end ones, tests/pages/fakes.js for the pages): at most
+// 1 MB per key and 10 MB in all, counted on the serialised string WeChat stores; a write past
+// either throws, with WeChat's errMsg.
 //
 // The bytes in a storage Map are kept per key, shared by every fake over the same Map (a restarted
 // phone's flash), so a write costs the serialising of its own value, not of everything stored:
@@ -19,6 +20,13 @@ function serialised(value) {
 /** Bytes a stored value takes; `text` when it is already serialised. */
 function storedBytes(key, value, text) {
   return Buffer.byteLength(key) + Buffer.byteLength(text === undefined ? serialised(value) : text)
+}
+
+/** WeChat's errMsg for a write of `bytes` beside `others` bytes already stored, or null if it fits. */
+function refusal(bytes, others, totalLimit = TOTAL_LIMIT_BYTES) {
+  if (bytes > KEY_LIMIT_BYTES) return 'setStorageSync:fail exceed storage item max length'
+  if (others + bytes > totalLimit) return 'setStorageSync:fail exceed storage max size 10Mb'
+  return null
 }
 
 const SIZES = new WeakMap()
@@ -63,4 +71,11 @@ function storageSizes(storage) {
   }
 }
 
-module.exports = { KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES, serialised, storedBytes, storageSizes }
+module.exports = {
+  KEY_LIMIT_BYTES,
+  TOTAL_LIMIT_BYTES,
+  serialised,
+  storedBytes,
+  refusal,
+  storageSizes
+}

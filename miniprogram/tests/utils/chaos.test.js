@@ -7,7 +7,7 @@
 // once or is shown failed with a reason, and the outbox never passes WeChat's storage limits.
 const { bootPhone, photoBytes } = require('../support/phone')
 const { createFakeServer } = require('../support/fake-server')
-const { KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES } = require('../support/fake-wx')
+const { KEY_LIMIT_BYTES, TOTAL_LIMIT_BYTES } = require('../support/wx-storage')
 const { runChaos, accountedWithoutServer } = require('../support/chaos')
 const { STORAGE_KEY, VISIT_KEY_PREFIX } = require('../../utils/queue')
 
