@@ -130,7 +130,7 @@ function createNodeWx(options) {
       if (dead) return
       // Serialised once: for its size and for the copy kept (what a later read gets back).
       const text = serialised(value)
-      const bytes = storedBytes(key, value, text)
+      const bytes = storedBytes(key, text)
       const refused = refusal(bytes, sizes.total(key))
       if (refused) {
         stats.storageRefused++

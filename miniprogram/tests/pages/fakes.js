@@ -6,7 +6,7 @@ const { serialised, storedBytes, refusal } = require('../support/wx-storage')
 // WeChat's limits, always on (tests/support/wx-storage.js); storage holds the serialised strings.
 function checkedSet(storage, key, value) {
   const text = serialised(value)
-  const bytes = storedBytes(key, value, text)
+  const bytes = storedBytes(key, text)
   const others = Object.keys(storage)
     .filter(k => k !== key)
     .reduce((n, k) => n + Buffer.byteLength(k) + Buffer.byteLength(storage[k]), 0)

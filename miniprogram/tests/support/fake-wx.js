@@ -167,7 +167,7 @@ function createFakeWx(options) {
       if (dead) return // a killed app writes nothing more
       // Serialised once: for its size and for the copy kept (what a later read gets back).
       const text = serialised(value)
-      const bytes = storedBytes(key, value, text)
+      const bytes = storedBytes(key, text)
       const refused = refusal(bytes, sizes.total(key), opts.storageLimitBytes)
       if (refused) {
         stats.storageRefused++

@@ -17,9 +17,9 @@ function serialised(value) {
   return JSON.stringify(value === undefined ? null : value)
 }
 
-/** Bytes a stored value takes; `text` when it is already serialised. */
-function storedBytes(key, value, text) {
-  return Buffer.byteLength(key) + Buffer.byteLength(text === undefined ? serialised(value) : text)
+/** Bytes a stored value takes: its key and `text`, the value as serialised(). */
+function storedBytes(key, text) {
+  return Buffer.byteLength(key) + Buffer.byteLength(text)
 }
 
 /** WeChat's errMsg for a write of `bytes` beside `others` bytes already stored, or null if it fits. */
@@ -45,7 +45,7 @@ function storageSizes(storage) {
     sizes.map.clear()
     sizes.total = 0
     storage.forEach((v, k) => {
-      const b = storedBytes(k, v)
+      const b = storedBytes(k, serialised(v))
       sizes.map.set(k, b)
       sizes.total += b
     })
